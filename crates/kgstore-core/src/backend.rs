@@ -1,0 +1,210 @@
+//! The backend contract: a small, object-safe pair of transaction traits.
+//!
+//! Backends store and fetch; the [`Store`](crate::Store) above them owns
+//! validation, timestamps, versions, integrity and cycle checks, so every
+//! backend behaves the same. Composite reads (traversal, dependency
+//! resolution, paths, statistics) have default implementations in terms of
+//! the plain reads; a backend may override one with a faster native form, and
+//! the shared test suite proves the two agree.
+
+use std::path::Path as FsPath;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::algo::{self, PathOptions, Stats, TraverseOptions, Visit};
+use crate::error::{Error, Result};
+use crate::filter::{Direction, EdgeFilter, NodeFilter};
+use crate::model::{Edge, EdgeKey, Node, RelationType};
+use crate::schema::SchemaTarget;
+
+/// A storage engine for the graph.
+///
+/// Implementations must be safe to share between threads. Read transactions
+/// see a consistent snapshot; at most one write transaction is open at a time
+/// (`begin_write` waits for, or refuses with [`Error::Locked`], a second one).
+pub trait Backend: Send + Sync {
+    /// A short name for messages: `memory`, `sqlite`, `jsonfs`, ….
+    fn name(&self) -> &str;
+
+    /// Starts a read transaction on a consistent snapshot.
+    fn begin_read(&self) -> Result<Box<dyn ReadTxn + '_>>;
+
+    /// Starts the write transaction. Dropping it without [`WriteTxn::commit`] rolls it back.
+    fn begin_write(&self) -> Result<Box<dyn WriteTxn + '_>>;
+
+    /// Checks the backend's own storage (files, pages, indexes) and lists what is wrong.
+    fn check(&self) -> Result<Vec<Problem>> {
+        Err(Error::unsupported("check", self.name()))
+    }
+
+    /// Reorganises storage for speed and size (statistics, compaction).
+    fn optimize(&self) -> Result<()> {
+        Err(Error::unsupported("optimize", self.name()))
+    }
+
+    /// Copies the store with the backend's own mechanism to `dest` (a file or folder that
+    /// must not exist yet).
+    fn backup_native(&self, dest: &FsPath) -> Result<()> {
+        let _ = dest;
+        Err(Error::unsupported("native backup", self.name()))
+    }
+}
+
+/// One problem found by a check: where, and what.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    /// Where: `node 'a'`, a file path, a table.
+    pub location: String,
+    /// What is wrong.
+    pub detail: String,
+}
+
+impl Problem {
+    /// A problem at `location`.
+    pub fn new(location: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            location: location.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.location, self.detail)
+    }
+}
+
+/// Reads on one consistent snapshot.
+///
+/// Orders are part of the contract: nodes by name, edges by [`EdgeKey`] (byte
+/// order of `from`, then relation name, then `to`), names by byte order.
+pub trait ReadTxn {
+    /// The node with this name.
+    fn get_node(&self, name: &str) -> Result<Option<Node>>;
+
+    /// The edge with this key.
+    fn get_edge(&self, key: &EdgeKey) -> Result<Option<Edge>>;
+
+    /// Up to `limit` nodes matching `filter` whose names sort after `after`, by name.
+    fn scan_nodes(
+        &self,
+        filter: &NodeFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Node>>;
+
+    /// Up to `limit` edges matching `filter` whose keys sort after `after`, by key.
+    fn scan_edges(
+        &self,
+        filter: &EdgeFilter,
+        after: Option<&EdgeKey>,
+        limit: usize,
+    ) -> Result<Vec<Edge>>;
+
+    /// The edges stored leaving (`Out`), arriving at (`In`) or touching (`Both`, a
+    /// self-loop once) the node, with one of `relations` (any if empty), by key.
+    /// An unknown node has no edges.
+    fn edges_of(
+        &self,
+        name: &str,
+        direction: Direction,
+        relations: &[RelationType],
+    ) -> Result<Vec<Edge>>;
+
+    /// The names of the nodes whose `dependencies` list this node, by name.
+    fn dependents_of(&self, name: &str) -> Result<Vec<String>>;
+
+    /// How many nodes there are.
+    fn count_nodes(&self) -> Result<u64>;
+
+    /// How many edges there are.
+    fn count_edges(&self) -> Result<u64>;
+
+    /// The schema registered for a target.
+    fn get_schema(&self, target: &SchemaTarget) -> Result<Option<Value>>;
+
+    /// Every registered schema, by target.
+    fn list_schemas(&self) -> Result<Vec<(SchemaTarget, Value)>>;
+
+    /// Whether a node exists (override when cheaper than fetching it).
+    fn contains_node(&self, name: &str) -> Result<bool> {
+        Ok(self.get_node(name)?.is_some())
+    }
+
+    /// Whether an edge exists (override when cheaper than fetching it).
+    fn contains_edge(&self, key: &EdgeKey) -> Result<bool> {
+        Ok(self.get_edge(key)?.is_some())
+    }
+
+    /// The transitive dependencies of a node, dependencies first; see
+    /// [`algo::resolve_dependencies`] for the exact order.
+    fn resolve_dependencies(&self, name: &str) -> Result<Vec<String>> {
+        algo::resolve_dependencies(self, name)
+    }
+
+    /// The transitive dependents of a node, each after its own dependencies; see
+    /// [`algo::resolve_dependents`].
+    fn resolve_dependents(&self, name: &str) -> Result<Vec<String>> {
+        algo::resolve_dependents(self, name)
+    }
+
+    /// The nodes reachable from `start` within `options.max_depth` hops; see [`algo::traverse`].
+    fn traverse(&self, start: &str, options: &TraverseOptions) -> Result<Vec<Visit>> {
+        algo::traverse(self, start, options)
+    }
+
+    /// A shortest path between two nodes; see [`algo::shortest_path`].
+    fn shortest_path(
+        &self,
+        from: &str,
+        to: &str,
+        options: &PathOptions,
+    ) -> Result<Option<algo::Path>> {
+        algo::shortest_path(self, from, to, options)
+    }
+
+    /// Counts by node type and relation type; see [`algo::stats`].
+    fn stats(&self) -> Result<Stats> {
+        algo::stats(self)
+    }
+}
+
+/// The write transaction: reads see its own writes; nothing is visible to
+/// others, or durable, before [`WriteTxn::commit`] returns `Ok`.
+///
+/// These are raw writes: the [`Store`](crate::Store) has already validated
+/// them and checked integrity.
+pub trait WriteTxn: ReadTxn {
+    /// Inserts or replaces a node.
+    fn put_node(&mut self, node: &Node) -> Result<()>;
+
+    /// Inserts or replaces many nodes (override to batch).
+    fn put_nodes(&mut self, nodes: &[Node]) -> Result<()> {
+        nodes.iter().try_for_each(|node| self.put_node(node))
+    }
+
+    /// Removes a node (not its edges: the store removes those first); whether it existed.
+    fn delete_node(&mut self, name: &str) -> Result<bool>;
+
+    /// Inserts or replaces an edge.
+    fn put_edge(&mut self, edge: &Edge) -> Result<()>;
+
+    /// Inserts or replaces many edges (override to batch).
+    fn put_edges(&mut self, edges: &[Edge]) -> Result<()> {
+        edges.iter().try_for_each(|edge| self.put_edge(edge))
+    }
+
+    /// Removes an edge; whether it existed.
+    fn delete_edge(&mut self, key: &EdgeKey) -> Result<bool>;
+
+    /// Registers or replaces a schema.
+    fn put_schema(&mut self, target: &SchemaTarget, schema: &Value) -> Result<()>;
+
+    /// Removes a schema; whether it existed.
+    fn delete_schema(&mut self, target: &SchemaTarget) -> Result<bool>;
+
+    /// Makes every write of the transaction visible and durable, all or nothing.
+    fn commit(self: Box<Self>) -> Result<()>;
+}

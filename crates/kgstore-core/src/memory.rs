@@ -1,0 +1,528 @@
+//! The in-memory backend: the reference model every other backend is compared with.
+//!
+//! The whole graph lives in persistent (structurally shared) ordered maps, so a
+//! snapshot is one reference-counted pointer: readers never wait, and a write
+//! transaction works on its own cheap copy that replaces the current state at
+//! commit. One writer at a time.
+
+use std::ops::Bound;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use imbl::{OrdMap, OrdSet};
+use serde_json::Value;
+
+use crate::backend::{Backend, Problem, ReadTxn, WriteTxn};
+use crate::error::{Error, Result};
+use crate::filter::{Direction, EdgeFilter, NodeFilter};
+use crate::model::{Edge, EdgeKey, Node, RelationType};
+use crate::schema::SchemaTarget;
+
+/// A whole graph in persistent ordered maps, with the indexes the [`ReadTxn`]
+/// contract needs. Cloning is cheap (structure is shared), which is what makes
+/// snapshots and copy-on-write transactions cheap.
+///
+/// The memory backend is this state behind a lock. Backends that keep their
+/// indexes in memory (such as the JSON-files backend) reuse it: it implements
+/// [`ReadTxn`], and [`delegate_read_txn!`](crate::delegate_read_txn) forwards a
+/// transaction type's reads to a field holding one.
+#[derive(Clone, Default)]
+pub struct GraphState {
+    nodes: OrdMap<String, Arc<Node>>,
+    edges: OrdMap<EdgeKey, Arc<Edge>>,
+    /// `(to, relation, from)` of every edge, for incoming edges.
+    incoming: OrdSet<(String, RelationType, String)>,
+    /// `(dependency, dependent)` for every dependency link.
+    dependents: OrdSet<(String, String)>,
+    schemas: OrdMap<SchemaTarget, Value>,
+}
+
+/// The smallest relation type in key order, for range bounds.
+fn min_relation() -> RelationType {
+    RelationType::Custom(String::new())
+}
+
+fn first_edge_from(name: &str) -> EdgeKey {
+    EdgeKey {
+        from: name.to_owned(),
+        relation_type: min_relation(),
+        to: String::new(),
+    }
+}
+
+impl GraphState {
+    /// An empty graph.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn out_edges<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Arc<Edge>> + 'a {
+        self.edges
+            .range(first_edge_from(name)..)
+            .take_while(move |(key, _)| key.from == name)
+            .map(|(_, edge)| edge)
+    }
+
+    fn in_edges<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Arc<Edge>> + 'a {
+        self.incoming
+            .range((name.to_owned(), min_relation(), String::new())..)
+            .take_while(move |(to, _, _)| to == name)
+            .filter_map(|(to, rel, from)| {
+                self.edges
+                    .get(&EdgeKey::new(from.clone(), rel.clone(), to.clone()))
+            })
+    }
+
+    fn unlink_dependencies(&mut self, node: &Node) {
+        for dep in &node.dependencies {
+            self.dependents.remove(&(dep.clone(), node.name.clone()));
+        }
+    }
+
+    /// Inserts or replaces a node, keeping the dependents index current.
+    pub fn put_node(&mut self, node: Node) {
+        if let Some(old) = self.nodes.get(&node.name).cloned() {
+            self.unlink_dependencies(&old);
+        }
+        for dep in &node.dependencies {
+            self.dependents.insert((dep.clone(), node.name.clone()));
+        }
+        self.nodes.insert(node.name.clone(), Arc::new(node));
+    }
+
+    /// Removes a node (not its edges); the removed node.
+    pub fn delete_node(&mut self, name: &str) -> Option<Node> {
+        let old = self.nodes.remove(name)?;
+        self.unlink_dependencies(&old);
+        Some(Arc::unwrap_or_clone(old))
+    }
+
+    /// Inserts or replaces an edge, keeping the incoming index current.
+    pub fn put_edge(&mut self, edge: Edge) {
+        self.incoming.insert((
+            edge.to.clone(),
+            edge.relation_type.clone(),
+            edge.from.clone(),
+        ));
+        self.edges.insert(edge.key(), Arc::new(edge));
+    }
+
+    /// Removes an edge; the removed edge.
+    pub fn delete_edge(&mut self, key: &EdgeKey) -> Option<Edge> {
+        self.incoming
+            .remove(&(key.to.clone(), key.relation_type.clone(), key.from.clone()));
+        self.edges.remove(key).map(Arc::unwrap_or_clone)
+    }
+
+    /// Registers or replaces a schema.
+    pub fn put_schema(&mut self, target: SchemaTarget, schema: Value) {
+        self.schemas.insert(target, schema);
+    }
+
+    /// Removes a schema; the removed schema.
+    pub fn delete_schema(&mut self, target: &SchemaTarget) -> Option<Value> {
+        self.schemas.remove(target)
+    }
+
+    /// Problems with the indexes: each must agree with the data it is derived from.
+    pub fn check_indexes(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let incoming: OrdSet<(String, RelationType, String)> = self
+            .edges
+            .keys()
+            .map(|k| (k.to.clone(), k.relation_type.clone(), k.from.clone()))
+            .collect();
+        if incoming != self.incoming {
+            problems.push(Problem::new(
+                "in-memory incoming-edge index",
+                "does not match the edges",
+            ));
+        }
+        let dependents: OrdSet<(String, String)> = self
+            .nodes
+            .values()
+            .flat_map(|n| n.dependencies.iter().map(|d| (d.clone(), n.name.clone())))
+            .collect();
+        if dependents != self.dependents {
+            problems.push(Problem::new(
+                "in-memory dependents index",
+                "does not match the dependencies",
+            ));
+        }
+        for (name, node) in &self.nodes {
+            if *name != node.name {
+                problems.push(Problem::new(
+                    format!("in-memory node slot '{name}'"),
+                    "holds another node",
+                ));
+            }
+        }
+        for (key, edge) in &self.edges {
+            if !edge.has_key(key) {
+                problems.push(Problem::new(
+                    format!("in-memory edge slot {key}"),
+                    "holds another edge",
+                ));
+            }
+        }
+        problems
+    }
+}
+
+impl ReadTxn for GraphState {
+    fn get_node(&self, name: &str) -> Result<Option<Node>> {
+        Ok(self.nodes.get(name).map(|n| Node::clone(n)))
+    }
+
+    fn get_edge(&self, key: &EdgeKey) -> Result<Option<Edge>> {
+        Ok(self.edges.get(key).map(|e| Edge::clone(e)))
+    }
+
+    fn scan_nodes(
+        &self,
+        filter: &NodeFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Node>> {
+        let start = match (after, filter.name_prefix.as_deref()) {
+            (Some(a), Some(p)) if p > a => Bound::Included(p.to_owned()),
+            (Some(a), _) => Bound::Excluded(a.to_owned()),
+            (None, Some(p)) => Bound::Included(p.to_owned()),
+            (None, None) => Bound::Unbounded,
+        };
+        let prefix = filter.name_prefix.as_deref().unwrap_or("");
+        Ok(self
+            .nodes
+            .range((start, Bound::Unbounded))
+            .take_while(|(name, _)| name.starts_with(prefix))
+            .filter(|(_, node)| filter.matches(node))
+            .take(limit)
+            .map(|(_, node)| Node::clone(node))
+            .collect())
+    }
+
+    fn scan_edges(
+        &self,
+        filter: &EdgeFilter,
+        after: Option<&EdgeKey>,
+        limit: usize,
+    ) -> Result<Vec<Edge>> {
+        let start = match (after, filter.from.as_deref()) {
+            (Some(a), Some(f)) if f > a.from.as_str() => Bound::Included(first_edge_from(f)),
+            (Some(a), _) => Bound::Excluded(a.clone()),
+            (None, Some(f)) => Bound::Included(first_edge_from(f)),
+            (None, None) => Bound::Unbounded,
+        };
+        Ok(self
+            .edges
+            .range((start, Bound::Unbounded))
+            .take_while(|(key, _)| filter.from.as_ref().is_none_or(|f| *f == key.from))
+            .filter(|(_, edge)| filter.matches(edge))
+            .take(limit)
+            .map(|(_, edge)| Edge::clone(edge))
+            .collect())
+    }
+
+    fn edges_of(
+        &self,
+        name: &str,
+        direction: Direction,
+        relations: &[RelationType],
+    ) -> Result<Vec<Edge>> {
+        let wanted =
+            |edge: &&Arc<Edge>| relations.is_empty() || relations.contains(&edge.relation_type);
+        let mut out: Vec<Edge> = Vec::new();
+        if matches!(direction, Direction::Out | Direction::Both) {
+            out.extend(self.out_edges(name).filter(wanted).map(|e| Edge::clone(e)));
+        }
+        if matches!(direction, Direction::In | Direction::Both) {
+            let skip_loops = direction == Direction::Both;
+            out.extend(
+                self.in_edges(name)
+                    .filter(wanted)
+                    .filter(|e| !(skip_loops && e.from == e.to))
+                    .map(|e| Edge::clone(e)),
+            );
+            out.sort_by(|a, b| {
+                (&a.from, &a.relation_type, &a.to).cmp(&(&b.from, &b.relation_type, &b.to))
+            });
+        }
+        Ok(out)
+    }
+
+    fn dependents_of(&self, name: &str) -> Result<Vec<String>> {
+        Ok(self
+            .dependents
+            .range((name.to_owned(), String::new())..)
+            .take_while(|(dep, _)| dep == name)
+            .map(|(_, dependent)| dependent.clone())
+            .collect())
+    }
+
+    fn count_nodes(&self) -> Result<u64> {
+        Ok(self.nodes.len() as u64)
+    }
+
+    fn count_edges(&self) -> Result<u64> {
+        Ok(self.edges.len() as u64)
+    }
+
+    fn get_schema(&self, target: &SchemaTarget) -> Result<Option<Value>> {
+        Ok(self.schemas.get(target).cloned())
+    }
+
+    fn list_schemas(&self) -> Result<Vec<(SchemaTarget, Value)>> {
+        Ok(self
+            .schemas
+            .iter()
+            .map(|(t, s)| (t.clone(), s.clone()))
+            .collect())
+    }
+
+    fn contains_node(&self, name: &str) -> Result<bool> {
+        Ok(self.nodes.contains_key(name))
+    }
+
+    fn contains_edge(&self, key: &EdgeKey) -> Result<bool> {
+        Ok(self.edges.contains_key(key))
+    }
+}
+
+/// Implements [`ReadTxn`] for a type by forwarding every plain read to one of its
+/// fields (a [`GraphState`], say), so that backends keeping their indexes in
+/// memory need not repeat the forwarding.
+///
+/// ```ignore
+/// kgstore_core::delegate_read_txn!(MyWriteTxn<'_>, state);
+/// ```
+#[macro_export]
+macro_rules! delegate_read_txn {
+    ($ty:ty, $field:ident) => {
+        impl $crate::ReadTxn for $ty {
+            fn get_node(&self, name: &str) -> $crate::Result<Option<$crate::Node>> {
+                $crate::ReadTxn::get_node(&self.$field, name)
+            }
+            fn get_edge(&self, key: &$crate::EdgeKey) -> $crate::Result<Option<$crate::Edge>> {
+                $crate::ReadTxn::get_edge(&self.$field, key)
+            }
+            fn scan_nodes(
+                &self,
+                filter: &$crate::NodeFilter,
+                after: Option<&str>,
+                limit: usize,
+            ) -> $crate::Result<Vec<$crate::Node>> {
+                $crate::ReadTxn::scan_nodes(&self.$field, filter, after, limit)
+            }
+            fn scan_edges(
+                &self,
+                filter: &$crate::EdgeFilter,
+                after: Option<&$crate::EdgeKey>,
+                limit: usize,
+            ) -> $crate::Result<Vec<$crate::Edge>> {
+                $crate::ReadTxn::scan_edges(&self.$field, filter, after, limit)
+            }
+            fn edges_of(
+                &self,
+                name: &str,
+                direction: $crate::Direction,
+                relations: &[$crate::RelationType],
+            ) -> $crate::Result<Vec<$crate::Edge>> {
+                $crate::ReadTxn::edges_of(&self.$field, name, direction, relations)
+            }
+            fn dependents_of(&self, name: &str) -> $crate::Result<Vec<String>> {
+                $crate::ReadTxn::dependents_of(&self.$field, name)
+            }
+            fn count_nodes(&self) -> $crate::Result<u64> {
+                $crate::ReadTxn::count_nodes(&self.$field)
+            }
+            fn count_edges(&self) -> $crate::Result<u64> {
+                $crate::ReadTxn::count_edges(&self.$field)
+            }
+            fn get_schema(
+                &self,
+                target: &$crate::SchemaTarget,
+            ) -> $crate::Result<Option<$crate::serde_json::Value>> {
+                $crate::ReadTxn::get_schema(&self.$field, target)
+            }
+            fn list_schemas(
+                &self,
+            ) -> $crate::Result<Vec<($crate::SchemaTarget, $crate::serde_json::Value)>> {
+                $crate::ReadTxn::list_schemas(&self.$field)
+            }
+            fn contains_node(&self, name: &str) -> $crate::Result<bool> {
+                $crate::ReadTxn::contains_node(&self.$field, name)
+            }
+            fn contains_edge(&self, key: &$crate::EdgeKey) -> $crate::Result<bool> {
+                $crate::ReadTxn::contains_edge(&self.$field, key)
+            }
+        }
+    };
+}
+
+/// Admits one writer at a time.
+#[derive(Default)]
+struct Gate {
+    busy: Mutex<bool>,
+    freed: Condvar,
+}
+
+struct GateGuard<'a>(&'a Gate);
+
+impl Gate {
+    fn lock(&self) -> MutexGuard<'_, bool> {
+        self.busy.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn enter(&self, timeout: Option<Duration>) -> Result<GateGuard<'_>> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut busy = self.lock();
+        while *busy {
+            busy = match deadline {
+                None => self
+                    .freed
+                    .wait(busy)
+                    .unwrap_or_else(PoisonError::into_inner),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(Error::Locked {
+                            resource: "the memory store".into(),
+                            holder: Some("another write transaction".into()),
+                        });
+                    }
+                    self.freed
+                        .wait_timeout(busy, left)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+            };
+        }
+        *busy = true;
+        Ok(GateGuard(self))
+    }
+}
+
+impl Drop for GateGuard<'_> {
+    fn drop(&mut self) {
+        *self.0.lock() = false;
+        self.0.freed.notify_one();
+    }
+}
+
+/// The in-memory backend. Not persistent; the reference for every other backend.
+#[derive(Default)]
+pub struct MemoryBackend {
+    current: RwLock<GraphState>,
+    gate: Gate,
+    lock_timeout: Option<Duration>,
+}
+
+impl MemoryBackend {
+    /// An empty memory backend whose writers wait for each other as long as needed.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes a writer that waits longer than `timeout` for another fail with [`Error::Locked`].
+    pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = Some(timeout);
+        self
+    }
+
+    /// The committed state (a cheap, structure-sharing copy).
+    fn snapshot(&self) -> GraphState {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl Backend for MemoryBackend {
+    fn name(&self) -> &str {
+        "memory"
+    }
+
+    fn begin_read(&self) -> Result<Box<dyn ReadTxn + '_>> {
+        Ok(Box::new(MemoryRead {
+            state: self.snapshot(),
+        }))
+    }
+
+    fn begin_write(&self) -> Result<Box<dyn WriteTxn + '_>> {
+        let guard = self.gate.enter(self.lock_timeout)?;
+        let state = self.snapshot();
+        Ok(Box::new(MemoryWrite {
+            backend: self,
+            state,
+            _guard: guard,
+        }))
+    }
+
+    /// Checks that the incoming-edge and dependents indexes agree with the data.
+    fn check(&self) -> Result<Vec<Problem>> {
+        Ok(self.snapshot().check_indexes())
+    }
+
+    /// Nothing to reorganise in memory.
+    fn optimize(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A snapshot: the state as of the transaction's start.
+struct MemoryRead {
+    state: GraphState,
+}
+
+/// The write transaction: a private copy that replaces the current state at commit.
+struct MemoryWrite<'a> {
+    backend: &'a MemoryBackend,
+    state: GraphState,
+    _guard: GateGuard<'a>,
+}
+
+crate::delegate_read_txn!(MemoryRead, state);
+crate::delegate_read_txn!(MemoryWrite<'_>, state);
+
+impl WriteTxn for MemoryWrite<'_> {
+    fn put_node(&mut self, node: &Node) -> Result<()> {
+        self.state.put_node(node.clone());
+        Ok(())
+    }
+
+    fn delete_node(&mut self, name: &str) -> Result<bool> {
+        Ok(self.state.delete_node(name).is_some())
+    }
+
+    fn put_edge(&mut self, edge: &Edge) -> Result<()> {
+        self.state.put_edge(edge.clone());
+        Ok(())
+    }
+
+    fn delete_edge(&mut self, key: &EdgeKey) -> Result<bool> {
+        Ok(self.state.delete_edge(key).is_some())
+    }
+
+    fn put_schema(&mut self, target: &SchemaTarget, schema: &Value) -> Result<()> {
+        self.state.put_schema(target.clone(), schema.clone());
+        Ok(())
+    }
+
+    fn delete_schema(&mut self, target: &SchemaTarget) -> Result<bool> {
+        Ok(self.state.delete_schema(target).is_some())
+    }
+
+    fn commit(self: Box<Self>) -> Result<()> {
+        let MemoryWrite {
+            backend,
+            state,
+            _guard,
+        } = *self;
+        *backend
+            .current
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = state;
+        Ok(())
+    }
+}

@@ -1,0 +1,241 @@
+//! The [`Store`]: kgstore's semantics, written once above any [`Backend`].
+
+mod check;
+mod read;
+mod write;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::Path as FsPath;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, ThreadId};
+
+use serde_json::Value;
+
+pub use check::CheckReport;
+pub use read::{GraphRead, ReadTx};
+pub use write::{DeleteReport, OnDependents, WriteTx};
+
+use crate::backend::{Backend, ReadTxn};
+use crate::error::{Error, Result};
+use crate::memory::MemoryBackend;
+use crate::model::{Edge, EdgeKey, Node};
+use crate::schema::{SchemaCache, SchemaTarget};
+
+/// A handle on a knowledge graph kept by some [`Backend`].
+///
+/// Cheap to clone and safe to share between threads; every clone is the same
+/// store. Queries come from [`GraphRead`]: called on the store, each runs on a
+/// fresh snapshot; for several queries on one snapshot use [`Store::read`].
+/// Writes happen in [`Store::write`] transactions; the single-operation methods
+/// (`create_node`, …) are one-operation transactions.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: Box<dyn Backend>,
+    schemas: SchemaCache,
+    /// Threads inside [`Store::write`], to refuse a nested write that would deadlock.
+    writers: Mutex<HashSet<ThreadId>>,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.inner.backend.name())
+            .finish()
+    }
+}
+
+impl Store {
+    /// A store over `backend`.
+    pub fn new(backend: impl Backend + 'static) -> Self {
+        Self::from_boxed(Box::new(backend))
+    }
+
+    /// A store over a boxed backend (as a registry of backends produces them).
+    pub fn from_boxed(backend: Box<dyn Backend>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                backend,
+                schemas: SchemaCache::default(),
+                writers: Mutex::new(HashSet::new()),
+            }),
+        }
+    }
+
+    /// A new, empty in-memory store.
+    pub fn memory() -> Self {
+        Self::new(MemoryBackend::new())
+    }
+
+    /// The backend's name: `memory`, `sqlite`, `jsonfs`, ….
+    pub fn backend_name(&self) -> &str {
+        self.inner.backend.name()
+    }
+
+    /// The backend itself.
+    pub fn backend(&self) -> &dyn Backend {
+        &*self.inner.backend
+    }
+
+    /// A read transaction: all its queries see one consistent snapshot.
+    pub fn read(&self) -> Result<ReadTx<'_>> {
+        Ok(ReadTx {
+            txn: self.inner.backend.begin_read()?,
+        })
+    }
+
+    /// Runs `f` in a write transaction: committed if `f` returns `Ok`, rolled back if it
+    /// returns `Err` or panics. Writers take turns; a write started inside another on
+    /// the same thread is refused with [`Error::Locked`] instead of deadlocking.
+    ///
+    /// ```
+    /// use kgstore_core::{GraphRead, Node, Store};
+    ///
+    /// let store = Store::memory();
+    /// let count = store.write(|tx| {
+    ///     tx.create_node(Node::new("a", "thing")?)?;
+    ///     tx.create_node(Node::new("b", "thing")?.with_dependency("a"))?;
+    ///     tx.count_nodes() // sees its own writes
+    /// })?;
+    /// assert_eq!(count, 2);
+    /// # Ok::<(), kgstore_core::Error>(())
+    /// ```
+    pub fn write<T>(&self, f: impl FnOnce(&mut WriteTx<'_>) -> Result<T>) -> Result<T> {
+        let _writer = WriterMark::enter(&self.inner.writers)?;
+        let txn = self.inner.backend.begin_write()?;
+        let mut tx = WriteTx::new(txn, self.inner.backend.name(), &self.inner.schemas);
+        let value = f(&mut tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+
+    /// Creates a node in its own transaction; see [`WriteTx::create_node`].
+    pub fn create_node(&self, node: Node) -> Result<Node> {
+        self.write(|tx| tx.create_node(node))
+    }
+
+    /// Creates many nodes in one transaction; see [`WriteTx::create_nodes`].
+    pub fn create_nodes(&self, nodes: impl IntoIterator<Item = Node>) -> Result<usize> {
+        self.write(|tx| tx.create_nodes(nodes))
+    }
+
+    /// Updates a node in its own transaction; see [`WriteTx::update_node`].
+    pub fn update_node(&self, node: Node, expected_version: Option<u64>) -> Result<Node> {
+        self.write(|tx| tx.update_node(node, expected_version))
+    }
+
+    /// Creates or updates a node in its own transaction; see [`WriteTx::upsert_node`].
+    pub fn upsert_node(&self, node: Node) -> Result<Node> {
+        self.write(|tx| tx.upsert_node(node))
+    }
+
+    /// Deletes a node in its own transaction; see [`WriteTx::delete_node`].
+    pub fn delete_node(&self, name: &str, on_dependents: OnDependents) -> Result<DeleteReport> {
+        self.write(|tx| tx.delete_node(name, on_dependents))
+    }
+
+    /// Creates an edge in its own transaction; see [`WriteTx::create_edge`].
+    pub fn create_edge(&self, edge: Edge) -> Result<Edge> {
+        self.write(|tx| tx.create_edge(edge))
+    }
+
+    /// Creates many edges in one transaction; see [`WriteTx::create_edges`].
+    pub fn create_edges(&self, edges: impl IntoIterator<Item = Edge>) -> Result<usize> {
+        self.write(|tx| tx.create_edges(edges))
+    }
+
+    /// Updates an edge in its own transaction; see [`WriteTx::update_edge`].
+    pub fn update_edge(&self, edge: Edge, expected_version: Option<u64>) -> Result<Edge> {
+        self.write(|tx| tx.update_edge(edge, expected_version))
+    }
+
+    /// Creates or updates an edge in its own transaction; see [`WriteTx::upsert_edge`].
+    pub fn upsert_edge(&self, edge: Edge) -> Result<Edge> {
+        self.write(|tx| tx.upsert_edge(edge))
+    }
+
+    /// Deletes an edge in its own transaction; see [`WriteTx::delete_edge`].
+    pub fn delete_edge(&self, key: &EdgeKey) -> Result<Edge> {
+        self.write(|tx| tx.delete_edge(key))
+    }
+
+    /// Registers a schema in its own transaction; see [`WriteTx::set_schema`].
+    pub fn set_schema(&self, target: SchemaTarget, schema: Value) -> Result<()> {
+        self.write(|tx| tx.set_schema(target, schema))
+    }
+
+    /// Removes a schema in its own transaction; see [`WriteTx::remove_schema`].
+    pub fn remove_schema(&self, target: &SchemaTarget) -> Result<bool> {
+        self.write(|tx| tx.remove_schema(target))
+    }
+
+    /// Checks the backend's storage (where it can) and kgstore's own invariants:
+    /// every field valid, every edge endpoint and dependency present, no dependency
+    /// cycle, attributes valid against their schemas, indexes agreeing with the data.
+    pub fn check(&self) -> Result<CheckReport> {
+        let (backend_checked, mut problems) = match self.inner.backend.check() {
+            Ok(problems) => (true, problems),
+            Err(e) if e.kind() == crate::ErrorKind::Unsupported => (false, Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let txn = self.inner.backend.begin_read()?;
+        let mut report = check::invariants(&*txn, &self.inner.schemas)?;
+        report.backend_checked = backend_checked;
+        problems.append(&mut report.problems);
+        report.problems = problems;
+        Ok(report)
+    }
+
+    /// Reorganises the backend's storage for speed and size, where it can.
+    pub fn optimize(&self) -> Result<()> {
+        self.inner.backend.optimize()
+    }
+
+    /// Copies the store with the backend's native mechanism, where it has one.
+    pub fn backup_native(&self, dest: &FsPath) -> Result<()> {
+        self.inner.backend.backup_native(dest)
+    }
+}
+
+impl GraphRead for Store {
+    fn with_reader<R>(&self, f: impl FnOnce(&dyn ReadTxn) -> Result<R>) -> Result<R> {
+        let txn = self.inner.backend.begin_read()?;
+        f(&*txn)
+    }
+}
+
+/// Marks the current thread as inside a write until dropped (also when unwinding).
+struct WriterMark<'a> {
+    writers: &'a Mutex<HashSet<ThreadId>>,
+    thread: ThreadId,
+}
+
+impl<'a> WriterMark<'a> {
+    fn enter(writers: &'a Mutex<HashSet<ThreadId>>) -> Result<Self> {
+        let thread = thread::current().id();
+        if !lock(writers).insert(thread) {
+            return Err(Error::Locked {
+                resource: "the store's write transaction".into(),
+                holder: Some(
+                    "this same thread (a write inside a write would wait for itself)".into(),
+                ),
+            });
+        }
+        Ok(Self { writers, thread })
+    }
+}
+
+impl Drop for WriterMark<'_> {
+    fn drop(&mut self) {
+        lock(self.writers).remove(&self.thread);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The guarded sets are updated in single calls, so a poisoned lock holds whole data.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}

@@ -1,0 +1,199 @@
+//! Queries, written once for the store, a read snapshot and a write transaction.
+
+use serde_json::Value;
+
+use crate::algo::{Path, PathOptions, Stats, TraverseOptions, Visit};
+use crate::backend::ReadTxn;
+use crate::error::{Error, Result};
+use crate::filter::{Cursor, Direction, EdgeFilter, NodeFilter, Page, PageRequest};
+use crate::model::{Edge, EdgeKey, Node, RelationType};
+use crate::schema::SchemaTarget;
+use crate::validate;
+
+/// Refuses a malformed name given to a lookup.
+pub(crate) fn check_name(name: &str) -> Result<()> {
+    validate::name(name).map_err(|reason| {
+        Error::invalid_input(format!("node name '{}'", validate::shorten(name)), reason)
+    })
+}
+
+fn check_key(key: &EdgeKey) -> Result<()> {
+    check_name(&key.from)?;
+    check_name(&key.to)?;
+    key.relation_type.check().map_err(|reason| {
+        Error::invalid_input(format!("relation type '{}'", key.relation_type), reason)
+    })
+}
+
+/// The read side of kgstore, shared by [`Store`](crate::Store) (each call on a
+/// fresh snapshot), [`ReadTx`](crate::ReadTx) (every call on one snapshot) and
+/// [`WriteTx`](crate::WriteTx) (seeing its own writes).
+///
+/// Bring it into scope with `use kgstore_core::GraphRead;` (or the prelude).
+pub trait GraphRead {
+    /// Runs `f` on the underlying read transaction.
+    #[doc(hidden)]
+    fn with_reader<R>(&self, f: impl FnOnce(&dyn ReadTxn) -> Result<R>) -> Result<R>;
+
+    /// The node with this name, or [`Error::NodeNotFound`].
+    fn get_node(&self, name: &str) -> Result<Node> {
+        self.find_node(name)?
+            .ok_or_else(|| Error::node_not_found(name))
+    }
+
+    /// The node with this name, if any.
+    fn find_node(&self, name: &str) -> Result<Option<Node>> {
+        check_name(name)?;
+        self.with_reader(|r| r.get_node(name))
+    }
+
+    /// Whether a node with this name exists.
+    fn contains_node(&self, name: &str) -> Result<bool> {
+        check_name(name)?;
+        self.with_reader(|r| r.contains_node(name))
+    }
+
+    /// The edge with this key, or [`Error::EdgeNotFound`].
+    fn get_edge(&self, key: &EdgeKey) -> Result<Edge> {
+        self.find_edge(key)?
+            .ok_or_else(|| Error::EdgeNotFound { key: key.clone() })
+    }
+
+    /// The edge with this key, if any.
+    fn find_edge(&self, key: &EdgeKey) -> Result<Option<Edge>> {
+        check_key(key)?;
+        self.with_reader(|r| r.get_edge(key))
+    }
+
+    /// One page of the nodes matching `filter`, by name.
+    fn list_nodes(&self, filter: &NodeFilter, page: &PageRequest) -> Result<Page<Node>> {
+        filter.check()?;
+        page.check()?;
+        let after = page.cursor.as_ref().map(Cursor::node_name).transpose()?;
+        let mut items =
+            self.with_reader(|r| r.scan_nodes(filter, after.as_deref(), page.limit + 1))?;
+        let next_cursor = if items.len() > page.limit {
+            items.truncate(page.limit);
+            items.last().map(|n| Cursor::after_node(&n.name))
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// One page of the edges matching `filter`, by key.
+    fn list_edges(&self, filter: &EdgeFilter, page: &PageRequest) -> Result<Page<Edge>> {
+        filter.check()?;
+        page.check()?;
+        let after = page.cursor.as_ref().map(Cursor::edge_key).transpose()?;
+        let mut items =
+            self.with_reader(|r| r.scan_edges(filter, after.as_ref(), page.limit + 1))?;
+        let next_cursor = if items.len() > page.limit {
+            items.truncate(page.limit);
+            items.last().map(|e| Cursor::after_edge(&e.key()))
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// The edges of a node in a direction, with one of `relations` (any if empty), by key.
+    fn edges_of(
+        &self,
+        name: &str,
+        direction: Direction,
+        relations: &[RelationType],
+    ) -> Result<Vec<Edge>> {
+        self.with_existing(name, |r| r.edges_of(name, direction, relations))
+    }
+
+    /// Every node within `options.max_depth` hops of `start`; see [`crate::algo::traverse`].
+    fn traverse(&self, start: &str, options: &TraverseOptions) -> Result<Vec<Visit>> {
+        if options.max_depth == 0 {
+            return Err(Error::invalid_input(
+                "traversal depth",
+                "must be at least 1",
+            ));
+        }
+        self.with_existing(start, |r| r.traverse(start, options))
+    }
+
+    /// A shortest path from `from` to `to`, if any; see [`crate::algo::shortest_path`].
+    fn shortest_path(&self, from: &str, to: &str, options: &PathOptions) -> Result<Option<Path>> {
+        check_name(from)?;
+        check_name(to)?;
+        self.with_reader(|r| {
+            for name in [from, to] {
+                if !r.contains_node(name)? {
+                    return Err(Error::node_not_found(name));
+                }
+            }
+            r.shortest_path(from, to, options)
+        })
+    }
+
+    /// Every node `name` depends on, directly or not, dependencies first.
+    fn resolve_dependencies(&self, name: &str) -> Result<Vec<String>> {
+        self.with_existing(name, |r| r.resolve_dependencies(name))
+    }
+
+    /// Every node that depends on `name`, directly or not, each after its own dependencies.
+    fn dependents(&self, name: &str) -> Result<Vec<String>> {
+        self.with_existing(name, |r| r.resolve_dependents(name))
+    }
+
+    /// The nodes that list `name` among their dependencies, by name.
+    fn direct_dependents(&self, name: &str) -> Result<Vec<String>> {
+        self.with_existing(name, |r| r.dependents_of(name))
+    }
+
+    /// The schema registered for a target, if any.
+    fn get_schema(&self, target: &SchemaTarget) -> Result<Option<Value>> {
+        target.check()?;
+        self.with_reader(|r| r.get_schema(target))
+    }
+
+    /// Every registered schema, by target.
+    fn list_schemas(&self) -> Result<Vec<(SchemaTarget, Value)>> {
+        self.with_reader(|r| r.list_schemas())
+    }
+
+    /// Counts of nodes, edges and schemas, by type.
+    fn stats(&self) -> Result<Stats> {
+        self.with_reader(|r| r.stats())
+    }
+
+    /// How many nodes there are.
+    fn count_nodes(&self) -> Result<u64> {
+        self.with_reader(|r| r.count_nodes())
+    }
+
+    /// How many edges there are.
+    fn count_edges(&self) -> Result<u64> {
+        self.with_reader(|r| r.count_edges())
+    }
+
+    /// Runs `f` after checking that the node exists, in the same snapshot.
+    #[doc(hidden)]
+    fn with_existing<R>(&self, name: &str, f: impl FnOnce(&dyn ReadTxn) -> Result<R>) -> Result<R> {
+        check_name(name)?;
+        self.with_reader(|r| {
+            if r.contains_node(name)? {
+                f(r)
+            } else {
+                Err(Error::node_not_found(name))
+            }
+        })
+    }
+}
+
+/// A read transaction: every query on it sees the same consistent snapshot.
+pub struct ReadTx<'s> {
+    pub(crate) txn: Box<dyn ReadTxn + 's>,
+}
+
+impl GraphRead for ReadTx<'_> {
+    fn with_reader<R>(&self, f: impl FnOnce(&dyn ReadTxn) -> Result<R>) -> Result<R> {
+        f(&*self.txn)
+    }
+}

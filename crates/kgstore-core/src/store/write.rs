@@ -1,0 +1,749 @@
+//! The write transaction: validation, metadata, integrity and cycle checks.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::algo;
+use crate::backend::{ReadTxn, WriteTxn};
+use crate::error::{Error, Result, Violation};
+use crate::filter::{Direction, EdgeFilter, NodeFilter};
+use crate::model::{Edge, EdgeKey, Node};
+use crate::schema::{self, Compiled, SchemaCache, SchemaTarget};
+use crate::store::read::{GraphRead, check_name};
+use crate::timestamp::Timestamp;
+use crate::validate;
+
+/// What deleting a node does to the nodes that depend on it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnDependents {
+    /// Refuse with [`Error::HasDependents`] if any node depends on it.
+    #[default]
+    Refuse,
+    /// Remove it from each dependent's `dependencies` (their versions go up).
+    Detach,
+    /// Delete every node that depends on it, directly or not, with their edges.
+    Cascade,
+}
+
+/// What a node deletion removed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteReport {
+    /// The nodes deleted: the one asked for first, then any cascaded dependents.
+    pub deleted: Vec<String>,
+    /// How many edges were deleted with them.
+    pub edges_removed: u64,
+    /// Dependents whose dependency on a deleted node was removed.
+    pub detached: Vec<String>,
+}
+
+/// References whose checks were deferred to commit.
+#[derive(Default)]
+struct Pending {
+    nodes: BTreeSet<String>,
+    edges: BTreeSet<EdgeKey>,
+    deleted: BTreeSet<String>,
+}
+
+/// The write transaction handed to [`Store::write`](crate::Store::write).
+///
+/// Reads through [`GraphRead`] see the transaction's own writes. Each operation
+/// either applies completely or fails leaving the transaction as it was, so a
+/// caller may handle an error and go on; returning `Err` from the closure rolls
+/// everything back.
+pub struct WriteTx<'s> {
+    txn: Box<dyn WriteTxn + 's>,
+    backend: &'s str,
+    schemas: &'s SchemaCache,
+    now: Timestamp,
+    pending: Option<Pending>,
+    validators: HashMap<SchemaTarget, Option<Compiled>>,
+    failed: Option<String>,
+}
+
+impl GraphRead for WriteTx<'_> {
+    fn with_reader<R>(&self, f: impl FnOnce(&dyn ReadTxn) -> Result<R>) -> Result<R> {
+        f(&*self.txn)
+    }
+}
+
+impl<'s> WriteTx<'s> {
+    pub(crate) fn new(
+        txn: Box<dyn WriteTxn + 's>,
+        backend: &'s str,
+        schemas: &'s SchemaCache,
+    ) -> Self {
+        Self {
+            txn,
+            backend,
+            schemas,
+            now: Timestamp::now(),
+            pending: None,
+            validators: HashMap::new(),
+            failed: None,
+        }
+    }
+
+    /// Defers reference checks (edge endpoints, dependencies, dependents of deleted
+    /// nodes, cycles) to commit, so that the order of operations does not matter:
+    /// an import may name a node before creating it. The commit then fails with
+    /// one [`Error::Validation`] listing every dangling reference, or with
+    /// [`Error::DependencyCycle`].
+    pub fn defer_checks(&mut self) {
+        if self.pending.is_none() {
+            self.pending = Some(Pending::default());
+        }
+    }
+
+    /// The time stamped on everything this transaction writes.
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    // ----- nodes -----
+
+    /// Creates a node; [`Error::AlreadyExists`] if the name is taken.
+    pub fn create_node(&mut self, mut node: Node) -> Result<Node> {
+        self.prepare_node(&mut node)?;
+        if self.txn.contains_node(&node.name)? {
+            return Err(already_exists_node(&node.name));
+        }
+        self.check_new_references(&node, &HashSet::new())?;
+        stamp_new(
+            &mut node.metadata.created_at,
+            &mut node.metadata.updated_at,
+            &mut node.metadata.version,
+            self.now,
+        );
+        self.raw(|t| t.put_node(&node))?;
+        Ok(node)
+    }
+
+    /// Creates many nodes at once. They may depend on each other in any order;
+    /// nothing is written unless all are valid.
+    pub fn create_nodes(&mut self, nodes: impl IntoIterator<Item = Node>) -> Result<usize> {
+        let mut nodes: Vec<Node> = nodes.into_iter().collect();
+        let mut violations = Vec::new();
+        for node in &mut nodes {
+            match self.prepare_node(node) {
+                Ok(()) => {}
+                Err(Error::Validation { violations: found }) => violations.extend(found),
+                Err(other) => return Err(other),
+            }
+        }
+        if !violations.is_empty() {
+            return Err(Error::Validation { violations });
+        }
+        let mut batch: HashSet<&str> = HashSet::with_capacity(nodes.len());
+        for node in &nodes {
+            if !batch.insert(node.name.as_str()) || self.txn.contains_node(&node.name)? {
+                return Err(already_exists_node(&node.name));
+            }
+        }
+        for node in &nodes {
+            self.check_new_references(node, &batch)?;
+        }
+        if self.pending.is_none() {
+            // New nodes can only close cycles among themselves.
+            let graph: HashMap<&str, &Vec<String>> = nodes
+                .iter()
+                .map(|n| (n.name.as_str(), &n.dependencies))
+                .collect();
+            let deps_of = |name: &str| Ok(graph.get(name).map(|deps| (*deps).clone()));
+            if let Some(cycle) = algo::first_cycle(&deps_of, nodes.iter().map(|n| n.name.clone()))?
+            {
+                return Err(Error::DependencyCycle { cycle });
+            }
+        }
+        for node in &mut nodes {
+            let meta = &mut node.metadata;
+            stamp_new(
+                &mut meta.created_at,
+                &mut meta.updated_at,
+                &mut meta.version,
+                self.now,
+            );
+        }
+        self.raw(|t| t.put_nodes(&nodes))?;
+        Ok(nodes.len())
+    }
+
+    /// Replaces a node's content (not its name), keeping `created_at` and raising
+    /// the version. With `expected_version`, fails with [`Error::Conflict`] unless
+    /// the stored version is that one.
+    pub fn update_node(&mut self, mut node: Node, expected_version: Option<u64>) -> Result<Node> {
+        self.prepare_node(&mut node)?;
+        let old = self
+            .txn
+            .get_node(&node.name)?
+            .ok_or_else(|| Error::node_not_found(&node.name))?;
+        if let Some(expected) = expected_version
+            && expected != old.metadata.version
+        {
+            return Err(Error::Conflict {
+                entity: validate::node_subject(&node.name),
+                expected,
+                actual: old.metadata.version,
+            });
+        }
+        self.check_changed_references(&node, &old)?;
+        let meta = &mut node.metadata;
+        meta.created_at = old.metadata.created_at;
+        meta.updated_at = self.now.max(old.metadata.updated_at);
+        meta.version = next_version(old.metadata.version, &node.name)?;
+        self.raw(|t| t.put_node(&node))?;
+        Ok(node)
+    }
+
+    /// Creates the node, or updates it if the name exists.
+    pub fn upsert_node(&mut self, node: Node) -> Result<Node> {
+        if validate::name(&node.name).is_ok() && self.txn.contains_node(&node.name)? {
+            self.update_node(node, None)
+        } else {
+            self.create_node(node)
+        }
+    }
+
+    /// Writes a node exactly as given, timestamps and version included (for imports
+    /// and restores). A node of version 0 is created as new.
+    pub fn import_node(&mut self, mut node: Node) -> Result<Node> {
+        if node.metadata.version == 0 {
+            return self.create_node(node);
+        }
+        self.prepare_node(&mut node)?;
+        if node.metadata.updated_at < node.metadata.created_at {
+            return Err(Error::validation(
+                validate::node_subject(&node.name),
+                "/metadata/updated_at",
+                "is earlier than created_at",
+            ));
+        }
+        if self.txn.contains_node(&node.name)? {
+            return Err(already_exists_node(&node.name));
+        }
+        self.check_new_references(&node, &HashSet::new())?;
+        self.raw(|t| t.put_node(&node))?;
+        Ok(node)
+    }
+
+    /// Deletes a node and its edges; what happens to its dependents is `on_dependents`.
+    pub fn delete_node(&mut self, name: &str, on_dependents: OnDependents) -> Result<DeleteReport> {
+        check_name(name)?;
+        if !self.txn.contains_node(name)? {
+            return Err(Error::node_not_found(name));
+        }
+        let dependents = self.txn.dependents_of(name)?;
+        let mut report = DeleteReport::default();
+        let mut doomed = vec![name.to_owned()];
+        match on_dependents {
+            OnDependents::Refuse if !dependents.is_empty() => {
+                if let Some(pending) = &mut self.pending {
+                    pending.deleted.insert(name.to_owned());
+                } else {
+                    return Err(Error::HasDependents {
+                        name: name.to_owned(),
+                        dependents,
+                    });
+                }
+            }
+            OnDependents::Refuse => {}
+            OnDependents::Detach => {
+                let mut updated = Vec::with_capacity(dependents.len());
+                for dependent in &dependents {
+                    if let Some(mut node) = self.txn.get_node(dependent)? {
+                        node.dependencies.retain(|d| d != name);
+                        node.metadata.updated_at = self.now.max(node.metadata.updated_at);
+                        node.metadata.version = next_version(node.metadata.version, dependent)?;
+                        updated.push(node);
+                    }
+                }
+                self.raw(|t| t.put_nodes(&updated))?;
+                report.detached = dependents;
+            }
+            OnDependents::Cascade => {
+                // Every transitive dependent, found without ordering them (a deferred
+                // transaction may hold a cycle that its commit will refuse anyway).
+                let mut found: BTreeSet<String> = BTreeSet::new();
+                let mut queue = dependents;
+                while let Some(next) = queue.pop() {
+                    if next != name && found.insert(next.clone()) {
+                        queue.extend(self.txn.dependents_of(&next)?);
+                    }
+                }
+                doomed.extend(found);
+            }
+        }
+        for victim in &doomed {
+            let edges = self.txn.edges_of(victim, Direction::Both, &[])?;
+            report.edges_removed += edges.len() as u64;
+            self.raw(|t| {
+                for edge in &edges {
+                    t.delete_edge(&edge.key())?;
+                }
+                t.delete_node(victim).map(|_| ())
+            })?;
+            if let Some(pending) = &mut self.pending {
+                pending.nodes.remove(victim);
+            }
+        }
+        report.deleted = doomed;
+        Ok(report)
+    }
+
+    // ----- edges -----
+
+    /// Creates an edge between existing nodes; [`Error::AlreadyExists`] if its key is taken.
+    pub fn create_edge(&mut self, mut edge: Edge) -> Result<Edge> {
+        self.prepare_edge(&edge)?;
+        if self.txn.contains_edge(&edge.key())? {
+            return Err(already_exists_edge(&edge.key()));
+        }
+        self.check_endpoints(&edge)?;
+        let meta = &mut edge.metadata;
+        stamp_new(
+            &mut meta.created_at,
+            &mut meta.updated_at,
+            &mut meta.version,
+            self.now,
+        );
+        self.raw(|t| t.put_edge(&edge))?;
+        Ok(edge)
+    }
+
+    /// Creates many edges at once; nothing is written unless all are valid.
+    pub fn create_edges(&mut self, edges: impl IntoIterator<Item = Edge>) -> Result<usize> {
+        let mut edges: Vec<Edge> = edges.into_iter().collect();
+        let mut violations = Vec::new();
+        for edge in &edges {
+            match self.prepare_edge(edge) {
+                Ok(()) => {}
+                Err(Error::Validation { violations: found }) => violations.extend(found),
+                Err(other) => return Err(other),
+            }
+        }
+        if !violations.is_empty() {
+            return Err(Error::Validation { violations });
+        }
+        let mut keys = HashSet::with_capacity(edges.len());
+        for edge in &edges {
+            let key = edge.key();
+            if self.txn.contains_edge(&key)? || !keys.insert(key.clone()) {
+                return Err(already_exists_edge(&key));
+            }
+        }
+        let mut known: HashSet<String> = HashSet::new();
+        for edge in &edges {
+            if self.pending.is_none() {
+                for end in [&edge.from, &edge.to] {
+                    if !known.contains(end.as_str()) {
+                        if !self.txn.contains_node(end)? {
+                            return Err(missing_endpoint(end, &edge.key()));
+                        }
+                        known.insert(end.clone());
+                    }
+                }
+            }
+        }
+        for edge in &mut edges {
+            let meta = &mut edge.metadata;
+            stamp_new(
+                &mut meta.created_at,
+                &mut meta.updated_at,
+                &mut meta.version,
+                self.now,
+            );
+        }
+        if let Some(pending) = &mut self.pending {
+            pending.edges.extend(keys);
+        }
+        self.raw(|t| t.put_edges(&edges))?;
+        Ok(edges.len())
+    }
+
+    /// Replaces an edge's content (not its key), keeping `created_at` and raising the
+    /// version; with `expected_version`, [`Error::Conflict`] unless it matches.
+    pub fn update_edge(&mut self, mut edge: Edge, expected_version: Option<u64>) -> Result<Edge> {
+        self.prepare_edge(&edge)?;
+        let key = edge.key();
+        let old = self
+            .txn
+            .get_edge(&key)?
+            .ok_or_else(|| Error::EdgeNotFound { key: key.clone() })?;
+        if let Some(expected) = expected_version
+            && expected != old.metadata.version
+        {
+            return Err(Error::Conflict {
+                entity: format!("edge {key}"),
+                expected,
+                actual: old.metadata.version,
+            });
+        }
+        let meta = &mut edge.metadata;
+        meta.created_at = old.metadata.created_at;
+        meta.updated_at = self.now.max(old.metadata.updated_at);
+        meta.version = next_version(old.metadata.version, &key.to_string())?;
+        self.raw(|t| t.put_edge(&edge))?;
+        Ok(edge)
+    }
+
+    /// Creates the edge, or updates it if its key exists.
+    pub fn upsert_edge(&mut self, edge: Edge) -> Result<Edge> {
+        if self.txn.contains_edge(&edge.key())? {
+            self.update_edge(edge, None)
+        } else {
+            self.create_edge(edge)
+        }
+    }
+
+    /// Writes an edge exactly as given, timestamps and version included (imports and
+    /// restores). An edge of version 0 is created as new.
+    pub fn import_edge(&mut self, edge: Edge) -> Result<Edge> {
+        if edge.metadata.version == 0 {
+            return self.create_edge(edge);
+        }
+        self.prepare_edge(&edge)?;
+        let key = edge.key();
+        if edge.metadata.updated_at < edge.metadata.created_at {
+            return Err(Error::validation(
+                format!("edge {key}"),
+                "/metadata/updated_at",
+                "is earlier than created_at",
+            ));
+        }
+        if self.txn.contains_edge(&key)? {
+            return Err(already_exists_edge(&key));
+        }
+        self.check_endpoints(&edge)?;
+        self.raw(|t| t.put_edge(&edge))?;
+        Ok(edge)
+    }
+
+    /// Deletes an edge and returns it; [`Error::EdgeNotFound`] if there is none.
+    pub fn delete_edge(&mut self, key: &EdgeKey) -> Result<Edge> {
+        let edge = self
+            .find_edge(key)?
+            .ok_or_else(|| Error::EdgeNotFound { key: key.clone() })?;
+        self.raw(|t| t.delete_edge(key).map(|_| ()))?;
+        Ok(edge)
+    }
+
+    // ----- schemas -----
+
+    /// Registers (or replaces) the JSON Schema for a node type's or relation type's
+    /// attributes. Refused, listing every offender, if stored data violates it.
+    pub fn set_schema(&mut self, target: SchemaTarget, schema: Value) -> Result<()> {
+        target.check()?;
+        let compiled = self.schemas.compile(&target, &schema)?;
+        let mut violations = Vec::new();
+        match &target {
+            SchemaTarget::NodeType(node_type) => {
+                let filter = NodeFilter::default().of_type(node_type.clone());
+                let mut after: Option<String> = None;
+                loop {
+                    let page = self.txn.scan_nodes(&filter, after.as_deref(), SCAN_PAGE)?;
+                    for node in &page {
+                        let subject = validate::node_subject(&node.name);
+                        violations.extend(schema::violations(
+                            &compiled,
+                            &subject,
+                            &node.attributes,
+                        ));
+                    }
+                    match page.last() {
+                        Some(last) if page.len() == SCAN_PAGE => after = Some(last.name.clone()),
+                        _ => break,
+                    }
+                }
+            }
+            SchemaTarget::RelationType(relation) => {
+                let filter = EdgeFilter::default().of_relation(relation.clone());
+                let mut after: Option<EdgeKey> = None;
+                loop {
+                    let page = self.txn.scan_edges(&filter, after.as_ref(), SCAN_PAGE)?;
+                    for edge in &page {
+                        let subject = format!("edge {}", edge.key());
+                        violations.extend(schema::violations(
+                            &compiled,
+                            &subject,
+                            &edge.attributes,
+                        ));
+                    }
+                    match page.last() {
+                        Some(last) if page.len() == SCAN_PAGE => after = Some(last.key()),
+                        _ => break,
+                    }
+                }
+            }
+        }
+        if !violations.is_empty() {
+            return Err(Error::Validation { violations });
+        }
+        self.raw(|t| t.put_schema(&target, &schema))?;
+        self.validators.insert(target, Some(compiled));
+        Ok(())
+    }
+
+    /// Removes a schema; whether there was one.
+    pub fn remove_schema(&mut self, target: &SchemaTarget) -> Result<bool> {
+        target.check()?;
+        let removed = self.raw(|t| t.delete_schema(target))?;
+        self.validators.insert(target.clone(), None);
+        Ok(removed)
+    }
+
+    // ----- commit -----
+
+    /// Runs the deferred checks and commits.
+    pub(crate) fn commit(mut self) -> Result<()> {
+        if let Some(reason) = self.failed.take() {
+            return Err(Error::backend(
+                self.backend,
+                format!("the transaction was rolled back because a write in it failed: {reason}"),
+            ));
+        }
+        if let Some(pending) = self.pending.take() {
+            self.verify_pending(&pending)?;
+        }
+        self.txn.commit()
+    }
+
+    fn verify_pending(&self, pending: &Pending) -> Result<()> {
+        let txn = &*self.txn;
+        let mut violations = Vec::new();
+        for key in &pending.edges {
+            if !txn.contains_edge(key)? {
+                continue;
+            }
+            for (pointer, end) in [("/from", &key.from), ("/to", &key.to)] {
+                if !txn.contains_node(end)? {
+                    violations.push(Violation::new(
+                        format!("edge {key}"),
+                        pointer,
+                        format!("node '{}' does not exist", validate::shorten(end)),
+                    ));
+                }
+            }
+        }
+        let mut referrers: BTreeSet<&str> = pending.nodes.iter().map(String::as_str).collect();
+        let dependents_of_deleted: Vec<String> = pending
+            .deleted
+            .iter()
+            .map(|gone| txn.dependents_of(gone))
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .flatten()
+            .collect();
+        referrers.extend(dependents_of_deleted.iter().map(String::as_str));
+        for name in referrers {
+            let Some(node) = txn.get_node(name)? else {
+                continue;
+            };
+            for (i, dep) in node.dependencies.iter().enumerate() {
+                if !txn.contains_node(dep)? {
+                    violations.push(Violation::new(
+                        validate::node_subject(name),
+                        format!("/dependencies/{i}"),
+                        format!("node '{}' does not exist", validate::shorten(dep)),
+                    ));
+                }
+            }
+        }
+        if !violations.is_empty() {
+            return Err(Error::Validation { violations });
+        }
+        let deps_of = |name: &str| Ok(txn.get_node(name)?.map(|n| n.dependencies));
+        if let Some(cycle) = algo::first_cycle(&deps_of, pending.nodes.iter().cloned())? {
+            return Err(Error::DependencyCycle { cycle });
+        }
+        Ok(())
+    }
+
+    // ----- helpers -----
+
+    /// Runs a raw backend write; a failure poisons the transaction so it cannot commit
+    /// half-applied.
+    fn raw<R>(&mut self, f: impl FnOnce(&mut dyn WriteTxn) -> Result<R>) -> Result<R> {
+        if let Some(reason) = &self.failed {
+            return Err(Error::backend(
+                self.backend,
+                format!("the transaction cannot go on after a failed write: {reason}"),
+            ));
+        }
+        let outcome = f(&mut *self.txn);
+        if let Err(e) = &outcome {
+            self.failed = Some(e.to_string());
+        }
+        outcome
+    }
+
+    /// The compiled schema for a target, loaded once per transaction.
+    fn validator(&mut self, target: &SchemaTarget) -> Result<Option<Compiled>> {
+        if let Some(found) = self.validators.get(target) {
+            return Ok(found.clone());
+        }
+        let compiled = match self.txn.get_schema(target)? {
+            Some(schema) => Some(self.schemas.compile(target, &schema)?),
+            None => None,
+        };
+        self.validators.insert(target.clone(), compiled.clone());
+        Ok(compiled)
+    }
+
+    /// Normalises a node (tags sorted, deduplicated) and checks its fields and schema.
+    fn prepare_node(&mut self, node: &mut Node) -> Result<()> {
+        node.metadata.tags.sort();
+        node.metadata.tags.dedup();
+        let mut violations = validate::node(node);
+        if validate::identifier(&node.node_type).is_ok()
+            && let Some(schema) = self.validator(&SchemaTarget::NodeType(node.node_type.clone()))?
+        {
+            violations.extend(schema::violations(
+                &schema,
+                &validate::node_subject(&node.name),
+                &node.attributes,
+            ));
+        }
+        if violations.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Validation { violations })
+        }
+    }
+
+    /// Checks an edge's fields and schema.
+    fn prepare_edge(&mut self, edge: &Edge) -> Result<()> {
+        let mut violations = validate::edge(edge);
+        if edge.relation_type.check().is_ok()
+            && let Some(schema) =
+                self.validator(&SchemaTarget::RelationType(edge.relation_type.clone()))?
+        {
+            violations.extend(schema::violations(
+                &schema,
+                &format!("edge {}", edge.key()),
+                &edge.attributes,
+            ));
+        }
+        if violations.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Validation { violations })
+        }
+    }
+
+    /// For a node about to be created: no self-dependency, and (unless deferred)
+    /// every dependency exists already or in `batch`.
+    fn check_new_references(&mut self, node: &Node, batch: &HashSet<&str>) -> Result<()> {
+        if node.dependencies.contains(&node.name) {
+            return Err(Error::DependencyCycle {
+                cycle: vec![node.name.clone(), node.name.clone()],
+            });
+        }
+        if let Some(pending) = &mut self.pending {
+            pending.nodes.insert(node.name.clone());
+            return Ok(());
+        }
+        for dep in &node.dependencies {
+            if !batch.contains(dep.as_str()) && !self.txn.contains_node(dep)? {
+                return Err(missing_dependency(dep, &node.name));
+            }
+        }
+        Ok(())
+    }
+
+    /// For a node about to replace `old`: new dependencies exist and close no cycle.
+    fn check_changed_references(&mut self, node: &Node, old: &Node) -> Result<()> {
+        let added: Vec<&String> = node
+            .dependencies
+            .iter()
+            .filter(|d| !old.dependencies.contains(d))
+            .collect();
+        if added.is_empty() {
+            return Ok(());
+        }
+        if added.iter().any(|d| **d == node.name) {
+            return Err(Error::DependencyCycle {
+                cycle: vec![node.name.clone(), node.name.clone()],
+            });
+        }
+        if let Some(pending) = &mut self.pending {
+            pending.nodes.insert(node.name.clone());
+            return Ok(());
+        }
+        for dep in &added {
+            if !self.txn.contains_node(dep)? {
+                return Err(missing_dependency(dep, &node.name));
+            }
+        }
+        for dep in added {
+            if let Some(path) = algo::dependency_path(&*self.txn, dep, &node.name)? {
+                let mut cycle = vec![node.name.clone()];
+                cycle.extend(path);
+                return Err(Error::DependencyCycle { cycle });
+            }
+        }
+        Ok(())
+    }
+
+    /// Both endpoints exist (or, deferred, the edge is noted for commit).
+    fn check_endpoints(&mut self, edge: &Edge) -> Result<()> {
+        if let Some(pending) = &mut self.pending {
+            pending.edges.insert(edge.key());
+            return Ok(());
+        }
+        for end in [&edge.from, &edge.to] {
+            if !self.txn.contains_node(end)? {
+                return Err(missing_endpoint(end, &edge.key()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Page size for scans inside a transaction.
+const SCAN_PAGE: usize = 1024;
+
+fn stamp_new(created: &mut Timestamp, updated: &mut Timestamp, version: &mut u64, now: Timestamp) {
+    *created = now;
+    *updated = now;
+    *version = 1;
+}
+
+fn next_version(version: u64, subject: &str) -> Result<u64> {
+    version.checked_add(1).ok_or_else(|| {
+        Error::invalid_input(
+            format!("update of {}", validate::shorten(subject)),
+            "the version counter is exhausted",
+        )
+    })
+}
+
+fn already_exists_node(name: &str) -> Error {
+    Error::AlreadyExists {
+        entity: validate::node_subject(name),
+    }
+}
+
+fn already_exists_edge(key: &EdgeKey) -> Error {
+    Error::AlreadyExists {
+        entity: format!("edge {key}"),
+    }
+}
+
+fn missing_dependency(dep: &str, of: &str) -> Error {
+    Error::NodeNotFound {
+        name: dep.to_owned(),
+        referenced_by: Some(format!(
+            "the dependencies of {}",
+            validate::node_subject(of)
+        )),
+    }
+}
+
+fn missing_endpoint(end: &str, key: &EdgeKey) -> Error {
+    Error::NodeNotFound {
+        name: end.to_owned(),
+        referenced_by: Some(format!("edge {key}")),
+    }
+}

@@ -1,0 +1,346 @@
+//! Edge creation, reading, updating, deletion and validation.
+
+use serde_json::json;
+
+use super::{Fixture, edge, kind_of, things};
+use crate::{Direction, Edge, EdgeKey, Error, ErrorKind, GraphRead, RelationType, Timestamp};
+
+use RelationType::{Calls, Contains, DependsOn, References};
+
+pub fn edge_create_and_get(f: Fixture) {
+    let s = &f.store;
+    things(s, &["a", "b"]);
+    let created = s
+        .create_edge(
+            edge("a", Calls, "b")
+                .with_weight(2.5)
+                .with_confidence(0.75)
+                .with_source("trace")
+                .with_attribute("count", json!(3))
+                .bidirectional(),
+        )
+        .unwrap();
+    assert_eq!(created.metadata.version, 1);
+    assert!(created.metadata.created_at > Timestamp::EPOCH);
+    let got = s.get_edge(&EdgeKey::new("a", Calls, "b")).unwrap();
+    assert_eq!(got, created);
+    assert_eq!(got.metadata.weight, 2.5);
+    assert_eq!(got.metadata.confidence, Some(0.75));
+    assert!(got.metadata.bidirectional);
+    assert_eq!(got.attributes["count"], json!(3));
+    // Same endpoints, other relation or other direction: other edges.
+    s.create_edge(edge("a", References, "b")).unwrap();
+    s.create_edge(edge("b", Calls, "a")).unwrap();
+    assert_eq!(s.count_edges().unwrap(), 3);
+    assert_eq!(
+        s.get_edge(&EdgeKey::new("b", Calls, "a"))
+            .unwrap()
+            .metadata
+            .weight,
+        1.0
+    );
+}
+
+pub fn edge_duplicate_is_already_exists(f: Fixture) {
+    let s = &f.store;
+    things(s, &["a", "b"]);
+    s.create_edge(edge("a", Calls, "b").with_weight(1.0))
+        .unwrap();
+    let err = s
+        .create_edge(edge("a", Calls, "b").with_weight(9.0))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists);
+    assert_eq!(err.to_string(), "edge a -[calls]-> b already exists");
+    assert_eq!(
+        s.get_edge(&EdgeKey::new("a", Calls, "b"))
+            .unwrap()
+            .metadata
+            .weight,
+        1.0
+    );
+}
+
+pub fn edge_missing_endpoint_is_refused(f: Fixture) {
+    let s = &f.store;
+    things(s, &["a"]);
+    let err = s.create_edge(edge("a", Calls, "ghost")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NodeNotFound);
+    assert_eq!(
+        err.to_string(),
+        "node 'ghost' not found (referenced by edge a -[calls]-> ghost)"
+    );
+    assert_eq!(
+        kind_of(s.create_edge(edge("ghost", Calls, "a"))),
+        ErrorKind::NodeNotFound
+    );
+    assert_eq!(s.count_edges().unwrap(), 0);
+}
+
+pub fn edge_invalid_values_are_refused(f: Fixture) {
+    let s = &f.store;
+    things(s, &["a", "b"]);
+    for (bad, pointer) in [
+        (edge("a", Calls, "b").with_weight(-1.0), "/metadata/weight"),
+        (
+            edge("a", Calls, "b").with_weight(f64::NAN),
+            "/metadata/weight",
+        ),
+        (
+            edge("a", Calls, "b").with_weight(f64::INFINITY),
+            "/metadata/weight",
+        ),
+        (
+            edge("a", Calls, "b").with_confidence(1.01),
+            "/metadata/confidence",
+        ),
+        (
+            edge("a", Calls, "b").with_confidence(-0.1),
+            "/metadata/confidence",
+        ),
+        (
+            edge("a", Calls, "b").with_source("bad\nsource"),
+            "/metadata/source",
+        ),
+        (
+            Edge {
+                relation_type: RelationType::Custom("Not Valid".into()),
+                ..edge("a", Calls, "b")
+            },
+            "/relation_type",
+        ),
+        (
+            Edge {
+                from: String::new(),
+                ..edge("a", Calls, "b")
+            },
+            "/from",
+        ),
+    ] {
+        let err = s.create_edge(bad).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Validation);
+        assert!(err.to_string().contains(pointer), "{pointer}: {err}");
+    }
+    assert_eq!(
+        Edge::new("a", Calls, "b\0").unwrap_err().kind(),
+        ErrorKind::Validation
+    );
+    assert_eq!(s.count_edges().unwrap(), 0);
+}
+
+pub fn edge_update_and_version_conflict(f: Fixture) {
+    let s = &f.store;
+    things(s, &["a", "b"]);
+    let v1 = s.create_edge(edge("a", Calls, "b")).unwrap();
+    let v2 = s
+        .update_edge(
+            v1.clone().with_weight(3.0).with_attribute("x", json!(1)),
+            Some(1),
+        )
+        .unwrap();
+    assert_eq!(v2.metadata.version, 2);
+    assert_eq!(v2.metadata.created_at, v1.metadata.created_at);
+    let err = s.update_edge(v1.with_weight(7.0), Some(1)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert!(
+        err.to_string()
+            .contains("edge a -[calls]-> b has version 2"),
+        "{err}"
+    );
+    assert_eq!(s.get_edge(&EdgeKey::new("a", Calls, "b")).unwrap(), v2);
+    assert_eq!(
+        kind_of(s.update_edge(edge("b", Calls, "a"), None)),
+        ErrorKind::EdgeNotFound
+    );
+}
+
+pub fn edge_upsert(f: Fixture) {
+    let s = &f.store;
+    things(s, &["a", "b"]);
+    assert_eq!(
+        s.upsert_edge(edge("a", Calls, "b"))
+            .unwrap()
+            .metadata
+            .version,
+        1
+    );
+    let second = s
+        .upsert_edge(edge("a", Calls, "b").with_weight(4.0))
+        .unwrap();
+    assert_eq!(second.metadata.version, 2);
+    assert_eq!(s.get_edge(&second.key()).unwrap().metadata.weight, 4.0);
+    assert_eq!(
+        kind_of(s.upsert_edge(edge("a", Calls, "ghost"))),
+        ErrorKind::NodeNotFound
+    );
+}
+
+pub fn edge_delete_and_delete_missing(f: Fixture) {
+    let s = &f.store;
+    things(s, &["a", "b"]);
+    s.create_edge(edge("a", Calls, "b").with_weight(2.0))
+        .unwrap();
+    let removed = s.delete_edge(&EdgeKey::new("a", Calls, "b")).unwrap();
+    assert_eq!(removed.metadata.weight, 2.0);
+    assert_eq!(s.count_edges().unwrap(), 0);
+    let err = s.delete_edge(&EdgeKey::new("a", Calls, "b")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::EdgeNotFound);
+    assert_eq!(err.to_string(), "edge a -[calls]-> b not found");
+    assert_eq!(
+        kind_of(s.get_edge(&EdgeKey::new("a", Calls, "b"))),
+        ErrorKind::EdgeNotFound
+    );
+    assert!(s.edges_of("a", Direction::Both, &[]).unwrap().is_empty());
+    // The nodes stay.
+    assert_eq!(s.count_nodes().unwrap(), 2);
+}
+
+pub fn edge_custom_relations(f: Fixture) {
+    let s = &f.store;
+    things(s, &["a", "b"]);
+    let owned_by = RelationType::parse("owned_by").unwrap();
+    s.create_edge(edge("a", owned_by.clone(), "b")).unwrap();
+    // A custom spelling of a built-in name is the built-in relation.
+    s.create_edge(edge("a", RelationType::Custom("calls".into()), "b"))
+        .unwrap();
+    assert_eq!(
+        kind_of(s.create_edge(edge("a", Calls, "b"))),
+        ErrorKind::AlreadyExists
+    );
+    let got = s
+        .get_edge(&EdgeKey::new("a", owned_by.clone(), "b"))
+        .unwrap();
+    assert_eq!(got.relation_type, owned_by);
+    assert_eq!(
+        s.edges_of("a", Direction::Out, &[owned_by]).unwrap().len(),
+        1
+    );
+    assert_eq!(
+        RelationType::parse("Owned By").unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+}
+
+pub fn edges_of_by_direction_and_relation(f: Fixture) {
+    let s = &f.store;
+    things(s, &["hub", "x", "y", "z"]);
+    s.create_edges([
+        edge("hub", Calls, "x"),
+        edge("hub", Contains, "y"),
+        edge("y", Calls, "hub"),
+        edge("z", References, "hub"),
+        edge("x", Calls, "y"),
+    ])
+    .unwrap();
+    let keys = |edges: Vec<Edge>| {
+        edges
+            .iter()
+            .map(|e| e.key().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        keys(s.edges_of("hub", Direction::Out, &[]).unwrap()),
+        ["hub -[calls]-> x", "hub -[contains]-> y"]
+    );
+    assert_eq!(
+        keys(s.edges_of("hub", Direction::In, &[]).unwrap()),
+        ["y -[calls]-> hub", "z -[references]-> hub"]
+    );
+    assert_eq!(
+        keys(s.edges_of("hub", Direction::Both, &[]).unwrap()),
+        [
+            "hub -[calls]-> x",
+            "hub -[contains]-> y",
+            "y -[calls]-> hub",
+            "z -[references]-> hub"
+        ]
+    );
+    assert_eq!(
+        keys(s.edges_of("hub", Direction::Both, &[Calls]).unwrap()),
+        ["hub -[calls]-> x", "y -[calls]-> hub"]
+    );
+    assert_eq!(
+        keys(
+            s.edges_of("hub", Direction::In, &[Contains, References])
+                .unwrap()
+        ),
+        ["z -[references]-> hub"]
+    );
+    assert_eq!(
+        kind_of(s.edges_of("ghost", Direction::Out, &[])),
+        ErrorKind::NodeNotFound
+    );
+}
+
+pub fn edge_self_loop(f: Fixture) {
+    let s = &f.store;
+    things(s, &["me"]);
+    s.create_edge(edge("me", References, "me")).unwrap();
+    assert_eq!(s.edges_of("me", Direction::Out, &[]).unwrap().len(), 1);
+    assert_eq!(s.edges_of("me", Direction::In, &[]).unwrap().len(), 1);
+    assert_eq!(
+        s.edges_of("me", Direction::Both, &[]).unwrap().len(),
+        1,
+        "a self-loop is listed once"
+    );
+    let report = s.delete_node("me", crate::OnDependents::Refuse).unwrap();
+    assert_eq!(report.edges_removed, 1);
+    assert_eq!(s.count_edges().unwrap(), 0);
+}
+
+pub fn edges_batch_create(f: Fixture) {
+    let s = &f.store;
+    things(s, &["a", "b", "c"]);
+    let n = s
+        .create_edges([
+            edge("a", Calls, "b"),
+            edge("b", Calls, "c"),
+            edge("a", DependsOn, "c"),
+        ])
+        .unwrap();
+    assert_eq!(n, 3);
+    assert_eq!(s.count_edges().unwrap(), 3);
+    let err = s
+        .create_edges([edge("c", Calls, "a"), edge("c", Calls, "a")])
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists);
+    let err = s
+        .create_edges([edge("c", Calls, "b"), edge("a", Calls, "b")])
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists);
+    assert_eq!(s.count_edges().unwrap(), 3);
+}
+
+pub fn edges_batch_with_missing_endpoint_writes_nothing(f: Fixture) {
+    let s = &f.store;
+    things(s, &["a", "b"]);
+    let err = s
+        .create_edges([edge("a", Calls, "b"), edge("b", Calls, "ghost")])
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NodeNotFound);
+    let err = s
+        .create_edges([
+            edge("a", Calls, "b"),
+            edge("b", Calls, "a").with_weight(-2.0),
+        ])
+        .unwrap_err();
+    match err {
+        Error::Validation { violations } => assert_eq!(violations[0].pointer, "/metadata/weight"),
+        other => panic!("{other}"),
+    }
+    assert_eq!(s.count_edges().unwrap(), 0);
+}
+
+pub fn edge_import_keeps_metadata(f: Fixture) {
+    let s = &f.store;
+    things(s, &["a", "b"]);
+    let mut e = edge("a", Calls, "b").with_weight(0.5);
+    e.metadata.created_at = Timestamp::parse("1999-12-31T23:59:59.999999Z").unwrap();
+    e.metadata.updated_at = Timestamp::parse("2000-01-01T00:00:00Z").unwrap();
+    e.metadata.version = 7;
+    s.write(|tx| tx.import_edge(e.clone())).unwrap();
+    assert_eq!(s.get_edge(&e.key()).unwrap(), e);
+    assert_eq!(
+        kind_of(s.write(|tx| tx.import_edge(e.clone()))),
+        ErrorKind::AlreadyExists
+    );
+}

@@ -1,0 +1,294 @@
+//! A backend wrapper that fails on command, to test what the store does when its
+//! backend fails mid-transaction.
+
+use std::path::Path as FsPath;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use serde_json::Value;
+
+use crate::algo::{Path, PathOptions, Stats, TraverseOptions, Visit};
+use crate::backend::{Backend, Problem, ReadTxn, WriteTxn};
+use crate::error::{Error, Result};
+use crate::filter::{Direction, EdgeFilter, NodeFilter};
+use crate::model::{Edge, EdgeKey, Node, RelationType};
+use crate::schema::SchemaTarget;
+
+/// Which error an injected fault raises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// [`Error::Io`], as a failing disk would.
+    Io,
+    /// [`Error::Corrupt`], as damaged data would.
+    Corrupt,
+    /// [`Error::Backend`], as any other backend failure would.
+    Backend,
+}
+
+/// When the wrapper fails; shared with the test that steers it.
+#[derive(Debug)]
+pub struct FaultPlan {
+    /// Raw writes allowed before every further one fails (`usize::MAX`: never fail).
+    writes_left: AtomicUsize,
+    fail_commit: AtomicBool,
+    fail_reads: AtomicBool,
+    kind: Mutex<FaultKind>,
+}
+
+impl Default for FaultPlan {
+    fn default() -> Self {
+        Self {
+            writes_left: AtomicUsize::new(usize::MAX),
+            fail_commit: AtomicBool::new(false),
+            fail_reads: AtomicBool::new(false),
+            kind: Mutex::new(FaultKind::Io),
+        }
+    }
+}
+
+impl FaultPlan {
+    /// Lets `n` more raw writes through, then fails every one after.
+    pub fn fail_writes_after(&self, n: usize) {
+        self.writes_left.store(n, Ordering::SeqCst);
+    }
+
+    /// Makes commits fail (or succeed again).
+    pub fn fail_commits(&self, on: bool) {
+        self.fail_commit.store(on, Ordering::SeqCst);
+    }
+
+    /// Makes node reads fail (or succeed again).
+    pub fn fail_reads(&self, on: bool) {
+        self.fail_reads.store(on, Ordering::SeqCst);
+    }
+
+    /// Sets the error raised.
+    pub fn raise(&self, kind: FaultKind) {
+        *self.kind.lock().unwrap_or_else(PoisonError::into_inner) = kind;
+    }
+
+    /// Stops failing.
+    pub fn heal(&self) {
+        self.fail_writes_after(usize::MAX);
+        self.fail_commits(false);
+        self.fail_reads(false);
+    }
+
+    fn error(&self, at: &str) -> Error {
+        match *self.kind.lock().unwrap_or_else(PoisonError::into_inner) {
+            FaultKind::Io => Error::io(
+                format!("/injected/{at}"),
+                std::io::Error::other("injected fault"),
+            ),
+            FaultKind::Corrupt => Error::corrupt(format!("/injected/{at}"), "injected fault"),
+            FaultKind::Backend => Error::backend("faulty", format!("injected fault in {at}")),
+        }
+    }
+
+    fn write(&self, at: &str) -> Result<()> {
+        let allowed = self
+            .writes_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| match left {
+                usize::MAX => Some(usize::MAX),
+                0 => None,
+                n => Some(n - 1),
+            })
+            .is_ok();
+        if allowed { Ok(()) } else { Err(self.error(at)) }
+    }
+
+    fn read(&self, at: &str) -> Result<()> {
+        if self.fail_reads.load(Ordering::SeqCst) {
+            Err(self.error(at))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Wraps a backend and fails as its [`FaultPlan`] says.
+pub struct FaultyBackend<B> {
+    inner: B,
+    plan: Arc<FaultPlan>,
+}
+
+impl<B: Backend> FaultyBackend<B> {
+    /// Wraps `inner`; steer it through the returned plan.
+    pub fn new(inner: B) -> (Self, Arc<FaultPlan>) {
+        let plan = Arc::new(FaultPlan::default());
+        (
+            Self {
+                inner,
+                plan: Arc::clone(&plan),
+            },
+            plan,
+        )
+    }
+}
+
+impl<B: Backend> Backend for FaultyBackend<B> {
+    fn name(&self) -> &str {
+        "faulty"
+    }
+
+    fn begin_read(&self) -> Result<Box<dyn ReadTxn + '_>> {
+        Ok(Box::new(Faulty {
+            inner: self.inner.begin_read()?,
+            plan: &self.plan,
+        }))
+    }
+
+    fn begin_write(&self) -> Result<Box<dyn WriteTxn + '_>> {
+        Ok(Box::new(Faulty {
+            inner: self.inner.begin_write()?,
+            plan: &self.plan,
+        }))
+    }
+
+    fn check(&self) -> Result<Vec<Problem>> {
+        self.inner.check()
+    }
+
+    fn optimize(&self) -> Result<()> {
+        self.inner.optimize()
+    }
+
+    fn backup_native(&self, dest: &FsPath) -> Result<()> {
+        self.inner.backup_native(dest)
+    }
+}
+
+struct Faulty<'a, T: ?Sized> {
+    inner: Box<T>,
+    plan: &'a FaultPlan,
+}
+
+macro_rules! forward_reads {
+    ($t:ty) => {
+        impl ReadTxn for Faulty<'_, $t> {
+            fn get_node(&self, name: &str) -> Result<Option<Node>> {
+                self.plan.read("get_node")?;
+                self.inner.get_node(name)
+            }
+            fn get_edge(&self, key: &EdgeKey) -> Result<Option<Edge>> {
+                self.inner.get_edge(key)
+            }
+            fn scan_nodes(
+                &self,
+                filter: &NodeFilter,
+                after: Option<&str>,
+                limit: usize,
+            ) -> Result<Vec<Node>> {
+                self.plan.read("scan_nodes")?;
+                self.inner.scan_nodes(filter, after, limit)
+            }
+            fn scan_edges(
+                &self,
+                filter: &EdgeFilter,
+                after: Option<&EdgeKey>,
+                limit: usize,
+            ) -> Result<Vec<Edge>> {
+                self.inner.scan_edges(filter, after, limit)
+            }
+            fn edges_of(
+                &self,
+                name: &str,
+                direction: Direction,
+                relations: &[RelationType],
+            ) -> Result<Vec<Edge>> {
+                self.inner.edges_of(name, direction, relations)
+            }
+            fn dependents_of(&self, name: &str) -> Result<Vec<String>> {
+                self.inner.dependents_of(name)
+            }
+            fn count_nodes(&self) -> Result<u64> {
+                self.inner.count_nodes()
+            }
+            fn count_edges(&self) -> Result<u64> {
+                self.inner.count_edges()
+            }
+            fn get_schema(&self, target: &SchemaTarget) -> Result<Option<Value>> {
+                self.inner.get_schema(target)
+            }
+            fn list_schemas(&self) -> Result<Vec<(SchemaTarget, Value)>> {
+                self.inner.list_schemas()
+            }
+            fn contains_node(&self, name: &str) -> Result<bool> {
+                self.inner.contains_node(name)
+            }
+            fn contains_edge(&self, key: &EdgeKey) -> Result<bool> {
+                self.inner.contains_edge(key)
+            }
+            fn resolve_dependencies(&self, name: &str) -> Result<Vec<String>> {
+                self.inner.resolve_dependencies(name)
+            }
+            fn resolve_dependents(&self, name: &str) -> Result<Vec<String>> {
+                self.inner.resolve_dependents(name)
+            }
+            fn traverse(&self, start: &str, options: &TraverseOptions) -> Result<Vec<Visit>> {
+                self.inner.traverse(start, options)
+            }
+            fn shortest_path(
+                &self,
+                from: &str,
+                to: &str,
+                options: &PathOptions,
+            ) -> Result<Option<Path>> {
+                self.inner.shortest_path(from, to, options)
+            }
+            fn stats(&self) -> Result<Stats> {
+                self.inner.stats()
+            }
+        }
+    };
+}
+
+forward_reads!(dyn ReadTxn + '_);
+forward_reads!(dyn WriteTxn + '_);
+
+impl WriteTxn for Faulty<'_, dyn WriteTxn + '_> {
+    fn put_node(&mut self, node: &Node) -> Result<()> {
+        self.plan.write("put_node")?;
+        self.inner.put_node(node)
+    }
+
+    fn put_nodes(&mut self, nodes: &[Node]) -> Result<()> {
+        // One fault point per node, so a batch can fail half-way through.
+        for node in nodes {
+            self.put_node(node)?;
+        }
+        Ok(())
+    }
+
+    fn delete_node(&mut self, name: &str) -> Result<bool> {
+        self.plan.write("delete_node")?;
+        self.inner.delete_node(name)
+    }
+
+    fn put_edge(&mut self, edge: &Edge) -> Result<()> {
+        self.plan.write("put_edge")?;
+        self.inner.put_edge(edge)
+    }
+
+    fn delete_edge(&mut self, key: &EdgeKey) -> Result<bool> {
+        self.plan.write("delete_edge")?;
+        self.inner.delete_edge(key)
+    }
+
+    fn put_schema(&mut self, target: &SchemaTarget, schema: &Value) -> Result<()> {
+        self.plan.write("put_schema")?;
+        self.inner.put_schema(target, schema)
+    }
+
+    fn delete_schema(&mut self, target: &SchemaTarget) -> Result<bool> {
+        self.plan.write("delete_schema")?;
+        self.inner.delete_schema(target)
+    }
+
+    fn commit(self: Box<Self>) -> Result<()> {
+        if self.plan.fail_commit.load(Ordering::SeqCst) {
+            return Err(self.plan.error("commit"));
+        }
+        self.inner.commit()
+    }
+}

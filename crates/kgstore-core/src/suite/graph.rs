@@ -1,0 +1,250 @@
+//! Traversal, shortest paths, statistics and the integrity check.
+
+use serde_json::json;
+
+use super::{Fixture, edge, kind_of, thing_with_deps, things};
+use crate::{
+    Direction, EdgeKey, ErrorKind, GraphRead, PathOptions, RelationType, SchemaTarget, Store,
+    TraverseOptions, Visit,
+};
+
+use RelationType::{Calls, Contains, References};
+
+/// a → b → c → d, a → e → d, f → a (contains), g ↔ a (bidirectional references).
+fn chain(s: &Store) {
+    things(s, &["a", "b", "c", "d", "e", "f", "g", "lonely"]);
+    s.create_edges([
+        edge("a", Calls, "b").with_weight(1.0),
+        edge("b", Calls, "c").with_weight(1.0),
+        edge("c", Calls, "d").with_weight(1.0),
+        edge("a", Calls, "e").with_weight(5.0),
+        edge("e", Calls, "d").with_weight(5.0),
+        edge("f", Contains, "a"),
+        edge("g", References, "a").bidirectional(),
+    ])
+    .unwrap();
+}
+
+fn visits(list: &[(&str, usize)]) -> Vec<Visit> {
+    list.iter()
+        .map(|(n, d)| Visit {
+            name: (*n).to_owned(),
+            depth: *d,
+        })
+        .collect()
+}
+
+pub fn traverse_reports_min_depths(f: Fixture) {
+    let s = &f.store;
+    chain(s);
+    let calls = |depth| TraverseOptions::depth(depth).relation(Calls);
+    assert_eq!(
+        s.traverse("a", &calls(1)).unwrap(),
+        visits(&[("b", 1), ("e", 1)])
+    );
+    assert_eq!(
+        s.traverse("a", &calls(2)).unwrap(),
+        visits(&[("b", 1), ("e", 1), ("c", 2), ("d", 2)])
+    );
+    assert_eq!(
+        s.traverse("a", &calls(10)).unwrap(),
+        visits(&[("b", 1), ("e", 1), ("c", 2), ("d", 2)])
+    );
+    assert!(
+        s.traverse("lonely", &TraverseOptions::depth(3))
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub fn traverse_respects_direction_relations_and_bidirectional(f: Fixture) {
+    let s = &f.store;
+    chain(s);
+    // Out from a: its calls, plus g through the bidirectional edge g -> a.
+    assert_eq!(
+        s.traverse("a", &TraverseOptions::depth(1)).unwrap(),
+        visits(&[("b", 1), ("e", 1), ("g", 1)])
+    );
+    // In to a: f (contains) and g (bidirectional).
+    let incoming = TraverseOptions::depth(1).direction(Direction::In);
+    assert_eq!(
+        s.traverse("a", &incoming).unwrap(),
+        visits(&[("f", 1), ("g", 1)])
+    );
+    let incoming_deep = TraverseOptions::depth(5).direction(Direction::In);
+    assert_eq!(
+        s.traverse("d", &incoming_deep).unwrap(),
+        visits(&[("c", 1), ("e", 1), ("a", 2), ("b", 2), ("f", 3), ("g", 3)])
+    );
+    let both = TraverseOptions::depth(1).direction(Direction::Both);
+    assert_eq!(
+        s.traverse("a", &both).unwrap(),
+        visits(&[("b", 1), ("e", 1), ("f", 1), ("g", 1)])
+    );
+    let only_refs = TraverseOptions::depth(2).relation(References);
+    assert_eq!(s.traverse("g", &only_refs).unwrap(), visits(&[("a", 1)]));
+    assert_eq!(s.traverse("a", &only_refs).unwrap(), visits(&[("g", 1)]));
+}
+
+pub fn traverse_invalid_and_missing(f: Fixture) {
+    let s = &f.store;
+    chain(s);
+    assert_eq!(
+        kind_of(s.traverse("ghost", &TraverseOptions::depth(1))),
+        ErrorKind::NodeNotFound
+    );
+    assert_eq!(
+        kind_of(s.traverse("a", &TraverseOptions::depth(0))),
+        ErrorKind::InvalidInput
+    );
+}
+
+pub fn shortest_path_fewest_hops(f: Fixture) {
+    let s = &f.store;
+    chain(s);
+    let path = s
+        .shortest_path("a", "d", &PathOptions::hops())
+        .unwrap()
+        .unwrap();
+    assert_eq!(path.nodes, ["a", "e", "d"]);
+    assert_eq!(path.cost, 2.0);
+    assert_eq!(
+        path.edges,
+        [EdgeKey::new("a", Calls, "e"), EdgeKey::new("e", Calls, "d")]
+    );
+    // Against the arrows only when asked.
+    assert!(
+        s.shortest_path("d", "a", &PathOptions::hops())
+            .unwrap()
+            .is_none()
+    );
+    let back = s
+        .shortest_path("d", "a", &PathOptions::hops().direction(Direction::In))
+        .unwrap()
+        .unwrap();
+    assert_eq!(back.nodes, ["d", "e", "a"]);
+    assert_eq!(
+        back.edges[0],
+        EdgeKey::new("e", Calls, "d"),
+        "edges are given as stored"
+    );
+    let via_g = s
+        .shortest_path("a", "g", &PathOptions::hops())
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        via_g.nodes,
+        ["a", "g"],
+        "bidirectional edges are followed backwards"
+    );
+    let limited = PathOptions {
+        max_depth: Some(1),
+        ..PathOptions::hops()
+    };
+    assert!(s.shortest_path("a", "d", &limited).unwrap().is_none());
+}
+
+pub fn shortest_path_by_weight(f: Fixture) {
+    let s = &f.store;
+    chain(s);
+    let path = s
+        .shortest_path("a", "d", &PathOptions::weighted())
+        .unwrap()
+        .unwrap();
+    assert_eq!(path.nodes, ["a", "b", "c", "d"]);
+    assert_eq!(path.cost, 3.0);
+    assert_eq!(path.edges.len(), 3);
+    let only_calls = PathOptions::weighted().relation(Calls);
+    assert!(s.shortest_path("f", "d", &only_calls).unwrap().is_none());
+    // Zero weights are allowed and cost nothing.
+    things(s, &["x", "y"]);
+    s.create_edges([
+        edge("x", Calls, "y").with_weight(0.0),
+        edge("y", Calls, "d").with_weight(0.0),
+    ])
+    .unwrap();
+    assert_eq!(
+        s.shortest_path("x", "d", &PathOptions::weighted())
+            .unwrap()
+            .unwrap()
+            .cost,
+        0.0
+    );
+    let both = PathOptions {
+        max_depth: Some(3),
+        ..PathOptions::weighted()
+    };
+    assert_eq!(
+        kind_of(s.shortest_path("a", "d", &both)),
+        ErrorKind::InvalidInput
+    );
+}
+
+pub fn shortest_path_edge_cases(f: Fixture) {
+    let s = &f.store;
+    chain(s);
+    let to_self = s
+        .shortest_path("a", "a", &PathOptions::hops())
+        .unwrap()
+        .unwrap();
+    assert_eq!(to_self.nodes, ["a"]);
+    assert!(to_self.edges.is_empty());
+    assert_eq!(to_self.cost, 0.0);
+    assert!(
+        s.shortest_path("a", "lonely", &PathOptions::hops())
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.shortest_path("a", "lonely", &PathOptions::weighted())
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        kind_of(s.shortest_path("a", "ghost", &PathOptions::hops())),
+        ErrorKind::NodeNotFound
+    );
+    assert_eq!(
+        kind_of(s.shortest_path("ghost", "a", &PathOptions::hops())),
+        ErrorKind::NodeNotFound
+    );
+}
+
+pub fn stats_count_by_type(f: Fixture) {
+    let s = &f.store;
+    assert_eq!(s.stats().unwrap(), crate::Stats::default());
+    chain(s);
+    s.create_node(crate::Node::new("p", "person").unwrap())
+        .unwrap();
+    s.create_node(thing_with_deps("q", &["a", "b"])).unwrap();
+    s.set_schema(
+        SchemaTarget::NodeType("person".into()),
+        json!({"type": "object"}),
+    )
+    .unwrap();
+    let stats = s.stats().unwrap();
+    assert_eq!(stats.nodes, 10);
+    assert_eq!(stats.edges, 7);
+    assert_eq!(stats.schemas, 1);
+    assert_eq!(stats.dependencies, 2);
+    assert_eq!(stats.node_types.get("thing"), Some(&9));
+    assert_eq!(stats.node_types.get("person"), Some(&1));
+    assert_eq!(stats.relation_types.get("calls"), Some(&5));
+    assert_eq!(stats.relation_types.get("contains"), Some(&1));
+    assert_eq!(stats.relation_types.get("references"), Some(&1));
+}
+
+pub fn check_finds_healthy_store_healthy(f: Fixture) {
+    let s = &f.store;
+    chain(s);
+    s.create_node(thing_with_deps("q", &["a", "b"])).unwrap();
+    s.set_schema(
+        SchemaTarget::NodeType("thing".into()),
+        json!({"type": "object"}),
+    )
+    .unwrap();
+    let report = s.check().unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.nodes, 9);
+    assert_eq!(report.edges, 7);
+}

@@ -1,0 +1,235 @@
+//! The shared behaviour suite: every backend runs all of it with one line.
+//!
+//! Each test is a public function taking a [`Fixture`] (a fresh, empty store and,
+//! for persistent backends, a way to reopen it). [`test_suite!`](crate::test_suite)
+//! expands them all into `#[test]`s for a constructor:
+//!
+//! ```ignore
+//! mod memory_suite {
+//!     kgstore_core::test_suite!(|| kgstore_core::suite::Fixture::new(kgstore_core::Store::memory()));
+//! }
+//! ```
+//!
+//! Tests assert behaviour, never timings.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::any::Any;
+
+use crate::{Edge, Error, ErrorKind, Node, RelationType, Store};
+
+mod concurrency;
+mod deps;
+mod edges;
+pub mod faulty;
+mod graph;
+mod model;
+mod nodes;
+mod query;
+mod schemas;
+mod txn;
+
+pub use concurrency::*;
+pub use deps::*;
+pub use edges::*;
+pub use graph::*;
+pub use model::*;
+pub use nodes::*;
+pub use query::*;
+pub use schemas::*;
+pub use txn::*;
+
+/// A fresh, empty store for one test, with whatever must outlive it.
+pub struct Fixture {
+    /// The store under test.
+    pub store: Store,
+    reopen: Option<Box<dyn Fn() -> Store>>,
+    _guard: Option<Box<dyn Any>>,
+}
+
+impl Fixture {
+    /// A fixture around a store that cannot be reopened (memory).
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            reopen: None,
+            _guard: None,
+        }
+    }
+
+    /// Lets persistence tests reopen the store: `reopen` opens the same data again.
+    pub fn with_reopen(mut self, reopen: impl Fn() -> Store + 'static) -> Self {
+        self.reopen = Some(Box::new(reopen));
+        self
+    }
+
+    /// Keeps `guard` (a temporary folder, say) alive as long as the fixture.
+    pub fn keep(mut self, guard: impl Any) -> Self {
+        self._guard = Some(Box::new(guard));
+        self
+    }
+
+    /// Whether the store can be reopened.
+    pub fn is_persistent(&self) -> bool {
+        self.reopen.is_some()
+    }
+
+    /// Closes the store and opens it again; `false` if the backend is not persistent.
+    pub fn reopen(&mut self) -> bool {
+        let Some(reopen) = &self.reopen else {
+            return false;
+        };
+        // Close first: a backend may hold an exclusive lock on its files.
+        self.store = Store::memory();
+        self.store = reopen();
+        true
+    }
+}
+
+/// Expands every behaviour test of the suite into a `#[test]` for a backend.
+///
+/// `$ctor` is an expression callable with no argument that returns a fresh
+/// [`Fixture`]. Put the call in a module named for the backend so the test
+/// output shows which backend ran (`memory_suite::node_create_and_get`).
+#[macro_export]
+macro_rules! test_suite {
+    ($ctor:expr) => {
+        $crate::__suite_tests!($ctor;
+            // nodes
+            node_create_and_get, node_duplicate_is_already_exists, node_get_missing_is_not_found,
+            node_invalid_names_are_refused, node_name_limits_and_unicode_are_accepted,
+            node_invalid_type_is_refused, node_invalid_metadata_is_refused,
+            node_update_bumps_version_keeps_created_at, node_update_with_stale_version_conflicts,
+            node_update_missing_is_not_found, node_upsert_creates_then_updates,
+            node_delete_removes_node_and_its_edges, node_delete_missing_is_not_found,
+            node_hostile_values_round_trip, node_deep_attributes_are_refused,
+            nodes_batch_create_in_any_order, nodes_batch_with_duplicate_writes_nothing,
+            nodes_batch_with_invalid_item_lists_all_and_writes_nothing, node_import_keeps_metadata,
+            node_import_of_version_zero_is_a_create, node_lookups_with_invalid_names_are_refused,
+            // dependencies
+            dependency_on_missing_node_is_refused, dependency_on_itself_is_a_cycle,
+            dependency_cycle_is_refused_and_named, dependency_duplicates_are_refused,
+            resolve_dependencies_in_topological_order, resolve_dependencies_of_missing_node,
+            dependents_transitive_and_direct, delete_with_dependents_is_refused,
+            delete_with_detach_updates_dependents, delete_with_cascade_removes_dependents,
+            // edges
+            edge_create_and_get, edge_duplicate_is_already_exists, edge_missing_endpoint_is_refused,
+            edge_invalid_values_are_refused, edge_update_and_version_conflict, edge_upsert,
+            edge_delete_and_delete_missing, edge_custom_relations, edges_of_by_direction_and_relation,
+            edge_self_loop, edges_batch_create, edges_batch_with_missing_endpoint_writes_nothing,
+            edge_import_keeps_metadata,
+            // transactions
+            txn_commits_all_on_ok, txn_rolls_back_on_err, txn_rolls_back_on_panic,
+            txn_sees_its_own_writes, txn_failed_operation_leaves_txn_usable,
+            txn_deferred_checks_allow_any_order, txn_deferred_checks_list_every_offender,
+            txn_deferred_cycle_is_refused_at_commit, txn_deferred_delete_then_delete_dependent,
+            txn_nested_write_on_same_thread_is_refused, snapshot_does_not_see_later_commits,
+            // queries
+            list_nodes_by_type, list_nodes_by_name_prefix, list_nodes_by_tags,
+            list_nodes_by_status, list_nodes_by_attribute, list_nodes_updated_since,
+            list_nodes_by_text, list_nodes_with_combined_filters, list_nodes_pages_without_skips_or_repeats,
+            list_nodes_pagination_is_stable_under_inserts, list_invalid_page_requests_are_refused,
+            list_edges_by_filters, list_edges_pages_without_skips_or_repeats, list_invalid_filters_are_refused,
+            // graph algorithms
+            traverse_reports_min_depths, traverse_respects_direction_relations_and_bidirectional,
+            traverse_invalid_and_missing, shortest_path_fewest_hops, shortest_path_by_weight,
+            shortest_path_edge_cases, stats_count_by_type, check_finds_healthy_store_healthy,
+            // schemas
+            schema_validates_node_attributes_with_pointers, schema_refused_when_stored_data_violates,
+            schema_for_relation_validates_edges, schema_invalid_documents_are_refused,
+            schema_list_get_remove, schema_set_in_rolled_back_txn_is_gone,
+            schema_applies_on_update_and_type_change,
+            // concurrency and persistence
+            concurrent_optimistic_increments_are_exact, readers_see_consistent_snapshots,
+            reopen_keeps_everything,
+            // the reference model
+            model_check,
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __suite_tests {
+    ($ctor:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                let fixture: $crate::suite::Fixture = ($ctor)();
+                $crate::suite::$name(fixture);
+            }
+        )*
+    };
+}
+
+// ----- helpers shared by the suite -----
+
+/// A node of type `thing`.
+pub fn thing(name: &str) -> Node {
+    Node::new(name, "thing").unwrap()
+}
+
+/// A node of type `thing` depending on `deps`.
+pub fn thing_with_deps(name: &str, deps: &[&str]) -> Node {
+    deps.iter().fold(thing(name), |n, d| n.with_dependency(*d))
+}
+
+/// An edge `from -[rel]-> to`.
+pub fn edge(from: &str, rel: RelationType, to: &str) -> Edge {
+    Edge::new(from, rel, to).unwrap()
+}
+
+/// Creates `things` nodes, in one transaction.
+pub fn things(store: &Store, names: &[&str]) {
+    store.create_nodes(names.iter().map(|n| thing(n))).unwrap();
+}
+
+/// The error's kind, failing the test on `Ok`.
+pub fn kind_of<T: std::fmt::Debug>(outcome: Result<T, Error>) -> ErrorKind {
+    match outcome {
+        Ok(value) => panic!("expected an error, got Ok({value:?})"),
+        Err(e) => e.kind(),
+    }
+}
+
+/// The names of some nodes.
+pub fn names_of(nodes: &[Node]) -> Vec<String> {
+    nodes.iter().map(|n| n.name.clone()).collect()
+}
+
+/// A small attributes object.
+pub fn attrs(value: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    value.as_object().cloned().unwrap_or_default()
+}
+
+/// Everything in a store, for comparisons: nodes, edges, schemas, in key order.
+pub fn dump(
+    store: &Store,
+) -> (
+    Vec<Node>,
+    Vec<Edge>,
+    Vec<(crate::SchemaTarget, serde_json::Value)>,
+) {
+    use crate::{EdgeFilter, GraphRead, NodeFilter, PageRequest};
+    let read = store.read().unwrap();
+    let mut nodes = Vec::new();
+    let mut page = PageRequest::first(500);
+    loop {
+        let got = read.list_nodes(&NodeFilter::default(), &page).unwrap();
+        nodes.extend(got.items);
+        match got.next_cursor {
+            Some(c) => page = page.after(Some(c)),
+            None => break,
+        }
+    }
+    let mut edges = Vec::new();
+    let mut page = PageRequest::first(500);
+    loop {
+        let got = read.list_edges(&EdgeFilter::default(), &page).unwrap();
+        edges.extend(got.items);
+        match got.next_cursor {
+            Some(c) => page = page.after(Some(c)),
+            None => break,
+        }
+    }
+    (nodes, edges, read.list_schemas().unwrap())
+}

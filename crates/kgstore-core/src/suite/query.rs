@@ -1,0 +1,498 @@
+//! Listing with filters and keyset pagination.
+
+use std::collections::BTreeSet;
+
+use serde_json::json;
+
+use super::{Fixture, edge, kind_of, names_of, thing, things};
+use crate::{
+    Cursor, EdgeFilter, ErrorKind, GraphRead, Node, NodeFilter, PageRequest, RelationType, Store,
+    Timestamp,
+};
+
+use RelationType::{Calls, Contains, References};
+
+/// Crates and people with tags, statuses and attributes.
+fn catalogue(s: &Store) {
+    s.create_nodes([
+        Node::new("serde", "crate")
+            .unwrap()
+            .with_attribute("lang", json!("rust"))
+            .with_attribute("meta", json!({"stars": 9000, "license": "MIT"}))
+            .with_tag("popular")
+            .with_tag("serialization")
+            .with_status("stable")
+            .with_observation("Serialization framework for Rust"),
+        Node::new("serde_json", "crate")
+            .unwrap()
+            .with_attribute("lang", json!("rust"))
+            .with_tag("popular")
+            .with_tag("json")
+            .with_status("stable")
+            .with_observation("A JSON serialization file format"),
+        Node::new("simd-json", "crate")
+            .unwrap()
+            .with_attribute("lang", json!("rust"))
+            .with_tag("json")
+            .with_status("experimental")
+            .with_observation("High performance JSON parser"),
+        Node::new("json5", "library")
+            .unwrap()
+            .with_attribute("lang", json!("javascript"))
+            .with_tag("json"),
+        Node::new("ann", "person")
+            .unwrap()
+            .with_attribute("lang", json!(["rust", "go"])),
+        Node::new("bob", "person")
+            .unwrap()
+            .with_status("stable")
+            .with_observation("Maintains serde_JSON docs"),
+    ])
+    .unwrap();
+}
+
+fn names(s: &Store, filter: NodeFilter) -> Vec<String> {
+    names_of(
+        &s.list_nodes(&filter, &PageRequest::default())
+            .unwrap()
+            .items,
+    )
+}
+
+pub fn list_nodes_by_type(f: Fixture) {
+    let s = &f.store;
+    catalogue(s);
+    assert_eq!(
+        names(s, NodeFilter::default().of_type("crate")),
+        ["serde", "serde_json", "simd-json"]
+    );
+    assert_eq!(
+        names(
+            s,
+            NodeFilter::default().of_type("person").of_type("library")
+        ),
+        ["ann", "bob", "json5"]
+    );
+    assert!(names(s, NodeFilter::default().of_type("nothing")).is_empty());
+    assert_eq!(names(s, NodeFilter::default()).len(), 6);
+}
+
+pub fn list_nodes_by_name_prefix(f: Fixture) {
+    let s = &f.store;
+    catalogue(s);
+    assert_eq!(
+        names(s, NodeFilter::default().with_name_prefix("serde")),
+        ["serde", "serde_json"]
+    );
+    assert_eq!(
+        names(s, NodeFilter::default().with_name_prefix("serde_")),
+        ["serde_json"]
+    );
+    assert!(
+        names(s, NodeFilter::default().with_name_prefix("Serde")).is_empty(),
+        "prefixes are case-sensitive"
+    );
+    assert_eq!(
+        names(s, NodeFilter::default().with_name_prefix("")).len(),
+        6
+    );
+    // Prefixes with LIKE/GLOB wildcards are literal.
+    things(s, &["50%_off", "50x_off", "a*b", "a?b"]);
+    assert_eq!(
+        names(s, NodeFilter::default().with_name_prefix("50%")),
+        ["50%_off"]
+    );
+    assert_eq!(
+        names(s, NodeFilter::default().with_name_prefix("a*")),
+        ["a*b"]
+    );
+}
+
+pub fn list_nodes_by_tags(f: Fixture) {
+    let s = &f.store;
+    catalogue(s);
+    assert_eq!(
+        names(s, NodeFilter::default().with_tag("json")),
+        ["json5", "serde_json", "simd-json"]
+    );
+    assert_eq!(
+        names(
+            s,
+            NodeFilter::default().with_tag("json").with_tag("popular")
+        ),
+        ["serde_json"]
+    );
+    assert!(
+        names(s, NodeFilter::default().with_tag("jso")).is_empty(),
+        "tags match whole"
+    );
+}
+
+pub fn list_nodes_by_status(f: Fixture) {
+    let s = &f.store;
+    catalogue(s);
+    assert_eq!(
+        names(s, NodeFilter::default().with_status("stable")),
+        ["bob", "serde", "serde_json"]
+    );
+    assert_eq!(
+        names(s, NodeFilter::default().with_status("experimental")),
+        ["simd-json"]
+    );
+}
+
+pub fn list_nodes_by_attribute(f: Fixture) {
+    let s = &f.store;
+    catalogue(s);
+    assert_eq!(
+        names(s, NodeFilter::default().where_eq("/lang", json!("rust"))),
+        ["serde", "serde_json", "simd-json"]
+    );
+    assert_eq!(
+        names(
+            s,
+            NodeFilter::default().where_eq("/meta/stars", json!(9000))
+        ),
+        ["serde"]
+    );
+    assert_eq!(
+        names(
+            s,
+            NodeFilter::default().where_eq("/meta/license", json!("MIT"))
+        ),
+        ["serde"]
+    );
+    assert_eq!(
+        names(
+            s,
+            NodeFilter::default().where_eq("/lang", json!(["rust", "go"]))
+        ),
+        ["ann"]
+    );
+    assert_eq!(
+        names(s, NodeFilter::default().where_eq("/lang/0", json!("rust"))),
+        ["ann"]
+    );
+    assert!(
+        names(
+            s,
+            NodeFilter::default().where_eq("/meta/stars", json!("9000"))
+        )
+        .is_empty(),
+        "types matter"
+    );
+    assert!(names(s, NodeFilter::default().where_eq("/missing", json!(null))).is_empty());
+}
+
+pub fn list_nodes_updated_since(f: Fixture) {
+    let s = &f.store;
+    things(s, &["a", "b"]);
+    let cut = s.get_node("b").unwrap().metadata.updated_at;
+    let later = Timestamp::from_micros(cut.as_micros() + 1).unwrap();
+    // Make sure the clock has moved past the cut before writing again.
+    while Timestamp::now() <= later {
+        std::thread::yield_now();
+    }
+    let a = s.get_node("a").unwrap();
+    s.update_node(a.with_observation("touched"), None).unwrap();
+    s.create_node(thing("c")).unwrap();
+    assert_eq!(
+        names(s, NodeFilter::default().updated_since(later)),
+        ["a", "c"]
+    );
+    assert_eq!(
+        names(s, NodeFilter::default().updated_since(cut)),
+        ["a", "b", "c"]
+    );
+}
+
+pub fn list_nodes_by_text(f: Fixture) {
+    let s = &f.store;
+    catalogue(s);
+    assert_eq!(
+        names(s, NodeFilter::default().containing("json")),
+        ["bob", "json5", "serde_json", "simd-json"]
+    );
+    assert_eq!(
+        names(s, NodeFilter::default().containing("FRAMEWORK")),
+        ["serde"]
+    );
+    assert_eq!(
+        names(s, NodeFilter::default().containing("rde_j")),
+        ["bob", "serde_json"]
+    );
+    assert!(
+        names(s, NodeFilter::default().containing("%")).is_empty(),
+        "wildcards are literal"
+    );
+}
+
+pub fn list_nodes_with_combined_filters(f: Fixture) {
+    let s = &f.store;
+    catalogue(s);
+    let filter = NodeFilter::default()
+        .of_type("crate")
+        .with_tag("json")
+        .with_status("stable")
+        .where_eq("/lang", json!("rust"))
+        .containing("format");
+    assert_eq!(names(s, filter), ["serde_json"]);
+    let filter = NodeFilter::default()
+        .of_type("crate")
+        .with_name_prefix("s")
+        .with_tag("popular");
+    assert_eq!(names(s, filter), ["serde", "serde_json"]);
+}
+
+/// Every node through pages of `limit`, checking the cursors as it goes.
+fn all_pages(s: &Store, filter: &NodeFilter, limit: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut request = PageRequest::first(limit);
+    for _ in 0..10_000 {
+        let page = s.list_nodes(filter, &request).unwrap();
+        assert!(page.items.len() <= limit);
+        out.extend(names_of(&page.items));
+        match page.next_cursor {
+            Some(cursor) => {
+                assert_eq!(
+                    page.items.len(),
+                    limit,
+                    "only full pages have a next cursor"
+                );
+                request = request.after(Some(cursor));
+            }
+            None => return out,
+        }
+    }
+    panic!("pagination did not end");
+}
+
+pub fn list_nodes_pages_without_skips_or_repeats(f: Fixture) {
+    let s = &f.store;
+    let names: Vec<String> = (0..53).map(|i| format!("n{i:03}")).collect();
+    s.create_nodes(
+        names
+            .iter()
+            .map(|n| Node::new(n, if n.ends_with('0') { "ten" } else { "other" }).unwrap()),
+    )
+    .unwrap();
+    for limit in [1, 7, 10, 53, 54, 100] {
+        assert_eq!(
+            all_pages(s, &NodeFilter::default(), limit),
+            names,
+            "limit {limit}"
+        );
+    }
+    let tens: Vec<String> = names.iter().filter(|n| n.ends_with('0')).cloned().collect();
+    assert_eq!(all_pages(s, &NodeFilter::default().of_type("ten"), 2), tens);
+}
+
+pub fn list_nodes_pagination_is_stable_under_inserts(f: Fixture) {
+    let s = &f.store;
+    let originals: Vec<String> = (0..40).map(|i| format!("m{:02}", i * 2)).collect();
+    s.create_nodes(originals.iter().map(|n| thing(n))).unwrap();
+    let mut seen = Vec::new();
+    let mut request = PageRequest::first(6);
+    let mut round = 0;
+    loop {
+        let page = s.list_nodes(&NodeFilter::default(), &request).unwrap();
+        seen.extend(names_of(&page.items));
+        // Between pages, others insert before and after the cursor and delete behind it.
+        s.create_node(thing(&format!("m{:02}", round * 2 + 1)))
+            .unwrap();
+        s.create_node(thing(&format!("a{round:02}"))).unwrap();
+        s.create_node(thing(&format!("z{round:02}"))).unwrap();
+        round += 1;
+        match page.next_cursor {
+            Some(c) => request = request.after(Some(c)),
+            None => break,
+        }
+    }
+    let unique: BTreeSet<&String> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len(), "no repeats");
+    for name in &originals {
+        assert!(seen.contains(name), "{name} skipped");
+    }
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(seen, sorted, "in key order");
+}
+
+pub fn list_invalid_page_requests_are_refused(f: Fixture) {
+    let s = &f.store;
+    things(s, &["a"]);
+    let all = NodeFilter::default();
+    assert_eq!(
+        kind_of(s.list_nodes(&all, &PageRequest::first(0))),
+        ErrorKind::InvalidInput
+    );
+    assert_eq!(
+        kind_of(s.list_nodes(&all, &PageRequest::first(crate::filter::MAX_PAGE_LIMIT + 1))),
+        ErrorKind::InvalidInput
+    );
+    for garbage in ["", "zzz", "n4", "nzz", "e61.62"] {
+        let request = PageRequest::first(5).after(Some(garbage.parse::<Cursor>().unwrap()));
+        let err = s.list_nodes(&all, &request).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{garbage}");
+        assert!(err.to_string().contains("cursor"), "{err}");
+    }
+    // A node cursor is not an edge cursor.
+    let node_cursor = PageRequest::first(1).after(Some(Cursor::after_node("a")));
+    assert_eq!(
+        kind_of(s.list_edges(&EdgeFilter::default(), &node_cursor)),
+        ErrorKind::InvalidInput
+    );
+}
+
+fn edge_graph(s: &Store) {
+    things(s, &["a", "b", "c", "d"]);
+    s.create_edges([
+        edge("a", Calls, "b")
+            .with_weight(1.0)
+            .with_attribute("via", json!("http")),
+        edge("a", Calls, "c").with_weight(5.0),
+        edge("a", Contains, "d").with_weight(0.5),
+        edge("b", Calls, "c")
+            .with_weight(2.0)
+            .with_attribute("via", json!("grpc")),
+        edge("c", References, "a")
+            .with_weight(3.0)
+            .with_attribute("via", json!("http")),
+        edge("d", Calls, "c"),
+    ])
+    .unwrap();
+}
+
+fn edge_keys(s: &Store, filter: EdgeFilter) -> Vec<String> {
+    s.list_edges(&filter, &PageRequest::default())
+        .unwrap()
+        .items
+        .iter()
+        .map(|e| e.key().to_string())
+        .collect()
+}
+
+pub fn list_edges_by_filters(f: Fixture) {
+    let s = &f.store;
+    edge_graph(s);
+    assert_eq!(edge_keys(s, EdgeFilter::default()).len(), 6);
+    assert_eq!(
+        edge_keys(s, EdgeFilter::default().from_node("a")),
+        ["a -[calls]-> b", "a -[calls]-> c", "a -[contains]-> d"]
+    );
+    assert_eq!(
+        edge_keys(s, EdgeFilter::default().to_node("c")),
+        ["a -[calls]-> c", "b -[calls]-> c", "d -[calls]-> c"]
+    );
+    assert_eq!(
+        edge_keys(s, EdgeFilter::default().from_node("a").to_node("c")),
+        ["a -[calls]-> c"]
+    );
+    assert_eq!(
+        edge_keys(
+            s,
+            EdgeFilter::default()
+                .of_relation(Contains)
+                .of_relation(References)
+        ),
+        ["a -[contains]-> d", "c -[references]-> a"]
+    );
+    assert_eq!(
+        edge_keys(s, EdgeFilter::default().with_min_weight(2.0)),
+        ["a -[calls]-> c", "b -[calls]-> c", "c -[references]-> a"]
+    );
+    assert_eq!(
+        edge_keys(s, EdgeFilter::default().where_eq("/via", json!("http"))),
+        ["a -[calls]-> b", "c -[references]-> a"]
+    );
+    assert_eq!(
+        edge_keys(
+            s,
+            EdgeFilter::default()
+                .of_relation(Calls)
+                .where_eq("/via", json!("grpc"))
+                .with_min_weight(1.0)
+        ),
+        ["b -[calls]-> c"]
+    );
+    assert!(edge_keys(s, EdgeFilter::default().from_node("ghost")).is_empty());
+}
+
+pub fn list_edges_pages_without_skips_or_repeats(f: Fixture) {
+    let s = &f.store;
+    let names: Vec<String> = (0..8).map(|i| format!("v{i}")).collect();
+    s.create_nodes(names.iter().map(|n| thing(n))).unwrap();
+    let mut all = Vec::new();
+    for from in &names {
+        for to in &names {
+            for rel in [Calls, References] {
+                all.push(edge(from, rel, to));
+            }
+        }
+    }
+    s.create_edges(all.clone()).unwrap();
+    let mut expected: Vec<String> = all
+        .iter()
+        .map(|e| e.key())
+        .collect::<BTreeSet<_>>()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    expected.dedup();
+    for (filter, limit) in [
+        (EdgeFilter::default(), 9),
+        (EdgeFilter::default().from_node("v3"), 4),
+        (EdgeFilter::default().to_node("v5"), 3),
+    ] {
+        let mut got = Vec::new();
+        let mut request = PageRequest::first(limit);
+        loop {
+            let page = s.list_edges(&filter, &request).unwrap();
+            got.extend(page.items.iter().map(|e| e.key().to_string()));
+            match page.next_cursor {
+                Some(c) => request = request.after(Some(c)),
+                None => break,
+            }
+        }
+        let want: Vec<String> = all
+            .iter()
+            .filter(|e| filter.matches(e))
+            .map(|e| e.key())
+            .collect::<BTreeSet<_>>()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(got, want);
+    }
+    assert_eq!(expected.len(), 128);
+}
+
+pub fn list_invalid_filters_are_refused(f: Fixture) {
+    let s = &f.store;
+    let page = PageRequest::default();
+    assert_eq!(
+        kind_of(s.list_nodes(&NodeFilter::default().of_type("Not A Type"), &page)),
+        ErrorKind::InvalidInput
+    );
+    assert_eq!(
+        kind_of(s.list_nodes(&NodeFilter::default().where_eq("lang", json!(1)), &page)),
+        ErrorKind::InvalidInput
+    );
+    assert_eq!(
+        kind_of(s.list_nodes(&NodeFilter::default().where_eq("", json!(1)), &page)),
+        ErrorKind::InvalidInput
+    );
+    assert_eq!(
+        kind_of(s.list_nodes(&NodeFilter::default().where_eq("/a~2", json!(1)), &page)),
+        ErrorKind::InvalidInput
+    );
+    assert_eq!(
+        kind_of(s.list_edges(&EdgeFilter::default().with_min_weight(f64::NAN), &page)),
+        ErrorKind::InvalidInput
+    );
+    let bad_rel = EdgeFilter::default().of_relation(RelationType::Custom("NOPE".into()));
+    assert_eq!(
+        kind_of(s.list_edges(&bad_rel, &page)),
+        ErrorKind::InvalidInput
+    );
+}

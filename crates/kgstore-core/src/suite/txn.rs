@@ -1,0 +1,292 @@
+//! Transactions: atomicity, isolation, deferred checks.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use serde_json::json;
+
+use super::{Fixture, edge, kind_of, thing, thing_with_deps, things};
+use crate::{
+    Error, ErrorKind, GraphRead, NodeFilter, OnDependents, PageRequest, RelationType, SchemaTarget,
+};
+
+use RelationType::Calls;
+
+pub fn txn_commits_all_on_ok(f: Fixture) {
+    let s = &f.store;
+    let stamp = s
+        .write(|tx| {
+            let a = tx.create_node(thing("a"))?;
+            let b = tx.create_node(thing_with_deps("b", &["a"]))?;
+            tx.create_edge(edge("a", Calls, "b"))?;
+            tx.set_schema(
+                SchemaTarget::NodeType("thing".into()),
+                json!({"type": "object"}),
+            )?;
+            assert_eq!(
+                a.metadata.created_at, b.metadata.created_at,
+                "one time per transaction"
+            );
+            Ok(a.metadata.created_at)
+        })
+        .unwrap();
+    assert_eq!(s.count_nodes().unwrap(), 2);
+    assert_eq!(s.count_edges().unwrap(), 1);
+    assert_eq!(s.list_schemas().unwrap().len(), 1);
+    assert_eq!(s.get_node("b").unwrap().metadata.created_at, stamp);
+}
+
+pub fn txn_rolls_back_on_err(f: Fixture) {
+    let s = &f.store;
+    things(s, &["keep"]);
+    let keep = s.get_node("keep").unwrap();
+    let err = s
+        .write(|tx| {
+            tx.create_node(thing("a"))?;
+            tx.create_edge(edge("a", Calls, "keep"))?;
+            tx.update_node(keep.clone().with_observation("changed"), None)?;
+            tx.delete_node("keep", OnDependents::Cascade)?;
+            tx.set_schema(
+                SchemaTarget::NodeType("thing".into()),
+                json!({"type": "object"}),
+            )?;
+            Err::<(), _>(Error::invalid_input("test", "roll back"))
+        })
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert_eq!(s.get_node("keep").unwrap(), keep);
+    assert_eq!(s.count_nodes().unwrap(), 1);
+    assert_eq!(s.count_edges().unwrap(), 0);
+    assert!(s.list_schemas().unwrap().is_empty());
+    // A failing operation's error also rolls back what came before it.
+    let err = s
+        .write(|tx| {
+            tx.create_node(thing("b"))?;
+            tx.create_node(thing("keep"))?;
+            Ok(())
+        })
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists);
+    assert!(!s.contains_node("b").unwrap());
+}
+
+pub fn txn_rolls_back_on_panic(f: Fixture) {
+    let s = &f.store;
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        s.write(|tx| {
+            tx.create_node(thing("doomed"))?;
+            panic!("the application failed half-way");
+            #[allow(unreachable_code)]
+            Ok(())
+        })
+    }));
+    assert!(outcome.is_err());
+    assert!(!s.contains_node("doomed").unwrap());
+    // The store is usable again, from this thread and from another.
+    s.create_node(thing("after")).unwrap();
+    let other = s.clone();
+    std::thread::spawn(move || other.create_node(thing("from another thread")).unwrap())
+        .join()
+        .unwrap();
+    assert_eq!(s.count_nodes().unwrap(), 2);
+}
+
+pub fn txn_sees_its_own_writes(f: Fixture) {
+    let s = &f.store;
+    things(s, &["old"]);
+    s.write(|tx| {
+        tx.create_node(thing("new").with_tag("fresh"))?;
+        tx.create_node(thing_with_deps("newer", &["new", "old"]))?;
+        tx.create_edge(edge("new", Calls, "old"))?;
+        assert_eq!(tx.get_node("new")?.metadata.version, 1);
+        assert_eq!(tx.count_nodes()?, 3);
+        assert_eq!(tx.count_edges()?, 1);
+        assert_eq!(tx.resolve_dependencies("newer")?, ["new", "old"]);
+        assert_eq!(tx.direct_dependents("old")?, ["newer"]);
+        assert_eq!(tx.edges_of("old", crate::Direction::In, &[])?.len(), 1);
+        let tagged = tx.list_nodes(
+            &NodeFilter::default().with_tag("fresh"),
+            &PageRequest::default(),
+        )?;
+        assert_eq!(super::names_of(&tagged.items), ["new"]);
+        tx.delete_edge(&edge("new", Calls, "old").key())?;
+        assert_eq!(tx.count_edges()?, 0);
+        tx.delete_node("newer", OnDependents::Refuse)?;
+        assert!(tx.find_node("newer")?.is_none());
+        Ok(())
+    })
+    .unwrap();
+    // Meanwhile nothing leaked before commit; after it, all is there.
+    assert_eq!(s.count_nodes().unwrap(), 2);
+}
+
+pub fn txn_failed_operation_leaves_txn_usable(f: Fixture) {
+    let s = &f.store;
+    things(s, &["a"]);
+    s.write(|tx| {
+        tx.create_node(thing("b"))?;
+        // Each of these fails without changing the transaction.
+        assert_eq!(
+            kind_of(tx.create_node(thing("a"))),
+            ErrorKind::AlreadyExists
+        );
+        assert_eq!(
+            kind_of(tx.create_node(thing_with_deps("c", &["ghost"]))),
+            ErrorKind::NodeNotFound
+        );
+        assert_eq!(
+            kind_of(tx.create_edge(edge("b", Calls, "ghost"))),
+            ErrorKind::NodeNotFound
+        );
+        assert_eq!(
+            kind_of(tx.create_nodes([thing("d"), thing("a")])),
+            ErrorKind::AlreadyExists
+        );
+        assert_eq!(
+            kind_of(tx.update_node(thing("b"), Some(9))),
+            ErrorKind::Conflict
+        );
+        assert_eq!(
+            kind_of(tx.delete_node("ghost", OnDependents::Refuse)),
+            ErrorKind::NodeNotFound
+        );
+        tx.create_edge(edge("b", Calls, "a"))?;
+        Ok(())
+    })
+    .unwrap();
+    let (nodes, edges, _) = super::dump(s);
+    assert_eq!(super::names_of(&nodes), ["a", "b"]);
+    assert_eq!(edges.len(), 1);
+    assert_eq!(nodes[1].metadata.version, 1);
+}
+
+pub fn txn_deferred_checks_allow_any_order(f: Fixture) {
+    let s = &f.store;
+    s.write(|tx| {
+        tx.defer_checks();
+        tx.create_edge(edge("a", Calls, "b"))?; // neither exists yet
+        tx.create_node(thing_with_deps("b", &["c"]))?; // nor does c
+        tx.create_node(thing("c"))?;
+        tx.create_node(thing_with_deps("a", &["b"]))?;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(s.resolve_dependencies("a").unwrap(), ["c", "b"]);
+    assert_eq!(s.count_edges().unwrap(), 1);
+    assert!(s.check().unwrap().is_ok());
+}
+
+pub fn txn_deferred_checks_list_every_offender(f: Fixture) {
+    let s = &f.store;
+    things(s, &["z"]);
+    let err = s
+        .write(|tx| {
+            tx.defer_checks();
+            tx.create_node(thing_with_deps("a", &["x", "z", "y"]))?;
+            tx.create_edge(edge("a", Calls, "w"))?;
+            tx.create_edge(edge("v", Calls, "z"))?;
+            Ok(())
+        })
+        .unwrap_err();
+    match &err {
+        Error::Validation { violations } => {
+            let found: Vec<(String, String)> = violations
+                .iter()
+                .map(|v| (v.subject.clone(), v.pointer.clone()))
+                .collect();
+            assert_eq!(
+                found,
+                [
+                    ("edge a -[calls]-> w".to_owned(), "/to".to_owned()),
+                    ("edge v -[calls]-> z".to_owned(), "/from".to_owned()),
+                    ("node 'a'".to_owned(), "/dependencies/0".to_owned()),
+                    ("node 'a'".to_owned(), "/dependencies/2".to_owned()),
+                ],
+                "{err}"
+            );
+        }
+        other => panic!("{other}"),
+    }
+    assert_eq!(s.count_nodes().unwrap(), 1);
+    assert_eq!(s.count_edges().unwrap(), 0);
+}
+
+pub fn txn_deferred_cycle_is_refused_at_commit(f: Fixture) {
+    let s = &f.store;
+    let err = s
+        .write(|tx| {
+            tx.defer_checks();
+            tx.create_node(thing_with_deps("a", &["b"]))?;
+            tx.create_node(thing_with_deps("b", &["c"]))?;
+            tx.create_node(thing_with_deps("c", &["a"]))?;
+            Ok(())
+        })
+        .unwrap_err();
+    match err {
+        Error::DependencyCycle { cycle } => assert_eq!(cycle, ["a", "b", "c", "a"]),
+        other => panic!("{other}"),
+    }
+    assert_eq!(s.count_nodes().unwrap(), 0);
+}
+
+pub fn txn_deferred_delete_then_delete_dependent(f: Fixture) {
+    let s = &f.store;
+    s.create_nodes([thing("base"), thing_with_deps("user", &["base"])])
+        .unwrap();
+    // Deleting the dependency first is fine when the dependent goes too.
+    s.write(|tx| {
+        tx.defer_checks();
+        tx.delete_node("base", OnDependents::Refuse)?;
+        tx.delete_node("user", OnDependents::Refuse)?;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(s.count_nodes().unwrap(), 0);
+    // But not when the dependent stays.
+    s.create_nodes([thing("base"), thing_with_deps("user", &["base"])])
+        .unwrap();
+    let err = s
+        .write(|tx| {
+            tx.defer_checks();
+            tx.delete_node("base", OnDependents::Refuse)?;
+            Ok(())
+        })
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Validation);
+    assert!(
+        err.to_string().contains("node 'user' at /dependencies/0"),
+        "{err}"
+    );
+    assert_eq!(s.count_nodes().unwrap(), 2);
+}
+
+pub fn txn_nested_write_on_same_thread_is_refused(f: Fixture) {
+    let s = &f.store;
+    s.write(|tx| {
+        tx.create_node(thing("outer"))?;
+        let err = s.create_node(thing("inner")).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Locked);
+        assert!(err.to_string().contains("same thread"), "{err}");
+        // Reads from the store meanwhile see the last commit, not the open transaction.
+        assert!(!s.contains_node("outer")?);
+        Ok(())
+    })
+    .unwrap();
+    assert!(s.contains_node("outer").unwrap());
+    assert!(!s.contains_node("inner").unwrap());
+}
+
+pub fn snapshot_does_not_see_later_commits(f: Fixture) {
+    let s = &f.store;
+    things(s, &["before"]);
+    let snapshot = s.read().unwrap();
+    assert_eq!(snapshot.count_nodes().unwrap(), 1);
+    s.create_node(thing("after")).unwrap();
+    s.delete_node("before", OnDependents::Refuse).unwrap();
+    assert!(snapshot.contains_node("before").unwrap());
+    assert!(!snapshot.contains_node("after").unwrap());
+    assert_eq!(snapshot.count_nodes().unwrap(), 1);
+    drop(snapshot);
+    let fresh = s.read().unwrap();
+    assert!(fresh.contains_node("after").unwrap());
+    assert!(!fresh.contains_node("before").unwrap());
+}

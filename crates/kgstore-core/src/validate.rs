@@ -1,0 +1,306 @@
+//! The rules values must follow, each returning the reason a value breaks it.
+//!
+//! Entity-level checks ([`node`], [`edge`]) collect every violation with its JSON
+//! pointer, so a caller sees all that is wrong at once.
+
+use std::collections::HashSet;
+
+use serde_json::{Map, Value};
+
+use crate::error::Violation;
+use crate::model::{Edge, Node};
+
+/// Longest node name, in bytes of UTF-8.
+pub const MAX_NAME_BYTES: usize = 512;
+/// Longest identifier (node type, custom relation type), in bytes.
+pub const MAX_IDENTIFIER_BYTES: usize = 64;
+/// Longest tag or status, in bytes.
+pub const MAX_LABEL_BYTES: usize = 128;
+/// Longest author or source, in bytes.
+pub const MAX_TEXT_FIELD_BYTES: usize = 2048;
+/// Longest single observation, in bytes.
+pub const MAX_OBSERVATION_BYTES: usize = 16 * 1024 * 1024;
+/// Deepest nesting of arrays and objects inside `attributes`.
+pub const MAX_ATTRIBUTE_DEPTH: usize = 64;
+
+type Rule = Result<(), String>;
+
+/// A node name: 1 to 512 bytes of UTF-8 without control characters.
+pub fn name(value: &str) -> Rule {
+    if value.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if value.len() > MAX_NAME_BYTES {
+        return Err(format!(
+            "is {} bytes long; at most {MAX_NAME_BYTES} are allowed",
+            value.len()
+        ));
+    }
+    no_control_characters(value)
+}
+
+/// An identifier: `[a-z][a-z0-9_]*`, at most 64 bytes.
+pub fn identifier(value: &str) -> Rule {
+    let mut chars = value.chars();
+    match chars.next() {
+        None => return Err("must not be empty".into()),
+        Some(c) if !c.is_ascii_lowercase() => {
+            return Err(format!(
+                "must start with a lowercase ASCII letter, not {c:?}"
+            ));
+        }
+        Some(_) => {}
+    }
+    if let Some(c) = chars.find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')) {
+        return Err(format!("may hold only a-z, 0-9 and '_', not {c:?}"));
+    }
+    if value.len() > MAX_IDENTIFIER_BYTES {
+        return Err(format!(
+            "is {} bytes long; at most {MAX_IDENTIFIER_BYTES} are allowed",
+            value.len()
+        ));
+    }
+    Ok(())
+}
+
+/// A tag or status: 1 to 128 bytes without control characters.
+pub fn label(value: &str) -> Rule {
+    bounded_text(value, MAX_LABEL_BYTES)
+}
+
+/// An author or source: 1 to 2048 bytes without control characters.
+pub fn text_field(value: &str) -> Rule {
+    bounded_text(value, MAX_TEXT_FIELD_BYTES)
+}
+
+fn bounded_text(value: &str, max: usize) -> Rule {
+    if value.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if value.len() > max {
+        return Err(format!(
+            "is {} bytes long; at most {max} are allowed",
+            value.len()
+        ));
+    }
+    no_control_characters(value)
+}
+
+fn no_control_characters(value: &str) -> Rule {
+    match value.char_indices().find(|(_, c)| c.is_control()) {
+        Some((at, c)) => Err(format!("holds the control character {c:?} at byte {at}")),
+        None => Ok(()),
+    }
+}
+
+/// An edge weight: finite and not negative.
+pub fn weight(value: f64) -> Rule {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(format!("must be a finite number ≥ 0, not {value}"))
+    }
+}
+
+/// A confidence: finite, between 0 and 1.
+pub fn confidence(value: f64) -> Rule {
+    if value.is_finite() && (0.0..=1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(format!("must be between 0 and 1, not {value}"))
+    }
+}
+
+/// An attributes object: nested at most 64 deep.
+pub fn attributes(value: &Map<String, Value>) -> Rule {
+    // Descends no further than the limit, so hostile nesting cannot exhaust the stack here.
+    fn within(value: &Value, remaining: usize) -> bool {
+        let children: Box<dyn Iterator<Item = &Value>> = match value {
+            Value::Array(items) => Box::new(items.iter()),
+            Value::Object(map) => Box::new(map.values()),
+            _ => return true,
+        };
+        remaining > 0
+            && children
+                .into_iter()
+                .all(|child| within(child, remaining - 1))
+    }
+    if value
+        .values()
+        .all(|child| within(child, MAX_ATTRIBUTE_DEPTH - 1))
+    {
+        Ok(())
+    } else {
+        Err(format!("nest more than {MAX_ATTRIBUTE_DEPTH} levels deep"))
+    }
+}
+
+/// A JSON pointer (RFC 6901): empty, or `/`-separated tokens with `~0`/`~1` escapes only.
+pub fn json_pointer(value: &str) -> Rule {
+    if value.is_empty() {
+        return Ok(());
+    }
+    if !value.starts_with('/') {
+        return Err("must be empty or start with '/'".into());
+    }
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        if c == '~' && !matches!(chars.next(), Some('0' | '1')) {
+            return Err("'~' must be followed by '0' or '1'".into());
+        }
+    }
+    Ok(())
+}
+
+/// A value shortened and escaped for an error message.
+pub fn shorten(value: &str) -> String {
+    const SHOWN: usize = 80;
+    let mut out: String = value
+        .chars()
+        .take(SHOWN)
+        .flat_map(char::escape_debug)
+        .collect();
+    if value.chars().count() > SHOWN {
+        out.push('…');
+    }
+    out
+}
+
+/// How a node is named in messages: `node 'a'`.
+pub fn node_subject(name: &str) -> String {
+    format!("node '{}'", shorten(name))
+}
+
+/// Every violation of the rules in a node's own fields (not its references).
+pub fn node(node: &Node) -> Vec<Violation> {
+    let subject = node_subject(&node.name);
+    let mut out = Vec::new();
+    let mut check = |pointer: String, rule: Rule| {
+        if let Err(message) = rule {
+            out.push(Violation::new(subject.clone(), pointer, message));
+        }
+    };
+    check("/name".into(), name(&node.name));
+    check("/node_type".into(), identifier(&node.node_type));
+    for (i, text) in node.observations.iter().enumerate() {
+        if text.len() > MAX_OBSERVATION_BYTES {
+            check(
+                format!("/observations/{i}"),
+                Err(format!(
+                    "is {} bytes long; at most {MAX_OBSERVATION_BYTES} are allowed",
+                    text.len()
+                )),
+            );
+        }
+    }
+    check("/attributes".into(), attributes(&node.attributes));
+    let mut seen = HashSet::new();
+    for (i, dep) in node.dependencies.iter().enumerate() {
+        let pointer = format!("/dependencies/{i}");
+        check(pointer.clone(), name(dep));
+        if !seen.insert(dep.as_str()) {
+            check(pointer, Err(format!("names '{}' twice", shorten(dep))));
+        }
+    }
+    let meta = &node.metadata;
+    if let Some(author) = &meta.author {
+        check("/metadata/author".into(), text_field(author));
+    }
+    if let Some(source) = &meta.source {
+        check("/metadata/source".into(), text_field(source));
+    }
+    if let Some(status) = &meta.status {
+        check("/metadata/status".into(), label(status));
+    }
+    for (i, tag) in meta.tags.iter().enumerate() {
+        check(format!("/metadata/tags/{i}"), label(tag));
+    }
+    out
+}
+
+/// Every violation of the rules in an edge's own fields (not its endpoints' existence).
+pub fn edge(edge: &Edge) -> Vec<Violation> {
+    let subject = format!("edge {}", edge.key());
+    let mut out = Vec::new();
+    let mut check = |pointer: &str, rule: Rule| {
+        if let Err(message) = rule {
+            out.push(Violation::new(subject.clone(), pointer, message));
+        }
+    };
+    check("/from", name(&edge.from));
+    check("/to", name(&edge.to));
+    check("/relation_type", edge.relation_type.check());
+    check("/attributes", attributes(&edge.attributes));
+    let meta = &edge.metadata;
+    check("/metadata/weight", weight(meta.weight));
+    if let Some(c) = meta.confidence {
+        check("/metadata/confidence", confidence(c));
+    }
+    if let Some(source) = &meta.source {
+        check("/metadata/source", text_field(source));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(name("a").is_ok());
+        assert!(name(&"é".repeat(256)).is_ok()); // 512 bytes
+        assert!(name(&"é".repeat(257)).is_err());
+        assert!(name("").is_err());
+        assert!(name("a\nb").unwrap_err().contains("byte 1"));
+        assert!(name("a\u{0}b").is_err());
+        assert!(name("a\u{85}b").is_err()); // C1 control
+        assert!(name("../etc/passwd").is_ok()); // names are data, not paths
+    }
+
+    #[test]
+    fn identifiers() {
+        assert!(identifier("crate").is_ok());
+        assert!(identifier("a_1").is_ok());
+        for bad in ["", "_a", "1a", "A", "aB", "a-b", "a b", "ä"] {
+            assert!(identifier(bad).is_err(), "{bad:?}");
+        }
+        assert!(identifier(&"a".repeat(64)).is_ok());
+        assert!(identifier(&"a".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn numbers() {
+        assert!(weight(0.0).is_ok());
+        assert!(weight(-0.5).is_err());
+        assert!(weight(f64::NAN).is_err());
+        assert!(weight(f64::INFINITY).is_err());
+        assert!(confidence(1.0).is_ok());
+        assert!(confidence(1.5).is_err());
+    }
+
+    #[test]
+    fn pointers() {
+        assert!(json_pointer("").is_ok());
+        assert!(json_pointer("/a/b~0~1").is_ok());
+        assert!(json_pointer("a").is_err());
+        assert!(json_pointer("/a~2").is_err());
+    }
+
+    #[test]
+    fn deep_attributes_are_refused() {
+        let mut value = Value::Null;
+        for _ in 0..70 {
+            value = Value::Array(vec![value]);
+        }
+        let mut map = Map::new();
+        map.insert("deep".into(), value);
+        assert!(attributes(&map).is_err());
+    }
+
+    #[test]
+    fn shorten_escapes_and_cuts() {
+        assert_eq!(shorten("a\nb"), "a\\nb");
+        assert!(shorten(&"x".repeat(200)).ends_with('…'));
+    }
+}
