@@ -248,3 +248,97 @@ pub fn check_finds_healthy_store_healthy(f: Fixture) {
     assert_eq!(report.nodes, 9);
     assert_eq!(report.edges, 7);
 }
+
+/// A reproducible, irregular graph: a dependency DAG, weighted edges of three
+/// relations, some bidirectional, some self-loops.
+pub fn scrambled_graph(s: &Store, nodes: usize) {
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move |bound: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % bound as u64) as usize
+    };
+    let names: Vec<String> = (0..nodes).map(|i| format!("g{i:03}")).collect();
+    s.create_nodes(names.iter().enumerate().map(|(i, name)| {
+        // Dependencies only on lower indexes keep the graph acyclic.
+        let deps: std::collections::BTreeSet<usize> = (0..next(4))
+            .filter(|_| i > 0)
+            .map(|_| next(i.max(1)))
+            .collect();
+        deps.into_iter()
+            .fold(crate::Node::new(name, "thing").unwrap(), |n, d| {
+                n.with_dependency(&names[d])
+            })
+    }))
+    .unwrap();
+    let relations = [Calls, Contains, References];
+    let mut edges = std::collections::BTreeMap::new();
+    for _ in 0..nodes * 3 {
+        let from = &names[next(nodes)];
+        let to = &names[next(nodes)];
+        let rel = relations[next(3)].clone();
+        let mut e = edge(from, rel, to).with_weight((next(10) as f64) / 2.0);
+        if next(5) == 0 {
+            e = e.bidirectional();
+        }
+        edges.insert(e.key(), e);
+    }
+    s.create_edges(edges.into_values()).unwrap();
+}
+
+pub fn overrides_agree_with_reference_algorithms(f: Fixture) {
+    use crate::algo;
+    let s = &f.store;
+    scrambled_graph(s, 60);
+    let read = s.read().unwrap();
+    read.with_reader(|txn| {
+        assert_eq!(txn.stats()?, algo::stats(txn)?);
+        let names: Vec<String> = (0..60).map(|i| format!("g{i:03}")).collect();
+        for name in &names {
+            assert_eq!(
+                txn.resolve_dependencies(name)?,
+                algo::resolve_dependencies(txn, name)?,
+                "{name}"
+            );
+            assert_eq!(
+                txn.resolve_dependents(name)?,
+                algo::resolve_dependents(txn, name)?,
+                "{name}"
+            );
+            for direction in [Direction::Out, Direction::In, Direction::Both] {
+                for relations in [vec![], vec![Calls], vec![Contains, References]] {
+                    let options = TraverseOptions {
+                        direction,
+                        relations: relations.clone(),
+                        max_depth: 3,
+                    };
+                    assert_eq!(
+                        txn.traverse(name, &options)?,
+                        algo::traverse(txn, name, &options)?,
+                        "{name} {options:?}"
+                    );
+                }
+            }
+        }
+        for (i, from) in names.iter().enumerate().step_by(7) {
+            for to in names.iter().skip(i % 5).step_by(11) {
+                for options in [
+                    PathOptions::hops(),
+                    PathOptions::weighted(),
+                    PathOptions::hops()
+                        .direction(Direction::Both)
+                        .relation(Calls),
+                ] {
+                    assert_eq!(
+                        txn.shortest_path(from, to, &options)?,
+                        algo::shortest_path(txn, from, to, &options)?,
+                        "{from} -> {to} {options:?}"
+                    );
+                }
+            }
+        }
+        Ok(())
+    })
+    .unwrap();
+}
