@@ -1,0 +1,196 @@
+//! The registry of backends by URL scheme, and opening stores through it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, LazyLock, PoisonError, RwLock};
+
+use kgstore_core::{Backend, Error, MemoryBackend, Result, Store};
+
+use crate::url::{OpenOptions, StoreUrl};
+
+/// Makes a backend for a parsed URL.
+pub type Factory = Arc<dyn Fn(&StoreUrl) -> Result<Box<dyn Backend>> + Send + Sync>;
+
+/// Backend factories by URL scheme. [`Registry::default`] knows the built-in
+/// schemes; [`Registry::register`] adds an application's own backends.
+///
+/// ```
+/// use kgstore::{MemoryBackend, Registry};
+///
+/// let mut registry = Registry::default();
+/// // A custom scheme: here simply memory stores with a lock timeout.
+/// registry.register("scratch", |_url| Ok(Box::new(MemoryBackend::new())))?;
+/// let store = registry.open("scratch://anything")?;
+/// assert_eq!(store.backend_name(), "memory");
+/// # Ok::<(), kgstore::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Registry {
+    factories: BTreeMap<String, Factory>,
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("schemes", &self.factories.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Default for Registry {
+    /// A registry with the built-in schemes: `memory`.
+    fn default() -> Self {
+        let mut registry = Self::empty();
+        registry.insert("memory", Arc::new(open_memory));
+        registry
+    }
+}
+
+impl Registry {
+    /// A registry that knows no scheme.
+    pub fn empty() -> Self {
+        Self {
+            factories: BTreeMap::new(),
+        }
+    }
+
+    /// Adds (or replaces) the factory for `scheme` (lower-case letters, digits, `+`, `-`).
+    pub fn register(
+        &mut self,
+        scheme: &str,
+        factory: impl Fn(&StoreUrl) -> Result<Box<dyn Backend>> + Send + Sync + 'static,
+    ) -> Result<()> {
+        StoreUrl::parse(&format!("{scheme}://")).map_err(|_| {
+            Error::invalid_input(
+                format!("scheme '{scheme}'"),
+                "expected lower-case letters, digits, '+' or '-'",
+            )
+        })?;
+        self.insert(scheme, Arc::new(factory));
+        Ok(())
+    }
+
+    fn insert(&mut self, scheme: &str, factory: Factory) {
+        self.factories.insert(scheme.to_owned(), factory);
+    }
+
+    /// The schemes this registry can open.
+    pub fn schemes(&self) -> Vec<&str> {
+        self.factories.keys().map(String::as_str).collect()
+    }
+
+    /// Opens the store a URL names.
+    pub fn open(&self, url: &str) -> Result<Store> {
+        self.open_url(&StoreUrl::parse(url)?)
+    }
+
+    /// Opens the store a parsed URL names; with `verify`, refuses one that fails its check.
+    pub fn open_url(&self, url: &StoreUrl) -> Result<Store> {
+        let factory = self.factories.get(&url.scheme).ok_or_else(|| {
+            Error::invalid_input(
+                format!("store URL scheme '{}'", url.scheme),
+                format!(
+                    "no backend is registered for it; known: {}",
+                    self.schemes().join(", ")
+                ),
+            )
+        })?;
+        let store = Store::from_boxed(factory(url)?);
+        if url.options.verify {
+            let report = store.check()?;
+            if !report.is_ok() {
+                let listed: Vec<String> = report
+                    .problems
+                    .iter()
+                    .take(20)
+                    .map(ToString::to_string)
+                    .collect();
+                return Err(Error::corrupt(
+                    &url.path,
+                    format!(
+                        "{} problem(s) found before use: {}",
+                        report.problems.len(),
+                        listed.join("; ")
+                    ),
+                ));
+            }
+        }
+        Ok(store)
+    }
+}
+
+fn open_memory(url: &StoreUrl) -> Result<Box<dyn Backend>> {
+    url.options.refuse_extra("memory")?;
+    if url.options.read_only {
+        return Err(Error::invalid_input(
+            "store URL 'memory://?read_only=true'",
+            "a new memory store is empty; read-only makes no sense",
+        ));
+    }
+    let backend = match url.options.lock_timeout {
+        Some(timeout) => MemoryBackend::new().with_lock_timeout(timeout),
+        None => MemoryBackend::new(),
+    };
+    Ok(Box::new(backend))
+}
+
+static GLOBAL: LazyLock<RwLock<Registry>> = LazyLock::new(|| RwLock::new(Registry::default()));
+
+/// A copy of the process-wide registry that [`open`](crate::open) uses.
+pub fn global() -> Registry {
+    GLOBAL
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
+}
+
+/// Adds a backend to the process-wide registry, for [`open`](crate::open) and `Store::open`.
+pub fn register(
+    scheme: &str,
+    factory: impl Fn(&StoreUrl) -> Result<Box<dyn Backend>> + Send + Sync + 'static,
+) -> Result<()> {
+    GLOBAL
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .register(scheme, factory)
+}
+
+/// Opens a store by URL through the process-wide registry.
+///
+/// ```
+/// use kgstore::GraphRead;
+///
+/// let store = kgstore::open("memory://")?;
+/// assert_eq!(store.count_nodes()?, 0);
+/// # Ok::<(), kgstore::Error>(())
+/// ```
+pub fn open(url: &str) -> Result<Store> {
+    global().open(url)
+}
+
+/// `Store::open(url)`: opening by URL as an associated function of the store.
+///
+/// ```
+/// use kgstore::{Open, Store};
+///
+/// let store = Store::open("memory://")?;
+/// # let _ = store;
+/// # Ok::<(), kgstore::Error>(())
+/// ```
+pub trait Open: Sized {
+    /// Opens a store by URL through the process-wide registry.
+    fn open(url: &str) -> Result<Self>;
+
+    /// Opens a store by URL with options on top of the URL's parameters.
+    fn open_with(url: &str, options: &OpenOptions) -> Result<Self>;
+}
+
+impl Open for Store {
+    fn open(url: &str) -> Result<Self> {
+        open(url)
+    }
+
+    fn open_with(url: &str, options: &OpenOptions) -> Result<Self> {
+        options.open(url)
+    }
+}

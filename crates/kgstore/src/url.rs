@@ -1,0 +1,329 @@
+//! Store URLs: `scheme://path?key=value&…`, and the options they carry.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use kgstore_core::{Error, Result};
+
+/// How hard a commit works to survive a power cut.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Durability {
+    /// A commit that returned survives a power cut (every commit is synced to disk).
+    #[default]
+    Immediate,
+    /// A power cut may lose the last commits, but never corrupts the store.
+    Relaxed,
+}
+
+impl FromStr for Durability {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "immediate" => Ok(Self::Immediate),
+            "relaxed" => Ok(Self::Relaxed),
+            other => Err(Error::invalid_input(
+                format!("durability '{other}'"),
+                "expected immediate or relaxed",
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Durability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Immediate => "immediate",
+            Self::Relaxed => "relaxed",
+        })
+    }
+}
+
+/// Options every backend understands, from URL parameters or set in code.
+///
+/// | parameter | meaning | default |
+/// |---|---|---|
+/// | `durability=immediate\|relaxed` | see [`Durability`] | `immediate` |
+/// | `read_only=true\|false` | refuse writes; open even while another process writes, where the backend allows | `false` |
+/// | `create=true\|false` | create the store if it does not exist | `true` |
+/// | `lock_timeout_ms=N` | wait this long for another writer before failing with `Locked` | backend's default |
+/// | `verify=true\|false` | check the store's integrity before using it (for files from elsewhere) | `false` |
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// See [`Durability`].
+    pub durability: Durability,
+    /// Refuse writes.
+    pub read_only: bool,
+    /// Create the store if missing (`true` unless set to `false`).
+    pub create_if_missing: Option<bool>,
+    /// How long to wait for another writer.
+    pub lock_timeout: Option<Duration>,
+    /// Check integrity before use.
+    pub verify: bool,
+    /// Parameters the common options do not cover, for custom backends.
+    pub extra: BTreeMap<String, String>,
+}
+
+impl OpenOptions {
+    /// Default options.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the durability.
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Opens read-only.
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+
+    /// Creates the store if it is missing (the default) or not.
+    pub fn create_if_missing(mut self, create: bool) -> Self {
+        self.create_if_missing = Some(create);
+        self
+    }
+
+    /// Waits up to `timeout` for another writer.
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = Some(timeout);
+        self
+    }
+
+    /// Checks integrity before use.
+    pub fn verify(mut self, verify: bool) -> Self {
+        self.verify = verify;
+        self
+    }
+
+    /// Whether to create a missing store.
+    pub fn creates(&self) -> bool {
+        self.create_if_missing.unwrap_or(true)
+    }
+
+    /// Opens `url` with these options on top of the URL's own parameters, through the
+    /// global registry.
+    pub fn open(&self, url: &str) -> Result<kgstore_core::Store> {
+        crate::registry::global().open_url(&StoreUrl::parse(url)?.with_options(self))
+    }
+
+    /// Refuses parameters a built-in backend does not understand.
+    pub fn refuse_extra(&self, backend: &str) -> Result<()> {
+        match self.extra.keys().next() {
+            None => Ok(()),
+            Some(key) => Err(Error::invalid_input(
+                format!("store URL parameter '{key}'"),
+                format!(
+                    "the {backend} backend knows durability, read_only, create, lock_timeout_ms and verify"
+                ),
+            )),
+        }
+    }
+}
+
+/// A parsed store URL: `memory://`, `sqlite://./data/kg.db?durability=relaxed`,
+/// `json:///var/lib/kg?read_only=true`.
+///
+/// The path is everything between `://` and `?`, percent-decoded; it may be
+/// relative. Parameters are `key=value` pairs joined by `&`, percent-decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreUrl {
+    /// The scheme, lower case: `memory`, `sqlite`, `json`, or a registered one.
+    pub scheme: String,
+    /// The path (empty for `memory://`).
+    pub path: String,
+    /// The options the parameters gave.
+    pub options: OpenOptions,
+}
+
+impl StoreUrl {
+    /// Parses a store URL.
+    pub fn parse(text: &str) -> Result<Self> {
+        let refuse = |reason: &str| Error::invalid_input(format!("store URL '{text}'"), reason);
+        let (scheme, rest) = text
+            .split_once("://")
+            .ok_or_else(|| refuse("expected scheme://path, e.g. sqlite://./data/kgstore.db"))?;
+        if scheme.is_empty()
+            || !scheme.starts_with(|c: char| c.is_ascii_lowercase())
+            || !scheme
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '+' || c == '-')
+        {
+            return Err(refuse(
+                "the scheme must be lower-case letters, digits, '+' or '-'",
+            ));
+        }
+        let (raw_path, query) = match rest.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (rest, None),
+        };
+        let path = percent_decode(raw_path).map_err(|reason| refuse(&reason))?;
+        if path.contains('\0') {
+            return Err(refuse("the path holds a NUL character"));
+        }
+        let mut options = OpenOptions::default();
+        let mut seen = std::collections::BTreeSet::new();
+        for pair in query
+            .into_iter()
+            .flat_map(|q| q.split('&'))
+            .filter(|p| !p.is_empty())
+        {
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| refuse(&format!("parameter '{pair}' has no '='")))?;
+            let key = percent_decode(key).map_err(|reason| refuse(&reason))?;
+            let value = percent_decode(value).map_err(|reason| refuse(&reason))?;
+            if !seen.insert(key.clone()) {
+                return Err(refuse(&format!("parameter '{key}' is given twice")));
+            }
+            match key.as_str() {
+                "durability" => options.durability = value.parse()?,
+                "read_only" => options.read_only = parse_bool(&key, &value)?,
+                "create" => options.create_if_missing = Some(parse_bool(&key, &value)?),
+                "verify" => options.verify = parse_bool(&key, &value)?,
+                "lock_timeout_ms" => {
+                    let ms: u64 = value.parse().map_err(|_| {
+                        Error::invalid_input(
+                            format!("lock_timeout_ms '{value}'"),
+                            "expected a whole number of milliseconds",
+                        )
+                    })?;
+                    options.lock_timeout = Some(Duration::from_millis(ms));
+                }
+                _ => {
+                    options.extra.insert(key, value);
+                }
+            }
+        }
+        Ok(Self {
+            scheme: scheme.to_owned(),
+            path,
+            options,
+        })
+    }
+
+    /// Overrides this URL's options with those set explicitly in `options`.
+    pub fn with_options(mut self, options: &OpenOptions) -> Self {
+        let defaults = OpenOptions::default();
+        if options.durability != defaults.durability {
+            self.options.durability = options.durability;
+        }
+        if options.read_only {
+            self.options.read_only = true;
+        }
+        if options.create_if_missing.is_some() {
+            self.options.create_if_missing = options.create_if_missing;
+        }
+        if options.lock_timeout.is_some() {
+            self.options.lock_timeout = options.lock_timeout;
+        }
+        if options.verify {
+            self.options.verify = true;
+        }
+        self.options
+            .extra
+            .extend(options.extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self
+    }
+
+    /// The path, refusing an empty one (for file-based backends).
+    pub fn required_path(&self) -> Result<&str> {
+        if self.path.is_empty() {
+            Err(Error::invalid_input(
+                format!("store URL '{}://'", self.scheme),
+                "a path is required, e.g. sqlite://./data/kgstore.db",
+            ))
+        } else {
+            Ok(&self.path)
+        }
+    }
+}
+
+fn parse_bool(key: &str, value: &str) -> Result<bool> {
+    match value {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(Error::invalid_input(
+            format!("{key} '{value}'"),
+            "expected true or false",
+        )),
+    }
+}
+
+fn percent_decode(text: &str) -> std::result::Result<String, String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text
+                .get(i + 1..i + 3)
+                .ok_or("a '%' is not followed by two hex digits")?;
+            let byte = u8::from_str_radix(hex, 16)
+                .map_err(|_| format!("'%{hex}' is not a percent escape"))?;
+            out.push(byte);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "percent escapes do not form UTF-8".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_paths_and_parameters() {
+        let url = StoreUrl::parse("sqlite://./data/kg%20store.db?durability=relaxed&read_only=true&lock_timeout_ms=250&x=y").unwrap();
+        assert_eq!(url.scheme, "sqlite");
+        assert_eq!(url.path, "./data/kg store.db");
+        assert_eq!(url.options.durability, Durability::Relaxed);
+        assert!(url.options.read_only);
+        assert_eq!(url.options.lock_timeout, Some(Duration::from_millis(250)));
+        assert_eq!(url.options.extra.get("x").map(String::as_str), Some("y"));
+        let url = StoreUrl::parse("json:///abs/path").unwrap();
+        assert_eq!(url.path, "/abs/path");
+        assert_eq!(StoreUrl::parse("memory://").unwrap().path, "");
+    }
+
+    #[test]
+    fn refuses_malformed_urls() {
+        for bad in [
+            "",
+            "sqlite",
+            "./data/kg.db",
+            "SQLite://x",
+            "sq lite://x",
+            "sqlite://x?durability=fast",
+            "sqlite://x?read_only=maybe",
+            "sqlite://x?read_only",
+            "sqlite://x?create=true&create=false",
+            "sqlite://x?lock_timeout_ms=-1",
+            "sqlite://x%2",
+            "sqlite://x%zz",
+            "sqlite://x%00y",
+            "sqlite://%ff",
+        ] {
+            let err = StoreUrl::parse(bad).unwrap_err();
+            assert_eq!(err.kind(), kgstore_core::ErrorKind::InvalidInput, "{bad}");
+        }
+    }
+
+    #[test]
+    fn explicit_options_override_the_url() {
+        let url = StoreUrl::parse("sqlite://x?durability=relaxed&create=false").unwrap();
+        let merged = url.with_options(&OpenOptions::new().read_only(true).create_if_missing(true));
+        assert!(merged.options.read_only);
+        assert!(merged.options.creates());
+        assert_eq!(merged.options.durability, Durability::Relaxed);
+    }
+}
