@@ -55,7 +55,7 @@ pub use error::{Error, ErrorKind, Result, Violation};
 pub use filter::{AttrEq, Cursor, Direction, EdgeFilter, NodeFilter, Page, PageRequest};
 pub use memory::{GraphState, MemoryBackend};
 pub use model::{Edge, EdgeKey, EdgeMetadata, Node, NodeMetadata, RelationType};
-pub use schema::SchemaTarget;
+pub use schema::{CompiledSchema, SchemaTarget};
 pub use store::{CheckReport, DeleteReport, GraphRead, OnDependents, ReadTx, Store, WriteTx};
 pub use timestamp::Timestamp;
 

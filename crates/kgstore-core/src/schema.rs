@@ -104,6 +104,30 @@ impl SchemaCache {
     }
 }
 
+/// A schema compiled for validation, for tools that check attributes outside a
+/// store (backup verification, importers).
+#[derive(Clone)]
+pub struct CompiledSchema(Compiled);
+
+impl CompiledSchema {
+    /// Compiles `schema` for `target`, refusing what is not a valid JSON Schema
+    /// (including references to remote documents, which are never fetched).
+    pub fn compile(target: &SchemaTarget, schema: &Value) -> Result<Self> {
+        Ok(Self(Arc::new(compile(target, schema)?)))
+    }
+
+    /// Every violation of the schema by `attributes`, with pointers under `/attributes`.
+    pub fn violations(&self, subject: &str, attributes: &Map<String, Value>) -> Vec<Violation> {
+        violations(&self.0, subject, attributes)
+    }
+}
+
+impl fmt::Debug for CompiledSchema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CompiledSchema")
+    }
+}
+
 /// Compiles a schema document, refusing what is not a valid JSON Schema.
 pub(crate) fn compile(target: &SchemaTarget, schema: &Value) -> Result<jsonschema::Validator> {
     let what = || format!("JSON Schema for {target}");

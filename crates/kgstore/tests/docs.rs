@@ -1,6 +1,8 @@
 //! The JSON examples in docs/model.md parse as what they claim to be and
 //! serialize back to the same text.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
+
 use kgstore::{Edge, Node, SchemaTarget, Violation};
 
 /// The ```json blocks of a Markdown file with their tag (`json node` → `node`).

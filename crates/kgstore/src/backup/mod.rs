@@ -1,0 +1,320 @@
+//! Backups: a backend-neutral folder of JSON Lines that `verify` checks and
+//! `restore` loads into any store — which also makes it the way to migrate a
+//! store from one backend to another.
+//!
+//! The format is described in `docs/backup-format.md`.
+//!
+//! ```
+//! use kgstore::backup::{self, RestoreMode};
+//! use kgstore::{GraphRead, Node};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let source = kgstore::open("memory://")?;
+//! source.create_node(Node::new("a", "thing")?)?;
+//! let manifest = backup::backup(&source, &dir.path().join("b1"))?;
+//! assert_eq!(manifest.counts.nodes, 1);
+//! assert!(backup::verify(&dir.path().join("b1"))?.is_ok());
+//! let target = kgstore::open("memory://")?;
+//! backup::restore_into(&dir.path().join("b1"), &target, RestoreMode::Empty)?;
+//! assert_eq!(target.get_node("a")?, source.get_node("a")?);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod files;
+mod restore;
+mod verify;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use kgstore_core::{
+    EdgeFilter, Error, GraphRead, NodeFilter, PageRequest, Result, SchemaTarget, Store, Timestamp,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use restore::{RestoreMode, RestoreReport, restore, restore_into, restore_with};
+pub use verify::{VerifyReport, verify, verify_with};
+
+use files::{HashingWriter, sync_dir, write_atomically};
+
+/// The `format` every manifest names.
+pub const FORMAT: &str = "kgstore-backup";
+/// The version of the format this kgstore writes and the newest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// The manifest's file name.
+pub const MANIFEST_FILE: &str = "manifest.json";
+/// One node per line, by name.
+pub const NODES_FILE: &str = "nodes.jsonl";
+/// One edge per line, by key.
+pub const EDGES_FILE: &str = "edges.jsonl";
+/// Every schema, as a JSON array.
+pub const SCHEMAS_FILE: &str = "schemas.json";
+
+/// The data files of a backup, in the order they are written and listed.
+pub const DATA_FILES: [&str; 3] = [NODES_FILE, EDGES_FILE, SCHEMAS_FILE];
+
+/// Items read or written per page.
+const PAGE: usize = 1000;
+
+/// What a backup holds and how to check it: the last file written.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// The format version, [`FORMAT_VERSION`] for backups written by this kgstore.
+    pub format_version: u32,
+    /// The version of kgstore that wrote it.
+    pub kgstore_version: String,
+    /// The backend the store was kept on (`memory`, `sqlite`, `jsonfs`, …).
+    pub source_backend: String,
+    /// When the backup's snapshot was taken.
+    pub created_at: Timestamp,
+    /// How many of each thing it holds.
+    pub counts: Counts,
+    /// Every data file with its size and SHA-256.
+    pub files: Vec<FileEntry>,
+}
+
+/// How many nodes, edges and schemas a backup holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Counts {
+    /// Nodes.
+    pub nodes: u64,
+    /// Edges.
+    pub edges: u64,
+    /// Schemas.
+    pub schemas: u64,
+}
+
+/// A data file of a backup.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileEntry {
+    /// Its name inside the backup folder.
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The SHA-256 of its bytes, in lower-case hex.
+    pub sha256: String,
+}
+
+/// One entry of `schemas.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaEntry {
+    /// What the schema applies to.
+    pub target: SchemaTarget,
+    /// The JSON Schema document.
+    pub schema: Value,
+}
+
+/// Which part of a long operation is under way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Writing, checking or loading nodes.
+    Nodes,
+    /// Writing, checking or loading edges.
+    Edges,
+    /// Writing, checking or loading schemas.
+    Schemas,
+    /// Checking file sizes and hashes.
+    Files,
+}
+
+/// How far a long operation has come: `done` of `total` items of a phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// The phase.
+    pub phase: Phase,
+    /// Items (or bytes, for [`Phase::Files`]) done.
+    pub done: u64,
+    /// Items (or bytes) in all.
+    pub total: u64,
+}
+
+/// Backs `store` up into the folder `dest`, which must not exist yet.
+pub fn backup(store: &Store, dest: &Path) -> Result<Manifest> {
+    backup_with(store, dest, |_| {})
+}
+
+/// Backs `store` up into `dest`, reporting progress.
+///
+/// Everything comes from one read snapshot, so writers may go on meanwhile and
+/// the backup still shows the store at one instant. Memory use does not grow
+/// with the store: nodes and edges are streamed a page at a time. The data files
+/// are written into a temporary sibling folder, synced, and the folder renamed
+/// into place; the manifest is written last, so an interrupted backup never
+/// leaves a folder that verifies.
+pub fn backup_with(
+    store: &Store,
+    dest: &Path,
+    mut progress: impl FnMut(Progress),
+) -> Result<Manifest> {
+    if dest.exists() {
+        let hint = if dest.join(MANIFEST_FILE).exists() {
+            ""
+        } else {
+            " (it holds no manifest: perhaps an interrupted backup; remove it to retry)"
+        };
+        return Err(Error::AlreadyExists {
+            entity: format!("backup folder {}{hint}", dest.display()),
+        });
+    }
+    let name = dest.file_name().ok_or_else(|| {
+        Error::invalid_input(
+            format!("backup folder {}", dest.display()),
+            "it names no folder",
+        )
+    })?;
+    let parent = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+    let partial = parent.join(format!(".{}.partial", name.to_string_lossy()));
+    if partial.exists() {
+        // An earlier attempt at this very backup died; what it left is ours to remove.
+        fs::remove_dir_all(&partial).map_err(|e| Error::io(&partial, e))?;
+    }
+    fs::create_dir(&partial).map_err(|e| Error::io(&partial, e))?;
+    let outcome = write_data_files(store, &partial, &mut progress);
+    let (counts, files) = match outcome {
+        Ok(done) => done,
+        Err(e) => {
+            let _ = fs::remove_dir_all(&partial);
+            return Err(e);
+        }
+    };
+    sync_dir(&partial)?;
+    fs::rename(&partial, dest).map_err(|e| Error::io(dest, e))?;
+    sync_dir(&parent)?;
+    let manifest = Manifest {
+        format: FORMAT.to_owned(),
+        format_version: FORMAT_VERSION,
+        kgstore_version: env!("CARGO_PKG_VERSION").to_owned(),
+        source_backend: store.backend_name().to_owned(),
+        created_at: Timestamp::now(),
+        counts,
+        files,
+    };
+    let text = serde_json::to_vec_pretty(&manifest)
+        .map_err(|e| Error::backend("backup", format!("cannot encode the manifest: {e}")))?;
+    write_atomically(&dest.join(MANIFEST_FILE), &text)?;
+    Ok(manifest)
+}
+
+/// Writes the three data files from one snapshot; their counts and entries.
+fn write_data_files(
+    store: &Store,
+    folder: &Path,
+    progress: &mut impl FnMut(Progress),
+) -> Result<(Counts, Vec<FileEntry>)> {
+    let snapshot = store.read()?;
+    let total_nodes = snapshot.count_nodes()?;
+    let total_edges = snapshot.count_edges()?;
+    let mut counts = Counts::default();
+    let mut entries = Vec::new();
+
+    let mut out = HashingWriter::create(folder, NODES_FILE)?;
+    let mut page = PageRequest::first(PAGE);
+    loop {
+        let got = snapshot.list_nodes(&NodeFilter::default(), &page)?;
+        for node in &got.items {
+            out.write_json_line(node)?;
+            counts.nodes += 1;
+        }
+        progress(Progress {
+            phase: Phase::Nodes,
+            done: counts.nodes,
+            total: total_nodes,
+        });
+        match got.next_cursor {
+            Some(cursor) => page = page.after(Some(cursor)),
+            None => break,
+        }
+    }
+    entries.push(out.finish()?);
+
+    let mut out = HashingWriter::create(folder, EDGES_FILE)?;
+    let mut page = PageRequest::first(PAGE);
+    loop {
+        let got = snapshot.list_edges(&EdgeFilter::default(), &page)?;
+        for edge in &got.items {
+            out.write_json_line(edge)?;
+            counts.edges += 1;
+        }
+        progress(Progress {
+            phase: Phase::Edges,
+            done: counts.edges,
+            total: total_edges,
+        });
+        match got.next_cursor {
+            Some(cursor) => page = page.after(Some(cursor)),
+            None => break,
+        }
+    }
+    entries.push(out.finish()?);
+
+    let schemas: Vec<SchemaEntry> = snapshot
+        .list_schemas()?
+        .into_iter()
+        .map(|(target, schema)| SchemaEntry { target, schema })
+        .collect();
+    counts.schemas = schemas.len() as u64;
+    let mut out = HashingWriter::create(folder, SCHEMAS_FILE)?;
+    out.write_pretty(&schemas)?;
+    entries.push(out.finish()?);
+    progress(Progress {
+        phase: Phase::Schemas,
+        done: counts.schemas,
+        total: counts.schemas,
+    });
+
+    if counts.nodes != total_nodes || counts.edges != total_edges {
+        return Err(Error::backend(
+            store.backend_name(),
+            format!(
+                "the snapshot counted {total_nodes} nodes and {total_edges} edges but listed {} and {}",
+                counts.nodes, counts.edges
+            ),
+        ));
+    }
+    Ok((counts, entries))
+}
+
+/// Reads and parses a backup's manifest, refusing other formats and newer versions.
+pub fn read_manifest(dir: &Path) -> Result<Manifest> {
+    let path = dir.join(MANIFEST_FILE);
+    let text = fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    parse_manifest(&path, &text)
+}
+
+fn parse_manifest(path: &Path, text: &[u8]) -> Result<Manifest> {
+    #[derive(Deserialize)]
+    struct Head {
+        format: String,
+        format_version: u32,
+    }
+    let head: Head = serde_json::from_slice(text)
+        .map_err(|e| Error::corrupt(path, format!("not a backup manifest: {e}")))?;
+    if head.format != FORMAT {
+        return Err(Error::corrupt(
+            path,
+            format!("format '{}' is not '{FORMAT}'", head.format),
+        ));
+    }
+    if head.format_version > FORMAT_VERSION {
+        return Err(Error::corrupt(
+            path,
+            format!(
+                "format version {} was written by a newer kgstore; this one reads up to version {FORMAT_VERSION}",
+                head.format_version
+            ),
+        ));
+    }
+    serde_json::from_slice(text)
+        .map_err(|e| Error::corrupt(path, format!("malformed manifest: {e}")))
+}

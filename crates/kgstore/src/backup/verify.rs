@@ -1,0 +1,374 @@
+//! Checking a backup folder without loading it into a store.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use kgstore_core::{
+    CompiledSchema, Edge, EdgeKey, Node, Problem, Result, SchemaTarget, algo, validate,
+};
+
+use super::files::hash_file;
+use super::{
+    Counts, DATA_FILES, EDGES_FILE, MANIFEST_FILE, Manifest, NODES_FILE, Phase, Progress,
+    SCHEMAS_FILE, SchemaEntry, read_manifest,
+};
+
+/// Stop listing problems after this many (the count is still reported).
+const MAX_PROBLEMS: usize = 1000;
+
+/// What [`verify`] found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// The manifest, if it could be read.
+    pub manifest: Option<Manifest>,
+    /// What the data files actually hold.
+    pub counts: Counts,
+    /// Everything wrong; empty for a sound backup.
+    pub problems: Vec<Problem>,
+}
+
+impl VerifyReport {
+    /// Whether the backup is sound.
+    pub fn is_ok(&self) -> bool {
+        self.manifest.is_some() && self.problems.is_empty()
+    }
+
+    fn problem(&mut self, location: impl Into<String>, detail: impl Into<String>) {
+        if self.problems.len() < MAX_PROBLEMS {
+            self.problems.push(Problem::new(location, detail));
+        } else if self.problems.len() == MAX_PROBLEMS {
+            self.problems.push(Problem::new(
+                "backup",
+                "more problems were found; only the first are listed",
+            ));
+        }
+    }
+
+    /// The problems as one paragraph, for error messages.
+    pub fn summary(&self) -> String {
+        let listed: Vec<String> = self
+            .problems
+            .iter()
+            .take(10)
+            .map(ToString::to_string)
+            .collect();
+        let more = self.problems.len().saturating_sub(10);
+        let tail = if more > 0 {
+            format!("; and {more} more")
+        } else {
+            String::new()
+        };
+        format!(
+            "{} problem(s): {}{tail}",
+            self.problems.len(),
+            listed.join("; ")
+        )
+    }
+}
+
+/// Checks a backup: the manifest, every file's size and SHA-256, no missing or
+/// extra file, every line parses and is valid, counts match, every edge's
+/// endpoints and every dependency exist, no dependency cycle, attributes valid
+/// against the backup's schemas.
+///
+/// Problems with the backup are reported, not returned as errors; an error means
+/// the folder could not be read at all.
+pub fn verify(dir: &Path) -> Result<VerifyReport> {
+    verify_with(dir, |_| {})
+}
+
+/// [`verify`], reporting progress.
+pub fn verify_with(dir: &Path, mut progress: impl FnMut(Progress)) -> Result<VerifyReport> {
+    let mut report = VerifyReport::default();
+    let manifest = match read_manifest(dir) {
+        Ok(manifest) => manifest,
+        Err(e) => {
+            let detail = match e {
+                kgstore_core::Error::Io { source, .. }
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    "missing: the backup is incomplete or the folder is not a kgstore backup"
+                        .to_owned()
+                }
+                other => other.to_string(),
+            };
+            report.problem(MANIFEST_FILE, detail);
+            return Ok(report);
+        }
+    };
+    check_files(dir, &manifest, &mut report, &mut progress)?;
+    let schemas = check_schemas(dir, &mut report);
+    let graph = check_nodes(dir, &schemas, &mut report, &mut progress)?;
+    check_edges(dir, &graph, &schemas, &mut report, &mut progress)?;
+    check_dependencies(&graph, &mut report);
+    if report.counts != manifest.counts {
+        report.problem(
+            MANIFEST_FILE,
+            format!(
+                "counts {:?} do not match the files, which hold {:?}",
+                manifest.counts, report.counts
+            ),
+        );
+    }
+    report.manifest = Some(manifest);
+    Ok(report)
+}
+
+fn check_files(
+    dir: &Path,
+    manifest: &Manifest,
+    report: &mut VerifyReport,
+    progress: &mut impl FnMut(Progress),
+) -> Result<()> {
+    let listed: HashSet<&str> = manifest.files.iter().map(|f| f.name.as_str()).collect();
+    for expected in DATA_FILES {
+        if !listed.contains(expected) {
+            report.problem(MANIFEST_FILE, format!("does not list {expected}"));
+        }
+    }
+    let total: u64 = manifest.files.iter().map(|f| f.size).sum();
+    let mut before = 0;
+    for entry in &manifest.files {
+        if !DATA_FILES.contains(&entry.name.as_str()) {
+            report.problem(
+                MANIFEST_FILE,
+                format!(
+                    "lists an unexpected file '{}'",
+                    validate::shorten(&entry.name)
+                ),
+            );
+            continue;
+        }
+        let path = dir.join(&entry.name);
+        if !path.is_file() {
+            report.problem(&entry.name, "is missing");
+            continue;
+        }
+        let (size, sha256) = hash_file(&path, |done| {
+            progress(Progress {
+                phase: Phase::Files,
+                done: before + done,
+                total,
+            });
+        })?;
+        before += entry.size;
+        if size != entry.size {
+            report.problem(
+                &entry.name,
+                format!("is {size} bytes long; the manifest says {}", entry.size),
+            );
+        } else if sha256 != entry.sha256 {
+            report.problem(
+                &entry.name,
+                "its SHA-256 does not match the manifest: the file was changed or damaged",
+            );
+        }
+    }
+    let entries = fs::read_dir(dir).map_err(|e| kgstore_core::Error::io(dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| kgstore_core::Error::io(dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name != MANIFEST_FILE && !listed.contains(name.as_str()) {
+            report.problem(&name, "is not part of the backup (an extra file)");
+        }
+    }
+    Ok(())
+}
+
+/// Compiled schemas of `schemas.json` (those that compile).
+fn check_schemas(dir: &Path, report: &mut VerifyReport) -> HashMap<SchemaTarget, CompiledSchema> {
+    let path = dir.join(SCHEMAS_FILE);
+    let mut compiled = HashMap::new();
+    let Ok(text) = fs::read(&path) else {
+        return compiled;
+    };
+    let entries: Vec<SchemaEntry> = match serde_json::from_slice(&text) {
+        Ok(entries) => entries,
+        Err(e) => {
+            report.problem(SCHEMAS_FILE, format!("does not parse: {e}"));
+            return compiled;
+        }
+    };
+    for entry in entries {
+        report.counts.schemas += 1;
+        match entry
+            .target
+            .check()
+            .and_then(|()| CompiledSchema::compile(&entry.target, &entry.schema))
+        {
+            Ok(schema) => {
+                if compiled.insert(entry.target.clone(), schema).is_some() {
+                    report.problem(
+                        SCHEMAS_FILE,
+                        format!("has two schemas for {}", entry.target),
+                    );
+                }
+            }
+            Err(e) => report.problem(SCHEMAS_FILE, e.to_string()),
+        }
+    }
+    compiled
+}
+
+/// Each line of a JSON Lines file, with its number; unreadable lines become problems.
+fn for_each_line(
+    dir: &Path,
+    file: &str,
+    report: &mut VerifyReport,
+    mut each: impl FnMut(usize, &[u8], &mut VerifyReport),
+) -> Result<()> {
+    let path = dir.join(file);
+    let Ok(handle) = File::open(&path) else {
+        return Ok(());
+    };
+    let mut reader = BufReader::with_capacity(1 << 16, handle);
+    let mut line = Vec::new();
+    let mut number = 0;
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| kgstore_core::Error::io(&path, e))?;
+        if n == 0 {
+            return Ok(());
+        }
+        number += 1;
+        if line.last() != Some(&b'\n') {
+            report.problem(
+                format!("{file} line {number}"),
+                "is cut off (no final newline): the file is truncated",
+            );
+            continue;
+        }
+        each(number, &line[..line.len() - 1], report);
+    }
+}
+
+/// Names and dependencies of every node.
+type DependencyGraph = BTreeMap<String, Vec<String>>;
+
+fn check_nodes(
+    dir: &Path,
+    schemas: &HashMap<SchemaTarget, CompiledSchema>,
+    report: &mut VerifyReport,
+    progress: &mut impl FnMut(Progress),
+) -> Result<DependencyGraph> {
+    let mut graph = DependencyGraph::new();
+    let mut previous: Option<String> = None;
+    for_each_line(dir, NODES_FILE, report, |number, line, report| {
+        let at = format!("{NODES_FILE} line {number}");
+        let node: Node = match serde_json::from_slice(line) {
+            Ok(node) => node,
+            Err(e) => return report.problem(at, format!("is not a node: {e}")),
+        };
+        report.counts.nodes += 1;
+        for v in validate::node(&node) {
+            report.problem(&at, v.to_string());
+        }
+        if node.metadata.version == 0 {
+            report.problem(&at, "has version 0, which no stored node has");
+        }
+        if let Some(schema) = schemas.get(&SchemaTarget::NodeType(node.node_type.clone())) {
+            for v in schema.violations(&validate::node_subject(&node.name), &node.attributes) {
+                report.problem(&at, v.to_string());
+            }
+        }
+        if previous.as_ref().is_some_and(|p| *p >= node.name) {
+            report.problem(
+                &at,
+                format!(
+                    "node '{}' is out of order or repeated",
+                    validate::shorten(&node.name)
+                ),
+            );
+        }
+        previous = Some(node.name.clone());
+        if report.counts.nodes % 1000 == 0 {
+            progress(Progress {
+                phase: Phase::Nodes,
+                done: report.counts.nodes,
+                total: report.counts.nodes,
+            });
+        }
+        graph.insert(node.name, node.dependencies);
+    })?;
+    Ok(graph)
+}
+
+fn check_edges(
+    dir: &Path,
+    graph: &DependencyGraph,
+    schemas: &HashMap<SchemaTarget, CompiledSchema>,
+    report: &mut VerifyReport,
+    progress: &mut impl FnMut(Progress),
+) -> Result<()> {
+    let mut previous: Option<EdgeKey> = None;
+    for_each_line(dir, EDGES_FILE, report, |number, line, report| {
+        let at = format!("{EDGES_FILE} line {number}");
+        let edge: Edge = match serde_json::from_slice(line) {
+            Ok(edge) => edge,
+            Err(e) => return report.problem(at, format!("is not an edge: {e}")),
+        };
+        report.counts.edges += 1;
+        for v in validate::edge(&edge) {
+            report.problem(&at, v.to_string());
+        }
+        if edge.metadata.version == 0 {
+            report.problem(&at, "has version 0, which no stored edge has");
+        }
+        let key = edge.key();
+        if let Some(schema) = schemas.get(&SchemaTarget::RelationType(edge.relation_type.clone())) {
+            for v in schema.violations(&format!("edge {key}"), &edge.attributes) {
+                report.problem(&at, v.to_string());
+            }
+        }
+        for end in [&edge.from, &edge.to] {
+            if !graph.contains_key(end) {
+                report.problem(
+                    &at,
+                    format!(
+                        "edge {key} names node '{}', which the backup does not hold",
+                        validate::shorten(end)
+                    ),
+                );
+            }
+        }
+        if previous.as_ref().is_some_and(|p| *p >= key) {
+            report.problem(&at, format!("edge {key} is out of order or repeated"));
+        }
+        previous = Some(key);
+        if report.counts.edges % 1000 == 0 {
+            progress(Progress {
+                phase: Phase::Edges,
+                done: report.counts.edges,
+                total: report.counts.edges,
+            });
+        }
+    })
+}
+
+fn check_dependencies(graph: &DependencyGraph, report: &mut VerifyReport) {
+    for (name, deps) in graph {
+        for dep in deps {
+            if !graph.contains_key(dep) {
+                report.problem(
+                    NODES_FILE,
+                    format!(
+                        "node '{}' depends on '{}', which the backup does not hold",
+                        validate::shorten(name),
+                        validate::shorten(dep)
+                    ),
+                );
+            }
+        }
+    }
+    let deps_of = |name: &str| Ok(graph.get(name).cloned());
+    if let Ok(Some(cycle)) = algo::first_cycle(&deps_of, graph.keys().cloned()) {
+        report.problem(
+            NODES_FILE,
+            format!("dependency cycle {}", cycle.join(" -> ")),
+        );
+    }
+}

@@ -1,0 +1,519 @@
+//! Backup, verify and restore: round trips, consistency under concurrent writers,
+//! corruption detection, atomic replacement, interrupted backups, the v1 fixture.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use kgstore::backup::{self, Manifest, Phase, RestoreMode};
+use kgstore::{
+    Edge, ErrorKind, GraphRead, Node, OnDependents, RelationType, SchemaTarget, Store, Timestamp,
+};
+use kgstore_core::suite::faulty::FaultyBackend;
+use kgstore_core::suite::{dump, scrambled_graph};
+use serde_json::json;
+
+fn memory() -> Store {
+    kgstore::open("memory://").unwrap()
+}
+
+/// A store with schemas, hostile values, dependencies and edges.
+fn rich_store() -> Store {
+    let s = memory();
+    s.set_schema(
+        SchemaTarget::NodeType("crate".into()),
+        json!({"type": "object", "required": ["version"]}),
+    )
+    .unwrap();
+    s.set_schema(
+        SchemaTarget::RelationType(RelationType::DependsOn),
+        json!({"type": "object"}),
+    )
+    .unwrap();
+    s.write(|tx| {
+        tx.create_node(Node::new("serde", "crate")?.with_attribute("version", json!("1.0")))?;
+        tx.create_node(
+            Node::new("quote's \"name\" ;--", "crate")?
+                .with_attribute("version", json!("0.1"))
+                .with_observation("nul \0 and\nnewline and 😀")
+                .with_dependency("serde")
+                .with_tag("b")
+                .with_tag("a"),
+        )?;
+        tx.create_edge(
+            Edge::new("quote's \"name\" ;--", RelationType::DependsOn, "serde")?.with_weight(0.5),
+        )?;
+        Ok(())
+    })
+    .unwrap();
+    scrambled_graph(&s, 40);
+    let node = s.get_node("serde").unwrap();
+    s.update_node(node.with_observation("updated"), Some(1))
+        .unwrap();
+    s
+}
+
+fn files_of(manifest: &Manifest) -> Vec<(String, String)> {
+    manifest
+        .files
+        .iter()
+        .map(|f| (f.name.clone(), f.sha256.clone()))
+        .collect()
+}
+
+#[test]
+fn round_trip_keeps_everything_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = rich_store();
+    let mut phases = Vec::new();
+    let manifest =
+        backup::backup_with(&source, &dir.path().join("one"), |p| phases.push(p)).unwrap();
+    assert_eq!(manifest.format, backup::FORMAT);
+    assert_eq!(manifest.format_version, 1);
+    assert_eq!(manifest.source_backend, "memory");
+    assert_eq!(manifest.counts.nodes, source.count_nodes().unwrap());
+    assert_eq!(manifest.counts.edges, source.count_edges().unwrap());
+    assert_eq!(manifest.counts.schemas, 2);
+    let last_nodes = phases
+        .iter()
+        .rev()
+        .find(|p| p.phase == Phase::Nodes)
+        .unwrap();
+    assert_eq!(last_nodes.done, last_nodes.total);
+    let report = backup::verify(&dir.path().join("one")).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+
+    let target = memory();
+    let restored =
+        backup::restore_into(&dir.path().join("one"), &target, RestoreMode::Empty).unwrap();
+    assert_eq!(restored.nodes, manifest.counts.nodes);
+    assert_eq!(
+        dump(&target),
+        dump(&source),
+        "timestamps and versions included"
+    );
+    assert_eq!(target.get_node("serde").unwrap().metadata.version, 2);
+    assert!(target.check().unwrap().is_ok());
+    // The restored store backs up to the same bytes: the format is canonical.
+    let again = backup::backup(&target, &dir.path().join("two")).unwrap();
+    assert_eq!(files_of(&again), files_of(&manifest));
+}
+
+#[test]
+fn backup_refuses_an_existing_destination() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = rich_store();
+    backup::backup(&s, &dir.path().join("b")).unwrap();
+    let err = backup::backup(&s, &dir.path().join("b")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists);
+    fs::create_dir(dir.path().join("empty")).unwrap();
+    let err = backup::backup(&s, &dir.path().join("empty")).unwrap_err();
+    assert!(err.to_string().contains("interrupted backup"), "{err}");
+}
+
+/// Writers keep `ledger.total == sum of item amounts` and `ledger.count == items`
+/// in every transaction; a backup taken meanwhile must restore to a state where
+/// both still hold, i.e. the store at one instant.
+#[test]
+fn backup_while_writers_commit_is_one_instant() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = memory();
+    s.create_node(
+        Node::new("ledger", "ledger")
+            .unwrap()
+            .with_attribute("total", json!(0))
+            .with_attribute("count", json!(0)),
+    )
+    .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..4)
+        .map(|t| {
+            let s = s.clone();
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut i = 0u64;
+                while !stop.load(Ordering::SeqCst) {
+                    s.write(|tx| {
+                        let amount = (t * 1000 + i) % 97 + 1;
+                        tx.create_node(
+                            Node::new(format!("item-{t}-{i}"), "item")?
+                                .with_attribute("amount", json!(amount)),
+                        )?;
+                        tx.create_edge(Edge::new(
+                            "ledger",
+                            RelationType::Contains,
+                            format!("item-{t}-{i}"),
+                        )?)?;
+                        let mut ledger = tx.get_node("ledger")?;
+                        let total = ledger.attributes["total"].as_u64().unwrap_or(0) + amount;
+                        let count = ledger.attributes["count"].as_u64().unwrap_or(0) + 1;
+                        ledger.attributes.insert("total".into(), json!(total));
+                        ledger.attributes.insert("count".into(), json!(count));
+                        tx.update_node(ledger, None)?;
+                        Ok(())
+                    })
+                    .unwrap();
+                    i += 1;
+                }
+                i
+            })
+        })
+        .collect();
+    // Let the writers get going, then back up several times while they run.
+    while s.count_nodes().unwrap() < 200 {
+        std::thread::yield_now();
+    }
+    let mut checked = 0;
+    for round in 0..3 {
+        let path = dir.path().join(format!("b{round}"));
+        backup::backup(&s, &path).unwrap();
+        let target = memory();
+        backup::restore_into(&path, &target, RestoreMode::Empty).unwrap();
+        let ledger = target.get_node("ledger").unwrap();
+        let (nodes, edges, _) = dump(&target);
+        let items: Vec<&Node> = nodes.iter().filter(|n| n.node_type == "item").collect();
+        let sum: u64 = items
+            .iter()
+            .map(|n| n.attributes["amount"].as_u64().unwrap())
+            .sum();
+        assert_eq!(ledger.attributes["total"], json!(sum), "round {round}");
+        assert_eq!(
+            ledger.attributes["count"],
+            json!(items.len()),
+            "round {round}"
+        );
+        assert_eq!(edges.len(), items.len(), "round {round}");
+        checked += items.len();
+    }
+    stop.store(true, Ordering::SeqCst);
+    let written: u64 = writers.into_iter().map(|w| w.join().unwrap()).sum();
+    assert!(
+        written as usize * 3 >= checked,
+        "the backups saw writes that were made"
+    );
+}
+
+/// A fresh, verified backup of `rich_store()` in `dir/name`.
+fn fresh_backup(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    backup::backup(&rich_store(), &path).unwrap();
+    path
+}
+
+/// Rewrites the manifest so its sizes and hashes match the files again.
+fn reseal(path: &Path) {
+    let mut manifest = backup::read_manifest(path).unwrap();
+    for entry in &mut manifest.files {
+        let bytes = fs::read(path.join(&entry.name)).unwrap();
+        entry.size = bytes.len() as u64;
+        use sha2::Digest;
+        entry.sha256 = sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+    }
+    fs::write(
+        path.join(backup::MANIFEST_FILE),
+        serde_json::to_vec_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
+}
+
+/// Something done to a backup folder.
+type Damage = Box<dyn Fn(&Path)>;
+
+/// Each damage must be caught by verify, named, and refused by restore with the
+/// target left exactly as it was.
+#[test]
+fn corruption_is_detected_and_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: Vec<(&str, Damage, &str)> = vec![
+        (
+            "flipped byte",
+            Box::new(|p: &Path| {
+                let mut bytes = fs::read(p.join("nodes.jsonl")).unwrap();
+                let at = bytes.len() / 2;
+                bytes[at] ^= 0x20;
+                fs::write(p.join("nodes.jsonl"), bytes).unwrap();
+            }),
+            "SHA-256",
+        ),
+        (
+            "truncated file",
+            Box::new(|p: &Path| {
+                let bytes = fs::read(p.join("edges.jsonl")).unwrap();
+                fs::write(p.join("edges.jsonl"), &bytes[..bytes.len() - 10]).unwrap();
+            }),
+            "bytes long",
+        ),
+        (
+            "missing file",
+            Box::new(|p: &Path| fs::remove_file(p.join("schemas.json")).unwrap()),
+            "missing",
+        ),
+        (
+            "extra file",
+            Box::new(|p: &Path| fs::write(p.join("notes.txt"), "hi").unwrap()),
+            "extra file",
+        ),
+        (
+            "dangling edge",
+            Box::new(|p: &Path| {
+                let mut text = fs::read_to_string(p.join("edges.jsonl")).unwrap();
+                let edge = Edge::new("zzz-ghost", RelationType::Calls, "serde").unwrap();
+                let mut edge = edge;
+                edge.metadata.version = 1;
+                text.push_str(&serde_json::to_string(&edge).unwrap());
+                text.push('\n');
+                fs::write(p.join("edges.jsonl"), text).unwrap();
+                let mut manifest = backup::read_manifest(p).unwrap();
+                manifest.counts.edges += 1;
+                fs::write(
+                    p.join("manifest.json"),
+                    serde_json::to_vec(&manifest).unwrap(),
+                )
+                .unwrap();
+                reseal(p);
+            }),
+            "does not hold",
+        ),
+        (
+            "dependency cycle",
+            Box::new(|p: &Path| {
+                // serde comes to depend on the node that depends on serde.
+                let text: Vec<String> = fs::read_to_string(p.join("nodes.jsonl"))
+                    .unwrap()
+                    .lines()
+                    .map(|line| {
+                        if line.starts_with("{\"name\":\"serde\",") {
+                            line.replace(
+                                "\"dependencies\":[]",
+                                "\"dependencies\":[\"quote's \\\"name\\\" ;--\"]",
+                            )
+                        } else {
+                            line.to_owned()
+                        }
+                    })
+                    .collect();
+                fs::write(p.join("nodes.jsonl"), text.join("\n") + "\n").unwrap();
+                reseal(p);
+            }),
+            "cycle",
+        ),
+        (
+            "malformed line",
+            Box::new(|p: &Path| {
+                let mut text = fs::read_to_string(p.join("nodes.jsonl")).unwrap();
+                text.push_str("{\"name\": \n");
+                fs::write(p.join("nodes.jsonl"), text).unwrap();
+                reseal(p);
+            }),
+            "line",
+        ),
+        (
+            "future version",
+            Box::new(|p: &Path| {
+                let text = fs::read_to_string(p.join("manifest.json")).unwrap();
+                fs::write(
+                    p.join("manifest.json"),
+                    text.replace("\"format_version\": 1", "\"format_version\": 2"),
+                )
+                .unwrap();
+            }),
+            "newer kgstore",
+        ),
+        (
+            "no manifest",
+            Box::new(|p: &Path| fs::remove_file(p.join("manifest.json")).unwrap()),
+            "incomplete",
+        ),
+    ];
+    for (name, damage, expected) in cases {
+        let path = fresh_backup(dir.path(), &name.replace(' ', "_"));
+        damage(&path);
+        let report = backup::verify(&path).unwrap();
+        assert!(!report.is_ok(), "{name}: verify found nothing");
+        let text: Vec<String> = report.problems.iter().map(ToString::to_string).collect();
+        assert!(
+            text.iter().any(|p| p.contains(expected)),
+            "{name}: {text:?}"
+        );
+        // Restore refuses, into an empty store and over an existing one.
+        let target = memory();
+        target
+            .create_node(Node::new("precious", "thing").unwrap())
+            .unwrap();
+        let before = dump(&target);
+        let err = backup::restore_into(&path, &target, RestoreMode::Replace).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Corrupt, "{name}: {err}");
+        assert_eq!(dump(&target), before, "{name}: the target changed");
+    }
+}
+
+#[test]
+fn restore_into_a_non_empty_store_needs_replace() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fresh_backup(dir.path(), "b");
+    let target = memory();
+    target
+        .create_node(Node::new("precious", "thing").unwrap())
+        .unwrap();
+    let err = backup::restore_into(&path, &target, RestoreMode::Empty).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("not empty"), "{err}");
+    assert_eq!(target.count_nodes().unwrap(), 1);
+    backup::restore_into(&path, &target, RestoreMode::Replace).unwrap();
+    assert!(!target.contains_node("precious").unwrap());
+    assert_eq!(dump(&target), dump(&rich_store_restored(&path)));
+}
+
+fn rich_store_restored(path: &Path) -> Store {
+    let s = memory();
+    backup::restore_into(path, &s, RestoreMode::Empty).unwrap();
+    s
+}
+
+#[test]
+fn a_failing_replace_leaves_the_old_store_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fresh_backup(dir.path(), "b");
+    let (backend, plan) = FaultyBackend::new(kgstore::MemoryBackend::new());
+    let target = Store::new(backend);
+    target
+        .create_node(Node::new("precious", "thing").unwrap())
+        .unwrap();
+    target
+        .create_node(
+            Node::new("user", "thing")
+                .unwrap()
+                .with_dependency("precious"),
+        )
+        .unwrap();
+    let before = dump(&target);
+    plan.fail_writes_after(30);
+    let err = backup::restore_into(&path, &target, RestoreMode::Replace).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Io, "{err}");
+    plan.heal();
+    assert_eq!(dump(&target), before);
+    target.delete_node("user", OnDependents::Refuse).unwrap();
+}
+
+#[test]
+fn the_version_1_fixture_still_restores() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/backup-v1");
+    let report = backup::verify(&fixture).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    let s = memory();
+    let restored = backup::restore_into(&fixture, &s, RestoreMode::Empty).unwrap();
+    assert_eq!(
+        (restored.nodes, restored.edges, restored.schemas),
+        (4, 3, 1)
+    );
+    let serde = s.get_node("serde").unwrap();
+    assert_eq!(serde.metadata.version, 3);
+    assert_eq!(
+        serde.metadata.created_at,
+        Timestamp::parse("2026-01-02T03:04:05.123456Z").unwrap()
+    );
+    assert_eq!(serde.attributes["license"], json!("MIT OR Apache-2.0"));
+    assert_eq!(
+        s.resolve_dependencies("kgstore").unwrap(),
+        ["serde", "serde_json"]
+    );
+    let edge = s
+        .get_edge(&kgstore::EdgeKey::new(
+            "kgstore",
+            RelationType::DependsOn,
+            "serde_json",
+        ))
+        .unwrap();
+    assert_eq!(edge.metadata.weight, 2.0);
+    assert_eq!(
+        s.get_node("odd \"name\" ;-- 😀").unwrap().observations,
+        ["with\nnewline", "nul \0 byte"]
+    );
+    assert!(
+        s.get_schema(&SchemaTarget::NodeType("crate".into()))
+            .unwrap()
+            .is_some()
+    );
+    assert!(s.check().unwrap().is_ok());
+}
+
+/// Child mode for `a_killed_backup_never_verifies`: builds a store and backs it up.
+const CHILD_ENV: &str = "KGSTORE_BACKUP_CHILD_DEST";
+const CHILD_NODES: u64 = 3000;
+
+fn child_backup(dest: &Path) {
+    let s = memory();
+    s.create_nodes((0..CHILD_NODES).map(|i| {
+        Node::new(format!("n{i:05}"), "thing")
+            .unwrap()
+            .with_observation("x".repeat(200))
+    }))
+    .unwrap();
+    backup::backup(&s, dest).unwrap();
+}
+
+#[test]
+fn a_killed_backup_never_verifies() {
+    if let Ok(dest) = std::env::var(CHILD_ENV) {
+        child_backup(Path::new(&dest));
+        return;
+    }
+    let cycles: u64 = std::env::var("KGSTORE_BACKUP_KILL_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let dir = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let (mut complete, mut interrupted) = (0, 0);
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    for cycle in 0..cycles {
+        let dest = dir.path().join(format!("b{cycle}"));
+        let mut child = Command::new(&exe)
+            .args([
+                "--exact",
+                "a_killed_backup_never_verifies",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_ENV, &dest)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(Duration::from_micros(seed % 150_000));
+        let _ = child.kill(); // SIGKILL on Unix
+        let _ = child.wait();
+        if dest.exists() {
+            let report = backup::verify(&dest).unwrap();
+            if report.is_ok() {
+                // Only a finished backup verifies, and then it is whole.
+                assert_eq!(report.counts.nodes, CHILD_NODES, "cycle {cycle}");
+                complete += 1;
+            }
+        }
+        let partial = dir.path().join(format!(".b{cycle}.partial"));
+        if partial.exists() || (dest.exists() && !dest.join(backup::MANIFEST_FILE).exists()) {
+            interrupted += 1;
+        }
+        if partial.exists() {
+            assert!(
+                !backup::verify(&partial).unwrap().is_ok(),
+                "cycle {cycle}: a partial folder verifies"
+            );
+        }
+    }
+    eprintln!(
+        "{cycles} killed backups: {complete} had finished, {interrupted} were cut off while writing"
+    );
+}

@@ -1,0 +1,180 @@
+//! An application's own backend, written here outside the kgstore crates, plugged
+//! in through the registry and put through the whole shared suite via `Store::open`.
+//!
+//! The backend keeps its graph in kgstore's `GraphState` and appends a line to an
+//! audit log for every committed write — the kind of thing an application might
+//! want that kgstore does not ship.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use kgstore::{
+    Backend, Edge, EdgeKey, GraphRead, GraphState, Node, Open, ReadTxn, Result, SchemaTarget,
+    Store, WriteTxn,
+};
+use kgstore_core::suite::Fixture;
+use serde_json::Value;
+
+/// Committed writes, one line each.
+type AuditLog = Arc<Mutex<Vec<String>>>;
+
+struct AuditedBackend {
+    committed: Mutex<GraphState>,
+    writer: Mutex<()>,
+    log: AuditLog,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Backend for AuditedBackend {
+    fn name(&self) -> &str {
+        "audited"
+    }
+
+    fn begin_read(&self) -> Result<Box<dyn ReadTxn + '_>> {
+        Ok(Box::new(lock(&self.committed).clone()))
+    }
+
+    fn begin_write(&self) -> Result<Box<dyn WriteTxn + '_>> {
+        let guard = lock(&self.writer);
+        let state = lock(&self.committed).clone();
+        Ok(Box::new(AuditedWrite {
+            backend: self,
+            state,
+            pending: Vec::new(),
+            _guard: guard,
+        }))
+    }
+}
+
+struct AuditedWrite<'a> {
+    backend: &'a AuditedBackend,
+    state: GraphState,
+    pending: Vec<String>,
+    _guard: MutexGuard<'a, ()>,
+}
+
+kgstore::delegate_read_txn!(AuditedWrite<'_>, state);
+
+impl WriteTxn for AuditedWrite<'_> {
+    fn put_node(&mut self, node: &Node) -> Result<()> {
+        self.pending.push(format!("put node {}", node.name));
+        self.state.put_node(node.clone());
+        Ok(())
+    }
+
+    fn delete_node(&mut self, name: &str) -> Result<bool> {
+        self.pending.push(format!("delete node {name}"));
+        Ok(self.state.delete_node(name).is_some())
+    }
+
+    fn put_edge(&mut self, edge: &Edge) -> Result<()> {
+        self.pending.push(format!("put edge {}", edge.key()));
+        self.state.put_edge(edge.clone());
+        Ok(())
+    }
+
+    fn delete_edge(&mut self, key: &EdgeKey) -> Result<bool> {
+        self.pending.push(format!("delete edge {key}"));
+        Ok(self.state.delete_edge(key).is_some())
+    }
+
+    fn put_schema(&mut self, target: &SchemaTarget, schema: &Value) -> Result<()> {
+        self.pending.push(format!("put schema {target}"));
+        self.state.put_schema(target.clone(), schema.clone());
+        Ok(())
+    }
+
+    fn delete_schema(&mut self, target: &SchemaTarget) -> Result<bool> {
+        self.pending.push(format!("delete schema {target}"));
+        Ok(self.state.delete_schema(target).is_some())
+    }
+
+    fn commit(self: Box<Self>) -> Result<()> {
+        let AuditedWrite {
+            backend,
+            state,
+            pending,
+            _guard,
+        } = *self;
+        *lock(&backend.committed) = state;
+        lock(&backend.log).extend(pending);
+        Ok(())
+    }
+}
+
+/// Registers the `audited` scheme once per test process; each open gets a fresh store.
+fn register() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        kgstore::register("audited", |url| {
+            url.options.refuse_extra("audited")?;
+            Ok(Box::new(AuditedBackend {
+                committed: Mutex::new(GraphState::new()),
+                writer: Mutex::new(()),
+                log: Arc::new(Mutex::new(Vec::new())),
+            }))
+        })
+        .unwrap();
+    });
+}
+
+mod audited_suite {
+    kgstore_core::test_suite!(|| {
+        super::register();
+        super::Fixture::new(<super::Store as super::Open>::open("audited://").unwrap())
+    });
+}
+
+#[test]
+fn the_audit_log_sees_committed_writes_only() {
+    let log: AuditLog = Arc::new(Mutex::new(Vec::new()));
+    let mut registry = kgstore::Registry::default();
+    let shared = Arc::clone(&log);
+    registry
+        .register("audited", move |_| {
+            Ok(Box::new(AuditedBackend {
+                committed: Mutex::new(GraphState::new()),
+                writer: Mutex::new(()),
+                log: Arc::clone(&shared),
+            }))
+        })
+        .unwrap();
+    let store = registry.open("audited://").unwrap();
+    store.create_node(Node::new("a", "thing").unwrap()).unwrap();
+    let _ = store.write(|tx| {
+        tx.create_node(Node::new("b", "thing")?)?;
+        Err::<(), _>(kgstore::Error::invalid_input("test", "roll back"))
+    });
+    assert_eq!(*lock(&log), ["put node a"]);
+    assert_eq!(store.count_nodes().unwrap(), 1);
+}
+
+#[test]
+fn unknown_schemes_and_bad_urls_are_refused() {
+    let err = Store::open("nosuch://x").unwrap_err();
+    assert_eq!(err.kind(), kgstore::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("known: "), "{err}");
+    assert!(err.to_string().contains("memory"), "{err}");
+    assert_eq!(
+        Store::open("memory://?read_only=true").unwrap_err().kind(),
+        kgstore::ErrorKind::InvalidInput
+    );
+    let err = Store::open("memory://?colour=blue").unwrap_err();
+    assert!(err.to_string().contains("'colour'"), "{err}");
+    assert_eq!(
+        kgstore::Registry::default()
+            .register("Bad Scheme", |_| unreachable!())
+            .unwrap_err()
+            .kind(),
+        kgstore::ErrorKind::InvalidInput
+    );
+    let verified = kgstore::OpenOptions::new()
+        .verify(true)
+        .open("memory://")
+        .unwrap();
+    assert_eq!(verified.count_nodes().unwrap(), 0);
+}
