@@ -36,6 +36,8 @@ use serde_json::Value;
 pub use restore::{RestoreMode, RestoreReport, restore, restore_into, restore_with};
 pub use verify::{VerifyReport, verify, verify_with};
 
+pub use crate::progress::{Phase, Progress};
+
 use files::{HashingWriter, sync_dir, write_atomically};
 
 /// The `format` every manifest names.
@@ -109,30 +111,6 @@ pub struct SchemaEntry {
     pub target: SchemaTarget,
     /// The JSON Schema document.
     pub schema: Value,
-}
-
-/// Which part of a long operation is under way.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
-    /// Writing, checking or loading nodes.
-    Nodes,
-    /// Writing, checking or loading edges.
-    Edges,
-    /// Writing, checking or loading schemas.
-    Schemas,
-    /// Checking file sizes and hashes.
-    Files,
-}
-
-/// How far a long operation has come: `done` of `total` items of a phase.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Progress {
-    /// The phase.
-    pub phase: Phase,
-    /// Items (or bytes, for [`Phase::Files`]) done.
-    pub done: u64,
-    /// Items (or bytes) in all.
-    pub total: u64,
 }
 
 /// Backs `store` up into the folder `dest`, which must not exist yet.

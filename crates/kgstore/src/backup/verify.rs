@@ -148,7 +148,7 @@ fn check_files(
         }
         let (size, sha256) = hash_file(&path, |done| {
             progress(Progress {
-                phase: Phase::Files,
+                phase: Phase::Bytes,
                 done: before + done,
                 total,
             });
