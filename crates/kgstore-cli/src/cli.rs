@@ -1,0 +1,491 @@
+//! The command line's grammar.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The default store when neither `--store` nor `KGSTORE_URL` is given.
+pub const DEFAULT_STORE: &str = "sqlite://./data/kgstore.db";
+
+/// kgstore: a knowledge graph of typed nodes and edges, kept safely on disk.
+#[derive(Debug, Parser)]
+#[command(name = "kgstore", version, about, long_about = None, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// The store: sqlite://PATH, json://PATH or memory:// (options as ?key=value).
+    #[arg(long, global = true, env = "KGSTORE_URL", default_value = DEFAULT_STORE)]
+    pub store: String,
+
+    /// Print stable JSON instead of tables (errors too, on stderr).
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Shown after `--help`.
+pub const EXIT_CODES: &str = "Exit codes: 0 success, 1 internal or I/O error, 2 invalid input, 3 not found, \
+4 conflict (exists, stale version, has dependents), 5 locked by another process, 6 corrupt data.";
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the store if it does not exist, and say where it is.
+    Init,
+    /// Create, read, update, delete and list nodes.
+    #[command(subcommand)]
+    Node(NodeCommand),
+    /// Create, read, delete and list edges.
+    #[command(subcommand)]
+    Edge(EdgeCommand),
+    /// The edges of a node and the nodes at their other ends.
+    Neighbors(NeighborsArgs),
+    /// Every node within some hops of a node.
+    Traverse(TraverseArgs),
+    /// A shortest path between two nodes.
+    Path(PathArgs),
+    /// Dependencies: build order and dependents.
+    #[command(subcommand)]
+    Deps(DepsCommand),
+    /// JSON Schemas for attributes of node types and relation types.
+    #[command(subcommand)]
+    Schema(SchemaCommand),
+    /// Read nodes and edges from a file (jsonl, or an MCP memory file).
+    Import(ImportArgs),
+    /// Write the store to a file or stdout (jsonl, mcp, graphml, dot).
+    Export(ExportArgs),
+    /// Back the store up into a new folder.
+    Backup(BackupArgs),
+    /// Check a backup folder without loading it.
+    Verify(VerifyArgs),
+    /// Load a backup into the store.
+    Restore(RestoreArgs),
+    /// Counts of nodes, edges and schemas, by type.
+    Stats,
+    /// Check the store's storage and invariants.
+    Check,
+    /// Reorganise the store for speed and size.
+    Optimize,
+    /// Build a knowledge graph of this workspace's crates and show what kgstore does with it.
+    Demo(DemoArgs),
+}
+
+/// Node commands.
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// Create a node.
+    Create(NodeCreateArgs),
+    /// Show a node.
+    Get {
+        /// The node's name.
+        name: String,
+    },
+    /// Change a node.
+    Update(NodeUpdateArgs),
+    /// Delete a node and its edges.
+    Delete(NodeDeleteArgs),
+    /// List nodes, filtered and a page at a time.
+    List(NodeListArgs),
+}
+
+/// Attributes as JSON or key=value pairs.
+#[derive(Debug, Args, Default)]
+pub struct AttrArgs {
+    /// An attribute as KEY=VALUE (VALUE is read as JSON if it parses, else as text); repeatable.
+    #[arg(long = "attr", value_name = "KEY=VALUE")]
+    pub attr: Vec<String>,
+    /// All attributes as one JSON object.
+    #[arg(long = "attrs", value_name = "JSON")]
+    pub attrs: Option<String>,
+}
+
+/// `node create`.
+#[derive(Debug, Args)]
+pub struct NodeCreateArgs {
+    /// The node's name (its identity).
+    pub name: String,
+    /// The node's type: lower-case letters, digits and '_'.
+    #[arg(long = "type", short = 't')]
+    pub node_type: String,
+    /// An observation; repeatable.
+    #[arg(long = "observation", short = 'o')]
+    pub observations: Vec<String>,
+    /// Attributes.
+    #[command(flatten)]
+    pub attrs: AttrArgs,
+    /// A node this one depends on; repeatable.
+    #[arg(long = "dep", short = 'd')]
+    pub deps: Vec<String>,
+    /// A tag; repeatable.
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    /// A status such as active.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Who wrote it.
+    #[arg(long)]
+    pub author: Option<String>,
+    /// Where it came from.
+    #[arg(long)]
+    pub source: Option<String>,
+}
+
+/// `node update`.
+#[derive(Debug, Args)]
+pub struct NodeUpdateArgs {
+    /// The node's name.
+    pub name: String,
+    /// A new type.
+    #[arg(long = "type", short = 't')]
+    pub node_type: Option<String>,
+    /// Add an observation; repeatable.
+    #[arg(long = "add-observation", short = 'o')]
+    pub add_observations: Vec<String>,
+    /// Remove all observations before adding.
+    #[arg(long)]
+    pub clear_observations: bool,
+    /// Set attributes (merged into the existing ones; --attrs replaces them all).
+    #[command(flatten)]
+    pub attrs: AttrArgs,
+    /// Remove an attribute; repeatable.
+    #[arg(long = "unset-attr", value_name = "KEY")]
+    pub unset_attr: Vec<String>,
+    /// Add a dependency; repeatable.
+    #[arg(long = "add-dep")]
+    pub add_deps: Vec<String>,
+    /// Remove a dependency; repeatable.
+    #[arg(long = "remove-dep")]
+    pub remove_deps: Vec<String>,
+    /// Add a tag; repeatable.
+    #[arg(long = "add-tag")]
+    pub add_tags: Vec<String>,
+    /// Remove a tag; repeatable.
+    #[arg(long = "remove-tag")]
+    pub remove_tags: Vec<String>,
+    /// A new status.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Fail with a conflict unless the stored version is this one.
+    #[arg(long = "expect-version", value_name = "VERSION")]
+    pub expect_version: Option<u64>,
+}
+
+/// `node delete`.
+#[derive(Debug, Args)]
+pub struct NodeDeleteArgs {
+    /// The node's name.
+    pub name: String,
+    /// Remove it from its dependents' dependencies instead of refusing.
+    #[arg(long, conflicts_with = "cascade")]
+    pub detach: bool,
+    /// Delete every node that depends on it too.
+    #[arg(long)]
+    pub cascade: bool,
+}
+
+/// Pagination flags.
+#[derive(Debug, Args)]
+pub struct PageArgs {
+    /// At most this many items.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Continue after the cursor a previous page printed.
+    #[arg(long)]
+    pub cursor: Option<String>,
+}
+
+/// `node list`.
+#[derive(Debug, Args)]
+pub struct NodeListArgs {
+    /// Only nodes of this type; repeatable (any of them).
+    #[arg(long = "type", short = 't')]
+    pub types: Vec<String>,
+    /// Only names starting with this.
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// Only nodes with this tag; repeatable (all of them).
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    /// Only nodes with this status.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Only nodes whose attribute at a JSON pointer equals a value: /attributes/lang=rust; repeatable.
+    #[arg(long = "where", value_name = "POINTER=VALUE")]
+    pub wheres: Vec<String>,
+    /// Only nodes written at or after this time (RFC 3339).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only nodes whose name or an observation contains this, ignoring case.
+    #[arg(long)]
+    pub text: Option<String>,
+    /// Pagination.
+    #[command(flatten)]
+    pub page: PageArgs,
+}
+
+/// An edge's key on the command line.
+#[derive(Debug, Args)]
+pub struct EdgeKeyArgs {
+    /// The source node.
+    pub from: String,
+    /// The relation, e.g. depends_on, calls, or a custom identifier.
+    pub relation: String,
+    /// The target node.
+    pub to: String,
+}
+
+/// Edge commands.
+#[derive(Debug, Subcommand)]
+pub enum EdgeCommand {
+    /// Create an edge.
+    Create(EdgeCreateArgs),
+    /// Show an edge.
+    Get(EdgeKeyArgs),
+    /// Delete an edge.
+    Delete(EdgeKeyArgs),
+    /// List edges, filtered and a page at a time.
+    List(EdgeListArgs),
+}
+
+/// `edge create`.
+#[derive(Debug, Args)]
+pub struct EdgeCreateArgs {
+    /// The edge.
+    #[command(flatten)]
+    pub key: EdgeKeyArgs,
+    /// The weight for weighted paths (≥ 0).
+    #[arg(long)]
+    pub weight: Option<f64>,
+    /// How sure the source is, 0 to 1.
+    #[arg(long)]
+    pub confidence: Option<f64>,
+    /// The relation holds both ways.
+    #[arg(long)]
+    pub bidirectional: bool,
+    /// Where it came from.
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Attributes.
+    #[command(flatten)]
+    pub attrs: AttrArgs,
+}
+
+/// `edge list`.
+#[derive(Debug, Args)]
+pub struct EdgeListArgs {
+    /// Only edges from this node.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Only edges to this node.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Only this relation; repeatable (any of them).
+    #[arg(long = "rel")]
+    pub relations: Vec<String>,
+    /// Only edges weighing at least this.
+    #[arg(long)]
+    pub min_weight: Option<f64>,
+    /// Only edges whose attribute at a JSON pointer equals a value; repeatable.
+    #[arg(long = "where", value_name = "POINTER=VALUE")]
+    pub wheres: Vec<String>,
+    /// Pagination.
+    #[command(flatten)]
+    pub page: PageArgs,
+}
+
+/// Which way to follow edges.
+#[derive(Debug, Clone, Copy, ValueEnum, Default)]
+pub enum DirectionArg {
+    /// Outgoing edges (and bidirectional ones arriving).
+    #[default]
+    Out,
+    /// Incoming edges (and bidirectional ones leaving).
+    In,
+    /// Both.
+    Both,
+}
+
+/// `neighbors`.
+#[derive(Debug, Args)]
+pub struct NeighborsArgs {
+    /// The node.
+    pub name: String,
+    /// Which edges.
+    #[arg(long, value_enum, default_value_t = DirectionArg::Both)]
+    pub direction: DirectionArg,
+    /// Only this relation; repeatable.
+    #[arg(long = "rel")]
+    pub relations: Vec<String>,
+}
+
+/// `traverse`.
+#[derive(Debug, Args)]
+pub struct TraverseArgs {
+    /// The start node.
+    pub name: String,
+    /// How many hops.
+    #[arg(long, default_value_t = 2)]
+    pub depth: usize,
+    /// Which way.
+    #[arg(long, value_enum, default_value_t = DirectionArg::Out)]
+    pub direction: DirectionArg,
+    /// Only this relation; repeatable.
+    #[arg(long = "rel")]
+    pub relations: Vec<String>,
+}
+
+/// `path`.
+#[derive(Debug, Args)]
+pub struct PathArgs {
+    /// Where the path starts.
+    pub from: String,
+    /// Where it ends.
+    pub to: String,
+    /// Least total weight instead of fewest hops.
+    #[arg(long)]
+    pub weighted: bool,
+    /// Which way.
+    #[arg(long, value_enum, default_value_t = DirectionArg::Out)]
+    pub direction: DirectionArg,
+    /// Only this relation; repeatable.
+    #[arg(long = "rel")]
+    pub relations: Vec<String>,
+    /// At most this many hops (hop searches only).
+    #[arg(long)]
+    pub max_depth: Option<usize>,
+}
+
+/// Dependency commands.
+#[derive(Debug, Subcommand)]
+pub enum DepsCommand {
+    /// Everything a node depends on, in build order (dependencies first).
+    Resolve {
+        /// The node.
+        name: String,
+    },
+    /// Everything that depends on a node, in rebuild order.
+    Dependents {
+        /// The node.
+        name: String,
+        /// Only the nodes that list it directly.
+        #[arg(long)]
+        direct: bool,
+    },
+}
+
+/// What a schema applies to.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct SchemaTargetArgs {
+    /// A node type.
+    #[arg(long)]
+    pub node_type: Option<String>,
+    /// A relation type.
+    #[arg(long)]
+    pub relation: Option<String>,
+}
+
+/// Schema commands.
+#[derive(Debug, Subcommand)]
+pub enum SchemaCommand {
+    /// Register (or replace) a schema from a file, or - for stdin.
+    Set {
+        /// Its target.
+        #[command(flatten)]
+        target: SchemaTargetArgs,
+        /// The JSON Schema file.
+        file: PathBuf,
+    },
+    /// Show a schema.
+    Get {
+        /// Its target.
+        #[command(flatten)]
+        target: SchemaTargetArgs,
+    },
+    /// List every schema.
+    List,
+    /// Remove a schema.
+    Remove {
+        /// Its target.
+        #[command(flatten)]
+        target: SchemaTargetArgs,
+    },
+}
+
+/// File formats.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    /// kgstore's JSON Lines (the lines of a backup).
+    Jsonl,
+    /// The MCP memory server's JSON Lines.
+    Mcp,
+    /// GraphML (export only).
+    Graphml,
+    /// Graphviz DOT (export only).
+    Dot,
+}
+
+/// `import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The file to read, or - for stdin.
+    pub file: PathBuf,
+    /// Its format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Jsonl)]
+    pub format: FormatArg,
+    /// Commit every N lines instead of all at once.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+}
+
+/// `export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The file to write (it must not exist); stdout if absent.
+    pub file: Option<PathBuf>,
+    /// The format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Jsonl)]
+    pub format: FormatArg,
+    /// DOT only: just this node's neighbourhood.
+    #[arg(long)]
+    pub around: Option<String>,
+    /// DOT only: hops around --around.
+    #[arg(long)]
+    pub depth: Option<usize>,
+}
+
+/// `backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The folder to create.
+    pub dir: PathBuf,
+}
+
+/// `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The backup folder.
+    pub dir: PathBuf,
+}
+
+/// `restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup folder.
+    pub dir: PathBuf,
+    /// Replace what the store holds (atomically) instead of requiring it to be empty.
+    #[arg(long)]
+    pub replace: bool,
+}
+
+/// `demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where the demo's stores and files go.
+    #[arg(long, default_value = "./data")]
+    pub dir: PathBuf,
+    /// The Cargo workspace to read (default: the one kgstore was built from, else the current folder).
+    #[arg(long)]
+    pub manifest_path: Option<PathBuf>,
+}

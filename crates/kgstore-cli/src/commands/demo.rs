@@ -1,0 +1,475 @@
+//! `kgstore demo`: a knowledge graph of a real dependency graph — this
+//! workspace's own `cargo metadata` — and a tour of what kgstore does with it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use kgstore::backup::{self, RestoreMode};
+use kgstore::formats::{self, DotOptions};
+use kgstore::{
+    Edge, GraphRead, Node, NodeFilter, PageRequest, PathOptions, RelationType, Store,
+    TraverseOptions,
+};
+use serde_json::{Value, json};
+
+use super::Ctx;
+use crate::cli::DemoArgs;
+
+/// The workspace to read: `--manifest-path`, else the one this binary was built
+/// from (when it is still there), else the current folder.
+fn manifest_path(args: &DemoArgs) -> PathBuf {
+    if let Some(path) = &args.manifest_path {
+        return path.clone();
+    }
+    let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
+    if built_from.exists() {
+        built_from
+    } else {
+        PathBuf::from("Cargo.toml")
+    }
+}
+
+/// Runs `cargo metadata`, offline first (everything needed is in the local cache
+/// after a build), then online.
+fn cargo_metadata(manifest: &Path) -> Result<Value> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut last_error = String::new();
+    for offline in [true, false] {
+        let mut command = Command::new(&cargo);
+        command
+            .args(["metadata", "--format-version", "1", "--manifest-path"])
+            .arg(manifest);
+        if offline {
+            command.arg("--offline");
+        }
+        match command.output() {
+            Ok(output) if output.status.success() => {
+                return serde_json::from_slice(&output.stdout)
+                    .context("cargo metadata printed something other than JSON");
+            }
+            Ok(output) => {
+                last_error = String::from_utf8_lossy(&output.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+                    .to_owned()
+            }
+            Err(e) => last_error = format!("cannot run cargo: {e}"),
+        }
+    }
+    bail!(
+        "`cargo metadata --manifest-path {}` failed: {last_error}",
+        manifest.display()
+    )
+}
+
+/// The crates and their dependency links, as kgstore nodes and edges.
+struct CrateGraph {
+    nodes: Vec<Node>,
+    edges: Vec<Edge>,
+    members: Vec<String>,
+}
+
+fn crate_graph(metadata: &Value) -> Result<CrateGraph> {
+    let packages = metadata["packages"]
+        .as_array()
+        .context("cargo metadata has no packages")?;
+    let mut versions: HashMap<&str, usize> = HashMap::new();
+    for p in packages {
+        *versions
+            .entry(p["name"].as_str().unwrap_or(""))
+            .or_default() += 1;
+    }
+    // A crate is named by its name, or name@version where several versions are in the graph.
+    let mut names: HashMap<&str, String> = HashMap::new();
+    for p in packages {
+        let (id, name, version) = (
+            p["id"].as_str().unwrap_or(""),
+            p["name"].as_str().unwrap_or(""),
+            p["version"].as_str().unwrap_or(""),
+        );
+        let node_name = if versions.get(name).copied().unwrap_or(0) > 1 {
+            format!("{name}@{version}")
+        } else {
+            name.to_owned()
+        };
+        names.insert(id, node_name);
+    }
+    let members: BTreeSet<&str> = metadata["workspace_members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let mut dependencies: HashMap<&str, Vec<String>> = HashMap::new();
+    let mut edges = Vec::new();
+    for entry in metadata["resolve"]["nodes"]
+        .as_array()
+        .context("cargo metadata has no resolve graph")?
+    {
+        let id = entry["id"].as_str().unwrap_or("");
+        let from = names.get(id).context("resolve names an unknown package")?;
+        for dep in entry["deps"].as_array().into_iter().flatten() {
+            let to = names
+                .get(dep["pkg"].as_str().unwrap_or(""))
+                .context("a dependency names an unknown package")?;
+            let kinds: BTreeSet<String> = dep["dep_kinds"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|k| k["kind"].as_str().unwrap_or("normal").to_owned())
+                .collect();
+            // Dev-dependencies may form cycles (a crate's tests using a crate that uses it):
+            // they are edges only; normal and build dependencies are also node dependencies.
+            if kinds.iter().any(|k| k != "dev") {
+                dependencies.entry(id).or_default().push(to.clone());
+            }
+            edges.push(
+                Edge::new(from.clone(), RelationType::DependsOn, to.clone())?
+                    .with_attribute("kinds", json!(kinds)),
+            );
+        }
+    }
+    let mut nodes = Vec::new();
+    for p in packages {
+        let id = p["id"].as_str().unwrap_or("");
+        let name = names.get(id).context("a package without a name")?;
+        let mut node = Node::new(name.clone(), "crate")?
+            .with_attribute("version", p["version"].clone())
+            .with_attribute("license", p["license"].clone())
+            .with_attribute("edition", p["edition"].clone())
+            .with_source(if p["source"].is_null() {
+                "path".to_owned()
+            } else {
+                p["source"].as_str().unwrap_or("").to_owned()
+            });
+        if let Some(description) = p["description"].as_str() {
+            node = node.with_observation(description.trim());
+        }
+        if members.contains(id) {
+            node = node.with_tag("workspace");
+        }
+        let mut deps = dependencies.remove(id).unwrap_or_default();
+        deps.sort();
+        deps.dedup();
+        node.dependencies = deps;
+        nodes.push(node);
+    }
+    let members = members
+        .iter()
+        .filter_map(|id| names.get(id).cloned())
+        .collect();
+    Ok(CrateGraph {
+        nodes,
+        edges,
+        members,
+    })
+}
+
+/// Removes a demo output from an earlier run, if it is one (never anything else).
+fn clear_previous(path: &Path, marker: Option<&str>) -> Result<()> {
+    if !path.exists() {
+        return Ok(());
+    }
+    if path.is_dir() {
+        let ours = marker.is_some_and(|m| path.join(m).exists())
+            || path
+                .read_dir()
+                .map(|mut d| d.next().is_none())
+                .unwrap_or(false);
+        if !ours {
+            bail!(
+                "{} exists and was not made by the demo; move it away or pass another --dir",
+                path.display()
+            );
+        }
+        std::fs::remove_dir_all(path)
+            .with_context(|| format!("removing the previous {}", path.display()))
+    } else {
+        std::fs::remove_file(path)
+            .with_context(|| format!("removing the previous {}", path.display()))
+    }
+}
+
+pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
+    let started = Instant::now();
+    let out = &mut *ctx.out;
+    let human = !out.json();
+    let mut say = |text: String| -> Result<()> { if human { out.line(&text) } else { Ok(()) } };
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("creating {}", args.dir.display()))?;
+
+    let manifest = manifest_path(args);
+    say(format!(
+        "kgstore demo: a knowledge graph of the crates in {}\n",
+        manifest.display()
+    ))?;
+    say("1. Reading the real dependency graph with `cargo metadata`.".into())?;
+    let metadata = cargo_metadata(&manifest)?;
+    let graph = crate_graph(&metadata)?;
+    say(format!(
+        "   {} crates ({} in this workspace) and {} dependency links.\n",
+        graph.nodes.len(),
+        graph.members.len(),
+        graph.edges.len()
+    ))?;
+
+    let db = args.dir.join("demo.db");
+    for suffix in ["", "-wal", "-shm"] {
+        clear_previous(&PathBuf::from(format!("{}{suffix}", db.display())), None)?;
+    }
+    let url = format!("sqlite://{}", db.display());
+    say(format!(
+        "2. Storing them in {url}: one node of type `crate` per package (version, license and"
+    ))?;
+    say(
+        "   edition as attributes) and one `depends_on` edge per dependency (its kinds as an"
+            .into(),
+    )?;
+    say("   attribute), all in one transaction.".into())?;
+    let store = kgstore::open(&url)?;
+    let (node_count, edge_count) = (graph.nodes.len(), graph.edges.len());
+    store.write(|tx| {
+        tx.defer_checks();
+        tx.create_nodes(graph.nodes)?;
+        tx.create_edges(graph.edges)?;
+        Ok(())
+    })?;
+    let stats = store.stats()?;
+    say(format!(
+        "   Stored {} nodes and {} edges ({} of them also kept as node dependencies).\n",
+        stats.nodes, stats.edges, stats.dependencies
+    ))?;
+    debug_assert_eq!(
+        (stats.nodes, stats.edges),
+        (node_count as u64, edge_count as u64)
+    );
+
+    let cli = if store.contains_node("kgstore-cli")? {
+        "kgstore-cli".to_owned()
+    } else {
+        graph.members.first().cloned().unwrap_or_default()
+    };
+    let mut order = store.resolve_dependencies(&cli)?;
+    order.push(cli.clone());
+    say(format!(
+        "3. Build order of {cli}: its {} dependencies, each after everything it needs:",
+        order.len() - 1
+    ))?;
+    for line in wrap(&order.join(" → "), 90) {
+        say(format!("   {line}"))?;
+    }
+    say(String::new())?;
+
+    let serde = ["serde", "serde_core"]
+        .into_iter()
+        .find(|n| store.contains_node(n).unwrap_or(false))
+        .unwrap_or("serde");
+    if store.contains_node(serde)? {
+        let direct = store.direct_dependents(serde)?;
+        let all = store.dependents(serde)?;
+        say(format!(
+            "4. Who depends on {serde}: {} crates directly, {} in all (in rebuild order):",
+            direct.len(),
+            all.len()
+        ))?;
+        for line in wrap(&all.join(", "), 90) {
+            say(format!("   {line}"))?;
+        }
+        say(String::new())?;
+    }
+
+    let deepest = store
+        .traverse(
+            &cli,
+            &TraverseOptions::depth(64).relation(RelationType::DependsOn),
+        )?
+        .into_iter()
+        .max_by(|a, b| a.depth.cmp(&b.depth).then_with(|| b.name.cmp(&a.name)));
+    if let Some(far) = deepest
+        && let Some(path) = store.shortest_path(&cli, &far.name, &PathOptions::hops())?
+    {
+        say(format!(
+            "5. The crate farthest from {cli} is {}, {} hops away; a shortest path:",
+            far.name,
+            path.edges.len()
+        ))?;
+        say(format!("   {}\n", path.nodes.join(" → ")))?;
+    }
+
+    let license = most_common_license(&store)?;
+    let filter = NodeFilter::default()
+        .of_type("crate")
+        .where_eq("/license", json!(license));
+    let first = store.list_nodes(&filter, &PageRequest::first(5))?;
+    say(format!(
+        "6. A filtered page: crates licensed \"{license}\", 5 at a time (keyset pagination):"
+    ))?;
+    say(format!(
+        "   {}",
+        first
+            .items
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))?;
+    if let Some(cursor) = &first.next_cursor {
+        let second =
+            store.list_nodes(&filter, &PageRequest::first(5).after(Some(cursor.clone())))?;
+        say(format!("   next page (--cursor {cursor}):"))?;
+        say(format!(
+            "   {}",
+            second
+                .items
+                .iter()
+                .map(|n| n.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))?;
+    }
+    say(String::new())?;
+
+    let center = if store.contains_node("kgstore")? {
+        "kgstore".to_owned()
+    } else {
+        cli.clone()
+    };
+    let dot_path = args.dir.join(format!("demo-{center}.dot"));
+    let mut dot = Vec::new();
+    let drawn = formats::export_dot(
+        &store,
+        &mut dot,
+        &DotOptions {
+            around: Some(center.clone()),
+            depth: Some(1),
+        },
+        |_| {},
+    )?;
+    std::fs::write(&dot_path, &dot).with_context(|| format!("writing {}", dot_path.display()))?;
+    say(format!(
+        "7. The neighbourhood of {center} ({} crates, {} edges) as Graphviz DOT: {}",
+        drawn.nodes,
+        drawn.edges,
+        dot_path.display()
+    ))?;
+    let png = dot_path.with_extension("png");
+    match Command::new("dot")
+        .arg("-Tpng")
+        .arg("-o")
+        .arg(&png)
+        .arg(&dot_path)
+        .output()
+    {
+        Ok(o) if o.status.success() => say(format!("   and as a picture: {}\n", png.display()))?,
+        _ => say("   (install Graphviz's `dot` to get a PNG picture as well)\n".into())?,
+    }
+
+    let backup_dir = args.dir.join("demo-backup");
+    clear_previous(&backup_dir, Some(backup::MANIFEST_FILE))?;
+    let manifest = backup::backup(&store, &backup_dir)?;
+    say("8. Backup → verify → restore into another backend, then compare:".into())?;
+    say(format!(
+        "   backed up {} nodes and {} edges to {}",
+        manifest.counts.nodes,
+        manifest.counts.edges,
+        backup_dir.display()
+    ))?;
+    let verified = backup::verify(&backup_dir)?;
+    if !verified.is_ok() {
+        bail!("the demo's backup does not verify: {}", verified.summary());
+    }
+    say("   verified: every file hash, line, edge endpoint and dependency checks out".into())?;
+    let json_dir = args.dir.join("demo-json");
+    clear_previous(&json_dir, Some("kgstore-jsonfs.json"))?;
+    let json_url = format!("json://{}", json_dir.display());
+    let json_store = kgstore::open(&json_url)?;
+    let restored = backup::restore_into(&backup_dir, &json_store, RestoreMode::Empty)?;
+    say(format!(
+        "   restored {} nodes and {} edges into {json_url} (one JSON file per node and edge)",
+        restored.nodes, restored.edges
+    ))?;
+    let (a, b) = (export(&store)?, export(&json_store)?);
+    if a != b {
+        bail!("the SQLite and JSON stores export differently after the restore");
+    }
+    say(format!(
+        "   both stores export byte for byte the same {} KiB of JSON Lines, timestamps and versions included.\n",
+        a.len() / 1024
+    ))?;
+
+    let check = json_store.check()?;
+    say(format!(
+        "9. Integrity check of the restored store: {} nodes, {} edges, {} problem(s).",
+        check.nodes,
+        check.edges,
+        check.problems.len()
+    ))?;
+    say(format!(
+        "\nDone in {:.1} s. Try: kgstore --store {url} node get {cli}",
+        started.elapsed().as_secs_f64()
+    ))?;
+    if !human {
+        ctx.out.value(&json!({
+            "store": url,
+            "nodes": stats.nodes,
+            "edges": stats.edges,
+            "build_order": order,
+            "dot": dot_path,
+            "backup": backup_dir,
+            "json_store": json_url,
+            "exports_identical": true,
+            "problems": check.problems.len(),
+        }))?;
+    }
+    Ok(())
+}
+
+fn export(store: &Store) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    formats::export_jsonl(store, &mut out, |_| {})?;
+    Ok(out)
+}
+
+fn most_common_license(store: &Store) -> Result<String> {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut page = PageRequest::first(1000);
+    loop {
+        let got = store.list_nodes(&NodeFilter::default().of_type("crate"), &page)?;
+        for node in &got.items {
+            if let Some(license) = node.attributes.get("license").and_then(Value::as_str) {
+                *counts.entry(license.to_owned()).or_default() += 1;
+            }
+        }
+        match got.next_cursor {
+            Some(c) => page = page.after(Some(c)),
+            None => break,
+        }
+    }
+    Ok(counts
+        .into_iter()
+        .max_by_key(|(_, n)| *n)
+        .map(|(l, _)| l)
+        .unwrap_or_default())
+}
+
+/// Splits a long line at spaces.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in text.split(' ') {
+        let last = lines.last_mut().map(|l| l.chars().count()).unwrap_or(0);
+        if last > 0 && last + 1 + word.chars().count() > width {
+            lines.push(String::new());
+        }
+        if let Some(line) = lines.last_mut() {
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+    }
+    lines
+}

@@ -1,0 +1,94 @@
+//! Running the commands.
+
+mod admin;
+mod demo;
+mod edge;
+mod graph;
+mod node;
+mod schema;
+mod transfer;
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use kgstore::{Error, Store, StoreUrl};
+
+use crate::cli::{Cli, Command};
+use crate::output::Output;
+
+/// What every command gets.
+pub(crate) struct Ctx<'a> {
+    /// The store URL.
+    pub(crate) url: &'a str,
+    /// Where results go.
+    pub(crate) out: &'a mut Output,
+    /// Whether to draw progress bars.
+    pub(crate) progress: bool,
+}
+
+impl Ctx<'_> {
+    /// Opens the store for a command that writes: a missing store (and its folder) is created.
+    pub(crate) fn open_for_write(&self) -> Result<Store> {
+        let url = StoreUrl::parse(self.url)?;
+        if let Some(parent) = file_parent(&url) {
+            std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+        }
+        Ok(kgstore::registry::global().open_url(&url)?)
+    }
+
+    /// Opens the store for a command that only reads: a missing store is an error, not created.
+    pub(crate) fn open_existing(&self) -> Result<Store> {
+        let url = StoreUrl::parse(self.url)?;
+        if is_file_backed(&url) && !Path::new(&url.path).exists() {
+            return Err(Error::invalid_input(
+                format!("store {}", self.url),
+                "it does not exist; `kgstore init` (or any command that writes) creates it",
+            )
+            .into());
+        }
+        Ok(kgstore::registry::global().open_url(&url)?)
+    }
+}
+
+fn is_file_backed(url: &StoreUrl) -> bool {
+    matches!(url.scheme.as_str(), "sqlite" | "json")
+}
+
+/// The folder a file-backed store lives in, to create before opening.
+fn file_parent(url: &StoreUrl) -> Option<std::path::PathBuf> {
+    if !is_file_backed(url) || url.path.is_empty() {
+        return None;
+    }
+    Path::new(&url.path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+}
+
+/// Runs the command `cli` names.
+pub(crate) fn execute(cli: &Cli, out: &mut Output, progress: bool) -> Result<()> {
+    let mut ctx = Ctx {
+        url: &cli.store,
+        out,
+        progress,
+    };
+    match &cli.command {
+        Command::Init => admin::init(&mut ctx),
+        Command::Node(command) => node::run(&mut ctx, command),
+        Command::Edge(command) => edge::run(&mut ctx, command),
+        Command::Neighbors(args) => graph::neighbors(&mut ctx, args),
+        Command::Traverse(args) => graph::traverse(&mut ctx, args),
+        Command::Path(args) => graph::path(&mut ctx, args),
+        Command::Deps(command) => graph::deps(&mut ctx, command),
+        Command::Schema(command) => schema::run(&mut ctx, command),
+        Command::Import(args) => transfer::import(&mut ctx, args),
+        Command::Export(args) => transfer::export(&mut ctx, args),
+        Command::Backup(args) => transfer::backup(&mut ctx, args),
+        Command::Verify(args) => transfer::verify(&mut ctx, args),
+        Command::Restore(args) => transfer::restore(&mut ctx, args),
+        Command::Stats => admin::stats(&mut ctx),
+        Command::Check => admin::check(&mut ctx),
+        Command::Optimize => admin::optimize(&mut ctx),
+        Command::Demo(args) => demo::run(&mut ctx, args).context("the demo failed"),
+    }
+}

@@ -1,0 +1,128 @@
+//! The `kgstore` command line. `main` only calls [`main_entry`]; everything else
+//! lives here so that tests can reach it.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+mod commands;
+mod input;
+mod output;
+mod progress;
+
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
+
+use clap::Parser;
+use kgstore::{Error, ErrorKind};
+
+pub use cli::Cli;
+use output::Output;
+
+/// Exit code: success.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: an internal, I/O or backend error.
+pub const EXIT_INTERNAL: i32 = 1;
+/// Exit code: invalid input (arguments, JSON, names, schemas, cycles).
+pub const EXIT_INVALID: i32 = 2;
+/// Exit code: a node or edge that does not exist.
+pub const EXIT_NOT_FOUND: i32 = 3;
+/// Exit code: a conflict (already exists, stale version, has dependents).
+pub const EXIT_CONFLICT: i32 = 4;
+/// Exit code: the store is locked by another process.
+pub const EXIT_LOCKED: i32 = 5;
+/// Exit code: damaged data (a corrupt store or backup).
+pub const EXIT_CORRUPT: i32 = 6;
+
+/// The exit code for an error.
+pub fn exit_code(error: &anyhow::Error) -> i32 {
+    match error.downcast_ref::<Error>().map(Error::kind) {
+        Some(ErrorKind::NodeNotFound | ErrorKind::EdgeNotFound) => EXIT_NOT_FOUND,
+        Some(
+            ErrorKind::InvalidInput
+            | ErrorKind::Validation
+            | ErrorKind::DependencyCycle
+            | ErrorKind::Unsupported,
+        ) => EXIT_INVALID,
+        Some(ErrorKind::AlreadyExists | ErrorKind::Conflict | ErrorKind::HasDependents) => {
+            EXIT_CONFLICT
+        }
+        Some(ErrorKind::Locked) => EXIT_LOCKED,
+        Some(ErrorKind::Corrupt) => EXIT_CORRUPT,
+        _ => EXIT_INTERNAL,
+    }
+}
+
+/// Runs the binary: parses the process's arguments, runs the command, prints any
+/// error as one line on stderr and returns the exit code. A panic is reported as
+/// an internal error, never as a backtrace.
+pub fn main_entry() -> i32 {
+    std::panic::set_hook(Box::new(|info| {
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_owned());
+        let _ = writeln!(
+            std::io::stderr(),
+            "error: internal error (a bug in kgstore, please report it): {what}"
+        );
+    }));
+    let args: Vec<OsString> = std::env::args_os().collect();
+    std::panic::catch_unwind(move || run(args)).unwrap_or(EXIT_INTERNAL)
+}
+
+/// Parses `args` (the first is the program name), runs the command and returns the exit code.
+pub fn run(args: Vec<OsString>) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp
+                | clap::error::ErrorKind::DisplayVersion
+                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => EXIT_OK,
+                _ => EXIT_INVALID,
+            };
+        }
+    };
+    let mut out = Output::new(cli.json);
+    let show_progress = std::io::stderr().is_terminal();
+    match commands::execute(&cli, &mut out, show_progress) {
+        Ok(()) => {
+            let _ = out.flush();
+            EXIT_OK
+        }
+        Err(e) => {
+            let _ = out.flush();
+            let code = exit_code(&e);
+            report_error(&e, cli.json, code);
+            code
+        }
+    }
+}
+
+/// Prints an error as one line on stderr (JSON with `--json`).
+fn report_error(error: &anyhow::Error, json: bool, code: i32) {
+    // Each layer once: a source whose text the layer above already quotes is skipped.
+    let mut message = String::new();
+    for layer in error.chain().map(ToString::to_string) {
+        if !message.contains(&layer) {
+            if !message.is_empty() {
+                message.push_str(": ");
+            }
+            message.push_str(&layer);
+        }
+    }
+    let message = message.replace('\n', " ");
+    let kind = error
+        .downcast_ref::<Error>()
+        .map_or("internal", |e| e.kind().as_str());
+    let mut stderr = std::io::stderr().lock();
+    if json {
+        let line =
+            serde_json::json!({"error": {"kind": kind, "message": message, "exit_code": code}});
+        let _ = writeln!(stderr, "{line}");
+    } else {
+        let _ = writeln!(stderr, "error: {message}");
+    }
+}
