@@ -376,11 +376,11 @@ impl SqliteWrite<'_> {
     }
 
     fn w(&mut self) -> Result<W<'_>> {
-        Ok(W {
-            conn: self.conn.as_ref().ok_or_else(|| gone(&self.backend.ctx))?,
-            ctx: &self.backend.ctx,
-            orphans: &mut self.orphans,
-        })
+        Ok(W::new(
+            self.conn.as_ref().ok_or_else(|| gone(&self.backend.ctx))?,
+            &self.backend.ctx,
+            &mut self.orphans,
+        ))
     }
 }
 
@@ -496,8 +496,7 @@ impl WriteTxn for SqliteWrite<'_> {
     }
 
     fn put_nodes(&mut self, nodes: &[Node]) -> Result<()> {
-        let mut w = self.w()?;
-        nodes.iter().try_for_each(|node| w.put_node(node))
+        self.w()?.put_nodes(nodes)
     }
 
     fn delete_node(&mut self, name: &str) -> Result<bool> {
@@ -543,9 +542,10 @@ impl Backend for SqliteBackend {
         let conn = pooled.conn()?;
         let doing = || "starting a read transaction".to_owned();
         run(conn, &self.ctx, "BEGIN", doing)?;
-        // A deferred transaction takes its snapshot at its first read: take it now.
-        conn.prepare_cached("SELECT 1 FROM names LIMIT 1")
-            .and_then(|mut s| s.exists([]))
+        // A deferred transaction takes its snapshot at its first read: take it now
+        // (reading the schema cookie in the header is the cheapest read there is).
+        conn.prepare_cached("PRAGMA schema_version")
+            .and_then(|mut s| s.query_row([], |_| Ok(())))
             .ctx(&self.ctx, doing)?;
         Ok(Box::new(SqliteRead { pooled }))
     }

@@ -155,18 +155,20 @@ pub(crate) fn edge_from_row(row: &Row<'_>, ctx: &Ctx) -> Result<Edge> {
     })
 }
 
-/// Serializes a value kept in a JSON column.
-pub(crate) fn to_json<T: serde::Serialize + ?Sized>(value: &T, subject: &str) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| {
-        Error::invalid_input(subject.to_owned(), format!("cannot be stored as JSON: {e}"))
-    })
+/// Serializes a value kept in a JSON column; `subject` names the entity in errors.
+pub(crate) fn to_json<T: serde::Serialize + ?Sized>(
+    value: &T,
+    subject: impl FnOnce() -> String,
+) -> Result<String> {
+    serde_json::to_string(value)
+        .map_err(|e| Error::invalid_input(subject(), format!("cannot be stored as JSON: {e}")))
 }
 
 /// A version as SQLite stores it.
-pub(crate) fn version_to_sql(version: u64, subject: &str) -> Result<i64> {
+pub(crate) fn version_to_sql(version: u64, subject: impl FnOnce() -> String) -> Result<i64> {
     i64::try_from(version).map_err(|_| {
         Error::invalid_input(
-            subject.to_owned(),
+            subject(),
             format!("version {version} is too large to store"),
         )
     })

@@ -131,6 +131,10 @@ pub(crate) fn connect(
         (DbConfig::SQLITE_DBCONFIG_ENABLE_FKEY, true),
         (DbConfig::SQLITE_DBCONFIG_DQS_DML, false),
         (DbConfig::SQLITE_DBCONFIG_DQS_DDL, false),
+        // Plans do not depend on bound values: the bundled SQLite has STAT4, which
+        // otherwise makes a cached statement re-prepare whenever a parameter is
+        // rebound (rusqlite clears bindings each time a statement goes back to the cache).
+        (DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true),
     ] {
         conn.set_db_config(config, on).ctx(ctx, doing)?;
     }
