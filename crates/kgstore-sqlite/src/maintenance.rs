@@ -42,14 +42,21 @@ pub(crate) fn check(backend: &SqliteBackend) -> Result<Vec<Problem>> {
     }
 
     let doing = || "running PRAGMA integrity_check".to_owned();
-    let mut stmt = conn.prepare("PRAGMA integrity_check").ctx(ctx, doing)?;
-    let found: Vec<String> = stmt
-        .query_map([], |r| r.get(0))
-        .and_then(|rows| rows.collect())
-        .ctx(ctx, doing)?;
-    drop(stmt);
-    for line in found.into_iter().filter(|l| l != "ok") {
-        problems.push(Problem::new(&file, format!("integrity check: {line}")));
+    let found: rusqlite::Result<Vec<String>> = conn
+        .prepare("PRAGMA integrity_check")
+        .and_then(|mut stmt| stmt.query_map([], |r| r.get(0))?.collect());
+    match found.ctx(ctx, doing) {
+        Ok(lines) => {
+            for line in lines.into_iter().filter(|l| l != "ok") {
+                problems.push(Problem::new(&file, format!("integrity check: {line}")));
+            }
+        }
+        // Damage bad enough to stop the check is itself the finding.
+        Err(e) if e.kind() == kgstore_core::ErrorKind::Corrupt => {
+            problems.push(Problem::new(&file, format!("integrity check stopped: {e}")));
+            return Ok(problems);
+        }
+        Err(e) => return Err(e),
     }
 
     let doing = || "running PRAGMA foreign_key_check".to_owned();
