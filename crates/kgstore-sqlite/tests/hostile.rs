@@ -155,7 +155,7 @@ fn hostile_values_round_trip_everywhere_and_survive_reopening() {
     assert_eq!(edges.len(), 1);
     assert_eq!(edges[0].attributes["q"], json!("' OR 1=1 --"));
     assert_eq!(
-        s.edges_of(&names[1], Direction::In, &[rel.clone()])
+        s.edges_of(&names[1], Direction::In, std::slice::from_ref(&rel))
             .unwrap()
             .len(),
         1
