@@ -196,37 +196,10 @@ impl<'a> Q<'a> {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let mut sql = Sql::new(&format!(
-            "SELECT {NODE_COLUMNS} FROM names k JOIN nodes n ON n.id = k.id WHERE k.name > ?"
-        ));
-        // Names are never empty, so `> ''` is the start of the table.
-        sql.bind(after.unwrap_or("").to_owned());
-        if let Some(prefix) = filter.name_prefix.as_deref().filter(|p| !p.is_empty()) {
-            sql.push(" AND k.name >= ?").bind(prefix.to_owned());
-            if let Some(bound) = prefix_upper_bound(prefix) {
-                sql.push(" AND k.name < ?").bind(bound);
-            }
-        }
-        if !filter.node_types.is_empty() {
-            sql.and_in("n.node_type", filter.node_types.iter().map(String::as_str));
-        }
-        if let Some(status) = &filter.status {
-            sql.push(" AND n.status = ?").bind(status.clone());
-        }
-        if let Some(since) = filter.updated_since {
-            sql.push(" AND n.updated_at >= ?").bind(since.as_micros());
-        }
-        let tags: std::collections::BTreeSet<&str> =
-            filter.tags.iter().map(String::as_str).collect();
-        for tag in tags {
-            sql.push(" AND n.id IN (SELECT node_id FROM node_tags WHERE tag = ?)")
-                .bind(tag.to_owned());
-        }
         // Attribute equality and the case-insensitive text search are finished here,
         // with the reference semantics, streaming rows so the limit stays exact.
         let finish = !filter.attributes.is_empty() || filter.text.is_some();
-        sql.push(" ORDER BY k.name LIMIT ?")
-            .bind(if finish { -1 } else { sql_limit(limit) });
+        let sql = node_scan_sql(filter, after, if finish { None } else { Some(limit) });
         let doing = || "listing nodes from table nodes".to_owned();
         let mut stmt = self.conn.prepare_cached(&sql.text).ctx(self.ctx, doing)?;
         let mut rows = stmt
@@ -254,47 +227,8 @@ impl<'a> Q<'a> {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let mut sql = Sql::new(&format!("SELECT {EDGE_COLUMNS} FROM "));
-        if filter.from.is_none() && filter.to.is_none() {
-            // Walk the names in order and each one's edges: pages come in key order
-            // without sorting the whole table.
-            sql.push(
-                "names fk CROSS JOIN edges e ON e.from_id = fk.id \
-                 JOIN names tk ON tk.id = e.to_id WHERE 1",
-            );
-        } else {
-            sql.push(
-                "edges e JOIN names fk ON fk.id = e.from_id \
-                 JOIN names tk ON tk.id = e.to_id WHERE 1",
-            );
-        }
-        if let Some(from) = &filter.from {
-            sql.push(" AND e.from_id = (SELECT id FROM names WHERE name = ?)")
-                .bind(from.clone());
-        }
-        if let Some(to) = &filter.to {
-            sql.push(" AND e.to_id = (SELECT id FROM names WHERE name = ?)")
-                .bind(to.clone());
-        }
-        if !filter.relation_types.is_empty() {
-            sql.and_in(
-                "e.rel",
-                filter.relation_types.iter().map(RelationType::as_str),
-            );
-        }
-        if let Some(weight) = filter.min_weight {
-            sql.push(" AND e.weight >= ?").bind(weight);
-        }
-        if let Some(after) = after {
-            sql.push(" AND fk.name >= ? AND (fk.name, e.rel, tk.name) > (?, ?, ?)")
-                .bind(after.from.clone())
-                .bind(after.from.clone())
-                .bind(after.relation_type.as_str().to_owned())
-                .bind(after.to.clone());
-        }
         let finish = !filter.attributes.is_empty();
-        sql.push(" ORDER BY fk.name, e.rel, tk.name LIMIT ?")
-            .bind(if finish { -1 } else { sql_limit(limit) });
+        let sql = edge_scan_sql(filter, after, if finish { None } else { Some(limit) });
         let doing = || "listing edges from table edges".to_owned();
         let mut stmt = self.conn.prepare_cached(&sql.text).ctx(self.ctx, doing)?;
         let mut rows = stmt
@@ -677,6 +611,88 @@ impl<'a> Q<'a> {
     }
 }
 
+/// The query of a node listing: the filters SQL can decide exactly, in name order.
+///
+/// Names are walked in order from the cursor (`CROSS JOIN` fixes the join order),
+/// so a page costs the rows it passes over and a whole listing one pass, instead
+/// of sorting every match of an index for each page.
+fn node_scan_sql(filter: &NodeFilter, after: Option<&str>, limit: Option<usize>) -> Sql {
+    let mut sql = Sql::new(&format!(
+        "SELECT {NODE_COLUMNS} FROM names k CROSS JOIN nodes n ON n.id = k.id WHERE k.name > ?"
+    ));
+    // Names are never empty, so `> ''` is the start of the table.
+    sql.bind(after.unwrap_or("").to_owned());
+    if let Some(prefix) = filter.name_prefix.as_deref().filter(|p| !p.is_empty()) {
+        sql.push(" AND k.name >= ?").bind(prefix.to_owned());
+        if let Some(bound) = prefix_upper_bound(prefix) {
+            sql.push(" AND k.name < ?").bind(bound);
+        }
+    }
+    if !filter.node_types.is_empty() {
+        sql.and_in("n.node_type", filter.node_types.iter().map(String::as_str));
+    }
+    if let Some(status) = &filter.status {
+        sql.push(" AND n.status = ?").bind(status.clone());
+    }
+    if let Some(since) = filter.updated_since {
+        sql.push(" AND n.updated_at >= ?").bind(since.as_micros());
+    }
+    let tags: std::collections::BTreeSet<&str> = filter.tags.iter().map(String::as_str).collect();
+    for tag in tags {
+        sql.push(" AND EXISTS (SELECT 1 FROM node_tags t WHERE t.node_id = n.id AND t.tag = ?)")
+            .bind(tag.to_owned());
+    }
+    sql.push(" ORDER BY k.name LIMIT ?")
+        .bind(limit.map_or(-1, sql_limit));
+    sql
+}
+
+/// The query of an edge listing, in key order.
+fn edge_scan_sql(filter: &EdgeFilter, after: Option<&EdgeKey>, limit: Option<usize>) -> Sql {
+    let mut sql = Sql::new(&format!("SELECT {EDGE_COLUMNS} FROM "));
+    if filter.from.is_none() && filter.to.is_none() {
+        // Walk the names in order and each one's edges: pages come in key order
+        // without sorting the whole table.
+        sql.push(
+            "names fk CROSS JOIN edges e ON e.from_id = fk.id \
+             JOIN names tk ON tk.id = e.to_id WHERE 1",
+        );
+    } else {
+        // One node's edges, found by index and sorted (a node's degree, not the table).
+        sql.push(
+            "edges e JOIN names fk ON fk.id = e.from_id \
+             JOIN names tk ON tk.id = e.to_id WHERE 1",
+        );
+    }
+    if let Some(from) = &filter.from {
+        sql.push(" AND e.from_id = (SELECT id FROM names WHERE name = ?)")
+            .bind(from.clone());
+    }
+    if let Some(to) = &filter.to {
+        sql.push(" AND e.to_id = (SELECT id FROM names WHERE name = ?)")
+            .bind(to.clone());
+    }
+    if !filter.relation_types.is_empty() {
+        sql.and_in(
+            "e.rel",
+            filter.relation_types.iter().map(RelationType::as_str),
+        );
+    }
+    if let Some(weight) = filter.min_weight {
+        sql.push(" AND e.weight >= ?").bind(weight);
+    }
+    if let Some(after) = after {
+        sql.push(" AND fk.name >= ? AND (fk.name, e.rel, tk.name) > (?, ?, ?)")
+            .bind(after.from.clone())
+            .bind(after.from.clone())
+            .bind(after.relation_type.as_str().to_owned())
+            .bind(after.to.clone());
+    }
+    sql.push(" ORDER BY fk.name, e.rel, tk.name LIMIT ?")
+        .bind(limit.map_or(-1, sql_limit));
+    sql
+}
+
 /// Orders a closure given as member names and `(member, dependency)` links with
 /// the reference's topological order; `None` if it has a cycle.
 fn order(names: &HashMap<i64, String>, links: &[(i64, i64)]) -> Option<Vec<String>> {
@@ -697,6 +713,61 @@ fn order(names: &HashMap<i64, String>, links: &[(i64, i64)]) -> Option<Vec<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn plan(sql: &Sql) -> String {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(crate::schema::DDL).unwrap();
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text))
+            .unwrap();
+        let rows = stmt
+            .query_map(params_from_iter(sql.params.iter()), |r| {
+                r.get::<_, String>(3)
+            })
+            .unwrap();
+        rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("\n")
+    }
+
+    #[test]
+    fn listings_walk_an_index_in_order_instead_of_sorting_the_table() {
+        use kgstore_core::Timestamp;
+        let node_filters = [
+            NodeFilter::default(),
+            NodeFilter::default().of_type("crate").of_type("tool"),
+            NodeFilter::default()
+                .with_tag("a")
+                .with_tag("b")
+                .with_status("s"),
+            NodeFilter::default()
+                .with_name_prefix("se")
+                .updated_since(Timestamp::EPOCH),
+        ];
+        for filter in &node_filters {
+            let plan = plan(&node_scan_sql(filter, Some("m"), Some(100)));
+            assert!(!plan.contains("TEMP B-TREE"), "{filter:?}:\n{plan}");
+            assert!(
+                plan.starts_with("SEARCH k USING COVERING INDEX"),
+                "{filter:?}:\n{plan}"
+            );
+        }
+        let key = EdgeKey::new("a", RelationType::Calls, "b");
+        for filter in [
+            EdgeFilter::default(),
+            EdgeFilter::default()
+                .of_relation(RelationType::Calls)
+                .with_min_weight(1.0),
+        ] {
+            let plan = plan(&edge_scan_sql(&filter, Some(&key), Some(100)));
+            assert!(
+                !plan.contains("TEMP B-TREE FOR ORDER BY"),
+                "{filter:?}:\n{plan}"
+            );
+            assert!(
+                plan.starts_with("SEARCH fk USING COVERING INDEX"),
+                "{filter:?}:\n{plan}"
+            );
+        }
+    }
 
     #[test]
     fn prefix_bounds_cover_exactly_the_prefixed_names() {
