@@ -151,8 +151,10 @@ pub(crate) fn connect(
     if options.verify_on_open {
         pragmas.push_str("PRAGMA cell_size_check = ON;");
     }
-    if role == Role::Reader {
-        pragmas.push_str("PRAGMA query_only = ON;");
+    match role {
+        // After a checkpoint, a log grown past 64 MiB by a big transaction is cut back.
+        Role::Writer => pragmas.push_str("PRAGMA journal_size_limit = 67108864;"),
+        Role::Reader => pragmas.push_str("PRAGMA query_only = ON;"),
     }
     conn.execute_batch(&pragmas).ctx(ctx, doing)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
