@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -584,17 +584,4 @@ impl Backend for SqliteBackend {
     fn backup_native(&self, dest: &Path) -> Result<()> {
         crate::maintenance::backup(self, dest)
     }
-}
-
-/// A temporary path beside `dest`.
-pub(crate) fn temp_beside(dest: &Path) -> PathBuf {
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "kgstore".to_owned());
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    dest.with_file_name(format!(".{name}.partial-{}-{nanos}", std::process::id()))
 }

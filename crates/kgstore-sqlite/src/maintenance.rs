@@ -2,14 +2,14 @@
 
 use std::fs;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use kgstore_core::{Error, Problem, Result};
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 
-use crate::backend::{Pooled, SqliteBackend, temp_beside};
+use crate::backend::{Pooled, SqliteBackend};
 use crate::error::{Ctx, SqlResult};
 use crate::schema::{self, APPLICATION_ID, FORMAT_VERSION};
 
@@ -281,4 +281,17 @@ fn publish(temp: &Path, dest: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A temporary path beside `dest`.
+fn temp_beside(dest: &Path) -> PathBuf {
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "kgstore".to_owned());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    dest.with_file_name(format!(".{name}.partial-{}-{nanos}", std::process::id()))
 }
