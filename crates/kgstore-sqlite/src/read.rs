@@ -19,11 +19,6 @@ use serde_json::Value;
 use crate::codec::{EDGE_COLUMNS, NODE_COLUMNS, edge_from_row, node_from_row, node_subject};
 use crate::error::{Ctx, SqlResult};
 
-/// Traversals at most this deep run as one recursive CTE; deeper ones run one
-/// set-at-a-time query per level, which never revisits a node (a CTE keyed by
-/// `(node, depth)` may expand a node once per depth it is reached at).
-pub(crate) const TRAVERSE_CTE_MAX_DEPTH: usize = 3;
-
 /// SQL with its parameters, built clause by clause.
 struct Sql {
     text: String,
@@ -460,19 +455,10 @@ impl<'a> Q<'a> {
         Ok(order(&names, &links))
     }
 
-    /// A breadth-first traversal in SQL: one recursive CTE for shallow ones, one
-    /// set-at-a-time query per level for deep ones.
-    pub fn traverse(&self, start: &str, options: &TraverseOptions) -> Result<Vec<Visit>> {
-        if options.max_depth <= TRAVERSE_CTE_MAX_DEPTH {
-            self.traverse_cte(start, options)
-        } else {
-            self.traverse_levels(start, options)
-        }
-    }
-
-    /// The one-hop steps of a traversal as `SELECT next …` arms joined by `UNION`,
-    /// from the CTE's rows (`frontier: None`) or from a JSON array of node ids.
-    fn hop_arms(sql: &mut Sql, options: &TraverseOptions, frontier: Option<&str>) {
+    /// The one-hop steps from a frontier (a JSON array of name ids) as `SELECT`
+    /// arms joined by `UNION`: edges in the asked direction, and bidirectional
+    /// edges the other way.
+    fn hop_arms(sql: &mut Sql, options: &TraverseOptions, frontier: &str) {
         // (column matched to the current node, column reached, only bidirectional edges)
         let arms: &[(&str, &str, bool)] = match options.direction {
             Direction::Out => &[("from_id", "to_id", false), ("to_id", "from_id", true)],
@@ -483,22 +469,11 @@ impl<'a> Q<'a> {
             if i > 0 {
                 sql.push(" UNION ");
             }
-            match frontier {
-                None => {
-                    sql.push(&format!(
-                        "SELECT e.{reached}, w.depth + 1 FROM walk w \
-                         JOIN edges e ON e.{matched} = w.id WHERE w.depth < ?"
-                    ))
-                    .bind(sql_limit(options.max_depth));
-                }
-                Some(ids) => {
-                    sql.push(&format!(
-                        "SELECT e.{reached} FROM json_each(?) f \
-                         JOIN edges e ON e.{matched} = f.value WHERE 1"
-                    ))
-                    .bind(ids.to_owned());
-                }
-            }
+            sql.push(&format!(
+                "SELECT e.{reached} FROM json_each(?) f \
+                 JOIN edges e ON e.{matched} = f.value WHERE 1"
+            ))
+            .bind(frontier.to_owned());
             if *bidirectional_only {
                 sql.push(" AND e.bidirectional");
             }
@@ -508,32 +483,13 @@ impl<'a> Q<'a> {
         }
     }
 
-    fn traverse_cte(&self, start: &str, options: &TraverseOptions) -> Result<Vec<Visit>> {
-        let mut sql = Sql::new(
-            "WITH RECURSIVE walk(id, depth) AS (SELECT id, 0 FROM names WHERE name = ? UNION ",
-        );
-        sql.bind(start.to_owned());
-        Self::hop_arms(&mut sql, options, None);
-        sql.push(
-            ") SELECT k.name, min(w.depth) AS d FROM walk w JOIN names k ON k.id = w.id \
-             GROUP BY w.id HAVING d > 0 ORDER BY d, k.name",
-        );
-        let doing = || format!("traversing from {}", node_subject(start));
-        self.rows(
-            &sql.text,
-            params_from_iter(sql.params.iter()),
-            doing,
-            |row| {
-                let depth = self.int(row, 1, doing)?;
-                Ok(Visit {
-                    name: row.get(0).ctx(self.ctx, doing)?,
-                    depth: usize::try_from(depth).unwrap_or(0),
-                })
-            },
-        )
-    }
-
-    fn traverse_levels(&self, start: &str, options: &TraverseOptions) -> Result<Vec<Visit>> {
+    /// A breadth-first traversal in SQL, one set-at-a-time query per level: the
+    /// whole frontier's neighbours at once, each node expanded once.
+    ///
+    /// (A recursive CTE cannot keep a visited set: keyed by `(node, depth)` it
+    /// expands a node again at every depth it is reached at, and measured 10–60%
+    /// slower than this at depths 1 to 4 on 100,000 nodes and 500,000 edges.)
+    pub fn traverse(&self, start: &str, options: &TraverseOptions) -> Result<Vec<Visit>> {
         let Some(start_id) = self.name_id(start)? else {
             return Ok(Vec::new());
         };
@@ -544,7 +500,7 @@ impl<'a> Q<'a> {
         for depth in 1..=options.max_depth {
             let ids = serde_json::to_string(&frontier).map_err(|e| Error::backend("sqlite", e))?;
             let mut sql = Sql::new("");
-            Self::hop_arms(&mut sql, options, Some(&ids));
+            Self::hop_arms(&mut sql, options, &ids);
             let next: Vec<i64> = self.rows(
                 &sql.text,
                 params_from_iter(sql.params.iter()),
