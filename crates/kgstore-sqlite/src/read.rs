@@ -43,11 +43,19 @@ impl Sql {
         self
     }
 
-    /// ` AND column IN (?, ?, …)` with one parameter per value.
+    /// ` AND column IN (?, ?, …)` with one parameter per value; a long list is
+    /// bound as one JSON array instead (SQLite limits the number of parameters).
     fn and_in<'v>(&mut self, column: &str, values: impl IntoIterator<Item = &'v str>) -> &mut Self {
+        const LISTED: usize = 32;
         let values: Vec<&str> = values.into_iter().collect();
         self.text.push_str(" AND ");
         self.text.push_str(column);
+        if values.len() > LISTED {
+            self.text.push_str(" IN (SELECT value FROM json_each(?))");
+            let array = Value::Array(values.iter().map(|v| Value::from(*v)).collect());
+            self.params.push(SqlValue::Text(array.to_string()));
+            return self;
+        }
         self.text.push_str(" IN (");
         for (i, v) in values.iter().enumerate() {
             self.text.push_str(if i == 0 { "?" } else { ", ?" });

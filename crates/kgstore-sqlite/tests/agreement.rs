@@ -323,6 +323,10 @@ fn filters_and_pages_agree_with_the_reference_semantics() {
             .with_tag("even")
             .containing("observation")
             .where_eq("/meta/stars", json!(2)),
+        // A long list of types is bound as one JSON array.
+        (0..100).fold(NodeFilter::default().of_type("tool"), |f, i| {
+            f.of_type(format!("t{i}"))
+        }),
     ];
     for filter in &filters {
         let expected = all_names(&memory, filter, 1000);
@@ -347,6 +351,9 @@ fn filters_and_pages_agree_with_the_reference_semantics() {
             .of_relation(Contains)
             .with_min_weight(1.0)
             .where_eq("/k", json!(1)),
+        (0..40).fold(EdgeFilter::default().of_relation(Calls), |f, i| {
+            f.of_relation(RelationType::Custom(format!("r{i}")))
+        }),
     ];
     for filter in &edge_filters {
         let expected = all_keys(&memory, filter, 1000);
