@@ -21,6 +21,9 @@ pub(crate) fn check(backend: &SqliteBackend) -> Result<Vec<Problem>> {
     let ctx = backend.ctx();
     let pooled = Pooled::new(backend)?;
     let conn = pooled.conn()?;
+    // One snapshot for every step (the pool ends the transaction on drop).
+    conn.execute_batch("BEGIN")
+        .ctx(ctx, || "starting the check's read transaction".into())?;
     let file = ctx.path.display().to_string();
     let mut problems = Vec::new();
 
