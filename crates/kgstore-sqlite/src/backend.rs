@@ -181,10 +181,13 @@ impl SqliteBackend {
                 "sqlite",
             ));
         }
-        let deadline = Instant::now() + self.options.lock_timeout;
+        // A timeout too long to add to the clock means waiting for as long as it takes.
+        let deadline = Instant::now().checked_add(self.options.lock_timeout);
         let mut slot = lock(&self.writer);
         while slot.busy {
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = deadline.map_or(Duration::from_secs(3600), |d| {
+                d.saturating_duration_since(Instant::now())
+            });
             if left.is_zero() {
                 return Err(Error::Locked {
                     resource: format!("SQLite database {}", self.ctx.path.display()),

@@ -286,3 +286,11 @@ fn a_lock_held_by_another_process_gives_locked() {
     s.create_node(thing("from the parent")).unwrap();
     assert!(s.contains_node("from the child").unwrap());
 }
+
+#[test]
+fn an_endless_lock_timeout_is_accepted() {
+    let (_dir, path) = temp_db();
+    let s = Store::new(SqliteBackend::open(&path, options().lock_timeout(Duration::MAX)).unwrap());
+    s.create_node(thing("a")).unwrap();
+    assert_eq!(s.count_nodes().unwrap(), 1);
+}
