@@ -427,10 +427,14 @@ pub fn topological_order(graph: &BTreeMap<String, Vec<String>>) -> Result<Vec<St
         }
     }
     if out.len() < graph.len() {
+        // The smallest stuck name, so the cycle reported does not depend on the
+        // iteration order of a hash map.
         let stuck = waiting
             .iter()
-            .find(|(_, n)| **n > 0)
-            .map(|(name, _)| (*name).to_owned());
+            .filter(|(_, n)| **n > 0)
+            .map(|(name, _)| *name)
+            .min()
+            .map(str::to_owned);
         let cycle = stuck.map(|s| find_cycle(graph, &s)).unwrap_or_default();
         return Err(Error::DependencyCycle { cycle });
     }
@@ -590,6 +594,18 @@ mod tests {
             ("z", &[]),
         ]);
         assert_eq!(topological_order(&g).unwrap(), ["a", "b", "c", "d", "z"]);
+    }
+
+    #[test]
+    fn the_cycle_reported_does_not_depend_on_hash_map_order() {
+        // z is stuck behind the cycle too; every run must name the same cycle.
+        let g = graph(&[("z", &["y"]), ("y", &["x"]), ("x", &["y"])]);
+        for _ in 0..20 {
+            match topological_order(&g).unwrap_err() {
+                Error::DependencyCycle { cycle } => assert_eq!(cycle, ["x", "y", "x"]),
+                other => panic!("{other}"),
+            }
+        }
     }
 
     #[test]

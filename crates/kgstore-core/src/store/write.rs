@@ -145,8 +145,9 @@ impl<'s> WriteTx<'s> {
         for node in &nodes {
             self.check_new_references(node, &batch)?;
         }
-        if self.pending.is_none() {
-            // New nodes can only close cycles among themselves.
+        if self.pending.is_none() && nodes.iter().any(|n| !n.dependencies.is_empty()) {
+            // New nodes can only close cycles among themselves (and only if some
+            // of them have dependencies).
             let graph: HashMap<&str, &Vec<String>> = nodes
                 .iter()
                 .map(|n| (n.name.as_str(), &n.dependencies))

@@ -1,0 +1,590 @@
+//! [`SqliteBackend`]: one writer connection, a pool of reader connections, and
+//! the transaction types over them.
+
+use std::collections::HashSet;
+use std::io;
+use std::path::Path;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use kgstore_core::algo::{self, Stats, TraverseOptions, Visit};
+use kgstore_core::serde_json::Value;
+use kgstore_core::{
+    Backend, Direction, Edge, EdgeFilter, EdgeKey, Error, Node, NodeFilter, Problem, ReadTxn,
+    RelationType, Result, SchemaTarget, WriteTxn,
+};
+use rusqlite::Connection;
+
+use crate::error::{Ctx, SqlResult};
+use crate::options::SqliteOptions;
+use crate::read::Q;
+use crate::schema::{self, Role};
+use crate::write::W;
+
+/// The SQLite backend: a kgstore store in one SQLite file.
+///
+/// One writer connection takes write transactions in turns (`BEGIN IMMEDIATE`);
+/// read transactions run on pooled reader connections, each on one snapshot of
+/// the write-ahead log, so readers never wait for the writer nor it for them.
+/// Several processes may open the same file: their writers take turns through
+/// SQLite's lock, waiting up to [`SqliteOptions::lock_timeout`].
+///
+/// ```
+/// use kgstore_core::{GraphRead, Node, Store};
+/// use kgstore_sqlite::{SqliteBackend, SqliteOptions};
+///
+/// let dir = tempfile::tempdir()?;
+/// let store = Store::new(SqliteBackend::open(dir.path().join("kg.db"), SqliteOptions::default())?);
+/// store.create_node(Node::new("serde", "crate")?)?;
+/// store.create_node(Node::new("serde_json", "crate")?.with_dependency("serde"))?;
+/// assert_eq!(store.resolve_dependencies("serde_json")?, ["serde"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct SqliteBackend {
+    ctx: Ctx,
+    options: SqliteOptions,
+    /// Idle reader connections.
+    readers: Mutex<Vec<Connection>>,
+    /// The writer connection while no write transaction has it.
+    writer: Mutex<WriterSlot>,
+    writer_free: Condvar,
+}
+
+/// The writer connection and whether a write transaction holds it.
+struct WriterSlot {
+    /// `None` while a transaction holds it, or after it broke (a new one is opened).
+    conn: Option<Connection>,
+    busy: bool,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The guarded values are replaced whole, so a panic elsewhere cannot leave them torn.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl std::fmt::Debug for SqliteBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteBackend")
+            .field("path", &self.ctx.path)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteBackend {
+    /// Opens the store in the SQLite file at `path`, creating it (and its parent
+    /// folders) if it does not exist and [`SqliteOptions::create_if_missing`] is set.
+    ///
+    /// Fails with [`Error::Corrupt`] for a file that is not a kgstore store (not
+    /// SQLite at all, another application's database) or that is of a newer
+    /// format, and, with [`SqliteOptions::verify_on_open`], for a damaged one;
+    /// with [`Error::Io`] for a file that cannot be opened or does not exist;
+    /// with [`Error::Locked`] if another process holds the file longer than the
+    /// lock timeout.
+    pub fn open(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let ctx = Ctx {
+            path: path.clone(),
+            lock_timeout: options.lock_timeout,
+        };
+        let writable = !options.read_only;
+        let exists = path.try_exists().map_err(|e| Error::io(&path, e))?;
+        if !exists {
+            if !writable || !options.create_if_missing {
+                return Err(Error::io(
+                    &path,
+                    io::Error::new(
+                        io::ErrorKind::NotFound,
+                        "no kgstore store here (and creating one was not asked for)",
+                    ),
+                ));
+            }
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            }
+        }
+        let role = if writable { Role::Writer } else { Role::Reader };
+        let first = schema::connect(&ctx, &options, role, writable && options.create_if_missing)?;
+        schema::prepare(&first, &ctx, writable)?;
+        let (writer, readers) = if writable {
+            (Some(first), Vec::new())
+        } else {
+            (None, vec![first])
+        };
+        let backend = Self {
+            ctx,
+            options,
+            readers: Mutex::new(readers),
+            writer: Mutex::new(WriterSlot {
+                conn: writer,
+                busy: false,
+            }),
+            writer_free: Condvar::new(),
+        };
+        if backend.options.verify_on_open {
+            let problems = backend.check()?;
+            if !problems.is_empty() {
+                let listed: Vec<String> =
+                    problems.iter().take(5).map(ToString::to_string).collect();
+                let more = problems.len().saturating_sub(listed.len());
+                let mut detail = format!(
+                    "the check before use found {} problem{}: {}",
+                    problems.len(),
+                    if problems.len() == 1 { "" } else { "s" },
+                    listed.join("; ")
+                );
+                if more > 0 {
+                    detail.push_str(&format!("; and {more} more"));
+                }
+                return Err(backend.ctx.corrupt(detail));
+            }
+        }
+        Ok(backend)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.ctx.path
+    }
+
+    /// The options the store was opened with.
+    pub fn options(&self) -> &SqliteOptions {
+        &self.options
+    }
+
+    pub(crate) fn ctx(&self) -> &Ctx {
+        &self.ctx
+    }
+
+    /// A reader connection, from the pool or newly opened (never waits).
+    pub(crate) fn reader(&self) -> Result<Connection> {
+        if let Some(conn) = lock(&self.readers).pop() {
+            return Ok(conn);
+        }
+        schema::connect(&self.ctx, &self.options, Role::Reader, false)
+    }
+
+    /// Gives a reader connection back to the pool (or closes it if the pool is full).
+    pub(crate) fn return_reader(&self, conn: Connection) {
+        let mut idle = lock(&self.readers);
+        if idle.len() < self.options.reader_pool_size {
+            idle.push(conn);
+        }
+    }
+
+    /// Takes the writer connection, waiting for another write transaction of this
+    /// process at most the lock timeout.
+    pub(crate) fn take_writer(&self) -> Result<Connection> {
+        if self.options.read_only {
+            return Err(Error::unsupported(
+                format!("writing to {} (opened read-only)", self.ctx.path.display()),
+                "sqlite",
+            ));
+        }
+        // A timeout too long to add to the clock means waiting for as long as it takes.
+        let deadline = Instant::now().checked_add(self.options.lock_timeout);
+        let mut slot = lock(&self.writer);
+        while slot.busy {
+            let left = deadline.map_or(Duration::from_secs(3600), |d| {
+                d.saturating_duration_since(Instant::now())
+            });
+            if left.is_zero() {
+                return Err(Error::Locked {
+                    resource: format!("SQLite database {}", self.ctx.path.display()),
+                    holder: Some(format!(
+                        "another write transaction of this process (waited {} ms)",
+                        self.options.lock_timeout.as_millis()
+                    )),
+                });
+            }
+            slot = match self.writer_free.wait_timeout(slot, left) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+        slot.busy = true;
+        let conn = slot.conn.take();
+        drop(slot);
+        match conn {
+            Some(conn) => Ok(conn),
+            None => schema::connect(&self.ctx, &self.options, Role::Writer, false)
+                .inspect_err(|_| self.release_writer(None)),
+        }
+    }
+
+    /// Gives the writer connection back (`None` if it broke: the next writer opens a new one).
+    pub(crate) fn release_writer(&self, conn: Option<Connection>) {
+        let mut slot = lock(&self.writer);
+        slot.conn = conn;
+        slot.busy = false;
+        drop(slot);
+        self.writer_free.notify_one();
+    }
+
+    /// The settings in force on the connections, read back from SQLite.
+    pub fn settings(&self) -> Result<Settings> {
+        let reader = Pooled::new(self)?;
+        let reader_settings = ConnectionSettings::read(reader.conn()?, &self.ctx)?;
+        drop(reader);
+        let writer = if self.options.read_only {
+            None
+        } else {
+            let conn = self.take_writer()?;
+            let settings = ConnectionSettings::read(&conn, &self.ctx);
+            self.release_writer(Some(conn));
+            Some(settings?)
+        };
+        Ok(Settings {
+            writer,
+            reader: reader_settings,
+            lock_timeout: self.options.lock_timeout,
+        })
+    }
+}
+
+/// The settings in force, as SQLite reports them ([`SqliteBackend::settings`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Settings {
+    /// The writer connection's settings (`None` when opened read-only).
+    pub writer: Option<ConnectionSettings>,
+    /// A reader connection's settings.
+    pub reader: ConnectionSettings,
+    /// How long lock waits last.
+    pub lock_timeout: Duration,
+}
+
+/// One connection's settings, read back with `PRAGMA`s.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectionSettings {
+    /// `PRAGMA journal_mode`: `wal` for a writable store.
+    pub journal_mode: String,
+    /// `PRAGMA synchronous`: 2 (FULL) for [`Durability::Immediate`](crate::Durability),
+    /// 1 (NORMAL) for `Relaxed`.
+    pub synchronous: i64,
+    /// `PRAGMA foreign_keys`.
+    pub foreign_keys: bool,
+    /// `PRAGMA trusted_schema` (always off).
+    pub trusted_schema: bool,
+    /// `PRAGMA query_only` (on for readers).
+    pub query_only: bool,
+    /// `PRAGMA user_version`: the store's format version.
+    pub format_version: i64,
+}
+
+impl ConnectionSettings {
+    fn read(conn: &Connection, ctx: &Ctx) -> Result<Self> {
+        let int = |pragma: &str| -> Result<i64> {
+            conn.query_row(&format!("PRAGMA {pragma}"), [], |r| r.get(0))
+                .ctx(ctx, || format!("reading PRAGMA {pragma}"))
+        };
+        Ok(Self {
+            journal_mode: conn
+                .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                .ctx(ctx, || "reading PRAGMA journal_mode".into())?,
+            synchronous: int("synchronous")?,
+            foreign_keys: int("foreign_keys")? != 0,
+            trusted_schema: int("trusted_schema")? != 0,
+            query_only: int("query_only")? != 0,
+            format_version: int("user_version")?,
+        })
+    }
+}
+
+/// A pooled reader connection outside any transaction, given back on drop.
+pub(crate) struct Pooled<'b> {
+    backend: &'b SqliteBackend,
+    conn: Option<Connection>,
+}
+
+impl<'b> Pooled<'b> {
+    pub(crate) fn new(backend: &'b SqliteBackend) -> Result<Self> {
+        Ok(Self {
+            backend,
+            conn: Some(backend.reader()?),
+        })
+    }
+
+    pub(crate) fn conn(&self) -> Result<&Connection> {
+        self.conn.as_ref().ok_or_else(|| gone(&self.backend.ctx))
+    }
+}
+
+impl Drop for Pooled<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take()
+            && finish(&conn)
+        {
+            self.backend.return_reader(conn);
+        }
+    }
+}
+
+/// Ends any transaction left open on a connection; whether it is clean to reuse.
+fn finish(conn: &Connection) -> bool {
+    if !conn.is_autocommit() {
+        let _ = conn
+            .prepare_cached("ROLLBACK")
+            .and_then(|mut s| s.execute([]));
+    }
+    conn.is_autocommit()
+}
+
+fn gone(ctx: &Ctx) -> Error {
+    Error::backend(
+        "sqlite",
+        format!(
+            "the transaction on {} has already ended",
+            ctx.path.display()
+        ),
+    )
+}
+
+fn run(conn: &Connection, ctx: &Ctx, sql: &str, doing: impl FnOnce() -> String) -> Result<()> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.execute([]))
+        .map(|_| ())
+        .ctx(ctx, doing)
+}
+
+/// A read transaction on a pooled connection.
+struct SqliteRead<'b> {
+    pooled: Pooled<'b>,
+}
+
+/// The write transaction on the writer connection.
+struct SqliteWrite<'b> {
+    backend: &'b SqliteBackend,
+    conn: Option<Connection>,
+    /// Names that writes may have left unreferenced, swept at commit.
+    orphans: HashSet<i64>,
+}
+
+impl SqliteRead<'_> {
+    fn q(&self) -> Result<Q<'_>> {
+        Ok(Q {
+            conn: self.pooled.conn()?,
+            ctx: &self.pooled.backend.ctx,
+        })
+    }
+}
+
+impl SqliteWrite<'_> {
+    fn q(&self) -> Result<Q<'_>> {
+        Ok(Q {
+            conn: self.conn.as_ref().ok_or_else(|| gone(&self.backend.ctx))?,
+            ctx: &self.backend.ctx,
+        })
+    }
+
+    fn w(&mut self) -> Result<W<'_>> {
+        Ok(W::new(
+            self.conn.as_ref().ok_or_else(|| gone(&self.backend.ctx))?,
+            &self.backend.ctx,
+            &mut self.orphans,
+        ))
+    }
+}
+
+impl Drop for SqliteWrite<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            // Dropped without a commit (or after a failed one): roll back.
+            let clean = finish(&conn);
+            self.backend.release_writer(clean.then_some(conn));
+        }
+    }
+}
+
+/// Forwards the [`ReadTxn`] contract to [`Q`], with the native overrides.
+macro_rules! read_txn_via_sql {
+    ($ty:ty) => {
+        impl ReadTxn for $ty {
+            fn get_node(&self, name: &str) -> Result<Option<Node>> {
+                self.q()?.get_node(name)
+            }
+
+            fn get_edge(&self, key: &EdgeKey) -> Result<Option<Edge>> {
+                self.q()?.get_edge(key)
+            }
+
+            fn scan_nodes(
+                &self,
+                filter: &NodeFilter,
+                after: Option<&str>,
+                limit: usize,
+            ) -> Result<Vec<Node>> {
+                self.q()?.scan_nodes(filter, after, limit)
+            }
+
+            fn scan_edges(
+                &self,
+                filter: &EdgeFilter,
+                after: Option<&EdgeKey>,
+                limit: usize,
+            ) -> Result<Vec<Edge>> {
+                self.q()?.scan_edges(filter, after, limit)
+            }
+
+            fn edges_of(
+                &self,
+                name: &str,
+                direction: Direction,
+                relations: &[RelationType],
+            ) -> Result<Vec<Edge>> {
+                self.q()?.edges_of(name, direction, relations)
+            }
+
+            fn dependents_of(&self, name: &str) -> Result<Vec<String>> {
+                self.q()?.dependents_of(name)
+            }
+
+            fn count_nodes(&self) -> Result<u64> {
+                self.q()?.count_nodes()
+            }
+
+            fn count_edges(&self) -> Result<u64> {
+                self.q()?.count_edges()
+            }
+
+            fn get_schema(&self, target: &SchemaTarget) -> Result<Option<Value>> {
+                self.q()?.get_schema(target)
+            }
+
+            fn list_schemas(&self) -> Result<Vec<(SchemaTarget, Value)>> {
+                self.q()?.list_schemas()
+            }
+
+            fn contains_node(&self, name: &str) -> Result<bool> {
+                self.q()?.contains_node(name)
+            }
+
+            fn contains_edge(&self, key: &EdgeKey) -> Result<bool> {
+                self.q()?.contains_edge(key)
+            }
+
+            fn resolve_dependencies(&self, name: &str) -> Result<Vec<String>> {
+                match self.q()?.resolve_dependencies(name)? {
+                    Some(order) => Ok(order),
+                    // Not a clean DAG (mid-transaction): the reference names the problem.
+                    None => algo::resolve_dependencies(self, name),
+                }
+            }
+
+            fn resolve_dependents(&self, name: &str) -> Result<Vec<String>> {
+                match self.q()?.resolve_dependents(name)? {
+                    Some(order) => Ok(order),
+                    None => algo::resolve_dependents(self, name),
+                }
+            }
+
+            fn traverse(&self, start: &str, options: &TraverseOptions) -> Result<Vec<Visit>> {
+                self.q()?.traverse(start, options)
+            }
+
+            fn stats(&self) -> Result<Stats> {
+                self.q()?.stats()
+            }
+        }
+    };
+}
+
+read_txn_via_sql!(SqliteRead<'_>);
+read_txn_via_sql!(SqliteWrite<'_>);
+
+impl WriteTxn for SqliteWrite<'_> {
+    fn put_node(&mut self, node: &Node) -> Result<()> {
+        self.w()?.put_node(node)
+    }
+
+    fn put_nodes(&mut self, nodes: &[Node]) -> Result<()> {
+        self.w()?.put_nodes(nodes)
+    }
+
+    fn delete_node(&mut self, name: &str) -> Result<bool> {
+        self.w()?.delete_node(name)
+    }
+
+    fn put_edge(&mut self, edge: &Edge) -> Result<()> {
+        self.w()?.put_edge(edge)
+    }
+
+    fn put_edges(&mut self, edges: &[Edge]) -> Result<()> {
+        let mut w = self.w()?;
+        edges.iter().try_for_each(|edge| w.put_edge(edge))
+    }
+
+    fn delete_edge(&mut self, key: &EdgeKey) -> Result<bool> {
+        self.w()?.delete_edge(key)
+    }
+
+    fn put_schema(&mut self, target: &SchemaTarget, schema: &Value) -> Result<()> {
+        self.w()?.put_schema(target, schema)
+    }
+
+    fn delete_schema(&mut self, target: &SchemaTarget) -> Result<bool> {
+        self.w()?.delete_schema(target)
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<()> {
+        self.w()?.sweep()?;
+        let conn = self.conn.as_ref().ok_or_else(|| gone(&self.backend.ctx))?;
+        run(conn, &self.backend.ctx, "COMMIT", || "committing".into())
+        // Drop gives the connection back (rolling back if the commit failed).
+    }
+}
+
+impl Backend for SqliteBackend {
+    fn name(&self) -> &str {
+        "sqlite"
+    }
+
+    fn begin_read(&self) -> Result<Box<dyn ReadTxn + '_>> {
+        let pooled = Pooled::new(self)?;
+        let conn = pooled.conn()?;
+        let doing = || "starting a read transaction".to_owned();
+        run(conn, &self.ctx, "BEGIN", doing)?;
+        // A deferred transaction takes its snapshot at its first read: take it now
+        // (reading the schema cookie in the header is the cheapest read there is).
+        conn.prepare_cached("PRAGMA schema_version")
+            .and_then(|mut s| s.query_row([], |_| Ok(())))
+            .ctx(&self.ctx, doing)?;
+        Ok(Box::new(SqliteRead { pooled }))
+    }
+
+    fn begin_write(&self) -> Result<Box<dyn WriteTxn + '_>> {
+        let conn = self.take_writer()?;
+        let txn = SqliteWrite {
+            backend: self,
+            conn: Some(conn),
+            orphans: HashSet::new(),
+        };
+        let conn = txn.conn.as_ref().ok_or_else(|| gone(&self.ctx))?;
+        // Take the write lock now, so the transaction reads the latest commit and
+        // cannot fail to upgrade later; waits up to the lock timeout for other processes.
+        run(conn, &self.ctx, "BEGIN IMMEDIATE", || {
+            "starting a write transaction".into()
+        })?;
+        Ok(Box::new(txn))
+    }
+
+    /// SQLite's `PRAGMA integrity_check` and `foreign_key_check`, the schema
+    /// compared with this format's, and the agreement of kgstore's own index
+    /// tables with the rows they index.
+    fn check(&self) -> Result<Vec<Problem>> {
+        crate::maintenance::check(self)
+    }
+
+    /// `ANALYZE`, `VACUUM` when a quarter or more of the file is free pages, and a
+    /// checkpoint that truncates the write-ahead log.
+    fn optimize(&self) -> Result<()> {
+        crate::maintenance::optimize(self)
+    }
+
+    /// A consistent copy made with SQLite's online backup API while writers go on,
+    /// written under a temporary name and moved into place.
+    fn backup_native(&self, dest: &Path) -> Result<()> {
+        crate::maintenance::backup(self, dest)
+    }
+}

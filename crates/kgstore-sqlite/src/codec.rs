@@ -1,0 +1,180 @@
+//! Rows to entities and back.
+
+use kgstore_core::{
+    Edge, EdgeMetadata, Error, Node, NodeMetadata, RelationType, Result, Timestamp, validate,
+};
+use rusqlite::Row;
+use rusqlite::types::ValueRef;
+use serde_json::{Map, Value};
+
+use crate::error::Ctx;
+
+/// The columns [`node_from_row`] reads, from `names k JOIN nodes n`.
+pub(crate) const NODE_COLUMNS: &str = "n.id, k.name, n.node_type, n.status, n.author, n.source, \
+     n.created_at, n.updated_at, n.version, n.observations, n.attributes, n.tags, n.dependencies";
+
+/// The columns [`edge_from_row`] reads, from `edges e`, `names fk` (from) and `names tk` (to).
+pub(crate) const EDGE_COLUMNS: &str = "e.id, fk.name, e.rel, tk.name, e.weight, e.confidence, \
+     e.bidirectional, e.source, e.created_at, e.updated_at, e.version, e.attributes";
+
+/// Reads one column of a row, calling what is wrong with it corruption of that row.
+struct Cells<'r, 's> {
+    row: &'r Row<'s>,
+    ctx: &'r Ctx,
+    table: &'static str,
+    id: i64,
+}
+
+impl Cells<'_, '_> {
+    fn bad(&self, column: &str, what: impl std::fmt::Display) -> Error {
+        self.ctx.corrupt(format!(
+            "table {}, row {}, column {column}: {what}",
+            self.table, self.id
+        ))
+    }
+
+    fn text(&self, index: usize, column: &str) -> Result<&str> {
+        match self.row.get_ref(index) {
+            Ok(ValueRef::Text(bytes)) => {
+                std::str::from_utf8(bytes).map_err(|e| self.bad(column, format!("not UTF-8: {e}")))
+            }
+            Ok(other) => Err(self.bad(column, format!("{:?} instead of text", other.data_type()))),
+            Err(e) => Err(self.bad(column, e)),
+        }
+    }
+
+    fn string(&self, index: usize, column: &str) -> Result<String> {
+        self.text(index, column).map(str::to_owned)
+    }
+
+    fn opt_string(&self, index: usize, column: &str) -> Result<Option<String>> {
+        match self.row.get_ref(index) {
+            Ok(ValueRef::Null) => Ok(None),
+            _ => self.string(index, column).map(Some),
+        }
+    }
+
+    fn int(&self, index: usize, column: &str) -> Result<i64> {
+        match self.row.get_ref(index) {
+            Ok(ValueRef::Integer(i)) => Ok(i),
+            Ok(other) => Err(self.bad(
+                column,
+                format!("{:?} instead of an integer", other.data_type()),
+            )),
+            Err(e) => Err(self.bad(column, e)),
+        }
+    }
+
+    fn real(&self, index: usize, column: &str) -> Result<f64> {
+        match self.row.get_ref(index) {
+            Ok(ValueRef::Real(f)) => Ok(f),
+            Ok(ValueRef::Integer(i)) => Ok(i as f64),
+            Ok(other) => Err(self.bad(
+                column,
+                format!("{:?} instead of a number", other.data_type()),
+            )),
+            Err(e) => Err(self.bad(column, e)),
+        }
+    }
+
+    fn opt_real(&self, index: usize, column: &str) -> Result<Option<f64>> {
+        match self.row.get_ref(index) {
+            Ok(ValueRef::Null) => Ok(None),
+            _ => self.real(index, column).map(Some),
+        }
+    }
+
+    fn time(&self, index: usize, column: &str) -> Result<Timestamp> {
+        Timestamp::from_micros(self.int(index, column)?).map_err(|e| self.bad(column, e))
+    }
+
+    fn version(&self, index: usize, column: &str) -> Result<u64> {
+        let v = self.int(index, column)?;
+        u64::try_from(v).map_err(|_| self.bad(column, format!("negative version {v}")))
+    }
+
+    fn json<T: serde::de::DeserializeOwned>(&self, index: usize, column: &str) -> Result<T> {
+        serde_json::from_str(self.text(index, column)?)
+            .map_err(|e| self.bad(column, format!("bad JSON: {e}")))
+    }
+}
+
+/// A node from a row of [`NODE_COLUMNS`].
+pub(crate) fn node_from_row(row: &Row<'_>, ctx: &Ctx) -> Result<Node> {
+    let mut cells = Cells {
+        row,
+        ctx,
+        table: "nodes",
+        id: 0,
+    };
+    cells.id = cells.int(0, "id")?;
+    Ok(Node {
+        name: cells.string(1, "name")?,
+        node_type: cells.string(2, "node_type")?,
+        observations: cells.json(9, "observations")?,
+        attributes: cells.json::<Map<String, Value>>(10, "attributes")?,
+        dependencies: cells.json(12, "dependencies")?,
+        metadata: NodeMetadata {
+            created_at: cells.time(6, "created_at")?,
+            updated_at: cells.time(7, "updated_at")?,
+            version: cells.version(8, "version")?,
+            author: cells.opt_string(4, "author")?,
+            source: cells.opt_string(5, "source")?,
+            tags: cells.json(11, "tags")?,
+            status: cells.opt_string(3, "status")?,
+        },
+    })
+}
+
+/// An edge from a row of [`EDGE_COLUMNS`].
+pub(crate) fn edge_from_row(row: &Row<'_>, ctx: &Ctx) -> Result<Edge> {
+    let mut cells = Cells {
+        row,
+        ctx,
+        table: "edges",
+        id: 0,
+    };
+    cells.id = cells.int(0, "id")?;
+    let rel = cells.text(2, "rel")?;
+    let relation_type = RelationType::parse(rel)
+        .map_err(|e| cells.bad("rel", format!("bad relation type: {e}")))?;
+    Ok(Edge {
+        from: cells.string(1, "from_id (name)")?,
+        relation_type,
+        to: cells.string(3, "to_id (name)")?,
+        attributes: cells.json(11, "attributes")?,
+        metadata: EdgeMetadata {
+            created_at: cells.time(8, "created_at")?,
+            updated_at: cells.time(9, "updated_at")?,
+            version: cells.version(10, "version")?,
+            weight: cells.real(4, "weight")?,
+            confidence: cells.opt_real(5, "confidence")?,
+            bidirectional: cells.int(6, "bidirectional")? != 0,
+            source: cells.opt_string(7, "source")?,
+        },
+    })
+}
+
+/// Serializes a value kept in a JSON column; `subject` names the entity in errors.
+pub(crate) fn to_json<T: serde::Serialize + ?Sized>(
+    value: &T,
+    subject: impl FnOnce() -> String,
+) -> Result<String> {
+    serde_json::to_string(value)
+        .map_err(|e| Error::invalid_input(subject(), format!("cannot be stored as JSON: {e}")))
+}
+
+/// A version as SQLite stores it.
+pub(crate) fn version_to_sql(version: u64, subject: impl FnOnce() -> String) -> Result<i64> {
+    i64::try_from(version).map_err(|_| {
+        Error::invalid_input(
+            subject(),
+            format!("version {version} is too large to store"),
+        )
+    })
+}
+
+/// How a node is named in messages.
+pub(crate) fn node_subject(name: &str) -> String {
+    validate::node_subject(name)
+}

@@ -1,0 +1,39 @@
+//! kgstore's SQLite backend, the default one: a whole knowledge graph in one
+//! SQLite file, ACID, safe to share between processes, close to raw SQLite speed.
+//!
+//! [`SqliteBackend::open`] gives a backend; [`kgstore_core::Store::new`] puts
+//! kgstore's semantics (validation, versions, integrity, cycles) on top of it.
+//!
+//! ```
+//! use kgstore_core::{Edge, GraphRead, Node, RelationType, Store};
+//! use kgstore_sqlite::{Durability, SqliteBackend, SqliteOptions};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let options = SqliteOptions::default().durability(Durability::Relaxed);
+//! let store = Store::new(SqliteBackend::open(dir.path().join("kg.db"), options)?);
+//! store.write(|tx| {
+//!     tx.create_node(Node::new("kgstore", "crate")?)?;
+//!     tx.create_node(Node::new("rusqlite", "crate")?)?;
+//!     tx.create_edge(Edge::new("kgstore", RelationType::DependsOn, "rusqlite")?)?;
+//!     Ok(())
+//! })?;
+//! assert_eq!(store.count_edges()?, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The file's format, the connection settings, how processes share a file and
+//! what each native override does are described in `docs/sqlite.md`.
+#![forbid(unsafe_code)]
+
+mod backend;
+mod codec;
+mod error;
+mod maintenance;
+mod options;
+mod read;
+pub mod schema;
+mod write;
+
+pub use backend::{ConnectionSettings, Settings, SqliteBackend};
+pub use error::SqliteError;
+pub use options::{Durability, SqliteOptions};

@@ -1,0 +1,172 @@
+//! How a SQLite store is opened: [`SqliteOptions`] and [`Durability`].
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use kgstore_core::{Error, Result};
+
+/// How hard a commit works to survive a power cut.
+///
+/// Both modes keep the file consistent after a crash of the process or of the
+/// machine; they differ only in whether the last commits before a power cut
+/// may be lost.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Durability {
+    /// `PRAGMA synchronous = FULL`: the write-ahead log is flushed to the disk
+    /// at every commit, so a commit that returned `Ok` survives a power cut.
+    #[default]
+    Immediate,
+    /// `PRAGMA synchronous = NORMAL`: the log is flushed at checkpoints only, so
+    /// a power cut may lose the last commits (never corrupts the file; a
+    /// process crash loses nothing).
+    Relaxed,
+}
+
+impl Durability {
+    /// The name used in URLs and messages: `immediate` or `relaxed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Immediate => "immediate",
+            Self::Relaxed => "relaxed",
+        }
+    }
+
+    /// The value of `PRAGMA synchronous` this mode sets (2 = FULL, 1 = NORMAL).
+    pub fn synchronous(self) -> i64 {
+        match self {
+            Self::Immediate => 2,
+            Self::Relaxed => 1,
+        }
+    }
+}
+
+impl fmt::Display for Durability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Durability {
+    type Err = Error;
+
+    /// Parses `immediate` or `relaxed` (as in `sqlite://kg.db?durability=relaxed`).
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "immediate" => Ok(Self::Immediate),
+            "relaxed" => Ok(Self::Relaxed),
+            _ => Err(Error::invalid_input(
+                format!("durability '{}'", kgstore_core::validate::shorten(s)),
+                "expected immediate or relaxed",
+            )),
+        }
+    }
+}
+
+/// Options for [`SqliteBackend::open`](crate::SqliteBackend::open): a plain
+/// struct with builder methods, every field documented with its default.
+///
+/// ```
+/// use std::time::Duration;
+/// use kgstore_sqlite::{Durability, SqliteOptions};
+///
+/// let options = SqliteOptions::default()
+///     .durability(Durability::Relaxed)
+///     .lock_timeout(Duration::from_secs(2))
+///     .reader_pool_size(8);
+/// assert!(options.create_if_missing);
+/// assert!(!options.read_only);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SqliteOptions {
+    /// Whether commits are flushed to the disk (default [`Durability::Immediate`]).
+    pub durability: Durability,
+    /// Open without writing anything; every write transaction is refused
+    /// (default `false`).
+    pub read_only: bool,
+    /// Create the file, and its parent folders, if it does not exist (default
+    /// `true`; ignored when `read_only`).
+    pub create_if_missing: bool,
+    /// How long to wait for a lock held by another connection or process before
+    /// failing with [`Error::Locked`] (default 5 seconds).
+    pub lock_timeout: Duration,
+    /// Run a full integrity check (SQLite's and kgstore's own tables) before the
+    /// store is used, and refuse a damaged file with [`Error::Corrupt`] (default
+    /// `false`). Use it for files a restore, a copy or another user produced.
+    pub verify_on_open: bool,
+    /// How many idle reader connections are kept for reuse (default 4). More
+    /// concurrent readers are served by extra connections opened on demand.
+    pub reader_pool_size: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            durability: Durability::Immediate,
+            read_only: false,
+            create_if_missing: true,
+            lock_timeout: Duration::from_secs(5),
+            verify_on_open: false,
+            reader_pool_size: 4,
+        }
+    }
+}
+
+impl SqliteOptions {
+    /// The defaults: see each field.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets [`SqliteOptions::durability`].
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Sets [`SqliteOptions::read_only`].
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+
+    /// Sets [`SqliteOptions::create_if_missing`].
+    pub fn create_if_missing(mut self, create: bool) -> Self {
+        self.create_if_missing = create;
+        self
+    }
+
+    /// Sets [`SqliteOptions::lock_timeout`].
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// Sets [`SqliteOptions::verify_on_open`].
+    pub fn verify_on_open(mut self, verify: bool) -> Self {
+        self.verify_on_open = verify;
+        self
+    }
+
+    /// Sets [`SqliteOptions::reader_pool_size`].
+    pub fn reader_pool_size(mut self, size: usize) -> Self {
+        self.reader_pool_size = size;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durability_names_round_trip() {
+        for d in [Durability::Immediate, Durability::Relaxed] {
+            assert_eq!(d.as_str().parse::<Durability>().unwrap(), d);
+        }
+        let err = "fast".parse::<Durability>().unwrap_err();
+        assert_eq!(err.kind(), kgstore_core::ErrorKind::InvalidInput);
+        assert_eq!(Durability::default(), Durability::Immediate);
+    }
+}

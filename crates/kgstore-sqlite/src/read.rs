@@ -1,0 +1,760 @@
+//! Every read, as SQL over one connection: the plain reads of the
+//! [`ReadTxn`](kgstore_core::ReadTxn) contract and the native overrides.
+//!
+//! SQL text never holds user input: values are bound as parameters, and the
+//! only dynamic SQL is the choice of clauses and the number of `?` in an `IN`
+//! list, both decided by the shape of a filter, not by its values.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use kgstore_core::algo::{self, Stats, TraverseOptions, Visit};
+use kgstore_core::{
+    Direction, Edge, EdgeFilter, EdgeKey, Error, Node, NodeFilter, RelationType, Result,
+    SchemaTarget,
+};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, params_from_iter};
+use serde_json::Value;
+
+use crate::codec::{EDGE_COLUMNS, NODE_COLUMNS, edge_from_row, node_from_row, node_subject};
+use crate::error::{Ctx, SqlResult};
+
+/// SQL with its parameters, built clause by clause.
+struct Sql {
+    text: String,
+    params: Vec<SqlValue>,
+}
+
+impl Sql {
+    fn new(text: &str) -> Self {
+        Self {
+            text: text.to_owned(),
+            params: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    fn bind(&mut self, value: impl Into<SqlValue>) -> &mut Self {
+        self.params.push(value.into());
+        self
+    }
+
+    /// ` AND column IN (?, ?, …)` with one parameter per value; a long list is
+    /// bound as one JSON array instead (SQLite limits the number of parameters).
+    fn and_in<'v>(&mut self, column: &str, values: impl IntoIterator<Item = &'v str>) -> &mut Self {
+        const LISTED: usize = 32;
+        let values: Vec<&str> = values.into_iter().collect();
+        self.text.push_str(" AND ");
+        self.text.push_str(column);
+        if values.len() > LISTED {
+            self.text.push_str(" IN (SELECT value FROM json_each(?))");
+            let array = Value::Array(values.iter().map(|v| Value::from(*v)).collect());
+            self.params.push(SqlValue::Text(array.to_string()));
+            return self;
+        }
+        self.text.push_str(" IN (");
+        for (i, v) in values.iter().enumerate() {
+            self.text.push_str(if i == 0 { "?" } else { ", ?" });
+            self.params.push(SqlValue::Text((*v).to_owned()));
+        }
+        self.text.push(')');
+        self
+    }
+}
+
+/// A limit as SQLite takes it (`-1`: none).
+fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(-1)
+}
+
+/// The smallest string greater than every string starting with `prefix`, if any:
+/// names with the prefix are exactly those in `[prefix, bound)` in byte order.
+pub(crate) fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match last {
+            '\u{D7FF}' => Some('\u{E000}'),
+            c => char::from_u32(u32::from(c) + 1),
+        };
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// Reads on one connection.
+#[derive(Clone, Copy)]
+pub(crate) struct Q<'a> {
+    pub conn: &'a Connection,
+    pub ctx: &'a Ctx,
+}
+
+const GET_NODE: &str = "SELECT n.id, k.name, n.node_type, n.status, n.author, n.source, \
+     n.created_at, n.updated_at, n.version, n.observations, n.attributes, n.tags, n.dependencies \
+     FROM names k JOIN nodes n ON n.id = k.id WHERE k.name = ?1";
+
+const GET_EDGE: &str = "SELECT e.id, fk.name, e.rel, tk.name, e.weight, e.confidence, \
+     e.bidirectional, e.source, e.created_at, e.updated_at, e.version, e.attributes \
+     FROM names fk JOIN edges e ON e.from_id = fk.id JOIN names tk ON tk.id = e.to_id \
+     WHERE fk.name = ?1 AND e.rel = ?2 AND tk.name = ?3";
+
+impl<'a> Q<'a> {
+    /// Runs a query and maps each row, stopping at the first error.
+    fn rows<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        doing: impl Fn() -> String + Copy,
+        mut each: impl FnMut(&rusqlite::Row<'_>) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut stmt = self.conn.prepare_cached(sql).ctx(self.ctx, doing)?;
+        let mut rows = stmt.query(params).ctx(self.ctx, doing)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().ctx(self.ctx, doing)? {
+            out.push(each(row)?);
+        }
+        Ok(out)
+    }
+
+    /// Runs a query returning at most one row.
+    fn one<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        doing: impl Fn() -> String + Copy,
+        each: impl FnOnce(&rusqlite::Row<'_>) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let mut stmt = self.conn.prepare_cached(sql).ctx(self.ctx, doing)?;
+        let mut rows = stmt.query(params).ctx(self.ctx, doing)?;
+        match rows.next().ctx(self.ctx, doing)? {
+            Some(row) => each(row).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn int(
+        &self,
+        row: &rusqlite::Row<'_>,
+        index: usize,
+        doing: impl Fn() -> String + Copy,
+    ) -> Result<i64> {
+        row.get(index).ctx(self.ctx, doing)
+    }
+
+    // ----- the plain reads -----
+
+    pub fn get_node(&self, name: &str) -> Result<Option<Node>> {
+        let doing = || format!("reading {} from table nodes", node_subject(name));
+        self.one(GET_NODE, [name], doing, |row| node_from_row(row, self.ctx))
+    }
+
+    pub fn get_edge(&self, key: &EdgeKey) -> Result<Option<Edge>> {
+        let doing = || format!("reading edge {key} from table edges");
+        self.one(
+            GET_EDGE,
+            [
+                key.from.as_str(),
+                key.relation_type.as_str(),
+                key.to.as_str(),
+            ],
+            doing,
+            |row| edge_from_row(row, self.ctx),
+        )
+    }
+
+    /// The id of a name, if anything refers to it.
+    pub fn name_id(&self, name: &str) -> Result<Option<i64>> {
+        let doing = || format!("looking up {} in table names", node_subject(name));
+        self.one(
+            "SELECT id FROM names WHERE name = ?1",
+            [name],
+            doing,
+            |row| self.int(row, 0, doing),
+        )
+    }
+
+    /// The id of a node, if it exists.
+    pub fn node_id(&self, name: &str) -> Result<Option<i64>> {
+        let doing = || format!("looking up {} in table nodes", node_subject(name));
+        self.one(
+            "SELECT n.id FROM names k JOIN nodes n ON n.id = k.id WHERE k.name = ?1",
+            [name],
+            doing,
+            |row| self.int(row, 0, doing),
+        )
+    }
+
+    pub fn scan_nodes(
+        &self,
+        filter: &NodeFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Node>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        // Attribute equality and the case-insensitive text search are finished here,
+        // with the reference semantics, streaming rows so the limit stays exact.
+        let finish = !filter.attributes.is_empty() || filter.text.is_some();
+        let sql = node_scan_sql(filter, after, if finish { None } else { Some(limit) });
+        let doing = || "listing nodes from table nodes".to_owned();
+        let mut stmt = self.conn.prepare_cached(&sql.text).ctx(self.ctx, doing)?;
+        let mut rows = stmt
+            .query(params_from_iter(sql.params.iter()))
+            .ctx(self.ctx, doing)?;
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let Some(row) = rows.next().ctx(self.ctx, doing)? else {
+                break;
+            };
+            let node = node_from_row(row, self.ctx)?;
+            if !finish || filter.matches(&node) {
+                out.push(node);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn scan_edges(
+        &self,
+        filter: &EdgeFilter,
+        after: Option<&EdgeKey>,
+        limit: usize,
+    ) -> Result<Vec<Edge>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let finish = !filter.attributes.is_empty();
+        let sql = edge_scan_sql(filter, after, if finish { None } else { Some(limit) });
+        let doing = || "listing edges from table edges".to_owned();
+        let mut stmt = self.conn.prepare_cached(&sql.text).ctx(self.ctx, doing)?;
+        let mut rows = stmt
+            .query(params_from_iter(sql.params.iter()))
+            .ctx(self.ctx, doing)?;
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let Some(row) = rows.next().ctx(self.ctx, doing)? else {
+                break;
+            };
+            let edge = edge_from_row(row, self.ctx)?;
+            if !finish || filter.matches(&edge) {
+                out.push(edge);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn edges_of(
+        &self,
+        name: &str,
+        direction: Direction,
+        relations: &[RelationType],
+    ) -> Result<Vec<Edge>> {
+        let from =
+            "FROM edges e JOIN names fk ON fk.id = e.from_id JOIN names tk ON tk.id = e.to_id";
+        let mut sql = Sql::new("");
+        let rels = |sql: &mut Sql| {
+            if !relations.is_empty() {
+                sql.and_in("e.rel", relations.iter().map(RelationType::as_str));
+            }
+        };
+        if matches!(direction, Direction::Out | Direction::Both) {
+            sql.push(&format!(
+                "SELECT {EDGE_COLUMNS} {from} WHERE e.from_id = (SELECT id FROM names WHERE name = ?)"
+            ))
+            .bind(name.to_owned());
+            rels(&mut sql);
+        }
+        if direction == Direction::Both {
+            sql.push(" UNION ALL ");
+        }
+        if matches!(direction, Direction::In | Direction::Both) {
+            sql.push(&format!(
+                "SELECT {EDGE_COLUMNS} {from} WHERE e.to_id = (SELECT id FROM names WHERE name = ?)"
+            ))
+            .bind(name.to_owned());
+            if direction == Direction::Both {
+                // A self-loop is listed once, with the outgoing edges.
+                sql.push(" AND e.from_id != e.to_id");
+            }
+            rels(&mut sql);
+        }
+        // Columns 2, 3, 4: from name, relation, to name.
+        sql.push(" ORDER BY 2, 3, 4");
+        let doing = || format!("reading the edges of {}", node_subject(name));
+        self.rows(
+            &sql.text,
+            params_from_iter(sql.params.iter()),
+            doing,
+            |row| edge_from_row(row, self.ctx),
+        )
+    }
+
+    pub fn dependents_of(&self, name: &str) -> Result<Vec<String>> {
+        let doing = || format!("reading the dependents of {}", node_subject(name));
+        self.rows(
+            "SELECT k.name FROM node_deps d JOIN names k ON k.id = d.node_id \
+             WHERE d.dep_id = (SELECT id FROM names WHERE name = ?1) ORDER BY k.name",
+            [name],
+            doing,
+            |row| row.get(0).ctx(self.ctx, doing),
+        )
+    }
+
+    fn count(&self, sql: &str, what: &str) -> Result<u64> {
+        let doing = || format!("counting {what}");
+        let n: i64 = self
+            .one(sql, [], doing, |row| self.int(row, 0, doing))?
+            .unwrap_or(0);
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    pub fn count_nodes(&self) -> Result<u64> {
+        self.count("SELECT count(*) FROM nodes", "the rows of table nodes")
+    }
+
+    pub fn count_edges(&self) -> Result<u64> {
+        self.count("SELECT count(*) FROM edges", "the rows of table edges")
+    }
+
+    pub fn get_schema(&self, target: &SchemaTarget) -> Result<Option<Value>> {
+        let key = target.key();
+        let doing = || format!("reading the schema for {target} from table schemas");
+        self.one(
+            "SELECT document FROM schemas WHERE target = ?1",
+            [key.as_str()],
+            doing,
+            |row| {
+                let text: String = row.get(0).ctx(self.ctx, doing)?;
+                serde_json::from_str(&text).map_err(|e| {
+                    self.ctx.corrupt(format!(
+                        "table schemas, row '{key}', column document: bad JSON: {e}"
+                    ))
+                })
+            },
+        )
+    }
+
+    pub fn list_schemas(&self) -> Result<Vec<(SchemaTarget, Value)>> {
+        let doing = || "listing table schemas".to_owned();
+        let mut out = self.rows("SELECT target, document FROM schemas", [], doing, |row| {
+            let key: String = row.get(0).ctx(self.ctx, doing)?;
+            let text: String = row.get(1).ctx(self.ctx, doing)?;
+            let target = SchemaTarget::from_key(&key).map_err(|e| {
+                self.ctx
+                    .corrupt(format!("table schemas, row '{key}', column target: {e}"))
+            })?;
+            let document = serde_json::from_str(&text).map_err(|e| {
+                self.ctx.corrupt(format!(
+                    "table schemas, row '{key}', column document: bad JSON: {e}"
+                ))
+            })?;
+            Ok((target, document))
+        })?;
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    // ----- native overrides -----
+
+    pub fn contains_node(&self, name: &str) -> Result<bool> {
+        Ok(self.node_id(name)?.is_some())
+    }
+
+    pub fn contains_edge(&self, key: &EdgeKey) -> Result<bool> {
+        let doing = || format!("looking up edge {key} in table edges");
+        Ok(self
+            .one(
+                "SELECT 1 FROM edges WHERE from_id = (SELECT id FROM names WHERE name = ?1) \
+                 AND rel = ?2 AND to_id = (SELECT id FROM names WHERE name = ?3)",
+                [
+                    key.from.as_str(),
+                    key.relation_type.as_str(),
+                    key.to.as_str(),
+                ],
+                doing,
+                |_| Ok(()),
+            )?
+            .is_some())
+    }
+
+    /// The transitive dependencies by one recursive CTE, ordered by
+    /// [`algo::topological_order`]; `None` when the closure is not a clean DAG of
+    /// existing nodes (inside a transaction whose checks are deferred), for the
+    /// reference algorithm to report exactly what is wrong.
+    pub fn resolve_dependencies(&self, name: &str) -> Result<Option<Vec<String>>> {
+        let root = self
+            .node_id(name)?
+            .ok_or_else(|| Error::node_not_found(name))?;
+        let doing = || format!("resolving the dependencies of {}", node_subject(name));
+        let rows = self.rows(
+            "WITH RECURSIVE closure(id) AS ( \
+                 SELECT dep_id FROM node_deps WHERE node_id = ?1 \
+                 UNION \
+                 SELECT d.dep_id FROM closure c JOIN node_deps d ON d.node_id = c.id) \
+             SELECT c.id, k.name, EXISTS (SELECT 1 FROM nodes n WHERE n.id = c.id), d.dep_id \
+             FROM closure c JOIN names k ON k.id = c.id \
+             LEFT JOIN node_deps d ON d.node_id = c.id",
+            [root],
+            doing,
+            |row| {
+                Ok((
+                    self.int(row, 0, doing)?,
+                    row.get::<_, String>(1).ctx(self.ctx, doing)?,
+                    self.int(row, 2, doing)? != 0,
+                    row.get::<_, Option<i64>>(3).ctx(self.ctx, doing)?,
+                ))
+            },
+        )?;
+        let mut names: HashMap<i64, String> = HashMap::new();
+        let mut links: Vec<(i64, i64)> = Vec::new();
+        for (id, member, exists, dep) in rows {
+            if id == root || !exists {
+                return Ok(None);
+            }
+            names.insert(id, member);
+            if let Some(dep) = dep {
+                links.push((id, dep));
+            }
+        }
+        Ok(order(&names, &links))
+    }
+
+    /// The transitive dependents by one recursive CTE; `None` as for
+    /// [`Q::resolve_dependencies`].
+    pub fn resolve_dependents(&self, name: &str) -> Result<Option<Vec<String>>> {
+        let root = self
+            .node_id(name)?
+            .ok_or_else(|| Error::node_not_found(name))?;
+        let doing = || format!("resolving the dependents of {}", node_subject(name));
+        let rows = self.rows(
+            "WITH RECURSIVE up(id) AS ( \
+                 SELECT node_id FROM node_deps WHERE dep_id = ?1 \
+                 UNION \
+                 SELECT d.node_id FROM up u JOIN node_deps d ON d.dep_id = u.id) \
+             SELECT u.id, k.name, d.dep_id FROM up u JOIN names k ON k.id = u.id \
+             LEFT JOIN node_deps d ON d.node_id = u.id AND d.dep_id != ?1 \
+                 AND d.dep_id IN (SELECT id FROM up) \
+             WHERE u.id != ?1",
+            [root],
+            doing,
+            |row| {
+                Ok((
+                    self.int(row, 0, doing)?,
+                    row.get::<_, String>(1).ctx(self.ctx, doing)?,
+                    row.get::<_, Option<i64>>(2).ctx(self.ctx, doing)?,
+                ))
+            },
+        )?;
+        let mut names: HashMap<i64, String> = HashMap::new();
+        let mut links: Vec<(i64, i64)> = Vec::new();
+        for (id, member, dep) in rows {
+            names.insert(id, member);
+            if let Some(dep) = dep {
+                links.push((id, dep));
+            }
+        }
+        Ok(order(&names, &links))
+    }
+
+    /// The one-hop steps from a frontier (a JSON array of name ids) as `SELECT`
+    /// arms joined by `UNION`: edges in the asked direction, and bidirectional
+    /// edges the other way.
+    fn hop_arms(sql: &mut Sql, options: &TraverseOptions, frontier: &str) {
+        // (column matched to the current node, column reached, only bidirectional edges)
+        let arms: &[(&str, &str, bool)] = match options.direction {
+            Direction::Out => &[("from_id", "to_id", false), ("to_id", "from_id", true)],
+            Direction::In => &[("to_id", "from_id", false), ("from_id", "to_id", true)],
+            Direction::Both => &[("from_id", "to_id", false), ("to_id", "from_id", false)],
+        };
+        for (i, (matched, reached, bidirectional_only)) in arms.iter().enumerate() {
+            if i > 0 {
+                sql.push(" UNION ");
+            }
+            sql.push(&format!(
+                "SELECT e.{reached} FROM json_each(?) f \
+                 JOIN edges e ON e.{matched} = f.value WHERE 1"
+            ))
+            .bind(frontier.to_owned());
+            if *bidirectional_only {
+                sql.push(" AND e.bidirectional");
+            }
+            if !options.relations.is_empty() {
+                sql.and_in("e.rel", options.relations.iter().map(RelationType::as_str));
+            }
+        }
+    }
+
+    /// A breadth-first traversal in SQL, one set-at-a-time query per level: the
+    /// whole frontier's neighbours at once, each node expanded once.
+    ///
+    /// (A recursive CTE cannot keep a visited set: keyed by `(node, depth)` it
+    /// expands a node again at every depth it is reached at, and measured 10–60%
+    /// slower than this at depths 1 to 4 on 100,000 nodes and 500,000 edges.)
+    pub fn traverse(&self, start: &str, options: &TraverseOptions) -> Result<Vec<Visit>> {
+        let Some(start_id) = self.name_id(start)? else {
+            return Ok(Vec::new());
+        };
+        let doing = || format!("traversing from {}", node_subject(start));
+        let mut seen: HashSet<i64> = HashSet::from([start_id]);
+        let mut frontier = vec![start_id];
+        let mut reached: Vec<(i64, usize)> = Vec::new();
+        for depth in 1..=options.max_depth {
+            let ids = serde_json::to_string(&frontier).map_err(|e| Error::backend("sqlite", e))?;
+            let mut sql = Sql::new("");
+            Self::hop_arms(&mut sql, options, &ids);
+            let next: Vec<i64> = self.rows(
+                &sql.text,
+                params_from_iter(sql.params.iter()),
+                doing,
+                |row| self.int(row, 0, doing),
+            )?;
+            frontier = next.into_iter().filter(|id| seen.insert(*id)).collect();
+            if frontier.is_empty() {
+                break;
+            }
+            frontier.sort_unstable();
+            reached.extend(frontier.iter().map(|id| (*id, depth)));
+        }
+        let ids: Vec<i64> = reached.iter().map(|(id, _)| *id).collect();
+        let ids_json = serde_json::to_string(&ids).map_err(|e| Error::backend("sqlite", e))?;
+        let names: HashMap<i64, String> = self
+            .rows(
+                "SELECT k.id, k.name FROM json_each(?1) j JOIN names k ON k.id = j.value",
+                [ids_json],
+                doing,
+                |row| Ok((self.int(row, 0, doing)?, row.get(1).ctx(self.ctx, doing)?)),
+            )?
+            .into_iter()
+            .collect();
+        let mut visits: Vec<Visit> = reached
+            .into_iter()
+            .filter_map(|(id, depth)| {
+                names.get(&id).map(|name| Visit {
+                    name: name.clone(),
+                    depth,
+                })
+            })
+            .collect();
+        visits.sort_by(|a, b| (a.depth, &a.name).cmp(&(b.depth, &b.name)));
+        Ok(visits)
+    }
+
+    /// Counts by type from the indexes.
+    pub fn stats(&self) -> Result<Stats> {
+        let doing = || "counting nodes and edges by type".to_owned();
+        let by_type = |sql: &str| -> Result<BTreeMap<String, u64>> {
+            Ok(self
+                .rows(sql, [], doing, |row| {
+                    let n = self.int(row, 1, doing)?;
+                    Ok((
+                        row.get(0).ctx(self.ctx, doing)?,
+                        u64::try_from(n).unwrap_or(0),
+                    ))
+                })?
+                .into_iter()
+                .collect())
+        };
+        Ok(Stats {
+            nodes: self.count_nodes()?,
+            edges: self.count_edges()?,
+            schemas: self.count("SELECT count(*) FROM schemas", "the rows of table schemas")?,
+            dependencies: self.count(
+                "SELECT count(*) FROM node_deps",
+                "the rows of table node_deps",
+            )?,
+            node_types: by_type("SELECT node_type, count(*) FROM nodes GROUP BY node_type")?,
+            relation_types: by_type("SELECT rel, count(*) FROM edges GROUP BY rel")?,
+        })
+    }
+}
+
+/// The query of a node listing: the filters SQL can decide exactly, in name order.
+///
+/// Names are walked in order from the cursor (`CROSS JOIN` fixes the join order),
+/// so a page costs the rows it passes over and a whole listing one pass, instead
+/// of sorting every match of an index for each page.
+fn node_scan_sql(filter: &NodeFilter, after: Option<&str>, limit: Option<usize>) -> Sql {
+    let mut sql = Sql::new(&format!(
+        "SELECT {NODE_COLUMNS} FROM names k CROSS JOIN nodes n ON n.id = k.id WHERE k.name > ?"
+    ));
+    // Names are never empty, so `> ''` is the start of the table.
+    sql.bind(after.unwrap_or("").to_owned());
+    if let Some(prefix) = filter.name_prefix.as_deref().filter(|p| !p.is_empty()) {
+        sql.push(" AND k.name >= ?").bind(prefix.to_owned());
+        if let Some(bound) = prefix_upper_bound(prefix) {
+            sql.push(" AND k.name < ?").bind(bound);
+        }
+    }
+    if !filter.node_types.is_empty() {
+        sql.and_in("n.node_type", filter.node_types.iter().map(String::as_str));
+    }
+    if let Some(status) = &filter.status {
+        sql.push(" AND n.status = ?").bind(status.clone());
+    }
+    if let Some(since) = filter.updated_since {
+        sql.push(" AND n.updated_at >= ?").bind(since.as_micros());
+    }
+    let tags: std::collections::BTreeSet<&str> = filter.tags.iter().map(String::as_str).collect();
+    for tag in tags {
+        sql.push(" AND EXISTS (SELECT 1 FROM node_tags t WHERE t.node_id = n.id AND t.tag = ?)")
+            .bind(tag.to_owned());
+    }
+    sql.push(" ORDER BY k.name LIMIT ?")
+        .bind(limit.map_or(-1, sql_limit));
+    sql
+}
+
+/// The query of an edge listing, in key order.
+fn edge_scan_sql(filter: &EdgeFilter, after: Option<&EdgeKey>, limit: Option<usize>) -> Sql {
+    let mut sql = Sql::new(&format!("SELECT {EDGE_COLUMNS} FROM "));
+    if filter.from.is_none() && filter.to.is_none() {
+        // Walk the names in order and each one's edges: pages come in key order
+        // without sorting the whole table.
+        sql.push(
+            "names fk CROSS JOIN edges e ON e.from_id = fk.id \
+             JOIN names tk ON tk.id = e.to_id WHERE 1",
+        );
+    } else {
+        // One node's edges, found by index and sorted (a node's degree, not the table).
+        sql.push(
+            "edges e JOIN names fk ON fk.id = e.from_id \
+             JOIN names tk ON tk.id = e.to_id WHERE 1",
+        );
+    }
+    if let Some(from) = &filter.from {
+        sql.push(" AND e.from_id = (SELECT id FROM names WHERE name = ?)")
+            .bind(from.clone());
+    }
+    if let Some(to) = &filter.to {
+        sql.push(" AND e.to_id = (SELECT id FROM names WHERE name = ?)")
+            .bind(to.clone());
+    }
+    if !filter.relation_types.is_empty() {
+        sql.and_in(
+            "e.rel",
+            filter.relation_types.iter().map(RelationType::as_str),
+        );
+    }
+    if let Some(weight) = filter.min_weight {
+        sql.push(" AND e.weight >= ?").bind(weight);
+    }
+    if let Some(after) = after {
+        sql.push(" AND fk.name >= ? AND (fk.name, e.rel, tk.name) > (?, ?, ?)")
+            .bind(after.from.clone())
+            .bind(after.from.clone())
+            .bind(after.relation_type.as_str().to_owned())
+            .bind(after.to.clone());
+    }
+    sql.push(" ORDER BY fk.name, e.rel, tk.name LIMIT ?")
+        .bind(limit.map_or(-1, sql_limit));
+    sql
+}
+
+/// Orders a closure given as member names and `(member, dependency)` links with
+/// the reference's topological order; `None` if it has a cycle.
+fn order(names: &HashMap<i64, String>, links: &[(i64, i64)]) -> Option<Vec<String>> {
+    let mut graph: BTreeMap<String, Vec<String>> = names
+        .values()
+        .map(|name| (name.clone(), Vec::new()))
+        .collect();
+    for (member, dep) in links {
+        if let (Some(member), Some(dep)) = (names.get(member), names.get(dep))
+            && let Some(deps) = graph.get_mut(member)
+        {
+            deps.push(dep.clone());
+        }
+    }
+    algo::topological_order(&graph).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(sql: &Sql) -> String {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(crate::schema::DDL).unwrap();
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text))
+            .unwrap();
+        let rows = stmt
+            .query_map(params_from_iter(sql.params.iter()), |r| {
+                r.get::<_, String>(3)
+            })
+            .unwrap();
+        rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("\n")
+    }
+
+    #[test]
+    fn listings_walk_an_index_in_order_instead_of_sorting_the_table() {
+        use kgstore_core::Timestamp;
+        let node_filters = [
+            NodeFilter::default(),
+            NodeFilter::default().of_type("crate").of_type("tool"),
+            NodeFilter::default()
+                .with_tag("a")
+                .with_tag("b")
+                .with_status("s"),
+            NodeFilter::default()
+                .with_name_prefix("se")
+                .updated_since(Timestamp::EPOCH),
+        ];
+        for filter in &node_filters {
+            let plan = plan(&node_scan_sql(filter, Some("m"), Some(100)));
+            assert!(!plan.contains("TEMP B-TREE"), "{filter:?}:\n{plan}");
+            assert!(
+                plan.starts_with("SEARCH k USING COVERING INDEX"),
+                "{filter:?}:\n{plan}"
+            );
+        }
+        let key = EdgeKey::new("a", RelationType::Calls, "b");
+        for filter in [
+            EdgeFilter::default(),
+            EdgeFilter::default()
+                .of_relation(RelationType::Calls)
+                .with_min_weight(1.0),
+        ] {
+            let plan = plan(&edge_scan_sql(&filter, Some(&key), Some(100)));
+            assert!(
+                !plan.contains("TEMP B-TREE FOR ORDER BY"),
+                "{filter:?}:\n{plan}"
+            );
+            assert!(
+                plan.starts_with("SEARCH fk USING COVERING INDEX"),
+                "{filter:?}:\n{plan}"
+            );
+        }
+    }
+
+    #[test]
+    fn prefix_bounds_cover_exactly_the_prefixed_names() {
+        assert_eq!(prefix_upper_bound("ab").as_deref(), Some("ac"));
+        assert_eq!(prefix_upper_bound("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_upper_bound("\u{10FFFF}"), None);
+        assert_eq!(prefix_upper_bound(""), None);
+        assert_eq!(
+            prefix_upper_bound("x\u{D7FF}").as_deref(),
+            Some("x\u{E000}")
+        );
+        for (prefix, name, inside) in [
+            ("50%", "50%_off", true),
+            ("50%", "50x", false),
+            ("a\u{10FFFF}", "a\u{10FFFF}\u{10FFFF}z", true),
+            ("a\u{10FFFF}", "b", false),
+            ("é", "éa", true),
+            ("é", "f", false),
+        ] {
+            let bound = prefix_upper_bound(prefix);
+            let in_range = name >= prefix && bound.as_deref().is_none_or(|b| name < b);
+            assert_eq!(in_range, inside, "{prefix:?} {name:?}");
+            assert_eq!(name.starts_with(prefix), inside, "{prefix:?} {name:?}");
+        }
+    }
+}

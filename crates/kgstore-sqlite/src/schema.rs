@@ -1,0 +1,324 @@
+//! The on-disk format: tables, indexes, the format version, and how every
+//! connection is configured.
+//!
+//! Names are kept once, in `names`; everything else refers to a name by its
+//! integer row id. A name stays in `names` while a node, an edge end or a
+//! dependency refers to it (a transaction may name a node before creating it),
+//! and is swept at commit once nothing does.
+
+use std::time::{Duration, Instant};
+
+use rusqlite::config::DbConfig;
+use rusqlite::{Connection, OpenFlags};
+
+use crate::error::{Ctx, SqlResult};
+use crate::options::SqliteOptions;
+
+/// `PRAGMA application_id` of every kgstore store: the bytes `KGST`.
+pub const APPLICATION_ID: i64 = 0x4B47_5354;
+
+/// `PRAGMA user_version` of the format this crate writes and reads.
+pub const FORMAT_VERSION: i64 = 1;
+
+/// The tables and indexes of format version 1, in SQLite's SQL.
+///
+/// Every table is `STRICT`. Text sorts with SQLite's `BINARY` collation, which
+/// compares UTF-8 bytes exactly as Rust's `str` does, so `ORDER BY name` is
+/// kgstore's order. JSON columns hold `serde_json`'s compact text.
+pub const DDL: &str = "
+CREATE TABLE names (
+    id   INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+) STRICT;
+
+CREATE TABLE nodes (
+    id           INTEGER PRIMARY KEY REFERENCES names(id),
+    node_type    TEXT NOT NULL,
+    status       TEXT,
+    author       TEXT,
+    source       TEXT,
+    created_at   INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL,
+    version      INTEGER NOT NULL,
+    observations TEXT NOT NULL,
+    attributes   TEXT NOT NULL,
+    tags         TEXT NOT NULL,
+    dependencies TEXT NOT NULL
+) STRICT;
+CREATE INDEX nodes_by_type ON nodes(node_type);
+CREATE INDEX nodes_by_status ON nodes(status) WHERE status IS NOT NULL;
+CREATE INDEX nodes_by_updated ON nodes(updated_at);
+
+CREATE TABLE node_tags (
+    node_id INTEGER NOT NULL REFERENCES nodes(id),
+    tag     TEXT NOT NULL,
+    PRIMARY KEY (node_id, tag)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX node_tags_by_tag ON node_tags(tag, node_id);
+
+CREATE TABLE node_deps (
+    node_id INTEGER NOT NULL REFERENCES nodes(id),
+    dep_id  INTEGER NOT NULL REFERENCES names(id),
+    PRIMARY KEY (node_id, dep_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX node_deps_by_dep ON node_deps(dep_id, node_id);
+
+CREATE TABLE edges (
+    id            INTEGER PRIMARY KEY,
+    from_id       INTEGER NOT NULL REFERENCES names(id),
+    rel           TEXT NOT NULL,
+    to_id         INTEGER NOT NULL REFERENCES names(id),
+    weight        REAL NOT NULL,
+    confidence    REAL,
+    bidirectional INTEGER NOT NULL,
+    source        TEXT,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    version       INTEGER NOT NULL,
+    attributes    TEXT NOT NULL,
+    UNIQUE (from_id, rel, to_id)
+) STRICT;
+CREATE INDEX edges_by_to ON edges(to_id, rel, from_id);
+CREATE INDEX edges_by_rel ON edges(rel);
+CREATE INDEX edges_by_weight ON edges(weight);
+
+CREATE TABLE schemas (
+    target   TEXT PRIMARY KEY,
+    document TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+";
+
+/// What a connection is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// The one connection that writes.
+    Writer,
+    /// A pooled connection that only reads (`PRAGMA query_only`).
+    Reader,
+}
+
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 96;
+
+/// Opens and configures a connection to the store's file.
+pub(crate) fn connect(
+    ctx: &Ctx,
+    options: &SqliteOptions,
+    role: Role,
+    create: bool,
+) -> kgstore_core::Result<Connection> {
+    let mut flags = OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if options.read_only {
+        flags |= OpenFlags::SQLITE_OPEN_READ_ONLY;
+    } else {
+        flags |= OpenFlags::SQLITE_OPEN_READ_WRITE;
+        if create {
+            flags |= OpenFlags::SQLITE_OPEN_CREATE;
+        }
+    }
+    let mut conn =
+        Connection::open_with_flags(&ctx.path, flags).ctx(ctx, || "opening the file".into())?;
+    conn.busy_handler(Some(busy_handler(options.lock_timeout)))
+        .ctx(ctx, || "setting the busy handler".into())?;
+    let doing = || "configuring the connection".to_owned();
+    // Nothing stored in the file may run code or change the schema behind our back:
+    // kgstore's schema has no triggers and no views, and uses no SQL functions.
+    for (config, on) in [
+        (DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true),
+        (DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false),
+        (DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, false),
+        (DbConfig::SQLITE_DBCONFIG_ENABLE_VIEW, false),
+        (DbConfig::SQLITE_DBCONFIG_ENABLE_FKEY, true),
+        (DbConfig::SQLITE_DBCONFIG_DQS_DML, false),
+        (DbConfig::SQLITE_DBCONFIG_DQS_DDL, false),
+        // Plans do not depend on bound values: the bundled SQLite has STAT4, which
+        // otherwise makes a cached statement re-prepare whenever a parameter is
+        // rebound (rusqlite clears bindings each time a statement goes back to the cache).
+        (DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true),
+    ] {
+        conn.set_db_config(config, on).ctx(ctx, doing)?;
+    }
+    let mut pragmas = format!(
+        "PRAGMA synchronous = {};
+         PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = {};",
+        options.durability.synchronous(),
+        match role {
+            Role::Writer => -32_768,
+            Role::Reader => -16_384,
+        },
+    );
+    if options.verify_on_open {
+        pragmas.push_str("PRAGMA cell_size_check = ON;");
+    }
+    match role {
+        // After a checkpoint, a log grown past 64 MiB by a big transaction is cut back.
+        Role::Writer => pragmas.push_str("PRAGMA journal_size_limit = 67108864;"),
+        Role::Reader => pragmas.push_str("PRAGMA query_only = ON;"),
+    }
+    conn.execute_batch(&pragmas).ctx(ctx, doing)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+/// Waits for a lock in short sleeps (finer than SQLite's own 100 ms steps, so
+/// that processes sharing a file take turns promptly) until `timeout` has passed.
+fn busy_handler(timeout: Duration) -> impl FnMut(i32) -> bool + Send + 'static {
+    let mut started = Instant::now();
+    move |count| {
+        if count == 0 {
+            started = Instant::now();
+        }
+        let waited = started.elapsed();
+        let Some(left) = timeout.checked_sub(waited).filter(|l| !l.is_zero()) else {
+            return false;
+        };
+        let step = match count {
+            0..=15 => Duration::from_micros(500),
+            16..=63 => Duration::from_millis(2),
+            _ => Duration::from_millis(5),
+        };
+        std::thread::sleep(step.min(left));
+        true
+    }
+}
+
+/// What a file turned out to be.
+#[derive(Debug, PartialEq, Eq)]
+enum Identity {
+    /// An empty database: nothing in it yet.
+    Empty,
+    /// A kgstore store of this format version.
+    Kgstore(i64),
+    /// Something else, described.
+    Foreign(String),
+}
+
+fn identify(conn: &Connection, ctx: &Ctx) -> kgstore_core::Result<Identity> {
+    let doing = || "reading the file's header".to_owned();
+    let app_id: i64 = conn
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .ctx(ctx, doing)?;
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .ctx(ctx, doing)?;
+    let objects: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+        .ctx(ctx, doing)?;
+    Ok(if app_id == APPLICATION_ID {
+        Identity::Kgstore(version)
+    } else if app_id != 0 {
+        Identity::Foreign(format!(
+            "a SQLite database of another application (application_id {app_id:#010x}, \
+             kgstore's is {APPLICATION_ID:#010x})"
+        ))
+    } else if objects == 0 && version == 0 {
+        Identity::Empty
+    } else {
+        Identity::Foreign(format!(
+            "a SQLite database with {objects} tables and indexes but without kgstore's \
+             application_id"
+        ))
+    })
+}
+
+/// Checks that the file is a kgstore store this version can read, creating the
+/// schema in an empty file when `writable`.
+pub(crate) fn prepare(conn: &Connection, ctx: &Ctx, writable: bool) -> kgstore_core::Result<()> {
+    let empty = match identify(conn, ctx)? {
+        Identity::Kgstore(version) => {
+            check_version(ctx, version)?;
+            false
+        }
+        Identity::Foreign(what) => {
+            return Err(ctx.corrupt(format!("not a kgstore store: {what}")));
+        }
+        Identity::Empty if !writable => {
+            return Err(ctx.corrupt(
+                "not a kgstore store: an empty database (open it writable to create a store)",
+            ));
+        }
+        Identity::Empty => true,
+    };
+    if writable {
+        // Only now that the file is known to be ours (or empty) may it be changed.
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .ctx(ctx, || "switching to write-ahead logging".into())?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(kgstore_core::Error::backend(
+                "sqlite",
+                format!(
+                    "switching {} to write-ahead logging failed: the journal mode stayed {mode}",
+                    ctx.path.display()
+                ),
+            ));
+        }
+        if empty {
+            create_if_empty(conn, ctx)?;
+        }
+    }
+    Ok(())
+}
+
+fn check_version(ctx: &Ctx, version: i64) -> kgstore_core::Result<()> {
+    if version > FORMAT_VERSION {
+        Err(ctx.corrupt(format!(
+            "format version {version} is newer than this kgstore supports (up to \
+             {FORMAT_VERSION}); open it with a newer kgstore"
+        )))
+    } else if version < 1 {
+        Err(ctx.corrupt(format!("unknown kgstore format version {version}")))
+    } else {
+        Ok(())
+    }
+}
+
+/// Creates the schema, unless another connection or process did it first.
+fn create_if_empty(conn: &Connection, ctx: &Ctx) -> kgstore_core::Result<()> {
+    let doing = || "creating kgstore's tables".to_owned();
+    conn.execute_batch("BEGIN IMMEDIATE").ctx(ctx, doing)?;
+    let outcome = (|| {
+        match identify(conn, ctx)? {
+            Identity::Empty => {}
+            Identity::Kgstore(version) => return check_version(ctx, version),
+            Identity::Foreign(what) => {
+                return Err(ctx.corrupt(format!("not a kgstore store: {what}")));
+            }
+        }
+        conn.execute_batch(DDL).ctx(ctx, doing)?;
+        conn.execute_batch(&format!(
+            "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {FORMAT_VERSION};"
+        ))
+        .ctx(ctx, doing)?;
+        Ok(())
+    })();
+    match outcome {
+        Ok(()) => conn.execute_batch("COMMIT").ctx(ctx, doing),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+/// One entry of `sqlite_schema`: type, name, table, SQL.
+pub(crate) type SchemaObject = (String, String, String, Option<String>);
+
+/// The schema objects (type, name, table, SQL) a store of this format has, as
+/// SQLite records them, to compare a file's schema with.
+pub(crate) fn expected_objects() -> rusqlite::Result<Vec<SchemaObject>> {
+    let conn = Connection::open_in_memory()?;
+    conn.execute_batch(DDL)?;
+    schema_objects(&conn)
+}
+
+/// The schema objects of a database, but SQLite's own statistics tables.
+pub(crate) fn schema_objects(conn: &Connection) -> rusqlite::Result<Vec<SchemaObject>> {
+    let mut stmt = conn.prepare(
+        "SELECT type, name, tbl_name, sql FROM sqlite_schema
+         WHERE name NOT LIKE 'sqlite\\_stat%' ESCAPE '\\' ORDER BY type, name",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+    rows.collect()
+}

@@ -1,0 +1,480 @@
+//! Every write, as SQL on the writer connection inside its open transaction.
+//!
+//! A [`W`] keeps the statements it has used, so a batch (`put_nodes`,
+//! `put_edges`) is one loop over already prepared statements.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
+
+use kgstore_core::{Edge, EdgeKey, Error, Node, Result, SchemaTarget};
+use rusqlite::types::ToSql;
+use rusqlite::{CachedStatement, Connection, OptionalExtension, params, params_from_iter};
+use serde_json::Value;
+
+use crate::codec::{node_subject, to_json, version_to_sql};
+use crate::error::{Ctx, SqlResult};
+
+/// The statements of the write path.
+#[derive(Clone, Copy)]
+enum S {
+    InsertName,
+    SelectName,
+    NodeExists,
+    OldDeps,
+    DeleteTags,
+    DeleteDeps,
+    InsertNode,
+    UpsertNode,
+    InsertTag,
+    InsertDep,
+    UpsertEdge,
+}
+
+const STATEMENTS: usize = 11;
+
+fn sql(s: S) -> &'static str {
+    match s {
+        S::InsertName => "INSERT INTO names(name) VALUES (?1) ON CONFLICT(name) DO NOTHING",
+        S::SelectName => "SELECT id FROM names WHERE name = ?1",
+        S::NodeExists => "SELECT 1 FROM nodes WHERE id = ?1",
+        S::OldDeps => "SELECT dep_id FROM node_deps WHERE node_id = ?1",
+        S::DeleteTags => "DELETE FROM node_tags WHERE node_id = ?1",
+        S::DeleteDeps => "DELETE FROM node_deps WHERE node_id = ?1",
+        S::InsertNode => {
+            "INSERT INTO nodes(id, node_type, status, author, source, created_at, updated_at, \
+             version, observations, attributes, tags, dependencies) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+        }
+        S::UpsertNode => {
+            "INSERT INTO nodes(id, node_type, status, author, source, created_at, updated_at, \
+             version, observations, attributes, tags, dependencies) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+             ON CONFLICT(id) DO UPDATE SET node_type = excluded.node_type, \
+             status = excluded.status, author = excluded.author, source = excluded.source, \
+             created_at = excluded.created_at, updated_at = excluded.updated_at, \
+             version = excluded.version, observations = excluded.observations, \
+             attributes = excluded.attributes, tags = excluded.tags, \
+             dependencies = excluded.dependencies"
+        }
+        S::InsertTag => "INSERT OR IGNORE INTO node_tags(node_id, tag) VALUES (?1, ?2)",
+        S::InsertDep => "INSERT OR IGNORE INTO node_deps(node_id, dep_id) VALUES (?1, ?2)",
+        S::UpsertEdge => {
+            "INSERT INTO edges(from_id, rel, to_id, weight, confidence, bidirectional, source, \
+             created_at, updated_at, version, attributes) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+             ON CONFLICT(from_id, rel, to_id) DO UPDATE SET weight = excluded.weight, \
+             confidence = excluded.confidence, bidirectional = excluded.bidirectional, \
+             source = excluded.source, created_at = excluded.created_at, \
+             updated_at = excluded.updated_at, version = excluded.version, \
+             attributes = excluded.attributes"
+        }
+    }
+}
+
+/// Rows per multi-row `INSERT` of a batch.
+const BATCH: usize = 32;
+
+/// `INSERT INTO names … VALUES (?), …` for a whole batch, giving back the new ids.
+fn insert_names_sql() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    SQL.get_or_init(|| {
+        format!(
+            "INSERT INTO names(name) VALUES {} ON CONFLICT(name) DO NOTHING RETURNING id, name",
+            vec!["(?)"; BATCH].join(", ")
+        )
+    })
+}
+
+/// `INSERT INTO nodes … VALUES (…), …` for a whole batch.
+fn insert_nodes_sql() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    SQL.get_or_init(|| {
+        format!(
+            "INSERT INTO nodes(id, node_type, status, author, source, created_at, updated_at, \
+             version, observations, attributes, tags, dependencies) VALUES {}",
+            vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; BATCH].join(", ")
+        )
+    })
+}
+
+/// Deletes a name nothing refers to any more.
+const SWEEP_NAME: &str = "DELETE FROM names WHERE id = ?1 \
+     AND NOT EXISTS (SELECT 1 FROM nodes WHERE id = ?1) \
+     AND NOT EXISTS (SELECT 1 FROM edges WHERE from_id = ?1) \
+     AND NOT EXISTS (SELECT 1 FROM edges WHERE to_id = ?1) \
+     AND NOT EXISTS (SELECT 1 FROM node_deps WHERE dep_id = ?1)";
+
+/// Writes on the writer connection; `orphans` collects the ids of names that a
+/// write may have left unreferenced, swept at commit.
+pub(crate) struct W<'a> {
+    conn: &'a Connection,
+    ctx: &'a Ctx,
+    orphans: &'a mut HashSet<i64>,
+    prepared: [Option<CachedStatement<'a>>; STATEMENTS],
+}
+
+impl<'a> W<'a> {
+    pub fn new(conn: &'a Connection, ctx: &'a Ctx, orphans: &'a mut HashSet<i64>) -> Self {
+        Self {
+            conn,
+            ctx,
+            orphans,
+            prepared: Default::default(),
+        }
+    }
+
+    /// A statement of the write path, prepared on first use.
+    fn stmt(&mut self, s: S) -> Result<&mut CachedStatement<'a>> {
+        let slot = &mut self.prepared[s as usize];
+        if slot.is_none() {
+            let prepared = self
+                .conn
+                .prepare_cached(sql(s))
+                .ctx(self.ctx, || "preparing a write".into())?;
+            *slot = Some(prepared);
+        }
+        slot.as_mut()
+            .ok_or_else(|| Error::backend("sqlite", "a prepared statement vanished".to_owned()))
+    }
+
+    fn exec(
+        &mut self,
+        s: S,
+        params: impl rusqlite::Params,
+        doing: impl FnOnce() -> String,
+    ) -> Result<usize> {
+        let ctx = self.ctx;
+        self.stmt(s)?.execute(params).ctx(ctx, doing)
+    }
+
+    fn ids(&mut self, s: S, id: i64, doing: impl Fn() -> String + Copy) -> Result<Vec<i64>> {
+        let ctx = self.ctx;
+        self.stmt(s)?
+            .query_map([id], |row| row.get::<_, i64>(0))
+            .and_then(|rows| rows.collect())
+            .ctx(ctx, doing)
+    }
+
+    fn name_id(&mut self, name: &str) -> Result<Option<i64>> {
+        let ctx = self.ctx;
+        self.stmt(S::SelectName)?
+            .query_row([name], |row| row.get(0))
+            .optional()
+            .ctx(ctx, || {
+                format!("looking up {} in table names", node_subject(name))
+            })
+    }
+
+    /// The id of a name, adding it to `names` if needed; whether it was added.
+    /// `likely_new` tries the insert first (one statement for a new name).
+    fn intern(&mut self, name: &str, likely_new: bool) -> Result<(i64, bool)> {
+        let doing = || format!("recording {} in table names", node_subject(name));
+        if !likely_new && let Some(id) = self.name_id(name)? {
+            return Ok((id, false));
+        }
+        if self.exec(S::InsertName, [name], doing)? == 1 {
+            return Ok((self.conn.last_insert_rowid(), true));
+        }
+        let id = self.name_id(name)?.ok_or_else(|| {
+            Error::backend(
+                "sqlite",
+                format!(
+                    "{} in {}: the name was neither inserted nor found",
+                    doing(),
+                    self.ctx.path.display()
+                ),
+            )
+        })?;
+        Ok((id, false))
+    }
+
+    pub fn put_node(&mut self, node: &Node) -> Result<()> {
+        let (id, fresh) = self.intern(&node.name, true)?;
+        let existed = !fresh && {
+            let ctx = self.ctx;
+            self.stmt(S::NodeExists)?.exists([id]).ctx(ctx, || {
+                format!("looking up {} in table nodes", node_subject(&node.name))
+            })?
+        };
+        self.write_node(id, existed, node)
+    }
+
+    /// Writes a node's row and index rows under the id of its name.
+    fn write_node(&mut self, id: i64, existed: bool, node: &Node) -> Result<()> {
+        let subject = || node_subject(&node.name);
+        let doing = || format!("writing {} into table nodes", subject());
+        if existed {
+            // An update: clear the node's index rows; its old dependencies may now
+            // be unreferenced.
+            let old = self.ids(S::OldDeps, id, doing)?;
+            self.orphans.extend(old);
+            self.exec(S::DeleteTags, [id], doing)?;
+            self.exec(S::DeleteDeps, [id], doing)?;
+        }
+        let meta = &node.metadata;
+        self.exec(
+            if existed {
+                S::UpsertNode
+            } else {
+                S::InsertNode
+            },
+            params![
+                id,
+                node.node_type,
+                meta.status,
+                meta.author,
+                meta.source,
+                meta.created_at.as_micros(),
+                meta.updated_at.as_micros(),
+                version_to_sql(meta.version, subject)?,
+                to_json(&node.observations, subject)?,
+                to_json(&node.attributes, subject)?,
+                to_json(&meta.tags, subject)?,
+                to_json(&node.dependencies, subject)?,
+            ],
+            doing,
+        )?;
+        self.write_index_rows(id, node)
+    }
+
+    /// The rows of `node_tags` and `node_deps` for a node written without any.
+    fn write_index_rows(&mut self, id: i64, node: &Node) -> Result<()> {
+        let doing = || {
+            format!(
+                "indexing {} in tables node_tags and node_deps",
+                node_subject(&node.name)
+            )
+        };
+        for tag in &node.metadata.tags {
+            self.exec(S::InsertTag, params![id, tag], doing)?;
+        }
+        for dep in &node.dependencies {
+            let (dep_id, _) = self.intern(dep, false)?;
+            self.exec(S::InsertDep, params![id, dep_id], doing)?;
+        }
+        Ok(())
+    }
+
+    /// Inserts or replaces many nodes: new ones `BATCH` at a time with multi-row
+    /// inserts, the others one by one.
+    pub fn put_nodes(&mut self, nodes: &[Node]) -> Result<()> {
+        let mut chunks = nodes.chunks_exact(BATCH);
+        for chunk in &mut chunks {
+            let distinct: HashSet<&str> = chunk.iter().map(|n| n.name.as_str()).collect();
+            if distinct.len() < BATCH {
+                // The same name twice: one by one, so the last one wins.
+                chunk.iter().try_for_each(|node| self.put_node(node))?;
+                continue;
+            }
+            let fresh = self.insert_names(chunk)?;
+            if fresh.len() == BATCH {
+                self.insert_nodes(chunk, &fresh)?;
+            } else {
+                for node in chunk {
+                    match fresh.get(node.name.as_str()) {
+                        Some(id) => self.write_node(*id, false, node)?,
+                        // Already named (an update, or a name referred to before):
+                        None => self.put_node(node)?,
+                    }
+                }
+            }
+        }
+        chunks
+            .remainder()
+            .iter()
+            .try_for_each(|node| self.put_node(node))
+    }
+
+    /// Adds the names of a batch; the ids of those that were new.
+    fn insert_names<'n>(&mut self, chunk: &'n [Node]) -> Result<HashMap<&'n str, i64>> {
+        let doing = || format!("recording {BATCH} names in table names");
+        let mut stmt = self
+            .conn
+            .prepare_cached(insert_names_sql())
+            .ctx(self.ctx, doing)?;
+        let mut rows = stmt
+            .query(params_from_iter(chunk.iter().map(|n| n.name.as_str())))
+            .ctx(self.ctx, doing)?;
+        let mut fresh = HashMap::with_capacity(BATCH);
+        while let Some(row) = rows.next().ctx(self.ctx, doing)? {
+            let id: i64 = row.get(0).ctx(self.ctx, doing)?;
+            let name: String = row.get(1).ctx(self.ctx, doing)?;
+            if let Some(node) = chunk.iter().find(|n| n.name == name) {
+                fresh.insert(node.name.as_str(), id);
+            }
+        }
+        Ok(fresh)
+    }
+
+    /// Inserts a batch of nodes whose names were all new, with one statement.
+    fn insert_nodes(&mut self, chunk: &[Node], ids: &HashMap<&str, i64>) -> Result<()> {
+        let doing = || format!("writing {BATCH} nodes into table nodes");
+        struct Row<'n> {
+            id: i64,
+            created: i64,
+            updated: i64,
+            version: i64,
+            json: [String; 4],
+            node: &'n Node,
+        }
+        let mut rows = Vec::with_capacity(BATCH);
+        for node in chunk {
+            let subject = || node_subject(&node.name);
+            let id = ids.get(node.name.as_str()).copied().ok_or_else(|| {
+                Error::backend("sqlite", format!("{}: no id was recorded", subject()))
+            })?;
+            let meta = &node.metadata;
+            rows.push(Row {
+                id,
+                created: meta.created_at.as_micros(),
+                updated: meta.updated_at.as_micros(),
+                version: version_to_sql(meta.version, subject)?,
+                json: [
+                    to_json(&node.observations, subject)?,
+                    to_json(&node.attributes, subject)?,
+                    to_json(&meta.tags, subject)?,
+                    to_json(&node.dependencies, subject)?,
+                ],
+                node,
+            });
+        }
+        let mut values: Vec<&dyn ToSql> = Vec::with_capacity(BATCH * 12);
+        for row in &rows {
+            let meta = &row.node.metadata;
+            values.extend_from_slice(&[
+                &row.id,
+                &row.node.node_type,
+                &meta.status,
+                &meta.author,
+                &meta.source,
+                &row.created,
+                &row.updated,
+                &row.version,
+                &row.json[0],
+                &row.json[1],
+                &row.json[2],
+                &row.json[3],
+            ]);
+        }
+        self.conn
+            .prepare_cached(insert_nodes_sql())
+            .and_then(|mut s| s.execute(params_from_iter(values)))
+            .ctx(self.ctx, doing)?;
+        for row in &rows {
+            self.write_index_rows(row.id, row.node)?;
+        }
+        Ok(())
+    }
+
+    pub fn delete_node(&mut self, name: &str) -> Result<bool> {
+        let doing = || format!("deleting {} from table nodes", node_subject(name));
+        let Some(id) = self.name_id(name)? else {
+            return Ok(false);
+        };
+        let ctx = self.ctx;
+        if !self.stmt(S::NodeExists)?.exists([id]).ctx(ctx, doing)? {
+            return Ok(false);
+        }
+        let deps = self.ids(S::OldDeps, id, doing)?;
+        self.orphans.extend(deps);
+        self.orphans.insert(id);
+        self.exec(S::DeleteTags, [id], doing)?;
+        self.exec(S::DeleteDeps, [id], doing)?;
+        self.conn
+            .prepare_cached("DELETE FROM nodes WHERE id = ?1")
+            .and_then(|mut s| s.execute([id]))
+            .ctx(ctx, doing)?;
+        Ok(true)
+    }
+
+    pub fn put_edge(&mut self, edge: &Edge) -> Result<()> {
+        let subject = || format!("edge {}", edge.key());
+        let doing = || format!("writing {} into table edges", subject());
+        let (from, _) = self.intern(&edge.from, false)?;
+        let (to, _) = self.intern(&edge.to, false)?;
+        let meta = &edge.metadata;
+        self.exec(
+            S::UpsertEdge,
+            params![
+                from,
+                edge.relation_type.as_str(),
+                to,
+                meta.weight,
+                meta.confidence,
+                meta.bidirectional,
+                meta.source,
+                meta.created_at.as_micros(),
+                meta.updated_at.as_micros(),
+                version_to_sql(meta.version, subject)?,
+                to_json(&edge.attributes, subject)?,
+            ],
+            doing,
+        )?;
+        Ok(())
+    }
+
+    pub fn delete_edge(&mut self, key: &EdgeKey) -> Result<bool> {
+        let doing = || format!("deleting edge {key} from table edges");
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "DELETE FROM edges WHERE from_id = (SELECT id FROM names WHERE name = ?1) \
+                 AND rel = ?2 AND to_id = (SELECT id FROM names WHERE name = ?3) \
+                 RETURNING from_id, to_id",
+            )
+            .ctx(self.ctx, doing)?;
+        let ends: Vec<(i64, i64)> = stmt
+            .query_map(
+                [
+                    key.from.as_str(),
+                    key.relation_type.as_str(),
+                    key.to.as_str(),
+                ],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .and_then(|rows| rows.collect())
+            .ctx(self.ctx, doing)?;
+        for (from, to) in &ends {
+            self.orphans.insert(*from);
+            self.orphans.insert(*to);
+        }
+        Ok(!ends.is_empty())
+    }
+
+    pub fn put_schema(&mut self, target: &SchemaTarget, schema: &Value) -> Result<()> {
+        let doing = || format!("writing the schema for {target} into table schemas");
+        let document = to_json(schema, || format!("schema for {target}"))?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO schemas(target, document) VALUES (?1, ?2) \
+                 ON CONFLICT(target) DO UPDATE SET document = excluded.document",
+            )
+            .and_then(|mut s| s.execute(params![target.key(), document]))
+            .ctx(self.ctx, doing)?;
+        Ok(())
+    }
+
+    pub fn delete_schema(&mut self, target: &SchemaTarget) -> Result<bool> {
+        let doing = || format!("deleting the schema for {target} from table schemas");
+        let deleted = self
+            .conn
+            .prepare_cached("DELETE FROM schemas WHERE target = ?1")
+            .and_then(|mut s| s.execute([target.key()]))
+            .ctx(self.ctx, doing)?;
+        Ok(deleted > 0)
+    }
+
+    /// Deletes the names nothing refers to any more.
+    pub fn sweep(&mut self) -> Result<()> {
+        let doing = || "removing unreferenced names from table names".to_owned();
+        let ids = std::mem::take(self.orphans);
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut stmt = self.conn.prepare_cached(SWEEP_NAME).ctx(self.ctx, doing)?;
+        for id in ids {
+            stmt.execute([id]).ctx(self.ctx, doing)?;
+        }
+        Ok(())
+    }
+}

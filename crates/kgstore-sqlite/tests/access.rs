@@ -1,0 +1,296 @@
+//! Read-only opening, connection settings, and locks held by other connections
+//! and processes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::{assert_error, error_of, options, raw, store, temp_db};
+use kgstore_core::{Backend, ErrorKind, GraphRead, Node, Store};
+use kgstore_sqlite::{Durability, SqliteBackend};
+
+fn thing(name: &str) -> Node {
+    Node::new(name, "thing").unwrap()
+}
+
+#[test]
+fn read_only_opens_read_and_refuse_every_write_clearly() {
+    let (dir, path) = temp_db();
+    store(&path).create_node(thing("a")).unwrap();
+    let backend = SqliteBackend::open(&path, options().read_only(true)).unwrap();
+    assert!(backend.settings().unwrap().writer.is_none());
+    let s = Store::new(backend);
+    assert_eq!(s.get_node("a").unwrap().name, "a");
+    let err = error_of(s.create_node(thing("b")));
+    assert_error(
+        &err,
+        ErrorKind::Unsupported,
+        &[
+            "writing to",
+            &path.display().to_string(),
+            "opened read-only",
+            "sqlite",
+        ],
+    );
+    assert_eq!(error_of(s.optimize()).kind(), ErrorKind::Unsupported);
+    // Reading and copying still work.
+    assert!(s.check().unwrap().is_ok());
+    let copy = dir.path().join("copy.db");
+    s.backup_native(&copy).unwrap();
+    assert!(store(&copy).contains_node("a").unwrap());
+    // A writer elsewhere is seen by the read-only store's next snapshot.
+    store(&path).create_node(thing("c")).unwrap();
+    assert!(s.contains_node("c").unwrap());
+}
+
+#[test]
+fn durability_and_safety_settings_are_in_force() {
+    let (_dir, path) = temp_db();
+    for (durability, synchronous) in [(Durability::Immediate, 2), (Durability::Relaxed, 1)] {
+        let backend = SqliteBackend::open(
+            &path,
+            options()
+                .durability(durability)
+                .lock_timeout(Duration::from_millis(1234)),
+        )
+        .unwrap();
+        let settings = backend.settings().unwrap();
+        let writer = settings.writer.clone().unwrap();
+        assert_eq!(writer.journal_mode, "wal");
+        assert_eq!(writer.synchronous, synchronous, "{durability}");
+        assert!(writer.foreign_keys);
+        assert!(!writer.trusted_schema);
+        assert!(!writer.query_only);
+        assert_eq!(writer.format_version, 1);
+        assert_eq!(settings.reader.synchronous, synchronous);
+        assert!(settings.reader.query_only);
+        assert!(!settings.reader.trusted_schema);
+        assert_eq!(settings.lock_timeout, Duration::from_millis(1234));
+    }
+    assert_eq!(
+        SqliteBackend::open(&path, options())
+            .unwrap()
+            .options()
+            .durability,
+        Durability::Relaxed
+    );
+    assert_eq!(
+        kgstore_sqlite::SqliteOptions::default().durability,
+        Durability::Immediate
+    );
+}
+
+#[test]
+fn a_lock_held_by_another_connection_gives_locked_naming_the_file() {
+    let (_dir, path) = temp_db();
+    let s = Store::new(
+        SqliteBackend::open(&path, options().lock_timeout(Duration::from_millis(150))).unwrap(),
+    );
+    s.create_node(thing("a")).unwrap();
+    let other = raw(&path);
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let err = error_of(s.create_node(thing("b")));
+    assert_error(
+        &err,
+        ErrorKind::Locked,
+        &[
+            &path.display().to_string(),
+            "another connection or process",
+            "150 ms",
+        ],
+    );
+    // Readers are not blocked by the writer elsewhere.
+    assert_eq!(s.count_nodes().unwrap(), 1);
+    other.execute_batch("ROLLBACK").unwrap();
+    s.create_node(thing("b")).unwrap();
+    assert_eq!(s.count_nodes().unwrap(), 2);
+}
+
+#[test]
+fn two_stores_on_one_file_take_turns_and_see_each_others_commits() {
+    let (_dir, path) = temp_db();
+    let first = store(&path);
+    let second = Store::new(
+        SqliteBackend::open(&path, options().lock_timeout(Duration::from_millis(100))).unwrap(),
+    );
+    let (held_tx, held_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    std::thread::scope(|scope| {
+        let first = &first;
+        let holder = scope.spawn(move || {
+            first
+                .write(|tx| {
+                    tx.create_node(thing("from first"))?;
+                    held_tx.send(()).unwrap();
+                    release_rx.recv().unwrap();
+                    Ok(())
+                })
+                .unwrap();
+        });
+        held_rx.recv().unwrap();
+        assert_eq!(
+            error_of(second.create_node(thing("from second"))).kind(),
+            ErrorKind::Locked
+        );
+        assert!(
+            !second.contains_node("from first").unwrap(),
+            "uncommitted work is invisible"
+        );
+        release_tx.send(()).unwrap();
+        holder.join().unwrap();
+    });
+    second.create_node(thing("from second")).unwrap();
+    assert!(second.contains_node("from first").unwrap());
+    assert!(first.contains_node("from second").unwrap());
+}
+
+#[test]
+fn a_second_writer_of_the_same_process_waits_then_gives_up() {
+    let (_dir, path) = temp_db();
+    let s = Store::new(
+        SqliteBackend::open(&path, options().lock_timeout(Duration::from_millis(80))).unwrap(),
+    );
+    let (held_tx, held_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    std::thread::scope(|scope| {
+        let holder = {
+            let s = s.clone();
+            scope.spawn(move || {
+                s.write(|tx| {
+                    tx.create_node(thing("holder"))?;
+                    held_tx.send(()).unwrap();
+                    release_rx.recv().unwrap();
+                    Ok(())
+                })
+                .unwrap();
+            })
+        };
+        held_rx.recv().unwrap();
+        let err = error_of(s.create_node(thing("waiter")));
+        assert_error(
+            &err,
+            ErrorKind::Locked,
+            &["another write transaction of this process", "80 ms"],
+        );
+        release_tx.send(()).unwrap();
+        holder.join().unwrap();
+    });
+    s.create_node(thing("waiter")).unwrap();
+    assert_eq!(s.count_nodes().unwrap(), 2);
+}
+
+#[test]
+fn a_write_transaction_dropped_without_commit_rolls_back_and_frees_the_writer() {
+    let (_dir, path) = temp_db();
+    let backend = SqliteBackend::open(&path, options()).unwrap();
+    {
+        let mut txn = backend.begin_write().unwrap();
+        txn.put_node(&thing("gone")).unwrap();
+        assert!(txn.contains_node("gone").unwrap());
+    }
+    let read = backend.begin_read().unwrap();
+    assert!(!read.contains_node("gone").unwrap());
+    drop(read);
+    let mut txn = backend.begin_write().unwrap();
+    txn.put_node(&thing("kept")).unwrap();
+    txn.commit().unwrap();
+    assert!(backend.begin_read().unwrap().contains_node("kept").unwrap());
+}
+
+#[test]
+fn a_read_snapshot_is_taken_when_the_transaction_begins() {
+    let (_dir, path) = temp_db();
+    let s = store(&path);
+    let elsewhere = store(&path);
+    s.create_node(thing("before")).unwrap();
+    let snapshot = s.read().unwrap();
+    // Nothing read yet on the snapshot; a commit from another connection follows.
+    elsewhere.create_node(thing("after")).unwrap();
+    assert!(!snapshot.contains_node("after").unwrap());
+    assert_eq!(snapshot.count_nodes().unwrap(), 1);
+    drop(snapshot);
+    assert!(s.contains_node("after").unwrap());
+}
+
+#[test]
+fn many_snapshots_at_once_do_not_wait_for_the_pool() {
+    let (_dir, path) = temp_db();
+    let s = Store::new(SqliteBackend::open(&path, options().reader_pool_size(1)).unwrap());
+    s.create_node(thing("a")).unwrap();
+    let snapshots: Vec<_> = (0..10).map(|_| s.read().unwrap()).collect();
+    for snapshot in &snapshots {
+        assert!(snapshot.contains_node("a").unwrap());
+    }
+}
+
+/// Child mode of the cross-process lock test: hold a write transaction until
+/// stdin closes. Run by `a_lock_held_by_another_process_gives_locked`.
+#[test]
+#[ignore = "child process of a_lock_held_by_another_process_gives_locked"]
+fn child_holding_the_write_lock() {
+    let Some(path) = std::env::var_os("KGSTORE_TEST_HOLD_LOCK") else {
+        return;
+    };
+    let s = store(std::path::Path::new(&path));
+    s.write(|tx| {
+        tx.create_node(thing("from the child"))?;
+        println!("KGSTORE-CHILD-HOLDS-THE-LOCK");
+        std::io::stdout().flush().unwrap();
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+        Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_lock_held_by_another_process_gives_locked() {
+    let (_dir, path) = temp_db();
+    let s = Store::new(
+        SqliteBackend::open(&path, options().lock_timeout(Duration::from_millis(200))).unwrap(),
+    );
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "child_holding_the_write_lock",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("KGSTORE_TEST_HOLD_LOCK", &path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(
+        lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|l| l.contains("KGSTORE-CHILD-HOLDS-THE-LOCK")),
+        "the child never took the lock"
+    );
+    let err = error_of(s.create_node(thing("from the parent")));
+    assert_error(
+        &err,
+        ErrorKind::Locked,
+        &[&path.display().to_string(), "200 ms"],
+    );
+    assert!(!s.contains_node("from the child").unwrap());
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    s.create_node(thing("from the parent")).unwrap();
+    assert!(s.contains_node("from the child").unwrap());
+}
+
+#[test]
+fn an_endless_lock_timeout_is_accepted() {
+    let (_dir, path) = temp_db();
+    let s = Store::new(SqliteBackend::open(&path, options().lock_timeout(Duration::MAX)).unwrap());
+    s.create_node(thing("a")).unwrap();
+    assert_eq!(s.count_nodes().unwrap(), 1);
+}

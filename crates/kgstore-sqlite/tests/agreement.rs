@@ -1,0 +1,388 @@
+//! The SQLite backend agrees with the reference: native traversal at every depth,
+//! overrides on graphs that are not (yet) clean, batched writes, and filters
+//! pushed into SQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{store, temp_db};
+use kgstore_core::algo;
+use kgstore_core::suite::scrambled_graph;
+use kgstore_core::{
+    Backend, Direction, Edge, EdgeFilter, GraphRead, MemoryBackend, Node, NodeFilter, PageRequest,
+    RelationType, Store, Timestamp, TraverseOptions,
+};
+use kgstore_sqlite::SqliteBackend;
+use serde_json::json;
+
+use RelationType::{Calls, Contains, References};
+
+#[test]
+fn native_traversal_agrees_with_the_reference_at_every_depth() {
+    let (_dir, path) = temp_db();
+    let s = store(&path);
+    scrambled_graph(&s, 80);
+    let read = s.read().unwrap();
+    read.with_reader(|txn| {
+        for i in (0..80).step_by(3) {
+            let name = format!("g{i:03}");
+            for max_depth in 1..=7 {
+                for direction in [Direction::Out, Direction::In, Direction::Both] {
+                    for relations in [vec![], vec![Calls], vec![Contains, References]] {
+                        let options = TraverseOptions {
+                            direction,
+                            relations,
+                            max_depth,
+                        };
+                        assert_eq!(
+                            txn.traverse(&name, &options)?,
+                            algo::traverse(txn, &name, &options)?,
+                            "{name} {options:?}"
+                        );
+                    }
+                }
+            }
+        }
+        // A start with no node and no edges reaches nothing, at any depth.
+        for max_depth in [1, 9] {
+            assert!(
+                txn.traverse("nowhere", &TraverseOptions::depth(max_depth))?
+                    .is_empty()
+            );
+        }
+        Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn overrides_agree_with_the_reference_on_unfinished_graphs() {
+    let (_dir, path) = temp_db();
+    let s = store(&path);
+    s.create_node(Node::new("base", "thing").unwrap()).unwrap();
+    let outcome = s.write(|tx| {
+        tx.defer_checks();
+        // A dangling dependency and a cycle, both allowed until commit.
+        tx.create_node(Node::new("a", "thing")?.with_dependency("b"))?;
+        tx.create_node(
+            Node::new("b", "thing")?
+                .with_dependency("missing")
+                .with_dependency("base"),
+        )?;
+        tx.create_node(Node::new("x", "thing")?.with_dependency("y"))?;
+        tx.create_node(
+            Node::new("y", "thing")?
+                .with_dependency("x")
+                .with_dependency("base"),
+        )?;
+        tx.create_node(Node::new("z", "thing")?.with_dependency("y"))?;
+        tx.with_reader(|txn| {
+            for name in ["a", "b", "x", "y", "z", "base"] {
+                let native = txn.resolve_dependencies(name).map_err(|e| e.to_string());
+                let reference = algo::resolve_dependencies(txn, name).map_err(|e| e.to_string());
+                assert_eq!(native, reference, "dependencies of {name}");
+                let native = txn.resolve_dependents(name).map_err(|e| e.to_string());
+                let reference = algo::resolve_dependents(txn, name).map_err(|e| e.to_string());
+                assert_eq!(native, reference, "dependents of {name}");
+            }
+            assert!(txn.resolve_dependencies("a").is_err());
+            assert!(txn.resolve_dependencies("x").is_err());
+            Ok(())
+        })?;
+        Err::<(), _>(kgstore_core::Error::invalid_input("test", "roll back"))
+    });
+    assert!(outcome.is_err());
+    assert_eq!(s.count_nodes().unwrap(), 1);
+}
+
+fn stamped(node: Node) -> Node {
+    let mut node = node;
+    node.metadata.version = 1;
+    node.metadata.created_at = Timestamp::from_micros(1_000).unwrap();
+    node.metadata.updated_at = node.metadata.created_at;
+    node
+}
+
+/// Everything a backend holds, read through the plain reads.
+fn contents(backend: &dyn Backend) -> (Vec<Node>, Vec<Edge>, BTreeMap<String, Vec<String>>) {
+    let txn = backend.begin_read().unwrap();
+    let nodes = txn
+        .scan_nodes(&NodeFilter::default(), None, usize::MAX)
+        .unwrap();
+    let edges = txn
+        .scan_edges(&EdgeFilter::default(), None, usize::MAX)
+        .unwrap();
+    let mut dependents = BTreeMap::new();
+    for name in nodes
+        .iter()
+        .map(|n| n.name.clone())
+        .chain(["ghost".to_owned()])
+    {
+        dependents.insert(name.clone(), txn.dependents_of(&name).unwrap());
+    }
+    (nodes, edges, dependents)
+}
+
+#[test]
+fn batched_writes_agree_with_the_memory_backend() {
+    let (_dir, path) = temp_db();
+    let sqlite = SqliteBackend::open(&path, common::options()).unwrap();
+    let memory = MemoryBackend::new();
+    let backends: [&dyn Backend; 2] = [&memory, &sqlite];
+    for backend in backends {
+        let mut txn = backend.begin_write().unwrap();
+        // Names known before the batch: nodes to update, and a name only an edge uses.
+        txn.put_nodes(
+            &(0..10)
+                .map(|i| {
+                    stamped(
+                        Node::new(format!("n{i:03}"), "old")
+                            .unwrap()
+                            .with_tag("old"),
+                    )
+                })
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+        txn.put_edge(&Edge::new("n000", Calls, "only-an-edge-end").unwrap())
+            .unwrap();
+        // 100 nodes: three full multi-row batches and a remainder; updates, the edge
+        // end becoming a node, tags, dependencies, and one name twice (last wins).
+        let mut batch: Vec<Node> = (0..99)
+            .map(|i| {
+                let mut node = Node::new(format!("n{i:03}"), "new")
+                    .unwrap()
+                    .with_observation(format!("number {i}"))
+                    .with_attribute("i", json!(i));
+                if i % 3 == 0 {
+                    node = node.with_tag("three").with_tag(format!("t{i}"));
+                }
+                if i % 5 == 1 && i > 1 {
+                    node = node
+                        .with_dependency(format!("n{:03}", i - 1))
+                        .with_dependency("ghost");
+                }
+                stamped(node)
+            })
+            .collect();
+        batch[40] = stamped(Node::new("only-an-edge-end", "new").unwrap());
+        batch.push(stamped(
+            Node::new("n050", "twice").unwrap().with_tag("second"),
+        ));
+        txn.put_nodes(&batch).unwrap();
+        // Updates through a batch drop the old tags and dependencies.
+        txn.put_nodes(
+            &(0..40)
+                .map(|i| stamped(Node::new(format!("n{i:03}"), "again").unwrap()))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+        txn.commit().unwrap();
+    }
+    let (m, s) = (contents(&memory), contents(&sqlite));
+    assert_eq!(s.0, m.0);
+    assert_eq!(s.1, m.1);
+    assert_eq!(s.2, m.2);
+    assert!(sqlite.check().unwrap().is_empty());
+    let read = sqlite.begin_read().unwrap();
+    assert_eq!(read.get_node("n050").unwrap().unwrap().node_type, "twice");
+}
+
+/// Nodes with types, tags, statuses, attributes and mixed-case text.
+fn catalogue() -> Vec<Node> {
+    let words = [
+        "École",
+        "école",
+        "STRASSE",
+        "Straße",
+        "ǅemal",
+        "ΣΊΣΥΦΟΣ",
+        "σίσυφος",
+        "plain",
+        "50%",
+        "a_b",
+    ];
+    (0..240)
+        .map(|i| {
+            let mut node = Node::new(
+                format!("{}-{i:03}", words[i % words.len()]),
+                ["crate", "person", "tool"][i % 3],
+            )
+            .unwrap()
+            .with_observation(format!(
+                "{} observation {}",
+                words[(i * 7) % words.len()],
+                i % 11
+            ))
+            .with_attribute(
+                "lang",
+                [
+                    json!("rust"),
+                    json!("go"),
+                    json!(["rust"]),
+                    json!(1),
+                    json!(1.0),
+                ][i % 5]
+                    .clone(),
+            )
+            .with_attribute(
+                "meta",
+                json!({"stars": i % 4, "team": {"name": words[i % 4]}}),
+            );
+            if i % 2 == 0 {
+                node = node.with_tag("even");
+            }
+            if i % 3 == 0 {
+                node = node.with_tag("three");
+            }
+            if i % 4 != 3 {
+                node = node.with_status(["stable", "experimental", "deprecated"][i % 4 % 3]);
+            }
+            node
+        })
+        .collect()
+}
+
+fn all_names(s: &Store, filter: &NodeFilter, limit: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut page = PageRequest::first(limit);
+    loop {
+        let got = s.list_nodes(filter, &page).unwrap();
+        assert!(got.items.len() <= limit);
+        out.extend(got.items.into_iter().map(|n| n.name));
+        match got.next_cursor {
+            Some(c) => page = page.after(Some(c)),
+            None => return out,
+        }
+    }
+}
+
+fn all_keys(s: &Store, filter: &EdgeFilter, limit: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut page = PageRequest::first(limit);
+    loop {
+        let got = s.list_edges(filter, &page).unwrap();
+        out.extend(got.items.into_iter().map(|e| e.key().to_string()));
+        match got.next_cursor {
+            Some(c) => page = page.after(Some(c)),
+            None => return out,
+        }
+    }
+}
+
+#[test]
+fn filters_and_pages_agree_with_the_reference_semantics() {
+    let (_dir, path) = temp_db();
+    let sqlite = store(&path);
+    let memory = Store::memory();
+    let nodes = catalogue();
+    let edges: Vec<Edge> = (0..nodes.len())
+        .map(|i| {
+            Edge::new(
+                nodes[i].name.clone(),
+                [Calls, Contains, References][i % 3].clone(),
+                nodes[(i * 7 + 1) % nodes.len()].name.clone(),
+            )
+            .unwrap()
+            .with_weight((i % 6) as f64 / 2.0)
+            .with_attribute("k", json!(i % 4))
+        })
+        .collect();
+    for s in [&sqlite, &memory] {
+        s.create_nodes(nodes.clone()).unwrap();
+        s.create_edges(edges.clone()).unwrap();
+    }
+    let since = sqlite.get_node(&nodes[0].name).unwrap().metadata.updated_at;
+    let filters = [
+        NodeFilter::default(),
+        NodeFilter::default().of_type("crate"),
+        NodeFilter::default().of_type("crate").of_type("tool"),
+        NodeFilter::default().with_name_prefix("É"),
+        NodeFilter::default().with_name_prefix("50%"),
+        NodeFilter::default().with_name_prefix("a_"),
+        NodeFilter::default().with_tag("even").with_tag("three"),
+        NodeFilter::default().with_tag("even").with_tag("even"),
+        NodeFilter::default().with_status("stable"),
+        NodeFilter::default().updated_since(since),
+        NodeFilter::default().where_eq("/lang", json!("rust")),
+        NodeFilter::default().where_eq("/lang", json!(1)),
+        NodeFilter::default().where_eq("/lang", json!(1.0)),
+        NodeFilter::default().where_eq("/lang", json!(["rust"])),
+        NodeFilter::default().where_eq("/meta/team/name", json!("école")),
+        NodeFilter::default().containing("école"),
+        NodeFilter::default().containing("STRASSE"),
+        NodeFilter::default().containing("straße"),
+        NodeFilter::default().containing("σίσυφος"),
+        NodeFilter::default().containing("ǆ"),
+        NodeFilter::default().containing("observation 1"),
+        NodeFilter::default().containing("%"),
+        NodeFilter::default()
+            .of_type("person")
+            .with_tag("even")
+            .containing("observation")
+            .where_eq("/meta/stars", json!(2)),
+        // A long list of types is bound as one JSON array.
+        (0..100).fold(NodeFilter::default().of_type("tool"), |f, i| {
+            f.of_type(format!("t{i}"))
+        }),
+    ];
+    for filter in &filters {
+        let expected = all_names(&memory, filter, 1000);
+        for limit in [1, 7, 100] {
+            assert_eq!(
+                all_names(&sqlite, filter, limit),
+                expected,
+                "{filter:?} limit {limit}"
+            );
+        }
+    }
+    let edge_filters = [
+        EdgeFilter::default(),
+        EdgeFilter::default().from_node(nodes[5].name.clone()),
+        EdgeFilter::default().to_node(nodes[36].name.clone()),
+        EdgeFilter::default()
+            .of_relation(Calls)
+            .of_relation(References),
+        EdgeFilter::default().with_min_weight(1.5),
+        EdgeFilter::default().where_eq("/k", json!(2)),
+        EdgeFilter::default()
+            .of_relation(Contains)
+            .with_min_weight(1.0)
+            .where_eq("/k", json!(1)),
+        (0..40).fold(EdgeFilter::default().of_relation(Calls), |f, i| {
+            f.of_relation(RelationType::Custom(format!("r{i}")))
+        }),
+    ];
+    for filter in &edge_filters {
+        let expected = all_keys(&memory, filter, 1000);
+        for limit in [1, 9, 100] {
+            assert_eq!(
+                all_keys(&sqlite, filter, limit),
+                expected,
+                "{filter:?} limit {limit}"
+            );
+        }
+    }
+    for node in nodes.iter().step_by(17) {
+        for direction in [Direction::Out, Direction::In, Direction::Both] {
+            for relations in [vec![], vec![Calls, Contains]] {
+                assert_eq!(
+                    sqlite.edges_of(&node.name, direction, &relations).unwrap(),
+                    memory
+                        .edges_of(&node.name, direction, &relations)
+                        .unwrap()
+                        .into_iter()
+                        .map(|mut e| {
+                            let stored = sqlite.get_edge(&e.key()).unwrap();
+                            e.metadata.created_at = stored.metadata.created_at;
+                            e.metadata.updated_at = stored.metadata.updated_at;
+                            e
+                        })
+                        .collect::<Vec<_>>(),
+                );
+            }
+        }
+    }
+}

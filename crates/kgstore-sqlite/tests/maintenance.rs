@@ -1,0 +1,284 @@
+//! `check`, `optimize`, the native backup and checking a file before use.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::Path;
+
+use common::{assert_error, error_of, options, raw, store, temp_db};
+use kgstore_core::suite::dump;
+use kgstore_core::{Backend, Edge, ErrorKind, GraphRead, Node, OnDependents, RelationType, Store};
+use kgstore_sqlite::SqliteBackend;
+use serde_json::json;
+
+fn fill(s: &Store, nodes: usize) {
+    s.create_nodes((0..nodes).map(|i| {
+        let node = Node::new(format!("n{i:05}"), "thing")
+            .unwrap()
+            .with_tag(format!("t{}", i % 7))
+            .with_observation("x".repeat(200));
+        if i > 0 {
+            node.with_dependency(format!("n{:05}", i - 1))
+        } else {
+            node
+        }
+    }))
+    .unwrap();
+    s.create_edges((1..nodes).map(|i| {
+        Edge::new(
+            format!("n{i:05}"),
+            RelationType::Calls,
+            format!("n{:05}", i / 2),
+        )
+        .unwrap()
+    }))
+    .unwrap();
+}
+
+fn problems(path: &Path) -> Vec<String> {
+    SqliteBackend::open(path, options())
+        .unwrap()
+        .check()
+        .unwrap()
+        .into_iter()
+        .map(|p| p.to_string())
+        .collect()
+}
+
+#[test]
+fn a_healthy_store_checks_clean_at_both_levels() {
+    let (_dir, path) = temp_db();
+    let s = store(&path);
+    fill(&s, 200);
+    s.delete_node("n00100", OnDependents::Cascade).unwrap();
+    let report = s.check().unwrap();
+    assert!(report.backend_checked);
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.nodes, 100);
+    drop(s);
+    assert!(problems(&path).is_empty());
+}
+
+#[test]
+fn names_nothing_refers_to_are_swept_at_commit() {
+    let (_dir, path) = temp_db();
+    let s = store(&path);
+    fill(&s, 50);
+    s.write(|tx| {
+        tx.defer_checks();
+        // An edge naming nodes that never come: the commit fails, nothing stays.
+        tx.create_edge(Edge::new("ghost", RelationType::Calls, "phantom")?)?;
+        Ok(())
+    })
+    .unwrap_err();
+    s.delete_node("n00000", OnDependents::Cascade).unwrap();
+    let conn = raw(&path);
+    let names: i64 = conn
+        .query_row("SELECT count(*) FROM names", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        names, 0,
+        "every node was deleted, so every name must be gone"
+    );
+    assert!(problems(&path).is_empty());
+}
+
+#[test]
+fn check_finds_damage_to_kgstores_own_tables() {
+    let (_dir, path) = temp_db();
+    let s = store(&path);
+    fill(&s, 20);
+    drop(s);
+    let conn = raw(&path);
+    conn.execute_batch(
+        "PRAGMA foreign_keys = OFF;
+         DELETE FROM node_tags WHERE node_id = (SELECT id FROM names WHERE name = 'n00003');
+         INSERT INTO edges(from_id, rel, to_id, weight, bidirectional, created_at, updated_at, version, attributes)
+             VALUES (999999, 'calls', 1, 1.0, 0, 0, 0, 1, '{}');
+         INSERT INTO names(name) VALUES ('nobody');
+         UPDATE nodes SET attributes = 'not json' WHERE id = (SELECT id FROM names WHERE name = 'n00005');",
+    )
+    .unwrap();
+    drop(conn);
+    let found = problems(&path);
+    let has = |part: &str| found.iter().any(|p| p.contains(part));
+    assert!(has("table edges, row"), "{found:#?}");
+    // With the foreign key broken, kgstore's own rules are not looked at; repair it.
+    raw(&path)
+        .execute_batch("DELETE FROM edges WHERE from_id = 999999")
+        .unwrap();
+    let found = problems(&path);
+    let has = |part: &str| found.iter().any(|p| p.contains(part));
+    assert!(has("node 'n00003'") && has("node_tags"), "{found:#?}");
+    assert!(has("node 'n00005'") && has("JSON"), "{found:#?}");
+    assert!(has("name 'nobody'"), "{found:#?}");
+    assert_eq!(found.len(), 3, "{found:#?}");
+}
+
+#[test]
+fn check_finds_schema_objects_that_are_not_kgstores() {
+    let (_dir, path) = temp_db();
+    drop(store(&path));
+    raw(&path)
+        .execute_batch(
+            "CREATE TABLE extra (x); DROP INDEX nodes_by_status;
+             CREATE TRIGGER sneaky AFTER INSERT ON nodes BEGIN DELETE FROM edges; END;",
+        )
+        .unwrap();
+    let found = problems(&path);
+    let has = |part: &str| found.iter().any(|p| p.contains(part));
+    assert!(has("table extra"), "{found:#?}");
+    assert!(has("trigger sneaky"), "{found:#?}");
+    assert!(has("index nodes_by_status: is missing"), "{found:#?}");
+    // Triggers found in a file never run.
+    let s = store(&path);
+    s.create_node(Node::new("a", "thing").unwrap()).unwrap();
+    s.create_node(Node::new("b", "thing").unwrap()).unwrap();
+    s.create_edge(Edge::new("a", RelationType::Calls, "b").unwrap())
+        .unwrap();
+    s.create_node(Node::new("c", "thing").unwrap()).unwrap();
+    assert_eq!(s.count_edges().unwrap(), 1);
+}
+
+/// Zeroes a run of pages in the middle of a checkpointed store.
+fn damage(path: &Path) {
+    raw(path)
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .unwrap();
+    let mut bytes = std::fs::read(path).unwrap();
+    let page = 4096;
+    let pages = bytes.len() / page;
+    assert!(pages > 12, "the store is too small to damage in the middle");
+    for b in &mut bytes[(pages / 2) * page..(pages / 2 + 3) * page] {
+        *b = 0x5A;
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn verify_on_open_refuses_a_damaged_file() {
+    let (_dir, path) = temp_db();
+    let s = store(&path);
+    fill(&s, 400);
+    drop(s);
+    damage(&path);
+    let err = error_of(SqliteBackend::open(&path, options().verify_on_open(true)));
+    assert_error(
+        &err,
+        ErrorKind::Corrupt,
+        &[&path.display().to_string(), "the check before use found"],
+    );
+}
+
+#[test]
+fn verify_on_open_accepts_a_healthy_file() {
+    let (_dir, path) = temp_db();
+    fill(&store(&path), 50);
+    let s = Store::new(SqliteBackend::open(&path, options().verify_on_open(true)).unwrap());
+    assert_eq!(s.count_nodes().unwrap(), 50);
+}
+
+#[test]
+fn a_backup_is_a_consistent_store_that_opens_and_checks_clean() {
+    let (dir, path) = temp_db();
+    let s = store(&path);
+    fill(&s, 300);
+    s.set_schema(
+        kgstore_core::SchemaTarget::NodeType("thing".into()),
+        json!({"type": "object"}),
+    )
+    .unwrap();
+    let expected = dump(&s);
+    let copy = dir.path().join("backups").join("copy.db");
+    // Writers go on while the copy is made; the copy is one snapshot.
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            for i in 0..50 {
+                s.create_node(Node::new(format!("during {i}"), "thing").unwrap())
+                    .unwrap();
+            }
+        });
+        s.backup_native(&copy).unwrap();
+        writer.join().unwrap();
+    });
+    let leftovers: Vec<_> = std::fs::read_dir(copy.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().contains("partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let restored = Store::new(SqliteBackend::open(&copy, options().verify_on_open(true)).unwrap());
+    let (nodes, edges, schemas) = dump(&restored);
+    assert_eq!(edges, expected.1);
+    assert_eq!(schemas, expected.2);
+    let originals: Vec<_> = nodes
+        .iter()
+        .filter(|n| n.name.starts_with('n'))
+        .cloned()
+        .collect();
+    assert_eq!(originals, expected.0);
+    // Of the nodes written during the copy, it holds exactly those committed before
+    // its snapshot: a prefix of the sequence.
+    let mut during: Vec<usize> = nodes
+        .iter()
+        .filter_map(|n| n.name.strip_prefix("during ").map(|i| i.parse().unwrap()))
+        .collect();
+    during.sort_unstable();
+    assert_eq!(during, (0..during.len()).collect::<Vec<_>>());
+    assert!(restored.check().unwrap().is_ok());
+    restored
+        .create_node(Node::new("after restore", "thing").unwrap())
+        .unwrap();
+}
+
+#[test]
+fn a_backup_never_replaces_an_existing_file() {
+    let (dir, path) = temp_db();
+    let s = store(&path);
+    let dest = dir.path().join("taken.db");
+    std::fs::write(&dest, b"precious").unwrap();
+    let err = error_of(s.backup_native(&dest));
+    assert_error(&err, ErrorKind::Io, &["taken.db", "already exists"]);
+    assert_eq!(std::fs::read(&dest).unwrap(), b"precious");
+}
+
+#[test]
+fn optimize_analyzes_and_compacts_a_mostly_empty_file() {
+    let (_dir, path) = temp_db();
+    let s = store(&path);
+    fill(&s, 2000);
+    raw(&path)
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .unwrap();
+    s.write(|tx| {
+        for i in (0..2000).rev() {
+            tx.delete_node(&format!("n{i:05}"), OnDependents::Refuse)?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    s.create_node(Node::new("survivor", "thing").unwrap())
+        .unwrap();
+    let pages = |path: &Path| -> i64 {
+        raw(path)
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap()
+    };
+    let before = pages(&path);
+    s.optimize().unwrap();
+    let after = pages(&path);
+    assert!(after * 4 < before, "{before} pages before, {after} after");
+    let analyzed: i64 = raw(&path)
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE name = 'sqlite_stat1'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(analyzed, 1);
+    assert!(s.contains_node("survivor").unwrap());
+    assert!(s.check().unwrap().is_ok());
+    // Optimizing an already tidy store changes nothing visible.
+    s.optimize().unwrap();
+    assert_eq!(s.count_nodes().unwrap(), 1);
+}
