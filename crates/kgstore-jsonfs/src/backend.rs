@@ -396,17 +396,17 @@ impl JsonFsWrite<'_> {
         let (rel, now, before) = match key {
             Key::Node(name) => (
                 names::node_path(name),
-                self.state.get_node(name)?.map(Content::Node),
+                self.state.get_node(name)?.map(Content::node),
                 self.base.contains_node(name)?,
             ),
             Key::Edge(edge) => (
                 names::edge_path(edge),
-                self.state.get_edge(edge)?.map(Content::Edge),
+                self.state.get_edge(edge)?.map(Content::edge),
                 self.base.contains_edge(edge)?,
             ),
             Key::Schema(target) => (
                 names::schema_path(target),
-                self.state.get_schema(target)?.map(Content::Schema),
+                self.state.get_schema(target)?.map(Content::schema),
                 self.base.get_schema(target)?.is_some(),
             ),
         };

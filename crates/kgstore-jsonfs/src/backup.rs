@@ -45,13 +45,13 @@ fn fill(state: &GraphState, root: &Path) -> Result<()> {
     layout::create(root)?;
     let mut items: Vec<(String, Content)> = Vec::new();
     for node in state.scan_nodes(&NodeFilter::default(), None, usize::MAX)? {
-        items.push((crate::names::node_path(&node.name), Content::Node(node)));
+        items.push((crate::names::node_path(&node.name), Content::node(node)));
     }
     for edge in state.scan_edges(&EdgeFilter::default(), None, usize::MAX)? {
-        items.push((crate::names::edge_path(&edge.key()), Content::Edge(edge)));
+        items.push((crate::names::edge_path(&edge.key()), Content::edge(edge)));
     }
     for (target, schema) in state.list_schemas()? {
-        items.push((crate::names::schema_path(&target), Content::Schema(schema)));
+        items.push((crate::names::schema_path(&target), Content::schema(schema)));
     }
     let mut dirs: Vec<PathBuf> = items
         .iter()

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use kgstore_core::{Edge, Error, Node, Result};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::fault::{FaultPoint, Hooks};
 
@@ -27,19 +27,22 @@ pub fn is_temp(name: &str) -> bool {
     name.starts_with(TEMP_PREFIX)
 }
 
-/// The pretty JSON of an entity file: keys sorted at every level, two-space
-/// indentation, a final newline.
+/// The pretty JSON of an entity file: two-space indentation, a final newline.
 pub fn render(value: &impl Serialize) -> Result<Vec<u8>> {
-    let mut tree = serde_json::to_value(value).map_err(|e| Error::backend("jsonfs", e))?;
-    // A no-op unless some crate turns on serde_json's `preserve_order`: then it keeps
-    // the key order stable, so that diffs stay minimal.
-    tree.sort_all_objects();
-    let mut bytes = serde_json::to_vec_pretty(&tree).map_err(|e| Error::backend("jsonfs", e))?;
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| Error::backend("jsonfs", e))?;
     bytes.push(b'\n');
     Ok(bytes)
 }
 
-/// What an entity file holds.
+/// Sorts a JSON object's keys at every level. A no-op unless some crate turns on
+/// serde_json's `preserve_order`; then it keeps files stable, so diffs stay minimal.
+fn sort_map(map: &mut Map<String, Value>) {
+    map.sort_keys();
+    map.values_mut().for_each(Value::sort_all_objects);
+}
+
+/// What an entity file holds. Fields are written in the order of their struct,
+/// JSON objects (attributes, schemas) with their keys sorted.
 #[derive(Clone, Debug)]
 pub enum Content {
     /// A node file.
@@ -51,6 +54,24 @@ pub enum Content {
 }
 
 impl Content {
+    /// A node's file content.
+    pub fn node(mut node: Node) -> Self {
+        sort_map(&mut node.attributes);
+        Self::Node(node)
+    }
+
+    /// An edge's file content.
+    pub fn edge(mut edge: Edge) -> Self {
+        sort_map(&mut edge.attributes);
+        Self::Edge(edge)
+    }
+
+    /// A schema's file content.
+    pub fn schema(mut schema: Value) -> Self {
+        schema.sort_all_objects();
+        Self::Schema(schema)
+    }
+
     /// The file's bytes.
     pub fn render(&self) -> Result<Vec<u8>> {
         match self {

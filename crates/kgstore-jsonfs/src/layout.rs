@@ -166,10 +166,7 @@ pub fn create(root: &Path) -> Result<()> {
     }
     sync_dir(&root.join(SCHEMAS))?;
     files::write_atomic(&root.join(".gitignore"), GITIGNORE.as_bytes())?;
-    let marker = files::render(&json!({
-        "format": FORMAT,
-        "version": VERSION,
-    }))?;
+    let marker = files::render(&json!({ "format": FORMAT, "version": VERSION }))?;
     files::write_atomic(&root.join(MARKER), &marker)
 }
 
