@@ -445,3 +445,23 @@ fn native_backup_is_a_store_that_opens_with_the_same_content() {
     );
     store.optimize().unwrap();
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// Numbers read back bit for bit from the files they were written to.
+    #[test]
+    fn floats_read_back_exactly(weight in 0.0f64..1e300, value in proptest::num::f64::NORMAL) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        store.write(|tx| {
+            tx.create_node(Node::new("a", "thing")?.with_attribute("x", json!(value)))?;
+            tx.create_edge(Edge::new("a", RelationType::Calls, "a")?.with_weight(weight))?;
+            Ok(())
+        }).unwrap();
+        let before = kgstore_core::suite::dump(&store);
+        drop(store);
+        let after = kgstore_core::suite::dump(&open(dir.path()));
+        proptest::prop_assert!(before == after);
+    }
+}
