@@ -16,7 +16,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use kgstore_core::suite::dump;
-use kgstore_core::{Edge, GraphRead, Node, OnDependents, RelationType, Store, WriteTx};
+use kgstore_core::{Edge, Node, OnDependents, RelationType, Store, WriteTx};
 use kgstore_jsonfs::{JsonFsBackend, JsonFsOptions};
 use serde_json::json;
 

@@ -304,8 +304,8 @@ fn crash_leftovers_are_cleaned_and_reported() {
     .unwrap();
     let backend = JsonFsBackend::open(dir.path(), JsonFsOptions::default()).unwrap();
     let report = backend.recovery().clone();
-    assert_eq!(report.temps_removed, [stray.clone()]);
-    assert_eq!(report.discarded, [half_journal.clone()]);
+    assert_eq!(report.temps_removed, [stray]);
+    assert_eq!(report.discarded, [half_journal]);
     assert!(
         report.to_string().contains("removed temporary file"),
         "{report}"
