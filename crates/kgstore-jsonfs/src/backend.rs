@@ -3,6 +3,7 @@
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
+use std::thread::{self, ThreadId};
 
 use kgstore_core::{
     Backend, Edge, EdgeFilter, EdgeKey, Error, GraphState, Node, NodeFilter, Problem, ReadTxn,
@@ -46,6 +47,9 @@ pub struct JsonFsBackend {
     options: JsonFsOptions,
     current: RwLock<GraphState>,
     writer: Mutex<Writer>,
+    /// The thread holding the write transaction, so that a check from inside it is
+    /// refused instead of waiting for itself.
+    write_owner: Mutex<Option<ThreadId>>,
     recovery: RecoveryReport,
     /// Committed journals a read-only open applied in memory only.
     overlay: Vec<FileOp>,
@@ -69,6 +73,11 @@ impl std::fmt::Debug for JsonFsBackend {
             .field("options", &self.options)
             .finish_non_exhaustive()
     }
+}
+
+/// Locks a mutex whose data is updated by single assignments, so whole after a panic too.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The report of open's refusal of a store whose files are damaged.
@@ -152,6 +161,7 @@ impl JsonFsBackend {
                 next_journal: 1,
                 poisoned: None,
             }),
+            write_owner: Mutex::new(None),
             recovery,
             overlay,
             _lock: lock,
@@ -181,8 +191,7 @@ impl JsonFsBackend {
     }
 
     fn lock_writer(&self) -> MutexGuard<'_, Writer> {
-        // The writer's fields are updated by single assignments: whole after a panic too.
-        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.writer)
     }
 
     fn poisoned_error(reason: &str) -> Error {
@@ -218,6 +227,7 @@ impl Backend for JsonFsBackend {
         if let Some(reason) = &writer.poisoned {
             return Err(Self::poisoned_error(reason));
         }
+        *lock(&self.write_owner) = Some(thread::current().id());
         let base = self.snapshot();
         Ok(Box::new(JsonFsWrite {
             backend: self,
@@ -233,6 +243,12 @@ impl Backend for JsonFsBackend {
     /// leftovers of crashes; and any difference between the files and this open
     /// store (a hand edit made while it was open).
     fn check(&self) -> Result<Vec<Problem>> {
+        if *lock(&self.write_owner) == Some(thread::current().id()) {
+            return Err(Error::Locked {
+                resource: format!("{} (check)", self.root.display()),
+                holder: Some("this thread's own write transaction (check after it)".into()),
+            });
+        }
         // Holding the writer keeps commits from changing the files under the scan.
         let writer = self.lock_writer();
         let mut problems = Vec::new();
@@ -390,6 +406,12 @@ struct JsonFsWrite<'a> {
 
 kgstore_core::delegate_read_txn!(JsonFsWrite<'_>, state);
 
+impl Drop for JsonFsWrite<'_> {
+    fn drop(&mut self) {
+        *lock(&self.backend.write_owner) = None;
+    }
+}
+
 impl JsonFsWrite<'_> {
     /// The file change for one changed key, if the file must change.
     fn change(&self, key: &Key) -> Result<Option<Change>> {
@@ -503,7 +525,7 @@ impl WriteTxn for JsonFsWrite<'_> {
             .backend
             .current
             .write()
-            .unwrap_or_else(PoisonError::into_inner) = this.state;
+            .unwrap_or_else(PoisonError::into_inner) = std::mem::take(&mut this.state);
         Ok(())
     }
 }

@@ -38,8 +38,6 @@ impl Finding {
 pub struct Scan {
     /// The graph the files hold.
     pub state: GraphState,
-    /// How many entity files were read.
-    pub files: usize,
     /// What is wrong.
     pub findings: Vec<Finding>,
     /// Temporary files left by a crash.
@@ -180,6 +178,14 @@ fn finding(path: PathBuf, detail: String, fatal: bool) -> Finding {
 /// The folders holding entity files, relative to the root; stray entries of the data
 /// folders go to `findings`, temporary files to `temps`.
 fn folders(root: &Path, scan: &mut Scan) -> Result<Vec<String>> {
+    // An interrupted creation may leave a temporary file beside the marker.
+    let entries = fs::read_dir(root).map_err(|e| Error::io(root, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(root, e))?;
+        if is_temp(&entry.file_name().to_string_lossy()) {
+            scan.temps.push(entry.path());
+        }
+    }
     let mut folders = Vec::new();
     for top in [NODES, EDGES, SCHEMAS] {
         let dir = root.join(top);
@@ -268,7 +274,6 @@ pub fn scan(root: &Path, overlay: &[FileOp]) -> Result<Scan> {
             }
         }
     }
-    scan.files = loaded.len();
     let mut paths_of_nodes: HashMap<String, String> = HashMap::new();
     let mut deps: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut edges: Vec<(String, EdgeKey)> = Vec::new();

@@ -291,11 +291,28 @@ fn check_reports_hand_edits_made_while_open_and_stray_files() {
 }
 
 #[test]
+fn check_inside_a_write_transaction_is_refused_instead_of_waiting_for_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sample(dir.path());
+    store
+        .write(|tx| {
+            tx.create_node(Node::new("inside", "crate")?)?;
+            let err = store.check().unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Locked, "{err}");
+            Ok(())
+        })
+        .unwrap();
+    assert!(store.check().unwrap().is_ok());
+}
+
+#[test]
 fn crash_leftovers_are_cleaned_and_reported() {
     let dir = tempfile::tempdir().unwrap();
     drop(sample(dir.path()));
     let stray = dir.path().join("nodes/8b/.tmp-1-1");
     fs::write(&stray, "half a fi").unwrap();
+    let beside_marker = dir.path().join(".tmp-1-3");
+    fs::write(&beside_marker, "{\"format\"").unwrap();
     let half_journal = dir.path().join("journal/.tmp-1-2");
     fs::write(
         &half_journal,
@@ -304,7 +321,7 @@ fn crash_leftovers_are_cleaned_and_reported() {
     .unwrap();
     let backend = JsonFsBackend::open(dir.path(), JsonFsOptions::default()).unwrap();
     let report = backend.recovery().clone();
-    assert_eq!(report.temps_removed, [stray]);
+    assert_eq!(report.temps_removed, [beside_marker, stray]);
     assert_eq!(report.discarded, [half_journal]);
     assert!(
         report.to_string().contains("removed temporary file"),
