@@ -1,0 +1,31 @@
+//! The floor of a durable one-file commit on this machine: a bare temporary-file
+//! write, its sync, a rename over the target and a sync of the folder, measured in
+//! the caller's run so that a backend's figure can be given as a ratio to it.
+//!
+//! Depends on std only, so that a benchmark crate can take the file as it is.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Runs `iterations` durable replacements of a `payload`-sized file in `dir` (created
+/// if missing) and returns the total time they took.
+pub fn measure(dir: &Path, payload: &[u8], iterations: usize) -> std::io::Result<Duration> {
+    fs::create_dir_all(dir)?;
+    let temp = dir.join(".floor.tmp");
+    let started = Instant::now();
+    for i in 0..iterations {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&temp)?;
+        file.write_all(payload)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&temp, dir.join(format!("floor-{}.json", i % 64)))?;
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(started.elapsed())
+}

@@ -1,0 +1,531 @@
+//! The backend: in-memory indexes over the files, snapshots for readers, one writer.
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
+use std::thread::{self, ThreadId};
+
+use kgstore_core::{
+    Backend, Edge, EdgeFilter, EdgeKey, Error, GraphState, Node, NodeFilter, Problem, ReadTxn,
+    Result, SchemaTarget, WriteTxn,
+};
+use serde_json::Value;
+
+use crate::commit::{Change, Disk, Failure};
+use crate::files::{self, Content};
+use crate::journal::{FileOp, JOURNAL_DIR};
+use crate::layout::{self, MARKER, RecoveryReport};
+use crate::lock::{self, LockFile};
+use crate::names;
+use crate::options::JsonFsOptions;
+use crate::scan::{self, Finding};
+
+/// The JSON-files backend: one pretty-printed JSON file per node, edge and schema
+/// in a folder, with in-memory indexes built at open.
+///
+/// ```
+/// use kgstore_core::{Edge, GraphRead, Node, RelationType, Store};
+/// use kgstore_jsonfs::{JsonFsBackend, JsonFsOptions};
+///
+/// let dir = tempfile::tempdir()?;
+/// let store = Store::new(JsonFsBackend::open(dir.path().join("kg"), JsonFsOptions::default())?);
+/// store.write(|tx| {
+///     tx.create_node(Node::new("serde", "crate")?)?;
+///     tx.create_node(Node::new("kgstore", "crate")?.with_dependency("serde"))?;
+///     tx.create_edge(Edge::new("kgstore", RelationType::DependsOn, "serde")?)?;
+///     Ok(())
+/// })?;
+/// assert!(dir.path().join("kg/nodes").is_dir());
+/// drop(store); // releases the folder's lock
+///
+/// let store = Store::new(JsonFsBackend::open(dir.path().join("kg"), JsonFsOptions::default())?);
+/// assert_eq!(store.resolve_dependencies("kgstore")?, ["serde"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct JsonFsBackend {
+    root: PathBuf,
+    options: JsonFsOptions,
+    current: RwLock<GraphState>,
+    writer: Mutex<Writer>,
+    /// The thread holding the write transaction, so that a check from inside it is
+    /// refused instead of waiting for itself.
+    write_owner: Mutex<Option<ThreadId>>,
+    recovery: RecoveryReport,
+    /// Committed journals a read-only open applied in memory only.
+    overlay: Vec<FileOp>,
+    _lock: Option<LockFile>,
+}
+
+/// What only the writer touches.
+struct Writer {
+    /// Shard folders known to exist (relative paths).
+    dirs: HashSet<String>,
+    /// The next journal's sequence number.
+    next_journal: u64,
+    /// Why writes are refused, after a commit failed past its commit mark.
+    poisoned: Option<String>,
+}
+
+impl std::fmt::Debug for JsonFsBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonFsBackend")
+            .field("root", &self.root)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Locks a mutex whose data is updated by single assignments, so whole after a panic too.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The report of open's refusal of a store whose files are damaged.
+fn refuse(root: &Path, findings: &[Finding]) -> Error {
+    const SHOWN: usize = 20;
+    let fatal: Vec<&Finding> = findings.iter().filter(|f| f.fatal).collect();
+    let mut detail = format!(
+        "{} problem{} found; the store is not opened rather than have data dropped or misread. \
+         Fix or remove these files (Backend::check lists every problem): ",
+        fatal.len(),
+        if fatal.len() == 1 { "" } else { "s" }
+    );
+    let listed: Vec<String> = fatal
+        .iter()
+        .take(SHOWN)
+        .map(|f| format!("{}: {}", f.path.display(), f.detail))
+        .collect();
+    detail.push_str(&listed.join("; "));
+    if fatal.len() > SHOWN {
+        detail.push_str(&format!("; and {} more", fatal.len() - SHOWN));
+    }
+    let path = match fatal.as_slice() {
+        [one] => one.path.clone(),
+        _ => root.to_path_buf(),
+    };
+    Error::corrupt(path, detail)
+}
+
+impl JsonFsBackend {
+    /// Opens (or, unless told not to, creates) the store in the folder `path`.
+    ///
+    /// Takes the folder's lock (exclusive, or shared when read-only), finishes or
+    /// discards what a crash interrupted, then reads every file into memory. A store
+    /// whose files do not parse, sit where their keys do not say, or break integrity
+    /// (edges to missing nodes, missing or cyclic dependencies) is refused with
+    /// [`Error::Corrupt`] listing each file and what is wrong with it.
+    ///
+    /// Errors: [`Error::Locked`] naming the holder's pid if another process holds
+    /// the folder (after `lock_timeout`); [`Error::InvalidInput`] for a folder that
+    /// holds something else; [`Error::Io`] with the path for I/O failures.
+    pub fn open(path: impl AsRef<Path>, options: JsonFsOptions) -> Result<Self> {
+        let root = path.as_ref().to_path_buf();
+        match std::fs::metadata(&root) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                return Err(Error::invalid_input(
+                    format!("jsonfs store folder {}", root.display()),
+                    "is a file, not a folder",
+                ));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if options.read_only || !options.create_if_missing {
+                    return Err(Error::io(&root, e));
+                }
+                std::fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
+                if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    files::sync_dir(parent)?;
+                }
+            }
+            Err(e) => return Err(Error::io(&root, e)),
+        }
+        let lock = lock::acquire(&root, !options.read_only, options.lock_timeout)?;
+        layout::prepare(&root, options.read_only)?;
+        let (mut recovery, overlay) = layout::recover(&root, options.read_only, &options.hooks)?;
+        let scan = scan::scan(&root, &overlay)?;
+        if scan.findings.iter().any(|f| f.fatal) {
+            return Err(refuse(&root, &scan.findings));
+        }
+        if options.read_only {
+            recovery.left_in_place.extend(scan.temps.iter().cloned());
+        } else {
+            layout::remove_temps(&scan.temps, &options.hooks)?;
+            recovery.temps_removed.extend(scan.temps.iter().cloned());
+        }
+        Ok(Self {
+            root,
+            options,
+            current: RwLock::new(scan.state),
+            writer: Mutex::new(Writer {
+                dirs: scan.dirs,
+                next_journal: 1,
+                poisoned: None,
+            }),
+            write_owner: Mutex::new(None),
+            recovery,
+            overlay,
+            _lock: lock,
+        })
+    }
+
+    /// The store's folder.
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    /// The options it was opened with.
+    pub fn options(&self) -> &JsonFsOptions {
+        &self.options
+    }
+
+    /// What opening had to finish or clean up after an earlier crash.
+    pub fn recovery(&self) -> &RecoveryReport {
+        &self.recovery
+    }
+
+    fn snapshot(&self) -> GraphState {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn lock_writer(&self) -> MutexGuard<'_, Writer> {
+        lock(&self.writer)
+    }
+
+    fn poisoned_error(reason: &str) -> Error {
+        Error::backend(
+            "jsonfs",
+            format!(
+                "a commit failed after its commit mark ({reason}); it completes when the \
+                 store is next opened, and this handle takes no more writes: reopen the store"
+            ),
+        )
+    }
+}
+
+impl Backend for JsonFsBackend {
+    fn name(&self) -> &str {
+        "jsonfs"
+    }
+
+    fn begin_read(&self) -> Result<Box<dyn ReadTxn + '_>> {
+        Ok(Box::new(JsonFsRead {
+            state: self.snapshot(),
+        }))
+    }
+
+    fn begin_write(&self) -> Result<Box<dyn WriteTxn + '_>> {
+        if self.options.read_only {
+            return Err(Error::unsupported(
+                format!("writing to {} (opened read-only)", self.root.display()),
+                "jsonfs",
+            ));
+        }
+        let writer = self.lock_writer();
+        if let Some(reason) = &writer.poisoned {
+            return Err(Self::poisoned_error(reason));
+        }
+        *lock(&self.write_owner) = Some(thread::current().id());
+        let base = self.snapshot();
+        Ok(Box::new(JsonFsWrite {
+            backend: self,
+            writer,
+            state: base.clone(),
+            base,
+            changed: BTreeSet::new(),
+        }))
+    }
+
+    /// Reads every file again and reports what is wrong: files that do not parse,
+    /// sit elsewhere than their keys say, or break integrity; stray files and
+    /// leftovers of crashes; and any difference between the files and this open
+    /// store (a hand edit made while it was open).
+    fn check(&self) -> Result<Vec<Problem>> {
+        if *lock(&self.write_owner) == Some(thread::current().id()) {
+            return Err(Error::Locked {
+                resource: format!("{} (check)", self.root.display()),
+                holder: Some("this thread's own write transaction (check after it)".into()),
+            });
+        }
+        // Holding the writer keeps commits from changing the files under the scan.
+        let writer = self.lock_writer();
+        let mut problems = Vec::new();
+        if let Some(reason) = &writer.poisoned {
+            problems.push(Problem::new(
+                self.root.display().to_string(),
+                format!("a commit failed after its commit mark ({reason}): reopen the store"),
+            ));
+        }
+        let marker = self.root.join(MARKER);
+        match std::fs::read(&marker) {
+            Ok(_) => {}
+            Err(e) => problems.push(Problem::new(
+                marker.display().to_string(),
+                format!("the format marker cannot be read: {e}"),
+            )),
+        }
+        let scan = scan::scan(&self.root, &self.overlay)?;
+        problems.extend(scan.findings.iter().map(Finding::problem));
+        for temp in &scan.temps {
+            problems.push(Problem::new(
+                temp.display().to_string(),
+                "temporary file of an interrupted write (removed at the next open)",
+            ));
+        }
+        let journal = self.root.join(JOURNAL_DIR);
+        if let Ok(entries) = std::fs::read_dir(&journal) {
+            for entry in entries.flatten() {
+                problems.push(Problem::new(
+                    entry.path().display().to_string(),
+                    "journal file left behind (handled at the next open)",
+                ));
+            }
+        }
+        let current = self.snapshot();
+        compare(&self.root, &current, &scan.state, &mut problems)?;
+        Ok(problems)
+    }
+
+    /// Nothing to reorganise: every file is always in its final form.
+    fn optimize(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Writes a consistent copy of the store, taken from one snapshot while writers
+    /// go on, as a new jsonfs store folder at `dest`, which must not exist. The copy is
+    /// built under a temporary name beside `dest` and renamed into place when complete.
+    fn backup_native(&self, dest: &Path) -> Result<()> {
+        crate::backup::write_copy(&self.snapshot(), dest)
+    }
+}
+
+/// Differences between the open store's state and what its files hold.
+fn compare(
+    root: &Path,
+    open: &GraphState,
+    disk: &GraphState,
+    problems: &mut Vec<Problem>,
+) -> Result<()> {
+    let differ = |rel: String, detail: &str| {
+        Problem::new(
+            root.join(rel).display().to_string(),
+            format!("{detail} (edited while the store was open?)"),
+        )
+    };
+    let all_nodes = |s: &GraphState| s.scan_nodes(&NodeFilter::default(), None, usize::MAX);
+    let all_edges = |s: &GraphState| s.scan_edges(&EdgeFilter::default(), None, usize::MAX);
+    let (a, b) = (all_nodes(open)?, all_nodes(disk)?);
+    for (key, x, y) in merge(&a, &b, |n: &Node| n.name.clone()) {
+        if let Some(detail) = difference(x, y) {
+            problems.push(differ(names::node_path(&key), detail));
+        }
+    }
+    let (a, b) = (all_edges(open)?, all_edges(disk)?);
+    for (key, x, y) in merge(&a, &b, Edge::key) {
+        if let Some(detail) = difference(x, y) {
+            problems.push(differ(names::edge_path(&key), detail));
+        }
+    }
+    let (a, b) = (open.list_schemas()?, disk.list_schemas()?);
+    for (key, x, y) in merge(&a, &b, |(t, _): &(SchemaTarget, Value)| t.clone()) {
+        if let Some(detail) = difference(x, y) {
+            problems.push(differ(names::schema_path(&key), detail));
+        }
+    }
+    Ok(())
+}
+
+fn difference<T: PartialEq>(open: Option<&T>, disk: Option<&T>) -> Option<&'static str> {
+    match (open, disk) {
+        (Some(_), None) => Some("the open store holds this entity, but its file is missing"),
+        (None, Some(_)) => Some("the file holds an entity the open store does not have"),
+        (Some(a), Some(b)) if a != b => Some("the file differs from the open store"),
+        _ => None,
+    }
+}
+
+/// Pairs the items of two lists sorted by `key`.
+fn merge<'a, T, K: Ord>(
+    a: &'a [T],
+    b: &'a [T],
+    key: impl Fn(&T) -> K,
+) -> Vec<(K, Option<&'a T>, Option<&'a T>)> {
+    let mut out = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        let order = match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) => key(x).cmp(&key(y)),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            _ => std::cmp::Ordering::Greater,
+        };
+        match order {
+            std::cmp::Ordering::Less => {
+                out.push((key(&a[i]), Some(&a[i]), None));
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                out.push((key(&b[j]), None, Some(&b[j])));
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                out.push((key(&a[i]), Some(&a[i]), Some(&b[j])));
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
+}
+
+/// A read transaction: a snapshot of the in-memory indexes.
+struct JsonFsRead {
+    state: GraphState,
+}
+
+kgstore_core::delegate_read_txn!(JsonFsRead, state);
+
+/// What a write transaction changed.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Key {
+    Node(String),
+    Edge(EdgeKey),
+    Schema(SchemaTarget),
+}
+
+/// The write transaction: a private copy of the state plus the keys it changed,
+/// written to the files at commit.
+struct JsonFsWrite<'a> {
+    backend: &'a JsonFsBackend,
+    writer: MutexGuard<'a, Writer>,
+    base: GraphState,
+    state: GraphState,
+    changed: BTreeSet<Key>,
+}
+
+kgstore_core::delegate_read_txn!(JsonFsWrite<'_>, state);
+
+impl Drop for JsonFsWrite<'_> {
+    fn drop(&mut self) {
+        *lock(&self.backend.write_owner) = None;
+    }
+}
+
+impl JsonFsWrite<'_> {
+    /// The file change for one changed key, if the file must change.
+    fn change(&self, key: &Key) -> Result<Option<Change>> {
+        let (rel, now, before) = match key {
+            Key::Node(name) => (
+                names::node_path(name),
+                self.state.get_node(name)?.map(Content::node),
+                self.base.contains_node(name)?,
+            ),
+            Key::Edge(edge) => (
+                names::edge_path(edge),
+                self.state.get_edge(edge)?.map(Content::edge),
+                self.base.contains_edge(edge)?,
+            ),
+            Key::Schema(target) => (
+                names::schema_path(target),
+                self.state.get_schema(target)?.map(Content::schema),
+                self.base.get_schema(target)?.is_some(),
+            ),
+        };
+        Ok(match (now, before) {
+            (None, false) => None,
+            (content, _) => Some(Change { rel, content }),
+        })
+    }
+}
+
+impl WriteTxn for JsonFsWrite<'_> {
+    fn put_node(&mut self, node: &Node) -> Result<()> {
+        self.state.put_node(node.clone());
+        self.changed.insert(Key::Node(node.name.clone()));
+        Ok(())
+    }
+
+    fn delete_node(&mut self, name: &str) -> Result<bool> {
+        let existed = self.state.delete_node(name).is_some();
+        if existed {
+            self.changed.insert(Key::Node(name.to_owned()));
+        }
+        Ok(existed)
+    }
+
+    fn put_edge(&mut self, edge: &Edge) -> Result<()> {
+        self.state.put_edge(edge.clone());
+        self.changed.insert(Key::Edge(edge.key()));
+        Ok(())
+    }
+
+    fn delete_edge(&mut self, key: &EdgeKey) -> Result<bool> {
+        let existed = self.state.delete_edge(key).is_some();
+        if existed {
+            self.changed.insert(Key::Edge(key.clone()));
+        }
+        Ok(existed)
+    }
+
+    fn put_schema(&mut self, target: &SchemaTarget, schema: &Value) -> Result<()> {
+        self.state.put_schema(target.clone(), schema.clone());
+        self.changed.insert(Key::Schema(target.clone()));
+        Ok(())
+    }
+
+    fn delete_schema(&mut self, target: &SchemaTarget) -> Result<bool> {
+        let existed = self.state.delete_schema(target).is_some();
+        if existed {
+            self.changed.insert(Key::Schema(target.clone()));
+        }
+        Ok(existed)
+    }
+
+    fn commit(self: Box<Self>) -> Result<()> {
+        let mut this = *self;
+        if let Some(reason) = &this.writer.poisoned {
+            return Err(JsonFsBackend::poisoned_error(reason));
+        }
+        let mut changes = Vec::with_capacity(this.changed.len());
+        for key in &this.changed {
+            changes.extend(this.change(key)?);
+        }
+        if !changes.is_empty() {
+            let backend = this.backend;
+            let disk = Disk {
+                root: &backend.root,
+                durability: backend.options.durability,
+                hooks: &backend.options.hooks,
+            };
+            let seq = this.writer.next_journal;
+            this.writer.next_journal += 1;
+            match disk.apply(changes, &mut this.writer.dirs, seq) {
+                Ok(()) => {}
+                Err(Failure::Clean(e)) => return Err(e),
+                Err(Failure::Dirty(e)) => {
+                    this.writer.poisoned = Some(e.to_string());
+                    return Err(match e {
+                        Error::Io { path, source } => Error::io(
+                            path,
+                            std::io::Error::new(
+                                source.kind(),
+                                format!(
+                                    "{source}; the commit had passed its commit mark and \
+                                     completes when the store is next opened"
+                                ),
+                            ),
+                        ),
+                        other => other,
+                    });
+                }
+            }
+        }
+        *this
+            .backend
+            .current
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = std::mem::take(&mut this.state);
+        Ok(())
+    }
+}

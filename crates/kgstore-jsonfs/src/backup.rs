@@ -1,0 +1,84 @@
+//! The native backup: a complete jsonfs store folder written from one snapshot.
+
+use std::path::{Path, PathBuf};
+
+use kgstore_core::{EdgeFilter, Error, GraphState, NodeFilter, ReadTxn, Result};
+
+use crate::files::{self, Content, ensure_dir, parallel_map, sync_dir, workers_for};
+use crate::layout;
+
+/// Writes `state` as a new store at `dest` (which must not exist): built in a
+/// temporary folder beside it, every file and folder synced, then renamed into place.
+pub fn write_copy(state: &GraphState, dest: &Path) -> Result<()> {
+    if dest.exists() {
+        return Err(Error::invalid_input(
+            format!("backup destination {}", dest.display()),
+            "already exists",
+        ));
+    }
+    let parent = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| {
+            Error::invalid_input(
+                format!("backup destination {}", dest.display()),
+                "has no folder name",
+            )
+        })?;
+    let partial = parent.join(format!(".{name}.partial-{}", std::process::id()));
+    let outcome = fill(state, &partial).and_then(|()| {
+        files::rename(&partial, dest)?;
+        sync_dir(&parent)
+    });
+    if outcome.is_err() {
+        let _ = std::fs::remove_dir_all(&partial);
+    }
+    outcome
+}
+
+fn fill(state: &GraphState, root: &Path) -> Result<()> {
+    std::fs::create_dir(root).map_err(|e| Error::io(root, e))?;
+    layout::create(root)?;
+    let mut items: Vec<(String, Content)> = Vec::new();
+    for node in state.scan_nodes(&NodeFilter::default(), None, usize::MAX)? {
+        items.push((crate::names::node_path(&node.name), Content::node(node)));
+    }
+    for edge in state.scan_edges(&EdgeFilter::default(), None, usize::MAX)? {
+        items.push((crate::names::edge_path(&edge.key()), Content::edge(edge)));
+    }
+    for (target, schema) in state.list_schemas()? {
+        items.push((crate::names::schema_path(&target), Content::schema(schema)));
+    }
+    let mut dirs: Vec<PathBuf> = items
+        .iter()
+        .filter_map(|(rel, _)| root.join(rel).parent().map(Path::to_path_buf))
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    for dir in &dirs {
+        ensure_dir(dir)?;
+    }
+    let written = parallel_map(
+        &items,
+        workers_for(items.len(), 16, 16),
+        |(rel, content)| {
+            let path = root.join(rel);
+            let bytes = content.render()?;
+            std::fs::write(&path, &bytes)
+                .and_then(|()| std::fs::File::open(&path)?.sync_all())
+                .map_err(|e| Error::io(&path, e))
+        },
+    );
+    written.into_iter().collect::<Result<()>>()?;
+    for top in layout::FOLDERS {
+        dirs.push(root.join(top));
+    }
+    dirs.push(root.to_path_buf());
+    parallel_map(&dirs, workers_for(dirs.len(), 8, 16), |dir| sync_dir(dir))
+        .into_iter()
+        .collect()
+}

@@ -1,0 +1,213 @@
+//! File-system steps: temporary files, syncs, renames, and the JSON form of entities.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use kgstore_core::{Edge, Error, Node, Result};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::fault::{FaultPoint, Hooks};
+
+/// Every temporary file's name starts with this; open removes any it finds.
+pub const TEMP_PREFIX: &str = ".tmp-";
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A fresh temporary file name, unique in this process (and the lock keeps others out).
+pub fn temp_name() -> String {
+    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{TEMP_PREFIX}{}-{n}", std::process::id())
+}
+
+/// Whether a file name is one of our temporary files.
+pub fn is_temp(name: &str) -> bool {
+    name.starts_with(TEMP_PREFIX)
+}
+
+/// The pretty JSON of an entity file: two-space indentation, a final newline.
+pub fn render(value: &impl Serialize) -> Result<Vec<u8>> {
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| Error::backend("jsonfs", e))?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+/// Sorts a JSON object's keys at every level. A no-op unless some crate turns on
+/// serde_json's `preserve_order`; then it keeps files stable, so diffs stay minimal.
+fn sort_map(map: &mut Map<String, Value>) {
+    map.sort_keys();
+    map.values_mut().for_each(Value::sort_all_objects);
+}
+
+/// What an entity file holds. Fields are written in the order of their struct,
+/// JSON objects (attributes, schemas) with their keys sorted.
+#[derive(Clone, Debug)]
+pub enum Content {
+    /// A node file.
+    Node(Node),
+    /// An edge file.
+    Edge(Edge),
+    /// A schema file (the schema document itself).
+    Schema(Value),
+}
+
+impl Content {
+    /// A node's file content.
+    pub fn node(mut node: Node) -> Self {
+        sort_map(&mut node.attributes);
+        Self::Node(node)
+    }
+
+    /// An edge's file content.
+    pub fn edge(mut edge: Edge) -> Self {
+        sort_map(&mut edge.attributes);
+        Self::Edge(edge)
+    }
+
+    /// A schema's file content.
+    pub fn schema(mut schema: Value) -> Self {
+        schema.sort_all_objects();
+        Self::Schema(schema)
+    }
+
+    /// The file's bytes.
+    pub fn render(&self) -> Result<Vec<u8>> {
+        match self {
+            Self::Node(node) => render(node),
+            Self::Edge(edge) => render(edge),
+            Self::Schema(schema) => render(schema),
+        }
+    }
+}
+
+/// Syncs a folder so that the names created, renamed or removed in it are durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::io(dir, e))
+    }
+    #[cfg(not(unix))]
+    {
+        // Folders cannot be opened for syncing here; renames are journaled by NTFS.
+        let _ = dir;
+        Ok(())
+    }
+}
+
+/// Creates a folder if missing; whether it was created.
+pub fn ensure_dir(dir: &Path) -> Result<bool> {
+    match fs::create_dir(dir) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(Error::io(dir, e)),
+    }
+}
+
+/// Writes `bytes` to a new temporary file in `dir` and syncs it, passing the
+/// `TempWritten` and `TempSynced` points. On failure the temporary file is removed.
+pub fn write_temp(dir: &Path, bytes: &[u8], hooks: &Hooks) -> Result<PathBuf> {
+    write_temp_at(
+        dir,
+        bytes,
+        hooks,
+        FaultPoint::TempWritten,
+        FaultPoint::TempSynced,
+    )
+}
+
+/// [`write_temp`] with the points to pass after writing and after syncing.
+pub fn write_temp_at(
+    dir: &Path,
+    bytes: &[u8],
+    hooks: &Hooks,
+    written: FaultPoint,
+    synced: FaultPoint,
+) -> Result<PathBuf> {
+    let path = dir.join(temp_name());
+    let outcome = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        file.write_all(bytes)?;
+        hooks.at(written)?;
+        file.sync_all()?;
+        hooks.at(synced)
+    })();
+    match outcome {
+        Ok(()) => Ok(path),
+        Err(e) => {
+            let _ = fs::remove_file(&path);
+            Err(Error::io(&path, e))
+        }
+    }
+}
+
+/// Renames a file into place.
+pub fn rename(from: &Path, to: &Path) -> Result<()> {
+    fs::rename(from, to).map_err(|e| Error::io(to, e))
+}
+
+/// Removes a file; `Ok(false)` if it was not there.
+pub fn remove(path: &Path) -> Result<bool> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+/// Writes a small file atomically: temporary file, sync, rename, folder sync.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = parent(path);
+    let temp = write_temp(dir, bytes, &Hooks::default())?;
+    if let Err(e) = rename(&temp, path) {
+        let _ = fs::remove_file(&temp);
+        return Err(e);
+    }
+    sync_dir(dir)
+}
+
+/// A path's folder (the path itself if it has none).
+pub fn parent(path: &Path) -> &Path {
+    path.parent().unwrap_or(path)
+}
+
+/// The worker threads worth using for `items` pieces of file work: file systems
+/// overlap many syncs, so this may exceed the number of cores.
+pub fn workers_for(items: usize, per_worker: usize, max: usize) -> usize {
+    items.div_ceil(per_worker.max(1)).clamp(1, max)
+}
+
+/// Maps `f` over `items` on up to `workers` scoped threads, keeping the order.
+pub fn parallel_map<T: Sync, R: Send>(
+    items: &[T],
+    workers: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    if workers <= 1 || items.len() <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(workers);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| {
+                let f = &f;
+                scope.spawn(move || part.iter().map(f).collect::<Vec<R>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| match h.join() {
+                Ok(results) => results,
+                // Our closures do not panic; if one did, re-raise it here.
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
+}

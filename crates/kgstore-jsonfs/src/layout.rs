@@ -1,0 +1,285 @@
+//! The store's folder: its format marker, creation, and recovery after a crash.
+
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use kgstore_core::{Error, Result};
+use serde_json::{Value, json};
+
+use crate::fault::{FaultPoint, Hooks};
+use crate::files::{self, ensure_dir, is_temp, parent, sync_dir};
+use crate::journal::{self, COMMITTED, FileOp, JOURNAL_DIR};
+use crate::lock::LOCK_FILE;
+use crate::names::{EDGES, NODES, SCHEMAS};
+
+/// The format marker's file name.
+pub const MARKER: &str = "kgstore-jsonfs.json";
+/// The format's name in the marker.
+pub const FORMAT: &str = "kgstore-jsonfs";
+/// The format version this build writes and reads.
+pub const VERSION: u64 = 1;
+/// What a store's own `.gitignore` keeps out of version control.
+const GITIGNORE: &str = "# Written by kgstore-jsonfs: the lock, unfinished commits and temporary files.\nLOCK\njournal/\n.tmp-*\n";
+
+/// Every folder of a store, parents first.
+pub const FOLDERS: [&str; 6] = [
+    NODES,
+    EDGES,
+    SCHEMAS,
+    "schemas/node_type",
+    "schemas/relation_type",
+    JOURNAL_DIR,
+];
+
+/// What opening a store cleaned up after an earlier crash.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Committed journals whose transactions were completed (for a read-only open:
+    /// applied in memory only, and left on disk for the next writable open).
+    pub rolled_forward: Vec<PathBuf>,
+    /// Journals that had not reached their commit mark, removed with no effect.
+    pub discarded: Vec<PathBuf>,
+    /// Stray temporary files of interrupted writes, removed.
+    pub temps_removed: Vec<PathBuf>,
+    /// Leftovers a read-only open found but may not remove.
+    pub left_in_place: Vec<PathBuf>,
+}
+
+impl RecoveryReport {
+    /// Whether the store was found closed cleanly.
+    pub fn is_clean(&self) -> bool {
+        self.rolled_forward.is_empty()
+            && self.discarded.is_empty()
+            && self.temps_removed.is_empty()
+            && self.left_in_place.is_empty()
+    }
+}
+
+impl std::fmt::Display for RecoveryReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.is_clean() {
+            return f.write_str("clean");
+        }
+        let mut parts = Vec::new();
+        for (what, paths) in [
+            ("rolled forward", &self.rolled_forward),
+            ("discarded uncommitted journal", &self.discarded),
+            ("removed temporary file", &self.temps_removed),
+            ("left in place (read-only)", &self.left_in_place),
+        ] {
+            for path in paths {
+                parts.push(format!("{what} {}", path.display()));
+            }
+        }
+        f.write_str(&parts.join("; "))
+    }
+}
+
+fn not_a_store(root: &Path, reason: &str) -> Error {
+    Error::invalid_input(
+        format!("jsonfs store folder {}", root.display()),
+        format!("{reason} (a store has a {MARKER} format marker)"),
+    )
+}
+
+/// Checks the format marker, creating a new store in a blank folder; a writable open
+/// also re-creates missing data folders (git does not keep empty folders).
+pub fn prepare(root: &Path, read_only: bool) -> Result<()> {
+    let marker = root.join(MARKER);
+    match fs::read(&marker) {
+        Ok(bytes) => check_marker(&marker, &bytes)?,
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            if read_only {
+                return Err(not_a_store(root, "has no store to read"));
+            }
+            if !is_blank(root)? {
+                return Err(not_a_store(
+                    root,
+                    "is not empty and holds no kgstore-jsonfs store",
+                ));
+            }
+            return create(root);
+        }
+        Err(e) => return Err(Error::io(&marker, e)),
+    }
+    if !read_only {
+        let mut created = false;
+        for folder in FOLDERS {
+            created |= ensure_dir(&root.join(folder))?;
+        }
+        if created {
+            sync_dir(root)?;
+            sync_dir(&root.join(SCHEMAS))?;
+        }
+    }
+    Ok(())
+}
+
+fn check_marker(path: &Path, bytes: &[u8]) -> Result<()> {
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| Error::corrupt(path, format!("the format marker does not parse: {e}")))?;
+    if value.get("format").and_then(Value::as_str) != Some(FORMAT) {
+        return Err(Error::corrupt(
+            path,
+            format!("the format marker does not name the {FORMAT} format"),
+        ));
+    }
+    match value.get("version").and_then(Value::as_u64) {
+        Some(VERSION) => Ok(()),
+        Some(newer) if newer > VERSION => Err(Error::unsupported(
+            format!("format version {newer} (this build reads version {VERSION})"),
+            "jsonfs",
+        )),
+        _ => Err(Error::corrupt(
+            path,
+            "the format marker has no valid version",
+        )),
+    }
+}
+
+/// Whether a folder holds nothing but what an interrupted creation leaves.
+fn is_blank(root: &Path) -> Result<bool> {
+    fn blank(dir: &Path, top: bool) -> std::io::Result<bool> {
+        for entry in fs::read_dir(dir)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let ok = if entry.file_type()?.is_dir() {
+                blank(&entry.path(), false)?
+            } else {
+                is_temp(&name) || (top && (name == LOCK_FILE || name == ".gitignore"))
+            };
+            if !ok {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+    blank(root, true).map_err(|e| Error::io(root, e))
+}
+
+/// Creates an empty store in `root`: folders, `.gitignore`, then the marker, whose
+/// rename is the moment the store exists.
+pub fn create(root: &Path) -> Result<()> {
+    for folder in FOLDERS {
+        ensure_dir(&root.join(folder))?;
+    }
+    sync_dir(&root.join(SCHEMAS))?;
+    files::write_atomic(&root.join(".gitignore"), GITIGNORE.as_bytes())?;
+    let marker = files::render(&json!({ "format": FORMAT, "version": VERSION }))?;
+    files::write_atomic(&root.join(MARKER), &marker)
+}
+
+/// Finishes or discards what a crash interrupted: rolls every committed journal
+/// forward (in memory only, returned as an overlay, when read-only) and removes
+/// uncommitted ones. Stray temporary files in the data folders are removed later,
+/// by the scan that finds them.
+pub fn recover(
+    root: &Path,
+    read_only: bool,
+    hooks: &Hooks,
+) -> Result<(RecoveryReport, Vec<FileOp>)> {
+    let mut report = RecoveryReport::default();
+    let mut overlay = Vec::new();
+    let dir = root.join(JOURNAL_DIR);
+    let entries = match fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok((report, overlay)),
+        Err(e) => return Err(Error::io(&dir, e)),
+    };
+    let mut committed = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(&dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if is_temp(&name) {
+            if read_only {
+                report.left_in_place.push(entry.path());
+            } else {
+                files::remove(&entry.path())?;
+                report.discarded.push(entry.path());
+            }
+        } else if let Some(seq) = name
+            .strip_suffix(COMMITTED)
+            .and_then(|s| s.parse::<u64>().ok())
+        {
+            committed.push((seq, entry.path()));
+        }
+    }
+    if !report.discarded.is_empty() {
+        sync_dir(&dir)?;
+    }
+    committed.sort();
+    for (_, path) in committed {
+        let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        let ops = journal::decode(&bytes).map_err(|detail| {
+            Error::corrupt(
+                &path,
+                format!(
+                    "a committed journal {detail}; it cannot be rolled forward safely, \
+                     so the store is not opened (restore it from a backup)"
+                ),
+            )
+        })?;
+        if read_only {
+            overlay.extend(ops);
+            report.rolled_forward.push(path.clone());
+            report.left_in_place.push(path);
+        } else {
+            roll_forward(root, &ops, hooks)?;
+            files::remove(&path)?;
+            sync_dir(&dir)?;
+            report.rolled_forward.push(path);
+        }
+    }
+    Ok((report, overlay))
+}
+
+/// Applies a committed journal's operations to the files, durably whatever the
+/// durability setting. Idempotent, so a crash here only means doing it again.
+fn roll_forward(root: &Path, ops: &[FileOp], hooks: &Hooks) -> Result<()> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for op in ops {
+        let path = root.join(&op.rel);
+        let dir = parent(&path).to_path_buf();
+        match &op.content {
+            Some(content) => {
+                if ensure_dir(&dir)? {
+                    dirs.push(parent(&dir).to_path_buf());
+                }
+                let temp = files::write_temp(&dir, content, &Hooks::default())?;
+                files::rename(&temp, &path)?;
+            }
+            None => {
+                files::remove(&path)?;
+            }
+        }
+        dirs.push(dir);
+        hooks
+            .at(FaultPoint::RecoveryApplied)
+            .map_err(|e| Error::io(&path, e))?;
+    }
+    dirs.sort();
+    dirs.dedup();
+    for dir in dirs {
+        sync_dir(&dir)?;
+    }
+    Ok(())
+}
+
+/// Removes stray temporary files found by a scan, passing `CleanupRemoved` after each.
+pub fn remove_temps(temps: &[PathBuf], hooks: &Hooks) -> Result<()> {
+    let mut dirs: Vec<&Path> = Vec::new();
+    for temp in temps {
+        files::remove(temp)?;
+        hooks
+            .at(FaultPoint::CleanupRemoved)
+            .map_err(|e| Error::io(temp, e))?;
+        dirs.push(parent(temp));
+    }
+    dirs.sort();
+    dirs.dedup();
+    for dir in dirs {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}

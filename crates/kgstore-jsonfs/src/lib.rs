@@ -1,0 +1,55 @@
+//! kgstore's JSON-files backend: a knowledge graph kept as one pretty-printed
+//! JSON file per node, edge and schema, in sharded folders that a person can read
+//! and diff under git, crash-safe and atomic per transaction.
+//!
+//! ```text
+//! store/
+//!   kgstore-jsonfs.json          format marker: {"format": "kgstore-jsonfs", "version": 1}
+//!   LOCK                         lock file: the writer's pid, under an exclusive lock
+//!   .gitignore                   keeps LOCK, journal/ and temporary files out of git
+//!   nodes/3f/serde.json          one file per node, sharded by a hash of its name
+//!   edges/a0/kgstore,depends_on,serde.json
+//!   schemas/node_type/crate.json
+//!   schemas/relation_type/depends_on.json
+//!   journal/                     a multi-file commit's journal, while it is applied
+//! ```
+//!
+//! Every write goes to a temporary file in the target's folder, is synced, renamed
+//! into place, and the folder synced. A transaction of several files is made atomic
+//! by a journal: a crash before its commit mark leaves no trace, a crash after it is
+//! rolled forward at the next open. The whole graph is read into memory at open
+//! (in parallel), so reads never touch the disk; readers get snapshots and never
+//! wait; one writer at a time. See `docs/jsonfs.md` for the format and protocol.
+//!
+//! ```
+//! use kgstore_core::{GraphRead, Node, Store};
+//! use kgstore_jsonfs::{Durability, JsonFsBackend, JsonFsOptions};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let options = JsonFsOptions::default().durability(Durability::Immediate);
+//! let store = Store::new(JsonFsBackend::open(dir.path(), options)?);
+//! store.create_node(Node::new("serde", "crate")?)?;
+//! assert_eq!(store.get_node("serde")?.metadata.version, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+
+mod backend;
+mod backup;
+mod commit;
+pub mod fault;
+mod files;
+mod journal;
+mod layout;
+mod lock;
+pub mod names;
+mod options;
+mod scan;
+
+pub use backend::JsonFsBackend;
+pub use layout::{FORMAT, MARKER, RecoveryReport, VERSION};
+pub use lock::LOCK_FILE;
+pub use options::{Durability, JsonFsOptions};
+
+/// The prefix of every temporary file name; open removes any such file it finds.
+pub const TEMP_PREFIX: &str = files::TEMP_PREFIX;

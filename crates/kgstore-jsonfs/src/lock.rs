@@ -1,0 +1,124 @@
+//! The lock file that keeps a second writing process out.
+//!
+//! A writer holds an exclusive lock on `LOCK` (std `File::lock`, `flock(2)` on
+//! Unix) for as long as the store is open and writes its pid into the file; a
+//! read-only opener holds a shared lock. The operating system drops a lock when
+//! its process dies, so a crash never leaves the store locked.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use kgstore_core::{Error, Result};
+
+/// The lock file's name inside the store's folder.
+pub const LOCK_FILE: &str = "LOCK";
+
+/// How often a waiting opener tries the lock again.
+const RETRY: Duration = Duration::from_millis(10);
+
+/// A held lock; released when dropped.
+#[derive(Debug)]
+pub(crate) struct LockFile {
+    file: File,
+    exclusive: bool,
+}
+
+impl Drop for LockFile {
+    fn drop(&mut self) {
+        if self.exclusive {
+            // Forget the pid so that no stale holder is named later; best effort.
+            let _ = self.file.set_len(0);
+        }
+        // Closing the file releases the lock.
+    }
+}
+
+/// Takes the lock of the store at `root`: exclusive for a writer, shared for a reader,
+/// waiting up to `timeout`. A reader finds no lock file in a store that was never opened
+/// for writing on this machine (a read-only copy, say): it then holds no lock.
+pub(crate) fn acquire(
+    root: &Path,
+    exclusive: bool,
+    timeout: Option<Duration>,
+) -> Result<Option<LockFile>> {
+    let path = root.join(LOCK_FILE);
+    let file = if exclusive {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+    } else {
+        match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+        {
+            Ok(file) => Ok(file),
+            // A read-only folder or file: a shared lock needs only a readable file.
+            Err(_) => match File::open(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                other => other,
+            },
+        }
+    };
+    let mut file = file.map_err(|e| Error::io(&path, e))?;
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        let attempt = if exclusive {
+            file.try_lock()
+        } else {
+            file.try_lock_shared()
+        };
+        match attempt {
+            Ok(()) => break,
+            Err(TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+            Err(TryLockError::WouldBlock) => {
+                let now = Instant::now();
+                match deadline {
+                    Some(deadline) if now < deadline => {
+                        std::thread::sleep(RETRY.min(deadline - now));
+                    }
+                    _ => return Err(locked(&path, &mut file, exclusive)),
+                }
+            }
+        }
+    }
+    if exclusive {
+        let pid = format!("pid {}\n", std::process::id());
+        file.set_len(0)
+            .and_then(|()| file.write_all(pid.as_bytes()))
+            .map_err(|e| Error::io(&path, e))?;
+    }
+    Ok(Some(LockFile { file, exclusive }))
+}
+
+/// The `Locked` error, naming the holder as well as it can be known.
+fn locked(path: &Path, file: &mut File, exclusive: bool) -> Error {
+    // If a shared lock is free, only read-only openers hold the store.
+    let readers_only = exclusive && file.try_lock_shared().is_ok();
+    if readers_only {
+        let _ = file.unlock();
+    }
+    let holder = if readers_only {
+        Some("one or more read-only openers".to_owned())
+    } else {
+        let mut text = String::new();
+        let _ = file.read_to_string(&mut text);
+        let text = text.trim();
+        if text.starts_with("pid ") {
+            Some(text.to_owned())
+        } else {
+            Some("another process".to_owned())
+        }
+    };
+    Error::Locked {
+        resource: path.display().to_string(),
+        holder,
+    }
+}

@@ -1,0 +1,130 @@
+//! How a store is opened.
+
+use std::time::Duration;
+
+use crate::fault::Hooks;
+
+/// How hard a commit works to survive a power cut before it returns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Durability {
+    /// Every file and folder a commit touches is synced before the commit returns:
+    /// a commit that returned `Ok` survives a process crash and a power cut.
+    #[default]
+    Immediate,
+    /// File contents are still synced before each rename (no file is ever seen empty
+    /// or half-written), but folders are not synced: a commit survives a process
+    /// crash, while a power cut may undo the last commits. See `docs/jsonfs.md`.
+    Relaxed,
+}
+
+impl Durability {
+    /// `immediate` or `relaxed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Immediate => "immediate",
+            Self::Relaxed => "relaxed",
+        }
+    }
+
+    /// Whether folders are synced after renames.
+    pub(crate) fn sync_folders(self) -> bool {
+        self == Self::Immediate
+    }
+}
+
+impl std::str::FromStr for Durability {
+    type Err = kgstore_core::Error;
+
+    fn from_str(s: &str) -> kgstore_core::Result<Self> {
+        match s {
+            "immediate" => Ok(Self::Immediate),
+            "relaxed" => Ok(Self::Relaxed),
+            _ => Err(kgstore_core::Error::invalid_input(
+                format!("durability '{s}'"),
+                "expected immediate or relaxed",
+            )),
+        }
+    }
+}
+
+/// How [`JsonFsBackend::open`](crate::JsonFsBackend::open) opens a store.
+///
+/// Every field has a builder method; the defaults are a writable store, created
+/// if missing, with [`Durability::Immediate`], failing at once with
+/// [`Error::Locked`](kgstore_core::Error::Locked) if another process holds it.
+///
+/// ```
+/// use std::time::Duration;
+/// use kgstore_jsonfs::{Durability, JsonFsOptions};
+///
+/// let options = JsonFsOptions::default()
+///     .durability(Durability::Relaxed)
+///     .lock_timeout(Some(Duration::from_millis(500)));
+/// assert!(!options.read_only);
+/// assert!(options.create_if_missing);
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct JsonFsOptions {
+    /// How durable a commit is when it returns (URL parameter `durability=relaxed`).
+    pub durability: Durability,
+    /// Open for reading only, beside other read-only openers, under a shared lock; no
+    /// recovery is written to disk (URL parameter `read_only=true`).
+    pub read_only: bool,
+    /// Create the folder and an empty store if there is none (ignored when read-only).
+    pub create_if_missing: bool,
+    /// How long to wait for another process's lock: `None` fails at once
+    /// (URL parameter `lock_timeout_ms=500`).
+    pub lock_timeout: Option<Duration>,
+    pub(crate) hooks: Hooks,
+}
+
+impl Default for JsonFsOptions {
+    fn default() -> Self {
+        Self {
+            durability: Durability::Immediate,
+            read_only: false,
+            create_if_missing: true,
+            lock_timeout: None,
+            hooks: Hooks::default(),
+        }
+    }
+}
+
+impl JsonFsOptions {
+    /// The defaults: writable, created if missing, immediate durability, no lock wait.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the durability.
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Opens read-only (or not).
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+
+    /// Creates a missing store (or refuses to).
+    pub fn create_if_missing(mut self, create: bool) -> Self {
+        self.create_if_missing = create;
+        self
+    }
+
+    /// Waits up to `timeout` for another process's lock; `None` fails at once.
+    pub fn lock_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// Sets a test fault (builds with the `fault-injection` feature only).
+    #[cfg(feature = "fault-injection")]
+    pub fn with_fault(mut self, fault: crate::fault::Fault) -> Self {
+        self.hooks.fault = Some(fault);
+        self
+    }
+}

@@ -1,0 +1,352 @@
+//! Reading a whole store from its files, in parallel, and finding what is wrong.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use kgstore_core::{Edge, EdgeKey, Error, GraphState, Node, Problem, Result, SchemaTarget, algo};
+use serde_json::Value;
+
+use crate::files::{is_temp, workers_for};
+use crate::journal::FileOp;
+use crate::names::{
+    self, EDGES, EXTENSION, NODE_TYPE, NODES, RELATION_TYPE, SCHEMAS, decode_schema_path,
+};
+
+/// Something wrong with the files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    /// The file or folder concerned.
+    pub path: PathBuf,
+    /// What is wrong.
+    pub detail: String,
+    /// Whether data would be lost or misread if the store were used as it is.
+    pub fatal: bool,
+}
+
+impl Finding {
+    /// The finding as a [`Problem`] of a check.
+    pub fn problem(&self) -> Problem {
+        Problem::new(self.path.display().to_string(), self.detail.clone())
+    }
+}
+
+/// What a scan found.
+#[derive(Default)]
+pub struct Scan {
+    /// The graph the files hold.
+    pub state: GraphState,
+    /// What is wrong.
+    pub findings: Vec<Finding>,
+    /// Temporary files left by a crash.
+    pub temps: Vec<PathBuf>,
+    /// Shard folders that exist (relative paths).
+    pub dirs: HashSet<String>,
+}
+
+/// The data folders' kinds of files.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Node,
+    Edge,
+    Schema,
+}
+
+/// One entity read from a file.
+enum Entity {
+    Node(Node),
+    Edge(Edge),
+    Schema(SchemaTarget, Value),
+}
+
+/// Parses an entity file's bytes found at `rel` and checks that it sits where its key says.
+fn parse(kind: Kind, rel: &str, bytes: &[u8]) -> Result<Entity, String> {
+    let (entity, canonical) = match kind {
+        Kind::Node => {
+            let node: Node = serde_json::from_slice(bytes)
+                .map_err(|e| format!("does not parse as a node: {e}"))?;
+            let canonical = names::node_path(&node.name);
+            (Entity::Node(node), canonical)
+        }
+        Kind::Edge => {
+            let edge: Edge = serde_json::from_slice(bytes)
+                .map_err(|e| format!("does not parse as an edge: {e}"))?;
+            let canonical = names::edge_path(&edge.key());
+            (Entity::Edge(edge), canonical)
+        }
+        Kind::Schema => {
+            let schema: Value = serde_json::from_slice(bytes)
+                .map_err(|e| format!("does not parse as JSON: {e}"))?;
+            let mut parts = rel.split('/').skip(1);
+            let target = match (parts.next(), parts.next()) {
+                (Some(kind), Some(file)) => decode_schema_path(kind, file),
+                _ => None,
+            }
+            .ok_or_else(|| {
+                "is not named for a node type or relation type (schemas/node_type/NAME.json)"
+                    .to_owned()
+            })?;
+            let canonical = names::schema_path(&target);
+            (Entity::Schema(target, schema), canonical)
+        }
+    };
+    if canonical != rel {
+        let what = match &entity {
+            Entity::Node(n) => format!("node '{}'", kgstore_core::validate::shorten(&n.name)),
+            Entity::Edge(e) => format!("edge {}", e.key()),
+            Entity::Schema(t, _) => format!("the schema for {t}"),
+        };
+        return Err(format!(
+            "holds {what}, whose file is {canonical}: a file must sit where its key says"
+        ));
+    }
+    Ok(entity)
+}
+
+fn kind_of(rel: &str) -> Kind {
+    if rel.starts_with(NODES) {
+        Kind::Node
+    } else if rel.starts_with(EDGES) {
+        Kind::Edge
+    } else {
+        Kind::Schema
+    }
+}
+
+/// What reading one folder gave.
+#[derive(Default)]
+struct FolderScan {
+    loaded: Vec<(String, Result<Entity, String>)>,
+    findings: Vec<Finding>,
+    temps: Vec<PathBuf>,
+}
+
+fn read_folder(root: &Path, rel_dir: &str, out: &mut FolderScan) {
+    let dir = root.join(rel_dir);
+    let entries = match fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            out.findings
+                .push(finding(dir, format!("cannot be listed: {e}"), true));
+            return;
+        }
+    };
+    let kind = kind_of(rel_dir);
+    for entry in entries {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                out.findings
+                    .push(finding(dir.clone(), format!("cannot be listed: {e}"), true));
+                continue;
+            }
+        };
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if is_temp(&name) {
+            out.temps.push(path);
+            continue;
+        }
+        let is_file = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
+        if !is_file || !name.ends_with(EXTENSION) {
+            out.findings.push(finding(
+                path,
+                "is not a file this store writes (stray)".into(),
+                false,
+            ));
+            continue;
+        }
+        let rel = format!("{rel_dir}/{name}");
+        let parsed = match fs::read(&path) {
+            Ok(bytes) => parse(kind, &rel, &bytes),
+            Err(e) => Err(format!("cannot be read: {e}")),
+        };
+        out.loaded.push((rel, parsed));
+    }
+}
+
+fn finding(path: PathBuf, detail: String, fatal: bool) -> Finding {
+    Finding {
+        path,
+        detail,
+        fatal,
+    }
+}
+
+/// The folders holding entity files, relative to the root; stray entries of the data
+/// folders go to `findings`, temporary files to `temps`.
+fn folders(root: &Path, scan: &mut Scan) -> Result<Vec<String>> {
+    // An interrupted creation may leave a temporary file beside the marker.
+    let entries = fs::read_dir(root).map_err(|e| Error::io(root, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(root, e))?;
+        if is_temp(&entry.file_name().to_string_lossy()) {
+            scan.temps.push(entry.path());
+        }
+    }
+    let mut folders = Vec::new();
+    for top in [NODES, EDGES, SCHEMAS] {
+        let dir = root.join(top);
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            // Git keeps no empty folders: a missing data folder holds nothing.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io(&dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(&dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+            let expected = if top == SCHEMAS {
+                name == NODE_TYPE || name == RELATION_TYPE
+            } else {
+                name.len() == 2 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            };
+            if is_temp(&name) && !is_dir {
+                scan.temps.push(entry.path());
+            } else if is_dir && expected {
+                let rel = format!("{top}/{name}");
+                scan.dirs.insert(rel.clone());
+                folders.push(rel);
+            } else {
+                scan.findings.push(finding(
+                    entry.path(),
+                    "is not a file or folder this store writes (stray)".into(),
+                    false,
+                ));
+            }
+        }
+    }
+    folders.sort();
+    Ok(folders)
+}
+
+/// Reads every entity file under `root`, with `overlay` (a committed journal that a
+/// read-only open cannot roll forward on disk) applied on top, and checks the result:
+/// files parse and sit where their keys say, edges join existing nodes, dependencies
+/// exist and form no cycle.
+pub fn scan(root: &Path, overlay: &[FileOp]) -> Result<Scan> {
+    let mut scan = Scan::default();
+    let folders = folders(root, &mut scan)?;
+    let parallelism = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let workers = workers_for(folders.len(), 8, 2 * parallelism.min(8));
+    let next = AtomicUsize::new(0);
+    let results = Mutex::new(Vec::new());
+    let work = || {
+        let mut out = FolderScan::default();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(rel_dir) = folders.get(i) else { break };
+            read_folder(root, rel_dir, &mut out);
+        }
+        results
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(out);
+    };
+    if workers <= 1 {
+        work();
+    } else {
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(work);
+            }
+        });
+    }
+    let mut loaded: BTreeMap<String, Result<Entity, String>> = BTreeMap::new();
+    for part in results
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    {
+        loaded.extend(part.loaded);
+        scan.findings.extend(part.findings);
+        scan.temps.extend(part.temps);
+    }
+    for op in overlay {
+        match &op.content {
+            Some(bytes) => {
+                loaded.insert(op.rel.clone(), parse(kind_of(&op.rel), &op.rel, bytes));
+            }
+            None => {
+                loaded.remove(&op.rel);
+            }
+        }
+    }
+    let mut paths_of_nodes: HashMap<String, String> = HashMap::new();
+    let mut deps: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut edges: Vec<(String, EdgeKey)> = Vec::new();
+    for (rel, parsed) in loaded {
+        match parsed {
+            Ok(Entity::Node(node)) => {
+                paths_of_nodes.insert(node.name.clone(), rel);
+                deps.insert(node.name.clone(), node.dependencies.clone());
+                scan.state.put_node(node);
+            }
+            Ok(Entity::Edge(edge)) => {
+                edges.push((rel, edge.key()));
+                scan.state.put_edge(edge);
+            }
+            Ok(Entity::Schema(target, schema)) => scan.state.put_schema(target, schema),
+            Err(detail) => scan.findings.push(finding(root.join(&rel), detail, true)),
+        }
+    }
+    integrity(root, &mut scan, &paths_of_nodes, &deps, &edges)?;
+    scan.findings.sort_by(|a, b| a.path.cmp(&b.path));
+    scan.temps.sort();
+    Ok(scan)
+}
+
+/// Edges must join existing nodes; dependencies must exist and form no cycle.
+fn integrity(
+    root: &Path,
+    scan: &mut Scan,
+    paths_of_nodes: &HashMap<String, String>,
+    deps: &BTreeMap<String, Vec<String>>,
+    edges: &[(String, EdgeKey)],
+) -> Result<()> {
+    use kgstore_core::validate::shorten;
+    for (rel, key) in edges {
+        for (end, name) in [("from", &key.from), ("to", &key.to)] {
+            if !paths_of_nodes.contains_key(name) {
+                scan.findings.push(finding(
+                    root.join(rel),
+                    format!(
+                        "edge {key}: its '{end}' node '{}' does not exist (no file {})",
+                        shorten(name),
+                        names::node_path(name)
+                    ),
+                    true,
+                ));
+            }
+        }
+    }
+    for (name, node_deps) in deps {
+        let rel = paths_of_nodes.get(name).map_or("", String::as_str);
+        for dep in node_deps {
+            if !paths_of_nodes.contains_key(dep) {
+                scan.findings.push(finding(
+                    root.join(rel),
+                    format!(
+                        "node '{}' depends on node '{}', which does not exist (no file {})",
+                        shorten(name),
+                        shorten(dep),
+                        names::node_path(dep)
+                    ),
+                    true,
+                ));
+            }
+        }
+    }
+    let deps_of = |name: &str| Ok(deps.get(name).cloned());
+    if let Some(cycle) = algo::first_cycle(&deps_of, deps.keys().cloned())? {
+        let first = cycle.first().and_then(|n| paths_of_nodes.get(n));
+        scan.findings.push(finding(
+            first.map_or_else(|| root.join(NODES), |rel| root.join(rel)),
+            format!("dependency cycle {}", cycle.join(" -> ")),
+            true,
+        ));
+    }
+    Ok(())
+}

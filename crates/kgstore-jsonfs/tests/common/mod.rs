@@ -1,0 +1,131 @@
+//! Helpers shared by the integration tests: child processes, file walks.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::Duration;
+
+use kgstore_core::Store;
+use kgstore_jsonfs::{JsonFsBackend, JsonFsOptions, TEMP_PREFIX};
+
+/// The environment variable that makes a test binary's `child` test act.
+pub const CHILD_ENV: &str = "KGSTORE_JSONFS_CHILD";
+
+/// Opens a store with default options.
+pub fn open(path: &Path) -> Store {
+    Store::new(JsonFsBackend::open(path, JsonFsOptions::default()).unwrap())
+}
+
+/// Runs this test binary's test named `child` in a new process, with `CHILD_ENV` set
+/// to `mode` and the extra environment `vars`; stdout is piped, stdin too.
+pub fn spawn_child(mode: &str, vars: &[(&str, String)]) -> Child {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args(["child", "--exact", "--nocapture", "--test-threads=1", "-q"])
+        .env(CHILD_ENV, mode)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (key, value) in vars {
+        command.env(key, value);
+    }
+    command.spawn().unwrap()
+}
+
+/// The child's mode if this process is a child, else `None`.
+pub fn child_mode() -> Option<String> {
+    std::env::var(CHILD_ENV).ok()
+}
+
+/// A variable of the child's environment.
+pub fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"))
+}
+
+/// The child's stdout lines, read on a thread, as they come.
+pub fn lines(stdout: ChildStdout) -> Receiver<String> {
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits for a line equal to `wanted`, failing after a generous timeout.
+pub fn wait_for(rx: &Receiver<String>, wanted: &str) {
+    loop {
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) if line == wanted => return,
+            Ok(_) => {}
+            Err(e) => panic!("the child never printed {wanted:?}: {e}"),
+        }
+    }
+}
+
+/// Every file under `dir`, recursively.
+pub fn all_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_dir() {
+                stack.push(entry.path());
+            } else {
+                out.push(entry.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The temporary files and journal files under a store's folder.
+pub fn leftovers(dir: &Path) -> Vec<PathBuf> {
+    all_files(dir)
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(TEMP_PREFIX))
+                || p.parent().is_some_and(|d| d.ends_with("journal"))
+        })
+        .collect()
+}
+
+/// A small deterministic random number generator (xorshift64*).
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeded from `seed` (0 is replaced).
+    pub fn new(seed: u64) -> Self {
+        Self(seed.max(1))
+    }
+
+    /// A seed from the clock, or from `KGSTORE_CRASH_SEED`.
+    pub fn seed() -> u64 {
+        std::env::var("KGSTORE_CRASH_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+            })
+    }
+
+    /// The next number below `bound`.
+    pub fn below(&mut self, bound: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % bound.max(1)
+    }
+}

@@ -1,0 +1,231 @@
+//! Crashing for real: a child process commits transactions and acknowledges each
+//! one; the test kills it with SIGKILL at a random moment, reopens the store, and
+//! checks that the state is exactly that after the last acknowledged transaction
+//! (or the one after it, committed but not yet acknowledged): every acknowledged
+//! transaction fully present, none partly visible, every file parsing, no temporary
+//! file left, and the lock free at once.
+//!
+//! `KGSTORE_CRASH_CYCLES` sets the number of kills (200 by default),
+//! `KGSTORE_CRASH_SEED` replays a run.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+use kgstore_core::suite::dump;
+use kgstore_core::{Edge, Node, OnDependents, RelationType, Store, WriteTx};
+use kgstore_jsonfs::{Durability, JsonFsBackend, JsonFsOptions};
+use serde_json::json;
+
+use common::{Rng, child_mode, leftovers, lines, spawn_child, var, wait_for};
+
+/// Transaction `g` of the workload. Three in four transactions (the "groups") write
+/// several files through the journal: three nodes (one depending on another), two
+/// edges, an update of the long-lived `hub` node, and the deletion of the group four
+/// transactions back and of an old single-node transaction. Every fourth writes one
+/// new node alone (a one-file commit, without journal).
+fn transaction(tx: &mut WriteTx<'_>, g: u64) -> kgstore_core::Result<()> {
+    if is_solo(g) {
+        tx.create_node(Node::new(format!("solo-{g}"), "solo")?)?;
+        return Ok(());
+    }
+    let name = |part: &str| format!("g{g}-{part}");
+    tx.create_node(Node::new(name("a"), "member")?)?;
+    tx.create_node(
+        Node::new(name("b"), "member")?
+            .with_dependency(name("a"))
+            .with_observation(format!("written by transaction {g}")),
+    )?;
+    tx.create_node(Node::new(name("c"), "member")?.with_attribute("g", json!(g)))?;
+    tx.create_edge(Edge::new(name("a"), RelationType::Calls, name("b"))?)?;
+    tx.create_edge(Edge::new(name("b"), RelationType::Contains, name("c"))?.with_weight(0.5))?;
+    tx.upsert_node(Node::new("hub", "hub")?.with_attribute("g", json!(g)))?;
+    if g >= 4 {
+        let old = g - 4;
+        tx.delete_node(&format!("g{old}-a"), OnDependents::Cascade)?;
+        tx.delete_node(&format!("g{old}-c"), OnDependents::Refuse)?;
+    }
+    if g >= 5 && is_solo(g - 5) {
+        tx.delete_node(&format!("solo-{}", g - 5), OnDependents::Refuse)?;
+    }
+    Ok(())
+}
+
+fn is_solo(g: u64) -> bool {
+    g % 4 == 3
+}
+
+/// What the store holds after transactions `0..=last`: node names with the `hub`'s
+/// `g` attribute, and edge keys as text.
+#[derive(Debug, PartialEq, Eq)]
+struct Model {
+    nodes: BTreeSet<String>,
+    edges: BTreeSet<String>,
+    hub: Option<u64>,
+}
+
+fn model(last: Option<u64>) -> Model {
+    let mut m = Model {
+        nodes: BTreeSet::new(),
+        edges: BTreeSet::new(),
+        hub: None,
+    };
+    let Some(last) = last else { return m };
+    for g in 0..=last {
+        if is_solo(g) {
+            if g + 5 > last {
+                m.nodes.insert(format!("solo-{g}"));
+            }
+        } else {
+            m.hub = Some(g);
+            if g + 4 > last {
+                for part in ["a", "b", "c"] {
+                    m.nodes.insert(format!("g{g}-{part}"));
+                }
+                m.edges.insert(format!("g{g}-a -[calls]-> g{g}-b"));
+                m.edges.insert(format!("g{g}-b -[contains]-> g{g}-c"));
+            }
+        }
+    }
+    if m.hub.is_some() {
+        m.nodes.insert("hub".into());
+    }
+    m
+}
+
+fn observe(store: &Store) -> Model {
+    let (nodes, edges, _) = dump(store);
+    let hub = nodes
+        .iter()
+        .find(|n| n.name == "hub")
+        .map(|n| n.attributes["g"].as_u64().unwrap());
+    // Every group present must be whole, down to its contents.
+    for node in &nodes {
+        if let Some(rest) = node.name.strip_suffix("-b") {
+            assert_eq!(node.dependencies, [format!("{rest}-a")]);
+            assert_eq!(node.observations.len(), 1);
+        }
+    }
+    Model {
+        nodes: nodes.into_iter().map(|n| n.name).collect(),
+        edges: edges.into_iter().map(|e| e.key().to_string()).collect(),
+        hub,
+    }
+}
+
+#[test]
+fn child() {
+    if child_mode().as_deref() != Some("crash") {
+        return;
+    }
+    let dir = var("CRASH_DIR");
+    let start: u64 = var("CRASH_START").parse().unwrap();
+    let durability: Durability = var("CRASH_DURABILITY").parse().unwrap();
+    let options = JsonFsOptions::default().durability(durability);
+    let store = Store::new(JsonFsBackend::open(&dir, options).unwrap());
+    println!("READY");
+    for g in start.. {
+        store.write(|tx| transaction(tx, g)).unwrap();
+        println!("ACK {g}");
+    }
+}
+
+fn cycles() -> u64 {
+    std::env::var("KGSTORE_CRASH_CYCLES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200)
+}
+
+/// Reopens after a kill and returns the last transaction present; panics on a violation.
+fn verify(dir: &Path, acked: Option<u64>, stats: &mut BTreeMap<&'static str, u64>) -> Option<u64> {
+    // The killed child's lock must be free at once: no timeout.
+    let backend = JsonFsBackend::open(dir, JsonFsOptions::default())
+        .unwrap_or_else(|e| panic!("reopening after a kill failed: {e}"));
+    let report = backend.recovery().clone();
+    *stats.entry("rolled forward").or_default() += report.rolled_forward.len() as u64;
+    *stats.entry("discarded journals").or_default() += report.discarded.len() as u64;
+    *stats.entry("removed temporary files").or_default() += report.temps_removed.len() as u64;
+    let store = Store::new(backend);
+    let left = leftovers(dir);
+    assert!(left.is_empty(), "left after recovery: {left:?}");
+    let check = store.check().unwrap();
+    assert!(check.is_ok(), "{:?}", check.problems);
+    let seen = observe(&store);
+    let next = acked.map_or(0, |a| a + 1);
+    if seen == model(acked) {
+        acked
+    } else if seen == model(Some(next)) {
+        *stats.entry("committed but unacknowledged").or_default() += 1;
+        Some(next)
+    } else {
+        panic!(
+            "after the last acknowledged transaction {acked:?} the store holds {seen:?}, \
+             which is neither {:?} nor {:?}",
+            model(acked),
+            model(Some(next))
+        );
+    }
+}
+
+#[test]
+fn sigkill_at_random_moments_loses_no_acknowledged_transaction() {
+    kill_and_check(Durability::Immediate, cycles());
+}
+
+/// Relaxed durability skips folder syncs, which matters for power cuts only: a
+/// process crash must lose nothing acknowledged either.
+#[test]
+fn sigkill_with_relaxed_durability_loses_no_acknowledged_transaction() {
+    kill_and_check(Durability::Relaxed, cycles().div_ceil(4));
+}
+
+fn kill_and_check(durability: Durability, cycles: u64) {
+    let seed = Rng::seed();
+    eprintln!("crash test seed {seed} (KGSTORE_CRASH_SEED replays it)");
+    let mut rng = Rng::new(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let mut last: Option<u64> = None;
+    let mut stats = BTreeMap::new();
+    for cycle in 0..cycles {
+        let start = last.map_or(0, |l| l + 1);
+        let mut child = spawn_child(
+            "crash",
+            &[
+                ("CRASH_DIR", path.display().to_string()),
+                ("CRASH_START", start.to_string()),
+                ("CRASH_DURABILITY", durability.as_str().to_owned()),
+            ],
+        );
+        let rx = lines(child.stdout.take().unwrap());
+        wait_for(&rx, "READY");
+        std::thread::sleep(Duration::from_micros(rng.below(60_000)));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let mut acked = last;
+        // The reader thread ends when the pipe closes after the child's death.
+        while let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) {
+            if let Some(g) = line.strip_prefix("ACK ") {
+                let g: u64 = g.parse().unwrap();
+                assert_eq!(g, acked.map_or(0, |a| a + 1), "acknowledged out of order");
+                acked = Some(g);
+            }
+        }
+        *stats.entry("acknowledged").or_default() += acked.map_or(0, |a| a + 1) - start;
+        last = verify(&path, acked, &mut stats);
+        assert!(last >= acked, "cycle {cycle}");
+    }
+    eprintln!("{durability:?}: {cycles} kills, 0 violations; {stats:?}");
+    // The kills must have landed both between and inside commits, before and after
+    // their commit marks.
+    for what in ["acknowledged", "rolled forward", "removed temporary files"] {
+        assert!(
+            stats.get(what).copied().unwrap_or(0) > 0,
+            "no {what}: {stats:?}"
+        );
+    }
+}

@@ -1,0 +1,377 @@
+//! Fault points between the steps of a write. Each test makes a child process abort
+//! at one named point of a commit (or of recovery), then reopens the store and checks
+//! that it holds exactly the state before or after the transaction, as the protocol
+//! says for that point, with nothing left behind. The second half fails a step with
+//! an I/O error instead (a full disk), in process: the commit must surface it as
+//! `Io` and leave the store as before, or, past the commit mark, complete at reopen.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::ErrorKind as IoKind;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+
+use kgstore_core::suite::dump;
+use kgstore_core::{
+    Edge, ErrorKind, GraphRead, Node, OnDependents, RelationType, Store, Timestamp, WriteTx,
+};
+use kgstore_jsonfs::fault::{Fault, FaultAction, FaultPoint};
+use kgstore_jsonfs::{JsonFsBackend, JsonFsOptions, RecoveryReport};
+use serde_json::json;
+
+use common::{child_mode, leftovers, lines, open, spawn_child, var};
+
+type Dump = (
+    Vec<Node>,
+    Vec<Edge>,
+    Vec<(kgstore_core::SchemaTarget, serde_json::Value)>,
+);
+
+/// A store's dump with the commit times blanked: the copy that computes the expected
+/// state commits at another moment than the child.
+fn state(store: &Store) -> Dump {
+    let (mut nodes, mut edges, schemas) = dump(store);
+    for node in &mut nodes {
+        node.metadata.created_at = Timestamp::EPOCH;
+        node.metadata.updated_at = Timestamp::EPOCH;
+    }
+    for edge in &mut edges {
+        edge.metadata.created_at = Timestamp::EPOCH;
+        edge.metadata.updated_at = Timestamp::EPOCH;
+    }
+    (nodes, edges, schemas)
+}
+
+/// A store with a few nodes and an edge, and its dump.
+fn base(path: &Path) -> Dump {
+    let store = open(path);
+    store
+        .write(|tx| {
+            tx.create_node(Node::new("keep", "thing")?)?;
+            tx.create_node(Node::new("old", "thing")?.with_attribute("v", json!(1)))?;
+            tx.create_node(Node::new("gone", "thing")?)?;
+            tx.create_edge(Edge::new("keep", RelationType::Calls, "gone")?)?;
+            Ok(())
+        })
+        .unwrap();
+    state(&store)
+}
+
+/// The transaction under test: several files (through the journal), or one.
+fn transaction(tx: &mut WriteTx<'_>, multi: bool) -> kgstore_core::Result<()> {
+    if !multi {
+        tx.create_node(Node::new("solo", "thing")?)?;
+        return Ok(());
+    }
+    tx.create_node(Node::new("new1", "thing")?)?;
+    tx.create_node(Node::new("new2", "thing")?.with_dependency("new1"))?;
+    tx.create_edge(Edge::new("new1", RelationType::DependsOn, "keep")?)?;
+    let mut old = tx.get_node("old")?;
+    old.attributes.insert("v".into(), json!(2));
+    tx.update_node(old, None)?;
+    tx.delete_node("gone", OnDependents::Refuse)?;
+    Ok(())
+}
+
+/// The dump after the transaction, computed on a copy of the folder that commits it.
+fn after(path: &Path, multi: bool) -> Dump {
+    let copy = tempfile::tempdir().unwrap();
+    let to = copy.path().join("store");
+    std::fs::create_dir(&to).unwrap();
+    for file in common::all_files(path) {
+        let rel = file.strip_prefix(path).unwrap();
+        let dest = to.join(rel);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(&file, &dest).unwrap();
+    }
+    let store = open(&to);
+    store.write(|tx| transaction(tx, multi)).unwrap();
+    state(&store)
+}
+
+fn options_with(point: FaultPoint, action: FaultAction, skip: u32) -> JsonFsOptions {
+    JsonFsOptions::default().with_fault(Fault::new(point, action).after(skip))
+}
+
+#[test]
+fn child() {
+    let Some(mode) = child_mode() else { return };
+    let dir = var("FAULT_DIR");
+    let point: FaultPoint = var("FAULT_POINT").parse().unwrap();
+    let skip: u32 = var("FAULT_SKIP").parse().unwrap();
+    let options = options_with(point, FaultAction::Abort, skip);
+    let backend = JsonFsBackend::open(&dir, options).unwrap();
+    if mode == "commit" {
+        let multi = var("FAULT_MULTI") == "true";
+        Store::new(backend)
+            .write(|tx| transaction(tx, multi))
+            .unwrap();
+    }
+    println!("NO-ABORT");
+}
+
+/// Runs a child that must abort at `point`.
+fn abort_child(path: &Path, mode: &str, point: FaultPoint, skip: u32, multi: bool) {
+    let mut child = spawn_child(
+        mode,
+        &[
+            ("FAULT_DIR", path.display().to_string()),
+            ("FAULT_POINT", point.to_string()),
+            ("FAULT_SKIP", skip.to_string()),
+            ("FAULT_MULTI", multi.to_string()),
+        ],
+    );
+    let rx = lines(child.stdout.take().unwrap());
+    let status = child.wait().unwrap();
+    let said: Vec<String> = rx.iter().collect();
+    assert_eq!(
+        status.signal(),
+        Some(6),
+        "the child should have aborted at {point}: {status:?}, said {said:?}"
+    );
+}
+
+/// Reopens after a crash and checks the state and that nothing is left behind.
+fn reopened(path: &Path, expected: &Dump) -> RecoveryReport {
+    let backend = JsonFsBackend::open(path, JsonFsOptions::default()).unwrap();
+    let report = backend.recovery().clone();
+    let store = Store::new(backend);
+    assert!(
+        state(&store) == *expected,
+        "the state after recovery is not the expected one"
+    );
+    assert_eq!(leftovers(path), Vec::<std::path::PathBuf>::new());
+    let check = store.check().unwrap();
+    assert!(check.is_ok(), "{:?}", check.problems);
+    report
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Outcome {
+    Before,
+    After,
+}
+
+fn crash_at(point: FaultPoint, skip: u32, multi: bool, outcome: Outcome) -> RecoveryReport {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let before = base(&path);
+    let after = after(&path, multi);
+    abort_child(&path, "commit", point, skip, multi);
+    let expected = match outcome {
+        Outcome::Before => &before,
+        Outcome::After => &after,
+    };
+    let report = reopened(&path, expected);
+    // And the store works on.
+    let store = open(&path);
+    store
+        .create_node(Node::new("later", "thing").unwrap())
+        .unwrap();
+    report
+}
+
+// ----- aborts in a commit of several files (journaled) -----
+
+#[test]
+fn abort_after_a_temp_file_is_written_leaves_no_trace() {
+    let report = crash_at(FaultPoint::TempWritten, 2, true, Outcome::Before);
+    assert_eq!(report.temps_removed.len(), 3, "{report}");
+    assert!(report.rolled_forward.is_empty());
+}
+
+#[test]
+fn abort_after_a_temp_file_is_synced_leaves_no_trace() {
+    let report = crash_at(FaultPoint::TempSynced, 0, true, Outcome::Before);
+    assert_eq!(report.temps_removed.len(), 1, "{report}");
+}
+
+#[test]
+fn abort_inside_the_journal_before_its_sync_leaves_no_trace() {
+    let report = crash_at(FaultPoint::JournalWritten, 0, true, Outcome::Before);
+    assert_eq!(report.discarded.len(), 1, "{report}");
+    assert_eq!(report.temps_removed.len(), 4, "{report}");
+}
+
+#[test]
+fn abort_after_the_journal_is_synced_but_not_committed_leaves_no_trace() {
+    let report = crash_at(FaultPoint::JournalSynced, 0, true, Outcome::Before);
+    assert_eq!(report.discarded.len(), 1, "{report}");
+    assert!(report.rolled_forward.is_empty());
+}
+
+#[test]
+fn abort_after_the_commit_mark_is_rolled_forward() {
+    for point in [FaultPoint::JournalRenamed, FaultPoint::JournalCommitted] {
+        let report = crash_at(point, 0, true, Outcome::After);
+        assert_eq!(report.rolled_forward.len(), 1, "{point}: {report}");
+        // The staged temporary files are removed; the journal rewrote every file.
+        assert_eq!(report.temps_removed.len(), 4, "{point}: {report}");
+    }
+}
+
+#[test]
+fn abort_half_way_through_the_renames_is_rolled_forward() {
+    for skip in [0, 2, 5] {
+        let report = crash_at(FaultPoint::Renamed, skip, true, Outcome::After);
+        assert_eq!(report.rolled_forward.len(), 1, "after {skip}: {report}");
+    }
+}
+
+#[test]
+fn abort_after_the_folders_are_synced_is_rolled_forward() {
+    let report = crash_at(FaultPoint::FoldersSynced, 0, true, Outcome::After);
+    assert_eq!(report.rolled_forward.len(), 1, "{report}");
+    assert!(report.temps_removed.is_empty(), "{report}");
+}
+
+#[test]
+fn abort_after_the_journal_is_removed_is_complete() {
+    let report = crash_at(FaultPoint::JournalRemoved, 0, true, Outcome::After);
+    assert!(report.is_clean(), "{report}");
+}
+
+// ----- aborts in a commit of one file (no journal) -----
+
+#[test]
+fn single_file_commit_abort_before_rename_leaves_no_trace() {
+    for point in [FaultPoint::TempWritten, FaultPoint::TempSynced] {
+        let report = crash_at(point, 0, false, Outcome::Before);
+        assert_eq!(report.temps_removed.len(), 1, "{point}: {report}");
+        assert!(report.rolled_forward.is_empty() && report.discarded.is_empty());
+    }
+}
+
+#[test]
+fn single_file_commit_abort_after_rename_keeps_the_commit() {
+    for point in [FaultPoint::Renamed, FaultPoint::FoldersSynced] {
+        let report = crash_at(point, 0, false, Outcome::After);
+        assert!(report.is_clean(), "{point}: {report}");
+    }
+}
+
+// ----- aborts during recovery -----
+
+#[test]
+fn abort_during_roll_forward_is_rolled_forward_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    base(&path);
+    let after = after(&path, true);
+    abort_child(&path, "commit", FaultPoint::JournalCommitted, 0, true);
+    // The recovering process dies after rolling two files forward…
+    abort_child(&path, "open", FaultPoint::RecoveryApplied, 1, true);
+    // …and the next open finishes the job.
+    let report = reopened(&path, &after);
+    assert_eq!(report.rolled_forward.len(), 1, "{report}");
+}
+
+#[test]
+fn abort_during_cleanup_is_cleaned_up_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let before = base(&path);
+    abort_child(&path, "commit", FaultPoint::JournalSynced, 0, true);
+    // The recovering process dies after removing one stray temporary file…
+    abort_child(&path, "open", FaultPoint::CleanupRemoved, 0, true);
+    // …and the next open removes the rest.
+    let report = reopened(&path, &before);
+    assert_eq!(report.temps_removed.len(), 3, "{report}");
+}
+
+#[test]
+fn every_fault_point_is_exercised_by_an_abort_test() {
+    // The tests above name each point; this keeps the list honest when points are added.
+    let source = include_str!("faults.rs");
+    for point in FaultPoint::ALL {
+        let variant = format!("{point:?}");
+        assert!(
+            source.matches(&format!("FaultPoint::{variant},")).count()
+                + source.matches(&format!("FaultPoint::{variant}]")).count()
+                > 0,
+            "no test aborts at {point}"
+        );
+    }
+}
+
+// ----- failing steps: a full disk and other I/O errors -----
+
+fn fail_at(point: FaultPoint, skip: u32, multi: bool) -> (tempfile::TempDir, Store, Dump, Dump) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let before = base(&path);
+    let after = after(&path, multi);
+    let options = options_with(point, FaultAction::Fail(IoKind::StorageFull), skip);
+    let store = Store::new(JsonFsBackend::open(&path, options).unwrap());
+    (dir, store, before, after)
+}
+
+#[test]
+fn a_full_disk_before_the_commit_mark_surfaces_as_io_and_changes_nothing() {
+    for (point, skip, multi) in [
+        (FaultPoint::TempWritten, 0, false),
+        (FaultPoint::TempSynced, 0, false),
+        (FaultPoint::TempWritten, 2, true),
+        (FaultPoint::TempSynced, 3, true),
+        (FaultPoint::JournalWritten, 0, true),
+        (FaultPoint::JournalSynced, 0, true),
+        (FaultPoint::JournalRenamed, 0, true),
+        (FaultPoint::JournalCommitted, 0, true),
+    ] {
+        let (dir, store, before, _) = fail_at(point, skip, multi);
+        let path = dir.path().join("store");
+        let err = store.write(|tx| transaction(tx, multi)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Io, "{point}: {err}");
+        assert!(err.to_string().contains("injected fault"), "{err}");
+        assert!(err.to_string().contains(&*path.to_string_lossy()), "{err}");
+        assert!(state(&store) == before, "{point}: the open store changed");
+        assert_eq!(
+            leftovers(&path),
+            Vec::<std::path::PathBuf>::new(),
+            "{point}"
+        );
+        // The store goes on, and what it had and what came after survive a reopen.
+        store
+            .create_node(Node::new("after", "thing").unwrap())
+            .unwrap();
+        let expected = state(&store);
+        drop(store);
+        let report = reopened(&path, &expected);
+        assert!(report.is_clean(), "{point}: {report}");
+    }
+}
+
+#[test]
+fn a_failure_after_the_commit_mark_refuses_more_writes_and_completes_at_reopen() {
+    for (point, skip, multi) in [
+        (FaultPoint::Renamed, 0, false),
+        (FaultPoint::FoldersSynced, 0, false),
+        (FaultPoint::Renamed, 1, true),
+        (FaultPoint::FoldersSynced, 0, true),
+        (FaultPoint::JournalRemoved, 0, true),
+    ] {
+        let (dir, store, before, after) = fail_at(point, skip, multi);
+        let path = dir.path().join("store");
+        let err = store.write(|tx| transaction(tx, multi)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Io, "{point}: {err}");
+        assert!(
+            err.to_string()
+                .contains("completes when the store is next opened"),
+            "{err}"
+        );
+        // Readers still see the last state that is whole in memory.
+        assert!(state(&store) == before, "{point}");
+        let refused = store
+            .create_node(Node::new("refused", "thing").unwrap())
+            .unwrap_err();
+        assert_eq!(refused.kind(), ErrorKind::Backend, "{refused}");
+        assert!(
+            refused.to_string().contains("reopen the store"),
+            "{refused}"
+        );
+        assert!(!store.check().unwrap().is_ok());
+        drop(store);
+        reopened(&path, &after);
+    }
+}

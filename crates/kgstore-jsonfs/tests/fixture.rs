@@ -1,0 +1,132 @@
+//! The committed store of format version 1 (`tests/fixtures/v1`) must keep opening
+//! with the same content, and today's writer must still write exactly its files: a
+//! change of format shows up here and needs a new version and a new fixture.
+//!
+//! `KGSTORE_WRITE_FIXTURE=1 cargo test -p kgstore-jsonfs --test fixture` rewrites it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use kgstore_core::suite::dump;
+use kgstore_core::{Edge, Node, RelationType, SchemaTarget, Timestamp};
+use serde_json::json;
+
+use common::{all_files, open};
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1")
+}
+
+/// Writes the fixture's content, with fixed times, into a new store at `path`.
+fn write_sample(path: &Path) {
+    let t = Timestamp::from_micros(1_767_225_600_000_000).unwrap();
+    let store = open(path);
+    store
+        .write(|tx| {
+            let stamp = |mut node: Node| {
+                node.metadata.created_at = t;
+                node.metadata.updated_at = t;
+                node.metadata.version = 2;
+                node
+            };
+            tx.import_node(stamp(
+                Node::new("serde", "crate")?
+                    .with_observation("A serialization framework")
+                    .with_attribute("license", json!("MIT OR Apache-2.0"))
+                    .with_tag("popular")
+                    .with_status("active")
+                    .with_author("dtolnay")
+                    .with_source("https://crates.io/crates/serde"),
+            ))?;
+            tx.import_node(stamp(
+                Node::new("KgStore", "crate")?.with_dependency("serde"),
+            ))?;
+            tx.import_node(stamp(Node::new("../escape attempt", "hostile")?))?;
+            tx.import_node(stamp(Node::new("日本語", "hostile")?))?;
+            tx.import_node(stamp(Node::new("long-".repeat(60), "hostile")?))?;
+            let mut edge = Edge::new("KgStore", RelationType::DependsOn, "serde")?
+                .with_weight(0.25)
+                .with_confidence(0.5)
+                .bidirectional()
+                .with_source("Cargo.toml")
+                .with_attribute("optional", json!(false));
+            edge.metadata.created_at = t;
+            edge.metadata.updated_at = t;
+            edge.metadata.version = 1;
+            tx.import_edge(edge)?;
+            let mut custom = Edge::new("日本語", RelationType::parse("con")?, "../escape attempt")?;
+            custom.metadata.created_at = t;
+            custom.metadata.updated_at = t;
+            custom.metadata.version = 1;
+            tx.import_edge(custom)?;
+            tx.set_schema(
+                SchemaTarget::NodeType("crate".into()),
+                json!({"type": "object", "properties": {"license": {"type": "string"}}}),
+            )?;
+            tx.set_schema(
+                SchemaTarget::RelationType(RelationType::DependsOn),
+                json!({"type": "object"}),
+            )?;
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// The regular files of a store, relative, without the lock file.
+fn files(root: &Path) -> Vec<(String, Vec<u8>)> {
+    all_files(root)
+        .into_iter()
+        .map(|p| {
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let bytes = std::fs::read(&p).unwrap();
+            (rel, bytes)
+        })
+        .filter(|(rel, _)| rel != "LOCK")
+        .collect()
+}
+
+fn copy_fixture(to: &Path) {
+    for (rel, bytes) in files(&fixture()) {
+        let dest = to.join(rel);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::write(dest, bytes).unwrap();
+    }
+}
+
+#[test]
+fn format_v1_fixture_opens_with_its_content() {
+    let fresh = tempfile::tempdir().unwrap();
+    write_sample(fresh.path());
+    if std::env::var("KGSTORE_WRITE_FIXTURE").is_ok() {
+        let _ = std::fs::remove_dir_all(fixture());
+        for (rel, bytes) in files(fresh.path()) {
+            let dest = fixture().join(rel);
+            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+            std::fs::write(dest, bytes).unwrap();
+        }
+    }
+    let copy = tempfile::tempdir().unwrap();
+    copy_fixture(copy.path());
+    let store = open(copy.path());
+    assert!(dump(&store) == dump(&open(fresh.path())));
+    assert_eq!(dump(&store).0.len(), 5);
+    assert!(store.check().unwrap().is_ok());
+}
+
+#[test]
+fn todays_writer_still_writes_format_v1() {
+    if std::env::var("KGSTORE_WRITE_FIXTURE").is_ok() {
+        return; // the other test is rewriting the fixture
+    }
+    let fresh = tempfile::tempdir().unwrap();
+    write_sample(fresh.path());
+    let written = files(fresh.path());
+    let committed = files(&fixture());
+    let names = |f: &[(String, Vec<u8>)]| f.iter().map(|(r, _)| r.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&written), names(&committed));
+    for ((rel, a), (_, b)) in written.iter().zip(&committed) {
+        assert!(a == b, "{rel} differs from the committed fixture");
+    }
+}
