@@ -37,6 +37,7 @@
 
 pub mod algo;
 pub mod backend;
+pub mod durability;
 pub mod error;
 pub mod filter;
 pub mod memory;
@@ -51,6 +52,7 @@ pub mod suite;
 
 pub use algo::{Path, PathOptions, Stats, TraverseOptions, Visit};
 pub use backend::{Backend, Problem, ReadTxn, WriteTxn};
+pub use durability::Durability;
 pub use error::{Error, ErrorKind, Result, Violation};
 pub use filter::{AttrEq, Cursor, Direction, EdgeFilter, NodeFilter, Page, PageRequest};
 pub use memory::{GraphState, MemoryBackend};

@@ -232,7 +232,7 @@ impl Disk<'_> {
     }
 
     fn sync_if_immediate(&self, dir: &Path) -> Result<()> {
-        if self.durability.sync_folders() {
+        if crate::options::sync_folders(self.durability) {
             sync_dir(dir)
         } else {
             Ok(())
@@ -240,7 +240,7 @@ impl Disk<'_> {
     }
 
     fn sync_all(&self, dirs: &[PathBuf]) -> Result<()> {
-        if !self.durability.sync_folders() {
+        if !crate::options::sync_folders(self.durability) {
             return Ok(());
         }
         parallel_map(dirs, workers_for(dirs.len(), 8, 16), |dir| sync_dir(dir))

@@ -4,47 +4,15 @@ use std::time::Duration;
 
 use crate::fault::Hooks;
 
-/// How hard a commit works to survive a power cut before it returns.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Durability {
-    /// Every file and folder a commit touches is synced before the commit returns:
-    /// a commit that returned `Ok` survives a process crash and a power cut.
-    #[default]
-    Immediate,
-    /// File contents are still synced before each rename (no file is ever seen empty
-    /// or half-written), but folders are not synced: a commit survives a process
-    /// crash, while a power cut may undo the last commits. See `docs/jsonfs.md`.
-    Relaxed,
-}
+pub use kgstore_core::Durability;
 
-impl Durability {
-    /// `immediate` or `relaxed`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Immediate => "immediate",
-            Self::Relaxed => "relaxed",
-        }
-    }
-
-    /// Whether folders are synced after renames.
-    pub(crate) fn sync_folders(self) -> bool {
-        self == Self::Immediate
-    }
-}
-
-impl std::str::FromStr for Durability {
-    type Err = kgstore_core::Error;
-
-    fn from_str(s: &str) -> kgstore_core::Result<Self> {
-        match s {
-            "immediate" => Ok(Self::Immediate),
-            "relaxed" => Ok(Self::Relaxed),
-            _ => Err(kgstore_core::Error::invalid_input(
-                format!("durability '{s}'"),
-                "expected immediate or relaxed",
-            )),
-        }
-    }
+/// Whether a commit syncs folders after its renames: with [`Durability::Immediate`]
+/// every file and folder a commit touches is synced before it returns; with
+/// [`Durability::Relaxed`] file contents are still synced before each rename (no
+/// file is ever seen empty or half-written) but folders are not, so a power cut
+/// may undo the last commits. See `docs/jsonfs.md`.
+pub(crate) fn sync_folders(durability: Durability) -> bool {
+    durability == Durability::Immediate
 }
 
 /// How [`JsonFsBackend::open`](crate::JsonFsBackend::open) opens a store.

@@ -1,65 +1,16 @@
 //! How a SQLite store is opened: [`SqliteOptions`] and [`Durability`].
 
-use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
-use kgstore_core::{Error, Result};
+pub use kgstore_core::Durability;
 
-/// How hard a commit works to survive a power cut.
-///
-/// Both modes keep the file consistent after a crash of the process or of the
-/// machine; they differ only in whether the last commits before a power cut
-/// may be lost.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Durability {
-    /// `PRAGMA synchronous = FULL`: the write-ahead log is flushed to the disk
-    /// at every commit, so a commit that returned `Ok` survives a power cut.
-    #[default]
-    Immediate,
-    /// `PRAGMA synchronous = NORMAL`: the log is flushed at checkpoints only, so
-    /// a power cut may lose the last commits (never corrupts the file; a
-    /// process crash loses nothing).
-    Relaxed,
-}
-
-impl Durability {
-    /// The name used in URLs and messages: `immediate` or `relaxed`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Immediate => "immediate",
-            Self::Relaxed => "relaxed",
-        }
-    }
-
-    /// The value of `PRAGMA synchronous` this mode sets (2 = FULL, 1 = NORMAL).
-    pub fn synchronous(self) -> i64 {
-        match self {
-            Self::Immediate => 2,
-            Self::Relaxed => 1,
-        }
-    }
-}
-
-impl fmt::Display for Durability {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Durability {
-    type Err = Error;
-
-    /// Parses `immediate` or `relaxed` (as in `sqlite://kg.db?durability=relaxed`).
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "immediate" => Ok(Self::Immediate),
-            "relaxed" => Ok(Self::Relaxed),
-            _ => Err(Error::invalid_input(
-                format!("durability '{}'", kgstore_core::validate::shorten(s)),
-                "expected immediate or relaxed",
-            )),
-        }
+/// The value of `PRAGMA synchronous` a durability sets: 2 (FULL) for
+/// [`Durability::Immediate`], the write-ahead log flushed at every commit; 1
+/// (NORMAL) for [`Durability::Relaxed`], flushed at checkpoints only.
+pub(crate) fn synchronous(durability: Durability) -> i64 {
+    match durability {
+        Durability::Immediate => 2,
+        Durability::Relaxed => 1,
     }
 }
 

@@ -142,7 +142,7 @@ pub(crate) fn connect(
         "PRAGMA synchronous = {};
          PRAGMA temp_store = MEMORY;
          PRAGMA cache_size = {};",
-        options.durability.synchronous(),
+        crate::options::synchronous(options.durability),
         match role {
             Role::Writer => -32_768,
             Role::Reader => -16_384,

@@ -38,10 +38,15 @@ impl fmt::Debug for Registry {
 }
 
 impl Default for Registry {
-    /// A registry with the built-in schemes: `memory`.
+    /// A registry with the built-in schemes: `memory`, and `sqlite` and `json`
+    /// when their cargo features (on by default) are enabled.
     fn default() -> Self {
         let mut registry = Self::empty();
         registry.insert("memory", Arc::new(open_memory));
+        #[cfg(feature = "sqlite")]
+        registry.insert("sqlite", Arc::new(open_sqlite));
+        #[cfg(feature = "json")]
+        registry.insert("json", Arc::new(open_json));
         registry
     }
 }
@@ -132,6 +137,48 @@ fn open_memory(url: &StoreUrl) -> Result<Box<dyn Backend>> {
         None => MemoryBackend::new(),
     };
     Ok(Box::new(backend))
+}
+
+/// `sqlite://PATH`: the SQLite backend; `reader_pool_size=N` is also understood.
+#[cfg(feature = "sqlite")]
+fn open_sqlite(url: &StoreUrl) -> Result<Box<dyn Backend>> {
+    use kgstore_sqlite::{SqliteBackend, SqliteOptions};
+
+    let path = url.required_path()?;
+    let mut options = url.options.clone();
+    let mut sqlite = SqliteOptions::default()
+        .durability(options.durability)
+        .read_only(options.read_only)
+        .create_if_missing(options.creates());
+    if let Some(timeout) = options.lock_timeout {
+        sqlite = sqlite.lock_timeout(timeout);
+    }
+    if let Some(size) = options.extra.remove("reader_pool_size") {
+        let size: usize = size.parse().map_err(|_| {
+            Error::invalid_input(
+                format!("reader_pool_size '{size}'"),
+                "expected a whole number of connections",
+            )
+        })?;
+        sqlite = sqlite.reader_pool_size(size);
+    }
+    options.refuse_extra("sqlite")?;
+    Ok(Box::new(SqliteBackend::open(path, sqlite)?))
+}
+
+/// `json://PATH`: the JSON-files backend.
+#[cfg(feature = "json")]
+fn open_json(url: &StoreUrl) -> Result<Box<dyn Backend>> {
+    use kgstore_jsonfs::{JsonFsBackend, JsonFsOptions};
+
+    let path = url.required_path()?;
+    url.options.refuse_extra("json")?;
+    let options = JsonFsOptions::default()
+        .durability(url.options.durability)
+        .read_only(url.options.read_only)
+        .create_if_missing(url.options.creates())
+        .lock_timeout(url.options.lock_timeout);
+    Ok(Box::new(JsonFsBackend::open(path, options)?))
 }
 
 static GLOBAL: LazyLock<RwLock<Registry>> = LazyLock::new(|| RwLock::new(Registry::default()));

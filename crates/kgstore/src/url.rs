@@ -1,45 +1,11 @@
 //! Store URLs: `scheme://path?key=value&…`, and the options they carry.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 use kgstore_core::{Error, Result};
 
-/// How hard a commit works to survive a power cut.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Durability {
-    /// A commit that returned survives a power cut (every commit is synced to disk).
-    #[default]
-    Immediate,
-    /// A power cut may lose the last commits, but never corrupts the store.
-    Relaxed,
-}
-
-impl FromStr for Durability {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "immediate" => Ok(Self::Immediate),
-            "relaxed" => Ok(Self::Relaxed),
-            other => Err(Error::invalid_input(
-                format!("durability '{other}'"),
-                "expected immediate or relaxed",
-            )),
-        }
-    }
-}
-
-impl fmt::Display for Durability {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Immediate => "immediate",
-            Self::Relaxed => "relaxed",
-        })
-    }
-}
+pub use kgstore_core::Durability;
 
 /// Options every backend understands, from URL parameters or set in code.
 ///
