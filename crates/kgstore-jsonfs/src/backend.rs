@@ -130,7 +130,15 @@ impl JsonFsBackend {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if options.read_only || !options.create_if_missing {
-                    return Err(Error::io(&root, e));
+                    let why = if options.read_only {
+                        "no kgstore store here (a read-only open creates nothing)"
+                    } else {
+                        "no kgstore store here (and creating one was not asked for)"
+                    };
+                    return Err(Error::io(
+                        &root,
+                        std::io::Error::new(std::io::ErrorKind::NotFound, why),
+                    ));
                 }
                 std::fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
                 if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {

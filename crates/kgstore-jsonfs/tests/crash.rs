@@ -124,7 +124,11 @@ fn child() {
     let dir = var("CRASH_DIR");
     let start: u64 = var("CRASH_START").parse().unwrap();
     let durability: Durability = var("CRASH_DURABILITY").parse().unwrap();
-    let options = JsonFsOptions::default().durability(durability);
+    // A short lock wait: sibling tests in this binary fork children too, and a
+    // forked child holds a copy of the parent's lock descriptor until it execs.
+    let options = JsonFsOptions::default()
+        .durability(durability)
+        .lock_timeout(Some(std::time::Duration::from_secs(10)));
     let store = Store::new(JsonFsBackend::open(&dir, options).unwrap());
     println!("READY");
     for g in start.. {
@@ -142,8 +146,10 @@ fn cycles() -> u64 {
 
 /// Reopens after a kill and returns the last transaction present; panics on a violation.
 fn verify(dir: &Path, acked: Option<u64>, stats: &mut BTreeMap<&'static str, u64>) -> Option<u64> {
-    // The killed child's lock must be free at once: no timeout.
-    let backend = JsonFsBackend::open(dir, JsonFsOptions::default())
+    // The dead child's lock is free at once; the short wait only covers a sibling
+    // test's fork that briefly shares this process's descriptors (see `child`).
+    let options = JsonFsOptions::default().lock_timeout(Some(std::time::Duration::from_secs(2)));
+    let backend = JsonFsBackend::open(dir, options)
         .unwrap_or_else(|e| panic!("reopening after a kill failed: {e}"));
     let report = backend.recovery().clone();
     *stats.entry("rolled forward").or_default() += report.rolled_forward.len() as u64;

@@ -1,0 +1,121 @@
+//! Opening the built-in persistent backends by URL: every common option reaches
+//! the backend, bad URLs are refused with a clear error, and data persists.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
+
+use std::time::Duration;
+
+use kgstore::{ErrorKind, GraphRead, Node, Open, OpenOptions, Store};
+
+fn urls(dir: &std::path::Path) -> [String; 2] {
+    [
+        format!("sqlite://{}/kg.db", dir.display()),
+        format!("json://{}/kg", dir.display()),
+    ]
+}
+
+#[test]
+fn both_schemes_are_registered_by_default() {
+    let schemes = kgstore::Registry::default().schemes().join(",");
+    assert_eq!(schemes, "json,memory,sqlite");
+}
+
+#[test]
+fn data_persists_across_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    for (url, backend) in urls(dir.path()).iter().zip(["sqlite", "jsonfs"]) {
+        {
+            let store = Store::open(url).unwrap();
+            assert_eq!(store.backend_name(), backend);
+            store
+                .create_node(Node::new("kept", "thing").unwrap())
+                .unwrap();
+        }
+        let store = kgstore::open(url).unwrap();
+        assert_eq!(store.get_node("kept").unwrap().name, "kept", "{url}");
+    }
+}
+
+#[test]
+fn read_only_refuses_writes_but_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in urls(dir.path()) {
+        kgstore::open(&url)
+            .unwrap()
+            .create_node(Node::new("kept", "thing").unwrap())
+            .unwrap();
+        for store in [
+            kgstore::open(&format!("{url}?read_only=true")).unwrap(),
+            Store::open_with(&url, &OpenOptions::new().read_only(true)).unwrap(),
+        ] {
+            assert_eq!(store.count_nodes().unwrap(), 1, "{url}");
+            let err = store
+                .create_node(Node::new("new", "thing").unwrap())
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Unsupported, "{url}: {err}");
+        }
+    }
+}
+
+#[test]
+fn create_false_refuses_a_missing_store_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in urls(dir.path()) {
+        let err = kgstore::open(&format!("{url}?create=false")).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Io, "{url}: {err}");
+        assert!(err.to_string().contains("/kg"), "names the path: {err}");
+        eprintln!("{err}");
+        let err = Store::open_with(&url, &OpenOptions::new().create_if_missing(false)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Io, "{url}: {err}");
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn durability_and_lock_timeout_are_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in urls(dir.path()) {
+        let store = kgstore::open(&format!(
+            "{url}?durability=relaxed&lock_timeout_ms=100&verify=true"
+        ))
+        .unwrap();
+        store.create_node(Node::new("n", "thing").unwrap()).unwrap();
+    }
+}
+
+#[test]
+fn a_second_json_writer_is_locked_out_after_its_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("json://{}/kg", dir.path().display());
+    let _holder = kgstore::open(&url).unwrap();
+    let err = Store::open_with(
+        &url,
+        &OpenOptions::new().lock_timeout(Duration::from_millis(50)),
+    )
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Locked, "{err}");
+    assert!(
+        err.to_string().contains(&std::process::id().to_string()),
+        "names the holder: {err}"
+    );
+}
+
+#[test]
+fn bad_urls_are_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let [sqlite, json] = urls(dir.path());
+    for (url, needle) in [
+        ("sqlite://".to_owned(), "a path is required"),
+        ("json://".to_owned(), "a path is required"),
+        (format!("{sqlite}?colour=blue"), "colour"),
+        (format!("{json}?reader_pool_size=2"), "reader_pool_size"),
+        (format!("{sqlite}?reader_pool_size=many"), "many"),
+        (format!("{sqlite}?durability=fast"), "fast"),
+        ("postgres://localhost/kg".to_owned(), "postgres"),
+    ] {
+        let err = kgstore::open(&url).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{url}: {err}");
+        assert!(err.to_string().contains(needle), "{url}: {err}");
+    }
+    assert!(kgstore::open(&format!("{sqlite}?reader_pool_size=2")).is_ok());
+}
