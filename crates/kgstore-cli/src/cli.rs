@@ -255,10 +255,10 @@ pub struct EdgeCreateArgs {
     #[command(flatten)]
     pub key: EdgeKeyArgs,
     /// The weight for weighted paths (≥ 0).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub weight: Option<f64>,
     /// How sure the source is, 0 to 1.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub confidence: Option<f64>,
     /// The relation holds both ways.
     #[arg(long)]
@@ -284,7 +284,7 @@ pub struct EdgeListArgs {
     #[arg(long = "rel")]
     pub relations: Vec<String>,
     /// Only edges weighing at least this.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub min_weight: Option<f64>,
     /// Only edges whose attribute at a JSON pointer equals a value; repeatable.
     #[arg(long = "where", value_name = "POINTER=VALUE")]

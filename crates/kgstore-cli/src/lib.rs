@@ -76,12 +76,25 @@ pub fn run(args: Vec<OsString>) -> i32 {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
-            let _ = e.print();
             return match e.kind() {
                 clap::error::ErrorKind::DisplayHelp
                 | clap::error::ErrorKind::DisplayVersion
-                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => EXIT_OK,
-                _ => EXIT_INVALID,
+                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    let _ = e.print();
+                    EXIT_OK
+                }
+                _ => {
+                    let json = std::env::args().any(|a| a == "--json");
+                    let message = usage_error_line(&e.to_string());
+                    let mut stderr = std::io::stderr().lock();
+                    let _ = if json {
+                        let line = serde_json::json!({"error": {"kind": "invalid_input", "message": message, "exit_code": EXIT_INVALID}});
+                        writeln!(stderr, "{line}")
+                    } else {
+                        writeln!(stderr, "error: {message}")
+                    };
+                    EXIT_INVALID
+                }
             };
         }
     };
@@ -92,6 +105,10 @@ pub fn run(args: Vec<OsString>) -> i32 {
             let _ = out.flush();
             EXIT_OK
         }
+        Err(e) if is_broken_pipe(&e) => {
+            // The reader went away (`kgstore export | head`): nothing more to say.
+            EXIT_OK
+        }
         Err(e) => {
             let _ = out.flush();
             let code = exit_code(&e);
@@ -99,6 +116,39 @@ pub fn run(args: Vec<OsString>) -> i32 {
             code
         }
     }
+}
+
+/// Whether an error comes from writing into a closed pipe.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|layer| {
+        layer
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Condenses clap's multi-line usage error into one line: the error and its tips,
+/// then where to read more (the usage block is left to `--help`).
+fn usage_error_line(text: &str) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut more = String::from("see --help");
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(rest) = line.strip_prefix("error: ") {
+            parts.push(rest.to_owned());
+        } else if let Some(tip) = line.strip_prefix("tip: ") {
+            parts.push(tip.to_owned());
+        } else if let Some(usage) = line.strip_prefix("Usage: ") {
+            let command: Vec<&str> = usage
+                .split_whitespace()
+                .take_while(|w| !w.starts_with('[') && !w.starts_with('<'))
+                .collect();
+            more = format!("see {} --help", command.join(" "));
+        } else if !line.starts_with("For more information") {
+            parts.push(line.to_owned());
+        }
+    }
+    parts.push(more);
+    parts.join("; ")
 }
 
 /// Prints an error as one line on stderr (JSON with `--json`).

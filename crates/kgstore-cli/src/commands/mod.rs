@@ -36,15 +36,20 @@ impl Ctx<'_> {
         Ok(kgstore::registry::global().open_url(&url)?)
     }
 
-    /// Opens the store for a command that only reads: a missing store is an error, not created.
+    /// Opens the store for a command that only reads: a missing store is an error, not
+    /// created, and a file-backed store is opened read-only, so that readers can share
+    /// it and a reader never writes (not even a recovery).
     pub(crate) fn open_existing(&self) -> Result<Store> {
-        let url = StoreUrl::parse(self.url)?;
-        if is_file_backed(&url) && !Path::new(&url.path).exists() {
-            return Err(Error::invalid_input(
-                format!("store {}", self.url),
-                "it does not exist; `kgstore init` (or any command that writes) creates it",
-            )
-            .into());
+        let mut url = StoreUrl::parse(self.url)?;
+        if is_file_backed(&url) {
+            if !Path::new(&url.path).exists() {
+                return Err(Error::invalid_input(
+                    format!("store {}", self.url),
+                    "it does not exist; `kgstore init` (or any command that writes) creates it",
+                )
+                .into());
+            }
+            url.options.read_only = true;
         }
         Ok(kgstore::registry::global().open_url(&url)?)
     }

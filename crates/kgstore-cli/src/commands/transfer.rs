@@ -180,10 +180,7 @@ pub(crate) fn verify(ctx: &mut Ctx<'_>, args: &VerifyArgs) -> Result<()> {
     } else {
         Err(Error::corrupt(
             &args.dir,
-            format!(
-                "the backup does not verify: {} problem(s)",
-                report.problems.len()
-            ),
+            format!("the backup does not verify: {}", report.summary()),
         )
         .into())
     }

@@ -1,0 +1,920 @@
+//! The `kgstore` binary as a user meets it: every command, `--json` output, every
+//! format's round trip, exit codes, and bad inputs each giving one clear line.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should panic
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_kgstore");
+
+/// What a run of the binary gave.
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// Asserts success and returns stdout.
+    fn ok(&self) -> &str {
+        assert_eq!(self.code, 0, "expected success: {self:#?}");
+        &self.stdout
+    }
+
+    /// Asserts success and parses stdout as JSON.
+    fn json(&self) -> Value {
+        serde_json::from_str(self.ok()).unwrap_or_else(|e| panic!("not JSON ({e}): {self:#?}"))
+    }
+
+    /// Asserts the exit code and that stderr is one line mentioning `needle`, then
+    /// returns that line.
+    fn fails(&self, code: i32, needle: &str) -> &str {
+        assert_eq!(self.code, code, "exit code: {self:#?}");
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "one line on stderr: {self:#?}");
+        assert!(lines[0].starts_with("error: ") || lines[0].starts_with('{'));
+        assert!(lines[0].contains(needle), "{needle:?} in {:?}", lines[0]);
+        assert!(!self.stderr.contains("panicked") && !self.stderr.contains("backtrace"));
+        lines[0]
+    }
+}
+
+/// A scratch folder to run the binary in, with a store URL.
+struct Kg {
+    dir: tempfile::TempDir,
+    url: String,
+}
+
+impl Kg {
+    /// A SQLite store in a fresh folder.
+    fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/kg.db", dir.path().display());
+        Self { dir, url }
+    }
+
+    /// A JSON-files store in a fresh folder.
+    fn json() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("json://{}/kg", dir.path().display());
+        Self { dir, url }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.current_dir(self.dir.path())
+            .env_remove("KGSTORE_URL")
+            .arg("--store")
+            .arg(&self.url)
+            .args(args);
+        cmd
+    }
+
+    /// Runs `kgstore --store URL ARGS…`.
+    fn run(&self, args: &[&str]) -> Run {
+        collect(self.command(args).stdin(Stdio::null()).output().unwrap())
+    }
+
+    /// Runs with `input` on stdin.
+    fn run_with_input(&self, args: &[&str], input: &str) -> Run {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        collect(child.wait_with_output().unwrap())
+    }
+
+    /// Runs with `--json`.
+    fn json_of(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        self.run(&all).json()
+    }
+
+    /// A small graph: serde ← serde_json ← kgstore, plus tags and attributes.
+    fn with_crates(self) -> Self {
+        self.run(&[
+            "node",
+            "create",
+            "serde",
+            "-t",
+            "crate",
+            "--attr",
+            "lang=rust",
+            "--tag",
+            "core",
+        ])
+        .ok();
+        self.run(&[
+            "node",
+            "create",
+            "serde_json",
+            "-t",
+            "crate",
+            "-d",
+            "serde",
+            "--attr",
+            "lang=rust",
+            "-o",
+            "fast JSON",
+        ])
+        .ok();
+        self.run(&[
+            "node",
+            "create",
+            "kgstore",
+            "-t",
+            "crate",
+            "-d",
+            "serde_json",
+            "--attrs",
+            r#"{"lang":"rust","stars":5}"#,
+        ])
+        .ok();
+        self.run(&["node", "create", "jq", "-t", "tool", "--attr", "lang=c"])
+            .ok();
+        self.run(&[
+            "edge",
+            "create",
+            "serde_json",
+            "depends_on",
+            "serde",
+            "--weight",
+            "1",
+        ])
+        .ok();
+        self.run(&[
+            "edge",
+            "create",
+            "kgstore",
+            "depends_on",
+            "serde_json",
+            "--weight",
+            "1",
+        ])
+        .ok();
+        self.run(&[
+            "edge",
+            "create",
+            "kgstore",
+            "depends_on",
+            "serde",
+            "--weight",
+            "5",
+        ])
+        .ok();
+        self.run(&[
+            "edge",
+            "create",
+            "jq",
+            "similar_to",
+            "serde_json",
+            "--confidence",
+            "0.5",
+        ])
+        .ok();
+        self
+    }
+}
+
+fn collect(output: std::process::Output) -> Run {
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+fn names(items: &Value) -> Vec<String> {
+    items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn help_and_version_exit_zero_and_list_exit_codes() {
+    let kg = Kg::sqlite();
+    let help = kg.run(&["--help"]);
+    assert!(help.ok().contains("Exit codes: 0 success"), "{help:?}");
+    assert!(kg.run(&["--version"]).ok().starts_with("kgstore "));
+    let line = kg
+        .run(&["no-such-command"])
+        .fails(2, "no-such-command")
+        .to_owned();
+    assert!(line.ends_with("see kgstore --help"), "{line}");
+    let line = kg
+        .run(&["edge", "create", "a"])
+        .fails(2, "<RELATION>")
+        .to_owned();
+    assert!(line.ends_with("see kgstore edge create --help"), "{line}");
+    let run = kg.run(&["--json", "node", "get"]);
+    let value: Value = serde_json::from_str(run.fails(2, "NAME")).unwrap();
+    assert_eq!(value["error"]["exit_code"], 2);
+}
+
+#[test]
+fn init_creates_the_default_store_under_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .current_dir(dir.path())
+        .env_remove("KGSTORE_URL")
+        .arg("init")
+        .output()
+        .unwrap();
+    let run = collect(out);
+    assert!(run.ok().contains("sqlite://./data/kgstore.db"), "{run:?}");
+    assert!(dir.path().join("data/kgstore.db").is_file());
+    // KGSTORE_URL picks another store.
+    let out = Command::new(BIN)
+        .current_dir(dir.path())
+        .env("KGSTORE_URL", "json://./other")
+        .args(["--json", "init"])
+        .output()
+        .unwrap();
+    let value = collect(out).json();
+    assert_eq!(value["backend"], "jsonfs", "{value}");
+    assert!(dir.path().join("other/kgstore-jsonfs.json").is_file());
+}
+
+#[test]
+fn reading_a_store_that_does_not_exist_creates_nothing() {
+    let kg = Kg::sqlite();
+    kg.run(&["stats"]).fails(2, "does not exist");
+    assert!(!kg.path("kg.db").exists());
+}
+
+#[test]
+fn node_commands_create_get_update_delete_list() {
+    for kg in [Kg::sqlite(), Kg::json()] {
+        let kg = kg.with_crates();
+        let text = kg.run(&["node", "get", "serde_json"]);
+        assert!(text.ok().contains("fast JSON") && text.ok().contains("depends on"));
+        let node = kg.json_of(&["node", "get", "serde_json"]);
+        assert_eq!(node["node_type"], "crate");
+        assert_eq!(node["dependencies"], json!(["serde"]));
+        assert_eq!(node["attributes"], json!({"lang": "rust"}));
+        assert_eq!(node["metadata"]["version"], 1);
+
+        let updated = kg.json_of(&[
+            "node",
+            "update",
+            "serde_json",
+            "--attr",
+            "stars=9",
+            "--unset-attr",
+            "lang",
+            "--add-tag",
+            "json",
+            "--add-observation",
+            "popular",
+            "--expect-version",
+            "1",
+        ]);
+        assert_eq!(updated["metadata"]["version"], 2, "{updated}");
+        assert_eq!(updated["attributes"], json!({"stars": 9}));
+        assert_eq!(updated["metadata"]["tags"], json!(["json"]));
+        assert_eq!(updated["observations"], json!(["fast JSON", "popular"]));
+        // A stale version is a conflict and changes nothing.
+        kg.run(&[
+            "node",
+            "update",
+            "serde_json",
+            "--attr",
+            "x=1",
+            "--expect-version",
+            "1",
+        ])
+        .fails(4, "version");
+        assert_eq!(
+            kg.json_of(&["node", "get", "serde_json"])["metadata"]["version"],
+            2
+        );
+
+        let all = kg.json_of(&["node", "list"]);
+        assert_eq!(
+            names(&all["items"]),
+            ["jq", "kgstore", "serde", "serde_json"]
+        );
+        assert!(kg.run(&["node", "list"]).ok().contains("NAME"));
+
+        // Deleting a node others depend on is refused; --cascade takes them too.
+        kg.run(&["node", "delete", "serde"]).fails(4, "serde_json");
+        kg.run(&["node", "delete", "jq"]).ok();
+        kg.run(&["node", "get", "jq"]).fails(3, "'jq'");
+        kg.run(&["node", "delete", "serde_json", "--detach"]).ok();
+        assert_eq!(
+            kg.json_of(&["node", "get", "kgstore"])["dependencies"],
+            json!([])
+        );
+        kg.run(&["node", "delete", "serde", "--cascade"]).ok();
+        assert_eq!(names(&kg.json_of(&["node", "list"])["items"]), ["kgstore"]);
+    }
+}
+
+#[test]
+fn filters_and_pages_cover_every_node_once() {
+    let kg = Kg::sqlite().with_crates();
+    let rust = kg.json_of(&["node", "list", "--where", "/attributes/lang=rust"]);
+    assert_eq!(names(&rust["items"]), ["kgstore", "serde", "serde_json"]);
+    let tools = kg.json_of(&["node", "list", "--type", "tool"]);
+    assert_eq!(names(&tools["items"]), ["jq"]);
+    let tagged = kg.json_of(&["node", "list", "--tag", "core"]);
+    assert_eq!(names(&tagged["items"]), ["serde"]);
+    let stars = kg.json_of(&["node", "list", "--where", "/attributes/stars=5"]);
+    assert_eq!(
+        names(&stars["items"]),
+        ["kgstore"],
+        "values are read as JSON"
+    );
+    let texts = kg.json_of(&["node", "list", "--text", "FAST"]);
+    assert_eq!(names(&texts["items"]), ["serde_json"]);
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut args = vec!["node", "list", "--limit", "3"];
+        if let Some(c) = &cursor {
+            args.extend(["--cursor", c.as_str()]);
+        }
+        let page = kg.json_of(&args);
+        seen.extend(names(&page["items"]));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["jq", "kgstore", "serde", "serde_json"]);
+    kg.run(&["node", "list", "--cursor", "not-hex"])
+        .fails(2, "cursor");
+    kg.run(&["node", "list", "--where", "attributes/lang"])
+        .fails(2, "where");
+}
+
+#[test]
+fn edge_commands_create_get_delete_list() {
+    for kg in [Kg::sqlite(), Kg::json()] {
+        let kg = kg.with_crates();
+        let edge = kg.json_of(&["edge", "get", "jq", "similar_to", "serde_json"]);
+        assert_eq!(edge["metadata"]["confidence"], 0.5, "{edge}");
+        let from = kg.json_of(&["edge", "list", "--from", "kgstore"]);
+        assert_eq!(from["items"].as_array().unwrap().len(), 2);
+        let heavy = kg.json_of(&["edge", "list", "--min-weight", "2"]);
+        assert_eq!(heavy["items"][0]["to"], "serde", "{heavy}");
+        let similar = kg.json_of(&["edge", "list", "--rel", "similar_to"]);
+        assert_eq!(similar["items"].as_array().unwrap().len(), 1);
+        assert!(kg.run(&["edge", "list"]).ok().contains("RELATION"));
+        kg.run(&["edge", "create", "jq", "similar_to", "serde_json"])
+            .fails(4, "already exists");
+        kg.run(&["edge", "delete", "jq", "similar_to", "serde_json"])
+            .ok();
+        kg.run(&["edge", "get", "jq", "similar_to", "serde_json"])
+            .fails(3, "similar_to");
+        kg.run(&["edge", "delete", "jq", "similar_to", "serde_json"])
+            .fails(3, "jq");
+        // Custom relations are identifiers outside the vocabulary.
+        kg.run(&["edge", "create", "jq", "inspired_by", "serde"])
+            .ok();
+        assert_eq!(
+            kg.json_of(&["edge", "get", "jq", "inspired_by", "serde"])["relation_type"],
+            "inspired_by"
+        );
+    }
+}
+
+#[test]
+fn graph_queries_answer_in_text_and_json() {
+    let kg = Kg::sqlite().with_crates();
+    let out = kg.json_of(&["neighbors", "serde_json", "--direction", "in"]);
+    let from: BTreeSet<&str> = out
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"].as_str().unwrap())
+        .collect();
+    assert_eq!(from, BTreeSet::from(["jq", "kgstore"]), "{out}");
+    let reach = kg.json_of(&["traverse", "kgstore", "--depth", "1"]);
+    assert_eq!(reach.as_array().unwrap().len(), 2, "{reach}");
+    let hops = kg.json_of(&["path", "kgstore", "serde"]);
+    assert_eq!(hops["nodes"], json!(["kgstore", "serde"]), "{hops}");
+    let light = kg.json_of(&["path", "kgstore", "serde", "--weighted"]);
+    assert_eq!(
+        light["nodes"],
+        json!(["kgstore", "serde_json", "serde"]),
+        "{light}"
+    );
+    assert!(
+        kg.run(&["path", "kgstore", "serde"])
+            .ok()
+            .contains("kgstore -> serde")
+    );
+    assert_eq!(kg.json_of(&["path", "serde", "kgstore"]), Value::Null);
+    assert_eq!(
+        kg.json_of(&["deps", "resolve", "kgstore"]),
+        json!(["serde", "serde_json"])
+    );
+    assert_eq!(
+        kg.json_of(&["deps", "dependents", "serde"]),
+        json!(["serde_json", "kgstore"])
+    );
+    assert_eq!(
+        kg.json_of(&["deps", "dependents", "serde", "--direct"]),
+        json!(["serde_json"])
+    );
+    kg.run(&["deps", "resolve", "nope"]).fails(3, "'nope'");
+    kg.run(&["traverse", "nope"]).fails(3, "'nope'");
+    // A dependency cycle is refused, naming the cycle.
+    kg.run(&["node", "update", "serde", "--add-dep", "kgstore"])
+        .fails(2, "kgstore");
+
+    let stats = kg.json_of(&["stats"]);
+    assert_eq!(
+        (stats["nodes"].as_u64(), stats["edges"].as_u64()),
+        (Some(4), Some(4))
+    );
+    assert_eq!(stats["node_types"], json!({"crate": 3, "tool": 1}));
+    assert!(kg.run(&["stats"]).ok().contains("NODE TYPE"));
+    let check = kg.json_of(&["check"]);
+    assert_eq!(check["problems"], json!([]), "{check}");
+    kg.run(&["optimize"]).ok();
+}
+
+#[test]
+fn schemas_are_set_listed_enforced_and_removed() {
+    let kg = Kg::sqlite().with_crates();
+    let schema = kg.path("crate.schema.json");
+    std::fs::write(
+        &schema,
+        r#"{"type":"object","required":["lang"],"properties":{"lang":{"type":"string"}}}"#,
+    )
+    .unwrap();
+    let schema = schema.to_str().unwrap();
+    kg.run(&["schema", "set", "--node-type", "crate", schema])
+        .ok();
+    assert_eq!(
+        kg.json_of(&["schema", "get", "--node-type", "crate"])["required"],
+        json!(["lang"])
+    );
+    let listed = kg.json_of(&["schema", "list"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    let line = kg
+        .run(&["node", "create", "bad", "-t", "crate", "--attr", "lang=7"])
+        .fails(2, "/attributes/lang")
+        .to_owned();
+    assert!(line.contains("'bad'"), "{line}");
+    kg.run(&["node", "create", "none", "-t", "crate"])
+        .fails(2, "lang");
+    // Stdin works too; a schema the stored data violates is refused.
+    kg.run_with_input(
+        &["schema", "set", "--node-type", "tool", "-"],
+        r#"{"type":"object","required":["homepage"]}"#,
+    )
+    .fails(2, "jq");
+    kg.run_with_input(
+        &["schema", "set", "--relation", "depends_on", "-"],
+        "{not json",
+    )
+    .fails(2, "JSON");
+    kg.run(&["schema", "remove", "--node-type", "crate"]).ok();
+    kg.run(&["schema", "get", "--node-type", "crate"])
+        .fails(2, "has no schema");
+    kg.run(&["node", "create", "none", "-t", "crate"]).ok();
+}
+
+#[test]
+fn jsonl_export_imports_back_identically() {
+    let kg = Kg::sqlite().with_crates();
+    let file = kg.path("all.jsonl");
+    let file_arg = file.to_str().unwrap();
+    let report = kg.json_of(&["export", file_arg]);
+    assert_eq!(report["nodes"], 4, "{report}");
+    kg.run(&["export", file_arg]).fails(4, "all.jsonl");
+    let stdout = kg.run(&["export"]).ok().to_owned();
+    assert_eq!(stdout, std::fs::read_to_string(&file).unwrap());
+
+    let other = Kg::json();
+    let imported = other.json_of(&["import", file_arg]);
+    assert_eq!(
+        (imported["nodes"].as_u64(), imported["edges"].as_u64()),
+        (Some(4), Some(4))
+    );
+    assert_eq!(
+        other.run(&["export"]).ok(),
+        stdout,
+        "timestamps and versions kept"
+    );
+}
+
+#[test]
+fn mcp_memory_files_round_trip() {
+    let kg = Kg::sqlite();
+    let memory = r#"{"type":"entity","name":"John_Smith","entityType":"person","observations":["Speaks fluent Spanish"]}
+{"type":"entity","name":"Anthropic","entityType":"Organization","observations":["AI safety company"]}
+{"type":"relation","from":"John_Smith","to":"Anthropic","relationType":"works_at"}
+{"type":"relation","from":"Anthropic","to":"John_Smith","relationType":"is interested in"}
+"#;
+    let file = kg.path("memory.jsonl");
+    std::fs::write(&file, memory).unwrap();
+    let report = kg.json_of(&["import", "--format", "mcp", file.to_str().unwrap()]);
+    assert_eq!(
+        (report["nodes"].as_u64(), report["edges"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(
+        kg.json_of(&["node", "get", "Anthropic"])["node_type"],
+        "organization"
+    );
+    let relations = kg.json_of(&["edge", "list", "--from", "Anthropic"]);
+    assert_eq!(relations["items"][0]["relation_type"], "is_interested_in");
+    let back = kg.run(&["export", "--format", "mcp"]).ok().to_owned();
+    let as_set = |text: &str| -> BTreeSet<String> {
+        text.lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(as_set(&back), as_set(memory));
+}
+
+#[test]
+fn graphml_and_dot_exports_parse() {
+    let kg = Kg::sqlite().with_crates();
+    let graphml = kg.run(&["export", "--format", "graphml"]).ok().to_owned();
+    let doc = roxmltree::Document::parse(&graphml).unwrap();
+    let ids: BTreeSet<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("node"))
+        .filter_map(|n| n.attribute("id"))
+        .collect();
+    assert_eq!(
+        ids,
+        BTreeSet::from(["jq", "kgstore", "serde", "serde_json"])
+    );
+    assert_eq!(
+        doc.descendants().filter(|n| n.has_tag_name("edge")).count(),
+        4
+    );
+    let dot = kg.run(&["export", "--format", "dot"]).ok().to_owned();
+    assert!(dot.starts_with("digraph"), "{dot}");
+    assert!(dot.contains("\"jq\""));
+    let file = kg.path("around.dot");
+    kg.run(&[
+        "export",
+        "--format",
+        "dot",
+        "--around",
+        "serde",
+        "--depth",
+        "1",
+        file.to_str().unwrap(),
+    ])
+    .ok();
+    let around = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        around.contains("\"serde_json\"") && !around.contains("\"jq\""),
+        "{around}"
+    );
+    kg.run(&["export", "--format", "jsonl", "--around", "serde"])
+        .fails(2, "--around");
+    kg.run(&["import", "--format", "graphml", "x"])
+        .fails(1, "x");
+    let exists = kg.path("x.graphml");
+    std::fs::write(&exists, "<graphml/>").unwrap();
+    kg.run(&["import", "--format", "graphml", exists.to_str().unwrap()])
+        .fails(2, "exported, not imported");
+}
+
+#[test]
+fn backup_verify_restore_and_a_corrupt_backup() {
+    let kg = Kg::sqlite().with_crates();
+    let backup = kg.path("backup");
+    let backup_arg = backup.to_str().unwrap();
+    let made = kg.json_of(&["backup", backup_arg]);
+    assert_eq!(made["counts"]["nodes"], 4, "{made}");
+    assert!(kg.run(&["verify", backup_arg]).ok().contains("is sound"));
+    let verified = kg.json_of(&["verify", backup_arg]);
+    assert_eq!(verified["problems"], json!([]), "{verified}");
+
+    let other = Kg::json();
+    other.run(&["restore", backup_arg]).ok();
+    assert_eq!(other.run(&["export"]).ok(), kg.run(&["export"]).ok());
+    other.run(&["restore", backup_arg]).fails(2, "not empty");
+    other.run(&["node", "create", "extra", "-t", "thing"]).ok();
+    other.run(&["restore", "--replace", backup_arg]).ok();
+    other.run(&["node", "get", "extra"]).fails(3, "extra");
+
+    // A flipped byte: verify names the file, restore refuses and changes nothing.
+    let nodes = backup.join("nodes.jsonl");
+    let mut bytes = std::fs::read(&nodes).unwrap();
+    bytes[10] ^= 0x20;
+    std::fs::write(&nodes, bytes).unwrap();
+    kg.run(&["verify", backup_arg]).fails(6, "nodes.jsonl");
+    let before = other.run(&["export"]).ok().to_owned();
+    other
+        .run(&["restore", "--replace", backup_arg])
+        .fails(6, "nodes.jsonl");
+    assert_eq!(other.run(&["export"]).ok(), before);
+    kg.run(&["verify", kg.path("nowhere").to_str().unwrap()])
+        .fails(6, "nowhere");
+}
+
+#[test]
+fn bad_inputs_give_one_line_and_the_documented_code() {
+    let kg = Kg::sqlite().with_crates();
+    // Malformed JSON.
+    kg.run(&["node", "create", "x", "-t", "thing", "--attrs", "{oops"])
+        .fails(2, "--attrs");
+    kg.run(&["node", "create", "x", "-t", "thing", "--attrs", "[1]"])
+        .fails(2, "object");
+    kg.run(&["node", "create", "x", "-t", "thing", "--attr", "novalue"])
+        .fails(2, "novalue");
+    // Unknown or malformed relation, missing nodes.
+    kg.run(&["edge", "create", "jq", "Not-A-Relation", "serde"])
+        .fails(2, "Not-A-Relation");
+    kg.run(&["edge", "create", "jq", "calls", "ghost"])
+        .fails(3, "ghost");
+    kg.run(&["node", "get", "ghost"]).fails(3, "ghost");
+    // Invalid names and types.
+    kg.run(&["node", "create", "", "-t", "thing"])
+        .fails(2, "name");
+    kg.run(&["node", "create", "x", "-t", "Bad Type"])
+        .fails(2, "/node_type");
+    let long = "n".repeat(5000);
+    kg.run(&["node", "create", &long, "-t", "thing"])
+        .fails(2, "name");
+    kg.run(&["node", "create", "serde", "-t", "crate"])
+        .fails(4, "'serde'");
+    kg.run(&["edge", "create", "jq", "calls", "serde", "--weight", "-1"])
+        .fails(2, "weight");
+    kg.run(&["node", "create", "x", "-t", "thing", "-d", "ghost"])
+        .fails(3, "ghost");
+    // Bad store URLs.
+    let mut bad = Command::new(BIN);
+    bad.args(["--store", "nonsense", "stats"])
+        .env_remove("KGSTORE_URL");
+    collect(bad.output().unwrap()).fails(2, "nonsense");
+    let mut bad = Command::new(BIN);
+    bad.args(["--store", "sqlite://x.db?colour=blue", "init"])
+        .current_dir(kg.dir.path());
+    collect(bad.output().unwrap()).fails(2, "colour");
+    // A malformed import line names its number and leaves nothing behind.
+    let before = kg.run(&["export"]).ok().to_owned();
+    let input = format!(
+        "{}\n{{\"name\":\"broken\"\n",
+        r#"{"name":"fresh","node_type":"thing"}"#
+    );
+    let line = kg
+        .run_with_input(&["import", "-"], &input)
+        .fails(2, "line 2")
+        .to_owned();
+    assert!(line.contains("line 2"), "{line}");
+    assert_eq!(kg.run(&["export"]).ok(), before);
+    // --json errors are one JSON line with kind and exit code.
+    let run = kg.run(&["--json", "node", "get", "ghost"]);
+    let line = run.fails(3, "ghost");
+    let value: Value = serde_json::from_str(line).unwrap();
+    assert_eq!(value["error"]["kind"], "node_not_found");
+    assert_eq!(value["error"]["exit_code"], 3);
+}
+
+#[test]
+fn a_locked_json_store_gives_exit_code_5_naming_the_holder() {
+    let kg = Kg::json();
+    kg.run(&["init"]).ok();
+    // An import from a stdin that stays open holds the store until it ends.
+    // The holder waits for the lock, so a `stats` that happens to run first
+    // cannot make it fail.
+    let holder_url = format!("{}?lock_timeout_ms=20000", kg.url);
+    let mut holder = Command::new(BIN)
+        .current_dir(kg.dir.path())
+        .args(["--store", &holder_url, "import", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = holder.id().to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let locked = loop {
+        let run = kg.run(&["stats"]);
+        if run.code == 5 {
+            break run;
+        }
+        assert!(Instant::now() < deadline, "never locked: {run:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    locked.fails(5, &pid);
+    drop(holder.stdin.take());
+    assert!(holder.wait().unwrap().success());
+    kg.run(&["stats"]).ok();
+}
+
+#[test]
+fn a_corrupt_store_file_is_refused_with_exit_code_6() {
+    let kg = Kg::sqlite();
+    std::fs::write(kg.path("kg.db"), b"this is not a database, just text").unwrap();
+    kg.run(&["stats"]).fails(6, "kg.db");
+    let kg = Kg::json().with_crates();
+    let file = first_json_under(&kg.path("kg/nodes"));
+    std::fs::write(&file, b"{ not json").unwrap();
+    kg.run(&["stats"])
+        .fails(6, file.file_name().unwrap().to_str().unwrap());
+}
+
+fn first_json_under(dir: &Path) -> PathBuf {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "json") {
+                return path;
+            }
+        }
+    }
+    panic!("no JSON file under {}", dir.display());
+}
+
+#[test]
+fn the_demo_runs_and_both_stores_agree() {
+    let kg = Kg::sqlite();
+    let run = kg.run(&["demo", "--dir", kg.path("demo").to_str().unwrap()]);
+    let out = run.ok();
+    for step in [
+        "Build order of kgstore-cli",
+        "Who depends on serde",
+        "byte for byte",
+    ] {
+        assert!(out.contains(step), "{step:?} in {out}");
+    }
+    assert!(kg.path("demo/demo.db").is_file());
+    assert!(kg.path("demo/demo-json/kgstore-jsonfs.json").is_file());
+    // Running it again starts over rather than failing on what is there.
+    kg.run(&["demo", "--dir", kg.path("demo").to_str().unwrap()])
+        .ok();
+}
+
+#[test]
+fn a_batched_import_keeps_the_batches_before_a_bad_line() {
+    let kg = Kg::sqlite();
+    let good = |i: usize| format!(r#"{{"name":"n{i}","node_type":"thing"}}"#);
+    let input = format!("{}\n{}\n{}\nnot json\n", good(1), good(2), good(3));
+    kg.run_with_input(&["import", "--batch-size", "2", "-"], &input)
+        .fails(2, "line 4");
+    let listed = kg.json_of(&["node", "list"]);
+    assert_eq!(
+        names(&listed["items"]),
+        ["n1", "n2"],
+        "the first batch stays"
+    );
+    kg.run_with_input(&["import", "--batch-size", "0", "-"], &input)
+        .fails(2, "batch");
+}
+
+/// Random argument lists from the CLI's own vocabulary: whatever they are, the
+/// binary answers with a documented exit code and never a panic.
+#[test]
+fn random_arguments_never_panic() {
+    const WORDS: &[&str] = &[
+        "node",
+        "edge",
+        "create",
+        "get",
+        "update",
+        "delete",
+        "list",
+        "neighbors",
+        "traverse",
+        "path",
+        "deps",
+        "resolve",
+        "dependents",
+        "schema",
+        "set",
+        "stats",
+        "check",
+        "export",
+        "import",
+        "verify",
+        "restore",
+        "backup",
+        "-t",
+        "--type",
+        "--attr",
+        "--attrs",
+        "--where",
+        "--limit",
+        "--cursor",
+        "--depth",
+        "--weight",
+        "--rel",
+        "--json",
+        "--format",
+        "mcp",
+        "dot",
+        "graphml",
+        "a",
+        "b",
+        "thing",
+        "depends_on",
+        "k=v",
+        "{",
+        "{}",
+        "[]",
+        "/attributes/k=v",
+        "-1",
+        "0",
+        "99999999999999999999",
+        "NaN",
+        "inf",
+        "..",
+        "../../etc/passwd",
+        "-",
+        "",
+        " ",
+        "é",
+        "\u{202e}",
+        "--around",
+        "--direct",
+        "--weighted",
+        "--cascade",
+        "--replace",
+    ];
+    let kg = Kg::sqlite();
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let cases: usize = std::env::var("KGSTORE_CLI_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(150);
+    for _ in 0..cases {
+        let len = (next() % 7) as usize + 1;
+        let args: Vec<&str> = (0..len)
+            .map(|_| WORDS[(next() % WORDS.len() as u64) as usize])
+            .collect();
+        let run = kg.run(&args);
+        assert!((0..=6).contains(&run.code), "{args:?}: {run:#?}");
+        assert!(
+            !run.stderr.contains("panicked") && !run.stderr.contains("internal error"),
+            "{args:?}: {run:#?}"
+        );
+        if run.code != 0 {
+            assert_eq!(run.stderr.lines().count(), 1, "{args:?}: {run:#?}");
+        }
+    }
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let kg = Kg::sqlite();
+    let lines: String = (0..5000)
+        .map(|i| format!("{{\"name\":\"n{i}\",\"node_type\":\"thing\"}}\n"))
+        .collect();
+    kg.run_with_input(&["import", "-"], &lines).ok();
+    for args in [&["export"][..], &["node", "list", "--limit", "5000"]] {
+        let mut child = kg
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Read one byte, then hang up.
+        let mut first = [0u8; 1];
+        std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
