@@ -149,7 +149,9 @@ fn open_sqlite(url: &StoreUrl) -> Result<Box<dyn Backend>> {
     let mut sqlite = SqliteOptions::default()
         .durability(options.durability)
         .read_only(options.read_only)
-        .create_if_missing(options.creates());
+        .create_if_missing(options.creates())
+        // SQLite's own pre-use check also turns on `cell_size_check` for the session.
+        .verify_on_open(options.verify);
     if let Some(timeout) = options.lock_timeout {
         sqlite = sqlite.lock_timeout(timeout);
     }
