@@ -100,7 +100,10 @@ fn child() {
     let dir = var("FAULT_DIR");
     let point: FaultPoint = var("FAULT_POINT").parse().unwrap();
     let skip: u32 = var("FAULT_SKIP").parse().unwrap();
-    let options = options_with(point, FaultAction::Abort, skip);
+    // A short lock wait: sibling tests fork children too, and a forked child holds
+    // a copy of this process's lock descriptors until it execs.
+    let options = options_with(point, FaultAction::Abort, skip)
+        .lock_timeout(Some(std::time::Duration::from_secs(10)));
     let backend = JsonFsBackend::open(&dir, options).unwrap();
     if mode == "commit" {
         let multi = var("FAULT_MULTI") == "true";
@@ -134,7 +137,10 @@ fn abort_child(path: &Path, mode: &str, point: FaultPoint, skip: u32, multi: boo
 
 /// Reopens after a crash and checks the state and that nothing is left behind.
 fn reopened(path: &Path, expected: &Dump) -> RecoveryReport {
-    let backend = JsonFsBackend::open(path, JsonFsOptions::default()).unwrap();
+    // The dead child's lock is free at once; the short wait only covers a sibling
+    // test's fork that briefly shares this process's descriptors.
+    let options = JsonFsOptions::default().lock_timeout(Some(std::time::Duration::from_secs(2)));
+    let backend = JsonFsBackend::open(path, options).unwrap();
     let report = backend.recovery().clone();
     let store = Store::new(backend);
     assert!(
