@@ -222,14 +222,14 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
         clear_previous(&PathBuf::from(format!("{}{suffix}", db.display())), None)?;
     }
     let url = format!("sqlite://{}", db.display());
-    say(format!(
-        "2. Storing them in {url}: one node of type `crate` per package (version, license and"
-    ))?;
-    say(
-        "   edition as attributes) and one `depends_on` edge per dependency (its kinds as an"
-            .into(),
-    )?;
-    say("   attribute), all in one transaction.".into())?;
+    let intro = format!(
+        "2. Storing them in {url}: one node of type `crate` per package (version, license and \
+         edition as attributes) and one `depends_on` edge per dependency (its kinds as an \
+         attribute), all in one transaction."
+    );
+    for (i, line) in wrap(&intro, 90).into_iter().enumerate() {
+        say(if i == 0 { line } else { format!("   {line}") })?;
+    }
     let store = kgstore::open(&url)?;
     let (node_count, edge_count) = (graph.nodes.len(), graph.edges.len());
     store.write(|tx| {
@@ -240,9 +240,10 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
     })?;
     let stats = store.stats()?;
     say(format!(
-        "   Stored {} nodes and {} edges ({} of them also kept as node dependencies).\n",
+        "   Stored {} nodes and {} edges; {} of them are build or normal dependencies, also kept",
         stats.nodes, stats.edges, stats.dependencies
     ))?;
+    say("   as node dependencies (dev-only ones stay edges: they may form cycles).\n".into())?;
     debug_assert_eq!(
         (stats.nodes, stats.edges),
         (node_count as u64, edge_count as u64)
@@ -256,10 +257,23 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
     let mut order = store.resolve_dependencies(&cli)?;
     order.push(cli.clone());
     say(format!(
-        "3. Build order of {cli}: its {} dependencies, each after everything it needs:",
+        "3. Build order of {cli}: its {} dependencies, each after everything it needs",
         order.len() - 1
     ))?;
-    for line in wrap(&order.join(" → "), 90) {
+    say(format!(
+        "   (`kgstore --store sqlite://{} deps resolve {cli}` prints all of it):",
+        db.display()
+    ))?;
+    const ENDS: usize = 12;
+    let shown = if order.len() > 2 * ENDS + 1 {
+        let mut shown: Vec<String> = order[..ENDS].to_vec();
+        shown.push(format!("… {} more …", order.len() - 2 * ENDS));
+        shown.extend_from_slice(&order[order.len() - ENDS..]);
+        shown
+    } else {
+        order.clone()
+    };
+    for line in wrap(&shown.join(" → "), 90) {
         say(format!("   {line}"))?;
     }
     say(String::new())?;
@@ -297,7 +311,10 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
             far.name,
             path.edges.len()
         ))?;
-        say(format!("   {}\n", path.nodes.join(" → ")))?;
+        for line in wrap(&path.nodes.join(" → "), 90) {
+            say(format!("   {line}"))?;
+        }
+        say(String::new())?;
     }
 
     let license = most_common_license(&store)?;
