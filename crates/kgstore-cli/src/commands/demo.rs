@@ -425,9 +425,13 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
         check.edges,
         check.problems.len()
     ))?;
+    let me = how_to_call_me();
     say(format!(
-        "\nDone in {:.1} s. Try: kgstore --store {url} node get {cli}",
+        "\nDone in {:.1} s. Try: {me} --store {url} node get {cli}",
         started.elapsed().as_secs_f64()
+    ))?;
+    say(format!(
+        "                or: {me} --store {url} export --format dot --around serde --depth 1"
     ))?;
     if !human {
         ctx.out.value(&json!({
@@ -474,6 +478,20 @@ fn most_common_license(store: &Store) -> Result<String> {
 }
 
 /// Splits a long line at spaces.
+/// How the user can run this binary again: its path relative to the current folder
+/// when it lies below it (as after `cargo run`), else `kgstore` (installed on PATH).
+fn how_to_call_me() -> String {
+    let exe = std::env::current_exe().ok();
+    let here = std::env::current_dir().ok();
+    match (exe, here) {
+        (Some(exe), Some(here)) => match exe.strip_prefix(&here) {
+            Ok(relative) => relative.display().to_string(),
+            Err(_) => "kgstore".to_owned(),
+        },
+        _ => "kgstore".to_owned(),
+    }
+}
+
 fn wrap(text: &str, width: usize) -> Vec<String> {
     let mut lines = vec![String::new()];
     for word in text.split(' ') {
