@@ -31,7 +31,13 @@ impl Drop for LockFile {
             // Forget the pid so that no stale holder is named later; best effort.
             let _ = self.file.set_len(0);
         }
-        // Closing the file releases the lock.
+        // Release the lock explicitly rather than by closing the file: a process
+        // forked by another thread of this one (to run a command) shares this open
+        // file description until it calls exec, and `flock` locks belong to the open
+        // file description, so closing our descriptor alone would leave the store
+        // locked for as long as that child keeps its copy. Unlocking through any
+        // descriptor releases it for all of them.
+        let _ = self.file.unlock();
     }
 }
 
@@ -120,5 +126,25 @@ fn locked(path: &Path, file: &mut File, exclusive: bool) -> Error {
     Error::Locked {
         resource: path.display().to_string(),
         holder,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// A child forked by another thread holds a copy of the lock's descriptor until it
+    /// calls exec. CI once saw a reopen fail with `Locked` because dropping the store
+    /// only closed our descriptor. A duplicate descriptor stands in for the fork here.
+    #[test]
+    fn regression_drop_releases_the_lock_while_a_forked_child_holds_a_copy_of_its_descriptor() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = acquire(dir.path(), true, None).unwrap().unwrap();
+        let forked_copy = held.file.try_clone().unwrap();
+        drop(held);
+        let again = acquire(dir.path(), true, Some(Duration::ZERO));
+        assert!(again.is_ok(), "the lock outlived its holder: {again:?}");
+        drop(forked_copy);
     }
 }
