@@ -22,6 +22,9 @@ pub const MAX_TEXT_FIELD_BYTES: usize = 2048;
 pub const MAX_OBSERVATION_BYTES: usize = 16 * 1024 * 1024;
 /// Deepest nesting of arrays and objects inside `attributes`.
 pub const MAX_ATTRIBUTE_DEPTH: usize = 64;
+/// Highest version an entity can reach: every backend can store it (SQLite's
+/// integers are signed 64-bit), so a store moves between backends unchanged.
+pub const MAX_VERSION: u64 = i64::MAX as u64;
 
 type Rule = Result<(), String>;
 
@@ -214,6 +217,33 @@ pub fn node(node: &Node) -> Vec<Violation> {
     }
     for (i, tag) in meta.tags.iter().enumerate() {
         check(format!("/metadata/tags/{i}"), label(tag));
+    }
+    out
+}
+
+/// Every violation of the rules in the metadata an import or a restore keeps as given:
+/// the version (at most [`MAX_VERSION`]) and `updated_at` not earlier than `created_at`.
+/// A version of 0 means "new" and is stamped afresh, so its timestamps are not checked.
+pub fn kept_metadata(
+    subject: &str,
+    version: u64,
+    created_at: crate::Timestamp,
+    updated_at: crate::Timestamp,
+) -> Vec<Violation> {
+    let mut out = Vec::new();
+    if version > MAX_VERSION {
+        out.push(Violation::new(
+            subject,
+            "/metadata/version",
+            format!("is {version}; at most {MAX_VERSION} is allowed"),
+        ));
+    }
+    if version != 0 && updated_at < created_at {
+        out.push(Violation::new(
+            subject,
+            "/metadata/updated_at",
+            "is earlier than created_at",
+        ));
     }
     out
 }

@@ -605,3 +605,44 @@ fn a_killed_backup_never_verifies() {
         "{cycles} killed backups: {complete} had finished, {interrupted} were cut off while writing"
     );
 }
+
+/// Found by fuzzing backups: verify passed metadata that restore then refused (an
+/// `updated_at` earlier than `created_at`, a version SQLite cannot hold), so a backup
+/// that verified could not be restored. Verify now applies restore's rules.
+#[test]
+fn regression_verify_refuses_updated_at_earlier_than_created_at() {
+    let dir = tempfile::tempdir().unwrap();
+    let damages: [(&str, fn(&mut serde_json::Value)); 3] = [
+        ("node", |v| {
+            v["metadata"]["updated_at"] = json!("1999-01-01T00:00:00Z");
+        }),
+        ("edge", |v| {
+            v["metadata"]["updated_at"] = json!("1999-01-01T00:00:00Z");
+        }),
+        ("node", |v| {
+            v["metadata"]["version"] = json!(u64::MAX);
+        }),
+    ];
+    for (i, (kind, damage)) in damages.into_iter().enumerate() {
+        let path = fresh_backup(dir.path(), &format!("case{i}"));
+        let file = path.join(format!("{kind}s.jsonl"));
+        let text = fs::read_to_string(&file).unwrap();
+        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        let mut first: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+        damage(&mut first);
+        lines[0] = serde_json::to_string(&first).unwrap();
+        fs::write(&file, lines.join("\n") + "\n").unwrap();
+        reseal(&path);
+        let report = backup::verify(&path).unwrap();
+        let text: Vec<String> = report.problems.iter().map(ToString::to_string).collect();
+        assert!(
+            text.iter()
+                .any(|p| p.contains("/metadata/updated_at") || p.contains("/metadata/version")),
+            "case {i}: {text:?}"
+        );
+        let target = memory();
+        let err = backup::restore_into(&path, &target, RestoreMode::Empty).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Corrupt, "case {i}: {err}");
+        assert_eq!(target.count_nodes().unwrap(), 0, "case {i}");
+    }
+}

@@ -214,12 +214,15 @@ impl<'s> WriteTx<'s> {
             return self.create_node(node);
         }
         self.prepare_node(&mut node)?;
-        if node.metadata.updated_at < node.metadata.created_at {
-            return Err(Error::validation(
-                validate::node_subject(&node.name),
-                "/metadata/updated_at",
-                "is earlier than created_at",
-            ));
+        let meta = &node.metadata;
+        let violations = validate::kept_metadata(
+            &validate::node_subject(&node.name),
+            meta.version,
+            meta.created_at,
+            meta.updated_at,
+        );
+        if !violations.is_empty() {
+            return Err(Error::Validation { violations });
         }
         if self.txn.contains_node(&node.name)? {
             return Err(already_exists_node(&node.name));
@@ -406,12 +409,15 @@ impl<'s> WriteTx<'s> {
         }
         self.prepare_edge(&edge)?;
         let key = edge.key();
-        if edge.metadata.updated_at < edge.metadata.created_at {
-            return Err(Error::validation(
-                format!("edge {key}"),
-                "/metadata/updated_at",
-                "is earlier than created_at",
-            ));
+        let meta = &edge.metadata;
+        let violations = validate::kept_metadata(
+            &format!("edge {key}"),
+            meta.version,
+            meta.created_at,
+            meta.updated_at,
+        );
+        if !violations.is_empty() {
+            return Err(Error::Validation { violations });
         }
         if self.txn.contains_edge(&key)? {
             return Err(already_exists_edge(&key));
@@ -712,12 +718,15 @@ fn stamp_new(created: &mut Timestamp, updated: &mut Timestamp, version: &mut u64
 }
 
 fn next_version(version: u64, subject: &str) -> Result<u64> {
-    version.checked_add(1).ok_or_else(|| {
-        Error::invalid_input(
-            format!("update of {}", validate::shorten(subject)),
-            "the version counter is exhausted",
-        )
-    })
+    version
+        .checked_add(1)
+        .filter(|v| *v <= validate::MAX_VERSION)
+        .ok_or_else(|| {
+            Error::invalid_input(
+                format!("update of {}", validate::shorten(subject)),
+                "the version counter is exhausted",
+            )
+        })
 }
 
 fn already_exists_node(name: &str) -> Error {

@@ -105,6 +105,7 @@ macro_rules! test_suite {
             nodes_batch_create_in_any_order, nodes_batch_with_duplicate_writes_nothing,
             nodes_batch_with_invalid_item_lists_all_and_writes_nothing, node_import_keeps_metadata,
             node_import_of_version_zero_is_a_create, node_lookups_with_invalid_names_are_refused,
+            regression_versions_beyond_i64_max_are_refused_by_every_backend,
             // dependencies
             dependency_on_missing_node_is_refused, dependency_on_itself_is_a_cycle,
             dependency_cycle_is_refused_and_named, dependency_duplicates_are_refused,

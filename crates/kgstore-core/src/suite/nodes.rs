@@ -465,3 +465,43 @@ pub fn node_lookups_with_invalid_names_are_refused(f: Fixture) {
         );
     }
 }
+
+/// Found by fuzzing imports: a version above `i64::MAX` was kept by memory and
+/// jsonfs but could not be stored by SQLite, so a store could not move between them.
+/// Every backend now refuses it, keeps `MAX_VERSION` exactly, and will not count past it.
+pub fn regression_versions_beyond_i64_max_are_refused_by_every_backend(mut f: Fixture) {
+    use crate::validate::MAX_VERSION;
+    let s = &f.store;
+    let mut top = thing("top");
+    top.metadata.version = MAX_VERSION;
+    s.write(|tx| tx.import_node(top.clone())).unwrap();
+    s.create_node(thing("other")).unwrap();
+    let mut link = super::edge("top", RelationType::RelatesTo, "other");
+    link.metadata.version = MAX_VERSION;
+    s.write(|tx| tx.import_edge(link.clone())).unwrap();
+    for version in [MAX_VERSION + 1, u64::MAX] {
+        let mut node = thing("beyond");
+        node.metadata.version = version;
+        let err = s.write(|tx| tx.import_node(node)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Validation, "{err}");
+        assert!(err.to_string().contains("/metadata/version"), "{err}");
+        let mut edge = super::edge("other", RelationType::RelatesTo, "top");
+        edge.metadata.version = version;
+        let err = s.write(|tx| tx.import_edge(edge)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Validation, "{err}");
+    }
+    let err = s.update_node(thing("top"), None).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains("exhausted"), "{err}");
+    let err = s.update_edge(link.clone(), None).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    f.reopen();
+    let s = &f.store;
+    assert_eq!(s.get_node("top").unwrap().metadata.version, MAX_VERSION);
+    assert_eq!(
+        s.get_edge(&link.key()).unwrap().metadata.version,
+        MAX_VERSION
+    );
+    assert!(s.get_node("beyond").is_err());
+    assert_eq!(s.count_edges().unwrap(), 1);
+}

@@ -270,6 +270,11 @@ fn check_nodes(
         if node.metadata.version == 0 {
             report.problem(&at, "has version 0, which no stored node has");
         }
+        let meta = &node.metadata;
+        let subject = validate::node_subject(&node.name);
+        for v in validate::kept_metadata(&subject, meta.version, meta.created_at, meta.updated_at) {
+            report.problem(&at, v.to_string());
+        }
         if let Some(schema) = schemas.get(&SchemaTarget::NodeType(node.node_type.clone())) {
             for v in schema.violations(&validate::node_subject(&node.name), &node.attributes) {
                 report.problem(&at, v.to_string());
@@ -319,6 +324,11 @@ fn check_edges(
             report.problem(&at, "has version 0, which no stored edge has");
         }
         let key = edge.key();
+        let meta = &edge.metadata;
+        let subject = format!("edge {key}");
+        for v in validate::kept_metadata(&subject, meta.version, meta.created_at, meta.updated_at) {
+            report.problem(&at, v.to_string());
+        }
         if let Some(schema) = schemas.get(&SchemaTarget::RelationType(edge.relation_type.clone())) {
             for v in schema.violations(&format!("edge {key}"), &edge.attributes) {
                 report.problem(&at, v.to_string());
