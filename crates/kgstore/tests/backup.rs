@@ -612,7 +612,8 @@ fn a_killed_backup_never_verifies() {
 #[test]
 fn regression_verify_refuses_updated_at_earlier_than_created_at() {
     let dir = tempfile::tempdir().unwrap();
-    let damages: [(&str, fn(&mut serde_json::Value)); 3] = [
+    type Edit = fn(&mut serde_json::Value);
+    let damages: [(&str, Edit); 3] = [
         ("node", |v| {
             v["metadata"]["updated_at"] = json!("1999-01-01T00:00:00Z");
         }),
