@@ -6,11 +6,14 @@
 //! its process dies, so a crash never leaves the store locked.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use kgstore_core::{Error, Result};
+
+use crate::fault::Hooks;
+use crate::fsio;
 
 /// The lock file's name inside the store's folder.
 pub const LOCK_FILE: &str = "LOCK";
@@ -23,6 +26,9 @@ const RETRY: Duration = Duration::from_millis(10);
 pub(crate) struct LockFile {
     file: File,
     exclusive: bool,
+    /// Whether the file still named a writer when the lock was taken: the last
+    /// writer died without closing the store (a crash, a kill).
+    pub(crate) unclean: bool,
 }
 
 impl Drop for LockFile {
@@ -48,6 +54,7 @@ pub(crate) fn acquire(
     root: &Path,
     exclusive: bool,
     timeout: Option<Duration>,
+    hooks: &Hooks,
 ) -> Result<Option<LockFile>> {
     let path = root.join(LOCK_FILE);
     let file = if exclusive {
@@ -95,13 +102,20 @@ pub(crate) fn acquire(
             }
         }
     }
+    let mut unclean = false;
     if exclusive {
+        let mut before = String::new();
+        unclean = file.read_to_string(&mut before).is_ok() && before.starts_with("pid ");
         let pid = format!("pid {}\n", std::process::id());
-        file.set_len(0)
-            .and_then(|()| file.write_all(pid.as_bytes()))
+        file.seek(SeekFrom::Start(0))
+            .and_then(|_| fsio::write_lock(&mut file, &path, pid.as_bytes(), hooks))
             .map_err(|e| Error::io(&path, e))?;
     }
-    Ok(Some(LockFile { file, exclusive }))
+    Ok(Some(LockFile {
+        file,
+        exclusive,
+        unclean,
+    }))
 }
 
 /// The `Locked` error, naming the holder as well as it can be known.
@@ -140,10 +154,12 @@ mod tests {
     #[test]
     fn regression_drop_releases_the_lock_while_a_forked_child_holds_a_copy_of_its_descriptor() {
         let dir = tempfile::tempdir().unwrap();
-        let held = acquire(dir.path(), true, None).unwrap().unwrap();
+        let held = acquire(dir.path(), true, None, &Hooks::default())
+            .unwrap()
+            .unwrap();
         let forked_copy = held.file.try_clone().unwrap();
         drop(held);
-        let again = acquire(dir.path(), true, Some(Duration::ZERO));
+        let again = acquire(dir.path(), true, Some(Duration::ZERO), &Hooks::default());
         assert!(again.is_ok(), "the lock outlived its holder: {again:?}");
         drop(forked_copy);
     }
