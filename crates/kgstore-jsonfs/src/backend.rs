@@ -168,9 +168,16 @@ impl JsonFsBackend {
             if lock.as_ref().is_some_and(|l| l.unclean) {
                 // The last writer died with the store open: names it made in shard
                 // folders (a one-file commit's rename) may be visible but not durable.
-                for dir in &scan.dirs {
-                    files::sync_dir(&root.join(dir), &options.hooks)?;
-                }
+                let mut dirs: Vec<PathBuf> = scan.dirs.iter().map(|d| root.join(d)).collect();
+                dirs.sort();
+                let workers = if options.hooks.serial() {
+                    1
+                } else {
+                    files::workers_for(dirs.len(), 8, 16)
+                };
+                files::parallel_map(&dirs, workers, |dir| files::sync_dir(dir, &options.hooks))
+                    .into_iter()
+                    .collect::<Result<()>>()?;
             }
         }
         Ok(Self {
