@@ -1,0 +1,366 @@
+//! I/O errors at every file-system step (the `FsOp` layer of `kgstore_jsonfs::fault`).
+//!
+//! A representative transaction (new nodes and edges, an update, a delete that takes
+//! an edge with it, a schema) is run once to record the trace of its file-system
+//! steps. Then, for every step of that trace, for `EIO` and `ENOSPC`, once and
+//! sticky (every step fails from then on, until the fault clears), a fresh copy of
+//! the same store runs the transaction with that step failing, and the test checks:
+//! the commit fails; the open handle shows the state before the transaction; a
+//! failure up to the commit mark (the journal's rename) leaves the store as before
+//! and the same handle takes a new write once the fault clears; a failure past it
+//! makes the handle refuse writes, and the next open completes the transaction; after
+//! reopening, the state is exactly the one before or after (full dumps compared),
+//! `check` is clean and no temporary or journal file is left; no failed step is
+//! retried. The same is done for every step of a recovery (the roll-forward at
+//! open) and of the creation of a store.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use kgstore_core::suite::dump;
+use kgstore_core::{
+    Durability, Edge, ErrorKind, GraphRead, Node, OnDependents, RelationType, SchemaTarget, Store,
+    Timestamp, WriteTx,
+};
+use kgstore_jsonfs::fault::{EIO, ENOSPC, Fault, FaultAction, FsOp, Step};
+use kgstore_jsonfs::{JsonFsBackend, JsonFsOptions, TEMP_PREFIX};
+use serde_json::json;
+
+use common::{all_files, leftovers};
+
+type Dump = (Vec<Node>, Vec<Edge>, Vec<(SchemaTarget, serde_json::Value)>);
+
+/// The errors every step is failed with.
+const ERRORS: [(&str, i32); 2] = [("EIO", EIO), ("ENOSPC", ENOSPC)];
+
+/// A store's dump with the commit times blanked: the copy that computes the expected
+/// state commits at another moment.
+fn state(store: &Store) -> Dump {
+    let (mut nodes, mut edges, schemas) = dump(store);
+    for node in &mut nodes {
+        node.metadata.created_at = Timestamp::EPOCH;
+        node.metadata.updated_at = Timestamp::EPOCH;
+    }
+    for edge in &mut edges {
+        edge.metadata.created_at = Timestamp::EPOCH;
+        edge.metadata.updated_at = Timestamp::EPOCH;
+    }
+    (nodes, edges, schemas)
+}
+
+fn options(durability: Durability) -> JsonFsOptions {
+    JsonFsOptions::default().durability(durability)
+}
+
+fn open_with(path: &Path, durability: Durability, fault: &Fault) -> kgstore_core::Result<Store> {
+    JsonFsBackend::open(path, options(durability).with_fault(fault.clone())).map(Store::new)
+}
+
+fn open_plain(path: &Path) -> Store {
+    Store::new(JsonFsBackend::open(path, JsonFsOptions::default()).unwrap())
+}
+
+/// The store every case starts from: a few nodes, an edge, a schema.
+fn base(path: &Path) {
+    let store = open_plain(path);
+    store
+        .write(|tx| {
+            tx.create_node(Node::new("keep", "thing")?)?;
+            tx.create_node(Node::new("old", "thing")?.with_attribute("v", json!(1)))?;
+            tx.create_node(Node::new("gone", "thing")?)?;
+            tx.create_edge(Edge::new("keep", RelationType::Calls, "gone")?)?;
+            tx.set_schema(
+                SchemaTarget::RelationType(RelationType::Calls),
+                json!({"type": "object"}),
+            )?;
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// The transaction under test: two new nodes (one depending on the other), two new
+/// edges, an update, a delete that removes an edge with its node, and a schema.
+fn transaction(tx: &mut WriteTx<'_>) -> kgstore_core::Result<()> {
+    tx.create_node(Node::new("new1", "thing")?.with_attribute("v", json!(5)))?;
+    tx.create_node(Node::new("new2", "thing")?.with_dependency("new1"))?;
+    tx.create_edge(Edge::new("new1", RelationType::DependsOn, "keep")?)?;
+    tx.create_edge(Edge::new("new2", RelationType::Calls, "old")?)?;
+    let mut old = tx.get_node("old")?;
+    old.attributes.insert("v".into(), json!(2));
+    tx.update_node(old, None)?;
+    tx.delete_node("gone", OnDependents::Refuse)?;
+    tx.set_schema(
+        SchemaTarget::NodeType("thing".into()),
+        json!({"type": "object", "properties": {"v": {"type": "integer"}}}),
+    )?;
+    Ok(())
+}
+
+/// Copies a store's folder (without syncing: the copies are scratch).
+fn copy_store(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for file in all_files(from) {
+        let dest = to.join(file.strip_prefix(from).unwrap());
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(&file, &dest).unwrap();
+    }
+    // Git-like copies lose empty folders; a real store keeps them.
+    for folder in [
+        "nodes",
+        "edges",
+        "journal",
+        "schemas/node_type",
+        "schemas/relation_type",
+    ] {
+        std::fs::create_dir_all(to.join(folder)).unwrap();
+    }
+}
+
+/// A step's path relative to the store, with temporary file names made alike
+/// (their numbers differ from run to run).
+fn shape(root: &Path, step: &Step) -> (FsOp, PathBuf) {
+    let rel = step
+        .path
+        .strip_prefix(root)
+        .unwrap_or(&step.path)
+        .to_path_buf();
+    let rel = match rel.file_name() {
+        Some(name) if name.to_string_lossy().starts_with(TEMP_PREFIX) => {
+            rel.with_file_name(format!("{TEMP_PREFIX}*"))
+        }
+        _ => rel,
+    };
+    (step.op, rel)
+}
+
+/// Checks a reopened store: the expected state, nothing left behind, `check` clean,
+/// and a new write taken and kept.
+fn reopened_is(path: &Path, expected: &Dump, what: &str) {
+    let store = open_plain(path);
+    assert!(
+        state(&store) == *expected,
+        "{what}: wrong state after reopening"
+    );
+    assert_eq!(leftovers(path), Vec::<PathBuf>::new(), "{what}: leftovers");
+    let check = store.check().unwrap();
+    assert!(check.is_ok(), "{what}: {:?}", check.problems);
+    store
+        .create_node(Node::new("after-reopen", "thing").unwrap())
+        .unwrap_or_else(|e| panic!("{what}: no write after reopening: {e}"));
+}
+
+/// A prepared store and what the transaction does to it.
+struct Setup {
+    _dir: tempfile::TempDir,
+    base: PathBuf,
+    /// The copy whose commit was traced.
+    traced: PathBuf,
+    before: Dump,
+    after: Dump,
+    durability: Durability,
+    /// Steps of a plain open of the base store.
+    open_steps: usize,
+    /// Steps of the transaction's commit.
+    commit: Vec<Step>,
+    /// The index in `commit` of the commit mark (the journal's rename).
+    mark: usize,
+}
+
+fn setup(durability: Durability) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let base_path = dir.path().join("base");
+    base(&base_path);
+    let before = state(&open_plain(&base_path));
+    let run = dir.path().join("trace");
+    copy_store(&base_path, &run);
+    let tracer = Fault::trace_only();
+    let store = open_with(&run, durability, &tracer).unwrap();
+    let open_steps = tracer.trace().len();
+    store.write(transaction).unwrap();
+    let after = state(&store);
+    let commit = tracer.trace()[open_steps..].to_vec();
+    drop(store);
+    let mark = commit
+        .iter()
+        .position(|s| s.op == FsOp::Rename && s.path.extension().is_some_and(|e| e == "commit"))
+        .expect("the commit renames its journal");
+    Setup {
+        _dir: dir,
+        base: base_path,
+        traced: run,
+        before,
+        after,
+        durability,
+        open_steps,
+        commit,
+        mark,
+    }
+}
+
+/// Fails step `k` of the commit with `code`, once or sticky, and checks everything.
+fn case(setup: &Setup, scratch: &Path, k: usize, (name, code): (&str, i32), sticky: bool) {
+    let expected_step = shape(&setup.traced, &setup.commit[k]);
+    let what = format!(
+        "step {k} ({} {}) failing with {name}{}",
+        expected_step.0,
+        expected_step.1.display(),
+        if sticky { ", sticky" } else { ", once" }
+    );
+    let path = scratch.join(format!("{k}-{name}-{sticky}"));
+    copy_store(&setup.base, &path);
+    let mut fault = Fault::on_step(FaultAction::Os(code)).after((setup.open_steps + k) as u32);
+    if sticky {
+        fault = fault.sticky();
+    }
+    let store = open_with(&path, setup.durability, &fault).unwrap();
+    assert!(!fault.fired(), "{what}: fired during open");
+    let err = store
+        .write(transaction)
+        .expect_err(&format!("{what}: the commit succeeded"));
+    assert_eq!(err.kind(), ErrorKind::Io, "{what}: {err}");
+    assert!(
+        err.to_string()
+            .contains(&std::io::Error::from_raw_os_error(code).to_string()),
+        "{what}: {err}"
+    );
+    // The step that failed is the one the trace said, and no failed step is retried.
+    let trace = fault.trace()[setup.open_steps..].to_vec();
+    let failed: Vec<&Step> = trace.iter().filter(|s| s.injected).collect();
+    let first = failed
+        .first()
+        .unwrap_or_else(|| panic!("{what}: nothing failed"));
+    assert_eq!(
+        shape(&path, first),
+        (expected_step.0, expected_step.1.clone()),
+        "{what}"
+    );
+    if !sticky {
+        let at = trace.iter().position(|s| s.injected).unwrap();
+        assert!(
+            !trace[at + 1..]
+                .iter()
+                .any(|s| s.op == first.op && s.path == first.path),
+            "{what}: the failed step was retried: {:?}",
+            &trace[at + 1..]
+        );
+    }
+    // Readers of the open handle see the last whole state.
+    assert!(
+        state(&store) == setup.before,
+        "{what}: the open store changed"
+    );
+    fault.clear();
+    let expected = if k <= setup.mark {
+        // Before the commit mark: as before, and the same handle writes on.
+        store
+            .create_node(Node::new("later", "thing").unwrap())
+            .unwrap_or_else(|e| panic!("{what}: no write after the fault cleared: {e}"));
+        state(&store)
+    } else {
+        // Past it: the handle refuses writes; the next open completes the commit.
+        assert!(
+            err.to_string()
+                .contains("completes when the store is next opened"),
+            "{what}: {err}"
+        );
+        let refused = store
+            .create_node(Node::new("refused", "thing").unwrap())
+            .expect_err(&format!("{what}: a poisoned handle took a write"));
+        assert!(
+            refused.to_string().contains("reopen the store"),
+            "{refused}"
+        );
+        setup.after.clone()
+    };
+    drop(store);
+    reopened_is(&path, &expected, &what);
+    std::fs::remove_dir_all(&path).unwrap();
+}
+
+/// Runs `f` on every item, on a few threads: the cases wait on `fsync` far more
+/// than they compute. A panic in any of them fails the test.
+fn parallel<T: Sync>(items: &[T], f: impl Fn(&T) + Sync) {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                while let Some(item) =
+                    items.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                {
+                    f(item);
+                }
+            });
+        }
+    });
+}
+
+fn every_step_of_a_commit(durability: Durability, errors: &[(&str, i32)], sticky: bool) {
+    let started = Instant::now();
+    let setup = setup(durability);
+    let scratch = tempfile::tempdir().unwrap();
+    let cases: Vec<(usize, (&str, i32))> = errors
+        .iter()
+        .flat_map(|&error| (0..setup.commit.len()).map(move |k| (k, error)))
+        .collect();
+    parallel(&cases, |&(k, error)| {
+        case(&setup, scratch.path(), k, error, sticky)
+    });
+    eprintln!(
+        "{} steps × {} errors ({}) in {:.2?}",
+        setup.commit.len(),
+        errors.len(),
+        if sticky { "sticky" } else { "once" },
+        started.elapsed()
+    );
+}
+
+#[test]
+fn the_traced_commit_has_every_kind_of_step() {
+    let setup = setup(Durability::Immediate);
+    for op in [
+        FsOp::CreateDir,
+        FsOp::CreateFile,
+        FsOp::WriteFile,
+        FsOp::SyncFile,
+        FsOp::Rename,
+        FsOp::RemoveFile,
+        FsOp::SyncDir,
+    ] {
+        assert!(
+            setup.commit.iter().any(|s| s.op == op),
+            "no {op} in the trace: {:#?}",
+            setup.commit
+        );
+    }
+    // Everything before the mark is staging; the journal is the last file synced.
+    let synced = setup.commit[..setup.mark]
+        .iter()
+        .rposition(|s| s.op == FsOp::SyncFile)
+        .unwrap();
+    assert_eq!(
+        shape(&setup.traced, &setup.commit[synced]),
+        (
+            FsOp::SyncFile,
+            PathBuf::from(format!("journal/{TEMP_PREFIX}*"))
+        ),
+    );
+}
+
+#[test]
+fn every_step_of_a_commit_failing_once() {
+    every_step_of_a_commit(Durability::Immediate, &ERRORS, false);
+}
+
+#[test]
+fn every_step_of_a_commit_failing_from_then_on() {
+    every_step_of_a_commit(Durability::Immediate, &ERRORS, true);
+}
+
+#[test]
+fn every_step_of_a_relaxed_commit_failing() {
+    every_step_of_a_commit(Durability::Relaxed, &ERRORS[..1], false);
+    every_step_of_a_commit(Durability::Relaxed, &ERRORS[1..], true);
+}
