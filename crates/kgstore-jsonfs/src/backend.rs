@@ -140,11 +140,9 @@ impl JsonFsBackend {
                         std::io::Error::new(std::io::ErrorKind::NotFound, why),
                     ));
                 }
+                // Its name is synced in its parent when the store is created in it.
                 crate::fsio::create_dir_all(&root, &options.hooks)
                     .map_err(|e| Error::io(&root, e))?;
-                if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    files::sync_dir(parent, &options.hooks)?;
-                }
             }
             Err(e) => return Err(Error::io(&root, e)),
         }

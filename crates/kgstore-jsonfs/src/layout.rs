@@ -104,6 +104,16 @@ pub fn prepare(root: &Path, read_only: bool, hooks: &Hooks) -> Result<()> {
                     "is not empty and holds no kgstore-jsonfs store",
                 ));
             }
+            // The folder's own name first: it may have been made by an earlier
+            // attempt that failed before syncing it, and is synced here every time.
+            if let Some(parent) = root.parent() {
+                let parent = if parent.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    parent
+                };
+                sync_dir(parent, hooks)?;
+            }
             return create(root, hooks);
         }
         Err(e) => return Err(Error::io(&marker, e)),

@@ -364,3 +364,107 @@ fn every_step_of_a_relaxed_commit_failing() {
     every_step_of_a_commit(Durability::Relaxed, &ERRORS[..1], false);
     every_step_of_a_commit(Durability::Relaxed, &ERRORS[1..], true);
 }
+
+/// Makes `path` hold a copy of the base store whose last commit passed its commit
+/// mark and then stopped (its journal's folder sync failed), left as a crash leaves
+/// it: the lock file still names the dead writer.
+fn crashed_store(setup: &Setup, path: &Path) {
+    copy_store(&setup.base, path);
+    let fault =
+        Fault::on_step(FaultAction::Os(EIO)).after((setup.open_steps + setup.mark + 1) as u32);
+    let store = open_with(path, setup.durability, &fault).unwrap();
+    let err = store.write(transaction).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("completes when the store is next opened"),
+        "{err}"
+    );
+    drop(store);
+    std::fs::write(path.join(kgstore_jsonfs::LOCK_FILE), "pid 999999\n").unwrap();
+    assert!(
+        all_files(&path.join("journal"))
+            .iter()
+            .any(|p| p.extension().is_some_and(|e| e == "commit")),
+        "no committed journal to recover"
+    );
+}
+
+/// Fails every step of an open, once and sticky, with each error: the open fails
+/// (nothing is half done that the next open cannot finish), and once the fault
+/// clears an open finds `expected`.
+fn every_step_of_an_open(prepare: impl Fn(&Path) + Sync, expected: &Dump, what: &str) -> Vec<Step> {
+    let scratch = tempfile::tempdir().unwrap();
+    let traced = scratch.path().join("traced");
+    prepare(&traced);
+    let tracer = Fault::trace_only();
+    let store = open_with(&traced, Durability::Immediate, &tracer).unwrap();
+    assert!(state(&store) == *expected, "{what}: the traced open");
+    drop(store);
+    let steps = tracer.trace();
+    let mut cases = Vec::new();
+    for error in ERRORS {
+        for sticky in [false, true] {
+            for k in 0..steps.len() {
+                cases.push((k, error, sticky));
+            }
+        }
+    }
+    parallel(&cases, |&(k, (name, code), sticky)| {
+        let (op, rel) = shape(&traced, &steps[k]);
+        let case = format!(
+            "{what}: step {k} ({op} {}) failing with {name}{}",
+            rel.display(),
+            if sticky { ", sticky" } else { ", once" }
+        );
+        let path = scratch.path().join(format!("{k}-{name}-{sticky}"));
+        prepare(&path);
+        let mut fault = Fault::on_step(FaultAction::Os(code)).after(k as u32);
+        if sticky {
+            fault = fault.sticky();
+        }
+        let err = open_with(&path, Durability::Immediate, &fault)
+            .err()
+            .unwrap_or_else(|| panic!("{case}: the open succeeded"));
+        assert_eq!(err.kind(), ErrorKind::Io, "{case}: {err}");
+        assert!(fault.fired(), "{case}");
+        assert_eq!(shape(&path, &fault.trace()[k]), (op, rel), "{case}");
+        reopened_is(&path, expected, &case);
+        std::fs::remove_dir_all(&path).unwrap();
+    });
+    steps
+}
+
+#[test]
+fn every_step_of_a_recovery_failing() {
+    let started = Instant::now();
+    let setup = setup(Durability::Immediate);
+    let steps = every_step_of_an_open(|path| crashed_store(&setup, path), &setup.after, "recovery");
+    // The roll-forward rewrote files and removed the journal, and every shard was synced.
+    for op in [
+        FsOp::CreateFile,
+        FsOp::SyncFile,
+        FsOp::Rename,
+        FsOp::RemoveFile,
+        FsOp::SyncDir,
+    ] {
+        assert!(steps.iter().any(|s| s.op == op), "no {op} in recovery");
+    }
+    eprintln!(
+        "{} steps of recovery × 4 in {:.2?}",
+        steps.len(),
+        started.elapsed()
+    );
+}
+
+#[test]
+fn every_step_of_a_store_creation_failing() {
+    let started = Instant::now();
+    let empty: Dump = (Vec::new(), Vec::new(), Vec::new());
+    let steps = every_step_of_an_open(|_| {}, &empty, "creation");
+    assert_eq!(steps[0].op, FsOp::CreateDir, "{steps:?}");
+    eprintln!(
+        "{} steps of creation × 4 in {:.2?}",
+        steps.len(),
+        started.elapsed()
+    );
+}
