@@ -468,3 +468,205 @@ fn every_step_of_a_store_creation_failing() {
         started.elapsed()
     );
 }
+
+// ----- fsync failures and regressions -----
+
+/// The steps of a commit run by `f` on a store opened with `fault`.
+fn steps_of(fault: &Fault, f: impl FnOnce()) -> Vec<Step> {
+    let from = fault.trace().len();
+    f();
+    fault.trace()[from..].to_vec()
+}
+
+fn synced_dirs(steps: &[Step]) -> Vec<PathBuf> {
+    steps
+        .iter()
+        .filter(|s| s.op == FsOp::SyncDir)
+        .map(|s| s.path.clone())
+        .collect()
+}
+
+#[test]
+fn a_failed_fsync_of_a_file_fails_the_commit_and_its_content_is_thrown_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    base(&path);
+    let fault = Fault::on_op(FsOp::SyncFile, FaultAction::Os(EIO));
+    let store = open_with(&path, Durability::Immediate, &fault).unwrap();
+    let before = state(&store);
+    let steps = steps_of(&fault, || {
+        let err = store
+            .create_node(Node::new("solo", "thing").unwrap())
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Io, "{err}");
+        assert!(err.to_string().contains("os error 5"), "{err}");
+    });
+    let at = steps.iter().position(|s| s.injected).unwrap();
+    let temp = &steps[at].path;
+    // The file whose sync failed is never synced again, renamed or trusted: it is removed.
+    assert_eq!(
+        steps[at + 1..].to_vec(),
+        vec![Step {
+            op: FsOp::RemoveFile,
+            path: temp.clone(),
+            injected: false,
+        }],
+    );
+    assert!(state(&store) == before);
+    // The next commit writes the content anew, and succeeds.
+    store
+        .create_node(Node::new("solo", "thing").unwrap())
+        .unwrap();
+    let expected = state(&store);
+    drop(store);
+    reopened_is(&path, &expected, "after a failed file sync");
+}
+
+/// The commit mark's own sync (of `journal/`, after the rename) used to be followed,
+/// on failure, by removing the journal and syncing the folder again, and the commit
+/// reported as cleanly failed: a sync retried as if nothing had happened (after a
+/// failed fsync the kernel may report the next one as a success without the data
+/// having reached the disk), with a journal that could come back and be replayed
+/// over later commits.
+#[test]
+fn regression_a_failed_sync_of_the_commit_mark_is_neither_retried_nor_undone() {
+    let setup = setup(Durability::Immediate);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    copy_store(&setup.base, &path);
+    let k = setup.mark + 1;
+    assert_eq!(
+        shape(&setup.traced, &setup.commit[k]),
+        (FsOp::SyncDir, PathBuf::from("journal"))
+    );
+    let fault = Fault::on_step(FaultAction::Os(EIO)).after((setup.open_steps + k) as u32);
+    let store = open_with(&path, Durability::Immediate, &fault).unwrap();
+    let steps = steps_of(&fault, || {
+        let err = store.write(transaction).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("completes when the store is next opened"),
+            "{err}"
+        );
+    });
+    assert!(
+        steps.last().unwrap().injected,
+        "steps after the failed sync: {steps:?}"
+    );
+    let refused = store
+        .create_node(Node::new("x", "thing").unwrap())
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("reopen the store"),
+        "{refused}"
+    );
+    drop(store);
+    reopened_is(&path, &setup.after, "after the commit mark's sync failed");
+}
+
+#[test]
+fn regression_a_writable_open_syncs_the_store_folder_and_journal_whose_names_may_be_unsynced() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    base(&path);
+    // A writable open syncs the store's folder (the marker's name, made by the process
+    // that created the store), `journal/` (a relaxed writer's removed journals) and
+    // the data folders (their shard folders' names).
+    let tracer = Fault::trace_only();
+    let store = open_with(&path, Durability::Immediate, &tracer).unwrap();
+    let synced = synced_dirs(&tracer.trace());
+    for folder in [
+        "",
+        "journal",
+        "nodes",
+        "edges",
+        "schemas",
+        "schemas/node_type",
+        "schemas/relation_type",
+    ] {
+        assert!(
+            synced.contains(&path.join(folder)),
+            "{folder:?} not synced: {synced:?}"
+        );
+    }
+    drop(store);
+    // A read-only open writes and syncs nothing.
+    let tracer = Fault::trace_only();
+    let options = JsonFsOptions::default()
+        .read_only(true)
+        .with_fault(tracer.clone());
+    drop(JsonFsBackend::open(&path, options).unwrap());
+    assert_eq!(tracer.trace(), Vec::new());
+}
+
+#[test]
+fn regression_after_an_unclean_shutdown_a_writable_open_syncs_every_shard_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    base(&path);
+    let shards: Vec<PathBuf> = all_files(&path)
+        .into_iter()
+        .filter(|f| f.starts_with(path.join("nodes")) || f.starts_with(path.join("edges")))
+        .map(|f| f.parent().unwrap().to_path_buf())
+        .collect();
+    assert!(!shards.is_empty());
+    // Closed cleanly: the shard folders were synced by the commits that wrote them.
+    let tracer = Fault::trace_only();
+    drop(open_with(&path, Durability::Immediate, &tracer).unwrap());
+    let synced = synced_dirs(&tracer.trace());
+    assert!(shards.iter().all(|s| !synced.contains(s)), "{synced:?}");
+    // A writer that died (its pid still in the lock file) may have renamed a file
+    // into a shard folder without syncing it: every shard folder is synced.
+    std::fs::write(path.join(kgstore_jsonfs::LOCK_FILE), "pid 999999\n").unwrap();
+    let tracer = Fault::trace_only();
+    drop(open_with(&path, Durability::Immediate, &tracer).unwrap());
+    let synced = synced_dirs(&tracer.trace());
+    assert!(shards.iter().all(|s| synced.contains(s)), "{synced:?}");
+}
+
+#[test]
+fn regression_a_shard_folder_made_by_a_failed_commit_is_synced_in_its_parent_by_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    base(&path);
+    // The first commit into a new shard folder makes it, then fails (a full disk).
+    let fault = Fault::on_op(FsOp::WriteFile, FaultAction::Os(ENOSPC));
+    let store = open_with(&path, Durability::Immediate, &fault).unwrap();
+    let failed = steps_of(&fault, || {
+        store
+            .create_node(Node::new("solo", "thing").unwrap())
+            .unwrap_err();
+    });
+    let made = failed
+        .iter()
+        .find(|s| s.op == FsOp::CreateDir)
+        .expect("the node's shard folder is new")
+        .path
+        .clone();
+    // The next commit into it must sync its name in `nodes/`, though it exists now.
+    let steps = steps_of(&fault, || {
+        store
+            .create_node(Node::new("solo", "thing").unwrap())
+            .unwrap();
+    });
+    let synced = synced_dirs(&steps);
+    assert!(synced.contains(&made), "{synced:?}");
+    assert!(
+        synced.contains(&path.join("nodes")),
+        "the new shard's name was never synced: {synced:?}"
+    );
+}
+
+#[test]
+fn regression_creating_a_store_again_after_a_failed_creation_syncs_the_folder_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    // The folder is made, then the sync of its name fails.
+    let fault = Fault::on_op(FsOp::SyncDir, FaultAction::Os(EIO));
+    JsonFsBackend::open(&path, JsonFsOptions::default().with_fault(fault.clone())).unwrap_err();
+    assert!(path.is_dir());
+    // The next open finds the folder there, and must still sync its name.
+    let tracer = Fault::trace_only();
+    drop(open_with(&path, Durability::Immediate, &tracer).unwrap());
+    assert!(synced_dirs(&tracer.trace()).contains(&dir.path().to_path_buf()));
+}
