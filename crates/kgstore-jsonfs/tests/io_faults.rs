@@ -670,3 +670,60 @@ fn regression_creating_a_store_again_after_a_failed_creation_syncs_the_folder_na
     drop(open_with(&path, Durability::Immediate, &tracer).unwrap());
     assert!(synced_dirs(&tracer.trace()).contains(&dir.path().to_path_buf()));
 }
+
+/// Every named fault point (between steps) fails with each error once: before the
+/// commit mark the store is as before and the handle writes on; past it, or in
+/// recovery, the next open finds the transaction complete. (`tests/faults.rs`
+/// aborts the process at each point.)
+#[test]
+fn every_fault_point_fails_with_each_error() {
+    use kgstore_jsonfs::fault::FaultPoint as P;
+    let setup = setup(Durability::Immediate);
+    let scratch = tempfile::tempdir().unwrap();
+    let cases: Vec<(P, (&str, i32))> = P::ALL
+        .into_iter()
+        .flat_map(|point| ERRORS.into_iter().map(move |error| (point, error)))
+        .collect();
+    parallel(&cases, |&(point, (name, code))| {
+        let what = format!("{point} failing with {name}");
+        let path = scratch.path().join(format!("{point}-{name}"));
+        let fault = Fault::new(point, FaultAction::Os(code));
+        if matches!(point, P::RecoveryApplied | P::CleanupRemoved) {
+            crashed_store(&setup, &path);
+            let err = open_with(&path, Durability::Immediate, &fault)
+                .err()
+                .unwrap_or_else(|| panic!("{what}: the open succeeded"));
+            assert_eq!(err.kind(), ErrorKind::Io, "{what}: {err}");
+            assert!(fault.fired(), "{what}");
+            reopened_is(&path, &setup.after, &what);
+            return;
+        }
+        copy_store(&setup.base, &path);
+        let store = open_with(&path, Durability::Immediate, &fault).unwrap();
+        let err = store.write(transaction).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Io, "{what}: {err}");
+        assert!(
+            state(&store) == setup.before,
+            "{what}: the open store changed"
+        );
+        let before_mark = matches!(
+            point,
+            P::TempWritten | P::TempSynced | P::JournalWritten | P::JournalSynced
+        );
+        let expected = if before_mark {
+            store
+                .create_node(Node::new("later", "thing").unwrap())
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            state(&store)
+        } else {
+            assert!(
+                err.to_string()
+                    .contains("completes when the store is next opened"),
+                "{what}: {err}"
+            );
+            setup.after.clone()
+        };
+        drop(store);
+        reopened_is(&path, &expected, &what);
+    });
+}
