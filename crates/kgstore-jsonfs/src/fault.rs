@@ -3,14 +3,14 @@
 //!
 //! Every mutating file-system call of this crate (creating, writing and syncing a
 //! file, renaming, removing, creating and syncing a folder, writing the lock file)
-//! goes through one thin layer that names the step with an [`FsOp`]. A [`Fault`]
+//! goes through one thin layer that names the step with an `FsOp`. A `Fault`
 //! acts either at a [`FaultPoint`] (between steps) or at the N-th step of one kind
-//! or of any kind, once or from then on ([`Fault::sticky`]), and records the trace
+//! or of any kind, once or from then on (`Fault::sticky`), and records the trace
 //! of steps so that a test can enumerate every step of a commit.
 //!
 //! The hooks act only in builds with the cargo feature `fault-injection`, which
 //! only this crate's tests enable; otherwise [`JsonFsOptions::with_fault`] does not
-//! exist, [`Fault`] does not either, and every hook is an empty inline function.
+//! exist, `Fault` does not either, and every hook is an empty inline function.
 //!
 //! [`JsonFsOptions::with_fault`]: crate::JsonFsOptions
 
@@ -96,68 +96,81 @@ impl FromStr for FaultPoint {
     }
 }
 
-/// One kind of mutating file-system step: what the thin layer names each call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum FsOp {
-    /// Create a new file (a temporary file, `create_new`).
-    CreateFile,
-    /// Write a file's content (a temporary file's, or a journal's).
-    WriteFile,
-    /// `fsync` a file.
-    SyncFile,
-    /// Rename a file over another (a temporary file into place, a journal to its
-    /// committed name, a backup folder into place).
-    Rename,
-    /// Remove a file (a deleted entity, a committed journal, a temporary file).
-    RemoveFile,
-    /// Create a folder (a store, its data folders, a new shard folder).
-    CreateDir,
-    /// `fsync` a folder, so that names created, renamed or removed in it are durable.
-    SyncDir,
-    /// Write the writer's pid into the lock file.
-    WriteLock,
-}
+#[cfg(feature = "fault-injection")]
+pub use ops::FsOp;
+#[cfg(not(feature = "fault-injection"))]
+pub(crate) use ops::FsOp;
 
-impl FsOp {
-    /// Every kind of step.
-    pub const ALL: [FsOp; 8] = [
-        Self::CreateFile,
-        Self::WriteFile,
-        Self::SyncFile,
-        Self::Rename,
-        Self::RemoveFile,
-        Self::CreateDir,
-        Self::SyncDir,
-        Self::WriteLock,
-    ];
+/// The steps' names: public in test builds only, so that without the feature the
+/// crate's API is what it was before the layer existed.
+#[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
+mod ops {
+    use std::fmt;
 
-    /// The step's name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::CreateFile => "create-file",
-            Self::WriteFile => "write-file",
-            Self::SyncFile => "sync-file",
-            Self::Rename => "rename",
-            Self::RemoveFile => "remove-file",
-            Self::CreateDir => "create-dir",
-            Self::SyncDir => "sync-dir",
-            Self::WriteLock => "write-lock",
+    /// One kind of mutating file-system step: what the thin layer names each call.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum FsOp {
+        /// Create a new file (a temporary file, `create_new`).
+        CreateFile,
+        /// Write a file's content (a temporary file's, or a journal's).
+        WriteFile,
+        /// `fsync` a file.
+        SyncFile,
+        /// Rename a file over another (a temporary file into place, a journal to its
+        /// committed name, a backup folder into place).
+        Rename,
+        /// Remove a file (a deleted entity, a committed journal, a temporary file).
+        RemoveFile,
+        /// Create a folder (a store, its data folders, a new shard folder).
+        CreateDir,
+        /// `fsync` a folder, so that names created, renamed or removed in it are durable.
+        SyncDir,
+        /// Write the writer's pid into the lock file.
+        WriteLock,
+    }
+
+    impl FsOp {
+        /// Every kind of step.
+        pub const ALL: [FsOp; 8] = [
+            Self::CreateFile,
+            Self::WriteFile,
+            Self::SyncFile,
+            Self::Rename,
+            Self::RemoveFile,
+            Self::CreateDir,
+            Self::SyncDir,
+            Self::WriteLock,
+        ];
+
+        /// The step's name.
+        pub fn as_str(self) -> &'static str {
+            match self {
+                Self::CreateFile => "create-file",
+                Self::WriteFile => "write-file",
+                Self::SyncFile => "sync-file",
+                Self::Rename => "rename",
+                Self::RemoveFile => "remove-file",
+                Self::CreateDir => "create-dir",
+                Self::SyncDir => "sync-dir",
+                Self::WriteLock => "write-lock",
+            }
+        }
+
+        /// Whether the step is an `fsync`.
+        pub fn is_sync(self) -> bool {
+            matches!(self, Self::SyncFile | Self::SyncDir)
         }
     }
 
-    /// Whether the step is an `fsync`.
-    pub fn is_sync(self) -> bool {
-        matches!(self, Self::SyncFile | Self::SyncDir)
+    impl fmt::Display for FsOp {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.as_str())
+        }
     }
 }
 
-impl fmt::Display for FsOp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// One file-system step as recorded in a [`Fault`]'s trace.
+/// One file-system step as recorded in a `Fault`'s trace.
+#[cfg(feature = "fault-injection")]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Step {
     /// What kind of step.
@@ -168,6 +181,7 @@ pub struct Step {
     pub injected: bool,
 }
 
+#[cfg(feature = "fault-injection")]
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.op, self.path.display())?;
@@ -179,8 +193,10 @@ impl fmt::Display for Step {
 }
 
 /// The `errno` of an I/O error (`EIO` on Linux and macOS).
+#[cfg(feature = "fault-injection")]
 pub const EIO: i32 = 5;
 /// The `errno` of "no space left on device" (`ENOSPC` on Linux and macOS).
+#[cfg(feature = "fault-injection")]
 pub const ENOSPC: i32 = 28;
 
 /// What happens at the point or step.
@@ -192,7 +208,8 @@ pub enum FaultAction {
     /// its message says it was injected.
     Fail(std::io::ErrorKind),
     /// The step fails with the operating system's error of this number, exactly as
-    /// the system reports it ([`EIO`], [`ENOSPC`]).
+    /// the system reports it (`EIO`, `ENOSPC`; test builds only).
+    #[cfg(feature = "fault-injection")]
     Os(i32),
 }
 
