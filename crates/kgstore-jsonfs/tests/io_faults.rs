@@ -320,6 +320,18 @@ fn every_step_of_a_commit(durability: Durability, errors: &[(&str, i32)], sticky
 #[test]
 fn the_traced_commit_has_every_kind_of_step() {
     let setup = setup(Durability::Immediate);
+    for (i, step) in setup.commit.iter().enumerate() {
+        let (op, rel) = shape(&setup.traced, step);
+        eprintln!(
+            "{i:>3} {op} {}{}",
+            rel.display(),
+            if i == setup.mark {
+                "   <- commit mark"
+            } else {
+                ""
+            }
+        );
+    }
     for op in [
         FsOp::CreateDir,
         FsOp::CreateFile,
