@@ -53,7 +53,7 @@ pub struct JsonFsBackend {
     recovery: RecoveryReport,
     /// Committed journals a read-only open applied in memory only.
     overlay: Vec<FileOp>,
-    _lock: Option<LockFile>,
+    lock: Option<LockFile>,
 }
 
 /// What only the writer touches.
@@ -190,7 +190,7 @@ impl JsonFsBackend {
             write_owner: Mutex::new(None),
             recovery,
             overlay,
-            _lock: lock,
+            lock,
         })
     }
 
@@ -443,6 +443,9 @@ impl JsonFsWrite<'_> {
     /// and returns the commit's error with what happens next added to its message.
     fn poison(&mut self, e: Error, next: &str) -> Error {
         self.writer.poisoned = Some(e.to_string());
+        if let Some(lock) = &self.backend.lock {
+            lock.leave_as_unclean();
+        }
         match e {
             Error::Io { path, source } => Error::io(
                 path,

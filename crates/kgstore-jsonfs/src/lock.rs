@@ -8,6 +8,7 @@
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use kgstore_core::{Error, Result};
@@ -27,13 +28,25 @@ pub(crate) struct LockFile {
     file: File,
     exclusive: bool,
     /// Whether the file still named a writer when the lock was taken: the last
-    /// writer died without closing the store (a crash, a kill).
+    /// writer died without closing the store (a crash, a kill), or left it as if.
     pub(crate) unclean: bool,
+    /// Keep the pid at release, so that the next writable open treats the store as
+    /// closed uncleanly (after a commit failed past its commit mark).
+    keep_pid: AtomicBool,
+}
+
+impl LockFile {
+    /// Makes the release leave the pid in the file, as a crash does: the next
+    /// writable open then syncs every folder, whose names this process can no
+    /// longer vouch for.
+    pub(crate) fn leave_as_unclean(&self) {
+        self.keep_pid.store(true, Ordering::SeqCst);
+    }
 }
 
 impl Drop for LockFile {
     fn drop(&mut self) {
-        if self.exclusive {
+        if self.exclusive && !self.keep_pid.load(Ordering::SeqCst) {
             // Forget the pid so that no stale holder is named later; best effort.
             let _ = self.file.set_len(0);
         }
@@ -115,6 +128,7 @@ pub(crate) fn acquire(
         file,
         exclusive,
         unclean,
+        keep_pid: AtomicBool::new(false),
     }))
 }
 

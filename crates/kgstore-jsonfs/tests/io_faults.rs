@@ -739,3 +739,45 @@ fn every_fault_point_fails_with_each_error() {
         reopened_is(&path, &expected, &what);
     });
 }
+
+/// A one-file commit has no journal: when the sync of its folder failed after the
+/// rename, the file's name may not be durable, and the next open used to build on
+/// it without syncing that folder (the handle closed cleanly). The poisoned handle
+/// now leaves the store as a crash does, and the next open syncs every shard folder.
+#[test]
+fn regression_a_one_file_commit_whose_folder_sync_failed_has_its_folder_synced_at_the_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    base(&path);
+    let tracer = Fault::trace_only();
+    drop(open_with(&path, Durability::Immediate, &tracer).unwrap());
+    let open_syncs = synced_dirs(&tracer.trace()).len() as u32;
+    let fault = Fault::on_op(FsOp::SyncDir, FaultAction::Os(EIO)).after(open_syncs);
+    let store = open_with(&path, Durability::Immediate, &fault).unwrap();
+    let steps = steps_of(&fault, || {
+        // An update: one file, in a shard folder that exists.
+        let err = store
+            .write(|tx| {
+                let mut old = tx.get_node("old")?;
+                old.attributes.insert("v".into(), json!(3));
+                tx.update_node(old, None)
+            })
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("completes when the store is next opened"),
+            "{err}"
+        );
+    });
+    let failed = steps.iter().find(|s| s.injected).unwrap();
+    assert_eq!(failed.path.parent(), Some(&*path.join("nodes")), "{failed}");
+    drop(store);
+    let tracer = Fault::trace_only();
+    let store = open_with(&path, Durability::Immediate, &tracer).unwrap();
+    assert_eq!(store.get_node("old").unwrap().attributes["v"], json!(3));
+    assert!(
+        synced_dirs(&tracer.trace()).contains(&failed.path),
+        "{:?}",
+        tracer.trace()
+    );
+}
