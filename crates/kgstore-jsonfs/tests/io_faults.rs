@@ -450,7 +450,10 @@ fn every_step_of_an_open(prepare: impl Fn(&Path) + Sync, expected: &Dump, what: 
 fn every_step_of_a_recovery_failing() {
     let started = Instant::now();
     let setup = setup(Durability::Immediate);
-    let steps = every_step_of_an_open(|path| crashed_store(&setup, path), &setup.after, "recovery");
+    let template = tempfile::tempdir().unwrap();
+    let crashed = template.path().join("crashed");
+    crashed_store(&setup, &crashed);
+    let steps = every_step_of_an_open(|path| copy_store(&crashed, path), &setup.after, "recovery");
     // The roll-forward rewrote files and removed the journal, and every shard was synced.
     for op in [
         FsOp::CreateFile,
