@@ -31,14 +31,22 @@ pub fn write_copy(state: &GraphState, dest: &Path, hooks: &Hooks) -> Result<()> 
             )
         })?;
     let partial = parent.join(format!(".{name}.partial-{}", std::process::id()));
-    let outcome = fill(state, &partial, hooks).and_then(|()| {
-        files::rename(&partial, dest, hooks)?;
-        sync_dir(&parent, hooks)
-    });
-    if outcome.is_err() {
-        let _ = fsio::remove_dir_all(&partial, hooks);
+    if files::exists(&partial) != Some(false) {
+        // This process's own earlier attempt, whose clean-up failed.
+        fsio::remove_dir_all(&partial, hooks).map_err(|e| Error::io(&partial, e))?;
     }
-    outcome
+    let outcome = fill(state, &partial, hooks).and_then(|()| files::rename(&partial, dest, hooks));
+    if let Err(e) = outcome {
+        let _ = fsio::remove_dir_all(&partial, hooks);
+        return Err(e);
+    }
+    if let Err(e) = sync_dir(&parent, hooks) {
+        // Complete, but its name is not known to be durable (and a failed sync is not
+        // retried): a failed backup leaves nothing at `dest`.
+        let _ = fsio::remove_dir_all(dest, hooks);
+        return Err(e);
+    }
+    Ok(())
 }
 
 fn fill(state: &GraphState, root: &Path, hooks: &Hooks) -> Result<()> {
@@ -65,7 +73,11 @@ fn fill(state: &GraphState, root: &Path, hooks: &Hooks) -> Result<()> {
     }
     let written = parallel_map(
         &items,
-        workers_for(items.len(), 16, 16),
+        if hooks.serial() {
+            1
+        } else {
+            workers_for(items.len(), 16, 16)
+        },
         |(rel, content)| {
             let path = root.join(rel);
             let bytes = content.render()?;
@@ -82,9 +94,12 @@ fn fill(state: &GraphState, root: &Path, hooks: &Hooks) -> Result<()> {
         dirs.push(root.join(top));
     }
     dirs.push(root.to_path_buf());
-    parallel_map(&dirs, workers_for(dirs.len(), 8, 16), |dir| {
-        sync_dir(dir, hooks)
-    })
-    .into_iter()
-    .collect()
+    let workers = if hooks.serial() {
+        1
+    } else {
+        workers_for(dirs.len(), 8, 16)
+    };
+    parallel_map(&dirs, workers, |dir| sync_dir(dir, hooks))
+        .into_iter()
+        .collect()
 }

@@ -784,3 +784,59 @@ fn regression_a_one_file_commit_whose_folder_sync_failed_has_its_folder_synced_a
         tracer.trace()
     );
 }
+
+/// Every step of a native backup failing once (`ENOSPC`): the backup fails and leaves nothing,
+/// neither at its destination nor as a partial copy; the store is untouched and the
+/// next backup succeeds. (A backup whose final folder sync failed used to stay at
+/// its destination, complete but reported as failed, so that a retry was refused
+/// with "already exists".)
+#[test]
+fn regression_every_step_of_a_backup_failing_leaves_nothing_behind() {
+    use kgstore_core::Backend;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    base(&path);
+    let tracer = Fault::trace_only();
+    let backend =
+        JsonFsBackend::open(&path, JsonFsOptions::default().with_fault(tracer.clone())).unwrap();
+    let from = tracer.trace().len();
+    backend.backup_native(&dir.path().join("traced")).unwrap();
+    let steps = tracer.trace()[from..].to_vec();
+    drop(backend);
+    let expected = state(&open_plain(&path));
+    assert!(steps.len() > 20, "{steps:?}");
+    // One error is enough here: the backup's steps do not depend on which one.
+    let cases: Vec<(usize, (&str, i32))> = (0..steps.len()).map(|k| (k, ERRORS[1])).collect();
+    let root = tempfile::tempdir().unwrap();
+    parallel(&cases, |&(k, (name, code))| {
+        let what = format!("backup step {k} ({}) failing with {name}", steps[k]);
+        let store = root.path().join(format!("{k}-{name}"));
+        copy_store(&path, &store);
+        let fault_at = Fault::on_step(FaultAction::Os(code)).after((from + k) as u32);
+        let backend = JsonFsBackend::open(
+            &store,
+            JsonFsOptions::default().with_fault(fault_at.clone()),
+        )
+        .unwrap();
+        let out = root.path().join(format!("{k}-{name}-backup"));
+        let err = backend.backup_native(&out).expect_err(&what);
+        assert_eq!(err.kind(), ErrorKind::Io, "{what}: {err}");
+        assert!(fault_at.fired(), "{what}");
+        assert!(
+            !out.exists(),
+            "{what}: a failed backup left its destination"
+        );
+        let partial = format!(".{k}-{name}-backup.partial-");
+        let left: Vec<String> = std::fs::read_dir(root.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(&partial))
+            .collect();
+        assert!(left.is_empty(), "{what}: partial copies left: {left:?}");
+        backend
+            .backup_native(&out)
+            .unwrap_or_else(|e| panic!("{what}: no backup after: {e}"));
+        drop(backend);
+        reopened_is(&out, &expected, &what);
+    });
+}
