@@ -239,6 +239,8 @@ mod armed {
     struct Shared {
         remaining: AtomicI64,
         cleared: AtomicBool,
+        /// A late failure decided at a step, to be reported once it is done.
+        pending: AtomicBool,
         fired: AtomicBool,
         trace: Mutex<Vec<Step>>,
     }
@@ -253,6 +255,7 @@ mod armed {
         target: Target,
         action: FaultAction,
         sticky: bool,
+        late: bool,
         shared: Arc<Shared>,
     }
 
@@ -262,6 +265,7 @@ mod armed {
                 target,
                 action,
                 sticky: false,
+                late: false,
                 shared: Arc::new(Shared::default()),
             }
         }
@@ -299,6 +303,14 @@ mod armed {
         /// (a disk that stays full, a device that stays broken), until cleared.
         pub fn sticky(mut self) -> Self {
             self.sticky = true;
+            self
+        }
+
+        /// Acts after the step is done instead of before (file-system steps only):
+        /// the step takes effect and still reports the error, as a rename or an
+        /// `fsync` whose outcome the system could not confirm does.
+        pub fn late(mut self) -> Self {
+            self.late = true;
             self
         }
 
@@ -376,9 +388,31 @@ mod armed {
                     injected: inject,
                 });
             if inject {
+                if self.late {
+                    self.shared.pending.store(true, Ordering::SeqCst);
+                    return Ok(());
+                }
                 return self.act(&format_args!("{op} {}", path.display()));
             }
             Ok(())
+        }
+
+        /// After a file-system step, with its outcome: a late failure decided at it
+        /// replaces a success (and is dropped if the step failed by itself).
+        pub(crate) fn done<T>(
+            &self,
+            op: FsOp,
+            path: &Path,
+            outcome: std::io::Result<T>,
+        ) -> std::io::Result<T> {
+            let late = self.shared.pending.swap(false, Ordering::SeqCst);
+            match outcome {
+                Ok(_) if late => {
+                    self.act(&format_args!("{op} {} (after it was done)", path.display()))?;
+                    outcome
+                }
+                outcome => outcome,
+            }
         }
     }
 }
@@ -412,6 +446,23 @@ impl Hooks {
         }
         let _ = (op, path);
         Ok(())
+    }
+
+    /// Passes on the outcome of the step `op` on `path`, failing it after the fact
+    /// if a late fault says so (test builds only).
+    #[inline]
+    pub(crate) fn done<T>(
+        &self,
+        op: FsOp,
+        path: &Path,
+        outcome: std::io::Result<T>,
+    ) -> std::io::Result<T> {
+        #[cfg(feature = "fault-injection")]
+        if let Some(fault) = &self.fault {
+            return fault.done(op, path, outcome);
+        }
+        let _ = (op, path);
+        outcome
     }
 
     /// Whether file work must run on one thread, in a reproducible order: when a

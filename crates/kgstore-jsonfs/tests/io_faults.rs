@@ -201,19 +201,22 @@ fn setup(durability: Durability) -> Setup {
 }
 
 /// Fails step `k` of the commit with `code`, once or sticky, and checks everything.
-fn case(setup: &Setup, scratch: &Path, k: usize, (name, code): (&str, i32), sticky: bool) {
+fn case(setup: &Setup, scratch: &Path, k: usize, (name, code): (&str, i32), mode: Mode) {
+    let sticky = mode == Mode::Sticky;
     let expected_step = shape(&setup.traced, &setup.commit[k]);
     let what = format!(
         "step {k} ({} {}) failing with {name}{}",
         expected_step.0,
         expected_step.1.display(),
-        if sticky { ", sticky" } else { ", once" }
+        mode.as_str()
     );
-    let path = scratch.join(format!("{k}-{name}-{sticky}"));
+    let path = scratch.join(format!("{k}-{name}-{}", mode.as_str()));
     copy_store(&setup.base, &path);
     let mut fault = Fault::on_step(FaultAction::Os(code)).after((setup.open_steps + k) as u32);
-    if sticky {
-        fault = fault.sticky();
+    match mode {
+        Mode::Once => {}
+        Mode::Sticky => fault = fault.sticky(),
+        Mode::Late => fault = fault.late(),
     }
     let store = open_with(&path, setup.durability, &fault).unwrap();
     assert!(!fault.fired(), "{what}: fired during open");
@@ -253,7 +256,14 @@ fn case(setup: &Setup, scratch: &Path, k: usize, (name, code): (&str, i32), stic
         "{what}: the open store changed"
     );
     fault.clear();
-    let expected = if k <= setup.mark {
+    // A step done and then reported failed counts as done: the commit mark's rename
+    // then commits the transaction.
+    let before_mark = if mode == Mode::Late {
+        k < setup.mark
+    } else {
+        k <= setup.mark
+    };
+    let expected = if before_mark {
         // Before the commit mark: as before, and the same handle writes on.
         store
             .create_node(Node::new("later", "thing").unwrap())
@@ -297,7 +307,28 @@ fn parallel<T: Sync>(items: &[T], f: impl Fn(&T) + Sync) {
     });
 }
 
-fn every_step_of_a_commit(durability: Durability, errors: &[(&str, i32)], sticky: bool) {
+/// How a step fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Once, without taking effect.
+    Once,
+    /// From then on, every step, until the fault clears.
+    Sticky,
+    /// Once, after taking effect (the system could not confirm it).
+    Late,
+}
+
+impl Mode {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Once => "once",
+            Self::Sticky => "sticky",
+            Self::Late => "late",
+        }
+    }
+}
+
+fn every_step_of_a_commit(durability: Durability, errors: &[(&str, i32)], mode: Mode) {
     let started = Instant::now();
     let setup = setup(durability);
     let scratch = tempfile::tempdir().unwrap();
@@ -306,13 +337,13 @@ fn every_step_of_a_commit(durability: Durability, errors: &[(&str, i32)], sticky
         .flat_map(|&error| (0..setup.commit.len()).map(move |k| (k, error)))
         .collect();
     parallel(&cases, |&(k, error)| {
-        case(&setup, scratch.path(), k, error, sticky)
+        case(&setup, scratch.path(), k, error, mode)
     });
     eprintln!(
         "{} steps × {} errors ({}) in {:.2?}",
         setup.commit.len(),
         errors.len(),
-        if sticky { "sticky" } else { "once" },
+        mode.as_str(),
         started.elapsed()
     );
 }
@@ -363,18 +394,27 @@ fn the_traced_commit_has_every_kind_of_step() {
 
 #[test]
 fn every_step_of_a_commit_failing_once() {
-    every_step_of_a_commit(Durability::Immediate, &ERRORS, false);
+    every_step_of_a_commit(Durability::Immediate, &ERRORS, Mode::Once);
 }
 
 #[test]
 fn every_step_of_a_commit_failing_from_then_on() {
-    every_step_of_a_commit(Durability::Immediate, &ERRORS, true);
+    every_step_of_a_commit(Durability::Immediate, &ERRORS, Mode::Sticky);
 }
 
 #[test]
 fn every_step_of_a_relaxed_commit_failing() {
-    every_step_of_a_commit(Durability::Relaxed, &ERRORS[..1], false);
-    every_step_of_a_commit(Durability::Relaxed, &ERRORS[1..], true);
+    every_step_of_a_commit(Durability::Relaxed, &ERRORS[..1], Mode::Once);
+    every_step_of_a_commit(Durability::Relaxed, &ERRORS[1..], Mode::Sticky);
+}
+
+/// Every step done, then reported failed (`EIO`): the commit fails; a rename that
+/// took effect though it reported an error is found out (its source is gone), so
+/// the journal's rename commits the transaction and a one-file commit's rename
+/// poisons the handle rather than being reported as undone.
+#[test]
+fn every_step_of_a_commit_done_then_reported_failed() {
+    every_step_of_a_commit(Durability::Immediate, &ERRORS[..1], Mode::Late);
 }
 
 /// Makes `path` hold a copy of the base store whose last commit passed its commit
@@ -839,4 +879,51 @@ fn regression_every_step_of_a_backup_failing_leaves_nothing_behind() {
         drop(backend);
         reopened_is(&out, &expected, &what);
     });
+}
+
+/// A one-file commit's rename (or removal) that took effect but reported an error:
+/// the commit is not reported as undone, the handle is poisoned, and the next open
+/// finds the transaction whole.
+#[test]
+fn a_one_file_step_that_took_effect_despite_its_error_is_not_reported_undone() {
+    for op in [FsOp::Rename, FsOp::RemoveFile] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store");
+        base(&path);
+        let fault = Fault::on_op(op, FaultAction::Os(EIO)).late();
+        let store = open_with(&path, Durability::Immediate, &fault).unwrap();
+        let err = match op {
+            FsOp::Rename => store
+                .create_node(Node::new("solo", "thing").unwrap())
+                .map(drop),
+            _ => store
+                .delete_edge(
+                    &Edge::new("keep", RelationType::Calls, "gone")
+                        .unwrap()
+                        .key(),
+                )
+                .map(drop),
+        }
+        .unwrap_err();
+        assert!(fault.fired(), "{op}");
+        assert!(
+            err.to_string()
+                .contains("completes when the store is next opened"),
+            "{op}: {err}"
+        );
+        let refused = store
+            .create_node(Node::new("x", "thing").unwrap())
+            .unwrap_err();
+        assert!(
+            refused.to_string().contains("reopen the store"),
+            "{op}: {refused}"
+        );
+        drop(store);
+        let store = open_plain(&path);
+        match op {
+            FsOp::Rename => assert!(store.get_node("solo").is_ok()),
+            _ => assert!(dump(&store).1.is_empty()),
+        }
+        drop(store);
+    }
 }
