@@ -53,7 +53,7 @@ pub struct JsonFsBackend {
     recovery: RecoveryReport,
     /// Committed journals a read-only open applied in memory only.
     overlay: Vec<FileOp>,
-    _lock: Option<LockFile>,
+    lock: Option<LockFile>,
 }
 
 /// What only the writer touches.
@@ -140,15 +140,19 @@ impl JsonFsBackend {
                         std::io::Error::new(std::io::ErrorKind::NotFound, why),
                     ));
                 }
-                std::fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
-                if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    files::sync_dir(parent)?;
-                }
+                // Its name is synced in its parent when the store is created in it.
+                crate::fsio::create_dir_all(&root, &options.hooks)
+                    .map_err(|e| Error::io(&root, e))?;
             }
             Err(e) => return Err(Error::io(&root, e)),
         }
-        let lock = lock::acquire(&root, !options.read_only, options.lock_timeout)?;
-        layout::prepare(&root, options.read_only)?;
+        let lock = lock::acquire(
+            &root,
+            !options.read_only,
+            options.lock_timeout,
+            &options.hooks,
+        )?;
+        layout::prepare(&root, options.read_only, &options.hooks)?;
         let (mut recovery, overlay) = layout::recover(&root, options.read_only, &options.hooks)?;
         let scan = scan::scan(&root, &overlay)?;
         if scan.findings.iter().any(|f| f.fatal) {
@@ -159,6 +163,20 @@ impl JsonFsBackend {
         } else {
             layout::remove_temps(&scan.temps, &options.hooks)?;
             recovery.temps_removed.extend(scan.temps.iter().cloned());
+            if lock.as_ref().is_some_and(|l| l.unclean) {
+                // The last writer died with the store open: names it made in shard
+                // folders (a one-file commit's rename) may be visible but not durable.
+                let mut dirs: Vec<PathBuf> = scan.dirs.iter().map(|d| root.join(d)).collect();
+                dirs.sort();
+                let workers = if options.hooks.serial() {
+                    1
+                } else {
+                    files::workers_for(dirs.len(), 8, 16)
+                };
+                files::parallel_map(&dirs, workers, |dir| files::sync_dir(dir, &options.hooks))
+                    .into_iter()
+                    .collect::<Result<()>>()?;
+            }
         }
         Ok(Self {
             root,
@@ -172,7 +190,7 @@ impl JsonFsBackend {
             write_owner: Mutex::new(None),
             recovery,
             overlay,
-            _lock: lock,
+            lock,
         })
     }
 
@@ -206,8 +224,8 @@ impl JsonFsBackend {
         Error::backend(
             "jsonfs",
             format!(
-                "a commit failed after its commit mark ({reason}); it completes when the \
-                 store is next opened, and this handle takes no more writes: reopen the store"
+                "an earlier commit failed after its commit mark ({reason}); the next open \
+                 of the store finishes it, and this handle takes no more writes: reopen the store"
             ),
         )
     }
@@ -305,7 +323,7 @@ impl Backend for JsonFsBackend {
     /// go on, as a new jsonfs store folder at `dest`, which must not exist. The copy is
     /// built under a temporary name beside `dest` and renamed into place when complete.
     fn backup_native(&self, dest: &Path) -> Result<()> {
-        crate::backup::write_copy(&self.snapshot(), dest)
+        crate::backup::write_copy(&self.snapshot(), dest, &self.options.hooks)
     }
 }
 
@@ -421,6 +439,22 @@ impl Drop for JsonFsWrite<'_> {
 }
 
 impl JsonFsWrite<'_> {
+    /// Refuses further writes on this handle after a failure past the commit mark,
+    /// and returns the commit's error with what happens next added to its message.
+    fn poison(&mut self, e: Error, next: &str) -> Error {
+        self.writer.poisoned = Some(e.to_string());
+        if let Some(lock) = &self.backend.lock {
+            lock.leave_as_unclean();
+        }
+        match e {
+            Error::Io { path, source } => Error::io(
+                path,
+                std::io::Error::new(source.kind(), format!("{source}; {next}")),
+            ),
+            other => other,
+        }
+    }
+
     /// The file change for one changed key, if the file must change.
     fn change(&self, key: &Key) -> Result<Option<Change>> {
         let (rel, now, before) = match key {
@@ -511,21 +545,19 @@ impl WriteTxn for JsonFsWrite<'_> {
             match disk.apply(changes, &mut this.writer.dirs, seq) {
                 Ok(()) => {}
                 Err(Failure::Clean(e)) => return Err(e),
-                Err(Failure::Dirty(e)) => {
-                    this.writer.poisoned = Some(e.to_string());
-                    return Err(match e {
-                        Error::Io { path, source } => Error::io(
-                            path,
-                            std::io::Error::new(
-                                source.kind(),
-                                format!(
-                                    "{source}; the commit had passed its commit mark and \
-                                     completes when the store is next opened"
-                                ),
-                            ),
-                        ),
-                        other => other,
-                    });
+                Err(Failure::Committed(e)) => {
+                    return Err(this.poison(
+                        e,
+                        "the commit had passed its commit mark and completes when the \
+                         store is next opened; this handle takes no more writes",
+                    ));
+                }
+                Err(Failure::Unknown(e)) => {
+                    return Err(this.poison(
+                        e,
+                        "whether the commit took effect is known when the store is next \
+                         opened (it is then whole or absent); this handle takes no more writes",
+                    ));
                 }
             }
         }

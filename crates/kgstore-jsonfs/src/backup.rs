@@ -4,12 +4,13 @@ use std::path::{Path, PathBuf};
 
 use kgstore_core::{EdgeFilter, Error, GraphState, NodeFilter, ReadTxn, Result};
 
+use crate::fault::Hooks;
 use crate::files::{self, Content, ensure_dir, parallel_map, sync_dir, workers_for};
-use crate::layout;
+use crate::{fsio, layout};
 
 /// Writes `state` as a new store at `dest` (which must not exist): built in a
 /// temporary folder beside it, every file and folder synced, then renamed into place.
-pub fn write_copy(state: &GraphState, dest: &Path) -> Result<()> {
+pub fn write_copy(state: &GraphState, dest: &Path, hooks: &Hooks) -> Result<()> {
     if dest.exists() {
         return Err(Error::invalid_input(
             format!("backup destination {}", dest.display()),
@@ -30,19 +31,27 @@ pub fn write_copy(state: &GraphState, dest: &Path) -> Result<()> {
             )
         })?;
     let partial = parent.join(format!(".{name}.partial-{}", std::process::id()));
-    let outcome = fill(state, &partial).and_then(|()| {
-        files::rename(&partial, dest)?;
-        sync_dir(&parent)
-    });
-    if outcome.is_err() {
-        let _ = std::fs::remove_dir_all(&partial);
+    if files::exists(&partial) != Some(false) {
+        // This process's own earlier attempt, whose clean-up failed.
+        fsio::remove_dir_all(&partial, hooks).map_err(|e| Error::io(&partial, e))?;
     }
-    outcome
+    let outcome = fill(state, &partial, hooks).and_then(|()| files::rename(&partial, dest, hooks));
+    if let Err(e) = outcome {
+        let _ = fsio::remove_dir_all(&partial, hooks);
+        return Err(e);
+    }
+    if let Err(e) = sync_dir(&parent, hooks) {
+        // Complete, but its name is not known to be durable (and a failed sync is not
+        // retried): a failed backup leaves nothing at `dest`.
+        let _ = fsio::remove_dir_all(dest, hooks);
+        return Err(e);
+    }
+    Ok(())
 }
 
-fn fill(state: &GraphState, root: &Path) -> Result<()> {
-    std::fs::create_dir(root).map_err(|e| Error::io(root, e))?;
-    layout::create(root)?;
+fn fill(state: &GraphState, root: &Path, hooks: &Hooks) -> Result<()> {
+    fsio::create_dir(root, hooks).map_err(|e| Error::io(root, e))?;
+    layout::create(root, hooks)?;
     let mut items: Vec<(String, Content)> = Vec::new();
     for node in state.scan_nodes(&NodeFilter::default(), None, usize::MAX)? {
         items.push((crate::names::node_path(&node.name), Content::node(node)));
@@ -60,16 +69,23 @@ fn fill(state: &GraphState, root: &Path) -> Result<()> {
     dirs.sort();
     dirs.dedup();
     for dir in &dirs {
-        ensure_dir(dir)?;
+        ensure_dir(dir, hooks)?;
     }
     let written = parallel_map(
         &items,
-        workers_for(items.len(), 16, 16),
+        if hooks.serial() {
+            1
+        } else {
+            workers_for(items.len(), 16, 16)
+        },
         |(rel, content)| {
             let path = root.join(rel);
             let bytes = content.render()?;
-            std::fs::write(&path, &bytes)
-                .and_then(|()| std::fs::File::open(&path)?.sync_all())
+            fsio::create_new(&path, hooks)
+                .and_then(|mut file| {
+                    fsio::write_all(&mut file, &path, &bytes, hooks)?;
+                    fsio::sync_file(&file, &path, hooks)
+                })
                 .map_err(|e| Error::io(&path, e))
         },
     );
@@ -78,7 +94,12 @@ fn fill(state: &GraphState, root: &Path) -> Result<()> {
         dirs.push(root.join(top));
     }
     dirs.push(root.to_path_buf());
-    parallel_map(&dirs, workers_for(dirs.len(), 8, 16), |dir| sync_dir(dir))
+    let workers = if hooks.serial() {
+        1
+    } else {
+        workers_for(dirs.len(), 8, 16)
+    };
+    parallel_map(&dirs, workers, |dir| sync_dir(dir, hooks))
         .into_iter()
         .collect()
 }

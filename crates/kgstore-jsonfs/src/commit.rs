@@ -17,12 +17,17 @@ use crate::files::{self, Content, ensure_dir, parallel_map, sync_dir, workers_fo
 use crate::journal::{self, COMMITTED, FileOp, JOURNAL_DIR};
 use crate::options::Durability;
 
-/// Why a commit failed, and whether the files are as before it.
+/// Why a commit failed, and what state the files are in.
 pub(crate) enum Failure {
-    /// Nothing changed on disk: the store is as before the transaction.
+    /// Nothing changed on disk that matters: the store is as before the transaction
+    /// (stray temporary files, removed at the next open, aside).
     Clean(Error),
-    /// The commit passed its commit point: it completes when the store is next opened.
-    Dirty(Error),
+    /// The commit passed its commit mark (the journal's rename, or a one-file
+    /// commit's rename): it is complete when the store is next opened.
+    Committed(Error),
+    /// A rename or removal failed and whether it happened cannot be told: the next
+    /// open finds the transaction either whole or absent, never in between.
+    Unknown(Error),
 }
 
 /// One entity file to write (`Some`) or remove (`None`).
@@ -58,8 +63,16 @@ impl Disk<'_> {
         self.hooks.at(point).map_err(io_at(path))
     }
 
-    /// Writes `changes` all or nothing. `dirs` caches the shard folders known to exist;
-    /// `seq` names the journal.
+    /// Writes `changes` all or nothing. `dirs` caches the shard folders known to
+    /// exist with their names synced; the folders this commit creates join it only
+    /// when it succeeds, so that a later commit syncs a name a failed one left
+    /// unsynced. `seq` names the journal.
+    ///
+    /// No failed step is retried: after a failed `fsync` the data it was to make
+    /// durable is not trusted (the kernel may have dropped it and report the next
+    /// sync as a success), so a failure before the commit mark throws the
+    /// temporary files away, and one after it leaves the journal for the next open
+    /// to roll forward, which writes every file anew.
     pub(crate) fn apply(
         &self,
         changes: Vec<Change>,
@@ -68,30 +81,48 @@ impl Disk<'_> {
     ) -> Result<(), Failure> {
         // Folders first: a new shard folder's own name must be synced in its parent too.
         let mut to_sync: Vec<PathBuf> = Vec::new();
+        let mut new_dirs: Vec<String> = Vec::new();
         for change in &changes {
             let dir = rel_dir(&change.rel);
             to_sync.push(self.root.join(dir));
-            if change.content.is_some() && !dirs.contains(dir) {
+            if change.content.is_some() && !dirs.contains(dir) && !new_dirs.iter().any(|d| d == dir)
+            {
                 let path = self.root.join(dir);
-                if ensure_dir(&path).map_err(Failure::Clean)? {
-                    to_sync.push(files::parent(&path).to_path_buf());
-                }
-                dirs.insert(dir.to_owned());
+                // Made now, or by an earlier commit that failed: synced in its parent either way.
+                ensure_dir(&path, self.hooks).map_err(Failure::Clean)?;
+                to_sync.push(files::parent(&path).to_path_buf());
+                new_dirs.push(dir.to_owned());
             }
         }
         to_sync.sort();
         to_sync.dedup();
 
         let staged = self.stage(&changes).map_err(Failure::Clean)?;
-        let discard = |staged: &[Staged]| {
-            for s in staged {
-                let _ = files::remove(&s.temp);
-            }
+        let outcome = if changes.len() == 1 {
+            self.apply_one(&changes[0], staged, &to_sync)
+        } else {
+            self.apply_many(&changes, staged, &to_sync, seq)
         };
-        if changes.len() == 1 {
-            return self.apply_one(&changes[0], staged, &to_sync);
+        if outcome.is_ok() {
+            dirs.extend(new_dirs);
         }
+        outcome
+    }
 
+    fn discard(&self, staged: &[Staged]) {
+        for s in staged {
+            let _ = files::remove(&s.temp, self.hooks);
+        }
+    }
+
+    /// A transaction of several files, through the journal.
+    fn apply_many(
+        &self,
+        changes: &[Change],
+        staged: Vec<Staged>,
+        to_sync: &[PathBuf],
+        seq: u64,
+    ) -> Result<(), Failure> {
         // The journal: written, synced, renamed to its committed name, folder synced.
         let journal_dir = self.root.join(JOURNAL_DIR);
         let journal_path = journal_dir.join(format!("{seq:020}{COMMITTED}"));
@@ -113,58 +144,55 @@ impl Disk<'_> {
             &journal_dir,
             &bytes,
             self.hooks,
-            FaultPoint::JournalWritten,
-            FaultPoint::JournalSynced,
+            Some((FaultPoint::JournalWritten, FaultPoint::JournalSynced)),
         ) {
             Ok(temp) => temp,
             Err(e) => {
-                discard(&staged);
+                self.discard(&staged);
                 return Err(Failure::Clean(e));
             }
         };
-        if let Err(e) = files::rename(&temp, &journal_path) {
-            let _ = files::remove(&temp);
-            discard(&staged);
-            return Err(Failure::Clean(e));
-        }
-        let committed = self
-            .at(FaultPoint::JournalRenamed, &journal_path)
-            .and_then(|()| self.sync_if_immediate(&journal_dir))
-            .and_then(|()| self.at(FaultPoint::JournalCommitted, &journal_path));
-        if let Err(e) = committed {
-            // Nothing is in place yet: taking the commit mark back undoes the commit.
-            let undone = files::remove(&journal_path).and_then(|_| sync_dir(&journal_dir));
-            discard(&staged);
-            return Err(match undone {
-                Ok(()) => Failure::Clean(e),
-                Err(_) => Failure::Dirty(e),
+        // The commit mark.
+        if let Err(e) = files::rename(&temp, &journal_path, self.hooks) {
+            return Err(match files::exists(&temp) {
+                // Not renamed: nothing is committed.
+                Some(true) => {
+                    let _ = files::remove(&temp, self.hooks);
+                    self.discard(&staged);
+                    Failure::Clean(e)
+                }
+                // Renamed after all (or cannot be told): the next open decides.
+                Some(false) => Failure::Committed(e),
+                None => Failure::Unknown(e),
             });
         }
 
-        // Past the commit mark: every failure from here on is completed by recovery.
+        // Past the commit mark: every failure from here on is completed by recovery,
+        // including a failed sync of the journal's folder, which is never retried.
+        let committed = |result: Result<()>| result.map_err(Failure::Committed);
+        committed(self.at(FaultPoint::JournalRenamed, &journal_path))?;
+        committed(self.sync_if_immediate(&journal_dir))?;
+        committed(self.at(FaultPoint::JournalCommitted, &journal_path))?;
         let mut staged_iter = staged.iter();
-        for change in &changes {
+        for change in changes {
             let target = self.root.join(&change.rel);
             match &change.content {
                 Some(_) => {
                     let Some(s) = staged_iter.next() else { break };
-                    files::rename(&s.temp, &target).map_err(Failure::Dirty)?;
+                    committed(files::rename(&s.temp, &target, self.hooks))?;
                 }
                 None => {
-                    files::remove(&target).map_err(Failure::Dirty)?;
+                    committed(files::remove(&target, self.hooks).map(drop))?;
                 }
             }
-            self.at(FaultPoint::Renamed, &target)
-                .map_err(Failure::Dirty)?;
+            committed(self.at(FaultPoint::Renamed, &target))?;
         }
-        self.sync_all(&to_sync).map_err(Failure::Dirty)?;
-        self.at(FaultPoint::FoldersSynced, &journal_path)
-            .map_err(Failure::Dirty)?;
-        files::remove(&journal_path).map_err(Failure::Dirty)?;
-        self.at(FaultPoint::JournalRemoved, &journal_path)
-            .map_err(Failure::Dirty)?;
+        committed(self.sync_all(to_sync))?;
+        committed(self.at(FaultPoint::FoldersSynced, &journal_path))?;
+        committed(files::remove(&journal_path, self.hooks).map(drop))?;
+        committed(self.at(FaultPoint::JournalRemoved, &journal_path))?;
         // A journal whose removal were lost could later be replayed over newer commits.
-        self.sync_if_immediate(&journal_dir).map_err(Failure::Dirty)
+        committed(self.sync_if_immediate(&journal_dir))
     }
 
     /// Renders and writes the temporary file of every put, in parallel for many.
@@ -175,7 +203,11 @@ impl Disk<'_> {
             .collect();
         // Threads mostly wait in fsync, and the file system batches concurrent syncs
         // into fewer journal commits: 32 measured best on a 2-core machine's ext4.
-        let workers = workers_for(puts.len(), 4, 32);
+        let workers = if self.hooks.serial() {
+            1
+        } else {
+            workers_for(puts.len(), 4, 32)
+        };
         let results = parallel_map(&puts, workers, |(rel, content)| {
             let bytes = content.render()?;
             let dir = self.root.join(rel_dir(rel));
@@ -197,15 +229,14 @@ impl Disk<'_> {
         match failure {
             None => Ok(staged),
             Some(e) => {
-                for s in &staged {
-                    let _ = files::remove(&s.temp);
-                }
+                self.discard(&staged);
                 Err(e)
             }
         }
     }
 
-    /// A one-file transaction: the rename (or removal) is atomic by itself.
+    /// A one-file transaction: the rename (or removal) is atomic by itself, and is
+    /// its commit mark.
     fn apply_one(
         &self,
         change: &Change,
@@ -213,27 +244,33 @@ impl Disk<'_> {
         to_sync: &[PathBuf],
     ) -> Result<(), Failure> {
         let target = self.root.join(&change.rel);
-        match staged.into_iter().next() {
+        // `witness` is still there exactly when the step did not happen.
+        let (result, witness) = match staged.first() {
             Some(s) => {
                 debug_assert_eq!(s.rel, change.rel);
-                if let Err(e) = files::rename(&s.temp, &target) {
-                    let _ = files::remove(&s.temp);
-                    return Err(Failure::Clean(e));
+                (files::rename(&s.temp, &target, self.hooks), &s.temp)
+            }
+            None => (files::remove(&target, self.hooks).map(drop), &target),
+        };
+        if let Err(e) = result {
+            return Err(match files::exists(witness) {
+                Some(true) => {
+                    self.discard(&staged);
+                    Failure::Clean(e)
                 }
-            }
-            None => {
-                files::remove(&target).map_err(Failure::Clean)?;
-            }
+                Some(false) => Failure::Committed(e),
+                None => Failure::Unknown(e),
+            });
         }
         self.at(FaultPoint::Renamed, &target)
             .and_then(|()| self.sync_all(to_sync))
             .and_then(|()| self.at(FaultPoint::FoldersSynced, &target))
-            .map_err(Failure::Dirty)
+            .map_err(Failure::Committed)
     }
 
     fn sync_if_immediate(&self, dir: &Path) -> Result<()> {
         if crate::options::sync_folders(self.durability) {
-            sync_dir(dir)
+            sync_dir(dir, self.hooks)
         } else {
             Ok(())
         }
@@ -243,7 +280,12 @@ impl Disk<'_> {
         if !crate::options::sync_folders(self.durability) {
             return Ok(());
         }
-        parallel_map(dirs, workers_for(dirs.len(), 8, 16), |dir| sync_dir(dir))
+        let workers = if self.hooks.serial() {
+            1
+        } else {
+            workers_for(dirs.len(), 8, 16)
+        };
+        parallel_map(dirs, workers, |dir| sync_dir(dir, self.hooks))
             .into_iter()
             .collect()
     }

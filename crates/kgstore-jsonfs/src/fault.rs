@@ -1,13 +1,21 @@
-//! Named points between the steps of a write, where tests make the process
-//! abort or an I/O step fail.
+//! Fault injection: named points between the steps of a write, and every
+//! file-system step itself, where tests make the process abort or a step fail.
+//!
+//! Every mutating file-system call of this crate (creating, writing and syncing a
+//! file, renaming, removing, creating and syncing a folder, writing the lock file)
+//! goes through one thin layer that names the step with an `FsOp`. A `Fault`
+//! acts either at a [`FaultPoint`] (between steps) or at the N-th step of one kind
+//! or of any kind, once or from then on (`Fault::sticky`), and records the trace
+//! of steps so that a test can enumerate every step of a commit.
 //!
 //! The hooks act only in builds with the cargo feature `fault-injection`, which
 //! only this crate's tests enable; otherwise [`JsonFsOptions::with_fault`] does not
-//! exist and every hook is an empty inline function.
+//! exist, `Fault` does not either, and every hook is an empty inline function.
 //!
 //! [`JsonFsOptions::with_fault`]: crate::JsonFsOptions
 
 use std::fmt;
+use std::path::Path;
 use std::str::FromStr;
 
 /// A point between two steps of a commit or of recovery.
@@ -88,64 +96,328 @@ impl FromStr for FaultPoint {
     }
 }
 
-/// What happens at the point.
+#[cfg(feature = "fault-injection")]
+pub use ops::FsOp;
+#[cfg(not(feature = "fault-injection"))]
+pub(crate) use ops::FsOp;
+
+/// The steps' names: public in test builds only, so that without the feature the
+/// crate's API is what it was before the layer existed.
+#[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
+mod ops {
+    use std::fmt;
+
+    /// One kind of mutating file-system step: what the thin layer names each call.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum FsOp {
+        /// Create a new file (a temporary file, `create_new`).
+        CreateFile,
+        /// Write a file's content (a temporary file's, or a journal's).
+        WriteFile,
+        /// `fsync` a file.
+        SyncFile,
+        /// Rename a file over another (a temporary file into place, a journal to its
+        /// committed name, a backup folder into place).
+        Rename,
+        /// Remove a file (a deleted entity, a committed journal, a temporary file).
+        RemoveFile,
+        /// Create a folder (a store, its data folders, a new shard folder).
+        CreateDir,
+        /// `fsync` a folder, so that names created, renamed or removed in it are durable.
+        SyncDir,
+        /// Write the writer's pid into the lock file.
+        WriteLock,
+    }
+
+    impl FsOp {
+        /// Every kind of step.
+        pub const ALL: [FsOp; 8] = [
+            Self::CreateFile,
+            Self::WriteFile,
+            Self::SyncFile,
+            Self::Rename,
+            Self::RemoveFile,
+            Self::CreateDir,
+            Self::SyncDir,
+            Self::WriteLock,
+        ];
+
+        /// The step's name.
+        pub fn as_str(self) -> &'static str {
+            match self {
+                Self::CreateFile => "create-file",
+                Self::WriteFile => "write-file",
+                Self::SyncFile => "sync-file",
+                Self::Rename => "rename",
+                Self::RemoveFile => "remove-file",
+                Self::CreateDir => "create-dir",
+                Self::SyncDir => "sync-dir",
+                Self::WriteLock => "write-lock",
+            }
+        }
+
+        /// Whether the step is an `fsync`.
+        pub fn is_sync(self) -> bool {
+            matches!(self, Self::SyncFile | Self::SyncDir)
+        }
+    }
+
+    impl fmt::Display for FsOp {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.as_str())
+        }
+    }
+}
+
+/// One file-system step as recorded in a `Fault`'s trace.
+#[cfg(feature = "fault-injection")]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    /// What kind of step.
+    pub op: FsOp,
+    /// The file or folder it acts on (for a rename, the destination).
+    pub path: std::path::PathBuf,
+    /// Whether the fault made this step fail (or abort).
+    pub injected: bool,
+}
+
+#[cfg(feature = "fault-injection")]
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.op, self.path.display())?;
+        if self.injected {
+            f.write_str(" (injected)")?;
+        }
+        Ok(())
+    }
+}
+
+/// The `errno` of an I/O error (`EIO` on Linux and macOS).
+#[cfg(feature = "fault-injection")]
+pub const EIO: i32 = 5;
+/// The `errno` of "no space left on device" (`ENOSPC` on Linux and macOS).
+#[cfg(feature = "fault-injection")]
+pub const ENOSPC: i32 = 28;
+
+/// What happens at the point or step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FaultAction {
     /// `std::process::abort()`: the process dies there, as under SIGKILL.
     Abort,
-    /// The step fails with an I/O error of this kind (`StorageFull` for a full disk).
+    /// The step fails with an I/O error of this kind (`StorageFull` for a full disk);
+    /// its message says it was injected.
     Fail(std::io::ErrorKind),
-}
-
-/// A fault: at the `skip + 1`-th time the process passes `point`, do `action`.
-#[cfg(feature = "fault-injection")]
-#[derive(Clone, Debug)]
-pub struct Fault {
-    point: FaultPoint,
-    action: FaultAction,
-    remaining: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    /// The step fails with the operating system's error of this number, exactly as
+    /// the system reports it (`EIO`, `ENOSPC`; test builds only).
+    #[cfg(feature = "fault-injection")]
+    Os(i32),
 }
 
 #[cfg(feature = "fault-injection")]
-impl Fault {
-    /// A fault acting the first time `point` is passed.
-    pub fn new(point: FaultPoint, action: FaultAction) -> Self {
-        Self {
-            point,
-            action,
-            remaining: std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0)),
-        }
+pub use armed::Fault;
+
+#[cfg(feature = "fault-injection")]
+mod armed {
+    use std::path::Path;
+    use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+    use std::sync::{Arc, Mutex, PoisonError};
+
+    use super::{FaultAction, FaultPoint, FsOp, Step};
+
+    /// Where a fault acts.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum Target {
+        /// At a named point between steps.
+        Point(FaultPoint),
+        /// At a file-system step of this kind, or of any kind.
+        Op(Option<FsOp>),
+        /// Nowhere: the fault only records the trace.
+        Nowhere,
     }
 
-    /// Lets the point pass `skip` times before acting.
-    pub fn after(self, skip: u32) -> Self {
-        self.remaining
-            .store(i64::from(skip), std::sync::atomic::Ordering::SeqCst);
-        self
+    #[derive(Debug, Default)]
+    struct Shared {
+        remaining: AtomicI64,
+        cleared: AtomicBool,
+        /// A late failure decided at a step, to be reported once it is done.
+        pending: AtomicBool,
+        fired: AtomicBool,
+        trace: Mutex<Vec<Step>>,
     }
 
-    /// Runs the fault if this is its point and its turn.
-    pub(crate) fn hit(&self, point: FaultPoint) -> std::io::Result<()> {
-        if point != self.point {
-            return Ok(());
+    /// A fault: at the `skip + 1`-th time the process passes its point or step, do
+    /// its action (and, if sticky, at every matching one after it, until cleared).
+    ///
+    /// Clones share their state: a test keeps one to read the trace and to
+    /// [`clear`](Fault::clear) the fault while the store holds the other.
+    #[derive(Clone, Debug)]
+    pub struct Fault {
+        target: Target,
+        action: FaultAction,
+        sticky: bool,
+        late: bool,
+        shared: Arc<Shared>,
+    }
+
+    impl Fault {
+        fn with_target(target: Target, action: FaultAction) -> Self {
+            Self {
+                target,
+                action,
+                sticky: false,
+                late: false,
+                shared: Arc::new(Shared::default()),
+            }
         }
-        let left = self
-            .remaining
-            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-        if left != 0 {
-            return Ok(());
+
+        /// A fault acting the first time `point` is passed.
+        pub fn new(point: FaultPoint, action: FaultAction) -> Self {
+            Self::with_target(Target::Point(point), action)
         }
-        match self.action {
-            FaultAction::Abort => std::process::abort(),
-            FaultAction::Fail(kind) => Err(std::io::Error::new(
-                kind,
-                format!("injected fault at {point}"),
-            )),
+
+        /// A fault acting at the first file-system step of kind `op`.
+        pub fn on_op(op: FsOp, action: FaultAction) -> Self {
+            Self::with_target(Target::Op(Some(op)), action)
+        }
+
+        /// A fault acting at the first file-system step of any kind (with
+        /// [`after`](Self::after): at the N-th step of a trace).
+        pub fn on_step(action: FaultAction) -> Self {
+            Self::with_target(Target::Op(None), action)
+        }
+
+        /// A fault that never acts and only records the trace of steps.
+        pub fn trace_only() -> Self {
+            Self::with_target(Target::Nowhere, FaultAction::Abort)
+        }
+
+        /// Lets the point or step pass `skip` times before acting.
+        pub fn after(self, skip: u32) -> Self {
+            self.shared
+                .remaining
+                .store(i64::from(skip), Ordering::SeqCst);
+            self
+        }
+
+        /// Acts at every matching point or step from the first one on, not once
+        /// (a disk that stays full, a device that stays broken), until cleared.
+        pub fn sticky(mut self) -> Self {
+            self.sticky = true;
+            self
+        }
+
+        /// Acts after the step is done instead of before (file-system steps only):
+        /// the step takes effect and still reports the error, as a rename or an
+        /// `fsync` whose outcome the system could not confirm does.
+        pub fn late(mut self) -> Self {
+            self.late = true;
+            self
+        }
+
+        /// Stops acting from now on (the disk has space again); the trace goes on.
+        pub fn clear(&self) {
+            self.shared.cleared.store(true, Ordering::SeqCst);
+        }
+
+        /// Whether the fault has acted at least once.
+        pub fn fired(&self) -> bool {
+            self.shared.fired.load(Ordering::SeqCst)
+        }
+
+        /// Every file-system step passed since the fault was made, in order.
+        pub fn trace(&self) -> Vec<Step> {
+            self.shared
+                .trace
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
+        }
+
+        /// Whether this is an armed fault that counts its target's passes.
+        fn matches(&self, point: Option<FaultPoint>, op: Option<FsOp>) -> bool {
+            match (self.target, point, op) {
+                (Target::Point(p), Some(q), _) => p == q,
+                (Target::Op(None), _, Some(_)) => true,
+                (Target::Op(Some(o)), _, Some(p)) => o == p,
+                _ => false,
+            }
+        }
+
+        /// Whether the fault acts now at a matching pass.
+        fn turn(&self) -> bool {
+            if self.shared.cleared.load(Ordering::SeqCst) {
+                return false;
+            }
+            if self.sticky && self.fired() {
+                return true;
+            }
+            let left = self.shared.remaining.fetch_sub(1, Ordering::SeqCst);
+            left == 0
+        }
+
+        fn act(&self, what: &dyn std::fmt::Display) -> std::io::Result<()> {
+            self.shared.fired.store(true, Ordering::SeqCst);
+            match self.action {
+                FaultAction::Abort => std::process::abort(),
+                FaultAction::Fail(kind) => Err(std::io::Error::new(
+                    kind,
+                    format!("injected fault at {what}"),
+                )),
+                FaultAction::Os(code) => Err(std::io::Error::from_raw_os_error(code)),
+            }
+        }
+
+        /// Runs the fault if this is its point and its turn.
+        pub(crate) fn hit(&self, point: FaultPoint) -> std::io::Result<()> {
+            if self.matches(Some(point), None) && self.turn() {
+                return self.act(&point);
+            }
+            Ok(())
+        }
+
+        /// Records a file-system step, and fails it if it is the fault's turn.
+        pub(crate) fn step(&self, op: FsOp, path: &Path) -> std::io::Result<()> {
+            let inject = self.matches(None, Some(op)) && self.turn();
+            self.shared
+                .trace
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(Step {
+                    op,
+                    path: path.to_path_buf(),
+                    injected: inject,
+                });
+            if inject {
+                if self.late {
+                    self.shared.pending.store(true, Ordering::SeqCst);
+                    return Ok(());
+                }
+                return self.act(&format_args!("{op} {}", path.display()));
+            }
+            Ok(())
+        }
+
+        /// After a file-system step, with its outcome: a late failure decided at it
+        /// replaces a success (and is dropped if the step failed by itself).
+        pub(crate) fn done<T>(
+            &self,
+            op: FsOp,
+            path: &Path,
+            outcome: std::io::Result<T>,
+        ) -> std::io::Result<T> {
+            let late = self.shared.pending.swap(false, Ordering::SeqCst);
+            match outcome {
+                Ok(_) if late => {
+                    self.act(&format_args!("{op} {} (after it was done)", path.display()))?;
+                    outcome
+                }
+                outcome => outcome,
+            }
         }
     }
 }
 
-/// The hook the write path calls between its steps.
+/// The hook the write path calls between its steps and at each file-system step.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Hooks {
     #[cfg(feature = "fault-injection")]
@@ -162,5 +434,45 @@ impl Hooks {
         }
         let _ = point;
         Ok(())
+    }
+
+    /// Announces the file-system step `op` on `path`: records it and fails it if a
+    /// fault says so (test builds only).
+    #[inline]
+    pub(crate) fn step(&self, op: FsOp, path: &Path) -> std::io::Result<()> {
+        #[cfg(feature = "fault-injection")]
+        if let Some(fault) = &self.fault {
+            return fault.step(op, path);
+        }
+        let _ = (op, path);
+        Ok(())
+    }
+
+    /// Passes on the outcome of the step `op` on `path`, failing it after the fact
+    /// if a late fault says so (test builds only).
+    #[inline]
+    pub(crate) fn done<T>(
+        &self,
+        op: FsOp,
+        path: &Path,
+        outcome: std::io::Result<T>,
+    ) -> std::io::Result<T> {
+        #[cfg(feature = "fault-injection")]
+        if let Some(fault) = &self.fault {
+            return fault.done(op, path, outcome);
+        }
+        let _ = (op, path);
+        outcome
+    }
+
+    /// Whether file work must run on one thread, in a reproducible order: when a
+    /// fault is set, so that the N-th step of a trace is the same step every run.
+    #[inline]
+    pub(crate) fn serial(&self) -> bool {
+        #[cfg(feature = "fault-injection")]
+        if self.fault.is_some() {
+            return true;
+        }
+        false
     }
 }

@@ -1,7 +1,7 @@
 //! File-system steps: temporary files, syncs, renames, and the JSON form of entities.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Write};
+use std::fs;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::fault::{FaultPoint, Hooks};
+use crate::fsio;
 
 /// Every temporary file's name starts with this; open removes any it finds.
 pub const TEMP_PREFIX: &str = ".tmp-";
@@ -83,24 +84,13 @@ impl Content {
 }
 
 /// Syncs a folder so that the names created, renamed or removed in it are durable.
-pub fn sync_dir(dir: &Path) -> Result<()> {
-    #[cfg(unix)]
-    {
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| Error::io(dir, e))
-    }
-    #[cfg(not(unix))]
-    {
-        // Folders cannot be opened for syncing here; renames are journaled by NTFS.
-        let _ = dir;
-        Ok(())
-    }
+pub fn sync_dir(dir: &Path, hooks: &Hooks) -> Result<()> {
+    fsio::sync_dir(dir, hooks).map_err(|e| Error::io(dir, e))
 }
 
 /// Creates a folder if missing; whether it was created.
-pub fn ensure_dir(dir: &Path) -> Result<bool> {
-    match fs::create_dir(dir) {
+pub fn ensure_dir(dir: &Path, hooks: &Hooks) -> Result<bool> {
+    match fsio::create_dir(dir, hooks) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
         Err(e) => Err(Error::io(dir, e)),
@@ -108,68 +98,85 @@ pub fn ensure_dir(dir: &Path) -> Result<bool> {
 }
 
 /// Writes `bytes` to a new temporary file in `dir` and syncs it, passing the
-/// `TempWritten` and `TempSynced` points. On failure the temporary file is removed.
+/// `TempWritten` and `TempSynced` points. On failure the temporary file is removed
+/// (best effort: a later open removes what is left), never synced again: after a
+/// failed sync its content is not trusted.
 pub fn write_temp(dir: &Path, bytes: &[u8], hooks: &Hooks) -> Result<PathBuf> {
     write_temp_at(
         dir,
         bytes,
         hooks,
-        FaultPoint::TempWritten,
-        FaultPoint::TempSynced,
+        Some((FaultPoint::TempWritten, FaultPoint::TempSynced)),
     )
 }
 
-/// [`write_temp`] with the points to pass after writing and after syncing.
+/// [`write_temp`] with the points to pass after writing and after syncing (none
+/// for recovery's rewrites, whose steps are still hooked).
 pub fn write_temp_at(
     dir: &Path,
     bytes: &[u8],
     hooks: &Hooks,
-    written: FaultPoint,
-    synced: FaultPoint,
+    points: Option<(FaultPoint, FaultPoint)>,
 ) -> Result<PathBuf> {
     let path = dir.join(temp_name());
+    let mut created = false;
     let outcome = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
-        file.write_all(bytes)?;
-        hooks.at(written)?;
-        file.sync_all()?;
-        hooks.at(synced)
+        let mut file = fsio::create_new(&path, hooks)?;
+        created = true;
+        fsio::write_all(&mut file, &path, bytes, hooks)?;
+        if let Some((written, _)) = points {
+            hooks.at(written)?;
+        }
+        fsio::sync_file(&file, &path, hooks)?;
+        match points {
+            Some((_, synced)) => hooks.at(synced),
+            None => Ok(()),
+        }
     })();
     match outcome {
         Ok(()) => Ok(path),
         Err(e) => {
-            let _ = fs::remove_file(&path);
+            if created {
+                let _ = fsio::remove_file(&path, hooks);
+            }
             Err(Error::io(&path, e))
         }
     }
 }
 
 /// Renames a file into place.
-pub fn rename(from: &Path, to: &Path) -> Result<()> {
-    fs::rename(from, to).map_err(|e| Error::io(to, e))
+pub fn rename(from: &Path, to: &Path, hooks: &Hooks) -> Result<()> {
+    fsio::rename(from, to, hooks).map_err(|e| Error::io(to, e))
 }
 
 /// Removes a file; `Ok(false)` if it was not there.
-pub fn remove(path: &Path) -> Result<bool> {
-    match fs::remove_file(path) {
+pub fn remove(path: &Path, hooks: &Hooks) -> Result<bool> {
+    match fsio::remove_file(path, hooks) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
         Err(e) => Err(Error::io(path, e)),
     }
 }
 
+/// Whether a path still exists after a step that failed: `Some(true)` or
+/// `Some(false)`, or `None` if even that cannot be told.
+pub fn exists(path: &Path) -> Option<bool> {
+    match fs::symlink_metadata(path) {
+        Ok(_) => Some(true),
+        Err(e) if e.kind() == ErrorKind::NotFound => Some(false),
+        Err(_) => None,
+    }
+}
+
 /// Writes a small file atomically: temporary file, sync, rename, folder sync.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub fn write_atomic(path: &Path, bytes: &[u8], hooks: &Hooks) -> Result<()> {
     let dir = parent(path);
-    let temp = write_temp(dir, bytes, &Hooks::default())?;
-    if let Err(e) = rename(&temp, path) {
-        let _ = fs::remove_file(&temp);
+    let temp = write_temp(dir, bytes, hooks)?;
+    if let Err(e) = rename(&temp, path, hooks) {
+        let _ = fsio::remove_file(&temp, hooks);
         return Err(e);
     }
-    sync_dir(dir)
+    sync_dir(dir, hooks)
 }
 
 /// A path's folder (the path itself if it has none).

@@ -84,8 +84,13 @@ fn not_a_store(root: &Path, reason: &str) -> Error {
 }
 
 /// Checks the format marker, creating a new store in a blank folder; a writable open
-/// also re-creates missing data folders (git does not keep empty folders).
-pub fn prepare(root: &Path, read_only: bool) -> Result<()> {
+/// also re-creates missing data folders (git does not keep empty folders) and syncs
+/// the store's folder, its data folders and `journal/`: an earlier process that
+/// crashed, or wrote with relaxed durability, may have left names in them (the
+/// marker, a shard folder, a journal's removal) that are visible but not yet
+/// durable, and this process's commits must not be built on names a power cut
+/// could still undo.
+pub fn prepare(root: &Path, read_only: bool, hooks: &Hooks) -> Result<()> {
     let marker = root.join(MARKER);
     match fs::read(&marker) {
         Ok(bytes) => check_marker(&marker, &bytes)?,
@@ -99,18 +104,27 @@ pub fn prepare(root: &Path, read_only: bool) -> Result<()> {
                     "is not empty and holds no kgstore-jsonfs store",
                 ));
             }
-            return create(root);
+            // The folder's own name first: it may have been made by an earlier
+            // attempt that failed before syncing it, and is synced here every time.
+            if let Some(parent) = root.parent() {
+                let parent = if parent.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    parent
+                };
+                sync_dir(parent, hooks)?;
+            }
+            return create(root, hooks);
         }
         Err(e) => return Err(Error::io(&marker, e)),
     }
     if !read_only {
-        let mut created = false;
         for folder in FOLDERS {
-            created |= ensure_dir(&root.join(folder))?;
+            ensure_dir(&root.join(folder), hooks)?;
         }
-        if created {
-            sync_dir(root)?;
-            sync_dir(&root.join(SCHEMAS))?;
+        sync_dir(root, hooks)?;
+        for folder in FOLDERS {
+            sync_dir(&root.join(folder), hooks)?;
         }
     }
     Ok(())
@@ -160,14 +174,14 @@ fn is_blank(root: &Path) -> Result<bool> {
 
 /// Creates an empty store in `root`: folders, `.gitignore`, then the marker, whose
 /// rename is the moment the store exists.
-pub fn create(root: &Path) -> Result<()> {
+pub fn create(root: &Path, hooks: &Hooks) -> Result<()> {
     for folder in FOLDERS {
-        ensure_dir(&root.join(folder))?;
+        ensure_dir(&root.join(folder), hooks)?;
     }
-    sync_dir(&root.join(SCHEMAS))?;
-    files::write_atomic(&root.join(".gitignore"), GITIGNORE.as_bytes())?;
+    sync_dir(&root.join(SCHEMAS), hooks)?;
+    files::write_atomic(&root.join(".gitignore"), GITIGNORE.as_bytes(), hooks)?;
     let marker = files::render(&json!({ "format": FORMAT, "version": VERSION }))?;
-    files::write_atomic(&root.join(MARKER), &marker)
+    files::write_atomic(&root.join(MARKER), &marker, hooks)
 }
 
 /// Finishes or discards what a crash interrupted: rolls every committed journal
@@ -195,7 +209,7 @@ pub fn recover(
             if read_only {
                 report.left_in_place.push(entry.path());
             } else {
-                files::remove(&entry.path())?;
+                files::remove(&entry.path(), hooks)?;
                 report.discarded.push(entry.path());
             }
         } else if let Some(seq) = name
@@ -206,7 +220,7 @@ pub fn recover(
         }
     }
     if !report.discarded.is_empty() {
-        sync_dir(&dir)?;
+        sync_dir(&dir, hooks)?;
     }
     committed.sort();
     for (_, path) in committed {
@@ -226,8 +240,8 @@ pub fn recover(
             report.left_in_place.push(path);
         } else {
             roll_forward(root, &ops, hooks)?;
-            files::remove(&path)?;
-            sync_dir(&dir)?;
+            files::remove(&path, hooks)?;
+            sync_dir(&dir, hooks)?;
             report.rolled_forward.push(path);
         }
     }
@@ -243,14 +257,14 @@ fn roll_forward(root: &Path, ops: &[FileOp], hooks: &Hooks) -> Result<()> {
         let dir = parent(&path).to_path_buf();
         match &op.content {
             Some(content) => {
-                if ensure_dir(&dir)? {
+                if ensure_dir(&dir, hooks)? {
                     dirs.push(parent(&dir).to_path_buf());
                 }
-                let temp = files::write_temp(&dir, content, &Hooks::default())?;
-                files::rename(&temp, &path)?;
+                let temp = files::write_temp_at(&dir, content, hooks, None)?;
+                files::rename(&temp, &path, hooks)?;
             }
             None => {
-                files::remove(&path)?;
+                files::remove(&path, hooks)?;
             }
         }
         dirs.push(dir);
@@ -261,7 +275,7 @@ fn roll_forward(root: &Path, ops: &[FileOp], hooks: &Hooks) -> Result<()> {
     dirs.sort();
     dirs.dedup();
     for dir in dirs {
-        sync_dir(&dir)?;
+        sync_dir(&dir, hooks)?;
     }
     Ok(())
 }
@@ -270,7 +284,7 @@ fn roll_forward(root: &Path, ops: &[FileOp], hooks: &Hooks) -> Result<()> {
 pub fn remove_temps(temps: &[PathBuf], hooks: &Hooks) -> Result<()> {
     let mut dirs: Vec<&Path> = Vec::new();
     for temp in temps {
-        files::remove(temp)?;
+        files::remove(temp, hooks)?;
         hooks
             .at(FaultPoint::CleanupRemoved)
             .map_err(|e| Error::io(temp, e))?;
@@ -279,7 +293,7 @@ pub fn remove_temps(temps: &[PathBuf], hooks: &Hooks) -> Result<()> {
     dirs.sort();
     dirs.dedup();
     for dir in dirs {
-        sync_dir(dir)?;
+        sync_dir(dir, hooks)?;
     }
     Ok(())
 }

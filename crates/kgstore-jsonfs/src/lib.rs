@@ -39,6 +39,7 @@ mod backup;
 mod commit;
 pub mod fault;
 mod files;
+mod fsio;
 mod journal;
 mod layout;
 mod lock;

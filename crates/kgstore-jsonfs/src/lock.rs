@@ -6,11 +6,15 @@
 //! its process dies, so a crash never leaves the store locked.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use kgstore_core::{Error, Result};
+
+use crate::fault::Hooks;
+use crate::fsio;
 
 /// The lock file's name inside the store's folder.
 pub const LOCK_FILE: &str = "LOCK";
@@ -23,11 +27,26 @@ const RETRY: Duration = Duration::from_millis(10);
 pub(crate) struct LockFile {
     file: File,
     exclusive: bool,
+    /// Whether the file still named a writer when the lock was taken: the last
+    /// writer died without closing the store (a crash, a kill), or left it as if.
+    pub(crate) unclean: bool,
+    /// Keep the pid at release, so that the next writable open treats the store as
+    /// closed uncleanly (after a commit failed past its commit mark).
+    keep_pid: AtomicBool,
+}
+
+impl LockFile {
+    /// Makes the release leave the pid in the file, as a crash does: the next
+    /// writable open then syncs every folder, whose names this process can no
+    /// longer vouch for.
+    pub(crate) fn leave_as_unclean(&self) {
+        self.keep_pid.store(true, Ordering::SeqCst);
+    }
 }
 
 impl Drop for LockFile {
     fn drop(&mut self) {
-        if self.exclusive {
+        if self.exclusive && !self.keep_pid.load(Ordering::SeqCst) {
             // Forget the pid so that no stale holder is named later; best effort.
             let _ = self.file.set_len(0);
         }
@@ -48,6 +67,7 @@ pub(crate) fn acquire(
     root: &Path,
     exclusive: bool,
     timeout: Option<Duration>,
+    hooks: &Hooks,
 ) -> Result<Option<LockFile>> {
     let path = root.join(LOCK_FILE);
     let file = if exclusive {
@@ -95,13 +115,21 @@ pub(crate) fn acquire(
             }
         }
     }
+    let mut unclean = false;
     if exclusive {
+        let mut before = String::new();
+        unclean = file.read_to_string(&mut before).is_ok() && before.starts_with("pid ");
         let pid = format!("pid {}\n", std::process::id());
-        file.set_len(0)
-            .and_then(|()| file.write_all(pid.as_bytes()))
+        file.seek(SeekFrom::Start(0))
+            .and_then(|_| fsio::write_lock(&mut file, &path, pid.as_bytes(), hooks))
             .map_err(|e| Error::io(&path, e))?;
     }
-    Ok(Some(LockFile { file, exclusive }))
+    Ok(Some(LockFile {
+        file,
+        exclusive,
+        unclean,
+        keep_pid: AtomicBool::new(false),
+    }))
 }
 
 /// The `Locked` error, naming the holder as well as it can be known.
@@ -140,10 +168,12 @@ mod tests {
     #[test]
     fn regression_drop_releases_the_lock_while_a_forked_child_holds_a_copy_of_its_descriptor() {
         let dir = tempfile::tempdir().unwrap();
-        let held = acquire(dir.path(), true, None).unwrap().unwrap();
+        let held = acquire(dir.path(), true, None, &Hooks::default())
+            .unwrap()
+            .unwrap();
         let forked_copy = held.file.try_clone().unwrap();
         drop(held);
-        let again = acquire(dir.path(), true, Some(Duration::ZERO));
+        let again = acquire(dir.path(), true, Some(Duration::ZERO), &Hooks::default());
         assert!(again.is_ok(), "the lock outlived its holder: {again:?}");
         drop(forked_copy);
     }

@@ -322,8 +322,6 @@ fn a_full_disk_before_the_commit_mark_surfaces_as_io_and_changes_nothing() {
         (FaultPoint::TempSynced, 3, true),
         (FaultPoint::JournalWritten, 0, true),
         (FaultPoint::JournalSynced, 0, true),
-        (FaultPoint::JournalRenamed, 0, true),
-        (FaultPoint::JournalCommitted, 0, true),
     ] {
         let (dir, store, before, _) = fail_at(point, skip, multi);
         let path = dir.path().join("store");
@@ -353,6 +351,8 @@ fn a_failure_after_the_commit_mark_refuses_more_writes_and_completes_at_reopen()
     for (point, skip, multi) in [
         (FaultPoint::Renamed, 0, false),
         (FaultPoint::FoldersSynced, 0, false),
+        (FaultPoint::JournalRenamed, 0, true),
+        (FaultPoint::JournalCommitted, 0, true),
         (FaultPoint::Renamed, 1, true),
         (FaultPoint::FoldersSynced, 0, true),
         (FaultPoint::JournalRemoved, 0, true),

@@ -1,0 +1,89 @@
+//! The thin file-system layer: every mutating file-system call of this crate goes
+//! through one of these functions, which names the step with an [`FsOp`] for the
+//! fault hooks (tests only) before doing it.
+//!
+//! Without the `fault-injection` feature the hook is an empty inline function and
+//! each of these is the plain `std` call. With it, a test can record the trace of
+//! steps and make any one of them (or every one from then on) fail, as a full disk
+//! or a failing device would; an injected failure does not perform the step,
+//! except that a failed write leaves half of its bytes behind, as a real short
+//! write on a full disk does, and a late one (`Fault::late`) performs the whole
+//! step and then reports the error.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::Path;
+
+use crate::fault::{FsOp, Hooks};
+
+/// Creates a new file (failing if it exists) for writing.
+pub fn create_new(path: &Path, hooks: &Hooks) -> io::Result<File> {
+    hooks.step(FsOp::CreateFile, path)?;
+    let outcome = OpenOptions::new().write(true).create_new(true).open(path);
+    hooks.done(FsOp::CreateFile, path, outcome)
+}
+
+/// Writes all of `bytes` to `file` (whose path is `path`).
+pub fn write_all(file: &mut File, path: &Path, bytes: &[u8], hooks: &Hooks) -> io::Result<()> {
+    if let Err(e) = hooks.step(FsOp::WriteFile, path) {
+        // A short write: what a full disk leaves before it refuses the rest.
+        let _ = file.write_all(&bytes[..bytes.len() / 2]);
+        return Err(e);
+    }
+    let outcome = file.write_all(bytes);
+    hooks.done(FsOp::WriteFile, path, outcome)
+}
+
+/// Syncs a file's content and metadata to the disk.
+pub fn sync_file(file: &File, path: &Path, hooks: &Hooks) -> io::Result<()> {
+    hooks.step(FsOp::SyncFile, path)?;
+    hooks.done(FsOp::SyncFile, path, file.sync_all())
+}
+
+/// Renames `from` over `to`.
+pub fn rename(from: &Path, to: &Path, hooks: &Hooks) -> io::Result<()> {
+    hooks.step(FsOp::Rename, to)?;
+    hooks.done(FsOp::Rename, to, fs::rename(from, to))
+}
+
+/// Removes a file.
+pub fn remove_file(path: &Path, hooks: &Hooks) -> io::Result<()> {
+    hooks.step(FsOp::RemoveFile, path)?;
+    hooks.done(FsOp::RemoveFile, path, fs::remove_file(path))
+}
+
+/// Removes a folder and everything in it (a failed backup's partial copy).
+pub fn remove_dir_all(path: &Path, hooks: &Hooks) -> io::Result<()> {
+    hooks.step(FsOp::RemoveFile, path)?;
+    hooks.done(FsOp::RemoveFile, path, fs::remove_dir_all(path))
+}
+
+/// Creates a folder.
+pub fn create_dir(path: &Path, hooks: &Hooks) -> io::Result<()> {
+    hooks.step(FsOp::CreateDir, path)?;
+    hooks.done(FsOp::CreateDir, path, fs::create_dir(path))
+}
+
+/// Creates a folder and its missing parents.
+pub fn create_dir_all(path: &Path, hooks: &Hooks) -> io::Result<()> {
+    hooks.step(FsOp::CreateDir, path)?;
+    hooks.done(FsOp::CreateDir, path, fs::create_dir_all(path))
+}
+
+/// Syncs a folder, so that the names created, renamed or removed in it are durable.
+pub fn sync_dir(dir: &Path, hooks: &Hooks) -> io::Result<()> {
+    hooks.step(FsOp::SyncDir, dir)?;
+    #[cfg(unix)]
+    let outcome = File::open(dir).and_then(|d| d.sync_all());
+    // Elsewhere folders cannot be opened for syncing; renames are journaled by NTFS.
+    #[cfg(not(unix))]
+    let outcome = Ok(());
+    hooks.done(FsOp::SyncDir, dir, outcome)
+}
+
+/// Replaces the lock file's content with `bytes`.
+pub fn write_lock(file: &mut File, path: &Path, bytes: &[u8], hooks: &Hooks) -> io::Result<()> {
+    hooks.step(FsOp::WriteLock, path)?;
+    let outcome = file.set_len(0).and_then(|()| file.write_all(bytes));
+    hooks.done(FsOp::WriteLock, path, outcome)
+}

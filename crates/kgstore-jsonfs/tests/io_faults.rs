@@ -1,0 +1,929 @@
+//! I/O errors at every file-system step (the `FsOp` layer of `kgstore_jsonfs::fault`).
+//!
+//! A representative transaction (new nodes and edges, an update, a delete that takes
+//! an edge with it, a schema) is run once to record the trace of its file-system
+//! steps. Then, for every step of that trace, for `EIO` and `ENOSPC`, once and
+//! sticky (every step fails from then on, until the fault clears), a fresh copy of
+//! the same store runs the transaction with that step failing, and the test checks:
+//! the commit fails; the open handle shows the state before the transaction; a
+//! failure up to the commit mark (the journal's rename) leaves the store as before
+//! and the same handle takes a new write once the fault clears; a failure past it
+//! makes the handle refuse writes, and the next open completes the transaction; after
+//! reopening, the state is exactly the one before or after (full dumps compared),
+//! `check` is clean and no temporary or journal file is left; no failed step is
+//! retried. The same is done for every step of a recovery (the roll-forward at
+//! open) and of the creation of a store.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use kgstore_core::suite::dump;
+use kgstore_core::{
+    Durability, Edge, ErrorKind, GraphRead, Node, OnDependents, RelationType, SchemaTarget, Store,
+    Timestamp, WriteTx,
+};
+use kgstore_jsonfs::fault::{EIO, ENOSPC, Fault, FaultAction, FsOp, Step};
+use kgstore_jsonfs::{JsonFsBackend, JsonFsOptions, TEMP_PREFIX};
+use serde_json::json;
+
+use common::{all_files, leftovers};
+
+type Dump = (Vec<Node>, Vec<Edge>, Vec<(SchemaTarget, serde_json::Value)>);
+
+/// The errors every step is failed with.
+const ERRORS: [(&str, i32); 2] = [("EIO", EIO), ("ENOSPC", ENOSPC)];
+
+/// A store's dump with the commit times blanked: the copy that computes the expected
+/// state commits at another moment.
+fn state(store: &Store) -> Dump {
+    let (mut nodes, mut edges, schemas) = dump(store);
+    for node in &mut nodes {
+        node.metadata.created_at = Timestamp::EPOCH;
+        node.metadata.updated_at = Timestamp::EPOCH;
+    }
+    for edge in &mut edges {
+        edge.metadata.created_at = Timestamp::EPOCH;
+        edge.metadata.updated_at = Timestamp::EPOCH;
+    }
+    (nodes, edges, schemas)
+}
+
+fn options(durability: Durability) -> JsonFsOptions {
+    JsonFsOptions::default().durability(durability)
+}
+
+fn open_with(path: &Path, durability: Durability, fault: &Fault) -> kgstore_core::Result<Store> {
+    JsonFsBackend::open(path, options(durability).with_fault(fault.clone())).map(Store::new)
+}
+
+fn open_plain(path: &Path) -> Store {
+    Store::new(JsonFsBackend::open(path, JsonFsOptions::default()).unwrap())
+}
+
+/// The store every case starts from: a few nodes, an edge, a schema.
+fn base(path: &Path) {
+    let store = open_plain(path);
+    store
+        .write(|tx| {
+            tx.create_node(Node::new("keep", "thing")?)?;
+            tx.create_node(Node::new("old", "thing")?.with_attribute("v", json!(1)))?;
+            tx.create_node(Node::new("gone", "thing")?)?;
+            tx.create_edge(Edge::new("keep", RelationType::Calls, "gone")?)?;
+            tx.set_schema(
+                SchemaTarget::RelationType(RelationType::Calls),
+                json!({"type": "object"}),
+            )?;
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// The transaction under test: two new nodes (one depending on the other), two new
+/// edges, an update, a delete that removes an edge with its node, and a schema.
+fn transaction(tx: &mut WriteTx<'_>) -> kgstore_core::Result<()> {
+    tx.create_node(Node::new("new1", "thing")?.with_attribute("v", json!(5)))?;
+    tx.create_node(Node::new("new2", "thing")?.with_dependency("new1"))?;
+    tx.create_edge(Edge::new("new1", RelationType::DependsOn, "keep")?)?;
+    tx.create_edge(Edge::new("new2", RelationType::Calls, "old")?)?;
+    let mut old = tx.get_node("old")?;
+    old.attributes.insert("v".into(), json!(2));
+    tx.update_node(old, None)?;
+    tx.delete_node("gone", OnDependents::Refuse)?;
+    tx.set_schema(
+        SchemaTarget::NodeType("thing".into()),
+        json!({"type": "object", "properties": {"v": {"type": "integer"}}}),
+    )?;
+    Ok(())
+}
+
+/// Copies a store's folder (without syncing: the copies are scratch).
+fn copy_store(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for file in all_files(from) {
+        let dest = to.join(file.strip_prefix(from).unwrap());
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(&file, &dest).unwrap();
+    }
+    // Git-like copies lose empty folders; a real store keeps them.
+    for folder in [
+        "nodes",
+        "edges",
+        "journal",
+        "schemas/node_type",
+        "schemas/relation_type",
+    ] {
+        std::fs::create_dir_all(to.join(folder)).unwrap();
+    }
+}
+
+/// A step's path relative to the store, with temporary file names made alike
+/// (their numbers differ from run to run).
+fn shape(root: &Path, step: &Step) -> (FsOp, PathBuf) {
+    let rel = step
+        .path
+        .strip_prefix(root)
+        .unwrap_or(&step.path)
+        .to_path_buf();
+    let rel = match rel.file_name() {
+        Some(name) if name.to_string_lossy().starts_with(TEMP_PREFIX) => {
+            rel.with_file_name(format!("{TEMP_PREFIX}*"))
+        }
+        _ => rel,
+    };
+    (step.op, rel)
+}
+
+/// Checks a reopened store: the expected state, nothing left behind, `check` clean,
+/// and a new write taken and kept.
+fn reopened_is(path: &Path, expected: &Dump, what: &str) {
+    let store = open_plain(path);
+    assert!(
+        state(&store) == *expected,
+        "{what}: wrong state after reopening"
+    );
+    assert_eq!(leftovers(path), Vec::<PathBuf>::new(), "{what}: leftovers");
+    let check = store.check().unwrap();
+    assert!(check.is_ok(), "{what}: {:?}", check.problems);
+    store
+        .create_node(Node::new("after-reopen", "thing").unwrap())
+        .unwrap_or_else(|e| panic!("{what}: no write after reopening: {e}"));
+}
+
+/// A prepared store and what the transaction does to it.
+struct Setup {
+    _dir: tempfile::TempDir,
+    base: PathBuf,
+    /// The copy whose commit was traced.
+    traced: PathBuf,
+    before: Dump,
+    after: Dump,
+    durability: Durability,
+    /// Steps of a plain open of the base store.
+    open_steps: usize,
+    /// Steps of the transaction's commit.
+    commit: Vec<Step>,
+    /// The index in `commit` of the commit mark (the journal's rename).
+    mark: usize,
+}
+
+fn setup(durability: Durability) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let base_path = dir.path().join("base");
+    base(&base_path);
+    let before = state(&open_plain(&base_path));
+    let run = dir.path().join("trace");
+    copy_store(&base_path, &run);
+    let tracer = Fault::trace_only();
+    let store = open_with(&run, durability, &tracer).unwrap();
+    let open_steps = tracer.trace().len();
+    store.write(transaction).unwrap();
+    let after = state(&store);
+    let commit = tracer.trace()[open_steps..].to_vec();
+    drop(store);
+    let mark = commit
+        .iter()
+        .position(|s| s.op == FsOp::Rename && s.path.extension().is_some_and(|e| e == "commit"))
+        .expect("the commit renames its journal");
+    Setup {
+        _dir: dir,
+        base: base_path,
+        traced: run,
+        before,
+        after,
+        durability,
+        open_steps,
+        commit,
+        mark,
+    }
+}
+
+/// Fails step `k` of the commit with `code`, once or sticky, and checks everything.
+fn case(setup: &Setup, scratch: &Path, k: usize, (name, code): (&str, i32), mode: Mode) {
+    let sticky = mode == Mode::Sticky;
+    let expected_step = shape(&setup.traced, &setup.commit[k]);
+    let what = format!(
+        "step {k} ({} {}) failing with {name}{}",
+        expected_step.0,
+        expected_step.1.display(),
+        mode.as_str()
+    );
+    let path = scratch.join(format!("{k}-{name}-{}", mode.as_str()));
+    copy_store(&setup.base, &path);
+    let mut fault = Fault::on_step(FaultAction::Os(code)).after((setup.open_steps + k) as u32);
+    match mode {
+        Mode::Once => {}
+        Mode::Sticky => fault = fault.sticky(),
+        Mode::Late => fault = fault.late(),
+    }
+    let store = open_with(&path, setup.durability, &fault).unwrap();
+    assert!(!fault.fired(), "{what}: fired during open");
+    let err = store
+        .write(transaction)
+        .expect_err(&format!("{what}: the commit succeeded"));
+    assert_eq!(err.kind(), ErrorKind::Io, "{what}: {err}");
+    assert!(
+        err.to_string()
+            .contains(&std::io::Error::from_raw_os_error(code).to_string()),
+        "{what}: {err}"
+    );
+    // The step that failed is the one the trace said, and no failed step is retried.
+    let trace = fault.trace()[setup.open_steps..].to_vec();
+    let failed: Vec<&Step> = trace.iter().filter(|s| s.injected).collect();
+    let first = failed
+        .first()
+        .unwrap_or_else(|| panic!("{what}: nothing failed"));
+    assert_eq!(
+        shape(&path, first),
+        (expected_step.0, expected_step.1.clone()),
+        "{what}"
+    );
+    if !sticky {
+        let at = trace.iter().position(|s| s.injected).unwrap();
+        assert!(
+            !trace[at + 1..]
+                .iter()
+                .any(|s| s.op == first.op && s.path == first.path),
+            "{what}: the failed step was retried: {:?}",
+            &trace[at + 1..]
+        );
+    }
+    // Readers of the open handle see the last whole state.
+    assert!(
+        state(&store) == setup.before,
+        "{what}: the open store changed"
+    );
+    fault.clear();
+    // A step done and then reported failed counts as done: the commit mark's rename
+    // then commits the transaction.
+    let before_mark = if mode == Mode::Late {
+        k < setup.mark
+    } else {
+        k <= setup.mark
+    };
+    let expected = if before_mark {
+        // Before the commit mark: as before, and the same handle writes on.
+        store
+            .create_node(Node::new("later", "thing").unwrap())
+            .unwrap_or_else(|e| panic!("{what}: no write after the fault cleared: {e}"));
+        state(&store)
+    } else {
+        // Past it: the handle refuses writes; the next open completes the commit.
+        assert!(
+            err.to_string()
+                .contains("completes when the store is next opened"),
+            "{what}: {err}"
+        );
+        let refused = store
+            .create_node(Node::new("refused", "thing").unwrap())
+            .expect_err(&format!("{what}: a poisoned handle took a write"));
+        assert!(
+            refused.to_string().contains("reopen the store"),
+            "{refused}"
+        );
+        setup.after.clone()
+    };
+    drop(store);
+    reopened_is(&path, &expected, &what);
+    std::fs::remove_dir_all(&path).unwrap();
+}
+
+/// Runs `f` on every item, on a few threads: the cases wait on `fsync` far more
+/// than they compute. A panic in any of them fails the test.
+fn parallel<T: Sync>(items: &[T], f: impl Fn(&T) + Sync) {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                while let Some(item) =
+                    items.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                {
+                    f(item);
+                }
+            });
+        }
+    });
+}
+
+/// How a step fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Once, without taking effect.
+    Once,
+    /// From then on, every step, until the fault clears.
+    Sticky,
+    /// Once, after taking effect (the system could not confirm it).
+    Late,
+}
+
+impl Mode {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Once => "once",
+            Self::Sticky => "sticky",
+            Self::Late => "late",
+        }
+    }
+}
+
+fn every_step_of_a_commit(durability: Durability, errors: &[(&str, i32)], mode: Mode) {
+    let started = Instant::now();
+    let setup = setup(durability);
+    let scratch = tempfile::tempdir().unwrap();
+    let cases: Vec<(usize, (&str, i32))> = errors
+        .iter()
+        .flat_map(|&error| (0..setup.commit.len()).map(move |k| (k, error)))
+        .collect();
+    parallel(&cases, |&(k, error)| {
+        case(&setup, scratch.path(), k, error, mode)
+    });
+    eprintln!(
+        "{} steps × {} errors ({}) in {:.2?}",
+        setup.commit.len(),
+        errors.len(),
+        mode.as_str(),
+        started.elapsed()
+    );
+}
+
+#[test]
+fn the_traced_commit_has_every_kind_of_step() {
+    let setup = setup(Durability::Immediate);
+    for (i, step) in setup.commit.iter().enumerate() {
+        let (op, rel) = shape(&setup.traced, step);
+        eprintln!(
+            "{i:>3} {op} {}{}",
+            rel.display(),
+            if i == setup.mark {
+                "   <- commit mark"
+            } else {
+                ""
+            }
+        );
+    }
+    for op in [
+        FsOp::CreateDir,
+        FsOp::CreateFile,
+        FsOp::WriteFile,
+        FsOp::SyncFile,
+        FsOp::Rename,
+        FsOp::RemoveFile,
+        FsOp::SyncDir,
+    ] {
+        assert!(
+            setup.commit.iter().any(|s| s.op == op),
+            "no {op} in the trace: {:#?}",
+            setup.commit
+        );
+    }
+    // Everything before the mark is staging; the journal is the last file synced.
+    let synced = setup.commit[..setup.mark]
+        .iter()
+        .rposition(|s| s.op == FsOp::SyncFile)
+        .unwrap();
+    assert_eq!(
+        shape(&setup.traced, &setup.commit[synced]),
+        (
+            FsOp::SyncFile,
+            PathBuf::from(format!("journal/{TEMP_PREFIX}*"))
+        ),
+    );
+}
+
+#[test]
+fn every_step_of_a_commit_failing_once() {
+    every_step_of_a_commit(Durability::Immediate, &ERRORS, Mode::Once);
+}
+
+#[test]
+fn every_step_of_a_commit_failing_from_then_on() {
+    every_step_of_a_commit(Durability::Immediate, &ERRORS, Mode::Sticky);
+}
+
+#[test]
+fn every_step_of_a_relaxed_commit_failing() {
+    every_step_of_a_commit(Durability::Relaxed, &ERRORS[..1], Mode::Once);
+    every_step_of_a_commit(Durability::Relaxed, &ERRORS[1..], Mode::Sticky);
+}
+
+/// Every step done, then reported failed (`EIO`): the commit fails; a rename that
+/// took effect though it reported an error is found out (its source is gone), so
+/// the journal's rename commits the transaction and a one-file commit's rename
+/// poisons the handle rather than being reported as undone.
+#[test]
+fn every_step_of_a_commit_done_then_reported_failed() {
+    every_step_of_a_commit(Durability::Immediate, &ERRORS[..1], Mode::Late);
+}
+
+/// Makes `path` hold a copy of the base store whose last commit passed its commit
+/// mark and then stopped (its journal's folder sync failed), left as a crash leaves
+/// it: the lock file still names the dead writer.
+fn crashed_store(setup: &Setup, path: &Path) {
+    copy_store(&setup.base, path);
+    let fault =
+        Fault::on_step(FaultAction::Os(EIO)).after((setup.open_steps + setup.mark + 1) as u32);
+    let store = open_with(path, setup.durability, &fault).unwrap();
+    let err = store.write(transaction).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("completes when the store is next opened"),
+        "{err}"
+    );
+    drop(store);
+    std::fs::write(path.join(kgstore_jsonfs::LOCK_FILE), "pid 999999\n").unwrap();
+    assert!(
+        all_files(&path.join("journal"))
+            .iter()
+            .any(|p| p.extension().is_some_and(|e| e == "commit")),
+        "no committed journal to recover"
+    );
+}
+
+/// Fails every step of an open, once and sticky, with each error: the open fails
+/// (nothing is half done that the next open cannot finish), and once the fault
+/// clears an open finds `expected`.
+fn every_step_of_an_open(prepare: impl Fn(&Path) + Sync, expected: &Dump, what: &str) -> Vec<Step> {
+    let scratch = tempfile::tempdir().unwrap();
+    let traced = scratch.path().join("traced");
+    prepare(&traced);
+    let tracer = Fault::trace_only();
+    let store = open_with(&traced, Durability::Immediate, &tracer).unwrap();
+    assert!(state(&store) == *expected, "{what}: the traced open");
+    drop(store);
+    let steps = tracer.trace();
+    let mut cases = Vec::new();
+    for error in ERRORS {
+        for sticky in [false, true] {
+            for k in 0..steps.len() {
+                cases.push((k, error, sticky));
+            }
+        }
+    }
+    parallel(&cases, |&(k, (name, code), sticky)| {
+        let (op, rel) = shape(&traced, &steps[k]);
+        let case = format!(
+            "{what}: step {k} ({op} {}) failing with {name}{}",
+            rel.display(),
+            if sticky { ", sticky" } else { ", once" }
+        );
+        let path = scratch.path().join(format!("{k}-{name}-{sticky}"));
+        prepare(&path);
+        let mut fault = Fault::on_step(FaultAction::Os(code)).after(k as u32);
+        if sticky {
+            fault = fault.sticky();
+        }
+        let err = open_with(&path, Durability::Immediate, &fault)
+            .err()
+            .unwrap_or_else(|| panic!("{case}: the open succeeded"));
+        assert_eq!(err.kind(), ErrorKind::Io, "{case}: {err}");
+        assert!(fault.fired(), "{case}");
+        assert_eq!(shape(&path, &fault.trace()[k]), (op, rel), "{case}");
+        reopened_is(&path, expected, &case);
+        std::fs::remove_dir_all(&path).unwrap();
+    });
+    steps
+}
+
+#[test]
+fn every_step_of_a_recovery_failing() {
+    let started = Instant::now();
+    let setup = setup(Durability::Immediate);
+    let template = tempfile::tempdir().unwrap();
+    let crashed = template.path().join("crashed");
+    crashed_store(&setup, &crashed);
+    let steps = every_step_of_an_open(|path| copy_store(&crashed, path), &setup.after, "recovery");
+    // The roll-forward rewrote files and removed the journal, and every shard was synced.
+    for op in [
+        FsOp::CreateFile,
+        FsOp::SyncFile,
+        FsOp::Rename,
+        FsOp::RemoveFile,
+        FsOp::SyncDir,
+    ] {
+        assert!(steps.iter().any(|s| s.op == op), "no {op} in recovery");
+    }
+    eprintln!(
+        "{} steps of recovery × 4 in {:.2?}",
+        steps.len(),
+        started.elapsed()
+    );
+}
+
+#[test]
+fn every_step_of_a_store_creation_failing() {
+    let started = Instant::now();
+    let empty: Dump = (Vec::new(), Vec::new(), Vec::new());
+    let steps = every_step_of_an_open(|_| {}, &empty, "creation");
+    assert_eq!(steps[0].op, FsOp::CreateDir, "{steps:?}");
+    eprintln!(
+        "{} steps of creation × 4 in {:.2?}",
+        steps.len(),
+        started.elapsed()
+    );
+}
+
+// ----- fsync failures and regressions -----
+
+/// The steps of a commit run by `f` on a store opened with `fault`.
+fn steps_of(fault: &Fault, f: impl FnOnce()) -> Vec<Step> {
+    let from = fault.trace().len();
+    f();
+    fault.trace()[from..].to_vec()
+}
+
+fn synced_dirs(steps: &[Step]) -> Vec<PathBuf> {
+    steps
+        .iter()
+        .filter(|s| s.op == FsOp::SyncDir)
+        .map(|s| s.path.clone())
+        .collect()
+}
+
+#[test]
+fn a_failed_fsync_of_a_file_fails_the_commit_and_its_content_is_thrown_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    base(&path);
+    let fault = Fault::on_op(FsOp::SyncFile, FaultAction::Os(EIO));
+    let store = open_with(&path, Durability::Immediate, &fault).unwrap();
+    let before = state(&store);
+    let steps = steps_of(&fault, || {
+        let err = store
+            .create_node(Node::new("solo", "thing").unwrap())
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Io, "{err}");
+        assert!(err.to_string().contains("os error 5"), "{err}");
+    });
+    let at = steps.iter().position(|s| s.injected).unwrap();
+    let temp = &steps[at].path;
+    // The file whose sync failed is never synced again, renamed or trusted: it is removed.
+    assert_eq!(
+        steps[at + 1..].to_vec(),
+        vec![Step {
+            op: FsOp::RemoveFile,
+            path: temp.clone(),
+            injected: false,
+        }],
+    );
+    assert!(state(&store) == before);
+    // The next commit writes the content anew, and succeeds.
+    store
+        .create_node(Node::new("solo", "thing").unwrap())
+        .unwrap();
+    let expected = state(&store);
+    drop(store);
+    reopened_is(&path, &expected, "after a failed file sync");
+}
+
+/// The commit mark's own sync (of `journal/`, after the rename) used to be followed,
+/// on failure, by removing the journal and syncing the folder again, and the commit
+/// reported as cleanly failed: a sync retried as if nothing had happened (after a
+/// failed fsync the kernel may report the next one as a success without the data
+/// having reached the disk), with a journal that could come back and be replayed
+/// over later commits.
+#[test]
+fn regression_a_failed_sync_of_the_commit_mark_is_neither_retried_nor_undone() {
+    let setup = setup(Durability::Immediate);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    copy_store(&setup.base, &path);
+    let k = setup.mark + 1;
+    assert_eq!(
+        shape(&setup.traced, &setup.commit[k]),
+        (FsOp::SyncDir, PathBuf::from("journal"))
+    );
+    let fault = Fault::on_step(FaultAction::Os(EIO)).after((setup.open_steps + k) as u32);
+    let store = open_with(&path, Durability::Immediate, &fault).unwrap();
+    let steps = steps_of(&fault, || {
+        let err = store.write(transaction).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("completes when the store is next opened"),
+            "{err}"
+        );
+    });
+    assert!(
+        steps.last().unwrap().injected,
+        "steps after the failed sync: {steps:?}"
+    );
+    let refused = store
+        .create_node(Node::new("x", "thing").unwrap())
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("reopen the store"),
+        "{refused}"
+    );
+    drop(store);
+    reopened_is(&path, &setup.after, "after the commit mark's sync failed");
+}
+
+#[test]
+fn regression_a_writable_open_syncs_the_store_folder_and_journal_whose_names_may_be_unsynced() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    base(&path);
+    // A writable open syncs the store's folder (the marker's name, made by the process
+    // that created the store), `journal/` (a relaxed writer's removed journals) and
+    // the data folders (their shard folders' names).
+    let tracer = Fault::trace_only();
+    let store = open_with(&path, Durability::Immediate, &tracer).unwrap();
+    let synced = synced_dirs(&tracer.trace());
+    for folder in [
+        "",
+        "journal",
+        "nodes",
+        "edges",
+        "schemas",
+        "schemas/node_type",
+        "schemas/relation_type",
+    ] {
+        assert!(
+            synced.contains(&path.join(folder)),
+            "{folder:?} not synced: {synced:?}"
+        );
+    }
+    drop(store);
+    // A read-only open writes and syncs nothing.
+    let tracer = Fault::trace_only();
+    let options = JsonFsOptions::default()
+        .read_only(true)
+        .with_fault(tracer.clone());
+    drop(JsonFsBackend::open(&path, options).unwrap());
+    assert_eq!(tracer.trace(), Vec::new());
+}
+
+#[test]
+fn regression_after_an_unclean_shutdown_a_writable_open_syncs_every_shard_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    base(&path);
+    let shards: Vec<PathBuf> = all_files(&path)
+        .into_iter()
+        .filter(|f| f.starts_with(path.join("nodes")) || f.starts_with(path.join("edges")))
+        .map(|f| f.parent().unwrap().to_path_buf())
+        .collect();
+    assert!(!shards.is_empty());
+    // Closed cleanly: the shard folders were synced by the commits that wrote them.
+    let tracer = Fault::trace_only();
+    drop(open_with(&path, Durability::Immediate, &tracer).unwrap());
+    let synced = synced_dirs(&tracer.trace());
+    assert!(shards.iter().all(|s| !synced.contains(s)), "{synced:?}");
+    // A writer that died (its pid still in the lock file) may have renamed a file
+    // into a shard folder without syncing it: every shard folder is synced.
+    std::fs::write(path.join(kgstore_jsonfs::LOCK_FILE), "pid 999999\n").unwrap();
+    let tracer = Fault::trace_only();
+    drop(open_with(&path, Durability::Immediate, &tracer).unwrap());
+    let synced = synced_dirs(&tracer.trace());
+    assert!(shards.iter().all(|s| synced.contains(s)), "{synced:?}");
+}
+
+#[test]
+fn regression_a_shard_folder_made_by_a_failed_commit_is_synced_in_its_parent_by_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    base(&path);
+    // The first commit into a new shard folder makes it, then fails (a full disk).
+    let fault = Fault::on_op(FsOp::WriteFile, FaultAction::Os(ENOSPC));
+    let store = open_with(&path, Durability::Immediate, &fault).unwrap();
+    let failed = steps_of(&fault, || {
+        store
+            .create_node(Node::new("solo", "thing").unwrap())
+            .unwrap_err();
+    });
+    let made = failed
+        .iter()
+        .find(|s| s.op == FsOp::CreateDir)
+        .expect("the node's shard folder is new")
+        .path
+        .clone();
+    // The next commit into it must sync its name in `nodes/`, though it exists now.
+    let steps = steps_of(&fault, || {
+        store
+            .create_node(Node::new("solo", "thing").unwrap())
+            .unwrap();
+    });
+    let synced = synced_dirs(&steps);
+    assert!(synced.contains(&made), "{synced:?}");
+    assert!(
+        synced.contains(&path.join("nodes")),
+        "the new shard's name was never synced: {synced:?}"
+    );
+}
+
+#[test]
+fn regression_creating_a_store_again_after_a_failed_creation_syncs_the_folder_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    // The folder is made, then the sync of its name fails.
+    let fault = Fault::on_op(FsOp::SyncDir, FaultAction::Os(EIO));
+    JsonFsBackend::open(&path, JsonFsOptions::default().with_fault(fault.clone())).unwrap_err();
+    assert!(path.is_dir());
+    // The next open finds the folder there, and must still sync its name.
+    let tracer = Fault::trace_only();
+    drop(open_with(&path, Durability::Immediate, &tracer).unwrap());
+    assert!(synced_dirs(&tracer.trace()).contains(&dir.path().to_path_buf()));
+}
+
+/// Every named fault point (between steps) fails with each error once: before the
+/// commit mark the store is as before and the handle writes on; past it, or in
+/// recovery, the next open finds the transaction complete. (`tests/faults.rs`
+/// aborts the process at each point.)
+#[test]
+fn every_fault_point_fails_with_each_error() {
+    use kgstore_jsonfs::fault::FaultPoint as P;
+    let setup = setup(Durability::Immediate);
+    let scratch = tempfile::tempdir().unwrap();
+    let cases: Vec<(P, (&str, i32))> = P::ALL
+        .into_iter()
+        .flat_map(|point| ERRORS.into_iter().map(move |error| (point, error)))
+        .collect();
+    parallel(&cases, |&(point, (name, code))| {
+        let what = format!("{point} failing with {name}");
+        let path = scratch.path().join(format!("{point}-{name}"));
+        let fault = Fault::new(point, FaultAction::Os(code));
+        if matches!(point, P::RecoveryApplied | P::CleanupRemoved) {
+            crashed_store(&setup, &path);
+            let err = open_with(&path, Durability::Immediate, &fault)
+                .err()
+                .unwrap_or_else(|| panic!("{what}: the open succeeded"));
+            assert_eq!(err.kind(), ErrorKind::Io, "{what}: {err}");
+            assert!(fault.fired(), "{what}");
+            reopened_is(&path, &setup.after, &what);
+            return;
+        }
+        copy_store(&setup.base, &path);
+        let store = open_with(&path, Durability::Immediate, &fault).unwrap();
+        let err = store.write(transaction).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Io, "{what}: {err}");
+        assert!(
+            state(&store) == setup.before,
+            "{what}: the open store changed"
+        );
+        let before_mark = matches!(
+            point,
+            P::TempWritten | P::TempSynced | P::JournalWritten | P::JournalSynced
+        );
+        let expected = if before_mark {
+            store
+                .create_node(Node::new("later", "thing").unwrap())
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            state(&store)
+        } else {
+            assert!(
+                err.to_string()
+                    .contains("completes when the store is next opened"),
+                "{what}: {err}"
+            );
+            setup.after.clone()
+        };
+        drop(store);
+        reopened_is(&path, &expected, &what);
+    });
+}
+
+/// A one-file commit has no journal: when the sync of its folder failed after the
+/// rename, the file's name may not be durable, and the next open used to build on
+/// it without syncing that folder (the handle closed cleanly). The poisoned handle
+/// now leaves the store as a crash does, and the next open syncs every shard folder.
+#[test]
+fn regression_a_one_file_commit_whose_folder_sync_failed_has_its_folder_synced_at_the_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    base(&path);
+    let tracer = Fault::trace_only();
+    drop(open_with(&path, Durability::Immediate, &tracer).unwrap());
+    let open_syncs = synced_dirs(&tracer.trace()).len() as u32;
+    let fault = Fault::on_op(FsOp::SyncDir, FaultAction::Os(EIO)).after(open_syncs);
+    let store = open_with(&path, Durability::Immediate, &fault).unwrap();
+    let steps = steps_of(&fault, || {
+        // An update: one file, in a shard folder that exists.
+        let err = store
+            .write(|tx| {
+                let mut old = tx.get_node("old")?;
+                old.attributes.insert("v".into(), json!(3));
+                tx.update_node(old, None)
+            })
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("completes when the store is next opened"),
+            "{err}"
+        );
+    });
+    let failed = steps.iter().find(|s| s.injected).unwrap();
+    assert_eq!(failed.path.parent(), Some(&*path.join("nodes")), "{failed}");
+    drop(store);
+    let tracer = Fault::trace_only();
+    let store = open_with(&path, Durability::Immediate, &tracer).unwrap();
+    assert_eq!(store.get_node("old").unwrap().attributes["v"], json!(3));
+    assert!(
+        synced_dirs(&tracer.trace()).contains(&failed.path),
+        "{:?}",
+        tracer.trace()
+    );
+}
+
+/// Every step of a native backup failing once (`ENOSPC`): the backup fails and leaves nothing,
+/// neither at its destination nor as a partial copy; the store is untouched and the
+/// next backup succeeds. (A backup whose final folder sync failed used to stay at
+/// its destination, complete but reported as failed, so that a retry was refused
+/// with "already exists".)
+#[test]
+fn regression_every_step_of_a_backup_failing_leaves_nothing_behind() {
+    use kgstore_core::Backend;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    base(&path);
+    let tracer = Fault::trace_only();
+    let backend =
+        JsonFsBackend::open(&path, JsonFsOptions::default().with_fault(tracer.clone())).unwrap();
+    let from = tracer.trace().len();
+    backend.backup_native(&dir.path().join("traced")).unwrap();
+    let steps = tracer.trace()[from..].to_vec();
+    drop(backend);
+    let expected = state(&open_plain(&path));
+    assert!(steps.len() > 20, "{steps:?}");
+    // One error is enough here: the backup's steps do not depend on which one.
+    let cases: Vec<(usize, (&str, i32))> = (0..steps.len()).map(|k| (k, ERRORS[1])).collect();
+    let root = tempfile::tempdir().unwrap();
+    parallel(&cases, |&(k, (name, code))| {
+        let what = format!("backup step {k} ({}) failing with {name}", steps[k]);
+        let store = root.path().join(format!("{k}-{name}"));
+        copy_store(&path, &store);
+        let fault_at = Fault::on_step(FaultAction::Os(code)).after((from + k) as u32);
+        let backend = JsonFsBackend::open(
+            &store,
+            JsonFsOptions::default().with_fault(fault_at.clone()),
+        )
+        .unwrap();
+        let out = root.path().join(format!("{k}-{name}-backup"));
+        let err = backend.backup_native(&out).expect_err(&what);
+        assert_eq!(err.kind(), ErrorKind::Io, "{what}: {err}");
+        assert!(fault_at.fired(), "{what}");
+        assert!(
+            !out.exists(),
+            "{what}: a failed backup left its destination"
+        );
+        let partial = format!(".{k}-{name}-backup.partial-");
+        let left: Vec<String> = std::fs::read_dir(root.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(&partial))
+            .collect();
+        assert!(left.is_empty(), "{what}: partial copies left: {left:?}");
+        backend
+            .backup_native(&out)
+            .unwrap_or_else(|e| panic!("{what}: no backup after: {e}"));
+        drop(backend);
+        reopened_is(&out, &expected, &what);
+    });
+}
+
+/// A one-file commit's rename (or removal) that took effect but reported an error:
+/// the commit is not reported as undone, the handle is poisoned, and the next open
+/// finds the transaction whole.
+#[test]
+fn a_one_file_step_that_took_effect_despite_its_error_is_not_reported_undone() {
+    for op in [FsOp::Rename, FsOp::RemoveFile] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store");
+        base(&path);
+        let fault = Fault::on_op(op, FaultAction::Os(EIO)).late();
+        let store = open_with(&path, Durability::Immediate, &fault).unwrap();
+        let err = match op {
+            FsOp::Rename => store
+                .create_node(Node::new("solo", "thing").unwrap())
+                .map(drop),
+            _ => store
+                .delete_edge(
+                    &Edge::new("keep", RelationType::Calls, "gone")
+                        .unwrap()
+                        .key(),
+                )
+                .map(drop),
+        }
+        .unwrap_err();
+        assert!(fault.fired(), "{op}");
+        assert!(
+            err.to_string()
+                .contains("completes when the store is next opened"),
+            "{op}: {err}"
+        );
+        let refused = store
+            .create_node(Node::new("x", "thing").unwrap())
+            .unwrap_err();
+        assert!(
+            refused.to_string().contains("reopen the store"),
+            "{op}: {refused}"
+        );
+        drop(store);
+        let store = open_plain(&path);
+        match op {
+            FsOp::Rename => assert!(store.get_node("solo").is_ok()),
+            _ => assert!(dump(&store).1.is_empty()),
+        }
+        drop(store);
+    }
+}
