@@ -133,6 +133,18 @@ pub trait ReadTxn {
         Ok(self.get_node(name)?.is_some())
     }
 
+    /// The index of the first of `names`, in the order given, that is a stored node;
+    /// `None` if none is. Override when one query can answer for many names (bulk
+    /// creates ask it for every batch).
+    fn first_existing_node(&self, names: &[&str]) -> Result<Option<usize>> {
+        for (i, name) in names.iter().enumerate() {
+            if self.contains_node(name)? {
+                return Ok(Some(i));
+            }
+        }
+        Ok(None)
+    }
+
     /// Whether an edge exists (override when cheaper than fetching it).
     fn contains_edge(&self, key: &EdgeKey) -> Result<bool> {
         Ok(self.get_edge(key)?.is_some())

@@ -460,6 +460,10 @@ macro_rules! read_txn_via_sql {
                 self.q()?.contains_node(name)
             }
 
+            fn first_existing_node(&self, names: &[&str]) -> Result<Option<usize>> {
+                self.q()?.first_existing_node(names)
+            }
+
             fn contains_edge(&self, key: &EdgeKey) -> Result<bool> {
                 self.q()?.contains_edge(key)
             }

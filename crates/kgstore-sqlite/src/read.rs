@@ -367,6 +367,20 @@ impl<'a> Q<'a> {
         Ok(self.node_id(name)?.is_some())
     }
 
+    /// The first of `names` (in their order) that is a node, in one query: the
+    /// names go in as one JSON array, since SQLite caps the number of parameters.
+    pub fn first_existing_node(&self, names: &[&str]) -> Result<Option<usize>> {
+        if names.is_empty() {
+            return Ok(None);
+        }
+        let doing = || format!("looking up {} names in table nodes", names.len());
+        let json = serde_json::to_string(names).map_err(|e| Error::backend("sqlite", e))?;
+        let found = self.one(FIRST_EXISTING_NODE, [json], doing, |row| {
+            self.int(row, 0, doing)
+        })?;
+        Ok(found.and_then(|i| usize::try_from(i).ok()))
+    }
+
     pub fn contains_edge(&self, key: &EdgeKey) -> Result<bool> {
         let doing = || format!("looking up edge {key} in table edges");
         Ok(self
@@ -674,9 +688,33 @@ fn order(names: &HashMap<i64, String>, links: &[(i64, i64)]) -> Option<Vec<Strin
     algo::topological_order(&graph).ok()
 }
 
+/// The position of the first name of a JSON array that is a node: each name is
+/// looked up through the unique index on `names`, in the array's order.
+const FIRST_EXISTING_NODE: &str = "SELECT j.key FROM json_each(?1) j \
+     JOIN names k ON k.name = j.value JOIN nodes n ON n.id = k.id \
+     ORDER BY j.key LIMIT 1";
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bulk_existence_looks_names_up_by_index_in_the_given_order() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(crate::schema::DDL).unwrap();
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {FIRST_EXISTING_NODE}"))
+            .unwrap()
+            .query_map(["[]"], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        let plan = plan.join("\n");
+        assert!(plan.contains("SEARCH k USING"), "{plan}");
+        assert!(plan.contains("SEARCH n USING"), "{plan}");
+        // Only the array is scanned; the sort is of the (few) names found.
+        assert_eq!(plan.matches("SCAN").count(), 1, "{plan}");
+    }
 
     fn plan(sql: &Sql) -> String {
         let conn = Connection::open_in_memory().unwrap();

@@ -136,9 +136,16 @@ impl<'s> WriteTx<'s> {
         if !violations.is_empty() {
             return Err(Error::Validation { violations });
         }
+        // Names already stored, asked a batch at a time (one query on SQLite).
+        for chunk in nodes.chunks(EXISTENCE_BATCH) {
+            let names: Vec<&str> = chunk.iter().map(|n| n.name.as_str()).collect();
+            if let Some(i) = self.txn.first_existing_node(&names)? {
+                return Err(already_exists_node(names[i]));
+            }
+        }
         let mut batch: HashSet<&str> = HashSet::with_capacity(nodes.len());
         for node in &nodes {
-            if !batch.insert(node.name.as_str()) || self.txn.contains_node(&node.name)? {
+            if !batch.insert(node.name.as_str()) {
                 return Err(already_exists_node(&node.name));
             }
         }
@@ -153,8 +160,12 @@ impl<'s> WriteTx<'s> {
                 .map(|n| (n.name.as_str(), &n.dependencies))
                 .collect();
             let deps_of = |name: &str| Ok(graph.get(name).map(|deps| (*deps).clone()));
-            if let Some(cycle) = algo::first_cycle(&deps_of, nodes.iter().map(|n| n.name.clone()))?
-            {
+            // Every node on a cycle has a dependency: start only from those.
+            let starts = nodes
+                .iter()
+                .filter(|n| !n.dependencies.is_empty())
+                .map(|n| n.name.clone());
+            if let Some(cycle) = algo::first_cycle(&deps_of, starts)? {
                 return Err(Error::DependencyCycle { cycle });
             }
         }
@@ -710,6 +721,9 @@ impl<'s> WriteTx<'s> {
 
 /// Page size for scans inside a transaction.
 const SCAN_PAGE: usize = 1024;
+
+/// How many names a bulk create asks the backend about at once.
+const EXISTENCE_BATCH: usize = 4096;
 
 fn stamp_new(created: &mut Timestamp, updated: &mut Timestamp, version: &mut u64, now: Timestamp) {
     *created = now;

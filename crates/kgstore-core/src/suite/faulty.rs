@@ -216,6 +216,9 @@ macro_rules! forward_reads {
             fn contains_node(&self, name: &str) -> Result<bool> {
                 self.inner.contains_node(name)
             }
+            fn first_existing_node(&self, names: &[&str]) -> Result<Option<usize>> {
+                self.inner.first_existing_node(names)
+            }
             fn contains_edge(&self, key: &EdgeKey) -> Result<bool> {
                 self.inner.contains_edge(key)
             }

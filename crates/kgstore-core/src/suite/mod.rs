@@ -104,6 +104,7 @@ macro_rules! test_suite {
             node_hostile_values_round_trip, node_deep_attributes_are_refused,
             nodes_batch_create_in_any_order, nodes_batch_with_duplicate_writes_nothing,
             nodes_batch_with_invalid_item_lists_all_and_writes_nothing, node_import_keeps_metadata,
+            nodes_batch_reports_the_first_taken_name_across_batches,
             node_import_of_version_zero_is_a_create, node_lookups_with_invalid_names_are_refused,
             regression_versions_beyond_i64_max_are_refused_by_every_backend,
             // dependencies

@@ -505,3 +505,38 @@ pub fn regression_versions_beyond_i64_max_are_refused_by_every_backend(mut f: Fi
     assert!(s.get_node("beyond").is_err());
     assert_eq!(s.count_edges().unwrap(), 1);
 }
+
+/// Bulk creates ask the backend which names exist a batch at a time
+/// (`ReadTxn::first_existing_node`, one query on SQLite): the answer must name the
+/// first taken name in the caller's order, across batches, and must not count a
+/// node deleted earlier in the same transaction.
+pub fn nodes_batch_reports_the_first_taken_name_across_batches(f: Fixture) {
+    let s = &f.store;
+    let odd = "quote's \"name\" ;-- 名前 \u{1F600}";
+    s.create_nodes([
+        thing("taken-a"),
+        thing("taken-b"),
+        thing(odd),
+        thing("gone"),
+    ])
+    .unwrap();
+    let fresh = |range: std::ops::Range<usize>| range.map(|i| thing(&format!("fresh-{i:05}")));
+    let mut batch: Vec<Node> = fresh(0..5000).collect();
+    batch.insert(4500, thing("taken-b"));
+    batch.insert(4700, thing("taken-a"));
+    let err = s.create_nodes(batch).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists);
+    assert!(err.to_string().contains("taken-b"), "{err}");
+    let mut batch: Vec<Node> = fresh(0..10).collect();
+    batch.push(thing(odd));
+    let err = s.create_nodes(batch).unwrap_err();
+    assert!(err.to_string().contains("名前"), "{err}");
+    assert_eq!(s.count_nodes().unwrap(), 4);
+    s.write(|tx| {
+        tx.delete_node("gone", OnDependents::Refuse)?;
+        tx.create_nodes([thing("gone"), thing("fresh-x")])
+    })
+    .unwrap();
+    assert_eq!(s.count_nodes().unwrap(), 5);
+    assert_eq!(s.create_nodes(fresh(0..5000)).unwrap(), 5000);
+}
