@@ -1,16 +1,15 @@
 //! The floor of a durable one-file commit on this machine: a bare temporary-file
-//! write, its sync, a rename over the target and a sync of the folder, measured in
-//! the caller's run so that a backend's figure can be given as a ratio to it.
-//!
-//! Depends on std only, so that a benchmark crate can take the file as it is.
+//! write, its fsync, a rename over the target and an fsync of the folder — what
+//! any crash-safe file store must pay per commit. The file backends' single
+//! commits are given as a ratio to it.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Runs `iterations` durable replacements of a `payload`-sized file in `dir` (created
-/// if missing) and returns the total time they took.
+/// Runs `iterations` durable replacements of a `payload`-sized file in `dir`
+/// (created if missing) and returns the total time they took.
 pub fn measure(dir: &Path, payload: &[u8], iterations: usize) -> std::io::Result<Duration> {
     fs::create_dir_all(dir)?;
     let temp = dir.join(".floor.tmp");
