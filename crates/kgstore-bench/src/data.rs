@@ -78,6 +78,8 @@ pub struct Workload {
     pub resolutions: usize,
     /// Single durable commits.
     pub commits: usize,
+    /// Rounds of each read-only phase (the best counts).
+    pub rounds: usize,
     /// Page size of the listing phase.
     pub page_size: usize,
     /// Seed of the generator.
@@ -86,7 +88,8 @@ pub struct Workload {
 
 impl Workload {
     /// The standard workload for `nodes` nodes: 100,000 gets, 20,000 out-neighbour
-    /// queries, 2,000 two-hop counts, 2,000 resolutions, 500 commits, pages of 1,000.
+    /// queries, 2,000 two-hop counts, 2,000 resolutions, 500 commits, pages of 1,000;
+    /// read-only phases run 3 rounds.
     pub fn new(nodes: usize) -> Self {
         Self {
             nodes,
@@ -95,6 +98,7 @@ impl Workload {
             two_hops: 2_000,
             resolutions: 2_000,
             commits: 500,
+            rounds: 3,
             page_size: 1_000,
             seed: 0x6B67_7374_6F72_6531,
         }

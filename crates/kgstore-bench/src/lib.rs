@@ -23,6 +23,7 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
@@ -147,6 +148,9 @@ pub fn target_ratio(backend: Backend, phase: Phase) -> Option<f64> {
     }
 }
 
+/// Single commits per chunk of the interleaved commit phase.
+const COMMIT_CHUNK: usize = 50;
+
 /// Baseline names in reports.
 pub mod baseline {
     /// Raw rusqlite on kgstore's schema.
@@ -197,6 +201,9 @@ pub struct Args {
     /// Single durable commits.
     #[arg(long, default_value_t = 500)]
     pub commits: usize,
+    /// Rounds of each read-only phase; the best round counts.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
     /// Seed of the data generator.
     #[arg(long, default_value_t = Workload::new(0).seed)]
     pub seed: u64,
@@ -212,6 +219,7 @@ impl Args {
             two_hops: self.two_hops,
             resolutions: self.resolutions,
             commits: self.commits,
+            rounds: self.rounds,
             seed: self.seed,
             ..Workload::new(self.nodes)
         }
@@ -270,12 +278,48 @@ pub struct Report {
 /// Collects rows, computing ratios and reporting the ones asked for.
 struct Recorder<'a> {
     phases: Vec<Phase>,
+    started: Instant,
     report: Report,
     on_row: &'a mut dyn FnMut(&Row),
 }
 
-/// The subject of a phase: a closure that measures it.
-type Run<'r> = Box<dyn FnOnce() -> Result<Measured> + 'r>;
+/// The subject of a phase: a closure that measures it (once per round).
+type Run<'r> = Box<dyn FnMut() -> Result<Measured> + 'r>;
+
+/// A closure that measures one chunk (by index) of an interleaved phase.
+type Chunk<'r> = Box<dyn FnMut(usize) -> Result<Measured> + 'r>;
+
+/// The best of several rounds: the shortest time; every round must give the same answer.
+fn best(rounds: &[Measured]) -> Result<Measured> {
+    let first = rounds.first().context("no round was run")?;
+    if rounds
+        .iter()
+        .any(|m| m.checksum != first.checksum || m.ops != first.ops)
+    {
+        bail!("rounds of one phase gave different answers: {rounds:?}");
+    }
+    let secs = rounds.iter().map(|m| m.secs).fold(f64::INFINITY, f64::min);
+    Ok(Measured { secs, ..*first })
+}
+
+/// The sum of the chunks of an interleaved phase; the answer is the last chunk's.
+fn total(chunks: &[Measured]) -> Measured {
+    Measured {
+        ops: chunks.iter().map(|m| m.ops).sum(),
+        secs: chunks.iter().map(|m| m.secs).sum(),
+        checksum: chunks.last().and_then(|m| m.checksum),
+    }
+}
+
+/// Runs one measurement, keeping the highest peak resident set seen in `rss`.
+fn measure(run: &mut dyn FnMut() -> Result<Measured>, rss: &mut Option<u64>) -> Result<Measured> {
+    reset_peak_rss();
+    let m = run()?;
+    if let Some(peak) = peak_rss_bytes() {
+        *rss = Some(rss.map_or(peak, |r: u64| r.max(peak)));
+    }
+    Ok(m)
+}
 
 impl Recorder<'_> {
     fn push(&mut self, phase: Phase, row: Row) {
@@ -286,35 +330,79 @@ impl Recorder<'_> {
         self.report.all_rows.push(row);
     }
 
-    /// Runs `subject` (and its baseline, alternating which goes first between
-    /// phases so neither always meets a warmer or colder machine) and records both.
+    /// Runs `subject` and its baseline `rounds` times, alternating which goes first
+    /// so that neither always meets a warmer or colder machine, and records the best
+    /// round of each.
     fn phase(
         &mut self,
         phase: Phase,
         backend: Backend,
-        subject: Run<'_>,
-        baseline: Option<(&'static str, Run<'_>)>,
+        rounds: usize,
+        mut subject: Run<'_>,
+        mut baseline: Option<(&'static str, Run<'_>)>,
     ) -> Result<()> {
-        eprintln!("  {backend}: {}", phase.name());
-        let measure = |run: Run<'_>| -> Result<(Measured, Option<u64>)> {
-            reset_peak_rss();
-            let m = run()?;
-            Ok((m, peak_rss_bytes()))
-        };
-        let (subject, base) = match baseline {
-            None => (measure(subject)?, None),
-            Some((name, run))
-                if Phase::ALL.iter().position(|p| *p == phase).unwrap_or(0) % 2 == 0 =>
-            {
-                let b = measure(run)?;
-                (measure(subject)?, Some((name, b)))
+        self.progress(backend, phase);
+        let (mut mine, mut theirs) = (Vec::new(), Vec::new());
+        let (mut rss, mut base_rss) = (None, None);
+        let offset = Phase::ALL.iter().position(|p| *p == phase).unwrap_or(0);
+        for round in 0..rounds.max(1) {
+            let baseline_first = (offset + round) % 2 == 0;
+            if let (true, Some((_, run))) = (baseline_first, baseline.as_mut()) {
+                theirs.push(measure(run, &mut base_rss)?);
             }
-            Some((name, run)) => {
-                let s = measure(subject)?;
-                (s, Some((name, measure(run)?)))
+            mine.push(measure(&mut subject, &mut rss)?);
+            if let (false, Some((_, run))) = (baseline_first, baseline.as_mut()) {
+                theirs.push(measure(run, &mut base_rss)?);
             }
+        }
+        let base = match baseline {
+            Some((name, _)) => Some((name, best(&theirs)?, base_rss)),
+            None => None,
         };
-        let row = |backend: &str, (m, rss): (Measured, Option<u64>)| Row {
+        self.record(phase, backend, (best(&mine)?, rss), base);
+        Ok(())
+    }
+
+    /// Runs `chunks` chunks of a phase, each chunk of the baseline right before the
+    /// subject's (so both meet the same disk weather), and records the sums.
+    fn interleaved(
+        &mut self,
+        phase: Phase,
+        backend: Backend,
+        chunks: usize,
+        mut subject: Chunk<'_>,
+        mut baseline: Option<(&'static str, Chunk<'_>)>,
+    ) -> Result<()> {
+        self.progress(backend, phase);
+        let (mut mine, mut theirs) = (Vec::new(), Vec::new());
+        let (mut rss, mut base_rss) = (None, None);
+        for chunk in 0..chunks {
+            if let Some((_, run)) = baseline.as_mut() {
+                theirs.push(measure(&mut || run(chunk), &mut base_rss)?);
+            }
+            mine.push(measure(&mut || subject(chunk), &mut rss)?);
+        }
+        let base = baseline.map(|(name, _)| (name, total(&theirs), base_rss));
+        self.record(phase, backend, (total(&mine), rss), base);
+        Ok(())
+    }
+
+    fn progress(&self, backend: Backend, phase: Phase) {
+        eprintln!(
+            "  [{:7.1}s] {backend}: {}",
+            self.started.elapsed().as_secs_f64(),
+            phase.name()
+        );
+    }
+
+    fn record(
+        &mut self,
+        phase: Phase,
+        backend: Backend,
+        subject: (Measured, Option<u64>),
+        baseline: Option<(&'static str, Measured, Option<u64>)>,
+    ) {
+        let row = |backend: &str, m: Measured, rss: Option<u64>| Row {
             backend: backend.to_owned(),
             phase: phase.name(),
             ops: m.ops,
@@ -330,10 +418,10 @@ impl Recorder<'_> {
             peak_rss_bytes: rss,
             checksum: m.checksum,
         };
-        let mut main = row(backend.name(), subject);
+        let mut main = row(backend.name(), subject.0, subject.1);
         main.target_ratio = target_ratio(backend, phase);
-        if let Some((name, measured)) = base {
-            let base_row = row(name, measured);
+        if let Some((name, measured, rss)) = baseline {
+            let base_row = row(name, measured, rss);
             if base_row.ops_per_sec > 0.0 {
                 main.ratio_to_baseline = Some(main.ops_per_sec / base_row.ops_per_sec);
             }
@@ -341,7 +429,6 @@ impl Recorder<'_> {
             self.push(phase, base_row);
         }
         self.push(phase, main);
-        Ok(())
     }
 
     fn wants(&self, phase: Phase) -> bool {
@@ -389,6 +476,7 @@ pub fn run(args: &Args, on_row: &mut dyn FnMut(&Row)) -> Result<Report> {
         .with_context(|| format!("creating a folder in {}", parent.display()))?;
     let mut recorder = Recorder {
         phases: args.phases(),
+        started: Instant::now(),
         report: Report::default(),
         on_row,
     };
@@ -399,6 +487,10 @@ pub fn run(args: &Args, on_row: &mut dyn FnMut(&Row)) -> Result<Report> {
         run_backend(backend, &folder, &workload, &data, &mut recorder)
             .with_context(|| format!("the {backend} backend"))?;
         // The stores of a backend are not needed any more: free the disk now.
+        eprintln!(
+            "  [{:7.1}s] {backend}: removing its files",
+            recorder.started.elapsed().as_secs_f64()
+        );
         std::fs::remove_dir_all(&folder)
             .with_context(|| format!("removing {}", folder.display()))?;
     }
@@ -424,10 +516,11 @@ fn run_backend(
         _ => None,
     };
     let raw_sqlite = baseline::RAW_SQLITE;
+    let rounds = workload.rounds;
 
     // Each arm: the subject's closure and, for SQLite, the raw baseline's.
     macro_rules! compare {
-        ($phase:expr, |$s:ident| $kg:expr, |$r:ident| $raw:expr) => {{
+        ($phase:expr, $rounds:expr, |$s:ident| $kg:expr, |$r:ident| $raw:expr) => {{
             let kg_run: Run<'_> = Box::new(|| {
                 let $s = &mut kg;
                 $kg
@@ -436,38 +529,46 @@ fn run_backend(
                 let run: Run<'_> = Box::new(move || $raw);
                 (raw_sqlite, run)
             });
-            rec.phase($phase, backend, kg_run, base)?;
+            rec.phase($phase, backend, $rounds, kg_run, base)?;
         }};
     }
 
     compare!(
         Phase::LoadNodes,
+        1,
         |s| s.load_nodes(data.nodes.clone()),
         |r| r.load_nodes(data.nodes.clone())
     );
     compare!(
         Phase::LoadEdges,
+        1,
         |s| s.load_edges(data.edges.clone()),
         |r| r.load_edges(data.edges.clone())
     );
     if rec.wants(Phase::Get) {
-        compare!(Phase::Get, |s| s.gets(&data.get_names), |r| r
+        compare!(Phase::Get, rounds, |s| s.gets(&data.get_names), |r| r
             .gets(&data.get_names));
     }
     if rec.wants(Phase::Neighbours) {
         compare!(
             Phase::Neighbours,
+            rounds,
             |s| s.neighbours(&data.neighbour_names),
             |r| r.neighbours(&data.neighbour_names)
         );
     }
     if rec.wants(Phase::TwoHop) {
-        compare!(Phase::TwoHop, |s| s.two_hops(&data.two_hop_names), |r| r
-            .two_hops(&data.two_hop_names));
+        compare!(
+            Phase::TwoHop,
+            rounds,
+            |s| s.two_hops(&data.two_hop_names),
+            |r| r.two_hops(&data.two_hop_names)
+        );
     }
     if rec.wants(Phase::Resolve) {
         compare!(
             Phase::Resolve,
+            rounds,
             |s| s.resolutions(&data.resolve_names),
             |r| r.resolutions(&data.resolve_names)
         );
@@ -475,44 +576,49 @@ fn run_backend(
     if rec.wants(Phase::List) {
         compare!(
             Phase::List,
+            rounds,
             |s| s.list(data::LISTED_TYPE, workload.page_size),
             |r| r.list(data::LISTED_TYPE, workload.page_size)
         );
     }
     if rec.wants(Phase::Commit) {
-        if backend == Backend::Jsonfs {
-            // The floor writes a file the size of one committed node's.
-            let payload = serde_json::to_vec_pretty(&data.commit_nodes.first())?;
-            let floor_dir = folder.join("floor");
-            let count = data.commit_nodes.len();
-            let floor: Run<'_> = Box::new(|| {
-                let elapsed = floor::measure(&floor_dir, &payload, count)?;
-                Ok(Measured {
-                    ops: count as u64,
-                    secs: elapsed.as_secs_f64(),
-                    checksum: None,
-                })
-            });
-            let kg_run: Run<'_> = Box::new(|| kg.commits(data.commit_nodes.clone()));
-            rec.phase(
-                Phase::Commit,
-                backend,
-                kg_run,
-                Some((baseline::FSYNC_FLOOR, floor)),
-            )?;
-        } else {
-            compare!(
-                Phase::Commit,
-                |s| s.commits(data.commit_nodes.clone()),
-                |r| r.commits(data.commit_nodes.clone())
-            );
-        }
+        // Commits come in chunks, each baseline chunk right before the subject's, so
+        // that both meet the same disk weather.
+        let chunks: Vec<&[kgstore::Node]> = data.commit_nodes.chunks(COMMIT_CHUNK).collect();
+        let (chunks, count) = (&chunks, chunks.len());
+        let kg_run: Chunk<'_> = Box::new(|i| kg.commits(chunks[i].to_vec()));
+        let base: Option<(&'static str, Chunk<'_>)> = match (backend, raw.as_mut()) {
+            (Backend::Sqlite, Some(r)) => Some((
+                baseline::RAW_SQLITE,
+                Box::new(|i| r.commits(chunks[i].to_vec())),
+            )),
+            (Backend::Jsonfs, _) => {
+                // The floor writes a file the size of one committed node's.
+                let payload = serde_json::to_vec_pretty(&data.commit_nodes.first())?;
+                let floor_dir = folder.join("floor");
+                Some((
+                    baseline::FSYNC_FLOOR,
+                    Box::new(move |i| {
+                        let count = chunks[i].len();
+                        let elapsed = floor::measure(&floor_dir, &payload, count)?;
+                        Ok(Measured {
+                            ops: count as u64,
+                            secs: elapsed.as_secs_f64(),
+                            checksum: None,
+                        })
+                    }),
+                ))
+            }
+            _ => None,
+        };
+        rec.interleaved(Phase::Commit, backend, count, kg_run, base)?;
     }
     if rec.wants(Phase::Reopen) && backend != Backend::Memory {
-        let first = data::node_name(0);
+        let first = data::node_name(workload.nodes - 1);
         let first = first.as_str();
         compare!(
             Phase::Reopen,
+            1,
             |s| s.reopen(first)?.context("nothing to reopen"),
             |r| r.reopen(first)
         );
@@ -536,7 +642,7 @@ fn run_backend(
             });
             (baseline::SQLITE_BACKUP_API, run)
         });
-        rec.phase(Phase::Backup, backend, kg_run, native)?;
+        rec.phase(Phase::Backup, backend, 1, kg_run, native)?;
 
         if rec.wants(Phase::Restore) {
             let restored = folder.join(match backend {
@@ -559,7 +665,7 @@ fn run_backend(
                 });
                 (baseline::SQLITE_BACKUP_API, run)
             });
-            rec.phase(Phase::Restore, backend, kg_run, native)?;
+            rec.phase(Phase::Restore, backend, 1, kg_run, native)?;
         }
     }
     Ok(())

@@ -41,7 +41,7 @@ const TWO_HOP_COUNT: &str = "WITH s(id) AS (SELECT id FROM names WHERE name = ?1
      WHERE id != (SELECT id FROM s)";
 
 const DEPENDENCY_CLOSURE: &str = "WITH RECURSIVE closure(id) AS ( \
-         SELECT d.dep_id FROM names k JOIN node_deps d ON d.node_id = k.id WHERE k.name = ?1 \
+         SELECT dep_id FROM node_deps WHERE node_id = (SELECT id FROM names WHERE name = ?1) \
          UNION \
          SELECT d.dep_id FROM closure c JOIN node_deps d ON d.node_id = c.id) \
      SELECT c.id, k.name, d.dep_id FROM closure c JOIN names k ON k.id = c.id \
