@@ -152,7 +152,7 @@ fn node(name: String, i: usize, rng: &mut SplitMix64) -> kgstore::Result<Node> {
         .with_attribute("index", json!(i))
         .with_attribute("score", json!(rng.below(1000)))
         .with_attribute("label", json!(format!("item {i}")))
-        .with_attribute("active", json!(i % 3 == 0)))
+        .with_attribute("active", json!(i.is_multiple_of(3))))
 }
 
 impl Dataset {

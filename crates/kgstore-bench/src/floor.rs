@@ -8,9 +8,15 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Runs `iterations` durable replacements of a `payload`-sized file in `dir`
-/// (created if missing) and returns the total time they took.
-pub fn measure(dir: &Path, payload: &[u8], iterations: usize) -> std::io::Result<Duration> {
+/// Durably creates `iterations` new `payload`-sized files in `dir` (created if
+/// missing), named `floor-{first}.json` onwards, each through a temporary file
+/// as a one-file commit of a new node would, and returns the total time taken.
+pub fn measure(
+    dir: &Path,
+    payload: &[u8],
+    first: usize,
+    iterations: usize,
+) -> std::io::Result<Duration> {
     fs::create_dir_all(dir)?;
     let temp = dir.join(".floor.tmp");
     let started = Instant::now();
@@ -23,7 +29,7 @@ pub fn measure(dir: &Path, payload: &[u8], iterations: usize) -> std::io::Result
         file.write_all(payload)?;
         file.sync_all()?;
         drop(file);
-        fs::rename(&temp, dir.join(format!("floor-{}.json", i % 64)))?;
+        fs::rename(&temp, dir.join(format!("floor-{}.json", first + i)))?;
         File::open(dir)?.sync_all()?;
     }
     Ok(started.elapsed())
