@@ -381,8 +381,9 @@ impl Recorder<'_> {
         Ok(())
     }
 
-    /// Runs `chunks` chunks of a phase, each chunk of the baseline right before the
-    /// subject's (so both meet the same disk weather), and records the sums.
+    /// Runs `chunks` chunks of a phase, each chunk of the baseline right before or
+    /// after the subject's (alternately, so both meet the same disk weather and
+    /// neither always goes first), and records the sums.
     fn interleaved(
         &mut self,
         phase: Phase,
@@ -395,10 +396,14 @@ impl Recorder<'_> {
         let (mut mine, mut theirs) = (Vec::new(), Vec::new());
         let (mut rss, mut base_rss) = (None, None);
         for chunk in 0..chunks {
-            if let Some((_, run)) = baseline.as_mut() {
+            let baseline_first = chunk % 2 == 0;
+            if let (true, Some((_, run))) = (baseline_first, baseline.as_mut()) {
                 theirs.push(measure(&mut || run(chunk), &mut base_rss)?);
             }
             mine.push(measure(&mut || subject(chunk), &mut rss)?);
+            if let (false, Some((_, run))) = (baseline_first, baseline.as_mut()) {
+                theirs.push(measure(&mut || run(chunk), &mut base_rss)?);
+            }
         }
         let base = baseline.map(|(name, _)| (name, total(&theirs), base_rss));
         self.record(phase, backend, (total(&mine), rss), base);
@@ -603,8 +608,8 @@ fn run_backend(
         );
     }
     if rec.wants(Phase::Commit) {
-        // Commits come in chunks, each baseline chunk right before the subject's, so
-        // that both meet the same disk weather.
+        // Commits come in chunks, each baseline chunk beside the subject's, so that
+        // both meet the same disk weather.
         let chunks: Vec<&[kgstore::Node]> = data.commit_nodes.chunks(COMMIT_CHUNK).collect();
         let (chunks, count) = (&chunks, chunks.len());
         let kg_run: Chunk<'_> = Box::new(|i| kg.commits(chunks[i].to_vec()));
