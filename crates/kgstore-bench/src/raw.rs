@@ -1,0 +1,348 @@
+//! The SQLite baseline: kgstore's own schema driven by hand-written rusqlite, as
+//! a careful application without kgstore would (WAL, `synchronous = FULL`, a
+//! statement cache, stable plans, one transaction per bulk load), decoding rows
+//! into the same structs. Its figures are what the SQLite backend is compared with.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use kgstore::sqlite::schema::{APPLICATION_ID, DDL, FORMAT_VERSION};
+use kgstore::{Edge, EdgeMetadata, Node, NodeMetadata, RelationType, Timestamp};
+use rusqlite::backup::{Backup, StepResult};
+use rusqlite::{Connection, TransactionBehavior, params};
+
+/// One connection on a file with kgstore's schema.
+pub struct RawStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+const GET_NODE: &str = "SELECT k.name, n.node_type, n.status, n.author, n.source, n.created_at, \
+     n.updated_at, n.version, n.observations, n.attributes, n.tags, n.dependencies \
+     FROM names k JOIN nodes n ON n.id = k.id WHERE k.name = ?1";
+
+const LIST_OF_TYPE: &str = "SELECT k.name, n.node_type, n.status, n.author, n.source, \
+     n.created_at, n.updated_at, n.version, n.observations, n.attributes, n.tags, n.dependencies \
+     FROM names k CROSS JOIN nodes n ON n.id = k.id \
+     WHERE k.name > ?1 AND n.node_type = ?2 ORDER BY k.name LIMIT ?3";
+
+const OUT_EDGES: &str = "SELECT fk.name, e.rel, tk.name, e.weight, e.confidence, \
+     e.bidirectional, e.source, e.created_at, e.updated_at, e.version, e.attributes \
+     FROM edges e JOIN names fk ON fk.id = e.from_id JOIN names tk ON tk.id = e.to_id \
+     WHERE e.from_id = (SELECT id FROM names WHERE name = ?1) ORDER BY e.rel, tk.name";
+
+const TWO_HOP_COUNT: &str = "WITH s(id) AS (SELECT id FROM names WHERE name = ?1) \
+     SELECT count(*) FROM ( \
+         SELECT e.to_id AS id FROM s JOIN edges e ON e.from_id = s.id \
+         UNION \
+         SELECT e2.to_id FROM s JOIN edges e1 ON e1.from_id = s.id \
+             JOIN edges e2 ON e2.from_id = e1.to_id) \
+     WHERE id != (SELECT id FROM s)";
+
+const DEPENDENCY_CLOSURE: &str = "WITH RECURSIVE closure(id) AS ( \
+         SELECT dep_id FROM node_deps WHERE node_id = (SELECT id FROM names WHERE name = ?1) \
+         UNION \
+         SELECT d.dep_id FROM closure c JOIN node_deps d ON d.node_id = c.id) \
+     SELECT c.id, k.name, d.dep_id FROM closure c JOIN names k ON k.id = c.id \
+     LEFT JOIN node_deps d ON d.node_id = c.id";
+
+const INSERT_NAME: &str = "INSERT INTO names(name) VALUES (?1)";
+const INSERT_NODE: &str = "INSERT INTO nodes(id, node_type, status, author, source, created_at, \
+     updated_at, version, observations, attributes, tags, dependencies) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+const INSERT_DEP: &str =
+    "INSERT INTO node_deps(node_id, dep_id) VALUES (?1, (SELECT id FROM names WHERE name = ?2))";
+const INSERT_EDGE: &str = "INSERT INTO edges(from_id, rel, to_id, weight, confidence, \
+     bidirectional, source, created_at, updated_at, version, attributes) \
+     VALUES ((SELECT id FROM names WHERE name = ?1), ?2, (SELECT id FROM names WHERE name = ?3), \
+     ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+
+const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+     PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32768;";
+
+/// Opens a connection configured as any careful rusqlite user of this schema
+/// would: the pragmas, a statement cache, and stable plans (with the bundled
+/// SQLite's STAT4, a cached statement whose plan could depend on a bound value is
+/// otherwise re-prepared every time it is reused).
+fn connect(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+    conn.execute_batch(PRAGMAS)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
+    Ok(conn)
+}
+
+/// The columns of [`GET_NODE`] and [`LIST_OF_TYPE`] into a node.
+fn node_from_row(r: &rusqlite::Row<'_>) -> Result<Node> {
+    let obs: String = r.get(8)?;
+    let attrs: String = r.get(9)?;
+    let tags: String = r.get(10)?;
+    let deps: String = r.get(11)?;
+    Ok(Node {
+        name: r.get(0)?,
+        node_type: r.get(1)?,
+        observations: serde_json::from_str(&obs)?,
+        attributes: serde_json::from_str(&attrs)?,
+        dependencies: serde_json::from_str(&deps)?,
+        metadata: NodeMetadata {
+            created_at: Timestamp::from_micros(r.get(5)?)?,
+            updated_at: Timestamp::from_micros(r.get(6)?)?,
+            version: u64::try_from(r.get::<_, i64>(7)?)?,
+            author: r.get(3)?,
+            source: r.get(4)?,
+            tags: serde_json::from_str(&tags)?,
+            status: r.get(2)?,
+        },
+    })
+}
+
+impl RawStore {
+    /// Creates a new file with kgstore's schema.
+    pub fn create(path: &Path) -> Result<Self> {
+        let conn = connect(path)?;
+        conn.execute_batch(&format!(
+            "{DDL}
+             PRAGMA application_id = {APPLICATION_ID};
+             PRAGMA user_version = {FORMAT_VERSION};"
+        ))?;
+        Ok(Self {
+            conn,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Opens the file again (as after a restart).
+    pub fn open(path: &Path) -> Result<Self> {
+        Ok(Self {
+            conn: connect(path)?,
+            path: path.to_owned(),
+        })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn insert_node(conn: &Connection, node: &Node, now: i64) -> Result<()> {
+        conn.prepare_cached(INSERT_NAME)?.execute([&node.name])?;
+        let id = conn.last_insert_rowid();
+        conn.prepare_cached(INSERT_NODE)?.execute(params![
+            id,
+            node.node_type,
+            node.metadata.status,
+            node.metadata.author,
+            node.metadata.source,
+            now,
+            now,
+            1,
+            serde_json::to_string(&node.observations)?,
+            serde_json::to_string(&node.attributes)?,
+            serde_json::to_string(&node.metadata.tags)?,
+            serde_json::to_string(&node.dependencies)?,
+        ])?;
+        if !node.dependencies.is_empty() {
+            let mut insert = conn.prepare_cached(INSERT_DEP)?;
+            for dep in &node.dependencies {
+                insert.execute(params![id, dep])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Inserts every node in one transaction; dependencies must come first.
+    pub fn load_nodes(&mut self, nodes: &[Node]) -> Result<()> {
+        let now = Timestamp::now().as_micros();
+        let tx = self.conn.transaction()?;
+        for node in nodes {
+            Self::insert_node(&tx, node, now)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Inserts every edge in one transaction.
+    pub fn load_edges(&mut self, edges: &[Edge]) -> Result<()> {
+        let now = Timestamp::now().as_micros();
+        let tx = self.conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(INSERT_EDGE)?;
+            for e in edges {
+                insert.execute(params![
+                    e.from,
+                    e.relation_type.as_str(),
+                    e.to,
+                    e.metadata.weight,
+                    e.metadata.confidence,
+                    e.metadata.bidirectional,
+                    e.metadata.source,
+                    now,
+                    now,
+                    1,
+                    serde_json::to_string(&e.attributes)?,
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// One node in its own durable transaction.
+    pub fn commit_node(&mut self, node: &Node) -> Result<()> {
+        let now = Timestamp::now().as_micros();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        Self::insert_node(&tx, node, now)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The node with this name.
+    pub fn get_node(&self, name: &str) -> Result<Option<Node>> {
+        let mut stmt = self.conn.prepare_cached(GET_NODE)?;
+        let mut rows = stmt.query([name])?;
+        rows.next()?.map(node_from_row).transpose()
+    }
+
+    /// The edges leaving a node, by key.
+    pub fn out_edges(&self, name: &str) -> Result<Vec<Edge>> {
+        let mut stmt = self.conn.prepare_cached(OUT_EDGES)?;
+        let mut rows = stmt.query([name])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let rel: String = r.get(1)?;
+            let attributes: String = r.get(10)?;
+            out.push(Edge {
+                from: r.get(0)?,
+                relation_type: RelationType::parse(&rel)?,
+                to: r.get(2)?,
+                attributes: serde_json::from_str(&attributes)?,
+                metadata: EdgeMetadata {
+                    created_at: Timestamp::from_micros(r.get(7)?)?,
+                    updated_at: Timestamp::from_micros(r.get(8)?)?,
+                    version: u64::try_from(r.get::<_, i64>(9)?)?,
+                    weight: r.get(3)?,
+                    confidence: r.get(4)?,
+                    bidirectional: r.get(5)?,
+                    source: r.get(6)?,
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    /// How many other nodes are one or two outgoing hops from `name`, by one query.
+    pub fn two_hop_count(&self, name: &str) -> Result<u64> {
+        let mut stmt = self.conn.prepare_cached(TWO_HOP_COUNT)?;
+        let n: i64 = stmt.query_row([name], |r| r.get(0))?;
+        Ok(u64::try_from(n)?)
+    }
+
+    /// The transitive dependencies of `name`, dependencies first: the closure by a
+    /// recursive CTE, ordered by a depth-first walk.
+    pub fn resolve_dependencies(&self, name: &str) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(DEPENDENCY_CLOSURE)?;
+        let mut rows = stmt.query([name])?;
+        let mut members: HashMap<i64, (String, Vec<i64>)> = HashMap::new();
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            let entry = members
+                .entry(id)
+                .or_insert_with(|| (String::new(), Vec::new()));
+            if entry.0.is_empty() {
+                entry.0 = r.get(1)?;
+            }
+            if let Some(dep) = r.get::<_, Option<i64>>(2)? {
+                entry.1.push(dep);
+            }
+        }
+        let mut ids: Vec<i64> = members.keys().copied().collect();
+        ids.sort_unstable();
+        let mut done = std::collections::HashSet::with_capacity(ids.len());
+        let mut order = Vec::with_capacity(ids.len());
+        for id in ids {
+            // Iterative post-order: a node after every dependency it has.
+            let mut stack = vec![(id, false)];
+            while let Some((at, expanded)) = stack.pop() {
+                if expanded {
+                    if let Some((name, _)) = members.get(&at) {
+                        order.push(name.clone());
+                    }
+                    continue;
+                }
+                if !done.insert(at) {
+                    continue;
+                }
+                stack.push((at, true));
+                if let Some((_, deps)) = members.get(&at) {
+                    stack.extend(
+                        deps.iter()
+                            .filter(|d| !done.contains(*d))
+                            .map(|d| (*d, false)),
+                    );
+                }
+            }
+        }
+        Ok(order)
+    }
+
+    /// One page of the nodes of `node_type` after `after`, by name.
+    pub fn list_of_type(&self, node_type: &str, after: &str, limit: usize) -> Result<Vec<Node>> {
+        let mut stmt = self.conn.prepare_cached(LIST_OF_TYPE)?;
+        let mut rows = stmt.query(params![after, node_type, i64::try_from(limit)?])?;
+        let mut out = Vec::with_capacity(limit);
+        while let Some(r) = rows.next()? {
+            out.push(node_from_row(r)?);
+        }
+        Ok(out)
+    }
+
+    /// How many nodes and edges the file holds.
+    pub fn counts(&self) -> Result<(u64, u64)> {
+        count_rows(&self.conn)
+    }
+}
+
+/// Nodes and edges in a database with kgstore's schema.
+pub fn count_rows(conn: &Connection) -> Result<(u64, u64)> {
+    let nodes: i64 = conn.query_row("SELECT count(*) FROM nodes", [], |r| r.get(0))?;
+    let edges: i64 = conn.query_row("SELECT count(*) FROM edges", [], |r| r.get(0))?;
+    Ok((u64::try_from(nodes)?, u64::try_from(edges)?))
+}
+
+/// Copies every page of `source` into `dest` with SQLite's online backup API,
+/// in one step.
+fn copy_pages(source: &Connection, dest: &mut Connection) -> Result<()> {
+    let backup = Backup::new(source, dest)?;
+    loop {
+        match backup.step(-1)? {
+            StepResult::Done => return Ok(()),
+            StepResult::More => {}
+            other => anyhow::bail!("the online backup stopped: {other:?}"),
+        }
+    }
+}
+
+/// Copies the database at `source` into a new file `dest` with SQLite's online
+/// backup API (what `sqlite3 .backup` does).
+pub fn native_backup(source: &Path, dest: &Path) -> Result<()> {
+    let conn = Connection::open(source)?;
+    let mut copy = Connection::open(dest)?;
+    copy_pages(&conn, &mut copy)
+        .with_context(|| format!("backing {} up to {}", source.display(), dest.display()))
+}
+
+/// Loads the copy at `source` into a new database `dest` with the backup API in
+/// the other direction (what `sqlite3 .restore` does).
+pub fn native_restore(source: &Path, dest: &Path) -> Result<Connection> {
+    let copy = Connection::open(source)?;
+    let mut conn = Connection::open(dest)?;
+    copy_pages(&copy, &mut conn)
+        .with_context(|| format!("restoring {} into {}", source.display(), dest.display()))?;
+    Ok(conn)
+}

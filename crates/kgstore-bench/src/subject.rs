@@ -1,0 +1,382 @@
+//! The two kinds of thing a phase runs on: a kgstore store (any backend) and the
+//! raw rusqlite baseline. Each phase times only the work itself; opening,
+//! closing and checksums happen outside the timed part.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use kgstore::backup::{self, RestoreMode};
+use kgstore::jsonfs::{JsonFsBackend, JsonFsOptions};
+use kgstore::sqlite::{SqliteBackend, SqliteOptions};
+use kgstore::{
+    Direction, Durability, Edge, GraphRead, Node, NodeFilter, PageRequest, Store, TraverseOptions,
+};
+
+use crate::Backend;
+use crate::data::index_of;
+use crate::raw::RawStore;
+
+/// What one phase measured.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Measured {
+    /// Operations (or items) done.
+    pub ops: u64,
+    /// Seconds the timed part took.
+    pub secs: f64,
+    /// The answer every backend must agree on, if the phase has one.
+    pub checksum: Option<u64>,
+}
+
+/// Times `f`, which returns the operation count and the checksum.
+fn timed(f: impl FnOnce() -> Result<(u64, Option<u64>)>) -> Result<Measured> {
+    let started = Instant::now();
+    let (ops, checksum) = f()?;
+    Ok(Measured {
+        ops,
+        secs: started.elapsed().as_secs_f64(),
+        checksum,
+    })
+}
+
+fn len(items: &[impl Sized]) -> u64 {
+    items.len() as u64
+}
+
+/// A kgstore store on one of the backends, and where it lives.
+pub struct KgSubject {
+    backend: Backend,
+    path: PathBuf,
+    store: Option<Store>,
+}
+
+/// Opens (creating if needed) a store of `backend` at `path`, with immediate durability.
+pub fn open_store(backend: Backend, path: &Path) -> Result<Store> {
+    Ok(match backend {
+        Backend::Memory => Store::memory(),
+        Backend::Sqlite => Store::new(SqliteBackend::open(
+            path,
+            SqliteOptions::default().durability(Durability::Immediate),
+        )?),
+        Backend::Jsonfs => Store::new(JsonFsBackend::open(
+            path,
+            JsonFsOptions::default().durability(Durability::Immediate),
+        )?),
+    })
+}
+
+impl KgSubject {
+    /// A new, empty store of `backend` at `path` (unused for memory).
+    pub fn create(backend: Backend, path: &Path) -> Result<Self> {
+        Ok(Self {
+            backend,
+            path: path.to_owned(),
+            store: Some(open_store(backend, path)?),
+        })
+    }
+
+    /// Where the store lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn store(&self) -> Result<&Store> {
+        self.store.as_ref().context("the store is closed")
+    }
+
+    /// Creates all nodes in one transaction.
+    pub fn load_nodes(&mut self, nodes: Vec<Node>) -> Result<Measured> {
+        let store = self.store()?;
+        let mut m = timed(|| Ok((store.create_nodes(nodes)? as u64, None)))?;
+        m.checksum = Some(store.count_nodes()?);
+        Ok(m)
+    }
+
+    /// Creates all edges in one transaction.
+    pub fn load_edges(&mut self, edges: Vec<Edge>) -> Result<Measured> {
+        let store = self.store()?;
+        let mut m = timed(|| Ok((store.create_edges(edges)? as u64, None)))?;
+        m.checksum = Some(store.count_edges()?);
+        Ok(m)
+    }
+
+    /// Gets each node by name; the checksum adds up their `index` attributes.
+    pub fn gets(&mut self, names: &[String]) -> Result<Measured> {
+        let store = self.store()?;
+        timed(|| {
+            let mut sum = 0;
+            for name in names {
+                sum += index_of(&store.get_node(name)?.attributes);
+            }
+            Ok((len(names), Some(sum)))
+        })
+    }
+
+    /// Lists each node's outgoing edges; the checksum adds up their numbers.
+    pub fn neighbours(&mut self, names: &[String]) -> Result<Measured> {
+        let store = self.store()?;
+        timed(|| {
+            let mut sum = 0;
+            for name in names {
+                sum += len(&store.edges_of(name, Direction::Out, &[])?);
+            }
+            Ok((len(names), Some(sum)))
+        })
+    }
+
+    /// Counts the nodes within two outgoing hops of each node.
+    pub fn two_hops(&mut self, names: &[String]) -> Result<Measured> {
+        let store = self.store()?;
+        let options = TraverseOptions::depth(2);
+        timed(|| {
+            let mut sum = 0;
+            for name in names {
+                sum += len(&store.traverse(name, &options)?);
+            }
+            Ok((len(names), Some(sum)))
+        })
+    }
+
+    /// Resolves each node's dependencies; the checksum adds up their lengths.
+    pub fn resolutions(&mut self, names: &[String]) -> Result<Measured> {
+        let store = self.store()?;
+        timed(|| {
+            let mut sum = 0;
+            for name in names {
+                sum += len(&store.resolve_dependencies(name)?);
+            }
+            Ok((len(names), Some(sum)))
+        })
+    }
+
+    /// Pages through every node of `node_type`; the checksum adds up `index + 1`.
+    pub fn list(&mut self, node_type: &str, page_size: usize) -> Result<Measured> {
+        let store = self.store()?;
+        let filter = NodeFilter::default().of_type(node_type);
+        timed(|| {
+            let (mut count, mut sum) = (0, 0);
+            let mut request = PageRequest::first(page_size);
+            loop {
+                let page = store.list_nodes(&filter, &request)?;
+                count += len(&page.items);
+                sum += page
+                    .items
+                    .iter()
+                    .map(|n| index_of(&n.attributes) + 1)
+                    .sum::<u64>();
+                match page.next_cursor {
+                    Some(cursor) => request = request.after(Some(cursor)),
+                    None => break,
+                }
+            }
+            Ok((count, Some(sum)))
+        })
+    }
+
+    /// Creates each node in its own durable transaction.
+    pub fn commits(&mut self, nodes: Vec<Node>) -> Result<Measured> {
+        let store = self.store()?;
+        let mut m = timed(|| {
+            let count = len(&nodes);
+            for node in nodes {
+                store.create_node(node)?;
+            }
+            Ok((count, None))
+        })?;
+        m.checksum = Some(store.count_nodes()?);
+        Ok(m)
+    }
+
+    /// Closes the store and times opening it again up to the first read of
+    /// `first`; `None` for the memory backend, which keeps nothing to reopen.
+    pub fn reopen(&mut self, first: &str) -> Result<Option<Measured>> {
+        if self.backend == Backend::Memory {
+            return Ok(None);
+        }
+        self.store = None;
+        let (backend, path) = (self.backend, self.path.clone());
+        let mut reopened = None;
+        let m = timed(|| {
+            let store = open_store(backend, &path)?;
+            let index = index_of(&store.get_node(first)?.attributes);
+            reopened = Some(store);
+            Ok((1, Some(index)))
+        })?;
+        self.store = reopened;
+        Ok(Some(m))
+    }
+
+    /// Backs the store up into the new folder `dest`; ops are nodes + edges.
+    pub fn backup(&mut self, dest: &Path) -> Result<Measured> {
+        let store = self.store()?;
+        timed(|| {
+            let manifest = backup::backup(store, dest)?;
+            let items = manifest.counts.nodes + manifest.counts.edges;
+            Ok((items, Some(items)))
+        })
+    }
+
+    /// Restores the backup in `from` into a new store of the same backend at `dest`.
+    pub fn restore(&mut self, from: &Path, dest: &Path) -> Result<Measured> {
+        let target = open_store(self.backend, dest)?;
+        let m = timed(|| {
+            let report = backup::restore_into(from, &target, RestoreMode::Empty)?;
+            let items = report.nodes + report.edges;
+            Ok((items, Some(items)))
+        })?;
+        if target.count_nodes()? + target.count_edges()? != m.ops {
+            bail!(
+                "the restored {} store does not hold what was restored",
+                self.backend
+            );
+        }
+        Ok(m)
+    }
+}
+
+/// The raw rusqlite baseline, phase by phase.
+pub struct RawSubject {
+    raw: Option<RawStore>,
+    path: PathBuf,
+}
+
+impl RawSubject {
+    /// A new file with kgstore's schema at `path`.
+    pub fn create(path: &Path) -> Result<Self> {
+        Ok(Self {
+            raw: Some(RawStore::create(path)?),
+            path: path.to_owned(),
+        })
+    }
+
+    fn raw(&mut self) -> Result<&mut RawStore> {
+        self.raw
+            .as_mut()
+            .context("the baseline's connection is closed")
+    }
+
+    /// All nodes in one transaction.
+    pub fn load_nodes(&mut self, nodes: Vec<Node>) -> Result<Measured> {
+        let raw = self.raw()?;
+        let mut m = timed(|| {
+            raw.load_nodes(&nodes)?;
+            Ok((len(&nodes), None))
+        })?;
+        m.checksum = Some(raw.counts()?.0);
+        Ok(m)
+    }
+
+    /// All edges in one transaction.
+    pub fn load_edges(&mut self, edges: Vec<Edge>) -> Result<Measured> {
+        let raw = self.raw()?;
+        let mut m = timed(|| {
+            raw.load_edges(&edges)?;
+            Ok((len(&edges), None))
+        })?;
+        m.checksum = Some(raw.counts()?.1);
+        Ok(m)
+    }
+
+    /// Gets by name.
+    pub fn gets(&mut self, names: &[String]) -> Result<Measured> {
+        let raw = self.raw()?;
+        timed(|| {
+            let mut sum = 0;
+            for name in names {
+                let node = raw
+                    .get_node(name)?
+                    .with_context(|| format!("no node {name}"))?;
+                sum += index_of(&node.attributes);
+            }
+            Ok((len(names), Some(sum)))
+        })
+    }
+
+    /// Outgoing edges.
+    pub fn neighbours(&mut self, names: &[String]) -> Result<Measured> {
+        let raw = self.raw()?;
+        timed(|| {
+            let mut sum = 0;
+            for name in names {
+                sum += len(&raw.out_edges(name)?);
+            }
+            Ok((len(names), Some(sum)))
+        })
+    }
+
+    /// Two-hop counts, one query each.
+    pub fn two_hops(&mut self, names: &[String]) -> Result<Measured> {
+        let raw = self.raw()?;
+        timed(|| {
+            let mut sum = 0;
+            for name in names {
+                sum += raw.two_hop_count(name)?;
+            }
+            Ok((len(names), Some(sum)))
+        })
+    }
+
+    /// Dependency resolutions.
+    pub fn resolutions(&mut self, names: &[String]) -> Result<Measured> {
+        let raw = self.raw()?;
+        timed(|| {
+            let mut sum = 0;
+            for name in names {
+                sum += len(&raw.resolve_dependencies(name)?);
+            }
+            Ok((len(names), Some(sum)))
+        })
+    }
+
+    /// Keyset pages through the nodes of a type.
+    pub fn list(&mut self, node_type: &str, page_size: usize) -> Result<Measured> {
+        let raw = self.raw()?;
+        timed(|| {
+            let (mut count, mut sum) = (0, 0);
+            let mut after = String::new();
+            loop {
+                let page = raw.list_of_type(node_type, &after, page_size)?;
+                count += len(&page);
+                sum += page
+                    .iter()
+                    .map(|n| index_of(&n.attributes) + 1)
+                    .sum::<u64>();
+                match page.last() {
+                    Some(last) if page.len() == page_size => after.clone_from(&last.name),
+                    _ => break,
+                }
+            }
+            Ok((count, Some(sum)))
+        })
+    }
+
+    /// One node per durable transaction.
+    pub fn commits(&mut self, nodes: Vec<Node>) -> Result<Measured> {
+        let raw = self.raw()?;
+        let mut m = timed(|| {
+            for node in &nodes {
+                raw.commit_node(node)?;
+            }
+            Ok((len(&nodes), None))
+        })?;
+        m.checksum = Some(raw.counts()?.0);
+        Ok(m)
+    }
+
+    /// Closes the connection and times opening the file again up to the first read.
+    pub fn reopen(&mut self, first: &str) -> Result<Measured> {
+        self.raw = None;
+        let path = self.path.clone();
+        let mut reopened = None;
+        let m = timed(|| {
+            let raw = RawStore::open(&path)?;
+            let node = raw
+                .get_node(first)?
+                .with_context(|| format!("no node {first}"))?;
+            reopened = Some(raw);
+            Ok((1, Some(index_of(&node.attributes))))
+        })?;
+        self.raw = reopened;
+        Ok(m)
+    }
+}

@@ -1,0 +1,108 @@
+//! A small run of the whole workload: every backend and baseline must compute the
+//! same answers. (No timing is asserted: figures depend on the machine.)
+
+use clap::Parser;
+use kgstore_bench::{Args, Phase, run};
+
+#[test]
+fn every_backend_and_baseline_agree_on_a_small_workload() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir_arg = dir.path().to_str().unwrap();
+    let args = Args::try_parse_from([
+        "kgstore-bench",
+        "--nodes",
+        "300",
+        "--gets",
+        "300",
+        "--neighbours",
+        "100",
+        "--two-hops",
+        "50",
+        "--resolutions",
+        "50",
+        "--commits",
+        "5",
+        "--dir",
+        dir_arg,
+    ])
+    .unwrap();
+    let mut seen = 0;
+    let report = run(&args, &mut |_| seen += 1).unwrap();
+    assert!(report.stores.is_some());
+    assert!(report.mismatches.is_empty(), "{:?}", report.mismatches);
+    assert_eq!(seen, report.rows.len());
+
+    let row = |backend: &str, phase: Phase| {
+        report
+            .rows
+            .iter()
+            .find(|r| r.backend == backend && r.phase == phase.name())
+            .unwrap_or_else(|| panic!("no row for {backend} {}", phase.name()))
+    };
+    for phase in Phase::ALL {
+        for backend in ["sqlite", "jsonfs"] {
+            row(backend, phase);
+        }
+        if phase != Phase::Reopen {
+            row("memory", phase);
+        }
+        // Every SQLite figure has its baseline beside it.
+        assert!(
+            row("sqlite", phase).ratio_to_baseline.is_some(),
+            "{phase:?}"
+        );
+    }
+    assert!(row("jsonfs", Phase::Commit).ratio_to_baseline.is_some());
+    row("fsync-floor", Phase::Commit);
+    row("sqlite-backup-api", Phase::Backup);
+    row("sqlite-backup-api", Phase::Restore);
+
+    // The answers are the workload's, not just equal to each other.
+    assert_eq!(row("memory", Phase::LoadNodes).checksum, Some(300));
+    assert_eq!(row("raw-sqlite", Phase::LoadEdges).checksum, Some(1500));
+    assert_eq!(row("memory", Phase::Commit).checksum, Some(305));
+    assert_eq!(row("jsonfs", Phase::Backup).ops, 305 + 1500);
+    assert!(row("sqlite", Phase::Resolve).checksum.unwrap() > 0);
+    // Nothing is left behind in --dir.
+    let mut report = report;
+    report.remove_stores().unwrap();
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn phases_can_be_chosen() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = Args::try_parse_from([
+        "kgstore-bench",
+        "--nodes",
+        "50",
+        "--backend",
+        "memory,sqlite",
+        "--phase",
+        "get,list",
+        "--gets",
+        "20",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ])
+    .unwrap();
+    let report = run(&args, &mut |_| {}).unwrap();
+    let mut got: Vec<(String, &str)> = report
+        .rows
+        .iter()
+        .map(|r| (r.backend.clone(), r.phase))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("memory".to_owned(), "get"),
+            ("memory".to_owned(), "list"),
+            ("raw-sqlite".to_owned(), "get"),
+            ("raw-sqlite".to_owned(), "list"),
+            ("sqlite".to_owned(), "get"),
+            ("sqlite".to_owned(), "list"),
+        ]
+    );
+    assert!(report.mismatches.is_empty(), "{:?}", report.mismatches);
+}
