@@ -30,8 +30,9 @@ use crate::schema::SchemaTarget;
 pub struct GraphState {
     nodes: OrdMap<String, Arc<Node>>,
     edges: OrdMap<EdgeKey, Arc<Edge>>,
-    /// `(to, relation, from)` of every edge, for incoming edges.
-    incoming: OrdSet<(String, RelationType, String)>,
+    /// Every edge again under `(to, relation, from)`, for incoming edges: the same
+    /// `Arc` as in `edges`, so reading an edge in reverse needs no second lookup.
+    incoming: OrdMap<(String, RelationType, String), Arc<Edge>>,
     /// `(dependency, dependent)` for every dependency link.
     dependents: OrdSet<(String, String)>,
     schemas: OrdMap<SchemaTarget, Value>,
@@ -66,11 +67,8 @@ impl GraphState {
     fn in_edges<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Arc<Edge>> + 'a {
         self.incoming
             .range((name.to_owned(), min_relation(), String::new())..)
-            .take_while(move |(to, _, _)| to == name)
-            .filter_map(|(to, rel, from)| {
-                self.edges
-                    .get(&EdgeKey::new(from.clone(), rel.clone(), to.clone()))
-            })
+            .take_while(move |((to, _, _), _)| to == name)
+            .map(|(_, edge)| edge)
     }
 
     fn unlink_dependencies(&mut self, node: &Node) {
@@ -99,12 +97,13 @@ impl GraphState {
 
     /// Inserts or replaces an edge, keeping the incoming index current.
     pub fn put_edge(&mut self, edge: Edge) {
-        self.incoming.insert((
-            edge.to.clone(),
-            edge.relation_type.clone(),
-            edge.from.clone(),
-        ));
-        self.edges.insert(edge.key(), Arc::new(edge));
+        let key = edge.key();
+        let edge = Arc::new(edge);
+        self.incoming.insert(
+            (key.to.clone(), key.relation_type.clone(), key.from.clone()),
+            Arc::clone(&edge),
+        );
+        self.edges.insert(key, edge);
     }
 
     /// Removes an edge; the removed edge.
@@ -127,12 +126,13 @@ impl GraphState {
     /// Problems with the indexes: each must agree with the data it is derived from.
     pub fn check_indexes(&self) -> Vec<Problem> {
         let mut problems = Vec::new();
-        let incoming: OrdSet<(String, RelationType, String)> = self
-            .edges
-            .keys()
-            .map(|k| (k.to.clone(), k.relation_type.clone(), k.from.clone()))
-            .collect();
-        if incoming != self.incoming {
+        let agrees = self.incoming.len() == self.edges.len()
+            && self.edges.iter().all(|(k, edge)| {
+                self.incoming
+                    .get(&(k.to.clone(), k.relation_type.clone(), k.from.clone()))
+                    .is_some_and(|reverse| Arc::ptr_eq(reverse, edge) || reverse == edge)
+            });
+        if !agrees {
             problems.push(Problem::new(
                 "in-memory incoming-edge index",
                 "does not match the edges",
