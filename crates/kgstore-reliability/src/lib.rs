@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod crash;
+pub mod fuzz;
 pub mod rng;
 pub mod snapshot;
 pub mod workload;
