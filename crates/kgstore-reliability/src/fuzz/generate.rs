@@ -324,7 +324,7 @@ fn backup_input(rng: &mut Rng) -> Vec<u8> {
 }
 
 fn ops_input(rng: &mut Rng) -> Vec<u8> {
-    let steps = 1 + rng.below(24);
+    let steps = 1 + rng.below(48);
     random_bytes_exact(rng, steps as usize * 64)
 }
 

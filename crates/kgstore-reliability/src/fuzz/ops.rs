@@ -17,7 +17,31 @@ const STEP_BYTES: usize = 64;
 
 /// Names the operations use: few, so that they collide; some need escaping in
 /// file names; the last are invalid.
-const NAMES: [&str; 9] = ["a", "b", "Ab", "c.d", "ü", "con", "e f", "", "x\u{1}"];
+/// Names the operations use: few, so that they collide; some need escaping in
+/// file names, differ only by case, hold LIKE wildcards or are long enough to
+/// be hashed into a file name; the last two are invalid.
+const NAMES: [&str; 14] = [
+    "a", "b", "Ab", "ab", "a_b", "a%", "c.d", "ü", "Ü", "con", "e f", LONG, "", "x\u{1}",
+];
+/// Longer than a file name may be once encoded.
+const LONG: &str = "éééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééé";
+/// Attribute values whose JSON forms are easy to get wrong.
+fn value(input: &mut Input<'_>) -> serde_json::Value {
+    match input.below(12) {
+        0 => json!(1),
+        1 => json!(1.0),
+        2 => json!(u64::MAX),
+        3 => json!(i64::MIN),
+        4 => json!(0.1),
+        5 => json!(1e300),
+        6 => json!(-0.0),
+        7 => json!("1"),
+        8 => json!({"b": 1, "a": [true, null]}),
+        9 => json!([]),
+        10 => json!(null),
+        _ => json!(input.below(3)),
+    }
+}
 const TYPES: [&str; 3] = ["t", "u", "Not A Type"];
 const TAGS: [&str; 2] = ["red", "blue"];
 const RELATIONS: [&str; 4] = ["calls", "depends_on", "x_y", "Bad"];
@@ -74,13 +98,19 @@ impl Stores {
 
 fn name(input: &mut Input<'_>) -> String {
     // Mostly valid names.
-    let index = input.below(NAMES.len() + 6) % NAMES.len();
-    let index = if index >= 7 && !input.byte().is_multiple_of(4) {
-        index - 7
+    // Half the time one of the first few, so that operations meet.
+    let index = if input.bool() {
+        input.below(4)
+    } else {
+        input.below(NAMES.len())
+    };
+    // Invalid names now and then only.
+    let index = if index >= NAMES.len() - 2 && !input.byte().is_multiple_of(4) {
+        index - 4
     } else {
         index
     };
-    NAMES[index].to_owned()
+    NAMES.get(index).copied().unwrap_or("a").to_owned()
 }
 
 fn relation(input: &mut Input<'_>) -> RelationType {
@@ -88,22 +118,32 @@ fn relation(input: &mut Input<'_>) -> RelationType {
     RelationType::parse(text).unwrap_or_else(|_| RelationType::Custom(text.to_owned()))
 }
 
+/// A node type, now and then an invalid one.
+fn node_type(input: &mut Input<'_>) -> String {
+    match input.below(8) {
+        0..=3 => "t",
+        4..=6 => "u",
+        _ => TYPES[2],
+    }
+    .to_owned()
+}
+
 fn node(input: &mut Input<'_>) -> Node {
     let mut node = Node {
         name: name(input),
-        node_type: input.pick(&TYPES[..], "t").to_owned(),
+        node_type: node_type(input),
         observations: Vec::new(),
         attributes: serde_json::Map::new(),
         dependencies: Vec::new(),
         metadata: Default::default(),
     };
     if input.bool() {
-        node.attributes.insert("k".into(), json!(input.below(4)));
+        node.attributes.insert("k".into(), value(input));
     }
     if input.byte().is_multiple_of(4) {
         node.attributes.insert("k".into(), json!("text"));
     }
-    for _ in 0..input.below(3) {
+    for _ in 0..input.below(8).saturating_sub(5) {
         node.dependencies.push(name(input));
     }
     for _ in 0..input.below(3) {
@@ -130,7 +170,10 @@ fn edge(input: &mut Input<'_>) -> Edge {
     };
     edge.metadata.weight = input.pick(&WEIGHTS[..], 1.0);
     if input.bool() {
-        edge.attributes.insert("w".into(), json!(input.below(3)));
+        edge.attributes.insert("w".into(), value(input));
+    }
+    if input.byte().is_multiple_of(4) {
+        edge.metadata.confidence = Some(input.pick(&[0.0, 0.3, 1.0, 1.5], 0.3));
     }
     if input.byte().is_multiple_of(4) {
         edge.metadata.bidirectional = true;
@@ -169,32 +212,40 @@ fn expected_version(input: &mut Input<'_>) -> Option<u64> {
 
 /// A write, decided by the bytes, applied in `tx`; its result as text.
 fn write_op(input: &mut Input<'_>, tx: &mut WriteTx<'_>) -> String {
-    match input.below(11) {
-        0 | 1 => normalized(&tx.create_node(node(input))),
-        2 => {
+    match input.below(15) {
+        0..=3 => normalized(&tx.create_node(node(input))),
+        4 | 5 => {
             let n = node(input);
             normalized(&tx.update_node(n, expected_version(input)))
         }
-        3 => normalized(&tx.upsert_node(node(input))),
-        4 => {
+        6 => normalized(&tx.upsert_node(node(input))),
+        7 => {
             let n = name(input);
             normalized(&tx.delete_node(&n, on_dependents(input)))
         }
-        5 | 6 => normalized(&tx.create_edge(edge(input))),
-        7 => {
+        8..=10 => normalized(&tx.create_edge(edge(input))),
+        11 => {
             let e = edge(input);
             normalized(&tx.update_edge(e, expected_version(input)))
         }
-        8 => normalized(&tx.upsert_edge(edge(input))),
-        9 => normalized(&tx.delete_edge(&key(input))),
+        12 => normalized(&tx.upsert_edge(edge(input))),
+        13 => normalized(&tx.delete_edge(&key(input))),
         _ => {
-            let target = SchemaTarget::NodeType(input.pick(&TYPES[..], "t").to_owned());
+            let (target, key) = if input.bool() {
+                (
+                    SchemaTarget::NodeType(input.pick(&TYPES[..], "t").to_owned()),
+                    "k",
+                )
+            } else {
+                (SchemaTarget::RelationType(relation(input)), "w")
+            };
             if input.bool() {
                 normalized(&tx.remove_schema(&target))
             } else {
+                let kind = input.pick(&["integer", "number", "string"], "integer");
                 let schema = json!({
                     "type": "object",
-                    "properties": {"k": {"type": "integer"}}
+                    "properties": {key: {"type": kind}}
                 });
                 normalized(&tx.set_schema(target, schema))
             }
@@ -213,16 +264,24 @@ fn read_op(input: &mut Input<'_>, reader: &impl GraphRead) -> String {
                 filter = filter.of_type(input.pick(&TYPES[..], "t"));
             }
             if input.bool() {
-                filter = filter.with_name_prefix(input.pick(&["a", "A", "c", ""], "a"));
+                filter = filter.with_name_prefix(input.pick(
+                    &["a", "A", "c", "", "a_", "a%", "_", "%", "é", "\u{e9}\u{e9}"],
+                    "a",
+                ));
             }
             if input.bool() {
                 filter = filter.with_tag(input.pick(&TAGS[..], "red"));
             }
             if input.byte().is_multiple_of(3) {
-                filter = filter.where_eq("/k", json!(input.below(4)));
+                filter =
+                    filter.where_eq(input.pick(&["/k", "/k/a", "/k/0", ""], "/k"), value(input));
             }
             if input.byte().is_multiple_of(3) {
-                filter = filter.containing(input.pick(&["o1", "b", "ü"], "o1"));
+                filter =
+                    filter.containing(input.pick(&["o1", "b", "B", "ü", "Ü", "_", "%", "O"], "o1"));
+            }
+            if input.byte().is_multiple_of(4) {
+                filter = filter.with_status("active");
             }
             let limit = 1 + input.below(3);
             let mut out = Vec::new();
@@ -251,6 +310,9 @@ fn read_op(input: &mut Input<'_>, reader: &impl GraphRead) -> String {
             }
             if input.bool() {
                 filter = filter.with_min_weight(input.pick(&WEIGHTS[..], 1.0));
+            }
+            if input.byte().is_multiple_of(3) {
+                filter = filter.where_eq("/w", value(input));
             }
             let page = PageRequest::first(1 + input.below(4));
             normalized(
@@ -307,10 +369,10 @@ fn step(chunk: &[u8], stores: &mut Stores, index: usize) -> Outcome {
             // Every store sees the same bytes.
             let mut mine = input.clone();
             match choice {
-                0..=5 => store
+                0..=9 => store
                     .write(|tx| Ok(write_op(&mut mine, tx)))
                     .unwrap_or_else(|e| format!("commit Err({:?})", e.kind())),
-                6..=8 => {
+                10..=12 => {
                     // A transaction of several writes and reads, committed or rolled back.
                     let count = 1 + mine.below(5);
                     let commit = !mine.byte().is_multiple_of(4);
@@ -335,7 +397,7 @@ fn step(chunk: &[u8], stores: &mut Stores, index: usize) -> Outcome {
                     seen.push(normalized(&outcome));
                     seen.join(" | ")
                 }
-                9 => match store.read() {
+                13 => match store.read() {
                     Ok(read) => {
                         let first = read_op(&mut mine, &read);
                         let second = read_op(&mut mine, &read);
