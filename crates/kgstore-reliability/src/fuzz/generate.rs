@@ -283,7 +283,7 @@ fn backup_files(rng: &mut Rng) -> Option<[Vec<u8>; 4]> {
         }
         Ok(())
     });
-    let dir = tempfile::tempdir().ok()?;
+    let dir = super::scratch("backup_dir").ok()?;
     let path = dir.path().join("b");
     backup::backup(&store, &path).ok()?;
     let read = |file: &str| std::fs::read(path.join(file)).ok();
@@ -295,6 +295,93 @@ fn backup_files(rng: &mut Rng) -> Option<[Vec<u8>; 4]> {
     ])
 }
 
+/// Changes one line of a JSON Lines file in a way a careless edit or a bug
+/// could: a field set to a surprising value, a line repeated, dropped or moved.
+fn mutate_lines(rng: &mut Rng, file: &mut Vec<u8>, other: &mut Vec<u8>) {
+    let text = String::from_utf8_lossy(file).into_owned();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    if lines.is_empty() {
+        return;
+    }
+    let at = rng.index(lines.len());
+    match rng.below(6) {
+        0 => {
+            let copy = lines[at].clone();
+            lines.insert(rng.index(lines.len() + 1), copy);
+        }
+        1 => {
+            lines.remove(at);
+        }
+        2 => {
+            // Into the other file (a node among edges, an edge among nodes).
+            let moved = lines.remove(at);
+            other.extend_from_slice(moved.as_bytes());
+            other.push(b'\n');
+        }
+        _ => {
+            if let Ok(mut value) = serde_json::from_str::<Value>(&lines[at]) {
+                const POINTERS: &[&str] = &[
+                    "/dependencies",
+                    "/metadata/version",
+                    "/metadata/weight",
+                    "/metadata/confidence",
+                    "/metadata/tags",
+                    "/metadata/created_at",
+                    "/metadata/updated_at",
+                    "/name",
+                    "/from",
+                    "/to",
+                    "/node_type",
+                    "/relation_type",
+                    "/attributes",
+                    "/attributes/k",
+                    "/observations",
+                ];
+                const VALUES: &[&str] = &[
+                    "[\"n0\"]",
+                    "[\"n0\",\"n0\"]",
+                    "[\"missing\"]",
+                    "0",
+                    "-1",
+                    "1e308",
+                    "18446744073709551615",
+                    "9223372036854775808",
+                    "2",
+                    "0.5",
+                    "null",
+                    "[\"b\",\"a\",\"a\"]",
+                    "\"1970-01-01T00:00:00.000000Z\"",
+                    "\"9999-12-31T23:59:59.999999Z\"",
+                    "\"n1\"",
+                    "\"\"",
+                    "\"Bad Type\"",
+                    "\"calls\"",
+                    "{}",
+                    "[]",
+                    "\"x\"",
+                    "{\"k\":\"text\"}",
+                ];
+                let pointer = POINTERS[rng.index(POINTERS.len())];
+                let replacement: Value =
+                    serde_json::from_str(VALUES[rng.index(VALUES.len())]).unwrap_or(Value::Null);
+                if let Some(slot) = value.pointer_mut(pointer) {
+                    *slot = replacement;
+                } else if let Some((parent, key)) = pointer.rsplit_once('/')
+                    && let Some(Value::Object(map)) = value.pointer_mut(parent)
+                {
+                    map.insert(key.to_owned(), replacement);
+                }
+                lines[at] = value.to_string();
+            }
+        }
+    }
+    let mut out = lines.join("\n").into_bytes();
+    if !out.is_empty() {
+        out.push(b'\n');
+    }
+    *file = out;
+}
+
 fn backup_input(rng: &mut Rng) -> Vec<u8> {
     if rng.chance(1, 10) {
         return random_bytes(rng, 300);
@@ -304,6 +391,17 @@ fn backup_input(rng: &mut Rng) -> Vec<u8> {
     };
     let mut flags = 0;
     if rng.chance(1, 2) {
+        // A plausible edit of a line, with a manifest that matches it.
+        for _ in 0..1 + rng.below(2) {
+            let [_, nodes, edges, _] = &mut files;
+            if rng.chance(1, 2) {
+                mutate_lines(rng, nodes, edges);
+            } else {
+                mutate_lines(rng, edges, nodes);
+            }
+        }
+        flags |= FIX_MANIFEST;
+    } else if rng.chance(1, 2) {
         // Damage a data file, and mostly make the manifest match it so that
         // the damage reaches the parser rather than the hash check.
         let which = 1 + rng.index(3);
