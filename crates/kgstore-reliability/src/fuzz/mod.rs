@@ -26,7 +26,9 @@ mod ops;
 use std::fmt;
 use std::path::PathBuf;
 
-pub use backup::{assemble_backup_input, backup_dir};
+pub use backup::{
+    DROP_SCHEMAS, EXTRA_FILE, FIX_MANIFEST, SEPARATOR, assemble_backup_input, backup_dir,
+};
 pub use input::Input;
 pub use json::{edge_json, node_json};
 pub use mcp::mcp_import;
