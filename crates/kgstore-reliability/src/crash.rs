@@ -40,6 +40,8 @@ pub const CYCLES_VAR: &str = "KGSTORE_CRASH_CYCLES";
 pub const SEED_VAR: &str = "KGSTORE_CRASH_SEED";
 /// The longest random wait before a kill, in milliseconds.
 pub const MAX_DELAY_VAR: &str = "KGSTORE_CRASH_MAX_DELAY_MS";
+/// Overrides the child binary (to run a copy while the build tree changes).
+pub const CHILD_VAR: &str = "KGSTORE_CRASH_CHILD";
 /// Where the stores go: a folder on the file system to test.
 pub const DIR_VAR: &str = "KGSTORE_CRASH_DIR";
 /// The default longest wait before a kill.
@@ -195,11 +197,12 @@ impl Model {
 
 impl Harness {
     /// A harness for `url_template` with the CI-sized defaults, overridden by
-    /// `KGSTORE_CRASH_CYCLES`, `KGSTORE_CRASH_SEED` and `KGSTORE_CRASH_MAX_DELAY_MS`.
+    /// `KGSTORE_CRASH_CYCLES`, `KGSTORE_CRASH_SEED`, `KGSTORE_CRASH_MAX_DELAY_MS`
+    /// and `KGSTORE_CRASH_CHILD` (another child binary).
     pub fn from_env(url_template: &str, child: impl Into<PathBuf>, default_cycles: u64) -> Self {
         Self {
             url_template: url_template.to_owned(),
-            child: child.into(),
+            child: std::env::var_os(CHILD_VAR).map_or_else(|| child.into(), PathBuf::from),
             cycles: env_u64(CYCLES_VAR, default_cycles),
             seed: Rng::seed_from_env(SEED_VAR),
             max_delay: Duration::from_millis(env_u64(MAX_DELAY_VAR, DEFAULT_MAX_DELAY_MS)),
