@@ -147,7 +147,16 @@ fn node(input: &mut Input<'_>) -> Node {
         node.dependencies.push(name(input));
     }
     for _ in 0..input.below(3) {
-        node.observations.push(format!("o{}", input.below(3)));
+        let text = input.pick(&["o0", "o1", "o2", "\u{0}", "", "e\u{301}", "O1"], "o1");
+        node.observations.push(text.to_owned());
+    }
+    if input.below(8) == 0 {
+        // Keys a JSON pointer must escape, and the empty key.
+        let key = input.pick(&["", "a/b", "~", "k~1"], "");
+        node.attributes.insert(key.to_owned(), value(input));
+    }
+    if input.below(8) == 0 {
+        node.metadata.author = Some(input.pick(&["\u{0}", "me", ""], "me").to_owned());
     }
     if input.bool() {
         node.metadata
