@@ -352,6 +352,12 @@ impl Harness {
                 }
             }
         }
+        if status.code().is_some() {
+            // Killed by a signal, a process has no exit code: this one stopped by itself.
+            return Err(format!(
+                "the child stopped by itself ({status}) before the kill; it said {seen:?}"
+            ));
+        }
         let mut acked = None;
         let mut was_open = false;
         for line in &seen {
