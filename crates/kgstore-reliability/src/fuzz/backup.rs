@@ -192,12 +192,62 @@ pub fn backup_dir(data: &[u8]) -> Outcome {
     let copy = Store::memory();
     backup::restore_into(&again, &copy, RestoreMode::Empty)
         .map_err(|e| Finding::new(TARGET, format!("the second backup does not restore: {e}")))?;
-    match (Snapshot::of(&store), Snapshot::of(&copy)) {
-        (Ok(a), Ok(b)) if a == b => Ok(()),
-        (Ok(a), Ok(b)) => fail(format!(
-            "backup → restore changed the content:\n  {}",
-            a.diff(&b)
-        )),
-        (a, b) => fail(format!("cannot read the stores: {a:?} {b:?}")),
+    let restored = match (Snapshot::of(&store), Snapshot::of(&copy)) {
+        (Ok(a), Ok(b)) if a == b => a,
+        (Ok(a), Ok(b)) => {
+            return fail(format!(
+                "backup → restore changed the content:\n  {}",
+                a.diff(&b)
+            ));
+        }
+        (a, b) => return fail(format!("cannot read the stores: {a:?} {b:?}")),
+    };
+    // Every persistent backend restores the same backup into the same content.
+    for url in [
+        format!(
+            "sqlite://{}/kg.db?durability=relaxed",
+            scratch.path().display()
+        ),
+        format!("json://{}/kg?durability=relaxed", scratch.path().display()),
+    ] {
+        let target = kgstore::open(&url)
+            .map_err(|e| Finding::new(TARGET, format!("cannot open {url}: {e}")))?;
+        if let Err(e) = backup::restore_into(&dir, &target, RestoreMode::Empty) {
+            if known_sqlite_version_limit(&url, &dir) {
+                continue;
+            }
+            return fail(format!(
+                "a backup the memory backend restores does not restore into {url}: {e}"
+            ));
+        }
+        let snapshot = Snapshot::of(&target)
+            .map_err(|e| Finding::new(TARGET, format!("cannot read {url}: {e}")))?;
+        if snapshot != restored {
+            return fail(format!(
+                "{url} restored other content than memory (left: {url}):\n  {}",
+                snapshot.diff(&restored)
+            ));
+        }
     }
+    Ok(())
+}
+
+/// Known, being fixed elsewhere: versions above `i64::MAX` do not fit SQLite.
+/// True when `url` is SQLite's and a line of the backup holds such a version.
+fn known_sqlite_version_limit(url: &str, dir: &std::path::Path) -> bool {
+    if !url.starts_with("sqlite:") {
+        return false;
+    }
+    [NODES_FILE, EDGES_FILE].iter().any(|file| {
+        let text = fs::read_to_string(dir.join(file)).unwrap_or_default();
+        text.lines().any(|line| {
+            serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| {
+                    v.pointer("/metadata/version")
+                        .and_then(serde_json::Value::as_u64)
+                })
+                .is_some_and(|version| i64::try_from(version).is_err())
+        })
+    })
 }
