@@ -282,8 +282,10 @@ fn read_op(input: &mut Input<'_>, reader: &impl GraphRead) -> String {
                 filter = filter.with_tag(input.pick(&TAGS[..], "red"));
             }
             if input.byte().is_multiple_of(3) {
-                filter =
-                    filter.where_eq(input.pick(&["/k", "/k/a", "/k/0", ""], "/k"), value(input));
+                filter = filter.where_eq(
+                    input.pick(&["/k", "/k/a", "/k/0", "", "/a~1b", "/~0", "/"], "/k"),
+                    value(input),
+                );
             }
             if input.byte().is_multiple_of(3) {
                 filter =
