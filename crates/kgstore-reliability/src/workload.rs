@@ -1,0 +1,253 @@
+//! The seeded workload the crash harness runs: transaction `g` of seed `s` is
+//! always the same operations on the same state, so the memory backend replaying
+//! it is the model the crashed store is compared with.
+//!
+//! Transaction 0 registers a schema for counters, creates four counters holding
+//! [`COUNTER_TOTAL`] between them and a `ledger` node. Every later transaction is
+//! one of:
+//! - a **group** (most): two to four nodes `g{g}-{i}` in a dependency chain with
+//!   chained edges and an edge to the previous group, an update of the previous
+//!   group's first node, an edge update in the group before it, the cascading
+//!   deletion of groups at least [`LIFETIME`] transactions old, sometimes an edge
+//!   deletion, the deletion of old solo nodes, and a counter transfer;
+//! - a **solo** node `s{g}` alone (a one-entity commit);
+//! - a **transfer** alone: two counters and the ledger, updated together.
+//!
+//! Counters move together in one transaction, so their sum is [`COUNTER_TOTAL`]
+//! in every committed state: a partly visible transaction shows at once.
+
+use kgstore::{
+    Edge, EdgeKey, Error, GraphRead, Node, OnDependents, RelationType, Result, SchemaTarget,
+    WriteTx,
+};
+use serde_json::{Value, json};
+
+use crate::rng::Rng;
+
+/// How many counters there are.
+pub const COUNTERS: u64 = 4;
+/// What the counters hold together, in every committed state.
+pub const COUNTER_TOTAL: i64 = 1000;
+/// A group is deleted this many transactions after it was written.
+pub const LIFETIME: u64 = 4;
+/// A solo node is deleted (by a later group) this many transactions after it was written.
+pub const SOLO_LIFETIME: u64 = 8;
+/// How many transactions back a group looks for leftovers to delete.
+const CATCH_UP: u64 = 16;
+/// The node every transfer updates.
+pub const LEDGER: &str = "ledger";
+
+/// The name of counter `i`.
+pub fn counter_name(i: u64) -> String {
+    format!("counter-{i}")
+}
+
+/// The name of node `i` of group `g`.
+pub fn group_node(g: u64, i: u64) -> String {
+    format!("g{g}-{i}")
+}
+
+/// What kind of transaction `g` is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Transaction 0: schema, counters, ledger and a first group.
+    Setup,
+    /// Several nodes and edges, an update, deletions and a transfer.
+    Group,
+    /// One new node alone.
+    Solo,
+    /// A counter transfer alone.
+    Transfer,
+}
+
+/// The kind of transaction `g` of seed `seed`.
+pub fn kind(seed: u64, g: u64) -> Kind {
+    if g == 0 {
+        return Kind::Setup;
+    }
+    match Rng::derive(seed, g).below(8) {
+        0 => Kind::Solo,
+        1 => Kind::Transfer,
+        _ => Kind::Group,
+    }
+}
+
+const RELATIONS: [&str; 4] = ["calls", "contains", "relates_to", "moves"];
+
+/// The relation of the edge from node `i` to node `i + 1` of group `g`.
+fn chain_relation(seed: u64, g: u64, i: u64) -> Result<RelationType> {
+    let pick = Rng::derive(seed ^ 0x5eed, g * 16 + i).index(RELATIONS.len());
+    RelationType::parse(RELATIONS[pick])
+}
+
+/// How many nodes group `g` has.
+fn group_size(seed: u64, g: u64) -> u64 {
+    2 + Rng::derive(seed ^ 0x512e, g).below(3)
+}
+
+/// Applies transaction `g` of seed `seed` in `tx`.
+pub fn apply(tx: &mut WriteTx<'_>, seed: u64, g: u64) -> Result<()> {
+    let mut rng = Rng::derive(seed, g);
+    match kind(seed, g) {
+        Kind::Setup => {
+            tx.set_schema(
+                SchemaTarget::NodeType("counter".into()),
+                json!({
+                    "type": "object",
+                    "properties": {"value": {"type": "integer", "minimum": 0}},
+                    "required": ["value"]
+                }),
+            )?;
+            let each = COUNTER_TOTAL / COUNTERS as i64;
+            for i in 0..COUNTERS {
+                tx.create_node(
+                    Node::new(counter_name(i), "counter")?.with_attribute("value", json!(each)),
+                )?;
+            }
+            tx.create_node(
+                Node::new(LEDGER, "ledger")?
+                    .with_attribute("last", json!(0))
+                    .with_attribute("transfers", json!(0)),
+            )?;
+            group(tx, seed, g, &mut rng)
+        }
+        Kind::Group => {
+            group(tx, seed, g, &mut rng)?;
+            transfer(tx, g, &mut rng)
+        }
+        Kind::Solo => {
+            let pad = "s".repeat(rng.index(300));
+            tx.create_node(
+                Node::new(format!("s{g}"), "solo")?
+                    .with_attribute("g", json!(g))
+                    .with_observation(pad),
+            )?;
+            Ok(())
+        }
+        Kind::Transfer => transfer(tx, g, &mut rng),
+    }
+}
+
+fn group(tx: &mut WriteTx<'_>, seed: u64, g: u64, rng: &mut Rng) -> Result<()> {
+    let size = group_size(seed, g);
+    for i in 0..size {
+        let mut node = Node::new(group_node(g, i), "member")?
+            .with_attribute("g", json!(g))
+            .with_attribute("i", json!(i))
+            .with_attribute("pad", json!("p".repeat(rng.index(200))));
+        for o in 0..rng.below(3) {
+            node = node.with_observation(format!("observation {o} of {g}-{i}"));
+        }
+        if i > 0 {
+            node = node.with_dependency(group_node(g, i - 1));
+        }
+        if rng.chance(1, 3) {
+            node = node.with_tag(format!("t{}", rng.below(4)));
+        }
+        tx.create_node(node)?;
+    }
+    for i in 0..size - 1 {
+        let edge = Edge::new(
+            group_node(g, i),
+            chain_relation(seed, g, i)?,
+            group_node(g, i + 1),
+        )?
+        .with_weight(rng.below(100) as f64 / 8.0)
+        .with_attribute("g", json!(g));
+        tx.create_edge(edge)?;
+    }
+    if g >= 1 {
+        let previous = group_node(g - 1, 0);
+        if tx.contains_node(&previous)? {
+            tx.create_edge(Edge::new(
+                group_node(g, 0),
+                RelationType::RelatesTo,
+                previous.clone(),
+            )?)?;
+            // Update the previous group's first node, stating the version it has.
+            let mut node = tx.get_node(&previous)?;
+            let version = node.metadata.version;
+            node.observations.push(format!("seen by {g}"));
+            node.attributes.insert("seen".into(), json!(g));
+            tx.update_node(node, Some(version))?;
+        }
+    }
+    if g >= 2 {
+        let key = EdgeKey::new(
+            group_node(g - 2, 0),
+            chain_relation(seed, g - 2, 0)?,
+            group_node(g - 2, 1),
+        );
+        if let Some(mut edge) = tx.find_edge(&key)? {
+            edge.metadata.weight = rng.below(50) as f64 / 4.0;
+            edge.attributes.insert("touched".into(), json!(g));
+            tx.update_edge(edge, None)?;
+        }
+        // Sometimes drop the link between the two groups before.
+        let link = EdgeKey::new(
+            group_node(g - 1, 0),
+            RelationType::RelatesTo,
+            group_node(g - 2, 0),
+        );
+        if rng.chance(1, 3) && tx.find_edge(&link)?.is_some() {
+            tx.delete_edge(&link)?;
+        }
+    }
+    // Groups and solo nodes past their lifetime go (also those a run of other
+    // transactions skipped), so the store's size stays bounded.
+    if g >= LIFETIME {
+        for old in g.saturating_sub(LIFETIME + CATCH_UP)..=g - LIFETIME {
+            let first = group_node(old, 0);
+            if tx.contains_node(&first)? {
+                // The rest of the group depends on its first node: a cascade takes all.
+                tx.delete_node(&first, OnDependents::Cascade)?;
+            }
+        }
+    }
+    if g >= SOLO_LIFETIME {
+        for old in g.saturating_sub(SOLO_LIFETIME + CATCH_UP)..=g - SOLO_LIFETIME {
+            let solo = format!("s{old}");
+            if tx.contains_node(&solo)? {
+                tx.delete_node(&solo, OnDependents::Refuse)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn counter_value(node: &Node) -> Result<i64> {
+    node.attributes
+        .get("value")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| {
+            Error::invalid_input(format!("counter {}", node.name), "has no integer value")
+        })
+}
+
+fn transfer(tx: &mut WriteTx<'_>, g: u64, rng: &mut Rng) -> Result<()> {
+    let from = rng.below(COUNTERS);
+    let to = (from + 1 + rng.below(COUNTERS - 1)) % COUNTERS;
+    let mut source = tx.get_node(&counter_name(from))?;
+    let mut target = tx.get_node(&counter_name(to))?;
+    let available = counter_value(&source)?;
+    let amount = i64::try_from(rng.below(u64::try_from(available).unwrap_or(0) + 1)).unwrap_or(0);
+    source
+        .attributes
+        .insert("value".into(), json!(available - amount));
+    let received = counter_value(&target)? + amount;
+    target.attributes.insert("value".into(), json!(received));
+    tx.update_node(source, None)?;
+    tx.update_node(target, None)?;
+    let mut ledger = tx.get_node(LEDGER)?;
+    let transfers = ledger
+        .attributes
+        .get("transfers")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    ledger.attributes.insert("last".into(), json!(g));
+    ledger
+        .attributes
+        .insert("transfers".into(), json!(transfers + 1));
+    tx.update_node(ledger, None)?;
+    Ok(())
+}

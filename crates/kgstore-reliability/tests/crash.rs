@@ -1,0 +1,79 @@
+//! SIGKILL at random moments, against every persistent backend by URL.
+//!
+//! `KGSTORE_CRASH_CYCLES` (default 200 per backend, a quarter of it for the
+//! relaxed runs), `KGSTORE_CRASH_SEED` (replays a run; printed at the start and
+//! on failure), `KGSTORE_CRASH_MAX_DELAY_MS` (default 30) and
+//! `KGSTORE_CRASH_DIR` size and place a run. See docs/reliability.md.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::thread;
+
+use kgstore_reliability::crash::{CrashReport, Harness};
+
+/// Every persistent backend, by URL template (`{dir}` is a fresh folder): a new
+/// backend is one more line here.
+const DURABLE: &[&str] = &["sqlite://{dir}/kg.db", "json://{dir}/kg"];
+
+/// The same with relaxed durability, where only atomicity is checked.
+const RELAXED: &[&str] = &[
+    "sqlite://{dir}/kg.db?durability=relaxed",
+    "json://{dir}/kg?durability=relaxed",
+];
+
+const DEFAULT_CYCLES: u64 = 200;
+
+fn harness(template: &str) -> Harness {
+    Harness::from_env(
+        template,
+        env!("CARGO_BIN_EXE_kgstore-crash-child"),
+        DEFAULT_CYCLES,
+    )
+}
+
+/// Runs every harness on its own thread; panics with every failure.
+fn run_all(harnesses: Vec<Harness>) -> Vec<CrashReport> {
+    let runs: Vec<_> = harnesses
+        .into_iter()
+        .map(|h| {
+            eprintln!("{}: seed {} ({} cycles)", h.url_template, h.seed, h.cycles);
+            thread::spawn(move || (h.url_template.clone(), h.cycles, h.run()))
+        })
+        .collect();
+    let mut reports = Vec::new();
+    let mut failures = Vec::new();
+    for run in runs {
+        let (url, cycles, outcome) = run.join().unwrap();
+        match outcome {
+            Ok(report) => {
+                eprintln!("{url}: {report}");
+                assert_eq!(report.cycles, cycles);
+                reports.push(report);
+            }
+            Err(failure) => failures.push(failure.to_string()),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    reports
+}
+
+#[test]
+fn sigkill_loses_no_acknowledged_transaction_on_any_backend() {
+    for report in run_all(DURABLE.iter().map(|t| harness(t)).collect()) {
+        assert_eq!(report.lost, 0);
+        assert!(report.acknowledged > 0, "{report}");
+    }
+}
+
+#[test]
+fn sigkill_with_relaxed_durability_shows_no_partial_transaction() {
+    run_all(
+        RELAXED
+            .iter()
+            .map(|t| {
+                let h = harness(t);
+                let cycles = h.cycles.div_ceil(4);
+                h.cycles(cycles).atomic_only()
+            })
+            .collect(),
+    );
+}
