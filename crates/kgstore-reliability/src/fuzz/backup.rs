@@ -159,10 +159,6 @@ pub fn backup_dir(data: &[u8]) -> Outcome {
         }
         (false, Err(_)) => return Ok(()),
         (true, Err(e)) => {
-            // Known, being fixed elsewhere: verify accepts updated_at < created_at.
-            if e.to_string().contains("updated_at") {
-                return Ok(());
-            }
             return fail(format!("a backup that verifies does not restore: {e}"));
         }
         (true, Ok(report)) => report,
@@ -213,9 +209,6 @@ pub fn backup_dir(data: &[u8]) -> Outcome {
         let target = kgstore::open(&url)
             .map_err(|e| Finding::new(TARGET, format!("cannot open {url}: {e}")))?;
         if let Err(e) = backup::restore_into(&dir, &target, RestoreMode::Empty) {
-            if known_sqlite_version_limit(&url, &dir) {
-                continue;
-            }
             return fail(format!(
                 "a backup the memory backend restores does not restore into {url}: {e}"
             ));
@@ -230,24 +223,4 @@ pub fn backup_dir(data: &[u8]) -> Outcome {
         }
     }
     Ok(())
-}
-
-/// Known, being fixed elsewhere: versions above `i64::MAX` do not fit SQLite.
-/// True when `url` is SQLite's and a line of the backup holds such a version.
-fn known_sqlite_version_limit(url: &str, dir: &std::path::Path) -> bool {
-    if !url.starts_with("sqlite:") {
-        return false;
-    }
-    [NODES_FILE, EDGES_FILE].iter().any(|file| {
-        let text = fs::read_to_string(dir.join(file)).unwrap_or_default();
-        text.lines().any(|line| {
-            serde_json::from_str::<serde_json::Value>(line)
-                .ok()
-                .and_then(|v| {
-                    v.pointer("/metadata/version")
-                        .and_then(serde_json::Value::as_u64)
-                })
-                .is_some_and(|version| i64::try_from(version).is_err())
-        })
-    })
 }
