@@ -39,6 +39,17 @@ fn timed(f: impl FnOnce() -> Result<(u64, Option<u64>)>) -> Result<Measured> {
     })
 }
 
+/// Times `query` on each name; the checksum adds up what it returns.
+fn per_name(names: &[String], mut query: impl FnMut(&str) -> Result<u64>) -> Result<Measured> {
+    timed(|| {
+        let mut sum = 0;
+        for name in names {
+            sum += query(name)?;
+        }
+        Ok((len(names), Some(sum)))
+    })
+}
+
 fn len(items: &[impl Sized]) -> u64 {
     items.len() as u64
 }
@@ -103,24 +114,16 @@ impl KgSubject {
     /// Gets each node by name; the checksum adds up their `index` attributes.
     pub fn gets(&mut self, names: &[String]) -> Result<Measured> {
         let store = self.store()?;
-        timed(|| {
-            let mut sum = 0;
-            for name in names {
-                sum += index_of(&store.get_node(name)?.attributes);
-            }
-            Ok((len(names), Some(sum)))
+        per_name(names, |name| {
+            Ok(index_of(&store.get_node(name)?.attributes))
         })
     }
 
     /// Lists each node's outgoing edges; the checksum adds up their numbers.
     pub fn neighbours(&mut self, names: &[String]) -> Result<Measured> {
         let store = self.store()?;
-        timed(|| {
-            let mut sum = 0;
-            for name in names {
-                sum += len(&store.edges_of(name, Direction::Out, &[])?);
-            }
-            Ok((len(names), Some(sum)))
+        per_name(names, |name| {
+            Ok(len(&store.edges_of(name, Direction::Out, &[])?))
         })
     }
 
@@ -128,25 +131,13 @@ impl KgSubject {
     pub fn two_hops(&mut self, names: &[String]) -> Result<Measured> {
         let store = self.store()?;
         let options = TraverseOptions::depth(2);
-        timed(|| {
-            let mut sum = 0;
-            for name in names {
-                sum += len(&store.traverse(name, &options)?);
-            }
-            Ok((len(names), Some(sum)))
-        })
+        per_name(names, |name| Ok(len(&store.traverse(name, &options)?)))
     }
 
     /// Resolves each node's dependencies; the checksum adds up their lengths.
     pub fn resolutions(&mut self, names: &[String]) -> Result<Measured> {
         let store = self.store()?;
-        timed(|| {
-            let mut sum = 0;
-            for name in names {
-                sum += len(&store.resolve_dependencies(name)?);
-            }
-            Ok((len(names), Some(sum)))
-        })
+        per_name(names, |name| Ok(len(&store.resolve_dependencies(name)?)))
     }
 
     /// Pages through every node of `node_type`; the checksum adds up `index + 1`.
@@ -280,52 +271,30 @@ impl RawSubject {
     /// Gets by name.
     pub fn gets(&mut self, names: &[String]) -> Result<Measured> {
         let raw = self.raw()?;
-        timed(|| {
-            let mut sum = 0;
-            for name in names {
-                let node = raw
-                    .get_node(name)?
-                    .with_context(|| format!("no node {name}"))?;
-                sum += index_of(&node.attributes);
-            }
-            Ok((len(names), Some(sum)))
+        per_name(names, |name| {
+            let node = raw
+                .get_node(name)?
+                .with_context(|| format!("no node {name}"))?;
+            Ok(index_of(&node.attributes))
         })
     }
 
     /// Outgoing edges.
     pub fn neighbours(&mut self, names: &[String]) -> Result<Measured> {
         let raw = self.raw()?;
-        timed(|| {
-            let mut sum = 0;
-            for name in names {
-                sum += len(&raw.out_edges(name)?);
-            }
-            Ok((len(names), Some(sum)))
-        })
+        per_name(names, |name| Ok(len(&raw.out_edges(name)?)))
     }
 
     /// Two-hop counts, one query each.
     pub fn two_hops(&mut self, names: &[String]) -> Result<Measured> {
         let raw = self.raw()?;
-        timed(|| {
-            let mut sum = 0;
-            for name in names {
-                sum += raw.two_hop_count(name)?;
-            }
-            Ok((len(names), Some(sum)))
-        })
+        per_name(names, |name| Ok(raw.two_hop_count(name)?))
     }
 
     /// Dependency resolutions.
     pub fn resolutions(&mut self, names: &[String]) -> Result<Measured> {
         let raw = self.raw()?;
-        timed(|| {
-            let mut sum = 0;
-            for name in names {
-                sum += len(&raw.resolve_dependencies(name)?);
-            }
-            Ok((len(names), Some(sum)))
-        })
+        per_name(names, |name| Ok(len(&raw.resolve_dependencies(name)?)))
     }
 
     /// Keyset pages through the nodes of a type.
