@@ -16,11 +16,23 @@ use std::path::Path;
 
 use crate::fault::{FsOp, Hooks};
 
+/// Announces the step `op` on `path` to the hooks, does it, and passes its outcome
+/// back through them.
+fn step<T>(
+    hooks: &Hooks,
+    op: FsOp,
+    path: &Path,
+    f: impl FnOnce() -> io::Result<T>,
+) -> io::Result<T> {
+    hooks.step(op, path)?;
+    hooks.done(op, path, f())
+}
+
 /// Creates a new file (failing if it exists) for writing.
 pub fn create_new(path: &Path, hooks: &Hooks) -> io::Result<File> {
-    hooks.step(FsOp::CreateFile, path)?;
-    let outcome = OpenOptions::new().write(true).create_new(true).open(path);
-    hooks.done(FsOp::CreateFile, path, outcome)
+    step(hooks, FsOp::CreateFile, path, || {
+        OpenOptions::new().write(true).create_new(true).open(path)
+    })
 }
 
 /// Writes all of `bytes` to `file` (whose path is `path`).
@@ -36,38 +48,32 @@ pub fn write_all(file: &mut File, path: &Path, bytes: &[u8], hooks: &Hooks) -> i
 
 /// Syncs a file's content and metadata to the disk.
 pub fn sync_file(file: &File, path: &Path, hooks: &Hooks) -> io::Result<()> {
-    hooks.step(FsOp::SyncFile, path)?;
-    hooks.done(FsOp::SyncFile, path, file.sync_all())
+    step(hooks, FsOp::SyncFile, path, || file.sync_all())
 }
 
 /// Renames `from` over `to`.
 pub fn rename(from: &Path, to: &Path, hooks: &Hooks) -> io::Result<()> {
-    hooks.step(FsOp::Rename, to)?;
-    hooks.done(FsOp::Rename, to, fs::rename(from, to))
+    step(hooks, FsOp::Rename, to, || fs::rename(from, to))
 }
 
 /// Removes a file.
 pub fn remove_file(path: &Path, hooks: &Hooks) -> io::Result<()> {
-    hooks.step(FsOp::RemoveFile, path)?;
-    hooks.done(FsOp::RemoveFile, path, fs::remove_file(path))
+    step(hooks, FsOp::RemoveFile, path, || fs::remove_file(path))
 }
 
 /// Removes a folder and everything in it (a failed backup's partial copy).
 pub fn remove_dir_all(path: &Path, hooks: &Hooks) -> io::Result<()> {
-    hooks.step(FsOp::RemoveFile, path)?;
-    hooks.done(FsOp::RemoveFile, path, fs::remove_dir_all(path))
+    step(hooks, FsOp::RemoveFile, path, || fs::remove_dir_all(path))
 }
 
 /// Creates a folder.
 pub fn create_dir(path: &Path, hooks: &Hooks) -> io::Result<()> {
-    hooks.step(FsOp::CreateDir, path)?;
-    hooks.done(FsOp::CreateDir, path, fs::create_dir(path))
+    step(hooks, FsOp::CreateDir, path, || fs::create_dir(path))
 }
 
 /// Creates a folder and its missing parents.
 pub fn create_dir_all(path: &Path, hooks: &Hooks) -> io::Result<()> {
-    hooks.step(FsOp::CreateDir, path)?;
-    hooks.done(FsOp::CreateDir, path, fs::create_dir_all(path))
+    step(hooks, FsOp::CreateDir, path, || fs::create_dir_all(path))
 }
 
 /// Syncs a folder, so that the names created, renamed or removed in it are durable.
@@ -83,7 +89,7 @@ pub fn sync_dir(dir: &Path, hooks: &Hooks) -> io::Result<()> {
 
 /// Replaces the lock file's content with `bytes`.
 pub fn write_lock(file: &mut File, path: &Path, bytes: &[u8], hooks: &Hooks) -> io::Result<()> {
-    hooks.step(FsOp::WriteLock, path)?;
-    let outcome = file.set_len(0).and_then(|()| file.write_all(bytes));
-    hooks.done(FsOp::WriteLock, path, outcome)
+    step(hooks, FsOp::WriteLock, path, || {
+        file.set_len(0).and_then(|()| file.write_all(bytes))
+    })
 }

@@ -12,36 +12,12 @@ use std::io::ErrorKind as IoKind;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 
-use kgstore_core::suite::dump;
-use kgstore_core::{
-    Edge, ErrorKind, GraphRead, Node, OnDependents, RelationType, Store, Timestamp, WriteTx,
-};
+use kgstore_core::{Edge, ErrorKind, GraphRead, Node, OnDependents, RelationType, Store, WriteTx};
 use kgstore_jsonfs::fault::{Fault, FaultAction, FaultPoint};
 use kgstore_jsonfs::{JsonFsBackend, JsonFsOptions, RecoveryReport};
 use serde_json::json;
 
-use common::{child_mode, leftovers, lines, open, spawn_child, var};
-
-type Dump = (
-    Vec<Node>,
-    Vec<Edge>,
-    Vec<(kgstore_core::SchemaTarget, serde_json::Value)>,
-);
-
-/// A store's dump with the commit times blanked: the copy that computes the expected
-/// state commits at another moment than the child.
-fn state(store: &Store) -> Dump {
-    let (mut nodes, mut edges, schemas) = dump(store);
-    for node in &mut nodes {
-        node.metadata.created_at = Timestamp::EPOCH;
-        node.metadata.updated_at = Timestamp::EPOCH;
-    }
-    for edge in &mut edges {
-        edge.metadata.created_at = Timestamp::EPOCH;
-        edge.metadata.updated_at = Timestamp::EPOCH;
-    }
-    (nodes, edges, schemas)
-}
+use common::{Dump, child_mode, leftovers, lines, open, spawn_child, state, var};
 
 /// A store with a few nodes and an edge, and its dump.
 fn base(path: &Path) -> Dump {

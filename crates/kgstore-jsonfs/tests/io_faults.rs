@@ -23,33 +23,16 @@ use std::time::Instant;
 use kgstore_core::suite::dump;
 use kgstore_core::{
     Durability, Edge, ErrorKind, GraphRead, Node, OnDependents, RelationType, SchemaTarget, Store,
-    Timestamp, WriteTx,
+    WriteTx,
 };
 use kgstore_jsonfs::fault::{EIO, ENOSPC, Fault, FaultAction, FsOp, Step};
 use kgstore_jsonfs::{JsonFsBackend, JsonFsOptions, TEMP_PREFIX};
 use serde_json::json;
 
-use common::{all_files, leftovers};
-
-type Dump = (Vec<Node>, Vec<Edge>, Vec<(SchemaTarget, serde_json::Value)>);
+use common::{Dump, all_files, leftovers, state};
 
 /// The errors every step is failed with.
 const ERRORS: [(&str, i32); 2] = [("EIO", EIO), ("ENOSPC", ENOSPC)];
-
-/// A store's dump with the commit times blanked: the copy that computes the expected
-/// state commits at another moment.
-fn state(store: &Store) -> Dump {
-    let (mut nodes, mut edges, schemas) = dump(store);
-    for node in &mut nodes {
-        node.metadata.created_at = Timestamp::EPOCH;
-        node.metadata.updated_at = Timestamp::EPOCH;
-    }
-    for edge in &mut edges {
-        edge.metadata.created_at = Timestamp::EPOCH;
-        edge.metadata.updated_at = Timestamp::EPOCH;
-    }
-    (nodes, edges, schemas)
-}
 
 fn options(durability: Durability) -> JsonFsOptions {
     JsonFsOptions::default().durability(durability)
@@ -263,19 +246,9 @@ fn case(setup: &Setup, scratch: &Path, k: usize, (name, code): (&str, i32), mode
     } else {
         k <= setup.mark
     };
-    let expected = if before_mark {
-        // Before the commit mark: as before, and the same handle writes on.
-        store
-            .create_node(Node::new("later", "thing").unwrap())
-            .unwrap_or_else(|e| panic!("{what}: no write after the fault cleared: {e}"));
-        state(&store)
-    } else {
-        // Past it: the handle refuses writes; the next open completes the commit.
-        assert!(
-            err.to_string()
-                .contains("completes when the store is next opened"),
-            "{what}: {err}"
-        );
+    let expected = expected_after_failure(&store, &err, before_mark, &setup.after, &what);
+    if !before_mark {
+        // Past the mark the handle refuses writes.
         let refused = store
             .create_node(Node::new("refused", "thing").unwrap())
             .expect_err(&format!("{what}: a poisoned handle took a write"));
@@ -283,11 +256,36 @@ fn case(setup: &Setup, scratch: &Path, k: usize, (name, code): (&str, i32), mode
             refused.to_string().contains("reopen the store"),
             "{refused}"
         );
-        setup.after.clone()
-    };
+    }
     drop(store);
     reopened_is(&path, &expected, &what);
     std::fs::remove_dir_all(&path).unwrap();
+}
+
+/// The state a reopen must find after a commit failed and its fault cleared. Before
+/// the commit mark the store is as before and the same handle writes on: the state
+/// is what it holds after one more write. Past the mark the error says the next open
+/// completes the transaction: the state is `after`.
+fn expected_after_failure(
+    store: &Store,
+    err: &kgstore_core::Error,
+    before_mark: bool,
+    after: &Dump,
+    what: &str,
+) -> Dump {
+    if before_mark {
+        store
+            .create_node(Node::new("later", "thing").unwrap())
+            .unwrap_or_else(|e| panic!("{what}: no write after the fault cleared: {e}"));
+        state(store)
+    } else {
+        assert!(
+            err.to_string()
+                .contains("completes when the store is next opened"),
+            "{what}: {err}"
+        );
+        after.clone()
+    }
 }
 
 /// Runs `f` on every item, on a few threads: the cases wait on `fsync` far more
@@ -765,19 +763,7 @@ fn every_fault_point_fails_with_each_error() {
             point,
             P::TempWritten | P::TempSynced | P::JournalWritten | P::JournalSynced
         );
-        let expected = if before_mark {
-            store
-                .create_node(Node::new("later", "thing").unwrap())
-                .unwrap_or_else(|e| panic!("{what}: {e}"));
-            state(&store)
-        } else {
-            assert!(
-                err.to_string()
-                    .contains("completes when the store is next opened"),
-                "{what}: {err}"
-            );
-            setup.after.clone()
-        };
+        let expected = expected_after_failure(&store, &err, before_mark, &setup.after, &what);
         drop(store);
         reopened_is(&path, &expected, &what);
     });

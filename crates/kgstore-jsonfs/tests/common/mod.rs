@@ -7,7 +7,8 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::Duration;
 
-use kgstore_core::Store;
+use kgstore_core::suite::dump;
+use kgstore_core::{Edge, Node, SchemaTarget, Store, Timestamp};
 use kgstore_jsonfs::{JsonFsBackend, JsonFsOptions, TEMP_PREFIX};
 
 /// The environment variable that makes a test binary's `child` test act.
@@ -128,4 +129,22 @@ impl Rng {
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % bound.max(1)
     }
+}
+
+/// Everything a store holds, as `kgstore_core::suite::dump` lists it.
+pub type Dump = (Vec<Node>, Vec<Edge>, Vec<(SchemaTarget, serde_json::Value)>);
+
+/// A store's dump with the commit times blanked: the copy that computes the expected
+/// state commits at another moment than the store under test.
+pub fn state(store: &Store) -> Dump {
+    let (mut nodes, mut edges, schemas) = dump(store);
+    for node in &mut nodes {
+        node.metadata.created_at = Timestamp::EPOCH;
+        node.metadata.updated_at = Timestamp::EPOCH;
+    }
+    for edge in &mut edges {
+        edge.metadata.created_at = Timestamp::EPOCH;
+        edge.metadata.updated_at = Timestamp::EPOCH;
+    }
+    (nodes, edges, schemas)
 }
