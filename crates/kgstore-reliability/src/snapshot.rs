@@ -24,12 +24,18 @@ pub struct Snapshot {
     pub schemas: BTreeMap<String, String>,
 }
 
-/// Drops the store-stamped timestamps from an entity's JSON.
-fn without_timestamps(mut value: Value) -> String {
+/// Removes the store-stamped `created_at` and `updated_at` from an entity's JSON
+/// (its `metadata` object).
+pub(crate) fn remove_timestamps(value: &mut Value) {
     if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.remove("created_at");
         meta.remove("updated_at");
     }
+}
+
+/// An entity's JSON text without the store-stamped timestamps.
+fn without_timestamps(mut value: Value) -> String {
+    remove_timestamps(&mut value);
     value.to_string()
 }
 

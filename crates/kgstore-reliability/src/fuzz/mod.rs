@@ -127,16 +127,9 @@ pub(crate) fn normalized<T: serde::Serialize>(result: &kgstore::Result<T>) -> St
 
 /// Removes `created_at` and `updated_at` from every `metadata` object inside `value`.
 pub(crate) fn strip_timestamps(value: &mut serde_json::Value) {
+    crate::snapshot::remove_timestamps(value);
     match value {
-        serde_json::Value::Object(map) => {
-            if let Some(serde_json::Value::Object(meta)) = map.get_mut("metadata") {
-                meta.remove("created_at");
-                meta.remove("updated_at");
-            }
-            for (_, v) in map.iter_mut() {
-                strip_timestamps(v);
-            }
-        }
+        serde_json::Value::Object(map) => map.values_mut().for_each(strip_timestamps),
         serde_json::Value::Array(items) => items.iter_mut().for_each(strip_timestamps),
         _ => {}
     }
