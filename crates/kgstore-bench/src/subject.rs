@@ -288,7 +288,7 @@ impl RawSubject {
     /// Two-hop counts, one query each.
     pub fn two_hops(&mut self, names: &[String]) -> Result<Measured> {
         let raw = self.raw()?;
-        per_name(names, |name| Ok(raw.two_hop_count(name)?))
+        per_name(names, |name| raw.two_hop_count(name))
     }
 
     /// Dependency resolutions.
