@@ -35,7 +35,9 @@ pub const EXIT_CORRUPT: i32 = 6;
 /// The exit code for an error.
 pub fn exit_code(error: &anyhow::Error) -> i32 {
     match error.downcast_ref::<Error>().map(Error::kind) {
-        Some(ErrorKind::NodeNotFound | ErrorKind::EdgeNotFound) => EXIT_NOT_FOUND,
+        Some(ErrorKind::NodeNotFound | ErrorKind::EdgeNotFound | ErrorKind::DocumentNotFound) => {
+            EXIT_NOT_FOUND
+        }
         Some(
             ErrorKind::InvalidInput
             | ErrorKind::Validation

@@ -85,6 +85,7 @@ impl Store {
     pub fn read(&self) -> Result<ReadTx<'_>> {
         Ok(ReadTx {
             txn: self.inner.backend.begin_read()?,
+            backend: self.inner.backend.name(),
         })
     }
 
