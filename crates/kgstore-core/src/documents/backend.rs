@@ -17,7 +17,7 @@ use std::ops::Bound;
 use sha2::{Digest as _, Sha256};
 
 use super::key;
-use super::meta::{DocumentMeta, Sha256Digest};
+use super::meta::{Document, DocumentMeta, Sha256Digest};
 use crate::error::{Error, Result};
 
 /// Reads of documents on one snapshot (inside a write transaction: seeing its writes).
@@ -42,6 +42,33 @@ pub trait DocRead {
             .read_to_end(&mut out)
             .map_err(|e| read_error(&meta.key, e))?;
         Ok(out)
+    }
+
+    /// The document at `key` with its bytes (override to fetch both at once).
+    fn get_doc(&self, key: &str) -> Result<Option<Document>> {
+        let Some(meta) = self.doc_meta(key)? else {
+            return Ok(None);
+        };
+        let content = self.read_doc(&meta)?;
+        Ok(Some(Document { meta, content }))
+    }
+
+    /// The metadata of many keys at once, in their order (override to ask in one
+    /// query: batch writes ask for every key of the batch).
+    fn docs_meta(&self, keys: &[&str]) -> Result<Vec<Option<DocumentMeta>>> {
+        keys.iter().map(|key| self.doc_meta(key)).collect()
+    }
+
+    /// The first of `keys` (new keys of a batch) that the file-tree rule keeps from
+    /// being created, with the stored key in its way; see [`tree_conflict`](Self::tree_conflict).
+    /// Override to ask in one query.
+    fn first_tree_conflict(&self, keys: &[&str]) -> Result<Option<(String, String)>> {
+        for key in keys {
+            if let Some(existing) = self.tree_conflict(key)? {
+                return Ok(Some(((*key).to_owned(), existing)));
+            }
+        }
+        Ok(None)
     }
 
     /// Whether a document exists (override when cheaper than fetching its metadata).
@@ -90,6 +117,11 @@ pub trait DocWrite: DocRead {
     /// takes the complete metadata from [`DocInput::finish`]. If anything fails
     /// (the input, or the backend), the document must be as before the call.
     fn put_doc(&mut self, input: &mut DocInput<'_>) -> Result<()>;
+
+    /// Stores many documents given in full (override to batch).
+    fn put_docs(&mut self, inputs: &mut [DocInput<'_>]) -> Result<()> {
+        inputs.iter_mut().try_for_each(|input| self.put_doc(input))
+    }
 
     /// Removes a document; whether it existed.
     fn delete_doc(&mut self, key: &str) -> Result<bool>;

@@ -122,12 +122,11 @@ pub trait DocumentRead {
 }
 
 fn read_one(d: &dyn DocRead, key: &str) -> Result<Option<Document>> {
-    let Some(meta) = d.doc_meta(key)? else {
+    let Some(doc) = d.get_doc(key)? else {
         return Ok(None);
     };
-    let content = d.read_doc(&meta)?;
-    check_length(&meta, content.len() as u64)?;
-    Ok(Some(Document { meta, content }))
+    check_length(&doc.meta, doc.content.len() as u64)?;
+    Ok(Some(doc))
 }
 
 fn check_length(meta: &DocumentMeta, got: u64) -> Result<()> {

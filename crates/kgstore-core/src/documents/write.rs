@@ -63,11 +63,6 @@ fn open<'a>(docs: &'a dyn DocRead, key: &str) -> Result<DocumentReader<'a>> {
     Ok(DocumentReader::new(docs.open_doc(&meta)?, meta))
 }
 
-/// A document about to be written: checked, with its metadata decided.
-struct Planned {
-    meta: DocumentMeta,
-}
-
 impl WriteTx<'_> {
     fn docs(&self) -> Result<&dyn DocRead> {
         let backend = self.backend_name();
@@ -110,8 +105,8 @@ impl WriteTx<'_> {
         content: impl AsRef<[u8]>,
         options: &WriteOptions,
     ) -> Result<DocumentMeta> {
-        let planned = self.plan(key, options, &HashSet::new())?;
-        let mut input = DocInput::bytes(planned.meta, content.as_ref());
+        let meta = self.plan_one(key, options)?;
+        let mut input = DocInput::bytes(meta, content.as_ref());
         self.put(&mut input)
     }
 
@@ -124,13 +119,15 @@ impl WriteTx<'_> {
         mut reader: impl Read,
         options: &WriteOptions,
     ) -> Result<DocumentMeta> {
-        let planned = self.plan(key, options, &HashSet::new())?;
-        let mut input = DocInput::reader(planned.meta, &mut reader);
+        let meta = self.plan_one(key, options)?;
+        let mut input = DocInput::reader(meta, &mut reader);
         self.put(&mut input)
     }
 
     /// Writes many documents; nothing is written unless every one is valid and
-    /// meets its precondition. Their new metadata, in order.
+    /// meets its precondition. Their new metadata, in order. The backend is asked
+    /// about the whole batch at once (one query on SQLite), so this is the fast
+    /// way to write many documents.
     pub fn write_documents(
         &mut self,
         writes: impl IntoIterator<Item = DocumentWrite>,
@@ -146,16 +143,34 @@ impl WriteTx<'_> {
                 ));
             }
         }
-        let mut planned = Vec::with_capacity(writes.len());
-        for w in &writes {
-            planned.push(self.plan(&w.key, &w.options, &keys)?);
+        let mut sorted: Vec<&str> = keys.iter().copied().collect();
+        sorted.sort_unstable();
+        let mut metas = Vec::with_capacity(writes.len());
+        for chunk in writes.chunks(BATCH) {
+            let chunk_keys: Vec<&str> = chunk.iter().map(|w| w.key.as_str()).collect();
+            let olds = self.docs()?.docs_meta(&chunk_keys)?;
+            let mut fresh: Vec<&str> = Vec::new();
+            for (w, old) in chunk.iter().zip(olds) {
+                if old.is_none() {
+                    batch_tree_check(&w.key, &keys, &sorted)?;
+                    fresh.push(&w.key);
+                }
+                metas.push(self.plan(&w.key, &w.options, old)?);
+            }
+            if let Some((key, existing)) = self.docs()?.first_tree_conflict(&fresh)? {
+                return Err(tree_error(&key, existing));
+            }
         }
-        let mut out = Vec::with_capacity(writes.len());
-        for (w, p) in writes.iter().zip(planned) {
-            let mut input = DocInput::bytes(p.meta, &w.content);
-            out.push(self.put(&mut input)?);
-        }
-        Ok(out)
+        let mut inputs: Vec<DocInput<'_>> = metas
+            .into_iter()
+            .zip(&writes)
+            .map(|(meta, w)| DocInput::bytes(meta, &w.content))
+            .collect();
+        self.raw_docs(|d| d.put_docs(&mut inputs))?;
+        inputs
+            .iter_mut()
+            .map(|input| input.finish().cloned())
+            .collect()
     }
 
     /// Writes a document exactly as `meta` describes it, timestamps and version
@@ -220,17 +235,32 @@ impl WriteTx<'_> {
         self.raw_docs(|d| d.delete_doc(key))
     }
 
-    /// Checks a write and decides the metadata it will store (all but size and
-    /// digest). `batch` holds the keys written with it, for the file-tree rule.
-    fn plan(&self, key: &str, options: &WriteOptions, batch: &HashSet<&str>) -> Result<Planned> {
+    /// Checks a single write, file-tree rule included, and decides its metadata.
+    fn plan_one(&self, key: &str, options: &WriteOptions) -> Result<DocumentMeta> {
         check_key(key)?;
+        let docs = self.docs()?;
+        let old = docs.doc_meta(key)?;
+        let created = old.is_none();
+        let meta = self.plan(key, options, old)?;
+        if created && let Some(existing) = docs.tree_conflict(key)? {
+            return Err(tree_error(key, existing));
+        }
+        Ok(meta)
+    }
+
+    /// Checks a write's options and precondition against the stored `old`, and
+    /// decides the metadata it will store (all but size and digest).
+    fn plan(
+        &self,
+        key: &str,
+        options: &WriteOptions,
+        old: Option<DocumentMeta>,
+    ) -> Result<DocumentMeta> {
         if let Some(content_type) = &options.content_type {
             content_type_rule(content_type).map_err(|reason| {
                 Error::invalid_input(format!("content type of {}", subject(key)), reason)
             })?;
         }
-        let docs = self.docs()?;
-        let old = docs.doc_meta(key)?;
         match (options.precondition, &old) {
             (Precondition::CreateOnly, Some(_)) => {
                 return Err(Error::AlreadyExists {
@@ -249,45 +279,29 @@ impl WriteTx<'_> {
             }
             _ => {}
         }
-        if old.is_none() {
-            if let Some(folder) = ancestors(key).find(|f| batch.contains(f)) {
-                return Err(tree_error(key, folder.to_owned()));
-            }
-            let inside = format!("{key}/");
-            if let Some(other) = batch.iter().find(|k| k.starts_with(&inside)) {
-                return Err(tree_error(key, (*other).to_owned()));
-            }
-            if let Some(existing) = docs.tree_conflict(key)? {
-                return Err(tree_error(key, existing));
-            }
-        }
         let now = self.now();
         let content_type = match (&options.content_type, &old) {
             (Some(given), _) => given.clone(),
             (None, Some(old)) => old.content_type.clone(),
             (None, None) => guess_content_type(key).to_owned(),
         };
-        let meta = match old {
-            Some(old) => DocumentMeta {
-                key: key.to_owned(),
-                content_type,
-                size: 0,
-                sha256: Sha256Digest::default(),
-                created_at: old.created_at,
-                updated_at: now.max(old.updated_at),
-                version: next_version(old.version, key)?,
-            },
-            None => DocumentMeta {
-                key: key.to_owned(),
-                content_type,
-                size: 0,
-                sha256: Sha256Digest::default(),
-                created_at: now,
-                updated_at: now,
-                version: 1,
-            },
+        let (created_at, updated_at, version) = match old {
+            Some(old) => (
+                old.created_at,
+                now.max(old.updated_at),
+                next_version(old.version, key)?,
+            ),
+            None => (now, now, 1),
         };
-        Ok(Planned { meta })
+        Ok(DocumentMeta {
+            key: key.to_owned(),
+            content_type,
+            size: 0,
+            sha256: Sha256Digest::default(),
+            created_at,
+            updated_at,
+            version,
+        })
     }
 
     /// Hands the content to the backend; the stored metadata.
@@ -312,6 +326,23 @@ impl WriteTx<'_> {
     fn raw_docs<R>(&mut self, f: impl FnOnce(&mut dyn DocWrite) -> Result<R>) -> Result<R> {
         let backend = self.backend_name().to_owned();
         self.raw(|t| f(t.documents_mut().ok_or_else(|| unsupported(&backend))?))
+    }
+}
+
+/// Keys a batch write asks the backend about at once.
+const BATCH: usize = 4096;
+
+/// The file-tree rule among the keys of one batch: `key` (new) may not be inside
+/// another key of the batch, nor be the folder of one. `sorted` is `batch` sorted.
+fn batch_tree_check(key: &str, batch: &HashSet<&str>, sorted: &[&str]) -> Result<()> {
+    if let Some(folder) = ancestors(key).find(|f| batch.contains(f)) {
+        return Err(tree_error(key, folder.to_owned()));
+    }
+    let inside = format!("{key}/");
+    let at = sorted.partition_point(|k| *k < inside.as_str());
+    match sorted.get(at) {
+        Some(other) if other.starts_with(&inside) => Err(tree_error(key, (*other).to_owned())),
+        _ => Ok(()),
     }
 }
 
