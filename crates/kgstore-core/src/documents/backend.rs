@@ -146,6 +146,8 @@ pub struct DocInput<'a> {
     /// The size and digest the content must have (an import's).
     expect: Option<(u64, Sha256Digest)>,
     mismatch: bool,
+    /// The size of the stored document this one replaces, if any.
+    replaces: Option<u64>,
 }
 
 impl<'a> DocInput<'a> {
@@ -162,6 +164,7 @@ impl<'a> DocInput<'a> {
             source_error: None,
             expect: None,
             mismatch: false,
+            replaces: None,
         }
     }
 
@@ -176,6 +179,7 @@ impl<'a> DocInput<'a> {
             source_error: None,
             expect: None,
             mismatch: false,
+            replaces: None,
         }
     }
 
@@ -190,6 +194,24 @@ impl<'a> DocInput<'a> {
         let mut input = Self::reader(meta, reader);
         input.expect = Some((size, sha256));
         input
+    }
+
+    /// Marks the write as replacing a stored document of `size` bytes (the store
+    /// knows; a backend may skip looking).
+    pub fn replacing(mut self, size: u64) -> Self {
+        self.replaces = Some(size);
+        self
+    }
+
+    /// The size of the stored document this write replaces; `None` when it creates one.
+    pub fn replaces(&self) -> Option<u64> {
+        self.replaces
+    }
+
+    /// The metadata as known before the content is read: all but size and digest
+    /// are final (for a backend that records a row before streaming into it).
+    pub fn meta_so_far(&self) -> &DocumentMeta {
+        &self.meta
     }
 
     /// The document's key.

@@ -105,8 +105,8 @@ impl WriteTx<'_> {
         content: impl AsRef<[u8]>,
         options: &WriteOptions,
     ) -> Result<DocumentMeta> {
-        let meta = self.plan_one(key, options)?;
-        let mut input = DocInput::bytes(meta, content.as_ref());
+        let planned = self.plan_one(key, options)?;
+        let mut input = planned.input(DocInput::bytes(planned.meta.clone(), content.as_ref()));
         self.put(&mut input)
     }
 
@@ -119,8 +119,8 @@ impl WriteTx<'_> {
         mut reader: impl Read,
         options: &WriteOptions,
     ) -> Result<DocumentMeta> {
-        let meta = self.plan_one(key, options)?;
-        let mut input = DocInput::reader(meta, &mut reader);
+        let planned = self.plan_one(key, options)?;
+        let mut input = planned.input(DocInput::reader(planned.meta.clone(), &mut reader));
         self.put(&mut input)
     }
 
@@ -164,7 +164,7 @@ impl WriteTx<'_> {
         let mut inputs: Vec<DocInput<'_>> = metas
             .into_iter()
             .zip(&writes)
-            .map(|(meta, w)| DocInput::bytes(meta, &w.content))
+            .map(|(planned, w)| planned.input(DocInput::bytes(planned.meta.clone(), &w.content)))
             .collect();
         self.raw_docs(|d| d.put_docs(&mut inputs))?;
         inputs
@@ -236,16 +236,17 @@ impl WriteTx<'_> {
     }
 
     /// Checks a single write, file-tree rule included, and decides its metadata.
-    fn plan_one(&self, key: &str, options: &WriteOptions) -> Result<DocumentMeta> {
+    fn plan_one(&self, key: &str, options: &WriteOptions) -> Result<Planned> {
         check_key(key)?;
         let docs = self.docs()?;
         let old = docs.doc_meta(key)?;
-        let created = old.is_none();
-        let meta = self.plan(key, options, old)?;
-        if created && let Some(existing) = docs.tree_conflict(key)? {
+        let planned = self.plan(key, options, old)?;
+        if planned.replaces.is_none()
+            && let Some(existing) = docs.tree_conflict(key)?
+        {
             return Err(tree_error(key, existing));
         }
-        Ok(meta)
+        Ok(planned)
     }
 
     /// Checks a write's options and precondition against the stored `old`, and
@@ -255,7 +256,7 @@ impl WriteTx<'_> {
         key: &str,
         options: &WriteOptions,
         old: Option<DocumentMeta>,
-    ) -> Result<DocumentMeta> {
+    ) -> Result<Planned> {
         if let Some(content_type) = &options.content_type {
             content_type_rule(content_type).map_err(|reason| {
                 Error::invalid_input(format!("content type of {}", subject(key)), reason)
@@ -285,6 +286,7 @@ impl WriteTx<'_> {
             (None, Some(old)) => old.content_type.clone(),
             (None, None) => guess_content_type(key).to_owned(),
         };
+        let replaces = old.as_ref().map(|m| m.size);
         let (created_at, updated_at, version) = match old {
             Some(old) => (
                 old.created_at,
@@ -293,7 +295,7 @@ impl WriteTx<'_> {
             ),
             None => (now, now, 1),
         };
-        Ok(DocumentMeta {
+        let meta = DocumentMeta {
             key: key.to_owned(),
             content_type,
             size: 0,
@@ -301,7 +303,8 @@ impl WriteTx<'_> {
             created_at,
             updated_at,
             version,
-        })
+        };
+        Ok(Planned { meta, replaces })
     }
 
     /// Hands the content to the backend; the stored metadata.
@@ -326,6 +329,21 @@ impl WriteTx<'_> {
     fn raw_docs<R>(&mut self, f: impl FnOnce(&mut dyn DocWrite) -> Result<R>) -> Result<R> {
         let backend = self.backend_name().to_owned();
         self.raw(|t| f(t.documents_mut().ok_or_else(|| unsupported(&backend))?))
+    }
+}
+
+/// A write's metadata as decided, and the size of the document it replaces.
+struct Planned {
+    meta: DocumentMeta,
+    replaces: Option<u64>,
+}
+
+impl Planned {
+    fn input<'a>(&self, input: DocInput<'a>) -> DocInput<'a> {
+        match self.replaces {
+            Some(size) => input.replacing(size),
+            None => input,
+        }
     }
 }
 

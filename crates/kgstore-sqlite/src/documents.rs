@@ -1,0 +1,626 @@
+//! Documents in SQLite: one row per document in `documents` (its metadata, and
+//! its bytes when they fit in one chunk), larger ones split into
+//! `document_chunks` of [`CHUNK`] bytes, so that no value is ever held whole in
+//! memory on its way in or out. Listings walk the unique index on `key`.
+
+use std::collections::HashMap;
+use std::io::{self, Read};
+use std::ops::Bound;
+
+use kgstore_core::documents::{DocInput, for_each_chunk, input_error, key};
+use kgstore_core::serde_json::Value;
+use kgstore_core::{Document, DocumentMeta, Error, Result};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::codec::{doc_columns, doc_meta_from_row, version_to_sql};
+use crate::error::{Ctx, SqlResult};
+use crate::read::{Q, prefix_upper_bound};
+
+/// The size of a chunk; a document of at most this many bytes is kept in its row.
+pub const CHUNK: usize = 256 * 1024;
+
+/// The tables format version 2 adds.
+pub(crate) const DOCUMENTS_DDL: &str = "
+CREATE TABLE documents (
+    id           INTEGER PRIMARY KEY,
+    key          TEXT NOT NULL UNIQUE,
+    content_type TEXT NOT NULL,
+    size         INTEGER NOT NULL,
+    sha256       BLOB NOT NULL,
+    created_at   INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL,
+    version      INTEGER NOT NULL,
+    content      BLOB
+) STRICT;
+
+CREATE TABLE document_chunks (
+    doc_id INTEGER NOT NULL REFERENCES documents(id),
+    seq    INTEGER NOT NULL,
+    data   BLOB NOT NULL,
+    PRIMARY KEY (doc_id, seq)
+) STRICT;
+";
+
+fn subject(key: &str) -> String {
+    format!("document '{}'", kgstore_core::validate::shorten(key))
+}
+
+/// A JSON array of strings, for `json_each(?)`.
+fn json_list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
+    Value::Array(items.into_iter().map(Value::from).collect()).to_string()
+}
+
+impl<'a> Q<'a> {
+    fn doc_row(&self, key: &str) -> Result<Option<(i64, DocumentMeta, Option<Vec<u8>>)>> {
+        if !self.ctx.documents {
+            return Ok(None);
+        }
+        let sql = concat!(
+            "SELECT ",
+            doc_columns!(),
+            ", d.content FROM documents d WHERE d.key = ?1"
+        );
+        let ctx = self.ctx;
+        self.one(
+            sql,
+            [key],
+            || format!("reading {}", subject(key)),
+            |row| {
+                let (id, meta) = doc_meta_from_row(row, ctx)?;
+                let content: Option<Vec<u8>> = row.get(8).map_err(|e| {
+                    ctx.corrupt(format!("table documents, row {id}, column content: {e}"))
+                })?;
+                Ok((id, meta, content))
+            },
+        )
+    }
+
+    pub(crate) fn doc_meta(&self, key: &str) -> Result<Option<DocumentMeta>> {
+        if !self.ctx.documents {
+            return Ok(None);
+        }
+        let sql = concat!(
+            "SELECT ",
+            doc_columns!(),
+            " FROM documents d WHERE d.key = ?1"
+        );
+        let ctx = self.ctx;
+        self.one(
+            sql,
+            [key],
+            || format!("reading {}", subject(key)),
+            |row| doc_meta_from_row(row, ctx).map(|(_, meta)| meta),
+        )
+    }
+
+    pub(crate) fn scan_docs(
+        &self,
+        prefix: &str,
+        from: Bound<&str>,
+        limit: usize,
+    ) -> Result<Vec<DocumentMeta>> {
+        if !self.ctx.documents {
+            return Ok(Vec::new());
+        }
+        let (low, inclusive) = match from {
+            Bound::Included(k) if k > prefix => (k, true),
+            Bound::Excluded(k) if k >= prefix => (k, false),
+            _ => (prefix, true),
+        };
+        let high = if prefix.is_empty() {
+            None
+        } else {
+            prefix_upper_bound(prefix)
+        };
+        let sql = match (inclusive, high.is_some()) {
+            (true, true) => concat!(
+                "SELECT ",
+                doc_columns!(),
+                " FROM documents d WHERE d.key >= ?1 AND d.key < ?2 ORDER BY d.key LIMIT ?3"
+            ),
+            (false, true) => concat!(
+                "SELECT ",
+                doc_columns!(),
+                " FROM documents d WHERE d.key > ?1 AND d.key < ?2 ORDER BY d.key LIMIT ?3"
+            ),
+            (true, false) => concat!(
+                "SELECT ",
+                doc_columns!(),
+                " FROM documents d WHERE d.key >= ?1 AND ?2 IS NULL ORDER BY d.key LIMIT ?3"
+            ),
+            (false, false) => concat!(
+                "SELECT ",
+                doc_columns!(),
+                " FROM documents d WHERE d.key > ?1 AND ?2 IS NULL ORDER BY d.key LIMIT ?3"
+            ),
+        };
+        let ctx = self.ctx;
+        let limit = i64::try_from(limit).unwrap_or(-1);
+        let mut found = self.rows(
+            sql,
+            params![low, high, limit],
+            || {
+                format!(
+                    "listing documents under '{}'",
+                    kgstore_core::validate::shorten(prefix)
+                )
+            },
+            |row| doc_meta_from_row(row, ctx).map(|(_, meta)| meta),
+        )?;
+        // Without an upper bound (a prefix of U+10FFFF only), keep the prefix here.
+        if let Some(end) = found.iter().position(|m| !m.key.starts_with(prefix)) {
+            found.truncate(end);
+        }
+        Ok(found)
+    }
+
+    pub(crate) fn get_doc(&self, key: &str) -> Result<Option<Document>> {
+        let Some((id, meta, content)) = self.doc_row(key)? else {
+            return Ok(None);
+        };
+        let content = match content {
+            Some(bytes) => bytes,
+            None => self.chunks_of(id, &meta)?,
+        };
+        Ok(Some(Document { meta, content }))
+    }
+
+    fn chunks_of(&self, id: i64, meta: &DocumentMeta) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(usize::try_from(meta.size).unwrap_or(0));
+        let mut reader = ChunkReader::new(*self, id, meta.clone());
+        reader
+            .read_to_end(&mut out)
+            .map_err(|e| unwrap_io(e, &meta.key))?;
+        Ok(out)
+    }
+
+    pub(crate) fn read_doc(&self, meta: &DocumentMeta) -> Result<Vec<u8>> {
+        match self.doc_row(&meta.key)? {
+            Some((_, _, Some(bytes))) => Ok(bytes),
+            Some((id, stored, None)) => self.chunks_of(id, &stored),
+            None => Err(Error::document_not_found(&meta.key)),
+        }
+    }
+
+    pub(crate) fn open_doc(&self, meta: &DocumentMeta) -> Result<Box<dyn Read + 'a>> {
+        match self.doc_row(&meta.key)? {
+            Some((_, _, Some(bytes))) => Ok(Box::new(io::Cursor::new(bytes))),
+            Some((id, stored, None)) => Ok(Box::new(ChunkReader::new(*self, id, stored))),
+            None => Err(Error::document_not_found(&meta.key)),
+        }
+    }
+
+    pub(crate) fn contains_doc(&self, key: &str) -> Result<bool> {
+        if !self.ctx.documents {
+            return Ok(false);
+        }
+        Ok(self
+            .one(
+                "SELECT 1 FROM documents WHERE key = ?1",
+                [key],
+                || format!("looking up {}", subject(key)),
+                |_| Ok(()),
+            )?
+            .is_some())
+    }
+
+    pub(crate) fn count_docs(&self) -> Result<u64> {
+        if !self.ctx.documents {
+            return Ok(0);
+        }
+        let n: i64 = self
+            .one(
+                "SELECT count(*) FROM documents",
+                [],
+                || "counting documents".into(),
+                |row| row.get(0).map_err(|e| self.ctx.corrupt(e.to_string())),
+            )?
+            .unwrap_or(0);
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    pub(crate) fn docs_meta(&self, keys: &[&str]) -> Result<Vec<Option<DocumentMeta>>> {
+        if !self.ctx.documents {
+            return Ok(vec![None; keys.len()]);
+        }
+        let sql = concat!(
+            "SELECT ",
+            doc_columns!(),
+            " FROM documents d WHERE d.key IN (SELECT value FROM json_each(?1))"
+        );
+        let ctx = self.ctx;
+        let found = self.rows(
+            sql,
+            [json_list(keys.iter().copied())],
+            || format!("reading the metadata of {} documents", keys.len()),
+            |row| doc_meta_from_row(row, ctx).map(|(_, meta)| meta),
+        )?;
+        let mut by_key: HashMap<String, DocumentMeta> =
+            found.into_iter().map(|m| (m.key.clone(), m)).collect();
+        Ok(keys.iter().map(|k| by_key.remove(*k)).collect())
+    }
+
+    pub(crate) fn first_tree_conflict(&self, keys: &[&str]) -> Result<Option<(String, String)>> {
+        if keys.is_empty() || !self.ctx.documents {
+            return Ok(None);
+        }
+        let folders: Vec<&str> = keys.iter().flat_map(|k| key::ancestors(k)).collect();
+        if !folders.is_empty() {
+            let stored = self.rows(
+                "SELECT key FROM documents WHERE key IN (SELECT value FROM json_each(?1))",
+                [json_list(folders.iter().copied())],
+                || "looking for documents in the way of new ones".into(),
+                |row| {
+                    row.get::<_, String>(0)
+                        .map_err(|e| self.ctx.corrupt(e.to_string()))
+                },
+            )?;
+            if !stored.is_empty() {
+                for k in keys {
+                    if let Some(folder) = key::ancestors(k).find(|f| stored.iter().any(|s| s == f))
+                    {
+                        return Ok(Some(((*k).to_owned(), folder.to_owned())));
+                    }
+                }
+            }
+        }
+        self.one(
+            "SELECT j.value, d.key FROM json_each(?1) j JOIN documents d \
+             ON d.key >= j.value || '/' AND d.key < j.value || '0' LIMIT 1",
+            [json_list(keys.iter().copied())],
+            || "looking for documents inside new ones".into(),
+            |row| {
+                let pair: (String, String) = (
+                    row.get(0).map_err(|e| self.ctx.corrupt(e.to_string()))?,
+                    row.get(1).map_err(|e| self.ctx.corrupt(e.to_string()))?,
+                );
+                Ok(pair)
+            },
+        )
+    }
+}
+
+/// Undoes the wrapping of a kgstore error in an `io::Error` by a reader.
+fn unwrap_io(e: io::Error, key: &str) -> Error {
+    if e.get_ref().is_some_and(|inner| inner.is::<Error>())
+        && let Some(Ok(inner)) = e.into_inner().map(|b| b.downcast::<Error>())
+    {
+        return *inner;
+    }
+    Error::backend("sqlite", format!("reading {}: a read failed", subject(key)))
+}
+
+/// The bytes of a chunked document, one chunk in memory at a time.
+struct ChunkReader<'a> {
+    q: Q<'a>,
+    id: i64,
+    meta: DocumentMeta,
+    seq: i64,
+    chunk: Vec<u8>,
+    at: usize,
+    done: u64,
+}
+
+impl<'a> ChunkReader<'a> {
+    fn new(q: Q<'a>, id: i64, meta: DocumentMeta) -> Self {
+        Self {
+            q,
+            id,
+            meta,
+            seq: 0,
+            chunk: Vec::new(),
+            at: 0,
+            done: 0,
+        }
+    }
+
+    fn next_chunk(&mut self) -> Result<bool> {
+        let (q, id, seq) = (self.q, self.id, self.seq);
+        let key = &self.meta.key;
+        let got: Option<Vec<u8>> = q.one(
+            "SELECT data FROM document_chunks WHERE doc_id = ?1 AND seq = ?2",
+            [id, seq],
+            || format!("reading chunk {seq} of {}", subject(key)),
+            |row| row.get(0).map_err(|e| q.ctx.corrupt(e.to_string())),
+        )?;
+        match got {
+            Some(bytes) => {
+                self.chunk = bytes;
+                self.at = 0;
+                self.seq += 1;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+impl Read for ChunkReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.at == self.chunk.len() {
+            if self.done >= self.meta.size {
+                return Ok(0);
+            }
+            let more = self.next_chunk().map_err(io::Error::other)?;
+            if !more || self.chunk.is_empty() {
+                return Err(io::Error::other(self.q.ctx.corrupt(format!(
+                    "table document_chunks: {} has {} of its {} bytes (chunk {} is missing)",
+                    subject(&self.meta.key),
+                    self.done,
+                    self.meta.size,
+                    self.seq
+                ))));
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        self.done += n as u64;
+        Ok(n)
+    }
+}
+
+/// Document writes on the writer connection, inside its open transaction.
+pub(crate) struct DocW<'a> {
+    pub conn: &'a Connection,
+    pub ctx: &'a Ctx,
+}
+
+const INSERT_INLINE: &str = "INSERT INTO documents(key, content_type, size, sha256, created_at, \
+     updated_at, version, content) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+
+const UPSERT: &str = "INSERT INTO documents(key, content_type, size, sha256, created_at, \
+     updated_at, version, content) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+     ON CONFLICT(key) DO UPDATE SET content_type = excluded.content_type, size = excluded.size, \
+     sha256 = excluded.sha256, created_at = excluded.created_at, updated_at = excluded.updated_at, \
+     version = excluded.version, content = excluded.content RETURNING id";
+
+/// Rows per multi-row insert of new documents.
+const ROWS: usize = 32;
+
+fn insert_rows_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        format!(
+            "INSERT INTO documents(key, content_type, size, sha256, created_at, updated_at, \
+             version, content) VALUES {}",
+            vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; ROWS].join(", ")
+        )
+    })
+}
+
+const DELETE_CHUNKS: &str = "DELETE FROM document_chunks WHERE doc_id = ?1";
+
+impl DocW<'_> {
+    fn run(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        doing: impl FnOnce() -> String,
+    ) -> Result<usize> {
+        self.conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute(params))
+            .ctx(self.ctx, doing)
+    }
+
+    /// Writes the row of a document (with `content` when inline); its id. Old
+    /// chunks of a replaced document are removed.
+    fn write_row(
+        &self,
+        meta: &DocumentMeta,
+        content: Option<&[u8]>,
+        replaces: bool,
+    ) -> Result<i64> {
+        let doing = || format!("writing {} into table documents", subject(&meta.key));
+        let version = version_to_sql(meta.version, || subject(&meta.key))?;
+        let size = i64::try_from(meta.size).unwrap_or(i64::MAX);
+        let values = params![
+            meta.key,
+            meta.content_type,
+            size,
+            meta.sha256.as_bytes().as_slice(),
+            meta.created_at.as_micros(),
+            meta.updated_at.as_micros(),
+            version,
+            content,
+        ];
+        if !replaces {
+            self.run(INSERT_INLINE, values, doing)?;
+            return Ok(self.conn.last_insert_rowid());
+        }
+        let id: i64 = self
+            .conn
+            .prepare_cached(UPSERT)
+            .and_then(|mut s| s.query_row(values, |row| row.get(0)))
+            .ctx(self.ctx, doing)?;
+        self.run(DELETE_CHUNKS, [id], || {
+            format!("removing the old chunks of {}", subject(&meta.key))
+        })?;
+        Ok(id)
+    }
+
+    pub(crate) fn put_doc(&self, input: &mut DocInput<'_>) -> Result<()> {
+        let replaces = input.replaces().is_some();
+        if let Some(bytes) = input.as_bytes()
+            && bytes.len() <= CHUNK
+        {
+            let meta = input.finish()?.clone();
+            self.write_row(&meta, Some(bytes), replaces)?;
+            return Ok(());
+        }
+        // Several statements: all or nothing for this document, whatever fails.
+        self.run("SAVEPOINT kgstore_doc", [], || {
+            "starting a document write".into()
+        })?;
+        match self.put_streamed(input, replaces) {
+            Ok(()) => self
+                .run("RELEASE kgstore_doc", [], || {
+                    "finishing a document write".into()
+                })
+                .map(drop),
+            Err(e) => {
+                let _ = self
+                    .conn
+                    .execute_batch("ROLLBACK TO kgstore_doc; RELEASE kgstore_doc");
+                Err(e)
+            }
+        }
+    }
+
+    fn put_streamed(&self, input: &mut DocInput<'_>, replaces: bool) -> Result<()> {
+        // The first chunk decides: a document that fits stays in its row.
+        let mut first = vec![0u8; CHUNK];
+        let mut filled = 0;
+        while filled < first.len() {
+            match input.read(&mut first[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(input_error(input, e)),
+            }
+        }
+        if filled < first.len() {
+            first.truncate(filled);
+            let meta = input.finish()?.clone();
+            self.write_row(&meta, Some(&first), replaces)?;
+            return Ok(());
+        }
+        let key = input.key().to_owned();
+        let pending = input.meta_so_far().clone();
+        let id = self.write_row(&pending, None, replaces)?;
+        let insert = |seq: u64, data: &[u8]| {
+            self.run(
+                "INSERT INTO document_chunks(doc_id, seq, data) VALUES (?1, ?2, ?3)",
+                params![id, i64::try_from(seq).unwrap_or(i64::MAX), data],
+                || format!("writing chunk {seq} of {}", subject(&key)),
+            )
+            .map(drop)
+        };
+        insert(0, &first)?;
+        drop(first);
+        for_each_chunk(input, CHUNK, |seq, data| insert(seq + 1, data))?;
+        let meta = input.finish()?.clone();
+        self.run(
+            "UPDATE documents SET content_type = ?2, size = ?3, sha256 = ?4 WHERE id = ?1",
+            params![
+                id,
+                meta.content_type,
+                i64::try_from(meta.size).unwrap_or(i64::MAX),
+                meta.sha256.as_bytes().as_slice()
+            ],
+            || format!("recording the size and digest of {}", subject(&key)),
+        )?;
+        Ok(())
+    }
+
+    /// Writes many documents: new ones that fit in a row with multi-row inserts,
+    /// the others one by one.
+    pub(crate) fn put_docs(&self, inputs: &mut [DocInput<'_>]) -> Result<()> {
+        let mut batch: Vec<(DocumentMeta, &[u8])> = Vec::with_capacity(ROWS);
+        for input in inputs.iter_mut() {
+            match input.as_bytes() {
+                Some(bytes) if bytes.len() <= CHUNK && input.replaces().is_none() => {
+                    batch.push((input.finish()?.clone(), bytes));
+                    if batch.len() == ROWS {
+                        self.insert_rows(&batch)?;
+                        batch.clear();
+                    }
+                }
+                _ => self.put_doc(input)?,
+            }
+        }
+        batch.chunks(1).try_for_each(|one| self.insert_rows(one))
+    }
+
+    /// Inserts new documents kept in their rows: `ROWS` at a time in one statement.
+    fn insert_rows(&self, rows: &[(DocumentMeta, &[u8])]) -> Result<()> {
+        let sql = if rows.len() == ROWS {
+            insert_rows_sql()
+        } else {
+            INSERT_INLINE
+        };
+        if rows.len() != ROWS && rows.len() != 1 {
+            return rows.chunks(1).try_for_each(|one| self.insert_rows(one));
+        }
+        let mut values: Vec<rusqlite::types::Value> = Vec::with_capacity(rows.len() * 8);
+        for (meta, bytes) in rows {
+            values.push(meta.key.clone().into());
+            values.push(meta.content_type.clone().into());
+            values.push(i64::try_from(meta.size).unwrap_or(i64::MAX).into());
+            values.push(meta.sha256.as_bytes().to_vec().into());
+            values.push(meta.created_at.as_micros().into());
+            values.push(meta.updated_at.as_micros().into());
+            values.push(version_to_sql(meta.version, || subject(&meta.key))?.into());
+            values.push(bytes.to_vec().into());
+        }
+        self.run(sql, rusqlite::params_from_iter(values), || {
+            format!("writing {} documents into table documents", rows.len())
+        })
+        .map(drop)
+    }
+
+    pub(crate) fn delete_doc(&self, key: &str) -> Result<bool> {
+        let id: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT id FROM documents WHERE key = ?1")
+            .and_then(|mut s| s.query_row([key], |row| row.get(0)).optional())
+            .ctx(self.ctx, || format!("looking up {}", subject(key)))?;
+        let Some(id) = id else { return Ok(false) };
+        self.run(DELETE_CHUNKS, [id], || {
+            format!("removing the chunks of {}", subject(key))
+        })?;
+        self.run("DELETE FROM documents WHERE id = ?1", [id], || {
+            format!("removing {} from table documents", subject(key))
+        })?;
+        Ok(true)
+    }
+}
+
+/// Document reads for a transaction type with a `q()`, and `documents()` on it.
+macro_rules! doc_read_via_sql {
+    ($ty:ty) => {
+        impl kgstore_core::documents::DocRead for $ty {
+            fn doc_meta(&self, key: &str) -> Result<Option<DocumentMeta>> {
+                self.q()?.doc_meta(key)
+            }
+            fn scan_docs(
+                &self,
+                prefix: &str,
+                from: Bound<&str>,
+                limit: usize,
+            ) -> Result<Vec<DocumentMeta>> {
+                self.q()?.scan_docs(prefix, from, limit)
+            }
+            fn open_doc(&self, meta: &DocumentMeta) -> Result<Box<dyn Read + '_>> {
+                self.q()?.open_doc(meta)
+            }
+            fn read_doc(&self, meta: &DocumentMeta) -> Result<Vec<u8>> {
+                self.q()?.read_doc(meta)
+            }
+            fn get_doc(&self, key: &str) -> Result<Option<Document>> {
+                self.q()?.get_doc(key)
+            }
+            fn docs_meta(&self, keys: &[&str]) -> Result<Vec<Option<DocumentMeta>>> {
+                self.q()?.docs_meta(keys)
+            }
+            fn first_tree_conflict(&self, keys: &[&str]) -> Result<Option<(String, String)>> {
+                self.q()?.first_tree_conflict(keys)
+            }
+            fn tree_conflict(&self, key: &str) -> Result<Option<String>> {
+                Ok(self
+                    .q()?
+                    .first_tree_conflict(&[key])?
+                    .map(|(_, existing)| existing))
+            }
+            fn contains_doc(&self, key: &str) -> Result<bool> {
+                self.q()?.contains_doc(key)
+            }
+            fn count_docs(&self) -> Result<u64> {
+                self.q()?.count_docs()
+            }
+        }
+    };
+}
+
+pub(crate) use doc_read_via_sql;
