@@ -16,6 +16,7 @@ use crate::fault::{FaultPoint, Hooks};
 use crate::files::{self, Content, ensure_dir, parallel_map, sync_dir, workers_for};
 use crate::journal::{self, COMMITTED, FileOp, JOURNAL_DIR};
 use crate::options::Durability;
+use crate::{docs, fsio};
 
 /// Why a commit failed, and what state the files are in.
 pub(crate) enum Failure {
@@ -50,6 +51,11 @@ struct Staged {
     bytes: Vec<u8>,
 }
 
+/// Whether a relative path is a document's bytes (under `documents/`, any depth).
+fn is_document(rel: &str) -> bool {
+    rel.starts_with(docs::DOCUMENTS) && rel.as_bytes().get(docs::DOCUMENTS.len()) == Some(&b'/')
+}
+
 fn rel_dir(rel: &str) -> &str {
     rel.rsplit_once('/').map_or("", |(dir, _)| dir)
 }
@@ -75,16 +81,23 @@ impl Disk<'_> {
     /// to roll forward, which writes every file anew.
     pub(crate) fn apply(
         &self,
-        changes: Vec<Change>,
+        mut changes: Vec<Change>,
         dirs: &mut HashSet<String>,
         seq: u64,
     ) -> Result<(), Failure> {
+        // Removals first: a document's file may give way to a folder of the same
+        // name in one transaction, or the reverse.
+        changes.sort_by_key(|c| c.content.is_some());
         // Folders first: a new shard folder's own name must be synced in its parent too.
         let mut to_sync: Vec<PathBuf> = Vec::new();
         let mut new_dirs: Vec<String> = Vec::new();
         for change in &changes {
             let dir = rel_dir(&change.rel);
             to_sync.push(self.root.join(dir));
+            if is_document(&change.rel) {
+                // Its folders are made right before its move, after the commit mark.
+                continue;
+            }
             if change.content.is_some() && !dirs.contains(dir) && !new_dirs.iter().any(|d| d == dir)
             {
                 let path = self.root.join(dir);
@@ -98,7 +111,8 @@ impl Disk<'_> {
         to_sync.dedup();
 
         let staged = self.stage(&changes).map_err(Failure::Clean)?;
-        let outcome = if changes.len() == 1 {
+        let single = changes.len() == 1 && !is_document(&changes[0].rel);
+        let outcome = if single {
             self.apply_one(&changes[0], staged, &to_sync)
         } else {
             self.apply_many(&changes, staged, &to_sync, seq)
@@ -129,13 +143,20 @@ impl Disk<'_> {
         let mut staged_iter = staged.iter();
         let ops: Vec<FileOp> = changes
             .iter()
-            .map(|change| FileOp {
-                rel: change.rel.clone(),
-                content: change
-                    .content
-                    .as_ref()
-                    .and_then(|_| staged_iter.next())
-                    .map(|s| s.bytes.clone()),
+            .map(|change| {
+                let staged = change.content.as_ref().and_then(|_| staged_iter.next());
+                match &change.content {
+                    Some(Content::Staged(from)) => FileOp {
+                        rel: change.rel.clone(),
+                        content: None,
+                        from: Some(from.clone()),
+                    },
+                    _ => FileOp {
+                        rel: change.rel.clone(),
+                        content: staged.map(|s| s.bytes.clone()),
+                        from: None,
+                    },
+                }
             })
             .collect();
         let bytes = journal::encode(&ops);
@@ -169,25 +190,46 @@ impl Disk<'_> {
 
         // Past the commit mark: every failure from here on is completed by recovery,
         // including a failed sync of the journal's folder, which is never retried.
-        let committed = |result: Result<()>| result.map_err(Failure::Committed);
+        fn committed<T>(result: Result<T>) -> Result<T, Failure> {
+            result.map_err(Failure::Committed)
+        }
         committed(self.at(FaultPoint::JournalRenamed, &journal_path))?;
         committed(self.sync_if_immediate(&journal_dir))?;
         committed(self.at(FaultPoint::JournalCommitted, &journal_path))?;
         let mut staged_iter = staged.iter();
+        let mut to_sync = to_sync.to_vec();
         for change in changes {
             let target = self.root.join(&change.rel);
+            let document = is_document(&change.rel);
             match &change.content {
                 Some(_) => {
                     let Some(s) = staged_iter.next() else { break };
+                    if document {
+                        let dir = files::parent(&target);
+                        to_sync.extend(committed(docs::ensure_doc_dirs(
+                            self.root, dir, self.hooks,
+                        ))?);
+                        committed(docs::clear_empty_dir_at(&target, self.hooks))?;
+                    }
                     committed(files::rename(&s.temp, &target, self.hooks))?;
                 }
                 None => {
                     committed(files::remove(&target, self.hooks).map(drop))?;
+                    if document {
+                        let dir = files::parent(&target);
+                        to_sync
+                            .extend(committed(docs::prune_doc_dirs(self.root, dir, self.hooks))?);
+                    }
                 }
             }
             committed(self.at(FaultPoint::Renamed, &target))?;
         }
-        committed(self.sync_all(to_sync))?;
+        // Document folders emptied by removals are gone; the rest are synced.
+        let documents = self.root.join(docs::DOCUMENTS);
+        to_sync.retain(|d| !d.starts_with(&documents) || d.is_dir());
+        to_sync.sort();
+        to_sync.dedup();
+        committed(self.sync_all(&to_sync))?;
         committed(self.at(FaultPoint::FoldersSynced, &journal_path))?;
         committed(files::remove(&journal_path, self.hooks).map(drop))?;
         committed(self.at(FaultPoint::JournalRemoved, &journal_path))?;
@@ -209,6 +251,16 @@ impl Disk<'_> {
             workers_for(puts.len(), 4, 32)
         };
         let results = parallel_map(&puts, workers, |(rel, content)| {
+            if let Content::Staged(from) = content {
+                // Already written while the transaction ran: only its sync is left.
+                let temp = self.root.join(from);
+                fsio::sync_path(&temp, self.hooks).map_err(|e| Error::io(&temp, e))?;
+                return Ok(Staged {
+                    rel: (*rel).to_owned(),
+                    temp,
+                    bytes: Vec::new(),
+                });
+            }
             let bytes = content.render()?;
             let dir = self.root.join(rel_dir(rel));
             let temp = files::write_temp(&dir, &bytes, self.hooks)?;

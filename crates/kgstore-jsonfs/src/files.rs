@@ -52,6 +52,10 @@ pub enum Content {
     Edge(Edge),
     /// A schema file (the schema document itself).
     Schema(Value),
+    /// A document's metadata file.
+    DocMeta(kgstore_core::DocumentMeta),
+    /// A document's bytes, already in a staged file (relative path), moved into place.
+    Staged(String),
 }
 
 impl Content {
@@ -79,6 +83,11 @@ impl Content {
             Self::Node(node) => render(node),
             Self::Edge(edge) => render(edge),
             Self::Schema(schema) => render(schema),
+            Self::DocMeta(meta) => render(meta),
+            Self::Staged(rel) => Err(Error::backend(
+                "jsonfs",
+                format!("the staged document {rel} is moved into place, not rendered"),
+            )),
         }
     }
 }

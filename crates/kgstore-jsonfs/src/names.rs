@@ -160,7 +160,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// Keeps a stem within [`MAX_STEM`] bytes by hashing a long one.
-fn fit(full: String) -> String {
+pub(crate) fn fit(full: String) -> String {
     if full.len() <= MAX_STEM {
         return full;
     }
@@ -263,9 +263,12 @@ pub fn decode_schema_path(kind: &str, file: &str) -> Option<SchemaTarget> {
 
 /// Whether a relative path is one this backend could have written: a data folder,
 /// then components of the encoding's alphabet that do not start with `.`, ending in
-/// `.json`. Journal replay refuses any other path, so a forged journal cannot write
+/// `.json` (or a document's file or metadata, `docs::is_doc_path`). Journal replay refuses any other path, so a forged journal cannot write
 /// outside the store.
 pub fn is_entity_path(rel: &str) -> bool {
+    if crate::docs::is_doc_path(rel) {
+        return true;
+    }
     let parts: Vec<&str> = rel.split('/').collect();
     let shape_ok = match parts.as_slice() {
         [NODES | EDGES, shard, _] => shard.len() == 2,
