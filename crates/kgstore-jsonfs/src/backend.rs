@@ -162,6 +162,7 @@ impl JsonFsBackend {
         let mut scan = scan::scan(&root, &overlay)?;
         let doc_scan = docs::scan(&root, &overlay)?;
         scan.findings.extend(doc_scan.findings);
+        scan.dirs.extend(doc_scan.dirs);
         if scan.findings.iter().any(|f| f.fatal) {
             return Err(refuse(&root, &scan.findings));
         }

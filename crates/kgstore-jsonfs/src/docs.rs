@@ -192,7 +192,15 @@ impl DocRead for DocView<'_> {
         let (path, id) = self.path_of(meta)?;
         let file = match File::open(&path) {
             Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(self.replaced(meta)),
+            // Gone, or its folder became a document: replaced after this snapshot.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Err(self.replaced(meta));
+            }
             Err(e) => return Err(Error::io(&path, e)),
         };
         if id.is_some() {
@@ -441,8 +449,11 @@ pub fn clear_empty_dir_at(path: &Path, hooks: &Hooks) -> Result<()> {
 pub struct DocScan {
     pub index: Docs,
     pub findings: Vec<Finding>,
-    /// Staged files no committed journal names (left by a crash).
+    /// Staged files no committed journal names, and temporary files of metadata
+    /// (left by a crash or a failed commit).
     pub strays: Vec<PathBuf>,
+    /// The metadata shard folders that exist (relative paths).
+    pub dirs: std::collections::HashSet<String>,
 }
 
 fn finding(path: PathBuf, detail: String, fatal: bool) -> Finding {
@@ -467,7 +478,9 @@ pub fn scan(root: &Path, overlay: &[FileOp]) -> Result<DocScan> {
                 let name = shard.file_name().to_string_lossy().into_owned();
                 let is_dir = shard.file_type().map(|t| t.is_dir()).unwrap_or(false);
                 if !is_dir || name.len() != 2 {
-                    if !files::is_temp(&name) {
+                    if files::is_temp(&name) {
+                        out.strays.push(shard.path());
+                    } else {
                         out.findings.push(finding(
                             shard.path(),
                             "is not a file or folder this store writes (stray)".into(),
@@ -476,10 +489,12 @@ pub fn scan(root: &Path, overlay: &[FileOp]) -> Result<DocScan> {
                     }
                     continue;
                 }
+                out.dirs.insert(format!("{DOCMETA}/{name}"));
                 for entry in fs::read_dir(shard.path()).map_err(|e| Error::io(shard.path(), e))? {
                     let entry = entry.map_err(|e| Error::io(shard.path(), e))?;
                     let file = entry.file_name().to_string_lossy().into_owned();
                     if files::is_temp(&file) {
+                        out.strays.push(entry.path());
                         continue;
                     }
                     let rel = format!("{DOCMETA}/{name}/{file}");

@@ -162,7 +162,9 @@ pub fn rename(from: &Path, to: &Path, hooks: &Hooks) -> Result<()> {
 pub fn remove(path: &Path, hooks: &Hooks) -> Result<bool> {
     match fsio::remove_file(path, hooks) {
         Ok(()) => Ok(true),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+        // Not there; or a folder on its way became a file (a document's folder that
+        // a committed transaction turned into a document): not there either.
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => Ok(false),
         Err(e) => Err(Error::io(path, e)),
     }
 }

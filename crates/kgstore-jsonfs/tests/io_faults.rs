@@ -1,8 +1,9 @@
 //! I/O errors at every file-system step (the `FsOp` layer of `kgstore_jsonfs::fault`).
 //!
 //! A representative transaction (new nodes and edges, an update, a delete that takes
-//! an edge with it, a schema) is run once to record the trace of its file-system
-//! steps. Then, for every step of that trace, for `EIO` and `ENOSPC`, once and
+//! an edge with it, a schema; documents written — one streamed, one in a new folder —
+//! replaced and deleted, and a folder of documents that becomes a document) is run
+//! once to record the trace of its file-system steps. Then, for every step of that trace, for `EIO` and `ENOSPC`, once and
 //! sticky (every step fails from then on, until the fault clears), a fresh copy of
 //! the same store runs the transaction with that step failing, and the test checks:
 //! the commit fails; the open handle shows the state before the transaction; a
@@ -23,13 +24,13 @@ use std::time::Instant;
 use kgstore_core::suite::dump;
 use kgstore_core::{
     Durability, Edge, ErrorKind, GraphRead, Node, OnDependents, RelationType, SchemaTarget, Store,
-    WriteTx,
+    WriteOptions, WriteTx,
 };
 use kgstore_jsonfs::fault::{EIO, ENOSPC, Fault, FaultAction, FsOp, Step};
 use kgstore_jsonfs::{JsonFsBackend, JsonFsOptions, TEMP_PREFIX};
 use serde_json::json;
 
-use common::{Dump, all_files, leftovers, state};
+use common::{Dump, all_files, leftovers, same_but_replaced, state};
 
 /// The errors every step is failed with.
 const ERRORS: [(&str, i32); 2] = [("EIO", EIO), ("ENOSPC", ENOSPC)];
@@ -59,14 +60,26 @@ fn base(path: &Path) {
                 SchemaTarget::RelationType(RelationType::Calls),
                 json!({"type": "object"}),
             )?;
+            tx.write_document("docs/keep.txt", "keep")?;
+            tx.write_document("docs/old.txt", "v1")?;
+            tx.write_document("gone/only.txt", "bye")?;
+            tx.write_document("flip/inner", "becomes a document")?;
             Ok(())
         })
         .unwrap();
 }
 
 /// The transaction under test: two new nodes (one depending on the other), two new
-/// edges, an update, a delete that removes an edge with its node, and a schema.
+/// edges, an update, a delete that removes an edge with its node, and a schema;
+/// documents written (in a new folder, and streamed), replaced and deleted (the
+/// last of its folder), and a folder that becomes a document.
 fn transaction(tx: &mut WriteTx<'_>) -> kgstore_core::Result<()> {
+    tx.write_document("docs/new/deep.txt", "new")?;
+    tx.write_document("docs/old.txt", "v2")?;
+    tx.delete_document("gone/only.txt")?;
+    tx.delete_document("flip/inner")?;
+    tx.write_document("flip", "was a folder")?;
+    tx.write_document_from("blobs/big.bin", &[7u8; 70_000][..], &WriteOptions::new())?;
     tx.create_node(Node::new("new1", "thing")?.with_attribute("v", json!(5)))?;
     tx.create_node(Node::new("new2", "thing")?.with_dependency("new1"))?;
     tx.create_edge(Edge::new("new1", RelationType::DependsOn, "keep")?)?;
@@ -97,6 +110,8 @@ fn copy_store(from: &Path, to: &Path) {
         "journal",
         "schemas/node_type",
         "schemas/relation_type",
+        "documents",
+        "docmeta",
     ] {
         std::fs::create_dir_all(to.join(folder)).unwrap();
     }
@@ -114,6 +129,7 @@ fn shape(root: &Path, step: &Step) -> (FsOp, PathBuf) {
         Some(name) if name.to_string_lossy().starts_with(TEMP_PREFIX) => {
             rel.with_file_name(format!("{TEMP_PREFIX}*"))
         }
+        Some(name) if name.to_string_lossy().ends_with(".staged") => rel.with_file_name("*.staged"),
         _ => rel,
     };
     (step.op, rel)
@@ -235,7 +251,7 @@ fn case(setup: &Setup, scratch: &Path, k: usize, (name, code): (&str, i32), mode
     }
     // Readers of the open handle see the last whole state.
     assert!(
-        state(&store) == setup.before,
+        same_but_replaced(&state(&store), &setup.before),
         "{what}: the open store changed"
     );
     fault.clear();
@@ -512,7 +528,7 @@ fn every_step_of_a_recovery_failing() {
 #[test]
 fn every_step_of_a_store_creation_failing() {
     let started = Instant::now();
-    let empty: Dump = (Vec::new(), Vec::new(), Vec::new());
+    let empty: Dump = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let steps = every_step_of_an_open(|_| {}, &empty, "creation");
     assert_eq!(steps[0].op, FsOp::CreateDir, "{steps:?}");
     eprintln!(
@@ -756,7 +772,7 @@ fn every_fault_point_fails_with_each_error() {
         let err = store.write(transaction).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Io, "{what}: {err}");
         assert!(
-            state(&store) == setup.before,
+            same_but_replaced(&state(&store), &setup.before),
             "{what}: the open store changed"
         );
         let before_mark = matches!(

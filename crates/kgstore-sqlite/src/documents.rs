@@ -41,6 +41,9 @@ CREATE TABLE document_chunks (
 ) STRICT;
 ";
 
+/// A document's row: its id, its metadata, and its bytes when kept in the row.
+type DocRow = (i64, DocumentMeta, Option<Vec<u8>>);
+
 fn subject(key: &str) -> String {
     format!("document '{}'", kgstore_core::validate::shorten(key))
 }
@@ -51,7 +54,7 @@ fn json_list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
 }
 
 impl<'a> Q<'a> {
-    fn doc_row(&self, key: &str) -> Result<Option<(i64, DocumentMeta, Option<Vec<u8>>)>> {
+    fn doc_row(&self, key: &str) -> Result<Option<DocRow>> {
         if !self.ctx.documents {
             return Ok(None);
         }
