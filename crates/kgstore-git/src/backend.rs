@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use gix::ObjectId;
-use kgstore_core::{Backend, EntityKey, Error, GraphState, LogQuery, Problem, ReadTxn, Result, Revision, WriteTxn};
+use kgstore_core::{
+    Backend, EntityKey, Error, GraphState, LogQuery, Problem, ReadTxn, Result, Revision, WriteTxn,
+};
 
 use crate::history;
 use crate::layout::{self, FileProblem};
@@ -168,7 +170,11 @@ impl GitBackend {
 
     /// The commit the store's snapshot is at (`None` before the first commit).
     pub fn head(&self) -> Result<Option<String>> {
-        Ok(self.refresh()?.snapshot.commit.map(|id| id.to_hex().to_string()))
+        Ok(self
+            .refresh()?
+            .snapshot
+            .commit
+            .map(|id| id.to_hex().to_string()))
     }
 
     pub(crate) fn local(&self) -> gix::Repository {
@@ -232,7 +238,8 @@ impl GitBackend {
         files: Vec<FileProblem>,
         entities: Vec<(EntityKey, String)>,
     ) -> Result<Vec<Problem>> {
-        let mut located: Vec<(String, String)> = files.into_iter().map(|f| (f.path, f.detail)).collect();
+        let mut located: Vec<(String, String)> =
+            files.into_iter().map(|f| (f.path, f.detail)).collect();
         located.extend(
             entities
                 .into_iter()
@@ -282,7 +289,13 @@ impl GitBackend {
         let mut graph = base.graph.clone();
         let (touched, file_problems) = layout::apply(&self.repo, &mut graph, &deltas)?;
         let entity_problems = kgstore_core::check_changes(&graph, &touched)?;
-        let problems = self.locate(&local, base.commit.as_ref(), &tip, file_problems, entity_problems)?;
+        let problems = self.locate(
+            &local,
+            base.commit.as_ref(),
+            &tip,
+            file_problems,
+            entity_problems,
+        )?;
         let snapshot = Snapshot {
             commit: Some(tip),
             tree: Some(tree),
@@ -312,7 +325,11 @@ impl GitBackend {
     /// The refusal of a write while the branch holds problems.
     pub(crate) fn refuse_broken(&self, problems: &[Problem]) -> Error {
         const SHOWN: usize = 10;
-        let mut listed: Vec<String> = problems.iter().take(SHOWN).map(ToString::to_string).collect();
+        let mut listed: Vec<String> = problems
+            .iter()
+            .take(SHOWN)
+            .map(ToString::to_string)
+            .collect();
         if problems.len() > SHOWN {
             listed.push(format!("and {} more", problems.len() - SHOWN));
         }

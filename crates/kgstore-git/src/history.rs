@@ -25,7 +25,9 @@ fn signature(sig: gix::actor::SignatureRef<'_>) -> Signature {
 /// A commit as a [`Revision`].
 pub(crate) fn revision(repo: &gix::Repository, id: &ObjectId) -> Result<Revision> {
     let data = tree::read_kind(repo, id, Kind::Commit)?;
-    let corrupt = |e: &dyn std::fmt::Display| Error::corrupt(repo.git_dir(), format!("commit {id} does not parse: {e}"));
+    let corrupt = |e: &dyn std::fmt::Display| {
+        Error::corrupt(repo.git_dir(), format!("commit {id} does not parse: {e}"))
+    };
     let commit = CommitRef::from_bytes(&data, gix::hash::Kind::Sha1).map_err(|e| corrupt(&e))?;
     Ok(Revision {
         id: id.to_hex().to_string(),
@@ -65,7 +67,13 @@ pub(crate) fn graph_at(backend: &GitBackend, expression: &str) -> Result<GraphSt
     let repo = backend.local();
     let (tree, _) = tree::commit_tree(&repo, &target)?;
     let mut deltas = Vec::new();
-    tree::diff(&repo, current.snapshot.tree.as_ref(), Some(&tree), "", &mut deltas)?;
+    tree::diff(
+        &repo,
+        current.snapshot.tree.as_ref(),
+        Some(&tree),
+        "",
+        &mut deltas,
+    )?;
     let mut graph = current.snapshot.graph.clone();
     if current.problems.is_empty() {
         layout::apply(&backend.repo, &mut graph, &deltas)?;
@@ -77,7 +85,11 @@ pub(crate) fn graph_at(backend: &GitBackend, expression: &str) -> Result<GraphSt
 }
 
 /// The entry at `path` in a commit's tree.
-fn entry_in(repo: &gix::Repository, commit: &ObjectId, path: &str) -> Result<Option<(gix::objs::tree::EntryMode, ObjectId)>> {
+fn entry_in(
+    repo: &gix::Repository,
+    commit: &ObjectId,
+    path: &str,
+) -> Result<Option<(gix::objs::tree::EntryMode, ObjectId)>> {
     let (tree, _) = tree::commit_tree(repo, commit)?;
     tree::entry_at(repo, &tree, path)
 }
@@ -106,7 +118,12 @@ fn walk(
 }
 
 /// Whether the commit changed `path` compared with its first parent.
-fn changes(repo: &gix::Repository, commit: &ObjectId, parent: Option<&ObjectId>, path: &str) -> Result<bool> {
+fn changes(
+    repo: &gix::Repository,
+    commit: &ObjectId,
+    parent: Option<&ObjectId>,
+    path: &str,
+) -> Result<bool> {
     let now = entry_in(repo, commit, path)?;
     let before = match parent {
         Some(parent) => entry_in(repo, parent, path)?,

@@ -31,7 +31,16 @@ pub(crate) fn init_bare(path: &Path, options: &GitOptions) -> Result<()> {
     }
     let sync = options.durability == kgstore_core::Durability::Immediate;
     let built = (|| -> Result<()> {
-        for dir in ["", "objects", "objects/info", "objects/pack", "refs", "refs/heads", "refs/tags", "info"] {
+        for dir in [
+            "",
+            "objects",
+            "objects/info",
+            "objects/pack",
+            "refs",
+            "refs/heads",
+            "refs/tags",
+            "info",
+        ] {
             let d = partial.join(dir);
             fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
         }
@@ -39,7 +48,8 @@ pub(crate) fn init_bare(path: &Path, options: &GitOptions) -> Result<()> {
             ("HEAD", format!("ref: refs/heads/{}\n", options.branch)),
             (
                 "config",
-                "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n".to_owned(),
+                "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n"
+                    .to_owned(),
             ),
             (
                 "description",
@@ -55,7 +65,16 @@ pub(crate) fn init_bare(path: &Path, options: &GitOptions) -> Result<()> {
             fsio::rename(&temp, &target)?;
         }
         if sync {
-            for dir in ["objects/info", "objects/pack", "objects", "refs/heads", "refs/tags", "refs", "info", ""] {
+            for dir in [
+                "objects/info",
+                "objects/pack",
+                "objects",
+                "refs/heads",
+                "refs/tags",
+                "refs",
+                "info",
+                "",
+            ] {
                 fsio::sync_dir(&partial.join(dir))?;
             }
         }

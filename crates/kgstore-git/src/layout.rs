@@ -61,7 +61,12 @@ fn is_data(path: &str) -> bool {
 }
 
 /// Parses the blob of an entity file.
-fn parse_leaf(repo: &gix::Repository, path: &str, mode: gix::objs::tree::EntryMode, id: &ObjectId) -> Result<std::result::Result<EntityFile, String>> {
+fn parse_leaf(
+    repo: &gix::Repository,
+    path: &str,
+    mode: gix::objs::tree::EntryMode,
+    id: &ObjectId,
+) -> Result<std::result::Result<EntityFile, String>> {
     if !mode.is_blob() {
         return Ok(Err(format!(
             "is a {}, not a file (kgstore writes plain files only)",
@@ -69,8 +74,13 @@ fn parse_leaf(repo: &gix::Repository, path: &str, mode: gix::objs::tree::EntryMo
         )));
     }
     let rel = &path[DATA.len() + 1..];
-    if !(rel.starts_with(names::NODES) || rel.starts_with(names::EDGES) || rel.starts_with(names::SCHEMAS)) {
-        return Ok(Err("is not a file kgstore writes (nodes/, edges/, schemas/)".to_owned()));
+    if !(rel.starts_with(names::NODES)
+        || rel.starts_with(names::EDGES)
+        || rel.starts_with(names::SCHEMAS))
+    {
+        return Ok(Err(
+            "is not a file kgstore writes (nodes/, edges/, schemas/)".to_owned(),
+        ));
     }
     let data = tree::read_kind(repo, id, Kind::Blob)?;
     Ok(entity_file::parse(rel, &data))
@@ -81,12 +91,12 @@ fn parse_all(
     repo: &gix::ThreadSafeRepository,
     leaves: &[(String, gix::objs::tree::EntryMode, ObjectId)],
 ) -> Result<Vec<std::result::Result<EntityFile, String>>> {
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).min(8);
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(8);
     let chunk = leaves.len().div_ceil(workers.max(1)).max(256);
-    let chunks: Vec<(usize, &[(String, gix::objs::tree::EntryMode, ObjectId)])> = leaves
-        .chunks(chunk)
-        .enumerate()
-        .collect();
+    let chunks: Vec<(usize, &[(String, gix::objs::tree::EntryMode, ObjectId)])> =
+        leaves.chunks(chunk).enumerate().collect();
     let results = std::sync::Mutex::new(Vec::with_capacity(chunks.len()));
     par_each(&chunks, workers, |(i, part)| {
         let local = repo.to_thread_local();
@@ -100,7 +110,9 @@ fn parse_all(
             .push((*i, parsed));
         Ok(())
     })?;
-    let mut results = results.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut results = results
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     results.sort_by_key(|(i, _)| *i);
     Ok(results.into_iter().flat_map(|(_, r)| r).collect())
 }

@@ -86,14 +86,20 @@ impl Pointer {
     /// assert_eq!(Pointer::parse(p.encode().as_bytes()).unwrap(), (p, true));
     /// ```
     pub fn encode(&self) -> String {
-        format!("version {SPEC_V1}\noid sha256:{}\nsize {}\n", self.oid, self.size)
+        format!(
+            "version {SPEC_V1}\noid sha256:{}\nsize {}\n",
+            self.oid, self.size
+        )
     }
 
     /// Parses a pointer as git-lfs does; with whether the bytes are its canonical form.
     /// The error says why the bytes are not a pointer.
     pub fn parse(bytes: &[u8]) -> std::result::Result<(Self, bool), String> {
         if bytes.len() >= MAX_POINTER_SIZE {
-            return Err(format!("{} bytes: a pointer is smaller than 1024", bytes.len()));
+            return Err(format!(
+                "{} bytes: a pointer is smaller than 1024",
+                bytes.len()
+            ));
         }
         let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_owned())?;
         let mut version = None;
@@ -107,8 +113,14 @@ impl Pointer {
             let (key, value) = line
                 .split_once(' ')
                 .ok_or_else(|| format!("line '{}' is not 'key value'", line.escape_debug()))?;
-            if !key.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-')) {
-                return Err(format!("key '{}' has characters other than a-z 0-9 . -", key.escape_debug()));
+            if !key
+                .bytes()
+                .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-'))
+            {
+                return Err(format!(
+                    "key '{}' has characters other than a-z 0-9 . -",
+                    key.escape_debug()
+                ));
             }
             keys.push(key.to_owned());
             match key {
@@ -130,7 +142,10 @@ impl Pointer {
             .strip_prefix("sha256:")
             .ok_or_else(|| format!("oid '{}' is not sha256:…", oid.escape_debug()))?;
         if !valid_oid(hash) {
-            return Err(format!("oid '{}' is not 64 lowercase hex digits", hash.escape_debug()));
+            return Err(format!(
+                "oid '{}' is not 64 lowercase hex digits",
+                hash.escape_debug()
+            ));
         }
         let size_text = size.ok_or("no 'size' line")?;
         let size: u64 = size_text
@@ -197,7 +212,12 @@ impl LfsObjects {
     /// Where an object lives: `lfs/objects/aa/bb/<oid>`; refused for an invalid oid.
     pub fn path(&self, oid: &str) -> Result<PathBuf> {
         Pointer::new(oid, 0)?;
-        Ok(self.lfs.join("objects").join(&oid[..2]).join(&oid[2..4]).join(oid))
+        Ok(self
+            .lfs
+            .join("objects")
+            .join(&oid[..2])
+            .join(&oid[2..4])
+            .join(oid))
     }
 
     fn prepare(&self) -> Result<()> {
@@ -220,7 +240,10 @@ impl LfsObjects {
         let tmp_dir = self.lfs.join("tmp");
         let temp = fsio::temp_path(&tmp_dir);
         let written = (|| -> io::Result<Pointer> {
-            let mut file = OpenOptions::new().write(true).create_new(true).open(&temp)?;
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&temp)?;
             let mut hasher = Sha256::new();
             let mut size = 0u64;
             let mut buf = vec![0u8; 1 << 16];
@@ -272,7 +295,8 @@ impl LfsObjects {
         let made = make_dirs(&objects, &[&pointer.oid[..2], &pointer.oid[2..4]])?;
         fsio::rename(temp, &target)?;
         if self.sync {
-            let mut dirs: Vec<PathBuf> = target.parent().map(Path::to_path_buf).into_iter().collect();
+            let mut dirs: Vec<PathBuf> =
+                target.parent().map(Path::to_path_buf).into_iter().collect();
             for dir in &made {
                 if let Some(parent) = dir.parent() {
                     dirs.push(parent.to_path_buf());
@@ -294,7 +318,12 @@ impl LfsObjects {
     fn open_file(&self, oid: &str) -> Result<(File, PathBuf)> {
         let path = self.path(oid)?;
         let objects = self.lfs.join("objects");
-        for dir in [self.lfs.clone(), objects.clone(), objects.join(&oid[..2]), objects.join(&oid[..2]).join(&oid[2..4])] {
+        for dir in [
+            self.lfs.clone(),
+            objects.clone(),
+            objects.join(&oid[..2]),
+            objects.join(&oid[..2]).join(&oid[2..4]),
+        ] {
             match fs::symlink_metadata(&dir) {
                 Ok(_) => real_dir(&dir)?,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -350,7 +379,8 @@ impl LfsObjects {
     fn verify_file(&self, path: &Path, pointer: &Pointer) -> std::result::Result<(), String> {
         let mut file = File::open(path).map_err(|e| format!("LFS object {}: {e}", pointer.oid))?;
         let mut hasher = Sha256::new();
-        let size = io::copy(&mut file, &mut hasher).map_err(|e| format!("LFS object {}: {e}", pointer.oid))?;
+        let size = io::copy(&mut file, &mut hasher)
+            .map_err(|e| format!("LFS object {}: {e}", pointer.oid))?;
         let oid = hex(&hasher.finalize());
         if size != pointer.size || oid != pointer.oid {
             return Err(format!(
@@ -363,7 +393,10 @@ impl LfsObjects {
 }
 
 fn missing(oid: &str, path: &Path) -> Error {
-    Error::corrupt(path, format!("LFS object {oid} is missing (no file {})", path.display()))
+    Error::corrupt(
+        path,
+        format!("LFS object {oid} is missing (no file {})", path.display()),
+    )
 }
 
 /// A streaming, checked reader of an LFS object.
@@ -452,7 +485,9 @@ impl LfsPatterns {
                     _ => {}
                 }
             }
-            if let (Some(effect), Some(pattern)) = (effect, gix::glob::Pattern::from_bytes(pattern.as_bytes())) {
+            if let (Some(effect), Some(pattern)) =
+                (effect, gix::glob::Pattern::from_bytes(pattern.as_bytes()))
+            {
                 rules.push((pattern, effect));
             }
         }
@@ -510,14 +545,17 @@ fn split_pattern(line: &str) -> (String, &str) {
 
 /// Checks every blob under an LFS pattern at commit `tip`: it must be a canonical
 /// pointer (or empty) whose object is present and sound.
-pub(crate) fn check_tree_pointers(backend: &crate::GitBackend, tip: &gix::ObjectId) -> Result<Vec<Problem>> {
+pub(crate) fn check_tree_pointers(
+    backend: &crate::GitBackend,
+    tip: &gix::ObjectId,
+) -> Result<Vec<Problem>> {
     use crate::tree;
     let repo = backend.local();
     let (root, _) = tree::commit_tree(&repo, tip)?;
     let patterns = match tree::entry_at(&repo, &root, crate::layout::ATTRIBUTES)? {
-        Some((mode, id)) if !mode.is_tree() => {
-            LfsPatterns::parse(&String::from_utf8_lossy(&tree::read_kind(&repo, &id, gix::objs::Kind::Blob)?))
-        }
+        Some((mode, id)) if !mode.is_tree() => LfsPatterns::parse(&String::from_utf8_lossy(
+            &tree::read_kind(&repo, &id, gix::objs::Kind::Blob)?,
+        )),
         _ => LfsPatterns::default(),
     };
     if patterns.is_empty() {
@@ -542,7 +580,9 @@ pub(crate) fn check_tree_pointers(backend: &crate::GitBackend, tip: &gix::Object
                 place,
                 format!("matches an LFS pattern of .gitattributes but is not a pointer ({why})"),
             )),
-            Ok((_, false)) => problems.push(Problem::new(place, "the LFS pointer is not canonical")),
+            Ok((_, false)) => {
+                problems.push(Problem::new(place, "the LFS pointer is not canonical"))
+            }
             Ok((pointer, true)) => {
                 if let Err(why) = objects.verify(&pointer) {
                     problems.push(Problem::new(place, why));

@@ -69,7 +69,14 @@ pub(crate) fn check(backend: &GitBackend) -> Result<Vec<Problem>> {
             Err(e) => problems.push(Problem::new(at, format!("does not parse: {e}"))),
         }
     }
-    problems.extend(crate::lfs::check_tree_pointers(backend, &tip)?);
+    match crate::lfs::check_tree_pointers(backend, &tip) {
+        Ok(found) => problems.extend(found),
+        // The objects that could not be read are reported above.
+        Err(e) => problems.push(Problem::new(
+            format!("commit {}", tip.to_hex_with_len(12)),
+            format!("LFS pointers could not be checked: {e}"),
+        )),
+    }
     Ok(problems)
 }
 
@@ -138,10 +145,7 @@ pub(crate) fn optimize(backend: &GitBackend) -> Result<()> {
     };
     let _held = lock.acquire(backend.options.lock_timeout)?;
     if git_available() {
-        for args in [
-            vec!["repack", "-a", "-d", "-q"],
-            vec!["prune-packed", "-q"],
-        ] {
+        for args in [vec!["repack", "-a", "-d", "-q"], vec!["prune-packed", "-q"]] {
             let output = Command::new("git")
                 .arg("-c")
                 .arg("core.fsync=all")
@@ -217,11 +221,22 @@ pub(crate) fn backup(backend: &GitBackend, dest: &Path) -> Result<()> {
         _ => PathBuf::from("."),
     };
     fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
-    let name = dest.file_name().map_or_else(|| "backup".into(), |n| n.to_string_lossy().into_owned());
+    let name = dest
+        .file_name()
+        .map_or_else(|| "backup".into(), |n| n.to_string_lossy().into_owned());
     let partial = parent.join(format!(".{name}.partial-{}", std::process::id()));
     let copied = (|| {
         fs::create_dir(&partial).map_err(|e| Error::io(&partial, e))?;
-        for item in ["HEAD", "config", "description", "packed-refs", "info", "refs", "objects", "lfs/objects"] {
+        for item in [
+            "HEAD",
+            "config",
+            "description",
+            "packed-refs",
+            "info",
+            "refs",
+            "objects",
+            "lfs/objects",
+        ] {
             let from = backend.git_dir.join(item);
             if from.exists() {
                 copy_tree(&from, &partial.join(item))?;

@@ -161,9 +161,8 @@ impl GitOptions {
     /// Keeps the store on `branch`: a name git accepts for a branch (`main`, `kg/data`).
     pub fn branch(mut self, branch: impl Into<String>) -> Result<Self> {
         let branch = branch.into();
-        gix::validate::reference::name_partial(branch.as_str().into()).map_err(|e| {
-            Error::invalid_input(format!("branch name '{branch}'"), e.to_string())
-        })?;
+        gix::validate::reference::name_partial(branch.as_str().into())
+            .map_err(|e| Error::invalid_input(format!("branch name '{branch}'"), e.to_string()))?;
         if branch.starts_with('-') || branch.contains("..") || branch.ends_with(".lock") {
             return Err(Error::invalid_input(
                 format!("branch name '{branch}'"),

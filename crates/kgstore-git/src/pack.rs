@@ -87,8 +87,8 @@ pub(crate) fn write_pack(
     {
         let slots: Vec<(usize, &mut Vec<u8>)> = compressed.iter_mut().enumerate().collect();
         let slots = std::sync::Mutex::new(slots);
-        let work: Vec<usize> = (0..std::thread::available_parallelism().map_or(2, |n| n.get()))
-            .collect();
+        let work: Vec<usize> =
+            (0..std::thread::available_parallelism().map_or(2, |n| n.get())).collect();
         par_each(&work, work.len(), |_| {
             loop {
                 let next = slots
@@ -137,7 +137,8 @@ pub(crate) fn write_pack(
         .into_inner()
         .map_err(|e| cleanup(Error::io(&temp_pack, e.into_error())))?;
     if sync {
-        file.sync_all().map_err(|e| cleanup(Error::io(&temp_pack, e)))?;
+        file.sync_all()
+            .map_err(|e| cleanup(Error::io(&temp_pack, e)))?;
     }
     drop(file);
 

@@ -66,7 +66,10 @@ pub(crate) fn read_kind(repo: &gix::Repository, id: &ObjectId, kind: Kind) -> Re
 }
 
 /// A commit's tree and parents.
-pub(crate) fn commit_tree(repo: &gix::Repository, id: &ObjectId) -> Result<(ObjectId, Vec<ObjectId>)> {
+pub(crate) fn commit_tree(
+    repo: &gix::Repository,
+    id: &ObjectId,
+) -> Result<(ObjectId, Vec<ObjectId>)> {
     let data = read_kind(repo, id, Kind::Commit)?;
     let commit = CommitRef::from_bytes(&data, gix::hash::Kind::Sha1)
         .map_err(|e| Error::corrupt(repo.git_dir(), format!("commit {id} does not parse: {e}")))?;
@@ -87,13 +90,19 @@ pub(crate) fn entries(repo: &gix::Repository, id: &ObjectId) -> Result<Vec<Entry
                     mode: e.mode,
                     id: e.oid.to_owned(),
                 })
-                .map_err(|e| Error::corrupt(repo.git_dir(), format!("tree {id} does not parse: {e}")))
+                .map_err(|e| {
+                    Error::corrupt(repo.git_dir(), format!("tree {id} does not parse: {e}"))
+                })
         })
         .collect()
 }
 
 /// The entry at a slash-separated path inside a tree, if any.
-pub(crate) fn entry_at(repo: &gix::Repository, tree: &ObjectId, path: &str) -> Result<Option<(EntryMode, ObjectId)>> {
+pub(crate) fn entry_at(
+    repo: &gix::Repository,
+    tree: &ObjectId,
+    path: &str,
+) -> Result<Option<(EntryMode, ObjectId)>> {
     let mut current = *tree;
     let mut parts = path.split('/').peekable();
     while let Some(part) = parts.next() {
@@ -120,7 +129,12 @@ fn join(prefix: &str, name: &[u8]) -> String {
 }
 
 /// Every non-tree entry under tree `id`, with paths starting with `prefix`.
-pub(crate) fn leaves(repo: &gix::Repository, id: &ObjectId, prefix: &str, out: &mut Vec<Leaf>) -> Result<()> {
+pub(crate) fn leaves(
+    repo: &gix::Repository,
+    id: &ObjectId,
+    prefix: &str,
+    out: &mut Vec<Leaf>,
+) -> Result<()> {
     for entry in entries(repo, id)? {
         let path = join(prefix, &entry.name);
         if entry.mode.is_tree() {
@@ -167,7 +181,8 @@ pub(crate) fn diff(
             continue;
         }
         let path = join(prefix, name);
-        let tree_of = |e: Option<(EntryMode, ObjectId)>| e.filter(|(m, _)| m.is_tree()).map(|(_, id)| id);
+        let tree_of =
+            |e: Option<(EntryMode, ObjectId)>| e.filter(|(m, _)| m.is_tree()).map(|(_, id)| id);
         let leaf_of = |e: Option<(EntryMode, ObjectId)>| e.filter(|(m, _)| !m.is_tree());
         let (old_tree, new_tree) = (tree_of(old), tree_of(new));
         if old_tree.is_some() || new_tree.is_some() {

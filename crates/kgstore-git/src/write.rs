@@ -18,7 +18,9 @@ use gix::ObjectId;
 use gix::objs::tree::{Editor, EntryKind};
 use gix::objs::{Commit, Kind, Tree};
 use kgstore_core::entity_file;
-use kgstore_core::{Edge, EdgeKey, EntityKey, Error, GraphState, Node, ReadTxn, Result, SchemaTarget, WriteTxn};
+use kgstore_core::{
+    Edge, EdgeKey, EntityKey, Error, GraphState, Node, ReadTxn, Result, SchemaTarget, WriteTxn,
+};
 use serde_json::Value;
 
 use crate::backend::{GitBackend, Snapshot};
@@ -48,7 +50,10 @@ impl<'a> GitWrite<'a> {
     pub(crate) fn begin(backend: &'a GitBackend) -> Result<Self> {
         let Some(lock) = &backend.lock else {
             return Err(Error::unsupported(
-                format!("writing to {} (opened read-only)", backend.git_dir.display()),
+                format!(
+                    "writing to {} (opened read-only)",
+                    backend.git_dir.display()
+                ),
                 "git",
             ));
         };
@@ -78,15 +83,24 @@ impl<'a> GitWrite<'a> {
         for key in &self.changed {
             let (now, before) = match key {
                 EntityKey::Node(name) => (
-                    self.state.get_node(name)?.map(|n| entity_file::render_node(&n)).transpose()?,
+                    self.state
+                        .get_node(name)?
+                        .map(|n| entity_file::render_node(&n))
+                        .transpose()?,
                     self.base.graph.contains_node(name)?,
                 ),
                 EntityKey::Edge(edge) => (
-                    self.state.get_edge(edge)?.map(|e| entity_file::render_edge(&e)).transpose()?,
+                    self.state
+                        .get_edge(edge)?
+                        .map(|e| entity_file::render_edge(&e))
+                        .transpose()?,
                     self.base.graph.contains_edge(edge)?,
                 ),
                 EntityKey::Schema(target) => (
-                    self.state.get_schema(target)?.map(|s| entity_file::render_schema(&s)).transpose()?,
+                    self.state
+                        .get_schema(target)?
+                        .map(|s| entity_file::render_schema(&s))
+                        .transpose()?,
                     self.base.graph.get_schema(target)?.is_some(),
                 ),
             };
@@ -102,8 +116,16 @@ impl<'a> GitWrite<'a> {
         let mut counts = [[0usize; 3]; 3]; // [nodes, edges, schemas] × [created, updated, deleted]
         for key in &self.changed {
             let (kind, before, after) = match key {
-                EntityKey::Node(n) => (0, self.base.graph.contains_node(n)?, self.state.contains_node(n)?),
-                EntityKey::Edge(e) => (1, self.base.graph.contains_edge(e)?, self.state.contains_edge(e)?),
+                EntityKey::Node(n) => (
+                    0,
+                    self.base.graph.contains_node(n)?,
+                    self.state.contains_node(n)?,
+                ),
+                EntityKey::Edge(e) => (
+                    1,
+                    self.base.graph.contains_edge(e)?,
+                    self.state.contains_edge(e)?,
+                ),
                 EntityKey::Schema(t) => (
                     2,
                     self.base.graph.get_schema(t)?.is_some(),
@@ -118,18 +140,29 @@ impl<'a> GitWrite<'a> {
             }
         }
         let mut parts = Vec::new();
-        for (kind, (one, many)) in [("node", "nodes"), ("edge", "edges"), ("schema", "schemas")].iter().enumerate() {
+        for (kind, (one, many)) in [("node", "nodes"), ("edge", "edges"), ("schema", "schemas")]
+            .iter()
+            .enumerate()
+        {
             let [created, updated, deleted] = counts[kind];
             let total = created + updated + deleted;
             if total == 0 {
                 continue;
             }
-            let verbs: Vec<String> = [(created, if kind == 2 { "set" } else { "created" }), (updated, "updated"), (deleted, "deleted")]
-                .iter()
-                .filter(|(n, _)| *n > 0)
-                .map(|(n, verb)| format!("{n} {verb}"))
-                .collect();
-            parts.push(format!("{} ({})", if total == 1 { one } else { many }, verbs.join(", ")));
+            let verbs: Vec<String> = [
+                (created, if kind == 2 { "set" } else { "created" }),
+                (updated, "updated"),
+                (deleted, "deleted"),
+            ]
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, verb)| format!("{n} {verb}"))
+            .collect();
+            parts.push(format!(
+                "{} ({})",
+                if total == 1 { one } else { many },
+                verbs.join(", ")
+            ));
         }
         Ok(if parts.is_empty() {
             "kgstore: no change".to_owned()
@@ -162,30 +195,44 @@ pub(crate) fn commit_changes(
     let repo = backend.local();
     let root = match &base.tree {
         Some(id) => Tree::from(
-            gix::objs::TreeRef::from_bytes(&tree::read_kind(&repo, id, Kind::Tree)?, gix::hash::Kind::Sha1)
-                .map_err(|e| Error::corrupt(&backend.git_dir, format!("tree {id} does not parse: {e}")))?,
+            gix::objs::TreeRef::from_bytes(
+                &tree::read_kind(&repo, id, Kind::Tree)?,
+                gix::hash::Kind::Sha1,
+            )
+            .map_err(|e| {
+                Error::corrupt(&backend.git_dir, format!("tree {id} does not parse: {e}"))
+            })?,
         ),
         None => Tree::empty(),
     };
     let mut editor = Editor::new(root, &repo.objects, gix::hash::Kind::Sha1);
     let mut pending = Pending::default();
-    let edit_error = |path: &str, e: gix::Error| git_error(&format!("editing the tree at {path}"), e);
+    let edit_error =
+        |path: &str, e: gix::Error| git_error(&format!("editing the tree at {path}"), e);
     if editor.get(MARKER.split('/')).is_none() {
         let id = pending.add(Kind::Blob, layout::marker()?)?;
-        editor.upsert(MARKER.split('/'), EntryKind::Blob, id).map_err(|e| edit_error(MARKER, e))?;
+        editor
+            .upsert(MARKER.split('/'), EntryKind::Blob, id)
+            .map_err(|e| edit_error(MARKER, e))?;
         if editor.get([ATTRIBUTES]).is_none() {
             let id = pending.add(Kind::Blob, DEFAULT_ATTRIBUTES.as_bytes().to_vec())?;
-            editor.upsert([ATTRIBUTES], EntryKind::Blob, id).map_err(|e| edit_error(ATTRIBUTES, e))?;
+            editor
+                .upsert([ATTRIBUTES], EntryKind::Blob, id)
+                .map_err(|e| edit_error(ATTRIBUTES, e))?;
         }
     }
     for (path, bytes) in changes {
         match bytes {
             Some(bytes) => {
                 let id = pending.add(Kind::Blob, bytes.clone())?;
-                editor.upsert(path.split('/'), EntryKind::Blob, id).map_err(|e| edit_error(path, e))?;
+                editor
+                    .upsert(path.split('/'), EntryKind::Blob, id)
+                    .map_err(|e| edit_error(path, e))?;
             }
             None => {
-                editor.remove(path.split('/')).map_err(|e| edit_error(path, e))?;
+                editor
+                    .remove(path.split('/'))
+                    .map_err(|e| edit_error(path, e))?;
             }
         }
     }
@@ -208,15 +255,26 @@ pub(crate) fn commit_changes(
     }
     let commit_id = pending.add_object(&commit)?;
     pending.persist(&backend.objects, options.durability, options.pack_threshold)?;
-    fault::point(options, FaultPoint::ObjectsWritten).map_err(|e| Error::io(&backend.objects.dir, e))?;
-    match backend.branch.compare_and_swap(base.commit, commit_id, options) {
+    fault::point(options, FaultPoint::ObjectsWritten)
+        .map_err(|e| Error::io(&backend.objects.dir, e))?;
+    match backend
+        .branch
+        .compare_and_swap(base.commit, commit_id, options)
+    {
         Ok(()) => Ok(Some((commit_id, tree_id))),
         Err(Refused::Moved { actual }) => Err(Error::Locked {
-            resource: format!("{} in {}", backend.branch.full_name, backend.git_dir.display()),
+            resource: format!(
+                "{} in {}",
+                backend.branch.full_name,
+                backend.git_dir.display()
+            ),
             holder: Some(format!(
                 "another git process moved the branch to {} during the transaction, which was \
                  not committed (retry it)",
-                actual.map_or_else(|| "nothing (deleted)".to_owned(), |id| id.to_hex().to_string())
+                actual.map_or_else(
+                    || "nothing (deleted)".to_owned(),
+                    |id| id.to_hex().to_string()
+                )
             )),
         }),
         Err(Refused::Failed(e)) => Err(e),
@@ -233,7 +291,8 @@ pub(crate) fn initial_commit(backend: &GitBackend) -> Result<()> {
         return Ok(()); // another process made it meanwhile
     }
     let base = Snapshot::default();
-    if let Some((commit, tree)) = commit_changes(backend, &base, &[], "kgstore: create the store")? {
+    if let Some((commit, tree)) = commit_changes(backend, &base, &[], "kgstore: create the store")?
+    {
         backend.committed(Snapshot {
             commit: Some(commit),
             tree: Some(tree),

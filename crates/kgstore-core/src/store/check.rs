@@ -219,19 +219,21 @@ pub fn check_changes(txn: &dyn ReadTxn, changed: &[EntityKey]) -> Result<Vec<(En
                     }
                     present_nodes.push(node.name.clone());
                 }
+                // Reported under the removed node, so that the change that removed it
+                // is the one named.
                 None => {
                     for edge in txn.edges_of(name, Direction::Both, &[])? {
                         problems.push((
-                            EntityKey::Edge(edge.key()),
-                            format!("node '{}' does not exist", validate::shorten(name)),
+                            key.clone(),
+                            format!("is gone, but edge {} still refers to it", edge.key()),
                         ));
                     }
                     for dependent in txn.dependents_of(name)? {
                         problems.push((
-                            EntityKey::Node(dependent),
+                            key.clone(),
                             format!(
-                                "depends on node '{}', which does not exist",
-                                validate::shorten(name)
+                                "is gone, but node '{}' still depends on it",
+                                validate::shorten(&dependent)
                             ),
                         ));
                     }
