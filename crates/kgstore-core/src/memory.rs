@@ -427,6 +427,14 @@ impl MemoryBackend {
         Self::default()
     }
 
+    /// A memory backend holding `state` (a snapshot copied out of another store, say).
+    pub fn from_state(state: GraphState) -> Self {
+        Self {
+            current: RwLock::new(state),
+            ..Self::default()
+        }
+    }
+
     /// Makes a writer that waits longer than `timeout` for another fail with [`Error::Locked`].
     pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
         self.lock_timeout = Some(timeout);
