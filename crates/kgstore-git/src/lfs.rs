@@ -192,7 +192,9 @@ fn make_dirs(base: &Path, rel: &[&str]) -> Result<Vec<PathBuf>> {
     let mut dir = base.to_path_buf();
     for part in rel {
         dir.push(part);
-        if fsio::ensure_dir(&dir)? {
+        if fs::symlink_metadata(&dir).is_ok() {
+            real_dir(&dir)?;
+        } else if fsio::ensure_dir(&dir)? {
             made.push(dir.clone());
         }
         real_dir(&dir)?;
