@@ -271,12 +271,12 @@ mod tests {
     fn diff_lists_added_changed_and_removed_in_key_order() {
         let mut a = GraphState::new();
         let mut b = GraphState::new();
-        for i in 0..2500 {
+        for i in 0..2500usize {
             let node = Node::new(format!("n{i:05}"), "thing").unwrap();
-            if i % 3 != 0 {
+            if !i.is_multiple_of(3) {
                 a.put_node(node.clone());
             }
-            if i % 5 == 0 {
+            if i.is_multiple_of(5) {
                 b.put_node(node.with_observation("changed"));
             } else if i % 3 != 1 {
                 b.put_node(node);
@@ -306,11 +306,11 @@ mod tests {
         sorted.sort();
         assert_eq!(names, sorted);
         let expect = |f: &dyn Fn(usize) -> bool| (0..2500).filter(|i| f(*i)).count();
-        let in_a = |i: usize| i % 3 != 0;
-        let in_b = |i: usize| i % 5 == 0 || i % 3 != 1;
+        let in_a = |i: usize| !i.is_multiple_of(3);
+        let in_b = |i: usize| i.is_multiple_of(5) || i % 3 != 1;
         assert_eq!(added, expect(&|i| !in_a(i) && in_b(i)));
         assert_eq!(removed, expect(&|i| in_a(i) && !in_b(i)));
-        assert_eq!(changed, expect(&|i| in_a(i) && i % 5 == 0));
+        assert_eq!(changed, expect(&|i| in_a(i) && i.is_multiple_of(5)));
         assert!(diff(&a, &a).unwrap().is_empty());
     }
 }

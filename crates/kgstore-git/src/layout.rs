@@ -16,6 +16,9 @@ use kgstore_core::{EntityKey, GraphState, Result, names};
 use crate::objects::par_each;
 use crate::tree::{self, Delta, Leaf};
 
+/// A file of a tree to parse: its path, mode and blob.
+type FileRef = (String, gix::objs::tree::EntryMode, ObjectId);
+
 /// The folder of the store's own files at the root of the tree.
 pub(crate) const DATA: &str = ".kgstore";
 /// The format marker's path.
@@ -89,14 +92,13 @@ fn parse_leaf(
 /// Parses many leaves on several threads; results in the order given.
 fn parse_all(
     repo: &gix::ThreadSafeRepository,
-    leaves: &[(String, gix::objs::tree::EntryMode, ObjectId)],
+    leaves: &[FileRef],
 ) -> Result<Vec<std::result::Result<EntityFile, String>>> {
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .min(8);
     let chunk = leaves.len().div_ceil(workers.max(1)).max(256);
-    let chunks: Vec<(usize, &[(String, gix::objs::tree::EntryMode, ObjectId)])> =
-        leaves.chunks(chunk).enumerate().collect();
+    let chunks: Vec<(usize, &[FileRef])> = leaves.chunks(chunk).enumerate().collect();
     let results = std::sync::Mutex::new(Vec::with_capacity(chunks.len()));
     par_each(&chunks, workers, |(i, part)| {
         let local = repo.to_thread_local();
@@ -141,7 +143,7 @@ pub(crate) fn load(
     }
     let mut found: Vec<Leaf> = Vec::new();
     tree::leaves(&local, &data_tree, DATA, &mut found)?;
-    let leaves: Vec<(String, gix::objs::tree::EntryMode, ObjectId)> = found
+    let leaves: Vec<FileRef> = found
         .into_iter()
         .filter(|l| is_data(&l.path))
         .map(|l| (l.path, l.mode, l.id))
@@ -191,11 +193,11 @@ pub(crate) fn apply(
     deltas: &[Delta],
 ) -> Result<(Vec<EntityKey>, Vec<FileProblem>)> {
     let data: Vec<&Delta> = deltas.iter().filter(|d| is_data(&d.path)).collect();
-    let olds: Vec<(String, gix::objs::tree::EntryMode, ObjectId)> = data
+    let olds: Vec<FileRef> = data
         .iter()
         .filter_map(|d| d.old.map(|(m, id)| (d.path.clone(), m, id)))
         .collect();
-    let news: Vec<(String, gix::objs::tree::EntryMode, ObjectId)> = data
+    let news: Vec<FileRef> = data
         .iter()
         .filter_map(|d| d.new.map(|(m, id)| (d.path.clone(), m, id)))
         .collect();

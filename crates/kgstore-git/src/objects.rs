@@ -126,17 +126,16 @@ fn write_loose(dir: &ObjectDir, objects: &[(ObjectId, Kind, Vec<u8>)], sync: boo
     }
     let write_one = |(id, kind, data): &(ObjectId, Kind, Vec<u8>)| -> Result<()> {
         let path = dir.loose_path(id);
-        if path.exists() {
-            if loose_is_sound(dir, id) {
-                if sync {
-                    // Written by a process that may have died before syncing it.
-                    std::fs::File::open(&path)
-                        .and_then(|f| f.sync_all())
-                        .map_err(|e| Error::io(&path, e))?;
-                }
-                return Ok(());
+        // A file already there is kept if sound; a damaged one (a power cut before it
+        // was synced) is replaced.
+        if path.exists() && loose_is_sound(dir, id) {
+            if sync {
+                // Written by a process that may have died before syncing it.
+                std::fs::File::open(&path)
+                    .and_then(|f| f.sync_all())
+                    .map_err(|e| Error::io(&path, e))?;
             }
-            // A damaged file (a power cut before it was synced): replace it.
+            return Ok(());
         }
         let header = gix::objs::encode::loose_header(*kind, data.len() as u64);
         let bytes = deflate(&header, data).map_err(|e| Error::io(&path, e))?;

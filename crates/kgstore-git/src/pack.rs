@@ -142,16 +142,15 @@ pub(crate) fn write_pack(
     }
     drop(file);
 
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    entries.sort_by_key(|e| e.0);
     let index = index_bytes(&entries, &checksum)?;
     let temp_index = fsio::write_temp(pack_dir, &index, sync).map_err(cleanup)?;
     let name = format!("pack-{}", checksum.to_hex());
     let pack_path = pack_dir.join(format!("{name}.pack"));
     let index_path = pack_dir.join(format!("{name}.idx"));
     // The pack first: readers look for packs through their indexes.
-    fsio::rename(&temp_pack, &pack_path).map_err(|e| {
+    fsio::rename(&temp_pack, &pack_path).inspect_err(|_| {
         let _ = std::fs::remove_file(&temp_index);
-        e
     })?;
     fsio::rename(&temp_index, &index_path)?;
     if sync {

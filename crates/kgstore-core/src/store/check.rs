@@ -327,7 +327,7 @@ pub fn check_changes(txn: &dyn ReadTxn, changed: &[EntityKey]) -> Result<Vec<(En
         }
     }
     let deps_of = |name: &str| Ok(txn.get_node(name)?.map(|n| n.dependencies));
-    if let Some(cycle) = algo::first_cycle(&deps_of, present_nodes.into_iter())? {
+    if let Some(cycle) = algo::first_cycle(&deps_of, present_nodes)? {
         let first = cycle.first().cloned().unwrap_or_default();
         problems.push((
             EntityKey::Node(first),
