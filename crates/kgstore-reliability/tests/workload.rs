@@ -32,7 +32,11 @@ fn run(seed: u64, transactions: u64) -> Vec<Snapshot> {
     // Documents come and go with the graph, and stay bounded too.
     let documents = store.count_documents().unwrap();
     assert!((1..60).contains(&documents), "{documents}");
-    assert!(states.iter().any(|s| s.documents.keys().any(|k| k.ends_with("blob.bin"))));
+    assert!(
+        states
+            .iter()
+            .any(|s| s.documents.keys().any(|k| k.ends_with("blob.bin")))
+    );
     states
 }
 
