@@ -239,7 +239,7 @@ pub(super) fn restore(
         let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
         tx.import_document(meta, BufReader::with_capacity(1 << 16, file))?;
         count += 1;
-        if count % 1000 == 0 || count == total {
+        if count.is_multiple_of(1000) || count == total {
             progress(Progress {
                 phase: Phase::Documents,
                 done: count,
