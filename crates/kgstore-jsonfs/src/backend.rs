@@ -160,18 +160,27 @@ impl JsonFsBackend {
         layout::prepare(&root, options.read_only, &options.hooks)?;
         let (mut recovery, overlay) = layout::recover(&root, options.read_only, &options.hooks)?;
         let mut scan = scan::scan(&root, &overlay)?;
-        let doc_scan = docs::scan(&root, &overlay)?;
+        let mut doc_scan = docs::scan(&root, &overlay)?;
         scan.findings.extend(doc_scan.findings);
         scan.dirs.extend(doc_scan.dirs);
         if scan.findings.iter().any(|f| f.fatal) {
             return Err(refuse(&root, &scan.findings));
         }
+        // One-document commits whose bytes a crash kept in journal/ (read from there
+        // by a read-only open, moved into place by a writable one).
+        recovery
+            .rolled_forward
+            .extend(doc_scan.pending.iter().map(|(from, _)| root.join(from)));
         if options.read_only {
             recovery.left_in_place.extend(scan.temps.iter().cloned());
             recovery
                 .left_in_place
                 .extend(doc_scan.strays.iter().cloned());
         } else {
+            if !doc_scan.pending.is_empty() {
+                docs::complete_moves(&root, &doc_scan.pending, &options.hooks)?;
+                doc_scan.index = docs::committed(&doc_scan.index);
+            }
             layout::remove_temps(&scan.temps, &options.hooks)?;
             recovery.temps_removed.extend(scan.temps.iter().cloned());
             // Staged documents of transactions that never reached their commit mark.

@@ -454,6 +454,11 @@ pub struct DocScan {
     pub strays: Vec<PathBuf>,
     /// The metadata shard folders that exist (relative paths).
     pub dirs: std::collections::HashSet<String>,
+    /// One-document commits past their commit mark whose bytes a crash kept in
+    /// `journal/`: (staged file, the document's path), both relative. The index
+    /// reads them from the staged file; a writable open moves them into place
+    /// ([`complete_moves`]).
+    pub pending: Vec<(String, String)>,
 }
 
 fn finding(path: PathBuf, detail: String, fatal: bool) -> Finding {
@@ -517,6 +522,26 @@ pub fn scan(root: &Path, overlay: &[FileOp]) -> Result<DocScan> {
             moved.insert(op.rel.clone(), from.clone());
         }
     }
+    // Staged files no committed journal names: strays, except the bytes of a
+    // one-document commit that passed its commit mark (its metadata file) before a
+    // crash kept them from their place — found below by the digest the metadata
+    // records. Only files left by a crash are hashed here.
+    let mut leftovers: HashMap<[u8; 32], Vec<(String, u64)>> = HashMap::new();
+    let journal = root.join(JOURNAL_DIR);
+    if let Ok(entries) = fs::read_dir(&journal) {
+        let named: BTreeSet<&String> = moved.values().collect();
+        for entry in entries.flatten() {
+            let rel = format!("{JOURNAL_DIR}/{}", entry.file_name().to_string_lossy());
+            if !is_staged_path(&rel) || named.contains(&rel) {
+                continue;
+            }
+            let size = entry.metadata().map(|m| m.len());
+            match (size, hash_file(&entry.path())) {
+                (Ok(size), Ok(digest)) => leftovers.entry(digest).or_default().push((rel, size)),
+                _ => out.strays.push(entry.path()),
+            }
+        }
+    }
     let mut expected: BTreeSet<String> = BTreeSet::new();
     for (rel, bytes) in metas {
         let path = root.join(&rel);
@@ -560,7 +585,13 @@ pub fn scan(root: &Path, overlay: &[FileOp]) -> Result<DocScan> {
         expected.insert(content_rel.clone());
         let (file_rel, staged) = match moved.get(&content_rel) {
             Some(from) => (from.clone(), true),
-            None => (content_rel.clone(), false),
+            None => match take_pending(root, &meta, &content_rel, &mut leftovers) {
+                Some(from) => {
+                    out.pending.push((from.clone(), content_rel.clone()));
+                    (from, true)
+                }
+                None => (content_rel.clone(), false),
+            },
         };
         let file_path = root.join(&file_rel);
         match fs::metadata(&file_path) {
@@ -594,18 +625,57 @@ pub fn scan(root: &Path, overlay: &[FileOp]) -> Result<DocScan> {
         }
     }
     walk_strays(root, &root.join(DOCUMENTS), &expected, &mut out.findings)?;
-    let journal = root.join(JOURNAL_DIR);
-    if let Ok(entries) = fs::read_dir(&journal) {
-        let named: BTreeSet<&String> = moved.values().collect();
-        for entry in entries.flatten() {
-            let rel = format!("{JOURNAL_DIR}/{}", entry.file_name().to_string_lossy());
-            if is_staged_path(&rel) && !named.contains(&rel) {
-                out.strays.push(entry.path());
-            }
-        }
-    }
+    out.strays.extend(
+        leftovers
+            .into_values()
+            .flatten()
+            .map(|(rel, _)| root.join(rel)),
+    );
     out.strays.sort();
     Ok(out)
+}
+
+/// The staged file holding the bytes `meta` records, if the document's own file
+/// does not hold them (a one-document commit a crash interrupted after its commit
+/// mark); taken out of `leftovers`.
+fn take_pending(
+    root: &Path,
+    meta: &DocumentMeta,
+    content_rel: &str,
+    leftovers: &mut HashMap<[u8; 32], Vec<(String, u64)>>,
+) -> Option<String> {
+    let candidates = leftovers.get_mut(meta.sha256.as_bytes())?;
+    let at = candidates.iter().position(|(_, size)| *size == meta.size)?;
+    let path = root.join(content_rel);
+    let in_place = match fs::metadata(&path) {
+        Ok(found) if found.is_file() && found.len() == meta.size => {
+            hash_file(&path).is_ok_and(|digest| digest == *meta.sha256.as_bytes())
+        }
+        _ => false,
+    };
+    if in_place {
+        return None;
+    }
+    Some(candidates.swap_remove(at).0)
+}
+
+/// Moves the staged bytes of interrupted one-document commits into place and
+/// syncs the folders concerned (whatever the durability: this is recovery).
+pub fn complete_moves(root: &Path, pending: &[(String, String)], hooks: &Hooks) -> Result<()> {
+    let mut to_sync: Vec<PathBuf> = vec![root.join(JOURNAL_DIR)];
+    for (from, to) in pending {
+        let target = root.join(to);
+        let dir = files::parent(&target);
+        to_sync.extend(ensure_doc_dirs(root, dir, hooks)?);
+        clear_empty_dir_at(&target, hooks)?;
+        files::rename(&root.join(from), &target, hooks)?;
+        to_sync.push(dir.to_path_buf());
+    }
+    to_sync.sort();
+    to_sync.dedup();
+    to_sync
+        .iter()
+        .try_for_each(|dir| files::sync_dir(dir, hooks))
 }
 
 fn walk_strays(

@@ -39,8 +39,10 @@ pub const FOLDERS: [&str; 8] = [
 /// What opening a store cleaned up after an earlier crash.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RecoveryReport {
-    /// Committed journals whose transactions were completed (for a read-only open:
-    /// applied in memory only, and left on disk for the next writable open).
+    /// Committed journals whose transactions were completed, and staged bytes of
+    /// one-document commits moved into place after their commit mark (for a
+    /// read-only open: applied in memory only, and left on disk for the next
+    /// writable open).
     pub rolled_forward: Vec<PathBuf>,
     /// Journals that had not reached their commit mark, removed with no effect.
     pub discarded: Vec<PathBuf>,
