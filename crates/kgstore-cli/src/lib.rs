@@ -111,6 +111,11 @@ pub fn run(args: Vec<OsString>) -> i32 {
             // The reader went away (`kgstore export | head`): nothing more to say.
             EXIT_OK
         }
+        Err(e) if e.downcast_ref::<commands::Quiet>().is_some() => {
+            let _ = out.flush();
+            e.downcast_ref::<commands::Quiet>()
+                .map_or(EXIT_INTERNAL, |quiet| quiet.0)
+        }
         Err(e) => {
             let _ = out.flush();
             let code = exit_code(&e);
