@@ -10,7 +10,8 @@ use std::ops::Bound;
 use kgstore_core::documents::{DocInput, for_each_chunk, input_error, key};
 use kgstore_core::serde_json::Value;
 use kgstore_core::{Document, DocumentMeta, Error, Result};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::blob::Blob;
+use rusqlite::{Connection, MAIN_DB, OptionalExtension, params};
 
 use crate::codec::{doc_columns, doc_meta_from_row, version_to_sql};
 use crate::error::{Ctx, SqlResult};
@@ -293,14 +294,15 @@ fn unwrap_io(e: io::Error, key: &str) -> Error {
     Error::backend("sqlite", format!("reading {}: a read failed", subject(key)))
 }
 
-/// The bytes of a chunked document, one chunk in memory at a time.
+/// The bytes of a chunked document, read a chunk at a time through SQLite's
+/// incremental blob I/O: straight from the database pages into the caller's
+/// buffer, never a whole chunk in memory.
 struct ChunkReader<'a> {
     q: Q<'a>,
     id: i64,
     meta: DocumentMeta,
     seq: i64,
-    chunk: Vec<u8>,
-    at: usize,
+    blob: Option<Blob<'a>>,
     done: u64,
 }
 
@@ -311,41 +313,53 @@ impl<'a> ChunkReader<'a> {
             id,
             meta,
             seq: 0,
-            chunk: Vec::new(),
-            at: 0,
+            blob: None,
             done: 0,
         }
     }
 
+    /// Opens the next chunk; `false` if there is none.
     fn next_chunk(&mut self) -> Result<bool> {
         let (q, id, seq) = (self.q, self.id, self.seq);
         let key = &self.meta.key;
-        let got: Option<Vec<u8>> = q.one(
-            "SELECT data FROM document_chunks WHERE doc_id = ?1 AND seq = ?2",
+        let doing = || format!("reading chunk {seq} of {}", subject(key));
+        let rowid: Option<i64> = q.one(
+            "SELECT rowid FROM document_chunks WHERE doc_id = ?1 AND seq = ?2",
             [id, seq],
-            || format!("reading chunk {seq} of {}", subject(key)),
+            doing,
             |row| row.get(0).map_err(|e| q.ctx.corrupt(e.to_string())),
         )?;
-        match got {
-            Some(bytes) => {
-                self.chunk = bytes;
-                self.at = 0;
-                self.seq += 1;
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+        let Some(rowid) = rowid else {
+            return Ok(false);
+        };
+        let blob = q
+            .conn
+            .blob_open(MAIN_DB, "document_chunks", "data", rowid, true)
+            .ctx(q.ctx, doing)?;
+        self.blob = Some(blob);
+        self.seq += 1;
+        Ok(true)
     }
 }
 
 impl Read for ChunkReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.at == self.chunk.len() {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if let Some(blob) = &mut self.blob {
+                let n = blob.read(buf)?;
+                if n > 0 {
+                    self.done += n as u64;
+                    return Ok(n);
+                }
+                self.blob = None;
+            }
             if self.done >= self.meta.size {
                 return Ok(0);
             }
-            let more = self.next_chunk().map_err(io::Error::other)?;
-            if !more || self.chunk.is_empty() {
+            if !self.next_chunk().map_err(io::Error::other)? {
                 return Err(io::Error::other(self.q.ctx.corrupt(format!(
                     "table document_chunks: {} has {} of its {} bytes (chunk {} is missing)",
                     subject(&self.meta.key),
@@ -355,11 +369,6 @@ impl Read for ChunkReader<'_> {
                 ))));
             }
         }
-        let n = buf.len().min(self.chunk.len() - self.at);
-        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
-        self.at += n;
-        self.done += n as u64;
-        Ok(n)
     }
 }
 
@@ -546,16 +555,31 @@ impl DocW<'_> {
         if rows.len() != ROWS && rows.len() != 1 {
             return rows.chunks(1).try_for_each(|one| self.insert_rows(one));
         }
-        let mut values: Vec<rusqlite::types::Value> = Vec::with_capacity(rows.len() * 8);
-        for (meta, bytes) in rows {
-            values.push(meta.key.clone().into());
-            values.push(meta.content_type.clone().into());
-            values.push(i64::try_from(meta.size).unwrap_or(i64::MAX).into());
-            values.push(meta.sha256.as_bytes().to_vec().into());
-            values.push(meta.created_at.as_micros().into());
-            values.push(meta.updated_at.as_micros().into());
-            values.push(version_to_sql(meta.version, || subject(&meta.key))?.into());
-            values.push(bytes.to_vec().into());
+        // Bound by reference: the keys and bytes are not copied on their way in.
+        let numbers: Vec<[i64; 4]> = rows
+            .iter()
+            .map(|(meta, _)| {
+                Ok([
+                    i64::try_from(meta.size).unwrap_or(i64::MAX),
+                    meta.created_at.as_micros(),
+                    meta.updated_at.as_micros(),
+                    version_to_sql(meta.version, || subject(&meta.key))?,
+                ])
+            })
+            .collect::<Result<_>>()?;
+        let digests: Vec<&[u8]> = rows.iter().map(|(m, _)| &m.sha256.as_bytes()[..]).collect();
+        let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(rows.len() * 8);
+        for (((meta, bytes), n), digest) in rows.iter().zip(&numbers).zip(&digests) {
+            values.extend([
+                &meta.key as &dyn rusqlite::ToSql,
+                &meta.content_type,
+                &n[0],
+                digest,
+                &n[1],
+                &n[2],
+                &n[3],
+                bytes,
+            ]);
         }
         self.run(sql, rusqlite::params_from_iter(values), || {
             format!("writing {} documents into table documents", rows.len())
