@@ -3,7 +3,7 @@
 //! `document_chunks` of [`CHUNK`] bytes, so that no value is ever held whole in
 //! memory on its way in or out. Listings walk the unique index on `key`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::{self, Read};
 use std::ops::Bound;
 
@@ -223,22 +223,64 @@ impl<'a> Q<'a> {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    /// The rows whose keys lie in `[lo, hi)`, mapped by `each`, if there are at most
+    /// `cap` of them; `None` when there are more. A batch whose keys sit in a sparse
+    /// part of the key space (new keys, above all) is answered by this one seek of the
+    /// key index instead of one probe per key.
+    fn capped_range<T>(
+        &self,
+        columns_sql: &str,
+        (lo, hi): (&str, &str),
+        cap: usize,
+        each: impl FnMut(&rusqlite::Row<'_>) -> Result<T>,
+    ) -> Result<Option<Vec<T>>> {
+        let found = self.rows(
+            columns_sql,
+            params![lo, hi, i64::try_from(cap + 1).unwrap_or(i64::MAX)],
+            || {
+                format!(
+                    "reading the documents from '{}' on",
+                    kgstore_core::validate::shorten(lo)
+                )
+            },
+            each,
+        )?;
+        Ok((found.len() <= cap).then_some(found))
+    }
+
     pub(crate) fn docs_meta(&self, keys: &[&str]) -> Result<Vec<Option<DocumentMeta>>> {
-        if !self.ctx.documents {
+        if !self.ctx.documents || keys.is_empty() {
             return Ok(vec![None; keys.len()]);
         }
-        let sql = concat!(
-            "SELECT ",
-            doc_columns!(),
-            " FROM documents d WHERE d.key IN (SELECT value FROM json_each(?1))"
-        );
         let ctx = self.ctx;
-        let found = self.rows(
-            sql,
-            [json_list(keys.iter().copied())],
-            || format!("reading the metadata of {} documents", keys.len()),
-            |row| doc_meta_from_row(row, ctx).map(|(_, meta)| meta),
+        let meta = |row: &rusqlite::Row<'_>| doc_meta_from_row(row, ctx).map(|(_, meta)| meta);
+        let (lo, hi) = key_range(keys, "");
+        let ranged = self.capped_range(
+            concat!(
+                "SELECT ",
+                doc_columns!(),
+                " FROM documents d WHERE d.key >= ?1 AND d.key < ?2 ORDER BY d.key LIMIT ?3"
+            ),
+            (&lo, &hi),
+            range_cap(keys.len()),
+            meta,
         )?;
+        let found = match ranged {
+            Some(found) => found,
+            None => self.rows(
+                concat!(
+                    "SELECT ",
+                    doc_columns!(),
+                    " FROM documents d WHERE d.key IN (SELECT value FROM json_each(?1))"
+                ),
+                [json_list(keys.iter().copied())],
+                || format!("reading the metadata of {} documents", keys.len()),
+                meta,
+            )?,
+        };
+        if found.is_empty() {
+            return Ok(vec![None; keys.len()]);
+        }
         let mut by_key: HashMap<String, DocumentMeta> =
             found.into_iter().map(|m| (m.key.clone(), m)).collect();
         Ok(keys.iter().map(|k| by_key.remove(*k)).collect())
@@ -248,7 +290,8 @@ impl<'a> Q<'a> {
         if keys.is_empty() || !self.ctx.documents {
             return Ok(None);
         }
-        let folders: Vec<&str> = keys.iter().flat_map(|k| key::ancestors(k)).collect();
+        // Documents where a new key needs a folder: each distinct folder asked once.
+        let folders: BTreeSet<&str> = keys.iter().flat_map(|k| key::ancestors(k)).collect();
         if !folders.is_empty() {
             let stored = self.rows(
                 "SELECT key FROM documents WHERE key IN (SELECT value FROM json_each(?1))",
@@ -268,6 +311,28 @@ impl<'a> Q<'a> {
                 }
             }
         }
+        // Documents inside a new key (as if it were a folder): every such key lies in
+        // [smallest key + '/', largest key + '0').
+        let (lo, hi) = key_range(keys, "/");
+        let text = |row: &rusqlite::Row<'_>| {
+            row.get::<_, String>(0)
+                .map_err(|e| self.ctx.corrupt(e.to_string()))
+        };
+        let ranged = self.capped_range(
+            "SELECT key FROM documents WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT ?3",
+            (&lo, &hi),
+            range_cap(keys.len()),
+            text,
+        )?;
+        if let Some(inside) = ranged {
+            let new: HashSet<&str> = keys.iter().copied().collect();
+            return Ok(inside.into_iter().find_map(|stored| {
+                let folder = key::ancestors(&stored)
+                    .find(|f| new.contains(f))?
+                    .to_owned();
+                Some((folder, stored))
+            }));
+        }
         self.one(
             "SELECT j.value, d.key FROM json_each(?1) j JOIN documents d \
              ON d.key >= j.value || '/' AND d.key < j.value || '0' LIMIT 1",
@@ -282,6 +347,21 @@ impl<'a> Q<'a> {
             },
         )
     }
+}
+
+/// How many rows a range scan for a batch of `n` keys may read before the batch is
+/// asked key by key instead.
+fn range_cap(n: usize) -> usize {
+    2 * n + 64
+}
+
+/// The smallest key of `keys` followed by `after`, and the bound just above every key
+/// of `keys` and everything inside them as folders (the largest key followed by '0',
+/// the byte after '/').
+fn key_range(keys: &[&str], after: &str) -> (String, String) {
+    let lo = keys.iter().copied().min().unwrap_or_default();
+    let hi = keys.iter().copied().max().unwrap_or_default();
+    (format!("{lo}{after}"), format!("{hi}0"))
 }
 
 /// Undoes the wrapping of a kgstore error in an `io::Error` by a reader.
