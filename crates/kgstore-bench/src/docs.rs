@@ -398,36 +398,49 @@ impl RawDocs {
         Ok(m)
     }
 
-    /// The large value streamed in through incremental blob I/O, hashed as it goes.
+    /// The large value streamed in through incremental blob I/O. SQLite rewrites a
+    /// whole row on any `UPDATE`, so a digest stored after the bytes would read and
+    /// rewrite all of them: the baseline hashes the source in a first pass (as a
+    /// program holding a file can), then inserts the row with its digest and a
+    /// `zeroblob` and writes the bytes into it.
     pub fn stream_write(&mut self, data: &DocData) -> Result<Measured> {
         timed(|| {
             let size = data.stream_bytes;
+            let mut piece = vec![0u8; PIECE];
+            let mut hash = Sha256::new();
+            let mut source = data.large_value();
+            loop {
+                let n = source.read(&mut piece)?;
+                if n == 0 {
+                    break;
+                }
+                hash.update(&piece[..n]);
+            }
             let tx = self.conn.transaction()?;
             let now = Timestamp::now().as_micros();
             tx.execute(
                 "INSERT INTO docs(key, content_type, size, sha256, created_at, updated_at, \
-                 version, content) VALUES (?1, ?2, ?3, zeroblob(32), ?4, ?4, 1, zeroblob(?3))",
-                params![STREAM_KEY, guess_content_type(STREAM_KEY), size as i64, now],
+                 version, content) VALUES (?1, ?2, ?3, ?4, ?5, ?5, 1, zeroblob(?3))",
+                params![
+                    STREAM_KEY,
+                    guess_content_type(STREAM_KEY),
+                    size as i64,
+                    &hash.finalize()[..],
+                    now
+                ],
             )?;
             let row = tx.last_insert_rowid();
-            let mut hash = Sha256::new();
             {
                 let mut blob = tx.blob_open(MAIN_DB, "docs", "content", row, false)?;
                 let mut source = data.large_value();
-                let mut piece = vec![0u8; PIECE];
                 loop {
                     let n = source.read(&mut piece)?;
                     if n == 0 {
                         break;
                     }
-                    hash.update(&piece[..n]);
                     blob.write_all(&piece[..n])?;
                 }
             }
-            tx.execute(
-                "UPDATE docs SET sha256 = ?1 WHERE rowid = ?2",
-                params![&hash.finalize()[..], row],
-            )?;
             tx.commit()?;
             Ok((size, Some(size)))
         })
