@@ -369,7 +369,10 @@ impl Server {
         );
         reply.response = match result {
             Ok(Some(result)) => {
-                let result = if ctx.revision.is_modern() {
+                // `server/discover` belongs to 2026-07-28 whoever asks: its result
+                // has that revision's shape even for a client that has not said
+                // which revision it speaks (the dual-era probe).
+                let result = if ctx.revision.is_modern() || method == "server/discover" {
                     self.modern_result(ctx, result)
                 } else {
                     result
