@@ -425,6 +425,15 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
         check.edges,
         check.problems.len()
     ))?;
+
+    say(format!(
+        "\n10. The same store as an MCP memory server for AI agents: tool calls as an agent sends them \
+         over stdio, here in-process (every call one transaction; the last one fails and changes nothing):"
+    ))?;
+    let (mcp_lines, mcp_calls) = super::mcp::demo_calls(&store, &url, &center)?;
+    for line in mcp_lines {
+        say(line)?;
+    }
     let me = how_to_call_me();
     say(format!(
         "\nDone in {:.1} s. Try: {me} --store {url} node get {cli}",
@@ -444,6 +453,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
             "json_store": json_url,
             "exports_identical": true,
             "problems": check.problems.len(),
+            "mcp_calls": mcp_calls,
         }))?;
     }
     Ok(())

@@ -4,6 +4,7 @@ mod admin;
 mod demo;
 mod edge;
 mod graph;
+mod mcp;
 mod node;
 mod schema;
 mod transfer;
@@ -95,5 +96,6 @@ pub(crate) fn execute(cli: &Cli, out: &mut Output, progress: bool) -> Result<()>
         Command::Check => admin::check(&mut ctx),
         Command::Optimize => admin::optimize(&mut ctx),
         Command::Demo(args) => demo::run(&mut ctx, args).context("the demo failed"),
+        Command::Mcp(args) => mcp::run(&mut ctx, args),
     }
 }
