@@ -2,12 +2,14 @@
 //!
 //! Today it has the official memory server's semantics — an entity matches if
 //! the whole query, ignoring case, is a substring of its name, its entity type
-//! (as the client spelled it) or one of its observations — built on the
-//! store's text filter: [`NodeFilter::containing`] gives the name and
-//! observation part with kgstore's reference matching, and the entity type is
-//! added here. Every backend finishes the text filter in memory after reading
-//! each node (none can answer a substring query from an index), so one pass
-//! over the nodes with both tests costs what the text filter alone costs.
+//! (as the client spelled it) or one of its observations. That is the store's
+//! text filter ([`NodeFilter::containing`]: name and observations, Unicode
+//! lower case) extended to the entity type; the test
+//! `the_matcher_agrees_with_the_stores_text_filter` holds the two to the same
+//! answers. Every backend evaluates the text filter by reading each node (none
+//! can answer a substring query from an index), so this function reads the
+//! nodes a chunk at a time and tests each once, lower-casing ASCII text into a
+//! reused buffer instead of allocating per node and field.
 //!
 //! Ranked full-text search (tokenised, accent-folded, BM25) replaces the body
 //! of [`search`] when the library offers it; the tools, their pagination and
@@ -19,21 +21,57 @@ use kgstore::{Cursor, GraphRead, Node, NodeFilter, Page, PageRequest, Result};
 /// How many nodes one read of the scan asks the store for.
 const SCAN_CHUNK: usize = 1024;
 
+/// The match test: [`NodeFilter::containing`]'s semantics (Unicode lower case,
+/// as `str::to_lowercase`), extended to the entity type as spelled, without an
+/// allocation per node: ASCII text is lower-cased into one reused buffer.
+struct Matcher {
+    needle: String,
+    buffer: String,
+}
+
+impl Matcher {
+    fn new(query: &str) -> Self {
+        Self {
+            needle: query.to_lowercase(),
+            buffer: String::new(),
+        }
+    }
+
+    /// Whether `text`, lower-cased, contains the query.
+    fn contains(&mut self, text: &str) -> bool {
+        if text.is_ascii() {
+            // An ASCII text lower-cases to ASCII, which a non-ASCII needle cannot be in.
+            if !self.needle.is_ascii() {
+                return self.needle.is_empty();
+            }
+            self.buffer.clear();
+            self.buffer
+                .extend(text.chars().map(|c| c.to_ascii_lowercase()));
+            self.buffer.contains(self.needle.as_str())
+        } else {
+            text.to_lowercase().contains(self.needle.as_str())
+        }
+    }
+
+    fn matches(&mut self, node: &Node) -> bool {
+        self.contains(&node.name)
+            || node.observations.iter().any(|o| self.contains(o))
+            || self.contains(entity_type_of(node))
+    }
+}
+
 /// The entities matching `query`, a page at a time, in name order. The page's
 /// cursor is a kgstore node cursor: the next page starts after its last entity.
 pub fn search<R: GraphRead>(reader: &R, query: &str, page: &PageRequest) -> Result<Page<Node>> {
     page.check()?;
-    let text = NodeFilter::default().containing(query);
-    let needle = query.to_lowercase();
-    let matches =
-        |node: &Node| text.matches(node) || entity_type_of(node).to_lowercase().contains(&needle);
+    let mut matcher = Matcher::new(query);
     let everything = NodeFilter::default();
     let mut scan = PageRequest::first(SCAN_CHUNK).after(page.cursor.clone());
     let mut items = Vec::new();
     loop {
         let chunk = reader.list_nodes(&everything, &scan)?;
         for node in chunk.items {
-            if !matches(&node) {
+            if !matcher.matches(&node) {
                 continue;
             }
             if items.len() == page.limit {
@@ -95,6 +133,46 @@ mod tests {
         assert_eq!(found("big_company"), "");
         assert_eq!(found(""), "Alice,Bob,Carol");
         assert_eq!(found("Alice tea"), "");
+    }
+
+    #[test]
+    fn the_matcher_agrees_with_the_stores_text_filter() {
+        // Strings where ASCII and Unicode lower-casing part ways: the Kelvin sign
+        // lower-cases to 'k', 'İ' to "i̇", final sigma by context, 'ß' stays.
+        let texts = [
+            "",
+            "Alice",
+            "ALICE smith",
+            "\u{212A}elvin",
+            "İstanbul",
+            "ΟΔΟΣ",
+            "Straße",
+            "café",
+            "CAFÉ",
+            "tab\tin",
+            "日本語テキスト",
+            "x\u{0}y",
+        ];
+        let queries = [
+            "", "a", "alice", "LICE S", "kelvin", "k", "i", "i\u{307}", "οδος", "ς", "ss", "ß",
+            "CAFÉ", "é", "\t", "本語", "\u{0}",
+        ];
+        for text in texts {
+            let node = kgstore::Node {
+                observations: vec![text.to_owned()],
+                ..kgstore::Node::new("n", "t").unwrap()
+            };
+            for query in queries {
+                let reference = kgstore::NodeFilter::default()
+                    .containing(query)
+                    .matches(&node);
+                assert_eq!(
+                    super::Matcher::new(query).matches(&node),
+                    reference || "t".contains(&query.to_lowercase()),
+                    "{text:?} / {query:?}"
+                );
+            }
+        }
     }
 
     #[test]

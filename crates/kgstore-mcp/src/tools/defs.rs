@@ -19,10 +19,10 @@ pub const MAX_LIMIT: u64 = 10_000;
 /// names-only answers, entities without observations. Every addition is
 /// optional, so a client written for the official server calls these unchanged
 /// and a result the official server would give validates against them.
-pub fn memory_tools(default_limit: usize) -> Vec<Value> {
-    // The file is part of the crate and checked by a unit test; if it could not
-    // be read the server would offer no tools rather than fail.
-    let mut tools: Vec<Value> = serde_json::from_str(OFFICIAL).unwrap_or_default();
+pub fn memory_tools(default_limit: usize) -> Result<Vec<Value>, kgstore::Error> {
+    let mut tools: Vec<Value> = serde_json::from_str(OFFICIAL).map_err(|e| {
+        kgstore::Error::invalid_input("the official tool list (official.json)", e.to_string())
+    })?;
     for tool in &mut tools {
         let name = tool["name"].as_str().unwrap_or_default().to_owned();
         if name == "search_nodes" {
@@ -32,7 +32,7 @@ pub fn memory_tools(default_limit: usize) -> Vec<Value> {
             add_paging(tool, default_limit);
         }
     }
-    tools
+    Ok(tools)
 }
 
 fn add_paging(tool: &mut Value, default_limit: usize) {
@@ -258,13 +258,13 @@ mod tests {
                 "open_nodes"
             ]
         );
-        assert_eq!(memory_tools(200).len(), 9);
+        assert_eq!(memory_tools(200).unwrap().len(), 9);
     }
 
     #[test]
     fn additions_are_optional_and_keep_the_official_fields() {
         let official: Vec<Value> = serde_json::from_str(OFFICIAL).unwrap();
-        for (ours, theirs) in memory_tools(200).iter().zip(&official) {
+        for (ours, theirs) in memory_tools(200).unwrap().iter().zip(&official) {
             for key in ["name", "title", "description", "annotations", "execution"] {
                 assert_eq!(ours[key], theirs[key], "{key} of {}", theirs["name"]);
             }

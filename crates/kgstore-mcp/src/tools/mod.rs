@@ -120,7 +120,7 @@ pub struct Tools {
 impl Tools {
     /// The nine memory tools, and the extra ones if asked for.
     pub fn new(extra_tools: bool, default_limit: usize) -> Result<Self, Error> {
-        let mut definitions = defs::memory_tools(default_limit);
+        let mut definitions = defs::memory_tools(default_limit)?;
         if extra_tools {
             definitions.extend(defs::extra_tools());
         }

@@ -13,6 +13,11 @@
 //! is kept under the attribute `mcp`, so exporting gives the same lines back.
 //! Repeated entities (which the memory server can leave behind) are merged,
 //! repeated relations folded.
+//!
+//! The mapping itself ([`entity_node`], [`relation_edge`], [`entity_type_of`],
+//! [`relation_type_of`]) is public: `kgstore mcp` (the `kgstore-mcp` crate)
+//! maps the memory server's tool calls through the same functions, so a file
+//! imported here and the same data written through the server are one store.
 
 use std::collections::HashSet;
 use std::io::{BufRead, Write};
