@@ -582,7 +582,7 @@ impl Server {
         )
     }
 
-    fn resource_uri<'p>(ctx: Ctx, params: &'p Map<String, Value>) -> Result<&'p str, RpcError> {
+    fn resource_uri(ctx: Ctx, params: &Map<String, Value>) -> Result<&str, RpcError> {
         let Some(uri) = params.get("uri").and_then(Value::as_str) else {
             return Err(RpcError::invalid_params(
                 "Invalid params: uri (a string) is required",

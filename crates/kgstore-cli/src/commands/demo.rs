@@ -426,10 +426,9 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
         check.problems.len()
     ))?;
 
-    say(format!(
-        "\n10. The same store as an MCP memory server for AI agents: tool calls as an agent sends them \
+    say("\n10. The same store as an MCP memory server for AI agents: tool calls as an agent sends them \
          over stdio, here in-process (every call one transaction; the last one fails and changes nothing):"
-    ))?;
+        .to_owned())?;
     let (mcp_lines, mcp_calls) = super::mcp::demo_calls(&store, &url, &center)?;
     for line in mcp_lines {
         say(line)?;

@@ -87,7 +87,24 @@ pub(crate) fn demo_calls(store: &Store, url: &str, about: &str) -> Result<(Vec<S
                 result["content"][0]["text"].as_str().unwrap_or_default()
             )
         } else {
-            result["structuredContent"].to_string()
+            let structured = &result["structuredContent"];
+            let text = structured.to_string();
+            match (
+                structured["entities"].as_array(),
+                structured["relations"].as_array(),
+            ) {
+                (Some(entities), Some(relations)) if text.len() > 200 => format!(
+                    "{} entities ({}), {} relations",
+                    entities.len(),
+                    entities
+                        .iter()
+                        .filter_map(|e| e["name"].as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    relations.len()
+                ),
+                _ => text,
+            }
         };
         lines.push(format!("   {tool} {arguments}"));
         lines.push(format!("     → {shown}"));
