@@ -46,8 +46,8 @@ pub fn print(doc: &Document) -> Result<String, PrintError> {
 }
 
 /// The document [`print`] writes: blank lines added between paragraphs that
-/// lack one, runs of blank lines merged, empty runs and an empty title page
-/// dropped, forcing markers set where an element would otherwise read as
+/// lack one, runs of blank lines merged, boneyard elements next to each other
+/// merged, empty runs and an empty title page dropped, forcing markers set where an element would otherwise read as
 /// another. Fails on elements the syntax cannot place (a title page after other
 /// content, dialogue without a cue, two dialogue elements in a row).
 pub fn normalize(doc: &Document) -> Result<Document, PrintError> {
@@ -90,9 +90,15 @@ fn normalize_with_origin(doc: &Document) -> Result<(Document, Vec<Option<usize>>
                 blank_since = true;
                 continue;
             }
-            Element::Boneyard { .. } => {
-                out.push(element.clone());
-                origin.push(Some(index));
+            Element::Boneyard { raw } => {
+                // Boneyard lines next to each other read back as one element.
+                if let Some(Element::Boneyard { raw: before }) = out.last_mut() {
+                    before.push_str(doc.line_ending.as_str());
+                    before.push_str(raw);
+                } else {
+                    out.push(element.clone());
+                    origin.push(Some(index));
+                }
                 continue;
             }
             Element::TitlePage(page) => {

@@ -125,18 +125,24 @@ impl<'a> Scene<'a> {
 
     /// Who speaks in the scene, in order of first cue, with their counts.
     pub fn characters(&self) -> Vec<SceneCharacter> {
+        Self::characters_from(&self.speeches())
+    }
+
+    /// [`Scene::characters`] from the scene's speeches, when they are at hand.
+    pub fn characters_from(speeches: &[Speech<'_>]) -> Vec<SceneCharacter> {
         let mut out: Vec<SceneCharacter> = Vec::new();
-        let mut index_of: HashMap<String, usize> = HashMap::new();
+        let mut index_of: HashMap<&str, usize> = HashMap::new();
         let mut seen: HashSet<(usize, &str)> = HashSet::new();
-        let speeches = self.speeches();
-        for speech in &speeches {
-            let index = *index_of.entry(speech.character.clone()).or_insert_with(|| {
-                out.push(SceneCharacter {
-                    name: speech.character.clone(),
-                    ..SceneCharacter::default()
+        for speech in speeches {
+            let index = *index_of
+                .entry(speech.character.as_str())
+                .or_insert_with(|| {
+                    out.push(SceneCharacter {
+                        name: speech.character.clone(),
+                        ..SceneCharacter::default()
+                    });
+                    out.len() - 1
                 });
-                out.len() - 1
-            });
             if let Some(c) = out.get_mut(index) {
                 if seen.insert((index, speech.cue.name.as_str())) {
                     c.aliases.push(speech.cue.name.clone());
@@ -149,6 +155,11 @@ impl<'a> Scene<'a> {
 
     /// How many of each kind of element the scene has.
     pub fn counts(&self) -> SceneCounts {
+        self.counts_with(&self.characters())
+    }
+
+    /// [`Scene::counts`] when the scene's characters are at hand already.
+    pub fn counts_with(&self, characters: &[SceneCharacter]) -> SceneCounts {
         let mut counts = SceneCounts::default();
         for element in self.elements() {
             match &element.value {
@@ -175,7 +186,7 @@ impl<'a> Scene<'a> {
                 | Element::Blank { .. } => {}
             }
         }
-        counts.characters = self.characters().len();
+        counts.characters = characters.len();
         counts
     }
 }

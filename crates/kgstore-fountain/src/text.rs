@@ -147,5 +147,15 @@ fn matching_open(s: &str) -> Option<usize> {
 
 /// How many words `text` has (runs of characters between white space).
 pub(crate) fn words(text: &str) -> usize {
-    text.split_whitespace().count()
+    if !text.is_ascii() {
+        return text.split_whitespace().count();
+    }
+    let mut count = 0;
+    let mut in_word = false;
+    for &b in text.as_bytes() {
+        let space = b.is_ascii_whitespace() || b == 0x0b;
+        count += usize::from(!space && !in_word);
+        in_word = !space;
+    }
+    count
 }
