@@ -75,9 +75,19 @@ pub enum PrintError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// An element's text holds `/*` that a later `*/` would close into a
+    /// boneyard comment: the syntax has no escape for it. (Parsing can leave
+    /// such a text when taking out an inline comment joins a `/` and a `*`.)
+    #[error("element {index} ({kind}) holds `/*`, which would start a boneyard comment")]
+    OpensComment {
+        /// Its index in the document's elements.
+        index: usize,
+        /// Its kind.
+        kind: ElementKind,
+    },
     /// An element's content has no spelling that reads back as the same
     /// element (dialogue of one line `(like this)`, action with an empty line,
-    /// a heading that starts with punctuation, a text with a boneyard comment …).
+    /// a heading that starts with punctuation …).
     #[error(
         "element {index} ({kind}) cannot be written so that it reads back the same: it would read back as {read_back}"
     )]

@@ -2,7 +2,7 @@
 //!
 //! A boneyard comment `/* … */` may start and end anywhere, also on different
 //! lines; the lines it joins make one logical line, whose text is what is left
-//! outside the comment. A logical line is *blank* when it is empty (no
+//! outside the comment, without the carriage returns that end it. A logical line is *blank* when it is empty (no
 //! characters before its line ending) and holds no comment, *void* when it holds
 //! a comment and nothing but white space besides (the parser looks through
 //! void lines as if they were not there), and *content* otherwise.
@@ -100,24 +100,24 @@ impl<'a> Cursor<'a> {
                 self.next_bone += 1;
                 continue;
             }
-            let (mut text_end, end) = match newline {
+            let (text_end, end) = match newline {
                 Some(i) => (i, i + 1),
                 None => (src.len(), src.len()),
             };
-            if newline.is_some()
-                && text_end > cursor
-                && src.as_bytes().get(text_end - 1) == Some(&b'\r')
-            {
-                text_end -= 1;
-            }
             self.pos = end;
             let tail = src.get(cursor..text_end).unwrap_or("");
+            // Carriage returns that end a line belong to its line ending
+            // (`\r\n`, or a last line ending in `\r`), never to its text.
             let (text, had_comment) = match owned {
                 Some(mut s) => {
                     s.push_str(tail);
+                    s.truncate(s.trim_end_matches('\r').len());
                     (Cow::Owned(s), true)
                 }
-                None => (Cow::Borrowed(src.get(start..text_end).unwrap_or("")), false),
+                None => {
+                    let text = src.get(start..text_end).unwrap_or("");
+                    (Cow::Borrowed(text.trim_end_matches('\r')), false)
+                }
             };
             let class = if had_comment {
                 if text.trim().is_empty() {

@@ -95,10 +95,8 @@ impl<'a> Parser<'a> {
     fn flush_void(&mut self) {
         if let Some(span) = self.pending_void.take() {
             let raw = self.src.get(span.range()).unwrap_or("");
-            let raw = raw
-                .strip_suffix('\n')
-                .map(|r| r.strip_suffix('\r').unwrap_or(r))
-                .unwrap_or(raw);
+            // Without the last line's line ending (carriage returns included).
+            let raw = raw.strip_suffix('\n').unwrap_or(raw).trim_end_matches('\r');
             self.out.push(Spanned {
                 span,
                 value: Element::Boneyard {

@@ -23,7 +23,23 @@ use crate::parse::Parser;
 /// element's content cannot be written so that it reads back the same.
 pub fn print(doc: &Document) -> Result<String, PrintError> {
     let (normal, origin) = normalize_with_origin(doc)?;
-    let text = render(&normal);
+    let (text, ends) = render_with_ends(&normal);
+    // A comment opened inside an element's text (no escape can stop it).
+    for comment in lines::boneyards(&text, 0) {
+        let owner = ends.partition_point(|&end| end <= comment.start);
+        if !matches!(
+            normal.elements.get(owner),
+            Some(Element::Boneyard { .. }) | None
+        ) {
+            return Err(PrintError::OpensComment {
+                index: nearest_origin(&origin, owner),
+                kind: normal
+                    .elements
+                    .get(owner)
+                    .map_or(ElementKind::Blank, Element::kind),
+            });
+        }
+    }
     let back = read_back(&text, true);
     if let Some(i) =
         (0..normal.elements.len().max(back.len())).find(|&i| normal.elements.get(i) != back.get(i))
@@ -222,6 +238,12 @@ fn read_back(text: &str, title_page: bool) -> Vec<Element> {
 
 /// Writes the elements as they are, each line ended by the line ending.
 fn render(doc: &Document) -> String {
+    render_with_ends(doc).0
+}
+
+/// [`render`], and where in the text each element ends.
+fn render_with_ends(doc: &Document) -> (String, Vec<usize>) {
+    let mut ends = Vec::with_capacity(doc.elements.len());
     let nl = doc.line_ending.as_str();
     let mut out = String::new();
     if doc.bom {
@@ -321,6 +343,7 @@ fn render(doc: &Document) -> String {
                 }
             }
         }
+        ends.push(out.len());
     }
-    out
+    (out, ends)
 }

@@ -96,23 +96,22 @@ impl Cue {
         };
         let mut rest = body.trim();
         let mut dual = false;
-        if let Some(r) = rest.strip_suffix('^') {
-            dual = true;
-            rest = r.trim_end();
-        }
         let mut extensions = Vec::new();
-        while rest.ends_with(')') {
-            let Some(open) = matching_open(rest) else {
+        // From the end: extensions, and one `^` before, after or between them.
+        loop {
+            if rest.ends_with(')')
+                && let Some(open) = matching_open(rest)
+            {
+                extensions.push(rest[open + 1..rest.len() - 1].trim().to_owned());
+                rest = rest[..open].trim_end();
+            } else if !dual && let Some(r) = rest.strip_suffix('^') {
+                dual = true;
+                rest = r.trim_end();
+            } else {
                 break;
-            };
-            extensions.push(rest[open + 1..rest.len() - 1].trim().to_owned());
-            rest = rest[..open].trim_end();
+            }
         }
         extensions.reverse();
-        if !dual && let Some(r) = rest.strip_suffix('^') {
-            dual = true;
-            rest = r.trim_end();
-        }
         let name = rest;
         let valid = !name.is_empty()
             && (forced

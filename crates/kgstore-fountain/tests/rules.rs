@@ -364,6 +364,19 @@ fn character_cues_with_extensions() {
     assert!(cues[1].is_continued());
     assert_eq!(cues[2].name, "R2D2");
     assert_eq!(cues[3].name, "BOB");
+    // The dual mark may stand before, between or after the extensions.
+    for line in [
+        "ANA ^ (V.O.) (O.S.)",
+        "ANA (V.O.) ^ (O.S.)",
+        "ANA (V.O.)(O.S.)^",
+    ] {
+        let cue = Cue::parse(line).unwrap();
+        assert_eq!(
+            (cue.name.as_str(), cue.extensions.len(), cue.dual),
+            ("ANA", 2, true),
+            "{line}"
+        );
+    }
     assert_eq!(els.last(), Some(&dialogue("Indented.")));
 }
 
@@ -625,8 +638,14 @@ fn bom_and_crlf() {
 }
 
 #[test]
-fn a_lone_carriage_return_is_text() {
+fn a_lone_carriage_return_is_text_but_not_at_the_end_of_a_line() {
     assert_eq!(elements("a\rb\n")[0], action("a\rb"));
+    // At the end of a line it belongs to the line ending: the last line of a
+    // file cut inside `\r\n`, extra ones before `\n`, one before a comment.
+    assert_eq!(elements("INT. A\n\nab\r")[1], action("ab"));
+    assert_eq!(elements("ab\r\r\ncd\n")[0], action("ab\ncd"));
+    assert_eq!(elements("ab\r/* x */\ncd\n")[0], action("ab\ncd"));
+    assert_eq!(all("\r\r\n\r"), [Element::Blank { lines: 2 }]);
 }
 
 #[test]
