@@ -598,6 +598,8 @@ fn boneyard_is_looked_through_and_kept() {
         elements("BOB /* a\nb */\nHi.\n"),
         [cue("BOB"), dialogue("Hi.")]
     );
+    // Taking a comment out can join a `/` and a `*`: the text holds `/*`.
+    assert_eq!(elements("a//* x */*b\n")[0], action("a/*b"));
     // An unclosed `/*` is text.
     assert_eq!(elements("a /* b\n")[0], action("a /* b"));
 }
