@@ -16,7 +16,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use kgstore_fountain::{Scene, parse, print, synthetic};
+use kgstore_fountain::{parse, print, synthetic};
 
 struct Options {
     scenes: usize,
@@ -120,7 +120,7 @@ fn main() {
                         for scene in script.scenes() {
                             n += scene.parts().map_or(0, |p| p.location.len());
                             let speeches = scene.speeches();
-                            let characters = Scene::characters_from(&speeches);
+                            let characters = scene.characters_from(&speeches);
                             n += speeches.len() + scene.counts_with(&characters).actions;
                             n += scene.text().len();
                         }

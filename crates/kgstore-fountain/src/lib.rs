@@ -84,7 +84,5 @@ pub use model::{
     TitleField, TitlePage, canonical,
 };
 pub use print::{normalize, print};
-pub use scenes::{
-    CharacterSummary, CoAppearance, Scene, SceneCharacter, SceneCounts, Speech, character_name,
-};
+pub use scenes::{CharacterStats, CoAppearance, Scene, SceneCounts, Speech, character_name};
 pub use script::{Script, parse};

@@ -124,22 +124,23 @@ impl<'a> Scene<'a> {
     }
 
     /// Who speaks in the scene, in order of first cue, with their counts.
-    pub fn characters(&self) -> Vec<SceneCharacter> {
-        Self::characters_from(&self.speeches())
+    pub fn characters(&self) -> Vec<CharacterStats> {
+        self.characters_from(&self.speeches())
     }
 
     /// [`Scene::characters`] from the scene's speeches, when they are at hand.
-    pub fn characters_from(speeches: &[Speech<'_>]) -> Vec<SceneCharacter> {
-        let mut out: Vec<SceneCharacter> = Vec::new();
+    pub fn characters_from(&self, speeches: &[Speech<'_>]) -> Vec<CharacterStats> {
+        let mut out: Vec<CharacterStats> = Vec::new();
         let mut index_of: HashMap<&str, usize> = HashMap::new();
         let mut seen: HashSet<(usize, &str)> = HashSet::new();
         for speech in speeches {
             let index = *index_of
                 .entry(speech.character.as_str())
                 .or_insert_with(|| {
-                    out.push(SceneCharacter {
+                    out.push(CharacterStats {
                         name: speech.character.clone(),
-                        ..SceneCharacter::default()
+                        scenes: vec![self.ordinal],
+                        ..CharacterStats::default()
                     });
                     out.len() - 1
                 });
@@ -147,7 +148,7 @@ impl<'a> Scene<'a> {
                 if seen.insert((index, speech.cue.name.as_str())) {
                     c.aliases.push(speech.cue.name.clone());
                 }
-                c.add(speech);
+                c.add_speech(speech);
             }
         }
         out
@@ -159,7 +160,7 @@ impl<'a> Scene<'a> {
     }
 
     /// [`Scene::counts`] when the scene's characters are at hand already.
-    pub fn counts_with(&self, characters: &[SceneCharacter]) -> SceneCounts {
+    pub fn counts_with(&self, characters: &[CharacterStats]) -> SceneCounts {
         let mut counts = SceneCounts::default();
         for element in self.elements() {
             match &element.value {
@@ -217,12 +218,14 @@ pub struct Speech<'a> {
     pub dual_with: Option<usize>,
 }
 
-/// A character's part in one scene.
+/// A character's part in a scene ([`Scene::characters`]) or in a whole script
+/// ([`Script::characters`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SceneCharacter {
+pub struct CharacterStats {
     /// The canonical name.
     pub name: String,
-    /// The names as written in the cues (without extensions), distinct, in order.
+    /// The names as written in the cues (without extensions), distinct, in
+    /// order of first use.
     pub aliases: Vec<String>,
     /// Speeches: how many times a cue names the character. This is the "line
     /// count" of screenplay tools.
@@ -237,16 +240,29 @@ pub struct SceneCharacter {
     pub off_screen: usize,
     /// Speeches that are half of a dual dialogue.
     pub dual: usize,
+    /// The ordinals of the scenes the character speaks in, ascending (0 is the
+    /// prologue); one for a scene's own stats.
+    pub scenes: Vec<usize>,
 }
 
-impl SceneCharacter {
-    fn add(&mut self, speech: &Speech<'_>) {
+impl CharacterStats {
+    fn add_speech(&mut self, speech: &Speech<'_>) {
         self.speeches += 1;
         self.lines += speech.lines;
         self.words += speech.words;
         self.voice_over += usize::from(speech.cue.is_voice_over());
         self.off_screen += usize::from(speech.cue.is_off_screen());
         self.dual += usize::from(speech.dual_with.is_some());
+    }
+
+    fn add(&mut self, other: &CharacterStats) {
+        self.speeches += other.speeches;
+        self.lines += other.lines;
+        self.words += other.words;
+        self.voice_over += other.voice_over;
+        self.off_screen += other.off_screen;
+        self.dual += other.dual;
+        self.scenes.extend_from_slice(&other.scenes);
     }
 }
 
@@ -281,28 +297,6 @@ pub struct SceneCounts {
     pub page_breaks: usize,
     /// Distinct characters who speak.
     pub characters: usize,
-}
-
-/// A character across a whole script.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct CharacterSummary {
-    /// The canonical name.
-    pub name: String,
-    /// The names as written in the cues, distinct, in order of first use.
-    pub aliases: Vec<String>,
-    /// Speeches (cues).
-    pub speeches: usize,
-    /// Lines of dialogue as written.
-    pub lines: usize,
-    /// Words of dialogue.
-    pub words: usize,
-    /// Speeches marked voice-over.
-    pub voice_over: usize,
-    /// Speeches marked off screen.
-    pub off_screen: usize,
-    /// The ordinals of the scenes the character speaks in, ascending (0 is the
-    /// prologue).
-    pub scenes: Vec<usize>,
 }
 
 /// Two characters who speak in the same scenes.
@@ -390,31 +384,26 @@ impl Script {
 
     /// Every character who speaks, in order of first cue, with their counts
     /// over the whole script.
-    pub fn characters(&self) -> Vec<CharacterSummary> {
-        let mut out: Vec<CharacterSummary> = Vec::new();
+    pub fn characters(&self) -> Vec<CharacterStats> {
+        let mut out: Vec<CharacterStats> = Vec::new();
         let mut index_of: HashMap<String, usize> = HashMap::new();
         let mut seen: HashSet<(usize, String)> = HashSet::new();
         for scene in self.prologue().into_iter().chain(self.scenes()) {
             for c in scene.characters() {
                 let index = *index_of.entry(c.name.clone()).or_insert_with(|| {
-                    out.push(CharacterSummary {
+                    out.push(CharacterStats {
                         name: c.name.clone(),
-                        ..CharacterSummary::default()
+                        ..CharacterStats::default()
                     });
                     out.len() - 1
                 });
-                if let Some(s) = out.get_mut(index) {
-                    for alias in c.aliases {
+                if let Some(total) = out.get_mut(index) {
+                    for alias in &c.aliases {
                         if seen.insert((index, alias.clone())) {
-                            s.aliases.push(alias);
+                            total.aliases.push(alias.clone());
                         }
                     }
-                    s.speeches += c.speeches;
-                    s.lines += c.lines;
-                    s.words += c.words;
-                    s.voice_over += c.voice_over;
-                    s.off_screen += c.off_screen;
-                    s.scenes.push(scene.ordinal);
+                    total.add(&c);
                 }
             }
         }

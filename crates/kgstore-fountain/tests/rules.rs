@@ -244,62 +244,64 @@ fn forced_scene_headings_and_numbers() {
 
 #[test]
 fn heading_parts() {
-    let parts = |line: &str| {
+    use IntExt::{Establishing, Exterior, Interior, InteriorExterior};
+    let cases: &[(&str, Option<IntExt>, &str, Option<&str>)] = &[
+        ("INT. HOUSE - DAY", Some(Interior), "HOUSE", Some("DAY")),
+        (
+            "INT. BRICK'S HOUSE - KITCHEN - NIGHT #4#",
+            Some(Interior),
+            "BRICK'S HOUSE - KITCHEN",
+            Some("NIGHT"),
+        ),
+        (
+            "EXT. HOUSE - KITCHEN",
+            Some(Exterior),
+            "HOUSE - KITCHEN",
+            None,
+        ),
+        (
+            "INT./EXT. CAR – MOMENTS LATER",
+            Some(InteriorExterior),
+            "CAR",
+            Some("MOMENTS LATER"),
+        ),
+        (
+            "I/E CAR -- DAY (FLASHBACK)",
+            Some(InteriorExterior),
+            "CAR",
+            Some("DAY (FLASHBACK)"),
+        ),
+        (
+            "EST. NIGHT MARKET",
+            Some(Establishing),
+            "NIGHT MARKET",
+            None,
+        ),
+        (".SNIPER SCOPE POV", None, "SNIPER SCOPE POV", None),
+        (
+            "int. x-ray room - day",
+            Some(Interior),
+            "x-ray room",
+            Some("day"),
+        ),
+        (
+            "INT. ROOM [[check]] - NIGHT",
+            Some(Interior),
+            "ROOM",
+            Some("NIGHT"),
+        ),
+    ];
+    for &(line, int_ext, location, time) in cases {
         let Element::SceneHeading(h) = &elements(&format!("{line}\n\nx\n"))[0] else {
             panic!("{line}")
         };
         let p = h.parts();
-        (p.int_ext, p.location, p.time_of_day)
-    };
-    let some = |s: &str| Some(s.to_owned());
-    assert_eq!(
-        parts("INT. HOUSE - DAY"),
-        (Some(IntExt::Interior), "HOUSE".into(), some("DAY"))
-    );
-    assert_eq!(
-        parts("INT. BRICK'S HOUSE - KITCHEN - NIGHT #4#"),
-        (
-            Some(IntExt::Interior),
-            "BRICK'S HOUSE - KITCHEN".into(),
-            some("NIGHT")
-        )
-    );
-    assert_eq!(
-        parts("EXT. HOUSE - KITCHEN"),
-        (Some(IntExt::Exterior), "HOUSE - KITCHEN".into(), None)
-    );
-    assert_eq!(
-        parts("INT./EXT. CAR – MOMENTS LATER"),
-        (
-            Some(IntExt::InteriorExterior),
-            "CAR".into(),
-            some("MOMENTS LATER")
-        )
-    );
-    assert_eq!(
-        parts("I/E CAR -- DAY (FLASHBACK)"),
-        (
-            Some(IntExt::InteriorExterior),
-            "CAR".into(),
-            some("DAY (FLASHBACK)")
-        )
-    );
-    assert_eq!(
-        parts("EST. NIGHT MARKET"),
-        (Some(IntExt::Establishing), "NIGHT MARKET".into(), None)
-    );
-    assert_eq!(
-        parts(".SNIPER SCOPE POV"),
-        (None, "SNIPER SCOPE POV".into(), None)
-    );
-    assert_eq!(
-        parts("int. x-ray room - day"),
-        (Some(IntExt::Interior), "x-ray room".into(), some("day"))
-    );
-    assert_eq!(
-        parts("INT. ROOM [[check]] - NIGHT"),
-        (Some(IntExt::Interior), "ROOM".into(), some("NIGHT"))
-    );
+        assert_eq!(
+            (p.int_ext, p.location.as_str(), p.time_of_day.as_deref()),
+            (int_ext, location, time),
+            "{line}"
+        );
+    }
 }
 
 // ---- action -----------------------------------------------------------------

@@ -101,7 +101,7 @@ fn check_scenes(script: &kgstore_fountain::Script, text: &str) -> Outcome {
                 ));
             }
         }
-        let characters = kgstore_fountain::Scene::characters_from(&speeches);
+        let characters = scene.characters_from(&speeches);
         let counts = scene.counts_with(&characters);
         if counts.speeches != speeches.len() {
             return fail(format!(
