@@ -758,31 +758,18 @@ fn canonical_character_names() {
 #[test]
 fn season_and_episode() {
     use kgstore_fountain::SeasonEpisode;
-    let se = |s, e| {
-        Some(SeasonEpisode {
-            season: s,
-            episode: e,
-        })
-    };
-    assert_eq!(
-        SeasonEpisode::from_file_name("S01E02 - Pilot.fountain"),
-        se(1, 2)
-    );
-    assert_eq!(
-        SeasonEpisode::from_file_name("show_s2e10.fountain"),
-        se(2, 10)
-    );
-    assert_eq!(
-        SeasonEpisode::from_file_name("Show 1x05.fountain"),
-        se(1, 5)
-    );
-    assert_eq!(
-        SeasonEpisode::from_file_name("Boxes 3x4.fountain"),
-        se(3, 4)
-    );
-    assert_eq!(SeasonEpisode::from_file_name("Pilot.fountain"), None);
-    assert_eq!(SeasonEpisode::from_file_name("ASIDES01E02"), None);
-    assert_eq!(SeasonEpisode::from_file_name("1x05x"), None);
+    let se = |season, episode| Some(SeasonEpisode { season, episode });
+    for (name, expected) in [
+        ("S01E02 - Pilot.fountain", se(1, 2)),
+        ("show_s2e10.fountain", se(2, 10)),
+        ("Show 1x05.fountain", se(1, 5)),
+        ("Boxes 3x4.fountain", se(3, 4)),
+        ("Pilot.fountain", None),
+        ("ASIDES01E02", None),
+        ("1x05x", None),
+    ] {
+        assert_eq!(SeasonEpisode::from_file_name(name), expected, "{name}");
+    }
     let script = parse("Title: X\nSeason: 2\nEpisode: Episode 7\n").unwrap();
     assert_eq!(
         SeasonEpisode::from_title_page(script.title_page().unwrap()),
