@@ -135,6 +135,7 @@ macro_rules! __suite_documents {
             doc_list_pages_are_stable_under_writes, doc_list_with_delimiter_gives_folders,
             doc_list_delimiter_pages_count_folders, doc_list_invalid_requests_are_refused,
             doc_batch_read_in_order_with_gaps, doc_batch_write_is_all_or_nothing,
+            doc_batch_checks_hold_among_many_stored_keys,
             doc_streaming_write_and_read_with_bounded_pieces, doc_streaming_source_failure_writes_nothing,
             doc_import_keeps_metadata_and_checks_content, doc_graph_and_documents_commit_together,
             doc_rollback_on_err_discards_documents_and_graph, doc_rollback_on_panic,
