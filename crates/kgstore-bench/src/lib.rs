@@ -122,6 +122,14 @@ impl Phase {
         Phase::Restore,
     ];
 
+    /// Whether the phase only reads (and runs several rounds).
+    pub fn is_read_only(self) -> bool {
+        matches!(
+            self,
+            Phase::Get | Phase::Neighbours | Phase::TwoHop | Phase::Resolve | Phase::List
+        )
+    }
+
     /// The phase's name in reports.
     pub fn name(self) -> &'static str {
         match self {
@@ -207,6 +215,11 @@ pub struct Args {
     /// Rounds of each read-only phase; the best round counts.
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
+    /// Also run every round of the read-only phases with the store's metrics turned
+    /// off (alternating with the rounds that keep them), and report what keeping
+    /// them costs (`metrics_cost`, and a `<backend>-metrics-off` row).
+    #[arg(long)]
+    pub metrics_cost: bool,
     /// Seed of the data generator.
     #[arg(long, default_value_t = Workload::new(0).seed)]
     pub seed: u64,
@@ -296,6 +309,8 @@ impl Report {
 /// Collects rows, computing ratios and reporting the ones asked for.
 struct Recorder<'a> {
     phases: Vec<Phase>,
+    /// Whether read-only phases also run with metrics off (`--metrics-cost`).
+    metrics_cost: bool,
     started: Instant,
     report: Report,
     on_row: &'a mut dyn FnMut(&Row),
@@ -303,6 +318,9 @@ struct Recorder<'a> {
 
 /// The subject of a phase: a closure that measures it (once per round).
 type Run<'r> = Box<dyn FnMut() -> Result<Measured> + 'r>;
+
+/// A kgstore subject: measures a round with the store's metrics on (`true`) or off.
+type Toggled<'r> = Box<dyn FnMut(bool) -> Result<Measured> + 'r>;
 
 /// A closure that measures one chunk (by index) of an interleaved phase.
 type Chunk<'r> = Box<dyn FnMut(usize) -> Result<Measured> + 'r>;
@@ -350,25 +368,33 @@ impl Recorder<'_> {
 
     /// Runs `subject` and its baseline `rounds` times, alternating which goes first
     /// so that neither always meets a warmer or colder machine, and records the best
-    /// round of each.
+    /// round of each. With `cost`, every round also runs the subject with its store's
+    /// metrics off, right before or after the round with them on (alternately).
     fn phase(
         &mut self,
         phase: Phase,
         backend: Backend,
         rounds: usize,
-        mut subject: Run<'_>,
+        mut subject: Toggled<'_>,
         mut baseline: Option<(&'static str, Run<'_>)>,
+        cost: bool,
     ) -> Result<()> {
         self.progress(backend, phase);
-        let (mut mine, mut theirs) = (Vec::new(), Vec::new());
-        let (mut rss, mut base_rss) = (None, None);
+        let (mut mine, mut theirs, mut off) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut rss, mut base_rss, mut off_rss) = (None, None, None);
         let offset = Phase::ALL.iter().position(|p| *p == phase).unwrap_or(0);
         for round in 0..rounds.max(1) {
             let baseline_first = (offset + round) % 2 == 0;
             if let (true, Some((_, run))) = (baseline_first, baseline.as_mut()) {
                 theirs.push(measure(run, &mut base_rss)?);
             }
-            mine.push(measure(&mut subject, &mut rss)?);
+            if cost && round % 2 == 1 {
+                off.push(measure(&mut || subject(false), &mut off_rss)?);
+            }
+            mine.push(measure(&mut || subject(true), &mut rss)?);
+            if cost && round % 2 == 0 {
+                off.push(measure(&mut || subject(false), &mut off_rss)?);
+            }
             if let (false, Some((_, run))) = (baseline_first, baseline.as_mut()) {
                 theirs.push(measure(run, &mut base_rss)?);
             }
@@ -377,8 +403,56 @@ impl Recorder<'_> {
             Some((name, _)) => Some((name, best(&theirs)?, base_rss)),
             None => None,
         };
+        let without = match off.is_empty() {
+            true => None,
+            false => Some((best(&off)?, off_rss)),
+        };
         self.record(phase, backend, (best(&mine)?, rss), base);
+        if let Some((measured, rss)) = without {
+            self.record_metrics_off(phase, backend, measured, rss);
+        }
         Ok(())
+    }
+
+    /// Records a phase's best round with metrics off, and sets the cost of keeping
+    /// them on the phase's own row (recorded just before).
+    fn record_metrics_off(
+        &mut self,
+        phase: Phase,
+        backend: Backend,
+        m: Measured,
+        rss: Option<u64>,
+    ) {
+        let off = Row {
+            backend: format!("{}-metrics-off", backend.name()),
+            phase: phase.name(),
+            ops: m.ops,
+            secs: m.secs,
+            ops_per_sec: if m.secs > 0.0 {
+                m.ops as f64 / m.secs
+            } else {
+                0.0
+            },
+            ratio_to_baseline: None,
+            baseline: None,
+            target_ratio: None,
+            metrics_cost: None,
+            peak_rss_bytes: rss,
+            checksum: m.checksum,
+        };
+        let name = backend.name();
+        let cost =
+            |on: &Row| (on.ops_per_sec > 0.0).then(|| off.ops_per_sec / on.ops_per_sec - 1.0);
+        for rows in [&mut self.report.rows, &mut self.report.all_rows] {
+            if let Some(on) = rows
+                .iter_mut()
+                .rev()
+                .find(|r| r.backend == name && r.phase == phase.name())
+            {
+                on.metrics_cost = cost(on);
+            }
+        }
+        self.push(phase, off);
     }
 
     /// Runs `chunks` chunks of a phase, each chunk of the baseline right before or
@@ -438,6 +512,7 @@ impl Recorder<'_> {
             ratio_to_baseline: None,
             baseline: None,
             target_ratio: None,
+            metrics_cost: None,
             peak_rss_bytes: rss,
             checksum: m.checksum,
         };
@@ -499,6 +574,7 @@ pub fn run(args: &Args, on_row: &mut dyn FnMut(&Row)) -> Result<Report> {
         .with_context(|| format!("creating a folder in {}", parent.display()))?;
     let mut recorder = Recorder {
         phases: args.phases(),
+        metrics_cost: args.metrics_cost,
         started: Instant::now(),
         report: Report::default(),
         on_row,
@@ -541,18 +617,21 @@ fn run_backend(
     let raw_sqlite = baseline::RAW_SQLITE;
     let rounds = workload.rounds;
 
-    // Each arm: the subject's closure and, for SQLite, the raw baseline's.
+    // Each arm: the subject's closure and, for SQLite, the raw baseline's. Read-only
+    // phases (more than one round) also measure the cost of metrics if asked.
     macro_rules! compare {
         ($phase:expr, $rounds:expr, |$s:ident| $kg:expr, |$r:ident| $raw:expr) => {{
-            let kg_run: Run<'_> = Box::new(|| {
+            let kg_run: Toggled<'_> = Box::new(|metrics| {
                 let $s = &mut kg;
+                $s.set_metrics(metrics)?;
                 $kg
             });
             let base = raw.as_mut().map(|$r| {
                 let run: Run<'_> = Box::new(move || $raw);
                 (raw_sqlite, run)
             });
-            rec.phase($phase, backend, $rounds, kg_run, base)?;
+            let cost = rec.metrics_cost && $phase.is_read_only();
+            rec.phase($phase, backend, $rounds, kg_run, base, cost)?;
         }};
     }
 
@@ -654,7 +733,7 @@ fn run_backend(
         let backup_dir = folder.join("backup");
         let native_copy = folder.join("native-backup.db");
         let source = kg.path().to_owned();
-        let kg_run: Run<'_> = Box::new(|| kg.backup(&backup_dir));
+        let kg_run: Toggled<'_> = Box::new(|_| kg.backup(&backup_dir));
         let native = (backend == Backend::Sqlite).then(|| {
             let run: Run<'_> = Box::new(|| {
                 let started = std::time::Instant::now();
@@ -669,7 +748,7 @@ fn run_backend(
             });
             (baseline::SQLITE_BACKUP_API, run)
         });
-        rec.phase(Phase::Backup, backend, 1, kg_run, native)?;
+        rec.phase(Phase::Backup, backend, 1, kg_run, native, false)?;
 
         if rec.wants(Phase::Restore) {
             let restored = folder.join(match backend {
@@ -677,7 +756,7 @@ fn run_backend(
                 _ => "restored.db",
             });
             let native_restored = folder.join("native-restored.db");
-            let kg_run: Run<'_> = Box::new(|| kg.restore(&backup_dir, &restored));
+            let kg_run: Toggled<'_> = Box::new(|_| kg.restore(&backup_dir, &restored));
             let native = (backend == Backend::Sqlite).then(|| {
                 let run: Run<'_> = Box::new(|| {
                     let started = std::time::Instant::now();
@@ -692,7 +771,7 @@ fn run_backend(
                 });
                 (baseline::SQLITE_BACKUP_API, run)
             });
-            rec.phase(Phase::Restore, backend, 1, kg_run, native)?;
+            rec.phase(Phase::Restore, backend, 1, kg_run, native, false)?;
         }
     }
     Ok(())
