@@ -120,22 +120,24 @@ pub fn subscriber(
 /// Keeps the subscriber installed by [`install`] for this thread, if it could not be
 /// made the process's (one was already); dropping it ends that.
 #[must_use = "the subscriber stays installed only while the guard lives"]
-pub struct LogGuard(Option<tracing::dispatcher::DefaultGuard>);
+pub struct LogGuard {
+    _thread: Option<tracing::dispatcher::DefaultGuard>,
+}
 
 /// Installs the subscriber `config` describes: for the whole process if none is
 /// installed yet, else for this thread while the returned guard lives. Installs
 /// nothing when nothing would be logged.
 pub fn install(config: &LogConfig) -> Result<LogGuard> {
     if config.is_quiet() {
-        return Ok(LogGuard(None));
+        return Ok(LogGuard { _thread: None });
     }
     let subscriber = subscriber(config)?;
     let dispatch = tracing::Dispatch::new(subscriber);
-    if tracing::dispatcher::set_global_default(dispatch.clone()).is_ok() {
-        Ok(LogGuard(None))
-    } else {
-        Ok(LogGuard(Some(tracing::dispatcher::set_default(&dispatch))))
-    }
+    let thread = match tracing::dispatcher::set_global_default(dispatch.clone()) {
+        Ok(()) => None,
+        Err(_) => Some(tracing::dispatcher::set_default(&dispatch)),
+    };
+    Ok(LogGuard { _thread: thread })
 }
 
 #[cfg(test)]

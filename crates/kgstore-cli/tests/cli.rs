@@ -773,6 +773,9 @@ fn the_demo_runs_and_both_stores_agree() {
         "Build order of kgstore-cli",
         "Who depends on serde",
         "byte for byte",
+        "What the SQLite store measured",
+        "write transactions 1: p50",
+        "page_cache_hits",
     ] {
         assert!(out.contains(step), "{step:?} in {out}");
     }

@@ -427,6 +427,15 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
     ))?;
     let git = history_in_git(&backup_dir, &args.dir, &mut say)?;
 
+    let metrics = store.metrics();
+    say(format!(
+        "\n11. What the SQLite store measured meanwhile (Store::metrics; `kgstore stats --perf` \
+         adds up every run on a store):"
+    ))?;
+    for line in super::perf::metrics_summary(&metrics) {
+        say(format!("   {line}"))?;
+    }
+
     let me = how_to_call_me();
     say(format!(
         "\nDone in {:.1} s. Try: {me} --store {url} node get {cli}",
@@ -447,6 +456,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
             "exports_identical": true,
             "problems": check.problems.len(),
             "git_store": git,
+            "metrics": metrics,
         }))?;
     }
     Ok(())

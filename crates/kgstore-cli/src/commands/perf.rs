@@ -109,6 +109,43 @@ pub(crate) fn print_metrics(out: &mut Output, m: &Metrics) -> Result<()> {
     Ok(())
 }
 
+/// A few lines on a store's figures: each kind of operation that ran, errors, and the
+/// backend's figures (for the demo).
+pub(crate) fn metrics_summary(m: &Metrics) -> Vec<String> {
+    let mut lines: Vec<String> = operations(m)
+        .into_iter()
+        .filter(|(_, op)| op.count > 0)
+        .map(|(name, op)| {
+            let latency = if op.latency.count > 0 {
+                format!(
+                    ": p50 {}, p99 {}, max {}",
+                    human_duration(op.p50()),
+                    human_duration(op.p99()),
+                    human_duration(op.max())
+                )
+            } else {
+                String::new()
+            };
+            format!("{name} {}{latency}", op.count)
+        })
+        .collect();
+    lines.push(format!(
+        "entities written {}, errors {}, slow operations {}",
+        m.entities_written,
+        m.errors_by_kind.values().sum::<u64>(),
+        m.slow_operations
+    ));
+    if !m.backend_figures.is_empty() {
+        let figures: Vec<String> = m
+            .backend_figures
+            .iter()
+            .map(|f| format!("{} {}", f.name, f.value))
+            .collect();
+        lines.push(format!("{}: {}", m.backend, figures.join(", ")));
+    }
+    lines
+}
+
 /// The figures with their quantiles spelled out, for `--json`.
 fn metrics_json(m: &Metrics) -> Value {
     let summary: serde_json::Map<String, Value> = operations(m)
