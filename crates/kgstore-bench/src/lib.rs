@@ -407,52 +407,8 @@ impl Recorder<'_> {
             true => None,
             false => Some((best(&off)?, off_rss)),
         };
-        self.record(phase, backend, (best(&mine)?, rss), base);
-        if let Some((measured, rss)) = without {
-            self.record_metrics_off(phase, backend, measured, rss);
-        }
+        self.record(phase, backend, (best(&mine)?, rss), base, without);
         Ok(())
-    }
-
-    /// Records a phase's best round with metrics off, and sets the cost of keeping
-    /// them on the phase's own row (recorded just before).
-    fn record_metrics_off(
-        &mut self,
-        phase: Phase,
-        backend: Backend,
-        m: Measured,
-        rss: Option<u64>,
-    ) {
-        let off = Row {
-            backend: format!("{}-metrics-off", backend.name()),
-            phase: phase.name(),
-            ops: m.ops,
-            secs: m.secs,
-            ops_per_sec: if m.secs > 0.0 {
-                m.ops as f64 / m.secs
-            } else {
-                0.0
-            },
-            ratio_to_baseline: None,
-            baseline: None,
-            target_ratio: None,
-            metrics_cost: None,
-            peak_rss_bytes: rss,
-            checksum: m.checksum,
-        };
-        let name = backend.name();
-        let cost =
-            |on: &Row| (on.ops_per_sec > 0.0).then(|| off.ops_per_sec / on.ops_per_sec - 1.0);
-        for rows in [&mut self.report.rows, &mut self.report.all_rows] {
-            if let Some(on) = rows
-                .iter_mut()
-                .rev()
-                .find(|r| r.backend == name && r.phase == phase.name())
-            {
-                on.metrics_cost = cost(on);
-            }
-        }
-        self.push(phase, off);
     }
 
     /// Runs `chunks` chunks of a phase, each chunk of the baseline right before or
@@ -480,7 +436,7 @@ impl Recorder<'_> {
             }
         }
         let base = baseline.map(|(name, _)| (name, total(&theirs), base_rss));
-        self.record(phase, backend, (total(&mine), rss), base);
+        self.record(phase, backend, (total(&mine), rss), base, None);
         Ok(())
     }
 
@@ -492,12 +448,16 @@ impl Recorder<'_> {
         );
     }
 
+    /// Records a phase: the baseline's row, the subject's, and with `metrics_off` (the
+    /// subject measured with its store's metrics off) that row too, the cost of
+    /// keeping metrics going on the subject's row.
     fn record(
         &mut self,
         phase: Phase,
         backend: Backend,
         subject: (Measured, Option<u64>),
         baseline: Option<(&'static str, Measured, Option<u64>)>,
+        metrics_off: Option<(Measured, Option<u64>)>,
     ) {
         let row = |backend: &str, m: Measured, rss: Option<u64>| Row {
             backend: backend.to_owned(),
@@ -526,7 +486,17 @@ impl Recorder<'_> {
             main.baseline = Some(name.to_owned());
             self.push(phase, base_row);
         }
+        let off =
+            metrics_off.map(|(m, rss)| row(&format!("{}-metrics-off", backend.name()), m, rss));
+        if let Some(off) = &off
+            && main.ops_per_sec > 0.0
+        {
+            main.metrics_cost = Some(off.ops_per_sec / main.ops_per_sec - 1.0);
+        }
         self.push(phase, main);
+        if let Some(off) = off {
+            self.push(phase, off);
+        }
     }
 
     fn wants(&self, phase: Phase) -> bool {

@@ -428,10 +428,11 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
     let git = history_in_git(&backup_dir, &args.dir, &mut say)?;
 
     let metrics = store.metrics();
-    say(format!(
+    say(
         "\n11. What the SQLite store measured meanwhile (Store::metrics; `kgstore stats --perf` \
          adds up every run on a store):"
-    ))?;
+            .to_owned(),
+    )?;
     for line in super::perf::metrics_summary(&metrics) {
         say(format!("   {line}"))?;
     }

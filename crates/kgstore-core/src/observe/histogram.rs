@@ -151,11 +151,7 @@ impl Histogram {
 
     /// The mean value (zero for an empty histogram).
     pub fn mean(&self) -> Duration {
-        if self.count == 0 {
-            Duration::ZERO
-        } else {
-            Duration::from_nanos(self.sum_ns / self.count)
-        }
+        Duration::from_nanos(self.sum_ns.checked_div(self.count).unwrap_or(0))
     }
 
     /// Adds `other`'s values to these.
