@@ -101,7 +101,12 @@ pub fn run(args: Vec<OsString>) -> i32 {
             };
         }
     };
-    let logging = logging::LogConfig::from_cli(cli.verbose, cli.log_file.clone());
+    let logging = match &cli.command {
+        cli::Command::Mcp(args) => {
+            commands::mcp_log_config(cli.verbose, cli.log_file.clone(), args)
+        }
+        _ => logging::LogConfig::from_cli(cli.verbose, cli.log_file.clone()),
+    };
     let _logging = match logging::install(&logging) {
         Ok(guard) => guard,
         Err(e) => {

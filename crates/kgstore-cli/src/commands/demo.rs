@@ -427,9 +427,17 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
     ))?;
     let git = history_in_git(&backup_dir, &args.dir, &mut say)?;
 
+    say("\n11. The same store as an MCP memory server for AI agents: tool calls as an agent sends them \
+         over stdio, here in-process (every call one transaction; the last one fails and changes nothing):"
+        .to_owned())?;
+    let (mcp_lines, mcp_calls) = super::mcp::demo_calls(&store, &url, &center)?;
+    for line in mcp_lines {
+        say(line)?;
+    }
+
     let metrics = store.metrics();
     say(
-        "\n11. What the SQLite store measured meanwhile (Store::metrics; `kgstore stats --perf` \
+        "\n12. What the SQLite store measured meanwhile (Store::metrics; `kgstore stats --perf` \
          adds up every run on a store):"
             .to_owned(),
     )?;
@@ -457,6 +465,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
             "exports_identical": true,
             "problems": check.problems.len(),
             "git_store": git,
+            "mcp_calls": mcp_calls,
             "metrics": metrics,
         }))?;
     }

@@ -5,6 +5,7 @@ mod demo;
 mod edge;
 mod graph;
 mod history;
+mod mcp;
 mod node;
 mod perf;
 mod schema;
@@ -156,6 +157,8 @@ fn file_parent(url: &StoreUrl) -> Option<std::path::PathBuf> {
         .map(Path::to_path_buf)
 }
 
+pub(crate) use mcp::log_config as mcp_log_config;
+
 /// Runs the command `cli` names.
 pub(crate) fn execute(cli: &Cli, out: &mut Output, progress: bool) -> Result<()> {
     let mut ctx = Ctx {
@@ -194,5 +197,6 @@ fn run_command(cli: &Cli, ctx: &mut Ctx<'_>) -> Result<()> {
         Command::Diff(args) => history::diff(ctx, args),
         Command::LogReview(args) => perf::log_review(ctx, args),
         Command::Demo(args) => demo::run(ctx, args).context("the demo failed"),
+        Command::Mcp(args) => mcp::run(ctx, args),
     }
 }
