@@ -320,11 +320,78 @@ struct Recorder<'a> {
 /// The subject of a phase: a closure that measures it (once per round).
 type Run<'r> = Box<dyn FnMut() -> Result<Measured> + 'r>;
 
-/// A kgstore subject: measures a round with the store's metrics on (`true`) or off.
-type Toggled<'r> = Box<dyn FnMut(bool) -> Result<Measured> + 'r>;
+/// Which part of a phase's work to run: `Some((i, n))` is the `i`th of `n` equal
+/// slices of its names, `None` all of it.
+type Part = Option<(usize, usize)>;
+
+/// A kgstore subject: measures a round (or, with a [`Part`], a slice of one) with
+/// the store's metrics on (`true`) or off.
+type Toggled<'r> = Box<dyn FnMut(bool, Part) -> Result<Measured> + 'r>;
+
+/// Slices of each round in the paired measurement of `--metrics-cost`.
+const COST_SLICES: usize = 50;
+
+/// The `i`th of `n` equal slices of `items` (all of them for `None`).
+fn slice_of<T>(items: &[T], part: Part) -> &[T] {
+    match part {
+        Some((i, n)) if n > 0 => {
+            let per = items.len().div_ceil(n);
+            let start = (i * per).min(items.len());
+            &items[start..(start + per).min(items.len())]
+        }
+        _ => items,
+    }
+}
+
+/// The median of some ratios (`None` if there are none).
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.retain(|v| v.is_finite());
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
+    }
+}
 
 /// A closure that measures one chunk (by index) of an interleaved phase.
 type Chunk<'r> = Box<dyn FnMut(usize) -> Result<Measured> + 'r>;
+
+/// What keeping metrics costs on a read phase, measured in pairs: each round is cut
+/// into [`COST_SLICES`] slices of its names (the listing, which has none, runs whole),
+/// each slice runs with metrics on and right after with them off, or the other way
+/// round (alternately), and the cost is the median over all pairs of on ÷ off − 1.
+/// A pair lasts milliseconds, so both halves meet the same machine; the median
+/// ignores the pairs another process interrupted. Both halves must give the same
+/// answer.
+fn paired_cost(phase: Phase, rounds: usize, subject: &mut Toggled<'_>) -> Result<Option<f64>> {
+    let slices = if phase == Phase::List { 1 } else { COST_SLICES };
+    let mut ratios = Vec::new();
+    for round in 0..rounds.max(1) {
+        for i in 0..slices {
+            let part = Some((i, slices));
+            let on_first = (round + i) % 2 == 0;
+            let first = subject(on_first, part)?;
+            let second = subject(!on_first, part)?;
+            if first.ops != second.ops || first.checksum != second.checksum {
+                bail!(
+                    "{}: metrics on and off gave different answers",
+                    phase.name()
+                );
+            }
+            let (on, off) = if on_first {
+                (first, second)
+            } else {
+                (second, first)
+            };
+            if on.ops > 0 && off.secs > 0.0 {
+                ratios.push(on.secs / off.secs);
+            }
+        }
+    }
+    Ok(median(ratios).map(|r| r - 1.0))
+}
 
 /// The best of several rounds: the shortest time; every round must give the same answer.
 fn best(rounds: &[Measured]) -> Result<Measured> {
@@ -370,7 +437,9 @@ impl Recorder<'_> {
     /// Runs `subject` and its baseline `rounds` times, alternating which goes first
     /// so that neither always meets a warmer or colder machine, and records the best
     /// round of each. With `cost`, every round also runs the subject with its store's
-    /// metrics off, right before or after the round with them on (alternately).
+    /// metrics off, right before or after the round with them on (alternately), for
+    /// the `-metrics-off` row; and the cost itself is measured in pairs (see
+    /// [`Recorder::paired_cost`]).
     fn phase(
         &mut self,
         phase: Phase,
@@ -390,11 +459,11 @@ impl Recorder<'_> {
                 theirs.push(measure(run, &mut base_rss)?);
             }
             if cost && round % 2 == 1 {
-                off.push(measure(&mut || subject(false), &mut off_rss)?);
+                off.push(measure(&mut || subject(false, None), &mut off_rss)?);
             }
-            mine.push(measure(&mut || subject(true), &mut rss)?);
+            mine.push(measure(&mut || subject(true, None), &mut rss)?);
             if cost && round % 2 == 0 {
-                off.push(measure(&mut || subject(false), &mut off_rss)?);
+                off.push(measure(&mut || subject(false, None), &mut off_rss)?);
             }
             if let (false, Some((_, run))) = (baseline_first, baseline.as_mut()) {
                 theirs.push(measure(run, &mut base_rss)?);
@@ -406,7 +475,11 @@ impl Recorder<'_> {
         };
         let without = match off.is_empty() {
             true => None,
-            false => Some((best(&off)?, off_rss)),
+            false => Some((
+                best(&off)?,
+                off_rss,
+                paired_cost(phase, rounds, &mut subject)?,
+            )),
         };
         self.record(phase, backend, (best(&mine)?, rss), base, without);
         Ok(())
@@ -450,15 +523,15 @@ impl Recorder<'_> {
     }
 
     /// Records a phase: the baseline's row, the subject's, and with `metrics_off` (the
-    /// subject measured with its store's metrics off) that row too, the cost of
-    /// keeping metrics going on the subject's row.
+    /// subject measured with its store's metrics off, and the paired cost) that row
+    /// too, the cost going on the subject's row.
     fn record(
         &mut self,
         phase: Phase,
         backend: Backend,
         subject: (Measured, Option<u64>),
         baseline: Option<(&'static str, Measured, Option<u64>)>,
-        metrics_off: Option<(Measured, Option<u64>)>,
+        metrics_off: Option<(Measured, Option<u64>, Option<f64>)>,
     ) {
         let row = |backend: &str, m: Measured, rss: Option<u64>| Row {
             backend: backend.to_owned(),
@@ -487,13 +560,10 @@ impl Recorder<'_> {
             main.baseline = Some(name.to_owned());
             self.push(phase, base_row);
         }
+        let cost = metrics_off.as_ref().and_then(|(_, _, cost)| *cost);
         let off =
-            metrics_off.map(|(m, rss)| row(&format!("{}-metrics-off", backend.name()), m, rss));
-        if let Some(off) = &off
-            && main.ops_per_sec > 0.0
-        {
-            main.metrics_cost = Some(off.ops_per_sec / main.ops_per_sec - 1.0);
-        }
+            metrics_off.map(|(m, rss, _)| row(&format!("{}-metrics-off", backend.name()), m, rss));
+        main.metrics_cost = cost;
         self.push(phase, main);
         if let Some(off) = off {
             self.push(phase, off);
@@ -591,9 +661,10 @@ fn run_backend(
     // Each arm: the subject's closure and, for SQLite, the raw baseline's. Read-only
     // phases (more than one round) also measure the cost of metrics if asked.
     macro_rules! compare {
-        ($phase:expr, $rounds:expr, |$s:ident| $kg:expr, |$r:ident| $raw:expr) => {{
-            let kg_run: Toggled<'_> = Box::new(|metrics| {
+        ($phase:expr, $rounds:expr, |$s:ident, $p:ident| $kg:expr, |$r:ident| $raw:expr) => {{
+            let kg_run: Toggled<'_> = Box::new(|metrics, part| {
                 let $s = &mut kg;
+                let $p = part;
                 $s.set_metrics(metrics)?;
                 $kg
             });
@@ -609,7 +680,7 @@ fn run_backend(
     compare!(
         Phase::LoadNodes,
         1,
-        |s| s.load_nodes(data.nodes.clone()),
+        |s, _p| s.load_nodes(data.nodes.clone()),
         |r| r.load_nodes(data.nodes.clone())
     );
     if rec.phases.iter().all(|p| *p == Phase::LoadNodes) {
@@ -618,18 +689,22 @@ fn run_backend(
     compare!(
         Phase::LoadEdges,
         1,
-        |s| s.load_edges(data.edges.clone()),
+        |s, _p| s.load_edges(data.edges.clone()),
         |r| r.load_edges(data.edges.clone())
     );
     if rec.wants(Phase::Get) {
-        compare!(Phase::Get, rounds, |s| s.gets(&data.get_names), |r| r
-            .gets(&data.get_names));
+        compare!(
+            Phase::Get,
+            rounds,
+            |s, p| s.gets(slice_of(&data.get_names, p)),
+            |r| r.gets(&data.get_names)
+        );
     }
     if rec.wants(Phase::Neighbours) {
         compare!(
             Phase::Neighbours,
             rounds,
-            |s| s.neighbours(&data.neighbour_names),
+            |s, p| s.neighbours(slice_of(&data.neighbour_names, p)),
             |r| r.neighbours(&data.neighbour_names)
         );
     }
@@ -637,7 +712,7 @@ fn run_backend(
         compare!(
             Phase::TwoHop,
             rounds,
-            |s| s.two_hops(&data.two_hop_names),
+            |s, p| s.two_hops(slice_of(&data.two_hop_names, p)),
             |r| r.two_hops(&data.two_hop_names)
         );
     }
@@ -645,7 +720,7 @@ fn run_backend(
         compare!(
             Phase::Resolve,
             rounds,
-            |s| s.resolutions(&data.resolve_names),
+            |s, p| s.resolutions(slice_of(&data.resolve_names, p)),
             |r| r.resolutions(&data.resolve_names)
         );
     }
@@ -653,7 +728,7 @@ fn run_backend(
         compare!(
             Phase::List,
             rounds,
-            |s| s.list(data::LISTED_TYPE, workload.page_size),
+            |s, _p| s.list(data::LISTED_TYPE, workload.page_size),
             |r| r.list(data::LISTED_TYPE, workload.page_size)
         );
     }
@@ -696,7 +771,7 @@ fn run_backend(
         compare!(
             Phase::Reopen,
             1,
-            |s| s.reopen(first)?.context("nothing to reopen"),
+            |s, _p| s.reopen(first)?.context("nothing to reopen"),
             |r| r.reopen(first)
         );
     }
@@ -704,7 +779,7 @@ fn run_backend(
         let backup_dir = folder.join("backup");
         let native_copy = folder.join("native-backup.db");
         let source = kg.path().to_owned();
-        let kg_run: Toggled<'_> = Box::new(|_| kg.backup(&backup_dir));
+        let kg_run: Toggled<'_> = Box::new(|_, _| kg.backup(&backup_dir));
         let native = (backend == Backend::Sqlite).then(|| {
             let run: Run<'_> = Box::new(|| {
                 let started = std::time::Instant::now();
@@ -727,7 +802,7 @@ fn run_backend(
                 _ => "restored.db",
             });
             let native_restored = folder.join("native-restored.db");
-            let kg_run: Toggled<'_> = Box::new(|_| kg.restore(&backup_dir, &restored));
+            let kg_run: Toggled<'_> = Box::new(|_, _| kg.restore(&backup_dir, &restored));
             let native = (backend == Backend::Sqlite).then(|| {
                 let run: Run<'_> = Box::new(|| {
                     let started = std::time::Instant::now();
@@ -845,4 +920,28 @@ pub fn run_cli(args: &Args) -> Result<bool> {
     }
     report.remove_stores()?;
     Ok(agreed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slices_cover_every_name_once_in_order() {
+        let names: Vec<usize> = (0..103).collect();
+        for n in [1, 7, 50, 103, 200] {
+            let joined: Vec<usize> = (0..n)
+                .flat_map(|i| slice_of(&names, Some((i, n))).iter().copied())
+                .collect();
+            assert_eq!(joined, names, "{n} slices");
+        }
+        assert_eq!(slice_of(&names, None), &names[..]);
+    }
+
+    #[test]
+    fn the_median_ignores_what_is_not_a_number() {
+        assert_eq!(median(vec![]), None);
+        assert_eq!(median(vec![3.0, f64::NAN, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), Some(2.5));
+    }
 }

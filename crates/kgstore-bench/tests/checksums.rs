@@ -143,9 +143,10 @@ fn metrics_cost_runs_each_read_phase_with_metrics_off_too() {
             .find(|r| r.backend == format!("{backend}-metrics-off") && r.phase == "get")
             .unwrap();
         assert_eq!(on.checksum, off.checksum);
+        // The cost comes from pairs of slices, on and off back to back (its value
+        // depends on the machine; only that it was measured is checked here).
         let cost = on.metrics_cost.unwrap();
-        let expected = off.ops_per_sec / on.ops_per_sec - 1.0;
-        assert!((cost - expected).abs() < 1e-9, "{cost} vs {expected}");
+        assert!(cost.is_finite() && cost > -1.0, "{cost}");
         // Only read-only phases are measured both ways.
         let commit = report
             .rows
