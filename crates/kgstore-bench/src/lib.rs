@@ -24,7 +24,7 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
@@ -358,35 +358,63 @@ fn median(mut values: Vec<f64>) -> Option<f64> {
 /// A closure that measures one chunk (by index) of an interleaved phase.
 type Chunk<'r> = Box<dyn FnMut(usize) -> Result<Measured> + 'r>;
 
+/// This thread's CPU time, where the platform gives it (Linux): unlike the wall
+/// clock, it leaves out the time the thread waited while other processes ran.
+#[cfg(target_os = "linux")]
+pub fn thread_cpu_time() -> Option<Duration> {
+    use rustix::time::{ClockId, clock_gettime};
+    let t = clock_gettime(ClockId::ThreadCPUTime);
+    Some(Duration::new(
+        u64::try_from(t.tv_sec).ok()?,
+        u32::try_from(t.tv_nsec).ok()?,
+    ))
+}
+
+/// This thread's CPU time, where the platform gives it (not here).
+#[cfg(not(target_os = "linux"))]
+pub fn thread_cpu_time() -> Option<Duration> {
+    None
+}
+
 /// What keeping metrics costs on a read phase, measured in pairs: each round is cut
 /// into [`COST_SLICES`] slices of its names (the listing, which has none, runs whole),
 /// each slice runs with metrics on and right after with them off, or the other way
 /// round (alternately), and the cost is the median over all pairs of on ÷ off − 1.
-/// A pair lasts milliseconds, so both halves meet the same machine; the median
-/// ignores the pairs another process interrupted. Both halves must give the same
-/// answer.
+/// Each half is timed by the thread's CPU time where there is one (the wall clock
+/// elsewhere), so time given to other processes counts in neither; pairing and the
+/// median take care of the rest of a shared machine's noise (caches, frequency).
+/// Both halves must give the same answer.
 fn paired_cost(phase: Phase, rounds: usize, subject: &mut Toggled<'_>) -> Result<Option<f64>> {
     let slices = if phase == Phase::List { 1 } else { COST_SLICES };
+    let mut half = |on: bool, part: Part| -> Result<(Measured, f64)> {
+        let cpu = thread_cpu_time();
+        let m = subject(on, part)?;
+        let secs = match (cpu, thread_cpu_time()) {
+            (Some(before), Some(after)) => after.saturating_sub(before).as_secs_f64(),
+            _ => m.secs,
+        };
+        Ok((m, secs))
+    };
     let mut ratios = Vec::new();
     for round in 0..rounds.max(1) {
         for i in 0..slices {
             let part = Some((i, slices));
             let on_first = (round + i) % 2 == 0;
-            let first = subject(on_first, part)?;
-            let second = subject(!on_first, part)?;
-            if first.ops != second.ops || first.checksum != second.checksum {
+            let first = half(on_first, part)?;
+            let second = half(!on_first, part)?;
+            if first.0.ops != second.0.ops || first.0.checksum != second.0.checksum {
                 bail!(
                     "{}: metrics on and off gave different answers",
                     phase.name()
                 );
             }
-            let (on, off) = if on_first {
+            let ((on, on_secs), (_, off_secs)) = if on_first {
                 (first, second)
             } else {
                 (second, first)
             };
-            if on.ops > 0 && off.secs > 0.0 {
-                ratios.push(on.secs / off.secs);
+            if on.ops > 0 && off_secs > 0.0 {
+                ratios.push(on_secs / off_secs);
             }
         }
     }
