@@ -217,8 +217,9 @@ pub struct Args {
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
     /// Also run every round of the read-only phases with the store's metrics turned
-    /// off (alternating with the rounds that keep them), and report what keeping
-    /// them costs (`metrics_cost`, and a `<backend>-metrics-off` row).
+    /// off (alternating with the rounds that keep them; the `<backend>-metrics-off`
+    /// row), and measure what keeping them costs in pairs of slices, on and off back
+    /// to back (`metrics_cost`).
     #[arg(long)]
     pub metrics_cost: bool,
     /// Seed of the data generator.
@@ -331,6 +332,9 @@ type Toggled<'r> = Box<dyn FnMut(bool, Part) -> Result<Measured> + 'r>;
 /// Slices of each round in the paired measurement of `--metrics-cost`.
 const COST_SLICES: usize = 50;
 
+/// Pairs per round of the listing (which is not cut into slices) in that measurement.
+const LIST_PAIRS: usize = 10;
+
 /// The `i`th of `n` equal slices of `items` (all of them for `None`).
 fn slice_of<T>(items: &[T], part: Part) -> &[T] {
     match part {
@@ -377,15 +381,20 @@ pub fn thread_cpu_time() -> Option<Duration> {
 }
 
 /// What keeping metrics costs on a read phase, measured in pairs: each round is cut
-/// into [`COST_SLICES`] slices of its names (the listing, which has none, runs whole),
-/// each slice runs with metrics on and right after with them off, or the other way
-/// round (alternately), and the cost is the median over all pairs of on ÷ off − 1.
-/// Each half is timed by the thread's CPU time where there is one (the wall clock
-/// elsewhere), so time given to other processes counts in neither; pairing and the
-/// median take care of the rest of a shared machine's noise (caches, frequency).
-/// Both halves must give the same answer.
+/// into [`COST_SLICES`] slices of its names (the listing, which has none, runs
+/// whole, [`LIST_PAIRS`] times), each slice runs with metrics on and right after
+/// with them off, or the other way round (alternately). Each half is timed by the
+/// thread's CPU time where there is one (the wall clock elsewhere), so time given to
+/// other processes counts in neither. The second half of a pair finds caches the
+/// first warmed, so the ratios on ÷ off fall in two groups by order (about w and
+/// 1/w for a warming w): the cost is the geometric mean of the two groups' medians,
+/// minus one, which cancels the warming and ignores the pairs something else
+/// disturbed. Both halves must give the same answer.
 fn paired_cost(phase: Phase, rounds: usize, subject: &mut Toggled<'_>) -> Result<Option<f64>> {
-    let slices = if phase == Phase::List { 1 } else { COST_SLICES };
+    let (slices, pairs) = match phase {
+        Phase::List => (1, LIST_PAIRS),
+        _ => (COST_SLICES, COST_SLICES),
+    };
     let mut half = |on: bool, part: Part| -> Result<(Measured, f64)> {
         let cpu = thread_cpu_time();
         let m = subject(on, part)?;
@@ -395,10 +404,11 @@ fn paired_cost(phase: Phase, rounds: usize, subject: &mut Toggled<'_>) -> Result
         };
         Ok((m, secs))
     };
-    let mut ratios = Vec::new();
+    // Ratios of the pairs that ran with metrics on first, and off first.
+    let (mut on_first_ratios, mut off_first_ratios) = (Vec::new(), Vec::new());
     for round in 0..rounds.max(1) {
-        for i in 0..slices {
-            let part = Some((i, slices));
+        for i in 0..pairs {
+            let part = Some((i % slices, slices));
             let on_first = (round + i) % 2 == 0;
             let first = half(on_first, part)?;
             let second = half(!on_first, part)?;
@@ -414,11 +424,19 @@ fn paired_cost(phase: Phase, rounds: usize, subject: &mut Toggled<'_>) -> Result
                 (second, first)
             };
             if on.ops > 0 && off_secs > 0.0 {
+                let ratios = if on_first {
+                    &mut on_first_ratios
+                } else {
+                    &mut off_first_ratios
+                };
                 ratios.push(on_secs / off_secs);
             }
         }
     }
-    Ok(median(ratios).map(|r| r - 1.0))
+    Ok(match (median(on_first_ratios), median(off_first_ratios)) {
+        (Some(a), Some(b)) => Some((a * b).sqrt() - 1.0),
+        (one, other) => one.or(other).map(|r| r - 1.0),
+    })
 }
 
 /// The best of several rounds: the shortest time; every round must give the same answer.

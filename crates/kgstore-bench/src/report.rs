@@ -25,8 +25,9 @@ pub struct Row {
     pub baseline: Option<String>,
     /// The ratio issue #3 asks for, where it asks for one.
     pub target_ratio: Option<f64>,
-    /// With `--metrics-cost`: how much longer the phase took with the store's metrics
-    /// on than off, as a fraction (0.012 = 1.2 %), best round against best round.
+    /// With `--metrics-cost`: how much longer the phase takes with the store's metrics
+    /// on than off, as a fraction (0.012 = 1.2 %), from pairs of slices run on and
+    /// off back to back (see `docs/benchmarks.md`).
     pub metrics_cost: Option<f64>,
     /// The process's peak resident set during the phase (VmHWM, Linux only).
     pub peak_rss_bytes: Option<u64>,
