@@ -395,6 +395,7 @@ fn a_commit_failing_on_a_full_disk_is_logged_as_an_io_error() {
     for url in [
         format!("sqlite://{}/kg.db", disk.path().display()),
         format!("json://{}/kg", disk.path().display()),
+        format!("git://{}/kg.git", disk.path().display()),
     ] {
         let store = kgstore::open(&url).unwrap();
         let logs = tempfile::tempdir().unwrap();
