@@ -484,13 +484,24 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
     ))?;
     let git = history_in_git(&a, &args.dir, &mut say)?;
 
-    say("\n11. The same store as an MCP memory server for AI agents: tool calls as an agent sends them \
+    say("\n12. The same store as an MCP memory server for AI agents: tool calls as an agent sends them \
          over stdio, here in-process (every call one transaction; the last one fails and changes nothing):"
         .to_owned())?;
     let (mcp_lines, mcp_calls) = super::mcp::demo_calls(&store, &url, &center)?;
     for line in mcp_lines {
         say(line)?;
     }
+
+    let metrics = store.metrics();
+    say(
+        "\n13. What the SQLite store measured meanwhile (Store::metrics; `kgstore stats --perf` \
+         adds up every run on a store):"
+            .to_owned(),
+    )?;
+    for line in super::perf::metrics_summary(&metrics) {
+        say(format!("   {line}"))?;
+    }
+
     let me = how_to_call_me();
     say(format!(
         "\nDone in {:.1} s. Try: {me} --store {url} node get {cli}",
@@ -514,6 +525,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
             "problems": check.problems.len(),
             "git_store": git,
             "mcp_calls": mcp_calls,
+            "metrics": metrics,
         }))?;
     }
     Ok(())
@@ -544,7 +556,7 @@ fn history_in_git(
         |_| {},
     )?;
     let intro = format!(
-        "12. History: imported the graph's JSON Lines into {url} ({} nodes, {} edges, one \
+        "11. History: imported the graph's JSON Lines into {url} ({} nodes, {} edges, one \
          commit; git:// stores hold no documents yet: issue 14), then:",
         imported.nodes, imported.edges
     );
