@@ -267,6 +267,7 @@ fn check_schemas(dir: &Path, report: &mut VerifyReport) -> HashMap<SchemaTarget,
 }
 
 /// Each line of a JSON Lines file, with its number; unreadable lines become problems.
+/// A missing file has no lines (the manifest check reports it).
 fn for_each_line(
     dir: &Path,
     file: &str,
@@ -277,6 +278,21 @@ fn for_each_line(
     let Ok(handle) = File::open(&path) else {
         return Ok(());
     };
+    each_line(handle, &path, file, report, |number, line, report| {
+        each(number, line, report);
+        Ok(())
+    })
+}
+
+/// Each line of the open JSON Lines `handle` (`file` in `path`), with its number,
+/// without its newline; a last line cut off before its newline is a problem.
+pub(super) fn each_line(
+    handle: File,
+    path: &Path,
+    file: &str,
+    report: &mut VerifyReport,
+    mut each: impl FnMut(usize, &[u8], &mut VerifyReport) -> Result<()>,
+) -> Result<()> {
     let mut reader = BufReader::with_capacity(1 << 16, handle);
     let mut line = Vec::new();
     let mut number = 0;
@@ -284,7 +300,7 @@ fn for_each_line(
         line.clear();
         let n = reader
             .read_until(b'\n', &mut line)
-            .map_err(|e| kgstore_core::Error::io(&path, e))?;
+            .map_err(|e| kgstore_core::Error::io(path, e))?;
         if n == 0 {
             return Ok(());
         }
@@ -296,7 +312,7 @@ fn for_each_line(
             );
             continue;
         }
-        each(number, &line[..line.len() - 1], report);
+        each(number, &line[..line.len() - 1], report)?;
     }
 }
 
