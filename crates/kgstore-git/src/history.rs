@@ -5,6 +5,7 @@ use gix::objs::{CommitRef, Kind};
 use kgstore_core::{Error, GraphState, LogQuery, Result, Revision, Signature};
 
 use crate::backend::GitBackend;
+use crate::docs::DocState;
 use crate::layout;
 use crate::tree;
 
@@ -55,14 +56,20 @@ pub(crate) fn resolve(backend: &GitBackend, expression: &str) -> Result<ObjectId
     Ok(commit.id)
 }
 
-/// The graph at a revision: the current snapshot with the difference to that commit
-/// applied, so the work is proportional to what changed since. Files that do not
-/// parse there are left out.
-pub(crate) fn graph_at(backend: &GitBackend, expression: &str) -> Result<GraphState> {
+/// The graph and the documents at a revision: the current graph with the difference
+/// to that commit applied, so the work is proportional to what changed since (files
+/// that do not parse there are left out), and the documents of that commit.
+pub(crate) fn snapshot_at(
+    backend: &GitBackend,
+    expression: &str,
+) -> Result<(GraphState, DocState)> {
     let target = resolve(backend, expression)?;
     let current = backend.refresh()?;
     if current.snapshot.commit == Some(target) && current.problems.is_empty() {
-        return Ok(current.snapshot.graph.clone());
+        return Ok((
+            current.snapshot.graph.clone(),
+            current.snapshot.docs.clone(),
+        ));
     }
     let repo = backend.local();
     let (tree, _) = tree::commit_tree(&repo, &target)?;
@@ -81,7 +88,15 @@ pub(crate) fn graph_at(backend: &GitBackend, expression: &str) -> Result<GraphSt
         // The current graph lacks what did not parse: read the revision whole.
         graph = layout::load(&backend.repo, Some(&tree))?.0;
     }
-    Ok(graph)
+    let docs = if deltas
+        .iter()
+        .any(|d| crate::docs::touches_documents(&d.path))
+    {
+        crate::docs::load(&repo, Some(&target), Some(&tree))?.0
+    } else {
+        current.snapshot.docs.clone()
+    };
+    Ok((graph, docs))
 }
 
 /// The entry at `path` in a commit's tree.

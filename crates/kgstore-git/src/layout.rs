@@ -60,7 +60,10 @@ fn key_of(entity: &EntityFile) -> EntityKey {
 
 /// Whether a path in the tree is one of the store's entity files.
 fn is_data(path: &str) -> bool {
-    path.starts_with(DATA) && path.as_bytes().get(DATA.len()) == Some(&b'/') && path != MARKER
+    path.starts_with(DATA)
+        && path.as_bytes().get(DATA.len()) == Some(&b'/')
+        && path != MARKER
+        && !crate::docs::is_meta_path(path)
 }
 
 /// Parses the blob of an entity file.
