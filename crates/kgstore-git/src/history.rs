@@ -2,7 +2,7 @@
 
 use gix::ObjectId;
 use gix::objs::{CommitRef, Kind};
-use kgstore_core::{Error, GraphState, LogQuery, Result, Revision, Signature};
+use kgstore_core::{EntityKey, Error, GraphState, LogQuery, Result, Revision, Signature};
 
 use crate::backend::GitBackend;
 use crate::docs::DocState;
@@ -132,19 +132,24 @@ fn walk(
     Ok(())
 }
 
-/// Whether the commit changed `path` compared with its first parent.
+/// Whether the commit changed any of `paths` compared with its first parent.
 fn changes(
     repo: &gix::Repository,
     commit: &ObjectId,
     parent: Option<&ObjectId>,
-    path: &str,
+    paths: &[String],
 ) -> Result<bool> {
-    let now = entry_in(repo, commit, path)?;
-    let before = match parent {
-        Some(parent) => entry_in(repo, parent, path)?,
-        None => None,
-    };
-    Ok(now != before)
+    for path in paths {
+        let now = entry_in(repo, commit, path)?;
+        let before = match parent {
+            Some(parent) => entry_in(repo, parent, path)?,
+            None => None,
+        };
+        if now != before {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The newest commit on the first-parent line from `tip` (back to, not including,
@@ -159,7 +164,7 @@ pub(crate) fn last_change(
     let mut seen = 0;
     walk(repo, *tip, since, |id, parent| {
         seen += 1;
-        if changes(repo, id, parent, path)? {
+        if changes(repo, id, parent, &[path.to_owned()])? {
             found = Some(*id);
             return Ok(false);
         }
@@ -179,14 +184,23 @@ pub(crate) fn log(backend: &GitBackend, query: &LogQuery) -> Result<Vec<Revision
         return Ok(Vec::new());
     };
     let limit = query.limit.unwrap_or(usize::MAX);
-    let path = query.key.as_ref().map(layout::key_path);
+    // A document's history: its file (an edit with plain git changes only that) and
+    // its metadata file (a replace with the same bytes changes only that).
+    let paths = match &query.key {
+        Some(key @ EntityKey::Document(doc)) => Some(vec![
+            backend.refresh()?.snapshot.docs.path_for(doc)?,
+            layout::key_path(key),
+        ]),
+        Some(key) => Some(vec![layout::key_path(key)]),
+        None => None,
+    };
     let mut out = Vec::new();
     if limit == 0 {
         return Ok(out);
     }
     walk(&repo, start, None, |id, parent| {
-        let wanted = match &path {
-            Some(path) => changes(&repo, id, parent, path)?,
+        let wanted = match &paths {
+            Some(paths) => changes(&repo, id, parent, paths)?,
             None => true,
         };
         if wanted {

@@ -109,6 +109,8 @@ impl<'a> GitWrite<'a> {
                         .transpose()?,
                     self.base.graph.get_schema(target)?.is_some(),
                 ),
+                // Documents are tracked apart (`document_changes`).
+                EntityKey::Document(_) => continue,
             };
             if now.is_some() || before {
                 out.push((layout::key_path(key), now));
@@ -179,6 +181,7 @@ impl<'a> GitWrite<'a> {
                     self.base.graph.get_schema(t)?.is_some(),
                     self.state.get_schema(t)?.is_some(),
                 ),
+                EntityKey::Document(_) => continue,
             };
             count(&mut counts[kind], before, after);
         }

@@ -506,3 +506,67 @@ fn a_missing_or_damaged_lfs_object_is_an_error_naming_its_oid() {
     assert_eq!(store.read_document("blobs/a.bin").unwrap(), bytes);
     assert_eq!(store.count_nodes().unwrap(), 0);
 }
+
+#[test]
+fn a_documents_history_in_the_library_log_read_at_and_diff() {
+    use kgstore_core::{Change, EntityKey, LogQuery};
+    let place = Place::new();
+    let store = place.open();
+    store
+        .write_document("scripts/pilot.fountain", "v1")
+        .unwrap();
+    store.create_node(thing("pilot")).unwrap();
+    store
+        .write_document("scripts/pilot.fountain", "v2")
+        .unwrap();
+    // A replace with the same bytes is a new version: it is in the key's log too.
+    store
+        .write_document("scripts/pilot.fountain", "v2")
+        .unwrap();
+    store
+        .write_document("blobs/take.bin", noise(3000, 1))
+        .unwrap();
+    let log = store
+        .log(&LogQuery::new().key(EntityKey::Document("scripts/pilot.fountain".into())))
+        .unwrap();
+    let summaries: Vec<&str> = log.iter().map(|r| r.summary()).collect();
+    assert_eq!(summaries.len(), 3, "{summaries:?}");
+    assert!(
+        summaries.iter().all(|s| s.contains("document (1 ")),
+        "{summaries:?}"
+    );
+    let first = &log[2].id;
+    let then = store.read_at(first).unwrap();
+    assert_eq!(then.read_document("scripts/pilot.fountain").unwrap(), b"v1");
+    assert!(!then.document_exists("blobs/take.bin").unwrap());
+    assert_eq!(then.count_documents().unwrap(), 1);
+    let diff = store.diff(first, "main").unwrap();
+    let docs: Vec<(&str, u64)> = diff
+        .documents
+        .iter()
+        .map(|c| match c {
+            Change::Added { new } => ("added", new.version),
+            Change::Changed { new, .. } => ("changed", new.version),
+            Change::Removed { old } => ("removed", old.version),
+        })
+        .collect();
+    assert_eq!(docs, [("added", 1), ("changed", 3)]);
+    assert_eq!(diff.nodes.len(), 1);
+    // An LFS document at an old revision reads through its pointer.
+    store.write_document("blobs/take.bin", "small now").unwrap();
+    assert_eq!(
+        store
+            .read_at("main~1")
+            .unwrap()
+            .read_document("blobs/take.bin")
+            .unwrap(),
+        noise(3000, 1)
+    );
+    let key_log = store
+        .log(&LogQuery::new().key(EntityKey::Document("blobs/take.bin".into())))
+        .unwrap();
+    assert_eq!(key_log.len(), 2);
+    store
+        .log(&LogQuery::new().key(EntityKey::Document("../x".into())))
+        .unwrap_err();
+}
