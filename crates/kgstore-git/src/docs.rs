@@ -359,7 +359,7 @@ impl<'a> GitDocs<'a> {
 
 impl DocRead for GitDocs<'_> {
     fn doc_meta(&self, key: &str) -> Result<Option<DocumentMeta>> {
-        Ok(self.state.index.get(key).map(|(meta, _)| meta.clone()))
+        Ok(self.state.index.meta(key))
     }
 
     fn scan_docs(
@@ -368,12 +368,7 @@ impl DocRead for GitDocs<'_> {
         from: Bound<&str>,
         limit: usize,
     ) -> Result<Vec<DocumentMeta>> {
-        Ok(self
-            .state
-            .index
-            .scan(prefix, from, limit)
-            .map(|(meta, _)| meta.clone())
-            .collect())
+        Ok(self.state.index.scan_meta(prefix, from, limit))
     }
 
     fn open_doc(&self, meta: &DocumentMeta) -> Result<Box<dyn Read + '_>> {

@@ -450,17 +450,7 @@ fn large_documents_and_those_under_the_lfs_patterns_are_read_by_the_real_git_lfs
         }
     }
     place.fsck();
-    let clone = place.dir.path().join("clone");
-    git_ok(
-        &home,
-        place.dir.path(),
-        &[
-            "clone",
-            "-q",
-            place.repo.to_str().unwrap(),
-            clone.to_str().unwrap(),
-        ],
-    );
+    let clone = place.clone_with(&home, "clone");
     for (key, bytes) in &files {
         let path = store_path_of(&place, key);
         assert_eq!(&std::fs::read(clone.join(path)).unwrap(), bytes, "{key}");

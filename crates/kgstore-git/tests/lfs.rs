@@ -73,17 +73,7 @@ fn objects_and_pointers_kgstore_writes_are_read_by_the_real_git_lfs() {
         ],
     );
     // A clone smudges every file byte for byte.
-    let clone = place.dir.path().join("clone");
-    git_ok(
-        &home,
-        place.dir.path(),
-        &[
-            "clone",
-            "-q",
-            place.repo.to_str().unwrap(),
-            clone.to_str().unwrap(),
-        ],
-    );
+    let clone = place.clone_with(&home, "clone");
     assert_eq!(
         std::fs::read(clone.join("blobs/embeddings/scene-1.f32")).unwrap(),
         big

@@ -162,7 +162,7 @@ impl DocView<'_> {
 
 impl DocRead for DocView<'_> {
     fn doc_meta(&self, key: &str) -> Result<Option<DocumentMeta>> {
-        Ok(self.index.get(key).map(|(m, _)| m.clone()))
+        Ok(self.index.meta(key))
     }
 
     fn scan_docs(
@@ -171,11 +171,7 @@ impl DocRead for DocView<'_> {
         from: Bound<&str>,
         limit: usize,
     ) -> Result<Vec<DocumentMeta>> {
-        Ok(self
-            .index
-            .scan(prefix, from, limit)
-            .map(|(m, _)| m.clone())
-            .collect())
+        Ok(self.index.scan_meta(prefix, from, limit))
     }
 
     fn open_doc(&self, meta: &DocumentMeta) -> Result<Box<dyn Read + '_>> {

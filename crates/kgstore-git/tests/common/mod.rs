@@ -90,11 +90,12 @@ impl Place {
         Store::new(GitBackend::open(&self.repo, options).unwrap())
     }
 
-    /// A clone of the store's repository, with a work tree.
-    pub fn clone_to(&self, name: &str) -> PathBuf {
+    /// A clone made with `home`'s git configuration (e.g. [`lfs_home`]'s, so that
+    /// git-lfs smudges the LFS files).
+    pub fn clone_with(&self, home: &Path, name: &str) -> PathBuf {
         let work = self.dir.path().join(name);
         git_ok(
-            &self.home,
+            home,
             self.dir.path(),
             &[
                 "clone",
@@ -104,6 +105,11 @@ impl Place {
             ],
         );
         work
+    }
+
+    /// A clone of the store's repository, with a work tree.
+    pub fn clone_to(&self, name: &str) -> PathBuf {
+        self.clone_with(&self.home, name)
     }
 
     /// `git fsck --strict` on the store's repository must be clean.
