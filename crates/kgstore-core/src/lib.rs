@@ -40,6 +40,7 @@ pub mod backend;
 pub mod durability;
 pub mod error;
 pub mod filter;
+pub mod gate;
 pub mod memory;
 pub mod model;
 pub mod schema;
@@ -51,7 +52,7 @@ pub mod validate;
 pub mod suite;
 
 pub use algo::{Path, PathOptions, Stats, TraverseOptions, Visit};
-pub use backend::{Backend, Problem, ReadTxn, WriteTxn};
+pub use backend::{Backend, Problem, ReadTxn, Severity, WriteTxn};
 pub use durability::Durability;
 pub use error::{Error, ErrorKind, Result, Violation};
 pub use filter::{AttrEq, Cursor, Direction, EdgeFilter, NodeFilter, Page, PageRequest};

@@ -6,15 +6,16 @@
 //! commit. One writer at a time.
 
 use std::ops::Bound;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
 
 use imbl::{OrdMap, OrdSet};
 use serde_json::Value;
 
 use crate::backend::{Backend, Problem, ReadTxn, WriteTxn};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::filter::{Direction, EdgeFilter, NodeFilter};
+use crate::gate::{GateGuard, WriteGate};
 use crate::model::{Edge, EdgeKey, Node, RelationType};
 use crate::schema::SchemaTarget;
 
@@ -359,61 +360,11 @@ macro_rules! delegate_read_txn {
     };
 }
 
-/// Admits one writer at a time.
-#[derive(Default)]
-struct Gate {
-    busy: Mutex<bool>,
-    freed: Condvar,
-}
-
-struct GateGuard<'a>(&'a Gate);
-
-impl Gate {
-    fn lock(&self) -> MutexGuard<'_, bool> {
-        self.busy.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn enter(&self, timeout: Option<Duration>) -> Result<GateGuard<'_>> {
-        let deadline = timeout.map(|t| Instant::now() + t);
-        let mut busy = self.lock();
-        while *busy {
-            busy = match deadline {
-                None => self
-                    .freed
-                    .wait(busy)
-                    .unwrap_or_else(PoisonError::into_inner),
-                Some(deadline) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(Error::Locked {
-                            resource: "the memory store".into(),
-                            holder: Some("another write transaction".into()),
-                        });
-                    }
-                    self.freed
-                        .wait_timeout(busy, left)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0
-                }
-            };
-        }
-        *busy = true;
-        Ok(GateGuard(self))
-    }
-}
-
-impl Drop for GateGuard<'_> {
-    fn drop(&mut self) {
-        *self.0.lock() = false;
-        self.0.freed.notify_one();
-    }
-}
-
 /// The in-memory backend. Not persistent; the reference for every other backend.
 #[derive(Default)]
 pub struct MemoryBackend {
     current: RwLock<GraphState>,
-    gate: Gate,
+    gate: WriteGate,
     lock_timeout: Option<Duration>,
 }
 
@@ -423,7 +374,8 @@ impl MemoryBackend {
         Self::default()
     }
 
-    /// Makes a writer that waits longer than `timeout` for another fail with [`Error::Locked`].
+    /// Makes a writer that waits longer than `timeout` for another fail with
+    /// [`Error::Locked`](crate::Error::Locked).
     pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
         self.lock_timeout = Some(timeout);
         self
@@ -450,7 +402,7 @@ impl Backend for MemoryBackend {
     }
 
     fn begin_write(&self) -> Result<Box<dyn WriteTxn + '_>> {
-        let guard = self.gate.enter(self.lock_timeout)?;
+        let guard = self.gate.enter(self.lock_timeout, "the memory store")?;
         let state = self.snapshot();
         Ok(Box::new(MemoryWrite {
             backend: self,

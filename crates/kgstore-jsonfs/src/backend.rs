@@ -1,10 +1,13 @@
-//! The backend: in-memory indexes over the files, snapshots for readers, one writer.
+//! The backend: an in-memory image of the files, kept current from the commit log,
+//! snapshots for readers, and writers taking turns per transaction through the lock.
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 use std::thread::{self, ThreadId};
+use std::time::Instant;
 
+use kgstore_core::gate::{GateGuard, WriteGate};
 use kgstore_core::{
     Backend, Edge, EdgeFilter, EdgeKey, Error, GraphState, Node, NodeFilter, Problem, ReadTxn,
     Result, SchemaTarget, WriteTxn,
@@ -13,15 +16,23 @@ use serde_json::Value;
 
 use crate::commit::{Change, Disk, Failure};
 use crate::files::{self, Content};
-use crate::journal::{FileOp, JOURNAL_DIR};
-use crate::layout::{self, MARKER, RecoveryReport};
-use crate::lock::{self, LockFile};
+use crate::image::{Image, Key};
+use crate::journal::{COMMITTED, FileOp, JOURNAL_DIR};
+use crate::layout::{self, MARKER, Marker, RecoveryReport};
+use crate::lock::{Held, LockFile};
+use crate::log::{self, Generation, Published, Record};
 use crate::names;
 use crate::options::JsonFsOptions;
-use crate::scan::{self, Finding};
+use crate::recovery::Plan;
+use crate::scan::{self, Finding, Scan};
+
+/// How many times a lock-free read of the whole store is tried before it is done
+/// under the lock (when other processes commit faster than the log keeps records).
+const LOAD_ATTEMPTS: usize = 5;
 
 /// The JSON-files backend: one pretty-printed JSON file per node, edge and schema
-/// in a folder, with in-memory indexes built at open.
+/// in a folder, with in-memory indexes built at open and kept current from the
+/// commit log, so that several processes can share the folder.
 ///
 /// ```
 /// use kgstore_core::{Edge, GraphRead, Node, RelationType, Store};
@@ -36,32 +47,41 @@ use crate::scan::{self, Finding};
 ///     Ok(())
 /// })?;
 /// assert!(dir.path().join("kg/nodes").is_dir());
-/// drop(store); // releases the folder's lock
 ///
-/// let store = Store::new(JsonFsBackend::open(dir.path().join("kg"), JsonFsOptions::default())?);
-/// assert_eq!(store.resolve_dependencies("kgstore")?, ["serde"]);
+/// // A second handle (in this process or another) shares the folder, and sees the
+/// // first one's commits at its next transaction.
+/// let other = Store::new(JsonFsBackend::open(dir.path().join("kg"), JsonFsOptions::default())?);
+/// store.create_node(Node::new("later", "crate")?)?;
+/// assert_eq!(other.resolve_dependencies("kgstore")?, ["serde"]);
+/// assert!(other.contains_node("later")?);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct JsonFsBackend {
     root: PathBuf,
     options: JsonFsOptions,
-    current: RwLock<GraphState>,
+    /// What the files hold, as of the last generation applied.
+    current: RwLock<Image>,
+    /// One thread at a time brings `current` up to date from the log.
+    refresh: Mutex<()>,
+    /// The generation file: what other processes published.
+    generation: Generation,
+    /// The lock file; a read-only handle has it only if it exists (for `check`).
+    lock: Option<LockFile>,
+    /// The threads of this process take turns here before they wait for the lock.
+    gate: WriteGate,
+    /// What only a writer touches.
     writer: Mutex<Writer>,
     /// The thread holding the write transaction, so that a check from inside it is
     /// refused instead of waiting for itself.
     write_owner: Mutex<Option<ThreadId>>,
-    recovery: RecoveryReport,
-    /// Committed journals a read-only open applied in memory only.
-    overlay: Vec<FileOp>,
-    lock: Option<LockFile>,
+    /// What this handle recovered after other writers, at open and since.
+    recovery: Mutex<RecoveryReport>,
 }
 
 /// What only the writer touches.
 struct Writer {
-    /// Shard folders known to exist (relative paths).
+    /// Shard folders known to exist with their names synced (relative paths).
     dirs: HashSet<String>,
-    /// The next journal's sequence number.
-    next_journal: u64,
     /// Why writes are refused, after a commit failed past its commit mark.
     poisoned: Option<String>,
 }
@@ -106,18 +126,81 @@ fn refuse(root: &Path, findings: &[Finding]) -> Error {
     Error::corrupt(path, detail)
 }
 
+/// The committed journals in `journal/`, by generation.
+fn committed_journals(root: &Path) -> Result<Vec<u64>> {
+    let dir = root.join(JOURNAL_DIR);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(&dir, e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(&dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(g) = name.strip_suffix(COMMITTED).and_then(log::parse_record_name) {
+            out.push(g);
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+/// Reads the whole store without any lock, while other processes may commit: the
+/// files, then the transactions committed meanwhile (from the log) and those
+/// committed but not yet in place (their journals), applied over the files in
+/// order. `None` if the log no longer holds a record needed (pruned meanwhile).
+///
+/// Why this is whole: a transaction of several files has its journal in place
+/// before it renames any file, and keeps it there until its generation is
+/// published, so every transaction whose renames the read of the files may have
+/// caught half-way is applied whole from its record. A one-file transaction the
+/// read caught without its record is whole by itself.
+fn load_once(root: &Path, generation: &Generation) -> Result<Option<Scan>> {
+    let before = generation.read()?.generation().unwrap_or(0);
+    let files = scan::read_files(root)?;
+    let journals = committed_journals(root)?;
+    let after = generation.read()?.generation().unwrap_or(0);
+    if after < before {
+        return Ok(None);
+    }
+    let mut overlay: Vec<FileOp> = Vec::new();
+    let mut last = before;
+    let wanted = (before + 1..=after).chain(journals.into_iter().filter(|g| *g > after));
+    for g in wanted {
+        match log::read_record(root, g)? {
+            Record::Found(ops) => {
+                overlay.extend(ops);
+                last = g;
+            }
+            Record::Damaged(path, detail) if g > after => {
+                return Err(crate::recovery::damaged(&path, &detail));
+            }
+            Record::Damaged(..) | Record::Missing => return Ok(None),
+        }
+    }
+    let mut scan = scan::finish(root, files, &overlay)?;
+    scan.state.generation = last;
+    Ok(Some(scan))
+}
+
 impl JsonFsBackend {
     /// Opens (or, unless told not to, creates) the store in the folder `path`.
     ///
-    /// Takes the folder's lock (exclusive, or shared when read-only), finishes or
-    /// discards what a crash interrupted, then reads every file into memory. A store
-    /// whose files do not parse, sit where their keys do not say, or break integrity
-    /// (edges to missing nodes, missing or cyclic dependencies) is refused with
-    /// [`Error::Corrupt`] listing each file and what is wrong with it.
+    /// A writable open that finds the store's lock free finishes or discards what
+    /// a crashed writer left (and upgrades a store of format version 1); one that
+    /// finds it held leaves that to the holder. Then the whole store is read into
+    /// memory, without any lock: writers in other processes go on meanwhile, and
+    /// what they commit is applied from the commit log. A store whose files do not
+    /// parse, sit where their keys do not say, or break integrity (edges to missing
+    /// nodes, missing or cyclic dependencies) is refused with [`Error::Corrupt`]
+    /// listing each file and what is wrong with it.
     ///
-    /// Errors: [`Error::Locked`] naming the holder's pid if another process holds
-    /// the folder (after `lock_timeout`); [`Error::InvalidInput`] for a folder that
-    /// holds something else; [`Error::Io`] with the path for I/O failures.
+    /// Errors: [`Error::Locked`] naming the holder if a new store must be created
+    /// while another process holds the folder's lock beyond `lock_timeout`;
+    /// [`Error::InvalidInput`] for a folder that holds something else;
+    /// [`Error::Unsupported`] for a newer format; [`Error::Io`] with the path for
+    /// I/O failures.
     pub fn open(path: impl AsRef<Path>, options: JsonFsOptions) -> Result<Self> {
         let root = path.as_ref().to_path_buf();
         match std::fs::metadata(&root) {
@@ -146,51 +229,68 @@ impl JsonFsBackend {
             }
             Err(e) => return Err(Error::io(&root, e)),
         }
-        let lock = lock::acquire(
-            &root,
-            !options.read_only,
-            options.lock_timeout,
-            &options.hooks,
-        )?;
-        layout::prepare(&root, options.read_only, &options.hooks)?;
-        let (mut recovery, overlay) = layout::recover(&root, options.read_only, &options.hooks)?;
-        let scan = scan::scan(&root, &overlay)?;
+        let generation = Generation::new(&root);
+        let mut report = RecoveryReport::default();
+        let lock = LockFile::open(&root, !options.read_only)?;
+        let deadline = options.lock_timeout.map(|t| Instant::now() + t);
+        if options.read_only {
+            if layout::read_marker(&root)? == Marker::Missing {
+                return Err(layout::no_store(&root));
+            }
+        } else if let Some(lock) = &lock {
+            let held = match layout::read_marker(&root)? {
+                // A new store is created under the lock: wait for our turn.
+                Marker::Missing => Some(lock.acquire(deadline)?),
+                // A holder at work recovered what its predecessor left when it took
+                // the lock: nothing for this open to do, and no reason to wait.
+                Marker::Version(_) => lock.try_acquire()?,
+            };
+            if let Some(held) = held {
+                let held = held.claim(&options.hooks)?;
+                layout::prepare(&root, &options.hooks)?;
+                let head = recover(&root, &options, &generation, &held, &mut report)?;
+                log::prune_all(&root, head, &options.hooks)?;
+                held.release(true, &options.hooks);
+            }
+        }
+        let scan = load(&root, &generation, lock.as_ref(), deadline)?;
         if scan.findings.iter().any(|f| f.fatal) {
             return Err(refuse(&root, &scan.findings));
         }
         if options.read_only {
-            recovery.left_in_place.extend(scan.temps.iter().cloned());
-        } else {
-            layout::remove_temps(&scan.temps, &options.hooks)?;
-            recovery.temps_removed.extend(scan.temps.iter().cloned());
-            if lock.as_ref().is_some_and(|l| l.unclean) {
-                // The last writer died with the store open: names it made in shard
-                // folders (a one-file commit's rename) may be visible but not durable.
-                let mut dirs: Vec<PathBuf> = scan.dirs.iter().map(|d| root.join(d)).collect();
-                dirs.sort();
-                let workers = if options.hooks.serial() {
-                    1
-                } else {
-                    files::workers_for(dirs.len(), 8, 16)
-                };
-                files::parallel_map(&dirs, workers, |dir| files::sync_dir(dir, &options.hooks))
-                    .into_iter()
-                    .collect::<Result<()>>()?;
+            let plan = Plan::of(&root, &generation)?;
+            report.rolled_forward.extend(plan.overlay_paths());
+            report.left_in_place.extend(plan.leftovers());
+            report.left_in_place.extend(scan.temps.iter().cloned());
+        } else if !scan.temps.is_empty() {
+            // Temporary files outside `journal/` (left by an interrupted creation,
+            // or by an older version): removed while no writer works.
+            if let Some(held) = lock.as_ref().map(LockFile::try_acquire).transpose()?.flatten() {
+                let present: Vec<PathBuf> = scan
+                    .temps
+                    .iter()
+                    .filter(|t| files::exists(t) == Some(true))
+                    .cloned()
+                    .collect();
+                layout::remove_temps(&present, &options.hooks)?;
+                report.temps_removed.extend(present);
+                held.release(true, &options.hooks);
             }
         }
         Ok(Self {
             root,
             options,
             current: RwLock::new(scan.state),
+            refresh: Mutex::new(()),
+            generation,
+            lock,
+            gate: WriteGate::default(),
             writer: Mutex::new(Writer {
                 dirs: scan.dirs,
-                next_journal: 1,
                 poisoned: None,
             }),
             write_owner: Mutex::new(None),
-            recovery,
-            overlay,
-            lock,
+            recovery: Mutex::new(report),
         })
     }
 
@@ -204,31 +304,162 @@ impl JsonFsBackend {
         &self.options
     }
 
-    /// What opening had to finish or clean up after an earlier crash.
-    pub fn recovery(&self) -> &RecoveryReport {
-        &self.recovery
+    /// What this handle had to finish or clean up after other writers that stopped
+    /// half-way (crashed, killed, or failed past a commit mark): at open, and before
+    /// its own write transactions since.
+    pub fn recovery(&self) -> RecoveryReport {
+        lock(&self.recovery).clone()
     }
 
-    fn snapshot(&self) -> GraphState {
+    /// The generation of the commit log this handle's image is at: the number of
+    /// the last transaction it has applied (see `docs/jsonfs.md`).
+    pub fn generation(&self) -> u64 {
+        self.image().generation
+    }
+
+    fn image(&self) -> Image {
         self.current
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
 
-    fn lock_writer(&self) -> MutexGuard<'_, Writer> {
-        lock(&self.writer)
+    /// Replaces the image with a newer one (never with an older one: a reader's
+    /// refresh and this process's writer may race, and both images of one
+    /// generation are the same).
+    fn install(&self, image: Image) {
+        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        if image.generation > current.generation {
+            *current = image;
+        }
+    }
+
+    /// Brings the image up to the generation other processes published: applies
+    /// the log's records since the image's generation, or reads the store again if
+    /// the log no longer has them all.
+    fn refresh(&self) -> Result<()> {
+        let Published::At(head) = self.generation.read()? else {
+            // Nothing published, or a generation file a crash left unreadable (the
+            // next writer repairs it): nothing to apply.
+            return Ok(());
+        };
+        self.refresh_to(head)
+    }
+
+    fn refresh_to(&self, head: u64) -> Result<()> {
+        if head <= self.current_generation() {
+            return Ok(());
+        }
+        let _turn = lock(&self.refresh);
+        let mut image = self.image();
+        if head <= image.generation {
+            return Ok(());
+        }
+        for g in image.generation + 1..=head {
+            let applied = match log::read_record(&self.root, g)? {
+                Record::Found(ops) => image.apply(&ops).is_ok(),
+                Record::Missing | Record::Damaged(..) => false,
+            };
+            if !applied {
+                let scan = load(&self.root, &self.generation, self.lock.as_ref(), self.deadline())?;
+                if scan.findings.iter().any(|f| f.fatal) {
+                    return Err(refuse(&self.root, &scan.findings));
+                }
+                let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+                if scan.state.generation >= current.generation {
+                    *current = scan.state;
+                }
+                return Ok(());
+            }
+        }
+        image.generation = head;
+        self.install(image);
+        Ok(())
+    }
+
+    fn current_generation(&self) -> u64 {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .generation
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.options.lock_timeout.map(|t| Instant::now() + t)
     }
 
     fn poisoned_error(reason: &str) -> Error {
         Error::backend(
             "jsonfs",
             format!(
-                "an earlier commit failed after its commit mark ({reason}); the next open \
-                 of the store finishes it, and this handle takes no more writes: reopen the store"
+                "an earlier commit failed after its commit mark ({reason}); the next write \
+                 or open of the store finishes it, and this handle takes no more writes: \
+                 reopen the store"
             ),
         )
     }
+}
+
+/// Reads the whole store (see [`load_once`]); when other processes commit faster
+/// than the log keeps their records, tries again, and at last reads it under the
+/// lock (waiting until `deadline`).
+fn load(
+    root: &Path,
+    generation: &Generation,
+    lock: Option<&LockFile>,
+    deadline: Option<Instant>,
+) -> Result<Scan> {
+    for _ in 0..LOAD_ATTEMPTS {
+        if let Some(scan) = load_once(root, generation)? {
+            return Ok(scan);
+        }
+    }
+    let _held = lock.map(|l| l.acquire(deadline)).transpose()?;
+    // No writer works now: the files hold every transaction but those a writer
+    // that stopped half-way left in `journal/`.
+    let plan = Plan::of(root, generation)?;
+    let overlay: Vec<FileOp> = plan
+        .overlay()
+        .into_iter()
+        .flat_map(|(_, ops)| ops.iter().cloned())
+        .collect();
+    plan.refuse_damaged()?;
+    let mut scan = scan::scan(root, &overlay)?;
+    scan.state.generation = plan.newest();
+    Ok(scan)
+}
+
+/// Finishes or discards what a writer that stopped half-way left (the caller holds
+/// the lock), and, if the last holder died with the store open, syncs every data
+/// folder: names it created, renamed or removed may be visible without being
+/// durable yet (a crash between a rename and its folder sync, or a writer with
+/// `Relaxed` durability), and this writer's commits must not be built on names a
+/// power cut could still undo. Returns the published generation.
+fn recover(
+    root: &Path,
+    options: &JsonFsOptions,
+    generation: &Generation,
+    held: &Held<'_>,
+    report: &mut RecoveryReport,
+) -> Result<u64> {
+    let plan = Plan::of(root, generation)?;
+    let head = plan.execute(root, &options.hooks, generation, report)?;
+    if held.unclean {
+        let mut dirs: Vec<PathBuf> = scan::data_folders(root)?
+            .iter()
+            .map(|d| root.join(d))
+            .collect();
+        dirs.sort();
+        let workers = if options.hooks.serial() {
+            1
+        } else {
+            files::workers_for(dirs.len(), 8, 16)
+        };
+        files::parallel_map(&dirs, workers, |dir| files::sync_dir(dir, &options.hooks))
+            .into_iter()
+            .collect::<Result<()>>()?;
+    }
+    Ok(head)
 }
 
 impl Backend for JsonFsBackend {
@@ -236,12 +467,18 @@ impl Backend for JsonFsBackend {
         "jsonfs"
     }
 
+    /// A snapshot of the image, after applying what other processes committed.
     fn begin_read(&self) -> Result<Box<dyn ReadTxn + '_>> {
+        self.refresh()?;
         Ok(Box::new(JsonFsRead {
-            state: self.snapshot(),
+            state: self.image().graph,
         }))
     }
 
+    /// Waits for this process's other writers, then for the store's lock (both up
+    /// to `lock_timeout` in all), recovers what a writer that stopped half-way
+    /// left, and applies what other processes committed: the transaction starts
+    /// from the last committed state.
     fn begin_write(&self) -> Result<Box<dyn WriteTxn + '_>> {
         if self.options.read_only {
             return Err(Error::unsupported(
@@ -249,25 +486,60 @@ impl Backend for JsonFsBackend {
                 "jsonfs",
             ));
         }
-        let writer = self.lock_writer();
-        if let Some(reason) = &writer.poisoned {
+        let deadline = self.deadline();
+        let gate = self.gate.enter(
+            deadline.map(|d| d.saturating_duration_since(Instant::now())),
+            &self.root.join(crate::LOCK_FILE).display().to_string(),
+        )?;
+        if let Some(reason) = &lock(&self.writer).poisoned {
             return Err(Self::poisoned_error(reason));
         }
+        let Some(lock_file) = &self.lock else {
+            return Err(Error::backend("jsonfs", "a writable handle has no lock file"));
+        };
+        let held = lock_file.acquire(deadline)?.claim(&self.options.hooks)?;
+        let published = self.generation.read()?;
+        // The last holder died (or failed past a commit mark), the generation file
+        // does not read, or the log holds a transaction it does not name: recover.
+        let behind = match published {
+            Published::Unreadable => true,
+            other => log::has_record(&self.root, other.generation().unwrap_or(0) + 1),
+        };
+        let head = if held.unclean || behind {
+            let mut report = lock(&self.recovery);
+            recover(&self.root, &self.options, &self.generation, &held, &mut report)?
+        } else {
+            published.generation().unwrap_or(0)
+        };
+        self.refresh_to(head)?;
+        let base = self.image();
+        if base.generation != head {
+            // An image ahead of the published generation (the generation file was
+            // replaced?): read the store again, under the lock.
+            let mut scan = scan::scan(&self.root, &[])?;
+            if scan.findings.iter().any(|f| f.fatal) {
+                return Err(refuse(&self.root, &scan.findings));
+            }
+            scan.state.generation = head;
+            *self.current.write().unwrap_or_else(PoisonError::into_inner) = scan.state;
+        }
+        let base = self.image();
         *lock(&self.write_owner) = Some(thread::current().id());
-        let base = self.snapshot();
         Ok(Box::new(JsonFsWrite {
             backend: self,
-            writer,
-            state: base.clone(),
+            _gate: gate,
+            held: Some(held),
+            state: base.graph.clone(),
             base,
             changed: BTreeSet::new(),
         }))
     }
 
     /// Reads every file again and reports what is wrong: files that do not parse,
-    /// sit elsewhere than their keys say, or break integrity; stray files and
-    /// leftovers of crashes; and any difference between the files and this open
-    /// store (a hand edit made while it was open).
+    /// sit elsewhere than their keys say, or break integrity; stray files; any
+    /// difference between the files and this open store (a hand edit made while it
+    /// was open); and, as notes, what a writer that stopped half-way left and what
+    /// the next write will do with it. Holds the lock meanwhile (writers wait).
     fn check(&self) -> Result<Vec<Problem>> {
         if *lock(&self.write_owner) == Some(thread::current().id()) {
             return Err(Error::Locked {
@@ -275,42 +547,71 @@ impl Backend for JsonFsBackend {
                 holder: Some("this thread's own write transaction (check after it)".into()),
             });
         }
-        // Holding the writer keeps commits from changing the files under the scan.
-        let writer = self.lock_writer();
+        let deadline = self.deadline();
+        let _gate = self.gate.enter(
+            deadline.map(|d| d.saturating_duration_since(Instant::now())),
+            &format!("{} (check)", self.root.display()),
+        )?;
+        // Holding the lock keeps commits from changing the files under the scan.
+        let held = self.lock.as_ref().map(|l| l.acquire(deadline)).transpose()?;
+        self.refresh()?;
         let mut problems = Vec::new();
-        if let Some(reason) = &writer.poisoned {
+        if let Some(reason) = &lock(&self.writer).poisoned {
             problems.push(Problem::new(
                 self.root.display().to_string(),
                 format!("a commit failed after its commit mark ({reason}): reopen the store"),
             ));
         }
         let marker = self.root.join(MARKER);
-        match std::fs::read(&marker) {
-            Ok(_) => {}
-            Err(e) => problems.push(Problem::new(
+        if let Err(e) = std::fs::read(&marker) {
+            problems.push(Problem::new(
                 marker.display().to_string(),
                 format!("the format marker cannot be read: {e}"),
-            )),
-        }
-        let scan = scan::scan(&self.root, &self.overlay)?;
-        problems.extend(scan.findings.iter().map(Finding::problem));
-        for temp in &scan.temps {
-            problems.push(Problem::new(
-                temp.display().to_string(),
-                "temporary file of an interrupted write (removed at the next open)",
             ));
         }
-        let journal = self.root.join(JOURNAL_DIR);
-        if let Ok(entries) = std::fs::read_dir(&journal) {
-            for entry in entries.flatten() {
-                problems.push(Problem::new(
-                    entry.path().display().to_string(),
-                    "journal file left behind (handled at the next open)",
-                ));
-            }
+        if let (Some(held), Some(lock_file)) = (&held, &self.lock)
+            && held.unclean
+        {
+            problems.push(Problem::note(
+                lock_file.path().display().to_string(),
+                "names a writer that stopped while it held the store (killed, crashed, or a \
+                 commit failed past its commit mark): the next write (or writable open) \
+                 recovers what it left",
+            ));
         }
-        let current = self.snapshot();
-        compare(&self.root, &current, &scan.state, &mut problems)?;
+        let plan = Plan::of(&self.root, &self.generation)?;
+        problems.extend(plan.findings());
+        let overlay: Vec<FileOp> = plan
+            .overlay()
+            .into_iter()
+            .flat_map(|(_, ops)| ops.iter().cloned())
+            .collect();
+        let scan = scan::scan(&self.root, &overlay)?;
+        problems.extend(scan.findings.iter().map(Finding::problem));
+        for temp in &scan.temps {
+            problems.push(Problem::note(
+                temp.display().to_string(),
+                "temporary file of an interrupted write: the next writable open removes it",
+            ));
+        }
+        // What this handle holds, with the transactions committed but not published
+        // yet applied as the next writer will publish them.
+        let mut expected = self.image();
+        for g in plan.unpublished() {
+            if g <= expected.generation {
+                continue;
+            }
+            let ops = match plan.overlay().into_iter().find(|(h, _)| *h == g) {
+                Some((_, ops)) => ops.to_vec(),
+                None => match log::read_record(&self.root, g)? {
+                    Record::Found(ops) => ops,
+                    Record::Missing | Record::Damaged(..) => continue,
+                },
+            };
+            let _ = expected.apply(&ops);
+        }
+        compare(&self.root, &expected.graph, &scan.state.graph, &mut problems)?;
+        drop(held);
         Ok(problems)
     }
 
@@ -323,7 +624,8 @@ impl Backend for JsonFsBackend {
     /// go on, as a new jsonfs store folder at `dest`, which must not exist. The copy is
     /// built under a temporary name beside `dest` and renamed into place when complete.
     fn backup_native(&self, dest: &Path) -> Result<()> {
-        crate::backup::write_copy(&self.snapshot(), dest, &self.options.hooks)
+        self.refresh()?;
+        crate::backup::write_copy(&self.image().graph, dest, &self.options.hooks)
     }
 }
 
@@ -412,20 +714,15 @@ struct JsonFsRead {
 
 kgstore_core::delegate_read_txn!(JsonFsRead, state);
 
-/// What a write transaction changed.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Key {
-    Node(String),
-    Edge(EdgeKey),
-    Schema(SchemaTarget),
-}
-
 /// The write transaction: a private copy of the state plus the keys it changed,
-/// written to the files at commit.
+/// written to the files at commit. It holds this process's turn and the store's
+/// lock until it commits or is dropped.
 struct JsonFsWrite<'a> {
     backend: &'a JsonFsBackend,
-    writer: MutexGuard<'a, Writer>,
-    base: GraphState,
+    _gate: GateGuard<'a>,
+    /// `None` once let go.
+    held: Option<Held<'a>>,
+    base: Image,
     state: GraphState,
     changed: BTreeSet<Key>,
 }
@@ -434,18 +731,28 @@ kgstore_core::delegate_read_txn!(JsonFsWrite<'_>, state);
 
 impl Drop for JsonFsWrite<'_> {
     fn drop(&mut self) {
+        // Rolled back (or committed, and let go already): nothing was written.
+        if let Some(held) = self.held.take() {
+            held.release(true, &self.backend.options.hooks);
+        }
         *lock(&self.backend.write_owner) = None;
     }
 }
 
 impl JsonFsWrite<'_> {
+    /// Lets go of the lock; `clean` when nothing is left for the next writer to recover.
+    fn release(&mut self, clean: bool) {
+        if let Some(held) = self.held.take() {
+            held.release(clean, &self.backend.options.hooks);
+        }
+    }
+
     /// Refuses further writes on this handle after a failure past the commit mark,
+    /// lets go of the lock leaving the pid for the next writer to recover after,
     /// and returns the commit's error with what happens next added to its message.
     fn poison(&mut self, e: Error, next: &str) -> Error {
-        self.writer.poisoned = Some(e.to_string());
-        if let Some(lock) = &self.backend.lock {
-            lock.leave_as_unclean();
-        }
+        lock(&self.backend.writer).poisoned = Some(e.to_string());
+        self.release(false);
         match e {
             Error::Io { path, source } => Error::io(
                 path,
@@ -457,29 +764,34 @@ impl JsonFsWrite<'_> {
 
     /// The file change for one changed key, if the file must change.
     fn change(&self, key: &Key) -> Result<Option<Change>> {
-        let (rel, now, before) = match key {
+        let (now, before) = match key {
             Key::Node(name) => (
-                names::node_path(name),
                 self.state.get_node(name)?.map(Content::node),
-                self.base.contains_node(name)?,
+                self.base.graph.contains_node(name)?,
             ),
             Key::Edge(edge) => (
-                names::edge_path(edge),
                 self.state.get_edge(edge)?.map(Content::edge),
-                self.base.contains_edge(edge)?,
+                self.base.graph.contains_edge(edge)?,
             ),
             Key::Schema(target) => (
-                names::schema_path(target),
                 self.state.get_schema(target)?.map(Content::schema),
-                self.base.get_schema(target)?.is_some(),
+                self.base.graph.get_schema(target)?.is_some(),
             ),
         };
         Ok(match (now, before) {
             (None, false) => None,
-            (content, _) => Some(Change { rel, content }),
+            (content, _) => Some(Change {
+                rel: key.path(),
+                content,
+            }),
         })
     }
 }
+
+const COMMITTED_NEXT: &str = "the commit had passed its commit mark and completes when the \
+     store is next opened or written to (by any process); this handle takes no more writes";
+const UNKNOWN_NEXT: &str = "whether the commit took effect is known when the store is next \
+     opened or written to (it is then whole or absent); this handle takes no more writes";
 
 impl WriteTxn for JsonFsWrite<'_> {
     fn put_node(&mut self, node: &Node) -> Result<()> {
@@ -524,48 +836,66 @@ impl WriteTxn for JsonFsWrite<'_> {
         Ok(existed)
     }
 
+    /// Writes the changed files (see `docs/jsonfs.md`, "Commit protocol"), makes the
+    /// new state this handle's image, publishes it to the other processes, and lets
+    /// go of the lock.
     fn commit(self: Box<Self>) -> Result<()> {
         let mut this = *self;
-        if let Some(reason) = &this.writer.poisoned {
+        let backend = this.backend;
+        if let Some(reason) = &lock(&backend.writer).poisoned {
             return Err(JsonFsBackend::poisoned_error(reason));
         }
         let mut changes = Vec::with_capacity(this.changed.len());
         for key in &this.changed {
             changes.extend(this.change(key)?);
         }
-        if !changes.is_empty() {
-            let backend = this.backend;
-            let disk = Disk {
-                root: &backend.root,
-                durability: backend.options.durability,
-                hooks: &backend.options.hooks,
-            };
-            let seq = this.writer.next_journal;
-            this.writer.next_journal += 1;
-            match disk.apply(changes, &mut this.writer.dirs, seq) {
-                Ok(()) => {}
-                Err(Failure::Clean(e)) => return Err(e),
-                Err(Failure::Committed(e)) => {
-                    return Err(this.poison(
-                        e,
-                        "the commit had passed its commit mark and completes when the \
-                         store is next opened; this handle takes no more writes",
-                    ));
-                }
-                Err(Failure::Unknown(e)) => {
-                    return Err(this.poison(
-                        e,
-                        "whether the commit took effect is known when the store is next \
-                         opened (it is then whole or absent); this handle takes no more writes",
-                    ));
-                }
-            }
+        if changes.is_empty() {
+            this.release(true);
+            return Ok(());
         }
-        *this
-            .backend
-            .current
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = std::mem::take(&mut this.state);
-        Ok(())
+        let generation = this.base.generation + 1;
+        let disk = Disk {
+            root: &backend.root,
+            durability: backend.options.durability,
+            hooks: &backend.options.hooks,
+            generation: &backend.generation,
+        };
+        let applied = {
+            let mut writer = lock(&backend.writer);
+            disk.apply(changes, &mut writer.dirs, generation)
+        };
+        let applied = match applied {
+            Ok(applied) => applied,
+            Err(Failure::Clean { error, tidy }) => {
+                this.release(tidy);
+                return Err(error);
+            }
+            Err(Failure::Committed(e)) => return Err(this.poison(e, COMMITTED_NEXT)),
+            Err(Failure::Unknown(e)) => return Err(this.poison(e, UNKNOWN_NEXT)),
+        };
+        // The files are in place: this handle's readers see the transaction from now
+        // on (before it is published, so that they never read it back from the log).
+        let mut image = this.base.clone();
+        image.graph = std::mem::take(&mut this.state);
+        for key in &this.changed {
+            let exists = match key {
+                Key::Node(name) => image.graph.contains_node(name)?,
+                Key::Edge(edge) => image.graph.contains_edge(edge)?,
+                Key::Schema(target) => image.graph.get_schema(target)?.is_some(),
+            };
+            image.wrote(key, exists);
+        }
+        image.generation = generation;
+        backend.install(image);
+        match disk.finish(applied) {
+            Ok(()) => {
+                this.release(true);
+                Ok(())
+            }
+            Err(Failure::Clean { error, .. } | Failure::Committed(error)) => {
+                Err(this.poison(error, COMMITTED_NEXT))
+            }
+            Err(Failure::Unknown(e)) => Err(this.poison(e, UNKNOWN_NEXT)),
+        }
     }
 }

@@ -1,10 +1,15 @@
-//! Putting one transaction's files in place, all or nothing.
+//! Putting one transaction's files in place, all or nothing, and recording it in
+//! the commit log for the other processes.
 //!
-//! One file: temporary file, sync, rename, folder sync; the rename is atomic, so
-//! no journal is needed. Several files: every temporary file is written and synced
-//! first, then the journal with all their contents is written, synced and renamed
-//! to its committed name (the commit mark) and its folder synced; then the files
-//! are renamed into place, their folders synced, and the journal removed. See
+//! Every new file's content is first written to a temporary file in `journal/`
+//! and synced. One file: its log record is written beside it as
+//! `journal/<g>.pending`, then the file is renamed into place (the commit mark) and
+//! its folder synced. Several files: the journal with all their contents is
+//! written, synced and renamed to `journal/<g>.commit` (the commit mark) and its
+//! folder synced; then the files are renamed into place and their folders synced.
+//! Either way the commit then finishes: the record moves into the log
+//! (`journal/log/<g>`), and the generation file is rewritten to `g` — for a
+//! journal before it moves, so that a reader never misses it. See
 //! `docs/jsonfs.md` for the crash analysis.
 
 use std::collections::HashSet;
@@ -13,21 +18,29 @@ use std::path::{Path, PathBuf};
 use kgstore_core::{Error, Result};
 
 use crate::fault::{FaultPoint, Hooks};
-use crate::files::{self, Content, ensure_dir, parallel_map, sync_dir, workers_for};
-use crate::journal::{self, COMMITTED, FileOp, JOURNAL_DIR};
+use crate::files::{self, Content, Temp, ensure_dir, parallel_map, sync_dir, workers_for};
+use crate::journal::{self, FileOp, JOURNAL_DIR};
+use crate::log::{self, Generation};
 use crate::options::Durability;
 
 /// Why a commit failed, and what state the files are in.
 pub(crate) enum Failure {
-    /// Nothing changed on disk that matters: the store is as before the transaction
-    /// (stray temporary files, removed at the next open, aside).
-    Clean(Error),
+    /// Nothing changed on disk that matters: the store is as before the transaction.
+    /// `tidy` says whether every temporary file was removed too (if not, the next
+    /// writer is told to recover, and removes them).
+    Clean { error: Error, tidy: bool },
     /// The commit passed its commit mark (the journal's rename, or a one-file
-    /// commit's rename): it is complete when the store is next opened.
+    /// commit's rename): the next writer (or open) completes it.
     Committed(Error),
     /// A rename or removal failed and whether it happened cannot be told: the next
-    /// open finds the transaction either whole or absent, never in between.
+    /// writer finds the transaction either whole or absent, never in between.
     Unknown(Error),
+}
+
+impl Failure {
+    fn clean(error: Error) -> Self {
+        Self::Clean { error, tidy: true }
+    }
 }
 
 /// One entity file to write (`Some`) or remove (`None`).
@@ -41,6 +54,7 @@ pub(crate) struct Disk<'a> {
     pub root: &'a Path,
     pub durability: Durability,
     pub hooks: &'a Hooks,
+    pub generation: &'a Generation,
 }
 
 /// A put whose temporary file is written and synced.
@@ -48,6 +62,14 @@ struct Staged {
     rel: String,
     temp: PathBuf,
     bytes: Vec<u8>,
+}
+
+/// A transaction whose files are in place, whose record is still in `journal/`.
+pub(crate) struct Applied {
+    generation: u64,
+    /// `journal/<g>.commit` or `journal/<g>.pending`.
+    record: PathBuf,
+    one_file: bool,
 }
 
 fn rel_dir(rel: &str) -> &str {
@@ -63,22 +85,27 @@ impl Disk<'_> {
         self.hooks.at(point).map_err(io_at(path))
     }
 
-    /// Writes `changes` all or nothing. `dirs` caches the shard folders known to
+    fn journal_dir(&self) -> PathBuf {
+        self.root.join(JOURNAL_DIR)
+    }
+
+    /// Writes `changes` all or nothing, as transaction `generation`, up to the
+    /// moment its files are in place. `dirs` caches the shard folders known to
     /// exist with their names synced; the folders this commit creates join it only
     /// when it succeeds, so that a later commit syncs a name a failed one left
-    /// unsynced. `seq` names the journal.
+    /// unsynced.
     ///
     /// No failed step is retried: after a failed `fsync` the data it was to make
     /// durable is not trusted (the kernel may have dropped it and report the next
     /// sync as a success), so a failure before the commit mark throws the
-    /// temporary files away, and one after it leaves the journal for the next open
-    /// to roll forward, which writes every file anew.
+    /// temporary files away, and one after it leaves the journal for the next
+    /// writer to roll forward, which writes every file anew.
     pub(crate) fn apply(
         &self,
         changes: Vec<Change>,
         dirs: &mut HashSet<String>,
-        seq: u64,
-    ) -> Result<(), Failure> {
+        generation: u64,
+    ) -> Result<Applied, Failure> {
         // Folders first: a new shard folder's own name must be synced in its parent too.
         let mut to_sync: Vec<PathBuf> = Vec::new();
         let mut new_dirs: Vec<String> = Vec::new();
@@ -89,7 +116,7 @@ impl Disk<'_> {
             {
                 let path = self.root.join(dir);
                 // Made now, or by an earlier commit that failed: synced in its parent either way.
-                ensure_dir(&path, self.hooks).map_err(Failure::Clean)?;
+                ensure_dir(&path, self.hooks).map_err(Failure::clean)?;
                 to_sync.push(files::parent(&path).to_path_buf());
                 new_dirs.push(dir.to_owned());
             }
@@ -97,11 +124,11 @@ impl Disk<'_> {
         to_sync.sort();
         to_sync.dedup();
 
-        let staged = self.stage(&changes).map_err(Failure::Clean)?;
+        let staged = self.stage(&changes)?;
         let outcome = if changes.len() == 1 {
-            self.apply_one(&changes[0], staged, &to_sync)
+            self.apply_one(&changes[0], staged, &to_sync, generation)
         } else {
-            self.apply_many(&changes, staged, &to_sync, seq)
+            self.apply_many(&changes, staged, &to_sync, generation)
         };
         if outcome.is_ok() {
             dirs.extend(new_dirs);
@@ -109,10 +136,15 @@ impl Disk<'_> {
         outcome
     }
 
-    fn discard(&self, staged: &[Staged]) {
-        for s in staged {
-            let _ = files::remove(&s.temp, self.hooks);
-        }
+    /// Removes temporary files of a failed commit; whether all are gone.
+    fn discard<'p>(&self, paths: impl IntoIterator<Item = &'p Path>) -> bool {
+        paths
+            .into_iter()
+            .all(|path| files::remove(path, self.hooks).is_ok())
+    }
+
+    fn discard_staged(&self, staged: &[Staged]) -> bool {
+        self.discard(staged.iter().map(|s| s.temp.as_path()))
     }
 
     /// A transaction of several files, through the journal.
@@ -121,11 +153,11 @@ impl Disk<'_> {
         changes: &[Change],
         staged: Vec<Staged>,
         to_sync: &[PathBuf],
-        seq: u64,
-    ) -> Result<(), Failure> {
+        generation: u64,
+    ) -> Result<Applied, Failure> {
         // The journal: written, synced, renamed to its committed name, folder synced.
-        let journal_dir = self.root.join(JOURNAL_DIR);
-        let journal_path = journal_dir.join(format!("{seq:020}{COMMITTED}"));
+        let journal_dir = self.journal_dir();
+        let journal_path = log::commit_path(self.root, generation);
         let mut staged_iter = staged.iter();
         let ops: Vec<FileOp> = changes
             .iter()
@@ -140,16 +172,11 @@ impl Disk<'_> {
             .collect();
         let bytes = journal::encode(&ops);
         drop(ops);
-        let temp = match files::write_temp_at(
-            &journal_dir,
-            &bytes,
-            self.hooks,
-            Some((FaultPoint::JournalWritten, FaultPoint::JournalSynced)),
-        ) {
+        let temp = match files::write_temp(&journal_dir, &bytes, self.hooks, Temp::Journal) {
             Ok(temp) => temp,
-            Err(e) => {
-                self.discard(&staged);
-                return Err(Failure::Clean(e));
+            Err(error) => {
+                let tidy = self.discard_staged(&staged);
+                return Err(Failure::Clean { error, tidy });
             }
         };
         // The commit mark.
@@ -157,11 +184,10 @@ impl Disk<'_> {
             return Err(match files::exists(&temp) {
                 // Not renamed: nothing is committed.
                 Some(true) => {
-                    let _ = files::remove(&temp, self.hooks);
-                    self.discard(&staged);
-                    Failure::Clean(e)
+                    let tidy = self.discard([temp.as_path()]) && self.discard_staged(&staged);
+                    Failure::Clean { error: e, tidy }
                 }
-                // Renamed after all (or cannot be told): the next open decides.
+                // Renamed after all (or cannot be told): the next writer decides.
                 Some(false) => Failure::Committed(e),
                 None => Failure::Unknown(e),
             });
@@ -189,14 +215,15 @@ impl Disk<'_> {
         }
         committed(self.sync_all(to_sync))?;
         committed(self.at(FaultPoint::FoldersSynced, &journal_path))?;
-        committed(files::remove(&journal_path, self.hooks).map(drop))?;
-        committed(self.at(FaultPoint::JournalRemoved, &journal_path))?;
-        // A journal whose removal were lost could later be replayed over newer commits.
-        committed(self.sync_if_immediate(&journal_dir))
+        Ok(Applied {
+            generation,
+            record: journal_path,
+            one_file: false,
+        })
     }
 
     /// Renders and writes the temporary file of every put, in parallel for many.
-    fn stage(&self, changes: &[Change]) -> Result<Vec<Staged>> {
+    fn stage(&self, changes: &[Change]) -> Result<Vec<Staged>, Failure> {
         let puts: Vec<(&str, &Content)> = changes
             .iter()
             .filter_map(|c| c.content.as_ref().map(|content| (c.rel.as_str(), content)))
@@ -208,10 +235,10 @@ impl Disk<'_> {
         } else {
             workers_for(puts.len(), 4, 32)
         };
+        let journal_dir = self.journal_dir();
         let results = parallel_map(&puts, workers, |(rel, content)| {
             let bytes = content.render()?;
-            let dir = self.root.join(rel_dir(rel));
-            let temp = files::write_temp(&dir, &bytes, self.hooks)?;
+            let temp = files::write_temp(&journal_dir, &bytes, self.hooks, Temp::Entity)?;
             Ok(Staged {
                 rel: (*rel).to_owned(),
                 temp,
@@ -228,22 +255,45 @@ impl Disk<'_> {
         }
         match failure {
             None => Ok(staged),
-            Some(e) => {
-                self.discard(&staged);
-                Err(e)
+            Some(error) => {
+                let tidy = self.discard_staged(&staged);
+                Err(Failure::Clean { error, tidy })
             }
         }
     }
 
-    /// A one-file transaction: the rename (or removal) is atomic by itself, and is
-    /// its commit mark.
+    /// A one-file transaction: its record is written first (unsynced, under a name
+    /// no reader trusts yet); the file's rename (or removal) is atomic by itself,
+    /// and is its commit mark.
     fn apply_one(
         &self,
         change: &Change,
         staged: Vec<Staged>,
         to_sync: &[PathBuf],
-    ) -> Result<(), Failure> {
+        generation: u64,
+    ) -> Result<Applied, Failure> {
         let target = self.root.join(&change.rel);
+        let op = FileOp {
+            rel: change.rel.clone(),
+            content: staged.first().map(|s| s.bytes.clone()),
+        };
+        let pending = log::pending_path(self.root, generation);
+        let record = files::write_temp(
+            &self.journal_dir(),
+            &journal::encode(&[op]),
+            self.hooks,
+            Temp::Record,
+        )
+        .and_then(|temp| {
+            files::rename(&temp, &pending, self.hooks).inspect_err(|_| {
+                let _ = files::remove(&temp, self.hooks);
+            })
+        })
+        .and_then(|()| self.at(FaultPoint::PendingWritten, &pending));
+        if let Err(error) = record {
+            let tidy = self.discard_staged(&staged) && self.discard([pending.as_path()]);
+            return Err(Failure::Clean { error, tidy });
+        }
         // `witness` is still there exactly when the step did not happen.
         let (result, witness) = match staged.first() {
             Some(s) => {
@@ -255,8 +305,8 @@ impl Disk<'_> {
         if let Err(e) = result {
             return Err(match files::exists(witness) {
                 Some(true) => {
-                    self.discard(&staged);
-                    Failure::Clean(e)
+                    let tidy = self.discard_staged(&staged) && self.discard([pending.as_path()]);
+                    Failure::Clean { error: e, tidy }
                 }
                 Some(false) => Failure::Committed(e),
                 None => Failure::Unknown(e),
@@ -265,7 +315,42 @@ impl Disk<'_> {
         self.at(FaultPoint::Renamed, &target)
             .and_then(|()| self.sync_all(to_sync))
             .and_then(|()| self.at(FaultPoint::FoldersSynced, &target))
-            .map_err(Failure::Committed)
+            .map_err(Failure::Committed)?;
+        Ok(Applied {
+            generation,
+            record: pending,
+            one_file: true,
+        })
+    }
+
+    /// Finishes a commit whose files are in place: moves its record into the log
+    /// and publishes its generation (a journal after the publication, so that a
+    /// reader looking for it in `journal/` and then in the log never misses it;
+    /// a one-file record before it, as it is not in `journal/` under a name
+    /// readers look for). Then removes old records of the log (housekeeping).
+    pub(crate) fn finish(&self, applied: Applied) -> Result<(), Failure> {
+        let Applied {
+            generation,
+            record,
+            one_file,
+        } = applied;
+        let in_log = log::record_path(self.root, generation);
+        let committed = |result: Result<()>| result.map_err(Failure::Committed);
+        if one_file {
+            committed(files::rename(&record, &in_log, self.hooks))?;
+            committed(self.at(FaultPoint::Recorded, &in_log))?;
+            committed(self.generation.publish(generation, self.hooks))?;
+            committed(self.at(FaultPoint::Published, self.generation.path()))?;
+        } else {
+            committed(self.generation.publish(generation, self.hooks))?;
+            committed(self.at(FaultPoint::Published, self.generation.path()))?;
+            committed(files::rename(&record, &in_log, self.hooks))?;
+            committed(self.at(FaultPoint::JournalRemoved, &record))?;
+            // A journal whose move were lost could later be replayed over newer commits.
+            committed(self.sync_if_immediate(&self.journal_dir()))?;
+        }
+        log::prune_after(self.root, generation, self.hooks);
+        Ok(())
     }
 
     fn sync_if_immediate(&self, dir: &Path) -> Result<()> {

@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use imbl::OrdMap;
 use kgstore_core::{Edge, EdgeKey, Error, GraphState, Node, Problem, Result, SchemaTarget, algo};
 use serde_json::Value;
 
 use crate::files::{is_temp, workers_for};
+use crate::image::{Image, Key};
 use crate::journal::FileOp;
 use crate::names::{
     self, EDGES, EXTENSION, NODE_TYPE, NODES, RELATION_TYPE, SCHEMAS, decode_schema_path,
@@ -36,8 +38,8 @@ impl Finding {
 /// What a scan found.
 #[derive(Default)]
 pub struct Scan {
-    /// The graph the files hold.
-    pub state: GraphState,
+    /// The graph the files hold (at generation 0: the caller knows the generation).
+    pub state: Image,
     /// What is wrong.
     pub findings: Vec<Finding>,
     /// Temporary files left by a crash.
@@ -48,21 +50,21 @@ pub struct Scan {
 
 /// The data folders' kinds of files.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Node,
     Edge,
     Schema,
 }
 
 /// One entity read from a file.
-enum Entity {
+pub(crate) enum Entity {
     Node(Node),
     Edge(Edge),
     Schema(SchemaTarget, Value),
 }
 
 /// Parses an entity file's bytes found at `rel` and checks that it sits where its key says.
-fn parse(kind: Kind, rel: &str, bytes: &[u8]) -> Result<Entity, String> {
+pub(crate) fn parse(kind: Kind, rel: &str, bytes: &[u8]) -> Result<Entity, String> {
     let (entity, canonical) = match kind {
         Kind::Node => {
             let node: Node = serde_json::from_slice(bytes)
@@ -105,7 +107,8 @@ fn parse(kind: Kind, rel: &str, bytes: &[u8]) -> Result<Entity, String> {
     Ok(entity)
 }
 
-fn kind_of(rel: &str) -> Kind {
+/// The kind of entity a data file at `rel` holds.
+pub(crate) fn kind_of(rel: &str) -> Kind {
     if rel.starts_with(NODES) {
         Kind::Node
     } else if rel.starts_with(EDGES) {
@@ -223,11 +226,20 @@ fn folders(root: &Path, scan: &mut Scan) -> Result<Vec<String>> {
     Ok(folders)
 }
 
-/// Reads every entity file under `root`, with `overlay` (a committed journal that a
-/// read-only open cannot roll forward on disk) applied on top, and checks the result:
-/// files parse and sit where their keys say, edges join existing nodes, dependencies
-/// exist and form no cycle.
-pub fn scan(root: &Path, overlay: &[FileOp]) -> Result<Scan> {
+/// The folders that hold entity files (shard folders and schema folders), relative
+/// to the store's folder.
+pub fn data_folders(root: &Path) -> Result<Vec<String>> {
+    folders(root, &mut Scan::default())
+}
+
+/// The files of a store as read, before any overlay and integrity check.
+pub struct Files {
+    loaded: BTreeMap<String, Result<Entity, String>>,
+    scan: Scan,
+}
+
+/// Reads every entity file under `root`, in parallel, without judging the whole.
+pub fn read_files(root: &Path) -> Result<Files> {
     let mut scan = Scan::default();
     let folders = folders(root, &mut scan)?;
     let parallelism = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -264,6 +276,21 @@ pub fn scan(root: &Path, overlay: &[FileOp]) -> Result<Scan> {
         scan.findings.extend(part.findings);
         scan.temps.extend(part.temps);
     }
+    Ok(Files { loaded, scan })
+}
+
+/// Reads every entity file under `root`, with `overlay` (committed transactions
+/// not, or not all, in the files yet) applied on top, and checks the result; see
+/// [`finish`].
+pub fn scan(root: &Path, overlay: &[FileOp]) -> Result<Scan> {
+    finish(root, read_files(root)?, overlay)
+}
+
+/// Applies `overlay` over the files read and checks the result: files parse and
+/// sit where their keys say, edges join existing nodes, dependencies exist and form
+/// no cycle.
+pub fn finish(root: &Path, files: Files, overlay: &[FileOp]) -> Result<Scan> {
+    let Files { mut loaded, mut scan } = files;
     for op in overlay {
         match &op.content {
             Some(bytes) => {
@@ -277,21 +304,26 @@ pub fn scan(root: &Path, overlay: &[FileOp]) -> Result<Scan> {
     let mut paths_of_nodes: HashMap<String, String> = HashMap::new();
     let mut deps: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut edges: Vec<(String, EdgeKey)> = Vec::new();
+    let mut graph = GraphState::new();
+    let mut hashed = OrdMap::new();
     for (rel, parsed) in loaded {
         match parsed {
             Ok(Entity::Node(node)) => {
-                paths_of_nodes.insert(node.name.clone(), rel);
+                Image::note_path(&mut hashed, &rel, &Key::Node(node.name.clone()));
                 deps.insert(node.name.clone(), node.dependencies.clone());
-                scan.state.put_node(node);
+                paths_of_nodes.insert(node.name.clone(), rel);
+                graph.put_node(node);
             }
             Ok(Entity::Edge(edge)) => {
+                Image::note_path(&mut hashed, &rel, &Key::Edge(edge.key()));
                 edges.push((rel, edge.key()));
-                scan.state.put_edge(edge);
+                graph.put_edge(edge);
             }
-            Ok(Entity::Schema(target, schema)) => scan.state.put_schema(target, schema),
+            Ok(Entity::Schema(target, schema)) => graph.put_schema(target, schema),
             Err(detail) => scan.findings.push(finding(root.join(&rel), detail, true)),
         }
     }
+    scan.state = Image::new(0, graph, hashed);
     integrity(root, &mut scan, &paths_of_nodes, &deps, &edges)?;
     scan.findings.sort_by(|a, b| a.path.cmp(&b.path));
     scan.temps.sort();

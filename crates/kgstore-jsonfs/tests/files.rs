@@ -125,7 +125,7 @@ fn node_and_edge_files_are_pretty_with_stable_key_order() {
     );
     assert_eq!(
         file(dir.path(), "kgstore-jsonfs.json"),
-        "{\n  \"format\": \"kgstore-jsonfs\",\n  \"version\": 1\n}\n"
+        "{\n  \"format\": \"kgstore-jsonfs\",\n  \"version\": 2\n}\n"
     );
 }
 
@@ -313,7 +313,7 @@ fn crash_leftovers_are_cleaned_and_reported() {
     fs::write(&stray, "half a fi").unwrap();
     let beside_marker = dir.path().join(".tmp-1-3");
     fs::write(&beside_marker, "{\"format\"").unwrap();
-    let half_journal = dir.path().join("journal/.tmp-1-2");
+    let half_journal = dir.path().join("journal/.tmp-1-2.journal");
     fs::write(
         &half_journal,
         "kgstore-jsonfs journal 1\nput nodes/8b/x.json 10\n{",
@@ -401,10 +401,11 @@ fn a_read_only_open_applies_a_committed_journal_in_memory_only() {
 fn a_store_cloned_by_git_without_empty_folders_opens() {
     let dir = tempfile::tempdir().unwrap();
     drop(sample(dir.path()));
+    // Git keeps neither ignored files (the lock, `journal/` with the log) nor empty folders.
     for gone in ["journal", "LOCK", "schemas/relation_type"] {
         let path = dir.path().join(gone);
         if path.is_dir() {
-            fs::remove_dir(path).unwrap();
+            fs::remove_dir_all(path).unwrap();
         } else {
             fs::remove_file(path).unwrap();
         }
@@ -437,7 +438,7 @@ fn folders_that_are_not_stores_are_refused() {
     drop(open(newer.path()));
     fs::write(
         newer.path().join("kgstore-jsonfs.json"),
-        r#"{"format": "kgstore-jsonfs", "version": 2}"#,
+        r#"{"format": "kgstore-jsonfs", "version": 3}"#,
     )
     .unwrap();
     let err = JsonFsBackend::open(newer.path(), JsonFsOptions::default()).unwrap_err();

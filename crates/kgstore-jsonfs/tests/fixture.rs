@@ -1,8 +1,10 @@
-//! The committed store of format version 1 (`tests/fixtures/v1`) must keep opening
-//! with the same content, and today's writer must still write exactly its files: a
-//! change of format shows up here and needs a new version and a new fixture.
+//! The committed stores of every format version (`tests/fixtures/v1`, `v2`) must
+//! keep opening with the same content, and today's writer must still write exactly
+//! the files of the current version: a change of format shows up here and needs a
+//! new version and a new fixture.
 //!
-//! `KGSTORE_WRITE_FIXTURE=1 cargo test -p kgstore-jsonfs --test fixture` rewrites it.
+//! `KGSTORE_WRITE_FIXTURE=1 cargo test -p kgstore-jsonfs --test fixture` rewrites
+//! the current version's fixture.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -10,13 +12,18 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use kgstore_core::suite::dump;
-use kgstore_core::{Edge, Node, RelationType, SchemaTarget, Timestamp};
+use kgstore_core::{Edge, Node, RelationType, SchemaTarget, Store, Timestamp};
+use kgstore_jsonfs::{JsonFsBackend, JsonFsOptions};
 use serde_json::json;
 
 use common::{all_files, open};
 
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1")
+fn fixture(version: u64) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/v{version}"))
+}
+
+fn current() -> PathBuf {
+    fixture(kgstore_jsonfs::VERSION)
 }
 
 /// Writes the fixture's content, with fixed times, into a new store at `path`.
@@ -74,7 +81,8 @@ fn write_sample(path: &Path) {
         .unwrap();
 }
 
-/// The regular files of a store, relative, without the lock file.
+/// The regular files of a store, relative, without what its `.gitignore` keeps out
+/// of version control (the lock file, `journal/` with the commit log).
 fn files(root: &Path) -> Vec<(String, Vec<u8>)> {
     all_files(root)
         .into_iter()
@@ -83,12 +91,12 @@ fn files(root: &Path) -> Vec<(String, Vec<u8>)> {
             let bytes = std::fs::read(&p).unwrap();
             (rel, bytes)
         })
-        .filter(|(rel, _)| rel != "LOCK")
+        .filter(|(rel, _)| rel != "LOCK" && !rel.starts_with("journal/"))
         .collect()
 }
 
-fn copy_fixture(to: &Path) {
-    for (rel, bytes) in files(&fixture()) {
+fn copy_fixture(version: u64, to: &Path) {
+    for (rel, bytes) in files(&fixture(version)) {
         let dest = to.join(rel);
         std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
         std::fs::write(dest, bytes).unwrap();
@@ -96,37 +104,68 @@ fn copy_fixture(to: &Path) {
 }
 
 #[test]
-fn format_v1_fixture_opens_with_its_content() {
+fn the_fixture_of_every_format_version_opens_with_its_content() {
     let fresh = tempfile::tempdir().unwrap();
     write_sample(fresh.path());
     if std::env::var("KGSTORE_WRITE_FIXTURE").is_ok() {
-        let _ = std::fs::remove_dir_all(fixture());
+        let _ = std::fs::remove_dir_all(current());
         for (rel, bytes) in files(fresh.path()) {
-            let dest = fixture().join(rel);
+            let dest = current().join(rel);
             std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
             std::fs::write(dest, bytes).unwrap();
         }
     }
-    let copy = tempfile::tempdir().unwrap();
-    copy_fixture(copy.path());
-    let store = open(copy.path());
-    assert!(dump(&store) == dump(&open(fresh.path())));
-    assert_eq!(dump(&store).0.len(), 5);
-    assert!(store.check().unwrap().is_ok());
+    let expected = dump(&open(fresh.path()));
+    for version in kgstore_jsonfs::OLDEST_VERSION..=kgstore_jsonfs::VERSION {
+        let copy = tempfile::tempdir().unwrap();
+        copy_fixture(version, copy.path());
+        // Read-only: as it is, nothing written.
+        let before = files(copy.path());
+        let read_only =
+            JsonFsBackend::open(copy.path(), JsonFsOptions::default().read_only(true)).unwrap();
+        assert!(dump(&Store::new(read_only)) == expected, "v{version}");
+        assert!(files(copy.path()) == before, "v{version}: a read-only open wrote");
+        // Writable: upgraded to the current version, same content, and it takes writes.
+        let store = open(copy.path());
+        assert!(dump(&store) == expected, "v{version}");
+        assert_eq!(dump(&store).0.len(), 5);
+        assert!(store.check().unwrap().is_ok());
+        let marker = std::fs::read_to_string(copy.path().join(kgstore_jsonfs::MARKER)).unwrap();
+        assert!(
+            marker.contains(&format!("\"version\": {}", kgstore_jsonfs::VERSION)),
+            "v{version}: {marker}"
+        );
+        store.create_node(Node::new("later", "crate").unwrap()).unwrap();
+        drop(store);
+        assert_eq!(dump(&open(copy.path())).0.len(), 6);
+    }
 }
 
 #[test]
-fn todays_writer_still_writes_format_v1() {
+fn todays_writer_still_writes_the_current_format() {
     if std::env::var("KGSTORE_WRITE_FIXTURE").is_ok() {
         return; // the other test is rewriting the fixture
     }
     let fresh = tempfile::tempdir().unwrap();
     write_sample(fresh.path());
     let written = files(fresh.path());
-    let committed = files(&fixture());
+    let committed = files(&current());
     let names = |f: &[(String, Vec<u8>)]| f.iter().map(|(r, _)| r.clone()).collect::<Vec<_>>();
     assert_eq!(names(&written), names(&committed));
     for ((rel, a), (_, b)) in written.iter().zip(&committed) {
         assert!(a == b, "{rel} differs from the committed fixture");
     }
+}
+
+#[test]
+fn version_2_differs_from_version_1_only_in_its_marker() {
+    let v1 = files(&fixture(1));
+    let v2 = files(&fixture(2));
+    let without_marker = |f: &[(String, Vec<u8>)]| -> Vec<(String, Vec<u8>)> {
+        f.iter()
+            .filter(|(rel, _)| rel != kgstore_jsonfs::MARKER)
+            .cloned()
+            .collect()
+    };
+    assert!(without_marker(&v1) == without_marker(&v2));
 }

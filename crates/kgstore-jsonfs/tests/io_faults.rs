@@ -13,6 +13,11 @@
 //! `check` is clean and no temporary or journal file is left; no failed step is
 //! retried. The same is done for every step of a recovery (the roll-forward at
 //! open) and of the creation of a store.
+//!
+//! One step is housekeeping: clearing the writer's pid from the lock file when it
+//! lets go after a transaction that is complete and published (or after an open's
+//! recovery). Its failure is not the transaction's: the commit (or open) succeeds,
+//! and the next writer, finding the pid, runs a recovery that finds nothing to do.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -150,6 +155,15 @@ struct Setup {
     commit: Vec<Step>,
     /// The index in `commit` of the commit mark (the journal's rename).
     mark: usize,
+    /// The index in `commit` of the publication of its generation: from there on the
+    /// handle's image holds the transaction.
+    publish: usize,
+}
+
+/// Whether step `k` of `steps` is the lock file's clearing when the writer lets go
+/// (the last step, a `write-lock`): housekeeping.
+fn is_release(steps: &[Step], k: usize) -> bool {
+    k + 1 == steps.len() && steps[k].op == FsOp::WriteLock
 }
 
 fn setup(durability: Durability) -> Setup {
@@ -170,6 +184,10 @@ fn setup(durability: Durability) -> Setup {
         .iter()
         .position(|s| s.op == FsOp::Rename && s.path.extension().is_some_and(|e| e == "commit"))
         .expect("the commit renames its journal");
+    let publish = commit
+        .iter()
+        .position(|s| s.op == FsOp::Publish)
+        .expect("the commit publishes its generation");
     Setup {
         _dir: dir,
         base: base_path,
@@ -180,6 +198,7 @@ fn setup(durability: Durability) -> Setup {
         open_steps,
         commit,
         mark,
+        publish,
     }
 }
 
@@ -203,6 +222,19 @@ fn case(setup: &Setup, scratch: &Path, k: usize, (name, code): (&str, i32), mode
     }
     let store = open_with(&path, setup.durability, &fault).unwrap();
     assert!(!fault.fired(), "{what}: fired during open");
+    if is_release(&setup.commit, k) {
+        // Housekeeping: the transaction is complete and published; the commit stands.
+        store
+            .write(transaction)
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert!(fault.fired(), "{what}");
+        assert!(state(&store) == setup.after, "{what}");
+        fault.clear();
+        drop(store);
+        reopened_is(&path, &setup.after, &what);
+        std::fs::remove_dir_all(&path).unwrap();
+        return;
+    }
     let err = store
         .write(transaction)
         .expect_err(&format!("{what}: the commit succeeded"));
@@ -233,10 +265,12 @@ fn case(setup: &Setup, scratch: &Path, k: usize, (name, code): (&str, i32), mode
             &trace[at + 1..]
         );
     }
-    // Readers of the open handle see the last whole state.
+    // Readers of the open handle see the last whole state: the one before, or,
+    // once the files are in place and the generation is being published, the one after.
+    let installed = k >= setup.publish;
     assert!(
-        state(&store) == setup.before,
-        "{what}: the open store changed"
+        state(&store) == if installed { setup.after.clone() } else { setup.before.clone() },
+        "{what}: the open store shows the wrong state"
     );
     fault.clear();
     // A step done and then reported failed counts as done: the commit mark's rename
@@ -369,6 +403,8 @@ fn the_traced_commit_has_every_kind_of_step() {
         FsOp::Rename,
         FsOp::RemoveFile,
         FsOp::SyncDir,
+        FsOp::WriteLock,
+        FsOp::Publish,
     ] {
         assert!(
             setup.commit.iter().any(|s| s.op == op),
@@ -472,12 +508,23 @@ fn every_step_of_an_open(prepare: impl Fn(&Path) + Sync, expected: &Dump, what: 
         if sticky {
             fault = fault.sticky();
         }
-        let err = open_with(&path, Durability::Immediate, &fault)
+        let opened = open_with(&path, Durability::Immediate, &fault);
+        assert!(fault.fired(), "{case}");
+        assert_eq!(shape(&path, &fault.trace()[k]), (op, rel), "{case}");
+        if is_release(&steps, k) {
+            // Housekeeping: the recovery is done; the open stands.
+            let store = opened.unwrap_or_else(|e| panic!("{case}: {e}"));
+            assert!(state(&store) == *expected, "{case}");
+            fault.clear();
+            drop(store);
+            reopened_is(&path, expected, &case);
+            std::fs::remove_dir_all(&path).unwrap();
+            return;
+        }
+        let err = opened
             .err()
             .unwrap_or_else(|| panic!("{case}: the open succeeded"));
         assert_eq!(err.kind(), ErrorKind::Io, "{case}: {err}");
-        assert!(fault.fired(), "{case}");
-        assert_eq!(shape(&path, &fault.trace()[k]), (op, rel), "{case}");
         reopened_is(&path, expected, &case);
         std::fs::remove_dir_all(&path).unwrap();
     });
@@ -556,14 +603,22 @@ fn a_failed_fsync_of_a_file_fails_the_commit_and_its_content_is_thrown_away() {
     });
     let at = steps.iter().position(|s| s.injected).unwrap();
     let temp = &steps[at].path;
-    // The file whose sync failed is never synced again, renamed or trusted: it is removed.
+    // The file whose sync failed is never synced again, renamed or trusted: it is
+    // removed, and the writer lets go of the lock, clean.
     assert_eq!(
         steps[at + 1..].to_vec(),
-        vec![Step {
-            op: FsOp::RemoveFile,
-            path: temp.clone(),
-            injected: false,
-        }],
+        vec![
+            Step {
+                op: FsOp::RemoveFile,
+                path: temp.clone(),
+                injected: false,
+            },
+            Step {
+                op: FsOp::WriteLock,
+                path: path.join(kgstore_jsonfs::LOCK_FILE),
+                injected: false,
+            }
+        ],
     );
     assert!(state(&store) == before);
     // The next commit writes the content anew, and succeeds.
@@ -752,21 +807,55 @@ fn every_fault_point_fails_with_each_error() {
             return;
         }
         copy_store(&setup.base, &path);
+        // The open takes the lock too (to recover): the commit's turn is the second.
+        let fault = if point == P::LockTaken {
+            fault.after(1)
+        } else {
+            fault
+        };
         let store = open_with(&path, Durability::Immediate, &fault).unwrap();
-        let err = store.write(transaction).unwrap_err();
+        // Two points are a one-file commit's only: a one-file transaction for them.
+        let one_file = matches!(point, P::PendingWritten | P::Recorded);
+        let (before, after) = if one_file {
+            let copy = scratch.path().join(format!("{point}-{name}-after"));
+            copy_store(&setup.base, &copy);
+            let other = open_plain(&copy);
+            other.write(one_file_transaction).unwrap();
+            (setup.before.clone(), state(&other))
+        } else {
+            (setup.before.clone(), setup.after.clone())
+        };
+        let err = if one_file {
+            store.write(one_file_transaction).unwrap_err()
+        } else {
+            store.write(transaction).unwrap_err()
+        };
         assert_eq!(err.kind(), ErrorKind::Io, "{what}: {err}");
+        assert!(fault.fired(), "{what}");
+        let in_place = matches!(point, P::Recorded | P::Published | P::JournalRemoved);
         assert!(
-            state(&store) == setup.before,
-            "{what}: the open store changed"
+            state(&store) == if in_place { after.clone() } else { before },
+            "{what}: the open store shows the wrong state"
         );
         let before_mark = matches!(
             point,
-            P::TempWritten | P::TempSynced | P::JournalWritten | P::JournalSynced
+            P::LockTaken
+                | P::TempWritten
+                | P::TempSynced
+                | P::JournalWritten
+                | P::JournalSynced
+                | P::PendingWritten
         );
-        let expected = expected_after_failure(&store, &err, before_mark, &setup.after, &what);
+        let expected = expected_after_failure(&store, &err, before_mark, &after, &what);
         drop(store);
         reopened_is(&path, &expected, &what);
     });
+}
+
+/// A transaction of one file: a new node.
+fn one_file_transaction(tx: &mut WriteTx<'_>) -> kgstore_core::Result<()> {
+    tx.create_node(Node::new("solo", "thing")?)?;
+    Ok(())
 }
 
 /// A one-file commit has no journal: when the sync of its folder failed after the
@@ -876,7 +965,9 @@ fn a_one_file_step_that_took_effect_despite_its_error_is_not_reported_undone() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store");
         base(&path);
-        let fault = Fault::on_op(op, FaultAction::Os(EIO)).late();
+        // A one-file commit first renames its record to `.pending`: skip that rename.
+        let skip = u32::from(op == FsOp::Rename);
+        let fault = Fault::on_op(op, FaultAction::Os(EIO)).after(skip).late();
         let store = open_with(&path, Durability::Immediate, &fault).unwrap();
         let err = match op {
             FsOp::Rename => store

@@ -1,0 +1,188 @@
+//! The in-memory image of a store: what its files hold, at a generation of the
+//! commit log, kept current by applying the log's records.
+//!
+//! A record is a list of file operations (write this file with this content,
+//! remove that file). Applying one is interpreting each path by the folder it is
+//! in: `nodes/`, `edges/`, `schemas/` (and the folders of later kinds of data).
+
+use imbl::OrdMap;
+use kgstore_core::{EdgeKey, GraphState, SchemaTarget};
+
+use crate::journal::FileOp;
+use crate::names;
+use crate::scan::{self, Entity};
+
+/// The key of one stored entity.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Key {
+    /// A node, by name.
+    Node(String),
+    /// An edge.
+    Edge(EdgeKey),
+    /// A schema.
+    Schema(SchemaTarget),
+}
+
+impl Key {
+    /// The file that holds the entity, relative to the store's folder.
+    pub(crate) fn path(&self) -> String {
+        match self {
+            Self::Node(name) => names::node_path(name),
+            Self::Edge(key) => names::edge_path(key),
+            Self::Schema(target) => names::schema_path(target),
+        }
+    }
+}
+
+/// What a store holds, as of a generation. Cloning is cheap (structure is shared).
+#[derive(Clone, Default)]
+pub(crate) struct Image {
+    /// The generation of the last transaction applied (0: none, or not known).
+    pub(crate) generation: u64,
+    /// The graph.
+    pub(crate) graph: GraphState,
+    /// The keys of the entities whose file names are hashed (long keys: a hashed
+    /// name cannot be decoded), by path, so that a record's removal of such a file
+    /// finds what it removes.
+    hashed: OrdMap<String, Key>,
+}
+
+/// The key whose file is at `rel`, if its name can be decoded.
+fn decode(rel: &str) -> Option<Key> {
+    let (dir, file) = rel.rsplit_once('/')?;
+    let stem = file.strip_suffix(names::EXTENSION)?;
+    let top = dir.split('/').next()?;
+    match top {
+        names::NODES => names::decode_node_stem(stem).map(Key::Node),
+        names::EDGES => names::decode_edge_stem(stem).map(Key::Edge),
+        names::SCHEMAS => {
+            let kind = dir.split('/').nth(1)?;
+            names::decode_schema_path(kind, file).map(Key::Schema)
+        }
+        _ => None,
+    }
+}
+
+impl Image {
+    /// An image of `graph` at `generation`, with the hashed file names of `hashed`.
+    pub(crate) fn new(generation: u64, graph: GraphState, hashed: OrdMap<String, Key>) -> Self {
+        Self {
+            generation,
+            graph,
+            hashed,
+        }
+    }
+
+    /// Notes the file of `key` if its name is hashed.
+    pub(crate) fn note_path(hashed: &mut OrdMap<String, Key>, rel: &str, key: &Key) {
+        let hashed_name = rel
+            .rsplit_once('/')
+            .is_some_and(|(_, file)| names::is_hashed(file.trim_end_matches(names::EXTENSION)));
+        if hashed_name {
+            hashed.insert(rel.to_owned(), key.clone());
+        }
+    }
+
+    /// Applies one transaction's file operations; the reason if a file's content
+    /// does not read as what its path says (a damaged record).
+    pub(crate) fn apply(&mut self, ops: &[FileOp]) -> Result<(), String> {
+        for op in ops {
+            match &op.content {
+                Some(bytes) => match scan::parse(scan::kind_of(&op.rel), &op.rel, bytes)? {
+                    Entity::Node(node) => {
+                        Self::note_path(&mut self.hashed, &op.rel, &Key::Node(node.name.clone()));
+                        self.graph.put_node(node);
+                    }
+                    Entity::Edge(edge) => {
+                        Self::note_path(&mut self.hashed, &op.rel, &Key::Edge(edge.key()));
+                        self.graph.put_edge(edge);
+                    }
+                    Entity::Schema(target, schema) => self.graph.put_schema(target, schema),
+                },
+                None => {
+                    let key = match self.hashed.remove(&op.rel) {
+                        Some(key) => Some(key),
+                        None => decode(&op.rel),
+                    };
+                    match key {
+                        Some(Key::Node(name)) => drop(self.graph.delete_node(&name)),
+                        Some(Key::Edge(key)) => drop(self.graph.delete_edge(&key)),
+                        Some(Key::Schema(target)) => drop(self.graph.delete_schema(&target)),
+                        // A file this image never held: nothing to remove.
+                        None => {}
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Records that the writer's own transaction wrote or removed the file of `key`.
+    pub(crate) fn wrote(&mut self, key: &Key, exists: bool) {
+        let rel = key.path();
+        if exists {
+            Self::note_path(&mut self.hashed, &rel, key);
+        } else {
+            self.hashed.remove(&rel);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use kgstore_core::{Edge, Node, ReadTxn, RelationType};
+
+    use crate::files::Content;
+
+    fn put(key: &Key, content: Content) -> FileOp {
+        FileOp {
+            rel: key.path(),
+            content: Some(content.render().unwrap()),
+        }
+    }
+
+    #[test]
+    fn records_apply_puts_and_removals_also_of_hashed_names() {
+        let long = "n".repeat(400);
+        let short = Key::Node("a".into());
+        let hashed = Key::Node(long.clone());
+        assert!(names::is_hashed(&names::node_stem(&long)));
+        let edge = Edge::new("a", RelationType::Calls, long.clone()).unwrap();
+        let edge_key = Key::Edge(edge.key());
+        let mut image = Image::default();
+        image
+            .apply(&[
+                put(&short, Content::node(Node::new("a", "t").unwrap())),
+                put(&hashed, Content::node(Node::new(long.clone(), "t").unwrap())),
+                put(&edge_key, Content::edge(edge.clone())),
+            ])
+            .unwrap();
+        assert_eq!(image.graph.count_nodes().unwrap(), 2);
+        assert_eq!(image.graph.count_edges().unwrap(), 1);
+        let removals: Vec<FileOp> = [&edge_key, &hashed]
+            .into_iter()
+            .map(|k| FileOp {
+                rel: k.path(),
+                content: None,
+            })
+            .collect();
+        image.apply(&removals).unwrap();
+        assert!(image.graph.get_node(&long).unwrap().is_none());
+        assert!(image.graph.get_node("a").unwrap().is_some());
+        assert_eq!(image.graph.count_edges().unwrap(), 0);
+        // Removing what is not there is nothing.
+        image.apply(&removals).unwrap();
+    }
+
+    #[test]
+    fn a_record_whose_content_is_not_what_its_path_says_is_damaged() {
+        let op = FileOp {
+            rel: Key::Node("a".into()).path(),
+            content: Some(Content::node(Node::new("b", "t").unwrap()).render().unwrap()),
+        };
+        let err = Image::default().apply(&[op]).unwrap_err();
+        assert!(err.contains("must sit where its key says"), "{err}");
+    }
+}
