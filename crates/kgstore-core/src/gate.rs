@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 /// let first = gate.enter(None, "the store")?;
 /// let err = gate.enter(Some(Duration::from_millis(10)), "the store").err().unwrap();
 /// assert_eq!(err.kind(), ErrorKind::Locked);
+/// assert!(gate.try_enter().is_none());
 /// drop(first);
 /// gate.enter(Some(Duration::ZERO), "the store")?;
 /// # Ok::<(), kgstore_core::Error>(())
@@ -36,6 +37,16 @@ pub struct GateGuard<'a>(&'a WriteGate);
 impl WriteGate {
     fn lock(&self) -> MutexGuard<'_, bool> {
         self.busy.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes the turn if it is free.
+    pub fn try_enter(&self) -> Option<GateGuard<'_>> {
+        let mut busy = self.lock();
+        if *busy {
+            return None;
+        }
+        *busy = true;
+        Some(GateGuard(self))
     }
 
     /// Waits for the turn: as long as needed with `None`, else up to `timeout`, after

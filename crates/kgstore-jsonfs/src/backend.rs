@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 use std::thread::{self, ThreadId};
 use std::time::Instant;
@@ -76,6 +77,8 @@ pub struct JsonFsBackend {
     write_owner: Mutex<Option<ThreadId>>,
     /// What this handle recovered after other writers, at open and since.
     recovery: Mutex<RecoveryReport>,
+    /// How many times this handle read every file of the store.
+    full_reads: AtomicU64,
 }
 
 /// What only the writer touches.
@@ -138,7 +141,10 @@ fn committed_journals(root: &Path) -> Result<Vec<u64>> {
     for entry in entries {
         let entry = entry.map_err(|e| Error::io(&dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(g) = name.strip_suffix(COMMITTED).and_then(log::parse_record_name) {
+        if let Some(g) = name
+            .strip_suffix(COMMITTED)
+            .and_then(log::parse_record_name)
+        {
             out.push(g);
         }
     }
@@ -265,7 +271,12 @@ impl JsonFsBackend {
         } else if !scan.temps.is_empty() {
             // Temporary files outside `journal/` (left by an interrupted creation,
             // or by an older version): removed while no writer works.
-            if let Some(held) = lock.as_ref().map(LockFile::try_acquire).transpose()?.flatten() {
+            if let Some(held) = lock
+                .as_ref()
+                .map(LockFile::try_acquire)
+                .transpose()?
+                .flatten()
+            {
                 let present: Vec<PathBuf> = scan
                     .temps
                     .iter()
@@ -291,6 +302,7 @@ impl JsonFsBackend {
             }),
             write_owner: Mutex::new(None),
             recovery: Mutex::new(report),
+            full_reads: AtomicU64::new(1),
         })
     }
 
@@ -315,6 +327,13 @@ impl JsonFsBackend {
     /// the last transaction it has applied (see `docs/jsonfs.md`).
     pub fn generation(&self) -> u64 {
         self.image().generation
+    }
+
+    /// How many times this handle has read every file of the store: once at open,
+    /// and again only when it fell further behind other processes' commits than
+    /// the commit log keeps (otherwise it applies the log's records).
+    pub fn full_reads(&self) -> u64 {
+        self.full_reads.load(Ordering::Relaxed)
     }
 
     fn image(&self) -> Image {
@@ -361,7 +380,13 @@ impl JsonFsBackend {
                 Record::Missing | Record::Damaged(..) => false,
             };
             if !applied {
-                let scan = load(&self.root, &self.generation, self.lock.as_ref(), self.deadline())?;
+                self.full_reads.fetch_add(1, Ordering::Relaxed);
+                let scan = load(
+                    &self.root,
+                    &self.generation,
+                    self.lock.as_ref(),
+                    self.deadline(),
+                )?;
                 if scan.findings.iter().any(|f| f.fatal) {
                     return Err(refuse(&self.root, &scan.findings));
                 }
@@ -388,6 +413,110 @@ impl JsonFsBackend {
         self.options.lock_timeout.map(|t| Instant::now() + t)
     }
 
+    /// The check while no writer works (the caller holds the lock, if there is one).
+    fn check_quiet(&self, held: Option<&Held<'_>>, problems: &mut Vec<Problem>) -> Result<()> {
+        self.refresh()?;
+        if let (Some(held), Some(lock_file)) = (held, &self.lock)
+            && held.unclean
+        {
+            problems.push(Problem::note(
+                lock_file.path().display().to_string(),
+                "names a writer that stopped while it held the store (killed, crashed, or a \
+                 commit failed past its commit mark): the next write (or writable open) \
+                 recovers what it left",
+            ));
+        }
+        let plan = Plan::of(&self.root, &self.generation)?;
+        problems.extend(plan.findings());
+        let overlay: Vec<FileOp> = plan
+            .overlay()
+            .into_iter()
+            .flat_map(|(_, ops)| ops.iter().cloned())
+            .collect();
+        let scan = scan::scan(&self.root, &overlay)?;
+        report_scan(&scan, problems);
+        // What this handle holds, with the transactions committed but not published
+        // yet applied as the next writer will publish them.
+        let mut expected = self.image();
+        for g in plan.unpublished() {
+            if g <= expected.generation {
+                continue;
+            }
+            let ops = match plan.overlay().into_iter().find(|(h, _)| *h == g) {
+                Some((_, ops)) => ops.to_vec(),
+                None => match log::read_record(&self.root, g)? {
+                    Record::Found(ops) => ops,
+                    Record::Missing | Record::Damaged(..) => continue,
+                },
+            };
+            let _ = expected.apply(&ops);
+        }
+        compare(&self.root, &expected.graph, &scan.state.graph, problems)
+    }
+
+    /// The check while a writer works: the files as a reader reads them, compared
+    /// with this handle's image at the same generation. A one-file commit caught
+    /// between its rename and its record would show as a difference: a difference
+    /// is reported only if it is still there when the check is done again.
+    fn check_busy(&self, problems: &mut Vec<Problem>) -> Result<()> {
+        if let Some(lock_file) = &self.lock {
+            let holder = match lock_file.locked() {
+                Error::Locked {
+                    holder: Some(holder),
+                    ..
+                } => holder,
+                _ => "another process".into(),
+            };
+            problems.push(Problem::note(
+                lock_file.path().display().to_string(),
+                format!(
+                    "a writer ({holder}) was at work during the check: its transaction was \
+                     checked whole or not at all, and what is in journal/ is its own"
+                ),
+            ));
+        }
+        const ATTEMPTS: usize = 3;
+        for attempt in 1..=ATTEMPTS {
+            let Some(scan) = (0..LOAD_ATTEMPTS)
+                .find_map(|_| load_once(&self.root, &self.generation).transpose())
+                .transpose()?
+            else {
+                return Err(Error::Locked {
+                    resource: format!("{} (check)", self.root.display()),
+                    holder: Some("writers committing faster than the log keeps records".into()),
+                });
+            };
+            self.refresh()?;
+            let mut expected = self.image();
+            // This handle's image is ahead of the files read: read them again.
+            let mut complete = expected.generation <= scan.state.generation;
+            if !complete && attempt < ATTEMPTS {
+                continue;
+            }
+            for g in expected.generation + 1..=scan.state.generation {
+                match log::read_record(&self.root, g)? {
+                    Record::Found(ops) if expected.apply(&ops).is_ok() => {}
+                    _ => complete = false,
+                }
+            }
+            let mut differences = Vec::new();
+            if complete {
+                compare(
+                    &self.root,
+                    &expected.graph,
+                    &scan.state.graph,
+                    &mut differences,
+                )?;
+            }
+            if differences.is_empty() || attempt == ATTEMPTS {
+                report_scan(&scan, problems);
+                problems.extend(differences);
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
     fn poisoned_error(reason: &str) -> Error {
         Error::backend(
             "jsonfs",
@@ -397,6 +526,17 @@ impl JsonFsBackend {
                  reopen the store"
             ),
         )
+    }
+}
+
+/// What a scan found, as findings of a check.
+fn report_scan(scan: &Scan, problems: &mut Vec<Problem>) {
+    problems.extend(scan.findings.iter().map(Finding::problem));
+    for temp in &scan.temps {
+        problems.push(Problem::note(
+            temp.display().to_string(),
+            "temporary file of an interrupted write: the next writable open removes it",
+        ));
     }
 }
 
@@ -495,7 +635,10 @@ impl Backend for JsonFsBackend {
             return Err(Self::poisoned_error(reason));
         }
         let Some(lock_file) = &self.lock else {
-            return Err(Error::backend("jsonfs", "a writable handle has no lock file"));
+            return Err(Error::backend(
+                "jsonfs",
+                "a writable handle has no lock file",
+            ));
         };
         let held = lock_file.acquire(deadline)?.claim(&self.options.hooks)?;
         let published = self.generation.read()?;
@@ -507,7 +650,13 @@ impl Backend for JsonFsBackend {
         };
         let head = if held.unclean || behind {
             let mut report = lock(&self.recovery);
-            recover(&self.root, &self.options, &self.generation, &held, &mut report)?
+            recover(
+                &self.root,
+                &self.options,
+                &self.generation,
+                &held,
+                &mut report,
+            )?
         } else {
             published.generation().unwrap_or(0)
         };
@@ -516,6 +665,7 @@ impl Backend for JsonFsBackend {
         if base.generation != head {
             // An image ahead of the published generation (the generation file was
             // replaced?): read the store again, under the lock.
+            self.full_reads.fetch_add(1, Ordering::Relaxed);
             let mut scan = scan::scan(&self.root, &[])?;
             if scan.findings.iter().any(|f| f.fatal) {
                 return Err(refuse(&self.root, &scan.findings));
@@ -539,7 +689,9 @@ impl Backend for JsonFsBackend {
     /// sit elsewhere than their keys say, or break integrity; stray files; any
     /// difference between the files and this open store (a hand edit made while it
     /// was open); and, as notes, what a writer that stopped half-way left and what
-    /// the next write will do with it. Holds the lock meanwhile (writers wait).
+    /// the next write will do with it. A check waits for no writer: while one is
+    /// at work, the files are read as a reader reads them (its transaction is
+    /// applied whole, from the log, or not at all) and what is in `journal/` is its own.
     fn check(&self) -> Result<Vec<Problem>> {
         if *lock(&self.write_owner) == Some(thread::current().id()) {
             return Err(Error::Locked {
@@ -547,14 +699,6 @@ impl Backend for JsonFsBackend {
                 holder: Some("this thread's own write transaction (check after it)".into()),
             });
         }
-        let deadline = self.deadline();
-        let _gate = self.gate.enter(
-            deadline.map(|d| d.saturating_duration_since(Instant::now())),
-            &format!("{} (check)", self.root.display()),
-        )?;
-        // Holding the lock keeps commits from changing the files under the scan.
-        let held = self.lock.as_ref().map(|l| l.acquire(deadline)).transpose()?;
-        self.refresh()?;
         let mut problems = Vec::new();
         if let Some(reason) = &lock(&self.writer).poisoned {
             problems.push(Problem::new(
@@ -569,49 +713,19 @@ impl Backend for JsonFsBackend {
                 format!("the format marker cannot be read: {e}"),
             ));
         }
-        if let (Some(held), Some(lock_file)) = (&held, &self.lock)
-            && held.unclean
-        {
-            problems.push(Problem::note(
-                lock_file.path().display().to_string(),
-                "names a writer that stopped while it held the store (killed, crashed, or a \
-                 commit failed past its commit mark): the next write (or writable open) \
-                 recovers what it left",
-            ));
+        // With the turn of this process and the store's lock, no commit changes the
+        // files under the scan, and what is in `journal/` was left by a writer that stopped.
+        let quiet = match self.gate.try_enter() {
+            Some(gate) => match &self.lock {
+                Some(lock_file) => lock_file.try_acquire()?.map(|held| (gate, Some(held))),
+                None => Some((gate, None)),
+            },
+            None => None,
+        };
+        match quiet {
+            Some((_gate, held)) => self.check_quiet(held.as_ref(), &mut problems)?,
+            None => self.check_busy(&mut problems)?,
         }
-        let plan = Plan::of(&self.root, &self.generation)?;
-        problems.extend(plan.findings());
-        let overlay: Vec<FileOp> = plan
-            .overlay()
-            .into_iter()
-            .flat_map(|(_, ops)| ops.iter().cloned())
-            .collect();
-        let scan = scan::scan(&self.root, &overlay)?;
-        problems.extend(scan.findings.iter().map(Finding::problem));
-        for temp in &scan.temps {
-            problems.push(Problem::note(
-                temp.display().to_string(),
-                "temporary file of an interrupted write: the next writable open removes it",
-            ));
-        }
-        // What this handle holds, with the transactions committed but not published
-        // yet applied as the next writer will publish them.
-        let mut expected = self.image();
-        for g in plan.unpublished() {
-            if g <= expected.generation {
-                continue;
-            }
-            let ops = match plan.overlay().into_iter().find(|(h, _)| *h == g) {
-                Some((_, ops)) => ops.to_vec(),
-                None => match log::read_record(&self.root, g)? {
-                    Record::Found(ops) => ops,
-                    Record::Missing | Record::Damaged(..) => continue,
-                },
-            };
-            let _ = expected.apply(&ops);
-        }
-        compare(&self.root, &expected.graph, &scan.state.graph, &mut problems)?;
-        drop(held);
         Ok(problems)
     }
 

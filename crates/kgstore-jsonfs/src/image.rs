@@ -155,7 +155,10 @@ mod tests {
         image
             .apply(&[
                 put(&short, Content::node(Node::new("a", "t").unwrap())),
-                put(&hashed, Content::node(Node::new(long.clone(), "t").unwrap())),
+                put(
+                    &hashed,
+                    Content::node(Node::new(long.clone(), "t").unwrap()),
+                ),
                 put(&edge_key, Content::edge(edge.clone())),
             ])
             .unwrap();
@@ -180,7 +183,11 @@ mod tests {
     fn a_record_whose_content_is_not_what_its_path_says_is_damaged() {
         let op = FileOp {
             rel: Key::Node("a".into()).path(),
-            content: Some(Content::node(Node::new("b", "t").unwrap()).render().unwrap()),
+            content: Some(
+                Content::node(Node::new("b", "t").unwrap())
+                    .render()
+                    .unwrap(),
+            ),
         };
         let err = Image::default().apply(&[op]).unwrap_err();
         assert!(err.contains("must sit where its key says"), "{err}");

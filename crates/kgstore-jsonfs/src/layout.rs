@@ -185,7 +185,9 @@ fn check_marker(path: &Path, bytes: &[u8]) -> Result<u64> {
     match value.get("version").and_then(Value::as_u64) {
         Some(version) if (OLDEST_VERSION..=VERSION).contains(&version) => Ok(version),
         Some(newer) if newer > VERSION => Err(Error::unsupported(
-            format!("format version {newer} (this build reads versions {OLDEST_VERSION} to {VERSION})"),
+            format!(
+                "format version {newer} (this build reads versions {OLDEST_VERSION} to {VERSION})"
+            ),
             "jsonfs",
         )),
         _ => Err(Error::corrupt(

@@ -57,6 +57,7 @@ mod scan;
 pub use backend::JsonFsBackend;
 pub use layout::{FORMAT, MARKER, OLDEST_VERSION, RecoveryReport, VERSION};
 pub use lock::LOCK_FILE;
+pub use log::{LARGE_RECORD, LOG_DIR, RETAIN, RETAIN_LARGE};
 pub use options::{DEFAULT_LOCK_TIMEOUT, Durability, JsonFsOptions};
 
 /// The prefix of every temporary file name; open removes any such file it finds.

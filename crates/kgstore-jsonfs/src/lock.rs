@@ -290,11 +290,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let first = LockFile::open(dir.path(), true).unwrap().unwrap();
         let second = LockFile::open(dir.path(), true).unwrap().unwrap();
-        let held = first.acquire(None).unwrap().claim(&Hooks::default()).unwrap();
+        let held = first
+            .acquire(None)
+            .unwrap()
+            .claim(&Hooks::default())
+            .unwrap();
         let err = second.acquire(soon(30)).unwrap_err();
         assert_eq!(
             err.to_string(),
-            format!("{} is locked by pid {}", first.path().display(), std::process::id())
+            format!(
+                "{} is locked by pid {}",
+                first.path().display(),
+                std::process::id()
+            )
         );
         // The abandoned helper lets go as soon as it gets the lock: nothing is left held.
         held.release(true, &Hooks::default());
@@ -314,10 +322,17 @@ mod tests {
     fn a_holder_that_lets_go_without_release_leaves_its_pid_for_the_next() {
         let dir = tempfile::tempdir().unwrap();
         let lock = LockFile::open(dir.path(), true).unwrap().unwrap();
-        drop(lock.acquire(None).unwrap().claim(&Hooks::default()).unwrap());
+        drop(
+            lock.acquire(None)
+                .unwrap()
+                .claim(&Hooks::default())
+                .unwrap(),
+        );
         let held = lock.acquire(None).unwrap();
         assert!(held.unclean);
-        held.claim(&Hooks::default()).unwrap().release(true, &Hooks::default());
+        held.claim(&Hooks::default())
+            .unwrap()
+            .release(true, &Hooks::default());
         assert!(!lock.acquire(None).unwrap().unclean);
     }
 }

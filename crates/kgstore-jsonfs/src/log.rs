@@ -230,10 +230,11 @@ pub fn has_record(root: &Path, generation: u64) -> bool {
 /// [`RETAIN`] generations back, and the one [`RETAIN_LARGE`] back if it is large.
 /// Housekeeping: a failure is left for a later prune (or the next open's).
 pub fn prune_after(root: &Path, generation: u64, hooks: &Hooks) {
-    if let Some(old) = generation.checked_sub(RETAIN) {
+    // Generations start at 1.
+    if let Some(old) = generation.checked_sub(RETAIN).filter(|g| *g > 0) {
         let _ = remove(&record_path(root, old), hooks);
     }
-    if let Some(old) = generation.checked_sub(RETAIN_LARGE) {
+    if let Some(old) = generation.checked_sub(RETAIN_LARGE).filter(|g| *g > 0) {
         let path = record_path(root, old);
         if fs::metadata(&path).is_ok_and(|m| m.len() > LARGE_RECORD) {
             let _ = remove(&path, hooks);

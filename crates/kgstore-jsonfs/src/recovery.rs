@@ -88,7 +88,9 @@ impl Plan {
                 } else {
                     plan.temps.push(path);
                 }
-            } else if let Some(g) = name.strip_suffix(COMMITTED).and_then(log::parse_record_name)
+            } else if let Some(g) = name
+                .strip_suffix(COMMITTED)
+                .and_then(log::parse_record_name)
             {
                 let ops = read_ops(&path)?;
                 plan.commits.push((g, path, ops));

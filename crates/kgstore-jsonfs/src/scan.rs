@@ -290,7 +290,10 @@ pub fn scan(root: &Path, overlay: &[FileOp]) -> Result<Scan> {
 /// sit where their keys say, edges join existing nodes, dependencies exist and form
 /// no cycle.
 pub fn finish(root: &Path, files: Files, overlay: &[FileOp]) -> Result<Scan> {
-    let Files { mut loaded, mut scan } = files;
+    let Files {
+        mut loaded,
+        mut scan,
+    } = files;
     for op in overlay {
         match &op.content {
             Some(bytes) => {

@@ -124,7 +124,10 @@ fn the_fixture_of_every_format_version_opens_with_its_content() {
         let read_only =
             JsonFsBackend::open(copy.path(), JsonFsOptions::default().read_only(true)).unwrap();
         assert!(dump(&Store::new(read_only)) == expected, "v{version}");
-        assert!(files(copy.path()) == before, "v{version}: a read-only open wrote");
+        assert!(
+            files(copy.path()) == before,
+            "v{version}: a read-only open wrote"
+        );
         // Writable: upgraded to the current version, same content, and it takes writes.
         let store = open(copy.path());
         assert!(dump(&store) == expected, "v{version}");
@@ -135,7 +138,9 @@ fn the_fixture_of_every_format_version_opens_with_its_content() {
             marker.contains(&format!("\"version\": {}", kgstore_jsonfs::VERSION)),
             "v{version}: {marker}"
         );
-        store.create_node(Node::new("later", "crate").unwrap()).unwrap();
+        store
+            .create_node(Node::new("later", "crate").unwrap())
+            .unwrap();
         drop(store);
         assert_eq!(dump(&open(copy.path())).0.len(), 6);
     }

@@ -269,7 +269,12 @@ fn case(setup: &Setup, scratch: &Path, k: usize, (name, code): (&str, i32), mode
     // once the files are in place and the generation is being published, the one after.
     let installed = k >= setup.publish;
     assert!(
-        state(&store) == if installed { setup.after.clone() } else { setup.before.clone() },
+        state(&store)
+            == if installed {
+                setup.after.clone()
+            } else {
+                setup.before.clone()
+            },
         "{what}: the open store shows the wrong state"
     );
     fault.clear();

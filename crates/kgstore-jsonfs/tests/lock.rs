@@ -52,7 +52,9 @@ fn child() {
                 if line == "count" {
                     println!("{}", store.count_nodes().unwrap());
                 } else if let Some(name) = line.strip_prefix("write ") {
-                    store.create_node(Node::new(name, "thing").unwrap()).unwrap();
+                    store
+                        .create_node(Node::new(name, "thing").unwrap())
+                        .unwrap();
                     println!("DONE");
                 }
             }
@@ -93,8 +95,7 @@ fn a_writer_waits_for_another_process_transaction_and_gets_locked_naming_its_pid
 
     // With a longer timeout the write waits for the holder's commit, and comes after it.
     let patient = Store::new(
-        JsonFsBackend::open(&path, options().lock_timeout(Some(Duration::from_secs(60))))
-            .unwrap(),
+        JsonFsBackend::open(&path, options().lock_timeout(Some(Duration::from_secs(60)))).unwrap(),
     );
     std::thread::scope(|s| {
         let writer = s.spawn(|| {

@@ -148,3 +148,15 @@ pub fn state(store: &Store) -> Dump {
     }
     (nodes, edges, schemas)
 }
+
+/// A temporary folder on a RAM file system when there is one (`/dev/shm`), where
+/// a test that commits thousands of transactions does not wait on a disk's fsync.
+pub fn fast_tempdir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() && !shm.metadata().unwrap().permissions().readonly() {
+        if let Ok(dir) = tempfile::tempdir_in(shm) {
+            return dir;
+        }
+    }
+    tempfile::tempdir().unwrap()
+}
