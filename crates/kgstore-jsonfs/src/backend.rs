@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::commit::{Change, Disk, Failure};
 use crate::files::{self, Content};
 use crate::image::{Image, Key};
-use crate::journal::{COMMITTED, FileOp, JOURNAL_DIR};
+use crate::journal::FileOp;
 use crate::layout::{self, MARKER, Marker, RecoveryReport};
 use crate::lock::{Held, LockFile};
 use crate::log::{self, Generation, Published, Record};
@@ -129,64 +129,42 @@ fn refuse(root: &Path, findings: &[Finding]) -> Error {
     Error::corrupt(path, detail)
 }
 
-/// The committed journals in `journal/`, by generation.
-fn committed_journals(root: &Path) -> Result<Vec<u64>> {
-    let dir = root.join(JOURNAL_DIR);
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io(&dir, e)),
-    };
-    let mut out = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io(&dir, e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(g) = name
-            .strip_suffix(COMMITTED)
-            .and_then(log::parse_record_name)
-        {
-            out.push(g);
-        }
-    }
-    out.sort_unstable();
-    Ok(out)
-}
-
 /// Reads the whole store without any lock, while other processes may commit: the
-/// files, then the transactions committed meanwhile (from the log) and those
-/// committed but not yet in place (their journals), applied over the files in
-/// order. `None` if the log no longer holds a record needed (pruned meanwhile).
+/// files, then the records of the last transaction published before the read (if
+/// it was still putting its files in place) and of those published meanwhile,
+/// applied over the files in order. `None` if the
+/// log no longer holds a record needed (pruned meanwhile).
 ///
-/// Why this is whole: a transaction of several files has its journal in place
-/// before it renames any file, and keeps it there until its generation is
-/// published, so every transaction whose renames the read of the files may have
-/// caught half-way is applied whole from its record. A one-file transaction the
-/// read caught without its record is whole by itself.
+/// Why this is whole: a transaction renames no file before its generation is
+/// published, and keeps its record in `journal/` from before its publication until
+/// every file is in place; so every transaction whose renames the read of the files
+/// may have caught half-way is the last one published before the read or one
+/// published during it, and is applied whole from its record. And it is not more
+/// than other handles see: a transaction not yet published has renamed nothing.
 fn load_once(root: &Path, generation: &Generation) -> Result<Option<Scan>> {
     let before = generation.read()?.generation().unwrap_or(0);
+    // Whether the last published transaction may still be putting its files in
+    // place (or its writer stopped half-way): its record is still in `journal/`.
+    // Asked before the files are read: a record that moves into the log during the
+    // read belongs to a transaction the read may have caught half-way.
+    let before_in_flight = before > 0 && log::in_journal(root, before);
     let files = scan::read_files(root)?;
-    let journals = committed_journals(root)?;
     let after = generation.read()?.generation().unwrap_or(0);
     if after < before {
         return Ok(None);
     }
     let mut overlay: Vec<FileOp> = Vec::new();
-    let mut last = before;
-    let wanted = (before + 1..=after).chain(journals.into_iter().filter(|g| *g > after));
-    for g in wanted {
+    // A transaction whose record was in the log before the read began is in the
+    // files: applying it again would undo a hand edit made since.
+    let first = if before_in_flight { before } else { before + 1 };
+    for g in first..=after {
         match log::read_record(root, g)? {
-            Record::Found(ops) => {
-                overlay.extend(ops);
-                last = g;
-            }
-            Record::Damaged(path, detail) if g > after => {
-                return Err(crate::recovery::damaged(&path, &detail));
-            }
-            Record::Damaged(..) | Record::Missing => return Ok(None),
+            Record::Found(ops) => overlay.extend(ops),
+            Record::Damaged | Record::Missing => return Ok(None),
         }
     }
     let mut scan = scan::finish(root, files, &overlay)?;
-    scan.state.generation = last;
+    scan.state.generation = after;
     Ok(Some(scan))
 }
 
@@ -377,7 +355,7 @@ impl JsonFsBackend {
         for g in image.generation + 1..=head {
             let applied = match log::read_record(&self.root, g)? {
                 Record::Found(ops) => image.apply(&ops).is_ok(),
-                Record::Missing | Record::Damaged(..) => false,
+                Record::Missing | Record::Damaged => false,
             };
             if !applied {
                 self.full_reads.fetch_add(1, Ordering::Relaxed);
@@ -446,7 +424,7 @@ impl JsonFsBackend {
                 Some((_, ops)) => ops.to_vec(),
                 None => match log::read_record(&self.root, g)? {
                     Record::Found(ops) => ops,
-                    Record::Missing | Record::Damaged(..) => continue,
+                    Record::Missing | Record::Damaged => continue,
                 },
             };
             let _ = expected.apply(&ops);
@@ -555,17 +533,17 @@ fn load(
         }
     }
     let _held = lock.map(|l| l.acquire(deadline)).transpose()?;
-    // No writer works now: the files hold every transaction but those a writer
-    // that stopped half-way left in `journal/`.
+    // No writer works now: the files hold every published transaction but those a
+    // writer that stopped half-way left in `journal/`.
     let plan = Plan::of(root, generation)?;
+    plan.refuse_damaged()?;
     let overlay: Vec<FileOp> = plan
-        .overlay()
+        .published_overlay()
         .into_iter()
         .flat_map(|(_, ops)| ops.iter().cloned())
         .collect();
-    plan.refuse_damaged()?;
     let mut scan = scan::scan(root, &overlay)?;
-    scan.state.generation = plan.newest();
+    scan.state.generation = plan.published_generation();
     Ok(scan)
 }
 
@@ -974,21 +952,7 @@ impl WriteTxn for JsonFsWrite<'_> {
             hooks: &backend.options.hooks,
             generation: &backend.generation,
         };
-        let applied = {
-            let mut writer = lock(&backend.writer);
-            disk.apply(changes, &mut writer.dirs, generation)
-        };
-        let applied = match applied {
-            Ok(applied) => applied,
-            Err(Failure::Clean { error, tidy }) => {
-                this.release(tidy);
-                return Err(error);
-            }
-            Err(Failure::Committed(e)) => return Err(this.poison(e, COMMITTED_NEXT)),
-            Err(Failure::Unknown(e)) => return Err(this.poison(e, UNKNOWN_NEXT)),
-        };
-        // The files are in place: this handle's readers see the transaction from now
-        // on (before it is published, so that they never read it back from the log).
+        // The image after the transaction, made before anything is written.
         let mut image = this.base.clone();
         image.graph = std::mem::take(&mut this.state);
         for key in &this.changed {
@@ -1000,8 +964,29 @@ impl WriteTxn for JsonFsWrite<'_> {
             image.wrote(key, exists);
         }
         image.generation = generation;
+        let mut writer = lock(&backend.writer);
+        let committed = match disk.commit(changes, &writer.dirs, generation) {
+            Ok(committed) => committed,
+            Err(Failure::Clean { error, tidy }) => {
+                drop(writer);
+                this.release(tidy);
+                return Err(error);
+            }
+            Err(Failure::Committed(e)) => {
+                drop(writer);
+                return Err(this.poison(e, COMMITTED_NEXT));
+            }
+            Err(Failure::Unknown(e)) => {
+                drop(writer);
+                return Err(this.poison(e, UNKNOWN_NEXT));
+            }
+        };
+        // Committed: this handle's readers see the transaction from now on (before
+        // other processes do, so that they never read it back from the log).
         backend.install(image);
-        match disk.finish(applied) {
+        let outcome = disk.complete(committed, &mut writer.dirs);
+        drop(writer);
+        match outcome {
             Ok(()) => {
                 this.release(true);
                 Ok(())

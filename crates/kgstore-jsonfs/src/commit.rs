@@ -2,15 +2,16 @@
 //! the commit log for the other processes.
 //!
 //! Every new file's content is first written to a temporary file in `journal/`
-//! and synced. One file: its log record is written beside it as
-//! `journal/<g>.pending`, then the file is renamed into place (the commit mark) and
-//! its folder synced. Several files: the journal with all their contents is
-//! written, synced and renamed to `journal/<g>.commit` (the commit mark) and its
-//! folder synced; then the files are renamed into place and their folders synced.
-//! Either way the commit then finishes: the record moves into the log
-//! (`journal/log/<g>`), and the generation file is rewritten to `g` — for a
-//! journal before it moves, so that a reader never misses it. See
-//! `docs/jsonfs.md` for the crash analysis.
+//! and synced. Several files: the journal with all their contents is written,
+//! synced and renamed to `journal/<g>.commit` (the commit mark); the generation is
+//! published; then the journal's folder is synced, the files are renamed into
+//! place and their folders synced. One file: its record is written as
+//! `journal/<g>.pending` and the generation published (the commit mark: from then
+//! on the record is what the next writer completes); then the file is renamed
+//! into place and its folder synced. Either way the record then moves into the log
+//! (`journal/log/<g>`). Other processes see a transaction when its generation is
+//! published, all at once: its record is in `journal/` from before the publication
+//! until after every file is in place. See `docs/jsonfs.md` for the crash analysis.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -64,12 +65,18 @@ struct Staged {
     bytes: Vec<u8>,
 }
 
-/// A transaction whose files are in place, whose record is still in `journal/`.
-pub(crate) struct Applied {
+/// A transaction past its commit mark, its files not yet in place.
+pub(crate) struct Committed {
     generation: u64,
     /// `journal/<g>.commit` or `journal/<g>.pending`.
     record: PathBuf,
-    one_file: bool,
+    /// The changes and their staged contents.
+    changes: Vec<Change>,
+    staged: Vec<Staged>,
+    /// Folders to sync once the files are in place.
+    to_sync: Vec<PathBuf>,
+    /// Shard folders this commit made.
+    new_dirs: Vec<String>,
 }
 
 fn rel_dir(rel: &str) -> &str {
@@ -89,23 +96,22 @@ impl Disk<'_> {
         self.root.join(JOURNAL_DIR)
     }
 
-    /// Writes `changes` all or nothing, as transaction `generation`, up to the
-    /// moment its files are in place. `dirs` caches the shard folders known to
-    /// exist with their names synced; the folders this commit creates join it only
-    /// when it succeeds, so that a later commit syncs a name a failed one left
-    /// unsynced.
+    /// Writes `changes` as transaction `generation` up to its commit mark: after
+    /// it the transaction is committed (the next writer completes it if this one
+    /// cannot), before it nothing that matters changed. `dirs` holds the shard
+    /// folders known to exist with their names synced.
     ///
     /// No failed step is retried: after a failed `fsync` the data it was to make
     /// durable is not trusted (the kernel may have dropped it and report the next
     /// sync as a success), so a failure before the commit mark throws the
-    /// temporary files away, and one after it leaves the journal for the next
+    /// temporary files away, and one after it leaves the record for the next
     /// writer to roll forward, which writes every file anew.
-    pub(crate) fn apply(
+    pub(crate) fn commit(
         &self,
         changes: Vec<Change>,
-        dirs: &mut HashSet<String>,
+        dirs: &HashSet<String>,
         generation: u64,
-    ) -> Result<Applied, Failure> {
+    ) -> Result<Committed, Failure> {
         // Folders first: a new shard folder's own name must be synced in its parent too.
         let mut to_sync: Vec<PathBuf> = Vec::new();
         let mut new_dirs: Vec<String> = Vec::new();
@@ -123,17 +129,20 @@ impl Disk<'_> {
         }
         to_sync.sort();
         to_sync.dedup();
-
         let staged = self.stage(&changes)?;
-        let outcome = if changes.len() == 1 {
-            self.apply_one(&changes[0], staged, &to_sync, generation)
+        let record = if changes.len() == 1 {
+            self.mark_one(&changes[0], &staged, generation)?
         } else {
-            self.apply_many(&changes, staged, &to_sync, generation)
+            self.mark_many(&changes, &staged, generation)?
         };
-        if outcome.is_ok() {
-            dirs.extend(new_dirs);
-        }
-        outcome
+        Ok(Committed {
+            generation,
+            record,
+            changes,
+            staged,
+            to_sync,
+            new_dirs,
+        })
     }
 
     /// Removes temporary files of a failed commit; whether all are gone.
@@ -147,16 +156,14 @@ impl Disk<'_> {
         self.discard(staged.iter().map(|s| s.temp.as_path()))
     }
 
-    /// A transaction of several files, through the journal.
-    fn apply_many(
+    /// Several files: the journal, written, synced and renamed to its committed
+    /// name (the commit mark).
+    fn mark_many(
         &self,
         changes: &[Change],
-        staged: Vec<Staged>,
-        to_sync: &[PathBuf],
+        staged: &[Staged],
         generation: u64,
-    ) -> Result<Applied, Failure> {
-        // The journal: written, synced, renamed to its committed name, folder synced.
-        let journal_dir = self.journal_dir();
+    ) -> Result<PathBuf, Failure> {
         let journal_path = log::commit_path(self.root, generation);
         let mut staged_iter = staged.iter();
         let ops: Vec<FileOp> = changes
@@ -172,19 +179,18 @@ impl Disk<'_> {
             .collect();
         let bytes = journal::encode(&ops);
         drop(ops);
-        let temp = match files::write_temp(&journal_dir, &bytes, self.hooks, Temp::Journal) {
+        let temp = match files::write_temp(&self.journal_dir(), &bytes, self.hooks, Temp::Journal) {
             Ok(temp) => temp,
             Err(error) => {
-                let tidy = self.discard_staged(&staged);
+                let tidy = self.discard_staged(staged);
                 return Err(Failure::Clean { error, tidy });
             }
         };
-        // The commit mark.
         if let Err(e) = files::rename(&temp, &journal_path, self.hooks) {
             return Err(match files::exists(&temp) {
                 // Not renamed: nothing is committed.
                 Some(true) => {
-                    let tidy = self.discard([temp.as_path()]) && self.discard_staged(&staged);
+                    let tidy = self.discard([temp.as_path()]) && self.discard_staged(staged);
                     Failure::Clean { error: e, tidy }
                 }
                 // Renamed after all (or cannot be told): the next writer decides.
@@ -192,34 +198,44 @@ impl Disk<'_> {
                 None => Failure::Unknown(e),
             });
         }
+        Ok(journal_path)
+    }
 
-        // Past the commit mark: every failure from here on is completed by recovery,
-        // including a failed sync of the journal's folder, which is never retried.
-        let committed = |result: Result<()>| result.map_err(Failure::Committed);
-        committed(self.at(FaultPoint::JournalRenamed, &journal_path))?;
-        committed(self.sync_if_immediate(&journal_dir))?;
-        committed(self.at(FaultPoint::JournalCommitted, &journal_path))?;
-        let mut staged_iter = staged.iter();
-        for change in changes {
-            let target = self.root.join(&change.rel);
-            match &change.content {
-                Some(_) => {
-                    let Some(s) = staged_iter.next() else { break };
-                    committed(files::rename(&s.temp, &target, self.hooks))?;
-                }
-                None => {
-                    committed(files::remove(&target, self.hooks).map(drop))?;
-                }
-            }
-            committed(self.at(FaultPoint::Renamed, &target))?;
-        }
-        committed(self.sync_all(to_sync))?;
-        committed(self.at(FaultPoint::FoldersSynced, &journal_path))?;
-        Ok(Applied {
-            generation,
-            record: journal_path,
-            one_file: false,
+    /// One file: its record, written (unsynced) as `.pending`, and its generation
+    /// published (the commit mark).
+    fn mark_one(
+        &self,
+        change: &Change,
+        staged: &[Staged],
+        generation: u64,
+    ) -> Result<PathBuf, Failure> {
+        let op = FileOp {
+            rel: change.rel.clone(),
+            content: staged.first().map(|s| s.bytes.clone()),
+        };
+        let pending = log::pending_path(self.root, generation);
+        let record = files::write_temp(
+            &self.journal_dir(),
+            &journal::encode(&[op]),
+            self.hooks,
+            Temp::Record,
+        )
+        .and_then(|temp| {
+            files::rename(&temp, &pending, self.hooks).inspect_err(|_| {
+                let _ = files::remove(&temp, self.hooks);
+            })
         })
+        .and_then(|()| self.at(FaultPoint::PendingWritten, &pending));
+        if let Err(error) = record {
+            let tidy = self.discard_staged(staged) && self.discard([pending.as_path()]);
+            return Err(Failure::Clean { error, tidy });
+        }
+        // A failed publication may or may not have reached the file: the next writer
+        // finds the record named by the generation file (committed) or not (absent).
+        self.generation
+            .publish(generation, self.hooks)
+            .map_err(Failure::Unknown)?;
+        Ok(pending)
     }
 
     /// Renders and writes the temporary file of every put, in parallel for many.
@@ -262,93 +278,62 @@ impl Disk<'_> {
         }
     }
 
-    /// A one-file transaction: its record is written first (unsynced, under a name
-    /// no reader trusts yet); the file's rename (or removal) is atomic by itself,
-    /// and is its commit mark.
-    fn apply_one(
+    /// Completes a committed transaction: publishes it (several files; one file
+    /// is published already), puts its files in place, moves its record into the
+    /// log, then removes old records (housekeeping). On success the shard folders
+    /// it made join `dirs`.
+    pub(crate) fn complete(
         &self,
-        change: &Change,
-        staged: Vec<Staged>,
-        to_sync: &[PathBuf],
-        generation: u64,
-    ) -> Result<Applied, Failure> {
-        let target = self.root.join(&change.rel);
-        let op = FileOp {
-            rel: change.rel.clone(),
-            content: staged.first().map(|s| s.bytes.clone()),
-        };
-        let pending = log::pending_path(self.root, generation);
-        let record = files::write_temp(
-            &self.journal_dir(),
-            &journal::encode(&[op]),
-            self.hooks,
-            Temp::Record,
-        )
-        .and_then(|temp| {
-            files::rename(&temp, &pending, self.hooks).inspect_err(|_| {
-                let _ = files::remove(&temp, self.hooks);
-            })
-        })
-        .and_then(|()| self.at(FaultPoint::PendingWritten, &pending));
-        if let Err(error) = record {
-            let tidy = self.discard_staged(&staged) && self.discard([pending.as_path()]);
-            return Err(Failure::Clean { error, tidy });
-        }
-        // `witness` is still there exactly when the step did not happen.
-        let (result, witness) = match staged.first() {
-            Some(s) => {
-                debug_assert_eq!(s.rel, change.rel);
-                (files::rename(&s.temp, &target, self.hooks), &s.temp)
-            }
-            None => (files::remove(&target, self.hooks).map(drop), &target),
-        };
-        if let Err(e) = result {
-            return Err(match files::exists(witness) {
-                Some(true) => {
-                    let tidy = self.discard_staged(&staged) && self.discard([pending.as_path()]);
-                    Failure::Clean { error: e, tidy }
-                }
-                Some(false) => Failure::Committed(e),
-                None => Failure::Unknown(e),
-            });
-        }
-        self.at(FaultPoint::Renamed, &target)
-            .and_then(|()| self.sync_all(to_sync))
-            .and_then(|()| self.at(FaultPoint::FoldersSynced, &target))
-            .map_err(Failure::Committed)?;
-        Ok(Applied {
-            generation,
-            record: pending,
-            one_file: true,
-        })
-    }
-
-    /// Finishes a commit whose files are in place: moves its record into the log
-    /// and publishes its generation (a journal after the publication, so that a
-    /// reader looking for it in `journal/` and then in the log never misses it;
-    /// a one-file record before it, as it is not in `journal/` under a name
-    /// readers look for). Then removes old records of the log (housekeeping).
-    pub(crate) fn finish(&self, applied: Applied) -> Result<(), Failure> {
-        let Applied {
+        committed: Committed,
+        dirs: &mut HashSet<String>,
+    ) -> Result<(), Failure> {
+        let Committed {
             generation,
             record,
-            one_file,
-        } = applied;
-        let in_log = log::record_path(self.root, generation);
+            changes,
+            staged,
+            to_sync,
+            new_dirs,
+        } = committed;
+        let one_file = changes.len() == 1;
+        let journal_dir = self.journal_dir();
+        // Past the commit mark: every failure from here on is completed by recovery,
+        // including a failed sync of the journal's folder, which is never retried.
         let committed = |result: Result<()>| result.map_err(Failure::Committed);
-        if one_file {
-            committed(files::rename(&record, &in_log, self.hooks))?;
-            committed(self.at(FaultPoint::Recorded, &in_log))?;
+        if !one_file {
+            committed(self.at(FaultPoint::JournalRenamed, &record))?;
             committed(self.generation.publish(generation, self.hooks))?;
             committed(self.at(FaultPoint::Published, self.generation.path()))?;
+            committed(self.sync_if_immediate(&journal_dir))?;
+            committed(self.at(FaultPoint::JournalCommitted, &record))?;
         } else {
-            committed(self.generation.publish(generation, self.hooks))?;
             committed(self.at(FaultPoint::Published, self.generation.path()))?;
-            committed(files::rename(&record, &in_log, self.hooks))?;
+        }
+        let mut staged_iter = staged.iter();
+        for change in &changes {
+            let target = self.root.join(&change.rel);
+            match &change.content {
+                Some(_) => {
+                    let Some(s) = staged_iter.next() else { break };
+                    debug_assert_eq!(s.rel, change.rel);
+                    committed(files::rename(&s.temp, &target, self.hooks))?;
+                }
+                None => committed(files::remove(&target, self.hooks).map(drop))?,
+            }
+            committed(self.at(FaultPoint::Renamed, &target))?;
+        }
+        committed(self.sync_all(&to_sync))?;
+        committed(self.at(FaultPoint::FoldersSynced, &record))?;
+        let in_log = log::record_path(self.root, generation);
+        committed(files::rename(&record, &in_log, self.hooks))?;
+        if one_file {
+            committed(self.at(FaultPoint::Recorded, &in_log))?;
+        } else {
             committed(self.at(FaultPoint::JournalRemoved, &record))?;
             // A journal whose move were lost could later be replayed over newer commits.
-            committed(self.sync_if_immediate(&self.journal_dir()))?;
+            committed(self.sync_if_immediate(&journal_dir))?;
         }
+        dirs.extend(new_dirs);
         log::prune_after(self.root, generation, self.hooks);
         Ok(())
     }

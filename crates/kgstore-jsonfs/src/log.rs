@@ -197,21 +197,25 @@ pub enum Record {
     Found(Vec<FileOp>),
     /// No record of this generation (pruned, or never written).
     Missing,
-    /// A record that does not decode: why.
-    Damaged(PathBuf, String),
+    /// A record that does not decode.
+    Damaged,
 }
 
-/// Reads the record of `generation`: the committing journal while its files are
-/// put in place, else the log's copy. (A journal moves into the log only after the
-/// generation is published, so trying the journal first never misses a record that
-/// moves in between.)
+/// Reads the record of a published `generation`: the committing journal (or a
+/// one-file transaction's pending record) while its files are put in place, else
+/// the log's copy. A record moves into the log only after its generation is
+/// published, so trying `journal/` first never misses one that moves in between.
 pub fn read_record(root: &Path, generation: u64) -> Result<Record> {
-    for path in [commit_path(root, generation), record_path(root, generation)] {
+    for path in [
+        commit_path(root, generation),
+        pending_path(root, generation),
+        record_path(root, generation),
+    ] {
         match fs::read(&path) {
             Ok(bytes) => {
                 return Ok(match journal::decode(&bytes) {
                     Ok(ops) => Record::Found(ops),
-                    Err(detail) => Record::Damaged(path, detail),
+                    Err(_) => Record::Damaged,
                 });
             }
             Err(e) if e.kind() == ErrorKind::NotFound => {}
@@ -219,6 +223,17 @@ pub fn read_record(root: &Path, generation: u64) -> Result<Record> {
         }
     }
     Ok(Record::Missing)
+}
+
+/// Whether the record of `generation` is still in `journal/`: its transaction
+/// may not have all its files in place.
+pub fn in_journal(root: &Path, generation: u64) -> bool {
+    [
+        commit_path(root, generation),
+        pending_path(root, generation),
+    ]
+    .iter()
+    .any(|path| fs::symlink_metadata(path).is_ok())
 }
 
 /// Whether a record of `generation` is in the log.

@@ -8,9 +8,9 @@
 //! - `journal/<g>.commit`, a committed transaction: rolled forward from the
 //!   journal's content (every file rewritten, folders synced), its generation
 //!   published, then moved into the log;
-//! - `journal/<g>.pending`, a one-file transaction's record: if its file holds
-//!   what the record says (the rename, the commit mark, happened), its folder is
-//!   synced and the record moved into the log; otherwise it is removed;
+//! - `journal/<g>.pending`, a one-file transaction's record: if its generation
+//!   is published (its commit mark), rolled forward like a journal and moved into
+//!   the log; otherwise it never committed, and is removed;
 //! - records in the log that the generation file does not name yet: published.
 
 use std::fs;
@@ -28,12 +28,9 @@ use crate::log::{self, Generation, PENDING, Published};
 /// What became of a one-file transaction whose record is still `.pending`.
 #[derive(Debug)]
 enum Pending {
-    /// Its generation was reused by a later commit (a failed commit's record that
-    /// could not be removed): nothing to do but remove it.
-    Stale,
-    /// Its file holds what the record says: it committed.
+    /// Its generation is published: it committed.
     Committed(Vec<FileOp>),
-    /// Its file does not: it never committed.
+    /// It is not: it never committed (or a failed commit left its record behind).
     Uncommitted,
     /// The record does not decode (cut short by a crash of the machine).
     Damaged(String),
@@ -112,49 +109,44 @@ impl Plan {
                 .collect(),
             None => log::list(root)?.into_iter().map(|(g, _)| g).collect(),
         };
-        let newest = plan.newest_committed();
         pendings.sort();
         for (g, path) in pendings {
-            let state = if g <= newest {
-                Pending::Stale
-            } else {
-                match read_ops(&path)? {
-                    Err(detail) => Pending::Damaged(detail),
-                    Ok(ops) if happened(root, &ops)? => Pending::Committed(ops),
-                    Ok(_) => Pending::Uncommitted,
+            let state = match (read_ops(&path)?, plan.published) {
+                (Err(detail), _) => Pending::Damaged(detail),
+                (Ok(ops), Published::At(published)) if g <= published => Pending::Committed(ops),
+                // A generation file a crash of the machine left unreadable: the file
+                // itself tells whether the rename happened (either is allowed then).
+                (Ok(ops), Published::Unreadable) if happened(root, &ops)? => {
+                    Pending::Committed(ops)
                 }
+                (Ok(_), _) => Pending::Uncommitted,
             };
             plan.pendings.push((g, path, state));
         }
         Ok(plan)
     }
 
-    /// The newest generation known to have committed, pendings aside.
-    fn newest_committed(&self) -> u64 {
-        let published = self.published.generation().unwrap_or(0);
-        let commits = self.commits.last().map_or(0, |(g, _, _)| *g);
-        let beyond = self.beyond.last().copied().unwrap_or(0);
-        published.max(commits).max(beyond)
+    /// The published generation (0 if unreadable).
+    pub(crate) fn published_generation(&self) -> u64 {
+        self.published.generation().unwrap_or(0)
     }
 
-    /// The newest generation known to have committed, pendings included.
-    pub(crate) fn newest(&self) -> u64 {
-        let pending = self
-            .pendings
-            .iter()
-            .filter(|(_, _, state)| matches!(state, Pending::Committed(_)))
-            .map(|(g, _, _)| *g)
-            .max()
-            .unwrap_or(0);
-        self.newest_committed().max(pending)
+    /// The part of [`overlay`](Self::overlay) that is published: what readers see.
+    pub(crate) fn published_overlay(&self) -> Vec<(u64, &[FileOp])> {
+        let published = self.published_generation();
+        let mut out = self.overlay();
+        out.retain(|(g, _)| *g <= published);
+        out
     }
 
-    /// The journals and records that a read-only reader applies in memory.
+    /// The journals and records of published transactions that a read-only
+    /// reader applies in memory.
     pub(crate) fn overlay_paths(&self) -> Vec<PathBuf> {
+        let published = self.published_generation();
         let mut out: Vec<PathBuf> = self
             .commits
             .iter()
-            .filter(|(_, _, ops)| ops.is_ok())
+            .filter(|(g, _, ops)| ops.is_ok() && *g <= published)
             .map(|(_, path, _)| path.clone())
             .collect();
         out.extend(
@@ -254,14 +246,12 @@ impl Plan {
         }
         for (_, path, state) in &self.pendings {
             let detail = match state {
-                Pending::Committed(_) => "a one-file transaction that committed as its writer \
-                     stopped: the next write (or writable open) records it in the log"
+                Pending::Committed(_) => "a committed one-file transaction whose writer \
+                     stopped before putting its file in place: the next write (or writable \
+                     open) finishes it from this record"
                     .to_owned(),
                 Pending::Uncommitted => "the record of a one-file transaction that never \
                      committed: the next write (or writable open) discards it"
-                    .to_owned(),
-                Pending::Stale => "an old record of a commit that failed: the next write (or \
-                     writable open) removes it"
                     .to_owned(),
                 Pending::Damaged(why) => format!(
                     "the record of a one-file transaction that {why} (cut short by a crash of \
@@ -335,12 +325,8 @@ impl Plan {
         for (g, path, state) in &self.pendings {
             match state {
                 Pending::Committed(ops) => {
-                    // The writer may have died before syncing the file's folder.
-                    for op in ops {
-                        let dir = parent(&root.join(&op.rel)).to_path_buf();
-                        sync_dir(&dir, hooks)?;
-                        sync_dir(parent(&dir), hooks)?;
-                    }
+                    // Its file may not be in place, or its folder not synced.
+                    roll_forward(root, ops, hooks)?;
                     files::rename(path, &log::record_path(root, *g), hooks)?;
                     head = head.max(*g);
                     report.completed.push(path.clone());

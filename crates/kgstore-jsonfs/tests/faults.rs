@@ -251,14 +251,18 @@ fn single_file_commit_abort_before_its_rename_discards_its_record() {
 
 #[test]
 fn single_file_commit_abort_after_rename_keeps_the_commit() {
-    // Its record is still `.pending`: the next writer finds the file in place and
-    // moves the record into the log.
-    for point in [FaultPoint::Renamed, FaultPoint::FoldersSynced] {
+    // Published (its commit mark), its record still `.pending`: the next writer
+    // finishes it from the record and moves the record into the log.
+    for point in [
+        FaultPoint::Published,
+        FaultPoint::Renamed,
+        FaultPoint::FoldersSynced,
+    ] {
         let report = crash_at(point, 0, false, Outcome::After);
         assert_eq!(report.completed.len(), 1, "{point}: {report}");
     }
-    // Recorded, or published: only the generation file may lag, and is rewritten.
-    for point in [FaultPoint::Recorded, FaultPoint::Published] {
+    // Recorded in the log: nothing is left.
+    for point in [FaultPoint::Recorded] {
         let report = crash_at(point, 0, false, Outcome::After);
         assert!(report.is_clean(), "{point}: {report}");
     }
@@ -369,7 +373,7 @@ fn a_failure_after_the_commit_mark_refuses_more_writes_and_completes_at_reopen()
         (FaultPoint::Published, 0, true),
         (FaultPoint::JournalRemoved, 0, true),
     ] {
-        let (dir, store, before, after) = fail_at(point, skip, multi);
+        let (dir, store, _, after) = fail_at(point, skip, multi);
         let path = dir.path().join("store");
         let err = store.write(|tx| transaction(tx, multi)).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Io, "{point}: {err}");
@@ -378,16 +382,8 @@ fn a_failure_after_the_commit_mark_refuses_more_writes_and_completes_at_reopen()
                 .contains("completes when the store is next opened"),
             "{err}"
         );
-        // Readers see the last state that is whole in memory: the one before, or,
-        // once the files are all in place, the one after.
-        let in_place = matches!(
-            point,
-            FaultPoint::Recorded | FaultPoint::Published | FaultPoint::JournalRemoved
-        );
-        assert!(
-            state(&store) == if in_place { after.clone() } else { before },
-            "{point}"
-        );
+        // Committed: the handle's readers see the transaction.
+        assert!(state(&store) == after, "{point}");
         let refused = store
             .create_node(Node::new("refused", "thing").unwrap())
             .unwrap_err();
