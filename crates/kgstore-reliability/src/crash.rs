@@ -157,16 +157,19 @@ impl fmt::Display for CrashReport {
             f,
             "{} kills, {} acknowledged transactions ({} in the store at the end), \
              {} committed but unacknowledged, {} killed while opening, {} lost, \
-             slowest reopen {:?}, slowest survivor {:?}",
+             slowest reopen {:?}",
             self.cycles,
             self.acknowledged,
             self.final_transactions,
             self.committed_unacknowledged,
             self.killed_while_opening,
             self.lost,
-            self.slowest_reopen,
-            self.slowest_survivor
-        )
+            self.slowest_reopen
+        )?;
+        if !self.slowest_survivor.is_zero() {
+            write!(f, ", slowest survivor {:?}", self.slowest_survivor)?;
+        }
+        Ok(())
     }
 }
 
