@@ -1015,3 +1015,56 @@ fn a_one_file_step_that_took_effect_despite_its_error_is_not_reported_undone() {
         drop(store);
     }
 }
+
+/// The steps of a one-file commit (an update, in an existing shard folder), as
+/// `docs/jsonfs.md` lists them: its publication is its commit mark, and it syncs
+/// the file's content and its folder, nothing more.
+#[test]
+fn the_traced_one_file_commit_is_its_record_publication_rename_and_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    base(&path);
+    let tracer = Fault::trace_only();
+    let store = open_with(&path, Durability::Immediate, &tracer).unwrap();
+    let steps = steps_of(&tracer, || {
+        store
+            .write(|tx| {
+                let mut old = tx.get_node("old")?;
+                old.attributes.insert("v".into(), json!(9));
+                tx.update_node(old, None).map(drop)
+            })
+            .unwrap();
+    });
+    let shapes: Vec<String> = steps
+        .iter()
+        .map(|s| {
+            let (op, rel) = shape(&path, s);
+            format!("{op} {}", rel.display())
+        })
+        .collect();
+    let shard = names_shard("old");
+    assert_eq!(
+        shapes,
+        [
+            "write-lock LOCK".to_owned(),
+            "create-file journal/.tmp-*".into(),
+            "write-file journal/.tmp-*".into(),
+            "sync-file journal/.tmp-*".into(),
+            "create-file journal/.tmp-*".into(),
+            "write-file journal/.tmp-*".into(),
+            "rename journal/00000000000000000002.pending".into(),
+            "publish journal/log/generation".into(),
+            format!("rename {shard}/old.json"),
+            format!("sync-dir {shard}"),
+            "rename journal/log/00000000000000000002".into(),
+            "write-lock LOCK".into(),
+        ]
+    );
+    assert_eq!(steps.iter().filter(|s| s.op.is_sync()).count(), 2);
+}
+
+/// The shard folder of a node's file.
+fn names_shard(name: &str) -> String {
+    let rel = kgstore_jsonfs::names::node_path(name);
+    rel.rsplit_once('/').unwrap().0.to_owned()
+}
