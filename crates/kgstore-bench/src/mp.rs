@@ -2,7 +2,7 @@
 //!
 //! - **commits** with 1, 2 and 4 writer processes, each creating nodes one
 //!   transaction at a time (one-file commits on `json://`) in a store of 2,000
-//!   nodes, beside the bare durable-write floor measured in the same folder just
+//!   nodes (`--prefill`), beside the bare durable-write floor measured in the same folder just
 //!   before (as many commits, one process): total commits per second;
 //! - **reads while another process commits**: one process reads nodes by name, a
 //!   transaction each, on a long-lived handle, for a fixed time, first alone (the
@@ -47,6 +47,10 @@ pub struct MpArgs {
     /// Writer processes of the commit phases.
     #[arg(long, value_delimiter = ',', default_values_t = [1u64, 2, 4])]
     pub writers: Vec<u64>,
+    /// Nodes in a commit phase's store before its writers start (and, on
+    /// `json://`, its shard folders), as in a store in use.
+    #[arg(long, default_value_t = 2000)]
+    pub prefill: u64,
     /// Nodes in the store the reader reads.
     #[arg(long, default_value_t = 10_000)]
     pub nodes: u64,
@@ -97,9 +101,6 @@ impl Figure {
         .to_string()
     }
 }
-
-/// Nodes in a commit phase's store before the writers start.
-const PREFILL: u64 = 2000;
 
 fn url_for(backend: &str, dir: &Path) -> Result<String> {
     Ok(match backend {
@@ -266,7 +267,7 @@ pub fn run(args: &MpArgs, on_figure: &mut dyn FnMut(&Figure)) -> Result<Vec<Figu
             // as a store in use does.
             let store = kgstore::open(&url)?;
             store.write(|tx| {
-                for i in 0..PREFILL {
+                for i in 0..args.prefill {
                     tx.create_node(Node::new(format!("pre{i}"), "prefill")?)?;
                 }
                 Ok(())
@@ -319,10 +320,10 @@ pub fn run(args: &MpArgs, on_figure: &mut dyn FnMut(&Figure)) -> Result<Vec<Figu
             }
             let secs = started.elapsed().as_secs_f64();
             let stored = kgstore::open(&url)?.count_nodes()?;
-            if stored != done + PREFILL {
+            if stored != done + args.prefill {
                 bail!(
                     "{backend}: {done} commits acknowledged, {} nodes stored",
-                    stored - PREFILL
+                    stored - args.prefill
                 );
             }
             push(
