@@ -483,3 +483,43 @@ proptest::proptest! {
         proptest::prop_assert!(before == after);
     }
 }
+
+#[test]
+fn check_waits_for_no_writer_and_notes_one_at_work() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(sample(dir.path()));
+    let writer = open(dir.path());
+    // Another handle: its own lock descriptor, as another process has.
+    let checker = Store::new(
+        JsonFsBackend::open(
+            dir.path(),
+            JsonFsOptions::default().lock_timeout(Some(std::time::Duration::ZERO)),
+        )
+        .unwrap(),
+    );
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            writer
+                .write(|tx| {
+                    tx.create_node(Node::new("during", "crate")?)?;
+                    held_tx.send(()).unwrap();
+                    release_rx.recv().unwrap();
+                    Ok(())
+                })
+                .unwrap();
+        });
+        held_rx.recv().unwrap();
+        let report = checker.check().unwrap();
+        assert!(report.is_ok(), "{:?}", report.problems);
+        let notes: Vec<String> = report.notes().map(ToString::to_string).collect();
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].contains("a writer (pid "), "{notes:?}");
+        release_tx.send(()).unwrap();
+    });
+    // With no writer at work: no note, and the other handle's commit is seen.
+    let report = checker.check().unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert!(checker.contains_node("during").unwrap());
+}

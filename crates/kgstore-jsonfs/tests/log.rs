@@ -206,7 +206,7 @@ fn a_failed_prune_is_housekeeping_and_the_next_open_prunes() {
         failed[0].path.ends_with("journal/log/00000000000000000001"),
         "{failed:?}"
     );
-    assert_eq!(writer.count_nodes().unwrap() as u64, RETAIN + 1);
+    assert_eq!(writer.count_nodes().unwrap(), RETAIN + 1);
     assert_eq!(records(dir.path()).len() as u64, RETAIN + 1);
     drop(writer);
     fault.clear();

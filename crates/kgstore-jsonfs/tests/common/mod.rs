@@ -153,10 +153,11 @@ pub fn state(store: &Store) -> Dump {
 /// a test that commits thousands of transactions does not wait on a disk's fsync.
 pub fn fast_tempdir() -> tempfile::TempDir {
     let shm = Path::new("/dev/shm");
-    if shm.is_dir() && !shm.metadata().unwrap().permissions().readonly() {
-        if let Ok(dir) = tempfile::tempdir_in(shm) {
-            return dir;
-        }
+    if shm.is_dir()
+        && !shm.metadata().unwrap().permissions().readonly()
+        && let Ok(dir) = tempfile::tempdir_in(shm)
+    {
+        return dir;
     }
     tempfile::tempdir().unwrap()
 }
