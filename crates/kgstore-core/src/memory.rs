@@ -6,16 +6,15 @@
 //! commit. One writer at a time.
 
 use std::ops::Bound;
-use std::sync::{Arc, PoisonError, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use imbl::{OrdMap, OrdSet};
 use serde_json::Value;
 
 use crate::backend::{Backend, Problem, ReadTxn, WriteTxn};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::filter::{Direction, EdgeFilter, NodeFilter};
-use crate::gate::{GateGuard, WriteGate};
 use crate::model::{Edge, EdgeKey, Node, RelationType};
 use crate::schema::SchemaTarget;
 
@@ -360,11 +359,94 @@ macro_rules! delegate_read_txn {
     };
 }
 
+/// Admits one writer at a time, in one process; others wait (up to a timeout).
+/// The memory backend's writer gate, also used by backends that need the same: the
+/// JSON-files and git backends put one in front of their cross-process lock, so
+/// that the threads of one process queue here and only one of them waits for the
+/// other processes.
+///
+/// ```
+/// use std::time::Duration;
+/// use kgstore_core::{ErrorKind, memory::Gate};
+///
+/// let gate = Gate::default();
+/// let first = gate.enter(None, "the store")?;
+/// let err = gate.enter(Some(Duration::from_millis(10)), "the store").err().unwrap();
+/// assert_eq!(err.kind(), ErrorKind::Locked);
+/// assert!(gate.try_enter().is_none());
+/// drop(first);
+/// let _second = gate.enter(Some(Duration::ZERO), "the store")?;
+/// assert!(gate.try_enter().is_none());
+/// # Ok::<(), kgstore_core::Error>(())
+/// ```
+#[derive(Debug, Default)]
+pub struct Gate {
+    busy: Mutex<bool>,
+    freed: Condvar,
+}
+
+/// A writer admitted by a [`Gate`]; the next one is let in when it is dropped.
+#[derive(Debug)]
+pub struct GateGuard<'a>(&'a Gate);
+
+impl Gate {
+    fn lock(&self) -> MutexGuard<'_, bool> {
+        self.busy.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits (up to `timeout`; for ever if `None`) until no other writer is inside, then
+    /// enters. On timeout: [`Error::Locked`] naming `resource`.
+    pub fn enter(&self, timeout: Option<Duration>, resource: &str) -> Result<GateGuard<'_>> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut busy = self.lock();
+        while *busy {
+            busy = match deadline {
+                None => self
+                    .freed
+                    .wait(busy)
+                    .unwrap_or_else(PoisonError::into_inner),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(Error::Locked {
+                            resource: resource.into(),
+                            holder: Some("another write transaction".into()),
+                        });
+                    }
+                    self.freed
+                        .wait_timeout(busy, left)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+            };
+        }
+        *busy = true;
+        Ok(GateGuard(self))
+    }
+
+    /// Enters if no other writer is inside; `None` if one is.
+    pub fn try_enter(&self) -> Option<GateGuard<'_>> {
+        let mut busy = self.lock();
+        if *busy {
+            return None;
+        }
+        *busy = true;
+        Some(GateGuard(self))
+    }
+}
+
+impl Drop for GateGuard<'_> {
+    fn drop(&mut self) {
+        *self.0.lock() = false;
+        self.0.freed.notify_one();
+    }
+}
+
 /// The in-memory backend. Not persistent; the reference for every other backend.
 #[derive(Default)]
 pub struct MemoryBackend {
     current: RwLock<GraphState>,
-    gate: WriteGate,
+    gate: Gate,
     lock_timeout: Option<Duration>,
 }
 
@@ -374,8 +456,15 @@ impl MemoryBackend {
         Self::default()
     }
 
-    /// Makes a writer that waits longer than `timeout` for another fail with
-    /// [`Error::Locked`](crate::Error::Locked).
+    /// A memory backend holding `state` (a snapshot copied out of another store, say).
+    pub fn from_state(state: GraphState) -> Self {
+        Self {
+            current: RwLock::new(state),
+            ..Self::default()
+        }
+    }
+
+    /// Makes a writer that waits longer than `timeout` for another fail with [`Error::Locked`].
     pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
         self.lock_timeout = Some(timeout);
         self

@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 use std::thread::{self, ThreadId};
 use std::time::Instant;
 
-use kgstore_core::gate::{GateGuard, WriteGate};
+use kgstore_core::memory::{Gate, GateGuard};
 use kgstore_core::{
     Backend, Edge, EdgeFilter, EdgeKey, Error, GraphState, Node, NodeFilter, Problem, ReadTxn,
     Result, SchemaTarget, WriteTxn,
@@ -69,7 +69,7 @@ pub struct JsonFsBackend {
     /// The lock file; a read-only handle has it only if it exists (for `check`).
     lock: Option<LockFile>,
     /// The threads of this process take turns here before they wait for the lock.
-    gate: WriteGate,
+    gate: Gate,
     /// What only a writer touches.
     writer: Mutex<Writer>,
     /// The thread holding the write transaction, so that a check from inside it is
@@ -273,7 +273,7 @@ impl JsonFsBackend {
             refresh: Mutex::new(()),
             generation,
             lock,
-            gate: WriteGate::default(),
+            gate: Gate::default(),
             writer: Mutex::new(Writer {
                 dirs: scan.dirs,
                 poisoned: None,

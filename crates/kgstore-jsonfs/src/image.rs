@@ -6,11 +6,11 @@
 //! in: `nodes/`, `edges/`, `schemas/` (and the folders of later kinds of data).
 
 use imbl::OrdMap;
+use kgstore_core::entity_file::{self, EntityFile};
 use kgstore_core::{EdgeKey, GraphState, SchemaTarget};
 
 use crate::journal::FileOp;
 use crate::names;
-use crate::scan::{self, Entity};
 
 /// The key of one stored entity.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -88,16 +88,16 @@ impl Image {
     pub(crate) fn apply(&mut self, ops: &[FileOp]) -> Result<(), String> {
         for op in ops {
             match &op.content {
-                Some(bytes) => match scan::parse(scan::kind_of(&op.rel), &op.rel, bytes)? {
-                    Entity::Node(node) => {
+                Some(bytes) => match entity_file::parse(&op.rel, bytes)? {
+                    EntityFile::Node(node) => {
                         Self::note_path(&mut self.hashed, &op.rel, &Key::Node(node.name.clone()));
                         self.graph.put_node(node);
                     }
-                    Entity::Edge(edge) => {
+                    EntityFile::Edge(edge) => {
                         Self::note_path(&mut self.hashed, &op.rel, &Key::Edge(edge.key()));
                         self.graph.put_edge(edge);
                     }
-                    Entity::Schema(target, schema) => self.graph.put_schema(target, schema),
+                    EntityFile::Schema(target, schema) => self.graph.put_schema(target, schema),
                 },
                 None => {
                     let key = match self.hashed.remove(&op.rel) {

@@ -7,15 +7,13 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use imbl::OrdMap;
-use kgstore_core::{Edge, EdgeKey, Error, GraphState, Node, Problem, Result, SchemaTarget, algo};
-use serde_json::Value;
+use kgstore_core::entity_file::{self, EntityFile};
+use kgstore_core::{EdgeKey, Error, GraphState, Problem, Result, algo};
 
 use crate::files::{is_temp, workers_for};
 use crate::image::{Image, Key};
 use crate::journal::FileOp;
-use crate::names::{
-    self, EDGES, EXTENSION, NODE_TYPE, NODES, RELATION_TYPE, SCHEMAS, decode_schema_path,
-};
+use crate::names::{self, EDGES, EXTENSION, NODE_TYPE, NODES, RELATION_TYPE, SCHEMAS};
 
 /// Something wrong with the files.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,80 +46,10 @@ pub struct Scan {
     pub dirs: HashSet<String>,
 }
 
-/// The data folders' kinds of files.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
-    Node,
-    Edge,
-    Schema,
-}
-
-/// One entity read from a file.
-pub(crate) enum Entity {
-    Node(Node),
-    Edge(Edge),
-    Schema(SchemaTarget, Value),
-}
-
-/// Parses an entity file's bytes found at `rel` and checks that it sits where its key says.
-pub(crate) fn parse(kind: Kind, rel: &str, bytes: &[u8]) -> Result<Entity, String> {
-    let (entity, canonical) = match kind {
-        Kind::Node => {
-            let node: Node = serde_json::from_slice(bytes)
-                .map_err(|e| format!("does not parse as a node: {e}"))?;
-            let canonical = names::node_path(&node.name);
-            (Entity::Node(node), canonical)
-        }
-        Kind::Edge => {
-            let edge: Edge = serde_json::from_slice(bytes)
-                .map_err(|e| format!("does not parse as an edge: {e}"))?;
-            let canonical = names::edge_path(&edge.key());
-            (Entity::Edge(edge), canonical)
-        }
-        Kind::Schema => {
-            let schema: Value = serde_json::from_slice(bytes)
-                .map_err(|e| format!("does not parse as JSON: {e}"))?;
-            let mut parts = rel.split('/').skip(1);
-            let target = match (parts.next(), parts.next()) {
-                (Some(kind), Some(file)) => decode_schema_path(kind, file),
-                _ => None,
-            }
-            .ok_or_else(|| {
-                "is not named for a node type or relation type (schemas/node_type/NAME.json)"
-                    .to_owned()
-            })?;
-            let canonical = names::schema_path(&target);
-            (Entity::Schema(target, schema), canonical)
-        }
-    };
-    if canonical != rel {
-        let what = match &entity {
-            Entity::Node(n) => format!("node '{}'", kgstore_core::validate::shorten(&n.name)),
-            Entity::Edge(e) => format!("edge {}", e.key()),
-            Entity::Schema(t, _) => format!("the schema for {t}"),
-        };
-        return Err(format!(
-            "holds {what}, whose file is {canonical}: a file must sit where its key says"
-        ));
-    }
-    Ok(entity)
-}
-
-/// The kind of entity a data file at `rel` holds.
-pub(crate) fn kind_of(rel: &str) -> Kind {
-    if rel.starts_with(NODES) {
-        Kind::Node
-    } else if rel.starts_with(EDGES) {
-        Kind::Edge
-    } else {
-        Kind::Schema
-    }
-}
-
 /// What reading one folder gave.
 #[derive(Default)]
 struct FolderScan {
-    loaded: Vec<(String, Result<Entity, String>)>,
+    loaded: Vec<(String, Result<EntityFile, String>)>,
     findings: Vec<Finding>,
     temps: Vec<PathBuf>,
 }
@@ -136,7 +64,6 @@ fn read_folder(root: &Path, rel_dir: &str, out: &mut FolderScan) {
             return;
         }
     };
-    let kind = kind_of(rel_dir);
     for entry in entries {
         let entry = match entry {
             Ok(entry) => entry,
@@ -163,7 +90,7 @@ fn read_folder(root: &Path, rel_dir: &str, out: &mut FolderScan) {
         }
         let rel = format!("{rel_dir}/{name}");
         let parsed = match fs::read(&path) {
-            Ok(bytes) => parse(kind, &rel, &bytes),
+            Ok(bytes) => entity_file::parse(&rel, &bytes),
             Err(e) => Err(format!("cannot be read: {e}")),
         };
         out.loaded.push((rel, parsed));
@@ -234,7 +161,7 @@ pub fn data_folders(root: &Path) -> Result<Vec<String>> {
 
 /// The files of a store as read, before any overlay and integrity check.
 pub struct Files {
-    loaded: BTreeMap<String, Result<Entity, String>>,
+    loaded: BTreeMap<String, Result<EntityFile, String>>,
     scan: Scan,
 }
 
@@ -267,7 +194,7 @@ pub fn read_files(root: &Path) -> Result<Files> {
             }
         });
     }
-    let mut loaded: BTreeMap<String, Result<Entity, String>> = BTreeMap::new();
+    let mut loaded: BTreeMap<String, Result<EntityFile, String>> = BTreeMap::new();
     for part in results
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -297,7 +224,7 @@ pub fn finish(root: &Path, files: Files, overlay: &[FileOp]) -> Result<Scan> {
     for op in overlay {
         match &op.content {
             Some(bytes) => {
-                loaded.insert(op.rel.clone(), parse(kind_of(&op.rel), &op.rel, bytes));
+                loaded.insert(op.rel.clone(), entity_file::parse(&op.rel, bytes));
             }
             None => {
                 loaded.remove(&op.rel);
@@ -311,18 +238,18 @@ pub fn finish(root: &Path, files: Files, overlay: &[FileOp]) -> Result<Scan> {
     let mut hashed = OrdMap::new();
     for (rel, parsed) in loaded {
         match parsed {
-            Ok(Entity::Node(node)) => {
+            Ok(EntityFile::Node(node)) => {
                 Image::note_path(&mut hashed, &rel, &Key::Node(node.name.clone()));
                 deps.insert(node.name.clone(), node.dependencies.clone());
                 paths_of_nodes.insert(node.name.clone(), rel);
                 graph.put_node(node);
             }
-            Ok(Entity::Edge(edge)) => {
+            Ok(EntityFile::Edge(edge)) => {
                 Image::note_path(&mut hashed, &rel, &Key::Edge(edge.key()));
                 edges.push((rel, edge.key()));
                 graph.put_edge(edge);
             }
-            Ok(Entity::Schema(target, schema)) => graph.put_schema(target, schema),
+            Ok(EntityFile::Schema(target, schema)) => graph.put_schema(target, schema),
             Err(detail) => scan.findings.push(finding(root.join(&rel), detail, true)),
         }
     }
