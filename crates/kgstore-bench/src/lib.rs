@@ -14,6 +14,7 @@
 
 pub mod data;
 pub mod floor;
+pub mod mcp;
 pub mod mp;
 pub mod raw;
 pub mod report;

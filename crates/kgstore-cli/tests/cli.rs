@@ -944,6 +944,9 @@ fn the_demo_runs_and_both_stores_agree() {
         "Build order of kgstore-cli",
         "Who depends on serde",
         "byte for byte",
+        "10. History:",
+        "11. The same store as an MCP memory server",
+        "12. Several processes on the JSON-files store: 4 ",
     ] {
         assert!(out.contains(step), "{step:?} in {out}");
     }

@@ -427,9 +427,17 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
     ))?;
     let git = history_in_git(&backup_dir, &args.dir, &mut say)?;
 
+    say("\n11. The same store as an MCP memory server for AI agents: tool calls as an agent sends them \
+         over stdio, here in-process (every call one transaction; the last one fails and changes nothing):"
+        .to_owned())?;
+    let (mcp_lines, mcp_calls) = super::mcp::demo_calls(&store, &url, &center)?;
+    for line in mcp_lines {
+        say(line)?;
+    }
+
     let (processes, seen) = several_processes(&json_url, &json_store)?;
     say(format!(
-        "\n11. Several processes on the JSON-files store: {processes} `kgstore node create` processes \
+        "\n12. Several processes on the JSON-files store: {processes} `kgstore node create` processes \
          wrote at once, taking turns one transaction each, while this process kept the store \
          open; its handle saw all {seen} new nodes at its next read, applying what the others \
          committed from the store's commit log."
@@ -454,6 +462,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
             "exports_identical": true,
             "problems": check.problems.len(),
             "git_store": git,
+            "mcp_calls": mcp_calls,
         }))?;
     }
     Ok(())
