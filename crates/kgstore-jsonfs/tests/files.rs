@@ -7,6 +7,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use kgstore_core::suite::while_writing;
 use kgstore_core::{
     Edge, EdgeKey, ErrorKind, GraphRead, Node, RelationType, SchemaTarget, Store, Timestamp,
 };
@@ -497,26 +498,12 @@ fn check_waits_for_no_writer_and_notes_one_at_work() {
         )
         .unwrap(),
     );
-    let (held_tx, held_rx) = std::sync::mpsc::channel();
-    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-    std::thread::scope(|s| {
-        s.spawn(move || {
-            writer
-                .write(|tx| {
-                    tx.create_node(Node::new("during", "crate")?)?;
-                    held_tx.send(()).unwrap();
-                    release_rx.recv().unwrap();
-                    Ok(())
-                })
-                .unwrap();
-        });
-        held_rx.recv().unwrap();
+    while_writing(&writer, Node::new("during", "crate").unwrap(), || {
         let report = checker.check().unwrap();
         assert!(report.is_ok(), "{:?}", report.problems);
         let notes: Vec<String> = report.notes().map(ToString::to_string).collect();
         assert_eq!(notes.len(), 1, "{notes:?}");
         assert!(notes[0].contains("a writer (pid "), "{notes:?}");
-        release_tx.send(()).unwrap();
     });
     // With no writer at work: no note, and the other handle's commit is seen.
     let report = checker.check().unwrap();

@@ -10,6 +10,7 @@ mod common;
 use std::io::{BufRead, Write};
 use std::time::Duration;
 
+use kgstore_core::suite::while_writing;
 use kgstore_core::{ErrorKind, GraphRead, Node, Store};
 use kgstore_jsonfs::{JsonFsBackend, JsonFsOptions};
 
@@ -151,21 +152,7 @@ fn a_timeout_that_runs_out_gives_locked_also_between_handles_of_one_process() {
     let dir = tempfile::tempdir().unwrap();
     let first = Store::new(JsonFsBackend::open(dir.path(), options()).unwrap());
     let second = Store::new(JsonFsBackend::open(dir.path(), short_wait()).unwrap());
-    let writer = first.clone();
-    let (held_tx, held_rx) = std::sync::mpsc::channel();
-    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-    std::thread::scope(|s| {
-        s.spawn(move || {
-            writer
-                .write(|tx| {
-                    tx.create_node(Node::new("first", "thing")?)?;
-                    held_tx.send(()).unwrap();
-                    release_rx.recv().unwrap();
-                    Ok(())
-                })
-                .unwrap();
-        });
-        held_rx.recv().unwrap();
+    while_writing(&first, Node::new("first", "thing").unwrap(), || {
         let err = second
             .create_node(Node::new("second", "thing").unwrap())
             .unwrap_err();
@@ -177,7 +164,6 @@ fn a_timeout_that_runs_out_gives_locked_also_between_handles_of_one_process() {
         );
         // Reads of the other handle do not wait.
         assert_eq!(second.count_nodes().unwrap(), 0);
-        release_tx.send(()).unwrap();
     });
     // Let go at the end of the transaction: the next write needs no wait.
     second
@@ -218,25 +204,11 @@ fn a_read_only_handle_writes_nothing_and_sees_new_commits() {
 fn writers_in_one_process_take_turns_and_readers_never_wait() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    let (held_tx, held_rx) = std::sync::mpsc::channel();
-    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-    std::thread::scope(|scope| {
-        let first = store.clone();
-        scope.spawn(move || {
-            first
-                .write(|tx| {
-                    tx.create_node(Node::new("first", "thing")?)?;
-                    held_tx.send(()).unwrap();
-                    release_rx.recv().unwrap();
-                    Ok(())
-                })
-                .unwrap();
-        });
-        held_rx.recv().unwrap();
+    let waiter = while_writing(&store, Node::new("first", "thing").unwrap(), || {
         // A reader meanwhile sees the last commit at once.
         assert_eq!(store.count_nodes().unwrap(), 0);
         let second = store.clone();
-        let waiter = scope.spawn(move || {
+        let waiter = std::thread::spawn(move || {
             second
                 .write(|tx| {
                     // The first writer has committed by the time this one starts.
@@ -247,8 +219,8 @@ fn writers_in_one_process_take_turns_and_readers_never_wait() {
         });
         std::thread::sleep(Duration::from_millis(20));
         assert!(!store.contains_node("second").unwrap());
-        release_tx.send(()).unwrap();
-        waiter.join().unwrap();
+        waiter
     });
+    waiter.join().unwrap();
     assert_eq!(store.count_nodes().unwrap(), 2);
 }

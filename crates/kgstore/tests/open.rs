@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use kgstore::{ErrorKind, GraphRead, Node, Open, OpenOptions, Store};
+use kgstore_core::suite::while_writing;
 
 fn urls(dir: &std::path::Path) -> [String; 3] {
     [
@@ -99,21 +100,7 @@ fn a_second_json_writer_is_locked_out_after_its_timeout() {
     second
         .create_node(Node::new("while-open", "thing").unwrap())
         .unwrap();
-    let (held_tx, held_rx) = std::sync::mpsc::channel();
-    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-    let writer = holder.clone();
-    std::thread::scope(|s| {
-        s.spawn(move || {
-            writer
-                .write(|tx| {
-                    tx.create_node(Node::new("held", "thing")?)?;
-                    held_tx.send(()).unwrap();
-                    release_rx.recv().unwrap();
-                    Ok(())
-                })
-                .unwrap();
-        });
-        held_rx.recv().unwrap();
+    while_writing(&holder, Node::new("held", "thing").unwrap(), || {
         let err = second
             .create_node(Node::new("late", "thing").unwrap())
             .unwrap_err();
@@ -122,7 +109,6 @@ fn a_second_json_writer_is_locked_out_after_its_timeout() {
             err.to_string().contains(&std::process::id().to_string()),
             "names the holder: {err}"
         );
-        release_tx.send(()).unwrap();
     });
     second
         .create_node(Node::new("late", "thing").unwrap())
