@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+#[path = "cli/documents.rs"]
+mod documents;
+
 const BIN: &str = env!("CARGO_BIN_EXE_kgstore");
 
 /// What a run of the binary gave.
@@ -944,9 +947,10 @@ fn the_demo_runs_and_both_stores_agree() {
         "Build order of kgstore-cli",
         "Who depends on serde",
         "byte for byte",
-        "10. History:",
-        "11. The same store as an MCP memory server",
-        "12. Several processes on the JSON-files store: 4 ",
+        "3. Documents",
+        "11. History:",
+        "12. The same store as an MCP memory server",
+        "13. Several processes on the JSON-files store: 4 ",
     ] {
         assert!(out.contains(step), "{step:?} in {out}");
     }

@@ -16,6 +16,7 @@ use kgstore_core::{
 use serde_json::Value;
 
 use crate::commit::{Change, Disk, Failure};
+use crate::docs::{self, DocChange, DocTxn, DocView, Docs};
 use crate::files::{self, Content};
 use crate::image::{Image, Key};
 use crate::journal::FileOp;
@@ -30,6 +31,7 @@ use crate::scan::{self, Finding, Scan};
 /// How many times a lock-free read of the whole store is tried before it is done
 /// under the lock (when other processes commit faster than the log keeps records).
 const LOAD_ATTEMPTS: usize = 5;
+use kgstore_core::documents::DocWrite;
 
 /// The JSON-files backend: one pretty-printed JSON file per node, edge and schema
 /// in a folder, with in-memory indexes built at open and kept current from the
@@ -164,6 +166,11 @@ fn load_once(root: &Path, generation: &Generation) -> Result<Option<Scan>> {
         }
     }
     let mut scan = scan::finish(root, files, &overlay)?;
+    // The documents' metadata was read after `after`: a transaction published
+    // meanwhile may have renamed some of it, so the read is tried again.
+    if generation.read()?.generation().unwrap_or(0) != after {
+        return Ok(None);
+    }
     scan.state.generation = after;
     Ok(Some(scan))
 }
@@ -233,6 +240,18 @@ impl JsonFsBackend {
                 let held = held.claim(&options.hooks)?;
                 layout::prepare(&root, &options.hooks)?;
                 let head = recover(&root, &options, &generation, &held, &mut report)?;
+                // What a crash left of documents, once every committed transaction is
+                // in place: the bytes of a format-2 one-document commit that passed its
+                // commit mark (moved into place), staged files of none (removed).
+                let documents = docs::scan(&root, &[])?;
+                if !documents.pending.is_empty() {
+                    docs::complete_moves(&root, &documents.pending, &options.hooks)?;
+                    report
+                        .rolled_forward
+                        .extend(documents.pending.iter().map(|(from, _)| root.join(from)));
+                }
+                layout::remove_temps(&documents.strays, &options.hooks)?;
+                report.temps_removed.extend(documents.strays);
                 log::prune_all(&root, head, &options.hooks)?;
                 held.release(true, &options.hooks);
             }
@@ -246,6 +265,12 @@ impl JsonFsBackend {
             report.rolled_forward.extend(plan.overlay_paths());
             report.left_in_place.extend(plan.leftovers());
             report.left_in_place.extend(scan.temps.iter().cloned());
+            // One-document commits of format 2 whose bytes a crash kept in journal/
+            // (read from there), and staged files of no transaction.
+            report
+                .rolled_forward
+                .extend(scan.doc_pending.iter().map(|(from, _)| root.join(from)));
+            report.left_in_place.extend(scan.doc_strays.iter().cloned());
         } else if !scan.temps.is_empty() {
             // Temporary files outside `journal/` (left by an interrupted creation,
             // or by an older version): removed while no writer works.
@@ -319,6 +344,14 @@ impl JsonFsBackend {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    fn doc_view(&self, index: Docs) -> DocView<'_> {
+        DocView {
+            root: &self.root,
+            index,
+            current: &self.current,
+        }
     }
 
     /// Replaces the image with a newer one (never with an older one: a reader's
@@ -429,7 +462,8 @@ impl JsonFsBackend {
             };
             let _ = expected.apply(&ops);
         }
-        compare(&self.root, &expected.graph, &scan.state.graph, problems)
+        compare(&self.root, &expected.graph, &scan.state.graph, problems)?;
+        docs::check(&self.root, &expected.docs, &scan.state.docs, problems)
     }
 
     /// The check while a writer works: the files as a reader reads them, compared
@@ -485,6 +519,12 @@ impl JsonFsBackend {
                     &scan.state.graph,
                     &mut differences,
                 )?;
+                docs::check(
+                    &self.root,
+                    &expected.docs,
+                    &scan.state.docs,
+                    &mut differences,
+                )?;
             }
             if differences.is_empty() || attempt == ATTEMPTS {
                 report_scan(&scan, problems);
@@ -514,6 +554,22 @@ fn report_scan(scan: &Scan, problems: &mut Vec<Problem>) {
         problems.push(Problem::note(
             temp.display().to_string(),
             "temporary file of an interrupted write: the next writable open removes it",
+        ));
+    }
+    for stray in &scan.doc_strays {
+        problems.push(Problem::note(
+            stray.display().to_string(),
+            "staged document (or metadata) of a transaction that never committed: the next \
+             writable open removes it",
+        ));
+    }
+    for (from, to) in &scan.doc_pending {
+        problems.push(Problem::note(
+            from.clone(),
+            format!(
+                "the bytes of a committed one-document transaction (format 2) a crash kept \
+                 from their place: the next writable open moves them to {to}"
+            ),
         ));
     }
 }
@@ -588,8 +644,10 @@ impl Backend for JsonFsBackend {
     /// A snapshot of the image, after applying what other processes committed.
     fn begin_read(&self) -> Result<Box<dyn ReadTxn + '_>> {
         self.refresh()?;
+        let image = self.image();
         Ok(Box::new(JsonFsRead {
-            state: self.image().graph,
+            state: image.graph,
+            docs: self.doc_view(image.docs),
         }))
     }
 
@@ -658,8 +716,13 @@ impl Backend for JsonFsBackend {
             _gate: gate,
             held: Some(held),
             state: base.graph.clone(),
-            base,
             changed: BTreeSet::new(),
+            docs: DocTxn {
+                view: self.doc_view(base.docs.clone()),
+                changes: Default::default(),
+                hooks: &self.options.hooks,
+            },
+            base,
         }))
     }
 
@@ -717,7 +780,14 @@ impl Backend for JsonFsBackend {
     /// built under a temporary name beside `dest` and renamed into place when complete.
     fn backup_native(&self, dest: &Path) -> Result<()> {
         self.refresh()?;
-        crate::backup::write_copy(&self.image().graph, dest, &self.options.hooks)
+        let image = self.image();
+        crate::backup::write_copy(
+            &image.graph,
+            &image.docs,
+            &self.root,
+            dest,
+            &self.options.hooks,
+        )
     }
 }
 
@@ -800,11 +870,12 @@ fn merge<'a, T, K: Ord>(
 }
 
 /// A read transaction: a snapshot of the in-memory indexes.
-struct JsonFsRead {
+struct JsonFsRead<'a> {
     state: GraphState,
+    docs: DocView<'a>,
 }
 
-kgstore_core::delegate_read_txn!(JsonFsRead, state);
+kgstore_core::delegate_read_txn!(JsonFsRead<'_>, state, documents: docs);
 
 /// The write transaction: a private copy of the state plus the keys it changed,
 /// written to the files at commit. It holds this process's turn and the store's
@@ -817,9 +888,11 @@ struct JsonFsWrite<'a> {
     base: Image,
     state: GraphState,
     changed: BTreeSet<Key>,
+    /// The documents as the transaction has them, and what it changed.
+    docs: DocTxn<'a>,
 }
 
-kgstore_core::delegate_read_txn!(JsonFsWrite<'_>, state);
+kgstore_core::delegate_read_txn!(JsonFsWrite<'_>, state, documents: docs);
 
 impl Drop for JsonFsWrite<'_> {
     fn drop(&mut self) {
@@ -928,6 +1001,10 @@ impl WriteTxn for JsonFsWrite<'_> {
         Ok(existed)
     }
 
+    fn documents_mut(&mut self) -> Option<&mut dyn DocWrite> {
+        Some(&mut self.docs)
+    }
+
     /// Writes the changed files (see `docs/jsonfs.md`, "Commit protocol"), makes the
     /// new state this handle's image, publishes it to the other processes, and lets
     /// go of the lock.
@@ -941,6 +1018,10 @@ impl WriteTxn for JsonFsWrite<'_> {
         for key in &this.changed {
             changes.extend(this.change(key)?);
         }
+        changes.extend(docs::file_changes(&this.docs, &this.base.docs));
+        // From here the commit owns the staged files: a failure before its commit
+        // mark removes them, one after it leaves them to the next writer's recovery.
+        let staged = std::mem::take(&mut this.docs.changes);
         if changes.is_empty() {
             this.release(true);
             return Ok(());
@@ -963,12 +1044,25 @@ impl WriteTxn for JsonFsWrite<'_> {
             };
             image.wrote(key, exists);
         }
+        image.wrote_docs(
+            docs::committed(&this.docs.view.index),
+            staged
+                .iter()
+                .map(|(key, change)| (key, matches!(change, DocChange::Put(_)))),
+        );
         image.generation = generation;
         let mut writer = lock(&backend.writer);
         let committed = match disk.commit(changes, &writer.dirs, generation) {
             Ok(committed) => committed,
             Err(Failure::Clean { error, tidy }) => {
                 drop(writer);
+                let mut tidy = tidy;
+                for change in staged.values() {
+                    if let DocChange::Put(rel) = change {
+                        tidy &=
+                            files::remove(&backend.root.join(rel), &backend.options.hooks).is_ok();
+                    }
+                }
                 this.release(tidy);
                 return Err(error);
             }

@@ -11,7 +11,11 @@
 //! into place and its folder synced. Either way the record then moves into the log
 //! (`journal/log/<g>`). Other processes see a transaction when its generation is
 //! published, all at once: its record is in `journal/` from before the publication
-//! until after every file is in place. See `docs/jsonfs.md` for the crash analysis.
+//! until after every file is in place. A document's bytes are streamed into a
+//! staged file in `journal/` while the transaction runs; the record moves it into
+//! place (`mv`), and names the file's identity, which a rename keeps, so that
+//! readers of other processes open only the bytes their snapshot names. See
+//! `docs/jsonfs.md` for the crash analysis.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -23,6 +27,7 @@ use crate::files::{self, Content, Temp, ensure_dir, parallel_map, sync_dir, work
 use crate::journal::{self, FileOp, JOURNAL_DIR};
 use crate::log::{self, Generation};
 use crate::options::Durability;
+use crate::{docs, fsio};
 
 /// Why a commit failed, and what state the files are in.
 pub(crate) enum Failure {
@@ -79,6 +84,11 @@ pub(crate) struct Committed {
     new_dirs: Vec<String>,
 }
 
+/// Whether a relative path is a document's bytes (under `documents/`, any depth).
+fn is_document(rel: &str) -> bool {
+    rel.starts_with(docs::DOCUMENTS) && rel.as_bytes().get(docs::DOCUMENTS.len()) == Some(&b'/')
+}
+
 fn rel_dir(rel: &str) -> &str {
     rel.rsplit_once('/').map_or("", |(dir, _)| dir)
 }
@@ -108,16 +118,23 @@ impl Disk<'_> {
     /// writer to roll forward, which writes every file anew.
     pub(crate) fn commit(
         &self,
-        changes: Vec<Change>,
+        mut changes: Vec<Change>,
         dirs: &HashSet<String>,
         generation: u64,
     ) -> Result<Committed, Failure> {
+        // Removals first: a document's file may give way to a folder of the same
+        // name in one transaction, or the reverse.
+        changes.sort_by_key(|c| c.content.is_some());
         // Folders first: a new shard folder's own name must be synced in its parent too.
         let mut to_sync: Vec<PathBuf> = Vec::new();
         let mut new_dirs: Vec<String> = Vec::new();
         for change in &changes {
             let dir = rel_dir(&change.rel);
             to_sync.push(self.root.join(dir));
+            if is_document(&change.rel) {
+                // Its folders are made right before its move, after the commit mark.
+                continue;
+            }
             if change.content.is_some() && !dirs.contains(dir) && !new_dirs.iter().any(|d| d == dir)
             {
                 let path = self.root.join(dir);
@@ -130,7 +147,7 @@ impl Disk<'_> {
         to_sync.sort();
         to_sync.dedup();
         let staged = self.stage(&changes)?;
-        let record = if changes.len() == 1 {
+        let record = if changes.len() == 1 && !is_document(&changes[0].rel) {
             self.mark_one(&changes[0], &staged, generation)?
         } else {
             self.mark_many(&changes, &staged, generation)?
@@ -168,13 +185,22 @@ impl Disk<'_> {
         let mut staged_iter = staged.iter();
         let ops: Vec<FileOp> = changes
             .iter()
-            .map(|change| FileOp {
-                rel: change.rel.clone(),
-                content: change
-                    .content
-                    .as_ref()
-                    .and_then(|_| staged_iter.next())
-                    .map(|s| s.bytes.clone()),
+            .map(|change| {
+                let staged = change.content.as_ref().and_then(|_| staged_iter.next());
+                match &change.content {
+                    Some(Content::Staged(from, id)) => FileOp {
+                        rel: change.rel.clone(),
+                        content: None,
+                        from: Some(from.clone()),
+                        id: *id,
+                    },
+                    _ => FileOp {
+                        rel: change.rel.clone(),
+                        content: staged.map(|s| s.bytes.clone()),
+                        from: None,
+                        id: None,
+                    },
+                }
             })
             .collect();
         let bytes = journal::encode(&ops);
@@ -212,6 +238,8 @@ impl Disk<'_> {
         let op = FileOp {
             rel: change.rel.clone(),
             content: staged.first().map(|s| s.bytes.clone()),
+            from: None,
+            id: None,
         };
         let pending = log::pending_path(self.root, generation);
         let record = files::write_temp(
@@ -253,6 +281,16 @@ impl Disk<'_> {
         };
         let journal_dir = self.journal_dir();
         let results = parallel_map(&puts, workers, |(rel, content)| {
+            if let Content::Staged(from, _) = content {
+                // Already written while the transaction ran: only its sync is left.
+                let temp = self.root.join(from);
+                fsio::sync_path(&temp, self.hooks).map_err(|e| Error::io(&temp, e))?;
+                return Ok(Staged {
+                    rel: (*rel).to_owned(),
+                    temp,
+                    bytes: Vec::new(),
+                });
+            }
             let bytes = content.render()?;
             let temp = files::write_temp(&journal_dir, &bytes, self.hooks, Temp::Entity)?;
             Ok(Staged {
@@ -295,7 +333,7 @@ impl Disk<'_> {
             to_sync,
             new_dirs,
         } = committed;
-        let one_file = changes.len() == 1;
+        let one_file = changes.len() == 1 && !is_document(&changes[0].rel);
         let journal_dir = self.journal_dir();
         // Past the commit mark: every failure from here on is completed by recovery,
         // including a failed sync of the journal's folder, which is never retried.
@@ -310,18 +348,42 @@ impl Disk<'_> {
             committed(self.at(FaultPoint::Published, self.generation.path()))?;
         }
         let mut staged_iter = staged.iter();
+        let mut to_sync = to_sync;
         for change in &changes {
             let target = self.root.join(&change.rel);
+            let document = is_document(&change.rel);
             match &change.content {
                 Some(_) => {
                     let Some(s) = staged_iter.next() else { break };
                     debug_assert_eq!(s.rel, change.rel);
+                    if document {
+                        let dir = files::parent(&target);
+                        to_sync.extend(
+                            docs::ensure_doc_dirs(self.root, dir, self.hooks)
+                                .map_err(Failure::Committed)?,
+                        );
+                        committed(docs::clear_empty_dir_at(&target, self.hooks))?;
+                    }
                     committed(files::rename(&s.temp, &target, self.hooks))?;
                 }
-                None => committed(files::remove(&target, self.hooks).map(drop))?,
+                None => {
+                    committed(files::remove(&target, self.hooks).map(drop))?;
+                    if document {
+                        let dir = files::parent(&target);
+                        to_sync.extend(
+                            docs::prune_doc_dirs(self.root, dir, self.hooks)
+                                .map_err(Failure::Committed)?,
+                        );
+                    }
+                }
             }
             committed(self.at(FaultPoint::Renamed, &target))?;
         }
+        // Document folders emptied by removals are gone; the rest are synced.
+        let documents = self.root.join(docs::DOCUMENTS);
+        to_sync.retain(|d| !d.starts_with(&documents) || d.is_dir());
+        to_sync.sort();
+        to_sync.dedup();
         committed(self.sync_all(&to_sync))?;
         committed(self.at(FaultPoint::FoldersSynced, &record))?;
         let in_log = log::record_path(self.root, generation);

@@ -3,12 +3,15 @@
 //!
 //! A record is a list of file operations (write this file with this content,
 //! remove that file). Applying one is interpreting each path by the folder it is
-//! in: `nodes/`, `edges/`, `schemas/` (and the folders of later kinds of data).
+//! in: `nodes/`, `edges/`, `schemas/`, and `docmeta/` for documents, whose bytes
+//! stay in their files (a record's `mv` names the file's identity, which readers
+//! check when they open it).
 
 use imbl::OrdMap;
 use kgstore_core::entity_file::{self, EntityFile};
 use kgstore_core::{EdgeKey, GraphState, SchemaTarget};
 
+use crate::docs::{self, DocFile, Docs};
 use crate::journal::FileOp;
 use crate::names;
 
@@ -45,6 +48,11 @@ pub(crate) struct Image {
     /// name cannot be decoded), by path, so that a record's removal of such a file
     /// finds what it removes.
     hashed: OrdMap<String, Key>,
+    /// The documents.
+    pub(crate) docs: Docs,
+    /// The key of every document by its metadata file's path (a hashed name cannot
+    /// be decoded), so that a record's removal of one finds what it removes.
+    doc_keys: OrdMap<String, String>,
 }
 
 /// The key whose file is at `rel`, if its name can be decoded.
@@ -70,7 +78,35 @@ impl Image {
             generation,
             graph,
             hashed,
+            docs: Docs::default(),
+            doc_keys: OrdMap::new(),
         }
+    }
+
+    /// Sets the documents (read from the files).
+    pub(crate) fn set_docs(&mut self, index: Docs) {
+        self.doc_keys = index
+            .iter()
+            .map(|(meta, _)| (docs::docmeta_path(&meta.key), meta.key.clone()))
+            .collect();
+        self.docs = index;
+    }
+
+    /// Records the documents after the writer's own transaction, which wrote
+    /// (`true`) or deleted (`false`) the keys of `changed`.
+    pub(crate) fn wrote_docs<'k>(
+        &mut self,
+        index: Docs,
+        changed: impl IntoIterator<Item = (&'k String, bool)>,
+    ) {
+        for (key, exists) in changed {
+            if exists {
+                self.doc_keys.insert(docs::docmeta_path(key), key.clone());
+            } else {
+                self.doc_keys.remove(&docs::docmeta_path(key));
+            }
+        }
+        self.docs = index;
     }
 
     /// Notes the file of `key` if its name is hashed.
@@ -86,7 +122,22 @@ impl Image {
     /// Applies one transaction's file operations; the reason if a file's content
     /// does not read as what its path says (a damaged record).
     pub(crate) fn apply(&mut self, ops: &[FileOp]) -> Result<(), String> {
+        // Where each document's bytes come from: the staged file its `mv` names.
+        let moves: std::collections::HashMap<&str, (&String, docs::FileId)> = ops
+            .iter()
+            .filter_map(|op| Some((op.rel.as_str(), (op.from.as_ref()?, op.id))))
+            .collect();
         for op in ops {
+            if op.rel.starts_with(docs::DOCMETA)
+                && op.rel.as_bytes().get(docs::DOCMETA.len()) == Some(&b'/')
+            {
+                self.apply_docmeta(op, &moves)?;
+                continue;
+            }
+            if op.from.is_some() || docs::is_doc_path(&op.rel) {
+                // A document's bytes: what a reader needs is in its metadata's operation.
+                continue;
+            }
             match &op.content {
                 Some(bytes) => match entity_file::parse(&op.rel, bytes)? {
                     EntityFile::Node(node) => {
@@ -117,6 +168,43 @@ impl Image {
         Ok(())
     }
 
+    /// Applies the operation on a document's metadata file.
+    fn apply_docmeta(
+        &mut self,
+        op: &FileOp,
+        moves: &std::collections::HashMap<&str, (&String, docs::FileId)>,
+    ) -> Result<(), String> {
+        match &op.content {
+            Some(bytes) => {
+                let meta: kgstore_core::DocumentMeta = serde_json::from_slice(bytes)
+                    .map_err(|e| format!("{}: not a document's metadata: {e}", op.rel))?;
+                if docs::docmeta_path(&meta.key) != op.rel {
+                    return Err(format!(
+                        "{}: a file must sit where its key says (document metadata)",
+                        op.rel
+                    ));
+                }
+                let file = match moves.get(docs::doc_path(&meta.key).as_str()) {
+                    Some((from, id)) => DocFile::Staged((*from).clone(), *id),
+                    None => {
+                        return Err(format!(
+                            "{}: a document's metadata without its bytes",
+                            op.rel
+                        ));
+                    }
+                };
+                self.doc_keys.insert(op.rel.clone(), meta.key.clone());
+                self.docs.insert(meta, file);
+            }
+            None => {
+                if let Some(key) = self.doc_keys.remove(&op.rel) {
+                    self.docs.remove(&key);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Records that the writer's own transaction wrote or removed the file of `key`.
     pub(crate) fn wrote(&mut self, key: &Key, exists: bool) {
         let rel = key.path();
@@ -140,6 +228,8 @@ mod tests {
         FileOp {
             rel: key.path(),
             content: Some(content.render().unwrap()),
+            from: None,
+            id: None,
         }
     }
 
@@ -169,6 +259,8 @@ mod tests {
             .map(|k| FileOp {
                 rel: k.path(),
                 content: None,
+                from: None,
+                id: None,
             })
             .collect();
         image.apply(&removals).unwrap();
@@ -188,6 +280,8 @@ mod tests {
                     .render()
                     .unwrap(),
             ),
+            from: None,
+            id: None,
         };
         let err = Image::default().apply(&[op]).unwrap_err();
         assert!(err.contains("must sit where its key says"), "{err}");

@@ -27,13 +27,20 @@ pub const COMMITTED: &str = ".commit";
 /// The journal folder's name.
 pub const JOURNAL_DIR: &str = "journal";
 
-/// One file operation: write `content` at `rel`, or remove `rel` if `None`.
+/// One file operation: write `content` at `rel`, move the file `from` to `rel`
+/// (a staged document), or remove `rel` if neither.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileOp {
     /// The path relative to the store's folder, with `/` separators.
     pub rel: String,
-    /// The new content; `None` removes the file.
+    /// The new content; `None` removes the file (unless `from` is set).
     pub content: Option<Vec<u8>>,
+    /// A staged file (relative path in `journal/`) that becomes `rel`.
+    pub from: Option<String>,
+    /// The identity (device, inode) of the staged file that `from` moves, which
+    /// the rename keeps: a reader in another process opens the document's bytes
+    /// only from the file with this identity.
+    pub id: crate::docs::FileId,
 }
 
 /// The journal's bytes for `ops`.
@@ -45,13 +52,19 @@ pub fn encode(ops: &[FileOp]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER.len() + size + 90);
     out.extend_from_slice(HEADER.as_bytes());
     for op in ops {
-        match &op.content {
-            Some(content) => {
+        match (&op.content, &op.from) {
+            (Some(content), _) => {
                 out.extend_from_slice(format!("put {} {}\n", op.rel, content.len()).as_bytes());
                 out.extend_from_slice(content);
                 out.push(b'\n');
             }
-            None => out.extend_from_slice(format!("del {}\n", op.rel).as_bytes()),
+            (None, Some(from)) => match op.id {
+                Some((dev, ino)) => {
+                    out.extend_from_slice(format!("mv {from} {} {dev}:{ino}\n", op.rel).as_bytes())
+                }
+                None => out.extend_from_slice(format!("mv {from} {}\n", op.rel).as_bytes()),
+            },
+            (None, None) => out.extend_from_slice(format!("del {}\n", op.rel).as_bytes()),
         }
     }
     let digest = hex(&Sha256::digest(&out));
@@ -86,12 +99,36 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<FileOp>, String> {
                 ops.push(FileOp {
                     rel: checked_path(rel, line_start)?,
                     content: Some(bytes[at..end].to_vec()),
+                    from: None,
+                    id: None,
                 });
                 at = end + 1;
+            }
+            ["mv", from, rel, rest @ ..] if rest.len() <= 1 => {
+                let id = match rest {
+                    [id] => Some(
+                        parse_id(id)
+                            .ok_or_else(|| format!("bad file identity at byte {line_start}"))?,
+                    ),
+                    _ => None,
+                };
+                if !crate::docs::is_staged_path(from) || !rel.starts_with(crate::docs::DOCUMENTS) {
+                    return Err(format!(
+                        "moves something other than a staged document at byte {line_start}"
+                    ));
+                }
+                ops.push(FileOp {
+                    rel: checked_path(rel, line_start)?,
+                    content: None,
+                    from: Some((*from).to_owned()),
+                    id,
+                });
             }
             ["del", rel] => ops.push(FileOp {
                 rel: checked_path(rel, line_start)?,
                 content: None,
+                from: None,
+                id: None,
             }),
             ["end", count, sum] => {
                 let expected = format!("sha256:{}", hex(&Sha256::digest(&bytes[..line_start])));
@@ -116,8 +153,14 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<FileOp>, String> {
     }
 }
 
+/// A file identity written as `<device>:<inode>`.
+fn parse_id(text: &str) -> Option<(u64, u64)> {
+    let (dev, ino) = text.split_once(':')?;
+    Some((dev.parse().ok()?, ino.parse().ok()?))
+}
+
 fn checked_path(rel: &str, offset: usize) -> Result<String, String> {
-    if is_entity_path(rel) {
+    if is_entity_path(rel) || crate::docs::is_doc_path(rel) {
         Ok(rel.to_owned())
     } else {
         Err(format!(
@@ -144,14 +187,32 @@ mod tests {
             FileOp {
                 rel: "nodes/3f/serde.json".into(),
                 content: Some(b"{\n  \"x\": 1\n}\n".to_vec()),
+                from: None,
+                id: None,
             },
             FileOp {
                 rel: "edges/a0/a,calls,b.json".into(),
                 content: None,
+                from: None,
+                id: None,
             },
             FileOp {
                 rel: "schemas/node_type/crate.json".into(),
                 content: Some(Vec::new()),
+                from: None,
+                id: None,
+            },
+            FileOp {
+                rel: "documents/scripts/pilot.fountain".into(),
+                content: None,
+                from: Some("journal/12-3.staged".into()),
+                id: Some((2049, 77)),
+            },
+            FileOp {
+                rel: "docmeta/ab/scripts%2fpilot.fountain.json".into(),
+                content: Some(b"{}".to_vec()),
+                from: None,
+                id: None,
             },
         ]
     }
@@ -188,10 +249,15 @@ mod tests {
             "/etc/passwd",
             "LOCK",
             "nodes/ab/.x.json",
+            "documents/../x",
+            "documents/.git/config",
+            "documents",
         ] {
             let bytes = encode(&[FileOp {
                 rel: rel.into(),
                 content: None,
+                from: None,
+                id: None,
             }]);
             let err = decode(&bytes).unwrap_err();
             assert!(err.contains("outside the data folders"), "{err}");

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use kgstore_core::{Error, Result};
 use serde_json::{Value, json};
 
+use crate::docs::{DOCMETA, DOCUMENTS};
 use crate::fault::{FaultPoint, Hooks};
 use crate::files::{self, ensure_dir, is_temp, parent, sync_dir};
 use crate::journal::JOURNAL_DIR;
@@ -19,17 +20,19 @@ use crate::names::{EDGES, NODES, SCHEMAS};
 pub const MARKER: &str = "kgstore-jsonfs.json";
 /// The format's name in the marker.
 pub const FORMAT: &str = "kgstore-jsonfs";
-/// The format version this build writes and reads. Version 2 added the commit log
-/// (`journal/log/`) and the protocol that lets several processes share a store;
-/// its files are otherwise those of version 1, which a writable open upgrades.
-pub const VERSION: u64 = 2;
+/// The format version this build writes. Version 2 added documents (`documents/`
+/// and `docmeta/`); version 3 the commit log (`journal/log/`) and the protocol
+/// that lets several processes share a store. The files of an older version are
+/// files of this one, so a writable open upgrades it by rewriting the marker
+/// (1 → 3 and 2 → 3 alike) once the folders exist.
+pub const VERSION: u64 = 3;
 /// The oldest format version this build reads.
 pub const OLDEST_VERSION: u64 = 1;
 /// What a store's own `.gitignore` keeps out of version control.
 const GITIGNORE: &str = "# Written by kgstore-jsonfs: the lock, unfinished commits and temporary files.\nLOCK\njournal/\n.tmp-*\n";
 
 /// Every folder of a store, parents first.
-pub const FOLDERS: [&str; 7] = [
+pub const FOLDERS: [&str; 9] = [
     NODES,
     EDGES,
     SCHEMAS,
@@ -37,13 +40,17 @@ pub const FOLDERS: [&str; 7] = [
     "schemas/relation_type",
     JOURNAL_DIR,
     LOG_DIR,
+    DOCUMENTS,
+    DOCMETA,
 ];
 
 /// What opening a store cleaned up after an earlier crash.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RecoveryReport {
-    /// Committed journals whose transactions were completed (for a read-only open:
-    /// applied in memory only, and left on disk for the next writable open).
+    /// Committed journals whose transactions were completed, and staged bytes of
+    /// one-document commits moved into place after their commit mark (for a
+    /// read-only open: applied in memory only, and left on disk for the next
+    /// writable open).
     pub rolled_forward: Vec<PathBuf>,
     /// One-file transactions that had committed (their file was in place) as their
     /// writer stopped: their records moved into the log.
@@ -150,8 +157,8 @@ pub fn prepare(root: &Path, hooks: &Hooks) -> Result<()> {
         }
         Marker::Version(VERSION) => {}
         Marker::Version(_) => {
-            // Version 1 files are version 2 files: only the marker changes, and only
-            // once the folders the new protocol needs exist.
+            // Version 1 and 2 files are version 3 files: only the marker changes, and
+            // only once the folders of documents and of the commit log exist.
             for folder in FOLDERS {
                 ensure_dir(&root.join(folder), hooks)?;
             }

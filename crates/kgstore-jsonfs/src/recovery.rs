@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use kgstore_core::{Error, Problem, Result};
 
+use crate::docs::{self, DOCUMENTS};
 use crate::fault::{FaultPoint, Hooks};
 use crate::files::{self, JOURNAL_TEMP_SUFFIX, Temp, ensure_dir, is_temp, parent, sync_dir};
 use crate::journal::{self, COMMITTED, FileOp, JOURNAL_DIR};
@@ -93,6 +94,9 @@ impl Plan {
                 plan.commits.push((g, path, ops));
             } else if let Some(g) = name.strip_suffix(PENDING).and_then(log::parse_record_name) {
                 pendings.push((g, path));
+            } else if crate::docs::is_staged_path(&format!("{JOURNAL_DIR}/{name}")) {
+                // A document's bytes, staged by a transaction: moved by its committed
+                // journal, or (named by none) removed by the next writable open.
             } else if name != "log" {
                 plan.strays.push(path);
             }
@@ -396,16 +400,31 @@ fn roll_forward(root: &Path, ops: &[FileOp], hooks: &Hooks) -> Result<()> {
     for op in ops {
         let path = root.join(&op.rel);
         let dir = parent(&path).to_path_buf();
-        match &op.content {
-            Some(content) => {
+        let document = op.rel.starts_with(DOCUMENTS);
+        match (&op.content, &op.from) {
+            (Some(content), _) => {
                 if ensure_dir(&dir, hooks)? {
                     dirs.push(parent(&dir).to_path_buf());
                 }
                 let temp = files::write_temp(&journal_dir, content, hooks, Temp::Rewrite)?;
                 files::rename(&temp, &path, hooks)?;
             }
-            None => {
+            (None, Some(from)) => {
+                // Not there any more: moved by the interrupted commit, or an earlier
+                // roll-forward (the open then checks the document's size).
+                let staged = root.join(from);
+                if files::exists(&staged) == Some(true) {
+                    dirs.extend(docs::ensure_doc_dirs(root, &dir, hooks)?);
+                    docs::clear_empty_dir_at(&path, hooks)?;
+                    files::rename(&staged, &path, hooks)?;
+                    dirs.push(journal_dir.clone());
+                }
+            }
+            (None, None) => {
                 files::remove(&path, hooks)?;
+                if document {
+                    dirs.extend(docs::prune_doc_dirs(root, &dir, hooks)?);
+                }
             }
         }
         dirs.push(dir);
@@ -413,6 +432,8 @@ fn roll_forward(root: &Path, ops: &[FileOp], hooks: &Hooks) -> Result<()> {
             .at(FaultPoint::RecoveryApplied)
             .map_err(|e| Error::io(&path, e))?;
     }
+    let documents = root.join(DOCUMENTS);
+    dirs.retain(|d| !d.starts_with(&documents) || d.is_dir());
     dirs.sort();
     dirs.dedup();
     for dir in dirs {

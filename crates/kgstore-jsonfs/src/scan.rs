@@ -44,6 +44,12 @@ pub struct Scan {
     pub temps: Vec<PathBuf>,
     /// Shard folders that exist (relative paths).
     pub dirs: HashSet<String>,
+    /// Staged documents no committed transaction names, and temporary files of
+    /// document metadata (see [`crate::docs::DocScan`]).
+    pub doc_strays: Vec<PathBuf>,
+    /// One-document commits of format version 2 that a crash cut short after their
+    /// commit mark: (staged file, the document's path).
+    pub doc_pending: Vec<(String, String)>,
 }
 
 /// What reading one folder gave.
@@ -213,8 +219,9 @@ pub fn scan(root: &Path, overlay: &[FileOp]) -> Result<Scan> {
     finish(root, read_files(root)?, overlay)
 }
 
-/// Applies `overlay` over the files read and checks the result: files parse and
-/// sit where their keys say, edges join existing nodes, dependencies exist and form
+/// Applies `overlay` over the files read, reads the documents' metadata (with
+/// `overlay` applied too) and checks the result: files parse and sit where their
+/// keys say, edges join existing nodes, dependencies exist and form
 /// no cycle.
 pub fn finish(root: &Path, files: Files, overlay: &[FileOp]) -> Result<Scan> {
     let Files {
@@ -254,6 +261,12 @@ pub fn finish(root: &Path, files: Files, overlay: &[FileOp]) -> Result<Scan> {
         }
     }
     scan.state = Image::new(0, graph, hashed);
+    let documents = crate::docs::scan(root, overlay)?;
+    scan.findings.extend(documents.findings);
+    scan.dirs.extend(documents.dirs);
+    scan.doc_strays = documents.strays;
+    scan.doc_pending = documents.pending;
+    scan.state.set_docs(documents.index);
     integrity(root, &mut scan, &paths_of_nodes, &deps, &edges)?;
     scan.findings.sort_by(|a, b| a.path.cmp(&b.path));
     scan.temps.sort();

@@ -1,7 +1,8 @@
-//! The committed stores of every format version (`tests/fixtures/v1`, `v2`) must
-//! keep opening with the same content, and today's writer must still write exactly
-//! the files of the current version: a change of format shows up here and needs a
-//! new version and a new fixture.
+//! The committed stores of every format version must keep opening with the same
+//! content: `tests/fixtures/v1` (graph only), `v2` (with documents), `v3` (the
+//! commit log of several processes; its files are those of v2 but the marker).
+//! Today's writer must still write exactly the files of the current version: a
+//! change of format shows up here and needs a new version and a new fixture.
 //!
 //! `KGSTORE_WRITE_FIXTURE=1 cargo test -p kgstore-jsonfs --test fixture` rewrites
 //! the current version's fixture.
@@ -12,7 +13,9 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use kgstore_core::suite::dump;
-use kgstore_core::{Edge, Node, RelationType, SchemaTarget, Store, Timestamp};
+use kgstore_core::{
+    DocumentQuery, DocumentRead, Edge, Node, RelationType, SchemaTarget, Store, Timestamp,
+};
 use kgstore_jsonfs::{JsonFsBackend, JsonFsOptions};
 use serde_json::json;
 
@@ -24,6 +27,30 @@ fn fixture(version: u64) -> PathBuf {
 
 fn current() -> PathBuf {
     fixture(kgstore_jsonfs::VERSION)
+}
+
+/// The documents of the fixtures since v2, with fixed times: a script, a hostile key,
+/// binary bytes, an empty document.
+fn write_documents(path: &Path) {
+    let t = Timestamp::from_micros(1_767_225_600_000_000).unwrap();
+    let store = open(path);
+    store
+        .write(|tx| {
+            for (key, content) in [
+                ("scripts/pilot.fountain", b"INT. HOUSE - DAY\n".to_vec()),
+                ("Scripts/..x/Pilot .FOUNTAIN.", b"hostile key".to_vec()),
+                ("blobs/scene-1.bin", (0..=255u8).collect()),
+                ("empty", Vec::new()),
+            ] {
+                let mut meta = Store::memory().write_document(key, &content)?;
+                meta.created_at = t;
+                meta.updated_at = t;
+                meta.version = 3;
+                tx.import_document(meta, content.as_slice())?;
+            }
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
 }
 
 /// Writes the fixture's content, with fixed times, into a new store at `path`.
@@ -103,27 +130,55 @@ fn copy_fixture(version: u64, to: &Path) {
     }
 }
 
+fn documents(store: &Store) -> Vec<kgstore_core::DocumentMeta> {
+    store
+        .list_documents(&DocumentQuery::default())
+        .unwrap()
+        .documents
+}
+
 #[test]
 fn the_fixture_of_every_format_version_opens_with_its_content() {
-    let fresh = tempfile::tempdir().unwrap();
-    write_sample(fresh.path());
+    let fresh_dir = tempfile::tempdir().unwrap();
+    write_sample(fresh_dir.path());
+    write_documents(fresh_dir.path());
     if std::env::var("KGSTORE_WRITE_FIXTURE").is_ok() {
         let _ = std::fs::remove_dir_all(current());
-        for (rel, bytes) in files(fresh.path()) {
+        for (rel, bytes) in files(fresh_dir.path()) {
             let dest = current().join(rel);
             std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
             std::fs::write(dest, bytes).unwrap();
         }
     }
-    let expected = dump(&open(fresh.path()));
+    let fresh = open(fresh_dir.path());
+    let expected = dump(&fresh);
+    let with_documents = documents(&fresh);
+    assert_eq!(with_documents.len(), 4);
     for version in kgstore_jsonfs::OLDEST_VERSION..=kgstore_jsonfs::VERSION {
+        // Version 1 predates documents.
+        let expected_documents = if version == 1 {
+            Vec::new()
+        } else {
+            with_documents.clone()
+        };
         let copy = tempfile::tempdir().unwrap();
         copy_fixture(version, copy.path());
         // Read-only: as it is, nothing written.
         let before = files(copy.path());
-        let read_only =
-            JsonFsBackend::open(copy.path(), JsonFsOptions::default().read_only(true)).unwrap();
-        assert!(dump(&Store::new(read_only)) == expected, "v{version}");
+        let read_only = Store::new(
+            JsonFsBackend::open(copy.path(), JsonFsOptions::default().read_only(true)).unwrap(),
+        );
+        assert!(dump(&read_only) == expected, "v{version}");
+        assert_eq!(documents(&read_only), expected_documents, "v{version}");
+        for meta in &expected_documents {
+            assert_eq!(
+                read_only.read_document(&meta.key).unwrap(),
+                fresh.read_document(&meta.key).unwrap(),
+                "v{version}: {}",
+                meta.key
+            );
+        }
+        drop(read_only);
         assert!(
             files(copy.path()) == before,
             "v{version}: a read-only open wrote"
@@ -132,7 +187,8 @@ fn the_fixture_of_every_format_version_opens_with_its_content() {
         let store = open(copy.path());
         assert!(dump(&store) == expected, "v{version}");
         assert_eq!(dump(&store).0.len(), 5);
-        assert!(store.check().unwrap().is_ok());
+        assert_eq!(documents(&store), expected_documents, "v{version}");
+        assert!(store.check().unwrap().is_ok(), "v{version}");
         let marker = std::fs::read_to_string(copy.path().join(kgstore_jsonfs::MARKER)).unwrap();
         assert!(
             marker.contains(&format!("\"version\": {}", kgstore_jsonfs::VERSION)),
@@ -141,8 +197,17 @@ fn the_fixture_of_every_format_version_opens_with_its_content() {
         store
             .create_node(Node::new("later", "crate").unwrap())
             .unwrap();
+        store.write_document("after/upgrade.txt", "x").unwrap();
         drop(store);
-        assert_eq!(dump(&open(copy.path())).0.len(), 6);
+        let reopened = open(copy.path());
+        assert_eq!(dump(&reopened).0.len(), 6);
+        assert_eq!(reopened.read_document("after/upgrade.txt").unwrap(), b"x");
+        if version >= 2 {
+            assert_eq!(
+                std::fs::read(copy.path().join("documents/scripts/pilot.fountain")).unwrap(),
+                b"INT. HOUSE - DAY\n"
+            );
+        }
     }
 }
 
@@ -153,6 +218,7 @@ fn todays_writer_still_writes_the_current_format() {
     }
     let fresh = tempfile::tempdir().unwrap();
     write_sample(fresh.path());
+    write_documents(fresh.path());
     let written = files(fresh.path());
     let committed = files(&current());
     let names = |f: &[(String, Vec<u8>)]| f.iter().map(|(r, _)| r.clone()).collect::<Vec<_>>();
@@ -163,14 +229,26 @@ fn todays_writer_still_writes_the_current_format() {
 }
 
 #[test]
-fn version_2_differs_from_version_1_only_in_its_marker() {
-    let v1 = files(&fixture(1));
+fn version_3_differs_from_version_2_only_in_its_marker() {
     let v2 = files(&fixture(2));
+    let v3 = files(&fixture(3));
     let without_marker = |f: &[(String, Vec<u8>)]| -> Vec<(String, Vec<u8>)> {
         f.iter()
             .filter(|(rel, _)| rel != kgstore_jsonfs::MARKER)
             .cloned()
             .collect()
     };
-    assert!(without_marker(&v1) == without_marker(&v2));
+    assert!(without_marker(&v2) == without_marker(&v3));
+    // Version 1 holds the same graph, without the documents.
+    let graph_only = |f: &[(String, Vec<u8>)]| -> Vec<(String, Vec<u8>)> {
+        f.iter()
+            .filter(|(rel, _)| {
+                rel != kgstore_jsonfs::MARKER
+                    && !rel.starts_with("documents/")
+                    && !rel.starts_with("docmeta/")
+            })
+            .cloned()
+            .collect()
+    };
+    assert!(graph_only(&files(&fixture(1))) == graph_only(&v2));
 }

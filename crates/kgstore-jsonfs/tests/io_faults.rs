@@ -1,8 +1,9 @@
 //! I/O errors at every file-system step (the `FsOp` layer of `kgstore_jsonfs::fault`).
 //!
 //! A representative transaction (new nodes and edges, an update, a delete that takes
-//! an edge with it, a schema) is run once to record the trace of its file-system
-//! steps. Then, for every step of that trace, for `EIO` and `ENOSPC`, once and
+//! an edge with it, a schema; documents written — one streamed, one in a new folder —
+//! replaced and deleted, and a folder of documents that becomes a document) is run
+//! once to record the trace of its file-system steps. Then, for every step of that trace, for `EIO` and `ENOSPC`, once and
 //! sticky (every step fails from then on, until the fault clears), a fresh copy of
 //! the same store runs the transaction with that step failing, and the test checks:
 //! the commit fails; the open handle shows the state before the transaction; a
@@ -28,13 +29,13 @@ use std::time::Instant;
 use kgstore_core::suite::dump;
 use kgstore_core::{
     Durability, Edge, ErrorKind, GraphRead, Node, OnDependents, RelationType, SchemaTarget, Store,
-    WriteTx,
+    WriteOptions, WriteTx,
 };
 use kgstore_jsonfs::fault::{EIO, ENOSPC, Fault, FaultAction, FsOp, Step};
 use kgstore_jsonfs::{JsonFsBackend, JsonFsOptions, TEMP_PREFIX};
 use serde_json::json;
 
-use common::{Dump, all_files, leftovers, state};
+use common::{Dump, all_files, leftovers, same_but_replaced, state};
 
 /// The errors every step is failed with.
 const ERRORS: [(&str, i32); 2] = [("EIO", EIO), ("ENOSPC", ENOSPC)];
@@ -64,14 +65,26 @@ fn base(path: &Path) {
                 SchemaTarget::RelationType(RelationType::Calls),
                 json!({"type": "object"}),
             )?;
+            tx.write_document("docs/keep.txt", "keep")?;
+            tx.write_document("docs/old.txt", "v1")?;
+            tx.write_document("gone/only.txt", "bye")?;
+            tx.write_document("flip/inner", "becomes a document")?;
             Ok(())
         })
         .unwrap();
 }
 
 /// The transaction under test: two new nodes (one depending on the other), two new
-/// edges, an update, a delete that removes an edge with its node, and a schema.
+/// edges, an update, a delete that removes an edge with its node, and a schema;
+/// documents written (in a new folder, and streamed), replaced and deleted (the
+/// last of its folder), and a folder that becomes a document.
 fn transaction(tx: &mut WriteTx<'_>) -> kgstore_core::Result<()> {
+    tx.write_document("docs/new/deep.txt", "new")?;
+    tx.write_document("docs/old.txt", "v2")?;
+    tx.delete_document("gone/only.txt")?;
+    tx.delete_document("flip/inner")?;
+    tx.write_document("flip", "was a folder")?;
+    tx.write_document_from("blobs/big.bin", &[7u8; 70_000][..], &WriteOptions::new())?;
     tx.create_node(Node::new("new1", "thing")?.with_attribute("v", json!(5)))?;
     tx.create_node(Node::new("new2", "thing")?.with_dependency("new1"))?;
     tx.create_edge(Edge::new("new1", RelationType::DependsOn, "keep")?)?;
@@ -83,6 +96,26 @@ fn transaction(tx: &mut WriteTx<'_>) -> kgstore_core::Result<()> {
     tx.set_schema(
         SchemaTarget::NodeType("thing".into()),
         json!({"type": "object", "properties": {"v": {"type": "integer"}}}),
+    )?;
+    Ok(())
+}
+
+/// A transaction to fail at every step.
+type Transaction = fn(&mut WriteTx<'_>) -> kgstore_core::Result<()>;
+
+/// One document replaced and nothing else: the commit without a journal, whose
+/// mark is the metadata file's rename.
+fn one_document(tx: &mut WriteTx<'_>) -> kgstore_core::Result<()> {
+    tx.write_document("docs/old.txt", "v2, longer")?;
+    Ok(())
+}
+
+/// One document created in new folders, streamed in.
+fn one_new_document(tx: &mut WriteTx<'_>) -> kgstore_core::Result<()> {
+    tx.write_document_from(
+        "fresh/deep/new.bin",
+        &[9u8; 70_000][..],
+        &WriteOptions::new(),
     )?;
     Ok(())
 }
@@ -102,6 +135,8 @@ fn copy_store(from: &Path, to: &Path) {
         "journal",
         "schemas/node_type",
         "schemas/relation_type",
+        "documents",
+        "docmeta",
     ] {
         std::fs::create_dir_all(to.join(folder)).unwrap();
     }
@@ -119,6 +154,7 @@ fn shape(root: &Path, step: &Step) -> (FsOp, PathBuf) {
         Some(name) if name.to_string_lossy().starts_with(TEMP_PREFIX) => {
             rel.with_file_name(format!("{TEMP_PREFIX}*"))
         }
+        Some(name) if name.to_string_lossy().ends_with(".staged") => rel.with_file_name("*.staged"),
         _ => rel,
     };
     (step.op, rel)
@@ -153,11 +189,14 @@ struct Setup {
     open_steps: usize,
     /// Steps of the transaction's commit.
     commit: Vec<Step>,
-    /// The index in `commit` of the commit mark (the journal's rename).
+    /// The index in `commit` of the commit mark (the journal's rename; for one
+    /// document, its metadata file's).
     mark: usize,
     /// The index in `commit` of the publication of its generation: from there on the
     /// handle's image holds the transaction.
     publish: usize,
+    /// The transaction.
+    transaction: Transaction,
 }
 
 /// Whether step `k` of `steps` is the lock file's clearing when the writer lets go
@@ -167,6 +206,10 @@ fn is_release(steps: &[Step], k: usize) -> bool {
 }
 
 fn setup(durability: Durability) -> Setup {
+    setup_with(durability, transaction)
+}
+
+fn setup_with(durability: Durability, transaction: Transaction) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let base_path = dir.path().join("base");
     base(&base_path);
@@ -199,6 +242,7 @@ fn setup(durability: Durability) -> Setup {
         commit,
         mark,
         publish,
+        transaction,
     }
 }
 
@@ -225,7 +269,7 @@ fn case(setup: &Setup, scratch: &Path, k: usize, (name, code): (&str, i32), mode
     if is_release(&setup.commit, k) {
         // Housekeeping: the transaction is complete and published; the commit stands.
         store
-            .write(transaction)
+            .write(setup.transaction)
             .unwrap_or_else(|e| panic!("{what}: {e}"));
         assert!(fault.fired(), "{what}");
         assert!(state(&store) == setup.after, "{what}");
@@ -236,7 +280,7 @@ fn case(setup: &Setup, scratch: &Path, k: usize, (name, code): (&str, i32), mode
         return;
     }
     let err = store
-        .write(transaction)
+        .write(setup.transaction)
         .expect_err(&format!("{what}: the commit succeeded"));
     assert_eq!(err.kind(), ErrorKind::Io, "{what}: {err}");
     assert!(
@@ -269,12 +313,14 @@ fn case(setup: &Setup, scratch: &Path, k: usize, (name, code): (&str, i32), mode
     // once the files are in place and the generation is being published, the one after.
     let installed = k >= setup.publish;
     assert!(
-        state(&store)
-            == if installed {
-                setup.after.clone()
+        same_but_replaced(
+            &state(&store),
+            if installed {
+                &setup.after
             } else {
-                setup.before.clone()
-            },
+                &setup.before
+            }
+        ),
         "{what}: the open store shows the wrong state"
     );
     fault.clear();
@@ -366,8 +412,11 @@ impl Mode {
 }
 
 fn every_step_of_a_commit(durability: Durability, errors: &[(&str, i32)], mode: Mode) {
+    every_step_of(setup(durability), errors, mode);
+}
+
+fn every_step_of(setup: Setup, errors: &[(&str, i32)], mode: Mode) {
     let started = Instant::now();
-    let setup = setup(durability);
     let scratch = tempfile::tempdir().unwrap();
     let cases: Vec<(usize, (&str, i32))> = errors
         .iter()
@@ -454,6 +503,45 @@ fn every_step_of_a_relaxed_commit_failing() {
 #[test]
 fn every_step_of_a_commit_done_then_reported_failed() {
     every_step_of_a_commit(Durability::Immediate, &ERRORS[..1], Mode::Late);
+}
+
+/// A one-document commit (its metadata, and its staged bytes moved into place) at
+/// every step, in every mode. Since format version 3 it goes through the journal
+/// like every transaction of several files, so that other processes learn of it
+/// from its record: before its mark the store is as before; after it the handle
+/// is poisoned or shows it, and the next writer rolls it forward (the staged bytes
+/// moved into place by the journal's `mv`).
+#[test]
+fn every_step_of_a_one_document_commit_failing() {
+    for transaction in [one_document as Transaction, one_new_document] {
+        let trace = setup_with(Durability::Immediate, transaction);
+        assert!(
+            trace
+                .commit
+                .iter()
+                .any(|s| s.path.to_string_lossy().ends_with(".commit")),
+            "{:?}",
+            trace.commit
+        );
+        let ops: Vec<FsOp> = trace.commit[trace.mark..].iter().map(|s| s.op).collect();
+        assert!(ops.contains(&FsOp::Publish), "{:?}", trace.commit);
+        every_step_of(trace, &ERRORS, Mode::Once);
+        every_step_of(
+            setup_with(Durability::Immediate, transaction),
+            &ERRORS,
+            Mode::Sticky,
+        );
+        every_step_of(
+            setup_with(Durability::Immediate, transaction),
+            &ERRORS[..1],
+            Mode::Late,
+        );
+        every_step_of(
+            setup_with(Durability::Relaxed, transaction),
+            &ERRORS[1..],
+            Mode::Once,
+        );
+    }
 }
 
 /// Makes `path` hold a copy of the base store whose last commit passed its commit
@@ -564,7 +652,7 @@ fn every_step_of_a_recovery_failing() {
 #[test]
 fn every_step_of_a_store_creation_failing() {
     let started = Instant::now();
-    let empty: Dump = (Vec::new(), Vec::new(), Vec::new());
+    let empty: Dump = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let steps = every_step_of_an_open(|_| {}, &empty, "creation");
     assert_eq!(steps[0].op, FsOp::CreateDir, "{steps:?}");
     eprintln!(
@@ -854,7 +942,7 @@ fn every_fault_point_fails_with_each_error() {
         );
         // Past the commit mark the handle's readers see the transaction.
         assert!(
-            state(&store) == if before_mark { before } else { after.clone() },
+            same_but_replaced(&state(&store), if before_mark { &before } else { &after }),
             "{what}: the open store shows the wrong state"
         );
         let expected = expected_after_failure(&store, &err, before_mark, &after, &what);

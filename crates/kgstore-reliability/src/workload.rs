@@ -15,10 +15,17 @@
 //!
 //! Counters move together in one transaction, so their sum is [`COUNTER_TOTAL`]
 //! in every committed state: a partly visible transaction shows at once.
+//!
+//! Documents go with the graph: a group writes `groups/g{g}/notes.md` (and now and
+//! then a streamed blob of [`BLOB_SIZE`] bytes), replaces the previous group's
+//! notes, and its old groups' documents are deleted with them; a solo transaction
+//! writes `solo/s{g}.txt`. The crash check compares every document's bytes too.
+
+use std::io::{self, Read};
 
 use kgstore::{
-    Edge, EdgeKey, Error, GraphRead, Node, OnDependents, RelationType, Result, SchemaTarget,
-    WriteTx,
+    DocumentRead, Edge, EdgeKey, Error, GraphRead, Node, OnDependents, RelationType, Result,
+    SchemaTarget, WriteOptions, WriteTx,
 };
 use serde_json::{Value, json};
 
@@ -34,6 +41,19 @@ pub const LIFETIME: u64 = 4;
 pub const SOLO_LIFETIME: u64 = 8;
 /// How many transactions back a group looks for leftovers to delete.
 const CATCH_UP: u64 = 16;
+/// The size of the occasional streamed blob (over SQLite's chunk size).
+pub const BLOB_SIZE: usize = 300_000;
+
+/// The key of group `g`'s notes.
+pub fn notes_key(g: u64) -> String {
+    Lane::SOLE.notes_key(g)
+}
+
+/// The key of group `g`'s blob, when it has one.
+pub fn blob_key(g: u64) -> String {
+    Lane::SOLE.blob_key(g)
+}
+
 /// The node every transfer updates.
 pub const LEDGER: &str = "ledger";
 
@@ -75,6 +95,21 @@ impl Lane {
     /// The node every transfer updates.
     pub fn ledger(self) -> String {
         format!("{}{LEDGER}", self.0)
+    }
+
+    /// The key of group `g`'s notes (documents' keys start with the prefix too).
+    pub fn notes_key(self, g: u64) -> String {
+        format!("{}groups/g{g}/notes.md", self.0)
+    }
+
+    /// The key of group `g`'s blob, when it has one.
+    pub fn blob_key(self, g: u64) -> String {
+        format!("{}groups/g{g}/blob.bin", self.0)
+    }
+
+    /// The key of the solo document of transaction `g`.
+    pub fn solo_key(self, g: u64) -> String {
+        format!("{}solo/s{g}.txt", self.0)
     }
 
     /// The name of the solo node of transaction `g`.
@@ -165,8 +200,9 @@ fn apply_in(tx: &mut WriteTx<'_>, seed: u64, g: u64, lane: Lane) -> Result<()> {
             tx.create_node(
                 Node::new(lane.solo(g), "solo")?
                     .with_attribute("g", json!(g))
-                    .with_observation(pad),
+                    .with_observation(pad.clone()),
             )?;
+            tx.write_document(&lane.solo_key(g), pad)?;
             Ok(())
         }
         Kind::Transfer => transfer(tx, g, &mut rng, lane),
@@ -190,6 +226,24 @@ fn group(tx: &mut WriteTx<'_>, seed: u64, g: u64, rng: &mut Rng, lane: Lane) -> 
             node = node.with_tag(format!("t{}", rng.below(4)));
         }
         tx.create_node(node)?;
+    }
+    tx.write_document(
+        &lane.notes_key(g),
+        format!("# group {g}\n{}", "n".repeat(rng.index(2000))),
+    )?;
+    if rng.chance(1, 6) {
+        let byte = (g % 251) as u8;
+        tx.write_document_from(
+            &lane.blob_key(g),
+            io::repeat(byte).take(BLOB_SIZE as u64),
+            &WriteOptions::new(),
+        )?;
+    }
+    if g >= 1 && tx.document_exists(&lane.notes_key(g - 1))? {
+        tx.write_document(
+            &lane.notes_key(g - 1),
+            format!("# group {}\nseen by {g}\n", g - 1),
+        )?;
     }
     for i in 0..size - 1 {
         let edge = Edge::new(
@@ -247,6 +301,8 @@ fn group(tx: &mut WriteTx<'_>, seed: u64, g: u64, rng: &mut Rng, lane: Lane) -> 
                 // The rest of the group depends on its first node: a cascade takes all.
                 tx.delete_node(&first, OnDependents::Cascade)?;
             }
+            tx.remove_document(&lane.notes_key(old))?;
+            tx.remove_document(&lane.blob_key(old))?;
         }
     }
     if g >= SOLO_LIFETIME {
@@ -255,6 +311,7 @@ fn group(tx: &mut WriteTx<'_>, seed: u64, g: u64, rng: &mut Rng, lane: Lane) -> 
             if tx.contains_node(&solo)? {
                 tx.delete_node(&solo, OnDependents::Refuse)?;
             }
+            tx.remove_document(&lane.solo_key(old))?;
         }
     }
     Ok(())

@@ -4,7 +4,11 @@
 //!   counter ends at exactly 2,000;
 //! - a reader process reads the store in a loop while a writer process commits
 //!   1,000 transactions of several nodes and an edge each: it never sees a
-//!   transaction partly, never sees the store go back, and ends seeing the last.
+//!   transaction partly, never sees the store go back, and ends seeing the last;
+//! - a reader process reads a node and a document from one snapshot in a loop while
+//!   a writer process commits transactions that change both together: they never
+//!   disagree (a document replaced after the snapshot is refused with `Conflict`,
+//!   never read with the newer bytes).
 //!
 //! `KGSTORE_MP_INCREMENTS` (500 per process) and `KGSTORE_MP_TRANSACTIONS` (1,000)
 //! size a run; the stores go where the crash harness puts them (`/dev/shm` when
@@ -15,7 +19,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kgstore::{Edge, EdgeKey, ErrorKind, GraphRead, Node, NodeFilter, PageRequest, RelationType};
+use kgstore::{
+    DocumentRead, Edge, EdgeKey, ErrorKind, GraphRead, Node, NodeFilter, PageRequest, RelationType,
+};
 use kgstore_reliability::crash::base_dir;
 use kgstore_reliability::rng::env_u64;
 use serde_json::json;
@@ -33,6 +39,21 @@ fn increments() -> u64 {
 
 fn transactions() -> u64 {
     env_u64("KGSTORE_MP_TRANSACTIONS", 1000)
+}
+
+fn doc_transactions() -> u64 {
+    env_u64("KGSTORE_MP_DOC_TRANSACTIONS", 300)
+}
+
+/// The document the node-and-document test rewrites.
+const SCENE: &str = "scenes/current.fountain";
+
+/// The document's bytes at transaction `i` (sizes vary, so that a torn or mixed
+/// read shows).
+fn scene(i: u64) -> Vec<u8> {
+    format!("INT. HOUSE - TAKE {i}\n")
+        .repeat(1 + (i % 7) as usize * 300)
+        .into_bytes()
 }
 
 fn var(name: &str) -> String {
@@ -151,6 +172,56 @@ fn child() {
                 assert!(Instant::now() < deadline, "never saw transaction {last}");
             }
             println!("SAW {seen_max} scans={scans} fresh={fresh} distinct={distinct}");
+        }
+        "doc-commit" => {
+            for i in 1..=doc_transactions() {
+                store
+                    .write(|tx| {
+                        let mut node = tx.get_node("scene")?;
+                        node.attributes.insert("tx".into(), json!(i));
+                        tx.update_node(node, None)?;
+                        tx.write_document(SCENE, scene(i))?;
+                        Ok(())
+                    })
+                    .unwrap();
+            }
+            println!("DONE");
+        }
+        "doc-read" => {
+            let last = doc_transactions();
+            let deadline = Instant::now() + Duration::from_secs(300);
+            let (mut reads, mut replaced, mut seen_max) = (0u64, 0u64, 0u64);
+            println!("READY");
+            loop {
+                let read = store.read().unwrap();
+                let i = read.get_node("scene").unwrap().attributes["tx"]
+                    .as_u64()
+                    .unwrap();
+                let meta = read.stat_document(SCENE).unwrap();
+                assert_eq!(
+                    meta.size,
+                    scene(i).len() as u64,
+                    "the document's metadata is not that of transaction {i}"
+                );
+                match read.read_document(SCENE) {
+                    Ok(bytes) => assert!(
+                        bytes == scene(i),
+                        "the node is at transaction {i}, its document is not ({} bytes)",
+                        bytes.len()
+                    ),
+                    // Replaced by a later transaction after this snapshot: refused.
+                    Err(e) if e.kind() == ErrorKind::Conflict => replaced += 1,
+                    Err(e) => panic!("reading the document failed: {e}"),
+                }
+                reads += 1;
+                assert!(i >= seen_max, "the store went back from {seen_max} to {i}");
+                seen_max = i;
+                if i == last {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "never saw transaction {last}");
+            }
+            println!("SAW {seen_max} reads={reads} replaced={replaced}");
         }
         other => panic!("unknown mode {other}"),
     }
@@ -288,5 +359,51 @@ fn a_reader_process_never_sees_a_partial_transaction_and_ends_seeing_the_last() 
             "the reader saw no transaction in between: {saw}"
         );
         assert_eq!(whole(&store), transactions());
+    }
+}
+
+#[test]
+fn a_reader_process_never_sees_a_node_and_its_document_disagree() {
+    for template in URLS {
+        let dir = store_dir();
+        let url = template.replace("{dir}", &dir.path().display().to_string());
+        let store = kgstore::open(&url).unwrap();
+        store
+            .write(|tx| {
+                tx.create_node(Node::new("scene", "scene")?.with_attribute("tx", json!(0)))?;
+                tx.write_document(SCENE, scene(0))?;
+                Ok(())
+            })
+            .unwrap();
+        let started = Instant::now();
+        let mut reader = spawn("doc-read", &url);
+        let mut lines = BufReader::new(reader.stdout.take().unwrap()).lines();
+        assert!(
+            lines.by_ref().map(Result::unwrap).any(|l| l == "READY"),
+            "the reader never got ready"
+        );
+        let writer = spawn("doc-commit", &url);
+        answer(writer, "DONE");
+        let said: Vec<String> = lines.map(Result::unwrap).collect();
+        let saw = said
+            .iter()
+            .find(|l| l.starts_with("SAW "))
+            .unwrap_or_else(|| panic!("the reader said {said:?}"))
+            .clone();
+        assert!(reader.wait().unwrap().success(), "the reader failed");
+        eprintln!(
+            "{url}: {} node-and-document transactions in {:.2?}; reader: {saw}",
+            doc_transactions(),
+            started.elapsed()
+        );
+        assert!(
+            saw.starts_with(&format!("SAW {} ", doc_transactions())),
+            "{saw}"
+        );
+        assert_eq!(
+            store.read_document(SCENE).unwrap(),
+            scene(doc_transactions())
+        );
+        assert!(store.check().unwrap().is_ok());
     }
 }

@@ -27,6 +27,7 @@
 
 mod backend;
 mod codec;
+mod documents;
 mod error;
 mod maintenance;
 mod options;
@@ -35,5 +36,6 @@ pub mod schema;
 mod write;
 
 pub use backend::{ConnectionSettings, Settings, SqliteBackend};
+pub use documents::CHUNK as DOCUMENT_CHUNK;
 pub use error::SqliteError;
 pub use options::{Durability, SqliteOptions};

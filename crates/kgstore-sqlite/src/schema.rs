@@ -17,8 +17,14 @@ use crate::options::SqliteOptions;
 /// `PRAGMA application_id` of every kgstore store: the bytes `KGST`.
 pub const APPLICATION_ID: i64 = 0x4B47_5354;
 
-/// `PRAGMA user_version` of the format this crate writes and reads.
-pub const FORMAT_VERSION: i64 = 1;
+/// `PRAGMA user_version` of the format this crate writes; it reads every earlier
+/// one too, and migrates a file to this one when it opens it writable.
+pub const FORMAT_VERSION: i64 = 2;
+
+/// What each format version adds to the one before, in SQLite's SQL: version 1
+/// is [`DDL`]; version 2 adds the documents' tables. A writable open runs the
+/// steps a file lacks, in one transaction, then sets its `user_version`.
+pub const MIGRATIONS: &[(i64, &str)] = &[(2, crate::documents::DOCUMENTS_DDL)];
 
 /// The tables and indexes of format version 1, in SQLite's SQL.
 ///
@@ -223,12 +229,13 @@ fn identify(conn: &Connection, ctx: &Ctx) -> kgstore_core::Result<Identity> {
 }
 
 /// Checks that the file is a kgstore store this version can read, creating the
-/// schema in an empty file when `writable`.
-pub(crate) fn prepare(conn: &Connection, ctx: &Ctx, writable: bool) -> kgstore_core::Result<()> {
-    let empty = match identify(conn, ctx)? {
+/// schema in an empty file, or migrating an older format, when `writable`; the
+/// file's format version from then on.
+pub(crate) fn prepare(conn: &Connection, ctx: &Ctx, writable: bool) -> kgstore_core::Result<i64> {
+    let (empty, mut version) = match identify(conn, ctx)? {
         Identity::Kgstore(version) => {
             check_version(ctx, version)?;
-            false
+            (false, version)
         }
         Identity::Foreign(what) => {
             return Err(ctx.corrupt(format!("not a kgstore store: {what}")));
@@ -238,7 +245,7 @@ pub(crate) fn prepare(conn: &Connection, ctx: &Ctx, writable: bool) -> kgstore_c
                 "not a kgstore store: an empty database (open it writable to create a store)",
             ));
         }
-        Identity::Empty => true,
+        Identity::Empty => (true, FORMAT_VERSION),
     };
     if writable {
         // Only now that the file is known to be ours (or empty) may it be changed.
@@ -256,9 +263,46 @@ pub(crate) fn prepare(conn: &Connection, ctx: &Ctx, writable: bool) -> kgstore_c
         }
         if empty {
             create_if_empty(conn, ctx)?;
+        } else if version < FORMAT_VERSION {
+            version = migrate(conn, ctx)?;
         }
     }
-    Ok(())
+    Ok(version)
+}
+
+/// Brings an older file to [`FORMAT_VERSION`] in one transaction, unless another
+/// connection or process did it first; the version it ends at.
+fn migrate(conn: &Connection, ctx: &Ctx) -> kgstore_core::Result<i64> {
+    let doing = || "migrating the file to the current format".to_owned();
+    conn.execute_batch("BEGIN IMMEDIATE").ctx(ctx, doing)?;
+    let outcome = (|| {
+        let from = match identify(conn, ctx)? {
+            Identity::Kgstore(version) => version,
+            Identity::Empty | Identity::Foreign(_) => {
+                return Err(ctx.corrupt("the file changed while it was being opened"));
+            }
+        };
+        for (to, sql) in MIGRATIONS {
+            if *to > from {
+                conn.execute_batch(sql).ctx(ctx, || {
+                    format!("migrating the file from format version {from} to {to}")
+                })?;
+            }
+        }
+        conn.execute_batch(&format!("PRAGMA user_version = {FORMAT_VERSION};"))
+            .ctx(ctx, doing)?;
+        Ok(FORMAT_VERSION)
+    })();
+    match outcome {
+        Ok(version) => conn
+            .execute_batch("COMMIT")
+            .ctx(ctx, doing)
+            .map(|()| version),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
 }
 
 fn check_version(ctx: &Ctx, version: i64) -> kgstore_core::Result<()> {
@@ -287,6 +331,9 @@ fn create_if_empty(conn: &Connection, ctx: &Ctx) -> kgstore_core::Result<()> {
             }
         }
         conn.execute_batch(DDL).ctx(ctx, doing)?;
+        for (_, sql) in MIGRATIONS {
+            conn.execute_batch(sql).ctx(ctx, doing)?;
+        }
         conn.execute_batch(&format!(
             "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {FORMAT_VERSION};"
         ))
@@ -305,11 +352,16 @@ fn create_if_empty(conn: &Connection, ctx: &Ctx) -> kgstore_core::Result<()> {
 /// One entry of `sqlite_schema`: type, name, table, SQL.
 pub(crate) type SchemaObject = (String, String, String, Option<String>);
 
-/// The schema objects (type, name, table, SQL) a store of this format has, as
-/// SQLite records them, to compare a file's schema with.
-pub(crate) fn expected_objects() -> rusqlite::Result<Vec<SchemaObject>> {
+/// The schema objects (type, name, table, SQL) a store of format `version` has,
+/// as SQLite records them, to compare a file's schema with.
+pub(crate) fn expected_objects(version: i64) -> rusqlite::Result<Vec<SchemaObject>> {
     let conn = Connection::open_in_memory()?;
     conn.execute_batch(DDL)?;
+    for (to, sql) in MIGRATIONS {
+        if *to <= version {
+            conn.execute_batch(sql)?;
+        }
+    }
     schema_objects(&conn)
 }
 

@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 
 use common::{assert_error, error_of, options, raw, store, temp_db};
-use kgstore_core::{Edge, ErrorKind, GraphRead, Node, RelationType};
+use kgstore_core::{DocumentQuery, DocumentRead, Edge, ErrorKind, GraphRead, Node, RelationType};
 use kgstore_sqlite::SqliteBackend;
 use kgstore_sqlite::schema::{APPLICATION_ID, FORMAT_VERSION};
 
@@ -72,7 +72,11 @@ fn a_newer_format_is_refused_with_the_versions() {
         assert_error(
             &err,
             ErrorKind::Corrupt,
-            &["format version 2 is newer", "up to 1", "newer kgstore"],
+            &[
+                &format!("format version {} is newer", FORMAT_VERSION + 1),
+                &format!("up to {FORMAT_VERSION}"),
+                "newer kgstore",
+            ],
         );
     }
 }
@@ -157,12 +161,65 @@ fn concurrent_opens_of_a_new_file_make_one_store() {
     assert_eq!(store(&path).count_nodes().unwrap(), 1);
 }
 
-/// The format-1 fixture: a small store made by this crate, committed to the
-/// repository, so later versions are tested to still open it. Recreate it (only
-/// when the format changes) with `KGSTORE_WRITE_FIXTURES=1`.
+/// The format-1 fixture: a small store made by this crate before documents, committed
+/// to the repository, so later versions are tested to still open it (and migrate it).
 #[test]
-fn the_format_1_fixture_still_opens() {
+fn the_format_1_fixture_still_opens_and_is_migrated() {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/format-1.db");
+    let (_dir, path) = temp_db();
+    std::fs::copy(&fixture, &path).unwrap();
+    let s = kgstore_core::Store::new(
+        SqliteBackend::open(&path, options().verify_on_open(true)).unwrap(),
+    );
+    check_graph(&s);
+    assert_eq!(
+        user_version(&path),
+        FORMAT_VERSION,
+        "a writable open migrates"
+    );
+    assert_eq!(s.count_documents().unwrap(), 0);
+    s.write_document("notes/after-migration.md", "# new")
+        .unwrap();
+    assert!(s.check().unwrap().is_ok());
+    s.create_node(Node::new("new", "thing").unwrap()).unwrap();
+    drop(s);
+    let s = store(&path);
+    assert_eq!(
+        s.read_document("notes/after-migration.md").unwrap(),
+        b"# new"
+    );
+}
+
+/// A read-only open leaves an older file exactly as it is: no migration, no documents.
+#[test]
+fn the_format_1_fixture_opens_read_only_unchanged() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/format-1.db");
+    let (_dir, path) = temp_db();
+    std::fs::copy(&fixture, &path).unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let s =
+        kgstore_core::Store::new(SqliteBackend::open(&path, options().read_only(true)).unwrap());
+    check_graph(&s);
+    assert_eq!(s.count_documents().unwrap(), 0);
+    assert!(!s.document_exists("a").unwrap());
+    assert!(
+        s.list_documents(&DocumentQuery::default())
+            .unwrap()
+            .documents
+            .is_empty()
+    );
+    let report = s.check().unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    drop(s);
+    assert_eq!(user_version(&path), 1);
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+/// The format-2 fixture: graph and documents (one kept in its row, one in chunks).
+/// Recreate it (only when the format changes) with `KGSTORE_WRITE_FIXTURES=1`.
+#[test]
+fn the_format_2_fixture_still_opens() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/format-2.db");
     if std::env::var_os("KGSTORE_WRITE_FIXTURES").is_some() {
         write_fixture(&fixture);
     }
@@ -171,6 +228,32 @@ fn the_format_1_fixture_still_opens() {
     let s = kgstore_core::Store::new(
         SqliteBackend::open(&path, options().verify_on_open(true)).unwrap(),
     );
+    check_graph(&s);
+    let pilot = s.get_document("scripts/pilot.fountain").unwrap();
+    assert_eq!(pilot.content, b"INT. HOUSE - DAY\n");
+    assert_eq!(pilot.meta.content_type, "text/vnd.fountain; charset=utf-8");
+    let big = s.get_document("blobs/scene-1.bin").unwrap();
+    assert_eq!(big.content, big_content());
+    assert_eq!(big.meta.size, big_content().len() as u64);
+    assert!(big.meta.size > kgstore_sqlite::DOCUMENT_CHUNK as u64);
+    assert_eq!(
+        big.meta.sha256,
+        kgstore_core::documents::Sha256Digest::of(&big_content())
+    );
+    assert!(s.check().unwrap().is_ok());
+}
+
+fn big_content() -> Vec<u8> {
+    (0..300_000u32).map(|i| (i % 251) as u8).collect()
+}
+
+fn user_version(path: &Path) -> i64 {
+    raw(path)
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap()
+}
+
+fn check_graph(s: &kgstore_core::Store) {
     assert_eq!(s.count_nodes().unwrap(), 3);
     let serde = s.get_node("serde").unwrap();
     assert_eq!(serde.observations, ["A serialization framework"]);
@@ -188,8 +271,6 @@ fn the_format_1_fixture_still_opens() {
             .unwrap()
             .key()
     );
-    assert!(s.check().unwrap().is_ok());
-    s.create_node(Node::new("new", "thing").unwrap()).unwrap();
 }
 
 fn write_fixture(fixture: &Path) {
@@ -209,6 +290,12 @@ fn write_fixture(fixture: &Path) {
         tx.set_schema(
             kgstore_core::SchemaTarget::NodeType("crate".into()),
             serde_json::json!({"type": "object"}),
+        )?;
+        tx.write_document("scripts/pilot.fountain", "INT. HOUSE - DAY\n")?;
+        tx.write_document_from(
+            "blobs/scene-1.bin",
+            big_content().as_slice(),
+            &kgstore_core::WriteOptions::new(),
         )?;
         Ok(())
     })

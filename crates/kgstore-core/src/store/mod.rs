@@ -86,6 +86,7 @@ impl Store {
     pub fn read(&self) -> Result<ReadTx<'_>> {
         Ok(ReadTx {
             txn: self.inner.backend.begin_read()?,
+            backend: self.inner.backend.name(),
         })
     }
 
@@ -95,6 +96,7 @@ impl Store {
     pub fn read_at(&self, revision: &str) -> Result<ReadTx<'_>> {
         Ok(ReadTx {
             txn: self.inner.backend.read_at(revision)?,
+            backend: self.inner.backend.name(),
         })
     }
 

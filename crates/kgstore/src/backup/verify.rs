@@ -11,8 +11,8 @@ use kgstore_core::{
 
 use super::files::hash_file;
 use super::{
-    Counts, DATA_FILES, EDGES_FILE, MANIFEST_FILE, Manifest, NODES_FILE, Phase, Progress,
-    SCHEMAS_FILE, SchemaEntry, read_manifest,
+    Counts, DATA_FILES, DOCUMENTS_FILE, EDGES_FILE, MANIFEST_FILE, Manifest, NODES_FILE, Phase,
+    Progress, SCHEMAS_FILE, SchemaEntry, VALUES_DIR, read_manifest,
 };
 
 /// Stop listing problems after this many (the count is still reported).
@@ -35,7 +35,7 @@ impl VerifyReport {
         self.manifest.is_some() && self.problems.is_empty()
     }
 
-    fn problem(&mut self, location: impl Into<String>, detail: impl Into<String>) {
+    pub(super) fn problem(&mut self, location: impl Into<String>, detail: impl Into<String>) {
         if self.problems.len() < MAX_PROBLEMS {
             self.problems.push(Problem::new(location, detail));
         } else if self.problems.len() == MAX_PROBLEMS {
@@ -103,6 +103,14 @@ pub fn verify_with(dir: &Path, mut progress: impl FnMut(Progress)) -> Result<Ver
     let graph = check_nodes(dir, &schemas, &mut report, &mut progress)?;
     check_edges(dir, &graph, &schemas, &mut report, &mut progress)?;
     check_dependencies(&graph, &mut report);
+    if manifest.format_version >= 2 {
+        super::documents::check(dir, &manifest, &mut report)?;
+    } else if dir.join(DOCUMENTS_FILE).exists() || dir.join(VALUES_DIR).exists() {
+        report.problem(
+            MANIFEST_FILE,
+            "format version 1 holds no documents, but documents are in the folder",
+        );
+    }
     if report.counts != manifest.counts {
         report.problem(
             MANIFEST_FILE,
@@ -123,15 +131,21 @@ fn check_files(
     progress: &mut impl FnMut(Progress),
 ) -> Result<()> {
     let listed: HashSet<&str> = manifest.files.iter().map(|f| f.name.as_str()).collect();
-    for expected in DATA_FILES {
+    let documents = manifest.format_version >= 2;
+    let required: &[&str] = if documents { &[DOCUMENTS_FILE] } else { &[] };
+    for expected in DATA_FILES.iter().chain(required) {
         if !listed.contains(expected) {
             report.problem(MANIFEST_FILE, format!("does not list {expected}"));
         }
     }
+    let known = |name: &str| {
+        DATA_FILES.contains(&name)
+            || (documents && (name == DOCUMENTS_FILE || super::documents::is_value_name(name)))
+    };
     let total: u64 = manifest.files.iter().map(|f| f.size).sum();
     let mut before = 0;
     for entry in &manifest.files {
-        if !DATA_FILES.contains(&entry.name.as_str()) {
+        if !known(&entry.name) {
             report.problem(
                 MANIFEST_FILE,
                 format!(
@@ -170,6 +184,17 @@ fn check_files(
     for entry in entries {
         let entry = entry.map_err(|e| kgstore_core::Error::io(dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
+        if documents && name == VALUES_DIR && entry.path().is_dir() {
+            let values = fs::read_dir(entry.path()).map_err(|e| kgstore_core::Error::io(dir, e))?;
+            for value in values {
+                let value = value.map_err(|e| kgstore_core::Error::io(dir, e))?;
+                let name = format!("{VALUES_DIR}/{}", value.file_name().to_string_lossy());
+                if !listed.contains(name.as_str()) {
+                    report.problem(&name, "is not part of the backup (an extra file)");
+                }
+            }
+            continue;
+        }
         if name != MANIFEST_FILE && !listed.contains(name.as_str()) {
             report.problem(&name, "is not part of the backup (an extra file)");
         }
