@@ -8,7 +8,6 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use kgstore::documents::{Sha256Digest, guess_content_type};
@@ -19,7 +18,7 @@ use rusqlite::{Connection, MAIN_DB, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
 use crate::data::SplitMix64;
-use crate::subject::Measured;
+use crate::subject::{Measured, timed};
 
 /// Documents per folder of the generated keys (`notes/<folder>/doc-<i>.md`).
 pub const PER_FOLDER: usize = 100;
@@ -169,17 +168,6 @@ impl Write for Sampler {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
-}
-
-/// Times `f`, which returns the operation count and the checksum.
-fn timed(f: impl FnOnce() -> Result<(u64, Option<u64>)>) -> Result<Measured> {
-    let started = Instant::now();
-    let (ops, checksum) = f()?;
-    Ok(Measured {
-        ops,
-        secs: started.elapsed().as_secs_f64(),
-        checksum,
-    })
 }
 
 /// The document phases on a kgstore store.

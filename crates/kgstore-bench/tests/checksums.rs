@@ -121,12 +121,7 @@ fn phases_can_be_chosen() {
     ])
     .unwrap();
     let report = run(&args, &mut |_| {}).unwrap();
-    let mut got: Vec<(String, &str)> = report
-        .rows
-        .iter()
-        .map(|r| (r.backend.clone(), r.phase))
-        .collect();
-    got.sort();
+    let got = backends_and_phases(&report);
     assert_eq!(
         got,
         [
@@ -159,12 +154,7 @@ fn document_phases_run_without_the_graph() {
     ])
     .unwrap();
     let report = run(&args, &mut |_| {}).unwrap();
-    let mut got: Vec<(String, &str)> = report
-        .rows
-        .iter()
-        .map(|r| (r.backend.clone(), r.phase))
-        .collect();
-    got.sort();
+    let got = backends_and_phases(&report);
     assert_eq!(
         got,
         [
@@ -181,4 +171,15 @@ fn document_phases_run_without_the_graph() {
     // No graph was loaded: the load phases ran nowhere.
     assert!(report.all_rows.iter().all(|r| r.phase.starts_with("doc_")));
     assert!(report.mismatches.is_empty(), "{:?}", report.mismatches);
+}
+
+/// The (backend, phase) of every reported row, sorted.
+fn backends_and_phases(report: &kgstore_bench::Report) -> Vec<(String, &'static str)> {
+    let mut got: Vec<(String, &'static str)> = report
+        .rows
+        .iter()
+        .map(|r| (r.backend.clone(), r.phase))
+        .collect();
+    got.sort();
+    got
 }

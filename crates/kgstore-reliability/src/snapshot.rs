@@ -94,6 +94,10 @@ impl Snapshot {
                 .insert(target.to_string(), schema.to_string());
         }
         let mut query = DocumentQuery::prefix("").limit(PAGE);
+        // A backend without documents (git, until issue 14) has none to compare.
+        if !crate::workload::holds_documents(reader)? {
+            return Ok(snapshot);
+        }
         loop {
             let page = reader.list_documents(&query)?;
             for meta in &page.documents {

@@ -20,12 +20,15 @@
 //! then a streamed blob of [`BLOB_SIZE`] bytes), replaces the previous group's
 //! notes, and its old groups' documents are deleted with them; a solo transaction
 //! writes `solo/s{g}.txt`. The crash check compares every document's bytes too.
+//! On a backend that holds no documents (git, until issue 14: it answers
+//! `Unsupported`) the workload leaves them out and draws the same random numbers,
+//! so its graph is the same.
 
 use std::io::{self, Read};
 
 use kgstore::{
-    DocumentRead, Edge, EdgeKey, Error, GraphRead, Node, OnDependents, RelationType, Result,
-    SchemaTarget, WriteOptions, WriteTx,
+    DocumentRead, Edge, EdgeKey, Error, ErrorKind, GraphRead, Node, OnDependents, RelationType,
+    Result, SchemaTarget, WriteOptions, WriteTx,
 };
 use serde_json::{Value, json};
 
@@ -167,6 +170,7 @@ pub fn apply(tx: &mut WriteTx<'_>, seed: u64, g: u64) -> Result<()> {
 }
 
 fn apply_in(tx: &mut WriteTx<'_>, seed: u64, g: u64, lane: Lane) -> Result<()> {
+    let docs = holds_documents(tx)?;
     let mut rng = Rng::derive(seed, g);
     match kind(seed, g) {
         Kind::Setup => {
@@ -189,10 +193,10 @@ fn apply_in(tx: &mut WriteTx<'_>, seed: u64, g: u64, lane: Lane) -> Result<()> {
                     .with_attribute("last", json!(0))
                     .with_attribute("transfers", json!(0)),
             )?;
-            group(tx, seed, g, &mut rng, lane)
+            group(tx, seed, g, &mut rng, lane, docs)
         }
         Kind::Group => {
-            group(tx, seed, g, &mut rng, lane)?;
+            group(tx, seed, g, &mut rng, lane, docs)?;
             transfer(tx, g, &mut rng, lane)
         }
         Kind::Solo => {
@@ -202,14 +206,23 @@ fn apply_in(tx: &mut WriteTx<'_>, seed: u64, g: u64, lane: Lane) -> Result<()> {
                     .with_attribute("g", json!(g))
                     .with_observation(pad.clone()),
             )?;
-            tx.write_document(&lane.solo_key(g), pad)?;
+            if docs {
+                tx.write_document(&lane.solo_key(g), pad)?;
+            }
             Ok(())
         }
         Kind::Transfer => transfer(tx, g, &mut rng, lane),
     }
 }
 
-fn group(tx: &mut WriteTx<'_>, seed: u64, g: u64, rng: &mut Rng, lane: Lane) -> Result<()> {
+fn group(
+    tx: &mut WriteTx<'_>,
+    seed: u64,
+    g: u64,
+    rng: &mut Rng,
+    lane: Lane,
+    docs: bool,
+) -> Result<()> {
     let size = group_size(seed, g);
     for i in 0..size {
         let mut node = Node::new(lane.group_node(g, i), "member")?
@@ -227,23 +240,25 @@ fn group(tx: &mut WriteTx<'_>, seed: u64, g: u64, rng: &mut Rng, lane: Lane) -> 
         }
         tx.create_node(node)?;
     }
-    tx.write_document(
-        &lane.notes_key(g),
-        format!("# group {g}\n{}", "n".repeat(rng.index(2000))),
-    )?;
-    if rng.chance(1, 6) {
-        let byte = (g % 251) as u8;
-        tx.write_document_from(
-            &lane.blob_key(g),
-            io::repeat(byte).take(BLOB_SIZE as u64),
-            &WriteOptions::new(),
-        )?;
-    }
-    if g >= 1 && tx.document_exists(&lane.notes_key(g - 1))? {
-        tx.write_document(
-            &lane.notes_key(g - 1),
-            format!("# group {}\nseen by {g}\n", g - 1),
-        )?;
+    // Drawn whether or not the backend holds documents, so the graph is the same.
+    let notes = format!("# group {g}\n{}", "n".repeat(rng.index(2000)));
+    let blob = rng.chance(1, 6);
+    if docs {
+        tx.write_document(&lane.notes_key(g), notes)?;
+        if blob {
+            let byte = (g % 251) as u8;
+            tx.write_document_from(
+                &lane.blob_key(g),
+                io::repeat(byte).take(BLOB_SIZE as u64),
+                &WriteOptions::new(),
+            )?;
+        }
+        if g >= 1 && tx.document_exists(&lane.notes_key(g - 1))? {
+            tx.write_document(
+                &lane.notes_key(g - 1),
+                format!("# group {}\nseen by {g}\n", g - 1),
+            )?;
+        }
     }
     for i in 0..size - 1 {
         let edge = Edge::new(
@@ -301,8 +316,10 @@ fn group(tx: &mut WriteTx<'_>, seed: u64, g: u64, rng: &mut Rng, lane: Lane) -> 
                 // The rest of the group depends on its first node: a cascade takes all.
                 tx.delete_node(&first, OnDependents::Cascade)?;
             }
-            tx.remove_document(&lane.notes_key(old))?;
-            tx.remove_document(&lane.blob_key(old))?;
+            if docs {
+                tx.remove_document(&lane.notes_key(old))?;
+                tx.remove_document(&lane.blob_key(old))?;
+            }
         }
     }
     if g >= SOLO_LIFETIME {
@@ -311,10 +328,22 @@ fn group(tx: &mut WriteTx<'_>, seed: u64, g: u64, rng: &mut Rng, lane: Lane) -> 
             if tx.contains_node(&solo)? {
                 tx.delete_node(&solo, OnDependents::Refuse)?;
             }
-            tx.remove_document(&lane.solo_key(old))?;
+            if docs {
+                tx.remove_document(&lane.solo_key(old))?;
+            }
         }
     }
     Ok(())
+}
+
+/// Whether the store `reader` reads holds documents: a backend without them (git,
+/// until issue 14) answers `Unsupported`.
+pub fn holds_documents(reader: &(impl DocumentRead + ?Sized)) -> Result<bool> {
+    match reader.count_documents() {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::Unsupported => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 fn counter_value(node: &Node) -> Result<i64> {
