@@ -268,6 +268,29 @@ fn whole(store: &kgstore::Store) -> u64 {
     i
 }
 
+/// Starts a reader process in `read_mode`; once it has read once, a writer process
+/// in `commit_mode`; returns the reader's `SAW …` line when both are done.
+fn read_while_committing(url: &str, read_mode: &str, commit_mode: &str) -> String {
+    let mut reader = spawn(read_mode, url);
+    let mut lines = BufReader::new(reader.stdout.take().unwrap()).lines();
+    // The reader has its store open and has read once: now the writer starts.
+    assert!(
+        lines.by_ref().map(Result::unwrap).any(|l| l == "READY"),
+        "the reader never got ready"
+    );
+    let writer = spawn(commit_mode, url);
+    answer(writer, "DONE");
+    // Read to the end: a closed pipe would fail the reader's last words.
+    let said: Vec<String> = lines.map(Result::unwrap).collect();
+    let saw = said
+        .iter()
+        .find(|l| l.starts_with("SAW "))
+        .unwrap_or_else(|| panic!("the reader said {said:?}"))
+        .clone();
+    assert!(reader.wait().unwrap().success(), "the reader failed");
+    saw
+}
+
 fn store_dir() -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix("kgstore-mp-")
@@ -326,23 +349,7 @@ fn a_reader_process_never_sees_a_partial_transaction_and_ends_seeing_the_last() 
             })
             .unwrap();
         let started = Instant::now();
-        let mut reader = spawn("read", &url);
-        let mut lines = BufReader::new(reader.stdout.take().unwrap()).lines();
-        // The reader has its store open and has read once: now the writer starts.
-        assert!(
-            lines.by_ref().map(Result::unwrap).any(|l| l == "READY"),
-            "the reader never got ready"
-        );
-        let writer = spawn("commit", &url);
-        answer(writer, "DONE");
-        // Read to the end: a closed pipe would fail the reader's last words.
-        let said: Vec<String> = lines.map(Result::unwrap).collect();
-        let saw = said
-            .iter()
-            .find(|l| l.starts_with("SAW "))
-            .unwrap_or_else(|| panic!("the reader said {said:?}"))
-            .clone();
-        assert!(reader.wait().unwrap().success(), "the reader failed");
+        let saw = read_while_committing(&url, "read", "commit");
         eprintln!(
             "{url}: {} transactions in {:.2?}; reader: {saw}",
             transactions(),
@@ -376,21 +383,7 @@ fn a_reader_process_never_sees_a_node_and_its_document_disagree() {
             })
             .unwrap();
         let started = Instant::now();
-        let mut reader = spawn("doc-read", &url);
-        let mut lines = BufReader::new(reader.stdout.take().unwrap()).lines();
-        assert!(
-            lines.by_ref().map(Result::unwrap).any(|l| l == "READY"),
-            "the reader never got ready"
-        );
-        let writer = spawn("doc-commit", &url);
-        answer(writer, "DONE");
-        let said: Vec<String> = lines.map(Result::unwrap).collect();
-        let saw = said
-            .iter()
-            .find(|l| l.starts_with("SAW "))
-            .unwrap_or_else(|| panic!("the reader said {said:?}"))
-            .clone();
-        assert!(reader.wait().unwrap().success(), "the reader failed");
+        let saw = read_while_committing(&url, "doc-read", "doc-commit");
         eprintln!(
             "{url}: {} node-and-document transactions in {:.2?}; reader: {saw}",
             doc_transactions(),
