@@ -229,6 +229,10 @@ pub fn finish(root: &Path, files: Files, overlay: &[FileOp]) -> Result<Scan> {
         mut scan,
     } = files;
     for op in overlay {
+        if crate::docs::is_doc_path(&op.rel) {
+            // A document's metadata or bytes: the documents' scan applies it.
+            continue;
+        }
         match &op.content {
             Some(bytes) => {
                 loaded.insert(op.rel.clone(), entity_file::parse(&op.rel, bytes));
