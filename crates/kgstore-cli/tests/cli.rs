@@ -947,10 +947,18 @@ fn the_demo_runs_and_both_stores_agree() {
         "Build order of kgstore-cli",
         "Who depends on serde",
         "byte for byte",
-        "3. Documents",
-        "11. History:",
+        "3. Documents beside the graph",
+        "10. Integrity check",
+        "11. History",
         "12. The same store as an MCP memory server",
-        "13. Several processes on the JSON-files store: 4 ",
+        "13. What the SQLite store measured",
+        // Four write transactions on the SQLite store (storing the crates and three
+        // MCP calls); the last MCP call is refused, so three commits and one error.
+        "write transactions 4: p50",
+        "commits 3: p50",
+        "errors 1,",
+        "page_cache_hits",
+        "14. Several processes on the JSON-files store: 4 ",
     ] {
         assert!(out.contains(step), "{step:?} in {out}");
     }

@@ -222,6 +222,7 @@ impl JsonFsBackend {
         }
         let generation = Generation::new(&root);
         let mut report = RecoveryReport::default();
+        let recovery_span = tracing::info_span!("recovery", store = %root.display()).entered();
         let lock = LockFile::open(&root, !options.read_only)?;
         let deadline = options.lock_timeout.map(|t| Instant::now() + t);
         if options.read_only {
@@ -291,6 +292,8 @@ impl JsonFsBackend {
                 held.release(true, &options.hooks);
             }
         }
+        crate::observe::report_recovery(&report);
+        drop(recovery_span);
         Ok(Self {
             root,
             options,
@@ -632,6 +635,10 @@ fn recover(
         files::parallel_map(&dirs, workers, |dir| files::sync_dir(dir, &options.hooks))
             .into_iter()
             .collect::<Result<()>>()?;
+        tracing::info!(
+            folders = dirs.len(),
+            "the last writer stopped with the store open: folders synced"
+        );
     }
     Ok(head)
 }
@@ -685,14 +692,18 @@ impl Backend for JsonFsBackend {
             other => log::has_record(&self.root, other.generation().unwrap_or(0) + 1),
         };
         let head = if held.unclean || behind {
-            let mut report = lock(&self.recovery);
-            recover(
+            let _span = tracing::info_span!("recovery", store = %self.root.display()).entered();
+            let mut report = RecoveryReport::default();
+            let head = recover(
                 &self.root,
                 &self.options,
                 &self.generation,
                 &held,
                 &mut report,
-            )?
+            );
+            crate::observe::report_recovery(&report);
+            lock(&self.recovery).append(report);
+            head?
         } else {
             published.generation().unwrap_or(0)
         };
@@ -768,6 +779,23 @@ impl Backend for JsonFsBackend {
             None => self.check_busy(&mut problems)?,
         }
         Ok(problems)
+    }
+
+    fn durability(&self) -> Option<kgstore_core::Durability> {
+        Some(self.options.durability)
+    }
+
+    /// What this handle recovered after interrupted writers (at open and before its
+    /// write transactions since), and how it kept up with other processes' commits.
+    fn figures(&self) -> Result<Vec<kgstore_core::BackendFigure>> {
+        let mut figures = crate::observe::figures(&lock(&self.recovery));
+        figures.push(kgstore_core::BackendFigure::counter(
+            "full_reads",
+            self.full_reads(),
+            "reads of every file of the store (once at open; again only when the commit \
+             log no longer held what this handle needed)",
+        ));
+        Ok(figures)
     }
 
     /// Nothing to reorganise: every file is always in its final form.

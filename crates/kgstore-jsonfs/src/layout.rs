@@ -64,6 +64,15 @@ pub struct RecoveryReport {
 }
 
 impl RecoveryReport {
+    /// Adds what a later recovery did.
+    pub(crate) fn append(&mut self, mut later: Self) {
+        self.rolled_forward.append(&mut later.rolled_forward);
+        self.completed.append(&mut later.completed);
+        self.discarded.append(&mut later.discarded);
+        self.temps_removed.append(&mut later.temps_removed);
+        self.left_in_place.append(&mut later.left_in_place);
+    }
+
     /// Whether the store was found closed cleanly.
     pub fn is_clean(&self) -> bool {
         self.rolled_forward.is_empty()

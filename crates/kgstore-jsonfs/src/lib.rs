@@ -51,6 +51,7 @@ mod layout;
 mod lock;
 mod log;
 pub mod names;
+mod observe;
 mod options;
 mod recovery;
 mod scan;

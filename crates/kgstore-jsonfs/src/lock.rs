@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-use kgstore_core::{Error, Result};
+use kgstore_core::{Error, Result, observe};
 
 use crate::fault::{FaultPoint, Hooks};
 use crate::fsio;
@@ -139,10 +139,34 @@ impl LockFile {
 
     /// Takes the lock, waiting until `deadline` (`None`: not at all) for the holder
     /// to let go; then [`Error::Locked`] naming the holder.
+    /// A wait (or a refusal without one) is reported to `observe::lock_wait` with the
+    /// holder the file named when it began.
     pub(crate) fn acquire(&self, deadline: Option<Instant>) -> Result<Held<'_>> {
         if let Some(held) = self.try_acquire()? {
             return Ok(held);
         }
+        let started = Instant::now();
+        let holder = self.holder();
+        let outcome = self.wait_for(deadline);
+        let holder = match &outcome {
+            Err(Error::Locked {
+                holder: Some(named),
+                ..
+            }) => named.as_str(),
+            _ => holder.as_str(),
+        };
+        observe::lock_wait(
+            &self.path.display(),
+            Some(holder),
+            started.elapsed(),
+            outcome.is_ok(),
+        );
+        outcome
+    }
+
+    /// The slow path of [`LockFile::acquire`]: waits (through the helper thread)
+    /// until the lock is handed over or `deadline` passes.
+    fn wait_for(&self, deadline: Option<Instant>) -> Result<Held<'_>> {
         let Some(deadline) = deadline else {
             return Err(self.locked());
         };
@@ -204,17 +228,21 @@ impl LockFile {
 
     /// The `Locked` error, naming the holder as well as it can be known.
     pub(crate) fn locked(&self) -> Error {
-        let text = self.content().unwrap_or_default();
-        let text = text.trim();
-        let holder = if text.starts_with("pid ") {
-            text.to_owned()
-        } else {
-            // Between a holder's taking the lock and writing its pid, or a check.
-            "another process".to_owned()
-        };
         Error::Locked {
             resource: self.path.display().to_string(),
-            holder: Some(holder),
+            holder: Some(self.holder()),
+        }
+    }
+
+    /// The holder as well as the file tells it: `pid N`, or "another process"
+    /// (between a holder's taking the lock and writing its pid, or a check).
+    fn holder(&self) -> String {
+        let text = self.content().unwrap_or_default();
+        let text = text.trim();
+        if text.starts_with("pid ") {
+            text.to_owned()
+        } else {
+            "another process".to_owned()
         }
     }
 }

@@ -492,13 +492,24 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
         say(line)?;
     }
 
+    let metrics = store.metrics();
+    say(
+        "\n13. What the SQLite store measured meanwhile (Store::metrics; `kgstore stats --perf` \
+         adds up every run on a store):"
+            .to_owned(),
+    )?;
+    for line in super::perf::metrics_summary(&metrics) {
+        say(format!("   {line}"))?;
+    }
+
     let (processes, seen) = several_processes(&json_url, &json_store)?;
     say(format!(
-        "\n13. Several processes on the JSON-files store: {processes} `kgstore node create` processes \
+        "\n14. Several processes on the JSON-files store: {processes} `kgstore node create` processes \
          wrote at once, taking turns one transaction each, while this process kept the store \
          open; its handle saw all {seen} new nodes at its next read, applying what the others \
          committed from the store's commit log."
     ))?;
+
     let me = how_to_call_me();
     say(format!(
         "\nDone in {:.1} s. Try: {me} --store {url} node get {cli}",
@@ -522,12 +533,13 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
             "problems": check.problems.len(),
             "git_store": git,
             "mcp_calls": mcp_calls,
+            "metrics": metrics,
         }))?;
     }
     Ok(())
 }
 
-/// Step 13: starts four `kgstore node create` processes on the JSON-files store at once,
+/// Step 14: starts four `kgstore node create` processes on the JSON-files store at once,
 /// while `open` (a handle of this process) keeps it open; returns how many
 /// processes ran and how many of their nodes `open` then sees.
 fn several_processes(url: &str, open: &Store) -> Result<(usize, u64)> {

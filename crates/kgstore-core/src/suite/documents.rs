@@ -1344,3 +1344,37 @@ pub fn doc_reopen_keeps_documents(mut f: Fixture) {
     s.write_document("after-reopen", "x").unwrap();
     assert!(s.check().unwrap().is_ok());
 }
+
+pub fn doc_reads_and_writes_are_counted_in_metrics(f: Fixture) {
+    let s = &f.store;
+    s.write(|tx| tx.write_document("notes/a.md", "alpha").map(drop))
+        .unwrap();
+    s.reset_metrics();
+    s.write(|tx| {
+        tx.write_document("notes/b.md", "beta")?;
+        tx.write_document("notes/c.md", "gamma")?;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(s.read_document("notes/a.md").unwrap(), b"alpha");
+    assert!(s.document_exists("notes/b.md").unwrap());
+    assert_eq!(
+        kind_of(s.read_document("notes/zz.md")),
+        ErrorKind::DocumentNotFound
+    );
+    assert_eq!(
+        kind_of(s.write(|tx| tx.delete_document("notes/zz.md").map(drop))),
+        ErrorKind::DocumentNotFound
+    );
+    let snapshot = s.read().unwrap();
+    snapshot.stat_document("notes/c.md").unwrap();
+    let m = s.metrics();
+    assert_eq!(m.write_transactions.count, 2, "{m:?}");
+    assert_eq!(m.write_transactions.errors, 1);
+    assert_eq!(m.commits.count, 1);
+    // Every document read on the store or a snapshot is a read, like a graph query
+    // (one that finds nothing succeeded; the failed delete is counted by kind).
+    assert_eq!(m.reads.count, 4, "{m:?}");
+    assert_eq!(m.reads.errors, 0);
+    assert_eq!(m.errors_by_kind.get("document_not_found"), Some(&1));
+}
