@@ -375,6 +375,29 @@ fn child() {
 }
 
 #[test]
+fn a_handle_kept_open_recovers_after_a_writer_that_died_and_counts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(sample(dir.path()));
+    // Open before the other writer dies: its open had nothing to recover.
+    let store = open(dir.path());
+    assert_eq!(store.metrics().backend_figure("journal_replays"), Some(0));
+    committed_journal(dir.path());
+    // Its next write takes the lock, finds the dead writer's pid, rolls the
+    // committed journal forward, then writes.
+    store
+        .create_node(Node::new("after", "crate").unwrap())
+        .unwrap();
+    assert!(store.contains_node("late").unwrap());
+    assert!(dir.path().join(node_path("late")).exists());
+    let m = store.metrics();
+    assert_eq!(m.backend_figure("journal_replays"), Some(1), "{m:?}");
+    assert_eq!(m.backend_figure("full_reads"), Some(1), "{m:?}");
+    assert!(m.recovery_actions >= 1, "{m:?}");
+    assert_eq!(leftovers(dir.path()), Vec::<PathBuf>::new());
+    assert!(store.check().unwrap().is_ok());
+}
+
+#[test]
 fn a_read_only_open_applies_a_committed_journal_in_memory_only() {
     let dir = tempfile::tempdir().unwrap();
     drop(sample(dir.path()));
