@@ -89,6 +89,12 @@ fn is_document(rel: &str) -> bool {
     rel.starts_with(docs::DOCUMENTS) && rel.as_bytes().get(docs::DOCUMENTS.len()) == Some(&b'/')
 }
 
+/// Whether a transaction takes the one-file sequence (a single change, not of a
+/// document's bytes): its record is written without a journal.
+fn one_file(changes: &[Change]) -> bool {
+    matches!(changes, [only] if !is_document(&only.rel))
+}
+
 fn rel_dir(rel: &str) -> &str {
     rel.rsplit_once('/').map_or("", |(dir, _)| dir)
 }
@@ -147,7 +153,7 @@ impl Disk<'_> {
         to_sync.sort();
         to_sync.dedup();
         let staged = self.stage(&changes)?;
-        let record = if changes.len() == 1 && !is_document(&changes[0].rel) {
+        let record = if one_file(&changes) {
             self.mark_one(&changes[0], &staged, generation)?
         } else {
             self.mark_many(&changes, &staged, generation)?
@@ -333,7 +339,7 @@ impl Disk<'_> {
             to_sync,
             new_dirs,
         } = committed;
-        let one_file = changes.len() == 1 && !is_document(&changes[0].rel);
+        let one_file = one_file(&changes);
         let journal_dir = self.journal_dir();
         // Past the commit mark: every failure from here on is completed by recovery,
         // including a failed sync of the journal's folder, which is never retried.

@@ -269,8 +269,10 @@ fn whole(store: &kgstore::Store) -> u64 {
 }
 
 /// Starts a reader process in `read_mode`; once it has read once, a writer process
-/// in `commit_mode`; returns the reader's `SAW …` line when both are done.
-fn read_while_committing(url: &str, read_mode: &str, commit_mode: &str) -> String {
+/// in `commit_mode`, which commits `last` transactions; returns the reader's `SAW …`
+/// line when both are done, after checking that the reader saw the last one.
+fn read_while_committing(url: &str, read_mode: &str, commit_mode: &str, last: u64) -> String {
+    let started = Instant::now();
     let mut reader = spawn(read_mode, url);
     let mut lines = BufReader::new(reader.stdout.take().unwrap()).lines();
     // The reader has its store open and has read once: now the writer starts.
@@ -288,22 +290,30 @@ fn read_while_committing(url: &str, read_mode: &str, commit_mode: &str) -> Strin
         .unwrap_or_else(|| panic!("the reader said {said:?}"))
         .clone();
     assert!(reader.wait().unwrap().success(), "the reader failed");
+    eprintln!(
+        "{url}: {last} {commit_mode} transactions in {:.2?}; reader: {saw}",
+        started.elapsed()
+    );
+    assert!(saw.starts_with(&format!("SAW {last} ")), "{saw}");
     saw
 }
 
-fn store_dir() -> tempfile::TempDir {
-    tempfile::Builder::new()
+/// A new store at `template` (a URL whose `{dir}` is a new temporary folder): its
+/// folder (removed when dropped), its URL, and a handle on it.
+fn new_store(template: &str) -> (tempfile::TempDir, String, kgstore::Store) {
+    let dir = tempfile::Builder::new()
         .prefix("kgstore-mp-")
         .tempdir_in(base_dir())
-        .unwrap()
+        .unwrap();
+    let url = template.replace("{dir}", &dir.path().display().to_string());
+    let store = kgstore::open(&url).unwrap();
+    (dir, url, store)
 }
 
 #[test]
 fn four_processes_incrementing_one_counter_optimistically_lose_nothing_on_any_backend() {
     for template in URLS {
-        let dir = store_dir();
-        let url = template.replace("{dir}", &dir.path().display().to_string());
-        let store = kgstore::open(&url).unwrap();
+        let (_dir, url, store) = new_store(template);
         store
             .create_node(
                 Node::new("counter", "counter")
@@ -332,9 +342,7 @@ fn four_processes_incrementing_one_counter_optimistically_lose_nothing_on_any_ba
 #[test]
 fn a_reader_process_never_sees_a_partial_transaction_and_ends_seeing_the_last() {
     for template in URLS {
-        let dir = store_dir();
-        let url = template.replace("{dir}", &dir.path().display().to_string());
-        let store = kgstore::open(&url).unwrap();
+        let (_dir, url, store) = new_store(template);
         store
             .write(|tx| {
                 for k in 0..MEMBERS {
@@ -348,17 +356,7 @@ fn a_reader_process_never_sees_a_partial_transaction_and_ends_seeing_the_last() 
                 Ok(())
             })
             .unwrap();
-        let started = Instant::now();
-        let saw = read_while_committing(&url, "read", "commit");
-        eprintln!(
-            "{url}: {} transactions in {:.2?}; reader: {saw}",
-            transactions(),
-            started.elapsed()
-        );
-        assert!(
-            saw.starts_with(&format!("SAW {} ", transactions())),
-            "{saw}"
-        );
+        let saw = read_while_committing(&url, "read", "commit", transactions());
         // It read while the writer committed: it saw states between the first and the last.
         let distinct: u64 = saw.rsplit("distinct=").next().unwrap().parse().unwrap();
         assert!(
@@ -372,9 +370,7 @@ fn a_reader_process_never_sees_a_partial_transaction_and_ends_seeing_the_last() 
 #[test]
 fn a_reader_process_never_sees_a_node_and_its_document_disagree() {
     for template in URLS {
-        let dir = store_dir();
-        let url = template.replace("{dir}", &dir.path().display().to_string());
-        let store = kgstore::open(&url).unwrap();
+        let (_dir, url, store) = new_store(template);
         store
             .write(|tx| {
                 tx.create_node(Node::new("scene", "scene")?.with_attribute("tx", json!(0)))?;
@@ -382,17 +378,7 @@ fn a_reader_process_never_sees_a_node_and_its_document_disagree() {
                 Ok(())
             })
             .unwrap();
-        let started = Instant::now();
-        let saw = read_while_committing(&url, "doc-read", "doc-commit");
-        eprintln!(
-            "{url}: {} node-and-document transactions in {:.2?}; reader: {saw}",
-            doc_transactions(),
-            started.elapsed()
-        );
-        assert!(
-            saw.starts_with(&format!("SAW {} ", doc_transactions())),
-            "{saw}"
-        );
+        read_while_committing(&url, "doc-read", "doc-commit", doc_transactions());
         assert_eq!(
             store.read_document(SCENE).unwrap(),
             scene(doc_transactions())
