@@ -316,6 +316,11 @@ impl fmt::Display for Direction {
 pub struct Cursor(String);
 
 impl Cursor {
+    /// A cursor holding `text` as it is (for the kinds of cursor other modules define).
+    pub(crate) fn from_text(text: String) -> Self {
+        Cursor(text)
+    }
+
     /// The cursor after a node.
     pub fn after_node(name: &str) -> Self {
         Cursor(format!("n{}", hex(name)))

@@ -43,6 +43,7 @@ pub mod filter;
 pub mod memory;
 pub mod model;
 pub mod schema;
+pub mod search;
 mod store;
 pub mod timestamp;
 pub mod validate;
@@ -58,6 +59,7 @@ pub use filter::{AttrEq, Cursor, Direction, EdgeFilter, NodeFilter, Page, PageRe
 pub use memory::{GraphState, MemoryBackend};
 pub use model::{Edge, EdgeKey, EdgeMetadata, Node, NodeMetadata, RelationType};
 pub use schema::{CompiledSchema, SchemaTarget};
+pub use search::{MatchKind, SearchField, SearchHit, SearchQuery};
 pub use store::{CheckReport, DeleteReport, GraphRead, OnDependents, ReadTx, Store, WriteTx};
 pub use timestamp::Timestamp;
 
@@ -68,7 +70,7 @@ pub use serde_json;
 pub mod prelude {
     pub use crate::{
         Direction, Edge, EdgeFilter, EdgeKey, Error, ErrorKind, GraphRead, Node, NodeFilter,
-        OnDependents, PageRequest, PathOptions, RelationType, Result, SchemaTarget, Store,
-        TraverseOptions,
+        OnDependents, PageRequest, PathOptions, RelationType, Result, SchemaTarget, SearchQuery,
+        Store, TraverseOptions,
     };
 }
