@@ -8,6 +8,7 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use kgstore_core::algo::{self, Stats, TraverseOptions, Visit};
+use kgstore_core::search::{TermMatches, TermQuery};
 use kgstore_core::serde_json::Value;
 use kgstore_core::{
     Backend, Direction, Edge, EdgeFilter, EdgeKey, Error, Node, NodeFilter, Problem, ReadTxn,
@@ -19,6 +20,7 @@ use crate::error::{Ctx, SqlResult};
 use crate::options::SqliteOptions;
 use crate::read::Q;
 use crate::schema::{self, Role};
+use crate::search::SearchWrites;
 use crate::write::W;
 
 /// The SQLite backend: a kgstore store in one SQLite file.
@@ -43,6 +45,9 @@ use crate::write::W;
 pub struct SqliteBackend {
     ctx: Ctx,
     options: SqliteOptions,
+    /// Whether the file has the search index (format 2 and later; a read-only
+    /// open of an older file searches by reading every node).
+    indexed: bool,
     /// Idle reader connections.
     readers: Mutex<Vec<Connection>>,
     /// The writer connection while no write transaction has it.
@@ -105,7 +110,7 @@ impl SqliteBackend {
         }
         let role = if writable { Role::Writer } else { Role::Reader };
         let first = schema::connect(&ctx, &options, role, writable && options.create_if_missing)?;
-        schema::prepare(&first, &ctx, writable)?;
+        let version = schema::prepare(&first, &ctx, writable)?;
         let (writer, readers) = if writable {
             (Some(first), Vec::new())
         } else {
@@ -114,6 +119,7 @@ impl SqliteBackend {
         let backend = Self {
             ctx,
             options,
+            indexed: crate::search::indexed(version),
             readers: Mutex::new(readers),
             writer: Mutex::new(WriterSlot {
                 conn: writer,
@@ -359,6 +365,8 @@ struct SqliteWrite<'b> {
     conn: Option<Connection>,
     /// Names that writes may have left unreferenced, swept at commit.
     orphans: HashSet<i64>,
+    /// What the search index's writes remember within the transaction.
+    search: SearchWrites,
 }
 
 impl SqliteRead<'_> {
@@ -367,6 +375,10 @@ impl SqliteRead<'_> {
             conn: self.pooled.conn()?,
             ctx: &self.pooled.backend.ctx,
         })
+    }
+
+    fn indexed(&self) -> bool {
+        self.pooled.backend.indexed
     }
 }
 
@@ -383,7 +395,12 @@ impl SqliteWrite<'_> {
             self.conn.as_ref().ok_or_else(|| gone(&self.backend.ctx))?,
             &self.backend.ctx,
             &mut self.orphans,
+            &mut self.search,
         ))
+    }
+
+    fn indexed(&self) -> bool {
+        self.backend.indexed
     }
 }
 
@@ -490,6 +507,26 @@ macro_rules! read_txn_via_sql {
             fn stats(&self) -> Result<Stats> {
                 self.q()?.stats()
             }
+
+            fn search_terms(&self, terms: &TermQuery) -> Result<TermMatches<'_>> {
+                if self.indexed() {
+                    crate::search::terms(&self.q()?, terms)
+                } else {
+                    kgstore_core::search::scan_terms(self, terms)
+                }
+            }
+
+            fn search_names(&self, rows: &[i64]) -> Result<Vec<String>> {
+                crate::search::names(&self.q()?, rows)
+            }
+
+            fn search_infix(&self, fragment: &str) -> Result<Vec<String>> {
+                if self.indexed() {
+                    crate::search::infix(&self.q()?, fragment)
+                } else {
+                    kgstore_core::search::scan_infix(self, fragment)
+                }
+            }
         }
     };
 }
@@ -563,6 +600,7 @@ impl Backend for SqliteBackend {
             backend: self,
             conn: Some(conn),
             orphans: HashSet::new(),
+            search: SearchWrites::default(),
         };
         let conn = txn.conn.as_ref().ok_or_else(|| gone(&self.ctx))?;
         // Take the write lock now, so the transaction reads the latest commit and

@@ -32,6 +32,7 @@ mod maintenance;
 mod options;
 mod read;
 pub mod schema;
+mod search;
 mod write;
 
 pub use backend::{ConnectionSettings, Settings, SqliteBackend};

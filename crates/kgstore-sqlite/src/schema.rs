@@ -18,9 +18,30 @@ use crate::options::SqliteOptions;
 pub const APPLICATION_ID: i64 = 0x4B47_5354;
 
 /// `PRAGMA user_version` of the format this crate writes and reads.
-pub const FORMAT_VERSION: i64 = 1;
+///
+/// 1: the graph. 2: adds the search index (`search_*` tables, FTS5). Older
+/// formats are migrated when opened writable ([`MIGRATIONS`]); opened read-only
+/// they are read as they are (searching then reads every node).
+pub const FORMAT_VERSION: i64 = 2;
 
-/// The tables and indexes of format version 1, in SQLite's SQL.
+/// The oldest format version this crate opens.
+pub const OLDEST_FORMAT_VERSION: i64 = 1;
+
+/// One step of a migration: the version it upgrades from, what it does.
+type Step = (i64, fn(&Connection, &Ctx) -> kgstore_core::Result<()>);
+
+/// Each format's upgrade to the next, applied in order in one transaction.
+const MIGRATIONS: &[Step] = &[(1, migrate_1_to_2)];
+
+/// Version 2: the search tables, filled from the nodes already stored.
+fn migrate_1_to_2(conn: &Connection, ctx: &Ctx) -> kgstore_core::Result<()> {
+    conn.execute_batch(crate::search::SEARCH_DDL)
+        .ctx(ctx, || "creating the search tables".into())?;
+    crate::search::rebuild(conn, ctx)
+}
+
+/// The tables and indexes of the graph (format version 1), in SQLite's SQL;
+/// a new store has these and [`crate::search::SEARCH_DDL`].
 ///
 /// Every table is `STRICT`. Text sorts with SQLite's `BINARY` collation, which
 /// compares UTF-8 bytes exactly as Rust's `str` does, so `ORDER BY name` is
@@ -223,11 +244,14 @@ fn identify(conn: &Connection, ctx: &Ctx) -> kgstore_core::Result<Identity> {
 }
 
 /// Checks that the file is a kgstore store this version can read, creating the
-/// schema in an empty file when `writable`.
-pub(crate) fn prepare(conn: &Connection, ctx: &Ctx, writable: bool) -> kgstore_core::Result<()> {
+/// schema in an empty file and migrating an older format when `writable`; the
+/// format version the file then has.
+pub(crate) fn prepare(conn: &Connection, ctx: &Ctx, writable: bool) -> kgstore_core::Result<i64> {
+    let mut found = FORMAT_VERSION;
     let empty = match identify(conn, ctx)? {
         Identity::Kgstore(version) => {
             check_version(ctx, version)?;
+            found = version;
             false
         }
         Identity::Foreign(what) => {
@@ -256,9 +280,45 @@ pub(crate) fn prepare(conn: &Connection, ctx: &Ctx, writable: bool) -> kgstore_c
         }
         if empty {
             create_if_empty(conn, ctx)?;
+        } else if found < FORMAT_VERSION {
+            migrate(conn, ctx)?;
+            found = FORMAT_VERSION;
         }
     }
-    Ok(())
+    Ok(found)
+}
+
+/// Brings an older store to [`FORMAT_VERSION`] in one `BEGIN IMMEDIATE`
+/// transaction, unless another connection or process did it first.
+fn migrate(conn: &Connection, ctx: &Ctx) -> kgstore_core::Result<()> {
+    let doing = || "migrating the store to the current format".to_owned();
+    conn.execute_batch("BEGIN IMMEDIATE").ctx(ctx, doing)?;
+    let outcome = (|| {
+        let Identity::Kgstore(mut version) = identify(conn, ctx)? else {
+            return Err(ctx.corrupt("the store changed into something else while opening"));
+        };
+        check_version(ctx, version)?;
+        for (from, step) in MIGRATIONS {
+            if *from == version {
+                step(conn, ctx)?;
+                version += 1;
+            }
+        }
+        if version != FORMAT_VERSION {
+            return Err(ctx.corrupt(format!(
+                "no migration from format version {version} to {FORMAT_VERSION}"
+            )));
+        }
+        conn.execute_batch(&format!("PRAGMA user_version = {FORMAT_VERSION};"))
+            .ctx(ctx, doing)
+    })();
+    match outcome {
+        Ok(()) => conn.execute_batch("COMMIT").ctx(ctx, doing),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
 }
 
 fn check_version(ctx: &Ctx, version: i64) -> kgstore_core::Result<()> {
@@ -267,7 +327,7 @@ fn check_version(ctx: &Ctx, version: i64) -> kgstore_core::Result<()> {
             "format version {version} is newer than this kgstore supports (up to \
              {FORMAT_VERSION}); open it with a newer kgstore"
         )))
-    } else if version < 1 {
+    } else if version < OLDEST_FORMAT_VERSION {
         Err(ctx.corrupt(format!("unknown kgstore format version {version}")))
     } else {
         Ok(())
@@ -287,6 +347,8 @@ fn create_if_empty(conn: &Connection, ctx: &Ctx) -> kgstore_core::Result<()> {
             }
         }
         conn.execute_batch(DDL).ctx(ctx, doing)?;
+        conn.execute_batch(crate::search::SEARCH_DDL)
+            .ctx(ctx, doing)?;
         conn.execute_batch(&format!(
             "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {FORMAT_VERSION};"
         ))
@@ -305,11 +367,14 @@ fn create_if_empty(conn: &Connection, ctx: &Ctx) -> kgstore_core::Result<()> {
 /// One entry of `sqlite_schema`: type, name, table, SQL.
 pub(crate) type SchemaObject = (String, String, String, Option<String>);
 
-/// The schema objects (type, name, table, SQL) a store of this format has, as
-/// SQLite records them, to compare a file's schema with.
-pub(crate) fn expected_objects() -> rusqlite::Result<Vec<SchemaObject>> {
+/// The schema objects (type, name, table, SQL) a store of format `version` has,
+/// as SQLite records them, to compare a file's schema with.
+pub(crate) fn expected_objects(version: i64) -> rusqlite::Result<Vec<SchemaObject>> {
     let conn = Connection::open_in_memory()?;
     conn.execute_batch(DDL)?;
+    if crate::search::indexed(version) {
+        conn.execute_batch(crate::search::SEARCH_DDL)?;
+    }
     schema_objects(&conn)
 }
 

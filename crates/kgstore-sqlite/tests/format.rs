@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 
 use common::{assert_error, error_of, options, raw, store, temp_db};
-use kgstore_core::{Edge, ErrorKind, GraphRead, Node, RelationType};
+use kgstore_core::{Edge, ErrorKind, GraphRead, Node, RelationType, SearchQuery};
 use kgstore_sqlite::SqliteBackend;
 use kgstore_sqlite::schema::{APPLICATION_ID, FORMAT_VERSION};
 
@@ -72,7 +72,11 @@ fn a_newer_format_is_refused_with_the_versions() {
         assert_error(
             &err,
             ErrorKind::Corrupt,
-            &["format version 2 is newer", "up to 1", "newer kgstore"],
+            &[
+                &format!("format version {} is newer", FORMAT_VERSION + 1),
+                &format!("up to {FORMAT_VERSION}"),
+                "newer kgstore",
+            ],
         );
     }
 }
@@ -157,20 +161,21 @@ fn concurrent_opens_of_a_new_file_make_one_store() {
     assert_eq!(store(&path).count_nodes().unwrap(), 1);
 }
 
-/// The format-1 fixture: a small store made by this crate, committed to the
-/// repository, so later versions are tested to still open it. Recreate it (only
-/// when the format changes) with `KGSTORE_WRITE_FIXTURES=1`.
-#[test]
-fn the_format_1_fixture_still_opens() {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/format-1.db");
-    if std::env::var_os("KGSTORE_WRITE_FIXTURES").is_some() {
-        write_fixture(&fixture);
+/// A committed store of format `version`, made by this crate when that format
+/// was current, so later versions are tested to still open it. The fixture of
+/// the current format is recreated (only when the format changes) with
+/// `KGSTORE_WRITE_FIXTURES=1`.
+fn fixture(version: i64) -> std::path::PathBuf {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/format-{version}.db"));
+    if version == FORMAT_VERSION && std::env::var_os("KGSTORE_WRITE_FIXTURES").is_some() {
+        write_fixture(&path);
     }
-    let (_dir, path) = temp_db();
-    std::fs::copy(&fixture, &path).unwrap();
-    let s = kgstore_core::Store::new(
-        SqliteBackend::open(&path, options().verify_on_open(true)).unwrap(),
-    );
+    path
+}
+
+/// What every fixture holds, checked on a store opened from a copy of it.
+fn check_fixture_content(s: &kgstore_core::Store) {
     assert_eq!(s.count_nodes().unwrap(), 3);
     let serde = s.get_node("serde").unwrap();
     assert_eq!(serde.observations, ["A serialization framework"]);
@@ -188,8 +193,97 @@ fn the_format_1_fixture_still_opens() {
             .unwrap()
             .key()
     );
+    let hits = s
+        .search(&SearchQuery::new("Serialisation serial"))
+        .unwrap()
+        .items;
+    assert_eq!(hits[0].name, "serde");
+    let hits = s.search(&SearchQuery::new("apache")).unwrap().items;
+    assert_eq!(hits[0].name, "serde");
+    let hits = s.search(&SearchQuery::new("json")).unwrap().items;
+    assert_eq!(hits[0].name, "serde_json");
+}
+
+#[test]
+fn the_format_1_fixture_still_opens_and_is_migrated() {
+    let (_dir, path) = temp_db();
+    std::fs::copy(fixture(1), &path).unwrap();
+    let version = |path: &Path| -> i64 {
+        raw(path)
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    };
+    // Read-only: read as it is (search reads every node), nothing written.
+    let before = std::fs::read(&path).unwrap();
+    let s = kgstore_core::Store::new(
+        SqliteBackend::open(&path, options().read_only(true).verify_on_open(true)).unwrap(),
+    );
+    check_fixture_content(&s);
+    let read_only_hits = s.search(&SearchQuery::new("serde").limit(10)).unwrap();
     assert!(s.check().unwrap().is_ok());
-    s.create_node(Node::new("new", "thing").unwrap()).unwrap();
+    drop(s);
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "a read-only open changed the file"
+    );
+    assert_eq!(version(&path), 1);
+    // Writable: migrated to the current format, the search index built from the nodes.
+    let s = kgstore_core::Store::new(
+        SqliteBackend::open(&path, options().verify_on_open(true)).unwrap(),
+    );
+    assert_eq!(version(&path), FORMAT_VERSION);
+    check_fixture_content(&s);
+    assert_eq!(
+        s.search(&SearchQuery::new("serde").limit(10)).unwrap(),
+        read_only_hits
+    );
+    assert!(s.check().unwrap().is_ok());
+    s.create_node(
+        Node::new("new", "thing")
+            .unwrap()
+            .with_observation("fresh serialization"),
+    )
+    .unwrap();
+    assert_eq!(
+        s.search(&SearchQuery::new("fresh")).unwrap().items[0].name,
+        "new"
+    );
+}
+
+#[test]
+fn concurrent_opens_of_a_format_1_store_migrate_it_once() {
+    let (_dir, path) = temp_db();
+    std::fs::copy(fixture(1), &path).unwrap();
+    let stores: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| SqliteBackend::open(&path, options())))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for s in stores {
+        let s = kgstore_core::Store::new(s.unwrap());
+        assert!(s.check().unwrap().is_ok());
+        check_fixture_content(&s);
+    }
+    let docs: i64 = raw(&path)
+        .query_row("SELECT count(*) FROM search_docs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(docs, 3);
+}
+
+#[test]
+fn the_format_2_fixture_still_opens() {
+    let (_dir, path) = temp_db();
+    std::fs::copy(fixture(2), &path).unwrap();
+    for read_only in [true, false] {
+        let s = kgstore_core::Store::new(
+            SqliteBackend::open(&path, options().read_only(read_only).verify_on_open(true))
+                .unwrap(),
+        );
+        check_fixture_content(&s);
+        assert!(s.check().unwrap().is_ok());
+    }
 }
 
 fn write_fixture(fixture: &Path) {

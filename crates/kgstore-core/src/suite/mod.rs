@@ -39,9 +39,9 @@ pub use query::*;
 pub use schemas::*;
 pub use search::{
     search_agrees_with_reference_and_memory, search_filters_by_type_and_lists_on_empty_query,
-    search_pages_are_stable_under_writes, search_quality_beats_substring,
-    search_refuses_bad_queries_and_cursors, search_sees_own_writes_and_rollbacks,
-    search_survives_reopen,
+    search_hostile_queries_are_just_text, search_pages_are_stable_under_writes,
+    search_quality_beats_substring, search_refuses_bad_queries_and_cursors,
+    search_sees_own_writes_and_rollbacks, search_survives_reopen,
 };
 pub use txn::*;
 
@@ -150,7 +150,8 @@ macro_rules! test_suite {
             schema_applies_on_update_and_type_change,
             // ranked full-text search
             search_quality_beats_substring, search_filters_by_type_and_lists_on_empty_query,
-            search_refuses_bad_queries_and_cursors, search_pages_are_stable_under_writes,
+            search_refuses_bad_queries_and_cursors, search_hostile_queries_are_just_text,
+            search_pages_are_stable_under_writes,
             search_sees_own_writes_and_rollbacks, search_survives_reopen,
             search_agrees_with_reference_and_memory,
             // concurrency and persistence

@@ -237,6 +237,55 @@ pub fn search_refuses_bad_queries_and_cursors(f: Fixture) {
     }
 }
 
+pub fn search_hostile_queries_are_just_text(f: Fixture) {
+    let s = &f.store;
+    quality_corpus(s);
+    s.create_node(
+        Node::new("quotes \"NEAR\" *", "thing")
+            .unwrap()
+            .with_observation("a OR b AND NOT c; DROP TABLE nodes; -- ^x* \u{0}nul"),
+    )
+    .unwrap();
+    for query in [
+        "\"",
+        "\"\"",
+        "*",
+        "tea*",
+        "^tea",
+        "NEAR(tea alice)",
+        "a OR b",
+        "NOT c",
+        "-tea",
+        "tea:",
+        "name:tea",
+        "'; DROP TABLE nodes; --",
+        "%",
+        "_",
+        "\\",
+        "\u{0}nul",
+        "\u{10FFFF}",
+        "\u{301}",
+        "🍵",
+        "e\u{301}",
+        "(",
+        ")",
+        "{tea}",
+        "[t]ea",
+    ] {
+        for limit in [1, 50] {
+            check_against_reference(s, &SearchQuery::new(query).limit(limit));
+        }
+        let found: BTreeSet<String> = hit_names(s, &SearchQuery::new(query)).into_iter().collect();
+        let official = official_substring_hits(s, query.trim());
+        assert!(official.is_subset(&found), "{query:?}");
+    }
+    assert_eq!(
+        hit_names(s, &SearchQuery::new("DROP TABLE")),
+        ["quotes \"NEAR\" *"]
+    );
+    assert_eq!(s.count_nodes().unwrap(), 11);
+}
+
 pub fn search_pages_are_stable_under_writes(f: Fixture) {
     let s = &f.store;
     s.create_nodes((0..30).map(|i| {

@@ -1,0 +1,551 @@
+//! Full-text search on SQLite: FTS5 finds the nodes holding a query's terms,
+//! kgstore-core scores them.
+//!
+//! Core's tokeniser decides the tokens (folded, split, cut): each field is
+//! written into the FTS5 table `search_fts` as those tokens separated by single
+//! spaces, and FTS5's `ascii` tokenizer, which splits only at ASCII
+//! non-alphanumerics and leaves every other byte alone, reads exactly those
+//! tokens back. So the terms FTS5 holds are core's terms, and the `fts5vocab`
+//! table `search_vocab` (one row per occurrence: term, node row, column) gives
+//! the per-field term frequencies BM25F needs. `search_docs` keeps each node's
+//! type and per-field token counts, `search_totals` the corpus figures, and
+//! `search_terms` every term ever indexed (for substring candidates inside
+//! words; stale terms only cost a look, and `optimize` drops them). Every table
+//! is written by the backend's own write path inside the store's transaction,
+//! so the index commits and rolls back with the data. No triggers: kgstore
+//! connections run with triggers disabled.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use kgstore_core::search::text::{DocTokens, FIELDS, TRUNCATED};
+use kgstore_core::search::{CorpusStats, DocKey, DocMatch, TermFreq, TermMatches, TermQuery};
+use kgstore_core::{Node, NodeFilter, Result};
+use rusqlite::{Connection, params};
+use serde_json::Value;
+
+use crate::codec::node_subject;
+use crate::error::{Ctx, SqlResult};
+use crate::read::{Q, prefix_upper_bound};
+
+/// The search tables and their initial rows (format version 2).
+pub const SEARCH_DDL: &str = "
+CREATE TABLE search_docs (
+    id        INTEGER PRIMARY KEY REFERENCES nodes(id),
+    node_type TEXT NOT NULL,
+    name_len  INTEGER NOT NULL,
+    type_len  INTEGER NOT NULL,
+    obs_len   INTEGER NOT NULL,
+    attr_len  INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE search_totals (
+    id       INTEGER PRIMARY KEY CHECK (id = 1),
+    nodes    INTEGER NOT NULL,
+    name_len INTEGER NOT NULL,
+    type_len INTEGER NOT NULL,
+    obs_len  INTEGER NOT NULL,
+    attr_len INTEGER NOT NULL
+) STRICT;
+INSERT INTO search_totals VALUES (1, 0, 0, 0, 0, 0);
+
+CREATE TABLE search_terms (
+    term TEXT PRIMARY KEY
+) STRICT, WITHOUT ROWID;
+
+CREATE VIRTUAL TABLE search_fts USING fts5(
+    name, type, observations, attributes,
+    tokenize = 'ascii', content = '', contentless_delete = 1
+);
+CREATE VIRTUAL TABLE search_vocab USING fts5vocab(search_fts, instance);
+";
+
+/// What a write transaction remembers between writes: the terms it has already
+/// recorded in `search_terms`.
+#[derive(Default)]
+pub(crate) struct SearchWrites {
+    recorded: HashSet<String>,
+}
+
+/// A change of the corpus figures.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Delta {
+    nodes: i64,
+    tokens: [i64; FIELDS],
+}
+
+impl Delta {
+    fn add(&mut self, sign: i64, lengths: &[i64; FIELDS]) {
+        self.nodes += sign;
+        for (t, l) in self.tokens.iter_mut().zip(lengths) {
+            *t += sign * l;
+        }
+    }
+}
+
+fn lengths_of(doc: &DocTokens) -> [i64; FIELDS] {
+    doc.lengths().map(i64::from)
+}
+
+/// Indexes a node under row `id` (which must not be indexed); adds to `delta`.
+pub(crate) fn index_node(
+    conn: &Connection,
+    ctx: &Ctx,
+    writes: &mut SearchWrites,
+    delta: &mut Delta,
+    id: i64,
+    node: &Node,
+) -> Result<()> {
+    let doing = || format!("indexing {} for search", node_subject(&node.name));
+    let doc = DocTokens::of(node);
+    let lengths = lengths_of(&doc);
+    conn.prepare_cached(
+        "INSERT INTO search_fts(rowid, name, type, observations, attributes) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            id,
+            doc.joined(0),
+            doc.joined(1),
+            doc.joined(2),
+            doc.joined(3)
+        ])
+    })
+    .ctx(ctx, doing)?;
+    conn.prepare_cached("INSERT INTO search_docs VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+        .and_then(|mut s| {
+            s.execute(params![
+                id,
+                node.node_type,
+                lengths[0],
+                lengths[1],
+                lengths[2],
+                lengths[3]
+            ])
+        })
+        .ctx(ctx, doing)?;
+    let mut record = conn
+        .prepare_cached("INSERT OR IGNORE INTO search_terms(term) VALUES (?1)")
+        .ctx(ctx, doing)?;
+    for (term, _) in doc.term_counts() {
+        if !writes.recorded.contains(term) {
+            record.execute([term]).ctx(ctx, doing)?;
+            writes.recorded.insert(term.to_owned());
+        }
+    }
+    delta.add(1, &lengths);
+    Ok(())
+}
+
+/// Removes row `id` from the index, if it is there; subtracts from `delta`.
+pub(crate) fn unindex_node(conn: &Connection, ctx: &Ctx, delta: &mut Delta, id: i64) -> Result<()> {
+    let doing = || format!("removing row {id} from the search index");
+    let old: Option<[i64; FIELDS]> = conn
+        .prepare_cached(
+            "DELETE FROM search_docs WHERE id = ?1 \
+             RETURNING name_len, type_len, obs_len, attr_len",
+        )
+        .and_then(|mut s| {
+            let mut rows = s.query([id])?;
+            match rows.next()? {
+                Some(r) => Ok(Some([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?])),
+                None => Ok(None),
+            }
+        })
+        .ctx(ctx, doing)?;
+    if let Some(lengths) = old {
+        conn.prepare_cached("DELETE FROM search_fts WHERE rowid = ?1")
+            .and_then(|mut s| s.execute([id]))
+            .ctx(ctx, doing)?;
+        delta.add(-1, &lengths);
+    }
+    Ok(())
+}
+
+/// Applies a change of the corpus figures.
+pub(crate) fn apply(conn: &Connection, ctx: &Ctx, delta: Delta) -> Result<()> {
+    if delta.nodes == 0 && delta.tokens == [0; FIELDS] {
+        return Ok(());
+    }
+    conn.prepare_cached(
+        "UPDATE search_totals SET nodes = nodes + ?1, name_len = name_len + ?2, \
+         type_len = type_len + ?3, obs_len = obs_len + ?4, attr_len = attr_len + ?5 \
+         WHERE id = 1",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            delta.nodes,
+            delta.tokens[0],
+            delta.tokens[1],
+            delta.tokens[2],
+            delta.tokens[3]
+        ])
+    })
+    .ctx(ctx, || {
+        "updating the search figures in table search_totals".into()
+    })?;
+    Ok(())
+}
+
+/// Empties the index and indexes every node again (a migration, a repair).
+pub(crate) fn rebuild(conn: &Connection, ctx: &Ctx) -> Result<()> {
+    conn.execute_batch(
+        "DELETE FROM search_fts; DELETE FROM search_docs; DELETE FROM search_terms; \
+         UPDATE search_totals SET nodes = 0, name_len = 0, type_len = 0, obs_len = 0, \
+         attr_len = 0 WHERE id = 1;",
+    )
+    .ctx(ctx, || "emptying the search index".into())?;
+    let q = Q { conn, ctx };
+    let mut writes = SearchWrites::default();
+    let mut delta = Delta::default();
+    let mut after: Option<String> = None;
+    const PAGE: usize = 1024;
+    loop {
+        let nodes = q.scan_nodes(&NodeFilter::default(), after.as_deref(), PAGE)?;
+        for node in &nodes {
+            let id = q.node_id(&node.name)?.ok_or_else(|| {
+                ctx.corrupt(format!("{} has no row id", node_subject(&node.name)))
+            })?;
+            index_node(conn, ctx, &mut writes, &mut delta, id, node)?;
+        }
+        if nodes.len() < PAGE {
+            break;
+        }
+        after = nodes.last().map(|n| n.name.clone());
+    }
+    apply(conn, ctx, delta)
+}
+
+/// Maintenance, in the writer's transaction: rebuilds an index that disagrees
+/// with the nodes (written by an older kgstore, say), or else drops the terms
+/// no node holds any more from `search_terms`; then merges FTS5's segments.
+pub(crate) fn optimize(conn: &Connection, ctx: &Ctx) -> Result<()> {
+    if problems(conn, ctx)?.is_empty() {
+        conn.execute_batch(
+            "DELETE FROM search_terms WHERE NOT EXISTS \
+             (SELECT 1 FROM search_vocab v WHERE v.term = search_terms.term)",
+        )
+        .ctx(ctx, || {
+            "dropping unused terms from table search_terms".into()
+        })?;
+    } else {
+        rebuild(conn, ctx)?;
+    }
+    conn.execute_batch("INSERT INTO search_fts(search_fts) VALUES ('optimize')")
+        .ctx(ctx, || "merging the search index's segments".into())
+}
+
+/// The corpus figures.
+fn totals(q: &Q<'_>) -> Result<CorpusStats> {
+    let doing = || "reading table search_totals".to_owned();
+    let row: Option<[i64; 5]> = q
+        .conn
+        .prepare_cached(
+            "SELECT nodes, name_len, type_len, obs_len, attr_len FROM search_totals WHERE id = 1",
+        )
+        .and_then(|mut s| {
+            let mut rows = s.query([])?;
+            match rows.next()? {
+                Some(r) => Ok(Some([
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                ])),
+                None => Ok(None),
+            }
+        })
+        .ctx(q.ctx, doing)?;
+    let [nodes, a, b, c, d] = row.ok_or_else(|| q.ctx.corrupt("table search_totals is empty"))?;
+    let count = |v: i64| {
+        u64::try_from(v).map_err(|_| q.ctx.corrupt(format!("table search_totals holds {v}")))
+    };
+    Ok(CorpusStats {
+        nodes: count(nodes)?,
+        tokens: [count(a)?, count(b)?, count(c)?, count(d)?],
+    })
+}
+
+/// The field a column of `search_fts` holds.
+fn field_of(column: &[u8]) -> Option<usize> {
+    match column.first() {
+        Some(b'n') => Some(0),
+        Some(b't') => Some(1),
+        Some(b'o') => Some(2),
+        Some(b'a') => Some(3),
+        _ => None,
+    }
+}
+
+/// A JSON array of row ids, to bind as one parameter.
+fn id_array(ids: &[i64]) -> String {
+    Value::Array(ids.iter().map(|i| Value::from(*i)).collect()).to_string()
+}
+
+/// [`kgstore_core::ReadTxn::search_terms`] from the FTS5 index.
+pub(crate) fn terms(q: &Q<'_>, terms: &TermQuery) -> Result<TermMatches<'static>> {
+    let corpus = totals(q)?;
+    let mut docs: Vec<DocMatch<'static>> = Vec::new();
+    let mut slot: HashMap<i64, usize> = HashMap::new();
+    let unknown: Arc<str> = Arc::from("");
+    for (i, term) in terms.terms().iter().enumerate() {
+        let doing = || "reading the search index (table search_vocab)".to_owned();
+        let upper = if terms.is_prefix(i) {
+            Some(prefix_upper_bound(term))
+        } else {
+            None
+        };
+        let mut stmt = q
+            .conn
+            .prepare_cached(match upper {
+                None => "SELECT doc, col, term FROM search_vocab WHERE term = ?1",
+                Some(None) => "SELECT doc, col, term FROM search_vocab WHERE term >= ?1",
+                Some(Some(_)) => {
+                    "SELECT doc, col, term FROM search_vocab WHERE term >= ?1 AND term < ?2"
+                }
+            })
+            .ctx(q.ctx, doing)?;
+        let mut rows = match &upper {
+            Some(Some(bound)) => stmt.query(params![term, bound]),
+            _ => stmt.query([term]),
+        }
+        .ctx(q.ctx, doing)?;
+        while let Some(row) = rows.next().ctx(q.ctx, doing)? {
+            let doc: i64 = row.get(0).ctx(q.ctx, doing)?;
+            let column = row
+                .get_ref(1)
+                .and_then(|v| Ok(v.as_bytes()?))
+                .ctx(q.ctx, doing)?;
+            let field = field_of(column)
+                .ok_or_else(|| q.ctx.corrupt("table search_fts has an unknown column"))?;
+            let exact = row
+                .get_ref(2)
+                .and_then(|v| Ok(v.as_bytes()?))
+                .ctx(q.ctx, doing)?
+                == term.as_bytes();
+            let at = *slot.entry(doc).or_insert_with(|| {
+                docs.push(DocMatch {
+                    key: DocKey::Row(doc),
+                    node_type: Arc::clone(&unknown),
+                    lengths: [0; FIELDS],
+                    tf: vec![TermFreq::default(); terms.len() * FIELDS],
+                });
+                docs.len() - 1
+            });
+            let freq = &mut docs[at].tf[i * FIELDS + field];
+            if exact {
+                freq.exact = freq.exact.saturating_add(1);
+            } else {
+                freq.longer = freq.longer.saturating_add(1);
+            }
+        }
+    }
+    if docs.is_empty() {
+        return Ok(TermMatches { corpus, docs });
+    }
+    // Each matching node's type and lengths, in one statement.
+    let doing = || "reading table search_docs".to_owned();
+    let ids: Vec<i64> = docs
+        .iter()
+        .filter_map(|d| match d.key {
+            DocKey::Row(id) => Some(id),
+            DocKey::Name(_) => None,
+        })
+        .collect();
+    let mut stmt = q
+        .conn
+        .prepare_cached(
+            "SELECT d.id, d.node_type, d.name_len, d.type_len, d.obs_len, d.attr_len \
+             FROM json_each(?1) j JOIN search_docs d ON d.id = j.value",
+        )
+        .ctx(q.ctx, doing)?;
+    let mut rows = stmt.query([id_array(&ids)]).ctx(q.ctx, doing)?;
+    let mut types: HashMap<String, Arc<str>> = HashMap::new();
+    let mut found = 0;
+    while let Some(row) = rows.next().ctx(q.ctx, doing)? {
+        let id: i64 = row.get(0).ctx(q.ctx, doing)?;
+        let node_type = row
+            .get_ref(1)
+            .and_then(|v| Ok(v.as_str()?))
+            .ctx(q.ctx, doing)?;
+        let node_type = match types.get(node_type) {
+            Some(t) => Arc::clone(t),
+            None => {
+                let t: Arc<str> = Arc::from(node_type);
+                types.insert(node_type.to_owned(), Arc::clone(&t));
+                t
+            }
+        };
+        let mut lengths = [0u32; FIELDS];
+        for (f, len) in lengths.iter_mut().enumerate() {
+            let v: i64 = row.get(2 + f).ctx(q.ctx, doing)?;
+            *len = u32::try_from(v).unwrap_or(u32::MAX);
+        }
+        if let Some(&at) = slot.get(&id) {
+            docs[at].node_type = node_type;
+            docs[at].lengths = lengths;
+            found += 1;
+        }
+    }
+    if found != docs.len() {
+        return Err(q.ctx.corrupt(format!(
+            "the search index names {} rows that table search_docs does not have; \
+             `kgstore optimize` rebuilds the index",
+            docs.len() - found
+        )));
+    }
+    Ok(TermMatches { corpus, docs })
+}
+
+/// [`kgstore_core::ReadTxn::search_names`]: the names of node rows, in the order asked.
+pub(crate) fn names(q: &Q<'_>, rows: &[i64]) -> Result<Vec<String>> {
+    let doing = || "reading names of search hits from table names".to_owned();
+    let mut stmt = q
+        .conn
+        .prepare_cached(
+            "SELECT j.key, k.name FROM json_each(?1) j JOIN names k ON k.id = j.value \
+             ORDER BY j.key",
+        )
+        .ctx(q.ctx, doing)?;
+    let found: Vec<(i64, String)> = stmt
+        .query_map([id_array(rows)], |r| Ok((r.get(0)?, r.get(1)?)))
+        .and_then(|rows| rows.collect())
+        .ctx(q.ctx, doing)?;
+    if found.len() != rows.len() {
+        return Err(q.ctx.corrupt(format!(
+            "{} rows of the search index have no name in table names",
+            rows.len() - found.len()
+        )));
+    }
+    Ok(found.into_iter().map(|(_, name)| name).collect())
+}
+
+/// [`kgstore_core::ReadTxn::search_infix`]: nodes holding a term that contains
+/// `fragment` after its first character, or a cut term.
+pub(crate) fn infix(q: &Q<'_>, fragment: &str) -> Result<Vec<String>> {
+    let doing = || "looking up terms in table search_terms".to_owned();
+    let mut stmt = q
+        .conn
+        .prepare_cached(
+            "SELECT term FROM search_terms \
+             WHERE instr(substr(term, 2), ?1) > 0 OR substr(term, -1) = ?2",
+        )
+        .ctx(q.ctx, doing)?;
+    let terms: Vec<String> = stmt
+        .query_map(params![fragment, TRUNCATED.to_string()], |r| r.get(0))
+        .and_then(|rows| rows.collect())
+        .ctx(q.ctx, doing)?;
+    drop(stmt);
+    let doing = || "reading the search index (table search_vocab)".to_owned();
+    let mut ids: HashSet<i64> = HashSet::new();
+    let mut stmt = q
+        .conn
+        .prepare_cached("SELECT DISTINCT doc FROM search_vocab WHERE term = ?1")
+        .ctx(q.ctx, doing)?;
+    for term in &terms {
+        let rows = stmt
+            .query_map([term], |r| r.get::<_, i64>(0))
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<i64>>>())
+            .ctx(q.ctx, doing)?;
+        ids.extend(rows);
+    }
+    drop(stmt);
+    let ids: Vec<i64> = ids.into_iter().collect();
+    names(q, &ids)
+}
+
+/// Problems with the search index: rows it lacks or has too many of, figures
+/// that do not add up, lengths and types that differ from the nodes'.
+pub(crate) fn problems(conn: &Connection, ctx: &Ctx) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let doing = || "checking the search index".to_owned();
+    let listed = |sql: &str| -> Result<Vec<(String, String)>> {
+        let mut stmt = conn.prepare(sql).ctx(ctx, doing)?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(|rows| rows.collect())
+            .ctx(ctx, doing)
+    };
+    out.extend(listed(
+        "SELECT 'node ' || quote(k.name), 'is not in the search index (table search_docs)'
+         FROM nodes n JOIN names k ON k.id = n.id
+         WHERE NOT EXISTS (SELECT 1 FROM search_docs d WHERE d.id = n.id) LIMIT 100",
+    )?);
+    out.extend(listed(
+        "SELECT 'table search_docs, row ' || d.id, 'indexes a node that does not exist'
+         FROM search_docs d WHERE NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = d.id) LIMIT 100",
+    )?);
+    out.extend(listed(
+        "SELECT 'table search_totals', 'its figures are not the sums of table search_docs'
+         FROM search_totals t WHERE t.id = 1 AND (
+             t.nodes != (SELECT count(*) FROM search_docs)
+             OR t.name_len != (SELECT coalesce(sum(name_len), 0) FROM search_docs)
+             OR t.type_len != (SELECT coalesce(sum(type_len), 0) FROM search_docs)
+             OR t.obs_len != (SELECT coalesce(sum(obs_len), 0) FROM search_docs)
+             OR t.attr_len != (SELECT coalesce(sum(attr_len), 0) FROM search_docs))",
+    )?);
+    out.extend(listed(
+        "SELECT 'search_vocab term ' || quote(v.term), 'is missing from table search_terms'
+         FROM (SELECT DISTINCT term FROM search_vocab) v
+         WHERE NOT EXISTS (SELECT 1 FROM search_terms t WHERE t.term = v.term) LIMIT 100",
+    )?);
+    // (FTS5's own structure is verified by `PRAGMA integrity_check`.)
+    // Each node's figures against what its content gives.
+    let q = Q { conn, ctx };
+    let mut after: Option<String> = None;
+    loop {
+        let nodes = q.scan_nodes(&NodeFilter::default(), after.as_deref(), 1024)?;
+        for node in &nodes {
+            let doc = DocTokens::of(node);
+            let want = lengths_of(&doc);
+            let got: Option<(String, [i64; FIELDS])> = conn
+                .prepare_cached(
+                    "SELECT d.node_type, d.name_len, d.type_len, d.obs_len, d.attr_len \
+                     FROM names k JOIN search_docs d ON d.id = k.id WHERE k.name = ?1",
+                )
+                .and_then(|mut s| {
+                    let mut rows = s.query([&node.name])?;
+                    match rows.next()? {
+                        Some(r) => Ok(Some((
+                            r.get(0)?,
+                            [r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?],
+                        ))),
+                        None => Ok(None),
+                    }
+                })
+                .ctx(ctx, doing)?;
+            if let Some((node_type, lengths)) = got
+                && (node_type != node.node_type || lengths != want)
+                && out.len() < 200
+            {
+                out.push((
+                    node_subject(&node.name),
+                    "its search index entry (type, token counts) differs from its content".into(),
+                ));
+            }
+        }
+        if nodes.len() < 1024 {
+            break;
+        }
+        after = nodes.last().map(|n| n.name.clone());
+    }
+    Ok(out)
+}
+
+/// Makes FTS5 on this connection read the index's current structure. A pooled
+/// connection's FTS5 keeps the structure it last read, and `PRAGMA
+/// integrity_check` checks FTS5 tables with that cached structure without
+/// looking for changes other connections made since (queries do look); a
+/// query first makes the check see the snapshot it runs on.
+pub(crate) fn refresh(conn: &Connection, ctx: &Ctx) -> Result<()> {
+    conn.prepare_cached("SELECT 1 FROM search_fts WHERE search_fts MATCH '\"\"' LIMIT 1")
+        .and_then(|mut s| s.exists([]))
+        .ctx(ctx, || "reading the search index".into())
+        .map(|_| ())
+}
+
+/// Whether a file of this format version has the search tables.
+pub(crate) fn indexed(version: i64) -> bool {
+    version >= 2
+}
