@@ -374,6 +374,69 @@ fn filters_and_pages_cover_every_node_once() {
 }
 
 #[test]
+fn search_ranks_pages_filters_and_explains_on_both_file_backends() {
+    for kg in [Kg::sqlite(), Kg::json()] {
+        let kg = kg.with_crates();
+        kg.run(&[
+            "node",
+            "create",
+            "Café Lumière",
+            "-t",
+            "place",
+            "-o",
+            "Serves tea and crêpes",
+        ])
+        .ok();
+        // Words in any order and case, accents folded, the last word a prefix.
+        let hits = kg.json_of(&["search", "JSON fast"]);
+        assert_eq!(names(&hits["items"])[0], "serde_json");
+        assert_eq!(hits["items"][0]["kind"], "terms");
+        assert_eq!(hits["items"][0]["matched"], json!(["name", "observations"]));
+        assert!(hits["items"][0]["score"].as_f64().unwrap() > 0.0);
+        let hits = kg.json_of(&["search", "cafe crep"]);
+        assert_eq!(names(&hits["items"]), ["Café Lumière"]);
+        // Types filter; a substring inside a word is found too, after the ranked hits.
+        let hits = kg.json_of(&["search", "erde", "--type", "crate"]);
+        assert_eq!(names(&hits["items"]), ["serde", "serde_json"]);
+        assert_eq!(hits["items"][1]["kind"], "substring");
+        assert!(
+            kg.json_of(&["search", "erde", "--type", "tool"])["items"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+        );
+        // Pages of one hit join up to the whole answer.
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut args = vec!["search", "serde", "--limit", "1"];
+            if let Some(c) = &cursor {
+                args.extend(["--cursor", c.as_str()]);
+            }
+            let page = kg.json_of(&args);
+            seen.extend(names(&page["items"]));
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
+            }
+        }
+        assert_eq!(seen, ["serde", "serde_json"]);
+        // The table names the fields; bad input is one line and exit code 2.
+        let text = kg.run(&["search", "tea"]).ok().to_owned();
+        assert!(
+            text.contains("Café Lumière") && text.contains("observations"),
+            "{text}"
+        );
+        assert!(text.contains("no more hits"), "{text}");
+        kg.run(&["search", "x", "--limit", "0"]).fails(2, "limit");
+        kg.run(&["search", "x", "--type", "Not A Type"])
+            .fails(2, "type");
+        kg.run(&["search", "x", "--cursor", "n61"])
+            .fails(2, "cursor");
+    }
+}
+
+#[test]
 fn edge_commands_create_get_delete_list() {
     for kg in [Kg::sqlite(), Kg::json()] {
         let kg = kg.with_crates();
@@ -766,9 +829,15 @@ fn the_demo_runs_and_both_stores_agree() {
         "Build order of kgstore-cli",
         "Who depends on serde",
         "byte for byte",
+        "A substring\n   match finds 0 crate(s)",
+        "rank the search of step 7 identically",
     ] {
         assert!(out.contains(step), "{step:?} in {out}");
     }
+    // The ranked search puts the JSON serialization crate first.
+    let ranked = out.split("ranks these first:\n").nth(1).unwrap_or_default();
+    let first = ranked.lines().next().unwrap_or_default();
+    assert!(first.contains("serde_json"), "{first:?} in {out}");
     assert!(kg.path("demo/demo.db").is_file());
     assert!(kg.path("demo/demo-json/kgstore-jsonfs.json").is_file());
     // Running it again starts over rather than failing on what is there.

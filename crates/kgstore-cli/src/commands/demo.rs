@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use kgstore::backup::{self, RestoreMode};
 use kgstore::formats::{self, DotOptions};
 use kgstore::{
-    Edge, GraphRead, Node, NodeFilter, PageRequest, PathOptions, RelationType, Store,
+    Edge, GraphRead, Node, NodeFilter, PageRequest, PathOptions, RelationType, SearchQuery, Store,
     TraverseOptions,
 };
 use serde_json::{Value, json};
@@ -350,6 +350,37 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
     }
     say(String::new())?;
 
+    let query = SearchQuery::new("Serialization JSON").limit(5);
+    let substring = store
+        .list_nodes(
+            &NodeFilter::default().containing(query.text.clone()),
+            &PageRequest::first(5),
+        )?
+        .items
+        .len();
+    let ranked = store.search(&query)?;
+    say(format!(
+        "7. Ranked search for \"{}\": words in any order and case, accents folded, the",
+        query.text
+    ))?;
+    say(
+        "   last word also a prefix, BM25 over names, descriptions and attributes. A substring"
+            .into(),
+    )?;
+    say(format!(
+        "   match finds {substring} crate(s); `kgstore search` ranks these first:"
+    ))?;
+    for hit in &ranked.items {
+        let fields: Vec<&str> = hit.matched.iter().map(|f| f.as_str()).collect();
+        say(format!(
+            "   {:>6.2}  {:<28} {}",
+            hit.score,
+            hit.name,
+            fields.join(", ")
+        ))?;
+    }
+    say(String::new())?;
+
     let center = if store.contains_node("kgstore")? {
         "kgstore".to_owned()
     } else {
@@ -368,7 +399,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
     )?;
     std::fs::write(&dot_path, &dot).with_context(|| format!("writing {}", dot_path.display()))?;
     say(format!(
-        "7. The neighbourhood of {center} ({} crates, {} edges) as Graphviz DOT: {}",
+        "8. The neighbourhood of {center} ({} crates, {} edges) as Graphviz DOT: {}",
         drawn.nodes,
         drawn.edges,
         dot_path.display()
@@ -388,7 +419,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
     let backup_dir = args.dir.join("demo-backup");
     clear_previous(&backup_dir, Some(backup::MANIFEST_FILE))?;
     let manifest = backup::backup(&store, &backup_dir)?;
-    say("8. Backup → verify → restore into another backend, then compare:".into())?;
+    say("9. Backup → verify → restore into another backend, then compare:".into())?;
     say(format!(
         "   backed up {} nodes and {} edges to {}",
         manifest.counts.nodes,
@@ -414,13 +445,20 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
         bail!("the SQLite and JSON stores export differently after the restore");
     }
     say(format!(
-        "   both stores export byte for byte the same {} KiB of JSON Lines, timestamps and versions included.\n",
+        "   both stores export byte for byte the same {} KiB of JSON Lines, timestamps and versions included,",
         a.len() / 1024
     ))?;
+    if json_store.search(&query)? != ranked {
+        bail!("the SQLite and JSON stores rank the demo's search differently");
+    }
+    say(
+        "   and rank the search of step 7 identically (FTS5 there, an in-memory index here).\n"
+            .into(),
+    )?;
 
     let check = json_store.check()?;
     say(format!(
-        "9. Integrity check of the restored store: {} nodes, {} edges, {} problem(s).",
+        "10. Integrity check of the restored store: {} nodes, {} edges, {} problem(s).",
         check.nodes,
         check.edges,
         check.problems.len()
@@ -443,6 +481,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
             "backup": backup_dir,
             "json_store": json_url,
             "exports_identical": true,
+            "search": ranked,
             "problems": check.problems.len(),
         }))?;
     }

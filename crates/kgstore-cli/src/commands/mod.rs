@@ -6,6 +6,7 @@ mod edge;
 mod graph;
 mod node;
 mod schema;
+mod search;
 mod transfer;
 
 use std::path::Path;
@@ -81,6 +82,7 @@ pub(crate) fn execute(cli: &Cli, out: &mut Output, progress: bool) -> Result<()>
         Command::Init => admin::init(&mut ctx),
         Command::Node(command) => node::run(&mut ctx, command),
         Command::Edge(command) => edge::run(&mut ctx, command),
+        Command::Search(args) => search::run(&mut ctx, args),
         Command::Neighbors(args) => graph::neighbors(&mut ctx, args),
         Command::Traverse(args) => graph::traverse(&mut ctx, args),
         Command::Path(args) => graph::path(&mut ctx, args),

@@ -168,6 +168,17 @@ pub enum MatchKind {
     All,
 }
 
+impl MatchKind {
+    /// The kind's name in output: `terms`, `substring`, `all`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchKind::Terms => "terms",
+            MatchKind::Substring => "substring",
+            MatchKind::All => "all",
+        }
+    }
+}
+
 /// One node a search found.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SearchHit {
