@@ -22,6 +22,8 @@ fn every_backend_and_baseline_agree_on_a_small_workload() {
         "50",
         "--commits",
         "5",
+        "--searches",
+        "40",
         "--dir",
         dir_arg,
     ])
@@ -46,9 +48,11 @@ fn every_backend_and_baseline_agree_on_a_small_workload() {
         if phase != Phase::Reopen {
             row("memory", phase);
         }
-        // Every SQLite figure has its baseline beside it.
-        assert!(
+        // Every SQLite figure has its baseline beside it (the substring filter is
+        // itself the comparison for search).
+        assert_eq!(
             row("sqlite", phase).ratio_to_baseline.is_some(),
+            phase != Phase::SearchSubstring,
             "{phase:?}"
         );
     }
@@ -63,6 +67,15 @@ fn every_backend_and_baseline_agree_on_a_small_workload() {
     assert_eq!(row("memory", Phase::Commit).checksum, Some(305));
     assert_eq!(row("jsonfs", Phase::Backup).ops, 305 + 1500);
     assert!(row("sqlite", Phase::Resolve).checksum.unwrap() > 0);
+    // Ranked search: every backend ranked every query alike (the checksums
+    // agree); the hand-written FTS5 baseline and the index alone were measured.
+    assert_eq!(row("raw-fts5", Phase::Search).ops, 40);
+    assert_eq!(row("raw-fts5", Phase::LoadNodes).checksum, Some(300));
+    assert_eq!(
+        row("search-index-build", Phase::LoadNodes).checksum,
+        Some(300)
+    );
+    assert_eq!(row("sqlite", Phase::Search).target_ratio, Some(0.8));
     // Nothing is left behind in --dir.
     let mut report = report;
     report.remove_stores().unwrap();

@@ -1,6 +1,7 @@
 //! [`SqliteBackend`]: one writer connection, a pool of reader connections, and
 //! the transaction types over them.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::io;
 use std::path::Path;
@@ -365,8 +366,9 @@ struct SqliteWrite<'b> {
     conn: Option<Connection>,
     /// Names that writes may have left unreferenced, swept at commit.
     orphans: HashSet<i64>,
-    /// What the search index's writes remember within the transaction.
-    search: SearchWrites,
+    /// What the search index's writes keep within the transaction (a `RefCell`:
+    /// reads of the search index hand the waiting changes to FTS5 first).
+    search: RefCell<SearchWrites>,
 }
 
 impl SqliteRead<'_> {
@@ -379,6 +381,11 @@ impl SqliteRead<'_> {
 
     fn indexed(&self) -> bool {
         self.pooled.backend.indexed
+    }
+
+    /// A read transaction has no writes of its own waiting.
+    fn before_search(&self) -> Result<()> {
+        Ok(())
     }
 }
 
@@ -395,12 +402,22 @@ impl SqliteWrite<'_> {
             self.conn.as_ref().ok_or_else(|| gone(&self.backend.ctx))?,
             &self.backend.ctx,
             &mut self.orphans,
-            &mut self.search,
+            self.search.get_mut(),
         ))
     }
 
     fn indexed(&self) -> bool {
         self.backend.indexed
+    }
+
+    /// Hands the transaction's waiting search-index changes to FTS5, so that it
+    /// reads its own writes.
+    fn before_search(&self) -> Result<()> {
+        let conn = self.conn.as_ref().ok_or_else(|| gone(&self.backend.ctx))?;
+        self.search
+            .try_borrow_mut()
+            .map_err(|_| Error::backend("sqlite", "the search index is being written".to_owned()))?
+            .flush(conn, &self.backend.ctx)
     }
 }
 
@@ -509,6 +526,7 @@ macro_rules! read_txn_via_sql {
             }
 
             fn search_terms(&self, terms: &TermQuery) -> Result<TermMatches<'_>> {
+                self.before_search()?;
                 if self.indexed() {
                     crate::search::terms(&self.q()?, terms)
                 } else {
@@ -521,6 +539,7 @@ macro_rules! read_txn_via_sql {
             }
 
             fn search_infix(&self, fragment: &str) -> Result<Vec<String>> {
+                self.before_search()?;
                 if self.indexed() {
                     crate::search::infix(&self.q()?, fragment)
                 } else {
@@ -569,6 +588,8 @@ impl WriteTxn for SqliteWrite<'_> {
     }
 
     fn commit(mut self: Box<Self>) -> Result<()> {
+        let conn = self.conn.as_ref().ok_or_else(|| gone(&self.backend.ctx))?;
+        self.search.get_mut().flush(conn, &self.backend.ctx)?;
         self.w()?.sweep()?;
         let conn = self.conn.as_ref().ok_or_else(|| gone(&self.backend.ctx))?;
         run(conn, &self.backend.ctx, "COMMIT", || "committing".into())
@@ -600,7 +621,7 @@ impl Backend for SqliteBackend {
             backend: self,
             conn: Some(conn),
             orphans: HashSet::new(),
-            search: SearchWrites::default(),
+            search: RefCell::new(SearchWrites::default()),
         };
         let conn = txn.conn.as_ref().ok_or_else(|| gone(&self.ctx))?;
         // Take the write lock now, so the transaction reads the latest commit and

@@ -9,19 +9,22 @@
 //! table `search_vocab` (one row per occurrence: term, node row, column) gives
 //! the per-field term frequencies BM25F needs. `search_docs` keeps each node's
 //! type and per-field token counts, `search_totals` the corpus figures, and
-//! `search_terms` every term ever indexed (for substring candidates inside
-//! words; stale terms only cost a look, and `optimize` drops them). Every table
+//! `search_terms` every term ever indexed with an FTS5 trigram index over it,
+//! so that the terms holding a fragment inside them (where a one-word query
+//! can be a substring of a node without being a token prefix) are found
+//! without reading every term; stale terms only cost a look, and `optimize`
+//! drops them. Every table
 //! is written by the backend's own write path inside the store's transaction,
 //! so the index commits and rolls back with the data. No triggers: kgstore
 //! connections run with triggers disabled.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use kgstore_core::search::text::{DocTokens, FIELDS, TRUNCATED};
-use kgstore_core::search::{CorpusStats, DocKey, DocMatch, TermFreq, TermMatches, TermQuery};
+use kgstore_core::search::text::{DocTokens, FIELDS, Inside, TRUNCATED};
+use kgstore_core::search::{CorpusStats, DocKey, DocMatch, TermMatches, TermQuery};
 use kgstore_core::{Node, NodeFilter, Result};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
 use crate::codec::node_subject;
@@ -50,21 +53,105 @@ CREATE TABLE search_totals (
 INSERT INTO search_totals VALUES (1, 0, 0, 0, 0, 0);
 
 CREATE TABLE search_terms (
-    term TEXT PRIMARY KEY
-) STRICT, WITHOUT ROWID;
+    id   INTEGER PRIMARY KEY,
+    term TEXT NOT NULL UNIQUE,
+    cut  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX search_terms_cut ON search_terms(id) WHERE cut;
+CREATE VIRTUAL TABLE search_terms_trigrams USING fts5(
+    term, content = 'search_terms', content_rowid = 'id',
+    tokenize = 'trigram case_sensitive 1'
+);
 
 CREATE VIRTUAL TABLE search_fts USING fts5(
     name, type, observations, attributes,
     tokenize = 'ascii', content = '', contentless_delete = 1
 );
 CREATE VIRTUAL TABLE search_vocab USING fts5vocab(search_fts, instance);
+INSERT INTO search_fts(search_fts, rank) VALUES ('hashsize', 8388608);
+INSERT INTO search_terms_trigrams(search_terms_trigrams, rank) VALUES ('hashsize', 8388608);
 ";
 
-/// What a write transaction remembers between writes: the terms it has already
-/// recorded in `search_terms`.
+/// What a write transaction keeps between writes: the terms it has already
+/// recorded in `search_terms`, and the changes of the two FTS5 tables not yet
+/// handed to FTS5.
+///
+/// FTS5 gathers new rows in memory and writes them out as one segment, but it
+/// writes out what it holds whenever a statement of the transaction opens a
+/// statement savepoint, as kgstore's upserts and multi-row inserts do. Written
+/// as they come, a bulk load's rows would become thousands of tiny segments to
+/// merge. So the changes wait here, per row, and go to FTS5 together: before
+/// the transaction reads its own search index, and at commit.
 #[derive(Default)]
 pub(crate) struct SearchWrites {
     recorded: HashSet<String>,
+    rows: BTreeMap<i64, RowChange>,
+    trigrams: Vec<(i64, String)>,
+    /// Set when handing the changes over failed part way: the commit is refused.
+    failed: bool,
+}
+
+/// What happens to one row of `search_fts`.
+#[derive(Default)]
+struct RowChange {
+    /// Its entry from before the transaction (or before the last hand-over) goes.
+    delete_old: bool,
+    /// Its new tokens, field by field.
+    insert: Option<[String; FIELDS]>,
+}
+
+impl SearchWrites {
+    /// Hands the waiting changes to FTS5: removals first, then new rows in
+    /// rowid order, so FTS5 keeps them in memory until the commit.
+    pub(crate) fn flush(&mut self, conn: &Connection, ctx: &Ctx) -> Result<()> {
+        if self.failed {
+            return Err(kgstore_core::Error::backend(
+                "sqlite",
+                format!(
+                    "an earlier write to the search index of {} failed part way; \
+                     this transaction cannot commit",
+                    ctx.path.display()
+                ),
+            ));
+        }
+        if self.rows.is_empty() && self.trigrams.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::take(&mut self.rows);
+        let trigrams = std::mem::take(&mut self.trigrams);
+        let outcome = (|| {
+            let doing = || "writing the search index (table search_fts)".to_owned();
+            let mut delete = conn
+                .prepare_cached("DELETE FROM search_fts WHERE rowid = ?1")
+                .ctx(ctx, doing)?;
+            for (id, _) in rows.iter().filter(|(_, c)| c.delete_old) {
+                delete.execute([id]).ctx(ctx, doing)?;
+            }
+            let mut insert = conn
+                .prepare_cached(
+                    "INSERT INTO search_fts(rowid, name, type, observations, attributes) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .ctx(ctx, doing)?;
+            for (id, change) in &rows {
+                if let Some([a, b, c, d]) = &change.insert {
+                    insert.execute(params![id, a, b, c, d]).ctx(ctx, doing)?;
+                }
+            }
+            let doing = || "writing the search index (table search_terms_trigrams)".to_owned();
+            let mut insert = conn
+                .prepare_cached("INSERT INTO search_terms_trigrams(rowid, term) VALUES (?1, ?2)")
+                .ctx(ctx, doing)?;
+            for (id, term) in &trigrams {
+                insert.execute(params![id, term]).ctx(ctx, doing)?;
+            }
+            Ok(())
+        })();
+        if outcome.is_err() {
+            self.failed = true;
+        }
+        outcome
+    }
 }
 
 /// A change of the corpus figures.
@@ -99,20 +186,8 @@ pub(crate) fn index_node(
     let doing = || format!("indexing {} for search", node_subject(&node.name));
     let doc = DocTokens::of(node);
     let lengths = lengths_of(&doc);
-    conn.prepare_cached(
-        "INSERT INTO search_fts(rowid, name, type, observations, attributes) \
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
-            id,
-            doc.joined(0),
-            doc.joined(1),
-            doc.joined(2),
-            doc.joined(3)
-        ])
-    })
-    .ctx(ctx, doing)?;
+    writes.rows.entry(id).or_default().insert =
+        Some([doc.joined(0), doc.joined(1), doc.joined(2), doc.joined(3)]);
     conn.prepare_cached("INSERT INTO search_docs VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
         .and_then(|mut s| {
             s.execute(params![
@@ -126,11 +201,20 @@ pub(crate) fn index_node(
         })
         .ctx(ctx, doing)?;
     let mut record = conn
-        .prepare_cached("INSERT OR IGNORE INTO search_terms(term) VALUES (?1)")
+        .prepare_cached(
+            "INSERT INTO search_terms(term, cut) VALUES (?1, ?2) \
+             ON CONFLICT(term) DO NOTHING RETURNING id",
+        )
         .ctx(ctx, doing)?;
     for (term, _) in doc.term_counts() {
         if !writes.recorded.contains(term) {
-            record.execute([term]).ctx(ctx, doing)?;
+            let added: Option<i64> = record
+                .query_row(params![term, term.ends_with(TRUNCATED)], |r| r.get(0))
+                .optional()
+                .ctx(ctx, doing)?;
+            if let Some(id) = added {
+                writes.trigrams.push((id, term.to_owned()));
+            }
             writes.recorded.insert(term.to_owned());
         }
     }
@@ -139,7 +223,13 @@ pub(crate) fn index_node(
 }
 
 /// Removes row `id` from the index, if it is there; subtracts from `delta`.
-pub(crate) fn unindex_node(conn: &Connection, ctx: &Ctx, delta: &mut Delta, id: i64) -> Result<()> {
+pub(crate) fn unindex_node(
+    conn: &Connection,
+    ctx: &Ctx,
+    writes: &mut SearchWrites,
+    delta: &mut Delta,
+    id: i64,
+) -> Result<()> {
     let doing = || format!("removing row {id} from the search index");
     let old: Option<[i64; FIELDS]> = conn
         .prepare_cached(
@@ -155,9 +245,22 @@ pub(crate) fn unindex_node(conn: &Connection, ctx: &Ctx, delta: &mut Delta, id: 
         })
         .ctx(ctx, doing)?;
     if let Some(lengths) = old {
-        conn.prepare_cached("DELETE FROM search_fts WHERE rowid = ?1")
-            .and_then(|mut s| s.execute([id]))
-            .ctx(ctx, doing)?;
+        match writes.rows.get_mut(&id) {
+            // Its entry has not reached FTS5: it never needs to.
+            Some(change) if !change.delete_old => {
+                writes.rows.remove(&id);
+            }
+            Some(change) => change.insert = None,
+            None => {
+                writes.rows.insert(
+                    id,
+                    RowChange {
+                        delete_old: true,
+                        insert: None,
+                    },
+                );
+            }
+        }
         delta.add(-1, &lengths);
     }
     Ok(())
@@ -191,7 +294,9 @@ pub(crate) fn apply(conn: &Connection, ctx: &Ctx, delta: Delta) -> Result<()> {
 /// Empties the index and indexes every node again (a migration, a repair).
 pub(crate) fn rebuild(conn: &Connection, ctx: &Ctx) -> Result<()> {
     conn.execute_batch(
-        "DELETE FROM search_fts; DELETE FROM search_docs; DELETE FROM search_terms; \
+        "DELETE FROM search_fts; DELETE FROM search_docs; \
+         INSERT INTO search_terms_trigrams(search_terms_trigrams) VALUES ('delete-all'); \
+         DELETE FROM search_terms; \
          UPDATE search_totals SET nodes = 0, name_len = 0, type_len = 0, obs_len = 0, \
          attr_len = 0 WHERE id = 1;",
     )
@@ -214,6 +319,7 @@ pub(crate) fn rebuild(conn: &Connection, ctx: &Ctx) -> Result<()> {
         }
         after = nodes.last().map(|n| n.name.clone());
     }
+    writes.flush(conn, ctx)?;
     apply(conn, ctx, delta)
 }
 
@@ -224,7 +330,8 @@ pub(crate) fn optimize(conn: &Connection, ctx: &Ctx) -> Result<()> {
     if problems(conn, ctx)?.is_empty() {
         conn.execute_batch(
             "DELETE FROM search_terms WHERE NOT EXISTS \
-             (SELECT 1 FROM search_vocab v WHERE v.term = search_terms.term)",
+             (SELECT 1 FROM search_vocab v WHERE v.term = search_terms.term); \
+             INSERT INTO search_terms_trigrams(search_terms_trigrams) VALUES ('rebuild');",
         )
         .ctx(ctx, || {
             "dropping unused terms from table search_terms".into()
@@ -232,8 +339,11 @@ pub(crate) fn optimize(conn: &Connection, ctx: &Ctx) -> Result<()> {
     } else {
         rebuild(conn, ctx)?;
     }
-    conn.execute_batch("INSERT INTO search_fts(search_fts) VALUES ('optimize')")
-        .ctx(ctx, || "merging the search index's segments".into())
+    conn.execute_batch(
+        "INSERT INTO search_fts(search_fts) VALUES ('optimize'); \
+         INSERT INTO search_terms_trigrams(search_terms_trigrams) VALUES ('optimize');",
+    )
+    .ctx(ctx, || "merging the search index's segments".into())
 }
 
 /// The corpus figures.
@@ -287,9 +397,8 @@ fn id_array(ids: &[i64]) -> String {
 /// [`kgstore_core::ReadTxn::search_terms`] from the FTS5 index.
 pub(crate) fn terms(q: &Q<'_>, terms: &TermQuery) -> Result<TermMatches<'static>> {
     let corpus = totals(q)?;
-    let mut docs: Vec<DocMatch<'static>> = Vec::new();
+    let mut out = TermMatches::new(corpus, terms.len());
     let mut slot: HashMap<i64, usize> = HashMap::new();
-    let unknown: Arc<str> = Arc::from("");
     for (i, term) in terms.terms().iter().enumerate() {
         let doing = || "reading the search index (table search_vocab)".to_owned();
         let upper = if terms.is_prefix(i) {
@@ -326,34 +435,27 @@ pub(crate) fn terms(q: &Q<'_>, terms: &TermQuery) -> Result<TermMatches<'static>
                 .ctx(q.ctx, doing)?
                 == term.as_bytes();
             let at = *slot.entry(doc).or_insert_with(|| {
-                docs.push(DocMatch {
+                out.push(DocMatch {
                     key: DocKey::Row(doc),
-                    node_type: Arc::clone(&unknown),
+                    node_type: Cow::Borrowed(""),
                     lengths: [0; FIELDS],
-                    tf: vec![TermFreq::default(); terms.len() * FIELDS],
-                });
-                docs.len() - 1
+                })
             });
-            let freq = &mut docs[at].tf[i * FIELDS + field];
-            if exact {
-                freq.exact = freq.exact.saturating_add(1);
-            } else {
-                freq.longer = freq.longer.saturating_add(1);
+            if let Some(freq) = out.freq_mut(at, i, field) {
+                if exact {
+                    freq.exact = freq.exact.saturating_add(1);
+                } else {
+                    freq.longer = freq.longer.saturating_add(1);
+                }
             }
         }
     }
-    if docs.is_empty() {
-        return Ok(TermMatches { corpus, docs });
+    if slot.is_empty() {
+        return Ok(out);
     }
     // Each matching node's type and lengths, in one statement.
     let doing = || "reading table search_docs".to_owned();
-    let ids: Vec<i64> = docs
-        .iter()
-        .filter_map(|d| match d.key {
-            DocKey::Row(id) => Some(id),
-            DocKey::Name(_) => None,
-        })
-        .collect();
+    let ids: Vec<i64> = slot.keys().copied().collect();
     let mut stmt = q
         .conn
         .prepare_cached(
@@ -362,41 +464,29 @@ pub(crate) fn terms(q: &Q<'_>, terms: &TermQuery) -> Result<TermMatches<'static>
         )
         .ctx(q.ctx, doing)?;
     let mut rows = stmt.query([id_array(&ids)]).ctx(q.ctx, doing)?;
-    let mut types: HashMap<String, Arc<str>> = HashMap::new();
     let mut found = 0;
     while let Some(row) = rows.next().ctx(q.ctx, doing)? {
         let id: i64 = row.get(0).ctx(q.ctx, doing)?;
-        let node_type = row
-            .get_ref(1)
-            .and_then(|v| Ok(v.as_str()?))
-            .ctx(q.ctx, doing)?;
-        let node_type = match types.get(node_type) {
-            Some(t) => Arc::clone(t),
-            None => {
-                let t: Arc<str> = Arc::from(node_type);
-                types.insert(node_type.to_owned(), Arc::clone(&t));
-                t
-            }
-        };
+        let node_type: String = row.get(1).ctx(q.ctx, doing)?;
         let mut lengths = [0u32; FIELDS];
         for (f, len) in lengths.iter_mut().enumerate() {
             let v: i64 = row.get(2 + f).ctx(q.ctx, doing)?;
             *len = u32::try_from(v).unwrap_or(u32::MAX);
         }
-        if let Some(&at) = slot.get(&id) {
-            docs[at].node_type = node_type;
-            docs[at].lengths = lengths;
+        if let Some(doc) = slot.get(&id).and_then(|&at| out.docs_mut().get_mut(at)) {
+            doc.node_type = Cow::Owned(node_type);
+            doc.lengths = lengths;
             found += 1;
         }
     }
-    if found != docs.len() {
+    if found != ids.len() {
         return Err(q.ctx.corrupt(format!(
             "the search index names {} rows that table search_docs does not have; \
              `kgstore optimize` rebuilds the index",
-            docs.len() - found
+            ids.len() - found
         )));
     }
-    Ok(TermMatches { corpus, docs })
+    Ok(out)
 }
 
 /// [`kgstore_core::ReadTxn::search_names`]: the names of node rows, in the order asked.
@@ -426,18 +516,31 @@ pub(crate) fn names(q: &Q<'_>, rows: &[i64]) -> Result<Vec<String>> {
 /// `fragment` after its first character, or a cut term.
 pub(crate) fn infix(q: &Q<'_>, fragment: &str) -> Result<Vec<String>> {
     let doing = || "looking up terms in table search_terms".to_owned();
-    let mut stmt = q
-        .conn
-        .prepare_cached(
-            "SELECT term FROM search_terms \
-             WHERE instr(substr(term, 2), ?1) > 0 OR substr(term, -1) = ?2",
-        )
-        .ctx(q.ctx, doing)?;
-    let terms: Vec<String> = stmt
-        .query_map(params![fragment, TRUNCATED.to_string()], |r| r.get(0))
-        .and_then(|rows| rows.collect())
-        .ctx(q.ctx, doing)?;
-    drop(stmt);
+    let inside = Inside::new(fragment);
+    // The trigram index finds the terms holding a fragment of three characters
+    // or more; shorter ones are looked for in every term. Cut terms may hold it
+    // in what was cut. (Two statements: as one UNION, SQLite 3.54 plans the
+    // trigram match a hundred times slower.)
+    let found = |sql: &str, param: Option<String>| -> Result<Vec<String>> {
+        let mut stmt = q.conn.prepare_cached(sql).ctx(q.ctx, doing)?;
+        stmt.query_map(rusqlite::params_from_iter(param.iter()), |r| r.get(0))
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
+            .ctx(q.ctx, doing)
+    };
+    let mut terms = if fragment.chars().count() >= 3 {
+        found(
+            "SELECT t.term FROM search_terms_trigrams f JOIN search_terms t ON t.id = f.rowid \
+             WHERE search_terms_trigrams MATCH ?1",
+            Some(format!("\"{}\"", fragment.replace('"', "\"\""))),
+        )?
+    } else {
+        found(
+            "SELECT term FROM search_terms WHERE instr(substr(term, 2), ?1) > 0",
+            Some(fragment.to_owned()),
+        )?
+    };
+    terms.extend(found("SELECT term FROM search_terms WHERE cut", None)?);
+    terms.retain(|term| inside.holds(term));
     let doing = || "reading the search index (table search_vocab)".to_owned();
     let mut ids: HashSet<i64> = HashSet::new();
     let mut stmt = q
@@ -539,10 +642,14 @@ pub(crate) fn problems(conn: &Connection, ctx: &Ctx) -> Result<Vec<(String, Stri
 /// looking for changes other connections made since (queries do look); a
 /// query first makes the check see the snapshot it runs on.
 pub(crate) fn refresh(conn: &Connection, ctx: &Ctx) -> Result<()> {
-    conn.prepare_cached("SELECT 1 FROM search_fts WHERE search_fts MATCH '\"\"' LIMIT 1")
+    for table in ["search_fts", "search_terms_trigrams"] {
+        conn.prepare(&format!(
+            "SELECT 1 FROM {table} WHERE {table} MATCH '\"\"' LIMIT 1"
+        ))
         .and_then(|mut s| s.exists([]))
-        .ctx(ctx, || "reading the search index".into())
-        .map(|_| ())
+        .ctx(ctx, || format!("reading the search index (table {table})"))?;
+    }
+    Ok(())
 }
 
 /// Whether a file of this format version has the search tables.

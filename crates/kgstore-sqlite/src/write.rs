@@ -213,7 +213,7 @@ impl<'a> W<'a> {
             self.orphans.extend(old);
             self.exec(S::DeleteTags, [id], doing)?;
             self.exec(S::DeleteDeps, [id], doing)?;
-            search::unindex_node(self.conn, self.ctx, delta, id)?;
+            search::unindex_node(self.conn, self.ctx, self.search, delta, id)?;
         }
         let meta = &node.metadata;
         self.exec(
@@ -412,7 +412,7 @@ impl<'a> W<'a> {
         self.exec(S::DeleteTags, [id], doing)?;
         self.exec(S::DeleteDeps, [id], doing)?;
         let mut delta = Delta::default();
-        search::unindex_node(self.conn, self.ctx, &mut delta, id)?;
+        search::unindex_node(self.conn, self.ctx, self.search, &mut delta, id)?;
         search::apply(self.conn, self.ctx, delta)?;
         self.conn
             .prepare_cached("DELETE FROM nodes WHERE id = ?1")

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use super::cursor::SearchCursor;
-use super::primitive::{DocKey, DocMatch, for_each_node, term_freqs};
+use super::primitive::{DocKey, DocMatch, TermMatches, for_each_node, term_freqs};
 use super::query::{Infix, MatchKind, Plan, SearchField, SearchHit, SearchQuery};
 use super::rank::{CorpusStats, Scoring};
 use super::text::{DocTokens, FIELDS, substring_fields};
@@ -99,11 +99,11 @@ pub(crate) fn search(r: &dyn ReadTxn, query: &SearchQuery) -> Result<Page<Search
             let scoring = scoring.get_or_insert_with(|| Scoring {
                 corpus: matches.corpus.clone(),
                 df: document_frequencies(
-                    matches.docs.iter().map(|d| d.tf.as_slice()),
+                    (0..matches.docs().len()).map(|i| matches.tf(i)),
                     plan.terms.len(),
                 ),
             });
-            hits = rank_terms(r, &matches.docs, scoring, cursor.as_ref(), want, &of_type)?;
+            hits = rank_terms(r, &matches, scoring, cursor.as_ref(), want, &of_type)?;
         }
         if hits.len() < want {
             let after = cursor
@@ -147,12 +147,13 @@ pub(crate) fn search(r: &dyn ReadTxn, query: &SearchQuery) -> Result<Page<Search
 /// The best `want` term hits after the cursor, in order.
 fn rank_terms(
     r: &dyn ReadTxn,
-    docs: &[DocMatch<'_>],
+    matches: &TermMatches<'_>,
     scoring: &Scoring,
     cursor: Option<&SearchCursor>,
     want: usize,
     of_type: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<SearchHit>> {
+    let docs = matches.docs();
     let mut names = Names::default();
     let mut ranked: Vec<(f64, usize)> = Vec::with_capacity(docs.len());
     let mut ties: Vec<(f64, usize)> = Vec::new();
@@ -160,7 +161,7 @@ fn rank_terms(
         if !of_type(&doc.node_type) {
             continue;
         }
-        let score = scoring.score(&doc.lengths, &doc.tf);
+        let score = scoring.score(&doc.lengths, matches.tf(i));
         match cursor {
             Some(c) if score > c.score => {}
             Some(c) if score == c.score => ties.push((score, i)),
@@ -198,7 +199,7 @@ fn rank_terms(
             node_type: docs[i].node_type.to_string(),
             score,
             kind: MatchKind::Terms,
-            matched: term_fields(&docs[i].tf),
+            matched: term_fields(matches.tf(i)),
         })
         .collect())
 }

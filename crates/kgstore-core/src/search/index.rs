@@ -7,41 +7,142 @@
 //! write transaction searches its own writes, and a rollback drops them.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::ops::Bound;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use imbl::OrdMap;
+use imbl::{HashMap as PHashMap, OrdSet, Vector};
 
 use super::primitive::{DocKey, DocMatch, TermMatches};
 use super::query::TermQuery;
-use super::rank::{CorpusStats, TermFreq};
-use super::text::{DocTokens, FIELDS, holds_inside};
+use super::rank::CorpusStats;
+use super::text::{DocTokens, FIELDS, TRUNCATED};
 use crate::model::Node;
 
 /// What every posting of one node shares.
 #[derive(Debug, PartialEq, Eq)]
 struct DocInfo {
+    name: Arc<str>,
     node_type: Arc<str>,
     lengths: [u32; FIELDS],
 }
 
-/// One term in one node: how often per field.
+/// One term in one node: the node's number, how often per field.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Posting {
+    doc: u64,
     tf: [u32; FIELDS],
-    doc: Arc<DocInfo>,
+    info: Arc<DocInfo>,
 }
 
 /// An inverted index of nodes' tokens with the figures BM25F needs.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// Each node gets a number when it is indexed, numbers only grow, and each
+/// term's postings are a persistent vector in node-number order: indexing a
+/// node appends to the vectors of its terms, removing it finds its posting by
+/// binary search. Equality compares what is indexed, not the numbers.
+#[derive(Clone, Debug, Default)]
 pub struct SearchIndex {
-    /// `(term, node name)` → the term's frequencies in the node.
-    postings: OrdMap<(Arc<str>, Arc<str>), Posting>,
-    /// Every term with how many nodes hold it (its `Arc` is shared by the postings).
-    vocabulary: OrdMap<Arc<str>, u64>,
+    /// Every term with its postings (as many as nodes hold it).
+    terms: PHashMap<Arc<str>, Vector<Posting>>,
+    /// The terms in order, for prefixes and for words inside words.
+    ordered: OrdSet<Arc<str>>,
+    /// Each node's number.
+    docs: PHashMap<Arc<str>, u64>,
+    next_doc: u64,
     corpus: CorpusStats,
+    /// Every term in one text, built when a search first looks for a word
+    /// inside words and shared by every copy of the index until a term comes or
+    /// goes (then a new, empty one replaces it).
+    joined: Arc<OnceLock<Joined>>,
 }
+
+/// The vocabulary as one text, so that finding a fragment inside any term is
+/// one pass of a fast substring search.
+#[derive(Debug)]
+struct Joined {
+    /// The terms, in order, each followed by a NUL (which no term holds).
+    text: String,
+    /// Where each term starts in `text`.
+    starts: Vec<usize>,
+    /// The terms, in the same order.
+    terms: Vec<Arc<str>>,
+}
+
+impl Joined {
+    fn of(ordered: &OrdSet<Arc<str>>) -> Self {
+        let mut joined = Self {
+            text: String::new(),
+            starts: Vec::with_capacity(ordered.len()),
+            terms: Vec::with_capacity(ordered.len()),
+        };
+        for term in ordered {
+            joined.starts.push(joined.text.len());
+            joined.text.push_str(term);
+            joined.text.push('\0');
+            joined.terms.push(Arc::clone(term));
+        }
+        joined
+    }
+
+    /// The terms holding `fragment` after their first character, or cut.
+    fn inside(&self, fragment: &str) -> Vec<&Arc<str>> {
+        let mut found: Vec<usize> = Vec::new();
+        if !fragment.is_empty() {
+            for at in memchr::memmem::find_iter(self.text.as_bytes(), fragment.as_bytes()) {
+                let i = self.starts.partition_point(|s| *s <= at).saturating_sub(1);
+                let end = self
+                    .starts
+                    .get(i + 1)
+                    .map_or(self.text.len(), |next| next - 1);
+                if at > self.starts[i] && at + fragment.len() <= end && found.last() != Some(&i) {
+                    found.push(i);
+                }
+            }
+        }
+        for (i, term) in self.terms.iter().enumerate() {
+            if term.ends_with(TRUNCATED) {
+                found.push(i);
+            }
+        }
+        found.sort_unstable();
+        found.dedup();
+        found.into_iter().map(|i| &self.terms[i]).collect()
+    }
+}
+
+impl PartialEq for SearchIndex {
+    fn eq(&self, other: &Self) -> bool {
+        type Entry = (Arc<str>, Arc<str>, [u32; FIELDS], Arc<str>, [u32; FIELDS]);
+        let content = |index: &Self| {
+            let mut all: Vec<Entry> = index
+                .terms
+                .iter()
+                .flat_map(|(term, postings)| {
+                    postings.iter().map(move |p| {
+                        (
+                            Arc::clone(term),
+                            Arc::clone(&p.info.name),
+                            p.tf,
+                            Arc::clone(&p.info.node_type),
+                            p.info.lengths,
+                        )
+                    })
+                })
+                .collect();
+            all.sort();
+            all
+        };
+        self.corpus == other.corpus
+            && self.docs.len() == other.docs.len()
+            && self.ordered == other.ordered
+            && self.ordered.len() == self.terms.len()
+            && content(self) == content(other)
+    }
+}
+
+impl Eq for SearchIndex {}
 
 impl SearchIndex {
     /// An empty index.
@@ -65,7 +166,7 @@ impl SearchIndex {
 
     /// How many distinct terms there are.
     pub fn terms_count(&self) -> usize {
-        self.vocabulary.len()
+        self.terms.len()
     }
 
     /// Adds a node (which must not be in the index).
@@ -76,81 +177,108 @@ impl SearchIndex {
         for (total, len) in self.corpus.tokens.iter_mut().zip(lengths) {
             *total += u64::from(len);
         }
+        let name: Arc<str> = Arc::from(node.name.as_str());
+        let number = self.next_doc;
+        self.next_doc += 1;
+        self.docs.insert(Arc::clone(&name), number);
         let info = Arc::new(DocInfo {
+            name,
             node_type: Arc::from(node.node_type.as_str()),
             lengths,
         });
-        let name: Arc<str> = Arc::from(node.name.as_str());
         for (term, tf) in doc.term_counts() {
-            let term = match self.vocabulary.get_key_value(term) {
-                Some((known, _)) => Arc::clone(known),
-                None => Arc::from(term),
+            let posting = Posting {
+                doc: number,
+                tf,
+                info: Arc::clone(&info),
             };
-            *self.vocabulary.entry(Arc::clone(&term)).or_insert(0) += 1;
-            self.postings.insert(
-                (term, Arc::clone(&name)),
-                Posting {
-                    tf,
-                    doc: Arc::clone(&info),
-                },
-            );
+            match self.terms.get_mut(term) {
+                Some(postings) => postings.push_back(posting),
+                None => {
+                    let term: Arc<str> = Arc::from(term);
+                    self.terms.insert(Arc::clone(&term), Vector::unit(posting));
+                    self.ordered.insert(term);
+                    self.joined = Arc::default();
+                }
+            }
         }
     }
 
     /// Removes a node (exactly as it was inserted).
     pub fn remove(&mut self, node: &Node) {
+        let Some(number) = self.docs.remove(node.name.as_str()) else {
+            return;
+        };
         let doc = DocTokens::of(node);
         self.corpus.nodes = self.corpus.nodes.saturating_sub(1);
         for (total, len) in self.corpus.tokens.iter_mut().zip(doc.lengths()) {
             *total = total.saturating_sub(u64::from(len));
         }
-        let name: Arc<str> = Arc::from(node.name.as_str());
         for (term, _) in doc.term_counts() {
-            let Some((known, count)) = self.vocabulary.get_key_value(term) else {
+            let Some(postings) = self.terms.get_mut(term) else {
                 continue;
             };
-            let (known, count) = (Arc::clone(known), *count);
-            self.postings
-                .remove(&(Arc::clone(&known), Arc::clone(&name)));
-            if count <= 1 {
-                self.vocabulary.remove(term);
-            } else {
-                self.vocabulary.insert(known, count - 1);
+            if let Ok(at) = postings.binary_search_by_key(&number, |p| p.doc) {
+                postings.remove(at);
+            }
+            if postings.is_empty() {
+                self.terms.remove(term);
+                self.ordered.remove(term);
+                self.joined = Arc::default();
             }
         }
     }
 
     /// Every node holding a term of `terms`, with the corpus figures.
+    ///
+    /// Each matching term's postings are in node-number order, so the lists are
+    /// merged by node number: a node's postings arrive one after the other and
+    /// no hash map is needed to gather them.
     pub fn terms(&self, terms: &TermQuery) -> TermMatches<'_> {
-        let mut docs: Vec<DocMatch<'_>> = Vec::new();
-        let mut slot: HashMap<&str, usize> = HashMap::new();
+        let mut out = TermMatches::new(self.corpus.clone(), terms.len());
+        // (term index, exact?, postings) for every term that matches.
+        let mut lists: Vec<(usize, bool, &Vector<Posting>)> = Vec::new();
         for (i, term) in terms.terms().iter().enumerate() {
-            let prefix = terms.is_prefix(i);
-            let start: (Arc<str>, Arc<str>) = (Arc::from(term.as_str()), Arc::from(""));
-            let within = |t: &str| {
-                if prefix {
-                    t.starts_with(term.as_str())
-                } else {
-                    t == term
+            if terms.is_prefix(i) {
+                lists.extend(
+                    self.ordered
+                        .range::<_, str>((Bound::Included(term.as_str()), Bound::Unbounded))
+                        .take_while(|t| t.starts_with(term.as_str()))
+                        .filter_map(|t| Some((i, **t == **term, self.terms.get(&**t)?))),
+                );
+            } else if let Some(postings) = self.terms.get(term.as_str()) {
+                lists.push((i, true, postings));
+            }
+        }
+        let mut cursors: Vec<_> = lists.iter().map(|(_, _, p)| p.iter().peekable()).collect();
+        let mut heads: BinaryHeap<Reverse<(u64, usize)>> = cursors
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(k, c)| Some(Reverse((c.peek()?.doc, k))))
+            .collect();
+        let mut current: Option<(u64, usize)> = None;
+        while let Some(Reverse((doc, k))) = heads.pop() {
+            let Some(posting) = cursors[k].next() else {
+                continue;
+            };
+            if let Some(next) = cursors[k].peek() {
+                heads.push(Reverse((next.doc, k)));
+            }
+            let at = match current {
+                Some((number, at)) if number == doc => at,
+                _ => {
+                    let at = out.push(DocMatch {
+                        key: DocKey::Name(Cow::Borrowed(&posting.info.name)),
+                        node_type: Cow::Borrowed(&posting.info.node_type),
+                        lengths: posting.info.lengths,
+                    });
+                    current = Some((doc, at));
+                    at
                 }
             };
-            for ((t, name), posting) in self
-                .postings
-                .range((Bound::Included(start), Bound::Unbounded))
-                .take_while(|((t, _), _)| within(t))
-            {
-                let (name, exact): (&str, bool) = (name, **t == **term);
-                let at = *slot.entry(name).or_insert_with(|| {
-                    docs.push(DocMatch {
-                        key: DocKey::Name(Cow::Borrowed(name)),
-                        node_type: Arc::clone(&posting.doc.node_type),
-                        lengths: posting.doc.lengths,
-                        tf: vec![TermFreq::default(); terms.len() * FIELDS],
-                    });
-                    docs.len() - 1
-                });
-                for (f, count) in posting.tf.iter().enumerate() {
-                    let freq = &mut docs[at].tf[i * FIELDS + f];
+            let (term, exact, _) = lists[k];
+            for (f, count) in posting.tf.iter().enumerate() {
+                if let Some(freq) = out.freq_mut(at, term, f) {
                     if exact {
                         freq.exact = freq.exact.saturating_add(*count);
                     } else {
@@ -159,27 +287,18 @@ impl SearchIndex {
                 }
             }
         }
-        TermMatches {
-            corpus: self.corpus.clone(),
-            docs,
-        }
+        out
     }
 
     /// The names of nodes holding a term that contains `fragment` after its
     /// first character, or a cut term.
     pub fn infix(&self, fragment: &str) -> Vec<String> {
+        let joined = self.joined.get_or_init(|| Joined::of(&self.ordered));
         let mut out = Vec::new();
-        for term in self.vocabulary.keys() {
-            if !holds_inside(term, fragment) {
-                continue;
+        for term in joined.inside(fragment) {
+            if let Some(postings) = self.terms.get(&**term) {
+                out.extend(postings.iter().map(|p| p.info.name.to_string()));
             }
-            let start: (Arc<str>, Arc<str>) = (Arc::clone(term), Arc::from(""));
-            out.extend(
-                self.postings
-                    .range((Bound::Included(start), Bound::Unbounded))
-                    .take_while(|((t, _), _)| t == term)
-                    .map(|((_, name), _)| name.to_string()),
-            );
         }
         out
     }
@@ -188,6 +307,7 @@ impl SearchIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::search::rank::TermFreq;
 
     fn node(name: &str, observation: &str) -> Node {
         Node::new(name, "thing")
@@ -214,38 +334,19 @@ mod tests {
         let index = SearchIndex::build([&a, &b]);
         let q = TermQuery::new(vec!["green".into(), "tea".into()]);
         let got = index.terms(&q);
-        assert_eq!(got.docs.len(), 2);
-        let alice = got
-            .docs
-            .iter()
-            .find(|d| d.key == DocKey::Name("Alice".into()))
-            .unwrap();
-        assert_eq!(
-            alice.tf[FIELDS + 2],
-            TermFreq {
-                exact: 2,
-                longer: 0
-            }
-        );
-        assert_eq!(
-            alice.tf[2],
-            TermFreq {
-                exact: 1,
-                longer: 0
-            }
-        );
-        let bob = got
-            .docs
-            .iter()
-            .find(|d| d.key == DocKey::Name("Bob".into()))
-            .unwrap();
-        assert_eq!(
-            bob.tf[FIELDS + 2],
-            TermFreq {
-                exact: 0,
-                longer: 1
-            }
-        );
+        assert_eq!(got.docs().len(), 2);
+        let find = |name: &str| {
+            got.docs()
+                .iter()
+                .position(|d| d.key == DocKey::Name(name.into()))
+                .unwrap()
+        };
+        let tf = |exact, longer| TermFreq { exact, longer };
+        let alice = got.tf(find("Alice"));
+        assert_eq!(alice[FIELDS + 2], tf(2, 0));
+        assert_eq!(alice[2], tf(1, 0));
+        let bob = got.tf(find("Bob"));
+        assert_eq!(bob[FIELDS + 2], tf(0, 1));
         assert_eq!(index.infix("eam"), ["Bob"]);
         assert!(index.infix("tea").is_empty());
     }

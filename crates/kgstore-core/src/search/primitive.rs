@@ -10,11 +10,10 @@
 //! searches correctly without writing anything.
 
 use std::borrow::Cow;
-use std::sync::Arc;
 
 use super::query::TermQuery;
 use super::rank::{CorpusStats, TermFreq};
-use super::text::{DocTokens, FIELDS, holds_inside};
+use super::text::{DocTokens, FIELDS, Inside};
 use crate::backend::ReadTxn;
 use crate::error::Result;
 use crate::filter::NodeFilter;
@@ -40,21 +39,63 @@ pub struct DocMatch<'a> {
     /// Which node.
     pub key: DocKey<'a>,
     /// Its type.
-    pub node_type: Arc<str>,
+    pub node_type: Cow<'a, str>,
     /// Its tokens per field (see [`DocTokens::lengths`]).
     pub lengths: [u32; FIELDS],
-    /// How often each term occurs in each field: `tf[term * FIELDS + field]`.
-    pub tf: Vec<TermFreq>,
 }
 
 /// A backend's answer for a [`TermQuery`]: the corpus figures and every node
-/// (of any type) holding at least one term, in any order.
+/// (of any type) holding at least one term, in any order, with how often each
+/// term occurs in each of its fields.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TermMatches<'a> {
     /// Figures over every node.
     pub corpus: CorpusStats,
+    width: usize,
+    docs: Vec<DocMatch<'a>>,
+    freqs: Vec<TermFreq>,
+}
+
+impl<'a> TermMatches<'a> {
+    /// No matches yet, for a query of `terms` terms.
+    pub fn new(corpus: CorpusStats, terms: usize) -> Self {
+        Self {
+            corpus,
+            width: terms * FIELDS,
+            docs: Vec::new(),
+            freqs: Vec::new(),
+        }
+    }
+
+    /// Adds a node (with every frequency 0); its index.
+    pub fn push(&mut self, doc: DocMatch<'a>) -> usize {
+        self.docs.push(doc);
+        self.freqs
+            .resize(self.freqs.len() + self.width, TermFreq::default());
+        self.docs.len() - 1
+    }
+
+    /// How often term `term` occurs in field `field` of node `doc`.
+    pub fn freq_mut(&mut self, doc: usize, term: usize, field: usize) -> Option<&mut TermFreq> {
+        self.freqs.get_mut(doc * self.width + term * FIELDS + field)
+    }
+
     /// The matching nodes.
-    pub docs: Vec<DocMatch<'a>>,
+    pub fn docs(&self) -> &[DocMatch<'a>] {
+        &self.docs
+    }
+
+    /// The matching nodes, to complete what is known about them.
+    pub fn docs_mut(&mut self) -> &mut [DocMatch<'a>] {
+        &mut self.docs
+    }
+
+    /// Node `doc`'s frequencies, term-major: `[term * FIELDS + field]`.
+    pub fn tf(&self, doc: usize) -> &[TermFreq] {
+        self.freqs
+            .get(doc * self.width..(doc + 1) * self.width)
+            .unwrap_or(&[])
+    }
 }
 
 /// How often each term of `terms` occurs in each field of `doc`; `None` if none does.
@@ -105,7 +146,7 @@ pub(crate) fn for_each_node<R: ReadTxn + ?Sized>(
 
 /// [`ReadTxn::search_terms`] by reading and analysing every node.
 pub fn scan_terms<R: ReadTxn + ?Sized>(r: &R, terms: &TermQuery) -> Result<TermMatches<'static>> {
-    let mut out = TermMatches::default();
+    let mut out = TermMatches::new(CorpusStats::default(), terms.len());
     for_each_node(r, &NodeFilter::default(), None, |node| {
         let doc = DocTokens::of(&node);
         let lengths = doc.lengths();
@@ -114,12 +155,16 @@ pub fn scan_terms<R: ReadTxn + ?Sized>(r: &R, terms: &TermQuery) -> Result<TermM
             *total += u64::from(len);
         }
         if let Some(tf) = term_freqs(&doc, terms) {
-            out.docs.push(DocMatch {
+            let at = out.push(DocMatch {
                 key: DocKey::Name(Cow::Owned(node.name)),
-                node_type: Arc::from(node.node_type),
+                node_type: Cow::Owned(node.node_type),
                 lengths,
-                tf,
             });
+            for (i, freq) in tf.into_iter().enumerate() {
+                if let Some(slot) = out.freq_mut(at, i / FIELDS, i % FIELDS) {
+                    *slot = freq;
+                }
+            }
         }
         Ok(true)
     })?;
@@ -129,14 +174,10 @@ pub fn scan_terms<R: ReadTxn + ?Sized>(r: &R, terms: &TermQuery) -> Result<TermM
 /// [`ReadTxn::search_infix`] by reading and analysing every node.
 pub fn scan_infix<R: ReadTxn + ?Sized>(r: &R, fragment: &str) -> Result<Vec<String>> {
     let mut out = Vec::new();
+    let inside = Inside::new(fragment);
     for_each_node(r, &NodeFilter::default(), None, |node| {
         let doc = DocTokens::of(&node);
-        if doc
-            .fields
-            .iter()
-            .flatten()
-            .any(|token| holds_inside(token, fragment))
-        {
+        if doc.fields.iter().flatten().any(|token| inside.holds(token)) {
             out.push(node.name);
         }
         Ok(true)

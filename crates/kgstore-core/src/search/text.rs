@@ -269,9 +269,29 @@ pub fn substring_fields(node: &Node, needle: &str) -> Vec<usize> {
 /// Whether `term` holds `fragment` anywhere but at its very start, or was cut
 /// (and so may hold it in the part that was dropped).
 pub fn holds_inside(term: &str, fragment: &str) -> bool {
-    let mut chars = term.chars();
-    chars.next();
-    chars.as_str().contains(fragment) || term.ends_with(TRUNCATED)
+    Inside::new(fragment).holds(term)
+}
+
+/// [`holds_inside`] for one fragment and many terms: the fragment's searcher
+/// is built once.
+pub struct Inside {
+    finder: memchr::memmem::Finder<'static>,
+}
+
+impl Inside {
+    /// A searcher for `fragment`.
+    pub fn new(fragment: &str) -> Self {
+        Self {
+            finder: memchr::memmem::Finder::new(fragment.as_bytes()).into_owned(),
+        }
+    }
+
+    /// Whether `term` holds the fragment after its first character, or was cut.
+    pub fn holds(&self, term: &str) -> bool {
+        let first = term.chars().next().map_or(0, char::len_utf8);
+        term.len() > first && self.finder.find(&term.as_bytes()[first..]).is_some()
+            || term.ends_with(TRUNCATED)
+    }
 }
 
 #[cfg(test)]
