@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use kgstore_core::search::text::{DocTokens, FIELDS, Inside, TRUNCATED};
 use kgstore_core::search::{CorpusStats, DocKey, DocMatch, TermMatches, TermQuery};
 use kgstore_core::{Node, NodeFilter, Result};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use serde_json::Value;
 
 use crate::codec::node_subject;
@@ -60,7 +60,7 @@ CREATE TABLE search_terms (
 CREATE INDEX search_terms_cut ON search_terms(id) WHERE cut;
 CREATE VIRTUAL TABLE search_terms_trigrams USING fts5(
     term, content = 'search_terms', content_rowid = 'id',
-    tokenize = 'trigram case_sensitive 1'
+    tokenize = 'trigram case_sensitive 1', detail = none, columnsize = 0
 );
 
 CREATE VIRTUAL TABLE search_fts USING fts5(
@@ -86,7 +86,8 @@ INSERT INTO search_terms_trigrams(search_terms_trigrams, rank) VALUES ('hashsize
 pub(crate) struct SearchWrites {
     recorded: HashSet<String>,
     rows: BTreeMap<i64, RowChange>,
-    trigrams: Vec<(i64, String)>,
+    /// Terms this transaction met first, for `search_terms` and its trigrams.
+    terms: Vec<String>,
     /// Set when handing the changes over failed part way: the commit is refused.
     failed: bool,
 }
@@ -114,11 +115,11 @@ impl SearchWrites {
                 ),
             ));
         }
-        if self.rows.is_empty() && self.trigrams.is_empty() {
+        if self.rows.is_empty() && self.terms.is_empty() {
             return Ok(());
         }
         let rows = std::mem::take(&mut self.rows);
-        let trigrams = std::mem::take(&mut self.trigrams);
+        let terms = std::mem::take(&mut self.terms);
         let outcome = (|| {
             let doing = || "writing the search index (table search_fts)".to_owned();
             let mut delete = conn
@@ -138,11 +139,24 @@ impl SearchWrites {
                     insert.execute(params![id, a, b, c, d]).ctx(ctx, doing)?;
                 }
             }
-            let doing = || "writing the search index (table search_terms_trigrams)".to_owned();
+            let doing = || "recording new terms in table search_terms".to_owned();
+            let mut record = conn
+                .prepare_cached("INSERT OR IGNORE INTO search_terms(term, cut) VALUES (?1, ?2)")
+                .ctx(ctx, doing)?;
+            let mut added: Vec<(i64, &str)> = Vec::new();
+            for term in &terms {
+                if record
+                    .execute(params![term, term.ends_with(TRUNCATED)])
+                    .ctx(ctx, doing)?
+                    == 1
+                {
+                    added.push((conn.last_insert_rowid(), term));
+                }
+            }
             let mut insert = conn
                 .prepare_cached("INSERT INTO search_terms_trigrams(rowid, term) VALUES (?1, ?2)")
                 .ctx(ctx, doing)?;
-            for (id, term) in &trigrams {
+            for (id, term) in added {
                 insert.execute(params![id, term]).ctx(ctx, doing)?;
             }
             Ok(())
@@ -200,22 +214,10 @@ pub(crate) fn index_node(
             ])
         })
         .ctx(ctx, doing)?;
-    let mut record = conn
-        .prepare_cached(
-            "INSERT INTO search_terms(term, cut) VALUES (?1, ?2) \
-             ON CONFLICT(term) DO NOTHING RETURNING id",
-        )
-        .ctx(ctx, doing)?;
     for (term, _) in doc.term_counts() {
         if !writes.recorded.contains(term) {
-            let added: Option<i64> = record
-                .query_row(params![term, term.ends_with(TRUNCATED)], |r| r.get(0))
-                .optional()
-                .ctx(ctx, doing)?;
-            if let Some(id) = added {
-                writes.trigrams.push((id, term.to_owned()));
-            }
             writes.recorded.insert(term.to_owned());
+            writes.terms.push(term.to_owned());
         }
     }
     delta.add(1, &lengths);
@@ -517,21 +519,27 @@ pub(crate) fn names(q: &Q<'_>, rows: &[i64]) -> Result<Vec<String>> {
 pub(crate) fn infix(q: &Q<'_>, fragment: &str) -> Result<Vec<String>> {
     let doing = || "looking up terms in table search_terms".to_owned();
     let inside = Inside::new(fragment);
-    // The trigram index finds the terms holding a fragment of three characters
-    // or more; shorter ones are looked for in every term. Cut terms may hold it
-    // in what was cut. (Two statements: as one UNION, SQLite 3.54 plans the
-    // trigram match a hundred times slower.)
+    // The trigram index finds the terms holding all of a fragment's trigrams
+    // (a superset of those holding the fragment, which `inside` then checks);
+    // fragments shorter than three characters are looked for in every term. Cut
+    // terms may hold it in what was cut. (Two statements: as one UNION, SQLite
+    // 3.54 plans the trigram match a hundred times slower.)
     let found = |sql: &str, param: Option<String>| -> Result<Vec<String>> {
         let mut stmt = q.conn.prepare_cached(sql).ctx(q.ctx, doing)?;
         stmt.query_map(rusqlite::params_from_iter(param.iter()), |r| r.get(0))
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
             .ctx(q.ctx, doing)
     };
-    let mut terms = if fragment.chars().count() >= 3 {
+    let chars: Vec<char> = fragment.chars().collect();
+    let mut terms = if chars.len() >= 3 {
+        let trigrams: Vec<String> = chars
+            .windows(3)
+            .map(|w| format!("\"{}\"", w.iter().collect::<String>().replace('"', "\"\"")))
+            .collect();
         found(
             "SELECT t.term FROM search_terms_trigrams f JOIN search_terms t ON t.id = f.rowid \
              WHERE search_terms_trigrams MATCH ?1",
-            Some(format!("\"{}\"", fragment.replace('"', "\"\""))),
+            Some(trigrams.join(" AND ")),
         )?
     } else {
         found(
