@@ -402,19 +402,30 @@ pub(crate) fn terms(q: &Q<'_>, terms: &TermQuery) -> Result<TermMatches<'static>
     let mut out = TermMatches::new(corpus, terms.len());
     let mut slot: HashMap<i64, usize> = HashMap::new();
     for (i, term) in terms.terms().iter().enumerate() {
-        let doing = || "reading the search index (table search_vocab)".to_owned();
+        let doing = || "reading the search index (tables search_vocab, search_docs)".to_owned();
         let upper = if terms.is_prefix(i) {
             Some(prefix_upper_bound(term))
         } else {
             None
         };
+        // Each occurrence with its node's figures (read once per node).
         let mut stmt = q
             .conn
             .prepare_cached(match upper {
-                None => "SELECT doc, col, term FROM search_vocab WHERE term = ?1",
-                Some(None) => "SELECT doc, col, term FROM search_vocab WHERE term >= ?1",
+                None => {
+                    "SELECT v.doc, v.col, v.term, d.node_type, d.name_len, d.type_len, \
+                     d.obs_len, d.attr_len FROM search_vocab v \
+                     LEFT JOIN search_docs d ON d.id = v.doc WHERE v.term = ?1"
+                }
+                Some(None) => {
+                    "SELECT v.doc, v.col, v.term, d.node_type, d.name_len, d.type_len, \
+                     d.obs_len, d.attr_len FROM search_vocab v \
+                     LEFT JOIN search_docs d ON d.id = v.doc WHERE v.term >= ?1"
+                }
                 Some(Some(_)) => {
-                    "SELECT doc, col, term FROM search_vocab WHERE term >= ?1 AND term < ?2"
+                    "SELECT v.doc, v.col, v.term, d.node_type, d.name_len, d.type_len, \
+                     d.obs_len, d.attr_len FROM search_vocab v \
+                     LEFT JOIN search_docs d ON d.id = v.doc WHERE v.term >= ?1 AND v.term < ?2"
                 }
             })
             .ctx(q.ctx, doing)?;
@@ -436,13 +447,30 @@ pub(crate) fn terms(q: &Q<'_>, terms: &TermQuery) -> Result<TermMatches<'static>
                 .and_then(|v| Ok(v.as_bytes()?))
                 .ctx(q.ctx, doing)?
                 == term.as_bytes();
-            let at = *slot.entry(doc).or_insert_with(|| {
-                out.push(DocMatch {
-                    key: DocKey::Row(doc),
-                    node_type: Cow::Borrowed(""),
-                    lengths: [0; FIELDS],
-                })
-            });
+            let at = match slot.get(&doc) {
+                Some(at) => *at,
+                None => {
+                    let node_type: Option<String> = row.get(3).ctx(q.ctx, doing)?;
+                    let node_type = node_type.ok_or_else(|| {
+                        q.ctx.corrupt(format!(
+                            "the search index names row {doc}, which table search_docs does \
+                             not have; `kgstore optimize` rebuilds the index"
+                        ))
+                    })?;
+                    let mut lengths = [0u32; FIELDS];
+                    for (f, len) in lengths.iter_mut().enumerate() {
+                        let v: i64 = row.get(4 + f).ctx(q.ctx, doing)?;
+                        *len = u32::try_from(v).unwrap_or(u32::MAX);
+                    }
+                    let at = out.push(DocMatch {
+                        key: DocKey::Row(doc),
+                        node_type: Cow::Owned(node_type),
+                        lengths,
+                    });
+                    slot.insert(doc, at);
+                    at
+                }
+            };
             if let Some(freq) = out.freq_mut(at, i, field) {
                 if exact {
                     freq.exact = freq.exact.saturating_add(1);
@@ -451,42 +479,6 @@ pub(crate) fn terms(q: &Q<'_>, terms: &TermQuery) -> Result<TermMatches<'static>
                 }
             }
         }
-    }
-    if slot.is_empty() {
-        return Ok(out);
-    }
-    // Each matching node's type and lengths, in one statement.
-    let doing = || "reading table search_docs".to_owned();
-    let ids: Vec<i64> = slot.keys().copied().collect();
-    let mut stmt = q
-        .conn
-        .prepare_cached(
-            "SELECT d.id, d.node_type, d.name_len, d.type_len, d.obs_len, d.attr_len \
-             FROM json_each(?1) j JOIN search_docs d ON d.id = j.value",
-        )
-        .ctx(q.ctx, doing)?;
-    let mut rows = stmt.query([id_array(&ids)]).ctx(q.ctx, doing)?;
-    let mut found = 0;
-    while let Some(row) = rows.next().ctx(q.ctx, doing)? {
-        let id: i64 = row.get(0).ctx(q.ctx, doing)?;
-        let node_type: String = row.get(1).ctx(q.ctx, doing)?;
-        let mut lengths = [0u32; FIELDS];
-        for (f, len) in lengths.iter_mut().enumerate() {
-            let v: i64 = row.get(2 + f).ctx(q.ctx, doing)?;
-            *len = u32::try_from(v).unwrap_or(u32::MAX);
-        }
-        if let Some(doc) = slot.get(&id).and_then(|&at| out.docs_mut().get_mut(at)) {
-            doc.node_type = Cow::Owned(node_type);
-            doc.lengths = lengths;
-            found += 1;
-        }
-    }
-    if found != ids.len() {
-        return Err(q.ctx.corrupt(format!(
-            "the search index names {} rows that table search_docs does not have; \
-             `kgstore optimize` rebuilds the index",
-            ids.len() - found
-        )));
     }
     Ok(out)
 }
