@@ -38,10 +38,13 @@
 pub mod algo;
 pub mod backend;
 pub mod durability;
+pub mod entity_file;
 pub mod error;
 pub mod filter;
+pub mod history;
 pub mod memory;
 pub mod model;
+pub mod names;
 pub mod schema;
 pub mod search;
 mod store;
@@ -56,11 +59,14 @@ pub use backend::{Backend, Problem, ReadTxn, WriteTxn};
 pub use durability::Durability;
 pub use error::{Error, ErrorKind, Result, Violation};
 pub use filter::{AttrEq, Cursor, Direction, EdgeFilter, NodeFilter, Page, PageRequest};
+pub use history::{Change, Diff, EntityKey, LogQuery, Revision, Signature};
 pub use memory::{GraphState, MemoryBackend};
 pub use model::{Edge, EdgeKey, EdgeMetadata, Node, NodeMetadata, RelationType};
 pub use schema::{CompiledSchema, SchemaTarget};
 pub use search::{MatchKind, SearchField, SearchHit, SearchQuery};
-pub use store::{CheckReport, DeleteReport, GraphRead, OnDependents, ReadTx, Store, WriteTx};
+pub use store::{
+    CheckReport, DeleteReport, GraphRead, OnDependents, ReadTx, Store, WriteTx, check_changes,
+};
 pub use timestamp::Timestamp;
 
 /// The JSON crate kgstore's attributes and schemas are made of.
