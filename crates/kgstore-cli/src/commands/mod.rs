@@ -5,6 +5,7 @@ mod demo;
 mod edge;
 mod graph;
 mod history;
+mod mcp;
 mod node;
 mod schema;
 mod search;
@@ -157,5 +158,6 @@ pub(crate) fn execute(cli: &Cli, out: &mut Output, progress: bool) -> Result<()>
         Command::Log(args) => history::log(&mut ctx, args),
         Command::Diff(args) => history::diff(&mut ctx, args),
         Command::Demo(args) => demo::run(&mut ctx, args).context("the demo failed"),
+        Command::Mcp(args) => mcp::run(&mut ctx, args),
     }
 }
