@@ -37,7 +37,6 @@
 pub mod logging;
 pub mod mapping;
 mod revision;
-pub mod search;
 mod server;
 pub mod tools;
 pub mod wire;
