@@ -659,13 +659,18 @@ fn supported_versions() -> Vec<&'static str> {
     Revision::ALL.iter().rev().map(|r| r.as_str()).collect()
 }
 
+/// Writes each message as one line, all of them with one `write_all`: stdout is
+/// line-buffered with a 1 KiB buffer, so serializing into it directly cut a
+/// 60 KB answer into some 60 pipe writes (each waking the client).
 fn write_messages(output: &mut impl Write, messages: &[Value]) -> io::Result<()> {
     if messages.is_empty() {
         return Ok(());
     }
+    let mut lines = Vec::new();
     for message in messages {
-        serde_json::to_writer(&mut *output, message)?;
-        output.write_all(b"\n")?;
+        serde_json::to_writer(&mut lines, message)?;
+        lines.push(b'\n');
     }
+    output.write_all(&lines)?;
     output.flush()
 }
