@@ -37,6 +37,25 @@ fn relations(graph: &Value) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// Every page `tool` answers for `args`, following `nextCursor` to the end.
+fn pages(s: &mut Session, tool: &str, mut args: Value) -> Vec<Value> {
+    let mut pages = Vec::new();
+    loop {
+        let page = s.ok(tool, args.clone());
+        let next = page.get("nextCursor").cloned();
+        pages.push(page);
+        match next {
+            Some(cursor) => args["cursor"] = cursor,
+            None => return pages,
+        }
+    }
+}
+
+/// The entity names of every page, in order.
+fn paged_names(s: &mut Session, tool: &str, args: Value) -> Vec<String> {
+    pages(s, tool, args).iter().flat_map(names).collect()
+}
+
 fn people(s: &mut Session) {
     s.ok(
         "create_entities",
@@ -379,16 +398,7 @@ fn search_answers_in_rank_order_with_substring_only_hits_last() {
     let text: Value = serde_json::from_str(answer["content"][0]["text"].as_str().unwrap()).unwrap();
     assert_eq!(&text, graph);
     // Pages of one continue the same order, each entity once.
-    let mut seen = Vec::new();
-    let mut args = json!({"query": "tea", "limit": 1});
-    loop {
-        let page = s.ok("search_nodes", args.clone());
-        seen.extend(names(&page));
-        match page.get("nextCursor") {
-            Some(c) => args["cursor"] = c.clone(),
-            None => break,
-        }
-    }
+    let seen = paged_names(&mut s, "search_nodes", json!({"query": "tea", "limit": 1}));
     assert_eq!(seen, names(graph));
     // A cursor of another query, or of read_graph, is refused and changes nothing.
     let first = s.ok("search_nodes", json!({"query": "tea", "limit": 1}));
@@ -476,16 +486,7 @@ fn search_answers_hold_every_entity_the_official_substring_search_finds() {
     for query in &queries {
         let expected = official_hits(&corpus, query);
         // Every page, followed to the end, with a small page size.
-        let mut all = Vec::new();
-        let mut args = json!({"query": query, "limit": 7});
-        loop {
-            let page = s.ok("search_nodes", args.clone());
-            all.extend(names(&page));
-            match page.get("nextCursor") {
-                Some(c) => args["cursor"] = c.clone(),
-                None => break,
-            }
-        }
+        let all = paged_names(&mut s, "search_nodes", json!({"query": query, "limit": 7}));
         let mut unique = all.clone();
         unique.sort();
         unique.dedup();
@@ -516,21 +517,13 @@ fn reading_tools_answer_a_page_at_a_time() {
     s.ok("create_relations", json!({"relations": chain}));
 
     // read_graph: every entity once and every relation once over all pages.
-    let (mut seen, mut rels, mut cursor) = (Vec::new(), Vec::new(), None::<String>);
-    loop {
-        let mut args = json!({});
-        if let Some(c) = &cursor {
-            args["cursor"] = json!(c);
-        }
-        let page = s.ok("read_graph", args);
-        assert!(names(&page).len() <= 7, "the default limit bounds the page");
-        seen.extend(names(&page));
-        rels.extend(relations(&page));
-        match page.get("nextCursor") {
-            Some(c) => cursor = Some(c.as_str().unwrap().to_owned()),
-            None => break,
-        }
-    }
+    let graph = pages(&mut s, "read_graph", json!({}));
+    assert!(
+        graph.iter().all(|page| names(page).len() <= 7),
+        "the default limit bounds the page"
+    );
+    let seen: Vec<String> = graph.iter().flat_map(names).collect();
+    let rels: Vec<_> = graph.iter().flat_map(relations).collect();
     assert_eq!(seen.len(), 30);
     assert_eq!(rels.len(), 29);
     let mut unique = rels.clone();
@@ -540,17 +533,13 @@ fn reading_tools_answer_a_page_at_a_time() {
 
     // search_nodes pages the same way, in rank order: "obs 1" holds the word
     // "obs" everywhere and "1" exactly in e01, as a prefix in e10-e19.
-    let mut found = Vec::new();
-    let mut args = json!({"query": "OBS 1", "limit": 5});
-    loop {
-        let page = s.ok("search_nodes", args.clone());
-        assert!(names(&page).len() <= 5);
-        found.extend(names(&page));
-        match page.get("nextCursor") {
-            Some(c) => args["cursor"] = c.clone(),
-            None => break,
-        }
-    }
+    let search = pages(
+        &mut s,
+        "search_nodes",
+        json!({"query": "OBS 1", "limit": 5}),
+    );
+    assert!(search.iter().all(|page| names(page).len() <= 5));
+    let found: Vec<String> = search.iter().flat_map(names).collect();
     let mut expected = vec!["e01".to_owned()];
     expected.extend((10..20).map(|i| format!("e{i}")));
     expected.extend(
