@@ -838,6 +838,15 @@ fn the_demo_runs_and_both_stores_agree() {
         "byte for byte",
         "A substring\n   match finds 0 crate(s)",
         "rank the search of step 7 identically",
+        "11. History",
+        "12. The same store as an MCP memory server",
+        "13. What the SQLite store measured",
+        // Four write transactions on the SQLite store (storing the crates and three
+        // MCP calls); the last MCP call is refused, so three commits and one error.
+        "write transactions 4: p50",
+        "commits 3: p50",
+        "errors 1,",
+        "page_cache_hits",
     ] {
         assert!(out.contains(step), "{step:?} in {out}");
     }

@@ -465,13 +465,24 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
     ))?;
     let git = history_in_git(&backup_dir, &args.dir, &mut say)?;
 
-    say("\n11. The same store as an MCP memory server for AI agents: tool calls as an agent sends them \
+    say("\n12. The same store as an MCP memory server for AI agents: tool calls as an agent sends them \
          over stdio, here in-process (every call one transaction; the last one fails and changes nothing):"
         .to_owned())?;
     let (mcp_lines, mcp_calls) = super::mcp::demo_calls(&store, &url, &center)?;
     for line in mcp_lines {
         say(line)?;
     }
+
+    let metrics = store.metrics();
+    say(
+        "\n13. What the SQLite store measured meanwhile (Store::metrics; `kgstore stats --perf` \
+         adds up every run on a store):"
+            .to_owned(),
+    )?;
+    for line in super::perf::metrics_summary(&metrics) {
+        say(format!("   {line}"))?;
+    }
+
     let me = how_to_call_me();
     say(format!(
         "\nDone in {:.1} s. Try: {me} --store {url} node get {cli}",
@@ -494,12 +505,13 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
             "problems": check.problems.len(),
             "git_store": git,
             "mcp_calls": mcp_calls,
+            "metrics": metrics,
         }))?;
     }
     Ok(())
 }
 
-/// Step 10: the backup restored into a git:// store, two more commits, then the log, one
+/// Step 11: the backup restored into a git:// store, two more commits, then the log, one
 /// node's history and a diff of two revisions. Returns the store's URL.
 fn history_in_git(
     backup_dir: &Path,
@@ -514,7 +526,7 @@ fn history_in_git(
     let store = kgstore::open(&url)?;
     let restored = backup::restore_into(backup_dir, &store, RestoreMode::Empty)?;
     say(format!(
-        "\n10. History: restored the backup into {url} ({} nodes, {} edges, one commit), then:",
+        "\n11. History: restored the backup into {url} ({} nodes, {} edges, one commit), then:",
         restored.nodes, restored.edges
     ))?;
     store.write(|tx| {
