@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+#[path = "cli/documents.rs"]
+mod documents;
+
 const BIN: &str = env!("CARGO_BIN_EXE_kgstore");
 
 /// What a run of the binary gave.
@@ -833,14 +836,23 @@ fn the_demo_runs_and_both_stores_agree() {
     let run = kg.run(&["demo", "--dir", kg.path("demo").to_str().unwrap()]);
     let out = run.ok();
     for step in [
-        "Build order of kgstore-cli",
-        "Who depends on serde",
+        "1. Reading the real dependency graph",
+        "2. Storing them in",
+        "4. Build order of kgstore-cli",
+        "5. Who depends on serde",
+        "6. The crate farthest from",
+        "7. A filtered page",
+        "9. The neighbourhood of",
+        "10. Backup → verify → restore",
         "byte for byte",
+        "3. Documents beside the graph",
+        "8. Ranked search for",
         "A substring\n   match finds 0 crate(s)",
-        "rank the search of step 7 identically",
-        "11. History",
-        "12. The same store as an MCP memory server",
-        "13. What the SQLite store measured",
+        "rank the search of step 8 identically",
+        "11. Integrity check",
+        "12. History",
+        "13. The same store as an MCP memory server",
+        "14. What the SQLite store measured",
         // Four write transactions on the SQLite store (storing the crates and three
         // MCP calls); the last MCP call is refused, so three commits and one error.
         "write transactions 4: p50",

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::algo::{self, PathOptions, Stats, TraverseOptions, Visit};
+use crate::documents::{DocRead, DocWrite};
 use crate::durability::Durability;
 use crate::error::{Error, Result};
 use crate::filter::{Direction, EdgeFilter, NodeFilter};
@@ -239,6 +240,13 @@ pub trait ReadTxn {
     fn search_infix(&self, fragment: &str) -> Result<Vec<String>> {
         search::scan_infix(self, fragment)
     }
+
+    /// The documents on this snapshot; `None` (the default) for a backend that holds
+    /// none, for which the store answers document operations with
+    /// [`Error::Unsupported`] naming documents and the backend.
+    fn documents(&self) -> Option<&dyn DocRead> {
+        None
+    }
 }
 
 /// The write transaction: reads see its own writes; nothing is visible to
@@ -274,6 +282,12 @@ pub trait WriteTxn: ReadTxn {
 
     /// Removes a schema; whether it existed.
     fn delete_schema(&mut self, target: &SchemaTarget) -> Result<bool>;
+
+    /// The transaction's document writes; `None` (the default) for a backend that
+    /// holds no documents. Must be `Some` exactly when [`ReadTxn::documents`] is.
+    fn documents_mut(&mut self) -> Option<&mut dyn DocWrite> {
+        None
+    }
 
     /// Describes the transaction for the store's history (a commit message on the git
     /// backend). Backends that keep no history ignore it.

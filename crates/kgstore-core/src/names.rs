@@ -161,7 +161,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// Keeps a stem within [`MAX_STEM`] bytes by hashing a long one.
-fn fit(full: String) -> String {
+pub fn fit(full: String) -> String {
     if full.len() <= MAX_STEM {
         return full;
     }

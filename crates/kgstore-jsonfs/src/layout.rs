@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use kgstore_core::{Error, Result};
 use serde_json::{Value, json};
 
+use crate::docs::{self, DOCMETA, DOCUMENTS};
 use crate::fault::{FaultPoint, Hooks};
 use crate::files::{self, ensure_dir, is_temp, parent, sync_dir};
 use crate::journal::{self, COMMITTED, FileOp, JOURNAL_DIR};
@@ -17,26 +18,31 @@ use crate::names::{EDGES, NODES, SCHEMAS};
 pub const MARKER: &str = "kgstore-jsonfs.json";
 /// The format's name in the marker.
 pub const FORMAT: &str = "kgstore-jsonfs";
-/// The format version this build writes and reads.
-pub const VERSION: u64 = 1;
+/// The format version this build writes; it reads version 1 too (a store without
+/// documents), and a writable open marks such a store version 2.
+pub const VERSION: u64 = 2;
 /// What a store's own `.gitignore` keeps out of version control.
 const GITIGNORE: &str = "# Written by kgstore-jsonfs: the lock, unfinished commits and temporary files.\nLOCK\njournal/\n.tmp-*\n";
 
 /// Every folder of a store, parents first.
-pub const FOLDERS: [&str; 6] = [
+pub const FOLDERS: [&str; 8] = [
     NODES,
     EDGES,
     SCHEMAS,
     "schemas/node_type",
     "schemas/relation_type",
     JOURNAL_DIR,
+    DOCUMENTS,
+    DOCMETA,
 ];
 
 /// What opening a store cleaned up after an earlier crash.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RecoveryReport {
-    /// Committed journals whose transactions were completed (for a read-only open:
-    /// applied in memory only, and left on disk for the next writable open).
+    /// Committed journals whose transactions were completed, and staged bytes of
+    /// one-document commits moved into place after their commit mark (for a
+    /// read-only open: applied in memory only, and left on disk for the next
+    /// writable open).
     pub rolled_forward: Vec<PathBuf>,
     /// Journals that had not reached their commit mark, removed with no effect.
     pub discarded: Vec<PathBuf>,
@@ -93,7 +99,13 @@ fn not_a_store(root: &Path, reason: &str) -> Error {
 pub fn prepare(root: &Path, read_only: bool, hooks: &Hooks) -> Result<()> {
     let marker = root.join(MARKER);
     match fs::read(&marker) {
-        Ok(bytes) => check_marker(&marker, &bytes)?,
+        Ok(bytes) => {
+            if check_marker(&marker, &bytes)? < VERSION && !read_only {
+                // Version 1 had no documents; from now on the store may hold some.
+                let text = files::render(&json!({ "format": FORMAT, "version": VERSION }))?;
+                files::write_atomic(&marker, &text, hooks)?;
+            }
+        }
         Err(e) if e.kind() == ErrorKind::NotFound => {
             if read_only {
                 return Err(not_a_store(root, "has no store to read"));
@@ -130,7 +142,8 @@ pub fn prepare(root: &Path, read_only: bool, hooks: &Hooks) -> Result<()> {
     Ok(())
 }
 
-fn check_marker(path: &Path, bytes: &[u8]) -> Result<()> {
+/// The marker's format version, if this build reads it.
+fn check_marker(path: &Path, bytes: &[u8]) -> Result<u64> {
     let value: Value = serde_json::from_slice(bytes)
         .map_err(|e| Error::corrupt(path, format!("the format marker does not parse: {e}")))?;
     if value.get("format").and_then(Value::as_str) != Some(FORMAT) {
@@ -140,7 +153,7 @@ fn check_marker(path: &Path, bytes: &[u8]) -> Result<()> {
         ));
     }
     match value.get("version").and_then(Value::as_u64) {
-        Some(VERSION) => Ok(()),
+        Some(version @ 1..=VERSION) => Ok(version),
         Some(newer) if newer > VERSION => Err(Error::unsupported(
             format!("format version {newer} (this build reads version {VERSION})"),
             "jsonfs",
@@ -255,16 +268,31 @@ fn roll_forward(root: &Path, ops: &[FileOp], hooks: &Hooks) -> Result<()> {
     for op in ops {
         let path = root.join(&op.rel);
         let dir = parent(&path).to_path_buf();
-        match &op.content {
-            Some(content) => {
+        let document = op.rel.starts_with(DOCUMENTS);
+        match (&op.content, &op.from) {
+            (Some(content), _) => {
                 if ensure_dir(&dir, hooks)? {
                     dirs.push(parent(&dir).to_path_buf());
                 }
                 let temp = files::write_temp_at(&dir, content, hooks, None)?;
                 files::rename(&temp, &path, hooks)?;
             }
-            None => {
+            (None, Some(from)) => {
+                // Not there any more: moved by the interrupted commit, or an earlier
+                // roll-forward (the open then checks the document's size).
+                let staged = root.join(from);
+                if files::exists(&staged) == Some(true) {
+                    dirs.extend(docs::ensure_doc_dirs(root, &dir, hooks)?);
+                    docs::clear_empty_dir_at(&path, hooks)?;
+                    files::rename(&staged, &path, hooks)?;
+                    dirs.push(root.join(JOURNAL_DIR));
+                }
+            }
+            (None, None) => {
                 files::remove(&path, hooks)?;
+                if document {
+                    dirs.extend(docs::prune_doc_dirs(root, &dir, hooks)?);
+                }
             }
         }
         dirs.push(dir);
@@ -272,6 +300,8 @@ fn roll_forward(root: &Path, ops: &[FileOp], hooks: &Hooks) -> Result<()> {
             .at(FaultPoint::RecoveryApplied)
             .map_err(|e| Error::io(&path, e))?;
     }
+    let documents = root.join(DOCUMENTS);
+    dirs.retain(|d| !d.starts_with(&documents) || d.is_dir());
     dirs.sort();
     dirs.dedup();
     for dir in dirs {

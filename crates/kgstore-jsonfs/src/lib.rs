@@ -37,6 +37,7 @@
 mod backend;
 mod backup;
 mod commit;
+mod docs;
 pub mod fault;
 mod files;
 mod fsio;

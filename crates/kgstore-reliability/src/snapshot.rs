@@ -4,7 +4,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use kgstore::{EdgeFilter, GraphRead, NodeFilter, PageRequest, Result, Store};
+use kgstore::documents::Sha256Digest;
+use kgstore::{
+    DocumentQuery, DocumentRead, EdgeFilter, GraphRead, NodeFilter, PageRequest, Result, Store,
+};
 use serde_json::Value;
 
 use crate::workload::{COUNTER_TOTAL, COUNTERS, counter_name};
@@ -22,6 +25,9 @@ pub struct Snapshot {
     pub edges: BTreeMap<String, String>,
     /// Schemas by target.
     pub schemas: BTreeMap<String, String>,
+    /// Documents by key: version, content type, size and the SHA-256 of the bytes
+    /// read back (so a torn or foreign value shows even if its metadata is whole).
+    pub documents: BTreeMap<String, String>,
 }
 
 /// Removes the store-stamped `created_at` and `updated_at` from an entity's JSON
@@ -52,7 +58,7 @@ impl Snapshot {
     }
 
     /// Reads everything through `reader` (a store, a read or a write transaction).
-    pub fn of_reader(reader: &impl GraphRead) -> Result<Self> {
+    pub fn of_reader(reader: &(impl GraphRead + DocumentRead)) -> Result<Self> {
         let mut snapshot = Self::default();
         let mut page = PageRequest::first(PAGE);
         loop {
@@ -87,6 +93,31 @@ impl Snapshot {
                 .schemas
                 .insert(target.to_string(), schema.to_string());
         }
+        let mut query = DocumentQuery::prefix("").limit(PAGE);
+        // A backend without documents (git, until issue 14) has none to compare.
+        if !crate::workload::holds_documents(reader)? {
+            return Ok(snapshot);
+        }
+        loop {
+            let page = reader.list_documents(&query)?;
+            for meta in &page.documents {
+                let doc = reader.get_document(&meta.key)?;
+                snapshot.documents.insert(
+                    meta.key.clone(),
+                    format!(
+                        "v{} {} {} bytes sha256:{}",
+                        doc.meta.version,
+                        doc.meta.content_type,
+                        doc.meta.size,
+                        Sha256Digest::of(&doc.content)
+                    ),
+                );
+            }
+            match page.next_cursor {
+                Some(cursor) => query = query.after(Some(cursor)),
+                None => break,
+            }
+        }
         Ok(snapshot)
     }
 
@@ -96,6 +127,7 @@ impl Snapshot {
         diff_maps("node", &self.nodes, &other.nodes, &mut out);
         diff_maps("edge", &self.edges, &other.edges, &mut out);
         diff_maps("schema", &self.schemas, &other.schemas, &mut out);
+        diff_maps("document", &self.documents, &other.documents, &mut out);
         let more = out.len().saturating_sub(12);
         out.truncate(12);
         if more > 0 {
@@ -159,10 +191,11 @@ impl fmt::Display for Snapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} nodes, {} edges, {} schemas",
+            "{} nodes, {} edges, {} schemas, {} documents",
             self.nodes.len(),
             self.edges.len(),
-            self.schemas.len()
+            self.schemas.len(),
+            self.documents.len()
         )
     }
 }

@@ -9,14 +9,19 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use kgstore_core::algo::{self, Stats, TraverseOptions, Visit};
+use kgstore_core::documents::{DocInput, DocRead, DocWrite};
 use kgstore_core::search::{TermMatches, TermQuery};
 use kgstore_core::serde_json::Value;
 use kgstore_core::{
     Backend, Direction, Edge, EdgeFilter, EdgeKey, Error, Node, NodeFilter, Problem, ReadTxn,
     RelationType, Result, SchemaTarget, WriteTxn,
 };
+use kgstore_core::{Document, DocumentMeta};
 use rusqlite::Connection;
+use std::io::Read;
+use std::ops::Bound;
 
+use crate::documents::{DocW, doc_read_via_sql};
 use crate::error::{Ctx, SqlResult};
 use crate::options::SqliteOptions;
 use crate::read::Q;
@@ -91,9 +96,10 @@ impl SqliteBackend {
     /// lock timeout.
     pub fn open(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let ctx = Ctx {
+        let mut ctx = Ctx {
             path: path.clone(),
             lock_timeout: options.lock_timeout,
+            documents: true,
         };
         let writable = !options.read_only;
         let exists = path.try_exists().map_err(|e| Error::io(&path, e))?;
@@ -129,6 +135,7 @@ impl SqliteBackend {
         let role = if writable { Role::Writer } else { Role::Reader };
         let first = schema::connect(&ctx, &options, role, writable && options.create_if_missing)?;
         let version = schema::prepare(&first, &ctx, writable)?;
+        ctx.documents = version >= 2;
         let (writer, readers) = if writable {
             (Some(first), Vec::new())
         } else {
@@ -582,12 +589,41 @@ macro_rules! read_txn_via_sql {
                     kgstore_core::search::scan_infix(self, fragment)
                 }
             }
+
+            fn documents(&self) -> Option<&dyn DocRead> {
+                Some(self)
+            }
         }
     };
 }
 
 read_txn_via_sql!(SqliteRead<'_>);
 read_txn_via_sql!(SqliteWrite<'_>);
+doc_read_via_sql!(SqliteRead<'_>);
+doc_read_via_sql!(SqliteWrite<'_>);
+
+impl SqliteWrite<'_> {
+    fn docs(&self) -> Result<DocW<'_>> {
+        Ok(DocW {
+            conn: self.conn.as_ref().ok_or_else(|| gone(&self.backend.ctx))?,
+            ctx: &self.backend.ctx,
+        })
+    }
+}
+
+impl DocWrite for SqliteWrite<'_> {
+    fn put_doc(&mut self, input: &mut DocInput<'_>) -> Result<()> {
+        self.docs()?.put_doc(input)
+    }
+
+    fn put_docs(&mut self, inputs: &mut [DocInput<'_>]) -> Result<()> {
+        self.docs()?.put_docs(inputs)
+    }
+
+    fn delete_doc(&mut self, key: &str) -> Result<bool> {
+        self.docs()?.delete_doc(key)
+    }
+}
 
 impl WriteTxn for SqliteWrite<'_> {
     fn put_node(&mut self, node: &Node) -> Result<()> {
@@ -621,6 +657,10 @@ impl WriteTxn for SqliteWrite<'_> {
 
     fn delete_schema(&mut self, target: &SchemaTarget) -> Result<bool> {
         self.w()?.delete_schema(target)
+    }
+
+    fn documents_mut(&mut self) -> Option<&mut dyn DocWrite> {
+        Some(self)
     }
 
     fn commit(mut self: Box<Self>) -> Result<()> {

@@ -29,6 +29,7 @@
 
 mod backend;
 mod codec;
+mod documents;
 mod error;
 mod maintenance;
 mod options;
@@ -39,5 +40,6 @@ mod search;
 mod write;
 
 pub use backend::{ConnectionSettings, Settings, SqliteBackend};
+pub use documents::CHUNK as DOCUMENT_CHUNK;
 pub use error::SqliteError;
 pub use options::{Durability, SqliteOptions};

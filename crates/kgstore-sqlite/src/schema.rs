@@ -17,31 +17,48 @@ use crate::options::SqliteOptions;
 /// `PRAGMA application_id` of every kgstore store: the bytes `KGST`.
 pub const APPLICATION_ID: i64 = 0x4B47_5354;
 
-/// `PRAGMA user_version` of the format this crate writes and reads.
+/// `PRAGMA user_version` of the format this crate writes; it reads every earlier
+/// one too, and migrates a file to this one when it opens it writable.
 ///
-/// 1: the graph. 2: adds the search index (`search_*` tables, FTS5). Older
-/// formats are migrated when opened writable ([`MIGRATIONS`]); opened read-only
-/// they are read as they are (searching then reads every node).
-pub const FORMAT_VERSION: i64 = 2;
+/// 1: the graph. 2: adds the documents' tables. 3: adds the search index
+/// (`search_*` tables, FTS5). Opened read-only, an older file is read as it is:
+/// it holds no documents before 2, and searching reads every node before 3.
+pub const FORMAT_VERSION: i64 = 3;
 
 /// The oldest format version this crate opens.
 pub const OLDEST_FORMAT_VERSION: i64 = 1;
 
-/// One step of a migration: the version it upgrades from, what it does.
-type Step = (i64, fn(&Connection, &Ctx) -> kgstore_core::Result<()>);
-
-/// Each format's upgrade to the next, applied in order in one transaction.
-const MIGRATIONS: &[Step] = &[(1, migrate_1_to_2)];
-
-/// Version 2: the search tables, filled from the nodes already stored.
-fn migrate_1_to_2(conn: &Connection, ctx: &Ctx) -> kgstore_core::Result<()> {
-    conn.execute_batch(crate::search::SEARCH_DDL)
-        .ctx(ctx, || "creating the search tables".into())?;
-    crate::search::rebuild(conn, ctx)
+/// What one format version adds to the one before.
+pub(crate) struct Migration {
+    /// The format version it takes a file to.
+    pub(crate) to: i64,
+    /// Its tables and indexes (and their first rows), in SQLite's SQL.
+    pub(crate) ddl: &'static str,
+    /// What fills them from the data a migrated file already holds; `None` when
+    /// they start empty.
+    pub(crate) fill: Option<fn(&Connection, &Ctx) -> kgstore_core::Result<()>>,
 }
 
-/// The tables and indexes of the graph (format version 1), in SQLite's SQL;
-/// a new store has these and [`crate::search::SEARCH_DDL`].
+/// What each format version adds to the one before, in order: version 1 is
+/// [`DDL`]; version 2 adds the documents' tables; version 3 the search index,
+/// filled from the nodes already stored. A new store runs every step's `ddl`; a
+/// writable open of an older file runs the steps it lacks (`ddl`, then `fill`) in
+/// one transaction, then sets its `user_version`.
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        to: 2,
+        ddl: crate::documents::DOCUMENTS_DDL,
+        fill: None,
+    },
+    Migration {
+        to: crate::search::SEARCH_VERSION,
+        ddl: crate::search::SEARCH_DDL,
+        fill: Some(crate::search::rebuild),
+    },
+];
+
+/// The tables and indexes of the graph (format version 1), in SQLite's SQL; a
+/// new store has these and every [`MIGRATIONS`] step's.
 ///
 /// Every table is `STRICT`. Text sorts with SQLite's `BINARY` collation, which
 /// compares UTF-8 bytes exactly as Rust's `str` does, so `ORDER BY name` is
@@ -245,15 +262,13 @@ fn identify(conn: &Connection, ctx: &Ctx) -> kgstore_core::Result<Identity> {
 }
 
 /// Checks that the file is a kgstore store this version can read, creating the
-/// schema in an empty file and migrating an older format when `writable`; the
-/// format version the file then has.
+/// schema in an empty file, or migrating an older format, when `writable`; the
+/// file's format version from then on.
 pub(crate) fn prepare(conn: &Connection, ctx: &Ctx, writable: bool) -> kgstore_core::Result<i64> {
-    let mut found = FORMAT_VERSION;
-    let empty = match identify(conn, ctx)? {
+    let (empty, mut version) = match identify(conn, ctx)? {
         Identity::Kgstore(version) => {
             check_version(ctx, version)?;
-            found = version;
-            false
+            (false, version)
         }
         Identity::Foreign(what) => {
             return Err(ctx.corrupt(format!("not a kgstore store: {what}")));
@@ -263,7 +278,7 @@ pub(crate) fn prepare(conn: &Connection, ctx: &Ctx, writable: bool) -> kgstore_c
                 "not a kgstore store: an empty database (open it writable to create a store)",
             ));
         }
-        Identity::Empty => true,
+        Identity::Empty => (true, FORMAT_VERSION),
     };
     if writable {
         // Only now that the file is known to be ours (or empty) may it be changed.
@@ -281,40 +296,48 @@ pub(crate) fn prepare(conn: &Connection, ctx: &Ctx, writable: bool) -> kgstore_c
         }
         if empty {
             create_if_empty(conn, ctx)?;
-        } else if found < FORMAT_VERSION {
-            migrate(conn, ctx)?;
-            found = FORMAT_VERSION;
+        } else if version < FORMAT_VERSION {
+            version = migrate(conn, ctx)?;
         }
     }
-    Ok(found)
+    Ok(version)
 }
 
-/// Brings an older store to [`FORMAT_VERSION`] in one `BEGIN IMMEDIATE`
-/// transaction, unless another connection or process did it first.
-fn migrate(conn: &Connection, ctx: &Ctx) -> kgstore_core::Result<()> {
-    let doing = || "migrating the store to the current format".to_owned();
+/// Brings an older file to [`FORMAT_VERSION`] in one `BEGIN IMMEDIATE`
+/// transaction, unless another connection or process did it first; the version
+/// it ends at.
+fn migrate(conn: &Connection, ctx: &Ctx) -> kgstore_core::Result<i64> {
+    let doing = || "migrating the file to the current format".to_owned();
     conn.execute_batch("BEGIN IMMEDIATE").ctx(ctx, doing)?;
     let outcome = (|| {
-        let Identity::Kgstore(mut version) = identify(conn, ctx)? else {
-            return Err(ctx.corrupt("the store changed into something else while opening"));
+        let from = match identify(conn, ctx)? {
+            Identity::Kgstore(version) => version,
+            Identity::Empty | Identity::Foreign(_) => {
+                return Err(ctx.corrupt("the file changed while it was being opened"));
+            }
         };
-        check_version(ctx, version)?;
-        for (from, step) in MIGRATIONS {
-            if *from == version {
-                step(conn, ctx)?;
-                version += 1;
+        check_version(ctx, from)?;
+        for step in MIGRATIONS.iter().filter(|step| step.to > from) {
+            let doing = || {
+                format!(
+                    "migrating the file from format version {from} to {}",
+                    step.to
+                )
+            };
+            conn.execute_batch(step.ddl).ctx(ctx, doing)?;
+            if let Some(fill) = step.fill {
+                fill(conn, ctx)?;
             }
         }
-        if version != FORMAT_VERSION {
-            return Err(ctx.corrupt(format!(
-                "no migration from format version {version} to {FORMAT_VERSION}"
-            )));
-        }
         conn.execute_batch(&format!("PRAGMA user_version = {FORMAT_VERSION};"))
-            .ctx(ctx, doing)
+            .ctx(ctx, doing)?;
+        Ok(FORMAT_VERSION)
     })();
     match outcome {
-        Ok(()) => conn.execute_batch("COMMIT").ctx(ctx, doing),
+        Ok(version) => conn
+            .execute_batch("COMMIT")
+            .ctx(ctx, doing)
+            .map(|()| version),
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
             Err(e)
@@ -348,8 +371,9 @@ fn create_if_empty(conn: &Connection, ctx: &Ctx) -> kgstore_core::Result<()> {
             }
         }
         conn.execute_batch(DDL).ctx(ctx, doing)?;
-        conn.execute_batch(crate::search::SEARCH_DDL)
-            .ctx(ctx, doing)?;
+        for step in MIGRATIONS {
+            conn.execute_batch(step.ddl).ctx(ctx, doing)?;
+        }
         conn.execute_batch(&format!(
             "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {FORMAT_VERSION};"
         ))
@@ -373,8 +397,8 @@ pub(crate) type SchemaObject = (String, String, String, Option<String>);
 pub(crate) fn expected_objects(version: i64) -> rusqlite::Result<Vec<SchemaObject>> {
     let conn = Connection::open_in_memory()?;
     conn.execute_batch(DDL)?;
-    if crate::search::indexed(version) {
-        conn.execute_batch(crate::search::SEARCH_DDL)?;
+    for step in MIGRATIONS.iter().filter(|step| step.to <= version) {
+        conn.execute_batch(step.ddl)?;
     }
     schema_objects(&conn)
 }

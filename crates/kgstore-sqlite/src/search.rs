@@ -31,7 +31,10 @@ use crate::codec::node_subject;
 use crate::error::{Ctx, SqlResult};
 use crate::read::{Q, prefix_upper_bound};
 
-/// The search tables and their initial rows (format version 2).
+/// The format version that added the search index.
+pub(crate) const SEARCH_VERSION: i64 = 3;
+
+/// The search tables and their initial rows (format version 3).
 pub const SEARCH_DDL: &str = "
 CREATE TABLE search_docs (
     id        INTEGER PRIMARY KEY REFERENCES nodes(id),
@@ -654,5 +657,5 @@ pub(crate) fn refresh(conn: &Connection, ctx: &Ctx) -> Result<()> {
 
 /// Whether a file of this format version has the search tables.
 pub(crate) fn indexed(version: i64) -> bool {
-    version >= 2
+    version >= SEARCH_VERSION
 }

@@ -7,7 +7,9 @@ mod common;
 use std::path::Path;
 
 use common::{assert_error, error_of, options, raw, store, temp_db};
-use kgstore_core::{Edge, ErrorKind, GraphRead, Node, RelationType, SearchQuery};
+use kgstore_core::{
+    DocumentQuery, DocumentRead, Edge, ErrorKind, GraphRead, Node, RelationType, SearchQuery,
+};
 use kgstore_sqlite::SqliteBackend;
 use kgstore_sqlite::schema::{APPLICATION_ID, FORMAT_VERSION};
 
@@ -174,8 +176,185 @@ fn fixture(version: i64) -> std::path::PathBuf {
     path
 }
 
-/// What every fixture holds, checked on a store opened from a copy of it.
-fn check_fixture_content(s: &kgstore_core::Store) {
+/// A copy of the fixture of format `version` in a temporary folder.
+fn copy_of(version: i64) -> (tempfile::TempDir, std::path::PathBuf) {
+    let (dir, path) = temp_db();
+    std::fs::copy(fixture(version), &path).unwrap();
+    (dir, path)
+}
+
+fn open_store(path: &Path, read_only: bool) -> kgstore_core::Store {
+    kgstore_core::Store::new(
+        SqliteBackend::open(path, options().read_only(read_only).verify_on_open(true)).unwrap(),
+    )
+}
+
+/// Format 1: a small store made by this crate before documents and search.
+#[test]
+fn the_format_1_fixture_still_opens_and_is_migrated() {
+    let (_dir, path) = copy_of(1);
+    let s = open_store(&path, false);
+    check_graph(&s);
+    check_search(&s);
+    assert_eq!(
+        user_version(&path),
+        FORMAT_VERSION,
+        "a writable open migrates"
+    );
+    assert_eq!(indexed_nodes(&path), 3, "the migration indexes every node");
+    assert_eq!(s.count_documents().unwrap(), 0);
+    s.write_document("notes/after-migration.md", "# new")
+        .unwrap();
+    assert!(s.check().unwrap().is_ok());
+    s.create_node(
+        Node::new("new", "thing")
+            .unwrap()
+            .with_observation("fresh serialization"),
+    )
+    .unwrap();
+    assert_eq!(
+        s.search(&SearchQuery::new("fresh")).unwrap().items[0].name,
+        "new"
+    );
+    drop(s);
+    let s = store(&path);
+    assert_eq!(
+        s.read_document("notes/after-migration.md").unwrap(),
+        b"# new"
+    );
+    assert!(s.check().unwrap().is_ok());
+}
+
+/// A read-only open leaves an older file exactly as it is: no migration, no
+/// documents, and search reads every node (the same answers as after migration).
+#[test]
+fn the_format_1_fixture_opens_read_only_unchanged() {
+    let (_dir, path) = copy_of(1);
+    let before = std::fs::read(&path).unwrap();
+    let s = open_store(&path, true);
+    check_graph(&s);
+    check_search(&s);
+    assert_eq!(s.count_documents().unwrap(), 0);
+    assert!(!s.document_exists("a").unwrap());
+    assert!(
+        s.list_documents(&DocumentQuery::default())
+            .unwrap()
+            .documents
+            .is_empty()
+    );
+    let read_only_hits = s.search(&SearchQuery::new("serde").limit(10)).unwrap();
+    let report = s.check().unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    drop(s);
+    assert_eq!(user_version(&path), 1);
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    let s = open_store(&path, false);
+    assert_eq!(
+        s.search(&SearchQuery::new("serde").limit(10)).unwrap(),
+        read_only_hits
+    );
+}
+
+#[test]
+fn concurrent_opens_of_a_format_1_store_migrate_it_once() {
+    let (_dir, path) = copy_of(1);
+    let stores: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| SqliteBackend::open(&path, options())))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for s in stores {
+        let s = kgstore_core::Store::new(s.unwrap());
+        assert!(s.check().unwrap().is_ok());
+        check_graph(&s);
+    }
+    assert_eq!(user_version(&path), FORMAT_VERSION);
+    assert_eq!(indexed_nodes(&path), 3);
+}
+
+/// Format 2: graph and documents (one kept in its row, one in chunks), no search
+/// index. Read-only it stays as it is; writable it gains the index.
+#[test]
+fn the_format_2_fixture_still_opens_and_is_migrated() {
+    let (_dir, path) = copy_of(2);
+    let before = std::fs::read(&path).unwrap();
+    let s = open_store(&path, true);
+    check_graph(&s);
+    check_documents(&s);
+    check_search(&s);
+    assert!(s.check().unwrap().is_ok());
+    drop(s);
+    assert_eq!(user_version(&path), 2);
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+
+    let s = open_store(&path, false);
+    assert_eq!(user_version(&path), FORMAT_VERSION);
+    assert_eq!(indexed_nodes(&path), 3);
+    check_graph(&s);
+    check_documents(&s);
+    check_search(&s);
+    assert!(s.check().unwrap().is_ok());
+}
+
+/// Format 3 (current): graph, documents and the search index.
+#[test]
+fn the_format_3_fixture_still_opens() {
+    let (_dir, path) = copy_of(3);
+    for read_only in [true, false] {
+        let s = open_store(&path, read_only);
+        check_graph(&s);
+        check_documents(&s);
+        check_search(&s);
+        assert!(s.check().unwrap().is_ok());
+    }
+    assert_eq!(user_version(&path), 3);
+}
+
+fn big_content() -> Vec<u8> {
+    (0..300_000u32).map(|i| (i % 251) as u8).collect()
+}
+
+fn user_version(path: &Path) -> i64 {
+    raw(path)
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// The nodes in the search index's figures.
+fn indexed_nodes(path: &Path) -> i64 {
+    raw(path)
+        .query_row("SELECT count(*) FROM search_docs", [], |r| r.get(0))
+        .unwrap()
+}
+
+fn check_documents(s: &kgstore_core::Store) {
+    let pilot = s.get_document("scripts/pilot.fountain").unwrap();
+    assert_eq!(pilot.content, b"INT. HOUSE - DAY\n");
+    assert_eq!(pilot.meta.content_type, "text/vnd.fountain; charset=utf-8");
+    let big = s.get_document("blobs/scene-1.bin").unwrap();
+    assert_eq!(big.content, big_content());
+    assert_eq!(big.meta.size, big_content().len() as u64);
+    assert!(big.meta.size > kgstore_sqlite::DOCUMENT_CHUNK as u64);
+    assert_eq!(
+        big.meta.sha256,
+        kgstore_core::documents::Sha256Digest::of(&big_content())
+    );
+}
+
+fn check_search(s: &kgstore_core::Store) {
+    let hits = s
+        .search(&SearchQuery::new("Serialisation serial"))
+        .unwrap()
+        .items;
+    assert_eq!(hits[0].name, "serde");
+    let hits = s.search(&SearchQuery::new("apache")).unwrap().items;
+    assert_eq!(hits[0].name, "serde");
+    let hits = s.search(&SearchQuery::new("json")).unwrap().items;
+    assert_eq!(hits[0].name, "serde_json");
+}
+
+fn check_graph(s: &kgstore_core::Store) {
     assert_eq!(s.count_nodes().unwrap(), 3);
     let serde = s.get_node("serde").unwrap();
     assert_eq!(serde.observations, ["A serialization framework"]);
@@ -193,97 +372,6 @@ fn check_fixture_content(s: &kgstore_core::Store) {
             .unwrap()
             .key()
     );
-    let hits = s
-        .search(&SearchQuery::new("Serialisation serial"))
-        .unwrap()
-        .items;
-    assert_eq!(hits[0].name, "serde");
-    let hits = s.search(&SearchQuery::new("apache")).unwrap().items;
-    assert_eq!(hits[0].name, "serde");
-    let hits = s.search(&SearchQuery::new("json")).unwrap().items;
-    assert_eq!(hits[0].name, "serde_json");
-}
-
-#[test]
-fn the_format_1_fixture_still_opens_and_is_migrated() {
-    let (_dir, path) = temp_db();
-    std::fs::copy(fixture(1), &path).unwrap();
-    let version = |path: &Path| -> i64 {
-        raw(path)
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap()
-    };
-    // Read-only: read as it is (search reads every node), nothing written.
-    let before = std::fs::read(&path).unwrap();
-    let s = kgstore_core::Store::new(
-        SqliteBackend::open(&path, options().read_only(true).verify_on_open(true)).unwrap(),
-    );
-    check_fixture_content(&s);
-    let read_only_hits = s.search(&SearchQuery::new("serde").limit(10)).unwrap();
-    assert!(s.check().unwrap().is_ok());
-    drop(s);
-    assert_eq!(
-        std::fs::read(&path).unwrap(),
-        before,
-        "a read-only open changed the file"
-    );
-    assert_eq!(version(&path), 1);
-    // Writable: migrated to the current format, the search index built from the nodes.
-    let s = kgstore_core::Store::new(
-        SqliteBackend::open(&path, options().verify_on_open(true)).unwrap(),
-    );
-    assert_eq!(version(&path), FORMAT_VERSION);
-    check_fixture_content(&s);
-    assert_eq!(
-        s.search(&SearchQuery::new("serde").limit(10)).unwrap(),
-        read_only_hits
-    );
-    assert!(s.check().unwrap().is_ok());
-    s.create_node(
-        Node::new("new", "thing")
-            .unwrap()
-            .with_observation("fresh serialization"),
-    )
-    .unwrap();
-    assert_eq!(
-        s.search(&SearchQuery::new("fresh")).unwrap().items[0].name,
-        "new"
-    );
-}
-
-#[test]
-fn concurrent_opens_of_a_format_1_store_migrate_it_once() {
-    let (_dir, path) = temp_db();
-    std::fs::copy(fixture(1), &path).unwrap();
-    let stores: Vec<_> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..4)
-            .map(|_| scope.spawn(|| SqliteBackend::open(&path, options())))
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    for s in stores {
-        let s = kgstore_core::Store::new(s.unwrap());
-        assert!(s.check().unwrap().is_ok());
-        check_fixture_content(&s);
-    }
-    let docs: i64 = raw(&path)
-        .query_row("SELECT count(*) FROM search_docs", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(docs, 3);
-}
-
-#[test]
-fn the_format_2_fixture_still_opens() {
-    let (_dir, path) = temp_db();
-    std::fs::copy(fixture(2), &path).unwrap();
-    for read_only in [true, false] {
-        let s = kgstore_core::Store::new(
-            SqliteBackend::open(&path, options().read_only(read_only).verify_on_open(true))
-                .unwrap(),
-        );
-        check_fixture_content(&s);
-        assert!(s.check().unwrap().is_ok());
-    }
 }
 
 fn write_fixture(fixture: &Path) {
@@ -303,6 +391,12 @@ fn write_fixture(fixture: &Path) {
         tx.set_schema(
             kgstore_core::SchemaTarget::NodeType("crate".into()),
             serde_json::json!({"type": "object"}),
+        )?;
+        tx.write_document("scripts/pilot.fountain", "INT. HOUSE - DAY\n")?;
+        tx.write_document_from(
+            "blobs/scene-1.bin",
+            big_content().as_slice(),
+            &kgstore_core::WriteOptions::new(),
         )?;
         Ok(())
     })

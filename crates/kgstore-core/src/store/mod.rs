@@ -99,6 +99,7 @@ impl Store {
     pub fn read(&self) -> Result<ReadTx<'_>> {
         Ok(ReadTx {
             txn: self.inner.backend.begin_read()?,
+            backend: self.inner.backend.name(),
             observer: &self.inner.observer,
         })
     }
@@ -109,6 +110,7 @@ impl Store {
     pub fn read_at(&self, revision: &str) -> Result<ReadTx<'_>> {
         Ok(ReadTx {
             txn: self.inner.backend.read_at(revision)?,
+            backend: self.inner.backend.name(),
             observer: &self.inner.observer,
         })
     }

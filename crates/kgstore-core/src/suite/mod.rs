@@ -19,6 +19,8 @@ use crate::{Edge, Error, ErrorKind, Node, RelationType, Store};
 
 mod concurrency;
 mod deps;
+mod documents;
+mod documents_model;
 mod edges;
 pub mod faulty;
 mod graph;
@@ -32,6 +34,8 @@ mod txn;
 
 pub use concurrency::*;
 pub use deps::*;
+pub use documents::*;
+pub use documents_model::*;
 pub use edges::*;
 pub use graph::*;
 pub use metrics::*;
@@ -99,8 +103,63 @@ impl Fixture {
 /// `$ctor` is an expression callable with no argument that returns a fresh
 /// [`Fixture`]. Put the call in a module named for the backend so the test
 /// output shows which backend ran (`memory_suite::node_create_and_get`).
+///
+/// A backend that holds no documents says so: `test_suite!(ctor, skip: documents)`
+/// replaces the documents section with one test, `documents_section_skipped`,
+/// which checks that the backend answers `Unsupported` naming documents and
+/// itself, and announces the skip. Without it, every document test runs (and
+/// fails on such a backend): a section is never skipped silently.
 #[macro_export]
 macro_rules! test_suite {
+    ($ctor:expr $(,)?) => {
+        $crate::__suite_graph!($ctor);
+        $crate::__suite_documents!($ctor);
+    };
+    ($ctor:expr, skip: documents $(,)?) => {
+        $crate::__suite_graph!($ctor);
+        #[test]
+        fn documents_section_skipped() {
+            $crate::suite::documents_section_skipped(($ctor)());
+        }
+    };
+}
+
+/// The documents section of the suite.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __suite_documents {
+    ($ctor:expr) => {
+        $crate::__suite_tests!($ctor;
+            doc_write_and_read_round_trip, doc_metadata_is_set_by_the_store,
+            doc_replace_bumps_version_keeps_created_at, doc_content_type_given_kept_and_refused,
+            doc_missing_is_document_not_found, doc_exists, doc_create_only_refuses_existing,
+            doc_expected_version_is_checked, doc_delete_returns_metadata,
+            doc_remove_reports_whether_it_existed, doc_recreated_after_delete_starts_again,
+            doc_empty_and_binary_content_round_trip, doc_forbidden_keys_are_refused_naming_the_rule,
+            doc_hostile_allowed_keys_round_trip, doc_case_and_normalisation_variants_are_distinct,
+            doc_key_length_limits, doc_reserved_prefix_is_refused,
+            doc_tree_rule_a_document_is_not_a_folder, doc_tree_rule_a_folder_is_not_a_document,
+            doc_tree_rule_holds_inside_a_batch_and_a_transaction, doc_list_by_prefix_in_byte_order,
+            doc_list_prefix_is_literal, doc_list_pages_without_skips_or_repeats,
+            doc_list_pages_are_stable_under_writes, doc_list_with_delimiter_gives_folders,
+            doc_list_delimiter_pages_count_folders, doc_list_invalid_requests_are_refused,
+            doc_batch_read_in_order_with_gaps, doc_batch_write_is_all_or_nothing,
+            doc_batch_checks_hold_among_many_stored_keys, doc_reads_and_writes_are_counted_in_metrics,
+            doc_streaming_write_and_read_with_bounded_pieces, doc_streaming_source_failure_writes_nothing,
+            doc_import_keeps_metadata_and_checks_content, doc_graph_and_documents_commit_together,
+            doc_rollback_on_err_discards_documents_and_graph, doc_rollback_on_panic,
+            doc_txn_sees_its_own_writes, doc_snapshot_does_not_see_later_commits, doc_count,
+            doc_many_in_one_transaction, doc_keys_are_apart_from_node_names,
+            doc_concurrent_expected_version_writes_are_exact, doc_check_is_clean_with_documents,
+            doc_reopen_keeps_documents, documents_model_check,
+        );
+    };
+}
+
+/// The graph sections of the suite.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __suite_graph {
     ($ctor:expr) => {
         $crate::__suite_tests!($ctor;
             // nodes

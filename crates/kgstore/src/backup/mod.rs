@@ -20,6 +20,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod documents;
 mod files;
 mod restore;
 mod verify;
@@ -33,6 +34,7 @@ use kgstore_core::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use documents::{DOCUMENTS_FILE, VALUES_DIR};
 pub use restore::{RestoreMode, RestoreReport, restore, restore_into, restore_with};
 pub use verify::{VerifyReport, verify, verify_with};
 
@@ -42,8 +44,9 @@ use files::{HashingWriter, sync_dir, write_atomically};
 
 /// The `format` every manifest names.
 pub const FORMAT: &str = "kgstore-backup";
-/// The version of the format this kgstore writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The version of the format this kgstore writes and the newest it reads. Version 2
+/// added documents; version 1 backups (graph only) still verify and restore.
+pub const FORMAT_VERSION: u32 = 2;
 /// The manifest's file name.
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// One node per line, by name.
@@ -53,7 +56,8 @@ pub const EDGES_FILE: &str = "edges.jsonl";
 /// Every schema, as a JSON array.
 pub const SCHEMAS_FILE: &str = "schemas.json";
 
-/// The data files of a backup, in the order they are written and listed.
+/// The data files of every backup, in the order they are written and listed (a
+/// version-2 backup lists [`DOCUMENTS_FILE`] and the value files after them).
 pub const DATA_FILES: [&str; 3] = [NODES_FILE, EDGES_FILE, SCHEMAS_FILE];
 
 /// Items read or written per page.
@@ -89,6 +93,9 @@ pub struct Counts {
     pub edges: u64,
     /// Schemas.
     pub schemas: u64,
+    /// Documents (format version 2; 0 in a version-1 manifest).
+    #[serde(default)]
+    pub documents: u64,
 }
 
 /// A data file of a backup.
@@ -268,6 +275,10 @@ fn write_data_files(
         done: counts.schemas,
         total: counts.schemas,
     });
+
+    let (documents, document_files) = documents::write(&snapshot, folder, progress)?;
+    counts.documents = documents;
+    entries.extend(document_files);
 
     if counts.nodes != total_nodes || counts.edges != total_edges {
         return Err(Error::backend(

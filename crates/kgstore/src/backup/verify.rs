@@ -11,8 +11,8 @@ use kgstore_core::{
 
 use super::files::hash_file;
 use super::{
-    Counts, DATA_FILES, EDGES_FILE, MANIFEST_FILE, Manifest, NODES_FILE, Phase, Progress,
-    SCHEMAS_FILE, SchemaEntry, read_manifest,
+    Counts, DATA_FILES, DOCUMENTS_FILE, EDGES_FILE, MANIFEST_FILE, Manifest, NODES_FILE, Phase,
+    Progress, SCHEMAS_FILE, SchemaEntry, VALUES_DIR, read_manifest,
 };
 
 /// Stop listing problems after this many (the count is still reported).
@@ -35,7 +35,7 @@ impl VerifyReport {
         self.manifest.is_some() && self.problems.is_empty()
     }
 
-    fn problem(&mut self, location: impl Into<String>, detail: impl Into<String>) {
+    pub(super) fn problem(&mut self, location: impl Into<String>, detail: impl Into<String>) {
         if self.problems.len() < MAX_PROBLEMS {
             self.problems.push(Problem::new(location, detail));
         } else if self.problems.len() == MAX_PROBLEMS {
@@ -132,6 +132,14 @@ fn check_backup(dir: &Path, mut progress: impl FnMut(Progress)) -> Result<Verify
     let graph = check_nodes(dir, &schemas, &mut report, &mut progress)?;
     check_edges(dir, &graph, &schemas, &mut report, &mut progress)?;
     check_dependencies(&graph, &mut report);
+    if manifest.format_version >= 2 {
+        super::documents::check(dir, &manifest, &mut report)?;
+    } else if dir.join(DOCUMENTS_FILE).exists() || dir.join(VALUES_DIR).exists() {
+        report.problem(
+            MANIFEST_FILE,
+            "format version 1 holds no documents, but documents are in the folder",
+        );
+    }
     if report.counts != manifest.counts {
         report.problem(
             MANIFEST_FILE,
@@ -152,15 +160,21 @@ fn check_files(
     progress: &mut impl FnMut(Progress),
 ) -> Result<()> {
     let listed: HashSet<&str> = manifest.files.iter().map(|f| f.name.as_str()).collect();
-    for expected in DATA_FILES {
+    let documents = manifest.format_version >= 2;
+    let required: &[&str] = if documents { &[DOCUMENTS_FILE] } else { &[] };
+    for expected in DATA_FILES.iter().chain(required) {
         if !listed.contains(expected) {
             report.problem(MANIFEST_FILE, format!("does not list {expected}"));
         }
     }
+    let known = |name: &str| {
+        DATA_FILES.contains(&name)
+            || (documents && (name == DOCUMENTS_FILE || super::documents::is_value_name(name)))
+    };
     let total: u64 = manifest.files.iter().map(|f| f.size).sum();
     let mut before = 0;
     for entry in &manifest.files {
-        if !DATA_FILES.contains(&entry.name.as_str()) {
+        if !known(&entry.name) {
             report.problem(
                 MANIFEST_FILE,
                 format!(
@@ -199,6 +213,17 @@ fn check_files(
     for entry in entries {
         let entry = entry.map_err(|e| kgstore_core::Error::io(dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
+        if documents && name == VALUES_DIR && entry.path().is_dir() {
+            let values = fs::read_dir(entry.path()).map_err(|e| kgstore_core::Error::io(dir, e))?;
+            for value in values {
+                let value = value.map_err(|e| kgstore_core::Error::io(dir, e))?;
+                let name = format!("{VALUES_DIR}/{}", value.file_name().to_string_lossy());
+                if !listed.contains(name.as_str()) {
+                    report.problem(&name, "is not part of the backup (an extra file)");
+                }
+            }
+            continue;
+        }
         if name != MANIFEST_FILE && !listed.contains(name.as_str()) {
             report.problem(&name, "is not part of the backup (an extra file)");
         }
@@ -242,6 +267,7 @@ fn check_schemas(dir: &Path, report: &mut VerifyReport) -> HashMap<SchemaTarget,
 }
 
 /// Each line of a JSON Lines file, with its number; unreadable lines become problems.
+/// A missing file has no lines (the manifest check reports it).
 fn for_each_line(
     dir: &Path,
     file: &str,
@@ -252,6 +278,21 @@ fn for_each_line(
     let Ok(handle) = File::open(&path) else {
         return Ok(());
     };
+    each_line(handle, &path, file, report, |number, line, report| {
+        each(number, line, report);
+        Ok(())
+    })
+}
+
+/// Each line of the open JSON Lines `handle` (`file` in `path`), with its number,
+/// without its newline; a last line cut off before its newline is a problem.
+pub(super) fn each_line(
+    handle: File,
+    path: &Path,
+    file: &str,
+    report: &mut VerifyReport,
+    mut each: impl FnMut(usize, &[u8], &mut VerifyReport) -> Result<()>,
+) -> Result<()> {
     let mut reader = BufReader::with_capacity(1 << 16, handle);
     let mut line = Vec::new();
     let mut number = 0;
@@ -259,7 +300,7 @@ fn for_each_line(
         line.clear();
         let n = reader
             .read_until(b'\n', &mut line)
-            .map_err(|e| kgstore_core::Error::io(&path, e))?;
+            .map_err(|e| kgstore_core::Error::io(path, e))?;
         if n == 0 {
             return Ok(());
         }
@@ -271,7 +312,7 @@ fn for_each_line(
             );
             continue;
         }
-        each(number, &line[..line.len() - 1], report);
+        each(number, &line[..line.len() - 1], report)?;
     }
 }
 
