@@ -51,7 +51,7 @@ use crate::write::W;
 pub struct SqliteBackend {
     ctx: Ctx,
     options: SqliteOptions,
-    /// Whether the file has the search index (format 2 and later; a read-only
+    /// Whether the file has the search index (format 3 and later; a read-only
     /// open of an older file searches by reading every node).
     indexed: bool,
     /// Idle reader connections.
