@@ -121,6 +121,28 @@ impl Kg {
         self.run(&all).json()
     }
 
+    /// Every element of `field` on every page of a `--json` listing, following
+    /// `next_cursor` (the `--cursor` goes before a `--` that ends the options).
+    fn every_page(&self, args: &[&str], field: &str) -> Vec<Value> {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut full = vec!["--json"];
+            let end = args.iter().position(|a| *a == "--").unwrap_or(args.len());
+            full.extend_from_slice(&args[..end]);
+            if let Some(c) = &cursor {
+                full.extend(["--cursor", c.as_str()]);
+            }
+            full.extend_from_slice(&args[end..]);
+            let page = self.run(&full).json();
+            all.extend(page[field].as_array().unwrap().iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return all,
+            }
+        }
+    }
+
     /// A small graph: serde ← serde_json ← kgstore, plus tags and attributes.
     fn with_crates(self) -> Self {
         self.run(&[
@@ -362,21 +384,11 @@ fn filters_and_pages_cover_every_node_once() {
     let texts = kg.json_of(&["node", "list", "--text", "FAST"]);
     assert_eq!(names(&texts["items"]), ["serde_json"]);
 
-    let mut seen = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut args = vec!["node", "list", "--limit", "3"];
-        if let Some(c) = &cursor {
-            args.extend(["--cursor", c.as_str()]);
-        }
-        let page = kg.json_of(&args);
-        seen.extend(names(&page["items"]));
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => break,
-        }
-    }
-    assert_eq!(seen, ["jq", "kgstore", "serde", "serde_json"]);
+    let seen = kg.every_page(&["node", "list", "--limit", "3"], "items");
+    assert_eq!(
+        names(&json!(seen)),
+        ["jq", "kgstore", "serde", "serde_json"]
+    );
     kg.run(&["node", "list", "--cursor", "not-hex"])
         .fails(2, "cursor");
     kg.run(&["node", "list", "--where", "attributes/lang"])
@@ -416,21 +428,8 @@ fn search_ranks_pages_filters_and_explains_on_both_file_backends() {
                 .is_empty()
         );
         // Pages of one hit join up to the whole answer.
-        let mut seen = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut args = vec!["search", "serde", "--limit", "1"];
-            if let Some(c) = &cursor {
-                args.extend(["--cursor", c.as_str()]);
-            }
-            let page = kg.json_of(&args);
-            seen.extend(names(&page["items"]));
-            match page["next_cursor"].as_str() {
-                Some(next) => cursor = Some(next.to_owned()),
-                None => break,
-            }
-        }
-        assert_eq!(seen, ["serde", "serde_json"]);
+        let seen = kg.every_page(&["search", "serde", "--limit", "1"], "items");
+        assert_eq!(names(&json!(seen)), ["serde", "serde_json"]);
         // The table names the fields; bad input is one line and exit code 2.
         let text = kg.run(&["search", "tea"]).ok().to_owned();
         assert!(

@@ -149,14 +149,7 @@ fn a_folder_is_not_a_store() {
 #[test]
 fn concurrent_opens_of_a_new_file_make_one_store() {
     let (_dir, path) = temp_db();
-    let stores: Vec<_> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..4)
-            .map(|_| scope.spawn(|| SqliteBackend::open(&path, options())))
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    for s in stores {
-        let s = kgstore_core::Store::new(s.unwrap());
+    for s in open_at_once(&path, 4) {
         s.upsert_node(Node::new("shared", "thing").unwrap())
             .unwrap();
     }
@@ -258,14 +251,7 @@ fn the_format_1_fixture_opens_read_only_unchanged() {
 #[test]
 fn concurrent_opens_of_a_format_1_store_migrate_it_once() {
     let (_dir, path) = copy_of(1);
-    let stores: Vec<_> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..4)
-            .map(|_| scope.spawn(|| SqliteBackend::open(&path, options())))
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    for s in stores {
-        let s = kgstore_core::Store::new(s.unwrap());
+    for s in open_at_once(&path, 4) {
         assert!(s.check().unwrap().is_ok());
         check_graph(&s);
     }
@@ -309,6 +295,20 @@ fn the_format_3_fixture_still_opens() {
         assert!(s.check().unwrap().is_ok());
     }
     assert_eq!(user_version(&path), 3);
+}
+
+/// `n` stores opened writable on `path` by `n` threads at once.
+fn open_at_once(path: &Path, n: usize) -> Vec<kgstore_core::Store> {
+    let backends: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..n)
+            .map(|_| scope.spawn(|| SqliteBackend::open(path, options())))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    backends
+        .into_iter()
+        .map(|b| kgstore_core::Store::new(b.unwrap()))
+        .collect()
 }
 
 fn big_content() -> Vec<u8> {

@@ -33,15 +33,10 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &SearchArgs) -> Result<()> {
             ]
         })
         .collect();
-    ctx.out
-        .table(&["NAME", "TYPE", "SCORE", "MATCH", "FIELDS"], &rows)?;
-    match page.next_cursor {
-        Some(cursor) => ctx.out.line(&format!(
-            "({} shown; next page: --cursor {cursor})",
-            rows.len()
-        )),
-        None => ctx
-            .out
-            .line(&format!("({} shown; no more hits)", rows.len())),
-    }
+    ctx.out.page(
+        &["NAME", "TYPE", "SCORE", "MATCH", "FIELDS"],
+        &rows,
+        page.next_cursor,
+        "no more hits",
+    )
 }

@@ -7,9 +7,10 @@
 //! repeats such nodes, whatever is written in between. (With live figures,
 //! every write would move every score.)
 
+use super::query::SearchHit;
 use super::rank::{CorpusStats, Scoring};
 use crate::error::{Error, Result};
-use crate::filter::Cursor;
+use crate::filter::{Cursor, Page};
 use crate::validate;
 
 /// Where a search resumes.
@@ -23,6 +24,35 @@ pub(crate) struct SearchCursor {
     pub score: f64,
     /// The last hit's name.
     pub name: String,
+}
+
+/// The page `hits` make (one more than `limit` of them when more follow): cut to
+/// `limit`, with a cursor after its last hit for a search of `fingerprint` whose
+/// later pages rank with `scoring`.
+pub(crate) fn page_of(
+    mut hits: Vec<SearchHit>,
+    limit: usize,
+    fingerprint: u64,
+    scoring: impl FnOnce() -> Scoring,
+) -> Page<SearchHit> {
+    let next_cursor = if hits.len() > limit {
+        hits.truncate(limit);
+        hits.last().map(|last| {
+            SearchCursor {
+                fingerprint,
+                scoring: scoring(),
+                score: last.score,
+                name: last.name.clone(),
+            }
+            .encode()
+        })
+    } else {
+        None
+    };
+    Page {
+        items: hits,
+        next_cursor,
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -8,10 +8,10 @@
 
 use std::collections::HashMap;
 
-use super::cursor::SearchCursor;
+use super::cursor::{SearchCursor, page_of};
 use super::primitive::{DocKey, DocMatch, TermMatches, for_each_node, term_freqs};
 use super::query::{Infix, MatchKind, Plan, SearchField, SearchHit, SearchQuery};
-use super::rank::{CorpusStats, Scoring};
+use super::rank::Scoring;
 use super::text::{DocTokens, FIELDS, substring_fields};
 use crate::backend::ReadTxn;
 use crate::error::{Error, Result};
@@ -121,27 +121,9 @@ pub(crate) fn search(r: &dyn ReadTxn, query: &SearchQuery) -> Result<Page<Search
         }
     }
 
-    let next_cursor = if hits.len() > query.limit {
-        hits.truncate(query.limit);
-        hits.last().map(|last| {
-            SearchCursor {
-                fingerprint: plan.fingerprint,
-                scoring: scoring.clone().unwrap_or_else(|| Scoring {
-                    corpus: CorpusStats::default(),
-                    df: vec![0; plan.terms.len()],
-                }),
-                score: last.score,
-                name: last.name.clone(),
-            }
-            .encode()
-        })
-    } else {
-        None
-    };
-    Ok(Page {
-        items: hits,
-        next_cursor,
-    })
+    Ok(page_of(hits, query.limit, plan.fingerprint, || {
+        scoring.unwrap_or_else(|| Scoring::unranked(plan.terms.len()))
+    }))
 }
 
 /// The best `want` term hits after the cursor, in order.

@@ -74,6 +74,15 @@ pub struct Scoring {
 }
 
 impl Scoring {
+    /// The figures of a search that ranks nothing (no terms looked up): an
+    /// empty corpus, no term in any node.
+    pub(crate) fn unranked(terms: usize) -> Self {
+        Scoring {
+            corpus: CorpusStats::default(),
+            df: vec![0; terms],
+        }
+    }
+
     /// The inverse document frequency of term `i`.
     fn idf(&self, i: usize) -> f64 {
         let n = self.corpus.nodes as f64;

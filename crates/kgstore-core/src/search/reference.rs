@@ -5,7 +5,7 @@
 
 use std::cmp::Ordering;
 
-use super::cursor::SearchCursor;
+use super::cursor::{SearchCursor, page_of};
 use super::engine::{document_frequencies, substring_hit, term_fields};
 use super::primitive::{for_each_node, term_freqs};
 use super::query::{Infix, MatchKind, Plan, SearchHit, SearchQuery};
@@ -93,29 +93,11 @@ pub fn reference_search<R: ReadTxn + ?Sized>(
     if let Some(c) = &cursor {
         hits.retain(|h| super::engine::after_cursor(h.score, &h.name, c));
     }
-    let next_cursor = if hits.len() > query.limit {
-        hits.truncate(query.limit);
-        hits.last().map(|last| {
-            SearchCursor {
-                fingerprint: plan.fingerprint,
-                scoring: if plan.infix == Infix::MatchAll || plan.terms.is_empty() {
-                    Scoring {
-                        corpus: CorpusStats::default(),
-                        df: vec![0; plan.terms.len()],
-                    }
-                } else {
-                    scoring.clone()
-                },
-                score: last.score,
-                name: last.name.clone(),
-            }
-            .encode()
-        })
-    } else {
-        None
-    };
-    Ok(Page {
-        items: hits,
-        next_cursor,
-    })
+    Ok(page_of(hits, query.limit, plan.fingerprint, || {
+        if plan.infix == Infix::MatchAll || plan.terms.is_empty() {
+            Scoring::unranked(plan.terms.len())
+        } else {
+            scoring
+        }
+    }))
 }
