@@ -16,6 +16,7 @@ pub mod data;
 pub mod docs;
 pub mod floor;
 pub mod mcp;
+pub mod mp;
 pub mod raw;
 pub mod report;
 pub mod subject;
