@@ -1,7 +1,8 @@
 //! `kgstore-bench`: a fixed, seeded workload run on every kgstore backend beside
 //! baselines measured in the same run — raw rusqlite on kgstore's schema for the
-//! SQLite backend, SQLite's online backup API for backup and restore, and a bare
-//! durable file write for the single commits of the file backends.
+//! SQLite backend, SQLite's online backup API for backup and restore, `git
+//! fast-import` of the same files for the git backend's loads, and a bare durable
+//! file write for the single commits of the file and git backends.
 //!
 //! ```text
 //! cargo run --release -p kgstore-bench -- --nodes 100000
@@ -14,6 +15,7 @@
 
 pub mod data;
 pub mod docs;
+pub mod fast_import;
 pub mod floor;
 pub mod mcp;
 pub mod mp;
@@ -33,6 +35,7 @@ use clap::{Parser, ValueEnum};
 
 pub use data::{Dataset, Workload};
 use docs::{DocData, FileDocs, KgDocs, RawDocs};
+use fast_import::FastImport;
 pub use report::Row;
 use report::{peak_rss_bytes, reset_peak_rss, rss_bytes};
 use subject::{KgSubject, Measured, RawSubject};
@@ -46,6 +49,8 @@ pub enum Backend {
     Sqlite,
     /// The JSON-files backend, beside the bare durable-write floor.
     Jsonfs,
+    /// The git backend, beside `git fast-import` (loads) and the durable-write floor.
+    Git,
 }
 
 impl Backend {
@@ -53,7 +58,12 @@ impl Backend {
     /// backend freed, so the later backends' peak resident sets start from the
     /// earlier ones'; SQLite, the leanest, runs first, the JSON-files backend,
     /// whose stores are the slowest to remove, last.
-    pub const ALL: [Backend; 3] = [Backend::Sqlite, Backend::Memory, Backend::Jsonfs];
+    pub const ALL: [Backend; 4] = [
+        Backend::Sqlite,
+        Backend::Memory,
+        Backend::Git,
+        Backend::Jsonfs,
+    ];
 
     /// The backend's name in reports.
     pub fn name(self) -> &'static str {
@@ -61,6 +71,7 @@ impl Backend {
             Backend::Memory => "memory",
             Backend::Sqlite => "sqlite",
             Backend::Jsonfs => "jsonfs",
+            Backend::Git => "git",
         }
     }
 }
@@ -208,8 +219,8 @@ impl Phase {
 }
 
 /// The ratio to its baseline a backend's phase should reach (issue #3 for SQLite's
-/// graph, issue #12 for documents, issue #16 for SQLite's search; `docs/jsonfs.md`
-/// for the JSON-files commits).
+/// graph, issue #12 for documents, issue #16 for SQLite's search, issue #14 for the
+/// git backend's loads; `docs/jsonfs.md` for the JSON-files commits).
 pub fn target_ratio(backend: Backend, phase: Phase) -> Option<f64> {
     match (backend, phase) {
         (Backend::Sqlite, Phase::LoadNodes | Phase::Get | Phase::Neighbours) => Some(0.7),
@@ -217,6 +228,7 @@ pub fn target_ratio(backend: Backend, phase: Phase) -> Option<f64> {
         (Backend::Sqlite, Phase::Search) => Some(0.8),
         (Backend::Sqlite, p) if p.is_document() => Some(0.8),
         (Backend::Jsonfs, Phase::Commit | Phase::DocCommit) => Some(0.5),
+        (Backend::Git, Phase::LoadNodes | Phase::LoadEdges) => Some(0.5),
         _ => None,
     }
 }
@@ -240,6 +252,8 @@ pub mod baseline {
     pub const RAW_SQLITE_DOCS: &str = "raw-sqlite-docs";
     /// Bare files: temp write + fsync + rename + folder fsync; reads of the files.
     pub const BARE_FILES: &str = "bare-files";
+    /// `git fast-import` of the files the git backend writes, one commit per load.
+    pub const GIT_FAST_IMPORT: &str = "git-fast-import";
 }
 
 /// The command line.
@@ -843,6 +857,7 @@ fn run_backend(
         Backend::Memory => folder.join("unused"),
         Backend::Sqlite => folder.join("kgstore.db"),
         Backend::Jsonfs => folder.join("store"),
+        Backend::Git => folder.join("kg.git"),
     };
     let mut kg = KgSubject::create(backend, &store_path)?;
     let mut raw = match backend {
@@ -853,6 +868,11 @@ fn run_backend(
     // tables plus an FTS5 table, filled as nodes are loaded.
     let mut raw_fts = match backend {
         Backend::Sqlite => Some(RawSubject::create(&folder.join("raw-fts.db"), true)?),
+        _ => None,
+    };
+    // What an application writing the same files into git would do by hand.
+    let mut fast = match backend {
+        Backend::Git => Some(FastImport::create(&folder.join("fast-import.git"))?),
         _ => None,
     };
     let raw_sqlite = baseline::RAW_SQLITE;
@@ -877,11 +897,28 @@ fn run_backend(
         }};
     }
 
-    compare!(
+    // The loads: beside raw SQLite, or `git fast-import` of the same files (git).
+    macro_rules! load {
+        ($phase:expr, |$s:ident| $kg:expr, |$r:ident| $raw:expr, |$f:ident| $fast:expr) => {{
+            let kg_run: Toggled<'_> = Box::new(|metrics, _| {
+                let $s = &mut kg;
+                $s.set_metrics(metrics)?;
+                $kg
+            });
+            let base: Option<(&'static str, Run<'_>)> = match (raw.as_mut(), fast.as_mut()) {
+                (Some($r), _) => Some((raw_sqlite, Box::new(move || $raw))),
+                (_, Some($f)) => Some((baseline::GIT_FAST_IMPORT, Box::new(move || $fast))),
+                _ => None,
+            };
+            rec.phase($phase, backend, 1, kg_run, base, false)?;
+        }};
+    }
+
+    load!(
         Phase::LoadNodes,
-        1,
-        |s, _p| s.load_nodes(data.nodes.clone()),
-        |r| r.load_nodes(data.nodes.clone())
+        |s| s.load_nodes(data.nodes.clone()),
+        |r| r.load_nodes(data.nodes.clone()),
+        |f| f.load_nodes(&data.nodes)
     );
     if let Some(r) = raw_fts.as_mut() {
         rec.extra(Phase::LoadNodes, baseline::RAW_FTS5, &mut || {
@@ -903,11 +940,11 @@ fn run_backend(
     if rec.phases.iter().all(|p| *p == Phase::LoadNodes) {
         return Ok(());
     }
-    compare!(
+    load!(
         Phase::LoadEdges,
-        1,
-        |s, _p| s.load_edges(data.edges.clone()),
-        |r| r.load_edges(data.edges.clone())
+        |s| s.load_edges(data.edges.clone()),
+        |r| r.load_edges(data.edges.clone()),
+        |f| f.load_edges(&data.edges)
     );
     if rec.wants(Phase::Get) {
         compare!(
@@ -980,7 +1017,7 @@ fn run_backend(
                 baseline::RAW_SQLITE,
                 Box::new(|i| r.commits(chunks[i].to_vec())),
             )),
-            (Backend::Jsonfs, _) => {
+            (Backend::Jsonfs | Backend::Git, _) => {
                 // The floor writes a file the size of one committed node's.
                 let payload = serde_json::to_vec_pretty(&data.commit_nodes.first())?;
                 let floor_dir = folder.join("floor");
@@ -1036,6 +1073,7 @@ fn run_backend(
         if rec.wants(Phase::Restore) {
             let restored = folder.join(match backend {
                 Backend::Jsonfs => "restored",
+                Backend::Git => "restored.git",
                 _ => "restored.db",
             });
             let native_restored = folder.join("native-restored.db");
@@ -1073,6 +1111,7 @@ fn run_documents(
         backend,
         &folder.join(match backend {
             Backend::Sqlite => "docs.db",
+            Backend::Git => "docs.git",
             _ => "docs",
         }),
     )?;

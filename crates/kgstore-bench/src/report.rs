@@ -8,8 +8,8 @@ use serde::Serialize;
 /// One measured phase of one backend or baseline.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Row {
-    /// `memory`, `sqlite`, `jsonfs`, or a baseline: `raw-sqlite`,
-    /// `sqlite-backup-api`, `fsync-floor`.
+    /// `memory`, `sqlite`, `jsonfs`, `git`, or a baseline: `raw-sqlite`,
+    /// `sqlite-backup-api`, `fsync-floor`, `git-fast-import`, …
     pub backend: String,
     /// The phase's name (see [`Phase`](crate::Phase)).
     pub phase: &'static str,

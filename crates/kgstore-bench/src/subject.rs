@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use kgstore::backup::{self, RestoreMode};
+use kgstore::git::{GitBackend, GitOptions};
 use kgstore::jsonfs::{JsonFsBackend, JsonFsOptions};
 use kgstore::sqlite::{SqliteBackend, SqliteOptions};
 use kgstore::{
@@ -90,6 +91,10 @@ pub fn open_store(backend: Backend, path: &Path) -> Result<Store> {
         Backend::Jsonfs => Store::new(JsonFsBackend::open(
             path,
             JsonFsOptions::default().durability(Durability::Immediate),
+        )?),
+        Backend::Git => Store::new(GitBackend::open(
+            path,
+            GitOptions::default().durability(Durability::Immediate),
         )?),
     })
 }

@@ -50,7 +50,7 @@ fn every_backend_and_baseline_agree_on_a_small_workload() {
             .unwrap_or_else(|| panic!("no row for {backend} {}", phase.name()))
     };
     for phase in Phase::ALL {
-        for backend in ["sqlite", "jsonfs"] {
+        for backend in ["sqlite", "jsonfs", "git"] {
             row(backend, phase);
         }
         if phase != Phase::Reopen {
@@ -74,6 +74,29 @@ fn every_backend_and_baseline_agree_on_a_small_workload() {
     }
     assert!(row("jsonfs", Phase::Commit).ratio_to_baseline.is_some());
     row("fsync-floor", Phase::Commit);
+    // The git backend: its loads beside `git fast-import` of the same files (whose
+    // branch holds as many files as the store nodes and edges), its commits beside
+    // the floor; its answers are checked with everyone's (no mismatch above).
+    for phase in [Phase::LoadNodes, Phase::LoadEdges, Phase::Commit] {
+        assert!(row("git", phase).ratio_to_baseline.is_some(), "{phase:?}");
+    }
+    assert_eq!(row("git", Phase::LoadNodes).target_ratio, Some(0.5));
+    assert_eq!(row("git-fast-import", Phase::LoadNodes).checksum, Some(300));
+    assert_eq!(
+        row("git-fast-import", Phase::LoadEdges).checksum,
+        Some(1500)
+    );
+    assert_eq!(
+        row("git", Phase::Get).checksum,
+        row("jsonfs", Phase::Get).checksum
+    );
+    assert_eq!(row("git", Phase::Commit).checksum, Some(305));
+    assert_eq!(
+        row("git", Phase::Reopen).checksum,
+        row("sqlite", Phase::Reopen).checksum
+    );
+    assert_eq!(row("git", Phase::Backup).ops, 305 + 1500);
+    assert_eq!(row("git", Phase::DocStreamWrite).ops, 3 << 20);
     row("sqlite-backup-api", Phase::Backup);
     row("sqlite-backup-api", Phase::Restore);
 
