@@ -1,8 +1,9 @@
 //! The git backend's baseline for bulk loads: `git fast-import` of the very files the
 //! git backend writes for the same nodes and edges (`.kgstore/nodes/…`, rendered by
 //! `kgstore::entity_file`), one commit per load, into a bare repository of its own,
-//! with `core.fsync=pack,pack-metadata,reference` (the pack, its index and the branch
-//! synced, as the git backend syncs its pack, index and branch before acknowledging).
+//! with `core.fsync=objects,pack-metadata,reference` (the pack — or the loose objects of
+//! a load below fast-import's unpack limit — its index and the branch synced, as the git
+//! backend syncs its own before acknowledging).
 //! Rendering the files is timed too: an application without kgstore would render them
 //! as well. The git process's start is timed with it (once per load).
 
@@ -91,7 +92,7 @@ impl FastImport {
         let mut child = Command::new("git")
             .args([
                 "-c",
-                "core.fsync=pack,pack-metadata,reference",
+                "core.fsync=objects,pack-metadata,reference",
                 "-c",
                 "core.fsyncMethod=fsync",
                 "fast-import",
