@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::algo::{self, PathOptions, Stats, TraverseOptions, Visit};
 use crate::error::{Error, Result};
+use crate::events::{EventLogRead, EventLogWrite};
 use crate::filter::{Direction, EdgeFilter, NodeFilter};
 use crate::model::{Edge, EdgeKey, Node, RelationType};
 use crate::schema::SchemaTarget;
@@ -181,6 +182,13 @@ pub trait ReadTxn {
     fn stats(&self) -> Result<Stats> {
         algo::stats(self)
     }
+
+    /// The event log and its keyed state on this snapshot, if the backend keeps
+    /// events (see [`crate::events::backend`]); `None` by default, which the store
+    /// reports as [`Error::Unsupported`] naming the backend.
+    fn events(&self) -> Option<&dyn EventLogRead> {
+        None
+    }
 }
 
 /// The write transaction: reads see its own writes; nothing is visible to
@@ -216,6 +224,11 @@ pub trait WriteTxn: ReadTxn {
 
     /// Removes a schema; whether it existed.
     fn delete_schema(&mut self, target: &SchemaTarget) -> Result<bool>;
+
+    /// The event log for writing inside this transaction, if the backend keeps events.
+    fn events_mut(&mut self) -> Option<&mut dyn EventLogWrite> {
+        None
+    }
 
     /// Makes every write of the transaction visible and durable, all or nothing.
     fn commit(self: Box<Self>) -> Result<()>;

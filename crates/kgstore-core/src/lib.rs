@@ -39,6 +39,7 @@ pub mod algo;
 pub mod backend;
 pub mod durability;
 pub mod error;
+pub mod events;
 pub mod filter;
 pub mod memory;
 pub mod model;

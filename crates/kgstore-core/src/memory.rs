@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::backend::{Backend, Problem, ReadTxn, WriteTxn};
 use crate::error::{Error, Result};
+use crate::events::{EventLogRead, EventLogWrite, EventState};
 use crate::filter::{Direction, EdgeFilter, NodeFilter};
 use crate::model::{Edge, EdgeKey, Node, RelationType};
 use crate::schema::SchemaTarget;
@@ -36,6 +37,8 @@ pub struct GraphState {
     /// `(dependency, dependent)` for every dependency link.
     dependents: OrdSet<(String, String)>,
     schemas: OrdMap<SchemaTarget, Value>,
+    /// The event log and the event store's keyed state.
+    events: EventState,
 }
 
 /// The smallest relation type in key order, for range bounds.
@@ -123,9 +126,19 @@ impl GraphState {
         self.schemas.remove(target)
     }
 
+    /// The event log and keyed state.
+    pub fn events(&self) -> &EventState {
+        &self.events
+    }
+
+    /// The event log and keyed state, to change.
+    pub fn events_mut(&mut self) -> &mut EventState {
+        &mut self.events
+    }
+
     /// Problems with the indexes: each must agree with the data it is derived from.
     pub fn check_indexes(&self) -> Vec<Problem> {
-        let mut problems = Vec::new();
+        let mut problems = self.events.check();
         let agrees = self.incoming.len() == self.edges.len()
             && self.edges.iter().all(|(k, edge)| {
                 self.incoming
@@ -286,6 +299,10 @@ impl ReadTxn for GraphState {
     fn contains_edge(&self, key: &EdgeKey) -> Result<bool> {
         Ok(self.edges.contains_key(key))
     }
+
+    fn events(&self) -> Option<&dyn EventLogRead> {
+        Some(&self.events)
+    }
 }
 
 /// Implements [`ReadTxn`] for a type by forwarding every plain read to one of its
@@ -354,6 +371,9 @@ macro_rules! delegate_read_txn {
             }
             fn contains_edge(&self, key: &$crate::EdgeKey) -> $crate::Result<bool> {
                 $crate::ReadTxn::contains_edge(&self.$field, key)
+            }
+            fn events(&self) -> Option<&dyn $crate::events::EventLogRead> {
+                $crate::ReadTxn::events(&self.$field)
             }
         }
     };
@@ -511,6 +531,10 @@ impl WriteTxn for MemoryWrite<'_> {
 
     fn delete_schema(&mut self, target: &SchemaTarget) -> Result<bool> {
         Ok(self.state.delete_schema(target).is_some())
+    }
+
+    fn events_mut(&mut self) -> Option<&mut dyn EventLogWrite> {
+        Some(&mut self.state.events)
     }
 
     fn commit(self: Box<Self>) -> Result<()> {

@@ -39,6 +39,8 @@ struct Inner {
     schemas: SchemaCache,
     /// Threads inside [`Store::write`], to refuse a nested write that would deadlock.
     writers: Mutex<HashSet<ThreadId>>,
+    /// Wakes subscribers of this process when a commit appended events.
+    events: crate::events::EventHub,
 }
 
 impl fmt::Debug for Store {
@@ -62,6 +64,7 @@ impl Store {
                 backend,
                 schemas: SchemaCache::default(),
                 writers: Mutex::new(HashSet::new()),
+                events: crate::events::EventHub::default(),
             }),
         }
     }
@@ -85,6 +88,7 @@ impl Store {
     pub fn read(&self) -> Result<ReadTx<'_>> {
         Ok(ReadTx {
             txn: self.inner.backend.begin_read()?,
+            backend: self.inner.backend.name(),
         })
     }
 
@@ -107,10 +111,17 @@ impl Store {
     pub fn write<T>(&self, f: impl FnOnce(&mut WriteTx<'_>) -> Result<T>) -> Result<T> {
         let _writer = WriterMark::enter(&self.inner.writers)?;
         let txn = self.inner.backend.begin_write()?;
-        let mut tx = WriteTx::new(txn, self.inner.backend.name(), &self.inner.schemas);
+        let mut tx = WriteTx::new(txn, self.inner.backend.name(), &self.inner.schemas)?;
         let value = f(&mut tx)?;
-        tx.commit()?;
+        if tx.commit()? {
+            self.inner.events.notify();
+        }
         Ok(value)
+    }
+
+    /// The notifier that wakes this process's event subscribers after a commit.
+    pub(crate) fn hub(&self) -> &crate::events::EventHub {
+        &self.inner.events
     }
 
     /// Creates a node in its own transaction; see [`WriteTx::create_node`].

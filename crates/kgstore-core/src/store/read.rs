@@ -190,6 +190,8 @@ pub trait GraphRead {
 /// A read transaction: every query on it sees the same consistent snapshot.
 pub struct ReadTx<'s> {
     pub(crate) txn: Box<dyn ReadTxn + 's>,
+    /// The backend's name, for errors.
+    pub(crate) backend: &'s str,
 }
 
 impl GraphRead for ReadTx<'_> {

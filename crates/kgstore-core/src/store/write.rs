@@ -61,6 +61,8 @@ pub struct WriteTx<'s> {
     pending: Option<Pending>,
     validators: HashMap<SchemaTarget, Option<Compiled>>,
     failed: Option<String>,
+    /// What the transaction did to the event store.
+    pub(crate) events: crate::events::TxEvents,
 }
 
 impl GraphRead for WriteTx<'_> {
@@ -74,8 +76,10 @@ impl<'s> WriteTx<'s> {
         txn: Box<dyn WriteTxn + 's>,
         backend: &'s str,
         schemas: &'s SchemaCache,
-    ) -> Self {
-        Self {
+    ) -> Result<Self> {
+        // With the change feed on, the backend transaction is wrapped to record changes.
+        let (txn, feed) = crate::events::changefeed::attach(txn)?;
+        Ok(Self {
             txn,
             backend,
             schemas,
@@ -83,7 +87,16 @@ impl<'s> WriteTx<'s> {
             pending: None,
             validators: HashMap::new(),
             failed: None,
-        }
+            events: crate::events::TxEvents {
+                feed,
+                ..Default::default()
+            },
+        })
+    }
+
+    /// The backend's name, for errors.
+    pub(crate) fn backend_name(&self) -> &'s str {
+        self.backend
     }
 
     /// Defers reference checks (edge endpoints, dependencies, dependents of deleted
@@ -513,8 +526,9 @@ impl<'s> WriteTx<'s> {
 
     // ----- commit -----
 
-    /// Runs the deferred checks and commits.
-    pub(crate) fn commit(mut self) -> Result<()> {
+    /// Runs the deferred checks, appends the change feed's events, and commits;
+    /// whether event waiters should be woken (events appended, deliveries settled).
+    pub(crate) fn commit(mut self) -> Result<bool> {
         if let Some(reason) = self.failed.take() {
             return Err(Error::backend(
                 self.backend,
@@ -524,7 +538,10 @@ impl<'s> WriteTx<'s> {
         if let Some(pending) = self.pending.take() {
             self.verify_pending(&pending)?;
         }
-        self.txn.commit()
+        crate::events::changefeed::flush(&mut self)?;
+        let wake = self.events.wake;
+        self.txn.commit()?;
+        Ok(wake)
     }
 
     fn verify_pending(&self, pending: &Pending) -> Result<()> {
@@ -582,7 +599,7 @@ impl<'s> WriteTx<'s> {
 
     /// Runs a raw backend write; a failure poisons the transaction so it cannot commit
     /// half-applied.
-    fn raw<R>(&mut self, f: impl FnOnce(&mut dyn WriteTxn) -> Result<R>) -> Result<R> {
+    pub(crate) fn raw<R>(&mut self, f: impl FnOnce(&mut dyn WriteTxn) -> Result<R>) -> Result<R> {
         if let Some(reason) = &self.failed {
             return Err(Error::backend(
                 self.backend,
