@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::backend::{Backend, Problem, ReadTxn, WriteTxn};
 use crate::error::{Error, Result};
-use crate::events::{EventLogRead, EventLogWrite, EventState};
+use crate::events::{EventLogWrite, EventState};
 use crate::filter::{Direction, EdgeFilter, NodeFilter};
 use crate::model::{Edge, EdgeKey, Node, RelationType};
 use crate::schema::SchemaTarget;
@@ -127,12 +127,12 @@ impl GraphState {
     }
 
     /// The event log and keyed state.
-    pub fn events(&self) -> &EventState {
+    pub fn event_state(&self) -> &EventState {
         &self.events
     }
 
     /// The event log and keyed state, to change.
-    pub fn events_mut(&mut self) -> &mut EventState {
+    pub fn event_state_mut(&mut self) -> &mut EventState {
         &mut self.events
     }
 
@@ -299,22 +299,23 @@ impl ReadTxn for GraphState {
     fn contains_edge(&self, key: &EdgeKey) -> Result<bool> {
         Ok(self.edges.contains_key(key))
     }
-
-    fn events(&self) -> Option<&dyn EventLogRead> {
-        Some(&self.events)
-    }
 }
 
 /// Implements [`ReadTxn`] for a type by forwarding every plain read to one of its
 /// fields (a [`GraphState`], say), so that backends keeping their indexes in
-/// memory need not repeat the forwarding.
+/// memory need not repeat the forwarding. With a third argument `events`, the
+/// reads of the field's event log ([`GraphState::event_state`]) are forwarded too
+/// — for a backend that also writes events, through
+/// [`WriteTxn::events_mut`](crate::WriteTxn::events_mut); a plain [`GraphState`]
+/// keeps no events of its own as a [`ReadTxn`].
 ///
 /// ```ignore
 /// kgstore_core::delegate_read_txn!(MyWriteTxn<'_>, state);
+/// kgstore_core::delegate_read_txn!(MyReadTxn, state, events);
 /// ```
 #[macro_export]
 macro_rules! delegate_read_txn {
-    ($ty:ty, $field:ident) => {
+    ($ty:ty, $field:ident $(, $events:ident)?) => {
         impl $crate::ReadTxn for $ty {
             fn get_node(&self, name: &str) -> $crate::Result<Option<$crate::Node>> {
                 $crate::ReadTxn::get_node(&self.$field, name)
@@ -372,9 +373,11 @@ macro_rules! delegate_read_txn {
             fn contains_edge(&self, key: &$crate::EdgeKey) -> $crate::Result<bool> {
                 $crate::ReadTxn::contains_edge(&self.$field, key)
             }
-            fn events(&self) -> Option<&dyn $crate::events::EventLogRead> {
-                $crate::ReadTxn::events(&self.$field)
-            }
+            $(
+                fn $events(&self) -> Option<&dyn $crate::events::EventLogRead> {
+                    Some(self.$field.event_state())
+                }
+            )?
         }
     };
 }
@@ -502,8 +505,8 @@ struct MemoryWrite<'a> {
     _guard: GateGuard<'a>,
 }
 
-crate::delegate_read_txn!(MemoryRead, state);
-crate::delegate_read_txn!(MemoryWrite<'_>, state);
+crate::delegate_read_txn!(MemoryRead, state, events);
+crate::delegate_read_txn!(MemoryWrite<'_>, state, events);
 
 impl WriteTxn for MemoryWrite<'_> {
     fn put_node(&mut self, node: &Node) -> Result<()> {
