@@ -8,6 +8,9 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use kgstore_core::algo::{self, Stats, TraverseOptions, Visit};
+use kgstore_core::events::{
+    EventLogRead, EventLogWrite, EventState, LogRecord, LogScan, RemoveWhere,
+};
 use kgstore_core::serde_json::Value;
 use kgstore_core::{
     Backend, Direction, Edge, EdgeFilter, EdgeKey, Error, Node, NodeFilter, Problem, ReadTxn,
@@ -43,6 +46,8 @@ use crate::write::W;
 pub struct SqliteBackend {
     ctx: Ctx,
     options: SqliteOptions,
+    /// The file's format version (a read-only open leaves a format-1 file as it is).
+    format: i64,
     /// Idle reader connections.
     readers: Mutex<Vec<Connection>>,
     /// The writer connection while no write transaction has it.
@@ -105,7 +110,7 @@ impl SqliteBackend {
         }
         let role = if writable { Role::Writer } else { Role::Reader };
         let first = schema::connect(&ctx, &options, role, writable && options.create_if_missing)?;
-        schema::prepare(&first, &ctx, writable)?;
+        let format = schema::prepare(&first, &ctx, writable)?;
         let (writer, readers) = if writable {
             (Some(first), Vec::new())
         } else {
@@ -114,6 +119,7 @@ impl SqliteBackend {
         let backend = Self {
             ctx,
             options,
+            format,
             readers: Mutex::new(readers),
             writer: Mutex::new(WriterSlot {
                 conn: writer,
@@ -140,6 +146,12 @@ impl SqliteBackend {
             }
         }
         Ok(backend)
+    }
+
+    /// The file's format version as this handle uses it: [`schema::FORMAT_VERSION`]
+    /// for a writable open (older files are upgraded), the file's own for a read-only one.
+    pub fn format(&self) -> i64 {
+        self.format
     }
 
     /// The database file.
@@ -490,12 +502,99 @@ macro_rules! read_txn_via_sql {
             fn stats(&self) -> Result<Stats> {
                 self.q()?.stats()
             }
+
+            fn events(&self) -> Option<&dyn EventLogRead> {
+                self.event_log()
+            }
+        }
+
+        impl EventLogRead for $ty {
+            fn log_head(&self) -> Result<u64> {
+                let q = self.q()?;
+                crate::events::head(q.conn, q.ctx)
+            }
+
+            fn log_scan(&self, scan: &LogScan<'_>) -> Result<Vec<LogRecord>> {
+                let q = self.q()?;
+                crate::events::scan(q.conn, q.ctx, scan)
+            }
+
+            fn log_find_ids(&self, ids: &[&str]) -> Result<Vec<Option<LogRecord>>> {
+                let q = self.q()?;
+                crate::events::find_ids(q.conn, q.ctx, ids)
+            }
+
+            fn state_get(&self, space: &str, key: &str) -> Result<Option<Value>> {
+                let q = self.q()?;
+                crate::events::state_get(q.conn, q.ctx, space, key)
+            }
+
+            fn state_scan(
+                &self,
+                space: &str,
+                prefix: &str,
+                after: Option<&str>,
+                limit: usize,
+            ) -> Result<Vec<(String, Value)>> {
+                let q = self.q()?;
+                crate::events::state_scan(q.conn, q.ctx, space, prefix, after, limit)
+            }
         }
     };
 }
 
 read_txn_via_sql!(SqliteRead<'_>);
 read_txn_via_sql!(SqliteWrite<'_>);
+
+/// The event log of a format-1 file opened read-only: it has none yet.
+fn no_events_yet() -> &'static EventState {
+    static EMPTY: std::sync::OnceLock<EventState> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(EventState::new)
+}
+
+impl SqliteRead<'_> {
+    fn event_log(&self) -> Option<&dyn EventLogRead> {
+        if self.pooled.backend.format >= 2 {
+            Some(self)
+        } else {
+            Some(no_events_yet())
+        }
+    }
+}
+
+impl SqliteWrite<'_> {
+    fn event_log(&self) -> Option<&dyn EventLogRead> {
+        Some(self)
+    }
+}
+
+impl EventLogWrite for SqliteWrite<'_> {
+    fn log_append(&mut self, records: &[LogRecord]) -> Result<()> {
+        let q = self.q()?;
+        crate::events::check_next(records.first(), crate::events::head(q.conn, q.ctx)?)?;
+        crate::events::append(q.conn, q.ctx, records)
+    }
+
+    fn log_remove(&mut self, stream: &str, which: RemoveWhere) -> Result<u64> {
+        let q = self.q()?;
+        crate::events::remove(q.conn, q.ctx, stream, which)
+    }
+
+    fn log_clear(&mut self) -> Result<()> {
+        let q = self.q()?;
+        crate::events::clear(q.conn, q.ctx)
+    }
+
+    fn state_put(&mut self, space: &str, key: &str, value: &Value) -> Result<()> {
+        let q = self.q()?;
+        crate::events::state_put(q.conn, q.ctx, space, key, value)
+    }
+
+    fn state_delete(&mut self, space: &str, key: &str) -> Result<bool> {
+        let q = self.q()?;
+        crate::events::state_delete(q.conn, q.ctx, space, key)
+    }
+}
 
 impl WriteTxn for SqliteWrite<'_> {
     fn put_node(&mut self, node: &Node) -> Result<()> {
@@ -529,6 +628,10 @@ impl WriteTxn for SqliteWrite<'_> {
 
     fn delete_schema(&mut self, target: &SchemaTarget) -> Result<bool> {
         self.w()?.delete_schema(target)
+    }
+
+    fn events_mut(&mut self) -> Option<&mut dyn EventLogWrite> {
+        Some(self)
     }
 
     fn commit(mut self: Box<Self>) -> Result<()> {

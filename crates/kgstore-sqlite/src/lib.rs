@@ -28,6 +28,7 @@
 mod backend;
 mod codec;
 mod error;
+mod events;
 mod maintenance;
 mod options;
 mod read;

@@ -17,10 +17,12 @@ use crate::options::SqliteOptions;
 /// `PRAGMA application_id` of every kgstore store: the bytes `KGST`.
 pub const APPLICATION_ID: i64 = 0x4B47_5354;
 
-/// `PRAGMA user_version` of the format this crate writes and reads.
-pub const FORMAT_VERSION: i64 = 1;
+/// `PRAGMA user_version` of the format this crate writes (and the newest it reads).
+/// Version 1 (the graph only) is upgraded to 2 (the event store added) by the first
+/// writable open; a read-only open of a version-1 file reads an empty event log.
+pub const FORMAT_VERSION: i64 = 2;
 
-/// The tables and indexes of format version 1, in SQLite's SQL.
+/// The graph's tables and indexes (format version 1 and later), in SQLite's SQL.
 ///
 /// Every table is `STRICT`. Text sorts with SQLite's `BINARY` collation, which
 /// compares UTF-8 bytes exactly as Rust's `str` does, so `ORDER BY name` is
@@ -85,6 +87,36 @@ CREATE INDEX edges_by_weight ON edges(weight);
 CREATE TABLE schemas (
     target   TEXT PRIMARY KEY,
     document TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+";
+
+/// The event store's tables (format version 2): the log, one row per event
+/// position (a removed event keeps its row with `removed = 1`, `data` `null` and
+/// `metadata` `{}`), and the keyed state of streams, consumer groups, dead letters,
+/// batches, schemas and settings, one JSON value per `(space, key)`.
+pub const EVENTS_DDL: &str = "
+CREATE TABLE events (
+    position    INTEGER PRIMARY KEY,
+    stream      TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    id          TEXT NOT NULL UNIQUE,
+    type        TEXT NOT NULL,
+    data        TEXT NOT NULL,
+    metadata    TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL,
+    commit_pos  INTEGER NOT NULL,
+    batch       TEXT,
+    digest      TEXT NOT NULL,
+    removed     INTEGER NOT NULL,
+    UNIQUE (stream, version)
+) STRICT;
+CREATE INDEX events_by_type ON events(type, position);
+
+CREATE TABLE event_state (
+    space TEXT NOT NULL,
+    key   TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (space, key)
 ) STRICT, WITHOUT ROWID;
 ";
 
@@ -223,11 +255,14 @@ fn identify(conn: &Connection, ctx: &Ctx) -> kgstore_core::Result<Identity> {
 }
 
 /// Checks that the file is a kgstore store this version can read, creating the
-/// schema in an empty file when `writable`.
-pub(crate) fn prepare(conn: &Connection, ctx: &Ctx, writable: bool) -> kgstore_core::Result<()> {
+/// schema in an empty file and upgrading an older format when `writable`; the
+/// format version the file then has.
+pub(crate) fn prepare(conn: &Connection, ctx: &Ctx, writable: bool) -> kgstore_core::Result<i64> {
+    let mut version = FORMAT_VERSION;
     let empty = match identify(conn, ctx)? {
-        Identity::Kgstore(version) => {
-            check_version(ctx, version)?;
+        Identity::Kgstore(found) => {
+            check_version(ctx, found)?;
+            version = found;
             false
         }
         Identity::Foreign(what) => {
@@ -256,9 +291,37 @@ pub(crate) fn prepare(conn: &Connection, ctx: &Ctx, writable: bool) -> kgstore_c
         }
         if empty {
             create_if_empty(conn, ctx)?;
+        } else if version < FORMAT_VERSION {
+            upgrade(conn, ctx)?;
+            version = FORMAT_VERSION;
         }
     }
-    Ok(())
+    Ok(version)
+}
+
+/// Upgrades a format-1 file to format 2 (adds the event store's tables), in one
+/// transaction, unless another connection or process did it first.
+fn upgrade(conn: &Connection, ctx: &Ctx) -> kgstore_core::Result<()> {
+    let doing = || "upgrading the file to format version 2 (adding the event store)".to_owned();
+    conn.execute_batch("BEGIN IMMEDIATE").ctx(ctx, doing)?;
+    let outcome = (|| {
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .ctx(ctx, doing)?;
+        if version >= 2 {
+            return Ok(());
+        }
+        conn.execute_batch(EVENTS_DDL).ctx(ctx, doing)?;
+        conn.execute_batch("PRAGMA user_version = 2")
+            .ctx(ctx, doing)
+    })();
+    match outcome {
+        Ok(()) => conn.execute_batch("COMMIT").ctx(ctx, doing),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
 }
 
 fn check_version(ctx: &Ctx, version: i64) -> kgstore_core::Result<()> {
@@ -287,6 +350,7 @@ fn create_if_empty(conn: &Connection, ctx: &Ctx) -> kgstore_core::Result<()> {
             }
         }
         conn.execute_batch(DDL).ctx(ctx, doing)?;
+        conn.execute_batch(EVENTS_DDL).ctx(ctx, doing)?;
         conn.execute_batch(&format!(
             "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {FORMAT_VERSION};"
         ))
@@ -305,11 +369,14 @@ fn create_if_empty(conn: &Connection, ctx: &Ctx) -> kgstore_core::Result<()> {
 /// One entry of `sqlite_schema`: type, name, table, SQL.
 pub(crate) type SchemaObject = (String, String, String, Option<String>);
 
-/// The schema objects (type, name, table, SQL) a store of this format has, as
+/// The schema objects (type, name, table, SQL) a store of format `version` has, as
 /// SQLite records them, to compare a file's schema with.
-pub(crate) fn expected_objects() -> rusqlite::Result<Vec<SchemaObject>> {
+pub(crate) fn expected_objects(version: i64) -> rusqlite::Result<Vec<SchemaObject>> {
     let conn = Connection::open_in_memory()?;
     conn.execute_batch(DDL)?;
+    if version >= 2 {
+        conn.execute_batch(EVENTS_DDL)?;
+    }
     schema_objects(&conn)
 }
 

@@ -65,7 +65,10 @@ fn durability_and_safety_settings_are_in_force() {
         assert!(writer.foreign_keys);
         assert!(!writer.trusted_schema);
         assert!(!writer.query_only);
-        assert_eq!(writer.format_version, 1);
+        assert_eq!(
+            writer.format_version,
+            kgstore_sqlite::schema::FORMAT_VERSION
+        );
         assert_eq!(settings.reader.synchronous, synchronous);
         assert!(settings.reader.query_only);
         assert!(!settings.reader.trusted_schema);

@@ -7,9 +7,11 @@ mod common;
 use std::path::Path;
 
 use common::{assert_error, error_of, options, raw, store, temp_db};
+use kgstore_core::events::{EventRead, ExpectedVersion, GroupOptions, Nack, NewEvent, ReadOptions};
 use kgstore_core::{Edge, ErrorKind, GraphRead, Node, RelationType};
 use kgstore_sqlite::SqliteBackend;
 use kgstore_sqlite::schema::{APPLICATION_ID, FORMAT_VERSION};
+use serde_json::json;
 
 fn open(path: &Path) -> kgstore_core::Result<SqliteBackend> {
     SqliteBackend::open(path, options())
@@ -69,10 +71,12 @@ fn a_newer_format_is_refused_with_the_versions() {
         .unwrap();
     for read_only in [false, true] {
         let err = error_of(SqliteBackend::open(&path, options().read_only(read_only)));
+        let newer = format!("format version {} is newer", FORMAT_VERSION + 1);
+        let supported = format!("up to {FORMAT_VERSION}");
         assert_error(
             &err,
             ErrorKind::Corrupt,
-            &["format version 2 is newer", "up to 1", "newer kgstore"],
+            &[&newer, &supported, "newer kgstore"],
         );
     }
 }
@@ -157,12 +161,47 @@ fn concurrent_opens_of_a_new_file_make_one_store() {
     assert_eq!(store(&path).count_nodes().unwrap(), 1);
 }
 
-/// The format-1 fixture: a small store made by this crate, committed to the
-/// repository, so later versions are tested to still open it. Recreate it (only
-/// when the format changes) with `KGSTORE_WRITE_FIXTURES=1`.
+/// The format-1 fixture: a small store made by the first version of this crate,
+/// committed to the repository, so later versions are tested to still open (and
+/// upgrade) it.
 #[test]
-fn the_format_1_fixture_still_opens() {
+fn the_format_1_fixture_still_opens_and_is_upgraded() {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/format-1.db");
+    let (_dir, path) = temp_db();
+    std::fs::copy(&fixture, &path).unwrap();
+    // A read-only open leaves it at format 1, with an empty event log.
+    let reader = SqliteBackend::open(&path, options().read_only(true)).unwrap();
+    assert_eq!(reader.format(), 1);
+    let r = kgstore_core::Store::new(reader);
+    assert_eq!(r.count_nodes().unwrap(), 3);
+    assert_eq!(r.last_position().unwrap(), 0);
+    assert!(r.check().unwrap().is_ok(), "{:?}", r.check().unwrap());
+    drop(r);
+    let s = kgstore_core::Store::new(
+        SqliteBackend::open(&path, options().verify_on_open(true)).unwrap(),
+    );
+    check_graph(&s);
+    assert!(s.check().unwrap().is_ok());
+    let version: i64 = raw(&path)
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, FORMAT_VERSION);
+    s.create_node(Node::new("new", "thing").unwrap()).unwrap();
+    s.append(
+        "upgraded",
+        ExpectedVersion::NoStream,
+        [NewEvent::new("t", json!(1))],
+    )
+    .unwrap();
+    assert_eq!(s.last_position().unwrap(), 1);
+}
+
+/// The format-2 fixture: the graph of format 1 plus events, a consumer group with
+/// a dead letter, a schema and the change feed. Recreate it (only when the format
+/// changes) with `KGSTORE_WRITE_FIXTURES=1`.
+#[test]
+fn the_format_2_fixture_still_opens() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/format-2.db");
     if std::env::var_os("KGSTORE_WRITE_FIXTURES").is_some() {
         write_fixture(&fixture);
     }
@@ -171,6 +210,34 @@ fn the_format_1_fixture_still_opens() {
     let s = kgstore_core::Store::new(
         SqliteBackend::open(&path, options().verify_on_open(true)).unwrap(),
     );
+    check_graph(&s);
+    let page = s.read_stream("orders", &ReadOptions::forwards(10)).unwrap();
+    assert_eq!(page.events.len(), 2);
+    assert_eq!(page.events[1].data, json!({"order": 1, "total": 9.5}));
+    assert_eq!(
+        page.events[0].metadata.correlation_id.as_deref(),
+        Some("c-1")
+    );
+    let status = s.group_status("billing").unwrap();
+    assert_eq!((status.checkpoint, status.dead_letters), (2, 1));
+    assert!(s.change_feed_enabled().unwrap());
+    assert_eq!(
+        s.event_schema("order.placed")
+            .unwrap()
+            .unwrap()
+            .versions
+            .len(),
+        1
+    );
+    // A retry of a fixture's append is still recognised.
+    let again = s
+        .append("orders", ExpectedVersion::Any, [placed()])
+        .unwrap();
+    assert!(again.duplicate);
+    assert!(s.check().unwrap().is_ok());
+}
+
+fn check_graph(s: &kgstore_core::Store) {
     assert_eq!(s.count_nodes().unwrap(), 3);
     let serde = s.get_node("serde").unwrap();
     assert_eq!(serde.observations, ["A serialization framework"]);
@@ -188,14 +255,22 @@ fn the_format_1_fixture_still_opens() {
             .unwrap()
             .key()
     );
-    assert!(s.check().unwrap().is_ok());
-    s.create_node(Node::new("new", "thing").unwrap()).unwrap();
+}
+
+fn placed() -> NewEvent {
+    NewEvent::new("order.placed", json!({"order": 1}))
+        .with_id("o1-placed")
+        .with_correlation_id("c-1")
 }
 
 fn write_fixture(fixture: &Path) {
     let _ = std::fs::remove_file(fixture);
     std::fs::create_dir_all(fixture.parent().unwrap()).unwrap();
     let s = store(fixture);
+    s.create_group("billing", GroupOptions::default()).unwrap();
+    s.set_event_schema("order.placed", json!({"type": "object"}), None)
+        .unwrap();
+    s.set_change_feed(true).unwrap();
     s.write(|tx| {
         tx.create_node(
             Node::new("serde", "crate")?
@@ -210,10 +285,22 @@ fn write_fixture(fixture: &Path) {
             kgstore_core::SchemaTarget::NodeType("crate".into()),
             serde_json::json!({"type": "object"}),
         )?;
+        tx.append(
+            "orders",
+            ExpectedVersion::NoStream,
+            [
+                placed(),
+                NewEvent::new("order.paid", json!({"order": 1, "total": 9.5})).with_id("o1-paid"),
+            ],
+        )?;
         Ok(())
     })
     .unwrap();
-    drop(s);
+    let c = s.consumer("billing", "fixture").unwrap();
+    let d = c.poll(2).unwrap();
+    c.ack(&d[0]).unwrap();
+    c.nack(&d[1], &Nack::Park, "kept for the fixture").unwrap();
+    drop((c, s));
     // Fold the log into the file so the fixture is one self-contained file.
     raw(fixture)
         .execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE; VACUUM;")
