@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 use std::thread::{self, ThreadId};
 
+use kgstore_core::events::{EventLogRead, EventLogWrite, LogScan};
 use kgstore_core::{
     Backend, Edge, EdgeFilter, EdgeKey, Error, GraphState, Node, NodeFilter, Problem, ReadTxn,
     Result, SchemaTarget, WriteTxn,
@@ -360,6 +361,31 @@ fn compare(
             problems.push(differ(names::schema_path(&key), detail));
         }
     }
+    let all_events = |s: &GraphState| {
+        s.event_state().log_scan(&LogScan {
+            from: 1,
+            limit: usize::MAX,
+            ..LogScan::default()
+        })
+    };
+    let (a, b) = (all_events(open)?, all_events(disk)?);
+    for (position, x, y) in merge(&a, &b, |r| r.position) {
+        if let Some(detail) = difference(x, y) {
+            problems.push(differ(crate::events::event_path(position), detail));
+        }
+    }
+    let entries = |s: &GraphState| -> Vec<(String, String, Value)> {
+        s.event_state()
+            .state_entries()
+            .map(|(space, key, value)| (space.to_owned(), key.to_owned(), value.clone()))
+            .collect()
+    };
+    let (a, b) = (entries(open), entries(disk));
+    for ((space, key), x, y) in merge(&a, &b, |(s, k, _)| (s.clone(), k.clone())) {
+        if let Some(detail) = difference(x, y) {
+            problems.push(differ(crate::events::state_path(&space, &key), detail));
+        }
+    }
     Ok(())
 }
 
@@ -410,27 +436,31 @@ struct JsonFsRead {
     state: GraphState,
 }
 
-kgstore_core::delegate_read_txn!(JsonFsRead, state);
+kgstore_core::delegate_read_txn!(JsonFsRead, state, events);
 
 /// What a write transaction changed.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Key {
+pub(crate) enum Key {
     Node(String),
     Edge(EdgeKey),
     Schema(SchemaTarget),
+    /// The event at a position.
+    Event(u64),
+    /// An entry of the event store's keyed state: space and key.
+    State(String, String),
 }
 
 /// The write transaction: a private copy of the state plus the keys it changed,
 /// written to the files at commit.
-struct JsonFsWrite<'a> {
+pub(crate) struct JsonFsWrite<'a> {
     backend: &'a JsonFsBackend,
     writer: MutexGuard<'a, Writer>,
     base: GraphState,
-    state: GraphState,
-    changed: BTreeSet<Key>,
+    pub(crate) state: GraphState,
+    pub(crate) changed: BTreeSet<Key>,
 }
 
-kgstore_core::delegate_read_txn!(JsonFsWrite<'_>, state);
+kgstore_core::delegate_read_txn!(JsonFsWrite<'_>, state, events);
 
 impl Drop for JsonFsWrite<'_> {
     fn drop(&mut self) {
@@ -472,6 +502,23 @@ impl JsonFsWrite<'_> {
                 names::schema_path(target),
                 self.state.get_schema(target)?.map(Content::schema),
                 self.base.get_schema(target)?.is_some(),
+            ),
+            Key::Event(position) => (
+                crate::events::event_path(*position),
+                self.state
+                    .event_state()
+                    .record(*position)
+                    .cloned()
+                    .map(Content::event),
+                self.base.event_state().record(*position).is_some(),
+            ),
+            Key::State(space, key) => (
+                crate::events::state_path(space, key),
+                self.state
+                    .event_state()
+                    .state_get(space, key)?
+                    .map(|v| Content::state(space, key, v)),
+                self.base.event_state().state_get(space, key)?.is_some(),
             ),
         };
         Ok(match (now, before) {
@@ -522,6 +569,10 @@ impl WriteTxn for JsonFsWrite<'_> {
             self.changed.insert(Key::Schema(target.clone()));
         }
         Ok(existed)
+    }
+
+    fn events_mut(&mut self) -> Option<&mut dyn EventLogWrite> {
+        Some(self)
     }
 
     fn commit(self: Box<Self>) -> Result<()> {

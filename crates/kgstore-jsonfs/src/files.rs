@@ -52,6 +52,10 @@ pub enum Content {
     Edge(Edge),
     /// A schema file (the schema document itself).
     Schema(Value),
+    /// An event at its position.
+    Event(Box<kgstore_core::events::LogRecord>),
+    /// An entry of the event store's keyed state.
+    State(crate::events::StateFile),
 }
 
 impl Content {
@@ -73,12 +77,31 @@ impl Content {
         Self::Schema(schema)
     }
 
+    /// An event's file content.
+    pub fn event(mut record: kgstore_core::events::LogRecord) -> Self {
+        record.data.sort_all_objects();
+        sort_map(&mut record.metadata);
+        Self::Event(Box::new(record))
+    }
+
+    /// A state entry's file content.
+    pub fn state(space: &str, key: &str, mut value: Value) -> Self {
+        value.sort_all_objects();
+        Self::State(crate::events::StateFile {
+            space: space.to_owned(),
+            key: key.to_owned(),
+            value,
+        })
+    }
+
     /// The file's bytes.
     pub fn render(&self) -> Result<Vec<u8>> {
         match self {
             Self::Node(node) => render(node),
             Self::Edge(edge) => render(edge),
             Self::Schema(schema) => render(schema),
+            Self::Event(record) => render(record),
+            Self::State(entry) => render(entry),
         }
     }
 }

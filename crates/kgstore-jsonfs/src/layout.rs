@@ -17,18 +17,24 @@ use crate::names::{EDGES, NODES, SCHEMAS};
 pub const MARKER: &str = "kgstore-jsonfs.json";
 /// The format's name in the marker.
 pub const FORMAT: &str = "kgstore-jsonfs";
-/// The format version this build writes and reads.
-pub const VERSION: u64 = 1;
+/// The format version this build writes (and the newest it reads). Version 1 (the
+/// graph only) is read as it is and marked version 2 (the event store added) by the
+/// first writable open, so that an older kgstore does not take a store with events,
+/// or a journal naming event files, for its own.
+pub const VERSION: u64 = 2;
 /// What a store's own `.gitignore` keeps out of version control.
 const GITIGNORE: &str = "# Written by kgstore-jsonfs: the lock, unfinished commits and temporary files.\nLOCK\njournal/\n.tmp-*\n";
 
 /// Every folder of a store, parents first.
-pub const FOLDERS: [&str; 6] = [
+pub const FOLDERS: [&str; 9] = [
     NODES,
     EDGES,
     SCHEMAS,
     "schemas/node_type",
     "schemas/relation_type",
+    crate::events::EVENTS,
+    crate::events::LOG,
+    crate::events::STATE,
     JOURNAL_DIR,
 ];
 
@@ -92,8 +98,8 @@ fn not_a_store(root: &Path, reason: &str) -> Error {
 /// could still undo.
 pub fn prepare(root: &Path, read_only: bool, hooks: &Hooks) -> Result<()> {
     let marker = root.join(MARKER);
-    match fs::read(&marker) {
-        Ok(bytes) => check_marker(&marker, &bytes)?,
+    let older = match fs::read(&marker) {
+        Ok(bytes) => check_marker(&marker, &bytes)? < VERSION,
         Err(e) if e.kind() == ErrorKind::NotFound => {
             if read_only {
                 return Err(not_a_store(root, "has no store to read"));
@@ -117,7 +123,7 @@ pub fn prepare(root: &Path, read_only: bool, hooks: &Hooks) -> Result<()> {
             return create(root, hooks);
         }
         Err(e) => return Err(Error::io(&marker, e)),
-    }
+    };
     if !read_only {
         for folder in FOLDERS {
             ensure_dir(&root.join(folder), hooks)?;
@@ -126,11 +132,20 @@ pub fn prepare(root: &Path, read_only: bool, hooks: &Hooks) -> Result<()> {
         for folder in FOLDERS {
             sync_dir(&root.join(folder), hooks)?;
         }
+        if older {
+            write_marker(root, hooks)?;
+        }
     }
     Ok(())
 }
 
-fn check_marker(path: &Path, bytes: &[u8]) -> Result<()> {
+fn write_marker(root: &Path, hooks: &Hooks) -> Result<()> {
+    let marker = files::render(&json!({ "format": FORMAT, "version": VERSION }))?;
+    files::write_atomic(&root.join(MARKER), &marker, hooks)
+}
+
+/// Checks the format marker; the version it names.
+fn check_marker(path: &Path, bytes: &[u8]) -> Result<u64> {
     let value: Value = serde_json::from_slice(bytes)
         .map_err(|e| Error::corrupt(path, format!("the format marker does not parse: {e}")))?;
     if value.get("format").and_then(Value::as_str) != Some(FORMAT) {
@@ -140,7 +155,7 @@ fn check_marker(path: &Path, bytes: &[u8]) -> Result<()> {
         ));
     }
     match value.get("version").and_then(Value::as_u64) {
-        Some(VERSION) => Ok(()),
+        Some(version @ 1..=VERSION) => Ok(version),
         Some(newer) if newer > VERSION => Err(Error::unsupported(
             format!("format version {newer} (this build reads version {VERSION})"),
             "jsonfs",
@@ -180,8 +195,7 @@ pub fn create(root: &Path, hooks: &Hooks) -> Result<()> {
     }
     sync_dir(&root.join(SCHEMAS), hooks)?;
     files::write_atomic(&root.join(".gitignore"), GITIGNORE.as_bytes(), hooks)?;
-    let marker = files::render(&json!({ "format": FORMAT, "version": VERSION }))?;
-    files::write_atomic(&root.join(MARKER), &marker, hooks)
+    write_marker(root, hooks)
 }
 
 /// Finishes or discards what a crash interrupted: rolls every committed journal

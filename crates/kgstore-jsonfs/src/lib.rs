@@ -4,13 +4,15 @@
 //!
 //! ```text
 //! store/
-//!   kgstore-jsonfs.json          format marker: {"format": "kgstore-jsonfs", "version": 1}
+//!   kgstore-jsonfs.json          format marker: {"format": "kgstore-jsonfs", "version": 2}
 //!   LOCK                         lock file: the writer's pid, under an exclusive lock
 //!   .gitignore                   keeps LOCK, journal/ and temporary files out of git
 //!   nodes/3f/serde.json          one file per node, sharded by a hash of its name
 //!   edges/a0/kgstore,depends_on,serde.json
 //!   schemas/node_type/crate.json
 //!   schemas/relation_type/depends_on.json
+//!   events/log/000000000000/00000000000000000001.json   one file per event position
+//!   events/state/streams/3f/orders.json                  the event store's keyed state
 //!   journal/                     a multi-file commit's journal, while it is applied
 //! ```
 //!
@@ -37,6 +39,7 @@
 mod backend;
 mod backup;
 mod commit;
+pub mod events;
 pub mod fault;
 mod files;
 mod fsio;

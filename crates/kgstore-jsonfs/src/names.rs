@@ -160,7 +160,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// Keeps a stem within [`MAX_STEM`] bytes by hashing a long one.
-fn fit(full: String) -> String {
+pub(crate) fn fit(full: String) -> String {
     if full.len() <= MAX_STEM {
         return full;
     }
@@ -266,21 +266,26 @@ pub fn decode_schema_path(kind: &str, file: &str) -> Option<SchemaTarget> {
 /// `.json`. Journal replay refuses any other path, so a forged journal cannot write
 /// outside the store.
 pub fn is_entity_path(rel: &str) -> bool {
+    if crate::events::is_event_path(rel) {
+        return true;
+    }
     let parts: Vec<&str> = rel.split('/').collect();
     let shape_ok = match parts.as_slice() {
         [NODES | EDGES, shard, _] => shard.len() == 2,
         [SCHEMAS, NODE_TYPE | RELATION_TYPE, _] => true,
         _ => false,
     };
-    shape_ok
-        && rel.ends_with(EXTENSION)
-        && parts.iter().all(|part| {
-            !part.is_empty()
-                && !part.starts_with('.')
-                && part.len() <= MAX_STEM + HASHED_PREFIX
-                && part.bytes().all(|b| {
-                    matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'^' | b'%' | b',' | b'~')
-                })
+    shape_ok && rel.ends_with(EXTENSION) && parts.iter().all(|part| is_safe_component(part))
+}
+
+/// Whether one path component is made of the encoding's alphabet, is not empty and
+/// does not start with `.`.
+pub(crate) fn is_safe_component(part: &str) -> bool {
+    !part.is_empty()
+        && !part.starts_with('.')
+        && part.len() <= MAX_STEM + HASHED_PREFIX
+        && part.bytes().all(|b| {
+            matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'^' | b'%' | b',' | b'~')
         })
 }
 

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use kgstore_core::{Edge, EdgeKey, Error, GraphState, Node, Problem, Result, SchemaTarget, algo};
 use serde_json::Value;
 
+use crate::events::EventFile;
 use crate::files::{is_temp, workers_for};
 use crate::journal::FileOp;
 use crate::names::{
@@ -52,6 +53,7 @@ enum Kind {
     Node,
     Edge,
     Schema,
+    Event,
 }
 
 /// One entity read from a file.
@@ -59,11 +61,13 @@ enum Entity {
     Node(Node),
     Edge(Edge),
     Schema(SchemaTarget, Value),
+    Event(EventFile),
 }
 
 /// Parses an entity file's bytes found at `rel` and checks that it sits where its key says.
 fn parse(kind: Kind, rel: &str, bytes: &[u8]) -> Result<Entity, String> {
     let (entity, canonical) = match kind {
+        Kind::Event => return crate::events::parse(rel, bytes).map(Entity::Event),
         Kind::Node => {
             let node: Node = serde_json::from_slice(bytes)
                 .map_err(|e| format!("does not parse as a node: {e}"))?;
@@ -97,6 +101,7 @@ fn parse(kind: Kind, rel: &str, bytes: &[u8]) -> Result<Entity, String> {
             Entity::Node(n) => format!("node '{}'", kgstore_core::validate::shorten(&n.name)),
             Entity::Edge(e) => format!("edge {}", e.key()),
             Entity::Schema(t, _) => format!("the schema for {t}"),
+            Entity::Event(_) => "an event-store file".to_owned(),
         };
         return Err(format!(
             "holds {what}, whose file is {canonical}: a file must sit where its key says"
@@ -106,7 +111,9 @@ fn parse(kind: Kind, rel: &str, bytes: &[u8]) -> Result<Entity, String> {
 }
 
 fn kind_of(rel: &str) -> Kind {
-    if rel.starts_with(NODES) {
+    if rel.starts_with(crate::events::EVENTS) {
+        Kind::Event
+    } else if rel.starts_with(NODES) {
         Kind::Node
     } else if rel.starts_with(EDGES) {
         Kind::Edge
@@ -219,8 +226,57 @@ fn folders(root: &Path, scan: &mut Scan) -> Result<Vec<String>> {
             }
         }
     }
+    event_folders(root, scan, &mut folders)?;
     folders.sort();
     Ok(folders)
+}
+
+/// The event store's folders: `events/log/NNNNNNNNNNNN` and `events/state/SPACE/SHARD`.
+fn event_folders(root: &Path, scan: &mut Scan, folders: &mut Vec<String>) -> Result<()> {
+    use crate::events::{LOG, STATE};
+    // Lists a folder's sub-folders whose names pass `expected`; strays are findings.
+    let mut list = |rel: &str, expected: &dyn Fn(&str) -> bool| -> Result<Vec<String>> {
+        let dir = root.join(rel);
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(&dir, e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(&dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+            if is_temp(&name) && !is_dir {
+                scan.temps.push(entry.path());
+            } else if is_dir && expected(&name) {
+                out.push(format!("{rel}/{name}"));
+            } else {
+                scan.findings.push(finding(
+                    entry.path(),
+                    "is not a file or folder this store writes (stray)".into(),
+                    false,
+                ));
+            }
+        }
+        Ok(out)
+    };
+    let digits = |name: &str| name.len() == 12 && name.bytes().all(|b| b.is_ascii_digit());
+    let word =
+        |name: &str| !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+    let hex2 = |name: &str| {
+        name.len() == 2 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
+    let mut found = list(LOG, &digits)?;
+    for space in list(STATE, &word)? {
+        found.extend(list(&space, &hex2)?);
+        scan.dirs.insert(space);
+    }
+    for rel in found {
+        scan.dirs.insert(rel.clone());
+        folders.push(rel);
+    }
+    Ok(())
 }
 
 /// Reads every entity file under `root`, with `overlay` (a committed journal that a
@@ -289,8 +345,13 @@ pub fn scan(root: &Path, overlay: &[FileOp]) -> Result<Scan> {
                 scan.state.put_edge(edge);
             }
             Ok(Entity::Schema(target, schema)) => scan.state.put_schema(target, schema),
+            Ok(Entity::Event(file)) => crate::events::load(scan.state.event_state_mut(), file)?,
             Err(detail) => scan.findings.push(finding(root.join(&rel), detail, true)),
         }
+    }
+    for detail in crate::events::integrity(scan.state.event_state()) {
+        scan.findings
+            .push(finding(root.join(crate::events::LOG), detail, true));
     }
     integrity(root, &mut scan, &paths_of_nodes, &deps, &edges)?;
     scan.findings.sort_by(|a, b| a.path.cmp(&b.path));

@@ -1,26 +1,34 @@
-//! The committed store of format version 1 (`tests/fixtures/v1`) must keep opening
-//! with the same content, and today's writer must still write exactly its files: a
-//! change of format shows up here and needs a new version and a new fixture.
+//! The committed stores of format versions 1 (`tests/fixtures/v1`, the graph) and 2
+//! (`tests/fixtures/v2`, the graph and the event store) must keep opening with the
+//! same content, and today's writer must still write exactly the files of the
+//! newest: a change of format shows up here and needs a new version and a new
+//! fixture.
 //!
-//! `KGSTORE_WRITE_FIXTURE=1 cargo test -p kgstore-jsonfs --test fixture` rewrites it.
+//! `KGSTORE_WRITE_FIXTURE=1 cargo test -p kgstore-jsonfs --test fixture` rewrites the
+//! newest one.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
 use std::path::{Path, PathBuf};
 
+use kgstore_core::events::{
+    Append, AppendOptions, EventRead, ExpectedVersion, GroupOptions, Nack, NewEvent, ReadOptions,
+};
 use kgstore_core::suite::dump;
-use kgstore_core::{Edge, Node, RelationType, SchemaTarget, Timestamp};
+use kgstore_core::{Edge, Node, RelationType, SchemaTarget, Store, Timestamp};
+use kgstore_jsonfs::{JsonFsBackend, JsonFsOptions};
 use serde_json::json;
 
 use common::{all_files, open};
 
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1")
+fn fixture(version: u32) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/v{version}"))
 }
 
-/// Writes the fixture's content, with fixed times, into a new store at `path`.
-fn write_sample(path: &Path) {
+/// Writes the fixture's content, with fixed times, into a new store at `path`; with
+/// `events`, the event store's part too.
+fn write_sample(path: &Path, events: bool) {
     let t = Timestamp::from_micros(1_767_225_600_000_000).unwrap();
     let store = open(path);
     store
@@ -72,6 +80,57 @@ fn write_sample(path: &Path) {
             Ok(())
         })
         .unwrap();
+    if !events {
+        return;
+    }
+    store
+        .create_group("billing", GroupOptions::default())
+        .unwrap();
+    store
+        .set_event_schema("order.placed", json!({"type": "object"}), None)
+        .unwrap();
+    store
+        .append_all(
+            vec![
+                Append::new(
+                    "orders/../../etc",
+                    ExpectedVersion::NoStream,
+                    [
+                        NewEvent::new("order.placed", json!({"order": 1, "lines": ["a", "b"]}))
+                            .with_id("o1")
+                            .with_correlation_id("checkout-1"),
+                    ],
+                ),
+                Append::new(
+                    "Café",
+                    ExpectedVersion::NoStream,
+                    [NewEvent::new("order.paid", json!(9.5)).with_id("o1-paid")],
+                ),
+            ],
+            &AppendOptions {
+                batch: Some("import-1".into()),
+            },
+        )
+        .unwrap();
+    let c = store.consumer("billing", "fixture").unwrap();
+    let d = c.poll(2).unwrap();
+    c.ack(&d[0]).unwrap();
+    c.nack(&d[1], &Nack::Park, "kept for the fixture").unwrap();
+}
+
+/// Times and random ids would differ between runs: replaced for comparisons.
+fn normalized(bytes: &[u8]) -> serde_json::Value {
+    fn walk(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::String(s) if s.parse::<Timestamp>().is_ok() => *s = "<time>".into(),
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            serde_json::Value::Object(map) => map.values_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+    walk(&mut value);
+    value
 }
 
 /// The regular files of a store, relative, without the lock file.
@@ -87,8 +146,8 @@ fn files(root: &Path) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-fn copy_fixture(to: &Path) {
-    for (rel, bytes) in files(&fixture()) {
+fn copy_fixture(version: u32, to: &Path) {
+    for (rel, bytes) in files(&fixture(version)) {
         let dest = to.join(rel);
         std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
         std::fs::write(dest, bytes).unwrap();
@@ -96,37 +155,101 @@ fn copy_fixture(to: &Path) {
 }
 
 #[test]
-fn format_v1_fixture_opens_with_its_content() {
+fn format_v1_fixture_opens_and_is_upgraded() {
     let fresh = tempfile::tempdir().unwrap();
-    write_sample(fresh.path());
+    write_sample(fresh.path(), false);
+    let copy = tempfile::tempdir().unwrap();
+    copy_fixture(1, copy.path());
+    // Read-only, it is read as it is.
+    let reader = Store::new(
+        JsonFsBackend::open(copy.path(), JsonFsOptions::default().read_only(true)).unwrap(),
+    );
+    assert!(dump(&reader) == dump(&open(fresh.path())));
+    assert_eq!(reader.last_position().unwrap(), 0);
+    drop(reader);
+    let marker = |dir: &Path| std::fs::read_to_string(dir.join("kgstore-jsonfs.json")).unwrap();
+    assert!(marker(copy.path()).contains("\"version\": 1"));
+    // A writable open marks it version 2 and takes events.
+    let store = open(copy.path());
+    assert!(dump(&store) == dump(&open(fresh.path())));
+    assert_eq!(dump(&store).0.len(), 5);
+    assert!(store.check().unwrap().is_ok());
+    assert!(marker(copy.path()).contains("\"version\": 2"));
+    store
+        .append(
+            "s",
+            ExpectedVersion::NoStream,
+            [NewEvent::new("t", json!(1))],
+        )
+        .unwrap();
+    assert_eq!(store.last_position().unwrap(), 1);
+}
+
+#[test]
+fn format_v2_fixture_opens_with_its_content() {
+    let fresh = tempfile::tempdir().unwrap();
+    write_sample(fresh.path(), true);
     if std::env::var("KGSTORE_WRITE_FIXTURE").is_ok() {
-        let _ = std::fs::remove_dir_all(fixture());
+        let _ = std::fs::remove_dir_all(fixture(2));
         for (rel, bytes) in files(fresh.path()) {
-            let dest = fixture().join(rel);
+            let dest = fixture(2).join(rel);
             std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
             std::fs::write(dest, bytes).unwrap();
         }
     }
     let copy = tempfile::tempdir().unwrap();
-    copy_fixture(copy.path());
+    copy_fixture(2, copy.path());
     let store = open(copy.path());
     assert!(dump(&store) == dump(&open(fresh.path())));
-    assert_eq!(dump(&store).0.len(), 5);
     assert!(store.check().unwrap().is_ok());
+    let page = store
+        .read_stream("orders/../../etc", &ReadOptions::forwards(10))
+        .unwrap();
+    assert_eq!(
+        page.events[0].data,
+        json!({"order": 1, "lines": ["a", "b"]})
+    );
+    assert_eq!(
+        page.events[0].metadata.correlation_id.as_deref(),
+        Some("checkout-1")
+    );
+    let status = store.group_status("billing").unwrap();
+    assert_eq!((status.checkpoint, status.dead_letters), (2, 1));
+    assert_eq!(store.batch_status("import-1").unwrap().total, 2);
+    let again = store
+        .append(
+            "Café",
+            ExpectedVersion::Any,
+            [NewEvent::new("order.paid", json!(9.5)).with_id("o1-paid")],
+        )
+        .unwrap();
+    assert!(
+        again.duplicate,
+        "a retry of the fixture's append is recognised"
+    );
 }
 
 #[test]
-fn todays_writer_still_writes_format_v1() {
+fn todays_writer_still_writes_format_v2() {
     if std::env::var("KGSTORE_WRITE_FIXTURE").is_ok() {
         return; // the other test is rewriting the fixture
     }
     let fresh = tempfile::tempdir().unwrap();
-    write_sample(fresh.path());
+    write_sample(fresh.path(), true);
     let written = files(fresh.path());
-    let committed = files(&fixture());
+    let committed = files(&fixture(2));
     let names = |f: &[(String, Vec<u8>)]| f.iter().map(|(r, _)| r.clone()).collect::<Vec<_>>();
     assert_eq!(names(&written), names(&committed));
     for ((rel, a), (_, b)) in written.iter().zip(&committed) {
-        assert!(a == b, "{rel} differs from the committed fixture");
+        if rel.starts_with("events") {
+            // Event-store files hold the times of their transactions.
+            assert_eq!(
+                normalized(a),
+                normalized(b),
+                "{rel} differs from the committed fixture"
+            );
+        } else {
+            assert!(a == b, "{rel} differs from the committed fixture");
+        }
     }
 }

@@ -1168,6 +1168,28 @@ impl WriteTx<'_> {
         self.with_events(|r, _| status_of(r, record))
     }
 
+    /// Changes a group's settings (its filters and start excepted): leases, delivery
+    /// limits and backoff apply to deliveries from now on.
+    pub fn update_group(&mut self, name: &str, options: GroupOptions) -> Result<GroupStatus> {
+        options.check()?;
+        let updated = self.group_op(name, |op| {
+            let old = &op.record.options;
+            if old.stream != options.stream
+                || old.stream_prefix != options.stream_prefix
+                || old.types != options.types
+                || old.start != options.start
+            {
+                return Err(Error::invalid_input(
+                    format!("settings of consumer group '{name}'"),
+                    "its stream, prefix, types and start cannot change (create another group)",
+                ));
+            }
+            op.record.options = options;
+            Ok(op.record.clone())
+        })?;
+        self.with_events(|r, _| status_of(r, updated))
+    }
+
     /// Deletes a consumer group with its deliveries, dead letters and batch progress;
     /// whether it existed.
     pub fn delete_group(&mut self, name: &str) -> Result<bool> {
@@ -1263,6 +1285,11 @@ impl Store {
     /// Creates a consumer group in its own transaction; see [`WriteTx::create_group`].
     pub fn create_group(&self, name: &str, options: GroupOptions) -> Result<GroupStatus> {
         self.write(|tx| tx.create_group(name, options))
+    }
+
+    /// Changes a group's settings in its own transaction; see [`WriteTx::update_group`].
+    pub fn update_group(&self, name: &str, options: GroupOptions) -> Result<GroupStatus> {
+        self.write(|tx| tx.update_group(name, options))
     }
 
     /// Deletes a consumer group in its own transaction; see [`WriteTx::delete_group`].

@@ -66,6 +66,34 @@ impl EventState {
         self.log.values().map(|r| &**r)
     }
 
+    /// Removes the payload of `stream`'s events matching `which` (see
+    /// [`EventLogWrite::log_remove`]); the positions removed now.
+    pub fn remove_matching(&mut self, stream: &str, which: RemoveWhere) -> Vec<u64> {
+        let positions: Vec<u64> = self
+            .streams
+            .range((stream.to_owned(), 0)..)
+            .take_while(|((s, _), _)| s == stream)
+            .map(|(_, p)| *p)
+            .collect();
+        let mut removed = Vec::new();
+        for position in positions {
+            let Some(record) = self.log.get(&position) else {
+                continue;
+            };
+            let hit = match which {
+                RemoveWhere::BelowVersion(v) => record.version < v,
+                RemoveWhere::RecordedBefore(t) => record.recorded_at < t,
+            };
+            if hit && !record.removed {
+                let mut record = LogRecord::clone(record);
+                strip(&mut record);
+                self.log.insert(position, Arc::new(record));
+                removed.push(position);
+            }
+        }
+        removed
+    }
+
     /// Problems with the log: gaps, and indexes that disagree with the records.
     pub fn check(&self) -> Vec<Problem> {
         let mut problems = Vec::new();
@@ -211,29 +239,7 @@ impl EventLogWrite for EventState {
     }
 
     fn log_remove(&mut self, stream: &str, which: RemoveWhere) -> Result<u64> {
-        let positions: Vec<u64> = self
-            .streams
-            .range((stream.to_owned(), 0)..)
-            .take_while(|((s, _), _)| s == stream)
-            .map(|(_, p)| *p)
-            .collect();
-        let mut removed = 0;
-        for position in positions {
-            let Some(record) = self.log.get(&position) else {
-                continue;
-            };
-            let hit = match which {
-                RemoveWhere::BelowVersion(v) => record.version < v,
-                RemoveWhere::RecordedBefore(t) => record.recorded_at < t,
-            };
-            if hit && !record.removed {
-                let mut record = LogRecord::clone(record);
-                strip(&mut record);
-                self.log.insert(position, Arc::new(record));
-                removed += 1;
-            }
-        }
-        Ok(removed)
+        Ok(self.remove_matching(stream, which).len() as u64)
     }
 
     fn log_clear(&mut self) -> Result<()> {

@@ -373,14 +373,11 @@ pub fn events_group_park_and_skip(f: Fixture) {
 pub fn events_group_expired_lease_redelivers_and_fences_the_late_ack(f: Fixture) {
     let s = &f.store;
     fill(s, "s", 1);
-    s.create_group(
-        "g",
-        GroupOptions {
-            lease_ms: 30,
-            ..quick_group()
-        },
-    )
-    .unwrap();
+    let short = GroupOptions {
+        lease_ms: 30,
+        ..quick_group()
+    };
+    s.create_group("g", short.clone()).unwrap();
     let slow = s.consumer("g", "slow").unwrap();
     let fast = s.consumer("g", "fast").unwrap();
     let d1 = slow.poll(1).unwrap();
@@ -391,6 +388,8 @@ pub fn events_group_expired_lease_redelivers_and_fences_the_late_ack(f: Fixture)
         matches!(&late, AckOutcome::Stale { reason } if reason.contains("expired")),
         "{late:?}"
     );
+    // Leases long enough for any disk from here on: the redelivery is the next attempt.
+    s.update_group("g", quick_group()).unwrap();
     let d2 = fast.poll(1).unwrap();
     assert_eq!(ids(&d2), [1]);
     assert_eq!(d2[0].attempt, 2);
@@ -406,6 +405,13 @@ pub fn events_group_expired_lease_redelivers_and_fences_the_late_ack(f: Fixture)
     assert_eq!(status.counters.stale, 2);
     assert_eq!(status.counters.redelivered, 1);
     assert_eq!(status.checkpoint, 1);
+    // What may not change about a group is refused.
+    let other = GroupOptions {
+        types: vec!["x".into()],
+        ..quick_group()
+    };
+    assert_eq!(kind_of(s.update_group("g", other)), ErrorKind::InvalidInput);
+    assert_eq!(kind_of(s.update_group("nope", short)), ErrorKind::NotFound);
 }
 
 pub fn events_group_expired_leases_count_toward_max_deliveries(f: Fixture) {
@@ -440,19 +446,26 @@ pub fn events_group_renewal_extends_the_lease(f: Fixture) {
     s.create_group(
         "g",
         GroupOptions {
-            lease_ms: 150,
+            lease_ms: 1_500,
             ..quick_group()
         },
     )
     .unwrap();
     let c = s.consumer("g", "c").unwrap();
     let d = c.poll(1).unwrap();
-    for _ in 0..4 {
-        thread::sleep(Duration::from_millis(50));
+    let first = d[0].lease_expires_at;
+    let mut last = first;
+    for _ in 0..3 {
+        thread::sleep(Duration::from_millis(600));
         let renewed = c.renew(&d[0]).unwrap();
-        assert!(matches!(renewed, AckOutcome::Renewed { .. }), "{renewed:?}");
+        let AckOutcome::Renewed { lease_expires_at } = renewed else {
+            panic!("{renewed:?}")
+        };
+        assert!(lease_expires_at > last);
+        last = lease_expires_at;
     }
-    // 200 ms after the poll, longer than the first lease: still ours.
+    // 1.8 s after the poll, longer than the first lease: still ours.
+    assert!(crate::Timestamp::now() > first);
     assert!(c.poll(1).unwrap().is_empty());
     assert_eq!(c.ack(&d[0]).unwrap(), AckOutcome::Acked);
 }
@@ -862,7 +875,7 @@ pub fn events_group_under_fire_with_threads(f: Fixture) {
     s.create_group(
         "g",
         GroupOptions {
-            lease_ms: 200,
+            lease_ms: 1_000,
             max_deliveries: 4,
             ..quick_group()
         },
@@ -878,7 +891,7 @@ pub fn events_group_under_fire_with_threads(f: Fixture) {
                     let mut acked = Vec::new();
                     let mut idle = 0;
                     while idle < 3 {
-                        let batch = c.poll_wait(7, Duration::from_millis(100)).unwrap();
+                        let batch = c.poll_wait(5, Duration::from_millis(300)).unwrap();
                         if batch.is_empty() {
                             idle += 1;
                             continue;
@@ -911,7 +924,7 @@ pub fn events_group_under_fire_with_threads(f: Fixture) {
     let c = s.consumer("g", "drain").unwrap();
     let mut acked: Vec<u64> = acks.concat();
     loop {
-        let d = c.poll_wait(100, Duration::from_millis(400)).unwrap();
+        let d = c.poll_wait(5, Duration::from_millis(1_500)).unwrap();
         if d.is_empty() && s.group_status("g").unwrap().in_flight == 0 {
             break;
         }
@@ -955,12 +968,13 @@ pub fn events_group_under_fire_with_threads(f: Fixture) {
     s.replay_dead_letters("g", 1, n, 16).unwrap();
     let mut replayed = Vec::new();
     loop {
-        let d = c.poll(50).unwrap();
+        let d = c.poll(5).unwrap();
         if d.is_empty() {
             break;
         }
         for d in d {
             assert!(d.replay);
+            assert_eq!(d.attempt, 1, "delivered once");
             assert_eq!(c.ack(&d).unwrap(), AckOutcome::Acked);
             replayed.push(d.event.position);
         }
