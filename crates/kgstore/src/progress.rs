@@ -12,6 +12,8 @@ pub enum Phase {
     Schemas,
     /// Reading or hashing bytes of files.
     Bytes,
+    /// Writing, checking or loading events.
+    Events,
 }
 
 /// How far a long operation has come: `done` of `total` items (or bytes) of a

@@ -100,6 +100,20 @@ impl BatchStatus {
     }
 }
 
+/// Why a value is not a batch record kgstore writes, if it is not.
+pub(crate) fn record_problem(value: &serde_json::Value) -> Option<String> {
+    serde_json::from_value::<BatchRecord>(value.clone())
+        .err()
+        .map(|e| e.to_string())
+}
+
+/// Why a value is not a batch's counts in a group, if it is not.
+pub(crate) fn counts_problem(value: &serde_json::Value) -> Option<String> {
+    serde_json::from_value::<BatchCounts>(value.clone())
+        .err()
+        .map(|e| e.to_string())
+}
+
 /// Notes appended events under their batch.
 pub(crate) fn record_append(
     w: &mut dyn EventLogWrite,

@@ -474,6 +474,13 @@ pub enum AckOutcome {
     },
 }
 
+/// Why a value is not a group record kgstore writes, if it is not.
+pub(crate) fn record_problem(value: &serde_json::Value) -> Option<String> {
+    serde_json::from_value::<GroupRecord>(value.clone())
+        .err()
+        .map(|e| e.to_string())
+}
+
 fn not_found(group: &str) -> Error {
     Error::not_found(format!("consumer group '{}'", validate::shorten(group)))
 }

@@ -38,6 +38,7 @@ pub mod batch;
 pub mod changefeed;
 pub mod compat;
 pub mod group;
+pub mod import;
 pub(crate) mod kv;
 pub mod model;
 pub mod read;

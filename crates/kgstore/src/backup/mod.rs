@@ -20,6 +20,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod events;
 mod files;
 mod restore;
 mod verify;
@@ -33,6 +34,7 @@ use kgstore_core::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use events::{EVENT_STATE_FILE, EVENTS_FILE, StateLine};
 pub use restore::{RestoreMode, RestoreReport, restore, restore_into, restore_with};
 pub use verify::{VerifyReport, verify, verify_with};
 
@@ -42,8 +44,10 @@ use files::{HashingWriter, sync_dir, write_atomically};
 
 /// The `format` every manifest names.
 pub const FORMAT: &str = "kgstore-backup";
-/// The version of the format this kgstore writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The version of the format this kgstore writes and the newest it reads: 2 adds
+/// the event store (`events.jsonl`, `event_state.jsonl`); version 1 still verifies
+/// and restores.
+pub const FORMAT_VERSION: u32 = 2;
 /// The manifest's file name.
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// One node per line, by name.
@@ -53,8 +57,24 @@ pub const EDGES_FILE: &str = "edges.jsonl";
 /// Every schema, as a JSON array.
 pub const SCHEMAS_FILE: &str = "schemas.json";
 
-/// The data files of a backup, in the order they are written and listed.
-pub const DATA_FILES: [&str; 3] = [NODES_FILE, EDGES_FILE, SCHEMAS_FILE];
+/// The data files of a backup of the current format, in the order they are written
+/// and listed.
+pub const DATA_FILES: [&str; 5] = [
+    NODES_FILE,
+    EDGES_FILE,
+    SCHEMAS_FILE,
+    EVENTS_FILE,
+    EVENT_STATE_FILE,
+];
+
+/// The data files of a backup of format `version`.
+pub fn data_files(version: u32) -> &'static [&'static str] {
+    if version >= 2 {
+        &DATA_FILES
+    } else {
+        &DATA_FILES[..3]
+    }
+}
 
 /// Items read or written per page.
 const PAGE: usize = 1000;
@@ -79,7 +99,7 @@ pub struct Manifest {
     pub files: Vec<FileEntry>,
 }
 
-/// How many nodes, edges and schemas a backup holds.
+/// How many nodes, edges, schemas, events and event-store entries a backup holds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Counts {
@@ -89,6 +109,12 @@ pub struct Counts {
     pub edges: u64,
     /// Schemas.
     pub schemas: u64,
+    /// Events (format version 2; removed ones included).
+    #[serde(default)]
+    pub events: u64,
+    /// Entries of the event store's state (format version 2).
+    #[serde(default)]
+    pub event_state: u64,
 }
 
 /// A data file of a backup.
@@ -184,7 +210,7 @@ pub fn backup_with(
     Ok(manifest)
 }
 
-/// Writes the three data files from one snapshot; their counts and entries.
+/// Writes the data files from one snapshot; their counts and entries.
 fn write_data_files(
     store: &Store,
     folder: &Path,
@@ -250,6 +276,8 @@ fn write_data_files(
         done: counts.schemas,
         total: counts.schemas,
     });
+
+    events::write(&snapshot, folder, &mut counts, &mut entries, progress)?;
 
     if counts.nodes != total_nodes || counts.edges != total_edges {
         return Err(Error::backend(

@@ -11,8 +11,8 @@ use kgstore_core::{
 
 use super::files::hash_file;
 use super::{
-    Counts, DATA_FILES, EDGES_FILE, MANIFEST_FILE, Manifest, NODES_FILE, Phase, Progress,
-    SCHEMAS_FILE, SchemaEntry, read_manifest,
+    Counts, EDGES_FILE, MANIFEST_FILE, Manifest, NODES_FILE, Phase, Progress, SCHEMAS_FILE,
+    SchemaEntry, data_files, read_manifest,
 };
 
 /// Stop listing problems after this many (the count is still reported).
@@ -35,7 +35,7 @@ impl VerifyReport {
         self.manifest.is_some() && self.problems.is_empty()
     }
 
-    fn problem(&mut self, location: impl Into<String>, detail: impl Into<String>) {
+    pub(crate) fn problem(&mut self, location: impl Into<String>, detail: impl Into<String>) {
         if self.problems.len() < MAX_PROBLEMS {
             self.problems.push(Problem::new(location, detail));
         } else if self.problems.len() == MAX_PROBLEMS {
@@ -103,6 +103,9 @@ pub fn verify_with(dir: &Path, mut progress: impl FnMut(Progress)) -> Result<Ver
     let graph = check_nodes(dir, &schemas, &mut report, &mut progress)?;
     check_edges(dir, &graph, &schemas, &mut report, &mut progress)?;
     check_dependencies(&graph, &mut report);
+    if manifest.format_version >= 2 {
+        super::events::verify(dir, &mut report, &mut progress)?;
+    }
     if report.counts != manifest.counts {
         report.problem(
             MANIFEST_FILE,
@@ -123,7 +126,8 @@ fn check_files(
     progress: &mut impl FnMut(Progress),
 ) -> Result<()> {
     let listed: HashSet<&str> = manifest.files.iter().map(|f| f.name.as_str()).collect();
-    for expected in DATA_FILES {
+    let expected_files = data_files(manifest.format_version);
+    for expected in expected_files {
         if !listed.contains(expected) {
             report.problem(MANIFEST_FILE, format!("does not list {expected}"));
         }
@@ -131,7 +135,7 @@ fn check_files(
     let total: u64 = manifest.files.iter().map(|f| f.size).sum();
     let mut before = 0;
     for entry in &manifest.files {
-        if !DATA_FILES.contains(&entry.name.as_str()) {
+        if !expected_files.contains(&entry.name.as_str()) {
             report.problem(
                 MANIFEST_FILE,
                 format!(
@@ -213,7 +217,7 @@ fn check_schemas(dir: &Path, report: &mut VerifyReport) -> HashMap<SchemaTarget,
 }
 
 /// Each line of a JSON Lines file, with its number; unreadable lines become problems.
-fn for_each_line(
+pub(crate) fn for_each_line(
     dir: &Path,
     file: &str,
     report: &mut VerifyReport,
