@@ -658,7 +658,13 @@ fn the_version_2_fixture_still_restores() {
     }
     let report = backup::verify(&fixture).unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
-    for url in ["memory://".to_owned()] {
+    let dir = tempfile::tempdir().unwrap();
+    let urls = [
+        "memory://".to_owned(),
+        format!("sqlite://{}/kg.db", dir.path().display()),
+        format!("json://{}/kg", dir.path().display()),
+    ];
+    for url in urls {
         let s = kgstore::open(&url).unwrap();
         let restored = backup::restore_into(&fixture, &s, RestoreMode::Empty).unwrap();
         assert_eq!((restored.nodes, restored.events), (2, 7));
