@@ -146,11 +146,19 @@ impl Drop for ChildGuard {
 }
 
 /// The memory backend replaying the workload: the model of what the store may hold.
+///
+/// The harness's own probe writes after each kill (see [`takes_writes`]) are part of
+/// the store's history — with the change feed on, they are recorded too — so the
+/// model replays them at the same points.
 struct Model {
     seed: u64,
     store: Store,
     /// Transactions applied to `store`.
     applied: u64,
+    /// After how many transactions each probe was written, in order.
+    probes: Vec<u64>,
+    /// Probes applied to `store`.
+    probed: usize,
 }
 
 impl Model {
@@ -159,18 +167,39 @@ impl Model {
             seed,
             store: Store::memory(),
             applied: 0,
+            probes: Vec::new(),
+            probed: 0,
         }
+    }
+
+    /// Starts again from an empty store, keeping the probes.
+    fn restart(&mut self) {
+        let probes = std::mem::take(&mut self.probes);
+        *self = Self::new(self.seed);
+        self.probes = probes;
     }
 
     /// The content after transactions `0..n` (replaying from the start if `n` is behind).
     fn state_at(&mut self, n: u64) -> Result<Snapshot, String> {
         if n < self.applied {
-            *self = Self::new(self.seed);
+            self.restart();
         }
-        while self.applied < n {
+        loop {
+            while self.probes.get(self.probed) == Some(&self.applied) {
+                takes_writes(&self.store).map_err(|e| format!("the model's probe: {e}"))?;
+                self.probed += 1;
+            }
+            if self.applied == n {
+                break;
+            }
             self.apply_next()?;
         }
         Snapshot::of(&self.store).map_err(|e| format!("cannot read the model: {e}"))
+    }
+
+    /// Notes that the store was probed after `n` transactions.
+    fn probe(&mut self, n: u64) {
+        self.probes.push(n);
     }
 
     fn apply_next(&mut self) -> Result<(), String> {
@@ -185,7 +214,7 @@ impl Model {
     /// The `n <= limit` whose state is `seen`, replaying from the start
     /// (slow: only when a store lost acknowledged transactions).
     fn search(&mut self, seen: &Snapshot, limit: u64) -> Result<Option<u64>, String> {
-        *self = Self::new(self.seed);
+        self.restart();
         for n in 0..=limit {
             if &self.state_at(n)? == seen {
                 return Ok(Some(n));
@@ -296,6 +325,7 @@ impl Harness {
                 report.lost += acked_count - found;
             }
             takes_writes(&store).map_err(at)?;
+            model.probe(found);
             drop(store);
             present = found;
         }

@@ -15,7 +15,15 @@
 //!
 //! Counters move together in one transaction, so their sum is [`COUNTER_TOTAL`]
 //! in every committed state: a partly visible transaction shows at once.
+//!
+//! Every transaction also appends one event `w{g}` to the stream [`EVENTS`],
+//! expecting the stream's version to be `g` (so a lost or repeated commit is
+//! refused on the spot), and transaction 0 turns the change feed on: from
+//! transaction 1, every graph change is recorded in `$changes` in the same commit.
+//! Both streams keep their newest events only (retention), so the log's payloads
+//! stay bounded while its positions keep running.
 
+use kgstore::events::{CHANGES_STREAM, ExpectedVersion, NewEvent, Retention};
 use kgstore::{
     Edge, EdgeKey, Error, GraphRead, Node, OnDependents, RelationType, Result, SchemaTarget,
     WriteTx,
@@ -36,6 +44,8 @@ pub const SOLO_LIFETIME: u64 = 8;
 const CATCH_UP: u64 = 16;
 /// The node every transfer updates.
 pub const LEDGER: &str = "ledger";
+/// The stream every transaction appends one event to.
+pub const EVENTS: &str = "workload";
 
 /// The name of counter `i`.
 pub fn counter_name(i: u64) -> String {
@@ -88,8 +98,29 @@ fn group_size(seed: u64, g: u64) -> u64 {
 /// Applies transaction `g` of seed `seed` in `tx`.
 pub fn apply(tx: &mut WriteTx<'_>, seed: u64, g: u64) -> Result<()> {
     let mut rng = Rng::derive(seed, g);
+    tx.append(
+        EVENTS,
+        ExpectedVersion::Exact(g),
+        [NewEvent::new(
+            "workload.committed",
+            json!({"g": g, "kind": format!("{:?}", kind(seed, g))}),
+        )
+        .with_id(format!("w{g}"))],
+    )?;
     match kind(seed, g) {
         Kind::Setup => {
+            tx.set_change_feed(true)?;
+            // Retention keeps the log's payloads bounded (removed events stay as
+            // identities: positions must still run without a gap).
+            for (stream, keep) in [(CHANGES_STREAM, 64), (EVENTS, 16)] {
+                tx.set_retention(
+                    stream,
+                    Retention {
+                        max_count: Some(keep),
+                        ..Retention::default()
+                    },
+                )?;
+            }
             tx.set_schema(
                 SchemaTarget::NodeType("counter".into()),
                 json!({
