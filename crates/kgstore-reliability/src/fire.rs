@@ -327,7 +327,7 @@ pub fn run(url: &str, binary: impl Into<PathBuf>) -> Result<FireReport, String> 
         if !status.success() {
             return Err(format!("a consumer failed ({status}) (seed {seed})"));
         }
-        lines.extend(consumer.seen.drain(..));
+        lines.append(&mut consumer.seen);
     }
     let killed = killed.ok_or("the consumer to kill never acked enough")?;
     check(url, &lines, &killed, seed, &mut report)?;
