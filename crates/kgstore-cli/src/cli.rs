@@ -11,13 +11,18 @@ pub const DEFAULT_STORE: &str = "sqlite://./data/kgstore.db";
 #[derive(Debug, Parser)]
 #[command(name = "kgstore", version, about, long_about = None, after_help = EXIT_CODES)]
 pub struct Cli {
-    /// The store: sqlite://PATH, json://PATH or memory:// (options as ?key=value).
+    /// The store: sqlite://PATH, json://PATH, git://PATH or memory:// (options as ?key=value).
     #[arg(long, global = true, env = "KGSTORE_URL", default_value = DEFAULT_STORE)]
     pub store: String,
 
     /// Print stable JSON instead of tables (errors too, on stderr).
     #[arg(long, global = true)]
     pub json: bool,
+
+    /// Read the store as it was at this revision (git:// stores: a commit id, `main~3`,
+    /// a tag); for every command that only reads.
+    #[arg(long, global = true, value_name = "REV")]
+    pub at: Option<String>,
 
     /// What to do.
     #[command(subcommand)]
@@ -67,6 +72,10 @@ pub enum Command {
     Check,
     /// Reorganise the store for speed and size.
     Optimize,
+    /// The store's history (git:// stores), newest first.
+    Log(LogArgs),
+    /// What changed between two revisions (git:// stores): nodes, edges, schemas.
+    Diff(DiffArgs),
     /// Build a knowledge graph of this workspace's crates and show what kgstore does with it.
     Demo(DemoArgs),
 }
@@ -488,4 +497,24 @@ pub struct DemoArgs {
     /// The Cargo workspace to read (default: the one kgstore was built from, else the current folder).
     #[arg(long)]
     pub manifest_path: Option<PathBuf>,
+}
+
+/// `kgstore log`.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Only the revisions that changed this node.
+    #[arg(long, value_name = "NAME")]
+    pub node: Option<String>,
+    /// At most this many revisions.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+}
+
+/// `kgstore diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The earlier revision.
+    pub from: String,
+    /// The later revision.
+    pub to: String,
 }

@@ -67,6 +67,13 @@ impl Kg {
         Self { dir, url }
     }
 
+    /// A git store in a fresh folder.
+    fn git() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("git://{}/kg.git", dir.path().display());
+        Self { dir, url }
+    }
+
     fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
@@ -929,4 +936,93 @@ fn a_closed_pipe_ends_quietly() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+#[test]
+fn git_history_log_diff_and_reading_at_a_revision() {
+    let kg = Kg::git();
+    kg.run(&["node", "create", "serde", "-t", "crate"]).ok();
+    kg.run(&["node", "create", "serde_json", "-t", "crate", "-d", "serde"])
+        .ok();
+    kg.run(&["node", "update", "serde", "--attr", "license=MIT"])
+        .ok();
+    let log = kg.json_of(&["log"]);
+    let revisions = log.as_array().unwrap();
+    assert_eq!(revisions.len(), 4, "{log:#}");
+    assert!(
+        revisions[3]["message"]
+            .as_str()
+            .unwrap()
+            .contains("create the store")
+    );
+    let human = kg.run(&["log", "--limit", "2"]).ok().to_owned();
+    assert!(human.contains("kgstore: node (1 updated)"), "{human}");
+    assert_eq!(
+        kg.json_of(&["log", "--node", "serde"])
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        kg.json_of(&["log", "--node", "serde_json", "--limit", "5"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Every read command reads at a revision; writes refuse --at.
+    let first = revisions[2]["id"].as_str().unwrap();
+    assert_eq!(
+        kg.json_of(&["--at", first, "node", "list"])["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        kg.json_of(&["--at", "main~1", "node", "get", "serde"])["attributes"]
+            .as_object()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        kg.json_of(&["node", "get", "serde"])["attributes"]["license"],
+        "MIT"
+    );
+    kg.run(&["--at", first, "node", "get", "serde_json"])
+        .fails(3, "serde_json");
+    let exported = kg.run(&["--at", "main~1", "export"]).ok().to_owned();
+    assert_eq!(exported.lines().count(), 2, "{exported}");
+    kg.run(&["--at", "main~1", "deps", "resolve", "serde_json"])
+        .ok();
+    kg.run(&["--at", "main", "node", "create", "x", "-t", "thing"])
+        .fails(2, "--at");
+    kg.run(&["--at", "no-such-rev", "node", "list"])
+        .fails(2, "no-such-rev");
+
+    // diff
+    let diff = kg.json_of(&["diff", first, "main"]);
+    let nodes = diff["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 2, "{diff:#}");
+    assert_eq!(nodes[0]["change"], "changed");
+    assert_eq!(nodes[1]["change"], "added");
+    let human = kg.run(&["diff", first, "main"]).ok().to_owned();
+    assert!(
+        human.contains("~") && human.contains("serde_json"),
+        "{human}"
+    );
+    assert!(
+        kg.run(&["diff", "main", "main"])
+            .ok()
+            .contains("no difference")
+    );
+
+    // Stores without history say so.
+    let sqlite = Kg::sqlite();
+    sqlite.run(&["init"]).ok();
+    sqlite
+        .run(&["log"])
+        .fails(2, "not supported by the sqlite backend");
 }

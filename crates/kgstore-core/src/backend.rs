@@ -16,6 +16,7 @@ use crate::algo::{self, PathOptions, Stats, TraverseOptions, Visit};
 use crate::error::{Error, Result};
 use crate::events::{EventLogRead, EventLogWrite};
 use crate::filter::{Direction, EdgeFilter, NodeFilter};
+use crate::history::{LogQuery, Revision};
 use crate::model::{Edge, EdgeKey, Node, RelationType};
 use crate::schema::SchemaTarget;
 
@@ -49,6 +50,21 @@ pub trait Backend: Send + Sync {
     fn backup_native(&self, dest: &FsPath) -> Result<()> {
         let _ = dest;
         Err(Error::unsupported("native backup", self.name()))
+    }
+
+    /// Starts a read transaction on the store as it was at `revision` (a backend that
+    /// keeps history: a commit id, a branch, `main~3`, …). Backends without history
+    /// refuse with [`Error::Unsupported`].
+    fn read_at(&self, revision: &str) -> Result<Box<dyn ReadTxn + '_>> {
+        let _ = revision;
+        Err(Error::unsupported("reading at a revision", self.name()))
+    }
+
+    /// The revisions of the store, newest first, as `query` narrows them. Backends
+    /// without history refuse with [`Error::Unsupported`].
+    fn log(&self, query: &LogQuery) -> Result<Vec<Revision>> {
+        let _ = query;
+        Err(Error::unsupported("history (log)", self.name()))
     }
 }
 
@@ -228,6 +244,13 @@ pub trait WriteTxn: ReadTxn {
     /// The event log for writing inside this transaction, if the backend keeps events.
     fn events_mut(&mut self) -> Option<&mut dyn EventLogWrite> {
         None
+    }
+
+    /// Describes the transaction for the store's history (a commit message on the git
+    /// backend). Backends that keep no history ignore it.
+    fn set_message(&mut self, message: &str) -> Result<()> {
+        let _ = message;
+        Ok(())
     }
 
     /// Makes every write of the transaction visible and durable, all or nothing.

@@ -38,11 +38,14 @@
 pub mod algo;
 pub mod backend;
 pub mod durability;
+pub mod entity_file;
 pub mod error;
 pub mod events;
 pub mod filter;
+pub mod history;
 pub mod memory;
 pub mod model;
+pub mod names;
 pub mod schema;
 mod store;
 pub mod timestamp;
@@ -56,10 +59,13 @@ pub use backend::{Backend, Problem, ReadTxn, WriteTxn};
 pub use durability::Durability;
 pub use error::{Error, ErrorKind, Result, Violation};
 pub use filter::{AttrEq, Cursor, Direction, EdgeFilter, NodeFilter, Page, PageRequest};
+pub use history::{Change, Diff, EntityKey, LogQuery, Revision, Signature};
 pub use memory::{GraphState, MemoryBackend};
 pub use model::{Edge, EdgeKey, EdgeMetadata, Node, NodeMetadata, RelationType};
 pub use schema::{CompiledSchema, SchemaTarget};
-pub use store::{CheckReport, DeleteReport, GraphRead, OnDependents, ReadTx, Store, WriteTx};
+pub use store::{
+    CheckReport, DeleteReport, GraphRead, OnDependents, ReadTx, Store, WriteTx, check_changes,
+};
 pub use timestamp::Timestamp;
 
 /// The JSON crate kgstore's attributes and schemas are made of.

@@ -382,21 +382,25 @@ macro_rules! delegate_read_txn {
     };
 }
 
-/// Admits one writer at a time.
+/// Admits one writer at a time, in one process; others wait (up to a timeout).
+/// The memory backend's writer gate, also used by backends that need the same.
 #[derive(Default)]
-struct Gate {
+pub struct Gate {
     busy: Mutex<bool>,
     freed: Condvar,
 }
 
-struct GateGuard<'a>(&'a Gate);
+/// A writer admitted by a [`Gate`]; the next one is let in when it is dropped.
+pub struct GateGuard<'a>(&'a Gate);
 
 impl Gate {
     fn lock(&self) -> MutexGuard<'_, bool> {
         self.busy.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn enter(&self, timeout: Option<Duration>) -> Result<GateGuard<'_>> {
+    /// Waits (up to `timeout`; for ever if `None`) until no other writer is inside, then
+    /// enters. On timeout: [`Error::Locked`] naming `resource`.
+    pub fn enter(&self, timeout: Option<Duration>, resource: &str) -> Result<GateGuard<'_>> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut busy = self.lock();
         while *busy {
@@ -409,7 +413,7 @@ impl Gate {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {
                         return Err(Error::Locked {
-                            resource: "the memory store".into(),
+                            resource: resource.into(),
                             holder: Some("another write transaction".into()),
                         });
                     }
@@ -446,6 +450,14 @@ impl MemoryBackend {
         Self::default()
     }
 
+    /// A memory backend holding `state` (a snapshot copied out of another store, say).
+    pub fn from_state(state: GraphState) -> Self {
+        Self {
+            current: RwLock::new(state),
+            ..Self::default()
+        }
+    }
+
     /// Makes a writer that waits longer than `timeout` for another fail with [`Error::Locked`].
     pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
         self.lock_timeout = Some(timeout);
@@ -473,7 +485,7 @@ impl Backend for MemoryBackend {
     }
 
     fn begin_write(&self) -> Result<Box<dyn WriteTxn + '_>> {
-        let guard = self.gate.enter(self.lock_timeout)?;
+        let guard = self.gate.enter(self.lock_timeout, "the memory store")?;
         let state = self.snapshot();
         Ok(Box::new(MemoryWrite {
             backend: self,

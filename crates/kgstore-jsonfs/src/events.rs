@@ -88,10 +88,21 @@ pub fn is_event_path(rel: &str) -> bool {
                 && !space.is_empty()
                 && space.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
                 && file.ends_with(EXTENSION)
-                && crate::names::is_safe_component(file)
+                && is_safe_component(file)
         }
         _ => false,
     }
+}
+
+/// Whether one file name is made of the name encoding's alphabet, is not empty and
+/// does not start with `.`.
+fn is_safe_component(part: &str) -> bool {
+    !part.is_empty()
+        && !part.starts_with('.')
+        && part.len() <= crate::names::MAX_STEM + crate::names::HASHED_PREFIX + 8
+        && part.bytes().all(|b| {
+            matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'^' | b'%' | b',' | b'~')
+        })
 }
 
 /// An event-store file read from disk.

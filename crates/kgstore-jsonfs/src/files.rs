@@ -5,9 +5,9 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use kgstore_core::entity_file;
 use kgstore_core::{Edge, Error, Node, Result};
-use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::fault::{FaultPoint, Hooks};
 use crate::fsio;
@@ -28,19 +28,7 @@ pub fn is_temp(name: &str) -> bool {
     name.starts_with(TEMP_PREFIX)
 }
 
-/// The pretty JSON of an entity file: two-space indentation, a final newline.
-pub fn render(value: &impl Serialize) -> Result<Vec<u8>> {
-    let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| Error::backend("jsonfs", e))?;
-    bytes.push(b'\n');
-    Ok(bytes)
-}
-
-/// Sorts a JSON object's keys at every level. A no-op unless some crate turns on
-/// serde_json's `preserve_order`; then it keeps files stable, so diffs stay minimal.
-fn sort_map(map: &mut Map<String, Value>) {
-    map.sort_keys();
-    map.values_mut().for_each(Value::sort_all_objects);
-}
+pub use kgstore_core::entity_file::render;
 
 /// What an entity file holds. Fields are written in the order of their struct,
 /// JSON objects (attributes, schemas) with their keys sorted.
@@ -60,27 +48,24 @@ pub enum Content {
 
 impl Content {
     /// A node's file content.
-    pub fn node(mut node: Node) -> Self {
-        sort_map(&mut node.attributes);
+    pub fn node(node: Node) -> Self {
         Self::Node(node)
     }
 
     /// An edge's file content.
-    pub fn edge(mut edge: Edge) -> Self {
-        sort_map(&mut edge.attributes);
+    pub fn edge(edge: Edge) -> Self {
         Self::Edge(edge)
     }
 
     /// A schema's file content.
-    pub fn schema(mut schema: Value) -> Self {
-        schema.sort_all_objects();
+    pub fn schema(schema: Value) -> Self {
         Self::Schema(schema)
     }
 
-    /// An event's file content.
+    /// An event's file content (JSON objects with their keys sorted).
     pub fn event(mut record: kgstore_core::events::LogRecord) -> Self {
         record.data.sort_all_objects();
-        sort_map(&mut record.metadata);
+        entity_file::sort_map(&mut record.metadata);
         Self::Event(Box::new(record))
     }
 
@@ -97,10 +82,10 @@ impl Content {
     /// The file's bytes.
     pub fn render(&self) -> Result<Vec<u8>> {
         match self {
-            Self::Node(node) => render(node),
-            Self::Edge(edge) => render(edge),
-            Self::Schema(schema) => render(schema),
-            Self::Event(record) => render(record),
+            Self::Node(node) => entity_file::render_node(node),
+            Self::Edge(edge) => entity_file::render_edge(edge),
+            Self::Schema(schema) => entity_file::render_schema(schema),
+            Self::Event(record) => render(&**record),
             Self::State(entry) => render(entry),
         }
     }

@@ -117,7 +117,7 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<FileOp>, String> {
 }
 
 fn checked_path(rel: &str, offset: usize) -> Result<String, String> {
-    if is_entity_path(rel) {
+    if is_entity_path(rel) || crate::events::is_event_path(rel) {
         Ok(rel.to_owned())
     } else {
         Err(format!(

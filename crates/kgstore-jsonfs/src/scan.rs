@@ -6,15 +6,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use kgstore_core::{Edge, EdgeKey, Error, GraphState, Node, Problem, Result, SchemaTarget, algo};
-use serde_json::Value;
+use kgstore_core::entity_file::{self, EntityFile};
+use kgstore_core::{EdgeKey, Error, GraphState, Problem, Result, algo};
 
 use crate::events::EventFile;
 use crate::files::{is_temp, workers_for};
 use crate::journal::FileOp;
-use crate::names::{
-    self, EDGES, EXTENSION, NODE_TYPE, NODES, RELATION_TYPE, SCHEMAS, decode_schema_path,
-};
+use crate::names::{self, EDGES, EXTENSION, NODE_TYPE, NODES, RELATION_TYPE, SCHEMAS};
 
 /// Something wrong with the files.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,85 +45,27 @@ pub struct Scan {
     pub dirs: HashSet<String>,
 }
 
-/// The data folders' kinds of files.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Node,
-    Edge,
-    Schema,
-    Event,
-}
-
-/// One entity read from a file.
-enum Entity {
-    Node(Node),
-    Edge(Edge),
-    Schema(SchemaTarget, Value),
+/// A file of the store, parsed.
+enum Parsed {
+    /// A node, edge or schema file.
+    Entity(EntityFile),
+    /// An event-store file.
     Event(EventFile),
 }
 
-/// Parses an entity file's bytes found at `rel` and checks that it sits where its key says.
-fn parse(kind: Kind, rel: &str, bytes: &[u8]) -> Result<Entity, String> {
-    let (entity, canonical) = match kind {
-        Kind::Event => return crate::events::parse(rel, bytes).map(Entity::Event),
-        Kind::Node => {
-            let node: Node = serde_json::from_slice(bytes)
-                .map_err(|e| format!("does not parse as a node: {e}"))?;
-            let canonical = names::node_path(&node.name);
-            (Entity::Node(node), canonical)
-        }
-        Kind::Edge => {
-            let edge: Edge = serde_json::from_slice(bytes)
-                .map_err(|e| format!("does not parse as an edge: {e}"))?;
-            let canonical = names::edge_path(&edge.key());
-            (Entity::Edge(edge), canonical)
-        }
-        Kind::Schema => {
-            let schema: Value = serde_json::from_slice(bytes)
-                .map_err(|e| format!("does not parse as JSON: {e}"))?;
-            let mut parts = rel.split('/').skip(1);
-            let target = match (parts.next(), parts.next()) {
-                (Some(kind), Some(file)) => decode_schema_path(kind, file),
-                _ => None,
-            }
-            .ok_or_else(|| {
-                "is not named for a node type or relation type (schemas/node_type/NAME.json)"
-                    .to_owned()
-            })?;
-            let canonical = names::schema_path(&target);
-            (Entity::Schema(target, schema), canonical)
-        }
-    };
-    if canonical != rel {
-        let what = match &entity {
-            Entity::Node(n) => format!("node '{}'", kgstore_core::validate::shorten(&n.name)),
-            Entity::Edge(e) => format!("edge {}", e.key()),
-            Entity::Schema(t, _) => format!("the schema for {t}"),
-            Entity::Event(_) => "an event-store file".to_owned(),
-        };
-        return Err(format!(
-            "holds {what}, whose file is {canonical}: a file must sit where its key says"
-        ));
-    }
-    Ok(entity)
-}
-
-fn kind_of(rel: &str) -> Kind {
+/// Parses a file found at `rel`, by the folder it is in.
+fn parse(rel: &str, bytes: &[u8]) -> Result<Parsed, String> {
     if rel.starts_with(crate::events::EVENTS) {
-        Kind::Event
-    } else if rel.starts_with(NODES) {
-        Kind::Node
-    } else if rel.starts_with(EDGES) {
-        Kind::Edge
+        crate::events::parse(rel, bytes).map(Parsed::Event)
     } else {
-        Kind::Schema
+        entity_file::parse(rel, bytes).map(Parsed::Entity)
     }
 }
 
 /// What reading one folder gave.
 #[derive(Default)]
 struct FolderScan {
-    loaded: Vec<(String, Result<Entity, String>)>,
+    loaded: Vec<(String, Result<Parsed, String>)>,
     findings: Vec<Finding>,
     temps: Vec<PathBuf>,
 }
@@ -140,7 +80,6 @@ fn read_folder(root: &Path, rel_dir: &str, out: &mut FolderScan) {
             return;
         }
     };
-    let kind = kind_of(rel_dir);
     for entry in entries {
         let entry = match entry {
             Ok(entry) => entry,
@@ -167,7 +106,7 @@ fn read_folder(root: &Path, rel_dir: &str, out: &mut FolderScan) {
         }
         let rel = format!("{rel_dir}/{name}");
         let parsed = match fs::read(&path) {
-            Ok(bytes) => parse(kind, &rel, &bytes),
+            Ok(bytes) => parse(&rel, &bytes),
             Err(e) => Err(format!("cannot be read: {e}")),
         };
         out.loaded.push((rel, parsed));
@@ -311,7 +250,7 @@ pub fn scan(root: &Path, overlay: &[FileOp]) -> Result<Scan> {
             }
         });
     }
-    let mut loaded: BTreeMap<String, Result<Entity, String>> = BTreeMap::new();
+    let mut loaded: BTreeMap<String, Result<Parsed, String>> = BTreeMap::new();
     for part in results
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -323,7 +262,7 @@ pub fn scan(root: &Path, overlay: &[FileOp]) -> Result<Scan> {
     for op in overlay {
         match &op.content {
             Some(bytes) => {
-                loaded.insert(op.rel.clone(), parse(kind_of(&op.rel), &op.rel, bytes));
+                loaded.insert(op.rel.clone(), parse(&op.rel, bytes));
             }
             None => {
                 loaded.remove(&op.rel);
@@ -335,17 +274,19 @@ pub fn scan(root: &Path, overlay: &[FileOp]) -> Result<Scan> {
     let mut edges: Vec<(String, EdgeKey)> = Vec::new();
     for (rel, parsed) in loaded {
         match parsed {
-            Ok(Entity::Node(node)) => {
+            Ok(Parsed::Entity(EntityFile::Node(node))) => {
                 paths_of_nodes.insert(node.name.clone(), rel);
                 deps.insert(node.name.clone(), node.dependencies.clone());
                 scan.state.put_node(node);
             }
-            Ok(Entity::Edge(edge)) => {
+            Ok(Parsed::Entity(EntityFile::Edge(edge))) => {
                 edges.push((rel, edge.key()));
                 scan.state.put_edge(edge);
             }
-            Ok(Entity::Schema(target, schema)) => scan.state.put_schema(target, schema),
-            Ok(Entity::Event(file)) => crate::events::load(scan.state.event_state_mut(), file)?,
+            Ok(Parsed::Entity(EntityFile::Schema(target, schema))) => {
+                scan.state.put_schema(target, schema)
+            }
+            Ok(Parsed::Event(file)) => crate::events::load(scan.state.event_state_mut(), file)?,
             Err(detail) => scan.findings.push(finding(root.join(&rel), detail, true)),
         }
     }

@@ -77,3 +77,45 @@ fn sigkill_with_relaxed_durability_shows_no_partial_transaction() {
             .collect(),
     );
 }
+
+/// The git backend under the same kills, in a folder this test keeps so that the real
+/// `git fsck --strict` can judge the repository afterwards (skipped loudly without git).
+#[test]
+fn sigkill_on_git_loses_nothing_and_git_fsck_accepts_the_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    let durable = harness("git://{dir}/kg.git");
+    let relaxed_harness = harness("git://{dir}/relaxed.git?durability=relaxed");
+    let relaxed_cycles = relaxed_harness.cycles.div_ceil(4);
+    let relaxed = relaxed_harness.cycles(relaxed_cycles).atomic_only();
+    for (h, atomic_only) in [(durable, false), (relaxed, true)] {
+        eprintln!("{}: seed {} ({} cycles)", h.url_template, h.seed, h.cycles);
+        let report = h.run_in(dir.path()).unwrap_or_else(|f| panic!("{f}"));
+        eprintln!("{}: {report}", h.url_template);
+        assert_eq!(report.cycles, h.cycles);
+        if !atomic_only {
+            assert_eq!(report.lost, 0);
+            assert!(report.acknowledged > 0, "{report}");
+        }
+    }
+    let git = std::process::Command::new("git").arg("--version").output();
+    if !git.is_ok_and(|o| o.status.success()) {
+        eprintln!(
+            "\n!!!!! SKIPPED the git fsck part: `git` is not installed (.ci/run installs it) !!!!!\n"
+        );
+        return;
+    }
+    for repo in ["kg.git", "relaxed.git"] {
+        let out = std::process::Command::new("git")
+            .args(["fsck", "--strict", "--no-dangling"])
+            .current_dir(dir.path().join(repo))
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() && out.stdout.is_empty(),
+            "git fsck --strict on {repo}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

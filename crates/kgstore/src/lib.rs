@@ -13,6 +13,8 @@ pub mod url;
 pub use async_store::AsyncStore;
 pub use kgstore_core::*;
 /// The JSON-files backend, for options beyond what a URL carries.
+#[cfg(feature = "git")]
+pub use kgstore_git as git;
 #[cfg(feature = "json")]
 pub use kgstore_jsonfs as jsonfs;
 /// The SQLite backend, for options beyond what a URL carries.

@@ -47,6 +47,8 @@ impl Default for Registry {
         registry.insert("sqlite", Arc::new(open_sqlite));
         #[cfg(feature = "json")]
         registry.insert("json", Arc::new(open_json));
+        #[cfg(feature = "git")]
+        registry.insert("git", Arc::new(open_git));
         registry
     }
 }
@@ -181,6 +183,43 @@ fn open_json(url: &StoreUrl) -> Result<Box<dyn Backend>> {
         .create_if_missing(url.options.creates())
         .lock_timeout(url.options.lock_timeout);
     Ok(Box::new(JsonFsBackend::open(path, options)?))
+}
+
+/// `git://PATH`: the git backend; also `branch=NAME`, `author=Name <email>`,
+/// `committer=Name <email>`, `lfs_threshold=BYTES`.
+#[cfg(feature = "git")]
+fn open_git(url: &StoreUrl) -> Result<Box<dyn Backend>> {
+    use kgstore_git::{GitBackend, GitOptions, Identity};
+
+    let path = url.required_path()?;
+    let mut options = url.options.clone();
+    let mut git = GitOptions::default()
+        .durability(options.durability)
+        .read_only(options.read_only)
+        .create_if_missing(options.creates());
+    if let Some(timeout) = options.lock_timeout {
+        git = git.lock_timeout(timeout);
+    }
+    if let Some(branch) = options.extra.remove("branch") {
+        git = git.branch(branch)?;
+    }
+    if let Some(author) = options.extra.remove("author") {
+        git = git.author(Identity::parse(&author)?);
+    }
+    if let Some(committer) = options.extra.remove("committer") {
+        git = git.committer(Identity::parse(&committer)?);
+    }
+    if let Some(bytes) = options.extra.remove("lfs_threshold") {
+        let bytes: u64 = bytes.parse().map_err(|_| {
+            Error::invalid_input(
+                format!("lfs_threshold '{bytes}'"),
+                "expected a number of bytes",
+            )
+        })?;
+        git = git.lfs_threshold(bytes);
+    }
+    options.refuse_extra("git")?;
+    Ok(Box::new(GitBackend::open(path, git)?))
 }
 
 static GLOBAL: LazyLock<RwLock<Registry>> = LazyLock::new(|| RwLock::new(Registry::default()));

@@ -7,23 +7,24 @@ use std::time::Duration;
 
 use kgstore::{ErrorKind, GraphRead, Node, Open, OpenOptions, Store};
 
-fn urls(dir: &std::path::Path) -> [String; 2] {
+fn urls(dir: &std::path::Path) -> [String; 3] {
     [
         format!("sqlite://{}/kg.db", dir.display()),
         format!("json://{}/kg", dir.display()),
+        format!("git://{}/kg.git", dir.display()),
     ]
 }
 
 #[test]
 fn both_schemes_are_registered_by_default() {
     let schemes = kgstore::Registry::default().schemes().join(",");
-    assert_eq!(schemes, "json,memory,sqlite");
+    assert_eq!(schemes, "git,json,memory,sqlite");
 }
 
 #[test]
 fn data_persists_across_opens() {
     let dir = tempfile::tempdir().unwrap();
-    for (url, backend) in urls(dir.path()).iter().zip(["sqlite", "jsonfs"]) {
+    for (url, backend) in urls(dir.path()).iter().zip(["sqlite", "jsonfs", "git"]) {
         {
             let store = Store::open(url).unwrap();
             assert_eq!(store.backend_name(), backend);
@@ -103,7 +104,7 @@ fn a_second_json_writer_is_locked_out_after_its_timeout() {
 #[test]
 fn bad_urls_are_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
-    let [sqlite, json] = urls(dir.path());
+    let [sqlite, json, _] = urls(dir.path());
     for (url, needle) in [
         ("sqlite://".to_owned(), "a path is required"),
         ("json://".to_owned(), "a path is required"),
@@ -118,4 +119,37 @@ fn bad_urls_are_refused_clearly() {
         assert!(err.to_string().contains(needle), "{url}: {err}");
     }
     assert!(kgstore::open(&format!("{sqlite}?reader_pool_size=2")).is_ok());
+}
+
+#[test]
+fn git_urls_take_a_branch_and_commit_identities() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "git://{}/kg.git?branch=kg/data&author=Ada%20Lovelace%20%3Cada@example.org%3E&lfs_threshold=1024",
+        dir.path().display()
+    );
+    let store = kgstore::open(&url).unwrap();
+    store.create_node(Node::new("n", "thing").unwrap()).unwrap();
+    let log = store.log(&kgstore::LogQuery::new()).unwrap();
+    assert_eq!(log[0].author.name, "Ada Lovelace");
+    assert!(dir.path().join("kg.git/refs/heads/kg/data").exists());
+    for bad in [
+        "branch=a..b",
+        "author=nobody",
+        "lfs_threshold=lots",
+        "colour=blue",
+    ] {
+        let err =
+            kgstore::open(&format!("git://{}/other.git?{bad}", dir.path().display())).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{bad}: {err}");
+    }
+    // History is refused clearly by backends that keep none.
+    let sqlite = kgstore::open(&format!("sqlite://{}/kg.db", dir.path().display())).unwrap();
+    let err = sqlite.log(&kgstore::LogQuery::new()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported);
+    assert!(err.to_string().contains("sqlite"), "{err}");
+    assert_eq!(
+        sqlite.read_at("main").err().unwrap().kind(),
+        ErrorKind::Unsupported
+    );
 }

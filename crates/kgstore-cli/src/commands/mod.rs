@@ -4,6 +4,7 @@ mod admin;
 mod demo;
 mod edge;
 mod graph;
+mod history;
 mod node;
 mod schema;
 mod transfer;
@@ -24,11 +25,20 @@ pub(crate) struct Ctx<'a> {
     pub(crate) out: &'a mut Output,
     /// Whether to draw progress bars.
     pub(crate) progress: bool,
+    /// The revision read commands read at (`--at`).
+    pub(crate) at: Option<&'a str>,
 }
 
 impl Ctx<'_> {
     /// Opens the store for a command that writes: a missing store (and its folder) is created.
     pub(crate) fn open_for_write(&self) -> Result<Store> {
+        if let Some(at) = self.at {
+            return Err(Error::invalid_input(
+                format!("--at {at}"),
+                "only commands that read can look at a past revision",
+            )
+            .into());
+        }
         let url = StoreUrl::parse(self.url)?;
         if let Some(parent) = file_parent(&url) {
             std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
@@ -51,12 +61,59 @@ impl Ctx<'_> {
             }
             url.options.read_only = true;
         }
-        Ok(kgstore::registry::global().open_url(&url)?)
+        let store = kgstore::registry::global().open_url(&url)?;
+        match self.at {
+            None => Ok(store),
+            Some(revision) => Ok(at_revision(&store, revision)?),
+        }
+    }
+
+    /// Opens the store itself, for commands about its history (which name their
+    /// revisions as arguments, not with `--at`).
+    pub(crate) fn open_history(&self) -> Result<Store> {
+        if self.at.is_some() {
+            return Err(Error::invalid_input(
+                "--at",
+                "history commands take their revisions as arguments",
+            )
+            .into());
+        }
+        self.open_existing()
     }
 }
 
 fn is_file_backed(url: &StoreUrl) -> bool {
-    matches!(url.scheme.as_str(), "sqlite" | "json")
+    matches!(url.scheme.as_str(), "sqlite" | "json" | "git")
+}
+
+/// The store as it was at `revision`, copied into memory, so every read command
+/// (export and stats included) reads it as it reads a store.
+fn at_revision(store: &Store, revision: &str) -> kgstore::Result<Store> {
+    use kgstore::{EdgeFilter, GraphRead, GraphState, MemoryBackend, NodeFilter, PageRequest};
+    let snapshot = store.read_at(revision)?;
+    let mut state = GraphState::new();
+    let mut page = PageRequest::first(10_000);
+    loop {
+        let got = snapshot.list_nodes(&NodeFilter::default(), &page)?;
+        got.items.into_iter().for_each(|n| state.put_node(n));
+        match got.next_cursor {
+            Some(cursor) => page = page.after(Some(cursor)),
+            None => break,
+        }
+    }
+    let mut page = PageRequest::first(10_000);
+    loop {
+        let got = snapshot.list_edges(&EdgeFilter::default(), &page)?;
+        got.items.into_iter().for_each(|e| state.put_edge(e));
+        match got.next_cursor {
+            Some(cursor) => page = page.after(Some(cursor)),
+            None => break,
+        }
+    }
+    for (target, schema) in snapshot.list_schemas()? {
+        state.put_schema(target, schema);
+    }
+    Ok(Store::new(MemoryBackend::from_state(state)))
 }
 
 /// The folder a file-backed store lives in, to create before opening.
@@ -76,6 +133,7 @@ pub(crate) fn execute(cli: &Cli, out: &mut Output, progress: bool) -> Result<()>
         url: &cli.store,
         out,
         progress,
+        at: cli.at.as_deref(),
     };
     match &cli.command {
         Command::Init => admin::init(&mut ctx),
@@ -94,6 +152,8 @@ pub(crate) fn execute(cli: &Cli, out: &mut Output, progress: bool) -> Result<()>
         Command::Stats => admin::stats(&mut ctx),
         Command::Check => admin::check(&mut ctx),
         Command::Optimize => admin::optimize(&mut ctx),
+        Command::Log(args) => history::log(&mut ctx, args),
+        Command::Diff(args) => history::diff(&mut ctx, args),
         Command::Demo(args) => demo::run(&mut ctx, args).context("the demo failed"),
     }
 }

@@ -376,6 +376,10 @@ impl WriteTxn for Recorder<'_> {
         self.inner.events_mut()
     }
 
+    fn set_message(&mut self, message: &str) -> Result<()> {
+        self.inner.set_message(message)
+    }
+
     fn commit(self: Box<Self>) -> Result<()> {
         self.inner.commit()
     }

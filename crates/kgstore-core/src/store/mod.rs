@@ -12,12 +12,13 @@ use std::thread::{self, ThreadId};
 
 use serde_json::Value;
 
-pub use check::CheckReport;
+pub use check::{CheckReport, check_changes};
 pub use read::{GraphRead, ReadTx};
 pub use write::{DeleteReport, OnDependents, WriteTx};
 
 use crate::backend::{Backend, ReadTxn};
 use crate::error::{Error, Result};
+use crate::history::{Diff, EntityKey, LogQuery, Revision};
 use crate::memory::MemoryBackend;
 use crate::model::{Edge, EdgeKey, Node};
 use crate::schema::{SchemaCache, SchemaTarget};
@@ -90,6 +91,33 @@ impl Store {
             txn: self.inner.backend.begin_read()?,
             backend: self.inner.backend.name(),
         })
+    }
+
+    /// A read transaction on the store as it was at `revision`, on a backend that keeps
+    /// history (the git backend: a commit id or any revision expression git
+    /// understands, such as `main~3`); others refuse with [`Error::Unsupported`].
+    pub fn read_at(&self, revision: &str) -> Result<ReadTx<'_>> {
+        Ok(ReadTx {
+            txn: self.inner.backend.read_at(revision)?,
+            backend: self.inner.backend.name(),
+        })
+    }
+
+    /// The store's revisions, newest first, as `query` narrows them (a backend that
+    /// keeps history; others refuse with [`Error::Unsupported`]).
+    pub fn log(&self, query: &LogQuery) -> Result<Vec<Revision>> {
+        if let Some(EntityKey::Node(name)) = &query.key {
+            read::check_name(name)?;
+        }
+        self.inner.backend.log(query)
+    }
+
+    /// What changed from revision `from` to revision `to`: nodes, edges and schemas
+    /// added, changed and removed (see [`history::diff`](crate::history::diff)).
+    pub fn diff(&self, from: &str, to: &str) -> Result<Diff> {
+        let a = self.inner.backend.read_at(from)?;
+        let b = self.inner.backend.read_at(to)?;
+        crate::history::diff(&*a, &*b)
     }
 
     /// Runs `f` in a write transaction: committed if `f` returns `Ok`, rolled back if it

@@ -110,6 +110,20 @@ impl<'s> WriteTx<'s> {
         }
     }
 
+    /// Describes the transaction for the store's history: the commit message on the git
+    /// backend (which otherwise writes a summary of the changes). Backends without
+    /// history ignore it. An empty message, or one with NUL, is refused.
+    pub fn set_message(&mut self, message: impl Into<String>) -> Result<()> {
+        let message = message.into();
+        if message.trim().is_empty() || message.contains('\0') {
+            return Err(Error::invalid_input(
+                "transaction message",
+                "must hold some text and no NUL character",
+            ));
+        }
+        self.txn.set_message(&message)
+    }
+
     /// The time stamped on everything this transaction writes.
     pub fn now(&self) -> Timestamp {
         self.now

@@ -1,0 +1,183 @@
+//! History: revisions, the log of the store and of one entity, the graph at a revision.
+
+use gix::ObjectId;
+use gix::objs::{CommitRef, Kind};
+use kgstore_core::{Error, GraphState, LogQuery, Result, Revision, Signature};
+
+use crate::backend::GitBackend;
+use crate::layout;
+use crate::tree;
+
+/// How far back problems are traced to the commit that brought them, when no sound
+/// commit is known to stop at.
+const TRACE_LIMIT: usize = 1000;
+
+fn signature(sig: gix::actor::SignatureRef<'_>) -> Signature {
+    let time = sig.time().unwrap_or_default();
+    Signature {
+        name: String::from_utf8_lossy(sig.name).trim().to_owned(),
+        email: String::from_utf8_lossy(sig.email).trim().to_owned(),
+        time: time.seconds,
+        offset_seconds: time.offset,
+    }
+}
+
+/// A commit as a [`Revision`].
+pub(crate) fn revision(repo: &gix::Repository, id: &ObjectId) -> Result<Revision> {
+    let data = tree::read_kind(repo, id, Kind::Commit)?;
+    let corrupt = |e: &dyn std::fmt::Display| {
+        Error::corrupt(repo.git_dir(), format!("commit {id} does not parse: {e}"))
+    };
+    let commit = CommitRef::from_bytes(&data, gix::hash::Kind::Sha1).map_err(|e| corrupt(&e))?;
+    Ok(Revision {
+        id: id.to_hex().to_string(),
+        parents: commit.parents().map(|p| p.to_hex().to_string()).collect(),
+        author: signature(commit.author().map_err(|e| corrupt(&e))?),
+        committer: signature(commit.committer().map_err(|e| corrupt(&e))?),
+        message: String::from_utf8_lossy(commit.message).into_owned(),
+    })
+}
+
+/// The commit a revision expression names (`main`, `HEAD~2`, an abbreviated id, a tag).
+pub(crate) fn resolve(backend: &GitBackend, expression: &str) -> Result<ObjectId> {
+    let refuse = |reason: String| Error::invalid_input(format!("revision '{expression}'"), reason);
+    if expression.is_empty() || expression.contains('\0') {
+        return Err(refuse("must not be empty".to_owned()));
+    }
+    let repo = backend.local();
+    let id = repo
+        .rev_parse_single(expression)
+        .map_err(|e| refuse(format!("not found in {}: {e}", backend.git_dir.display())))?;
+    let commit = id
+        .object()
+        .and_then(|o| o.peel_to_commit())
+        .map_err(|e| refuse(format!("does not name a commit: {e}")))?;
+    Ok(commit.id)
+}
+
+/// The graph at a revision: the current snapshot with the difference to that commit
+/// applied, so the work is proportional to what changed since. Files that do not
+/// parse there are left out.
+pub(crate) fn graph_at(backend: &GitBackend, expression: &str) -> Result<GraphState> {
+    let target = resolve(backend, expression)?;
+    let current = backend.refresh()?;
+    if current.snapshot.commit == Some(target) && current.problems.is_empty() {
+        return Ok(current.snapshot.graph.clone());
+    }
+    let repo = backend.local();
+    let (tree, _) = tree::commit_tree(&repo, &target)?;
+    let mut deltas = Vec::new();
+    tree::diff(
+        &repo,
+        current.snapshot.tree.as_ref(),
+        Some(&tree),
+        "",
+        &mut deltas,
+    )?;
+    let mut graph = current.snapshot.graph.clone();
+    if current.problems.is_empty() {
+        layout::apply(&backend.repo, &mut graph, &deltas)?;
+    } else {
+        // The current graph lacks what did not parse: read the revision whole.
+        graph = layout::load(&backend.repo, Some(&tree))?.0;
+    }
+    Ok(graph)
+}
+
+/// The entry at `path` in a commit's tree.
+fn entry_in(
+    repo: &gix::Repository,
+    commit: &ObjectId,
+    path: &str,
+) -> Result<Option<(gix::objs::tree::EntryMode, ObjectId)>> {
+    let (tree, _) = tree::commit_tree(repo, commit)?;
+    tree::entry_at(repo, &tree, path)
+}
+
+/// Walks the first-parent line from `start`, newest first, calling `visit` with each
+/// commit and its first parent until it returns `false` or the line ends at `stop`.
+fn walk(
+    repo: &gix::Repository,
+    start: ObjectId,
+    stop: Option<&ObjectId>,
+    mut visit: impl FnMut(&ObjectId, Option<&ObjectId>) -> Result<bool>,
+) -> Result<()> {
+    let mut next = Some(start);
+    while let Some(id) = next {
+        if Some(&id) == stop {
+            break;
+        }
+        let (_, parents) = tree::commit_tree(repo, &id)?;
+        let parent = parents.first().copied();
+        if !visit(&id, parent.as_ref())? {
+            break;
+        }
+        next = parent;
+    }
+    Ok(())
+}
+
+/// Whether the commit changed `path` compared with its first parent.
+fn changes(
+    repo: &gix::Repository,
+    commit: &ObjectId,
+    parent: Option<&ObjectId>,
+    path: &str,
+) -> Result<bool> {
+    let now = entry_in(repo, commit, path)?;
+    let before = match parent {
+        Some(parent) => entry_in(repo, parent, path)?,
+        None => None,
+    };
+    Ok(now != before)
+}
+
+/// The newest commit on the first-parent line from `tip` (back to, not including,
+/// `since`) that changed `path`.
+pub(crate) fn last_change(
+    repo: &gix::Repository,
+    tip: &ObjectId,
+    since: Option<&ObjectId>,
+    path: &str,
+) -> Result<Option<Revision>> {
+    let mut found = None;
+    let mut seen = 0;
+    walk(repo, *tip, since, |id, parent| {
+        seen += 1;
+        if changes(repo, id, parent, path)? {
+            found = Some(*id);
+            return Ok(false);
+        }
+        Ok(seen < TRACE_LIMIT)
+    })?;
+    found.map(|id| revision(repo, &id)).transpose()
+}
+
+/// The log: revisions newest first on the first-parent line.
+pub(crate) fn log(backend: &GitBackend, query: &LogQuery) -> Result<Vec<Revision>> {
+    let repo = backend.local();
+    let start = match &query.from {
+        Some(expression) => Some(resolve(backend, expression)?),
+        None => backend.refresh()?.snapshot.commit,
+    };
+    let Some(start) = start else {
+        return Ok(Vec::new());
+    };
+    let limit = query.limit.unwrap_or(usize::MAX);
+    let path = query.key.as_ref().map(layout::key_path);
+    let mut out = Vec::new();
+    if limit == 0 {
+        return Ok(out);
+    }
+    walk(&repo, start, None, |id, parent| {
+        let wanted = match &path {
+            Some(path) => changes(&repo, id, parent, path)?,
+            None => true,
+        };
+        if wanted {
+            out.push(revision(&repo, id)?);
+        }
+        Ok(out.len() < limit)
+    })?;
+    Ok(out)
+}
