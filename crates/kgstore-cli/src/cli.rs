@@ -30,8 +30,9 @@ pub struct Cli {
 }
 
 /// Shown after `--help`.
-pub const EXIT_CODES: &str = "Exit codes: 0 success, 1 internal or I/O error, 2 invalid input, 3 not found, \
-4 conflict (exists, stale version, has dependents), 5 locked by another process, 6 corrupt data.";
+pub const EXIT_CODES: &str = "Exit codes: 0 success, 1 internal or I/O error (or a wait that timed out), \
+2 invalid input, 3 not found, 4 conflict (exists, stale version, has dependents, wrong expected \
+version, deleted stream, a stale delivery token), 5 locked by another process, 6 corrupt data.";
 
 /// The commands.
 #[derive(Debug, Subcommand)]
@@ -56,6 +57,15 @@ pub enum Command {
     /// JSON Schemas for attributes of node types and relation types.
     #[command(subcommand)]
     Schema(SchemaCommand),
+    /// The event store: streams, reads, tails, consumer groups, dead letters, batches, schemas.
+    #[command(subcommand)]
+    Events(crate::cli_events::EventsCommand),
+    /// The change feed: every graph change recorded as an event in `$changes`.
+    Changefeed {
+        /// on, off or status.
+        #[arg(value_enum)]
+        action: crate::cli_events::ChangefeedArg,
+    },
     /// Read nodes and edges from a file (jsonl, or an MCP memory file).
     Import(ImportArgs),
     /// Write the store to a file or stdout (jsonl, mcp, graphml, dot).

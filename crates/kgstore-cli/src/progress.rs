@@ -36,6 +36,7 @@ impl Bar {
                 Phase::Edges => "edges",
                 Phase::Schemas => "schemas",
                 Phase::Bytes => "bytes",
+                Phase::Events => "events",
             });
         }
         bar.set_length(progress.total.max(progress.done));

@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+#[path = "cli/events.rs"]
+mod events;
+
 const BIN: &str = env!("CARGO_BIN_EXE_kgstore");
 
 /// What a run of the binary gave.

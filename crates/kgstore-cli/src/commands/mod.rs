@@ -3,6 +3,7 @@
 mod admin;
 mod demo;
 mod edge;
+mod events;
 mod graph;
 mod history;
 mod node;
@@ -144,6 +145,8 @@ pub(crate) fn execute(cli: &Cli, out: &mut Output, progress: bool) -> Result<()>
         Command::Path(args) => graph::path(&mut ctx, args),
         Command::Deps(command) => graph::deps(&mut ctx, command),
         Command::Schema(command) => schema::run(&mut ctx, command),
+        Command::Events(command) => events::run(&mut ctx, command),
+        Command::Changefeed { action } => events::changefeed(&mut ctx, *action),
         Command::Import(args) => transfer::import(&mut ctx, args),
         Command::Export(args) => transfer::export(&mut ctx, args),
         Command::Backup(args) => transfer::backup(&mut ctx, args),
