@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod data;
+pub mod events;
 pub mod floor;
 pub mod mcp;
 pub mod raw;

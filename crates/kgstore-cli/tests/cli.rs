@@ -776,6 +776,10 @@ fn the_demo_runs_and_both_stores_agree() {
         "Build order of kgstore-cli",
         "Who depends on serde",
         "byte for byte",
+        "12. Events",
+        "parked 1 in the dead-letter queue",
+        "Replayed 1 dead letter(s), delivered 1 and acked",
+        "duplicate = true",
     ] {
         assert!(out.contains(step), "{step:?} in {out}");
     }

@@ -178,7 +178,56 @@ fn events_read_pages_both_ways_with_filters() {
 
 #[test]
 fn events_bad_input_is_refused_with_one_line_and_nothing_appended() {
-    let kg = Kg::sqlite();
+    bad_input_is_refused(&Kg::sqlite());
+}
+
+/// The same on a JSON-files store, where stream names could have become paths.
+#[test]
+fn events_bad_input_on_json_files_is_refused_and_hostile_names_stay_data() {
+    let kg = Kg::json();
+    bad_input_is_refused(&kg);
+    // Names that are valid but hostile as paths are data: stored and read back, and
+    // every file they bring is inside the store's event folder.
+    let before = files_under(kg.path("").as_path());
+    for name in ["../../escape", "CON", "a/b\\c", "Café", "café", ".."] {
+        kg.run(&["events", "append", name, r#"{"hostile":true}"#])
+            .ok();
+        let page = kg.json_of(&["events", "read", name]);
+        assert_eq!(
+            page["events"].as_array().unwrap().len(),
+            1,
+            "{name}: {page}"
+        );
+        assert_eq!(page["events"][0]["stream"], name, "{page}");
+    }
+    let events = kg.path("kg/events");
+    for new in files_under(kg.path("").as_path()).difference(&before) {
+        assert!(
+            new.starts_with(&events),
+            "{} is outside the store's events",
+            new.display()
+        );
+    }
+    assert_eq!(log(&kg), (1..=8).collect::<Vec<u64>>());
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> std::collections::BTreeSet<std::path::PathBuf> {
+    let mut out = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.insert(path);
+        }
+    }
+    out
+}
+
+/// Malformed JSON, hostile names, oversize data, schema violations and unknown groups:
+/// exit 2 or 3, one line, nothing appended.
+fn bad_input_is_refused(kg: &Kg) {
     kg.run(&["events", "append", "s", "{}"]).ok();
     // Malformed JSON, as an argument and on stdin.
     kg.run(&["events", "append", "s", r#"{"n":"#])
@@ -233,6 +282,14 @@ fn events_bad_input_is_refused_with_one_line_and_nothing_appended() {
     kg.run(&["events", "batch", "status", "ghost"])
         .fails(3, "'ghost'");
     kg.run(&["events", "schema", "get", "ghost"])
+        .fails(3, "'ghost'");
+    kg.run(&["events", "nack", "ghost/1/1", "--park"])
+        .fails(3, "'ghost'");
+    kg.run(&["events", "dlq", "replay", "ghost"])
+        .fails(3, "'ghost'");
+    kg.run(&["events", "dlq", "purge", "ghost"])
+        .fails(3, "'ghost'");
+    kg.run(&["events", "tail", "--group", "ghost", "--max", "1"])
         .fails(3, "'ghost'");
     kg.run(&["events", "ack", "not-a-token"]).fails(2, "token");
     // --json errors are one JSON line.

@@ -67,6 +67,26 @@ fn canonical(value: &Value) -> Result<Vec<u8>> {
     }
 }
 
+/// [`canonical`] of an object given as its map (no copy when keys are kept sorted).
+fn canonical_map(map: &Map<String, Value>) -> Result<Vec<u8>> {
+    if maps_are_sorted() {
+        serde_json::to_vec(map).map_err(|e| Error::backend("events", e))
+    } else {
+        canonical(&Value::Object(map.clone()))
+    }
+}
+
+/// Lower-case hexadecimal of `bytes`.
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
 /// The digest that tells a retry of an event from another event under the same id.
 pub(crate) fn digest(
     stream: &str,
@@ -75,18 +95,13 @@ pub(crate) fn digest(
     metadata: &Map<String, Value>,
 ) -> Result<(String, usize)> {
     let data = canonical(data)?;
-    let metadata = canonical(&Value::Object(metadata.clone()))?;
+    let metadata = canonical_map(metadata)?;
     let mut hasher = Sha256::new();
     for part in [stream.as_bytes(), event_type.as_bytes(), &data, &metadata] {
         hasher.update((part.len() as u64).to_le_bytes());
         hasher.update(part);
     }
-    let hex: String = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    Ok((hex, data.len() + metadata.len()))
+    Ok((hex(&hasher.finalize()), data.len() + metadata.len()))
 }
 
 fn subject(stream: &str, index: usize) -> String {
@@ -94,7 +109,7 @@ fn subject(stream: &str, index: usize) -> String {
 }
 
 /// Checks every event of an append, collecting every violation; gives them ids and digests.
-fn prepare(appends: &[Append], system: bool) -> Result<Vec<Prepared>> {
+fn prepare(appends: &mut [Append], system: bool) -> Result<Vec<Prepared>> {
     let total: usize = appends.iter().map(|a| a.events.len()).sum();
     if appends.is_empty() || total == 0 {
         return Err(Error::invalid_input("append", "holds no events"));
@@ -106,7 +121,7 @@ fn prepare(appends: &[Append], system: bool) -> Result<Vec<Prepared>> {
         ));
     }
     let mut seen_streams = HashSet::new();
-    for append in appends {
+    for append in appends.iter() {
         if system {
             check_stream(&append.stream)?;
         } else {
@@ -134,11 +149,11 @@ fn prepare(appends: &[Append], system: bool) -> Result<Vec<Prepared>> {
     let mut prepared = Vec::with_capacity(total);
     let mut ids = HashSet::with_capacity(total);
     let mut bytes = 0usize;
-    for (stream_index, append) in appends.iter().enumerate() {
-        for (i, event) in append.events.iter().enumerate() {
-            let subject = subject(&append.stream, i);
+    for (stream_index, append) in appends.iter_mut().enumerate() {
+        let stream = append.stream.as_str();
+        for (i, event) in std::mem::take(&mut append.events).into_iter().enumerate() {
             let mut bad = |pointer: &str, message: String| {
-                violations.push(Violation::new(&subject, pointer, message));
+                violations.push(Violation::new(subject(stream, i), pointer, message));
             };
             if let Err(Error::InvalidInput { reason, .. }) = check_event_type(&event.event_type) {
                 bad("/type", reason);
@@ -172,7 +187,7 @@ fn prepare(appends: &[Append], system: bool) -> Result<Vec<Prepared>> {
                     format!("nests more than {MAX_EVENT_DEPTH} levels deep"),
                 );
             }
-            let metadata = event.metadata.to_map();
+            let metadata = event.metadata.into_map();
             if !metadata.values().all(|v| depth_ok(v, MAX_EVENT_DEPTH - 1)) {
                 bad(
                     "/metadata",
@@ -183,7 +198,7 @@ fn prepare(appends: &[Append], system: bool) -> Result<Vec<Prepared>> {
             if !data_ok {
                 continue;
             }
-            let (digest, size) = digest(&append.stream, &event.event_type, &event.data, &metadata)?;
+            let (digest, size) = digest(stream, &event.event_type, &event.data, &metadata)?;
             if !system && size > MAX_EVENT_BYTES {
                 bad(
                     "",
@@ -197,8 +212,8 @@ fn prepare(appends: &[Append], system: bool) -> Result<Vec<Prepared>> {
                 stream_index,
                 index: i,
                 id,
-                event_type: event.event_type.clone(),
-                data: event.data.clone(),
+                event_type: event.event_type,
+                data: event.data,
                 metadata,
                 digest,
             });
@@ -364,19 +379,22 @@ impl WriteTx<'_> {
         appends: Vec<Append>,
         options: &AppendOptions,
     ) -> Result<AppendResult> {
-        self.append_checked(&appends, options, false)
+        self.append_checked(appends, options, false)
     }
 
+    /// [`WriteTx::append_all`]; `system` allows kgstore's own streams (`$changes`).
     pub(crate) fn append_checked(
         &mut self,
-        appends: &[Append],
+        mut appends: Vec<Append>,
         options: &AppendOptions,
         system: bool,
     ) -> Result<AppendResult> {
         if let Some(batch) = &options.batch {
             check_id("batch id", batch)?;
         }
-        let prepared = prepare(appends, system)?;
+        // The events move into `prepared`; `appends` keeps the streams and expectations.
+        let prepared = prepare(&mut appends, system)?;
+        let appends = appends.as_slice();
         let now = self.now();
         let types: Vec<String> = prepared
             .iter()

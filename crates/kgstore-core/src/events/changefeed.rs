@@ -193,7 +193,7 @@ pub(crate) fn flush(tx: &mut WriteTx<'_>) -> Result<()> {
             expected: ExpectedVersion::Any,
             events,
         };
-        tx.append_checked(&[append], &AppendOptions::default(), true)?;
+        tx.append_checked(vec![append], &AppendOptions::default(), true)?;
         events = rest;
     }
     Ok(())

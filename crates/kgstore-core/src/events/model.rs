@@ -110,12 +110,17 @@ pub struct EventMetadata {
 impl EventMetadata {
     /// The metadata as one JSON object.
     pub fn to_map(&self) -> Map<String, Value> {
-        let mut map = self.extra.clone();
-        if let Some(id) = &self.correlation_id {
-            map.insert("correlation_id".into(), Value::String(id.clone()));
+        self.clone().into_map()
+    }
+
+    /// The metadata as one JSON object, without copying it.
+    pub fn into_map(self) -> Map<String, Value> {
+        let mut map = self.extra;
+        if let Some(id) = self.correlation_id {
+            map.insert("correlation_id".into(), Value::String(id));
         }
-        if let Some(id) = &self.causation_id {
-            map.insert("causation_id".into(), Value::String(id.clone()));
+        if let Some(id) = self.causation_id {
+            map.insert("causation_id".into(), Value::String(id));
         }
         map
     }
