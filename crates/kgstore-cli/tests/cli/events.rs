@@ -299,7 +299,7 @@ fn bad_input_is_refused(kg: &Kg) {
     assert_eq!(value["error"]["kind"], "invalid_input");
     assert_eq!(value["error"]["exit_code"], 2);
     // Only the two good appends are there.
-    assert_eq!(log(&kg), vec![1, 2]);
+    assert_eq!(log(kg), vec![1, 2]);
 }
 
 #[test]
