@@ -152,6 +152,8 @@ impl Drop for ChildGuard {
 /// model replays them at the same points.
 struct Model {
     seed: u64,
+    /// Whether the store under test keeps events (known at the first check).
+    events: Option<bool>,
     store: Store,
     /// Transactions applied to `store`.
     applied: u64,
@@ -165,6 +167,7 @@ impl Model {
     fn new(seed: u64) -> Self {
         Self {
             seed,
+            events: None,
             store: Store::memory(),
             applied: 0,
             probes: Vec::new(),
@@ -202,10 +205,26 @@ impl Model {
         self.probes.push(n);
     }
 
+    /// Says whether the store under test keeps events, before the first replay.
+    fn set_events(&mut self, events: bool) -> Result<(), String> {
+        match self.events {
+            Some(known) if known != events => {
+                Err(format!("the store kept events: {known}, and now: {events}"))
+            }
+            _ => {
+                self.events = Some(events);
+                Ok(())
+            }
+        }
+    }
+
     fn apply_next(&mut self) -> Result<(), String> {
         let g = self.applied;
+        let events = self
+            .events
+            .ok_or("the model replays before it knows whether the store keeps events")?;
         self.store
-            .write(|tx| workload::apply(tx, self.seed, g))
+            .write(|tx| workload::apply(tx, self.seed, g, events))
             .map_err(|e| format!("the model cannot apply transaction {g}: {e}"))?;
         self.applied += 1;
         Ok(())
@@ -416,6 +435,9 @@ impl Harness {
         model: &mut Model,
         acked_count: u64,
     ) -> Result<u64, String> {
+        model.set_events(
+            workload::keeps_events(store).map_err(|e| format!("cannot read the log: {e}"))?,
+        )?;
         let check = store.check().map_err(|e| format!("check failed: {e}"))?;
         if !check.is_ok() {
             return Err(format!("check found problems: {:?}", check.problems));
@@ -584,12 +606,13 @@ pub fn child_main(args: &[String], out: &mut impl Write) -> Result<(), String> {
     let seed: u64 = seed.parse().map_err(|_| format!("bad seed {seed:?}"))?;
     let start: u64 = start.parse().map_err(|_| format!("bad start {start:?}"))?;
     let store = kgstore::open(url).map_err(|e| format!("cannot open {url}: {e}"))?;
+    let events = workload::keeps_events(&store).map_err(|e| format!("cannot read the log: {e}"))?;
     writeln!(out, "{READY}").map_err(|e| e.to_string())?;
     out.flush().map_err(|e| e.to_string())?;
     let max = 100_000;
     for g in start..start + max {
         store
-            .write(|tx| workload::apply(tx, seed, g))
+            .write(|tx| workload::apply(tx, seed, g, events))
             .map_err(|e| format!("transaction {g} failed: {e}"))?;
         // A closed pipe means the harness is gone: stop.
         writeln!(out, "{ACK}{g}").map_err(|e| e.to_string())?;

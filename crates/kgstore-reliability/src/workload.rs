@@ -16,17 +16,19 @@
 //! Counters move together in one transaction, so their sum is [`COUNTER_TOTAL`]
 //! in every committed state: a partly visible transaction shows at once.
 //!
-//! Every transaction also appends one event `w{g}` to the stream [`EVENTS`],
+//! On a store that keeps events (see [`keeps_events`]; not the git backend), every
+//! transaction also appends one event `w{g}` to the stream [`EVENTS`],
 //! expecting the stream's version to be `g` (so a lost or repeated commit is
 //! refused on the spot), and transaction 0 turns the change feed on: from
 //! transaction 1, every graph change is recorded in `$changes` in the same commit.
 //! Both streams keep their newest events only (retention), so the log's payloads
 //! stay bounded while its positions keep running.
 
+use kgstore::events::EventRead;
 use kgstore::events::{CHANGES_STREAM, ExpectedVersion, NewEvent, Retention};
 use kgstore::{
-    Edge, EdgeKey, Error, GraphRead, Node, OnDependents, RelationType, Result, SchemaTarget,
-    WriteTx,
+    Edge, EdgeKey, Error, ErrorKind, GraphRead, Node, OnDependents, RelationType, Result,
+    SchemaTarget, Store, WriteTx,
 };
 use serde_json::{Value, json};
 
@@ -95,31 +97,45 @@ fn group_size(seed: u64, g: u64) -> u64 {
     2 + Rng::derive(seed ^ 0x512e, g).below(3)
 }
 
-/// Applies transaction `g` of seed `seed` in `tx`.
-pub fn apply(tx: &mut WriteTx<'_>, seed: u64, g: u64) -> Result<()> {
+/// Whether `store`'s backend keeps events (the git backend does not).
+pub fn keeps_events(store: &Store) -> Result<bool> {
+    match store.last_position() {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::Unsupported => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Applies transaction `g` of seed `seed` in `tx`; with `events`, its event too
+/// (and, in transaction 0, the change feed and retention).
+pub fn apply(tx: &mut WriteTx<'_>, seed: u64, g: u64, events: bool) -> Result<()> {
     let mut rng = Rng::derive(seed, g);
-    tx.append(
-        EVENTS,
-        ExpectedVersion::Exact(g),
-        [NewEvent::new(
-            "workload.committed",
-            json!({"g": g, "kind": format!("{:?}", kind(seed, g))}),
-        )
-        .with_id(format!("w{g}"))],
-    )?;
+    if events {
+        tx.append(
+            EVENTS,
+            ExpectedVersion::Exact(g),
+            [NewEvent::new(
+                "workload.committed",
+                json!({"g": g, "kind": format!("{:?}", kind(seed, g))}),
+            )
+            .with_id(format!("w{g}"))],
+        )?;
+    }
     match kind(seed, g) {
         Kind::Setup => {
-            tx.set_change_feed(true)?;
-            // Retention keeps the log's payloads bounded (removed events stay as
-            // identities: positions must still run without a gap).
-            for (stream, keep) in [(CHANGES_STREAM, 64), (EVENTS, 16)] {
-                tx.set_retention(
-                    stream,
-                    Retention {
-                        max_count: Some(keep),
-                        ..Retention::default()
-                    },
-                )?;
+            if events {
+                tx.set_change_feed(true)?;
+                // Retention keeps the log's payloads bounded (removed events stay as
+                // identities: positions must still run without a gap).
+                for (stream, keep) in [(CHANGES_STREAM, 64), (EVENTS, 16)] {
+                    tx.set_retention(
+                        stream,
+                        Retention {
+                            max_count: Some(keep),
+                            ..Retention::default()
+                        },
+                    )?;
+                }
             }
             tx.set_schema(
                 SchemaTarget::NodeType("counter".into()),
