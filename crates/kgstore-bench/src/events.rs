@@ -341,6 +341,7 @@ impl Out {
             ratio_to_baseline: None,
             baseline: None,
             target_ratio: None,
+            metrics_cost: None,
             peak_rss_bytes: None,
             checksum,
         };

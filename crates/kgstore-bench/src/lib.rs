@@ -25,7 +25,7 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
@@ -124,6 +124,14 @@ impl Phase {
         Phase::Restore,
     ];
 
+    /// Whether the phase only reads (and runs several rounds).
+    pub fn is_read_only(self) -> bool {
+        matches!(
+            self,
+            Phase::Get | Phase::Neighbours | Phase::TwoHop | Phase::Resolve | Phase::List
+        )
+    }
+
     /// The phase's name in reports.
     pub fn name(self) -> &'static str {
         match self {
@@ -209,6 +217,12 @@ pub struct Args {
     /// Rounds of each read-only phase; the best round counts.
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
+    /// Also run every round of the read-only phases with the store's metrics turned
+    /// off (alternating with the rounds that keep them; the `<backend>-metrics-off`
+    /// row), and measure what keeping them costs in pairs of slices, on and off back
+    /// to back (`metrics_cost`).
+    #[arg(long)]
+    pub metrics_cost: bool,
     /// Seed of the data generator.
     #[arg(long, default_value_t = Workload::new(0).seed)]
     pub seed: u64,
@@ -298,6 +312,8 @@ impl Report {
 /// Collects rows, computing ratios and reporting the ones asked for.
 struct Recorder<'a> {
     phases: Vec<Phase>,
+    /// Whether read-only phases also run with metrics off (`--metrics-cost`).
+    metrics_cost: bool,
     started: Instant,
     report: Report,
     on_row: &'a mut dyn FnMut(&Row),
@@ -306,8 +322,123 @@ struct Recorder<'a> {
 /// The subject of a phase: a closure that measures it (once per round).
 type Run<'r> = Box<dyn FnMut() -> Result<Measured> + 'r>;
 
+/// Which part of a phase's work to run: `Some((i, n))` is the `i`th of `n` equal
+/// slices of its names, `None` all of it.
+type Part = Option<(usize, usize)>;
+
+/// A kgstore subject: measures a round (or, with a [`Part`], a slice of one) with
+/// the store's metrics on (`true`) or off.
+type Toggled<'r> = Box<dyn FnMut(bool, Part) -> Result<Measured> + 'r>;
+
+/// Slices of each round in the paired measurement of `--metrics-cost`.
+const COST_SLICES: usize = 50;
+
+/// Pairs per round of the listing (which is not cut into slices) in that measurement.
+const LIST_PAIRS: usize = 10;
+
+/// The `i`th of `n` equal slices of `items` (all of them for `None`).
+fn slice_of<T>(items: &[T], part: Part) -> &[T] {
+    match part {
+        Some((i, n)) if n > 0 => {
+            let per = items.len().div_ceil(n);
+            let start = (i * per).min(items.len());
+            &items[start..(start + per).min(items.len())]
+        }
+        _ => items,
+    }
+}
+
+/// The median of some ratios (`None` if there are none).
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.retain(|v| v.is_finite());
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
+    }
+}
+
 /// A closure that measures one chunk (by index) of an interleaved phase.
 type Chunk<'r> = Box<dyn FnMut(usize) -> Result<Measured> + 'r>;
+
+/// This thread's CPU time, where the platform gives it (Linux): unlike the wall
+/// clock, it leaves out the time the thread waited while other processes ran.
+#[cfg(target_os = "linux")]
+pub fn thread_cpu_time() -> Option<Duration> {
+    use rustix::time::{ClockId, clock_gettime};
+    let t = clock_gettime(ClockId::ThreadCPUTime);
+    Some(Duration::new(
+        u64::try_from(t.tv_sec).ok()?,
+        u32::try_from(t.tv_nsec).ok()?,
+    ))
+}
+
+/// This thread's CPU time, where the platform gives it (not here).
+#[cfg(not(target_os = "linux"))]
+pub fn thread_cpu_time() -> Option<Duration> {
+    None
+}
+
+/// What keeping metrics costs on a read phase, measured in pairs: each round is cut
+/// into [`COST_SLICES`] slices of its names (the listing, which has none, runs
+/// whole, [`LIST_PAIRS`] times), each slice runs with metrics on and right after
+/// with them off, or the other way round (alternately). Each half is timed by the
+/// thread's CPU time where there is one (the wall clock elsewhere), so time given to
+/// other processes counts in neither. The second half of a pair finds caches the
+/// first warmed, so the ratios on ÷ off fall in two groups by order (about w and
+/// 1/w for a warming w): the cost is the geometric mean of the two groups' medians,
+/// minus one, which cancels the warming and ignores the pairs something else
+/// disturbed. Both halves must give the same answer.
+fn paired_cost(phase: Phase, rounds: usize, subject: &mut Toggled<'_>) -> Result<Option<f64>> {
+    let (slices, pairs) = match phase {
+        Phase::List => (1, LIST_PAIRS),
+        _ => (COST_SLICES, COST_SLICES),
+    };
+    let mut half = |on: bool, part: Part| -> Result<(Measured, f64)> {
+        let cpu = thread_cpu_time();
+        let m = subject(on, part)?;
+        let secs = match (cpu, thread_cpu_time()) {
+            (Some(before), Some(after)) => after.saturating_sub(before).as_secs_f64(),
+            _ => m.secs,
+        };
+        Ok((m, secs))
+    };
+    // Ratios of the pairs that ran with metrics on first, and off first.
+    let (mut on_first_ratios, mut off_first_ratios) = (Vec::new(), Vec::new());
+    for round in 0..rounds.max(1) {
+        for i in 0..pairs {
+            let part = Some((i % slices, slices));
+            let on_first = (round + i) % 2 == 0;
+            let first = half(on_first, part)?;
+            let second = half(!on_first, part)?;
+            if first.0.ops != second.0.ops || first.0.checksum != second.0.checksum {
+                bail!(
+                    "{}: metrics on and off gave different answers",
+                    phase.name()
+                );
+            }
+            let ((on, on_secs), (_, off_secs)) = if on_first {
+                (first, second)
+            } else {
+                (second, first)
+            };
+            if on.ops > 0 && off_secs > 0.0 {
+                let ratios = if on_first {
+                    &mut on_first_ratios
+                } else {
+                    &mut off_first_ratios
+                };
+                ratios.push(on_secs / off_secs);
+            }
+        }
+    }
+    Ok(match (median(on_first_ratios), median(off_first_ratios)) {
+        (Some(a), Some(b)) => Some((a * b).sqrt() - 1.0),
+        (one, other) => one.or(other).map(|r| r - 1.0),
+    })
+}
 
 /// The best of several rounds: the shortest time; every round must give the same answer.
 fn best(rounds: &[Measured]) -> Result<Measured> {
@@ -352,25 +483,35 @@ impl Recorder<'_> {
 
     /// Runs `subject` and its baseline `rounds` times, alternating which goes first
     /// so that neither always meets a warmer or colder machine, and records the best
-    /// round of each.
+    /// round of each. With `cost`, every round also runs the subject with its store's
+    /// metrics off, right before or after the round with them on (alternately), for
+    /// the `-metrics-off` row; and the cost itself is measured in pairs (see
+    /// [`Recorder::paired_cost`]).
     fn phase(
         &mut self,
         phase: Phase,
         backend: Backend,
         rounds: usize,
-        mut subject: Run<'_>,
+        mut subject: Toggled<'_>,
         mut baseline: Option<(&'static str, Run<'_>)>,
+        cost: bool,
     ) -> Result<()> {
         self.progress(backend, phase);
-        let (mut mine, mut theirs) = (Vec::new(), Vec::new());
-        let (mut rss, mut base_rss) = (None, None);
+        let (mut mine, mut theirs, mut off) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut rss, mut base_rss, mut off_rss) = (None, None, None);
         let offset = Phase::ALL.iter().position(|p| *p == phase).unwrap_or(0);
         for round in 0..rounds.max(1) {
             let baseline_first = (offset + round) % 2 == 0;
             if let (true, Some((_, run))) = (baseline_first, baseline.as_mut()) {
                 theirs.push(measure(run, &mut base_rss)?);
             }
-            mine.push(measure(&mut subject, &mut rss)?);
+            if cost && round % 2 == 1 {
+                off.push(measure(&mut || subject(false, None), &mut off_rss)?);
+            }
+            mine.push(measure(&mut || subject(true, None), &mut rss)?);
+            if cost && round % 2 == 0 {
+                off.push(measure(&mut || subject(false, None), &mut off_rss)?);
+            }
             if let (false, Some((_, run))) = (baseline_first, baseline.as_mut()) {
                 theirs.push(measure(run, &mut base_rss)?);
             }
@@ -379,7 +520,15 @@ impl Recorder<'_> {
             Some((name, _)) => Some((name, best(&theirs)?, base_rss)),
             None => None,
         };
-        self.record(phase, backend, (best(&mine)?, rss), base);
+        let without = match off.is_empty() {
+            true => None,
+            false => Some((
+                best(&off)?,
+                off_rss,
+                paired_cost(phase, rounds, &mut subject)?,
+            )),
+        };
+        self.record(phase, backend, (best(&mine)?, rss), base, without);
         Ok(())
     }
 
@@ -408,7 +557,7 @@ impl Recorder<'_> {
             }
         }
         let base = baseline.map(|(name, _)| (name, total(&theirs), base_rss));
-        self.record(phase, backend, (total(&mine), rss), base);
+        self.record(phase, backend, (total(&mine), rss), base, None);
         Ok(())
     }
 
@@ -420,12 +569,16 @@ impl Recorder<'_> {
         );
     }
 
+    /// Records a phase: the baseline's row, the subject's, and with `metrics_off` (the
+    /// subject measured with its store's metrics off, and the paired cost) that row
+    /// too, the cost going on the subject's row.
     fn record(
         &mut self,
         phase: Phase,
         backend: Backend,
         subject: (Measured, Option<u64>),
         baseline: Option<(&'static str, Measured, Option<u64>)>,
+        metrics_off: Option<(Measured, Option<u64>, Option<f64>)>,
     ) {
         let row = |backend: &str, m: Measured, rss: Option<u64>| Row {
             backend: backend.to_owned(),
@@ -440,6 +593,7 @@ impl Recorder<'_> {
             ratio_to_baseline: None,
             baseline: None,
             target_ratio: None,
+            metrics_cost: None,
             peak_rss_bytes: rss,
             checksum: m.checksum,
         };
@@ -453,7 +607,14 @@ impl Recorder<'_> {
             main.baseline = Some(name.to_owned());
             self.push(phase, base_row);
         }
+        let cost = metrics_off.as_ref().and_then(|(_, _, cost)| *cost);
+        let off =
+            metrics_off.map(|(m, rss, _)| row(&format!("{}-metrics-off", backend.name()), m, rss));
+        main.metrics_cost = cost;
         self.push(phase, main);
+        if let Some(off) = off {
+            self.push(phase, off);
+        }
     }
 
     fn wants(&self, phase: Phase) -> bool {
@@ -501,6 +662,7 @@ pub fn run(args: &Args, on_row: &mut dyn FnMut(&Row)) -> Result<Report> {
         .with_context(|| format!("creating a folder in {}", parent.display()))?;
     let mut recorder = Recorder {
         phases: args.phases(),
+        metrics_cost: args.metrics_cost,
         started: Instant::now(),
         report: Report::default(),
         on_row,
@@ -543,25 +705,29 @@ fn run_backend(
     let raw_sqlite = baseline::RAW_SQLITE;
     let rounds = workload.rounds;
 
-    // Each arm: the subject's closure and, for SQLite, the raw baseline's.
+    // Each arm: the subject's closure and, for SQLite, the raw baseline's. Read-only
+    // phases (more than one round) also measure the cost of metrics if asked.
     macro_rules! compare {
-        ($phase:expr, $rounds:expr, |$s:ident| $kg:expr, |$r:ident| $raw:expr) => {{
-            let kg_run: Run<'_> = Box::new(|| {
+        ($phase:expr, $rounds:expr, |$s:ident, $p:ident| $kg:expr, |$r:ident| $raw:expr) => {{
+            let kg_run: Toggled<'_> = Box::new(|metrics, part| {
                 let $s = &mut kg;
+                let $p = part;
+                $s.set_metrics(metrics)?;
                 $kg
             });
             let base = raw.as_mut().map(|$r| {
                 let run: Run<'_> = Box::new(move || $raw);
                 (raw_sqlite, run)
             });
-            rec.phase($phase, backend, $rounds, kg_run, base)?;
+            let cost = rec.metrics_cost && $phase.is_read_only();
+            rec.phase($phase, backend, $rounds, kg_run, base, cost)?;
         }};
     }
 
     compare!(
         Phase::LoadNodes,
         1,
-        |s| s.load_nodes(data.nodes.clone()),
+        |s, _p| s.load_nodes(data.nodes.clone()),
         |r| r.load_nodes(data.nodes.clone())
     );
     if rec.phases.iter().all(|p| *p == Phase::LoadNodes) {
@@ -570,18 +736,22 @@ fn run_backend(
     compare!(
         Phase::LoadEdges,
         1,
-        |s| s.load_edges(data.edges.clone()),
+        |s, _p| s.load_edges(data.edges.clone()),
         |r| r.load_edges(data.edges.clone())
     );
     if rec.wants(Phase::Get) {
-        compare!(Phase::Get, rounds, |s| s.gets(&data.get_names), |r| r
-            .gets(&data.get_names));
+        compare!(
+            Phase::Get,
+            rounds,
+            |s, p| s.gets(slice_of(&data.get_names, p)),
+            |r| r.gets(&data.get_names)
+        );
     }
     if rec.wants(Phase::Neighbours) {
         compare!(
             Phase::Neighbours,
             rounds,
-            |s| s.neighbours(&data.neighbour_names),
+            |s, p| s.neighbours(slice_of(&data.neighbour_names, p)),
             |r| r.neighbours(&data.neighbour_names)
         );
     }
@@ -589,7 +759,7 @@ fn run_backend(
         compare!(
             Phase::TwoHop,
             rounds,
-            |s| s.two_hops(&data.two_hop_names),
+            |s, p| s.two_hops(slice_of(&data.two_hop_names, p)),
             |r| r.two_hops(&data.two_hop_names)
         );
     }
@@ -597,7 +767,7 @@ fn run_backend(
         compare!(
             Phase::Resolve,
             rounds,
-            |s| s.resolutions(&data.resolve_names),
+            |s, p| s.resolutions(slice_of(&data.resolve_names, p)),
             |r| r.resolutions(&data.resolve_names)
         );
     }
@@ -605,7 +775,7 @@ fn run_backend(
         compare!(
             Phase::List,
             rounds,
-            |s| s.list(data::LISTED_TYPE, workload.page_size),
+            |s, _p| s.list(data::LISTED_TYPE, workload.page_size),
             |r| r.list(data::LISTED_TYPE, workload.page_size)
         );
     }
@@ -648,7 +818,7 @@ fn run_backend(
         compare!(
             Phase::Reopen,
             1,
-            |s| s.reopen(first)?.context("nothing to reopen"),
+            |s, _p| s.reopen(first)?.context("nothing to reopen"),
             |r| r.reopen(first)
         );
     }
@@ -656,7 +826,7 @@ fn run_backend(
         let backup_dir = folder.join("backup");
         let native_copy = folder.join("native-backup.db");
         let source = kg.path().to_owned();
-        let kg_run: Run<'_> = Box::new(|| kg.backup(&backup_dir));
+        let kg_run: Toggled<'_> = Box::new(|_, _| kg.backup(&backup_dir));
         let native = (backend == Backend::Sqlite).then(|| {
             let run: Run<'_> = Box::new(|| {
                 let started = std::time::Instant::now();
@@ -671,7 +841,7 @@ fn run_backend(
             });
             (baseline::SQLITE_BACKUP_API, run)
         });
-        rec.phase(Phase::Backup, backend, 1, kg_run, native)?;
+        rec.phase(Phase::Backup, backend, 1, kg_run, native, false)?;
 
         if rec.wants(Phase::Restore) {
             let restored = folder.join(match backend {
@@ -679,7 +849,7 @@ fn run_backend(
                 _ => "restored.db",
             });
             let native_restored = folder.join("native-restored.db");
-            let kg_run: Run<'_> = Box::new(|| kg.restore(&backup_dir, &restored));
+            let kg_run: Toggled<'_> = Box::new(|_, _| kg.restore(&backup_dir, &restored));
             let native = (backend == Backend::Sqlite).then(|| {
                 let run: Run<'_> = Box::new(|| {
                     let started = std::time::Instant::now();
@@ -694,7 +864,7 @@ fn run_backend(
                 });
                 (baseline::SQLITE_BACKUP_API, run)
             });
-            rec.phase(Phase::Restore, backend, 1, kg_run, native)?;
+            rec.phase(Phase::Restore, backend, 1, kg_run, native, false)?;
         }
     }
     Ok(())
@@ -797,4 +967,28 @@ pub fn run_cli(args: &Args) -> Result<bool> {
     }
     report.remove_stores()?;
     Ok(agreed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slices_cover_every_name_once_in_order() {
+        let names: Vec<usize> = (0..103).collect();
+        for n in [1, 7, 50, 103, 200] {
+            let joined: Vec<usize> = (0..n)
+                .flat_map(|i| slice_of(&names, Some((i, n))).iter().copied())
+                .collect();
+            assert_eq!(joined, names, "{n} slices");
+        }
+        assert_eq!(slice_of(&names, None), &names[..]);
+    }
+
+    #[test]
+    fn the_median_ignores_what_is_not_a_number() {
+        assert_eq!(median(vec![]), None);
+        assert_eq!(median(vec![3.0, f64::NAN, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), Some(2.5));
+    }
 }

@@ -25,6 +25,10 @@ pub struct Row {
     pub baseline: Option<String>,
     /// The ratio issue #3 asks for, where it asks for one.
     pub target_ratio: Option<f64>,
+    /// With `--metrics-cost`: how much longer the phase takes with the store's metrics
+    /// on than off, as a fraction (0.012 = 1.2 %), from pairs of slices run on and
+    /// off back to back (see `docs/benchmarks.md`).
+    pub metrics_cost: Option<f64>,
     /// The process's peak resident set during the phase (VmHWM, Linux only).
     pub peak_rss_bytes: Option<u64>,
     /// The phase's answer (sums of counts, lengths or indexes) that every backend
@@ -81,7 +85,7 @@ pub fn table(rows: &[Row]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<11} {:<18} {:>9} {:>9} {:>13} {:>7} {:<18} {:>8} {:>9} {:>16}",
+        "{:<11} {:<20} {:>9} {:>9} {:>13} {:>7} {:<18} {:>8} {:>8} {:>9} {:>16}",
         "phase",
         "backend",
         "ops",
@@ -90,6 +94,7 @@ pub fn table(rows: &[Row]) -> String {
         "ratio",
         "baseline",
         "target",
+        "metrics",
         "peak MiB",
         "checksum"
     );
@@ -104,7 +109,7 @@ pub fn table(rows: &[Row]) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<11} {:<18} {:>9} {:>9.3} {:>13} {:>7} {:<18} {:>8} {:>9} {:>16}",
+            "{:<11} {:<20} {:>9} {:>9.3} {:>13} {:>7} {:<18} {:>8} {:>8} {:>9} {:>16}",
             r.phase,
             r.backend,
             r.ops,
@@ -113,6 +118,8 @@ pub fn table(rows: &[Row]) -> String {
             ratio,
             r.baseline.as_deref().unwrap_or("-"),
             target,
+            r.metrics_cost
+                .map_or_else(|| "-".to_owned(), |c| format!("{:+.1}%", c * 100.0)),
             r.peak_rss_bytes.map_or_else(
                 || "-".to_owned(),
                 |b| format!("{:.0}", b as f64 / 1048576.0)

@@ -95,6 +95,12 @@ impl KgSubject {
         self.store.as_ref().context("the store is closed")
     }
 
+    /// Turns the store's metrics on (as opened) or off, for the metrics-cost rounds.
+    pub fn set_metrics(&self, on: bool) -> Result<()> {
+        self.store()?.observer().set_enabled(on);
+        Ok(())
+    }
+
     /// Creates all nodes in one transaction.
     pub fn load_nodes(&mut self, nodes: Vec<Node>) -> Result<Measured> {
         let store = self.store()?;

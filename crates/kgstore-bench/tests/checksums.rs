@@ -106,3 +106,59 @@ fn phases_can_be_chosen() {
     );
     assert!(report.mismatches.is_empty(), "{:?}", report.mismatches);
 }
+
+#[test]
+fn metrics_cost_runs_each_read_phase_with_metrics_off_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = Args::try_parse_from([
+        "kgstore-bench",
+        "--nodes",
+        "50",
+        "--backend",
+        "memory,sqlite",
+        "--phase",
+        "get,commit",
+        "--gets",
+        "40",
+        "--commits",
+        "2",
+        "--rounds",
+        "2",
+        "--metrics-cost",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ])
+    .unwrap();
+    let report = run(&args, &mut |_| {}).unwrap();
+    assert!(report.mismatches.is_empty(), "{:?}", report.mismatches);
+    for backend in ["memory", "sqlite"] {
+        let on = report
+            .rows
+            .iter()
+            .find(|r| r.backend == backend && r.phase == "get")
+            .unwrap();
+        let off = report
+            .rows
+            .iter()
+            .find(|r| r.backend == format!("{backend}-metrics-off") && r.phase == "get")
+            .unwrap();
+        assert_eq!(on.checksum, off.checksum);
+        // The cost comes from pairs of slices, on and off back to back (its value
+        // depends on the machine; only that it was measured is checked here).
+        let cost = on.metrics_cost.unwrap();
+        assert!(cost.is_finite() && cost > -1.0, "{cost}");
+        // Only read-only phases are measured both ways.
+        let commit = report
+            .rows
+            .iter()
+            .find(|r| r.backend == backend && r.phase == "commit")
+            .unwrap();
+        assert!(commit.metrics_cost.is_none());
+    }
+    assert!(
+        !report
+            .rows
+            .iter()
+            .any(|r| r.backend.ends_with("-metrics-off") && r.phase == "commit")
+    );
+}

@@ -776,7 +776,16 @@ fn the_demo_runs_and_both_stores_agree() {
         "Build order of kgstore-cli",
         "Who depends on serde",
         "byte for byte",
-        "12. Events",
+        "10. History",
+        "11. The same store as an MCP memory server",
+        "12. What the SQLite store measured",
+        // Four write transactions on the SQLite store (storing the crates and three
+        // MCP calls); the last MCP call is refused, so three commits and one error.
+        "write transactions 4: p50",
+        "commits 3: p50",
+        "errors 1,",
+        "page_cache_hits",
+        "13. Events",
         "parked 1 in the dead-letter queue",
         "Replayed 1 dead letter(s), delivered 1 and acked",
         "duplicate = true",

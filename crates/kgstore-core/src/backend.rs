@@ -13,11 +13,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::algo::{self, PathOptions, Stats, TraverseOptions, Visit};
+use crate::durability::Durability;
 use crate::error::{Error, Result};
 use crate::events::{EventLogRead, EventLogWrite};
 use crate::filter::{Direction, EdgeFilter, NodeFilter};
 use crate::history::{LogQuery, Revision};
 use crate::model::{Edge, EdgeKey, Node, RelationType};
+use crate::observe::BackendFigure;
 use crate::schema::SchemaTarget;
 
 /// A storage engine for the graph.
@@ -65,6 +67,20 @@ pub trait Backend: Send + Sync {
     fn log(&self, query: &LogQuery) -> Result<Vec<Revision>> {
         let _ = query;
         Err(Error::unsupported("history (log)", self.name()))
+    }
+
+    /// How hard commits work to survive a power cut, for logs (`None`: not persistent,
+    /// or not said).
+    fn durability(&self) -> Option<Durability> {
+        None
+    }
+
+    /// The backend's own performance figures (SQLite's page-cache hits and the size of
+    /// its write-ahead log, say), for [`Store::metrics`](crate::Store::metrics).
+    /// Counters count since the backend was opened; the store subtracts their values
+    /// at its last reset. None by default.
+    fn figures(&self) -> Result<Vec<BackendFigure>> {
+        Ok(Vec::new())
     }
 }
 

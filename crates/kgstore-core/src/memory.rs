@@ -401,6 +401,21 @@ impl Gate {
     /// Waits (up to `timeout`; for ever if `None`) until no other writer is inside, then
     /// enters. On timeout: [`Error::Locked`] naming `resource`.
     pub fn enter(&self, timeout: Option<Duration>, resource: &str) -> Result<GateGuard<'_>> {
+        let mut busy = self.lock();
+        if !*busy {
+            *busy = true;
+            return Ok(GateGuard(self));
+        }
+        drop(busy);
+        crate::observe::timed_wait(
+            &resource,
+            "another write transaction of this process",
+            || self.wait(timeout, resource),
+        )
+    }
+
+    /// The slow path of [`Gate::enter`]: waits until the gate is free.
+    fn wait(&self, timeout: Option<Duration>, resource: &str) -> Result<GateGuard<'_>> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut busy = self.lock();
         while *busy {

@@ -154,6 +154,7 @@ impl JsonFsBackend {
             &options.hooks,
         )?;
         layout::prepare(&root, options.read_only, &options.hooks)?;
+        let recovery_span = tracing::info_span!("recovery", store = %root.display()).entered();
         let (mut recovery, overlay) = layout::recover(&root, options.read_only, &options.hooks)?;
         let scan = scan::scan(&root, &overlay)?;
         if scan.findings.iter().any(|f| f.fatal) {
@@ -177,8 +178,14 @@ impl JsonFsBackend {
                 files::parallel_map(&dirs, workers, |dir| files::sync_dir(dir, &options.hooks))
                     .into_iter()
                     .collect::<Result<()>>()?;
+                tracing::info!(
+                    folders = dirs.len(),
+                    "the last writer stopped with the store open: folders synced"
+                );
             }
         }
+        crate::observe::report_recovery(&recovery);
+        drop(recovery_span);
         Ok(Self {
             root,
             options,
@@ -250,7 +257,21 @@ impl Backend for JsonFsBackend {
                 "jsonfs",
             ));
         }
-        let writer = self.lock_writer();
+        let writer = match self.writer.try_lock() {
+            Ok(writer) => writer,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                let waited = std::time::Instant::now();
+                let writer = self.lock_writer();
+                kgstore_core::observe::lock_wait(
+                    &self.root.display(),
+                    Some("another write transaction of this process"),
+                    waited.elapsed(),
+                    true,
+                );
+                writer
+            }
+        };
         if let Some(reason) = &writer.poisoned {
             return Err(Self::poisoned_error(reason));
         }
@@ -313,6 +334,16 @@ impl Backend for JsonFsBackend {
         let current = self.snapshot();
         compare(&self.root, &current, &scan.state, &mut problems)?;
         Ok(problems)
+    }
+
+    fn durability(&self) -> Option<kgstore_core::Durability> {
+        Some(self.options.durability)
+    }
+
+    /// Journals replayed and discarded, and temporary files removed, by this handle's
+    /// recovery at open.
+    fn figures(&self) -> Result<Vec<kgstore_core::BackendFigure>> {
+        Ok(crate::observe::figures(&self.recovery))
     }
 
     /// Nothing to reorganise: every file is always in its final form.

@@ -47,6 +47,7 @@ mod journal;
 mod layout;
 mod lock;
 pub mod names;
+mod observe;
 mod options;
 mod scan;
 

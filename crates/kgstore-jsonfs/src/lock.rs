@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use kgstore_core::{Error, Result};
+use kgstore_core::{Error, Result, observe};
 
 use crate::fault::Hooks;
 use crate::fsio;
@@ -94,7 +94,10 @@ pub(crate) fn acquire(
         }
     };
     let mut file = file.map_err(|e| Error::io(&path, e))?;
-    let deadline = timeout.map(|t| Instant::now() + t);
+    let started = Instant::now();
+    let deadline = timeout.map(|t| started + t);
+    // Who held the lock when this opener first found it taken (for the wait's report).
+    let mut waited_for: Option<String> = None;
     loop {
         let attempt = if exclusive {
             file.try_lock()
@@ -108,12 +111,25 @@ pub(crate) fn acquire(
                 let now = Instant::now();
                 match deadline {
                     Some(deadline) if now < deadline => {
+                        if waited_for.is_none() {
+                            waited_for = Some(holder_named(&mut file));
+                        }
                         std::thread::sleep(RETRY.min(deadline - now));
                     }
-                    _ => return Err(locked(&path, &mut file, exclusive)),
+                    _ => {
+                        let error = locked(&path, &mut file, exclusive);
+                        if let Error::Locked { holder, .. } = &error {
+                            let waited = now - started;
+                            observe::lock_wait(&path.display(), holder.as_deref(), waited, false);
+                        }
+                        return Err(error);
+                    }
                 }
             }
         }
+    }
+    if let Some(holder) = waited_for {
+        observe::lock_wait(&path.display(), Some(&holder), started.elapsed(), true);
     }
     let mut unclean = false;
     if exclusive {
@@ -130,6 +146,21 @@ pub(crate) fn acquire(
         unclean,
         keep_pid: AtomicBool::new(false),
     }))
+}
+
+/// The holder a lock file names (`pid N`), read from its start; the file's position is
+/// left at its start.
+fn holder_named(file: &mut File) -> String {
+    let mut text = String::new();
+    let _ = file.seek(SeekFrom::Start(0));
+    let _ = file.read_to_string(&mut text);
+    let _ = file.seek(SeekFrom::Start(0));
+    let text = text.trim();
+    if text.starts_with("pid ") {
+        text.to_owned()
+    } else {
+        "read-only openers or another process".to_owned()
+    }
 }
 
 /// The `Locked` error, naming the holder as well as it can be known.

@@ -434,6 +434,17 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
     for line in mcp_lines {
         say(line)?;
     }
+
+    let metrics = store.metrics();
+    say(
+        "\n12. What the SQLite store measured meanwhile (Store::metrics; `kgstore stats --perf` \
+         adds up every run on a store):"
+            .to_owned(),
+    )?;
+    for line in super::perf::metrics_summary(&metrics) {
+        say(format!("   {line}"))?;
+    }
+
     let events = events_step(&store, &mut say)?;
     let me = how_to_call_me();
     say(format!(
@@ -457,12 +468,13 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
             "git_store": git,
             "mcp_calls": mcp_calls,
             "events": events,
+            "metrics": metrics,
         }))?;
     }
     Ok(())
 }
 
-/// Step 12: the event store on the demo's own store — the change feed on, a graph change
+/// Step 13: the event store on the demo's own store — the change feed on, a graph change
 /// and an event in one transaction, an idempotent retry, a read, and a consumer group over
 /// `$changes` that parks one event in the dead-letter queue and replays it. Returns a
 /// summary for `--json`.
@@ -473,7 +485,7 @@ fn events_step(store: &Store, say: &mut impl FnMut(String) -> Result<()>) -> Res
     };
 
     say(
-        "\n12. Events: the change feed on, then a graph change and an event in one transaction:"
+        "\n13. Events: the change feed on, then a graph change and an event in one transaction:"
             .to_owned(),
     )?;
     store.set_change_feed(true)?;

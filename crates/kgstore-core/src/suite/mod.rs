@@ -23,6 +23,7 @@ mod edges;
 pub mod events;
 pub mod faulty;
 mod graph;
+mod metrics;
 mod model;
 mod nodes;
 mod query;
@@ -34,6 +35,7 @@ pub use deps::*;
 pub use edges::*;
 pub use events::*;
 pub use graph::*;
+pub use metrics::*;
 pub use model::*;
 pub use nodes::*;
 pub use query::*;
@@ -161,6 +163,9 @@ macro_rules! __graph_tests {
             // concurrency and persistence
             concurrent_optimistic_increments_are_exact, readers_see_consistent_snapshots,
             reopen_keeps_everything,
+            // metrics
+            metrics_count_reads_writes_commits_and_failures_by_kind,
+            metrics_turned_off_count_only_failures, metrics_count_a_lock_wait_between_two_writers,
             // the reference model
             model_check,
         );

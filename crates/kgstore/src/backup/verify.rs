@@ -80,7 +80,36 @@ pub fn verify(dir: &Path) -> Result<VerifyReport> {
 }
 
 /// [`verify`], reporting progress.
-pub fn verify_with(dir: &Path, mut progress: impl FnMut(Progress)) -> Result<VerifyReport> {
+pub fn verify_with(dir: &Path, progress: impl FnMut(Progress)) -> Result<VerifyReport> {
+    let _span = tracing::info_span!("verify", backup = %dir.display()).entered();
+    let started = std::time::Instant::now();
+    let outcome = check_backup(dir, progress);
+    let elapsed_ms = kgstore_core::observe::millis(started.elapsed());
+    match &outcome {
+        Ok(report) if report.is_ok() => tracing::info!(
+            op = "verify",
+            elapsed_ms,
+            nodes = report.counts.nodes,
+            edges = report.counts.edges,
+            "backup verified"
+        ),
+        // The problems name files of the backup and entities in it: the count and the
+        // first problem's file are what a reader of the log needs to act.
+        Ok(report) => tracing::error!(
+            op = "verify",
+            elapsed_ms,
+            error_kind = "corrupt",
+            problems = report.problems.len(),
+            first = report.problems.first().map(|p| p.location.as_str()),
+            "backup does not verify"
+        ),
+        Err(e) => kgstore_core::observe::failed(kgstore_core::Operation::Verify, e),
+    }
+    outcome
+}
+
+/// The checks themselves (see [`verify_with`]).
+fn check_backup(dir: &Path, mut progress: impl FnMut(Progress)) -> Result<VerifyReport> {
     let mut report = VerifyReport::default();
     let manifest = match read_manifest(dir) {
         Ok(manifest) => manifest,
