@@ -343,6 +343,7 @@ impl Out {
             target_ratio: None,
             metrics_cost: None,
             peak_rss_bytes: None,
+            rss_growth_bytes: None,
             checksum,
         };
         let mut main = row(backend.name(), mine);

@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod data;
+pub mod docs;
 pub mod events;
 pub mod floor;
 pub mod mcp;
@@ -31,8 +32,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
 
 pub use data::{Dataset, Workload};
+use docs::{DocData, FileDocs, KgDocs, RawDocs};
 pub use report::Row;
-use report::{peak_rss_bytes, reset_peak_rss};
+use report::{peak_rss_bytes, reset_peak_rss, rss_bytes};
 use subject::{KgSubject, Measured, RawSubject};
 
 /// A kgstore backend the workload runs on.
@@ -106,11 +108,29 @@ pub enum Phase {
     /// Restoring that backup into a new, empty store.
     #[value(name = "restore")]
     Restore,
+    /// Small documents written in one transaction (a fresh store).
+    #[value(name = "doc_load")]
+    DocLoad,
+    /// Random reads of those documents.
+    #[value(name = "doc_read")]
+    DocRead,
+    /// Every folder of documents listed by prefix, in keyset pages.
+    #[value(name = "doc_list")]
+    DocList,
+    /// One small document per durable transaction.
+    #[value(name = "doc_commit")]
+    DocCommit,
+    /// One large value written by streaming (ops are bytes).
+    #[value(name = "doc_stream_write")]
+    DocStreamWrite,
+    /// That value read back by streaming (ops are bytes).
+    #[value(name = "doc_stream_read")]
+    DocStreamRead,
 }
 
 impl Phase {
     /// Every phase, in the order they run.
-    pub const ALL: [Phase; 11] = [
+    pub const ALL: [Phase; 17] = [
         Phase::LoadNodes,
         Phase::LoadEdges,
         Phase::Get,
@@ -122,6 +142,12 @@ impl Phase {
         Phase::Reopen,
         Phase::Backup,
         Phase::Restore,
+        Phase::DocLoad,
+        Phase::DocRead,
+        Phase::DocList,
+        Phase::DocCommit,
+        Phase::DocStreamWrite,
+        Phase::DocStreamRead,
     ];
 
     /// Whether the phase only reads (and runs several rounds).
@@ -146,17 +172,37 @@ impl Phase {
             Phase::Reopen => "reopen",
             Phase::Backup => "backup",
             Phase::Restore => "restore",
+            Phase::DocLoad => "doc_load",
+            Phase::DocRead => "doc_read",
+            Phase::DocList => "doc_list",
+            Phase::DocCommit => "doc_commit",
+            Phase::DocStreamWrite => "doc_stream_write",
+            Phase::DocStreamRead => "doc_stream_read",
         }
+    }
+
+    /// Whether the phase is about documents (run on a store of their own).
+    pub fn is_document(self) -> bool {
+        matches!(
+            self,
+            Phase::DocLoad
+                | Phase::DocRead
+                | Phase::DocList
+                | Phase::DocCommit
+                | Phase::DocStreamWrite
+                | Phase::DocStreamRead
+        )
     }
 }
 
-/// The ratio to its baseline a backend's phase should reach (issue #3 for SQLite;
-/// `docs/jsonfs.md` for the JSON-files commits).
+/// The ratio to its baseline a backend's phase should reach (issue #3 for SQLite's
+/// graph, issue #12 for documents; `docs/jsonfs.md` for the JSON-files commits).
 pub fn target_ratio(backend: Backend, phase: Phase) -> Option<f64> {
     match (backend, phase) {
         (Backend::Sqlite, Phase::LoadNodes | Phase::Get | Phase::Neighbours) => Some(0.7),
         (Backend::Sqlite, Phase::Commit) => Some(0.9),
-        (Backend::Jsonfs, Phase::Commit) => Some(0.5),
+        (Backend::Sqlite, p) if p.is_document() => Some(0.8),
+        (Backend::Jsonfs, Phase::Commit | Phase::DocCommit) => Some(0.5),
         _ => None,
     }
 }
@@ -172,6 +218,10 @@ pub mod baseline {
     pub const SQLITE_BACKUP_API: &str = "sqlite-backup-api";
     /// A bare temp write + fsync + rename + folder fsync per commit.
     pub const FSYNC_FLOOR: &str = "fsync-floor";
+    /// A hand-written rusqlite table of documents (the same metadata and durability).
+    pub const RAW_SQLITE_DOCS: &str = "raw-sqlite-docs";
+    /// Bare files: temp write + fsync + rename + folder fsync; reads of the files.
+    pub const BARE_FILES: &str = "bare-files";
 }
 
 /// The command line.
@@ -226,6 +276,18 @@ pub struct Args {
     /// Seed of the data generator.
     #[arg(long, default_value_t = Workload::new(0).seed)]
     pub seed: u64,
+    /// Small documents written in one transaction.
+    #[arg(long, default_value_t = 10_000)]
+    pub documents: usize,
+    /// Random document reads.
+    #[arg(long, default_value_t = 20_000)]
+    pub doc_reads: usize,
+    /// Single durable document writes.
+    #[arg(long, default_value_t = 500)]
+    pub doc_commits: usize,
+    /// The size of the value written and read by streaming, in MiB.
+    #[arg(long, default_value_t = 256)]
+    pub stream_mib: u64,
 }
 
 impl Args {
@@ -462,12 +524,25 @@ fn total(chunks: &[Measured]) -> Measured {
     }
 }
 
-/// Runs one measurement, keeping the highest peak resident set seen in `rss`.
-fn measure(run: &mut dyn FnMut() -> Result<Measured>, rss: &mut Option<u64>) -> Result<Measured> {
+/// The peak resident set of a phase, and how far it rose above the resident set
+/// at the phase's start.
+#[derive(Clone, Copy, Debug, Default)]
+struct Rss {
+    peak: Option<u64>,
+    growth: Option<u64>,
+}
+
+/// Runs one measurement, keeping the highest peak resident set (and growth) seen in `rss`.
+fn measure(run: &mut dyn FnMut() -> Result<Measured>, rss: &mut Rss) -> Result<Measured> {
     reset_peak_rss();
+    let start = rss_bytes();
     let m = run()?;
     if let Some(peak) = peak_rss_bytes() {
-        *rss = Some(rss.map_or(peak, |r: u64| r.max(peak)));
+        rss.peak = Some(rss.peak.map_or(peak, |r| r.max(peak)));
+        if let Some(start) = start {
+            let growth = peak.saturating_sub(start);
+            rss.growth = Some(rss.growth.map_or(growth, |g| g.max(growth)));
+        }
     }
     Ok(m)
 }
@@ -498,7 +573,7 @@ impl Recorder<'_> {
     ) -> Result<()> {
         self.progress(backend, phase);
         let (mut mine, mut theirs, mut off) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut rss, mut base_rss, mut off_rss) = (None, None, None);
+        let (mut rss, mut base_rss, mut off_rss) = (Rss::default(), Rss::default(), Rss::default());
         let offset = Phase::ALL.iter().position(|p| *p == phase).unwrap_or(0);
         for round in 0..rounds.max(1) {
             let baseline_first = (offset + round) % 2 == 0;
@@ -545,7 +620,7 @@ impl Recorder<'_> {
     ) -> Result<()> {
         self.progress(backend, phase);
         let (mut mine, mut theirs) = (Vec::new(), Vec::new());
-        let (mut rss, mut base_rss) = (None, None);
+        let (mut rss, mut base_rss) = (Rss::default(), Rss::default());
         for chunk in 0..chunks {
             let baseline_first = chunk % 2 == 0;
             if let (true, Some((_, run))) = (baseline_first, baseline.as_mut()) {
@@ -576,11 +651,11 @@ impl Recorder<'_> {
         &mut self,
         phase: Phase,
         backend: Backend,
-        subject: (Measured, Option<u64>),
-        baseline: Option<(&'static str, Measured, Option<u64>)>,
-        metrics_off: Option<(Measured, Option<u64>, Option<f64>)>,
+        subject: (Measured, Rss),
+        baseline: Option<(&'static str, Measured, Rss)>,
+        metrics_off: Option<(Measured, Rss, Option<f64>)>,
     ) {
-        let row = |backend: &str, m: Measured, rss: Option<u64>| Row {
+        let row = |backend: &str, m: Measured, rss: Rss| Row {
             backend: backend.to_owned(),
             phase: phase.name(),
             ops: m.ops,
@@ -594,7 +669,8 @@ impl Recorder<'_> {
             baseline: None,
             target_ratio: None,
             metrics_cost: None,
-            peak_rss_bytes: rss,
+            peak_rss_bytes: rss.peak,
+            rss_growth_bytes: rss.growth,
             checksum: m.checksum,
         };
         let mut main = row(backend.name(), subject.0, subject.1);
@@ -650,7 +726,30 @@ pub fn run(args: &Args, on_row: &mut dyn FnMut(&Row)) -> Result<Report> {
     if workload.page_size == 0 {
         bail!("the page size must be at least 1");
     }
-    let data = Dataset::generate(&workload)?;
+    let graph_wanted = args.phases().iter().any(|p| !p.is_document());
+    let docs_wanted = args.phases().iter().any(|p| p.is_document());
+    let data = if graph_wanted {
+        Dataset::generate(&workload)?
+    } else {
+        Dataset::generate(&Workload {
+            gets: 0,
+            neighbours: 0,
+            two_hops: 0,
+            resolutions: 0,
+            commits: 0,
+            ..Workload::new(10)
+        })?
+    };
+    let doc_data = DocData::generate(
+        if docs_wanted { args.documents } else { 0 },
+        args.doc_reads,
+        args.doc_commits,
+        args.stream_mib,
+        args.seed,
+    );
+    if docs_wanted && args.documents == 0 && args.doc_reads > 0 {
+        bail!("--doc-reads needs --documents of at least 1");
+    }
     let parent = match &args.dir {
         Some(dir) => dir.clone(),
         None => std::env::temp_dir(),
@@ -671,8 +770,14 @@ pub fn run(args: &Args, on_row: &mut dyn FnMut(&Row)) -> Result<Report> {
         eprintln!("{backend}:");
         let folder = work.path().join(backend.name());
         std::fs::create_dir_all(&folder)?;
-        run_backend(backend, &folder, &workload, &data, &mut recorder)
-            .with_context(|| format!("the {backend} backend"))?;
+        if graph_wanted {
+            run_backend(backend, &folder, &workload, &data, &mut recorder)
+                .with_context(|| format!("the {backend} backend"))?;
+        }
+        if docs_wanted {
+            run_documents(backend, &folder, workload.rounds, &doc_data, &mut recorder)
+                .with_context(|| format!("the {backend} backend's documents"))?;
+        }
         if backend != Backend::Jsonfs {
             // Free the disk now; the JSON-files stores' 1.2 million files (at 100,000
             // nodes) take minutes to remove, so they go when the report is dropped.
@@ -865,6 +970,85 @@ fn run_backend(
                 (baseline::SQLITE_BACKUP_API, run)
             });
             rec.phase(Phase::Restore, backend, 1, kg_run, native, false)?;
+        }
+    }
+    Ok(())
+}
+
+/// The document phases on a fresh store of `backend`, beside a hand-written rusqlite
+/// table (SQLite) or bare files (JSON files) measured in the same run.
+fn run_documents(
+    backend: Backend,
+    folder: &Path,
+    rounds: usize,
+    data: &DocData,
+    rec: &mut Recorder<'_>,
+) -> Result<()> {
+    let store = subject::open_store(
+        backend,
+        &folder.join(match backend {
+            Backend::Sqlite => "docs.db",
+            _ => "docs",
+        }),
+    )?;
+    let kg = KgDocs { store: &store };
+    let mut raw = match backend {
+        Backend::Sqlite => Some(RawDocs::create(&folder.join("raw-docs.db"))?),
+        _ => None,
+    };
+    let mut files = match backend {
+        Backend::Jsonfs => Some(FileDocs::create(&folder.join("bare-docs"))?),
+        _ => None,
+    };
+
+    // Each arm: kgstore's closure and the baseline's (raw SQLite or bare files).
+    macro_rules! doc_phase {
+        ($phase:expr, $rounds:expr, |$k:ident| $kg:expr, |$b:ident| $base:expr) => {{
+            let kg_run: Toggled<'_> = Box::new(|_, _| {
+                let $k = &kg;
+                $kg
+            });
+            let base: Option<(&'static str, Run<'_>)> = match (raw.as_mut(), files.as_mut()) {
+                (Some($b), _) => Some((baseline::RAW_SQLITE_DOCS, Box::new(move || $base))),
+                (_, Some($b)) => Some((baseline::BARE_FILES, Box::new(move || $base))),
+                _ => None,
+            };
+            rec.phase($phase, backend, $rounds, kg_run, base, false)?;
+        }};
+    }
+
+    if [Phase::DocLoad, Phase::DocRead, Phase::DocList]
+        .iter()
+        .any(|p| rec.wants(*p))
+    {
+        doc_phase!(Phase::DocLoad, 1, |k| k.load(data), |b| b.load(data));
+    }
+    if rec.wants(Phase::DocRead) && !data.reads.is_empty() {
+        doc_phase!(Phase::DocRead, rounds, |k| k.reads(data), |b| b.reads(data));
+    }
+    if rec.wants(Phase::DocList) {
+        doc_phase!(Phase::DocList, rounds, |k| k.list(data), |b| b.list(data));
+    }
+    if rec.wants(Phase::DocCommit) && !data.commits.is_empty() {
+        let chunks: Vec<&[(String, Vec<u8>)]> = data.commits.chunks(COMMIT_CHUNK).collect();
+        let (chunks, count) = (&chunks, chunks.len());
+        let kg_run: Chunk<'_> = Box::new(|i| kg.commits(chunks[i]));
+        let base: Option<(&'static str, Chunk<'_>)> = match (raw.as_mut(), files.as_mut()) {
+            (Some(r), _) => Some((
+                baseline::RAW_SQLITE_DOCS,
+                Box::new(|i| r.commits(chunks[i])),
+            )),
+            (_, Some(f)) => Some((baseline::BARE_FILES, Box::new(|i| f.commits(chunks[i])))),
+            _ => None,
+        };
+        rec.interleaved(Phase::DocCommit, backend, count, kg_run, base)?;
+    }
+    if rec.wants(Phase::DocStreamWrite) || rec.wants(Phase::DocStreamRead) {
+        doc_phase!(Phase::DocStreamWrite, 1, |k| k.stream_write(data), |b| b
+            .stream_write(data));
+        if rec.wants(Phase::DocStreamRead) {
+            doc_phase!(Phase::DocStreamRead, rounds, |k| k.stream_read(), |b| b
+                .stream_read());
         }
     }
     Ok(())

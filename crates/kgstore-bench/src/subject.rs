@@ -29,7 +29,7 @@ pub struct Measured {
 }
 
 /// Times `f`, which returns the operation count and the checksum.
-fn timed(f: impl FnOnce() -> Result<(u64, Option<u64>)>) -> Result<Measured> {
+pub(crate) fn timed(f: impl FnOnce() -> Result<(u64, Option<u64>)>) -> Result<Measured> {
     let started = Instant::now();
     let (ops, checksum) = f()?;
     Ok(Measured {

@@ -67,10 +67,13 @@ pub enum Command {
     /// JSON Schemas for attributes of node types and relation types.
     #[command(subcommand)]
     Schema(SchemaCommand),
+    /// Documents: bytes under path-like keys (scripts/pilot.fountain), kept beside the graph.
+    #[command(subcommand)]
+    Doc(DocCommand),
     /// The event store: streams, reads, tails, consumer groups, dead letters, batches, schemas.
     #[command(subcommand)]
     Events(crate::cli_events::EventsCommand),
-    /// The change feed: every graph change recorded as an event in `$changes`.
+    /// The change feed: every graph and document change recorded as an event in `$changes`.
     Changefeed {
         /// on, off or status.
         #[arg(value_enum)]
@@ -445,6 +448,81 @@ pub enum SchemaCommand {
         #[command(flatten)]
         target: SchemaTargetArgs,
     },
+}
+
+/// Document commands.
+#[derive(Debug, Subcommand)]
+pub enum DocCommand {
+    /// Write a document from a file or stdin (create, or replace what is there).
+    Put(DocPutArgs),
+    /// Print a document's bytes as they are (binary-safe), or write them to a file.
+    Get(DocGetArgs),
+    /// Delete a document.
+    Rm(DocRmArgs),
+    /// Whether a document exists: exit code 0 if it does, 3 if not.
+    Exists {
+        /// The document's key.
+        key: String,
+    },
+    /// A document's metadata: size, SHA-256, content type, version, times.
+    Stat {
+        /// The document's key.
+        key: String,
+    },
+    /// List documents in key order, a page at a time.
+    Ls(DocLsArgs),
+}
+
+/// `doc put`.
+#[derive(Debug, Args)]
+pub struct DocPutArgs {
+    /// The document's key: path-like, such as scripts/pilot.fountain.
+    pub key: String,
+    /// The file to read, or - (the default) for stdin.
+    pub file: Option<PathBuf>,
+    /// Its media type (default: kept from the document it replaces, else guessed from the key's extension).
+    #[arg(long, value_name = "TYPE")]
+    pub content_type: Option<String>,
+    /// Fail with a conflict if a document is already stored at the key.
+    #[arg(long, conflicts_with = "expect_version")]
+    pub create_only: bool,
+    /// Fail with a conflict unless the stored version is this one (0: unless none is stored).
+    #[arg(long = "expect-version", value_name = "VERSION")]
+    pub expect_version: Option<u64>,
+}
+
+/// `doc get`.
+#[derive(Debug, Args)]
+pub struct DocGetArgs {
+    /// The document's key.
+    pub key: String,
+    /// Write the bytes to this file (replaced whole, only once they are all read) instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// `doc rm`.
+#[derive(Debug, Args)]
+pub struct DocRmArgs {
+    /// The document's key.
+    pub key: String,
+    /// Succeed even if there is no such document (and say whether there was).
+    #[arg(long, short = 'f')]
+    pub force: bool,
+}
+
+/// `doc ls`.
+#[derive(Debug, Args)]
+pub struct DocLsArgs {
+    /// Only keys starting with this (a folder: end it with /).
+    #[arg(default_value = "")]
+    pub prefix: String,
+    /// List like folders: the documents directly under the prefix and its sub-folders. Only / is offered.
+    #[arg(long, value_name = "CHAR")]
+    pub delimiter: Option<char>,
+    /// Pagination.
+    #[command(flatten)]
+    pub page: PageArgs,
 }
 
 /// File formats.

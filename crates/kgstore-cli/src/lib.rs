@@ -63,9 +63,12 @@ pub fn exit_code(error: &anyhow::Error) -> i32 {
         return refused.code;
     }
     match error.downcast_ref::<Error>().map(Error::kind) {
-        Some(ErrorKind::NodeNotFound | ErrorKind::EdgeNotFound | ErrorKind::NotFound) => {
-            EXIT_NOT_FOUND
-        }
+        Some(
+            ErrorKind::NodeNotFound
+            | ErrorKind::EdgeNotFound
+            | ErrorKind::DocumentNotFound
+            | ErrorKind::NotFound,
+        ) => EXIT_NOT_FOUND,
         Some(
             ErrorKind::InvalidInput
             | ErrorKind::Validation
@@ -155,6 +158,11 @@ pub fn run(args: Vec<OsString>) -> i32 {
         Err(e) if is_broken_pipe(&e) => {
             // The reader went away (`kgstore export | head`): nothing more to say.
             EXIT_OK
+        }
+        Err(e) if e.downcast_ref::<commands::Quiet>().is_some() => {
+            let _ = out.flush();
+            e.downcast_ref::<commands::Quiet>()
+                .map_or(EXIT_INTERNAL, |quiet| quiet.0)
         }
         Err(e) => {
             let _ = out.flush();

@@ -26,6 +26,25 @@ impl Bar {
         Self { bar, phase: None }
     }
 
+    /// A bar counting bytes for `what`, drawn only if `enabled`.
+    pub(crate) fn bytes(enabled: bool, what: &str) -> Self {
+        let bar = enabled.then(|| {
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+            let style = ProgressStyle::with_template(
+                "{prefix:>8} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+            bar.set_style(style);
+            bar.set_prefix(what.to_owned());
+            bar
+        });
+        Self {
+            bar,
+            phase: Some(Phase::Bytes),
+        }
+    }
+
     /// Takes a progress report.
     pub(crate) fn update(&mut self, progress: Progress) {
         let Some(bar) = &self.bar else { return };
@@ -36,6 +55,7 @@ impl Bar {
                 Phase::Edges => "edges",
                 Phase::Schemas => "schemas",
                 Phase::Bytes => "bytes",
+                Phase::Documents => "documents",
                 Phase::Events => "events",
             });
         }

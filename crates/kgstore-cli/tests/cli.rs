@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+#[path = "cli/documents.rs"]
+mod documents;
 #[path = "cli/events.rs"]
 mod events;
 
@@ -776,16 +778,19 @@ fn the_demo_runs_and_both_stores_agree() {
         "Build order of kgstore-cli",
         "Who depends on serde",
         "byte for byte",
-        "10. History",
-        "11. The same store as an MCP memory server",
-        "12. What the SQLite store measured",
+        "3. Documents beside the graph",
+        "10. Integrity check",
+        "11. History",
+        "12. The same store as an MCP memory server",
+        "13. What the SQLite store measured",
         // Four write transactions on the SQLite store (storing the crates and three
         // MCP calls); the last MCP call is refused, so three commits and one error.
         "write transactions 4: p50",
         "commits 3: p50",
         "errors 1,",
         "page_cache_hits",
-        "13. Events",
+        "14. Events: the change feed on, then graph changes, documents and events in one",
+        "node.updated and document.created events to $changes, in the same commit",
         "parked 1 in the dead-letter queue",
         "Replayed 1 dead letter(s), delivered 1 and acked",
         "duplicate = true",

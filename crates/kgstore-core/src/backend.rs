@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::algo::{self, PathOptions, Stats, TraverseOptions, Visit};
+use crate::documents::{DocRead, DocWrite};
 use crate::durability::Durability;
 use crate::error::{Error, Result};
 use crate::events::{EventLogRead, EventLogWrite};
@@ -221,6 +222,13 @@ pub trait ReadTxn {
     fn events(&self) -> Option<&dyn EventLogRead> {
         None
     }
+
+    /// The documents on this snapshot; `None` (the default) for a backend that holds
+    /// none, for which the store answers document operations with
+    /// [`Error::Unsupported`] naming documents and the backend.
+    fn documents(&self) -> Option<&dyn DocRead> {
+        None
+    }
 }
 
 /// The write transaction: reads see its own writes; nothing is visible to
@@ -259,6 +267,12 @@ pub trait WriteTxn: ReadTxn {
 
     /// The event log for writing inside this transaction, if the backend keeps events.
     fn events_mut(&mut self) -> Option<&mut dyn EventLogWrite> {
+        None
+    }
+
+    /// The transaction's document writes; `None` (the default) for a backend that
+    /// holds no documents. Must be `Some` exactly when [`ReadTxn::documents`] is.
+    fn documents_mut(&mut self) -> Option<&mut dyn DocWrite> {
         None
     }
 

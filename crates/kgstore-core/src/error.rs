@@ -66,6 +66,26 @@ pub enum Error {
         /// The key looked for.
         key: EdgeKey,
     },
+    /// No document is stored at this key (the seed's `NotFoundError`).
+    #[error("document '{}' not found", crate::validate::shorten(key))]
+    DocumentNotFound {
+        /// The key looked for.
+        key: String,
+    },
+    /// A document cannot be created because a key is never both a document and a
+    /// folder of documents: one of its folders is a document, or it is the folder
+    /// of a stored document. Its kind is [`ErrorKind::AlreadyExists`].
+    #[error(
+        "document '{}' cannot be created: '{}' is stored, and a key cannot be both a document and a folder of documents",
+        crate::validate::shorten(key),
+        crate::validate::shorten(existing)
+    )]
+    DocumentPathConflict {
+        /// The key that was to be created.
+        key: String,
+        /// The stored key in the way.
+        existing: String,
+    },
     /// A create found the entity already there.
     #[error("{entity} already exists")]
     AlreadyExists {
@@ -197,6 +217,8 @@ pub enum ErrorKind {
     NodeNotFound,
     /// See [`Error::EdgeNotFound`].
     EdgeNotFound,
+    /// See [`Error::DocumentNotFound`].
+    DocumentNotFound,
     /// See [`Error::AlreadyExists`].
     AlreadyExists,
     /// See [`Error::Validation`].
@@ -231,6 +253,7 @@ impl ErrorKind {
         match self {
             Self::NodeNotFound => "node_not_found",
             Self::EdgeNotFound => "edge_not_found",
+            Self::DocumentNotFound => "document_not_found",
             Self::AlreadyExists => "already_exists",
             Self::Validation => "validation",
             Self::Conflict => "conflict",
@@ -260,6 +283,8 @@ impl Error {
         match self {
             Self::NodeNotFound { .. } => ErrorKind::NodeNotFound,
             Self::EdgeNotFound { .. } => ErrorKind::EdgeNotFound,
+            Self::DocumentNotFound { .. } => ErrorKind::DocumentNotFound,
+            Self::DocumentPathConflict { .. } => ErrorKind::AlreadyExists,
             Self::AlreadyExists { .. } => ErrorKind::AlreadyExists,
             Self::Validation { .. } => ErrorKind::Validation,
             Self::Conflict { .. } => ErrorKind::Conflict,
@@ -283,6 +308,11 @@ impl Error {
             name: name.into(),
             referenced_by: None,
         }
+    }
+
+    /// A [`Error::DocumentNotFound`].
+    pub fn document_not_found(key: impl Into<String>) -> Self {
+        Self::DocumentNotFound { key: key.into() }
     }
 
     /// A [`Error::Validation`] with a single violation.

@@ -359,6 +359,11 @@ impl Cursor {
         }
     }
 
+    /// A cursor with this text (other kinds of listings make their own).
+    pub(crate) fn from_text(text: String) -> Self {
+        Cursor(text)
+    }
+
     /// The cursor's text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -383,11 +388,11 @@ impl FromStr for Cursor {
     }
 }
 
-fn hex(text: &str) -> String {
+pub(crate) fn hex(text: &str) -> String {
     text.bytes().map(|b| format!("{b:02x}")).collect()
 }
 
-fn unhex(text: &str) -> Option<String> {
+pub(crate) fn unhex(text: &str) -> Option<String> {
     if !text.len().is_multiple_of(2) {
         return None;
     }

@@ -37,6 +37,7 @@
 
 pub mod algo;
 pub mod backend;
+pub mod documents;
 pub mod durability;
 pub mod entity_file;
 pub mod error;
@@ -57,6 +58,10 @@ pub mod suite;
 
 pub use algo::{Path, PathOptions, Stats, TraverseOptions, Visit};
 pub use backend::{Backend, Problem, ReadTxn, WriteTxn};
+pub use documents::{
+    Document, DocumentMeta, DocumentPage, DocumentQuery, DocumentRead, DocumentReader,
+    DocumentWrite, Precondition, WriteOptions,
+};
 pub use durability::Durability;
 pub use error::{Error, ErrorKind, Result, Violation};
 pub use filter::{AttrEq, Cursor, Direction, EdgeFilter, NodeFilter, Page, PageRequest};
@@ -76,8 +81,8 @@ pub use serde_json;
 /// The names most programs need: `use kgstore_core::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Direction, Edge, EdgeFilter, EdgeKey, Error, ErrorKind, GraphRead, Node, NodeFilter,
-        OnDependents, PageRequest, PathOptions, RelationType, Result, SchemaTarget, Store,
-        TraverseOptions,
+        Direction, DocumentQuery, DocumentRead, Edge, EdgeFilter, EdgeKey, Error, ErrorKind,
+        GraphRead, Node, NodeFilter, OnDependents, PageRequest, PathOptions, RelationType, Result,
+        SchemaTarget, Store, TraverseOptions,
     };
 }

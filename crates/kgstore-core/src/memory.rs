@@ -13,6 +13,7 @@ use imbl::{OrdMap, OrdSet};
 use serde_json::Value;
 
 use crate::backend::{Backend, Problem, ReadTxn, WriteTxn};
+use crate::documents::{DocWrite, MemoryDocs};
 use crate::error::{Error, Result};
 use crate::events::{EventLogWrite, EventState};
 use crate::filter::{Direction, EdgeFilter, NodeFilter};
@@ -303,20 +304,50 @@ impl ReadTxn for GraphState {
 
 /// Implements [`ReadTxn`] for a type by forwarding every plain read to one of its
 /// fields (a [`GraphState`], say), so that backends keeping their indexes in
-/// memory need not repeat the forwarding. With a third argument `events`, the
-/// reads of the field's event log ([`GraphState::event_state`]) are forwarded too
-/// — for a backend that also writes events, through
-/// [`WriteTxn::events_mut`](crate::WriteTxn::events_mut); a plain [`GraphState`]
-/// keeps no events of its own as a [`ReadTxn`].
+/// memory need not repeat the forwarding. With `events`, the reads of the field's
+/// event log ([`GraphState::event_state`]) are forwarded too — for a backend that
+/// also writes events, through [`WriteTxn::events_mut`](crate::WriteTxn::events_mut);
+/// a plain [`GraphState`] keeps no events of its own as a [`ReadTxn`]. With
+/// `documents: field`, the type's documents are that field's (a
+/// [`DocRead`](crate::documents::DocRead)).
 ///
 /// ```ignore
 /// kgstore_core::delegate_read_txn!(MyWriteTxn<'_>, state);
 /// kgstore_core::delegate_read_txn!(MyReadTxn, state, events);
+/// kgstore_core::delegate_read_txn!(MyWriteTxn<'_>, state, events, documents: docs);
 /// ```
 #[macro_export]
 macro_rules! delegate_read_txn {
-    ($ty:ty, $field:ident $(, $events:ident)?) => {
+    ($ty:ty, $field:ident, events, documents: $docs:ident) => {
+        $crate::delegate_read_txn!(@impl $ty, $field,
+            fn events(&self) -> Option<&dyn $crate::events::EventLogRead> {
+                Some(self.$field.event_state())
+            }
+            fn documents(&self) -> Option<&dyn $crate::documents::DocRead> {
+                Some(&self.$docs)
+            }
+        );
+    };
+    ($ty:ty, $field:ident, events) => {
+        $crate::delegate_read_txn!(@impl $ty, $field,
+            fn events(&self) -> Option<&dyn $crate::events::EventLogRead> {
+                Some(self.$field.event_state())
+            }
+        );
+    };
+    ($ty:ty, $field:ident, documents: $docs:ident) => {
+        $crate::delegate_read_txn!(@impl $ty, $field,
+            fn documents(&self) -> Option<&dyn $crate::documents::DocRead> {
+                Some(&self.$docs)
+            }
+        );
+    };
+    ($ty:ty, $field:ident) => {
+        $crate::delegate_read_txn!(@impl $ty, $field,);
+    };
+    (@impl $ty:ty, $field:ident, $($extra:item)*) => {
         impl $crate::ReadTxn for $ty {
+            $($extra)*
             fn get_node(&self, name: &str) -> $crate::Result<Option<$crate::Node>> {
                 $crate::ReadTxn::get_node(&self.$field, name)
             }
@@ -373,11 +404,6 @@ macro_rules! delegate_read_txn {
             fn contains_edge(&self, key: &$crate::EdgeKey) -> $crate::Result<bool> {
                 $crate::ReadTxn::contains_edge(&self.$field, key)
             }
-            $(
-                fn $events(&self) -> Option<&dyn $crate::events::EventLogRead> {
-                    Some(self.$field.event_state())
-                }
-            )?
         }
     };
 }
@@ -451,10 +477,17 @@ impl Drop for GateGuard<'_> {
     }
 }
 
+/// Everything the memory backend holds: the graph and the documents.
+#[derive(Clone, Default)]
+struct MemoryState {
+    graph: GraphState,
+    docs: MemoryDocs,
+}
+
 /// The in-memory backend. Not persistent; the reference for every other backend.
 #[derive(Default)]
 pub struct MemoryBackend {
-    current: RwLock<GraphState>,
+    current: RwLock<MemoryState>,
     gate: Gate,
     lock_timeout: Option<Duration>,
 }
@@ -468,7 +501,10 @@ impl MemoryBackend {
     /// A memory backend holding `state` (a snapshot copied out of another store, say).
     pub fn from_state(state: GraphState) -> Self {
         Self {
-            current: RwLock::new(state),
+            current: RwLock::new(MemoryState {
+                graph: state,
+                docs: MemoryDocs::default(),
+            }),
             ..Self::default()
         }
     }
@@ -480,7 +516,7 @@ impl MemoryBackend {
     }
 
     /// The committed state (a cheap, structure-sharing copy).
-    fn snapshot(&self) -> GraphState {
+    fn snapshot(&self) -> MemoryState {
         self.current
             .read()
             .unwrap_or_else(PoisonError::into_inner)
@@ -494,24 +530,24 @@ impl Backend for MemoryBackend {
     }
 
     fn begin_read(&self) -> Result<Box<dyn ReadTxn + '_>> {
-        Ok(Box::new(MemoryRead {
-            state: self.snapshot(),
-        }))
+        let MemoryState { graph, docs } = self.snapshot();
+        Ok(Box::new(MemoryRead { state: graph, docs }))
     }
 
     fn begin_write(&self) -> Result<Box<dyn WriteTxn + '_>> {
         let guard = self.gate.enter(self.lock_timeout, "the memory store")?;
-        let state = self.snapshot();
+        let MemoryState { graph, docs } = self.snapshot();
         Ok(Box::new(MemoryWrite {
             backend: self,
-            state,
+            state: graph,
+            docs,
             _guard: guard,
         }))
     }
 
     /// Checks that the incoming-edge and dependents indexes agree with the data.
     fn check(&self) -> Result<Vec<Problem>> {
-        Ok(self.snapshot().check_indexes())
+        Ok(self.snapshot().graph.check_indexes())
     }
 
     /// Nothing to reorganise in memory.
@@ -523,17 +559,19 @@ impl Backend for MemoryBackend {
 /// A snapshot: the state as of the transaction's start.
 struct MemoryRead {
     state: GraphState,
+    docs: MemoryDocs,
 }
 
 /// The write transaction: a private copy that replaces the current state at commit.
 struct MemoryWrite<'a> {
     backend: &'a MemoryBackend,
     state: GraphState,
+    docs: MemoryDocs,
     _guard: GateGuard<'a>,
 }
 
-crate::delegate_read_txn!(MemoryRead, state, events);
-crate::delegate_read_txn!(MemoryWrite<'_>, state, events);
+crate::delegate_read_txn!(MemoryRead, state, events, documents: docs);
+crate::delegate_read_txn!(MemoryWrite<'_>, state, events, documents: docs);
 
 impl WriteTxn for MemoryWrite<'_> {
     fn put_node(&mut self, node: &Node) -> Result<()> {
@@ -567,16 +605,21 @@ impl WriteTxn for MemoryWrite<'_> {
         Some(&mut self.state.events)
     }
 
+    fn documents_mut(&mut self) -> Option<&mut dyn DocWrite> {
+        Some(&mut self.docs)
+    }
+
     fn commit(self: Box<Self>) -> Result<()> {
         let MemoryWrite {
             backend,
             state,
+            docs,
             _guard,
         } = *self;
         *backend
             .current
             .write()
-            .unwrap_or_else(PoisonError::into_inner) = state;
+            .unwrap_or_else(PoisonError::into_inner) = MemoryState { graph: state, docs };
         Ok(())
     }
 }

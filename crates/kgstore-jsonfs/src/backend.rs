@@ -13,6 +13,7 @@ use kgstore_core::{
 use serde_json::Value;
 
 use crate::commit::{Change, Disk, Failure};
+use crate::docs::{self, DocChange, DocTxn, DocView, Docs};
 use crate::files::{self, Content};
 use crate::journal::{FileOp, JOURNAL_DIR};
 use crate::layout::{self, MARKER, RecoveryReport};
@@ -20,6 +21,7 @@ use crate::lock::{self, LockFile};
 use crate::names;
 use crate::options::JsonFsOptions;
 use crate::scan::{self, Finding};
+use kgstore_core::documents::DocWrite;
 
 /// The JSON-files backend: one pretty-printed JSON file per node, edge and schema
 /// in a folder, with in-memory indexes built at open.
@@ -47,6 +49,9 @@ pub struct JsonFsBackend {
     root: PathBuf,
     options: JsonFsOptions,
     current: RwLock<GraphState>,
+    /// The committed documents (taken and replaced together with `current`, always
+    /// after it).
+    docs: RwLock<Docs>,
     writer: Mutex<Writer>,
     /// The thread holding the write transaction, so that a check from inside it is
     /// refused instead of waiting for itself.
@@ -156,15 +161,35 @@ impl JsonFsBackend {
         layout::prepare(&root, options.read_only, &options.hooks)?;
         let recovery_span = tracing::info_span!("recovery", store = %root.display()).entered();
         let (mut recovery, overlay) = layout::recover(&root, options.read_only, &options.hooks)?;
-        let scan = scan::scan(&root, &overlay)?;
+        let mut scan = scan::scan(&root, &overlay)?;
+        let mut doc_scan = docs::scan(&root, &overlay)?;
+        scan.findings.extend(doc_scan.findings);
+        scan.dirs.extend(doc_scan.dirs);
         if scan.findings.iter().any(|f| f.fatal) {
             return Err(refuse(&root, &scan.findings));
         }
+        // One-document commits whose bytes a crash kept in journal/ (read from there
+        // by a read-only open, moved into place by a writable one).
+        recovery
+            .rolled_forward
+            .extend(doc_scan.pending.iter().map(|(from, _)| root.join(from)));
         if options.read_only {
             recovery.left_in_place.extend(scan.temps.iter().cloned());
+            recovery
+                .left_in_place
+                .extend(doc_scan.strays.iter().cloned());
         } else {
+            if !doc_scan.pending.is_empty() {
+                docs::complete_moves(&root, &doc_scan.pending, &options.hooks)?;
+                doc_scan.index = docs::committed(&doc_scan.index);
+            }
             layout::remove_temps(&scan.temps, &options.hooks)?;
             recovery.temps_removed.extend(scan.temps.iter().cloned());
+            // Staged documents of transactions that never reached their commit mark.
+            layout::remove_temps(&doc_scan.strays, &options.hooks)?;
+            recovery
+                .temps_removed
+                .extend(doc_scan.strays.iter().cloned());
             if lock.as_ref().is_some_and(|l| l.unclean) {
                 // The last writer died with the store open: names it made in shard
                 // folders (a one-file commit's rename) may be visible but not durable.
@@ -190,6 +215,7 @@ impl JsonFsBackend {
             root,
             options,
             current: RwLock::new(scan.state),
+            docs: RwLock::new(doc_scan.index),
             writer: Mutex::new(Writer {
                 dirs: scan.dirs,
                 next_journal: 1,
@@ -217,11 +243,20 @@ impl JsonFsBackend {
         &self.recovery
     }
 
-    fn snapshot(&self) -> GraphState {
-        self.current
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+    /// The graph and the documents of one moment (a commit replaces both while
+    /// holding both locks, taken in the same order).
+    fn snapshot_all(&self) -> (GraphState, Docs) {
+        let graph = self.current.read().unwrap_or_else(PoisonError::into_inner);
+        let docs = self.docs.read().unwrap_or_else(PoisonError::into_inner);
+        (graph.clone(), docs.clone())
+    }
+
+    fn doc_view(&self, index: Docs) -> DocView<'_> {
+        DocView {
+            root: &self.root,
+            index,
+            current: &self.docs,
+        }
     }
 
     fn lock_writer(&self) -> MutexGuard<'_, Writer> {
@@ -245,8 +280,10 @@ impl Backend for JsonFsBackend {
     }
 
     fn begin_read(&self) -> Result<Box<dyn ReadTxn + '_>> {
+        let (state, docs) = self.snapshot_all();
         Ok(Box::new(JsonFsRead {
-            state: self.snapshot(),
+            state,
+            docs: self.doc_view(docs),
         }))
     }
 
@@ -276,13 +313,19 @@ impl Backend for JsonFsBackend {
             return Err(Self::poisoned_error(reason));
         }
         *lock(&self.write_owner) = Some(thread::current().id());
-        let base = self.snapshot();
+        let (base, base_docs) = self.snapshot_all();
         Ok(Box::new(JsonFsWrite {
             backend: self,
             writer,
             state: base.clone(),
             base,
             changed: BTreeSet::new(),
+            docs: DocTxn {
+                view: self.doc_view(base_docs.clone()),
+                changes: Default::default(),
+                hooks: &self.options.hooks,
+            },
+            base_docs,
         }))
     }
 
@@ -331,8 +374,17 @@ impl Backend for JsonFsBackend {
                 ));
             }
         }
-        let current = self.snapshot();
+        let doc_scan = docs::scan(&self.root, &self.overlay)?;
+        problems.extend(doc_scan.findings.iter().map(Finding::problem));
+        for stray in &doc_scan.strays {
+            problems.push(Problem::new(
+                stray.display().to_string(),
+                "staged document of an unfinished transaction (removed at the next open)",
+            ));
+        }
+        let (current, current_docs) = self.snapshot_all();
         compare(&self.root, &current, &scan.state, &mut problems)?;
+        docs::check(&self.root, &current_docs, &doc_scan.index, &mut problems)?;
         Ok(problems)
     }
 
@@ -355,7 +407,8 @@ impl Backend for JsonFsBackend {
     /// go on, as a new jsonfs store folder at `dest`, which must not exist. The copy is
     /// built under a temporary name beside `dest` and renamed into place when complete.
     fn backup_native(&self, dest: &Path) -> Result<()> {
-        crate::backup::write_copy(&self.snapshot(), dest, &self.options.hooks)
+        let (state, docs) = self.snapshot_all();
+        crate::backup::write_copy(&state, &docs, &self.root, dest, &self.options.hooks)
     }
 }
 
@@ -463,11 +516,12 @@ fn merge<'a, T, K: Ord>(
 }
 
 /// A read transaction: a snapshot of the in-memory indexes.
-struct JsonFsRead {
+struct JsonFsRead<'a> {
     state: GraphState,
+    docs: DocView<'a>,
 }
 
-kgstore_core::delegate_read_txn!(JsonFsRead, state, events);
+kgstore_core::delegate_read_txn!(JsonFsRead<'_>, state, events, documents: docs);
 
 /// What a write transaction changed.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -489,9 +543,12 @@ pub(crate) struct JsonFsWrite<'a> {
     base: GraphState,
     pub(crate) state: GraphState,
     pub(crate) changed: BTreeSet<Key>,
+    /// The documents as the transaction has them, and what it changed.
+    docs: DocTxn<'a>,
+    base_docs: Docs,
 }
 
-kgstore_core::delegate_read_txn!(JsonFsWrite<'_>, state, events);
+kgstore_core::delegate_read_txn!(JsonFsWrite<'_>, state, events, documents: docs);
 
 impl Drop for JsonFsWrite<'_> {
     fn drop(&mut self) {
@@ -606,6 +663,10 @@ impl WriteTxn for JsonFsWrite<'_> {
         Some(self)
     }
 
+    fn documents_mut(&mut self) -> Option<&mut dyn DocWrite> {
+        Some(&mut self.docs)
+    }
+
     fn commit(self: Box<Self>) -> Result<()> {
         let mut this = *self;
         if let Some(reason) = &this.writer.poisoned {
@@ -615,6 +676,10 @@ impl WriteTxn for JsonFsWrite<'_> {
         for key in &this.changed {
             changes.extend(this.change(key)?);
         }
+        changes.extend(docs::file_changes(&this.docs, &this.base_docs));
+        // From here the commit owns the staged files: a failure before its commit
+        // mark removes them, one after it leaves them to the next open's recovery.
+        let staged = std::mem::take(&mut this.docs.changes);
         if !changes.is_empty() {
             let backend = this.backend;
             let disk = Disk {
@@ -626,7 +691,14 @@ impl WriteTxn for JsonFsWrite<'_> {
             this.writer.next_journal += 1;
             match disk.apply(changes, &mut this.writer.dirs, seq) {
                 Ok(()) => {}
-                Err(Failure::Clean(e)) => return Err(e),
+                Err(Failure::Clean(e)) => {
+                    for change in staged.values() {
+                        if let DocChange::Put(rel) = change {
+                            let _ = files::remove(&backend.root.join(rel), &backend.options.hooks);
+                        }
+                    }
+                    return Err(e);
+                }
                 Err(Failure::Committed(e)) => {
                     return Err(this.poison(
                         e,
@@ -643,11 +715,18 @@ impl WriteTxn for JsonFsWrite<'_> {
                 }
             }
         }
-        *this
+        let mut graph = this
             .backend
             .current
             .write()
-            .unwrap_or_else(PoisonError::into_inner) = std::mem::take(&mut this.state);
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut docs = this
+            .backend
+            .docs
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        *graph = std::mem::take(&mut this.state);
+        *docs = docs::committed(&this.docs.view.index);
         Ok(())
     }
 }

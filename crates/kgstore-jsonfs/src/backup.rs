@@ -4,13 +4,20 @@ use std::path::{Path, PathBuf};
 
 use kgstore_core::{EdgeFilter, Error, GraphState, NodeFilter, ReadTxn, Result};
 
+use crate::docs::Docs;
 use crate::fault::Hooks;
 use crate::files::{self, Content, ensure_dir, parallel_map, sync_dir, workers_for};
 use crate::{fsio, layout};
 
 /// Writes `state` as a new store at `dest` (which must not exist): built in a
 /// temporary folder beside it, every file and folder synced, then renamed into place.
-pub fn write_copy(state: &GraphState, dest: &Path, hooks: &Hooks) -> Result<()> {
+pub fn write_copy(
+    state: &GraphState,
+    docs: &Docs,
+    source: &Path,
+    dest: &Path,
+    hooks: &Hooks,
+) -> Result<()> {
     if dest.exists() {
         return Err(Error::invalid_input(
             format!("backup destination {}", dest.display()),
@@ -35,7 +42,8 @@ pub fn write_copy(state: &GraphState, dest: &Path, hooks: &Hooks) -> Result<()> 
         // This process's own earlier attempt, whose clean-up failed.
         fsio::remove_dir_all(&partial, hooks).map_err(|e| Error::io(&partial, e))?;
     }
-    let outcome = fill(state, &partial, hooks).and_then(|()| files::rename(&partial, dest, hooks));
+    let outcome = fill(state, docs, source, &partial, hooks)
+        .and_then(|()| files::rename(&partial, dest, hooks));
     if let Err(e) = outcome {
         let _ = fsio::remove_dir_all(&partial, hooks);
         return Err(e);
@@ -49,7 +57,7 @@ pub fn write_copy(state: &GraphState, dest: &Path, hooks: &Hooks) -> Result<()> 
     Ok(())
 }
 
-fn fill(state: &GraphState, root: &Path, hooks: &Hooks) -> Result<()> {
+fn fill(state: &GraphState, docs: &Docs, source: &Path, root: &Path, hooks: &Hooks) -> Result<()> {
     fsio::create_dir(root, hooks).map_err(|e| Error::io(root, e))?;
     layout::create(root, hooks)?;
     let mut items: Vec<(String, Content)> = Vec::new();
@@ -103,6 +111,7 @@ fn fill(state: &GraphState, root: &Path, hooks: &Hooks) -> Result<()> {
         },
     );
     written.into_iter().collect::<Result<()>>()?;
+    dirs.extend(crate::docs::copy_into(docs, source, root, hooks)?);
     for top in layout::FOLDERS {
         dirs.push(root.join(top));
     }

@@ -44,6 +44,10 @@ pub enum Content {
     Event(Box<kgstore_core::events::LogRecord>),
     /// An entry of the event store's keyed state.
     State(crate::events::StateFile),
+    /// A document's metadata file.
+    DocMeta(kgstore_core::DocumentMeta),
+    /// A document's bytes, already in a staged file (relative path), moved into place.
+    Staged(String),
 }
 
 impl Content {
@@ -87,6 +91,11 @@ impl Content {
             Self::Schema(schema) => entity_file::render_schema(schema),
             Self::Event(record) => render(&**record),
             Self::State(entry) => render(entry),
+            Self::DocMeta(meta) => render(meta),
+            Self::Staged(rel) => Err(Error::backend(
+                "jsonfs",
+                format!("the staged document {rel} is moved into place, not rendered"),
+            )),
         }
     }
 }
@@ -161,7 +170,9 @@ pub fn rename(from: &Path, to: &Path, hooks: &Hooks) -> Result<()> {
 pub fn remove(path: &Path, hooks: &Hooks) -> Result<bool> {
     match fsio::remove_file(path, hooks) {
         Ok(()) => Ok(true),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+        // Not there; or a folder on its way became a file (a document's folder that
+        // a committed transaction turned into a document): not there either.
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => Ok(false),
         Err(e) => Err(Error::io(path, e)),
     }
 }

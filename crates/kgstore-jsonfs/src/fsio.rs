@@ -66,6 +66,16 @@ pub fn remove_dir_all(path: &Path, hooks: &Hooks) -> io::Result<()> {
     step(hooks, FsOp::RemoveFile, path, || fs::remove_dir_all(path))
 }
 
+/// Removes an empty folder (a documents' folder its last document left).
+pub fn remove_dir(path: &Path, hooks: &Hooks) -> io::Result<()> {
+    step(hooks, FsOp::RemoveFile, path, || fs::remove_dir(path))
+}
+
+/// Syncs a file written earlier (a staged document), by path.
+pub fn sync_path(path: &Path, hooks: &Hooks) -> io::Result<()> {
+    step(hooks, FsOp::SyncFile, path, || File::open(path)?.sync_all())
+}
+
 /// Creates a folder.
 pub fn create_dir(path: &Path, hooks: &Hooks) -> io::Result<()> {
     step(hooks, FsOp::CreateDir, path, || fs::create_dir(path))

@@ -27,13 +27,16 @@ pub const COMMITTED: &str = ".commit";
 /// The journal folder's name.
 pub const JOURNAL_DIR: &str = "journal";
 
-/// One file operation: write `content` at `rel`, or remove `rel` if `None`.
+/// One file operation: write `content` at `rel`, move the file `from` to `rel`
+/// (a staged document), or remove `rel` if neither.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileOp {
     /// The path relative to the store's folder, with `/` separators.
     pub rel: String,
-    /// The new content; `None` removes the file.
+    /// The new content; `None` removes the file (unless `from` is set).
     pub content: Option<Vec<u8>>,
+    /// A staged file (relative path in `journal/`) that becomes `rel`.
+    pub from: Option<String>,
 }
 
 /// The journal's bytes for `ops`.
@@ -45,13 +48,16 @@ pub fn encode(ops: &[FileOp]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER.len() + size + 90);
     out.extend_from_slice(HEADER.as_bytes());
     for op in ops {
-        match &op.content {
-            Some(content) => {
+        match (&op.content, &op.from) {
+            (Some(content), _) => {
                 out.extend_from_slice(format!("put {} {}\n", op.rel, content.len()).as_bytes());
                 out.extend_from_slice(content);
                 out.push(b'\n');
             }
-            None => out.extend_from_slice(format!("del {}\n", op.rel).as_bytes()),
+            (None, Some(from)) => {
+                out.extend_from_slice(format!("mv {from} {}\n", op.rel).as_bytes());
+            }
+            (None, None) => out.extend_from_slice(format!("del {}\n", op.rel).as_bytes()),
         }
     }
     let digest = hex(&Sha256::digest(&out));
@@ -86,12 +92,26 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<FileOp>, String> {
                 ops.push(FileOp {
                     rel: checked_path(rel, line_start)?,
                     content: Some(bytes[at..end].to_vec()),
+                    from: None,
                 });
                 at = end + 1;
+            }
+            ["mv", from, rel] => {
+                if !crate::docs::is_staged_path(from) || !rel.starts_with(crate::docs::DOCUMENTS) {
+                    return Err(format!(
+                        "moves something other than a staged document at byte {line_start}"
+                    ));
+                }
+                ops.push(FileOp {
+                    rel: checked_path(rel, line_start)?,
+                    content: None,
+                    from: Some((*from).to_owned()),
+                });
             }
             ["del", rel] => ops.push(FileOp {
                 rel: checked_path(rel, line_start)?,
                 content: None,
+                from: None,
             }),
             ["end", count, sum] => {
                 let expected = format!("sha256:{}", hex(&Sha256::digest(&bytes[..line_start])));
@@ -117,7 +137,7 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<FileOp>, String> {
 }
 
 fn checked_path(rel: &str, offset: usize) -> Result<String, String> {
-    if is_entity_path(rel) || crate::events::is_event_path(rel) {
+    if is_entity_path(rel) || crate::events::is_event_path(rel) || crate::docs::is_doc_path(rel) {
         Ok(rel.to_owned())
     } else {
         Err(format!(
@@ -144,14 +164,27 @@ mod tests {
             FileOp {
                 rel: "nodes/3f/serde.json".into(),
                 content: Some(b"{\n  \"x\": 1\n}\n".to_vec()),
+                from: None,
             },
             FileOp {
                 rel: "edges/a0/a,calls,b.json".into(),
                 content: None,
+                from: None,
             },
             FileOp {
                 rel: "schemas/node_type/crate.json".into(),
                 content: Some(Vec::new()),
+                from: None,
+            },
+            FileOp {
+                rel: "documents/scripts/pilot.fountain".into(),
+                content: None,
+                from: Some("journal/12-3.staged".into()),
+            },
+            FileOp {
+                rel: "docmeta/ab/scripts%2fpilot.fountain.json".into(),
+                content: Some(b"{}".to_vec()),
+                from: None,
             },
         ]
     }
@@ -188,10 +221,14 @@ mod tests {
             "/etc/passwd",
             "LOCK",
             "nodes/ab/.x.json",
+            "documents/../x",
+            "documents/.git/config",
+            "documents",
         ] {
             let bytes = encode(&[FileOp {
                 rel: rel.into(),
                 content: None,
+                from: None,
             }]);
             let err = decode(&bytes).unwrap_err();
             assert!(err.contains("outside the data folders"), "{err}");

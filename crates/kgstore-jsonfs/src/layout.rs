@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use kgstore_core::{Error, Result};
 use serde_json::{Value, json};
 
+use crate::docs::{self, DOCMETA, DOCUMENTS};
 use crate::fault::{FaultPoint, Hooks};
 use crate::files::{self, ensure_dir, is_temp, parent, sync_dir};
 use crate::journal::{self, COMMITTED, FileOp, JOURNAL_DIR};
@@ -17,16 +18,23 @@ use crate::names::{EDGES, NODES, SCHEMAS};
 pub const MARKER: &str = "kgstore-jsonfs.json";
 /// The format's name in the marker.
 pub const FORMAT: &str = "kgstore-jsonfs";
-/// The format version this build writes (and the newest it reads). Version 1 (the
-/// graph only) is read as it is and marked version 2 (the event store added) by the
-/// first writable open, so that an older kgstore does not take a store with events,
-/// or a journal naming event files, for its own.
-pub const VERSION: u64 = 2;
+/// The format version this build writes (and the newest it reads). Each version
+/// added a kind of data; an older store is read as it is and marked with this
+/// version by its first writable open (once the new folders exist), so that an
+/// older kgstore does not take a store holding newer data, or a journal naming its
+/// files, for its own. The versions, each with what it added:
+///
+/// | version | added |
+/// |---------|-------|
+/// | 1 | the graph (`nodes/`, `edges/`, `schemas/`) |
+/// | 2 | documents (`documents/`, `docmeta/`) |
+/// | 3 | the event store (`events/`) |
+pub const VERSION: u64 = 3;
 /// What a store's own `.gitignore` keeps out of version control.
 const GITIGNORE: &str = "# Written by kgstore-jsonfs: the lock, unfinished commits and temporary files.\nLOCK\njournal/\n.tmp-*\n";
 
 /// Every folder of a store, parents first.
-pub const FOLDERS: [&str; 9] = [
+pub const FOLDERS: [&str; 11] = [
     NODES,
     EDGES,
     SCHEMAS,
@@ -36,13 +44,17 @@ pub const FOLDERS: [&str; 9] = [
     crate::events::LOG,
     crate::events::STATE,
     JOURNAL_DIR,
+    DOCUMENTS,
+    DOCMETA,
 ];
 
 /// What opening a store cleaned up after an earlier crash.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RecoveryReport {
-    /// Committed journals whose transactions were completed (for a read-only open:
-    /// applied in memory only, and left on disk for the next writable open).
+    /// Committed journals whose transactions were completed, and staged bytes of
+    /// one-document commits moved into place after their commit mark (for a
+    /// read-only open: applied in memory only, and left on disk for the next
+    /// writable open).
     pub rolled_forward: Vec<PathBuf>,
     /// Journals that had not reached their commit mark, removed with no effect.
     pub discarded: Vec<PathBuf>,
@@ -269,16 +281,31 @@ fn roll_forward(root: &Path, ops: &[FileOp], hooks: &Hooks) -> Result<()> {
     for op in ops {
         let path = root.join(&op.rel);
         let dir = parent(&path).to_path_buf();
-        match &op.content {
-            Some(content) => {
+        let document = op.rel.starts_with(DOCUMENTS);
+        match (&op.content, &op.from) {
+            (Some(content), _) => {
                 if ensure_dir(&dir, hooks)? {
                     dirs.push(parent(&dir).to_path_buf());
                 }
                 let temp = files::write_temp_at(&dir, content, hooks, None)?;
                 files::rename(&temp, &path, hooks)?;
             }
-            None => {
+            (None, Some(from)) => {
+                // Not there any more: moved by the interrupted commit, or an earlier
+                // roll-forward (the open then checks the document's size).
+                let staged = root.join(from);
+                if files::exists(&staged) == Some(true) {
+                    dirs.extend(docs::ensure_doc_dirs(root, &dir, hooks)?);
+                    docs::clear_empty_dir_at(&path, hooks)?;
+                    files::rename(&staged, &path, hooks)?;
+                    dirs.push(root.join(JOURNAL_DIR));
+                }
+            }
+            (None, None) => {
                 files::remove(&path, hooks)?;
+                if document {
+                    dirs.extend(docs::prune_doc_dirs(root, &dir, hooks)?);
+                }
             }
         }
         dirs.push(dir);
@@ -286,6 +313,8 @@ fn roll_forward(root: &Path, ops: &[FileOp], hooks: &Hooks) -> Result<()> {
             .at(FaultPoint::RecoveryApplied)
             .map_err(|e| Error::io(&path, e))?;
     }
+    let documents = root.join(DOCUMENTS);
+    dirs.retain(|d| !d.starts_with(&documents) || d.is_dir());
     dirs.sort();
     dirs.dedup();
     for dir in dirs {

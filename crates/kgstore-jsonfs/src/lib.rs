@@ -39,6 +39,7 @@
 mod backend;
 mod backup;
 mod commit;
+mod docs;
 pub mod events;
 pub mod fault;
 mod files;

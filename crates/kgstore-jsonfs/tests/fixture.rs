@@ -1,8 +1,9 @@
-//! The committed stores of format versions 1 (`tests/fixtures/v1`, the graph) and 2
-//! (`tests/fixtures/v2`, the graph and the event store) must keep opening with the
-//! same content, and today's writer must still write exactly the files of the
-//! newest: a change of format shows up here and needs a new version and a new
-//! fixture.
+//! The committed stores of format versions 1 (`tests/fixtures/v1`, the graph), 2
+//! (`tests/fixtures/v2`, with documents) and 3 (`tests/fixtures/v3`, with documents
+//! and the event store) must keep opening with the same content, older ones must be
+//! upgraded by a writable open, and today's writer must still write exactly the
+//! files of the newest: a change of format shows up here and needs a new version
+//! and a new fixture.
 //!
 //! `KGSTORE_WRITE_FIXTURE=1 cargo test -p kgstore-jsonfs --test fixture` rewrites the
 //! newest one.
@@ -16,19 +17,48 @@ use kgstore_core::events::{
     Append, AppendOptions, EventRead, ExpectedVersion, GroupOptions, Nack, NewEvent, ReadOptions,
 };
 use kgstore_core::suite::dump;
-use kgstore_core::{Edge, Node, RelationType, SchemaTarget, Store, Timestamp};
+use kgstore_core::{
+    DocumentQuery, DocumentRead, Edge, Node, RelationType, SchemaTarget, Store, Timestamp,
+};
 use kgstore_jsonfs::{JsonFsBackend, JsonFsOptions};
 use serde_json::json;
 
 use common::{all_files, open};
 
+/// The newest format version, whose fixture today's writer must reproduce.
+const NEWEST: u32 = 3;
+
 fn fixture(version: u32) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/v{version}"))
 }
 
-/// Writes the fixture's content, with fixed times, into a new store at `path`; with
-/// `events`, the event store's part too.
-fn write_sample(path: &Path, events: bool) {
+/// The documents of the v2 and v3 fixtures, with fixed times: a script, a hostile
+/// key, binary bytes, an empty document.
+fn write_documents(path: &Path) {
+    let t = Timestamp::from_micros(1_767_225_600_000_000).unwrap();
+    let store = open(path);
+    store
+        .write(|tx| {
+            for (key, content) in [
+                ("scripts/pilot.fountain", b"INT. HOUSE - DAY\n".to_vec()),
+                ("Scripts/..x/Pilot .FOUNTAIN.", b"hostile key".to_vec()),
+                ("blobs/scene-1.bin", (0..=255u8).collect()),
+                ("empty", Vec::new()),
+            ] {
+                let mut meta = Store::memory().write_document(key, &content)?;
+                meta.created_at = t;
+                meta.updated_at = t;
+                meta.version = 3;
+                tx.import_document(meta, content.as_slice())?;
+            }
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Writes a fixture's content, with fixed times, into a new store at `path`: the
+/// graph; from version 2 on the documents; from version 3 on the event store.
+fn write_sample(path: &Path, version: u32) {
     let t = Timestamp::from_micros(1_767_225_600_000_000).unwrap();
     let store = open(path);
     store
@@ -80,9 +110,15 @@ fn write_sample(path: &Path, events: bool) {
             Ok(())
         })
         .unwrap();
-    if !events {
+    drop(store);
+    if version < 2 {
         return;
     }
+    write_documents(path);
+    if version < 3 {
+        return;
+    }
+    let store = open(path);
     store
         .create_group("billing", GroupOptions::default())
         .unwrap();
@@ -155,9 +191,9 @@ fn copy_fixture(version: u32, to: &Path) {
 }
 
 #[test]
-fn format_v1_fixture_opens_and_is_upgraded() {
+fn format_v1_fixture_opens_with_its_content_and_is_upgraded() {
     let fresh = tempfile::tempdir().unwrap();
-    write_sample(fresh.path(), false);
+    write_sample(fresh.path(), 1);
     let copy = tempfile::tempdir().unwrap();
     copy_fixture(1, copy.path());
     // Read-only, it is read as it is.
@@ -165,16 +201,17 @@ fn format_v1_fixture_opens_and_is_upgraded() {
         JsonFsBackend::open(copy.path(), JsonFsOptions::default().read_only(true)).unwrap(),
     );
     assert!(dump(&reader) == dump(&open(fresh.path())));
+    assert_eq!(reader.count_documents().unwrap(), 0);
     assert_eq!(reader.last_position().unwrap(), 0);
     drop(reader);
-    let marker = |dir: &Path| std::fs::read_to_string(dir.join("kgstore-jsonfs.json")).unwrap();
     assert!(marker(copy.path()).contains("\"version\": 1"));
-    // A writable open marks it version 2 and takes events.
+    // A writable open marks it with today's version and takes documents and events.
     let store = open(copy.path());
     assert!(dump(&store) == dump(&open(fresh.path())));
     assert_eq!(dump(&store).0.len(), 5);
     assert!(store.check().unwrap().is_ok());
-    assert!(marker(copy.path()).contains("\"version\": 2"));
+    assert!(marker(copy.path()).contains(&format!("\"version\": {NEWEST}")));
+    store.write_document("after/upgrade.txt", "x").unwrap();
     store
         .append(
             "s",
@@ -185,22 +222,85 @@ fn format_v1_fixture_opens_and_is_upgraded() {
     assert_eq!(store.last_position().unwrap(), 1);
 }
 
+fn marker(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("kgstore-jsonfs.json")).unwrap()
+}
+
+/// The documents of two stores are the same, key, metadata and bytes.
+fn same_documents(a: &Store, b: &Store, count: usize) {
+    let metas = |s: &Store| {
+        s.list_documents(&DocumentQuery::default())
+            .unwrap()
+            .documents
+    };
+    assert_eq!(metas(a), metas(b));
+    assert_eq!(metas(a).len(), count);
+    for meta in metas(b) {
+        assert_eq!(
+            a.read_document(&meta.key).unwrap(),
+            b.read_document(&meta.key).unwrap()
+        );
+    }
+}
+
 #[test]
-fn format_v2_fixture_opens_with_its_content() {
+fn format_v2_fixture_opens_with_its_content_and_is_upgraded() {
     let fresh = tempfile::tempdir().unwrap();
-    write_sample(fresh.path(), true);
+    write_sample(fresh.path(), 2);
+    let fresh = open(fresh.path());
+    let copy = tempfile::tempdir().unwrap();
+    copy_fixture(2, copy.path());
+    let reader = Store::new(
+        JsonFsBackend::open(copy.path(), JsonFsOptions::default().read_only(true)).unwrap(),
+    );
+    assert!(dump(&reader) == dump(&fresh));
+    same_documents(&reader, &fresh, 4);
+    assert_eq!(reader.last_position().unwrap(), 0);
+    drop(reader);
+    assert!(marker(copy.path()).contains("\"version\": 2"));
+    let store = open(copy.path());
+    assert!(dump(&store) == dump(&fresh));
+    assert_eq!(dump(&store).0.len(), 5);
+    same_documents(&store, &fresh, 4);
+    assert_eq!(
+        std::fs::read(copy.path().join("documents/scripts/pilot.fountain")).unwrap(),
+        b"INT. HOUSE - DAY\n"
+    );
+    assert!(store.check().unwrap().is_ok());
+    assert!(marker(copy.path()).contains(&format!("\"version\": {NEWEST}")));
+    store
+        .write(|tx| {
+            tx.write_document("after/upgrade.txt", "x")?;
+            tx.append(
+                "s",
+                ExpectedVersion::NoStream,
+                [NewEvent::new("t", json!(1))],
+            )
+        })
+        .unwrap();
+    assert_eq!(store.last_position().unwrap(), 1);
+    assert!(store.check().unwrap().is_ok());
+}
+
+#[test]
+fn format_v3_fixture_opens_with_its_content() {
+    let fresh = tempfile::tempdir().unwrap();
+    write_sample(fresh.path(), 3);
     if std::env::var("KGSTORE_WRITE_FIXTURE").is_ok() {
-        let _ = std::fs::remove_dir_all(fixture(2));
+        let _ = std::fs::remove_dir_all(fixture(NEWEST));
         for (rel, bytes) in files(fresh.path()) {
-            let dest = fixture(2).join(rel);
+            let dest = fixture(NEWEST).join(rel);
             std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
             std::fs::write(dest, bytes).unwrap();
         }
     }
     let copy = tempfile::tempdir().unwrap();
-    copy_fixture(2, copy.path());
+    copy_fixture(3, copy.path());
     let store = open(copy.path());
-    assert!(dump(&store) == dump(&open(fresh.path())));
+    let fresh = open(fresh.path());
+    assert!(dump(&store) == dump(&fresh));
+    assert_eq!(dump(&store).0.len(), 5);
+    same_documents(&store, &fresh, 4);
     assert!(store.check().unwrap().is_ok());
     let page = store
         .read_stream("orders/../../etc", &ReadOptions::forwards(10))
@@ -230,14 +330,14 @@ fn format_v2_fixture_opens_with_its_content() {
 }
 
 #[test]
-fn todays_writer_still_writes_format_v2() {
+fn todays_writer_still_writes_the_newest_format() {
     if std::env::var("KGSTORE_WRITE_FIXTURE").is_ok() {
         return; // the other test is rewriting the fixture
     }
     let fresh = tempfile::tempdir().unwrap();
-    write_sample(fresh.path(), true);
+    write_sample(fresh.path(), NEWEST);
     let written = files(fresh.path());
-    let committed = files(&fixture(2));
+    let committed = files(&fixture(NEWEST));
     let names = |f: &[(String, Vec<u8>)]| f.iter().map(|(r, _)| r.clone()).collect::<Vec<_>>();
     assert_eq!(names(&written), names(&committed));
     for ((rel, a), (_, b)) in written.iter().zip(&committed) {

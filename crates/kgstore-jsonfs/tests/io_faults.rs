@@ -1,8 +1,9 @@
 //! I/O errors at every file-system step (the `FsOp` layer of `kgstore_jsonfs::fault`).
 //!
 //! A representative transaction (new nodes and edges, an update, a delete that takes
-//! an edge with it, a schema) is run once to record the trace of its file-system
-//! steps. Then, for every step of that trace, for `EIO` and `ENOSPC`, once and
+//! an edge with it, a schema; documents written — one streamed, one in a new folder —
+//! replaced and deleted, and a folder of documents that becomes a document) is run
+//! once to record the trace of its file-system steps. Then, for every step of that trace, for `EIO` and `ENOSPC`, once and
 //! sticky (every step fails from then on, until the fault clears), a fresh copy of
 //! the same store runs the transaction with that step failing, and the test checks:
 //! the commit fails; the open handle shows the state before the transaction; a
@@ -22,14 +23,14 @@ use std::time::Instant;
 
 use kgstore_core::suite::dump;
 use kgstore_core::{
-    Durability, Edge, ErrorKind, GraphRead, Node, OnDependents, RelationType, SchemaTarget, Store,
-    WriteTx,
+    DocumentRead, Durability, Edge, ErrorKind, GraphRead, Node, OnDependents, RelationType,
+    SchemaTarget, Store, WriteOptions, WriteTx,
 };
 use kgstore_jsonfs::fault::{EIO, ENOSPC, Fault, FaultAction, FsOp, Step};
 use kgstore_jsonfs::{JsonFsBackend, JsonFsOptions, TEMP_PREFIX};
 use serde_json::json;
 
-use common::{Dump, all_files, leftovers, state};
+use common::{Dump, all_files, leftovers, same_but_replaced, state};
 
 /// The errors every step is failed with.
 const ERRORS: [(&str, i32); 2] = [("EIO", EIO), ("ENOSPC", ENOSPC)];
@@ -59,14 +60,26 @@ fn base(path: &Path) {
                 SchemaTarget::RelationType(RelationType::Calls),
                 json!({"type": "object"}),
             )?;
+            tx.write_document("docs/keep.txt", "keep")?;
+            tx.write_document("docs/old.txt", "v1")?;
+            tx.write_document("gone/only.txt", "bye")?;
+            tx.write_document("flip/inner", "becomes a document")?;
             Ok(())
         })
         .unwrap();
 }
 
 /// The transaction under test: two new nodes (one depending on the other), two new
-/// edges, an update, a delete that removes an edge with its node, and a schema.
+/// edges, an update, a delete that removes an edge with its node, and a schema;
+/// documents written (in a new folder, and streamed), replaced and deleted (the
+/// last of its folder), and a folder that becomes a document.
 fn transaction(tx: &mut WriteTx<'_>) -> kgstore_core::Result<()> {
+    tx.write_document("docs/new/deep.txt", "new")?;
+    tx.write_document("docs/old.txt", "v2")?;
+    tx.delete_document("gone/only.txt")?;
+    tx.delete_document("flip/inner")?;
+    tx.write_document("flip", "was a folder")?;
+    tx.write_document_from("blobs/big.bin", &[7u8; 70_000][..], &WriteOptions::new())?;
     tx.create_node(Node::new("new1", "thing")?.with_attribute("v", json!(5)))?;
     tx.create_node(Node::new("new2", "thing")?.with_dependency("new1"))?;
     tx.create_edge(Edge::new("new1", RelationType::DependsOn, "keep")?)?;
@@ -78,6 +91,26 @@ fn transaction(tx: &mut WriteTx<'_>) -> kgstore_core::Result<()> {
     tx.set_schema(
         SchemaTarget::NodeType("thing".into()),
         json!({"type": "object", "properties": {"v": {"type": "integer"}}}),
+    )?;
+    Ok(())
+}
+
+/// A transaction to fail at every step.
+type Transaction = fn(&mut WriteTx<'_>) -> kgstore_core::Result<()>;
+
+/// One document replaced and nothing else: the commit without a journal, whose
+/// mark is the metadata file's rename.
+fn one_document(tx: &mut WriteTx<'_>) -> kgstore_core::Result<()> {
+    tx.write_document("docs/old.txt", "v2, longer")?;
+    Ok(())
+}
+
+/// One document created in new folders, streamed in.
+fn one_new_document(tx: &mut WriteTx<'_>) -> kgstore_core::Result<()> {
+    tx.write_document_from(
+        "fresh/deep/new.bin",
+        &[9u8; 70_000][..],
+        &WriteOptions::new(),
     )?;
     Ok(())
 }
@@ -97,6 +130,8 @@ fn copy_store(from: &Path, to: &Path) {
         "journal",
         "schemas/node_type",
         "schemas/relation_type",
+        "documents",
+        "docmeta",
     ] {
         std::fs::create_dir_all(to.join(folder)).unwrap();
     }
@@ -114,6 +149,7 @@ fn shape(root: &Path, step: &Step) -> (FsOp, PathBuf) {
         Some(name) if name.to_string_lossy().starts_with(TEMP_PREFIX) => {
             rel.with_file_name(format!("{TEMP_PREFIX}*"))
         }
+        Some(name) if name.to_string_lossy().ends_with(".staged") => rel.with_file_name("*.staged"),
         _ => rel,
     };
     (step.op, rel)
@@ -148,11 +184,18 @@ struct Setup {
     open_steps: usize,
     /// Steps of the transaction's commit.
     commit: Vec<Step>,
-    /// The index in `commit` of the commit mark (the journal's rename).
+    /// The index in `commit` of the commit mark (the journal's rename; for one
+    /// document, its metadata file's).
     mark: usize,
+    /// The transaction.
+    transaction: Transaction,
 }
 
 fn setup(durability: Durability) -> Setup {
+    setup_with(durability, transaction)
+}
+
+fn setup_with(durability: Durability, transaction: Transaction) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let base_path = dir.path().join("base");
     base(&base_path);
@@ -166,10 +209,15 @@ fn setup(durability: Durability) -> Setup {
     let after = state(&store);
     let commit = tracer.trace()[open_steps..].to_vec();
     drop(store);
+    let docmeta = run.join("docmeta");
     let mark = commit
         .iter()
-        .position(|s| s.op == FsOp::Rename && s.path.extension().is_some_and(|e| e == "commit"))
-        .expect("the commit renames its journal");
+        .position(|s| {
+            s.op == FsOp::Rename
+                && (s.path.extension().is_some_and(|e| e == "commit")
+                    || s.path.starts_with(&docmeta))
+        })
+        .expect("the commit renames its journal or a document's metadata");
     Setup {
         _dir: dir,
         base: base_path,
@@ -180,6 +228,7 @@ fn setup(durability: Durability) -> Setup {
         open_steps,
         commit,
         mark,
+        transaction,
     }
 }
 
@@ -204,7 +253,7 @@ fn case(setup: &Setup, scratch: &Path, k: usize, (name, code): (&str, i32), mode
     let store = open_with(&path, setup.durability, &fault).unwrap();
     assert!(!fault.fired(), "{what}: fired during open");
     let err = store
-        .write(transaction)
+        .write(setup.transaction)
         .expect_err(&format!("{what}: the commit succeeded"));
     assert_eq!(err.kind(), ErrorKind::Io, "{what}: {err}");
     assert!(
@@ -235,7 +284,7 @@ fn case(setup: &Setup, scratch: &Path, k: usize, (name, code): (&str, i32), mode
     }
     // Readers of the open handle see the last whole state.
     assert!(
-        state(&store) == setup.before,
+        same_but_replaced(&state(&store), &setup.before),
         "{what}: the open store changed"
     );
     fault.clear();
@@ -327,8 +376,11 @@ impl Mode {
 }
 
 fn every_step_of_a_commit(durability: Durability, errors: &[(&str, i32)], mode: Mode) {
+    every_step_of(setup(durability), errors, mode);
+}
+
+fn every_step_of(setup: Setup, errors: &[(&str, i32)], mode: Mode) {
     let started = Instant::now();
-    let setup = setup(durability);
     let scratch = tempfile::tempdir().unwrap();
     let cases: Vec<(usize, (&str, i32))> = errors
         .iter()
@@ -413,6 +465,57 @@ fn every_step_of_a_relaxed_commit_failing() {
 #[test]
 fn every_step_of_a_commit_done_then_reported_failed() {
     every_step_of_a_commit(Durability::Immediate, &ERRORS[..1], Mode::Late);
+}
+
+/// A one-document commit (no journal) at every step, in every mode: before its
+/// mark (the metadata's rename) the store is as before; after it the handle is
+/// poisoned and the next open moves the staged bytes into place.
+#[test]
+fn every_step_of_a_one_document_commit_failing() {
+    for transaction in [one_document as Transaction, one_new_document] {
+        let trace = setup_with(Durability::Immediate, transaction);
+        let ops: Vec<FsOp> = trace.commit[trace.mark..].iter().map(|s| s.op).collect();
+        // No journal: the mark, its folder's sync, then the bytes' rename (after any
+        // folders it needs), and no sync after it.
+        assert!(
+            trace
+                .commit
+                .iter()
+                .all(|s| !s.path.to_string_lossy().ends_with(".commit")),
+            "{:?}",
+            trace.commit
+        );
+        assert_eq!(ops[0], FsOp::Rename);
+        let syncs = ops[1..]
+            .iter()
+            .take_while(|op| **op == FsOp::SyncDir)
+            .count();
+        assert!(syncs >= 1, "{:?}", trace.commit);
+        assert!(
+            ops[1 + syncs..]
+                .iter()
+                .all(|op| matches!(op, FsOp::CreateDir | FsOp::Rename)),
+            "{:?}",
+            trace.commit
+        );
+        assert_eq!(ops.last(), Some(&FsOp::Rename), "{:?}", trace.commit);
+        every_step_of(trace, &ERRORS, Mode::Once);
+        every_step_of(
+            setup_with(Durability::Immediate, transaction),
+            &ERRORS,
+            Mode::Sticky,
+        );
+        every_step_of(
+            setup_with(Durability::Immediate, transaction),
+            &ERRORS[..1],
+            Mode::Late,
+        );
+        every_step_of(
+            setup_with(Durability::Relaxed, transaction),
+            &ERRORS[1..],
+            Mode::Once,
+        );
+    }
 }
 
 /// Makes `path` hold a copy of the base store whose last commit passed its commit
@@ -512,7 +615,7 @@ fn every_step_of_a_recovery_failing() {
 #[test]
 fn every_step_of_a_store_creation_failing() {
     let started = Instant::now();
-    let empty: Dump = (Vec::new(), Vec::new(), Vec::new());
+    let empty: Dump = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let steps = every_step_of_an_open(|_| {}, &empty, "creation");
     assert_eq!(steps[0].op, FsOp::CreateDir, "{steps:?}");
     eprintln!(
@@ -756,7 +859,7 @@ fn every_fault_point_fails_with_each_error() {
         let err = store.write(transaction).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Io, "{what}: {err}");
         assert!(
-            state(&store) == setup.before,
+            same_but_replaced(&state(&store), &setup.before),
             "{what}: the open store changed"
         );
         let before_mark = matches!(
@@ -911,5 +1014,75 @@ fn a_one_file_step_that_took_effect_despite_its_error_is_not_reported_undone() {
             _ => assert!(dump(&store).1.is_empty()),
         }
         drop(store);
+    }
+}
+
+/// A one-document commit stopped after its commit mark, before its bytes reached
+/// their place (their rename failing, as a crash or a lost rename leaves it): a
+/// read-only open reads the new bytes from the staged file and leaves everything in
+/// place; a writable open moves them into place — found by the SHA-256 the metadata
+/// records, also when the old and new bytes have the same size.
+#[test]
+fn a_one_document_commit_cut_after_its_mark_is_completed_at_the_next_open() {
+    let same_size: Transaction = |tx| tx.write_document("docs/old.txt", "v9").map(drop);
+    for (transaction, new) in [
+        (one_document as Transaction, "v2, longer"),
+        (same_size, "v9"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store");
+        base(&path);
+        // The first rename is the mark (the metadata's), the second the bytes'.
+        let fault = Fault::on_op(FsOp::Rename, FaultAction::Os(EIO)).after(1);
+        let store = open_with(&path, Durability::Immediate, &fault).unwrap();
+        let err = store.write(transaction).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("completes when the store is next opened"),
+            "{err}"
+        );
+        assert_eq!(store.read_document("docs/old.txt").unwrap(), b"v1");
+        drop(store);
+        let file = path.join("documents/docs/old.txt");
+        assert_eq!(std::fs::read(&file).unwrap(), b"v1");
+
+        let reader = JsonFsBackend::open(&path, JsonFsOptions::default().read_only(true)).unwrap();
+        assert_eq!(
+            reader.recovery().rolled_forward.len(),
+            1,
+            "{}",
+            reader.recovery()
+        );
+        let reader = Store::new(reader);
+        assert_eq!(
+            reader.read_document("docs/old.txt").unwrap(),
+            new.as_bytes()
+        );
+        assert_eq!(reader.stat_document("docs/old.txt").unwrap().version, 2);
+        drop(reader);
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            b"v1",
+            "a read-only open moved it"
+        );
+
+        let writer = JsonFsBackend::open(&path, JsonFsOptions::default()).unwrap();
+        let rolled = writer.recovery().rolled_forward.clone();
+        assert_eq!(rolled.len(), 1, "{}", writer.recovery());
+        assert!(
+            rolled[0].to_string_lossy().ends_with(".staged"),
+            "{rolled:?}"
+        );
+        let writer = Store::new(writer);
+        assert_eq!(
+            writer.read_document("docs/old.txt").unwrap(),
+            new.as_bytes()
+        );
+        assert_eq!(std::fs::read(&file).unwrap(), new.as_bytes());
+        assert_eq!(leftovers(&path), Vec::<PathBuf>::new());
+        assert!(writer.check().unwrap().is_ok());
+        drop(writer);
+        let again = JsonFsBackend::open(&path, JsonFsOptions::default()).unwrap();
+        assert!(again.recovery().is_clean(), "{}", again.recovery());
     }
 }

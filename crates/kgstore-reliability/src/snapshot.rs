@@ -5,9 +5,12 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use kgstore::documents::Sha256Digest;
 use kgstore::events::EventRead;
 use kgstore::events::import::{export_records, export_state};
-use kgstore::{EdgeFilter, GraphRead, NodeFilter, PageRequest, Result, Store};
+use kgstore::{
+    DocumentQuery, DocumentRead, EdgeFilter, GraphRead, NodeFilter, PageRequest, Result, Store,
+};
 use serde_json::Value;
 
 use crate::workload::{COUNTER_TOTAL, COUNTERS, counter_name};
@@ -25,6 +28,9 @@ pub struct Snapshot {
     pub edges: BTreeMap<String, String>,
     /// Schemas by target.
     pub schemas: BTreeMap<String, String>,
+    /// Documents by key: version, content type, size and the SHA-256 of the bytes
+    /// read back (so a torn or foreign value shows even if its metadata is whole).
+    pub documents: BTreeMap<String, String>,
     /// Every event of the log (removed ones too): its position, and its JSON without
     /// its time, and without its id for the change feed's (random) ids.
     pub events: Vec<(u64, String)>,
@@ -52,6 +58,13 @@ fn event_text(record: &kgstore::events::LogRecord) -> Result<String> {
     for side in ["old", "new"] {
         if let Some(entity) = value.pointer_mut(&format!("/data/{side}")) {
             remove_timestamps(entity);
+            // A document's metadata holds its times at the top.
+            if let Some(meta) = entity.as_object_mut()
+                && record.event_type.starts_with("document.")
+            {
+                meta.remove("created_at");
+                meta.remove("updated_at");
+            }
         }
     }
     Ok(value.to_string())
@@ -85,7 +98,7 @@ impl Snapshot {
     }
 
     /// Reads everything through `reader` (a store, a read or a write transaction).
-    pub fn of_reader(reader: &(impl GraphRead + EventRead)) -> Result<Self> {
+    pub fn of_reader(reader: &(impl GraphRead + EventRead + DocumentRead)) -> Result<Self> {
         let mut snapshot = Self::default();
         let mut page = PageRequest::first(PAGE);
         loop {
@@ -160,6 +173,31 @@ impl Snapshot {
             Err(e) if e.kind() == kgstore::ErrorKind::Unsupported => {}
             Err(e) => return Err(e),
         }
+        let mut query = DocumentQuery::prefix("").limit(PAGE);
+        // A backend without documents (git, until issue 14) has none to compare.
+        if !crate::workload::holds_documents(reader)? {
+            return Ok(snapshot);
+        }
+        loop {
+            let page = reader.list_documents(&query)?;
+            for meta in &page.documents {
+                let doc = reader.get_document(&meta.key)?;
+                snapshot.documents.insert(
+                    meta.key.clone(),
+                    format!(
+                        "v{} {} {} bytes sha256:{}",
+                        doc.meta.version,
+                        doc.meta.content_type,
+                        doc.meta.size,
+                        Sha256Digest::of(&doc.content)
+                    ),
+                );
+            }
+            match page.next_cursor {
+                Some(cursor) => query = query.after(Some(cursor)),
+                None => break,
+            }
+        }
         Ok(snapshot)
     }
 
@@ -187,6 +225,7 @@ impl Snapshot {
             &numbered(&other.events),
             &mut out,
         );
+        diff_maps("document", &self.documents, &other.documents, &mut out);
         let more = out.len().saturating_sub(12);
         out.truncate(12);
         if more > 0 {
@@ -261,10 +300,11 @@ impl fmt::Display for Snapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} nodes, {} edges, {} schemas, {} events",
+            "{} nodes, {} edges, {} schemas, {} documents, {} events",
             self.nodes.len(),
             self.edges.len(),
             self.schemas.len(),
+            self.documents.len(),
             self.events.len()
         )
     }

@@ -16,19 +16,30 @@
 //! Counters move together in one transaction, so their sum is [`COUNTER_TOTAL`]
 //! in every committed state: a partly visible transaction shows at once.
 //!
+//! Documents go with the graph: a group writes `groups/g{g}/notes.md` (and now and
+//! then a streamed blob of [`BLOB_SIZE`] bytes), replaces the previous group's
+//! notes, and its old groups' documents are deleted with them; a solo transaction
+//! writes `solo/s{g}.txt`. The crash check compares every document's bytes too.
+//! On a backend that holds no documents (git, until issue 14: it answers
+//! `Unsupported`) the workload leaves them out and draws the same random numbers,
+//! so its graph is the same.
+//!
 //! On a store that keeps events (see [`keeps_events`]; not the git backend), every
 //! transaction also appends one event `w{g}` to the stream [`EVENTS`],
 //! expecting the stream's version to be `g` (so a lost or repeated commit is
 //! refused on the spot), and transaction 0 turns the change feed on: from
-//! transaction 1, every graph change is recorded in `$changes` in the same commit.
+//! transaction 1, every graph and document change is recorded in `$changes` in the
+//! same commit.
 //! Both streams keep their newest events only (retention), so the log's payloads
 //! stay bounded while its positions keep running.
+
+use std::io::{self, Read};
 
 use kgstore::events::EventRead;
 use kgstore::events::{CHANGES_STREAM, ExpectedVersion, NewEvent, Retention};
 use kgstore::{
-    Edge, EdgeKey, Error, ErrorKind, GraphRead, Node, OnDependents, RelationType, Result,
-    SchemaTarget, Store, WriteTx,
+    DocumentRead, Edge, EdgeKey, Error, ErrorKind, GraphRead, Node, OnDependents, RelationType,
+    Result, SchemaTarget, Store, WriteOptions, WriteTx,
 };
 use serde_json::{Value, json};
 
@@ -44,6 +55,19 @@ pub const LIFETIME: u64 = 4;
 pub const SOLO_LIFETIME: u64 = 8;
 /// How many transactions back a group looks for leftovers to delete.
 const CATCH_UP: u64 = 16;
+/// The size of the occasional streamed blob (over SQLite's chunk size).
+pub const BLOB_SIZE: usize = 300_000;
+
+/// The key of group `g`'s notes.
+pub fn notes_key(g: u64) -> String {
+    format!("groups/g{g}/notes.md")
+}
+
+/// The key of group `g`'s blob, when it has one.
+pub fn blob_key(g: u64) -> String {
+    format!("groups/g{g}/blob.bin")
+}
+
 /// The node every transfer updates.
 pub const LEDGER: &str = "ledger";
 /// The stream every transaction appends one event to.
@@ -109,6 +133,7 @@ pub fn keeps_events(store: &Store) -> Result<bool> {
 /// Applies transaction `g` of seed `seed` in `tx`; with `events`, its event too
 /// (and, in transaction 0, the change feed and retention).
 pub fn apply(tx: &mut WriteTx<'_>, seed: u64, g: u64, events: bool) -> Result<()> {
+    let docs = holds_documents(tx)?;
     let mut rng = Rng::derive(seed, g);
     if events {
         tx.append(
@@ -156,10 +181,10 @@ pub fn apply(tx: &mut WriteTx<'_>, seed: u64, g: u64, events: bool) -> Result<()
                     .with_attribute("last", json!(0))
                     .with_attribute("transfers", json!(0)),
             )?;
-            group(tx, seed, g, &mut rng)
+            group(tx, seed, g, &mut rng, docs)
         }
         Kind::Group => {
-            group(tx, seed, g, &mut rng)?;
+            group(tx, seed, g, &mut rng, docs)?;
             transfer(tx, g, &mut rng)
         }
         Kind::Solo => {
@@ -167,15 +192,18 @@ pub fn apply(tx: &mut WriteTx<'_>, seed: u64, g: u64, events: bool) -> Result<()
             tx.create_node(
                 Node::new(format!("s{g}"), "solo")?
                     .with_attribute("g", json!(g))
-                    .with_observation(pad),
+                    .with_observation(pad.clone()),
             )?;
+            if docs {
+                tx.write_document(&format!("solo/s{g}.txt"), pad)?;
+            }
             Ok(())
         }
         Kind::Transfer => transfer(tx, g, &mut rng),
     }
 }
 
-fn group(tx: &mut WriteTx<'_>, seed: u64, g: u64, rng: &mut Rng) -> Result<()> {
+fn group(tx: &mut WriteTx<'_>, seed: u64, g: u64, rng: &mut Rng, docs: bool) -> Result<()> {
     let size = group_size(seed, g);
     for i in 0..size {
         let mut node = Node::new(group_node(g, i), "member")?
@@ -192,6 +220,26 @@ fn group(tx: &mut WriteTx<'_>, seed: u64, g: u64, rng: &mut Rng) -> Result<()> {
             node = node.with_tag(format!("t{}", rng.below(4)));
         }
         tx.create_node(node)?;
+    }
+    // Drawn whether or not the backend holds documents, so the graph is the same.
+    let notes = format!("# group {g}\n{}", "n".repeat(rng.index(2000)));
+    let blob = rng.chance(1, 6);
+    if docs {
+        tx.write_document(&notes_key(g), notes)?;
+        if blob {
+            let byte = (g % 251) as u8;
+            tx.write_document_from(
+                &blob_key(g),
+                io::repeat(byte).take(BLOB_SIZE as u64),
+                &WriteOptions::new(),
+            )?;
+        }
+        if g >= 1 && tx.document_exists(&notes_key(g - 1))? {
+            tx.write_document(
+                &notes_key(g - 1),
+                format!("# group {}\nseen by {g}\n", g - 1),
+            )?;
+        }
     }
     for i in 0..size - 1 {
         let edge = Edge::new(
@@ -249,6 +297,10 @@ fn group(tx: &mut WriteTx<'_>, seed: u64, g: u64, rng: &mut Rng) -> Result<()> {
                 // The rest of the group depends on its first node: a cascade takes all.
                 tx.delete_node(&first, OnDependents::Cascade)?;
             }
+            if docs {
+                tx.remove_document(&notes_key(old))?;
+                tx.remove_document(&blob_key(old))?;
+            }
         }
     }
     if g >= SOLO_LIFETIME {
@@ -257,9 +309,22 @@ fn group(tx: &mut WriteTx<'_>, seed: u64, g: u64, rng: &mut Rng) -> Result<()> {
             if tx.contains_node(&solo)? {
                 tx.delete_node(&solo, OnDependents::Refuse)?;
             }
+            if docs {
+                tx.remove_document(&format!("solo/s{old}.txt"))?;
+            }
         }
     }
     Ok(())
+}
+
+/// Whether the store `reader` reads holds documents: a backend without them (git,
+/// until issue 14) answers `Unsupported`.
+pub fn holds_documents(reader: &(impl DocumentRead + ?Sized)) -> Result<bool> {
+    match reader.count_documents() {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::Unsupported => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 fn counter_value(node: &Node) -> Result<i64> {

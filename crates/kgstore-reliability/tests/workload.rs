@@ -2,7 +2,7 @@
 //! keeping its counters' sum.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use kgstore::{GraphRead, Store};
+use kgstore::{DocumentRead, GraphRead, Store};
 use kgstore_reliability::snapshot::Snapshot;
 use kgstore_reliability::workload::{self, Kind};
 
@@ -28,6 +28,14 @@ fn run(seed: u64, transactions: u64) -> Vec<Snapshot> {
         store.count_nodes().unwrap() < 80,
         "{}",
         store.count_nodes().unwrap()
+    );
+    // Documents come and go with the graph, and stay bounded too.
+    let documents = store.count_documents().unwrap();
+    assert!((1..60).contains(&documents), "{documents}");
+    assert!(
+        states
+            .iter()
+            .any(|s| s.documents.keys().any(|k| k.ends_with("blob.bin")))
     );
     states
 }

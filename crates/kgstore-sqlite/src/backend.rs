@@ -8,6 +8,7 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use kgstore_core::algo::{self, Stats, TraverseOptions, Visit};
+use kgstore_core::documents::{DocInput, DocRead, DocWrite};
 use kgstore_core::events::{
     EventLogRead, EventLogWrite, EventState, LogRecord, LogScan, RemoveWhere,
 };
@@ -16,8 +17,12 @@ use kgstore_core::{
     Backend, Direction, Edge, EdgeFilter, EdgeKey, Error, Node, NodeFilter, Problem, ReadTxn,
     RelationType, Result, SchemaTarget, WriteTxn,
 };
+use kgstore_core::{Document, DocumentMeta};
 use rusqlite::Connection;
+use std::io::Read;
+use std::ops::Bound;
 
+use crate::documents::{DocW, doc_read_via_sql};
 use crate::error::{Ctx, SqlResult};
 use crate::options::SqliteOptions;
 use crate::read::Q;
@@ -90,9 +95,10 @@ impl SqliteBackend {
     /// lock timeout.
     pub fn open(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let ctx = Ctx {
+        let mut ctx = Ctx {
             path: path.clone(),
             lock_timeout: options.lock_timeout,
+            documents: true,
         };
         let writable = !options.read_only;
         let exists = path.try_exists().map_err(|e| Error::io(&path, e))?;
@@ -128,6 +134,7 @@ impl SqliteBackend {
         let role = if writable { Role::Writer } else { Role::Reader };
         let first = schema::connect(&ctx, &options, role, writable && options.create_if_missing)?;
         let format = schema::prepare(&first, &ctx, writable)?;
+        ctx.documents = format >= schema::DOCUMENTS_SINCE;
         let (writer, readers) = if writable {
             (Some(first), Vec::new())
         } else {
@@ -542,6 +549,10 @@ macro_rules! read_txn_via_sql {
             fn events(&self) -> Option<&dyn EventLogRead> {
                 self.event_log()
             }
+
+            fn documents(&self) -> Option<&dyn DocRead> {
+                Some(self)
+            }
         }
 
         impl EventLogRead for $ty {
@@ -581,8 +592,33 @@ macro_rules! read_txn_via_sql {
 
 read_txn_via_sql!(SqliteRead<'_>);
 read_txn_via_sql!(SqliteWrite<'_>);
+doc_read_via_sql!(SqliteRead<'_>);
+doc_read_via_sql!(SqliteWrite<'_>);
 
-/// The event log of a format-1 file opened read-only: it has none yet.
+impl SqliteWrite<'_> {
+    fn docs(&self) -> Result<DocW<'_>> {
+        Ok(DocW {
+            conn: self.conn.as_ref().ok_or_else(|| gone(&self.backend.ctx))?,
+            ctx: &self.backend.ctx,
+        })
+    }
+}
+
+impl DocWrite for SqliteWrite<'_> {
+    fn put_doc(&mut self, input: &mut DocInput<'_>) -> Result<()> {
+        self.docs()?.put_doc(input)
+    }
+
+    fn put_docs(&mut self, inputs: &mut [DocInput<'_>]) -> Result<()> {
+        self.docs()?.put_docs(inputs)
+    }
+
+    fn delete_doc(&mut self, key: &str) -> Result<bool> {
+        self.docs()?.delete_doc(key)
+    }
+}
+
+/// The event log of a file older than the event store, opened read-only: it has none yet.
 fn no_events_yet() -> &'static EventState {
     static EMPTY: std::sync::OnceLock<EventState> = std::sync::OnceLock::new();
     EMPTY.get_or_init(EventState::new)
@@ -590,7 +626,7 @@ fn no_events_yet() -> &'static EventState {
 
 impl SqliteRead<'_> {
     fn event_log(&self) -> Option<&dyn EventLogRead> {
-        if self.pooled.backend.format >= 2 {
+        if self.pooled.backend.format >= schema::EVENTS_SINCE {
             Some(self)
         } else {
             Some(no_events_yet())
@@ -667,6 +703,10 @@ impl WriteTxn for SqliteWrite<'_> {
     }
 
     fn events_mut(&mut self) -> Option<&mut dyn EventLogWrite> {
+        Some(self)
+    }
+
+    fn documents_mut(&mut self) -> Option<&mut dyn DocWrite> {
         Some(self)
     }
 

@@ -1,8 +1,10 @@
 //! Rows to entities and back.
 
+use kgstore_core::documents::Sha256Digest;
 use kgstore_core::events::LogRecord;
 use kgstore_core::{
-    Edge, EdgeMetadata, Error, Node, NodeMetadata, RelationType, Result, Timestamp, validate,
+    DocumentMeta, Edge, EdgeMetadata, Error, Node, NodeMetadata, RelationType, Result, Timestamp,
+    validate,
 };
 use rusqlite::Row;
 use rusqlite::types::ValueRef;
@@ -98,6 +100,47 @@ impl Cells<'_, '_> {
         serde_json::from_str(self.text(index, column)?)
             .map_err(|e| self.bad(column, format!("bad JSON: {e}")))
     }
+}
+
+/// The columns [`doc_meta_from_row`] reads, from `documents d` (a macro, to be
+/// `concat!`ed into statements).
+macro_rules! doc_columns {
+    () => {
+        "d.id, d.key, d.content_type, d.size, d.sha256, d.created_at, d.updated_at, d.version"
+    };
+}
+pub(crate) use doc_columns;
+
+/// A document's metadata from a row of [`DOC_COLUMNS`]; its row id.
+pub(crate) fn doc_meta_from_row(row: &Row<'_>, ctx: &Ctx) -> Result<(i64, DocumentMeta)> {
+    let id: i64 = row
+        .get(0)
+        .map_err(|e| ctx.corrupt(format!("table documents: {e}")))?;
+    let c = Cells {
+        row,
+        ctx,
+        table: "documents",
+        id,
+    };
+    let size = c.int(3, "size")?;
+    let sha256 = match row.get_ref(4) {
+        Ok(ValueRef::Blob(bytes)) => Sha256Digest::from_slice(bytes),
+        _ => None,
+    }
+    .ok_or_else(|| c.bad("sha256", "not a 32-byte digest"))?;
+    Ok((
+        id,
+        DocumentMeta {
+            key: c.string(1, "key")?,
+            content_type: c.string(2, "content_type")?,
+            size: u64::try_from(size)
+                .map_err(|_| c.bad("size", format!("negative size {size}")))?,
+            sha256,
+            created_at: c.time(5, "created_at")?,
+            updated_at: c.time(6, "updated_at")?,
+            version: c.version(7, "version")?,
+        },
+    ))
 }
 
 /// A node from a row of [`NODE_COLUMNS`].

@@ -60,6 +60,9 @@ pub(crate) struct Ctx {
     pub path: PathBuf,
     /// How long lock waits last, for `Locked` messages.
     pub lock_timeout: Duration,
+    /// Whether the file has the documents' tables (format 2 and later; an older
+    /// file opened read-only has none, and no documents).
+    pub documents: bool,
 }
 
 impl Ctx {
@@ -154,6 +157,7 @@ mod tests {
         let ctx = Ctx {
             path: "/data/kg.db".into(),
             lock_timeout: Duration::from_millis(250),
+            documents: true,
         };
         for code in [rusqlite::ffi::SQLITE_BUSY, rusqlite::ffi::SQLITE_LOCKED] {
             let err = ctx.error(|| "beginning a write".into(), failure(code));
@@ -170,6 +174,7 @@ mod tests {
         let ctx = Ctx {
             path: "/data/kg.db".into(),
             lock_timeout: Duration::from_secs(1),
+            documents: true,
         };
         let cases = [
             (rusqlite::ffi::SQLITE_NOTADB, ErrorKind::Corrupt),

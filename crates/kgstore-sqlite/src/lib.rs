@@ -29,6 +29,7 @@
 
 mod backend;
 mod codec;
+mod documents;
 mod error;
 mod events;
 mod maintenance;
@@ -39,5 +40,6 @@ pub mod schema;
 mod write;
 
 pub use backend::{ConnectionSettings, Settings, SqliteBackend};
+pub use documents::CHUNK as DOCUMENT_CHUNK;
 pub use error::SqliteError;
 pub use options::{Durability, SqliteOptions};

@@ -34,7 +34,8 @@ pub(crate) fn check(backend: &SqliteBackend) -> Result<Vec<Problem>> {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .ctx(ctx, doing)?;
-    // The format this handle opened (a read-only open leaves an older format as it is).
+    // The format this handle opened: a read-only open leaves an older format as it
+    // is; a writable one migrates it.
     let format = backend.format();
     if app_id != APPLICATION_ID || version != format {
         problems.push(Problem::new(
@@ -103,10 +104,13 @@ pub(crate) fn check(backend: &SqliteBackend) -> Result<Vec<Problem>> {
         return Ok(problems);
     }
 
-    let invariants = INVARIANTS
-        .iter()
-        .chain(if format >= 2 { EVENT_INVARIANTS } else { &[] });
-    for (sql, detail) in invariants {
+    let documents: &[(&str, &str)] = if ctx.documents { DOC_INVARIANTS } else { &[] };
+    let events: &[(&str, &str)] = if format >= schema::EVENTS_SINCE {
+        EVENT_INVARIANTS
+    } else {
+        &[]
+    };
+    for (sql, detail) in INVARIANTS.iter().chain(documents).chain(events) {
         let doing = || format!("checking that {detail}");
         let mut stmt = conn.prepare(sql).ctx(ctx, doing)?;
         let found: Vec<(i64, String)> = stmt
@@ -122,6 +126,26 @@ pub(crate) fn check(backend: &SqliteBackend) -> Result<Vec<Problem>> {
     }
     Ok(problems)
 }
+
+/// The rules of the documents' tables (format 2 and later).
+const DOC_INVARIANTS: &[(&str, &str)] = &[
+    (
+        "SELECT d.id, 'document ' || quote(d.key) FROM documents d
+         WHERE length(d.sha256) != 32 OR typeof(d.sha256) != 'blob' OR d.size < 0
+            OR d.size != coalesce(length(d.content),
+                  (SELECT coalesce(sum(length(c.data)), 0) FROM document_chunks c WHERE c.doc_id = d.id))
+            OR (d.content IS NOT NULL AND EXISTS (SELECT 1 FROM document_chunks c WHERE c.doc_id = d.id))
+         LIMIT ?1",
+        "a document's size is that of its bytes, kept either in its row or in its chunks",
+    ),
+    (
+        "SELECT c.doc_id, 'chunk ' || c.seq || ' of document ' || quote(d.key)
+         FROM document_chunks c JOIN documents d ON d.id = c.doc_id
+         WHERE c.seq < 0 OR c.seq >= (SELECT count(*) FROM document_chunks x WHERE x.doc_id = c.doc_id)
+         LIMIT ?1",
+        "a document's chunks are numbered from 0 without gaps",
+    ),
+];
 
 /// kgstore's own rules about its tables: each query lists `(row id, where)` of offenders.
 const INVARIANTS: &[(&str, &str)] = &[
@@ -274,6 +298,7 @@ fn copy_into(backend: &SqliteBackend, temp: &Path) -> Result<()> {
     let dest_ctx = Ctx {
         path: temp.to_path_buf(),
         lock_timeout: ctx.lock_timeout,
+        documents: ctx.documents,
     };
     let pooled = Pooled::new(backend)?;
     let source = pooled.conn()?;

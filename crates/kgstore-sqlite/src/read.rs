@@ -106,7 +106,7 @@ const GET_EDGE: &str = "SELECT e.id, fk.name, e.rel, tk.name, e.weight, e.confid
 
 impl<'a> Q<'a> {
     /// Runs a query and maps each row, stopping at the first error.
-    fn rows<T>(
+    pub(crate) fn rows<T>(
         &self,
         sql: &str,
         params: impl rusqlite::Params,
@@ -123,7 +123,7 @@ impl<'a> Q<'a> {
     }
 
     /// Runs a query returning at most one row.
-    fn one<T>(
+    pub(crate) fn one<T>(
         &self,
         sql: &str,
         params: impl rusqlite::Params,

@@ -17,10 +17,24 @@ use crate::options::SqliteOptions;
 /// `PRAGMA application_id` of every kgstore store: the bytes `KGST`.
 pub const APPLICATION_ID: i64 = 0x4B47_5354;
 
-/// `PRAGMA user_version` of the format this crate writes (and the newest it reads).
-/// Version 1 (the graph only) is upgraded to 2 (the event store added) by the first
-/// writable open; a read-only open of a version-1 file reads an empty event log.
-pub const FORMAT_VERSION: i64 = 2;
+/// `PRAGMA user_version` of the format this crate writes; it reads every earlier
+/// one too, and migrates a file to this one when it opens it writable.
+pub const FORMAT_VERSION: i64 = EVENTS_SINCE;
+
+/// The format version that added the documents' tables.
+pub const DOCUMENTS_SINCE: i64 = 2;
+/// The format version that added the event store's tables. A read-only open of an
+/// older file reads an empty event log.
+pub const EVENTS_SINCE: i64 = 3;
+
+/// What each format version adds to the one before, in SQLite's SQL: version 1
+/// is [`DDL`]; the others are listed here, in order, with the version that added
+/// them. A writable open runs the steps a file lacks, in one transaction, then
+/// sets its `user_version`; a new file runs them all.
+pub const MIGRATIONS: &[(i64, &str)] = &[
+    (DOCUMENTS_SINCE, crate::documents::DOCUMENTS_DDL),
+    (EVENTS_SINCE, EVENTS_DDL),
+];
 
 /// The graph's tables and indexes (format version 1 and later), in SQLite's SQL.
 ///
@@ -256,15 +270,13 @@ fn identify(conn: &Connection, ctx: &Ctx) -> kgstore_core::Result<Identity> {
 }
 
 /// Checks that the file is a kgstore store this version can read, creating the
-/// schema in an empty file and upgrading an older format when `writable`; the
-/// format version the file then has.
+/// schema in an empty file, or migrating an older format, when `writable`; the
+/// file's format version from then on.
 pub(crate) fn prepare(conn: &Connection, ctx: &Ctx, writable: bool) -> kgstore_core::Result<i64> {
-    let mut version = FORMAT_VERSION;
-    let empty = match identify(conn, ctx)? {
-        Identity::Kgstore(found) => {
-            check_version(ctx, found)?;
-            version = found;
-            false
+    let (empty, mut version) = match identify(conn, ctx)? {
+        Identity::Kgstore(version) => {
+            check_version(ctx, version)?;
+            (false, version)
         }
         Identity::Foreign(what) => {
             return Err(ctx.corrupt(format!("not a kgstore store: {what}")));
@@ -274,7 +286,7 @@ pub(crate) fn prepare(conn: &Connection, ctx: &Ctx, writable: bool) -> kgstore_c
                 "not a kgstore store: an empty database (open it writable to create a store)",
             ));
         }
-        Identity::Empty => true,
+        Identity::Empty => (true, FORMAT_VERSION),
     };
     if writable {
         // Only now that the file is known to be ours (or empty) may it be changed.
@@ -293,31 +305,40 @@ pub(crate) fn prepare(conn: &Connection, ctx: &Ctx, writable: bool) -> kgstore_c
         if empty {
             create_if_empty(conn, ctx)?;
         } else if version < FORMAT_VERSION {
-            upgrade(conn, ctx)?;
-            version = FORMAT_VERSION;
+            version = migrate(conn, ctx)?;
         }
     }
     Ok(version)
 }
 
-/// Upgrades a format-1 file to format 2 (adds the event store's tables), in one
-/// transaction, unless another connection or process did it first.
-fn upgrade(conn: &Connection, ctx: &Ctx) -> kgstore_core::Result<()> {
-    let doing = || "upgrading the file to format version 2 (adding the event store)".to_owned();
+/// Brings an older file to [`FORMAT_VERSION`] in one transaction, unless another
+/// connection or process did it first; the version it ends at.
+fn migrate(conn: &Connection, ctx: &Ctx) -> kgstore_core::Result<i64> {
+    let doing = || "migrating the file to the current format".to_owned();
     conn.execute_batch("BEGIN IMMEDIATE").ctx(ctx, doing)?;
     let outcome = (|| {
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .ctx(ctx, doing)?;
-        if version >= 2 {
-            return Ok(());
+        let from = match identify(conn, ctx)? {
+            Identity::Kgstore(version) => version,
+            Identity::Empty | Identity::Foreign(_) => {
+                return Err(ctx.corrupt("the file changed while it was being opened"));
+            }
+        };
+        for (to, sql) in MIGRATIONS {
+            if *to > from {
+                conn.execute_batch(sql).ctx(ctx, || {
+                    format!("migrating the file from format version {from} to {to}")
+                })?;
+            }
         }
-        conn.execute_batch(EVENTS_DDL).ctx(ctx, doing)?;
-        conn.execute_batch("PRAGMA user_version = 2")
-            .ctx(ctx, doing)
+        conn.execute_batch(&format!("PRAGMA user_version = {FORMAT_VERSION};"))
+            .ctx(ctx, doing)?;
+        Ok(FORMAT_VERSION)
     })();
     match outcome {
-        Ok(()) => conn.execute_batch("COMMIT").ctx(ctx, doing),
+        Ok(version) => conn
+            .execute_batch("COMMIT")
+            .ctx(ctx, doing)
+            .map(|()| version),
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
             Err(e)
@@ -351,7 +372,9 @@ fn create_if_empty(conn: &Connection, ctx: &Ctx) -> kgstore_core::Result<()> {
             }
         }
         conn.execute_batch(DDL).ctx(ctx, doing)?;
-        conn.execute_batch(EVENTS_DDL).ctx(ctx, doing)?;
+        for (_, sql) in MIGRATIONS {
+            conn.execute_batch(sql).ctx(ctx, doing)?;
+        }
         conn.execute_batch(&format!(
             "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {FORMAT_VERSION};"
         ))
@@ -370,13 +393,15 @@ fn create_if_empty(conn: &Connection, ctx: &Ctx) -> kgstore_core::Result<()> {
 /// One entry of `sqlite_schema`: type, name, table, SQL.
 pub(crate) type SchemaObject = (String, String, String, Option<String>);
 
-/// The schema objects (type, name, table, SQL) a store of format `version` has, as
-/// SQLite records them, to compare a file's schema with.
+/// The schema objects (type, name, table, SQL) a store of format `version` has,
+/// as SQLite records them, to compare a file's schema with.
 pub(crate) fn expected_objects(version: i64) -> rusqlite::Result<Vec<SchemaObject>> {
     let conn = Connection::open_in_memory()?;
     conn.execute_batch(DDL)?;
-    if version >= 2 {
-        conn.execute_batch(EVENTS_DDL)?;
+    for (to, sql) in MIGRATIONS {
+        if *to <= version {
+            conn.execute_batch(sql)?;
+        }
     }
     schema_objects(&conn)
 }

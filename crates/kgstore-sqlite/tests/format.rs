@@ -8,7 +8,7 @@ use std::path::Path;
 
 use common::{assert_error, error_of, options, raw, store, temp_db};
 use kgstore_core::events::{EventRead, ExpectedVersion, GroupOptions, Nack, NewEvent, ReadOptions};
-use kgstore_core::{Edge, ErrorKind, GraphRead, Node, RelationType};
+use kgstore_core::{DocumentQuery, DocumentRead, Edge, ErrorKind, GraphRead, Node, RelationType};
 use kgstore_sqlite::SqliteBackend;
 use kgstore_sqlite::schema::{APPLICATION_ID, FORMAT_VERSION};
 use serde_json::json;
@@ -71,12 +71,14 @@ fn a_newer_format_is_refused_with_the_versions() {
         .unwrap();
     for read_only in [false, true] {
         let err = error_of(SqliteBackend::open(&path, options().read_only(read_only)));
-        let newer = format!("format version {} is newer", FORMAT_VERSION + 1);
-        let supported = format!("up to {FORMAT_VERSION}");
         assert_error(
             &err,
             ErrorKind::Corrupt,
-            &[&newer, &supported, "newer kgstore"],
+            &[
+                &format!("format version {} is newer", FORMAT_VERSION + 1),
+                &format!("up to {FORMAT_VERSION}"),
+                "newer kgstore",
+            ],
         );
     }
 }
@@ -161,47 +163,113 @@ fn concurrent_opens_of_a_new_file_make_one_store() {
     assert_eq!(store(&path).count_nodes().unwrap(), 1);
 }
 
-/// The format-1 fixture: a small store made by the first version of this crate,
-/// committed to the repository, so later versions are tested to still open (and
-/// upgrade) it.
+/// The format-1 fixture: a small store made by this crate before documents, committed
+/// to the repository, so later versions are tested to still open it (and migrate it).
 #[test]
-fn the_format_1_fixture_still_opens_and_is_upgraded() {
+fn the_format_1_fixture_still_opens_and_is_migrated() {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/format-1.db");
     let (_dir, path) = temp_db();
     std::fs::copy(&fixture, &path).unwrap();
-    // A read-only open leaves it at format 1, with an empty event log.
-    let reader = SqliteBackend::open(&path, options().read_only(true)).unwrap();
-    assert_eq!(reader.format(), 1);
-    let r = kgstore_core::Store::new(reader);
-    assert_eq!(r.count_nodes().unwrap(), 3);
-    assert_eq!(r.last_position().unwrap(), 0);
-    assert!(r.check().unwrap().is_ok(), "{:?}", r.check().unwrap());
-    drop(r);
     let s = kgstore_core::Store::new(
         SqliteBackend::open(&path, options().verify_on_open(true)).unwrap(),
     );
     check_graph(&s);
-    assert!(s.check().unwrap().is_ok());
-    let version: i64 = raw(&path)
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
+    assert_eq!(
+        user_version(&path),
+        FORMAT_VERSION,
+        "a writable open migrates"
+    );
+    assert_eq!(s.count_documents().unwrap(), 0);
+    assert_eq!(s.last_position().unwrap(), 0);
+    s.write_document("notes/after-migration.md", "# new")
         .unwrap();
-    assert_eq!(version, FORMAT_VERSION);
-    s.create_node(Node::new("new", "thing").unwrap()).unwrap();
     s.append(
         "upgraded",
         ExpectedVersion::NoStream,
         [NewEvent::new("t", json!(1))],
     )
     .unwrap();
+    assert!(s.check().unwrap().is_ok());
+    s.create_node(Node::new("new", "thing").unwrap()).unwrap();
+    drop(s);
+    let s = store(&path);
+    assert_eq!(
+        s.read_document("notes/after-migration.md").unwrap(),
+        b"# new"
+    );
     assert_eq!(s.last_position().unwrap(), 1);
 }
 
-/// The format-2 fixture: the graph of format 1 plus events, a consumer group with
-/// a dead letter, a schema and the change feed. Recreate it (only when the format
-/// changes) with `KGSTORE_WRITE_FIXTURES=1`.
+/// A read-only open leaves an older file exactly as it is: no migration, no
+/// documents, an empty event log.
 #[test]
-fn the_format_2_fixture_still_opens() {
+fn the_format_1_fixture_opens_read_only_unchanged() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/format-1.db");
+    let (_dir, path) = temp_db();
+    std::fs::copy(&fixture, &path).unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let reader = SqliteBackend::open(&path, options().read_only(true)).unwrap();
+    assert_eq!(reader.format(), 1);
+    let s = kgstore_core::Store::new(reader);
+    check_graph(&s);
+    assert_eq!(s.count_documents().unwrap(), 0);
+    assert!(!s.document_exists("a").unwrap());
+    assert!(
+        s.list_documents(&DocumentQuery::default())
+            .unwrap()
+            .documents
+            .is_empty()
+    );
+    assert_eq!(s.last_position().unwrap(), 0);
+    let report = s.check().unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    drop(s);
+    assert_eq!(user_version(&path), 1);
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+/// The format-2 fixture: graph and documents (one kept in its row, one in chunks),
+/// made before the event store. A read-only open reads it as it is, with an empty
+/// event log; a writable one migrates it and takes events.
+#[test]
+fn the_format_2_fixture_still_opens_and_is_migrated() {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/format-2.db");
+    let (_dir, path) = temp_db();
+    std::fs::copy(&fixture, &path).unwrap();
+    let reader = SqliteBackend::open(&path, options().read_only(true)).unwrap();
+    assert_eq!(reader.format(), 2);
+    let r = kgstore_core::Store::new(reader);
+    check_graph(&r);
+    check_documents(&r);
+    assert_eq!(r.last_position().unwrap(), 0);
+    assert!(r.check().unwrap().is_ok(), "{:?}", r.check().unwrap());
+    drop(r);
+    assert_eq!(user_version(&path), 2);
+    let s = kgstore_core::Store::new(
+        SqliteBackend::open(&path, options().verify_on_open(true)).unwrap(),
+    );
+    assert_eq!(user_version(&path), FORMAT_VERSION);
+    check_graph(&s);
+    check_documents(&s);
+    s.write(|tx| {
+        tx.write_document("notes/after-migration.md", "# new")?;
+        tx.append(
+            "upgraded",
+            ExpectedVersion::NoStream,
+            [NewEvent::new("t", json!(1))],
+        )
+    })
+    .unwrap();
+    assert_eq!(s.last_position().unwrap(), 1);
+    assert!(s.check().unwrap().is_ok());
+}
+
+/// The format-3 fixture: graph, documents and the event store (events, a consumer
+/// group with a dead letter, an event schema, the change feed). Recreate it (only
+/// when the format changes) with `KGSTORE_WRITE_FIXTURES=1`.
+#[test]
+fn the_format_3_fixture_still_opens() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/format-3.db");
     if std::env::var_os("KGSTORE_WRITE_FIXTURES").is_some() {
         write_fixture(&fixture);
     }
@@ -211,6 +279,7 @@ fn the_format_2_fixture_still_opens() {
         SqliteBackend::open(&path, options().verify_on_open(true)).unwrap(),
     );
     check_graph(&s);
+    check_documents(&s);
     let page = s.read_stream("orders", &ReadOptions::forwards(10)).unwrap();
     assert_eq!(page.events.len(), 2);
     assert_eq!(page.events[1].data, json!({"order": 1, "total": 9.5}));
@@ -235,6 +304,30 @@ fn the_format_2_fixture_still_opens() {
         .unwrap();
     assert!(again.duplicate);
     assert!(s.check().unwrap().is_ok());
+}
+
+fn check_documents(s: &kgstore_core::Store) {
+    let pilot = s.get_document("scripts/pilot.fountain").unwrap();
+    assert_eq!(pilot.content, b"INT. HOUSE - DAY\n");
+    assert_eq!(pilot.meta.content_type, "text/vnd.fountain; charset=utf-8");
+    let big = s.get_document("blobs/scene-1.bin").unwrap();
+    assert_eq!(big.content, big_content());
+    assert_eq!(big.meta.size, big_content().len() as u64);
+    assert!(big.meta.size > kgstore_sqlite::DOCUMENT_CHUNK as u64);
+    assert_eq!(
+        big.meta.sha256,
+        kgstore_core::documents::Sha256Digest::of(&big_content())
+    );
+}
+
+fn big_content() -> Vec<u8> {
+    (0..300_000u32).map(|i| (i % 251) as u8).collect()
+}
+
+fn user_version(path: &Path) -> i64 {
+    raw(path)
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap()
 }
 
 fn check_graph(s: &kgstore_core::Store) {
@@ -292,6 +385,12 @@ fn write_fixture(fixture: &Path) {
                 placed(),
                 NewEvent::new("order.paid", json!({"order": 1, "total": 9.5})).with_id("o1-paid"),
             ],
+        )?;
+        tx.write_document("scripts/pilot.fountain", "INT. HOUSE - DAY\n")?;
+        tx.write_document_from(
+            "blobs/scene-1.bin",
+            big_content().as_slice(),
+            &kgstore_core::WriteOptions::new(),
         )?;
         Ok(())
     })

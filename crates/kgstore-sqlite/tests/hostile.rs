@@ -183,5 +183,8 @@ fn hostile_values_round_trip_everywhere_and_survive_reopening() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(tables, 8, "six of the graph, two of the event store");
+    assert_eq!(
+        tables, 10,
+        "six tables of the graph, two of the documents, two of the event store"
+    );
 }

@@ -89,6 +89,14 @@ impl AsyncStore {
         &self.store
     }
 
+    /// Runs `f` with a clone of the store on the blocking pool.
+    pub(crate) async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        blocking(&self.store, f).await
+    }
+
     /// Runs `f` in a write transaction (see [`Store::write`]).
     pub async fn write<T: Send + 'static>(
         &self,

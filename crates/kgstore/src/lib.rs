@@ -2,6 +2,8 @@
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "tokio")]
+mod async_documents;
+#[cfg(feature = "tokio")]
 mod async_store;
 pub mod backup;
 pub mod formats;

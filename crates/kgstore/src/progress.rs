@@ -14,6 +14,8 @@ pub enum Phase {
     Bytes,
     /// Writing, checking or loading events.
     Events,
+    /// Writing, checking or loading documents.
+    Documents,
 }
 
 /// How far a long operation has come: `done` of `total` items (or bytes) of a

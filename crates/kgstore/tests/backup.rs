@@ -55,6 +55,23 @@ fn rich_store() -> Store {
         Ok(())
     })
     .unwrap();
+    s.write(|tx| {
+        tx.write_document("scripts/pilot.fountain", "INT. HOUSE - DAY\n")?;
+        tx.write_document("Caf\u{e9}/same bytes", "shared")?;
+        tx.write_document("Cafe\u{301}/same bytes", "shared")?;
+        tx.write_document("empty", "")?;
+        tx.write_document_from(
+            "blobs/scene-1.bin",
+            &(0..300_000u32)
+                .map(|i| (i % 253) as u8)
+                .collect::<Vec<u8>>()[..],
+            &kgstore::WriteOptions::new().content_type("application/x-embedding"),
+        )?;
+        Ok(())
+    })
+    .unwrap();
+    s.write_document("scripts/pilot.fountain", "INT. HOUSE - NIGHT\n")
+        .unwrap();
     scrambled_graph(&s, 40);
     let node = s.get_node("serde").unwrap();
     s.update_node(node.with_observation("updated"), Some(1))
@@ -164,6 +181,14 @@ fn round_trip_keeps_everything_exactly() {
     assert_eq!(manifest.source_backend, "memory");
     assert_eq!(manifest.counts.events, source.last_position().unwrap());
     assert!(manifest.counts.event_state > 5);
+    assert_eq!(manifest.counts.documents, 5);
+    // Equal bytes are kept once: five documents, four values.
+    let values = manifest
+        .files
+        .iter()
+        .filter(|f| f.name.starts_with("values/"))
+        .count();
+    assert_eq!(values, 4);
     assert_eq!(manifest.counts.nodes, source.count_nodes().unwrap());
     assert_eq!(manifest.counts.edges, source.count_edges().unwrap());
     assert_eq!(manifest.counts.schemas, 2);
@@ -185,6 +210,8 @@ fn round_trip_keeps_everything_exactly() {
         dump(&source),
         "timestamps and versions included"
     );
+    assert_eq!(restored.documents, 5);
+    assert_eq!(documents(&target), documents(&source));
     assert_eq!(target.get_node("serde").unwrap().metadata.version, 2);
     assert!(target.check().unwrap().is_ok());
     assert_eq!(
@@ -215,6 +242,18 @@ fn round_trip_keeps_everything_exactly() {
     // The restored store backs up to the same bytes: the format is canonical.
     let again = backup::backup(&target, &dir.path().join("two")).unwrap();
     assert_eq!(files_of(&again), files_of(&manifest));
+}
+
+/// Every document with its metadata and bytes.
+fn documents(store: &Store) -> Vec<kgstore::Document> {
+    use kgstore::DocumentRead;
+    let page = store
+        .list_documents(&kgstore::DocumentQuery::prefix("").limit(1000))
+        .unwrap();
+    page.documents
+        .iter()
+        .map(|m| store.get_document(&m.key).unwrap())
+        .collect()
 }
 
 fn export(store: &Store) -> Vec<u8> {
@@ -252,6 +291,7 @@ fn migration_memory_sqlite_jsonfs_sqlite_is_byte_identical() {
         assert!(store.check().unwrap().is_ok(), "{url}");
         assert_eq!(export(&store), expected, "hop {i}: {url}");
         assert_eq!(events_of(&store), events_of(&source), "hop {i}: {url}");
+        assert_eq!(documents(&store), documents(&source), "hop {i}: {url}");
         from = dir.path().join(format!("hop-{i}"));
         let manifest = backup::backup(&store, &from).unwrap();
         assert_eq!(manifest.source_backend, *backend);
@@ -508,6 +548,54 @@ fn corruption_is_detected_and_refused() {
             "cycle",
         ),
         (
+            "flipped byte of a document's value",
+            Box::new(|p: &Path| {
+                let manifest = backup::read_manifest(p).unwrap();
+                let value = manifest
+                    .files
+                    .iter()
+                    .find(|f| f.name.starts_with("values/"))
+                    .unwrap();
+                let mut bytes = fs::read(p.join(&value.name)).unwrap();
+                bytes[0] ^= 0x01;
+                fs::write(p.join(&value.name), bytes).unwrap();
+            }),
+            "SHA-256",
+        ),
+        (
+            "a document without its value",
+            Box::new(|p: &Path| {
+                let mut text = fs::read_to_string(p.join("documents.jsonl")).unwrap();
+                let line = text.lines().next().unwrap().to_owned();
+                let mut meta: kgstore::DocumentMeta = serde_json::from_str(&line).unwrap();
+                meta.key = "zz/extra".into();
+                meta.sha256 = kgstore::documents::Sha256Digest::of(b"nowhere");
+                text.push_str(&serde_json::to_string(&meta).unwrap());
+                text.push('\n');
+                fs::write(p.join("documents.jsonl"), text).unwrap();
+                reseal(p);
+            }),
+            "are not in the backup",
+        ),
+        (
+            "a document inside a document",
+            Box::new(|p: &Path| {
+                let mut text = fs::read_to_string(p.join("documents.jsonl")).unwrap();
+                let line = text
+                    .lines()
+                    .find(|l| l.contains("\"empty\""))
+                    .unwrap()
+                    .to_owned();
+                let mut meta: kgstore::DocumentMeta = serde_json::from_str(&line).unwrap();
+                meta.key = "empty/inside".into();
+                text.push_str(&serde_json::to_string(&meta).unwrap());
+                text.push('\n');
+                fs::write(p.join("documents.jsonl"), text).unwrap();
+                reseal(p);
+            }),
+            "both a document and a folder",
+        ),
+        (
             "malformed line",
             Box::new(|p: &Path| {
                 let mut text = fs::read_to_string(p.join("nodes.jsonl")).unwrap();
@@ -523,7 +611,10 @@ fn corruption_is_detected_and_refused() {
                 let text = fs::read_to_string(p.join("manifest.json")).unwrap();
                 fs::write(
                     p.join("manifest.json"),
-                    text.replace("\"format_version\": 2", "\"format_version\": 3"),
+                    text.replace(
+                        &format!("\"format_version\": {}", backup::FORMAT_VERSION),
+                        &format!("\"format_version\": {}", backup::FORMAT_VERSION + 1),
+                    ),
                 )
                 .unwrap();
             }),
@@ -644,20 +735,25 @@ fn a_failing_replace_leaves_the_old_store_untouched() {
     target.delete_node("user", OnDependents::Refuse).unwrap();
 }
 
-/// The version-2 fixture: the graph of version 1's kind plus the event store.
-/// `KGSTORE_WRITE_FIXTURES=1` rewrites it (only when the format changes).
+/// The version-3 fixture: a node, a document and the event store, the change feed
+/// holding the document's change. `KGSTORE_WRITE_FIXTURES=1` rewrites it (only when
+/// the format changes).
 #[test]
-fn the_version_2_fixture_still_restores() {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/backup-v2");
+fn the_version_3_fixture_still_restores() {
+    use kgstore::DocumentRead;
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/backup-v3");
     if std::env::var_os("KGSTORE_WRITE_FIXTURES").is_some() {
         let _ = fs::remove_dir_all(&fixture);
         let s = memory();
         s.create_node(Node::new("serde", "crate").unwrap()).unwrap();
         add_events(&s);
+        s.write_document("notes/v3.md", "# events and documents\n")
+            .unwrap();
         backup::backup(&s, &fixture).unwrap();
     }
     let report = backup::verify(&fixture).unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.manifest.unwrap().format_version, 3);
     let dir = tempfile::tempdir().unwrap();
     let urls = [
         "memory://".to_owned(),
@@ -667,7 +763,7 @@ fn the_version_2_fixture_still_restores() {
     for url in urls {
         let s = kgstore::open(&url).unwrap();
         let restored = backup::restore_into(&fixture, &s, RestoreMode::Empty).unwrap();
-        assert_eq!((restored.nodes, restored.events), (2, 7));
+        assert_eq!((restored.nodes, restored.events), (2, 8));
         let page = s.read_stream("orders", &ReadOptions::forwards(10)).unwrap();
         assert_eq!(
             page.events[0].metadata.correlation_id.as_deref(),
@@ -679,6 +775,16 @@ fn the_version_2_fixture_still_restores() {
         let status = s.group_status("billing").unwrap();
         assert_eq!((status.counters.acked, status.dead_letters), (1, 1));
         assert!(s.change_feed_enabled().unwrap());
+        assert_eq!(
+            s.read_document("notes/v3.md").unwrap(),
+            b"# events and documents\n"
+        );
+        let changes = s
+            .read_stream(kgstore::events::CHANGES_STREAM, &ReadOptions::forwards(10))
+            .unwrap();
+        let last = changes.events.last().unwrap();
+        assert_eq!(last.event_type, "document.created");
+        assert_eq!(last.data["key"], "notes/v3.md");
         assert!(s.check().unwrap().is_ok());
     }
 }
@@ -736,6 +842,39 @@ fn the_version_1_fixture_still_restores() {
             .is_some()
     );
     assert!(s.check().unwrap().is_ok());
+}
+
+/// The version-2 fixture: graph and documents (a script, a hostile key, bytes kept
+/// once for two keys, an empty document), written by the kgstore that introduced
+/// documents; a version-2 backup holds no events, so the restored store has none.
+#[test]
+fn the_version_2_fixture_still_restores_on_every_backend() {
+    use kgstore::DocumentRead;
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/backup-v2");
+    let report = backup::verify(&fixture).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.manifest.unwrap().format_version, 2);
+    let dir = tempfile::tempdir().unwrap();
+    for url in [
+        "memory://".to_owned(),
+        format!("sqlite://{}", dir.path().join("kg.db").display()),
+        format!("json://{}", dir.path().join("kg").display()),
+    ] {
+        let s = kgstore::open(&url).unwrap();
+        let restored = backup::restore_into(&fixture, &s, RestoreMode::Empty).unwrap();
+        assert_eq!((restored.nodes, restored.documents), (1, 4), "{url}");
+        let pilot = s.get_document("scripts/pilot.fountain").unwrap();
+        assert_eq!(pilot.content, b"INT. HOUSE - DAY\n");
+        assert_eq!(pilot.meta.version, 4);
+        assert_eq!(
+            pilot.meta.created_at,
+            Timestamp::parse("2026-01-02T03:04:05.123456Z").unwrap()
+        );
+        assert_eq!(s.read_document("Cafe\u{301}/a").unwrap(), b"shared");
+        assert_eq!(s.read_document("empty").unwrap(), b"");
+        assert_eq!(s.last_position().unwrap(), 0);
+        assert!(s.check().unwrap().is_ok(), "{url}");
+    }
 }
 
 /// Child mode for `a_killed_backup_never_verifies`: builds a store and backs it up.

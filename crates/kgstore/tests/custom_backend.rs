@@ -3,7 +3,8 @@
 //!
 //! The backend keeps its graph in kgstore's `GraphState` and appends a line to an
 //! audit log for every committed write — the kind of thing an application might
-//! want that kgstore does not ship.
+//! want that kgstore does not ship. It holds no documents, so the suite's
+//! documents section is skipped for it, explicitly (`skip: documents`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
 
@@ -126,14 +127,12 @@ fn register() {
 }
 
 mod audited_suite {
-    // This backend keeps no events: the suite checks it says so, and skips that section.
-    kgstore_core::test_suite!(
-        || {
-            super::register();
-            super::Fixture::new(<super::Store as super::Open>::open("audited://").unwrap())
-        },
-        without events
-    );
+    // This backend keeps neither documents nor events: the suite checks it says so,
+    // and skips those sections.
+    kgstore_core::test_suite!(|| {
+        super::register();
+        super::Fixture::new(<super::Store as super::Open>::open("audited://").unwrap())
+    }, skip: documents, events);
 }
 
 #[test]

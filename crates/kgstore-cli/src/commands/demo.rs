@@ -10,8 +10,8 @@ use anyhow::{Context, Result, bail};
 use kgstore::backup::{self, RestoreMode};
 use kgstore::formats::{self, DotOptions};
 use kgstore::{
-    Edge, GraphRead, Node, NodeFilter, PageRequest, PathOptions, RelationType, Store,
-    TraverseOptions,
+    DocumentQuery, DocumentRead, DocumentWrite, Edge, GraphRead, Node, NodeFilter, PageRequest,
+    PathOptions, RelationType, Store, TraverseOptions,
 };
 use serde_json::{Value, json};
 
@@ -71,6 +71,31 @@ struct CrateGraph {
     nodes: Vec<Node>,
     edges: Vec<Edge>,
     members: Vec<String>,
+    /// Each workspace crate's files to keep as documents: (document key, file), the
+    /// key being the file's path in the workspace (`crates/kgstore-cli/Cargo.toml`).
+    files: Vec<(String, PathBuf)>,
+}
+
+/// A workspace crate's `Cargo.toml` and README (where it has one), as (key, file):
+/// each key is the file's path relative to the workspace root, so the documents
+/// mirror the files.
+fn crate_files(package: &Value, root: &Path) -> Vec<(String, PathBuf)> {
+    let Some(manifest) = package["manifest_path"].as_str().map(PathBuf::from) else {
+        return Vec::new();
+    };
+    let mut files = vec![manifest.clone()];
+    if let (Some(readme), Some(dir)) = (package["readme"].as_str(), manifest.parent()) {
+        files.push(dir.join(readme));
+    }
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    files
+        .into_iter()
+        .filter_map(|file| {
+            let file = file.canonicalize().ok()?;
+            let key = file.strip_prefix(&root).ok()?.to_str()?.replace('\\', "/");
+            Some((key, file))
+        })
+        .collect()
 }
 
 fn crate_graph(metadata: &Value) -> Result<CrateGraph> {
@@ -98,6 +123,7 @@ fn crate_graph(metadata: &Value) -> Result<CrateGraph> {
         };
         names.insert(id, node_name);
     }
+    let root = PathBuf::from(metadata["workspace_root"].as_str().unwrap_or("."));
     let members: BTreeSet<&str> = metadata["workspace_members"]
         .as_array()
         .into_iter()
@@ -134,6 +160,7 @@ fn crate_graph(metadata: &Value) -> Result<CrateGraph> {
         }
     }
     let mut nodes = Vec::new();
+    let mut files = Vec::new();
     for p in packages {
         let id = p["id"].as_str().unwrap_or("");
         let name = names.get(id).context("a package without a name")?;
@@ -151,6 +178,12 @@ fn crate_graph(metadata: &Value) -> Result<CrateGraph> {
         }
         if members.contains(id) {
             node = node.with_tag("workspace");
+            let mine = crate_files(p, &root);
+            if !mine.is_empty() {
+                let keys: Vec<&str> = mine.iter().map(|(k, _)| k.as_str()).collect();
+                node = node.with_attribute("documents", json!(keys));
+            }
+            files.extend(mine);
         }
         let mut deps = dependencies.remove(id).unwrap_or_default();
         deps.sort();
@@ -162,10 +195,13 @@ fn crate_graph(metadata: &Value) -> Result<CrateGraph> {
         .iter()
         .filter_map(|id| names.get(id).cloned())
         .collect();
+    files.sort();
+    files.dedup_by(|a, b| a.0 == b.0);
     Ok(CrateGraph {
         nodes,
         edges,
         members,
+        files,
     })
 }
 
@@ -225,17 +261,24 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
     let intro = format!(
         "2. Storing them in {url}: one node of type `crate` per package (version, license and \
          edition as attributes) and one `depends_on` edge per dependency (its kinds as an \
-         attribute), all in one transaction."
+         attribute), and each workspace crate's Cargo.toml and README as documents, all in \
+         one transaction."
     );
     for (i, line) in wrap(&intro, 90).into_iter().enumerate() {
         say(if i == 0 { line } else { format!("   {line}") })?;
     }
     let store = kgstore::open(&url)?;
     let (node_count, edge_count) = (graph.nodes.len(), graph.edges.len());
+    let mut documents = Vec::with_capacity(graph.files.len());
+    for (key, file) in &graph.files {
+        let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        documents.push(DocumentWrite::new(key.clone(), bytes));
+    }
     store.write(|tx| {
         tx.defer_checks();
         tx.create_nodes(graph.nodes)?;
         tx.create_edges(graph.edges)?;
+        tx.write_documents(documents)?;
         Ok(())
     })?;
     let stats = store.stats()?;
@@ -248,6 +291,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
         (stats.nodes, stats.edges),
         (node_count as u64, edge_count as u64)
     );
+    let docs = documents_step(&store, &graph.files, &db, &mut say)?;
 
     let cli = if store.contains_node("kgstore-cli")? {
         "kgstore-cli".to_owned()
@@ -257,7 +301,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
     let mut order = store.resolve_dependencies(&cli)?;
     order.push(cli.clone());
     say(format!(
-        "3. Build order of {cli}: its {} dependencies, each after everything it needs",
+        "4. Build order of {cli}: its {} dependencies, each after everything it needs",
         order.len() - 1
     ))?;
     say(format!(
@@ -286,7 +330,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
         let direct = store.direct_dependents(serde)?;
         let all = store.dependents(serde)?;
         say(format!(
-            "4. Who depends on {serde}: {} crates directly, {} in all (in rebuild order):",
+            "5. Who depends on {serde}: {} crates directly, {} in all (in rebuild order):",
             direct.len(),
             all.len()
         ))?;
@@ -307,7 +351,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
         && let Some(path) = store.shortest_path(&cli, &far.name, &PathOptions::hops())?
     {
         say(format!(
-            "5. The crate farthest from {cli} is {}, {} hops away; a shortest path:",
+            "6. The crate farthest from {cli} is {}, {} hops away; a shortest path:",
             far.name,
             path.edges.len()
         ))?;
@@ -323,7 +367,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
         .where_eq("/license", json!(license));
     let first = store.list_nodes(&filter, &PageRequest::first(5))?;
     say(format!(
-        "6. A filtered page: crates licensed \"{license}\", 5 at a time (keyset pagination):"
+        "7. A filtered page: crates licensed \"{license}\", 5 at a time (keyset pagination):"
     ))?;
     say(format!(
         "   {}",
@@ -368,7 +412,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
     )?;
     std::fs::write(&dot_path, &dot).with_context(|| format!("writing {}", dot_path.display()))?;
     say(format!(
-        "7. The neighbourhood of {center} ({} crates, {} edges) as Graphviz DOT: {}",
+        "8. The neighbourhood of {center} ({} crates, {} edges) as Graphviz DOT: {}",
         drawn.nodes,
         drawn.edges,
         dot_path.display()
@@ -388,11 +432,12 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
     let backup_dir = args.dir.join("demo-backup");
     clear_previous(&backup_dir, Some(backup::MANIFEST_FILE))?;
     let manifest = backup::backup(&store, &backup_dir)?;
-    say("8. Backup → verify → restore into another backend, then compare:".into())?;
+    say("9. Backup → verify → restore into another backend, then compare:".into())?;
     say(format!(
-        "   backed up {} nodes and {} edges to {}",
+        "   backed up {} nodes, {} edges and {} documents to {}",
         manifest.counts.nodes,
         manifest.counts.edges,
+        manifest.counts.documents,
         backup_dir.display()
     ))?;
     let verified = backup::verify(&backup_dir)?;
@@ -406,28 +451,40 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
     let json_store = kgstore::open(&json_url)?;
     let restored = backup::restore_into(&backup_dir, &json_store, RestoreMode::Empty)?;
     say(format!(
-        "   restored {} nodes and {} edges into {json_url} (one JSON file per node and edge)",
-        restored.nodes, restored.edges
+        "   restored {} nodes, {} edges and {} documents into {json_url} (one JSON file per \
+         node and edge)",
+        restored.nodes, restored.edges, restored.documents
     ))?;
     let (a, b) = (export(&store)?, export(&json_store)?);
     if a != b {
         bail!("the SQLite and JSON stores export differently after the restore");
     }
+    if all_documents(&store)? != all_documents(&json_store)? {
+        bail!("the SQLite and JSON stores hold different documents after the restore");
+    }
     say(format!(
-        "   both stores export byte for byte the same {} KiB of JSON Lines, timestamps and versions included.\n",
+        "   both stores export byte for byte the same {} KiB of JSON Lines, timestamps and versions included,",
         a.len() / 1024
+    ))?;
+    say(format!(
+        "   and hold the same {} documents (bytes, SHA-256, versions, times); in the JSON store they are",
+        restored.documents
+    ))?;
+    say(format!(
+        "   ordinary files: {}\n",
+        json_dir.join("documents").join(&docs.example).display()
     ))?;
 
     let check = json_store.check()?;
     say(format!(
-        "9. Integrity check of the restored store: {} nodes, {} edges, {} problem(s).",
+        "10. Integrity check of the restored store: {} nodes, {} edges, {} problem(s).",
         check.nodes,
         check.edges,
         check.problems.len()
     ))?;
-    let git = history_in_git(&backup_dir, &args.dir, &mut say)?;
+    let git = history_in_git(&a, &args.dir, &mut say)?;
 
-    say("\n11. The same store as an MCP memory server for AI agents: tool calls as an agent sends them \
+    say("\n12. The same store as an MCP memory server for AI agents: tool calls as an agent sends them \
          over stdio, here in-process (every call one transaction; the last one fails and changes nothing):"
         .to_owned())?;
     let (mcp_lines, mcp_calls) = super::mcp::demo_calls(&store, &url, &center)?;
@@ -437,7 +494,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
 
     let metrics = store.metrics();
     say(
-        "\n12. What the SQLite store measured meanwhile (Store::metrics; `kgstore stats --perf` \
+        "\n13. What the SQLite store measured meanwhile (Store::metrics; `kgstore stats --perf` \
          adds up every run on a store):"
             .to_owned(),
     )?;
@@ -463,6 +520,8 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
             "dot": dot_path,
             "backup": backup_dir,
             "json_store": json_url,
+            "documents": docs.count,
+            "document_bytes": docs.bytes,
             "exports_identical": true,
             "problems": check.problems.len(),
             "git_store": git,
@@ -474,10 +533,10 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
     Ok(())
 }
 
-/// Step 13: the event store on the demo's own store — the change feed on, a graph change
-/// and an event in one transaction, an idempotent retry, a read, and a consumer group over
-/// `$changes` that parks one event in the dead-letter queue and replays it. Returns a
-/// summary for `--json`.
+/// Step 14: the event store on the demo's own store — the change feed on, graph changes,
+/// documents and events in one transaction, an idempotent retry, a read, and a consumer
+/// group over `$changes` that parks one event in the dead-letter queue and replays it.
+/// Returns a summary for `--json`.
 fn events_step(store: &Store, say: &mut impl FnMut(String) -> Result<()>) -> Result<Value> {
     use kgstore::events::{
         AppendOptions, CHANGES_STREAM, EventRead, ExpectedVersion, GroupOptions, Nack, NewEvent,
@@ -485,7 +544,8 @@ fn events_step(store: &Store, say: &mut impl FnMut(String) -> Result<()>) -> Res
     };
 
     say(
-        "\n13. Events: the change feed on, then a graph change and an event in one transaction:"
+        "\n14. Events: the change feed on, then graph changes, documents and events in one \
+         transaction:"
             .to_owned(),
     )?;
     store.set_change_feed(true)?;
@@ -512,6 +572,10 @@ fn events_step(store: &Store, say: &mut impl FnMut(String) -> Result<()>) -> Res
         for name in &reviewed {
             let node = tx.get_node(name)?.with_tag("reviewed");
             tx.update_node(node, None)?;
+            tx.write_document(
+                &format!("reviews/{name}.md"),
+                format!("# Review of {name}\n\nVerdict: keep.\n"),
+            )?;
             events.push(review(name));
         }
         tx.append_all(
@@ -526,8 +590,9 @@ fn events_step(store: &Store, say: &mut impl FnMut(String) -> Result<()>) -> Res
         )
     })?;
     say(format!(
-        "    tagged {} crate(s) `reviewed` and appended {} `crate.reviewed` event(s) to 'reviews' \
-         at positions {:?}; the change feed added their node.updated events to {CHANGES_STREAM}.",
+        "    tagged {} crate(s) `reviewed`, wrote reviews/<crate>.md for each and appended {} \
+         `crate.reviewed` event(s) to 'reviews' at positions {:?}; the change feed added their \
+         node.updated and document.created events to {CHANGES_STREAM}, in the same commit.",
         reviewed.len(),
         appended.positions.len(),
         appended.positions
@@ -617,10 +682,14 @@ fn events_step(store: &Store, say: &mut impl FnMut(String) -> Result<()>) -> Res
     }))
 }
 
-/// Step 10: the backup restored into a git:// store, two more commits, then the log, one
-/// node's history and a diff of two revisions. Returns the store's URL.
+/// Step 11: the graph (its JSON Lines export) imported into a git:// store in one
+/// commit, two more commits, then the log, one node's history and a diff of two
+/// revisions. Returns the store's URL.
+///
+/// The git backend does not hold documents yet (issue 14), so the graph goes in
+/// through its export rather than the backup, which now carries the documents too.
 fn history_in_git(
-    backup_dir: &Path,
+    graph_jsonl: &[u8],
     dir: &Path,
     say: &mut impl FnMut(String) -> Result<()>,
 ) -> Result<String> {
@@ -630,11 +699,22 @@ fn history_in_git(
     clear_previous(&git_dir, Some("kgstore.lock"))?;
     let url = format!("git://{}", git_dir.display());
     let store = kgstore::open(&url)?;
-    let restored = backup::restore_into(backup_dir, &store, RestoreMode::Empty)?;
-    say(format!(
-        "\n10. History: restored the backup into {url} ({} nodes, {} edges, one commit), then:",
-        restored.nodes, restored.edges
-    ))?;
+    let imported = formats::import_jsonl(
+        &store,
+        graph_jsonl,
+        graph_jsonl.len() as u64,
+        formats::ImportOptions::default(),
+        |_| {},
+    )?;
+    let intro = format!(
+        "11. History: imported the graph's JSON Lines into {url} ({} nodes, {} edges, one \
+         commit; git:// stores hold no documents yet: issue 14), then:",
+        imported.nodes, imported.edges
+    );
+    say(String::new())?;
+    for (i, line) in wrap(&intro, 90).into_iter().enumerate() {
+        say(if i == 0 { line } else { format!("    {line}") })?;
+    }
     store.write(|tx| {
         tx.set_message("Note why serde matters")?;
         let node = tx
@@ -703,6 +783,130 @@ fn history_in_git(
         store.get_node("serde")?.observations.len()
     ))?;
     Ok(url)
+}
+
+/// What the documents step showed.
+struct DocsShown {
+    count: u64,
+    bytes: u64,
+    /// A document's key, to show where it lives in the JSON store.
+    example: String,
+}
+
+/// Step 3: the documents stored with the nodes, listed like folders and read back.
+fn documents_step(
+    store: &Store,
+    files: &[(String, PathBuf)],
+    db: &Path,
+    say: &mut impl FnMut(String) -> Result<()>,
+) -> Result<DocsShown> {
+    // A paragraph: its first line as it is, the others indented under it.
+    let paragraph = |text: String, say: &mut dyn FnMut(String) -> Result<()>| {
+        let indent = if text.starts_with("   ") { "   " } else { "" };
+        wrap(text.trim_start(), 87)
+            .into_iter()
+            .enumerate()
+            .try_for_each(|(i, line)| {
+                say(if i == 0 {
+                    format!("{indent}{line}")
+                } else {
+                    format!("   {line}")
+                })
+            })
+    };
+    let count = store.count_documents()?;
+    paragraph(
+        format!(
+            "3. Documents beside the graph: {count} files (each workspace crate's Cargo.toml, and \
+             its README where it has one) went in with their nodes, under their paths in the \
+             workspace; each node lists its keys in the attribute `documents`."
+        ),
+        say,
+    )?;
+    let top = store.list_documents(&DocumentQuery::prefix("").folders())?;
+    let mut entries: Vec<String> = top.folders.clone();
+    entries.extend(top.documents.iter().map(|d| d.key.clone()));
+    entries.sort();
+    paragraph(
+        format!(
+            "   `doc ls --delimiter /` lists them like folders: {}",
+            entries.join(", ")
+        ),
+        say,
+    )?;
+    let crates = store.list_documents(&DocumentQuery::prefix("crates/").folders().limit(4))?;
+    let more = if crates.next_cursor.is_some() {
+        ", …"
+    } else {
+        ""
+    };
+    paragraph(
+        format!(
+            "   `doc ls crates/ --delimiter / --limit 4`: {}{more}",
+            crates.folders.join(", ")
+        ),
+        say,
+    )?;
+    // Every document read back and compared with its file, byte for byte.
+    let mut bytes = 0;
+    for (key, file) in files {
+        let stored = store.read_document(key)?;
+        let on_disk = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        if stored != on_disk {
+            bail!("the document {key} differs from {}", file.display());
+        }
+        bytes += stored.len() as u64;
+    }
+    let example = files
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .find(|k| *k == "crates/kgstore-cli/Cargo.toml")
+        .or_else(|| files.first().map(|(k, _)| k.as_str()))
+        .unwrap_or("")
+        .to_owned();
+    if !example.is_empty() {
+        let meta = store.stat_document(&example)?;
+        paragraph(
+            format!(
+                "   Read back all {count} ({} KiB), each equal to its file. `doc stat {example}`: \
+                 {} bytes, {}, version {}, sha256 {}…",
+                bytes / 1024,
+                meta.size,
+                meta.content_type,
+                meta.version,
+                &meta.sha256.to_hex()[..16]
+            ),
+            say,
+        )?;
+        say(format!(
+            "   (`kgstore --store sqlite://{} doc get {example}` prints it)\n",
+            db.display()
+        ))?;
+    }
+    Ok(DocsShown {
+        count,
+        bytes,
+        example,
+    })
+}
+
+/// Every document of a store with its metadata and bytes, in key order.
+fn all_documents(store: &Store) -> Result<Vec<(kgstore::DocumentMeta, Vec<u8>)>> {
+    let snapshot = store.read()?;
+    let mut out = Vec::new();
+    let mut query = DocumentQuery::prefix("").limit(1000);
+    loop {
+        let page = snapshot.list_documents(&query)?;
+        for meta in page.documents {
+            let bytes = snapshot.read_document(&meta.key)?;
+            out.push((meta, bytes));
+        }
+        match page.next_cursor {
+            Some(cursor) => query = query.after(Some(cursor)),
+            None => break,
+        }
+    }
+    Ok(out)
 }
 
 fn export(store: &Store) -> Result<Vec<u8>> {

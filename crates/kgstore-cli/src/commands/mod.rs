@@ -2,6 +2,7 @@
 
 mod admin;
 mod demo;
+mod doc;
 mod edge;
 mod events;
 mod graph;
@@ -16,7 +17,7 @@ use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use kgstore::{Error, Store, StoreUrl};
+use kgstore::{Error, ReadTx, Store, StoreUrl};
 
 use crate::cli::{Cli, Command};
 use crate::output::Output;
@@ -80,6 +81,15 @@ impl Ctx<'_> {
     /// created, and a file-backed store is opened read-only, so that readers can share
     /// it and a reader never writes (not even a recovery).
     pub(crate) fn open_existing(&self) -> Result<Store> {
+        let store = self.open_existing_store()?;
+        match self.at {
+            None => Ok(store),
+            Some(revision) => Ok(at_revision(&store, revision)?),
+        }
+    }
+
+    /// Opens the store itself as [`Ctx::open_existing`] does, whatever `--at` says.
+    pub(crate) fn open_existing_store(&self) -> Result<Store> {
         let mut url = StoreUrl::parse(self.url)?;
         if is_file_backed(&url) {
             if !Path::new(&url.path).exists() {
@@ -93,10 +103,16 @@ impl Ctx<'_> {
         }
         let store = kgstore::registry::global().open_url(&url)?;
         self.opened(&url, &store);
-        match self.at {
-            None => Ok(store),
-            Some(revision) => Ok(at_revision(&store, revision)?),
-        }
+        Ok(store)
+    }
+
+    /// A read snapshot of `store`: at the `--at` revision when one is given, so a
+    /// backend without history (or without documents at a revision) says so itself.
+    pub(crate) fn snapshot<'s>(&self, store: &'s Store) -> Result<ReadTx<'s>> {
+        Ok(match self.at {
+            Some(revision) => store.read_at(revision)?,
+            None => store.read()?,
+        })
     }
 
     /// Opens the store itself, for commands about its history (which name their
@@ -158,6 +174,19 @@ fn file_parent(url: &StoreUrl) -> Option<std::path::PathBuf> {
         .map(Path::to_path_buf)
 }
 
+/// An error that only carries an exit code: the command has said everything on
+/// stdout (`doc exists` answering "no" with exit code 3).
+#[derive(Debug)]
+pub(crate) struct Quiet(pub(crate) i32);
+
+impl std::fmt::Display for Quiet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit code {}", self.0)
+    }
+}
+
+impl std::error::Error for Quiet {}
+
 pub(crate) use mcp::log_config as mcp_log_config;
 
 /// Runs the command `cli` names.
@@ -185,6 +214,7 @@ fn run_command(cli: &Cli, ctx: &mut Ctx<'_>) -> Result<()> {
         Command::Path(args) => graph::path(ctx, args),
         Command::Deps(command) => graph::deps(ctx, command),
         Command::Schema(command) => schema::run(ctx, command),
+        Command::Doc(command) => doc::run(ctx, command),
         Command::Events(command) => events::run(ctx, command),
         Command::Changefeed { action } => events::changefeed(ctx, *action),
         Command::Import(args) => transfer::import(ctx, args),

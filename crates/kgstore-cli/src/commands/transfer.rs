@@ -139,10 +139,11 @@ pub(crate) fn backup(ctx: &mut Ctx<'_>, args: &BackupArgs) -> Result<()> {
     ctx.out.either(
         || {
             format!(
-                "backed up {} node(s), {} edge(s), {} schema(s) to {}",
+                "backed up {} node(s), {} edge(s), {} schema(s), {} document(s) to {}",
                 c.nodes,
                 c.edges,
                 c.schemas,
+                c.documents,
                 args.dir.display()
             )
         },
@@ -158,17 +159,18 @@ pub(crate) fn verify(ctx: &mut Ctx<'_>, args: &VerifyArgs) -> Result<()> {
     if ctx.out.json() {
         ctx.out.value(&json!({
             "ok": report.is_ok(),
-            "counts": {"nodes": report.counts.nodes, "edges": report.counts.edges, "schemas": report.counts.schemas},
+            "counts": report.counts,
             "problems": report.problems,
         }))?;
     } else if report.is_ok() {
         let c = report.counts;
         ctx.out.line(&format!(
-            "backup {} is sound: {} node(s), {} edge(s), {} schema(s); every hash, line and reference checks out",
+            "backup {} is sound: {} node(s), {} edge(s), {} schema(s), {} document(s); every hash, line and reference checks out",
             args.dir.display(),
             c.nodes,
             c.edges,
-            c.schemas
+            c.schemas,
+            c.documents
         ))?;
     } else {
         for problem in &report.problems {
@@ -200,13 +202,14 @@ pub(crate) fn restore(ctx: &mut Ctx<'_>, args: &RestoreArgs) -> Result<()> {
     ctx.out.either(
         || {
             format!(
-                "restored {} node(s), {} edge(s), {} schema(s) from {}",
+                "restored {} node(s), {} edge(s), {} schema(s), {} document(s) from {}",
                 report.nodes,
                 report.edges,
                 report.schemas,
+                report.documents,
                 args.dir.display()
             )
         },
-        &json!({"nodes": report.nodes, "edges": report.edges, "schemas": report.schemas}),
+        &json!({"nodes": report.nodes, "edges": report.edges, "schemas": report.schemas, "documents": report.documents}),
     )
 }

@@ -1,12 +1,13 @@
 //! The change feed: when a store turns it on, every committed change of a node, an
-//! edge or a schema is appended to the stream `$changes` in the same transaction,
-//! with the old and the new version. A transaction that rolls back leaves nothing,
+//! edge, a schema or a document is appended to the stream `$changes` in the same
+//! transaction, with the old and the new version. A transaction that rolls back leaves nothing,
 //! and one that commits leaves exactly its changes, also across crashes, because the
 //! events are part of the commit.
 //!
 //! Changes are recorded below the store's semantics, at the backend transaction:
 //! every raw write passes through a [`Recorder`], so no path of the store (cascading
-//! deletes, detached dependents, imports, restores) can change the graph unseen.
+//! deletes, detached dependents, imports, restores, document batches and streams) can
+//! change the graph or the documents unseen.
 //!
 //! | event type       | data                                                       |
 //! |------------------|------------------------------------------------------------|
@@ -15,6 +16,7 @@
 //! | `node.deleted`   | `{"key": NAME, "old_version": 2, "new_version": null, "old": NODE, "new": null}` |
 //! | `edge.*`         | the same with `"key": {"from", "relation_type", "to"}` and edges |
 //! | `schema.set`, `schema.removed` | `"key": TARGET`, the schema documents, no versions |
+//! | `document.*`     | `"key": KEY`, versions, and the document's metadata (content type, size, SHA-256, times, version) as `old`/`new`: never its bytes |
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -23,7 +25,8 @@ use serde_json::{Value, json};
 
 use crate::algo::{self, PathOptions, Stats, TraverseOptions, Visit};
 use crate::backend::{ReadTxn, WriteTxn};
-use crate::error::Result;
+use crate::documents::{DocInput, DocRead, DocWrite, Document, DocumentMeta};
+use crate::error::{Error, Result};
 use crate::events::backend::{EventLogRead, EventLogWrite};
 use crate::events::kv;
 use crate::events::model::{Append, AppendOptions, CHANGES_STREAM, ExpectedVersion, NewEvent};
@@ -34,7 +37,7 @@ use crate::schema::SchemaTarget;
 use crate::store::{Store, WriteTx};
 
 /// The event types the change feed appends.
-pub const CHANGE_TYPES: [&str; 8] = [
+pub const CHANGE_TYPES: [&str; 11] = [
     "node.created",
     "node.updated",
     "node.deleted",
@@ -43,6 +46,9 @@ pub const CHANGE_TYPES: [&str; 8] = [
     "edge.deleted",
     "schema.set",
     "schema.removed",
+    "document.created",
+    "document.updated",
+    "document.deleted",
 ];
 
 /// The setting's key.
@@ -75,6 +81,7 @@ enum Change {
     Node(Option<Node>, Option<Node>),
     Edge(Option<Edge>, Option<Edge>),
     Schema(SchemaTarget, Option<Value>, Option<Value>),
+    Document(String, Option<DocumentMeta>, Option<DocumentMeta>),
 }
 
 /// The changes of one transaction, shared between the recorder and the transaction.
@@ -160,6 +167,14 @@ fn event(change: Change) -> Result<NewEvent> {
             },
             json!({"key": target, "old_version": null, "new_version": null, "old": old, "new": new}),
         ),
+        Change::Document(key, old, new) => {
+            let (ov, nv) = versions(&old, &new, |m| m.version);
+            (
+                format!("document.{}", verb(old.is_some(), new.is_some())),
+                json!({"key": key, "old_version": ov, "new_version": nv,
+                       "old": to_json(&old)?, "new": to_json(&new)?}),
+            )
+        }
     };
     Ok(NewEvent::new(event_type, data))
 }
@@ -295,6 +310,99 @@ impl ReadTxn for Recorder<'_> {
     fn events(&self) -> Option<&dyn EventLogRead> {
         self.inner.events()
     }
+    fn documents(&self) -> Option<&dyn DocRead> {
+        self.inner.documents()
+    }
+}
+
+impl Recorder<'_> {
+    /// The documents as the transaction has them.
+    fn docs(&self) -> Result<&dyn DocRead> {
+        self.inner
+            .documents()
+            .ok_or_else(|| Error::unsupported("documents", "change feed"))
+    }
+
+    fn docs_mut(&mut self) -> Result<&mut dyn DocWrite> {
+        self.inner
+            .documents_mut()
+            .ok_or_else(|| Error::unsupported("documents", "change feed"))
+    }
+}
+
+/// Document reads go straight to the backend (the recorder only watches writes).
+impl DocRead for Recorder<'_> {
+    fn doc_meta(&self, key: &str) -> Result<Option<DocumentMeta>> {
+        self.docs()?.doc_meta(key)
+    }
+    fn scan_docs(
+        &self,
+        prefix: &str,
+        from: std::ops::Bound<&str>,
+        limit: usize,
+    ) -> Result<Vec<DocumentMeta>> {
+        self.docs()?.scan_docs(prefix, from, limit)
+    }
+    fn open_doc(&self, meta: &DocumentMeta) -> Result<Box<dyn std::io::Read + '_>> {
+        self.docs()?.open_doc(meta)
+    }
+    fn read_doc(&self, meta: &DocumentMeta) -> Result<Vec<u8>> {
+        self.docs()?.read_doc(meta)
+    }
+    fn get_doc(&self, key: &str) -> Result<Option<Document>> {
+        self.docs()?.get_doc(key)
+    }
+    fn docs_meta(&self, keys: &[&str]) -> Result<Vec<Option<DocumentMeta>>> {
+        self.docs()?.docs_meta(keys)
+    }
+    fn first_tree_conflict(&self, keys: &[&str]) -> Result<Option<(String, String)>> {
+        self.docs()?.first_tree_conflict(keys)
+    }
+    fn contains_doc(&self, key: &str) -> Result<bool> {
+        self.docs()?.contains_doc(key)
+    }
+    fn count_docs(&self) -> Result<u64> {
+        self.docs()?.count_docs()
+    }
+    fn tree_conflict(&self, key: &str) -> Result<Option<String>> {
+        self.docs()?.tree_conflict(key)
+    }
+}
+
+/// Document writes are recorded with the metadata before and after (never the bytes).
+impl DocWrite for Recorder<'_> {
+    fn put_doc(&mut self, input: &mut DocInput<'_>) -> Result<()> {
+        let key = input.key().to_owned();
+        let old = self.docs()?.doc_meta(&key)?;
+        self.docs_mut()?.put_doc(input)?;
+        let new = input.finish()?.clone();
+        self.recorded.push(Change::Document(key, old, Some(new)));
+        Ok(())
+    }
+
+    fn put_docs(&mut self, inputs: &mut [DocInput<'_>]) -> Result<()> {
+        let olds = {
+            let keys: Vec<&str> = inputs.iter().map(DocInput::key).collect();
+            self.docs()?.docs_meta(&keys)?
+        };
+        self.docs_mut()?.put_docs(inputs)?;
+        for (old, input) in olds.into_iter().zip(inputs.iter_mut()) {
+            let new = input.finish()?.clone();
+            self.recorded
+                .push(Change::Document(new.key.clone(), old, Some(new)));
+        }
+        Ok(())
+    }
+
+    fn delete_doc(&mut self, key: &str) -> Result<bool> {
+        let old = self.docs()?.doc_meta(key)?;
+        let existed = self.docs_mut()?.delete_doc(key)?;
+        if existed {
+            self.recorded
+                .push(Change::Document(key.to_owned(), old, None));
+        }
+        Ok(existed)
+    }
 }
 
 impl WriteTxn for Recorder<'_> {
@@ -374,6 +482,11 @@ impl WriteTxn for Recorder<'_> {
 
     fn events_mut(&mut self) -> Option<&mut dyn EventLogWrite> {
         self.inner.events_mut()
+    }
+
+    fn documents_mut(&mut self) -> Option<&mut dyn DocWrite> {
+        self.inner.documents_mut()?;
+        Some(self)
     }
 
     fn set_message(&mut self, message: &str) -> Result<()> {

@@ -632,6 +632,21 @@ impl<'s> WriteTx<'s> {
     /// Runs a raw backend write; a failure poisons the transaction so it cannot commit
     /// half-applied.
     pub(crate) fn raw<R>(&mut self, f: impl FnOnce(&mut dyn WriteTxn) -> Result<R>) -> Result<R> {
+        self.raw_with(f, |_| true)
+    }
+
+    /// The backend transaction's reads (seeing its writes).
+    pub(crate) fn reader(&self) -> &dyn ReadTxn {
+        &*self.txn
+    }
+
+    /// [`raw`](Self::raw), where a failure poisons the transaction only if `poisons`
+    /// says so (a failure the backend is known to have undone does not).
+    pub(crate) fn raw_with<R>(
+        &mut self,
+        f: impl FnOnce(&mut dyn WriteTxn) -> Result<R>,
+        poisons: impl FnOnce(&Error) -> bool,
+    ) -> Result<R> {
         if let Some(reason) = &self.failed {
             return Err(Error::backend(
                 self.backend,
@@ -639,7 +654,9 @@ impl<'s> WriteTx<'s> {
             ));
         }
         let outcome = f(&mut *self.txn);
-        if let Err(e) = &outcome {
+        if let Err(e) = &outcome
+            && poisons(e)
+        {
             self.failed = Some(e.to_string());
         }
         outcome

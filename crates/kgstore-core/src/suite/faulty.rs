@@ -1,6 +1,8 @@
 //! A backend wrapper that fails on command, to test what the store does when its
 //! backend fails mid-transaction.
 
+use std::io::Read;
+use std::ops::Bound;
 use std::path::Path as FsPath;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -9,6 +11,7 @@ use serde_json::Value;
 
 use crate::algo::{Path, PathOptions, Stats, TraverseOptions, Visit};
 use crate::backend::{Backend, Problem, ReadTxn, WriteTxn};
+use crate::documents::{DocInput, DocRead, DocWrite, DocumentMeta};
 use crate::error::{Error, Result};
 use crate::events::{EventLogRead, EventLogWrite, LogRecord, LogScan, RemoveWhere};
 use crate::filter::{Direction, EdgeFilter, NodeFilter};
@@ -246,11 +249,71 @@ macro_rules! forward_reads {
             fn events(&self) -> Option<&dyn EventLogRead> {
                 self.inner.events()
             }
+            fn documents(&self) -> Option<&dyn DocRead> {
+                self.inner.documents().map(|_| self as &dyn DocRead)
+            }
+        }
+
+        /// Document reads go through unharmed (node reads are the ones that fail).
+        impl DocRead for Faulty<'_, $t> {
+            fn doc_meta(&self, key: &str) -> Result<Option<DocumentMeta>> {
+                self.docs()?.doc_meta(key)
+            }
+            fn scan_docs(
+                &self,
+                prefix: &str,
+                from: Bound<&str>,
+                limit: usize,
+            ) -> Result<Vec<DocumentMeta>> {
+                self.docs()?.scan_docs(prefix, from, limit)
+            }
+            fn open_doc(&self, meta: &DocumentMeta) -> Result<Box<dyn Read + '_>> {
+                self.docs()?.open_doc(meta)
+            }
+            fn read_doc(&self, meta: &DocumentMeta) -> Result<Vec<u8>> {
+                self.docs()?.read_doc(meta)
+            }
+            fn contains_doc(&self, key: &str) -> Result<bool> {
+                self.docs()?.contains_doc(key)
+            }
+            fn count_docs(&self) -> Result<u64> {
+                self.docs()?.count_docs()
+            }
+            fn tree_conflict(&self, key: &str) -> Result<Option<String>> {
+                self.docs()?.tree_conflict(key)
+            }
+        }
+
+        impl Faulty<'_, $t> {
+            fn docs(&self) -> Result<&dyn DocRead> {
+                self.inner
+                    .documents()
+                    .ok_or_else(|| Error::unsupported("documents", "faulty"))
+            }
         }
     };
 }
 
 forward_reads!(dyn ReadTxn + '_);
+
+/// Document writes fail as the plan says, like the graph's.
+impl DocWrite for Faulty<'_, dyn WriteTxn + '_> {
+    fn put_doc(&mut self, input: &mut DocInput<'_>) -> Result<()> {
+        self.plan.write("put_doc")?;
+        self.inner
+            .documents_mut()
+            .ok_or_else(|| Error::unsupported("documents", "faulty"))?
+            .put_doc(input)
+    }
+
+    fn delete_doc(&mut self, key: &str) -> Result<bool> {
+        self.plan.write("delete_doc")?;
+        self.inner
+            .documents_mut()
+            .ok_or_else(|| Error::unsupported("documents", "faulty"))?
+            .delete_doc(key)
+    }
+}
 forward_reads!(dyn WriteTxn + '_);
 
 impl WriteTxn for Faulty<'_, dyn WriteTxn + '_> {
@@ -298,6 +361,11 @@ impl WriteTxn for Faulty<'_, dyn WriteTxn + '_> {
         } else {
             None
         }
+    }
+
+    fn documents_mut(&mut self) -> Option<&mut dyn DocWrite> {
+        self.inner.documents_mut()?;
+        Some(self)
     }
 
     fn commit(self: Box<Self>) -> Result<()> {

@@ -19,6 +19,8 @@ use crate::{Edge, Error, ErrorKind, Node, RelationType, Store};
 
 mod concurrency;
 mod deps;
+mod documents;
+mod documents_model;
 mod edges;
 pub mod events;
 pub mod faulty;
@@ -32,6 +34,8 @@ mod txn;
 
 pub use concurrency::*;
 pub use deps::*;
+pub use documents::*;
+pub use documents_model::*;
 pub use edges::*;
 pub use events::*;
 pub use graph::*;
@@ -96,21 +100,79 @@ impl Fixture {
 /// output shows which backend ran (`memory_suite::node_create_and_get`).
 ///
 /// A backend that does not keep one of the kinds of data says so explicitly:
-/// `test_suite!(ctor, without events)`. That section then runs one test instead,
-/// which checks that the backend answers `Unsupported` naming itself and prints
-/// the skip (`…::events_section_skipped`).
+/// `test_suite!(ctor, skip: documents)`, `test_suite!(ctor, skip: events)` or
+/// `test_suite!(ctor, skip: documents, events)`. Each section named is replaced by
+/// one test (`documents_section_skipped`, `events_section_skipped`) which checks
+/// that the backend answers `Unsupported` naming the kind of data and itself, and
+/// announces the skip. Without it, every test of the section runs (and fails on
+/// such a backend): a section is never skipped silently.
 #[macro_export]
 macro_rules! test_suite {
-    ($ctor:expr $(, without $kind:ident)* $(,)?) => {
-        $crate::__graph_tests!($ctor);
-        $crate::__events_section!($ctor $(, $kind)*);
+    ($ctor:expr $(, skip: $($kind:ident),+)? $(,)?) => {
+        $crate::__suite_graph!($ctor);
+        $crate::__suite_section!($ctor, documents; $($($kind),+)?);
+        $crate::__suite_section!($ctor, events; $($($kind),+)?);
     };
 }
 
-/// The graph section of the suite.
+/// One optional section of the suite (`documents` or `events`), or its explicit
+/// skip when its name is in the list after `;`.
 #[doc(hidden)]
 #[macro_export]
-macro_rules! __graph_tests {
+macro_rules! __suite_section {
+    ($ctor:expr, documents; ) => {
+        $crate::__suite_documents!($ctor);
+    };
+    ($ctor:expr, events; ) => {
+        $crate::__events_section!($ctor);
+    };
+    ($ctor:expr, documents; documents $(, $rest:ident)*) => {
+        $crate::__suite_tests!($ctor; documents_section_skipped);
+    };
+    ($ctor:expr, events; events $(, $rest:ident)*) => {
+        $crate::__suite_tests!($ctor; events_section_skipped);
+    };
+    ($ctor:expr, $section:ident; $first:ident $(, $rest:ident)*) => {
+        $crate::__suite_section!($ctor, $section; $($rest),*);
+    };
+}
+
+/// The documents section of the suite.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __suite_documents {
+    ($ctor:expr) => {
+        $crate::__suite_tests!($ctor;
+            doc_write_and_read_round_trip, doc_metadata_is_set_by_the_store,
+            doc_replace_bumps_version_keeps_created_at, doc_content_type_given_kept_and_refused,
+            doc_missing_is_document_not_found, doc_exists, doc_create_only_refuses_existing,
+            doc_expected_version_is_checked, doc_delete_returns_metadata,
+            doc_remove_reports_whether_it_existed, doc_recreated_after_delete_starts_again,
+            doc_empty_and_binary_content_round_trip, doc_forbidden_keys_are_refused_naming_the_rule,
+            doc_hostile_allowed_keys_round_trip, doc_case_and_normalisation_variants_are_distinct,
+            doc_key_length_limits, doc_reserved_prefix_is_refused,
+            doc_tree_rule_a_document_is_not_a_folder, doc_tree_rule_a_folder_is_not_a_document,
+            doc_tree_rule_holds_inside_a_batch_and_a_transaction, doc_list_by_prefix_in_byte_order,
+            doc_list_prefix_is_literal, doc_list_pages_without_skips_or_repeats,
+            doc_list_pages_are_stable_under_writes, doc_list_with_delimiter_gives_folders,
+            doc_list_delimiter_pages_count_folders, doc_list_invalid_requests_are_refused,
+            doc_batch_read_in_order_with_gaps, doc_batch_write_is_all_or_nothing,
+            doc_batch_checks_hold_among_many_stored_keys, doc_reads_and_writes_are_counted_in_metrics,
+            doc_streaming_write_and_read_with_bounded_pieces, doc_streaming_source_failure_writes_nothing,
+            doc_import_keeps_metadata_and_checks_content, doc_graph_and_documents_commit_together,
+            doc_rollback_on_err_discards_documents_and_graph, doc_rollback_on_panic,
+            doc_txn_sees_its_own_writes, doc_snapshot_does_not_see_later_commits, doc_count,
+            doc_many_in_one_transaction, doc_keys_are_apart_from_node_names,
+            doc_concurrent_expected_version_writes_are_exact, doc_check_is_clean_with_documents,
+            doc_reopen_keeps_documents, documents_model_check,
+        );
+    };
+}
+
+/// The graph sections of the suite.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __suite_graph {
     ($ctor:expr) => {
         $crate::__suite_tests!($ctor;
             // nodes
@@ -172,7 +234,7 @@ macro_rules! __graph_tests {
     };
 }
 
-/// The events section of the suite, or its explicit skip when `events` is listed.
+/// The events section of the suite.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __events_section {
@@ -246,12 +308,6 @@ macro_rules! __events_section {
             // persistence and the reference model
             events_reopen_keeps_the_event_store, events_agree_with_the_memory_backend,
         );
-    };
-    ($ctor:expr, events $(, $other:ident)*) => {
-        $crate::__suite_tests!($ctor; events_section_skipped);
-    };
-    ($ctor:expr, $first:ident $(, $other:ident)*) => {
-        $crate::__events_section!($ctor $(, $other)*);
     };
 }
 

@@ -95,7 +95,7 @@ fn expect() -> impl Strategy<Value = Expect> {
     ]
 }
 
-fn simple_op() -> impl Strategy<Value = Op> {
+pub(super) fn simple_op() -> impl Strategy<Value = Op> {
     let n = 0..NAMES.len();
     prop_oneof![
         4 => (n.clone(), deps()).prop_map(|(name, deps)| Op::CreateNode { name, deps }),
@@ -129,12 +129,12 @@ struct MNode {
 
 /// The plain model.
 #[derive(Clone, Debug, Default, PartialEq)]
-struct Model {
+pub(super) struct Model {
     nodes: BTreeMap<String, MNode>,
     edges: BTreeMap<(String, String, String), (f64, u64)>,
 }
 
-type Outcome = Result<(), ErrorKind>;
+pub(super) type Outcome = Result<(), ErrorKind>;
 
 impl Model {
     fn dependents(&self, name: &str) -> Vec<String> {
@@ -197,7 +197,7 @@ impl Model {
         self.edges.retain(|(f, _, t), _| f != name && t != name);
     }
 
-    fn apply(&mut self, op: &Op, deferred: bool) -> Outcome {
+    pub(super) fn apply(&mut self, op: &Op, deferred: bool) -> Outcome {
         match op {
             Op::CreateNode { name, deps } => {
                 let name = NAMES[*name].to_owned();
@@ -425,7 +425,7 @@ fn expected_edge_version(tx: &WriteTx<'_>, key: &EdgeKey, expect: Expect) -> Opt
 }
 
 /// Applies a simple operation inside a transaction.
-fn apply_in(tx: &mut WriteTx<'_>, op: &Op) -> Result<(), Error> {
+pub(super) fn apply_in(tx: &mut WriteTx<'_>, op: &Op) -> Result<(), Error> {
     match op {
         Op::CreateNode { name, deps } => {
             let node = deps.iter().fold(Node::new(NAMES[*name], "thing")?, |n, d| {
@@ -489,6 +489,19 @@ fn apply_in(tx: &mut WriteTx<'_>, op: &Op) -> Result<(), Error> {
 }
 
 /// Applies an operation to the store; the outcomes of a transaction's inner operations go to `inner`.
+/// The end of a model transaction's body: `Ok` to commit it, or the error that
+/// rolls it back on purpose.
+pub(super) fn commit_or_roll_back(commit: bool) -> crate::Result<()> {
+    if commit {
+        Ok(())
+    } else {
+        Err(Error::invalid_input(
+            "model transaction",
+            "rolled back on purpose",
+        ))
+    }
+}
+
 fn apply_to_store(store: &Store, op: &Op, inner: &mut Vec<Outcome>) -> Outcome {
     let outcome = match op {
         Op::Txn {
@@ -502,14 +515,7 @@ fn apply_to_store(store: &Store, op: &Op, inner: &mut Vec<Outcome>) -> Outcome {
             for op in ops {
                 inner.push(apply_in(tx, op).map_err(|e| e.kind()));
             }
-            if *commit {
-                Ok(())
-            } else {
-                Err(Error::invalid_input(
-                    "model transaction",
-                    "rolled back on purpose",
-                ))
-            }
+            commit_or_roll_back(*commit)
         }),
         other => store.write(|tx| apply_in(tx, other)),
     };
@@ -517,7 +523,7 @@ fn apply_to_store(store: &Store, op: &Op, inner: &mut Vec<Outcome>) -> Outcome {
 }
 
 /// The store's state in the model's terms.
-fn observe(store: &Store) -> Model {
+pub(super) fn observe(store: &Store) -> Model {
     let (nodes, edges, _) = dump(store);
     let mut model = Model::default();
     for node in nodes {
@@ -545,7 +551,7 @@ fn observe(store: &Store) -> Model {
 }
 
 /// Deletes everything, through the API, so each case starts empty.
-fn reset(store: &Store) -> Result<(), Error> {
+pub(super) fn reset(store: &Store) -> Result<(), Error> {
     let (nodes, _, _) = dump(store);
     store.write(|tx| {
         for node in nodes {

@@ -1,4 +1,4 @@
-//! The event store's part of a backup (format version 2): the whole log and the
+//! The event store's part of a backup (format version 3 on, [`EVENTS_SINCE`](super::EVENTS_SINCE)): the whole log and the
 //! keyed state, written from the graph's snapshot, verified, and restored in the
 //! same transaction as the graph.
 //!
@@ -211,8 +211,8 @@ pub(crate) fn restore(
         Err(e) => return Err(e),
     }
     tx.replace_event_log()?;
-    if format_version < 2 {
-        // A backup of format 1 holds no events: the restored store has none.
+    if format_version < super::EVENTS_SINCE {
+        // An older backup holds no events: the restored store has none.
         return Ok((0, 0));
     }
     let mut batch: Vec<LogRecord> = Vec::with_capacity(EXPORT_PAGE);

@@ -86,6 +86,19 @@ impl HashingWriter {
     }
 }
 
+impl std::io::Write for HashingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.out.write_all(buf)?;
+        self.hasher.update(buf);
+        self.size += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
 /// Size and SHA-256 of a file, reading it in blocks; `progress` gets bytes read so far.
 pub(crate) fn hash_file(path: &Path, mut progress: impl FnMut(u64)) -> Result<(u64, String)> {
     let mut file = File::open(path).map_err(|e| Error::io(path, e))?;

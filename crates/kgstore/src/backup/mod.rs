@@ -20,6 +20,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod documents;
 mod events;
 mod files;
 mod restore;
@@ -34,6 +35,7 @@ use kgstore_core::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use documents::{DOCUMENTS_FILE, VALUES_DIR};
 pub use events::{EVENT_STATE_FILE, EVENTS_FILE, StateLine};
 pub use restore::{RestoreMode, RestoreReport, restore, restore_into, restore_with};
 pub use verify::{VerifyReport, verify, verify_with};
@@ -44,10 +46,10 @@ use files::{HashingWriter, sync_dir, write_atomically};
 
 /// The `format` every manifest names.
 pub const FORMAT: &str = "kgstore-backup";
-/// The version of the format this kgstore writes and the newest it reads: 2 adds
-/// the event store (`events.jsonl`, `event_state.jsonl`); version 1 still verifies
-/// and restores.
-pub const FORMAT_VERSION: u32 = 2;
+/// The version of the format this kgstore writes and the newest it reads. Each
+/// version added a kind of data ([`DOCUMENTS_SINCE`], [`EVENTS_SINCE`]); backups of
+/// every earlier version still verify and restore.
+pub const FORMAT_VERSION: u32 = EVENTS_SINCE;
 /// The manifest's file name.
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// One node per line, by name.
@@ -57,23 +59,33 @@ pub const EDGES_FILE: &str = "edges.jsonl";
 /// Every schema, as a JSON array.
 pub const SCHEMAS_FILE: &str = "schemas.json";
 
+/// The format version that added documents (`documents.jsonl`, `values/`).
+pub const DOCUMENTS_SINCE: u32 = 2;
+/// The format version that added the event store (`events.jsonl`,
+/// `event_state.jsonl`).
+pub const EVENTS_SINCE: u32 = 3;
+
 /// The data files of a backup of the current format, in the order they are written
-/// and listed.
-pub const DATA_FILES: [&str; 5] = [
+/// and listed (the value files of documents are listed after [`DOCUMENTS_FILE`]).
+pub const DATA_FILES: [&str; 6] = [
     NODES_FILE,
     EDGES_FILE,
     SCHEMAS_FILE,
+    DOCUMENTS_FILE,
     EVENTS_FILE,
     EVENT_STATE_FILE,
 ];
 
-/// The data files of a backup of format `version`.
-pub fn data_files(version: u32) -> &'static [&'static str] {
-    if version >= 2 {
-        &DATA_FILES
-    } else {
-        &DATA_FILES[..3]
-    }
+/// The data files a backup of format `version` must list.
+pub fn data_files(version: u32) -> Vec<&'static str> {
+    DATA_FILES
+        .into_iter()
+        .filter(|name| match *name {
+            DOCUMENTS_FILE => version >= DOCUMENTS_SINCE,
+            EVENTS_FILE | EVENT_STATE_FILE => version >= EVENTS_SINCE,
+            _ => true,
+        })
+        .collect()
 }
 
 /// Items read or written per page.
@@ -109,10 +121,13 @@ pub struct Counts {
     pub edges: u64,
     /// Schemas.
     pub schemas: u64,
-    /// Events (format version 2; removed ones included).
+    /// Documents (format version 2 on; 0 in an older manifest).
+    #[serde(default)]
+    pub documents: u64,
+    /// Events (format version 3 on; removed ones included).
     #[serde(default)]
     pub events: u64,
-    /// Entries of the event store's state (format version 2).
+    /// Entries of the event store's state (format version 3 on).
     #[serde(default)]
     pub event_state: u64,
 }
@@ -294,6 +309,10 @@ fn write_data_files(
         done: counts.schemas,
         total: counts.schemas,
     });
+
+    let (documents, document_files) = documents::write(&snapshot, folder, progress)?;
+    counts.documents = documents;
+    entries.extend(document_files);
 
     events::write(&snapshot, folder, &mut counts, &mut entries, progress)?;
 

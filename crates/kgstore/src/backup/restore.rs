@@ -5,7 +5,8 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use kgstore_core::{
-    Edge, Error, GraphRead, Node, NodeFilter, OnDependents, PageRequest, Result, Store, WriteTx,
+    DocumentRead, Edge, Error, GraphRead, Node, NodeFilter, OnDependents, PageRequest, Result,
+    Store, WriteTx,
 };
 
 use super::{EDGES_FILE, NODES_FILE, Phase, Progress, SCHEMAS_FILE, SchemaEntry, verify_with};
@@ -30,6 +31,8 @@ pub struct RestoreReport {
     pub edges: u64,
     /// Schemas loaded.
     pub schemas: u64,
+    /// Documents loaded.
+    pub documents: u64,
     /// Events loaded.
     pub events: u64,
     /// Event-store entries loaded.
@@ -107,14 +110,23 @@ fn load(
         tx.defer_checks();
         match mode {
             RestoreMode::Empty => {
-                if tx.count_nodes()? > 0 || tx.count_edges()? > 0 || !tx.list_schemas()?.is_empty() {
+                if tx.count_nodes()? > 0
+                    || tx.count_edges()? > 0
+                    || !tx.list_schemas()?.is_empty()
+                    || documents_held(tx)? > 0
+                {
                     return Err(Error::invalid_input(
                         format!("restore target ({} store)", store.backend_name()),
                         "it is not empty; restore into an empty store or ask to replace its content",
                     ));
                 }
             }
-            RestoreMode::Replace => clear(tx)?,
+            RestoreMode::Replace => {
+                clear(tx)?;
+                if documents_held(tx)? > 0 {
+                    super::documents::clear(tx)?;
+                }
+            }
         }
         let mut report = RestoreReport::default();
         (report.events, report.event_state) = super::events::restore(
@@ -149,8 +161,20 @@ fn load(
             }
             Ok(())
         })?;
+        if counts.documents > 0 {
+            report.documents = super::documents::restore(dir, tx, counts.documents, &mut progress)?;
+        }
         Ok(report)
     })
+}
+
+/// How many documents the target holds; 0 for a backend that holds none (it can
+/// still take a backup without documents).
+fn documents_held(tx: &WriteTx<'_>) -> Result<u64> {
+    match tx.count_documents() {
+        Err(e) if e.kind() == kgstore_core::ErrorKind::Unsupported => Ok(0),
+        other => other,
+    }
 }
 
 /// Deletes every node (with its edges) and every schema, inside a deferred transaction.

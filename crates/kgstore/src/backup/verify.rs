@@ -11,8 +11,8 @@ use kgstore_core::{
 
 use super::files::hash_file;
 use super::{
-    Counts, EDGES_FILE, MANIFEST_FILE, Manifest, NODES_FILE, Phase, Progress, SCHEMAS_FILE,
-    SchemaEntry, data_files, read_manifest,
+    Counts, DOCUMENTS_FILE, DOCUMENTS_SINCE, EDGES_FILE, EVENTS_SINCE, MANIFEST_FILE, Manifest,
+    NODES_FILE, Phase, Progress, SCHEMAS_FILE, SchemaEntry, VALUES_DIR, data_files, read_manifest,
 };
 
 /// Stop listing problems after this many (the count is still reported).
@@ -132,7 +132,18 @@ fn check_backup(dir: &Path, mut progress: impl FnMut(Progress)) -> Result<Verify
     let graph = check_nodes(dir, &schemas, &mut report, &mut progress)?;
     check_edges(dir, &graph, &schemas, &mut report, &mut progress)?;
     check_dependencies(&graph, &mut report);
-    if manifest.format_version >= 2 {
+    if manifest.format_version >= DOCUMENTS_SINCE {
+        super::documents::check(dir, &manifest, &mut report)?;
+    } else if dir.join(DOCUMENTS_FILE).exists() || dir.join(VALUES_DIR).exists() {
+        report.problem(
+            MANIFEST_FILE,
+            format!(
+                "format version {} holds no documents, but documents are in the folder",
+                manifest.format_version
+            ),
+        );
+    }
+    if manifest.format_version >= EVENTS_SINCE {
         super::events::verify(dir, &mut report, &mut progress)?;
     }
     if report.counts != manifest.counts {
@@ -156,15 +167,20 @@ fn check_files(
 ) -> Result<()> {
     let listed: HashSet<&str> = manifest.files.iter().map(|f| f.name.as_str()).collect();
     let expected_files = data_files(manifest.format_version);
-    for expected in expected_files {
+    let documents = manifest.format_version >= DOCUMENTS_SINCE;
+    for expected in &expected_files {
         if !listed.contains(expected) {
             report.problem(MANIFEST_FILE, format!("does not list {expected}"));
         }
     }
+    let known = |name: &str| {
+        expected_files.contains(&name)
+            || (documents && (name == DOCUMENTS_FILE || super::documents::is_value_name(name)))
+    };
     let total: u64 = manifest.files.iter().map(|f| f.size).sum();
     let mut before = 0;
     for entry in &manifest.files {
-        if !expected_files.contains(&entry.name.as_str()) {
+        if !known(&entry.name) {
             report.problem(
                 MANIFEST_FILE,
                 format!(
@@ -203,6 +219,17 @@ fn check_files(
     for entry in entries {
         let entry = entry.map_err(|e| kgstore_core::Error::io(dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
+        if documents && name == VALUES_DIR && entry.path().is_dir() {
+            let values = fs::read_dir(entry.path()).map_err(|e| kgstore_core::Error::io(dir, e))?;
+            for value in values {
+                let value = value.map_err(|e| kgstore_core::Error::io(dir, e))?;
+                let name = format!("{VALUES_DIR}/{}", value.file_name().to_string_lossy());
+                if !listed.contains(name.as_str()) {
+                    report.problem(&name, "is not part of the backup (an extra file)");
+                }
+            }
+            continue;
+        }
         if name != MANIFEST_FILE && !listed.contains(name.as_str()) {
             report.problem(&name, "is not part of the backup (an extra file)");
         }
@@ -246,6 +273,7 @@ fn check_schemas(dir: &Path, report: &mut VerifyReport) -> HashMap<SchemaTarget,
 }
 
 /// Each line of a JSON Lines file, with its number; unreadable lines become problems.
+/// A missing file has no lines (the manifest check reports it).
 pub(crate) fn for_each_line(
     dir: &Path,
     file: &str,
@@ -256,6 +284,21 @@ pub(crate) fn for_each_line(
     let Ok(handle) = File::open(&path) else {
         return Ok(());
     };
+    each_line(handle, &path, file, report, |number, line, report| {
+        each(number, line, report);
+        Ok(())
+    })
+}
+
+/// Each line of the open JSON Lines `handle` (`file` in `path`), with its number,
+/// without its newline; a last line cut off before its newline is a problem.
+pub(super) fn each_line(
+    handle: File,
+    path: &Path,
+    file: &str,
+    report: &mut VerifyReport,
+    mut each: impl FnMut(usize, &[u8], &mut VerifyReport) -> Result<()>,
+) -> Result<()> {
     let mut reader = BufReader::with_capacity(1 << 16, handle);
     let mut line = Vec::new();
     let mut number = 0;
@@ -263,7 +306,7 @@ pub(crate) fn for_each_line(
         line.clear();
         let n = reader
             .read_until(b'\n', &mut line)
-            .map_err(|e| kgstore_core::Error::io(&path, e))?;
+            .map_err(|e| kgstore_core::Error::io(path, e))?;
         if n == 0 {
             return Ok(());
         }
@@ -275,7 +318,7 @@ pub(crate) fn for_each_line(
             );
             continue;
         }
-        each(number, &line[..line.len() - 1], report);
+        each(number, &line[..line.len() - 1], report)?;
     }
 }
 

@@ -1,6 +1,6 @@
 //! The events section of the shared suite: every backend that keeps events runs
 //! all of it. A backend that does not must say so in its `test_suite!` call
-//! (`without events`); it then runs only [`events_section_skipped`], which checks
+//! (`skip: events`); it then runs only [`events_section_skipped`], which checks
 //! that the backend really answers `Unsupported` naming itself and prints the skip.
 
 mod append;
@@ -98,7 +98,7 @@ pub fn fill(store: &Store, stream: &str, n: usize) {
     }
 }
 
-/// For a backend declared `without events`: it must refuse with `Unsupported`
+/// For a backend declared `skip: events`: it must refuse with `Unsupported`
 /// naming the event store and itself. Prints the skip so that it shows.
 pub fn events_section_skipped(f: Fixture) {
     let s = &f.store;
