@@ -305,6 +305,10 @@ macro_rules! __events_section {
             events_change_feed_leaves_nothing_for_rolled_back_work,
             events_change_feed_sees_cascades_and_detaches,
             events_change_feed_shares_the_commit_with_application_events,
+            // with documents
+            events_documents_and_graph_commit_together_or_not_at_all,
+            events_change_feed_records_document_writes_and_deletes,
+            events_change_feed_records_documents_in_their_commit_and_not_rolled_back,
             // persistence and the reference model
             events_reopen_keeps_the_event_store, events_agree_with_the_memory_backend,
         );

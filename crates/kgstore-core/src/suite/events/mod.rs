@@ -5,6 +5,7 @@
 
 mod append;
 mod changefeed;
+mod documents;
 mod groups;
 mod model;
 mod read;
@@ -13,6 +14,7 @@ mod schemas;
 
 pub use append::*;
 pub use changefeed::*;
+pub use documents::*;
 pub use groups::*;
 pub use model::*;
 pub use read::*;
