@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use kgstore_core::algo::{self, Stats, TraverseOptions, Visit};
 use kgstore_core::documents::{DocInput, DocRead, DocWrite};
+use kgstore_core::memory::Turns;
 use kgstore_core::events::{
     EventLogRead, EventLogWrite, EventState, LogRecord, LogScan, RemoveWhere,
 };
@@ -62,11 +63,12 @@ pub struct SqliteBackend {
     counters: crate::perf::Counters,
 }
 
-/// The writer connection and whether a write transaction holds it.
+/// The writer connection, and the line of write transactions waiting for it (first
+/// come, first served: see [`Turns`]).
 struct WriterSlot {
     /// `None` while a transaction holds it, or after it broke (a new one is opened).
     conn: Option<Connection>,
-    busy: bool,
+    turns: Turns,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -147,7 +149,7 @@ impl SqliteBackend {
             readers: Mutex::new(readers),
             writer: Mutex::new(WriterSlot {
                 conn: writer,
-                busy: false,
+                turns: Turns::default(),
             }),
             writer_free: Condvar::new(),
             counters: crate::perf::Counters::default(),
@@ -221,16 +223,16 @@ impl SqliteBackend {
             ));
         }
         let mut slot = lock(&self.writer);
-        if slot.busy {
+        let ticket = slot.turns.ticket();
+        if !slot.turns.enter(ticket) {
             drop(slot);
             let resource = format!("SQLite database {}", self.ctx.path.display());
             slot = kgstore_core::observe::timed_wait(
                 &resource,
                 "another write transaction of this process",
-                || self.wait_for_writer(),
+                || self.wait_for_writer(ticket),
             )?;
         }
-        slot.busy = true;
         let conn = slot.conn.take();
         drop(slot);
         match conn {
@@ -240,17 +242,20 @@ impl SqliteBackend {
         }
     }
 
-    /// Waits until no write transaction of this process holds the writer connection,
-    /// at most the lock timeout.
-    fn wait_for_writer(&self) -> Result<MutexGuard<'_, WriterSlot>> {
+    /// Waits until the write transactions of this process that came before have had
+    /// the writer connection, at most the lock timeout; then holds it (`ticket`'s turn).
+    fn wait_for_writer(&self, ticket: u64) -> Result<MutexGuard<'_, WriterSlot>> {
         // A timeout too long to add to the clock means waiting for as long as it takes.
         let deadline = Instant::now().checked_add(self.options.lock_timeout);
         let mut slot = lock(&self.writer);
-        while slot.busy {
+        while !slot.turns.enter(ticket) {
             let left = deadline.map_or(Duration::from_secs(3600), |d| {
                 d.saturating_duration_since(Instant::now())
             });
             if left.is_zero() {
+                slot.turns.abandon(ticket);
+                drop(slot);
+                self.writer_free.notify_all();
                 return Err(Error::Locked {
                     resource: format!("SQLite database {}", self.ctx.path.display()),
                     holder: Some(format!(
@@ -271,9 +276,9 @@ impl SqliteBackend {
     pub(crate) fn release_writer(&self, conn: Option<Connection>) {
         let mut slot = lock(&self.writer);
         slot.conn = conn;
-        slot.busy = false;
+        slot.turns.leave();
         drop(slot);
-        self.writer_free.notify_one();
+        self.writer_free.notify_all();
     }
 
     /// The settings in force on the connections, read back from SQLite.
