@@ -509,7 +509,12 @@ impl Gate {
     }
 
     /// The slow path of [`Gate::enter`]: waits for `ticket`'s turn.
-    fn wait(&self, ticket: u64, timeout: Option<Duration>, resource: &str) -> Result<GateGuard<'_>> {
+    fn wait(
+        &self,
+        ticket: u64,
+        timeout: Option<Duration>,
+        resource: &str,
+    ) -> Result<GateGuard<'_>> {
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut turns = self.lock();
         while !turns.enter(ticket) {
@@ -712,7 +717,10 @@ mod tests {
         assert!(!turns.enter(b), "one holder at a time");
         turns.leave();
         let a_again = turns.ticket();
-        assert!(!turns.enter(a_again), "the one that left does not overtake b");
+        assert!(
+            !turns.enter(a_again),
+            "the one that left does not overtake b"
+        );
         assert!(turns.enter(b));
         turns.leave();
         assert!(turns.enter(a_again));

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use kgstore_core::algo::{self, Stats, TraverseOptions, Visit};
 use kgstore_core::documents::{DocInput, DocRead, DocWrite};
-use kgstore_core::memory::Turns;
 use kgstore_core::events::{
     EventLogRead, EventLogWrite, EventState, LogRecord, LogScan, RemoveWhere,
 };
+use kgstore_core::memory::Turns;
 use kgstore_core::serde_json::Value;
 use kgstore_core::{
     Backend, Direction, Edge, EdgeFilter, EdgeKey, Error, Node, NodeFilter, Problem, ReadTxn,

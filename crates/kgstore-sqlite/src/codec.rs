@@ -202,6 +202,10 @@ pub(crate) fn edge_from_row(row: &Row<'_>, ctx: &Ctx) -> Result<Edge> {
 /// The columns [`record_from_row`] reads, from `events`.
 pub(crate) const EVENT_COLUMNS: &str = "position, stream, version, id, type, data, metadata, \
      recorded_at, commit_pos, batch, digest, removed";
+/// [`EVENT_COLUMNS`] with an empty digest, for reads whose caller does not need it
+/// (`LogScan::without_digests`): 64 characters per row less to copy.
+pub(crate) const EVENT_COLUMNS_WITHOUT_DIGEST: &str = "position, stream, version, id, type, \
+     data, metadata, recorded_at, commit_pos, batch, '', removed";
 
 /// A log record from a row of [`EVENT_COLUMNS`].
 pub(crate) fn record_from_row(row: &Row<'_>, ctx: &Ctx) -> Result<LogRecord> {

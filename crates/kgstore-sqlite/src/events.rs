@@ -16,7 +16,9 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use serde_json::Value;
 
-use crate::codec::{EVENT_COLUMNS, record_from_row, to_json, version_to_sql};
+use crate::codec::{
+    EVENT_COLUMNS, EVENT_COLUMNS_WITHOUT_DIGEST, record_from_row, to_json, version_to_sql,
+};
 use crate::error::{Ctx, SqlResult};
 use crate::read::prefix_upper_bound;
 
@@ -40,7 +42,12 @@ pub(crate) fn head(conn: &Connection, ctx: &Ctx) -> Result<u64> {
 
 pub(crate) fn scan(conn: &Connection, ctx: &Ctx, scan: &LogScan<'_>) -> Result<Vec<LogRecord>> {
     let doing = || "reading table events".to_owned();
-    let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE ");
+    let columns = if scan.without_digests {
+        EVENT_COLUMNS_WITHOUT_DIGEST
+    } else {
+        EVENT_COLUMNS
+    };
+    let mut sql = format!("SELECT {columns} FROM events WHERE ");
     let mut values: Vec<SqlValue> = Vec::new();
     let key = match scan.stream {
         Some(stream) => {

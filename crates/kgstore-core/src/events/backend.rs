@@ -75,6 +75,10 @@ pub struct LogScan<'a> {
     pub backwards: bool,
     /// At most this many records (removed ones included).
     pub limit: usize,
+    /// The caller does not need the records' digests (it returns events to readers,
+    /// who never see them): a backend may leave `digest` empty instead of reading it.
+    /// Idempotency checks and exports read them (`false`, the default).
+    pub without_digests: bool,
 }
 
 impl LogScan<'_> {

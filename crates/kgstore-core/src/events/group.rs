@@ -670,6 +670,7 @@ impl Op<'_> {
         let scan = LogScan {
             from: entry.position,
             limit: 1,
+            without_digests: true,
             ..LogScan::default()
         };
         let record = self
@@ -866,6 +867,7 @@ impl Op<'_> {
                 from: self.record.cursor + 1,
                 backwards: false,
                 limit: room,
+                without_digests: true,
             };
             let records: Vec<LogRecord> = self.w.log_scan(&scan)?.into_iter().collect();
             let cutoffs = age_cutoffs(self.w, self.now)?;

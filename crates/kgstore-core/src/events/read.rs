@@ -225,6 +225,7 @@ pub(crate) fn page(
         from,
         backwards: options.backwards,
         limit: options.limit,
+        without_digests: true,
     };
     let records = r.log_scan(&scan)?;
     let cutoffs = age_cutoffs(r, now)?;
@@ -289,6 +290,7 @@ pub trait EventRead {
             let scan = LogScan {
                 from: position,
                 limit: 1,
+                without_digests: true,
                 ..LogScan::default()
             };
             let cutoffs = age_cutoffs(r, now)?;
