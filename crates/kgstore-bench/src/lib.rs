@@ -17,6 +17,7 @@ pub mod docs;
 pub mod events;
 pub mod floor;
 pub mod mcp;
+pub mod mp;
 pub mod raw;
 pub mod report;
 pub mod subject;

@@ -322,8 +322,20 @@ fn a_hundred_pipelined_creates_over_stdio_keep_a_hundred_entities() {
 #[test]
 fn two_server_processes_on_one_sqlite_store_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let url = sqlite_url(dir.path());
-    let mut setup = Peer::kgstore(&url, &[]);
+    two_server_processes_lose_nothing(&sqlite_url(dir.path()));
+}
+
+/// Each server keeps its store open between calls; the JSON-files backend's
+/// writers take turns per transaction, so neither locks the other out (issue 17).
+#[test]
+fn two_server_processes_on_one_json_store_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    two_server_processes_lose_nothing(&format!("json://{}", dir.path().join("kg").display()));
+}
+
+/// Two servers on `url` write at once; all their 400 changes are kept.
+fn two_server_processes_lose_nothing(url: &str) {
+    let mut setup = Peer::kgstore(url, &[]);
     setup.initialize("2025-11-25");
     setup.call(
         "create_entities",
@@ -331,7 +343,7 @@ fn two_server_processes_on_one_sqlite_store_lose_nothing() {
     );
     assert!(setup.finish().success());
 
-    let mut peers = [Peer::kgstore(&url, &[]), Peer::kgstore(&url, &[])];
+    let mut peers = [Peer::kgstore(url, &[]), Peer::kgstore(url, &[])];
     for peer in &mut peers {
         peer.initialize("2025-11-25");
     }

@@ -125,8 +125,11 @@ fn recovery_at_open_after_a_sigkill_mid_commit_is_logged_action_by_action() {
         let url = format!("json://{}", store_dir.display());
         let mut child = spawn_import(&url, &input);
         let journal = store_dir.join("journal");
+        // `journal/` always holds the commit log (`journal/log`); anything else there
+        // is a commit at work (staged files, its journal).
         let mid_commit = wait_until(&mut child, || {
-            fs::read_dir(&journal).is_ok_and(|mut entries| entries.next().is_some())
+            fs::read_dir(&journal)
+                .is_ok_and(|mut entries| entries.any(|e| e.is_ok_and(|e| e.file_name() != "log")))
         });
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
@@ -142,7 +145,13 @@ fn recovery_at_open_after_a_sigkill_mid_commit_is_logged_action_by_action() {
         for event in &actions {
             let action = field(event, "action").and_then(Value::as_str).unwrap();
             assert!(
-                ["journal_replayed", "journal_discarded", "temp_removed"].contains(&action),
+                [
+                    "journal_replayed",
+                    "transaction_completed",
+                    "journal_discarded",
+                    "temp_removed"
+                ]
+                .contains(&action),
                 "{event}"
             );
             let path = field(event, "path").and_then(Value::as_str).unwrap();
@@ -173,6 +182,10 @@ fn recovery_at_open_after_a_sigkill_mid_commit_is_logged_action_by_action() {
         assert_eq!(
             metrics.backend_figure("journal_replays"),
             Some(by_kind("journal_replayed"))
+        );
+        assert_eq!(
+            metrics.backend_figure("transactions_completed"),
+            Some(by_kind("transaction_completed"))
         );
         assert_eq!(
             metrics.backend_figure("journals_discarded"),
@@ -257,7 +270,7 @@ fn a_lock_wait_between_two_processes_names_the_holder() {
     let store_dir = dir.path().join("store");
     let url = format!("json://{}", store_dir.display());
     kgstore::open(&url).unwrap(); // the store exists before the child takes it
-    // The JSON-files writer holds its lock for as long as it has the store open.
+    // The JSON-files writer holds its lock for its write transaction (the import's one).
     let lock = store_dir.join(kgstore::jsonfs::LOCK_FILE);
     assert!(lock_wait_between_processes(dir.path(), &url, &lock).is_some());
 }

@@ -38,7 +38,8 @@ pub trait Backend: Send + Sync {
     /// Starts the write transaction. Dropping it without [`WriteTxn::commit`] rolls it back.
     fn begin_write(&self) -> Result<Box<dyn WriteTxn + '_>>;
 
-    /// Checks the backend's own storage (files, pages, indexes) and lists what is wrong.
+    /// Checks the backend's own storage (files, pages, indexes) and lists what is
+    /// wrong, and, as [notes](Problem::note), what is left over but harmless.
     fn check(&self) -> Result<Vec<Problem>> {
         Err(Error::unsupported("check", self.name()))
     }
@@ -85,22 +86,54 @@ pub trait Backend: Send + Sync {
     }
 }
 
-/// One problem found by a check: where, and what.
+/// One finding of a check: where, what, and whether it is damage or only a note.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
     /// Where: `node 'a'`, a file path, a table.
     pub location: String,
-    /// What is wrong.
+    /// What is wrong, or (for a note) what was found and what will happen to it.
     pub detail: String,
+    /// Damage ([`Severity::Error`]) or a [`Severity::Note`].
+    #[serde(default)]
+    pub severity: Severity,
+}
+
+/// How serious a finding of a check is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Damage: data that is wrong, missing, unreadable or inconsistent. A store
+    /// with such a finding is not healthy.
+    #[default]
+    Error,
+    /// Not damage: something the store takes care of by itself (the leftovers of an
+    /// interrupted write that the next writer or writable open recovers), reported
+    /// so that the user knows what is there and what will happen to it.
+    Note,
 }
 
 impl Problem {
-    /// A problem at `location`.
+    /// Damage at `location`.
     pub fn new(location: impl Into<String>, detail: impl Into<String>) -> Self {
         Self {
             location: location.into(),
             detail: detail.into(),
+            severity: Severity::Error,
         }
+    }
+
+    /// A note at `location`: no damage, `detail` says what was found and what the
+    /// store will do with it.
+    pub fn note(location: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Note,
+            ..Self::new(location, detail)
+        }
+    }
+
+    /// Whether this is only a note.
+    pub fn is_note(&self) -> bool {
+        self.severity == Severity::Note
     }
 }
 

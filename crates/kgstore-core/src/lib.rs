@@ -57,7 +57,7 @@ pub mod validate;
 pub mod suite;
 
 pub use algo::{Path, PathOptions, Stats, TraverseOptions, Visit};
-pub use backend::{Backend, Problem, ReadTxn, WriteTxn};
+pub use backend::{Backend, Problem, ReadTxn, Severity, WriteTxn};
 pub use documents::{
     Document, DocumentMeta, DocumentPage, DocumentQuery, DocumentRead, DocumentReader,
     DocumentWrite, Precondition, WriteOptions,

@@ -474,16 +474,35 @@ impl Turns {
     }
 }
 
-/// Admits one writer at a time, in one process, in the order they came; others
-/// wait (up to a timeout). The memory backend's writer gate, also used by backends
-/// that need the same.
-#[derive(Default)]
+/// Admits one writer at a time, in one process, in the order they came (see
+/// [`Turns`]); others wait (up to a timeout).
+/// The memory backend's writer gate, also used by backends that need the same: the
+/// JSON-files and git backends put one in front of their cross-process lock, so
+/// that the threads of one process queue here and only one of them waits for the
+/// other processes.
+///
+/// ```
+/// use std::time::Duration;
+/// use kgstore_core::{ErrorKind, memory::Gate};
+///
+/// let gate = Gate::default();
+/// let first = gate.enter(None, "the store")?;
+/// let err = gate.enter(Some(Duration::from_millis(10)), "the store").err().unwrap();
+/// assert_eq!(err.kind(), ErrorKind::Locked);
+/// assert!(gate.try_enter().is_none());
+/// drop(first);
+/// let _second = gate.enter(Some(Duration::ZERO), "the store")?;
+/// assert!(gate.try_enter().is_none());
+/// # Ok::<(), kgstore_core::Error>(())
+/// ```
+#[derive(Debug, Default)]
 pub struct Gate {
     turns: Mutex<Turns>,
     freed: Condvar,
 }
 
 /// A writer admitted by a [`Gate`]; the next one is let in when it is dropped.
+#[derive(Debug)]
 pub struct GateGuard<'a>(&'a Gate);
 
 impl Gate {
@@ -542,6 +561,17 @@ impl Gate {
             };
         }
         Ok(GateGuard(self))
+    }
+
+    /// Enters if no other writer is inside or waiting; `None` otherwise.
+    pub fn try_enter(&self) -> Option<GateGuard<'_>> {
+        let mut turns = self.lock();
+        let ticket = turns.ticket();
+        if turns.enter(ticket) {
+            return Some(GateGuard(self));
+        }
+        turns.abandon(ticket);
+        None
     }
 }
 

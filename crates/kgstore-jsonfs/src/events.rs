@@ -28,7 +28,8 @@ use kgstore_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::backend::{JsonFsWrite, Key};
+use crate::backend::JsonFsWrite;
+use crate::image::Key;
 use crate::names::{encode_name, fit, shard};
 
 /// The event store's top folder.
@@ -69,6 +70,26 @@ pub struct StateFile {
     pub key: String,
     /// Its value.
     pub value: Value,
+}
+
+/// The event or state entry whose file is at `rel`, if its name can be decoded (a
+/// hashed name cannot: the image remembers those).
+pub(crate) fn decode_path(rel: &str) -> Option<Key> {
+    let parts: Vec<&str> = rel.split('/').collect();
+    match parts.as_slice() {
+        ["events", "log", _, file] => file.strip_suffix(EXTENSION)?.parse().ok().map(Key::Event),
+        ["events", "state", space, _, file] => {
+            let stem = file.strip_suffix(EXTENSION)?;
+            if crate::names::is_hashed(stem) {
+                return None;
+            }
+            Some(Key::State(
+                crate::names::decode_name(space)?,
+                crate::names::decode_name(stem)?,
+            ))
+        }
+        _ => None,
+    }
 }
 
 /// Whether a relative path is an event-store file this backend could have written.

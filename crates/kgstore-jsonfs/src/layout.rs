@@ -1,4 +1,5 @@
-//! The store's folder: its format marker, creation, and recovery after a crash.
+//! The store's folder: its format marker, creation and upgrade, and what a
+//! recovery reports.
 
 use std::fs;
 use std::io::ErrorKind;
@@ -7,11 +8,12 @@ use std::path::{Path, PathBuf};
 use kgstore_core::{Error, Result};
 use serde_json::{Value, json};
 
-use crate::docs::{self, DOCMETA, DOCUMENTS};
+use crate::docs::{DOCMETA, DOCUMENTS};
 use crate::fault::{FaultPoint, Hooks};
 use crate::files::{self, ensure_dir, is_temp, parent, sync_dir};
-use crate::journal::{self, COMMITTED, FileOp, JOURNAL_DIR};
+use crate::journal::JOURNAL_DIR;
 use crate::lock::LOCK_FILE;
+use crate::log::LOG_DIR;
 use crate::names::{EDGES, NODES, SCHEMAS};
 
 /// The format marker's file name.
@@ -19,22 +21,25 @@ pub const MARKER: &str = "kgstore-jsonfs.json";
 /// The format's name in the marker.
 pub const FORMAT: &str = "kgstore-jsonfs";
 /// The format version this build writes (and the newest it reads). Each version
-/// added a kind of data; an older store is read as it is and marked with this
-/// version by its first writable open (once the new folders exist), so that an
-/// older kgstore does not take a store holding newer data, or a journal naming its
-/// files, for its own. The versions, each with what it added:
+/// added something; the files of an older version are files of this one, so a
+/// writable open upgrades an older store by rewriting the marker once the new
+/// folders exist, and an older kgstore then refuses it rather than take a store
+/// holding newer data, or a journal naming its files, for its own. The versions:
 ///
 /// | version | added |
 /// |---------|-------|
 /// | 1 | the graph (`nodes/`, `edges/`, `schemas/`) |
 /// | 2 | documents (`documents/`, `docmeta/`) |
-/// | 3 | the event store (`events/`) |
-pub const VERSION: u64 = 3;
+/// | 3 | the commit log (`journal/log/`) and the protocol that lets several processes share a store |
+/// | 4 | the event store (`events/`) |
+pub const VERSION: u64 = 4;
+/// The oldest format version this build reads.
+pub const OLDEST_VERSION: u64 = 1;
 /// What a store's own `.gitignore` keeps out of version control.
 const GITIGNORE: &str = "# Written by kgstore-jsonfs: the lock, unfinished commits and temporary files.\nLOCK\njournal/\n.tmp-*\n";
 
 /// Every folder of a store, parents first.
-pub const FOLDERS: [&str; 11] = [
+pub const FOLDERS: [&str; 12] = [
     NODES,
     EDGES,
     SCHEMAS,
@@ -44,6 +49,7 @@ pub const FOLDERS: [&str; 11] = [
     crate::events::LOG,
     crate::events::STATE,
     JOURNAL_DIR,
+    LOG_DIR,
     DOCUMENTS,
     DOCMETA,
 ];
@@ -56,7 +62,10 @@ pub struct RecoveryReport {
     /// read-only open: applied in memory only, and left on disk for the next
     /// writable open).
     pub rolled_forward: Vec<PathBuf>,
-    /// Journals that had not reached their commit mark, removed with no effect.
+    /// One-file transactions that had committed (their file was in place) as their
+    /// writer stopped: their records moved into the log.
+    pub completed: Vec<PathBuf>,
+    /// Journals and records of transactions that never committed, removed with no effect.
     pub discarded: Vec<PathBuf>,
     /// Stray temporary files of interrupted writes, removed.
     pub temps_removed: Vec<PathBuf>,
@@ -65,9 +74,19 @@ pub struct RecoveryReport {
 }
 
 impl RecoveryReport {
+    /// Adds what a later recovery did.
+    pub(crate) fn append(&mut self, mut later: Self) {
+        self.rolled_forward.append(&mut later.rolled_forward);
+        self.completed.append(&mut later.completed);
+        self.discarded.append(&mut later.discarded);
+        self.temps_removed.append(&mut later.temps_removed);
+        self.left_in_place.append(&mut later.left_in_place);
+    }
+
     /// Whether the store was found closed cleanly.
     pub fn is_clean(&self) -> bool {
         self.rolled_forward.is_empty()
+            && self.completed.is_empty()
             && self.discarded.is_empty()
             && self.temps_removed.is_empty()
             && self.left_in_place.is_empty()
@@ -82,6 +101,7 @@ impl std::fmt::Display for RecoveryReport {
         let mut parts = Vec::new();
         for (what, paths) in [
             ("rolled forward", &self.rolled_forward),
+            ("completed one-file commit", &self.completed),
             ("discarded uncommitted journal", &self.discarded),
             ("removed temporary file", &self.temps_removed),
             ("left in place (read-only)", &self.left_in_place),
@@ -101,21 +121,41 @@ fn not_a_store(root: &Path, reason: &str) -> Error {
     )
 }
 
-/// Checks the format marker, creating a new store in a blank folder; a writable open
-/// also re-creates missing data folders (git does not keep empty folders) and syncs
-/// the store's folder, its data folders and `journal/`: an earlier process that
-/// crashed, or wrote with relaxed durability, may have left names in them (the
-/// marker, a shard folder, a journal's removal) that are visible but not yet
-/// durable, and this process's commits must not be built on names a power cut
-/// could still undo.
-pub fn prepare(root: &Path, read_only: bool, hooks: &Hooks) -> Result<()> {
+/// Whether a folder holds a store, and of which format version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Marker {
+    /// No marker: no store (yet).
+    Missing,
+    /// A store of this format version (one this build reads).
+    Version(u64),
+}
+
+/// Reads the store's format marker: a marker of another format, or of a version
+/// this build does not read, is refused.
+pub fn read_marker(root: &Path) -> Result<Marker> {
     let marker = root.join(MARKER);
-    let older = match fs::read(&marker) {
-        Ok(bytes) => check_marker(&marker, &bytes)? < VERSION,
-        Err(e) if e.kind() == ErrorKind::NotFound => {
-            if read_only {
-                return Err(not_a_store(root, "has no store to read"));
-            }
+    match fs::read(&marker) {
+        Ok(bytes) => check_marker(&marker, &bytes).map(Marker::Version),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(Marker::Missing),
+        Err(e) => Err(Error::io(&marker, e)),
+    }
+}
+
+/// The error for a folder without a store, where one is needed.
+pub fn no_store(root: &Path) -> Error {
+    not_a_store(root, "has no store to read")
+}
+
+/// Makes the store ready for writing (the caller holds the lock): creates a new
+/// store in a blank folder, upgrades a store of an older format version, re-creates
+/// missing folders (git does not keep empty folders) and syncs the store's folder,
+/// its data folders and `journal/`: an earlier process that crashed, or wrote with
+/// relaxed durability, may have left names in them (the marker, a shard folder, a
+/// journal's move) that are visible but not yet durable, and this process's commits
+/// must not be built on names a power cut could still undo.
+pub fn prepare(root: &Path, hooks: &Hooks) -> Result<()> {
+    match read_marker(root)? {
+        Marker::Missing => {
             if !is_blank(root)? {
                 return Err(not_a_store(
                     root,
@@ -134,29 +174,32 @@ pub fn prepare(root: &Path, read_only: bool, hooks: &Hooks) -> Result<()> {
             }
             return create(root, hooks);
         }
-        Err(e) => return Err(Error::io(&marker, e)),
-    };
-    if !read_only {
-        for folder in FOLDERS {
-            ensure_dir(&root.join(folder), hooks)?;
+        Marker::Version(VERSION) => {}
+        Marker::Version(_) => {
+            // Older files are files of this version: only the marker changes, and
+            // only once the folders of documents, the commit log and the event store
+            // exist.
+            for folder in FOLDERS {
+                ensure_dir(&root.join(folder), hooks)?;
+            }
+            sync_dir(&root.join(JOURNAL_DIR), hooks)?;
+            files::write_atomic(&root.join(MARKER), &marker_bytes()?, hooks)?;
         }
-        sync_dir(root, hooks)?;
-        for folder in FOLDERS {
-            sync_dir(&root.join(folder), hooks)?;
-        }
-        if older {
-            write_marker(root, hooks)?;
-        }
+    }
+    for folder in FOLDERS {
+        ensure_dir(&root.join(folder), hooks)?;
+    }
+    sync_dir(root, hooks)?;
+    for folder in FOLDERS {
+        sync_dir(&root.join(folder), hooks)?;
     }
     Ok(())
 }
 
-fn write_marker(root: &Path, hooks: &Hooks) -> Result<()> {
-    let marker = files::render(&json!({ "format": FORMAT, "version": VERSION }))?;
-    files::write_atomic(&root.join(MARKER), &marker, hooks)
+fn marker_bytes() -> Result<Vec<u8>> {
+    files::render(&json!({ "format": FORMAT, "version": VERSION }))
 }
 
-/// Checks the format marker; the version it names.
 fn check_marker(path: &Path, bytes: &[u8]) -> Result<u64> {
     let value: Value = serde_json::from_slice(bytes)
         .map_err(|e| Error::corrupt(path, format!("the format marker does not parse: {e}")))?;
@@ -167,9 +210,11 @@ fn check_marker(path: &Path, bytes: &[u8]) -> Result<u64> {
         ));
     }
     match value.get("version").and_then(Value::as_u64) {
-        Some(version @ 1..=VERSION) => Ok(version),
+        Some(version) if (OLDEST_VERSION..=VERSION).contains(&version) => Ok(version),
         Some(newer) if newer > VERSION => Err(Error::unsupported(
-            format!("format version {newer} (this build reads version {VERSION})"),
+            format!(
+                "format version {newer} (this build reads versions {OLDEST_VERSION} to {VERSION})"
+            ),
             "jsonfs",
         )),
         _ => Err(Error::corrupt(
@@ -206,121 +251,9 @@ pub fn create(root: &Path, hooks: &Hooks) -> Result<()> {
         ensure_dir(&root.join(folder), hooks)?;
     }
     sync_dir(&root.join(SCHEMAS), hooks)?;
+    sync_dir(&root.join(JOURNAL_DIR), hooks)?;
     files::write_atomic(&root.join(".gitignore"), GITIGNORE.as_bytes(), hooks)?;
-    write_marker(root, hooks)
-}
-
-/// Finishes or discards what a crash interrupted: rolls every committed journal
-/// forward (in memory only, returned as an overlay, when read-only) and removes
-/// uncommitted ones. Stray temporary files in the data folders are removed later,
-/// by the scan that finds them.
-pub fn recover(
-    root: &Path,
-    read_only: bool,
-    hooks: &Hooks,
-) -> Result<(RecoveryReport, Vec<FileOp>)> {
-    let mut report = RecoveryReport::default();
-    let mut overlay = Vec::new();
-    let dir = root.join(JOURNAL_DIR);
-    let entries = match fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok((report, overlay)),
-        Err(e) => return Err(Error::io(&dir, e)),
-    };
-    let mut committed = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io(&dir, e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if is_temp(&name) {
-            if read_only {
-                report.left_in_place.push(entry.path());
-            } else {
-                files::remove(&entry.path(), hooks)?;
-                report.discarded.push(entry.path());
-            }
-        } else if let Some(seq) = name
-            .strip_suffix(COMMITTED)
-            .and_then(|s| s.parse::<u64>().ok())
-        {
-            committed.push((seq, entry.path()));
-        }
-    }
-    if !report.discarded.is_empty() {
-        sync_dir(&dir, hooks)?;
-    }
-    committed.sort();
-    for (_, path) in committed {
-        let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        let ops = journal::decode(&bytes).map_err(|detail| {
-            Error::corrupt(
-                &path,
-                format!(
-                    "a committed journal {detail}; it cannot be rolled forward safely, \
-                     so the store is not opened (restore it from a backup)"
-                ),
-            )
-        })?;
-        if read_only {
-            overlay.extend(ops);
-            report.rolled_forward.push(path.clone());
-            report.left_in_place.push(path);
-        } else {
-            roll_forward(root, &ops, hooks)?;
-            files::remove(&path, hooks)?;
-            sync_dir(&dir, hooks)?;
-            report.rolled_forward.push(path);
-        }
-    }
-    Ok((report, overlay))
-}
-
-/// Applies a committed journal's operations to the files, durably whatever the
-/// durability setting. Idempotent, so a crash here only means doing it again.
-fn roll_forward(root: &Path, ops: &[FileOp], hooks: &Hooks) -> Result<()> {
-    let mut dirs: Vec<PathBuf> = Vec::new();
-    for op in ops {
-        let path = root.join(&op.rel);
-        let dir = parent(&path).to_path_buf();
-        let document = op.rel.starts_with(DOCUMENTS);
-        match (&op.content, &op.from) {
-            (Some(content), _) => {
-                if ensure_dir(&dir, hooks)? {
-                    dirs.push(parent(&dir).to_path_buf());
-                }
-                let temp = files::write_temp_at(&dir, content, hooks, None)?;
-                files::rename(&temp, &path, hooks)?;
-            }
-            (None, Some(from)) => {
-                // Not there any more: moved by the interrupted commit, or an earlier
-                // roll-forward (the open then checks the document's size).
-                let staged = root.join(from);
-                if files::exists(&staged) == Some(true) {
-                    dirs.extend(docs::ensure_doc_dirs(root, &dir, hooks)?);
-                    docs::clear_empty_dir_at(&path, hooks)?;
-                    files::rename(&staged, &path, hooks)?;
-                    dirs.push(root.join(JOURNAL_DIR));
-                }
-            }
-            (None, None) => {
-                files::remove(&path, hooks)?;
-                if document {
-                    dirs.extend(docs::prune_doc_dirs(root, &dir, hooks)?);
-                }
-            }
-        }
-        dirs.push(dir);
-        hooks
-            .at(FaultPoint::RecoveryApplied)
-            .map_err(|e| Error::io(&path, e))?;
-    }
-    let documents = root.join(DOCUMENTS);
-    dirs.retain(|d| !d.starts_with(&documents) || d.is_dir());
-    dirs.sort();
-    dirs.dedup();
-    for dir in dirs {
-        sync_dir(&dir, hooks)?;
-    }
-    Ok(())
+    files::write_atomic(&root.join(MARKER), &marker_bytes()?, hooks)
 }
 
 /// Removes stray temporary files found by a scan, passing `CleanupRemoved` after each.

@@ -10,6 +10,7 @@ use crate::layout::RecoveryReport;
 pub(crate) fn report_recovery(report: &RecoveryReport) {
     for (action, paths) in [
         ("journal_replayed", &report.rolled_forward),
+        ("transaction_completed", &report.completed),
         ("journal_discarded", &report.discarded),
         ("temp_removed", &report.temps_removed),
         ("left_for_writer", &report.left_in_place),
@@ -21,6 +22,7 @@ pub(crate) fn report_recovery(report: &RecoveryReport) {
     if !report.is_clean() {
         tracing::warn!(
             journals_replayed = report.rolled_forward.len(),
+            transactions_completed = report.completed.len(),
             journals_discarded = report.discarded.len(),
             temps_removed = report.temps_removed.len(),
             left_in_place = report.left_in_place.len(),
@@ -37,6 +39,11 @@ pub(crate) fn figures(report: &RecoveryReport) -> Vec<BackendFigure> {
             "journal_replays",
             count(&report.rolled_forward),
             "committed journals of interrupted transactions rolled forward",
+        ),
+        BackendFigure::counter(
+            "transactions_completed",
+            count(&report.completed),
+            "one-file transactions that had committed as their writer stopped, logged",
         ),
         BackendFigure::counter(
             "journals_discarded",

@@ -1,12 +1,12 @@
-//! The committed stores of format versions 1 (`tests/fixtures/v1`, the graph), 2
-//! (`tests/fixtures/v2`, with documents) and 3 (`tests/fixtures/v3`, with documents
-//! and the event store) must keep opening with the same content, older ones must be
-//! upgraded by a writable open, and today's writer must still write exactly the
-//! files of the newest: a change of format shows up here and needs a new version
-//! and a new fixture.
+//! The committed stores of every format version must keep opening with the same
+//! content: `tests/fixtures/v1` (graph only), `v2` (with documents), `v3` (the
+//! commit log of several processes; its files are those of v2 but the marker), `v4`
+//! (the event store: v3's files plus `events/`).
+//! Today's writer must still write exactly the files of the current version: a
+//! change of format shows up here and needs a new version and a new fixture.
 //!
-//! `KGSTORE_WRITE_FIXTURE=1 cargo test -p kgstore-jsonfs --test fixture` rewrites the
-//! newest one.
+//! `KGSTORE_WRITE_FIXTURE=1 cargo test -p kgstore-jsonfs --test fixture` rewrites
+//! the current version's fixture.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -25,15 +25,16 @@ use serde_json::json;
 
 use common::{all_files, open};
 
-/// The newest format version, whose fixture today's writer must reproduce.
-const NEWEST: u32 = 3;
-
-fn fixture(version: u32) -> PathBuf {
+fn fixture(version: u64) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/v{version}"))
 }
 
-/// The documents of the v2 and v3 fixtures, with fixed times: a script, a hostile
-/// key, binary bytes, an empty document.
+fn current() -> PathBuf {
+    fixture(kgstore_jsonfs::VERSION)
+}
+
+/// The documents of the fixtures since v2, with fixed times: a script, a hostile key,
+/// binary bytes, an empty document.
 fn write_documents(path: &Path) {
     let t = Timestamp::from_micros(1_767_225_600_000_000).unwrap();
     let store = open(path);
@@ -56,9 +57,8 @@ fn write_documents(path: &Path) {
         .unwrap_or_else(|e| panic!("{e}"));
 }
 
-/// Writes a fixture's content, with fixed times, into a new store at `path`: the
-/// graph; from version 2 on the documents; from version 3 on the event store.
-fn write_sample(path: &Path, version: u32) {
+/// Writes the fixture's content, with fixed times, into a new store at `path`.
+fn write_sample(path: &Path) {
     let t = Timestamp::from_micros(1_767_225_600_000_000).unwrap();
     let store = open(path);
     store
@@ -110,14 +110,14 @@ fn write_sample(path: &Path, version: u32) {
             Ok(())
         })
         .unwrap();
-    drop(store);
-    if version < 2 {
-        return;
-    }
-    write_documents(path);
-    if version < 3 {
-        return;
-    }
+}
+
+/// The format version that added the event store.
+const EVENTS_SINCE: u64 = 4;
+
+/// The event store of the fixtures since v4: a consumer group with an acked and a
+/// parked delivery, an event schema, a batch, hostile stream names.
+fn write_events(path: &Path) {
     let store = open(path);
     store
         .create_group("billing", GroupOptions::default())
@@ -154,154 +154,9 @@ fn write_sample(path: &Path, version: u32) {
     c.nack(&d[1], &Nack::Park, "kept for the fixture").unwrap();
 }
 
-/// Times and random ids would differ between runs: replaced for comparisons.
-fn normalized(bytes: &[u8]) -> serde_json::Value {
-    fn walk(value: &mut serde_json::Value) {
-        match value {
-            serde_json::Value::String(s) if s.parse::<Timestamp>().is_ok() => *s = "<time>".into(),
-            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
-            serde_json::Value::Object(map) => map.values_mut().for_each(walk),
-            _ => {}
-        }
-    }
-    let mut value: serde_json::Value = serde_json::from_slice(bytes).unwrap();
-    walk(&mut value);
-    value
-}
-
-/// The regular files of a store, relative, without the lock file.
-fn files(root: &Path) -> Vec<(String, Vec<u8>)> {
-    all_files(root)
-        .into_iter()
-        .map(|p| {
-            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-            let bytes = std::fs::read(&p).unwrap();
-            (rel, bytes)
-        })
-        .filter(|(rel, _)| rel != "LOCK")
-        .collect()
-}
-
-fn copy_fixture(version: u32, to: &Path) {
-    for (rel, bytes) in files(&fixture(version)) {
-        let dest = to.join(rel);
-        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-        std::fs::write(dest, bytes).unwrap();
-    }
-}
-
-#[test]
-fn format_v1_fixture_opens_with_its_content_and_is_upgraded() {
-    let fresh = tempfile::tempdir().unwrap();
-    write_sample(fresh.path(), 1);
-    let copy = tempfile::tempdir().unwrap();
-    copy_fixture(1, copy.path());
-    // Read-only, it is read as it is.
-    let reader = Store::new(
-        JsonFsBackend::open(copy.path(), JsonFsOptions::default().read_only(true)).unwrap(),
-    );
-    assert!(dump(&reader) == dump(&open(fresh.path())));
-    assert_eq!(reader.count_documents().unwrap(), 0);
-    assert_eq!(reader.last_position().unwrap(), 0);
-    drop(reader);
-    assert!(marker(copy.path()).contains("\"version\": 1"));
-    // A writable open marks it with today's version and takes documents and events.
-    let store = open(copy.path());
-    assert!(dump(&store) == dump(&open(fresh.path())));
-    assert_eq!(dump(&store).0.len(), 5);
-    assert!(store.check().unwrap().is_ok());
-    assert!(marker(copy.path()).contains(&format!("\"version\": {NEWEST}")));
-    store.write_document("after/upgrade.txt", "x").unwrap();
-    store
-        .append(
-            "s",
-            ExpectedVersion::NoStream,
-            [NewEvent::new("t", json!(1))],
-        )
-        .unwrap();
-    assert_eq!(store.last_position().unwrap(), 1);
-}
-
-fn marker(dir: &Path) -> String {
-    std::fs::read_to_string(dir.join("kgstore-jsonfs.json")).unwrap()
-}
-
-/// The documents of two stores are the same, key, metadata and bytes.
-fn same_documents(a: &Store, b: &Store, count: usize) {
-    let metas = |s: &Store| {
-        s.list_documents(&DocumentQuery::default())
-            .unwrap()
-            .documents
-    };
-    assert_eq!(metas(a), metas(b));
-    assert_eq!(metas(a).len(), count);
-    for meta in metas(b) {
-        assert_eq!(
-            a.read_document(&meta.key).unwrap(),
-            b.read_document(&meta.key).unwrap()
-        );
-    }
-}
-
-#[test]
-fn format_v2_fixture_opens_with_its_content_and_is_upgraded() {
-    let fresh = tempfile::tempdir().unwrap();
-    write_sample(fresh.path(), 2);
-    let fresh = open(fresh.path());
-    let copy = tempfile::tempdir().unwrap();
-    copy_fixture(2, copy.path());
-    let reader = Store::new(
-        JsonFsBackend::open(copy.path(), JsonFsOptions::default().read_only(true)).unwrap(),
-    );
-    assert!(dump(&reader) == dump(&fresh));
-    same_documents(&reader, &fresh, 4);
-    assert_eq!(reader.last_position().unwrap(), 0);
-    drop(reader);
-    assert!(marker(copy.path()).contains("\"version\": 2"));
-    let store = open(copy.path());
-    assert!(dump(&store) == dump(&fresh));
-    assert_eq!(dump(&store).0.len(), 5);
-    same_documents(&store, &fresh, 4);
-    assert_eq!(
-        std::fs::read(copy.path().join("documents/scripts/pilot.fountain")).unwrap(),
-        b"INT. HOUSE - DAY\n"
-    );
-    assert!(store.check().unwrap().is_ok());
-    assert!(marker(copy.path()).contains(&format!("\"version\": {NEWEST}")));
-    store
-        .write(|tx| {
-            tx.write_document("after/upgrade.txt", "x")?;
-            tx.append(
-                "s",
-                ExpectedVersion::NoStream,
-                [NewEvent::new("t", json!(1))],
-            )
-        })
-        .unwrap();
-    assert_eq!(store.last_position().unwrap(), 1);
-    assert!(store.check().unwrap().is_ok());
-}
-
-#[test]
-fn format_v3_fixture_opens_with_its_content() {
-    let fresh = tempfile::tempdir().unwrap();
-    write_sample(fresh.path(), 3);
-    if std::env::var("KGSTORE_WRITE_FIXTURE").is_ok() {
-        let _ = std::fs::remove_dir_all(fixture(NEWEST));
-        for (rel, bytes) in files(fresh.path()) {
-            let dest = fixture(NEWEST).join(rel);
-            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-            std::fs::write(dest, bytes).unwrap();
-        }
-    }
-    let copy = tempfile::tempdir().unwrap();
-    copy_fixture(3, copy.path());
-    let store = open(copy.path());
-    let fresh = open(fresh.path());
-    assert!(dump(&store) == dump(&fresh));
-    assert_eq!(dump(&store).0.len(), 5);
-    same_documents(&store, &fresh, 4);
-    assert!(store.check().unwrap().is_ok());
+/// The event store `write_events` wrote, read back (a retry of its append is
+/// recognised).
+fn check_events(store: &Store) {
     let page = store
         .read_stream("orders/../../etc", &ReadOptions::forwards(10))
         .unwrap();
@@ -316,33 +171,170 @@ fn format_v3_fixture_opens_with_its_content() {
     let status = store.group_status("billing").unwrap();
     assert_eq!((status.checkpoint, status.dead_letters), (2, 1));
     assert_eq!(store.batch_status("import-1").unwrap().total, 2);
-    let again = store
-        .append(
-            "Café",
-            ExpectedVersion::Any,
-            [NewEvent::new("order.paid", json!(9.5)).with_id("o1-paid")],
-        )
-        .unwrap();
-    assert!(
-        again.duplicate,
-        "a retry of the fixture's append is recognised"
-    );
+}
+
+/// Event-store files hold the times of their transactions: replaced for comparisons.
+fn normalized(bytes: &[u8]) -> serde_json::Value {
+    fn walk(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::String(s) if s.parse::<Timestamp>().is_ok() => *s = "<time>".into(),
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            serde_json::Value::Object(map) => map.values_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+    walk(&mut value);
+    value
+}
+
+/// The regular files of a store, relative, without what its `.gitignore` keeps out
+/// of version control (the lock file, `journal/` with the commit log).
+fn files(root: &Path) -> Vec<(String, Vec<u8>)> {
+    all_files(root)
+        .into_iter()
+        .map(|p| {
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let bytes = std::fs::read(&p).unwrap();
+            (rel, bytes)
+        })
+        .filter(|(rel, _)| rel != "LOCK" && !rel.starts_with("journal/"))
+        .collect()
+}
+
+fn copy_fixture(version: u64, to: &Path) {
+    for (rel, bytes) in files(&fixture(version)) {
+        let dest = to.join(rel);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::write(dest, bytes).unwrap();
+    }
+}
+
+fn documents(store: &Store) -> Vec<kgstore_core::DocumentMeta> {
+    store
+        .list_documents(&DocumentQuery::default())
+        .unwrap()
+        .documents
 }
 
 #[test]
-fn todays_writer_still_writes_the_newest_format() {
+fn the_fixture_of_every_format_version_opens_with_its_content() {
+    let fresh_dir = tempfile::tempdir().unwrap();
+    write_sample(fresh_dir.path());
+    write_documents(fresh_dir.path());
+    write_events(fresh_dir.path());
+    if std::env::var("KGSTORE_WRITE_FIXTURE").is_ok() {
+        let _ = std::fs::remove_dir_all(current());
+        for (rel, bytes) in files(fresh_dir.path()) {
+            let dest = current().join(rel);
+            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+            std::fs::write(dest, bytes).unwrap();
+        }
+    }
+    let fresh = open(fresh_dir.path());
+    let expected = dump(&fresh);
+    let with_documents = documents(&fresh);
+    assert_eq!(with_documents.len(), 4);
+    for version in kgstore_jsonfs::OLDEST_VERSION..=kgstore_jsonfs::VERSION {
+        // Version 1 predates documents.
+        let expected_documents = if version == 1 {
+            Vec::new()
+        } else {
+            with_documents.clone()
+        };
+        let copy = tempfile::tempdir().unwrap();
+        copy_fixture(version, copy.path());
+        // Read-only: as it is, nothing written.
+        let before = files(copy.path());
+        let read_only = Store::new(
+            JsonFsBackend::open(copy.path(), JsonFsOptions::default().read_only(true)).unwrap(),
+        );
+        assert!(dump(&read_only) == expected, "v{version}");
+        assert_eq!(documents(&read_only), expected_documents, "v{version}");
+        if version >= EVENTS_SINCE {
+            check_events(&read_only);
+        } else {
+            assert_eq!(read_only.last_position().unwrap(), 0, "v{version}");
+        }
+        for meta in &expected_documents {
+            assert_eq!(
+                read_only.read_document(&meta.key).unwrap(),
+                fresh.read_document(&meta.key).unwrap(),
+                "v{version}: {}",
+                meta.key
+            );
+        }
+        drop(read_only);
+        assert!(
+            files(copy.path()) == before,
+            "v{version}: a read-only open wrote"
+        );
+        // Writable: upgraded to the current version, same content, and it takes writes.
+        let store = open(copy.path());
+        assert!(dump(&store) == expected, "v{version}");
+        assert_eq!(dump(&store).0.len(), 5);
+        assert_eq!(documents(&store), expected_documents, "v{version}");
+        assert!(store.check().unwrap().is_ok(), "v{version}");
+        let marker = std::fs::read_to_string(copy.path().join(kgstore_jsonfs::MARKER)).unwrap();
+        assert!(
+            marker.contains(&format!("\"version\": {}", kgstore_jsonfs::VERSION)),
+            "v{version}: {marker}"
+        );
+        store
+            .create_node(Node::new("later", "crate").unwrap())
+            .unwrap();
+        store.write_document("after/upgrade.txt", "x").unwrap();
+        let head = store.last_position().unwrap();
+        let appended = store
+            .append(
+                "after-upgrade",
+                ExpectedVersion::NoStream,
+                [NewEvent::new("t", json!(1))],
+            )
+            .unwrap();
+        assert_eq!(appended.positions, [head + 1], "v{version}");
+        if version >= EVENTS_SINCE {
+            check_events(&store);
+            let again = store
+                .append(
+                    "Café",
+                    ExpectedVersion::Any,
+                    [NewEvent::new("order.paid", json!(9.5)).with_id("o1-paid")],
+                )
+                .unwrap();
+            assert!(
+                again.duplicate,
+                "a retry of the fixture's append is recognised"
+            );
+        }
+        drop(store);
+        let reopened = open(copy.path());
+        assert_eq!(dump(&reopened).0.len(), 6);
+        assert_eq!(reopened.read_document("after/upgrade.txt").unwrap(), b"x");
+        if version >= 2 {
+            assert_eq!(
+                std::fs::read(copy.path().join("documents/scripts/pilot.fountain")).unwrap(),
+                b"INT. HOUSE - DAY\n"
+            );
+        }
+    }
+}
+
+#[test]
+fn todays_writer_still_writes_the_current_format() {
     if std::env::var("KGSTORE_WRITE_FIXTURE").is_ok() {
         return; // the other test is rewriting the fixture
     }
     let fresh = tempfile::tempdir().unwrap();
-    write_sample(fresh.path(), NEWEST);
+    write_sample(fresh.path());
+    write_documents(fresh.path());
+    write_events(fresh.path());
     let written = files(fresh.path());
-    let committed = files(&fixture(NEWEST));
+    let committed = files(&current());
     let names = |f: &[(String, Vec<u8>)]| f.iter().map(|(r, _)| r.clone()).collect::<Vec<_>>();
     assert_eq!(names(&written), names(&committed));
     for ((rel, a), (_, b)) in written.iter().zip(&committed) {
-        if rel.starts_with("events") {
-            // Event-store files hold the times of their transactions.
+        if rel.starts_with("events/") {
             assert_eq!(
                 normalized(a),
                 normalized(b),
@@ -352,4 +344,37 @@ fn todays_writer_still_writes_the_newest_format() {
             assert!(a == b, "{rel} differs from the committed fixture");
         }
     }
+}
+
+#[test]
+fn each_version_differs_from_the_one_before_only_in_what_it_added() {
+    let v2 = files(&fixture(2));
+    let v3 = files(&fixture(3));
+    let without_marker = |f: &[(String, Vec<u8>)]| -> Vec<(String, Vec<u8>)> {
+        f.iter()
+            .filter(|(rel, _)| rel != kgstore_jsonfs::MARKER)
+            .cloned()
+            .collect()
+    };
+    assert!(without_marker(&v2) == without_marker(&v3));
+    // Version 4 adds the event store's files.
+    let without_events = |f: &[(String, Vec<u8>)]| -> Vec<(String, Vec<u8>)> {
+        f.iter()
+            .filter(|(rel, _)| rel != kgstore_jsonfs::MARKER && !rel.starts_with("events/"))
+            .cloned()
+            .collect()
+    };
+    assert!(without_events(&files(&fixture(4))) == without_marker(&v3));
+    // Version 1 holds the same graph, without the documents.
+    let graph_only = |f: &[(String, Vec<u8>)]| -> Vec<(String, Vec<u8>)> {
+        f.iter()
+            .filter(|(rel, _)| {
+                rel != kgstore_jsonfs::MARKER
+                    && !rel.starts_with("documents/")
+                    && !rel.starts_with("docmeta/")
+            })
+            .cloned()
+            .collect()
+    };
+    assert!(graph_only(&files(&fixture(1))) == graph_only(&v2));
 }

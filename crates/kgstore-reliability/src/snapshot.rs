@@ -13,7 +13,7 @@ use kgstore::{
 };
 use serde_json::Value;
 
-use crate::workload::{COUNTER_TOTAL, COUNTERS, counter_name};
+use crate::workload::{COUNTER_TOTAL, COUNTERS, Lane};
 
 /// Items read per page.
 const PAGE: usize = 500;
@@ -234,10 +234,52 @@ impl Snapshot {
         out.join("\n  ")
     }
 
+    /// The nodes whose names start with `prefix` and the edges that leave them
+    /// (a [`Lane`]'s part of a store), the documents whose keys start with it and
+    /// the streams whose names do, without the schemas and the log.
+    pub fn lane(&self, prefix: &str) -> Snapshot {
+        Snapshot {
+            nodes: self
+                .nodes
+                .iter()
+                .filter(|(name, _)| name.starts_with(prefix))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            edges: self
+                .edges
+                .iter()
+                .filter(|(key, _)| key.starts_with(prefix))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            schemas: BTreeMap::new(),
+            documents: self
+                .documents
+                .iter()
+                .filter(|(key, _)| key.starts_with(prefix))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            // The log interleaves the lanes' commits (and the change feed records
+            // both): only the lane's own stream, by version, is its part.
+            events: Vec::new(),
+            streams: self
+                .streams
+                .iter()
+                .filter(|(stream, _)| stream.starts_with(prefix))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
+    }
+
     /// The workload's own invariants: the event log's positions run from 1 without
     /// a gap; the counters, if present, are all there, non-negative and sum to
     /// [`COUNTER_TOTAL`]. Empty when they hold.
     pub fn workload_problems(&self) -> Vec<String> {
+        self.lane_problems(Lane::SOLE)
+    }
+
+    /// [`workload_problems`](Self::workload_problems) for the counters of `lane` (and
+    /// the whole log, which the lanes share).
+    pub fn lane_problems(&self, lane: Lane) -> Vec<String> {
         let mut problems = Vec::new();
         let positions = self.positions();
         if positions
@@ -251,7 +293,7 @@ impl Snapshot {
         }
         let values: Vec<Option<i64>> = (0..COUNTERS)
             .map(|i| {
-                let text = self.nodes.get(&counter_name(i))?;
+                let text = self.nodes.get(&lane.counter(i))?;
                 let node: Value = serde_json::from_str(text).ok()?;
                 node.pointer("/attributes/value").and_then(Value::as_i64)
             })

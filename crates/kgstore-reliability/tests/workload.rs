@@ -11,7 +11,7 @@ fn run(seed: u64, transactions: u64) -> Vec<Snapshot> {
     let mut states = Vec::new();
     for g in 0..transactions {
         store
-            .write(|tx| workload::apply(tx, seed, g, true))
+            .write(|tx| workload::apply(tx, seed, g))
             .unwrap_or_else(|e| panic!("seed {seed}, transaction {g}: {e}"));
         let state = Snapshot::of(&store).unwrap();
         assert!(

@@ -197,11 +197,13 @@ fn open_json(url: &StoreUrl) -> Result<Box<dyn Backend>> {
 
     let path = url.required_path()?;
     url.options.refuse_extra("json")?;
-    let options = JsonFsOptions::default()
+    let mut options = JsonFsOptions::default()
         .durability(url.options.durability)
         .read_only(url.options.read_only)
-        .create_if_missing(url.options.creates())
-        .lock_timeout(url.options.lock_timeout);
+        .create_if_missing(url.options.creates());
+    if let Some(timeout) = url.options.lock_timeout {
+        options = options.lock_timeout(Some(timeout));
+    }
     Ok(Box::new(JsonFsBackend::open(path, options)?))
 }
 

@@ -502,6 +502,14 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
         say(format!("   {line}"))?;
     }
 
+    let (processes, seen) = several_processes(&json_url, &json_store)?;
+    say(format!(
+        "\n14. Several processes on the JSON-files store: {processes} `kgstore node create` processes \
+         wrote at once, taking turns one transaction each, while this process kept the store \
+         open; its handle saw all {seen} new nodes at its next read, applying what the others \
+         committed from the store's commit log."
+    ))?;
+
     let events = events_step(&store, &mut say)?;
     let me = how_to_call_me();
     say(format!(
@@ -533,7 +541,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
     Ok(())
 }
 
-/// Step 14: the event store on the demo's own store — the change feed on, graph changes,
+/// Step 15: the event store on the demo's own store — the change feed on, graph changes,
 /// documents and events in one transaction, an idempotent retry, a read, and a consumer
 /// group over `$changes` that parks one event in the dead-letter queue and replays it.
 /// Returns a summary for `--json`.
@@ -544,7 +552,7 @@ fn events_step(store: &Store, say: &mut impl FnMut(String) -> Result<()>) -> Res
     };
 
     say(
-        "\n14. Events: the change feed on, then graph changes, documents and events in one \
+        "\n15. Events: the change feed on, then graph changes, documents and events in one \
          transaction:"
             .to_owned(),
     )?;
@@ -680,6 +688,42 @@ fn events_step(store: &Store, say: &mut impl FnMut(String) -> Result<()>) -> Res
         "checkpoint": status.checkpoint,
         "dead_letters": status.dead_letters,
     }))
+}
+
+/// Step 14: starts four `kgstore node create` processes on the JSON-files store at once,
+/// while `open` (a handle of this process) keeps it open; returns how many
+/// processes ran and how many of their nodes `open` then sees.
+fn several_processes(url: &str, open: &Store) -> Result<(usize, u64)> {
+    const PROCESSES: usize = 4;
+    let me = std::env::current_exe().context("finding the kgstore binary")?;
+    let before = open.count_nodes()?;
+    let children = (0..PROCESSES)
+        .map(|i| {
+            Command::new(&me)
+                .args(["--store", url, "node", "create"])
+                .arg(format!("demo-process-{i}"))
+                .args(["-t", "process"])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .with_context(|| format!("starting {}", me.display()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    for child in children {
+        let output = child.wait_with_output()?;
+        if !output.status.success() {
+            bail!(
+                "a writer process failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+    }
+    let seen = open.count_nodes()? - before;
+    if seen != PROCESSES as u64 {
+        bail!("the open handle sees {seen} of the {PROCESSES} nodes written by other processes");
+    }
+    Ok((PROCESSES, seen))
 }
 
 /// Step 11: the graph (its JSON Lines export) imported into a git:// store in one

@@ -54,6 +54,16 @@ impl EventState {
         self.log.insert(record.position, Arc::new(record));
     }
 
+    /// Takes the record at a position out, with its index entries (applying another
+    /// process's commit that removed its file: a restore that replaced the log with
+    /// a shorter one).
+    pub fn remove_record(&mut self, position: u64) {
+        if let Some(old) = self.log.remove(&position) {
+            self.streams.remove(&(old.stream.clone(), old.version));
+            self.ids.remove(&old.id);
+        }
+    }
+
     /// Every state entry, by space and key.
     pub fn state_entries(&self) -> impl Iterator<Item = (&str, &str, &Value)> {
         self.state

@@ -93,6 +93,30 @@ impl Fixture {
     }
 }
 
+/// Runs `during` while another thread holds a write transaction of `store` open,
+/// one that creates `node`; the transaction commits after `during` returns.
+/// Tests of what a second writer, a reader or a check meets meanwhile use it.
+pub fn while_writing<R>(store: &Store, node: Node, during: impl FnOnce() -> R) -> R {
+    let writer = store.clone();
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        let holder = s.spawn(move || {
+            writer.write(|tx| {
+                tx.create_node(node)?;
+                held_tx.send(()).unwrap();
+                release_rx.recv().unwrap();
+                Ok(())
+            })
+        });
+        held_rx.recv().unwrap();
+        let answer = during();
+        release_tx.send(()).unwrap();
+        holder.join().unwrap().unwrap();
+        answer
+    })
+}
+
 /// Expands every behaviour test of the suite into a `#[test]` for a backend.
 ///
 /// `$ctor` is an expression callable with no argument that returns a fresh
