@@ -212,7 +212,7 @@ impl Both {
 }
 
 /// A reader that yields some bytes, then fails.
-struct Broken(usize);
+pub(crate) struct Broken(pub(crate) usize);
 
 impl Read for Broken {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {

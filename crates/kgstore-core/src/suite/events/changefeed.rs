@@ -13,7 +13,7 @@ fn changes(f: &Fixture) -> Vec<RecordedEvent> {
 }
 
 /// `(type, key, old_version, new_version)` of each change.
-fn summary(events: &[RecordedEvent]) -> Vec<(String, Value, Value, Value)> {
+pub(super) fn summary(events: &[RecordedEvent]) -> Vec<(String, Value, Value, Value)> {
     events
         .iter()
         .map(|e| {
@@ -27,7 +27,7 @@ fn summary(events: &[RecordedEvent]) -> Vec<(String, Value, Value, Value)> {
         .collect()
 }
 
-fn row(t: &str, key: Value, old: Value, new: Value) -> (String, Value, Value, Value) {
+pub(super) fn row(t: &str, key: Value, old: Value, new: Value) -> (String, Value, Value, Value) {
     (t.to_owned(), key, old, new)
 }
 

@@ -4,28 +4,16 @@
 
 use serde_json::{Value, json};
 
+use super::changefeed::{row, summary};
 use super::{all_events, ev, stream_events};
 use crate::documents::Sha256Digest;
 use crate::events::{CHANGES_STREAM, EventRead, ExpectedVersion, RecordedEvent};
+use crate::suite::documents_model::Broken;
 use crate::suite::{Fixture, thing};
 use crate::{DocumentRead, DocumentWrite, Error, ErrorKind, GraphRead, WriteOptions};
 
 fn changes(f: &Fixture) -> Vec<RecordedEvent> {
     stream_events(&f.store, CHANGES_STREAM)
-}
-
-/// A reader that yields some bytes, then fails.
-struct Broken(usize);
-
-impl std::io::Read for Broken {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.0 == 0 {
-            return Err(std::io::Error::other("broken source"));
-        }
-        let n = buf.len().min(self.0);
-        self.0 -= n;
-        Ok(n)
-    }
 }
 
 pub fn events_documents_and_graph_commit_together_or_not_at_all(f: Fixture) {
@@ -153,27 +141,16 @@ pub fn events_change_feed_records_document_writes_and_deletes(f: Fixture) {
     .unwrap();
     s.delete_document("notes/a.md").unwrap();
     let events = changes(&f);
-    let summary: Vec<(String, Value, Value, Value)> = events
-        .iter()
-        .map(|e| {
-            (
-                e.event_type.clone(),
-                e.data["key"].clone(),
-                e.data["old_version"].clone(),
-                e.data["new_version"].clone(),
-            )
-        })
-        .collect();
-    let row = |t: &str, k: &str, o: Value, n: Value| (t.to_owned(), json!(k), o, n);
+    let doc = |t: &str, k: &str, o: Value, n: Value| row(t, json!(k), o, n);
     assert_eq!(
-        summary,
+        summary(&events),
         [
-            row("document.created", "notes/a.md", Value::Null, json!(1)),
-            row("document.updated", "notes/a.md", json!(1), json!(2)),
-            row("document.created", "blobs/b.bin", Value::Null, json!(1)),
-            row("document.created", "batch/x", Value::Null, json!(1)),
-            row("document.created", "batch/y", Value::Null, json!(1)),
-            row("document.deleted", "notes/a.md", json!(2), Value::Null),
+            doc("document.created", "notes/a.md", Value::Null, json!(1)),
+            doc("document.updated", "notes/a.md", json!(1), json!(2)),
+            doc("document.created", "blobs/b.bin", Value::Null, json!(1)),
+            doc("document.created", "batch/x", Value::Null, json!(1)),
+            doc("document.created", "batch/y", Value::Null, json!(1)),
+            doc("document.deleted", "notes/a.md", json!(2), Value::Null),
         ]
     );
     // Old and new metadata (size, digest, content type, version), never the bytes.
