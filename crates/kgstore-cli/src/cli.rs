@@ -55,6 +55,8 @@ pub enum Command {
     /// Create, read, delete and list edges.
     #[command(subcommand)]
     Edge(EdgeCommand),
+    /// Ranked full-text search over names, types, observations and attributes.
+    Search(SearchArgs),
     /// The edges of a node and the nodes at their other ends.
     Neighbors(NeighborsArgs),
     /// Every node within some hops of a node.
@@ -259,6 +261,23 @@ pub struct NodeListArgs {
     /// Pagination.
     #[command(flatten)]
     pub page: PageArgs,
+}
+
+/// `search`.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// The words to look for, in any order, case and accents (the last also as a
+    /// prefix); every node holding the whole query as text is found too.
+    pub query: String,
+    /// Only nodes of this type; repeatable (any of them).
+    #[arg(long = "type", short = 't')]
+    pub types: Vec<String>,
+    /// At most this many hits.
+    #[arg(long, default_value_t = kgstore::search::DEFAULT_SEARCH_LIMIT)]
+    pub limit: usize,
+    /// Continue after the cursor a previous page printed.
+    #[arg(long)]
+    pub cursor: Option<String>,
 }
 
 /// An edge's key on the command line.

@@ -19,6 +19,7 @@ use crate::events::{EventLogWrite, EventState};
 use crate::filter::{Direction, EdgeFilter, NodeFilter};
 use crate::model::{Edge, EdgeKey, Node, RelationType};
 use crate::schema::SchemaTarget;
+use crate::search::{SearchIndex, TermMatches, TermQuery};
 
 /// A whole graph in persistent ordered maps, with the indexes the [`ReadTxn`]
 /// contract needs. Cloning is cheap (structure is shared), which is what makes
@@ -40,6 +41,8 @@ pub struct GraphState {
     schemas: OrdMap<SchemaTarget, Value>,
     /// The event log and the event store's keyed state.
     events: EventState,
+    /// The full-text index of the nodes.
+    search: SearchIndex,
 }
 
 /// The smallest relation type in key order, for range bounds.
@@ -81,11 +84,13 @@ impl GraphState {
         }
     }
 
-    /// Inserts or replaces a node, keeping the dependents index current.
+    /// Inserts or replaces a node, keeping the dependents and search indexes current.
     pub fn put_node(&mut self, node: Node) {
         if let Some(old) = self.nodes.get(&node.name).cloned() {
             self.unlink_dependencies(&old);
+            self.search.remove(&old);
         }
+        self.search.insert(&node);
         for dep in &node.dependencies {
             self.dependents.insert((dep.clone(), node.name.clone()));
         }
@@ -96,6 +101,7 @@ impl GraphState {
     pub fn delete_node(&mut self, name: &str) -> Option<Node> {
         let old = self.nodes.remove(name)?;
         self.unlink_dependencies(&old);
+        self.search.remove(&old);
         Some(Arc::unwrap_or_clone(old))
     }
 
@@ -161,6 +167,12 @@ impl GraphState {
             problems.push(Problem::new(
                 "in-memory dependents index",
                 "does not match the dependencies",
+            ));
+        }
+        if SearchIndex::build(self.nodes.values().map(|n| &**n)) != self.search {
+            problems.push(Problem::new(
+                "in-memory search index",
+                "does not match the nodes",
             ));
         }
         for (name, node) in &self.nodes {
@@ -300,6 +312,14 @@ impl ReadTxn for GraphState {
     fn contains_edge(&self, key: &EdgeKey) -> Result<bool> {
         Ok(self.edges.contains_key(key))
     }
+
+    fn search_terms(&self, terms: &TermQuery) -> Result<TermMatches<'_>> {
+        Ok(self.search.terms(terms))
+    }
+
+    fn search_infix(&self, fragment: &str) -> Result<Vec<String>> {
+        Ok(self.search.infix(fragment))
+    }
 }
 
 /// Implements [`ReadTxn`] for a type by forwarding every plain read to one of its
@@ -403,6 +423,18 @@ macro_rules! delegate_read_txn {
             }
             fn contains_edge(&self, key: &$crate::EdgeKey) -> $crate::Result<bool> {
                 $crate::ReadTxn::contains_edge(&self.$field, key)
+            }
+            fn search_terms(
+                &self,
+                terms: &$crate::search::TermQuery,
+            ) -> $crate::Result<$crate::search::TermMatches<'_>> {
+                $crate::ReadTxn::search_terms(&self.$field, terms)
+            }
+            fn search_names(&self, rows: &[i64]) -> $crate::Result<Vec<String>> {
+                $crate::ReadTxn::search_names(&self.$field, rows)
+            }
+            fn search_infix(&self, fragment: &str) -> $crate::Result<Vec<String>> {
+                $crate::ReadTxn::search_infix(&self.$field, fragment)
             }
         }
     };

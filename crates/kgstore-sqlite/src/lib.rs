@@ -37,6 +37,7 @@ mod options;
 mod perf;
 mod read;
 pub mod schema;
+mod search;
 mod write;
 
 pub use backend::{ConnectionSettings, Settings, SqliteBackend};

@@ -47,6 +47,9 @@ pub(crate) fn check(backend: &SqliteBackend) -> Result<Vec<Problem>> {
         ));
     }
 
+    if crate::search::indexed(version) {
+        crate::search::refresh(conn, ctx)?;
+    }
     let doing = || "running PRAGMA integrity_check".to_owned();
     let found: rusqlite::Result<Vec<String>> = conn
         .prepare("PRAGMA integrity_check")
@@ -121,6 +124,15 @@ pub(crate) fn check(backend: &SqliteBackend) -> Result<Vec<Problem>> {
             problems.push(Problem::new(
                 format!("{location} (row {id})"),
                 format!("breaks the rule that {detail}"),
+            ));
+        }
+    }
+    // The search index is checked against the nodes only when they read cleanly.
+    if problems.is_empty() && crate::search::indexed(version) {
+        for (location, detail) in crate::search::problems(conn, ctx)? {
+            problems.push(Problem::new(
+                location,
+                format!("{detail} (`optimize` rebuilds the search index)"),
             ));
         }
     }
@@ -236,6 +248,15 @@ pub(crate) fn optimize(backend: &SqliteBackend) -> Result<()> {
 }
 
 fn optimize_on(conn: &Connection, ctx: &Ctx) -> Result<()> {
+    let doing = || "maintaining the search index".to_owned();
+    conn.execute_batch("BEGIN IMMEDIATE").ctx(ctx, doing)?;
+    match crate::search::optimize(conn, ctx) {
+        Ok(()) => conn.execute_batch("COMMIT").ctx(ctx, doing)?,
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e);
+        }
+    }
     conn.execute_batch("PRAGMA analysis_limit = 1000; ANALYZE;")
         .ctx(ctx, || "running ANALYZE".into())?;
     let doing = || "measuring free space".to_owned();

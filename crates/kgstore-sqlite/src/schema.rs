@@ -19,24 +19,59 @@ pub const APPLICATION_ID: i64 = 0x4B47_5354;
 
 /// `PRAGMA user_version` of the format this crate writes; it reads every earlier
 /// one too, and migrates a file to this one when it opens it writable.
+///
+/// The versions, each with what it added (named in one place: [`DOCUMENTS_SINCE`],
+/// `search::SEARCH_VERSION`, [`EVENTS_SINCE`]): 1, the graph; 2, the documents'
+/// tables; 3, the search index (`search_*` tables, FTS5); 4, the event store
+/// (`events`, `event_state`). Opened read-only, an older file is read as it is: it
+/// holds no documents before 2, searching reads every node before 3, and its event
+/// log is empty before 4.
 pub const FORMAT_VERSION: i64 = EVENTS_SINCE;
+
+/// The oldest format version this crate opens.
+pub const OLDEST_FORMAT_VERSION: i64 = 1;
 
 /// The format version that added the documents' tables.
 pub const DOCUMENTS_SINCE: i64 = 2;
-/// The format version that added the event store's tables. A read-only open of an
-/// older file reads an empty event log.
-pub const EVENTS_SINCE: i64 = 3;
+/// The format version that added the event store's tables.
+pub const EVENTS_SINCE: i64 = 4;
 
-/// What each format version adds to the one before, in SQLite's SQL: version 1
-/// is [`DDL`]; the others are listed here, in order, with the version that added
-/// them. A writable open runs the steps a file lacks, in one transaction, then
-/// sets its `user_version`; a new file runs them all.
-pub const MIGRATIONS: &[(i64, &str)] = &[
-    (DOCUMENTS_SINCE, crate::documents::DOCUMENTS_DDL),
-    (EVENTS_SINCE, EVENTS_DDL),
+/// What one format version adds to the one before.
+pub(crate) struct Migration {
+    /// The format version it takes a file to.
+    pub(crate) to: i64,
+    /// Its tables and indexes (and their first rows), in SQLite's SQL.
+    pub(crate) ddl: &'static str,
+    /// What fills them from the data a migrated file already holds; `None` when
+    /// they start empty.
+    pub(crate) fill: Option<fn(&Connection, &Ctx) -> kgstore_core::Result<()>>,
+}
+
+/// What each format version adds to the one before, in order: version 1 is
+/// [`DDL`]; then the documents' tables, the search index (filled from the nodes
+/// already stored) and the event store's tables. A new store runs every step's
+/// `ddl`; a writable open of an older file runs the steps it lacks (`ddl`, then
+/// `fill`) in one transaction, then sets its `user_version`.
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        to: DOCUMENTS_SINCE,
+        ddl: crate::documents::DOCUMENTS_DDL,
+        fill: None,
+    },
+    Migration {
+        to: crate::search::SEARCH_VERSION,
+        ddl: crate::search::SEARCH_DDL,
+        fill: Some(crate::search::rebuild),
+    },
+    Migration {
+        to: EVENTS_SINCE,
+        ddl: EVENTS_DDL,
+        fill: None,
+    },
 ];
 
-/// The graph's tables and indexes (format version 1 and later), in SQLite's SQL.
+/// The tables and indexes of the graph (format version 1), in SQLite's SQL; a
+/// new store has these and every [`MIGRATIONS`] step's.
 ///
 /// Every table is `STRICT`. Text sorts with SQLite's `BINARY` collation, which
 /// compares UTF-8 bytes exactly as Rust's `str` does, so `ORDER BY name` is
@@ -311,8 +346,9 @@ pub(crate) fn prepare(conn: &Connection, ctx: &Ctx, writable: bool) -> kgstore_c
     Ok(version)
 }
 
-/// Brings an older file to [`FORMAT_VERSION`] in one transaction, unless another
-/// connection or process did it first; the version it ends at.
+/// Brings an older file to [`FORMAT_VERSION`] in one `BEGIN IMMEDIATE`
+/// transaction, unless another connection or process did it first; the version
+/// it ends at.
 fn migrate(conn: &Connection, ctx: &Ctx) -> kgstore_core::Result<i64> {
     let doing = || "migrating the file to the current format".to_owned();
     conn.execute_batch("BEGIN IMMEDIATE").ctx(ctx, doing)?;
@@ -323,11 +359,17 @@ fn migrate(conn: &Connection, ctx: &Ctx) -> kgstore_core::Result<i64> {
                 return Err(ctx.corrupt("the file changed while it was being opened"));
             }
         };
-        for (to, sql) in MIGRATIONS {
-            if *to > from {
-                conn.execute_batch(sql).ctx(ctx, || {
-                    format!("migrating the file from format version {from} to {to}")
-                })?;
+        check_version(ctx, from)?;
+        for step in MIGRATIONS.iter().filter(|step| step.to > from) {
+            let doing = || {
+                format!(
+                    "migrating the file from format version {from} to {}",
+                    step.to
+                )
+            };
+            conn.execute_batch(step.ddl).ctx(ctx, doing)?;
+            if let Some(fill) = step.fill {
+                fill(conn, ctx)?;
             }
         }
         conn.execute_batch(&format!("PRAGMA user_version = {FORMAT_VERSION};"))
@@ -352,7 +394,7 @@ fn check_version(ctx: &Ctx, version: i64) -> kgstore_core::Result<()> {
             "format version {version} is newer than this kgstore supports (up to \
              {FORMAT_VERSION}); open it with a newer kgstore"
         )))
-    } else if version < 1 {
+    } else if version < OLDEST_FORMAT_VERSION {
         Err(ctx.corrupt(format!("unknown kgstore format version {version}")))
     } else {
         Ok(())
@@ -372,8 +414,8 @@ fn create_if_empty(conn: &Connection, ctx: &Ctx) -> kgstore_core::Result<()> {
             }
         }
         conn.execute_batch(DDL).ctx(ctx, doing)?;
-        for (_, sql) in MIGRATIONS {
-            conn.execute_batch(sql).ctx(ctx, doing)?;
+        for step in MIGRATIONS {
+            conn.execute_batch(step.ddl).ctx(ctx, doing)?;
         }
         conn.execute_batch(&format!(
             "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {FORMAT_VERSION};"
@@ -398,10 +440,8 @@ pub(crate) type SchemaObject = (String, String, String, Option<String>);
 pub(crate) fn expected_objects(version: i64) -> rusqlite::Result<Vec<SchemaObject>> {
     let conn = Connection::open_in_memory()?;
     conn.execute_batch(DDL)?;
-    for (to, sql) in MIGRATIONS {
-        if *to <= version {
-            conn.execute_batch(sql)?;
-        }
+    for step in MIGRATIONS.iter().filter(|step| step.to <= version) {
+        conn.execute_batch(step.ddl)?;
     }
     schema_objects(&conn)
 }

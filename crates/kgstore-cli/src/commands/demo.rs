@@ -11,7 +11,7 @@ use kgstore::backup::{self, RestoreMode};
 use kgstore::formats::{self, DotOptions};
 use kgstore::{
     DocumentQuery, DocumentRead, DocumentWrite, Edge, GraphRead, Node, NodeFilter, PageRequest,
-    PathOptions, RelationType, Store, TraverseOptions,
+    PathOptions, RelationType, SearchQuery, Store, TraverseOptions,
 };
 use serde_json::{Value, json};
 
@@ -394,6 +394,37 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
     }
     say(String::new())?;
 
+    let query = SearchQuery::new("Serialization JSON").limit(5);
+    let substring = store
+        .list_nodes(
+            &NodeFilter::default().containing(query.text.clone()),
+            &PageRequest::first(5),
+        )?
+        .items
+        .len();
+    let ranked = store.search(&query)?;
+    say(format!(
+        "8. Ranked search for \"{}\": words in any order and case, accents folded, the",
+        query.text
+    ))?;
+    say(
+        "   last word also a prefix, BM25 over names, descriptions and attributes. A substring"
+            .into(),
+    )?;
+    say(format!(
+        "   match finds {substring} crate(s); `kgstore search` ranks these first:"
+    ))?;
+    for hit in &ranked.items {
+        let fields: Vec<&str> = hit.matched.iter().map(|f| f.as_str()).collect();
+        say(format!(
+            "   {:>6.2}  {:<28} {}",
+            hit.score,
+            hit.name,
+            fields.join(", ")
+        ))?;
+    }
+    say(String::new())?;
+
     let center = if store.contains_node("kgstore")? {
         "kgstore".to_owned()
     } else {
@@ -412,7 +443,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
     )?;
     std::fs::write(&dot_path, &dot).with_context(|| format!("writing {}", dot_path.display()))?;
     say(format!(
-        "8. The neighbourhood of {center} ({} crates, {} edges) as Graphviz DOT: {}",
+        "9. The neighbourhood of {center} ({} crates, {} edges) as Graphviz DOT: {}",
         drawn.nodes,
         drawn.edges,
         dot_path.display()
@@ -432,7 +463,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
     let backup_dir = args.dir.join("demo-backup");
     clear_previous(&backup_dir, Some(backup::MANIFEST_FILE))?;
     let manifest = backup::backup(&store, &backup_dir)?;
-    say("9. Backup → verify → restore into another backend, then compare:".into())?;
+    say("10. Backup → verify → restore into another backend, then compare:".into())?;
     say(format!(
         "   backed up {} nodes, {} edges and {} documents to {}",
         manifest.counts.nodes,
@@ -471,20 +502,27 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
         restored.documents
     ))?;
     say(format!(
-        "   ordinary files: {}\n",
+        "   ordinary files: {},",
         json_dir.join("documents").join(&docs.example).display()
     ))?;
+    if json_store.search(&query)? != ranked {
+        bail!("the SQLite and JSON stores rank the demo's search differently");
+    }
+    say(
+        "   and rank the search of step 8 identically (FTS5 there, an in-memory index here).\n"
+            .into(),
+    )?;
 
     let check = json_store.check()?;
     say(format!(
-        "10. Integrity check of the restored store: {} nodes, {} edges, {} problem(s).",
+        "11. Integrity check of the restored store: {} nodes, {} edges, {} problem(s).",
         check.nodes,
         check.edges,
         check.problems.len()
     ))?;
     let git = history_in_git(&a, &args.dir, &mut say)?;
 
-    say("\n12. The same store as an MCP memory server for AI agents: tool calls as an agent sends them \
+    say("\n13. The same store as an MCP memory server for AI agents: tool calls as an agent sends them \
          over stdio, here in-process (every call one transaction; the last one fails and changes nothing):"
         .to_owned())?;
     let (mcp_lines, mcp_calls) = super::mcp::demo_calls(&store, &url, &center)?;
@@ -494,7 +532,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
 
     let metrics = store.metrics();
     say(
-        "\n13. What the SQLite store measured meanwhile (Store::metrics; `kgstore stats --perf` \
+        "\n14. What the SQLite store measured meanwhile (Store::metrics; `kgstore stats --perf` \
          adds up every run on a store):"
             .to_owned(),
     )?;
@@ -504,7 +542,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
 
     let (processes, seen) = several_processes(&json_url, &json_store)?;
     say(format!(
-        "\n14. Several processes on the JSON-files store: {processes} `kgstore node create` processes \
+        "\n15. Several processes on the JSON-files store: {processes} `kgstore node create` processes \
          wrote at once, taking turns one transaction each, while this process kept the store \
          open; its handle saw all {seen} new nodes at its next read, applying what the others \
          committed from the store's commit log."
@@ -531,6 +569,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
             "documents": docs.count,
             "document_bytes": docs.bytes,
             "exports_identical": true,
+            "search": ranked,
             "problems": check.problems.len(),
             "git_store": git,
             "mcp_calls": mcp_calls,
@@ -541,7 +580,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
     Ok(())
 }
 
-/// Step 15: the event store on the demo's own store — the change feed on, graph changes,
+/// Step 16: the event store on the demo's own store — the change feed on, graph changes,
 /// documents and events in one transaction, an idempotent retry, a read, and a consumer
 /// group over `$changes` that parks one event in the dead-letter queue and replays it.
 /// Returns a summary for `--json`.
@@ -552,7 +591,7 @@ fn events_step(store: &Store, say: &mut impl FnMut(String) -> Result<()>) -> Res
     };
 
     say(
-        "\n15. Events: the change feed on, then graph changes, documents and events in one \
+        "\n16. Events: the change feed on, then graph changes, documents and events in one \
          transaction:"
             .to_owned(),
     )?;
@@ -690,7 +729,7 @@ fn events_step(store: &Store, say: &mut impl FnMut(String) -> Result<()>) -> Res
     }))
 }
 
-/// Step 14: starts four `kgstore node create` processes on the JSON-files store at once,
+/// Step 15: starts four `kgstore node create` processes on the JSON-files store at once,
 /// while `open` (a handle of this process) keeps it open; returns how many
 /// processes ran and how many of their nodes `open` then sees.
 fn several_processes(url: &str, open: &Store) -> Result<(usize, u64)> {
@@ -726,7 +765,7 @@ fn several_processes(url: &str, open: &Store) -> Result<(usize, u64)> {
     Ok((PROCESSES, seen))
 }
 
-/// Step 11: the graph (its JSON Lines export) imported into a git:// store in one
+/// Step 12: the graph (its JSON Lines export) imported into a git:// store in one
 /// commit, two more commits, then the log, one node's history and a diff of two
 /// revisions. Returns the store's URL.
 ///
@@ -751,7 +790,7 @@ fn history_in_git(
         |_| {},
     )?;
     let intro = format!(
-        "11. History: imported the graph's JSON Lines into {url} ({} nodes, {} edges, one \
+        "12. History: imported the graph's JSON Lines into {url} ({} nodes, {} edges, one \
          commit; git:// stores hold no documents yet: issue 14), then:",
         imported.nodes, imported.edges
     );

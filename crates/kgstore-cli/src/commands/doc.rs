@@ -289,19 +289,12 @@ fn ls(ctx: &mut Ctx<'_>, args: &DocLsArgs) -> Result<()> {
     }));
     rows.sort_by(|a, b| a.0.cmp(&b.0));
     let rows: Vec<Vec<String>> = rows.into_iter().map(|(_, row)| row).collect();
-    ctx.out.table(
+    ctx.out.page(
         &["KEY", "SIZE", "VERSION", "UPDATED", "CONTENT TYPE"],
         &rows,
-    )?;
-    match page.next_cursor {
-        Some(cursor) => ctx.out.line(&format!(
-            "({} shown; next page: --cursor {cursor})",
-            rows.len()
-        )),
-        None => ctx
-            .out
-            .line(&format!("({} shown; end of list)", rows.len())),
-    }
+        page.next_cursor,
+        "end of list",
+    )
 }
 
 /// Shows one document's metadata.

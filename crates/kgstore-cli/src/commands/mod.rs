@@ -11,6 +11,7 @@ mod mcp;
 mod node;
 mod perf;
 mod schema;
+mod search;
 mod transfer;
 
 use std::cell::{Cell, RefCell};
@@ -209,6 +210,7 @@ fn run_command(cli: &Cli, ctx: &mut Ctx<'_>) -> Result<()> {
         Command::Init => admin::init(ctx),
         Command::Node(command) => node::run(ctx, command),
         Command::Edge(command) => edge::run(ctx, command),
+        Command::Search(args) => search::run(ctx, args),
         Command::Neighbors(args) => graph::neighbors(ctx, args),
         Command::Traverse(args) => graph::traverse(ctx, args),
         Command::Path(args) => graph::path(ctx, args),

@@ -56,23 +56,10 @@ impl Kg {
     /// Every key `doc ls --json` lists, following the cursors (`limit` a page).
     fn all_keys(&self, prefix: &str, limit: usize) -> Vec<String> {
         let limit = limit.to_string();
-        let mut keys = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut args = vec!["--json", "doc", "ls", "--limit", &limit];
-            if let Some(c) = &cursor {
-                args.extend(["--cursor", c]);
-            }
-            args.extend(["--", prefix]);
-            let page = self.run(&args).json();
-            for d in page["documents"].as_array().unwrap() {
-                keys.push(d["key"].as_str().unwrap().to_owned());
-            }
-            match page["next_cursor"].as_str() {
-                Some(c) => cursor = Some(c.to_owned()),
-                None => return keys,
-            }
-        }
+        self.every_page(&["doc", "ls", "--limit", &limit, "--", prefix], "documents")
+            .iter()
+            .map(|d| d["key"].as_str().unwrap().to_owned())
+            .collect()
     }
 }
 

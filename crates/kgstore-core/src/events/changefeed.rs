@@ -313,6 +313,18 @@ impl ReadTxn for Recorder<'_> {
     fn documents(&self) -> Option<&dyn DocRead> {
         self.inner.documents()
     }
+    fn search_terms(
+        &self,
+        terms: &crate::search::TermQuery,
+    ) -> Result<crate::search::TermMatches<'_>> {
+        self.inner.search_terms(terms)
+    }
+    fn search_names(&self, rows: &[i64]) -> Result<Vec<String>> {
+        self.inner.search_names(rows)
+    }
+    fn search_infix(&self, fragment: &str) -> Result<Vec<String>> {
+        self.inner.search_infix(fragment)
+    }
 }
 
 impl Recorder<'_> {
