@@ -224,8 +224,8 @@ struct Model {
     probes: Vec<u64>,
     /// Probes applied to `store`.
     probed: usize,
-    /// Whether the store under test holds documents; when it does not (git, until
-    /// issue 14), the model's documents are left out of its states.
+    /// Whether the store under test holds documents; when it does not, the model's
+    /// documents are left out of its states.
     documents: bool,
 }
 

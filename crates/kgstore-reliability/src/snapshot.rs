@@ -174,7 +174,7 @@ impl Snapshot {
             Err(e) => return Err(e),
         }
         let mut query = DocumentQuery::prefix("").limit(PAGE);
-        // A backend without documents (git, until issue 14) has none to compare.
+        // A backend without documents has none to compare.
         if !crate::workload::holds_documents(reader)? {
             return Ok(snapshot);
         }

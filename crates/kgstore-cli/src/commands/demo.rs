@@ -520,7 +520,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
         check.edges,
         check.problems.len()
     ))?;
-    let git = history_in_git(&a, &args.dir, &mut say)?;
+    let git = history_in_git(&backup_dir, &store, &docs.example, &args.dir, &mut say)?;
 
     say("\n13. The same store as an MCP memory server for AI agents: tool calls as an agent sends them \
          over stdio, here in-process (every call one transaction; the last one fails and changes nothing):"
@@ -765,34 +765,31 @@ fn several_processes(url: &str, open: &Store) -> Result<(usize, u64)> {
     Ok((PROCESSES, seen))
 }
 
-/// Step 12: the graph (its JSON Lines export) imported into a git:// store in one
-/// commit, two more commits, then the log, one node's history and a diff of two
-/// revisions. Returns the store's URL.
-///
-/// The git backend does not hold documents yet (issue 14), so the graph goes in
-/// through its export rather than the backup, which now carries the documents too.
+/// Step 12: the backup restored into a git:// store in one commit (graph and
+/// documents, each document a file at its own key), three more commits, then the log,
+/// one node's and one document's history, a diff of two revisions and a document at
+/// an old revision. Returns the store's URL.
 fn history_in_git(
-    graph_jsonl: &[u8],
+    backup_dir: &Path,
+    original: &Store,
+    example: &str,
     dir: &Path,
     say: &mut impl FnMut(String) -> Result<()>,
 ) -> Result<String> {
-    use kgstore::{Change, EntityKey, GraphRead, LogQuery};
+    use kgstore::{Change, DocumentRead, EntityKey, GraphRead, LogQuery};
 
     let git_dir = dir.join("demo.git");
     clear_previous(&git_dir, Some("kgstore.lock"))?;
     let url = format!("git://{}", git_dir.display());
     let store = kgstore::open(&url)?;
-    let imported = formats::import_jsonl(
-        &store,
-        graph_jsonl,
-        graph_jsonl.len() as u64,
-        formats::ImportOptions::default(),
-        |_| {},
-    )?;
+    let restored = backup::restore_into(backup_dir, &store, RestoreMode::Empty)?;
+    if all_documents(original)? != all_documents(&store)? {
+        bail!("the SQLite and git stores hold different documents after the restore");
+    }
     let intro = format!(
-        "12. History: imported the graph's JSON Lines into {url} ({} nodes, {} edges, one \
-         commit; git:// stores hold no documents yet: issue 14), then:",
-        imported.nodes, imported.edges
+        "12. History: restored the backup into {url} ({} nodes, {} edges, {} documents, one \
+         commit; `git clone` shows each document as a file at its own key), then:",
+        restored.nodes, restored.edges, restored.documents
     );
     say(String::new())?;
     for (i, line) in wrap(&intro, 90).into_iter().enumerate() {
@@ -820,6 +817,13 @@ fn history_in_git(
         }
         Ok(())
     })?;
+    store.write(|tx| {
+        tx.set_message(format!("Review {example}"))?;
+        let mut bytes = tx.read_document(example)?;
+        bytes.extend_from_slice(b"\n(reviewed in the demo)\n");
+        tx.write_document(example, &bytes)?;
+        Ok(())
+    })?;
     let log = store.log(&LogQuery::new())?;
     say("    kgstore log:".into())?;
     for revision in &log {
@@ -840,6 +844,16 @@ fn history_in_git(
             .collect::<Vec<_>>()
             .join(", ")
     ))?;
+    let doc_log = store.log(&LogQuery::new().key(EntityKey::Document(example.to_owned())))?;
+    say(format!(
+        "    kgstore log --key {example}: {} commit(s): {}",
+        doc_log.len(),
+        doc_log
+            .iter()
+            .map(|r| format!("\"{}\"", r.summary()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))?;
     let before = &log[log.len().saturating_sub(2)].id;
     let diff = store.diff(before, "main")?;
     let changed: Vec<String> = diff
@@ -851,12 +865,13 @@ fn history_in_git(
         })
         .collect();
     say(format!(
-        "    kgstore diff {} main: {} node(s) changed ({}), {} edge(s), {} schema(s)",
+        "    kgstore diff {} main: {} node(s) changed ({}), {} edge(s), {} schema(s), {} document(s)",
         &before[..12],
         changed.len(),
         changed.join(", "),
         diff.edges.len(),
-        diff.schemas.len()
+        diff.schemas.len(),
+        diff.documents.len()
     ))?;
     let old = store.read_at(before)?.get_node("serde")?;
     say(format!(
@@ -864,6 +879,12 @@ fn history_in_git(
         &before[..12],
         old.observations.len(),
         store.get_node("serde")?.observations.len()
+    ))?;
+    say(format!(
+        "    kgstore show {}:{example}: {} bytes then, {} now",
+        &before[..12],
+        store.read_at(before)?.stat_document(example)?.size,
+        store.stat_document(example)?.size
     ))?;
     Ok(url)
 }

@@ -230,6 +230,7 @@ fn run_command(cli: &Cli, ctx: &mut Ctx<'_>) -> Result<()> {
         Command::Optimize => admin::optimize(ctx),
         Command::Log(args) => history::log(ctx, args),
         Command::Diff(args) => history::diff(ctx, args),
+        Command::Show(args) => history::show(ctx, args),
         Command::LogReview(args) => perf::log_review(ctx, args),
         Command::Demo(args) => demo::run(ctx, args).context("the demo failed"),
         Command::Mcp(args) => mcp::run(ctx, args),
