@@ -14,6 +14,7 @@
 
 pub mod data;
 pub mod floor;
+pub mod mcp;
 pub mod raw;
 pub mod report;
 pub mod subject;

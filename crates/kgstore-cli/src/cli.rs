@@ -81,6 +81,8 @@ pub enum Command {
     Diff(DiffArgs),
     /// Build a knowledge graph of this workspace's crates and show what kgstore does with it.
     Demo(DemoArgs),
+    /// Serve the store over MCP on stdin/stdout: the MCP memory server's tools, for AI agents.
+    Mcp(McpArgs),
 }
 
 /// Node commands.
@@ -595,4 +597,39 @@ pub struct DiffArgs {
     pub from: String,
     /// The later revision.
     pub to: String,
+}
+
+/// How much the MCP server logs.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogLevelArg {
+    /// Failures of the server itself.
+    Error,
+    /// Also refused requests (not JSON, too large).
+    Warn,
+    /// Also start, handshake and failed tool calls (without their data).
+    Info,
+    /// Also every request and tool call, with names and other data.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+/// `mcp`.
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// Also offer the tools traverse, shortest_path and graph_stats.
+    #[arg(long)]
+    pub extra_tools: bool,
+    /// Entities per answer of read_graph, search_nodes and open_nodes when a call sets no limit.
+    #[arg(long, default_value_t = 200)]
+    pub default_limit: usize,
+    /// The longest request line accepted, in bytes.
+    #[arg(long, default_value_t = 8 * 1024 * 1024)]
+    pub max_request_bytes: usize,
+    /// Append the log to this file instead of writing it to stderr (stdout carries only the protocol).
+    #[arg(long)]
+    pub log_file: Option<PathBuf>,
+    /// How much to log.
+    #[arg(long, value_enum, default_value_t = LogLevelArg::Info)]
+    pub log_level: LogLevelArg,
 }

@@ -90,6 +90,11 @@ fn fuzz_ops_vs_memory() {
 }
 
 #[test]
+fn fuzz_fountain() {
+    drive("fountain", 1);
+}
+
+#[test]
 fn every_target_is_driven() {
     let names: Vec<&str> = TARGETS.iter().map(|(name, _)| *name).collect();
     assert_eq!(
@@ -100,7 +105,8 @@ fn every_target_is_driven() {
             "backup_dir",
             "mcp_import",
             "file_names",
-            "ops_vs_memory"
+            "ops_vs_memory",
+            "fountain"
         ]
     );
     // Empty and tiny inputs are fine for every target.

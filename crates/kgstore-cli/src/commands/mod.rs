@@ -6,6 +6,7 @@ mod doc;
 mod edge;
 mod graph;
 mod history;
+mod mcp;
 mod node;
 mod schema;
 mod transfer;
@@ -184,5 +185,6 @@ pub(crate) fn execute(cli: &Cli, out: &mut Output, progress: bool) -> Result<()>
         Command::Log(args) => history::log(&mut ctx, args),
         Command::Diff(args) => history::diff(&mut ctx, args),
         Command::Demo(args) => demo::run(&mut ctx, args).context("the demo failed"),
+        Command::Mcp(args) => mcp::run(&mut ctx, args),
     }
 }

@@ -430,6 +430,118 @@ fn random_bytes_exact(rng: &mut Rng, n: usize) -> Vec<u8> {
     (0..n).map(|_| rng.byte()).collect()
 }
 
+/// Pieces of Fountain that steer the parser: forcing markers, heading
+/// prefixes, cues with extensions and dual marks, transitions, notes and
+/// comments (closed, unclosed, across lines), line endings, a byte-order mark,
+/// and the odd NUL or invalid byte.
+const FOUNTAIN_TOKENS: &[&[u8]] = &[
+    b"\n",
+    b"\n",
+    b"\n",
+    b"\n\n",
+    b"\r\n",
+    b"\r",
+    b"  ",
+    b"\t",
+    b"    ",
+    b"a",
+    b"Bob",
+    b"BOB",
+    b"MARA",
+    b"x y",
+    b"1",
+    b"\xc3\xa9",
+    b"\xe6\x97\xa5",
+    b"INT. ",
+    b"EXT. ",
+    b"int ",
+    b"I/E ",
+    b"INT./EXT. ",
+    b"EST. ",
+    b" - DAY",
+    b" - NIGHT",
+    b" #1A#",
+    b"#",
+    b"##",
+    b"=",
+    b"===",
+    b"~",
+    b"!",
+    b".",
+    b"..",
+    b"@",
+    b"^",
+    b" ^",
+    b">",
+    b"<",
+    b"> THE END <",
+    b"(",
+    b")",
+    b"(V.O.)",
+    b"(O.S.)",
+    b"(beat)",
+    b"CUT TO:",
+    b"TO:",
+    b"Title: ",
+    b"Author:",
+    b"Season: 2",
+    b":",
+    b"[[",
+    b"]]",
+    b"[[note]]",
+    b"/*",
+    b"*/",
+    b"/* meta */",
+    b"*",
+    b"**",
+    b"_",
+    b"\\",
+    b"\xef\xbb\xbf",
+];
+
+fn fountain_tokens(rng: &mut Rng, max: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    for _ in 0..rng.below(max + 1) {
+        out.extend_from_slice(FOUNTAIN_TOKENS[rng.index(FOUNTAIN_TOKENS.len())]);
+    }
+    out
+}
+
+/// A Fountain text: a generated episode with damage, a soup of the syntax's
+/// pieces, or random bytes; now and then an invalid byte or a NUL inside.
+fn fountain_input(rng: &mut Rng) -> Vec<u8> {
+    let mut data = match rng.below(10) {
+        0 => random_bytes(rng, 300),
+        1..=3 => {
+            let scenes = 1 + rng.index(3);
+            let episode = kgstore_fountain::synthetic::series(1, scenes, rng.next_u64());
+            let mut text = episode
+                .into_iter()
+                .next()
+                .map(|e| e.text)
+                .unwrap_or_default()
+                .into_bytes();
+            for _ in 0..rng.below(6) {
+                let at = rng.index(text.len() + 1);
+                if rng.chance(1, 2) {
+                    let end = (at + 1 + rng.index(40)).min(text.len());
+                    text.drain(at.min(end)..end);
+                } else {
+                    let token = fountain_tokens(rng, 4);
+                    text.splice(at..at, token);
+                }
+            }
+            text
+        }
+        _ => fountain_tokens(rng, 60),
+    };
+    if rng.chance(1, 20) {
+        let at = rng.index(data.len() + 1);
+        data.insert(at, if rng.chance(1, 2) { 0xff } else { 0 });
+    }
+    data
+}
+
 /// An input for the target `name` (one of [`TARGETS`](super::TARGETS)); empty
 /// for an unknown name.
 pub fn input_for(target: &str, rng: &mut Rng) -> Vec<u8> {
@@ -440,6 +552,7 @@ pub fn input_for(target: &str, rng: &mut Rng) -> Vec<u8> {
         "mcp_import" => mcp_input(rng),
         "file_names" => names_input(rng),
         "ops_vs_memory" => ops_input(rng),
+        "fountain" => fountain_input(rng),
         _ => Vec::new(),
     }
 }

@@ -14,8 +14,10 @@
 //! | [`mcp_import`] | the MCP memory importer | a failed import leaves nothing; an import passes `check`, and export → import → export is a fixed point |
 //! | [`file_names`] | jsonfs key-to-file-name encoding | `decode(encode(k)) == k`, one path component, no `..`, separators, NUL, upper case, ≤ 255 bytes, device names escaped, distinct keys give distinct names |
 //! | [`ops_vs_memory`] | every backend against the memory backend | the same result for every operation, the same content at the end, `check` clean |
+//! | [`fountain`] | the Fountain parser and printer | only non-UTF-8 and NUL refused, at their offset; spans and scenes tile the text; byte-for-byte reprint; the canonical print reads back as the normalized document and is a fixed point |
 
 mod backup;
+mod fountain;
 pub mod generate;
 mod input;
 mod json;
@@ -29,6 +31,7 @@ use std::path::PathBuf;
 pub use backup::{
     DROP_SCHEMAS, EXTRA_FILE, FIX_MANIFEST, SEPARATOR, assemble_backup_input, backup_dir,
 };
+pub use fountain::fountain;
 pub use input::Input;
 pub use json::{edge_json, node_json};
 pub use mcp::mcp_import;
@@ -76,6 +79,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("mcp_import", mcp_import),
     ("file_names", file_names),
     ("ops_vs_memory", ops_vs_memory),
+    ("fountain", fountain),
 ];
 
 /// Sets where targets that need files make them.

@@ -13,6 +13,11 @@
 //! is kept under the attribute `mcp`, so exporting gives the same lines back.
 //! Repeated entities (which the memory server can leave behind) are merged,
 //! repeated relations folded.
+//!
+//! The mapping itself ([`entity_node`], [`relation_edge`], [`entity_type_of`],
+//! [`relation_type_of`]) is public: `kgstore mcp` (the `kgstore-mcp` crate)
+//! maps the memory server's tool calls through the same functions, so a file
+//! imported here and the same data written through the server are one store.
 
 use std::collections::HashSet;
 use std::io::{BufRead, Write};
@@ -78,6 +83,78 @@ fn mcp_attribute(
     (!mcp.is_empty()).then_some(Value::Object(mcp))
 }
 
+/// The node an MCP entity becomes: `entity_type` made an identifier (lower case,
+/// other characters as `_`) with its original spelling kept under the attribute
+/// `mcp` where the two differ, and `extra` fields (which other servers add to
+/// their lines) kept there too. The memory file importer and `kgstore mcp` both
+/// map entities through this function, so they agree.
+///
+/// ```
+/// use kgstore::formats::{entity_node, entity_type_of};
+///
+/// let node = entity_node("Alice", "Person", vec!["likes tea".into()], Default::default())?;
+/// assert_eq!(node.node_type, "person");
+/// assert_eq!(entity_type_of(&node), "Person");
+/// # Ok::<(), kgstore::Error>(())
+/// ```
+pub fn entity_node(
+    name: impl Into<String>,
+    entity_type: &str,
+    observations: Vec<String>,
+    extra: Map<String, Value>,
+) -> Result<Node> {
+    let node_type = identifier_from(entity_type, "entity");
+    let mut node = Node {
+        observations,
+        ..Node::new(name, node_type.clone())?
+    };
+    if let Some(mcp) = mcp_attribute("entityType", entity_type, &node_type, extra) {
+        node.attributes.insert(MCP_KEY.to_owned(), mcp);
+    }
+    Ok(node)
+}
+
+/// The edge an MCP relation becomes: `relation_type` made an identifier (a
+/// built-in relation where it names one), its original spelling kept under the
+/// attribute `mcp` where the two differ, with `extra` fields beside it.
+///
+/// Two spellings with one identifier (`"works at"`, `"works_at"`) give the same
+/// edge key: kgstore holds one relation per (from, identifier, to).
+pub fn relation_edge(
+    from: impl Into<String>,
+    relation_type: &str,
+    to: impl Into<String>,
+    extra: Map<String, Value>,
+) -> Result<Edge> {
+    let relation = relation_type_from(relation_type)?;
+    let mut edge = Edge::new(from, relation.clone(), to)?;
+    if let Some(mcp) = mcp_attribute("relationType", relation_type, relation.as_str(), extra) {
+        edge.attributes.insert(MCP_KEY.to_owned(), mcp);
+    }
+    Ok(edge)
+}
+
+/// The relation type an MCP relation type becomes: its identifier, a built-in
+/// relation where it names one (`"Depends on"` is [`RelationType::DependsOn`]).
+pub fn relation_type_from(relation_type: &str) -> Result<RelationType> {
+    RelationType::parse(&identifier_from(relation_type, "relation"))
+}
+
+/// A node's entity type as the MCP server spelled it (its node type if it came from elsewhere).
+pub fn entity_type_of(node: &Node) -> &str {
+    original(&node.attributes, "entityType", &node.node_type).0
+}
+
+/// An edge's relation type as the MCP server spelled it (its identifier if it came from elsewhere).
+pub fn relation_type_of(edge: &Edge) -> &str {
+    original(
+        &edge.attributes,
+        "relationType",
+        edge.relation_type.as_str(),
+    )
+    .0
+}
+
 /// Imports an MCP memory file.
 pub fn import_mcp(
     store: &Store,
@@ -111,11 +188,10 @@ pub fn import_mcp(
                             bad_line(number, "'observations' is not a list of strings")
                         })?,
                     };
-                    let node_type = identifier_from(&entity_type, "entity");
                     if entities.contains(&name) {
                         // A repeated entity: merge its observations into the first.
                         let mut node = tx.get_node(&name)?;
-                        if node.node_type != node_type {
+                        if node.node_type != identifier_from(&entity_type, "entity") {
                             return Err(bad_line(
                                 number,
                                 format!(
@@ -133,15 +209,12 @@ pub fn import_mcp(
                         report.merged += 1;
                         return Ok(());
                     }
-                    let mut node = Node {
+                    tx.create_node(entity_node(
+                        name.clone(),
+                        &entity_type,
                         observations,
-                        ..Node::new(name.clone(), node_type.clone())?
-                    };
-                    if let Some(mcp) = mcp_attribute("entityType", &entity_type, &node_type, object)
-                    {
-                        node.attributes.insert(MCP_KEY.to_owned(), mcp);
-                    }
-                    tx.create_node(node)?;
+                        object,
+                    )?)?;
                     entities.insert(name);
                     report.nodes += 1;
                 }
@@ -149,17 +222,10 @@ pub fn import_mcp(
                     let from = take_string(&mut object, "from", number)?;
                     let to = take_string(&mut object, "to", number)?;
                     let relation_type = take_string(&mut object, "relationType", number)?;
-                    let relation =
-                        RelationType::parse(&identifier_from(&relation_type, "relation"))?;
-                    let mut edge = Edge::new(from, relation.clone(), to)?;
+                    let edge = relation_edge(from, &relation_type, to, object)?;
                     if relations.contains(&edge.key()) {
                         report.merged += 1;
                         return Ok(());
-                    }
-                    if let Some(mcp) =
-                        mcp_attribute("relationType", &relation_type, relation.as_str(), object)
-                    {
-                        edge.attributes.insert(MCP_KEY.to_owned(), mcp);
                     }
                     relations.insert(edge.key());
                     tx.create_edge(edge)?;

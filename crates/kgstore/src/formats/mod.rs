@@ -17,7 +17,10 @@ use kgstore_core::{Error, Result, Store, WriteTx};
 
 pub use dot::{DotOptions, export_dot};
 pub use graphml::export_graphml;
-pub use mcp::{export_mcp, import_mcp};
+pub use mcp::{
+    entity_node, entity_type_of, export_mcp, import_mcp, relation_edge, relation_type_from,
+    relation_type_of,
+};
 pub use native::{export_jsonl, import_jsonl};
 
 use crate::progress::{Phase, Progress};

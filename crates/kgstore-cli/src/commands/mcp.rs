@@ -1,0 +1,116 @@
+//! `kgstore mcp`: the store as an MCP memory server on stdin/stdout.
+
+use anyhow::{Context, Result};
+use kgstore::Store;
+use kgstore_mcp::logging::{self, Level, LogTarget};
+use kgstore_mcp::{Server, ServerOptions};
+use serde_json::{Value, json};
+
+use super::Ctx;
+use crate::cli::{LogLevelArg, McpArgs};
+
+pub(crate) fn run(ctx: &mut Ctx<'_>, args: &McpArgs) -> Result<()> {
+    let level = match args.log_level {
+        LogLevelArg::Error => Level::ERROR,
+        LogLevelArg::Warn => Level::WARN,
+        LogLevelArg::Info => Level::INFO,
+        LogLevelArg::Debug => Level::DEBUG,
+        LogLevelArg::Trace => Level::TRACE,
+    };
+    let target = match &args.log_file {
+        Some(path) => LogTarget::File(path.clone()),
+        None => LogTarget::Stderr,
+    };
+    logging::install(level, &target)?;
+    let store = ctx.open_for_write()?;
+    let options = ServerOptions {
+        extra_tools: args.extra_tools,
+        max_request_bytes: args.max_request_bytes,
+        default_limit: args.default_limit,
+    };
+    kgstore_mcp::serve_stdio(store, options)?;
+    Ok(())
+}
+
+/// The demo's MCP step: a few tool calls against the demo's store, in-process,
+/// as an agent would send them over stdio. Returns the lines to print and how
+/// many calls were made.
+pub(crate) fn demo_calls(store: &Store, url: &str, about: &str) -> Result<(Vec<String>, usize)> {
+    let mut server = Server::new(store.clone(), ServerOptions::default())?;
+    let mut lines = Vec::new();
+    let mut send = |id: u64, method: &str, params: Value| -> Result<Value> {
+        let request = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let answers = server.handle_line(request.to_string().as_bytes());
+        answers
+            .into_iter()
+            .find(|a| a["id"] == id)
+            .with_context(|| format!("the MCP server did not answer {method}"))
+    };
+    let init = send(
+        0,
+        "initialize",
+        json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "demo", "version": "1"}}),
+    )?;
+    lines.push(format!(
+        "   initialize → protocol {}, server {}",
+        init["result"]["protocolVersion"], init["result"]["serverInfo"]["name"]
+    ));
+    let calls = [
+        (
+            "search_nodes",
+            json!({"query": "serde_j", "limit": 3, "namesOnly": true}),
+        ),
+        (
+            "create_entities",
+            json!({"entities": [{"name": "demo note", "entityType": "Note", "observations": ["written by the demo through MCP"]}]}),
+        ),
+        (
+            "create_relations",
+            json!({"relations": [{"from": "demo note", "to": about, "relationType": "describes"}]}),
+        ),
+        ("open_nodes", json!({"names": ["demo note"]})),
+        (
+            "create_relations",
+            json!({"relations": [{"from": "demo note", "to": "no such crate", "relationType": "describes"}]}),
+        ),
+    ];
+    for (i, (tool, arguments)) in calls.iter().enumerate() {
+        let answer = send(
+            i as u64 + 1,
+            "tools/call",
+            json!({"name": tool, "arguments": arguments}),
+        )?;
+        let result = &answer["result"];
+        let shown = if result["isError"] == true {
+            format!(
+                "isError: {}",
+                result["content"][0]["text"].as_str().unwrap_or_default()
+            )
+        } else {
+            let structured = &result["structuredContent"];
+            let text = structured.to_string();
+            match (
+                structured["entities"].as_array(),
+                structured["relations"].as_array(),
+            ) {
+                (Some(entities), Some(relations)) if text.len() > 200 => format!(
+                    "{} entities ({}), {} relations",
+                    entities.len(),
+                    entities
+                        .iter()
+                        .filter_map(|e| e["name"].as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    relations.len()
+                ),
+                _ => text,
+            }
+        };
+        lines.push(format!("   {tool} {arguments}"));
+        lines.push(format!("     → {shown}"));
+    }
+    lines.push(format!(
+        "   Serve it to an agent: kgstore --store {url} mcp   (client configuration: docs/mcp.md)"
+    ));
+    Ok((lines, calls.len() + 1))
+}
