@@ -9,6 +9,7 @@ mod history;
 mod mcp;
 mod node;
 mod schema;
+mod screenplay;
 mod transfer;
 
 use std::path::Path;
@@ -174,6 +175,7 @@ pub(crate) fn execute(cli: &Cli, out: &mut Output, progress: bool) -> Result<()>
         Command::Deps(command) => graph::deps(&mut ctx, command),
         Command::Schema(command) => schema::run(&mut ctx, command),
         Command::Doc(command) => doc::run(&mut ctx, command),
+        Command::Screenplay(command) => screenplay::run(&mut ctx, command),
         Command::Import(args) => transfer::import(&mut ctx, args),
         Command::Export(args) => transfer::export(&mut ctx, args),
         Command::Backup(args) => transfer::backup(&mut ctx, args),
