@@ -484,13 +484,16 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
     ))?;
     let git = history_in_git(&a, &args.dir, &mut say)?;
 
-    say("\n11. The same store as an MCP memory server for AI agents: tool calls as an agent sends them \
+    say("\n12. The same store as an MCP memory server for AI agents: tool calls as an agent sends them \
          over stdio, here in-process (every call one transaction; the last one fails and changes nothing):"
         .to_owned())?;
     let (mcp_lines, mcp_calls) = super::mcp::demo_calls(&store, &url, &center)?;
     for line in mcp_lines {
         say(line)?;
     }
+    say("\n13. Screenplays: Fountain scripts as a graph of series, scripts, scenes, characters and locations."
+        .to_owned())?;
+    let screenplay = super::screenplay::demo_step(&args.dir, &mut say)?;
     let me = how_to_call_me();
     say(format!(
         "\nDone in {:.1} s. Try: {me} --store {url} node get {cli}",
@@ -514,6 +517,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
             "problems": check.problems.len(),
             "git_store": git,
             "mcp_calls": mcp_calls,
+            "screenplay": screenplay,
         }))?;
     }
     Ok(())
