@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 
 #[path = "cli/documents.rs"]
 mod documents;
+#[path = "cli/screenplay.rs"]
+mod screenplay;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kgstore");
 

@@ -400,11 +400,18 @@ pub(crate) fn demo_step(
          {} edges, {} documents (the raw text).",
         first.nodes_created, first.edges_created, first.documents_written
     ))?;
-    say("   (git:// stores do not hold documents yet, so this step uses SQLite, the default.)".into())?;
+    say(
+        "   (git:// stores do not hold documents yet, so this step uses SQLite, the default.)"
+            .into(),
+    )?;
     let again = import(&store, &sources, &options)?;
     say(format!(
         "   Importing the same files again: {}.",
-        if again.is_unchanged() { "nothing changed, no version moved" } else { "CHANGED (a bug)" }
+        if again.is_unchanged() {
+            "nothing changed, no version moved"
+        } else {
+            "CHANGED (a bug)"
+        }
     ))?;
     let snapshot = store.read()?;
     let slug = query::resolve_series(&snapshot, None)?;
@@ -415,7 +422,10 @@ pub(crate) fn demo_step(
         ..SceneQuery::default()
     };
     let rows = query::scenes(&snapshot, &slug, &q)?;
-    say(format!("   Mara's night scenes in episodes 2–3 ({}):", rows.len()))?;
+    say(format!(
+        "   Mara's night scenes in episodes 2–3 ({}):",
+        rows.len()
+    ))?;
     for r in &rows {
         say(format!(
             "     1x{:02} #{}  {}",
@@ -428,14 +438,23 @@ pub(crate) fn demo_step(
         .iter()
         .map(|c| format!("{} {}/{}", c.totals.name, c.totals.speeches, c.scenes))
         .collect();
-    say(format!("   Characters (speeches/scenes): {}", cast.join(", ")))?;
+    say(format!(
+        "   Characters (speeches/scenes): {}",
+        cast.join(", ")
+    ))?;
     let partners: Vec<String> = query::co_appearances(&snapshot, &slug, Some("MARA"))?
         .iter()
         .map(|p| format!("{} {}", p.b, p.scenes))
         .collect();
-    say(format!("   Who appears with Mara (scenes): {}", partners.join(", ")))?;
+    say(format!(
+        "   Who appears with Mara (scenes): {}",
+        partners.join(", ")
+    ))?;
     let hits = query::search_dialogue(&snapshot, &slug, "ferry", None)?;
-    say(format!("   Dialogue with \"ferry\": {} speeches, e.g.", hits.len()))?;
+    say(format!(
+        "   Dialogue with \"ferry\": {} speeches, e.g.",
+        hits.len()
+    ))?;
     for h in hits.iter().take(2) {
         say(format!(
             "     1x{:02} #{} {}: {}",
@@ -448,8 +467,15 @@ pub(crate) fn demo_step(
     drop(snapshot);
     let (file, text) = DEMO_SCRIPTS[0];
     let edited = text.replacen("Twelve past two.", "Quarter past two.", 1);
-    let report = import(&store, &[kgstore_screenplay::Source::new(file, edited.clone())], &options)?;
-    let r = report.scripts.first().context("the edit imported no script")?;
+    let report = import(
+        &store,
+        &[kgstore_screenplay::Source::new(file, edited.clone())],
+        &options,
+    )?;
+    let r = report
+        .scripts
+        .first()
+        .context("the edit imported no script")?;
     say(format!(
         "   An edited line in episode 1, re-imported: {} scene changed, {} unchanged.",
         r.scenes_changed, r.scenes_unchanged
