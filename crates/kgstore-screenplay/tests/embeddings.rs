@@ -29,7 +29,11 @@ fn vector_for(sha: &str, dim: usize) -> Vec<f32> {
 
 /// Cosine similarity written out separately from the library's, in f64.
 fn reference_cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum();
     let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
     dot / (norm(a) * norm(b))
 }
@@ -56,7 +60,10 @@ fn similar_matches_a_brute_force_reference() {
         let read = read_jsonl(jsonl.as_bytes()).unwrap();
         assert_eq!(read, embeddings);
         let report = store_embeddings(&t.store, DEFAULT_MODEL, &read).unwrap();
-        assert_eq!((report.written, report.unchanged, report.dimension), (13, 0, 48));
+        assert_eq!(
+            (report.written, report.unchanged, report.dimension),
+            (13, 0, 48)
+        );
         assert!(pending(&t.store, SLUG, DEFAULT_MODEL).unwrap().is_empty());
         let rows = scenes(&t.store, SLUG, &SceneQuery::default()).unwrap();
         for query in &rows {
@@ -66,7 +73,12 @@ fn similar_matches_a_brute_force_reference() {
                 let mut want: Vec<(f64, String)> = rows
                     .iter()
                     .filter(|r| r.scene != query.scene)
-                    .map(|r| (reference_cosine(&q, &vector_for(&r.sha256, 48)), r.scene.clone()))
+                    .map(|r| {
+                        (
+                            reference_cosine(&q, &vector_for(&r.sha256, 48)),
+                            r.scene.clone(),
+                        )
+                    })
                     .collect();
                 want.sort_by(|a, b| b.0.total_cmp(&a.0));
                 want.truncate(top);
@@ -104,7 +116,12 @@ fn unchanged_scenes_keep_their_embeddings() {
         let text = std::fs::read_to_string(common::demo_dir().join(file)).unwrap();
         let edited = text.replacen("Twelve past two.", "Quarter past two.", 1);
         assert_ne!(edited, text);
-        import(&t.store, &[Source::new(file, edited)], &ImportOptions::default()).unwrap();
+        import(
+            &t.store,
+            &[Source::new(file, edited)],
+            &ImportOptions::default(),
+        )
+        .unwrap();
         let todo = pending(&t.store, SLUG, "mini-lm").unwrap();
         assert_eq!(todo.len(), 1, "{backend}");
         assert!(todo[0].text.contains("Quarter past two."));
@@ -155,9 +172,26 @@ fn bad_embeddings_are_refused_whole() {
         assert_eq!(snapshot(&t.store), before);
     }
     assert!(store_embeddings(&t.store, "../x", &good).is_err());
-    assert!(read_jsonl(&b"{\"sha256\": \"x\"}\n"[..]).unwrap_err().to_string().contains("line 1"));
-    assert!(read_jsonl(&b"\n{\"sha256\": \"x\", \"vector\": [1], \"extra\": 1}\n"[..]).unwrap_err().to_string().contains("line 2"));
-    let scene = scenes(&t.store, SLUG, &SceneQuery::default()).unwrap()[5].scene.clone();
-    assert!(similar(&t.store, SLUG, &scene, 3, DEFAULT_MODEL).unwrap_err().to_string().contains("no embedding"));
+    assert!(
+        read_jsonl(&b"{\"sha256\": \"x\"}\n"[..])
+            .unwrap_err()
+            .to_string()
+            .contains("line 1")
+    );
+    assert!(
+        read_jsonl(&b"\n{\"sha256\": \"x\", \"vector\": [1], \"extra\": 1}\n"[..])
+            .unwrap_err()
+            .to_string()
+            .contains("line 2")
+    );
+    let scene = scenes(&t.store, SLUG, &SceneQuery::default()).unwrap()[5]
+        .scene
+        .clone();
+    assert!(
+        similar(&t.store, SLUG, &scene, 3, DEFAULT_MODEL)
+            .unwrap_err()
+            .to_string()
+            .contains("no embedding")
+    );
     assert!(similar(&t.store, SLUG, &scene, 0, DEFAULT_MODEL).is_err());
 }

@@ -52,7 +52,11 @@ fn every_scene_as_counted_by_hand() {
         import_demo(&t.store);
         let rows = scenes(&t.store, SLUG, &SceneQuery::default()).unwrap();
         let want = expected_scenes(&e);
-        assert_eq!(rows.len() as u64, e["scenes"].as_u64().unwrap(), "{backend}");
+        assert_eq!(
+            rows.len() as u64,
+            e["scenes"].as_u64().unwrap(),
+            "{backend}"
+        );
         for (row, (season, episode, scene)) in rows.iter().zip(&want) {
             assert_eq!(row.season, Some(*season as u32));
             assert_eq!(row.episode, Some(*episode as u32));
@@ -175,7 +179,12 @@ fn characters_with_their_counts() {
         assert_eq!(rows.len(), want.len());
         for row in &rows {
             let w = &want[&row.totals.name];
-            assert_eq!(row.totals.speeches, w["speeches"].as_u64().unwrap(), "{}", row.totals.name);
+            assert_eq!(
+                row.totals.speeches,
+                w["speeches"].as_u64().unwrap(),
+                "{}",
+                row.totals.name
+            );
             assert_eq!(row.totals.lines, w["dialogue_lines"].as_u64().unwrap());
             assert_eq!(row.scenes, w["scenes"].as_u64().unwrap());
             assert_eq!(row.scripts, w["episodes"].as_array().unwrap().len() as u64);
@@ -254,8 +263,14 @@ fn a_characters_scenes_across_episodes_in_order() {
         assert_eq!(order, expect, "{name}");
         let speeches: u64 = got.iter().map(|c| c.speeches).sum();
         let lines: u64 = got.iter().map(|c| c.lines).sum();
-        assert_eq!(speeches, e["characters"][name]["speeches"].as_u64().unwrap());
-        assert_eq!(lines, e["characters"][name]["dialogue_lines"].as_u64().unwrap());
+        assert_eq!(
+            speeches,
+            e["characters"][name]["speeches"].as_u64().unwrap()
+        );
+        assert_eq!(
+            lines,
+            e["characters"][name]["dialogue_lines"].as_u64().unwrap()
+        );
     }
     assert!(character_scenes(&t.store, SLUG, "NOBODY").is_err());
 }
@@ -279,7 +294,13 @@ fn dialogue_search_finds_each_line_where_it_is_spoken() {
                 for speech in scene.speeches() {
                     speeches += 1;
                     let needle: String = speech.dialogue.chars().take(24).collect();
-                    let hits = search_dialogue(&t.store, SLUG, &needle.to_uppercase(), Some(&speech.character)).unwrap();
+                    let hits = search_dialogue(
+                        &t.store,
+                        SLUG,
+                        &needle.to_uppercase(),
+                        Some(&speech.character),
+                    )
+                    .unwrap();
                     assert!(
                         hits.iter().any(|h| h.scene.file == *file
                             && h.scene.ordinal == scene.ordinal
@@ -303,7 +324,11 @@ fn dialogue_search_finds_each_line_where_it_is_spoken() {
         for hit in search_dialogue(&t.store, SLUG, "night", None).unwrap() {
             assert!(hit.dialogue.to_lowercase().contains("night"), "{hit:?}");
         }
-        assert!(search_dialogue(&t.store, SLUG, "zebra crossing", None).unwrap().is_empty());
+        assert!(
+            search_dialogue(&t.store, SLUG, "zebra crossing", None)
+                .unwrap()
+                .is_empty()
+        );
         assert!(search_dialogue(&t.store, SLUG, "  ", None).is_err());
     }
 }
@@ -314,7 +339,13 @@ fn series_are_named_or_the_only_one() {
     assert!(query::resolve_series(&t.store, None).is_err());
     import_demo(&t.store);
     assert_eq!(query::resolve_series(&t.store, None).unwrap(), SLUG);
-    assert_eq!(query::resolve_series(&t.store, Some("The Night Desk")).unwrap(), SLUG);
+    assert_eq!(
+        query::resolve_series(&t.store, Some("The Night Desk")).unwrap(),
+        SLUG
+    );
     let err = query::resolve_series(&t.store, Some("Other")).unwrap_err();
-    assert!(err.to_string().contains("The Night Desk (the-night-desk)"), "{err}");
+    assert!(
+        err.to_string().contains("The Night Desk (the-night-desk)"),
+        "{err}"
+    );
 }

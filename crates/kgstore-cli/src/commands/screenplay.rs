@@ -112,10 +112,12 @@ fn export(ctx: &mut Ctx<'_>, args: &SpExportArgs) -> Result<()> {
             let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
             tmp.write_all(&bytes).map_err(|e| Error::io(path, e))?;
             tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-            ctx.out.either(
-                || String::new(),
-                &json!({"file": args.file, "out": path, "size": bytes.len()}),
-            )
+            if ctx.out.json() {
+                ctx.out
+                    .value(&json!({"file": args.file, "out": path, "size": bytes.len()}))?;
+            }
+            // Nothing on stdout for people: the text went to the file.
+            Ok(())
         }
         None => ctx.out.raw().write_all(&bytes).context("writing to stdout"),
     }

@@ -1,6 +1,12 @@
 //! Helpers shared by the screenplay tests: stores on every backend that holds
 //! documents, the demo screenplay, and a snapshot of everything a store holds.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs
+)]
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
