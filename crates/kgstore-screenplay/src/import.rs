@@ -684,6 +684,27 @@ impl Writer<'_, '_> {
         Ok(out)
     }
 
+    /// Makes the series' nodes of `kind` exactly `wanted` (name, attributes):
+    /// writes those that differ, deletes the others.
+    fn replace_kind(
+        &mut self,
+        slug: &str,
+        kind: &str,
+        wanted: Vec<(String, impl Serialize)>,
+    ) -> Result<()> {
+        let mut names_wanted: BTreeSet<String> = BTreeSet::new();
+        for (name, attrs) in wanted {
+            self.put_node(Node::new(&name, kind)?.with_attributes(to_map(&attrs)?))?;
+            names_wanted.insert(name);
+        }
+        for node in self.nodes(kind, &names::prefix(kind, slug))? {
+            if !names_wanted.contains(&node.name) {
+                self.delete_node(&node.name)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Recomputes the series' characters, locations and who appears with whom
     /// from its scene nodes; writes what differs, deletes what no scene needs.
     fn refresh_series(&mut self, slug: &str) -> Result<()> {
@@ -722,44 +743,34 @@ impl Writer<'_, '_> {
                 }
             }
         }
-        // Characters.
-        let mut wanted: BTreeSet<String> = BTreeSet::new();
-        for (name, (totals, scenes, scripts)) in characters {
-            let node_name = names::character(slug, &name);
-            let attrs = CharacterAttrs {
-                series: slug.to_owned(),
-                totals,
-                scenes,
-                scripts: scripts.len() as u64,
-            };
-            self.put_node(
-                Node::new(&node_name, names::CHARACTER)?.with_attributes(to_map(&attrs)?),
-            )?;
-            wanted.insert(node_name);
-        }
-        let existing = self.nodes(names::CHARACTER, &names::prefix("character", slug))?;
-        for node in existing.iter().filter(|n| !wanted.contains(&n.name)) {
-            self.delete_node(&node.name)?;
-        }
-        // Locations.
-        let mut wanted: BTreeSet<String> = BTreeSet::new();
-        for (key, (spellings, scenes)) in locations {
-            let node_name = names::location(slug, &key);
-            let attrs = LocationAttrs {
-                series: slug.to_owned(),
-                name: key,
-                spellings: spellings.into_iter().collect(),
-                scenes,
-            };
-            self.put_node(
-                Node::new(&node_name, names::LOCATION)?.with_attributes(to_map(&attrs)?),
-            )?;
-            wanted.insert(node_name);
-        }
-        let existing = self.nodes(names::LOCATION, &names::prefix("location", slug))?;
-        for node in existing.iter().filter(|n| !wanted.contains(&n.name)) {
-            self.delete_node(&node.name)?;
-        }
+        // Characters and locations.
+        let characters: Vec<(String, CharacterAttrs)> = characters
+            .into_iter()
+            .map(|(name, (totals, scenes, scripts))| {
+                let attrs = CharacterAttrs {
+                    series: slug.to_owned(),
+                    totals,
+                    scenes,
+                    scripts: scripts.len() as u64,
+                };
+                (names::character(slug, &name), attrs)
+            })
+            .collect();
+        self.replace_kind(slug, names::CHARACTER, characters)?;
+        let locations: Vec<(String, LocationAttrs)> = locations
+            .into_iter()
+            .map(|(key, (spellings, scenes))| {
+                let name = names::location(slug, &key);
+                let attrs = LocationAttrs {
+                    series: slug.to_owned(),
+                    name: key,
+                    spellings: spellings.into_iter().collect(),
+                    scenes,
+                };
+                (name, attrs)
+            })
+            .collect();
+        self.replace_kind(slug, names::LOCATION, locations)?;
         // Who appears with whom: one bidirectional edge per pair, weighted by scenes.
         let relation = RelationType::parse(names::APPEARS_WITH)?;
         let mut wanted: BTreeSet<EdgeKey> = BTreeSet::new();

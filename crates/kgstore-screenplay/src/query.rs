@@ -191,6 +191,17 @@ impl Catalog {
             && in_range(script.episode, q.episodes)
     }
 
+    /// The rows of the scenes matching `q`, in story order.
+    fn select(&self, q: &Query) -> Vec<SceneRow> {
+        let rows = self
+            .scenes
+            .keys()
+            .filter(|name| self.matches(name, q))
+            .filter_map(|name| self.row(name))
+            .collect();
+        self.sorted(rows)
+    }
+
     /// Rows in story order: season, episode, file, ordinal.
     fn sorted(&self, mut rows: Vec<SceneRow>) -> Vec<SceneRow> {
         rows.sort_by(|a, b| {
@@ -265,13 +276,7 @@ impl Query {
 pub fn scenes(reader: &impl GraphRead, slug: &str, query: &SceneQuery) -> Result<Vec<SceneRow>> {
     let q = Query::of(query)?;
     let catalog = Catalog::load(reader, slug)?;
-    let rows = catalog
-        .scenes
-        .keys()
-        .filter(|name| catalog.matches(name, &q))
-        .filter_map(|name| catalog.row(name))
-        .collect();
-    Ok(catalog.sorted(rows))
+    Ok(catalog.select(&q))
 }
 
 /// One scene of a character's, with what they say in it.
@@ -307,14 +312,8 @@ pub fn character_scenes(
     };
     let q = Query::of(&query)?;
     let catalog = Catalog::load(reader, slug)?;
-    let rows = catalog
-        .scenes
-        .keys()
-        .filter(|n| catalog.matches(n, &q))
-        .filter_map(|n| catalog.row(n))
-        .collect();
     Ok(catalog
-        .sorted(rows)
+        .select(&q)
         .into_iter()
         .map(|row| {
             let counts = catalog
