@@ -13,8 +13,10 @@
 #![forbid(unsafe_code)]
 
 pub mod data;
+pub mod docs;
 pub mod floor;
 pub mod mcp;
+pub mod mp;
 pub mod raw;
 pub mod report;
 pub mod subject;
@@ -24,14 +26,15 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
 
 pub use data::{Dataset, Workload};
+use docs::{DocData, FileDocs, KgDocs, RawDocs};
 pub use report::Row;
-use report::{peak_rss_bytes, reset_peak_rss};
+use report::{peak_rss_bytes, reset_peak_rss, rss_bytes};
 use subject::{KgSubject, Measured, RawSubject};
 
 /// A kgstore backend the workload runs on.
@@ -105,11 +108,29 @@ pub enum Phase {
     /// Restoring that backup into a new, empty store.
     #[value(name = "restore")]
     Restore,
+    /// Small documents written in one transaction (a fresh store).
+    #[value(name = "doc_load")]
+    DocLoad,
+    /// Random reads of those documents.
+    #[value(name = "doc_read")]
+    DocRead,
+    /// Every folder of documents listed by prefix, in keyset pages.
+    #[value(name = "doc_list")]
+    DocList,
+    /// One small document per durable transaction.
+    #[value(name = "doc_commit")]
+    DocCommit,
+    /// One large value written by streaming (ops are bytes).
+    #[value(name = "doc_stream_write")]
+    DocStreamWrite,
+    /// That value read back by streaming (ops are bytes).
+    #[value(name = "doc_stream_read")]
+    DocStreamRead,
 }
 
 impl Phase {
     /// Every phase, in the order they run.
-    pub const ALL: [Phase; 11] = [
+    pub const ALL: [Phase; 17] = [
         Phase::LoadNodes,
         Phase::LoadEdges,
         Phase::Get,
@@ -121,7 +142,21 @@ impl Phase {
         Phase::Reopen,
         Phase::Backup,
         Phase::Restore,
+        Phase::DocLoad,
+        Phase::DocRead,
+        Phase::DocList,
+        Phase::DocCommit,
+        Phase::DocStreamWrite,
+        Phase::DocStreamRead,
     ];
+
+    /// Whether the phase only reads (and runs several rounds).
+    pub fn is_read_only(self) -> bool {
+        matches!(
+            self,
+            Phase::Get | Phase::Neighbours | Phase::TwoHop | Phase::Resolve | Phase::List
+        )
+    }
 
     /// The phase's name in reports.
     pub fn name(self) -> &'static str {
@@ -137,17 +172,37 @@ impl Phase {
             Phase::Reopen => "reopen",
             Phase::Backup => "backup",
             Phase::Restore => "restore",
+            Phase::DocLoad => "doc_load",
+            Phase::DocRead => "doc_read",
+            Phase::DocList => "doc_list",
+            Phase::DocCommit => "doc_commit",
+            Phase::DocStreamWrite => "doc_stream_write",
+            Phase::DocStreamRead => "doc_stream_read",
         }
+    }
+
+    /// Whether the phase is about documents (run on a store of their own).
+    pub fn is_document(self) -> bool {
+        matches!(
+            self,
+            Phase::DocLoad
+                | Phase::DocRead
+                | Phase::DocList
+                | Phase::DocCommit
+                | Phase::DocStreamWrite
+                | Phase::DocStreamRead
+        )
     }
 }
 
-/// The ratio to its baseline a backend's phase should reach (issue #3 for SQLite;
-/// `docs/jsonfs.md` for the JSON-files commits).
+/// The ratio to its baseline a backend's phase should reach (issue #3 for SQLite's
+/// graph, issue #12 for documents; `docs/jsonfs.md` for the JSON-files commits).
 pub fn target_ratio(backend: Backend, phase: Phase) -> Option<f64> {
     match (backend, phase) {
         (Backend::Sqlite, Phase::LoadNodes | Phase::Get | Phase::Neighbours) => Some(0.7),
         (Backend::Sqlite, Phase::Commit) => Some(0.9),
-        (Backend::Jsonfs, Phase::Commit) => Some(0.5),
+        (Backend::Sqlite, p) if p.is_document() => Some(0.8),
+        (Backend::Jsonfs, Phase::Commit | Phase::DocCommit) => Some(0.5),
         _ => None,
     }
 }
@@ -163,6 +218,10 @@ pub mod baseline {
     pub const SQLITE_BACKUP_API: &str = "sqlite-backup-api";
     /// A bare temp write + fsync + rename + folder fsync per commit.
     pub const FSYNC_FLOOR: &str = "fsync-floor";
+    /// A hand-written rusqlite table of documents (the same metadata and durability).
+    pub const RAW_SQLITE_DOCS: &str = "raw-sqlite-docs";
+    /// Bare files: temp write + fsync + rename + folder fsync; reads of the files.
+    pub const BARE_FILES: &str = "bare-files";
 }
 
 /// The command line.
@@ -208,9 +267,27 @@ pub struct Args {
     /// Rounds of each read-only phase; the best round counts.
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
+    /// Also run every round of the read-only phases with the store's metrics turned
+    /// off (alternating with the rounds that keep them; the `<backend>-metrics-off`
+    /// row), and measure what keeping them costs in pairs of slices, on and off back
+    /// to back (`metrics_cost`).
+    #[arg(long)]
+    pub metrics_cost: bool,
     /// Seed of the data generator.
     #[arg(long, default_value_t = Workload::new(0).seed)]
     pub seed: u64,
+    /// Small documents written in one transaction.
+    #[arg(long, default_value_t = 10_000)]
+    pub documents: usize,
+    /// Random document reads.
+    #[arg(long, default_value_t = 20_000)]
+    pub doc_reads: usize,
+    /// Single durable document writes.
+    #[arg(long, default_value_t = 500)]
+    pub doc_commits: usize,
+    /// The size of the value written and read by streaming, in MiB.
+    #[arg(long, default_value_t = 256)]
+    pub stream_mib: u64,
 }
 
 impl Args {
@@ -297,6 +374,8 @@ impl Report {
 /// Collects rows, computing ratios and reporting the ones asked for.
 struct Recorder<'a> {
     phases: Vec<Phase>,
+    /// Whether read-only phases also run with metrics off (`--metrics-cost`).
+    metrics_cost: bool,
     started: Instant,
     report: Report,
     on_row: &'a mut dyn FnMut(&Row),
@@ -305,8 +384,123 @@ struct Recorder<'a> {
 /// The subject of a phase: a closure that measures it (once per round).
 type Run<'r> = Box<dyn FnMut() -> Result<Measured> + 'r>;
 
+/// Which part of a phase's work to run: `Some((i, n))` is the `i`th of `n` equal
+/// slices of its names, `None` all of it.
+type Part = Option<(usize, usize)>;
+
+/// A kgstore subject: measures a round (or, with a [`Part`], a slice of one) with
+/// the store's metrics on (`true`) or off.
+type Toggled<'r> = Box<dyn FnMut(bool, Part) -> Result<Measured> + 'r>;
+
+/// Slices of each round in the paired measurement of `--metrics-cost`.
+const COST_SLICES: usize = 50;
+
+/// Pairs per round of the listing (which is not cut into slices) in that measurement.
+const LIST_PAIRS: usize = 10;
+
+/// The `i`th of `n` equal slices of `items` (all of them for `None`).
+fn slice_of<T>(items: &[T], part: Part) -> &[T] {
+    match part {
+        Some((i, n)) if n > 0 => {
+            let per = items.len().div_ceil(n);
+            let start = (i * per).min(items.len());
+            &items[start..(start + per).min(items.len())]
+        }
+        _ => items,
+    }
+}
+
+/// The median of some ratios (`None` if there are none).
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.retain(|v| v.is_finite());
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
+    }
+}
+
 /// A closure that measures one chunk (by index) of an interleaved phase.
 type Chunk<'r> = Box<dyn FnMut(usize) -> Result<Measured> + 'r>;
+
+/// This thread's CPU time, where the platform gives it (Linux): unlike the wall
+/// clock, it leaves out the time the thread waited while other processes ran.
+#[cfg(target_os = "linux")]
+pub fn thread_cpu_time() -> Option<Duration> {
+    use rustix::time::{ClockId, clock_gettime};
+    let t = clock_gettime(ClockId::ThreadCPUTime);
+    Some(Duration::new(
+        u64::try_from(t.tv_sec).ok()?,
+        u32::try_from(t.tv_nsec).ok()?,
+    ))
+}
+
+/// This thread's CPU time, where the platform gives it (not here).
+#[cfg(not(target_os = "linux"))]
+pub fn thread_cpu_time() -> Option<Duration> {
+    None
+}
+
+/// What keeping metrics costs on a read phase, measured in pairs: each round is cut
+/// into [`COST_SLICES`] slices of its names (the listing, which has none, runs
+/// whole, [`LIST_PAIRS`] times), each slice runs with metrics on and right after
+/// with them off, or the other way round (alternately). Each half is timed by the
+/// thread's CPU time where there is one (the wall clock elsewhere), so time given to
+/// other processes counts in neither. The second half of a pair finds caches the
+/// first warmed, so the ratios on ÷ off fall in two groups by order (about w and
+/// 1/w for a warming w): the cost is the geometric mean of the two groups' medians,
+/// minus one, which cancels the warming and ignores the pairs something else
+/// disturbed. Both halves must give the same answer.
+fn paired_cost(phase: Phase, rounds: usize, subject: &mut Toggled<'_>) -> Result<Option<f64>> {
+    let (slices, pairs) = match phase {
+        Phase::List => (1, LIST_PAIRS),
+        _ => (COST_SLICES, COST_SLICES),
+    };
+    let mut half = |on: bool, part: Part| -> Result<(Measured, f64)> {
+        let cpu = thread_cpu_time();
+        let m = subject(on, part)?;
+        let secs = match (cpu, thread_cpu_time()) {
+            (Some(before), Some(after)) => after.saturating_sub(before).as_secs_f64(),
+            _ => m.secs,
+        };
+        Ok((m, secs))
+    };
+    // Ratios of the pairs that ran with metrics on first, and off first.
+    let (mut on_first_ratios, mut off_first_ratios) = (Vec::new(), Vec::new());
+    for round in 0..rounds.max(1) {
+        for i in 0..pairs {
+            let part = Some((i % slices, slices));
+            let on_first = (round + i) % 2 == 0;
+            let first = half(on_first, part)?;
+            let second = half(!on_first, part)?;
+            if first.0.ops != second.0.ops || first.0.checksum != second.0.checksum {
+                bail!(
+                    "{}: metrics on and off gave different answers",
+                    phase.name()
+                );
+            }
+            let ((on, on_secs), (_, off_secs)) = if on_first {
+                (first, second)
+            } else {
+                (second, first)
+            };
+            if on.ops > 0 && off_secs > 0.0 {
+                let ratios = if on_first {
+                    &mut on_first_ratios
+                } else {
+                    &mut off_first_ratios
+                };
+                ratios.push(on_secs / off_secs);
+            }
+        }
+    }
+    Ok(match (median(on_first_ratios), median(off_first_ratios)) {
+        (Some(a), Some(b)) => Some((a * b).sqrt() - 1.0),
+        (one, other) => one.or(other).map(|r| r - 1.0),
+    })
+}
 
 /// The best of several rounds: the shortest time; every round must give the same answer.
 fn best(rounds: &[Measured]) -> Result<Measured> {
@@ -330,12 +524,25 @@ fn total(chunks: &[Measured]) -> Measured {
     }
 }
 
-/// Runs one measurement, keeping the highest peak resident set seen in `rss`.
-fn measure(run: &mut dyn FnMut() -> Result<Measured>, rss: &mut Option<u64>) -> Result<Measured> {
+/// The peak resident set of a phase, and how far it rose above the resident set
+/// at the phase's start.
+#[derive(Clone, Copy, Debug, Default)]
+struct Rss {
+    peak: Option<u64>,
+    growth: Option<u64>,
+}
+
+/// Runs one measurement, keeping the highest peak resident set (and growth) seen in `rss`.
+fn measure(run: &mut dyn FnMut() -> Result<Measured>, rss: &mut Rss) -> Result<Measured> {
     reset_peak_rss();
+    let start = rss_bytes();
     let m = run()?;
     if let Some(peak) = peak_rss_bytes() {
-        *rss = Some(rss.map_or(peak, |r: u64| r.max(peak)));
+        rss.peak = Some(rss.peak.map_or(peak, |r| r.max(peak)));
+        if let Some(start) = start {
+            let growth = peak.saturating_sub(start);
+            rss.growth = Some(rss.growth.map_or(growth, |g| g.max(growth)));
+        }
     }
     Ok(m)
 }
@@ -351,25 +558,35 @@ impl Recorder<'_> {
 
     /// Runs `subject` and its baseline `rounds` times, alternating which goes first
     /// so that neither always meets a warmer or colder machine, and records the best
-    /// round of each.
+    /// round of each. With `cost`, every round also runs the subject with its store's
+    /// metrics off, right before or after the round with them on (alternately), for
+    /// the `-metrics-off` row; and the cost itself is measured in pairs (see
+    /// [`Recorder::paired_cost`]).
     fn phase(
         &mut self,
         phase: Phase,
         backend: Backend,
         rounds: usize,
-        mut subject: Run<'_>,
+        mut subject: Toggled<'_>,
         mut baseline: Option<(&'static str, Run<'_>)>,
+        cost: bool,
     ) -> Result<()> {
         self.progress(backend, phase);
-        let (mut mine, mut theirs) = (Vec::new(), Vec::new());
-        let (mut rss, mut base_rss) = (None, None);
+        let (mut mine, mut theirs, mut off) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut rss, mut base_rss, mut off_rss) = (Rss::default(), Rss::default(), Rss::default());
         let offset = Phase::ALL.iter().position(|p| *p == phase).unwrap_or(0);
         for round in 0..rounds.max(1) {
             let baseline_first = (offset + round) % 2 == 0;
             if let (true, Some((_, run))) = (baseline_first, baseline.as_mut()) {
                 theirs.push(measure(run, &mut base_rss)?);
             }
-            mine.push(measure(&mut subject, &mut rss)?);
+            if cost && round % 2 == 1 {
+                off.push(measure(&mut || subject(false, None), &mut off_rss)?);
+            }
+            mine.push(measure(&mut || subject(true, None), &mut rss)?);
+            if cost && round % 2 == 0 {
+                off.push(measure(&mut || subject(false, None), &mut off_rss)?);
+            }
             if let (false, Some((_, run))) = (baseline_first, baseline.as_mut()) {
                 theirs.push(measure(run, &mut base_rss)?);
             }
@@ -378,7 +595,15 @@ impl Recorder<'_> {
             Some((name, _)) => Some((name, best(&theirs)?, base_rss)),
             None => None,
         };
-        self.record(phase, backend, (best(&mine)?, rss), base);
+        let without = match off.is_empty() {
+            true => None,
+            false => Some((
+                best(&off)?,
+                off_rss,
+                paired_cost(phase, rounds, &mut subject)?,
+            )),
+        };
+        self.record(phase, backend, (best(&mine)?, rss), base, without);
         Ok(())
     }
 
@@ -395,7 +620,7 @@ impl Recorder<'_> {
     ) -> Result<()> {
         self.progress(backend, phase);
         let (mut mine, mut theirs) = (Vec::new(), Vec::new());
-        let (mut rss, mut base_rss) = (None, None);
+        let (mut rss, mut base_rss) = (Rss::default(), Rss::default());
         for chunk in 0..chunks {
             let baseline_first = chunk % 2 == 0;
             if let (true, Some((_, run))) = (baseline_first, baseline.as_mut()) {
@@ -407,7 +632,7 @@ impl Recorder<'_> {
             }
         }
         let base = baseline.map(|(name, _)| (name, total(&theirs), base_rss));
-        self.record(phase, backend, (total(&mine), rss), base);
+        self.record(phase, backend, (total(&mine), rss), base, None);
         Ok(())
     }
 
@@ -419,14 +644,18 @@ impl Recorder<'_> {
         );
     }
 
+    /// Records a phase: the baseline's row, the subject's, and with `metrics_off` (the
+    /// subject measured with its store's metrics off, and the paired cost) that row
+    /// too, the cost going on the subject's row.
     fn record(
         &mut self,
         phase: Phase,
         backend: Backend,
-        subject: (Measured, Option<u64>),
-        baseline: Option<(&'static str, Measured, Option<u64>)>,
+        subject: (Measured, Rss),
+        baseline: Option<(&'static str, Measured, Rss)>,
+        metrics_off: Option<(Measured, Rss, Option<f64>)>,
     ) {
-        let row = |backend: &str, m: Measured, rss: Option<u64>| Row {
+        let row = |backend: &str, m: Measured, rss: Rss| Row {
             backend: backend.to_owned(),
             phase: phase.name(),
             ops: m.ops,
@@ -439,7 +668,9 @@ impl Recorder<'_> {
             ratio_to_baseline: None,
             baseline: None,
             target_ratio: None,
-            peak_rss_bytes: rss,
+            metrics_cost: None,
+            peak_rss_bytes: rss.peak,
+            rss_growth_bytes: rss.growth,
             checksum: m.checksum,
         };
         let mut main = row(backend.name(), subject.0, subject.1);
@@ -452,7 +683,14 @@ impl Recorder<'_> {
             main.baseline = Some(name.to_owned());
             self.push(phase, base_row);
         }
+        let cost = metrics_off.as_ref().and_then(|(_, _, cost)| *cost);
+        let off =
+            metrics_off.map(|(m, rss, _)| row(&format!("{}-metrics-off", backend.name()), m, rss));
+        main.metrics_cost = cost;
         self.push(phase, main);
+        if let Some(off) = off {
+            self.push(phase, off);
+        }
     }
 
     fn wants(&self, phase: Phase) -> bool {
@@ -488,7 +726,30 @@ pub fn run(args: &Args, on_row: &mut dyn FnMut(&Row)) -> Result<Report> {
     if workload.page_size == 0 {
         bail!("the page size must be at least 1");
     }
-    let data = Dataset::generate(&workload)?;
+    let graph_wanted = args.phases().iter().any(|p| !p.is_document());
+    let docs_wanted = args.phases().iter().any(|p| p.is_document());
+    let data = if graph_wanted {
+        Dataset::generate(&workload)?
+    } else {
+        Dataset::generate(&Workload {
+            gets: 0,
+            neighbours: 0,
+            two_hops: 0,
+            resolutions: 0,
+            commits: 0,
+            ..Workload::new(10)
+        })?
+    };
+    let doc_data = DocData::generate(
+        if docs_wanted { args.documents } else { 0 },
+        args.doc_reads,
+        args.doc_commits,
+        args.stream_mib,
+        args.seed,
+    );
+    if docs_wanted && args.documents == 0 && args.doc_reads > 0 {
+        bail!("--doc-reads needs --documents of at least 1");
+    }
     let parent = match &args.dir {
         Some(dir) => dir.clone(),
         None => std::env::temp_dir(),
@@ -500,6 +761,7 @@ pub fn run(args: &Args, on_row: &mut dyn FnMut(&Row)) -> Result<Report> {
         .with_context(|| format!("creating a folder in {}", parent.display()))?;
     let mut recorder = Recorder {
         phases: args.phases(),
+        metrics_cost: args.metrics_cost,
         started: Instant::now(),
         report: Report::default(),
         on_row,
@@ -508,8 +770,14 @@ pub fn run(args: &Args, on_row: &mut dyn FnMut(&Row)) -> Result<Report> {
         eprintln!("{backend}:");
         let folder = work.path().join(backend.name());
         std::fs::create_dir_all(&folder)?;
-        run_backend(backend, &folder, &workload, &data, &mut recorder)
-            .with_context(|| format!("the {backend} backend"))?;
+        if graph_wanted {
+            run_backend(backend, &folder, &workload, &data, &mut recorder)
+                .with_context(|| format!("the {backend} backend"))?;
+        }
+        if docs_wanted {
+            run_documents(backend, &folder, workload.rounds, &doc_data, &mut recorder)
+                .with_context(|| format!("the {backend} backend's documents"))?;
+        }
         if backend != Backend::Jsonfs {
             // Free the disk now; the JSON-files stores' 1.2 million files (at 100,000
             // nodes) take minutes to remove, so they go when the report is dropped.
@@ -542,25 +810,29 @@ fn run_backend(
     let raw_sqlite = baseline::RAW_SQLITE;
     let rounds = workload.rounds;
 
-    // Each arm: the subject's closure and, for SQLite, the raw baseline's.
+    // Each arm: the subject's closure and, for SQLite, the raw baseline's. Read-only
+    // phases (more than one round) also measure the cost of metrics if asked.
     macro_rules! compare {
-        ($phase:expr, $rounds:expr, |$s:ident| $kg:expr, |$r:ident| $raw:expr) => {{
-            let kg_run: Run<'_> = Box::new(|| {
+        ($phase:expr, $rounds:expr, |$s:ident, $p:ident| $kg:expr, |$r:ident| $raw:expr) => {{
+            let kg_run: Toggled<'_> = Box::new(|metrics, part| {
                 let $s = &mut kg;
+                let $p = part;
+                $s.set_metrics(metrics)?;
                 $kg
             });
             let base = raw.as_mut().map(|$r| {
                 let run: Run<'_> = Box::new(move || $raw);
                 (raw_sqlite, run)
             });
-            rec.phase($phase, backend, $rounds, kg_run, base)?;
+            let cost = rec.metrics_cost && $phase.is_read_only();
+            rec.phase($phase, backend, $rounds, kg_run, base, cost)?;
         }};
     }
 
     compare!(
         Phase::LoadNodes,
         1,
-        |s| s.load_nodes(data.nodes.clone()),
+        |s, _p| s.load_nodes(data.nodes.clone()),
         |r| r.load_nodes(data.nodes.clone())
     );
     if rec.phases.iter().all(|p| *p == Phase::LoadNodes) {
@@ -569,18 +841,22 @@ fn run_backend(
     compare!(
         Phase::LoadEdges,
         1,
-        |s| s.load_edges(data.edges.clone()),
+        |s, _p| s.load_edges(data.edges.clone()),
         |r| r.load_edges(data.edges.clone())
     );
     if rec.wants(Phase::Get) {
-        compare!(Phase::Get, rounds, |s| s.gets(&data.get_names), |r| r
-            .gets(&data.get_names));
+        compare!(
+            Phase::Get,
+            rounds,
+            |s, p| s.gets(slice_of(&data.get_names, p)),
+            |r| r.gets(&data.get_names)
+        );
     }
     if rec.wants(Phase::Neighbours) {
         compare!(
             Phase::Neighbours,
             rounds,
-            |s| s.neighbours(&data.neighbour_names),
+            |s, p| s.neighbours(slice_of(&data.neighbour_names, p)),
             |r| r.neighbours(&data.neighbour_names)
         );
     }
@@ -588,7 +864,7 @@ fn run_backend(
         compare!(
             Phase::TwoHop,
             rounds,
-            |s| s.two_hops(&data.two_hop_names),
+            |s, p| s.two_hops(slice_of(&data.two_hop_names, p)),
             |r| r.two_hops(&data.two_hop_names)
         );
     }
@@ -596,7 +872,7 @@ fn run_backend(
         compare!(
             Phase::Resolve,
             rounds,
-            |s| s.resolutions(&data.resolve_names),
+            |s, p| s.resolutions(slice_of(&data.resolve_names, p)),
             |r| r.resolutions(&data.resolve_names)
         );
     }
@@ -604,7 +880,7 @@ fn run_backend(
         compare!(
             Phase::List,
             rounds,
-            |s| s.list(data::LISTED_TYPE, workload.page_size),
+            |s, _p| s.list(data::LISTED_TYPE, workload.page_size),
             |r| r.list(data::LISTED_TYPE, workload.page_size)
         );
     }
@@ -647,7 +923,7 @@ fn run_backend(
         compare!(
             Phase::Reopen,
             1,
-            |s| s.reopen(first)?.context("nothing to reopen"),
+            |s, _p| s.reopen(first)?.context("nothing to reopen"),
             |r| r.reopen(first)
         );
     }
@@ -655,7 +931,7 @@ fn run_backend(
         let backup_dir = folder.join("backup");
         let native_copy = folder.join("native-backup.db");
         let source = kg.path().to_owned();
-        let kg_run: Run<'_> = Box::new(|| kg.backup(&backup_dir));
+        let kg_run: Toggled<'_> = Box::new(|_, _| kg.backup(&backup_dir));
         let native = (backend == Backend::Sqlite).then(|| {
             let run: Run<'_> = Box::new(|| {
                 let started = std::time::Instant::now();
@@ -670,7 +946,7 @@ fn run_backend(
             });
             (baseline::SQLITE_BACKUP_API, run)
         });
-        rec.phase(Phase::Backup, backend, 1, kg_run, native)?;
+        rec.phase(Phase::Backup, backend, 1, kg_run, native, false)?;
 
         if rec.wants(Phase::Restore) {
             let restored = folder.join(match backend {
@@ -678,7 +954,7 @@ fn run_backend(
                 _ => "restored.db",
             });
             let native_restored = folder.join("native-restored.db");
-            let kg_run: Run<'_> = Box::new(|| kg.restore(&backup_dir, &restored));
+            let kg_run: Toggled<'_> = Box::new(|_, _| kg.restore(&backup_dir, &restored));
             let native = (backend == Backend::Sqlite).then(|| {
                 let run: Run<'_> = Box::new(|| {
                     let started = std::time::Instant::now();
@@ -693,7 +969,86 @@ fn run_backend(
                 });
                 (baseline::SQLITE_BACKUP_API, run)
             });
-            rec.phase(Phase::Restore, backend, 1, kg_run, native)?;
+            rec.phase(Phase::Restore, backend, 1, kg_run, native, false)?;
+        }
+    }
+    Ok(())
+}
+
+/// The document phases on a fresh store of `backend`, beside a hand-written rusqlite
+/// table (SQLite) or bare files (JSON files) measured in the same run.
+fn run_documents(
+    backend: Backend,
+    folder: &Path,
+    rounds: usize,
+    data: &DocData,
+    rec: &mut Recorder<'_>,
+) -> Result<()> {
+    let store = subject::open_store(
+        backend,
+        &folder.join(match backend {
+            Backend::Sqlite => "docs.db",
+            _ => "docs",
+        }),
+    )?;
+    let kg = KgDocs { store: &store };
+    let mut raw = match backend {
+        Backend::Sqlite => Some(RawDocs::create(&folder.join("raw-docs.db"))?),
+        _ => None,
+    };
+    let mut files = match backend {
+        Backend::Jsonfs => Some(FileDocs::create(&folder.join("bare-docs"))?),
+        _ => None,
+    };
+
+    // Each arm: kgstore's closure and the baseline's (raw SQLite or bare files).
+    macro_rules! doc_phase {
+        ($phase:expr, $rounds:expr, |$k:ident| $kg:expr, |$b:ident| $base:expr) => {{
+            let kg_run: Toggled<'_> = Box::new(|_, _| {
+                let $k = &kg;
+                $kg
+            });
+            let base: Option<(&'static str, Run<'_>)> = match (raw.as_mut(), files.as_mut()) {
+                (Some($b), _) => Some((baseline::RAW_SQLITE_DOCS, Box::new(move || $base))),
+                (_, Some($b)) => Some((baseline::BARE_FILES, Box::new(move || $base))),
+                _ => None,
+            };
+            rec.phase($phase, backend, $rounds, kg_run, base, false)?;
+        }};
+    }
+
+    if [Phase::DocLoad, Phase::DocRead, Phase::DocList]
+        .iter()
+        .any(|p| rec.wants(*p))
+    {
+        doc_phase!(Phase::DocLoad, 1, |k| k.load(data), |b| b.load(data));
+    }
+    if rec.wants(Phase::DocRead) && !data.reads.is_empty() {
+        doc_phase!(Phase::DocRead, rounds, |k| k.reads(data), |b| b.reads(data));
+    }
+    if rec.wants(Phase::DocList) {
+        doc_phase!(Phase::DocList, rounds, |k| k.list(data), |b| b.list(data));
+    }
+    if rec.wants(Phase::DocCommit) && !data.commits.is_empty() {
+        let chunks: Vec<&[(String, Vec<u8>)]> = data.commits.chunks(COMMIT_CHUNK).collect();
+        let (chunks, count) = (&chunks, chunks.len());
+        let kg_run: Chunk<'_> = Box::new(|i| kg.commits(chunks[i]));
+        let base: Option<(&'static str, Chunk<'_>)> = match (raw.as_mut(), files.as_mut()) {
+            (Some(r), _) => Some((
+                baseline::RAW_SQLITE_DOCS,
+                Box::new(|i| r.commits(chunks[i])),
+            )),
+            (_, Some(f)) => Some((baseline::BARE_FILES, Box::new(|i| f.commits(chunks[i])))),
+            _ => None,
+        };
+        rec.interleaved(Phase::DocCommit, backend, count, kg_run, base)?;
+    }
+    if rec.wants(Phase::DocStreamWrite) || rec.wants(Phase::DocStreamRead) {
+        doc_phase!(Phase::DocStreamWrite, 1, |k| k.stream_write(data), |b| b
+            .stream_write(data));
+        if rec.wants(Phase::DocStreamRead) {
+            doc_phase!(Phase::DocStreamRead, rounds, |k| k.stream_read(), |b| b
+                .stream_read());
         }
     }
     Ok(())
@@ -796,4 +1151,28 @@ pub fn run_cli(args: &Args) -> Result<bool> {
     }
     report.remove_stores()?;
     Ok(agreed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slices_cover_every_name_once_in_order() {
+        let names: Vec<usize> = (0..103).collect();
+        for n in [1, 7, 50, 103, 200] {
+            let joined: Vec<usize> = (0..n)
+                .flat_map(|i| slice_of(&names, Some((i, n))).iter().copied())
+                .collect();
+            assert_eq!(joined, names, "{n} slices");
+        }
+        assert_eq!(slice_of(&names, None), &names[..]);
+    }
+
+    #[test]
+    fn the_median_ignores_what_is_not_a_number() {
+        assert_eq!(median(vec![]), None);
+        assert_eq!(median(vec![3.0, f64::NAN, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), Some(2.5));
+    }
 }

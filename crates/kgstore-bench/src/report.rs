@@ -25,8 +25,15 @@ pub struct Row {
     pub baseline: Option<String>,
     /// The ratio issue #3 asks for, where it asks for one.
     pub target_ratio: Option<f64>,
+    /// With `--metrics-cost`: how much longer the phase takes with the store's metrics
+    /// on than off, as a fraction (0.012 = 1.2 %), from pairs of slices run on and
+    /// off back to back (see `docs/benchmarks.md`).
+    pub metrics_cost: Option<f64>,
     /// The process's peak resident set during the phase (VmHWM, Linux only).
     pub peak_rss_bytes: Option<u64>,
+    /// How far the peak rose above the resident set at the phase's start (VmHWM −
+    /// VmRSS; the streaming phases' memory bound).
+    pub rss_growth_bytes: Option<u64>,
     /// The phase's answer (sums of counts, lengths or indexes) that every backend
     /// and baseline must agree on; `None` where there is nothing to compare.
     pub checksum: Option<u64>,
@@ -52,10 +59,19 @@ pub fn reset_peak_rss() {
 
 /// The peak resident set (VmHWM) of the process, where `/proc` tells it.
 pub fn peak_rss_bytes() -> Option<u64> {
+    status_bytes("VmHWM:")
+}
+
+/// The resident set (VmRSS) of the process now, where `/proc` tells it.
+pub fn rss_bytes() -> Option<u64> {
+    status_bytes("VmRSS:")
+}
+
+fn status_bytes(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kib: u64 = line
-        .trim_start_matches("VmHWM:")
+        .trim_start_matches(field)
         .trim()
         .trim_end_matches("kB")
         .trim()
@@ -81,7 +97,7 @@ pub fn table(rows: &[Row]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<11} {:<18} {:>9} {:>9} {:>13} {:>7} {:<18} {:>8} {:>9} {:>16}",
+        "{:<16} {:<20} {:>9} {:>9} {:>13} {:>7} {:<18} {:>8} {:>8} {:>9} {:>8} {:>16}",
         "phase",
         "backend",
         "ops",
@@ -90,7 +106,9 @@ pub fn table(rows: &[Row]) -> String {
         "ratio",
         "baseline",
         "target",
+        "metrics",
         "peak MiB",
+        "+MiB",
         "checksum"
     );
     for r in rows {
@@ -104,7 +122,7 @@ pub fn table(rows: &[Row]) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<11} {:<18} {:>9} {:>9.3} {:>13} {:>7} {:<18} {:>8} {:>9} {:>16}",
+            "{:<16} {:<20} {:>9} {:>9.3} {:>13} {:>7} {:<18} {:>8} {:>8} {:>9} {:>8} {:>16}",
             r.phase,
             r.backend,
             r.ops,
@@ -113,7 +131,13 @@ pub fn table(rows: &[Row]) -> String {
             ratio,
             r.baseline.as_deref().unwrap_or("-"),
             target,
+            r.metrics_cost
+                .map_or_else(|| "-".to_owned(), |c| format!("{:+.1}%", c * 100.0)),
             r.peak_rss_bytes.map_or_else(
+                || "-".to_owned(),
+                |b| format!("{:.0}", b as f64 / 1048576.0)
+            ),
+            r.rss_growth_bytes.map_or_else(
                 || "-".to_owned(),
                 |b| format!("{:.0}", b as f64 / 1048576.0)
             ),

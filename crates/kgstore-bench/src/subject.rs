@@ -29,7 +29,7 @@ pub struct Measured {
 }
 
 /// Times `f`, which returns the operation count and the checksum.
-fn timed(f: impl FnOnce() -> Result<(u64, Option<u64>)>) -> Result<Measured> {
+pub(crate) fn timed(f: impl FnOnce() -> Result<(u64, Option<u64>)>) -> Result<Measured> {
     let started = Instant::now();
     let (ops, checksum) = f()?;
     Ok(Measured {
@@ -93,6 +93,12 @@ impl KgSubject {
 
     fn store(&self) -> Result<&Store> {
         self.store.as_ref().context("the store is closed")
+    }
+
+    /// Turns the store's metrics on (as opened) or off, for the metrics-cost rounds.
+    pub fn set_metrics(&self, on: bool) -> Result<()> {
+        self.store()?.observer().set_enabled(on);
+        Ok(())
     }
 
     /// Creates all nodes in one transaction.

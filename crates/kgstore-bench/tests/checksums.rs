@@ -22,6 +22,14 @@ fn every_backend_and_baseline_agree_on_a_small_workload() {
         "50",
         "--commits",
         "5",
+        "--documents",
+        "250",
+        "--doc-reads",
+        "100",
+        "--doc-commits",
+        "7",
+        "--stream-mib",
+        "3",
         "--dir",
         dir_arg,
     ])
@@ -46,6 +54,14 @@ fn every_backend_and_baseline_agree_on_a_small_workload() {
         if phase != Phase::Reopen {
             row("memory", phase);
         }
+        if phase.is_document() {
+            assert!(
+                row("jsonfs", phase).ratio_to_baseline.is_some(),
+                "{phase:?}"
+            );
+            row("raw-sqlite-docs", phase);
+            row("bare-files", phase);
+        }
         // Every SQLite figure has its baseline beside it.
         assert!(
             row("sqlite", phase).ratio_to_baseline.is_some(),
@@ -63,6 +79,24 @@ fn every_backend_and_baseline_agree_on_a_small_workload() {
     assert_eq!(row("memory", Phase::Commit).checksum, Some(305));
     assert_eq!(row("jsonfs", Phase::Backup).ops, 305 + 1500);
     assert!(row("sqlite", Phase::Resolve).checksum.unwrap() > 0);
+    // Documents: 250 loaded, 7 more one at a time, 3 MiB streamed both ways.
+    assert_eq!(row("memory", Phase::DocLoad).checksum, Some(250));
+    assert_eq!(row("bare-files", Phase::DocCommit).checksum, Some(257));
+    assert_eq!(
+        row("raw-sqlite-docs", Phase::DocRead).checksum,
+        Some(100 * 1024)
+    );
+    assert_eq!(row("jsonfs", Phase::DocList).ops, 250);
+    assert_eq!(row("sqlite", Phase::DocStreamWrite).ops, 3 << 20);
+    assert_eq!(
+        row("sqlite", Phase::DocStreamRead).checksum,
+        row("bare-files", Phase::DocStreamRead).checksum
+    );
+    assert!(
+        row("jsonfs", Phase::DocStreamRead)
+            .rss_growth_bytes
+            .is_some()
+    );
     // Nothing is left behind in --dir.
     let mut report = report;
     report.remove_stores().unwrap();
@@ -87,12 +121,7 @@ fn phases_can_be_chosen() {
     ])
     .unwrap();
     let report = run(&args, &mut |_| {}).unwrap();
-    let mut got: Vec<(String, &str)> = report
-        .rows
-        .iter()
-        .map(|r| (r.backend.clone(), r.phase))
-        .collect();
-    got.sort();
+    let got = backends_and_phases(&report);
     assert_eq!(
         got,
         [
@@ -105,4 +134,108 @@ fn phases_can_be_chosen() {
         ]
     );
     assert!(report.mismatches.is_empty(), "{:?}", report.mismatches);
+}
+
+#[test]
+fn document_phases_run_without_the_graph() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = Args::try_parse_from([
+        "kgstore-bench",
+        "--backend",
+        "sqlite,jsonfs",
+        "--phase",
+        "doc_commit,doc_stream_read",
+        "--doc-commits",
+        "3",
+        "--stream-mib",
+        "1",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ])
+    .unwrap();
+    let report = run(&args, &mut |_| {}).unwrap();
+    let got = backends_and_phases(&report);
+    assert_eq!(
+        got,
+        [
+            ("bare-files".to_owned(), "doc_commit"),
+            ("bare-files".to_owned(), "doc_stream_read"),
+            ("jsonfs".to_owned(), "doc_commit"),
+            ("jsonfs".to_owned(), "doc_stream_read"),
+            ("raw-sqlite-docs".to_owned(), "doc_commit"),
+            ("raw-sqlite-docs".to_owned(), "doc_stream_read"),
+            ("sqlite".to_owned(), "doc_commit"),
+            ("sqlite".to_owned(), "doc_stream_read"),
+        ]
+    );
+    // No graph was loaded: the load phases ran nowhere.
+    assert!(report.all_rows.iter().all(|r| r.phase.starts_with("doc_")));
+    assert!(report.mismatches.is_empty(), "{:?}", report.mismatches);
+}
+
+/// The (backend, phase) of every reported row, sorted.
+fn backends_and_phases(report: &kgstore_bench::Report) -> Vec<(String, &'static str)> {
+    let mut got: Vec<(String, &'static str)> = report
+        .rows
+        .iter()
+        .map(|r| (r.backend.clone(), r.phase))
+        .collect();
+    got.sort();
+    got
+}
+
+#[test]
+fn metrics_cost_runs_each_read_phase_with_metrics_off_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = Args::try_parse_from([
+        "kgstore-bench",
+        "--nodes",
+        "50",
+        "--backend",
+        "memory,sqlite",
+        "--phase",
+        "get,commit",
+        "--gets",
+        "40",
+        "--commits",
+        "2",
+        "--rounds",
+        "2",
+        "--metrics-cost",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ])
+    .unwrap();
+    let report = run(&args, &mut |_| {}).unwrap();
+    assert!(report.mismatches.is_empty(), "{:?}", report.mismatches);
+    for backend in ["memory", "sqlite"] {
+        let on = report
+            .rows
+            .iter()
+            .find(|r| r.backend == backend && r.phase == "get")
+            .unwrap();
+        let off = report
+            .rows
+            .iter()
+            .find(|r| r.backend == format!("{backend}-metrics-off") && r.phase == "get")
+            .unwrap();
+        assert_eq!(on.checksum, off.checksum);
+        // The cost comes from pairs of slices, on and off back to back (its value
+        // depends on the machine; only that it was measured is checked here).
+        let cost = on.metrics_cost.unwrap();
+        assert!(cost.is_finite() && cost > -1.0, "{cost}");
+        // Only read-only phases are measured both ways.
+        let commit = report
+            .rows
+            .iter()
+            .find(|r| r.backend == backend && r.phase == "commit")
+            .unwrap();
+        assert!(commit.metrics_cost.is_none());
+    }
+    assert!(
+        !report
+            .rows
+            .iter()
+            .any(|r| r.backend.ends_with("-metrics-off") && r.phase == "commit")
+    );
 }

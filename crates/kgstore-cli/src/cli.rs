@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 /// The default store when neither `--store` nor `KGSTORE_URL` is given.
 pub const DEFAULT_STORE: &str = "sqlite://./data/kgstore.db";
@@ -23,6 +23,16 @@ pub struct Cli {
     /// a tag); for every command that only reads.
     #[arg(long, global = true, value_name = "REV")]
     pub at: Option<String>,
+
+    /// Log what the store does to stderr: -v info, -vv debug (names and keys too),
+    /// -vvv trace. KGSTORE_LOG takes a RUST_LOG-style filter instead.
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Also append the log to this file as JSON lines (at info level unless -v or
+    /// KGSTORE_LOG say otherwise); `kgstore log-review FILE` summarises it.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub log_file: Option<PathBuf>,
 
     /// What to do.
     #[command(subcommand)]
@@ -72,8 +82,8 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Load a backup into the store.
     Restore(RestoreArgs),
-    /// Counts of nodes, edges and schemas, by type.
-    Stats,
+    /// Counts of nodes, edges and schemas, by type; with --perf, performance figures.
+    Stats(StatsArgs),
     /// Check the store's storage and invariants.
     Check,
     /// Reorganise the store for speed and size.
@@ -82,6 +92,9 @@ pub enum Command {
     Log(LogArgs),
     /// What changed between two revisions (git:// stores): nodes, edges, schemas.
     Diff(DiffArgs),
+    /// Summarise a JSON log file (--log-file): errors by kind, slowest operations,
+    /// lock contention, recovery.
+    LogReview(LogReviewArgs),
     /// Build a knowledge graph of this workspace's crates and show what kgstore does with it.
     Demo(DemoArgs),
     /// Serve the store over MCP on stdin/stdout: the MCP memory server's tools, for AI agents.
@@ -593,6 +606,29 @@ pub struct LogArgs {
     pub limit: Option<usize>,
 }
 
+/// `kgstore stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Performance figures instead: counts and latencies (p50, p99, max) of reads,
+    /// write transactions, commits, lock waits and backups over every recorded run of
+    /// kgstore on this store, errors by kind, and the backend's own figures.
+    #[arg(long)]
+    pub perf: bool,
+    /// After printing them, clear the recorded performance figures.
+    #[arg(long, requires = "perf")]
+    pub reset: bool,
+}
+
+/// `kgstore log-review`.
+#[derive(Debug, Args)]
+pub struct LogReviewArgs {
+    /// The JSON log file (written with --log-file).
+    pub path: PathBuf,
+    /// How many of the slowest operations to list.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub top: usize,
+}
+
 /// `kgstore diff`.
 #[derive(Debug, Args)]
 pub struct DiffArgs {
@@ -629,10 +665,8 @@ pub struct McpArgs {
     /// The longest request line accepted, in bytes.
     #[arg(long, default_value_t = 8 * 1024 * 1024)]
     pub max_request_bytes: usize,
-    /// Append the log to this file instead of writing it to stderr (stdout carries only the protocol).
-    #[arg(long)]
-    pub log_file: Option<PathBuf>,
-    /// How much to log.
+    /// How much to log (to stderr, or with the global --log-file to that file instead,
+    /// as JSON lines; stdout carries only the protocol). -v or KGSTORE_LOG override it.
     #[arg(long, value_enum, default_value_t = LogLevelArg::Info)]
     pub log_level: LogLevelArg,
 }

@@ -5,7 +5,10 @@
 pub mod cli;
 mod commands;
 mod input;
+pub mod log_review;
+pub mod logging;
 mod output;
+pub mod perf_record;
 mod progress;
 
 use std::ffi::OsString;
@@ -98,6 +101,20 @@ pub fn run(args: Vec<OsString>) -> i32 {
                     EXIT_INVALID
                 }
             };
+        }
+    };
+    let logging = match &cli.command {
+        cli::Command::Mcp(args) => {
+            commands::mcp_log_config(cli.verbose, cli.log_file.clone(), args)
+        }
+        _ => logging::LogConfig::from_cli(cli.verbose, cli.log_file.clone()),
+    };
+    let _logging = match logging::install(&logging) {
+        Ok(guard) => guard,
+        Err(e) => {
+            let e = e.context("setting up the log");
+            report_error(&e, cli.json, EXIT_INVALID);
+            return EXIT_INVALID;
         }
     };
     let mut out = Output::new(cli.json);

@@ -153,13 +153,15 @@ fn names(graph: &Value) -> Vec<String> {
     names
 }
 
-#[test]
-fn stdout_carries_only_the_protocol_and_the_log_goes_to_a_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("mcp.log");
-    let output = Command::new(BIN)
-        .args(["--store", &sqlite_url(dir.path()), "mcp", "--log-level", "debug", "--log-file"])
-        .arg(&log)
+/// Four requests (one not JSON, one failing call) sent to `kgstore <args> mcp
+/// <mcp_args>` on a SQLite store in `dir`; returns the output once stdin closed.
+fn serve_four_requests(dir: &Path, args: &[&str], mcp_args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(["--store", &sqlite_url(dir)])
+        .args(args)
+        .arg("mcp")
+        .args(mcp_args)
+        .env_remove("KGSTORE_LOG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -177,24 +179,97 @@ fn stdout_carries_only_the_protocol_and_the_log_goes_to_a_file() {
             drop(stdin);
             child.wait_with_output()
         })
-        .unwrap();
-    assert!(output.status.success());
-    let stdout = String::from_utf8(output.stdout).unwrap();
+        .unwrap()
+}
+
+/// Asserts that stdout holds exactly the four JSON-RPC answers and nothing else.
+fn assert_pure_protocol(output: &std::process::Output) {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout.clone()).unwrap();
     let messages: Vec<Value> = stdout
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?} on stdout")))
         .collect();
     assert_eq!(messages.len(), 4, "{stdout}");
-    assert!(messages.iter().all(|m| m["jsonrpc"] == "2.0"));
+    assert!(messages.iter().all(|m| m["jsonrpc"] == "2.0"), "{stdout}");
+}
+
+#[test]
+fn stdout_carries_only_the_protocol_and_the_log_goes_to_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mcp.log");
+    let log_arg = log.to_str().unwrap();
+    let output = serve_four_requests(
+        dir.path(),
+        &[],
+        &["--log-level", "debug", "--log-file", log_arg],
+    );
+    assert_pure_protocol(&output);
     assert!(
         output.stderr.is_empty(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    // The command line's JSON-lines log, which `kgstore log-review` reads.
     let log = std::fs::read_to_string(&log).unwrap();
-    assert!(log.contains("serving on stdio"), "{log}");
-    assert!(log.contains("not JSON"), "{log}");
-    assert!(log.contains("tool call"), "{log}");
+    let events: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let messages: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["fields"]["message"].as_str())
+        .collect();
+    for wanted in ["serving on stdio", "not JSON", "tool call"] {
+        assert!(
+            messages.iter().any(|m| m.contains(wanted)),
+            "{wanted:?} in {log}"
+        );
+    }
+    // The store's own spans reach the same log: the create_entities call is a
+    // write transaction.
+    assert!(
+        events.iter().any(|e| e["spans"]
+            .as_array()
+            .is_some_and(|spans| spans.iter().any(|s| s["name"] == "write"))),
+        "a write span in {log}"
+    );
+}
+
+#[test]
+fn with_vv_the_log_goes_to_stderr_and_stdout_stays_pure_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = serve_four_requests(dir.path(), &["-vv"], &[]);
+    assert_pure_protocol(&output);
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    // -vv is debug for kgstore's crates, the server's and the store's alike.
+    for wanted in [
+        "serving on stdio",
+        "not JSON",
+        "tool call",
+        "DEBUG",
+        "write",
+    ] {
+        assert!(stderr.contains(wanted), "{wanted:?} in {stderr}");
+    }
+    assert!(
+        !stderr.contains("jsonrpc"),
+        "no protocol on stderr: {stderr}"
+    );
+}
+
+#[test]
+fn the_default_log_level_is_info_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = serve_four_requests(dir.path(), &[], &[]);
+    assert_pure_protocol(&output);
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("serving on stdio"), "{stderr}");
+    assert!(!stderr.contains("DEBUG"), "{stderr}");
 }
 
 #[test]
@@ -247,8 +322,20 @@ fn a_hundred_pipelined_creates_over_stdio_keep_a_hundred_entities() {
 #[test]
 fn two_server_processes_on_one_sqlite_store_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let url = sqlite_url(dir.path());
-    let mut setup = Peer::kgstore(&url, &[]);
+    two_server_processes_lose_nothing(&sqlite_url(dir.path()));
+}
+
+/// Each server keeps its store open between calls; the JSON-files backend's
+/// writers take turns per transaction, so neither locks the other out (issue 17).
+#[test]
+fn two_server_processes_on_one_json_store_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    two_server_processes_lose_nothing(&format!("json://{}", dir.path().join("kg").display()));
+}
+
+/// Two servers on `url` write at once; all their 400 changes are kept.
+fn two_server_processes_lose_nothing(url: &str) {
+    let mut setup = Peer::kgstore(url, &[]);
     setup.initialize("2025-11-25");
     setup.call(
         "create_entities",
@@ -256,7 +343,7 @@ fn two_server_processes_on_one_sqlite_store_lose_nothing() {
     );
     assert!(setup.finish().success());
 
-    let mut peers = [Peer::kgstore(&url, &[]), Peer::kgstore(&url, &[])];
+    let mut peers = [Peer::kgstore(url, &[]), Peer::kgstore(url, &[])];
     for peer in &mut peers {
         peer.initialize("2025-11-25");
     }

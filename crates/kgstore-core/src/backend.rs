@@ -14,10 +14,12 @@ use serde_json::Value;
 
 use crate::algo::{self, PathOptions, Stats, TraverseOptions, Visit};
 use crate::documents::{DocRead, DocWrite};
+use crate::durability::Durability;
 use crate::error::{Error, Result};
 use crate::filter::{Direction, EdgeFilter, NodeFilter};
 use crate::history::{LogQuery, Revision};
 use crate::model::{Edge, EdgeKey, Node, RelationType};
+use crate::observe::BackendFigure;
 use crate::schema::SchemaTarget;
 
 /// A storage engine for the graph.
@@ -35,7 +37,8 @@ pub trait Backend: Send + Sync {
     /// Starts the write transaction. Dropping it without [`WriteTxn::commit`] rolls it back.
     fn begin_write(&self) -> Result<Box<dyn WriteTxn + '_>>;
 
-    /// Checks the backend's own storage (files, pages, indexes) and lists what is wrong.
+    /// Checks the backend's own storage (files, pages, indexes) and lists what is
+    /// wrong, and, as [notes](Problem::note), what is left over but harmless.
     fn check(&self) -> Result<Vec<Problem>> {
         Err(Error::unsupported("check", self.name()))
     }
@@ -66,24 +69,70 @@ pub trait Backend: Send + Sync {
         let _ = query;
         Err(Error::unsupported("history (log)", self.name()))
     }
+
+    /// How hard commits work to survive a power cut, for logs (`None`: not persistent,
+    /// or not said).
+    fn durability(&self) -> Option<Durability> {
+        None
+    }
+
+    /// The backend's own performance figures (SQLite's page-cache hits and the size of
+    /// its write-ahead log, say), for [`Store::metrics`](crate::Store::metrics).
+    /// Counters count since the backend was opened; the store subtracts their values
+    /// at its last reset. None by default.
+    fn figures(&self) -> Result<Vec<BackendFigure>> {
+        Ok(Vec::new())
+    }
 }
 
-/// One problem found by a check: where, and what.
+/// One finding of a check: where, what, and whether it is damage or only a note.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
     /// Where: `node 'a'`, a file path, a table.
     pub location: String,
-    /// What is wrong.
+    /// What is wrong, or (for a note) what was found and what will happen to it.
     pub detail: String,
+    /// Damage ([`Severity::Error`]) or a [`Severity::Note`].
+    #[serde(default)]
+    pub severity: Severity,
+}
+
+/// How serious a finding of a check is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Damage: data that is wrong, missing, unreadable or inconsistent. A store
+    /// with such a finding is not healthy.
+    #[default]
+    Error,
+    /// Not damage: something the store takes care of by itself (the leftovers of an
+    /// interrupted write that the next writer or writable open recovers), reported
+    /// so that the user knows what is there and what will happen to it.
+    Note,
 }
 
 impl Problem {
-    /// A problem at `location`.
+    /// Damage at `location`.
     pub fn new(location: impl Into<String>, detail: impl Into<String>) -> Self {
         Self {
             location: location.into(),
             detail: detail.into(),
+            severity: Severity::Error,
         }
+    }
+
+    /// A note at `location`: no damage, `detail` says what was found and what the
+    /// store will do with it.
+    pub fn note(location: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Note,
+            ..Self::new(location, detail)
+        }
+    }
+
+    /// Whether this is only a note.
+    pub fn is_note(&self) -> bool {
+        self.severity == Severity::Note
     }
 }
 

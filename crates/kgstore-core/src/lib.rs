@@ -46,6 +46,7 @@ pub mod history;
 pub mod memory;
 pub mod model;
 pub mod names;
+pub mod observe;
 pub mod schema;
 mod store;
 pub mod timestamp;
@@ -55,7 +56,7 @@ pub mod validate;
 pub mod suite;
 
 pub use algo::{Path, PathOptions, Stats, TraverseOptions, Visit};
-pub use backend::{Backend, Problem, ReadTxn, WriteTxn};
+pub use backend::{Backend, Problem, ReadTxn, Severity, WriteTxn};
 pub use documents::{
     Document, DocumentMeta, DocumentPage, DocumentQuery, DocumentRead, DocumentReader,
     DocumentWrite, Precondition, WriteOptions,
@@ -66,6 +67,7 @@ pub use filter::{AttrEq, Cursor, Direction, EdgeFilter, NodeFilter, Page, PageRe
 pub use history::{Change, Diff, EntityKey, LogQuery, Revision, Signature};
 pub use memory::{GraphState, MemoryBackend};
 pub use model::{Edge, EdgeKey, EdgeMetadata, Node, NodeMetadata, RelationType};
+pub use observe::{BackendFigure, FigureKind, Histogram, Metrics, Observer, OpMetrics, Operation};
 pub use schema::{CompiledSchema, SchemaTarget};
 pub use store::{
     CheckReport, DeleteReport, GraphRead, OnDependents, ReadTx, Store, WriteTx, check_changes,

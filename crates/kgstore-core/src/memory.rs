@@ -374,14 +374,33 @@ macro_rules! delegate_read_txn {
 }
 
 /// Admits one writer at a time, in one process; others wait (up to a timeout).
-/// The memory backend's writer gate, also used by backends that need the same.
-#[derive(Default)]
+/// The memory backend's writer gate, also used by backends that need the same: the
+/// JSON-files and git backends put one in front of their cross-process lock, so
+/// that the threads of one process queue here and only one of them waits for the
+/// other processes.
+///
+/// ```
+/// use std::time::Duration;
+/// use kgstore_core::{ErrorKind, memory::Gate};
+///
+/// let gate = Gate::default();
+/// let first = gate.enter(None, "the store")?;
+/// let err = gate.enter(Some(Duration::from_millis(10)), "the store").err().unwrap();
+/// assert_eq!(err.kind(), ErrorKind::Locked);
+/// assert!(gate.try_enter().is_none());
+/// drop(first);
+/// let _second = gate.enter(Some(Duration::ZERO), "the store")?;
+/// assert!(gate.try_enter().is_none());
+/// # Ok::<(), kgstore_core::Error>(())
+/// ```
+#[derive(Debug, Default)]
 pub struct Gate {
     busy: Mutex<bool>,
     freed: Condvar,
 }
 
 /// A writer admitted by a [`Gate`]; the next one is let in when it is dropped.
+#[derive(Debug)]
 pub struct GateGuard<'a>(&'a Gate);
 
 impl Gate {
@@ -392,6 +411,21 @@ impl Gate {
     /// Waits (up to `timeout`; for ever if `None`) until no other writer is inside, then
     /// enters. On timeout: [`Error::Locked`] naming `resource`.
     pub fn enter(&self, timeout: Option<Duration>, resource: &str) -> Result<GateGuard<'_>> {
+        let mut busy = self.lock();
+        if !*busy {
+            *busy = true;
+            return Ok(GateGuard(self));
+        }
+        drop(busy);
+        crate::observe::timed_wait(
+            &resource,
+            "another write transaction of this process",
+            || self.wait(timeout, resource),
+        )
+    }
+
+    /// The slow path of [`Gate::enter`]: waits until the gate is free.
+    fn wait(&self, timeout: Option<Duration>, resource: &str) -> Result<GateGuard<'_>> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut busy = self.lock();
         while *busy {
@@ -417,6 +451,16 @@ impl Gate {
         }
         *busy = true;
         Ok(GateGuard(self))
+    }
+
+    /// Enters if no other writer is inside; `None` if one is.
+    pub fn try_enter(&self) -> Option<GateGuard<'_>> {
+        let mut busy = self.lock();
+        if *busy {
+            return None;
+        }
+        *busy = true;
+        Some(GateGuard(self))
     }
 }
 

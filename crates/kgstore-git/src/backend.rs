@@ -296,6 +296,19 @@ impl GitBackend {
             file_problems,
             entity_problems,
         )?;
+        let level = if problems.is_empty() {
+            tracing::Level::INFO
+        } else {
+            tracing::Level::WARN
+        };
+        kgstore_core::event_at!(
+            level,
+            from = base.commit.map(|c| c.to_hex().to_string()),
+            to = %tip.to_hex(),
+            entities = touched.len(),
+            problems = problems.len(),
+            "checked commits made by another handle or git"
+        );
         let snapshot = Snapshot {
             commit: Some(tip),
             tree: Some(tree),
@@ -385,6 +398,15 @@ impl Backend for GitBackend {
         Ok(Box::new(GitRead {
             state: history::graph_at(self, revision)?,
         }))
+    }
+
+    fn durability(&self) -> Option<kgstore_core::Durability> {
+        Some(self.options.durability)
+    }
+
+    /// Loose objects and packs in the repository.
+    fn figures(&self) -> Result<Vec<kgstore_core::BackendFigure>> {
+        Ok(crate::perf::figures(&self.objects.dir))
     }
 
     fn log(&self, query: &LogQuery) -> Result<Vec<Revision>> {

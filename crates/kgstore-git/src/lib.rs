@@ -51,6 +51,7 @@ mod maintenance;
 mod objects;
 mod options;
 mod pack;
+mod perf;
 mod refs;
 mod tree;
 mod write;

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use kgstore_core::memory::{Gate, GateGuard};
-use kgstore_core::{Error, Result};
+use kgstore_core::{Error, Result, observe};
 
 /// The lock file's name inside the repository.
 pub(crate) const LOCK_FILE: &str = "kgstore.lock";
@@ -59,14 +59,18 @@ impl WriterLock {
         let resource = self.path.display().to_string();
         let gate = self.gate.enter(Some(timeout), &resource)?;
         let deadline = start.checked_add(timeout);
+        // Who held the file lock when this writer first found it taken.
+        let mut waited_for: Option<(Instant, String)> = None;
         loop {
             match self.file.try_lock() {
                 Ok(()) => break,
                 Err(TryLockError::Error(e)) => return Err(Error::io(&self.path, e)),
                 Err(TryLockError::WouldBlock) => {
                     let now = Instant::now();
+                    let (since, holder) = waited_for.get_or_insert_with(|| (now, self.holder()));
                     match deadline {
                         Some(deadline) if now >= deadline => {
+                            observe::lock_wait(&resource, Some(holder), now - *since, false);
                             return Err(Error::Locked {
                                 resource,
                                 holder: Some(self.holder()),
@@ -77,6 +81,9 @@ impl WriterLock {
                     }
                 }
             }
+        }
+        if let Some((since, holder)) = &waited_for {
+            observe::lock_wait(&resource, Some(holder), since.elapsed(), true);
         }
         let mut file = &self.file;
         let mut before = String::new();

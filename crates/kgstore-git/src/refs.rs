@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use gix::ObjectId;
-use kgstore_core::{Error, Result};
+use kgstore_core::{Error, Result, observe};
 
 use crate::fault::{self, FaultPoint};
 use crate::fsio;
@@ -113,12 +113,29 @@ impl Branch {
             fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         }
         let start = Instant::now();
+        let mut attempts = 0u32;
         let mut file = loop {
             match OpenOptions::new().write(true).create_new(true).open(&lock) {
-                Ok(file) => break file,
+                Ok(file) => {
+                    if attempts > 0 {
+                        let holder = "another git process";
+                        observe::lock_wait(&lock.display(), Some(holder), start.elapsed(), true);
+                    }
+                    break file;
+                }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                     // Another git process is moving the branch (a push): wait a little.
+                    attempts += 1;
+                    if attempts == 1 {
+                        observe::retry(
+                            "taking the branch lock",
+                            attempts,
+                            "held by another git process",
+                        );
+                    }
                     if start.elapsed() >= FOREIGN_LOCK_WAIT {
+                        let holder = "another git process";
+                        observe::lock_wait(&lock.display(), Some(holder), start.elapsed(), false);
                         return Err(Refused::Failed(Error::Locked {
                             resource: lock.display().to_string(),
                             holder: Some(

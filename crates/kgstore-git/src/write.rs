@@ -58,9 +58,12 @@ impl<'a> GitWrite<'a> {
             ));
         };
         let held = lock.acquire(backend.options.lock_timeout)?;
-        if held.unclean {
+        if held.unclean && backend.branch.remove_stale_lock()? {
             // The last writer died inside a transaction: a branch lock it left is stale.
-            backend.branch.remove_stale_lock()?;
+            kgstore_core::observe::recovery(
+                "stale_lock_removed",
+                &backend.git_dir.join(&backend.branch.full_name),
+            );
         }
         let current = backend.refresh()?;
         if !current.problems.is_empty() {
@@ -262,21 +265,28 @@ pub(crate) fn commit_changes(
         .compare_and_swap(base.commit, commit_id, options)
     {
         Ok(()) => Ok(Some((commit_id, tree_id))),
-        Err(Refused::Moved { actual }) => Err(Error::Locked {
-            resource: format!(
-                "{} in {}",
-                backend.branch.full_name,
-                backend.git_dir.display()
-            ),
-            holder: Some(format!(
-                "another git process moved the branch to {} during the transaction, which was \
+        Err(Refused::Moved { actual }) => {
+            tracing::warn!(
+                expected = base.commit.map(|c| c.to_hex().to_string()),
+                actual = actual.map(|c| c.to_hex().to_string()),
+                "compare-and-swap refused: another git process moved the branch"
+            );
+            Err(Error::Locked {
+                resource: format!(
+                    "{} in {}",
+                    backend.branch.full_name,
+                    backend.git_dir.display()
+                ),
+                holder: Some(format!(
+                    "another git process moved the branch to {} during the transaction, which was \
                  not committed (retry it)",
-                actual.map_or_else(
-                    || "nothing (deleted)".to_owned(),
-                    |id| id.to_hex().to_string()
-                )
-            )),
-        }),
+                    actual.map_or_else(
+                        || "nothing (deleted)".to_owned(),
+                        |id| id.to_hex().to_string()
+                    )
+                )),
+            })
+        }
         Err(Refused::Failed(e)) => Err(e),
     }
 }

@@ -456,8 +456,18 @@ fn optimize_packs_loose_objects_and_backup_copies_the_repository() {
             .sum::<usize>()
     };
     assert!(loose(&place.repo) > 20);
+    // The store's metrics count the same objects (`kgstore stats --perf` shows them).
+    let figures = store.metrics();
+    assert_eq!(
+        figures.backend_figure("loose_objects"),
+        Some(loose(&place.repo) as u64)
+    );
+    assert_eq!(figures.backend_figure("packs"), Some(0));
     store.optimize().unwrap();
     assert_eq!(loose(&place.repo), 0);
+    let figures = store.metrics();
+    assert_eq!(figures.backend_figure("loose_objects"), Some(0));
+    assert!(figures.backend_figure("packs") >= Some(1), "{figures:?}");
     assert!(store.check().unwrap().is_ok());
     let before = dump(&store);
     store.create_node(thing("after-optimize")).unwrap();

@@ -1,10 +1,14 @@
-//! The backend: in-memory indexes over the files, snapshots for readers, one writer.
+//! The backend: an in-memory image of the files, kept current from the commit log,
+//! snapshots for readers, and writers taking turns per transaction through the lock.
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 use std::thread::{self, ThreadId};
+use std::time::Instant;
 
+use kgstore_core::memory::{Gate, GateGuard};
 use kgstore_core::{
     Backend, Edge, EdgeFilter, EdgeKey, Error, GraphState, Node, NodeFilter, Problem, ReadTxn,
     Result, SchemaTarget, WriteTxn,
@@ -14,16 +18,24 @@ use serde_json::Value;
 use crate::commit::{Change, Disk, Failure};
 use crate::docs::{self, DocChange, DocTxn, DocView, Docs};
 use crate::files::{self, Content};
-use crate::journal::{FileOp, JOURNAL_DIR};
-use crate::layout::{self, MARKER, RecoveryReport};
-use crate::lock::{self, LockFile};
+use crate::image::{Image, Key};
+use crate::journal::FileOp;
+use crate::layout::{self, MARKER, Marker, RecoveryReport};
+use crate::lock::{Held, LockFile};
+use crate::log::{self, Generation, Published, Record};
 use crate::names;
 use crate::options::JsonFsOptions;
-use crate::scan::{self, Finding};
+use crate::recovery::Plan;
+use crate::scan::{self, Finding, Scan};
+
+/// How many times a lock-free read of the whole store is tried before it is done
+/// under the lock (when other processes commit faster than the log keeps records).
+const LOAD_ATTEMPTS: usize = 5;
 use kgstore_core::documents::DocWrite;
 
 /// The JSON-files backend: one pretty-printed JSON file per node, edge and schema
-/// in a folder, with in-memory indexes built at open.
+/// in a folder, with in-memory indexes built at open and kept current from the
+/// commit log, so that several processes can share the folder.
 ///
 /// ```
 /// use kgstore_core::{Edge, GraphRead, Node, RelationType, Store};
@@ -38,35 +50,43 @@ use kgstore_core::documents::DocWrite;
 ///     Ok(())
 /// })?;
 /// assert!(dir.path().join("kg/nodes").is_dir());
-/// drop(store); // releases the folder's lock
 ///
-/// let store = Store::new(JsonFsBackend::open(dir.path().join("kg"), JsonFsOptions::default())?);
-/// assert_eq!(store.resolve_dependencies("kgstore")?, ["serde"]);
+/// // A second handle (in this process or another) shares the folder, and sees the
+/// // first one's commits at its next transaction.
+/// let other = Store::new(JsonFsBackend::open(dir.path().join("kg"), JsonFsOptions::default())?);
+/// store.create_node(Node::new("later", "crate")?)?;
+/// assert_eq!(other.resolve_dependencies("kgstore")?, ["serde"]);
+/// assert!(other.contains_node("later")?);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct JsonFsBackend {
     root: PathBuf,
     options: JsonFsOptions,
-    current: RwLock<GraphState>,
-    /// The committed documents (taken and replaced together with `current`, always
-    /// after it).
-    docs: RwLock<Docs>,
+    /// What the files hold, as of the last generation applied.
+    current: RwLock<Image>,
+    /// One thread at a time brings `current` up to date from the log.
+    refresh: Mutex<()>,
+    /// The generation file: what other processes published.
+    generation: Generation,
+    /// The lock file; a read-only handle has it only if it exists (for `check`).
+    lock: Option<LockFile>,
+    /// The threads of this process take turns here before they wait for the lock.
+    gate: Gate,
+    /// What only a writer touches.
     writer: Mutex<Writer>,
     /// The thread holding the write transaction, so that a check from inside it is
     /// refused instead of waiting for itself.
     write_owner: Mutex<Option<ThreadId>>,
-    recovery: RecoveryReport,
-    /// Committed journals a read-only open applied in memory only.
-    overlay: Vec<FileOp>,
-    lock: Option<LockFile>,
+    /// What this handle recovered after other writers, at open and since.
+    recovery: Mutex<RecoveryReport>,
+    /// How many times this handle read every file of the store.
+    full_reads: AtomicU64,
 }
 
 /// What only the writer touches.
 struct Writer {
-    /// Shard folders known to exist (relative paths).
+    /// Shard folders known to exist with their names synced (relative paths).
     dirs: HashSet<String>,
-    /// The next journal's sequence number.
-    next_journal: u64,
     /// Why writes are refused, after a commit failed past its commit mark.
     poisoned: Option<String>,
 }
@@ -111,18 +131,67 @@ fn refuse(root: &Path, findings: &[Finding]) -> Error {
     Error::corrupt(path, detail)
 }
 
+/// Reads the whole store without any lock, while other processes may commit: the
+/// files, then the records of the last transaction published before the read (if
+/// it was still putting its files in place) and of those published meanwhile,
+/// applied over the files in order. `None` if the
+/// log no longer holds a record needed (pruned meanwhile).
+///
+/// Why this is whole: a transaction renames no file before its generation is
+/// published, and keeps its record in `journal/` from before its publication until
+/// every file is in place; so every transaction whose renames the read of the files
+/// may have caught half-way is the last one published before the read or one
+/// published during it, and is applied whole from its record. And it is not more
+/// than other handles see: a transaction not yet published has renamed nothing.
+fn load_once(root: &Path, generation: &Generation) -> Result<Option<Scan>> {
+    let before = generation.read()?.generation().unwrap_or(0);
+    // Whether the last published transaction may still be putting its files in
+    // place (or its writer stopped half-way): its record is still in `journal/`.
+    // Asked before the files are read: a record that moves into the log during the
+    // read belongs to a transaction the read may have caught half-way.
+    let before_in_flight = before > 0 && log::in_journal(root, before);
+    let files = scan::read_files(root)?;
+    let after = generation.read()?.generation().unwrap_or(0);
+    if after < before {
+        return Ok(None);
+    }
+    let mut overlay: Vec<FileOp> = Vec::new();
+    // A transaction whose record was in the log before the read began is in the
+    // files: applying it again would undo a hand edit made since.
+    let first = if before_in_flight { before } else { before + 1 };
+    for g in first..=after {
+        match log::read_record(root, g)? {
+            Record::Found(ops) => overlay.extend(ops),
+            Record::Damaged | Record::Missing => return Ok(None),
+        }
+    }
+    let mut scan = scan::finish(root, files, &overlay)?;
+    // The documents' metadata was read after `after`: a transaction published
+    // meanwhile may have renamed some of it, so the read is tried again.
+    if generation.read()?.generation().unwrap_or(0) != after {
+        return Ok(None);
+    }
+    scan.state.generation = after;
+    Ok(Some(scan))
+}
+
 impl JsonFsBackend {
     /// Opens (or, unless told not to, creates) the store in the folder `path`.
     ///
-    /// Takes the folder's lock (exclusive, or shared when read-only), finishes or
-    /// discards what a crash interrupted, then reads every file into memory. A store
-    /// whose files do not parse, sit where their keys do not say, or break integrity
-    /// (edges to missing nodes, missing or cyclic dependencies) is refused with
-    /// [`Error::Corrupt`] listing each file and what is wrong with it.
+    /// A writable open that finds the store's lock free finishes or discards what
+    /// a crashed writer left (and upgrades a store of format version 1); one that
+    /// finds it held leaves that to the holder. Then the whole store is read into
+    /// memory, without any lock: writers in other processes go on meanwhile, and
+    /// what they commit is applied from the commit log. A store whose files do not
+    /// parse, sit where their keys do not say, or break integrity (edges to missing
+    /// nodes, missing or cyclic dependencies) is refused with [`Error::Corrupt`]
+    /// listing each file and what is wrong with it.
     ///
-    /// Errors: [`Error::Locked`] naming the holder's pid if another process holds
-    /// the folder (after `lock_timeout`); [`Error::InvalidInput`] for a folder that
-    /// holds something else; [`Error::Io`] with the path for I/O failures.
+    /// Errors: [`Error::Locked`] naming the holder if a new store must be created
+    /// while another process holds the folder's lock beyond `lock_timeout`;
+    /// [`Error::InvalidInput`] for a folder that holds something else;
+    /// [`Error::Unsupported`] for a newer format; [`Error::Io`] with the path for
+    /// I/O failures.
     pub fn open(path: impl AsRef<Path>, options: JsonFsOptions) -> Result<Self> {
         let root = path.as_ref().to_path_buf();
         match std::fs::metadata(&root) {
@@ -151,72 +220,95 @@ impl JsonFsBackend {
             }
             Err(e) => return Err(Error::io(&root, e)),
         }
-        let lock = lock::acquire(
-            &root,
-            !options.read_only,
-            options.lock_timeout,
-            &options.hooks,
-        )?;
-        layout::prepare(&root, options.read_only, &options.hooks)?;
-        let (mut recovery, overlay) = layout::recover(&root, options.read_only, &options.hooks)?;
-        let mut scan = scan::scan(&root, &overlay)?;
-        let mut doc_scan = docs::scan(&root, &overlay)?;
-        scan.findings.extend(doc_scan.findings);
-        scan.dirs.extend(doc_scan.dirs);
+        let generation = Generation::new(&root);
+        let mut report = RecoveryReport::default();
+        let recovery_span = tracing::info_span!("recovery", store = %root.display()).entered();
+        let lock = LockFile::open(&root, !options.read_only)?;
+        let deadline = options.lock_timeout.map(|t| Instant::now() + t);
+        if options.read_only {
+            if layout::read_marker(&root)? == Marker::Missing {
+                return Err(layout::no_store(&root));
+            }
+        } else if let Some(lock) = &lock {
+            let held = match layout::read_marker(&root)? {
+                // A new store is created under the lock: wait for our turn.
+                Marker::Missing => Some(lock.acquire(deadline)?),
+                // A holder at work recovered what its predecessor left when it took
+                // the lock: nothing for this open to do, and no reason to wait.
+                Marker::Version(_) => lock.try_acquire()?,
+            };
+            if let Some(held) = held {
+                let held = held.claim(&options.hooks)?;
+                layout::prepare(&root, &options.hooks)?;
+                let head = recover(&root, &options, &generation, &held, &mut report)?;
+                // What a crash left of documents, once every committed transaction is
+                // in place: the bytes of a format-2 one-document commit that passed its
+                // commit mark (moved into place), staged files of none (removed).
+                let documents = docs::scan(&root, &[])?;
+                if !documents.pending.is_empty() {
+                    docs::complete_moves(&root, &documents.pending, &options.hooks)?;
+                    report
+                        .rolled_forward
+                        .extend(documents.pending.iter().map(|(from, _)| root.join(from)));
+                }
+                layout::remove_temps(&documents.strays, &options.hooks)?;
+                report.temps_removed.extend(documents.strays);
+                log::prune_all(&root, head, &options.hooks)?;
+                held.release(true, &options.hooks);
+            }
+        }
+        let scan = load(&root, &generation, lock.as_ref(), deadline)?;
         if scan.findings.iter().any(|f| f.fatal) {
             return Err(refuse(&root, &scan.findings));
         }
-        // One-document commits whose bytes a crash kept in journal/ (read from there
-        // by a read-only open, moved into place by a writable one).
-        recovery
-            .rolled_forward
-            .extend(doc_scan.pending.iter().map(|(from, _)| root.join(from)));
         if options.read_only {
-            recovery.left_in_place.extend(scan.temps.iter().cloned());
-            recovery
-                .left_in_place
-                .extend(doc_scan.strays.iter().cloned());
-        } else {
-            if !doc_scan.pending.is_empty() {
-                docs::complete_moves(&root, &doc_scan.pending, &options.hooks)?;
-                doc_scan.index = docs::committed(&doc_scan.index);
-            }
-            layout::remove_temps(&scan.temps, &options.hooks)?;
-            recovery.temps_removed.extend(scan.temps.iter().cloned());
-            // Staged documents of transactions that never reached their commit mark.
-            layout::remove_temps(&doc_scan.strays, &options.hooks)?;
-            recovery
-                .temps_removed
-                .extend(doc_scan.strays.iter().cloned());
-            if lock.as_ref().is_some_and(|l| l.unclean) {
-                // The last writer died with the store open: names it made in shard
-                // folders (a one-file commit's rename) may be visible but not durable.
-                let mut dirs: Vec<PathBuf> = scan.dirs.iter().map(|d| root.join(d)).collect();
-                dirs.sort();
-                let workers = if options.hooks.serial() {
-                    1
-                } else {
-                    files::workers_for(dirs.len(), 8, 16)
-                };
-                files::parallel_map(&dirs, workers, |dir| files::sync_dir(dir, &options.hooks))
-                    .into_iter()
-                    .collect::<Result<()>>()?;
+            let plan = Plan::of(&root, &generation)?;
+            report.rolled_forward.extend(plan.overlay_paths());
+            report.left_in_place.extend(plan.leftovers());
+            report.left_in_place.extend(scan.temps.iter().cloned());
+            // One-document commits of format 2 whose bytes a crash kept in journal/
+            // (read from there), and staged files of no transaction.
+            report
+                .rolled_forward
+                .extend(scan.doc_pending.iter().map(|(from, _)| root.join(from)));
+            report.left_in_place.extend(scan.doc_strays.iter().cloned());
+        } else if !scan.temps.is_empty() {
+            // Temporary files outside `journal/` (left by an interrupted creation,
+            // or by an older version): removed while no writer works.
+            if let Some(held) = lock
+                .as_ref()
+                .map(LockFile::try_acquire)
+                .transpose()?
+                .flatten()
+            {
+                let present: Vec<PathBuf> = scan
+                    .temps
+                    .iter()
+                    .filter(|t| files::exists(t) == Some(true))
+                    .cloned()
+                    .collect();
+                layout::remove_temps(&present, &options.hooks)?;
+                report.temps_removed.extend(present);
+                held.release(true, &options.hooks);
             }
         }
+        crate::observe::report_recovery(&report);
+        drop(recovery_span);
         Ok(Self {
             root,
             options,
             current: RwLock::new(scan.state),
-            docs: RwLock::new(doc_scan.index),
+            refresh: Mutex::new(()),
+            generation,
+            lock,
+            gate: Gate::default(),
             writer: Mutex::new(Writer {
                 dirs: scan.dirs,
-                next_journal: 1,
                 poisoned: None,
             }),
             write_owner: Mutex::new(None),
-            recovery,
-            overlay,
-            lock,
+            recovery: Mutex::new(report),
+            full_reads: AtomicU64::new(1),
         })
     }
 
@@ -230,40 +322,325 @@ impl JsonFsBackend {
         &self.options
     }
 
-    /// What opening had to finish or clean up after an earlier crash.
-    pub fn recovery(&self) -> &RecoveryReport {
-        &self.recovery
+    /// What this handle had to finish or clean up after other writers that stopped
+    /// half-way (crashed, killed, or failed past a commit mark): at open, and before
+    /// its own write transactions since.
+    pub fn recovery(&self) -> RecoveryReport {
+        lock(&self.recovery).clone()
     }
 
-    /// The graph and the documents of one moment (a commit replaces both while
-    /// holding both locks, taken in the same order).
-    fn snapshot_all(&self) -> (GraphState, Docs) {
-        let graph = self.current.read().unwrap_or_else(PoisonError::into_inner);
-        let docs = self.docs.read().unwrap_or_else(PoisonError::into_inner);
-        (graph.clone(), docs.clone())
+    /// The generation of the commit log this handle's image is at: the number of
+    /// the last transaction it has applied (see `docs/jsonfs.md`).
+    pub fn generation(&self) -> u64 {
+        self.image().generation
+    }
+
+    /// How many times this handle has read every file of the store: once at open,
+    /// and again only when it fell further behind other processes' commits than
+    /// the commit log keeps (otherwise it applies the log's records).
+    pub fn full_reads(&self) -> u64 {
+        self.full_reads.load(Ordering::Relaxed)
+    }
+
+    fn image(&self) -> Image {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     fn doc_view(&self, index: Docs) -> DocView<'_> {
         DocView {
             root: &self.root,
             index,
-            current: &self.docs,
+            current: &self.current,
         }
     }
 
-    fn lock_writer(&self) -> MutexGuard<'_, Writer> {
-        lock(&self.writer)
+    /// Replaces the image with a newer one (never with an older one: a reader's
+    /// refresh and this process's writer may race, and both images of one
+    /// generation are the same).
+    fn install(&self, image: Image) {
+        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        if image.generation > current.generation {
+            *current = image;
+        }
+    }
+
+    /// Brings the image up to the generation other processes published: applies
+    /// the log's records since the image's generation, or reads the store again if
+    /// the log no longer has them all.
+    fn refresh(&self) -> Result<()> {
+        let Published::At(head) = self.generation.read()? else {
+            // Nothing published, or a generation file a crash left unreadable (the
+            // next writer repairs it): nothing to apply.
+            return Ok(());
+        };
+        self.refresh_to(head)
+    }
+
+    fn refresh_to(&self, head: u64) -> Result<()> {
+        if head <= self.current_generation() {
+            return Ok(());
+        }
+        let _turn = lock(&self.refresh);
+        let mut image = self.image();
+        if head <= image.generation {
+            return Ok(());
+        }
+        for g in image.generation + 1..=head {
+            let applied = match log::read_record(&self.root, g)? {
+                Record::Found(ops) => image.apply(&ops).is_ok(),
+                Record::Missing | Record::Damaged => false,
+            };
+            if !applied {
+                self.full_reads.fetch_add(1, Ordering::Relaxed);
+                let scan = load(
+                    &self.root,
+                    &self.generation,
+                    self.lock.as_ref(),
+                    self.deadline(),
+                )?;
+                if scan.findings.iter().any(|f| f.fatal) {
+                    return Err(refuse(&self.root, &scan.findings));
+                }
+                let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+                if scan.state.generation >= current.generation {
+                    *current = scan.state;
+                }
+                return Ok(());
+            }
+        }
+        image.generation = head;
+        self.install(image);
+        Ok(())
+    }
+
+    fn current_generation(&self) -> u64 {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .generation
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.options.lock_timeout.map(|t| Instant::now() + t)
+    }
+
+    /// The check while no writer works (the caller holds the lock, if there is one).
+    fn check_quiet(&self, held: Option<&Held<'_>>, problems: &mut Vec<Problem>) -> Result<()> {
+        self.refresh()?;
+        if let (Some(held), Some(lock_file)) = (held, &self.lock)
+            && held.unclean
+        {
+            problems.push(Problem::note(
+                lock_file.path().display().to_string(),
+                "names a writer that stopped while it held the store (killed, crashed, or a \
+                 commit failed past its commit mark): the next write (or writable open) \
+                 recovers what it left",
+            ));
+        }
+        let plan = Plan::of(&self.root, &self.generation)?;
+        problems.extend(plan.findings());
+        let overlay: Vec<FileOp> = plan
+            .overlay()
+            .into_iter()
+            .flat_map(|(_, ops)| ops.iter().cloned())
+            .collect();
+        let scan = scan::scan(&self.root, &overlay)?;
+        report_scan(&scan, problems);
+        // What this handle holds, with the transactions committed but not published
+        // yet applied as the next writer will publish them.
+        let mut expected = self.image();
+        for g in plan.unpublished() {
+            if g <= expected.generation {
+                continue;
+            }
+            let ops = match plan.overlay().into_iter().find(|(h, _)| *h == g) {
+                Some((_, ops)) => ops.to_vec(),
+                None => match log::read_record(&self.root, g)? {
+                    Record::Found(ops) => ops,
+                    Record::Missing | Record::Damaged => continue,
+                },
+            };
+            let _ = expected.apply(&ops);
+        }
+        compare(&self.root, &expected.graph, &scan.state.graph, problems)?;
+        docs::check(&self.root, &expected.docs, &scan.state.docs, problems)
+    }
+
+    /// The check while a writer works: the files as a reader reads them, compared
+    /// with this handle's image at the same generation. A one-file commit caught
+    /// between its rename and its record would show as a difference: a difference
+    /// is reported only if it is still there when the check is done again.
+    fn check_busy(&self, problems: &mut Vec<Problem>) -> Result<()> {
+        if let Some(lock_file) = &self.lock {
+            let holder = match lock_file.locked() {
+                Error::Locked {
+                    holder: Some(holder),
+                    ..
+                } => holder,
+                _ => "another process".into(),
+            };
+            problems.push(Problem::note(
+                lock_file.path().display().to_string(),
+                format!(
+                    "a writer ({holder}) was at work during the check: its transaction was \
+                     checked whole or not at all, and what is in journal/ is its own"
+                ),
+            ));
+        }
+        const ATTEMPTS: usize = 3;
+        for attempt in 1..=ATTEMPTS {
+            let Some(scan) = (0..LOAD_ATTEMPTS)
+                .find_map(|_| load_once(&self.root, &self.generation).transpose())
+                .transpose()?
+            else {
+                return Err(Error::Locked {
+                    resource: format!("{} (check)", self.root.display()),
+                    holder: Some("writers committing faster than the log keeps records".into()),
+                });
+            };
+            self.refresh()?;
+            let mut expected = self.image();
+            // This handle's image is ahead of the files read: read them again.
+            let mut complete = expected.generation <= scan.state.generation;
+            if !complete && attempt < ATTEMPTS {
+                continue;
+            }
+            for g in expected.generation + 1..=scan.state.generation {
+                match log::read_record(&self.root, g)? {
+                    Record::Found(ops) if expected.apply(&ops).is_ok() => {}
+                    _ => complete = false,
+                }
+            }
+            let mut differences = Vec::new();
+            if complete {
+                compare(
+                    &self.root,
+                    &expected.graph,
+                    &scan.state.graph,
+                    &mut differences,
+                )?;
+                docs::check(
+                    &self.root,
+                    &expected.docs,
+                    &scan.state.docs,
+                    &mut differences,
+                )?;
+            }
+            if differences.is_empty() || attempt == ATTEMPTS {
+                report_scan(&scan, problems);
+                problems.extend(differences);
+                return Ok(());
+            }
+        }
+        Ok(())
     }
 
     fn poisoned_error(reason: &str) -> Error {
         Error::backend(
             "jsonfs",
             format!(
-                "an earlier commit failed after its commit mark ({reason}); the next open \
-                 of the store finishes it, and this handle takes no more writes: reopen the store"
+                "an earlier commit failed after its commit mark ({reason}); the next write \
+                 or open of the store finishes it, and this handle takes no more writes: \
+                 reopen the store"
             ),
         )
     }
+}
+
+/// What a scan found, as findings of a check.
+fn report_scan(scan: &Scan, problems: &mut Vec<Problem>) {
+    problems.extend(scan.findings.iter().map(Finding::problem));
+    for temp in &scan.temps {
+        problems.push(Problem::note(
+            temp.display().to_string(),
+            "temporary file of an interrupted write: the next writable open removes it",
+        ));
+    }
+    for stray in &scan.doc_strays {
+        problems.push(Problem::note(
+            stray.display().to_string(),
+            "staged document (or metadata) of a transaction that never committed: the next \
+             writable open removes it",
+        ));
+    }
+    for (from, to) in &scan.doc_pending {
+        problems.push(Problem::note(
+            from.clone(),
+            format!(
+                "the bytes of a committed one-document transaction (format 2) a crash kept \
+                 from their place: the next writable open moves them to {to}"
+            ),
+        ));
+    }
+}
+
+/// Reads the whole store (see [`load_once`]); when other processes commit faster
+/// than the log keeps their records, tries again, and at last reads it under the
+/// lock (waiting until `deadline`).
+fn load(
+    root: &Path,
+    generation: &Generation,
+    lock: Option<&LockFile>,
+    deadline: Option<Instant>,
+) -> Result<Scan> {
+    for _ in 0..LOAD_ATTEMPTS {
+        if let Some(scan) = load_once(root, generation)? {
+            return Ok(scan);
+        }
+    }
+    let _held = lock.map(|l| l.acquire(deadline)).transpose()?;
+    // No writer works now: the files hold every published transaction but those a
+    // writer that stopped half-way left in `journal/`.
+    let plan = Plan::of(root, generation)?;
+    plan.refuse_damaged()?;
+    let overlay: Vec<FileOp> = plan
+        .published_overlay()
+        .into_iter()
+        .flat_map(|(_, ops)| ops.iter().cloned())
+        .collect();
+    let mut scan = scan::scan(root, &overlay)?;
+    scan.state.generation = plan.published_generation();
+    Ok(scan)
+}
+
+/// Finishes or discards what a writer that stopped half-way left (the caller holds
+/// the lock), and, if the last holder died with the store open, syncs every data
+/// folder: names it created, renamed or removed may be visible without being
+/// durable yet (a crash between a rename and its folder sync, or a writer with
+/// `Relaxed` durability), and this writer's commits must not be built on names a
+/// power cut could still undo. Returns the published generation.
+fn recover(
+    root: &Path,
+    options: &JsonFsOptions,
+    generation: &Generation,
+    held: &Held<'_>,
+    report: &mut RecoveryReport,
+) -> Result<u64> {
+    let plan = Plan::of(root, generation)?;
+    let head = plan.execute(root, &options.hooks, generation, report)?;
+    if held.unclean {
+        let mut dirs: Vec<PathBuf> = scan::data_folders(root)?
+            .iter()
+            .map(|d| root.join(d))
+            .collect();
+        dirs.sort();
+        let workers = if options.hooks.serial() {
+            1
+        } else {
+            files::workers_for(dirs.len(), 8, 16)
+        };
+        files::parallel_map(&dirs, workers, |dir| files::sync_dir(dir, &options.hooks))
+            .into_iter()
+            .collect::<Result<()>>()?;
+        tracing::info!(
+            folders = dirs.len(),
+            "the last writer stopped with the store open: folders synced"
+        );
+    }
+    Ok(head)
 }
 
 impl Backend for JsonFsBackend {
@@ -271,14 +648,20 @@ impl Backend for JsonFsBackend {
         "jsonfs"
     }
 
+    /// A snapshot of the image, after applying what other processes committed.
     fn begin_read(&self) -> Result<Box<dyn ReadTxn + '_>> {
-        let (state, docs) = self.snapshot_all();
+        self.refresh()?;
+        let image = self.image();
         Ok(Box::new(JsonFsRead {
-            state,
-            docs: self.doc_view(docs),
+            state: image.graph,
+            docs: self.doc_view(image.docs),
         }))
     }
 
+    /// Waits for this process's other writers, then for the store's lock (both up
+    /// to `lock_timeout` in all), recovers what a writer that stopped half-way
+    /// left, and applies what other processes committed: the transaction starts
+    /// from the last committed state.
     fn begin_write(&self) -> Result<Box<dyn WriteTxn + '_>> {
         if self.options.read_only {
             return Err(Error::unsupported(
@@ -286,31 +669,81 @@ impl Backend for JsonFsBackend {
                 "jsonfs",
             ));
         }
-        let writer = self.lock_writer();
-        if let Some(reason) = &writer.poisoned {
+        let deadline = self.deadline();
+        let gate = self.gate.enter(
+            deadline.map(|d| d.saturating_duration_since(Instant::now())),
+            &self.root.join(crate::LOCK_FILE).display().to_string(),
+        )?;
+        if let Some(reason) = &lock(&self.writer).poisoned {
             return Err(Self::poisoned_error(reason));
         }
+        let Some(lock_file) = &self.lock else {
+            return Err(Error::backend(
+                "jsonfs",
+                "a writable handle has no lock file",
+            ));
+        };
+        let held = lock_file.acquire(deadline)?.claim(&self.options.hooks)?;
+        let published = self.generation.read()?;
+        // The last holder died (or failed past a commit mark), the generation file
+        // does not read, or the log holds a transaction it does not name: recover.
+        let behind = match published {
+            Published::Unreadable => true,
+            other => log::has_record(&self.root, other.generation().unwrap_or(0) + 1),
+        };
+        let head = if held.unclean || behind {
+            let _span = tracing::info_span!("recovery", store = %self.root.display()).entered();
+            let mut report = RecoveryReport::default();
+            let head = recover(
+                &self.root,
+                &self.options,
+                &self.generation,
+                &held,
+                &mut report,
+            );
+            crate::observe::report_recovery(&report);
+            lock(&self.recovery).append(report);
+            head?
+        } else {
+            published.generation().unwrap_or(0)
+        };
+        self.refresh_to(head)?;
+        let base = self.image();
+        if base.generation != head {
+            // An image ahead of the published generation (the generation file was
+            // replaced?): read the store again, under the lock.
+            self.full_reads.fetch_add(1, Ordering::Relaxed);
+            let mut scan = scan::scan(&self.root, &[])?;
+            if scan.findings.iter().any(|f| f.fatal) {
+                return Err(refuse(&self.root, &scan.findings));
+            }
+            scan.state.generation = head;
+            *self.current.write().unwrap_or_else(PoisonError::into_inner) = scan.state;
+        }
+        let base = self.image();
         *lock(&self.write_owner) = Some(thread::current().id());
-        let (base, base_docs) = self.snapshot_all();
         Ok(Box::new(JsonFsWrite {
             backend: self,
-            writer,
-            state: base.clone(),
-            base,
+            _gate: gate,
+            held: Some(held),
+            state: base.graph.clone(),
             changed: BTreeSet::new(),
             docs: DocTxn {
-                view: self.doc_view(base_docs.clone()),
+                view: self.doc_view(base.docs.clone()),
                 changes: Default::default(),
                 hooks: &self.options.hooks,
             },
-            base_docs,
+            base,
         }))
     }
 
     /// Reads every file again and reports what is wrong: files that do not parse,
-    /// sit elsewhere than their keys say, or break integrity; stray files and
-    /// leftovers of crashes; and any difference between the files and this open
-    /// store (a hand edit made while it was open).
+    /// sit elsewhere than their keys say, or break integrity; stray files; any
+    /// difference between the files and this open store (a hand edit made while it
+    /// was open); and, as notes, what a writer that stopped half-way left and what
+    /// the next write will do with it. A check waits for no writer: while one is
+    /// at work, the files are read as a reader reads them (its transaction is
+    /// applied whole, from the log, or not at all) and what is in `journal/` is its own.
     fn check(&self) -> Result<Vec<Problem>> {
         if *lock(&self.write_owner) == Some(thread::current().id()) {
             return Err(Error::Locked {
@@ -318,52 +751,51 @@ impl Backend for JsonFsBackend {
                 holder: Some("this thread's own write transaction (check after it)".into()),
             });
         }
-        // Holding the writer keeps commits from changing the files under the scan.
-        let writer = self.lock_writer();
         let mut problems = Vec::new();
-        if let Some(reason) = &writer.poisoned {
+        if let Some(reason) = &lock(&self.writer).poisoned {
             problems.push(Problem::new(
                 self.root.display().to_string(),
                 format!("a commit failed after its commit mark ({reason}): reopen the store"),
             ));
         }
         let marker = self.root.join(MARKER);
-        match std::fs::read(&marker) {
-            Ok(_) => {}
-            Err(e) => problems.push(Problem::new(
+        if let Err(e) = std::fs::read(&marker) {
+            problems.push(Problem::new(
                 marker.display().to_string(),
                 format!("the format marker cannot be read: {e}"),
-            )),
-        }
-        let scan = scan::scan(&self.root, &self.overlay)?;
-        problems.extend(scan.findings.iter().map(Finding::problem));
-        for temp in &scan.temps {
-            problems.push(Problem::new(
-                temp.display().to_string(),
-                "temporary file of an interrupted write (removed at the next open)",
             ));
         }
-        let journal = self.root.join(JOURNAL_DIR);
-        if let Ok(entries) = std::fs::read_dir(&journal) {
-            for entry in entries.flatten() {
-                problems.push(Problem::new(
-                    entry.path().display().to_string(),
-                    "journal file left behind (handled at the next open)",
-                ));
-            }
+        // With the turn of this process and the store's lock, no commit changes the
+        // files under the scan, and what is in `journal/` was left by a writer that stopped.
+        let quiet = match self.gate.try_enter() {
+            Some(gate) => match &self.lock {
+                Some(lock_file) => lock_file.try_acquire()?.map(|held| (gate, Some(held))),
+                None => Some((gate, None)),
+            },
+            None => None,
+        };
+        match quiet {
+            Some((_gate, held)) => self.check_quiet(held.as_ref(), &mut problems)?,
+            None => self.check_busy(&mut problems)?,
         }
-        let doc_scan = docs::scan(&self.root, &self.overlay)?;
-        problems.extend(doc_scan.findings.iter().map(Finding::problem));
-        for stray in &doc_scan.strays {
-            problems.push(Problem::new(
-                stray.display().to_string(),
-                "staged document of an unfinished transaction (removed at the next open)",
-            ));
-        }
-        let (current, current_docs) = self.snapshot_all();
-        compare(&self.root, &current, &scan.state, &mut problems)?;
-        docs::check(&self.root, &current_docs, &doc_scan.index, &mut problems)?;
         Ok(problems)
+    }
+
+    fn durability(&self) -> Option<kgstore_core::Durability> {
+        Some(self.options.durability)
+    }
+
+    /// What this handle recovered after interrupted writers (at open and before its
+    /// write transactions since), and how it kept up with other processes' commits.
+    fn figures(&self) -> Result<Vec<kgstore_core::BackendFigure>> {
+        let mut figures = crate::observe::figures(&lock(&self.recovery));
+        figures.push(kgstore_core::BackendFigure::counter(
+            "full_reads",
+            self.full_reads(),
+            "reads of every file of the store (once at open; again only when the commit \
+             log no longer held what this handle needed)",
+        ));
+        Ok(figures)
     }
 
     /// Nothing to reorganise: every file is always in its final form.
@@ -375,8 +807,15 @@ impl Backend for JsonFsBackend {
     /// go on, as a new jsonfs store folder at `dest`, which must not exist. The copy is
     /// built under a temporary name beside `dest` and renamed into place when complete.
     fn backup_native(&self, dest: &Path) -> Result<()> {
-        let (state, docs) = self.snapshot_all();
-        crate::backup::write_copy(&state, &docs, &self.root, dest, &self.options.hooks)
+        self.refresh()?;
+        let image = self.image();
+        crate::backup::write_copy(
+            &image.graph,
+            &image.docs,
+            &self.root,
+            dest,
+            &self.options.hooks,
+        )
     }
 }
 
@@ -466,43 +905,47 @@ struct JsonFsRead<'a> {
 
 kgstore_core::delegate_read_txn!(JsonFsRead<'_>, state, documents: docs);
 
-/// What a write transaction changed.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Key {
-    Node(String),
-    Edge(EdgeKey),
-    Schema(SchemaTarget),
-}
-
 /// The write transaction: a private copy of the state plus the keys it changed,
-/// written to the files at commit.
+/// written to the files at commit. It holds this process's turn and the store's
+/// lock until it commits or is dropped.
 struct JsonFsWrite<'a> {
     backend: &'a JsonFsBackend,
-    writer: MutexGuard<'a, Writer>,
-    base: GraphState,
+    _gate: GateGuard<'a>,
+    /// `None` once let go.
+    held: Option<Held<'a>>,
+    base: Image,
     state: GraphState,
     changed: BTreeSet<Key>,
     /// The documents as the transaction has them, and what it changed.
     docs: DocTxn<'a>,
-    base_docs: Docs,
 }
 
 kgstore_core::delegate_read_txn!(JsonFsWrite<'_>, state, documents: docs);
 
 impl Drop for JsonFsWrite<'_> {
     fn drop(&mut self) {
+        // Rolled back (or committed, and let go already): nothing was written.
+        if let Some(held) = self.held.take() {
+            held.release(true, &self.backend.options.hooks);
+        }
         *lock(&self.backend.write_owner) = None;
     }
 }
 
 impl JsonFsWrite<'_> {
+    /// Lets go of the lock; `clean` when nothing is left for the next writer to recover.
+    fn release(&mut self, clean: bool) {
+        if let Some(held) = self.held.take() {
+            held.release(clean, &self.backend.options.hooks);
+        }
+    }
+
     /// Refuses further writes on this handle after a failure past the commit mark,
+    /// lets go of the lock leaving the pid for the next writer to recover after,
     /// and returns the commit's error with what happens next added to its message.
     fn poison(&mut self, e: Error, next: &str) -> Error {
-        self.writer.poisoned = Some(e.to_string());
-        if let Some(lock) = &self.backend.lock {
-            lock.leave_as_unclean();
-        }
+        lock(&self.backend.writer).poisoned = Some(e.to_string());
+        self.release(false);
         match e {
             Error::Io { path, source } => Error::io(
                 path,
@@ -514,29 +957,34 @@ impl JsonFsWrite<'_> {
 
     /// The file change for one changed key, if the file must change.
     fn change(&self, key: &Key) -> Result<Option<Change>> {
-        let (rel, now, before) = match key {
+        let (now, before) = match key {
             Key::Node(name) => (
-                names::node_path(name),
                 self.state.get_node(name)?.map(Content::node),
-                self.base.contains_node(name)?,
+                self.base.graph.contains_node(name)?,
             ),
             Key::Edge(edge) => (
-                names::edge_path(edge),
                 self.state.get_edge(edge)?.map(Content::edge),
-                self.base.contains_edge(edge)?,
+                self.base.graph.contains_edge(edge)?,
             ),
             Key::Schema(target) => (
-                names::schema_path(target),
                 self.state.get_schema(target)?.map(Content::schema),
-                self.base.get_schema(target)?.is_some(),
+                self.base.graph.get_schema(target)?.is_some(),
             ),
         };
         Ok(match (now, before) {
             (None, false) => None,
-            (content, _) => Some(Change { rel, content }),
+            (content, _) => Some(Change {
+                rel: key.path(),
+                content,
+            }),
         })
     }
 }
+
+const COMMITTED_NEXT: &str = "the commit had passed its commit mark and completes when the \
+     store is next opened or written to (by any process); this handle takes no more writes";
+const UNKNOWN_NEXT: &str = "whether the commit took effect is known when the store is next \
+     opened or written to (it is then whole or absent); this handle takes no more writes";
 
 impl WriteTxn for JsonFsWrite<'_> {
     fn put_node(&mut self, node: &Node) -> Result<()> {
@@ -585,66 +1033,90 @@ impl WriteTxn for JsonFsWrite<'_> {
         Some(&mut self.docs)
     }
 
+    /// Writes the changed files (see `docs/jsonfs.md`, "Commit protocol"), makes the
+    /// new state this handle's image, publishes it to the other processes, and lets
+    /// go of the lock.
     fn commit(self: Box<Self>) -> Result<()> {
         let mut this = *self;
-        if let Some(reason) = &this.writer.poisoned {
+        let backend = this.backend;
+        if let Some(reason) = &lock(&backend.writer).poisoned {
             return Err(JsonFsBackend::poisoned_error(reason));
         }
         let mut changes = Vec::with_capacity(this.changed.len());
         for key in &this.changed {
             changes.extend(this.change(key)?);
         }
-        changes.extend(docs::file_changes(&this.docs, &this.base_docs));
+        changes.extend(docs::file_changes(&this.docs, &this.base.docs));
         // From here the commit owns the staged files: a failure before its commit
-        // mark removes them, one after it leaves them to the next open's recovery.
+        // mark removes them, one after it leaves them to the next writer's recovery.
         let staged = std::mem::take(&mut this.docs.changes);
-        if !changes.is_empty() {
-            let backend = this.backend;
-            let disk = Disk {
-                root: &backend.root,
-                durability: backend.options.durability,
-                hooks: &backend.options.hooks,
-            };
-            let seq = this.writer.next_journal;
-            this.writer.next_journal += 1;
-            match disk.apply(changes, &mut this.writer.dirs, seq) {
-                Ok(()) => {}
-                Err(Failure::Clean(e)) => {
-                    for change in staged.values() {
-                        if let DocChange::Put(rel) = change {
-                            let _ = files::remove(&backend.root.join(rel), &backend.options.hooks);
-                        }
-                    }
-                    return Err(e);
-                }
-                Err(Failure::Committed(e)) => {
-                    return Err(this.poison(
-                        e,
-                        "the commit had passed its commit mark and completes when the \
-                         store is next opened; this handle takes no more writes",
-                    ));
-                }
-                Err(Failure::Unknown(e)) => {
-                    return Err(this.poison(
-                        e,
-                        "whether the commit took effect is known when the store is next \
-                         opened (it is then whole or absent); this handle takes no more writes",
-                    ));
-                }
-            }
+        if changes.is_empty() {
+            this.release(true);
+            return Ok(());
         }
-        let mut graph = this
-            .backend
-            .current
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        let mut docs = this
-            .backend
-            .docs
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        *graph = std::mem::take(&mut this.state);
-        *docs = docs::committed(&this.docs.view.index);
-        Ok(())
+        let generation = this.base.generation + 1;
+        let disk = Disk {
+            root: &backend.root,
+            durability: backend.options.durability,
+            hooks: &backend.options.hooks,
+            generation: &backend.generation,
+        };
+        // The image after the transaction, made before anything is written.
+        let mut image = this.base.clone();
+        image.graph = std::mem::take(&mut this.state);
+        for key in &this.changed {
+            let exists = match key {
+                Key::Node(name) => image.graph.contains_node(name)?,
+                Key::Edge(edge) => image.graph.contains_edge(edge)?,
+                Key::Schema(target) => image.graph.get_schema(target)?.is_some(),
+            };
+            image.wrote(key, exists);
+        }
+        image.wrote_docs(
+            docs::committed(&this.docs.view.index),
+            staged
+                .iter()
+                .map(|(key, change)| (key, matches!(change, DocChange::Put(_)))),
+        );
+        image.generation = generation;
+        let mut writer = lock(&backend.writer);
+        let committed = match disk.commit(changes, &writer.dirs, generation) {
+            Ok(committed) => committed,
+            Err(Failure::Clean { error, tidy }) => {
+                drop(writer);
+                let mut tidy = tidy;
+                for change in staged.values() {
+                    if let DocChange::Put(rel) = change {
+                        tidy &=
+                            files::remove(&backend.root.join(rel), &backend.options.hooks).is_ok();
+                    }
+                }
+                this.release(tidy);
+                return Err(error);
+            }
+            Err(Failure::Committed(e)) => {
+                drop(writer);
+                return Err(this.poison(e, COMMITTED_NEXT));
+            }
+            Err(Failure::Unknown(e)) => {
+                drop(writer);
+                return Err(this.poison(e, UNKNOWN_NEXT));
+            }
+        };
+        // Committed: this handle's readers see the transaction from now on (before
+        // other processes do, so that they never read it back from the log).
+        backend.install(image);
+        let outcome = disk.complete(committed, &mut writer.dirs);
+        drop(writer);
+        match outcome {
+            Ok(()) => {
+                this.release(true);
+                Ok(())
+            }
+            Err(Failure::Clean { error, .. } | Failure::Committed(error)) => {
+                Err(this.poison(error, COMMITTED_NEXT))
+            }
+            Err(Failure::Unknown(e)) => Err(this.poison(e, UNKNOWN_NEXT)),
+        }
     }
 }

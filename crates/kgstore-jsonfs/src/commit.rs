@@ -1,14 +1,20 @@
-//! Putting one transaction's files in place, all or nothing.
+//! Putting one transaction's files in place, all or nothing, and recording it in
+//! the commit log for the other processes.
 //!
-//! One file: temporary file, sync, rename, folder sync; the rename is atomic, so
-//! no journal is needed. Several files: every temporary file is written and synced
-//! first, then the journal with all their contents is written, synced and renamed
-//! to its committed name (the commit mark) and its folder synced; then the files
-//! are renamed into place, their folders synced, and the journal removed. One
-//! document (its metadata file and its staged bytes, nothing else): the metadata
-//! file's rename is the commit mark and no journal is written; the bytes are moved
-//! into place after it, and the next open completes a move a crash interrupted
-//! (it finds the staged file by the SHA-256 the metadata records). See
+//! Every new file's content is first written to a temporary file in `journal/`
+//! and synced. Several files: the journal with all their contents is written,
+//! synced and renamed to `journal/<g>.commit` (the commit mark); the generation is
+//! published; then the journal's folder is synced, the files are renamed into
+//! place and their folders synced. One file: its record is written as
+//! `journal/<g>.pending` and the generation published (the commit mark: from then
+//! on the record is what the next writer completes); then the file is renamed
+//! into place and its folder synced. Either way the record then moves into the log
+//! (`journal/log/<g>`). Other processes see a transaction when its generation is
+//! published, all at once: its record is in `journal/` from before the publication
+//! until after every file is in place. A document's bytes are streamed into a
+//! staged file in `journal/` while the transaction runs; the record moves it into
+//! place (`mv`), and names the file's identity, which a rename keeps, so that
+//! readers of other processes open only the bytes their snapshot names. See
 //! `docs/jsonfs.md` for the crash analysis.
 
 use std::collections::HashSet;
@@ -17,22 +23,30 @@ use std::path::{Path, PathBuf};
 use kgstore_core::{Error, Result};
 
 use crate::fault::{FaultPoint, Hooks};
-use crate::files::{self, Content, ensure_dir, parallel_map, sync_dir, workers_for};
-use crate::journal::{self, COMMITTED, FileOp, JOURNAL_DIR};
+use crate::files::{self, Content, Temp, ensure_dir, parallel_map, sync_dir, workers_for};
+use crate::journal::{self, FileOp, JOURNAL_DIR};
+use crate::log::{self, Generation};
 use crate::options::Durability;
 use crate::{docs, fsio};
 
 /// Why a commit failed, and what state the files are in.
 pub(crate) enum Failure {
-    /// Nothing changed on disk that matters: the store is as before the transaction
-    /// (stray temporary files, removed at the next open, aside).
-    Clean(Error),
+    /// Nothing changed on disk that matters: the store is as before the transaction.
+    /// `tidy` says whether every temporary file was removed too (if not, the next
+    /// writer is told to recover, and removes them).
+    Clean { error: Error, tidy: bool },
     /// The commit passed its commit mark (the journal's rename, or a one-file
-    /// commit's rename): it is complete when the store is next opened.
+    /// commit's rename): the next writer (or open) completes it.
     Committed(Error),
     /// A rename or removal failed and whether it happened cannot be told: the next
-    /// open finds the transaction either whole or absent, never in between.
+    /// writer finds the transaction either whole or absent, never in between.
     Unknown(Error),
+}
+
+impl Failure {
+    fn clean(error: Error) -> Self {
+        Self::Clean { error, tidy: true }
+    }
 }
 
 /// One entity file to write (`Some`) or remove (`None`).
@@ -46,6 +60,7 @@ pub(crate) struct Disk<'a> {
     pub root: &'a Path,
     pub durability: Durability,
     pub hooks: &'a Hooks,
+    pub generation: &'a Generation,
 }
 
 /// A put whose temporary file is written and synced.
@@ -55,24 +70,29 @@ struct Staged {
     bytes: Vec<u8>,
 }
 
+/// A transaction past its commit mark, its files not yet in place.
+pub(crate) struct Committed {
+    generation: u64,
+    /// `journal/<g>.commit` or `journal/<g>.pending`.
+    record: PathBuf,
+    /// The changes and their staged contents.
+    changes: Vec<Change>,
+    staged: Vec<Staged>,
+    /// Folders to sync once the files are in place.
+    to_sync: Vec<PathBuf>,
+    /// Shard folders this commit made.
+    new_dirs: Vec<String>,
+}
+
 /// Whether a relative path is a document's bytes (under `documents/`, any depth).
 fn is_document(rel: &str) -> bool {
     rel.starts_with(docs::DOCUMENTS) && rel.as_bytes().get(docs::DOCUMENTS.len()) == Some(&b'/')
 }
 
-/// The metadata change and the document change of a transaction that writes one
-/// document and nothing else.
-fn single_document(changes: &[Change]) -> Option<(&Change, &Change)> {
-    let [a, b] = changes else { return None };
-    let (meta, doc) = if is_document(&a.rel) { (b, a) } else { (a, b) };
-    match (&meta.content, &doc.content) {
-        (Some(Content::DocMeta(m)), Some(Content::Staged(_)))
-            if docs::docmeta_path(&m.key) == meta.rel && docs::doc_path(&m.key) == doc.rel =>
-        {
-            Some((meta, doc))
-        }
-        _ => None,
-    }
+/// Whether a transaction takes the one-file sequence (a single change, not of a
+/// document's bytes): its record is written without a journal.
+fn one_file(changes: &[Change]) -> bool {
+    matches!(changes, [only] if !is_document(&only.rel))
 }
 
 fn rel_dir(rel: &str) -> &str {
@@ -88,25 +108,26 @@ impl Disk<'_> {
         self.hooks.at(point).map_err(io_at(path))
     }
 
-    /// Writes `changes` all or nothing. `dirs` caches the shard folders known to
-    /// exist with their names synced; the folders this commit creates join it only
-    /// when it succeeds, so that a later commit syncs a name a failed one left
-    /// unsynced. `seq` names the journal.
+    fn journal_dir(&self) -> PathBuf {
+        self.root.join(JOURNAL_DIR)
+    }
+
+    /// Writes `changes` as transaction `generation` up to its commit mark: after
+    /// it the transaction is committed (the next writer completes it if this one
+    /// cannot), before it nothing that matters changed. `dirs` holds the shard
+    /// folders known to exist with their names synced.
     ///
     /// No failed step is retried: after a failed `fsync` the data it was to make
     /// durable is not trusted (the kernel may have dropped it and report the next
     /// sync as a success), so a failure before the commit mark throws the
-    /// temporary files away, and one after it leaves the journal for the next open
-    /// to roll forward, which writes every file anew.
-    pub(crate) fn apply(
+    /// temporary files away, and one after it leaves the record for the next
+    /// writer to roll forward, which writes every file anew.
+    pub(crate) fn commit(
         &self,
         mut changes: Vec<Change>,
-        dirs: &mut HashSet<String>,
-        seq: u64,
-    ) -> Result<(), Failure> {
-        if let Some((meta, doc)) = single_document(&changes) {
-            return self.apply_document(meta, doc, dirs);
-        }
+        dirs: &HashSet<String>,
+        generation: u64,
+    ) -> Result<Committed, Failure> {
         // Removals first: a document's file may give way to a folder of the same
         // name in one transaction, or the reverse.
         changes.sort_by_key(|c| c.content.is_some());
@@ -124,143 +145,135 @@ impl Disk<'_> {
             {
                 let path = self.root.join(dir);
                 // Made now, or by an earlier commit that failed: synced in its parent either way.
-                ensure_dir(&path, self.hooks).map_err(Failure::Clean)?;
+                ensure_dir(&path, self.hooks).map_err(Failure::clean)?;
                 to_sync.push(files::parent(&path).to_path_buf());
                 new_dirs.push(dir.to_owned());
             }
         }
         to_sync.sort();
         to_sync.dedup();
-
-        let staged = self.stage(&changes).map_err(Failure::Clean)?;
-        let single = changes.len() == 1 && !is_document(&changes[0].rel);
-        let outcome = if single {
-            self.apply_one(&changes[0], staged, &to_sync)
+        let staged = self.stage(&changes)?;
+        let record = if one_file(&changes) {
+            self.mark_one(&changes[0], &staged, generation)?
         } else {
-            self.apply_many(&changes, staged, &to_sync, seq)
+            self.mark_many(&changes, &staged, generation)?
         };
-        if outcome.is_ok() {
-            dirs.extend(new_dirs);
-        }
-        outcome
+        Ok(Committed {
+            generation,
+            record,
+            changes,
+            staged,
+            to_sync,
+            new_dirs,
+        })
     }
 
-    fn discard(&self, staged: &[Staged]) {
-        for s in staged {
-            let _ = files::remove(&s.temp, self.hooks);
-        }
+    /// Removes temporary files of a failed commit; whether all are gone.
+    fn discard<'p>(&self, paths: impl IntoIterator<Item = &'p Path>) -> bool {
+        paths
+            .into_iter()
+            .all(|path| files::remove(path, self.hooks).is_ok())
     }
 
-    /// A transaction of several files, through the journal.
-    fn apply_many(
+    fn discard_staged(&self, staged: &[Staged]) -> bool {
+        self.discard(staged.iter().map(|s| s.temp.as_path()))
+    }
+
+    /// Several files: the journal, written, synced and renamed to its committed
+    /// name (the commit mark).
+    fn mark_many(
         &self,
         changes: &[Change],
-        staged: Vec<Staged>,
-        to_sync: &[PathBuf],
-        seq: u64,
-    ) -> Result<(), Failure> {
-        // The journal: written, synced, renamed to its committed name, folder synced.
-        let journal_dir = self.root.join(JOURNAL_DIR);
-        let journal_path = journal_dir.join(format!("{seq:020}{COMMITTED}"));
+        staged: &[Staged],
+        generation: u64,
+    ) -> Result<PathBuf, Failure> {
+        let journal_path = log::commit_path(self.root, generation);
         let mut staged_iter = staged.iter();
         let ops: Vec<FileOp> = changes
             .iter()
             .map(|change| {
                 let staged = change.content.as_ref().and_then(|_| staged_iter.next());
                 match &change.content {
-                    Some(Content::Staged(from)) => FileOp {
+                    Some(Content::Staged(from, id)) => FileOp {
                         rel: change.rel.clone(),
                         content: None,
                         from: Some(from.clone()),
+                        id: *id,
                     },
                     _ => FileOp {
                         rel: change.rel.clone(),
                         content: staged.map(|s| s.bytes.clone()),
                         from: None,
+                        id: None,
                     },
                 }
             })
             .collect();
         let bytes = journal::encode(&ops);
         drop(ops);
-        let temp = match files::write_temp_at(
-            &journal_dir,
-            &bytes,
-            self.hooks,
-            Some((FaultPoint::JournalWritten, FaultPoint::JournalSynced)),
-        ) {
+        let temp = match files::write_temp(&self.journal_dir(), &bytes, self.hooks, Temp::Journal) {
             Ok(temp) => temp,
-            Err(e) => {
-                self.discard(&staged);
-                return Err(Failure::Clean(e));
+            Err(error) => {
+                let tidy = self.discard_staged(staged);
+                return Err(Failure::Clean { error, tidy });
             }
         };
-        // The commit mark.
         if let Err(e) = files::rename(&temp, &journal_path, self.hooks) {
             return Err(match files::exists(&temp) {
                 // Not renamed: nothing is committed.
                 Some(true) => {
-                    let _ = files::remove(&temp, self.hooks);
-                    self.discard(&staged);
-                    Failure::Clean(e)
+                    let tidy = self.discard([temp.as_path()]) && self.discard_staged(staged);
+                    Failure::Clean { error: e, tidy }
                 }
-                // Renamed after all (or cannot be told): the next open decides.
+                // Renamed after all (or cannot be told): the next writer decides.
                 Some(false) => Failure::Committed(e),
                 None => Failure::Unknown(e),
             });
         }
+        Ok(journal_path)
+    }
 
-        // Past the commit mark: every failure from here on is completed by recovery,
-        // including a failed sync of the journal's folder, which is never retried.
-        fn committed<T>(result: Result<T>) -> Result<T, Failure> {
-            result.map_err(Failure::Committed)
+    /// One file: its record, written (unsynced) as `.pending`, and its generation
+    /// published (the commit mark).
+    fn mark_one(
+        &self,
+        change: &Change,
+        staged: &[Staged],
+        generation: u64,
+    ) -> Result<PathBuf, Failure> {
+        let op = FileOp {
+            rel: change.rel.clone(),
+            content: staged.first().map(|s| s.bytes.clone()),
+            from: None,
+            id: None,
+        };
+        let pending = log::pending_path(self.root, generation);
+        let record = files::write_temp(
+            &self.journal_dir(),
+            &journal::encode(&[op]),
+            self.hooks,
+            Temp::Record,
+        )
+        .and_then(|temp| {
+            files::rename(&temp, &pending, self.hooks).inspect_err(|_| {
+                let _ = files::remove(&temp, self.hooks);
+            })
+        })
+        .and_then(|()| self.at(FaultPoint::PendingWritten, &pending));
+        if let Err(error) = record {
+            let tidy = self.discard_staged(staged) && self.discard([pending.as_path()]);
+            return Err(Failure::Clean { error, tidy });
         }
-        committed(self.at(FaultPoint::JournalRenamed, &journal_path))?;
-        committed(self.sync_if_immediate(&journal_dir))?;
-        committed(self.at(FaultPoint::JournalCommitted, &journal_path))?;
-        let mut staged_iter = staged.iter();
-        let mut to_sync = to_sync.to_vec();
-        for change in changes {
-            let target = self.root.join(&change.rel);
-            let document = is_document(&change.rel);
-            match &change.content {
-                Some(_) => {
-                    let Some(s) = staged_iter.next() else { break };
-                    if document {
-                        let dir = files::parent(&target);
-                        to_sync.extend(committed(docs::ensure_doc_dirs(
-                            self.root, dir, self.hooks,
-                        ))?);
-                        committed(docs::clear_empty_dir_at(&target, self.hooks))?;
-                    }
-                    committed(files::rename(&s.temp, &target, self.hooks))?;
-                }
-                None => {
-                    committed(files::remove(&target, self.hooks).map(drop))?;
-                    if document {
-                        let dir = files::parent(&target);
-                        to_sync
-                            .extend(committed(docs::prune_doc_dirs(self.root, dir, self.hooks))?);
-                    }
-                }
-            }
-            committed(self.at(FaultPoint::Renamed, &target))?;
-        }
-        // Document folders emptied by removals are gone; the rest are synced.
-        let documents = self.root.join(docs::DOCUMENTS);
-        to_sync.retain(|d| !d.starts_with(&documents) || d.is_dir());
-        to_sync.sort();
-        to_sync.dedup();
-        committed(self.sync_all(&to_sync))?;
-        committed(self.at(FaultPoint::FoldersSynced, &journal_path))?;
-        committed(files::remove(&journal_path, self.hooks).map(drop))?;
-        committed(self.at(FaultPoint::JournalRemoved, &journal_path))?;
-        // A journal whose removal were lost could later be replayed over newer commits.
-        committed(self.sync_if_immediate(&journal_dir))
+        // A failed publication may or may not have reached the file: the next writer
+        // finds the record named by the generation file (committed) or not (absent).
+        self.generation
+            .publish(generation, self.hooks)
+            .map_err(Failure::Unknown)?;
+        Ok(pending)
     }
 
     /// Renders and writes the temporary file of every put, in parallel for many.
-    fn stage(&self, changes: &[Change]) -> Result<Vec<Staged>> {
+    fn stage(&self, changes: &[Change]) -> Result<Vec<Staged>, Failure> {
         let puts: Vec<(&str, &Content)> = changes
             .iter()
             .filter_map(|c| c.content.as_ref().map(|content| (c.rel.as_str(), content)))
@@ -272,8 +285,9 @@ impl Disk<'_> {
         } else {
             workers_for(puts.len(), 4, 32)
         };
+        let journal_dir = self.journal_dir();
         let results = parallel_map(&puts, workers, |(rel, content)| {
-            if let Content::Staged(from) = content {
+            if let Content::Staged(from, _) = content {
                 // Already written while the transaction ran: only its sync is left.
                 let temp = self.root.join(from);
                 fsio::sync_path(&temp, self.hooks).map_err(|e| Error::io(&temp, e))?;
@@ -284,8 +298,7 @@ impl Disk<'_> {
                 });
             }
             let bytes = content.render()?;
-            let dir = self.root.join(rel_dir(rel));
-            let temp = files::write_temp(&dir, &bytes, self.hooks)?;
+            let temp = files::write_temp(&journal_dir, &bytes, self.hooks, Temp::Entity)?;
             Ok(Staged {
                 rel: (*rel).to_owned(),
                 temp,
@@ -302,168 +315,95 @@ impl Disk<'_> {
         }
         match failure {
             None => Ok(staged),
-            Some(e) => {
-                self.discard(&staged);
-                Err(e)
+            Some(error) => {
+                let tidy = self.discard_staged(&staged);
+                Err(Failure::Clean { error, tidy })
             }
         }
     }
 
-    /// A one-file transaction: the rename (or removal) is atomic by itself, and is
-    /// its commit mark.
-    fn apply_one(
+    /// Completes a committed transaction: publishes it (several files; one file
+    /// is published already), puts its files in place, moves its record into the
+    /// log, then removes old records (housekeeping). On success the shard folders
+    /// it made join `dirs`.
+    pub(crate) fn complete(
         &self,
-        change: &Change,
-        staged: Vec<Staged>,
-        to_sync: &[PathBuf],
-    ) -> Result<(), Failure> {
-        let target = self.root.join(&change.rel);
-        // `witness` is still there exactly when the step did not happen.
-        let (result, witness) = match staged.first() {
-            Some(s) => {
-                debug_assert_eq!(s.rel, change.rel);
-                (files::rename(&s.temp, &target, self.hooks), &s.temp)
-            }
-            None => (files::remove(&target, self.hooks).map(drop), &target),
-        };
-        if let Err(e) = result {
-            return Err(match files::exists(witness) {
-                Some(true) => {
-                    self.discard(&staged);
-                    Failure::Clean(e)
-                }
-                Some(false) => Failure::Committed(e),
-                None => Failure::Unknown(e),
-            });
-        }
-        self.at(FaultPoint::Renamed, &target)
-            .and_then(|()| self.sync_all(to_sync))
-            .and_then(|()| self.at(FaultPoint::FoldersSynced, &target))
-            .map_err(Failure::Committed)
-    }
-
-    /// A transaction that writes one document and nothing else, without a journal:
-    ///
-    /// 1. the staged bytes are synced, the metadata is written to a temporary file
-    ///    in its shard folder and synced, and `journal/` (where the staged file's
-    ///    name lives) is synced — three independent syncs, run at once;
-    /// 2. the metadata's temporary file is renamed over the metadata file — **the
-    ///    commit mark** — and its folder synced;
-    /// 3. the staged file is renamed into place (its folders made as needed).
-    ///
-    /// Before the mark nothing changed. After it, the metadata names the new bytes
-    /// by size and SHA-256 and the staged file is durable in `journal/`: an open
-    /// that finds a staged file whose digest a metadata file records, where that
-    /// document's file lacks those bytes, moves it into place (`docs::scan`). So
-    /// step 3 needs no folder sync of its own, and the commit costs two rounds of
-    /// syncs, as a one-file commit does, plus one rename.
-    fn apply_document(
-        &self,
-        meta: &Change,
-        doc: &Change,
+        committed: Committed,
         dirs: &mut HashSet<String>,
     ) -> Result<(), Failure> {
-        let (Some(meta_content), Some(Content::Staged(staged_rel))) = (&meta.content, &doc.content)
-        else {
-            return Err(Failure::Clean(Error::backend(
-                "jsonfs",
-                "a one-document commit without its metadata and staged bytes",
-            )));
-        };
-        let shard = rel_dir(&meta.rel);
-        let shard_path = self.root.join(shard);
-        let mut mark_dirs = vec![shard_path.clone()];
-        let new_shard = !dirs.contains(shard);
-        if new_shard {
-            // Made now, or by an earlier commit that failed: synced in its parent either way.
-            ensure_dir(&shard_path, self.hooks).map_err(Failure::Clean)?;
-            mark_dirs.push(files::parent(&shard_path).to_path_buf());
-        }
-        let staged = self.root.join(staged_rel);
-        let bytes = meta_content.render().map_err(Failure::Clean)?;
-        let journal_dir = self.root.join(JOURNAL_DIR);
-
-        // Step 1: three syncs at once (one after the other while a fault is set, so
-        // that step n is the same step in every run).
-        let sync_staged =
-            || fsio::sync_path(&staged, self.hooks).map_err(|e| Error::io(&staged, e));
-        let write_meta = || files::write_temp(&shard_path, &bytes, self.hooks);
-        let sync_journal = || self.sync_if_immediate(&journal_dir);
-        let (synced, temp, journal_synced) = if self.hooks.serial() {
-            let synced = sync_staged();
-            let temp = synced.as_ref().ok().map(|()| write_meta());
-            let journal = temp.as_ref().is_some_and(|t| t.is_ok()).then(sync_journal);
-            (synced, temp, journal)
+        let Committed {
+            generation,
+            record,
+            changes,
+            staged,
+            to_sync,
+            new_dirs,
+        } = committed;
+        let one_file = one_file(&changes);
+        let journal_dir = self.journal_dir();
+        // Past the commit mark: every failure from here on is completed by recovery,
+        // including a failed sync of the journal's folder, which is never retried.
+        let committed = |result: Result<()>| result.map_err(Failure::Committed);
+        if !one_file {
+            committed(self.at(FaultPoint::JournalRenamed, &record))?;
+            committed(self.generation.publish(generation, self.hooks))?;
+            committed(self.at(FaultPoint::Published, self.generation.path()))?;
+            committed(self.sync_if_immediate(&journal_dir))?;
+            committed(self.at(FaultPoint::JournalCommitted, &record))?;
         } else {
-            std::thread::scope(|scope| {
-                let staged_sync = scope.spawn(sync_staged);
-                let journal_sync = scope.spawn(sync_journal);
-                let temp = write_meta();
-                let join = |handle: std::thread::ScopedJoinHandle<'_, Result<()>>| {
-                    handle
-                        .join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                };
-                (join(staged_sync), Some(temp), Some(join(journal_sync)))
-            })
-        };
-        let mut errors: Vec<Error> = Vec::new();
-        errors.extend(synced.err());
-        errors.extend(journal_synced.and_then(Result::err));
-        let temp = match temp {
-            Some(Ok(temp)) => Some(temp),
-            Some(Err(e)) => {
-                errors.push(e);
-                None
-            }
-            None => None,
-        };
-        let temp = match (temp, errors.into_iter().next()) {
-            (Some(temp), None) => temp,
-            (temp, error) => {
-                if let Some(temp) = temp {
-                    let _ = files::remove(&temp, self.hooks);
+            committed(self.at(FaultPoint::Published, self.generation.path()))?;
+        }
+        let mut staged_iter = staged.iter();
+        let mut to_sync = to_sync;
+        for change in &changes {
+            let target = self.root.join(&change.rel);
+            let document = is_document(&change.rel);
+            match &change.content {
+                Some(_) => {
+                    let Some(s) = staged_iter.next() else { break };
+                    debug_assert_eq!(s.rel, change.rel);
+                    if document {
+                        let dir = files::parent(&target);
+                        to_sync.extend(
+                            docs::ensure_doc_dirs(self.root, dir, self.hooks)
+                                .map_err(Failure::Committed)?,
+                        );
+                        committed(docs::clear_empty_dir_at(&target, self.hooks))?;
+                    }
+                    committed(files::rename(&s.temp, &target, self.hooks))?;
                 }
-                // Without an error, the metadata was not written only if a sync failed.
-                let e = error.unwrap_or_else(|| {
-                    Error::backend("jsonfs", "a one-document commit's first step failed")
-                });
-                return Err(Failure::Clean(e));
-            }
-        };
-
-        // Step 2: the commit mark.
-        let meta_path = self.root.join(&meta.rel);
-        if let Err(e) = files::rename(&temp, &meta_path, self.hooks) {
-            return Err(match files::exists(&temp) {
-                Some(true) => {
-                    let _ = files::remove(&temp, self.hooks);
-                    Failure::Clean(e)
+                None => {
+                    committed(files::remove(&target, self.hooks).map(drop))?;
+                    if document {
+                        let dir = files::parent(&target);
+                        to_sync.extend(
+                            docs::prune_doc_dirs(self.root, dir, self.hooks)
+                                .map_err(Failure::Committed)?,
+                        );
+                    }
                 }
-                Some(false) => Failure::Committed(e),
-                None => Failure::Unknown(e),
-            });
+            }
+            committed(self.at(FaultPoint::Renamed, &target))?;
         }
-        fn committed<T>(result: Result<T>) -> Result<T, Failure> {
-            result.map_err(Failure::Committed)
+        // Document folders emptied by removals are gone; the rest are synced.
+        let documents = self.root.join(docs::DOCUMENTS);
+        to_sync.retain(|d| !d.starts_with(&documents) || d.is_dir());
+        to_sync.sort();
+        to_sync.dedup();
+        committed(self.sync_all(&to_sync))?;
+        committed(self.at(FaultPoint::FoldersSynced, &record))?;
+        let in_log = log::record_path(self.root, generation);
+        committed(files::rename(&record, &in_log, self.hooks))?;
+        if one_file {
+            committed(self.at(FaultPoint::Recorded, &in_log))?;
+        } else {
+            committed(self.at(FaultPoint::JournalRemoved, &record))?;
+            // A journal whose move were lost could later be replayed over newer commits.
+            committed(self.sync_if_immediate(&journal_dir))?;
         }
-        committed(self.at(FaultPoint::Renamed, &meta_path))?;
-        committed(self.sync_all(&mark_dirs))?;
-        committed(self.at(FaultPoint::FoldersSynced, &meta_path))?;
-        if new_shard {
-            dirs.insert(shard.to_owned());
-        }
-
-        // Step 3: the bytes into place (completed by the next open if this fails).
-        let target = self.root.join(&doc.rel);
-        committed(docs::ensure_doc_dirs(
-            self.root,
-            files::parent(&target),
-            self.hooks,
-        ))?;
-        committed(docs::clear_empty_dir_at(&target, self.hooks))?;
-        committed(files::rename(&staged, &target, self.hooks))?;
-        committed(self.at(FaultPoint::Renamed, &target))
+        dirs.extend(new_dirs);
+        log::prune_after(self.root, generation, self.hooks);
+        Ok(())
     }
 
     fn sync_if_immediate(&self, dir: &Path) -> Result<()> {

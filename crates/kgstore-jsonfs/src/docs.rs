@@ -139,8 +139,8 @@ pub type Docs = DocIndex<DocFile>;
 pub struct DocView<'a> {
     pub root: &'a Path,
     pub index: Docs,
-    /// The committed index, to say which version replaced a file a snapshot wants.
-    pub current: &'a RwLock<Docs>,
+    /// The committed image, to say which version replaced a file a snapshot wants.
+    pub current: &'a RwLock<crate::image::Image>,
 }
 
 impl DocView<'_> {
@@ -157,6 +157,7 @@ impl DocView<'_> {
             .current
             .read()
             .unwrap_or_else(PoisonError::into_inner)
+            .docs
             .get(&meta.key)
             .map_or(0, |(m, _)| m.version);
         Error::Conflict {
@@ -190,7 +191,19 @@ impl DocRead for DocView<'_> {
 
     fn open_doc(&self, meta: &DocumentMeta) -> Result<Box<dyn Read + '_>> {
         let (path, id) = self.path_of(meta)?;
-        let file = match File::open(&path) {
+        let opened = match File::open(&path) {
+            // A staged file of a committed transaction (applied from another
+            // process's record) is moved into place after its publication: the same
+            // file, by its identity, at the document's own path.
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound
+                    && matches!(self.index.get(&meta.key), Some((_, DocFile::Staged(..)))) =>
+            {
+                File::open(self.root.join(doc_path(&meta.key)))
+            }
+            other => other,
+        };
+        let file = match opened {
             Ok(file) => file,
             // Gone, or its folder became a document: replaced after this snapshot.
             Err(e)
@@ -348,14 +361,15 @@ pub fn file_changes(txn: &DocTxn<'_>, base: &Docs) -> Vec<crate::commit::Change>
     for (key, change) in &txn.changes {
         match change {
             DocChange::Put(rel) => {
-                if let Some((meta, _)) = txn.view.index.get(key) {
+                if let Some((meta, file)) = txn.view.index.get(key) {
+                    let (DocFile::Staged(_, id) | DocFile::Stored(id)) = file;
                     out.push(crate::commit::Change {
                         rel: docmeta_path(key),
                         content: Some(Content::DocMeta(meta.clone())),
                     });
                     out.push(crate::commit::Change {
                         rel: doc_path(key),
-                        content: Some(Content::Staged(rel.clone())),
+                        content: Some(Content::Staged(rel.clone(), *id)),
                     });
                 }
             }
@@ -593,8 +607,18 @@ pub fn scan(root: &Path, overlay: &[FileOp]) -> Result<DocScan> {
                 None => (content_rel.clone(), false),
             },
         };
-        let file_path = root.join(&file_rel);
-        match fs::metadata(&file_path) {
+        let mut file_path = root.join(&file_rel);
+        let mut found = fs::metadata(&file_path);
+        if staged
+            && found
+                .as_ref()
+                .is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
+        {
+            // Moved into place meanwhile (a writer in another process at work).
+            file_path = root.join(&content_rel);
+            found = fs::metadata(&file_path);
+        }
+        match found {
             Ok(found) if found.is_file() && found.len() == meta.size => {
                 let id = file_id(&found);
                 let file = if staged {

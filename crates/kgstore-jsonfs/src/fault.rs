@@ -21,6 +21,9 @@ use std::str::FromStr;
 /// A point between two steps of a commit or of recovery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FaultPoint {
+    /// A writer holds the store's lock and has written its pid into it; nothing of
+    /// its transaction is written yet.
+    LockTaken,
     /// An entity's temporary file is written, not yet synced.
     TempWritten,
     /// An entity's temporary file is synced, not yet renamed.
@@ -29,15 +32,24 @@ pub enum FaultPoint {
     JournalWritten,
     /// The journal's temporary file is synced, not yet renamed to its committed name.
     JournalSynced,
+    /// A one-file commit's record is written (`journal/<g>.pending`); its file is
+    /// not renamed into place yet.
+    PendingWritten,
     /// The journal is renamed to its committed name; its folder is not yet synced.
     JournalRenamed,
     /// The journal is durable: the transaction is committed, nothing applied yet.
     JournalCommitted,
     /// One entity file of the transaction is renamed (or removed) into place.
     Renamed,
-    /// Every file is in place and their folders are synced; the journal is still there.
+    /// Every file is in place and their folders are synced; the journal (or a
+    /// one-file commit's record) is still in `journal/`.
     FoldersSynced,
-    /// The journal is removed, its folder not yet synced.
+    /// A one-file commit's record is moved into the log; its generation is not
+    /// published yet.
+    Recorded,
+    /// The generation file names the transaction: other processes see it.
+    Published,
+    /// The journal is moved into the log, `journal/` not yet synced.
     JournalRemoved,
     /// Recovery has rolled one file of a committed journal forward.
     RecoveryApplied,
@@ -47,15 +59,19 @@ pub enum FaultPoint {
 
 impl FaultPoint {
     /// Every point, in the order a commit passes them (recovery's last).
-    pub const ALL: [FaultPoint; 11] = [
+    pub const ALL: [FaultPoint; 15] = [
+        Self::LockTaken,
         Self::TempWritten,
         Self::TempSynced,
         Self::JournalWritten,
         Self::JournalSynced,
+        Self::PendingWritten,
         Self::JournalRenamed,
         Self::JournalCommitted,
         Self::Renamed,
         Self::FoldersSynced,
+        Self::Recorded,
+        Self::Published,
         Self::JournalRemoved,
         Self::RecoveryApplied,
         Self::CleanupRemoved,
@@ -64,14 +80,18 @@ impl FaultPoint {
     /// The point's name, as parsed by [`FromStr`].
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::LockTaken => "lock-taken",
             Self::TempWritten => "temp-written",
             Self::TempSynced => "temp-synced",
             Self::JournalWritten => "journal-written",
             Self::JournalSynced => "journal-synced",
+            Self::PendingWritten => "pending-written",
             Self::JournalRenamed => "journal-renamed",
             Self::JournalCommitted => "journal-committed",
             Self::Renamed => "renamed",
             Self::FoldersSynced => "folders-synced",
+            Self::Recorded => "recorded",
+            Self::Published => "published",
             Self::JournalRemoved => "journal-removed",
             Self::RecoveryApplied => "recovery-applied",
             Self::CleanupRemoved => "cleanup-removed",
@@ -117,21 +137,25 @@ mod ops {
         /// `fsync` a file.
         SyncFile,
         /// Rename a file over another (a temporary file into place, a journal to its
-        /// committed name, a backup folder into place).
+        /// committed name or into the log, a backup folder into place).
         Rename,
-        /// Remove a file (a deleted entity, a committed journal, a temporary file).
+        /// Remove a file (a deleted entity, a discarded journal, a temporary file, an
+        /// old record of the log).
         RemoveFile,
         /// Create a folder (a store, its data folders, a new shard folder).
         CreateDir,
         /// `fsync` a folder, so that names created, renamed or removed in it are durable.
         SyncDir,
-        /// Write the writer's pid into the lock file.
+        /// Write the writer's pid into the lock file when it takes the lock, or
+        /// clear it when it lets go after a transaction that left nothing behind.
         WriteLock,
+        /// Rewrite the generation file: publish a commit to the other processes.
+        Publish,
     }
 
     impl FsOp {
         /// Every kind of step.
-        pub const ALL: [FsOp; 8] = [
+        pub const ALL: [FsOp; 9] = [
             Self::CreateFile,
             Self::WriteFile,
             Self::SyncFile,
@@ -140,6 +164,7 @@ mod ops {
             Self::CreateDir,
             Self::SyncDir,
             Self::WriteLock,
+            Self::Publish,
         ];
 
         /// The step's name.
@@ -153,6 +178,7 @@ mod ops {
                 Self::CreateDir => "create-dir",
                 Self::SyncDir => "sync-dir",
                 Self::WriteLock => "write-lock",
+                Self::Publish => "publish",
             }
         }
 

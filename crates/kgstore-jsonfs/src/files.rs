@@ -15,12 +15,17 @@ use crate::fsio;
 /// Every temporary file's name starts with this; open removes any it finds.
 pub const TEMP_PREFIX: &str = ".tmp-";
 
+/// The suffix of a temporary file that holds a journal or a log record (rather
+/// than an entity file's content): recovery reports those as discarded journals.
+pub const JOURNAL_TEMP_SUFFIX: &str = ".journal";
+
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// A fresh temporary file name, unique in this process (and the lock keeps others out).
-pub fn temp_name() -> String {
+/// A fresh temporary file name, unique in this process; the pid keeps processes
+/// apart, and the lock keeps two writers from ever staging at once.
+pub fn temp_name(suffix: &str) -> String {
     let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{TEMP_PREFIX}{}-{n}", std::process::id())
+    format!("{TEMP_PREFIX}{}-{n}{suffix}", std::process::id())
 }
 
 /// Whether a file name is one of our temporary files.
@@ -43,7 +48,7 @@ pub enum Content {
     /// A document's metadata file.
     DocMeta(kgstore_core::DocumentMeta),
     /// A document's bytes, already in a staged file (relative path), moved into place.
-    Staged(String),
+    Staged(String, crate::docs::FileId),
 }
 
 impl Content {
@@ -69,7 +74,7 @@ impl Content {
             Self::Edge(edge) => entity_file::render_edge(edge),
             Self::Schema(schema) => entity_file::render_schema(schema),
             Self::DocMeta(meta) => render(meta),
-            Self::Staged(rel) => Err(Error::backend(
+            Self::Staged(rel, _) => Err(Error::backend(
                 "jsonfs",
                 format!("the staged document {rel} is moved into place, not rendered"),
             )),
@@ -91,28 +96,46 @@ pub fn ensure_dir(dir: &Path, hooks: &Hooks) -> Result<bool> {
     }
 }
 
-/// Writes `bytes` to a new temporary file in `dir` and syncs it, passing the
-/// `TempWritten` and `TempSynced` points. On failure the temporary file is removed
-/// (best effort: a later open removes what is left), never synced again: after a
-/// failed sync its content is not trusted.
-pub fn write_temp(dir: &Path, bytes: &[u8], hooks: &Hooks) -> Result<PathBuf> {
-    write_temp_at(
-        dir,
-        bytes,
-        hooks,
-        Some((FaultPoint::TempWritten, FaultPoint::TempSynced)),
-    )
+/// What a temporary file is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Temp {
+    /// An entity file's new content, staged in `journal/` before its rename into
+    /// place: synced, passing `TempWritten` and `TempSynced`.
+    Entity,
+    /// A multi-file transaction's journal: synced, passing `JournalWritten` and
+    /// `JournalSynced`.
+    Journal,
+    /// A one-file transaction's log record: not synced (it serves the running
+    /// processes only; the file it describes is the durable commit).
+    Record,
+    /// A file recovery rewrites from a journal: synced, at no named point.
+    Rewrite,
 }
 
-/// [`write_temp`] with the points to pass after writing and after syncing (none
-/// for recovery's rewrites, whose steps are still hooked).
-pub fn write_temp_at(
-    dir: &Path,
-    bytes: &[u8],
-    hooks: &Hooks,
-    points: Option<(FaultPoint, FaultPoint)>,
-) -> Result<PathBuf> {
-    let path = dir.join(temp_name());
+impl Temp {
+    fn points(self) -> Option<(FaultPoint, FaultPoint)> {
+        match self {
+            Self::Entity => Some((FaultPoint::TempWritten, FaultPoint::TempSynced)),
+            Self::Journal => Some((FaultPoint::JournalWritten, FaultPoint::JournalSynced)),
+            Self::Record | Self::Rewrite => None,
+        }
+    }
+
+    fn suffix(self) -> &'static str {
+        match self {
+            Self::Journal | Self::Record => JOURNAL_TEMP_SUFFIX,
+            Self::Entity | Self::Rewrite => "",
+        }
+    }
+}
+
+/// Writes `bytes` to a new temporary file in `dir`, and syncs it unless it is a
+/// [`Temp::Record`]. On failure the temporary file is removed (best effort: a later
+/// recovery removes what is left), never synced again: after a failed sync its
+/// content is not trusted.
+pub fn write_temp(dir: &Path, bytes: &[u8], hooks: &Hooks, kind: Temp) -> Result<PathBuf> {
+    let path = dir.join(temp_name(kind.suffix()));
+    let points = kind.points();
     let mut created = false;
     let outcome = (|| {
         let mut file = fsio::create_new(&path, hooks)?;
@@ -121,7 +144,9 @@ pub fn write_temp_at(
         if let Some((written, _)) = points {
             hooks.at(written)?;
         }
-        fsio::sync_file(&file, &path, hooks)?;
+        if kind != Temp::Record {
+            fsio::sync_file(&file, &path, hooks)?;
+        }
         match points {
             Some((_, synced)) => hooks.at(synced),
             None => Ok(()),
@@ -167,7 +192,7 @@ pub fn exists(path: &Path) -> Option<bool> {
 /// Writes a small file atomically: temporary file, sync, rename, folder sync.
 pub fn write_atomic(path: &Path, bytes: &[u8], hooks: &Hooks) -> Result<()> {
     let dir = parent(path);
-    let temp = write_temp(dir, bytes, hooks)?;
+    let temp = write_temp(dir, bytes, hooks, Temp::Rewrite)?;
     if let Err(e) = rename(&temp, path, hooks) {
         let _ = fsio::remove_file(&temp, hooks);
         return Err(e);

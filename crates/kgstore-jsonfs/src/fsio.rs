@@ -97,9 +97,36 @@ pub fn sync_dir(dir: &Path, hooks: &Hooks) -> io::Result<()> {
     hooks.done(FsOp::SyncDir, dir, outcome)
 }
 
-/// Replaces the lock file's content with `bytes`.
-pub fn write_lock(file: &mut File, path: &Path, bytes: &[u8], hooks: &Hooks) -> io::Result<()> {
+/// Replaces the lock file's content with `bytes` (empty: clears it).
+pub fn write_lock(file: &File, path: &Path, bytes: &[u8], hooks: &Hooks) -> io::Result<()> {
     step(hooks, FsOp::WriteLock, path, || {
-        file.set_len(0).and_then(|()| file.write_all(bytes))
+        file.set_len(0)?;
+        write_at(file, bytes)
     })
+}
+
+/// Rewrites the generation file's line in place (creating the file if needed).
+pub fn publish(path: &Path, line: &[u8], hooks: &Hooks) -> io::Result<()> {
+    step(hooks, FsOp::Publish, path, || {
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        write_at(&file, line)
+    })
+}
+
+/// Writes all of `bytes` at the start of `file`, without moving a shared cursor.
+fn write_at(file: &File, bytes: &[u8]) -> io::Result<()> {
+    #[cfg(unix)]
+    return std::os::unix::fs::FileExt::write_all_at(file, bytes, 0);
+    #[cfg(windows)]
+    {
+        let mut done = 0;
+        while done < bytes.len() {
+            done += std::os::windows::fs::FileExt::seek_write(file, &bytes[done..], done as u64)?;
+        }
+        Ok(())
+    }
 }

@@ -37,6 +37,10 @@ pub struct FileOp {
     pub content: Option<Vec<u8>>,
     /// A staged file (relative path in `journal/`) that becomes `rel`.
     pub from: Option<String>,
+    /// The identity (device, inode) of the staged file that `from` moves, which
+    /// the rename keeps: a reader in another process opens the document's bytes
+    /// only from the file with this identity.
+    pub id: crate::docs::FileId,
 }
 
 /// The journal's bytes for `ops`.
@@ -54,9 +58,12 @@ pub fn encode(ops: &[FileOp]) -> Vec<u8> {
                 out.extend_from_slice(content);
                 out.push(b'\n');
             }
-            (None, Some(from)) => {
-                out.extend_from_slice(format!("mv {from} {}\n", op.rel).as_bytes());
-            }
+            (None, Some(from)) => match op.id {
+                Some((dev, ino)) => {
+                    out.extend_from_slice(format!("mv {from} {} {dev}:{ino}\n", op.rel).as_bytes())
+                }
+                None => out.extend_from_slice(format!("mv {from} {}\n", op.rel).as_bytes()),
+            },
             (None, None) => out.extend_from_slice(format!("del {}\n", op.rel).as_bytes()),
         }
     }
@@ -93,10 +100,18 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<FileOp>, String> {
                     rel: checked_path(rel, line_start)?,
                     content: Some(bytes[at..end].to_vec()),
                     from: None,
+                    id: None,
                 });
                 at = end + 1;
             }
-            ["mv", from, rel] => {
+            ["mv", from, rel, rest @ ..] if rest.len() <= 1 => {
+                let id = match rest {
+                    [id] => Some(
+                        parse_id(id)
+                            .ok_or_else(|| format!("bad file identity at byte {line_start}"))?,
+                    ),
+                    _ => None,
+                };
                 if !crate::docs::is_staged_path(from) || !rel.starts_with(crate::docs::DOCUMENTS) {
                     return Err(format!(
                         "moves something other than a staged document at byte {line_start}"
@@ -106,12 +121,14 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<FileOp>, String> {
                     rel: checked_path(rel, line_start)?,
                     content: None,
                     from: Some((*from).to_owned()),
+                    id,
                 });
             }
             ["del", rel] => ops.push(FileOp {
                 rel: checked_path(rel, line_start)?,
                 content: None,
                 from: None,
+                id: None,
             }),
             ["end", count, sum] => {
                 let expected = format!("sha256:{}", hex(&Sha256::digest(&bytes[..line_start])));
@@ -134,6 +151,12 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<FileOp>, String> {
             _ => return Err(format!("unreadable line at byte {line_start}")),
         }
     }
+}
+
+/// A file identity written as `<device>:<inode>`.
+fn parse_id(text: &str) -> Option<(u64, u64)> {
+    let (dev, ino) = text.split_once(':')?;
+    Some((dev.parse().ok()?, ino.parse().ok()?))
 }
 
 fn checked_path(rel: &str, offset: usize) -> Result<String, String> {
@@ -165,26 +188,31 @@ mod tests {
                 rel: "nodes/3f/serde.json".into(),
                 content: Some(b"{\n  \"x\": 1\n}\n".to_vec()),
                 from: None,
+                id: None,
             },
             FileOp {
                 rel: "edges/a0/a,calls,b.json".into(),
                 content: None,
                 from: None,
+                id: None,
             },
             FileOp {
                 rel: "schemas/node_type/crate.json".into(),
                 content: Some(Vec::new()),
                 from: None,
+                id: None,
             },
             FileOp {
                 rel: "documents/scripts/pilot.fountain".into(),
                 content: None,
                 from: Some("journal/12-3.staged".into()),
+                id: Some((2049, 77)),
             },
             FileOp {
                 rel: "docmeta/ab/scripts%2fpilot.fountain.json".into(),
                 content: Some(b"{}".to_vec()),
                 from: None,
+                id: None,
             },
         ]
     }
@@ -229,6 +257,7 @@ mod tests {
                 rel: rel.into(),
                 content: None,
                 from: None,
+                id: None,
             }]);
             let err = decode(&bytes).unwrap_err();
             assert!(err.contains("outside the data folders"), "{err}");

@@ -1,4 +1,5 @@
-//! The store's folder: its format marker, creation, and recovery after a crash.
+//! The store's folder: its format marker, creation and upgrade, and what a
+//! recovery reports.
 
 use std::fs;
 use std::io::ErrorKind;
@@ -7,31 +8,38 @@ use std::path::{Path, PathBuf};
 use kgstore_core::{Error, Result};
 use serde_json::{Value, json};
 
-use crate::docs::{self, DOCMETA, DOCUMENTS};
+use crate::docs::{DOCMETA, DOCUMENTS};
 use crate::fault::{FaultPoint, Hooks};
 use crate::files::{self, ensure_dir, is_temp, parent, sync_dir};
-use crate::journal::{self, COMMITTED, FileOp, JOURNAL_DIR};
+use crate::journal::JOURNAL_DIR;
 use crate::lock::LOCK_FILE;
+use crate::log::LOG_DIR;
 use crate::names::{EDGES, NODES, SCHEMAS};
 
 /// The format marker's file name.
 pub const MARKER: &str = "kgstore-jsonfs.json";
 /// The format's name in the marker.
 pub const FORMAT: &str = "kgstore-jsonfs";
-/// The format version this build writes; it reads version 1 too (a store without
-/// documents), and a writable open marks such a store version 2.
-pub const VERSION: u64 = 2;
+/// The format version this build writes. Version 2 added documents (`documents/`
+/// and `docmeta/`); version 3 the commit log (`journal/log/`) and the protocol
+/// that lets several processes share a store. The files of an older version are
+/// files of this one, so a writable open upgrades it by rewriting the marker
+/// (1 → 3 and 2 → 3 alike) once the folders exist.
+pub const VERSION: u64 = 3;
+/// The oldest format version this build reads.
+pub const OLDEST_VERSION: u64 = 1;
 /// What a store's own `.gitignore` keeps out of version control.
 const GITIGNORE: &str = "# Written by kgstore-jsonfs: the lock, unfinished commits and temporary files.\nLOCK\njournal/\n.tmp-*\n";
 
 /// Every folder of a store, parents first.
-pub const FOLDERS: [&str; 8] = [
+pub const FOLDERS: [&str; 9] = [
     NODES,
     EDGES,
     SCHEMAS,
     "schemas/node_type",
     "schemas/relation_type",
     JOURNAL_DIR,
+    LOG_DIR,
     DOCUMENTS,
     DOCMETA,
 ];
@@ -44,7 +52,10 @@ pub struct RecoveryReport {
     /// read-only open: applied in memory only, and left on disk for the next
     /// writable open).
     pub rolled_forward: Vec<PathBuf>,
-    /// Journals that had not reached their commit mark, removed with no effect.
+    /// One-file transactions that had committed (their file was in place) as their
+    /// writer stopped: their records moved into the log.
+    pub completed: Vec<PathBuf>,
+    /// Journals and records of transactions that never committed, removed with no effect.
     pub discarded: Vec<PathBuf>,
     /// Stray temporary files of interrupted writes, removed.
     pub temps_removed: Vec<PathBuf>,
@@ -53,9 +64,19 @@ pub struct RecoveryReport {
 }
 
 impl RecoveryReport {
+    /// Adds what a later recovery did.
+    pub(crate) fn append(&mut self, mut later: Self) {
+        self.rolled_forward.append(&mut later.rolled_forward);
+        self.completed.append(&mut later.completed);
+        self.discarded.append(&mut later.discarded);
+        self.temps_removed.append(&mut later.temps_removed);
+        self.left_in_place.append(&mut later.left_in_place);
+    }
+
     /// Whether the store was found closed cleanly.
     pub fn is_clean(&self) -> bool {
         self.rolled_forward.is_empty()
+            && self.completed.is_empty()
             && self.discarded.is_empty()
             && self.temps_removed.is_empty()
             && self.left_in_place.is_empty()
@@ -70,6 +91,7 @@ impl std::fmt::Display for RecoveryReport {
         let mut parts = Vec::new();
         for (what, paths) in [
             ("rolled forward", &self.rolled_forward),
+            ("completed one-file commit", &self.completed),
             ("discarded uncommitted journal", &self.discarded),
             ("removed temporary file", &self.temps_removed),
             ("left in place (read-only)", &self.left_in_place),
@@ -89,27 +111,41 @@ fn not_a_store(root: &Path, reason: &str) -> Error {
     )
 }
 
-/// Checks the format marker, creating a new store in a blank folder; a writable open
-/// also re-creates missing data folders (git does not keep empty folders) and syncs
-/// the store's folder, its data folders and `journal/`: an earlier process that
-/// crashed, or wrote with relaxed durability, may have left names in them (the
-/// marker, a shard folder, a journal's removal) that are visible but not yet
-/// durable, and this process's commits must not be built on names a power cut
-/// could still undo.
-pub fn prepare(root: &Path, read_only: bool, hooks: &Hooks) -> Result<()> {
+/// Whether a folder holds a store, and of which format version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Marker {
+    /// No marker: no store (yet).
+    Missing,
+    /// A store of this format version (one this build reads).
+    Version(u64),
+}
+
+/// Reads the store's format marker: a marker of another format, or of a version
+/// this build does not read, is refused.
+pub fn read_marker(root: &Path) -> Result<Marker> {
     let marker = root.join(MARKER);
     match fs::read(&marker) {
-        Ok(bytes) => {
-            if check_marker(&marker, &bytes)? < VERSION && !read_only {
-                // Version 1 had no documents; from now on the store may hold some.
-                let text = files::render(&json!({ "format": FORMAT, "version": VERSION }))?;
-                files::write_atomic(&marker, &text, hooks)?;
-            }
-        }
-        Err(e) if e.kind() == ErrorKind::NotFound => {
-            if read_only {
-                return Err(not_a_store(root, "has no store to read"));
-            }
+        Ok(bytes) => check_marker(&marker, &bytes).map(Marker::Version),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(Marker::Missing),
+        Err(e) => Err(Error::io(&marker, e)),
+    }
+}
+
+/// The error for a folder without a store, where one is needed.
+pub fn no_store(root: &Path) -> Error {
+    not_a_store(root, "has no store to read")
+}
+
+/// Makes the store ready for writing (the caller holds the lock): creates a new
+/// store in a blank folder, upgrades a store of an older format version, re-creates
+/// missing folders (git does not keep empty folders) and syncs the store's folder,
+/// its data folders and `journal/`: an earlier process that crashed, or wrote with
+/// relaxed durability, may have left names in them (the marker, a shard folder, a
+/// journal's move) that are visible but not yet durable, and this process's commits
+/// must not be built on names a power cut could still undo.
+pub fn prepare(root: &Path, hooks: &Hooks) -> Result<()> {
+    match read_marker(root)? {
+        Marker::Missing => {
             if !is_blank(root)? {
                 return Err(not_a_store(
                     root,
@@ -128,21 +164,31 @@ pub fn prepare(root: &Path, read_only: bool, hooks: &Hooks) -> Result<()> {
             }
             return create(root, hooks);
         }
-        Err(e) => return Err(Error::io(&marker, e)),
+        Marker::Version(VERSION) => {}
+        Marker::Version(_) => {
+            // Version 1 and 2 files are version 3 files: only the marker changes, and
+            // only once the folders of documents and of the commit log exist.
+            for folder in FOLDERS {
+                ensure_dir(&root.join(folder), hooks)?;
+            }
+            sync_dir(&root.join(JOURNAL_DIR), hooks)?;
+            files::write_atomic(&root.join(MARKER), &marker_bytes()?, hooks)?;
+        }
     }
-    if !read_only {
-        for folder in FOLDERS {
-            ensure_dir(&root.join(folder), hooks)?;
-        }
-        sync_dir(root, hooks)?;
-        for folder in FOLDERS {
-            sync_dir(&root.join(folder), hooks)?;
-        }
+    for folder in FOLDERS {
+        ensure_dir(&root.join(folder), hooks)?;
+    }
+    sync_dir(root, hooks)?;
+    for folder in FOLDERS {
+        sync_dir(&root.join(folder), hooks)?;
     }
     Ok(())
 }
 
-/// The marker's format version, if this build reads it.
+fn marker_bytes() -> Result<Vec<u8>> {
+    files::render(&json!({ "format": FORMAT, "version": VERSION }))
+}
+
 fn check_marker(path: &Path, bytes: &[u8]) -> Result<u64> {
     let value: Value = serde_json::from_slice(bytes)
         .map_err(|e| Error::corrupt(path, format!("the format marker does not parse: {e}")))?;
@@ -153,9 +199,11 @@ fn check_marker(path: &Path, bytes: &[u8]) -> Result<u64> {
         ));
     }
     match value.get("version").and_then(Value::as_u64) {
-        Some(version @ 1..=VERSION) => Ok(version),
+        Some(version) if (OLDEST_VERSION..=VERSION).contains(&version) => Ok(version),
         Some(newer) if newer > VERSION => Err(Error::unsupported(
-            format!("format version {newer} (this build reads version {VERSION})"),
+            format!(
+                "format version {newer} (this build reads versions {OLDEST_VERSION} to {VERSION})"
+            ),
             "jsonfs",
         )),
         _ => Err(Error::corrupt(
@@ -192,122 +240,9 @@ pub fn create(root: &Path, hooks: &Hooks) -> Result<()> {
         ensure_dir(&root.join(folder), hooks)?;
     }
     sync_dir(&root.join(SCHEMAS), hooks)?;
+    sync_dir(&root.join(JOURNAL_DIR), hooks)?;
     files::write_atomic(&root.join(".gitignore"), GITIGNORE.as_bytes(), hooks)?;
-    let marker = files::render(&json!({ "format": FORMAT, "version": VERSION }))?;
-    files::write_atomic(&root.join(MARKER), &marker, hooks)
-}
-
-/// Finishes or discards what a crash interrupted: rolls every committed journal
-/// forward (in memory only, returned as an overlay, when read-only) and removes
-/// uncommitted ones. Stray temporary files in the data folders are removed later,
-/// by the scan that finds them.
-pub fn recover(
-    root: &Path,
-    read_only: bool,
-    hooks: &Hooks,
-) -> Result<(RecoveryReport, Vec<FileOp>)> {
-    let mut report = RecoveryReport::default();
-    let mut overlay = Vec::new();
-    let dir = root.join(JOURNAL_DIR);
-    let entries = match fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok((report, overlay)),
-        Err(e) => return Err(Error::io(&dir, e)),
-    };
-    let mut committed = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io(&dir, e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if is_temp(&name) {
-            if read_only {
-                report.left_in_place.push(entry.path());
-            } else {
-                files::remove(&entry.path(), hooks)?;
-                report.discarded.push(entry.path());
-            }
-        } else if let Some(seq) = name
-            .strip_suffix(COMMITTED)
-            .and_then(|s| s.parse::<u64>().ok())
-        {
-            committed.push((seq, entry.path()));
-        }
-    }
-    if !report.discarded.is_empty() {
-        sync_dir(&dir, hooks)?;
-    }
-    committed.sort();
-    for (_, path) in committed {
-        let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        let ops = journal::decode(&bytes).map_err(|detail| {
-            Error::corrupt(
-                &path,
-                format!(
-                    "a committed journal {detail}; it cannot be rolled forward safely, \
-                     so the store is not opened (restore it from a backup)"
-                ),
-            )
-        })?;
-        if read_only {
-            overlay.extend(ops);
-            report.rolled_forward.push(path.clone());
-            report.left_in_place.push(path);
-        } else {
-            roll_forward(root, &ops, hooks)?;
-            files::remove(&path, hooks)?;
-            sync_dir(&dir, hooks)?;
-            report.rolled_forward.push(path);
-        }
-    }
-    Ok((report, overlay))
-}
-
-/// Applies a committed journal's operations to the files, durably whatever the
-/// durability setting. Idempotent, so a crash here only means doing it again.
-fn roll_forward(root: &Path, ops: &[FileOp], hooks: &Hooks) -> Result<()> {
-    let mut dirs: Vec<PathBuf> = Vec::new();
-    for op in ops {
-        let path = root.join(&op.rel);
-        let dir = parent(&path).to_path_buf();
-        let document = op.rel.starts_with(DOCUMENTS);
-        match (&op.content, &op.from) {
-            (Some(content), _) => {
-                if ensure_dir(&dir, hooks)? {
-                    dirs.push(parent(&dir).to_path_buf());
-                }
-                let temp = files::write_temp_at(&dir, content, hooks, None)?;
-                files::rename(&temp, &path, hooks)?;
-            }
-            (None, Some(from)) => {
-                // Not there any more: moved by the interrupted commit, or an earlier
-                // roll-forward (the open then checks the document's size).
-                let staged = root.join(from);
-                if files::exists(&staged) == Some(true) {
-                    dirs.extend(docs::ensure_doc_dirs(root, &dir, hooks)?);
-                    docs::clear_empty_dir_at(&path, hooks)?;
-                    files::rename(&staged, &path, hooks)?;
-                    dirs.push(root.join(JOURNAL_DIR));
-                }
-            }
-            (None, None) => {
-                files::remove(&path, hooks)?;
-                if document {
-                    dirs.extend(docs::prune_doc_dirs(root, &dir, hooks)?);
-                }
-            }
-        }
-        dirs.push(dir);
-        hooks
-            .at(FaultPoint::RecoveryApplied)
-            .map_err(|e| Error::io(&path, e))?;
-    }
-    let documents = root.join(DOCUMENTS);
-    dirs.retain(|d| !d.starts_with(&documents) || d.is_dir());
-    dirs.sort();
-    dirs.dedup();
-    for dir in dirs {
-        sync_dir(&dir, hooks)?;
-    }
-    Ok(())
+    files::write_atomic(&root.join(MARKER), &marker_bytes()?, hooks)
 }
 
 /// Removes stray temporary files found by a scan, passing `CleanupRemoved` after each.

@@ -5,21 +5,25 @@
 //! ```text
 //! store/
 //!   kgstore-jsonfs.json          format marker: {"format": "kgstore-jsonfs", "version": 1}
-//!   LOCK                         lock file: the writer's pid, under an exclusive lock
+//!   LOCK                         lock file: a writer's pid while it holds the lock
 //!   .gitignore                   keeps LOCK, journal/ and temporary files out of git
 //!   nodes/3f/serde.json          one file per node, sharded by a hash of its name
 //!   edges/a0/kgstore,depends_on,serde.json
 //!   schemas/node_type/crate.json
 //!   schemas/relation_type/depends_on.json
-//!   journal/                     a multi-file commit's journal, while it is applied
+//!   journal/                     a commit's staged files and journal, while it is applied
+//!   journal/log/                 the commit log: what recent transactions changed
 //! ```
 //!
-//! Every write goes to a temporary file in the target's folder, is synced, renamed
-//! into place, and the folder synced. A transaction of several files is made atomic
-//! by a journal: a crash before its commit mark leaves no trace, a crash after it is
-//! rolled forward at the next open. The whole graph is read into memory at open
-//! (in parallel), so reads never touch the disk; readers get snapshots and never
-//! wait; one writer at a time. See `docs/jsonfs.md` for the format and protocol.
+//! Every write goes to a temporary file, is synced, renamed into place, and the
+//! folder synced. A transaction of several files is made atomic by a journal: a
+//! crash before its commit mark leaves no trace, a crash after it is rolled forward
+//! by the next writer. The whole graph is read into memory at open (in parallel),
+//! so reads never touch the disk. Several processes share a store: writers take
+//! turns one transaction at a time through a lock file, readers take no lock and
+//! never wait, and every handle applies what other processes committed, from the
+//! commit log, at its next transaction. See `docs/jsonfs.md` for the format and
+//! the protocol.
 //!
 //! ```
 //! use kgstore_core::{GraphRead, Node, Store};
@@ -41,17 +45,22 @@ mod docs;
 pub mod fault;
 mod files;
 mod fsio;
+mod image;
 mod journal;
 mod layout;
 mod lock;
+mod log;
 pub mod names;
+mod observe;
 mod options;
+mod recovery;
 mod scan;
 
 pub use backend::JsonFsBackend;
-pub use layout::{FORMAT, MARKER, RecoveryReport, VERSION};
+pub use layout::{FORMAT, MARKER, OLDEST_VERSION, RecoveryReport, VERSION};
 pub use lock::LOCK_FILE;
-pub use options::{Durability, JsonFsOptions};
+pub use log::{LARGE_RECORD, LOG_DIR, RETAIN, RETAIN_LARGE};
+pub use options::{DEFAULT_LOCK_TIMEOUT, Durability, JsonFsOptions};
 
 /// The prefix of every temporary file name; open removes any such file it finds.
 pub const TEMP_PREFIX: &str = files::TEMP_PREFIX;

@@ -1,166 +1,301 @@
-//! The lock file that keeps a second writing process out.
+//! The lock file that makes writers take turns, one write transaction at a time.
 //!
 //! A writer holds an exclusive lock on `LOCK` (std `File::lock`, `flock(2)` on
-//! Unix) for as long as the store is open and writes its pid into the file; a
-//! read-only opener holds a shared lock. The operating system drops a lock when
-//! its process dies, so a crash never leaves the store locked.
+//! Unix) from the start of a write transaction to its end, and writes its pid into
+//! the file while it holds it. A writer that ends cleanly clears the file; one that
+//! dies (or whose commit failed past its commit mark) leaves its pid there, which
+//! tells the next writer to recover what it left. The operating system drops a lock
+//! when its process dies, so a crash never leaves the store locked. Readers take no
+//! lock at all.
+//!
+//! Waiting is done by a helper thread blocked in `File::lock`, so that a waiter is
+//! woken the moment the lock is free (polling would lose every race against a
+//! process committing in a loop), while the waiting thread itself gives up at its
+//! deadline.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
 
-use kgstore_core::{Error, Result};
+use kgstore_core::{Error, Result, observe};
 
-use crate::fault::Hooks;
+use crate::fault::{FaultPoint, Hooks};
 use crate::fsio;
 
 /// The lock file's name inside the store's folder.
 pub const LOCK_FILE: &str = "LOCK";
 
-/// How often a waiting opener tries the lock again.
-const RETRY: Duration = Duration::from_millis(10);
-
-/// A held lock; released when dropped.
+/// A store's lock file, open for the life of a handle.
 #[derive(Debug)]
 pub(crate) struct LockFile {
-    file: File,
-    exclusive: bool,
-    /// Whether the file still named a writer when the lock was taken: the last
-    /// writer died without closing the store (a crash, a kill), or left it as if.
-    pub(crate) unclean: bool,
-    /// Keep the pid at release, so that the next writable open treats the store as
-    /// closed uncleanly (after a commit failed past its commit mark).
-    keep_pid: AtomicBool,
+    path: PathBuf,
+    file: Arc<File>,
+    wait: Arc<Wait>,
 }
 
-impl LockFile {
-    /// Makes the release leave the pid in the file, as a crash does: the next
-    /// writable open then syncs every folder, whose names this process can no
-    /// longer vouch for.
-    pub(crate) fn leave_as_unclean(&self) {
-        self.keep_pid.store(true, Ordering::SeqCst);
+/// The state shared with the helper thread that waits in `File::lock`.
+#[derive(Debug, Default)]
+struct Wait {
+    state: Mutex<WaitState>,
+    changed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct WaitState {
+    /// A helper thread is blocked in `File::lock`.
+    helper: bool,
+    /// A thread waits for the helper to get the lock.
+    waiting: bool,
+    /// The helper got the lock and hands it to the waiting thread.
+    handed: bool,
+}
+
+impl Wait {
+    fn lock(&self) -> MutexGuard<'_, WaitState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-impl Drop for LockFile {
-    fn drop(&mut self) {
-        if self.exclusive && !self.keep_pid.load(Ordering::SeqCst) {
-            // Forget the pid so that no stale holder is named later; best effort.
-            let _ = self.file.set_len(0);
+/// The held lock. Dropping it lets go without clearing the pid, as a crash does;
+/// [`Held::release`] clears it.
+#[derive(Debug)]
+pub(crate) struct Held<'a> {
+    lock: &'a LockFile,
+    /// Whether the file named a writer when the lock was taken: the last holder
+    /// died (or failed past a commit mark) and left something to recover.
+    pub(crate) unclean: bool,
+    /// The file is cleared at release: set when this holder wrote its pid.
+    claimed: bool,
+}
+
+impl LockFile {
+    /// Opens the lock file of the store at `root`, creating it if `create`; `None`
+    /// if it does not exist and may not be created (a read-only folder).
+    pub(crate) fn open(root: &Path, create: bool) -> Result<Option<Self>> {
+        let path = root.join(LOCK_FILE);
+        let opened = if create {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+        } else {
+            match OpenOptions::new().read(true).write(true).open(&path) {
+                Ok(file) => Ok(file),
+                // A read-only file: a lock needs only a readable descriptor.
+                Err(_) => File::open(&path),
+            }
+        };
+        match opened {
+            Ok(file) => Ok(Some(Self {
+                path,
+                file: Arc::new(file),
+                wait: Arc::new(Wait::default()),
+            })),
+            Err(e) if !create && e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(&path, e)),
         }
+    }
+
+    /// The lock file's path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn held(&self) -> Result<Held<'_>> {
+        let unclean = self.content()?.starts_with("pid ");
+        Ok(Held {
+            lock: self,
+            unclean,
+            claimed: false,
+        })
+    }
+
+    fn content(&self) -> Result<String> {
+        let mut text = String::new();
+        let mut reader: &File = &self.file;
+        std::io::Seek::seek(&mut reader, std::io::SeekFrom::Start(0))
+            .and_then(|_| reader.read_to_string(&mut text))
+            .map_err(|e| Error::io(&self.path, e))?;
+        Ok(text)
+    }
+
+    /// Takes the lock if it is free; `None` if another holder has it.
+    pub(crate) fn try_acquire(&self) -> Result<Option<Held<'_>>> {
+        // A helper still blocked from an earlier, abandoned wait will let go of the
+        // lock as soon as it gets it: wait for it rather than race it.
+        if self.wait.lock().helper {
+            return Ok(None);
+        }
+        match self.file.try_lock() {
+            Ok(()) => self.held().map(Some),
+            Err(TryLockError::WouldBlock) => Ok(None),
+            Err(TryLockError::Error(e)) => Err(Error::io(&self.path, e)),
+        }
+    }
+
+    /// Takes the lock, waiting until `deadline` (`None`: not at all) for the holder
+    /// to let go; then [`Error::Locked`] naming the holder.
+    /// A wait (or a refusal without one) is reported to `observe::lock_wait` with the
+    /// holder the file named when it began.
+    pub(crate) fn acquire(&self, deadline: Option<Instant>) -> Result<Held<'_>> {
+        if let Some(held) = self.try_acquire()? {
+            return Ok(held);
+        }
+        let started = Instant::now();
+        let holder = self.holder();
+        let outcome = self.wait_for(deadline);
+        let holder = match &outcome {
+            Err(Error::Locked {
+                holder: Some(named),
+                ..
+            }) => named.as_str(),
+            _ => holder.as_str(),
+        };
+        observe::lock_wait(
+            &self.path.display(),
+            Some(holder),
+            started.elapsed(),
+            outcome.is_ok(),
+        );
+        outcome
+    }
+
+    /// The slow path of [`LockFile::acquire`]: waits (through the helper thread)
+    /// until the lock is handed over or `deadline` passes.
+    fn wait_for(&self, deadline: Option<Instant>) -> Result<Held<'_>> {
+        let Some(deadline) = deadline else {
+            return Err(self.locked());
+        };
+        let mut state = self.wait.lock();
+        if !state.helper {
+            let file = Arc::clone(&self.file);
+            let wait = Arc::clone(&self.wait);
+            state.helper = true;
+            std::thread::Builder::new()
+                .name("kgstore-jsonfs-lock".into())
+                .spawn(move || {
+                    let got = file.lock().is_ok();
+                    let mut state = wait.lock();
+                    state.helper = false;
+                    if got && state.waiting {
+                        state.handed = true;
+                    } else if got {
+                        // Nobody waits any more: let go at once.
+                        let _ = file.unlock();
+                    }
+                    wait.changed.notify_all();
+                })
+                .map_err(|e| Error::io(&self.path, e))?;
+        }
+        state.waiting = true;
+        loop {
+            if state.handed {
+                state.handed = false;
+                state.waiting = false;
+                drop(state);
+                return match self.held() {
+                    Ok(held) => Ok(held),
+                    Err(e) => {
+                        let _ = self.file.unlock();
+                        Err(e)
+                    }
+                };
+            }
+            if !state.helper {
+                // The helper failed to lock (an I/O error): try once more, directly.
+                state.waiting = false;
+                drop(state);
+                return self.try_acquire()?.ok_or_else(|| self.locked());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                state.waiting = false;
+                drop(state);
+                return Err(self.locked());
+            }
+            state = self
+                .wait
+                .changed
+                .wait_timeout(state, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// The `Locked` error, naming the holder as well as it can be known.
+    pub(crate) fn locked(&self) -> Error {
+        Error::Locked {
+            resource: self.path.display().to_string(),
+            holder: Some(self.holder()),
+        }
+    }
+
+    /// The holder as well as the file tells it: `pid N`, or "another process"
+    /// (between a holder's taking the lock and writing its pid, or a check).
+    fn holder(&self) -> String {
+        let text = self.content().unwrap_or_default();
+        let text = text.trim();
+        if text.starts_with("pid ") {
+            text.to_owned()
+        } else {
+            "another process".to_owned()
+        }
+    }
+}
+
+impl Held<'_> {
+    /// Writes this process's pid into the lock file: from now on, if this holder
+    /// dies or lets go without [`release`](Self::release), the next one recovers.
+    /// On failure the lock is let go and nothing was changed.
+    pub(crate) fn claim(mut self, hooks: &Hooks) -> Result<Self> {
+        let pid = format!("pid {}\n", std::process::id());
+        fsio::write_lock(&self.lock.file, &self.lock.path, pid.as_bytes(), hooks)
+            .map_err(|e| Error::io(&self.lock.path, e))?;
+        self.claimed = true;
+        hooks
+            .at(FaultPoint::LockTaken)
+            .map_err(|e| Error::io(&self.lock.path, e))?;
+        Ok(self)
+    }
+
+    /// Lets go of the lock: clears the pid if `clean` (the transaction left nothing
+    /// to recover), else leaves it for the next holder to find. Clearing is
+    /// housekeeping: if it fails, the next holder runs a recovery that finds
+    /// nothing to do.
+    pub(crate) fn release(mut self, clean: bool, hooks: &Hooks) {
+        if clean && self.claimed {
+            let _ = fsio::write_lock(&self.lock.file, &self.lock.path, b"", hooks);
+        }
+        self.claimed = false;
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
         // Release the lock explicitly rather than by closing the file: a process
         // forked by another thread of this one (to run a command) shares this open
         // file description until it calls exec, and `flock` locks belong to the open
         // file description, so closing our descriptor alone would leave the store
         // locked for as long as that child keeps its copy. Unlocking through any
         // descriptor releases it for all of them.
-        let _ = self.file.unlock();
-    }
-}
-
-/// Takes the lock of the store at `root`: exclusive for a writer, shared for a reader,
-/// waiting up to `timeout`. A reader finds no lock file in a store that was never opened
-/// for writing on this machine (a read-only copy, say): it then holds no lock.
-pub(crate) fn acquire(
-    root: &Path,
-    exclusive: bool,
-    timeout: Option<Duration>,
-    hooks: &Hooks,
-) -> Result<Option<LockFile>> {
-    let path = root.join(LOCK_FILE);
-    let file = if exclusive {
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-    } else {
-        match OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-        {
-            Ok(file) => Ok(file),
-            // A read-only folder or file: a shared lock needs only a readable file.
-            Err(_) => match File::open(&path) {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                other => other,
-            },
-        }
-    };
-    let mut file = file.map_err(|e| Error::io(&path, e))?;
-    let deadline = timeout.map(|t| Instant::now() + t);
-    loop {
-        let attempt = if exclusive {
-            file.try_lock()
-        } else {
-            file.try_lock_shared()
-        };
-        match attempt {
-            Ok(()) => break,
-            Err(TryLockError::Error(e)) => return Err(Error::io(&path, e)),
-            Err(TryLockError::WouldBlock) => {
-                let now = Instant::now();
-                match deadline {
-                    Some(deadline) if now < deadline => {
-                        std::thread::sleep(RETRY.min(deadline - now));
-                    }
-                    _ => return Err(locked(&path, &mut file, exclusive)),
-                }
-            }
-        }
-    }
-    let mut unclean = false;
-    if exclusive {
-        let mut before = String::new();
-        unclean = file.read_to_string(&mut before).is_ok() && before.starts_with("pid ");
-        let pid = format!("pid {}\n", std::process::id());
-        file.seek(SeekFrom::Start(0))
-            .and_then(|_| fsio::write_lock(&mut file, &path, pid.as_bytes(), hooks))
-            .map_err(|e| Error::io(&path, e))?;
-    }
-    Ok(Some(LockFile {
-        file,
-        exclusive,
-        unclean,
-        keep_pid: AtomicBool::new(false),
-    }))
-}
-
-/// The `Locked` error, naming the holder as well as it can be known.
-fn locked(path: &Path, file: &mut File, exclusive: bool) -> Error {
-    // If a shared lock is free, only read-only openers hold the store.
-    let readers_only = exclusive && file.try_lock_shared().is_ok();
-    if readers_only {
-        let _ = file.unlock();
-    }
-    let holder = if readers_only {
-        Some("one or more read-only openers".to_owned())
-    } else {
-        let mut text = String::new();
-        let _ = file.read_to_string(&mut text);
-        let text = text.trim();
-        if text.starts_with("pid ") {
-            Some(text.to_owned())
-        } else {
-            Some("another process".to_owned())
-        }
-    };
-    Error::Locked {
-        resource: path.display().to_string(),
-        holder,
+        let _ = self.lock.file.unlock();
     }
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use std::time::Duration;
+
     use super::*;
+
+    fn soon(ms: u64) -> Option<Instant> {
+        Some(Instant::now() + Duration::from_millis(ms))
+    }
 
     /// A child forked by another thread holds a copy of the lock's descriptor until it
     /// calls exec. CI once saw a reopen fail with `Locked` because dropping the store
@@ -168,13 +303,64 @@ mod tests {
     #[test]
     fn regression_drop_releases_the_lock_while_a_forked_child_holds_a_copy_of_its_descriptor() {
         let dir = tempfile::tempdir().unwrap();
-        let held = acquire(dir.path(), true, None, &Hooks::default())
-            .unwrap()
-            .unwrap();
-        let forked_copy = held.file.try_clone().unwrap();
+        let lock = LockFile::open(dir.path(), true).unwrap().unwrap();
+        let held = lock.acquire(None).unwrap();
+        let forked_copy = lock.file.try_clone().unwrap();
         drop(held);
-        let again = acquire(dir.path(), true, Some(Duration::ZERO), &Hooks::default());
+        let other = LockFile::open(dir.path(), true).unwrap().unwrap();
+        let again = other.acquire(None);
         assert!(again.is_ok(), "the lock outlived its holder: {again:?}");
         drop(forked_copy);
+    }
+
+    #[test]
+    fn a_waiter_gets_the_lock_when_the_holder_lets_go_and_gives_up_at_its_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = LockFile::open(dir.path(), true).unwrap().unwrap();
+        let second = LockFile::open(dir.path(), true).unwrap().unwrap();
+        let held = first
+            .acquire(None)
+            .unwrap()
+            .claim(&Hooks::default())
+            .unwrap();
+        let err = second.acquire(soon(30)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{} is locked by pid {}",
+                first.path().display(),
+                std::process::id()
+            )
+        );
+        // The abandoned helper lets go as soon as it gets the lock: nothing is left held.
+        held.release(true, &Hooks::default());
+        std::thread::sleep(Duration::from_millis(50));
+        let held = first.acquire(soon(5000)).unwrap();
+        assert!(!held.unclean);
+        // A waiter is handed the lock when it is let go.
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| second.acquire(soon(10_000)).map(|h| h.unclean));
+            std::thread::sleep(Duration::from_millis(30));
+            drop(held);
+            assert!(!waiter.join().unwrap().unwrap());
+        });
+    }
+
+    #[test]
+    fn a_holder_that_lets_go_without_release_leaves_its_pid_for_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = LockFile::open(dir.path(), true).unwrap().unwrap();
+        drop(
+            lock.acquire(None)
+                .unwrap()
+                .claim(&Hooks::default())
+                .unwrap(),
+        );
+        let held = lock.acquire(None).unwrap();
+        assert!(held.unclean);
+        held.claim(&Hooks::default())
+            .unwrap()
+            .release(true, &Hooks::default());
+        assert!(!lock.acquire(None).unwrap().unclean);
     }
 }

@@ -6,6 +6,10 @@ use crate::fault::Hooks;
 
 pub use kgstore_core::Durability;
 
+/// How long a writer waits for its turn by default: 5 s, as SQLite's busy timeout
+/// does in kgstore's SQLite backend.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Whether a commit syncs folders after its renames: with [`Durability::Immediate`]
 /// every file and folder a commit touches is synced before it returns; with
 /// [`Durability::Relaxed`] file contents are still synced before each rename (no
@@ -18,8 +22,9 @@ pub(crate) fn sync_folders(durability: Durability) -> bool {
 /// How [`JsonFsBackend::open`](crate::JsonFsBackend::open) opens a store.
 ///
 /// Every field has a builder method; the defaults are a writable store, created
-/// if missing, with [`Durability::Immediate`], failing at once with
-/// [`Error::Locked`](kgstore_core::Error::Locked) if another process holds it.
+/// if missing, with [`Durability::Immediate`], whose writers wait up to
+/// [`DEFAULT_LOCK_TIMEOUT`] for another writer's transaction to end before failing
+/// with [`Error::Locked`](kgstore_core::Error::Locked).
 ///
 /// ```
 /// use std::time::Duration;
@@ -30,19 +35,21 @@ pub(crate) fn sync_folders(durability: Durability) -> bool {
 ///     .lock_timeout(Some(Duration::from_millis(500)));
 /// assert!(!options.read_only);
 /// assert!(options.create_if_missing);
+/// assert_eq!(JsonFsOptions::default().lock_timeout, Some(Duration::from_secs(5)));
 /// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct JsonFsOptions {
     /// How durable a commit is when it returns (URL parameter `durability=relaxed`).
     pub durability: Durability,
-    /// Open for reading only, beside other read-only openers, under a shared lock; no
-    /// recovery is written to disk (URL parameter `read_only=true`).
+    /// Open for reading only: no write is taken and nothing is written to disk, not
+    /// even a recovery (URL parameter `read_only=true`). Readers take no lock.
     pub read_only: bool,
     /// Create the folder and an empty store if there is none (ignored when read-only).
     pub create_if_missing: bool,
-    /// How long to wait for another process's lock: `None` fails at once
-    /// (URL parameter `lock_timeout_ms=500`).
+    /// How long a write transaction waits for its turn (another writer's
+    /// transaction, in this process or another, to end): `None` fails at once
+    /// (URL parameter `lock_timeout_ms=500`). [`DEFAULT_LOCK_TIMEOUT`] by default.
     pub lock_timeout: Option<Duration>,
     pub(crate) hooks: Hooks,
 }
@@ -53,14 +60,15 @@ impl Default for JsonFsOptions {
             durability: Durability::Immediate,
             read_only: false,
             create_if_missing: true,
-            lock_timeout: None,
+            lock_timeout: Some(DEFAULT_LOCK_TIMEOUT),
             hooks: Hooks::default(),
         }
     }
 }
 
 impl JsonFsOptions {
-    /// The defaults: writable, created if missing, immediate durability, no lock wait.
+    /// The defaults: writable, created if missing, immediate durability, writers
+    /// waiting up to [`DEFAULT_LOCK_TIMEOUT`] for their turn.
     pub fn new() -> Self {
         Self::default()
     }
@@ -83,7 +91,7 @@ impl JsonFsOptions {
         self
     }
 
-    /// Waits up to `timeout` for another process's lock; `None` fails at once.
+    /// Makes a writer wait up to `timeout` for its turn; `None` fails at once.
     pub fn lock_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.lock_timeout = timeout;
         self

@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use imbl::OrdMap;
 use kgstore_core::entity_file::{self, EntityFile};
 use kgstore_core::{EdgeKey, Error, GraphState, Problem, Result, algo};
 
 use crate::files::{is_temp, workers_for};
+use crate::image::{Image, Key};
 use crate::journal::FileOp;
 use crate::names::{self, EDGES, EXTENSION, NODE_TYPE, NODES, RELATION_TYPE, SCHEMAS};
 
@@ -34,14 +36,20 @@ impl Finding {
 /// What a scan found.
 #[derive(Default)]
 pub struct Scan {
-    /// The graph the files hold.
-    pub state: GraphState,
+    /// The graph the files hold (at generation 0: the caller knows the generation).
+    pub state: Image,
     /// What is wrong.
     pub findings: Vec<Finding>,
     /// Temporary files left by a crash.
     pub temps: Vec<PathBuf>,
     /// Shard folders that exist (relative paths).
     pub dirs: HashSet<String>,
+    /// Staged documents no committed transaction names, and temporary files of
+    /// document metadata (see [`crate::docs::DocScan`]).
+    pub doc_strays: Vec<PathBuf>,
+    /// One-document commits of format version 2 that a crash cut short after their
+    /// commit mark: (staged file, the document's path).
+    pub doc_pending: Vec<(String, String)>,
 }
 
 /// What reading one folder gave.
@@ -151,11 +159,20 @@ fn folders(root: &Path, scan: &mut Scan) -> Result<Vec<String>> {
     Ok(folders)
 }
 
-/// Reads every entity file under `root`, with `overlay` (a committed journal that a
-/// read-only open cannot roll forward on disk) applied on top, and checks the result:
-/// files parse and sit where their keys say, edges join existing nodes, dependencies
-/// exist and form no cycle.
-pub fn scan(root: &Path, overlay: &[FileOp]) -> Result<Scan> {
+/// The folders that hold entity files (shard folders and schema folders), relative
+/// to the store's folder.
+pub fn data_folders(root: &Path) -> Result<Vec<String>> {
+    folders(root, &mut Scan::default())
+}
+
+/// The files of a store as read, before any overlay and integrity check.
+pub struct Files {
+    loaded: BTreeMap<String, Result<EntityFile, String>>,
+    scan: Scan,
+}
+
+/// Reads every entity file under `root`, in parallel, without judging the whole.
+pub fn read_files(root: &Path) -> Result<Files> {
     let mut scan = Scan::default();
     let folders = folders(root, &mut scan)?;
     let parallelism = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -192,7 +209,30 @@ pub fn scan(root: &Path, overlay: &[FileOp]) -> Result<Scan> {
         scan.findings.extend(part.findings);
         scan.temps.extend(part.temps);
     }
+    Ok(Files { loaded, scan })
+}
+
+/// Reads every entity file under `root`, with `overlay` (committed transactions
+/// not, or not all, in the files yet) applied on top, and checks the result; see
+/// [`finish`].
+pub fn scan(root: &Path, overlay: &[FileOp]) -> Result<Scan> {
+    finish(root, read_files(root)?, overlay)
+}
+
+/// Applies `overlay` over the files read, reads the documents' metadata (with
+/// `overlay` applied too) and checks the result: files parse and sit where their
+/// keys say, edges join existing nodes, dependencies exist and form
+/// no cycle.
+pub fn finish(root: &Path, files: Files, overlay: &[FileOp]) -> Result<Scan> {
+    let Files {
+        mut loaded,
+        mut scan,
+    } = files;
     for op in overlay {
+        if crate::docs::is_doc_path(&op.rel) {
+            // A document's metadata or bytes: the documents' scan applies it.
+            continue;
+        }
         match &op.content {
             Some(bytes) => {
                 loaded.insert(op.rel.clone(), entity_file::parse(&op.rel, bytes));
@@ -205,21 +245,32 @@ pub fn scan(root: &Path, overlay: &[FileOp]) -> Result<Scan> {
     let mut paths_of_nodes: HashMap<String, String> = HashMap::new();
     let mut deps: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut edges: Vec<(String, EdgeKey)> = Vec::new();
+    let mut graph = GraphState::new();
+    let mut hashed = OrdMap::new();
     for (rel, parsed) in loaded {
         match parsed {
             Ok(EntityFile::Node(node)) => {
-                paths_of_nodes.insert(node.name.clone(), rel);
+                Image::note_path(&mut hashed, &rel, &Key::Node(node.name.clone()));
                 deps.insert(node.name.clone(), node.dependencies.clone());
-                scan.state.put_node(node);
+                paths_of_nodes.insert(node.name.clone(), rel);
+                graph.put_node(node);
             }
             Ok(EntityFile::Edge(edge)) => {
+                Image::note_path(&mut hashed, &rel, &Key::Edge(edge.key()));
                 edges.push((rel, edge.key()));
-                scan.state.put_edge(edge);
+                graph.put_edge(edge);
             }
-            Ok(EntityFile::Schema(target, schema)) => scan.state.put_schema(target, schema),
+            Ok(EntityFile::Schema(target, schema)) => graph.put_schema(target, schema),
             Err(detail) => scan.findings.push(finding(root.join(&rel), detail, true)),
         }
     }
+    scan.state = Image::new(0, graph, hashed);
+    let documents = crate::docs::scan(root, overlay)?;
+    scan.findings.extend(documents.findings);
+    scan.dirs.extend(documents.dirs);
+    scan.doc_strays = documents.strays;
+    scan.doc_pending = documents.pending;
+    scan.state.set_docs(documents.index);
     integrity(root, &mut scan, &paths_of_nodes, &deps, &edges)?;
     scan.findings.sort_by(|a, b| a.path.cmp(&b.path));
     scan.temps.sort();

@@ -209,9 +209,26 @@ fn abort_after_the_folders_are_synced_is_rolled_forward() {
 }
 
 #[test]
-fn abort_after_the_journal_is_removed_is_complete() {
+fn abort_after_the_generation_is_published_is_rolled_forward_again() {
+    // The journal is still in `journal/`: the next writer rolls it forward again
+    // (idempotent) and moves it into the log.
+    let report = crash_at(FaultPoint::Published, 0, true, Outcome::After);
+    assert_eq!(report.rolled_forward.len(), 1, "{report}");
+}
+
+#[test]
+fn abort_after_the_journal_is_moved_into_the_log_is_complete() {
     let report = crash_at(FaultPoint::JournalRemoved, 0, true, Outcome::After);
     assert!(report.is_clean(), "{report}");
+}
+
+#[test]
+fn abort_with_the_lock_taken_and_nothing_written_leaves_no_trace() {
+    for multi in [true, false] {
+        // Skipping the open's own turn, which recovers (nothing here).
+        let report = crash_at(FaultPoint::LockTaken, 1, multi, Outcome::Before);
+        assert!(report.is_clean(), "{report}");
+    }
 }
 
 // ----- aborts in a commit of one file (no journal) -----
@@ -226,11 +243,27 @@ fn single_file_commit_abort_before_rename_leaves_no_trace() {
 }
 
 #[test]
+fn single_file_commit_abort_before_its_rename_discards_its_record() {
+    let report = crash_at(FaultPoint::PendingWritten, 0, false, Outcome::Before);
+    assert_eq!(report.discarded.len(), 1, "{report}");
+    assert_eq!(report.temps_removed.len(), 1, "{report}");
+}
+
+#[test]
 fn single_file_commit_abort_after_rename_keeps_the_commit() {
-    for point in [FaultPoint::Renamed, FaultPoint::FoldersSynced] {
+    // Published (its commit mark), its record still `.pending`: the next writer
+    // finishes it from the record and moves the record into the log.
+    for point in [
+        FaultPoint::Published,
+        FaultPoint::Renamed,
+        FaultPoint::FoldersSynced,
+    ] {
         let report = crash_at(point, 0, false, Outcome::After);
-        assert!(report.is_clean(), "{point}: {report}");
+        assert_eq!(report.completed.len(), 1, "{point}: {report}");
     }
+    // Recorded in the log: nothing is left.
+    let report = crash_at(FaultPoint::Recorded, 0, false, Outcome::After);
+    assert!(report.is_clean(), "{report}");
 }
 
 // ----- aborts during recovery -----
@@ -292,8 +325,10 @@ fn fail_at(point: FaultPoint, skip: u32, multi: bool) -> (tempfile::TempDir, Sto
 #[test]
 fn a_full_disk_before_the_commit_mark_surfaces_as_io_and_changes_nothing() {
     for (point, skip, multi) in [
+        (FaultPoint::LockTaken, 1, true),
         (FaultPoint::TempWritten, 0, false),
         (FaultPoint::TempSynced, 0, false),
+        (FaultPoint::PendingWritten, 0, false),
         (FaultPoint::TempWritten, 2, true),
         (FaultPoint::TempSynced, 3, true),
         (FaultPoint::JournalWritten, 0, true),
@@ -327,13 +362,16 @@ fn a_failure_after_the_commit_mark_refuses_more_writes_and_completes_at_reopen()
     for (point, skip, multi) in [
         (FaultPoint::Renamed, 0, false),
         (FaultPoint::FoldersSynced, 0, false),
+        (FaultPoint::Recorded, 0, false),
+        (FaultPoint::Published, 0, false),
         (FaultPoint::JournalRenamed, 0, true),
         (FaultPoint::JournalCommitted, 0, true),
         (FaultPoint::Renamed, 1, true),
         (FaultPoint::FoldersSynced, 0, true),
+        (FaultPoint::Published, 0, true),
         (FaultPoint::JournalRemoved, 0, true),
     ] {
-        let (dir, store, before, after) = fail_at(point, skip, multi);
+        let (dir, store, _, after) = fail_at(point, skip, multi);
         let path = dir.path().join("store");
         let err = store.write(|tx| transaction(tx, multi)).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Io, "{point}: {err}");
@@ -342,8 +380,8 @@ fn a_failure_after_the_commit_mark_refuses_more_writes_and_completes_at_reopen()
                 .contains("completes when the store is next opened"),
             "{err}"
         );
-        // Readers still see the last state that is whole in memory.
-        assert!(state(&store) == before, "{point}");
+        // Committed: the handle's readers see the transaction.
+        assert!(state(&store) == after, "{point}");
         let refused = store
             .create_node(Node::new("refused", "thing").unwrap())
             .unwrap_err();

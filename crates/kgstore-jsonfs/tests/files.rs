@@ -7,6 +7,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use kgstore_core::suite::while_writing;
 use kgstore_core::{
     Edge, EdgeKey, ErrorKind, GraphRead, Node, RelationType, SchemaTarget, Store, Timestamp,
 };
@@ -125,7 +126,7 @@ fn node_and_edge_files_are_pretty_with_stable_key_order() {
     );
     assert_eq!(
         file(dir.path(), "kgstore-jsonfs.json"),
-        "{\n  \"format\": \"kgstore-jsonfs\",\n  \"version\": 2\n}\n"
+        "{\n  \"format\": \"kgstore-jsonfs\",\n  \"version\": 3\n}\n"
     );
 }
 
@@ -313,7 +314,7 @@ fn crash_leftovers_are_cleaned_and_reported() {
     fs::write(&stray, "half a fi").unwrap();
     let beside_marker = dir.path().join(".tmp-1-3");
     fs::write(&beside_marker, "{\"format\"").unwrap();
-    let half_journal = dir.path().join("journal/.tmp-1-2");
+    let half_journal = dir.path().join("journal/.tmp-1-2.journal");
     fs::write(
         &half_journal,
         "kgstore-jsonfs journal 1\nput nodes/8b/x.json 10\n{",
@@ -374,6 +375,29 @@ fn child() {
 }
 
 #[test]
+fn a_handle_kept_open_recovers_after_a_writer_that_died_and_counts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(sample(dir.path()));
+    // Open before the other writer dies: its open had nothing to recover.
+    let store = open(dir.path());
+    assert_eq!(store.metrics().backend_figure("journal_replays"), Some(0));
+    committed_journal(dir.path());
+    // Its next write takes the lock, finds the dead writer's pid, rolls the
+    // committed journal forward, then writes.
+    store
+        .create_node(Node::new("after", "crate").unwrap())
+        .unwrap();
+    assert!(store.contains_node("late").unwrap());
+    assert!(dir.path().join(node_path("late")).exists());
+    let m = store.metrics();
+    assert_eq!(m.backend_figure("journal_replays"), Some(1), "{m:?}");
+    assert_eq!(m.backend_figure("full_reads"), Some(1), "{m:?}");
+    assert!(m.recovery_actions >= 1, "{m:?}");
+    assert_eq!(leftovers(dir.path()), Vec::<PathBuf>::new());
+    assert!(store.check().unwrap().is_ok());
+}
+
+#[test]
 fn a_read_only_open_applies_a_committed_journal_in_memory_only() {
     let dir = tempfile::tempdir().unwrap();
     drop(sample(dir.path()));
@@ -401,10 +425,11 @@ fn a_read_only_open_applies_a_committed_journal_in_memory_only() {
 fn a_store_cloned_by_git_without_empty_folders_opens() {
     let dir = tempfile::tempdir().unwrap();
     drop(sample(dir.path()));
+    // Git keeps neither ignored files (the lock, `journal/` with the log) nor empty folders.
     for gone in ["journal", "LOCK", "schemas/relation_type"] {
         let path = dir.path().join(gone);
         if path.is_dir() {
-            fs::remove_dir(path).unwrap();
+            fs::remove_dir_all(path).unwrap();
         } else {
             fs::remove_file(path).unwrap();
         }
@@ -437,7 +462,7 @@ fn folders_that_are_not_stores_are_refused() {
     drop(open(newer.path()));
     fs::write(
         newer.path().join("kgstore-jsonfs.json"),
-        r#"{"format": "kgstore-jsonfs", "version": 3}"#,
+        r#"{"format": "kgstore-jsonfs", "version": 4}"#,
     )
     .unwrap();
     let err = JsonFsBackend::open(newer.path(), JsonFsOptions::default()).unwrap_err();
@@ -481,4 +506,30 @@ proptest::proptest! {
         let after = kgstore_core::suite::dump(&open(dir.path()));
         proptest::prop_assert!(before == after);
     }
+}
+
+#[test]
+fn check_waits_for_no_writer_and_notes_one_at_work() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(sample(dir.path()));
+    let writer = open(dir.path());
+    // Another handle: its own lock descriptor, as another process has.
+    let checker = Store::new(
+        JsonFsBackend::open(
+            dir.path(),
+            JsonFsOptions::default().lock_timeout(Some(std::time::Duration::ZERO)),
+        )
+        .unwrap(),
+    );
+    while_writing(&writer, Node::new("during", "crate").unwrap(), || {
+        let report = checker.check().unwrap();
+        assert!(report.is_ok(), "{:?}", report.problems);
+        let notes: Vec<String> = report.notes().map(ToString::to_string).collect();
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].contains("a writer (pid "), "{notes:?}");
+    });
+    // With no writer at work: no note, and the other handle's commit is seen.
+    let report = checker.check().unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert!(checker.contains_node("during").unwrap());
 }

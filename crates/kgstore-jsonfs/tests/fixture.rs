@@ -1,9 +1,11 @@
-//! The committed stores of format version 1 (`tests/fixtures/v1`, before documents)
-//! and 2 (`tests/fixtures/v2`, with documents) must keep opening with the same
-//! content, and today's writer must still write exactly the files of the newest: a
+//! The committed stores of every format version must keep opening with the same
+//! content: `tests/fixtures/v1` (graph only), `v2` (with documents), `v3` (the
+//! commit log of several processes; its files are those of v2 but the marker).
+//! Today's writer must still write exactly the files of the current version: a
 //! change of format shows up here and needs a new version and a new fixture.
 //!
-//! `KGSTORE_WRITE_FIXTURE=1 cargo test -p kgstore-jsonfs --test fixture` rewrites v2.
+//! `KGSTORE_WRITE_FIXTURE=1 cargo test -p kgstore-jsonfs --test fixture` rewrites
+//! the current version's fixture.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -19,15 +21,15 @@ use serde_json::json;
 
 use common::{all_files, open};
 
-fn fixture_v1() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1")
+fn fixture(version: u64) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/v{version}"))
 }
 
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v2")
+fn current() -> PathBuf {
+    fixture(kgstore_jsonfs::VERSION)
 }
 
-/// The documents of the v2 fixture, with fixed times: a script, a hostile key,
+/// The documents of the fixtures since v2, with fixed times: a script, a hostile key,
 /// binary bytes, an empty document.
 fn write_documents(path: &Path) {
     let t = Timestamp::from_micros(1_767_225_600_000_000).unwrap();
@@ -106,7 +108,8 @@ fn write_sample(path: &Path) {
         .unwrap();
 }
 
-/// The regular files of a store, relative, without the lock file.
+/// The regular files of a store, relative, without what its `.gitignore` keeps out
+/// of version control (the lock file, `journal/` with the commit log).
 fn files(root: &Path) -> Vec<(String, Vec<u8>)> {
     all_files(root)
         .into_iter()
@@ -115,88 +118,101 @@ fn files(root: &Path) -> Vec<(String, Vec<u8>)> {
             let bytes = std::fs::read(&p).unwrap();
             (rel, bytes)
         })
-        .filter(|(rel, _)| rel != "LOCK")
+        .filter(|(rel, _)| rel != "LOCK" && !rel.starts_with("journal/"))
         .collect()
 }
 
-fn copy_fixture(from: &Path, to: &Path) {
-    for (rel, bytes) in files(from) {
+fn copy_fixture(version: u64, to: &Path) {
+    for (rel, bytes) in files(&fixture(version)) {
         let dest = to.join(rel);
         std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
         std::fs::write(dest, bytes).unwrap();
     }
 }
 
-#[test]
-fn format_v1_fixture_opens_with_its_content_and_becomes_v2() {
-    let fresh = tempfile::tempdir().unwrap();
-    write_sample(fresh.path());
-    let copy = tempfile::tempdir().unwrap();
-    copy_fixture(&fixture_v1(), copy.path());
-    let read_only = Store::new(
-        JsonFsBackend::open(copy.path(), JsonFsOptions::default().read_only(true)).unwrap(),
-    );
-    assert!(dump(&read_only) == dump(&open(fresh.path())));
-    assert_eq!(read_only.count_documents().unwrap(), 0);
-    drop(read_only);
-    let marker = copy.path().join("kgstore-jsonfs.json");
-    assert!(
-        std::fs::read_to_string(&marker)
-            .unwrap()
-            .contains("\"version\": 1")
-    );
-    let store = open(copy.path());
-    assert!(dump(&store) == dump(&open(fresh.path())));
-    assert_eq!(dump(&store).0.len(), 5);
-    assert!(store.check().unwrap().is_ok());
-    assert!(
-        std::fs::read_to_string(&marker)
-            .unwrap()
-            .contains("\"version\": 2")
-    );
-    store.write_document("after/upgrade.txt", "x").unwrap();
+fn documents(store: &Store) -> Vec<kgstore_core::DocumentMeta> {
+    store
+        .list_documents(&DocumentQuery::default())
+        .unwrap()
+        .documents
 }
 
 #[test]
-fn format_v2_fixture_opens_with_its_content() {
-    let fresh = tempfile::tempdir().unwrap();
-    write_sample(fresh.path());
-    write_documents(fresh.path());
+fn the_fixture_of_every_format_version_opens_with_its_content() {
+    let fresh_dir = tempfile::tempdir().unwrap();
+    write_sample(fresh_dir.path());
+    write_documents(fresh_dir.path());
     if std::env::var("KGSTORE_WRITE_FIXTURE").is_ok() {
-        let _ = std::fs::remove_dir_all(fixture());
-        for (rel, bytes) in files(fresh.path()) {
-            let dest = fixture().join(rel);
+        let _ = std::fs::remove_dir_all(current());
+        for (rel, bytes) in files(fresh_dir.path()) {
+            let dest = current().join(rel);
             std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
             std::fs::write(dest, bytes).unwrap();
         }
     }
-    let copy = tempfile::tempdir().unwrap();
-    copy_fixture(&fixture(), copy.path());
-    let store = open(copy.path());
-    let fresh = open(fresh.path());
-    assert!(dump(&store) == dump(&fresh));
-    assert_eq!(dump(&store).0.len(), 5);
-    let keys = |s: &Store| {
-        let page = s.list_documents(&DocumentQuery::default()).unwrap();
-        page.documents
-    };
-    assert_eq!(keys(&store), keys(&fresh));
-    assert_eq!(keys(&store).len(), 4);
-    for meta in keys(&fresh) {
-        assert_eq!(
-            store.read_document(&meta.key).unwrap(),
-            fresh.read_document(&meta.key).unwrap()
+    let fresh = open(fresh_dir.path());
+    let expected = dump(&fresh);
+    let with_documents = documents(&fresh);
+    assert_eq!(with_documents.len(), 4);
+    for version in kgstore_jsonfs::OLDEST_VERSION..=kgstore_jsonfs::VERSION {
+        // Version 1 predates documents.
+        let expected_documents = if version == 1 {
+            Vec::new()
+        } else {
+            with_documents.clone()
+        };
+        let copy = tempfile::tempdir().unwrap();
+        copy_fixture(version, copy.path());
+        // Read-only: as it is, nothing written.
+        let before = files(copy.path());
+        let read_only = Store::new(
+            JsonFsBackend::open(copy.path(), JsonFsOptions::default().read_only(true)).unwrap(),
         );
+        assert!(dump(&read_only) == expected, "v{version}");
+        assert_eq!(documents(&read_only), expected_documents, "v{version}");
+        for meta in &expected_documents {
+            assert_eq!(
+                read_only.read_document(&meta.key).unwrap(),
+                fresh.read_document(&meta.key).unwrap(),
+                "v{version}: {}",
+                meta.key
+            );
+        }
+        drop(read_only);
+        assert!(
+            files(copy.path()) == before,
+            "v{version}: a read-only open wrote"
+        );
+        // Writable: upgraded to the current version, same content, and it takes writes.
+        let store = open(copy.path());
+        assert!(dump(&store) == expected, "v{version}");
+        assert_eq!(dump(&store).0.len(), 5);
+        assert_eq!(documents(&store), expected_documents, "v{version}");
+        assert!(store.check().unwrap().is_ok(), "v{version}");
+        let marker = std::fs::read_to_string(copy.path().join(kgstore_jsonfs::MARKER)).unwrap();
+        assert!(
+            marker.contains(&format!("\"version\": {}", kgstore_jsonfs::VERSION)),
+            "v{version}: {marker}"
+        );
+        store
+            .create_node(Node::new("later", "crate").unwrap())
+            .unwrap();
+        store.write_document("after/upgrade.txt", "x").unwrap();
+        drop(store);
+        let reopened = open(copy.path());
+        assert_eq!(dump(&reopened).0.len(), 6);
+        assert_eq!(reopened.read_document("after/upgrade.txt").unwrap(), b"x");
+        if version >= 2 {
+            assert_eq!(
+                std::fs::read(copy.path().join("documents/scripts/pilot.fountain")).unwrap(),
+                b"INT. HOUSE - DAY\n"
+            );
+        }
     }
-    assert_eq!(
-        std::fs::read(copy.path().join("documents/scripts/pilot.fountain")).unwrap(),
-        b"INT. HOUSE - DAY\n"
-    );
-    assert!(store.check().unwrap().is_ok());
 }
 
 #[test]
-fn todays_writer_still_writes_format_v2() {
+fn todays_writer_still_writes_the_current_format() {
     if std::env::var("KGSTORE_WRITE_FIXTURE").is_ok() {
         return; // the other test is rewriting the fixture
     }
@@ -204,10 +220,35 @@ fn todays_writer_still_writes_format_v2() {
     write_sample(fresh.path());
     write_documents(fresh.path());
     let written = files(fresh.path());
-    let committed = files(&fixture());
+    let committed = files(&current());
     let names = |f: &[(String, Vec<u8>)]| f.iter().map(|(r, _)| r.clone()).collect::<Vec<_>>();
     assert_eq!(names(&written), names(&committed));
     for ((rel, a), (_, b)) in written.iter().zip(&committed) {
         assert!(a == b, "{rel} differs from the committed fixture");
     }
+}
+
+#[test]
+fn version_3_differs_from_version_2_only_in_its_marker() {
+    let v2 = files(&fixture(2));
+    let v3 = files(&fixture(3));
+    let without_marker = |f: &[(String, Vec<u8>)]| -> Vec<(String, Vec<u8>)> {
+        f.iter()
+            .filter(|(rel, _)| rel != kgstore_jsonfs::MARKER)
+            .cloned()
+            .collect()
+    };
+    assert!(without_marker(&v2) == without_marker(&v3));
+    // Version 1 holds the same graph, without the documents.
+    let graph_only = |f: &[(String, Vec<u8>)]| -> Vec<(String, Vec<u8>)> {
+        f.iter()
+            .filter(|(rel, _)| {
+                rel != kgstore_jsonfs::MARKER
+                    && !rel.starts_with("documents/")
+                    && !rel.starts_with("docmeta/")
+            })
+            .cloned()
+            .collect()
+    };
+    assert!(graph_only(&files(&fixture(1))) == graph_only(&v2));
 }

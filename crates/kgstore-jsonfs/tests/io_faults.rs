@@ -14,6 +14,11 @@
 //! `check` is clean and no temporary or journal file is left; no failed step is
 //! retried. The same is done for every step of a recovery (the roll-forward at
 //! open) and of the creation of a store.
+//!
+//! One step is housekeeping: clearing the writer's pid from the lock file when it
+//! lets go after a transaction that is complete and published (or after an open's
+//! recovery). Its failure is not the transaction's: the commit (or open) succeeds,
+//! and the next writer, finding the pid, runs a recovery that finds nothing to do.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -23,8 +28,8 @@ use std::time::Instant;
 
 use kgstore_core::suite::dump;
 use kgstore_core::{
-    DocumentRead, Durability, Edge, ErrorKind, GraphRead, Node, OnDependents, RelationType,
-    SchemaTarget, Store, WriteOptions, WriteTx,
+    Durability, Edge, ErrorKind, GraphRead, Node, OnDependents, RelationType, SchemaTarget, Store,
+    WriteOptions, WriteTx,
 };
 use kgstore_jsonfs::fault::{EIO, ENOSPC, Fault, FaultAction, FsOp, Step};
 use kgstore_jsonfs::{JsonFsBackend, JsonFsOptions, TEMP_PREFIX};
@@ -187,8 +192,17 @@ struct Setup {
     /// The index in `commit` of the commit mark (the journal's rename; for one
     /// document, its metadata file's).
     mark: usize,
+    /// The index in `commit` of the publication of its generation: from there on the
+    /// handle's image holds the transaction.
+    publish: usize,
     /// The transaction.
     transaction: Transaction,
+}
+
+/// Whether step `k` of `steps` is the lock file's clearing when the writer lets go
+/// (the last step, a `write-lock`): housekeeping.
+fn is_release(steps: &[Step], k: usize) -> bool {
+    k + 1 == steps.len() && steps[k].op == FsOp::WriteLock
 }
 
 fn setup(durability: Durability) -> Setup {
@@ -209,15 +223,14 @@ fn setup_with(durability: Durability, transaction: Transaction) -> Setup {
     let after = state(&store);
     let commit = tracer.trace()[open_steps..].to_vec();
     drop(store);
-    let docmeta = run.join("docmeta");
     let mark = commit
         .iter()
-        .position(|s| {
-            s.op == FsOp::Rename
-                && (s.path.extension().is_some_and(|e| e == "commit")
-                    || s.path.starts_with(&docmeta))
-        })
-        .expect("the commit renames its journal or a document's metadata");
+        .position(|s| s.op == FsOp::Rename && s.path.extension().is_some_and(|e| e == "commit"))
+        .expect("the commit renames its journal");
+    let publish = commit
+        .iter()
+        .position(|s| s.op == FsOp::Publish)
+        .expect("the commit publishes its generation");
     Setup {
         _dir: dir,
         base: base_path,
@@ -228,6 +241,7 @@ fn setup_with(durability: Durability, transaction: Transaction) -> Setup {
         open_steps,
         commit,
         mark,
+        publish,
         transaction,
     }
 }
@@ -252,6 +266,19 @@ fn case(setup: &Setup, scratch: &Path, k: usize, (name, code): (&str, i32), mode
     }
     let store = open_with(&path, setup.durability, &fault).unwrap();
     assert!(!fault.fired(), "{what}: fired during open");
+    if is_release(&setup.commit, k) {
+        // Housekeeping: the transaction is complete and published; the commit stands.
+        store
+            .write(setup.transaction)
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert!(fault.fired(), "{what}");
+        assert!(state(&store) == setup.after, "{what}");
+        fault.clear();
+        drop(store);
+        reopened_is(&path, &setup.after, &what);
+        std::fs::remove_dir_all(&path).unwrap();
+        return;
+    }
     let err = store
         .write(setup.transaction)
         .expect_err(&format!("{what}: the commit succeeded"));
@@ -282,10 +309,19 @@ fn case(setup: &Setup, scratch: &Path, k: usize, (name, code): (&str, i32), mode
             &trace[at + 1..]
         );
     }
-    // Readers of the open handle see the last whole state.
+    // Readers of the open handle see the last whole state: the one before, or,
+    // once the files are in place and the generation is being published, the one after.
+    let installed = k >= setup.publish;
     assert!(
-        same_but_replaced(&state(&store), &setup.before),
-        "{what}: the open store changed"
+        same_but_replaced(
+            &state(&store),
+            if installed {
+                &setup.after
+            } else {
+                &setup.before
+            }
+        ),
+        "{what}: the open store shows the wrong state"
     );
     fault.clear();
     // A step done and then reported failed counts as done: the commit mark's rename
@@ -421,6 +457,8 @@ fn the_traced_commit_has_every_kind_of_step() {
         FsOp::Rename,
         FsOp::RemoveFile,
         FsOp::SyncDir,
+        FsOp::WriteLock,
+        FsOp::Publish,
     ] {
         assert!(
             setup.commit.iter().any(|s| s.op == op),
@@ -467,38 +505,26 @@ fn every_step_of_a_commit_done_then_reported_failed() {
     every_step_of_a_commit(Durability::Immediate, &ERRORS[..1], Mode::Late);
 }
 
-/// A one-document commit (no journal) at every step, in every mode: before its
-/// mark (the metadata's rename) the store is as before; after it the handle is
-/// poisoned and the next open moves the staged bytes into place.
+/// A one-document commit (its metadata, and its staged bytes moved into place) at
+/// every step, in every mode. Since format version 3 it goes through the journal
+/// like every transaction of several files, so that other processes learn of it
+/// from its record: before its mark the store is as before; after it the handle
+/// is poisoned or shows it, and the next writer rolls it forward (the staged bytes
+/// moved into place by the journal's `mv`).
 #[test]
 fn every_step_of_a_one_document_commit_failing() {
     for transaction in [one_document as Transaction, one_new_document] {
         let trace = setup_with(Durability::Immediate, transaction);
-        let ops: Vec<FsOp> = trace.commit[trace.mark..].iter().map(|s| s.op).collect();
-        // No journal: the mark, its folder's sync, then the bytes' rename (after any
-        // folders it needs), and no sync after it.
         assert!(
             trace
                 .commit
                 .iter()
-                .all(|s| !s.path.to_string_lossy().ends_with(".commit")),
+                .any(|s| s.path.to_string_lossy().ends_with(".commit")),
             "{:?}",
             trace.commit
         );
-        assert_eq!(ops[0], FsOp::Rename);
-        let syncs = ops[1..]
-            .iter()
-            .take_while(|op| **op == FsOp::SyncDir)
-            .count();
-        assert!(syncs >= 1, "{:?}", trace.commit);
-        assert!(
-            ops[1 + syncs..]
-                .iter()
-                .all(|op| matches!(op, FsOp::CreateDir | FsOp::Rename)),
-            "{:?}",
-            trace.commit
-        );
-        assert_eq!(ops.last(), Some(&FsOp::Rename), "{:?}", trace.commit);
+        let ops: Vec<FsOp> = trace.commit[trace.mark..].iter().map(|s| s.op).collect();
+        assert!(ops.contains(&FsOp::Publish), "{:?}", trace.commit);
         every_step_of(trace, &ERRORS, Mode::Once);
         every_step_of(
             setup_with(Durability::Immediate, transaction),
@@ -519,7 +545,7 @@ fn every_step_of_a_one_document_commit_failing() {
 }
 
 /// Makes `path` hold a copy of the base store whose last commit passed its commit
-/// mark and then stopped (its journal's folder sync failed), left as a crash leaves
+/// mark and then stopped (the publication of its generation failed), left as a crash leaves
 /// it: the lock file still names the dead writer.
 fn crashed_store(setup: &Setup, path: &Path) {
     copy_store(&setup.base, path);
@@ -575,12 +601,23 @@ fn every_step_of_an_open(prepare: impl Fn(&Path) + Sync, expected: &Dump, what: 
         if sticky {
             fault = fault.sticky();
         }
-        let err = open_with(&path, Durability::Immediate, &fault)
+        let opened = open_with(&path, Durability::Immediate, &fault);
+        assert!(fault.fired(), "{case}");
+        assert_eq!(shape(&path, &fault.trace()[k]), (op, rel), "{case}");
+        if is_release(&steps, k) {
+            // Housekeeping: the recovery is done; the open stands.
+            let store = opened.unwrap_or_else(|e| panic!("{case}: {e}"));
+            assert!(state(&store) == *expected, "{case}");
+            fault.clear();
+            drop(store);
+            reopened_is(&path, expected, &case);
+            std::fs::remove_dir_all(&path).unwrap();
+            return;
+        }
+        let err = opened
             .err()
             .unwrap_or_else(|| panic!("{case}: the open succeeded"));
         assert_eq!(err.kind(), ErrorKind::Io, "{case}: {err}");
-        assert!(fault.fired(), "{case}");
-        assert_eq!(shape(&path, &fault.trace()[k]), (op, rel), "{case}");
         reopened_is(&path, expected, &case);
         std::fs::remove_dir_all(&path).unwrap();
     });
@@ -659,14 +696,22 @@ fn a_failed_fsync_of_a_file_fails_the_commit_and_its_content_is_thrown_away() {
     });
     let at = steps.iter().position(|s| s.injected).unwrap();
     let temp = &steps[at].path;
-    // The file whose sync failed is never synced again, renamed or trusted: it is removed.
+    // The file whose sync failed is never synced again, renamed or trusted: it is
+    // removed, and the writer lets go of the lock, clean.
     assert_eq!(
         steps[at + 1..].to_vec(),
-        vec![Step {
-            op: FsOp::RemoveFile,
-            path: temp.clone(),
-            injected: false,
-        }],
+        vec![
+            Step {
+                op: FsOp::RemoveFile,
+                path: temp.clone(),
+                injected: false,
+            },
+            Step {
+                op: FsOp::WriteLock,
+                path: path.join(kgstore_jsonfs::LOCK_FILE),
+                injected: false,
+            }
+        ],
     );
     assert!(state(&store) == before);
     // The next commit writes the content anew, and succeeds.
@@ -690,11 +735,17 @@ fn regression_a_failed_sync_of_the_commit_mark_is_neither_retried_nor_undone() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store");
     copy_store(&setup.base, &path);
-    let k = setup.mark + 1;
+    // The journal's folder sync after the mark (and the generation's publication).
+    let k = setup.mark
+        + setup.commit[setup.mark..]
+            .iter()
+            .position(|s| s.op == FsOp::SyncDir)
+            .unwrap();
     assert_eq!(
         shape(&setup.traced, &setup.commit[k]),
         (FsOp::SyncDir, PathBuf::from("journal"))
     );
+    assert_eq!(setup.commit[k - 1].op, FsOp::Publish);
     let fault = Fault::on_step(FaultAction::Os(EIO)).after((setup.open_steps + k) as u32);
     let store = open_with(&path, Durability::Immediate, &fault).unwrap();
     let steps = steps_of(&fault, || {
@@ -855,21 +906,55 @@ fn every_fault_point_fails_with_each_error() {
             return;
         }
         copy_store(&setup.base, &path);
+        // The open takes the lock too (to recover): the commit's turn is the second.
+        let fault = if point == P::LockTaken {
+            fault.after(1)
+        } else {
+            fault
+        };
         let store = open_with(&path, Durability::Immediate, &fault).unwrap();
-        let err = store.write(transaction).unwrap_err();
+        // Two points are a one-file commit's only: a one-file transaction for them.
+        let one_file = matches!(point, P::PendingWritten | P::Recorded);
+        let (before, after) = if one_file {
+            let copy = scratch.path().join(format!("{point}-{name}-after"));
+            copy_store(&setup.base, &copy);
+            let other = open_plain(&copy);
+            other.write(one_file_transaction).unwrap();
+            (setup.before.clone(), state(&other))
+        } else {
+            (setup.before.clone(), setup.after.clone())
+        };
+        let err = if one_file {
+            store.write(one_file_transaction).unwrap_err()
+        } else {
+            store.write(transaction).unwrap_err()
+        };
         assert_eq!(err.kind(), ErrorKind::Io, "{what}: {err}");
-        assert!(
-            same_but_replaced(&state(&store), &setup.before),
-            "{what}: the open store changed"
-        );
+        assert!(fault.fired(), "{what}");
         let before_mark = matches!(
             point,
-            P::TempWritten | P::TempSynced | P::JournalWritten | P::JournalSynced
+            P::LockTaken
+                | P::TempWritten
+                | P::TempSynced
+                | P::JournalWritten
+                | P::JournalSynced
+                | P::PendingWritten
         );
-        let expected = expected_after_failure(&store, &err, before_mark, &setup.after, &what);
+        // Past the commit mark the handle's readers see the transaction.
+        assert!(
+            same_but_replaced(&state(&store), if before_mark { &before } else { &after }),
+            "{what}: the open store shows the wrong state"
+        );
+        let expected = expected_after_failure(&store, &err, before_mark, &after, &what);
         drop(store);
         reopened_is(&path, &expected, &what);
     });
+}
+
+/// A transaction of one file: a new node.
+fn one_file_transaction(tx: &mut WriteTx<'_>) -> kgstore_core::Result<()> {
+    tx.create_node(Node::new("solo", "thing")?)?;
+    Ok(())
 }
 
 /// A one-file commit has no journal: when the sync of its folder failed after the
@@ -979,7 +1064,9 @@ fn a_one_file_step_that_took_effect_despite_its_error_is_not_reported_undone() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store");
         base(&path);
-        let fault = Fault::on_op(op, FaultAction::Os(EIO)).late();
+        // A one-file commit first renames its record to `.pending`: skip that rename.
+        let skip = u32::from(op == FsOp::Rename);
+        let fault = Fault::on_op(op, FaultAction::Os(EIO)).after(skip).late();
         let store = open_with(&path, Durability::Immediate, &fault).unwrap();
         let err = match op {
             FsOp::Rename => store
@@ -1017,72 +1104,55 @@ fn a_one_file_step_that_took_effect_despite_its_error_is_not_reported_undone() {
     }
 }
 
-/// A one-document commit stopped after its commit mark, before its bytes reached
-/// their place (their rename failing, as a crash or a lost rename leaves it): a
-/// read-only open reads the new bytes from the staged file and leaves everything in
-/// place; a writable open moves them into place — found by the SHA-256 the metadata
-/// records, also when the old and new bytes have the same size.
+/// The steps of a one-file commit (an update, in an existing shard folder), as
+/// `docs/jsonfs.md` lists them: its publication is its commit mark, and it syncs
+/// the file's content and its folder, nothing more.
 #[test]
-fn a_one_document_commit_cut_after_its_mark_is_completed_at_the_next_open() {
-    let same_size: Transaction = |tx| tx.write_document("docs/old.txt", "v9").map(drop);
-    for (transaction, new) in [
-        (one_document as Transaction, "v2, longer"),
-        (same_size, "v9"),
-    ] {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store");
-        base(&path);
-        // The first rename is the mark (the metadata's), the second the bytes'.
-        let fault = Fault::on_op(FsOp::Rename, FaultAction::Os(EIO)).after(1);
-        let store = open_with(&path, Durability::Immediate, &fault).unwrap();
-        let err = store.write(transaction).unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("completes when the store is next opened"),
-            "{err}"
-        );
-        assert_eq!(store.read_document("docs/old.txt").unwrap(), b"v1");
-        drop(store);
-        let file = path.join("documents/docs/old.txt");
-        assert_eq!(std::fs::read(&file).unwrap(), b"v1");
+fn the_traced_one_file_commit_is_its_record_publication_rename_and_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    base(&path);
+    let tracer = Fault::trace_only();
+    let store = open_with(&path, Durability::Immediate, &tracer).unwrap();
+    let steps = steps_of(&tracer, || {
+        store
+            .write(|tx| {
+                let mut old = tx.get_node("old")?;
+                old.attributes.insert("v".into(), json!(9));
+                tx.update_node(old, None).map(drop)
+            })
+            .unwrap();
+    });
+    let shapes: Vec<String> = steps
+        .iter()
+        .map(|s| {
+            let (op, rel) = shape(&path, s);
+            format!("{op} {}", rel.display())
+        })
+        .collect();
+    let shard = names_shard("old");
+    assert_eq!(
+        shapes,
+        [
+            "write-lock LOCK".to_owned(),
+            "create-file journal/.tmp-*".into(),
+            "write-file journal/.tmp-*".into(),
+            "sync-file journal/.tmp-*".into(),
+            "create-file journal/.tmp-*".into(),
+            "write-file journal/.tmp-*".into(),
+            "rename journal/00000000000000000002.pending".into(),
+            "publish journal/log/generation".into(),
+            format!("rename {shard}/old.json"),
+            format!("sync-dir {shard}"),
+            "rename journal/log/00000000000000000002".into(),
+            "write-lock LOCK".into(),
+        ]
+    );
+    assert_eq!(steps.iter().filter(|s| s.op.is_sync()).count(), 2);
+}
 
-        let reader = JsonFsBackend::open(&path, JsonFsOptions::default().read_only(true)).unwrap();
-        assert_eq!(
-            reader.recovery().rolled_forward.len(),
-            1,
-            "{}",
-            reader.recovery()
-        );
-        let reader = Store::new(reader);
-        assert_eq!(
-            reader.read_document("docs/old.txt").unwrap(),
-            new.as_bytes()
-        );
-        assert_eq!(reader.stat_document("docs/old.txt").unwrap().version, 2);
-        drop(reader);
-        assert_eq!(
-            std::fs::read(&file).unwrap(),
-            b"v1",
-            "a read-only open moved it"
-        );
-
-        let writer = JsonFsBackend::open(&path, JsonFsOptions::default()).unwrap();
-        let rolled = writer.recovery().rolled_forward.clone();
-        assert_eq!(rolled.len(), 1, "{}", writer.recovery());
-        assert!(
-            rolled[0].to_string_lossy().ends_with(".staged"),
-            "{rolled:?}"
-        );
-        let writer = Store::new(writer);
-        assert_eq!(
-            writer.read_document("docs/old.txt").unwrap(),
-            new.as_bytes()
-        );
-        assert_eq!(std::fs::read(&file).unwrap(), new.as_bytes());
-        assert_eq!(leftovers(&path), Vec::<PathBuf>::new());
-        assert!(writer.check().unwrap().is_ok());
-        drop(writer);
-        let again = JsonFsBackend::open(&path, JsonFsOptions::default()).unwrap();
-        assert!(again.recovery().is_clean(), "{}", again.recovery());
-    }
+/// The shard folder of a node's file.
+fn names_shard(name: &str) -> String {
+    let rel = kgstore_jsonfs::names::node_path(name);
+    rel.rsplit_once('/').unwrap().0.to_owned()
 }

@@ -34,7 +34,6 @@
 //! ```
 #![forbid(unsafe_code)]
 
-pub mod logging;
 pub mod mapping;
 mod revision;
 pub mod search;
@@ -46,8 +45,10 @@ pub use revision::Revision;
 pub use server::{RESOURCE_URI, SERVER_NAME, Server, ServerOptions};
 
 /// Serves `store` on this process's stdin and stdout until stdin closes.
-/// Nothing but protocol messages is written to stdout; logs go where
-/// [`logging::install`] sent them (stderr or a file).
+/// Nothing but protocol messages is written to stdout; the server's `tracing`
+/// events go wherever the process's subscriber sends them (the library installs
+/// none: `kgstore mcp` installs the command line's, which writes to stderr or a
+/// file, never stdout).
 pub fn serve_stdio(store: kgstore::Store, options: ServerOptions) -> Result<(), kgstore::Error> {
     let backend = store.backend_name().to_owned();
     let mut server = Server::new(store, options)?;

@@ -17,6 +17,15 @@
 //! At the end it backs the store up, verifies the backup and restores it into a
 //! memory store, which must hold the same content.
 //!
+//! With [`Harness::two_writers`], two children share the store, each writing its
+//! own [`Lane`] of the workload and, in every transaction, incrementing one node
+//! both share ([`SHARED`]); at a random moment one of them is killed, the other
+//! must go on committing (at once: the dead writer's lock is free, and what it
+//! left is recovered by the survivor's next transaction), then it is killed too.
+//! Each lane must hold its last acknowledged transaction (or the one after), and
+//! the shared node must count exactly the transactions present: an update lost
+//! between the writers, or counted twice, shows there.
+//!
 //! A backend is one more URL: `Harness` takes a template such as
 //! `sqlite://{dir}/kg.db` whose `{dir}` is a fresh temporary folder.
 
@@ -28,11 +37,12 @@ use std::time::{Duration, Instant};
 use std::{fmt, thread};
 
 use kgstore::backup::{self, RestoreMode};
-use kgstore::{ErrorKind, GraphRead, Node, OnDependents, Store};
+use kgstore::{ErrorKind, GraphRead, Node, OnDependents, Store, WriteTx};
+use serde_json::{Value, json};
 
 use crate::rng::{Rng, env_u64};
 use crate::snapshot::Snapshot;
-use crate::workload;
+use crate::workload::{self, Lane};
 
 /// Sets the number of kills per run.
 pub const CYCLES_VAR: &str = "KGSTORE_CRASH_CYCLES";
@@ -56,6 +66,48 @@ pub const ACK: &str = "ACK ";
 /// a thread of the same test binary may have forked a child that briefly holds
 /// a copy of the lock's descriptor until it execs.
 const LOCK_WAIT_MS: u64 = 5000;
+
+/// How long each of two writers waits for the other's lock. SQLite's lock has no
+/// queue: a process committing back to back can keep one that polls for the lock
+/// out for longer than 5 s on a loaded machine (seen in CI at a two-writer open),
+/// which is SQLite's behaviour, not a crash's. The survivor's progress after a
+/// kill is still required within [`SURVIVOR_STALL`], and the reopen after the
+/// kills waits [`LOCK_WAIT_MS`] only.
+const TWO_WRITERS_LOCK_WAIT_MS: u64 = 60_000;
+
+/// How long the survivor of a kill may take for its next two acknowledgements.
+const SURVIVOR_STALL: Duration = Duration::from_secs(60);
+
+/// The lanes of the two writers of [`Harness::two_writers`].
+pub const LANES: [Lane; 2] = [Lane("a-"), Lane("b-")];
+/// The node that every transaction of the two-writer scenario increments,
+/// whichever writer commits it (attribute `count`).
+pub const SHARED: &str = "shared";
+
+/// The seed of a lane's workload.
+fn lane_seed(seed: u64, lane: usize) -> u64 {
+    seed.wrapping_add(lane as u64)
+}
+
+/// Increments the [`SHARED`] node (creating it at 1), stating the version it read.
+pub fn bump_shared(tx: &mut WriteTx<'_>) -> kgstore::Result<()> {
+    match tx.find_node(SHARED)? {
+        Some(mut node) => {
+            let version = node.metadata.version;
+            let count = node
+                .attributes
+                .get("count")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            node.attributes.insert("count".into(), json!(count + 1));
+            tx.update_node(node, Some(version))?;
+        }
+        None => {
+            tx.create_node(Node::new(SHARED, "shared")?.with_attribute("count", json!(1)))?;
+        }
+    }
+    Ok(())
+}
 
 /// What a run checks about the transactions the child acknowledged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +136,8 @@ pub struct Harness {
     pub max_delay: Duration,
     /// What to check.
     pub expect: Expect,
+    /// How many writers share the store: 1, or 2 ([`Harness::two_writers`]).
+    pub writers: usize,
 }
 
 /// What a run saw.
@@ -103,6 +157,9 @@ pub struct CrashReport {
     pub final_transactions: u64,
     /// The slowest reopen after a kill.
     pub slowest_reopen: Duration,
+    /// Two writers: the longest a survivor took, from the other's kill, to
+    /// acknowledge two more transactions.
+    pub slowest_survivor: Duration,
 }
 
 impl fmt::Display for CrashReport {
@@ -119,7 +176,11 @@ impl fmt::Display for CrashReport {
             self.killed_while_opening,
             self.lost,
             self.slowest_reopen
-        )
+        )?;
+        if !self.slowest_survivor.is_zero() {
+            write!(f, ", slowest survivor {:?}", self.slowest_survivor)?;
+        }
+        Ok(())
     }
 }
 
@@ -148,35 +209,53 @@ impl Drop for ChildGuard {
 /// The memory backend replaying the workload: the model of what the store may hold.
 struct Model {
     seed: u64,
+    lane: Lane,
     store: Store,
     /// Transactions applied to `store`.
     applied: u64,
+    /// Whether the store under test holds documents; when it does not (git, until
+    /// issue 14), the model's documents are left out of its states.
+    documents: bool,
 }
 
 impl Model {
     fn new(seed: u64) -> Self {
+        Self::lane(seed, Lane::SOLE)
+    }
+
+    fn lane(seed: u64, lane: Lane) -> Self {
         Self {
             seed,
+            lane,
             store: Store::memory(),
             applied: 0,
+            documents: true,
         }
     }
 
     /// The content after transactions `0..n` (replaying from the start if `n` is behind).
     fn state_at(&mut self, n: u64) -> Result<Snapshot, String> {
         if n < self.applied {
-            *self = Self::new(self.seed);
+            *self = Self {
+                documents: self.documents,
+                ..Self::lane(self.seed, self.lane)
+            };
         }
         while self.applied < n {
             self.apply_next()?;
         }
-        Snapshot::of(&self.store).map_err(|e| format!("cannot read the model: {e}"))
+        let mut state =
+            Snapshot::of(&self.store).map_err(|e| format!("cannot read the model: {e}"))?;
+        if !self.documents {
+            state.documents.clear();
+        }
+        Ok(state)
     }
 
     fn apply_next(&mut self) -> Result<(), String> {
         let g = self.applied;
         self.store
-            .write(|tx| workload::apply(tx, self.seed, g))
+            .write(|tx| self.lane.apply(tx, self.seed, g))
             .map_err(|e| format!("the model cannot apply transaction {g}: {e}"))?;
         self.applied += 1;
         Ok(())
@@ -185,7 +264,10 @@ impl Model {
     /// The `n <= limit` whose state is `seen`, replaying from the start
     /// (slow: only when a store lost acknowledged transactions).
     fn search(&mut self, seen: &Snapshot, limit: u64) -> Result<Option<u64>, String> {
-        *self = Self::new(self.seed);
+        *self = Self {
+            documents: self.documents,
+            ..Self::lane(self.seed, self.lane)
+        };
         for n in 0..=limit {
             if &self.state_at(n)? == seen {
                 return Ok(Some(n));
@@ -207,7 +289,14 @@ impl Harness {
             seed: Rng::seed_from_env(SEED_VAR),
             max_delay: Duration::from_millis(env_u64(MAX_DELAY_VAR, DEFAULT_MAX_DELAY_MS)),
             expect: Expect::Durable,
+            writers: 1,
         }
+    }
+
+    /// The same harness with two writers sharing the store.
+    pub fn two_writers(mut self) -> Self {
+        self.writers = 2;
+        self
     }
 
     /// The same harness checking only atomicity.
@@ -254,6 +343,9 @@ impl Harness {
     }
 
     fn cycles_on(&self, url: &str) -> Result<CrashReport, String> {
+        if self.writers == 2 {
+            return self.two_writer_cycles_on(url);
+        }
         let mut rng = Rng::new(self.seed);
         let mut model = Model::new(self.seed);
         let mut report = CrashReport::default();
@@ -305,6 +397,37 @@ impl Harness {
         Ok(report)
     }
 
+    /// Starts a child writing from transaction `start` (of `lane`, if given).
+    fn start(&self, url: &str, start: u64, lane: Option<Lane>) -> Result<Running, String> {
+        let wait = if lane.is_some() {
+            TWO_WRITERS_LOCK_WAIT_MS
+        } else {
+            LOCK_WAIT_MS
+        };
+        let mut command = Command::new(&self.child);
+        command
+            .arg(with_param(url, &format!("lock_timeout_ms={wait}")))
+            .arg(self.seed.to_string())
+            .arg(start.to_string());
+        if let Some(lane) = lane {
+            command.arg(lane.prefix());
+        }
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", self.child.display()))?;
+        let mut child = ChildGuard(child);
+        let stdout = child.0.stdout.take().ok_or("the child has no stdout")?;
+        Ok(Running {
+            child,
+            lines: read_lines(stdout),
+            seen: Vec::new(),
+            start,
+        })
+    }
+
     /// Starts a child writing from transaction `start`, kills it, and returns the
     /// last transaction it acknowledged and whether it had opened the store.
     fn kill_once(
@@ -314,69 +437,83 @@ impl Harness {
         wait: Wait,
         delay: Duration,
     ) -> Result<(Option<u64>, bool), String> {
-        let child = Command::new(&self.child)
-            .arg(child_url(url))
-            .arg(self.seed.to_string())
-            .arg(start.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", self.child.display()))?;
-        let mut child = ChildGuard(child);
-        let stdout = child.0.stdout.take().ok_or("the child has no stdout")?;
-        let lines = read_lines(stdout);
-        let mut seen = Vec::new();
+        let mut child = self.start(url, start, None)?;
         match wait {
             Wait::Nothing => {}
-            Wait::Ready => wait_for(&lines, &mut seen, |line| line == READY)?,
-            Wait::FirstAck => wait_for(&lines, &mut seen, |line| line.starts_with(ACK))?,
+            Wait::Ready => child.wait_for(|line| line == READY)?,
+            Wait::FirstAck => child.wait_for(|line| line.starts_with(ACK))?,
         }
         thread::sleep(delay);
-        // `Child::kill` sends SIGKILL on Unix.
-        child
-            .0
-            .kill()
-            .map_err(|e| format!("cannot kill the child: {e}"))?;
-        let status = child
-            .0
-            .wait()
-            .map_err(|e| format!("cannot wait for the child: {e}"))?;
-        // The reader ends when the pipe closes after the child's death.
-        loop {
-            match lines.recv_timeout(Duration::from_secs(30)) {
-                Ok(line) => seen.push(line),
-                Err(RecvTimeoutError::Disconnected) => break,
-                Err(RecvTimeoutError::Timeout) => {
-                    return Err("the dead child's stdout never closed".into());
+        child.kill()?;
+        child.acknowledged()
+    }
+
+    /// Two writers, one killed at a random moment, the other going on, then killed.
+    fn two_writer_cycles_on(&self, url: &str) -> Result<CrashReport, String> {
+        let mut rng = Rng::new(self.seed);
+        let mut models = [0, 1].map(|l| Model::lane(lane_seed(self.seed, l), LANES[l]));
+        let mut report = CrashReport::default();
+        let mut present = [0u64; 2];
+        let max_delay_us = u64::try_from(self.max_delay.as_micros()).unwrap_or(u64::MAX);
+        for cycle in 0..self.cycles {
+            let at = |what: String| format!("cycle {cycle}: {what}");
+            let mut children = [
+                self.start(url, present[0], Some(LANES[0])).map_err(at)?,
+                self.start(url, present[1], Some(LANES[1])).map_err(at)?,
+            ];
+            let victim = usize::from(rng.chance(1, 2));
+            let survivor = 1 - victim;
+            match rng.below(8) {
+                0 => {}
+                1 | 2 => children[victim]
+                    .wait_for(|line| line.starts_with(ACK))
+                    .map_err(at)?,
+                _ => {
+                    for child in &mut children {
+                        child.wait_for(|line| line == READY).map_err(at)?;
+                    }
                 }
             }
-        }
-        if status.code().is_some() {
-            // Killed by a signal, a process has no exit code: this one stopped by itself.
-            return Err(format!(
-                "the child stopped by itself ({status}) before the kill; it said {seen:?}"
+            thread::sleep(Duration::from_micros(
+                rng.below(max_delay_us.saturating_add(1)),
             ));
-        }
-        let mut acked = None;
-        let mut was_open = false;
-        for line in &seen {
-            if line == READY {
-                was_open = true;
-            } else if let Some(g) = line.strip_prefix(ACK) {
-                let g: u64 = g
-                    .parse()
-                    .map_err(|_| format!("the child printed {line:?}"))?;
-                let expected = acked.map_or(start, |a: u64| a + 1);
-                if g != expected {
-                    return Err(format!("acknowledged {g} after {acked:?} (start {start})"));
+            children[victim].kill().map_err(at)?;
+            // The survivor commits on at once: two more acknowledgements (the second
+            // of a transaction that began after the first was printed).
+            let killed = Instant::now();
+            children[survivor].take_pending();
+            let acks_before = children[survivor].acks();
+            children[survivor]
+                .wait_for_acks(acks_before + 2, SURVIVOR_STALL)
+                .map_err(|e| at(format!("the survivor stalled after the other's kill: {e}")))?;
+            report.slowest_survivor = report.slowest_survivor.max(killed.elapsed());
+            thread::sleep(Duration::from_micros(rng.below(max_delay_us / 2 + 1)));
+            children[survivor].kill().map_err(at)?;
+            let mut acked_counts = [0u64; 2];
+            for (l, child) in children.iter_mut().enumerate() {
+                let (acked, was_open) = child.acknowledged().map_err(at)?;
+                if !was_open {
+                    report.killed_while_opening += 1;
                 }
-                acked = Some(g);
-            } else {
-                return Err(format!("the child said {line:?} (exit status {status})"));
+                acked_counts[l] = acked.map_or(present[l], |g| g + 1);
+                report.acknowledged += acked_counts[l] - present[l];
             }
+            report.cycles += 1;
+            let started = Instant::now();
+            let store = reopen(url).map_err(at)?;
+            report.slowest_reopen = report.slowest_reopen.max(started.elapsed());
+            let found = check_lanes(&store, &mut models, acked_counts).map_err(at)?;
+            for l in 0..2 {
+                if found[l] == acked_counts[l] + 1 {
+                    report.committed_unacknowledged += 1;
+                }
+            }
+            takes_writes(&store).map_err(at)?;
+            drop(store);
+            present = found;
         }
-        Ok((acked, was_open))
+        report.final_transactions = present[0] + present[1];
+        Ok(report)
     }
 
     /// Checks the reopened store; returns how many transactions it holds.
@@ -391,6 +528,8 @@ impl Harness {
             return Err(format!("check found problems: {:?}", check.problems));
         }
         let seen = Snapshot::of(store).map_err(|e| format!("cannot read the store: {e}"))?;
+        model.documents = crate::workload::holds_documents(store)
+            .map_err(|e| format!("cannot read the store: {e}"))?;
         let problems = seen.workload_problems();
         if !problems.is_empty() {
             return Err(problems.join("; "));
@@ -416,6 +555,183 @@ impl Harness {
     }
 }
 
+/// Checks a store the two writers shared; returns how many transactions of each
+/// lane it holds.
+fn check_lanes(
+    store: &Store,
+    models: &mut [Model; 2],
+    acked: [u64; 2],
+) -> Result<[u64; 2], String> {
+    let check = store.check().map_err(|e| format!("check failed: {e}"))?;
+    if !check.is_ok() {
+        return Err(format!("check found problems: {:?}", check.problems));
+    }
+    let seen = Snapshot::of(store).map_err(|e| format!("cannot read the store: {e}"))?;
+    let mut found = [0u64; 2];
+    let mut schemas = std::collections::BTreeMap::new();
+    for (l, model) in models.iter_mut().enumerate() {
+        let lane = LANES[l];
+        let problems = seen.lane_problems(lane);
+        if !problems.is_empty() {
+            return Err(problems.join("; "));
+        }
+        let mine = seen.lane(lane.prefix());
+        let mut matched = None;
+        for n in [acked[l], acked[l] + 1] {
+            let expected = model.state_at(n)?;
+            if expected.lane(lane.prefix()) == mine {
+                schemas.extend(expected.schemas.clone());
+                matched = Some(n);
+                break;
+            }
+        }
+        found[l] = match matched {
+            Some(n) => n,
+            None => {
+                let expected = model.state_at(acked[l])?.lane(lane.prefix());
+                return Err(format!(
+                    "lane {}: after {} acknowledged transactions the store's part ({mine}) \
+                     matches no allowed state; against the acknowledged state (left: store):\n  {}",
+                    lane.prefix(),
+                    acked[l],
+                    mine.diff(&expected)
+                ));
+            }
+        };
+    }
+    if seen.schemas != schemas {
+        return Err(format!(
+            "the schemas {:?} are not the lanes' {:?}",
+            seen.schemas, schemas
+        ));
+    }
+    let total = found[0] + found[1];
+    let shared = seen.nodes.get(SHARED).map(|text| {
+        let node: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+        (
+            node.pointer("/attributes/count").and_then(Value::as_u64),
+            node.pointer("/metadata/version").and_then(Value::as_u64),
+        )
+    });
+    let expected = (total > 0).then_some((Some(total), Some(total)));
+    if shared != expected {
+        return Err(format!(
+            "the shared node holds (count, version) {shared:?}, the lanes hold {found:?} \
+             transactions: an update was lost or counted twice"
+        ));
+    }
+    let others: Vec<&String> = seen
+        .nodes
+        .keys()
+        .filter(|name| {
+            name.as_str() != SHARED && !LANES.iter().any(|lane| name.starts_with(lane.prefix()))
+        })
+        .collect();
+    if !others.is_empty() {
+        return Err(format!("nodes of no lane: {others:?}"));
+    }
+    Ok(found)
+}
+
+/// A running child and what it has said.
+struct Running {
+    child: ChildGuard,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+    start: u64,
+}
+
+impl Running {
+    /// Waits until the child says a line that `wanted` accepts.
+    fn wait_for(&mut self, wanted: impl Fn(&str) -> bool) -> Result<(), String> {
+        wait_for(&self.lines, &mut self.seen, wanted)
+    }
+
+    /// Takes the lines said so far.
+    fn take_pending(&mut self) {
+        while let Ok(line) = self.lines.try_recv() {
+            self.seen.push(line);
+        }
+    }
+
+    /// How many acknowledgements were seen.
+    fn acks(&self) -> usize {
+        self.seen.iter().filter(|l| l.starts_with(ACK)).count()
+    }
+
+    /// Waits until `n` acknowledgements were seen.
+    fn wait_for_acks(&mut self, n: usize, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        while self.acks() < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(e) => return Err(format!("{e} (it said {:?})", self.seen)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Kills the child with SIGKILL, and reads everything it printed.
+    fn kill(&mut self) -> Result<(), String> {
+        // `Child::kill` sends SIGKILL on Unix.
+        self.child
+            .0
+            .kill()
+            .map_err(|e| format!("cannot kill the child: {e}"))?;
+        let status = self
+            .child
+            .0
+            .wait()
+            .map_err(|e| format!("cannot wait for the child: {e}"))?;
+        // The reader ends when the pipe closes after the child's death.
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => self.seen.push(line),
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err("the dead child's stdout never closed".into());
+                }
+            }
+        }
+        if status.code().is_some() {
+            // Killed by a signal, a process has no exit code: this one stopped by itself.
+            return Err(format!(
+                "the child stopped by itself ({status}) before the kill; it said {:?}",
+                self.seen
+            ));
+        }
+        Ok(())
+    }
+
+    /// The last transaction the (killed) child acknowledged, and whether it had
+    /// opened the store.
+    fn acknowledged(&self) -> Result<(Option<u64>, bool), String> {
+        let mut acked = None;
+        let mut was_open = false;
+        for line in &self.seen {
+            if line == READY {
+                was_open = true;
+            } else if let Some(g) = line.strip_prefix(ACK) {
+                let g: u64 = g
+                    .parse()
+                    .map_err(|_| format!("the child printed {line:?}"))?;
+                let expected = acked.map_or(self.start, |a: u64| a + 1);
+                if g != expected {
+                    return Err(format!(
+                        "acknowledged {g} after {acked:?} (start {})",
+                        self.start
+                    ));
+                }
+                acked = Some(g);
+            } else {
+                return Err(format!("the child said {line:?}"));
+            }
+        }
+        Ok((acked, was_open))
+    }
+}
+
 /// Where [`Harness::run`] puts its stores: `KGSTORE_CRASH_DIR` if set, else
 /// `/dev/shm` where it is a writable folder, else the system's temporary folder.
 ///
@@ -436,11 +752,6 @@ pub fn base_dir() -> PathBuf {
     } else {
         std::env::temp_dir()
     }
-}
-
-/// The URL the child opens: the template's, waiting for a lock a fork may hold.
-fn child_url(url: &str) -> String {
-    with_param(url, &format!("lock_timeout_ms={LOCK_WAIT_MS}"))
 }
 
 fn with_param(url: &str, param: &str) -> String {
@@ -543,13 +854,22 @@ fn wait_for(
     }
 }
 
-/// The child's whole life: `kgstore-crash-child URL SEED START` opens the store,
-/// prints [`READY`], then commits transaction `START`, `START + 1`, … of the
-/// workload, printing `ACK g` after each commit returned, until it is killed (or
-/// has written `max` transactions, a guard against an orphan running forever).
+/// The child's whole life: `kgstore-crash-child URL SEED START [LANE]` opens the
+/// store, prints [`READY`], then commits transaction `START`, `START + 1`, … of the
+/// workload (of one of [`LANES`], each transaction also incrementing [`SHARED`]),
+/// printing `ACK g` after each commit returned, until it is killed (or has written
+/// `max` transactions, a guard against an orphan running forever).
 pub fn child_main(args: &[String], out: &mut impl Write) -> Result<(), String> {
-    let [url, seed, start] = args else {
-        return Err("usage: kgstore-crash-child URL SEED START".into());
+    let (url, seed, start, lane) = match args {
+        [url, seed, start] => (url, seed, start, None),
+        [url, seed, start, prefix] => {
+            let lane = LANES
+                .iter()
+                .position(|l| l.prefix() == prefix)
+                .ok_or_else(|| format!("no lane {prefix:?}"))?;
+            (url, seed, start, Some(lane))
+        }
+        _ => return Err("usage: kgstore-crash-child URL SEED START [LANE]".into()),
     };
     let seed: u64 = seed.parse().map_err(|_| format!("bad seed {seed:?}"))?;
     let start: u64 = start.parse().map_err(|_| format!("bad start {start:?}"))?;
@@ -558,9 +878,14 @@ pub fn child_main(args: &[String], out: &mut impl Write) -> Result<(), String> {
     out.flush().map_err(|e| e.to_string())?;
     let max = 100_000;
     for g in start..start + max {
-        store
-            .write(|tx| workload::apply(tx, seed, g))
-            .map_err(|e| format!("transaction {g} failed: {e}"))?;
+        match lane {
+            None => store.write(|tx| workload::apply(tx, seed, g)),
+            Some(l) => store.write(|tx| {
+                LANES[l].apply(tx, lane_seed(seed, l), g)?;
+                bump_shared(tx)
+            }),
+        }
+        .map_err(|e| format!("transaction {g} failed: {e}"))?;
         // A closed pipe means the harness is gone: stop.
         writeln!(out, "{ACK}{g}").map_err(|e| e.to_string())?;
         out.flush().map_err(|e| e.to_string())?;

@@ -10,7 +10,7 @@ use kgstore::{
 };
 use serde_json::Value;
 
-use crate::workload::{COUNTER_TOTAL, COUNTERS, counter_name};
+use crate::workload::{COUNTER_TOTAL, COUNTERS, Lane};
 
 /// Items read per page.
 const PAGE: usize = 500;
@@ -94,6 +94,10 @@ impl Snapshot {
                 .insert(target.to_string(), schema.to_string());
         }
         let mut query = DocumentQuery::prefix("").limit(PAGE);
+        // A backend without documents (git, until issue 14) has none to compare.
+        if !crate::workload::holds_documents(reader)? {
+            return Ok(snapshot);
+        }
         loop {
             let page = reader.list_documents(&query)?;
             for meta in &page.documents {
@@ -132,13 +136,45 @@ impl Snapshot {
         out.join("\n  ")
     }
 
+    /// The nodes whose names start with `prefix` and the edges that leave them
+    /// (a [`Lane`]'s part of a store) and the documents whose keys start with it,
+    /// without the schemas.
+    pub fn lane(&self, prefix: &str) -> Snapshot {
+        Snapshot {
+            nodes: self
+                .nodes
+                .iter()
+                .filter(|(name, _)| name.starts_with(prefix))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            edges: self
+                .edges
+                .iter()
+                .filter(|(key, _)| key.starts_with(prefix))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            schemas: BTreeMap::new(),
+            documents: self
+                .documents
+                .iter()
+                .filter(|(key, _)| key.starts_with(prefix))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
+    }
+
     /// The workload's own invariants: the counters, if present, are all there,
     /// non-negative and sum to [`COUNTER_TOTAL`]. Empty when they hold.
     pub fn workload_problems(&self) -> Vec<String> {
+        self.lane_problems(Lane::SOLE)
+    }
+
+    /// [`workload_problems`](Self::workload_problems) for the counters of `lane`.
+    pub fn lane_problems(&self, lane: Lane) -> Vec<String> {
         let mut problems = Vec::new();
         let values: Vec<Option<i64>> = (0..COUNTERS)
             .map(|i| {
-                let text = self.nodes.get(&counter_name(i))?;
+                let text = self.nodes.get(&lane.counter(i))?;
                 let node: Value = serde_json::from_str(text).ok()?;
                 node.pointer("/attributes/value").and_then(Value::as_i64)
             })

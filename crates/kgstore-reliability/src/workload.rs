@@ -20,12 +20,15 @@
 //! then a streamed blob of [`BLOB_SIZE`] bytes), replaces the previous group's
 //! notes, and its old groups' documents are deleted with them; a solo transaction
 //! writes `solo/s{g}.txt`. The crash check compares every document's bytes too.
+//! On a backend that holds no documents (git, until issue 14: it answers
+//! `Unsupported`) the workload leaves them out and draws the same random numbers,
+//! so its graph is the same.
 
 use std::io::{self, Read};
 
 use kgstore::{
-    DocumentRead, Edge, EdgeKey, Error, GraphRead, Node, OnDependents, RelationType, Result,
-    SchemaTarget, WriteOptions, WriteTx,
+    DocumentRead, Edge, EdgeKey, Error, ErrorKind, GraphRead, Node, OnDependents, RelationType,
+    Result, SchemaTarget, WriteOptions, WriteTx,
 };
 use serde_json::{Value, json};
 
@@ -46,12 +49,12 @@ pub const BLOB_SIZE: usize = 300_000;
 
 /// The key of group `g`'s notes.
 pub fn notes_key(g: u64) -> String {
-    format!("groups/g{g}/notes.md")
+    Lane::SOLE.notes_key(g)
 }
 
 /// The key of group `g`'s blob, when it has one.
 pub fn blob_key(g: u64) -> String {
-    format!("groups/g{g}/blob.bin")
+    Lane::SOLE.blob_key(g)
 }
 
 /// The node every transfer updates.
@@ -59,12 +62,68 @@ pub const LEDGER: &str = "ledger";
 
 /// The name of counter `i`.
 pub fn counter_name(i: u64) -> String {
-    format!("counter-{i}")
+    Lane::SOLE.counter(i)
 }
 
 /// The name of node `i` of group `g`.
 pub fn group_node(g: u64, i: u64) -> String {
-    format!("g{g}-{i}")
+    Lane::SOLE.group_node(g, i)
+}
+
+/// A copy of the workload under its own names, so that several writers can run
+/// it side by side on one store: every node name starts with the lane's prefix
+/// (counters, ledger and groups included); the counters' schema is shared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lane(pub &'static str);
+
+impl Lane {
+    /// The lane of a writer alone: no prefix.
+    pub const SOLE: Lane = Lane("");
+
+    /// The lane's prefix.
+    pub fn prefix(self) -> &'static str {
+        self.0
+    }
+
+    /// The name of counter `i`.
+    pub fn counter(self, i: u64) -> String {
+        format!("{}counter-{i}", self.0)
+    }
+
+    /// The name of node `i` of group `g`.
+    pub fn group_node(self, g: u64, i: u64) -> String {
+        format!("{}g{g}-{i}", self.0)
+    }
+
+    /// The node every transfer updates.
+    pub fn ledger(self) -> String {
+        format!("{}{LEDGER}", self.0)
+    }
+
+    /// The key of group `g`'s notes (documents' keys start with the prefix too).
+    pub fn notes_key(self, g: u64) -> String {
+        format!("{}groups/g{g}/notes.md", self.0)
+    }
+
+    /// The key of group `g`'s blob, when it has one.
+    pub fn blob_key(self, g: u64) -> String {
+        format!("{}groups/g{g}/blob.bin", self.0)
+    }
+
+    /// The key of the solo document of transaction `g`.
+    pub fn solo_key(self, g: u64) -> String {
+        format!("{}solo/s{g}.txt", self.0)
+    }
+
+    /// The name of the solo node of transaction `g`.
+    pub fn solo(self, g: u64) -> String {
+        format!("{}s{g}", self.0)
+    }
+
+    /// Applies transaction `g` of seed `seed` in `tx`, under this lane's names.
+    pub fn apply(self, tx: &mut WriteTx<'_>, seed: u64, g: u64) -> Result<()> {
+        apply_in(tx, seed, g, self)
+    }
 }
 
 /// What kind of transaction `g` is.
@@ -107,6 +166,11 @@ fn group_size(seed: u64, g: u64) -> u64 {
 
 /// Applies transaction `g` of seed `seed` in `tx`.
 pub fn apply(tx: &mut WriteTx<'_>, seed: u64, g: u64) -> Result<()> {
+    apply_in(tx, seed, g, Lane::SOLE)
+}
+
+fn apply_in(tx: &mut WriteTx<'_>, seed: u64, g: u64, lane: Lane) -> Result<()> {
+    let docs = holds_documents(tx)?;
     let mut rng = Rng::derive(seed, g);
     match kind(seed, g) {
         Kind::Setup => {
@@ -121,38 +185,47 @@ pub fn apply(tx: &mut WriteTx<'_>, seed: u64, g: u64) -> Result<()> {
             let each = COUNTER_TOTAL / COUNTERS as i64;
             for i in 0..COUNTERS {
                 tx.create_node(
-                    Node::new(counter_name(i), "counter")?.with_attribute("value", json!(each)),
+                    Node::new(lane.counter(i), "counter")?.with_attribute("value", json!(each)),
                 )?;
             }
             tx.create_node(
-                Node::new(LEDGER, "ledger")?
+                Node::new(lane.ledger(), "ledger")?
                     .with_attribute("last", json!(0))
                     .with_attribute("transfers", json!(0)),
             )?;
-            group(tx, seed, g, &mut rng)
+            group(tx, seed, g, &mut rng, lane, docs)
         }
         Kind::Group => {
-            group(tx, seed, g, &mut rng)?;
-            transfer(tx, g, &mut rng)
+            group(tx, seed, g, &mut rng, lane, docs)?;
+            transfer(tx, g, &mut rng, lane)
         }
         Kind::Solo => {
             let pad = "s".repeat(rng.index(300));
             tx.create_node(
-                Node::new(format!("s{g}"), "solo")?
+                Node::new(lane.solo(g), "solo")?
                     .with_attribute("g", json!(g))
                     .with_observation(pad.clone()),
             )?;
-            tx.write_document(&format!("solo/s{g}.txt"), pad)?;
+            if docs {
+                tx.write_document(&lane.solo_key(g), pad)?;
+            }
             Ok(())
         }
-        Kind::Transfer => transfer(tx, g, &mut rng),
+        Kind::Transfer => transfer(tx, g, &mut rng, lane),
     }
 }
 
-fn group(tx: &mut WriteTx<'_>, seed: u64, g: u64, rng: &mut Rng) -> Result<()> {
+fn group(
+    tx: &mut WriteTx<'_>,
+    seed: u64,
+    g: u64,
+    rng: &mut Rng,
+    lane: Lane,
+    docs: bool,
+) -> Result<()> {
     let size = group_size(seed, g);
     for i in 0..size {
-        let mut node = Node::new(group_node(g, i), "member")?
+        let mut node = Node::new(lane.group_node(g, i), "member")?
             .with_attribute("g", json!(g))
             .with_attribute("i", json!(i))
             .with_attribute("pad", json!("p".repeat(rng.index(200))));
@@ -160,46 +233,48 @@ fn group(tx: &mut WriteTx<'_>, seed: u64, g: u64, rng: &mut Rng) -> Result<()> {
             node = node.with_observation(format!("observation {o} of {g}-{i}"));
         }
         if i > 0 {
-            node = node.with_dependency(group_node(g, i - 1));
+            node = node.with_dependency(lane.group_node(g, i - 1));
         }
         if rng.chance(1, 3) {
             node = node.with_tag(format!("t{}", rng.below(4)));
         }
         tx.create_node(node)?;
     }
-    tx.write_document(
-        &notes_key(g),
-        format!("# group {g}\n{}", "n".repeat(rng.index(2000))),
-    )?;
-    if rng.chance(1, 6) {
-        let byte = (g % 251) as u8;
-        tx.write_document_from(
-            &blob_key(g),
-            io::repeat(byte).take(BLOB_SIZE as u64),
-            &WriteOptions::new(),
-        )?;
-    }
-    if g >= 1 && tx.document_exists(&notes_key(g - 1))? {
-        tx.write_document(
-            &notes_key(g - 1),
-            format!("# group {}\nseen by {g}\n", g - 1),
-        )?;
+    // Drawn whether or not the backend holds documents, so the graph is the same.
+    let notes = format!("# group {g}\n{}", "n".repeat(rng.index(2000)));
+    let blob = rng.chance(1, 6);
+    if docs {
+        tx.write_document(&lane.notes_key(g), notes)?;
+        if blob {
+            let byte = (g % 251) as u8;
+            tx.write_document_from(
+                &lane.blob_key(g),
+                io::repeat(byte).take(BLOB_SIZE as u64),
+                &WriteOptions::new(),
+            )?;
+        }
+        if g >= 1 && tx.document_exists(&lane.notes_key(g - 1))? {
+            tx.write_document(
+                &lane.notes_key(g - 1),
+                format!("# group {}\nseen by {g}\n", g - 1),
+            )?;
+        }
     }
     for i in 0..size - 1 {
         let edge = Edge::new(
-            group_node(g, i),
+            lane.group_node(g, i),
             chain_relation(seed, g, i)?,
-            group_node(g, i + 1),
+            lane.group_node(g, i + 1),
         )?
         .with_weight(rng.below(100) as f64 / 8.0)
         .with_attribute("g", json!(g));
         tx.create_edge(edge)?;
     }
     if g >= 1 {
-        let previous = group_node(g - 1, 0);
+        let previous = lane.group_node(g - 1, 0);
         if tx.contains_node(&previous)? {
             tx.create_edge(Edge::new(
-                group_node(g, 0),
+                lane.group_node(g, 0),
                 RelationType::RelatesTo,
                 previous.clone(),
             )?)?;
@@ -213,9 +288,9 @@ fn group(tx: &mut WriteTx<'_>, seed: u64, g: u64, rng: &mut Rng) -> Result<()> {
     }
     if g >= 2 {
         let key = EdgeKey::new(
-            group_node(g - 2, 0),
+            lane.group_node(g - 2, 0),
             chain_relation(seed, g - 2, 0)?,
-            group_node(g - 2, 1),
+            lane.group_node(g - 2, 1),
         );
         if let Some(mut edge) = tx.find_edge(&key)? {
             edge.metadata.weight = rng.below(50) as f64 / 4.0;
@@ -224,9 +299,9 @@ fn group(tx: &mut WriteTx<'_>, seed: u64, g: u64, rng: &mut Rng) -> Result<()> {
         }
         // Sometimes drop the link between the two groups before.
         let link = EdgeKey::new(
-            group_node(g - 1, 0),
+            lane.group_node(g - 1, 0),
             RelationType::RelatesTo,
-            group_node(g - 2, 0),
+            lane.group_node(g - 2, 0),
         );
         if rng.chance(1, 3) && tx.find_edge(&link)?.is_some() {
             tx.delete_edge(&link)?;
@@ -236,25 +311,39 @@ fn group(tx: &mut WriteTx<'_>, seed: u64, g: u64, rng: &mut Rng) -> Result<()> {
     // transactions skipped), so the store's size stays bounded.
     if g >= LIFETIME {
         for old in g.saturating_sub(LIFETIME + CATCH_UP)..=g - LIFETIME {
-            let first = group_node(old, 0);
+            let first = lane.group_node(old, 0);
             if tx.contains_node(&first)? {
                 // The rest of the group depends on its first node: a cascade takes all.
                 tx.delete_node(&first, OnDependents::Cascade)?;
             }
-            tx.remove_document(&notes_key(old))?;
-            tx.remove_document(&blob_key(old))?;
+            if docs {
+                tx.remove_document(&lane.notes_key(old))?;
+                tx.remove_document(&lane.blob_key(old))?;
+            }
         }
     }
     if g >= SOLO_LIFETIME {
         for old in g.saturating_sub(SOLO_LIFETIME + CATCH_UP)..=g - SOLO_LIFETIME {
-            let solo = format!("s{old}");
+            let solo = lane.solo(old);
             if tx.contains_node(&solo)? {
                 tx.delete_node(&solo, OnDependents::Refuse)?;
             }
-            tx.remove_document(&format!("solo/s{old}.txt"))?;
+            if docs {
+                tx.remove_document(&lane.solo_key(old))?;
+            }
         }
     }
     Ok(())
+}
+
+/// Whether the store `reader` reads holds documents: a backend without them (git,
+/// until issue 14) answers `Unsupported`.
+pub fn holds_documents(reader: &(impl DocumentRead + ?Sized)) -> Result<bool> {
+    match reader.count_documents() {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::Unsupported => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 fn counter_value(node: &Node) -> Result<i64> {
@@ -266,11 +355,11 @@ fn counter_value(node: &Node) -> Result<i64> {
         })
 }
 
-fn transfer(tx: &mut WriteTx<'_>, g: u64, rng: &mut Rng) -> Result<()> {
+fn transfer(tx: &mut WriteTx<'_>, g: u64, rng: &mut Rng, lane: Lane) -> Result<()> {
     let from = rng.below(COUNTERS);
     let to = (from + 1 + rng.below(COUNTERS - 1)) % COUNTERS;
-    let mut source = tx.get_node(&counter_name(from))?;
-    let mut target = tx.get_node(&counter_name(to))?;
+    let mut source = tx.get_node(&lane.counter(from))?;
+    let mut target = tx.get_node(&lane.counter(to))?;
     let available = counter_value(&source)?;
     let amount = i64::try_from(rng.below(u64::try_from(available).unwrap_or(0) + 1)).unwrap_or(0);
     source
@@ -280,7 +369,7 @@ fn transfer(tx: &mut WriteTx<'_>, g: u64, rng: &mut Rng) -> Result<()> {
     target.attributes.insert("value".into(), json!(received));
     tx.update_node(source, None)?;
     tx.update_node(target, None)?;
-    let mut ledger = tx.get_node(LEDGER)?;
+    let mut ledger = tx.get_node(&lane.ledger())?;
     let transfers = ledger
         .attributes
         .get("transfers")

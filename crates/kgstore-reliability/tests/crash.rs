@@ -64,6 +64,28 @@ fn sigkill_loses_no_acknowledged_transaction_on_any_backend() {
     }
 }
 
+/// Two writer processes share each store; either is killed at a random moment, the
+/// other must commit on at once, then it is killed too: every acknowledged
+/// transaction of both is there whole, the node both increment counts exactly the
+/// transactions present, `check` finds nothing wrong and the next write succeeds.
+/// Half as many cycles as the single-writer run (each starts two writers).
+#[test]
+fn sigkill_of_either_of_two_writers_loses_nothing_of_either_on_any_backend() {
+    for report in run_all(
+        DURABLE
+            .iter()
+            .map(|t| {
+                let h = harness(t);
+                let cycles = h.cycles.div_ceil(2);
+                h.cycles(cycles).two_writers()
+            })
+            .collect(),
+    ) {
+        assert_eq!(report.lost, 0);
+        assert!(report.acknowledged > 0, "{report}");
+    }
+}
+
 #[test]
 fn sigkill_with_relaxed_durability_shows_no_partial_transaction() {
     run_all(

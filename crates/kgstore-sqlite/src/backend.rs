@@ -53,6 +53,8 @@ pub struct SqliteBackend {
     /// The writer connection while no write transaction has it.
     writer: Mutex<WriterSlot>,
     writer_free: Condvar,
+    /// Figures for `Store::metrics`.
+    counters: crate::perf::Counters,
 }
 
 /// The writer connection and whether a write transaction holds it.
@@ -109,6 +111,21 @@ impl SqliteBackend {
                 std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
             }
         }
+        if exists {
+            // A log left by a process that died is replayed by SQLite itself as the
+            // first connection opens; one in use by another process is simply shared.
+            let mut wal = path.as_os_str().to_owned();
+            wal.push("-wal");
+            if let Ok(meta) = std::fs::metadata(&wal)
+                && meta.len() > 0
+            {
+                tracing::debug!(
+                    wal_bytes = meta.len(),
+                    "write-ahead log present at open (in use by another process, or left \
+                     by one that stopped: SQLite replays it)"
+                );
+            }
+        }
         let role = if writable { Role::Writer } else { Role::Reader };
         let first = schema::connect(&ctx, &options, role, writable && options.create_if_missing)?;
         let version = schema::prepare(&first, &ctx, writable)?;
@@ -127,6 +144,7 @@ impl SqliteBackend {
                 busy: false,
             }),
             writer_free: Condvar::new(),
+            counters: crate::perf::Counters::default(),
         };
         if backend.options.verify_on_open {
             let problems = backend.check()?;
@@ -176,6 +194,8 @@ impl SqliteBackend {
         let mut idle = lock(&self.readers);
         if idle.len() < self.options.reader_pool_size {
             idle.push(conn);
+        } else {
+            self.counters.collect(&conn);
         }
     }
 
@@ -188,6 +208,29 @@ impl SqliteBackend {
                 "sqlite",
             ));
         }
+        let mut slot = lock(&self.writer);
+        if slot.busy {
+            drop(slot);
+            let resource = format!("SQLite database {}", self.ctx.path.display());
+            slot = kgstore_core::observe::timed_wait(
+                &resource,
+                "another write transaction of this process",
+                || self.wait_for_writer(),
+            )?;
+        }
+        slot.busy = true;
+        let conn = slot.conn.take();
+        drop(slot);
+        match conn {
+            Some(conn) => Ok(conn),
+            None => schema::connect(&self.ctx, &self.options, Role::Writer, false)
+                .inspect_err(|_| self.release_writer(None)),
+        }
+    }
+
+    /// Waits until no write transaction of this process holds the writer connection,
+    /// at most the lock timeout.
+    fn wait_for_writer(&self) -> Result<MutexGuard<'_, WriterSlot>> {
         // A timeout too long to add to the clock means waiting for as long as it takes.
         let deadline = Instant::now().checked_add(self.options.lock_timeout);
         let mut slot = lock(&self.writer);
@@ -209,14 +252,7 @@ impl SqliteBackend {
                 Err(poisoned) => poisoned.into_inner().0,
             };
         }
-        slot.busy = true;
-        let conn = slot.conn.take();
-        drop(slot);
-        match conn {
-            Some(conn) => Ok(conn),
-            None => schema::connect(&self.ctx, &self.options, Role::Writer, false)
-                .inspect_err(|_| self.release_writer(None)),
-        }
+        Ok(slot)
     }
 
     /// Gives the writer connection back (`None` if it broke: the next writer opens a new one).
@@ -607,9 +643,22 @@ impl Backend for SqliteBackend {
         let conn = txn.conn.as_ref().ok_or_else(|| gone(&self.ctx))?;
         // Take the write lock now, so the transaction reads the latest commit and
         // cannot fail to upgrade later; waits up to the lock timeout for other processes.
-        run(conn, &self.ctx, "BEGIN IMMEDIATE", || {
+        let (calls, started) = (crate::perf::busy_calls(), Instant::now());
+        let begun = run(conn, &self.ctx, "BEGIN IMMEDIATE", || {
             "starting a write transaction".into()
-        })?;
+        });
+        if crate::perf::busy_calls() != calls {
+            self.counters
+                .lock_waits
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            kgstore_core::observe::lock_wait(
+                &format_args!("SQLite database {}", self.ctx.path.display()),
+                Some("another connection or process (SQLite does not say which)"),
+                started.elapsed(),
+                begun.is_ok(),
+            );
+        }
+        begun?;
         Ok(Box::new(txn))
     }
 
@@ -630,5 +679,21 @@ impl Backend for SqliteBackend {
     /// written under a temporary name and moved into place.
     fn backup_native(&self, dest: &Path) -> Result<()> {
         crate::maintenance::backup(self, dest)
+    }
+
+    fn durability(&self) -> Option<kgstore_core::Durability> {
+        Some(self.options.durability)
+    }
+
+    /// Page-cache hits, misses and writes of the connections, waits for SQLite's lock,
+    /// and the sizes of the file and its write-ahead log.
+    fn figures(&self) -> Result<Vec<kgstore_core::BackendFigure>> {
+        for conn in lock(&self.readers).iter() {
+            self.counters.collect(conn);
+        }
+        if let Some(conn) = &lock(&self.writer).conn {
+            self.counters.collect(conn);
+        }
+        Ok(self.counters.figures(&self.ctx.path))
     }
 }

@@ -3,14 +3,15 @@
 //! `document_chunks` of [`CHUNK`] bytes, so that no value is ever held whole in
 //! memory on its way in or out. Listings walk the unique index on `key`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::{self, Read};
 use std::ops::Bound;
 
 use kgstore_core::documents::{DocInput, for_each_chunk, input_error, key};
 use kgstore_core::serde_json::Value;
 use kgstore_core::{Document, DocumentMeta, Error, Result};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::blob::Blob;
+use rusqlite::{Connection, MAIN_DB, OptionalExtension, params};
 
 use crate::codec::{doc_columns, doc_meta_from_row, version_to_sql};
 use crate::error::{Ctx, SqlResult};
@@ -222,22 +223,64 @@ impl<'a> Q<'a> {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    /// The rows whose keys lie in `[lo, hi)`, mapped by `each`, if there are at most
+    /// `cap` of them; `None` when there are more. A batch whose keys sit in a sparse
+    /// part of the key space (new keys, above all) is answered by this one seek of the
+    /// key index instead of one probe per key.
+    fn capped_range<T>(
+        &self,
+        columns_sql: &str,
+        (lo, hi): (&str, &str),
+        cap: usize,
+        each: impl FnMut(&rusqlite::Row<'_>) -> Result<T>,
+    ) -> Result<Option<Vec<T>>> {
+        let found = self.rows(
+            columns_sql,
+            params![lo, hi, i64::try_from(cap + 1).unwrap_or(i64::MAX)],
+            || {
+                format!(
+                    "reading the documents from '{}' on",
+                    kgstore_core::validate::shorten(lo)
+                )
+            },
+            each,
+        )?;
+        Ok((found.len() <= cap).then_some(found))
+    }
+
     pub(crate) fn docs_meta(&self, keys: &[&str]) -> Result<Vec<Option<DocumentMeta>>> {
-        if !self.ctx.documents {
+        if !self.ctx.documents || keys.is_empty() {
             return Ok(vec![None; keys.len()]);
         }
-        let sql = concat!(
-            "SELECT ",
-            doc_columns!(),
-            " FROM documents d WHERE d.key IN (SELECT value FROM json_each(?1))"
-        );
         let ctx = self.ctx;
-        let found = self.rows(
-            sql,
-            [json_list(keys.iter().copied())],
-            || format!("reading the metadata of {} documents", keys.len()),
-            |row| doc_meta_from_row(row, ctx).map(|(_, meta)| meta),
+        let meta = |row: &rusqlite::Row<'_>| doc_meta_from_row(row, ctx).map(|(_, meta)| meta);
+        let (lo, hi) = key_range(keys, "");
+        let ranged = self.capped_range(
+            concat!(
+                "SELECT ",
+                doc_columns!(),
+                " FROM documents d WHERE d.key >= ?1 AND d.key < ?2 ORDER BY d.key LIMIT ?3"
+            ),
+            (&lo, &hi),
+            range_cap(keys.len()),
+            meta,
         )?;
+        let found = match ranged {
+            Some(found) => found,
+            None => self.rows(
+                concat!(
+                    "SELECT ",
+                    doc_columns!(),
+                    " FROM documents d WHERE d.key IN (SELECT value FROM json_each(?1))"
+                ),
+                [json_list(keys.iter().copied())],
+                || format!("reading the metadata of {} documents", keys.len()),
+                meta,
+            )?,
+        };
+        if found.is_empty() {
+            return Ok(vec![None; keys.len()]);
+        }
         let mut by_key: HashMap<String, DocumentMeta> =
             found.into_iter().map(|m| (m.key.clone(), m)).collect();
         Ok(keys.iter().map(|k| by_key.remove(*k)).collect())
@@ -247,7 +290,8 @@ impl<'a> Q<'a> {
         if keys.is_empty() || !self.ctx.documents {
             return Ok(None);
         }
-        let folders: Vec<&str> = keys.iter().flat_map(|k| key::ancestors(k)).collect();
+        // Documents where a new key needs a folder: each distinct folder asked once.
+        let folders: BTreeSet<&str> = keys.iter().flat_map(|k| key::ancestors(k)).collect();
         if !folders.is_empty() {
             let stored = self.rows(
                 "SELECT key FROM documents WHERE key IN (SELECT value FROM json_each(?1))",
@@ -267,6 +311,28 @@ impl<'a> Q<'a> {
                 }
             }
         }
+        // Documents inside a new key (as if it were a folder): every such key lies in
+        // [smallest key + '/', largest key + '0').
+        let (lo, hi) = key_range(keys, "/");
+        let text = |row: &rusqlite::Row<'_>| {
+            row.get::<_, String>(0)
+                .map_err(|e| self.ctx.corrupt(e.to_string()))
+        };
+        let ranged = self.capped_range(
+            "SELECT key FROM documents WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT ?3",
+            (&lo, &hi),
+            range_cap(keys.len()),
+            text,
+        )?;
+        if let Some(inside) = ranged {
+            let new: HashSet<&str> = keys.iter().copied().collect();
+            return Ok(inside.into_iter().find_map(|stored| {
+                let folder = key::ancestors(&stored)
+                    .find(|f| new.contains(f))?
+                    .to_owned();
+                Some((folder, stored))
+            }));
+        }
         self.one(
             "SELECT j.value, d.key FROM json_each(?1) j JOIN documents d \
              ON d.key >= j.value || '/' AND d.key < j.value || '0' LIMIT 1",
@@ -283,6 +349,21 @@ impl<'a> Q<'a> {
     }
 }
 
+/// How many rows a range scan for a batch of `n` keys may read before the batch is
+/// asked key by key instead.
+fn range_cap(n: usize) -> usize {
+    2 * n + 64
+}
+
+/// The smallest key of `keys` followed by `after`, and the bound just above every key
+/// of `keys` and everything inside them as folders (the largest key followed by '0',
+/// the byte after '/').
+fn key_range(keys: &[&str], after: &str) -> (String, String) {
+    let lo = keys.iter().copied().min().unwrap_or_default();
+    let hi = keys.iter().copied().max().unwrap_or_default();
+    (format!("{lo}{after}"), format!("{hi}0"))
+}
+
 /// Undoes the wrapping of a kgstore error in an `io::Error` by a reader.
 fn unwrap_io(e: io::Error, key: &str) -> Error {
     if e.get_ref().is_some_and(|inner| inner.is::<Error>())
@@ -293,14 +374,15 @@ fn unwrap_io(e: io::Error, key: &str) -> Error {
     Error::backend("sqlite", format!("reading {}: a read failed", subject(key)))
 }
 
-/// The bytes of a chunked document, one chunk in memory at a time.
+/// The bytes of a chunked document, read a chunk at a time through SQLite's
+/// incremental blob I/O: straight from the database pages into the caller's
+/// buffer, never a whole chunk in memory.
 struct ChunkReader<'a> {
     q: Q<'a>,
     id: i64,
     meta: DocumentMeta,
     seq: i64,
-    chunk: Vec<u8>,
-    at: usize,
+    blob: Option<Blob<'a>>,
     done: u64,
 }
 
@@ -311,41 +393,53 @@ impl<'a> ChunkReader<'a> {
             id,
             meta,
             seq: 0,
-            chunk: Vec::new(),
-            at: 0,
+            blob: None,
             done: 0,
         }
     }
 
+    /// Opens the next chunk; `false` if there is none.
     fn next_chunk(&mut self) -> Result<bool> {
         let (q, id, seq) = (self.q, self.id, self.seq);
         let key = &self.meta.key;
-        let got: Option<Vec<u8>> = q.one(
-            "SELECT data FROM document_chunks WHERE doc_id = ?1 AND seq = ?2",
+        let doing = || format!("reading chunk {seq} of {}", subject(key));
+        let rowid: Option<i64> = q.one(
+            "SELECT rowid FROM document_chunks WHERE doc_id = ?1 AND seq = ?2",
             [id, seq],
-            || format!("reading chunk {seq} of {}", subject(key)),
+            doing,
             |row| row.get(0).map_err(|e| q.ctx.corrupt(e.to_string())),
         )?;
-        match got {
-            Some(bytes) => {
-                self.chunk = bytes;
-                self.at = 0;
-                self.seq += 1;
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+        let Some(rowid) = rowid else {
+            return Ok(false);
+        };
+        let blob = q
+            .conn
+            .blob_open(MAIN_DB, "document_chunks", "data", rowid, true)
+            .ctx(q.ctx, doing)?;
+        self.blob = Some(blob);
+        self.seq += 1;
+        Ok(true)
     }
 }
 
 impl Read for ChunkReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.at == self.chunk.len() {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if let Some(blob) = &mut self.blob {
+                let n = blob.read(buf)?;
+                if n > 0 {
+                    self.done += n as u64;
+                    return Ok(n);
+                }
+                self.blob = None;
+            }
             if self.done >= self.meta.size {
                 return Ok(0);
             }
-            let more = self.next_chunk().map_err(io::Error::other)?;
-            if !more || self.chunk.is_empty() {
+            if !self.next_chunk().map_err(io::Error::other)? {
                 return Err(io::Error::other(self.q.ctx.corrupt(format!(
                     "table document_chunks: {} has {} of its {} bytes (chunk {} is missing)",
                     subject(&self.meta.key),
@@ -355,11 +449,6 @@ impl Read for ChunkReader<'_> {
                 ))));
             }
         }
-        let n = buf.len().min(self.chunk.len() - self.at);
-        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
-        self.at += n;
-        self.done += n as u64;
-        Ok(n)
     }
 }
 
@@ -546,16 +635,31 @@ impl DocW<'_> {
         if rows.len() != ROWS && rows.len() != 1 {
             return rows.chunks(1).try_for_each(|one| self.insert_rows(one));
         }
-        let mut values: Vec<rusqlite::types::Value> = Vec::with_capacity(rows.len() * 8);
-        for (meta, bytes) in rows {
-            values.push(meta.key.clone().into());
-            values.push(meta.content_type.clone().into());
-            values.push(i64::try_from(meta.size).unwrap_or(i64::MAX).into());
-            values.push(meta.sha256.as_bytes().to_vec().into());
-            values.push(meta.created_at.as_micros().into());
-            values.push(meta.updated_at.as_micros().into());
-            values.push(version_to_sql(meta.version, || subject(&meta.key))?.into());
-            values.push(bytes.to_vec().into());
+        // Bound by reference: the keys and bytes are not copied on their way in.
+        let numbers: Vec<[i64; 4]> = rows
+            .iter()
+            .map(|(meta, _)| {
+                Ok([
+                    i64::try_from(meta.size).unwrap_or(i64::MAX),
+                    meta.created_at.as_micros(),
+                    meta.updated_at.as_micros(),
+                    version_to_sql(meta.version, || subject(&meta.key))?,
+                ])
+            })
+            .collect::<Result<_>>()?;
+        let digests: Vec<&[u8]> = rows.iter().map(|(m, _)| &m.sha256.as_bytes()[..]).collect();
+        let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(rows.len() * 8);
+        for (((meta, bytes), n), digest) in rows.iter().zip(&numbers).zip(&digests) {
+            values.extend([
+                &meta.key as &dyn rusqlite::ToSql,
+                &meta.content_type,
+                &n[0],
+                digest,
+                &n[1],
+                &n[2],
+                &n[3],
+                bytes,
+            ]);
         }
         self.run(sql, rusqlite::params_from_iter(values), || {
             format!("writing {} documents into table documents", rows.len())

@@ -219,8 +219,20 @@ fn optimize_on(conn: &Connection, ctx: &Ctx) -> Result<()> {
             .ctx(ctx, || "running VACUUM".into())?;
     }
     // Readers may keep parts of the log in use; then it is truncated next time.
-    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+    let (busy, log_frames, checkpointed): (i64, i64, i64) = conn
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .ctx(ctx, || "checkpointing the write-ahead log".into())?;
+    tracing::info!(
+        vacuumed = free >= 64 && free * 4 >= pages,
+        free_pages = free,
+        pages,
+        log_frames,
+        checkpointed,
+        complete = busy == 0,
+        "analyzed and checkpointed"
+    );
     Ok(())
 }
 

@@ -172,6 +172,7 @@ pub(crate) fn connect(
 fn busy_handler(timeout: Duration) -> impl FnMut(i32) -> bool + Send + 'static {
     let mut started = Instant::now();
     move |count| {
+        crate::perf::note_busy();
         if count == 0 {
             started = Instant::now();
         }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, LazyLock, PoisonError, RwLock};
 
-use kgstore_core::{Backend, Error, MemoryBackend, Result, Store};
+use kgstore_core::{Backend, Error, MemoryBackend, Observer, Operation, Result, Store};
 
 use crate::url::{OpenOptions, StoreUrl};
 
@@ -102,7 +102,27 @@ impl Registry {
                 ),
             )
         })?;
-        let store = Store::from_boxed(factory(url)?);
+        let options = &url.options;
+        let observer = Observer::new(options.metrics.unwrap_or(true), options.slow_threshold);
+        let _span = tracing::info_span!(
+            "open",
+            scheme = url.scheme.as_str(),
+            path = url.path.as_str(),
+            read_only = options.read_only
+        )
+        .entered();
+        let timer = observer.start(Operation::Open);
+        let opened = {
+            // Lock waits and recovery reported while the backend opens count in this store.
+            let _context = observer.enter();
+            factory(url)
+        };
+        let store = Store::with_observer(timer.finish(opened)?, observer);
+        tracing::debug!(
+            backend = store.backend_name(),
+            durability = store.backend().durability().map(|d| d.as_str()),
+            "store opened"
+        );
         if url.options.verify {
             let report = store.check()?;
             if !report.is_ok() {
@@ -177,11 +197,13 @@ fn open_json(url: &StoreUrl) -> Result<Box<dyn Backend>> {
 
     let path = url.required_path()?;
     url.options.refuse_extra("json")?;
-    let options = JsonFsOptions::default()
+    let mut options = JsonFsOptions::default()
         .durability(url.options.durability)
         .read_only(url.options.read_only)
-        .create_if_missing(url.options.creates())
-        .lock_timeout(url.options.lock_timeout);
+        .create_if_missing(url.options.creates());
+    if let Some(timeout) = url.options.lock_timeout {
+        options = options.lock_timeout(Some(timeout));
+    }
     Ok(Box::new(JsonFsBackend::open(path, options)?))
 }
 

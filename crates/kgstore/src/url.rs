@@ -16,6 +16,8 @@ pub use kgstore_core::Durability;
 /// | `create=true\|false` | create the store if it does not exist | `true` |
 /// | `lock_timeout_ms=N` | wait this long for another writer before failing with `Locked` | backend's default |
 /// | `verify=true\|false` | check the store's integrity before using it (for files from elsewhere) | `false` |
+/// | `metrics=true\|false` | keep performance metrics ([`Store::metrics`](kgstore_core::Store::metrics)) | `true` |
+/// | `slow_ms=N` | log (`warn`) and count operations slower than N milliseconds | off |
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OpenOptions {
     /// See [`Durability`].
@@ -28,6 +30,10 @@ pub struct OpenOptions {
     pub lock_timeout: Option<Duration>,
     /// Check integrity before use.
     pub verify: bool,
+    /// Keep performance metrics (`None`: the default, on).
+    pub metrics: Option<bool>,
+    /// Log and count operations slower than this (`None`: off).
+    pub slow_threshold: Option<Duration>,
     /// Parameters the common options do not cover, for custom backends.
     pub extra: BTreeMap<String, String>,
 }
@@ -68,6 +74,19 @@ impl OpenOptions {
         self
     }
 
+    /// Keeps performance metrics (the default) or not; see `docs/observability.md`
+    /// for what they cost.
+    pub fn metrics(mut self, metrics: bool) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Logs (at `warn`) and counts operations slower than `threshold`.
+    pub fn slow_threshold(mut self, threshold: Duration) -> Self {
+        self.slow_threshold = Some(threshold);
+        self
+    }
+
     /// Whether to create a missing store.
     pub fn creates(&self) -> bool {
         self.create_if_missing.unwrap_or(true)
@@ -86,7 +105,8 @@ impl OpenOptions {
             Some(key) => Err(Error::invalid_input(
                 format!("store URL parameter '{key}'"),
                 format!(
-                    "the {backend} backend knows durability, read_only, create, lock_timeout_ms and verify"
+                    "the {backend} backend knows durability, read_only, create, lock_timeout_ms, \
+                     verify, metrics and slow_ms"
                 ),
             )),
         }
@@ -153,15 +173,9 @@ impl StoreUrl {
                 "read_only" => options.read_only = parse_bool(&key, &value)?,
                 "create" => options.create_if_missing = Some(parse_bool(&key, &value)?),
                 "verify" => options.verify = parse_bool(&key, &value)?,
-                "lock_timeout_ms" => {
-                    let ms: u64 = value.parse().map_err(|_| {
-                        Error::invalid_input(
-                            format!("lock_timeout_ms '{value}'"),
-                            "expected a whole number of milliseconds",
-                        )
-                    })?;
-                    options.lock_timeout = Some(Duration::from_millis(ms));
-                }
+                "metrics" => options.metrics = Some(parse_bool(&key, &value)?),
+                "slow_ms" => options.slow_threshold = Some(parse_millis(&key, &value)?),
+                "lock_timeout_ms" => options.lock_timeout = Some(parse_millis(&key, &value)?),
                 _ => {
                     options.extra.insert(key, value);
                 }
@@ -191,6 +205,12 @@ impl StoreUrl {
         }
         if options.verify {
             self.options.verify = true;
+        }
+        if options.metrics.is_some() {
+            self.options.metrics = options.metrics;
+        }
+        if options.slow_threshold.is_some() {
+            self.options.slow_threshold = options.slow_threshold;
         }
         self.options
             .extra
@@ -222,6 +242,16 @@ fn parse_bool(key: &str, value: &str) -> Result<bool> {
     }
 }
 
+fn parse_millis(key: &str, value: &str) -> Result<Duration> {
+    let ms: u64 = value.parse().map_err(|_| {
+        Error::invalid_input(
+            format!("{key} '{value}'"),
+            "expected a whole number of milliseconds",
+        )
+    })?;
+    Ok(Duration::from_millis(ms))
+}
+
 fn percent_decode(text: &str) -> std::result::Result<String, String> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -249,7 +279,9 @@ mod tests {
 
     #[test]
     fn parses_paths_and_parameters() {
-        let url = StoreUrl::parse("sqlite://./data/kg%20store.db?durability=relaxed&read_only=true&lock_timeout_ms=250&x=y").unwrap();
+        let url = StoreUrl::parse("sqlite://./data/kg%20store.db?durability=relaxed&read_only=true&lock_timeout_ms=250&x=y&metrics=false&slow_ms=40").unwrap();
+        assert_eq!(url.options.metrics, Some(false));
+        assert_eq!(url.options.slow_threshold, Some(Duration::from_millis(40)));
         assert_eq!(url.scheme, "sqlite");
         assert_eq!(url.path, "./data/kg store.db");
         assert_eq!(url.options.durability, Durability::Relaxed);
@@ -274,6 +306,9 @@ mod tests {
             "sqlite://x?read_only",
             "sqlite://x?create=true&create=false",
             "sqlite://x?lock_timeout_ms=-1",
+            "sqlite://x?slow_ms=fast",
+            "sqlite://x?slow_ms=1.5",
+            "sqlite://x?metrics=sometimes",
             "sqlite://x%2",
             "sqlite://x%zz",
             "sqlite://x%00y",

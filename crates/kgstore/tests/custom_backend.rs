@@ -14,6 +14,7 @@ use kgstore::{
     Backend, Edge, EdgeKey, GraphRead, GraphState, Node, Open, ReadTxn, Result, SchemaTarget,
     Store, WriteTxn,
 };
+use kgstore_core::memory::{Gate, GateGuard};
 use kgstore_core::suite::Fixture;
 use serde_json::Value;
 
@@ -22,7 +23,9 @@ type AuditLog = Arc<Mutex<Vec<String>>>;
 
 struct AuditedBackend {
     committed: Mutex<GraphState>,
-    writer: Mutex<()>,
+    /// One writer at a time: kgstore's `Gate`, which also reports a writer's wait
+    /// (to the log and to `Store::metrics`) as a plain mutex would not.
+    writer: Gate,
     log: AuditLog,
 }
 
@@ -40,7 +43,7 @@ impl Backend for AuditedBackend {
     }
 
     fn begin_write(&self) -> Result<Box<dyn WriteTxn + '_>> {
-        let guard = lock(&self.writer);
+        let guard = self.writer.enter(None, "the audited store's writer")?;
         let state = lock(&self.committed).clone();
         Ok(Box::new(AuditedWrite {
             backend: self,
@@ -55,7 +58,7 @@ struct AuditedWrite<'a> {
     backend: &'a AuditedBackend,
     state: GraphState,
     pending: Vec<String>,
-    _guard: MutexGuard<'a, ()>,
+    _guard: GateGuard<'a>,
 }
 
 kgstore::delegate_read_txn!(AuditedWrite<'_>, state);
@@ -115,7 +118,7 @@ fn register() {
             url.options.refuse_extra("audited")?;
             Ok(Box::new(AuditedBackend {
                 committed: Mutex::new(GraphState::new()),
-                writer: Mutex::new(()),
+                writer: Gate::default(),
                 log: Arc::new(Mutex::new(Vec::new())),
             }))
         })
@@ -139,7 +142,7 @@ fn the_audit_log_sees_committed_writes_only() {
         .register("audited", move |_| {
             Ok(Box::new(AuditedBackend {
                 committed: Mutex::new(GraphState::new()),
-                writer: Mutex::new(()),
+                writer: Gate::default(),
                 log: Arc::clone(&shared),
             }))
         })

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use kgstore::{ErrorKind, GraphRead, Node, Open, OpenOptions, Store};
+use kgstore_core::suite::while_writing;
 
 fn urls(dir: &std::path::Path) -> [String; 3] {
     [
@@ -84,21 +85,35 @@ fn durability_and_lock_timeout_are_accepted() {
     }
 }
 
+/// Writers take turns per transaction (issue 17): an open handle keeps nobody out,
+/// and `lock_timeout` reaches the JSON-files backend through the facade.
 #[test]
 fn a_second_json_writer_is_locked_out_after_its_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("json://{}/kg", dir.path().display());
-    let _holder = kgstore::open(&url).unwrap();
-    let err = Store::open_with(
+    let holder = kgstore::open(&url).unwrap();
+    let second = Store::open_with(
         &url,
         &OpenOptions::new().lock_timeout(Duration::from_millis(50)),
     )
-    .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Locked, "{err}");
-    assert!(
-        err.to_string().contains(&std::process::id().to_string()),
-        "names the holder: {err}"
-    );
+    .unwrap();
+    second
+        .create_node(Node::new("while-open", "thing").unwrap())
+        .unwrap();
+    while_writing(&holder, Node::new("held", "thing").unwrap(), || {
+        let err = second
+            .create_node(Node::new("late", "thing").unwrap())
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Locked, "{err}");
+        assert!(
+            err.to_string().contains(&std::process::id().to_string()),
+            "names the holder: {err}"
+        );
+    });
+    second
+        .create_node(Node::new("late", "thing").unwrap())
+        .unwrap();
+    assert_eq!(holder.count_nodes().unwrap(), 3);
 }
 
 #[test]

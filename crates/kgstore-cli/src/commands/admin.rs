@@ -43,13 +43,20 @@ pub(crate) fn stats(ctx: &mut Ctx<'_>) -> Result<()> {
     Ok(())
 }
 
+/// `kgstore check`: damage exits 6; notes (leftovers of an interrupted write that
+/// the next write recovers, with what it will do) are printed and exit 0.
 pub(crate) fn check(ctx: &mut Ctx<'_>) -> Result<()> {
     let report = ctx.open_existing()?.check()?;
+    let errors = report.errors().count();
+    let notes = report.notes().count();
     if ctx.out.json() {
         ctx.out.value(&report)?;
     } else {
-        for problem in &report.problems {
+        for problem in report.errors() {
             ctx.out.line(&format!("problem: {problem}"))?;
+        }
+        for note in report.notes() {
+            ctx.out.line(&format!("note: {note}"))?;
         }
         if report.is_ok() {
             let storage = if report.backend_checked {
@@ -57,8 +64,12 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) -> Result<()> {
             } else {
                 ""
             };
+            let notes = match notes {
+                0 => String::new(),
+                n => format!(" ({n} note(s): leftovers the next write recovers, not damage)"),
+            };
             ctx.out.line(&format!(
-                "checked {} node(s), {} edge(s){storage}: no problems",
+                "checked {} node(s), {} edge(s){storage}: no problems{notes}",
                 report.nodes, report.edges
             ))?;
         }
@@ -66,11 +77,7 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) -> Result<()> {
     if report.is_ok() {
         Ok(())
     } else {
-        Err(Error::corrupt(
-            ctx.url,
-            format!("the check found {} problem(s)", report.problems.len()),
-        )
-        .into())
+        Err(Error::corrupt(ctx.url, format!("the check found {errors} problem(s)")).into())
     }
 }
 

@@ -491,9 +491,29 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
     for line in mcp_lines {
         say(line)?;
     }
-    say("\n13. Screenplays: Fountain scripts as a graph of series, scripts, scenes, characters and locations."
+
+    let metrics = store.metrics();
+    say(
+        "\n13. What the SQLite store measured meanwhile (Store::metrics; `kgstore stats --perf` \
+         adds up every run on a store):"
+            .to_owned(),
+    )?;
+    for line in super::perf::metrics_summary(&metrics) {
+        say(format!("   {line}"))?;
+    }
+
+    let (processes, seen) = several_processes(&json_url, &json_store)?;
+    say(format!(
+        "\n14. Several processes on the JSON-files store: {processes} `kgstore node create` processes \
+         wrote at once, taking turns one transaction each, while this process kept the store \
+         open; its handle saw all {seen} new nodes at its next read, applying what the others \
+         committed from the store's commit log."
+    ))?;
+
+    say("\n15. Screenplays: Fountain scripts as a graph of series, scripts, scenes, characters and locations."
         .to_owned())?;
     let screenplay = super::screenplay::demo_step(&args.dir, &mut say)?;
+
     let me = how_to_call_me();
     say(format!(
         "\nDone in {:.1} s. Try: {me} --store {url} node get {cli}",
@@ -517,10 +537,47 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
             "problems": check.problems.len(),
             "git_store": git,
             "mcp_calls": mcp_calls,
+            "metrics": metrics,
             "screenplay": screenplay,
         }))?;
     }
     Ok(())
+}
+
+/// Step 14: starts four `kgstore node create` processes on the JSON-files store at once,
+/// while `open` (a handle of this process) keeps it open; returns how many
+/// processes ran and how many of their nodes `open` then sees.
+fn several_processes(url: &str, open: &Store) -> Result<(usize, u64)> {
+    const PROCESSES: usize = 4;
+    let me = std::env::current_exe().context("finding the kgstore binary")?;
+    let before = open.count_nodes()?;
+    let children = (0..PROCESSES)
+        .map(|i| {
+            Command::new(&me)
+                .args(["--store", url, "node", "create"])
+                .arg(format!("demo-process-{i}"))
+                .args(["-t", "process"])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .with_context(|| format!("starting {}", me.display()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    for child in children {
+        let output = child.wait_with_output()?;
+        if !output.status.success() {
+            bail!(
+                "a writer process failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+    }
+    let seen = open.count_nodes()? - before;
+    if seen != PROCESSES as u64 {
+        bail!("the open handle sees {seen} of the {PROCESSES} nodes written by other processes");
+    }
+    Ok((PROCESSES, seen))
 }
 
 /// Step 11: the graph (its JSON Lines export) imported into a git:// store in one

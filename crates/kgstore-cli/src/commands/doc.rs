@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use base64::Engine as _;
+use kgstore::documents::key::check_key;
 use kgstore::{
     DocumentMeta, DocumentQuery, DocumentRead, Error, PageRequest, Phase, Progress, ReadTx,
     WriteOptions,
@@ -92,6 +93,8 @@ impl<W: Write> Write for Counted<W> {
 }
 
 fn put(ctx: &mut Ctx<'_>, args: &DocPutArgs) -> Result<()> {
+    // Before anything is opened (or created): a refused key changes nothing.
+    check_key(&args.key)?;
     let mut options = WriteOptions::new();
     if let Some(content_type) = &args.content_type {
         options = options.content_type(content_type.clone());
@@ -211,6 +214,7 @@ fn write_to_file(
 }
 
 fn rm(ctx: &mut Ctx<'_>, args: &DocRmArgs) -> Result<()> {
+    check_key(&args.key)?;
     let store = ctx.open_for_write()?;
     if args.force {
         let existed = store.remove_document(&args.key)?;

@@ -1,27 +1,34 @@
 //! `kgstore mcp`: the store as an MCP memory server on stdin/stdout.
 
+use std::path::PathBuf;
+
 use anyhow::{Context, Result};
 use kgstore::Store;
-use kgstore_mcp::logging::{self, Level, LogTarget};
 use kgstore_mcp::{Server, ServerOptions};
 use serde_json::{Value, json};
 
 use super::Ctx;
 use crate::cli::{LogLevelArg, McpArgs};
+use crate::logging::{LogConfig, LogWriter};
+
+/// The server's log (installed by `run` in the crate root, through the command
+/// line's one subscriber function): at `--log-level` (unless `-v` or `KGSTORE_LOG`
+/// say otherwise) to stderr, or, with `--log-file`, to that file instead.
+pub(crate) fn log_config(verbosity: u8, log_file: Option<PathBuf>, args: &McpArgs) -> LogConfig {
+    let level = match args.log_level {
+        LogLevelArg::Error => "error",
+        LogLevelArg::Warn => "warn",
+        LogLevelArg::Info => "info",
+        LogLevelArg::Debug => "debug",
+        LogLevelArg::Trace => "trace",
+    };
+    let mut config = LogConfig::from_cli(verbosity, None);
+    config.filter.get_or_insert_with(|| level.to_owned());
+    config.writers = vec![log_file.map_or(LogWriter::Stderr, LogWriter::JsonFile)];
+    config
+}
 
 pub(crate) fn run(ctx: &mut Ctx<'_>, args: &McpArgs) -> Result<()> {
-    let level = match args.log_level {
-        LogLevelArg::Error => Level::ERROR,
-        LogLevelArg::Warn => Level::WARN,
-        LogLevelArg::Info => Level::INFO,
-        LogLevelArg::Debug => Level::DEBUG,
-        LogLevelArg::Trace => Level::TRACE,
-    };
-    let target = match &args.log_file {
-        Some(path) => LogTarget::File(path.clone()),
-        None => LogTarget::Stderr,
-    };
-    logging::install(level, &target)?;
     let store = ctx.open_for_write()?;
     let options = ServerOptions {
         extra_tools: args.extra_tools,

@@ -8,11 +8,13 @@ mod graph;
 mod history;
 mod mcp;
 mod node;
+mod perf;
 mod schema;
 mod screenplay;
 mod transfer;
 
-use std::path::Path;
+use std::cell::{Cell, RefCell};
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use kgstore::{Error, ReadTx, Store, StoreUrl};
@@ -30,6 +32,10 @@ pub(crate) struct Ctx<'a> {
     pub(crate) progress: bool,
     /// The revision read commands read at (`--at`).
     pub(crate) at: Option<&'a str>,
+    /// The stores this run opened, with their performance records (see `perf_record`).
+    pub(crate) opened: RefCell<Vec<(PathBuf, Store)>>,
+    /// Whether this run's figures go into the records (not after a reset).
+    pub(crate) record: Cell<bool>,
 }
 
 impl Ctx<'_> {
@@ -46,7 +52,29 @@ impl Ctx<'_> {
         if let Some(parent) = file_parent(&url) {
             std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
         }
-        Ok(kgstore::registry::global().open_url(&url)?)
+        let store = kgstore::registry::global().open_url(&url)?;
+        self.opened(&url, &store);
+        Ok(store)
+    }
+
+    /// Notes a store this run opened, to add its figures to its performance record.
+    fn opened(&self, url: &StoreUrl, store: &Store) {
+        if let Some(path) = crate::perf_record::path_for(url) {
+            self.opened.borrow_mut().push((path, store.clone()));
+        }
+    }
+
+    /// Adds the figures of the stores this run opened to their performance records
+    /// (best effort: a record that cannot be written is noted in the log only).
+    fn record_perf(&self) {
+        if !self.record.get() || !crate::perf_record::enabled() {
+            return;
+        }
+        for (path, store) in self.opened.borrow().iter() {
+            if let Err(e) = crate::perf_record::add(path, &store.metrics()) {
+                tracing::debug!(path = %path.display(), error = %format!("{e:#}"), "performance record not written");
+            }
+        }
     }
 
     /// Opens the store for a command that only reads: a missing store is an error, not
@@ -73,7 +101,9 @@ impl Ctx<'_> {
             }
             url.options.read_only = true;
         }
-        Ok(kgstore::registry::global().open_url(&url)?)
+        let store = kgstore::registry::global().open_url(&url)?;
+        self.opened(&url, &store);
+        Ok(store)
     }
 
     /// A read snapshot of `store`: at the `--at` revision when one is given, so a
@@ -157,6 +187,8 @@ impl std::fmt::Display for Quiet {
 
 impl std::error::Error for Quiet {}
 
+pub(crate) use mcp::log_config as mcp_log_config;
+
 /// Runs the command `cli` names.
 pub(crate) fn execute(cli: &Cli, out: &mut Output, progress: bool) -> Result<()> {
     let mut ctx = Ctx {
@@ -164,29 +196,39 @@ pub(crate) fn execute(cli: &Cli, out: &mut Output, progress: bool) -> Result<()>
         out,
         progress,
         at: cli.at.as_deref(),
+        opened: RefCell::new(Vec::new()),
+        record: Cell::new(true),
     };
+    let outcome = run_command(cli, &mut ctx);
+    ctx.record_perf();
+    outcome
+}
+
+fn run_command(cli: &Cli, ctx: &mut Ctx<'_>) -> Result<()> {
     match &cli.command {
-        Command::Init => admin::init(&mut ctx),
-        Command::Node(command) => node::run(&mut ctx, command),
-        Command::Edge(command) => edge::run(&mut ctx, command),
-        Command::Neighbors(args) => graph::neighbors(&mut ctx, args),
-        Command::Traverse(args) => graph::traverse(&mut ctx, args),
-        Command::Path(args) => graph::path(&mut ctx, args),
-        Command::Deps(command) => graph::deps(&mut ctx, command),
-        Command::Schema(command) => schema::run(&mut ctx, command),
-        Command::Doc(command) => doc::run(&mut ctx, command),
-        Command::Screenplay(command) => screenplay::run(&mut ctx, command),
-        Command::Import(args) => transfer::import(&mut ctx, args),
-        Command::Export(args) => transfer::export(&mut ctx, args),
-        Command::Backup(args) => transfer::backup(&mut ctx, args),
-        Command::Verify(args) => transfer::verify(&mut ctx, args),
-        Command::Restore(args) => transfer::restore(&mut ctx, args),
-        Command::Stats => admin::stats(&mut ctx),
-        Command::Check => admin::check(&mut ctx),
-        Command::Optimize => admin::optimize(&mut ctx),
-        Command::Log(args) => history::log(&mut ctx, args),
-        Command::Diff(args) => history::diff(&mut ctx, args),
-        Command::Demo(args) => demo::run(&mut ctx, args).context("the demo failed"),
-        Command::Mcp(args) => mcp::run(&mut ctx, args),
+        Command::Init => admin::init(ctx),
+        Command::Node(command) => node::run(ctx, command),
+        Command::Edge(command) => edge::run(ctx, command),
+        Command::Neighbors(args) => graph::neighbors(ctx, args),
+        Command::Traverse(args) => graph::traverse(ctx, args),
+        Command::Path(args) => graph::path(ctx, args),
+        Command::Deps(command) => graph::deps(ctx, command),
+        Command::Schema(command) => schema::run(ctx, command),
+        Command::Doc(command) => doc::run(ctx, command),
+        Command::Screenplay(command) => screenplay::run(ctx, command),
+        Command::Import(args) => transfer::import(ctx, args),
+        Command::Export(args) => transfer::export(ctx, args),
+        Command::Backup(args) => transfer::backup(ctx, args),
+        Command::Verify(args) => transfer::verify(ctx, args),
+        Command::Restore(args) => transfer::restore(ctx, args),
+        Command::Stats(args) if args.perf => perf::stats(ctx, args),
+        Command::Stats(_) => admin::stats(ctx),
+        Command::Check => admin::check(ctx),
+        Command::Optimize => admin::optimize(ctx),
+        Command::Log(args) => history::log(ctx, args),
+        Command::Diff(args) => history::diff(ctx, args),
+        Command::LogReview(args) => perf::log_review(ctx, args),
+        Command::Demo(args) => demo::run(ctx, args).context("the demo failed"),
+        Command::Mcp(args) => mcp::run(ctx, args),
     }
 }

@@ -363,6 +363,15 @@ fn hostile_keys_exit_2_naming_the_rule_and_change_nothing() {
             let error: Value = serde_json::from_str(line).unwrap();
             assert_eq!(error["error"]["exit_code"], 2);
         }
+        // On a store that does not exist yet, a refused write creates nothing.
+        let fresh = kg.path("fresh.db");
+        let mut put = Command::new(env!("CARGO_BIN_EXE_kgstore"));
+        put.env_remove("KGSTORE_URL")
+            .arg("--store")
+            .arg(format!("sqlite://{}", fresh.display()))
+            .args(["doc", "put", "--", "a//b", file.to_str().unwrap()]);
+        super::collect(put.output().unwrap()).fails(2, "document key");
+        assert!(!fresh.exists());
         // A listing's prefix follows the same rules, but may end in '/'.
         kg.run(&["doc", "ls", "--", "a/../"]).fails(2, "..");
         std::fs::remove_file(&file).unwrap();

@@ -184,7 +184,8 @@ fn list(
             bound_included = true;
         }
     }
-    let mut entries: Vec<DocPosition> = Vec::new();
+    // In key order: `None` for the next document of `documents`, `Some` for a folder.
+    let mut entries: Vec<Option<String>> = Vec::new();
     let mut documents: Vec<DocumentMeta> = Vec::new();
     'scan: while entries.len() <= limit {
         let want = limit + 1 - entries.len();
@@ -201,40 +202,36 @@ fn list(
                 let folder = format!("{prefix}{}", &rest[..=at]);
                 from = folder_end(&folder);
                 bound_included = true;
-                entries.push(DocPosition::Folder(folder));
+                entries.push(Some(folder));
                 // Seek past the folder's keys.
                 continue 'scan;
             }
-            from.clone_from(&meta.key);
-            bound_included = false;
-            entries.push(DocPosition::Document(meta.key.clone()));
+            entries.push(None);
             documents.push(meta);
         }
-        if !full {
-            break;
+        // The whole batch was documents: the next one starts after the last.
+        match documents.last() {
+            Some(last) if full => {
+                from.clone_from(&last.key);
+                bound_included = false;
+            }
+            _ => break,
         }
     }
     let next_cursor = if entries.len() > limit {
         entries.truncate(limit);
-        let keep: std::collections::HashSet<&str> = entries
-            .iter()
-            .filter_map(|e| match e {
-                DocPosition::Document(k) => Some(k.as_str()),
-                DocPosition::Folder(_) => None,
-            })
-            .collect();
-        documents.retain(|m| keep.contains(m.key.as_str()));
-        entries.last().map(DocPosition::cursor)
+        documents.truncate(entries.iter().filter(|e| e.is_none()).count());
+        match entries.last() {
+            Some(Some(folder)) => Some(DocPosition::Folder(folder.clone()).cursor()),
+            Some(None) => documents
+                .last()
+                .map(|m| DocPosition::Document(m.key.clone()).cursor()),
+            None => None,
+        }
     } else {
         None
     };
-    let folders = entries
-        .into_iter()
-        .filter_map(|e| match e {
-            DocPosition::Folder(f) => Some(f),
-            DocPosition::Document(_) => None,
-        })
-        .collect();
+    let folders = entries.into_iter().flatten().collect();
     Ok(DocumentPage {
         documents,
         folders,

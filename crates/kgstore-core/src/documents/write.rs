@@ -25,14 +25,18 @@ fn docs_of<'t>(txn: &'t dyn ReadTxn, backend: &str) -> Result<&'t dyn DocRead> {
 
 impl DocumentRead for Store {
     fn with_docs<R>(&self, f: impl FnOnce(&dyn DocRead) -> Result<R>) -> Result<R> {
-        let txn = self.backend().begin_read()?;
-        f(docs_of(&*txn, self.backend_name())?)
+        self.read()?.with_docs(f)
     }
 }
 
 impl DocumentRead for ReadTx<'_> {
+    /// Counted in the store's metrics as a read, as graph queries are.
     fn with_docs<R>(&self, f: impl FnOnce(&dyn DocRead) -> Result<R>) -> Result<R> {
-        f(self.docs()?)
+        let what = crate::observe::query_name(&f);
+        let probe = self.observer.read_probe();
+        let outcome = self.docs().and_then(f);
+        probe.finish(&outcome, what);
+        outcome
     }
 }
 

@@ -25,14 +25,25 @@ pub struct CheckReport {
     pub nodes: u64,
     /// Edges examined.
     pub edges: u64,
-    /// Everything wrong; empty for a healthy store.
+    /// Everything found: damage, and notes (leftovers the store recovers by itself);
+    /// no damage in a healthy store.
     pub problems: Vec<Problem>,
 }
 
 impl CheckReport {
-    /// Whether nothing is wrong.
+    /// Whether nothing is wrong: no finding but notes.
     pub fn is_ok(&self) -> bool {
-        self.problems.is_empty()
+        self.errors().next().is_none()
+    }
+
+    /// The findings that are damage.
+    pub fn errors(&self) -> impl Iterator<Item = &Problem> {
+        self.problems.iter().filter(|p| !p.is_note())
+    }
+
+    /// The findings that are only notes.
+    pub fn notes(&self) -> impl Iterator<Item = &Problem> {
+        self.problems.iter().filter(|p| p.is_note())
     }
 }
 

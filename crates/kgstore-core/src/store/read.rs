@@ -191,10 +191,17 @@ pub trait GraphRead {
 pub struct ReadTx<'s> {
     pub(crate) txn: Box<dyn ReadTxn + 's>,
     pub(crate) backend: &'s str,
+    /// The store's metrics, where each query is counted.
+    pub(crate) observer: &'s crate::observe::Observer,
 }
 
 impl GraphRead for ReadTx<'_> {
+    #[inline]
     fn with_reader<R>(&self, f: impl FnOnce(&dyn ReadTxn) -> Result<R>) -> Result<R> {
-        f(&*self.txn)
+        let what = crate::observe::query_name(&f);
+        let probe = self.observer.read_probe();
+        let outcome = f(&*self.txn);
+        probe.finish(&outcome, what);
+        outcome
     }
 }

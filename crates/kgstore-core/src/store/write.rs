@@ -10,6 +10,7 @@ use crate::backend::{ReadTxn, WriteTxn};
 use crate::error::{Error, Result, Violation};
 use crate::filter::{Direction, EdgeFilter, NodeFilter};
 use crate::model::{Edge, EdgeKey, Node};
+use crate::observe::Tally;
 use crate::schema::{self, Compiled, SchemaCache, SchemaTarget};
 use crate::store::read::{GraphRead, check_name};
 use crate::timestamp::Timestamp;
@@ -61,6 +62,8 @@ pub struct WriteTx<'s> {
     pending: Option<Pending>,
     validators: HashMap<SchemaTarget, Option<Compiled>>,
     failed: Option<String>,
+    /// What the transaction wrote, by kind, for its log and the store's metrics.
+    pub(crate) tally: Tally,
 }
 
 impl GraphRead for WriteTx<'_> {
@@ -83,6 +86,7 @@ impl<'s> WriteTx<'s> {
             pending: None,
             validators: HashMap::new(),
             failed: None,
+            tally: Tally::default(),
         }
     }
 
@@ -132,6 +136,7 @@ impl<'s> WriteTx<'s> {
             self.now,
         );
         self.raw(|t| t.put_node(&node))?;
+        self.tally.nodes_written += 1;
         Ok(node)
     }
 
@@ -193,6 +198,7 @@ impl<'s> WriteTx<'s> {
             );
         }
         self.raw(|t| t.put_nodes(&nodes))?;
+        self.tally.nodes_written += nodes.len() as u64;
         Ok(nodes.len())
     }
 
@@ -220,6 +226,7 @@ impl<'s> WriteTx<'s> {
         meta.updated_at = self.now.max(old.metadata.updated_at);
         meta.version = next_version(old.metadata.version, &node.name)?;
         self.raw(|t| t.put_node(&node))?;
+        self.tally.nodes_written += 1;
         Ok(node)
     }
 
@@ -254,6 +261,7 @@ impl<'s> WriteTx<'s> {
         }
         self.check_new_references(&node, &HashSet::new())?;
         self.raw(|t| t.put_node(&node))?;
+        self.tally.nodes_written += 1;
         Ok(node)
     }
 
@@ -289,6 +297,7 @@ impl<'s> WriteTx<'s> {
                     }
                 }
                 self.raw(|t| t.put_nodes(&updated))?;
+                self.tally.nodes_written += updated.len() as u64;
                 report.detached = dependents;
             }
             OnDependents::Cascade => {
@@ -313,6 +322,8 @@ impl<'s> WriteTx<'s> {
                 }
                 t.delete_node(victim).map(|_| ())
             })?;
+            self.tally.nodes_deleted += 1;
+            self.tally.edges_deleted += edges.len() as u64;
             if let Some(pending) = &mut self.pending {
                 pending.nodes.remove(victim);
             }
@@ -338,6 +349,7 @@ impl<'s> WriteTx<'s> {
             self.now,
         );
         self.raw(|t| t.put_edge(&edge))?;
+        self.tally.edges_written += 1;
         Ok(edge)
     }
 
@@ -388,6 +400,7 @@ impl<'s> WriteTx<'s> {
             pending.edges.extend(keys);
         }
         self.raw(|t| t.put_edges(&edges))?;
+        self.tally.edges_written += edges.len() as u64;
         Ok(edges.len())
     }
 
@@ -414,6 +427,7 @@ impl<'s> WriteTx<'s> {
         meta.updated_at = self.now.max(old.metadata.updated_at);
         meta.version = next_version(old.metadata.version, &key.to_string())?;
         self.raw(|t| t.put_edge(&edge))?;
+        self.tally.edges_written += 1;
         Ok(edge)
     }
 
@@ -449,6 +463,7 @@ impl<'s> WriteTx<'s> {
         }
         self.check_endpoints(&edge)?;
         self.raw(|t| t.put_edge(&edge))?;
+        self.tally.edges_written += 1;
         Ok(edge)
     }
 
@@ -458,6 +473,7 @@ impl<'s> WriteTx<'s> {
             .find_edge(key)?
             .ok_or_else(|| Error::EdgeNotFound { key: key.clone() })?;
         self.raw(|t| t.delete_edge(key).map(|_| ()))?;
+        self.tally.edges_deleted += 1;
         Ok(edge)
     }
 
@@ -513,6 +529,7 @@ impl<'s> WriteTx<'s> {
             return Err(Error::Validation { violations });
         }
         self.raw(|t| t.put_schema(&target, &schema))?;
+        self.tally.schemas_changed += 1;
         self.validators.insert(target, Some(compiled));
         Ok(())
     }
@@ -521,6 +538,7 @@ impl<'s> WriteTx<'s> {
     pub fn remove_schema(&mut self, target: &SchemaTarget) -> Result<bool> {
         target.check()?;
         let removed = self.raw(|t| t.delete_schema(target))?;
+        self.tally.schemas_changed += u64::from(removed);
         self.validators.insert(target.clone(), None);
         Ok(removed)
     }

@@ -894,6 +894,70 @@ pub fn doc_batch_read_in_order_with_gaps(f: Fixture) {
     );
 }
 
+/// Batches among many stored keys, and batches whose keys span them: a backend may
+/// answer a batch by scanning its key range (SQLite does, up to a cap) or key by
+/// key, and both must find every stored document, folder and document inside.
+pub fn doc_batch_checks_hold_among_many_stored_keys(f: Fixture) {
+    let s = &f.store;
+    let stored: Vec<DocumentWrite> = (0..300)
+        .map(|i| DocumentWrite::new(format!("d/{i:03}/x"), format!("{i}")))
+        .collect();
+    s.write_documents(stored).unwrap();
+    // Spanning every stored key: updates found (their versions move on), new keys made.
+    let metas = s
+        .write_documents([
+            DocumentWrite::new("d/000/x", "first"),
+            DocumentWrite::new("d/150/y", "new"),
+            DocumentWrite::new("d/299/x", "last"),
+        ])
+        .unwrap();
+    assert_eq!(
+        metas.iter().map(|m| m.version).collect::<Vec<_>>(),
+        [2, 1, 2]
+    );
+    // A key that is a folder of a stored document, in a wide batch and in a narrow one.
+    for batch in [
+        vec![
+            DocumentWrite::new("d/000/z", "a"),
+            DocumentWrite::new("d/150", "b"),
+            DocumentWrite::new("d/299/z", "c"),
+        ],
+        vec![
+            DocumentWrite::new("d/150", "b"),
+            DocumentWrite::new("d/151/z", "c"),
+        ],
+    ] {
+        let err = s.write_documents(batch).unwrap_err();
+        assert!(
+            matches!(&err, Error::DocumentPathConflict { key, existing } if key == "d/150" && existing.starts_with("d/150/")),
+            "{err}"
+        );
+    }
+    // A key inside a stored document, in a wide batch.
+    let err = s
+        .write_documents([
+            DocumentWrite::new("d/000/w", "a"),
+            DocumentWrite::new("d/200/x/deeper", "b"),
+            DocumentWrite::new("d/299/w", "c"),
+        ])
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::DocumentPathConflict { existing, .. } if existing == "d/200/x"),
+        "{err}"
+    );
+    // A create-only write of a stored key far inside a wide batch is refused.
+    let err = s
+        .write_documents([
+            DocumentWrite::new("d/000/v", "a"),
+            DocumentWrite::new("d/123/x", "b").with_options(WriteOptions::new().create_only()),
+            DocumentWrite::new("d/299/v", "c"),
+        ])
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+    assert_eq!(s.count_documents().unwrap(), 301);
+    assert_eq!(s.read_document("d/123/x").unwrap(), b"123");
+}
+
 pub fn doc_batch_write_is_all_or_nothing(f: Fixture) {
     let s = &f.store;
     s.write_document("exists", "old").unwrap();
@@ -1279,4 +1343,38 @@ pub fn doc_reopen_keeps_documents(mut f: Fixture) {
     );
     s.write_document("after-reopen", "x").unwrap();
     assert!(s.check().unwrap().is_ok());
+}
+
+pub fn doc_reads_and_writes_are_counted_in_metrics(f: Fixture) {
+    let s = &f.store;
+    s.write(|tx| tx.write_document("notes/a.md", "alpha").map(drop))
+        .unwrap();
+    s.reset_metrics();
+    s.write(|tx| {
+        tx.write_document("notes/b.md", "beta")?;
+        tx.write_document("notes/c.md", "gamma")?;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(s.read_document("notes/a.md").unwrap(), b"alpha");
+    assert!(s.document_exists("notes/b.md").unwrap());
+    assert_eq!(
+        kind_of(s.read_document("notes/zz.md")),
+        ErrorKind::DocumentNotFound
+    );
+    assert_eq!(
+        kind_of(s.write(|tx| tx.delete_document("notes/zz.md").map(drop))),
+        ErrorKind::DocumentNotFound
+    );
+    let snapshot = s.read().unwrap();
+    snapshot.stat_document("notes/c.md").unwrap();
+    let m = s.metrics();
+    assert_eq!(m.write_transactions.count, 2, "{m:?}");
+    assert_eq!(m.write_transactions.errors, 1);
+    assert_eq!(m.commits.count, 1);
+    // Every document read on the store or a snapshot is a read, like a graph query
+    // (one that finds nothing succeeded; the failed delete is counted by kind).
+    assert_eq!(m.reads.count, 4, "{m:?}");
+    assert_eq!(m.reads.errors, 0);
+    assert_eq!(m.errors_by_kind.get("document_not_found"), Some(&1));
 }

@@ -238,14 +238,7 @@ fn apply_to_store(store: &Store, op: &MixedOp, inner: &mut Vec<Outcome>) -> Outc
             for op in ops {
                 inner.push(apply_in_tx(tx, op).map_err(|e| e.kind()));
             }
-            if *commit {
-                Ok(())
-            } else {
-                Err(Error::invalid_input(
-                    "model transaction",
-                    "rolled back on purpose",
-                ))
-            }
+            super::model::commit_or_roll_back(*commit)
         }),
         other => store.write(|tx| apply_in_tx(tx, other)),
     };

@@ -24,6 +24,7 @@ mod documents_model;
 mod edges;
 pub mod faulty;
 mod graph;
+mod metrics;
 mod model;
 mod nodes;
 mod query;
@@ -36,6 +37,7 @@ pub use documents::*;
 pub use documents_model::*;
 pub use edges::*;
 pub use graph::*;
+pub use metrics::*;
 pub use model::*;
 pub use nodes::*;
 pub use query::*;
@@ -89,6 +91,30 @@ impl Fixture {
     }
 }
 
+/// Runs `during` while another thread holds a write transaction of `store` open,
+/// one that creates `node`; the transaction commits after `during` returns.
+/// Tests of what a second writer, a reader or a check meets meanwhile use it.
+pub fn while_writing<R>(store: &Store, node: Node, during: impl FnOnce() -> R) -> R {
+    let writer = store.clone();
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        let holder = s.spawn(move || {
+            writer.write(|tx| {
+                tx.create_node(node)?;
+                held_tx.send(()).unwrap();
+                release_rx.recv().unwrap();
+                Ok(())
+            })
+        });
+        held_rx.recv().unwrap();
+        let answer = during();
+        release_tx.send(()).unwrap();
+        holder.join().unwrap().unwrap();
+        answer
+    })
+}
+
 /// Expands every behaviour test of the suite into a `#[test]` for a backend.
 ///
 /// `$ctor` is an expression callable with no argument that returns a fresh
@@ -135,6 +161,7 @@ macro_rules! __suite_documents {
             doc_list_pages_are_stable_under_writes, doc_list_with_delimiter_gives_folders,
             doc_list_delimiter_pages_count_folders, doc_list_invalid_requests_are_refused,
             doc_batch_read_in_order_with_gaps, doc_batch_write_is_all_or_nothing,
+            doc_batch_checks_hold_among_many_stored_keys, doc_reads_and_writes_are_counted_in_metrics,
             doc_streaming_write_and_read_with_bounded_pieces, doc_streaming_source_failure_writes_nothing,
             doc_import_keeps_metadata_and_checks_content, doc_graph_and_documents_commit_together,
             doc_rollback_on_err_discards_documents_and_graph, doc_rollback_on_panic,
@@ -202,6 +229,9 @@ macro_rules! __suite_graph {
             // concurrency and persistence
             concurrent_optimistic_increments_are_exact, readers_see_consistent_snapshots,
             reopen_keeps_everything,
+            // metrics
+            metrics_count_reads_writes_commits_and_failures_by_kind,
+            metrics_turned_off_count_only_failures, metrics_count_a_lock_wait_between_two_writers,
             // the reference model
             model_check,
         );

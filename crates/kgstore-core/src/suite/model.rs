@@ -489,6 +489,19 @@ pub(super) fn apply_in(tx: &mut WriteTx<'_>, op: &Op) -> Result<(), Error> {
 }
 
 /// Applies an operation to the store; the outcomes of a transaction's inner operations go to `inner`.
+/// The end of a model transaction's body: `Ok` to commit it, or the error that
+/// rolls it back on purpose.
+pub(super) fn commit_or_roll_back(commit: bool) -> crate::Result<()> {
+    if commit {
+        Ok(())
+    } else {
+        Err(Error::invalid_input(
+            "model transaction",
+            "rolled back on purpose",
+        ))
+    }
+}
+
 fn apply_to_store(store: &Store, op: &Op, inner: &mut Vec<Outcome>) -> Outcome {
     let outcome = match op {
         Op::Txn {
@@ -502,14 +515,7 @@ fn apply_to_store(store: &Store, op: &Op, inner: &mut Vec<Outcome>) -> Outcome {
             for op in ops {
                 inner.push(apply_in(tx, op).map_err(|e| e.kind()));
             }
-            if *commit {
-                Ok(())
-            } else {
-                Err(Error::invalid_input(
-                    "model transaction",
-                    "rolled back on purpose",
-                ))
-            }
+            commit_or_roll_back(*commit)
         }),
         other => store.write(|tx| apply_in(tx, other)),
     };

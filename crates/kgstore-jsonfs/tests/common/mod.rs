@@ -181,3 +181,16 @@ pub fn state(store: &Store) -> Dump {
         .collect();
     (nodes, edges, schemas, docs)
 }
+
+/// A temporary folder on a RAM file system when there is one (`/dev/shm`), where
+/// a test that commits thousands of transactions does not wait on a disk's fsync.
+pub fn fast_tempdir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir()
+        && !shm.metadata().unwrap().permissions().readonly()
+        && let Ok(dir) = tempfile::tempdir_in(shm)
+    {
+        return dir;
+    }
+    tempfile::tempdir().unwrap()
+}

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufReader};
 use std::path::Path;
 
 use kgstore_core::documents::key::{ancestors, key_rule};
@@ -115,33 +115,22 @@ fn for_each_document(
 ) -> Result<()> {
     let path = dir.join(DOCUMENTS_FILE);
     let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
-    let mut reader = BufReader::with_capacity(1 << 16, file);
-    let mut line = Vec::new();
-    let mut number = 0;
-    loop {
-        line.clear();
-        let n = reader
-            .read_until(b'\n', &mut line)
-            .map_err(|e| Error::io(&path, e))?;
-        if n == 0 {
-            return Ok(());
-        }
-        number += 1;
-        if line.last() != Some(&b'\n') {
-            report.problem(
-                format!("{DOCUMENTS_FILE} line {number}"),
-                "is cut off (no final newline): the file is truncated",
-            );
-            continue;
-        }
-        match serde_json::from_slice::<DocumentMeta>(&line[..line.len() - 1]) {
-            Ok(meta) => each(number, meta, report)?,
-            Err(e) => report.problem(
-                format!("{DOCUMENTS_FILE} line {number}"),
-                format!("is not a document's metadata: {e}"),
-            ),
-        }
-    }
+    super::verify::each_line(
+        file,
+        &path,
+        DOCUMENTS_FILE,
+        report,
+        |number, line, report| match serde_json::from_slice::<DocumentMeta>(line) {
+            Ok(meta) => each(number, meta, report),
+            Err(e) => {
+                report.problem(
+                    format!("{DOCUMENTS_FILE} line {number}"),
+                    format!("is not a document's metadata: {e}"),
+                );
+                Ok(())
+            }
+        },
+    )
 }
 
 /// Checks `documents.jsonl` against the rules of stored documents and the value

@@ -133,7 +133,25 @@ pub fn backup(store: &Store, dest: &Path) -> Result<Manifest> {
 /// are written into a temporary sibling folder, synced, and the folder renamed
 /// into place; the manifest is written last, so an interrupted backup never
 /// leaves a folder that verifies.
-pub fn backup_with(
+pub fn backup_with(store: &Store, dest: &Path, progress: impl FnMut(Progress)) -> Result<Manifest> {
+    let _span =
+        tracing::info_span!("backup", backend = store.backend_name(), dest = %dest.display())
+            .entered();
+    let timer = store.observer().start(kgstore_core::Operation::Backup);
+    let outcome = write_backup(store, dest, progress);
+    if let Ok(manifest) = &outcome {
+        tracing::info!(
+            nodes = manifest.counts.nodes,
+            edges = manifest.counts.edges,
+            schemas = manifest.counts.schemas,
+            "backup written"
+        );
+    }
+    timer.finish(outcome)
+}
+
+/// The backup itself (see [`backup_with`]).
+fn write_backup(
     store: &Store,
     dest: &Path,
     mut progress: impl FnMut(Progress),

@@ -56,6 +56,33 @@ pub fn restore_with(
     dir: &Path,
     store: &Store,
     mode: RestoreMode,
+    progress: impl FnMut(Progress),
+) -> Result<RestoreReport> {
+    let _span = tracing::info_span!(
+        "restore",
+        backend = store.backend_name(),
+        from = %dir.display(),
+        mode = ?mode
+    )
+    .entered();
+    let timer = store.observer().start(kgstore_core::Operation::Restore);
+    let outcome = load(dir, store, mode, progress);
+    if let Ok(report) = &outcome {
+        tracing::info!(
+            nodes = report.nodes,
+            edges = report.edges,
+            schemas = report.schemas,
+            "backup restored"
+        );
+    }
+    timer.finish(outcome)
+}
+
+/// The restore itself (see [`restore_with`]).
+fn load(
+    dir: &Path,
+    store: &Store,
+    mode: RestoreMode,
     mut progress: impl FnMut(Progress),
 ) -> Result<RestoreReport> {
     let verified = verify_with(dir, &mut progress)?;

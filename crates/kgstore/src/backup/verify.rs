@@ -80,7 +80,36 @@ pub fn verify(dir: &Path) -> Result<VerifyReport> {
 }
 
 /// [`verify`], reporting progress.
-pub fn verify_with(dir: &Path, mut progress: impl FnMut(Progress)) -> Result<VerifyReport> {
+pub fn verify_with(dir: &Path, progress: impl FnMut(Progress)) -> Result<VerifyReport> {
+    let _span = tracing::info_span!("verify", backup = %dir.display()).entered();
+    let started = std::time::Instant::now();
+    let outcome = check_backup(dir, progress);
+    let elapsed_ms = kgstore_core::observe::millis(started.elapsed());
+    match &outcome {
+        Ok(report) if report.is_ok() => tracing::info!(
+            op = "verify",
+            elapsed_ms,
+            nodes = report.counts.nodes,
+            edges = report.counts.edges,
+            "backup verified"
+        ),
+        // The problems name files of the backup and entities in it: the count and the
+        // first problem's file are what a reader of the log needs to act.
+        Ok(report) => tracing::error!(
+            op = "verify",
+            elapsed_ms,
+            error_kind = "corrupt",
+            problems = report.problems.len(),
+            first = report.problems.first().map(|p| p.location.as_str()),
+            "backup does not verify"
+        ),
+        Err(e) => kgstore_core::observe::failed(kgstore_core::Operation::Verify, e),
+    }
+    outcome
+}
+
+/// The checks themselves (see [`verify_with`]).
+fn check_backup(dir: &Path, mut progress: impl FnMut(Progress)) -> Result<VerifyReport> {
     let mut report = VerifyReport::default();
     let manifest = match read_manifest(dir) {
         Ok(manifest) => manifest,
@@ -238,6 +267,7 @@ fn check_schemas(dir: &Path, report: &mut VerifyReport) -> HashMap<SchemaTarget,
 }
 
 /// Each line of a JSON Lines file, with its number; unreadable lines become problems.
+/// A missing file has no lines (the manifest check reports it).
 fn for_each_line(
     dir: &Path,
     file: &str,
@@ -248,6 +278,21 @@ fn for_each_line(
     let Ok(handle) = File::open(&path) else {
         return Ok(());
     };
+    each_line(handle, &path, file, report, |number, line, report| {
+        each(number, line, report);
+        Ok(())
+    })
+}
+
+/// Each line of the open JSON Lines `handle` (`file` in `path`), with its number,
+/// without its newline; a last line cut off before its newline is a problem.
+pub(super) fn each_line(
+    handle: File,
+    path: &Path,
+    file: &str,
+    report: &mut VerifyReport,
+    mut each: impl FnMut(usize, &[u8], &mut VerifyReport) -> Result<()>,
+) -> Result<()> {
     let mut reader = BufReader::with_capacity(1 << 16, handle);
     let mut line = Vec::new();
     let mut number = 0;
@@ -255,7 +300,7 @@ fn for_each_line(
         line.clear();
         let n = reader
             .read_until(b'\n', &mut line)
-            .map_err(|e| kgstore_core::Error::io(&path, e))?;
+            .map_err(|e| kgstore_core::Error::io(path, e))?;
         if n == 0 {
             return Ok(());
         }
@@ -267,7 +312,7 @@ fn for_each_line(
             );
             continue;
         }
-        each(number, &line[..line.len() - 1], report);
+        each(number, &line[..line.len() - 1], report)?;
     }
 }
 

@@ -4,8 +4,8 @@ use std::collections::BTreeSet;
 use std::io::Write;
 
 use kgstore_core::{
-    Direction, Edge, EdgeFilter, GraphRead, Node, NodeFilter, PageRequest, ReadTx, Result, Store,
-    TraverseOptions,
+    Direction, Edge, EdgeFilter, GraphRead, Node, NodeFilter, Operation, PageRequest, ReadTx,
+    Result, Store, TraverseOptions,
 };
 
 use super::Report;
@@ -59,6 +59,18 @@ fn edge_line(edge: &Edge) -> String {
 
 /// Exports the graph (or the neighbourhood `options` names) as a Graphviz digraph.
 pub fn export_dot(
+    store: &Store,
+    out: impl Write,
+    options: &DotOptions,
+    progress: impl FnMut(Progress),
+) -> Result<Report> {
+    super::observed(store, Operation::Export, "dot", || {
+        write_dot(store, out, options, progress)
+    })
+}
+
+/// The export itself (see [`export_dot`]).
+fn write_dot(
     store: &Store,
     mut out: impl Write,
     options: &DotOptions,

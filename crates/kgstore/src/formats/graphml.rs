@@ -10,7 +10,7 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
-use kgstore_core::{EdgeFilter, GraphRead, NodeFilter, PageRequest, Result, Store};
+use kgstore_core::{EdgeFilter, GraphRead, NodeFilter, Operation, PageRequest, Result, Store};
 use serde_json::Value;
 
 use super::Report;
@@ -83,6 +83,17 @@ fn node_id(name: &str, index: u64) -> String {
 
 /// Exports the whole store as GraphML, from one snapshot.
 pub fn export_graphml(
+    store: &Store,
+    out: impl Write,
+    progress: impl FnMut(Progress),
+) -> Result<Report> {
+    super::observed(store, Operation::Export, "graphml", || {
+        write_graphml(store, out, progress)
+    })
+}
+
+/// The export itself (see [`export_graphml`]).
+fn write_graphml(
     store: &Store,
     mut out: impl Write,
     mut progress: impl FnMut(Progress),

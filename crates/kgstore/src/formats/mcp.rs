@@ -23,8 +23,8 @@ use std::collections::HashSet;
 use std::io::{BufRead, Write};
 
 use kgstore_core::{
-    Edge, EdgeFilter, EdgeKey, GraphRead, Node, NodeFilter, PageRequest, RelationType, Result,
-    Store, validate,
+    Edge, EdgeFilter, EdgeKey, GraphRead, Node, NodeFilter, Operation, PageRequest, RelationType,
+    Result, Store, validate,
 };
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -168,6 +168,7 @@ pub fn import_mcp(
     let mut relations: HashSet<EdgeKey> = HashSet::new();
     run_import(
         store,
+        "mcp",
         &mut lines,
         options,
         &mut progress,
@@ -293,6 +294,17 @@ fn original<'a>(
 /// a relation. Attributes (other than `mcp`), dependencies and metadata have no
 /// place in that format and are left out.
 pub fn export_mcp(
+    store: &Store,
+    out: impl Write,
+    progress: impl FnMut(Progress),
+) -> Result<Report> {
+    super::observed(store, Operation::Export, "mcp", || {
+        write_mcp(store, out, progress)
+    })
+}
+
+/// The export itself (see [`export_mcp`]).
+fn write_mcp(
     store: &Store,
     mut out: impl Write,
     mut progress: impl FnMut(Progress),

@@ -13,7 +13,7 @@ mod native;
 
 use std::io::BufRead;
 
-use kgstore_core::{Error, Result, Store, WriteTx};
+use kgstore_core::{Error, Operation, Result, Store, WriteTx};
 
 pub use dot::{DotOptions, export_dot};
 pub use graphml::export_graphml;
@@ -158,13 +158,56 @@ pub(crate) fn at_line(number: u64, error: Error) -> Error {
     }
 }
 
+/// Runs an import or export of `format` in its span, timed and logged with what it
+/// handled (and reported if slow).
+pub(crate) fn observed(
+    store: &Store,
+    op: Operation,
+    format: &'static str,
+    run: impl FnOnce() -> Result<Report>,
+) -> Result<Report> {
+    let backend = store.backend_name();
+    let _span = match op {
+        Operation::Import => tracing::info_span!("import", format, backend),
+        _ => tracing::info_span!("export", format, backend),
+    }
+    .entered();
+    let timer = store.observer().start(op);
+    let outcome = run();
+    if let Ok(report) = &outcome {
+        tracing::info!(
+            nodes = report.nodes,
+            edges = report.edges,
+            schemas = report.schemas,
+            merged = report.merged,
+            "{} done",
+            op.as_str()
+        );
+    }
+    timer.finish(outcome)
+}
+
 /// Runs an import's lines through `apply`, committing once or every `batch_size` lines.
 pub(crate) fn run_import<R: BufRead>(
     store: &Store,
+    format: &'static str,
     lines: &mut Lines<R>,
     options: ImportOptions,
     progress: &mut impl FnMut(Progress),
     mut apply: impl FnMut(&mut WriteTx<'_>, u64, &str, &mut Report) -> Result<()>,
+) -> Result<Report> {
+    observed(store, Operation::Import, format, || {
+        import_lines(store, lines, options, progress, &mut apply)
+    })
+}
+
+/// The import itself (see [`run_import`]).
+fn import_lines<R: BufRead>(
+    store: &Store,
+    lines: &mut Lines<R>,
+    options: ImportOptions,
+    progress: &mut impl FnMut(Progress),
+    apply: &mut impl FnMut(&mut WriteTx<'_>, u64, &str, &mut Report) -> Result<()>,
 ) -> Result<Report> {
     if options.batch_size == Some(0) {
         return Err(Error::invalid_input("batch size", "must be at least 1"));

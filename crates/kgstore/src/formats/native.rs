@@ -7,7 +7,7 @@
 use std::io::{BufRead, Write};
 
 use kgstore_core::{
-    Edge, EdgeFilter, Error, GraphRead, Node, NodeFilter, PageRequest, Result, Store,
+    Edge, EdgeFilter, Error, GraphRead, Node, NodeFilter, Operation, PageRequest, Result, Store,
 };
 use serde_json::Value;
 
@@ -27,6 +27,7 @@ pub fn import_jsonl(
     let mut lines = Lines::new(input, total_bytes);
     run_import(
         store,
+        "jsonl",
         &mut lines,
         options,
         &mut progress,
@@ -64,6 +65,17 @@ pub fn import_jsonl(
 
 /// Exports the whole store as native JSON Lines, from one snapshot.
 pub fn export_jsonl(
+    store: &Store,
+    out: impl Write,
+    progress: impl FnMut(Progress),
+) -> Result<Report> {
+    super::observed(store, Operation::Export, "jsonl", || {
+        write_jsonl(store, out, progress)
+    })
+}
+
+/// The export itself (see [`export_jsonl`]).
+fn write_jsonl(
     store: &Store,
     mut out: impl Write,
     mut progress: impl FnMut(Progress),

@@ -1,0 +1,443 @@
+//! Finishing or discarding what a writer left in `journal/` when it died, or when
+//! its commit failed past the commit mark: done by the next writer, under the
+//! lock, before its own transaction (and by a writable open that can take the lock).
+//!
+//! A [`Plan`] says what is there and what will be done with it; `check` reports it
+//! as notes, a writer [executes](Plan::execute) it:
+//! - temporary files (staged contents, unfinished journals and records): removed;
+//! - `journal/<g>.commit`, a committed transaction: rolled forward from the
+//!   journal's content (every file rewritten, folders synced), its generation
+//!   published, then moved into the log;
+//! - `journal/<g>.pending`, a one-file transaction's record: if its generation
+//!   is published (its commit mark), rolled forward like a journal and moved into
+//!   the log; otherwise it never committed, and is removed;
+//! - records in the log that the generation file does not name yet: published.
+
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use kgstore_core::{Error, Problem, Result};
+
+use crate::docs::{self, DOCUMENTS};
+use crate::fault::{FaultPoint, Hooks};
+use crate::files::{self, JOURNAL_TEMP_SUFFIX, Temp, ensure_dir, is_temp, parent, sync_dir};
+use crate::journal::{self, COMMITTED, FileOp, JOURNAL_DIR};
+use crate::layout::RecoveryReport;
+use crate::log::{self, Generation, PENDING, Published};
+
+/// What became of a one-file transaction whose record is still `.pending`.
+#[derive(Debug)]
+enum Pending {
+    /// Its generation is published: it committed.
+    Committed(Vec<FileOp>),
+    /// It is not: it never committed (or a failed commit left its record behind).
+    Uncommitted,
+    /// The record does not decode (cut short by a crash of the machine).
+    Damaged(String),
+}
+
+/// What a writer left in `journal/`, and the state of the log.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    /// Staged entity contents.
+    temps: Vec<PathBuf>,
+    /// Unfinished journals and records.
+    journal_temps: Vec<PathBuf>,
+    /// Committed journals, by generation, with their operations (or why they do not decode).
+    commits: Vec<(u64, PathBuf, std::result::Result<Vec<FileOp>, String>)>,
+    /// One-file records, by generation.
+    pendings: Vec<(u64, PathBuf, Pending)>,
+    /// Entries of `journal/` this store never writes.
+    strays: Vec<PathBuf>,
+    /// What the generation file says.
+    published: Published,
+    /// The records of the log after the published generation (or every record, if
+    /// the generation file does not read).
+    beyond: Vec<u64>,
+}
+
+impl Plan {
+    /// Looks at `journal/` and the log of the store at `root`.
+    pub(crate) fn of(root: &Path, generation: &Generation) -> Result<Self> {
+        let mut plan = Plan {
+            temps: Vec::new(),
+            journal_temps: Vec::new(),
+            commits: Vec::new(),
+            pendings: Vec::new(),
+            strays: Vec::new(),
+            published: generation.read()?,
+            beyond: Vec::new(),
+        };
+        let dir = root.join(JOURNAL_DIR);
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(plan),
+            Err(e) => return Err(Error::io(&dir, e)),
+        };
+        let mut pendings = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(&dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            if is_temp(&name) {
+                if name.ends_with(JOURNAL_TEMP_SUFFIX) {
+                    plan.journal_temps.push(path);
+                } else {
+                    plan.temps.push(path);
+                }
+            } else if let Some(g) = name
+                .strip_suffix(COMMITTED)
+                .and_then(log::parse_record_name)
+            {
+                let ops = read_ops(&path)?;
+                plan.commits.push((g, path, ops));
+            } else if let Some(g) = name.strip_suffix(PENDING).and_then(log::parse_record_name) {
+                pendings.push((g, path));
+            } else if crate::docs::is_staged_path(&format!("{JOURNAL_DIR}/{name}")) {
+                // A document's bytes, staged by a transaction: moved by its committed
+                // journal, or (named by none) removed by the next writable open.
+            } else if name != "log" {
+                plan.strays.push(path);
+            }
+        }
+        plan.temps.sort();
+        plan.journal_temps.sort();
+        plan.commits.sort_by_key(|(g, _, _)| *g);
+        plan.strays.sort();
+        plan.beyond = match plan.published.generation() {
+            // Records a writer moved into the log without publishing them (it died
+            // in between), one after another.
+            Some(published) => (published + 1..)
+                .take_while(|g| log::has_record(root, *g))
+                .collect(),
+            None => log::list(root)?.into_iter().map(|(g, _)| g).collect(),
+        };
+        pendings.sort();
+        for (g, path) in pendings {
+            let state = match (read_ops(&path)?, plan.published) {
+                (Err(detail), _) => Pending::Damaged(detail),
+                (Ok(ops), Published::At(published)) if g <= published => Pending::Committed(ops),
+                // A generation file a crash of the machine left unreadable: the file
+                // itself tells whether the rename happened (either is allowed then).
+                (Ok(ops), Published::Unreadable) if happened(root, &ops)? => {
+                    Pending::Committed(ops)
+                }
+                (Ok(_), _) => Pending::Uncommitted,
+            };
+            plan.pendings.push((g, path, state));
+        }
+        Ok(plan)
+    }
+
+    /// The published generation (0 if unreadable).
+    pub(crate) fn published_generation(&self) -> u64 {
+        self.published.generation().unwrap_or(0)
+    }
+
+    /// The part of [`overlay`](Self::overlay) that is published: what readers see.
+    pub(crate) fn published_overlay(&self) -> Vec<(u64, &[FileOp])> {
+        let published = self.published_generation();
+        let mut out = self.overlay();
+        out.retain(|(g, _)| *g <= published);
+        out
+    }
+
+    /// The journals and records of published transactions that a read-only
+    /// reader applies in memory.
+    pub(crate) fn overlay_paths(&self) -> Vec<PathBuf> {
+        let published = self.published_generation();
+        let mut out: Vec<PathBuf> = self
+            .commits
+            .iter()
+            .filter(|(g, _, ops)| ops.is_ok() && *g <= published)
+            .map(|(_, path, _)| path.clone())
+            .collect();
+        out.extend(
+            self.pendings
+                .iter()
+                .filter(|(_, _, state)| matches!(state, Pending::Committed(_)))
+                .map(|(_, path, _)| path.clone()),
+        );
+        out
+    }
+
+    /// Everything the next writer will remove or move.
+    pub(crate) fn leftovers(&self) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = self.temps.clone();
+        out.extend(self.journal_temps.iter().cloned());
+        out.extend(self.commits.iter().map(|(_, path, _)| path.clone()));
+        out.extend(self.pendings.iter().map(|(_, path, _)| path.clone()));
+        out
+    }
+
+    /// The error for a committed journal that cannot be rolled forward, if any.
+    pub(crate) fn refuse_damaged(&self) -> Result<()> {
+        for (_, path, ops) in &self.commits {
+            if let Err(detail) = ops {
+                return Err(damaged(path, detail));
+            }
+        }
+        Ok(())
+    }
+
+    /// The committed transactions the files may not fully hold yet, in order:
+    /// what a reader overlays on the files, and what a check expects.
+    pub(crate) fn overlay(&self) -> Vec<(u64, &[FileOp])> {
+        let mut out: Vec<(u64, &[FileOp])> = Vec::new();
+        for (g, _, ops) in &self.commits {
+            if let Ok(ops) = ops {
+                out.push((*g, ops));
+            }
+        }
+        for (g, _, state) in &self.pendings {
+            if let Pending::Committed(ops) = state {
+                out.push((*g, ops));
+            }
+        }
+        out.sort_by_key(|(g, _)| *g);
+        out
+    }
+
+    /// The generations the next writer will publish, beyond the published one.
+    pub(crate) fn unpublished(&self) -> Vec<u64> {
+        let mut out: Vec<u64> = self.beyond.clone();
+        out.extend(self.overlay().iter().map(|(g, _)| *g));
+        let published = self.published.generation().unwrap_or(0);
+        out.retain(|g| *g > published);
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// What a check reports: notes for what the next writer recovers, problems for
+    /// what it cannot.
+    pub(crate) fn findings(&self) -> Vec<Problem> {
+        let at = |path: &Path| path.display().to_string();
+        let mut out = Vec::new();
+        for temp in &self.temps {
+            out.push(Problem::note(
+                at(temp),
+                "temporary file of an interrupted write: the next write (or writable open) removes it",
+            ));
+        }
+        for temp in &self.journal_temps {
+            out.push(Problem::note(
+                at(temp),
+                "journal of a transaction that never committed: the next write (or writable open) \
+                 discards it",
+            ));
+        }
+        for (_, path, ops) in &self.commits {
+            out.push(match ops {
+                Ok(ops) => Problem::note(
+                    at(path),
+                    format!(
+                        "a committed transaction of {} file(s) whose writer stopped before putting \
+                         them all in place: the next write (or writable open) finishes it from \
+                         this journal",
+                        ops.len()
+                    ),
+                ),
+                Err(detail) => Problem::new(
+                    at(path),
+                    format!(
+                        "a committed journal {detail}; it cannot be rolled forward safely, so the \
+                         store cannot be opened for writing (restore it from a backup)"
+                    ),
+                ),
+            });
+        }
+        for (_, path, state) in &self.pendings {
+            let detail = match state {
+                Pending::Committed(_) => "a committed one-file transaction whose writer \
+                     stopped before putting its file in place: the next write (or writable \
+                     open) finishes it from this record"
+                    .to_owned(),
+                Pending::Uncommitted => "the record of a one-file transaction that never \
+                     committed: the next write (or writable open) discards it"
+                    .to_owned(),
+                Pending::Damaged(why) => format!(
+                    "the record of a one-file transaction that {why} (cut short by a crash of \
+                     the machine?): the next write (or writable open) discards it"
+                ),
+            };
+            out.push(Problem::note(at(path), detail));
+        }
+        for stray in &self.strays {
+            out.push(Problem::new(
+                at(stray),
+                "is not a file this store writes in journal/ (stray)",
+            ));
+        }
+        match (self.published, self.beyond.last()) {
+            (Published::Unreadable, _) => out.push(Problem::note(
+                "journal/log/generation",
+                "the generation file does not read (left by a crash of the machine?): the next \
+                 write (or writable open) rewrites it",
+            )),
+            (Published::At(g), Some(last)) => out.push(Problem::note(
+                "journal/log/generation",
+                format!(
+                    "names generation {g}, the log holds transactions up to {last}: the next \
+                     write (or writable open) publishes them"
+                ),
+            )),
+            _ => {}
+        }
+        out
+    }
+
+    /// Does what the plan says; returns the generation published at the end. Every
+    /// step is idempotent, so a recovery cut short is finished by the next one.
+    pub(crate) fn execute(
+        &self,
+        root: &Path,
+        hooks: &Hooks,
+        generation: &Generation,
+        report: &mut RecoveryReport,
+    ) -> Result<u64> {
+        let journal_dir = root.join(JOURNAL_DIR);
+        let mut changed_journal = false;
+        for (temps, into) in [
+            (&self.temps, &mut report.temps_removed),
+            (&self.journal_temps, &mut report.discarded),
+        ] {
+            for temp in temps {
+                files::remove(temp, hooks)?;
+                hooks
+                    .at(FaultPoint::CleanupRemoved)
+                    .map_err(|e| Error::io(temp, e))?;
+                into.push(temp.clone());
+                changed_journal = true;
+            }
+        }
+        if changed_journal {
+            sync_dir(&journal_dir, hooks)?;
+        }
+        let mut head = self.published.generation().unwrap_or(0);
+        for (g, path, ops) in &self.commits {
+            let ops = ops.as_ref().map_err(|detail| damaged(path, detail))?;
+            roll_forward(root, ops, hooks)?;
+            // Published before it moves into the log, as a commit does.
+            head = head.max(*g);
+            generation.publish(head, hooks)?;
+            files::rename(path, &log::record_path(root, *g), hooks)?;
+            sync_dir(&journal_dir, hooks)?;
+            report.rolled_forward.push(path.clone());
+        }
+        for (g, path, state) in &self.pendings {
+            match state {
+                Pending::Committed(ops) => {
+                    // Its file may not be in place, or its folder not synced.
+                    roll_forward(root, ops, hooks)?;
+                    files::rename(path, &log::record_path(root, *g), hooks)?;
+                    head = head.max(*g);
+                    report.completed.push(path.clone());
+                }
+                _ => {
+                    files::remove(path, hooks)?;
+                    report.discarded.push(path.clone());
+                }
+            }
+        }
+        if let Some(last) = self.beyond.last() {
+            head = head.max(*last);
+        }
+        let stale_generation = self.published != Published::At(head);
+        if stale_generation {
+            generation.publish(head, hooks)?;
+        }
+        if !self.pendings.is_empty() {
+            sync_dir(&journal_dir, hooks)?;
+        }
+        Ok(head)
+    }
+}
+
+/// The error for a committed journal that does not decode.
+pub(crate) fn damaged(path: &Path, detail: &str) -> Error {
+    Error::corrupt(
+        path,
+        format!(
+            "a committed journal {detail}; it cannot be rolled forward safely, \
+             so the store is not opened (restore it from a backup)"
+        ),
+    )
+}
+
+/// A journal's or record's operations, or why they do not decode.
+fn read_ops(path: &Path) -> Result<std::result::Result<Vec<FileOp>, String>> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(journal::decode(&bytes)),
+        // Moved or removed meanwhile (a check does not hold every writer out): gone.
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(Err("is gone".into())),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+/// Whether a one-file transaction's operation is what its file now shows.
+fn happened(root: &Path, ops: &[FileOp]) -> Result<bool> {
+    for op in ops {
+        let path = root.join(&op.rel);
+        let now = match fs::read(&path) {
+            Ok(bytes) => Some(bytes),
+            Err(e) if e.kind() == ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        if now != op.content {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Applies a committed journal's operations to the files, durably whatever the
+/// durability setting. Idempotent, so a crash here only means doing it again.
+fn roll_forward(root: &Path, ops: &[FileOp], hooks: &Hooks) -> Result<()> {
+    let journal_dir = root.join(JOURNAL_DIR);
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for op in ops {
+        let path = root.join(&op.rel);
+        let dir = parent(&path).to_path_buf();
+        let document = op.rel.starts_with(DOCUMENTS);
+        match (&op.content, &op.from) {
+            (Some(content), _) => {
+                if ensure_dir(&dir, hooks)? {
+                    dirs.push(parent(&dir).to_path_buf());
+                }
+                let temp = files::write_temp(&journal_dir, content, hooks, Temp::Rewrite)?;
+                files::rename(&temp, &path, hooks)?;
+            }
+            (None, Some(from)) => {
+                // Not there any more: moved by the interrupted commit, or an earlier
+                // roll-forward (the open then checks the document's size).
+                let staged = root.join(from);
+                if files::exists(&staged) == Some(true) {
+                    dirs.extend(docs::ensure_doc_dirs(root, &dir, hooks)?);
+                    docs::clear_empty_dir_at(&path, hooks)?;
+                    files::rename(&staged, &path, hooks)?;
+                    dirs.push(journal_dir.clone());
+                }
+            }
+            (None, None) => {
+                files::remove(&path, hooks)?;
+                if document {
+                    dirs.extend(docs::prune_doc_dirs(root, &dir, hooks)?);
+                }
+            }
+        }
+        dirs.push(dir);
+        hooks
+            .at(FaultPoint::RecoveryApplied)
+            .map_err(|e| Error::io(&path, e))?;
+    }
+    let documents = root.join(DOCUMENTS);
+    dirs.retain(|d| !d.starts_with(&documents) || d.is_dir());
+    dirs.sort();
+    dirs.dedup();
+    for dir in dirs {
+        sync_dir(&dir, hooks)?;
+    }
+    Ok(())
+}
