@@ -78,6 +78,8 @@ pub struct Workload {
     pub resolutions: usize,
     /// Single durable commits.
     pub commits: usize,
+    /// Ranked searches (and as many substring filters).
+    pub searches: usize,
     /// Rounds of each read-only phase (the best counts).
     pub rounds: usize,
     /// Page size of the listing phase.
@@ -89,7 +91,7 @@ pub struct Workload {
 impl Workload {
     /// The standard workload for `nodes` nodes: 100,000 gets, 20,000 out-neighbour
     /// queries, 2,000 two-hop counts, 2,000 resolutions, 500 commits, pages of 1,000;
-    /// read-only phases run 3 rounds.
+    /// 400 searches; read-only phases run 3 rounds.
     pub fn new(nodes: usize) -> Self {
         Self {
             nodes,
@@ -98,6 +100,7 @@ impl Workload {
             two_hops: 2_000,
             resolutions: 2_000,
             commits: 500,
+            searches: 400,
             rounds: 3,
             page_size: 1_000,
             seed: 0x6B67_7374_6F72_6531,
@@ -133,6 +136,8 @@ pub struct Dataset {
     pub resolve_names: Vec<String>,
     /// Nodes created one per durable commit.
     pub commit_nodes: Vec<Node>,
+    /// Texts to search for (see [`Vocabulary::queries`]).
+    pub search_queries: Vec<String>,
 }
 
 /// The name of node `i`.
@@ -145,10 +150,111 @@ pub fn index_of(attributes: &Map<String, Value>) -> u64 {
     attributes.get("index").and_then(Value::as_u64).unwrap_or(0)
 }
 
-fn node(name: String, i: usize, rng: &mut SplitMix64) -> kgstore::Result<Node> {
+/// Distinct words of the searchable text.
+pub const VOCABULARY: usize = 20_000;
+
+/// Syllables the vocabulary's words are made of.
+const SYLLABLES: [&str; 20] = [
+    "ka", "lo", "mi", "ren", "tus", "ba", "the", "or", "in", "ga", "ve", "sol", "ar", "qu", "ni",
+    "pe", "do", "ul", "ras", "ti",
+];
+
+/// The searchable text's words, drawn with Zipf's law (the word of rank r with
+/// probability ∝ 1/r), as in natural text; one word in 40 is written with an
+/// accent (`é` for its first `e`) and searched for without.
+#[derive(Clone, Debug)]
+pub struct Vocabulary {
+    words: Vec<String>,
+    cdf: Vec<f64>,
+}
+
+impl Default for Vocabulary {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Vocabulary {
+    /// The [`VOCABULARY`] words and their distribution.
+    pub fn new() -> Self {
+        let words: Vec<String> = (0..VOCABULARY)
+            .map(|i| {
+                let (mut word, mut x) = (String::new(), i + SYLLABLES.len());
+                while x > 0 {
+                    word.push_str(SYLLABLES[x % SYLLABLES.len()]);
+                    x /= SYLLABLES.len();
+                }
+                word
+            })
+            .collect();
+        let total: f64 = (1..=VOCABULARY).map(|r| 1.0 / r as f64).sum();
+        let mut acc = 0.0;
+        let cdf = (1..=VOCABULARY)
+            .map(|r| {
+                acc += 1.0 / r as f64 / total;
+                acc
+            })
+            .collect();
+        Self { words, cdf }
+    }
+
+    /// The word of rank `rank` (0 is the most frequent), as queries write it.
+    pub fn word(&self, rank: usize) -> &str {
+        &self.words[rank.min(VOCABULARY - 1)]
+    }
+
+    /// A word drawn from the distribution, as documents write it.
+    fn draw(&self, rng: &mut SplitMix64) -> String {
+        let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        let rank = self.cdf.partition_point(|c| *c < u).min(VOCABULARY - 1);
+        let word = self.word(rank);
+        if rank % 40 == 7 {
+            word.replacen('e', "é", 1)
+        } else {
+            word.to_owned()
+        }
+    }
+
+    /// A sentence of 6 to 14 words.
+    pub fn sentence(&self, rng: &mut SplitMix64) -> String {
+        let words: Vec<String> = (0..6 + rng.below(9)).map(|_| self.draw(rng)).collect();
+        let mut text = words.join(" ");
+        text.push('.');
+        text
+    }
+
+    /// Search queries in four equal parts: one frequent word (ranks 5–100, many
+    /// hits); two words, one medium and one rare (few hits); one rare word
+    /// (ranks 5,000–20,000, a handful of hits, so the page is topped up with
+    /// substring matches inside words); the first four letters of a medium word
+    /// (a prefix).
+    pub fn queries(&self, count: usize, rng: &mut SplitMix64) -> Vec<String> {
+        (0..count)
+            .map(|i| match i % 4 {
+                0 => self.word(5 + rng.below(95)).to_owned(),
+                1 => format!(
+                    "{} {}",
+                    self.word(100 + rng.below(1900)),
+                    self.word(2000 + rng.below(18_000))
+                ),
+                2 => self.word(5000 + rng.below(15_000)).to_owned(),
+                _ => self.word(50 + rng.below(950)).chars().take(4).collect(),
+            })
+            .collect()
+    }
+}
+
+fn node(
+    name: String,
+    i: usize,
+    rng: &mut SplitMix64,
+    text: &mut SplitMix64,
+    vocabulary: &Vocabulary,
+) -> kgstore::Result<Node> {
     let node_type = NODE_TYPES[rng.below(NODE_TYPES.len())];
     Ok(Node::new(name, node_type)?
         .with_observation(format!("Observation {i}, written by the benchmark."))
+        .with_observation(vocabulary.sentence(text))
         .with_attribute("index", json!(i))
         .with_attribute("score", json!(rng.below(1000)))
         .with_attribute("label", json!(format!("item {i}")))
@@ -160,10 +266,14 @@ impl Dataset {
     pub fn generate(workload: &Workload) -> kgstore::Result<Self> {
         let n = workload.nodes;
         let mut rng = SplitMix64::new(workload.seed);
+        // The searchable text has its own generator, so the rest of the data does
+        // not depend on it.
+        let mut text = SplitMix64::new(workload.seed ^ 0x7365_6172_6368);
+        let vocabulary = Vocabulary::new();
         let dag = workload.dag_size();
         let mut nodes = Vec::with_capacity(n);
         for i in 0..n {
-            let mut node = node(node_name(i), i, &mut rng)?;
+            let mut node = node(node_name(i), i, &mut rng, &mut text, &vocabulary)?;
             if i < dag {
                 let start = i / DEP_GROUP * DEP_GROUP;
                 if i > start {
@@ -204,8 +314,17 @@ impl Dataset {
         let two_hop_names = pick(workload.two_hops, n);
         let resolve_names = pick(workload.resolutions, dag);
         let commit_nodes = (0..workload.commits)
-            .map(|i| node(format!("commit{i}"), n + i, &mut rng))
+            .map(|i| {
+                node(
+                    format!("commit{i}"),
+                    n + i,
+                    &mut rng,
+                    &mut text,
+                    &vocabulary,
+                )
+            })
             .collect::<kgstore::Result<_>>()?;
+        let search_queries = vocabulary.queries(workload.searches, &mut text);
         Ok(Self {
             nodes,
             edges,
@@ -214,6 +333,7 @@ impl Dataset {
             two_hop_names,
             resolve_names,
             commit_nodes,
+            search_queries,
         })
     }
 

@@ -95,6 +95,14 @@ pub enum Phase {
     /// Every node of one type, filtered and paginated.
     #[value(name = "list")]
     List,
+    /// Ranked full-text searches, the first page of 20 each (SQLite's baseline: a
+    /// hand-written FTS5 table and `bm25()` query).
+    #[value(name = "search")]
+    Search,
+    /// The same queries through the substring filter (`NodeFilter::text`), the
+    /// first page of 20 each: what ranked search replaces.
+    #[value(name = "search_substring")]
+    SearchSubstring,
     /// One node per durable transaction.
     #[value(name = "commit")]
     Commit,
@@ -130,7 +138,7 @@ pub enum Phase {
 
 impl Phase {
     /// Every phase, in the order they run.
-    pub const ALL: [Phase; 17] = [
+    pub const ALL: [Phase; 19] = [
         Phase::LoadNodes,
         Phase::LoadEdges,
         Phase::Get,
@@ -138,6 +146,8 @@ impl Phase {
         Phase::TwoHop,
         Phase::Resolve,
         Phase::List,
+        Phase::Search,
+        Phase::SearchSubstring,
         Phase::Commit,
         Phase::Reopen,
         Phase::Backup,
@@ -168,6 +178,8 @@ impl Phase {
             Phase::TwoHop => "two_hop",
             Phase::Resolve => "resolve",
             Phase::List => "list",
+            Phase::Search => "search",
+            Phase::SearchSubstring => "search_substring",
             Phase::Commit => "commit",
             Phase::Reopen => "reopen",
             Phase::Backup => "backup",
@@ -196,11 +208,13 @@ impl Phase {
 }
 
 /// The ratio to its baseline a backend's phase should reach (issue #3 for SQLite's
-/// graph, issue #12 for documents; `docs/jsonfs.md` for the JSON-files commits).
+/// graph, issue #12 for documents, issue #16 for SQLite's search; `docs/jsonfs.md`
+/// for the JSON-files commits).
 pub fn target_ratio(backend: Backend, phase: Phase) -> Option<f64> {
     match (backend, phase) {
         (Backend::Sqlite, Phase::LoadNodes | Phase::Get | Phase::Neighbours) => Some(0.7),
         (Backend::Sqlite, Phase::Commit) => Some(0.9),
+        (Backend::Sqlite, Phase::Search) => Some(0.8),
         (Backend::Sqlite, p) if p.is_document() => Some(0.8),
         (Backend::Jsonfs, Phase::Commit | Phase::DocCommit) => Some(0.5),
         _ => None,
@@ -218,6 +232,10 @@ pub mod baseline {
     pub const SQLITE_BACKUP_API: &str = "sqlite-backup-api";
     /// A bare temp write + fsync + rename + folder fsync per commit.
     pub const FSYNC_FLOOR: &str = "fsync-floor";
+    /// Raw rusqlite on kgstore's schema plus a hand-written FTS5 table and query.
+    pub const RAW_FTS5: &str = "raw-fts5";
+    /// Building the in-memory search index alone, from the same nodes.
+    pub const INDEX_ALONE: &str = "search-index-build";
     /// A hand-written rusqlite table of documents (the same metadata and durability).
     pub const RAW_SQLITE_DOCS: &str = "raw-sqlite-docs";
     /// Bare files: temp write + fsync + rename + folder fsync; reads of the files.
@@ -261,6 +279,9 @@ pub struct Args {
     /// Dependency resolutions.
     #[arg(long, default_value_t = 2_000)]
     pub resolutions: usize,
+    /// Ranked searches (and as many substring filters).
+    #[arg(long, default_value_t = 400)]
+    pub searches: usize,
     /// Single durable commits.
     #[arg(long, default_value_t = 500)]
     pub commits: usize,
@@ -299,6 +320,7 @@ impl Args {
             neighbours: self.neighbours,
             two_hops: self.two_hops,
             resolutions: self.resolutions,
+            searches: self.searches,
             commits: self.commits,
             rounds: self.rounds,
             seed: self.seed,
@@ -547,6 +569,28 @@ fn measure(run: &mut dyn FnMut() -> Result<Measured>, rss: &mut Rss) -> Result<M
     Ok(m)
 }
 
+/// A phase's row for `backend`, without a baseline, target or metrics cost.
+fn row_of(phase: Phase, backend: &str, m: Measured, rss: Rss) -> Row {
+    Row {
+        backend: backend.to_owned(),
+        phase: phase.name(),
+        ops: m.ops,
+        secs: m.secs,
+        ops_per_sec: if m.secs > 0.0 {
+            m.ops as f64 / m.secs
+        } else {
+            0.0
+        },
+        ratio_to_baseline: None,
+        baseline: None,
+        target_ratio: None,
+        metrics_cost: None,
+        peak_rss_bytes: rss.peak,
+        rss_growth_bytes: rss.growth,
+        checksum: m.checksum,
+    }
+}
+
 impl Recorder<'_> {
     fn push(&mut self, phase: Phase, row: Row) {
         if self.phases.contains(&phase) {
@@ -636,6 +680,21 @@ impl Recorder<'_> {
         Ok(())
     }
 
+    /// Records one more baseline of a phase measured beside it (no ratio: the
+    /// docs compare it with the backend's row).
+    fn extra(
+        &mut self,
+        phase: Phase,
+        name: &'static str,
+        run: &mut dyn FnMut() -> Result<Measured>,
+    ) -> Result<()> {
+        let mut rss = Rss::default();
+        let m = measure(run, &mut rss)?;
+        let row = row_of(phase, name, m, rss);
+        self.push(phase, row);
+        Ok(())
+    }
+
     fn progress(&self, backend: Backend, phase: Phase) {
         eprintln!(
             "  [{:7.1}s] {backend}: {}",
@@ -655,24 +714,7 @@ impl Recorder<'_> {
         baseline: Option<(&'static str, Measured, Rss)>,
         metrics_off: Option<(Measured, Rss, Option<f64>)>,
     ) {
-        let row = |backend: &str, m: Measured, rss: Rss| Row {
-            backend: backend.to_owned(),
-            phase: phase.name(),
-            ops: m.ops,
-            secs: m.secs,
-            ops_per_sec: if m.secs > 0.0 {
-                m.ops as f64 / m.secs
-            } else {
-                0.0
-            },
-            ratio_to_baseline: None,
-            baseline: None,
-            target_ratio: None,
-            metrics_cost: None,
-            peak_rss_bytes: rss.peak,
-            rss_growth_bytes: rss.growth,
-            checksum: m.checksum,
-        };
+        let row = |backend: &str, m: Measured, rss: Rss| row_of(phase, backend, m, rss);
         let mut main = row(backend.name(), subject.0, subject.1);
         main.target_ratio = target_ratio(backend, phase);
         if let Some((name, measured, rss)) = baseline {
@@ -804,7 +846,13 @@ fn run_backend(
     };
     let mut kg = KgSubject::create(backend, &store_path)?;
     let mut raw = match backend {
-        Backend::Sqlite => Some(RawSubject::create(&folder.join("raw.db"))?),
+        Backend::Sqlite => Some(RawSubject::create(&folder.join("raw.db"), false)?),
+        _ => None,
+    };
+    // What an application wanting ranked search would write by hand: the same
+    // tables plus an FTS5 table, filled as nodes are loaded.
+    let mut raw_fts = match backend {
+        Backend::Sqlite => Some(RawSubject::create(&folder.join("raw-fts.db"), true)?),
         _ => None,
     };
     let raw_sqlite = baseline::RAW_SQLITE;
@@ -835,6 +883,23 @@ fn run_backend(
         |s, _p| s.load_nodes(data.nodes.clone()),
         |r| r.load_nodes(data.nodes.clone())
     );
+    if let Some(r) = raw_fts.as_mut() {
+        rec.extra(Phase::LoadNodes, baseline::RAW_FTS5, &mut || {
+            r.load_nodes(data.nodes.clone())
+        })?;
+    }
+    if backend == Backend::Memory {
+        // The in-memory index's share of the memory backend's load.
+        rec.extra(Phase::LoadNodes, baseline::INDEX_ALONE, &mut || {
+            let started = std::time::Instant::now();
+            let index = kgstore::search::SearchIndex::build(&data.nodes);
+            Ok(Measured {
+                ops: data.nodes.len() as u64,
+                secs: started.elapsed().as_secs_f64(),
+                checksum: Some(index.corpus().nodes),
+            })
+        })?;
+    }
     if rec.phases.iter().all(|p| *p == Phase::LoadNodes) {
         return Ok(());
     }
@@ -883,6 +948,26 @@ fn run_backend(
             |s, _p| s.list(data::LISTED_TYPE, workload.page_size),
             |r| r.list(data::LISTED_TYPE, workload.page_size)
         );
+    }
+    if rec.wants(Phase::Search) {
+        let queries = &data.search_queries;
+        let kg_run: Toggled<'_> = Box::new(|metrics, _part| {
+            kg.set_metrics(metrics)?;
+            kg.searches(queries)
+        });
+        let base = raw_fts.as_mut().map(|r| {
+            let run: Run<'_> = Box::new(move || r.searches(queries));
+            (baseline::RAW_FTS5, run)
+        });
+        rec.phase(Phase::Search, backend, rounds, kg_run, base, false)?;
+    }
+    if rec.wants(Phase::SearchSubstring) {
+        let queries = &data.search_queries;
+        let kg_run: Toggled<'_> = Box::new(|metrics, _part| {
+            kg.set_metrics(metrics)?;
+            kg.substring_filters(queries)
+        });
+        rec.phase(Phase::SearchSubstring, backend, rounds, kg_run, None, false)?;
     }
     if rec.wants(Phase::Commit) {
         // Commits come in chunks, each baseline chunk beside the subject's, so that

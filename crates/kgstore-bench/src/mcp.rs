@@ -7,10 +7,15 @@
 //! ```
 //!
 //! Each server is a child process spoken to over its stdin and stdout, one call
-//! at a time (an agent waits for each answer). Three phases of `--calls` calls:
+//! at a time (an agent waits for each answer). Four phases of `--calls` calls:
 //! `create_entities` (one new entity with two observations per call),
-//! `open_nodes` (one name per call) and `search_nodes` (a query that matches one
-//! entity). kgstore's server is this binary started again with `--serve URL`,
+//! `open_nodes` (one name per call), `search_nodes` (an entity's name, which
+//! the official server's substring search matches in that entity alone and
+//! kgstore's ranked search ranks first among every entity holding the word
+//! `entity`) and `search_word` (the name's number, one word only that entity
+//! holds). The checksum of a search phase counts the official server's hits
+//! among the answers, so it is equal on every server only if kgstore's answers
+//! include them. kgstore's server is this binary started again with `--serve URL`,
 //! which runs the same `kgstore_mcp` server `kgstore mcp` runs.
 
 use std::io::{BufRead, BufReader, Write};
@@ -93,7 +98,7 @@ impl StoreKind {
 pub struct McpRow {
     /// `kgstore-sqlite`, …, or `official-memory-server`.
     pub server: String,
-    /// `create_entities`, `open_nodes` or `search_nodes`.
+    /// `create_entities`, `open_nodes`, `search_nodes` or `search_word`.
     pub phase: &'static str,
     /// Calls made.
     pub calls: usize,
@@ -103,8 +108,12 @@ pub struct McpRow {
     pub calls_per_sec: f64,
     /// This row's throughput ÷ the official server's on the same phase.
     pub ratio_to_official: Option<f64>,
-    /// Entities the phase's answers held in all (each server must give the same).
+    /// Entities the phase's answers held in all (for searches: those the
+    /// official server's substring search returns), the same on every server.
     pub checksum: u64,
+    /// Entities the phase's answers held in all (searches: kgstore's ranked
+    /// search answers more than the official server, up to a page).
+    pub entities: u64,
 }
 
 /// A server process spoken to one request at a time.
@@ -163,16 +172,18 @@ impl Peer {
         }
     }
 
-    /// Calls a tool; the number of entities in its structured answer.
-    fn call(&mut self, tool: &str, arguments: Value) -> Result<u64> {
-        let answer = self.request("tools/call", json!({"name": tool, "arguments": arguments}))?;
-        let result = &answer["result"];
+    /// Calls a tool; the entities of its structured answer.
+    fn call(&mut self, tool: &str, arguments: Value) -> Result<Vec<Value>> {
+        let mut answer =
+            self.request("tools/call", json!({"name": tool, "arguments": arguments}))?;
+        let result = &mut answer["result"];
         if result["isError"] == true || result.is_null() {
             bail!("{tool} failed: {answer}");
         }
-        Ok(result["structuredContent"]["entities"]
-            .as_array()
-            .map_or(0, |a| a.len() as u64))
+        Ok(match result["structuredContent"]["entities"].take() {
+            Value::Array(entities) => entities,
+            _ => Vec::new(),
+        })
     }
 
     fn finish(mut self) -> Result<()> {
@@ -186,6 +197,28 @@ fn name(i: usize) -> String {
     format!("entity-{i:06}")
 }
 
+/// How many of `entities` the official server's `search_nodes` would return for
+/// `query`: those whose name, type or an observation holds it, ignoring case.
+/// kgstore's ranked search returns more (every entity holding a query word, the
+/// best first); this counts what both must return.
+fn substring_hits(entities: &[Value], query: &str) -> u64 {
+    let query = query.to_lowercase();
+    let holds = |v: &Value| {
+        v.as_str()
+            .is_some_and(|t| t.to_lowercase().contains(&query))
+    };
+    entities
+        .iter()
+        .filter(|e| {
+            holds(&e["name"])
+                || holds(&e["entityType"])
+                || e["observations"]
+                    .as_array()
+                    .is_some_and(|o| o.iter().any(holds))
+        })
+        .count() as u64
+}
+
 /// The three phases on one server; rows without ratios.
 fn run_server(server: &str, command: Command, calls: usize) -> Result<Vec<McpRow>> {
     let mut peer = Peer::spawn(command)?;
@@ -195,10 +228,16 @@ fn run_server(server: &str, command: Command, calls: usize) -> Result<Vec<McpRow
                      f: &dyn Fn(usize) -> (&'static str, Value)|
      -> Result<()> {
         let started = Instant::now();
-        let mut checksum = 0;
+        let (mut checksum, mut answered) = (0, 0);
         for i in 0..calls {
             let (tool, arguments) = f(i);
-            checksum += peer.call(tool, arguments)?;
+            let query = arguments["query"].as_str().map(str::to_owned);
+            let entities = peer.call(tool, arguments)?;
+            answered += entities.len() as u64;
+            checksum += match query {
+                Some(query) => substring_hits(&entities, &query),
+                None => entities.len() as u64,
+            };
         }
         let secs = started.elapsed().as_secs_f64();
         rows.push(McpRow {
@@ -209,6 +248,7 @@ fn run_server(server: &str, command: Command, calls: usize) -> Result<Vec<McpRow
             calls_per_sec: calls as f64 / secs,
             ratio_to_official: None,
             checksum,
+            entities: answered,
         });
         Ok(())
     };
@@ -227,6 +267,13 @@ fn run_server(server: &str, command: Command, calls: usize) -> Result<Vec<McpRow
     })?;
     phase("search_nodes", &mut peer, &|i| {
         ("search_nodes", json!({"query": pick(i)}))
+    })?;
+    // The name's number alone: one word that only that entity holds.
+    phase("search_word", &mut peer, &|i| {
+        (
+            "search_nodes",
+            json!({"query": format!("{:06}", i * 7919 % calls)}),
+        )
     })?;
     peer.finish()?;
     for row in &mut rows {
@@ -295,16 +342,22 @@ fn run(args: &Args) -> Result<bool> {
         }
     }
     println!(
-        "\n{:<24} {:<16} {:>7} {:>9} {:>10} {:>9}",
-        "server", "phase", "calls", "secs", "calls/s", "× official"
+        "\n{:<24} {:<16} {:>7} {:>9} {:>10} {:>9} {:>13}",
+        "server", "phase", "calls", "secs", "calls/s", "× official", "entities/call"
     );
     for row in &rows {
         let ratio = row
             .ratio_to_official
             .map_or("—".to_owned(), |r| format!("{r:.2}"));
         println!(
-            "{:<24} {:<16} {:>7} {:>9.3} {:>10.0} {:>9}",
-            row.server, row.phase, row.calls, row.secs, row.calls_per_sec, ratio
+            "{:<24} {:<16} {:>7} {:>9.3} {:>10.0} {:>9} {:>13.1}",
+            row.server,
+            row.phase,
+            row.calls,
+            row.secs,
+            row.calls_per_sec,
+            ratio,
+            row.entities as f64 / row.calls as f64
         );
     }
     Ok(agree)

@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use kgstore::sqlite::schema::{APPLICATION_ID, DDL, FORMAT_VERSION};
+use kgstore::search::text::attribute_texts;
+use kgstore::sqlite::schema::{APPLICATION_ID, DDL, OLDEST_FORMAT_VERSION};
 use kgstore::{Edge, EdgeMetadata, Node, NodeMetadata, RelationType, Timestamp};
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, TransactionBehavior, params};
@@ -16,7 +17,25 @@ use rusqlite::{Connection, TransactionBehavior, params};
 pub struct RawStore {
     conn: Connection,
     path: PathBuf,
+    /// Whether the file also has [`FTS_DDL`]'s full-text table, filled as nodes are inserted.
+    fts: bool,
 }
+
+/// The full-text table an application would add by hand: FTS5 with its own
+/// Unicode tokenizer (accents removed), no stored copy of the text (as
+/// kgstore's), a node's name, type, observations and attribute texts as columns,
+/// its rowid the node's.
+pub const FTS_DDL: &str = "CREATE VIRTUAL TABLE search USING fts5(name, type, observations, \
+     attributes, tokenize = 'unicode61 remove_diacritics 2', content = '', contentless_delete = 1);";
+
+/// The hand-written ranked query: FTS5's `bm25()` with kgstore's field weights,
+/// the best 20, their names.
+const FTS_QUERY: &str = "SELECT k.name FROM (SELECT rowid AS id, \
+     bm25(search, 5.0, 2.0, 1.0, 1.0) AS rank FROM search WHERE search MATCH ?1 \
+     ORDER BY rank LIMIT ?2) s JOIN names k ON k.id = s.id ORDER BY s.rank";
+
+const INSERT_FTS: &str =
+    "INSERT INTO search(rowid, name, type, observations, attributes) VALUES (?1, ?2, ?3, ?4, ?5)";
 
 const GET_NODE: &str = "SELECT k.name, n.node_type, n.status, n.author, n.source, n.created_at, \
      n.updated_at, n.version, n.observations, n.attributes, n.tags, n.dependencies \
@@ -101,26 +120,55 @@ fn node_from_row(r: &rusqlite::Row<'_>) -> Result<Node> {
 }
 
 impl RawStore {
-    /// Creates a new file with kgstore's schema.
-    pub fn create(path: &Path) -> Result<Self> {
+    /// Creates a new file with kgstore's graph schema (format 1: no search
+    /// tables), and with `fts` the hand-written full-text table too.
+    pub fn create(path: &Path, fts: bool) -> Result<Self> {
         let conn = connect(path)?;
         conn.execute_batch(&format!(
             "{DDL}
              PRAGMA application_id = {APPLICATION_ID};
-             PRAGMA user_version = {FORMAT_VERSION};"
+             PRAGMA user_version = {OLDEST_FORMAT_VERSION};"
         ))?;
+        if fts {
+            conn.execute_batch(FTS_DDL)?;
+        }
         Ok(Self {
             conn,
             path: path.to_owned(),
+            fts,
         })
     }
 
     /// Opens the file again (as after a restart).
     pub fn open(path: &Path) -> Result<Self> {
+        let conn = connect(path)?;
+        let fts = conn
+            .prepare("SELECT 1 FROM sqlite_schema WHERE name = 'search'")?
+            .exists([])?;
         Ok(Self {
-            conn: connect(path)?,
+            conn,
             path: path.to_owned(),
+            fts,
         })
+    }
+
+    /// The names of the best `limit` nodes for `query` by the hand-written FTS5
+    /// query: its words quoted and joined by OR, the last one a prefix.
+    pub fn fts_search(&self, query: &str, limit: usize) -> Result<Vec<String>> {
+        let words: Vec<String> = query
+            .split_whitespace()
+            .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+            .collect();
+        if words.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut expression = words.join(" OR ");
+        expression.push('*');
+        let mut stmt = self.conn.prepare_cached(FTS_QUERY)?;
+        let names = stmt
+            .query_map(params![expression, i64::try_from(limit)?], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(names)
     }
 
     /// The file.
@@ -128,9 +176,19 @@ impl RawStore {
         &self.path
     }
 
-    fn insert_node(conn: &Connection, node: &Node, now: i64) -> Result<()> {
+    fn insert_node(conn: &Connection, node: &Node, now: i64, fts: bool) -> Result<()> {
         conn.prepare_cached(INSERT_NAME)?.execute([&node.name])?;
         let id = conn.last_insert_rowid();
+        if fts {
+            let attributes: Vec<_> = attribute_texts(&node.attributes);
+            conn.prepare_cached(INSERT_FTS)?.execute(params![
+                id,
+                node.name,
+                node.node_type,
+                node.observations.join("\n"),
+                attributes.join(" "),
+            ])?;
+        }
         conn.prepare_cached(INSERT_NODE)?.execute(params![
             id,
             node.node_type,
@@ -159,7 +217,7 @@ impl RawStore {
         let now = Timestamp::now().as_micros();
         let tx = self.conn.transaction()?;
         for node in nodes {
-            Self::insert_node(&tx, node, now)?;
+            Self::insert_node(&tx, node, now, self.fts)?;
         }
         tx.commit()?;
         Ok(())
@@ -197,7 +255,7 @@ impl RawStore {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        Self::insert_node(&tx, node, now)?;
+        Self::insert_node(&tx, node, now, self.fts)?;
         tx.commit()?;
         Ok(())
     }

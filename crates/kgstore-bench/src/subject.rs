@@ -10,7 +10,8 @@ use kgstore::backup::{self, RestoreMode};
 use kgstore::jsonfs::{JsonFsBackend, JsonFsOptions};
 use kgstore::sqlite::{SqliteBackend, SqliteOptions};
 use kgstore::{
-    Direction, Durability, Edge, GraphRead, Node, NodeFilter, PageRequest, Store, TraverseOptions,
+    Direction, Durability, Edge, GraphRead, Node, NodeFilter, PageRequest, SearchQuery, Store,
+    TraverseOptions,
 };
 
 use crate::Backend;
@@ -52,6 +53,23 @@ fn per_name(names: &[String], mut query: impl FnMut(&str) -> Result<u64>) -> Res
 
 fn len(items: &[impl Sized]) -> u64 {
     items.len() as u64
+}
+
+/// Hits shown per search, as an agent's page would be.
+pub const SEARCH_PAGE: usize = 20;
+
+/// A checksum of a page of names: their number and their bytes, in order.
+fn names_checksum<'n>(names: impl Iterator<Item = &'n str>) -> u64 {
+    let mut sum: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut count = 0;
+    for name in names {
+        count += 1;
+        for b in name.bytes().chain([0]) {
+            sum = (sum ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    // Small enough for the phase to add thousands of them up.
+    (sum >> 40) + count
 }
 
 /// A kgstore store on one of the backends, and where it lives.
@@ -146,6 +164,27 @@ impl KgSubject {
         per_name(names, |name| Ok(len(&store.resolve_dependencies(name)?)))
     }
 
+    /// The first page of a ranked search for each query; the checksum covers every
+    /// page's names in order, so backends must rank exactly alike.
+    pub fn searches(&mut self, queries: &[String]) -> Result<Measured> {
+        let store = self.store()?;
+        per_name(queries, |text| {
+            let page = store.search(&SearchQuery::new(text).limit(SEARCH_PAGE))?;
+            Ok(names_checksum(page.items.iter().map(|h| h.name.as_str())))
+        })
+    }
+
+    /// The first page of the substring filter (`NodeFilter::text`, what the MCP
+    /// memory server does) for each query.
+    pub fn substring_filters(&mut self, queries: &[String]) -> Result<Measured> {
+        let store = self.store()?;
+        per_name(queries, |text| {
+            let filter = NodeFilter::default().containing(text);
+            let page = store.list_nodes(&filter, &PageRequest::first(SEARCH_PAGE))?;
+            Ok(names_checksum(page.items.iter().map(|n| n.name.as_str())))
+        })
+    }
+
     /// Pages through every node of `node_type`; the checksum adds up `index + 1`.
     pub fn list(&mut self, node_type: &str, page_size: usize) -> Result<Measured> {
         let store = self.store()?;
@@ -238,12 +277,22 @@ pub struct RawSubject {
 }
 
 impl RawSubject {
-    /// A new file with kgstore's schema at `path`.
-    pub fn create(path: &Path) -> Result<Self> {
+    /// A new file with kgstore's schema at `path` (and with `fts`, a hand-written
+    /// FTS5 table filled as nodes are inserted).
+    pub fn create(path: &Path, fts: bool) -> Result<Self> {
         Ok(Self {
-            raw: Some(RawStore::create(path)?),
+            raw: Some(RawStore::create(path, fts)?),
             path: path.to_owned(),
         })
+    }
+
+    /// The hand-written FTS5 query's best page for each query. Its ranking is
+    /// FTS5's, not kgstore's, so there is no checksum to compare.
+    pub fn searches(&mut self, queries: &[String]) -> Result<Measured> {
+        let raw = self.raw()?;
+        let mut m = per_name(queries, |text| Ok(len(&raw.fts_search(text, SEARCH_PAGE)?)))?;
+        m.checksum = None;
+        Ok(m)
     }
 
     fn raw(&mut self) -> Result<&mut RawStore> {

@@ -22,6 +22,8 @@ fn every_backend_and_baseline_agree_on_a_small_workload() {
         "50",
         "--commits",
         "5",
+        "--searches",
+        "40",
         "--documents",
         "250",
         "--doc-reads",
@@ -62,9 +64,11 @@ fn every_backend_and_baseline_agree_on_a_small_workload() {
             row("raw-sqlite-docs", phase);
             row("bare-files", phase);
         }
-        // Every SQLite figure has its baseline beside it.
-        assert!(
+        // Every SQLite figure has its baseline beside it (the substring filter is
+        // itself the comparison for search).
+        assert_eq!(
             row("sqlite", phase).ratio_to_baseline.is_some(),
+            phase != Phase::SearchSubstring,
             "{phase:?}"
         );
     }
@@ -79,6 +83,15 @@ fn every_backend_and_baseline_agree_on_a_small_workload() {
     assert_eq!(row("memory", Phase::Commit).checksum, Some(305));
     assert_eq!(row("jsonfs", Phase::Backup).ops, 305 + 1500);
     assert!(row("sqlite", Phase::Resolve).checksum.unwrap() > 0);
+    // Ranked search: every backend ranked every query alike (the checksums
+    // agree); the hand-written FTS5 baseline and the index alone were measured.
+    assert_eq!(row("raw-fts5", Phase::Search).ops, 40);
+    assert_eq!(row("raw-fts5", Phase::LoadNodes).checksum, Some(300));
+    assert_eq!(
+        row("search-index-build", Phase::LoadNodes).checksum,
+        Some(300)
+    );
+    assert_eq!(row("sqlite", Phase::Search).target_ratio, Some(0.8));
     // Documents: 250 loaded, 7 more one at a time, 3 MiB streamed both ways.
     assert_eq!(row("memory", Phase::DocLoad).checksum, Some(250));
     assert_eq!(row("bare-files", Phase::DocCommit).checksum, Some(257));

@@ -54,6 +54,8 @@ pub enum Command {
     /// Create, read, delete and list edges.
     #[command(subcommand)]
     Edge(EdgeCommand),
+    /// Ranked full-text search over names, types, observations and attributes.
+    Search(SearchArgs),
     /// The edges of a node and the nodes at their other ends.
     Neighbors(NeighborsArgs),
     /// Every node within some hops of a node.
@@ -90,8 +92,10 @@ pub enum Command {
     Optimize,
     /// The store's history (git:// stores), newest first.
     Log(LogArgs),
-    /// What changed between two revisions (git:// stores): nodes, edges, schemas.
+    /// What changed between two revisions (git:// stores): nodes, edges, schemas, documents.
     Diff(DiffArgs),
+    /// A document's bytes at a revision (git:// stores): `kgstore show main~2:scripts/pilot.fountain`.
+    Show(ShowArgs),
     /// Summarise a JSON log file (--log-file): errors by kind, slowest operations,
     /// lock contention, recovery.
     LogReview(LogReviewArgs),
@@ -252,6 +256,23 @@ pub struct NodeListArgs {
     /// Pagination.
     #[command(flatten)]
     pub page: PageArgs,
+}
+
+/// `search`.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// The words to look for, in any order, case and accents (the last also as a
+    /// prefix); every node holding the whole query as text is found too.
+    pub query: String,
+    /// Only nodes of this type; repeatable (any of them).
+    #[arg(long = "type", short = 't')]
+    pub types: Vec<String>,
+    /// At most this many hits.
+    #[arg(long, default_value_t = kgstore::search::DEFAULT_SEARCH_LIMIT)]
+    pub limit: usize,
+    /// Continue after the cursor a previous page printed.
+    #[arg(long)]
+    pub cursor: Option<String>,
 }
 
 /// An edge's key on the command line.
@@ -599,8 +620,11 @@ pub struct DemoArgs {
 #[derive(Debug, Args)]
 pub struct LogArgs {
     /// Only the revisions that changed this node.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", conflicts_with = "key")]
     pub node: Option<String>,
+    /// Only the revisions that changed this document (its bytes or its metadata).
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
     /// At most this many revisions.
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
@@ -627,6 +651,18 @@ pub struct LogReviewArgs {
     /// How many of the slowest operations to list.
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub top: usize,
+}
+
+/// `kgstore show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// REVISION:KEY — a revision git understands (an id, `main~3`, a tag), a colon, a
+    /// document's key (split at the first colon, so the key may hold colons).
+    #[arg(value_name = "REV:KEY")]
+    pub spec: String,
+    /// Write the bytes to this file (replaced whole, only once they are all read) instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 /// `kgstore diff`.

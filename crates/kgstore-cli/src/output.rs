@@ -48,6 +48,25 @@ impl Output {
         writeln!(self.out, "{text}").context("writing to stdout")
     }
 
+    /// Prints one page of a listing: its rows under headers, then how many were
+    /// shown and the `--cursor` of the next page, or `end` when there is none.
+    pub(crate) fn page(
+        &mut self,
+        headers: &[&str],
+        rows: &[Vec<String>],
+        next_cursor: Option<impl std::fmt::Display>,
+        end: &str,
+    ) -> Result<()> {
+        self.table(headers, rows)?;
+        match next_cursor {
+            Some(cursor) => self.line(&format!(
+                "({} shown; next page: --cursor {cursor})",
+                rows.len()
+            )),
+            None => self.line(&format!("({} shown; {end})", rows.len())),
+        }
+    }
+
     /// Prints rows under headers, each column as wide as its widest cell.
     pub(crate) fn table(&mut self, headers: &[&str], rows: &[Vec<String>]) -> Result<()> {
         let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();

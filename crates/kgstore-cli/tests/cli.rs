@@ -123,6 +123,28 @@ impl Kg {
         self.run(&all).json()
     }
 
+    /// Every element of `field` on every page of a `--json` listing, following
+    /// `next_cursor` (the `--cursor` goes before a `--` that ends the options).
+    fn every_page(&self, args: &[&str], field: &str) -> Vec<Value> {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut full = vec!["--json"];
+            let end = args.iter().position(|a| *a == "--").unwrap_or(args.len());
+            full.extend_from_slice(&args[..end]);
+            if let Some(c) = &cursor {
+                full.extend(["--cursor", c.as_str()]);
+            }
+            full.extend_from_slice(&args[end..]);
+            let page = self.run(&full).json();
+            all.extend(page[field].as_array().unwrap().iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return all,
+            }
+        }
+    }
+
     /// A small graph: serde ← serde_json ← kgstore, plus tags and attributes.
     fn with_crates(self) -> Self {
         self.run(&[
@@ -364,25 +386,65 @@ fn filters_and_pages_cover_every_node_once() {
     let texts = kg.json_of(&["node", "list", "--text", "FAST"]);
     assert_eq!(names(&texts["items"]), ["serde_json"]);
 
-    let mut seen = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut args = vec!["node", "list", "--limit", "3"];
-        if let Some(c) = &cursor {
-            args.extend(["--cursor", c.as_str()]);
-        }
-        let page = kg.json_of(&args);
-        seen.extend(names(&page["items"]));
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => break,
-        }
-    }
-    assert_eq!(seen, ["jq", "kgstore", "serde", "serde_json"]);
+    let seen = kg.every_page(&["node", "list", "--limit", "3"], "items");
+    assert_eq!(
+        names(&json!(seen)),
+        ["jq", "kgstore", "serde", "serde_json"]
+    );
     kg.run(&["node", "list", "--cursor", "not-hex"])
         .fails(2, "cursor");
     kg.run(&["node", "list", "--where", "attributes/lang"])
         .fails(2, "where");
+}
+
+#[test]
+fn search_ranks_pages_filters_and_explains_on_both_file_backends() {
+    for kg in [Kg::sqlite(), Kg::json()] {
+        let kg = kg.with_crates();
+        kg.run(&[
+            "node",
+            "create",
+            "Café Lumière",
+            "-t",
+            "place",
+            "-o",
+            "Serves tea and crêpes",
+        ])
+        .ok();
+        // Words in any order and case, accents folded, the last word a prefix.
+        let hits = kg.json_of(&["search", "JSON fast"]);
+        assert_eq!(names(&hits["items"])[0], "serde_json");
+        assert_eq!(hits["items"][0]["kind"], "terms");
+        assert_eq!(hits["items"][0]["matched"], json!(["name", "observations"]));
+        assert!(hits["items"][0]["score"].as_f64().unwrap() > 0.0);
+        let hits = kg.json_of(&["search", "cafe crep"]);
+        assert_eq!(names(&hits["items"]), ["Café Lumière"]);
+        // Types filter; a substring inside a word is found too, after the ranked hits.
+        let hits = kg.json_of(&["search", "erde", "--type", "crate"]);
+        assert_eq!(names(&hits["items"]), ["serde", "serde_json"]);
+        assert_eq!(hits["items"][1]["kind"], "substring");
+        assert!(
+            kg.json_of(&["search", "erde", "--type", "tool"])["items"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+        );
+        // Pages of one hit join up to the whole answer.
+        let seen = kg.every_page(&["search", "serde", "--limit", "1"], "items");
+        assert_eq!(names(&json!(seen)), ["serde", "serde_json"]);
+        // The table names the fields; bad input is one line and exit code 2.
+        let text = kg.run(&["search", "tea"]).ok().to_owned();
+        assert!(
+            text.contains("Café Lumière") && text.contains("observations"),
+            "{text}"
+        );
+        assert!(text.contains("no more hits"), "{text}");
+        kg.run(&["search", "x", "--limit", "0"]).fails(2, "limit");
+        kg.run(&["search", "x", "--type", "Not A Type"])
+            .fails(2, "type");
+        kg.run(&["search", "x", "--cursor", "n61"])
+            .fails(2, "cursor");
+    }
 }
 
 #[test]
@@ -946,28 +1008,41 @@ fn the_demo_runs_and_both_stores_agree() {
     let run = kg.run(&["demo", "--dir", kg.path("demo").to_str().unwrap()]);
     let out = run.ok();
     for step in [
-        "Build order of kgstore-cli",
-        "Who depends on serde",
-        "byte for byte",
+        "1. Reading the real dependency graph",
+        "2. Storing them in",
         "3. Documents beside the graph",
-        "10. Integrity check",
-        "11. History",
-        "12. The same store as an MCP memory server",
-        "13. What the SQLite store measured",
+        "4. Build order of kgstore-cli",
+        "5. Who depends on serde",
+        "6. The crate farthest from",
+        "7. A filtered page",
+        "9. The neighbourhood of",
+        "10. Backup → verify → restore",
+        "byte for byte",
+        "8. Ranked search for",
+        "A substring\n   match finds 0 crate(s)",
+        "rank the search of step 8 identically",
+        "11. Integrity check",
+        "12. History",
+        "13. The same store as an MCP memory server",
+        "14. What the SQLite store measured",
         // Four write transactions on the SQLite store (storing the crates and three
         // MCP calls); the last MCP call is refused, so three commits and one error.
         "write transactions 4: p50",
         "commits 3: p50",
         "errors 1,",
         "page_cache_hits",
-        "14. Several processes on the JSON-files store: 4 ",
-        "15. Screenplays: Fountain scripts as a graph",
+        "15. Several processes on the JSON-files store: 4 ",
+        "16. Screenplays: Fountain scripts as a graph",
         "Importing the same files again: nothing changed, no version moved",
         "1 scene changed",
         "Exported scripts are byte-identical to what was imported: true",
     ] {
         assert!(out.contains(step), "{step:?} in {out}");
     }
+    // The ranked search puts the JSON serialization crate first.
+    let ranked = out.split("ranks these first:\n").nth(1).unwrap_or_default();
+    let first = ranked.lines().next().unwrap_or_default();
+    assert!(first.contains("serde_json"), "{first:?} in {out}");
     assert!(kg.path("demo/demo.db").is_file());
     assert!(kg.path("demo/demo-json/kgstore-jsonfs.json").is_file());
     // Running it again starts over rather than failing on what is there.

@@ -551,7 +551,8 @@ fn the_official_typescript_sdk_connects_lists_the_tools_and_calls_each() {
 /// What a step is expected to give on both servers.
 enum Expect {
     /// The same structured result and error flag (entities and relations compared in
-    /// name order: kgstore answers in name order, the official server in insertion order).
+    /// name order: kgstore answers in name order, or rank order for `search_nodes`, the
+    /// official server in insertion order).
     Same,
     /// A difference docs/mcp.md documents as kgstore's improvement; the check says what kgstore gives.
     Better(&'static str, fn(&Value, &Value)),
@@ -673,7 +674,39 @@ fn the_same_calls_give_the_same_results_as_the_official_memory_server() {
         ("search_nodes", json!({"query": "coffee"}), Expect::Same),
         ("search_nodes", json!({"query": "Café"}), Expect::Same),
         ("search_nodes", json!({"query": ""}), Expect::Same),
-        ("search_nodes", json!({"query": "Alice tea"}), Expect::Same),
+        (
+            "search_nodes",
+            json!({"query": "Alice tea"}),
+            Expect::Better(
+                "ranked search finds words apart and in any order (the substring search finds nothing)",
+                |ours, theirs| {
+                    assert_eq!(theirs["entities"], json!([]));
+                    assert_eq!(ours["entities"][0]["name"], "Alice_Smith");
+                },
+            ),
+        ),
+        (
+            "search_nodes",
+            json!({"query": "cafe lumiere"}),
+            Expect::Better("ranked search folds accents", |ours, theirs| {
+                assert_eq!(theirs["entities"], json!([]));
+                assert_eq!(names(ours), ["Café Lumière"]);
+            }),
+        ),
+        (
+            "search_nodes",
+            json!({"query": "drinks tea"}),
+            Expect::Better(
+                "ranked search answers every entity holding a query word, the best first",
+                |ours, theirs| {
+                    assert_eq!(theirs["entities"], json!([]));
+                    let found = names(ours);
+                    assert_eq!(found, ["Alice_Smith", "Bob"]);
+                },
+            ),
+        ),
+        ("search_nodes", json!({"query": "ffee"}), Expect::Same),
+        ("search_nodes", json!({"query": "ICE_SM"}), Expect::Same),
         (
             "open_nodes",
             json!({"names": ["Bob", "Nobody", "Café Lumière"]}),

@@ -21,6 +21,7 @@ use crate::history::{LogQuery, Revision};
 use crate::model::{Edge, EdgeKey, Node, RelationType};
 use crate::observe::BackendFigure;
 use crate::schema::SchemaTarget;
+use crate::search::{self, TermMatches, TermQuery};
 
 /// A storage engine for the graph.
 ///
@@ -246,6 +247,31 @@ pub trait ReadTxn {
     /// Counts by node type and relation type; see [`algo::stats`].
     fn stats(&self) -> Result<Stats> {
         algo::stats(self)
+    }
+
+    /// Full-text search's index: the corpus figures and every node holding one of
+    /// `terms` (see [`crate::search`]). The default reads and analyses every node;
+    /// a backend with an index answers from it.
+    fn search_terms(&self, terms: &TermQuery) -> Result<TermMatches<'_>> {
+        search::scan_terms(self, terms)
+    }
+
+    /// The names of the nodes that [`ReadTxn::search_terms`] reported by
+    /// [row](crate::search::DocKey::Row), in the order asked. Only backends that
+    /// report rows need it.
+    fn search_names(&self, rows: &[i64]) -> Result<Vec<String>> {
+        Err(Error::unsupported(
+            format!("naming {} search rows", rows.len()),
+            "a backend whose search reports nodes by name",
+        ))
+    }
+
+    /// The names of the nodes holding a token that contains `fragment` after its
+    /// first character, or a token cut at the length limit: where a node can hold
+    /// a one-word query as a substring without holding it as a token prefix. The
+    /// store checks each; more names cost time, never correctness.
+    fn search_infix(&self, fragment: &str) -> Result<Vec<String>> {
+        search::scan_infix(self, fragment)
     }
 
     /// The documents on this snapshot; `None` (the default) for a backend that holds

@@ -13,7 +13,10 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use std::ops::Bound;
+
 use crate::backend::ReadTxn;
+use crate::documents::DocumentMeta;
 use crate::error::Result;
 use crate::filter::{EdgeFilter, NodeFilter};
 use crate::model::{Edge, EdgeKey, Node};
@@ -29,6 +32,8 @@ pub enum EntityKey {
     Edge(EdgeKey),
     /// A schema, by target.
     Schema(SchemaTarget),
+    /// A document, by key.
+    Document(String),
 }
 
 impl fmt::Display for EntityKey {
@@ -37,6 +42,7 @@ impl fmt::Display for EntityKey {
             Self::Node(name) => write!(f, "node '{}'", crate::validate::shorten(name)),
             Self::Edge(key) => write!(f, "edge {key}"),
             Self::Schema(target) => write!(f, "the schema for {target}"),
+            Self::Document(key) => write!(f, "document '{}'", crate::validate::shorten(key)),
         }
     }
 }
@@ -145,12 +151,19 @@ pub struct Diff {
     pub edges: Vec<Change<Edge>>,
     /// Schemas added, changed, removed, each with its target.
     pub schemas: Vec<Change<(SchemaTarget, Value)>>,
+    /// Documents added, changed, removed, by their metadata (a change of the bytes is
+    /// a change of the size or SHA-256; a replace with the same bytes, of the version).
+    #[serde(default)]
+    pub documents: Vec<Change<DocumentMeta>>,
 }
 
 impl Diff {
     /// Whether the two snapshots hold the same data.
     pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty() && self.edges.is_empty() && self.schemas.is_empty()
+        self.nodes.is_empty()
+            && self.edges.is_empty()
+            && self.schemas.is_empty()
+            && self.documents.is_empty()
     }
 }
 
@@ -213,6 +226,19 @@ fn all_edges(txn: &dyn ReadTxn) -> impl Iterator<Item = Result<Edge>> + '_ {
     })
 }
 
+/// Every document of a snapshot in key order, a page at a time (none when the
+/// backend holds no documents).
+fn all_documents(txn: &dyn ReadTxn) -> impl Iterator<Item = Result<DocumentMeta>> + '_ {
+    paged(move |after: Option<&DocumentMeta>| match txn.documents() {
+        Some(docs) => docs.scan_docs(
+            "",
+            after.map_or(Bound::Unbounded, |m| Bound::Excluded(m.key.as_str())),
+            PAGE,
+        ),
+        None => Ok(Vec::new()),
+    })
+}
+
 /// An iterator over pages fetched by `fetch(last item of the previous page)`.
 fn paged<'a, T: Clone + 'a>(
     fetch: impl Fn(Option<&T>) -> Result<Vec<T>> + 'a,
@@ -254,10 +280,14 @@ pub fn diff(a: &dyn ReadTxn, b: &dyn ReadTxn) -> Result<Diff> {
         b.list_schemas()?.into_iter().map(Ok),
         |(target, _): &(SchemaTarget, Value)| target.clone(),
     )?;
+    let documents = merge_changes(all_documents(a), all_documents(b), |m: &DocumentMeta| {
+        m.key.clone()
+    })?;
     Ok(Diff {
         nodes,
         edges,
         schemas,
+        documents,
     })
 }
 

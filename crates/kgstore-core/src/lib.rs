@@ -48,6 +48,7 @@ pub mod model;
 pub mod names;
 pub mod observe;
 pub mod schema;
+pub mod search;
 mod store;
 pub mod timestamp;
 pub mod validate;
@@ -69,6 +70,7 @@ pub use memory::{GraphState, MemoryBackend};
 pub use model::{Edge, EdgeKey, EdgeMetadata, Node, NodeMetadata, RelationType};
 pub use observe::{BackendFigure, FigureKind, Histogram, Metrics, Observer, OpMetrics, Operation};
 pub use schema::{CompiledSchema, SchemaTarget};
+pub use search::{MatchKind, SearchField, SearchHit, SearchQuery};
 pub use store::{
     CheckReport, DeleteReport, GraphRead, OnDependents, ReadTx, Store, WriteTx, check_changes,
 };
@@ -82,6 +84,6 @@ pub mod prelude {
     pub use crate::{
         Direction, DocumentQuery, DocumentRead, Edge, EdgeFilter, EdgeKey, Error, ErrorKind,
         GraphRead, Node, NodeFilter, OnDependents, PageRequest, PathOptions, RelationType, Result,
-        SchemaTarget, Store, TraverseOptions,
+        SchemaTarget, SearchQuery, Store, TraverseOptions,
     };
 }

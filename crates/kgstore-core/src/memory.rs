@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::filter::{Direction, EdgeFilter, NodeFilter};
 use crate::model::{Edge, EdgeKey, Node, RelationType};
 use crate::schema::SchemaTarget;
+use crate::search::{SearchIndex, TermMatches, TermQuery};
 
 /// A whole graph in persistent ordered maps, with the indexes the [`ReadTxn`]
 /// contract needs. Cloning is cheap (structure is shared), which is what makes
@@ -37,6 +38,8 @@ pub struct GraphState {
     /// `(dependency, dependent)` for every dependency link.
     dependents: OrdSet<(String, String)>,
     schemas: OrdMap<SchemaTarget, Value>,
+    /// The full-text index of the nodes.
+    search: SearchIndex,
 }
 
 /// The smallest relation type in key order, for range bounds.
@@ -78,11 +81,13 @@ impl GraphState {
         }
     }
 
-    /// Inserts or replaces a node, keeping the dependents index current.
+    /// Inserts or replaces a node, keeping the dependents and search indexes current.
     pub fn put_node(&mut self, node: Node) {
         if let Some(old) = self.nodes.get(&node.name).cloned() {
             self.unlink_dependencies(&old);
+            self.search.remove(&old);
         }
+        self.search.insert(&node);
         for dep in &node.dependencies {
             self.dependents.insert((dep.clone(), node.name.clone()));
         }
@@ -93,6 +98,7 @@ impl GraphState {
     pub fn delete_node(&mut self, name: &str) -> Option<Node> {
         let old = self.nodes.remove(name)?;
         self.unlink_dependencies(&old);
+        self.search.remove(&old);
         Some(Arc::unwrap_or_clone(old))
     }
 
@@ -148,6 +154,12 @@ impl GraphState {
             problems.push(Problem::new(
                 "in-memory dependents index",
                 "does not match the dependencies",
+            ));
+        }
+        if SearchIndex::build(self.nodes.values().map(|n| &**n)) != self.search {
+            problems.push(Problem::new(
+                "in-memory search index",
+                "does not match the nodes",
             ));
         }
         for (name, node) in &self.nodes {
@@ -287,6 +299,14 @@ impl ReadTxn for GraphState {
     fn contains_edge(&self, key: &EdgeKey) -> Result<bool> {
         Ok(self.edges.contains_key(key))
     }
+
+    fn search_terms(&self, terms: &TermQuery) -> Result<TermMatches<'_>> {
+        Ok(self.search.terms(terms))
+    }
+
+    fn search_infix(&self, fragment: &str) -> Result<Vec<String>> {
+        Ok(self.search.infix(fragment))
+    }
 }
 
 /// Implements [`ReadTxn`] for a type by forwarding every plain read to one of its
@@ -368,6 +388,18 @@ macro_rules! delegate_read_txn {
             }
             fn contains_edge(&self, key: &$crate::EdgeKey) -> $crate::Result<bool> {
                 $crate::ReadTxn::contains_edge(&self.$field, key)
+            }
+            fn search_terms(
+                &self,
+                terms: &$crate::search::TermQuery,
+            ) -> $crate::Result<$crate::search::TermMatches<'_>> {
+                $crate::ReadTxn::search_terms(&self.$field, terms)
+            }
+            fn search_names(&self, rows: &[i64]) -> $crate::Result<Vec<String>> {
+                $crate::ReadTxn::search_names(&self.$field, rows)
+            }
+            fn search_infix(&self, fragment: &str) -> $crate::Result<Vec<String>> {
+                $crate::ReadTxn::search_infix(&self.$field, fragment)
             }
         }
     };

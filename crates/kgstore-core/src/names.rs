@@ -183,6 +183,26 @@ pub fn fit(full: String) -> String {
     format!("{}{HASH_MARK}{}", &full[..cut], hex(&digest))
 }
 
+/// One path segment of a document key as a file name: [`encode_name`], a trailing
+/// `.` escaped too (some systems drop it), long ones hashed like long stems. Used by
+/// the JSON-files backend for every segment and by the git backend for segments it
+/// cannot keep as they are.
+///
+/// ```
+/// use kgstore_core::names::encode_segment;
+///
+/// assert_eq!(encode_segment("Pilot.fountain"), "^pilot.fountain");
+/// assert_eq!(encode_segment("end."), "end%2e");
+/// ```
+pub fn encode_segment(segment: &str) -> String {
+    let mut out = encode_name(segment);
+    if out.ends_with('.') {
+        out.pop();
+        out.push_str("%2e");
+    }
+    fit(out)
+}
+
 /// Whether a stem was hashed (so its key is only inside the file).
 pub fn is_hashed(stem: &str) -> bool {
     stem.contains(HASH_MARK)

@@ -9,6 +9,7 @@ use kgstore_core::{
     Backend, EntityKey, Error, GraphState, LogQuery, Problem, ReadTxn, Result, Revision, WriteTxn,
 };
 
+use crate::docs::{self, DocState, GitDocs};
 use crate::history;
 use crate::layout::{self, FileProblem};
 use crate::lock::WriterLock;
@@ -54,12 +55,16 @@ pub struct GitBackend {
     refreshing: Mutex<()>,
 }
 
-/// The graph at one commit.
+/// The graph and the documents at one commit.
 #[derive(Clone, Default)]
 pub(crate) struct Snapshot {
     pub(crate) commit: Option<ObjectId>,
     pub(crate) tree: Option<ObjectId>,
     pub(crate) graph: GraphState,
+    pub(crate) docs: DocState,
+    /// Files outside `.kgstore/` that are not documents, and metadata files that do
+    /// not parse (reported by `check`; they never stop writes: they are the user's).
+    pub(crate) doc_problems: Arc<Vec<Problem>>,
 }
 
 /// The branch's current commit, and what is wrong with it.
@@ -190,10 +195,13 @@ impl GitBackend {
         };
         let (tree, _) = tree::commit_tree(&local, &commit)?;
         let (graph, file_problems, keys) = layout::load(&self.repo, Some(&tree))?;
+        let (docs, doc_problems) = docs::load(&local, Some(&commit), Some(&tree))?;
         let snapshot = Snapshot {
             commit: Some(commit),
             tree: Some(tree),
             graph,
+            docs,
+            doc_problems: Arc::new(doc_problems),
         };
         let remembered = crate::fsio::read_optional(&self.git_dir.join(VERIFIED_FILE))
             .ok()
@@ -225,6 +233,17 @@ impl GitBackend {
             && std::fs::rename(&temp, &path).is_err()
         {
             let _ = std::fs::remove_file(&temp);
+        }
+    }
+
+    /// Copies the root `.gitattributes` into `info/attributes`, where bare-repository
+    /// `git lfs` commands read attributes (best effort: the tree's file is what counts).
+    pub(crate) fn mirror_attributes(&self, text: &str) {
+        let info = self.git_dir.join("info");
+        let written = crate::fsio::write_temp(&info, text.as_bytes(), false)
+            .and_then(|temp| crate::fsio::rename(&temp, &info.join("attributes")));
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "could not mirror .gitattributes into info/attributes");
         }
     }
 
@@ -288,6 +307,13 @@ impl GitBackend {
         tree::diff(&local, base.tree.as_ref(), Some(&tree), "", &mut deltas)?;
         let mut graph = base.graph.clone();
         let (touched, file_problems) = layout::apply(&self.repo, &mut graph, &deltas)?;
+        let (docs, doc_problems) = if deltas.iter().any(|d| docs::touches_documents(&d.path)) {
+            // Documents are read again whole (see docs/git.md).
+            let (docs, problems) = docs::load(&local, Some(&tip), Some(&tree))?;
+            (docs, Arc::new(problems))
+        } else {
+            (base.docs.clone(), Arc::clone(&base.doc_problems))
+        };
         let entity_problems = kgstore_core::check_changes(&graph, &touched)?;
         let problems = self.locate(
             &local,
@@ -313,6 +339,8 @@ impl GitBackend {
             commit: Some(tip),
             tree: Some(tree),
             graph,
+            docs,
+            doc_problems,
         };
         if problems.is_empty() {
             *lock(&self.verified) = snapshot.clone();
@@ -360,12 +388,13 @@ impl GitBackend {
     }
 }
 
-/// A read transaction: a snapshot of the graph at one commit.
-pub(crate) struct GitRead {
+/// A read transaction: a snapshot of the graph and the documents at one commit.
+pub(crate) struct GitRead<'a> {
     pub(crate) state: GraphState,
+    pub(crate) docs: GitDocs<'a>,
 }
 
-kgstore_core::delegate_read_txn!(GitRead, state);
+kgstore_core::delegate_read_txn!(GitRead<'_>, state, documents: docs);
 
 impl Backend for GitBackend {
     fn name(&self) -> &str {
@@ -373,8 +402,10 @@ impl Backend for GitBackend {
     }
 
     fn begin_read(&self) -> Result<Box<dyn ReadTxn + '_>> {
+        let current = self.refresh()?;
         Ok(Box::new(GitRead {
-            state: self.refresh()?.snapshot.graph.clone(),
+            state: current.snapshot.graph.clone(),
+            docs: GitDocs::new(self, current.snapshot.docs.clone()),
         }))
     }
 
@@ -395,8 +426,10 @@ impl Backend for GitBackend {
     }
 
     fn read_at(&self, revision: &str) -> Result<Box<dyn ReadTxn + '_>> {
+        let (state, docs) = history::snapshot_at(self, revision)?;
         Ok(Box::new(GitRead {
-            state: history::graph_at(self, revision)?,
+            state,
+            docs: GitDocs::new(self, docs),
         }))
     }
 

@@ -2,9 +2,10 @@
 
 use gix::ObjectId;
 use gix::objs::{CommitRef, Kind};
-use kgstore_core::{Error, GraphState, LogQuery, Result, Revision, Signature};
+use kgstore_core::{EntityKey, Error, GraphState, LogQuery, Result, Revision, Signature};
 
 use crate::backend::GitBackend;
+use crate::docs::DocState;
 use crate::layout;
 use crate::tree;
 
@@ -55,14 +56,20 @@ pub(crate) fn resolve(backend: &GitBackend, expression: &str) -> Result<ObjectId
     Ok(commit.id)
 }
 
-/// The graph at a revision: the current snapshot with the difference to that commit
-/// applied, so the work is proportional to what changed since. Files that do not
-/// parse there are left out.
-pub(crate) fn graph_at(backend: &GitBackend, expression: &str) -> Result<GraphState> {
+/// The graph and the documents at a revision: the current graph with the difference
+/// to that commit applied, so the work is proportional to what changed since (files
+/// that do not parse there are left out), and the documents of that commit.
+pub(crate) fn snapshot_at(
+    backend: &GitBackend,
+    expression: &str,
+) -> Result<(GraphState, DocState)> {
     let target = resolve(backend, expression)?;
     let current = backend.refresh()?;
     if current.snapshot.commit == Some(target) && current.problems.is_empty() {
-        return Ok(current.snapshot.graph.clone());
+        return Ok((
+            current.snapshot.graph.clone(),
+            current.snapshot.docs.clone(),
+        ));
     }
     let repo = backend.local();
     let (tree, _) = tree::commit_tree(&repo, &target)?;
@@ -81,7 +88,15 @@ pub(crate) fn graph_at(backend: &GitBackend, expression: &str) -> Result<GraphSt
         // The current graph lacks what did not parse: read the revision whole.
         graph = layout::load(&backend.repo, Some(&tree))?.0;
     }
-    Ok(graph)
+    let docs = if deltas
+        .iter()
+        .any(|d| crate::docs::touches_documents(&d.path))
+    {
+        crate::docs::load(&repo, Some(&target), Some(&tree))?.0
+    } else {
+        current.snapshot.docs.clone()
+    };
+    Ok((graph, docs))
 }
 
 /// The entry at `path` in a commit's tree.
@@ -117,19 +132,24 @@ fn walk(
     Ok(())
 }
 
-/// Whether the commit changed `path` compared with its first parent.
+/// Whether the commit changed any of `paths` compared with its first parent.
 fn changes(
     repo: &gix::Repository,
     commit: &ObjectId,
     parent: Option<&ObjectId>,
-    path: &str,
+    paths: &[String],
 ) -> Result<bool> {
-    let now = entry_in(repo, commit, path)?;
-    let before = match parent {
-        Some(parent) => entry_in(repo, parent, path)?,
-        None => None,
-    };
-    Ok(now != before)
+    for path in paths {
+        let now = entry_in(repo, commit, path)?;
+        let before = match parent {
+            Some(parent) => entry_in(repo, parent, path)?,
+            None => None,
+        };
+        if now != before {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The newest commit on the first-parent line from `tip` (back to, not including,
@@ -144,7 +164,7 @@ pub(crate) fn last_change(
     let mut seen = 0;
     walk(repo, *tip, since, |id, parent| {
         seen += 1;
-        if changes(repo, id, parent, path)? {
+        if changes(repo, id, parent, &[path.to_owned()])? {
             found = Some(*id);
             return Ok(false);
         }
@@ -164,14 +184,23 @@ pub(crate) fn log(backend: &GitBackend, query: &LogQuery) -> Result<Vec<Revision
         return Ok(Vec::new());
     };
     let limit = query.limit.unwrap_or(usize::MAX);
-    let path = query.key.as_ref().map(layout::key_path);
+    // A document's history: its file (an edit with plain git changes only that) and
+    // its metadata file (a replace with the same bytes changes only that).
+    let paths = match &query.key {
+        Some(key @ EntityKey::Document(doc)) => Some(vec![
+            backend.refresh()?.snapshot.docs.path_for(doc)?,
+            layout::key_path(key),
+        ]),
+        Some(key) => Some(vec![layout::key_path(key)]),
+        None => None,
+    };
     let mut out = Vec::new();
     if limit == 0 {
         return Ok(out);
     }
     walk(&repo, start, None, |id, parent| {
-        let wanted = match &path {
-            Some(path) => changes(&repo, id, parent, path)?,
+        let wanted = match &paths {
+            Some(paths) => changes(&repo, id, parent, paths)?,
             None => true,
         };
         if wanted {

@@ -39,12 +39,14 @@ pub(crate) struct FileProblem {
     pub(crate) detail: String,
 }
 
-/// The path of an entity's file in the tree.
+/// The path of an entity's file in the tree (for a document, its metadata file: where
+/// its bytes sit depends on the other documents, see `docs`).
 pub(crate) fn key_path(key: &EntityKey) -> String {
     let rel = match key {
         EntityKey::Node(name) => names::node_path(name),
         EntityKey::Edge(edge) => names::edge_path(edge),
         EntityKey::Schema(target) => names::schema_path(target),
+        EntityKey::Document(key) => return crate::docs::meta_path(key),
     };
     format!("{DATA}/{rel}")
 }
@@ -60,7 +62,10 @@ fn key_of(entity: &EntityFile) -> EntityKey {
 
 /// Whether a path in the tree is one of the store's entity files.
 fn is_data(path: &str) -> bool {
-    path.starts_with(DATA) && path.as_bytes().get(DATA.len()) == Some(&b'/') && path != MARKER
+    path.starts_with(DATA)
+        && path.as_bytes().get(DATA.len()) == Some(&b'/')
+        && path != MARKER
+        && !crate::docs::is_meta_path(path)
 }
 
 /// Parses the blob of an entity file.
@@ -182,6 +187,7 @@ fn remove(graph: &mut GraphState, key: &EntityKey) {
         EntityKey::Schema(target) => {
             graph.delete_schema(target);
         }
+        EntityKey::Document(_) => {}
     }
 }
 

@@ -40,6 +40,7 @@
 #![forbid(unsafe_code)]
 
 mod backend;
+mod docs;
 pub mod fault;
 mod fsio;
 mod history;

@@ -39,6 +39,7 @@ fn sound(repo: &gix::Repository, id: &ObjectId) -> std::result::Result<(Kind, Ve
 pub(crate) fn check(backend: &GitBackend) -> Result<Vec<Problem>> {
     let current = backend.refresh()?;
     let mut problems = current.problems.clone();
+    problems.extend(current.snapshot.doc_problems.iter().cloned());
     let Some(tip) = current.snapshot.commit else {
         return Ok(problems);
     };

@@ -24,11 +24,12 @@ use kgstore_core::{
 use serde_json::Value;
 
 use crate::backend::{GitBackend, Snapshot};
+use crate::docs::{self, Content, GitDocs, Handle};
 use crate::fault::{self, FaultPoint};
 use crate::init::DEFAULT_ATTRIBUTES;
 use crate::layout::{self, ATTRIBUTES, MARKER};
 use crate::lock::Held;
-use crate::objects::{Pending, git_error};
+use crate::objects::{self, Pending, git_error};
 use crate::options::Identity;
 use crate::refs::Refused;
 use crate::tree;
@@ -41,10 +42,11 @@ pub(crate) struct GitWrite<'a> {
     base: Snapshot,
     state: GraphState,
     changed: BTreeSet<EntityKey>,
+    docs: GitDocs<'a>,
     message: Option<String>,
 }
 
-kgstore_core::delegate_read_txn!(GitWrite<'_>, state);
+kgstore_core::delegate_read_txn!(GitWrite<'_>, state, documents: docs);
 
 impl<'a> GitWrite<'a> {
     pub(crate) fn begin(backend: &'a GitBackend) -> Result<Self> {
@@ -73,6 +75,7 @@ impl<'a> GitWrite<'a> {
         Ok(Self {
             backend,
             _held: held,
+            docs: GitDocs::new(backend, base.docs.clone()),
             state: base.graph.clone(),
             base,
             changed: BTreeSet::new(),
@@ -106,6 +109,8 @@ impl<'a> GitWrite<'a> {
                         .transpose()?,
                     self.base.graph.get_schema(target)?.is_some(),
                 ),
+                // Documents are tracked apart (`document_changes`).
+                EntityKey::Document(_) => continue,
             };
             if now.is_some() || before {
                 out.push((layout::key_path(key), now));
@@ -114,9 +119,51 @@ impl<'a> GitWrite<'a> {
         Ok(out)
     }
 
+    /// The file changes of the documents written and deleted (removals of files
+    /// first), and the blob of each document written.
+    fn document_changes(
+        &self,
+        changes: &mut Vec<(String, Option<Vec<u8>>)>,
+    ) -> Result<Vec<(String, ObjectId)>> {
+        let mut written = Vec::new();
+        for key in &self.docs.changed {
+            let now = self.docs.state.index.get(key);
+            let before = self.base.docs.index.get(key);
+            if let Some((_, old)) = before
+                && now.is_none_or(|(_, handle)| handle.path != old.path)
+            {
+                changes.push((old.path.to_string(), None));
+            }
+            match now {
+                Some((meta, handle)) => {
+                    let Content::New(bytes) = &handle.content else {
+                        continue;
+                    };
+                    let blob = objects::hash(Kind::Blob, bytes)?;
+                    changes.push((handle.path.to_string(), Some(bytes.as_ref().clone())));
+                    changes.push((
+                        docs::meta_path(key),
+                        Some(docs::render_meta(meta, &handle.path, &blob)?),
+                    ));
+                    written.push((key.clone(), blob));
+                }
+                None if before.is_some() => changes.push((docs::meta_path(key), None)),
+                None => {}
+            }
+        }
+        if self.docs.attributes_changed {
+            changes.push((
+                ATTRIBUTES.to_owned(),
+                Some(self.docs.state.attributes.text.clone().into_bytes()),
+            ));
+        }
+        Ok(written)
+    }
+
     /// A summary of the changes, for the default commit message.
     fn summary(&self) -> Result<String> {
-        let mut counts = [[0usize; 3]; 3]; // [nodes, edges, schemas] × [created, updated, deleted]
+        // [nodes, edges, schemas, documents] × [created, updated, deleted]
+        let mut counts = [[0usize; 3]; 4];
         for key in &self.changed {
             let (kind, before, after) = match key {
                 EntityKey::Node(n) => (
@@ -134,18 +181,26 @@ impl<'a> GitWrite<'a> {
                     self.base.graph.get_schema(t)?.is_some(),
                     self.state.get_schema(t)?.is_some(),
                 ),
+                EntityKey::Document(_) => continue,
             };
-            match (before, after) {
-                (false, true) => counts[kind][0] += 1,
-                (true, true) => counts[kind][1] += 1,
-                (true, false) => counts[kind][2] += 1,
-                (false, false) => {}
-            }
+            count(&mut counts[kind], before, after);
+        }
+        for key in &self.docs.changed {
+            count(
+                &mut counts[3],
+                self.base.docs.index.contains(key),
+                self.docs.state.index.contains(key),
+            );
         }
         let mut parts = Vec::new();
-        for (kind, (one, many)) in [("node", "nodes"), ("edge", "edges"), ("schema", "schemas")]
-            .iter()
-            .enumerate()
+        for (kind, (one, many)) in [
+            ("node", "nodes"),
+            ("edge", "edges"),
+            ("schema", "schemas"),
+            ("document", "documents"),
+        ]
+        .iter()
+        .enumerate()
         {
             let [created, updated, deleted] = counts[kind];
             let total = created + updated + deleted;
@@ -172,6 +227,16 @@ impl<'a> GitWrite<'a> {
         } else {
             format!("kgstore: {}", parts.join("; "))
         })
+    }
+}
+
+/// Counts one change as created, updated or deleted.
+fn count(counts: &mut [usize; 3], before: bool, after: bool) {
+    match (before, after) {
+        (false, true) => counts[0] += 1,
+        (true, true) => counts[1] += 1,
+        (true, false) => counts[2] += 1,
+        (false, false) => {}
     }
 }
 
@@ -224,19 +289,19 @@ pub(crate) fn commit_changes(
                 .map_err(|e| edit_error(ATTRIBUTES, e))?;
         }
     }
+    // Removals first: a document `a/b` removed and `a` created in one transaction.
+    // (`remove_leaf`: a path that is not there is no error, and never a folder.)
+    for (path, _) in changes.iter().filter(|(_, bytes)| bytes.is_none()) {
+        editor
+            .remove_leaf(path.split('/'))
+            .map_err(|e| edit_error(path, e))?;
+    }
     for (path, bytes) in changes {
-        match bytes {
-            Some(bytes) => {
-                let id = pending.add(Kind::Blob, bytes.clone())?;
-                editor
-                    .upsert(path.split('/'), EntryKind::Blob, id)
-                    .map_err(|e| edit_error(path, e))?;
-            }
-            None => {
-                editor
-                    .remove(path.split('/'))
-                    .map_err(|e| edit_error(path, e))?;
-            }
+        if let Some(bytes) = bytes {
+            let id = pending.add(Kind::Blob, bytes.clone())?;
+            editor
+                .upsert(path.split('/'), EntryKind::Blob, id)
+                .map_err(|e| edit_error(path, e))?;
         }
     }
     let tree_id = editor.write(|tree| pending.add_object(tree))?;
@@ -303,10 +368,13 @@ pub(crate) fn initial_commit(backend: &GitBackend) -> Result<()> {
     let base = Snapshot::default();
     if let Some((commit, tree)) = commit_changes(backend, &base, &[], "kgstore: create the store")?
     {
+        let (docs, doc_problems) = docs::load(&backend.local(), Some(&commit), Some(&tree))?;
         backend.committed(Snapshot {
             commit: Some(commit),
             tree: Some(tree),
             graph: GraphState::new(),
+            docs,
+            doc_problems: std::sync::Arc::new(doc_problems),
         });
     }
     Ok(())
@@ -355,6 +423,10 @@ impl WriteTxn for GitWrite<'_> {
         Ok(existed)
     }
 
+    fn documents_mut(&mut self) -> Option<&mut dyn kgstore_core::documents::DocWrite> {
+        Some(&mut self.docs)
+    }
+
     fn set_message(&mut self, message: &str) -> Result<()> {
         self.message = Some(message.to_owned());
         Ok(())
@@ -362,7 +434,8 @@ impl WriteTxn for GitWrite<'_> {
 
     fn commit(self: Box<Self>) -> Result<()> {
         let mut this = *self;
-        let changes = this.file_changes()?;
+        let mut changes = this.file_changes()?;
+        let written = this.document_changes(&mut changes)?;
         if changes.is_empty() {
             return Ok(());
         }
@@ -372,10 +445,27 @@ impl WriteTxn for GitWrite<'_> {
         };
         match commit_changes(this.backend, &this.base, &changes, &message) {
             Ok(Some((commit, tree))) => {
+                let mut docs = std::mem::take(&mut this.docs.state);
+                for (key, blob) in written {
+                    if let Some((meta, handle)) = docs.index.get(&key).cloned() {
+                        docs.index.insert(
+                            meta,
+                            Handle {
+                                content: Content::Blob(blob),
+                                ..handle
+                            },
+                        );
+                    }
+                }
+                if this.docs.attributes_changed {
+                    this.backend.mirror_attributes(&docs.attributes.text);
+                }
                 this.backend.committed(Snapshot {
                     commit: Some(commit),
                     tree: Some(tree),
                     graph: std::mem::take(&mut this.state),
+                    docs,
+                    doc_problems: std::sync::Arc::clone(&this.base.doc_problems),
                 });
                 Ok(())
             }

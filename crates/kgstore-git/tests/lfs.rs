@@ -11,82 +11,10 @@ mod common;
 use std::io::Read;
 use std::path::Path;
 
-use common::{Place, git, git_ok, have_git_lfs};
+use common::{Place, git, git_ok, have_git_lfs, lfs_home, noise, problems, push_files};
+use kgstore_core::ErrorKind;
 use kgstore_core::suite::thing;
-use kgstore_core::{ErrorKind, Store};
 use kgstore_git::lfs::{LfsObjects, LfsPatterns, Pointer, valid_oid};
-
-/// Bytes that do not compress and are not text.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
-/// Commits files (path, bytes) into the store's branch through a clone without LFS
-/// filters (so the bytes land as they are), and pushes them back.
-fn push_files(place: &Place, files: &[(&str, &[u8])], message: &str) {
-    let work = place.dir.path().join(format!("raw-{}", message.len()));
-    if !work.exists() {
-        git_ok(
-            &place.home,
-            place.dir.path(),
-            &[
-                "-c",
-                "filter.lfs.smudge=",
-                "-c",
-                "filter.lfs.required=false",
-                "clone",
-                "-q",
-                place.repo.to_str().unwrap(),
-                work.to_str().unwrap(),
-            ],
-        );
-    }
-    for (path, bytes) in files {
-        let target = work.join(path);
-        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-        std::fs::write(&target, bytes).unwrap();
-        git_ok(
-            &place.home,
-            &work,
-            &[
-                "-c",
-                "filter.lfs.clean=",
-                "-c",
-                "filter.lfs.process=",
-                "add",
-                path,
-            ],
-        );
-    }
-    git_ok(&place.home, &work, &["commit", "-qm", message]);
-    git_ok(&place.home, &work, &["push", "-q", "origin", "HEAD:main"]);
-}
-
-/// A HOME where `git lfs install` has set the global filters, as a user's would be.
-fn lfs_home(place: &Place) -> std::path::PathBuf {
-    let home = place.dir.path().join("lfs-home");
-    std::fs::create_dir_all(&home).unwrap();
-    git_ok(&home, place.dir.path(), &["lfs", "install", "--skip-repo"]);
-    home
-}
-
-fn problems(store: &Store) -> Vec<String> {
-    store
-        .check()
-        .unwrap()
-        .problems
-        .iter()
-        .map(ToString::to_string)
-        .collect()
-}
 
 #[test]
 fn objects_and_pointers_kgstore_writes_are_read_by_the_real_git_lfs() {
@@ -145,17 +73,7 @@ fn objects_and_pointers_kgstore_writes_are_read_by_the_real_git_lfs() {
         ],
     );
     // A clone smudges every file byte for byte.
-    let clone = place.dir.path().join("clone");
-    git_ok(
-        &home,
-        place.dir.path(),
-        &[
-            "clone",
-            "-q",
-            place.repo.to_str().unwrap(),
-            clone.to_str().unwrap(),
-        ],
-    );
+    let clone = place.clone_with(&home, "clone");
     assert_eq!(
         std::fs::read(clone.join("blobs/embeddings/scene-1.f32")).unwrap(),
         big

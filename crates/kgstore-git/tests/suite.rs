@@ -23,5 +23,5 @@ mod git_suite {
         Fixture::new(open(&path))
             .with_reopen(move || open(&again))
             .keep(dir)
-    }, skip: documents); // documents on git:// are issue 14's next step
+    });
 }

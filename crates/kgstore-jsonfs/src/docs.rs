@@ -27,6 +27,7 @@ use crate::fault::Hooks;
 use crate::files::{self, Content};
 use crate::fsio;
 use crate::journal::{FileOp, JOURNAL_DIR};
+pub use crate::names::encode_segment;
 use crate::names::{EXTENSION, encode_name, fit, shard};
 use crate::scan::Finding;
 
@@ -36,17 +37,6 @@ pub const DOCUMENTS: &str = "documents";
 pub const DOCMETA: &str = "docmeta";
 /// The extension of a staged document in `journal/`.
 pub const STAGED: &str = ".staged";
-
-/// One path segment of a key as a file name: [`encode_name`], a trailing `.`
-/// escaped too (some systems drop it), long ones hashed like long stems.
-pub fn encode_segment(segment: &str) -> String {
-    let mut out = encode_name(segment);
-    if out.ends_with('.') {
-        out.pop();
-        out.push_str("%2e");
-    }
-    fit(out)
-}
 
 /// The path of a document's bytes, relative to the store's folder.
 pub fn doc_path(key: &str) -> String {
@@ -173,7 +163,7 @@ impl DocView<'_> {
 
 impl DocRead for DocView<'_> {
     fn doc_meta(&self, key: &str) -> Result<Option<DocumentMeta>> {
-        Ok(self.index.get(key).map(|(m, _)| m.clone()))
+        Ok(self.index.meta(key))
     }
 
     fn scan_docs(
@@ -182,11 +172,7 @@ impl DocRead for DocView<'_> {
         from: Bound<&str>,
         limit: usize,
     ) -> Result<Vec<DocumentMeta>> {
-        Ok(self
-            .index
-            .scan(prefix, from, limit)
-            .map(|(m, _)| m.clone())
-            .collect())
+        Ok(self.index.scan_meta(prefix, from, limit))
     }
 
     fn open_doc(&self, meta: &DocumentMeta) -> Result<Box<dyn Read + '_>> {

@@ -36,7 +36,6 @@
 
 pub mod mapping;
 mod revision;
-pub mod search;
 mod server;
 pub mod tools;
 pub mod wire;

@@ -32,7 +32,8 @@ const STATIC_TTL_MS: u64 = 3_600_000;
 const INSTRUCTIONS: &str = "A knowledge graph kept by kgstore: entities (a name, a type, \
 observations) and relations between them, safe to use from several processes at once. Search \
 (search_nodes) before creating entities, to extend what exists rather than duplicate it. \
-read_graph, search_nodes and open_nodes answer a page at a time: when an answer has a \
+search_nodes finds entities by their words in any order, case and accents, the last word also as \
+a prefix, best match first, and always every entity holding the whole query. read_graph, search_nodes and open_nodes answer a page at a time: when an answer has a \
 nextCursor, pass it back as cursor for the rest; limit sets the page size and namesOnly leaves \
 the observations out.";
 
@@ -658,13 +659,18 @@ fn supported_versions() -> Vec<&'static str> {
     Revision::ALL.iter().rev().map(|r| r.as_str()).collect()
 }
 
+/// Writes each message as one line, all of them with one `write_all`: stdout is
+/// line-buffered with a 1 KiB buffer, so serializing into it directly cut a
+/// 60 KB answer into some 60 pipe writes (each waking the client).
 fn write_messages(output: &mut impl Write, messages: &[Value]) -> io::Result<()> {
     if messages.is_empty() {
         return Ok(());
     }
+    let mut lines = Vec::new();
     for message in messages {
-        serde_json::to_writer(&mut *output, message)?;
-        output.write_all(b"\n")?;
+        serde_json::to_writer(&mut lines, message)?;
+        lines.push(b'\n');
     }
+    output.write_all(&lines)?;
     output.flush()
 }

@@ -37,6 +37,25 @@ fn relations(graph: &Value) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// Every page `tool` answers for `args`, following `nextCursor` to the end.
+fn pages(s: &mut Session, tool: &str, mut args: Value) -> Vec<Value> {
+    let mut pages = Vec::new();
+    loop {
+        let page = s.ok(tool, args.clone());
+        let next = page.get("nextCursor").cloned();
+        pages.push(page);
+        match next {
+            Some(cursor) => args["cursor"] = cursor,
+            None => return pages,
+        }
+    }
+}
+
+/// The entity names of every page, in order.
+fn paged_names(s: &mut Session, tool: &str, args: Value) -> Vec<String> {
+    pages(s, tool, args).iter().flat_map(names).collect()
+}
+
 fn people(s: &mut Session) {
     s.ok(
         "create_entities",
@@ -326,24 +345,29 @@ fn deleting_an_entity_others_depend_on_detaches_them() {
 }
 
 #[test]
-fn search_matches_name_type_and_observations_like_the_official_server() {
+fn search_finds_words_in_any_order_case_and_accents_best_first() {
     let mut s = Session::memory(REV);
     people(&mut s);
     let found = |s: &mut Session, q: &str| names(&s.ok("search_nodes", json!({"query": q})));
+    // What the official server's substring search finds, kgstore finds too.
     assert_eq!(found(&mut s, "tea"), ["Alice_Smith"]);
-    assert_eq!(found(&mut s, "PERSON"), ["Alice_Smith", "Bob"]);
-    assert_eq!(
-        found(&mut s, "coffee shop"),
-        ["Café Lumière"],
-        "the type as spelled"
-    );
+    // Bob's type spelled "Person" is kept as attribute text too (docs/mcp.md), so he ranks first.
+    assert_eq!(found(&mut s, "PERSON"), ["Bob", "Alice_Smith"]);
     assert_eq!(found(&mut s, "CAFÉ"), ["Café Lumière"]);
     assert_eq!(found(&mut s, ""), ["Alice_Smith", "Bob", "Café Lumière"]);
-    // The official server's substring semantics, for now: ranked search will find these.
-    assert!(found(&mut s, "Alice tea").is_empty());
-    assert!(found(&mut s, "cafe").is_empty());
-    // Relations with at least one end among the entities found.
-    let graph = s.ok("search_nodes", json!({"query": "tea"}));
+    // Inside a word: "ffee" in "coffee" (an observation) and in "Coffee Shop" (the type as spelled).
+    assert_eq!(found(&mut s, "ffee"), ["Bob", "Café Lumière"]);
+    // The type as spelled ranks the shop first; Bob drinks coffee, so he follows.
+    assert_eq!(found(&mut s, "coffee shop"), ["Café Lumière", "Bob"]);
+    // What the substring search misses: words apart, in any order, without accents, typed so far.
+    assert_eq!(found(&mut s, "Alice tea"), ["Alice_Smith"]);
+    assert_eq!(found(&mut s, "tea ALICE"), ["Alice_Smith"]);
+    assert_eq!(found(&mut s, "cafe"), ["Café Lumière"]);
+    assert_eq!(found(&mut s, "lumiere corner"), ["Café Lumière"]);
+    assert_eq!(found(&mut s, "anthro"), ["Alice_Smith"]);
+    assert!(found(&mut s, "tiger").is_empty());
+    // Relations with at least one end among the entities found, as before.
+    let graph = s.ok("search_nodes", json!({"query": "Alice tea"}));
     assert_eq!(
         relations(&graph),
         [("Alice_Smith".into(), "knows".into(), "Bob".into())]
@@ -351,6 +375,129 @@ fn search_matches_name_type_and_observations_like_the_official_server() {
     let graph = s.ok("open_nodes", json!({"names": ["Bob", "Nobody"]}));
     assert_eq!(names(&graph), ["Bob"]);
     assert_eq!(relations(&graph).len(), 2);
+}
+
+#[test]
+fn search_answers_in_rank_order_with_substring_only_hits_last() {
+    let mut s = Session::memory(REV);
+    s.ok(
+        "create_entities",
+        json!({"entities": [
+            entity("Steam_Engine", "machine", &["runs on coal"]),
+            entity("Alice", "person", &["likes tea", "has a team"]),
+            entity("Tea", "drink", &[]),
+            entity("Zed", "person", &["tea, tea and more tea"]),
+        ]}),
+    );
+    let answer = s.call("search_nodes", json!({"query": "tea"}));
+    let graph = &answer["structuredContent"];
+    // The entity named by the query first; then by how much tea they hold; the
+    // substring-only hit ("tea" inside "steam") last.
+    assert_eq!(names(graph), ["Tea", "Zed", "Alice", "Steam_Engine"]);
+    // The text block is the structured answer rendered as the official server does.
+    let text: Value = serde_json::from_str(answer["content"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(&text, graph);
+    // Pages of one continue the same order, each entity once.
+    let seen = paged_names(&mut s, "search_nodes", json!({"query": "tea", "limit": 1}));
+    assert_eq!(seen, names(graph));
+    // A cursor of another query, or of read_graph, is refused and changes nothing.
+    let first = s.ok("search_nodes", json!({"query": "tea", "limit": 1}));
+    let error = s.fails(
+        "search_nodes",
+        json!({"query": "coal", "cursor": first["nextCursor"]}),
+    );
+    assert!(error.contains("cursor"), "{error}");
+    let listing = s.ok("read_graph", json!({"limit": 1}));
+    assert!(
+        s.fails(
+            "search_nodes",
+            json!({"query": "tea", "cursor": listing["nextCursor"]})
+        )
+        .contains("cursor")
+    );
+    assert_eq!(
+        names(&s.ok("search_nodes", json!({"query": "coal"}))),
+        ["Steam_Engine"]
+    );
+}
+
+/// The official server's `searchNodes`: the whole query, lower-cased, in the
+/// name, the entity type or an observation, lower-cased.
+fn official_hits(corpus: &[(String, String, Vec<String>)], query: &str) -> Vec<String> {
+    let q = query.to_lowercase();
+    corpus
+        .iter()
+        .filter(|(name, kind, observations)| {
+            name.to_lowercase().contains(&q)
+                || kind.to_lowercase().contains(&q)
+                || observations.iter().any(|o| o.to_lowercase().contains(&q))
+        })
+        .map(|(name, ..)| name.clone())
+        .collect()
+}
+
+#[test]
+fn search_answers_hold_every_entity_the_official_substring_search_finds() {
+    let words = [
+        "tea",
+        "Team",
+        "steam",
+        "café",
+        "CAFE",
+        "naïve",
+        "Zoë",
+        "x-ray",
+        "e-mail",
+        "don't",
+        "Straße",
+        "東京",
+        "🍵",
+        "42",
+        "v1.2",
+        "alice_smith",
+        "O'Brien",
+    ];
+    let mut corpus = Vec::new();
+    for i in 0..60usize {
+        let pick = |k: usize| words[(i * 7 + k * 5) % words.len()];
+        corpus.push((
+            format!("{}_{i}", pick(0)),
+            format!("{} kind", pick(1)),
+            vec![
+                format!("{} and {}", pick(2), pick(3)),
+                format!("{}{}", pick(4), pick(5)),
+            ],
+        ));
+    }
+    let mut s = Session::memory(REV);
+    let entities: Vec<Value> = corpus
+        .iter()
+        .map(|(n, k, o)| json!({"name": n, "entityType": k, "observations": o}))
+        .collect();
+    s.ok("create_entities", json!({"entities": entities}));
+    let mut queries: Vec<String> = words.iter().map(|w| (*w).to_owned()).collect();
+    queries.extend(
+        [
+            "ea", "a", "e", "and", "TEA AND", "d tea", "kind", "_1", "1", "-", " ", "'", ".2",
+            "afé an", "mail", "京", "zoe", "naive", "strasse", "x", "ray and",
+        ]
+        .map(str::to_owned),
+    );
+    for query in &queries {
+        let expected = official_hits(&corpus, query);
+        // Every page, followed to the end, with a small page size.
+        let all = paged_names(&mut s, "search_nodes", json!({"query": query, "limit": 7}));
+        let mut unique = all.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), all.len(), "{query:?}: an entity twice");
+        for name in &expected {
+            assert!(all.contains(name), "{query:?} misses {name}");
+        }
+        // With the default page (200) a client that never pages gets them all too.
+        let first = names(&s.ok("search_nodes", json!({"query": query})));
+        assert_eq!(first, all, "{query:?}");
+    }
 }
 
 #[test]
@@ -370,21 +517,13 @@ fn reading_tools_answer_a_page_at_a_time() {
     s.ok("create_relations", json!({"relations": chain}));
 
     // read_graph: every entity once and every relation once over all pages.
-    let (mut seen, mut rels, mut cursor) = (Vec::new(), Vec::new(), None::<String>);
-    loop {
-        let mut args = json!({});
-        if let Some(c) = &cursor {
-            args["cursor"] = json!(c);
-        }
-        let page = s.ok("read_graph", args);
-        assert!(names(&page).len() <= 7, "the default limit bounds the page");
-        seen.extend(names(&page));
-        rels.extend(relations(&page));
-        match page.get("nextCursor") {
-            Some(c) => cursor = Some(c.as_str().unwrap().to_owned()),
-            None => break,
-        }
-    }
+    let graph = pages(&mut s, "read_graph", json!({}));
+    assert!(
+        graph.iter().all(|page| names(page).len() <= 7),
+        "the default limit bounds the page"
+    );
+    let seen: Vec<String> = graph.iter().flat_map(names).collect();
+    let rels: Vec<_> = graph.iter().flat_map(relations).collect();
     assert_eq!(seen.len(), 30);
     assert_eq!(rels.len(), 29);
     let mut unique = rels.clone();
@@ -392,20 +531,23 @@ fn reading_tools_answer_a_page_at_a_time() {
     unique.dedup();
     assert_eq!(unique.len(), 29);
 
-    // search_nodes and open_nodes page the same way.
-    let first = s.ok("search_nodes", json!({"query": "OBS 1", "limit": 5}));
-    assert_eq!(names(&first), ["e01", "e10", "e11", "e12", "e13"]);
-    let rest = s.ok(
+    // search_nodes pages the same way, in rank order: "obs 1" holds the word
+    // "obs" everywhere and "1" exactly in e01, as a prefix in e10-e19.
+    let search = pages(
+        &mut s,
         "search_nodes",
-        json!({"query": "OBS 1", "limit": 5, "cursor": first["nextCursor"]}),
+        json!({"query": "OBS 1", "limit": 5}),
     );
-    assert_eq!(names(&rest), ["e14", "e15", "e16", "e17", "e18"]);
-    let last = s.ok(
-        "search_nodes",
-        json!({"query": "OBS 1", "limit": 5, "cursor": rest["nextCursor"]}),
+    assert!(search.iter().all(|page| names(page).len() <= 5));
+    let found: Vec<String> = search.iter().flat_map(names).collect();
+    let mut expected = vec!["e01".to_owned()];
+    expected.extend((10..20).map(|i| format!("e{i}")));
+    expected.extend(
+        (0..30)
+            .filter(|i| *i != 1 && !(10..20).contains(i))
+            .map(|i| format!("e{i:02}")),
     );
-    assert_eq!(names(&last), ["e19"]);
-    assert!(last.get("nextCursor").is_none());
+    assert_eq!(found, expected);
     let wanted = json!(["e29", "e03", "nope", "e03", "e17"]);
     let open = s.ok("open_nodes", json!({"names": wanted, "limit": 2}));
     assert_eq!(names(&open), ["e03", "e17"]);

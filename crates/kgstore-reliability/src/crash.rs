@@ -213,8 +213,8 @@ struct Model {
     store: Store,
     /// Transactions applied to `store`.
     applied: u64,
-    /// Whether the store under test holds documents; when it does not (git, until
-    /// issue 14), the model's documents are left out of its states.
+    /// Whether the store under test holds documents; when it does not, the model's
+    /// documents are left out of its states.
     documents: bool,
 }
 

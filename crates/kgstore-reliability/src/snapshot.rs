@@ -94,7 +94,7 @@ impl Snapshot {
                 .insert(target.to_string(), schema.to_string());
         }
         let mut query = DocumentQuery::prefix("").limit(PAGE);
-        // A backend without documents (git, until issue 14) has none to compare.
+        // A backend without documents has none to compare.
         if !crate::workload::holds_documents(reader)? {
             return Ok(snapshot);
         }

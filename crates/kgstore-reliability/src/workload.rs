@@ -20,8 +20,8 @@
 //! then a streamed blob of [`BLOB_SIZE`] bytes), replaces the previous group's
 //! notes, and its old groups' documents are deleted with them; a solo transaction
 //! writes `solo/s{g}.txt`. The crash check compares every document's bytes too.
-//! On a backend that holds no documents (git, until issue 14: it answers
-//! `Unsupported`) the workload leaves them out and draws the same random numbers,
+//! On a backend that holds no documents (it answers `Unsupported`; every backend
+//! kgstore ships holds them) the workload leaves them out and draws the same random numbers,
 //! so its graph is the same.
 
 use std::io::{self, Read};
@@ -336,8 +336,8 @@ fn group(
     Ok(())
 }
 
-/// Whether the store `reader` reads holds documents: a backend without them (git,
-/// until issue 14) answers `Unsupported`.
+/// Whether the store `reader` reads holds documents: a backend without them answers
+/// `Unsupported`.
 pub fn holds_documents(reader: &(impl DocumentRead + ?Sized)) -> Result<bool> {
     match reader.count_documents() {
         Ok(_) => Ok(true),

@@ -441,15 +441,3 @@ fn files_and_folders_are_read() {
     let missing = kgstore_screenplay::read_sources(&[dir.path().join("missing")]);
     assert_eq!(missing.unwrap_err().kind(), kgstore::ErrorKind::Io);
 }
-
-/// git:// stores hold no documents yet (documents on git come with another
-/// issue): the import says so and leaves the repository as it was. When
-/// documents land on git this test is to become the git column of the others.
-#[test]
-fn a_git_store_refuses_until_it_holds_documents() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = kgstore::open(&format!("git://{}/kg.git", dir.path().display())).unwrap();
-    let err = import(&store, &common::demo_sources(), &ImportOptions::default()).unwrap_err();
-    assert_eq!(err.kind(), kgstore::ErrorKind::Unsupported, "{err}");
-    assert_eq!(store.count_nodes().unwrap(), 0);
-}

@@ -1,6 +1,7 @@
 //! [`SqliteBackend`]: one writer connection, a pool of reader connections, and
 //! the transaction types over them.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::io;
 use std::path::Path;
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use kgstore_core::algo::{self, Stats, TraverseOptions, Visit};
 use kgstore_core::documents::{DocInput, DocRead, DocWrite};
+use kgstore_core::search::{TermMatches, TermQuery};
 use kgstore_core::serde_json::Value;
 use kgstore_core::{
     Backend, Direction, Edge, EdgeFilter, EdgeKey, Error, Node, NodeFilter, Problem, ReadTxn,
@@ -24,6 +26,7 @@ use crate::error::{Ctx, SqlResult};
 use crate::options::SqliteOptions;
 use crate::read::Q;
 use crate::schema::{self, Role};
+use crate::search::SearchWrites;
 use crate::write::W;
 
 /// The SQLite backend: a kgstore store in one SQLite file.
@@ -48,6 +51,9 @@ use crate::write::W;
 pub struct SqliteBackend {
     ctx: Ctx,
     options: SqliteOptions,
+    /// Whether the file has the search index (format 3 and later; a read-only
+    /// open of an older file searches by reading every node).
+    indexed: bool,
     /// Idle reader connections.
     readers: Mutex<Vec<Connection>>,
     /// The writer connection while no write transaction has it.
@@ -138,6 +144,7 @@ impl SqliteBackend {
         let backend = Self {
             ctx,
             options,
+            indexed: crate::search::indexed(version),
             readers: Mutex::new(readers),
             writer: Mutex::new(WriterSlot {
                 conn: writer,
@@ -402,6 +409,9 @@ struct SqliteWrite<'b> {
     conn: Option<Connection>,
     /// Names that writes may have left unreferenced, swept at commit.
     orphans: HashSet<i64>,
+    /// What the search index's writes keep within the transaction (a `RefCell`:
+    /// reads of the search index hand the waiting changes to FTS5 first).
+    search: RefCell<SearchWrites>,
 }
 
 impl SqliteRead<'_> {
@@ -410,6 +420,15 @@ impl SqliteRead<'_> {
             conn: self.pooled.conn()?,
             ctx: &self.pooled.backend.ctx,
         })
+    }
+
+    fn indexed(&self) -> bool {
+        self.pooled.backend.indexed
+    }
+
+    /// A read transaction has no writes of its own waiting.
+    fn before_search(&self) -> Result<()> {
+        Ok(())
     }
 }
 
@@ -426,7 +445,22 @@ impl SqliteWrite<'_> {
             self.conn.as_ref().ok_or_else(|| gone(&self.backend.ctx))?,
             &self.backend.ctx,
             &mut self.orphans,
+            self.search.get_mut(),
         ))
+    }
+
+    fn indexed(&self) -> bool {
+        self.backend.indexed
+    }
+
+    /// Hands the transaction's waiting search-index changes to FTS5, so that it
+    /// reads its own writes.
+    fn before_search(&self) -> Result<()> {
+        let conn = self.conn.as_ref().ok_or_else(|| gone(&self.backend.ctx))?;
+        self.search
+            .try_borrow_mut()
+            .map_err(|_| Error::backend("sqlite", "the search index is being written".to_owned()))?
+            .flush(conn, &self.backend.ctx)
     }
 }
 
@@ -534,6 +568,28 @@ macro_rules! read_txn_via_sql {
                 self.q()?.stats()
             }
 
+            fn search_terms(&self, terms: &TermQuery) -> Result<TermMatches<'_>> {
+                self.before_search()?;
+                if self.indexed() {
+                    crate::search::terms(&self.q()?, terms)
+                } else {
+                    kgstore_core::search::scan_terms(self, terms)
+                }
+            }
+
+            fn search_names(&self, rows: &[i64]) -> Result<Vec<String>> {
+                crate::search::names(&self.q()?, rows)
+            }
+
+            fn search_infix(&self, fragment: &str) -> Result<Vec<String>> {
+                self.before_search()?;
+                if self.indexed() {
+                    crate::search::infix(&self.q()?, fragment)
+                } else {
+                    kgstore_core::search::scan_infix(self, fragment)
+                }
+            }
+
             fn documents(&self) -> Option<&dyn DocRead> {
                 Some(self)
             }
@@ -608,6 +664,8 @@ impl WriteTxn for SqliteWrite<'_> {
     }
 
     fn commit(mut self: Box<Self>) -> Result<()> {
+        let conn = self.conn.as_ref().ok_or_else(|| gone(&self.backend.ctx))?;
+        self.search.get_mut().flush(conn, &self.backend.ctx)?;
         self.w()?.sweep()?;
         let conn = self.conn.as_ref().ok_or_else(|| gone(&self.backend.ctx))?;
         run(conn, &self.backend.ctx, "COMMIT", || "committing".into())
@@ -639,6 +697,7 @@ impl Backend for SqliteBackend {
             backend: self,
             conn: Some(conn),
             orphans: HashSet::new(),
+            search: RefCell::new(SearchWrites::default()),
         };
         let conn = txn.conn.as_ref().ok_or_else(|| gone(&self.ctx))?;
         // Take the write lock now, so the transaction reads the latest commit and

@@ -36,6 +36,7 @@ mod options;
 mod perf;
 mod read;
 pub mod schema;
+mod search;
 mod write;
 
 pub use backend::{ConnectionSettings, Settings, SqliteBackend};

@@ -11,7 +11,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::backend::{Pooled, SqliteBackend};
 use crate::error::{Ctx, SqlResult};
-use crate::schema::{self, APPLICATION_ID, FORMAT_VERSION};
+use crate::schema::{self, APPLICATION_ID, FORMAT_VERSION, OLDEST_FORMAT_VERSION};
 
 /// How many problems of one kind a check lists.
 const LISTED: i64 = 100;
@@ -35,18 +35,21 @@ pub(crate) fn check(backend: &SqliteBackend) -> Result<Vec<Problem>> {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .ctx(ctx, doing)?;
     // A read-only open leaves an older format as it is; a writable one migrates it.
-    let known = (1..=FORMAT_VERSION).contains(&version)
+    let known = (OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version)
         && (version == FORMAT_VERSION || backend.options().read_only);
     if app_id != APPLICATION_ID || !known {
         problems.push(Problem::new(
             &file,
             format!(
                 "header says application_id {app_id:#010x}, format version {version}; \
-                 expected {APPLICATION_ID:#010x}, {FORMAT_VERSION}"
+                 expected {APPLICATION_ID:#010x}, {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION}"
             ),
         ));
     }
 
+    if crate::search::indexed(version) {
+        crate::search::refresh(conn, ctx)?;
+    }
     let doing = || "running PRAGMA integrity_check".to_owned();
     let found: rusqlite::Result<Vec<String>> = conn
         .prepare("PRAGMA integrity_check")
@@ -80,7 +83,7 @@ pub(crate) fn check(backend: &SqliteBackend) -> Result<Vec<Problem>> {
         ));
     }
 
-    let expected = schema::expected_objects(version.clamp(1, FORMAT_VERSION))
+    let expected = schema::expected_objects(version.clamp(OLDEST_FORMAT_VERSION, FORMAT_VERSION))
         .ctx(ctx, || "building the expected schema".into())?;
     let actual = schema::schema_objects(conn).ctx(ctx, || "reading the schema".into())?;
     for object in &actual {
@@ -116,6 +119,15 @@ pub(crate) fn check(backend: &SqliteBackend) -> Result<Vec<Problem>> {
             problems.push(Problem::new(
                 format!("{location} (row {id})"),
                 format!("breaks the rule that {detail}"),
+            ));
+        }
+    }
+    // The search index is checked against the nodes only when they read cleanly.
+    if problems.is_empty() && crate::search::indexed(version) {
+        for (location, detail) in crate::search::problems(conn, ctx)? {
+            problems.push(Problem::new(
+                location,
+                format!("{detail} (`optimize` rebuilds the search index)"),
             ));
         }
     }
@@ -205,6 +217,15 @@ pub(crate) fn optimize(backend: &SqliteBackend) -> Result<()> {
 }
 
 fn optimize_on(conn: &Connection, ctx: &Ctx) -> Result<()> {
+    let doing = || "maintaining the search index".to_owned();
+    conn.execute_batch("BEGIN IMMEDIATE").ctx(ctx, doing)?;
+    match crate::search::optimize(conn, ctx) {
+        Ok(()) => conn.execute_batch("COMMIT").ctx(ctx, doing)?,
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e);
+        }
+    }
     conn.execute_batch("PRAGMA analysis_limit = 1000; ANALYZE;")
         .ctx(ctx, || "running ANALYZE".into())?;
     let doing = || "measuring free space".to_owned();

@@ -19,14 +19,46 @@ pub const APPLICATION_ID: i64 = 0x4B47_5354;
 
 /// `PRAGMA user_version` of the format this crate writes; it reads every earlier
 /// one too, and migrates a file to this one when it opens it writable.
-pub const FORMAT_VERSION: i64 = 2;
+///
+/// 1: the graph. 2: adds the documents' tables. 3: adds the search index
+/// (`search_*` tables, FTS5). Opened read-only, an older file is read as it is:
+/// it holds no documents before 2, and searching reads every node before 3.
+pub const FORMAT_VERSION: i64 = 3;
 
-/// What each format version adds to the one before, in SQLite's SQL: version 1
-/// is [`DDL`]; version 2 adds the documents' tables. A writable open runs the
-/// steps a file lacks, in one transaction, then sets its `user_version`.
-pub const MIGRATIONS: &[(i64, &str)] = &[(2, crate::documents::DOCUMENTS_DDL)];
+/// The oldest format version this crate opens.
+pub const OLDEST_FORMAT_VERSION: i64 = 1;
 
-/// The tables and indexes of format version 1, in SQLite's SQL.
+/// What one format version adds to the one before.
+pub(crate) struct Migration {
+    /// The format version it takes a file to.
+    pub(crate) to: i64,
+    /// Its tables and indexes (and their first rows), in SQLite's SQL.
+    pub(crate) ddl: &'static str,
+    /// What fills them from the data a migrated file already holds; `None` when
+    /// they start empty.
+    pub(crate) fill: Option<fn(&Connection, &Ctx) -> kgstore_core::Result<()>>,
+}
+
+/// What each format version adds to the one before, in order: version 1 is
+/// [`DDL`]; version 2 adds the documents' tables; version 3 the search index,
+/// filled from the nodes already stored. A new store runs every step's `ddl`; a
+/// writable open of an older file runs the steps it lacks (`ddl`, then `fill`) in
+/// one transaction, then sets its `user_version`.
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        to: 2,
+        ddl: crate::documents::DOCUMENTS_DDL,
+        fill: None,
+    },
+    Migration {
+        to: crate::search::SEARCH_VERSION,
+        ddl: crate::search::SEARCH_DDL,
+        fill: Some(crate::search::rebuild),
+    },
+];
+
+/// The tables and indexes of the graph (format version 1), in SQLite's SQL; a
+/// new store has these and every [`MIGRATIONS`] step's.
 ///
 /// Every table is `STRICT`. Text sorts with SQLite's `BINARY` collation, which
 /// compares UTF-8 bytes exactly as Rust's `str` does, so `ORDER BY name` is
@@ -271,8 +303,9 @@ pub(crate) fn prepare(conn: &Connection, ctx: &Ctx, writable: bool) -> kgstore_c
     Ok(version)
 }
 
-/// Brings an older file to [`FORMAT_VERSION`] in one transaction, unless another
-/// connection or process did it first; the version it ends at.
+/// Brings an older file to [`FORMAT_VERSION`] in one `BEGIN IMMEDIATE`
+/// transaction, unless another connection or process did it first; the version
+/// it ends at.
 fn migrate(conn: &Connection, ctx: &Ctx) -> kgstore_core::Result<i64> {
     let doing = || "migrating the file to the current format".to_owned();
     conn.execute_batch("BEGIN IMMEDIATE").ctx(ctx, doing)?;
@@ -283,11 +316,17 @@ fn migrate(conn: &Connection, ctx: &Ctx) -> kgstore_core::Result<i64> {
                 return Err(ctx.corrupt("the file changed while it was being opened"));
             }
         };
-        for (to, sql) in MIGRATIONS {
-            if *to > from {
-                conn.execute_batch(sql).ctx(ctx, || {
-                    format!("migrating the file from format version {from} to {to}")
-                })?;
+        check_version(ctx, from)?;
+        for step in MIGRATIONS.iter().filter(|step| step.to > from) {
+            let doing = || {
+                format!(
+                    "migrating the file from format version {from} to {}",
+                    step.to
+                )
+            };
+            conn.execute_batch(step.ddl).ctx(ctx, doing)?;
+            if let Some(fill) = step.fill {
+                fill(conn, ctx)?;
             }
         }
         conn.execute_batch(&format!("PRAGMA user_version = {FORMAT_VERSION};"))
@@ -312,7 +351,7 @@ fn check_version(ctx: &Ctx, version: i64) -> kgstore_core::Result<()> {
             "format version {version} is newer than this kgstore supports (up to \
              {FORMAT_VERSION}); open it with a newer kgstore"
         )))
-    } else if version < 1 {
+    } else if version < OLDEST_FORMAT_VERSION {
         Err(ctx.corrupt(format!("unknown kgstore format version {version}")))
     } else {
         Ok(())
@@ -332,8 +371,8 @@ fn create_if_empty(conn: &Connection, ctx: &Ctx) -> kgstore_core::Result<()> {
             }
         }
         conn.execute_batch(DDL).ctx(ctx, doing)?;
-        for (_, sql) in MIGRATIONS {
-            conn.execute_batch(sql).ctx(ctx, doing)?;
+        for step in MIGRATIONS {
+            conn.execute_batch(step.ddl).ctx(ctx, doing)?;
         }
         conn.execute_batch(&format!(
             "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {FORMAT_VERSION};"
@@ -358,10 +397,8 @@ pub(crate) type SchemaObject = (String, String, String, Option<String>);
 pub(crate) fn expected_objects(version: i64) -> rusqlite::Result<Vec<SchemaObject>> {
     let conn = Connection::open_in_memory()?;
     conn.execute_batch(DDL)?;
-    for (to, sql) in MIGRATIONS {
-        if *to <= version {
-            conn.execute_batch(sql)?;
-        }
+    for step in MIGRATIONS.iter().filter(|step| step.to <= version) {
+        conn.execute_batch(step.ddl)?;
     }
     schema_objects(&conn)
 }

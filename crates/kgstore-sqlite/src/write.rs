@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::codec::{node_subject, to_json, version_to_sql};
 use crate::error::{Ctx, SqlResult};
+use crate::search::{self, Delta, SearchWrites};
 
 /// The statements of the write path.
 #[derive(Clone, Copy)]
@@ -110,15 +111,22 @@ pub(crate) struct W<'a> {
     conn: &'a Connection,
     ctx: &'a Ctx,
     orphans: &'a mut HashSet<i64>,
+    search: &'a mut SearchWrites,
     prepared: [Option<CachedStatement<'a>>; STATEMENTS],
 }
 
 impl<'a> W<'a> {
-    pub fn new(conn: &'a Connection, ctx: &'a Ctx, orphans: &'a mut HashSet<i64>) -> Self {
+    pub fn new(
+        conn: &'a Connection,
+        ctx: &'a Ctx,
+        orphans: &'a mut HashSet<i64>,
+        search: &'a mut SearchWrites,
+    ) -> Self {
         Self {
             conn,
             ctx,
             orphans,
+            search,
             prepared: Default::default(),
         }
     }
@@ -189,18 +197,13 @@ impl<'a> W<'a> {
     }
 
     pub fn put_node(&mut self, node: &Node) -> Result<()> {
-        let (id, fresh) = self.intern(&node.name, true)?;
-        let existed = !fresh && {
-            let ctx = self.ctx;
-            self.stmt(S::NodeExists)?.exists([id]).ctx(ctx, || {
-                format!("looking up {} in table nodes", node_subject(&node.name))
-            })?
-        };
-        self.write_node(id, existed, node)
+        let mut delta = Delta::default();
+        self.put_one(node, &mut delta)?;
+        search::apply(self.conn, self.ctx, delta)
     }
 
-    /// Writes a node's row and index rows under the id of its name.
-    fn write_node(&mut self, id: i64, existed: bool, node: &Node) -> Result<()> {
+    /// Writes a node's row, index rows and search entry under the id of its name.
+    fn write_node(&mut self, id: i64, existed: bool, node: &Node, delta: &mut Delta) -> Result<()> {
         let subject = || node_subject(&node.name);
         let doing = || format!("writing {} into table nodes", subject());
         if existed {
@@ -210,6 +213,7 @@ impl<'a> W<'a> {
             self.orphans.extend(old);
             self.exec(S::DeleteTags, [id], doing)?;
             self.exec(S::DeleteDeps, [id], doing)?;
+            search::unindex_node(self.conn, self.ctx, self.search, delta, id)?;
         }
         let meta = &node.metadata;
         self.exec(
@@ -234,6 +238,7 @@ impl<'a> W<'a> {
             ],
             doing,
         )?;
+        search::index_node(self.conn, self.ctx, self.search, delta, id, node)?;
         self.write_index_rows(id, node)
     }
 
@@ -258,23 +263,31 @@ impl<'a> W<'a> {
     /// Inserts or replaces many nodes: new ones `BATCH` at a time with multi-row
     /// inserts, the others one by one.
     pub fn put_nodes(&mut self, nodes: &[Node]) -> Result<()> {
+        let mut delta = Delta::default();
+        self.put_node_batches(nodes, &mut delta)?;
+        search::apply(self.conn, self.ctx, delta)
+    }
+
+    fn put_node_batches(&mut self, nodes: &[Node], delta: &mut Delta) -> Result<()> {
         let mut chunks = nodes.chunks_exact(BATCH);
         for chunk in &mut chunks {
             let distinct: HashSet<&str> = chunk.iter().map(|n| n.name.as_str()).collect();
             if distinct.len() < BATCH {
                 // The same name twice: one by one, so the last one wins.
-                chunk.iter().try_for_each(|node| self.put_node(node))?;
+                chunk
+                    .iter()
+                    .try_for_each(|node| self.put_one(node, delta))?;
                 continue;
             }
             let fresh = self.insert_names(chunk)?;
             if fresh.len() == BATCH {
-                self.insert_nodes(chunk, &fresh)?;
+                self.insert_nodes(chunk, &fresh, delta)?;
             } else {
                 for node in chunk {
                     match fresh.get(node.name.as_str()) {
-                        Some(id) => self.write_node(*id, false, node)?,
+                        Some(id) => self.write_node(*id, false, node, delta)?,
                         // Already named (an update, or a name referred to before):
-                        None => self.put_node(node)?,
+                        None => self.put_one(node, delta)?,
                     }
                 }
             }
@@ -282,7 +295,19 @@ impl<'a> W<'a> {
         chunks
             .remainder()
             .iter()
-            .try_for_each(|node| self.put_node(node))
+            .try_for_each(|node| self.put_one(node, delta))
+    }
+
+    /// [`W::put_node`] adding its figures to `delta`.
+    fn put_one(&mut self, node: &Node, delta: &mut Delta) -> Result<()> {
+        let (id, fresh) = self.intern(&node.name, true)?;
+        let existed = !fresh && {
+            let ctx = self.ctx;
+            self.stmt(S::NodeExists)?.exists([id]).ctx(ctx, || {
+                format!("looking up {} in table nodes", node_subject(&node.name))
+            })?
+        };
+        self.write_node(id, existed, node, delta)
     }
 
     /// Adds the names of a batch; the ids of those that were new.
@@ -307,7 +332,12 @@ impl<'a> W<'a> {
     }
 
     /// Inserts a batch of nodes whose names were all new, with one statement.
-    fn insert_nodes(&mut self, chunk: &[Node], ids: &HashMap<&str, i64>) -> Result<()> {
+    fn insert_nodes(
+        &mut self,
+        chunk: &[Node],
+        ids: &HashMap<&str, i64>,
+        delta: &mut Delta,
+    ) -> Result<()> {
         let doing = || format!("writing {BATCH} nodes into table nodes");
         struct Row<'n> {
             id: i64,
@@ -362,6 +392,7 @@ impl<'a> W<'a> {
             .ctx(self.ctx, doing)?;
         for row in &rows {
             self.write_index_rows(row.id, row.node)?;
+            search::index_node(self.conn, self.ctx, self.search, delta, row.id, row.node)?;
         }
         Ok(())
     }
@@ -380,6 +411,9 @@ impl<'a> W<'a> {
         self.orphans.insert(id);
         self.exec(S::DeleteTags, [id], doing)?;
         self.exec(S::DeleteDeps, [id], doing)?;
+        let mut delta = Delta::default();
+        search::unindex_node(self.conn, self.ctx, self.search, &mut delta, id)?;
+        search::apply(self.conn, self.ctx, delta)?;
         self.conn
             .prepare_cached("DELETE FROM nodes WHERE id = ?1")
             .and_then(|mut s| s.execute([id]))

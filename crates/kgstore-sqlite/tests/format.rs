@@ -7,7 +7,9 @@ mod common;
 use std::path::Path;
 
 use common::{assert_error, error_of, options, raw, store, temp_db};
-use kgstore_core::{DocumentQuery, DocumentRead, Edge, ErrorKind, GraphRead, Node, RelationType};
+use kgstore_core::{
+    DocumentQuery, DocumentRead, Edge, ErrorKind, GraphRead, Node, RelationType, SearchQuery,
+};
 use kgstore_sqlite::SqliteBackend;
 use kgstore_sqlite::schema::{APPLICATION_ID, FORMAT_VERSION};
 
@@ -147,59 +149,84 @@ fn a_folder_is_not_a_store() {
 #[test]
 fn concurrent_opens_of_a_new_file_make_one_store() {
     let (_dir, path) = temp_db();
-    let stores: Vec<_> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..4)
-            .map(|_| scope.spawn(|| SqliteBackend::open(&path, options())))
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    for s in stores {
-        let s = kgstore_core::Store::new(s.unwrap());
+    for s in open_at_once(&path, 4) {
         s.upsert_node(Node::new("shared", "thing").unwrap())
             .unwrap();
     }
     assert_eq!(store(&path).count_nodes().unwrap(), 1);
 }
 
-/// The format-1 fixture: a small store made by this crate before documents, committed
-/// to the repository, so later versions are tested to still open it (and migrate it).
+/// A committed store of format `version`, made by this crate when that format
+/// was current, so later versions are tested to still open it. The fixture of
+/// the current format is recreated (only when the format changes) with
+/// `KGSTORE_WRITE_FIXTURES=1`.
+fn fixture(version: i64) -> std::path::PathBuf {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/format-{version}.db"));
+    if version == FORMAT_VERSION && std::env::var_os("KGSTORE_WRITE_FIXTURES").is_some() {
+        write_fixture(&path);
+    }
+    path
+}
+
+/// A copy of the fixture of format `version` in a temporary folder.
+fn copy_of(version: i64) -> (tempfile::TempDir, std::path::PathBuf) {
+    let (dir, path) = temp_db();
+    std::fs::copy(fixture(version), &path).unwrap();
+    (dir, path)
+}
+
+fn open_store(path: &Path, read_only: bool) -> kgstore_core::Store {
+    kgstore_core::Store::new(
+        SqliteBackend::open(path, options().read_only(read_only).verify_on_open(true)).unwrap(),
+    )
+}
+
+/// Format 1: a small store made by this crate before documents and search.
 #[test]
 fn the_format_1_fixture_still_opens_and_is_migrated() {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/format-1.db");
-    let (_dir, path) = temp_db();
-    std::fs::copy(&fixture, &path).unwrap();
-    let s = kgstore_core::Store::new(
-        SqliteBackend::open(&path, options().verify_on_open(true)).unwrap(),
-    );
+    let (_dir, path) = copy_of(1);
+    let s = open_store(&path, false);
     check_graph(&s);
+    check_search(&s);
     assert_eq!(
         user_version(&path),
         FORMAT_VERSION,
         "a writable open migrates"
     );
+    assert_eq!(indexed_nodes(&path), 3, "the migration indexes every node");
     assert_eq!(s.count_documents().unwrap(), 0);
     s.write_document("notes/after-migration.md", "# new")
         .unwrap();
     assert!(s.check().unwrap().is_ok());
-    s.create_node(Node::new("new", "thing").unwrap()).unwrap();
+    s.create_node(
+        Node::new("new", "thing")
+            .unwrap()
+            .with_observation("fresh serialization"),
+    )
+    .unwrap();
+    assert_eq!(
+        s.search(&SearchQuery::new("fresh")).unwrap().items[0].name,
+        "new"
+    );
     drop(s);
     let s = store(&path);
     assert_eq!(
         s.read_document("notes/after-migration.md").unwrap(),
         b"# new"
     );
+    assert!(s.check().unwrap().is_ok());
 }
 
-/// A read-only open leaves an older file exactly as it is: no migration, no documents.
+/// A read-only open leaves an older file exactly as it is: no migration, no
+/// documents, and search reads every node (the same answers as after migration).
 #[test]
 fn the_format_1_fixture_opens_read_only_unchanged() {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/format-1.db");
-    let (_dir, path) = temp_db();
-    std::fs::copy(&fixture, &path).unwrap();
+    let (_dir, path) = copy_of(1);
     let before = std::fs::read(&path).unwrap();
-    let s =
-        kgstore_core::Store::new(SqliteBackend::open(&path, options().read_only(true)).unwrap());
+    let s = open_store(&path, true);
     check_graph(&s);
+    check_search(&s);
     assert_eq!(s.count_documents().unwrap(), 0);
     assert!(!s.document_exists("a").unwrap());
     assert!(
@@ -208,27 +235,100 @@ fn the_format_1_fixture_opens_read_only_unchanged() {
             .documents
             .is_empty()
     );
+    let read_only_hits = s.search(&SearchQuery::new("serde").limit(10)).unwrap();
     let report = s.check().unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
     drop(s);
     assert_eq!(user_version(&path), 1);
     assert_eq!(std::fs::read(&path).unwrap(), before);
+    let s = open_store(&path, false);
+    assert_eq!(
+        s.search(&SearchQuery::new("serde").limit(10)).unwrap(),
+        read_only_hits
+    );
 }
 
-/// The format-2 fixture: graph and documents (one kept in its row, one in chunks).
-/// Recreate it (only when the format changes) with `KGSTORE_WRITE_FIXTURES=1`.
 #[test]
-fn the_format_2_fixture_still_opens() {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/format-2.db");
-    if std::env::var_os("KGSTORE_WRITE_FIXTURES").is_some() {
-        write_fixture(&fixture);
+fn concurrent_opens_of_a_format_1_store_migrate_it_once() {
+    let (_dir, path) = copy_of(1);
+    for s in open_at_once(&path, 4) {
+        assert!(s.check().unwrap().is_ok());
+        check_graph(&s);
     }
-    let (_dir, path) = temp_db();
-    std::fs::copy(&fixture, &path).unwrap();
-    let s = kgstore_core::Store::new(
-        SqliteBackend::open(&path, options().verify_on_open(true)).unwrap(),
-    );
+    assert_eq!(user_version(&path), FORMAT_VERSION);
+    assert_eq!(indexed_nodes(&path), 3);
+}
+
+/// Format 2: graph and documents (one kept in its row, one in chunks), no search
+/// index. Read-only it stays as it is; writable it gains the index.
+#[test]
+fn the_format_2_fixture_still_opens_and_is_migrated() {
+    let (_dir, path) = copy_of(2);
+    let before = std::fs::read(&path).unwrap();
+    let s = open_store(&path, true);
     check_graph(&s);
+    check_documents(&s);
+    check_search(&s);
+    assert!(s.check().unwrap().is_ok());
+    drop(s);
+    assert_eq!(user_version(&path), 2);
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+
+    let s = open_store(&path, false);
+    assert_eq!(user_version(&path), FORMAT_VERSION);
+    assert_eq!(indexed_nodes(&path), 3);
+    check_graph(&s);
+    check_documents(&s);
+    check_search(&s);
+    assert!(s.check().unwrap().is_ok());
+}
+
+/// Format 3 (current): graph, documents and the search index.
+#[test]
+fn the_format_3_fixture_still_opens() {
+    let (_dir, path) = copy_of(3);
+    for read_only in [true, false] {
+        let s = open_store(&path, read_only);
+        check_graph(&s);
+        check_documents(&s);
+        check_search(&s);
+        assert!(s.check().unwrap().is_ok());
+    }
+    assert_eq!(user_version(&path), 3);
+}
+
+/// `n` stores opened writable on `path` by `n` threads at once.
+fn open_at_once(path: &Path, n: usize) -> Vec<kgstore_core::Store> {
+    let backends: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..n)
+            .map(|_| scope.spawn(|| SqliteBackend::open(path, options())))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    backends
+        .into_iter()
+        .map(|b| kgstore_core::Store::new(b.unwrap()))
+        .collect()
+}
+
+fn big_content() -> Vec<u8> {
+    (0..300_000u32).map(|i| (i % 251) as u8).collect()
+}
+
+fn user_version(path: &Path) -> i64 {
+    raw(path)
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// The nodes in the search index's figures.
+fn indexed_nodes(path: &Path) -> i64 {
+    raw(path)
+        .query_row("SELECT count(*) FROM search_docs", [], |r| r.get(0))
+        .unwrap()
+}
+
+fn check_documents(s: &kgstore_core::Store) {
     let pilot = s.get_document("scripts/pilot.fountain").unwrap();
     assert_eq!(pilot.content, b"INT. HOUSE - DAY\n");
     assert_eq!(pilot.meta.content_type, "text/vnd.fountain; charset=utf-8");
@@ -240,17 +340,18 @@ fn the_format_2_fixture_still_opens() {
         big.meta.sha256,
         kgstore_core::documents::Sha256Digest::of(&big_content())
     );
-    assert!(s.check().unwrap().is_ok());
 }
 
-fn big_content() -> Vec<u8> {
-    (0..300_000u32).map(|i| (i % 251) as u8).collect()
-}
-
-fn user_version(path: &Path) -> i64 {
-    raw(path)
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
+fn check_search(s: &kgstore_core::Store) {
+    let hits = s
+        .search(&SearchQuery::new("Serialisation serial"))
         .unwrap()
+        .items;
+    assert_eq!(hits[0].name, "serde");
+    let hits = s.search(&SearchQuery::new("apache")).unwrap().items;
+    assert_eq!(hits[0].name, "serde");
+    let hits = s.search(&SearchQuery::new("json")).unwrap().items;
+    assert_eq!(hits[0].name, "serde_json");
 }
 
 fn check_graph(s: &kgstore_core::Store) {

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use kgstore_core::{
     CheckReport, DeleteReport, Direction, Edge, EdgeFilter, EdgeKey, Error, GraphRead, Node,
     NodeFilter, OnDependents, Page, PageRequest, Path, PathOptions, ReadTx, RelationType, Result,
-    SchemaTarget, Stats, Store, TraverseOptions, Visit, WriteTx,
+    SchemaTarget, SearchHit, SearchQuery, Stats, Store, TraverseOptions, Visit, WriteTx,
 };
 use serde_json::Value;
 
@@ -124,6 +124,8 @@ impl AsyncStore {
         fn list_nodes(filter: NodeFilter, page: PageRequest) -> Page<Node> => |s| s.list_nodes(&filter, &page);
         /// See [`GraphRead::list_edges`].
         fn list_edges(filter: EdgeFilter, page: PageRequest) -> Page<Edge> => |s| s.list_edges(&filter, &page);
+        /// See [`GraphRead::search`].
+        fn search(query: SearchQuery) -> Page<SearchHit> => |s| s.search(&query);
         /// See [`GraphRead::edges_of`].
         fn edges_of(name: impl Into<String> + Send + 'static, direction: Direction, relations: Vec<RelationType>) -> Vec<Edge>
             => |s| s.edges_of(&name.into(), direction, &relations);

@@ -86,6 +86,19 @@ async fn errors_and_transactions_behave_as_in_the_blocking_api() {
         .create_node(Node::new("a", "thing").unwrap())
         .await
         .unwrap();
+    store
+        .create_node(
+            Node::new("Alice_Smith", "person")
+                .unwrap()
+                .with_observation("Drinks tea"),
+        )
+        .await
+        .unwrap();
+    let hits = store
+        .search(kgstore::SearchQuery::new("alice tea"))
+        .await
+        .unwrap();
+    assert_eq!(hits.items[0].name, "Alice_Smith");
     store.backup(dir.path().join("b")).await.unwrap();
     assert!(
         AsyncStore::verify(dir.path().join("b"))

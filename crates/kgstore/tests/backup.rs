@@ -153,7 +153,7 @@ fn export(store: &Store) -> Vec<u8> {
 /// every byte of the canonical export, timestamps and versions included, and every
 /// backup along the way has the same file hashes.
 #[test]
-fn migration_memory_sqlite_jsonfs_sqlite_is_byte_identical() {
+fn migration_memory_sqlite_jsonfs_git_sqlite_is_byte_identical() {
     let dir = tempfile::tempdir().unwrap();
     let source = rich_store();
     let expected = export(&source);
@@ -164,9 +164,10 @@ fn migration_memory_sqlite_jsonfs_sqlite_is_byte_identical() {
             format!("sqlite://{}/one.db", dir.path().display()),
         ),
         ("jsonfs", format!("json://{}/two", dir.path().display())),
+        ("git", format!("git://{}/three.git", dir.path().display())),
         (
             "sqlite",
-            format!("sqlite://{}/three.db", dir.path().display()),
+            format!("sqlite://{}/four.db", dir.path().display()),
         ),
     ];
     let mut from = dir.path().join("from-memory");

@@ -11,7 +11,7 @@ use kgstore::backup::{self, RestoreMode};
 use kgstore::formats::{self, DotOptions};
 use kgstore::{
     DocumentQuery, DocumentRead, DocumentWrite, Edge, GraphRead, Node, NodeFilter, PageRequest,
-    PathOptions, RelationType, Store, TraverseOptions,
+    PathOptions, RelationType, SearchQuery, Store, TraverseOptions,
 };
 use serde_json::{Value, json};
 
@@ -394,6 +394,37 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
     }
     say(String::new())?;
 
+    let query = SearchQuery::new("Serialization JSON").limit(5);
+    let substring = store
+        .list_nodes(
+            &NodeFilter::default().containing(query.text.clone()),
+            &PageRequest::first(5),
+        )?
+        .items
+        .len();
+    let ranked = store.search(&query)?;
+    say(format!(
+        "8. Ranked search for \"{}\": words in any order and case, accents folded, the",
+        query.text
+    ))?;
+    say(
+        "   last word also a prefix, BM25 over names, descriptions and attributes. A substring"
+            .into(),
+    )?;
+    say(format!(
+        "   match finds {substring} crate(s); `kgstore search` ranks these first:"
+    ))?;
+    for hit in &ranked.items {
+        let fields: Vec<&str> = hit.matched.iter().map(|f| f.as_str()).collect();
+        say(format!(
+            "   {:>6.2}  {:<28} {}",
+            hit.score,
+            hit.name,
+            fields.join(", ")
+        ))?;
+    }
+    say(String::new())?;
+
     let center = if store.contains_node("kgstore")? {
         "kgstore".to_owned()
     } else {
@@ -412,7 +443,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
     )?;
     std::fs::write(&dot_path, &dot).with_context(|| format!("writing {}", dot_path.display()))?;
     say(format!(
-        "8. The neighbourhood of {center} ({} crates, {} edges) as Graphviz DOT: {}",
+        "9. The neighbourhood of {center} ({} crates, {} edges) as Graphviz DOT: {}",
         drawn.nodes,
         drawn.edges,
         dot_path.display()
@@ -432,7 +463,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
     let backup_dir = args.dir.join("demo-backup");
     clear_previous(&backup_dir, Some(backup::MANIFEST_FILE))?;
     let manifest = backup::backup(&store, &backup_dir)?;
-    say("9. Backup → verify → restore into another backend, then compare:".into())?;
+    say("10. Backup → verify → restore into another backend, then compare:".into())?;
     say(format!(
         "   backed up {} nodes, {} edges and {} documents to {}",
         manifest.counts.nodes,
@@ -471,20 +502,27 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
         restored.documents
     ))?;
     say(format!(
-        "   ordinary files: {}\n",
+        "   ordinary files: {},",
         json_dir.join("documents").join(&docs.example).display()
     ))?;
+    if json_store.search(&query)? != ranked {
+        bail!("the SQLite and JSON stores rank the demo's search differently");
+    }
+    say(
+        "   and rank the search of step 8 identically (FTS5 there, an in-memory index here).\n"
+            .into(),
+    )?;
 
     let check = json_store.check()?;
     say(format!(
-        "10. Integrity check of the restored store: {} nodes, {} edges, {} problem(s).",
+        "11. Integrity check of the restored store: {} nodes, {} edges, {} problem(s).",
         check.nodes,
         check.edges,
         check.problems.len()
     ))?;
-    let git = history_in_git(&a, &args.dir, &mut say)?;
+    let git = history_in_git(&backup_dir, &store, &docs.example, &args.dir, &mut say)?;
 
-    say("\n12. The same store as an MCP memory server for AI agents: tool calls as an agent sends them \
+    say("\n13. The same store as an MCP memory server for AI agents: tool calls as an agent sends them \
          over stdio, here in-process (every call one transaction; the last one fails and changes nothing):"
         .to_owned())?;
     let (mcp_lines, mcp_calls) = super::mcp::demo_calls(&store, &url, &center)?;
@@ -494,7 +532,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
 
     let metrics = store.metrics();
     say(
-        "\n13. What the SQLite store measured meanwhile (Store::metrics; `kgstore stats --perf` \
+        "\n14. What the SQLite store measured meanwhile (Store::metrics; `kgstore stats --perf` \
          adds up every run on a store):"
             .to_owned(),
     )?;
@@ -504,13 +542,13 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
 
     let (processes, seen) = several_processes(&json_url, &json_store)?;
     say(format!(
-        "\n14. Several processes on the JSON-files store: {processes} `kgstore node create` processes \
+        "\n15. Several processes on the JSON-files store: {processes} `kgstore node create` processes \
          wrote at once, taking turns one transaction each, while this process kept the store \
          open; its handle saw all {seen} new nodes at its next read, applying what the others \
          committed from the store's commit log."
     ))?;
 
-    say("\n15. Screenplays: Fountain scripts as a graph of series, scripts, scenes, characters and locations."
+    say("\n16. Screenplays: Fountain scripts as a graph of series, scripts, scenes, characters and locations."
         .to_owned())?;
     let screenplay = super::screenplay::demo_step(&args.dir, &mut say)?;
 
@@ -534,6 +572,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
             "documents": docs.count,
             "document_bytes": docs.bytes,
             "exports_identical": true,
+            "search": ranked,
             "problems": check.problems.len(),
             "git_store": git,
             "mcp_calls": mcp_calls,
@@ -544,7 +583,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
     Ok(())
 }
 
-/// Step 14: starts four `kgstore node create` processes on the JSON-files store at once,
+/// Step 15: starts four `kgstore node create` processes on the JSON-files store at once,
 /// while `open` (a handle of this process) keeps it open; returns how many
 /// processes ran and how many of their nodes `open` then sees.
 fn several_processes(url: &str, open: &Store) -> Result<(usize, u64)> {
@@ -580,34 +619,31 @@ fn several_processes(url: &str, open: &Store) -> Result<(usize, u64)> {
     Ok((PROCESSES, seen))
 }
 
-/// Step 11: the graph (its JSON Lines export) imported into a git:// store in one
-/// commit, two more commits, then the log, one node's history and a diff of two
-/// revisions. Returns the store's URL.
-///
-/// The git backend does not hold documents yet (issue 14), so the graph goes in
-/// through its export rather than the backup, which now carries the documents too.
+/// Step 12: the backup restored into a git:// store in one commit (graph and
+/// documents, each document a file at its own key), three more commits, then the log,
+/// one node's and one document's history, a diff of two revisions and a document at
+/// an old revision. Returns the store's URL.
 fn history_in_git(
-    graph_jsonl: &[u8],
+    backup_dir: &Path,
+    original: &Store,
+    example: &str,
     dir: &Path,
     say: &mut impl FnMut(String) -> Result<()>,
 ) -> Result<String> {
-    use kgstore::{Change, EntityKey, GraphRead, LogQuery};
+    use kgstore::{Change, DocumentRead, EntityKey, GraphRead, LogQuery};
 
     let git_dir = dir.join("demo.git");
     clear_previous(&git_dir, Some("kgstore.lock"))?;
     let url = format!("git://{}", git_dir.display());
     let store = kgstore::open(&url)?;
-    let imported = formats::import_jsonl(
-        &store,
-        graph_jsonl,
-        graph_jsonl.len() as u64,
-        formats::ImportOptions::default(),
-        |_| {},
-    )?;
+    let restored = backup::restore_into(backup_dir, &store, RestoreMode::Empty)?;
+    if all_documents(original)? != all_documents(&store)? {
+        bail!("the SQLite and git stores hold different documents after the restore");
+    }
     let intro = format!(
-        "11. History: imported the graph's JSON Lines into {url} ({} nodes, {} edges, one \
-         commit; git:// stores hold no documents yet: issue 14), then:",
-        imported.nodes, imported.edges
+        "12. History: restored the backup into {url} ({} nodes, {} edges, {} documents, one \
+         commit; `git clone` shows each document as a file at its own key), then:",
+        restored.nodes, restored.edges, restored.documents
     );
     say(String::new())?;
     for (i, line) in wrap(&intro, 90).into_iter().enumerate() {
@@ -635,6 +671,13 @@ fn history_in_git(
         }
         Ok(())
     })?;
+    store.write(|tx| {
+        tx.set_message(format!("Review {example}"))?;
+        let mut bytes = tx.read_document(example)?;
+        bytes.extend_from_slice(b"\n(reviewed in the demo)\n");
+        tx.write_document(example, &bytes)?;
+        Ok(())
+    })?;
     let log = store.log(&LogQuery::new())?;
     say("    kgstore log:".into())?;
     for revision in &log {
@@ -655,6 +698,16 @@ fn history_in_git(
             .collect::<Vec<_>>()
             .join(", ")
     ))?;
+    let doc_log = store.log(&LogQuery::new().key(EntityKey::Document(example.to_owned())))?;
+    say(format!(
+        "    kgstore log --key {example}: {} commit(s): {}",
+        doc_log.len(),
+        doc_log
+            .iter()
+            .map(|r| format!("\"{}\"", r.summary()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))?;
     let before = &log[log.len().saturating_sub(2)].id;
     let diff = store.diff(before, "main")?;
     let changed: Vec<String> = diff
@@ -666,12 +719,13 @@ fn history_in_git(
         })
         .collect();
     say(format!(
-        "    kgstore diff {} main: {} node(s) changed ({}), {} edge(s), {} schema(s)",
+        "    kgstore diff {} main: {} node(s) changed ({}), {} edge(s), {} schema(s), {} document(s)",
         &before[..12],
         changed.len(),
         changed.join(", "),
         diff.edges.len(),
-        diff.schemas.len()
+        diff.schemas.len(),
+        diff.documents.len()
     ))?;
     let old = store.read_at(before)?.get_node("serde")?;
     say(format!(
@@ -679,6 +733,12 @@ fn history_in_git(
         &before[..12],
         old.observations.len(),
         store.get_node("serde")?.observations.len()
+    ))?;
+    say(format!(
+        "    kgstore show {}:{example}: {} bytes then, {} now",
+        &before[..12],
+        store.read_at(before)?.stat_document(example)?.size,
+        store.stat_document(example)?.size
     ))?;
     Ok(url)
 }

@@ -143,10 +143,19 @@ fn put(ctx: &mut Ctx<'_>, args: &DocPutArgs) -> Result<()> {
 }
 
 fn get(ctx: &mut Ctx<'_>, args: &DocGetArgs) -> Result<()> {
+    let at = ctx.at;
+    get_at(ctx, args, at)
+}
+
+/// `doc get` at a revision (`--at`, or `kgstore show REV:KEY`), or at the current one.
+pub(crate) fn get_at(ctx: &mut Ctx<'_>, args: &DocGetArgs, at: Option<&str>) -> Result<()> {
     let key = args.key.as_str();
     let progress = ctx.progress;
     let store = ctx.open_existing_store()?;
-    let snapshot = ctx.snapshot(&store)?;
+    let snapshot = match at {
+        Some(revision) => store.read_at(revision)?,
+        None => store.read()?,
+    };
     match &args.out {
         Some(path) => {
             let meta = write_to_file(&snapshot, key, path, progress)?;
@@ -289,19 +298,12 @@ fn ls(ctx: &mut Ctx<'_>, args: &DocLsArgs) -> Result<()> {
     }));
     rows.sort_by(|a, b| a.0.cmp(&b.0));
     let rows: Vec<Vec<String>> = rows.into_iter().map(|(_, row)| row).collect();
-    ctx.out.table(
+    ctx.out.page(
         &["KEY", "SIZE", "VERSION", "UPDATED", "CONTENT TYPE"],
         &rows,
-    )?;
-    match page.next_cursor {
-        Some(cursor) => ctx.out.line(&format!(
-            "({} shown; next page: --cursor {cursor})",
-            rows.len()
-        )),
-        None => ctx
-            .out
-            .line(&format!("({} shown; end of list)", rows.len())),
-    }
+        page.next_cursor,
+        "end of list",
+    )
 }
 
 /// Shows one document's metadata.

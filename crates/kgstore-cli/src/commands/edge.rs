@@ -78,17 +78,12 @@ fn list(ctx: &mut Ctx<'_>, args: &EdgeListArgs) -> Result<()> {
             ]
         })
         .collect();
-    ctx.out
-        .table(&["FROM", "RELATION", "TO", "WEIGHT"], &rows)?;
-    match page.next_cursor {
-        Some(cursor) => ctx.out.line(&format!(
-            "({} shown; next page: --cursor {cursor})",
-            rows.len()
-        )),
-        None => ctx
-            .out
-            .line(&format!("({} shown; end of list)", rows.len())),
-    }
+    ctx.out.page(
+        &["FROM", "RELATION", "TO", "WEIGHT"],
+        &rows,
+        page.next_cursor,
+        "end of list",
+    )
 }
 
 /// Shows one edge.

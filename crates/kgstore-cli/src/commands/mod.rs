@@ -11,6 +11,7 @@ mod node;
 mod perf;
 mod schema;
 mod screenplay;
+mod search;
 mod transfer;
 
 use std::cell::{Cell, RefCell};
@@ -209,6 +210,7 @@ fn run_command(cli: &Cli, ctx: &mut Ctx<'_>) -> Result<()> {
         Command::Init => admin::init(ctx),
         Command::Node(command) => node::run(ctx, command),
         Command::Edge(command) => edge::run(ctx, command),
+        Command::Search(args) => search::run(ctx, args),
         Command::Neighbors(args) => graph::neighbors(ctx, args),
         Command::Traverse(args) => graph::traverse(ctx, args),
         Command::Path(args) => graph::path(ctx, args),
@@ -227,6 +229,7 @@ fn run_command(cli: &Cli, ctx: &mut Ctx<'_>) -> Result<()> {
         Command::Optimize => admin::optimize(ctx),
         Command::Log(args) => history::log(ctx, args),
         Command::Diff(args) => history::diff(ctx, args),
+        Command::Show(args) => history::show(ctx, args),
         Command::LogReview(args) => perf::log_review(ctx, args),
         Command::Demo(args) => demo::run(ctx, args).context("the demo failed"),
         Command::Mcp(args) => mcp::run(ctx, args),

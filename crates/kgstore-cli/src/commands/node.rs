@@ -150,17 +150,12 @@ fn list(ctx: &mut Ctx<'_>, args: &NodeListArgs) -> Result<()> {
             ]
         })
         .collect();
-    ctx.out
-        .table(&["NAME", "TYPE", "VERSION", "UPDATED", "TAGS"], &rows)?;
-    match page.next_cursor {
-        Some(cursor) => ctx.out.line(&format!(
-            "({} shown; next page: --cursor {cursor})",
-            rows.len()
-        )),
-        None => ctx
-            .out
-            .line(&format!("({} shown; end of list)", rows.len())),
-    }
+    ctx.out.page(
+        &["NAME", "TYPE", "VERSION", "UPDATED", "TAGS"],
+        &rows,
+        page.next_cursor,
+        "end of list",
+    )
 }
 
 /// Shows one node.

@@ -373,21 +373,18 @@ pub(crate) struct DemoSummary {
     pub(crate) exports_identical: bool,
 }
 
-/// The demo's screenplay step: import *The Night Desk* into a SQLite store in
-/// `dir` (git:// stores hold no documents yet), re-import it, ask a few
-/// questions, edit one scene, and export byte for byte.
+/// The demo's screenplay step: import *The Night Desk* into a `git://` store in
+/// `dir`, re-import it, ask a few questions, edit one scene, and export byte
+/// for byte.
 pub(crate) fn demo_step(
     dir: &std::path::Path,
     say: &mut dyn FnMut(String) -> Result<()>,
 ) -> Result<DemoSummary> {
-    let db = dir.join("screenplay.db");
-    for suffix in ["", "-wal", "-shm"] {
-        let path = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
-        if path.exists() {
-            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
-        }
+    let repo = dir.join("screenplay.git");
+    if repo.exists() {
+        std::fs::remove_dir_all(&repo).with_context(|| format!("removing {}", repo.display()))?;
     }
-    let url = format!("sqlite://{}", db.display());
+    let url = format!("git://{}", repo.display());
     let store = kgstore::open(&url)?;
     let sources: Vec<kgstore_screenplay::Source> = DEMO_SCRIPTS
         .iter()
@@ -403,7 +400,8 @@ pub(crate) fn demo_step(
         first.nodes_created, first.edges_created, first.documents_written
     ))?;
     say(
-        "   (git:// stores do not hold documents yet, so this step uses SQLite, the default.)"
+        "   (Each transaction is one git commit: the scripts are plain Fountain files at \
+         scripts/<series>/ in its tree, the graph's JSON files under .kgstore/.)"
             .into(),
     )?;
     let again = import(&store, &sources, &options)?;

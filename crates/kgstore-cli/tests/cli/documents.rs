@@ -56,23 +56,10 @@ impl Kg {
     /// Every key `doc ls --json` lists, following the cursors (`limit` a page).
     fn all_keys(&self, prefix: &str, limit: usize) -> Vec<String> {
         let limit = limit.to_string();
-        let mut keys = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut args = vec!["--json", "doc", "ls", "--limit", &limit];
-            if let Some(c) = &cursor {
-                args.extend(["--cursor", c]);
-            }
-            args.extend(["--", prefix]);
-            let page = self.run(&args).json();
-            for d in page["documents"].as_array().unwrap() {
-                keys.push(d["key"].as_str().unwrap().to_owned());
-            }
-            match page["next_cursor"].as_str() {
-                Some(c) => cursor = Some(c.to_owned()),
-                None => return keys,
-            }
-        }
+        self.every_page(&["doc", "ls", "--limit", &limit, "--", prefix], "documents")
+            .iter()
+            .map(|d| d["key"].as_str().unwrap().to_owned())
+            .collect()
     }
 }
 
@@ -84,8 +71,8 @@ fn binary() -> Vec<u8> {
     bytes
 }
 
-fn stores() -> [Kg; 2] {
-    [Kg::sqlite(), Kg::json()]
+fn stores() -> [Kg; 3] {
+    [Kg::sqlite(), Kg::json(), Kg::git()]
 }
 
 #[test]
@@ -463,13 +450,7 @@ fn get_out_replaces_the_file_only_when_the_read_succeeds() {
 }
 
 #[test]
-fn documents_on_a_store_without_them_and_reading_a_missing_store() {
-    // The git backend holds no documents yet (issue 14): it says so, naming it.
-    let kg = Kg::git();
-    kg.run(&["init"]).ok();
-    kg.run(&["doc", "put", "a", "/dev/null"])
-        .fails(2, "documents");
-    kg.run(&["doc", "ls"]).fails(2, "documents");
+fn reading_a_missing_store_and_at_on_a_store_without_history() {
     // A read of a store that does not exist creates nothing.
     let kg = Kg::sqlite();
     kg.run(&["doc", "get", "a"]).fails(2, "does not exist");
@@ -511,5 +492,82 @@ fn documents_and_the_graph_in_one_backup() {
     assert_eq!(
         restored.json_of(&["doc", "stat", "bin/x"]),
         kg.json_of(&["doc", "stat", "bin/x"])
+    );
+}
+
+#[test]
+fn git_document_history_log_key_show_doc_get_at_and_diff() {
+    let kg = Kg::git();
+    let put = |key: &str, bytes: &[u8]| {
+        let got = kg.raw(&["doc", "put", key], bytes);
+        assert_eq!(got.code, 0, "{}", got.stderr);
+    };
+    put("scripts/pilot.fountain", b"draft 1\n");
+    put("notes/a.txt", b"a");
+    put("scripts/pilot.fountain", b"draft 2\n");
+    kg.run(&["doc", "rm", "notes/a.txt"]).ok();
+    assert_eq!(kg.json_of(&["log"]).as_array().unwrap().len(), 5);
+    let log = kg.json_of(&["log", "--key", "scripts/pilot.fountain"]);
+    let log = log.as_array().unwrap();
+    assert_eq!(log.len(), 2, "{log:#?}");
+    let first = log[1]["id"].as_str().unwrap();
+    // `show REV:KEY` and `doc get --at REV` give the bytes of then.
+    let shown = kg.raw(&["show", &format!("{first}:scripts/pilot.fountain")], b"");
+    assert_eq!(
+        (shown.code, shown.stdout.as_slice()),
+        (0, &b"draft 1\n"[..])
+    );
+    assert_eq!(kg.doc_bytes("scripts/pilot.fountain"), b"draft 2\n");
+    let then = kg.raw(&["--at", "main~1", "doc", "get", "notes/a.txt"], b"");
+    assert_eq!((then.code, then.stdout.as_slice()), (0, &b"a"[..]));
+    let out = kg.path("then.txt");
+    kg.run(&["show", "main~1:notes/a.txt", "--out", out.to_str().unwrap()])
+        .ok();
+    assert_eq!(std::fs::read(&out).unwrap(), b"a");
+    assert_eq!(
+        kg.json_of(&["--at", "main~1", "doc", "stat", "notes/a.txt"])["version"],
+        1
+    );
+    kg.run(&["doc", "get", "notes/a.txt"])
+        .fails(3, "notes/a.txt");
+    kg.run(&["show", "main:notes/a.txt"])
+        .fails(3, "notes/a.txt");
+    kg.run(&["show", "scripts"]).fails(2, "REVISION:KEY");
+    kg.run(&["show", "no-such-rev:scripts/pilot.fountain"])
+        .fails(2, "no-such-rev");
+    kg.run(&["--at", "main", "show", "main:scripts/pilot.fountain"])
+        .fails(2, "--at");
+    kg.run(&["log", "--key", "../x"]).fails(2, "..");
+    // diff lists documents added, changed and removed.
+    let diff = kg.json_of(&["diff", first, "main"]);
+    let docs = diff["documents"].as_array().unwrap();
+    assert_eq!(docs.len(), 1, "{diff:#}");
+    assert_eq!(docs[0]["change"], "changed");
+    assert_eq!(docs[0]["new"]["version"], 2);
+    let diff = kg.json_of(&["diff", "main~2", "main"]);
+    let changes: Vec<(&str, &str)> = diff["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let meta = if c["change"] == "removed" {
+                &c["old"]
+            } else {
+                &c["new"]
+            };
+            (c["change"].as_str().unwrap(), meta["key"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            ("removed", "notes/a.txt"),
+            ("changed", "scripts/pilot.fountain")
+        ]
+    );
+    let human = kg.run(&["diff", "main~2", "main"]).ok().to_owned();
+    assert!(
+        human.contains("document") && human.contains("notes/a.txt"),
+        "{human}"
     );
 }

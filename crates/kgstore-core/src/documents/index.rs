@@ -80,6 +80,19 @@ impl<H: Clone> DocIndex<H> {
             .map(|(_, entry)| &**entry)
     }
 
+    /// The metadata at `key` (what [`DocRead::doc_meta`](super::DocRead::doc_meta) answers).
+    pub fn meta(&self, key: &str) -> Option<DocumentMeta> {
+        self.get(key).map(|(meta, _)| meta.clone())
+    }
+
+    /// The metadata of up to `limit` entries whose keys start with `prefix` and lie
+    /// after `from` (what [`DocRead::scan_docs`](super::DocRead::scan_docs) answers).
+    pub fn scan_meta(&self, prefix: &str, from: Bound<&str>, limit: usize) -> Vec<DocumentMeta> {
+        self.scan(prefix, from, limit)
+            .map(|(meta, _)| meta.clone())
+            .collect()
+    }
+
     /// Every entry, by key.
     pub fn iter(&self) -> impl Iterator<Item = &(DocumentMeta, H)> {
         self.docs.values().map(|e| &**e)

@@ -15,7 +15,7 @@ pub type MemoryDocs = DocIndex<Arc<Vec<u8>>>;
 
 impl DocRead for MemoryDocs {
     fn doc_meta(&self, key: &str) -> Result<Option<DocumentMeta>> {
-        Ok(self.get(key).map(|(meta, _)| meta.clone()))
+        Ok(self.meta(key))
     }
 
     fn scan_docs(
@@ -24,10 +24,7 @@ impl DocRead for MemoryDocs {
         from: Bound<&str>,
         limit: usize,
     ) -> Result<Vec<DocumentMeta>> {
-        Ok(self
-            .scan(prefix, from, limit)
-            .map(|(meta, _)| meta.clone())
-            .collect())
+        Ok(self.scan_meta(prefix, from, limit))
     }
 
     fn open_doc(&self, meta: &DocumentMeta) -> Result<Box<dyn Read + '_>> {

@@ -272,6 +272,8 @@ pub fn check_changes(txn: &dyn ReadTxn, changed: &[EntityKey]) -> Result<Vec<(En
                     }
                 }
             }
+            // A document's rules are its key's and its metadata's, checked as it is read.
+            EntityKey::Document(_) => {}
             EntityKey::Schema(target) => {
                 let Some(document) = txn.get_schema(target)? else {
                     continue;

@@ -118,14 +118,16 @@ impl Store {
     /// The store's revisions, newest first, as `query` narrows them (a backend that
     /// keeps history; others refuse with [`Error::Unsupported`]).
     pub fn log(&self, query: &LogQuery) -> Result<Vec<Revision>> {
-        if let Some(EntityKey::Node(name)) = &query.key {
-            read::check_name(name)?;
+        match &query.key {
+            Some(EntityKey::Node(name)) => read::check_name(name)?,
+            Some(EntityKey::Document(key)) => crate::documents::key::check_key(key)?,
+            _ => {}
         }
         self.inner.backend.log(query)
     }
 
-    /// What changed from revision `from` to revision `to`: nodes, edges and schemas
-    /// added, changed and removed (see [`history::diff`](crate::history::diff)).
+    /// What changed from revision `from` to revision `to`: nodes, edges, schemas and
+    /// documents added, changed and removed (see [`history::diff`](crate::history::diff)).
     pub fn diff(&self, from: &str, to: &str) -> Result<Diff> {
         let a = self.inner.backend.read_at(from)?;
         let b = self.inner.backend.read_at(to)?;

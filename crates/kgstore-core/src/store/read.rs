@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::filter::{Cursor, Direction, EdgeFilter, NodeFilter, Page, PageRequest};
 use crate::model::{Edge, EdgeKey, Node, RelationType};
 use crate::schema::SchemaTarget;
+use crate::search::{self, SearchHit, SearchQuery};
 use crate::validate;
 
 /// Refuses a malformed name given to a lookup.
@@ -95,6 +96,16 @@ pub trait GraphRead {
             None
         };
         Ok(Page { items, next_cursor })
+    }
+
+    /// One page of a ranked full-text search; see [`crate::search`] and `docs/search.md`.
+    ///
+    /// Hits holding the query's words come first, by BM25F score (highest
+    /// first) and then name; after them, by name, every node holding the whole
+    /// query as a case-insensitive substring but none of its words. Pass the
+    /// page's `next_cursor` back in [`SearchQuery::cursor`] for the next page.
+    fn search(&self, query: &SearchQuery) -> Result<Page<SearchHit>> {
+        self.with_reader(|r| search::engine::search(r, query))
     }
 
     /// The edges of a node in a direction, with one of `relations` (any if empty), by key.

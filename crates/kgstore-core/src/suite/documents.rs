@@ -469,6 +469,21 @@ pub fn doc_forbidden_keys_are_refused_naming_the_rule(f: Fixture) {
     assert_eq!(s.read_document("keep").unwrap(), b"kept");
 }
 
+/// Writes each of `keys` the key rules allow, one document per key with the key's
+/// bytes as content, skipping those the file-tree rule keeps out (a folder relation
+/// with one written before); the keys written, in order.
+pub fn write_allowed_keys(store: &Store, keys: &[String]) -> Vec<String> {
+    let mut written = Vec::new();
+    for key in keys.iter().filter(|k| key_rule(k).is_ok()) {
+        match store.write_document(key, key.as_bytes()) {
+            Ok(_) => written.push(key.clone()),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            Err(e) => panic!("{key:?}: {e}"),
+        }
+    }
+    written
+}
+
 pub fn doc_hostile_allowed_keys_round_trip(f: Fixture) {
     let s = &f.store;
     let allowed: Vec<String> = hostile_keys()

@@ -29,6 +29,7 @@ mod model;
 mod nodes;
 mod query;
 mod schemas;
+pub mod search;
 mod txn;
 
 pub use concurrency::*;
@@ -42,6 +43,12 @@ pub use model::*;
 pub use nodes::*;
 pub use query::*;
 pub use schemas::*;
+pub use search::{
+    search_agrees_with_reference_and_memory, search_filters_by_type_and_lists_on_empty_query,
+    search_hostile_queries_are_just_text, search_pages_are_stable_under_writes,
+    search_quality_beats_substring, search_refuses_bad_queries_and_cursors,
+    search_sees_own_writes_and_rollbacks, search_survives_reopen,
+};
 pub use txn::*;
 
 /// A fresh, empty store for one test, with whatever must outlive it.
@@ -226,6 +233,12 @@ macro_rules! __suite_graph {
             schema_for_relation_validates_edges, schema_invalid_documents_are_refused,
             schema_list_get_remove, schema_set_in_rolled_back_txn_is_gone,
             schema_applies_on_update_and_type_change,
+            // ranked full-text search
+            search_quality_beats_substring, search_filters_by_type_and_lists_on_empty_query,
+            search_refuses_bad_queries_and_cursors, search_hostile_queries_are_just_text,
+            search_pages_are_stable_under_writes,
+            search_sees_own_writes_and_rollbacks, search_survives_reopen,
+            search_agrees_with_reference_and_memory,
             // concurrency and persistence
             concurrent_optimistic_increments_are_exact, readers_see_consistent_snapshots,
             reopen_keeps_everything,

@@ -90,11 +90,12 @@ impl Place {
         Store::new(GitBackend::open(&self.repo, options).unwrap())
     }
 
-    /// A clone of the store's repository, with a work tree.
-    pub fn clone_to(&self, name: &str) -> PathBuf {
+    /// A clone made with `home`'s git configuration (e.g. [`lfs_home`]'s, so that
+    /// git-lfs smudges the LFS files).
+    pub fn clone_with(&self, home: &Path, name: &str) -> PathBuf {
         let work = self.dir.path().join(name);
         git_ok(
-            &self.home,
+            home,
             self.dir.path(),
             &[
                 "clone",
@@ -104,6 +105,11 @@ impl Place {
             ],
         );
         work
+    }
+
+    /// A clone of the store's repository, with a work tree.
+    pub fn clone_to(&self, name: &str) -> PathBuf {
+        self.clone_with(&self.home, name)
     }
 
     /// `git fsck --strict` on the store's repository must be clean.
@@ -120,4 +126,77 @@ impl Place {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// Bytes that do not compress and are not text.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// Commits files (path, bytes) into the store's branch through a clone without LFS
+/// filters (so the bytes land as they are), and pushes them back.
+pub fn push_files(place: &Place, files: &[(&str, &[u8])], message: &str) {
+    let work = place.dir.path().join(format!("raw-{}", message.len()));
+    if !work.exists() {
+        git_ok(
+            &place.home,
+            place.dir.path(),
+            &[
+                "-c",
+                "filter.lfs.smudge=",
+                "-c",
+                "filter.lfs.required=false",
+                "clone",
+                "-q",
+                place.repo.to_str().unwrap(),
+                work.to_str().unwrap(),
+            ],
+        );
+    }
+    for (path, bytes) in files {
+        let target = work.join(path);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::write(&target, bytes).unwrap();
+        git_ok(
+            &place.home,
+            &work,
+            &[
+                "-c",
+                "filter.lfs.clean=",
+                "-c",
+                "filter.lfs.process=",
+                "add",
+                path,
+            ],
+        );
+    }
+    git_ok(&place.home, &work, &["commit", "-qm", message]);
+    git_ok(&place.home, &work, &["push", "-q", "origin", "HEAD:main"]);
+}
+
+/// A HOME where `git lfs install` has set the global filters, as a user's would be.
+pub fn lfs_home(place: &Place) -> std::path::PathBuf {
+    let home = place.dir.path().join("lfs-home");
+    std::fs::create_dir_all(&home).unwrap();
+    git_ok(&home, place.dir.path(), &["lfs", "install", "--skip-repo"]);
+    home
+}
+
+/// The problems `check` reports, as text.
+pub fn problems(store: &Store) -> Vec<String> {
+    store
+        .check()
+        .unwrap()
+        .problems
+        .iter()
+        .map(ToString::to_string)
+        .collect()
 }

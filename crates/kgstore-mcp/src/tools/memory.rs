@@ -3,7 +3,8 @@
 //! Semantics follow the official server's `main` where it is stricter than its
 //! release (relations need both entities; repeats within one call are skipped;
 //! deletions report what they did not find), and kgstore's model elsewhere:
-//! names follow kgstore's rules, answers come in name order, a page at a time.
+//! names follow kgstore's rules, answers come a page at a time in name order
+//! (`search_nodes`: in rank order, by kgstore's ranked full-text search).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::str::FromStr;
@@ -11,14 +12,13 @@ use std::str::FromStr;
 use kgstore::formats::{entity_node, relation_edge, relation_type_of};
 use kgstore::{
     Cursor, Direction, Edge, EdgeKey, Error, GraphRead, Node, NodeFilter, OnDependents,
-    PageRequest, Store, validate,
+    PageRequest, SearchQuery, Store, validate,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Map;
 
 use super::Outcome;
 use crate::mapping::{EntityIn, EntityOut, GraphOut, RelationIn, RelationOut};
-use crate::search::search;
 
 #[derive(Deserialize)]
 pub(super) struct CreateEntities {
@@ -78,6 +78,12 @@ impl Paging {
     fn request(&self, default_limit: usize) -> Result<PageRequest, Error> {
         let cursor = self.cursor.as_deref().map(Cursor::from_str).transpose()?;
         Ok(PageRequest::first(self.limit.unwrap_or(default_limit)).after(cursor))
+    }
+
+    /// A ranked search for `text` with this page size and cursor.
+    fn search(&self, text: String, default_limit: usize) -> Result<SearchQuery, Error> {
+        let page = self.request(default_limit)?;
+        Ok(SearchQuery::new(text).limit(page.limit).after(page.cursor))
     }
 }
 
@@ -402,21 +408,24 @@ pub(super) fn read_graph(
     )
 }
 
+/// `search_nodes`: kgstore's ranked full-text search (`GraphRead::search`),
+/// whose hits always include the official server's substring matches; the
+/// entities come in rank order, the best first.
 pub(super) fn search_nodes(
     store: &Store,
     args: SearchNodes,
     default_limit: usize,
 ) -> Result<Outcome, Error> {
-    let request = args.paging.request(default_limit)?;
+    let query = args.paging.search(args.query, default_limit)?;
     let snapshot = store.read()?;
-    let page = search(&snapshot, &args.query, &request)?;
-    let edges = edges_touching(&snapshot, &page.items)?;
-    graph_answer(
-        &page.items,
-        &edges,
-        args.paging.names_only,
-        page.next_cursor,
-    )
+    let page = snapshot.search(&query)?;
+    let nodes = page
+        .items
+        .iter()
+        .map(|hit| snapshot.get_node(&hit.name))
+        .collect::<Result<Vec<Node>, Error>>()?;
+    let edges = edges_touching(&snapshot, &nodes)?;
+    graph_answer(&nodes, &edges, args.paging.names_only, page.next_cursor)
 }
 
 pub(super) fn open_nodes(

@@ -1,0 +1,661 @@
+//! Full-text search on SQLite: FTS5 finds the nodes holding a query's terms,
+//! kgstore-core scores them.
+//!
+//! Core's tokeniser decides the tokens (folded, split, cut): each field is
+//! written into the FTS5 table `search_fts` as those tokens separated by single
+//! spaces, and FTS5's `ascii` tokenizer, which splits only at ASCII
+//! non-alphanumerics and leaves every other byte alone, reads exactly those
+//! tokens back. So the terms FTS5 holds are core's terms, and the `fts5vocab`
+//! table `search_vocab` (one row per occurrence: term, node row, column) gives
+//! the per-field term frequencies BM25F needs. `search_docs` keeps each node's
+//! type and per-field token counts, `search_totals` the corpus figures, and
+//! `search_terms` every term ever indexed with an FTS5 trigram index over it,
+//! so that the terms holding a fragment inside them (where a one-word query
+//! can be a substring of a node without being a token prefix) are found
+//! without reading every term; stale terms only cost a look, and `optimize`
+//! drops them. Every table
+//! is written by the backend's own write path inside the store's transaction,
+//! so the index commits and rolls back with the data. No triggers: kgstore
+//! connections run with triggers disabled.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use kgstore_core::search::text::{DocTokens, FIELDS, Inside, TRUNCATED};
+use kgstore_core::search::{CorpusStats, DocKey, DocMatch, TermMatches, TermQuery};
+use kgstore_core::{Node, NodeFilter, Result};
+use rusqlite::{Connection, params};
+use serde_json::Value;
+
+use crate::codec::node_subject;
+use crate::error::{Ctx, SqlResult};
+use crate::read::{Q, prefix_upper_bound};
+
+/// The format version that added the search index.
+pub(crate) const SEARCH_VERSION: i64 = 3;
+
+/// The search tables and their initial rows (format version 3).
+pub const SEARCH_DDL: &str = "
+CREATE TABLE search_docs (
+    id        INTEGER PRIMARY KEY REFERENCES nodes(id),
+    node_type TEXT NOT NULL,
+    name_len  INTEGER NOT NULL,
+    type_len  INTEGER NOT NULL,
+    obs_len   INTEGER NOT NULL,
+    attr_len  INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE search_totals (
+    id       INTEGER PRIMARY KEY CHECK (id = 1),
+    nodes    INTEGER NOT NULL,
+    name_len INTEGER NOT NULL,
+    type_len INTEGER NOT NULL,
+    obs_len  INTEGER NOT NULL,
+    attr_len INTEGER NOT NULL
+) STRICT;
+INSERT INTO search_totals VALUES (1, 0, 0, 0, 0, 0);
+
+CREATE TABLE search_terms (
+    id   INTEGER PRIMARY KEY,
+    term TEXT NOT NULL UNIQUE,
+    cut  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX search_terms_cut ON search_terms(id) WHERE cut;
+CREATE VIRTUAL TABLE search_terms_trigrams USING fts5(
+    term, content = 'search_terms', content_rowid = 'id',
+    tokenize = 'trigram case_sensitive 1', detail = none, columnsize = 0
+);
+
+CREATE VIRTUAL TABLE search_fts USING fts5(
+    name, type, observations, attributes,
+    tokenize = 'ascii', content = '', contentless_delete = 1
+);
+CREATE VIRTUAL TABLE search_vocab USING fts5vocab(search_fts, instance);
+INSERT INTO search_fts(search_fts, rank) VALUES ('hashsize', 8388608);
+INSERT INTO search_terms_trigrams(search_terms_trigrams, rank) VALUES ('hashsize', 8388608);
+";
+
+/// What a write transaction keeps between writes: the terms it has already
+/// recorded in `search_terms`, and the changes of the two FTS5 tables not yet
+/// handed to FTS5.
+///
+/// FTS5 gathers new rows in memory and writes them out as one segment, but it
+/// writes out what it holds whenever a statement of the transaction opens a
+/// statement savepoint, as kgstore's upserts and multi-row inserts do. Written
+/// as they come, a bulk load's rows would become thousands of tiny segments to
+/// merge. So the changes wait here, per row, and go to FTS5 together: before
+/// the transaction reads its own search index, and at commit.
+#[derive(Default)]
+pub(crate) struct SearchWrites {
+    recorded: HashSet<String>,
+    rows: BTreeMap<i64, RowChange>,
+    /// Terms this transaction met first, for `search_terms` and its trigrams.
+    terms: Vec<String>,
+    /// Set when handing the changes over failed part way: the commit is refused.
+    failed: bool,
+}
+
+/// What happens to one row of `search_fts`.
+#[derive(Default)]
+struct RowChange {
+    /// Its entry from before the transaction (or before the last hand-over) goes.
+    delete_old: bool,
+    /// Its new tokens, field by field.
+    insert: Option<[String; FIELDS]>,
+}
+
+impl SearchWrites {
+    /// Hands the waiting changes to FTS5: removals first, then new rows in
+    /// rowid order, so FTS5 keeps them in memory until the commit.
+    pub(crate) fn flush(&mut self, conn: &Connection, ctx: &Ctx) -> Result<()> {
+        if self.failed {
+            return Err(kgstore_core::Error::backend(
+                "sqlite",
+                format!(
+                    "an earlier write to the search index of {} failed part way; \
+                     this transaction cannot commit",
+                    ctx.path.display()
+                ),
+            ));
+        }
+        if self.rows.is_empty() && self.terms.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::take(&mut self.rows);
+        let terms = std::mem::take(&mut self.terms);
+        let outcome = (|| {
+            let doing = || "writing the search index (table search_fts)".to_owned();
+            let mut delete = conn
+                .prepare_cached("DELETE FROM search_fts WHERE rowid = ?1")
+                .ctx(ctx, doing)?;
+            for (id, _) in rows.iter().filter(|(_, c)| c.delete_old) {
+                delete.execute([id]).ctx(ctx, doing)?;
+            }
+            let mut insert = conn
+                .prepare_cached(
+                    "INSERT INTO search_fts(rowid, name, type, observations, attributes) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .ctx(ctx, doing)?;
+            for (id, change) in &rows {
+                if let Some([a, b, c, d]) = &change.insert {
+                    insert.execute(params![id, a, b, c, d]).ctx(ctx, doing)?;
+                }
+            }
+            let doing = || "recording new terms in table search_terms".to_owned();
+            let mut record = conn
+                .prepare_cached("INSERT OR IGNORE INTO search_terms(term, cut) VALUES (?1, ?2)")
+                .ctx(ctx, doing)?;
+            let mut added: Vec<(i64, &str)> = Vec::new();
+            for term in &terms {
+                if record
+                    .execute(params![term, term.ends_with(TRUNCATED)])
+                    .ctx(ctx, doing)?
+                    == 1
+                {
+                    added.push((conn.last_insert_rowid(), term));
+                }
+            }
+            let mut insert = conn
+                .prepare_cached("INSERT INTO search_terms_trigrams(rowid, term) VALUES (?1, ?2)")
+                .ctx(ctx, doing)?;
+            for (id, term) in added {
+                insert.execute(params![id, term]).ctx(ctx, doing)?;
+            }
+            Ok(())
+        })();
+        if outcome.is_err() {
+            self.failed = true;
+        }
+        outcome
+    }
+}
+
+/// A change of the corpus figures.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Delta {
+    nodes: i64,
+    tokens: [i64; FIELDS],
+}
+
+impl Delta {
+    fn add(&mut self, sign: i64, lengths: &[i64; FIELDS]) {
+        self.nodes += sign;
+        for (t, l) in self.tokens.iter_mut().zip(lengths) {
+            *t += sign * l;
+        }
+    }
+}
+
+fn lengths_of(doc: &DocTokens) -> [i64; FIELDS] {
+    doc.lengths().map(i64::from)
+}
+
+/// Indexes a node under row `id` (which must not be indexed); adds to `delta`.
+pub(crate) fn index_node(
+    conn: &Connection,
+    ctx: &Ctx,
+    writes: &mut SearchWrites,
+    delta: &mut Delta,
+    id: i64,
+    node: &Node,
+) -> Result<()> {
+    let doing = || format!("indexing {} for search", node_subject(&node.name));
+    let doc = DocTokens::of(node);
+    let lengths = lengths_of(&doc);
+    writes.rows.entry(id).or_default().insert =
+        Some([doc.joined(0), doc.joined(1), doc.joined(2), doc.joined(3)]);
+    conn.prepare_cached("INSERT INTO search_docs VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+        .and_then(|mut s| {
+            s.execute(params![
+                id,
+                node.node_type,
+                lengths[0],
+                lengths[1],
+                lengths[2],
+                lengths[3]
+            ])
+        })
+        .ctx(ctx, doing)?;
+    for (term, _) in doc.term_counts() {
+        if !writes.recorded.contains(term) {
+            writes.recorded.insert(term.to_owned());
+            writes.terms.push(term.to_owned());
+        }
+    }
+    delta.add(1, &lengths);
+    Ok(())
+}
+
+/// Removes row `id` from the index, if it is there; subtracts from `delta`.
+pub(crate) fn unindex_node(
+    conn: &Connection,
+    ctx: &Ctx,
+    writes: &mut SearchWrites,
+    delta: &mut Delta,
+    id: i64,
+) -> Result<()> {
+    let doing = || format!("removing row {id} from the search index");
+    let old: Option<[i64; FIELDS]> = conn
+        .prepare_cached(
+            "DELETE FROM search_docs WHERE id = ?1 \
+             RETURNING name_len, type_len, obs_len, attr_len",
+        )
+        .and_then(|mut s| {
+            let mut rows = s.query([id])?;
+            match rows.next()? {
+                Some(r) => Ok(Some([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?])),
+                None => Ok(None),
+            }
+        })
+        .ctx(ctx, doing)?;
+    if let Some(lengths) = old {
+        match writes.rows.get_mut(&id) {
+            // Its entry has not reached FTS5: it never needs to.
+            Some(change) if !change.delete_old => {
+                writes.rows.remove(&id);
+            }
+            Some(change) => change.insert = None,
+            None => {
+                writes.rows.insert(
+                    id,
+                    RowChange {
+                        delete_old: true,
+                        insert: None,
+                    },
+                );
+            }
+        }
+        delta.add(-1, &lengths);
+    }
+    Ok(())
+}
+
+/// Applies a change of the corpus figures.
+pub(crate) fn apply(conn: &Connection, ctx: &Ctx, delta: Delta) -> Result<()> {
+    if delta.nodes == 0 && delta.tokens == [0; FIELDS] {
+        return Ok(());
+    }
+    conn.prepare_cached(
+        "UPDATE search_totals SET nodes = nodes + ?1, name_len = name_len + ?2, \
+         type_len = type_len + ?3, obs_len = obs_len + ?4, attr_len = attr_len + ?5 \
+         WHERE id = 1",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            delta.nodes,
+            delta.tokens[0],
+            delta.tokens[1],
+            delta.tokens[2],
+            delta.tokens[3]
+        ])
+    })
+    .ctx(ctx, || {
+        "updating the search figures in table search_totals".into()
+    })?;
+    Ok(())
+}
+
+/// Empties the index and indexes every node again (a migration, a repair).
+pub(crate) fn rebuild(conn: &Connection, ctx: &Ctx) -> Result<()> {
+    conn.execute_batch(
+        "DELETE FROM search_fts; DELETE FROM search_docs; \
+         INSERT INTO search_terms_trigrams(search_terms_trigrams) VALUES ('delete-all'); \
+         DELETE FROM search_terms; \
+         UPDATE search_totals SET nodes = 0, name_len = 0, type_len = 0, obs_len = 0, \
+         attr_len = 0 WHERE id = 1;",
+    )
+    .ctx(ctx, || "emptying the search index".into())?;
+    let q = Q { conn, ctx };
+    let mut writes = SearchWrites::default();
+    let mut delta = Delta::default();
+    let mut after: Option<String> = None;
+    const PAGE: usize = 1024;
+    loop {
+        let nodes = q.scan_nodes(&NodeFilter::default(), after.as_deref(), PAGE)?;
+        for node in &nodes {
+            let id = q.node_id(&node.name)?.ok_or_else(|| {
+                ctx.corrupt(format!("{} has no row id", node_subject(&node.name)))
+            })?;
+            index_node(conn, ctx, &mut writes, &mut delta, id, node)?;
+        }
+        if nodes.len() < PAGE {
+            break;
+        }
+        after = nodes.last().map(|n| n.name.clone());
+    }
+    writes.flush(conn, ctx)?;
+    apply(conn, ctx, delta)
+}
+
+/// Maintenance, in the writer's transaction: rebuilds an index that disagrees
+/// with the nodes (written by an older kgstore, say), or else drops the terms
+/// no node holds any more from `search_terms`; then merges FTS5's segments.
+pub(crate) fn optimize(conn: &Connection, ctx: &Ctx) -> Result<()> {
+    if problems(conn, ctx)?.is_empty() {
+        conn.execute_batch(
+            "DELETE FROM search_terms WHERE NOT EXISTS \
+             (SELECT 1 FROM search_vocab v WHERE v.term = search_terms.term); \
+             INSERT INTO search_terms_trigrams(search_terms_trigrams) VALUES ('rebuild');",
+        )
+        .ctx(ctx, || {
+            "dropping unused terms from table search_terms".into()
+        })?;
+    } else {
+        rebuild(conn, ctx)?;
+    }
+    conn.execute_batch(
+        "INSERT INTO search_fts(search_fts) VALUES ('optimize'); \
+         INSERT INTO search_terms_trigrams(search_terms_trigrams) VALUES ('optimize');",
+    )
+    .ctx(ctx, || "merging the search index's segments".into())
+}
+
+/// The corpus figures.
+fn totals(q: &Q<'_>) -> Result<CorpusStats> {
+    let doing = || "reading table search_totals".to_owned();
+    let row: Option<[i64; 5]> = q
+        .conn
+        .prepare_cached(
+            "SELECT nodes, name_len, type_len, obs_len, attr_len FROM search_totals WHERE id = 1",
+        )
+        .and_then(|mut s| {
+            let mut rows = s.query([])?;
+            match rows.next()? {
+                Some(r) => Ok(Some([
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                ])),
+                None => Ok(None),
+            }
+        })
+        .ctx(q.ctx, doing)?;
+    let [nodes, a, b, c, d] = row.ok_or_else(|| q.ctx.corrupt("table search_totals is empty"))?;
+    let count = |v: i64| {
+        u64::try_from(v).map_err(|_| q.ctx.corrupt(format!("table search_totals holds {v}")))
+    };
+    Ok(CorpusStats {
+        nodes: count(nodes)?,
+        tokens: [count(a)?, count(b)?, count(c)?, count(d)?],
+    })
+}
+
+/// The field a column of `search_fts` holds.
+fn field_of(column: &[u8]) -> Option<usize> {
+    match column.first() {
+        Some(b'n') => Some(0),
+        Some(b't') => Some(1),
+        Some(b'o') => Some(2),
+        Some(b'a') => Some(3),
+        _ => None,
+    }
+}
+
+/// A JSON array of row ids, to bind as one parameter.
+fn id_array(ids: &[i64]) -> String {
+    Value::Array(ids.iter().map(|i| Value::from(*i)).collect()).to_string()
+}
+
+/// [`kgstore_core::ReadTxn::search_terms`] from the FTS5 index.
+pub(crate) fn terms(q: &Q<'_>, terms: &TermQuery) -> Result<TermMatches<'static>> {
+    let corpus = totals(q)?;
+    let mut out = TermMatches::new(corpus, terms.len());
+    let mut slot: HashMap<i64, usize> = HashMap::new();
+    for (i, term) in terms.terms().iter().enumerate() {
+        let doing = || "reading the search index (tables search_vocab, search_docs)".to_owned();
+        let upper = if terms.is_prefix(i) {
+            Some(prefix_upper_bound(term))
+        } else {
+            None
+        };
+        // Each occurrence with its node's figures (read once per node).
+        let mut stmt = q
+            .conn
+            .prepare_cached(match upper {
+                None => {
+                    "SELECT v.doc, v.col, v.term, d.node_type, d.name_len, d.type_len, \
+                     d.obs_len, d.attr_len FROM search_vocab v \
+                     LEFT JOIN search_docs d ON d.id = v.doc WHERE v.term = ?1"
+                }
+                Some(None) => {
+                    "SELECT v.doc, v.col, v.term, d.node_type, d.name_len, d.type_len, \
+                     d.obs_len, d.attr_len FROM search_vocab v \
+                     LEFT JOIN search_docs d ON d.id = v.doc WHERE v.term >= ?1"
+                }
+                Some(Some(_)) => {
+                    "SELECT v.doc, v.col, v.term, d.node_type, d.name_len, d.type_len, \
+                     d.obs_len, d.attr_len FROM search_vocab v \
+                     LEFT JOIN search_docs d ON d.id = v.doc WHERE v.term >= ?1 AND v.term < ?2"
+                }
+            })
+            .ctx(q.ctx, doing)?;
+        let mut rows = match &upper {
+            Some(Some(bound)) => stmt.query(params![term, bound]),
+            _ => stmt.query([term]),
+        }
+        .ctx(q.ctx, doing)?;
+        while let Some(row) = rows.next().ctx(q.ctx, doing)? {
+            let doc: i64 = row.get(0).ctx(q.ctx, doing)?;
+            let column = row
+                .get_ref(1)
+                .and_then(|v| Ok(v.as_bytes()?))
+                .ctx(q.ctx, doing)?;
+            let field = field_of(column)
+                .ok_or_else(|| q.ctx.corrupt("table search_fts has an unknown column"))?;
+            let exact = row
+                .get_ref(2)
+                .and_then(|v| Ok(v.as_bytes()?))
+                .ctx(q.ctx, doing)?
+                == term.as_bytes();
+            let at = match slot.get(&doc) {
+                Some(at) => *at,
+                None => {
+                    let node_type: Option<String> = row.get(3).ctx(q.ctx, doing)?;
+                    let node_type = node_type.ok_or_else(|| {
+                        q.ctx.corrupt(format!(
+                            "the search index names row {doc}, which table search_docs does \
+                             not have; `kgstore optimize` rebuilds the index"
+                        ))
+                    })?;
+                    let mut lengths = [0u32; FIELDS];
+                    for (f, len) in lengths.iter_mut().enumerate() {
+                        let v: i64 = row.get(4 + f).ctx(q.ctx, doing)?;
+                        *len = u32::try_from(v).unwrap_or(u32::MAX);
+                    }
+                    let at = out.push(DocMatch {
+                        key: DocKey::Row(doc),
+                        node_type: Cow::Owned(node_type),
+                        lengths,
+                    });
+                    slot.insert(doc, at);
+                    at
+                }
+            };
+            if let Some(freq) = out.freq_mut(at, i, field) {
+                if exact {
+                    freq.exact = freq.exact.saturating_add(1);
+                } else {
+                    freq.longer = freq.longer.saturating_add(1);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// [`kgstore_core::ReadTxn::search_names`]: the names of node rows, in the order asked.
+pub(crate) fn names(q: &Q<'_>, rows: &[i64]) -> Result<Vec<String>> {
+    let doing = || "reading names of search hits from table names".to_owned();
+    let mut stmt = q
+        .conn
+        .prepare_cached(
+            "SELECT j.key, k.name FROM json_each(?1) j JOIN names k ON k.id = j.value \
+             ORDER BY j.key",
+        )
+        .ctx(q.ctx, doing)?;
+    let found: Vec<(i64, String)> = stmt
+        .query_map([id_array(rows)], |r| Ok((r.get(0)?, r.get(1)?)))
+        .and_then(|rows| rows.collect())
+        .ctx(q.ctx, doing)?;
+    if found.len() != rows.len() {
+        return Err(q.ctx.corrupt(format!(
+            "{} rows of the search index have no name in table names",
+            rows.len() - found.len()
+        )));
+    }
+    Ok(found.into_iter().map(|(_, name)| name).collect())
+}
+
+/// [`kgstore_core::ReadTxn::search_infix`]: nodes holding a term that contains
+/// `fragment` after its first character, or a cut term.
+pub(crate) fn infix(q: &Q<'_>, fragment: &str) -> Result<Vec<String>> {
+    let doing = || "looking up terms in table search_terms".to_owned();
+    let inside = Inside::new(fragment);
+    // The trigram index finds the terms holding all of a fragment's trigrams
+    // (a superset of those holding the fragment, which `inside` then checks);
+    // fragments shorter than three characters are looked for in every term. Cut
+    // terms may hold it in what was cut. (Two statements: as one UNION, SQLite
+    // 3.54 plans the trigram match a hundred times slower.)
+    let found = |sql: &str, param: Option<String>| -> Result<Vec<String>> {
+        let mut stmt = q.conn.prepare_cached(sql).ctx(q.ctx, doing)?;
+        stmt.query_map(rusqlite::params_from_iter(param.iter()), |r| r.get(0))
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
+            .ctx(q.ctx, doing)
+    };
+    let chars: Vec<char> = fragment.chars().collect();
+    let mut terms = if chars.len() >= 3 {
+        let trigrams: Vec<String> = chars
+            .windows(3)
+            .map(|w| format!("\"{}\"", w.iter().collect::<String>().replace('"', "\"\"")))
+            .collect();
+        found(
+            "SELECT t.term FROM search_terms_trigrams f JOIN search_terms t ON t.id = f.rowid \
+             WHERE search_terms_trigrams MATCH ?1",
+            Some(trigrams.join(" AND ")),
+        )?
+    } else {
+        found(
+            "SELECT term FROM search_terms WHERE instr(substr(term, 2), ?1) > 0",
+            Some(fragment.to_owned()),
+        )?
+    };
+    terms.extend(found("SELECT term FROM search_terms WHERE cut", None)?);
+    terms.retain(|term| inside.holds(term));
+    let doing = || "reading the search index (table search_vocab)".to_owned();
+    let mut ids: HashSet<i64> = HashSet::new();
+    let mut stmt = q
+        .conn
+        .prepare_cached("SELECT DISTINCT doc FROM search_vocab WHERE term = ?1")
+        .ctx(q.ctx, doing)?;
+    for term in &terms {
+        let rows = stmt
+            .query_map([term], |r| r.get::<_, i64>(0))
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<i64>>>())
+            .ctx(q.ctx, doing)?;
+        ids.extend(rows);
+    }
+    drop(stmt);
+    let ids: Vec<i64> = ids.into_iter().collect();
+    names(q, &ids)
+}
+
+/// Problems with the search index: rows it lacks or has too many of, figures
+/// that do not add up, lengths and types that differ from the nodes'.
+pub(crate) fn problems(conn: &Connection, ctx: &Ctx) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let doing = || "checking the search index".to_owned();
+    let listed = |sql: &str| -> Result<Vec<(String, String)>> {
+        let mut stmt = conn.prepare(sql).ctx(ctx, doing)?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(|rows| rows.collect())
+            .ctx(ctx, doing)
+    };
+    out.extend(listed(
+        "SELECT 'node ' || quote(k.name), 'is not in the search index (table search_docs)'
+         FROM nodes n JOIN names k ON k.id = n.id
+         WHERE NOT EXISTS (SELECT 1 FROM search_docs d WHERE d.id = n.id) LIMIT 100",
+    )?);
+    out.extend(listed(
+        "SELECT 'table search_docs, row ' || d.id, 'indexes a node that does not exist'
+         FROM search_docs d WHERE NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = d.id) LIMIT 100",
+    )?);
+    out.extend(listed(
+        "SELECT 'table search_totals', 'its figures are not the sums of table search_docs'
+         FROM search_totals t WHERE t.id = 1 AND (
+             t.nodes != (SELECT count(*) FROM search_docs)
+             OR t.name_len != (SELECT coalesce(sum(name_len), 0) FROM search_docs)
+             OR t.type_len != (SELECT coalesce(sum(type_len), 0) FROM search_docs)
+             OR t.obs_len != (SELECT coalesce(sum(obs_len), 0) FROM search_docs)
+             OR t.attr_len != (SELECT coalesce(sum(attr_len), 0) FROM search_docs))",
+    )?);
+    out.extend(listed(
+        "SELECT 'search_vocab term ' || quote(v.term), 'is missing from table search_terms'
+         FROM (SELECT DISTINCT term FROM search_vocab) v
+         WHERE NOT EXISTS (SELECT 1 FROM search_terms t WHERE t.term = v.term) LIMIT 100",
+    )?);
+    // (FTS5's own structure is verified by `PRAGMA integrity_check`.)
+    // Each node's figures against what its content gives.
+    let q = Q { conn, ctx };
+    let mut after: Option<String> = None;
+    loop {
+        let nodes = q.scan_nodes(&NodeFilter::default(), after.as_deref(), 1024)?;
+        for node in &nodes {
+            let doc = DocTokens::of(node);
+            let want = lengths_of(&doc);
+            let got: Option<(String, [i64; FIELDS])> = conn
+                .prepare_cached(
+                    "SELECT d.node_type, d.name_len, d.type_len, d.obs_len, d.attr_len \
+                     FROM names k JOIN search_docs d ON d.id = k.id WHERE k.name = ?1",
+                )
+                .and_then(|mut s| {
+                    let mut rows = s.query([&node.name])?;
+                    match rows.next()? {
+                        Some(r) => Ok(Some((
+                            r.get(0)?,
+                            [r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?],
+                        ))),
+                        None => Ok(None),
+                    }
+                })
+                .ctx(ctx, doing)?;
+            if let Some((node_type, lengths)) = got
+                && (node_type != node.node_type || lengths != want)
+                && out.len() < 200
+            {
+                out.push((
+                    node_subject(&node.name),
+                    "its search index entry (type, token counts) differs from its content".into(),
+                ));
+            }
+        }
+        if nodes.len() < 1024 {
+            break;
+        }
+        after = nodes.last().map(|n| n.name.clone());
+    }
+    Ok(out)
+}
+
+/// Makes FTS5 on this connection read the index's current structure. A pooled
+/// connection's FTS5 keeps the structure it last read, and `PRAGMA
+/// integrity_check` checks FTS5 tables with that cached structure without
+/// looking for changes other connections made since (queries do look); a
+/// query first makes the check see the snapshot it runs on.
+pub(crate) fn refresh(conn: &Connection, ctx: &Ctx) -> Result<()> {
+    for table in ["search_fts", "search_terms_trigrams"] {
+        conn.prepare(&format!(
+            "SELECT 1 FROM {table} WHERE {table} MATCH '\"\"' LIMIT 1"
+        ))
+        .and_then(|mut s| s.exists([]))
+        .ctx(ctx, || format!("reading the search index (table {table})"))?;
+    }
+    Ok(())
+}
+
+/// Whether a file of this format version has the search tables.
+pub(crate) fn indexed(version: i64) -> bool {
+    version >= SEARCH_VERSION
+}
