@@ -15,6 +15,8 @@ use serde_json::{Value, json};
 mod documents;
 #[path = "cli/events.rs"]
 mod events;
+#[path = "cli/screenplay.rs"]
+mod screenplay;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kgstore");
 
@@ -1037,6 +1039,10 @@ fn the_demo_runs_and_both_stores_agree() {
         "parked 1 in the dead-letter queue",
         "Replayed 1 dead letter(s), delivered 1 and acked",
         "duplicate = true",
+        "17. Screenplays: Fountain scripts as a graph",
+        "Importing the same files again: nothing changed, no version moved",
+        "1 scene changed",
+        "Exported scripts are byte-identical to what was imported: true",
     ] {
         assert!(out.contains(step), "{step:?} in {out}");
     }

@@ -549,6 +549,11 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
     ))?;
 
     let events = events_step(&store, &mut say)?;
+
+    say("\n17. Screenplays: Fountain scripts as a graph of series, scripts, scenes, characters and locations."
+        .to_owned())?;
+    let screenplay = super::screenplay::demo_step(&args.dir, &mut say)?;
+
     let me = how_to_call_me();
     say(format!(
         "\nDone in {:.1} s. Try: {me} --store {url} node get {cli}",
@@ -575,6 +580,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
             "mcp_calls": mcp_calls,
             "events": events,
             "metrics": metrics,
+            "screenplay": screenplay,
         }))?;
     }
     Ok(())

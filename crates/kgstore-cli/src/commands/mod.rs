@@ -11,6 +11,7 @@ mod mcp;
 mod node;
 mod perf;
 mod schema;
+mod screenplay;
 mod search;
 mod transfer;
 
@@ -219,6 +220,7 @@ fn run_command(cli: &Cli, ctx: &mut Ctx<'_>) -> Result<()> {
         Command::Doc(command) => doc::run(ctx, command),
         Command::Events(command) => events::run(ctx, command),
         Command::Changefeed { action } => events::changefeed(ctx, *action),
+        Command::Screenplay(command) => screenplay::run(ctx, command),
         Command::Import(args) => transfer::import(ctx, args),
         Command::Export(args) => transfer::export(ctx, args),
         Command::Backup(args) => transfer::backup(ctx, args),
