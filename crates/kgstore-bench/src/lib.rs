@@ -15,6 +15,7 @@
 
 pub mod data;
 pub mod docs;
+pub mod events;
 pub mod fast_import;
 pub mod floor;
 pub mod mcp;

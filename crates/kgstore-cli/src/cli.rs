@@ -40,8 +40,9 @@ pub struct Cli {
 }
 
 /// Shown after `--help`.
-pub const EXIT_CODES: &str = "Exit codes: 0 success, 1 internal or I/O error, 2 invalid input, 3 not found, \
-4 conflict (exists, stale version, has dependents), 5 locked by another process, 6 corrupt data.";
+pub const EXIT_CODES: &str = "Exit codes: 0 success, 1 internal or I/O error (or a wait that timed out), \
+2 invalid input, 3 not found, 4 conflict (exists, stale version, has dependents, wrong expected \
+version, deleted stream, a stale delivery token), 5 locked by another process, 6 corrupt data.";
 
 /// The commands.
 #[derive(Debug, Subcommand)]
@@ -71,6 +72,18 @@ pub enum Command {
     /// Documents: bytes under path-like keys (scripts/pilot.fountain), kept beside the graph.
     #[command(subcommand)]
     Doc(DocCommand),
+    /// The event store: streams, reads, tails, consumer groups, dead letters, batches, schemas.
+    #[command(subcommand)]
+    Events(crate::cli_events::EventsCommand),
+    /// The change feed: every graph and document change recorded as an event in `$changes`.
+    Changefeed {
+        /// on, off or status.
+        #[arg(value_enum)]
+        action: crate::cli_events::ChangefeedArg,
+    },
+    /// Fountain screenplays: import, export, queries, embeddings (`screenplay --help`).
+    #[command(subcommand)]
+    Screenplay(ScreenplayCommand),
     /// Read nodes and edges from a file (jsonl, or an MCP memory file).
     Import(ImportArgs),
     /// Write the store to a file or stdout (jsonl, mcp, graphml, dot).
@@ -702,4 +715,187 @@ pub struct McpArgs {
     /// as JSON lines; stdout carries only the protocol). -v or KGSTORE_LOG override it.
     #[arg(long, value_enum, default_value_t = LogLevelArg::Info)]
     pub log_level: LogLevelArg,
+}
+
+/// Screenplay commands: Fountain scripts as series, scripts, scenes, characters
+/// and locations (docs/screenplays.md).
+#[derive(Debug, Subcommand)]
+pub enum ScreenplayCommand {
+    /// Import Fountain files or folders of them, in one transaction (only what changed is written).
+    Import(SpImportArgs),
+    /// Print a script's text, byte for byte as imported.
+    Export(SpExportArgs),
+    /// Print one scene's text.
+    Scene(SpSceneArgs),
+    /// The series in the store.
+    Series,
+    /// Scenes matching every condition given, in story order.
+    Scenes(SpScenesArgs),
+    /// Characters with their speech, line and scene counts.
+    Characters(SpSeriesArg),
+    /// A character's scenes across episodes, in order.
+    Character(SpCharacterArgs),
+    /// Who appears with whom (speaks in the same scenes), or one character's partners.
+    With(SpWithArgs),
+    /// Speeches whose dialogue holds a text (case-insensitive substring, not ranked).
+    Search(SpSearchArgs),
+    /// Store scene embeddings from JSON Lines, or list the scenes still to embed.
+    Embed(SpEmbedArgs),
+    /// The scenes most similar to one, by exact cosine similarity of their embeddings.
+    Similar(SpSimilarArgs),
+}
+
+/// The series a screenplay command reads.
+#[derive(Debug, Args)]
+pub struct SpSeriesArg {
+    /// The series (its name or slug); default: the store's only series.
+    #[arg(long)]
+    pub series: Option<String>,
+}
+
+/// `screenplay import`.
+#[derive(Debug, Args)]
+pub struct SpImportArgs {
+    /// Fountain files, or folders whose .fountain files are read.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// The series every script belongs to (default: each title page's Title).
+    #[arg(long)]
+    pub series: Option<String>,
+}
+
+/// `screenplay export`.
+#[derive(Debug, Args)]
+pub struct SpExportArgs {
+    /// The script's file name (as imported).
+    pub file: String,
+    /// The series.
+    #[command(flatten)]
+    pub series: SpSeriesArg,
+    /// Write the text to this file instead of stdout.
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+}
+
+/// `screenplay scene`.
+#[derive(Debug, Args)]
+pub struct SpSceneArgs {
+    /// The scene: its node name, or FILE#ID.
+    pub scene: String,
+    /// The series.
+    #[command(flatten)]
+    pub series: SpSeriesArg,
+}
+
+/// `screenplay scenes`.
+#[derive(Debug, Args)]
+pub struct SpScenesArgs {
+    /// The series.
+    #[command(flatten)]
+    pub series: SpSeriesArg,
+    /// A character who speaks in the scene (repeat: all of them do).
+    #[arg(long = "character", value_name = "NAME")]
+    pub characters: Vec<String>,
+    /// The location (case and spacing do not matter).
+    #[arg(long)]
+    pub location: Option<String>,
+    /// The time of day (NIGHT, DAY, DAWN …).
+    #[arg(long = "time", value_name = "TIME")]
+    pub time_of_day: Option<String>,
+    /// INT, EXT, INT/EXT or EST.
+    #[arg(long = "int-ext", value_name = "SIDE")]
+    pub int_ext: Option<String>,
+    /// A season, or a range FROM-TO.
+    #[arg(long, value_parser = parse_range, value_name = "N|FROM-TO")]
+    pub season: Option<(u32, u32)>,
+    /// An episode, or a range FROM-TO.
+    #[arg(long, value_parser = parse_range, value_name = "N|FROM-TO")]
+    pub episode: Option<(u32, u32)>,
+    /// Only this script (its file name).
+    #[arg(long)]
+    pub file: Option<String>,
+}
+
+/// `N` or `FROM-TO`.
+fn parse_range(text: &str) -> Result<(u32, u32), String> {
+    let number = |t: &str| {
+        t.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("{t:?} is not a number (give N or FROM-TO)"))
+    };
+    match text.split_once('-') {
+        Some((from, to)) => Ok((number(from)?, number(to)?)),
+        None => number(text).map(|n| (n, n)),
+    }
+}
+
+/// `screenplay character`.
+#[derive(Debug, Args)]
+pub struct SpCharacterArgs {
+    /// The character's name (any case; extensions such as (V.O.) left out).
+    pub name: String,
+    /// The series.
+    #[command(flatten)]
+    pub series: SpSeriesArg,
+}
+
+/// `screenplay with`.
+#[derive(Debug, Args)]
+pub struct SpWithArgs {
+    /// Only this character's partners, most shared scenes first.
+    pub name: Option<String>,
+    /// The series.
+    #[command(flatten)]
+    pub series: SpSeriesArg,
+}
+
+/// `screenplay search`.
+#[derive(Debug, Args)]
+pub struct SpSearchArgs {
+    /// The text to look for in dialogue.
+    pub text: String,
+    /// Only this character's speeches.
+    #[arg(long)]
+    pub character: Option<String>,
+    /// The series.
+    #[command(flatten)]
+    pub series: SpSeriesArg,
+}
+
+/// `screenplay embed`.
+#[derive(Debug, Args)]
+pub struct SpEmbedArgs {
+    /// JSON Lines of {"sha256": "<scene content hash>", "vector": [f32, …]} (- for stdin).
+    #[arg(
+        long,
+        value_name = "FILE.jsonl",
+        required_unless_present = "pending",
+        conflicts_with = "pending"
+    )]
+    pub from: Option<PathBuf>,
+    /// Print the scenes with no embedding yet as JSON Lines {"sha256", "scene", "text"}.
+    #[arg(long)]
+    pub pending: bool,
+    /// The embedding model's name (vectors of different models are kept apart).
+    #[arg(long, default_value = "default")]
+    pub model: String,
+    /// The series.
+    #[command(flatten)]
+    pub series: SpSeriesArg,
+}
+
+/// `screenplay similar`.
+#[derive(Debug, Args)]
+pub struct SpSimilarArgs {
+    /// The scene: its node name, or FILE#ID.
+    pub scene: String,
+    /// How many scenes to list.
+    #[arg(long, default_value_t = 5)]
+    pub top: usize,
+    /// The embedding model's name.
+    #[arg(long, default_value = "default")]
+    pub model: String,
+    /// The series.
+    #[command(flatten)]
+    pub series: SpSeriesArg,
 }

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod cli_events;
 mod commands;
 mod input;
 pub mod log_review;
@@ -26,7 +27,7 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_INTERNAL: i32 = 1;
 /// Exit code: invalid input (arguments, JSON, names, schemas, cycles).
 pub const EXIT_INVALID: i32 = 2;
-/// Exit code: a node or edge that does not exist.
+/// Exit code: a node, edge, consumer group, batch or other thing that does not exist.
 pub const EXIT_NOT_FOUND: i32 = 3;
 /// Exit code: a conflict (already exists, stale version, has dependents).
 pub const EXIT_CONFLICT: i32 = 4;
@@ -35,21 +36,51 @@ pub const EXIT_LOCKED: i32 = 5;
 /// Exit code: damaged data (a corrupt store or backup).
 pub const EXIT_CORRUPT: i32 = 6;
 
+/// A refusal that is the CLI's own rather than the library's: a stale delivery
+/// token (nothing was done; exit 4 like other conflicts) or a wait that timed out
+/// (exit 1). Its `kind` is what `--json` errors report.
+#[derive(Debug)]
+pub struct Refused {
+    /// The `kind` of a `--json` error.
+    pub kind: &'static str,
+    /// The exit code.
+    pub code: i32,
+    /// The message.
+    pub message: String,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Refused {}
+
 /// The exit code for an error.
 pub fn exit_code(error: &anyhow::Error) -> i32 {
+    if let Some(refused) = error.downcast_ref::<Refused>() {
+        return refused.code;
+    }
     match error.downcast_ref::<Error>().map(Error::kind) {
-        Some(ErrorKind::NodeNotFound | ErrorKind::EdgeNotFound | ErrorKind::DocumentNotFound) => {
-            EXIT_NOT_FOUND
-        }
+        Some(
+            ErrorKind::NodeNotFound
+            | ErrorKind::EdgeNotFound
+            | ErrorKind::DocumentNotFound
+            | ErrorKind::NotFound,
+        ) => EXIT_NOT_FOUND,
         Some(
             ErrorKind::InvalidInput
             | ErrorKind::Validation
             | ErrorKind::DependencyCycle
             | ErrorKind::Unsupported,
         ) => EXIT_INVALID,
-        Some(ErrorKind::AlreadyExists | ErrorKind::Conflict | ErrorKind::HasDependents) => {
-            EXIT_CONFLICT
-        }
+        Some(
+            ErrorKind::AlreadyExists
+            | ErrorKind::Conflict
+            | ErrorKind::HasDependents
+            | ErrorKind::StreamDeleted,
+        ) => EXIT_CONFLICT,
         Some(ErrorKind::Locked) => EXIT_LOCKED,
         Some(ErrorKind::Corrupt) => EXIT_CORRUPT,
         _ => EXIT_INTERNAL,
@@ -188,9 +219,14 @@ fn report_error(error: &anyhow::Error, json: bool, code: i32) {
         }
     }
     let message = message.replace('\n', " ");
-    let kind = error
-        .downcast_ref::<Error>()
-        .map_or("internal", |e| e.kind().as_str());
+    let kind = match (
+        error.downcast_ref::<Error>(),
+        error.downcast_ref::<Refused>(),
+    ) {
+        (Some(e), _) => e.kind().as_str(),
+        (None, Some(refused)) => refused.kind,
+        (None, None) => "internal",
+    };
     let mut stderr = std::io::stderr().lock();
     if json {
         let line =

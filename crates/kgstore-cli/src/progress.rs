@@ -56,6 +56,7 @@ impl Bar {
                 Phase::Schemas => "schemas",
                 Phase::Bytes => "bytes",
                 Phase::Documents => "documents",
+                Phase::Events => "events",
             });
         }
         bar.set_length(progress.total.max(progress.done));

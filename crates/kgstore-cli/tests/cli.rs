@@ -13,6 +13,10 @@ use serde_json::{Value, json};
 
 #[path = "cli/documents.rs"]
 mod documents;
+#[path = "cli/events.rs"]
+mod events;
+#[path = "cli/screenplay.rs"]
+mod screenplay;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kgstore");
 
@@ -1030,6 +1034,15 @@ fn the_demo_runs_and_both_stores_agree() {
         "errors 1,",
         "page_cache_hits",
         "15. Several processes on the JSON-files store: 4 ",
+        "16. Events: the change feed on, then graph changes, documents and events in one",
+        "node.updated and document.created events to $changes, in the same commit",
+        "parked 1 in the dead-letter queue",
+        "Replayed 1 dead letter(s), delivered 1 and acked",
+        "duplicate = true",
+        "17. Screenplays: Fountain scripts as a graph",
+        "Importing the same files again: nothing changed, no version moved",
+        "1 scene changed",
+        "Exported scripts are byte-identical to what was imported: true",
     ] {
         assert!(out.contains(step), "{step:?} in {out}");
     }

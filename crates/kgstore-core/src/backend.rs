@@ -16,6 +16,7 @@ use crate::algo::{self, PathOptions, Stats, TraverseOptions, Visit};
 use crate::documents::{DocRead, DocWrite};
 use crate::durability::Durability;
 use crate::error::{Error, Result};
+use crate::events::{EventLogRead, EventLogWrite};
 use crate::filter::{Direction, EdgeFilter, NodeFilter};
 use crate::history::{LogQuery, Revision};
 use crate::model::{Edge, EdgeKey, Node, RelationType};
@@ -249,6 +250,13 @@ pub trait ReadTxn {
         algo::stats(self)
     }
 
+    /// The event log and its keyed state on this snapshot, if the backend keeps
+    /// events (see [`crate::events::backend`]); `None` by default, which the store
+    /// reports as [`Error::Unsupported`] naming the backend.
+    fn events(&self) -> Option<&dyn EventLogRead> {
+        None
+    }
+
     /// Full-text search's index: the corpus figures and every node holding one of
     /// `terms` (see [`crate::search`]). The default reads and analyses every node;
     /// a backend with an index answers from it.
@@ -315,6 +323,11 @@ pub trait WriteTxn: ReadTxn {
 
     /// Removes a schema; whether it existed.
     fn delete_schema(&mut self, target: &SchemaTarget) -> Result<bool>;
+
+    /// The event log for writing inside this transaction, if the backend keeps events.
+    fn events_mut(&mut self) -> Option<&mut dyn EventLogWrite> {
+        None
+    }
 
     /// The transaction's document writes; `None` (the default) for a backend that
     /// holds no documents. Must be `Some` exactly when [`ReadTxn::documents`] is.

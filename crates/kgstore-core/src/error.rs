@@ -167,6 +167,38 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// An append's expected version did not match the stream's version.
+    #[error("stream '{stream}' is at version {actual}, but {expected} was expected")]
+    WrongExpectedVersion {
+        /// The stream appended to.
+        stream: String,
+        /// What the append expected, in words (`version 3`, `no stream`, `an existing stream`).
+        expected: String,
+        /// The stream's version (0: no events yet).
+        actual: u64,
+    },
+    /// An event id was used before for another event, or an append mixed new and
+    /// already appended events.
+    #[error("event id '{id}' {detail}")]
+    DuplicateEvent {
+        /// The event id.
+        id: String,
+        /// What was found under it.
+        detail: String,
+    },
+    /// A deleted (tombstoned) stream was read or appended to.
+    #[error("stream '{stream}' was deleted; it can neither be read nor appended to again")]
+    StreamDeleted {
+        /// The stream.
+        stream: String,
+    },
+    /// Something the event store was asked about does not exist: a consumer group, a
+    /// batch, a dead letter, a schema version.
+    #[error("{what} not found")]
+    NotFound {
+        /// What was looked for, e.g. `consumer group 'billing'`.
+        what: String,
+    },
     /// The backend does not offer this operation.
     #[error("{operation} is not supported by the {backend} backend")]
     Unsupported {
@@ -209,6 +241,10 @@ pub enum ErrorKind {
     Backend,
     /// See [`Error::Unsupported`].
     Unsupported,
+    /// See [`Error::StreamDeleted`].
+    StreamDeleted,
+    /// See [`Error::NotFound`].
+    NotFound,
 }
 
 impl ErrorKind {
@@ -229,6 +265,8 @@ impl ErrorKind {
             Self::Io => "io",
             Self::Backend => "backend",
             Self::Unsupported => "unsupported",
+            Self::StreamDeleted => "stream_deleted",
+            Self::NotFound => "not_found",
         }
     }
 }
@@ -258,6 +296,9 @@ impl Error {
             Self::Io { .. } => ErrorKind::Io,
             Self::Backend { .. } => ErrorKind::Backend,
             Self::Unsupported { .. } => ErrorKind::Unsupported,
+            Self::WrongExpectedVersion { .. } | Self::DuplicateEvent { .. } => ErrorKind::Conflict,
+            Self::StreamDeleted { .. } => ErrorKind::StreamDeleted,
+            Self::NotFound { .. } => ErrorKind::NotFound,
         }
     }
 
@@ -318,6 +359,11 @@ impl Error {
             backend: backend.into(),
             source: source.into(),
         }
+    }
+
+    /// An [`Error::NotFound`] about `what`.
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Self::NotFound { what: what.into() }
     }
 
     /// An [`Error::Unsupported`].

@@ -41,6 +41,7 @@ pub mod documents;
 pub mod durability;
 pub mod entity_file;
 pub mod error;
+pub mod events;
 pub mod filter;
 pub mod history;
 pub mod memory;

@@ -15,6 +15,7 @@ use serde_json::Value;
 use crate::backend::{Backend, Problem, ReadTxn, WriteTxn};
 use crate::documents::{DocWrite, MemoryDocs};
 use crate::error::{Error, Result};
+use crate::events::{EventLogWrite, EventState};
 use crate::filter::{Direction, EdgeFilter, NodeFilter};
 use crate::model::{Edge, EdgeKey, Node, RelationType};
 use crate::schema::SchemaTarget;
@@ -38,6 +39,8 @@ pub struct GraphState {
     /// `(dependency, dependent)` for every dependency link.
     dependents: OrdSet<(String, String)>,
     schemas: OrdMap<SchemaTarget, Value>,
+    /// The event log and the event store's keyed state.
+    events: EventState,
     /// The full-text index of the nodes.
     search: SearchIndex,
 }
@@ -130,9 +133,19 @@ impl GraphState {
         self.schemas.remove(target)
     }
 
+    /// The event log and keyed state.
+    pub fn event_state(&self) -> &EventState {
+        &self.events
+    }
+
+    /// The event log and keyed state, to change.
+    pub fn event_state_mut(&mut self) -> &mut EventState {
+        &mut self.events
+    }
+
     /// Problems with the indexes: each must agree with the data it is derived from.
     pub fn check_indexes(&self) -> Vec<Problem> {
-        let mut problems = Vec::new();
+        let mut problems = self.events.check();
         let agrees = self.incoming.len() == self.edges.len()
             && self.edges.iter().all(|(k, edge)| {
                 self.incoming
@@ -311,15 +324,37 @@ impl ReadTxn for GraphState {
 
 /// Implements [`ReadTxn`] for a type by forwarding every plain read to one of its
 /// fields (a [`GraphState`], say), so that backends keeping their indexes in
-/// memory need not repeat the forwarding. With `documents: field`, the type's
-/// documents are that field's (a [`DocRead`](crate::documents::DocRead)).
+/// memory need not repeat the forwarding. With `events`, the reads of the field's
+/// event log ([`GraphState::event_state`]) are forwarded too — for a backend that
+/// also writes events, through [`WriteTxn::events_mut`](crate::WriteTxn::events_mut);
+/// a plain [`GraphState`] keeps no events of its own as a [`ReadTxn`]. With
+/// `documents: field`, the type's documents are that field's (a
+/// [`DocRead`](crate::documents::DocRead)).
 ///
 /// ```ignore
 /// kgstore_core::delegate_read_txn!(MyWriteTxn<'_>, state);
-/// kgstore_core::delegate_read_txn!(MyWriteTxn<'_>, state, documents: docs);
+/// kgstore_core::delegate_read_txn!(MyReadTxn, state, events);
+/// kgstore_core::delegate_read_txn!(MyWriteTxn<'_>, state, events, documents: docs);
 /// ```
 #[macro_export]
 macro_rules! delegate_read_txn {
+    ($ty:ty, $field:ident, events, documents: $docs:ident) => {
+        $crate::delegate_read_txn!(@impl $ty, $field,
+            fn events(&self) -> Option<&dyn $crate::events::EventLogRead> {
+                Some(self.$field.event_state())
+            }
+            fn documents(&self) -> Option<&dyn $crate::documents::DocRead> {
+                Some(&self.$docs)
+            }
+        );
+    };
+    ($ty:ty, $field:ident, events) => {
+        $crate::delegate_read_txn!(@impl $ty, $field,
+            fn events(&self) -> Option<&dyn $crate::events::EventLogRead> {
+                Some(self.$field.event_state())
+            }
+        );
+    };
     ($ty:ty, $field:ident, documents: $docs:ident) => {
         $crate::delegate_read_txn!(@impl $ty, $field,
             fn documents(&self) -> Option<&dyn $crate::documents::DocRead> {
@@ -405,7 +440,74 @@ macro_rules! delegate_read_txn {
     };
 }
 
-/// Admits one writer at a time, in one process; others wait (up to a timeout).
+/// First come, first served admission of one holder at a time, as tickets: waiters
+/// enter in the order they arrived, so a thread that leaves and asks again at once
+/// cannot overtake those already waiting. An unfair lock lets it, and under load a
+/// waiter can then lose every race for seconds and fail with its lock timeout while
+/// the others go on (it made `backup_while_writers_commit_is_one_instant_on_sqlite`
+/// flaky). Kept under the caller's mutex; whoever makes it free or gives up a ticket
+/// wakes every waiter (each checks whether it is its turn).
+#[derive(Debug, Default)]
+pub struct Turns {
+    busy: bool,
+    next: u64,
+    serving: u64,
+    /// Tickets of waiters that gave up (timed out) before their turn.
+    abandoned: std::collections::BTreeSet<u64>,
+}
+
+impl Turns {
+    /// Takes a place in line.
+    pub fn ticket(&mut self) -> u64 {
+        let ticket = self.next;
+        self.next += 1;
+        ticket
+    }
+
+    /// Whether the holder of `ticket` may enter now: nobody is inside and it is its turn.
+    pub fn may_enter(&self, ticket: u64) -> bool {
+        !self.busy && self.serving == ticket
+    }
+
+    /// Enters with `ticket`; `false` (and nothing changes) if it is not its turn.
+    pub fn enter(&mut self, ticket: u64) -> bool {
+        if !self.may_enter(ticket) {
+            return false;
+        }
+        self.busy = true;
+        self.serving += 1;
+        self.skip_abandoned();
+        true
+    }
+
+    /// Whether someone is inside.
+    pub fn is_busy(&self) -> bool {
+        self.busy
+    }
+
+    /// Leaves; the caller then wakes the waiters.
+    pub fn leave(&mut self) {
+        self.busy = false;
+    }
+
+    /// Gives up `ticket` (its waiter timed out); the caller then wakes the waiters,
+    /// as the next one's turn may have come.
+    pub fn abandon(&mut self, ticket: u64) {
+        if ticket >= self.serving {
+            self.abandoned.insert(ticket);
+        }
+        self.skip_abandoned();
+    }
+
+    fn skip_abandoned(&mut self) {
+        while self.abandoned.remove(&self.serving) {
+            self.serving += 1;
+        }
+    }
+}
+
+/// Admits one writer at a time, in one process, in the order they came (see
+/// [`Turns`]); others wait (up to a timeout).
 /// The memory backend's writer gate, also used by backends that need the same: the
 /// JSON-files and git backends put one in front of their cross-process lock, so
 /// that the threads of one process queue here and only one of them waits for the
@@ -427,7 +529,7 @@ macro_rules! delegate_read_txn {
 /// ```
 #[derive(Debug, Default)]
 pub struct Gate {
-    busy: Mutex<bool>,
+    turns: Mutex<Turns>,
     freed: Condvar,
 }
 
@@ -436,70 +538,79 @@ pub struct Gate {
 pub struct GateGuard<'a>(&'a Gate);
 
 impl Gate {
-    fn lock(&self) -> MutexGuard<'_, bool> {
-        self.busy.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, Turns> {
+        self.turns.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Waits (up to `timeout`; for ever if `None`) until no other writer is inside, then
-    /// enters. On timeout: [`Error::Locked`] naming `resource`.
+    /// Waits (up to `timeout`; for ever if `None`) until every writer that came
+    /// before has been in and left, then enters. On timeout: [`Error::Locked`]
+    /// naming `resource`.
     pub fn enter(&self, timeout: Option<Duration>, resource: &str) -> Result<GateGuard<'_>> {
-        let mut busy = self.lock();
-        if !*busy {
-            *busy = true;
+        let mut turns = self.lock();
+        let ticket = turns.ticket();
+        if turns.enter(ticket) {
             return Ok(GateGuard(self));
         }
-        drop(busy);
+        drop(turns);
         crate::observe::timed_wait(
             &resource,
             "another write transaction of this process",
-            || self.wait(timeout, resource),
+            || self.wait(ticket, timeout, resource),
         )
     }
 
-    /// The slow path of [`Gate::enter`]: waits until the gate is free.
-    fn wait(&self, timeout: Option<Duration>, resource: &str) -> Result<GateGuard<'_>> {
-        let deadline = timeout.map(|t| Instant::now() + t);
-        let mut busy = self.lock();
-        while *busy {
-            busy = match deadline {
+    /// The slow path of [`Gate::enter`]: waits for `ticket`'s turn.
+    fn wait(
+        &self,
+        ticket: u64,
+        timeout: Option<Duration>,
+        resource: &str,
+    ) -> Result<GateGuard<'_>> {
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let mut turns = self.lock();
+        while !turns.enter(ticket) {
+            turns = match deadline {
                 None => self
                     .freed
-                    .wait(busy)
+                    .wait(turns)
                     .unwrap_or_else(PoisonError::into_inner),
                 Some(deadline) => {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {
+                        turns.abandon(ticket);
+                        drop(turns);
+                        self.freed.notify_all();
                         return Err(Error::Locked {
                             resource: resource.into(),
                             holder: Some("another write transaction".into()),
                         });
                     }
                     self.freed
-                        .wait_timeout(busy, left)
+                        .wait_timeout(turns, left)
                         .unwrap_or_else(PoisonError::into_inner)
                         .0
                 }
             };
         }
-        *busy = true;
         Ok(GateGuard(self))
     }
 
-    /// Enters if no other writer is inside; `None` if one is.
+    /// Enters if no other writer is inside or waiting; `None` otherwise.
     pub fn try_enter(&self) -> Option<GateGuard<'_>> {
-        let mut busy = self.lock();
-        if *busy {
-            return None;
+        let mut turns = self.lock();
+        let ticket = turns.ticket();
+        if turns.enter(ticket) {
+            return Some(GateGuard(self));
         }
-        *busy = true;
-        Some(GateGuard(self))
+        turns.abandon(ticket);
+        None
     }
 }
 
 impl Drop for GateGuard<'_> {
     fn drop(&mut self) {
-        *self.0.lock() = false;
-        self.0.freed.notify_one();
+        self.0.lock().leave();
+        self.0.freed.notify_all();
     }
 }
 
@@ -596,8 +707,8 @@ struct MemoryWrite<'a> {
     _guard: GateGuard<'a>,
 }
 
-crate::delegate_read_txn!(MemoryRead, state, documents: docs);
-crate::delegate_read_txn!(MemoryWrite<'_>, state, documents: docs);
+crate::delegate_read_txn!(MemoryRead, state, events, documents: docs);
+crate::delegate_read_txn!(MemoryWrite<'_>, state, events, documents: docs);
 
 impl WriteTxn for MemoryWrite<'_> {
     fn put_node(&mut self, node: &Node) -> Result<()> {
@@ -627,6 +738,10 @@ impl WriteTxn for MemoryWrite<'_> {
         Ok(self.state.delete_schema(target).is_some())
     }
 
+    fn events_mut(&mut self) -> Option<&mut dyn EventLogWrite> {
+        Some(&mut self.state.events)
+    }
+
     fn documents_mut(&mut self) -> Option<&mut dyn DocWrite> {
         Some(&mut self.docs)
     }
@@ -643,5 +758,70 @@ impl WriteTxn for MemoryWrite<'_> {
             .write()
             .unwrap_or_else(PoisonError::into_inner) = MemoryState { graph: state, docs };
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// Regression: the writer gates admitted whoever grabbed the mutex first, so a
+    /// writer that left and asked again at once overtook those waiting, and under
+    /// load one waited past its lock timeout (a flaky backup-while-writing test).
+    #[test]
+    fn regression_turns_admit_in_arrival_order_and_skip_abandoned_tickets() {
+        let mut turns = Turns::default();
+        let a = turns.ticket();
+        assert!(turns.enter(a));
+        let b = turns.ticket();
+        assert!(!turns.enter(b), "one holder at a time");
+        turns.leave();
+        let a_again = turns.ticket();
+        assert!(
+            !turns.enter(a_again),
+            "the one that left does not overtake b"
+        );
+        assert!(turns.enter(b));
+        turns.leave();
+        assert!(turns.enter(a_again));
+        // A waiter that gives up before its turn does not hold up those behind it.
+        let c = turns.ticket();
+        let d = turns.ticket();
+        turns.abandon(c);
+        assert!(!turns.enter(d), "still busy");
+        turns.leave();
+        assert!(turns.enter(d));
+        turns.leave();
+        // Giving up when it is already one's turn passes it on too.
+        let e = turns.ticket();
+        let f = turns.ticket();
+        turns.abandon(e);
+        assert!(turns.enter(f));
+    }
+
+    #[test]
+    fn a_gate_lets_a_waiting_writer_in_before_one_that_comes_back() {
+        let gate = Arc::new(Gate::default());
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let first = gate.enter(None, "test").unwrap();
+        let waiter = {
+            let (gate, order) = (Arc::clone(&gate), Arc::clone(&order));
+            std::thread::spawn(move || {
+                let _inside = gate.enter(None, "test").unwrap();
+                order.lock().unwrap().push("waiter");
+            })
+        };
+        // Until the waiter has its ticket, the gate's next ticket is 1.
+        while gate.lock().next < 2 {
+            std::thread::yield_now();
+        }
+        drop(first);
+        let again = gate.enter(None, "test").unwrap();
+        order.lock().unwrap().push("came back");
+        drop(again);
+        waiter.join().unwrap();
+        assert_eq!(*order.lock().unwrap(), ["waiter", "came back"]);
     }
 }

@@ -130,7 +130,14 @@ impl fmt::Debug for CompiledSchema {
 
 /// Compiles a schema document, refusing what is not a valid JSON Schema.
 pub(crate) fn compile(target: &SchemaTarget, schema: &Value) -> Result<jsonschema::Validator> {
-    let what = || format!("JSON Schema for {target}");
+    compile_document(|| format!("JSON Schema for {target}"), schema)
+}
+
+/// Compiles a schema document; `what` names it in errors.
+pub(crate) fn compile_document(
+    what: impl Fn() -> String,
+    schema: &Value,
+) -> Result<jsonschema::Validator> {
     if !(schema.is_object() || schema.is_boolean()) {
         return Err(Error::invalid_input(
             what(),
@@ -168,7 +175,7 @@ pub(crate) fn violations(
 }
 
 /// Cuts a message to a readable length (values quoted in schema errors can be huge).
-fn clip(message: &str) -> String {
+pub(crate) fn clip(message: &str) -> String {
     const MAX_CHARS: usize = 300;
     if message.chars().count() <= MAX_CHARS {
         return message.to_owned();

@@ -8,6 +8,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 use std::thread::{self, ThreadId};
 use std::time::Instant;
 
+use kgstore_core::events::{EventLogRead, EventLogWrite, LogScan};
 use kgstore_core::memory::{Gate, GateGuard};
 use kgstore_core::{
     Backend, Edge, EdgeFilter, EdgeKey, Error, GraphState, Node, NodeFilter, Problem, ReadTxn,
@@ -852,6 +853,31 @@ fn compare(
             problems.push(differ(names::schema_path(&key), detail));
         }
     }
+    let all_events = |s: &GraphState| {
+        s.event_state().log_scan(&LogScan {
+            from: 1,
+            limit: usize::MAX,
+            ..LogScan::default()
+        })
+    };
+    let (a, b) = (all_events(open)?, all_events(disk)?);
+    for (position, x, y) in merge(&a, &b, |r| r.position) {
+        if let Some(detail) = difference(x, y) {
+            problems.push(differ(crate::events::event_path(position), detail));
+        }
+    }
+    let entries = |s: &GraphState| -> Vec<(String, String, Value)> {
+        s.event_state()
+            .state_entries()
+            .map(|(space, key, value)| (space.to_owned(), key.to_owned(), value.clone()))
+            .collect()
+    };
+    let (a, b) = (entries(open), entries(disk));
+    for ((space, key), x, y) in merge(&a, &b, |(s, k, _)| (s.clone(), k.clone())) {
+        if let Some(detail) = difference(x, y) {
+            problems.push(differ(crate::events::state_path(&space, &key), detail));
+        }
+    }
     Ok(())
 }
 
@@ -903,24 +929,24 @@ struct JsonFsRead<'a> {
     docs: DocView<'a>,
 }
 
-kgstore_core::delegate_read_txn!(JsonFsRead<'_>, state, documents: docs);
+kgstore_core::delegate_read_txn!(JsonFsRead<'_>, state, events, documents: docs);
 
 /// The write transaction: a private copy of the state plus the keys it changed,
 /// written to the files at commit. It holds this process's turn and the store's
 /// lock until it commits or is dropped.
-struct JsonFsWrite<'a> {
+pub(crate) struct JsonFsWrite<'a> {
     backend: &'a JsonFsBackend,
     _gate: GateGuard<'a>,
     /// `None` once let go.
     held: Option<Held<'a>>,
     base: Image,
-    state: GraphState,
-    changed: BTreeSet<Key>,
+    pub(crate) state: GraphState,
+    pub(crate) changed: BTreeSet<Key>,
     /// The documents as the transaction has them, and what it changed.
     docs: DocTxn<'a>,
 }
 
-kgstore_core::delegate_read_txn!(JsonFsWrite<'_>, state, documents: docs);
+kgstore_core::delegate_read_txn!(JsonFsWrite<'_>, state, events, documents: docs);
 
 impl Drop for JsonFsWrite<'_> {
     fn drop(&mut self) {
@@ -969,6 +995,25 @@ impl JsonFsWrite<'_> {
             Key::Schema(target) => (
                 self.state.get_schema(target)?.map(Content::schema),
                 self.base.graph.get_schema(target)?.is_some(),
+            ),
+            Key::Event(position) => (
+                self.state
+                    .event_state()
+                    .record(*position)
+                    .cloned()
+                    .map(Content::event),
+                self.base.graph.event_state().record(*position).is_some(),
+            ),
+            Key::State(space, key) => (
+                self.state
+                    .event_state()
+                    .state_get(space, key)?
+                    .map(|v| Content::state(space, key, v)),
+                self.base
+                    .graph
+                    .event_state()
+                    .state_get(space, key)?
+                    .is_some(),
             ),
         };
         Ok(match (now, before) {
@@ -1029,6 +1074,10 @@ impl WriteTxn for JsonFsWrite<'_> {
         Ok(existed)
     }
 
+    fn events_mut(&mut self) -> Option<&mut dyn EventLogWrite> {
+        Some(self)
+    }
+
     fn documents_mut(&mut self) -> Option<&mut dyn DocWrite> {
         Some(&mut self.docs)
     }
@@ -1069,6 +1118,10 @@ impl WriteTxn for JsonFsWrite<'_> {
                 Key::Node(name) => image.graph.contains_node(name)?,
                 Key::Edge(edge) => image.graph.contains_edge(edge)?,
                 Key::Schema(target) => image.graph.get_schema(target)?.is_some(),
+                Key::Event(position) => image.graph.event_state().record(*position).is_some(),
+                Key::State(space, key) => {
+                    image.graph.event_state().state_get(space, key)?.is_some()
+                }
             };
             image.wrote(key, exists);
         }

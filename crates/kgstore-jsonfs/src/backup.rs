@@ -70,6 +70,19 @@ fn fill(state: &GraphState, docs: &Docs, source: &Path, root: &Path, hooks: &Hoo
     for (target, schema) in state.list_schemas()? {
         items.push((crate::names::schema_path(&target), Content::schema(schema)));
     }
+    let events = state.event_state();
+    for record in events.records() {
+        items.push((
+            crate::events::event_path(record.position),
+            Content::event(record.clone()),
+        ));
+    }
+    for (space, key, value) in events.state_entries() {
+        items.push((
+            crate::events::state_path(space, key),
+            Content::state(space, key, value.clone()),
+        ));
+    }
     let mut dirs: Vec<PathBuf> = items
         .iter()
         .filter_map(|(rel, _)| root.join(rel).parent().map(Path::to_path_buf))

@@ -141,13 +141,29 @@ impl Disk<'_> {
                 // Its folders are made right before its move, after the commit mark.
                 continue;
             }
-            if change.content.is_some() && !dirs.contains(dir) && !new_dirs.iter().any(|d| d == dir)
-            {
-                let path = self.root.join(dir);
+            if change.content.is_none() {
+                continue;
+            }
+            // The folder and, top down, those of its parents the store does not
+            // always have (an event-store state space).
+            let mut chain = vec![dir];
+            let mut below = dir;
+            while let Some((parent, _)) = below.rsplit_once('/') {
+                if crate::layout::FOLDERS.contains(&parent) {
+                    break;
+                }
+                chain.push(parent);
+                below = parent;
+            }
+            for folder in chain.into_iter().rev() {
+                if dirs.contains(folder) || new_dirs.iter().any(|d| d == folder) {
+                    continue;
+                }
+                let path = self.root.join(folder);
                 // Made now, or by an earlier commit that failed: synced in its parent either way.
                 ensure_dir(&path, self.hooks).map_err(Failure::clean)?;
                 to_sync.push(files::parent(&path).to_path_buf());
-                new_dirs.push(dir.to_owned());
+                new_dirs.push(folder.to_owned());
             }
         }
         to_sync.sort();

@@ -45,6 +45,10 @@ pub enum Content {
     Edge(Edge),
     /// A schema file (the schema document itself).
     Schema(Value),
+    /// An event at its position.
+    Event(Box<kgstore_core::events::LogRecord>),
+    /// An entry of the event store's keyed state.
+    State(crate::events::StateFile),
     /// A document's metadata file.
     DocMeta(kgstore_core::DocumentMeta),
     /// A document's bytes, already in a staged file (relative path), moved into place.
@@ -67,12 +71,31 @@ impl Content {
         Self::Schema(schema)
     }
 
+    /// An event's file content (JSON objects with their keys sorted).
+    pub fn event(mut record: kgstore_core::events::LogRecord) -> Self {
+        record.data.sort_all_objects();
+        entity_file::sort_map(&mut record.metadata);
+        Self::Event(Box::new(record))
+    }
+
+    /// A state entry's file content.
+    pub fn state(space: &str, key: &str, mut value: Value) -> Self {
+        value.sort_all_objects();
+        Self::State(crate::events::StateFile {
+            space: space.to_owned(),
+            key: key.to_owned(),
+            value,
+        })
+    }
+
     /// The file's bytes.
     pub fn render(&self) -> Result<Vec<u8>> {
         match self {
             Self::Node(node) => entity_file::render_node(node),
             Self::Edge(edge) => entity_file::render_edge(edge),
             Self::Schema(schema) => entity_file::render_schema(schema),
+            Self::Event(record) => render(&**record),
+            Self::State(entry) => render(entry),
             Self::DocMeta(meta) => render(meta),
             Self::Staged(rel, _) => Err(Error::backend(
                 "jsonfs",

@@ -3,9 +3,9 @@
 //!
 //! A record is a list of file operations (write this file with this content,
 //! remove that file). Applying one is interpreting each path by the folder it is
-//! in: `nodes/`, `edges/`, `schemas/`, and `docmeta/` for documents, whose bytes
-//! stay in their files (a record's `mv` names the file's identity, which readers
-//! check when they open it).
+//! in: `nodes/`, `edges/`, `schemas/`, `events/` for the event store, and
+//! `docmeta/` for documents, whose bytes stay in their files (a record's `mv` names
+//! the file's identity, which readers check when they open it).
 
 use imbl::OrdMap;
 use kgstore_core::entity_file::{self, EntityFile};
@@ -24,6 +24,10 @@ pub(crate) enum Key {
     Edge(EdgeKey),
     /// A schema.
     Schema(SchemaTarget),
+    /// The event at a position.
+    Event(u64),
+    /// An entry of the event store's keyed state: space and key.
+    State(String, String),
 }
 
 impl Key {
@@ -33,6 +37,8 @@ impl Key {
             Self::Node(name) => names::node_path(name),
             Self::Edge(key) => names::edge_path(key),
             Self::Schema(target) => names::schema_path(target),
+            Self::Event(position) => crate::events::event_path(*position),
+            Self::State(space, key) => crate::events::state_path(space, key),
         }
     }
 }
@@ -67,6 +73,7 @@ fn decode(rel: &str) -> Option<Key> {
             let kind = dir.split('/').nth(1)?;
             names::decode_schema_path(kind, file).map(Key::Schema)
         }
+        crate::events::EVENTS => crate::events::decode_path(rel),
         _ => None,
     }
 }
@@ -128,6 +135,10 @@ impl Image {
             .filter_map(|op| Some((op.rel.as_str(), (op.from.as_ref()?, op.id))))
             .collect();
         for op in ops {
+            if crate::events::is_event_path(&op.rel) {
+                self.apply_event_file(op)?;
+                continue;
+            }
             if op.rel.starts_with(docs::DOCMETA)
                 && op.rel.as_bytes().get(docs::DOCMETA.len()) == Some(&b'/')
             {
@@ -159,13 +170,46 @@ impl Image {
                         Some(Key::Node(name)) => drop(self.graph.delete_node(&name)),
                         Some(Key::Edge(key)) => drop(self.graph.delete_edge(&key)),
                         Some(Key::Schema(target)) => drop(self.graph.delete_schema(&target)),
-                        // A file this image never held: nothing to remove.
-                        None => {}
+                        // Event-store files are applied above; a file this image never
+                        // held: nothing to remove.
+                        Some(Key::Event(_) | Key::State(..)) | None => {}
                     }
                 }
             }
         }
         Ok(())
+    }
+
+    /// Applies the operation on an event-store file: an event or a state entry.
+    fn apply_event_file(&mut self, op: &FileOp) -> Result<(), String> {
+        let events = self.graph.event_state_mut();
+        match &op.content {
+            Some(bytes) => {
+                let file = crate::events::parse(&op.rel, bytes)
+                    .map_err(|detail| format!("{}: {detail}", op.rel))?;
+                if let crate::events::EventFile::State(entry) = &file {
+                    let key = Key::State(entry.space.clone(), entry.key.clone());
+                    Self::note_path(&mut self.hashed, &op.rel, &key);
+                }
+                crate::events::load(events, file).map_err(|e| format!("{}: {e}", op.rel))
+            }
+            None => {
+                let key = match self.hashed.remove(&op.rel) {
+                    Some(key) => Some(key),
+                    None => decode(&op.rel),
+                };
+                match key {
+                    Some(Key::Event(position)) => events.remove_record(position),
+                    Some(Key::State(space, key)) => {
+                        kgstore_core::events::EventLogWrite::state_delete(events, &space, &key)
+                            .map_err(|e| format!("{}: {e}", op.rel))?;
+                    }
+                    // A file this image never held: nothing to remove.
+                    _ => {}
+                }
+                Ok(())
+            }
+        }
     }
 
     /// Applies the operation on a document's metadata file.

@@ -160,7 +160,7 @@ fn parse_id(text: &str) -> Option<(u64, u64)> {
 }
 
 fn checked_path(rel: &str, offset: usize) -> Result<String, String> {
-    if is_entity_path(rel) || crate::docs::is_doc_path(rel) {
+    if is_entity_path(rel) || crate::events::is_event_path(rel) || crate::docs::is_doc_path(rel) {
         Ok(rel.to_owned())
     } else {
         Err(format!(

@@ -20,24 +20,34 @@ use crate::names::{EDGES, NODES, SCHEMAS};
 pub const MARKER: &str = "kgstore-jsonfs.json";
 /// The format's name in the marker.
 pub const FORMAT: &str = "kgstore-jsonfs";
-/// The format version this build writes. Version 2 added documents (`documents/`
-/// and `docmeta/`); version 3 the commit log (`journal/log/`) and the protocol
-/// that lets several processes share a store. The files of an older version are
-/// files of this one, so a writable open upgrades it by rewriting the marker
-/// (1 → 3 and 2 → 3 alike) once the folders exist.
-pub const VERSION: u64 = 3;
+/// The format version this build writes (and the newest it reads). Each version
+/// added something; the files of an older version are files of this one, so a
+/// writable open upgrades an older store by rewriting the marker once the new
+/// folders exist, and an older kgstore then refuses it rather than take a store
+/// holding newer data, or a journal naming its files, for its own. The versions:
+///
+/// | version | added |
+/// |---------|-------|
+/// | 1 | the graph (`nodes/`, `edges/`, `schemas/`) |
+/// | 2 | documents (`documents/`, `docmeta/`) |
+/// | 3 | the commit log (`journal/log/`) and the protocol that lets several processes share a store |
+/// | 4 | the event store (`events/`) |
+pub const VERSION: u64 = 4;
 /// The oldest format version this build reads.
 pub const OLDEST_VERSION: u64 = 1;
 /// What a store's own `.gitignore` keeps out of version control.
 const GITIGNORE: &str = "# Written by kgstore-jsonfs: the lock, unfinished commits and temporary files.\nLOCK\njournal/\n.tmp-*\n";
 
 /// Every folder of a store, parents first.
-pub const FOLDERS: [&str; 9] = [
+pub const FOLDERS: [&str; 12] = [
     NODES,
     EDGES,
     SCHEMAS,
     "schemas/node_type",
     "schemas/relation_type",
+    crate::events::EVENTS,
+    crate::events::LOG,
+    crate::events::STATE,
     JOURNAL_DIR,
     LOG_DIR,
     DOCUMENTS,
@@ -166,8 +176,9 @@ pub fn prepare(root: &Path, hooks: &Hooks) -> Result<()> {
         }
         Marker::Version(VERSION) => {}
         Marker::Version(_) => {
-            // Version 1 and 2 files are version 3 files: only the marker changes, and
-            // only once the folders of documents and of the commit log exist.
+            // Older files are files of this version: only the marker changes, and
+            // only once the folders of documents, the commit log and the event store
+            // exist.
             for folder in FOLDERS {
                 ensure_dir(&root.join(folder), hooks)?;
             }

@@ -4,13 +4,15 @@
 //!
 //! ```text
 //! store/
-//!   kgstore-jsonfs.json          format marker: {"format": "kgstore-jsonfs", "version": 1}
+//!   kgstore-jsonfs.json          format marker: {"format": "kgstore-jsonfs", "version": 4}
 //!   LOCK                         lock file: a writer's pid while it holds the lock
 //!   .gitignore                   keeps LOCK, journal/ and temporary files out of git
 //!   nodes/3f/serde.json          one file per node, sharded by a hash of its name
 //!   edges/a0/kgstore,depends_on,serde.json
 //!   schemas/node_type/crate.json
 //!   schemas/relation_type/depends_on.json
+//!   events/log/000000000000/00000000000000000001.json   one file per event position
+//!   events/state/streams/3f/orders.json                  the event store's keyed state
 //!   journal/                     a commit's staged files and journal, while it is applied
 //!   journal/log/                 the commit log: what recent transactions changed
 //! ```
@@ -42,6 +44,7 @@ mod backend;
 mod backup;
 mod commit;
 mod docs;
+pub mod events;
 pub mod fault;
 mod files;
 mod fsio;

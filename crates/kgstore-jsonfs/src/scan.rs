@@ -10,6 +10,7 @@ use imbl::OrdMap;
 use kgstore_core::entity_file::{self, EntityFile};
 use kgstore_core::{EdgeKey, Error, GraphState, Problem, Result, algo};
 
+use crate::events::EventFile;
 use crate::files::{is_temp, workers_for};
 use crate::image::{Image, Key};
 use crate::journal::FileOp;
@@ -52,10 +53,27 @@ pub struct Scan {
     pub doc_pending: Vec<(String, String)>,
 }
 
+/// A file of the store, parsed.
+enum Parsed {
+    /// A node, edge or schema file.
+    Entity(EntityFile),
+    /// An event-store file.
+    Event(EventFile),
+}
+
+/// Parses a file found at `rel`, by the folder it is in.
+fn parse(rel: &str, bytes: &[u8]) -> Result<Parsed, String> {
+    if rel.starts_with(crate::events::EVENTS) {
+        crate::events::parse(rel, bytes).map(Parsed::Event)
+    } else {
+        entity_file::parse(rel, bytes).map(Parsed::Entity)
+    }
+}
+
 /// What reading one folder gave.
 #[derive(Default)]
 struct FolderScan {
-    loaded: Vec<(String, Result<EntityFile, String>)>,
+    loaded: Vec<(String, Result<Parsed, String>)>,
     findings: Vec<Finding>,
     temps: Vec<PathBuf>,
 }
@@ -96,7 +114,7 @@ fn read_folder(root: &Path, rel_dir: &str, out: &mut FolderScan) {
         }
         let rel = format!("{rel_dir}/{name}");
         let parsed = match fs::read(&path) {
-            Ok(bytes) => entity_file::parse(&rel, &bytes),
+            Ok(bytes) => parse(&rel, &bytes),
             Err(e) => Err(format!("cannot be read: {e}")),
         };
         out.loaded.push((rel, parsed));
@@ -155,8 +173,57 @@ fn folders(root: &Path, scan: &mut Scan) -> Result<Vec<String>> {
             }
         }
     }
+    event_folders(root, scan, &mut folders)?;
     folders.sort();
     Ok(folders)
+}
+
+/// The event store's folders: `events/log/NNNNNNNNNNNN` and `events/state/SPACE/SHARD`.
+fn event_folders(root: &Path, scan: &mut Scan, folders: &mut Vec<String>) -> Result<()> {
+    use crate::events::{LOG, STATE};
+    // Lists a folder's sub-folders whose names pass `expected`; strays are findings.
+    let mut list = |rel: &str, expected: &dyn Fn(&str) -> bool| -> Result<Vec<String>> {
+        let dir = root.join(rel);
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(&dir, e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(&dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+            if is_temp(&name) && !is_dir {
+                scan.temps.push(entry.path());
+            } else if is_dir && expected(&name) {
+                out.push(format!("{rel}/{name}"));
+            } else {
+                scan.findings.push(finding(
+                    entry.path(),
+                    "is not a file or folder this store writes (stray)".into(),
+                    false,
+                ));
+            }
+        }
+        Ok(out)
+    };
+    let digits = |name: &str| name.len() == 12 && name.bytes().all(|b| b.is_ascii_digit());
+    let word =
+        |name: &str| !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+    let hex2 = |name: &str| {
+        name.len() == 2 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
+    let mut found = list(LOG, &digits)?;
+    for space in list(STATE, &word)? {
+        found.extend(list(&space, &hex2)?);
+        scan.dirs.insert(space);
+    }
+    for rel in found {
+        scan.dirs.insert(rel.clone());
+        folders.push(rel);
+    }
+    Ok(())
 }
 
 /// The folders that hold entity files (shard folders and schema folders), relative
@@ -167,7 +234,7 @@ pub fn data_folders(root: &Path) -> Result<Vec<String>> {
 
 /// The files of a store as read, before any overlay and integrity check.
 pub struct Files {
-    loaded: BTreeMap<String, Result<EntityFile, String>>,
+    loaded: BTreeMap<String, Result<Parsed, String>>,
     scan: Scan,
 }
 
@@ -200,7 +267,7 @@ pub fn read_files(root: &Path) -> Result<Files> {
             }
         });
     }
-    let mut loaded: BTreeMap<String, Result<EntityFile, String>> = BTreeMap::new();
+    let mut loaded: BTreeMap<String, Result<Parsed, String>> = BTreeMap::new();
     for part in results
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -235,7 +302,7 @@ pub fn finish(root: &Path, files: Files, overlay: &[FileOp]) -> Result<Scan> {
         }
         match &op.content {
             Some(bytes) => {
-                loaded.insert(op.rel.clone(), entity_file::parse(&op.rel, bytes));
+                loaded.insert(op.rel.clone(), parse(&op.rel, bytes));
             }
             None => {
                 loaded.remove(&op.rel);
@@ -249,20 +316,33 @@ pub fn finish(root: &Path, files: Files, overlay: &[FileOp]) -> Result<Scan> {
     let mut hashed = OrdMap::new();
     for (rel, parsed) in loaded {
         match parsed {
-            Ok(EntityFile::Node(node)) => {
+            Ok(Parsed::Entity(EntityFile::Node(node))) => {
                 Image::note_path(&mut hashed, &rel, &Key::Node(node.name.clone()));
                 deps.insert(node.name.clone(), node.dependencies.clone());
                 paths_of_nodes.insert(node.name.clone(), rel);
                 graph.put_node(node);
             }
-            Ok(EntityFile::Edge(edge)) => {
+            Ok(Parsed::Entity(EntityFile::Edge(edge))) => {
                 Image::note_path(&mut hashed, &rel, &Key::Edge(edge.key()));
                 edges.push((rel, edge.key()));
                 graph.put_edge(edge);
             }
-            Ok(EntityFile::Schema(target, schema)) => graph.put_schema(target, schema),
+            Ok(Parsed::Entity(EntityFile::Schema(target, schema))) => {
+                graph.put_schema(target, schema)
+            }
+            Ok(Parsed::Event(file)) => {
+                if let EventFile::State(entry) = &file {
+                    let key = Key::State(entry.space.clone(), entry.key.clone());
+                    Image::note_path(&mut hashed, &rel, &key);
+                }
+                crate::events::load(graph.event_state_mut(), file)?
+            }
             Err(detail) => scan.findings.push(finding(root.join(&rel), detail, true)),
         }
+    }
+    for detail in crate::events::integrity(graph.event_state()) {
+        scan.findings
+            .push(finding(root.join(crate::events::LOG), detail, true));
     }
     scan.state = Image::new(0, graph, hashed);
     let documents = crate::docs::scan(root, overlay)?;

@@ -126,7 +126,10 @@ fn node_and_edge_files_are_pretty_with_stable_key_order() {
     );
     assert_eq!(
         file(dir.path(), "kgstore-jsonfs.json"),
-        "{\n  \"format\": \"kgstore-jsonfs\",\n  \"version\": 3\n}\n"
+        format!(
+            "{{\n  \"format\": \"kgstore-jsonfs\",\n  \"version\": {}\n}}\n",
+            kgstore_jsonfs::VERSION
+        )
     );
 }
 
@@ -462,7 +465,10 @@ fn folders_that_are_not_stores_are_refused() {
     drop(open(newer.path()));
     fs::write(
         newer.path().join("kgstore-jsonfs.json"),
-        r#"{"format": "kgstore-jsonfs", "version": 4}"#,
+        format!(
+            r#"{{"format": "kgstore-jsonfs", "version": {}}}"#,
+            kgstore_jsonfs::VERSION + 1
+        ),
     )
     .unwrap();
     let err = JsonFsBackend::open(newer.path(), JsonFsOptions::default()).unwrap_err();

@@ -1,6 +1,7 @@
 //! The committed stores of every format version must keep opening with the same
 //! content: `tests/fixtures/v1` (graph only), `v2` (with documents), `v3` (the
-//! commit log of several processes; its files are those of v2 but the marker).
+//! commit log of several processes; its files are those of v2 but the marker), `v4`
+//! (the event store: v3's files plus `events/`).
 //! Today's writer must still write exactly the files of the current version: a
 //! change of format shows up here and needs a new version and a new fixture.
 //!
@@ -12,6 +13,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use kgstore_core::events::{
+    Append, AppendOptions, EventRead, ExpectedVersion, GroupOptions, Nack, NewEvent, ReadOptions,
+};
 use kgstore_core::suite::dump;
 use kgstore_core::{
     DocumentQuery, DocumentRead, Edge, Node, RelationType, SchemaTarget, Store, Timestamp,
@@ -108,6 +112,82 @@ fn write_sample(path: &Path) {
         .unwrap();
 }
 
+/// The format version that added the event store.
+const EVENTS_SINCE: u64 = 4;
+
+/// The event store of the fixtures since v4: a consumer group with an acked and a
+/// parked delivery, an event schema, a batch, hostile stream names.
+fn write_events(path: &Path) {
+    let store = open(path);
+    store
+        .create_group("billing", GroupOptions::default())
+        .unwrap();
+    store
+        .set_event_schema("order.placed", json!({"type": "object"}), None)
+        .unwrap();
+    store
+        .append_all(
+            vec![
+                Append::new(
+                    "orders/../../etc",
+                    ExpectedVersion::NoStream,
+                    [
+                        NewEvent::new("order.placed", json!({"order": 1, "lines": ["a", "b"]}))
+                            .with_id("o1")
+                            .with_correlation_id("checkout-1"),
+                    ],
+                ),
+                Append::new(
+                    "Café",
+                    ExpectedVersion::NoStream,
+                    [NewEvent::new("order.paid", json!(9.5)).with_id("o1-paid")],
+                ),
+            ],
+            &AppendOptions {
+                batch: Some("import-1".into()),
+            },
+        )
+        .unwrap();
+    let c = store.consumer("billing", "fixture").unwrap();
+    let d = c.poll(2).unwrap();
+    c.ack(&d[0]).unwrap();
+    c.nack(&d[1], &Nack::Park, "kept for the fixture").unwrap();
+}
+
+/// The event store `write_events` wrote, read back (a retry of its append is
+/// recognised).
+fn check_events(store: &Store) {
+    let page = store
+        .read_stream("orders/../../etc", &ReadOptions::forwards(10))
+        .unwrap();
+    assert_eq!(
+        page.events[0].data,
+        json!({"order": 1, "lines": ["a", "b"]})
+    );
+    assert_eq!(
+        page.events[0].metadata.correlation_id.as_deref(),
+        Some("checkout-1")
+    );
+    let status = store.group_status("billing").unwrap();
+    assert_eq!((status.checkpoint, status.dead_letters), (2, 1));
+    assert_eq!(store.batch_status("import-1").unwrap().total, 2);
+}
+
+/// Event-store files hold the times of their transactions: replaced for comparisons.
+fn normalized(bytes: &[u8]) -> serde_json::Value {
+    fn walk(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::String(s) if s.parse::<Timestamp>().is_ok() => *s = "<time>".into(),
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            serde_json::Value::Object(map) => map.values_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+    walk(&mut value);
+    value
+}
+
 /// The regular files of a store, relative, without what its `.gitignore` keeps out
 /// of version control (the lock file, `journal/` with the commit log).
 fn files(root: &Path) -> Vec<(String, Vec<u8>)> {
@@ -142,6 +222,7 @@ fn the_fixture_of_every_format_version_opens_with_its_content() {
     let fresh_dir = tempfile::tempdir().unwrap();
     write_sample(fresh_dir.path());
     write_documents(fresh_dir.path());
+    write_events(fresh_dir.path());
     if std::env::var("KGSTORE_WRITE_FIXTURE").is_ok() {
         let _ = std::fs::remove_dir_all(current());
         for (rel, bytes) in files(fresh_dir.path()) {
@@ -170,6 +251,11 @@ fn the_fixture_of_every_format_version_opens_with_its_content() {
         );
         assert!(dump(&read_only) == expected, "v{version}");
         assert_eq!(documents(&read_only), expected_documents, "v{version}");
+        if version >= EVENTS_SINCE {
+            check_events(&read_only);
+        } else {
+            assert_eq!(read_only.last_position().unwrap(), 0, "v{version}");
+        }
         for meta in &expected_documents {
             assert_eq!(
                 read_only.read_document(&meta.key).unwrap(),
@@ -198,6 +284,29 @@ fn the_fixture_of_every_format_version_opens_with_its_content() {
             .create_node(Node::new("later", "crate").unwrap())
             .unwrap();
         store.write_document("after/upgrade.txt", "x").unwrap();
+        let head = store.last_position().unwrap();
+        let appended = store
+            .append(
+                "after-upgrade",
+                ExpectedVersion::NoStream,
+                [NewEvent::new("t", json!(1))],
+            )
+            .unwrap();
+        assert_eq!(appended.positions, [head + 1], "v{version}");
+        if version >= EVENTS_SINCE {
+            check_events(&store);
+            let again = store
+                .append(
+                    "Café",
+                    ExpectedVersion::Any,
+                    [NewEvent::new("order.paid", json!(9.5)).with_id("o1-paid")],
+                )
+                .unwrap();
+            assert!(
+                again.duplicate,
+                "a retry of the fixture's append is recognised"
+            );
+        }
         drop(store);
         let reopened = open(copy.path());
         assert_eq!(dump(&reopened).0.len(), 6);
@@ -219,17 +328,26 @@ fn todays_writer_still_writes_the_current_format() {
     let fresh = tempfile::tempdir().unwrap();
     write_sample(fresh.path());
     write_documents(fresh.path());
+    write_events(fresh.path());
     let written = files(fresh.path());
     let committed = files(&current());
     let names = |f: &[(String, Vec<u8>)]| f.iter().map(|(r, _)| r.clone()).collect::<Vec<_>>();
     assert_eq!(names(&written), names(&committed));
     for ((rel, a), (_, b)) in written.iter().zip(&committed) {
-        assert!(a == b, "{rel} differs from the committed fixture");
+        if rel.starts_with("events/") {
+            assert_eq!(
+                normalized(a),
+                normalized(b),
+                "{rel} differs from the committed fixture"
+            );
+        } else {
+            assert!(a == b, "{rel} differs from the committed fixture");
+        }
     }
 }
 
 #[test]
-fn version_3_differs_from_version_2_only_in_its_marker() {
+fn each_version_differs_from_the_one_before_only_in_what_it_added() {
     let v2 = files(&fixture(2));
     let v3 = files(&fixture(3));
     let without_marker = |f: &[(String, Vec<u8>)]| -> Vec<(String, Vec<u8>)> {
@@ -239,6 +357,14 @@ fn version_3_differs_from_version_2_only_in_its_marker() {
             .collect()
     };
     assert!(without_marker(&v2) == without_marker(&v3));
+    // Version 4 adds the event store's files.
+    let without_events = |f: &[(String, Vec<u8>)]| -> Vec<(String, Vec<u8>)> {
+        f.iter()
+            .filter(|(rel, _)| rel != kgstore_jsonfs::MARKER && !rel.starts_with("events/"))
+            .cloned()
+            .collect()
+    };
+    assert!(without_events(&files(&fixture(4))) == without_marker(&v3));
     // Version 1 holds the same graph, without the documents.
     let graph_only = |f: &[(String, Vec<u8>)]| -> Vec<(String, Vec<u8>)> {
         f.iter()

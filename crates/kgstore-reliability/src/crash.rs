@@ -207,12 +207,23 @@ impl Drop for ChildGuard {
 }
 
 /// The memory backend replaying the workload: the model of what the store may hold.
+///
+/// The harness's own probe writes after each kill (see [`takes_writes`]) are part of
+/// the store's history — with the change feed on, they are recorded too — so the
+/// model replays them at the same points.
 struct Model {
     seed: u64,
+    /// Whether the store under test keeps events (known at the first check); when it
+    /// does not (git), the model's events are left out of its states.
+    events: Option<bool>,
     lane: Lane,
     store: Store,
     /// Transactions applied to `store`.
     applied: u64,
+    /// After how many transactions each probe was written, in order.
+    probes: Vec<u64>,
+    /// Probes applied to `store`.
+    probed: usize,
     /// Whether the store under test holds documents; when it does not, the model's
     /// documents are left out of its states.
     documents: bool,
@@ -226,22 +237,41 @@ impl Model {
     fn lane(seed: u64, lane: Lane) -> Self {
         Self {
             seed,
+            events: None,
             lane,
             store: Store::memory(),
             applied: 0,
+            probes: Vec::new(),
+            probed: 0,
             documents: true,
         }
+    }
+
+    /// Starts again from an empty store, keeping the probes and what is known of
+    /// the store under test.
+    fn restart(&mut self) {
+        let probes = std::mem::take(&mut self.probes);
+        *self = Self {
+            probes,
+            events: self.events,
+            documents: self.documents,
+            ..Self::lane(self.seed, self.lane)
+        };
     }
 
     /// The content after transactions `0..n` (replaying from the start if `n` is behind).
     fn state_at(&mut self, n: u64) -> Result<Snapshot, String> {
         if n < self.applied {
-            *self = Self {
-                documents: self.documents,
-                ..Self::lane(self.seed, self.lane)
-            };
+            self.restart();
         }
-        while self.applied < n {
+        loop {
+            while self.probes.get(self.probed) == Some(&self.applied) {
+                takes_writes(&self.store).map_err(|e| format!("the model's probe: {e}"))?;
+                self.probed += 1;
+            }
+            if self.applied == n {
+                break;
+            }
             self.apply_next()?;
         }
         let mut state =
@@ -249,11 +279,36 @@ impl Model {
         if !self.documents {
             state.documents.clear();
         }
+        if self.events == Some(false) {
+            state.events.clear();
+            state.streams.clear();
+        }
         Ok(state)
+    }
+
+    /// Notes that the store was probed after `n` transactions.
+    fn probe(&mut self, n: u64) {
+        self.probes.push(n);
+    }
+
+    /// Says whether the store under test keeps events, before the first replay.
+    fn set_events(&mut self, events: bool) -> Result<(), String> {
+        match self.events {
+            Some(known) if known != events => {
+                Err(format!("the store kept events: {known}, and now: {events}"))
+            }
+            _ => {
+                self.events = Some(events);
+                Ok(())
+            }
+        }
     }
 
     fn apply_next(&mut self) -> Result<(), String> {
         let g = self.applied;
+        if self.events.is_none() {
+            return Err("the model replays before it knows whether the store keeps events".into());
+        }
         self.store
             .write(|tx| self.lane.apply(tx, self.seed, g))
             .map_err(|e| format!("the model cannot apply transaction {g}: {e}"))?;
@@ -264,10 +319,7 @@ impl Model {
     /// The `n <= limit` whose state is `seen`, replaying from the start
     /// (slow: only when a store lost acknowledged transactions).
     fn search(&mut self, seen: &Snapshot, limit: u64) -> Result<Option<u64>, String> {
-        *self = Self {
-            documents: self.documents,
-            ..Self::lane(self.seed, self.lane)
-        };
+        self.restart();
         for n in 0..=limit {
             if &self.state_at(n)? == seen {
                 return Ok(Some(n));
@@ -388,6 +440,7 @@ impl Harness {
                 report.lost += acked_count - found;
             }
             takes_writes(&store).map_err(at)?;
+            model.probe(found);
             drop(store);
             present = found;
         }
@@ -523,6 +576,9 @@ impl Harness {
         model: &mut Model,
         acked_count: u64,
     ) -> Result<u64, String> {
+        model.set_events(
+            workload::keeps_events(store).map_err(|e| format!("cannot read the log: {e}"))?,
+        )?;
         let check = store.check().map_err(|e| format!("check failed: {e}"))?;
         if !check.is_ok() {
             return Err(format!("check found problems: {:?}", check.problems));
@@ -567,6 +623,10 @@ fn check_lanes(
         return Err(format!("check found problems: {:?}", check.problems));
     }
     let seen = Snapshot::of(store).map_err(|e| format!("cannot read the store: {e}"))?;
+    let events = workload::keeps_events(store).map_err(|e| format!("cannot read the log: {e}"))?;
+    for model in models.iter_mut() {
+        model.set_events(events)?;
+    }
     let mut found = [0u64; 2];
     let mut schemas = std::collections::BTreeMap::new();
     for (l, model) in models.iter_mut().enumerate() {

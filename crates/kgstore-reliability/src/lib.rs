@@ -6,6 +6,9 @@
 //!   store and checks it against the memory backend replaying the same
 //!   transactions: every acknowledged transaction present, none partly visible,
 //!   integrity intact, the store writable again at once.
+//! - [`fire`]: consumer groups under fire — separate consumer processes
+//!   (`kgstore-fire-child`) share a group, nack, park and abandon leases at random,
+//!   one is SIGKILLed; every event ends acked exactly once or dead-lettered.
 //! - [`fuzz`]: fuzz targets as plain functions over bytes, which never panic
 //!   and check properties; `tests/fuzz.rs` drives them on stable Rust and the
 //!   `fuzz/` workspace at the repository root under cargo-fuzz.
@@ -14,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod crash;
+pub mod fire;
 pub mod fuzz;
 pub mod rng;
 pub mod snapshot;

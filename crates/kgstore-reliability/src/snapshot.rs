@@ -1,10 +1,13 @@
 //! A store's whole content in a form that compares across backends and runs:
-//! every node, edge and schema as JSON, without the timestamps the store stamps.
+//! every node, edge and schema as JSON, and every event of the log, without the
+//! timestamps the store stamps (and without the random ids of change-feed events).
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use kgstore::documents::Sha256Digest;
+use kgstore::events::EventRead;
+use kgstore::events::import::{export_records, export_state};
 use kgstore::{
     DocumentQuery, DocumentRead, EdgeFilter, GraphRead, NodeFilter, PageRequest, Result, Store,
 };
@@ -28,6 +31,43 @@ pub struct Snapshot {
     /// Documents by key: version, content type, size and the SHA-256 of the bytes
     /// read back (so a torn or foreign value shows even if its metadata is whole).
     pub documents: BTreeMap<String, String>,
+    /// Every event of the log (removed ones too): its position, and its JSON without
+    /// its time, and without its id for the change feed's (random) ids.
+    pub events: Vec<(u64, String)>,
+    /// Every stream's version and last position.
+    pub streams: BTreeMap<String, String>,
+}
+
+/// An event's JSON text without what differs between runs of the same workload.
+fn event_text(record: &kgstore::events::LogRecord) -> Result<String> {
+    if record.removed {
+        // What stays of a removed event (cheap: most of a long log is removed).
+        return Ok(format!(
+            "removed {} v{} commit {}",
+            record.stream, record.version, record.commit
+        ));
+    }
+    let mut value = to_json(record)?;
+    if let Some(map) = value.as_object_mut() {
+        map.remove("recorded_at");
+        if record.stream == kgstore::events::CHANGES_STREAM {
+            map.remove("id");
+            map.remove("digest");
+        }
+    }
+    for side in ["old", "new"] {
+        if let Some(entity) = value.pointer_mut(&format!("/data/{side}")) {
+            remove_timestamps(entity);
+            // A document's metadata holds its times at the top.
+            if let Some(meta) = entity.as_object_mut()
+                && record.event_type.starts_with("document.")
+            {
+                meta.remove("created_at");
+                meta.remove("updated_at");
+            }
+        }
+    }
+    Ok(value.to_string())
 }
 
 /// Removes the store-stamped `created_at` and `updated_at` from an entity's JSON
@@ -58,7 +98,7 @@ impl Snapshot {
     }
 
     /// Reads everything through `reader` (a store, a read or a write transaction).
-    pub fn of_reader(reader: &(impl GraphRead + DocumentRead)) -> Result<Self> {
+    pub fn of_reader(reader: &(impl GraphRead + EventRead + DocumentRead)) -> Result<Self> {
         let mut snapshot = Self::default();
         let mut page = PageRequest::first(PAGE);
         loop {
@@ -93,6 +133,46 @@ impl Snapshot {
                 .schemas
                 .insert(target.to_string(), schema.to_string());
         }
+        let events = reader.with_events(|r, _| {
+            let mut records = Vec::new();
+            let mut from = 1;
+            loop {
+                let page = export_records(r, from)?;
+                let Some(last) = page.last().map(|r| r.position) else {
+                    break;
+                };
+                records.extend(page);
+                from = last + 1;
+            }
+            let streams = export_state(r)?
+                .into_iter()
+                .filter(|(space, _, _)| space == "streams")
+                .map(|(_, key, value)| {
+                    let field = |name: &str| value.get(name).cloned().unwrap_or(Value::Null);
+                    let text = format!(
+                        "version {} last {} deleted {} removed_before {}",
+                        field("version"),
+                        field("last_position"),
+                        field("deleted"),
+                        field("removed_before")
+                    );
+                    (key, text)
+                })
+                .collect::<BTreeMap<String, String>>();
+            Ok((records, streams))
+        });
+        match events {
+            Ok((records, streams)) => {
+                snapshot.events = records
+                    .iter()
+                    .map(|r| Ok((r.position, event_text(r)?)))
+                    .collect::<Result<_>>()?;
+                snapshot.streams = streams;
+            }
+            // A backend without events has none to compare.
+            Err(e) if e.kind() == kgstore::ErrorKind::Unsupported => {}
+            Err(e) => return Err(e),
+        }
         let mut query = DocumentQuery::prefix("").limit(PAGE);
         // A backend without documents has none to compare.
         if !crate::workload::holds_documents(reader)? {
@@ -121,12 +201,30 @@ impl Snapshot {
         Ok(snapshot)
     }
 
+    /// The positions of the log, in the order read.
+    fn positions(&self) -> Vec<u64> {
+        self.events.iter().map(|(p, _)| *p).collect()
+    }
+
     /// What differs from `other`, briefly, for failure messages.
     pub fn diff(&self, other: &Snapshot) -> String {
         let mut out = Vec::new();
         diff_maps("node", &self.nodes, &other.nodes, &mut out);
         diff_maps("edge", &self.edges, &other.edges, &mut out);
         diff_maps("schema", &self.schemas, &other.schemas, &mut out);
+        diff_maps("stream", &self.streams, &other.streams, &mut out);
+        let numbered = |events: &[(u64, String)]| -> BTreeMap<String, String> {
+            events
+                .iter()
+                .map(|(p, e)| (format!("#{p}"), e.clone()))
+                .collect()
+        };
+        diff_maps(
+            "event",
+            &numbered(&self.events),
+            &numbered(&other.events),
+            &mut out,
+        );
         diff_maps("document", &self.documents, &other.documents, &mut out);
         let more = out.len().saturating_sub(12);
         out.truncate(12);
@@ -137,8 +235,8 @@ impl Snapshot {
     }
 
     /// The nodes whose names start with `prefix` and the edges that leave them
-    /// (a [`Lane`]'s part of a store) and the documents whose keys start with it,
-    /// without the schemas.
+    /// (a [`Lane`]'s part of a store), the documents whose keys start with it and
+    /// the streams whose names do, without the schemas and the log.
     pub fn lane(&self, prefix: &str) -> Snapshot {
         Snapshot {
             nodes: self
@@ -160,18 +258,40 @@ impl Snapshot {
                 .filter(|(key, _)| key.starts_with(prefix))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
+            // The log interleaves the lanes' commits (and the change feed records
+            // both): only the lane's own stream, by version, is its part, without
+            // its last position in the shared log.
+            events: Vec::new(),
+            streams: self
+                .streams
+                .iter()
+                .filter(|(stream, _)| stream.starts_with(prefix))
+                .map(|(k, v)| (k.clone(), without_last_position(v)))
+                .collect(),
         }
     }
 
-    /// The workload's own invariants: the counters, if present, are all there,
-    /// non-negative and sum to [`COUNTER_TOTAL`]. Empty when they hold.
+    /// The workload's own invariants: the event log's positions run from 1 without
+    /// a gap; the counters, if present, are all there, non-negative and sum to
+    /// [`COUNTER_TOTAL`]. Empty when they hold.
     pub fn workload_problems(&self) -> Vec<String> {
         self.lane_problems(Lane::SOLE)
     }
 
-    /// [`workload_problems`](Self::workload_problems) for the counters of `lane`.
+    /// [`workload_problems`](Self::workload_problems) for the counters of `lane` (and
+    /// the whole log, which the lanes share).
     pub fn lane_problems(&self, lane: Lane) -> Vec<String> {
         let mut problems = Vec::new();
+        let positions = self.positions();
+        if positions
+            .iter()
+            .zip(1u64..)
+            .any(|(p, expected)| *p != expected)
+        {
+            problems.push(format!(
+                "the event log is not contiguous from 1: positions {positions:?}"
+            ));
+        }
         let values: Vec<Option<i64>> = (0..COUNTERS)
             .map(|i| {
                 let text = self.nodes.get(&lane.counter(i))?;
@@ -195,6 +315,20 @@ impl Snapshot {
         }
         problems
     }
+}
+
+/// A stream's text (see [`Snapshot::streams`]) without its `last N` position.
+fn without_last_position(text: &str) -> String {
+    let mut words = text.split(' ');
+    let mut out = Vec::new();
+    while let Some(word) = words.next() {
+        if word == "last" {
+            words.next();
+        } else {
+            out.push(word);
+        }
+    }
+    out.join(" ")
 }
 
 fn diff_maps(
@@ -223,11 +357,12 @@ impl fmt::Display for Snapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} nodes, {} edges, {} schemas, {} documents",
+            "{} nodes, {} edges, {} schemas, {} documents, {} events",
             self.nodes.len(),
             self.edges.len(),
             self.schemas.len(),
-            self.documents.len()
+            self.documents.len(),
+            self.events.len()
         )
     }
 }

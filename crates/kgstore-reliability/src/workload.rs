@@ -23,12 +23,24 @@
 //! On a backend that holds no documents (it answers `Unsupported`; every backend
 //! kgstore ships holds them) the workload leaves them out and draws the same random numbers,
 //! so its graph is the same.
+//!
+//! On a store that keeps events (see [`keeps_events`]; not the git backend), every
+//! transaction also appends one event `w{g}` to the stream [`EVENTS`] (with the
+//! lane's prefix before both),
+//! expecting the stream's version to be `g` (so a lost or repeated commit is
+//! refused on the spot), and transaction 0 turns the change feed on: from
+//! transaction 1, every graph and document change is recorded in `$changes` in the
+//! same commit.
+//! Both streams keep their newest events only (retention), so the log's payloads
+//! stay bounded while its positions keep running.
 
 use std::io::{self, Read};
 
+use kgstore::events::EventRead;
+use kgstore::events::{CHANGES_STREAM, ExpectedVersion, NewEvent, Retention};
 use kgstore::{
     DocumentRead, Edge, EdgeKey, Error, ErrorKind, GraphRead, Node, OnDependents, RelationType,
-    Result, SchemaTarget, WriteOptions, WriteTx,
+    Result, SchemaTarget, Store, WriteOptions, WriteTx,
 };
 use serde_json::{Value, json};
 
@@ -59,6 +71,8 @@ pub fn blob_key(g: u64) -> String {
 
 /// The node every transfer updates.
 pub const LEDGER: &str = "ledger";
+/// The stream every transaction appends one event to.
+pub const EVENTS: &str = "workload";
 
 /// The name of counter `i`.
 pub fn counter_name(i: u64) -> String {
@@ -120,6 +134,11 @@ impl Lane {
         format!("{}s{g}", self.0)
     }
 
+    /// The stream every transaction of the lane appends one event to.
+    pub fn events_stream(self) -> String {
+        format!("{}{EVENTS}", self.0)
+    }
+
     /// Applies transaction `g` of seed `seed` in `tx`, under this lane's names.
     pub fn apply(self, tx: &mut WriteTx<'_>, seed: u64, g: u64) -> Result<()> {
         apply_in(tx, seed, g, self)
@@ -164,16 +183,59 @@ fn group_size(seed: u64, g: u64) -> u64 {
     2 + Rng::derive(seed ^ 0x512e, g).below(3)
 }
 
-/// Applies transaction `g` of seed `seed` in `tx`.
+/// Whether `store`'s backend keeps events (the git backend does not).
+pub fn keeps_events(store: &Store) -> Result<bool> {
+    holds_events(store)
+}
+
+/// Whether the store `reader` reads keeps events: a backend without them answers
+/// `Unsupported`.
+fn holds_events(reader: &impl EventRead) -> Result<bool> {
+    match reader.last_position() {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::Unsupported => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Applies transaction `g` of seed `seed` in `tx`; on a store that keeps events,
+/// its event too (and, in transaction 0, the change feed and retention).
 pub fn apply(tx: &mut WriteTx<'_>, seed: u64, g: u64) -> Result<()> {
     apply_in(tx, seed, g, Lane::SOLE)
 }
 
 fn apply_in(tx: &mut WriteTx<'_>, seed: u64, g: u64, lane: Lane) -> Result<()> {
+    let events = holds_events(tx)?;
     let docs = holds_documents(tx)?;
     let mut rng = Rng::derive(seed, g);
+    if events {
+        tx.append(
+            &lane.events_stream(),
+            ExpectedVersion::Exact(g),
+            [NewEvent::new(
+                "workload.committed",
+                json!({"g": g, "kind": format!("{:?}", kind(seed, g))}),
+            )
+            .with_id(format!("{}w{g}", lane.prefix()))],
+        )?;
+    }
     match kind(seed, g) {
         Kind::Setup => {
+            if events {
+                tx.set_change_feed(true)?;
+                // Retention keeps the log's payloads bounded (removed events stay as
+                // identities: positions must still run without a gap).
+                for (stream, keep) in [(CHANGES_STREAM.to_owned(), 64), (lane.events_stream(), 16)]
+                {
+                    tx.set_retention(
+                        &stream,
+                        Retention {
+                            max_count: Some(keep),
+                            ..Retention::default()
+                        },
+                    )?;
+                }
+            }
             tx.set_schema(
                 SchemaTarget::NodeType("counter".into()),
                 json!({

@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 
 use kgstore_core::algo::{self, Stats, TraverseOptions, Visit};
 use kgstore_core::documents::{DocInput, DocRead, DocWrite};
+use kgstore_core::events::{
+    EventLogRead, EventLogWrite, EventState, LogRecord, LogScan, RemoveWhere,
+};
+use kgstore_core::memory::Turns;
 use kgstore_core::search::{TermMatches, TermQuery};
 use kgstore_core::serde_json::Value;
 use kgstore_core::{
@@ -51,6 +55,8 @@ use crate::write::W;
 pub struct SqliteBackend {
     ctx: Ctx,
     options: SqliteOptions,
+    /// The file's format version (a read-only open leaves a format-1 file as it is).
+    format: i64,
     /// Whether the file has the search index (format 3 and later; a read-only
     /// open of an older file searches by reading every node).
     indexed: bool,
@@ -63,11 +69,12 @@ pub struct SqliteBackend {
     counters: crate::perf::Counters,
 }
 
-/// The writer connection and whether a write transaction holds it.
+/// The writer connection, and the line of write transactions waiting for it (first
+/// come, first served: see [`Turns`]).
 struct WriterSlot {
     /// `None` while a transaction holds it, or after it broke (a new one is opened).
     conn: Option<Connection>,
-    busy: bool,
+    turns: Turns,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -134,8 +141,8 @@ impl SqliteBackend {
         }
         let role = if writable { Role::Writer } else { Role::Reader };
         let first = schema::connect(&ctx, &options, role, writable && options.create_if_missing)?;
-        let version = schema::prepare(&first, &ctx, writable)?;
-        ctx.documents = version >= 2;
+        let format = schema::prepare(&first, &ctx, writable)?;
+        ctx.documents = format >= schema::DOCUMENTS_SINCE;
         let (writer, readers) = if writable {
             (Some(first), Vec::new())
         } else {
@@ -144,11 +151,12 @@ impl SqliteBackend {
         let backend = Self {
             ctx,
             options,
-            indexed: crate::search::indexed(version),
+            format,
+            indexed: crate::search::indexed(format),
             readers: Mutex::new(readers),
             writer: Mutex::new(WriterSlot {
                 conn: writer,
-                busy: false,
+                turns: Turns::default(),
             }),
             writer_free: Condvar::new(),
             counters: crate::perf::Counters::default(),
@@ -172,6 +180,12 @@ impl SqliteBackend {
             }
         }
         Ok(backend)
+    }
+
+    /// The file's format version as this handle uses it: [`schema::FORMAT_VERSION`]
+    /// for a writable open (older files are upgraded), the file's own for a read-only one.
+    pub fn format(&self) -> i64 {
+        self.format
     }
 
     /// The database file.
@@ -216,16 +230,16 @@ impl SqliteBackend {
             ));
         }
         let mut slot = lock(&self.writer);
-        if slot.busy {
+        let ticket = slot.turns.ticket();
+        if !slot.turns.enter(ticket) {
             drop(slot);
             let resource = format!("SQLite database {}", self.ctx.path.display());
             slot = kgstore_core::observe::timed_wait(
                 &resource,
                 "another write transaction of this process",
-                || self.wait_for_writer(),
+                || self.wait_for_writer(ticket),
             )?;
         }
-        slot.busy = true;
         let conn = slot.conn.take();
         drop(slot);
         match conn {
@@ -235,17 +249,20 @@ impl SqliteBackend {
         }
     }
 
-    /// Waits until no write transaction of this process holds the writer connection,
-    /// at most the lock timeout.
-    fn wait_for_writer(&self) -> Result<MutexGuard<'_, WriterSlot>> {
+    /// Waits until the write transactions of this process that came before have had
+    /// the writer connection, at most the lock timeout; then holds it (`ticket`'s turn).
+    fn wait_for_writer(&self, ticket: u64) -> Result<MutexGuard<'_, WriterSlot>> {
         // A timeout too long to add to the clock means waiting for as long as it takes.
         let deadline = Instant::now().checked_add(self.options.lock_timeout);
         let mut slot = lock(&self.writer);
-        while slot.busy {
+        while !slot.turns.enter(ticket) {
             let left = deadline.map_or(Duration::from_secs(3600), |d| {
                 d.saturating_duration_since(Instant::now())
             });
             if left.is_zero() {
+                slot.turns.abandon(ticket);
+                drop(slot);
+                self.writer_free.notify_all();
                 return Err(Error::Locked {
                     resource: format!("SQLite database {}", self.ctx.path.display()),
                     holder: Some(format!(
@@ -266,9 +283,9 @@ impl SqliteBackend {
     pub(crate) fn release_writer(&self, conn: Option<Connection>) {
         let mut slot = lock(&self.writer);
         slot.conn = conn;
-        slot.busy = false;
+        slot.turns.leave();
         drop(slot);
-        self.writer_free.notify_one();
+        self.writer_free.notify_all();
     }
 
     /// The settings in force on the connections, read back from SQLite.
@@ -568,6 +585,10 @@ macro_rules! read_txn_via_sql {
                 self.q()?.stats()
             }
 
+            fn events(&self) -> Option<&dyn EventLogRead> {
+                self.event_log()
+            }
+
             fn search_terms(&self, terms: &TermQuery) -> Result<TermMatches<'_>> {
                 self.before_search()?;
                 if self.indexed() {
@@ -592,6 +613,39 @@ macro_rules! read_txn_via_sql {
 
             fn documents(&self) -> Option<&dyn DocRead> {
                 Some(self)
+            }
+        }
+
+        impl EventLogRead for $ty {
+            fn log_head(&self) -> Result<u64> {
+                let q = self.q()?;
+                crate::events::head(q.conn, q.ctx)
+            }
+
+            fn log_scan(&self, scan: &LogScan<'_>) -> Result<Vec<LogRecord>> {
+                let q = self.q()?;
+                crate::events::scan(q.conn, q.ctx, scan)
+            }
+
+            fn log_find_ids(&self, ids: &[&str]) -> Result<Vec<Option<LogRecord>>> {
+                let q = self.q()?;
+                crate::events::find_ids(q.conn, q.ctx, ids)
+            }
+
+            fn state_get(&self, space: &str, key: &str) -> Result<Option<Value>> {
+                let q = self.q()?;
+                crate::events::state_get(q.conn, q.ctx, space, key)
+            }
+
+            fn state_scan(
+                &self,
+                space: &str,
+                prefix: &str,
+                after: Option<&str>,
+                limit: usize,
+            ) -> Result<Vec<(String, Value)>> {
+                let q = self.q()?;
+                crate::events::state_scan(q.conn, q.ctx, space, prefix, after, limit)
             }
         }
     };
@@ -622,6 +676,56 @@ impl DocWrite for SqliteWrite<'_> {
 
     fn delete_doc(&mut self, key: &str) -> Result<bool> {
         self.docs()?.delete_doc(key)
+    }
+}
+
+/// The event log of a file older than the event store, opened read-only: it has none yet.
+fn no_events_yet() -> &'static EventState {
+    static EMPTY: std::sync::OnceLock<EventState> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(EventState::new)
+}
+
+impl SqliteRead<'_> {
+    fn event_log(&self) -> Option<&dyn EventLogRead> {
+        if self.pooled.backend.format >= schema::EVENTS_SINCE {
+            Some(self)
+        } else {
+            Some(no_events_yet())
+        }
+    }
+}
+
+impl SqliteWrite<'_> {
+    fn event_log(&self) -> Option<&dyn EventLogRead> {
+        Some(self)
+    }
+}
+
+impl EventLogWrite for SqliteWrite<'_> {
+    fn log_append(&mut self, records: &[LogRecord]) -> Result<()> {
+        let q = self.q()?;
+        crate::events::check_next(records.first(), crate::events::head(q.conn, q.ctx)?)?;
+        crate::events::append(q.conn, q.ctx, records)
+    }
+
+    fn log_remove(&mut self, stream: &str, which: RemoveWhere) -> Result<u64> {
+        let q = self.q()?;
+        crate::events::remove(q.conn, q.ctx, stream, which)
+    }
+
+    fn log_clear(&mut self) -> Result<()> {
+        let q = self.q()?;
+        crate::events::clear(q.conn, q.ctx)
+    }
+
+    fn state_put(&mut self, space: &str, key: &str, value: &Value) -> Result<()> {
+        let q = self.q()?;
+        crate::events::state_put(q.conn, q.ctx, space, key, value)
+    }
+
+    fn state_delete(&mut self, space: &str, key: &str) -> Result<bool> {
+        let q = self.q()?;
+        crate::events::state_delete(q.conn, q.ctx, space, key)
     }
 }
 
@@ -657,6 +761,10 @@ impl WriteTxn for SqliteWrite<'_> {
 
     fn delete_schema(&mut self, target: &SchemaTarget) -> Result<bool> {
         self.w()?.delete_schema(target)
+    }
+
+    fn events_mut(&mut self) -> Option<&mut dyn EventLogWrite> {
+        Some(self)
     }
 
     fn documents_mut(&mut self) -> Option<&mut dyn DocWrite> {

@@ -1,6 +1,7 @@
 //! Rows to entities and back.
 
 use kgstore_core::documents::Sha256Digest;
+use kgstore_core::events::LogRecord;
 use kgstore_core::{
     DocumentMeta, Edge, EdgeMetadata, Error, Node, NodeMetadata, RelationType, Result, Timestamp,
     validate,
@@ -195,6 +196,39 @@ pub(crate) fn edge_from_row(row: &Row<'_>, ctx: &Ctx) -> Result<Edge> {
             bidirectional: cells.int(6, "bidirectional")? != 0,
             source: cells.opt_string(7, "source")?,
         },
+    })
+}
+
+/// The columns [`record_from_row`] reads, from `events`.
+pub(crate) const EVENT_COLUMNS: &str = "position, stream, version, id, type, data, metadata, \
+     recorded_at, commit_pos, batch, digest, removed";
+/// [`EVENT_COLUMNS`] with an empty digest, for reads whose caller does not need it
+/// (`LogScan::without_digests`): 64 characters per row less to copy.
+pub(crate) const EVENT_COLUMNS_WITHOUT_DIGEST: &str = "position, stream, version, id, type, \
+     data, metadata, recorded_at, commit_pos, batch, '', removed";
+
+/// A log record from a row of [`EVENT_COLUMNS`].
+pub(crate) fn record_from_row(row: &Row<'_>, ctx: &Ctx) -> Result<LogRecord> {
+    let mut cells = Cells {
+        row,
+        ctx,
+        table: "events",
+        id: 0,
+    };
+    cells.id = cells.int(0, "position")?;
+    Ok(LogRecord {
+        position: cells.version(0, "position")?,
+        stream: cells.string(1, "stream")?,
+        version: cells.version(2, "version")?,
+        id: cells.string(3, "id")?,
+        event_type: cells.string(4, "type")?,
+        data: cells.json(5, "data")?,
+        metadata: cells.json(6, "metadata")?,
+        recorded_at: cells.time(7, "recorded_at")?,
+        commit: cells.version(8, "commit_pos")?,
+        batch: cells.opt_string(9, "batch")?,
+        digest: cells.string(10, "digest")?,
+        removed: cells.int(11, "removed")? != 0,
     })
 }
 

@@ -31,6 +31,7 @@ mod backend;
 mod codec;
 mod documents;
 mod error;
+mod events;
 mod maintenance;
 mod options;
 mod perf;

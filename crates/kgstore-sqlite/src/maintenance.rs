@@ -11,7 +11,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::backend::{Pooled, SqliteBackend};
 use crate::error::{Ctx, SqlResult};
-use crate::schema::{self, APPLICATION_ID, FORMAT_VERSION, OLDEST_FORMAT_VERSION};
+use crate::schema::{self, APPLICATION_ID};
 
 /// How many problems of one kind a check lists.
 const LISTED: i64 = 100;
@@ -34,15 +34,15 @@ pub(crate) fn check(backend: &SqliteBackend) -> Result<Vec<Problem>> {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .ctx(ctx, doing)?;
-    // A read-only open leaves an older format as it is; a writable one migrates it.
-    let known = (OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version)
-        && (version == FORMAT_VERSION || backend.options().read_only);
-    if app_id != APPLICATION_ID || !known {
+    // The format this handle opened: a read-only open leaves an older format as it
+    // is; a writable one migrates it.
+    let format = backend.format();
+    if app_id != APPLICATION_ID || version != format {
         problems.push(Problem::new(
             &file,
             format!(
                 "header says application_id {app_id:#010x}, format version {version}; \
-                 expected {APPLICATION_ID:#010x}, {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION}"
+                 expected {APPLICATION_ID:#010x}, {format}"
             ),
         ));
     }
@@ -83,8 +83,8 @@ pub(crate) fn check(backend: &SqliteBackend) -> Result<Vec<Problem>> {
         ));
     }
 
-    let expected = schema::expected_objects(version.clamp(OLDEST_FORMAT_VERSION, FORMAT_VERSION))
-        .ctx(ctx, || "building the expected schema".into())?;
+    let expected =
+        schema::expected_objects(format).ctx(ctx, || "building the expected schema".into())?;
     let actual = schema::schema_objects(conn).ctx(ctx, || "reading the schema".into())?;
     for object in &actual {
         if !expected.contains(object) {
@@ -108,7 +108,12 @@ pub(crate) fn check(backend: &SqliteBackend) -> Result<Vec<Problem>> {
     }
 
     let documents: &[(&str, &str)] = if ctx.documents { DOC_INVARIANTS } else { &[] };
-    for (sql, detail) in INVARIANTS.iter().chain(documents) {
+    let events: &[(&str, &str)] = if format >= schema::EVENTS_SINCE {
+        EVENT_INVARIANTS
+    } else {
+        &[]
+    };
+    for (sql, detail) in INVARIANTS.iter().chain(documents).chain(events) {
         let doing = || format!("checking that {detail}");
         let mut stmt = conn.prepare(sql).ctx(ctx, doing)?;
         let found: Vec<(i64, String)> = stmt
@@ -204,6 +209,32 @@ const INVARIANTS: &[(&str, &str)] = &[
            AND NOT EXISTS (SELECT 1 FROM node_deps WHERE dep_id = k.id)
          LIMIT ?1",
         "every row of table names is referred to by a node, an edge or a dependency",
+    ),
+];
+
+/// The event store's rules about its tables, in the same form.
+const EVENT_INVARIANTS: &[(&str, &str)] = &[
+    (
+        "SELECT coalesce(max(position), 0), 'table events' FROM events
+         HAVING count(*) != coalesce(max(position), 0) LIMIT ?1",
+        "event positions run from 1 without a gap",
+    ),
+    (
+        "SELECT max(position), 'stream ' || quote(stream) FROM events GROUP BY stream
+         HAVING count(*) != max(version) OR min(version) != 1 LIMIT ?1",
+        "each stream's versions run from 1 without a gap",
+    ),
+    (
+        "SELECT position, 'event at position ' || position FROM events
+         WHERE NOT (json_valid(data) AND json_valid(metadata) AND json_type(metadata) = 'object'
+                AND removed IN (0, 1) AND commit_pos BETWEEN 1 AND position)
+         LIMIT ?1",
+        "an event's data is JSON, its metadata a JSON object, and its commit at or before it",
+    ),
+    (
+        "SELECT 0, 'event state ' || quote(space) || '/' || quote(key) FROM event_state
+         WHERE NOT json_valid(value) LIMIT ?1",
+        "the event store's state is JSON",
     ),
 ];
 

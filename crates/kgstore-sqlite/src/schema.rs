@@ -20,13 +20,21 @@ pub const APPLICATION_ID: i64 = 0x4B47_5354;
 /// `PRAGMA user_version` of the format this crate writes; it reads every earlier
 /// one too, and migrates a file to this one when it opens it writable.
 ///
-/// 1: the graph. 2: adds the documents' tables. 3: adds the search index
-/// (`search_*` tables, FTS5). Opened read-only, an older file is read as it is:
-/// it holds no documents before 2, and searching reads every node before 3.
-pub const FORMAT_VERSION: i64 = 3;
+/// The versions, each with what it added (named in one place: [`DOCUMENTS_SINCE`],
+/// `search::SEARCH_VERSION`, [`EVENTS_SINCE`]): 1, the graph; 2, the documents'
+/// tables; 3, the search index (`search_*` tables, FTS5); 4, the event store
+/// (`events`, `event_state`). Opened read-only, an older file is read as it is: it
+/// holds no documents before 2, searching reads every node before 3, and its event
+/// log is empty before 4.
+pub const FORMAT_VERSION: i64 = EVENTS_SINCE;
 
 /// The oldest format version this crate opens.
 pub const OLDEST_FORMAT_VERSION: i64 = 1;
+
+/// The format version that added the documents' tables.
+pub const DOCUMENTS_SINCE: i64 = 2;
+/// The format version that added the event store's tables.
+pub const EVENTS_SINCE: i64 = 4;
 
 /// What one format version adds to the one before.
 pub(crate) struct Migration {
@@ -40,13 +48,13 @@ pub(crate) struct Migration {
 }
 
 /// What each format version adds to the one before, in order: version 1 is
-/// [`DDL`]; version 2 adds the documents' tables; version 3 the search index,
-/// filled from the nodes already stored. A new store runs every step's `ddl`; a
-/// writable open of an older file runs the steps it lacks (`ddl`, then `fill`) in
-/// one transaction, then sets its `user_version`.
+/// [`DDL`]; then the documents' tables, the search index (filled from the nodes
+/// already stored) and the event store's tables. A new store runs every step's
+/// `ddl`; a writable open of an older file runs the steps it lacks (`ddl`, then
+/// `fill`) in one transaction, then sets its `user_version`.
 pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
-        to: 2,
+        to: DOCUMENTS_SINCE,
         ddl: crate::documents::DOCUMENTS_DDL,
         fill: None,
     },
@@ -54,6 +62,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         to: crate::search::SEARCH_VERSION,
         ddl: crate::search::SEARCH_DDL,
         fill: Some(crate::search::rebuild),
+    },
+    Migration {
+        to: EVENTS_SINCE,
+        ddl: EVENTS_DDL,
+        fill: None,
     },
 ];
 
@@ -123,6 +136,36 @@ CREATE INDEX edges_by_weight ON edges(weight);
 CREATE TABLE schemas (
     target   TEXT PRIMARY KEY,
     document TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+";
+
+/// The event store's tables (format version 2): the log, one row per event
+/// position (a removed event keeps its row with `removed = 1`, `data` `null` and
+/// `metadata` `{}`), and the keyed state of streams, consumer groups, dead letters,
+/// batches, schemas and settings, one JSON value per `(space, key)`.
+pub const EVENTS_DDL: &str = "
+CREATE TABLE events (
+    position    INTEGER PRIMARY KEY,
+    stream      TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    id          TEXT NOT NULL UNIQUE,
+    type        TEXT NOT NULL,
+    data        TEXT NOT NULL,
+    metadata    TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL,
+    commit_pos  INTEGER NOT NULL,
+    batch       TEXT,
+    digest      TEXT NOT NULL,
+    removed     INTEGER NOT NULL,
+    UNIQUE (stream, version)
+) STRICT;
+CREATE INDEX events_by_type ON events(type, position);
+
+CREATE TABLE event_state (
+    space TEXT NOT NULL,
+    key   TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (space, key)
 ) STRICT, WITHOUT ROWID;
 ";
 

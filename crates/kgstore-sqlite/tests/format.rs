@@ -7,11 +7,13 @@ mod common;
 use std::path::Path;
 
 use common::{assert_error, error_of, options, raw, store, temp_db};
+use kgstore_core::events::{EventRead, ExpectedVersion, GroupOptions, Nack, NewEvent, ReadOptions};
 use kgstore_core::{
     DocumentQuery, DocumentRead, Edge, ErrorKind, GraphRead, Node, RelationType, SearchQuery,
 };
 use kgstore_sqlite::SqliteBackend;
-use kgstore_sqlite::schema::{APPLICATION_ID, FORMAT_VERSION};
+use kgstore_sqlite::schema::{APPLICATION_ID, EVENTS_SINCE, FORMAT_VERSION};
+use serde_json::json;
 
 fn open(path: &Path) -> kgstore_core::Result<SqliteBackend> {
     SqliteBackend::open(path, options())
@@ -281,6 +283,7 @@ fn the_format_2_fixture_still_opens_and_is_migrated() {
     check_documents(&s);
     check_search(&s);
     assert!(s.check().unwrap().is_ok());
+    appends_after_migration(&s);
 }
 
 /// Format 3 (current): graph, documents and the search index.
@@ -292,9 +295,95 @@ fn the_format_3_fixture_still_opens() {
         check_graph(&s);
         check_documents(&s);
         check_search(&s);
+        assert_eq!(
+            s.last_position().unwrap(),
+            0,
+            "no event store before format 4"
+        );
         assert!(s.check().unwrap().is_ok());
+        if read_only {
+            drop(s);
+            assert_eq!(user_version(&path), 3);
+        } else {
+            assert_eq!(user_version(&path), FORMAT_VERSION);
+            appends_after_migration(&s);
+        }
     }
-    assert_eq!(user_version(&path), 3);
+}
+
+/// Format 4 (current): graph, documents, the search index and the event store
+/// (events, a consumer group with a dead letter, an event schema, the change feed
+/// holding the documents' changes).
+#[test]
+fn the_format_4_fixture_still_opens() {
+    let (_dir, path) = copy_of(EVENTS_SINCE);
+    for read_only in [true, false] {
+        let s = open_store(&path, read_only);
+        check_graph(&s);
+        check_documents(&s);
+        check_search(&s);
+        let page = s.read_stream("orders", &ReadOptions::forwards(10)).unwrap();
+        assert_eq!(page.events.len(), 2);
+        assert_eq!(page.events[1].data, json!({"order": 1, "total": 9.5}));
+        assert_eq!(
+            page.events[0].metadata.correlation_id.as_deref(),
+            Some("c-1")
+        );
+        let status = s.group_status("billing").unwrap();
+        assert_eq!((status.checkpoint, status.dead_letters), (2, 1));
+        assert!(s.change_feed_enabled().unwrap());
+        let changes = s
+            .read_stream(
+                kgstore_core::events::CHANGES_STREAM,
+                &ReadOptions::forwards(100),
+            )
+            .unwrap();
+        assert!(
+            changes
+                .events
+                .iter()
+                .any(|e| e.event_type == "document.created" && e.data["key"] == "blobs/scene-1.bin"),
+            "the change feed holds the documents' changes"
+        );
+        assert_eq!(
+            s.event_schema("order.placed")
+                .unwrap()
+                .unwrap()
+                .versions
+                .len(),
+            1
+        );
+        assert!(s.check().unwrap().is_ok());
+        if !read_only {
+            // A retry of a fixture's append is still recognised.
+            let again = s
+                .append("orders", ExpectedVersion::Any, [placed()])
+                .unwrap();
+            assert!(again.duplicate);
+        }
+    }
+    assert_eq!(user_version(&path), EVENTS_SINCE);
+}
+
+/// A migrated store takes events, documents and nodes in one transaction.
+fn appends_after_migration(s: &kgstore_core::Store) {
+    s.write(|tx| {
+        tx.write_document("notes/after-migration-events.md", "# events")?;
+        tx.append(
+            "upgraded",
+            ExpectedVersion::NoStream,
+            [NewEvent::new("t", json!(1))],
+        )
+    })
+    .unwrap();
+    assert_eq!(s.last_position().unwrap(), 1);
+    assert!(s.check().unwrap().is_ok());
+}
+
+fn placed() -> NewEvent {
+    NewEvent::new("order.placed", json!({"order": 1}))
+        .with_id("o1-placed")
+        .with_correlation_id("c-1")
 }
 
 /// `n` stores opened writable on `path` by `n` threads at once.
@@ -378,6 +467,10 @@ fn write_fixture(fixture: &Path) {
     let _ = std::fs::remove_file(fixture);
     std::fs::create_dir_all(fixture.parent().unwrap()).unwrap();
     let s = store(fixture);
+    s.create_group("billing", GroupOptions::default()).unwrap();
+    s.set_event_schema("order.placed", json!({"type": "object"}), None)
+        .unwrap();
+    s.set_change_feed(true).unwrap();
     s.write(|tx| {
         tx.create_node(
             Node::new("serde", "crate")?
@@ -398,10 +491,22 @@ fn write_fixture(fixture: &Path) {
             big_content().as_slice(),
             &kgstore_core::WriteOptions::new(),
         )?;
+        tx.append(
+            "orders",
+            ExpectedVersion::NoStream,
+            [
+                placed(),
+                NewEvent::new("order.paid", json!({"order": 1, "total": 9.5})).with_id("o1-paid"),
+            ],
+        )?;
         Ok(())
     })
     .unwrap();
-    drop(s);
+    let c = s.consumer("billing", "fixture").unwrap();
+    let d = c.poll(2).unwrap();
+    c.ack(&d[0]).unwrap();
+    c.nack(&d[1], &Nack::Park, "kept for the fixture").unwrap();
+    drop((c, s));
     // Fold the log into the file so the fixture is one self-contained file.
     raw(fixture)
         .execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE; VACUUM;")

@@ -12,6 +12,8 @@ pub enum Phase {
     Schemas,
     /// Reading or hashing bytes of files.
     Bytes,
+    /// Writing, checking or loading events.
+    Events,
     /// Writing, checking or loading documents.
     Documents,
 }

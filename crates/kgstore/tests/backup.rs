@@ -11,6 +11,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use kgstore::backup::{self, Manifest, Phase, RestoreMode};
+use kgstore::events::{
+    Append, AppendOptions, EventRead, ExpectedVersion, GroupOptions, Nack, NewEvent, ReadOptions,
+    Retention,
+};
 use kgstore::{
     Edge, ErrorKind, GraphRead, Node, OnDependents, RelationType, SchemaTarget, Store, Timestamp,
 };
@@ -22,8 +26,8 @@ fn memory() -> Store {
     kgstore::open("memory://").unwrap()
 }
 
-/// A store with schemas, hostile values, dependencies and edges.
-fn rich_store() -> Store {
+/// A store with schemas, hostile values, dependencies, edges and documents.
+fn graph_and_documents() -> Store {
     let s = memory();
     s.set_schema(
         SchemaTarget::NodeType("crate".into()),
@@ -75,6 +79,94 @@ fn rich_store() -> Store {
     s
 }
 
+/// [`graph_and_documents`] with events of every kind.
+fn rich_store() -> Store {
+    let s = graph_and_documents();
+    add_events(&s);
+    s
+}
+
+/// Events of every kind of state: streams with hostile names, a batch, removed
+/// events, a consumer group with a settled and a dead-lettered delivery, an event
+/// schema, and the change feed.
+fn add_events(s: &Store) {
+    s.set_event_schema("order.placed", json!({"type": "object"}), None)
+        .unwrap();
+    s.create_group("billing", GroupOptions::default()).unwrap();
+    s.append_all(
+        vec![
+            Append::new(
+                "orders",
+                ExpectedVersion::NoStream,
+                [
+                    NewEvent::new("order.placed", json!({"n": 1, "b": [true, null]}))
+                        .with_id("o1")
+                        .with_correlation_id("corr"),
+                    NewEvent::new("order.paid", json!(2.5)).with_id("o1-paid"),
+                ],
+            ),
+            Append::new(
+                "Café ../x \"quoted\"",
+                ExpectedVersion::NoStream,
+                [NewEvent::new("note", json!("nul \0 😀"))
+                    .with_metadata("k", json!({"z": 1, "a": 2}))],
+            ),
+        ],
+        &AppendOptions {
+            batch: Some("batch-1".into()),
+        },
+    )
+    .unwrap();
+    for i in 0..3 {
+        s.append(
+            "short",
+            ExpectedVersion::Any,
+            [NewEvent::new("tick", json!(i))],
+        )
+        .unwrap();
+    }
+    s.set_retention(
+        "short",
+        Retention {
+            max_count: Some(1),
+            ..Retention::default()
+        },
+    )
+    .unwrap();
+    let c = s.consumer("billing", "backup-test").unwrap();
+    let d = c.poll(2).unwrap();
+    c.ack(&d[0]).unwrap();
+    c.nack(&d[1], &Nack::Park, "kept").unwrap();
+    s.set_change_feed(true).unwrap();
+    s.create_node(Node::new("recorded", "thing").unwrap())
+        .unwrap();
+}
+
+/// Every event and state entry, through a backup's own export.
+fn events_of(
+    s: &Store,
+) -> (
+    Vec<kgstore::events::LogRecord>,
+    Vec<(String, String, serde_json::Value)>,
+) {
+    s.read()
+        .unwrap()
+        .with_events(|r, _| {
+            let mut records = Vec::new();
+            let mut from = 1;
+            loop {
+                let page = kgstore::events::import::export_records(r, from)?;
+                let Some(last) = page.last().map(|r| r.position) else {
+                    break;
+                };
+                records.extend(page);
+                from = last + 1;
+            }
+            Ok((records, kgstore::events::import::export_state(r)?))
+        })
+        .unwrap()
+}
+
 fn files_of(manifest: &Manifest) -> Vec<(String, String)> {
     manifest
         .files
@@ -91,8 +183,10 @@ fn round_trip_keeps_everything_exactly() {
     let manifest =
         backup::backup_with(&source, &dir.path().join("one"), |p| phases.push(p)).unwrap();
     assert_eq!(manifest.format, backup::FORMAT);
-    assert_eq!(manifest.format_version, 2);
+    assert_eq!(manifest.format_version, backup::FORMAT_VERSION);
     assert_eq!(manifest.source_backend, "memory");
+    assert_eq!(manifest.counts.events, source.last_position().unwrap());
+    assert!(manifest.counts.event_state > 5);
     assert_eq!(manifest.counts.documents, 5);
     // Equal bytes are kept once: five documents, four values.
     let values = manifest
@@ -126,6 +220,31 @@ fn round_trip_keeps_everything_exactly() {
     assert_eq!(documents(&target), documents(&source));
     assert_eq!(target.get_node("serde").unwrap().metadata.version, 2);
     assert!(target.check().unwrap().is_ok());
+    assert_eq!(
+        events_of(&target),
+        events_of(&source),
+        "the event store, state included"
+    );
+    assert_eq!(restored.events, manifest.counts.events);
+    assert_eq!(
+        target.group_status("billing").unwrap(),
+        source.group_status("billing").unwrap()
+    );
+    assert!(target.change_feed_enabled().unwrap());
+    // A retried append is recognised in the restored store.
+    let again = target
+        .append(
+            "orders",
+            ExpectedVersion::Any,
+            [
+                NewEvent::new("order.placed", json!({"n": 1, "b": [true, null]}))
+                    .with_id("o1")
+                    .with_correlation_id("corr"),
+                NewEvent::new("order.paid", json!(2.5)).with_id("o1-paid"),
+            ],
+        )
+        .unwrap();
+    assert!(again.duplicate);
     // The restored store backs up to the same bytes: the format is canonical.
     let again = backup::backup(&target, &dir.path().join("two")).unwrap();
     assert_eq!(files_of(&again), files_of(&manifest));
@@ -154,30 +273,40 @@ fn export(store: &Store) -> Vec<u8> {
 /// backup along the way has the same file hashes.
 #[test]
 fn migration_memory_sqlite_jsonfs_git_sqlite_is_byte_identical() {
+    // The git backend keeps no events: this chain carries the graph and documents.
+    migrate_through(
+        graph_and_documents(),
+        &["sqlite", "jsonfs", "git", "sqlite"],
+    );
+}
+
+#[test]
+fn migration_with_events_memory_sqlite_jsonfs_sqlite_is_byte_identical() {
+    migrate_through(rich_store(), &["sqlite", "jsonfs", "sqlite"]);
+}
+
+/// Backs `source` up and restores it through `backends` in turn, each hop backed up
+/// again: every store exports, holds and backs up exactly the same.
+fn migrate_through(source: Store, backends: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
-    let source = rich_store();
     let expected = export(&source);
     let first = backup::backup(&source, &dir.path().join("from-memory")).unwrap();
-    let hops = [
-        (
-            "sqlite",
-            format!("sqlite://{}/one.db", dir.path().display()),
-        ),
-        ("jsonfs", format!("json://{}/two", dir.path().display())),
-        ("git", format!("git://{}/three.git", dir.path().display())),
-        (
-            "sqlite",
-            format!("sqlite://{}/four.db", dir.path().display()),
-        ),
-    ];
     let mut from = dir.path().join("from-memory");
-    for (i, (backend, url)) in hops.iter().enumerate() {
-        let report = backup::restore(&from, url, RestoreMode::Empty).unwrap();
+    for (i, backend) in backends.iter().enumerate() {
+        let url = match *backend {
+            "sqlite" => format!("sqlite://{}/hop-{i}.db", dir.path().display()),
+            "jsonfs" => format!("json://{}/hop-{i}-json", dir.path().display()),
+            _ => format!("git://{}/hop-{i}.git", dir.path().display()),
+        };
+        let report = backup::restore(&from, &url, RestoreMode::Empty).unwrap();
         assert_eq!(report.nodes, first.counts.nodes, "{url}");
-        let store = kgstore::open(url).unwrap();
+        let store = kgstore::open(&url).unwrap();
         assert_eq!(store.backend_name(), *backend);
         assert!(store.check().unwrap().is_ok(), "{url}");
         assert_eq!(export(&store), expected, "hop {i}: {url}");
+        if *backend != "git" {
+            assert_eq!(events_of(&store), events_of(&source), "hop {i}: {url}");
+        }
         assert_eq!(documents(&store), documents(&source), "hop {i}: {url}");
         from = dir.path().join(format!("hop-{i}"));
         let manifest = backup::backup(&store, &from).unwrap();
@@ -508,6 +637,45 @@ fn corruption_is_detected_and_refused() {
             "newer kgstore",
         ),
         (
+            "gap in the log",
+            Box::new(|p: &Path| {
+                let text = fs::read_to_string(p.join("events.jsonl")).unwrap();
+                let lines: Vec<&str> = text.lines().collect();
+                let kept: String = lines
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != 1)
+                    .map(|(_, l)| format!("{l}\n"))
+                    .collect();
+                fs::write(p.join("events.jsonl"), kept).unwrap();
+                reseal(p);
+            }),
+            "without a gap",
+        ),
+        (
+            "repeated event id",
+            Box::new(|p: &Path| {
+                let text = fs::read_to_string(p.join("events.jsonl")).unwrap();
+                fs::write(
+                    p.join("events.jsonl"),
+                    text.replace("\"o1-paid\"", "\"o1\""),
+                )
+                .unwrap();
+                reseal(p);
+            }),
+            "is repeated",
+        ),
+        (
+            "forged event-store state",
+            Box::new(|p: &Path| {
+                let mut text = fs::read_to_string(p.join("event_state.jsonl")).unwrap();
+                text.push_str("{\"space\":\"zzz\",\"key\":\"x\",\"value\":1}\n");
+                fs::write(p.join("event_state.jsonl"), text).unwrap();
+                reseal(p);
+            }),
+            "not a space of the event store",
+        ),
+        (
             "no manifest",
             Box::new(|p: &Path| fs::remove_file(p.join("manifest.json")).unwrap()),
             "incomplete",
@@ -583,6 +751,73 @@ fn a_failing_replace_leaves_the_old_store_untouched() {
     target.delete_node("user", OnDependents::Refuse).unwrap();
 }
 
+/// The version-3 fixture: a node, a document and the event store, the change feed
+/// holding the document's change. `KGSTORE_WRITE_FIXTURES=1` rewrites it (only when
+/// the format changes).
+#[test]
+fn the_version_3_fixture_still_restores() {
+    use kgstore::DocumentRead;
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/backup-v3");
+    if std::env::var_os("KGSTORE_WRITE_FIXTURES").is_some() {
+        let _ = fs::remove_dir_all(&fixture);
+        let s = memory();
+        s.create_node(Node::new("serde", "crate").unwrap()).unwrap();
+        add_events(&s);
+        s.write_document("notes/v3.md", "# events and documents\n")
+            .unwrap();
+        backup::backup(&s, &fixture).unwrap();
+    }
+    let report = backup::verify(&fixture).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.manifest.unwrap().format_version, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let urls = [
+        "memory://".to_owned(),
+        format!("sqlite://{}/kg.db", dir.path().display()),
+        format!("json://{}/kg", dir.path().display()),
+    ];
+    for url in urls {
+        let s = kgstore::open(&url).unwrap();
+        let restored = backup::restore_into(&fixture, &s, RestoreMode::Empty).unwrap();
+        assert_eq!((restored.nodes, restored.events), (2, 8));
+        let page = s.read_stream("orders", &ReadOptions::forwards(10)).unwrap();
+        assert_eq!(
+            page.events[0].metadata.correlation_id.as_deref(),
+            Some("corr")
+        );
+        let short = s.read_stream("short", &ReadOptions::forwards(10)).unwrap();
+        assert_eq!(short.events.len(), 1);
+        assert_eq!(short.removed.len(), 1, "removed events stay removed");
+        let status = s.group_status("billing").unwrap();
+        assert_eq!((status.counters.acked, status.dead_letters), (1, 1));
+        assert!(s.change_feed_enabled().unwrap());
+        assert_eq!(
+            s.read_document("notes/v3.md").unwrap(),
+            b"# events and documents\n"
+        );
+        let changes = s
+            .read_stream(kgstore::events::CHANGES_STREAM, &ReadOptions::forwards(10))
+            .unwrap();
+        let last = changes.events.last().unwrap();
+        assert_eq!(last.event_type, "document.created");
+        assert_eq!(last.data["key"], "notes/v3.md");
+        assert!(s.check().unwrap().is_ok());
+    }
+}
+
+/// A version-1 backup holds no events: restoring it in place of a store's content
+/// empties the store's event log too.
+#[test]
+fn a_version_1_backup_replaces_the_event_log_too() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/backup-v1");
+    let s = rich_store();
+    assert!(s.last_position().unwrap() > 0);
+    backup::restore_into(&fixture, &s, RestoreMode::Replace).unwrap();
+    assert_eq!(s.last_position().unwrap(), 0);
+    assert!(s.list_groups().unwrap().is_empty());
+    assert_eq!(s.count_nodes().unwrap(), 4);
+}
+
 #[test]
 fn the_version_1_fixture_still_restores() {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/backup-v1");
@@ -626,39 +861,12 @@ fn the_version_1_fixture_still_restores() {
 }
 
 /// The version-2 fixture: graph and documents (a script, a hostile key, bytes kept
-/// once for two keys, an empty document). `KGSTORE_WRITE_FIXTURES=1` rewrites it
-/// (only when the format changes).
+/// once for two keys, an empty document), written by the kgstore that introduced
+/// documents; a version-2 backup holds no events, so the restored store has none.
 #[test]
 fn the_version_2_fixture_still_restores_on_every_backend() {
     use kgstore::DocumentRead;
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/backup-v2");
-    if std::env::var_os("KGSTORE_WRITE_FIXTURES").is_some() {
-        let t = Timestamp::parse("2026-01-02T03:04:05.123456Z").unwrap();
-        let s = memory();
-        s.write(|tx| {
-            let mut node = Node::new("pilot", "script")?;
-            node.metadata.created_at = t;
-            node.metadata.updated_at = t;
-            node.metadata.version = 2;
-            tx.import_node(node)?;
-            for (key, bytes) in [
-                ("scripts/pilot.fountain", &b"INT. HOUSE - DAY\n"[..]),
-                ("Caf\u{e9}/a", b"shared"),
-                ("Cafe\u{301}/a", b"shared"),
-                ("empty", b""),
-            ] {
-                let mut meta = memory().write_document(key, bytes)?;
-                meta.created_at = t;
-                meta.updated_at = t;
-                meta.version = 4;
-                tx.import_document(meta, bytes)?;
-            }
-            Ok(())
-        })
-        .unwrap();
-        let _ = fs::remove_dir_all(&fixture);
-        backup::backup(&s, &fixture).unwrap();
-    }
     let report = backup::verify(&fixture).unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
     assert_eq!(report.manifest.unwrap().format_version, 2);
@@ -680,6 +888,7 @@ fn the_version_2_fixture_still_restores_on_every_backend() {
         );
         assert_eq!(s.read_document("Cafe\u{301}/a").unwrap(), b"shared");
         assert_eq!(s.read_document("empty").unwrap(), b"");
+        assert_eq!(s.last_position().unwrap(), 0);
         assert!(s.check().unwrap().is_ok(), "{url}");
     }
 }

@@ -127,10 +127,12 @@ fn register() {
 }
 
 mod audited_suite {
+    // This backend keeps neither documents nor events: the suite checks it says so,
+    // and skips those sections.
     kgstore_core::test_suite!(|| {
         super::register();
         super::Fixture::new(<super::Store as super::Open>::open("audited://").unwrap())
-    }, skip: documents);
+    }, skip: documents, events);
 }
 
 #[test]
@@ -181,4 +183,40 @@ fn unknown_schemes_and_bad_urls_are_refused() {
         .open("memory://")
         .unwrap();
     assert_eq!(verified.count_nodes().unwrap(), 0);
+}
+
+/// A backend that keeps no events backs up (with an empty event log) and restores
+/// such backups, but refuses one that holds events, naming itself, and is left as it was.
+#[test]
+fn a_backend_without_events_refuses_a_backup_that_has_them() {
+    use kgstore::backup::{self, RestoreMode};
+    use kgstore::events::{ExpectedVersion, NewEvent};
+    register();
+    let dir = tempfile::tempdir().unwrap();
+    let audited = <Store as Open>::open("audited://").unwrap();
+    audited
+        .create_node(Node::new("a", "thing").unwrap())
+        .unwrap();
+    let manifest = backup::backup(&audited, &dir.path().join("plain")).unwrap();
+    assert_eq!(manifest.counts.events, 0);
+    let again = <Store as Open>::open("audited://").unwrap();
+    backup::restore_into(&dir.path().join("plain"), &again, RestoreMode::Empty).unwrap();
+    assert_eq!(again.count_nodes().unwrap(), 1);
+
+    let with_events = kgstore::open("memory://").unwrap();
+    with_events
+        .append(
+            "s",
+            ExpectedVersion::Any,
+            [NewEvent::new("t", serde_json::json!(1))],
+        )
+        .unwrap();
+    backup::backup(&with_events, &dir.path().join("events")).unwrap();
+    let target = <Store as Open>::open("audited://").unwrap();
+    let err =
+        backup::restore_into(&dir.path().join("events"), &target, RestoreMode::Empty).unwrap_err();
+    assert_eq!(err.kind(), kgstore::ErrorKind::Unsupported);
+    assert!(err.to_string().contains("audited"), "{err}");
+    assert!(err.to_string().contains("1 events"), "{err}");
+    assert_eq!(target.count_nodes().unwrap(), 0);
 }

@@ -548,6 +548,12 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
          committed from the store's commit log."
     ))?;
 
+    let events = events_step(&store, &mut say)?;
+
+    say("\n17. Screenplays: Fountain scripts as a graph of series, scripts, scenes, characters and locations."
+        .to_owned())?;
+    let screenplay = super::screenplay::demo_step(&args.dir, &mut say)?;
+
     let me = how_to_call_me();
     say(format!(
         "\nDone in {:.1} s. Try: {me} --store {url} node get {cli}",
@@ -572,10 +578,161 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
             "problems": check.problems.len(),
             "git_store": git,
             "mcp_calls": mcp_calls,
+            "events": events,
             "metrics": metrics,
+            "screenplay": screenplay,
         }))?;
     }
     Ok(())
+}
+
+/// Step 16: the event store on the demo's own store — the change feed on, graph changes,
+/// documents and events in one transaction, an idempotent retry, a read, and a consumer
+/// group over `$changes` that parks one event in the dead-letter queue and replays it.
+/// Returns a summary for `--json`.
+fn events_step(store: &Store, say: &mut impl FnMut(String) -> Result<()>) -> Result<Value> {
+    use kgstore::events::{
+        AppendOptions, CHANGES_STREAM, EventRead, ExpectedVersion, GroupOptions, Nack, NewEvent,
+        ReadOptions,
+    };
+
+    say(
+        "\n16. Events: the change feed on, then graph changes, documents and events in one \
+         transaction:"
+            .to_owned(),
+    )?;
+    store.set_change_feed(true)?;
+    let group = "demo-indexer";
+    store.create_group(
+        group,
+        GroupOptions {
+            stream: Some(CHANGES_STREAM.to_owned()),
+            start: kgstore::events::StartFrom::End,
+            ..GroupOptions::default()
+        },
+    )?;
+    let reviewed = ["serde", "rusqlite", "clap"]
+        .into_iter()
+        .filter(|name| store.contains_node(name).unwrap_or(false))
+        .collect::<Vec<_>>();
+    let review = |name: &str| {
+        NewEvent::new("crate.reviewed", json!({"crate": name, "verdict": "keep"}))
+            .with_id(format!("demo-review-{name}"))
+            .with_correlation_id("demo-review")
+    };
+    let appended = store.write(|tx| {
+        let mut events = Vec::new();
+        for name in &reviewed {
+            let node = tx.get_node(name)?.with_tag("reviewed");
+            tx.update_node(node, None)?;
+            tx.write_document(
+                &format!("reviews/{name}.md"),
+                format!("# Review of {name}\n\nVerdict: keep.\n"),
+            )?;
+            events.push(review(name));
+        }
+        tx.append_all(
+            vec![kgstore::events::Append::new(
+                "reviews",
+                ExpectedVersion::Any,
+                events,
+            )],
+            &AppendOptions {
+                batch: Some("demo-review".to_owned()),
+            },
+        )
+    })?;
+    say(format!(
+        "    tagged {} crate(s) `reviewed`, wrote reviews/<crate>.md for each and appended {} \
+         `crate.reviewed` event(s) to 'reviews' at positions {:?}; the change feed added their \
+         node.updated and document.created events to {CHANGES_STREAM}, in the same commit.",
+        reviewed.len(),
+        appended.positions.len(),
+        appended.positions
+    ))?;
+    let retry = store.append_all(
+        vec![kgstore::events::Append::new(
+            "reviews",
+            ExpectedVersion::NoStream,
+            reviewed.iter().map(|n| review(n)),
+        )],
+        &AppendOptions {
+            batch: Some("demo-review".to_owned()),
+        },
+    )?;
+    say(format!(
+        "    The same append retried (same event ids): duplicate = {}, positions {:?} — nothing \
+         written twice.",
+        retry.duplicate, retry.positions
+    ))?;
+    let page = store.read_stream("reviews", &ReadOptions::backwards(3))?;
+    say("    kgstore events read reviews --backwards --limit 3:".to_owned())?;
+    for e in &page.events {
+        say(format!(
+            "      {:>5}  v{}  {}  {}",
+            e.position, e.version, e.event_type, e.data
+        ))?;
+    }
+
+    let consumer = store.consumer(group, "worker-1")?;
+    let deliveries = consumer.poll(100)?;
+    let mut parked = None;
+    for (i, d) in deliveries.iter().enumerate() {
+        if i == 0 {
+            consumer.nack(
+                d,
+                &Nack::Park,
+                "demo: the indexer could not handle this one",
+            )?;
+            parked = Some(d.event.position);
+        } else {
+            consumer.ack(d)?;
+        }
+    }
+    say(format!(
+        "    Consumer group '{group}' on {CHANGES_STREAM}: {} delivery(ies); acked {}, parked 1 in \
+         the dead-letter queue:",
+        deliveries.len(),
+        deliveries.len().saturating_sub(1)
+    ))?;
+    for letter in store.dead_letters(group, None, 10)? {
+        say(format!(
+            "      position {} ({}, version {} of '{}'): {}, {} attempt(s), error \"{}\"",
+            letter.position,
+            letter.event_type,
+            letter.version,
+            letter.stream,
+            letter.reason,
+            letter.attempts,
+            letter.error.as_deref().unwrap_or("")
+        ))?;
+    }
+    let position = parked.context("the change feed recorded nothing")?;
+    let queued = store.replay_dead_letters(group, position, position, 100)?;
+    let replayed = consumer.poll(10)?;
+    for d in &replayed {
+        consumer.ack(d)?;
+    }
+    let status = store.group_status(group)?;
+    say(format!(
+        "    Replayed {queued} dead letter(s), delivered {} and acked: the group's checkpoint \
+         is {} (it did not move back), dead letters {}, acked {} + {} replayed.",
+        replayed.len(),
+        status.checkpoint,
+        status.dead_letters,
+        status.counters.acked,
+        status.counters.replay_acked
+    ))?;
+    Ok(json!({
+        "appended": appended.positions,
+        "retry_duplicate": retry.duplicate,
+        "group": group,
+        "delivered": deliveries.len(),
+        "parked": position,
+        "replayed": replayed.len(),
+        "checkpoint": status.checkpoint,
+        "dead_letters": status.dead_letters,
+    }))
 }
 
 /// Step 15: starts four `kgstore node create` processes on the JSON-files store at once,

@@ -4,12 +4,14 @@ mod admin;
 mod demo;
 mod doc;
 mod edge;
+mod events;
 mod graph;
 mod history;
 mod mcp;
 mod node;
 mod perf;
 mod schema;
+mod screenplay;
 mod search;
 mod transfer;
 
@@ -216,6 +218,9 @@ fn run_command(cli: &Cli, ctx: &mut Ctx<'_>) -> Result<()> {
         Command::Deps(command) => graph::deps(ctx, command),
         Command::Schema(command) => schema::run(ctx, command),
         Command::Doc(command) => doc::run(ctx, command),
+        Command::Events(command) => events::run(ctx, command),
+        Command::Changefeed { action } => events::changefeed(ctx, *action),
+        Command::Screenplay(command) => screenplay::run(ctx, command),
         Command::Import(args) => transfer::import(ctx, args),
         Command::Export(args) => transfer::export(ctx, args),
         Command::Backup(args) => transfer::backup(ctx, args),

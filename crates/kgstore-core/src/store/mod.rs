@@ -41,6 +41,8 @@ struct Inner {
     schemas: SchemaCache,
     /// Threads inside [`Store::write`], to refuse a nested write that would deadlock.
     writers: Mutex<HashSet<ThreadId>>,
+    /// Wakes subscribers of this process when a commit appended events.
+    events: crate::events::EventHub,
     /// Metrics and logging settings.
     observer: Observer,
     /// The backend's counters at the last reset of the metrics.
@@ -74,6 +76,7 @@ impl Store {
                 backend,
                 schemas: SchemaCache::default(),
                 writers: Mutex::new(HashSet::new()),
+                events: crate::events::EventHub::default(),
                 observer,
                 figures_at_reset: Mutex::new(Vec::new()),
             }),
@@ -158,12 +161,23 @@ impl Store {
             .write_watch(backend.name(), backend.durability());
         let _writer = watch.check(Stage::Begin, WriterMark::enter(&self.inner.writers))?;
         let txn = watch.check(Stage::Begin, backend.begin_write())?;
-        let mut tx = WriteTx::new(txn, backend.name(), &self.inner.schemas);
+        let mut tx = watch.check(
+            Stage::Begin,
+            WriteTx::new(txn, backend.name(), &self.inner.schemas),
+        )?;
         let value = watch.check(Stage::Work, f(&mut tx))?;
         watch.committing(tx.tally);
-        watch.check(Stage::Commit, tx.commit())?;
+        let appended = watch.check(Stage::Commit, tx.commit())?;
         watch.committed();
+        if appended {
+            self.inner.events.notify();
+        }
         Ok(value)
+    }
+
+    /// The notifier that wakes this process's event subscribers after a commit.
+    pub(crate) fn hub(&self) -> &crate::events::EventHub {
+        &self.inner.events
     }
 
     /// What the store has done since it was opened or [`Store::reset_metrics`]:

@@ -201,6 +201,7 @@ pub trait GraphRead {
 /// A read transaction: every query on it sees the same consistent snapshot.
 pub struct ReadTx<'s> {
     pub(crate) txn: Box<dyn ReadTxn + 's>,
+    /// The backend's name, for errors.
     pub(crate) backend: &'s str,
     /// The store's metrics, where each query is counted.
     pub(crate) observer: &'s crate::observe::Observer,

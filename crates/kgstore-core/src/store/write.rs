@@ -62,6 +62,8 @@ pub struct WriteTx<'s> {
     pending: Option<Pending>,
     validators: HashMap<SchemaTarget, Option<Compiled>>,
     failed: Option<String>,
+    /// What the transaction did to the event store.
+    pub(crate) events: crate::events::TxEvents,
     /// What the transaction wrote, by kind, for its log and the store's metrics.
     pub(crate) tally: Tally,
 }
@@ -77,8 +79,10 @@ impl<'s> WriteTx<'s> {
         txn: Box<dyn WriteTxn + 's>,
         backend: &'s str,
         schemas: &'s SchemaCache,
-    ) -> Self {
-        Self {
+    ) -> Result<Self> {
+        // With the change feed on, the backend transaction is wrapped to record changes.
+        let (txn, feed) = crate::events::changefeed::attach(txn)?;
+        Ok(Self {
             txn,
             backend,
             schemas,
@@ -86,8 +90,17 @@ impl<'s> WriteTx<'s> {
             pending: None,
             validators: HashMap::new(),
             failed: None,
+            events: crate::events::TxEvents {
+                feed,
+                ..Default::default()
+            },
             tally: Tally::default(),
-        }
+        })
+    }
+
+    /// The backend's name, for errors.
+    pub(crate) fn backend_name(&self) -> &'s str {
+        self.backend
     }
 
     /// Defers reference checks (edge endpoints, dependencies, dependents of deleted
@@ -545,8 +558,9 @@ impl<'s> WriteTx<'s> {
 
     // ----- commit -----
 
-    /// Runs the deferred checks and commits.
-    pub(crate) fn commit(mut self) -> Result<()> {
+    /// Runs the deferred checks, appends the change feed's events, and commits;
+    /// whether event waiters should be woken (events appended, deliveries settled).
+    pub(crate) fn commit(mut self) -> Result<bool> {
         if let Some(reason) = self.failed.take() {
             return Err(Error::backend(
                 self.backend,
@@ -556,7 +570,10 @@ impl<'s> WriteTx<'s> {
         if let Some(pending) = self.pending.take() {
             self.verify_pending(&pending)?;
         }
-        self.txn.commit()
+        crate::events::changefeed::flush(&mut self)?;
+        let wake = self.events.wake;
+        self.txn.commit()?;
+        Ok(wake)
     }
 
     fn verify_pending(&self, pending: &Pending) -> Result<()> {
@@ -616,11 +633,6 @@ impl<'s> WriteTx<'s> {
     /// half-applied.
     pub(crate) fn raw<R>(&mut self, f: impl FnOnce(&mut dyn WriteTxn) -> Result<R>) -> Result<R> {
         self.raw_with(f, |_| true)
-    }
-
-    /// The backend's name, for messages.
-    pub(crate) fn backend_name(&self) -> &str {
-        self.backend
     }
 
     /// The backend transaction's reads (seeing its writes).

@@ -1,5 +1,8 @@
-//! Random sequences mixing graph and document operations, in transactions that
-//! commit or roll back, checked against a plain model after every step.
+//! Random sequences mixing graph, document and event operations, in transactions
+//! that commit or roll back, checked against a plain model after every step: what
+//! a transaction wrote of the three kinds is there together or not at all, and the
+//! event log runs without a gap whatever rolled back. (On a backend that keeps no
+//! events, appends are expected to be refused as `Unsupported`.)
 
 use std::collections::BTreeMap;
 use std::io::{self, Read};
@@ -10,12 +13,16 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use super::Fixture;
 use super::documents::all_document_keys;
 use super::model::{Expect, Model, Op, Outcome, apply_in, model_cases, observe, reset, simple_op};
+use crate::events::{EventRead, ExpectedVersion, NewEvent, ReadOptions};
 use crate::{DocumentRead, DocumentWrite, Error, ErrorKind, Store, WriteOptions, WriteTx};
 
 /// Keys in folder relations (`a` / `a/b` / `a/b/c`), case and normalisation twins.
 const KEYS: [&str; 8] = ["a", "a/b", "a/c", "a/b/c", "b", "B", "c\u{e9}", "ce\u{301}"];
 
-/// One step: a graph operation, a document operation, or a transaction of both.
+/// How many streams the model appends to.
+const STREAMS: usize = 2;
+
+/// One step: a graph, document or event operation, or a transaction of them.
 #[derive(Clone, Debug)]
 pub enum MixedOp {
     Graph(Op),
@@ -39,10 +46,24 @@ pub enum MixedOp {
     BrokenStream {
         key: usize,
     },
+    /// One event appended to stream `stream`, expecting its version as `expect` says.
+    Append {
+        stream: usize,
+        data: u8,
+        expect: Expect,
+    },
     Txn {
         ops: Vec<MixedOp>,
         commit: bool,
     },
+}
+
+fn expect_event() -> impl Strategy<Value = Expect> {
+    prop_oneof![
+        Just(Expect::Any),
+        Just(Expect::Current),
+        Just(Expect::Stale)
+    ]
 }
 
 fn simple_mixed() -> impl Strategy<Value = MixedOp> {
@@ -60,6 +81,8 @@ fn simple_mixed() -> impl Strategy<Value = MixedOp> {
         1 => k.clone().prop_map(|key| MixedOp::Remove { key }),
         1 => proptest::collection::vec((k.clone(), any::<u8>()), 1..4).prop_map(|items| MixedOp::Batch { items }),
         1 => k.prop_map(|key| MixedOp::BrokenStream { key }),
+        3 => (0..STREAMS, any::<u8>(), expect_event())
+            .prop_map(|(stream, data, expect)| MixedOp::Append { stream, data, expect }),
     ]
 }
 
@@ -71,11 +94,15 @@ fn mixed() -> impl Strategy<Value = MixedOp> {
     ]
 }
 
-/// The graph model and the documents: key → (content, version).
+/// The graph model, the documents (key → (content, version)) and the events this
+/// case appended, in log order: (stream, data).
 #[derive(Clone, Debug, Default, PartialEq)]
 struct Both {
     graph: Model,
     docs: BTreeMap<String, (Vec<u8>, u64)>,
+    events: Vec<(usize, u8)>,
+    /// Whether the backend keeps events (not compared: known before the case).
+    keeps_events: bool,
 }
 
 fn content(byte: u8) -> Vec<u8> {
@@ -155,6 +182,20 @@ impl Both {
                     Err(ErrorKind::Io)
                 }
             }
+            MixedOp::Append {
+                stream,
+                data,
+                expect,
+            } => {
+                if !self.keeps_events {
+                    return Err(ErrorKind::Unsupported);
+                }
+                if matches!(expect, Expect::Stale) {
+                    return Err(ErrorKind::Conflict);
+                }
+                self.events.push((*stream, *data));
+                Ok(())
+            }
             MixedOp::Txn { ops, commit } => {
                 let mut inner = self.clone();
                 for op in ops {
@@ -171,7 +212,7 @@ impl Both {
 }
 
 /// A reader that yields some bytes, then fails.
-struct Broken(usize);
+pub(crate) struct Broken(pub(crate) usize);
 
 impl Read for Broken {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -184,7 +225,12 @@ impl Read for Broken {
     }
 }
 
-fn apply_in_tx(tx: &mut WriteTx<'_>, op: &MixedOp) -> Result<(), Error> {
+/// The name of the model's stream `i` in the case whose log started after `base`.
+fn stream_name(base: u64, i: usize) -> String {
+    format!("model-{base}-s{i}")
+}
+
+fn apply_in_tx(tx: &mut WriteTx<'_>, op: &MixedOp, base: u64) -> Result<(), Error> {
     match op {
         MixedOp::Graph(op) => apply_in(tx, op),
         MixedOp::Write {
@@ -225,6 +271,30 @@ fn apply_in_tx(tx: &mut WriteTx<'_>, op: &MixedOp) -> Result<(), Error> {
         MixedOp::BrokenStream { key } => tx
             .write_document_from(KEYS[*key], Broken(100), &WriteOptions::new())
             .map(drop),
+        MixedOp::Append {
+            stream,
+            data,
+            expect,
+        } => {
+            let name = stream_name(base, *stream);
+            let expected = match expect {
+                Expect::Any => ExpectedVersion::Any,
+                Expect::Current | Expect::Stale => {
+                    let version = tx.stream_info(&name)?.map_or(0, |i| i.version);
+                    match (expect, version) {
+                        (Expect::Current, 0) => ExpectedVersion::NoStream,
+                        (Expect::Current, v) => ExpectedVersion::Exact(v),
+                        _ => ExpectedVersion::Exact(version + 1),
+                    }
+                }
+            };
+            tx.append(
+                &name,
+                expected,
+                [NewEvent::new("m", serde_json::json!(data))],
+            )
+            .map(drop)
+        }
         MixedOp::Txn { .. } => Err(Error::invalid_input(
             "model operation",
             "transactions do not nest",
@@ -232,20 +302,54 @@ fn apply_in_tx(tx: &mut WriteTx<'_>, op: &MixedOp) -> Result<(), Error> {
     }
 }
 
-fn apply_to_store(store: &Store, op: &MixedOp, inner: &mut Vec<Outcome>) -> Outcome {
+fn apply_to_store(store: &Store, op: &MixedOp, inner: &mut Vec<Outcome>, base: u64) -> Outcome {
     let outcome = match op {
         MixedOp::Txn { ops, commit } => store.write(|tx| {
             for op in ops {
-                inner.push(apply_in_tx(tx, op).map_err(|e| e.kind()));
+                inner.push(apply_in_tx(tx, op, base).map_err(|e| e.kind()));
             }
             super::model::commit_or_roll_back(*commit)
         }),
-        other => store.write(|tx| apply_in_tx(tx, other)),
+        other => store.write(|tx| apply_in_tx(tx, other, base)),
     };
     outcome.map_err(|e| e.kind())
 }
 
-fn observe_both(store: &Store) -> Both {
+/// The events after position `base`, as the model has them; their positions must
+/// run on from `base` without a gap.
+fn observe_events(store: &Store, base: u64) -> Vec<(usize, u8)> {
+    let mut out = Vec::new();
+    let mut from = base + 1;
+    loop {
+        let page = store
+            .read_all(&ReadOptions::forwards(500).from(from))
+            .unwrap_or_else(|e| panic!("reading the log: {e}"));
+        for e in &page.events {
+            assert_eq!(
+                e.position,
+                from,
+                "the log skips from {} to {}",
+                from - 1,
+                e.position
+            );
+            from += 1;
+            let stream = (0..STREAMS)
+                .find(|i| e.stream == stream_name(base, *i))
+                .unwrap_or_else(|| panic!("an event of another stream: {}", e.stream));
+            let data = e
+                .data
+                .as_u64()
+                .and_then(|d| u8::try_from(d).ok())
+                .unwrap_or_else(|| panic!("unexpected data {}", e.data));
+            out.push((stream, data));
+        }
+        if page.at_end {
+            return out;
+        }
+    }
+}
+
+fn observe_both(store: &Store, base: u64, keeps_events: bool) -> Both {
     let mut docs = BTreeMap::new();
     for key in all_document_keys(store) {
         let doc = store
@@ -256,6 +360,12 @@ fn observe_both(store: &Store) -> Both {
     Both {
         graph: observe(store),
         docs,
+        events: if keeps_events {
+            observe_events(store, base)
+        } else {
+            Vec::new()
+        },
+        keeps_events,
     }
 }
 
@@ -266,7 +376,17 @@ fn run_case(store: &Store, ops: &[MixedOp]) -> Result<(), TestCaseError> {
             .remove_document(&key)
             .map_err(|e| TestCaseError::fail(format!("reset failed: {e}")))?;
     }
-    let mut model = Both::default();
+    // Events cannot be removed between cases: each case appends after the log's end,
+    // to streams of its own.
+    let (keeps_events, base) = match store.last_position() {
+        Ok(head) => (true, head),
+        Err(e) if e.kind() == ErrorKind::Unsupported => (false, 0),
+        Err(e) => return Err(TestCaseError::fail(format!("reading the log: {e}"))),
+    };
+    let mut model = Both {
+        keeps_events,
+        ..Both::default()
+    };
     for (step, op) in ops.iter().enumerate() {
         let expected_inner: Vec<Outcome> = match op {
             MixedOp::Txn { ops, .. } => {
@@ -277,7 +397,7 @@ fn run_case(store: &Store, ops: &[MixedOp]) -> Result<(), TestCaseError> {
         };
         let expected = model.apply(op);
         let mut inner = Vec::new();
-        let got = apply_to_store(store, op, &mut inner);
+        let got = apply_to_store(store, op, &mut inner, base);
         prop_assert_eq!(
             &inner,
             &expected_inner,
@@ -286,7 +406,7 @@ fn run_case(store: &Store, ops: &[MixedOp]) -> Result<(), TestCaseError> {
             op
         );
         prop_assert_eq!(got, expected, "outcome of step {}: {:?}", step, op);
-        let observed = observe_both(store);
+        let observed = observe_both(store, base, keeps_events);
         prop_assert_eq!(&observed, &model, "state after step {}: {:?}", step, op);
     }
     let report = store
@@ -307,6 +427,6 @@ pub fn documents_model_check(f: Fixture) {
         run_case(&f.store, &ops)
     });
     if let Err(e) = outcome {
-        panic!("the store disagrees with the model of graph and documents: {e}");
+        panic!("the store disagrees with the model of graph, documents and events: {e}");
     }
 }

@@ -13,6 +13,7 @@ use crate::algo::{Path, PathOptions, Stats, TraverseOptions, Visit};
 use crate::backend::{Backend, Problem, ReadTxn, WriteTxn};
 use crate::documents::{DocInput, DocRead, DocWrite, DocumentMeta};
 use crate::error::{Error, Result};
+use crate::events::{EventLogRead, EventLogWrite, LogRecord, LogScan, RemoveWhere};
 use crate::filter::{Direction, EdgeFilter, NodeFilter};
 use crate::model::{Edge, EdgeKey, Node, RelationType};
 use crate::schema::SchemaTarget;
@@ -245,6 +246,9 @@ macro_rules! forward_reads {
             fn stats(&self) -> Result<Stats> {
                 self.inner.stats()
             }
+            fn events(&self) -> Option<&dyn EventLogRead> {
+                self.inner.events()
+            }
             fn documents(&self) -> Option<&dyn DocRead> {
                 self.inner.documents().map(|_| self as &dyn DocRead)
             }
@@ -351,6 +355,14 @@ impl WriteTxn for Faulty<'_, dyn WriteTxn + '_> {
         self.inner.delete_schema(target)
     }
 
+    fn events_mut(&mut self) -> Option<&mut dyn EventLogWrite> {
+        if self.inner.events_mut().is_some() {
+            Some(self)
+        } else {
+            None
+        }
+    }
+
     fn documents_mut(&mut self) -> Option<&mut dyn DocWrite> {
         self.inner.documents_mut()?;
         Some(self)
@@ -361,5 +373,63 @@ impl WriteTxn for Faulty<'_, dyn WriteTxn + '_> {
             return Err(self.plan.error("commit"));
         }
         self.inner.commit()
+    }
+}
+
+impl Faulty<'_, dyn WriteTxn + '_> {
+    fn log(&self) -> Result<&dyn EventLogRead> {
+        self.inner
+            .events()
+            .ok_or_else(|| Error::unsupported("events", "faulty"))
+    }
+
+    fn log_mut(&mut self, at: &str) -> Result<&mut dyn EventLogWrite> {
+        self.plan.write(at)?;
+        self.inner
+            .events_mut()
+            .ok_or_else(|| Error::unsupported("events", "faulty"))
+    }
+}
+
+impl EventLogRead for Faulty<'_, dyn WriteTxn + '_> {
+    fn log_head(&self) -> Result<u64> {
+        self.log()?.log_head()
+    }
+    fn log_scan(&self, scan: &LogScan<'_>) -> Result<Vec<LogRecord>> {
+        self.log()?.log_scan(scan)
+    }
+    fn log_find_ids(&self, ids: &[&str]) -> Result<Vec<Option<LogRecord>>> {
+        self.log()?.log_find_ids(ids)
+    }
+    fn state_get(&self, space: &str, key: &str) -> Result<Option<Value>> {
+        self.log()?.state_get(space, key)
+    }
+    fn state_scan(
+        &self,
+        space: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Value)>> {
+        self.log()?.state_scan(space, prefix, after, limit)
+    }
+}
+
+/// Event writes are fault points like the graph's.
+impl EventLogWrite for Faulty<'_, dyn WriteTxn + '_> {
+    fn log_append(&mut self, records: &[LogRecord]) -> Result<()> {
+        self.log_mut("log_append")?.log_append(records)
+    }
+    fn log_remove(&mut self, stream: &str, which: RemoveWhere) -> Result<u64> {
+        self.log_mut("log_remove")?.log_remove(stream, which)
+    }
+    fn log_clear(&mut self) -> Result<()> {
+        self.log_mut("log_clear")?.log_clear()
+    }
+    fn state_put(&mut self, space: &str, key: &str, value: &Value) -> Result<()> {
+        self.log_mut("state_put")?.state_put(space, key, value)
+    }
+    fn state_delete(&mut self, space: &str, key: &str) -> Result<bool> {
+        self.log_mut("state_delete")?.state_delete(space, key)
     }
 }

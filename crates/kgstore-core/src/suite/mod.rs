@@ -22,6 +22,7 @@ mod deps;
 mod documents;
 mod documents_model;
 mod edges;
+pub mod events;
 pub mod faulty;
 mod graph;
 mod metrics;
@@ -37,6 +38,7 @@ pub use deps::*;
 pub use documents::*;
 pub use documents_model::*;
 pub use edges::*;
+pub use events::*;
 pub use graph::*;
 pub use metrics::*;
 pub use model::*;
@@ -128,23 +130,41 @@ pub fn while_writing<R>(store: &Store, node: Node, during: impl FnOnce() -> R) -
 /// [`Fixture`]. Put the call in a module named for the backend so the test
 /// output shows which backend ran (`memory_suite::node_create_and_get`).
 ///
-/// A backend that holds no documents says so: `test_suite!(ctor, skip: documents)`
-/// replaces the documents section with one test, `documents_section_skipped`,
-/// which checks that the backend answers `Unsupported` naming documents and
-/// itself, and announces the skip. Without it, every document test runs (and
-/// fails on such a backend): a section is never skipped silently.
+/// A backend that does not keep one of the kinds of data says so explicitly:
+/// `test_suite!(ctor, skip: documents)`, `test_suite!(ctor, skip: events)` or
+/// `test_suite!(ctor, skip: documents, events)`. Each section named is replaced by
+/// one test (`documents_section_skipped`, `events_section_skipped`) which checks
+/// that the backend answers `Unsupported` naming the kind of data and itself, and
+/// announces the skip. Without it, every test of the section runs (and fails on
+/// such a backend): a section is never skipped silently.
 #[macro_export]
 macro_rules! test_suite {
-    ($ctor:expr $(,)?) => {
+    ($ctor:expr $(, skip: $($kind:ident),+)? $(,)?) => {
         $crate::__suite_graph!($ctor);
+        $crate::__suite_section!($ctor, documents; $($($kind),+)?);
+        $crate::__suite_section!($ctor, events; $($($kind),+)?);
+    };
+}
+
+/// One optional section of the suite (`documents` or `events`), or its explicit
+/// skip when its name is in the list after `;`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __suite_section {
+    ($ctor:expr, documents; ) => {
         $crate::__suite_documents!($ctor);
     };
-    ($ctor:expr, skip: documents $(,)?) => {
-        $crate::__suite_graph!($ctor);
-        #[test]
-        fn documents_section_skipped() {
-            $crate::suite::documents_section_skipped(($ctor)());
-        }
+    ($ctor:expr, events; ) => {
+        $crate::__events_section!($ctor);
+    };
+    ($ctor:expr, documents; documents $(, $rest:ident)*) => {
+        $crate::__suite_tests!($ctor; documents_section_skipped);
+    };
+    ($ctor:expr, events; events $(, $rest:ident)*) => {
+        $crate::__suite_tests!($ctor; events_section_skipped);
+    };
+    ($ctor:expr, $section:ident; $first:ident $(, $rest:ident)*) => {
+        $crate::__suite_section!($ctor, $section; $($rest),*);
     };
 }
 
@@ -247,6 +267,87 @@ macro_rules! __suite_graph {
             metrics_turned_off_count_only_failures, metrics_count_a_lock_wait_between_two_writers,
             // the reference model
             model_check,
+        );
+    };
+}
+
+/// The events section of the suite.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __events_section {
+    ($ctor:expr) => {
+        $crate::__suite_tests!($ctor;
+            // appends
+            events_append_and_read_stream, events_expected_any_appends_whatever_the_version,
+            events_expected_no_stream_accepts_only_a_new_stream,
+            events_expected_stream_exists_refuses_a_new_stream,
+            events_expected_exact_checks_the_version, events_multi_stream_append_is_atomic,
+            events_same_stream_twice_in_one_append_is_refused,
+            events_idempotent_retry_returns_original_positions,
+            events_idempotent_retry_survives_reopen, events_same_id_other_payload_is_conflict,
+            events_partial_retry_is_conflict, events_duplicate_ids_in_one_append_are_refused,
+            events_generated_ids_are_unique, events_invalid_input_is_refused_listing_every_violation,
+            events_oversize_events_are_refused_and_nothing_appended,
+            events_too_many_events_in_one_append_are_refused, events_deep_data_is_refused,
+            events_hostile_stream_names_round_trip, events_metadata_round_trips,
+            events_append_in_graph_transaction_commits_together,
+            events_rolled_back_appends_leave_nothing_and_no_gap, events_panic_rolls_back_appends,
+            events_transaction_sees_its_own_appends,
+            // reads, the global order, subscriptions
+            events_read_all_forwards_and_backwards, events_read_pages_without_skips_or_repeats,
+            events_read_stream_by_version_both_ways, events_read_filtered_by_type_and_stream_prefix,
+            events_read_invalid_options_are_refused,
+            events_lookups_by_position_and_id_and_stream_listing,
+            events_no_skip_while_a_transaction_holds_a_position,
+            events_concurrent_appenders_make_a_contiguous_log,
+            events_snapshot_does_not_see_later_appends, events_subscription_catches_up_then_waits,
+            events_subscription_resumes_from_a_checkpoint,
+            events_subscription_filters_streams_and_types,
+            // consumer groups, dead letters, batches
+            events_group_create_list_status_delete, events_group_unknown_and_invalid_are_refused,
+            events_group_delivers_each_event_once_and_acks,
+            events_group_checkpoint_moves_only_past_settled_events,
+            events_group_start_end_and_position, events_group_filters_streams_and_types,
+            events_group_nack_retries_after_the_backoff,
+            events_group_max_deliveries_dead_letters_with_the_story, events_group_park_and_skip,
+            events_group_expired_lease_redelivers_and_fences_the_late_ack,
+            events_group_expired_leases_count_toward_max_deliveries,
+            events_group_renewal_extends_the_lease,
+            events_group_tokens_of_superseded_attempts_do_nothing,
+            events_group_max_in_flight_limits_deliveries, events_groups_are_independent,
+            events_group_poll_wait_wakes_on_append, events_dlq_inspect_and_purge,
+            events_dlq_replay_in_chunks_never_moves_the_checkpoint,
+            events_dlq_failed_replay_returns_to_the_queue,
+            events_group_counters_are_exact_after_reopen, events_batch_status_per_group,
+            events_batch_can_be_waited_for, events_group_under_fire_with_threads,
+            // schemas
+            events_schema_validates_appends_with_pointers, events_schema_invalid_documents_are_refused,
+            events_schema_same_version_again_changes_nothing,
+            events_schema_backward_accepts_widening_refuses_narrowing,
+            events_schema_forward_accepts_narrowing_refuses_widening,
+            events_schema_full_accepts_neutral_refuses_either,
+            events_schema_backward_transitive_checks_every_version,
+            events_schema_forward_transitive_checks_every_version,
+            events_schema_full_transitive_checks_every_version, events_schema_none_accepts_anything,
+            events_schema_open_content_model_rules,
+            // retention
+            events_retention_max_count_keeps_the_newest_and_tells_readers,
+            events_truncate_before_removes_older_versions, events_retention_max_age_hides_then_removes,
+            events_deleted_streams_are_tombstones, events_group_behind_retention_is_told,
+            events_subscription_behind_retention_is_told,
+            events_retries_of_removed_events_stay_idempotent,
+            events_delivery_removed_before_redelivery_is_dead_lettered,
+            // the change feed
+            events_change_feed_is_off_by_default, events_change_feed_records_every_change_with_versions,
+            events_change_feed_leaves_nothing_for_rolled_back_work,
+            events_change_feed_sees_cascades_and_detaches,
+            events_change_feed_shares_the_commit_with_application_events,
+            // with documents
+            events_documents_and_graph_commit_together_or_not_at_all,
+            events_change_feed_records_document_writes_and_deletes,
+            events_change_feed_records_documents_in_their_commit_and_not_rolled_back,
+            // persistence and the reference model
+            events_reopen_keeps_the_event_store, events_agree_with_the_memory_backend,
         );
     };
 }

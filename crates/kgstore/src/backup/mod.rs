@@ -21,6 +21,7 @@
 //! ```
 
 mod documents;
+mod events;
 mod files;
 mod restore;
 mod verify;
@@ -35,6 +36,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use documents::{DOCUMENTS_FILE, VALUES_DIR};
+pub use events::{EVENT_STATE_FILE, EVENTS_FILE, StateLine};
 pub use restore::{RestoreMode, RestoreReport, restore, restore_into, restore_with};
 pub use verify::{VerifyReport, verify, verify_with};
 
@@ -44,9 +46,10 @@ use files::{HashingWriter, sync_dir, write_atomically};
 
 /// The `format` every manifest names.
 pub const FORMAT: &str = "kgstore-backup";
-/// The version of the format this kgstore writes and the newest it reads. Version 2
-/// added documents; version 1 backups (graph only) still verify and restore.
-pub const FORMAT_VERSION: u32 = 2;
+/// The version of the format this kgstore writes and the newest it reads. Each
+/// version added a kind of data ([`DOCUMENTS_SINCE`], [`EVENTS_SINCE`]); backups of
+/// every earlier version still verify and restore.
+pub const FORMAT_VERSION: u32 = EVENTS_SINCE;
 /// The manifest's file name.
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// One node per line, by name.
@@ -56,9 +59,34 @@ pub const EDGES_FILE: &str = "edges.jsonl";
 /// Every schema, as a JSON array.
 pub const SCHEMAS_FILE: &str = "schemas.json";
 
-/// The data files of every backup, in the order they are written and listed (a
-/// version-2 backup lists [`DOCUMENTS_FILE`] and the value files after them).
-pub const DATA_FILES: [&str; 3] = [NODES_FILE, EDGES_FILE, SCHEMAS_FILE];
+/// The format version that added documents (`documents.jsonl`, `values/`).
+pub const DOCUMENTS_SINCE: u32 = 2;
+/// The format version that added the event store (`events.jsonl`,
+/// `event_state.jsonl`).
+pub const EVENTS_SINCE: u32 = 3;
+
+/// The data files of a backup of the current format, in the order they are written
+/// and listed (the value files of documents are listed after [`DOCUMENTS_FILE`]).
+pub const DATA_FILES: [&str; 6] = [
+    NODES_FILE,
+    EDGES_FILE,
+    SCHEMAS_FILE,
+    DOCUMENTS_FILE,
+    EVENTS_FILE,
+    EVENT_STATE_FILE,
+];
+
+/// The data files a backup of format `version` must list.
+pub fn data_files(version: u32) -> Vec<&'static str> {
+    DATA_FILES
+        .into_iter()
+        .filter(|name| match *name {
+            DOCUMENTS_FILE => version >= DOCUMENTS_SINCE,
+            EVENTS_FILE | EVENT_STATE_FILE => version >= EVENTS_SINCE,
+            _ => true,
+        })
+        .collect()
+}
 
 /// Items read or written per page.
 const PAGE: usize = 1000;
@@ -83,7 +111,7 @@ pub struct Manifest {
     pub files: Vec<FileEntry>,
 }
 
-/// How many nodes, edges and schemas a backup holds.
+/// How many nodes, edges, schemas, events and event-store entries a backup holds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Counts {
@@ -93,9 +121,15 @@ pub struct Counts {
     pub edges: u64,
     /// Schemas.
     pub schemas: u64,
-    /// Documents (format version 2; 0 in a version-1 manifest).
+    /// Documents (format version 2 on; 0 in an older manifest).
     #[serde(default)]
     pub documents: u64,
+    /// Events (format version 3 on; removed ones included).
+    #[serde(default)]
+    pub events: u64,
+    /// Entries of the event store's state (format version 3 on).
+    #[serde(default)]
+    pub event_state: u64,
 }
 
 /// A data file of a backup.
@@ -209,7 +243,7 @@ fn write_backup(
     Ok(manifest)
 }
 
-/// Writes the three data files from one snapshot; their counts and entries.
+/// Writes the data files from one snapshot; their counts and entries.
 fn write_data_files(
     store: &Store,
     folder: &Path,
@@ -279,6 +313,8 @@ fn write_data_files(
     let (documents, document_files) = documents::write(&snapshot, folder, progress)?;
     counts.documents = documents;
     entries.extend(document_files);
+
+    events::write(&snapshot, folder, &mut counts, &mut entries, progress)?;
 
     if counts.nodes != total_nodes || counts.edges != total_edges {
         return Err(Error::backend(

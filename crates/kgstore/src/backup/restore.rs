@@ -33,6 +33,10 @@ pub struct RestoreReport {
     pub schemas: u64,
     /// Documents loaded.
     pub documents: u64,
+    /// Events loaded.
+    pub events: u64,
+    /// Event-store entries loaded.
+    pub event_state: u64,
 }
 
 /// Restores the backup in `dir` into the store at `url` (created if missing).
@@ -93,6 +97,10 @@ fn load(
         ));
     }
     let counts = verified.counts;
+    let format_version = verified
+        .manifest
+        .as_ref()
+        .map_or(super::FORMAT_VERSION, |m| m.format_version);
     let schemas: Vec<SchemaEntry> = {
         let path = dir.join(SCHEMAS_FILE);
         let text = fs::read(&path).map_err(|e| Error::io(&path, e))?;
@@ -121,6 +129,15 @@ fn load(
             }
         }
         let mut report = RestoreReport::default();
+        (report.events, report.event_state) = super::events::restore(
+            dir,
+            tx,
+            store.backend_name(),
+            &counts,
+            mode == RestoreMode::Empty,
+            format_version,
+            &mut progress,
+        )?;
         for entry in &schemas {
             tx.set_schema(entry.target.clone(), entry.schema.clone())?;
             report.schemas += 1;
@@ -178,7 +195,10 @@ fn clear(tx: &mut WriteTx<'_>) -> Result<()> {
 }
 
 /// Calls `each` with every line of a file (without its newline) and a location for errors.
-fn read_lines(path: &Path, mut each: impl FnMut(&[u8], String) -> Result<()>) -> Result<()> {
+pub(crate) fn read_lines(
+    path: &Path,
+    mut each: impl FnMut(&[u8], String) -> Result<()>,
+) -> Result<()> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut reader = BufReader::with_capacity(1 << 16, file);
     let mut line = Vec::new();

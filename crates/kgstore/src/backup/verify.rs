@@ -11,8 +11,8 @@ use kgstore_core::{
 
 use super::files::hash_file;
 use super::{
-    Counts, DATA_FILES, DOCUMENTS_FILE, EDGES_FILE, MANIFEST_FILE, Manifest, NODES_FILE, Phase,
-    Progress, SCHEMAS_FILE, SchemaEntry, VALUES_DIR, read_manifest,
+    Counts, DOCUMENTS_FILE, DOCUMENTS_SINCE, EDGES_FILE, EVENTS_SINCE, MANIFEST_FILE, Manifest,
+    NODES_FILE, Phase, Progress, SCHEMAS_FILE, SchemaEntry, VALUES_DIR, data_files, read_manifest,
 };
 
 /// Stop listing problems after this many (the count is still reported).
@@ -35,7 +35,7 @@ impl VerifyReport {
         self.manifest.is_some() && self.problems.is_empty()
     }
 
-    pub(super) fn problem(&mut self, location: impl Into<String>, detail: impl Into<String>) {
+    pub(crate) fn problem(&mut self, location: impl Into<String>, detail: impl Into<String>) {
         if self.problems.len() < MAX_PROBLEMS {
             self.problems.push(Problem::new(location, detail));
         } else if self.problems.len() == MAX_PROBLEMS {
@@ -132,13 +132,19 @@ fn check_backup(dir: &Path, mut progress: impl FnMut(Progress)) -> Result<Verify
     let graph = check_nodes(dir, &schemas, &mut report, &mut progress)?;
     check_edges(dir, &graph, &schemas, &mut report, &mut progress)?;
     check_dependencies(&graph, &mut report);
-    if manifest.format_version >= 2 {
+    if manifest.format_version >= DOCUMENTS_SINCE {
         super::documents::check(dir, &manifest, &mut report)?;
     } else if dir.join(DOCUMENTS_FILE).exists() || dir.join(VALUES_DIR).exists() {
         report.problem(
             MANIFEST_FILE,
-            "format version 1 holds no documents, but documents are in the folder",
+            format!(
+                "format version {} holds no documents, but documents are in the folder",
+                manifest.format_version
+            ),
         );
+    }
+    if manifest.format_version >= EVENTS_SINCE {
+        super::events::verify(dir, &mut report, &mut progress)?;
     }
     if report.counts != manifest.counts {
         report.problem(
@@ -160,15 +166,15 @@ fn check_files(
     progress: &mut impl FnMut(Progress),
 ) -> Result<()> {
     let listed: HashSet<&str> = manifest.files.iter().map(|f| f.name.as_str()).collect();
-    let documents = manifest.format_version >= 2;
-    let required: &[&str] = if documents { &[DOCUMENTS_FILE] } else { &[] };
-    for expected in DATA_FILES.iter().chain(required) {
+    let expected_files = data_files(manifest.format_version);
+    let documents = manifest.format_version >= DOCUMENTS_SINCE;
+    for expected in &expected_files {
         if !listed.contains(expected) {
             report.problem(MANIFEST_FILE, format!("does not list {expected}"));
         }
     }
     let known = |name: &str| {
-        DATA_FILES.contains(&name)
+        expected_files.contains(&name)
             || (documents && (name == DOCUMENTS_FILE || super::documents::is_value_name(name)))
     };
     let total: u64 = manifest.files.iter().map(|f| f.size).sum();
@@ -268,7 +274,7 @@ fn check_schemas(dir: &Path, report: &mut VerifyReport) -> HashMap<SchemaTarget,
 
 /// Each line of a JSON Lines file, with its number; unreadable lines become problems.
 /// A missing file has no lines (the manifest check reports it).
-fn for_each_line(
+pub(crate) fn for_each_line(
     dir: &Path,
     file: &str,
     report: &mut VerifyReport,

@@ -1,0 +1,157 @@
+//! What a backend does for the event store: an append-only log and a little keyed
+//! state. Every rule (expected versions, idempotency, consumer groups, dead letters,
+//! schemas, retention, the change feed) is kgstore-core's, written once above these.
+//!
+//! A backend's read and write transactions hand these out through
+//! [`ReadTxn::events`](crate::ReadTxn::events) and
+//! [`WriteTxn::events_mut`](crate::WriteTxn::events_mut); one that keeps no events
+//! leaves those at their defaults and the store answers
+//! [`Error::Unsupported`](crate::Error::Unsupported) naming the backend.
+//!
+//! **The ordering contract.** The store assigns positions inside the write
+//! transaction, as `log_head() + 1, + 2, …`, and a backend must make them visible in
+//! that order: a reader that sees position N+1 must also see N. Backends with one
+//! writer at a time whose commits become visible atomically (all three built-in
+//! ones) meet it by holding the writer lock from `begin_write` to the end of the
+//! commit: the head the store reads is then the latest committed one, no other
+//! transaction can take the next positions, and a commit shows all of its events at
+//! once, after everything committed before it.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::Result;
+use crate::timestamp::Timestamp;
+
+/// One entry of the log, as a backend stores it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogRecord {
+    /// Global position: contiguous from 1.
+    pub position: u64,
+    /// The stream.
+    pub stream: String,
+    /// The version within the stream: contiguous from 1.
+    pub version: u64,
+    /// The event id, unique in the log.
+    pub id: String,
+    /// The event type.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// The payload (`null` once removed).
+    pub data: Value,
+    /// The metadata (empty once removed).
+    #[serde(default)]
+    pub metadata: Map<String, Value>,
+    /// When its transaction started.
+    pub recorded_at: Timestamp,
+    /// The position of the first event of its commit.
+    pub commit: u64,
+    /// Its batch, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<String>,
+    /// SHA-256 (hex) of what the event was appended with, to tell a retry from a
+    /// different event with the same id, also after its payload was removed.
+    pub digest: String,
+    /// Whether retention removed its payload. Its identity stays, so positions stay
+    /// contiguous, readers are told what was removed, and retries stay idempotent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub removed: bool,
+}
+
+/// A range of the log to read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LogScan<'a> {
+    /// Only this stream; `from` is then a stream version instead of a position.
+    pub stream: Option<&'a str>,
+    /// Only streams whose names start with this.
+    pub stream_prefix: Option<&'a str>,
+    /// Only these event types (any if empty).
+    pub types: &'a [String],
+    /// Where to start, inclusive: forwards the first key `>= from`, backwards the
+    /// first key `<= from`.
+    pub from: u64,
+    /// Newest first.
+    pub backwards: bool,
+    /// At most this many records (removed ones included).
+    pub limit: usize,
+    /// The caller does not need the records' digests (it returns events to readers,
+    /// who never see them): a backend may leave `digest` empty instead of reading it.
+    /// Idempotency checks and exports read them (`false`, the default).
+    pub without_digests: bool,
+}
+
+impl LogScan<'_> {
+    /// Whether a record passes the stream, prefix and type filters (not the range).
+    pub fn matches(&self, record: &LogRecord) -> bool {
+        self.stream.is_none_or(|s| s == record.stream)
+            && self
+                .stream_prefix
+                .is_none_or(|p| record.stream.starts_with(p))
+            && (self.types.is_empty() || self.types.contains(&record.event_type))
+    }
+
+    /// The record's key in this scan: its version for a stream scan, else its position.
+    pub fn key(&self, record: &LogRecord) -> u64 {
+        if self.stream.is_some() {
+            record.version
+        } else {
+            record.position
+        }
+    }
+}
+
+/// Which events of a stream [`EventLogWrite::log_remove`] removes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RemoveWhere {
+    /// Every event of a version below this one.
+    BelowVersion(u64),
+    /// Every event recorded before this time.
+    RecordedBefore(Timestamp),
+}
+
+/// Reads of the event log and the event store's keyed state, on one snapshot.
+pub trait EventLogRead {
+    /// The last position assigned (0 for an empty log). Never goes down: removed
+    /// events keep their positions.
+    fn log_head(&self) -> Result<u64>;
+
+    /// Up to `scan.limit` records in key order (removed ones too, flagged).
+    fn log_scan(&self, scan: &LogScan<'_>) -> Result<Vec<LogRecord>>;
+
+    /// The records with these event ids, in the order asked (`None` where there is none).
+    fn log_find_ids(&self, ids: &[&str]) -> Result<Vec<Option<LogRecord>>>;
+
+    /// The value under `key` in `space`.
+    fn state_get(&self, space: &str, key: &str) -> Result<Option<Value>>;
+
+    /// Up to `limit` entries of `space` whose keys start with `prefix` and sort after
+    /// `after` (byte order), in key order.
+    fn state_scan(
+        &self,
+        space: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Value)>>;
+}
+
+/// Writes to the event log and the keyed state, inside the write transaction.
+pub trait EventLogWrite: EventLogRead {
+    /// Appends records whose positions continue the log contiguously (the store
+    /// assigned them from [`EventLogRead::log_head`]).
+    fn log_append(&mut self, records: &[LogRecord]) -> Result<()>;
+
+    /// Removes the payload and metadata of `stream`'s events matching `which` (they
+    /// stay as removed records); how many were removed now.
+    fn log_remove(&mut self, stream: &str, which: RemoveWhere) -> Result<u64>;
+
+    /// Removes every record and all keyed state (a restore replacing a store's content).
+    fn log_clear(&mut self) -> Result<()>;
+
+    /// Sets the value under `key` in `space`.
+    fn state_put(&mut self, space: &str, key: &str, value: &Value) -> Result<()>;
+
+    /// Removes `key` from `space`; whether it was there.
+    fn state_delete(&mut self, space: &str, key: &str) -> Result<bool>;
+}
