@@ -12,7 +12,7 @@ use std::path::Path as FsPath;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::algo::{self, PathOptions, Stats, TraverseOptions, Visit};
+use crate::algo::{self, PathOptions, ReachOptions, Stats, TraverseOptions, Visit};
 use crate::documents::{DocRead, DocWrite};
 use crate::durability::Durability;
 use crate::error::{Error, Result};
@@ -216,6 +216,45 @@ pub trait ReadTxn {
     /// Whether an edge exists (override when cheaper than fetching it).
     fn contains_edge(&self, key: &EdgeKey) -> Result<bool> {
         Ok(self.get_edge(key)?.is_some())
+    }
+
+    /// [`ReadTxn::edges_of`] of a node that exists, `None` when it does not: what the
+    /// store's `edges_of` answers with (a missing node is an error there, an empty
+    /// list is not). Override when one query tells "no such node" from "no edges".
+    fn edges_of_node(
+        &self,
+        name: &str,
+        direction: Direction,
+        relations: &[RelationType],
+    ) -> Result<Option<Vec<Edge>>> {
+        algo::edges_of_node(self, name, direction, relations)
+    }
+
+    /// The name at the other end of each edge [`ReadTxn::edges_of`] lists (one per
+    /// edge, in its order; a self-loop gives the node's own name), without reading
+    /// the edges' other fields; `None` when the node does not exist. See
+    /// [`algo::neighbour_names`], which overrides must equal.
+    fn neighbour_names(
+        &self,
+        name: &str,
+        direction: Direction,
+        relations: &[RelationType],
+    ) -> Result<Option<Vec<String>>> {
+        algo::neighbour_names(self, name, direction, relations)
+    }
+
+    /// The nodes `options.hops` hops lead to from `start`, by name; `None` when
+    /// `start` does not exist. See [`algo::reach`], which overrides must equal.
+    fn reach(&self, start: &str, options: &ReachOptions) -> Result<Option<Vec<String>>> {
+        algo::reach(self, start, options)
+    }
+
+    /// How many nodes [`ReadTxn::reach`] answers with, without naming them (override
+    /// when counting is cheaper than listing); `None` when `start` does not exist.
+    fn reach_count(&self, start: &str, options: &ReachOptions) -> Result<Option<u64>> {
+        Ok(self
+            .reach(start, options)?
+            .map(|names| u64::try_from(names.len()).unwrap_or(u64::MAX)))
     }
 
     /// The transitive dependencies of a node, dependencies first; see

@@ -248,6 +248,8 @@ macro_rules! __suite_graph {
             traverse_invalid_and_missing, shortest_path_fewest_hops, shortest_path_by_weight,
             shortest_path_edge_cases, stats_count_by_type, check_finds_healthy_store_healthy,
             overrides_agree_with_reference_algorithms,
+            neighbours_and_reach_by_direction_relation_and_bidirectional,
+            neighbours_and_reach_agree_with_reference_algorithms,
             // schemas
             schema_validates_node_attributes_with_pointers, schema_refused_when_stored_data_violates,
             schema_for_relation_validates_edges, schema_invalid_documents_are_refused,
