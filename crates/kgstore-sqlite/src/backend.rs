@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use kgstore_core::algo::{self, Stats, TraverseOptions, Visit};
+use kgstore_core::algo::{self, ReachOptions, Stats, TraverseOptions, Visit};
 use kgstore_core::documents::{DocInput, DocRead, DocWrite};
 use kgstore_core::events::{
     EventLogRead, EventLogWrite, EventState, LogRecord, LogScan, RemoveWhere,
@@ -579,6 +579,32 @@ macro_rules! read_txn_via_sql {
 
             fn traverse(&self, start: &str, options: &TraverseOptions) -> Result<Vec<Visit>> {
                 self.q()?.traverse(start, options)
+            }
+
+            fn edges_of_node(
+                &self,
+                name: &str,
+                direction: Direction,
+                relations: &[RelationType],
+            ) -> Result<Option<Vec<Edge>>> {
+                self.q()?.edges_of_node(name, direction, relations)
+            }
+
+            fn neighbour_names(
+                &self,
+                name: &str,
+                direction: Direction,
+                relations: &[RelationType],
+            ) -> Result<Option<Vec<String>>> {
+                self.q()?.neighbour_names(name, direction, relations)
+            }
+
+            fn reach(&self, start: &str, options: &ReachOptions) -> Result<Option<Vec<String>>> {
+                self.q()?.reach(start, options)
+            }
+
+            fn reach_count(&self, start: &str, options: &ReachOptions) -> Result<Option<u64>> {
+                self.q()?.reach_count(start, options)
             }
 
             fn stats(&self) -> Result<Stats> {
