@@ -86,7 +86,10 @@ fn every_backend_and_baseline_agree_on_a_small_workload() {
         Phase::Commit,
         Phase::Reopen,
     ] {
-        assert!(row("raw-sqlite-lean", phase).checksum.is_some(), "{phase:?}");
+        assert!(
+            row("raw-sqlite-lean", phase).checksum.is_some(),
+            "{phase:?}"
+        );
         assert!(row("sqlite", phase).lean_ratio.is_some(), "{phase:?}");
     }
     assert_ne!(

@@ -36,6 +36,14 @@ pub trait Backend: Send + Sync {
     /// Starts a read transaction on a consistent snapshot.
     fn begin_read(&self) -> Result<Box<dyn ReadTxn + '_>>;
 
+    /// Starts a read transaction for one store-level call (`store.get_node`, …), which
+    /// reads at once: its snapshot may be taken at its first read rather than now,
+    /// since nothing the call could miss happens in between. By default
+    /// [`Backend::begin_read`]; override when taking the snapshot early costs work.
+    fn begin_call(&self) -> Result<Box<dyn ReadTxn + '_>> {
+        self.begin_read()
+    }
+
     /// Starts the write transaction. Dropping it without [`WriteTxn::commit`] rolls it back.
     fn begin_write(&self) -> Result<Box<dyn WriteTxn + '_>>;
 
@@ -216,6 +224,30 @@ pub trait ReadTxn {
     /// Whether an edge exists (override when cheaper than fetching it).
     fn contains_edge(&self, key: &EdgeKey) -> Result<bool> {
         Ok(self.get_edge(key)?.is_some())
+    }
+
+    /// The index of the first of `keys`, in the order given, that is a stored edge;
+    /// `None` if none is. Override when one query can answer for many keys (bulk
+    /// edge creates ask it for every batch).
+    fn first_existing_edge(&self, keys: &[&EdgeKey]) -> Result<Option<usize>> {
+        for (i, key) in keys.iter().enumerate() {
+            if self.contains_edge(key)? {
+                return Ok(Some(i));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The index of the first of `names`, in the order given, that is not a stored
+    /// node; `None` if all are. Override when one query can answer for many names
+    /// (bulk edge creates ask it for their endpoints).
+    fn first_missing_node(&self, names: &[&str]) -> Result<Option<usize>> {
+        for (i, name) in names.iter().enumerate() {
+            if !self.contains_node(name)? {
+                return Ok(Some(i));
+            }
+        }
+        Ok(None)
     }
 
     /// [`ReadTxn::edges_of`] of a node that exists, `None` when it does not: what the

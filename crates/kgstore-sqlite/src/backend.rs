@@ -562,6 +562,14 @@ macro_rules! read_txn_via_sql {
                 self.q()?.contains_edge(key)
             }
 
+            fn first_existing_edge(&self, keys: &[&EdgeKey]) -> Result<Option<usize>> {
+                self.q()?.first_existing_edge(keys)
+            }
+
+            fn first_missing_node(&self, names: &[&str]) -> Result<Option<usize>> {
+                self.q()?.first_missing_node(names)
+            }
+
             fn resolve_dependencies(&self, name: &str) -> Result<Vec<String>> {
                 match self.q()?.resolve_dependencies(name)? {
                     Some(order) => Ok(order),
@@ -773,8 +781,7 @@ impl WriteTxn for SqliteWrite<'_> {
     }
 
     fn put_edges(&mut self, edges: &[Edge]) -> Result<()> {
-        let mut w = self.w()?;
-        edges.iter().try_for_each(|edge| w.put_edge(edge))
+        self.w()?.put_edges(edges)
     }
 
     fn delete_edge(&mut self, key: &EdgeKey) -> Result<bool> {
@@ -822,6 +829,17 @@ impl Backend for SqliteBackend {
         conn.prepare_cached("PRAGMA schema_version")
             .and_then(|mut s| s.query_row([], |_| Ok(())))
             .ctx(&self.ctx, doing)?;
+        Ok(Box::new(SqliteRead { pooled }))
+    }
+
+    /// A deferred transaction whose snapshot is the call's first query's: one
+    /// statement less than `begin_read` on every store-level read.
+    fn begin_call(&self) -> Result<Box<dyn ReadTxn + '_>> {
+        let pooled = Pooled::new(self)?;
+        let conn = pooled.conn()?;
+        run(conn, &self.ctx, "BEGIN", || {
+            "starting a read transaction".to_owned()
+        })?;
         Ok(Box::new(SqliteRead { pooled }))
     }
 

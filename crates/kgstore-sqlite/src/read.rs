@@ -441,6 +441,37 @@ impl<'a> Q<'a> {
         Ok(found.and_then(|i| usize::try_from(i).ok()))
     }
 
+    /// The first of `names` (in their order) that is not a node, in one query.
+    pub fn first_missing_node(&self, names: &[&str]) -> Result<Option<usize>> {
+        if names.is_empty() {
+            return Ok(None);
+        }
+        let doing = || format!("looking up {} names in table nodes", names.len());
+        let json = serde_json::to_string(names).map_err(|e| Error::backend("sqlite", e))?;
+        let found = self.one(FIRST_MISSING_NODE, [json], doing, |row| {
+            self.int(row, 0, doing)
+        })?;
+        Ok(found.and_then(|i| usize::try_from(i).ok()))
+    }
+
+    /// The first of `keys` (in their order) that is a stored edge, in one query: the
+    /// keys go in as one JSON array of `[from, relation, to]`.
+    pub fn first_existing_edge(&self, keys: &[&EdgeKey]) -> Result<Option<usize>> {
+        if keys.is_empty() {
+            return Ok(None);
+        }
+        let doing = || format!("looking up {} keys in table edges", keys.len());
+        let triples: Vec<[&str; 3]> = keys
+            .iter()
+            .map(|k| [k.from.as_str(), k.relation_type.as_str(), k.to.as_str()])
+            .collect();
+        let json = serde_json::to_string(&triples).map_err(|e| Error::backend("sqlite", e))?;
+        let found = self.one(FIRST_EXISTING_EDGE, [json], doing, |row| {
+            self.int(row, 0, doing)
+        })?;
+        Ok(found.and_then(|i| usize::try_from(i).ok()))
+    }
+
     pub fn contains_edge(&self, key: &EdgeKey) -> Result<bool> {
         let doing = || format!("looking up edge {key} in table edges");
         Ok(self
@@ -931,9 +962,43 @@ const FIRST_EXISTING_NODE: &str = "SELECT j.key FROM json_each(?1) j \
      JOIN names k ON k.name = j.value JOIN nodes n ON n.id = k.id \
      ORDER BY j.key LIMIT 1";
 
+/// The position of the first name of a JSON array that is not a node.
+const FIRST_MISSING_NODE: &str = "SELECT j.key FROM json_each(?1) j \
+     WHERE NOT EXISTS (SELECT 1 FROM names k JOIN nodes n ON n.id = k.id WHERE k.name = j.value) \
+     ORDER BY j.key LIMIT 1";
+
+/// The position of the first `[from, relation, to]` of a JSON array that is a
+/// stored edge: both names by the unique index on `names`, the edge by its key.
+const FIRST_EXISTING_EDGE: &str = "SELECT j.key FROM json_each(?1) j \
+     JOIN names f ON f.name = j.value ->> 0 JOIN names t ON t.name = j.value ->> 2 \
+     JOIN edges e ON e.from_id = f.id AND e.rel = j.value ->> 1 AND e.to_id = t.id \
+     ORDER BY j.key LIMIT 1";
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bulk_edge_and_endpoint_probes_search_by_index() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(crate::schema::DDL).unwrap();
+        for sql in [FIRST_MISSING_NODE, FIRST_EXISTING_EDGE] {
+            let plan: Vec<String> = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map(["[]"], |r| r.get::<_, String>(3))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect();
+            let plan = plan.join("\n");
+            // Only the array is scanned; every table is searched by an index.
+            assert_eq!(plan.matches("SCAN").count(), 1, "{plan}");
+            assert!(
+                plan.contains("SCAN j") || plan.contains("SCAN json_each"),
+                "{plan}"
+            );
+        }
+    }
 
     #[test]
     fn bulk_existence_looks_names_up_by_index_in_the_given_order() {

@@ -230,7 +230,7 @@ macro_rules! __suite_graph {
             edge_invalid_values_are_refused, edge_update_and_version_conflict, edge_upsert,
             edge_delete_and_delete_missing, edge_custom_relations, edges_of_by_direction_and_relation,
             edge_self_loop, edges_batch_create, edges_batch_with_missing_endpoint_writes_nothing,
-            edge_import_keeps_metadata,
+            edge_import_keeps_metadata, edges_batch_reports_the_first_offender_in_order,
             // transactions
             txn_commits_all_on_ok, txn_rolls_back_on_err, txn_rolls_back_on_panic,
             txn_sees_its_own_writes, txn_failed_operation_leaves_txn_usable,
