@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use kgstore::search::text::attribute_texts;
-use kgstore::sqlite::schema::{APPLICATION_ID, DDL, OLDEST_FORMAT_VERSION};
+use kgstore::sqlite::schema::{APPLICATION_ID, COMPACT_EDGES_DDL, DDL, OLDEST_FORMAT_VERSION};
 use kgstore::{Edge, EdgeMetadata, Node, NodeMetadata, RelationType, Timestamp};
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, TransactionBehavior, params};
@@ -131,8 +131,12 @@ impl RawStore {
     /// tables), and with `fts` the hand-written full-text table too.
     pub fn create(path: &Path, fts: bool) -> Result<Self> {
         let conn = connect(path)?;
+        // The graph's tables as kgstore's current format has them (format 1's, with
+        // format 5's edges and indexes), without the documents', search's and
+        // events' tables.
         conn.execute_batch(&format!(
             "{DDL}
+             {COMPACT_EDGES_DDL}
              PRAGMA application_id = {APPLICATION_ID};
              PRAGMA user_version = {OLDEST_FORMAT_VERSION};"
         ))?;

@@ -17,8 +17,21 @@ pub(crate) const NODE_COLUMNS: &str = "n.id, k.name, n.node_type, n.status, n.au
      n.created_at, n.updated_at, n.version, n.observations, n.attributes, n.tags, n.dependencies";
 
 /// The columns [`edge_from_row`] reads, from `edges e`, `names fk` (from) and `names tk` (to).
-pub(crate) const EDGE_COLUMNS: &str = "e.id, fk.name, e.rel, tk.name, e.weight, e.confidence, \
-     e.bidirectional, e.source, e.created_at, e.updated_at, e.version, e.attributes";
+/// The first names the row in messages: the id of its `from` name (edges have no
+/// row id of their own from format 5 on).
+pub(crate) const EDGE_COLUMNS: &str = concat!("e.from_id, fk.name, e.rel, tk.name, ", edge_tail!());
+
+/// The columns of [`EDGE_COLUMNS`] after the key: an edge's content.
+macro_rules! edge_tail {
+    () => {
+        "e.weight, e.confidence, e.bidirectional, e.source, e.created_at, e.updated_at, \
+         e.version, e.attributes"
+    };
+}
+pub(crate) use edge_tail;
+
+/// [`EDGE_COLUMNS`] after the key, for queries that give the names themselves.
+pub(crate) const EDGE_TAIL: &str = edge_tail!();
 
 /// Reads one column of a row, calling what is wrong with it corruption of that row.
 struct Cells<'r, 's> {
@@ -178,7 +191,7 @@ pub(crate) fn edge_from_row(row: &Row<'_>, ctx: &Ctx) -> Result<Edge> {
         table: "edges",
         id: 0,
     };
-    cells.id = cells.int(0, "id")?;
+    cells.id = cells.int(0, "from_id")?;
     let rel = cells.text(2, "rel")?;
     let relation_type = RelationType::parse(rel)
         .map_err(|e| cells.bad("rel", format!("bad relation type: {e}")))?;

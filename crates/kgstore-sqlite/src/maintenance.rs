@@ -172,7 +172,7 @@ const INVARIANTS: &[(&str, &str)] = &[
          and arrays of tags and dependencies",
     ),
     (
-        "SELECT e.id, 'edge ' || quote(f.name) || ' -[' || e.rel || ']-> ' || quote(t.name)
+        "SELECT e.from_id, 'edge ' || quote(f.name) || ' -[' || e.rel || ']-> ' || quote(t.name)
          FROM edges e JOIN names f ON f.id = e.from_id JOIN names t ON t.id = e.to_id
          WHERE NOT (json_valid(e.attributes) AND json_type(e.attributes) = 'object')
          LIMIT ?1",

@@ -16,7 +16,9 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, params_from_iter};
 use serde_json::Value;
 
-use crate::codec::{EDGE_COLUMNS, NODE_COLUMNS, edge_from_row, node_from_row, node_subject};
+use crate::codec::{
+    EDGE_COLUMNS, EDGE_TAIL, NODE_COLUMNS, edge_from_row, node_from_row, node_subject,
+};
 use crate::error::{Ctx, SqlResult};
 
 /// SQL with its parameters, built clause by clause.
@@ -99,7 +101,7 @@ const GET_NODE: &str = "SELECT n.id, k.name, n.node_type, n.status, n.author, n.
      n.created_at, n.updated_at, n.version, n.observations, n.attributes, n.tags, n.dependencies \
      FROM names k JOIN nodes n ON n.id = k.id WHERE k.name = ?1";
 
-const GET_EDGE: &str = "SELECT e.id, fk.name, e.rel, tk.name, e.weight, e.confidence, \
+const GET_EDGE: &str = "SELECT e.from_id, fk.name, e.rel, tk.name, e.weight, e.confidence, \
      e.bidirectional, e.source, e.created_at, e.updated_at, e.version, e.attributes \
      FROM names fk JOIN edges e ON e.from_id = fk.id JOIN names tk ON tk.id = e.to_id \
      WHERE fk.name = ?1 AND e.rel = ?2 AND tk.name = ?3";
@@ -283,10 +285,19 @@ impl<'a> Q<'a> {
         direction: Direction,
         relations: &[RelationType],
     ) -> Result<Vec<Edge>> {
-        let select = |_| {
-            format!(
-                "SELECT {EDGE_COLUMNS} FROM edges e JOIN names fk ON fk.id = e.from_id \
-                 JOIN names tk ON tk.id = e.to_id"
+        // The node's own name is bound, not joined: only the other end is looked up.
+        let select = |leaving: bool| {
+            let (from, to, other) = if leaving {
+                ("?", "k.name", "to_id")
+            } else {
+                ("k.name", "?", "from_id")
+            };
+            (
+                format!(
+                    "SELECT e.from_id, {from}, e.rel, {to}, {EDGE_TAIL} FROM edges e \
+                     JOIN names k ON k.id = e.{other}"
+                ),
+                Some(name),
             )
         };
         let sql = adjacency_sql(select, id, direction, relations);
@@ -327,7 +338,12 @@ impl<'a> Q<'a> {
             } else {
                 (0, "from_id")
             };
-            format!("SELECT {flag}, e.rel, k.name FROM edges e JOIN names k ON k.id = e.{other}")
+            (
+                format!(
+                    "SELECT {flag}, e.rel, k.name FROM edges e JOIN names k ON k.id = e.{other}"
+                ),
+                None,
+            )
         };
         let sql = adjacency_sql(select, id, direction, relations);
         let doing = || format!("reading the neighbours of {}", node_subject(name));
@@ -793,9 +809,9 @@ impl<'a> Q<'a> {
 /// (`In`) or both (`Both`, a self-loop once), with one of `relations`: one arm per
 /// side, joined by `UNION ALL`, each found through its index, unsorted.
 /// `select(leaving)` is an arm's `SELECT … FROM edges e …`, for the edges leaving
-/// the node or arriving at it.
-fn adjacency_sql(
-    select: impl Fn(bool) -> String,
+/// the node or arriving at it, and the text bound to its one `?`, if it has one.
+fn adjacency_sql<'t>(
+    select: impl Fn(bool) -> (String, Option<&'t str>),
     id: i64,
     direction: Direction,
     relations: &[RelationType],
@@ -806,17 +822,24 @@ fn adjacency_sql(
             sql.and_in("e.rel", relations.iter().map(RelationType::as_str));
         }
     };
+    let arm = |sql: &mut Sql, leaving: bool| {
+        let (text, bound) = select(leaving);
+        sql.push(&text);
+        if let Some(bound) = bound {
+            sql.bind(bound.to_owned());
+        }
+    };
     if matches!(direction, Direction::Out | Direction::Both) {
-        sql.push(&select(true))
-            .push(" WHERE e.from_id = ?")
-            .bind(id);
+        arm(&mut sql, true);
+        sql.push(" WHERE e.from_id = ?").bind(id);
         rels(&mut sql);
     }
     if direction == Direction::Both {
         sql.push(" UNION ALL ");
     }
     if matches!(direction, Direction::In | Direction::Both) {
-        sql.push(&select(false)).push(" WHERE e.to_id = ?").bind(id);
+        arm(&mut sql, false);
+        sql.push(" WHERE e.to_id = ?").bind(id);
         if direction == Direction::Both {
             // A self-loop is listed once, with the outgoing edges.
             sql.push(" AND e.from_id != e.to_id");
@@ -981,7 +1004,7 @@ mod tests {
     #[test]
     fn bulk_edge_and_endpoint_probes_search_by_index() {
         let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(crate::schema::DDL).unwrap();
+        crate::schema::create_schema(&conn, crate::schema::FORMAT_VERSION).unwrap();
         for sql in [FIRST_MISSING_NODE, FIRST_EXISTING_EDGE] {
             let plan: Vec<String> = conn
                 .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
@@ -1003,7 +1026,7 @@ mod tests {
     #[test]
     fn bulk_existence_looks_names_up_by_index_in_the_given_order() {
         let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(crate::schema::DDL).unwrap();
+        crate::schema::create_schema(&conn, crate::schema::FORMAT_VERSION).unwrap();
         let plan: Vec<String> = conn
             .prepare(&format!("EXPLAIN QUERY PLAN {FIRST_EXISTING_NODE}"))
             .unwrap()
@@ -1020,7 +1043,7 @@ mod tests {
 
     fn plan(sql: &Sql) -> String {
         let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(crate::schema::DDL).unwrap();
+        crate::schema::create_schema(&conn, crate::schema::FORMAT_VERSION).unwrap();
         let mut stmt = conn
             .prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text))
             .unwrap();
@@ -1077,16 +1100,28 @@ mod tests {
     fn neighbours_and_walks_read_indexes_only() {
         let select = |leaving: bool| {
             let other = if leaving { "to_id" } else { "from_id" };
-            format!("SELECT e.rel, k.name FROM edges e JOIN names k ON k.id = e.{other}")
+            (
+                format!("SELECT e.rel, k.name FROM edges e JOIN names k ON k.id = e.{other}"),
+                None,
+            )
         };
         for direction in [Direction::Out, Direction::In, Direction::Both] {
             for relations in [vec![], vec![RelationType::Calls]] {
                 let plan = plan(&adjacency_sql(select, 7, direction, &relations));
                 assert!(!plan.contains("TEMP B-TREE"), "{direction:?}:\n{plan}");
                 assert!(!plan.contains("SCAN"), "{direction:?}:\n{plan}");
+                // Leaving edges are a range of the table's own key, arriving ones
+                // a range of the index by `to` that holds every column read.
+                let leaving = matches!(direction, Direction::Out | Direction::Both);
+                let arriving = matches!(direction, Direction::In | Direction::Both);
                 assert_eq!(
-                    plan.matches("USING COVERING INDEX").count(),
-                    if direction == Direction::Both { 2 } else { 1 },
+                    plan.contains("SEARCH e USING PRIMARY KEY (from_id=?"),
+                    leaving,
+                    "{direction:?}:\n{plan}"
+                );
+                assert_eq!(
+                    plan.contains("SEARCH e USING COVERING INDEX edges_by_to (to_id=?"),
+                    arriving,
                     "{direction:?}:\n{plan}"
                 );
             }

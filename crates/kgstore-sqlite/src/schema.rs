@@ -21,12 +21,14 @@ pub const APPLICATION_ID: i64 = 0x4B47_5354;
 /// one too, and migrates a file to this one when it opens it writable.
 ///
 /// The versions, each with what it added (named in one place: [`DOCUMENTS_SINCE`],
-/// `search::SEARCH_VERSION`, [`EVENTS_SINCE`]): 1, the graph; 2, the documents'
-/// tables; 3, the search index (`search_*` tables, FTS5); 4, the event store
-/// (`events`, `event_state`). Opened read-only, an older file is read as it is: it
-/// holds no documents before 2, searching reads every node before 3, and its event
-/// log is empty before 4.
-pub const FORMAT_VERSION: i64 = EVENTS_SINCE;
+/// `search::SEARCH_VERSION`, [`EVENTS_SINCE`], [`COMPACT_EDGES_SINCE`]): 1, the
+/// graph; 2, the documents' tables; 3, the search index (`search_*` tables, FTS5);
+/// 4, the event store (`events`, `event_state`); 5, edges kept in their key's
+/// order (a `WITHOUT ROWID` table) with only the indexes queries use. Opened
+/// read-only, an older file is read as it is: it holds no documents before 2,
+/// searching reads every node before 3, its event log is empty before 4, and its
+/// edges are read through its own indexes before 5 (the same answers).
+pub const FORMAT_VERSION: i64 = COMPACT_EDGES_SINCE;
 
 /// The oldest format version this crate opens.
 pub const OLDEST_FORMAT_VERSION: i64 = 1;
@@ -35,6 +37,9 @@ pub const OLDEST_FORMAT_VERSION: i64 = 1;
 pub const DOCUMENTS_SINCE: i64 = 2;
 /// The format version that added the event store's tables.
 pub const EVENTS_SINCE: i64 = 4;
+/// The format version that keeps edges in a `WITHOUT ROWID` table keyed by
+/// `(from_id, rel, to_id)` and drops the indexes no query uses ([`COMPACT_EDGES_DDL`]).
+pub const COMPACT_EDGES_SINCE: i64 = 5;
 
 /// What one format version adds to the one before.
 pub(crate) struct Migration {
@@ -66,6 +71,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
         to: EVENTS_SINCE,
         ddl: EVENTS_DDL,
+        fill: None,
+    },
+    Migration {
+        to: COMPACT_EDGES_SINCE,
+        ddl: COMPACT_EDGES_DDL,
         fill: None,
     },
 ];
@@ -137,6 +147,40 @@ CREATE TABLE schemas (
     target   TEXT PRIMARY KEY,
     document TEXT NOT NULL
 ) STRICT, WITHOUT ROWID;
+";
+
+/// Format version 5: the edges move, in key order, into a table keyed by
+/// `(from_id, rel, to_id)` itself (`WITHOUT ROWID`: one B-tree holds the rows in
+/// the order `edges_of` and listings read them, no row id and no separate unique
+/// index), with one more index, by the other end, that also holds
+/// `bidirectional` so that traversals and in-neighbour reads never visit a row.
+/// The indexes that no query used go: `edges_by_rel` and `edges_by_weight`
+/// (listings walk names in order and filter; statistics group by scanning),
+/// `nodes_by_status` and `nodes_by_updated` (likewise); `nodes_by_type` stays
+/// (statistics and `count(*)` read it instead of the rows).
+/// Measured in `docs/benchmarks.md` (issue 18).
+pub const COMPACT_EDGES_DDL: &str = "
+DROP INDEX nodes_by_status;
+DROP INDEX nodes_by_updated;
+CREATE TABLE edges_by_key (
+    from_id       INTEGER NOT NULL REFERENCES names(id),
+    rel           TEXT NOT NULL,
+    to_id         INTEGER NOT NULL REFERENCES names(id),
+    weight        REAL NOT NULL,
+    confidence    REAL,
+    bidirectional INTEGER NOT NULL,
+    source        TEXT,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    version       INTEGER NOT NULL,
+    attributes    TEXT NOT NULL,
+    PRIMARY KEY (from_id, rel, to_id)
+) STRICT, WITHOUT ROWID;
+INSERT INTO edges_by_key SELECT from_id, rel, to_id, weight, confidence, bidirectional, source,
+    created_at, updated_at, version, attributes FROM edges ORDER BY from_id, rel, to_id;
+DROP TABLE edges;
+ALTER TABLE edges_by_key RENAME TO edges;
+CREATE INDEX edges_by_to ON edges(to_id, rel, from_id, bidirectional);
 ";
 
 /// The event store's tables (format version 2): the log, one row per event
@@ -413,10 +457,7 @@ fn create_if_empty(conn: &Connection, ctx: &Ctx) -> kgstore_core::Result<()> {
                 return Err(ctx.corrupt(format!("not a kgstore store: {what}")));
             }
         }
-        conn.execute_batch(DDL).ctx(ctx, doing)?;
-        for step in MIGRATIONS {
-            conn.execute_batch(step.ddl).ctx(ctx, doing)?;
-        }
+        create_schema(conn, FORMAT_VERSION).ctx(ctx, doing)?;
         conn.execute_batch(&format!(
             "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {FORMAT_VERSION};"
         ))
@@ -439,11 +480,18 @@ pub(crate) type SchemaObject = (String, String, String, Option<String>);
 /// as SQLite records them, to compare a file's schema with.
 pub(crate) fn expected_objects(version: i64) -> rusqlite::Result<Vec<SchemaObject>> {
     let conn = Connection::open_in_memory()?;
+    create_schema(&conn, version)?;
+    schema_objects(&conn)
+}
+
+/// Creates the tables and indexes of format `version` in an empty database: [`DDL`]
+/// and every [`MIGRATIONS`] step's up to `version`.
+pub fn create_schema(conn: &Connection, version: i64) -> rusqlite::Result<()> {
     conn.execute_batch(DDL)?;
     for step in MIGRATIONS.iter().filter(|step| step.to <= version) {
         conn.execute_batch(step.ddl)?;
     }
-    schema_objects(&conn)
+    Ok(())
 }
 
 /// The schema objects of a database, but SQLite's own statistics tables.

@@ -12,7 +12,7 @@ use kgstore_core::{
     DocumentQuery, DocumentRead, Edge, ErrorKind, GraphRead, Node, RelationType, SearchQuery,
 };
 use kgstore_sqlite::SqliteBackend;
-use kgstore_sqlite::schema::{APPLICATION_ID, EVENTS_SINCE, FORMAT_VERSION};
+use kgstore_sqlite::schema::{APPLICATION_ID, COMPACT_EDGES_SINCE, EVENTS_SINCE, FORMAT_VERSION};
 use serde_json::json;
 
 fn open(path: &Path) -> kgstore_core::Result<SqliteBackend> {
@@ -311,12 +311,24 @@ fn the_format_3_fixture_still_opens() {
     }
 }
 
-/// Format 4 (current): graph, documents, the search index and the event store
+/// Format 4: graph, documents, the search index and the event store
 /// (events, a consumer group with a dead letter, an event schema, the change feed
-/// holding the documents' changes).
+/// holding the documents' changes); its edges move into format 5's table.
 #[test]
 fn the_format_4_fixture_still_opens() {
-    let (_dir, path) = copy_of(EVENTS_SINCE);
+    check_event_store_fixture(EVENTS_SINCE);
+}
+
+/// Format 5 (current): the same content, edges in their key's order.
+#[test]
+fn the_format_5_fixture_still_opens() {
+    check_event_store_fixture(COMPACT_EDGES_SINCE);
+}
+
+/// A fixture of format 4 or later, read-only (as it is) and then writable
+/// (migrated to the current format, then written to).
+fn check_event_store_fixture(version: i64) {
+    let (_dir, path) = copy_of(version);
     for read_only in [true, false] {
         let s = open_store(&path, read_only);
         check_graph(&s);
@@ -360,9 +372,26 @@ fn the_format_4_fixture_still_opens() {
                 .append("orders", ExpectedVersion::Any, [placed()])
                 .unwrap();
             assert!(again.duplicate);
+            // The migrated edges take writes and answer every kind of edge read.
+            s.create_edge(
+                Edge::new("serde", RelationType::References, "serde_json")
+                    .unwrap()
+                    .bidirectional(),
+            )
+            .unwrap();
+            assert_eq!(
+                s.neighbour_names("serde_json", kgstore_core::Direction::In, &[])
+                    .unwrap(),
+                ["kgstore", "serde"]
+            );
+            let within = kgstore_core::ReachOptions::within(2);
+            assert_eq!(s.reach("serde_json", &within).unwrap(), ["serde"]);
+            assert!(s.check().unwrap().is_ok());
+        } else {
+            assert_eq!(user_version(&path), version);
         }
     }
-    assert_eq!(user_version(&path), EVENTS_SINCE);
+    assert_eq!(user_version(&path), FORMAT_VERSION);
 }
 
 /// A migrated store takes events, documents and nodes in one transaction.
