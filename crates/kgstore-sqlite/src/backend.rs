@@ -338,6 +338,8 @@ pub struct ConnectionSettings {
     pub query_only: bool,
     /// `PRAGMA user_version`: the store's format version.
     pub format_version: i64,
+    /// `PRAGMA mmap_size`: how many bytes of the file are read through a memory map.
+    pub mmap_size: i64,
 }
 
 impl ConnectionSettings {
@@ -355,6 +357,7 @@ impl ConnectionSettings {
             trusted_schema: int("trusted_schema")? != 0,
             query_only: int("query_only")? != 0,
             format_version: int("user_version")?,
+            mmap_size: int("mmap_size")?,
         })
     }
 }

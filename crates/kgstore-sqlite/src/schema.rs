@@ -222,6 +222,10 @@ pub(crate) enum Role {
     Reader,
 }
 
+/// The page cache of every connection, in KiB (readers had 16 MiB before format 5;
+/// pages read through the memory map do not count against it).
+const CACHE_KIB: i64 = 32_768;
+
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 96;
 
@@ -266,12 +270,11 @@ pub(crate) fn connect(
     let mut pragmas = format!(
         "PRAGMA synchronous = {};
          PRAGMA temp_store = MEMORY;
-         PRAGMA cache_size = {};",
+         PRAGMA cache_size = {};
+         PRAGMA mmap_size = {};",
         crate::options::synchronous(options.durability),
-        match role {
-            Role::Writer => -32_768,
-            Role::Reader => -16_384,
-        },
+        -CACHE_KIB,
+        options.mmap_size,
     );
     if options.verify_on_open {
         pragmas.push_str("PRAGMA cell_size_check = ON;");

@@ -73,7 +73,13 @@ fn durability_and_safety_settings_are_in_force() {
         assert!(settings.reader.query_only);
         assert!(!settings.reader.trusted_schema);
         assert_eq!(settings.lock_timeout, Duration::from_millis(1234));
+        // Every connection reads through a memory map of the default size.
+        assert_eq!(writer.mmap_size, 1 << 30);
+        assert_eq!(settings.reader.mmap_size, 1 << 30);
     }
+    let unmapped = SqliteBackend::open(&path, options().mmap_size(0)).unwrap();
+    assert_eq!(unmapped.settings().unwrap().reader.mmap_size, 0);
+    drop(unmapped);
     assert_eq!(
         SqliteBackend::open(&path, options())
             .unwrap()

@@ -161,7 +161,8 @@ fn open_memory(url: &StoreUrl) -> Result<Box<dyn Backend>> {
     Ok(Box::new(backend))
 }
 
-/// `sqlite://PATH`: the SQLite backend; `reader_pool_size=N` is also understood.
+/// `sqlite://PATH`: the SQLite backend; `reader_pool_size=N` and `mmap_size=BYTES`
+/// are also understood.
 #[cfg(feature = "sqlite")]
 fn open_sqlite(url: &StoreUrl) -> Result<Box<dyn Backend>> {
     use kgstore_sqlite::{SqliteBackend, SqliteOptions};
@@ -177,14 +178,22 @@ fn open_sqlite(url: &StoreUrl) -> Result<Box<dyn Backend>> {
     if let Some(timeout) = options.lock_timeout {
         sqlite = sqlite.lock_timeout(timeout);
     }
-    if let Some(size) = options.extra.remove("reader_pool_size") {
-        let size: usize = size.parse().map_err(|_| {
-            Error::invalid_input(
-                format!("reader_pool_size '{size}'"),
-                "expected a whole number of connections",
-            )
-        })?;
-        sqlite = sqlite.reader_pool_size(size);
+    let mut number = |key: &str, expected: &str| -> Result<Option<u64>> {
+        options
+            .extra
+            .remove(key)
+            .map(|value| {
+                value.parse::<u64>().map_err(|_| {
+                    Error::invalid_input(format!("{key} '{value}'"), expected.to_owned())
+                })
+            })
+            .transpose()
+    };
+    if let Some(size) = number("reader_pool_size", "expected a whole number of connections")? {
+        sqlite = sqlite.reader_pool_size(usize::try_from(size).unwrap_or(usize::MAX));
+    }
+    if let Some(bytes) = number("mmap_size", "expected a whole number of bytes")? {
+        sqlite = sqlite.mmap_size(bytes);
     }
     options.refuse_extra("sqlite")?;
     Ok(Box::new(SqliteBackend::open(path, sqlite)?))

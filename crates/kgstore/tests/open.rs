@@ -126,6 +126,7 @@ fn bad_urls_are_refused_clearly() {
         (format!("{sqlite}?colour=blue"), "colour"),
         (format!("{json}?reader_pool_size=2"), "reader_pool_size"),
         (format!("{sqlite}?reader_pool_size=many"), "many"),
+        (format!("{sqlite}?mmap_size=-1"), "mmap_size '-1'"),
         (format!("{sqlite}?durability=fast"), "fast"),
         ("postgres://localhost/kg".to_owned(), "postgres"),
     ] {
@@ -134,6 +135,7 @@ fn bad_urls_are_refused_clearly() {
         assert!(err.to_string().contains(needle), "{url}: {err}");
     }
     assert!(kgstore::open(&format!("{sqlite}?reader_pool_size=2")).is_ok());
+    assert!(kgstore::open(&format!("{sqlite}?mmap_size=0")).is_ok());
 }
 
 #[test]
