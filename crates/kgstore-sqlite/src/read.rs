@@ -585,7 +585,8 @@ impl<'a> Q<'a> {
     }
 
     /// The one-hop steps from the ids in column `column` of `source` (a `FROM` item
-    /// aliased `f`) as `SELECT` arms joined by `UNION`: edges in the asked
+    /// aliased `f`) as `SELECT` arms joined by `compound` (`UNION` for each id once,
+    /// `UNION ALL` when the caller removes repeats itself): edges in the asked
     /// direction, and bidirectional edges the other way. `bind` is the source's
     /// parameter, bound once per arm. `CROSS JOIN` keeps the frontier outside: the
     /// planner, which cannot know how small a level is, would otherwise scan the edges.
@@ -596,6 +597,7 @@ impl<'a> Q<'a> {
         source: &str,
         column: &str,
         bind: Option<&str>,
+        compound: &str,
     ) {
         // (column matched to the current node, column reached, only bidirectional edges)
         let arms: &[(&str, &str, bool)] = match direction {
@@ -605,7 +607,7 @@ impl<'a> Q<'a> {
         };
         for (i, (matched, reached, bidirectional_only)) in arms.iter().enumerate() {
             if i > 0 {
-                sql.push(" UNION ");
+                sql.push(" ").push(compound).push(" ");
             }
             sql.push(&format!(
                 "SELECT e.{reached} FROM {source} f \
@@ -650,6 +652,7 @@ impl<'a> Q<'a> {
                 "json_each(?)",
                 "value",
                 Some(&ids),
+                "UNION",
             );
             let next: Vec<i64> = self.rows(
                 &sql.text,
@@ -721,7 +724,13 @@ impl<'a> Q<'a> {
         while left > 0 && !frontier.is_empty() {
             let levels = left.min(EXACT_LEVELS_PER_QUERY);
             let ids = serde_json::to_string(&frontier).map_err(|e| Error::backend("sqlite", e))?;
-            let sql = exact_reach_sql(&ids, options, levels, "SELECT id FROM walk");
+            let sql = exact_reach_sql(
+                &ids,
+                frontier.len(),
+                options,
+                levels,
+                "SELECT DISTINCT id FROM walk",
+            );
             frontier = self.rows(
                 &sql.text,
                 params_from_iter(sql.params.iter()),
@@ -757,9 +766,10 @@ impl<'a> Q<'a> {
             let doing = || format!("counting walks from {}", node_subject(start));
             let sql = exact_reach_sql(
                 &format!("[{start_id}]"),
+                1,
                 options,
                 options.hops,
-                "SELECT count(*) FROM walk",
+                "SELECT count(DISTINCT id) FROM walk",
             );
             let n = self
                 .one(
@@ -852,18 +862,33 @@ fn adjacency_sql<'t>(
 /// How many levels of an exact reach one query chains (longer walks take several).
 const EXACT_LEVELS_PER_QUERY: usize = 8;
 
-/// The ends of walks of exactly `levels` hops from the ids of the JSON array
-/// `frontier`, as one statement: level `i + 1` is the set of one-hop steps from
-/// level `i` (`UNION` keeps each id once per level), and `finish` selects from the
-/// last level, named `walk`.
-fn exact_reach_sql(frontier: &str, options: &ReachOptions, levels: usize, finish: &str) -> Sql {
+/// The ends of walks of exactly `levels` hops from the `width` ids of the JSON
+/// array `frontier`, as one statement: level `i + 1` is the one-hop steps from
+/// level `i`, and `finish` selects from the last level, named `walk`, which may
+/// hold an id more than once (`finish` says `DISTINCT`). A level in between keeps
+/// each id once (`UNION`), so that a node reached by several walks is expanded
+/// once; the first keeps repeats when it starts from one node (only parallel edges
+/// repeat there, and sorting costs more than expanding them).
+fn exact_reach_sql(
+    frontier: &str,
+    width: usize,
+    options: &ReachOptions,
+    levels: usize,
+    finish: &str,
+) -> Sql {
     let mut sql = Sql::new("WITH l0(id) AS (SELECT value FROM json_each(?))");
     sql.bind(frontier.to_owned());
     for level in 1..=levels {
-        let name = if level == levels {
+        let last = level == levels;
+        let name = if last {
             "walk".to_owned()
         } else {
             format!("l{level}")
+        };
+        let compound = if last || (level == 1 && width == 1) {
+            "UNION ALL"
+        } else {
+            "UNION"
         };
         sql.push(&format!(", {name}(id) AS ("));
         Q::hop_arms(
@@ -873,6 +898,7 @@ fn exact_reach_sql(frontier: &str, options: &ReachOptions, levels: usize, finish
             &format!("l{}", level - 1),
             "id",
             None,
+            compound,
         );
         sql.push(")");
     }
@@ -1128,14 +1154,23 @@ mod tests {
         }
         let walk = exact_reach_sql(
             "[7]",
+            1,
             &ReachOptions::exactly(2),
             2,
-            "SELECT count(*) FROM walk",
+            "SELECT count(DISTINCT id) FROM walk",
         );
         let plan = plan(&walk);
         // Only the start array is scanned (and the levels, which are small sets).
         assert!(!plan.contains("SCAN e"), "{plan}");
-        assert!(plan.contains("SEARCH e USING COVERING INDEX"), "{plan}");
+        assert!(
+            plan.contains("SEARCH e USING PRIMARY KEY (from_id=?)"),
+            "{plan}"
+        );
+        // Steps against an edge's direction look among the bidirectional edges only.
+        assert!(
+            plan.contains("edges_bidirectional_by_to (to_id=?)"),
+            "{plan}"
+        );
     }
 
     #[test]

@@ -152,8 +152,12 @@ CREATE TABLE schemas (
 /// Format version 5: the edges move, in key order, into a table keyed by
 /// `(from_id, rel, to_id)` itself (`WITHOUT ROWID`: one B-tree holds the rows in
 /// the order `edges_of` and listings read them, no row id and no separate unique
-/// index), with one more index, by the other end, that also holds
-/// `bidirectional` so that traversals and in-neighbour reads never visit a row.
+/// index), with one more index, by the other end, and a partial one holding only
+/// the bidirectional edges, by their `to` end: a traversal's step backwards along
+/// outgoing edges looks there, and finds nothing at once in a store without
+/// bidirectional edges (it costs the other edges' inserts nothing). (Backwards
+/// along incoming edges, SQLite's planner prefers the table's own key range to a
+/// partial index by `from`, so there is none.)
 /// The indexes that no query used go: `edges_by_rel` and `edges_by_weight`
 /// (listings walk names in order and filter; statistics group by scanning),
 /// `nodes_by_status` and `nodes_by_updated` (likewise); `nodes_by_type` stays
@@ -180,7 +184,8 @@ INSERT INTO edges_by_key SELECT from_id, rel, to_id, weight, confidence, bidirec
     created_at, updated_at, version, attributes FROM edges ORDER BY from_id, rel, to_id;
 DROP TABLE edges;
 ALTER TABLE edges_by_key RENAME TO edges;
-CREATE INDEX edges_by_to ON edges(to_id, rel, from_id, bidirectional);
+CREATE INDEX edges_by_to ON edges(to_id, rel, from_id);
+CREATE INDEX edges_bidirectional_by_to ON edges(to_id, rel, from_id) WHERE bidirectional;
 ";
 
 /// The event store's tables (format version 2): the log, one row per event
