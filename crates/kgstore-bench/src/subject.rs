@@ -84,13 +84,23 @@ pub struct KgSubject {
 }
 
 /// Opens (creating if needed) a store of `backend` at `path`, with immediate durability.
+/// `KGSTORE_BENCH_SQLITE_MMAP=BYTES` sets the SQLite backend's memory map (to
+/// measure what it does; the default is the backend's).
 pub fn open_store(backend: Backend, path: &Path) -> Result<Store> {
     Ok(match backend {
         Backend::Memory => Store::memory(),
-        Backend::Sqlite => Store::new(SqliteBackend::open(
-            path,
-            SqliteOptions::default().durability(Durability::Immediate),
-        )?),
+        Backend::Sqlite => {
+            let mut options = SqliteOptions::default().durability(Durability::Immediate);
+            if let Some(bytes) = std::env::var_os("KGSTORE_BENCH_SQLITE_MMAP") {
+                let bytes = bytes.to_string_lossy();
+                options = options.mmap_size(
+                    bytes
+                        .parse()
+                        .with_context(|| format!("KGSTORE_BENCH_SQLITE_MMAP={bytes}"))?,
+                );
+            }
+            Store::new(SqliteBackend::open(path, options)?)
+        }
         Backend::Jsonfs => Store::new(JsonFsBackend::open(
             path,
             JsonFsOptions::default().durability(Durability::Immediate),
