@@ -10,8 +10,8 @@ use anyhow::{Context, Result, bail};
 use kgstore::backup::{self, RestoreMode};
 use kgstore::formats::{self, DotOptions};
 use kgstore::{
-    DocumentQuery, DocumentRead, DocumentWrite, Edge, GraphRead, Node, NodeFilter, PageRequest,
-    PathOptions, RelationType, SearchQuery, Store, TraverseOptions,
+    Direction, DocumentQuery, DocumentRead, DocumentWrite, Edge, GraphRead, Node, NodeFilter,
+    PageRequest, PathOptions, ReachOptions, RelationType, SearchQuery, Store, TraverseOptions,
 };
 use serde_json::{Value, json};
 
@@ -358,6 +358,15 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &DemoArgs) -> Result<()> {
         for line in wrap(&path.nodes.join(" → "), 90) {
             say(format!("   {line}"))?;
         }
+        // The common questions without decoding whole edges or visits.
+        let deps = [RelationType::DependsOn];
+        let direct = store.neighbour_names(&cli, Direction::Out, &deps)?;
+        let within = ReachOptions::within(2).relation(RelationType::DependsOn);
+        say(format!(
+            "   {cli} names {} crates directly (names only), {} within 2 hops (a count)",
+            direct.len(),
+            store.reach_count(&cli, &within)?
+        ))?;
         say(String::new())?;
     }
 
