@@ -443,48 +443,40 @@ impl<'a> Q<'a> {
         Ok(self.node_id(name)?.is_some())
     }
 
-    /// The first of `names` (in their order) that is a node, in one query: the
-    /// names go in as one JSON array, since SQLite caps the number of parameters.
+    /// The first of `names` (in their order) that is a node, in one query.
     pub fn first_existing_node(&self, names: &[&str]) -> Result<Option<usize>> {
-        if names.is_empty() {
-            return Ok(None);
-        }
-        let doing = || format!("looking up {} names in table nodes", names.len());
-        let json = serde_json::to_string(names).map_err(|e| Error::backend("sqlite", e))?;
-        let found = self.one(FIRST_EXISTING_NODE, [json], doing, |row| {
-            self.int(row, 0, doing)
-        })?;
-        Ok(found.and_then(|i| usize::try_from(i).ok()))
+        self.first_of(FIRST_EXISTING_NODE, names, "names in table nodes")
     }
 
     /// The first of `names` (in their order) that is not a node, in one query.
     pub fn first_missing_node(&self, names: &[&str]) -> Result<Option<usize>> {
-        if names.is_empty() {
-            return Ok(None);
-        }
-        let doing = || format!("looking up {} names in table nodes", names.len());
-        let json = serde_json::to_string(names).map_err(|e| Error::backend("sqlite", e))?;
-        let found = self.one(FIRST_MISSING_NODE, [json], doing, |row| {
-            self.int(row, 0, doing)
-        })?;
-        Ok(found.and_then(|i| usize::try_from(i).ok()))
+        self.first_of(FIRST_MISSING_NODE, names, "names in table nodes")
     }
 
     /// The first of `keys` (in their order) that is a stored edge, in one query: the
-    /// keys go in as one JSON array of `[from, relation, to]`.
+    /// keys go in as `[from, relation, to]` arrays.
     pub fn first_existing_edge(&self, keys: &[&EdgeKey]) -> Result<Option<usize>> {
-        if keys.is_empty() {
-            return Ok(None);
-        }
-        let doing = || format!("looking up {} keys in table edges", keys.len());
         let triples: Vec<[&str; 3]> = keys
             .iter()
             .map(|k| [k.from.as_str(), k.relation_type.as_str(), k.to.as_str()])
             .collect();
-        let json = serde_json::to_string(&triples).map_err(|e| Error::backend("sqlite", e))?;
-        let found = self.one(FIRST_EXISTING_EDGE, [json], doing, |row| {
-            self.int(row, 0, doing)
-        })?;
+        self.first_of(FIRST_EXISTING_EDGE, &triples, "keys in table edges")
+    }
+
+    /// The position `sql` finds among `items`, given to it as one JSON array (SQLite
+    /// caps the number of parameters); `None` for none or no items.
+    fn first_of<T: serde::Serialize>(
+        &self,
+        sql: &str,
+        items: &[T],
+        what: &str,
+    ) -> Result<Option<usize>> {
+        if items.is_empty() {
+            return Ok(None);
+        }
+        let doing = || format!("looking up {} {what}", items.len());
+        let json = serde_json::to_string(items).map_err(|e| Error::backend("sqlite", e))?;
+        let found = self.one(sql, [json], doing, |row| self.int(row, 0, doing))?;
         Ok(found.and_then(|i| usize::try_from(i).ok()))
     }
 
