@@ -232,8 +232,17 @@ impl<'r, R: GraphRead> Scripts<'r, R> {
             }
             let wanted: std::collections::BTreeSet<&str> =
                 files.iter().map(String::as_str).collect();
+            let scene_prefix = names::prefix("scene", &self.slug);
             let mut out = Vec::new();
             for name in names {
+                // The file is in the name: scenes of other scripts are not read.
+                let file = name
+                    .strip_prefix(&scene_prefix)
+                    .and_then(|rest| rest.rsplit_once('#'))
+                    .map(|(file, _)| file);
+                if !file.is_some_and(|f| wanted.contains(f)) {
+                    continue;
+                }
                 if let Some(node) = self.reader.find_node(&name)?
                     && filter.matches(&node)
                     && node
