@@ -235,7 +235,8 @@ impl<'r, R: GraphRead> Scripts<'r, R> {
             let scene_prefix = names::prefix("scene", &self.slug);
             let mut out = Vec::new();
             for name in names {
-                // The file is in the name: scenes of other scripts are not read.
+                // The file is in the name (scene ids hold no `#`): scenes of
+                // other scripts are not read.
                 let file = name
                     .strip_prefix(&scene_prefix)
                     .and_then(|rest| rest.rsplit_once('#'))
@@ -245,11 +246,6 @@ impl<'r, R: GraphRead> Scripts<'r, R> {
                 }
                 if let Some(node) = self.reader.find_node(&name)?
                     && filter.matches(&node)
-                    && node
-                        .attributes
-                        .get("file")
-                        .and_then(serde_json::Value::as_str)
-                        .is_some_and(|f| wanted.contains(f))
                 {
                     out.push(node);
                 }
