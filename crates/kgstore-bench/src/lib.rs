@@ -484,6 +484,10 @@ fn median(mut values: Vec<f64>) -> Option<f64> {
     }
 }
 
+/// What a phase's subject runs beside: its baseline (named), and the lean
+/// hand-written SQLite baseline, where the phase has them.
+type Beside<'r> = (Option<(&'static str, Run<'r>)>, Option<Run<'r>>);
+
 /// A closure that measures one chunk (by index) of an interleaved phase.
 type Chunk<'r> = Box<dyn FnMut(usize) -> Result<Measured> + 'r>;
 
@@ -653,10 +657,10 @@ impl Recorder<'_> {
         backend: Backend,
         rounds: usize,
         mut subject: Toggled<'_>,
-        mut baseline: Option<(&'static str, Run<'_>)>,
-        mut lean: Option<Run<'_>>,
+        beside: Beside<'_>,
         cost: bool,
     ) -> Result<()> {
+        let (mut baseline, mut lean) = beside;
         self.progress(backend, phase);
         let (mut mine, mut theirs, mut off) = (Vec::new(), Vec::new(), Vec::new());
         let (mut rss, mut base_rss, mut off_rss) = (Rss::default(), Rss::default(), Rss::default());
@@ -963,7 +967,7 @@ fn run_backend(
                 (raw_sqlite, run)
             });
             let cost = rec.metrics_cost && $phase.is_read_only();
-            rec.phase($phase, backend, $rounds, kg_run, base, $lean_run, cost)?;
+            rec.phase($phase, backend, $rounds, kg_run, (base, $lean_run), cost)?;
         }};
     }
 
@@ -984,7 +988,7 @@ fn run_backend(
             let lean_run = lean
                 .as_mut()
                 .map(|$l| -> Run<'_> { Box::new(move || $lean) });
-            rec.phase($phase, backend, 1, kg_run, base, lean_run, false)?;
+            rec.phase($phase, backend, 1, kg_run, (base, lean_run), false)?;
         }};
     }
 
@@ -1093,7 +1097,7 @@ fn run_backend(
             let run: Run<'_> = Box::new(move || r.searches(queries));
             (baseline::RAW_FTS5, run)
         });
-        rec.phase(Phase::Search, backend, rounds, kg_run, base, None, false)?;
+        rec.phase(Phase::Search, backend, rounds, kg_run, (base, None), false)?;
     }
     if rec.wants(Phase::SearchSubstring) {
         let queries = &data.search_queries;
@@ -1106,8 +1110,7 @@ fn run_backend(
             backend,
             rounds,
             kg_run,
-            None,
-            None,
+            (None, None),
             false,
         )?;
     }
@@ -1177,7 +1180,7 @@ fn run_backend(
             });
             (baseline::SQLITE_BACKUP_API, run)
         });
-        rec.phase(Phase::Backup, backend, 1, kg_run, native, None, false)?;
+        rec.phase(Phase::Backup, backend, 1, kg_run, (native, None), false)?;
 
         if rec.wants(Phase::Restore) {
             let restored = folder.join(match backend {
@@ -1201,7 +1204,7 @@ fn run_backend(
                 });
                 (baseline::SQLITE_BACKUP_API, run)
             });
-            rec.phase(Phase::Restore, backend, 1, kg_run, native, None, false)?;
+            rec.phase(Phase::Restore, backend, 1, kg_run, (native, None), false)?;
         }
     }
     Ok(())
@@ -1246,7 +1249,7 @@ fn run_documents(
                 (_, Some($b)) => Some((baseline::BARE_FILES, Box::new(move || $base))),
                 _ => None,
             };
-            rec.phase($phase, backend, $rounds, kg_run, base, None, false)?;
+            rec.phase($phase, backend, $rounds, kg_run, (base, None), false)?;
         }};
     }
 
