@@ -1,0 +1,647 @@
+//! [`GraphState`]: the whole graph in persistent maps keyed by interned integer ids.
+//!
+//! Every name a node or an edge end carries is interned once into a number (its
+//! *id*), and every relation type too. Edges live in one persistent ordered map
+//! keyed by `(from id, relation id, to id)`, with a compact payload inline, and
+//! again, as bare keys, under `(to id, relation id, from id)` for incoming edges.
+//! So a node's edges are one range of integer keys (no string compares), and an
+//! edge costs two small map entries instead of two maps of three heap strings
+//! each. Ids are numbers only: the orders of the contract (by name) come from
+//! the name map, and a node's edges are sorted by name after they are read.
+//!
+//! Every map is persistent (`imbl`): cloning the state shares all of it, which is
+//! what makes read snapshots and copy-on-write transactions cheap. The id tables
+//! are part of the state too, so a rolled-back transaction leaves no name behind,
+//! and a name is given up (its id reused) once no node and no edge carries it.
+
+use std::ops::{Bound, RangeInclusive};
+use std::sync::Arc;
+
+use imbl::{OrdMap, OrdSet, Vector};
+use serde_json::{Map, Value};
+
+use crate::backend::{Problem, ReadTxn};
+use crate::error::Result;
+use crate::events::EventState;
+use crate::filter::{Direction, EdgeFilter, NodeFilter};
+use crate::model::{Edge, EdgeKey, EdgeMetadata, Node, RelationType};
+use crate::schema::SchemaTarget;
+use crate::search::{SearchIndex, TermMatches, TermQuery};
+use crate::timestamp::Timestamp;
+
+/// An interned node name's number.
+type Id = usize;
+/// An interned relation type's number.
+type Rel = usize;
+/// An edge as numbers: `(from, relation, to)`, or `(to, relation, from)` in the
+/// incoming index.
+type Key = (Id, Rel, Id);
+
+/// Every key starting with `id`, in either edge index.
+fn keys_of(id: Id) -> RangeInclusive<Key> {
+    (id, 0, 0)..=(id, Rel::MAX, Id::MAX)
+}
+
+/// What a name's entry holds: its id, and the node of that name if there is one
+/// (a name can be an edge's end without a node, in a state that a backend fills
+/// from damaged files, say; the store itself never writes such an edge).
+#[derive(Clone)]
+struct Slot {
+    id: Id,
+    node: Option<Arc<Node>>,
+}
+
+/// An edge's content without its key: what nearly every edge has inline, the
+/// rest (attributes, confidence, direction, source) shared behind one pointer
+/// only when set.
+#[derive(Clone)]
+struct EdgeData {
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    version: u64,
+    weight: f64,
+    extra: Option<Arc<EdgeExtra>>,
+}
+
+/// The parts of an edge's content that most edges leave at their defaults.
+struct EdgeExtra {
+    attributes: Map<String, Value>,
+    confidence: Option<f64>,
+    bidirectional: bool,
+    source: Option<String>,
+}
+
+impl EdgeData {
+    fn new(attributes: Map<String, Value>, metadata: EdgeMetadata) -> Self {
+        let EdgeMetadata {
+            created_at,
+            updated_at,
+            version,
+            weight,
+            confidence,
+            bidirectional,
+            source,
+        } = metadata;
+        let plain =
+            attributes.is_empty() && confidence.is_none() && !bidirectional && source.is_none();
+        Self {
+            created_at,
+            updated_at,
+            version,
+            weight,
+            extra: (!plain).then(|| {
+                Arc::new(EdgeExtra {
+                    attributes,
+                    confidence,
+                    bidirectional,
+                    source,
+                })
+            }),
+        }
+    }
+
+    /// The whole edge, with its key's parts.
+    fn edge(&self, from: String, relation_type: RelationType, to: String) -> Edge {
+        let (attributes, confidence, bidirectional, source) = match self.extra.as_deref() {
+            Some(x) => (
+                x.attributes.clone(),
+                x.confidence,
+                x.bidirectional,
+                x.source.clone(),
+            ),
+            None => (Map::new(), None, false, None),
+        };
+        Edge {
+            from,
+            relation_type,
+            to,
+            attributes,
+            metadata: EdgeMetadata {
+                created_at: self.created_at,
+                updated_at: self.updated_at,
+                version: self.version,
+                weight: self.weight,
+                confidence,
+                bidirectional,
+                source,
+            },
+        }
+    }
+}
+
+/// An edge's key parts in the contract's order: from, relation name, to.
+fn key_order(edge: &Edge) -> (&str, &str, &str) {
+    (&edge.from, edge.relation_type.as_str(), &edge.to)
+}
+
+/// A whole graph in persistent maps, with the indexes the [`ReadTxn`] contract
+/// needs. Cloning is cheap (structure is shared), which is what makes snapshots
+/// and copy-on-write transactions cheap.
+///
+/// The memory backend is this state behind a lock. Backends that keep their
+/// indexes in memory (such as the JSON-files backend) reuse it: it implements
+/// [`ReadTxn`], and [`delegate_read_txn!`](crate::delegate_read_txn) forwards a
+/// transaction type's reads to a field holding one.
+#[derive(Clone, Default)]
+pub struct GraphState {
+    /// Every name in use (by a node or an edge end), in name order, with its id
+    /// and its node.
+    names: OrdMap<Arc<str>, Slot>,
+    /// Each id's name; `None` for a free id (listed in `free`).
+    by_id: Vector<Option<Arc<str>>>,
+    /// Ids given up, to be reused.
+    free: Vector<Id>,
+    /// How many names have a node.
+    node_count: usize,
+    /// Every relation type in use so far, with its id (never given up: there are few).
+    relations: OrdMap<RelationType, Rel>,
+    /// Each relation id's type.
+    relation_by_id: Vector<RelationType>,
+    /// Every edge, by `(from, relation, to)`.
+    edges: OrdMap<Key, EdgeData>,
+    /// Every edge again as `(to, relation, from)`, for incoming edges.
+    incoming: OrdSet<Key>,
+    /// `(dependency, dependent)` for every dependency link.
+    dependents: OrdSet<(String, String)>,
+    schemas: OrdMap<SchemaTarget, Value>,
+    /// The event log and the event store's keyed state.
+    events: EventState,
+    /// The full-text index of the nodes.
+    search: SearchIndex,
+}
+
+impl GraphState {
+    /// An empty graph.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    // ----- ids -----
+
+    fn id(&self, name: &str) -> Option<Id> {
+        self.names.get(name).map(|slot| slot.id)
+    }
+
+    fn name(&self, id: Id) -> Option<&str> {
+        self.by_id.get(id).and_then(Option::as_deref)
+    }
+
+    fn relation_id(&self, relation: &RelationType) -> Option<Rel> {
+        self.relations.get(relation).copied()
+    }
+
+    fn relation(&self, rel: Rel) -> Option<&RelationType> {
+        self.relation_by_id.get(rel)
+    }
+
+    fn node_arc(&self, name: &str) -> Option<&Arc<Node>> {
+        self.names.get(name)?.node.as_ref()
+    }
+
+    /// The id of `name`, giving it one (with no node) if it has none.
+    fn intern(&mut self, name: &str) -> Id {
+        if let Some(id) = self.id(name) {
+            return id;
+        }
+        let name: Arc<str> = Arc::from(name);
+        let id = self.new_id(Arc::clone(&name));
+        self.names.insert(name, Slot { id, node: None });
+        id
+    }
+
+    fn new_id(&mut self, name: Arc<str>) -> Id {
+        match self.free.pop_back() {
+            Some(id) => {
+                self.by_id.set(id, Some(name));
+                id
+            }
+            None => {
+                self.by_id.push_back(Some(name));
+                self.by_id.len() - 1
+            }
+        }
+    }
+
+    fn intern_relation(&mut self, relation: RelationType) -> Rel {
+        if let Some(rel) = self.relation_id(&relation) {
+            return rel;
+        }
+        let rel = self.relation_by_id.len();
+        self.relation_by_id.push_back(relation.clone());
+        self.relations.insert(relation, rel);
+        rel
+    }
+
+    fn has_edges(&self, id: Id) -> bool {
+        self.edges.range(keys_of(id)).next().is_some()
+            || self.incoming.range(keys_of(id)).next().is_some()
+    }
+
+    /// Gives up the name with this id if nothing carries it any more.
+    fn release(&mut self, id: Id) {
+        let Some(name) = self.by_id.get(id).cloned().flatten() else {
+            return;
+        };
+        let unused = self
+            .names
+            .get(&*name)
+            .is_some_and(|slot| slot.node.is_none());
+        if unused && !self.has_edges(id) {
+            self.names.remove(&*name);
+            self.by_id.set(id, None);
+            self.free.push_back(id);
+        }
+    }
+
+    // ----- edges as numbers -----
+
+    /// The edges leaving `id` (named `name`) with a relation in `wanted` (any if
+    /// `None`), in key order.
+    fn out_of(&self, id: Id, name: &str, wanted: Option<&[Rel]>) -> Vec<Edge> {
+        let mut out: Vec<Edge> = self
+            .edges
+            .range(keys_of(id))
+            .filter(|((_, rel, _), _)| wanted.is_none_or(|w| w.contains(rel)))
+            .filter_map(|(&(_, rel, to), data)| {
+                Some(data.edge(
+                    name.to_owned(),
+                    self.relation(rel)?.clone(),
+                    self.name(to)?.to_owned(),
+                ))
+            })
+            .collect();
+        out.sort_unstable_by(|a, b| key_order(a).cmp(&key_order(b)));
+        out
+    }
+
+    /// The edges arriving at `id` (named `name`), unsorted.
+    fn in_of(&self, id: Id, name: &str, wanted: Option<&[Rel]>) -> Vec<Edge> {
+        self.incoming
+            .range(keys_of(id))
+            .filter(|(_, rel, _)| wanted.is_none_or(|w| w.contains(rel)))
+            .filter_map(|&(to, rel, from)| {
+                let data = self.edges.get(&(from, rel, to))?;
+                Some(data.edge(
+                    self.name(from)?.to_owned(),
+                    self.relation(rel)?.clone(),
+                    name.to_owned(),
+                ))
+            })
+            .collect()
+    }
+
+    // ----- writes -----
+
+    fn unlink_dependencies(&mut self, node: &Node) {
+        for dep in &node.dependencies {
+            self.dependents.remove(&(dep.clone(), node.name.clone()));
+        }
+    }
+
+    /// Inserts or replaces a node, keeping the dependents and search indexes current.
+    pub fn put_node(&mut self, node: Node) {
+        if let Some(old) = self.node_arc(&node.name).cloned() {
+            self.unlink_dependencies(&old);
+            self.search.remove(&old);
+        }
+        self.search.insert(&node);
+        for dep in &node.dependencies {
+            self.dependents.insert((dep.clone(), node.name.clone()));
+        }
+        let node = Arc::new(node);
+        match self.names.get_mut(node.name.as_str()) {
+            Some(slot) => {
+                if slot.node.replace(node).is_none() {
+                    self.node_count += 1;
+                }
+            }
+            None => {
+                let name: Arc<str> = Arc::from(node.name.as_str());
+                let id = self.new_id(Arc::clone(&name));
+                self.names.insert(
+                    name,
+                    Slot {
+                        id,
+                        node: Some(node),
+                    },
+                );
+                self.node_count += 1;
+            }
+        }
+    }
+
+    /// Removes a node (not its edges); the removed node.
+    pub fn delete_node(&mut self, name: &str) -> Option<Node> {
+        let slot = self.names.get_mut(name)?;
+        let old = slot.node.take()?;
+        let id = slot.id;
+        self.node_count -= 1;
+        self.unlink_dependencies(&old);
+        self.search.remove(&old);
+        self.release(id);
+        Some(Arc::unwrap_or_clone(old))
+    }
+
+    /// Inserts or replaces an edge, keeping the incoming index current.
+    pub fn put_edge(&mut self, edge: Edge) {
+        let Edge {
+            from,
+            relation_type,
+            to,
+            attributes,
+            metadata,
+        } = edge;
+        let from = self.intern(&from);
+        let to = self.intern(&to);
+        let rel = self.intern_relation(relation_type);
+        if self
+            .edges
+            .insert((from, rel, to), EdgeData::new(attributes, metadata))
+            .is_none()
+        {
+            self.incoming.insert((to, rel, from));
+        }
+    }
+
+    /// Removes an edge; the removed edge.
+    pub fn delete_edge(&mut self, key: &EdgeKey) -> Option<Edge> {
+        let (from, rel, to) = self.key_ids(key)?;
+        let data = self.edges.remove(&(from, rel, to))?;
+        self.incoming.remove(&(to, rel, from));
+        self.release(from);
+        self.release(to);
+        Some(data.edge(key.from.clone(), key.relation_type.clone(), key.to.clone()))
+    }
+
+    fn key_ids(&self, key: &EdgeKey) -> Option<Key> {
+        Some((
+            self.id(&key.from)?,
+            self.relation_id(&key.relation_type)?,
+            self.id(&key.to)?,
+        ))
+    }
+
+    /// Registers or replaces a schema.
+    pub fn put_schema(&mut self, target: SchemaTarget, schema: Value) {
+        self.schemas.insert(target, schema);
+    }
+
+    /// Removes a schema; the removed schema.
+    pub fn delete_schema(&mut self, target: &SchemaTarget) -> Option<Value> {
+        self.schemas.remove(target)
+    }
+
+    /// The event log and keyed state.
+    pub fn event_state(&self) -> &EventState {
+        &self.events
+    }
+
+    /// The event log and keyed state, to change.
+    pub fn event_state_mut(&mut self) -> &mut EventState {
+        &mut self.events
+    }
+
+    /// Problems with the indexes: each must agree with the data it is derived from.
+    pub fn check_indexes(&self) -> Vec<Problem> {
+        let mut problems = self.events.check();
+        let agrees = self.incoming.len() == self.edges.len()
+            && self
+                .edges
+                .keys()
+                .all(|&(from, rel, to)| self.incoming.contains(&(to, rel, from)));
+        if !agrees {
+            problems.push(Problem::new(
+                "in-memory incoming-edge index",
+                "does not match the edges",
+            ));
+        }
+        let names_agree = self
+            .names
+            .iter()
+            .all(|(name, slot)| self.by_id.get(slot.id).and_then(Option::as_ref) == Some(name))
+            && self.by_id.iter().flatten().count() == self.names.len()
+            && self.by_id.iter().filter(|n| n.is_none()).count() == self.free.len();
+        let ids_known = self.edges.keys().all(|&(from, rel, to)| {
+            [from, to]
+                .iter()
+                .all(|&id| self.by_id.get(id).is_some_and(Option::is_some))
+                && rel < self.relation_by_id.len()
+        });
+        let relations_agree = self.relations.len() == self.relation_by_id.len()
+            && self
+                .relations
+                .iter()
+                .all(|(relation, &rel)| self.relation_by_id.get(rel) == Some(relation));
+        if !(names_agree && ids_known && relations_agree) {
+            problems.push(Problem::new(
+                "in-memory name and relation ids",
+                "do not match the names and edges",
+            ));
+        }
+        let unused = self
+            .names
+            .values()
+            .filter(|slot| slot.node.is_none() && !self.has_edges(slot.id))
+            .count();
+        let nodes = self.names.values().filter(|s| s.node.is_some()).count();
+        if unused > 0 || nodes != self.node_count {
+            problems.push(Problem::new(
+                "in-memory name table",
+                format!(
+                    "holds {unused} names nothing uses and counts {} nodes where there are {nodes}",
+                    self.node_count
+                ),
+            ));
+        }
+        let dependents: OrdSet<(String, String)> = self
+            .nodes()
+            .flat_map(|n| n.dependencies.iter().map(|d| (d.clone(), n.name.clone())))
+            .collect();
+        if dependents != self.dependents {
+            problems.push(Problem::new(
+                "in-memory dependents index",
+                "does not match the dependencies",
+            ));
+        }
+        if SearchIndex::build(self.nodes()) != self.search {
+            problems.push(Problem::new(
+                "in-memory search index",
+                "does not match the nodes",
+            ));
+        }
+        for (name, slot) in &self.names {
+            if let Some(node) = &slot.node {
+                if **name != *node.name {
+                    problems.push(Problem::new(
+                        format!("in-memory node slot '{name}'"),
+                        "holds another node",
+                    ));
+                }
+            }
+        }
+        problems
+    }
+
+    /// Every node, by name.
+    fn nodes(&self) -> impl Iterator<Item = &Node> + '_ {
+        self.names.values().filter_map(|slot| slot.node.as_deref())
+    }
+
+    /// The relation ids of `relations`, `None` for any relation; relations
+    /// never used have no id and match nothing.
+    fn wanted(&self, relations: &[RelationType]) -> Option<Vec<Rel>> {
+        (!relations.is_empty()).then(|| {
+            relations
+                .iter()
+                .filter_map(|r| self.relation_id(r))
+                .collect()
+        })
+    }
+}
+
+impl ReadTxn for GraphState {
+    fn get_node(&self, name: &str) -> Result<Option<Node>> {
+        Ok(self.node_arc(name).map(|n| Node::clone(n)))
+    }
+
+    fn get_edge(&self, key: &EdgeKey) -> Result<Option<Edge>> {
+        Ok(self
+            .key_ids(key)
+            .and_then(|k| self.edges.get(&k))
+            .map(|data| data.edge(key.from.clone(), key.relation_type.clone(), key.to.clone())))
+    }
+
+    fn scan_nodes(
+        &self,
+        filter: &NodeFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Node>> {
+        let start = match (after, filter.name_prefix.as_deref()) {
+            (Some(a), Some(p)) if p > a => Bound::Included(p),
+            (Some(a), _) => Bound::Excluded(a),
+            (None, Some(p)) => Bound::Included(p),
+            (None, None) => Bound::Unbounded,
+        };
+        let prefix = filter.name_prefix.as_deref().unwrap_or("");
+        Ok(self
+            .names
+            .range::<_, str>((start, Bound::Unbounded))
+            .take_while(|(name, _)| name.starts_with(prefix))
+            .filter_map(|(_, slot)| slot.node.as_deref())
+            .filter(|node| filter.matches(node))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    fn scan_edges(
+        &self,
+        filter: &EdgeFilter,
+        after: Option<&EdgeKey>,
+        limit: usize,
+    ) -> Result<Vec<Edge>> {
+        let start = match (after, filter.from.as_deref()) {
+            (Some(a), Some(f)) if f > a.from.as_str() => f,
+            (Some(a), _) => a.from.as_str(),
+            (None, Some(f)) => f,
+            (None, None) => "",
+        };
+        let after = after.map(|a| (a.from.as_str(), a.relation_type.as_str(), a.to.as_str()));
+        let mut out = Vec::new();
+        for (name, slot) in self
+            .names
+            .range::<_, str>((Bound::Included(start), Bound::Unbounded))
+        {
+            if out.len() >= limit || filter.from.as_deref().is_some_and(|f| f != &**name) {
+                break;
+            }
+            out.extend(
+                self.out_of(slot.id, name, None)
+                    .into_iter()
+                    .filter(|edge| after.is_none_or(|a| key_order(edge) > a))
+                    .filter(|edge| filter.matches(edge))
+                    .take(limit - out.len()),
+            );
+        }
+        Ok(out)
+    }
+
+    fn edges_of(
+        &self,
+        name: &str,
+        direction: Direction,
+        relations: &[RelationType],
+    ) -> Result<Vec<Edge>> {
+        let Some(id) = self.id(name) else {
+            return Ok(Vec::new());
+        };
+        let wanted = self.wanted(relations);
+        let wanted = wanted.as_deref();
+        Ok(match direction {
+            Direction::Out => self.out_of(id, name, wanted),
+            Direction::In => {
+                let mut edges = self.in_of(id, name, wanted);
+                edges.sort_unstable_by(|a, b| key_order(a).cmp(&key_order(b)));
+                edges
+            }
+            Direction::Both => {
+                let mut edges = self.out_of(id, name, wanted);
+                edges.extend(
+                    self.in_of(id, name, wanted)
+                        .into_iter()
+                        .filter(|e| e.from != e.to),
+                );
+                edges.sort_unstable_by(|a, b| key_order(a).cmp(&key_order(b)));
+                edges
+            }
+        })
+    }
+
+    fn dependents_of(&self, name: &str) -> Result<Vec<String>> {
+        Ok(self
+            .dependents
+            .range((name.to_owned(), String::new())..)
+            .take_while(|(dep, _)| dep == name)
+            .map(|(_, dependent)| dependent.clone())
+            .collect())
+    }
+
+    fn count_nodes(&self) -> Result<u64> {
+        Ok(self.node_count as u64)
+    }
+
+    fn count_edges(&self) -> Result<u64> {
+        Ok(self.edges.len() as u64)
+    }
+
+    fn get_schema(&self, target: &SchemaTarget) -> Result<Option<Value>> {
+        Ok(self.schemas.get(target).cloned())
+    }
+
+    fn list_schemas(&self) -> Result<Vec<(SchemaTarget, Value)>> {
+        Ok(self
+            .schemas
+            .iter()
+            .map(|(t, s)| (t.clone(), s.clone()))
+            .collect())
+    }
+
+    fn contains_node(&self, name: &str) -> Result<bool> {
+        Ok(self.node_arc(name).is_some())
+    }
+
+    fn contains_edge(&self, key: &EdgeKey) -> Result<bool> {
+        Ok(self
+            .key_ids(key)
+            .is_some_and(|k| self.edges.contains_key(&k)))
+    }
+
+    fn search_terms(&self, terms: &TermQuery) -> Result<TermMatches<'_>> {
+        Ok(self.search.terms(terms))
+    }
+
+    fn search_infix(&self, fragment: &str) -> Result<Vec<String>> {
+        Ok(self.search.infix(fragment))
+    }
+}
