@@ -17,7 +17,8 @@
 use std::ops::{Bound, RangeInclusive};
 use std::sync::Arc;
 
-use imbl::{OrdMap, OrdSet, Vector};
+use imbl::shared_ptr::DefaultSharedPtr;
+use imbl::{GenericHashMap, OrdMap, OrdSet, Vector};
 use serde_json::{Map, Value};
 
 use crate::backend::{Problem, ReadTxn};
@@ -36,6 +37,9 @@ type Rel = usize;
 /// An edge as numbers: `(from, relation, to)`, or `(to, relation, from)` in the
 /// incoming index.
 type Key = (Id, Rel, Id);
+/// A persistent hash map with a fast hasher (seeded per process, so names chosen
+/// to collide cannot be prepared in advance).
+type HashMap<K, V> = GenericHashMap<K, V, foldhash::fast::RandomState, DefaultSharedPtr>;
 
 /// Every key starting with `id`, in either edge index.
 fn keys_of(id: Id) -> RangeInclusive<Key> {
@@ -134,19 +138,14 @@ fn key_order(edge: &Edge) -> (&str, &str, &str) {
     (&edge.from, edge.relation_type.as_str(), &edge.to)
 }
 
-/// A whole graph in persistent maps, with the indexes the [`ReadTxn`] contract
-/// needs. Cloning is cheap (structure is shared), which is what makes snapshots
-/// and copy-on-write transactions cheap.
-///
-/// The memory backend is this state behind a lock. Backends that keep their
-/// indexes in memory (such as the JSON-files backend) reuse it: it implements
-/// [`ReadTxn`], and [`delegate_read_txn!`](crate::delegate_read_txn) forwards a
-/// transaction type's reads to a field holding one.
+/// The data of a [`GraphState`], shared by its clones until one of them writes.
 #[derive(Clone, Default)]
-pub struct GraphState {
-    /// Every name in use (by a node or an edge end), in name order, with its id
-    /// and its node.
-    names: OrdMap<Arc<str>, Slot>,
+struct Graph {
+    /// Every name in use (by a node or an edge end), with its id and its node:
+    /// point lookups hash, and never compare more than one name.
+    names: HashMap<Arc<str>, Slot>,
+    /// The same names in order, for scans.
+    ordered: OrdSet<Arc<str>>,
     /// Each id's name; `None` for a free id (listed in `free`).
     by_id: Vector<Option<Arc<str>>>,
     /// Ids given up, to be reused.
@@ -170,12 +169,159 @@ pub struct GraphState {
     search: SearchIndex,
 }
 
+/// A whole graph in persistent maps, with the indexes the [`ReadTxn`] contract
+/// needs. Cloning is cheap (structure is shared), which is what makes snapshots
+/// and copy-on-write transactions cheap.
+///
+/// The memory backend is this state behind a lock. Backends that keep their
+/// indexes in memory (such as the JSON-files backend) reuse it: it implements
+/// [`ReadTxn`], and [`delegate_read_txn!`](crate::delegate_read_txn) forwards a
+/// transaction type's reads to a field holding one.
+///
+/// The maps sit behind one shared pointer: a clone (a read snapshot, a write
+/// transaction's starting point) costs one reference count, and the first write
+/// to a shared state copies that pointer's content (the maps' roots) once.
+#[derive(Clone, Default)]
+pub struct GraphState {
+    graph: Arc<Graph>,
+}
+
 impl GraphState {
     /// An empty graph.
     pub fn new() -> Self {
         Self::default()
     }
 
+    fn graph_mut(&mut self) -> &mut Graph {
+        Arc::make_mut(&mut self.graph)
+    }
+
+    /// Inserts or replaces a node, keeping the dependents and search indexes current.
+    pub fn put_node(&mut self, node: Node) {
+        self.graph_mut().put_node(node);
+    }
+
+    /// Removes a node (not its edges); the removed node.
+    pub fn delete_node(&mut self, name: &str) -> Option<Node> {
+        if !self.graph.contains_node(name).unwrap_or(false) {
+            return None;
+        }
+        self.graph_mut().delete_node(name)
+    }
+
+    /// Inserts or replaces an edge, keeping the incoming index current.
+    pub fn put_edge(&mut self, edge: Edge) {
+        self.graph_mut().put_edge(edge);
+    }
+
+    /// Removes an edge; the removed edge.
+    pub fn delete_edge(&mut self, key: &EdgeKey) -> Option<Edge> {
+        if !self.graph.contains_edge(key).unwrap_or(false) {
+            return None;
+        }
+        self.graph_mut().delete_edge(key)
+    }
+
+    /// Registers or replaces a schema.
+    pub fn put_schema(&mut self, target: SchemaTarget, schema: Value) {
+        self.graph_mut().put_schema(target, schema);
+    }
+
+    /// Removes a schema; the removed schema.
+    pub fn delete_schema(&mut self, target: &SchemaTarget) -> Option<Value> {
+        self.graph_mut().delete_schema(target)
+    }
+
+    /// The event log and keyed state.
+    pub fn event_state(&self) -> &EventState {
+        self.graph.event_state()
+    }
+
+    /// The event log and keyed state, to change.
+    pub fn event_state_mut(&mut self) -> &mut EventState {
+        self.graph_mut().event_state_mut()
+    }
+
+    /// Problems with the indexes: each must agree with the data it is derived from.
+    pub fn check_indexes(&self) -> Vec<Problem> {
+        self.graph.check_indexes()
+    }
+}
+
+impl ReadTxn for GraphState {
+    fn get_node(&self, name: &str) -> Result<Option<Node>> {
+        self.graph.get_node(name)
+    }
+
+    fn get_edge(&self, key: &EdgeKey) -> Result<Option<Edge>> {
+        self.graph.get_edge(key)
+    }
+
+    fn scan_nodes(
+        &self,
+        filter: &NodeFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Node>> {
+        self.graph.scan_nodes(filter, after, limit)
+    }
+
+    fn scan_edges(
+        &self,
+        filter: &EdgeFilter,
+        after: Option<&EdgeKey>,
+        limit: usize,
+    ) -> Result<Vec<Edge>> {
+        self.graph.scan_edges(filter, after, limit)
+    }
+
+    fn edges_of(
+        &self,
+        name: &str,
+        direction: Direction,
+        relations: &[RelationType],
+    ) -> Result<Vec<Edge>> {
+        self.graph.edges_of(name, direction, relations)
+    }
+
+    fn dependents_of(&self, name: &str) -> Result<Vec<String>> {
+        self.graph.dependents_of(name)
+    }
+
+    fn count_nodes(&self) -> Result<u64> {
+        self.graph.count_nodes()
+    }
+
+    fn count_edges(&self) -> Result<u64> {
+        self.graph.count_edges()
+    }
+
+    fn get_schema(&self, target: &SchemaTarget) -> Result<Option<Value>> {
+        self.graph.get_schema(target)
+    }
+
+    fn list_schemas(&self) -> Result<Vec<(SchemaTarget, Value)>> {
+        self.graph.list_schemas()
+    }
+
+    fn contains_node(&self, name: &str) -> Result<bool> {
+        self.graph.contains_node(name)
+    }
+
+    fn contains_edge(&self, key: &EdgeKey) -> Result<bool> {
+        self.graph.contains_edge(key)
+    }
+
+    fn search_terms(&self, terms: &TermQuery) -> Result<TermMatches<'_>> {
+        self.graph.search_terms(terms)
+    }
+
+    fn search_infix(&self, fragment: &str) -> Result<Vec<String>> {
+        self.graph.search_infix(fragment)
+    }
+}
+
+impl Graph {
     // ----- ids -----
 
     fn id(&self, name: &str) -> Option<Id> {
@@ -203,9 +349,14 @@ impl GraphState {
         if let Some(id) = self.id(name) {
             return id;
         }
-        let name: Arc<str> = Arc::from(name);
+        self.add_name(Arc::from(name), None)
+    }
+
+    /// Adds a name that is not in use yet; its new id.
+    fn add_name(&mut self, name: Arc<str>, node: Option<Arc<Node>>) -> Id {
         let id = self.new_id(Arc::clone(&name));
-        self.names.insert(name, Slot { id, node: None });
+        self.ordered.insert(Arc::clone(&name));
+        self.names.insert(name, Slot { id, node });
         id
     }
 
@@ -248,6 +399,7 @@ impl GraphState {
             .is_some_and(|slot| slot.node.is_none());
         if unused && !self.has_edges(id) {
             self.names.remove(&*name);
+            self.ordered.remove(&*name);
             self.by_id.set(id, None);
             self.free.push_back(id);
         }
@@ -299,7 +451,7 @@ impl GraphState {
     }
 
     /// Inserts or replaces a node, keeping the dependents and search indexes current.
-    pub fn put_node(&mut self, node: Node) {
+    fn put_node(&mut self, node: Node) {
         if let Some(old) = self.node_arc(&node.name).cloned() {
             self.unlink_dependencies(&old);
             self.search.remove(&old);
@@ -316,22 +468,14 @@ impl GraphState {
                 }
             }
             None => {
-                let name: Arc<str> = Arc::from(node.name.as_str());
-                let id = self.new_id(Arc::clone(&name));
-                self.names.insert(
-                    name,
-                    Slot {
-                        id,
-                        node: Some(node),
-                    },
-                );
+                self.add_name(Arc::from(node.name.as_str()), Some(node));
                 self.node_count += 1;
             }
         }
     }
 
     /// Removes a node (not its edges); the removed node.
-    pub fn delete_node(&mut self, name: &str) -> Option<Node> {
+    fn delete_node(&mut self, name: &str) -> Option<Node> {
         let slot = self.names.get_mut(name)?;
         let old = slot.node.take()?;
         let id = slot.id;
@@ -343,7 +487,7 @@ impl GraphState {
     }
 
     /// Inserts or replaces an edge, keeping the incoming index current.
-    pub fn put_edge(&mut self, edge: Edge) {
+    fn put_edge(&mut self, edge: Edge) {
         let Edge {
             from,
             relation_type,
@@ -364,7 +508,7 @@ impl GraphState {
     }
 
     /// Removes an edge; the removed edge.
-    pub fn delete_edge(&mut self, key: &EdgeKey) -> Option<Edge> {
+    fn delete_edge(&mut self, key: &EdgeKey) -> Option<Edge> {
         let (from, rel, to) = self.key_ids(key)?;
         let data = self.edges.remove(&(from, rel, to))?;
         self.incoming.remove(&(to, rel, from));
@@ -382,27 +526,27 @@ impl GraphState {
     }
 
     /// Registers or replaces a schema.
-    pub fn put_schema(&mut self, target: SchemaTarget, schema: Value) {
+    fn put_schema(&mut self, target: SchemaTarget, schema: Value) {
         self.schemas.insert(target, schema);
     }
 
     /// Removes a schema; the removed schema.
-    pub fn delete_schema(&mut self, target: &SchemaTarget) -> Option<Value> {
+    fn delete_schema(&mut self, target: &SchemaTarget) -> Option<Value> {
         self.schemas.remove(target)
     }
 
     /// The event log and keyed state.
-    pub fn event_state(&self) -> &EventState {
+    fn event_state(&self) -> &EventState {
         &self.events
     }
 
     /// The event log and keyed state, to change.
-    pub fn event_state_mut(&mut self) -> &mut EventState {
+    fn event_state_mut(&mut self) -> &mut EventState {
         &mut self.events
     }
 
     /// Problems with the indexes: each must agree with the data it is derived from.
-    pub fn check_indexes(&self) -> Vec<Problem> {
+    fn check_indexes(&self) -> Vec<Problem> {
         let mut problems = self.events.check();
         let agrees = self.incoming.len() == self.edges.len()
             && self
@@ -419,6 +563,11 @@ impl GraphState {
             .names
             .iter()
             .all(|(name, slot)| self.by_id.get(slot.id).and_then(Option::as_ref) == Some(name))
+            && self.ordered.len() == self.names.len()
+            && self
+                .ordered
+                .iter()
+                .all(|name| self.names.contains_key(&**name))
             && self.by_id.iter().flatten().count() == self.names.len()
             && self.by_id.iter().filter(|n| n.is_none()).count() == self.free.len();
         let ids_known = self.edges.keys().all(|&(from, rel, to)| {
@@ -469,7 +618,7 @@ impl GraphState {
                 "does not match the nodes",
             ));
         }
-        for (name, slot) in &self.names {
+        for (name, slot) in self.slots() {
             if let Some(node) = &slot.node {
                 if **name != *node.name {
                     problems.push(Problem::new(
@@ -482,9 +631,24 @@ impl GraphState {
         problems
     }
 
+    /// Every name in use with its slot, by name, from `start` on.
+    fn slots_from<'a>(
+        &'a self,
+        start: Bound<&str>,
+    ) -> impl Iterator<Item = (&'a Arc<str>, &'a Slot)> + 'a {
+        self.ordered
+            .range::<_, str>((start, Bound::Unbounded))
+            .filter_map(|name| Some((name, self.names.get(&**name)?)))
+    }
+
+    /// Every name in use with its slot, by name.
+    fn slots(&self) -> impl Iterator<Item = (&Arc<str>, &Slot)> + '_ {
+        self.slots_from(Bound::Unbounded)
+    }
+
     /// Every node, by name.
     fn nodes(&self) -> impl Iterator<Item = &Node> + '_ {
-        self.names.values().filter_map(|slot| slot.node.as_deref())
+        self.slots().filter_map(|(_, slot)| slot.node.as_deref())
     }
 
     /// The relation ids of `relations`, `None` for any relation; relations
@@ -499,7 +663,7 @@ impl GraphState {
     }
 }
 
-impl ReadTxn for GraphState {
+impl ReadTxn for Graph {
     fn get_node(&self, name: &str) -> Result<Option<Node>> {
         Ok(self.node_arc(name).map(|n| Node::clone(n)))
     }
@@ -525,8 +689,7 @@ impl ReadTxn for GraphState {
         };
         let prefix = filter.name_prefix.as_deref().unwrap_or("");
         Ok(self
-            .names
-            .range::<_, str>((start, Bound::Unbounded))
+            .slots_from(start)
             .take_while(|(name, _)| name.starts_with(prefix))
             .filter_map(|(_, slot)| slot.node.as_deref())
             .filter(|node| filter.matches(node))
@@ -549,10 +712,7 @@ impl ReadTxn for GraphState {
         };
         let after = after.map(|a| (a.from.as_str(), a.relation_type.as_str(), a.to.as_str()));
         let mut out = Vec::new();
-        for (name, slot) in self
-            .names
-            .range::<_, str>((Bound::Included(start), Bound::Unbounded))
-        {
+        for (name, slot) in self.slots_from(Bound::Included(start)) {
             if out.len() >= limit || filter.from.as_deref().is_some_and(|f| f != &**name) {
                 break;
             }
