@@ -25,7 +25,7 @@ use crate::backend::{Problem, ReadTxn};
 use crate::error::Result;
 use crate::events::EventState;
 use crate::filter::{Direction, EdgeFilter, NodeFilter};
-use crate::model::{Edge, EdgeKey, EdgeMetadata, Node, RelationType};
+use crate::model::{Edge, EdgeKey, EdgeMetadata, Node, NodeMetadata, RelationType};
 use crate::schema::SchemaTarget;
 use crate::search::{SearchIndex, TermMatches, TermQuery};
 use crate::timestamp::Timestamp;
@@ -52,7 +52,111 @@ fn keys_of(id: Id) -> RangeInclusive<Key> {
 #[derive(Clone)]
 struct Slot {
     id: Id,
-    node: Option<Arc<Node>>,
+    node: Option<Arc<NodeData>>,
+}
+
+/// A node's content without its name (the name is its slot's key): the type
+/// shared with every node of that type, the attributes as a sorted list (a
+/// two-entry map costs a 632-byte tree node; the list, its two entries), and the
+/// rarely set parts behind one pointer only when set.
+struct NodeData {
+    node_type: Arc<str>,
+    attributes: Box<[(String, Value)]>,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    version: u64,
+    extra: Option<Box<NodeExtra>>,
+}
+
+/// The parts of a node that many nodes leave empty.
+struct NodeExtra {
+    observations: Vec<String>,
+    dependencies: Vec<String>,
+    author: Option<String>,
+    source: Option<String>,
+    tags: Vec<String>,
+    status: Option<String>,
+}
+
+impl NodeData {
+    /// The node's content; `node_type` is the shared copy of its type.
+    fn new(node: Node, node_type: Arc<str>) -> Self {
+        let Node {
+            name: _,
+            node_type: _,
+            observations,
+            attributes,
+            dependencies,
+            metadata,
+        } = node;
+        let NodeMetadata {
+            created_at,
+            updated_at,
+            version,
+            author,
+            source,
+            tags,
+            status,
+        } = metadata;
+        let plain = observations.is_empty()
+            && dependencies.is_empty()
+            && author.is_none()
+            && source.is_none()
+            && tags.is_empty()
+            && status.is_none();
+        Self {
+            node_type,
+            attributes: attributes.into_iter().collect(),
+            created_at,
+            updated_at,
+            version,
+            extra: (!plain).then(|| {
+                Box::new(NodeExtra {
+                    observations,
+                    dependencies,
+                    author,
+                    source,
+                    tags,
+                    status,
+                })
+            }),
+        }
+    }
+
+    /// The whole node, named `name`.
+    fn node(&self, name: &str) -> Node {
+        let mut attributes = Map::new();
+        for (key, value) in &*self.attributes {
+            attributes.insert(key.clone(), value.clone());
+        }
+        let mut node = Node {
+            name: name.to_owned(),
+            node_type: self.node_type.to_string(),
+            observations: Vec::new(),
+            attributes,
+            dependencies: Vec::new(),
+            metadata: NodeMetadata {
+                created_at: self.created_at,
+                updated_at: self.updated_at,
+                version: self.version,
+                ..NodeMetadata::default()
+            },
+        };
+        if let Some(x) = &self.extra {
+            node.observations.clone_from(&x.observations);
+            node.dependencies.clone_from(&x.dependencies);
+            let meta = &mut node.metadata;
+            meta.author.clone_from(&x.author);
+            meta.source.clone_from(&x.source);
+            meta.tags.clone_from(&x.tags);
+            meta.status.clone_from(&x.status);
+        }
+        node
+    }
+
+    fn dependencies(&self) -> &[String] {
+        self.extra.as_ref().map_or(&[], |x| &x.dependencies)
+    }
 }
 
 /// An edge's content without its key: what nearly every edge has inline, the
@@ -152,6 +256,9 @@ struct Graph {
     free: Vector<Id>,
     /// How many names have a node.
     node_count: usize,
+    /// Every node type in use so far, each stored once and shared by its nodes
+    /// (never given up: there are few).
+    node_types: HashMap<Arc<str>, ()>,
     /// Every relation type in use so far, with its id (never given up: there are few).
     relations: OrdMap<RelationType, Rel>,
     /// Each relation id's type.
@@ -340,7 +447,7 @@ impl Graph {
         self.relation_by_id.get(rel)
     }
 
-    fn node_arc(&self, name: &str) -> Option<&Arc<Node>> {
+    fn node_data(&self, name: &str) -> Option<&Arc<NodeData>> {
         self.names.get(name)?.node.as_ref()
     }
 
@@ -353,7 +460,7 @@ impl Graph {
     }
 
     /// Adds a name that is not in use yet; its new id.
-    fn add_name(&mut self, name: Arc<str>, node: Option<Arc<Node>>) -> Id {
+    fn add_name(&mut self, name: Arc<str>, node: Option<Arc<NodeData>>) -> Id {
         let id = self.new_id(Arc::clone(&name));
         self.ordered.insert(Arc::clone(&name));
         self.names.insert(name, Slot { id, node });
@@ -444,34 +551,48 @@ impl Graph {
 
     // ----- writes -----
 
-    fn unlink_dependencies(&mut self, node: &Node) {
-        for dep in &node.dependencies {
-            self.dependents.remove(&(dep.clone(), node.name.clone()));
-        }
-    }
-
     /// Inserts or replaces a node, keeping the dependents and search indexes current.
-    fn put_node(&mut self, node: Node) {
-        if let Some(old) = self.node_arc(&node.name).cloned() {
-            self.unlink_dependencies(&old);
-            self.search.remove(&old);
+    fn put_node(&mut self, mut node: Node) {
+        if let Some(old) = self.node_data(&node.name).cloned() {
+            self.forget_node(&node.name, &old);
         }
         self.search.insert(&node);
         for dep in &node.dependencies {
             self.dependents.insert((dep.clone(), node.name.clone()));
         }
-        let node = Arc::new(node);
-        match self.names.get_mut(node.name.as_str()) {
+        let node_type = self.intern_type(&node.node_type);
+        let name = std::mem::take(&mut node.name);
+        let data = Arc::new(NodeData::new(node, node_type));
+        match self.names.get_mut(name.as_str()) {
             Some(slot) => {
-                if slot.node.replace(node).is_none() {
+                if slot.node.replace(data).is_none() {
                     self.node_count += 1;
                 }
             }
             None => {
-                self.add_name(Arc::from(node.name.as_str()), Some(node));
+                self.add_name(Arc::from(name), Some(data));
                 self.node_count += 1;
             }
         }
+    }
+
+    /// The shared copy of a node type's name.
+    fn intern_type(&mut self, node_type: &str) -> Arc<str> {
+        if let Some((shared, ())) = self.node_types.get_key_value(node_type) {
+            return Arc::clone(shared);
+        }
+        let shared: Arc<str> = Arc::from(node_type);
+        self.node_types.insert(Arc::clone(&shared), ());
+        shared
+    }
+
+    /// Takes a node that is being replaced or removed out of the dependents and
+    /// search indexes.
+    fn forget_node(&mut self, name: &str, old: &NodeData) {
+        for dep in old.dependencies() {
+            self.dependents.remove(&(dep.clone(), name.to_owned()));
+        }
+        self.search.remove(&old.node(name));
     }
 
     /// Removes a node (not its edges); the removed node.
@@ -480,10 +601,9 @@ impl Graph {
         let old = slot.node.take()?;
         let id = slot.id;
         self.node_count -= 1;
-        self.unlink_dependencies(&old);
-        self.search.remove(&old);
+        self.forget_node(name, &old);
         self.release(id);
-        Some(Arc::unwrap_or_clone(old))
+        Some(old.node(name))
     }
 
     /// Inserts or replaces an edge, keeping the incoming index current.
@@ -602,8 +722,9 @@ impl Graph {
                 ),
             ));
         }
-        let dependents: OrdSet<(String, String)> = self
-            .nodes()
+        let nodes: Vec<Node> = self.nodes().collect();
+        let dependents: OrdSet<(String, String)> = nodes
+            .iter()
             .flat_map(|n| n.dependencies.iter().map(|d| (d.clone(), n.name.clone())))
             .collect();
         if dependents != self.dependents {
@@ -612,21 +733,11 @@ impl Graph {
                 "does not match the dependencies",
             ));
         }
-        if SearchIndex::build(self.nodes()) != self.search {
+        if SearchIndex::build(&nodes) != self.search {
             problems.push(Problem::new(
                 "in-memory search index",
                 "does not match the nodes",
             ));
-        }
-        for (name, slot) in self.slots() {
-            if let Some(node) = &slot.node {
-                if **name != *node.name {
-                    problems.push(Problem::new(
-                        format!("in-memory node slot '{name}'"),
-                        "holds another node",
-                    ));
-                }
-            }
         }
         problems
     }
@@ -647,8 +758,9 @@ impl Graph {
     }
 
     /// Every node, by name.
-    fn nodes(&self) -> impl Iterator<Item = &Node> + '_ {
-        self.slots().filter_map(|(_, slot)| slot.node.as_deref())
+    fn nodes(&self) -> impl Iterator<Item = Node> + '_ {
+        self.slots()
+            .filter_map(|(name, slot)| Some(slot.node.as_deref()?.node(name)))
     }
 
     /// The relation ids of `relations`, `None` for any relation; relations
@@ -665,7 +777,7 @@ impl Graph {
 
 impl ReadTxn for Graph {
     fn get_node(&self, name: &str) -> Result<Option<Node>> {
-        Ok(self.node_arc(name).map(|n| Node::clone(n)))
+        Ok(self.node_data(name).map(|data| data.node(name)))
     }
 
     fn get_edge(&self, key: &EdgeKey) -> Result<Option<Edge>> {
@@ -691,10 +803,9 @@ impl ReadTxn for Graph {
         Ok(self
             .slots_from(start)
             .take_while(|(name, _)| name.starts_with(prefix))
-            .filter_map(|(_, slot)| slot.node.as_deref())
+            .filter_map(|(name, slot)| Some(slot.node.as_deref()?.node(name)))
             .filter(|node| filter.matches(node))
             .take(limit)
-            .cloned()
             .collect())
     }
 
@@ -788,7 +899,7 @@ impl ReadTxn for Graph {
     }
 
     fn contains_node(&self, name: &str) -> Result<bool> {
-        Ok(self.node_arc(name).is_some())
+        Ok(self.node_data(name).is_some())
     }
 
     fn contains_edge(&self, key: &EdgeKey) -> Result<bool> {
