@@ -79,45 +79,33 @@ struct NodeExtra {
 }
 
 impl NodeData {
-    /// The node's content; `node_type` is the shared copy of its type.
-    fn new(node: Node, node_type: Arc<str>) -> Self {
-        let Node {
-            name: _,
-            node_type: _,
-            observations,
-            attributes,
-            dependencies,
-            metadata,
-        } = node;
-        let NodeMetadata {
-            created_at,
-            updated_at,
-            version,
-            author,
-            source,
-            tags,
-            status,
-        } = metadata;
-        let plain = observations.is_empty()
-            && dependencies.is_empty()
-            && author.is_none()
-            && source.is_none()
-            && tags.is_empty()
-            && status.is_none();
+    /// The node's content (copied); `node_type` is the shared copy of its type.
+    fn of(node: &Node, node_type: Arc<str>) -> Self {
+        let meta = &node.metadata;
+        let plain = node.observations.is_empty()
+            && node.dependencies.is_empty()
+            && meta.author.is_none()
+            && meta.source.is_none()
+            && meta.tags.is_empty()
+            && meta.status.is_none();
         Self {
             node_type,
-            attributes: attributes.into_iter().collect(),
-            created_at,
-            updated_at,
-            version,
+            attributes: node
+                .attributes
+                .iter()
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect(),
+            created_at: meta.created_at,
+            updated_at: meta.updated_at,
+            version: meta.version,
             extra: (!plain).then(|| {
                 Box::new(NodeExtra {
-                    observations,
-                    dependencies,
-                    author,
-                    source,
-                    tags,
-                    status,
+                    observations: node.observations.clone(),
+                    dependencies: node.dependencies.clone(),
+                    author: meta.author.clone(),
+                    source: meta.source.clone(),
+                    tags: meta.tags.clone(),
+                    status: meta.status.clone(),
                 })
             }),
         }
@@ -180,29 +168,24 @@ struct EdgeExtra {
 }
 
 impl EdgeData {
-    fn new(attributes: Map<String, Value>, metadata: EdgeMetadata) -> Self {
-        let EdgeMetadata {
-            created_at,
-            updated_at,
-            version,
-            weight,
-            confidence,
-            bidirectional,
-            source,
-        } = metadata;
-        let plain =
-            attributes.is_empty() && confidence.is_none() && !bidirectional && source.is_none();
+    /// The edge's content (copied).
+    fn of(edge: &Edge) -> Self {
+        let meta = &edge.metadata;
+        let plain = edge.attributes.is_empty()
+            && meta.confidence.is_none()
+            && !meta.bidirectional
+            && meta.source.is_none();
         Self {
-            created_at,
-            updated_at,
-            version,
-            weight,
+            created_at: meta.created_at,
+            updated_at: meta.updated_at,
+            version: meta.version,
+            weight: meta.weight,
             extra: (!plain).then(|| {
                 Arc::new(EdgeExtra {
-                    attributes,
-                    confidence,
-                    bidirectional,
-                    source,
+                    attributes: edge.attributes.clone(),
+                    confidence: meta.confidence,
+                    bidirectional: meta.bidirectional,
+                    source: meta.source.clone(),
                 })
             }),
         }
@@ -305,6 +288,12 @@ impl GraphState {
 
     /// Inserts or replaces a node, keeping the dependents and search indexes current.
     pub fn put_node(&mut self, node: Node) {
+        self.put_node_ref(&node);
+    }
+
+    /// [`GraphState::put_node`] from a borrowed node: copies only what is kept
+    /// (not the name or the type, when they are stored already).
+    pub fn put_node_ref(&mut self, node: &Node) {
         self.graph_mut().put_node(node);
     }
 
@@ -318,6 +307,12 @@ impl GraphState {
 
     /// Inserts or replaces an edge, keeping the incoming index current.
     pub fn put_edge(&mut self, edge: Edge) {
+        self.put_edge_ref(&edge);
+    }
+
+    /// [`GraphState::put_edge`] from a borrowed edge: copies only what is kept
+    /// (not the names or the relation, when they are stored already).
+    pub fn put_edge_ref(&mut self, edge: &Edge) {
         self.graph_mut().put_edge(edge);
     }
 
@@ -480,13 +475,13 @@ impl Graph {
         }
     }
 
-    fn intern_relation(&mut self, relation: RelationType) -> Rel {
-        if let Some(rel) = self.relation_id(&relation) {
+    fn intern_relation(&mut self, relation: &RelationType) -> Rel {
+        if let Some(rel) = self.relation_id(relation) {
             return rel;
         }
         let rel = self.relation_by_id.len();
         self.relation_by_id.push_back(relation.clone());
-        self.relations.insert(relation, rel);
+        self.relations.insert(relation.clone(), rel);
         rel
     }
 
@@ -552,25 +547,24 @@ impl Graph {
     // ----- writes -----
 
     /// Inserts or replaces a node, keeping the dependents and search indexes current.
-    fn put_node(&mut self, mut node: Node) {
+    fn put_node(&mut self, node: &Node) {
         if let Some(old) = self.node_data(&node.name).cloned() {
             self.forget_node(&node.name, &old);
         }
-        self.search.insert(&node);
+        self.search.insert(node);
         for dep in &node.dependencies {
             self.dependents.insert((dep.clone(), node.name.clone()));
         }
         let node_type = self.intern_type(&node.node_type);
-        let name = std::mem::take(&mut node.name);
-        let data = Arc::new(NodeData::new(node, node_type));
-        match self.names.get_mut(name.as_str()) {
+        let data = Arc::new(NodeData::of(node, node_type));
+        match self.names.get_mut(node.name.as_str()) {
             Some(slot) => {
                 if slot.node.replace(data).is_none() {
                     self.node_count += 1;
                 }
             }
             None => {
-                self.add_name(Arc::from(name), Some(data));
+                self.add_name(Arc::from(node.name.as_str()), Some(data));
                 self.node_count += 1;
             }
         }
@@ -607,20 +601,13 @@ impl Graph {
     }
 
     /// Inserts or replaces an edge, keeping the incoming index current.
-    fn put_edge(&mut self, edge: Edge) {
-        let Edge {
-            from,
-            relation_type,
-            to,
-            attributes,
-            metadata,
-        } = edge;
-        let from = self.intern(&from);
-        let to = self.intern(&to);
-        let rel = self.intern_relation(relation_type);
+    fn put_edge(&mut self, edge: &Edge) {
+        let from = self.intern(&edge.from);
+        let to = self.intern(&edge.to);
+        let rel = self.intern_relation(&edge.relation_type);
         if self
             .edges
-            .insert((from, rel, to), EdgeData::new(attributes, metadata))
+            .insert((from, rel, to), EdgeData::of(edge))
             .is_none()
         {
             self.incoming.insert((to, rel, from));

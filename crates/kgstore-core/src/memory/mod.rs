@@ -411,7 +411,7 @@ crate::delegate_read_txn!(MemoryWrite<'_>, state, events, documents: docs);
 
 impl WriteTxn for MemoryWrite<'_> {
     fn put_node(&mut self, node: &Node) -> Result<()> {
-        self.state.put_node(node.clone());
+        self.state.put_node_ref(node);
         Ok(())
     }
 
@@ -420,7 +420,7 @@ impl WriteTxn for MemoryWrite<'_> {
     }
 
     fn put_edge(&mut self, edge: &Edge) -> Result<()> {
-        self.state.put_edge(edge.clone());
+        self.state.put_edge_ref(edge);
         Ok(())
     }
 
