@@ -340,6 +340,7 @@ impl Out {
             ops_per_sec: if secs > 0.0 { ops as f64 / secs } else { 0.0 },
             ratio_to_baseline: None,
             baseline: None,
+            lean_ratio: None,
             target_ratio: None,
             metrics_cost: None,
             peak_rss_bytes: None,

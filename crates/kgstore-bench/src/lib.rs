@@ -1,5 +1,6 @@
 //! `kgstore-bench`: a fixed, seeded workload run on every kgstore backend beside
-//! baselines measured in the same run — raw rusqlite on kgstore's schema for the
+//! baselines measured in the same run — raw rusqlite on kgstore's schema and a lean
+//! hand-written rusqlite schema (integer ids, as the peers benchmark's) for the
 //! SQLite backend, SQLite's online backup API for backup and restore, `git
 //! fast-import` of the same files for the git backend's loads, and a bare durable
 //! file write for the single commits of the file and git backends.
@@ -18,6 +19,7 @@ pub mod docs;
 pub mod events;
 pub mod fast_import;
 pub mod floor;
+pub mod lean;
 pub mod mcp;
 pub mod mp;
 pub mod raw;
@@ -37,6 +39,7 @@ use clap::{Parser, ValueEnum};
 pub use data::{Dataset, Workload};
 use docs::{DocData, FileDocs, KgDocs, RawDocs};
 use fast_import::FastImport;
+use lean::LeanSubject;
 pub use report::Row;
 use report::{peak_rss_bytes, reset_peak_rss, rss_bytes};
 use subject::{KgSubject, Measured, RawSubject};
@@ -98,9 +101,18 @@ pub enum Phase {
     /// Out-neighbour queries: the edges leaving a random node.
     #[value(name = "neighbours")]
     Neighbours,
-    /// The number of nodes within two outgoing hops of a random node.
+    /// Names-only out-neighbour queries: the names at the end of the edges leaving
+    /// a random node (`neighbour_names`), the same nodes as `neighbours`.
+    #[value(name = "neighbour_names")]
+    NeighbourNames,
+    /// The number of distinct ends of the two-edge outgoing walks from a random node
+    /// (`reach_count` exactly 2: the peers workload's two-hop count).
     #[value(name = "two_hop")]
     TwoHop,
+    /// A two-hop traversal (`traverse`, depth 2) from the same random nodes: the
+    /// nodes within two outgoing hops, each once, the start excluded.
+    #[value(name = "traverse")]
+    Traverse,
     /// Transitive dependencies of a random node of the dependency DAG.
     #[value(name = "resolve")]
     Resolve,
@@ -150,12 +162,14 @@ pub enum Phase {
 
 impl Phase {
     /// Every phase, in the order they run.
-    pub const ALL: [Phase; 19] = [
+    pub const ALL: [Phase; 21] = [
         Phase::LoadNodes,
         Phase::LoadEdges,
         Phase::Get,
         Phase::Neighbours,
+        Phase::NeighbourNames,
         Phase::TwoHop,
+        Phase::Traverse,
         Phase::Resolve,
         Phase::List,
         Phase::Search,
@@ -176,7 +190,13 @@ impl Phase {
     pub fn is_read_only(self) -> bool {
         matches!(
             self,
-            Phase::Get | Phase::Neighbours | Phase::TwoHop | Phase::Resolve | Phase::List
+            Phase::Get
+                | Phase::Neighbours
+                | Phase::NeighbourNames
+                | Phase::TwoHop
+                | Phase::Traverse
+                | Phase::Resolve
+                | Phase::List
         )
     }
 
@@ -187,7 +207,9 @@ impl Phase {
             Phase::LoadEdges => "load_edges",
             Phase::Get => "get",
             Phase::Neighbours => "neighbours",
+            Phase::NeighbourNames => "neighbour_names",
             Phase::TwoHop => "two_hop",
+            Phase::Traverse => "traverse",
             Phase::Resolve => "resolve",
             Phase::List => "list",
             Phase::Search => "search",
@@ -241,6 +263,9 @@ const COMMIT_CHUNK: usize = 50;
 pub mod baseline {
     /// Raw rusqlite on kgstore's schema.
     pub const RAW_SQLITE: &str = "raw-sqlite";
+    /// Lean hand-written rusqlite: the peers benchmark's minimal schema with integer
+    /// ids and its settings (see [`crate::lean`]).
+    pub const RAW_SQLITE_LEAN: &str = "raw-sqlite-lean";
     /// SQLite's online backup API on the SQLite backend's own file.
     pub const SQLITE_BACKUP_API: &str = "sqlite-backup-api";
     /// A bare temp write + fsync + rename + folder fsync per commit.
@@ -598,6 +623,7 @@ fn row_of(phase: Phase, backend: &str, m: Measured, rss: Rss) -> Row {
         },
         ratio_to_baseline: None,
         baseline: None,
+        lean_ratio: None,
         target_ratio: None,
         metrics_cost: None,
         peak_rss_bytes: rss.peak,
@@ -628,16 +654,21 @@ impl Recorder<'_> {
         rounds: usize,
         mut subject: Toggled<'_>,
         mut baseline: Option<(&'static str, Run<'_>)>,
+        mut lean: Option<Run<'_>>,
         cost: bool,
     ) -> Result<()> {
         self.progress(backend, phase);
         let (mut mine, mut theirs, mut off) = (Vec::new(), Vec::new(), Vec::new());
         let (mut rss, mut base_rss, mut off_rss) = (Rss::default(), Rss::default(), Rss::default());
+        let (mut leans, mut lean_rss) = (Vec::new(), Rss::default());
         let offset = Phase::ALL.iter().position(|p| *p == phase).unwrap_or(0);
         for round in 0..rounds.max(1) {
             let baseline_first = (offset + round) % 2 == 0;
             if let (true, Some((_, run))) = (baseline_first, baseline.as_mut()) {
                 theirs.push(measure(run, &mut base_rss)?);
+            }
+            if let (true, Some(run)) = (baseline_first, lean.as_mut()) {
+                leans.push(measure(run, &mut lean_rss)?);
             }
             if cost && round % 2 == 1 {
                 off.push(measure(&mut || subject(false, None), &mut off_rss)?);
@@ -646,12 +677,19 @@ impl Recorder<'_> {
             if cost && round % 2 == 0 {
                 off.push(measure(&mut || subject(false, None), &mut off_rss)?);
             }
+            if let (false, Some(run)) = (baseline_first, lean.as_mut()) {
+                leans.push(measure(run, &mut lean_rss)?);
+            }
             if let (false, Some((_, run))) = (baseline_first, baseline.as_mut()) {
                 theirs.push(measure(run, &mut base_rss)?);
             }
         }
         let base = match baseline {
             Some((name, _)) => Some((name, best(&theirs)?, base_rss)),
+            None => None,
+        };
+        let lean = match lean {
+            Some(_) => Some((best(&leans)?, lean_rss)),
             None => None,
         };
         let without = match off.is_empty() {
@@ -662,7 +700,7 @@ impl Recorder<'_> {
                 paired_cost(phase, rounds, &mut subject)?,
             )),
         };
-        self.record(phase, backend, (best(&mine)?, rss), base, without);
+        self.record(phase, backend, (best(&mine)?, rss), base, lean, without);
         Ok(())
     }
 
@@ -676,22 +714,31 @@ impl Recorder<'_> {
         chunks: usize,
         mut subject: Chunk<'_>,
         mut baseline: Option<(&'static str, Chunk<'_>)>,
+        mut lean: Option<Chunk<'_>>,
     ) -> Result<()> {
         self.progress(backend, phase);
-        let (mut mine, mut theirs) = (Vec::new(), Vec::new());
-        let (mut rss, mut base_rss) = (Rss::default(), Rss::default());
+        let (mut mine, mut theirs, mut leans) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut rss, mut base_rss, mut lean_rss) =
+            (Rss::default(), Rss::default(), Rss::default());
         for chunk in 0..chunks {
             let baseline_first = chunk % 2 == 0;
             if let (true, Some((_, run))) = (baseline_first, baseline.as_mut()) {
                 theirs.push(measure(&mut || run(chunk), &mut base_rss)?);
             }
+            if let (true, Some(run)) = (baseline_first, lean.as_mut()) {
+                leans.push(measure(&mut || run(chunk), &mut lean_rss)?);
+            }
             mine.push(measure(&mut || subject(chunk), &mut rss)?);
+            if let (false, Some(run)) = (baseline_first, lean.as_mut()) {
+                leans.push(measure(&mut || run(chunk), &mut lean_rss)?);
+            }
             if let (false, Some((_, run))) = (baseline_first, baseline.as_mut()) {
                 theirs.push(measure(&mut || run(chunk), &mut base_rss)?);
             }
         }
         let base = baseline.map(|(name, _)| (name, total(&theirs), base_rss));
-        self.record(phase, backend, (total(&mine), rss), base, None);
+        let lean = lean.map(|_| (total(&leans), lean_rss));
+        self.record(phase, backend, (total(&mine), rss), base, lean, None);
         Ok(())
     }
 
@@ -727,6 +774,7 @@ impl Recorder<'_> {
         backend: Backend,
         subject: (Measured, Rss),
         baseline: Option<(&'static str, Measured, Rss)>,
+        lean: Option<(Measured, Rss)>,
         metrics_off: Option<(Measured, Rss, Option<f64>)>,
     ) {
         let row = |backend: &str, m: Measured, rss: Rss| row_of(phase, backend, m, rss);
@@ -739,6 +787,13 @@ impl Recorder<'_> {
             }
             main.baseline = Some(name.to_owned());
             self.push(phase, base_row);
+        }
+        if let Some((measured, rss)) = lean {
+            let lean_row = row(baseline::RAW_SQLITE_LEAN, measured, rss);
+            if lean_row.ops_per_sec > 0.0 {
+                main.lean_ratio = Some(main.ops_per_sec / lean_row.ops_per_sec);
+            }
+            self.push(phase, lean_row);
         }
         let cost = metrics_off.as_ref().and_then(|(_, _, cost)| *cost);
         let off =
@@ -865,6 +920,11 @@ fn run_backend(
         Backend::Sqlite => Some(RawSubject::create(&folder.join("raw.db"), false)?),
         _ => None,
     };
+    // What a user needing only names, types, attributes and edges would hand-write.
+    let mut lean = match backend {
+        Backend::Sqlite => Some(LeanSubject::create(&folder.join("lean.db"))?),
+        _ => None,
+    };
     // What an application wanting ranked search would write by hand: the same
     // tables plus an FTS5 table, filled as nodes are loaded.
     let mut raw_fts = match backend {
@@ -883,6 +943,15 @@ fn run_backend(
     // phases (more than one round) also measure the cost of metrics if asked.
     macro_rules! compare {
         ($phase:expr, $rounds:expr, |$s:ident, $p:ident| $kg:expr, |$r:ident| $raw:expr) => {{
+            compare!(@run $phase, $rounds, |$s, $p| $kg, |$r| $raw, None)
+        }};
+        ($phase:expr, $rounds:expr, |$s:ident, $p:ident| $kg:expr, |$r:ident| $raw:expr,
+         |$l:ident| $lean:expr) => {{
+            let lean_run = lean.as_mut().map(|$l| -> Run<'_> { Box::new(move || $lean) });
+            compare!(@run $phase, $rounds, |$s, $p| $kg, |$r| $raw, lean_run)
+        }};
+        (@run $phase:expr, $rounds:expr, |$s:ident, $p:ident| $kg:expr, |$r:ident| $raw:expr,
+         $lean_run:expr) => {{
             let kg_run: Toggled<'_> = Box::new(|metrics, part| {
                 let $s = &mut kg;
                 let $p = part;
@@ -894,13 +963,14 @@ fn run_backend(
                 (raw_sqlite, run)
             });
             let cost = rec.metrics_cost && $phase.is_read_only();
-            rec.phase($phase, backend, $rounds, kg_run, base, cost)?;
+            rec.phase($phase, backend, $rounds, kg_run, base, $lean_run, cost)?;
         }};
     }
 
     // The loads: beside raw SQLite, or `git fast-import` of the same files (git).
     macro_rules! load {
-        ($phase:expr, |$s:ident| $kg:expr, |$r:ident| $raw:expr, |$f:ident| $fast:expr) => {{
+        ($phase:expr, |$s:ident| $kg:expr, |$r:ident| $raw:expr, |$f:ident| $fast:expr,
+         |$l:ident| $lean:expr) => {{
             let kg_run: Toggled<'_> = Box::new(|metrics, _| {
                 let $s = &mut kg;
                 $s.set_metrics(metrics)?;
@@ -911,7 +981,10 @@ fn run_backend(
                 (_, Some($f)) => Some((baseline::GIT_FAST_IMPORT, Box::new(move || $fast))),
                 _ => None,
             };
-            rec.phase($phase, backend, 1, kg_run, base, false)?;
+            let lean_run = lean
+                .as_mut()
+                .map(|$l| -> Run<'_> { Box::new(move || $lean) });
+            rec.phase($phase, backend, 1, kg_run, base, lean_run, false)?;
         }};
     }
 
@@ -919,7 +992,8 @@ fn run_backend(
         Phase::LoadNodes,
         |s| s.load_nodes(data.nodes.clone()),
         |r| r.load_nodes(data.nodes.clone()),
-        |f| f.load_nodes(&data.nodes)
+        |f| f.load_nodes(&data.nodes),
+        |l| l.load_nodes(data.nodes.clone())
     );
     if let Some(r) = raw_fts.as_mut() {
         rec.extra(Phase::LoadNodes, baseline::RAW_FTS5, &mut || {
@@ -945,14 +1019,16 @@ fn run_backend(
         Phase::LoadEdges,
         |s| s.load_edges(data.edges.clone()),
         |r| r.load_edges(data.edges.clone()),
-        |f| f.load_edges(&data.edges)
+        |f| f.load_edges(&data.edges),
+        |l| l.load_edges(data.edges.clone())
     );
     if rec.wants(Phase::Get) {
         compare!(
             Phase::Get,
             rounds,
             |s, p| s.gets(slice_of(&data.get_names, p)),
-            |r| r.gets(&data.get_names)
+            |r| r.gets(&data.get_names),
+            |l| l.gets(&data.get_names)
         );
     }
     if rec.wants(Phase::Neighbours) {
@@ -960,7 +1036,17 @@ fn run_backend(
             Phase::Neighbours,
             rounds,
             |s, p| s.neighbours(slice_of(&data.neighbour_names, p)),
-            |r| r.neighbours(&data.neighbour_names)
+            |r| r.neighbours(&data.neighbour_names),
+            |l| l.neighbours(&data.neighbour_names)
+        );
+    }
+    if rec.wants(Phase::NeighbourNames) {
+        compare!(
+            Phase::NeighbourNames,
+            rounds,
+            |s, p| s.neighbour_names(slice_of(&data.neighbour_names, p)),
+            |r| r.neighbour_names(&data.neighbour_names),
+            |l| l.neighbour_names(&data.neighbour_names)
         );
     }
     if rec.wants(Phase::TwoHop) {
@@ -968,7 +1054,17 @@ fn run_backend(
             Phase::TwoHop,
             rounds,
             |s, p| s.two_hops(slice_of(&data.two_hop_names, p)),
-            |r| r.two_hops(&data.two_hop_names)
+            |r| r.two_hops(&data.two_hop_names),
+            |l| l.two_hops(&data.two_hop_names)
+        );
+    }
+    if rec.wants(Phase::Traverse) {
+        compare!(
+            Phase::Traverse,
+            rounds,
+            |s, p| s.traversals(slice_of(&data.two_hop_names, p)),
+            |r| r.traversals(&data.two_hop_names),
+            |l| l.traversals(&data.two_hop_names)
         );
     }
     if rec.wants(Phase::Resolve) {
@@ -997,7 +1093,7 @@ fn run_backend(
             let run: Run<'_> = Box::new(move || r.searches(queries));
             (baseline::RAW_FTS5, run)
         });
-        rec.phase(Phase::Search, backend, rounds, kg_run, base, false)?;
+        rec.phase(Phase::Search, backend, rounds, kg_run, base, None, false)?;
     }
     if rec.wants(Phase::SearchSubstring) {
         let queries = &data.search_queries;
@@ -1005,7 +1101,15 @@ fn run_backend(
             kg.set_metrics(metrics)?;
             kg.substring_filters(queries)
         });
-        rec.phase(Phase::SearchSubstring, backend, rounds, kg_run, None, false)?;
+        rec.phase(
+            Phase::SearchSubstring,
+            backend,
+            rounds,
+            kg_run,
+            None,
+            None,
+            false,
+        )?;
     }
     if rec.wants(Phase::Commit) {
         // Commits come in chunks, each baseline chunk beside the subject's, so that
@@ -1038,7 +1142,10 @@ fn run_backend(
             }
             _ => None,
         };
-        rec.interleaved(Phase::Commit, backend, count, kg_run, base)?;
+        let lean_run = lean
+            .as_mut()
+            .map(|l| -> Chunk<'_> { Box::new(|i| l.commits(chunks[i])) });
+        rec.interleaved(Phase::Commit, backend, count, kg_run, base, lean_run)?;
     }
     if rec.wants(Phase::Reopen) && backend != Backend::Memory {
         let first = data::node_name(workload.nodes - 1);
@@ -1047,7 +1154,8 @@ fn run_backend(
             Phase::Reopen,
             1,
             |s, _p| s.reopen(first)?.context("nothing to reopen"),
-            |r| r.reopen(first)
+            |r| r.reopen(first),
+            |l| l.reopen(first)
         );
     }
     if rec.wants(Phase::Backup) || rec.wants(Phase::Restore) {
@@ -1069,7 +1177,7 @@ fn run_backend(
             });
             (baseline::SQLITE_BACKUP_API, run)
         });
-        rec.phase(Phase::Backup, backend, 1, kg_run, native, false)?;
+        rec.phase(Phase::Backup, backend, 1, kg_run, native, None, false)?;
 
         if rec.wants(Phase::Restore) {
             let restored = folder.join(match backend {
@@ -1093,7 +1201,7 @@ fn run_backend(
                 });
                 (baseline::SQLITE_BACKUP_API, run)
             });
-            rec.phase(Phase::Restore, backend, 1, kg_run, native, false)?;
+            rec.phase(Phase::Restore, backend, 1, kg_run, native, None, false)?;
         }
     }
     Ok(())
@@ -1138,7 +1246,7 @@ fn run_documents(
                 (_, Some($b)) => Some((baseline::BARE_FILES, Box::new(move || $base))),
                 _ => None,
             };
-            rec.phase($phase, backend, $rounds, kg_run, base, false)?;
+            rec.phase($phase, backend, $rounds, kg_run, base, None, false)?;
         }};
     }
 
@@ -1166,7 +1274,7 @@ fn run_documents(
             (_, Some(f)) => Some((baseline::BARE_FILES, Box::new(|i| f.commits(chunks[i])))),
             _ => None,
         };
-        rec.interleaved(Phase::DocCommit, backend, count, kg_run, base)?;
+        rec.interleaved(Phase::DocCommit, backend, count, kg_run, base, None)?;
     }
     if rec.wants(Phase::DocStreamWrite) || rec.wants(Phase::DocStreamRead) {
         doc_phase!(Phase::DocStreamWrite, 1, |k| k.stream_write(data), |b| b

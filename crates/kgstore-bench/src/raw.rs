@@ -51,7 +51,14 @@ const OUT_EDGES: &str = "SELECT fk.name, e.rel, tk.name, e.weight, e.confidence,
      FROM edges e JOIN names fk ON fk.id = e.from_id JOIN names tk ON tk.id = e.to_id \
      WHERE e.from_id = (SELECT id FROM names WHERE name = ?1) ORDER BY e.rel, tk.name";
 
-const TWO_HOP_COUNT: &str = "WITH s(id) AS (SELECT id FROM names WHERE name = ?1) \
+const OUT_NAMES: &str = "SELECT tk.name FROM edges e JOIN names tk ON tk.id = e.to_id \
+     WHERE e.from_id = (SELECT id FROM names WHERE name = ?1) ORDER BY e.rel, tk.name";
+
+const TWO_HOP_COUNT: &str = "SELECT count(DISTINCT e2.to_id) FROM edges e1 \
+     JOIN edges e2 ON e2.from_id = e1.to_id \
+     WHERE e1.from_id = (SELECT id FROM names WHERE name = ?1)";
+
+const WITHIN_TWO_COUNT: &str = "WITH s(id) AS (SELECT id FROM names WHERE name = ?1) \
      SELECT count(*) FROM ( \
          SELECT e.to_id AS id FROM s JOIN edges e ON e.from_id = s.id \
          UNION \
@@ -294,9 +301,27 @@ impl RawStore {
         Ok(out)
     }
 
-    /// How many other nodes are one or two outgoing hops from `name`, by one query.
+    /// The names at the end of the edges leaving a node, by key.
+    pub fn out_names(&self, name: &str) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(OUT_NAMES)?;
+        let names = stmt
+            .query_map([name], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(names)
+    }
+
+    /// How many distinct nodes end the two-edge outgoing walks from `name`, by one query.
     pub fn two_hop_count(&self, name: &str) -> Result<u64> {
-        let mut stmt = self.conn.prepare_cached(TWO_HOP_COUNT)?;
+        self.count_of(TWO_HOP_COUNT, name)
+    }
+
+    /// How many other nodes are one or two outgoing hops from `name`, by one query.
+    pub fn within_two_count(&self, name: &str) -> Result<u64> {
+        self.count_of(WITHIN_TWO_COUNT, name)
+    }
+
+    fn count_of(&self, sql: &str, name: &str) -> Result<u64> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
         let n: i64 = stmt.query_row([name], |r| r.get(0))?;
         Ok(u64::try_from(n)?)
     }

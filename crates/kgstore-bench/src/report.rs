@@ -23,6 +23,10 @@ pub struct Row {
     pub ratio_to_baseline: Option<f64>,
     /// Which row [`Row::ratio_to_baseline`] compares with.
     pub baseline: Option<String>,
+    /// This row's throughput ÷ the lean hand-written SQLite baseline's
+    /// (`raw-sqlite-lean`, [`crate::lean`]), measured in the same run: what the
+    /// peers comparison asks of the SQLite backend.
+    pub lean_ratio: Option<f64>,
     /// The ratio issue #3 asks for, where it asks for one.
     pub target_ratio: Option<f64>,
     /// With `--metrics-cost`: how much longer the phase takes with the store's metrics
@@ -97,7 +101,7 @@ pub fn table(rows: &[Row]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<16} {:<20} {:>9} {:>9} {:>13} {:>7} {:<18} {:>8} {:>8} {:>9} {:>8} {:>16}",
+        "{:<16} {:<20} {:>9} {:>9} {:>13} {:>7} {:<18} {:>6} {:>8} {:>8} {:>9} {:>8} {:>16}",
         "phase",
         "backend",
         "ops",
@@ -105,6 +109,7 @@ pub fn table(rows: &[Row]) -> String {
         "ops/s",
         "ratio",
         "baseline",
+        "lean",
         "target",
         "metrics",
         "peak MiB",
@@ -122,7 +127,7 @@ pub fn table(rows: &[Row]) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<16} {:<20} {:>9} {:>9.3} {:>13} {:>7} {:<18} {:>8} {:>8} {:>9} {:>8} {:>16}",
+            "{:<16} {:<20} {:>9} {:>9.3} {:>13} {:>7} {:<18} {:>6} {:>8} {:>8} {:>9} {:>8} {:>16}",
             r.phase,
             r.backend,
             r.ops,
@@ -130,6 +135,8 @@ pub fn table(rows: &[Row]) -> String {
             thousands(r.ops_per_sec),
             ratio,
             r.baseline.as_deref().unwrap_or("-"),
+            r.lean_ratio
+                .map_or_else(|| "-".to_owned(), |x| format!("{x:.2}")),
             target,
             r.metrics_cost
                 .map_or_else(|| "-".to_owned(), |c| format!("{:+.1}%", c * 100.0)),

@@ -11,8 +11,8 @@ use kgstore::git::{GitBackend, GitOptions};
 use kgstore::jsonfs::{JsonFsBackend, JsonFsOptions};
 use kgstore::sqlite::{SqliteBackend, SqliteOptions};
 use kgstore::{
-    Direction, Durability, Edge, GraphRead, Node, NodeFilter, PageRequest, SearchQuery, Store,
-    TraverseOptions,
+    Direction, Durability, Edge, GraphRead, Node, NodeFilter, PageRequest, ReachOptions,
+    SearchQuery, Store, TraverseOptions,
 };
 
 use crate::Backend;
@@ -42,7 +42,10 @@ pub(crate) fn timed(f: impl FnOnce() -> Result<(u64, Option<u64>)>) -> Result<Me
 }
 
 /// Times `query` on each name; the checksum adds up what it returns.
-fn per_name(names: &[String], mut query: impl FnMut(&str) -> Result<u64>) -> Result<Measured> {
+pub(crate) fn per_name(
+    names: &[String],
+    mut query: impl FnMut(&str) -> Result<u64>,
+) -> Result<Measured> {
     timed(|| {
         let mut sum = 0;
         for name in names {
@@ -156,8 +159,23 @@ impl KgSubject {
         })
     }
 
-    /// Counts the nodes within two outgoing hops of each node.
+    /// The names at the other end of each node's outgoing edges (names only).
+    pub fn neighbour_names(&mut self, names: &[String]) -> Result<Measured> {
+        let store = self.store()?;
+        per_name(names, |name| {
+            Ok(len(&store.neighbour_names(name, Direction::Out, &[])?))
+        })
+    }
+
+    /// Counts the distinct ends of each node's two-edge outgoing walks.
     pub fn two_hops(&mut self, names: &[String]) -> Result<Measured> {
+        let store = self.store()?;
+        let options = ReachOptions::exactly(2);
+        per_name(names, |name| Ok(store.reach_count(name, &options)?))
+    }
+
+    /// Traverses two outgoing hops from each node; the checksum adds up the visits.
+    pub fn traversals(&mut self, names: &[String]) -> Result<Measured> {
         let store = self.store()?;
         let options = TraverseOptions::depth(2);
         per_name(names, |name| Ok(len(&store.traverse(name, &options)?)))
@@ -345,10 +363,22 @@ impl RawSubject {
         per_name(names, |name| Ok(len(&raw.out_edges(name)?)))
     }
 
-    /// Two-hop counts, one query each.
+    /// Names at the end of outgoing edges.
+    pub fn neighbour_names(&mut self, names: &[String]) -> Result<Measured> {
+        let raw = self.raw()?;
+        per_name(names, |name| Ok(len(&raw.out_names(name)?)))
+    }
+
+    /// Two-hop counts (distinct ends of two-edge walks), one query each.
     pub fn two_hops(&mut self, names: &[String]) -> Result<Measured> {
         let raw = self.raw()?;
         per_name(names, |name| raw.two_hop_count(name))
+    }
+
+    /// Counts of the other nodes within two hops, one query each.
+    pub fn traversals(&mut self, names: &[String]) -> Result<Measured> {
+        let raw = self.raw()?;
+        per_name(names, |name| raw.within_two_count(name))
     }
 
     /// Dependency resolutions.

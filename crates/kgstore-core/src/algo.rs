@@ -62,6 +62,86 @@ impl TraverseOptions {
     }
 }
 
+/// Which nodes a k-hop [reach](reach) answers with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reach {
+    /// Every node 1 to `hops` hops away, the start excluded: the nodes
+    /// [`traverse`] visits.
+    #[default]
+    Within,
+    /// Every node at the end of a walk of exactly `hops` edges. A walk may repeat
+    /// nodes, so the start and nodes nearer than `hops` count when a walk of that
+    /// length ends there ("the distinct endpoints of two-edge walks").
+    Exactly,
+}
+
+/// Options of a k-hop reach: the nodes, or their number, that `hops` hops lead to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReachOptions {
+    /// Which way to follow edges; bidirectional edges are followed both ways (as
+    /// [`traverse`] follows them).
+    pub direction: Direction,
+    /// Follow only these relations (all if empty).
+    pub relations: Vec<RelationType>,
+    /// How many hops (at least 1).
+    pub hops: usize,
+    /// Within `hops` hops, or at the end of walks of exactly `hops` edges.
+    pub reach: Reach,
+}
+
+impl Default for ReachOptions {
+    fn default() -> Self {
+        Self {
+            direction: Direction::Out,
+            relations: Vec::new(),
+            hops: 1,
+            reach: Reach::Within,
+        }
+    }
+}
+
+impl ReachOptions {
+    /// Every node within `hops` hops along outgoing edges.
+    pub fn within(hops: usize) -> Self {
+        Self {
+            hops,
+            ..Self::default()
+        }
+    }
+
+    /// Every node at the end of a walk of exactly `hops` outgoing edges.
+    pub fn exactly(hops: usize) -> Self {
+        Self {
+            hops,
+            reach: Reach::Exactly,
+            ..Self::default()
+        }
+    }
+
+    /// Sets the direction.
+    pub fn direction(mut self, direction: Direction) -> Self {
+        self.direction = direction;
+        self
+    }
+
+    /// Adds a relation to follow.
+    pub fn relation(mut self, relation: RelationType) -> Self {
+        self.relations.push(relation);
+        self
+    }
+
+    /// The same walk as traversal options (direction, relations, `hops` as the depth).
+    pub fn traverse_options(&self) -> TraverseOptions {
+        TraverseOptions {
+            direction: self.direction,
+            relations: self.relations.clone(),
+            max_depth: self.hops,
+        }
+    }
+}
+
 /// A node reached by a traversal, at its smallest distance from the start.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Visit {
@@ -177,6 +257,87 @@ pub fn hop<T: ReadTxn + ?Sized>(
         }
     }
     Ok(out)
+}
+
+/// The name at the other end of each edge [`ReadTxn::edges_of`] lists, one per
+/// edge and in its order (a self-loop gives the node's own name); `None` when the
+/// node does not exist. The reference for [`ReadTxn::neighbour_names`].
+pub fn neighbour_names<T: ReadTxn + ?Sized>(
+    txn: &T,
+    name: &str,
+    direction: Direction,
+    relations: &[RelationType],
+) -> Result<Option<Vec<String>>> {
+    let Some(edges) = edges_of_node(txn, name, direction, relations)? else {
+        return Ok(None);
+    };
+    Ok(Some(
+        edges
+            .into_iter()
+            .map(|edge| {
+                if edge.from == name {
+                    edge.to
+                } else {
+                    edge.from
+                }
+            })
+            .collect(),
+    ))
+}
+
+/// [`ReadTxn::edges_of`] for a node that exists; `None` when it does not. The
+/// reference for [`ReadTxn::edges_of_node`].
+pub fn edges_of_node<T: ReadTxn + ?Sized>(
+    txn: &T,
+    name: &str,
+    direction: Direction,
+    relations: &[RelationType],
+) -> Result<Option<Vec<Edge>>> {
+    if !txn.contains_node(name)? {
+        return Ok(None);
+    }
+    txn.edges_of(name, direction, relations).map(Some)
+}
+
+/// The nodes `options.hops` hops lead to from `start` (see [`Reach`]), by name;
+/// `None` when `start` does not exist. Hops follow [`hop`], as traversals do. Zero
+/// hops reach nothing within, and exactly the start. The reference for
+/// [`ReadTxn::reach`].
+pub fn reach<T: ReadTxn + ?Sized>(
+    txn: &T,
+    start: &str,
+    options: &ReachOptions,
+) -> Result<Option<Vec<String>>> {
+    if !txn.contains_node(start)? {
+        return Ok(None);
+    }
+    let names = match options.reach {
+        Reach::Within => {
+            let mut names: Vec<String> = traverse(txn, start, &options.traverse_options())?
+                .into_iter()
+                .map(|visit| visit.name)
+                .collect();
+            names.sort_unstable();
+            names
+        }
+        Reach::Exactly => {
+            let mut frontier: BTreeSet<String> = BTreeSet::from([start.to_owned()]);
+            for _ in 0..options.hops {
+                let mut next = BTreeSet::new();
+                for name in &frontier {
+                    for (_, neighbour) in hop(txn, name, options.direction, &options.relations)? {
+                        next.insert(neighbour);
+                    }
+                }
+                frontier = next;
+                if frontier.is_empty() {
+                    break;
+                }
+            }
+            frontier.into_iter().collect()
+        }
+    };
+    Ok(Some(names))
 }
 
 /// Breadth-first traversal: every node within `max_depth` hops of `start` (not

@@ -12,7 +12,7 @@ use std::path::Path as FsPath;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::algo::{self, PathOptions, Stats, TraverseOptions, Visit};
+use crate::algo::{self, PathOptions, ReachOptions, Stats, TraverseOptions, Visit};
 use crate::documents::{DocRead, DocWrite};
 use crate::durability::Durability;
 use crate::error::{Error, Result};
@@ -35,6 +35,14 @@ pub trait Backend: Send + Sync {
 
     /// Starts a read transaction on a consistent snapshot.
     fn begin_read(&self) -> Result<Box<dyn ReadTxn + '_>>;
+
+    /// Starts a read transaction for one store-level call (`store.get_node`, …), which
+    /// reads at once: its snapshot may be taken at its first read rather than now,
+    /// since nothing the call could miss happens in between. By default
+    /// [`Backend::begin_read`]; override when taking the snapshot early costs work.
+    fn begin_call(&self) -> Result<Box<dyn ReadTxn + '_>> {
+        self.begin_read()
+    }
 
     /// Starts the write transaction. Dropping it without [`WriteTxn::commit`] rolls it back.
     fn begin_write(&self) -> Result<Box<dyn WriteTxn + '_>>;
@@ -216,6 +224,69 @@ pub trait ReadTxn {
     /// Whether an edge exists (override when cheaper than fetching it).
     fn contains_edge(&self, key: &EdgeKey) -> Result<bool> {
         Ok(self.get_edge(key)?.is_some())
+    }
+
+    /// The index of the first of `keys`, in the order given, that is a stored edge;
+    /// `None` if none is. Override when one query can answer for many keys (bulk
+    /// edge creates ask it for every batch).
+    fn first_existing_edge(&self, keys: &[&EdgeKey]) -> Result<Option<usize>> {
+        for (i, key) in keys.iter().enumerate() {
+            if self.contains_edge(key)? {
+                return Ok(Some(i));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The index of the first of `names`, in the order given, that is not a stored
+    /// node; `None` if all are. Override when one query can answer for many names
+    /// (bulk edge creates ask it for their endpoints).
+    fn first_missing_node(&self, names: &[&str]) -> Result<Option<usize>> {
+        for (i, name) in names.iter().enumerate() {
+            if !self.contains_node(name)? {
+                return Ok(Some(i));
+            }
+        }
+        Ok(None)
+    }
+
+    /// [`ReadTxn::edges_of`] of a node that exists, `None` when it does not: what the
+    /// store's `edges_of` answers with (a missing node is an error there, an empty
+    /// list is not). Override when one query tells "no such node" from "no edges".
+    fn edges_of_node(
+        &self,
+        name: &str,
+        direction: Direction,
+        relations: &[RelationType],
+    ) -> Result<Option<Vec<Edge>>> {
+        algo::edges_of_node(self, name, direction, relations)
+    }
+
+    /// The name at the other end of each edge [`ReadTxn::edges_of`] lists (one per
+    /// edge, in its order; a self-loop gives the node's own name), without reading
+    /// the edges' other fields; `None` when the node does not exist. See
+    /// [`algo::neighbour_names`], which overrides must equal.
+    fn neighbour_names(
+        &self,
+        name: &str,
+        direction: Direction,
+        relations: &[RelationType],
+    ) -> Result<Option<Vec<String>>> {
+        algo::neighbour_names(self, name, direction, relations)
+    }
+
+    /// The nodes `options.hops` hops lead to from `start`, by name; `None` when
+    /// `start` does not exist. See [`algo::reach`], which overrides must equal.
+    fn reach(&self, start: &str, options: &ReachOptions) -> Result<Option<Vec<String>>> {
+        algo::reach(self, start, options)
+    }
+
+    /// How many nodes [`ReadTxn::reach`] answers with, without naming them (override
+    /// when counting is cheaper than listing); `None` when `start` does not exist.
+    fn reach_count(&self, start: &str, options: &ReachOptions) -> Result<Option<u64>> {
+        Ok(self
+            .reach(start, options)?
+            .map(|names| u64::try_from(names.len()).unwrap_or(u64::MAX)))
     }
 
     /// The transitive dependencies of a node, dependencies first; see

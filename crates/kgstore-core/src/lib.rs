@@ -57,7 +57,7 @@ pub mod validate;
 #[cfg(feature = "test-suite")]
 pub mod suite;
 
-pub use algo::{Path, PathOptions, Stats, TraverseOptions, Visit};
+pub use algo::{Path, PathOptions, Reach, ReachOptions, Stats, TraverseOptions, Visit};
 pub use backend::{Backend, Problem, ReadTxn, Severity, WriteTxn};
 pub use documents::{
     Document, DocumentMeta, DocumentPage, DocumentQuery, DocumentRead, DocumentReader,
@@ -84,7 +84,7 @@ pub use serde_json;
 pub mod prelude {
     pub use crate::{
         Direction, DocumentQuery, DocumentRead, Edge, EdgeFilter, EdgeKey, Error, ErrorKind,
-        GraphRead, Node, NodeFilter, OnDependents, PageRequest, PathOptions, RelationType, Result,
-        SchemaTarget, SearchQuery, Store, TraverseOptions,
+        GraphRead, Node, NodeFilter, OnDependents, PageRequest, PathOptions, ReachOptions,
+        RelationType, Result, SchemaTarget, SearchQuery, Store, TraverseOptions,
     };
 }

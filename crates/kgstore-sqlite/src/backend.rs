@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use kgstore_core::algo::{self, Stats, TraverseOptions, Visit};
+use kgstore_core::algo::{self, ReachOptions, Stats, TraverseOptions, Visit};
 use kgstore_core::documents::{DocInput, DocRead, DocWrite};
 use kgstore_core::events::{
     EventLogRead, EventLogWrite, EventState, LogRecord, LogScan, RemoveWhere,
@@ -562,6 +562,14 @@ macro_rules! read_txn_via_sql {
                 self.q()?.contains_edge(key)
             }
 
+            fn first_existing_edge(&self, keys: &[&EdgeKey]) -> Result<Option<usize>> {
+                self.q()?.first_existing_edge(keys)
+            }
+
+            fn first_missing_node(&self, names: &[&str]) -> Result<Option<usize>> {
+                self.q()?.first_missing_node(names)
+            }
+
             fn resolve_dependencies(&self, name: &str) -> Result<Vec<String>> {
                 match self.q()?.resolve_dependencies(name)? {
                     Some(order) => Ok(order),
@@ -579,6 +587,32 @@ macro_rules! read_txn_via_sql {
 
             fn traverse(&self, start: &str, options: &TraverseOptions) -> Result<Vec<Visit>> {
                 self.q()?.traverse(start, options)
+            }
+
+            fn edges_of_node(
+                &self,
+                name: &str,
+                direction: Direction,
+                relations: &[RelationType],
+            ) -> Result<Option<Vec<Edge>>> {
+                self.q()?.edges_of_node(name, direction, relations)
+            }
+
+            fn neighbour_names(
+                &self,
+                name: &str,
+                direction: Direction,
+                relations: &[RelationType],
+            ) -> Result<Option<Vec<String>>> {
+                self.q()?.neighbour_names(name, direction, relations)
+            }
+
+            fn reach(&self, start: &str, options: &ReachOptions) -> Result<Option<Vec<String>>> {
+                self.q()?.reach(start, options)
+            }
+
+            fn reach_count(&self, start: &str, options: &ReachOptions) -> Result<Option<u64>> {
+                self.q()?.reach_count(start, options)
             }
 
             fn stats(&self) -> Result<Stats> {
@@ -747,8 +781,7 @@ impl WriteTxn for SqliteWrite<'_> {
     }
 
     fn put_edges(&mut self, edges: &[Edge]) -> Result<()> {
-        let mut w = self.w()?;
-        edges.iter().try_for_each(|edge| w.put_edge(edge))
+        self.w()?.put_edges(edges)
     }
 
     fn delete_edge(&mut self, key: &EdgeKey) -> Result<bool> {
@@ -796,6 +829,17 @@ impl Backend for SqliteBackend {
         conn.prepare_cached("PRAGMA schema_version")
             .and_then(|mut s| s.query_row([], |_| Ok(())))
             .ctx(&self.ctx, doing)?;
+        Ok(Box::new(SqliteRead { pooled }))
+    }
+
+    /// A deferred transaction whose snapshot is the call's first query's: one
+    /// statement less than `begin_read` on every store-level read.
+    fn begin_call(&self) -> Result<Box<dyn ReadTxn + '_>> {
+        let pooled = Pooled::new(self)?;
+        let conn = pooled.conn()?;
+        run(conn, &self.ctx, "BEGIN", || {
+            "starting a read transaction".to_owned()
+        })?;
         Ok(Box::new(SqliteRead { pooled }))
     }
 

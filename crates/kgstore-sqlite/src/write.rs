@@ -59,16 +59,7 @@ fn sql(s: S) -> &'static str {
         }
         S::InsertTag => "INSERT OR IGNORE INTO node_tags(node_id, tag) VALUES (?1, ?2)",
         S::InsertDep => "INSERT OR IGNORE INTO node_deps(node_id, dep_id) VALUES (?1, ?2)",
-        S::UpsertEdge => {
-            "INSERT INTO edges(from_id, rel, to_id, weight, confidence, bidirectional, source, \
-             created_at, updated_at, version, attributes) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-             ON CONFLICT(from_id, rel, to_id) DO UPDATE SET weight = excluded.weight, \
-             confidence = excluded.confidence, bidirectional = excluded.bidirectional, \
-             source = excluded.source, created_at = excluded.created_at, \
-             updated_at = excluded.updated_at, version = excluded.version, \
-             attributes = excluded.attributes"
-        }
+        S::UpsertEdge => upsert_edges_sql(1),
     }
 }
 
@@ -94,6 +85,31 @@ fn insert_nodes_sql() -> &'static str {
             "INSERT INTO nodes(id, node_type, status, author, source, created_at, updated_at, \
              version, observations, attributes, tags, dependencies) VALUES {}",
             vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; BATCH].join(", ")
+        )
+    })
+}
+
+/// Names looked up per query when a batch of edges resolves its endpoints.
+const NAME_LOOKUP_BATCH: usize = 4096;
+
+/// The columns an edge upsert sets on a conflict (every one but the key).
+const EDGE_UPDATE: &str = "ON CONFLICT(from_id, rel, to_id) DO UPDATE SET \
+     weight = excluded.weight, confidence = excluded.confidence, \
+     bidirectional = excluded.bidirectional, source = excluded.source, \
+     created_at = excluded.created_at, updated_at = excluded.updated_at, \
+     version = excluded.version, attributes = excluded.attributes";
+
+/// `INSERT INTO edges … VALUES (…), … ON CONFLICT … DO UPDATE …` for one edge or
+/// a whole batch (`rows` is 1 or [`BATCH`]).
+fn upsert_edges_sql(rows: usize) -> &'static str {
+    static ONE: OnceLock<String> = OnceLock::new();
+    static MANY: OnceLock<String> = OnceLock::new();
+    let cell = if rows == 1 { &ONE } else { &MANY };
+    cell.get_or_init(|| {
+        format!(
+            "INSERT INTO edges(from_id, rel, to_id, weight, confidence, bidirectional, source, \
+             created_at, updated_at, version, attributes) VALUES {} {EDGE_UPDATE}",
+            vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; if rows == 1 { 1 } else { BATCH }].join(", ")
         )
     })
 }
@@ -422,10 +438,15 @@ impl<'a> W<'a> {
     }
 
     pub fn put_edge(&mut self, edge: &Edge) -> Result<()> {
-        let subject = || format!("edge {}", edge.key());
-        let doing = || format!("writing {} into table edges", subject());
         let (from, _) = self.intern(&edge.from, false)?;
         let (to, _) = self.intern(&edge.to, false)?;
+        self.write_edge(edge, from, to)
+    }
+
+    /// Inserts or replaces an edge whose endpoints have these name ids.
+    fn write_edge(&mut self, edge: &Edge, from: i64, to: i64) -> Result<()> {
+        let subject = || format!("edge {}", edge.key());
+        let doing = || format!("writing {} into table edges", subject());
         let meta = &edge.metadata;
         self.exec(
             S::UpsertEdge,
@@ -445,6 +466,110 @@ impl<'a> W<'a> {
             doing,
         )?;
         Ok(())
+    }
+
+    /// Inserts or replaces many edges: every endpoint's id looked up once (a batch
+    /// of names per query), then the edges `BATCH` at a time by multi-row upserts
+    /// (in order, so a key given twice ends as its last occurrence, as one by one).
+    pub fn put_edges(&mut self, edges: &[Edge]) -> Result<()> {
+        let ids = self.endpoint_ids(edges)?;
+        let id = |name: &str| {
+            ids.get(name).copied().ok_or_else(|| {
+                Error::backend(
+                    "sqlite",
+                    format!("{}: no id was recorded", node_subject(name)),
+                )
+            })
+        };
+        let mut chunks = edges.chunks_exact(BATCH);
+        for chunk in &mut chunks {
+            let doing = || format!("writing {BATCH} edges into table edges");
+            let mut rows = Vec::with_capacity(BATCH);
+            for edge in chunk {
+                let subject = || format!("edge {}", edge.key());
+                rows.push((
+                    id(&edge.from)?,
+                    edge.relation_type.as_str(),
+                    id(&edge.to)?,
+                    version_to_sql(edge.metadata.version, subject)?,
+                    to_json(&edge.attributes, subject)?,
+                    edge.metadata.created_at.as_micros(),
+                    edge.metadata.updated_at.as_micros(),
+                ));
+            }
+            let mut values: Vec<&dyn ToSql> = Vec::with_capacity(BATCH * 11);
+            for (edge, (from, rel, to, version, attributes, created, updated)) in
+                chunk.iter().zip(&rows)
+            {
+                let meta = &edge.metadata;
+                values.extend_from_slice(&[
+                    from,
+                    rel,
+                    to,
+                    &meta.weight,
+                    &meta.confidence,
+                    &meta.bidirectional,
+                    &meta.source,
+                    created,
+                    updated,
+                    version,
+                    attributes,
+                ]);
+            }
+            self.conn
+                .prepare_cached(upsert_edges_sql(BATCH))
+                .and_then(|mut s| s.execute(params_from_iter(values)))
+                .ctx(self.ctx, doing)?;
+        }
+        for edge in chunks.remainder() {
+            self.write_edge(edge, id(&edge.from)?, id(&edge.to)?)?;
+        }
+        Ok(())
+    }
+
+    /// The ids of every endpoint of `edges`, each name looked up once, a batch of
+    /// names per query; a name not yet in `names` (an edge to a node the
+    /// transaction creates later) is added.
+    fn endpoint_ids<'e>(&mut self, edges: &'e [Edge]) -> Result<HashMap<&'e str, i64>> {
+        let mut ids: HashMap<&str, i64> = HashMap::new();
+        let mut wanted: Vec<&str> = Vec::new();
+        for edge in edges {
+            for end in [edge.from.as_str(), edge.to.as_str()] {
+                if !ids.contains_key(end) {
+                    ids.insert(end, 0);
+                    wanted.push(end);
+                }
+            }
+        }
+        ids.clear();
+        for chunk in wanted.chunks(NAME_LOOKUP_BATCH) {
+            let doing = || format!("looking up {} names in table names", chunk.len());
+            let json = serde_json::to_string(chunk).map_err(|e| Error::backend("sqlite", e))?;
+            let mut stmt = self
+                .conn
+                .prepare_cached(
+                    "SELECT j.key, k.id FROM json_each(?1) j JOIN names k ON k.name = j.value",
+                )
+                .ctx(self.ctx, doing)?;
+            let found = stmt
+                .query_map([json], |row| {
+                    Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
+                })
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                .ctx(self.ctx, doing)?;
+            for (i, id) in found {
+                if let Some(name) = usize::try_from(i).ok().and_then(|i| chunk.get(i)) {
+                    ids.insert(name, id);
+                }
+            }
+        }
+        for name in wanted {
+            if !ids.contains_key(name) {
+                let (id, _) = self.intern(name, true)?;
+                ids.insert(name, id);
+            }
+        }
+        Ok(ids)
     }
 
     pub fn delete_edge(&mut self, key: &EdgeKey) -> Result<bool> {

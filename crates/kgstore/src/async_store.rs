@@ -9,8 +9,9 @@ use std::path::PathBuf;
 
 use kgstore_core::{
     CheckReport, DeleteReport, Direction, Edge, EdgeFilter, EdgeKey, Error, GraphRead, Node,
-    NodeFilter, OnDependents, Page, PageRequest, Path, PathOptions, ReadTx, RelationType, Result,
-    SchemaTarget, SearchHit, SearchQuery, Stats, Store, TraverseOptions, Visit, WriteTx,
+    NodeFilter, OnDependents, Page, PageRequest, Path, PathOptions, ReachOptions, ReadTx,
+    RelationType, Result, SchemaTarget, SearchHit, SearchQuery, Stats, Store, TraverseOptions,
+    Visit, WriteTx,
 };
 use serde_json::Value;
 
@@ -129,6 +130,15 @@ impl AsyncStore {
         /// See [`GraphRead::edges_of`].
         fn edges_of(name: impl Into<String> + Send + 'static, direction: Direction, relations: Vec<RelationType>) -> Vec<Edge>
             => |s| s.edges_of(&name.into(), direction, &relations);
+        /// See [`GraphRead::neighbour_names`].
+        fn neighbour_names(name: impl Into<String> + Send + 'static, direction: Direction, relations: Vec<RelationType>) -> Vec<String>
+            => |s| s.neighbour_names(&name.into(), direction, &relations);
+        /// See [`GraphRead::reach`].
+        fn reach(start: impl Into<String> + Send + 'static, options: ReachOptions) -> Vec<String>
+            => |s| s.reach(&start.into(), &options);
+        /// See [`GraphRead::reach_count`].
+        fn reach_count(start: impl Into<String> + Send + 'static, options: ReachOptions) -> u64
+            => |s| s.reach_count(&start.into(), &options);
         /// See [`GraphRead::traverse`].
         fn traverse(start: impl Into<String> + Send + 'static, options: TraverseOptions) -> Vec<Visit>
             => |s| s.traverse(&start.into(), &options);

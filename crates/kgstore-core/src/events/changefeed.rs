@@ -292,6 +292,12 @@ impl ReadTxn for Recorder<'_> {
     fn contains_edge(&self, key: &EdgeKey) -> Result<bool> {
         self.inner.contains_edge(key)
     }
+    fn first_existing_edge(&self, keys: &[&EdgeKey]) -> Result<Option<usize>> {
+        self.inner.first_existing_edge(keys)
+    }
+    fn first_missing_node(&self, names: &[&str]) -> Result<Option<usize>> {
+        self.inner.first_missing_node(names)
+    }
     fn resolve_dependencies(&self, name: &str) -> Result<Vec<String>> {
         self.inner.resolve_dependencies(name)
     }
@@ -300,6 +306,28 @@ impl ReadTxn for Recorder<'_> {
     }
     fn traverse(&self, start: &str, options: &TraverseOptions) -> Result<Vec<Visit>> {
         self.inner.traverse(start, options)
+    }
+    fn edges_of_node(
+        &self,
+        name: &str,
+        d: Direction,
+        r: &[RelationType],
+    ) -> Result<Option<Vec<Edge>>> {
+        self.inner.edges_of_node(name, d, r)
+    }
+    fn neighbour_names(
+        &self,
+        name: &str,
+        d: Direction,
+        r: &[RelationType],
+    ) -> Result<Option<Vec<String>>> {
+        self.inner.neighbour_names(name, d, r)
+    }
+    fn reach(&self, start: &str, options: &algo::ReachOptions) -> Result<Option<Vec<String>>> {
+        self.inner.reach(start, options)
+    }
+    fn reach_count(&self, start: &str, options: &algo::ReachOptions) -> Result<Option<u64>> {
+        self.inner.reach_count(start, options)
     }
     fn shortest_path(&self, from: &str, to: &str, o: &PathOptions) -> Result<Option<algo::Path>> {
         self.inner.shortest_path(from, to, o)

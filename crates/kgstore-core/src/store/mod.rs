@@ -348,7 +348,7 @@ impl GraphRead for Store {
     fn with_reader<R>(&self, f: impl FnOnce(&dyn ReadTxn) -> Result<R>) -> Result<R> {
         let what = observe::query_name(&f);
         let probe = self.inner.observer.read_probe();
-        let outcome = self.inner.backend.begin_read().and_then(|txn| f(&*txn));
+        let outcome = self.inner.backend.begin_call().and_then(|txn| f(&*txn));
         probe.finish(&outcome, what);
         outcome
     }

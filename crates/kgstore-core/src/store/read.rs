@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::algo::{Path, PathOptions, Stats, TraverseOptions, Visit};
+use crate::algo::{Path, PathOptions, ReachOptions, Stats, TraverseOptions, Visit};
 use crate::backend::ReadTxn;
 use crate::error::{Error, Result};
 use crate::filter::{Cursor, Direction, EdgeFilter, NodeFilter, Page, PageRequest};
@@ -16,6 +16,14 @@ pub(crate) fn check_name(name: &str) -> Result<()> {
     validate::name(name).map_err(|reason| {
         Error::invalid_input(format!("node name '{}'", validate::shorten(name)), reason)
     })
+}
+
+/// Refuses a reach of zero hops, as traversals refuse a depth of zero.
+fn check_hops(options: &ReachOptions) -> Result<()> {
+    if options.hops == 0 {
+        return Err(Error::invalid_input("reach hops", "must be at least 1"));
+    }
+    Ok(())
 }
 
 fn check_key(key: &EdgeKey) -> Result<()> {
@@ -115,7 +123,49 @@ pub trait GraphRead {
         direction: Direction,
         relations: &[RelationType],
     ) -> Result<Vec<Edge>> {
-        self.with_existing(name, |r| r.edges_of(name, direction, relations))
+        check_name(name)?;
+        self.with_reader(|r| {
+            r.edges_of_node(name, direction, relations)?
+                .ok_or_else(|| Error::node_not_found(name))
+        })
+    }
+
+    /// The name at the other end of each of the node's edges in a direction, with one
+    /// of `relations` (any if empty): one per edge, in [`GraphRead::edges_of`]'s order,
+    /// the node's own name for a self-loop. Reads no more than the names.
+    fn neighbour_names(
+        &self,
+        name: &str,
+        direction: Direction,
+        relations: &[RelationType],
+    ) -> Result<Vec<String>> {
+        check_name(name)?;
+        self.with_reader(|r| {
+            r.neighbour_names(name, direction, relations)?
+                .ok_or_else(|| Error::node_not_found(name))
+        })
+    }
+
+    /// The nodes `options.hops` hops lead to from `start`, by name: within that many
+    /// hops, or at the end of walks of exactly that many edges; see
+    /// [`crate::algo::reach`].
+    fn reach(&self, start: &str, options: &ReachOptions) -> Result<Vec<String>> {
+        check_hops(options)?;
+        check_name(start)?;
+        self.with_reader(|r| {
+            r.reach(start, options)?
+                .ok_or_else(|| Error::node_not_found(start))
+        })
+    }
+
+    /// How many nodes [`GraphRead::reach`] answers with, without naming them.
+    fn reach_count(&self, start: &str, options: &ReachOptions) -> Result<u64> {
+        check_hops(options)?;
+        check_name(start)?;
+        self.with_reader(|r| {
+            r.reach_count(start, options)?
+                .ok_or_else(|| Error::node_not_found(start))
+        })
     }
 
     /// Every node within `options.max_depth` hops of `start`; see [`crate::algo::traverse`].

@@ -380,23 +380,39 @@ impl<'s> WriteTx<'s> {
         if !violations.is_empty() {
             return Err(Error::Validation { violations });
         }
-        let mut keys = HashSet::with_capacity(edges.len());
-        for edge in &edges {
-            let key = edge.key();
-            if self.txn.contains_edge(&key)? || !keys.insert(key.clone()) {
-                return Err(already_exists_edge(&key));
+        // The first edge that is stored already or repeats an earlier one, in order:
+        // repeats by a set, stored keys a batch at a time (one query on SQLite) up to
+        // the first repeat.
+        let all: Vec<EdgeKey> = edges.iter().map(Edge::key).collect();
+        let mut keys: HashSet<&EdgeKey> = HashSet::with_capacity(all.len());
+        let repeat = all.iter().position(|key| !keys.insert(key));
+        let probed = &all[..repeat.unwrap_or(all.len())];
+        for chunk in probed.chunks(EXISTENCE_BATCH) {
+            let refs: Vec<&EdgeKey> = chunk.iter().collect();
+            if let Some(i) = self.txn.first_existing_edge(&refs)? {
+                return Err(already_exists_edge(&chunk[i]));
             }
         }
-        let mut known: HashSet<String> = HashSet::new();
-        for edge in &edges {
-            if self.pending.is_none() {
-                for end in [&edge.from, &edge.to] {
-                    if !known.contains(end.as_str()) {
-                        if !self.txn.contains_node(end)? {
-                            return Err(missing_endpoint(end, &edge.key()));
-                        }
-                        known.insert(end.clone());
+        if let Some(i) = repeat {
+            return Err(already_exists_edge(&all[i]));
+        }
+        if self.pending.is_none() {
+            // Each endpoint once, in the order edges name them: the first missing one
+            // is reported with the first edge naming it.
+            let mut seen: HashSet<&str> = HashSet::new();
+            let mut ends: Vec<(&str, usize)> = Vec::new();
+            for (i, edge) in edges.iter().enumerate() {
+                for end in [edge.from.as_str(), edge.to.as_str()] {
+                    if seen.insert(end) {
+                        ends.push((end, i));
                     }
+                }
+            }
+            for chunk in ends.chunks(EXISTENCE_BATCH) {
+                let names: Vec<&str> = chunk.iter().map(|(name, _)| *name).collect();
+                if let Some(i) = self.txn.first_missing_node(&names)? {
+                    let (end, edge) = chunk[i];
+                    return Err(missing_endpoint(end, &all[edge]));
                 }
             }
         }
@@ -410,7 +426,7 @@ impl<'s> WriteTx<'s> {
             );
         }
         if let Some(pending) = &mut self.pending {
-            pending.edges.extend(keys);
+            pending.edges.extend(all);
         }
         self.raw(|t| t.put_edges(&edges))?;
         self.tally.edges_written += edges.len() as u64;

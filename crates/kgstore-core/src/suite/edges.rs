@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{Fixture, edge, kind_of, things};
+use super::{Fixture, edge, kind_of, thing, things};
 use crate::{Direction, Edge, EdgeKey, Error, ErrorKind, GraphRead, RelationType, Timestamp};
 
 use RelationType::{Calls, Contains, DependsOn, References};
@@ -342,5 +342,70 @@ pub fn edge_import_keeps_metadata(f: Fixture) {
     assert_eq!(
         kind_of(s.write(|tx| tx.import_edge(e.clone()))),
         ErrorKind::AlreadyExists
+    );
+}
+
+pub fn edges_batch_reports_the_first_offender_in_order(f: Fixture) {
+    let s = &f.store;
+    things(s, &["a", "b", "c"]);
+    s.create_edge(edge("a", Calls, "b")).unwrap();
+    let entity = |err: Error| match err {
+        Error::AlreadyExists { entity } => entity,
+        other => panic!("{other}"),
+    };
+    // A stored key before a repeat: the stored one is named.
+    let err = s
+        .create_edges([
+            edge("a", References, "b"),
+            edge("a", Calls, "c"),
+            edge("a", Calls, "b"),
+            edge("a", References, "b"),
+        ])
+        .unwrap_err();
+    assert_eq!(entity(err), "edge a -[calls]-> b");
+    // A repeat before a stored key: the repeat is named.
+    let err = s
+        .create_edges([
+            edge("a", References, "b"),
+            edge("a", References, "b"),
+            edge("a", Calls, "b"),
+        ])
+        .unwrap_err();
+    assert_eq!(entity(err), "edge a -[references]-> b");
+    // Past the first batch of probes (4,096 keys): still the first stored key.
+    let many: Vec<String> = (0..2100).map(|i| format!("m{i:04}")).collect();
+    s.create_nodes(many.iter().map(|n| thing(n))).unwrap();
+    s.create_edge(edge("m2050", Calls, "m2051")).unwrap();
+    let batch = many
+        .windows(2)
+        .flat_map(|w| [edge(&w[0], Calls, &w[1]), edge(&w[1], Calls, &w[0])]);
+    assert_eq!(
+        entity(s.create_edges(batch).unwrap_err()),
+        "edge m2050 -[calls]-> m2051"
+    );
+    // The first missing endpoint in the order edges name them, with its edge.
+    let err = s
+        .create_edges([
+            edge("a", References, "c"),
+            edge("c", References, "x"),
+            edge("y", References, "a"),
+            edge("a", References, "x"),
+        ])
+        .unwrap_err();
+    match err {
+        Error::NodeNotFound {
+            name,
+            referenced_by,
+        } => {
+            assert_eq!(name, "x");
+            assert_eq!(referenced_by.as_deref(), Some("edge c -[references]-> x"));
+        }
+        other => panic!("{other}"),
+    }
+    // Every refused batch wrote nothing.
+    assert_eq!(s.count_edges().unwrap(), 2);
+    assert_eq!(
+        s.neighbour_names("a", Direction::Out, &[]).unwrap(),
+        vec!["b".to_owned()]
     );
 }

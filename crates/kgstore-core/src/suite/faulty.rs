@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::Value;
 
-use crate::algo::{Path, PathOptions, Stats, TraverseOptions, Visit};
+use crate::algo::{Path, PathOptions, ReachOptions, Stats, TraverseOptions, Visit};
 use crate::backend::{Backend, Problem, ReadTxn, WriteTxn};
 use crate::documents::{DocInput, DocRead, DocWrite, DocumentMeta};
 use crate::error::{Error, Result};
@@ -226,6 +226,12 @@ macro_rules! forward_reads {
             fn contains_edge(&self, key: &EdgeKey) -> Result<bool> {
                 self.inner.contains_edge(key)
             }
+            fn first_existing_edge(&self, keys: &[&EdgeKey]) -> Result<Option<usize>> {
+                self.inner.first_existing_edge(keys)
+            }
+            fn first_missing_node(&self, names: &[&str]) -> Result<Option<usize>> {
+                self.inner.first_missing_node(names)
+            }
             fn resolve_dependencies(&self, name: &str) -> Result<Vec<String>> {
                 self.inner.resolve_dependencies(name)
             }
@@ -234,6 +240,28 @@ macro_rules! forward_reads {
             }
             fn traverse(&self, start: &str, options: &TraverseOptions) -> Result<Vec<Visit>> {
                 self.inner.traverse(start, options)
+            }
+            fn edges_of_node(
+                &self,
+                name: &str,
+                direction: Direction,
+                relations: &[RelationType],
+            ) -> Result<Option<Vec<Edge>>> {
+                self.inner.edges_of_node(name, direction, relations)
+            }
+            fn neighbour_names(
+                &self,
+                name: &str,
+                direction: Direction,
+                relations: &[RelationType],
+            ) -> Result<Option<Vec<String>>> {
+                self.inner.neighbour_names(name, direction, relations)
+            }
+            fn reach(&self, start: &str, options: &ReachOptions) -> Result<Option<Vec<String>>> {
+                self.inner.reach(start, options)
+            }
+            fn reach_count(&self, start: &str, options: &ReachOptions) -> Result<Option<u64>> {
+                self.inner.reach_count(start, options)
             }
             fn shortest_path(
                 &self,

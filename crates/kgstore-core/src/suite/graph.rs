@@ -4,8 +4,8 @@ use serde_json::json;
 
 use super::{Fixture, edge, kind_of, thing_with_deps, things};
 use crate::{
-    Direction, EdgeKey, ErrorKind, GraphRead, PathOptions, RelationType, SchemaTarget, Store,
-    TraverseOptions, Visit,
+    Direction, EdgeKey, ErrorKind, GraphRead, PathOptions, ReachOptions, RelationType,
+    SchemaTarget, Store, TraverseOptions, Visit,
 };
 
 use RelationType::{Calls, Contains, References};
@@ -341,4 +341,210 @@ pub fn overrides_agree_with_reference_algorithms(f: Fixture) {
         Ok(())
     })
     .unwrap();
+}
+
+pub fn neighbours_and_reach_by_direction_relation_and_bidirectional(f: Fixture) {
+    let s = &f.store;
+    chain(s);
+    things(s, &["s"]);
+    s.create_edges([edge("s", Calls, "s"), edge("s", Calls, "a")])
+        .unwrap();
+    let names = |list: &[&str]| list.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+    let out = |name| s.neighbour_names(name, Direction::Out, &[]).unwrap();
+    // One name per edge, in edge-key order; a bidirectional edge is listed as stored.
+    assert_eq!(out("a"), names(&["b", "e"]));
+    assert_eq!(
+        s.neighbour_names("a", Direction::In, &[]).unwrap(),
+        names(&["f", "g", "s"])
+    );
+    assert_eq!(
+        s.neighbour_names("a", Direction::Both, &[]).unwrap(),
+        names(&["b", "e", "f", "g", "s"])
+    );
+    assert_eq!(
+        s.neighbour_names("a", Direction::Both, &[Contains, References])
+            .unwrap(),
+        names(&["f", "g"])
+    );
+    assert!(out("lonely").is_empty());
+    // A self-loop names the node itself, once even in both directions.
+    assert_eq!(out("s"), names(&["a", "s"]));
+    assert_eq!(
+        s.neighbour_names("s", Direction::In, &[]).unwrap(),
+        names(&["s"])
+    );
+    assert_eq!(
+        s.neighbour_names("s", Direction::Both, &[]).unwrap(),
+        names(&["a", "s"])
+    );
+    // Within: the traversal's nodes, by name; g comes in through the bidirectional edge.
+    let within = |hops| s.reach("a", &ReachOptions::within(hops)).unwrap();
+    assert_eq!(within(1), names(&["b", "e", "g"]));
+    assert_eq!(within(2), names(&["b", "c", "d", "e", "g"]));
+    // Exactly: the ends of two-edge walks, the start included (a -> g -> a).
+    let exactly = ReachOptions::exactly(2);
+    assert_eq!(s.reach("a", &exactly).unwrap(), names(&["a", "c", "d"]));
+    assert_eq!(s.reach_count("a", &exactly).unwrap(), 3);
+    assert_eq!(
+        s.reach("a", &ReachOptions::exactly(2).relation(Calls))
+            .unwrap(),
+        names(&["c", "d"])
+    );
+    assert_eq!(
+        s.reach("d", &ReachOptions::exactly(2).direction(Direction::In))
+            .unwrap(),
+        names(&["a", "b"])
+    );
+    assert_eq!(
+        s.reach("s", &ReachOptions::exactly(1)).unwrap(),
+        names(&["a", "s"])
+    );
+    assert_eq!(
+        s.reach("s", &ReachOptions::within(1)).unwrap(),
+        names(&["a"])
+    );
+    assert_eq!(s.reach_count("s", &ReachOptions::exactly(3)).unwrap(), 7);
+    assert_eq!(
+        s.reach_count("lonely", &ReachOptions::exactly(1)).unwrap(),
+        0
+    );
+    // Missing nodes and zero hops are refused, as traversals refuse them.
+    assert_eq!(
+        kind_of(s.neighbour_names("ghost", Direction::Out, &[])),
+        ErrorKind::NodeNotFound
+    );
+    assert_eq!(
+        kind_of(s.edges_of("ghost", Direction::Both, &[])),
+        ErrorKind::NodeNotFound
+    );
+    assert_eq!(
+        kind_of(s.reach("ghost", &ReachOptions::within(1))),
+        ErrorKind::NodeNotFound
+    );
+    assert_eq!(
+        kind_of(s.reach_count("ghost", &ReachOptions::exactly(2))),
+        ErrorKind::NodeNotFound
+    );
+    assert_eq!(
+        kind_of(s.reach_count("a", &ReachOptions::exactly(0))),
+        ErrorKind::InvalidInput
+    );
+    assert_eq!(
+        kind_of(s.neighbour_names("bad\u{0}name", Direction::Out, &[])),
+        ErrorKind::InvalidInput
+    );
+    // A write transaction sees its own edges and nodes; a snapshot does not.
+    let before = s.read().unwrap();
+    s.write(|tx| {
+        tx.create_node(crate::Node::new("t", "thing")?)?;
+        tx.create_edge(edge("lonely", Calls, "t"))?;
+        assert_eq!(
+            tx.neighbour_names("lonely", Direction::Out, &[])?,
+            names(&["t"])
+        );
+        assert_eq!(
+            tx.reach("t", &ReachOptions::within(1).direction(Direction::In))?,
+            names(&["lonely"])
+        );
+        Ok(())
+    })
+    .unwrap();
+    assert!(
+        before
+            .neighbour_names("lonely", Direction::Out, &[])
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        kind_of(before.reach_count("t", &ReachOptions::within(1))),
+        ErrorKind::NodeNotFound
+    );
+    assert_eq!(out("lonely"), names(&["t"]));
+}
+
+/// The reference answers from a plain list of every edge (by key), independent of
+/// the backend's `edges_of`.
+fn neighbours_from_list(
+    all: &[crate::Edge],
+    name: &str,
+    direction: Direction,
+    relations: &[RelationType],
+) -> Vec<String> {
+    all.iter()
+        .filter(|e| relations.is_empty() || relations.contains(&e.relation_type))
+        .filter_map(|e| match direction {
+            Direction::Out => (e.from == name).then(|| e.to.clone()),
+            Direction::In => (e.to == name).then(|| e.from.clone()),
+            Direction::Both if e.from == name => Some(e.to.clone()),
+            Direction::Both => (e.to == name).then(|| e.from.clone()),
+        })
+        .collect()
+}
+
+pub fn neighbours_and_reach_agree_with_reference_algorithms(f: Fixture) {
+    use crate::algo::{self, Reach};
+    use crate::{EdgeFilter, ReadTxn};
+    let s = &f.store;
+    scrambled_graph(s, 60);
+    let read = s.read().unwrap();
+    let mut names: Vec<String> = (0..60).map(|i| format!("g{i:03}")).collect();
+    names.push("ghost".to_owned());
+    let relation_sets = [vec![], vec![Calls], vec![Contains, References]];
+    read.with_reader(|txn: &dyn ReadTxn| {
+        let all = txn.scan_edges(&EdgeFilter::default(), None, usize::MAX)?;
+        assert!(
+            all.iter().any(|e| e.from == e.to),
+            "the graph has self-loops"
+        );
+        assert!(all.iter().any(|e| e.metadata.bidirectional));
+        for name in &names {
+            let exists = txn.contains_node(name)?;
+            for direction in [Direction::Out, Direction::In, Direction::Both] {
+                for relations in &relation_sets {
+                    let expected =
+                        exists.then(|| neighbours_from_list(&all, name, direction, relations));
+                    let got = txn.neighbour_names(name, direction, relations)?;
+                    assert_eq!(got, expected, "{name} {direction:?} {relations:?}");
+                    assert_eq!(got, algo::neighbour_names(txn, name, direction, relations)?);
+                    assert_eq!(
+                        txn.edges_of_node(name, direction, relations)?,
+                        algo::edges_of_node(txn, name, direction, relations)?,
+                        "{name} {direction:?} {relations:?}"
+                    );
+                    for reach in [Reach::Within, Reach::Exactly] {
+                        for hops in 1..=3 {
+                            let options = crate::ReachOptions {
+                                direction,
+                                relations: relations.clone(),
+                                hops,
+                                reach,
+                            };
+                            let expected = algo::reach(txn, name, &options)?;
+                            let got = txn.reach(name, &options)?;
+                            assert_eq!(got, expected, "{name} {options:?}");
+                            assert_eq!(
+                                txn.reach_count(name, &options)?,
+                                expected.map(|n| n.len() as u64),
+                                "{name} {options:?}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    })
+    .unwrap();
+    // The store's calls (each on a fresh snapshot) answer the same.
+    let options = crate::ReachOptions::exactly(2).direction(Direction::Both);
+    for name in names.iter().take(60).step_by(9) {
+        assert_eq!(
+            s.reach(name, &options).unwrap(),
+            read.reach(name, &options).unwrap()
+        );
+        assert_eq!(
+            s.neighbour_names(name, Direction::In, &[]).unwrap(),
+            read.neighbour_names(name, Direction::In, &[]).unwrap()
+        );
+    }
 }

@@ -230,7 +230,7 @@ macro_rules! __suite_graph {
             edge_invalid_values_are_refused, edge_update_and_version_conflict, edge_upsert,
             edge_delete_and_delete_missing, edge_custom_relations, edges_of_by_direction_and_relation,
             edge_self_loop, edges_batch_create, edges_batch_with_missing_endpoint_writes_nothing,
-            edge_import_keeps_metadata,
+            edge_import_keeps_metadata, edges_batch_reports_the_first_offender_in_order,
             // transactions
             txn_commits_all_on_ok, txn_rolls_back_on_err, txn_rolls_back_on_panic,
             txn_sees_its_own_writes, txn_failed_operation_leaves_txn_usable,
@@ -248,6 +248,8 @@ macro_rules! __suite_graph {
             traverse_invalid_and_missing, shortest_path_fewest_hops, shortest_path_by_weight,
             shortest_path_edge_cases, stats_count_by_type, check_finds_healthy_store_healthy,
             overrides_agree_with_reference_algorithms,
+            neighbours_and_reach_by_direction_relation_and_bidirectional,
+            neighbours_and_reach_agree_with_reference_algorithms,
             // schemas
             schema_validates_node_attributes_with_pointers, schema_refused_when_stored_data_violates,
             schema_for_relation_validates_edges, schema_invalid_documents_are_refused,
