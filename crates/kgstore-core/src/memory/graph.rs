@@ -21,6 +21,7 @@ use imbl::shared_ptr::DefaultSharedPtr;
 use imbl::{GenericHashMap, OrdMap, OrdSet, Vector};
 use serde_json::{Map, Value};
 
+use crate::algo::{Reach, ReachOptions, TraverseOptions, Visit};
 use crate::backend::{Problem, ReadTxn};
 use crate::error::Result;
 use crate::events::EventState;
@@ -40,6 +41,10 @@ type Key = (Id, Rel, Id);
 /// A persistent hash map with a fast hasher (seeded per process, so names chosen
 /// to collide cannot be prepared in advance).
 type HashMap<K, V> = GenericHashMap<K, V, foldhash::fast::RandomState, DefaultSharedPtr>;
+/// A set of ids while a traversal runs.
+type IdSet = foldhash::HashSet<Id>;
+/// An edge as borrowed parts: from, relation, to, content.
+type EdgeParts<'a> = (&'a str, &'a RelationType, &'a str, &'a EdgeData);
 
 /// Every key starting with `id`, in either edge index.
 fn keys_of(id: Id) -> RangeInclusive<Key> {
@@ -191,6 +196,10 @@ impl EdgeData {
         }
     }
 
+    fn bidirectional(&self) -> bool {
+        self.extra.as_ref().is_some_and(|x| x.bidirectional)
+    }
+
     /// The whole edge, with its key's parts.
     fn edge(&self, from: String, relation_type: RelationType, to: String) -> Edge {
         let (attributes, confidence, bidirectional, source) = match self.extra.as_deref() {
@@ -250,6 +259,9 @@ struct Graph {
     edges: OrdMap<Key, EdgeData>,
     /// Every edge again as `(to, relation, from)`, for incoming edges.
     incoming: OrdSet<Key>,
+    /// How many edges are bidirectional (while none is, an outgoing traversal
+    /// need not look at incoming edges).
+    bidirectional_edges: usize,
     /// `(dependency, dependent)` for every dependency link.
     dependents: OrdSet<(String, String)>,
     schemas: OrdMap<SchemaTarget, Value>,
@@ -386,6 +398,36 @@ impl ReadTxn for GraphState {
         self.graph.edges_of(name, direction, relations)
     }
 
+    fn edges_of_node(
+        &self,
+        name: &str,
+        direction: Direction,
+        relations: &[RelationType],
+    ) -> Result<Option<Vec<Edge>>> {
+        self.graph.edges_of_node(name, direction, relations)
+    }
+
+    fn neighbour_names(
+        &self,
+        name: &str,
+        direction: Direction,
+        relations: &[RelationType],
+    ) -> Result<Option<Vec<String>>> {
+        self.graph.neighbour_names(name, direction, relations)
+    }
+
+    fn reach(&self, start: &str, options: &ReachOptions) -> Result<Option<Vec<String>>> {
+        self.graph.reach(start, options)
+    }
+
+    fn reach_count(&self, start: &str, options: &ReachOptions) -> Result<Option<u64>> {
+        self.graph.reach_count(start, options)
+    }
+
+    fn traverse(&self, start: &str, options: &TraverseOptions) -> Result<Vec<Visit>> {
+        self.graph.traverse(start, options)
+    }
+
     fn dependents_of(&self, name: &str) -> Result<Vec<String>> {
         self.graph.dependents_of(name)
     }
@@ -509,39 +551,186 @@ impl Graph {
 
     // ----- edges as numbers -----
 
-    /// The edges leaving `id` (named `name`) with a relation in `wanted` (any if
-    /// `None`), in key order.
-    fn out_of(&self, id: Id, name: &str, wanted: Option<&[Rel]>) -> Vec<Edge> {
-        let mut out: Vec<Edge> = self
-            .edges
-            .range(keys_of(id))
-            .filter(|((_, rel, _), _)| wanted.is_none_or(|w| w.contains(rel)))
-            .filter_map(|(&(_, rel, to), data)| {
-                Some(data.edge(
-                    name.to_owned(),
-                    self.relation(rel)?.clone(),
-                    self.name(to)?.to_owned(),
-                ))
-            })
-            .collect();
-        out.sort_unstable_by(|a, b| key_order(a).cmp(&key_order(b)));
-        out
+    /// The edges touching `id` (named `name`) in `direction` with a relation in
+    /// `wanted` (any if `None`), as borrowed parts `(from, relation, to, content)`
+    /// sorted by key; a self-loop once.
+    fn parts_of<'a>(
+        &'a self,
+        id: Id,
+        name: &'a str,
+        direction: Direction,
+        wanted: Option<&[Rel]>,
+    ) -> Vec<EdgeParts<'a>> {
+        let rel_ok = |rel: &Rel| wanted.is_none_or(|w| w.contains(rel));
+        let mut parts = Vec::new();
+        if direction != Direction::In {
+            parts.extend(
+                self.edges
+                    .range(keys_of(id))
+                    .filter(|((_, rel, _), _)| rel_ok(rel))
+                    .filter_map(|(&(_, rel, to), data)| {
+                        Some((name, self.relation(rel)?, self.name(to)?, data))
+                    }),
+            );
+        }
+        if direction != Direction::Out {
+            let skip_loops = direction == Direction::Both;
+            parts.extend(
+                self.incoming
+                    .range(keys_of(id))
+                    .filter(|&&(_, rel, from)| rel_ok(&rel) && !(skip_loops && from == id))
+                    .filter_map(|&(_, rel, from)| {
+                        let data = self.edges.get(&(from, rel, id))?;
+                        Some((self.name(from)?, self.relation(rel)?, name, data))
+                    }),
+            );
+        }
+        parts.sort_unstable_by(|a, b| (a.0, a.1.as_str(), a.2).cmp(&(b.0, b.1.as_str(), b.2)));
+        parts
     }
 
-    /// The edges arriving at `id` (named `name`), unsorted.
-    fn in_of(&self, id: Id, name: &str, wanted: Option<&[Rel]>) -> Vec<Edge> {
-        self.incoming
-            .range(keys_of(id))
-            .filter(|(_, rel, _)| wanted.is_none_or(|w| w.contains(rel)))
-            .filter_map(|&(to, rel, from)| {
-                let data = self.edges.get(&(from, rel, to))?;
-                Some(data.edge(
-                    self.name(from)?.to_owned(),
-                    self.relation(rel)?.clone(),
-                    name.to_owned(),
-                ))
-            })
+    /// Calls `each` with the id at the other end of every edge a traversal
+    /// follows from `id` in one hop (see [`crate::algo::hop`]): the edges in
+    /// `direction`, and bidirectional edges the other way.
+    fn hop_ids(
+        &self,
+        id: Id,
+        direction: Direction,
+        wanted: Option<&[Rel]>,
+        mut each: impl FnMut(Id),
+    ) {
+        let rel_ok = |rel: &Rel| wanted.is_none_or(|w| w.contains(rel));
+        for (&(_, rel, to), data) in self.edges.range(keys_of(id)) {
+            let follow = match direction {
+                Direction::Out | Direction::Both => true,
+                Direction::In => to == id || data.bidirectional(),
+            };
+            if follow && rel_ok(&rel) {
+                each(to);
+            }
+        }
+        if direction == Direction::Out && self.bidirectional_edges == 0 {
+            return;
+        }
+        for &(_, rel, from) in self.incoming.range(keys_of(id)) {
+            if from == id || !rel_ok(&rel) {
+                continue;
+            }
+            let follow = match direction {
+                Direction::In | Direction::Both => true,
+                Direction::Out => self
+                    .edges
+                    .get(&(from, rel, id))
+                    .is_some_and(EdgeData::bidirectional),
+            };
+            if follow {
+                each(from);
+            }
+        }
+    }
+
+    /// The ids 1 to `hops` hops from `start` (not `start`), level by level.
+    fn levels(
+        &self,
+        start: Id,
+        direction: Direction,
+        wanted: Option<&[Rel]>,
+        hops: usize,
+    ) -> Vec<Vec<Id>> {
+        let mut seen: IdSet = IdSet::default();
+        seen.insert(start);
+        let mut levels: Vec<Vec<Id>> = Vec::new();
+        let mut frontier = vec![start];
+        for _ in 0..hops {
+            let mut next = Vec::new();
+            for &id in &frontier {
+                self.hop_ids(id, direction, wanted, |to| {
+                    if seen.insert(to) {
+                        next.push(to);
+                    }
+                });
+            }
+            if next.is_empty() {
+                break;
+            }
+            frontier.clone_from(&next);
+            levels.push(next);
+        }
+        levels
+    }
+
+    /// The ids at the end of walks of exactly `hops` edges from `start`.
+    fn walk_ends(
+        &self,
+        start: Id,
+        direction: Direction,
+        wanted: Option<&[Rel]>,
+        hops: usize,
+    ) -> IdSet {
+        let mut frontier = IdSet::default();
+        frontier.insert(start);
+        for _ in 0..hops {
+            let mut next = IdSet::default();
+            for &id in &frontier {
+                self.hop_ids(id, direction, wanted, |to| {
+                    next.insert(to);
+                });
+            }
+            frontier = next;
+            if frontier.is_empty() {
+                break;
+            }
+        }
+        frontier
+    }
+
+    /// The names of `ids`, sorted.
+    fn sorted_names(&self, ids: impl IntoIterator<Item = Id>) -> Vec<String> {
+        let mut names: Vec<String> = ids
+            .into_iter()
+            .filter_map(|id| self.name(id).map(str::to_owned))
+            .collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// The edges of `id` (named `name`), as [`ReadTxn::edges_of`] lists them.
+    fn edges_at(
+        &self,
+        id: Id,
+        name: &str,
+        direction: Direction,
+        relations: &[RelationType],
+    ) -> Vec<Edge> {
+        let wanted = self.wanted(relations);
+        self.parts_of(id, name, direction, wanted.as_deref())
+            .into_iter()
+            .map(|(from, rel, to, data)| data.edge(from.to_owned(), rel.clone(), to.to_owned()))
             .collect()
+    }
+
+    /// The id of `name` if a node has it.
+    fn node_id(&self, name: &str) -> Option<Id> {
+        let slot = self.names.get(name)?;
+        slot.node.as_ref().map(|_| slot.id)
+    }
+
+    /// The ids `options` reaches from the node `start`; `None` if there is no such node.
+    fn reach_ids(&self, start: &str, options: &ReachOptions) -> Option<Vec<Id>> {
+        let id = self.node_id(start)?;
+        let wanted = self.wanted(&options.relations);
+        let wanted = wanted.as_deref();
+        Some(match options.reach {
+            Reach::Within => self
+                .levels(id, options.direction, wanted, options.hops)
+                .into_iter()
+                .flatten()
+                .collect(),
+            Reach::Exactly => self
+                .walk_ends(id, options.direction, wanted, options.hops)
+                .into_iter()
+                .collect(),
+        })
     }
 
     // ----- writes -----
@@ -605,12 +794,13 @@ impl Graph {
         let from = self.intern(&edge.from);
         let to = self.intern(&edge.to);
         let rel = self.intern_relation(&edge.relation_type);
-        if self
-            .edges
-            .insert((from, rel, to), EdgeData::of(edge))
-            .is_none()
-        {
-            self.incoming.insert((to, rel, from));
+        let data = EdgeData::of(edge);
+        self.bidirectional_edges += usize::from(data.bidirectional());
+        match self.edges.insert((from, rel, to), data) {
+            Some(old) => self.bidirectional_edges -= usize::from(old.bidirectional()),
+            None => {
+                self.incoming.insert((to, rel, from));
+            }
         }
     }
 
@@ -619,6 +809,7 @@ impl Graph {
         let (from, rel, to) = self.key_ids(key)?;
         let data = self.edges.remove(&(from, rel, to))?;
         self.incoming.remove(&(to, rel, from));
+        self.bidirectional_edges -= usize::from(data.bidirectional());
         self.release(from);
         self.release(to);
         Some(data.edge(key.from.clone(), key.relation_type.clone(), key.to.clone()))
@@ -692,6 +883,16 @@ impl Graph {
             problems.push(Problem::new(
                 "in-memory name and relation ids",
                 "do not match the names and edges",
+            ));
+        }
+        let bidirectional = self.edges.values().filter(|d| d.bidirectional()).count();
+        if bidirectional != self.bidirectional_edges {
+            problems.push(Problem::new(
+                "in-memory edge counts",
+                format!(
+                    "count {} bidirectional edges where there are {bidirectional}",
+                    self.bidirectional_edges
+                ),
             ));
         }
         let unused = self
@@ -815,7 +1016,7 @@ impl ReadTxn for Graph {
                 break;
             }
             out.extend(
-                self.out_of(slot.id, name, None)
+                self.edges_at(slot.id, name, Direction::Out, &[])
                     .into_iter()
                     .filter(|edge| after.is_none_or(|a| key_order(edge) > a))
                     .filter(|edge| filter.matches(edge))
@@ -831,29 +1032,66 @@ impl ReadTxn for Graph {
         direction: Direction,
         relations: &[RelationType],
     ) -> Result<Vec<Edge>> {
-        let Some(id) = self.id(name) else {
-            return Ok(Vec::new());
+        Ok(self
+            .id(name)
+            .map(|id| self.edges_at(id, name, direction, relations))
+            .unwrap_or_default())
+    }
+
+    fn edges_of_node(
+        &self,
+        name: &str,
+        direction: Direction,
+        relations: &[RelationType],
+    ) -> Result<Option<Vec<Edge>>> {
+        Ok(self
+            .node_id(name)
+            .map(|id| self.edges_at(id, name, direction, relations)))
+    }
+
+    fn neighbour_names(
+        &self,
+        name: &str,
+        direction: Direction,
+        relations: &[RelationType],
+    ) -> Result<Option<Vec<String>>> {
+        let Some(id) = self.node_id(name) else {
+            return Ok(None);
         };
         let wanted = self.wanted(relations);
-        let wanted = wanted.as_deref();
-        Ok(match direction {
-            Direction::Out => self.out_of(id, name, wanted),
-            Direction::In => {
-                let mut edges = self.in_of(id, name, wanted);
-                edges.sort_unstable_by(|a, b| key_order(a).cmp(&key_order(b)));
-                edges
-            }
-            Direction::Both => {
-                let mut edges = self.out_of(id, name, wanted);
-                edges.extend(
-                    self.in_of(id, name, wanted)
-                        .into_iter()
-                        .filter(|e| e.from != e.to),
-                );
-                edges.sort_unstable_by(|a, b| key_order(a).cmp(&key_order(b)));
-                edges
-            }
-        })
+        Ok(Some(
+            self.parts_of(id, name, direction, wanted.as_deref())
+                .into_iter()
+                .map(|(from, _, to, _)| if from == name { to } else { from }.to_owned())
+                .collect(),
+        ))
+    }
+
+    fn reach(&self, start: &str, options: &ReachOptions) -> Result<Option<Vec<String>>> {
+        Ok(self
+            .reach_ids(start, options)
+            .map(|ids| self.sorted_names(ids)))
+    }
+
+    fn reach_count(&self, start: &str, options: &ReachOptions) -> Result<Option<u64>> {
+        Ok(self.reach_ids(start, options).map(|ids| ids.len() as u64))
+    }
+
+    fn traverse(&self, start: &str, options: &TraverseOptions) -> Result<Vec<Visit>> {
+        let Some(id) = self.id(start) else {
+            return Ok(Vec::new());
+        };
+        let wanted = self.wanted(&options.relations);
+        let levels = self.levels(id, options.direction, wanted.as_deref(), options.max_depth);
+        let mut visits = Vec::new();
+        for (depth, level) in (1..).zip(levels) {
+            visits.extend(
+                self.sorted_names(level)
+                    .into_iter()
+                    .map(|name| Visit { name, depth }),
+            );
+        }
+        Ok(visits)
     }
 
     fn dependents_of(&self, name: &str) -> Result<Vec<String>> {

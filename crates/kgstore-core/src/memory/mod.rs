@@ -97,6 +97,43 @@ macro_rules! delegate_read_txn {
             ) -> $crate::Result<Vec<$crate::Edge>> {
                 $crate::ReadTxn::edges_of(&self.$field, name, direction, relations)
             }
+            fn edges_of_node(
+                &self,
+                name: &str,
+                direction: $crate::Direction,
+                relations: &[$crate::RelationType],
+            ) -> $crate::Result<Option<Vec<$crate::Edge>>> {
+                $crate::ReadTxn::edges_of_node(&self.$field, name, direction, relations)
+            }
+            fn neighbour_names(
+                &self,
+                name: &str,
+                direction: $crate::Direction,
+                relations: &[$crate::RelationType],
+            ) -> $crate::Result<Option<Vec<String>>> {
+                $crate::ReadTxn::neighbour_names(&self.$field, name, direction, relations)
+            }
+            fn reach(
+                &self,
+                start: &str,
+                options: &$crate::ReachOptions,
+            ) -> $crate::Result<Option<Vec<String>>> {
+                $crate::ReadTxn::reach(&self.$field, start, options)
+            }
+            fn reach_count(
+                &self,
+                start: &str,
+                options: &$crate::ReachOptions,
+            ) -> $crate::Result<Option<u64>> {
+                $crate::ReadTxn::reach_count(&self.$field, start, options)
+            }
+            fn traverse(
+                &self,
+                start: &str,
+                options: &$crate::TraverseOptions,
+            ) -> $crate::Result<Vec<$crate::Visit>> {
+                $crate::ReadTxn::traverse(&self.$field, start, options)
+            }
             fn dependents_of(&self, name: &str) -> $crate::Result<Vec<String>> {
                 $crate::ReadTxn::dependents_of(&self.$field, name)
             }
