@@ -14,7 +14,7 @@
 //! are part of the state too, so a rolled-back transaction leaves no name behind,
 //! and a name is given up (its id reused) once no node and no edge carries it.
 
-use std::ops::{Bound, RangeInclusive};
+use std::ops::Bound;
 use std::sync::Arc;
 
 use imbl::shared_ptr::DefaultSharedPtr;
@@ -31,12 +31,13 @@ use crate::schema::SchemaTarget;
 use crate::search::{SearchIndex, TermMatches, TermQuery};
 use crate::timestamp::Timestamp;
 
+use super::adjacency::Adjacency;
+
 /// An interned node name's number.
-type Id = usize;
+pub(super) type Id = usize;
 /// An interned relation type's number.
-type Rel = usize;
-/// An edge as numbers: `(from, relation, to)`, or `(to, relation, from)` in the
-/// incoming index.
+pub(super) type Rel = usize;
+/// An edge as numbers: `(from, relation, to)`.
 type Key = (Id, Rel, Id);
 /// A persistent hash map with a fast hasher (seeded per process, so names chosen
 /// to collide cannot be prepared in advance).
@@ -46,9 +47,15 @@ type IdSet = foldhash::HashSet<Id>;
 /// An edge as borrowed parts: from, relation, to, content.
 type EdgeParts<'a> = (&'a str, &'a RelationType, &'a str, &'a EdgeData);
 
-/// Every key starting with `id`, in either edge index.
-fn keys_of(id: Id) -> RangeInclusive<Key> {
-    (id, 0, 0)..=(id, Rel::MAX, Id::MAX)
+/// What an id stands for: a name in use, with the edges leaving and arriving
+/// at it, or nothing (a free id).
+#[derive(Clone, Default)]
+struct IdEntry {
+    name: Option<Arc<str>>,
+    /// Edges leaving, by `(relation, to)`, with their content.
+    out: Adjacency<EdgeData>,
+    /// Edges arriving, by `(relation, from)` (their content is in `from`'s `out`).
+    inc: Adjacency<()>,
 }
 
 /// What a name's entry holds: its id, and the node of that name if there is one
@@ -242,8 +249,9 @@ struct Graph {
     names: HashMap<Arc<str>, Slot>,
     /// The same names in order, for scans.
     ordered: OrdSet<Arc<str>>,
-    /// Each id's name; `None` for a free id (listed in `free`).
-    by_id: Vector<Option<Arc<str>>>,
+    /// What each id stands for: its name and its edges both ways (no name: a
+    /// free id, listed in `free`).
+    by_id: Vector<IdEntry>,
     /// Ids given up, to be reused.
     free: Vector<Id>,
     /// How many names have a node.
@@ -255,10 +263,8 @@ struct Graph {
     relations: OrdMap<RelationType, Rel>,
     /// Each relation id's type.
     relation_by_id: Vector<RelationType>,
-    /// Every edge, by `(from, relation, to)`.
-    edges: OrdMap<Key, EdgeData>,
-    /// Every edge again as `(to, relation, from)`, for incoming edges.
-    incoming: OrdSet<Key>,
+    /// How many edges there are.
+    edge_count: usize,
     /// How many edges are bidirectional (while none is, an outgoing traversal
     /// need not look at incoming edges).
     bidirectional_edges: usize,
@@ -473,7 +479,7 @@ impl Graph {
     }
 
     fn name(&self, id: Id) -> Option<&str> {
-        self.by_id.get(id).and_then(Option::as_deref)
+        self.by_id.get(id)?.name.as_deref()
     }
 
     fn relation_id(&self, relation: &RelationType) -> Option<Rel> {
@@ -507,11 +513,20 @@ impl Graph {
     fn new_id(&mut self, name: Arc<str>) -> Id {
         match self.free.pop_back() {
             Some(id) => {
-                self.by_id.set(id, Some(name));
+                self.by_id.set(
+                    id,
+                    IdEntry {
+                        name: Some(name),
+                        ..IdEntry::default()
+                    },
+                );
                 id
             }
             None => {
-                self.by_id.push_back(Some(name));
+                self.by_id.push_back(IdEntry {
+                    name: Some(name),
+                    ..IdEntry::default()
+                });
                 self.by_id.len() - 1
             }
         }
@@ -528,13 +543,14 @@ impl Graph {
     }
 
     fn has_edges(&self, id: Id) -> bool {
-        self.edges.range(keys_of(id)).next().is_some()
-            || self.incoming.range(keys_of(id)).next().is_some()
+        self.by_id
+            .get(id)
+            .is_some_and(|e| !e.out.is_empty() || !e.inc.is_empty())
     }
 
     /// Gives up the name with this id if nothing carries it any more.
     fn release(&mut self, id: Id) {
-        let Some(name) = self.by_id.get(id).cloned().flatten() else {
+        let Some(name) = self.by_id.get(id).and_then(|e| e.name.clone()) else {
             return;
         };
         let unused = self
@@ -544,7 +560,7 @@ impl Graph {
         if unused && !self.has_edges(id) {
             self.names.remove(&*name);
             self.ordered.remove(&*name);
-            self.by_id.set(id, None);
+            self.by_id.set(id, IdEntry::default());
             self.free.push_back(id);
         }
     }
@@ -563,12 +579,16 @@ impl Graph {
     ) -> Vec<EdgeParts<'a>> {
         let rel_ok = |rel: &Rel| wanted.is_none_or(|w| w.contains(rel));
         let mut parts = Vec::new();
+        let Some(entry) = self.by_id.get(id) else {
+            return parts;
+        };
         if direction != Direction::In {
             parts.extend(
-                self.edges
-                    .range(keys_of(id))
-                    .filter(|((_, rel, _), _)| rel_ok(rel))
-                    .filter_map(|(&(_, rel, to), data)| {
+                entry
+                    .out
+                    .iter()
+                    .filter(|((rel, _), _)| rel_ok(rel))
+                    .filter_map(|(&(rel, to), data)| {
                         Some((name, self.relation(rel)?, self.name(to)?, data))
                     }),
             );
@@ -576,11 +596,12 @@ impl Graph {
         if direction != Direction::Out {
             let skip_loops = direction == Direction::Both;
             parts.extend(
-                self.incoming
-                    .range(keys_of(id))
-                    .filter(|&&(_, rel, from)| rel_ok(&rel) && !(skip_loops && from == id))
-                    .filter_map(|&(_, rel, from)| {
-                        let data = self.edges.get(&(from, rel, id))?;
+                entry
+                    .inc
+                    .iter()
+                    .filter(|&(&(rel, from), ())| rel_ok(&rel) && !(skip_loops && from == id))
+                    .filter_map(|(&(rel, from), ())| {
+                        let data = self.edge_data(from, rel, id)?;
                         Some((self.name(from)?, self.relation(rel)?, name, data))
                     }),
             );
@@ -600,7 +621,10 @@ impl Graph {
         mut each: impl FnMut(Id),
     ) {
         let rel_ok = |rel: &Rel| wanted.is_none_or(|w| w.contains(rel));
-        for (&(_, rel, to), data) in self.edges.range(keys_of(id)) {
+        let Some(entry) = self.by_id.get(id) else {
+            return;
+        };
+        for (&(rel, to), data) in entry.out.iter() {
             let follow = match direction {
                 Direction::Out | Direction::Both => true,
                 Direction::In => to == id || data.bidirectional(),
@@ -612,15 +636,14 @@ impl Graph {
         if direction == Direction::Out && self.bidirectional_edges == 0 {
             return;
         }
-        for &(_, rel, from) in self.incoming.range(keys_of(id)) {
+        for (&(rel, from), ()) in entry.inc.iter() {
             if from == id || !rel_ok(&rel) {
                 continue;
             }
             let follow = match direction {
                 Direction::In | Direction::Both => true,
                 Direction::Out => self
-                    .edges
-                    .get(&(from, rel, id))
+                    .edge_data(from, rel, id)
                     .is_some_and(EdgeData::bidirectional),
             };
             if follow {
@@ -796,10 +819,16 @@ impl Graph {
         let rel = self.intern_relation(&edge.relation_type);
         let data = EdgeData::of(edge);
         self.bidirectional_edges += usize::from(data.bidirectional());
-        match self.edges.insert((from, rel, to), data) {
+        let Some(entry) = self.by_id.get_mut(from) else {
+            return;
+        };
+        match entry.out.insert((rel, to), data) {
             Some(old) => self.bidirectional_edges -= usize::from(old.bidirectional()),
             None => {
-                self.incoming.insert((to, rel, from));
+                self.edge_count += 1;
+                if let Some(entry) = self.by_id.get_mut(to) {
+                    entry.inc.insert((rel, from), ());
+                }
             }
         }
     }
@@ -807,12 +836,20 @@ impl Graph {
     /// Removes an edge; the removed edge.
     fn delete_edge(&mut self, key: &EdgeKey) -> Option<Edge> {
         let (from, rel, to) = self.key_ids(key)?;
-        let data = self.edges.remove(&(from, rel, to))?;
-        self.incoming.remove(&(to, rel, from));
+        let data = self.by_id.get_mut(from)?.out.remove(&(rel, to))?;
+        if let Some(entry) = self.by_id.get_mut(to) {
+            entry.inc.remove(&(rel, from));
+        }
+        self.edge_count -= 1;
         self.bidirectional_edges -= usize::from(data.bidirectional());
         self.release(from);
         self.release(to);
         Some(data.edge(key.from.clone(), key.relation_type.clone(), key.to.clone()))
+    }
+
+    /// The content of the edge `from -[rel]-> to`.
+    fn edge_data(&self, from: Id, rel: Rel, to: Id) -> Option<&EdgeData> {
+        self.by_id.get(from)?.out.get(&(rel, to))
     }
 
     fn key_ids(&self, key: &EdgeKey) -> Option<Key> {
@@ -846,33 +883,32 @@ impl Graph {
     /// Problems with the indexes: each must agree with the data it is derived from.
     fn check_indexes(&self) -> Vec<Problem> {
         let mut problems = self.events.check();
-        let agrees = self.incoming.len() == self.edges.len()
-            && self
-                .edges
-                .keys()
-                .all(|&(from, rel, to)| self.incoming.contains(&(to, rel, from)));
+        let edges: Vec<(Key, &EdgeData)> = self.all_edges().collect();
+        let incoming: usize = self.by_id.iter().map(|e| e.inc.len()).sum();
+        let agrees = incoming == edges.len()
+            && edges.len() == self.edge_count
+            && edges.iter().all(|&((from, rel, to), _)| {
+                self.by_id
+                    .get(to)
+                    .is_some_and(|e| e.inc.get(&(rel, from)).is_some())
+            });
         if !agrees {
             problems.push(Problem::new(
                 "in-memory incoming-edge index",
                 "does not match the edges",
             ));
         }
-        let names_agree = self
-            .names
-            .iter()
-            .all(|(name, slot)| self.by_id.get(slot.id).and_then(Option::as_ref) == Some(name))
-            && self.ordered.len() == self.names.len()
+        let names_agree = self.names.iter().all(|(name, slot)| {
+            self.by_id.get(slot.id).and_then(|e| e.name.as_ref()) == Some(name)
+        }) && self.ordered.len() == self.names.len()
             && self
                 .ordered
                 .iter()
                 .all(|name| self.names.contains_key(&**name))
-            && self.by_id.iter().flatten().count() == self.names.len()
-            && self.by_id.iter().filter(|n| n.is_none()).count() == self.free.len();
-        let ids_known = self.edges.keys().all(|&(from, rel, to)| {
-            [from, to]
-                .iter()
-                .all(|&id| self.by_id.get(id).is_some_and(Option::is_some))
-                && rel < self.relation_by_id.len()
+            && self.by_id.iter().filter(|e| e.name.is_some()).count() == self.names.len()
+            && self.by_id.iter().filter(|e| e.name.is_none()).count() == self.free.len();
+        let ids_known = edges.iter().all(|&((from, rel, to), _)| {
+            [from, to].iter().all(|&id| self.name(id).is_some()) && rel < self.relation_by_id.len()
         });
         let relations_agree = self.relations.len() == self.relation_by_id.len()
             && self
@@ -885,7 +921,7 @@ impl Graph {
                 "do not match the names and edges",
             ));
         }
-        let bidirectional = self.edges.values().filter(|d| d.bidirectional()).count();
+        let bidirectional = edges.iter().filter(|(_, d)| d.bidirectional()).count();
         if bidirectional != self.bidirectional_edges {
             problems.push(Problem::new(
                 "in-memory edge counts",
@@ -930,6 +966,16 @@ impl Graph {
         problems
     }
 
+    /// Every edge as numbers with its content, in id order.
+    fn all_edges(&self) -> impl Iterator<Item = (Key, &EdgeData)> + '_ {
+        self.by_id.iter().enumerate().flat_map(|(from, entry)| {
+            entry
+                .out
+                .iter()
+                .map(move |(&(rel, to), data)| ((from, rel, to), data))
+        })
+    }
+
     /// Every name in use with its slot, by name, from `start` on.
     fn slots_from<'a>(
         &'a self,
@@ -971,7 +1017,7 @@ impl ReadTxn for Graph {
     fn get_edge(&self, key: &EdgeKey) -> Result<Option<Edge>> {
         Ok(self
             .key_ids(key)
-            .and_then(|k| self.edges.get(&k))
+            .and_then(|(from, rel, to)| self.edge_data(from, rel, to))
             .map(|data| data.edge(key.from.clone(), key.relation_type.clone(), key.to.clone())))
     }
 
@@ -1108,7 +1154,7 @@ impl ReadTxn for Graph {
     }
 
     fn count_edges(&self) -> Result<u64> {
-        Ok(self.edges.len() as u64)
+        Ok(self.edge_count as u64)
     }
 
     fn get_schema(&self, target: &SchemaTarget) -> Result<Option<Value>> {
@@ -1130,7 +1176,7 @@ impl ReadTxn for Graph {
     fn contains_edge(&self, key: &EdgeKey) -> Result<bool> {
         Ok(self
             .key_ids(key)
-            .is_some_and(|k| self.edges.contains_key(&k)))
+            .is_some_and(|(from, rel, to)| self.edge_data(from, rel, to).is_some()))
     }
 
     fn search_terms(&self, terms: &TermQuery) -> Result<TermMatches<'_>> {

@@ -5,6 +5,7 @@
 //! transaction works on its own cheap copy that replaces the current state at
 //! commit. One writer at a time.
 
+mod adjacency;
 mod graph;
 
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError, RwLock};
