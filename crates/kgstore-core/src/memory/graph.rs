@@ -15,7 +15,7 @@
 //! and a name is given up (its id reused) once no node and no edge carries it.
 
 use std::ops::Bound;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use imbl::shared_ptr::DefaultSharedPtr;
 use imbl::{GenericHashMap, OrdMap, OrdSet, Vector};
@@ -273,8 +273,11 @@ struct Graph {
     schemas: OrdMap<SchemaTarget, Value>,
     /// The event log and the event store's keyed state.
     events: EventState,
-    /// The full-text index of the nodes.
-    search: SearchIndex,
+    /// The full-text index of the nodes, built by the first search that needs
+    /// it (on the version of the state it searches) and kept current by every
+    /// write from then on: a state nobody searches pays neither its memory nor
+    /// its upkeep on each put.
+    search: OnceLock<SearchIndex>,
 }
 
 /// A whole graph in persistent maps, with the indexes the [`ReadTxn`] contract
@@ -763,7 +766,9 @@ impl Graph {
         if let Some(old) = self.node_data(&node.name).cloned() {
             self.forget_node(&node.name, &old);
         }
-        self.search.insert(node);
+        if let Some(index) = self.search.get_mut() {
+            index.insert(node);
+        }
         for dep in &node.dependencies {
             self.dependents.insert((dep.clone(), node.name.clone()));
         }
@@ -798,7 +803,9 @@ impl Graph {
         for dep in old.dependencies() {
             self.dependents.remove(&(dep.clone(), name.to_owned()));
         }
-        self.search.remove(&old.node(name));
+        if let Some(index) = self.search.get_mut() {
+            index.remove(&old.node(name));
+        }
     }
 
     /// Removes a node (not its edges); the removed node.
@@ -957,13 +964,23 @@ impl Graph {
                 "does not match the dependencies",
             ));
         }
-        if SearchIndex::build(&nodes) != self.search {
+        if self
+            .search
+            .get()
+            .is_some_and(|index| *index != SearchIndex::build(&nodes))
+        {
             problems.push(Problem::new(
                 "in-memory search index",
                 "does not match the nodes",
             ));
         }
         problems
+    }
+
+    /// The full-text index, built now if no search has needed it yet.
+    fn search_index(&self) -> &SearchIndex {
+        self.search
+            .get_or_init(|| SearchIndex::build(&self.nodes().collect::<Vec<_>>()))
     }
 
     /// Every edge as numbers with its content, in id order.
@@ -1180,10 +1197,110 @@ impl ReadTxn for Graph {
     }
 
     fn search_terms(&self, terms: &TermQuery) -> Result<TermMatches<'_>> {
-        Ok(self.search.terms(terms))
+        Ok(self.search_index().terms(terms))
     }
 
     fn search_infix(&self, fragment: &str) -> Result<Vec<String>> {
-        Ok(self.search.infix(fragment))
+        Ok(self.search_index().infix(fragment))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::search::SearchQuery;
+    use crate::{GraphRead, Store};
+
+    fn hits(r: &impl GraphRead, text: &str) -> Vec<String> {
+        let page = r.search(&SearchQuery::new(text)).unwrap();
+        let mut names: Vec<String> = page.items.into_iter().map(|h| h.name).collect();
+        names.sort();
+        names
+    }
+
+    /// The search index is built by the first search and kept current from then
+    /// on; a snapshot taken before a write never sees it, built or not.
+    #[test]
+    fn the_search_index_built_on_first_search_follows_every_later_write() {
+        let store = Store::memory();
+        store
+            .create_node(
+                Node::new("alpha", "drink")
+                    .unwrap()
+                    .with_observation("green tea"),
+            )
+            .unwrap();
+        let before = store.read().unwrap();
+        store
+            .create_node(
+                Node::new("beta", "drink")
+                    .unwrap()
+                    .with_observation("black tea"),
+            )
+            .unwrap();
+        assert_eq!(hits(&store, "tea"), ["alpha", "beta"]);
+        assert_eq!(hits(&before, "tea"), ["alpha"]);
+        store
+            .update_node(
+                Node::new("beta", "drink")
+                    .unwrap()
+                    .with_observation("coffee"),
+                None,
+            )
+            .unwrap();
+        store
+            .create_node(
+                Node::new("gamma", "drink")
+                    .unwrap()
+                    .with_observation("mint tea"),
+            )
+            .unwrap();
+        assert_eq!(hits(&store, "tea"), ["alpha", "gamma"]);
+        assert_eq!(hits(&store, "coffee"), ["beta"]);
+        store
+            .delete_node("alpha", crate::OnDependents::Refuse)
+            .unwrap();
+        assert_eq!(hits(&store, "tea"), ["gamma"]);
+        assert_eq!(hits(&before, "tea"), ["alpha"]);
+        assert!(store.check().unwrap().is_ok());
+    }
+
+    /// Names are given up when nothing carries them, their ids reused, and a
+    /// snapshot keeps the names and edges it saw.
+    #[test]
+    fn ids_of_names_nothing_carries_are_reused_without_touching_snapshots() {
+        let mut state = GraphState::new();
+        let node = |name: &str| Node::new(name, "thing").unwrap();
+        let edge = |a: &str, b: &str| Edge::new(a, RelationType::Calls, b).unwrap();
+        state.put_node(node("a"));
+        state.put_node(node("b"));
+        state.put_edge(edge("a", "b"));
+        // An edge whose end has no node (a damaged store's files can hold one).
+        state.put_edge(edge("a", "ghost"));
+        let snapshot = state.clone();
+        assert_eq!(state.graph.by_id.len(), 3);
+        assert!(state.delete_edge(&edge("a", "ghost").key()).is_some());
+        assert!(state.graph.id("ghost").is_none(), "nothing carries it");
+        state.put_node(node("c"));
+        assert_eq!(state.graph.by_id.len(), 3, "c took ghost's id");
+        assert!(state.check_indexes().is_empty());
+        assert_eq!(
+            snapshot
+                .edges_of("a", Direction::Out, &[])
+                .unwrap()
+                .iter()
+                .map(|e| e.to.as_str())
+                .collect::<Vec<_>>(),
+            ["b", "ghost"]
+        );
+        assert_eq!(snapshot.get_node("c").unwrap(), None);
+        assert!(snapshot.check_indexes().is_empty());
+        // Deleting a node keeps its name while an edge still names it.
+        assert!(state.delete_node("b").is_some());
+        assert_eq!(state.count_nodes().unwrap(), 2);
+        assert_eq!(state.edges_of("b", Direction::In, &[]).unwrap().len(), 1);
+        assert!(state.check_indexes().is_empty());
     }
 }
