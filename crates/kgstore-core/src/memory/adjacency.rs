@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use imbl::OrdMap;
+use imbl::shared_ptr::DefaultSharedPtr;
 
 use super::graph::{Id, Rel};
 
@@ -58,16 +59,12 @@ impl<T: Clone> Adjacency<T> {
     }
 
     /// Every edge, sorted by [`End`].
-    pub(super) fn iter(&self) -> impl Iterator<Item = (&End, &T)> + '_ {
-        let (small, large) = match self {
-            Self::Empty => (None, None),
-            Self::Small(list) => (Some(list.iter().map(|(e, v)| (e, v))), None),
-            Self::Large(map) => (None, Some(map.iter())),
-        };
-        small
-            .into_iter()
-            .flatten()
-            .chain(large.into_iter().flatten())
+    pub(super) fn iter(&self) -> Iter<'_, T> {
+        match self {
+            Self::Empty => Iter::Small([].iter()),
+            Self::Small(list) => Iter::Small(list.iter()),
+            Self::Large(map) => Iter::Large(map.iter()),
+        }
     }
 
     /// Adds or replaces the edge to `end`; the replaced value.
@@ -125,6 +122,33 @@ impl<T: Clone> Adjacency<T> {
                 }
                 Some(old)
             }
+        }
+    }
+}
+
+/// The edges of an [`Adjacency`], sorted by [`End`].
+pub(super) enum Iter<'a, T> {
+    /// Of a list (or of none).
+    Small(std::slice::Iter<'a, (End, T)>),
+    /// Of a map.
+    Large(imbl::ordmap::Iter<'a, End, T, DefaultSharedPtr>),
+}
+
+impl<'a, T> Iterator for Iter<'a, T> {
+    type Item = (&'a End, &'a T);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Self::Small(it) => it.next().map(|(end, value)| (end, value)),
+            Self::Large(it) => it.next(),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            Self::Small(it) => it.size_hint(),
+            Self::Large(it) => it.size_hint(),
         }
     }
 }

@@ -581,10 +581,14 @@ impl Graph {
         wanted: Option<&[Rel]>,
     ) -> Vec<EdgeParts<'a>> {
         let rel_ok = |rel: &Rel| wanted.is_none_or(|w| w.contains(rel));
-        let mut parts = Vec::new();
         let Some(entry) = self.by_id.get(id) else {
-            return parts;
+            return Vec::new();
         };
+        let mut parts = Vec::with_capacity(match direction {
+            Direction::Out => entry.out.len(),
+            Direction::In => entry.inc.len(),
+            Direction::Both => entry.out.len() + entry.inc.len(),
+        });
         if direction != Direction::In {
             parts.extend(
                 entry
@@ -609,7 +613,17 @@ impl Graph {
                     }),
             );
         }
-        parts.sort_unstable_by(|a, b| (a.0, a.1.as_str(), a.2).cmp(&(b.0, b.1.as_str(), b.2)));
+        // Key order; the node's own name is the same on one side, so compare the rest.
+        match direction {
+            Direction::Out => {
+                parts.sort_unstable_by(|a, b| (a.1.as_str(), a.2).cmp(&(b.1.as_str(), b.2)))
+            }
+            Direction::In => {
+                parts.sort_unstable_by(|a, b| (a.0, a.1.as_str()).cmp(&(b.0, b.1.as_str())))
+            }
+            Direction::Both => parts
+                .sort_unstable_by(|a, b| (a.0, a.1.as_str(), a.2).cmp(&(b.0, b.1.as_str(), b.2))),
+        }
         parts
     }
 
@@ -763,27 +777,24 @@ impl Graph {
 
     /// Inserts or replaces a node, keeping the dependents and search indexes current.
     fn put_node(&mut self, node: &Node) {
-        if let Some(old) = self.node_data(&node.name).cloned() {
-            self.forget_node(&node.name, &old);
+        let node_type = self.intern_type(&node.node_type);
+        let data = Arc::new(NodeData::of(node, node_type));
+        let old = match self.names.get_mut(node.name.as_str()) {
+            Some(slot) => slot.node.replace(data),
+            None => {
+                self.add_name(Arc::from(node.name.as_str()), Some(data));
+                None
+            }
+        };
+        match old {
+            Some(old) => self.forget_node(&node.name, &old),
+            None => self.node_count += 1,
         }
         if let Some(index) = self.search.get_mut() {
             index.insert(node);
         }
         for dep in &node.dependencies {
             self.dependents.insert((dep.clone(), node.name.clone()));
-        }
-        let node_type = self.intern_type(&node.node_type);
-        let data = Arc::new(NodeData::of(node, node_type));
-        match self.names.get_mut(node.name.as_str()) {
-            Some(slot) => {
-                if slot.node.replace(data).is_none() {
-                    self.node_count += 1;
-                }
-            }
-            None => {
-                self.add_name(Arc::from(node.name.as_str()), Some(data));
-                self.node_count += 1;
-            }
         }
     }
 
