@@ -571,60 +571,63 @@ impl Graph {
     // ----- edges as numbers -----
 
     /// The edges touching `id` (named `name`) in `direction` with a relation in
-    /// `wanted` (any if `None`), as borrowed parts `(from, relation, to, content)`
-    /// sorted by key; a self-loop once.
-    fn parts_of<'a>(
+    /// `wanted` (any if `None`), each made by `make` from its parts (from,
+    /// relation, to, content), sorted by key (`key` gives it back); a self-loop once.
+    fn collect_edges<'a, T>(
         &'a self,
         id: Id,
         name: &'a str,
         direction: Direction,
         wanted: Option<&[Rel]>,
-    ) -> Vec<EdgeParts<'a>> {
+        make: impl Fn(EdgeParts<'a>) -> T,
+        key: impl Fn(&T) -> (&str, &str, &str),
+    ) -> Vec<T> {
         let rel_ok = |rel: &Rel| wanted.is_none_or(|w| w.contains(rel));
         let Some(entry) = self.by_id.get(id) else {
             return Vec::new();
         };
-        let mut parts = Vec::with_capacity(match direction {
+        let mut out = Vec::with_capacity(match direction {
             Direction::Out => entry.out.len(),
             Direction::In => entry.inc.len(),
             Direction::Both => entry.out.len() + entry.inc.len(),
         });
         if direction != Direction::In {
-            parts.extend(
+            out.extend(
                 entry
                     .out
                     .iter()
                     .filter(|((rel, _), _)| rel_ok(rel))
                     .filter_map(|(&(rel, to), data)| {
-                        Some((name, self.relation(rel)?, self.name(to)?, data))
+                        Some(make((name, self.relation(rel)?, self.name(to)?, data)))
                     }),
             );
         }
         if direction != Direction::Out {
             let skip_loops = direction == Direction::Both;
-            parts.extend(
+            out.extend(
                 entry
                     .inc
                     .iter()
                     .filter(|&(&(rel, from), ())| rel_ok(&rel) && !(skip_loops && from == id))
                     .filter_map(|(&(rel, from), ())| {
                         let data = self.edge_data(from, rel, id)?;
-                        Some((self.name(from)?, self.relation(rel)?, name, data))
+                        Some(make((self.name(from)?, self.relation(rel)?, name, data)))
                     }),
             );
         }
         // Key order; the node's own name is the same on one side, so compare the rest.
         match direction {
-            Direction::Out => {
-                parts.sort_unstable_by(|a, b| (a.1.as_str(), a.2).cmp(&(b.1.as_str(), b.2)))
-            }
-            Direction::In => {
-                parts.sort_unstable_by(|a, b| (a.0, a.1.as_str()).cmp(&(b.0, b.1.as_str())))
-            }
-            Direction::Both => parts
-                .sort_unstable_by(|a, b| (a.0, a.1.as_str(), a.2).cmp(&(b.0, b.1.as_str(), b.2))),
+            Direction::Out => out.sort_unstable_by(|a, b| {
+                let (a, b) = (key(a), key(b));
+                (a.1, a.2).cmp(&(b.1, b.2))
+            }),
+            Direction::In => out.sort_unstable_by(|a, b| {
+                let (a, b) = (key(a), key(b));
+                (a.0, a.1).cmp(&(b.0, b.1))
+            }),
+            Direction::Both => out.sort_unstable_by(|a, b| key(a).cmp(&key(b))),
         }
-        parts
+        out
     }
 
     /// Calls `each` with the id at the other end of every edge a traversal
@@ -743,10 +746,14 @@ impl Graph {
         relations: &[RelationType],
     ) -> Vec<Edge> {
         let wanted = self.wanted(relations);
-        self.parts_of(id, name, direction, wanted.as_deref())
-            .into_iter()
-            .map(|(from, rel, to, data)| data.edge(from.to_owned(), rel.clone(), to.to_owned()))
-            .collect()
+        self.collect_edges(
+            id,
+            name,
+            direction,
+            wanted.as_deref(),
+            |(from, rel, to, data)| data.edge(from.to_owned(), rel.clone(), to.to_owned()),
+            |edge| (&edge.from, edge.relation_type.as_str(), &edge.to),
+        )
     }
 
     /// The id of `name` if a node has it.
@@ -1134,10 +1141,17 @@ impl ReadTxn for Graph {
         };
         let wanted = self.wanted(relations);
         Ok(Some(
-            self.parts_of(id, name, direction, wanted.as_deref())
-                .into_iter()
-                .map(|(from, _, to, _)| if from == name { to } else { from }.to_owned())
-                .collect(),
+            self.collect_edges(
+                id,
+                name,
+                direction,
+                wanted.as_deref(),
+                |(from, rel, to, _)| (from, rel.as_str(), to),
+                |key| *key,
+            )
+            .into_iter()
+            .map(|(from, _, to)| if from == name { to } else { from }.to_owned())
+            .collect(),
         ))
     }
 
