@@ -1,13 +1,13 @@
 //! [`GraphState`]: the whole graph in persistent maps keyed by interned integer ids.
 //!
 //! Every name a node or an edge end carries is interned once into a number (its
-//! *id*), and every relation type too. Edges live in one persistent ordered map
-//! keyed by `(from id, relation id, to id)`, with a compact payload inline, and
-//! again, as bare keys, under `(to id, relation id, from id)` for incoming edges.
-//! So a node's edges are one range of integer keys (no string compares), and an
-//! edge costs two small map entries instead of two maps of three heap strings
-//! each. Ids are numbers only: the orders of the contract (by name) come from
-//! the name map, and a node's edges are sorted by name after they are read.
+//! *id*), and every relation type too. A persistent vector indexed by id holds
+//! each id's name and its edges both ways: out as `(relation, to) → content`,
+//! in as `(relation, from)` (see [`Adjacency`]). So reading a node's edges is
+//! one hash lookup of its name, one descent of the vector and a walk of a short
+//! list, with no string compared on the way. Ids are numbers only: the orders of
+//! the contract (by name) come from an ordered set of the names, and a node's
+//! edges are sorted by name after they are read.
 //!
 //! Every map is persistent (`imbl`): cloning the state shares all of it, which is
 //! what makes read snapshots and copy-on-write transactions cheap. The id tables
