@@ -320,7 +320,7 @@ impl GraphState {
 
     /// Removes a node (not its edges); the removed node.
     pub fn delete_node(&mut self, name: &str) -> Option<Node> {
-        if !self.graph.contains_node(name).unwrap_or(false) {
+        if self.graph.node_id(name).is_none() {
             return None;
         }
         self.graph_mut().delete_node(name)
@@ -339,7 +339,8 @@ impl GraphState {
 
     /// Removes an edge; the removed edge.
     pub fn delete_edge(&mut self, key: &EdgeKey) -> Option<Edge> {
-        if !self.graph.contains_edge(key).unwrap_or(false) {
+        let found = self.graph.key_ids(key);
+        if found.is_none_or(|(from, rel, to)| self.graph.edge_data(from, rel, to).is_none()) {
             return None;
         }
         self.graph_mut().delete_edge(key)
@@ -368,109 +369,6 @@ impl GraphState {
     /// Problems with the indexes: each must agree with the data it is derived from.
     pub fn check_indexes(&self) -> Vec<Problem> {
         self.graph.check_indexes()
-    }
-}
-
-impl ReadTxn for GraphState {
-    fn get_node(&self, name: &str) -> Result<Option<Node>> {
-        self.graph.get_node(name)
-    }
-
-    fn get_edge(&self, key: &EdgeKey) -> Result<Option<Edge>> {
-        self.graph.get_edge(key)
-    }
-
-    fn scan_nodes(
-        &self,
-        filter: &NodeFilter,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<Node>> {
-        self.graph.scan_nodes(filter, after, limit)
-    }
-
-    fn scan_edges(
-        &self,
-        filter: &EdgeFilter,
-        after: Option<&EdgeKey>,
-        limit: usize,
-    ) -> Result<Vec<Edge>> {
-        self.graph.scan_edges(filter, after, limit)
-    }
-
-    fn edges_of(
-        &self,
-        name: &str,
-        direction: Direction,
-        relations: &[RelationType],
-    ) -> Result<Vec<Edge>> {
-        self.graph.edges_of(name, direction, relations)
-    }
-
-    fn edges_of_node(
-        &self,
-        name: &str,
-        direction: Direction,
-        relations: &[RelationType],
-    ) -> Result<Option<Vec<Edge>>> {
-        self.graph.edges_of_node(name, direction, relations)
-    }
-
-    fn neighbour_names(
-        &self,
-        name: &str,
-        direction: Direction,
-        relations: &[RelationType],
-    ) -> Result<Option<Vec<String>>> {
-        self.graph.neighbour_names(name, direction, relations)
-    }
-
-    fn reach(&self, start: &str, options: &ReachOptions) -> Result<Option<Vec<String>>> {
-        self.graph.reach(start, options)
-    }
-
-    fn reach_count(&self, start: &str, options: &ReachOptions) -> Result<Option<u64>> {
-        self.graph.reach_count(start, options)
-    }
-
-    fn traverse(&self, start: &str, options: &TraverseOptions) -> Result<Vec<Visit>> {
-        self.graph.traverse(start, options)
-    }
-
-    fn dependents_of(&self, name: &str) -> Result<Vec<String>> {
-        self.graph.dependents_of(name)
-    }
-
-    fn count_nodes(&self) -> Result<u64> {
-        self.graph.count_nodes()
-    }
-
-    fn count_edges(&self) -> Result<u64> {
-        self.graph.count_edges()
-    }
-
-    fn get_schema(&self, target: &SchemaTarget) -> Result<Option<Value>> {
-        self.graph.get_schema(target)
-    }
-
-    fn list_schemas(&self) -> Result<Vec<(SchemaTarget, Value)>> {
-        self.graph.list_schemas()
-    }
-
-    fn contains_node(&self, name: &str) -> Result<bool> {
-        self.graph.contains_node(name)
-    }
-
-    fn contains_edge(&self, key: &EdgeKey) -> Result<bool> {
-        self.graph.contains_edge(key)
-    }
-
-    fn search_terms(&self, terms: &TermQuery) -> Result<TermMatches<'_>> {
-        self.graph.search_terms(terms)
-    }
-
-    fn search_infix(&self, fragment: &str) -> Result<Vec<String>> {
-        self.graph.search_infix(fragment)
     }
 }
 
@@ -1044,15 +942,16 @@ impl Graph {
     }
 }
 
-impl ReadTxn for Graph {
+impl ReadTxn for GraphState {
     fn get_node(&self, name: &str) -> Result<Option<Node>> {
-        Ok(self.node_data(name).map(|data| data.node(name)))
+        Ok(self.graph.node_data(name).map(|data| data.node(name)))
     }
 
     fn get_edge(&self, key: &EdgeKey) -> Result<Option<Edge>> {
         Ok(self
+            .graph
             .key_ids(key)
-            .and_then(|(from, rel, to)| self.edge_data(from, rel, to))
+            .and_then(|(from, rel, to)| self.graph.edge_data(from, rel, to))
             .map(|data| data.edge(key.from.clone(), key.relation_type.clone(), key.to.clone())))
     }
 
@@ -1070,6 +969,7 @@ impl ReadTxn for Graph {
         };
         let prefix = filter.name_prefix.as_deref().unwrap_or("");
         Ok(self
+            .graph
             .slots_from(start)
             .take_while(|(name, _)| name.starts_with(prefix))
             .filter_map(|(name, slot)| Some(slot.node.as_deref()?.node(name)))
@@ -1092,12 +992,13 @@ impl ReadTxn for Graph {
         };
         let after = after.map(|a| (a.from.as_str(), a.relation_type.as_str(), a.to.as_str()));
         let mut out = Vec::new();
-        for (name, slot) in self.slots_from(Bound::Included(start)) {
+        for (name, slot) in self.graph.slots_from(Bound::Included(start)) {
             if out.len() >= limit || filter.from.as_deref().is_some_and(|f| f != &**name) {
                 break;
             }
             out.extend(
-                self.edges_at(slot.id, name, Direction::Out, &[])
+                self.graph
+                    .edges_at(slot.id, name, Direction::Out, &[])
                     .into_iter()
                     .filter(|edge| after.is_none_or(|a| key_order(edge) > a))
                     .filter(|edge| filter.matches(edge))
@@ -1114,8 +1015,9 @@ impl ReadTxn for Graph {
         relations: &[RelationType],
     ) -> Result<Vec<Edge>> {
         Ok(self
+            .graph
             .id(name)
-            .map(|id| self.edges_at(id, name, direction, relations))
+            .map(|id| self.graph.edges_at(id, name, direction, relations))
             .unwrap_or_default())
     }
 
@@ -1126,8 +1028,9 @@ impl ReadTxn for Graph {
         relations: &[RelationType],
     ) -> Result<Option<Vec<Edge>>> {
         Ok(self
+            .graph
             .node_id(name)
-            .map(|id| self.edges_at(id, name, direction, relations)))
+            .map(|id| self.graph.edges_at(id, name, direction, relations)))
     }
 
     fn neighbour_names(
@@ -1136,45 +1039,53 @@ impl ReadTxn for Graph {
         direction: Direction,
         relations: &[RelationType],
     ) -> Result<Option<Vec<String>>> {
-        let Some(id) = self.node_id(name) else {
+        let Some(id) = self.graph.node_id(name) else {
             return Ok(None);
         };
-        let wanted = self.wanted(relations);
+        let wanted = self.graph.wanted(relations);
         Ok(Some(
-            self.collect_edges(
-                id,
-                name,
-                direction,
-                wanted.as_deref(),
-                |(from, rel, to, _)| (from, rel.as_str(), to),
-                |key| *key,
-            )
-            .into_iter()
-            .map(|(from, _, to)| if from == name { to } else { from }.to_owned())
-            .collect(),
+            self.graph
+                .collect_edges(
+                    id,
+                    name,
+                    direction,
+                    wanted.as_deref(),
+                    |(from, rel, to, _)| (from, rel.as_str(), to),
+                    |key| *key,
+                )
+                .into_iter()
+                .map(|(from, _, to)| if from == name { to } else { from }.to_owned())
+                .collect(),
         ))
     }
 
     fn reach(&self, start: &str, options: &ReachOptions) -> Result<Option<Vec<String>>> {
         Ok(self
+            .graph
             .reach_ids(start, options)
-            .map(|ids| self.sorted_names(ids)))
+            .map(|ids| self.graph.sorted_names(ids)))
     }
 
     fn reach_count(&self, start: &str, options: &ReachOptions) -> Result<Option<u64>> {
-        Ok(self.reach_ids(start, options).map(|ids| ids.len() as u64))
+        Ok(self
+            .graph
+            .reach_ids(start, options)
+            .map(|ids| ids.len() as u64))
     }
 
     fn traverse(&self, start: &str, options: &TraverseOptions) -> Result<Vec<Visit>> {
-        let Some(id) = self.id(start) else {
+        let Some(id) = self.graph.id(start) else {
             return Ok(Vec::new());
         };
-        let wanted = self.wanted(&options.relations);
-        let levels = self.levels(id, options.direction, wanted.as_deref(), options.max_depth);
+        let wanted = self.graph.wanted(&options.relations);
+        let levels = self
+            .graph
+            .levels(id, options.direction, wanted.as_deref(), options.max_depth);
         let mut visits = Vec::new();
         for (depth, level) in (1..).zip(levels) {
             visits.extend(
-                self.sorted_names(level)
+                self.graph
+                    .sorted_names(level)
                     .into_iter()
                     .map(|name| Visit { name, depth }),
             );
@@ -1184,6 +1095,7 @@ impl ReadTxn for Graph {
 
     fn dependents_of(&self, name: &str) -> Result<Vec<String>> {
         Ok(self
+            .graph
             .dependents
             .range((name.to_owned(), String::new())..)
             .take_while(|(dep, _)| dep == name)
@@ -1192,19 +1104,20 @@ impl ReadTxn for Graph {
     }
 
     fn count_nodes(&self) -> Result<u64> {
-        Ok(self.node_count as u64)
+        Ok(self.graph.node_count as u64)
     }
 
     fn count_edges(&self) -> Result<u64> {
-        Ok(self.edge_count as u64)
+        Ok(self.graph.edge_count as u64)
     }
 
     fn get_schema(&self, target: &SchemaTarget) -> Result<Option<Value>> {
-        Ok(self.schemas.get(target).cloned())
+        Ok(self.graph.schemas.get(target).cloned())
     }
 
     fn list_schemas(&self) -> Result<Vec<(SchemaTarget, Value)>> {
         Ok(self
+            .graph
             .schemas
             .iter()
             .map(|(t, s)| (t.clone(), s.clone()))
@@ -1212,21 +1125,22 @@ impl ReadTxn for Graph {
     }
 
     fn contains_node(&self, name: &str) -> Result<bool> {
-        Ok(self.node_data(name).is_some())
+        Ok(self.graph.node_data(name).is_some())
     }
 
     fn contains_edge(&self, key: &EdgeKey) -> Result<bool> {
         Ok(self
+            .graph
             .key_ids(key)
-            .is_some_and(|(from, rel, to)| self.edge_data(from, rel, to).is_some()))
+            .is_some_and(|(from, rel, to)| self.graph.edge_data(from, rel, to).is_some()))
     }
 
     fn search_terms(&self, terms: &TermQuery) -> Result<TermMatches<'_>> {
-        Ok(self.search_index().terms(terms))
+        Ok(self.graph.search_index().terms(terms))
     }
 
     fn search_infix(&self, fragment: &str) -> Result<Vec<String>> {
-        Ok(self.search_index().infix(fragment))
+        Ok(self.graph.search_index().infix(fragment))
     }
 }
 
