@@ -320,9 +320,8 @@ impl GraphState {
 
     /// Removes a node (not its edges); the removed node.
     pub fn delete_node(&mut self, name: &str) -> Option<Node> {
-        if self.graph.node_id(name).is_none() {
-            return None;
-        }
+        // Nothing to copy the state for when there is no such node.
+        self.graph.node_id(name)?;
         self.graph_mut().delete_node(name)
     }
 
