@@ -647,6 +647,7 @@ impl Recorder<'_> {
     /// metrics off, right before or after the round with them on (alternately), for
     /// the `-metrics-off` row; and the cost itself is measured in pairs (see
     /// [`Recorder::paired_cost`]).
+    #[allow(clippy::too_many_arguments)] // each is one part of the row; see above
     fn phase(
         &mut self,
         phase: Phase,
