@@ -118,15 +118,11 @@ pub fn confidence(value: f64) -> Rule {
 pub fn attributes(value: &Map<String, Value>) -> Rule {
     // Descends no further than the limit, so hostile nesting cannot exhaust the stack here.
     fn within(value: &Value, remaining: usize) -> bool {
-        let children: Box<dyn Iterator<Item = &Value>> = match value {
-            Value::Array(items) => Box::new(items.iter()),
-            Value::Object(map) => Box::new(map.values()),
-            _ => return true,
-        };
-        remaining > 0
-            && children
-                .into_iter()
-                .all(|child| within(child, remaining - 1))
+        match value {
+            Value::Array(items) => remaining > 0 && items.iter().all(|v| within(v, remaining - 1)),
+            Value::Object(map) => remaining > 0 && map.values().all(|v| within(v, remaining - 1)),
+            _ => true,
+        }
     }
     if value
         .values()
@@ -174,21 +170,51 @@ pub fn node_subject(name: &str) -> String {
     format!("node '{}'", shorten(name))
 }
 
+/// The violations of one entity, each naming the entity as `subject` makes it:
+/// nothing is formatted or allocated while every rule holds.
+struct Violations<S: Fn() -> String> {
+    subject: S,
+    out: Vec<Violation>,
+}
+
+impl<S: Fn() -> String> Violations<S> {
+    fn new(subject: S) -> Self {
+        Self {
+            subject,
+            out: Vec::new(),
+        }
+    }
+
+    /// Records `rule`'s violation at `pointer`.
+    fn check(&mut self, pointer: &str, rule: Rule) {
+        if let Err(message) = rule {
+            self.out
+                .push(Violation::new((self.subject)(), pointer, message));
+        }
+    }
+
+    /// Records `rule`'s violation at item `i` of the list at `pointer`.
+    fn check_item(&mut self, pointer: &str, i: usize, rule: Rule) {
+        if let Err(message) = rule {
+            self.out.push(Violation::new(
+                (self.subject)(),
+                format!("{pointer}/{i}"),
+                message,
+            ));
+        }
+    }
+}
+
 /// Every violation of the rules in a node's own fields (not its references).
 pub fn node(node: &Node) -> Vec<Violation> {
-    let subject = node_subject(&node.name);
-    let mut out = Vec::new();
-    let mut check = |pointer: String, rule: Rule| {
-        if let Err(message) = rule {
-            out.push(Violation::new(subject.clone(), pointer, message));
-        }
-    };
-    check("/name".into(), name(&node.name));
-    check("/node_type".into(), identifier(&node.node_type));
+    let mut found = Violations::new(|| node_subject(&node.name));
+    found.check("/name", name(&node.name));
+    found.check("/node_type", identifier(&node.node_type));
     for (i, text) in node.observations.iter().enumerate() {
         if text.len() > MAX_OBSERVATION_BYTES {
-            check(
-                format!("/observations/{i}"),
+            found.check_item(
+                "/observations",
+                i,
                 Err(format!(
                     "is {} bytes long; at most {MAX_OBSERVATION_BYTES} are allowed",
                     text.len()
@@ -196,29 +222,32 @@ pub fn node(node: &Node) -> Vec<Violation> {
             );
         }
     }
-    check("/attributes".into(), attributes(&node.attributes));
+    found.check("/attributes", attributes(&node.attributes));
     let mut seen = HashSet::new();
     for (i, dep) in node.dependencies.iter().enumerate() {
-        let pointer = format!("/dependencies/{i}");
-        check(pointer.clone(), name(dep));
+        found.check_item("/dependencies", i, name(dep));
         if !seen.insert(dep.as_str()) {
-            check(pointer, Err(format!("names '{}' twice", shorten(dep))));
+            found.check_item(
+                "/dependencies",
+                i,
+                Err(format!("names '{}' twice", shorten(dep))),
+            );
         }
     }
     let meta = &node.metadata;
     if let Some(author) = &meta.author {
-        check("/metadata/author".into(), text_field(author));
+        found.check("/metadata/author", text_field(author));
     }
     if let Some(source) = &meta.source {
-        check("/metadata/source".into(), text_field(source));
+        found.check("/metadata/source", text_field(source));
     }
     if let Some(status) = &meta.status {
-        check("/metadata/status".into(), label(status));
+        found.check("/metadata/status", label(status));
     }
     for (i, tag) in meta.tags.iter().enumerate() {
-        check(format!("/metadata/tags/{i}"), label(tag));
+        found.check_item("/metadata/tags", i, label(tag));
     }
-    out
+    found.out
 }
 
 /// Every violation of the rules in the metadata an import or a restore keeps as given:
@@ -250,26 +279,20 @@ pub fn kept_metadata(
 
 /// Every violation of the rules in an edge's own fields (not its endpoints' existence).
 pub fn edge(edge: &Edge) -> Vec<Violation> {
-    let subject = format!("edge {}", edge.key());
-    let mut out = Vec::new();
-    let mut check = |pointer: &str, rule: Rule| {
-        if let Err(message) = rule {
-            out.push(Violation::new(subject.clone(), pointer, message));
-        }
-    };
-    check("/from", name(&edge.from));
-    check("/to", name(&edge.to));
-    check("/relation_type", edge.relation_type.check());
-    check("/attributes", attributes(&edge.attributes));
+    let mut found = Violations::new(|| format!("edge {}", edge.key()));
+    found.check("/from", name(&edge.from));
+    found.check("/to", name(&edge.to));
+    found.check("/relation_type", edge.relation_type.check());
+    found.check("/attributes", attributes(&edge.attributes));
     let meta = &edge.metadata;
-    check("/metadata/weight", weight(meta.weight));
+    found.check("/metadata/weight", weight(meta.weight));
     if let Some(c) = meta.confidence {
-        check("/metadata/confidence", confidence(c));
+        found.check("/metadata/confidence", confidence(c));
     }
     if let Some(source) = &meta.source {
-        check("/metadata/source", text_field(source));
+        found.check("/metadata/source", text_field(source));
     }
-    out
+    found.out
 }
 
 #[cfg(test)]

@@ -179,8 +179,8 @@ fn the_demo_screenplay_matches_the_hand_counts() {
         .keys()
         .filter(|k| !computed.as_object().unwrap().contains_key(*k))
         .collect();
-    // (The dialogue searches are checked against the store by kgstore-screenplay's
-    // tests/queries.rs, not by the parser.)
+    // `dialogue_search` is the store's ranked search, checked by kgstore-screenplay's
+    // `dialogue_search_is_ranked_as_read_by_hand`, not by the parser.
     unchecked.retain(|k| *k != "about" && *k != "series" && *k != "dialogue_search");
     assert!(unchecked.is_empty(), "{unchecked:?}");
 }

@@ -5,322 +5,22 @@
 //! transaction works on its own cheap copy that replaces the current state at
 //! commit. One writer at a time.
 
-use std::ops::Bound;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
+mod adjacency;
+mod graph;
+
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use imbl::{OrdMap, OrdSet};
 use serde_json::Value;
 
 use crate::backend::{Backend, Problem, ReadTxn, WriteTxn};
 use crate::documents::{DocWrite, MemoryDocs};
 use crate::error::{Error, Result};
-use crate::events::{EventLogWrite, EventState};
-use crate::filter::{Direction, EdgeFilter, NodeFilter};
-use crate::model::{Edge, EdgeKey, Node, RelationType};
+use crate::events::EventLogWrite;
+use crate::model::{Edge, EdgeKey, Node};
 use crate::schema::SchemaTarget;
-use crate::search::{SearchIndex, TermMatches, TermQuery};
 
-/// A whole graph in persistent ordered maps, with the indexes the [`ReadTxn`]
-/// contract needs. Cloning is cheap (structure is shared), which is what makes
-/// snapshots and copy-on-write transactions cheap.
-///
-/// The memory backend is this state behind a lock. Backends that keep their
-/// indexes in memory (such as the JSON-files backend) reuse it: it implements
-/// [`ReadTxn`], and [`delegate_read_txn!`](crate::delegate_read_txn) forwards a
-/// transaction type's reads to a field holding one.
-#[derive(Clone, Default)]
-pub struct GraphState {
-    nodes: OrdMap<String, Arc<Node>>,
-    edges: OrdMap<EdgeKey, Arc<Edge>>,
-    /// Every edge again under `(to, relation, from)`, for incoming edges: the same
-    /// `Arc` as in `edges`, so reading an edge in reverse needs no second lookup.
-    incoming: OrdMap<(String, RelationType, String), Arc<Edge>>,
-    /// `(dependency, dependent)` for every dependency link.
-    dependents: OrdSet<(String, String)>,
-    schemas: OrdMap<SchemaTarget, Value>,
-    /// The event log and the event store's keyed state.
-    events: EventState,
-    /// The full-text index of the nodes.
-    search: SearchIndex,
-}
-
-/// The smallest relation type in key order, for range bounds.
-fn min_relation() -> RelationType {
-    RelationType::Custom(String::new())
-}
-
-fn first_edge_from(name: &str) -> EdgeKey {
-    EdgeKey {
-        from: name.to_owned(),
-        relation_type: min_relation(),
-        to: String::new(),
-    }
-}
-
-impl GraphState {
-    /// An empty graph.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    fn out_edges<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Arc<Edge>> + 'a {
-        self.edges
-            .range(first_edge_from(name)..)
-            .take_while(move |(key, _)| key.from == name)
-            .map(|(_, edge)| edge)
-    }
-
-    fn in_edges<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Arc<Edge>> + 'a {
-        self.incoming
-            .range((name.to_owned(), min_relation(), String::new())..)
-            .take_while(move |((to, _, _), _)| to == name)
-            .map(|(_, edge)| edge)
-    }
-
-    fn unlink_dependencies(&mut self, node: &Node) {
-        for dep in &node.dependencies {
-            self.dependents.remove(&(dep.clone(), node.name.clone()));
-        }
-    }
-
-    /// Inserts or replaces a node, keeping the dependents and search indexes current.
-    pub fn put_node(&mut self, node: Node) {
-        if let Some(old) = self.nodes.get(&node.name).cloned() {
-            self.unlink_dependencies(&old);
-            self.search.remove(&old);
-        }
-        self.search.insert(&node);
-        for dep in &node.dependencies {
-            self.dependents.insert((dep.clone(), node.name.clone()));
-        }
-        self.nodes.insert(node.name.clone(), Arc::new(node));
-    }
-
-    /// Removes a node (not its edges); the removed node.
-    pub fn delete_node(&mut self, name: &str) -> Option<Node> {
-        let old = self.nodes.remove(name)?;
-        self.unlink_dependencies(&old);
-        self.search.remove(&old);
-        Some(Arc::unwrap_or_clone(old))
-    }
-
-    /// Inserts or replaces an edge, keeping the incoming index current.
-    pub fn put_edge(&mut self, edge: Edge) {
-        let key = edge.key();
-        let edge = Arc::new(edge);
-        self.incoming.insert(
-            (key.to.clone(), key.relation_type.clone(), key.from.clone()),
-            Arc::clone(&edge),
-        );
-        self.edges.insert(key, edge);
-    }
-
-    /// Removes an edge; the removed edge.
-    pub fn delete_edge(&mut self, key: &EdgeKey) -> Option<Edge> {
-        self.incoming
-            .remove(&(key.to.clone(), key.relation_type.clone(), key.from.clone()));
-        self.edges.remove(key).map(Arc::unwrap_or_clone)
-    }
-
-    /// Registers or replaces a schema.
-    pub fn put_schema(&mut self, target: SchemaTarget, schema: Value) {
-        self.schemas.insert(target, schema);
-    }
-
-    /// Removes a schema; the removed schema.
-    pub fn delete_schema(&mut self, target: &SchemaTarget) -> Option<Value> {
-        self.schemas.remove(target)
-    }
-
-    /// The event log and keyed state.
-    pub fn event_state(&self) -> &EventState {
-        &self.events
-    }
-
-    /// The event log and keyed state, to change.
-    pub fn event_state_mut(&mut self) -> &mut EventState {
-        &mut self.events
-    }
-
-    /// Problems with the indexes: each must agree with the data it is derived from.
-    pub fn check_indexes(&self) -> Vec<Problem> {
-        let mut problems = self.events.check();
-        let agrees = self.incoming.len() == self.edges.len()
-            && self.edges.iter().all(|(k, edge)| {
-                self.incoming
-                    .get(&(k.to.clone(), k.relation_type.clone(), k.from.clone()))
-                    .is_some_and(|reverse| Arc::ptr_eq(reverse, edge) || reverse == edge)
-            });
-        if !agrees {
-            problems.push(Problem::new(
-                "in-memory incoming-edge index",
-                "does not match the edges",
-            ));
-        }
-        let dependents: OrdSet<(String, String)> = self
-            .nodes
-            .values()
-            .flat_map(|n| n.dependencies.iter().map(|d| (d.clone(), n.name.clone())))
-            .collect();
-        if dependents != self.dependents {
-            problems.push(Problem::new(
-                "in-memory dependents index",
-                "does not match the dependencies",
-            ));
-        }
-        if SearchIndex::build(self.nodes.values().map(|n| &**n)) != self.search {
-            problems.push(Problem::new(
-                "in-memory search index",
-                "does not match the nodes",
-            ));
-        }
-        for (name, node) in &self.nodes {
-            if *name != node.name {
-                problems.push(Problem::new(
-                    format!("in-memory node slot '{name}'"),
-                    "holds another node",
-                ));
-            }
-        }
-        for (key, edge) in &self.edges {
-            if !edge.has_key(key) {
-                problems.push(Problem::new(
-                    format!("in-memory edge slot {key}"),
-                    "holds another edge",
-                ));
-            }
-        }
-        problems
-    }
-}
-
-impl ReadTxn for GraphState {
-    fn get_node(&self, name: &str) -> Result<Option<Node>> {
-        Ok(self.nodes.get(name).map(|n| Node::clone(n)))
-    }
-
-    fn get_edge(&self, key: &EdgeKey) -> Result<Option<Edge>> {
-        Ok(self.edges.get(key).map(|e| Edge::clone(e)))
-    }
-
-    fn scan_nodes(
-        &self,
-        filter: &NodeFilter,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<Node>> {
-        let start = match (after, filter.name_prefix.as_deref()) {
-            (Some(a), Some(p)) if p > a => Bound::Included(p.to_owned()),
-            (Some(a), _) => Bound::Excluded(a.to_owned()),
-            (None, Some(p)) => Bound::Included(p.to_owned()),
-            (None, None) => Bound::Unbounded,
-        };
-        let prefix = filter.name_prefix.as_deref().unwrap_or("");
-        Ok(self
-            .nodes
-            .range((start, Bound::Unbounded))
-            .take_while(|(name, _)| name.starts_with(prefix))
-            .filter(|(_, node)| filter.matches(node))
-            .take(limit)
-            .map(|(_, node)| Node::clone(node))
-            .collect())
-    }
-
-    fn scan_edges(
-        &self,
-        filter: &EdgeFilter,
-        after: Option<&EdgeKey>,
-        limit: usize,
-    ) -> Result<Vec<Edge>> {
-        let start = match (after, filter.from.as_deref()) {
-            (Some(a), Some(f)) if f > a.from.as_str() => Bound::Included(first_edge_from(f)),
-            (Some(a), _) => Bound::Excluded(a.clone()),
-            (None, Some(f)) => Bound::Included(first_edge_from(f)),
-            (None, None) => Bound::Unbounded,
-        };
-        Ok(self
-            .edges
-            .range((start, Bound::Unbounded))
-            .take_while(|(key, _)| filter.from.as_ref().is_none_or(|f| *f == key.from))
-            .filter(|(_, edge)| filter.matches(edge))
-            .take(limit)
-            .map(|(_, edge)| Edge::clone(edge))
-            .collect())
-    }
-
-    fn edges_of(
-        &self,
-        name: &str,
-        direction: Direction,
-        relations: &[RelationType],
-    ) -> Result<Vec<Edge>> {
-        let wanted =
-            |edge: &&Arc<Edge>| relations.is_empty() || relations.contains(&edge.relation_type);
-        let mut out: Vec<Edge> = Vec::new();
-        if matches!(direction, Direction::Out | Direction::Both) {
-            out.extend(self.out_edges(name).filter(wanted).map(|e| Edge::clone(e)));
-        }
-        if matches!(direction, Direction::In | Direction::Both) {
-            let skip_loops = direction == Direction::Both;
-            out.extend(
-                self.in_edges(name)
-                    .filter(wanted)
-                    .filter(|e| !(skip_loops && e.from == e.to))
-                    .map(|e| Edge::clone(e)),
-            );
-            out.sort_by(|a, b| {
-                (&a.from, &a.relation_type, &a.to).cmp(&(&b.from, &b.relation_type, &b.to))
-            });
-        }
-        Ok(out)
-    }
-
-    fn dependents_of(&self, name: &str) -> Result<Vec<String>> {
-        Ok(self
-            .dependents
-            .range((name.to_owned(), String::new())..)
-            .take_while(|(dep, _)| dep == name)
-            .map(|(_, dependent)| dependent.clone())
-            .collect())
-    }
-
-    fn count_nodes(&self) -> Result<u64> {
-        Ok(self.nodes.len() as u64)
-    }
-
-    fn count_edges(&self) -> Result<u64> {
-        Ok(self.edges.len() as u64)
-    }
-
-    fn get_schema(&self, target: &SchemaTarget) -> Result<Option<Value>> {
-        Ok(self.schemas.get(target).cloned())
-    }
-
-    fn list_schemas(&self) -> Result<Vec<(SchemaTarget, Value)>> {
-        Ok(self
-            .schemas
-            .iter()
-            .map(|(t, s)| (t.clone(), s.clone()))
-            .collect())
-    }
-
-    fn contains_node(&self, name: &str) -> Result<bool> {
-        Ok(self.nodes.contains_key(name))
-    }
-
-    fn contains_edge(&self, key: &EdgeKey) -> Result<bool> {
-        Ok(self.edges.contains_key(key))
-    }
-
-    fn search_terms(&self, terms: &TermQuery) -> Result<TermMatches<'_>> {
-        Ok(self.search.terms(terms))
-    }
-
-    fn search_infix(&self, fragment: &str) -> Result<Vec<String>> {
-        Ok(self.search.infix(fragment))
-    }
-}
+pub use graph::GraphState;
 
 /// Implements [`ReadTxn`] for a type by forwarding every plain read to one of its
 /// fields (a [`GraphState`], say), so that backends keeping their indexes in
@@ -397,6 +97,43 @@ macro_rules! delegate_read_txn {
                 relations: &[$crate::RelationType],
             ) -> $crate::Result<Vec<$crate::Edge>> {
                 $crate::ReadTxn::edges_of(&self.$field, name, direction, relations)
+            }
+            fn edges_of_node(
+                &self,
+                name: &str,
+                direction: $crate::Direction,
+                relations: &[$crate::RelationType],
+            ) -> $crate::Result<Option<Vec<$crate::Edge>>> {
+                $crate::ReadTxn::edges_of_node(&self.$field, name, direction, relations)
+            }
+            fn neighbour_names(
+                &self,
+                name: &str,
+                direction: $crate::Direction,
+                relations: &[$crate::RelationType],
+            ) -> $crate::Result<Option<Vec<String>>> {
+                $crate::ReadTxn::neighbour_names(&self.$field, name, direction, relations)
+            }
+            fn reach(
+                &self,
+                start: &str,
+                options: &$crate::ReachOptions,
+            ) -> $crate::Result<Option<Vec<String>>> {
+                $crate::ReadTxn::reach(&self.$field, start, options)
+            }
+            fn reach_count(
+                &self,
+                start: &str,
+                options: &$crate::ReachOptions,
+            ) -> $crate::Result<Option<u64>> {
+                $crate::ReadTxn::reach_count(&self.$field, start, options)
+            }
+            fn traverse(
+                &self,
+                start: &str,
+                options: &$crate::TraverseOptions,
+            ) -> $crate::Result<Vec<$crate::Visit>> {
+                $crate::ReadTxn::traverse(&self.$field, start, options)
             }
             fn dependents_of(&self, name: &str) -> $crate::Result<Vec<String>> {
                 $crate::ReadTxn::dependents_of(&self.$field, name)
@@ -712,7 +449,7 @@ crate::delegate_read_txn!(MemoryWrite<'_>, state, events, documents: docs);
 
 impl WriteTxn for MemoryWrite<'_> {
     fn put_node(&mut self, node: &Node) -> Result<()> {
-        self.state.put_node(node.clone());
+        self.state.put_node_ref(node);
         Ok(())
     }
 
@@ -721,7 +458,7 @@ impl WriteTxn for MemoryWrite<'_> {
     }
 
     fn put_edge(&mut self, edge: &Edge) -> Result<()> {
-        self.state.put_edge(edge.clone());
+        self.state.put_edge_ref(edge);
         Ok(())
     }
 
@@ -739,7 +476,7 @@ impl WriteTxn for MemoryWrite<'_> {
     }
 
     fn events_mut(&mut self) -> Option<&mut dyn EventLogWrite> {
-        Some(&mut self.state.events)
+        Some(self.state.event_state_mut())
     }
 
     fn documents_mut(&mut self) -> Option<&mut dyn DocWrite> {
@@ -766,6 +503,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use std::sync::Arc;
 
     /// Regression: the writer gates admitted whoever grabbed the mutex first, so a
     /// writer that left and asked again at once overtook those waiting, and under

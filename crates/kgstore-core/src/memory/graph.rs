@@ -1,0 +1,1244 @@
+//! [`GraphState`]: the whole graph in persistent maps keyed by interned integer ids.
+//!
+//! Every name a node or an edge end carries is interned once into a number (its
+//! *id*), and every relation type too. A persistent vector indexed by id holds
+//! each id's name and its edges both ways: out as `(relation, to) → content`,
+//! in as `(relation, from)` (see [`Adjacency`]). So reading a node's edges is
+//! one hash lookup of its name, one descent of the vector and a walk of a short
+//! list, with no string compared on the way. Ids are numbers only: the orders of
+//! the contract (by name) come from an ordered set of the names, and a node's
+//! edges are sorted by name after they are read.
+//!
+//! Every map is persistent (`imbl`): cloning the state shares all of it, which is
+//! what makes read snapshots and copy-on-write transactions cheap. The id tables
+//! are part of the state too, so a rolled-back transaction leaves no name behind,
+//! and a name is given up (its id reused) once no node and no edge carries it.
+
+use std::ops::Bound;
+use std::sync::{Arc, OnceLock};
+
+use imbl::shared_ptr::DefaultSharedPtr;
+use imbl::{GenericHashMap, OrdMap, OrdSet, Vector};
+use serde_json::{Map, Value};
+
+use crate::algo::{Reach, ReachOptions, TraverseOptions, Visit};
+use crate::backend::{Problem, ReadTxn};
+use crate::error::Result;
+use crate::events::EventState;
+use crate::filter::{Direction, EdgeFilter, NodeFilter};
+use crate::model::{Edge, EdgeKey, EdgeMetadata, Node, NodeMetadata, RelationType};
+use crate::schema::SchemaTarget;
+use crate::search::{SearchIndex, TermMatches, TermQuery};
+use crate::timestamp::Timestamp;
+
+use super::adjacency::Adjacency;
+
+/// An interned node name's number.
+pub(super) type Id = usize;
+/// An interned relation type's number.
+pub(super) type Rel = usize;
+/// An edge as numbers: `(from, relation, to)`.
+type Key = (Id, Rel, Id);
+/// A persistent hash map with a fast hasher (seeded per process, so names chosen
+/// to collide cannot be prepared in advance).
+type HashMap<K, V> = GenericHashMap<K, V, foldhash::fast::RandomState, DefaultSharedPtr>;
+/// A set of ids while a traversal runs.
+type IdSet = foldhash::HashSet<Id>;
+/// An edge as borrowed parts: from, relation, to, content.
+type EdgeParts<'a> = (&'a str, &'a RelationType, &'a str, &'a EdgeData);
+
+/// What an id stands for: a name in use, with the edges leaving and arriving
+/// at it, or nothing (a free id).
+#[derive(Clone, Default)]
+struct IdEntry {
+    name: Option<Arc<str>>,
+    /// Edges leaving, by `(relation, to)`, with their content.
+    out: Adjacency<EdgeData>,
+    /// Edges arriving, by `(relation, from)` (their content is in `from`'s `out`).
+    inc: Adjacency<()>,
+}
+
+/// What a name's entry holds: its id, and the node of that name if there is one
+/// (a name can be an edge's end without a node, in a state that a backend fills
+/// from damaged files, say; the store itself never writes such an edge).
+#[derive(Clone)]
+struct Slot {
+    id: Id,
+    node: Option<Arc<NodeData>>,
+}
+
+/// A node's content without its name (the name is its slot's key): the type
+/// shared with every node of that type, the attributes as a sorted list (a
+/// two-entry map costs a 632-byte tree node; the list, its two entries), and the
+/// rarely set parts behind one pointer only when set.
+struct NodeData {
+    node_type: Arc<str>,
+    attributes: Box<[(String, Value)]>,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    version: u64,
+    extra: Option<Box<NodeExtra>>,
+}
+
+/// The parts of a node that many nodes leave empty.
+struct NodeExtra {
+    observations: Vec<String>,
+    dependencies: Vec<String>,
+    author: Option<String>,
+    source: Option<String>,
+    tags: Vec<String>,
+    status: Option<String>,
+}
+
+impl NodeData {
+    /// The node's content (copied); `node_type` is the shared copy of its type.
+    fn of(node: &Node, node_type: Arc<str>) -> Self {
+        let meta = &node.metadata;
+        let plain = node.observations.is_empty()
+            && node.dependencies.is_empty()
+            && meta.author.is_none()
+            && meta.source.is_none()
+            && meta.tags.is_empty()
+            && meta.status.is_none();
+        Self {
+            node_type,
+            attributes: node
+                .attributes
+                .iter()
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect(),
+            created_at: meta.created_at,
+            updated_at: meta.updated_at,
+            version: meta.version,
+            extra: (!plain).then(|| {
+                Box::new(NodeExtra {
+                    observations: node.observations.clone(),
+                    dependencies: node.dependencies.clone(),
+                    author: meta.author.clone(),
+                    source: meta.source.clone(),
+                    tags: meta.tags.clone(),
+                    status: meta.status.clone(),
+                })
+            }),
+        }
+    }
+
+    /// The whole node, named `name`.
+    fn node(&self, name: &str) -> Node {
+        let mut attributes = Map::new();
+        for (key, value) in &*self.attributes {
+            attributes.insert(key.clone(), value.clone());
+        }
+        let mut node = Node {
+            name: name.to_owned(),
+            node_type: self.node_type.to_string(),
+            observations: Vec::new(),
+            attributes,
+            dependencies: Vec::new(),
+            metadata: NodeMetadata {
+                created_at: self.created_at,
+                updated_at: self.updated_at,
+                version: self.version,
+                ..NodeMetadata::default()
+            },
+        };
+        if let Some(x) = &self.extra {
+            node.observations.clone_from(&x.observations);
+            node.dependencies.clone_from(&x.dependencies);
+            let meta = &mut node.metadata;
+            meta.author.clone_from(&x.author);
+            meta.source.clone_from(&x.source);
+            meta.tags.clone_from(&x.tags);
+            meta.status.clone_from(&x.status);
+        }
+        node
+    }
+
+    fn dependencies(&self) -> &[String] {
+        self.extra.as_ref().map_or(&[], |x| &x.dependencies)
+    }
+}
+
+/// An edge's content without its key: what nearly every edge has inline, the
+/// rest (attributes, confidence, direction, source) shared behind one pointer
+/// only when set.
+#[derive(Clone)]
+struct EdgeData {
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    version: u64,
+    weight: f64,
+    extra: Option<Arc<EdgeExtra>>,
+}
+
+/// The parts of an edge's content that most edges leave at their defaults.
+struct EdgeExtra {
+    attributes: Map<String, Value>,
+    confidence: Option<f64>,
+    bidirectional: bool,
+    source: Option<String>,
+}
+
+impl EdgeData {
+    /// The edge's content (copied).
+    fn of(edge: &Edge) -> Self {
+        let meta = &edge.metadata;
+        let plain = edge.attributes.is_empty()
+            && meta.confidence.is_none()
+            && !meta.bidirectional
+            && meta.source.is_none();
+        Self {
+            created_at: meta.created_at,
+            updated_at: meta.updated_at,
+            version: meta.version,
+            weight: meta.weight,
+            extra: (!plain).then(|| {
+                Arc::new(EdgeExtra {
+                    attributes: edge.attributes.clone(),
+                    confidence: meta.confidence,
+                    bidirectional: meta.bidirectional,
+                    source: meta.source.clone(),
+                })
+            }),
+        }
+    }
+
+    fn bidirectional(&self) -> bool {
+        self.extra.as_ref().is_some_and(|x| x.bidirectional)
+    }
+
+    /// The whole edge, with its key's parts.
+    fn edge(&self, from: String, relation_type: RelationType, to: String) -> Edge {
+        let (attributes, confidence, bidirectional, source) = match self.extra.as_deref() {
+            Some(x) => (
+                x.attributes.clone(),
+                x.confidence,
+                x.bidirectional,
+                x.source.clone(),
+            ),
+            None => (Map::new(), None, false, None),
+        };
+        Edge {
+            from,
+            relation_type,
+            to,
+            attributes,
+            metadata: EdgeMetadata {
+                created_at: self.created_at,
+                updated_at: self.updated_at,
+                version: self.version,
+                weight: self.weight,
+                confidence,
+                bidirectional,
+                source,
+            },
+        }
+    }
+}
+
+/// An edge's key parts in the contract's order: from, relation name, to.
+fn key_order(edge: &Edge) -> (&str, &str, &str) {
+    (&edge.from, edge.relation_type.as_str(), &edge.to)
+}
+
+/// The data of a [`GraphState`], shared by its clones until one of them writes.
+#[derive(Clone, Default)]
+struct Graph {
+    /// Every name in use (by a node or an edge end), with its id and its node:
+    /// point lookups hash, and never compare more than one name.
+    names: HashMap<Arc<str>, Slot>,
+    /// The same names in order, for scans.
+    ordered: OrdSet<Arc<str>>,
+    /// What each id stands for: its name and its edges both ways (no name: a
+    /// free id, listed in `free`).
+    by_id: Vector<IdEntry>,
+    /// Ids given up, to be reused.
+    free: Vector<Id>,
+    /// How many names have a node.
+    node_count: usize,
+    /// Every node type in use so far, each stored once and shared by its nodes
+    /// (never given up: there are few).
+    node_types: HashMap<Arc<str>, ()>,
+    /// Every relation type in use so far, with its id (never given up: there are few).
+    relations: OrdMap<RelationType, Rel>,
+    /// Each relation id's type.
+    relation_by_id: Vector<RelationType>,
+    /// How many edges there are.
+    edge_count: usize,
+    /// How many edges are bidirectional (while none is, an outgoing traversal
+    /// need not look at incoming edges).
+    bidirectional_edges: usize,
+    /// `(dependency, dependent)` for every dependency link.
+    dependents: OrdSet<(String, String)>,
+    schemas: OrdMap<SchemaTarget, Value>,
+    /// The event log and the event store's keyed state.
+    events: EventState,
+    /// The full-text index of the nodes, built by the first search that needs
+    /// it (on the version of the state it searches) and kept current by every
+    /// write from then on: a state nobody searches pays neither its memory nor
+    /// its upkeep on each put.
+    search: OnceLock<SearchIndex>,
+}
+
+/// A whole graph in persistent maps, with the indexes the [`ReadTxn`] contract
+/// needs. Cloning is cheap (structure is shared), which is what makes snapshots
+/// and copy-on-write transactions cheap.
+///
+/// The memory backend is this state behind a lock. Backends that keep their
+/// indexes in memory (such as the JSON-files backend) reuse it: it implements
+/// [`ReadTxn`], and [`delegate_read_txn!`](crate::delegate_read_txn) forwards a
+/// transaction type's reads to a field holding one.
+///
+/// The maps sit behind one shared pointer: a clone (a read snapshot, a write
+/// transaction's starting point) costs one reference count, and the first write
+/// to a shared state copies that pointer's content (the maps' roots) once.
+#[derive(Clone, Default)]
+pub struct GraphState {
+    graph: Arc<Graph>,
+}
+
+impl GraphState {
+    /// An empty graph.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn graph_mut(&mut self) -> &mut Graph {
+        Arc::make_mut(&mut self.graph)
+    }
+
+    /// Inserts or replaces a node, keeping the dependents and search indexes current.
+    pub fn put_node(&mut self, node: Node) {
+        self.put_node_ref(&node);
+    }
+
+    /// [`GraphState::put_node`] from a borrowed node: copies only what is kept
+    /// (not the name or the type, when they are stored already).
+    pub fn put_node_ref(&mut self, node: &Node) {
+        self.graph_mut().put_node(node);
+    }
+
+    /// Removes a node (not its edges); the removed node.
+    pub fn delete_node(&mut self, name: &str) -> Option<Node> {
+        // Nothing to copy the state for when there is no such node.
+        self.graph.node_id(name)?;
+        self.graph_mut().delete_node(name)
+    }
+
+    /// Inserts or replaces an edge, keeping the incoming index current.
+    pub fn put_edge(&mut self, edge: Edge) {
+        self.put_edge_ref(&edge);
+    }
+
+    /// [`GraphState::put_edge`] from a borrowed edge: copies only what is kept
+    /// (not the names or the relation, when they are stored already).
+    pub fn put_edge_ref(&mut self, edge: &Edge) {
+        self.graph_mut().put_edge(edge);
+    }
+
+    /// Removes an edge; the removed edge.
+    pub fn delete_edge(&mut self, key: &EdgeKey) -> Option<Edge> {
+        let found = self.graph.key_ids(key);
+        if found.is_none_or(|(from, rel, to)| self.graph.edge_data(from, rel, to).is_none()) {
+            return None;
+        }
+        self.graph_mut().delete_edge(key)
+    }
+
+    /// Registers or replaces a schema.
+    pub fn put_schema(&mut self, target: SchemaTarget, schema: Value) {
+        self.graph_mut().put_schema(target, schema);
+    }
+
+    /// Removes a schema; the removed schema.
+    pub fn delete_schema(&mut self, target: &SchemaTarget) -> Option<Value> {
+        self.graph_mut().delete_schema(target)
+    }
+
+    /// The event log and keyed state.
+    pub fn event_state(&self) -> &EventState {
+        self.graph.event_state()
+    }
+
+    /// The event log and keyed state, to change.
+    pub fn event_state_mut(&mut self) -> &mut EventState {
+        self.graph_mut().event_state_mut()
+    }
+
+    /// Problems with the indexes: each must agree with the data it is derived from.
+    pub fn check_indexes(&self) -> Vec<Problem> {
+        self.graph.check_indexes()
+    }
+}
+
+impl Graph {
+    // ----- ids -----
+
+    fn id(&self, name: &str) -> Option<Id> {
+        self.names.get(name).map(|slot| slot.id)
+    }
+
+    fn name(&self, id: Id) -> Option<&str> {
+        self.by_id.get(id)?.name.as_deref()
+    }
+
+    fn relation_id(&self, relation: &RelationType) -> Option<Rel> {
+        self.relations.get(relation).copied()
+    }
+
+    fn relation(&self, rel: Rel) -> Option<&RelationType> {
+        self.relation_by_id.get(rel)
+    }
+
+    fn node_data(&self, name: &str) -> Option<&Arc<NodeData>> {
+        self.names.get(name)?.node.as_ref()
+    }
+
+    /// The id of `name`, giving it one (with no node) if it has none.
+    fn intern(&mut self, name: &str) -> Id {
+        if let Some(id) = self.id(name) {
+            return id;
+        }
+        self.add_name(Arc::from(name), None)
+    }
+
+    /// Adds a name that is not in use yet; its new id.
+    fn add_name(&mut self, name: Arc<str>, node: Option<Arc<NodeData>>) -> Id {
+        let id = self.new_id(Arc::clone(&name));
+        self.ordered.insert(Arc::clone(&name));
+        self.names.insert(name, Slot { id, node });
+        id
+    }
+
+    fn new_id(&mut self, name: Arc<str>) -> Id {
+        match self.free.pop_back() {
+            Some(id) => {
+                self.by_id.set(
+                    id,
+                    IdEntry {
+                        name: Some(name),
+                        ..IdEntry::default()
+                    },
+                );
+                id
+            }
+            None => {
+                self.by_id.push_back(IdEntry {
+                    name: Some(name),
+                    ..IdEntry::default()
+                });
+                self.by_id.len() - 1
+            }
+        }
+    }
+
+    fn intern_relation(&mut self, relation: &RelationType) -> Rel {
+        if let Some(rel) = self.relation_id(relation) {
+            return rel;
+        }
+        let rel = self.relation_by_id.len();
+        self.relation_by_id.push_back(relation.clone());
+        self.relations.insert(relation.clone(), rel);
+        rel
+    }
+
+    fn has_edges(&self, id: Id) -> bool {
+        self.by_id
+            .get(id)
+            .is_some_and(|e| !e.out.is_empty() || !e.inc.is_empty())
+    }
+
+    /// Gives up the name with this id if nothing carries it any more.
+    fn release(&mut self, id: Id) {
+        let Some(name) = self.by_id.get(id).and_then(|e| e.name.clone()) else {
+            return;
+        };
+        let unused = self
+            .names
+            .get(&*name)
+            .is_some_and(|slot| slot.node.is_none());
+        if unused && !self.has_edges(id) {
+            self.names.remove(&*name);
+            self.ordered.remove(&*name);
+            self.by_id.set(id, IdEntry::default());
+            self.free.push_back(id);
+        }
+    }
+
+    // ----- edges as numbers -----
+
+    /// The edges touching `id` (named `name`) in `direction` with a relation in
+    /// `wanted` (any if `None`), each made by `make` from its parts (from,
+    /// relation, to, content), sorted by key (`key` gives it back); a self-loop once.
+    fn collect_edges<'a, T>(
+        &'a self,
+        id: Id,
+        name: &'a str,
+        direction: Direction,
+        wanted: Option<&[Rel]>,
+        make: impl Fn(EdgeParts<'a>) -> T,
+        key: impl Fn(&T) -> (&str, &str, &str),
+    ) -> Vec<T> {
+        let rel_ok = |rel: &Rel| wanted.is_none_or(|w| w.contains(rel));
+        let Some(entry) = self.by_id.get(id) else {
+            return Vec::new();
+        };
+        let mut out = Vec::with_capacity(match direction {
+            Direction::Out => entry.out.len(),
+            Direction::In => entry.inc.len(),
+            Direction::Both => entry.out.len() + entry.inc.len(),
+        });
+        if direction != Direction::In {
+            out.extend(
+                entry
+                    .out
+                    .iter()
+                    .filter(|((rel, _), _)| rel_ok(rel))
+                    .filter_map(|(&(rel, to), data)| {
+                        Some(make((name, self.relation(rel)?, self.name(to)?, data)))
+                    }),
+            );
+        }
+        if direction != Direction::Out {
+            let skip_loops = direction == Direction::Both;
+            out.extend(
+                entry
+                    .inc
+                    .iter()
+                    .filter(|&(&(rel, from), ())| rel_ok(&rel) && !(skip_loops && from == id))
+                    .filter_map(|(&(rel, from), ())| {
+                        let data = self.edge_data(from, rel, id)?;
+                        Some(make((self.name(from)?, self.relation(rel)?, name, data)))
+                    }),
+            );
+        }
+        // Key order; the node's own name is the same on one side, so compare the rest.
+        match direction {
+            Direction::Out => out.sort_unstable_by(|a, b| {
+                let (a, b) = (key(a), key(b));
+                (a.1, a.2).cmp(&(b.1, b.2))
+            }),
+            Direction::In => out.sort_unstable_by(|a, b| {
+                let (a, b) = (key(a), key(b));
+                (a.0, a.1).cmp(&(b.0, b.1))
+            }),
+            Direction::Both => out.sort_unstable_by(|a, b| key(a).cmp(&key(b))),
+        }
+        out
+    }
+
+    /// Calls `each` with the id at the other end of every edge a traversal
+    /// follows from `id` in one hop (see [`crate::algo::hop`]): the edges in
+    /// `direction`, and bidirectional edges the other way.
+    fn hop_ids(
+        &self,
+        id: Id,
+        direction: Direction,
+        wanted: Option<&[Rel]>,
+        mut each: impl FnMut(Id),
+    ) {
+        let rel_ok = |rel: &Rel| wanted.is_none_or(|w| w.contains(rel));
+        let Some(entry) = self.by_id.get(id) else {
+            return;
+        };
+        for (&(rel, to), data) in entry.out.iter() {
+            let follow = match direction {
+                Direction::Out | Direction::Both => true,
+                Direction::In => to == id || data.bidirectional(),
+            };
+            if follow && rel_ok(&rel) {
+                each(to);
+            }
+        }
+        if direction == Direction::Out && self.bidirectional_edges == 0 {
+            return;
+        }
+        for (&(rel, from), ()) in entry.inc.iter() {
+            if from == id || !rel_ok(&rel) {
+                continue;
+            }
+            let follow = match direction {
+                Direction::In | Direction::Both => true,
+                Direction::Out => self
+                    .edge_data(from, rel, id)
+                    .is_some_and(EdgeData::bidirectional),
+            };
+            if follow {
+                each(from);
+            }
+        }
+    }
+
+    /// The ids 1 to `hops` hops from `start` (not `start`), level by level.
+    fn levels(
+        &self,
+        start: Id,
+        direction: Direction,
+        wanted: Option<&[Rel]>,
+        hops: usize,
+    ) -> Vec<Vec<Id>> {
+        let mut seen: IdSet = IdSet::default();
+        seen.insert(start);
+        let mut levels: Vec<Vec<Id>> = Vec::new();
+        let mut frontier = vec![start];
+        for _ in 0..hops {
+            let mut next = Vec::new();
+            for &id in &frontier {
+                self.hop_ids(id, direction, wanted, |to| {
+                    if seen.insert(to) {
+                        next.push(to);
+                    }
+                });
+            }
+            if next.is_empty() {
+                break;
+            }
+            frontier.clone_from(&next);
+            levels.push(next);
+        }
+        levels
+    }
+
+    /// The ids at the end of walks of exactly `hops` edges from `start`.
+    fn walk_ends(
+        &self,
+        start: Id,
+        direction: Direction,
+        wanted: Option<&[Rel]>,
+        hops: usize,
+    ) -> IdSet {
+        let mut frontier = IdSet::default();
+        frontier.insert(start);
+        for _ in 0..hops {
+            let mut next = IdSet::default();
+            for &id in &frontier {
+                self.hop_ids(id, direction, wanted, |to| {
+                    next.insert(to);
+                });
+            }
+            frontier = next;
+            if frontier.is_empty() {
+                break;
+            }
+        }
+        frontier
+    }
+
+    /// The names of `ids`, sorted.
+    fn sorted_names(&self, ids: impl IntoIterator<Item = Id>) -> Vec<String> {
+        let mut names: Vec<String> = ids
+            .into_iter()
+            .filter_map(|id| self.name(id).map(str::to_owned))
+            .collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// The edges of `id` (named `name`), as [`ReadTxn::edges_of`] lists them.
+    fn edges_at(
+        &self,
+        id: Id,
+        name: &str,
+        direction: Direction,
+        relations: &[RelationType],
+    ) -> Vec<Edge> {
+        let wanted = self.wanted(relations);
+        self.collect_edges(
+            id,
+            name,
+            direction,
+            wanted.as_deref(),
+            |(from, rel, to, data)| data.edge(from.to_owned(), rel.clone(), to.to_owned()),
+            |edge| (&edge.from, edge.relation_type.as_str(), &edge.to),
+        )
+    }
+
+    /// The id of `name` if a node has it.
+    fn node_id(&self, name: &str) -> Option<Id> {
+        let slot = self.names.get(name)?;
+        slot.node.as_ref().map(|_| slot.id)
+    }
+
+    /// The ids `options` reaches from the node `start`; `None` if there is no such node.
+    fn reach_ids(&self, start: &str, options: &ReachOptions) -> Option<Vec<Id>> {
+        let id = self.node_id(start)?;
+        let wanted = self.wanted(&options.relations);
+        let wanted = wanted.as_deref();
+        Some(match options.reach {
+            Reach::Within => self
+                .levels(id, options.direction, wanted, options.hops)
+                .into_iter()
+                .flatten()
+                .collect(),
+            Reach::Exactly => self
+                .walk_ends(id, options.direction, wanted, options.hops)
+                .into_iter()
+                .collect(),
+        })
+    }
+
+    // ----- writes -----
+
+    /// Inserts or replaces a node, keeping the dependents and search indexes current.
+    fn put_node(&mut self, node: &Node) {
+        let node_type = self.intern_type(&node.node_type);
+        let data = Arc::new(NodeData::of(node, node_type));
+        let old = match self.names.get_mut(node.name.as_str()) {
+            Some(slot) => slot.node.replace(data),
+            None => {
+                self.add_name(Arc::from(node.name.as_str()), Some(data));
+                None
+            }
+        };
+        match old {
+            Some(old) => self.forget_node(&node.name, &old),
+            None => self.node_count += 1,
+        }
+        if let Some(index) = self.search.get_mut() {
+            index.insert(node);
+        }
+        for dep in &node.dependencies {
+            self.dependents.insert((dep.clone(), node.name.clone()));
+        }
+    }
+
+    /// The shared copy of a node type's name.
+    fn intern_type(&mut self, node_type: &str) -> Arc<str> {
+        if let Some((shared, ())) = self.node_types.get_key_value(node_type) {
+            return Arc::clone(shared);
+        }
+        let shared: Arc<str> = Arc::from(node_type);
+        self.node_types.insert(Arc::clone(&shared), ());
+        shared
+    }
+
+    /// Takes a node that is being replaced or removed out of the dependents and
+    /// search indexes.
+    fn forget_node(&mut self, name: &str, old: &NodeData) {
+        for dep in old.dependencies() {
+            self.dependents.remove(&(dep.clone(), name.to_owned()));
+        }
+        if let Some(index) = self.search.get_mut() {
+            index.remove(&old.node(name));
+        }
+    }
+
+    /// Removes a node (not its edges); the removed node.
+    fn delete_node(&mut self, name: &str) -> Option<Node> {
+        let slot = self.names.get_mut(name)?;
+        let old = slot.node.take()?;
+        let id = slot.id;
+        self.node_count -= 1;
+        self.forget_node(name, &old);
+        self.release(id);
+        Some(old.node(name))
+    }
+
+    /// Inserts or replaces an edge, keeping the incoming index current.
+    fn put_edge(&mut self, edge: &Edge) {
+        let from = self.intern(&edge.from);
+        let to = self.intern(&edge.to);
+        let rel = self.intern_relation(&edge.relation_type);
+        let data = EdgeData::of(edge);
+        self.bidirectional_edges += usize::from(data.bidirectional());
+        let Some(entry) = self.by_id.get_mut(from) else {
+            return;
+        };
+        match entry.out.insert((rel, to), data) {
+            Some(old) => self.bidirectional_edges -= usize::from(old.bidirectional()),
+            None => {
+                self.edge_count += 1;
+                if let Some(entry) = self.by_id.get_mut(to) {
+                    entry.inc.insert((rel, from), ());
+                }
+            }
+        }
+    }
+
+    /// Removes an edge; the removed edge.
+    fn delete_edge(&mut self, key: &EdgeKey) -> Option<Edge> {
+        let (from, rel, to) = self.key_ids(key)?;
+        let data = self.by_id.get_mut(from)?.out.remove(&(rel, to))?;
+        if let Some(entry) = self.by_id.get_mut(to) {
+            entry.inc.remove(&(rel, from));
+        }
+        self.edge_count -= 1;
+        self.bidirectional_edges -= usize::from(data.bidirectional());
+        self.release(from);
+        self.release(to);
+        Some(data.edge(key.from.clone(), key.relation_type.clone(), key.to.clone()))
+    }
+
+    /// The content of the edge `from -[rel]-> to`.
+    fn edge_data(&self, from: Id, rel: Rel, to: Id) -> Option<&EdgeData> {
+        self.by_id.get(from)?.out.get(&(rel, to))
+    }
+
+    fn key_ids(&self, key: &EdgeKey) -> Option<Key> {
+        Some((
+            self.id(&key.from)?,
+            self.relation_id(&key.relation_type)?,
+            self.id(&key.to)?,
+        ))
+    }
+
+    /// Registers or replaces a schema.
+    fn put_schema(&mut self, target: SchemaTarget, schema: Value) {
+        self.schemas.insert(target, schema);
+    }
+
+    /// Removes a schema; the removed schema.
+    fn delete_schema(&mut self, target: &SchemaTarget) -> Option<Value> {
+        self.schemas.remove(target)
+    }
+
+    /// The event log and keyed state.
+    fn event_state(&self) -> &EventState {
+        &self.events
+    }
+
+    /// The event log and keyed state, to change.
+    fn event_state_mut(&mut self) -> &mut EventState {
+        &mut self.events
+    }
+
+    /// Problems with the indexes: each must agree with the data it is derived from.
+    fn check_indexes(&self) -> Vec<Problem> {
+        let mut problems = self.events.check();
+        let edges: Vec<(Key, &EdgeData)> = self.all_edges().collect();
+        let incoming: usize = self.by_id.iter().map(|e| e.inc.len()).sum();
+        let agrees = incoming == edges.len()
+            && edges.len() == self.edge_count
+            && edges.iter().all(|&((from, rel, to), _)| {
+                self.by_id
+                    .get(to)
+                    .is_some_and(|e| e.inc.get(&(rel, from)).is_some())
+            });
+        if !agrees {
+            problems.push(Problem::new(
+                "in-memory incoming-edge index",
+                "does not match the edges",
+            ));
+        }
+        let names_agree = self.names.iter().all(|(name, slot)| {
+            self.by_id.get(slot.id).and_then(|e| e.name.as_ref()) == Some(name)
+        }) && self.ordered.len() == self.names.len()
+            && self
+                .ordered
+                .iter()
+                .all(|name| self.names.contains_key(&**name))
+            && self.by_id.iter().filter(|e| e.name.is_some()).count() == self.names.len()
+            && self.by_id.iter().filter(|e| e.name.is_none()).count() == self.free.len();
+        let ids_known = edges.iter().all(|&((from, rel, to), _)| {
+            [from, to].iter().all(|&id| self.name(id).is_some()) && rel < self.relation_by_id.len()
+        });
+        let relations_agree = self.relations.len() == self.relation_by_id.len()
+            && self
+                .relations
+                .iter()
+                .all(|(relation, &rel)| self.relation_by_id.get(rel) == Some(relation));
+        if !(names_agree && ids_known && relations_agree) {
+            problems.push(Problem::new(
+                "in-memory name and relation ids",
+                "do not match the names and edges",
+            ));
+        }
+        let bidirectional = edges.iter().filter(|(_, d)| d.bidirectional()).count();
+        if bidirectional != self.bidirectional_edges {
+            problems.push(Problem::new(
+                "in-memory edge counts",
+                format!(
+                    "count {} bidirectional edges where there are {bidirectional}",
+                    self.bidirectional_edges
+                ),
+            ));
+        }
+        let unused = self
+            .names
+            .values()
+            .filter(|slot| slot.node.is_none() && !self.has_edges(slot.id))
+            .count();
+        let nodes = self.names.values().filter(|s| s.node.is_some()).count();
+        if unused > 0 || nodes != self.node_count {
+            problems.push(Problem::new(
+                "in-memory name table",
+                format!(
+                    "holds {unused} names nothing uses and counts {} nodes where there are {nodes}",
+                    self.node_count
+                ),
+            ));
+        }
+        let nodes: Vec<Node> = self.nodes().collect();
+        let dependents: OrdSet<(String, String)> = nodes
+            .iter()
+            .flat_map(|n| n.dependencies.iter().map(|d| (d.clone(), n.name.clone())))
+            .collect();
+        if dependents != self.dependents {
+            problems.push(Problem::new(
+                "in-memory dependents index",
+                "does not match the dependencies",
+            ));
+        }
+        if self
+            .search
+            .get()
+            .is_some_and(|index| *index != SearchIndex::build(&nodes))
+        {
+            problems.push(Problem::new(
+                "in-memory search index",
+                "does not match the nodes",
+            ));
+        }
+        problems
+    }
+
+    /// The full-text index, built now if no search has needed it yet.
+    fn search_index(&self) -> &SearchIndex {
+        self.search
+            .get_or_init(|| SearchIndex::build(&self.nodes().collect::<Vec<_>>()))
+    }
+
+    /// Every edge as numbers with its content, in id order.
+    fn all_edges(&self) -> impl Iterator<Item = (Key, &EdgeData)> + '_ {
+        self.by_id.iter().enumerate().flat_map(|(from, entry)| {
+            entry
+                .out
+                .iter()
+                .map(move |(&(rel, to), data)| ((from, rel, to), data))
+        })
+    }
+
+    /// Every name in use with its slot, by name, from `start` on.
+    fn slots_from<'a>(
+        &'a self,
+        start: Bound<&str>,
+    ) -> impl Iterator<Item = (&'a Arc<str>, &'a Slot)> + 'a {
+        self.ordered
+            .range::<_, str>((start, Bound::Unbounded))
+            .filter_map(|name| Some((name, self.names.get(&**name)?)))
+    }
+
+    /// Every name in use with its slot, by name.
+    fn slots(&self) -> impl Iterator<Item = (&Arc<str>, &Slot)> + '_ {
+        self.slots_from(Bound::Unbounded)
+    }
+
+    /// Every node, by name.
+    fn nodes(&self) -> impl Iterator<Item = Node> + '_ {
+        self.slots()
+            .filter_map(|(name, slot)| Some(slot.node.as_deref()?.node(name)))
+    }
+
+    /// The relation ids of `relations`, `None` for any relation; relations
+    /// never used have no id and match nothing.
+    fn wanted(&self, relations: &[RelationType]) -> Option<Vec<Rel>> {
+        (!relations.is_empty()).then(|| {
+            relations
+                .iter()
+                .filter_map(|r| self.relation_id(r))
+                .collect()
+        })
+    }
+}
+
+impl ReadTxn for GraphState {
+    fn get_node(&self, name: &str) -> Result<Option<Node>> {
+        Ok(self.graph.node_data(name).map(|data| data.node(name)))
+    }
+
+    fn get_edge(&self, key: &EdgeKey) -> Result<Option<Edge>> {
+        Ok(self
+            .graph
+            .key_ids(key)
+            .and_then(|(from, rel, to)| self.graph.edge_data(from, rel, to))
+            .map(|data| data.edge(key.from.clone(), key.relation_type.clone(), key.to.clone())))
+    }
+
+    fn scan_nodes(
+        &self,
+        filter: &NodeFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Node>> {
+        let start = match (after, filter.name_prefix.as_deref()) {
+            (Some(a), Some(p)) if p > a => Bound::Included(p),
+            (Some(a), _) => Bound::Excluded(a),
+            (None, Some(p)) => Bound::Included(p),
+            (None, None) => Bound::Unbounded,
+        };
+        let prefix = filter.name_prefix.as_deref().unwrap_or("");
+        Ok(self
+            .graph
+            .slots_from(start)
+            .take_while(|(name, _)| name.starts_with(prefix))
+            .filter_map(|(name, slot)| Some(slot.node.as_deref()?.node(name)))
+            .filter(|node| filter.matches(node))
+            .take(limit)
+            .collect())
+    }
+
+    fn scan_edges(
+        &self,
+        filter: &EdgeFilter,
+        after: Option<&EdgeKey>,
+        limit: usize,
+    ) -> Result<Vec<Edge>> {
+        let start = match (after, filter.from.as_deref()) {
+            (Some(a), Some(f)) if f > a.from.as_str() => f,
+            (Some(a), _) => a.from.as_str(),
+            (None, Some(f)) => f,
+            (None, None) => "",
+        };
+        let after = after.map(|a| (a.from.as_str(), a.relation_type.as_str(), a.to.as_str()));
+        let mut out = Vec::new();
+        for (name, slot) in self.graph.slots_from(Bound::Included(start)) {
+            if out.len() >= limit || filter.from.as_deref().is_some_and(|f| f != &**name) {
+                break;
+            }
+            out.extend(
+                self.graph
+                    .edges_at(slot.id, name, Direction::Out, &[])
+                    .into_iter()
+                    .filter(|edge| after.is_none_or(|a| key_order(edge) > a))
+                    .filter(|edge| filter.matches(edge))
+                    .take(limit - out.len()),
+            );
+        }
+        Ok(out)
+    }
+
+    fn edges_of(
+        &self,
+        name: &str,
+        direction: Direction,
+        relations: &[RelationType],
+    ) -> Result<Vec<Edge>> {
+        Ok(self
+            .graph
+            .id(name)
+            .map(|id| self.graph.edges_at(id, name, direction, relations))
+            .unwrap_or_default())
+    }
+
+    fn edges_of_node(
+        &self,
+        name: &str,
+        direction: Direction,
+        relations: &[RelationType],
+    ) -> Result<Option<Vec<Edge>>> {
+        Ok(self
+            .graph
+            .node_id(name)
+            .map(|id| self.graph.edges_at(id, name, direction, relations)))
+    }
+
+    fn neighbour_names(
+        &self,
+        name: &str,
+        direction: Direction,
+        relations: &[RelationType],
+    ) -> Result<Option<Vec<String>>> {
+        let Some(id) = self.graph.node_id(name) else {
+            return Ok(None);
+        };
+        let wanted = self.graph.wanted(relations);
+        Ok(Some(
+            self.graph
+                .collect_edges(
+                    id,
+                    name,
+                    direction,
+                    wanted.as_deref(),
+                    |(from, rel, to, _)| (from, rel.as_str(), to),
+                    |key| *key,
+                )
+                .into_iter()
+                .map(|(from, _, to)| if from == name { to } else { from }.to_owned())
+                .collect(),
+        ))
+    }
+
+    fn reach(&self, start: &str, options: &ReachOptions) -> Result<Option<Vec<String>>> {
+        Ok(self
+            .graph
+            .reach_ids(start, options)
+            .map(|ids| self.graph.sorted_names(ids)))
+    }
+
+    fn reach_count(&self, start: &str, options: &ReachOptions) -> Result<Option<u64>> {
+        Ok(self
+            .graph
+            .reach_ids(start, options)
+            .map(|ids| ids.len() as u64))
+    }
+
+    fn traverse(&self, start: &str, options: &TraverseOptions) -> Result<Vec<Visit>> {
+        let Some(id) = self.graph.id(start) else {
+            return Ok(Vec::new());
+        };
+        let wanted = self.graph.wanted(&options.relations);
+        let levels = self
+            .graph
+            .levels(id, options.direction, wanted.as_deref(), options.max_depth);
+        let mut visits = Vec::new();
+        for (depth, level) in (1..).zip(levels) {
+            visits.extend(
+                self.graph
+                    .sorted_names(level)
+                    .into_iter()
+                    .map(|name| Visit { name, depth }),
+            );
+        }
+        Ok(visits)
+    }
+
+    fn dependents_of(&self, name: &str) -> Result<Vec<String>> {
+        Ok(self
+            .graph
+            .dependents
+            .range((name.to_owned(), String::new())..)
+            .take_while(|(dep, _)| dep == name)
+            .map(|(_, dependent)| dependent.clone())
+            .collect())
+    }
+
+    fn count_nodes(&self) -> Result<u64> {
+        Ok(self.graph.node_count as u64)
+    }
+
+    fn count_edges(&self) -> Result<u64> {
+        Ok(self.graph.edge_count as u64)
+    }
+
+    fn get_schema(&self, target: &SchemaTarget) -> Result<Option<Value>> {
+        Ok(self.graph.schemas.get(target).cloned())
+    }
+
+    fn list_schemas(&self) -> Result<Vec<(SchemaTarget, Value)>> {
+        Ok(self
+            .graph
+            .schemas
+            .iter()
+            .map(|(t, s)| (t.clone(), s.clone()))
+            .collect())
+    }
+
+    fn contains_node(&self, name: &str) -> Result<bool> {
+        Ok(self.graph.node_data(name).is_some())
+    }
+
+    fn contains_edge(&self, key: &EdgeKey) -> Result<bool> {
+        Ok(self
+            .graph
+            .key_ids(key)
+            .is_some_and(|(from, rel, to)| self.graph.edge_data(from, rel, to).is_some()))
+    }
+
+    fn search_terms(&self, terms: &TermQuery) -> Result<TermMatches<'_>> {
+        Ok(self.graph.search_index().terms(terms))
+    }
+
+    fn search_infix(&self, fragment: &str) -> Result<Vec<String>> {
+        Ok(self.graph.search_index().infix(fragment))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::search::SearchQuery;
+    use crate::{GraphRead, Store};
+
+    fn hits(r: &impl GraphRead, text: &str) -> Vec<String> {
+        let page = r.search(&SearchQuery::new(text)).unwrap();
+        let mut names: Vec<String> = page.items.into_iter().map(|h| h.name).collect();
+        names.sort();
+        names
+    }
+
+    /// The search index is built by the first search and kept current from then
+    /// on; a snapshot taken before a write never sees it, built or not.
+    #[test]
+    fn the_search_index_built_on_first_search_follows_every_later_write() {
+        let store = Store::memory();
+        store
+            .create_node(
+                Node::new("alpha", "drink")
+                    .unwrap()
+                    .with_observation("green tea"),
+            )
+            .unwrap();
+        let before = store.read().unwrap();
+        store
+            .create_node(
+                Node::new("beta", "drink")
+                    .unwrap()
+                    .with_observation("black tea"),
+            )
+            .unwrap();
+        assert_eq!(hits(&store, "tea"), ["alpha", "beta"]);
+        assert_eq!(hits(&before, "tea"), ["alpha"]);
+        store
+            .update_node(
+                Node::new("beta", "drink")
+                    .unwrap()
+                    .with_observation("coffee"),
+                None,
+            )
+            .unwrap();
+        store
+            .create_node(
+                Node::new("gamma", "drink")
+                    .unwrap()
+                    .with_observation("mint tea"),
+            )
+            .unwrap();
+        assert_eq!(hits(&store, "tea"), ["alpha", "gamma"]);
+        assert_eq!(hits(&store, "coffee"), ["beta"]);
+        store
+            .delete_node("alpha", crate::OnDependents::Refuse)
+            .unwrap();
+        assert_eq!(hits(&store, "tea"), ["gamma"]);
+        assert_eq!(hits(&before, "tea"), ["alpha"]);
+        assert!(store.check().unwrap().is_ok());
+    }
+
+    /// Names are given up when nothing carries them, their ids reused, and a
+    /// snapshot keeps the names and edges it saw.
+    #[test]
+    fn ids_of_names_nothing_carries_are_reused_without_touching_snapshots() {
+        let mut state = GraphState::new();
+        let node = |name: &str| Node::new(name, "thing").unwrap();
+        let edge = |a: &str, b: &str| Edge::new(a, RelationType::Calls, b).unwrap();
+        state.put_node(node("a"));
+        state.put_node(node("b"));
+        state.put_edge(edge("a", "b"));
+        // An edge whose end has no node (a damaged store's files can hold one).
+        state.put_edge(edge("a", "ghost"));
+        let snapshot = state.clone();
+        assert_eq!(state.graph.by_id.len(), 3);
+        assert!(state.delete_edge(&edge("a", "ghost").key()).is_some());
+        assert!(state.graph.id("ghost").is_none(), "nothing carries it");
+        state.put_node(node("c"));
+        assert_eq!(state.graph.by_id.len(), 3, "c took ghost's id");
+        assert!(state.check_indexes().is_empty());
+        assert_eq!(
+            snapshot
+                .edges_of("a", Direction::Out, &[])
+                .unwrap()
+                .iter()
+                .map(|e| e.to.as_str())
+                .collect::<Vec<_>>(),
+            ["b", "ghost"]
+        );
+        assert_eq!(snapshot.get_node("c").unwrap(), None);
+        assert!(snapshot.check_indexes().is_empty());
+        // Deleting a node keeps its name while an edge still names it.
+        assert!(state.delete_node("b").is_some());
+        assert_eq!(state.count_nodes().unwrap(), 2);
+        assert_eq!(state.edges_of("b", Direction::In, &[]).unwrap().len(), 1);
+        assert!(state.check_indexes().is_empty());
+    }
+}
