@@ -57,24 +57,6 @@ impl HashingWriter {
         self.write_bytes(&line)
     }
 
-    /// [`write_json_line`](Self::write_json_line), encoding into `buffer` (reused
-    /// from line to line).
-    pub(crate) fn write_json_line_with(
-        &mut self,
-        value: &impl serde::Serialize,
-        buffer: &mut Vec<u8>,
-    ) -> Result<()> {
-        buffer.clear();
-        serde_json::to_writer(&mut *buffer, value).map_err(|e| {
-            Error::backend(
-                "backup",
-                format!("cannot encode a line of {}: {e}", self.name),
-            )
-        })?;
-        buffer.push(b'\n');
-        self.write_bytes(buffer)
-    }
-
     /// Writes a value as pretty JSON followed by a newline.
     pub(crate) fn write_pretty(&mut self, value: &impl serde::Serialize) -> Result<()> {
         let mut text = serde_json::to_vec_pretty(value)

@@ -89,7 +89,7 @@ pub fn data_files(version: u32) -> Vec<&'static str> {
 }
 
 /// Items read or written per page.
-const PAGE: usize = 4096;
+const PAGE: usize = 1000;
 
 /// What a backup holds and how to check it: the last file written.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -255,43 +255,45 @@ fn write_data_files(
     let mut counts = Counts::default();
     let mut entries = Vec::new();
 
-    let entry = write_lines(folder, NODES_FILE, |send| {
-        let mut page = PageRequest::first(PAGE);
-        loop {
-            let got = snapshot.list_nodes(&NodeFilter::default(), &page)?;
-            counts.nodes += got.items.len() as u64;
-            send(got.items)?;
-            progress(Progress {
-                phase: Phase::Nodes,
-                done: counts.nodes,
-                total: total_nodes,
-            });
-            match got.next_cursor {
-                Some(cursor) => page = page.after(Some(cursor)),
-                None => return Ok(()),
-            }
+    let mut out = HashingWriter::create(folder, NODES_FILE)?;
+    let mut page = PageRequest::first(PAGE);
+    loop {
+        let got = snapshot.list_nodes(&NodeFilter::default(), &page)?;
+        for node in &got.items {
+            out.write_json_line(node)?;
+            counts.nodes += 1;
         }
-    })?;
-    entries.push(entry);
+        progress(Progress {
+            phase: Phase::Nodes,
+            done: counts.nodes,
+            total: total_nodes,
+        });
+        match got.next_cursor {
+            Some(cursor) => page = page.after(Some(cursor)),
+            None => break,
+        }
+    }
+    entries.push(out.finish()?);
 
-    let entry = write_lines(folder, EDGES_FILE, |send| {
-        let mut page = PageRequest::first(PAGE);
-        loop {
-            let got = snapshot.list_edges(&EdgeFilter::default(), &page)?;
-            counts.edges += got.items.len() as u64;
-            send(got.items)?;
-            progress(Progress {
-                phase: Phase::Edges,
-                done: counts.edges,
-                total: total_edges,
-            });
-            match got.next_cursor {
-                Some(cursor) => page = page.after(Some(cursor)),
-                None => return Ok(()),
-            }
+    let mut out = HashingWriter::create(folder, EDGES_FILE)?;
+    let mut page = PageRequest::first(PAGE);
+    loop {
+        let got = snapshot.list_edges(&EdgeFilter::default(), &page)?;
+        for edge in &got.items {
+            out.write_json_line(edge)?;
+            counts.edges += 1;
         }
-    })?;
-    entries.push(entry);
+        progress(Progress {
+            phase: Phase::Edges,
+            done: counts.edges,
+            total: total_edges,
+        });
+        match got.next_cursor {
+            Some(cursor) => page = page.after(Some(cursor)),
+            None => break,
+        }
+    }
+    entries.push(out.finish()?);
 
     let schemas: Vec<SchemaEntry> = snapshot
         .list_schemas()?
@@ -324,44 +326,6 @@ fn write_data_files(
         ));
     }
     Ok((counts, entries))
-}
-
-/// Writes the JSON Lines file `name`: `produce` reads pages from the snapshot and
-/// hands each to `send`, while a helper thread encodes, hashes and writes the
-/// previous ones (at most a few pages wait, so memory stays flat). Its entry.
-fn write_lines<T: Serialize + Send>(
-    folder: &Path,
-    name: &str,
-    produce: impl FnOnce(&mut dyn FnMut(Vec<T>) -> Result<()>) -> Result<()>,
-) -> Result<FileEntry> {
-    let mut out = HashingWriter::create(folder, name)?;
-    let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<T>>(2);
-    std::thread::scope(|scope| {
-        let writer = scope.spawn(move || -> Result<FileEntry> {
-            let mut line = Vec::with_capacity(1024);
-            for page in receiver {
-                for item in &page {
-                    out.write_json_line_with(item, &mut line)?;
-                }
-            }
-            out.finish()
-        });
-        let mut send = |page: Vec<T>| {
-            // A closed channel means the writer failed; its error is reported below.
-            sender.send(page).map_err(|_| Error::backend("backup", "the writer stopped"))
-        };
-        let produced = produce(&mut send);
-        drop(sender);
-        let written = writer
-            .join()
-            .map_err(|_| Error::backend("backup", format!("the writer of {name} panicked")))?;
-        match (produced, written) {
-            (Ok(()), written) => written,
-            // The writer's own failure explains a producer stopped by it.
-            (Err(_), Err(e)) => Err(e),
-            (Err(e), Ok(_)) => Err(e),
-        }
-    })
 }
 
 /// Reads and parses a backup's manifest, refusing other formats and newer versions.
