@@ -107,7 +107,7 @@ fn load(
     let verified = check_backup(dir, Scope::AllButGraph, &mut progress)?;
     let manifest = match verified.manifest.as_ref() {
         Some(manifest) if verified.problems.is_empty() => manifest,
-        _ => return Err(refused(&verified)),
+        _ => return Err(refused(dir, &verified)),
     };
     let counts = verified.counts;
     let format_version = manifest.format_version;
@@ -182,20 +182,16 @@ fn load(
     outcome.map_err(|e| {
         // The store is as it was. If the backup is at fault, say everything wrong with it.
         match verify_with(dir, |_| {}) {
-            Ok(whole) if !whole.is_ok() => refused(&whole),
+            Ok(whole) if !whole.is_ok() => refused(dir, &whole),
             _ => e,
         }
     })
 }
 
-/// The error of a restore refused because the backup does not verify.
-fn refused(report: &VerifyReport) -> Error {
-    let at = report
-        .problems
-        .first()
-        .map_or_else(String::new, |p| p.location.clone());
+/// The error of a restore refused because the backup in `dir` does not verify.
+fn refused(dir: &Path, report: &VerifyReport) -> Error {
     Error::corrupt(
-        at,
+        dir,
         format!("the backup does not verify: {}", report.summary()),
     )
 }
