@@ -482,6 +482,18 @@ fn reseal(path: &Path) {
     .unwrap();
 }
 
+/// Changes the manifest's counts and reseals it.
+fn recount(path: &Path, change: impl FnOnce(&mut backup::Counts)) {
+    let mut manifest = backup::read_manifest(path).unwrap();
+    change(&mut manifest.counts);
+    fs::write(
+        path.join(backup::MANIFEST_FILE),
+        serde_json::to_vec(&manifest).unwrap(),
+    )
+    .unwrap();
+    reseal(path);
+}
+
 /// Something done to a backup folder.
 type Damage = Box<dyn Fn(&Path)>;
 
@@ -529,14 +541,7 @@ fn corruption_is_detected_and_refused() {
                 text.push_str(&serde_json::to_string(&edge).unwrap());
                 text.push('\n');
                 fs::write(p.join("edges.jsonl"), text).unwrap();
-                let mut manifest = backup::read_manifest(p).unwrap();
-                manifest.counts.edges += 1;
-                fs::write(
-                    p.join("manifest.json"),
-                    serde_json::to_vec(&manifest).unwrap(),
-                )
-                .unwrap();
-                reseal(p);
+                recount(p, |c| c.edges += 1);
             }),
             "does not hold",
         ),
@@ -732,27 +737,14 @@ fn corruption_is_detected_and_refused() {
                 let text = fs::read_to_string(p.join("edges.jsonl")).unwrap();
                 let first = text.lines().next().unwrap().to_owned();
                 fs::write(p.join("edges.jsonl"), format!("{first}\n{text}")).unwrap();
-                let mut manifest = backup::read_manifest(p).unwrap();
-                manifest.counts.edges += 1;
-                fs::write(
-                    p.join("manifest.json"),
-                    serde_json::to_vec(&manifest).unwrap(),
-                )
-                .unwrap();
-                reseal(p);
+                recount(p, |c| c.edges += 1);
             }),
             "repeated",
         ),
         (
             "counts that do not match",
             Box::new(|p: &Path| {
-                let mut manifest = backup::read_manifest(p).unwrap();
-                manifest.counts.nodes += 1;
-                fs::write(
-                    p.join("manifest.json"),
-                    serde_json::to_vec(&manifest).unwrap(),
-                )
-                .unwrap();
+                recount(p, |c| c.nodes += 1);
             }),
             "do not match",
         ),

@@ -1,7 +1,7 @@
 //! Loading a verified backup into a store.
 
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::mpsc;
 
@@ -262,53 +262,46 @@ fn read_batches<T: DeserializeOwned, K: Ord>(
     sender: &mpsc::SyncSender<Vec<T>>,
 ) -> Result<(u64, String)> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut reader = BufReader::with_capacity(1 << 16, HashingReader::new(file));
-    let mut line = Vec::new();
-    let mut number = 0u64;
+    let mut source = HashingReader::new(file);
     let mut previous: Option<K> = None;
     let mut batch = Vec::with_capacity(BATCH);
-    loop {
-        line.clear();
-        let n = reader
-            .read_until(b'\n', &mut line)
-            .map_err(|e| Error::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        number += 1;
-        let at = format!("{name} line {number}");
-        let Some(body) = line.strip_suffix(b"\n") else {
+    each_line(&mut source, path, |line, complete, number| {
+        let at = || format!("{name} line {number}");
+        if !complete {
             return Err(Error::corrupt(
-                at,
+                at(),
                 "is cut off (no final newline): the file is truncated",
             ));
-        };
+        }
         let item: T =
-            serde_json::from_slice(body).map_err(|e| Error::corrupt(&at, e.to_string()))?;
+            serde_json::from_slice(line).map_err(|e| Error::corrupt(at(), e.to_string()))?;
         let k = key(&item);
         if version(&item) == 0 {
             return Err(Error::corrupt(
-                at,
+                at(),
                 "has version 0, which nothing stored has",
             ));
         }
         if previous.as_ref().is_some_and(|p| *p >= k) {
-            return Err(Error::corrupt(at, "is out of order or repeated"));
+            return Err(Error::corrupt(at(), "is out of order or repeated"));
         }
         previous = Some(k);
         batch.push(item);
         if batch.len() == BATCH {
             let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-            if sender.send(full).is_err() {
-                // The loader stopped; its error is the one reported.
-                return Err(Error::backend("restore", "stopped"));
-            }
+            // A closed channel: the loader stopped, and its error is the one reported.
+            sender
+                .send(full)
+                .map_err(|_| Error::backend("restore", "stopped"))?;
         }
+        Ok(())
+    })?;
+    if !batch.is_empty() {
+        sender
+            .send(batch)
+            .map_err(|_| Error::backend("restore", "stopped"))?;
     }
-    if !batch.is_empty() && sender.send(batch).is_err() {
-        return Err(Error::backend("restore", "stopped"));
-    }
-    Ok(reader.into_inner().finish())
+    Ok(source.finish())
 }
 
 /// How many documents the target holds; 0 for a backend that holds none (it can
@@ -343,7 +336,19 @@ pub(crate) fn read_lines(
     mut each: impl FnMut(&[u8], String) -> Result<()>,
 ) -> Result<()> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut reader = BufReader::with_capacity(1 << 16, file);
+    each_line(file, path, |line, _, number| {
+        each(line, format!("{} line {number}", path.display()))
+    })
+}
+
+/// Calls `each` with every line read from `source` (`path`, for errors), without
+/// its newline, whether it ended in one, and its number from 1.
+fn each_line(
+    source: impl Read,
+    path: &Path,
+    mut each: impl FnMut(&[u8], bool, u64) -> Result<()>,
+) -> Result<()> {
+    let mut reader = BufReader::with_capacity(1 << 16, source);
     let mut line = Vec::new();
     let mut number = 0u64;
     loop {
@@ -355,7 +360,9 @@ pub(crate) fn read_lines(
             return Ok(());
         }
         number += 1;
-        let body = line.strip_suffix(b"\n").unwrap_or(&line);
-        each(body, format!("{} line {number}", path.display()))?;
+        match line.strip_suffix(b"\n") {
+            Some(body) => each(body, true, number)?,
+            None => each(&line, false, number)?,
+        }
     }
 }
