@@ -52,6 +52,9 @@ pub fn bulk_import_keeps_metadata_and_checks_references(f: Fixture) {
     );
 }
 
+/// A refused import: its name, node batches, edge batches and the error's kind.
+type Case = (&'static str, Vec<Vec<Node>>, Vec<Vec<Edge>>, ErrorKind);
+
 pub fn bulk_import_refuses_bad_input_and_writes_nothing(f: Fixture) {
     let s = &f.store;
     s.set_schema(
@@ -72,7 +75,7 @@ pub fn bulk_import_refuses_bad_input_and_writes_nothing(f: Fixture) {
         })
     };
     let pair = || vec![kept(thing("a"), 1), kept(thing("b"), 1)];
-    let cases: Vec<(&str, Vec<Vec<Node>>, Vec<Vec<Edge>>, ErrorKind)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "a missing dependency",
             vec![vec![kept(thing_with_deps("a", &["gone"]), 1)]],
