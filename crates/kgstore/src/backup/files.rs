@@ -99,37 +99,6 @@ impl std::io::Write for HashingWriter {
     }
 }
 
-/// Reads through to `inner`, hashing and counting the bytes read.
-pub(crate) struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
-    size: u64,
-}
-
-impl<R: Read> HashingReader<R> {
-    pub(crate) fn new(inner: R) -> Self {
-        Self {
-            inner,
-            hasher: Sha256::new(),
-            size: 0,
-        }
-    }
-
-    /// The size and SHA-256 (lower-case hex) of everything read.
-    pub(crate) fn finish(self) -> (u64, String) {
-        (self.size, hex(&self.hasher.finalize()))
-    }
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.size += n as u64;
-        Ok(n)
-    }
-}
-
 /// Size and SHA-256 of a file, reading it in blocks; `progress` gets bytes read so far.
 pub(crate) fn hash_file(path: &Path, mut progress: impl FnMut(u64)) -> Result<(u64, String)> {
     let mut file = File::open(path).map_err(|e| Error::io(path, e))?;

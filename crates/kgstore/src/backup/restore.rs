@@ -11,11 +11,8 @@ use kgstore_core::{
 };
 use serde::de::DeserializeOwned;
 
-use super::files::HashingReader;
-use super::verify::{Scope, VerifyReport, check_backup};
-use super::{
-    EDGES_FILE, Manifest, NODES_FILE, Phase, Progress, SCHEMAS_FILE, SchemaEntry, verify_with,
-};
+use super::verify::{Scope, VerifyReport, verify_scoped};
+use super::{EDGES_FILE, NODES_FILE, Phase, Progress, SCHEMAS_FILE, SchemaEntry, verify_with};
 
 /// What to do with what the target store already holds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -104,7 +101,7 @@ fn load(
     mode: RestoreMode,
     mut progress: impl FnMut(Progress),
 ) -> Result<RestoreReport> {
-    let verified = check_backup(dir, Scope::AllButGraph, &mut progress)?;
+    let verified = verify_scoped(dir, Scope::AllButGraph, &mut progress)?;
     let manifest = match verified.manifest.as_ref() {
         Some(manifest) if verified.problems.is_empty() => manifest,
         _ => return Err(refused(dir, &verified)),
@@ -154,12 +151,12 @@ fn load(
         }
         progress(Progress { phase: Phase::Schemas, done: report.schemas, total: counts.schemas });
         let mut import = tx.bulk_import()?;
-        report.nodes = stream(dir, manifest, NODES_FILE, |n: &Node| n.name.clone(), |n| n.metadata.version, |batch, done| {
+        report.nodes = stream(dir, NODES_FILE, |n: &Node| n.name.clone(), |n| n.metadata.version, |batch, done| {
             import.nodes(batch)?;
             progress(Progress { phase: Phase::Nodes, done, total: counts.nodes });
             Ok(())
         })?;
-        report.edges = stream(dir, manifest, EDGES_FILE, Edge::key, |e| e.metadata.version, |batch, done| {
+        report.edges = stream(dir, EDGES_FILE, Edge::key, |e| e.metadata.version, |batch, done| {
             import.edges(batch)?;
             progress(Progress { phase: Phase::Edges, done, total: counts.edges });
             Ok(())
@@ -199,14 +196,13 @@ fn refused(dir: &Path, report: &VerifyReport) -> Error {
 /// Items handed to the transaction at once.
 const BATCH: usize = 4096;
 
-/// Reads the JSON Lines file `name` of the backup on a helper thread — hashing it,
-/// parsing each line, checking that lines end in a newline, come in strictly
-/// increasing `key` order and have a version ≥ 1 — and hands `load` batches in
-/// order with the count so far; at the end checks the file's size and SHA-256
-/// against the manifest. How many items.
+/// Reads the JSON Lines file `name` of the backup on a helper thread — parsing
+/// each line, checking that lines end in a newline, come in strictly increasing
+/// `key` order and have a version ≥ 1 — and hands `load` batches in order with
+/// the count so far (the file's size and SHA-256 were checked before). How many
+/// items.
 fn stream<T, K>(
     dir: &Path,
-    manifest: &Manifest,
     name: &str,
     key: fn(&T) -> K,
     version: fn(&T) -> u64,
@@ -240,32 +236,23 @@ where
             .join()
             .map_err(|_| Error::backend("restore", format!("the reader of {name} panicked")))?;
         loaded?;
-        let (size, sha256) = read?;
-        for entry in manifest.files.iter().filter(|f| f.name == name) {
-            if entry.size != size || entry.sha256 != sha256 {
-                return Err(Error::corrupt(
-                    &path,
-                    "its size or SHA-256 does not match the manifest: the file was changed or damaged",
-                ));
-            }
-        }
+        read?;
         Ok(count)
     })
 }
 
-/// The reading half of [`stream`]: the file's size and SHA-256.
+/// The reading half of [`stream`].
 fn read_batches<T: DeserializeOwned, K: Ord>(
     path: &Path,
     name: &str,
     key: fn(&T) -> K,
     version: fn(&T) -> u64,
     sender: &mpsc::SyncSender<Vec<T>>,
-) -> Result<(u64, String)> {
+) -> Result<()> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut source = HashingReader::new(file);
     let mut previous: Option<K> = None;
     let mut batch = Vec::with_capacity(BATCH);
-    each_line(&mut source, path, |line, complete, number| {
+    each_line(file, path, |line, complete, number| {
         let at = || format!("{name} line {number}");
         if !complete {
             return Err(Error::corrupt(
@@ -301,7 +288,7 @@ fn read_batches<T: DeserializeOwned, K: Ord>(
             .send(batch)
             .map_err(|_| Error::backend("restore", "stopped"))?;
     }
-    Ok(source.finish())
+    Ok(())
 }
 
 /// How many documents the target holds; 0 for a backend that holds none (it can

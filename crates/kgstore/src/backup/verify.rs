@@ -81,9 +81,18 @@ pub fn verify(dir: &Path) -> Result<VerifyReport> {
 
 /// [`verify`], reporting progress.
 pub fn verify_with(dir: &Path, progress: impl FnMut(Progress)) -> Result<VerifyReport> {
+    verify_scoped(dir, Scope::Whole, progress)
+}
+
+/// [`check_backup`] of `scope`, in a `verify` span, logging the outcome.
+pub(super) fn verify_scoped(
+    dir: &Path,
+    scope: Scope,
+    progress: impl FnMut(Progress),
+) -> Result<VerifyReport> {
     let _span = tracing::info_span!("verify", backup = %dir.display()).entered();
     let started = std::time::Instant::now();
-    let outcome = check_backup(dir, Scope::Whole, progress);
+    let outcome = check_backup(dir, scope, progress);
     let elapsed_ms = kgstore_core::observe::millis(started.elapsed());
     match &outcome {
         Ok(report) if report.is_ok() => tracing::info!(
@@ -113,13 +122,15 @@ pub fn verify_with(dir: &Path, progress: impl FnMut(Progress)) -> Result<VerifyR
 pub(super) enum Scope {
     /// Everything ([`verify`]).
     Whole,
-    /// Everything but the graph files' lines and digests, which a restore checks
-    /// while it loads them (see `restore.rs`); their counts are not compared either.
+    /// Everything but the graph files' lines, which a restore checks while it loads
+    /// them (see `restore.rs`); their counts are not compared either. Every file's
+    /// size and digest is checked, so a damaged file is refused before a restore
+    /// starts its transaction.
     AllButGraph,
 }
 
 /// The checks themselves (see [`verify_with`]).
-pub(super) fn check_backup(
+fn check_backup(
     dir: &Path,
     scope: Scope,
     mut progress: impl FnMut(Progress),
@@ -141,7 +152,7 @@ pub(super) fn check_backup(
             return Ok(report);
         }
     };
-    check_files(dir, &manifest, scope, &mut report, &mut progress)?;
+    check_files(dir, &manifest, &mut report, &mut progress)?;
     let schemas = check_schemas(dir, &mut report);
     if scope == Scope::Whole {
         let graph = check_nodes(dir, &schemas, &mut report, &mut progress)?;
@@ -181,7 +192,6 @@ pub(super) fn check_backup(
 fn check_files(
     dir: &Path,
     manifest: &Manifest,
-    scope: Scope,
     report: &mut VerifyReport,
     progress: &mut impl FnMut(Progress),
 ) -> Result<()> {
@@ -213,10 +223,6 @@ fn check_files(
         let path = dir.join(&entry.name);
         if !path.is_file() {
             report.problem(&entry.name, "is missing");
-            continue;
-        }
-        if scope == Scope::AllButGraph && [NODES_FILE, EDGES_FILE].contains(&entry.name.as_str()) {
-            before += entry.size;
             continue;
         }
         let (size, sha256) = hash_file(&path, |done| {
