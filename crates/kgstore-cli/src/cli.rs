@@ -737,7 +737,7 @@ pub enum ScreenplayCommand {
     Character(SpCharacterArgs),
     /// Who appears with whom (speaks in the same scenes), or one character's partners.
     With(SpWithArgs),
-    /// Speeches whose dialogue holds a text (case-insensitive substring, not ranked).
+    /// Speeches whose dialogue holds words of a text, ranked (the store's search over scenes).
     Search(SpSearchArgs),
     /// Store scene embeddings from JSON Lines, or list the scenes still to embed.
     Embed(SpEmbedArgs),
@@ -852,7 +852,8 @@ pub struct SpWithArgs {
 /// `screenplay search`.
 #[derive(Debug, Args)]
 pub struct SpSearchArgs {
-    /// The text to look for in dialogue.
+    /// Words to look for in dialogue (ranked; the last word also as a prefix;
+    /// the whole text is also found inside words).
     pub text: String,
     /// Only this character's speeches.
     #[arg(long)]

@@ -1043,6 +1043,15 @@ fn the_demo_runs_and_both_stores_agree() {
         "Importing the same files again: nothing changed, no version moved",
         "1 scene changed",
         "Exported scripts are byte-identical to what was imported: true",
+        "Ranked dialogue search for \"Holm ferry\": 9 speeches, the best first:",
+        "(2 of 2 words): The ferry's. Holm used it",
+        // The git repository's log: the store's creation, the first import and
+        // the edit (the unchanged re-import made no commit).
+        "The repository's log (3 commits):",
+        "kgstore: create the store",
+        "screenplay import: S01E01 - Dead Air.fountain (The Night Desk)",
+        "screenplay import: 3 scripts",
+        "Commits that changed scripts/the-night-desk/S01E01 - Dead Air.fountain: 2",
     ] {
         assert!(out.contains(step), "{step:?} in {out}");
     }

@@ -861,13 +861,20 @@ pub(crate) fn all_nodes(
     node_type: &str,
     prefix: &str,
 ) -> Result<Vec<Node>> {
-    let filter = NodeFilter::default()
-        .of_type(node_type)
-        .with_name_prefix(prefix);
+    list_all(
+        reader,
+        &NodeFilter::default()
+            .of_type(node_type)
+            .with_name_prefix(prefix),
+    )
+}
+
+/// Every node `filter` lists, page by page.
+pub(crate) fn list_all(reader: &impl GraphRead, filter: &NodeFilter) -> Result<Vec<Node>> {
     let mut page = PageRequest::first(10_000);
     let mut out = Vec::new();
     loop {
-        let got = reader.list_nodes(&filter, &page)?;
+        let got = reader.list_nodes(filter, &page)?;
         out.extend(got.items);
         match got.next_cursor {
             Some(cursor) => page = page.after(Some(cursor)),

@@ -117,7 +117,13 @@ pub fn script(slug: &str, file: &str) -> String {
 
 /// A scene node's name.
 pub fn scene(slug: &str, file: &str, id: u64) -> String {
-    format!("scene:{slug}/{file}#{id}")
+    format!("{}{id}", scene_prefix(slug, file))
+}
+
+/// The prefix of the node names of a script's scenes (`scene:<slug>/<file>#`).
+/// A longer file name may share it (`a#b.fountain`): match `file` too.
+pub fn scene_prefix(slug: &str, file: &str) -> String {
+    format!("scene:{slug}/{file}#")
 }
 
 /// A character node's name (`canonical` is the canonical name).

@@ -7,13 +7,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use kgstore_core::filter::MAX_PAGE_LIMIT;
+use kgstore_core::search::{self, TermQuery};
 use kgstore_core::{
-    Direction, Error, GraphRead, Node, NodeFilter, PageRequest, RelationType, Result,
+    Direction, Error, GraphRead, Node, NodeFilter, RelationType, Result, SearchQuery,
 };
 use kgstore_fountain::canonical;
 use serde::Serialize;
 
-use crate::import::all_nodes;
+use crate::import::{all_nodes, list_all};
 use crate::model::{
     CharacterAttrs, Placement, SceneAttrs, ScriptAttrs, SeriesAttrs, Speaker, attrs,
 };
@@ -112,44 +114,65 @@ pub struct SceneRow {
     pub sha256: String,
 }
 
-/// A series loaded for querying: its scripts and scenes, joined.
-struct Catalog {
-    scripts: BTreeMap<String, ScriptAttrs>,
-    /// Scene node name → (attributes, placement), in no order.
-    scenes: HashMap<String, (SceneAttrs, Placement)>,
+/// The scripts of a series, and the placements of their scenes as they are
+/// needed: what turns a scene node into a [`SceneRow`]. Scripts are few (one
+/// per episode); scenes are read only when a query selects them.
+struct Scripts<'r, R: GraphRead> {
+    reader: &'r R,
+    slug: String,
+    /// File name → the script's attributes.
+    by_file: BTreeMap<String, ScriptAttrs>,
+    /// File name → (scene node name → its placement), read per script on first use.
+    placements: HashMap<String, HashMap<String, Placement>>,
 }
 
-impl Catalog {
-    fn load(reader: &impl GraphRead, slug: &str) -> Result<Self> {
-        let mut scripts = BTreeMap::new();
-        let mut placements: HashMap<String, Placement> = HashMap::new();
+impl<'r, R: GraphRead> Scripts<'r, R> {
+    fn load(reader: &'r R, slug: &str) -> Result<Self> {
+        let mut by_file = BTreeMap::new();
         for node in all_nodes(reader, names::SCRIPT, &names::prefix("script", slug))? {
             let script: ScriptAttrs = attrs(&node)?;
-            for edge in reader.edges_of(&node.name, Direction::Out, &[RelationType::Contains])? {
+            by_file.insert(script.file.clone(), script);
+        }
+        Ok(Self {
+            reader,
+            slug: slug.to_owned(),
+            by_file,
+            placements: HashMap::new(),
+        })
+    }
+
+    /// Where the scenes of `file` stand: its script's `contains` edges.
+    fn placements(&mut self, file: &str) -> Result<&HashMap<String, Placement>> {
+        if !self.placements.contains_key(file) {
+            let mut map = HashMap::new();
+            let script = names::script(&self.slug, file);
+            for edge in self
+                .reader
+                .edges_of(&script, Direction::Out, &[RelationType::Contains])?
+            {
                 if let Ok(p) =
                     serde_json::from_value::<Placement>(serde_json::Value::Object(edge.attributes))
                 {
-                    placements.insert(edge.to, p);
+                    map.insert(edge.to, p);
                 }
             }
-            scripts.insert(script.file.clone(), script);
+            self.placements.insert(file.to_owned(), map);
         }
-        let mut scenes = HashMap::new();
-        for node in all_nodes(reader, names::SCENE, &names::prefix("scene", slug))? {
-            let Some(placement) = placements.get(&node.name).copied() else {
-                continue;
-            };
-            let scene: SceneAttrs = attrs(&node)?;
-            scenes.insert(node.name, (scene, placement));
-        }
-        Ok(Self { scripts, scenes })
+        Ok(self.placements.entry(file.to_owned()).or_default())
     }
 
-    fn row(&self, name: &str) -> Option<SceneRow> {
-        let (scene, placement) = self.scenes.get(name)?;
-        let script = self.scripts.get(&scene.file)?;
-        Some(SceneRow {
-            scene: name.to_owned(),
+    /// The row of a scene node, with its attributes; `None` for a scene no
+    /// script of the series places (not one the import wrote).
+    fn row(&mut self, node: &Node) -> Result<Option<(SceneRow, SceneAttrs)>> {
+        let scene: SceneAttrs = attrs(node)?;
+        let Some(placement) = self.placements(&scene.file)?.get(&node.name).copied() else {
+            return Ok(None);
+        };
+        let Some(script) = self.by_file.get(&scene.file) else {
+            return Ok(None);
+        };
+        let row = SceneRow {
+            scene: node.name.clone(),
             file: scene.file.clone(),
             season: script.season,
             episode: script.episode,
@@ -161,62 +184,129 @@ impl Catalog {
             time_of_day: scene.time_key.clone(),
             speakers: scene.speakers.iter().map(|s| s.name.clone()).collect(),
             sha256: scene.sha256.clone(),
-        })
+        };
+        Ok(Some((row, scene)))
     }
 
-    fn matches(&self, name: &str, q: &Query) -> bool {
-        let Some((scene, _)) = self.scenes.get(name) else {
-            return false;
-        };
-        let Some(script) = self.scripts.get(&scene.file) else {
-            return false;
-        };
+    /// The files of the scripts whose season, episode and name `q` accepts.
+    fn selected(&self, q: &Query) -> Vec<String> {
         let in_range = |value: Option<u32>, range: Option<(u32, u32)>| {
             range.is_none_or(|(lo, hi)| value.is_some_and(|v| lo <= v && v <= hi))
         };
-        q.characters
-            .iter()
-            .all(|c| scene.speakers.iter().any(|s| &s.name == c))
-            && q.location
-                .as_ref()
-                .is_none_or(|l| scene.location_key.as_ref() == Some(l))
-            && q.time_of_day
-                .as_ref()
-                .is_none_or(|t| scene.time_key.as_ref() == Some(t))
-            && q.int_ext
-                .as_ref()
-                .is_none_or(|i| scene.int_ext.as_ref() == Some(i))
-            && q.file.as_ref().is_none_or(|f| &scene.file == f)
-            && in_range(script.season, q.seasons)
-            && in_range(script.episode, q.episodes)
+        self.by_file
+            .values()
+            .filter(|s| {
+                q.file.as_ref().is_none_or(|f| &s.file == f)
+                    && in_range(s.season, q.seasons)
+                    && in_range(s.episode, q.episodes)
+            })
+            .map(|s| s.file.clone())
+            .collect()
+    }
+
+    /// The scene nodes matching `q`, asked of the store: a character's
+    /// `speaks_in` edges name their scenes (intersected for several
+    /// characters, each then read by name); otherwise one listing per
+    /// selected script (or one for the whole series) with the attribute
+    /// conditions as the listing's filter.
+    fn matching(&self, q: &Query) -> Result<Vec<Node>> {
+        let files = self.selected(q);
+        if files.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut filter = NodeFilter::default().of_type(names::SCENE);
+        for (pointer, value) in [
+            ("/location_key", &q.location),
+            ("/time_key", &q.time_of_day),
+            ("/int_ext", &q.int_ext),
+        ] {
+            if let Some(value) = value {
+                filter = filter.where_eq(pointer, serde_json::Value::from(value.as_str()));
+            }
+        }
+        if let Some((first, rest)) = q.characters.split_first() {
+            let mut names = self.speaks_in(first)?;
+            for other in rest {
+                let theirs = self.speaks_in(other)?;
+                names.retain(|n| theirs.contains(n));
+            }
+            let wanted: std::collections::BTreeSet<&str> =
+                files.iter().map(String::as_str).collect();
+            let scene_prefix = names::prefix("scene", &self.slug);
+            let mut out = Vec::new();
+            for name in names {
+                // The file is in the name (scene ids hold no `#`): scenes of
+                // other scripts are not read.
+                let file = name
+                    .strip_prefix(&scene_prefix)
+                    .and_then(|rest| rest.rsplit_once('#'))
+                    .map(|(file, _)| file);
+                if !file.is_some_and(|f| wanted.contains(f)) {
+                    continue;
+                }
+                if let Some(node) = self.reader.find_node(&name)?
+                    && filter.matches(&node)
+                {
+                    out.push(node);
+                }
+            }
+            return Ok(out);
+        }
+        if files.len() == self.by_file.len() {
+            return list_all(
+                self.reader,
+                &filter.with_name_prefix(names::prefix("scene", &self.slug)),
+            );
+        }
+        let mut out = Vec::new();
+        for file in &files {
+            let by_script = filter
+                .clone()
+                .with_name_prefix(names::scene_prefix(&self.slug, file))
+                .where_eq("/file", serde_json::Value::from(file.as_str()));
+            out.extend(list_all(self.reader, &by_script)?);
+        }
+        Ok(out)
+    }
+
+    /// The scene names a character's `speaks_in` edges lead to (none for a
+    /// name that does not speak in the series).
+    fn speaks_in(&self, character: &str) -> Result<std::collections::BTreeSet<String>> {
+        let node = names::character(&self.slug, character);
+        if !self.reader.contains_node(&node)? {
+            return Ok(Default::default());
+        }
+        let relation = RelationType::parse(names::SPEAKS_IN)?;
+        Ok(self
+            .reader
+            .edges_of(&node, Direction::Out, std::slice::from_ref(&relation))?
+            .into_iter()
+            .map(|e| e.to)
+            .collect())
     }
 
     /// The rows of the scenes matching `q`, in story order.
-    fn select(&self, q: &Query) -> Vec<SceneRow> {
-        let rows = self
-            .scenes
-            .keys()
-            .filter(|name| self.matches(name, q))
-            .filter_map(|name| self.row(name))
-            .collect();
-        self.sorted(rows)
+    fn select(&mut self, q: &Query) -> Result<Vec<(SceneRow, SceneAttrs)>> {
+        let mut rows = Vec::new();
+        for node in self.matching(q)? {
+            if let Some(row) = self.row(&node)? {
+                rows.push(row);
+            }
+        }
+        rows.sort_by(|(a, _), (b, _)| story_order(a).cmp(&story_order(b)));
+        Ok(rows)
     }
+}
 
-    /// Rows in story order: season, episode, file, ordinal.
-    fn sorted(&self, mut rows: Vec<SceneRow>) -> Vec<SceneRow> {
-        rows.sort_by(|a, b| {
-            let key = |r: &SceneRow| {
-                (
-                    r.season.unwrap_or(u32::MAX),
-                    r.episode.unwrap_or(u32::MAX),
-                    r.file.clone(),
-                    r.ordinal,
-                )
-            };
-            key(a).cmp(&key(b))
-        });
-        rows
-    }
+/// The sort key of story order: season, episode, file, ordinal (scripts
+/// without a season or episode last).
+fn story_order(r: &SceneRow) -> (u32, u32, &str, usize) {
+    (
+        r.season.unwrap_or(u32::MAX),
+        r.episode.unwrap_or(u32::MAX),
+        r.file.as_str(),
+        r.ordinal,
+    )
 }
 
 /// A [`SceneQuery`] with its values made canonical.
@@ -272,11 +362,17 @@ impl Query {
 }
 
 /// The scenes of series `slug` that match `query`, in story order (season,
-/// episode, file, ordinal).
+/// episode, file, ordinal). The store is asked for the matching scene nodes
+/// (a character's `speaks_in` edges, attribute filters, the selected scripts'
+/// scene names); no other scene is read.
 pub fn scenes(reader: &impl GraphRead, slug: &str, query: &SceneQuery) -> Result<Vec<SceneRow>> {
     let q = Query::of(query)?;
-    let catalog = Catalog::load(reader, slug)?;
-    Ok(catalog.select(&q))
+    let mut scripts = Scripts::load(reader, slug)?;
+    Ok(scripts
+        .select(&q)?
+        .into_iter()
+        .map(|(row, _)| row)
+        .collect())
 }
 
 /// One scene of a character's, with what they say in it.
@@ -299,8 +395,7 @@ pub fn character_scenes(
     character: &str,
 ) -> Result<Vec<CharacterScene>> {
     let name = canonical(character);
-    let node = names::character(slug, &name);
-    if !reader.contains_node(&node)? {
+    if !reader.contains_node(&names::character(slug, &name))? {
         return Err(Error::invalid_input(
             format!("character {character:?}"),
             format!("does not speak in series {slug}"),
@@ -310,16 +405,15 @@ pub fn character_scenes(
         characters: vec![name.clone()],
         ..SceneQuery::default()
     };
-    let q = Query::of(&query)?;
-    let catalog = Catalog::load(reader, slug)?;
-    Ok(catalog
-        .select(&q)
+    let mut scripts = Scripts::load(reader, slug)?;
+    Ok(scripts
+        .select(&Query::of(&query)?)?
         .into_iter()
-        .map(|row| {
-            let counts = catalog
-                .scenes
-                .get(&row.scene)
-                .and_then(|(s, _)| s.speakers.iter().find(|s| s.name == name).cloned())
+        .map(|(row, scene)| {
+            let counts = scene
+                .speakers
+                .into_iter()
+                .find(|s| s.name == name)
                 .unwrap_or_default();
             CharacterScene {
                 scene: row,
@@ -427,8 +521,8 @@ pub fn co_appearances(
     Ok(mine)
 }
 
-/// A line of dialogue that matched a search.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// A speech that matched a dialogue search.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DialogueHit {
     /// The scene it is spoken in.
     pub scene: SceneRow,
@@ -436,12 +530,25 @@ pub struct DialogueHit {
     pub character: String,
     /// What they say (the speech's dialogue, lines joined with `\n`).
     pub dialogue: String,
+    /// How many of the query's distinct words the dialogue holds (the last
+    /// word also as a prefix, as the store's search matches it); 0 when it
+    /// holds the query only as a substring.
+    pub words: usize,
+    /// The scene's score in the store's ranked search (BM25F over the scene
+    /// node's text: its dialogue, heading, location and names).
+    pub score: f64,
 }
 
-/// Speeches whose dialogue holds `text` (case-insensitive), optionally only
-/// `character`'s, in story order. This narrows scenes with the store's text
-/// filter (each scene holds its speeches as observations, `NAME: dialogue`)
-/// and then matches each speech: a substring match, not a ranked search.
+/// Speeches whose dialogue holds a word of `text` or `text` itself
+/// (case-insensitive), optionally only `character`'s, most relevant first.
+///
+/// This is the store's ranked search ([`GraphRead::search`], `docs/search.md`)
+/// over the series' scene nodes, which hold their speeches as observations
+/// (`NAME: dialogue`); each scene it finds is then cut into the speeches that
+/// match. Order: speeches holding more of the query's words first, then by
+/// their scene's score, then in story order. Every speech whose dialogue holds
+/// `text` as a substring is among the hits (the search's substring guarantee
+/// finds its scene).
 pub fn search_dialogue(
     reader: &impl GraphRead,
     slug: &str,
@@ -454,59 +561,98 @@ pub fn search_dialogue(
             "give some text to look for",
         ));
     }
-    let needle = text.to_lowercase();
     let who = character.map(canonical);
-    let catalog = Catalog::load(reader, slug)?;
-    let filter = NodeFilter::default()
+    let words = QueryWords::new(text);
+    let prefix = names::prefix("scene", slug);
+    let mut scripts = Scripts::load(reader, slug)?;
+    let mut query = SearchQuery::new(text)
         .of_type(names::SCENE)
-        .with_name_prefix(names::prefix("scene", slug))
-        .containing(text);
-    let mut page = PageRequest::first(10_000);
-    let mut found: Vec<Node> = Vec::new();
+        .limit(MAX_PAGE_LIMIT);
+    let mut hits: Vec<(usize, DialogueHit)> = Vec::new();
     loop {
-        let got = reader.list_nodes(&filter, &page)?;
-        found.extend(got.items);
-        match got.next_cursor {
-            Some(cursor) => page = page.after(Some(cursor)),
+        let page = reader.search(&query)?;
+        for found in &page.items {
+            if !found.name.starts_with(&prefix) {
+                continue;
+            }
+            let Some(node) = reader.find_node(&found.name)? else {
+                continue;
+            };
+            let Some((row, _)) = scripts.row(&node)? else {
+                continue;
+            };
+            for (i, observation) in node.observations.iter().enumerate() {
+                let Some((speaker, dialogue)) = observation.split_once(": ") else {
+                    continue;
+                };
+                if who.as_ref().is_some_and(|w| w != speaker) {
+                    continue;
+                }
+                let Some(held) = words.held_by(dialogue) else {
+                    continue;
+                };
+                hits.push((
+                    i,
+                    DialogueHit {
+                        scene: row.clone(),
+                        character: speaker.to_owned(),
+                        dialogue: dialogue.to_owned(),
+                        words: held,
+                        score: found.score,
+                    },
+                ));
+            }
+        }
+        match page.next_cursor {
+            Some(cursor) => query = query.after(Some(cursor)),
             None => break,
         }
     }
-    let mut hits: Vec<(SceneRow, usize, DialogueHit)> = Vec::new();
-    for node in found {
-        let Some(row) = catalog.row(&node.name) else {
-            continue;
-        };
-        for (i, observation) in node.observations.iter().enumerate() {
-            let Some((speaker, dialogue)) = observation.split_once(": ") else {
-                continue;
-            };
-            if who.as_ref().is_some_and(|w| w != speaker)
-                || !dialogue.to_lowercase().contains(&needle)
-            {
-                continue;
+    hits.sort_by(|(i, a), (j, b)| {
+        b.words
+            .cmp(&a.words)
+            .then_with(|| b.score.total_cmp(&a.score))
+            .then_with(|| story_order(&a.scene).cmp(&story_order(&b.scene)))
+            .then_with(|| i.cmp(j))
+    });
+    Ok(hits.into_iter().map(|(_, h)| h).collect())
+}
+
+/// A dialogue query's words, matched as the store's search matches them.
+struct QueryWords {
+    /// The distinct folded words, the last one matched also as a prefix.
+    terms: TermQuery,
+    /// The trimmed query in lower case: the substring every hit holds.
+    needle: String,
+}
+
+impl QueryWords {
+    fn new(text: &str) -> Self {
+        let trimmed = text.trim();
+        let mut tokens = search::text::tokens(trimmed);
+        // Repeated words count once; the last token keeps its place (it is
+        // the one matched as a prefix).
+        let last = tokens.pop();
+        let mut terms: Vec<String> = Vec::new();
+        for token in tokens {
+            if !terms.contains(&token) && last.as_ref() != Some(&token) {
+                terms.push(token);
             }
-            hits.push((
-                row.clone(),
-                i,
-                DialogueHit {
-                    scene: row.clone(),
-                    character: speaker.to_owned(),
-                    dialogue: dialogue.to_owned(),
-                },
-            ));
+        }
+        terms.extend(last);
+        Self {
+            terms: TermQuery::new(terms),
+            needle: search::text::lowercase(trimmed),
         }
     }
-    let order: Vec<SceneRow> = catalog.sorted(hits.iter().map(|(r, _, _)| r.clone()).collect());
-    let rank: HashMap<&str, usize> = order
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (r.scene.as_str(), i))
-        .collect();
-    hits.sort_by_key(|(r, i, _)| {
-        (
-            rank.get(r.scene.as_str()).copied().unwrap_or(usize::MAX),
-            *i,
-        )
-    });
-    Ok(hits.into_iter().map(|(_, _, h)| h).collect())
+
+    /// How many of the words `dialogue` holds, if it holds one or holds the
+    /// whole query as a substring.
+    fn held_by(&self, dialogue: &str) -> Option<usize> {
+        let tokens = search::text::tokens(dialogue);
+        let held = (0..self.terms.len())
+            .filter(|&i| tokens.iter().any(|t| self.terms.freq_of(i, t).is_some()))
+            .count();
+        (held > 0 || search::text::lowercase(dialogue).contains(&self.needle)).then_some(held)
+    }
 }

@@ -195,3 +195,96 @@ fn bad_embeddings_are_refused_whole() {
     );
     assert!(similar(&t.store, SLUG, &scene, 0, DEFAULT_MODEL).is_err());
 }
+
+/// Whether `git` and `git lfs` run; if not, says loudly that the test is skipped.
+fn have_git_lfs(test: &str) -> bool {
+    let runs = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let ok = runs(&["--version"]) && runs(&["lfs", "version"]);
+    if !ok {
+        eprintln!(
+            "\n!!!!! SKIPPED {test}: `git` or `git lfs` is not installed (.ci/run installs git and git-lfs with apt-get) !!!!!\n"
+        );
+    }
+    ok
+}
+
+/// The real `git`, on the bare repository `repo`, with `home` as HOME and no
+/// system configuration; its standard output, insisting on success.
+fn git(home: &std::path::Path, repo: &std::path::Path, args: &[&str]) -> Vec<u8> {
+    let out = std::process::Command::new("git")
+        .arg("--git-dir")
+        .arg(repo)
+        .env("HOME", home)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+#[test]
+fn on_git_the_vectors_are_git_lfs_pointers_in_the_tree() {
+    if !have_git_lfs("on_git_the_vectors_are_git_lfs_pointers_in_the_tree") {
+        return;
+    }
+    let t = open("git");
+    import_demo(&t.store);
+    let embeddings: Vec<Embedding> = pending(&t.store, SLUG, DEFAULT_MODEL)
+        .unwrap()
+        .iter()
+        .map(|p| Embedding {
+            sha256: p.sha256.clone(),
+            vector: vector_for(&p.sha256, 48),
+        })
+        .collect();
+    store_embeddings(&t.store, DEFAULT_MODEL, &embeddings).unwrap();
+    let repo = std::path::PathBuf::from(t.url.strip_prefix("git://").unwrap());
+    let home = t._dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    // A user's HOME after `git lfs install`: the LFS filters are set.
+    git(&home, &repo, &["lfs", "install", "--skip-repo"]);
+    let listed = String::from_utf8(git(&home, &repo, &["lfs", "ls-files", "-l", "HEAD"])).unwrap();
+    for e in &embeddings {
+        let key = embedding_key(DEFAULT_MODEL, &e.sha256);
+        let bytes: Vec<u8> = e.vector.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let oid = kgstore_screenplay::names::sha256_hex(&bytes);
+        // The blob in the commit's tree is a pointer file, not the vector.
+        let blob = git(&home, &repo, &["cat-file", "blob", &format!("HEAD:{key}")]);
+        assert_eq!(
+            String::from_utf8(blob).unwrap(),
+            format!(
+                "version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {}\n",
+                bytes.len()
+            ),
+            "{key}"
+        );
+        // git-lfs sees the object under the path, and kgstore reads the vector.
+        assert!(
+            listed.contains(&format!("{oid} - {key}")),
+            "{key} in {listed}"
+        );
+        assert_eq!(t.store.read_document(&key).unwrap(), bytes);
+    }
+    let fsck = String::from_utf8(git(&home, &repo, &["lfs", "fsck", "HEAD"])).unwrap();
+    assert!(fsck.contains("Git LFS fsck OK"), "{fsck}");
+    // The scripts themselves are plain text in the tree, not pointers.
+    for source in common::demo_sources() {
+        let key = kgstore_screenplay::names::document(SLUG, &source.file);
+        assert_eq!(
+            git(&home, &repo, &["cat-file", "blob", &format!("HEAD:{key}")]),
+            source.bytes,
+            "{key}"
+        );
+        assert!(!listed.contains(&key), "{key} is not in LFS: {listed}");
+    }
+}

@@ -110,16 +110,27 @@ fn combined_conditions_and_episode_ranges() {
     import_demo(&t.store);
     // Every combination of character × time of day × INT/EXT × episode range,
     // against the hand-counted scene list filtered the same way.
-    let names = ["MARA", "TEO", "SAM", "NELL", "JUNE"];
+    // No character (scene listings by attribute), each one (their
+    // `speaks_in` edges), and pairs (both speak).
+    let casts: [&[&str]; 8] = [
+        &[],
+        &["MARA"],
+        &["TEO"],
+        &["SAM"],
+        &["NELL"],
+        &["JUNE"],
+        &["MARA", "TEO"],
+        &["TEO", "NELL"],
+    ];
     let times = [None, Some("NIGHT"), Some("DAY"), Some("DAWN")];
     let sides = [None, Some("INT"), Some("EXT")];
     let ranges = [None, Some((1, 1)), Some((2, 3)), Some((3, 9))];
-    for name in names {
+    for cast in casts {
         for time in times {
             for side in sides {
                 for range in ranges {
                     let q = SceneQuery {
-                        characters: vec![name.to_lowercase()],
+                        characters: cast.iter().map(|n| n.to_lowercase()).collect(),
                         time_of_day: time.map(str::to_owned),
                         int_ext: side.map(str::to_owned),
                         episodes: range,
@@ -130,7 +141,8 @@ fn combined_conditions_and_episode_ranges() {
                     let expect: Vec<(u32, usize)> = want
                         .iter()
                         .filter(|(_, ep, s)| {
-                            strs(&s["speakers"]).iter().any(|n| n == name)
+                            cast.iter()
+                                .all(|name| strs(&s["speakers"]).iter().any(|n| n == name))
                                 && time.is_none_or(|t| s["time_of_day"] == t)
                                 && side.is_none_or(|i| s["int_ext"] == i)
                                 && range.is_none_or(|(lo, hi)| {
@@ -139,7 +151,7 @@ fn combined_conditions_and_episode_ranges() {
                         })
                         .map(|(_, ep, s)| (*ep as u32, s["ordinal"].as_u64().unwrap() as usize))
                         .collect();
-                    assert_eq!(got, expect, "{name} {time:?} {side:?} {range:?}");
+                    assert_eq!(got, expect, "{cast:?} {time:?} {side:?} {range:?}");
                 }
             }
         }
@@ -333,6 +345,149 @@ fn dialogue_search_finds_each_line_where_it_is_spoken() {
     }
 }
 
+/// (episode, ordinal, character) of hits, in order.
+fn spoken(hits: &[query::DialogueHit]) -> Vec<(u64, u64, String)> {
+    hits.iter()
+        .map(|h| {
+            (
+                u64::from(h.scene.episode.unwrap()),
+                h.scene.ordinal as u64,
+                h.character.clone(),
+            )
+        })
+        .collect()
+}
+
+fn triples(v: &Value) -> Vec<(u64, u64, String)> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t[0].as_u64().unwrap(),
+                t[1].as_u64().unwrap(),
+                t[2].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn dialogue_search_is_ranked_as_read_by_hand() {
+    let e = expected();
+    for backend in BACKENDS {
+        let t = open(backend);
+        import_demo(&t.store);
+        for (text, want) in e["dialogue_search"]["queries"].as_object().unwrap() {
+            let hits = search_dialogue(&t.store, SLUG, text, None).unwrap();
+            let words = text.split_whitespace().count();
+            // The three groups in this order; within a group, any order the
+            // scenes' scores give.
+            let mut rest = hits.as_slice();
+            for (group, held) in [
+                ("all_words", Some(words)),
+                ("some_words", None),
+                ("inside_a_word", Some(0)),
+            ] {
+                let mut want = triples(&want[group]);
+                let n = want.len();
+                assert!(rest.len() >= n, "{backend} {text:?}: {hits:#?}");
+                let (these, after) = rest.split_at(n);
+                let mut got = spoken(these);
+                got.sort();
+                want.sort();
+                assert_eq!(got, want, "{backend} {text:?} {group}");
+                for h in these {
+                    match held {
+                        Some(k) => assert_eq!(h.words, k, "{backend} {text:?} {h:?}"),
+                        None => assert!(0 < h.words && h.words < words, "{h:?}"),
+                    }
+                }
+                rest = after;
+            }
+            assert!(rest.is_empty(), "{backend} {text:?}: more hits {rest:#?}");
+            // Within the same number of words, by the scene's score, then in
+            // story order; the score is the store's own for the scene node.
+            for pair in hits.windows(2) {
+                let (a, b) = (&pair[0], &pair[1]);
+                assert!(
+                    a.words > b.words
+                        || a.words == b.words
+                            && (a.score > b.score
+                                || a.score == b.score
+                                    && (a.scene.episode, a.scene.ordinal)
+                                        <= (b.scene.episode, b.scene.ordinal)),
+                    "{backend} {text:?}: {a:?} before {b:?}"
+                );
+            }
+            let ranked = kgstore::GraphRead::search(
+                &t.store,
+                &kgstore::SearchQuery::new(text.as_str())
+                    .of_type("scene")
+                    .limit(1000),
+            )
+            .unwrap();
+            for h in &hits {
+                let found = ranked
+                    .items
+                    .iter()
+                    .find(|f| f.name == h.scene.scene)
+                    .unwrap();
+                assert_eq!(found.score, h.score, "{backend} {text:?}");
+            }
+        }
+        // Only one character's speeches.
+        let june = search_dialogue(&t.store, SLUG, "ferry", Some("june")).unwrap();
+        let mut got = spoken(&june);
+        got.sort();
+        assert_eq!(
+            got,
+            [(3, 2, "JUNE".to_owned()), (3, 4, "JUNE".to_owned())],
+            "{backend}"
+        );
+        // Whatever a substring match of the dialogue finds is found, for
+        // pieces of words, whole words, phrases and punctuation.
+        let mut all = Vec::new();
+        for source in common::demo_sources() {
+            let script = kgstore_fountain::parse(source.bytes.clone()).unwrap();
+            for scene in script.scenes() {
+                for speech in scene.speeches() {
+                    all.push((
+                        source.file.clone(),
+                        scene.ordinal,
+                        speech.character,
+                        speech.dialogue,
+                    ));
+                }
+            }
+        }
+        for needle in [
+            "ight",
+            "ferry",
+            "HOLM",
+            "that's captain",
+            "'s",
+            "go",
+            "n. H",
+            "?",
+        ] {
+            let hits = search_dialogue(&t.store, SLUG, needle, None).unwrap();
+            let lower = needle.to_lowercase();
+            for (file, ordinal, character, dialogue) in &all {
+                if dialogue.to_lowercase().contains(&lower) {
+                    assert!(
+                        hits.iter().any(|h| h.scene.file == *file
+                            && h.scene.ordinal == *ordinal
+                            && h.character == *character
+                            && h.dialogue == *dialogue),
+                        "{backend} {needle:?}: missing {character}: {dialogue:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn series_are_named_or_the_only_one() {
     let t = open("memory");
@@ -348,4 +503,51 @@ fn series_are_named_or_the_only_one() {
         err.to_string().contains("The Night Desk (the-night-desk)"),
         "{err}"
     );
+}
+
+#[test]
+fn a_file_filter_does_not_take_a_file_whose_name_extends_it() {
+    // Scene names are `scene:<series>/<file>#<id>`, so the scenes of
+    // `Ep.fountain#2.fountain` share the name prefix of `Ep.fountain`'s.
+    let t = open("sqlite");
+    let one = "INT. HOUSE - NIGHT\n\nMARA\nHello.\n";
+    let two = "EXT. SEA - DAY\n\nTEO\nHi.\n\nINT. HOUSE - NIGHT\n\nTEO\nBack.\n";
+    kgstore_screenplay::import(
+        &t.store,
+        &[
+            kgstore_screenplay::Source::new("Ep.fountain", one),
+            kgstore_screenplay::Source::new("Ep.fountain#2.fountain", two),
+        ],
+        &kgstore_screenplay::ImportOptions {
+            series: Some("Hash".into()),
+        },
+    )
+    .unwrap();
+    let by_file = |file: &str, time: Option<&str>| {
+        let q = SceneQuery {
+            file: Some(file.into()),
+            time_of_day: time.map(str::to_owned),
+            ..SceneQuery::default()
+        };
+        scenes(&t.store, "hash", &q)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.file, r.ordinal))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        by_file("Ep.fountain", None),
+        [("Ep.fountain".to_owned(), 1)]
+    );
+    assert_eq!(
+        by_file("Ep.fountain#2.fountain", Some("night")),
+        [("Ep.fountain#2.fountain".to_owned(), 2)]
+    );
+    assert!(by_file("Ep", None).is_empty());
+    // A name that speaks nowhere finds nothing (and is not an error here).
+    let nobody = SceneQuery {
+        characters: vec!["NOBODY".into()],
+        ..SceneQuery::default()
+    };
+    assert!(scenes(&t.store, "hash", &nobody).unwrap().is_empty());
 }

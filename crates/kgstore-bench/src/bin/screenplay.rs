@@ -336,7 +336,7 @@ fn main() -> Result<()> {
             }),
         ),
         (
-            "dialogue search (substring)",
+            "dialogue search (ranked; SQL: substring)",
             Box::new(|| Ok(query::search_dialogue(store, slug, "slowly", None)?.len())),
             Box::new(|| {
                 Ok(conn.query_row(

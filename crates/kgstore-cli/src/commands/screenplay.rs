@@ -3,7 +3,7 @@
 use std::io::{BufReader, Write};
 
 use anyhow::{Context, Result};
-use kgstore::{Error, ReadTx};
+use kgstore::{EntityKey, Error, LogQuery, ReadTx};
 use kgstore_screenplay::embed::{self, read_jsonl, store_embeddings};
 use kgstore_screenplay::export::{resolve_scene, scene_text, script_text};
 use kgstore_screenplay::query::{self, SceneQuery, SceneRow};
@@ -271,6 +271,8 @@ fn search(ctx: &mut Ctx<'_>, args: &SpSearchArgs) -> Result<()> {
         .map(|h| {
             let s = &h.scene;
             vec![
+                h.words.to_string(),
+                format!("{:.4}", h.score),
                 format!("{}x{:02}", opt(s.season), s.episode.unwrap_or(0)),
                 s.ordinal.to_string(),
                 cell(&h.character),
@@ -278,8 +280,10 @@ fn search(ctx: &mut Ctx<'_>, args: &SpSearchArgs) -> Result<()> {
             ]
         })
         .collect();
-    ctx.out
-        .table(&["EP", "#", "CHARACTER", "DIALOGUE"], &cells)?;
+    ctx.out.table(
+        &["WORDS", "SCORE", "EP", "#", "CHARACTER", "DIALOGUE"],
+        &cells,
+    )?;
     ctx.out.line(&format!("{} speeches", hits.len()))
 }
 
@@ -450,17 +454,18 @@ pub(crate) fn demo_step(
         "   Who appears with Mara (scenes): {}",
         partners.join(", ")
     ))?;
-    let hits = query::search_dialogue(&snapshot, &slug, "ferry", None)?;
+    let hits = query::search_dialogue(&snapshot, &slug, "Holm ferry", None)?;
     say(format!(
-        "   Dialogue with \"ferry\": {} speeches, e.g.",
+        "   Ranked dialogue search for \"Holm ferry\": {} speeches, the best first:",
         hits.len()
     ))?;
-    for h in hits.iter().take(2) {
+    for h in hits.iter().take(3) {
         say(format!(
-            "     1x{:02} #{} {}: {}",
+            "     1x{:02} #{} {} ({} of 2 words): {}",
             h.scene.episode.unwrap_or(0),
             h.scene.ordinal,
             h.character,
+            h.words,
             cell(&h.dialogue)
         ))?;
     }
@@ -491,6 +496,24 @@ pub(crate) fn demo_step(
     if !identical {
         return Err(Error::invalid_input("demo", "an export differs from its import").into());
     }
+    // The repository's log: one commit per import that changed something (the
+    // unchanged re-import made none).
+    let log = store.log(&LogQuery::new())?;
+    say(format!("   The repository's log ({} commits):", log.len()))?;
+    for revision in &log {
+        say(format!(
+            "     {} {}",
+            revision.id.get(..12).unwrap_or(&revision.id),
+            revision.summary()
+        ))?;
+    }
+    let key = kgstore_screenplay::names::document(&slug, file);
+    let touched = store.log(&LogQuery::new().key(EntityKey::Document(key.clone())))?;
+    say(format!(
+        "   Commits that changed {key}: {}; git itself shows the same: git --git-dir {} log --oneline",
+        touched.len(),
+        repo.display()
+    ))?;
     Ok(DemoSummary {
         store: url,
         scenes,

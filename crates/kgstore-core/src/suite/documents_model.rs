@@ -8,11 +8,11 @@ use std::collections::BTreeMap;
 use std::io::{self, Read};
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::TestCaseError;
 
 use super::Fixture;
 use super::documents::all_document_keys;
-use super::model::{Expect, Model, Op, Outcome, apply_in, model_cases, observe, reset, simple_op};
+use super::model::{Expect, Model, Op, Outcome, apply_in, observe, reset, run_model, simple_op};
 use crate::events::{EventRead, ExpectedVersion, NewEvent, ReadOptions};
 use crate::{DocumentRead, DocumentWrite, Error, ErrorKind, Store, WriteOptions, WriteTx};
 
@@ -417,16 +417,9 @@ fn run_case(store: &Store, ops: &[MixedOp]) -> Result<(), TestCaseError> {
 }
 
 pub fn documents_model_check(f: Fixture) {
-    let config = Config {
-        cases: model_cases(),
-        failure_persistence: None,
-        ..Config::default()
-    };
-    let mut runner = TestRunner::new(config);
-    let outcome = runner.run(&proptest::collection::vec(mixed(), 1..30), |ops| {
-        run_case(&f.store, &ops)
-    });
-    if let Err(e) = outcome {
-        panic!("the store disagrees with the model of graph, documents and events: {e}");
-    }
+    run_model(
+        &proptest::collection::vec(mixed(), 1..30),
+        |ops| run_case(&f.store, &ops),
+        "the store disagrees with the model of graph, documents and events",
+    );
 }

@@ -625,16 +625,28 @@ pub fn model_cases() -> u32 {
 }
 
 pub fn model_check(f: Fixture) {
+    run_model(
+        &proptest::collection::vec(op(), 1..40),
+        |ops| run_case(&f.store, &ops),
+        "the store disagrees with the model",
+    );
+}
+
+/// Runs a model check: [`model_cases`] random cases of `strategy`, each checked by `case`, with
+/// no failure persistence (the suite runs inside every backend's crate); panics with `what` and
+/// the minimal failing case when one disagrees.
+pub fn run_model<S: Strategy>(
+    strategy: &S,
+    case: impl Fn(S::Value) -> Result<(), TestCaseError>,
+    what: &str,
+) {
     let config = Config {
         cases: model_cases(),
         failure_persistence: None,
         ..Config::default()
     };
     let mut runner = TestRunner::new(config);
-    let outcome = runner.run(&proptest::collection::vec(op(), 1..40), |ops| {
-        run_case(&f.store, &ops)
-    });
-    if let Err(e) = outcome {
-        panic!("the store disagrees with the model: {e}");
+    if let Err(e) = runner.run(strategy, case) {
+        panic!("{what}: {e}");
     }
 }
