@@ -482,6 +482,18 @@ fn reseal(path: &Path) {
     .unwrap();
 }
 
+/// Changes the manifest's counts and reseals it.
+fn recount(path: &Path, change: impl FnOnce(&mut backup::Counts)) {
+    let mut manifest = backup::read_manifest(path).unwrap();
+    change(&mut manifest.counts);
+    fs::write(
+        path.join(backup::MANIFEST_FILE),
+        serde_json::to_vec(&manifest).unwrap(),
+    )
+    .unwrap();
+    reseal(path);
+}
+
 /// Something done to a backup folder.
 type Damage = Box<dyn Fn(&Path)>;
 
@@ -529,14 +541,7 @@ fn corruption_is_detected_and_refused() {
                 text.push_str(&serde_json::to_string(&edge).unwrap());
                 text.push('\n');
                 fs::write(p.join("edges.jsonl"), text).unwrap();
-                let mut manifest = backup::read_manifest(p).unwrap();
-                manifest.counts.edges += 1;
-                fs::write(
-                    p.join("manifest.json"),
-                    serde_json::to_vec(&manifest).unwrap(),
-                )
-                .unwrap();
-                reseal(p);
+                recount(p, |c| c.edges += 1);
             }),
             "does not hold",
         ),
@@ -680,6 +685,69 @@ fn corruption_is_detected_and_refused() {
             Box::new(|p: &Path| fs::remove_file(p.join("manifest.json")).unwrap()),
             "incomplete",
         ),
+        // Resealed damage to the graph files, which restore checks while it loads them.
+        (
+            "nodes out of order",
+            Box::new(|p: &Path| {
+                let text = fs::read_to_string(p.join("nodes.jsonl")).unwrap();
+                let mut lines: Vec<&str> = text.lines().collect();
+                lines.reverse();
+                fs::write(p.join("nodes.jsonl"), lines.join("\n") + "\n").unwrap();
+                reseal(p);
+            }),
+            "out of order",
+        ),
+        (
+            "a node of version 0",
+            Box::new(|p: &Path| {
+                let text = fs::read_to_string(p.join("nodes.jsonl")).unwrap();
+                let text = text.replacen("\"version\":1,", "\"version\":0,", 1);
+                fs::write(p.join("nodes.jsonl"), text).unwrap();
+                reseal(p);
+            }),
+            "version 0",
+        ),
+        (
+            "attributes against the schema",
+            Box::new(|p: &Path| {
+                let text = fs::read_to_string(p.join("nodes.jsonl")).unwrap();
+                let text =
+                    text.replace("\"attributes\":{\"version\":\"1.0\"}", "\"attributes\":{}");
+                fs::write(p.join("nodes.jsonl"), text).unwrap();
+                reseal(p);
+            }),
+            "version",
+        ),
+        (
+            "a dependency the backup does not hold",
+            Box::new(|p: &Path| {
+                let text = fs::read_to_string(p.join("nodes.jsonl")).unwrap();
+                let text = text.replace(
+                    "\"dependencies\":[\"serde\"]",
+                    "\"dependencies\":[\"zz-gone\"]",
+                );
+                fs::write(p.join("nodes.jsonl"), text).unwrap();
+                reseal(p);
+            }),
+            "does not hold",
+        ),
+        (
+            "a repeated edge",
+            Box::new(|p: &Path| {
+                let text = fs::read_to_string(p.join("edges.jsonl")).unwrap();
+                let first = text.lines().next().unwrap().to_owned();
+                fs::write(p.join("edges.jsonl"), format!("{first}\n{text}")).unwrap();
+                recount(p, |c| c.edges += 1);
+            }),
+            "repeated",
+        ),
+        (
+            "counts that do not match",
+            Box::new(|p: &Path| {
+                recount(p, |c| c.nodes += 1);
+            }),
+            "do not match",
+        ),
     ];
     for (name, damage, expected) in cases {
         let path = fresh_backup(dir.path(), &name.replace(' ', "_"));
@@ -699,7 +767,16 @@ fn corruption_is_detected_and_refused() {
         let before = dump(&target);
         let err = backup::restore_into(&path, &target, RestoreMode::Replace).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Corrupt, "{name}: {err}");
+        assert!(err.to_string().contains(expected), "{name}: {err}");
         assert_eq!(dump(&target), before, "{name}: the target changed");
+        let empty = memory();
+        let err = backup::restore_into(&path, &empty, RestoreMode::Empty).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Corrupt, "{name}: {err}");
+        assert_eq!(
+            empty.count_nodes().unwrap(),
+            0,
+            "{name}: the empty target changed"
+        );
     }
 }
 

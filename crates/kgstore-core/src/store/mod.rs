@@ -1,6 +1,7 @@
 //! The [`Store`]: kgstore's semantics, written once above any [`Backend`].
 
 mod check;
+mod import;
 mod read;
 mod write;
 
@@ -13,6 +14,7 @@ use std::thread::{self, ThreadId};
 use serde_json::Value;
 
 pub use check::{CheckReport, check_changes};
+pub use import::BulkImport;
 pub use read::{GraphRead, ReadTx};
 pub use write::{DeleteReport, OnDependents, WriteTx};
 

@@ -651,6 +651,13 @@ impl<'s> WriteTx<'s> {
         self.raw_with(f, |_| true)
     }
 
+    /// Makes the transaction fail at commit with `reason` (a bulk import left unfinished).
+    pub(super) fn poison(&mut self, reason: String) {
+        if self.failed.is_none() {
+            self.failed = Some(reason);
+        }
+    }
+
     /// The backend transaction's reads (seeing its writes).
     pub(crate) fn reader(&self) -> &dyn ReadTxn {
         &*self.txn
@@ -692,7 +699,7 @@ impl<'s> WriteTx<'s> {
     }
 
     /// Normalises a node (tags sorted, deduplicated) and checks its fields and schema.
-    fn prepare_node(&mut self, node: &mut Node) -> Result<()> {
+    pub(super) fn prepare_node(&mut self, node: &mut Node) -> Result<()> {
         node.metadata.tags.sort();
         node.metadata.tags.dedup();
         let mut violations = validate::node(node);
@@ -713,7 +720,7 @@ impl<'s> WriteTx<'s> {
     }
 
     /// Checks an edge's fields and schema.
-    fn prepare_edge(&mut self, edge: &Edge) -> Result<()> {
+    pub(super) fn prepare_edge(&mut self, edge: &Edge) -> Result<()> {
         let mut violations = validate::edge(edge);
         if edge.relation_type.check().is_ok()
             && let Some(schema) =
@@ -807,7 +814,12 @@ const SCAN_PAGE: usize = 1024;
 /// How many names a bulk create asks the backend about at once.
 const EXISTENCE_BATCH: usize = 4096;
 
-fn stamp_new(created: &mut Timestamp, updated: &mut Timestamp, version: &mut u64, now: Timestamp) {
+pub(super) fn stamp_new(
+    created: &mut Timestamp,
+    updated: &mut Timestamp,
+    version: &mut u64,
+    now: Timestamp,
+) {
     *created = now;
     *updated = now;
     *version = 1;
@@ -825,19 +837,19 @@ fn next_version(version: u64, subject: &str) -> Result<u64> {
         })
 }
 
-fn already_exists_node(name: &str) -> Error {
+pub(super) fn already_exists_node(name: &str) -> Error {
     Error::AlreadyExists {
         entity: validate::node_subject(name),
     }
 }
 
-fn already_exists_edge(key: &EdgeKey) -> Error {
+pub(super) fn already_exists_edge(key: &EdgeKey) -> Error {
     Error::AlreadyExists {
         entity: format!("edge {key}"),
     }
 }
 
-fn missing_dependency(dep: &str, of: &str) -> Error {
+pub(super) fn missing_dependency(dep: &str, of: &str) -> Error {
     Error::NodeNotFound {
         name: dep.to_owned(),
         referenced_by: Some(format!(
@@ -847,7 +859,7 @@ fn missing_dependency(dep: &str, of: &str) -> Error {
     }
 }
 
-fn missing_endpoint(end: &str, key: &EdgeKey) -> Error {
+pub(super) fn missing_endpoint(end: &str, key: &EdgeKey) -> Error {
     Error::NodeNotFound {
         name: end.to_owned(),
         referenced_by: Some(format!("edge {key}")),

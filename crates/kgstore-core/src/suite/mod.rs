@@ -25,6 +25,7 @@ mod edges;
 pub mod events;
 pub mod faulty;
 mod graph;
+mod import;
 mod metrics;
 mod model;
 mod nodes;
@@ -40,6 +41,7 @@ pub use documents_model::*;
 pub use edges::*;
 pub use events::*;
 pub use graph::*;
+pub use import::*;
 pub use metrics::*;
 pub use model::*;
 pub use nodes::*;
@@ -231,6 +233,9 @@ macro_rules! __suite_graph {
             edge_delete_and_delete_missing, edge_custom_relations, edges_of_by_direction_and_relation,
             edge_self_loop, edges_batch_create, edges_batch_with_missing_endpoint_writes_nothing,
             edge_import_keeps_metadata, edges_batch_reports_the_first_offender_in_order,
+            // bulk imports
+            bulk_import_keeps_metadata_and_checks_references,
+            bulk_import_refuses_bad_input_and_writes_nothing,
             // transactions
             txn_commits_all_on_ok, txn_rolls_back_on_err, txn_rolls_back_on_panic,
             txn_sees_its_own_writes, txn_failed_operation_leaves_txn_usable,

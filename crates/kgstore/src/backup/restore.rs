@@ -1,14 +1,17 @@
 //! Loading a verified backup into a store.
 
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
+use std::sync::mpsc;
 
 use kgstore_core::{
     DocumentRead, Edge, Error, GraphRead, Node, NodeFilter, OnDependents, PageRequest, Result,
     Store, WriteTx,
 };
+use serde::de::DeserializeOwned;
 
+use super::verify::{Scope, VerifyReport, verify_scoped};
 use super::{EDGES_FILE, NODES_FILE, Phase, Progress, SCHEMAS_FILE, SchemaEntry, verify_with};
 
 /// What to do with what the target store already holds.
@@ -83,30 +86,34 @@ pub fn restore_with(
 }
 
 /// The restore itself (see [`restore_with`]).
+///
+/// Everything but the graph files is verified first. The graph files, which hold
+/// nearly all of a large backup, are read once: a helper thread reads, hashes and
+/// parses them, and the transaction loads them a batch at a time through a
+/// [`BulkImport`](kgstore_core::BulkImport), which validates every node and edge as
+/// any import does and checks references in memory. A backup that fails any check
+/// on the way (its digest, its order, a field, a reference) rolls the transaction
+/// back; the whole backup is then verified, and the restore refused listing every
+/// problem, exactly as if it had been verified first.
 fn load(
     dir: &Path,
     store: &Store,
     mode: RestoreMode,
     mut progress: impl FnMut(Progress),
 ) -> Result<RestoreReport> {
-    let verified = verify_with(dir, &mut progress)?;
-    if !verified.is_ok() {
-        return Err(Error::corrupt(
-            dir,
-            format!("the backup does not verify: {}", verified.summary()),
-        ));
-    }
+    let verified = verify_scoped(dir, Scope::AllButGraph, &mut progress)?;
+    let manifest = match verified.manifest.as_ref() {
+        Some(manifest) if verified.problems.is_empty() => manifest,
+        _ => return Err(refused(dir, &verified)),
+    };
     let counts = verified.counts;
-    let format_version = verified
-        .manifest
-        .as_ref()
-        .map_or(super::FORMAT_VERSION, |m| m.format_version);
+    let format_version = manifest.format_version;
     let schemas: Vec<SchemaEntry> = {
         let path = dir.join(SCHEMAS_FILE);
         let text = fs::read(&path).map_err(|e| Error::io(&path, e))?;
         serde_json::from_slice(&text).map_err(|e| Error::corrupt(&path, e.to_string()))?
     };
-    store.write(|tx| {
+    let outcome = store.write(|tx| {
         tx.defer_checks();
         match mode {
             RestoreMode::Empty => {
@@ -143,29 +150,145 @@ fn load(
             report.schemas += 1;
         }
         progress(Progress { phase: Phase::Schemas, done: report.schemas, total: counts.schemas });
-        read_lines(&dir.join(NODES_FILE), |line, at| {
-            let node: Node = serde_json::from_slice(line).map_err(|e| Error::corrupt(at, e.to_string()))?;
-            tx.import_node(node)?;
-            report.nodes += 1;
-            if report.nodes % 1000 == 0 || report.nodes == counts.nodes {
-                progress(Progress { phase: Phase::Nodes, done: report.nodes, total: counts.nodes });
-            }
+        let mut import = tx.bulk_import()?;
+        report.nodes = stream(dir, NODES_FILE, |n: &Node| n.name.clone(), |n| n.metadata.version, |batch, done| {
+            import.nodes(batch)?;
+            progress(Progress { phase: Phase::Nodes, done, total: counts.nodes });
             Ok(())
         })?;
-        read_lines(&dir.join(EDGES_FILE), |line, at| {
-            let edge: Edge = serde_json::from_slice(line).map_err(|e| Error::corrupt(at, e.to_string()))?;
-            tx.import_edge(edge)?;
-            report.edges += 1;
-            if report.edges % 1000 == 0 || report.edges == counts.edges {
-                progress(Progress { phase: Phase::Edges, done: report.edges, total: counts.edges });
-            }
+        report.edges = stream(dir, EDGES_FILE, Edge::key, |e| e.metadata.version, |batch, done| {
+            import.edges(batch)?;
+            progress(Progress { phase: Phase::Edges, done, total: counts.edges });
             Ok(())
         })?;
+        import.finish()?;
+        if (report.nodes, report.edges) != (counts.nodes, counts.edges) {
+            return Err(Error::corrupt(
+                dir.join(super::MANIFEST_FILE),
+                format!(
+                    "counts {} nodes and {} edges, the files hold {} and {}",
+                    counts.nodes, counts.edges, report.nodes, report.edges
+                ),
+            ));
+        }
         if counts.documents > 0 {
             report.documents = super::documents::restore(dir, tx, counts.documents, &mut progress)?;
         }
         Ok(report)
+    });
+    outcome.map_err(|e| {
+        // The store is as it was. If the backup is at fault, say everything wrong with it.
+        match verify_with(dir, |_| {}) {
+            Ok(whole) if !whole.is_ok() => refused(dir, &whole),
+            _ => e,
+        }
     })
+}
+
+/// The error of a restore refused because the backup in `dir` does not verify.
+fn refused(dir: &Path, report: &VerifyReport) -> Error {
+    Error::corrupt(
+        dir,
+        format!("the backup does not verify: {}", report.summary()),
+    )
+}
+
+/// Items handed to the transaction at once.
+const BATCH: usize = 4096;
+
+/// Reads the JSON Lines file `name` of the backup on a helper thread — parsing
+/// each line, checking that lines end in a newline, come in strictly increasing
+/// `key` order and have a version ≥ 1 — and hands `load` batches in order with
+/// the count so far (the file's size and SHA-256 were checked before). How many
+/// items.
+fn stream<T, K>(
+    dir: &Path,
+    name: &str,
+    key: fn(&T) -> K,
+    version: fn(&T) -> u64,
+    mut load: impl FnMut(Vec<T>, u64) -> Result<()>,
+) -> Result<u64>
+where
+    T: DeserializeOwned + Send,
+    K: Ord + Send,
+{
+    let path = dir.join(name);
+    let (sender, receiver) = mpsc::sync_channel::<Vec<T>>(4);
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            let outcome = read_batches(&path, name, key, version, &sender);
+            drop(sender);
+            outcome
+        });
+        let mut count = 0u64;
+        let mut loaded = Ok(());
+        for batch in &receiver {
+            count += batch.len() as u64;
+            if let Err(e) = load(batch, count) {
+                loaded = Err(e);
+                break;
+            }
+        }
+        // Dropping the receiver stops a reader still sending; an error of the loader
+        // comes first, the reader's (which ended the batches early) next.
+        drop(receiver);
+        let read = reader
+            .join()
+            .map_err(|_| Error::backend("restore", format!("the reader of {name} panicked")))?;
+        loaded?;
+        read?;
+        Ok(count)
+    })
+}
+
+/// The reading half of [`stream`].
+fn read_batches<T: DeserializeOwned, K: Ord>(
+    path: &Path,
+    name: &str,
+    key: fn(&T) -> K,
+    version: fn(&T) -> u64,
+    sender: &mpsc::SyncSender<Vec<T>>,
+) -> Result<()> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut previous: Option<K> = None;
+    let mut batch = Vec::with_capacity(BATCH);
+    each_line(file, path, |line, complete, number| {
+        let at = || format!("{name} line {number}");
+        if !complete {
+            return Err(Error::corrupt(
+                at(),
+                "is cut off (no final newline): the file is truncated",
+            ));
+        }
+        let item: T =
+            serde_json::from_slice(line).map_err(|e| Error::corrupt(at(), e.to_string()))?;
+        let k = key(&item);
+        if version(&item) == 0 {
+            return Err(Error::corrupt(
+                at(),
+                "has version 0, which nothing stored has",
+            ));
+        }
+        if previous.as_ref().is_some_and(|p| *p >= k) {
+            return Err(Error::corrupt(at(), "is out of order or repeated"));
+        }
+        previous = Some(k);
+        batch.push(item);
+        if batch.len() == BATCH {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+            // A closed channel: the loader stopped, and its error is the one reported.
+            sender
+                .send(full)
+                .map_err(|_| Error::backend("restore", "stopped"))?;
+        }
+        Ok(())
+    })?;
+    if !batch.is_empty() {
+        sender
+            .send(batch)
+            .map_err(|_| Error::backend("restore", "stopped"))?;
+    }
+    Ok(())
 }
 
 /// How many documents the target holds; 0 for a backend that holds none (it can
@@ -200,7 +323,19 @@ pub(crate) fn read_lines(
     mut each: impl FnMut(&[u8], String) -> Result<()>,
 ) -> Result<()> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut reader = BufReader::with_capacity(1 << 16, file);
+    each_line(file, path, |line, _, number| {
+        each(line, format!("{} line {number}", path.display()))
+    })
+}
+
+/// Calls `each` with every line read from `source` (`path`, for errors), without
+/// its newline, whether it ended in one, and its number from 1.
+fn each_line(
+    source: impl Read,
+    path: &Path,
+    mut each: impl FnMut(&[u8], bool, u64) -> Result<()>,
+) -> Result<()> {
+    let mut reader = BufReader::with_capacity(1 << 16, source);
     let mut line = Vec::new();
     let mut number = 0u64;
     loop {
@@ -212,7 +347,9 @@ pub(crate) fn read_lines(
             return Ok(());
         }
         number += 1;
-        let body = line.strip_suffix(b"\n").unwrap_or(&line);
-        each(body, format!("{} line {number}", path.display()))?;
+        match line.strip_suffix(b"\n") {
+            Some(body) => each(body, true, number)?,
+            None => each(&line, false, number)?,
+        }
     }
 }
