@@ -37,12 +37,11 @@ struct Prepared {
 }
 
 fn depth_ok(value: &Value, remaining: usize) -> bool {
-    let children: Box<dyn Iterator<Item = &Value>> = match value {
-        Value::Array(items) => Box::new(items.iter()),
-        Value::Object(map) => Box::new(map.values()),
-        _ => return true,
-    };
-    remaining > 0 && children.into_iter().all(|c| depth_ok(c, remaining - 1))
+    match value {
+        Value::Array(items) => remaining > 0 && items.iter().all(|c| depth_ok(c, remaining - 1)),
+        Value::Object(map) => remaining > 0 && map.values().all(|c| depth_ok(c, remaining - 1)),
+        _ => true,
+    }
 }
 
 /// Whether this build's `serde_json` keeps object keys sorted (it does unless some
@@ -170,7 +169,7 @@ fn prepare(appends: &mut [Append], system: bool) -> Result<Vec<Prepared>> {
             if let Err(Error::InvalidInput { reason, .. }) = check_event_type(&event.event_type) {
                 bad("/type", reason);
             }
-            let id = event.id.clone().unwrap_or_else(random_id);
+            let id = event.id.unwrap_or_else(random_id);
             if let Err(Error::InvalidInput { reason, .. }) = check_id("event id", &id) {
                 bad("/id", reason);
             } else if !ids.insert(id.clone()) {
