@@ -179,7 +179,9 @@ fn the_demo_screenplay_matches_the_hand_counts() {
         .keys()
         .filter(|k| !computed.as_object().unwrap().contains_key(*k))
         .collect();
-    unchecked.retain(|k| *k != "about" && *k != "series");
+    // `dialogue_search` is the store's ranked search, not the parser's: the
+    // kgstore-screenplay crate's tests check it (tests/queries.rs).
+    unchecked.retain(|k| !["about", "series", "dialogue_search"].contains(&k.as_str()));
     assert!(unchecked.is_empty(), "{unchecked:?}");
 }
 
