@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use kgstore_core::algo::{self, ReachOptions, Stats, TraverseOptions, Visit};
 use kgstore_core::documents::{DocInput, DocRead, DocWrite};
 use kgstore_core::events::{
-    EventLogRead, EventLogWrite, EventState, LogRecord, LogScan, RemoveWhere,
+    EventLogRead, EventLogWrite, EventState, LogRecord, LogScan, RecordJson, RemoveWhere,
 };
 use kgstore_core::memory::Turns;
 use kgstore_core::search::{TermMatches, TermQuery};
@@ -741,8 +741,12 @@ impl SqliteWrite<'_> {
 impl EventLogWrite for SqliteWrite<'_> {
     fn log_append(&mut self, records: &[LogRecord]) -> Result<()> {
         let q = self.q()?;
-        crate::events::check_next(records.first(), crate::events::head(q.conn, q.ctx)?)?;
-        crate::events::append(q.conn, q.ctx, records)
+        crate::events::append(q.conn, q.ctx, records, None)
+    }
+
+    fn log_append_json(&mut self, records: &[LogRecord], json: &[RecordJson]) -> Result<()> {
+        let q = self.q()?;
+        crate::events::append(q.conn, q.ctx, records, Some(json))
     }
 
     fn log_remove(&mut self, stream: &str, which: RemoveWhere) -> Result<u64> {

@@ -10,7 +10,7 @@
 //! transaction leaves no row, and the next one takes the same positions: there are
 //! no gaps, not even transient ones.
 
-use kgstore_core::events::{LogRecord, LogScan, RemoveWhere};
+use kgstore_core::events::{LogRecord, LogScan, RecordJson, RemoveWhere};
 use kgstore_core::{Error, Result};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
@@ -125,7 +125,22 @@ pub(crate) fn find_ids(
         .collect())
 }
 
-pub(crate) fn append(conn: &Connection, ctx: &Ctx, records: &[LogRecord]) -> Result<()> {
+/// Inserts `records`, which must continue the log contiguously; `json`, when given,
+/// holds each record's data and metadata as the JSON text to store (`json[i]` is
+/// `records[i]`'s), else they are serialised here.
+pub(crate) fn append(
+    conn: &Connection,
+    ctx: &Ctx,
+    records: &[LogRecord],
+    json: Option<&[RecordJson]>,
+) -> Result<()> {
+    check_next(records.first(), head(conn, ctx)?)?;
+    if json.is_some_and(|j| j.len() != records.len()) {
+        return Err(Error::backend(
+            "sqlite",
+            "an event append came with JSON text for a different number of records",
+        ));
+    }
     let mut stmt = conn
         .prepare_cached(
             "INSERT INTO events (position, stream, version, id, type, data, metadata, \
@@ -133,16 +148,24 @@ pub(crate) fn append(conn: &Connection, ctx: &Ctx, records: &[LogRecord]) -> Res
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         )
         .ctx(ctx, || "preparing an append to table events".into())?;
-    for r in records {
+    for (i, r) in records.iter().enumerate() {
         let subject = || format!("event '{}' at position {}", r.id, r.position);
+        let owned;
+        let (data, metadata) = match json.and_then(|j| j.get(i)) {
+            Some(j) => (j.data.as_str(), j.metadata.as_str()),
+            None => {
+                owned = (to_json(&r.data, subject)?, to_json(&r.metadata, subject)?);
+                (owned.0.as_str(), owned.1.as_str())
+            }
+        };
         stmt.execute(params![
             int(r.position, "event position")?,
             r.stream,
             int(r.version, "event version")?,
             r.id,
             r.event_type,
-            to_json(&r.data, subject)?,
-            to_json(&r.metadata, subject)?,
+            data,
+            metadata,
             r.recorded_at.as_micros(),
             int(r.commit, "event commit")?,
             r.batch,
@@ -275,7 +298,7 @@ pub(crate) fn state_delete(conn: &Connection, ctx: &Ctx, space: &str, key: &str)
 }
 
 /// Refuses a record that would leave a gap (a bug above, never user input).
-pub(crate) fn check_next(first: Option<&LogRecord>, head: u64) -> Result<()> {
+fn check_next(first: Option<&LogRecord>, head: u64) -> Result<()> {
     match first {
         Some(r) if r.position != head + 1 => Err(Error::backend(
             "sqlite",

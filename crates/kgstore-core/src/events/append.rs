@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result, Violation};
-use crate::events::backend::{EventLogRead, LogRecord};
+use crate::events::backend::{EventLogRead, LogRecord, RecordJson};
 use crate::events::model::{
     Append, AppendOptions, AppendResult, ExpectedVersion, MAX_APPEND_BYTES, MAX_EVENT_BYTES,
     MAX_EVENTS_PER_APPEND, NewEvent, StreamAppended, StreamInfo, check_event_type, check_id,
@@ -32,15 +32,16 @@ struct Prepared {
     data: Value,
     metadata: Map<String, Value>,
     digest: String,
+    /// Its data and metadata as the compact JSON the digest was computed from.
+    json: RecordJson,
 }
 
 fn depth_ok(value: &Value, remaining: usize) -> bool {
-    let children: Box<dyn Iterator<Item = &Value>> = match value {
-        Value::Array(items) => Box::new(items.iter()),
-        Value::Object(map) => Box::new(map.values()),
-        _ => return true,
-    };
-    remaining > 0 && children.into_iter().all(|c| depth_ok(c, remaining - 1))
+    match value {
+        Value::Array(items) => remaining > 0 && items.iter().all(|c| depth_ok(c, remaining - 1)),
+        Value::Object(map) => remaining > 0 && map.values().all(|c| depth_ok(c, remaining - 1)),
+        _ => true,
+    }
 }
 
 /// Whether this build's `serde_json` keeps object keys sorted (it does unless some
@@ -55,9 +56,10 @@ fn maps_are_sorted() -> bool {
     })
 }
 
-/// Compact JSON with object keys sorted, so equal values give equal bytes.
-fn canonical(value: &Value) -> Result<Vec<u8>> {
-    let encode = |v: &Value| serde_json::to_vec(v).map_err(|e| Error::backend("events", e));
+/// Compact JSON with object keys sorted, so equal values give equal bytes. When
+/// [`maps_are_sorted`], it is also exactly what `serde_json::to_string` gives.
+fn canonical(value: &Value) -> Result<String> {
+    let encode = |v: &Value| serde_json::to_string(v).map_err(|e| Error::backend("events", e));
     if maps_are_sorted() {
         encode(value)
     } else {
@@ -68,9 +70,9 @@ fn canonical(value: &Value) -> Result<Vec<u8>> {
 }
 
 /// [`canonical`] of an object given as its map (no copy when keys are kept sorted).
-fn canonical_map(map: &Map<String, Value>) -> Result<Vec<u8>> {
+fn canonical_map(map: &Map<String, Value>) -> Result<String> {
     if maps_are_sorted() {
-        serde_json::to_vec(map).map_err(|e| Error::backend("events", e))
+        serde_json::to_string(map).map_err(|e| Error::backend("events", e))
     } else {
         canonical(&Value::Object(map.clone()))
     }
@@ -87,21 +89,30 @@ fn hex(bytes: &[u8]) -> String {
     out
 }
 
-/// The digest that tells a retry of an event from another event under the same id.
+/// The digest that tells a retry of an event from another event under the same id,
+/// with the canonical JSON of data and metadata it was computed from (serialised
+/// once: their lengths are the event's size, and a backend may store the text).
 pub(crate) fn digest(
     stream: &str,
     event_type: &str,
     data: &Value,
     metadata: &Map<String, Value>,
-) -> Result<(String, usize)> {
-    let data = canonical(data)?;
-    let metadata = canonical_map(metadata)?;
+) -> Result<(String, RecordJson)> {
+    let json = RecordJson {
+        data: canonical(data)?,
+        metadata: canonical_map(metadata)?,
+    };
     let mut hasher = Sha256::new();
-    for part in [stream.as_bytes(), event_type.as_bytes(), &data, &metadata] {
+    for part in [
+        stream.as_bytes(),
+        event_type.as_bytes(),
+        json.data.as_bytes(),
+        json.metadata.as_bytes(),
+    ] {
         hasher.update((part.len() as u64).to_le_bytes());
         hasher.update(part);
     }
-    Ok((hex(&hasher.finalize()), data.len() + metadata.len()))
+    Ok((hex(&hasher.finalize()), json))
 }
 
 fn subject(stream: &str, index: usize) -> String {
@@ -158,7 +169,7 @@ fn prepare(appends: &mut [Append], system: bool) -> Result<Vec<Prepared>> {
             if let Err(Error::InvalidInput { reason, .. }) = check_event_type(&event.event_type) {
                 bad("/type", reason);
             }
-            let id = event.id.clone().unwrap_or_else(random_id);
+            let id = event.id.unwrap_or_else(random_id);
             if let Err(Error::InvalidInput { reason, .. }) = check_id("event id", &id) {
                 bad("/id", reason);
             } else if !ids.insert(id.clone()) {
@@ -198,7 +209,8 @@ fn prepare(appends: &mut [Append], system: bool) -> Result<Vec<Prepared>> {
             if !data_ok {
                 continue;
             }
-            let (digest, size) = digest(stream, &event.event_type, &event.data, &metadata)?;
+            let (digest, json) = digest(stream, &event.event_type, &event.data, &metadata)?;
+            let size = json.data.len() + json.metadata.len();
             if !system && size > MAX_EVENT_BYTES {
                 bad(
                     "",
@@ -216,6 +228,7 @@ fn prepare(appends: &mut [Append], system: bool) -> Result<Vec<Prepared>> {
                 data: event.data,
                 metadata,
                 digest,
+                json,
             });
         }
     }
@@ -456,10 +469,16 @@ impl WriteTx<'_> {
             .iter()
             .map(|i| i.as_ref().map_or(0, |i| i.version))
             .collect();
+        // Each stream's first and last record, by index into `records`.
+        let mut spans: Vec<Option<(usize, usize)>> = vec![None; appends.len()];
         let mut records = Vec::with_capacity(prepared.len());
+        let mut json = Vec::with_capacity(prepared.len());
         for (offset, event) in (0u64..).zip(prepared) {
             let version = &mut versions[event.stream_index];
             *version += 1;
+            let at = records.len();
+            let span = &mut spans[event.stream_index];
+            *span = Some(span.map_or((at, at), |(first, _)| (first, at)));
             records.push(LogRecord {
                 position: first + offset,
                 stream: appends[event.stream_index].stream.clone(),
@@ -474,15 +493,16 @@ impl WriteTx<'_> {
                 digest: event.digest,
                 removed: false,
             });
+            json.push(event.json);
         }
         let mut streams = Vec::with_capacity(appends.len());
         let mut updated = Vec::with_capacity(appends.len());
-        for (index, (append, info)) in appends.iter().zip(infos).enumerate() {
-            let mine: Vec<&LogRecord> = records
-                .iter()
-                .filter(|r| r.stream == append.stream)
-                .collect();
-            let (Some(first), Some(last)) = (mine.first(), mine.last()) else {
+        for ((append, info), (span, version)) in appends
+            .iter()
+            .zip(infos)
+            .zip(spans.into_iter().zip(versions))
+        {
+            let Some((first, last)) = span.map(|(f, l)| (&records[f], &records[l])) else {
                 continue;
             };
             streams.push(StreamAppended {
@@ -502,7 +522,7 @@ impl WriteTx<'_> {
                 retention: Default::default(),
                 removed_before: 0,
             });
-            info.version = versions[index];
+            info.version = version;
             info.last_position = last.position;
             info.updated_at = now;
             updated.push(info);
@@ -514,7 +534,13 @@ impl WriteTx<'_> {
             duplicate: false,
         };
         self.ev_write(|w| {
-            w.log_append(&records)?;
+            // The canonical text is the stored text only when maps keep keys sorted;
+            // otherwise the backend serialises the values itself, in their own order.
+            if maps_are_sorted() {
+                w.log_append_json(&records, &json)?;
+            } else {
+                w.log_append(&records)?;
+            }
             for info in &mut updated {
                 retention::enforce(w, info, now)?;
                 kv::put(w, kv::STREAMS, &info.stream, info)?;
@@ -566,22 +592,25 @@ mod tests {
         let a = json!({"x": 1, "y": [1, 2]});
         let b: Value = serde_json::from_str(r#"{"y":[1,2],"x":1}"#).unwrap();
         let m = Map::new();
-        assert_eq!(
-            digest("s", "t", &a, &m).unwrap(),
-            digest("s", "t", &b, &m).unwrap()
+        let (da, ja) = digest("s", "t", &a, &m).unwrap();
+        let (db, jb) = digest("s", "t", &b, &m).unwrap();
+        assert_eq!(da, db);
+        assert_eq!(ja, jb);
+        // The text handed to backends is what they would have serialised themselves.
+        assert_eq!(ja.data, serde_json::to_string(&a).unwrap());
+        assert_eq!(ja.metadata, "{}");
+        assert_ne!(
+            digest("s", "t", &a, &m).unwrap().0,
+            digest("s2", "t", &a, &m).unwrap().0
         );
         assert_ne!(
-            digest("s", "t", &a, &m).unwrap(),
-            digest("s2", "t", &a, &m).unwrap()
-        );
-        assert_ne!(
-            digest("s", "t", &a, &m).unwrap(),
-            digest("s", "t2", &a, &m).unwrap()
+            digest("s", "t", &a, &m).unwrap().0,
+            digest("s", "t2", &a, &m).unwrap().0
         );
         // Lengths are part of the digest: moving bytes between fields changes it.
         assert_ne!(
-            digest("ab", "c", &a, &m).unwrap(),
-            digest("a", "bc", &a, &m).unwrap()
+            digest("ab", "c", &a, &m).unwrap().0,
+            digest("a", "bc", &a, &m).unwrap().0
         );
     }
 }

@@ -59,6 +59,17 @@ pub struct LogRecord {
     pub removed: bool,
 }
 
+/// A record's `data` and `metadata` as compact JSON text, as `serde_json::to_string`
+/// gives it: the store serialises each appended event once (for its digest and size)
+/// and hands the text to [`EventLogWrite::log_append_json`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecordJson {
+    /// The record's `data`.
+    pub data: String,
+    /// The record's `metadata` (an object).
+    pub metadata: String,
+}
+
 /// A range of the log to read.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LogScan<'a> {
@@ -141,6 +152,15 @@ pub trait EventLogWrite: EventLogRead {
     /// Appends records whose positions continue the log contiguously (the store
     /// assigned them from [`EventLogRead::log_head`]).
     fn log_append(&mut self, records: &[LogRecord]) -> Result<()>;
+
+    /// [`log_append`](Self::log_append), with each record's data and metadata also
+    /// given as the JSON text the store already made of them (`json[i]` is
+    /// `records[i]`'s), for a backend that stores JSON text and need not serialise
+    /// them again. The default ignores the text.
+    fn log_append_json(&mut self, records: &[LogRecord], json: &[RecordJson]) -> Result<()> {
+        let _ = json;
+        self.log_append(records)
+    }
 
     /// Removes the payload and metadata of `stream`'s events matching `which` (they
     /// stay as removed records); how many were removed now.
