@@ -456,6 +456,10 @@ impl<'a> Q<'a> {
     /// The first of `keys` (in their order) that is a stored edge, in one query: the
     /// keys go in as `[from, relation, to]` arrays.
     pub fn first_existing_edge(&self, keys: &[&EdgeKey]) -> Result<Option<usize>> {
+        // Into a graph without edges (a bulk load), there is nothing to look for.
+        if keys.is_empty() || !self.any_edge()? {
+            return Ok(None);
+        }
         let triples: Vec<[&str; 3]> = keys
             .iter()
             .map(|k| [k.from.as_str(), k.relation_type.as_str(), k.to.as_str()])
@@ -478,6 +482,14 @@ impl<'a> Q<'a> {
         let json = serde_json::to_string(items).map_err(|e| Error::backend("sqlite", e))?;
         let found = self.one(sql, [json], doing, |row| self.int(row, 0, doing))?;
         Ok(found.and_then(|i| usize::try_from(i).ok()))
+    }
+
+    /// Whether table `edges` has a row (one step into its B-tree).
+    fn any_edge(&self) -> Result<bool> {
+        let doing = || "looking for any row of table edges".to_owned();
+        Ok(self
+            .one("SELECT 1 FROM edges LIMIT 1", [], doing, |_| Ok(()))?
+            .is_some())
     }
 
     pub fn contains_edge(&self, key: &EdgeKey) -> Result<bool> {
