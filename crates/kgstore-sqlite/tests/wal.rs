@@ -28,10 +28,18 @@ fn node(i: usize) -> Node {
         )
 }
 
-/// WAL frames written by `commits` while a reader pins the log.
-fn frames(path: &Path, commits: impl FnOnce()) -> f64 {
+/// WAL frames per commit of `COMMITS` calls of `commit` (given 1..=COMMITS), the
+/// log emptied first and pinned by a reader after one commit (0), so that it can
+/// neither restart nor be checkpointed: its size grows by exactly the frames written.
+fn frames(path: &Path, mut commit: impl FnMut(usize)) -> f64 {
     let wal = path.with_extension("db-wal");
     let reader = raw(path);
+    let _: (i64, i64, i64) = reader
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .unwrap();
+    commit(0);
     reader.execute_batch("BEGIN").unwrap();
     let _: i64 = reader
         .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
@@ -39,8 +47,8 @@ fn frames(path: &Path, commits: impl FnOnce()) -> f64 {
     let page: i64 = reader
         .query_row("PRAGMA page_size", [], |r| r.get(0))
         .unwrap();
-    let before = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
-    commits();
+    let before = std::fs::metadata(&wal).unwrap().len();
+    (1..=COMMITS).for_each(&mut commit);
     let after = std::fs::metadata(&wal).unwrap().len();
     reader.execute_batch("COMMIT").unwrap();
     // Each frame is a 24-byte header and a page.
@@ -58,10 +66,8 @@ fn a_single_node_commit_writes_few_wal_frames() {
         .unwrap(),
     );
     store.create_nodes((0..LOADED).map(node)).unwrap();
-    let kgstore = frames(&path, || {
-        for i in 0..COMMITS {
-            store.create_node(node(LOADED + i)).unwrap();
-        }
+    let kgstore = frames(&path, |i| {
+        store.create_node(node(LOADED + i)).unwrap();
     });
 
     // The lean table a user would write by hand (as `../shared/peers/raw-sqlite`).
@@ -87,7 +93,7 @@ fn a_single_node_commit_writes_few_wal_frames() {
     lean.execute_batch("BEGIN").unwrap();
     (0..LOADED).for_each(insert);
     lean.execute_batch("COMMIT").unwrap();
-    let baseline = frames(&lean_path, || (LOADED..LOADED + COMMITS).for_each(insert));
+    let baseline = frames(&lean_path, |i| insert(LOADED + i));
 
     println!("WAL frames per single-node commit: kgstore {kgstore:.2}, lean table {baseline:.2}");
     assert!((1.9..=2.5).contains(&baseline), "lean baseline {baseline}");
@@ -97,4 +103,4 @@ fn a_single_node_commit_writes_few_wal_frames() {
 }
 
 /// The most WAL frames a single-node commit may write (see the test).
-const MAX_FRAMES: f64 = 16.0;
+const MAX_FRAMES: f64 = 22.0;
