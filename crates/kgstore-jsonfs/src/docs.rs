@@ -142,14 +142,33 @@ impl DocView<'_> {
         }
     }
 
-    fn replaced(&self, meta: &DocumentMeta) -> Error {
-        let current = self
-            .current
+    /// The error for a file whose bytes do not match `meta`'s digest: replaced by a
+    /// later commit (a reused inode number), or changed behind the store's back.
+    fn changed(&self, meta: &DocumentMeta) -> Error {
+        if self.current_version(&meta.key) != meta.version {
+            return self.replaced(meta);
+        }
+        Error::corrupt(
+            format!(
+                "<document '{}'>",
+                kgstore_core::validate::shorten(&meta.key)
+            ),
+            "its file's bytes no longer match the SHA-256 the store recorded (changed \
+             outside kgstore; `kgstore check` lists such files)",
+        )
+    }
+
+    fn current_version(&self, key: &str) -> u64 {
+        self.current
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .docs
-            .get(&meta.key)
-            .map_or(0, |(m, _)| m.version);
+            .get(key)
+            .map_or(0, |(m, _)| m.version)
+    }
+
+    fn replaced(&self, meta: &DocumentMeta) -> Error {
+        let current = self.current_version(&meta.key);
         Error::Conflict {
             entity: format!(
                 "document '{}' (its file was replaced or removed after this snapshot was taken; read it again)",
@@ -158,6 +177,41 @@ impl DocView<'_> {
             expected: meta.version,
             actual: current,
         }
+    }
+}
+
+/// A document's file as read on a snapshot, checked against the snapshot's digest
+/// at its end. The identity check at open can be fooled: a file system reuses the
+/// inode number of a deleted file, so a file written two commits later may carry
+/// the identity the snapshot recorded (seen under load: a snapshot read the bytes
+/// of a later version). Its digest cannot be fooled: a mismatch is the same
+/// [`Error::Conflict`] as a file found replaced at open.
+struct Verified<'v, 'a> {
+    file: io::BufReader<File>,
+    /// `None` once the end was reached and the digest compared.
+    hasher: Option<Sha256>,
+    matched: bool,
+    view: &'v DocView<'a>,
+    meta: DocumentMeta,
+}
+
+impl Read for Verified<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read(buf)?;
+        if n > 0 {
+            if let Some(hasher) = &mut self.hasher {
+                hasher.update(&buf[..n]);
+            }
+        } else if !buf.is_empty() {
+            if let Some(hasher) = self.hasher.take() {
+                let digest: [u8; 32] = hasher.finalize().into();
+                self.matched = digest == self.meta.sha256.0;
+            }
+            if !self.matched {
+                return Err(io::Error::other(self.view.changed(&self.meta)));
+            }
+        }
+        Ok(n)
     }
 }
 
@@ -208,7 +262,13 @@ impl DocRead for DocView<'_> {
                 return Err(self.replaced(meta));
             }
         }
-        Ok(Box::new(io::BufReader::with_capacity(1 << 16, file)))
+        Ok(Box::new(Verified {
+            file: io::BufReader::with_capacity(1 << 16, file),
+            hasher: Some(Sha256::new()),
+            matched: false,
+            view: self,
+            meta: meta.clone(),
+        }))
     }
 
     fn contains_doc(&self, key: &str) -> Result<bool> {

@@ -112,6 +112,17 @@ fn a_document_changed_behind_the_stores_back_is_found() {
     // The same size, other bytes: `check` hashes every document.
     std::fs::write(&file, "ORIGINAL").unwrap();
     let store = kgstore_core::Store::new(reopen(dir.path()).unwrap());
+    // And a read never hands out bytes other than the ones it recorded (the file's
+    // identity alone is no proof: an inode number is reused): Corrupt, naming it.
+    let err = store.read_document("notes/a.txt").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+    assert!(err.to_string().contains("notes/a.txt"), "{err}");
+    let mut streamed = Vec::new();
+    let err = store
+        .read_document_to("notes/a.txt", &mut streamed)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+    assert_eq!(store.read_document("notes/b.txt").unwrap(), b"original");
     let report = store.check().unwrap();
     assert!(
         report

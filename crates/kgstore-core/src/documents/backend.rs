@@ -309,6 +309,12 @@ impl Read for DocInput<'_> {
 
 /// The error for a document's bytes that could not be read.
 pub(crate) fn read_error(key: &str, e: io::Error) -> Error {
+    // A reader may fail with one of the store's errors (its own, or a JSON-files
+    // snapshot's `Conflict` for a file found replaced): that error, as it is.
+    let e = match e.downcast::<Error>() {
+        Ok(error) => return error,
+        Err(e) => e,
+    };
     Error::backend(
         "documents",
         format!(

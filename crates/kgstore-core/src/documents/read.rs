@@ -266,14 +266,7 @@ impl<'a> DocumentReader<'a> {
 
     /// The kgstore error behind a failed read (a backend's, or this reader's own).
     pub(crate) fn error(&self, e: io::Error) -> Error {
-        let key = &self.meta.key;
-        if !e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
-            return read_error(key, e);
-        }
-        match e.into_inner().map(|inner| inner.downcast::<Error>()) {
-            Some(Ok(inner)) => *inner,
-            _ => read_error(key, io::Error::other("a read failed")),
-        }
+        read_error(&self.meta.key, e)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::cell::Cell;
 use std::collections::HashSet;
-use std::io::Read;
+use std::io::{Read, Write};
 
 use super::backend::{DocInput, DocRead, DocWrite};
 use super::key::{ancestors, check_key};
@@ -30,8 +30,9 @@ impl DocumentRead for Store {
     /// Each call reads a fresh snapshot. A backend whose snapshot can lose a
     /// document's file to a later commit (JSON files, where bytes live in ordinary
     /// files) answers such a read with [`Error::Conflict`]; a one-call read has no
-    /// snapshot of its own to keep, so it is tried again on a fresh one. That error
-    /// comes from opening the document, before any byte is read or written out.
+    /// snapshot of its own to keep, so it is tried again on a fresh one (the reads
+    /// that pass bytes on as they go are [`read_document_to`](Self::read_document_to)'s,
+    /// tried again only while none has been passed on).
     fn with_docs<R>(&self, mut f: impl FnMut(&dyn DocRead) -> Result<R>) -> Result<R> {
         let mut retries = 0;
         loop {
@@ -42,6 +43,43 @@ impl DocumentRead for Store {
                 outcome => return outcome,
             }
         }
+    }
+
+    /// As the trait's, tried again on a fresh snapshot only while nothing has been
+    /// written to `out` (a backend may find a replaced file only at the end of it).
+    fn read_document_to(&self, key: &str, out: &mut dyn Write) -> Result<DocumentMeta> {
+        let mut retries = 0;
+        loop {
+            let mut counted = Counted { out, written: 0 };
+            match self.read()?.read_document_to(key, &mut counted) {
+                Err(e)
+                    if e.kind() == ErrorKind::Conflict
+                        && counted.written == 0
+                        && retries < STALE_READ_RETRIES =>
+                {
+                    retries += 1;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+}
+
+/// A writer that counts what it passed on.
+struct Counted<'a> {
+    out: &'a mut dyn Write,
+    written: u64,
+}
+
+impl Write for Counted<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
     }
 }
 
