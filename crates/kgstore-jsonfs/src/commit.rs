@@ -49,6 +49,43 @@ impl Failure {
     }
 }
 
+/// From this many staged files (on Linux), a commit writes them all without an
+/// fsync each and then makes them durable with one `syncfs(2)` of the store's file
+/// system, before its journal is written: a restore or a bulk load of 600,000
+/// files pays one sync instead of 600,000. Below it (every ordinary commit) each
+/// file is synced on its own, which costs less than flushing the whole file system.
+pub(crate) const BATCH_SYNC_FILES: usize = 256;
+
+/// The one sync of a large commit's staged files: the folder they are staged in,
+/// opened before they are written, so that `syncfs` reports any write-back error
+/// since (Linux 5.8 and later).
+struct Batch {
+    #[cfg(target_os = "linux")]
+    dir: std::fs::File,
+}
+
+impl Batch {
+    /// A batch for `files` staged files, if the commit takes one.
+    fn open(disk: &Disk<'_>, files: usize) -> Result<Option<Self>> {
+        #[cfg(target_os = "linux")]
+        if files >= BATCH_SYNC_FILES {
+            let path = disk.journal_dir();
+            let dir = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+            return Ok(Some(Self { dir }));
+        }
+        let _ = (disk, files);
+        Ok(None)
+    }
+
+    /// Makes every staged file durable, passing `TempSynced` once.
+    fn sync(self, disk: &Disk<'_>) -> Result<()> {
+        let path = disk.journal_dir();
+        #[cfg(target_os = "linux")]
+        fsio::sync_fs(&self.dir, &path, disk.hooks).map_err(|e| Error::io(&path, e))?;
+        disk.at(FaultPoint::TempSynced, &path)
+    }
+}
+
 /// One entity file to write (`Some`) or remove (`None`).
 pub(crate) struct Change {
     pub rel: String,
@@ -288,12 +325,20 @@ impl Disk<'_> {
         Ok(pending)
     }
 
-    /// Renders and writes the temporary file of every put, in parallel for many.
+    /// Renders and writes the temporary file of every put, in parallel for many,
+    /// and makes them durable: each with its own fsync, or, from
+    /// [`BATCH_SYNC_FILES`] files on Linux, all with one `syncfs` at the end.
     fn stage(&self, changes: &[Change]) -> Result<Vec<Staged>, Failure> {
         let puts: Vec<(&str, &Content)> = changes
             .iter()
             .filter_map(|c| c.content.as_ref().map(|content| (c.rel.as_str(), content)))
             .collect();
+        let batch = Batch::open(self, puts.len()).map_err(Failure::clean)?;
+        let kind = if batch.is_some() {
+            Temp::EntityBatched
+        } else {
+            Temp::Entity
+        };
         // Threads mostly wait in fsync, and the file system batches concurrent syncs
         // into fewer journal commits: 32 measured best on a 2-core machine's ext4.
         let workers = if self.hooks.serial() {
@@ -314,7 +359,7 @@ impl Disk<'_> {
                 });
             }
             let bytes = content.render()?;
-            let temp = files::write_temp(&journal_dir, &bytes, self.hooks, Temp::Entity)?;
+            let temp = files::write_temp(&journal_dir, &bytes, self.hooks, kind)?;
             Ok(Staged {
                 rel: (*rel).to_owned(),
                 temp,
@@ -328,6 +373,12 @@ impl Disk<'_> {
                 Ok(s) => staged.push(s),
                 Err(e) => failure = failure.or(Some(e)),
             }
+        }
+        if failure.is_none()
+            && let Some(batch) = batch
+        {
+            // Never retried: after a failed sync the staged contents are not trusted.
+            failure = batch.sync(self).err();
         }
         match failure {
             None => Ok(staged),

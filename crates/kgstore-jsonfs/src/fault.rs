@@ -151,11 +151,14 @@ mod ops {
         WriteLock,
         /// Rewrite the generation file: publish a commit to the other processes.
         Publish,
+        /// `syncfs` the file system of the store: make every staged file of a large
+        /// commit durable at once (Linux).
+        SyncFs,
     }
 
     impl FsOp {
         /// Every kind of step.
-        pub const ALL: [FsOp; 9] = [
+        pub const ALL: [FsOp; 10] = [
             Self::CreateFile,
             Self::WriteFile,
             Self::SyncFile,
@@ -165,6 +168,7 @@ mod ops {
             Self::SyncDir,
             Self::WriteLock,
             Self::Publish,
+            Self::SyncFs,
         ];
 
         /// The step's name.
@@ -179,12 +183,13 @@ mod ops {
                 Self::SyncDir => "sync-dir",
                 Self::WriteLock => "write-lock",
                 Self::Publish => "publish",
+                Self::SyncFs => "sync-fs",
             }
         }
 
         /// Whether the step is an `fsync`.
         pub fn is_sync(self) -> bool {
-            matches!(self, Self::SyncFile | Self::SyncDir)
+            matches!(self, Self::SyncFile | Self::SyncDir | Self::SyncFs)
         }
     }
 

@@ -125,6 +125,9 @@ pub enum Temp {
     /// An entity file's new content, staged in `journal/` before its rename into
     /// place: synced, passing `TempWritten` and `TempSynced`.
     Entity,
+    /// An entity file's new content staged by a large commit: not synced here (one
+    /// `syncfs` makes all of them durable; see `commit.rs`), passing `TempWritten`.
+    EntityBatched,
     /// A multi-file transaction's journal: synced, passing `JournalWritten` and
     /// `JournalSynced`.
     Journal,
@@ -138,7 +141,9 @@ pub enum Temp {
 impl Temp {
     fn points(self) -> Option<(FaultPoint, FaultPoint)> {
         match self {
-            Self::Entity => Some((FaultPoint::TempWritten, FaultPoint::TempSynced)),
+            Self::Entity | Self::EntityBatched => {
+                Some((FaultPoint::TempWritten, FaultPoint::TempSynced))
+            }
             Self::Journal => Some((FaultPoint::JournalWritten, FaultPoint::JournalSynced)),
             Self::Record | Self::Rewrite => None,
         }
@@ -147,13 +152,14 @@ impl Temp {
     fn suffix(self) -> &'static str {
         match self {
             Self::Journal | Self::Record => JOURNAL_TEMP_SUFFIX,
-            Self::Entity | Self::Rewrite => "",
+            Self::Entity | Self::EntityBatched | Self::Rewrite => "",
         }
     }
 }
 
 /// Writes `bytes` to a new temporary file in `dir`, and syncs it unless it is a
-/// [`Temp::Record`]. On failure the temporary file is removed (best effort: a later
+/// [`Temp::Record`] or a [`Temp::EntityBatched`] (whose `TempSynced` point its
+/// batch's sync passes). On failure the temporary file is removed (best effort: a later
 /// recovery removes what is left), never synced again: after a failed sync its
 /// content is not trusted.
 pub fn write_temp(dir: &Path, bytes: &[u8], hooks: &Hooks, kind: Temp) -> Result<PathBuf> {
@@ -167,9 +173,10 @@ pub fn write_temp(dir: &Path, bytes: &[u8], hooks: &Hooks, kind: Temp) -> Result
         if let Some((written, _)) = points {
             hooks.at(written)?;
         }
-        if kind != Temp::Record {
-            fsio::sync_file(&file, &path, hooks)?;
+        if matches!(kind, Temp::Record | Temp::EntityBatched) {
+            return Ok(());
         }
+        fsio::sync_file(&file, &path, hooks)?;
         match points {
             Some((_, synced)) => hooks.at(synced),
             None => Ok(()),

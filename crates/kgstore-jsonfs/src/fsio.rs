@@ -51,6 +51,16 @@ pub fn sync_file(file: &File, path: &Path, hooks: &Hooks) -> io::Result<()> {
     step(hooks, FsOp::SyncFile, path, || file.sync_all())
 }
 
+/// Makes every file of the file system that holds `dir` (an open folder, whose
+/// path is `path`) durable: `syncfs(2)`, which since Linux 5.8 also reports a
+/// write-back error that happened on that file system since `dir` was opened.
+#[cfg(target_os = "linux")]
+pub fn sync_fs(dir: &File, path: &Path, hooks: &Hooks) -> io::Result<()> {
+    step(hooks, FsOp::SyncFs, path, || {
+        rustix::fs::syncfs(dir).map_err(io::Error::from)
+    })
+}
+
 /// Renames `from` over `to`.
 pub fn rename(from: &Path, to: &Path, hooks: &Hooks) -> io::Result<()> {
     step(hooks, FsOp::Rename, to, || fs::rename(from, to))

@@ -1156,3 +1156,103 @@ fn names_shard(name: &str) -> String {
     let rel = kgstore_jsonfs::names::node_path(name);
     rel.rsplit_once('/').unwrap().0.to_owned()
 }
+
+/// A commit of this many nodes stages its files in one batch (one `syncfs`): above
+/// the crate's threshold of 256 files (the trace below proves the batch is taken).
+const BATCHED: usize = 300;
+
+fn batched_transaction(tx: &mut WriteTx<'_>) -> kgstore_core::Result<()> {
+    for i in 0..BATCHED {
+        tx.create_node(Node::new(format!("bulk{i}"), "thing")?)?;
+    }
+    Ok(())
+}
+
+/// A large commit writes its staged files without an fsync each and makes them
+/// durable with one `syncfs` before the journal is written; every failure of that
+/// sync, or of a staged write, fails the commit cleanly: the store as before, no
+/// file left, the sync never retried, and the same handle commits once the fault
+/// clears.
+#[test]
+#[cfg(target_os = "linux")]
+fn a_large_commit_syncs_its_staged_files_at_once_and_fails_cleanly_if_that_fails() {
+    let scratch = tempfile::tempdir().unwrap();
+    // The trace of a successful one.
+    let path = scratch.path().join("traced");
+    base(&path);
+    let fault = Fault::trace_only();
+    let store = open_with(&path, Durability::Immediate, &fault).unwrap();
+    let steps = steps_of(&fault, || store.write(batched_transaction).unwrap());
+    let synced_fs: Vec<usize> = (0..steps.len())
+        .filter(|&i| steps[i].op == FsOp::SyncFs)
+        .collect();
+    assert_eq!(synced_fs.len(), 1, "{steps:#?}");
+    let at = synced_fs[0];
+    let staged_writes = steps[..at]
+        .iter()
+        .filter(|s| s.op == FsOp::WriteFile)
+        .count();
+    assert_eq!(
+        staged_writes, BATCHED,
+        "every staged file is written before the sync"
+    );
+    // The only file synced on its own is the journal, after the batch's sync.
+    let file_syncs: Vec<&Step> = steps.iter().filter(|s| s.op == FsOp::SyncFile).collect();
+    assert_eq!(file_syncs.len(), 1, "{file_syncs:#?}");
+    assert!(file_syncs[0].path.to_string_lossy().ends_with(".journal"));
+    assert!(steps[at..].iter().any(|s| s.op == FsOp::SyncFile));
+    let expected = state(&store);
+    drop(store);
+    reopened_is(&path, &expected, "after a batched commit");
+
+    let cases: Vec<(&str, Fault)> = vec![
+        (
+            "sync-fs EIO",
+            Fault::on_op(FsOp::SyncFs, FaultAction::Os(EIO)),
+        ),
+        (
+            "sync-fs ENOSPC",
+            Fault::on_op(FsOp::SyncFs, FaultAction::Os(ENOSPC)),
+        ),
+        (
+            "sync-fs EIO, late",
+            Fault::on_op(FsOp::SyncFs, FaultAction::Os(EIO)).late(),
+        ),
+        (
+            "the 200th write ENOSPC, from then on",
+            Fault::on_op(FsOp::WriteFile, FaultAction::Os(ENOSPC))
+                .after(199)
+                .sticky(),
+        ),
+    ];
+    for (what, fault) in cases {
+        let path = scratch.path().join(what.replace([' ', ','], "-"));
+        base(&path);
+        let store = open_with(&path, Durability::Immediate, &fault).unwrap();
+        let before = state(&store);
+        let steps = steps_of(&fault, || {
+            let err = store.write(batched_transaction).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Io, "{what}: {err}");
+        });
+        let failed = steps.iter().position(|s| s.injected).unwrap();
+        // Nothing is synced, renamed or published after the failure (the other
+        // staged files are still written, or fail too): the staged files are
+        // removed and the writer lets go, clean.
+        assert!(
+            steps[failed + 1..].iter().all(|s| matches!(
+                s.op,
+                FsOp::CreateFile | FsOp::WriteFile | FsOp::RemoveFile | FsOp::WriteLock
+            )),
+            "{what}: {:#?}",
+            &steps[failed..]
+        );
+        assert!(state(&store) == before, "{what}");
+        assert_eq!(leftovers(&path), Vec::<PathBuf>::new(), "{what}");
+        fault.clear();
+        store.write(batched_transaction).unwrap();
+        let after = state(&store);
+        assert_eq!(after.0.len(), before.0.len() + BATCHED, "{what}");
+        drop(store);
+        reopened_is(&path, &after, what);
+    }
+}
