@@ -578,14 +578,6 @@ impl WriteTxn for MemoryWrite<'_> {
         Ok(())
     }
 
-    fn put_nodes(&mut self, nodes: &[Node]) -> Result<()> {
-        let state = self.own_state();
-        for node in nodes {
-            state.put_node_ref(node);
-        }
-        Ok(())
-    }
-
     fn delete_node(&mut self, name: &str) -> Result<bool> {
         if !self.view().contains_node(name)? {
             return Ok(false);
@@ -599,14 +591,6 @@ impl WriteTxn for MemoryWrite<'_> {
             self.state.put_edge_ref(edge);
         } else {
             self.write(Op::PutEdge(edge.clone()));
-        }
-        Ok(())
-    }
-
-    fn put_edges(&mut self, edges: &[Edge]) -> Result<()> {
-        let state = self.own_state();
-        for edge in edges {
-            state.put_edge_ref(edge);
         }
         Ok(())
     }
