@@ -14,6 +14,7 @@
 //! are part of the state too, so a rolled-back transaction leaves no name behind,
 //! and a name is given up (its id reused) once no node and no edge carries it.
 
+use std::borrow::Cow;
 use std::ops::Bound;
 use std::sync::{Arc, OnceLock};
 
@@ -91,35 +92,65 @@ struct NodeExtra {
 }
 
 impl NodeData {
-    /// The node's content (copied); `node_type` is the shared copy of its type.
-    fn of(node: &Node, node_type: Arc<str>) -> Self {
+    /// The node's content (moved when the node is owned, copied when borrowed);
+    /// `node_type` is the shared copy of its type.
+    fn of(node: Cow<'_, Node>, node_type: Arc<str>) -> Self {
         let meta = &node.metadata;
+        let (created_at, updated_at, version) = (meta.created_at, meta.updated_at, meta.version);
         let plain = node.observations.is_empty()
             && node.dependencies.is_empty()
             && meta.author.is_none()
             && meta.source.is_none()
             && meta.tags.is_empty()
             && meta.status.is_none();
+        let (attributes, extra) = match node {
+            Cow::Borrowed(node) => (
+                node.attributes
+                    .iter()
+                    .map(|(key, value)| (key.clone(), value.clone()))
+                    .collect(),
+                (!plain).then(|| {
+                    let meta = &node.metadata;
+                    Box::new(NodeExtra {
+                        observations: node.observations.clone(),
+                        dependencies: node.dependencies.clone(),
+                        author: meta.author.clone(),
+                        source: meta.source.clone(),
+                        tags: meta.tags.clone(),
+                        status: meta.status.clone(),
+                    })
+                }),
+            ),
+            Cow::Owned(node) => {
+                let Node {
+                    attributes,
+                    observations,
+                    dependencies,
+                    metadata: meta,
+                    ..
+                } = node;
+                (
+                    attributes.into_iter().collect(),
+                    (!plain).then(|| {
+                        Box::new(NodeExtra {
+                            observations,
+                            dependencies,
+                            author: meta.author,
+                            source: meta.source,
+                            tags: meta.tags,
+                            status: meta.status,
+                        })
+                    }),
+                )
+            }
+        };
         Self {
             node_type,
-            attributes: node
-                .attributes
-                .iter()
-                .map(|(key, value)| (key.clone(), value.clone()))
-                .collect(),
-            created_at: meta.created_at,
-            updated_at: meta.updated_at,
-            version: meta.version,
-            extra: (!plain).then(|| {
-                Box::new(NodeExtra {
-                    observations: node.observations.clone(),
-                    dependencies: node.dependencies.clone(),
-                    author: meta.author.clone(),
-                    source: meta.source.clone(),
-                    tags: meta.tags.clone(),
-                    status: meta.status.clone(),
-                })
-            }),
+            attributes,
+            created_at,
+            updated_at,
+            version,
+            extra,
         }
     }
 
@@ -307,15 +338,16 @@ impl GraphState {
         Arc::make_mut(&mut self.graph)
     }
 
-    /// Inserts or replaces a node, keeping the dependents and search indexes current.
+    /// Inserts or replaces a node, keeping the dependents and search indexes
+    /// current; its attributes are moved, not copied.
     pub fn put_node(&mut self, node: Node) {
-        self.put_node_ref(&node);
+        self.graph_mut().put_node(Cow::Owned(node));
     }
 
     /// [`GraphState::put_node`] from a borrowed node: copies only what is kept
     /// (not the name or the type, when they are stored already).
     pub fn put_node_ref(&mut self, node: &Node) {
-        self.graph_mut().put_node(node);
+        self.graph_mut().put_node(Cow::Borrowed(node));
     }
 
     /// Removes a node (not its edges); the removed node.
@@ -680,25 +712,33 @@ impl Graph {
     // ----- writes -----
 
     /// Inserts or replaces a node, keeping the dependents and search indexes current.
-    fn put_node(&mut self, node: &Node) {
+    fn put_node(&mut self, node: Cow<'_, Node>) {
         let node_type = self.intern_type(&node.node_type);
-        let data = Arc::new(NodeData::of(node, node_type));
-        let old = match self.names.get_mut(node.name.as_str()) {
-            Some(slot) => slot.node.replace(data),
-            None => {
-                self.add_name(Arc::from(node.name.as_str()), Some(data));
-                None
-            }
-        };
-        match old {
-            Some(old) => self.forget_node(&node.name, &old),
-            None => self.node_count += 1,
+        // The old node leaves the indexes before the new one enters them.
+        let old = self
+            .names
+            .get_mut(node.name.as_str())
+            .map(|slot| slot.node.take());
+        match &old {
+            Some(Some(old)) => self.forget_node(&node.name, old),
+            Some(None) | None => self.node_count += 1,
         }
         if let Some(index) = self.search.get_mut() {
-            index.insert(node);
+            index.insert(&node);
         }
         for dep in &node.dependencies {
             self.dependents.insert((dep.clone(), node.name.clone()));
+        }
+        // The indexes above needed `self`, so the slot is found again: a name in
+        // use takes the node, a new name is added with it.
+        let name: Arc<str> = Arc::from(node.name.as_str());
+        let data = Some(Arc::new(NodeData::of(node, node_type)));
+        if old.is_some() {
+            if let Some(slot) = self.names.get_mut(&*name) {
+                slot.node = data;
+            }
+        } else {
+            self.add_name(name, data);
         }
     }
 
