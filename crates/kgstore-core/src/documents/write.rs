@@ -24,8 +24,13 @@ fn docs_of<'t>(txn: &'t dyn ReadTxn, backend: &str) -> Result<&'t dyn DocRead> {
 }
 
 impl DocumentRead for Store {
+    /// One snapshot for the call, taken at its first read (as the store's graph
+    /// reads): a one-statement read pays no statement to pin it earlier.
     fn with_docs<R>(&self, f: impl FnOnce(&dyn DocRead) -> Result<R>) -> Result<R> {
-        self.read()?.with_docs(f)
+        let backend = self.backend_name();
+        self.call(crate::observe::query_name(&f), |txn| {
+            f(docs_of(txn, backend)?)
+        })
     }
 }
 
