@@ -217,7 +217,8 @@ fn lock_wait_between_processes(dir: &Path, url: &str, lock: &Path) -> Option<()>
     let mut child = spawn_import(url, &input);
     let pid = child.id();
     let holding = wait_until(&mut child, || {
-        fs::read_to_string(lock).is_ok_and(|t| t.contains(&pid.to_string()))
+        // Holding: `pid N` (a clean release leaves `released by pid N`).
+        fs::read_to_string(lock).is_ok_and(|t| t.lines().next() == Some(&format!("pid {pid}")))
     });
     assert!(holding, "the child never held the store's lock");
 

@@ -368,6 +368,18 @@ impl JsonFsBackend {
         }
     }
 
+    /// Once this handle's commit at `generation` has put its files in place, its
+    /// image reads the documents from their own paths instead of the staged files
+    /// (snapshots taken before still find them there: a rename keeps a file's
+    /// identity). Regression: the image used to say so before the files were moved,
+    /// and a read in between found the old file and failed with `Conflict`.
+    fn settle_docs(&self, generation: u64) {
+        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        if current.generation == generation {
+            current.docs = docs::committed(&current.docs);
+        }
+    }
+
     /// Brings the image up to the generation other processes published: applies
     /// the log's records since the image's generation, or reads the store again if
     /// the log no longer has them all.
@@ -1125,8 +1137,10 @@ impl WriteTxn for JsonFsWrite<'_> {
             };
             image.wrote(key, exists);
         }
+        // Readers of the image find the written documents' bytes in their staged
+        // files until `complete` has moved them into place (then `settle_docs`).
         image.wrote_docs(
-            docs::committed(&this.docs.view.index),
+            this.docs.view.index.clone(),
             staged
                 .iter()
                 .map(|(key, change)| (key, matches!(change, DocChange::Put(_)))),
@@ -1163,6 +1177,7 @@ impl WriteTxn for JsonFsWrite<'_> {
         drop(writer);
         match outcome {
             Ok(()) => {
+                backend.settle_docs(generation);
                 this.release(true);
                 Ok(())
             }

@@ -376,8 +376,8 @@ pub fn file_changes(txn: &DocTxn<'_>, base: &Docs) -> Vec<crate::commit::Change>
     out
 }
 
-/// The index after a commit: staged files are now stored at their paths (a rename
-/// keeps the file's identity).
+/// The index once a commit's files are in place: staged files are now stored at
+/// their paths (a rename keeps the file's identity).
 pub fn committed(index: &Docs) -> Docs {
     let mut out = index.clone();
     for (meta, file) in index.iter() {

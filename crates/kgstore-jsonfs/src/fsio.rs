@@ -100,8 +100,9 @@ pub fn sync_dir(dir: &Path, hooks: &Hooks) -> io::Result<()> {
 /// Replaces the lock file's content with `bytes` (empty: clears it).
 pub fn write_lock(file: &File, path: &Path, bytes: &[u8], hooks: &Hooks) -> io::Result<()> {
     step(hooks, FsOp::WriteLock, path, || {
-        file.set_len(0)?;
-        write_at(file, bytes)
+        // Written over the old line, then cut to length: the file never reads empty.
+        write_at(file, bytes)?;
+        file.set_len(bytes.len() as u64)
     })
 }
 

@@ -2,9 +2,12 @@
 //!
 //! A writer holds an exclusive lock on `LOCK` (std `File::lock`, `flock(2)` on
 //! Unix) from the start of a write transaction to its end, and writes its pid into
-//! the file while it holds it. A writer that ends cleanly clears the file; one that
-//! dies (or whose commit failed past its commit mark) leaves its pid there, which
-//! tells the next writer to recover what it left. The operating system drops a lock
+//! the file while it holds it (`pid N`). A writer that ends cleanly replaces that
+//! line with `released by pid N` before it lets go; one that dies (or whose commit
+//! failed past its commit mark) leaves `pid N` there, which tells the next writer to
+//! recover what it left. The file is rewritten in place and then cut to length, so
+//! it never reads empty between holders, and a waiter can always name the holder it
+//! waited for. The operating system drops a lock
 //! when its process dies, so a crash never leaves the store locked. Readers take no
 //! lock at all.
 //!
@@ -26,6 +29,14 @@ use crate::fsio;
 
 /// The lock file's name inside the store's folder.
 pub const LOCK_FILE: &str = "LOCK";
+
+/// How the lock file's line starts while a writer holds it (`pid N`): found when
+/// the lock is taken, it means the last holder did not let go cleanly.
+const HELD: &str = "pid ";
+/// How the line starts after a clean release (`released by pid N`).
+const RELEASED: &str = "released by";
+/// The holder's name when the file names none.
+const UNKNOWN: &str = "another process";
 
 /// A store's lock file, open for the life of a handle.
 #[derive(Debug)]
@@ -106,7 +117,7 @@ impl LockFile {
     }
 
     fn held(&self) -> Result<Held<'_>> {
-        let unclean = self.content()?.starts_with("pid ");
+        let unclean = self.content()?.starts_with(HELD);
         Ok(Held {
             lock: self,
             unclean,
@@ -146,15 +157,21 @@ impl LockFile {
             return Ok(held);
         }
         let started = Instant::now();
-        let holder = self.holder();
+        let first_seen = self.holder();
         let outcome = self.wait_for(deadline);
         let holder = match &outcome {
             Err(Error::Locked {
                 holder: Some(named),
                 ..
-            }) => named.as_str(),
-            _ => holder.as_str(),
+            }) => named.clone(),
+            // Taken: the file still names the last holder, the one waited for (the
+            // first reading may have caught a holder between its lock and its pid).
+            Ok(_) => Some(self.holder())
+                .filter(|h| h != UNKNOWN)
+                .unwrap_or(first_seen),
+            Err(_) => first_seen,
         };
+        let holder = holder.as_str();
         observe::lock_wait(
             &self.path.display(),
             Some(holder),
@@ -234,15 +251,19 @@ impl LockFile {
         }
     }
 
-    /// The holder as well as the file tells it: `pid N`, or "another process"
-    /// (between a holder's taking the lock and writing its pid, or a check).
+    /// The holder as well as the file tells it: `pid N` (holding, or letting go
+    /// after a clean transaction), or "another process" (a file that names no pid:
+    /// a check, or a holder between taking the lock and writing its pid).
     fn holder(&self) -> String {
         let text = self.content().unwrap_or_default();
-        let text = text.trim();
-        if text.starts_with("pid ") {
-            text.to_owned()
+        let line = text.lines().next().unwrap_or_default().trim();
+        let named = line
+            .strip_prefix(RELEASED)
+            .map_or(line, |pid| pid.trim_start());
+        if named.starts_with(HELD) {
+            named.to_owned()
         } else {
-            "another process".to_owned()
+            UNKNOWN.to_owned()
         }
     }
 }
@@ -252,7 +273,7 @@ impl Held<'_> {
     /// dies or lets go without [`release`](Self::release), the next one recovers.
     /// On failure the lock is let go and nothing was changed.
     pub(crate) fn claim(mut self, hooks: &Hooks) -> Result<Self> {
-        let pid = format!("pid {}\n", std::process::id());
+        let pid = format!("{HELD}{}\n", std::process::id());
         fsio::write_lock(&self.lock.file, &self.lock.path, pid.as_bytes(), hooks)
             .map_err(|e| Error::io(&self.lock.path, e))?;
         self.claimed = true;
@@ -268,7 +289,8 @@ impl Held<'_> {
     /// nothing to do.
     pub(crate) fn release(mut self, clean: bool, hooks: &Hooks) {
         if clean && self.claimed {
-            let _ = fsio::write_lock(&self.lock.file, &self.lock.path, b"", hooks);
+            let line = format!("{RELEASED} {HELD}{}\n", std::process::id());
+            let _ = fsio::write_lock(&self.lock.file, &self.lock.path, line.as_bytes(), hooks);
         }
         self.claimed = false;
     }
@@ -362,5 +384,29 @@ mod tests {
             .unwrap()
             .release(true, &Hooks::default());
         assert!(!lock.acquire(None).unwrap().unclean);
+    }
+
+    /// Regression: a waiter that read the file between a holder's clean release and
+    /// its letting go once named "another process" (the file was empty then).
+    #[test]
+    fn the_file_names_the_holder_until_it_has_let_go_and_never_reads_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = LockFile::open(dir.path(), true).unwrap().unwrap();
+        let me = format!("pid {}", std::process::id());
+        let held = lock.acquire(None).unwrap();
+        assert_eq!(lock.holder(), UNKNOWN, "a new lock file names nobody");
+        let held = held.claim(&Hooks::default()).unwrap();
+        assert_eq!(lock.holder(), me);
+        held.release(true, &Hooks::default());
+        let text = std::fs::read_to_string(dir.path().join(LOCK_FILE)).unwrap();
+        assert_eq!(text, format!("released by {me}\n"));
+        assert_eq!(lock.holder(), me, "the last holder, letting go");
+        // The next claim writes over the longer line and cuts it: one line, the new pid.
+        let held = lock.acquire(None).unwrap();
+        assert!(!held.unclean, "a clean release leaves nothing to recover");
+        drop(held.claim(&Hooks::default()).unwrap());
+        let text = std::fs::read_to_string(dir.path().join(LOCK_FILE)).unwrap();
+        assert_eq!(text, format!("{me}\n"));
+        assert!(lock.acquire(None).unwrap().unclean);
     }
 }

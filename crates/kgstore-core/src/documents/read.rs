@@ -40,9 +40,10 @@ pub(crate) fn unsupported(backend: &str) -> Error {
 /// # Ok::<(), kgstore_core::Error>(())
 /// ```
 pub trait DocumentRead {
-    /// Runs `f` on the underlying document reads.
+    /// Runs `f` on the underlying document reads (more than once only where a
+    /// one-call read is tried again on a fresh snapshot: see [`Store`](crate::Store)).
     #[doc(hidden)]
-    fn with_docs<R>(&self, f: impl FnOnce(&dyn DocRead) -> Result<R>) -> Result<R>;
+    fn with_docs<R>(&self, f: impl FnMut(&dyn DocRead) -> Result<R>) -> Result<R>;
 
     /// The bytes of the document at `key`, or [`Error::DocumentNotFound`].
     fn read_document(&self, key: &str) -> Result<Vec<u8>> {
@@ -127,7 +128,7 @@ pub trait DocumentRead {
             .as_ref()
             .map(DocPosition::parse)
             .transpose()?;
-        self.with_docs(|d| list(d, query, start))
+        self.with_docs(|d| list(d, query, start.clone()))
     }
 }
 

@@ -10,7 +10,7 @@ use super::meta::{DocumentMeta, Sha256Digest, content_type_rule, guess_content_t
 use super::ops::{DocumentWrite, Precondition, WriteOptions};
 use super::read::{DocumentRead, DocumentReader, unsupported};
 use crate::backend::ReadTxn;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::store::{GraphRead, ReadTx, Store, WriteTx};
 use crate::validate::{self, shorten};
 
@@ -23,20 +23,35 @@ fn docs_of<'t>(txn: &'t dyn ReadTxn, backend: &str) -> Result<&'t dyn DocRead> {
     txn.documents().ok_or_else(|| unsupported(backend))
 }
 
+/// How many times a one-call read is tried again on a fresh snapshot.
+const STALE_READ_RETRIES: u32 = 64;
+
 impl DocumentRead for Store {
-    /// One snapshot for the call, taken at its first read (as the store's graph
-    /// reads): a one-statement read pays no statement to pin it earlier.
-    fn with_docs<R>(&self, f: impl FnOnce(&dyn DocRead) -> Result<R>) -> Result<R> {
+    /// Each call reads a fresh snapshot, taken at its first read (as the store's
+    /// graph reads: a one-statement read pays no statement to pin it earlier). A
+    /// backend whose snapshot can lose a document's file to a later commit (JSON
+    /// files, where bytes live in ordinary files) answers such a read with
+    /// [`Error::Conflict`]; a one-call read has no snapshot of its own to keep, so
+    /// it is tried again on a fresh one. That error comes from opening the
+    /// document, before any byte is read or written out.
+    fn with_docs<R>(&self, mut f: impl FnMut(&dyn DocRead) -> Result<R>) -> Result<R> {
         let backend = self.backend_name();
-        self.call(crate::observe::query_name(&f), |txn| {
-            f(docs_of(txn, backend)?)
-        })
+        let what = crate::observe::query_name(&f);
+        let mut retries = 0;
+        loop {
+            match self.call(what, |txn| f(docs_of(txn, backend)?)) {
+                Err(e) if e.kind() == ErrorKind::Conflict && retries < STALE_READ_RETRIES => {
+                    retries += 1;
+                }
+                outcome => return outcome,
+            }
+        }
     }
 }
 
 impl DocumentRead for ReadTx<'_> {
     /// Counted in the store's metrics as a read, as graph queries are.
-    fn with_docs<R>(&self, f: impl FnOnce(&dyn DocRead) -> Result<R>) -> Result<R> {
+    fn with_docs<R>(&self, f: impl FnMut(&dyn DocRead) -> Result<R>) -> Result<R> {
         let what = crate::observe::query_name(&f);
         let probe = self.observer.read_probe();
         let outcome = self.docs().and_then(f);
@@ -46,7 +61,7 @@ impl DocumentRead for ReadTx<'_> {
 }
 
 impl DocumentRead for WriteTx<'_> {
-    fn with_docs<R>(&self, f: impl FnOnce(&dyn DocRead) -> Result<R>) -> Result<R> {
+    fn with_docs<R>(&self, mut f: impl FnMut(&dyn DocRead) -> Result<R>) -> Result<R> {
         let backend = self.backend_name();
         self.with_reader(|r| f(docs_of(r, backend)?))
     }

@@ -196,7 +196,9 @@ macro_rules! __suite_documents {
             doc_rollback_on_err_discards_documents_and_graph, doc_rollback_on_panic,
             doc_txn_sees_its_own_writes, doc_snapshot_does_not_see_later_commits, doc_count,
             doc_many_in_one_transaction, doc_keys_are_apart_from_node_names,
-            doc_concurrent_expected_version_writes_are_exact, doc_check_is_clean_with_documents,
+            doc_concurrent_expected_version_writes_are_exact,
+            doc_one_call_reads_succeed_while_another_thread_replaces_the_document,
+            doc_check_is_clean_with_documents,
             doc_reopen_keeps_documents, documents_model_check,
         );
     };
