@@ -259,28 +259,31 @@ impl<'a> Q<'a> {
         relations: &[RelationType],
     ) -> Result<Vec<Edge>> {
         match self.name_id(name)? {
-            Some(id) => self.edges_of_id(id, name, direction, relations),
+            Some(id) => self.edges_from(Start::Id(id), name, direction, relations),
             None => Ok(Vec::new()),
         }
     }
 
-    /// [`Q::edges_of`] of a node that exists, `None` when it does not: the node's
-    /// lookup gives the id the edge query starts from, so the check costs nothing.
+    /// [`Q::edges_of`] of a node that exists, `None` when it does not: the edge
+    /// query looks the node up itself, so only a node without such edges costs a
+    /// second lookup, to tell it from a node that does not exist.
     pub fn edges_of_node(
         &self,
         name: &str,
         direction: Direction,
         relations: &[RelationType],
     ) -> Result<Option<Vec<Edge>>> {
-        self.node_id(name)?
-            .map(|id| self.edges_of_id(id, name, direction, relations))
-            .transpose()
+        let edges = self.edges_from(Start::Node(name), name, direction, relations)?;
+        if edges.is_empty() && self.node_id(name)?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(edges))
     }
 
-    /// The edges of the name with this id, by key.
-    fn edges_of_id(
+    /// The edges of the start (named `name`), by key.
+    fn edges_from(
         &self,
-        id: i64,
+        start: Start<'_>,
         name: &str,
         direction: Direction,
         relations: &[RelationType],
@@ -300,7 +303,7 @@ impl<'a> Q<'a> {
                 Some(name),
             )
         };
-        let sql = adjacency_sql(select, id, direction, relations);
+        let sql = adjacency_sql(select, start, direction, relations);
         let doing = || format!("reading the edges of {}", node_subject(name));
         let mut edges = self.rows(
             &sql.text,
@@ -328,9 +331,6 @@ impl<'a> Q<'a> {
         direction: Direction,
         relations: &[RelationType],
     ) -> Result<Option<Vec<String>>> {
-        let Some(id) = self.node_id(name)? else {
-            return Ok(None);
-        };
         // (whether the edge leaves the node, relation, the other end's name)
         let select = |leaving: bool| {
             let (flag, other) = if leaving {
@@ -345,7 +345,7 @@ impl<'a> Q<'a> {
                 None,
             )
         };
-        let sql = adjacency_sql(select, id, direction, relations);
+        let sql = adjacency_sql(select, Start::Node(name), direction, relations);
         let doing = || format!("reading the neighbours of {}", node_subject(name));
         let mut rows: Vec<(bool, String, String)> = self.rows(
             &sql.text,
@@ -367,6 +367,10 @@ impl<'a> Q<'a> {
             } else {
                 (other, rel, name)
             }
+        }
+        // No rows: a node without such edges, or no node (one more lookup tells).
+        if rows.is_empty() && self.node_id(name)?.is_none() {
+            return Ok(None);
         }
         rows.sort_unstable_by(|a, b| key(name, a).cmp(&key(name, b)));
         Ok(Some(rows.into_iter().map(|(_, _, other)| other).collect()))
@@ -456,6 +460,10 @@ impl<'a> Q<'a> {
     /// The first of `keys` (in their order) that is a stored edge, in one query: the
     /// keys go in as `[from, relation, to]` arrays.
     pub fn first_existing_edge(&self, keys: &[&EdgeKey]) -> Result<Option<usize>> {
+        // Into a graph without edges (a bulk load), there is nothing to look for.
+        if keys.is_empty() || !self.any_edge()? {
+            return Ok(None);
+        }
         let triples: Vec<[&str; 3]> = keys
             .iter()
             .map(|k| [k.from.as_str(), k.relation_type.as_str(), k.to.as_str()])
@@ -478,6 +486,14 @@ impl<'a> Q<'a> {
         let json = serde_json::to_string(items).map_err(|e| Error::backend("sqlite", e))?;
         let found = self.one(sql, [json], doing, |row| self.int(row, 0, doing))?;
         Ok(found.and_then(|i| usize::try_from(i).ok()))
+    }
+
+    /// Whether table `edges` has a row (one step into its B-tree).
+    fn any_edge(&self) -> Result<bool> {
+        let doing = || "looking for any row of table edges".to_owned();
+        Ok(self
+            .one("SELECT 1 FROM edges LIMIT 1", [], doing, |_| Ok(()))?
+            .is_some())
     }
 
     pub fn contains_edge(&self, key: &EdgeKey) -> Result<bool> {
@@ -807,14 +823,39 @@ impl<'a> Q<'a> {
     }
 }
 
-/// A query over the edges of the name with id `id` leaving it (`Out`), arriving
+/// Where an adjacency query starts: a name's id, or the node of that name (looked
+/// up by the query itself; no rows when there is no such node).
+#[derive(Clone, Copy)]
+enum Start<'s> {
+    Id(i64),
+    Node(&'s str),
+}
+
+impl Start<'_> {
+    /// The start's id as an expression, with its parameter.
+    fn bind(self, sql: &mut Sql) {
+        match self {
+            Start::Id(id) => {
+                sql.push("?").bind(id);
+            }
+            Start::Node(name) => {
+                sql.push(
+                    "(SELECT sn.id FROM names sk JOIN nodes sn ON sn.id = sk.id WHERE sk.name = ?)",
+                )
+                .bind(name.to_owned());
+            }
+        }
+    }
+}
+
+/// A query over the edges of the start (a name's id, or a node) leaving it (`Out`), arriving
 /// (`In`) or both (`Both`, a self-loop once), with one of `relations`: one arm per
 /// side, joined by `UNION ALL`, each found through its index, unsorted.
 /// `select(leaving)` is an arm's `SELECT … FROM edges e …`, for the edges leaving
 /// the node or arriving at it, and the text bound to its one `?`, if it has one.
 fn adjacency_sql<'t>(
     select: impl Fn(bool) -> (String, Option<&'t str>),
-    id: i64,
+    start: Start<'_>,
     direction: Direction,
     relations: &[RelationType],
 ) -> Sql {
@@ -833,7 +874,8 @@ fn adjacency_sql<'t>(
     };
     if matches!(direction, Direction::Out | Direction::Both) {
         arm(&mut sql, true);
-        sql.push(" WHERE e.from_id = ?").bind(id);
+        sql.push(" WHERE e.from_id = ");
+        start.bind(&mut sql);
         rels(&mut sql);
     }
     if direction == Direction::Both {
@@ -841,7 +883,8 @@ fn adjacency_sql<'t>(
     }
     if matches!(direction, Direction::In | Direction::Both) {
         arm(&mut sql, false);
-        sql.push(" WHERE e.to_id = ?").bind(id);
+        sql.push(" WHERE e.to_id = ");
+        start.bind(&mut sql);
         if direction == Direction::Both {
             // A self-loop is listed once, with the outgoing edges.
             sql.push(" AND e.from_id != e.to_id");
@@ -1124,8 +1167,13 @@ mod tests {
             )
         };
         for direction in [Direction::Out, Direction::In, Direction::Both] {
-            for relations in [vec![], vec![RelationType::Calls]] {
-                let plan = plan(&adjacency_sql(select, 7, direction, &relations));
+            for (relations, start) in [
+                (vec![], Start::Id(7)),
+                (vec![RelationType::Calls], Start::Id(7)),
+                (vec![], Start::Node("a")),
+                (vec![RelationType::Calls], Start::Node("a")),
+            ] {
+                let plan = plan(&adjacency_sql(select, start, direction, &relations));
                 assert!(!plan.contains("TEMP B-TREE"), "{direction:?}:\n{plan}");
                 assert!(!plan.contains("SCAN"), "{direction:?}:\n{plan}");
                 // Leaving edges are a range of the table's own key, arriving ones

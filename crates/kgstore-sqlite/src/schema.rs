@@ -149,6 +149,18 @@ CREATE TABLE schemas (
 ) STRICT, WITHOUT ROWID;
 ";
 
+/// The secondary indexes of table `edges` from format 5 on (a macro, to be
+/// `concat!`ed): [`COMPACT_EDGES_DDL`] creates them, and a bulk load into a table
+/// smaller than itself drops them and builds them again at its end (`write.rs`).
+macro_rules! edge_indexes {
+    () => {
+        "CREATE INDEX edges_by_to ON edges(to_id, rel, from_id);
+CREATE INDEX edges_bidirectional_by_to ON edges(to_id, rel, from_id) WHERE bidirectional;
+"
+    };
+}
+pub(crate) use edge_indexes;
+
 /// Format version 5: the edges move, in key order, into a table keyed by
 /// `(from_id, rel, to_id)` itself (`WITHOUT ROWID`: one B-tree holds the rows in
 /// the order `edges_of` and listings read them, no row id and no separate unique
@@ -163,7 +175,8 @@ CREATE TABLE schemas (
 /// `nodes_by_status` and `nodes_by_updated` (likewise); `nodes_by_type` stays
 /// (statistics and `count(*)` read it instead of the rows).
 /// Measured in `docs/benchmarks.md` (issue 18).
-pub const COMPACT_EDGES_DDL: &str = "
+pub const COMPACT_EDGES_DDL: &str = concat!(
+    "
 DROP INDEX nodes_by_status;
 DROP INDEX nodes_by_updated;
 CREATE TABLE edges_by_key (
@@ -184,9 +197,13 @@ INSERT INTO edges_by_key SELECT from_id, rel, to_id, weight, confidence, bidirec
     created_at, updated_at, version, attributes FROM edges ORDER BY from_id, rel, to_id;
 DROP TABLE edges;
 ALTER TABLE edges_by_key RENAME TO edges;
-CREATE INDEX edges_by_to ON edges(to_id, rel, from_id);
-CREATE INDEX edges_bidirectional_by_to ON edges(to_id, rel, from_id) WHERE bidirectional;
-";
+",
+    edge_indexes!()
+);
+
+/// The statement dropping the indexes [`edge_indexes`] creates.
+pub(crate) const DROP_EDGE_INDEXES: &str =
+    "DROP INDEX edges_by_to; DROP INDEX edges_bidirectional_by_to;";
 
 /// The event store's tables (format version 2): the log, one row per event
 /// position (a removed event keeps its row with `removed = 1`, `data` `null` and

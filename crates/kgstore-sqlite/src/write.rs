@@ -59,7 +59,7 @@ fn sql(s: S) -> &'static str {
         }
         S::InsertTag => "INSERT OR IGNORE INTO node_tags(node_id, tag) VALUES (?1, ?2)",
         S::InsertDep => "INSERT OR IGNORE INTO node_deps(node_id, dep_id) VALUES (?1, ?2)",
-        S::UpsertEdge => upsert_edges_sql(1),
+        S::UpsertEdge => UPSERT_EDGE,
     }
 }
 
@@ -89,30 +89,23 @@ fn insert_nodes_sql() -> &'static str {
     })
 }
 
+/// The smallest bulk edge write that builds the edge indexes again at its end
+/// (when the table holds no more edges than it writes).
+const REBUILD_INDEXES_FROM: usize = 16_384;
+
 /// Names looked up per query when a batch of edges resolves its endpoints.
 const NAME_LOOKUP_BATCH: usize = 4096;
 
-/// The columns an edge upsert sets on a conflict (every one but the key).
-const EDGE_UPDATE: &str = "ON CONFLICT(from_id, rel, to_id) DO UPDATE SET \
+/// `INSERT INTO edges … VALUES (…) ON CONFLICT … DO UPDATE …` for one edge.
+const UPSERT_EDGE: &str = concat!(
+    "INSERT INTO edges(from_id, rel, to_id, weight, confidence, bidirectional, source, \
+     created_at, updated_at, version, attributes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ",
+    "ON CONFLICT(from_id, rel, to_id) DO UPDATE SET \
      weight = excluded.weight, confidence = excluded.confidence, \
      bidirectional = excluded.bidirectional, source = excluded.source, \
      created_at = excluded.created_at, updated_at = excluded.updated_at, \
-     version = excluded.version, attributes = excluded.attributes";
-
-/// `INSERT INTO edges … VALUES (…), … ON CONFLICT … DO UPDATE …` for one edge or
-/// a whole batch (`rows` is 1 or [`BATCH`]).
-fn upsert_edges_sql(rows: usize) -> &'static str {
-    static ONE: OnceLock<String> = OnceLock::new();
-    static MANY: OnceLock<String> = OnceLock::new();
-    let cell = if rows == 1 { &ONE } else { &MANY };
-    cell.get_or_init(|| {
-        format!(
-            "INSERT INTO edges(from_id, rel, to_id, weight, confidence, bidirectional, source, \
-             created_at, updated_at, version, attributes) VALUES {} {EDGE_UPDATE}",
-            vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; if rows == 1 { 1 } else { BATCH }].join(", ")
-        )
-    })
-}
+     version = excluded.version, attributes = excluded.attributes"
+);
 
 /// Deletes a name nothing refers to any more.
 const SWEEP_NAME: &str = "DELETE FROM names WHERE id = ?1 \
@@ -469,8 +462,10 @@ impl<'a> W<'a> {
     }
 
     /// Inserts or replaces many edges: every endpoint's id looked up once (a batch
-    /// of names per query), then the edges `BATCH` at a time by multi-row upserts
-    /// (in order, so a key given twice ends as its last occurrence, as one by one).
+    /// of names per query), then the edges one prepared single-row upsert each, in
+    /// key order (so each B-tree is written from left to right, and no statement
+    /// needs a statement journal as a multi-row one does). The sort is stable, so a
+    /// key given twice still ends as its last occurrence, as one by one.
     pub fn put_edges(&mut self, edges: &[Edge]) -> Result<()> {
         let ids = self.endpoint_ids(edges)?;
         let id = |name: &str| {
@@ -481,50 +476,48 @@ impl<'a> W<'a> {
                 )
             })
         };
-        let mut chunks = edges.chunks_exact(BATCH);
-        for chunk in &mut chunks {
-            let doing = || format!("writing {BATCH} edges into table edges");
-            let mut rows = Vec::with_capacity(BATCH);
-            for edge in chunk {
-                let subject = || format!("edge {}", edge.key());
-                rows.push((
-                    id(&edge.from)?,
-                    edge.relation_type.as_str(),
-                    id(&edge.to)?,
-                    version_to_sql(edge.metadata.version, subject)?,
-                    to_json(&edge.attributes, subject)?,
-                    edge.metadata.created_at.as_micros(),
-                    edge.metadata.updated_at.as_micros(),
-                ));
-            }
-            let mut values: Vec<&dyn ToSql> = Vec::with_capacity(BATCH * 11);
-            for (edge, (from, rel, to, version, attributes, created, updated)) in
-                chunk.iter().zip(&rows)
-            {
-                let meta = &edge.metadata;
-                values.extend_from_slice(&[
-                    from,
-                    rel,
-                    to,
-                    &meta.weight,
-                    &meta.confidence,
-                    &meta.bidirectional,
-                    &meta.source,
-                    created,
-                    updated,
-                    version,
-                    attributes,
-                ]);
-            }
+        let mut order = Vec::with_capacity(edges.len());
+        for edge in edges {
+            order.push((
+                id(&edge.from)?,
+                edge.relation_type.as_str(),
+                id(&edge.to)?,
+                edge,
+            ));
+        }
+        order.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+        // A load at least as big as the table: the indexes by the other end are
+        // built again at the end by one sort, instead of growing a row at a time
+        // in random order (the same indexes, the same transaction).
+        let rebuild =
+            edges.len() >= REBUILD_INDEXES_FROM && self.edges_up_to(edges.len())? <= edges.len();
+        let doing = || "rebuilding the indexes of table edges".to_owned();
+        if rebuild {
             self.conn
-                .prepare_cached(upsert_edges_sql(BATCH))
-                .and_then(|mut s| s.execute(params_from_iter(values)))
+                .execute_batch(crate::schema::DROP_EDGE_INDEXES)
                 .ctx(self.ctx, doing)?;
         }
-        for edge in chunks.remainder() {
-            self.write_edge(edge, id(&edge.from)?, id(&edge.to)?)?;
+        for (from, _, to, edge) in order {
+            self.write_edge(edge, from, to)?;
+        }
+        if rebuild {
+            self.conn
+                .execute_batch(crate::schema::edge_indexes!())
+                .ctx(self.ctx, doing)?;
         }
         Ok(())
+    }
+
+    /// The number of edges stored, counted up to `limit` (more is not needed).
+    fn edges_up_to(&self, limit: usize) -> Result<usize> {
+        let doing = || "counting the rows of table edges".to_owned();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let n: i64 = self
+            .conn
+            .prepare_cached("SELECT count(*) FROM (SELECT 1 FROM edges LIMIT ?1)")
+            .and_then(|mut s| s.query_row([limit], |r| r.get(0)))
+            .ctx(self.ctx, doing)?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 
     /// The ids of every endpoint of `edges`, each name looked up once, a batch of

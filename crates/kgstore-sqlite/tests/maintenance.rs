@@ -319,3 +319,66 @@ fn a_document_of_the_wrong_size_is_corrupt_on_every_read() {
         );
     }
 }
+
+/// A bulk edge write at least as big as the table drops the edge indexes and builds
+/// them again at its end (`write.rs`, from 16,384 edges): the store must come out
+/// with the same indexes, answering incoming-edge reads through them, and a
+/// transaction that fails afterwards must give back the old indexes and no edges.
+#[test]
+fn a_big_edge_load_rebuilds_the_edge_indexes_and_a_rollback_restores_them() {
+    const N: usize = 20_000;
+    let (_dir, path) = temp_db();
+    let s = store(&path);
+    s.create_nodes((0..N).map(|i| Node::new(format!("n{i:05}"), "thing").unwrap()))
+        .unwrap();
+    let edges = || {
+        (0..N).map(|i| {
+            let edge = Edge::new(
+                format!("n{i:05}"),
+                RelationType::Calls,
+                format!("n{:05}", (i * 7919) % N),
+            )
+            .unwrap();
+            if i % 5 == 0 {
+                edge.bidirectional()
+            } else {
+                edge
+            }
+        })
+    };
+    // First a load that fails after its edges are written: nothing of it stays.
+    let failed = s.write(|tx| {
+        tx.create_edges(edges())?;
+        Err::<(), _>(kgstore_core::Error::invalid_input("test", "roll back"))
+    });
+    assert!(failed.is_err());
+    assert_eq!(s.count_edges().unwrap(), 0);
+    assert!(problems(&path).is_empty(), "{:?}", problems(&path));
+    // Then one that commits.
+    assert_eq!(s.create_edges(edges()).unwrap(), N);
+    let report = s.check().unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert!(problems(&path).is_empty(), "{:?}", problems(&path));
+    // i -> i * 7919 mod N is one-to-one (7919 is a prime not dividing N): one edge
+    // comes in to each node, read through `edges_by_to`.
+    let target = format!("n{:05}", (3 * 7919) % N);
+    let incoming = s
+        .edges_of(&target, kgstore_core::Direction::In, &[])
+        .unwrap();
+    assert_eq!(incoming.len(), 1);
+    assert_eq!(incoming[0].from, "n00003");
+    // The schema is the format's own, indexes included.
+    let conn = raw(&path);
+    let indexes: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'edges' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(indexes.contains(&"edges_by_to".to_owned()), "{indexes:?}");
+    assert!(
+        indexes.contains(&"edges_bidirectional_by_to".to_owned()),
+        "{indexes:?}"
+    );
+}
