@@ -169,6 +169,40 @@ impl<'a> Q<'a> {
         Ok(Some(Document { meta, content }))
     }
 
+    /// The size and bytes of the document at `key`, reading no other metadata
+    /// when the bytes are in its row.
+    pub(crate) fn doc_bytes(&self, key: &str) -> Result<Option<(u64, Vec<u8>)>> {
+        if !self.ctx.documents {
+            return Ok(None);
+        }
+        let ctx = self.ctx;
+        let row = self.one(
+            "SELECT d.size, d.content FROM documents d WHERE d.key = ?1",
+            [key],
+            || format!("reading {}", subject(key)),
+            |row| {
+                let cell = |e: rusqlite::Error| {
+                    ctx.corrupt(format!("table documents, {}: {e}", subject(key)))
+                };
+                let size: i64 = row.get(0).map_err(cell)?;
+                let content: Option<Vec<u8>> = row.get(1).map_err(cell)?;
+                let size = u64::try_from(size).map_err(|_| {
+                    ctx.corrupt(format!(
+                        "table documents, {}: negative size {size}",
+                        subject(key)
+                    ))
+                })?;
+                Ok((size, content))
+            },
+        )?;
+        match row {
+            None => Ok(None),
+            Some((size, Some(bytes))) => Ok(Some((size, bytes))),
+            // Kept in chunks: read through the metadata, as `get_doc` does.
+            Some((_, None)) => Ok(self.get_doc(key)?.map(|d| (d.meta.size, d.content))),
+        }
+    }
+
     fn chunks_of(&self, id: i64, meta: &DocumentMeta) -> Result<Vec<u8>> {
         let mut out = Vec::with_capacity(usize::try_from(meta.size).unwrap_or(0));
         let mut reader = ChunkReader::new(*self, id, meta.clone());
@@ -707,6 +741,9 @@ macro_rules! doc_read_via_sql {
             }
             fn get_doc(&self, key: &str) -> Result<Option<Document>> {
                 self.q()?.get_doc(key)
+            }
+            fn doc_bytes(&self, key: &str) -> Result<Option<(u64, Vec<u8>)>> {
+                self.q()?.doc_bytes(key)
             }
             fn docs_meta(&self, keys: &[&str]) -> Result<Vec<Option<DocumentMeta>>> {
                 self.q()?.docs_meta(keys)

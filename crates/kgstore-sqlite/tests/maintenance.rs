@@ -283,6 +283,43 @@ fn optimize_analyzes_and_compacts_a_mostly_empty_file() {
     assert_eq!(s.count_nodes().unwrap(), 1);
 }
 
+/// A document whose row says another size than its bytes have is refused by every
+/// read (the one-statement `read_document` too), kept in its row or in chunks.
+#[test]
+fn a_document_of_the_wrong_size_is_corrupt_on_every_read() {
+    use kgstore_core::DocumentRead;
+    let (_dir, path) = temp_db();
+    let s = store(&path);
+    let big = vec![7u8; kgstore_sqlite::DOCUMENT_CHUNK + 10];
+    s.write(|tx| {
+        tx.write_document("small.txt", "hello")?;
+        tx.write_document("big.bin", big.as_slice())
+    })
+    .unwrap();
+    assert_eq!(s.read_document("small.txt").unwrap(), b"hello");
+    assert_eq!(s.read_document("big.bin").unwrap(), big);
+    drop(s);
+    raw(&path)
+        .execute_batch("UPDATE documents SET size = size + 1")
+        .unwrap();
+    let s = store(&path);
+    // The chunk reader names what it found; the in-row read, what the row says.
+    for (key, says) in [
+        ("small.txt", "its metadata says 6 bytes"),
+        ("big.bin", "262155 bytes"),
+    ] {
+        let parts = [key, says];
+        assert_error(&error_of(s.read_document(key)), ErrorKind::Corrupt, &parts);
+        assert_error(&error_of(s.get_document(key)), ErrorKind::Corrupt, &parts);
+        let read = s.read().unwrap();
+        assert_error(
+            &error_of(read.read_document(key)),
+            ErrorKind::Corrupt,
+            &parts,
+        );
+    }
+}
+
 /// A bulk edge write at least as big as the table drops the edge indexes and builds
 /// them again at its end (`write.rs`, from 16,384 edges): the store must come out
 /// with the same indexes, answering incoming-edge reads through them, and a

@@ -53,6 +53,13 @@ pub trait DocRead {
         Ok(Some(Document { meta, content }))
     }
 
+    /// The bytes of the document at `key` with the size its metadata records, for
+    /// a read that wants nothing else of the metadata (override to skip reading the
+    /// rest of it: `read_document` asks this).
+    fn doc_bytes(&self, key: &str) -> Result<Option<(u64, Vec<u8>)>> {
+        Ok(self.get_doc(key)?.map(|doc| (doc.meta.size, doc.content)))
+    }
+
     /// The metadata of many keys at once, in their order (override to ask in one
     /// query: batch writes ask for every key of the batch).
     fn docs_meta(&self, keys: &[&str]) -> Result<Vec<Option<DocumentMeta>>> {

@@ -47,7 +47,17 @@ pub trait DocumentRead {
 
     /// The bytes of the document at `key`, or [`Error::DocumentNotFound`].
     fn read_document(&self, key: &str) -> Result<Vec<u8>> {
-        Ok(self.get_document(key)?.content)
+        check_key(key)?;
+        // A missing document is the caller's answer, not a failed read (metrics).
+        self.with_docs(|d| {
+            d.doc_bytes(key)?
+                .map(|(size, content)| {
+                    check_size(key, size, content.len() as u64)?;
+                    Ok(content)
+                })
+                .transpose()
+        })?
+        .ok_or_else(|| Error::document_not_found(key))
     }
 
     /// The document at `key` with its metadata, or [`Error::DocumentNotFound`].
@@ -126,20 +136,17 @@ fn read_one(d: &dyn DocRead, key: &str) -> Result<Option<Document>> {
     let Some(doc) = d.get_doc(key)? else {
         return Ok(None);
     };
-    check_length(&doc.meta, doc.content.len() as u64)?;
+    check_size(&doc.meta.key, doc.meta.size, doc.content.len() as u64)?;
     Ok(Some(doc))
 }
 
-fn check_length(meta: &DocumentMeta, got: u64) -> Result<()> {
-    if got == meta.size {
+fn check_size(key: &str, size: u64, got: u64) -> Result<()> {
+    if got == size {
         Ok(())
     } else {
         Err(Error::corrupt(
-            format!("<document '{}'>", shorten(&meta.key)),
-            format!(
-                "its metadata says {} bytes, but {got} bytes were read",
-                meta.size
-            ),
+            format!("<document '{}'>", shorten(key)),
+            format!("its metadata says {size} bytes, but {got} bytes were read"),
         ))
     }
 }

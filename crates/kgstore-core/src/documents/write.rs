@@ -27,16 +27,20 @@ fn docs_of<'t>(txn: &'t dyn ReadTxn, backend: &str) -> Result<&'t dyn DocRead> {
 const STALE_READ_RETRIES: u32 = 64;
 
 impl DocumentRead for Store {
-    /// Each call reads a fresh snapshot. A backend whose snapshot can lose a
-    /// document's file to a later commit (JSON files, where bytes live in ordinary
-    /// files) answers such a read with [`Error::Conflict`]; a one-call read has no
-    /// snapshot of its own to keep, so it is tried again on a fresh one (the reads
-    /// that pass bytes on as they go are [`read_document_to`](Self::read_document_to)'s,
-    /// tried again only while none has been passed on).
+    /// Each call reads a fresh snapshot, taken at its first read (as the store's
+    /// graph reads: a one-statement read pays no statement to pin it earlier). A
+    /// backend whose snapshot can lose a document's file to a later commit (JSON
+    /// files, where bytes live in ordinary files) answers such a read with
+    /// [`Error::Conflict`]; a one-call read has no snapshot of its own to keep, so
+    /// it is tried again on a fresh one (the reads that pass bytes on as they go
+    /// are [`read_document_to`](Self::read_document_to)'s, tried again only while
+    /// none has been passed on).
     fn with_docs<R>(&self, mut f: impl FnMut(&dyn DocRead) -> Result<R>) -> Result<R> {
+        let backend = self.backend_name();
+        let what = crate::observe::query_name(&f);
         let mut retries = 0;
         loop {
-            match self.read()?.with_docs(&mut f) {
+            match self.call(what, |txn| f(docs_of(txn, backend)?)) {
                 Err(e) if e.kind() == ErrorKind::Conflict && retries < STALE_READ_RETRIES => {
                     retries += 1;
                 }

@@ -392,6 +392,9 @@ impl DocRead for Recorder<'_> {
     fn get_doc(&self, key: &str) -> Result<Option<Document>> {
         self.docs()?.get_doc(key)
     }
+    fn doc_bytes(&self, key: &str) -> Result<Option<(u64, Vec<u8>)>> {
+        self.docs()?.doc_bytes(key)
+    }
     fn docs_meta(&self, keys: &[&str]) -> Result<Vec<Option<DocumentMeta>>> {
         self.docs()?.docs_meta(keys)
     }

@@ -345,14 +345,26 @@ impl Store {
     }
 }
 
-impl GraphRead for Store {
+impl Store {
+    /// Runs a store-level read (one call, one snapshot taken at its first read:
+    /// [`Backend::begin_call`]), counted in the metrics as the query `what`.
     #[inline]
-    fn with_reader<R>(&self, f: impl FnOnce(&dyn ReadTxn) -> Result<R>) -> Result<R> {
-        let what = observe::query_name(&f);
+    pub(crate) fn call<R>(
+        &self,
+        what: fn() -> &'static str,
+        f: impl FnOnce(&dyn ReadTxn) -> Result<R>,
+    ) -> Result<R> {
         let probe = self.inner.observer.read_probe();
         let outcome = self.inner.backend.begin_call().and_then(|txn| f(&*txn));
         probe.finish(&outcome, what);
         outcome
+    }
+}
+
+impl GraphRead for Store {
+    #[inline]
+    fn with_reader<R>(&self, f: impl FnOnce(&dyn ReadTxn) -> Result<R>) -> Result<R> {
+        self.call(observe::query_name(&f), f)
     }
 }
 
