@@ -185,7 +185,8 @@ impl DocView<'_> {
 /// inode number of a deleted file, so a file written two commits later may carry
 /// the identity the snapshot recorded (seen under load: a snapshot read the bytes
 /// of a later version). Its digest cannot be fooled: a mismatch is the same
-/// [`Error::Conflict`] as a file found replaced at open.
+/// [`Error::Conflict`] as a file found replaced at open when a later commit
+/// replaced the document, and `Corrupt` when nothing did ([`DocView::changed`]).
 struct Verified<'v, 'a> {
     file: io::BufReader<File>,
     /// `None` once the end was reached and the digest compared.
