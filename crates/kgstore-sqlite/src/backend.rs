@@ -143,19 +143,23 @@ impl SqliteBackend {
         let first = schema::connect(&ctx, &options, role, writable && options.create_if_missing)?;
         let format = schema::prepare(&first, &ctx, writable)?;
         ctx.documents = format >= schema::DOCUMENTS_SINCE;
-        let (writer, readers) = if writable {
-            (Some(first), Vec::new())
-        } else {
-            (None, vec![first])
-        };
+        if writable {
+            // The connection that checked (or made) the file becomes the first reader:
+            // a store's first read would otherwise open a second connection and parse
+            // the schema again (half of a reopen's time to its first read); the first
+            // write opens the writer connection.
+            run(&first, &ctx, "PRAGMA query_only = ON", || {
+                "making the first connection a reader".into()
+            })?;
+        }
         let backend = Self {
             ctx,
             options,
             format,
             indexed: crate::search::indexed(format),
-            readers: Mutex::new(readers),
+            readers: Mutex::new(vec![first]),
             writer: Mutex::new(WriterSlot {
-                conn: writer,
+                conn: None,
                 turns: Turns::default(),
             }),
             writer_free: Condvar::new(),

@@ -110,8 +110,27 @@ impl Cells<'_, '_> {
     }
 
     fn json<T: serde::de::DeserializeOwned>(&self, index: usize, column: &str) -> Result<T> {
-        serde_json::from_str(self.text(index, column)?)
-            .map_err(|e| self.bad(column, format!("bad JSON: {e}")))
+        Self::parse(self.text(index, column)?).map_err(|e| self.bad(column, e))
+    }
+
+    fn parse<T: serde::de::DeserializeOwned>(text: &str) -> std::result::Result<T, String> {
+        serde_json::from_str(text).map_err(|e| format!("bad JSON: {e}"))
+    }
+
+    /// A JSON list column; the empty list (what most rows hold) without the parser.
+    fn json_list(&self, index: usize, column: &str) -> Result<Vec<String>> {
+        match self.text(index, column)? {
+            "[]" => Ok(Vec::new()),
+            text => Self::parse(text).map_err(|e| self.bad(column, e)),
+        }
+    }
+
+    /// A JSON object column; the empty object without the parser.
+    fn json_map(&self, index: usize, column: &str) -> Result<Map<String, Value>> {
+        match self.text(index, column)? {
+            "{}" => Ok(Map::new()),
+            text => Self::parse(text).map_err(|e| self.bad(column, e)),
+        }
     }
 }
 
@@ -168,16 +187,16 @@ pub(crate) fn node_from_row(row: &Row<'_>, ctx: &Ctx) -> Result<Node> {
     Ok(Node {
         name: cells.string(1, "name")?,
         node_type: cells.string(2, "node_type")?,
-        observations: cells.json(9, "observations")?,
-        attributes: cells.json::<Map<String, Value>>(10, "attributes")?,
-        dependencies: cells.json(12, "dependencies")?,
+        observations: cells.json_list(9, "observations")?,
+        attributes: cells.json_map(10, "attributes")?,
+        dependencies: cells.json_list(12, "dependencies")?,
         metadata: NodeMetadata {
             created_at: cells.time(6, "created_at")?,
             updated_at: cells.time(7, "updated_at")?,
             version: cells.version(8, "version")?,
             author: cells.opt_string(4, "author")?,
             source: cells.opt_string(5, "source")?,
-            tags: cells.json(11, "tags")?,
+            tags: cells.json_list(11, "tags")?,
             status: cells.opt_string(3, "status")?,
         },
     })
@@ -199,7 +218,7 @@ pub(crate) fn edge_from_row(row: &Row<'_>, ctx: &Ctx) -> Result<Edge> {
         from: cells.string(1, "from_id (name)")?,
         relation_type,
         to: cells.string(3, "to_id (name)")?,
-        attributes: cells.json(11, "attributes")?,
+        attributes: cells.json_map(11, "attributes")?,
         metadata: EdgeMetadata {
             created_at: cells.time(8, "created_at")?,
             updated_at: cells.time(9, "updated_at")?,

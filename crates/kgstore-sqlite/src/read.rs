@@ -5,7 +5,9 @@
 //! only dynamic SQL is the choice of clauses and the number of `?` in an `IN`
 //! list, both decided by the shape of a filter, not by its values.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::OnceLock;
 
 use kgstore_core::algo::{self, Reach, ReachOptions, Stats, TraverseOptions, Visit};
 use kgstore_core::{
@@ -48,7 +50,6 @@ impl Sql {
     /// ` AND column IN (?, ?, …)` with one parameter per value; a long list is
     /// bound as one JSON array instead (SQLite limits the number of parameters).
     fn and_in<'v>(&mut self, column: &str, values: impl IntoIterator<Item = &'v str>) -> &mut Self {
-        const LISTED: usize = 32;
         let values: Vec<&str> = values.into_iter().collect();
         self.text.push_str(" AND ");
         self.text.push_str(column);
@@ -67,6 +68,10 @@ impl Sql {
         self
     }
 }
+
+/// The longest list of values an `IN (…)` lists as parameters; a longer one is
+/// bound as one JSON array (SQLite limits the number of parameters).
+const LISTED: usize = 32;
 
 /// A limit as SQLite takes it (`-1`: none).
 fn sql_limit(limit: usize) -> i64 {
@@ -258,10 +263,7 @@ impl<'a> Q<'a> {
         direction: Direction,
         relations: &[RelationType],
     ) -> Result<Vec<Edge>> {
-        match self.name_id(name)? {
-            Some(id) => self.edges_from(Start::Id(id), name, direction, relations),
-            None => Ok(Vec::new()),
-        }
+        self.edges_from(Start::Name, name, direction, relations)
     }
 
     /// [`Q::edges_of`] of a node that exists, `None` when it does not: the edge
@@ -273,41 +275,26 @@ impl<'a> Q<'a> {
         direction: Direction,
         relations: &[RelationType],
     ) -> Result<Option<Vec<Edge>>> {
-        let edges = self.edges_from(Start::Node(name), name, direction, relations)?;
+        let edges = self.edges_from(Start::Node, name, direction, relations)?;
         if edges.is_empty() && self.node_id(name)?.is_none() {
             return Ok(None);
         }
         Ok(Some(edges))
     }
 
-    /// The edges of the start (named `name`), by key.
+    /// The edges of the start (the name `name`, or its node), by key: one statement.
     fn edges_from(
         &self,
-        start: Start<'_>,
+        start: Start,
         name: &str,
         direction: Direction,
         relations: &[RelationType],
     ) -> Result<Vec<Edge>> {
-        // The node's own name is bound, not joined: only the other end is looked up.
-        let select = |leaving: bool| {
-            let (from, to, other) = if leaving {
-                ("?", "k.name", "to_id")
-            } else {
-                ("k.name", "?", "from_id")
-            };
-            (
-                format!(
-                    "SELECT e.from_id, {from}, e.rel, {to}, {EDGE_TAIL} FROM edges e \
-                     JOIN names k ON k.id = e.{other}"
-                ),
-                Some(name),
-            )
-        };
-        let sql = adjacency_sql(select, start, direction, relations);
+        let text = adjacency_text(Reads::Edges, start, direction, relations.len());
         let doing = || format!("reading the edges of {}", node_subject(name));
         let mut edges = self.rows(
-            &sql.text,
-            params_from_iter(sql.params.iter()),
+            &text,
+            params_from_iter(adjacency_params(name, relations)),
             doing,
             |row| edge_from_row(row, self.ctx),
         )?;
@@ -332,24 +319,11 @@ impl<'a> Q<'a> {
         relations: &[RelationType],
     ) -> Result<Option<Vec<String>>> {
         // (whether the edge leaves the node, relation, the other end's name)
-        let select = |leaving: bool| {
-            let (flag, other) = if leaving {
-                (1, "to_id")
-            } else {
-                (0, "from_id")
-            };
-            (
-                format!(
-                    "SELECT {flag}, e.rel, k.name FROM edges e JOIN names k ON k.id = e.{other}"
-                ),
-                None,
-            )
-        };
-        let sql = adjacency_sql(select, Start::Node(name), direction, relations);
+        let text = adjacency_text(Reads::Neighbours, Start::Node, direction, relations.len());
         let doing = || format!("reading the neighbours of {}", node_subject(name));
         let mut rows: Vec<(bool, String, String)> = self.rows(
-            &sql.text,
-            params_from_iter(sql.params.iter()),
+            &text,
+            params_from_iter(adjacency_params(name, relations)),
             doing,
             |row| {
                 Ok((
@@ -823,75 +797,135 @@ impl<'a> Q<'a> {
     }
 }
 
-/// Where an adjacency query starts: a name's id, or the node of that name (looked
-/// up by the query itself; no rows when there is no such node).
-#[derive(Clone, Copy)]
-enum Start<'s> {
-    Id(i64),
-    Node(&'s str),
+/// Where an adjacency query starts, both found by the query itself from the name
+/// bound as `?1`: the id of the name, whether or not a node has it, or the node of
+/// that name (no rows when there is no such node).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Start {
+    Name,
+    Node,
 }
 
-impl Start<'_> {
-    /// The start's id as an expression, with its parameter.
-    fn bind(self, sql: &mut Sql) {
+impl Start {
+    /// The start's id as an expression.
+    fn id(self) -> &'static str {
         match self {
-            Start::Id(id) => {
-                sql.push("?").bind(id);
-            }
-            Start::Node(name) => {
-                sql.push(
-                    "(SELECT sn.id FROM names sk JOIN nodes sn ON sn.id = sk.id WHERE sk.name = ?)",
-                )
-                .bind(name.to_owned());
+            Start::Name => "(SELECT sk.id FROM names sk WHERE sk.name = ?1)",
+            Start::Node => {
+                "(SELECT sn.id FROM names sk JOIN nodes sn ON sn.id = sk.id WHERE sk.name = ?1)"
             }
         }
     }
 }
 
-/// A query over the edges of the start (a name's id, or a node) leaving it (`Out`), arriving
-/// (`In`) or both (`Both`, a self-loop once), with one of `relations`: one arm per
-/// side, joined by `UNION ALL`, each found through its index, unsorted.
-/// `select(leaving)` is an arm's `SELECT … FROM edges e …`, for the edges leaving
-/// the node or arriving at it, and the text bound to its one `?`, if it has one.
-fn adjacency_sql<'t>(
-    select: impl Fn(bool) -> (String, Option<&'t str>),
-    start: Start<'_>,
-    direction: Direction,
-    relations: &[RelationType],
-) -> Sql {
-    let mut sql = Sql::new("");
-    let rels = |sql: &mut Sql| {
-        if !relations.is_empty() {
-            sql.and_in("e.rel", relations.iter().map(RelationType::as_str));
+/// What an adjacency query reads of each edge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reads {
+    /// The whole edge, as [`edge_from_row`] takes it (the start's own name is the
+    /// bound `?1`, not joined: only the other end is looked up).
+    Edges,
+    /// Whether the edge leaves the start (1 or 0), its relation and the name at its
+    /// other end: the edge indexes and `names` alone.
+    Neighbours,
+}
+
+impl Reads {
+    /// The `SELECT … FROM edges e …` of the arm over the edges leaving the start
+    /// (`leaving`) or arriving at it.
+    fn select(self, leaving: bool) -> String {
+        let other = if leaving { "to_id" } else { "from_id" };
+        match self {
+            Reads::Edges => {
+                let (from, to) = if leaving {
+                    ("?1", "k.name")
+                } else {
+                    ("k.name", "?1")
+                };
+                format!(
+                    "SELECT e.from_id, {from}, e.rel, {to}, {EDGE_TAIL} FROM edges e \
+                     JOIN names k ON k.id = e.{other}"
+                )
+            }
+            Reads::Neighbours => format!(
+                "SELECT {}, e.rel, k.name FROM edges e JOIN names k ON k.id = e.{other}",
+                u8::from(leaving)
+            ),
+        }
+    }
+}
+
+/// A query over the edges of the start leaving it (`Out`), arriving (`In`) or both
+/// (`Both`, a self-loop once), with one of `relations` relations (any if none):
+/// one arm per side, joined by `UNION ALL`, each found through its index,
+/// unsorted. Its parameters are [`adjacency_params`]: the start's name as `?1`, the
+/// relations from `?2` on (or one JSON array of them as `?2`), shared by the arms.
+fn adjacency_sql(reads: Reads, start: Start, direction: Direction, relations: usize) -> String {
+    let rels = |text: &mut String| {
+        if relations > LISTED {
+            text.push_str(" AND e.rel IN (SELECT value FROM json_each(?2))");
+        } else if relations > 0 {
+            let listed: Vec<String> = (2..relations + 2).map(|i| format!("?{i}")).collect();
+            text.push_str(" AND e.rel IN (");
+            text.push_str(&listed.join(", "));
+            text.push(')');
         }
     };
-    let arm = |sql: &mut Sql, leaving: bool| {
-        let (text, bound) = select(leaving);
-        sql.push(&text);
-        if let Some(bound) = bound {
-            sql.bind(bound.to_owned());
-        }
-    };
+    let mut text = String::new();
     if matches!(direction, Direction::Out | Direction::Both) {
-        arm(&mut sql, true);
-        sql.push(" WHERE e.from_id = ");
-        start.bind(&mut sql);
-        rels(&mut sql);
+        text.push_str(&reads.select(true));
+        text.push_str(" WHERE e.from_id = ");
+        text.push_str(start.id());
+        rels(&mut text);
     }
     if direction == Direction::Both {
-        sql.push(" UNION ALL ");
+        text.push_str(" UNION ALL ");
     }
     if matches!(direction, Direction::In | Direction::Both) {
-        arm(&mut sql, false);
-        sql.push(" WHERE e.to_id = ");
-        start.bind(&mut sql);
+        text.push_str(&reads.select(false));
+        text.push_str(" WHERE e.to_id = ");
+        text.push_str(start.id());
         if direction == Direction::Both {
             // A self-loop is listed once, with the outgoing edges.
-            sql.push(" AND e.from_id != e.to_id");
+            text.push_str(" AND e.from_id != e.to_id");
         }
-        rels(&mut sql);
+        rels(&mut text);
     }
-    sql
+    text
+}
+
+/// [`adjacency_sql`], built once per shape for the common call without relations
+/// (it runs once per `edges_of`: building the text cost more than a tenth of a call).
+fn adjacency_text(
+    reads: Reads,
+    start: Start,
+    direction: Direction,
+    relations: usize,
+) -> Cow<'static, str> {
+    static TEXTS: [OnceLock<String>; 12] = [const { OnceLock::new() }; 12];
+    if relations > 0 {
+        return Cow::Owned(adjacency_sql(reads, start, direction, relations));
+    }
+    let slot = usize::from(reads == Reads::Neighbours) * 6
+        + usize::from(start == Start::Node) * 3
+        + match direction {
+            Direction::Out => 0,
+            Direction::In => 1,
+            Direction::Both => 2,
+        };
+    Cow::Borrowed(TEXTS[slot].get_or_init(|| adjacency_sql(reads, start, direction, 0)))
+}
+
+/// The parameters of [`adjacency_sql`]: the start's name, then the relations.
+fn adjacency_params<'p>(name: &'p str, relations: &'p [RelationType]) -> Vec<Cow<'p, str>> {
+    let mut params = Vec::with_capacity(1 + relations.len().min(LISTED));
+    params.push(Cow::Borrowed(name));
+    if relations.len() > LISTED {
+        let array = Value::Array(relations.iter().map(|r| Value::from(r.as_str())).collect());
+        params.push(Cow::Owned(array.to_string()));
+    } else {
+        params.extend(relations.iter().map(|r| Cow::Borrowed(r.as_str())));
+    }
+    params
 }
 
 /// How many levels of an exact reach one query chains (longer walks take several).
@@ -1159,25 +1193,38 @@ mod tests {
 
     #[test]
     fn neighbours_and_walks_read_indexes_only() {
-        let select = |leaving: bool| {
-            let other = if leaving { "to_id" } else { "from_id" };
-            (
-                format!("SELECT e.rel, k.name FROM edges e JOIN names k ON k.id = e.{other}"),
-                None,
-            )
-        };
         for direction in [Direction::Out, Direction::In, Direction::Both] {
-            for (relations, start) in [
-                (vec![], Start::Id(7)),
-                (vec![RelationType::Calls], Start::Id(7)),
-                (vec![], Start::Node("a")),
-                (vec![RelationType::Calls], Start::Node("a")),
+            for (relations, start, reads) in [
+                (vec![], Start::Name, Reads::Neighbours),
+                (vec![RelationType::Calls], Start::Name, Reads::Edges),
+                (vec![], Start::Node, Reads::Edges),
+                (vec![RelationType::Calls], Start::Node, Reads::Neighbours),
+                (
+                    vec![RelationType::Calls; LISTED + 1],
+                    Start::Node,
+                    Reads::Edges,
+                ),
             ] {
-                let plan = plan(&adjacency_sql(select, start, direction, &relations));
+                let text = adjacency_text(reads, start, direction, relations.len());
+                let params = adjacency_params("a", &relations);
+                let plan = plan(&Sql {
+                    text: text.into_owned(),
+                    params: params
+                        .into_iter()
+                        .map(|p| SqlValue::Text(p.into_owned()))
+                        .collect(),
+                });
                 assert!(!plan.contains("TEMP B-TREE"), "{direction:?}:\n{plan}");
-                assert!(!plan.contains("SCAN"), "{direction:?}:\n{plan}");
+                // Only a long list of relations (a JSON array) is scanned.
+                assert_eq!(
+                    plan.contains("SCAN"),
+                    relations.len() > LISTED,
+                    "{direction:?}:\n{plan}"
+                );
+                assert!(!plan.contains("SCAN e"), "{direction:?}:\n{plan}");
                 // Leaving edges are a range of the table's own key, arriving ones
-                // a range of the index by `to` that holds every column read.
+                // a range of the index by `to` (which holds every column of the
+                // neighbours, so the table is read only for whole edges).
                 let leaving = matches!(direction, Direction::Out | Direction::Both);
                 let arriving = matches!(direction, Direction::In | Direction::Both);
                 assert_eq!(
@@ -1185,11 +1232,11 @@ mod tests {
                     leaving,
                     "{direction:?}:\n{plan}"
                 );
-                assert_eq!(
-                    plan.contains("SEARCH e USING COVERING INDEX edges_by_to (to_id=?"),
-                    arriving,
-                    "{direction:?}:\n{plan}"
-                );
+                let by_to = match reads {
+                    Reads::Edges => "SEARCH e USING INDEX edges_by_to (to_id=?",
+                    Reads::Neighbours => "SEARCH e USING COVERING INDEX edges_by_to (to_id=?",
+                };
+                assert_eq!(plan.contains(by_to), arriving, "{direction:?}:\n{plan}");
             }
         }
         let walk = exact_reach_sql(
