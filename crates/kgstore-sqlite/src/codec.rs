@@ -38,14 +38,19 @@ struct Cells<'r, 's> {
     row: &'r Row<'s>,
     ctx: &'r Ctx,
     table: &'static str,
-    id: i64,
 }
 
 impl Cells<'_, '_> {
+    /// The row's first column (its id) names it in messages: read only for one (an
+    /// `INTEGER` column of a `STRICT` table, so always an integer).
     fn bad(&self, column: &str, what: impl std::fmt::Display) -> Error {
+        let id = match self.row.get_ref(0) {
+            Ok(ValueRef::Integer(id)) => id.to_string(),
+            _ => "?".to_owned(),
+        };
         self.ctx.corrupt(format!(
-            "table {}, row {}, column {column}: {what}",
-            self.table, self.id
+            "table {}, row {id}, column {column}: {what}",
+            self.table
         ))
     }
 
@@ -152,7 +157,6 @@ pub(crate) fn doc_meta_from_row(row: &Row<'_>, ctx: &Ctx) -> Result<(i64, Docume
         row,
         ctx,
         table: "documents",
-        id,
     };
     let size = c.int(3, "size")?;
     let sha256 = match row.get_ref(4) {
@@ -177,13 +181,11 @@ pub(crate) fn doc_meta_from_row(row: &Row<'_>, ctx: &Ctx) -> Result<(i64, Docume
 
 /// A node from a row of [`NODE_COLUMNS`].
 pub(crate) fn node_from_row(row: &Row<'_>, ctx: &Ctx) -> Result<Node> {
-    let mut cells = Cells {
+    let cells = Cells {
         row,
         ctx,
         table: "nodes",
-        id: 0,
     };
-    cells.id = cells.int(0, "id")?;
     Ok(Node {
         name: cells.string(1, "name")?,
         node_type: cells.string(2, "node_type")?,
@@ -204,13 +206,11 @@ pub(crate) fn node_from_row(row: &Row<'_>, ctx: &Ctx) -> Result<Node> {
 
 /// An edge from a row of [`EDGE_COLUMNS`].
 pub(crate) fn edge_from_row(row: &Row<'_>, ctx: &Ctx) -> Result<Edge> {
-    let mut cells = Cells {
+    let cells = Cells {
         row,
         ctx,
         table: "edges",
-        id: 0,
     };
-    cells.id = cells.int(0, "from_id")?;
     let rel = cells.text(2, "rel")?;
     let relation_type = RelationType::parse(rel)
         .map_err(|e| cells.bad("rel", format!("bad relation type: {e}")))?;
@@ -241,13 +241,11 @@ pub(crate) const EVENT_COLUMNS_WITHOUT_DIGEST: &str = "position, stream, version
 
 /// A log record from a row of [`EVENT_COLUMNS`].
 pub(crate) fn record_from_row(row: &Row<'_>, ctx: &Ctx) -> Result<LogRecord> {
-    let mut cells = Cells {
+    let cells = Cells {
         row,
         ctx,
         table: "events",
-        id: 0,
     };
-    cells.id = cells.int(0, "position")?;
     Ok(LogRecord {
         position: cells.version(0, "position")?,
         stream: cells.string(1, "stream")?,
