@@ -44,6 +44,14 @@ pub trait Backend: Send + Sync {
         self.begin_read()
     }
 
+    /// Starts a read transaction for a store-level call that makes exactly one
+    /// [`ReadTxn`] method call (`store.get_node`, …). A backend may answer that one
+    /// call without a transaction of its own when it reads with one statement (one
+    /// statement sees one snapshot). By default [`Backend::begin_call`].
+    fn begin_one(&self) -> Result<Box<dyn ReadTxn + '_>> {
+        self.begin_call()
+    }
+
     /// Starts the write transaction. Dropping it without [`WriteTxn::commit`] rolls it back.
     fn begin_write(&self) -> Result<Box<dyn WriteTxn + '_>>;
 

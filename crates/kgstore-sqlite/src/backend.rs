@@ -1,7 +1,7 @@
 //! [`SqliteBackend`]: one writer connection, a pool of reader connections, and
 //! the transaction types over them.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 use std::io;
 use std::path::Path;
@@ -292,6 +292,22 @@ impl SqliteBackend {
         self.writer_free.notify_all();
     }
 
+    /// A read transaction on a pooled connection, begun now (`begin`) or by its first
+    /// method of several statements.
+    fn read_txn(&self, begin: bool) -> Result<SqliteRead<'_>> {
+        let pooled = Pooled::new(self)?;
+        if begin {
+            run(pooled.conn()?, &self.ctx, "BEGIN", || {
+                "starting a read transaction".to_owned()
+            })?;
+        }
+        Ok(SqliteRead {
+            pooled,
+            begun: Cell::new(begin),
+            alone: Cell::new(false),
+        })
+    }
+
     /// The settings in force on the connections, read back from SQLite.
     pub fn settings(&self) -> Result<Settings> {
         let reader = Pooled::new(self)?;
@@ -425,6 +441,11 @@ fn run(conn: &Connection, ctx: &Ctx, sql: &str, doing: impl FnOnce() -> String) 
 /// A read transaction on a pooled connection.
 struct SqliteRead<'b> {
     pooled: Pooled<'b>,
+    /// Whether its SQL transaction has begun; a one-method read ([`Backend::begin_one`])
+    /// begins it only for a method that reads with more than one statement.
+    begun: Cell<bool>,
+    /// Whether a method has run outside a transaction (a one-method read's one method).
+    alone: Cell<bool>,
 }
 
 /// The write transaction on the writer connection.
@@ -439,7 +460,36 @@ struct SqliteWrite<'b> {
 }
 
 impl SqliteRead<'_> {
+    /// Reads for a method of several statements: inside the transaction, begun now
+    /// if it has not been.
     fn q(&self) -> Result<Q<'_>> {
+        let q = self.reads()?;
+        if !self.begun.get() {
+            if self.alone.get() {
+                // Its snapshot would not be the first method's: a misuse of `begin_one`.
+                return Err(Error::backend(
+                    "sqlite",
+                    "a read begun for one method call was used for a second one".to_owned(),
+                ));
+            }
+            run(q.conn, q.ctx, "BEGIN", || {
+                "starting a read transaction".into()
+            })?;
+            self.begun.set(true);
+        }
+        Ok(q)
+    }
+
+    /// Reads for a method of one statement, which sees one snapshot by itself: outside
+    /// a transaction if none has begun.
+    fn q_one(&self) -> Result<Q<'_>> {
+        if !self.begun.get() {
+            self.alone.set(true);
+        }
+        self.reads()
+    }
+
+    fn reads(&self) -> Result<Q<'_>> {
         Ok(Q {
             conn: self.pooled.conn()?,
             ctx: &self.pooled.backend.ctx,
@@ -457,6 +507,10 @@ impl SqliteRead<'_> {
 }
 
 impl SqliteWrite<'_> {
+    fn q_one(&self) -> Result<Q<'_>> {
+        self.q()
+    }
+
     fn q(&self) -> Result<Q<'_>> {
         Ok(Q {
             conn: self.conn.as_ref().ok_or_else(|| gone(&self.backend.ctx))?,
@@ -503,7 +557,8 @@ macro_rules! read_txn_via_sql {
     ($ty:ty) => {
         impl ReadTxn for $ty {
             fn get_node(&self, name: &str) -> Result<Option<Node>> {
-                self.q()?.get_node(name)
+                // One statement.
+                self.q_one()?.get_node(name)
             }
 
             fn get_edge(&self, key: &EdgeKey) -> Result<Option<Edge>> {
@@ -831,27 +886,26 @@ impl Backend for SqliteBackend {
     }
 
     fn begin_read(&self) -> Result<Box<dyn ReadTxn + '_>> {
-        let pooled = Pooled::new(self)?;
-        let conn = pooled.conn()?;
-        let doing = || "starting a read transaction".to_owned();
-        run(conn, &self.ctx, "BEGIN", doing)?;
+        let txn = self.read_txn(true)?;
         // A deferred transaction takes its snapshot at its first read: take it now
         // (reading the schema cookie in the header is the cheapest read there is).
+        let conn = txn.pooled.conn()?;
         conn.prepare_cached("PRAGMA schema_version")
             .and_then(|mut s| s.query_row([], |_| Ok(())))
-            .ctx(&self.ctx, doing)?;
-        Ok(Box::new(SqliteRead { pooled }))
+            .ctx(&self.ctx, || "starting a read transaction".to_owned())?;
+        Ok(Box::new(txn))
     }
 
     /// A deferred transaction whose snapshot is the call's first query's: one
     /// statement less than `begin_read` on every store-level read.
     fn begin_call(&self) -> Result<Box<dyn ReadTxn + '_>> {
-        let pooled = Pooled::new(self)?;
-        let conn = pooled.conn()?;
-        run(conn, &self.ctx, "BEGIN", || {
-            "starting a read transaction".to_owned()
-        })?;
-        Ok(Box::new(SqliteRead { pooled }))
+        Ok(Box::new(self.read_txn(true)?))
+    }
+
+    /// No transaction until the method asks for one: a method of one statement
+    /// (`get_node`) runs without `BEGIN` and `ROLLBACK`, a fifth of its work.
+    fn begin_one(&self) -> Result<Box<dyn ReadTxn + '_>> {
+        Ok(Box::new(self.read_txn(false)?))
     }
 
     fn begin_write(&self) -> Result<Box<dyn WriteTxn + '_>> {

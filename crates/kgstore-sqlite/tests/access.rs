@@ -226,6 +226,47 @@ fn a_read_snapshot_is_taken_when_the_transaction_begins() {
 }
 
 #[test]
+fn a_one_method_read_holds_no_snapshot_after_its_statement_and_refuses_a_second_method() {
+    let (_dir, path) = temp_db();
+    let s = store(&path);
+    s.create_node(thing("a")).unwrap();
+    let backend = s.backend();
+    // Whether a reader's snapshot keeps a full checkpoint from emptying the log.
+    let checkpoint_blocked = || {
+        raw(&path)
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .unwrap()
+            != 0
+    };
+    // A store-level call's transaction keeps its snapshot until it ends …
+    let call = backend.begin_call().unwrap();
+    assert_eq!(call.get_node("a").unwrap().unwrap().name, "a");
+    s.create_node(thing("b")).unwrap();
+    assert!(checkpoint_blocked());
+    assert!(call.get_node("b").unwrap().is_none());
+    drop(call);
+    // … a one-method read's one statement is its own snapshot, ended with it.
+    let one = backend.begin_one().unwrap();
+    assert_eq!(one.get_node("b").unwrap().unwrap().name, "b");
+    s.create_node(thing("c")).unwrap();
+    assert!(!checkpoint_blocked());
+    // A second method would read another snapshot: refused.
+    let err = error_of(one.count_nodes());
+    assert_error(&err, ErrorKind::Backend, &["one method call"]);
+    drop(one);
+    // A method of several statements (or any but the one-statement ones) begins the
+    // transaction first; others may follow it on its snapshot.
+    let one = backend.begin_one().unwrap();
+    assert_eq!(one.count_nodes().unwrap(), 3);
+    s.create_node(thing("d")).unwrap();
+    assert!(one.get_node("d").unwrap().is_none());
+    drop(one);
+    assert_eq!(s.get_node("d").unwrap().name, "d");
+}
+
+#[test]
 fn many_snapshots_at_once_do_not_wait_for_the_pool() {
     let (_dir, path) = temp_db();
     let s = Store::new(SqliteBackend::open(&path, options().reader_pool_size(1)).unwrap());

@@ -354,8 +354,19 @@ impl Store {
         what: fn() -> &'static str,
         f: impl FnOnce(&dyn ReadTxn) -> Result<R>,
     ) -> Result<R> {
+        self.call_on(what, |b| b.begin_call(), f)
+    }
+
+    /// [`Store::call`] on the transaction `begin` starts.
+    #[inline]
+    fn call_on<'s, R>(
+        &'s self,
+        what: fn() -> &'static str,
+        begin: impl FnOnce(&'s dyn Backend) -> Result<Box<dyn ReadTxn + 's>>,
+        f: impl FnOnce(&dyn ReadTxn) -> Result<R>,
+    ) -> Result<R> {
         let probe = self.inner.observer.read_probe();
-        let outcome = self.inner.backend.begin_call().and_then(|txn| f(&*txn));
+        let outcome = begin(&*self.inner.backend).and_then(|txn| f(&*txn));
         probe.finish(&outcome, what);
         outcome
     }
@@ -365,6 +376,11 @@ impl GraphRead for Store {
     #[inline]
     fn with_reader<R>(&self, f: impl FnOnce(&dyn ReadTxn) -> Result<R>) -> Result<R> {
         self.call(observe::query_name(&f), f)
+    }
+
+    #[inline]
+    fn with_one_read<R>(&self, f: impl FnOnce(&dyn ReadTxn) -> Result<R>) -> Result<R> {
+        self.call_on(observe::query_name(&f), |b| b.begin_one(), f)
     }
 }
 

@@ -44,6 +44,15 @@ pub trait GraphRead {
     #[doc(hidden)]
     fn with_reader<R>(&self, f: impl FnOnce(&dyn ReadTxn) -> Result<R>) -> Result<R>;
 
+    /// [`GraphRead::with_reader`] for an `f` that makes exactly one [`ReadTxn`]
+    /// method call (a store may then start a lighter transaction: [`Backend::begin_one`]).
+    ///
+    /// [`Backend::begin_one`]: crate::Backend::begin_one
+    #[doc(hidden)]
+    fn with_one_read<R>(&self, f: impl FnOnce(&dyn ReadTxn) -> Result<R>) -> Result<R> {
+        self.with_reader(f)
+    }
+
     /// The node with this name, or [`Error::NodeNotFound`].
     fn get_node(&self, name: &str) -> Result<Node> {
         self.find_node(name)?
@@ -53,7 +62,7 @@ pub trait GraphRead {
     /// The node with this name, if any.
     fn find_node(&self, name: &str) -> Result<Option<Node>> {
         check_name(name)?;
-        self.with_reader(|r| r.get_node(name))
+        self.with_one_read(|r| r.get_node(name))
     }
 
     /// Whether a node with this name exists.
