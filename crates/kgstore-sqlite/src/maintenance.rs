@@ -243,7 +243,8 @@ pub(crate) fn optimize(backend: &SqliteBackend) -> Result<()> {
     let ctx = backend.ctx();
     let conn = backend.take_writer()?;
     let outcome = optimize_on(&conn, ctx);
-    backend.release_writer(Some(conn));
+    // Rebuilding and merging the search index fill FTS5's tables of pending terms.
+    backend.release_writer_after(conn, true);
     outcome
 }
 

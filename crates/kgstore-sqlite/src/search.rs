@@ -93,7 +93,23 @@ pub(crate) struct SearchWrites {
     terms: Vec<String>,
     /// Set when handing the changes over failed part way: the commit is refused.
     failed: bool,
+    /// An upper bound of the entries FTS5's in-memory tables of pending terms
+    /// have held in this transaction (see [`SearchWrites::grew_fts5_hash`]).
+    entries: usize,
 }
+
+/// Entries of FTS5's table of pending terms above which [`SearchWrites::grew_fts5_hash`]
+/// says the writer connection should be replaced.
+///
+/// FTS5 keeps the terms written and not yet flushed in a hash table per FTS5
+/// table and connection, whose slot array doubles whenever it is half full and
+/// never shrinks; every later flush, which every commit does, sorts the terms by
+/// visiting every slot, and clears the array with `memset`. After a bulk load of
+/// 100,000 nodes that was about 65 % of each later single-node commit (a profile
+/// of the peers workload: `fts5IndexFlush`, `fts5HashEntrySort`, `memset`). The
+/// table starts with 1,024 slots; at 4,096 entries it has 8,192 (64 KiB), and each
+/// commit's cost of walking it is still a few microseconds.
+pub(crate) const HASH_ENTRIES_RENEWED: usize = 4_096;
 
 /// What happens to one row of `search_fts`.
 #[derive(Default)]
@@ -123,6 +139,14 @@ impl SearchWrites {
         }
         let rows = std::mem::take(&mut self.rows);
         let terms = std::mem::take(&mut self.terms);
+        // Each term handed over is an entry of `search_fts`'s table (at most once
+        // per distinct term), and a new term's trigrams entries of the trigram table's.
+        self.entries = self.entries.saturating_add(
+            terms
+                .iter()
+                .map(|t| 1 + t.chars().count().saturating_sub(2))
+                .sum(),
+        );
         let outcome = (|| {
             let doing = || "writing the search index (table search_fts)".to_owned();
             let mut delete = conn
@@ -168,6 +192,15 @@ impl SearchWrites {
             self.failed = true;
         }
         outcome
+    }
+}
+
+impl SearchWrites {
+    /// Whether this transaction's writes may have grown FTS5's in-memory tables of
+    /// pending terms past [`HASH_ENTRIES_RENEWED`] entries, so that the writer
+    /// connection is best replaced by a fresh one (which has small tables again).
+    pub(crate) fn grew_fts5_hash(&self) -> bool {
+        self.entries >= HASH_ENTRIES_RENEWED
     }
 }
 
