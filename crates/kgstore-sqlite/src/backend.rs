@@ -499,6 +499,10 @@ impl SqliteRead<'_> {
         self.pooled.backend.indexed
     }
 
+    fn format(&self) -> i64 {
+        self.pooled.backend.format
+    }
+
     /// A read transaction has no writes of its own waiting.
     fn before_search(&self) -> Result<()> {
         Ok(())
@@ -524,6 +528,10 @@ impl SqliteWrite<'_> {
 
     fn indexed(&self) -> bool {
         self.backend.indexed
+    }
+
+    fn format(&self) -> i64 {
+        self.backend.format
     }
 
     /// Hands the transaction's waiting search-index changes to FTS5, so that it
@@ -699,7 +707,11 @@ macro_rules! read_txn_via_sql {
             fn search_infix(&self, fragment: &str) -> Result<Vec<String>> {
                 self.before_search()?;
                 if self.indexed() {
-                    crate::search::infix(&self.q()?, fragment)
+                    crate::search::infix(
+                        &self.q()?,
+                        fragment,
+                        crate::search::has_pending_terms(self.format()),
+                    )
                 } else {
                     kgstore_core::search::scan_infix(self, fragment)
                 }
