@@ -151,9 +151,10 @@ impl SqliteBackend {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap_or(0);
         let format = schema::prepare(&first, &ctx, writable)?;
-        // A migration that filled the search index grew FTS5's tables of pending
-        // terms on this connection: the writer is replaced after its first write.
-        let migrated = writable && found > 0 && found < format;
+        // A migration that filled the search index (from a file without one) grew
+        // FTS5's tables of pending terms on this connection: the writer is
+        // replaced after its first write.
+        let migrated = writable && found > 0 && !crate::search::indexed(found);
         ctx.documents = format >= schema::DOCUMENTS_SINCE;
         let (writer, readers) = if writable {
             (Some(first), Vec::new())

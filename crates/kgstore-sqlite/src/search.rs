@@ -13,7 +13,9 @@
 //! so that the terms holding a fragment inside them (where a one-word query
 //! can be a substring of a node without being a token prefix) are found
 //! without reading every term; stale terms only cost a look, and `optimize`
-//! drops them. Every table
+//! drops them. From format 6, a term new to the store first waits in
+//! `search_terms_pending` (read whole by fragment queries) until a thousand
+//! have gathered, and then they move together ([`PENDING_TERMS_DDL`]). Every table
 //! is written by the backend's own write path inside the store's transaction,
 //! so the index commits and rolls back with the data. No triggers: kgstore
 //! connections run with triggers disabled.
@@ -755,20 +757,18 @@ pub(crate) fn problems(
              OR t.obs_len != (SELECT coalesce(sum(obs_len), 0) FROM search_docs)
              OR t.attr_len != (SELECT coalesce(sum(attr_len), 0) FROM search_docs))",
     )?);
-    out.extend(listed(
-        if pending {
-            "SELECT 'search_vocab term ' || quote(v.term),
+    out.extend(listed(if pending {
+        "SELECT 'search_vocab term ' || quote(v.term),
                     'is missing from tables search_terms and search_terms_pending'
              FROM (SELECT DISTINCT term FROM search_vocab) v
              WHERE NOT EXISTS (SELECT 1 FROM search_terms t WHERE t.term = v.term)
                AND NOT EXISTS (SELECT 1 FROM search_terms_pending p WHERE p.term = v.term)
              LIMIT 100"
-        } else {
-            "SELECT 'search_vocab term ' || quote(v.term), 'is missing from table search_terms'
+    } else {
+        "SELECT 'search_vocab term ' || quote(v.term), 'is missing from table search_terms'
              FROM (SELECT DISTINCT term FROM search_vocab) v
              WHERE NOT EXISTS (SELECT 1 FROM search_terms t WHERE t.term = v.term) LIMIT 100"
-        },
-    )?);
+    })?);
     // (FTS5's own structure is verified by `PRAGMA integrity_check`.)
     // Each node's figures against what its content gives.
     let q = Q { conn, ctx };

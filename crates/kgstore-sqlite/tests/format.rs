@@ -332,7 +332,9 @@ fn the_format_5_fixture_still_opens() {
 #[test]
 fn the_format_6_fixture_still_opens() {
     let pending: i64 = raw(&fixture(PENDING_TERMS_SINCE))
-        .query_row("SELECT count(*) FROM search_terms_pending", [], |r| r.get(0))
+        .query_row("SELECT count(*) FROM search_terms_pending", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert!(pending > 0, "the fixture's terms wait");
     check_event_store_fixture(PENDING_TERMS_SINCE);

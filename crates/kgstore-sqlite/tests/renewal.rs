@@ -128,3 +128,33 @@ fn a_failed_replacement_keeps_the_old_connection_and_loses_nothing() {
     assert!(finds(&store, "other3002", &format!("n{}", LARGE + 2)));
     assert!(store.check().unwrap().is_ok());
 }
+
+/// Opening a file without a search index (format 1) builds the index on the
+/// writer connection: it is replaced after the first write.
+#[test]
+fn a_migration_that_built_the_search_index_replaces_the_writer_after_the_first_write() {
+    let (_dir, path) = temp_db();
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/format-1.db"),
+        &path,
+    )
+    .unwrap();
+    let store = store(&path);
+    assert_eq!(renewals(&store), (0, 0));
+    store.create_node(node(1)).unwrap();
+    assert_eq!(renewals(&store), (1, 0));
+    store.create_node(node(2)).unwrap();
+    assert_eq!(renewals(&store), (1, 0));
+    assert!(finds(&store, "word2", "n2"));
+
+    // A file that already had one (format 5) gains only a table: nothing to replace.
+    let (_dir, path) = temp_db();
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/format-5.db"),
+        &path,
+    )
+    .unwrap();
+    let store = common::store(&path);
+    store.create_node(node(1)).unwrap();
+    assert_eq!(renewals(&store), (0, 0));
+}

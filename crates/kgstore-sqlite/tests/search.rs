@@ -187,9 +187,7 @@ fn new_terms_wait_in_a_small_table_and_move_together() {
     s.create_nodes((20..1_300).map(node)).unwrap();
     assert_eq!(waiting("SELECT count(*) FROM search_terms_pending"), 0);
     assert_eq!(
-        waiting(
-            "SELECT count(*) FROM search_terms WHERE term IN ('zqx7word', 'zqx1299word')"
-        ),
+        waiting("SELECT count(*) FROM search_terms WHERE term IN ('zqx7word', 'zqx1299word')"),
         2
     );
     assert_eq!(names(&s, "x7wor"), ["n7"]);
