@@ -156,23 +156,29 @@ impl SqliteBackend {
         // replaced after its first write.
         let migrated = writable && found > 0 && !crate::search::indexed(found);
         ctx.documents = format >= schema::DOCUMENTS_SINCE;
-        if writable {
-            // The connection that checked (or made) the file becomes the first reader:
-            // a store's first read would otherwise open a second connection and parse
-            // the schema again (half of a reopen's time to its first read); the first
-            // write opens the writer connection.
-            run(&first, &ctx, "PRAGMA query_only = ON", || {
-                "making the first connection a reader".into()
-            })?;
-        }
+        // The connection that checked (or made) the file becomes the first reader: a
+        // store's first read would otherwise open a second connection and parse the
+        // schema again (half of a reopen's time to its first read); the first write
+        // opens the writer connection. After a migration that grew FTS5's tables it
+        // stays the writer, to be replaced after its first write.
+        let (writer, readers) = if writable && migrated {
+            (Some(first), Vec::new())
+        } else {
+            if writable {
+                run(&first, &ctx, "PRAGMA query_only = ON", || {
+                    "making the first connection a reader".into()
+                })?;
+            }
+            (None, vec![first])
+        };
         let backend = Self {
             ctx,
             options,
             format,
             indexed: crate::search::indexed(format),
-            readers: Mutex::new(vec![first]),
+            readers: Mutex::new(readers),
             writer: Mutex::new(WriterSlot {
-                conn: None,
+                conn: writer,
                 turns: Turns::default(),
             }),
             writer_free: Condvar::new(),
