@@ -979,7 +979,7 @@ impl Backend for SqliteBackend {
     }
 
     /// No transaction until the method asks for one: a method of one statement
-    /// (`get_node`) runs without `BEGIN` and `ROLLBACK`, a fifth of its work.
+    /// (`get_node`) runs without `BEGIN` and `ROLLBACK`, a sixth of its work.
     fn begin_one(&self) -> Result<Box<dyn ReadTxn + '_>> {
         Ok(Box::new(self.read_txn(false)?))
     }
