@@ -545,33 +545,38 @@ impl std::hash::Hasher for RowIdHasher {
     }
 }
 
-/// Where each node row found stands in a [`TermMatches`].
-type RowSlots = HashMap<i64, usize, std::hash::BuildHasherDefault<RowIdHasher>>;
-
 /// [`kgstore_core::ReadTxn::search_terms`] from the FTS5 index.
-///
-/// The occurrences are read alone, and each matching node's figures from
-/// `search_docs` once afterwards ([`fill_docs`]): joined to every occurrence, a
-/// node's row was looked up and decoded again for each of its occurrences.
 pub(crate) fn terms(q: &Q<'_>, terms: &TermQuery) -> Result<TermMatches<'static>> {
     let corpus = totals(q)?;
     let mut out = TermMatches::new(corpus, terms.len());
-    let mut slot = RowSlots::default();
+    let mut slot: HashMap<i64, usize, std::hash::BuildHasherDefault<RowIdHasher>> =
+        HashMap::default();
     for (i, term) in terms.terms().iter().enumerate() {
-        let doing = || "reading the search index (table search_vocab)".to_owned();
+        let doing = || "reading the search index (tables search_vocab, search_docs)".to_owned();
         let upper = if terms.is_prefix(i) {
             Some(prefix_upper_bound(term))
         } else {
             None
         };
-        // Each occurrence; its term only where it may be longer than the query's.
+        // Each occurrence with its node's figures (read once per node); the
+        // occurrence's term only where it may be longer than the query's.
         let mut stmt = q
             .conn
             .prepare_cached(match upper {
-                None => "SELECT doc, col FROM search_vocab WHERE term = ?1",
-                Some(None) => "SELECT doc, col, term FROM search_vocab WHERE term >= ?1",
+                None => {
+                    "SELECT v.doc, v.col, d.node_type, d.name_len, d.type_len, \
+                     d.obs_len, d.attr_len FROM search_vocab v \
+                     LEFT JOIN search_docs d ON d.id = v.doc WHERE v.term = ?1"
+                }
+                Some(None) => {
+                    "SELECT v.doc, v.col, d.node_type, d.name_len, d.type_len, \
+                     d.obs_len, d.attr_len, v.term FROM search_vocab v \
+                     LEFT JOIN search_docs d ON d.id = v.doc WHERE v.term >= ?1"
+                }
                 Some(Some(_)) => {
-                    "SELECT doc, col, term FROM search_vocab WHERE term >= ?1 AND term < ?2"
+                    "SELECT v.doc, v.col, d.node_type, d.name_len, d.type_len, \
+                     d.obs_len, d.attr_len, v.term FROM search_vocab v \
+                     LEFT JOIN search_docs d ON d.id = v.doc WHERE v.term >= ?1 AND v.term < ?2"
                 }
             })
             .ctx(q.ctx, doing)?;
@@ -592,20 +597,36 @@ pub(crate) fn terms(q: &Q<'_>, terms: &TermQuery) -> Result<TermMatches<'static>
                 .ok_or_else(|| q.ctx.corrupt("table search_fts has an unknown column"))?;
             let exact = upper.is_none()
                 || row
-                    .get_ref(2)
+                    .get_ref(7)
                     .and_then(|v| Ok(v.as_bytes()?))
                     .ctx(q.ctx, doing)?
                     == term.as_bytes();
             let at = match last {
                 Some((d, at)) if d == doc => at,
-                _ => *slot.entry(doc).or_insert_with(|| {
-                    // Its type and lengths come from `search_docs` below.
-                    out.push(DocMatch {
-                        key: DocKey::Row(doc),
-                        node_type: Cow::Borrowed(""),
-                        lengths: [0; FIELDS],
-                    })
-                }),
+                _ => match slot.get(&doc) {
+                    Some(at) => *at,
+                    None => {
+                        let node_type: Option<String> = row.get(2).ctx(q.ctx, doing)?;
+                        let node_type = node_type.ok_or_else(|| {
+                            q.ctx.corrupt(format!(
+                                "the search index names row {doc}, which table search_docs \
+                                 does not have; `kgstore optimize` rebuilds the index"
+                            ))
+                        })?;
+                        let mut lengths = [0u32; FIELDS];
+                        for (f, len) in lengths.iter_mut().enumerate() {
+                            let v: i64 = row.get(3 + f).ctx(q.ctx, doing)?;
+                            *len = u32::try_from(v).unwrap_or(u32::MAX);
+                        }
+                        let at = out.push(DocMatch {
+                            key: DocKey::Row(doc),
+                            node_type: Cow::Owned(node_type),
+                            lengths,
+                        });
+                        slot.insert(doc, at);
+                        at
+                    }
+                },
             };
             last = Some((doc, at));
             if let Some(freq) = out.freq_mut(at, i, field) {
@@ -617,50 +638,7 @@ pub(crate) fn terms(q: &Q<'_>, terms: &TermQuery) -> Result<TermMatches<'static>
             }
         }
     }
-    fill_docs(q, out.docs_mut(), &slot)?;
     Ok(out)
-}
-
-/// Completes each of `docs` (which hold only their row, found at `slot`) with
-/// its type and lengths from `search_docs`, in one statement.
-fn fill_docs(q: &Q<'_>, docs: &mut [DocMatch<'static>], slot: &RowSlots) -> Result<()> {
-    if docs.is_empty() {
-        return Ok(());
-    }
-    let doing = || "reading the search index (table search_docs)".to_owned();
-    let mut ids: Vec<i64> = slot.keys().copied().collect();
-    ids.sort_unstable();
-    let mut stmt = q
-        .conn
-        .prepare_cached(
-            "SELECT id, node_type, name_len, type_len, obs_len, attr_len \
-             FROM search_docs WHERE id IN (SELECT value FROM json_each(?1))",
-        )
-        .ctx(q.ctx, doing)?;
-    let mut rows = stmt.query([id_array(&ids)]).ctx(q.ctx, doing)?;
-    let mut found = 0usize;
-    while let Some(row) = rows.next().ctx(q.ctx, doing)? {
-        let id: i64 = row.get(0).ctx(q.ctx, doing)?;
-        let node_type: String = row.get(1).ctx(q.ctx, doing)?;
-        let mut lengths = [0u32; FIELDS];
-        for (f, len) in lengths.iter_mut().enumerate() {
-            let v: i64 = row.get(2 + f).ctx(q.ctx, doing)?;
-            *len = u32::try_from(v).unwrap_or(u32::MAX);
-        }
-        if let Some(doc) = slot.get(&id).and_then(|at| docs.get_mut(*at)) {
-            doc.node_type = Cow::Owned(node_type);
-            doc.lengths = lengths;
-            found += 1;
-        }
-    }
-    if found != ids.len() {
-        return Err(q.ctx.corrupt(format!(
-            "the search index names {} rows which table search_docs does not have; \
-             `kgstore optimize` rebuilds the index",
-            ids.len() - found
-        )));
-    }
-    Ok(())
 }
 
 /// [`kgstore_core::ReadTxn::search_names`]: the names of node rows, in the order asked.
