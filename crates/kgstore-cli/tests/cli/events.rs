@@ -766,8 +766,7 @@ fn events_retention_delete_stream_and_groups_listed_and_deleted() {
     let gone = kg.json_of(&["events", "delete-stream", "logs", "--expect", "5"]);
     assert_eq!(gone["deleted"], true, "{gone}");
     assert_eq!(gone["version"], 5, "{gone}");
-    kg.run(&["events", "append", "logs", "{}"])
-        .fails(4, "logs");
+    kg.run(&["events", "append", "logs", "{}"]).fails(4, "logs");
     kg.run(&["events", "retention", "logs", "--max-count", "1"])
         .fails(4, "logs");
     // Nothing was appended: the log still ends at 5, every event of it removed
