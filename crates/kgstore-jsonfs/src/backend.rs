@@ -1154,8 +1154,13 @@ impl WriteTxn for JsonFsWrite<'_> {
                 let mut tidy = tidy;
                 for change in staged.values() {
                     if let DocChange::Put(rel) = change {
-                        tidy &=
-                            files::remove(&backend.root.join(rel), &backend.options.hooks).is_ok();
+                        // Staged bytes whose staged metadata could not be removed stay
+                        // with it: the pair is discarded by the next open, where the
+                        // metadata alone could pass for a commit's whose bytes moved.
+                        let meta = backend.root.join(docs::staged_meta_of(rel));
+                        tidy &= files::exists(&meta) == Some(false)
+                            && files::remove(&backend.root.join(rel), &backend.options.hooks)
+                                .is_ok();
                     }
                 }
                 this.release(tidy);
