@@ -44,6 +44,17 @@ pub trait Backend: Send + Sync {
         self.begin_read()
     }
 
+    /// Starts a read transaction for one store-level call that makes a single
+    /// primitive read (`store.read_document`: one [`DocRead::doc_bytes`]). Each
+    /// primitive read must still see one consistent snapshot, but none is shared
+    /// with another read, so a backend whose single statements read a snapshot of
+    /// their own may skip beginning a transaction (and must begin one inside a
+    /// primitive that needs several statements). By default
+    /// [`Backend::begin_call`].
+    fn begin_single(&self) -> Result<Box<dyn ReadTxn + '_>> {
+        self.begin_call()
+    }
+
     /// Starts the write transaction. Dropping it without [`WriteTxn::commit`] rolls it back.
     fn begin_write(&self) -> Result<Box<dyn WriteTxn + '_>>;
 

@@ -850,6 +850,16 @@ impl Backend for SqliteBackend {
         Ok(Box::new(SqliteRead { pooled }))
     }
 
+    /// No `BEGIN`: the one read runs as an autocommit statement, which reads a
+    /// snapshot of its own, as a hand-written single `SELECT` does (a document
+    /// kept in chunks, which takes several statements, begins a transaction
+    /// first: `Q::doc_bytes`); the pooled connection is ended as ever.
+    fn begin_single(&self) -> Result<Box<dyn ReadTxn + '_>> {
+        Ok(Box::new(SqliteRead {
+            pooled: Pooled::new(self)?,
+        }))
+    }
+
     fn begin_write(&self) -> Result<Box<dyn WriteTxn + '_>> {
         let conn = self.take_writer()?;
         let txn = SqliteWrite {

@@ -198,8 +198,17 @@ impl<'a> Q<'a> {
         match row {
             None => Ok(None),
             Some((size, Some(bytes))) => Ok(Some((size, bytes))),
-            // Kept in chunks: read through the metadata, as `get_doc` does.
-            Some((_, None)) => Ok(self.get_doc(key)?.map(|d| (d.meta.size, d.content))),
+            // Kept in chunks: read through the metadata, as `get_doc` does, in one
+            // transaction (a single read may have begun none: `begin_single`).
+            Some((_, None)) => {
+                if self.conn.is_autocommit() {
+                    self.conn
+                        .prepare_cached("BEGIN")
+                        .and_then(|mut s| s.execute([]))
+                        .ctx(self.ctx, || format!("reading {}", subject(key)))?;
+                }
+                Ok(self.get_doc(key)?.map(|d| (d.meta.size, d.content)))
+            }
         }
     }
 

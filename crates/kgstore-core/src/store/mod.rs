@@ -359,6 +359,20 @@ impl Store {
         probe.finish(&outcome, what);
         outcome
     }
+
+    /// As [`call`](Self::call), for a store-level read that makes exactly one
+    /// primitive read ([`Backend::begin_single`]).
+    #[inline]
+    pub(crate) fn call_single<R>(
+        &self,
+        what: fn() -> &'static str,
+        f: impl FnOnce(&dyn ReadTxn) -> Result<R>,
+    ) -> Result<R> {
+        let probe = self.inner.observer.read_probe();
+        let outcome = self.inner.backend.begin_single().and_then(|txn| f(&*txn));
+        probe.finish(&outcome, what);
+        outcome
+    }
 }
 
 impl GraphRead for Store {
