@@ -427,10 +427,24 @@ struct ChunkReader<'a> {
     seq: i64,
     blob: Option<Blob<'a>>,
     done: u64,
+    /// The connection's memory-map size, put back when the reader is dropped.
+    mmap: Option<i64>,
 }
 
 impl<'a> ChunkReader<'a> {
+    /// A reader of the chunks of document `id`. While it lives, its connection
+    /// reads without its memory map (`PRAGMA mmap_size = 0`, put back on drop):
+    /// every page read through the map stays mapped, counted in the process's
+    /// resident set, for as long as the pooled connection lives, so a streamed
+    /// value of hundreds of MiB would grow the resident set by its size; read
+    /// into the page cache instead, it grows it by at most the cache's size.
     fn new(q: Q<'a>, id: i64, meta: DocumentMeta) -> Self {
+        let mmap = q
+            .conn
+            .pragma_query_value(None, "mmap_size", |row| row.get::<_, i64>(0))
+            .ok()
+            .filter(|size| *size > 0)
+            .filter(|_| q.conn.pragma_update(None, "mmap_size", 0).is_ok());
         Self {
             q,
             id,
@@ -438,6 +452,7 @@ impl<'a> ChunkReader<'a> {
             seq: 0,
             blob: None,
             done: 0,
+            mmap,
         }
     }
 
@@ -462,6 +477,17 @@ impl<'a> ChunkReader<'a> {
         self.blob = Some(blob);
         self.seq += 1;
         Ok(true)
+    }
+}
+
+impl Drop for ChunkReader<'_> {
+    fn drop(&mut self) {
+        self.blob = None;
+        if let Some(size) = self.mmap {
+            // Best effort: a connection that cannot take it back reads without
+            // the map, which is slower but correct.
+            let _ = self.q.conn.pragma_update(None, "mmap_size", size);
+        }
     }
 }
 
