@@ -374,7 +374,9 @@ impl Disk<'_> {
                 bytes: content.render().map_err(Failure::clean)?,
             };
             let written = fsio::create_new(&meta.temp, self.hooks)
-                .and_then(|mut file| fsio::write_all(&mut file, &meta.temp, &meta.bytes, self.hooks))
+                .and_then(|mut file| {
+                    fsio::write_all(&mut file, &meta.temp, &meta.bytes, self.hooks)
+                })
                 .map_err(|e| Error::io(&meta.temp, e))
                 .and_then(|()| self.at(FaultPoint::TempWritten, &meta.temp));
             if let Err(error) = written {
@@ -387,7 +389,11 @@ impl Disk<'_> {
             to_sync.push((self.journal_dir(), true));
             to_sync.extend(new_parents.into_iter().map(|dir| (dir, true)));
         }
-        let workers = if self.hooks.serial() { 1 } else { to_sync.len() };
+        let workers = if self.hooks.serial() {
+            1
+        } else {
+            to_sync.len()
+        };
         let synced: Result<()> = parallel_map(&to_sync, workers, |(path, dir)| {
             if *dir {
                 sync_dir(path, self.hooks)

@@ -323,7 +323,12 @@ fn one_document_commit_abort_before_its_publication_leaves_no_trace() {
         assert!(report.rolled_forward.is_empty() && report.discarded.is_empty());
     }
     // Its record written, not published: discarded with the staged pair.
-    let report = crash_at(FaultPoint::PendingWritten, 0, Kind::Document, Outcome::Before);
+    let report = crash_at(
+        FaultPoint::PendingWritten,
+        0,
+        Kind::Document,
+        Outcome::Before,
+    );
     assert_eq!(report.discarded.len(), 1, "{report}");
     assert_eq!(report.temps_removed.len(), 2, "{report}");
 }

@@ -313,7 +313,9 @@ fn a_streamed_chunked_document_gives_its_connection_its_memory_map_back() {
     use std::io::Read;
     let (_dir, path) = temp_db();
     let value: Vec<u8> = (0..1_500_000u32).map(|i| (i % 251) as u8).collect();
-    store(&path).write_document("big.bin", value.clone()).unwrap();
+    store(&path)
+        .write_document("big.bin", value.clone())
+        .unwrap();
     let backend = SqliteBackend::open(&path, options()).unwrap();
     {
         let txn = backend.begin_read().unwrap();

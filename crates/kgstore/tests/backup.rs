@@ -292,10 +292,8 @@ fn migration_with_events_memory_sqlite_jsonfs_sqlite_is_byte_identical() {
 #[test]
 fn every_allowed_hostile_document_key_migrates_byte_for_byte() {
     let source = memory();
-    let written = kgstore_core::suite::write_allowed_keys(
-        &source,
-        &kgstore_core::suite::hostile_keys(),
-    );
+    let written =
+        kgstore_core::suite::write_allowed_keys(&source, &kgstore_core::suite::hostile_keys());
     assert!(written.len() >= 50, "{}", written.len());
     migrate_through(source, &["sqlite", "jsonfs", "git", "sqlite"]);
 }
