@@ -1133,17 +1133,31 @@ fn a_one_file_step_that_took_effect_despite_its_error_is_not_reported_undone() {
     }
 }
 
-/// The steps of a one-file commit (an update, in an existing shard folder), as
-/// `docs/jsonfs.md` lists them: its publication is its commit mark, and it syncs
-/// the file's content and its folder, nothing more.
-#[test]
-fn the_traced_one_file_commit_is_its_record_publication_rename_and_sync() {
+/// The steps `f` takes on the base store (opened with a tracer), and their shapes
+/// (`op path`); the store's folder, in the returned temporary folder.
+fn traced(f: impl FnOnce(&Store)) -> (tempfile::TempDir, PathBuf, Vec<Step>, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store");
     base(&path);
     let tracer = Fault::trace_only();
     let store = open_with(&path, Durability::Immediate, &tracer).unwrap();
-    let steps = steps_of(&tracer, || {
+    let steps = steps_of(&tracer, || f(&store));
+    let shapes = steps
+        .iter()
+        .map(|s| {
+            let (op, rel) = shape(&path, s);
+            format!("{op} {}", rel.display())
+        })
+        .collect();
+    (dir, path, steps, shapes)
+}
+
+/// The steps of a one-file commit (an update, in an existing shard folder), as
+/// `docs/jsonfs.md` lists them: its publication is its commit mark, and it syncs
+/// the file's content and its folder, nothing more.
+#[test]
+fn the_traced_one_file_commit_is_its_record_publication_rename_and_sync() {
+    let (_dir, _, steps, shapes) = traced(|store| {
         store
             .write(|tx| {
                 let mut old = tx.get_node("old")?;
@@ -1152,13 +1166,6 @@ fn the_traced_one_file_commit_is_its_record_publication_rename_and_sync() {
             })
             .unwrap();
     });
-    let shapes: Vec<String> = steps
-        .iter()
-        .map(|s| {
-            let (op, rel) = shape(&path, s);
-            format!("{op} {}", rel.display())
-        })
-        .collect();
     let shard = names_shard("old");
     assert_eq!(
         shapes,
@@ -1188,21 +1195,7 @@ fn the_traced_one_file_commit_is_its_record_publication_rename_and_sync() {
 /// bare durable write's two.
 #[test]
 fn the_traced_one_document_commit_is_two_rounds_of_syncs_around_its_record() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("store");
-    base(&path);
-    let tracer = Fault::trace_only();
-    let store = open_with(&path, Durability::Immediate, &tracer).unwrap();
-    let steps = steps_of(&tracer, || {
-        store.write(one_document).unwrap();
-    });
-    let shapes: Vec<String> = steps
-        .iter()
-        .map(|s| {
-            let (op, rel) = shape(&path, s);
-            format!("{op} {}", rel.display())
-        })
-        .collect();
+    let (_dir, path, steps, shapes) = traced(|store| store.write(one_document).unwrap());
     use kgstore_core::DocumentRead;
     use kgstore_jsonfs::names::{EXTENSION, encode_name, fit, shard};
     let stem = fit(encode_name("docs/old.txt"));
@@ -1231,7 +1224,7 @@ fn the_traced_one_document_commit_is_two_rounds_of_syncs_around_its_record() {
             "write-lock LOCK".into(),
         ]
     );
-    drop(store);
+    assert_eq!(steps.iter().filter(|s| s.op.is_sync()).count(), 5);
     let store = open_plain(&path);
     assert_eq!(store.read_document("docs/old.txt").unwrap(), b"v2, longer");
     assert!(store.check().unwrap().is_ok());
