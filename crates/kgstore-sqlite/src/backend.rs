@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use std::io;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -65,6 +66,10 @@ pub struct SqliteBackend {
     /// The writer connection while no write transaction has it.
     writer: Mutex<WriterSlot>,
     writer_free: Condvar,
+    /// Set while the writer connection should be replaced by a fresh one at the
+    /// end of the next write transaction (a replacement failed, or the open
+    /// migrated the file): see [`SqliteBackend::release_writer_after`].
+    writer_grown: AtomicBool,
     /// Figures for `Store::metrics`.
     counters: crate::perf::Counters,
 }
@@ -141,7 +146,15 @@ impl SqliteBackend {
         }
         let role = if writable { Role::Writer } else { Role::Reader };
         let first = schema::connect(&ctx, &options, role, writable && options.create_if_missing)?;
+        // (A file that cannot be read fails in `prepare`, with the error it names.)
+        let found: i64 = first
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap_or(0);
         let format = schema::prepare(&first, &ctx, writable)?;
+        // A migration that filled the search index (from a file without one) grew
+        // FTS5's tables of pending terms on this connection: the writer is
+        // replaced after its first write.
+        let migrated = writable && found > 0 && !crate::search::indexed(found);
         ctx.documents = format >= schema::DOCUMENTS_SINCE;
         let (writer, readers) = if writable {
             (Some(first), Vec::new())
@@ -159,6 +172,7 @@ impl SqliteBackend {
                 turns: Turns::default(),
             }),
             writer_free: Condvar::new(),
+            writer_grown: AtomicBool::new(migrated),
             counters: crate::perf::Counters::default(),
         };
         if backend.options.verify_on_open {
@@ -277,6 +291,46 @@ impl SqliteBackend {
             };
         }
         Ok(slot)
+    }
+
+    /// Gives the writer connection back after a transaction whose writes may have
+    /// grown FTS5's in-memory tables of pending terms (`grown`), or after any
+    /// transaction while an earlier replacement is still due: the connection is
+    /// then replaced by a fresh one, with the same settings, whose tables are
+    /// small again (FTS5's only grow, and every commit walks them whole; see
+    /// `search::HASH_ENTRIES_RENEWED`). The fresh one is opened before the old
+    /// one closes: if it cannot be opened, the old connection is given back as
+    /// it is (slower commits, nothing lost) and the replacement is tried again
+    /// after the next write transaction.
+    pub(crate) fn release_writer_after(&self, conn: Connection, grown: bool) {
+        let conn = if grown || self.writer_grown.load(Ordering::Relaxed) {
+            match schema::connect(&self.ctx, &self.options, Role::Writer, false) {
+                Ok(fresh) => {
+                    self.counters.collect(&conn);
+                    drop(conn);
+                    self.writer_grown.store(false, Ordering::Relaxed);
+                    self.counters
+                        .writer_renewals
+                        .fetch_add(1, Ordering::Relaxed);
+                    fresh
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        error = %e,
+                        "could not open a new writer connection to replace one whose search \
+                         index tables grew; keeping it (commits stay slower until it is replaced)"
+                    );
+                    self.writer_grown.store(true, Ordering::Relaxed);
+                    self.counters
+                        .writer_renewal_failures
+                        .fetch_add(1, Ordering::Relaxed);
+                    conn
+                }
+            }
+        } else {
+            conn
+        };
+        self.release_writer(Some(conn));
     }
 
     /// Gives the writer connection back (`None` if it broke: the next writer opens a new one).
@@ -446,6 +500,10 @@ impl SqliteRead<'_> {
         self.pooled.backend.indexed
     }
 
+    fn format(&self) -> i64 {
+        self.pooled.backend.format
+    }
+
     /// A read transaction has no writes of its own waiting.
     fn before_search(&self) -> Result<()> {
         Ok(())
@@ -473,6 +531,10 @@ impl SqliteWrite<'_> {
         self.backend.indexed
     }
 
+    fn format(&self) -> i64 {
+        self.backend.format
+    }
+
     /// Hands the transaction's waiting search-index changes to FTS5, so that it
     /// reads its own writes.
     fn before_search(&self) -> Result<()> {
@@ -488,8 +550,12 @@ impl Drop for SqliteWrite<'_> {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
             // Dropped without a commit (or after a failed one): roll back.
-            let clean = finish(&conn);
-            self.backend.release_writer(clean.then_some(conn));
+            if finish(&conn) {
+                let grown = self.search.get_mut().grew_fts5_hash();
+                self.backend.release_writer_after(conn, grown);
+            } else {
+                self.backend.release_writer(None);
+            }
         }
     }
 }
@@ -642,7 +708,11 @@ macro_rules! read_txn_via_sql {
             fn search_infix(&self, fragment: &str) -> Result<Vec<String>> {
                 self.before_search()?;
                 if self.indexed() {
-                    crate::search::infix(&self.q()?, fragment)
+                    crate::search::infix(
+                        &self.q()?,
+                        fragment,
+                        crate::search::has_pending_terms(self.format()),
+                    )
                 } else {
                     kgstore_core::search::scan_infix(self, fragment)
                 }
@@ -876,9 +946,7 @@ impl Backend for SqliteBackend {
             "starting a write transaction".into()
         });
         if crate::perf::busy_calls() != calls {
-            self.counters
-                .lock_waits
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.counters.lock_waits.fetch_add(1, Ordering::Relaxed);
             kgstore_core::observe::lock_wait(
                 &format_args!("SQLite database {}", self.ctx.path.display()),
                 Some("another connection or process (SQLite does not say which)"),

@@ -129,7 +129,9 @@ pub(crate) fn check(backend: &SqliteBackend) -> Result<Vec<Problem>> {
     }
     // The search index is checked against the nodes only when they read cleanly.
     if problems.is_empty() && crate::search::indexed(version) {
-        for (location, detail) in crate::search::problems(conn, ctx)? {
+        for (location, detail) in
+            crate::search::problems(conn, ctx, crate::search::has_pending_terms(version))?
+        {
             problems.push(Problem::new(
                 location,
                 format!("{detail} (`optimize` rebuilds the search index)"),
@@ -243,7 +245,8 @@ pub(crate) fn optimize(backend: &SqliteBackend) -> Result<()> {
     let ctx = backend.ctx();
     let conn = backend.take_writer()?;
     let outcome = optimize_on(&conn, ctx);
-    backend.release_writer(Some(conn));
+    // Rebuilding and merging the search index fill FTS5's tables of pending terms.
+    backend.release_writer_after(conn, true);
     outcome
 }
 

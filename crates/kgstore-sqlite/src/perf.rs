@@ -39,6 +39,11 @@ pub(crate) struct Counters {
     cache_writes: AtomicU64,
     /// Write transactions that waited for another connection's (or process's) lock.
     pub(crate) lock_waits: AtomicU64,
+    /// Writer connections replaced by a fresh one after a write that grew FTS5's
+    /// in-memory table of pending terms (see `SqliteBackend::release_writer`).
+    pub(crate) writer_renewals: AtomicU64,
+    /// Replacements that failed to open the fresh connection (the old one was kept).
+    pub(crate) writer_renewal_failures: AtomicU64,
 }
 
 impl Counters {
@@ -84,6 +89,18 @@ impl Counters {
                 "lock_waits",
                 self.lock_waits.load(Ordering::Relaxed),
                 "write transactions that waited for SQLite's lock (another connection or process)",
+            ),
+            BackendFigure::counter(
+                "writer_renewals",
+                self.writer_renewals.load(Ordering::Relaxed),
+                "writer connections replaced after a large write, to free the search \
+                 index's grown in-memory table of pending terms",
+            ),
+            BackendFigure::counter(
+                "writer_renewal_failures",
+                self.writer_renewal_failures.load(Ordering::Relaxed),
+                "replacements of the writer connection that could not open a new one \
+                 (the old one was kept, and replaced at a later write)",
             ),
             BackendFigure::gauge("db_bytes", size(path), "size of the database file"),
             BackendFigure::gauge(

@@ -21,14 +21,17 @@ pub const APPLICATION_ID: i64 = 0x4B47_5354;
 /// one too, and migrates a file to this one when it opens it writable.
 ///
 /// The versions, each with what it added (named in one place: [`DOCUMENTS_SINCE`],
-/// `search::SEARCH_VERSION`, [`EVENTS_SINCE`], [`COMPACT_EDGES_SINCE`]): 1, the
+/// `search::SEARCH_VERSION`, [`EVENTS_SINCE`], [`COMPACT_EDGES_SINCE`],
+/// [`PENDING_TERMS_SINCE`]): 1, the
 /// graph; 2, the documents' tables; 3, the search index (`search_*` tables, FTS5);
 /// 4, the event store (`events`, `event_state`); 5, edges kept in their key's
-/// order (a `WITHOUT ROWID` table) with only the indexes queries use. Opened
+/// order (a `WITHOUT ROWID` table) with only the indexes queries use; 6, new
+/// search terms recorded in a small table first (`search_terms_pending`). Opened
 /// read-only, an older file is read as it is: it holds no documents before 2,
 /// searching reads every node before 3, its event log is empty before 4, and its
-/// edges are read through its own indexes before 5 (the same answers).
-pub const FORMAT_VERSION: i64 = COMPACT_EDGES_SINCE;
+/// edges are read through its own indexes before 5 (the same answers), and all
+/// its terms are in `search_terms` before 6.
+pub const FORMAT_VERSION: i64 = PENDING_TERMS_SINCE;
 
 /// The oldest format version this crate opens.
 pub const OLDEST_FORMAT_VERSION: i64 = 1;
@@ -40,6 +43,9 @@ pub const EVENTS_SINCE: i64 = 4;
 /// The format version that keeps edges in a `WITHOUT ROWID` table keyed by
 /// `(from_id, rel, to_id)` and drops the indexes no query uses ([`COMPACT_EDGES_DDL`]).
 pub const COMPACT_EDGES_SINCE: i64 = 5;
+/// The format version that records new search terms in a small table first
+/// (`search_terms_pending`, filled into `search_terms` a thousand at a time).
+pub const PENDING_TERMS_SINCE: i64 = crate::search::PENDING_TERMS_SINCE;
 
 /// What one format version adds to the one before.
 pub(crate) struct Migration {
@@ -76,6 +82,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
         to: COMPACT_EDGES_SINCE,
         ddl: COMPACT_EDGES_DDL,
+        fill: None,
+    },
+    Migration {
+        to: PENDING_TERMS_SINCE,
+        ddl: crate::search::PENDING_TERMS_DDL,
         fill: None,
     },
 ];

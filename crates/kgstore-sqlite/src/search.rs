@@ -13,7 +13,9 @@
 //! so that the terms holding a fragment inside them (where a one-word query
 //! can be a substring of a node without being a token prefix) are found
 //! without reading every term; stale terms only cost a look, and `optimize`
-//! drops them. Every table
+//! drops them. From format 6, a term new to the store first waits in
+//! `search_terms_pending` (read whole by fragment queries) until a thousand
+//! have gathered, and then they move together ([`PENDING_TERMS_DDL`]). Every table
 //! is written by the backend's own write path inside the store's transaction,
 //! so the index commits and rolls back with the data. No triggers: kgstore
 //! connections run with triggers disabled.
@@ -33,6 +35,28 @@ use crate::read::{Q, prefix_upper_bound};
 
 /// The format version that added the search index.
 pub(crate) const SEARCH_VERSION: i64 = 3;
+
+/// The format version that records a store's new terms in `search_terms_pending`
+/// first ([`PENDING_TERMS_DDL`]).
+pub(crate) const PENDING_TERMS_SINCE: i64 = 6;
+
+/// Format version 6: terms new to the store wait in a small table, keyed by the
+/// term itself, until [`PENDING_TERMS_MAX`] of them have gathered or a write
+/// brings that many at once; then they move to `search_terms` and its trigram
+/// index together. Recorded one commit at a time, each new term cost a row of
+/// `search_terms`, an entry of its unique index (at a random page) and a new
+/// FTS5 segment of the trigram table: 7.5 of the 15.6 WAL frames a single-node
+/// commit wrote for the search index (`tests/wal.rs`). Queries for a fragment
+/// inside terms read the waiting terms whole (at most `PENDING_TERMS_MAX`).
+pub const PENDING_TERMS_DDL: &str = "
+CREATE TABLE search_terms_pending (
+    term TEXT PRIMARY KEY,
+    cut  INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+";
+
+/// How many new terms wait in `search_terms_pending` at most.
+pub(crate) const PENDING_TERMS_MAX: usize = 1_024;
 
 /// The search tables and their initial rows (format version 3).
 pub const SEARCH_DDL: &str = "
@@ -93,7 +117,26 @@ pub(crate) struct SearchWrites {
     terms: Vec<String>,
     /// Set when handing the changes over failed part way: the commit is refused.
     failed: bool,
+    /// Whether new terms go straight to `search_terms` (a rebuild, which also
+    /// runs on files older than `search_terms_pending`), never waiting there.
+    direct: bool,
+    /// An upper bound of the entries FTS5's in-memory tables of pending terms
+    /// have held in this transaction (see [`SearchWrites::grew_fts5_hash`]).
+    entries: usize,
 }
+
+/// Entries of FTS5's table of pending terms above which [`SearchWrites::grew_fts5_hash`]
+/// says the writer connection should be replaced.
+///
+/// FTS5 keeps the terms written and not yet flushed in a hash table per FTS5
+/// table and connection, whose slot array doubles whenever it is half full and
+/// never shrinks; every later flush, which every commit does, sorts the terms by
+/// visiting every slot, and clears the array with `memset`. After a bulk load of
+/// 100,000 nodes that was about 65 % of each later single-node commit (a profile
+/// of the peers workload: `fts5IndexFlush`, `fts5HashEntrySort`, `memset`). The
+/// table starts with 1,024 slots; at 4,096 entries it has 8,192 (64 KiB), and each
+/// commit's cost of walking it is still a few microseconds.
+pub(crate) const HASH_ENTRIES_RENEWED: usize = 4_096;
 
 /// What happens to one row of `search_fts`.
 #[derive(Default)]
@@ -123,6 +166,14 @@ impl SearchWrites {
         }
         let rows = std::mem::take(&mut self.rows);
         let terms = std::mem::take(&mut self.terms);
+        // Each term handed over is an entry of `search_fts`'s table (at most once
+        // per distinct term), and a new term's trigrams entries of the trigram table's.
+        self.entries = self.entries.saturating_add(
+            terms
+                .iter()
+                .map(|t| 1 + t.chars().count().saturating_sub(2))
+                .sum(),
+        );
         let outcome = (|| {
             let doing = || "writing the search index (table search_fts)".to_owned();
             let mut delete = conn
@@ -142,25 +193,8 @@ impl SearchWrites {
                     insert.execute(params![id, a, b, c, d]).ctx(ctx, doing)?;
                 }
             }
-            let doing = || "recording new terms in table search_terms".to_owned();
-            let mut record = conn
-                .prepare_cached("INSERT OR IGNORE INTO search_terms(term, cut) VALUES (?1, ?2)")
-                .ctx(ctx, doing)?;
-            let mut added: Vec<(i64, &str)> = Vec::new();
-            for term in &terms {
-                if record
-                    .execute(params![term, term.ends_with(TRUNCATED)])
-                    .ctx(ctx, doing)?
-                    == 1
-                {
-                    added.push((conn.last_insert_rowid(), term));
-                }
-            }
-            let mut insert = conn
-                .prepare_cached("INSERT INTO search_terms_trigrams(rowid, term) VALUES (?1, ?2)")
-                .ctx(ctx, doing)?;
-            for (id, term) in added {
-                insert.execute(params![id, term]).ctx(ctx, doing)?;
+            if !terms.is_empty() {
+                record_terms(conn, ctx, &terms, self.direct)?;
             }
             Ok(())
         })();
@@ -169,6 +203,89 @@ impl SearchWrites {
         }
         outcome
     }
+}
+
+impl SearchWrites {
+    /// Writes whose new terms go straight to `search_terms` ([`rebuild`]).
+    fn direct() -> Self {
+        Self {
+            direct: true,
+            ..Self::default()
+        }
+    }
+
+    /// Whether this transaction's writes may have grown FTS5's in-memory tables of
+    /// pending terms past [`HASH_ENTRIES_RENEWED`] entries, so that the writer
+    /// connection is best replaced by a fresh one (which has small tables again).
+    pub(crate) fn grew_fts5_hash(&self) -> bool {
+        self.entries >= HASH_ENTRIES_RENEWED
+    }
+}
+
+/// Records terms that may be new to the store (each once): in
+/// `search_terms_pending` while it holds fewer than [`PENDING_TERMS_MAX`] with
+/// them, else (or when `direct`) in `search_terms` and its trigram index, together
+/// with the terms waiting.
+fn record_terms(conn: &Connection, ctx: &Ctx, terms: &[String], direct: bool) -> Result<()> {
+    let doing = || "recording new terms in table search_terms".to_owned();
+    if !direct {
+        let waiting: i64 = conn
+            .prepare_cached("SELECT count(*) FROM search_terms_pending")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .ctx(ctx, doing)?;
+        if usize::try_from(waiting)
+            .unwrap_or(usize::MAX)
+            .saturating_add(terms.len())
+            < PENDING_TERMS_MAX
+        {
+            let mut known = conn
+                .prepare_cached("SELECT 1 FROM search_terms WHERE term = ?1")
+                .ctx(ctx, doing)?;
+            let mut wait = conn
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO search_terms_pending(term, cut) VALUES (?1, ?2)",
+                )
+                .ctx(ctx, doing)?;
+            for term in terms {
+                if !known.exists([term]).ctx(ctx, doing)? {
+                    wait.execute(params![term, term.ends_with(TRUNCATED)])
+                        .ctx(ctx, doing)?;
+                }
+            }
+            return Ok(());
+        }
+    }
+    let last: i64 = conn
+        .prepare_cached("SELECT coalesce(max(id), 0) FROM search_terms")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .ctx(ctx, doing)?;
+    if !direct {
+        conn.prepare_cached(
+            "INSERT OR IGNORE INTO search_terms(term, cut) \
+             SELECT term, cut FROM search_terms_pending",
+        )
+        .and_then(|mut s| s.execute([]))
+        .and_then(|_| {
+            conn.prepare_cached("DELETE FROM search_terms_pending")?
+                .execute([])
+        })
+        .ctx(ctx, doing)?;
+    }
+    let mut record = conn
+        .prepare_cached("INSERT OR IGNORE INTO search_terms(term, cut) VALUES (?1, ?2)")
+        .ctx(ctx, doing)?;
+    for term in terms {
+        record
+            .execute(params![term, term.ends_with(TRUNCATED)])
+            .ctx(ctx, doing)?;
+    }
+    conn.prepare_cached(
+        "INSERT INTO search_terms_trigrams(rowid, term) \
+         SELECT id, term FROM search_terms WHERE id > ?1",
+    )
+    .and_then(|mut s| s.execute([last]))
+    .ctx(ctx, doing)?;
+    Ok(())
 }
 
 /// A change of the corpus figures.
@@ -307,7 +424,8 @@ pub(crate) fn rebuild(conn: &Connection, ctx: &Ctx) -> Result<()> {
     )
     .ctx(ctx, || "emptying the search index".into())?;
     let q = Q { conn, ctx };
-    let mut writes = SearchWrites::default();
+    // (Also the fill of format 3 on older files, before `search_terms_pending` exists.)
+    let mut writes = SearchWrites::direct();
     let mut delta = Delta::default();
     let mut after: Option<String> = None;
     const PAGE: usize = 1024;
@@ -332,7 +450,15 @@ pub(crate) fn rebuild(conn: &Connection, ctx: &Ctx) -> Result<()> {
 /// with the nodes (written by an older kgstore, say), or else drops the terms
 /// no node holds any more from `search_terms`; then merges FTS5's segments.
 pub(crate) fn optimize(conn: &Connection, ctx: &Ctx) -> Result<()> {
-    if problems(conn, ctx)?.is_empty() {
+    // The waiting terms join the others (the trigram index is rebuilt below).
+    conn.execute_batch(
+        "INSERT OR IGNORE INTO search_terms(term, cut) SELECT term, cut FROM search_terms_pending; \
+         DELETE FROM search_terms_pending;",
+    )
+    .ctx(ctx, || {
+        "moving the terms of table search_terms_pending to table search_terms".into()
+    })?;
+    if problems(conn, ctx, true)?.is_empty() {
         conn.execute_batch(
             "DELETE FROM search_terms WHERE NOT EXISTS \
              (SELECT 1 FROM search_vocab v WHERE v.term = search_terms.term); \
@@ -540,7 +666,9 @@ pub(crate) fn names(q: &Q<'_>, rows: &[i64]) -> Result<Vec<String>> {
 
 /// [`kgstore_core::ReadTxn::search_infix`]: nodes holding a term that contains
 /// `fragment` after its first character, or a cut term.
-pub(crate) fn infix(q: &Q<'_>, fragment: &str) -> Result<Vec<String>> {
+///
+/// `pending`: the file has table `search_terms_pending` (format 6 and later).
+pub(crate) fn infix(q: &Q<'_>, fragment: &str, pending: bool) -> Result<Vec<String>> {
     let doing = || "looking up terms in table search_terms".to_owned();
     let inside = Inside::new(fragment);
     // The trigram index finds the terms holding all of a fragment's trigrams
@@ -572,6 +700,9 @@ pub(crate) fn infix(q: &Q<'_>, fragment: &str) -> Result<Vec<String>> {
         )?
     };
     terms.extend(found("SELECT term FROM search_terms WHERE cut", None)?);
+    if pending {
+        terms.extend(found("SELECT term FROM search_terms_pending", None)?);
+    }
     terms.retain(|term| inside.holds(term));
     let doing = || "reading the search index (table search_vocab)".to_owned();
     let mut ids: HashSet<i64> = HashSet::new();
@@ -593,7 +724,13 @@ pub(crate) fn infix(q: &Q<'_>, fragment: &str) -> Result<Vec<String>> {
 
 /// Problems with the search index: rows it lacks or has too many of, figures
 /// that do not add up, lengths and types that differ from the nodes'.
-pub(crate) fn problems(conn: &Connection, ctx: &Ctx) -> Result<Vec<(String, String)>> {
+///
+/// `pending`: the file has table `search_terms_pending` (format 6 and later).
+pub(crate) fn problems(
+    conn: &Connection,
+    ctx: &Ctx,
+    pending: bool,
+) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     let doing = || "checking the search index".to_owned();
     let listed = |sql: &str| -> Result<Vec<(String, String)>> {
@@ -620,11 +757,18 @@ pub(crate) fn problems(conn: &Connection, ctx: &Ctx) -> Result<Vec<(String, Stri
              OR t.obs_len != (SELECT coalesce(sum(obs_len), 0) FROM search_docs)
              OR t.attr_len != (SELECT coalesce(sum(attr_len), 0) FROM search_docs))",
     )?);
-    out.extend(listed(
+    out.extend(listed(if pending {
+        "SELECT 'search_vocab term ' || quote(v.term),
+                    'is missing from tables search_terms and search_terms_pending'
+             FROM (SELECT DISTINCT term FROM search_vocab) v
+             WHERE NOT EXISTS (SELECT 1 FROM search_terms t WHERE t.term = v.term)
+               AND NOT EXISTS (SELECT 1 FROM search_terms_pending p WHERE p.term = v.term)
+             LIMIT 100"
+    } else {
         "SELECT 'search_vocab term ' || quote(v.term), 'is missing from table search_terms'
-         FROM (SELECT DISTINCT term FROM search_vocab) v
-         WHERE NOT EXISTS (SELECT 1 FROM search_terms t WHERE t.term = v.term) LIMIT 100",
-    )?);
+             FROM (SELECT DISTINCT term FROM search_vocab) v
+             WHERE NOT EXISTS (SELECT 1 FROM search_terms t WHERE t.term = v.term) LIMIT 100"
+    })?);
     // (FTS5's own structure is verified by `PRAGMA integrity_check`.)
     // Each node's figures against what its content gives.
     let q = Q { conn, ctx };
@@ -687,4 +831,9 @@ pub(crate) fn refresh(conn: &Connection, ctx: &Ctx) -> Result<()> {
 /// Whether a file of this format version has the search tables.
 pub(crate) fn indexed(version: i64) -> bool {
     version >= SEARCH_VERSION
+}
+
+/// Whether a file of this format version has table `search_terms_pending`.
+pub(crate) fn has_pending_terms(version: i64) -> bool {
+    version >= PENDING_TERMS_SINCE
 }

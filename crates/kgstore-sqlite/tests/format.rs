@@ -12,7 +12,9 @@ use kgstore_core::{
     DocumentQuery, DocumentRead, Edge, ErrorKind, GraphRead, Node, RelationType, SearchQuery,
 };
 use kgstore_sqlite::SqliteBackend;
-use kgstore_sqlite::schema::{APPLICATION_ID, COMPACT_EDGES_SINCE, EVENTS_SINCE, FORMAT_VERSION};
+use kgstore_sqlite::schema::{
+    APPLICATION_ID, COMPACT_EDGES_SINCE, EVENTS_SINCE, FORMAT_VERSION, PENDING_TERMS_SINCE,
+};
 use serde_json::json;
 
 fn open(path: &Path) -> kgstore_core::Result<SqliteBackend> {
@@ -319,10 +321,23 @@ fn the_format_4_fixture_still_opens() {
     check_event_store_fixture(EVENTS_SINCE);
 }
 
-/// Format 5 (current): the same content, edges in their key's order.
+/// Format 5: the same content, edges in their key's order.
 #[test]
 fn the_format_5_fixture_still_opens() {
     check_event_store_fixture(COMPACT_EDGES_SINCE);
+}
+
+/// Format 6 (current): the same content, its search terms waiting in
+/// `search_terms_pending` (fewer than a thousand).
+#[test]
+fn the_format_6_fixture_still_opens() {
+    let pending: i64 = raw(&fixture(PENDING_TERMS_SINCE))
+        .query_row("SELECT count(*) FROM search_terms_pending", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(pending > 0, "the fixture's terms wait");
+    check_event_store_fixture(PENDING_TERMS_SINCE);
 }
 
 /// A fixture of format 4 or later, read-only (as it is) and then writable
@@ -470,6 +485,9 @@ fn check_search(s: &kgstore_core::Store) {
     assert_eq!(hits[0].name, "serde");
     let hits = s.search(&SearchQuery::new("json")).unwrap().items;
     assert_eq!(hits[0].name, "serde_json");
+    // Inside a word: found through the recorded (or waiting) terms.
+    let hits = s.search(&SearchQuery::new("rializ")).unwrap().items;
+    assert_eq!(hits[0].name, "serde");
 }
 
 fn check_graph(s: &kgstore_core::Store) {

@@ -77,7 +77,9 @@ fn optimize_drops_terms_nothing_holds_any_more() {
             .with_observation("xylophone"),
     )
     .unwrap();
-    let held = "SELECT count(*) FROM search_terms WHERE term = 'xylophone'";
+    // (Recorded among the waiting terms first.)
+    let held = "SELECT (SELECT count(*) FROM search_terms WHERE term = 'xylophone') \
+                + (SELECT count(*) FROM search_terms_pending WHERE term = 'xylophone')";
     assert_eq!(count(&path, held), 1);
     s.update_node(Node::new("a", "thing").unwrap(), None)
         .unwrap();
@@ -153,4 +155,79 @@ fn regression_check_on_a_pooled_reader_sees_the_current_fts5_structure() {
         let report = s.check().unwrap();
         assert!(report.is_ok(), "step {step}: {:?}", report.problems);
     }
+}
+
+/// Format 6: terms new to the store wait in `search_terms_pending` until a
+/// thousand have gathered (or a write brings that many), then move to
+/// `search_terms` and its trigram index together; a word's inside is found
+/// either way, and `optimize` moves the waiting ones.
+#[test]
+fn new_terms_wait_in_a_small_table_and_move_together() {
+    let (_dir, path) = temp_db();
+    let s = store(&path);
+    let node = |i: usize| {
+        Node::new(format!("n{i}"), "thing")
+            .unwrap()
+            .with_observation(format!("zqx{i}word"))
+    };
+    for i in 0..20 {
+        s.create_node(node(i)).unwrap();
+    }
+    let waiting = |sql: &str| count(&path, sql);
+    assert!(waiting("SELECT count(*) FROM search_terms_pending WHERE term = 'zqx7word'") == 1);
+    assert_eq!(
+        waiting("SELECT count(*) FROM search_terms WHERE term = 'zqx7word'"),
+        0
+    );
+    // Inside a waiting word, and inside a recorded one.
+    assert_eq!(names(&s, "x7wor"), ["n7"]);
+    assert!(s.check().unwrap().is_ok());
+
+    // A write of more new terms than wait at most records them all at once.
+    s.create_nodes((20..1_300).map(node)).unwrap();
+    assert_eq!(waiting("SELECT count(*) FROM search_terms_pending"), 0);
+    assert_eq!(
+        waiting("SELECT count(*) FROM search_terms WHERE term IN ('zqx7word', 'zqx1299word')"),
+        2
+    );
+    assert_eq!(names(&s, "x7wor"), ["n7"]);
+    assert_eq!(names(&s, "x1299wor"), ["n1299"]);
+
+    // Single writes gather again until a thousand wait, then move together.
+    for i in 1_300..1_305 {
+        s.create_node(node(i)).unwrap();
+    }
+    assert!(waiting("SELECT count(*) FROM search_terms_pending") >= 5);
+    assert_eq!(names(&s, "x1303wor"), ["n1303"]);
+    s.optimize().unwrap();
+    assert_eq!(waiting("SELECT count(*) FROM search_terms_pending"), 0);
+    assert_eq!(names(&s, "x1303wor"), ["n1303"]);
+    assert!(s.check().unwrap().is_ok());
+}
+
+/// A term missing from both `search_terms` and the waiting ones is reported.
+#[test]
+fn a_term_lost_from_the_waiting_ones_is_reported() {
+    let (_dir, path) = temp_db();
+    let s = store(&path);
+    s.create_node(Node::new("a", "thing").unwrap().with_observation("plover"))
+        .unwrap();
+    raw(&path)
+        .execute_batch("DELETE FROM search_terms_pending WHERE term = 'plover'")
+        .unwrap();
+    let problems: Vec<String> = s
+        .check()
+        .unwrap()
+        .problems
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert!(
+        problems.iter().any(|p| p.contains("'plover'")
+            && p.contains("missing from tables search_terms and search_terms_pending")),
+        "{problems:?}"
+    );
+    s.optimize().unwrap();
+    assert!(s.check().unwrap().is_ok());
+    assert_eq!(names(&s, "love"), ["a"]);
 }
