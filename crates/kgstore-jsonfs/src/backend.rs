@@ -583,8 +583,9 @@ fn report_scan(scan: &Scan, problems: &mut Vec<Problem>) {
         problems.push(Problem::note(
             from.clone(),
             format!(
-                "the bytes of a committed one-document transaction (format 2) a crash kept \
-                 from their place: the next writable open moves them to {to}"
+                "a file of a committed one-document transaction (its bytes, format 2 or 5, \
+                 or its metadata, format 5) that a crash kept from its place: the next \
+                 writable open moves it to {to}"
             ),
         ));
     }
