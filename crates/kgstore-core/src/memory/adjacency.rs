@@ -67,6 +67,15 @@ impl<T: Clone> Adjacency<T> {
         }
     }
 
+    /// The edges of `list`, sorted by [`End`] without repeats.
+    pub(super) fn from_sorted(list: Vec<(End, T)>) -> Self {
+        match list.len() {
+            0 => Self::Empty,
+            n if n > SMALL => Self::Large(list.into_iter().collect()),
+            _ => Self::Small(Arc::from(list)),
+        }
+    }
+
     /// Adds or replaces the edge to `end`; the replaced value.
     pub(super) fn insert(&mut self, end: End, value: T) -> Option<T> {
         match self {

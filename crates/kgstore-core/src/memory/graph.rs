@@ -2,10 +2,12 @@
 //!
 //! Every name a node or an edge end carries is interned once into a number (its
 //! *id*), and every relation type too. A persistent vector indexed by id holds
-//! each id's name and its edges both ways: out as `(relation, to) → content`,
-//! in as `(relation, from)` (see [`Adjacency`]). So reading a node's edges is
-//! one hash lookup of its name, one descent of the vector and a walk of a short
-//! list, with no string compared on the way. Ids are numbers only: the orders of
+//! each id's name and its edges both ways: out as `(relation, to) → (to's name,
+//! content)`, in as `(relation, from) → from's name` (see [`Adjacency`]; the
+//! other end's name is kept in the list, inline when short, see [`Name`]). So
+//! reading a node's edges is one hash lookup of its name, one descent of the
+//! vector and a walk of a short list, with no string compared and no other
+//! node's entry visited on the way. Ids are numbers only: the orders of
 //! the contract (by name) come from an ordered set of the names, and a node's
 //! edges are sorted by name after they are read.
 //!
@@ -33,6 +35,7 @@ use crate::search::{SearchIndex, TermMatches, TermQuery};
 use crate::timestamp::Timestamp;
 
 use super::adjacency::Adjacency;
+use super::name::Name;
 
 /// An interned node name's number.
 pub(super) type Id = usize;
@@ -53,10 +56,19 @@ type EdgeParts<'a> = (&'a str, &'a RelationType, &'a str, &'a EdgeData);
 #[derive(Clone, Default)]
 struct IdEntry {
     name: Option<Arc<str>>,
-    /// Edges leaving, by `(relation, to)`, with their content.
-    out: Adjacency<EdgeData>,
-    /// Edges arriving, by `(relation, from)` (their content is in `from`'s `out`).
-    inc: Adjacency<()>,
+    /// Edges leaving, by `(relation, to)`, with `to`'s name and their content.
+    out: Adjacency<OutEdge>,
+    /// Edges arriving, by `(relation, from)`, with `from`'s name (their content
+    /// is in `from`'s `out`).
+    inc: Adjacency<Name>,
+}
+
+/// An edge in its source's list: the target's name (see [`Name`]) and the
+/// edge's content.
+#[derive(Clone)]
+struct OutEdge {
+    to: Name,
+    data: EdgeData,
 }
 
 /// What a name's entry holds: its id, and the node of that name if there is one
@@ -277,9 +289,9 @@ fn key_order(edge: &Edge) -> (&str, &str, &str) {
 struct Graph {
     /// Every name in use (by a node or an edge end), with its id and its node:
     /// point lookups hash, and never compare more than one name.
-    names: HashMap<Arc<str>, Slot>,
+    names: HashMap<Name, Slot>,
     /// The same names in order, for scans.
-    ordered: OrdSet<Arc<str>>,
+    ordered: OrdSet<Name>,
     /// What each id stands for: its name and its edges both ways (no name: a
     /// free id, listed in `free`).
     by_id: Vector<IdEntry>,
@@ -368,6 +380,12 @@ impl GraphState {
         self.graph_mut().put_edge(edge);
     }
 
+    /// Inserts or replaces many edges, as [`GraphState::put_edge_ref`] one after
+    /// the other; faster when the edges leaving a node come together.
+    pub fn put_edges(&mut self, edges: &[Edge]) {
+        self.graph_mut().put_edges(edges);
+    }
+
     /// Removes an edge; the removed edge.
     pub fn delete_edge(&mut self, key: &EdgeKey) -> Option<Edge> {
         let found = self.graph.key_ids(key);
@@ -414,6 +432,16 @@ impl Graph {
         self.by_id.get(id)?.name.as_deref()
     }
 
+    /// `name` (the name of `id`) as an edge list keeps it.
+    fn end_name(&self, id: Id, name: &str) -> Name {
+        Name::new(name, || {
+            self.by_id
+                .get(id)
+                .and_then(|e| e.name.clone())
+                .unwrap_or_else(|| Arc::from(name))
+        })
+    }
+
     fn relation_id(&self, relation: &RelationType) -> Option<Rel> {
         self.relations.get(relation).copied()
     }
@@ -437,8 +465,9 @@ impl Graph {
     /// Adds a name that is not in use yet; its new id.
     fn add_name(&mut self, name: Arc<str>, node: Option<Arc<NodeData>>) -> Id {
         let id = self.new_id(Arc::clone(&name));
-        self.ordered.insert(Arc::clone(&name));
-        self.names.insert(name, Slot { id, node });
+        let key = Name::new(&name, || Arc::clone(&name));
+        self.ordered.insert(key.clone());
+        self.names.insert(key, Slot { id, node });
         id
     }
 
@@ -526,8 +555,13 @@ impl Graph {
                     .out
                     .iter()
                     .filter(|((rel, _), _)| rel_ok(rel))
-                    .filter_map(|(&(rel, to), data)| {
-                        Some(make((name, self.relation(rel)?, self.name(to)?, data)))
+                    .filter_map(|(&(rel, _), out)| {
+                        Some(make((
+                            name,
+                            self.relation(rel)?,
+                            out.to.as_str(),
+                            &out.data,
+                        )))
                     }),
             );
         }
@@ -537,10 +571,10 @@ impl Graph {
                 entry
                     .inc
                     .iter()
-                    .filter(|&(&(rel, from), ())| rel_ok(&rel) && !(skip_loops && from == id))
-                    .filter_map(|(&(rel, from), ())| {
+                    .filter(|&(&(rel, from), _)| rel_ok(&rel) && !(skip_loops && from == id))
+                    .filter_map(|(&(rel, from), from_name)| {
                         let data = self.edge_data(from, rel, id)?;
-                        Some(make((self.name(from)?, self.relation(rel)?, name, data)))
+                        Some(make((from_name.as_str(), self.relation(rel)?, name, data)))
                     }),
             );
         }
@@ -573,10 +607,10 @@ impl Graph {
         let Some(entry) = self.by_id.get(id) else {
             return;
         };
-        for (&(rel, to), data) in entry.out.iter() {
+        for (&(rel, to), out) in entry.out.iter() {
             let follow = match direction {
                 Direction::Out | Direction::Both => true,
-                Direction::In => to == id || data.bidirectional(),
+                Direction::In => to == id || out.data.bidirectional(),
             };
             if follow && rel_ok(&rel) {
                 each(to);
@@ -585,7 +619,7 @@ impl Graph {
         if direction == Direction::Out && self.bidirectional_edges == 0 {
             return;
         }
-        for (&(rel, from), ()) in entry.inc.iter() {
+        for (&(rel, from), _) in entry.inc.iter() {
             if from == id || !rel_ok(&rel) {
                 continue;
             }
@@ -777,19 +811,78 @@ impl Graph {
     /// Inserts or replaces an edge, keeping the incoming index current.
     fn put_edge(&mut self, edge: &Edge) {
         let from = self.intern(&edge.from);
+        self.put_edge_from(from, edge);
+    }
+
+    /// Inserts or replaces many edges, as [`Graph::put_edge`] one after the
+    /// other. Each run of edges leaving one node looks its name up once, and the
+    /// list of a node that had no edges out is built in one go (a load or a
+    /// restore gives each node's edges together, in key order).
+    fn put_edges(&mut self, edges: &[Edge]) {
+        let mut rest = edges;
+        while let Some(first) = rest.first() {
+            let len = rest.iter().take_while(|e| e.from == first.from).count();
+            let (run, tail) = rest.split_at(len);
+            rest = tail;
+            let from = self.intern(&first.from);
+            let fresh = self.by_id.get(from).is_some_and(|e| e.out.is_empty());
+            if !fresh || run.len() == 1 {
+                for edge in run {
+                    self.put_edge_from(from, edge);
+                }
+                continue;
+            }
+            let mut list: Vec<((Rel, Id), OutEdge)> = Vec::with_capacity(run.len());
+            for edge in run {
+                let to = self.intern(&edge.to);
+                let rel = self.intern_relation(&edge.relation_type);
+                let out = OutEdge {
+                    to: self.end_name(to, &edge.to),
+                    data: EdgeData::of(edge),
+                };
+                list.push(((rel, to), out));
+            }
+            // Stable: of two puts of one key, the later one is kept.
+            list.sort_by_key(|(end, _)| *end);
+            list.dedup_by(|later, kept| {
+                let same = later.0 == kept.0;
+                if same {
+                    std::mem::swap(later, kept);
+                }
+                same
+            });
+            let from_name = self.end_name(from, &first.from);
+            for ((rel, to), out) in &list {
+                self.edge_count += 1;
+                self.bidirectional_edges += usize::from(out.data.bidirectional());
+                if let Some(entry) = self.by_id.get_mut(*to) {
+                    entry.inc.insert((*rel, from), from_name.clone());
+                }
+            }
+            if let Some(entry) = self.by_id.get_mut(from) {
+                entry.out = Adjacency::from_sorted(list);
+            }
+        }
+    }
+
+    /// [`Graph::put_edge`] for an edge leaving `from` (its source's id).
+    fn put_edge_from(&mut self, from: Id, edge: &Edge) {
         let to = self.intern(&edge.to);
         let rel = self.intern_relation(&edge.relation_type);
         let data = EdgeData::of(edge);
         self.bidirectional_edges += usize::from(data.bidirectional());
+        let to_name = self.end_name(to, &edge.to);
         let Some(entry) = self.by_id.get_mut(from) else {
             return;
         };
-        match entry.out.insert((rel, to), data) {
-            Some(old) => self.bidirectional_edges -= usize::from(old.bidirectional()),
+        let out = OutEdge { to: to_name, data };
+        match entry.out.insert((rel, to), out) {
+            Some(old) => self.bidirectional_edges -= usize::from(old.data.bidirectional()),
             None => {
                 self.edge_count += 1;
+                let from_name = self.end_name(from, &edge.from);
                 if let Some(entry) = self.by_id.get_mut(to) {
-                    entry.inc.insert((rel, from), ());
+                    entry.inc.insert((rel, from), from_name);
                 }
             }
         }
@@ -798,7 +891,7 @@ impl Graph {
     /// Removes an edge; the removed edge.
     fn delete_edge(&mut self, key: &EdgeKey) -> Option<Edge> {
         let (from, rel, to) = self.key_ids(key)?;
-        let data = self.by_id.get_mut(from)?.out.remove(&(rel, to))?;
+        let data = self.by_id.get_mut(from)?.out.remove(&(rel, to))?.data;
         if let Some(entry) = self.by_id.get_mut(to) {
             entry.inc.remove(&(rel, from));
         }
@@ -811,7 +904,11 @@ impl Graph {
 
     /// The content of the edge `from -[rel]-> to`.
     fn edge_data(&self, from: Id, rel: Rel, to: Id) -> Option<&EdgeData> {
-        self.by_id.get(from)?.out.get(&(rel, to))
+        self.by_id
+            .get(from)?
+            .out
+            .get(&(rel, to))
+            .map(|out| &out.data)
     }
 
     fn key_ids(&self, key: &EdgeKey) -> Option<Key> {
@@ -852,7 +949,13 @@ impl Graph {
             && edges.iter().all(|&((from, rel, to), _)| {
                 self.by_id
                     .get(to)
-                    .is_some_and(|e| e.inc.get(&(rel, from)).is_some())
+                    .and_then(|e| e.inc.get(&(rel, from)))
+                    .is_some_and(|kept| Some(kept.as_str()) == self.name(from))
+                    && self
+                        .by_id
+                        .get(from)
+                        .and_then(|e| e.out.get(&(rel, to)))
+                        .is_some_and(|out| Some(out.to.as_str()) == self.name(to))
             });
         if !agrees {
             problems.push(Problem::new(
@@ -861,7 +964,7 @@ impl Graph {
             ));
         }
         let names_agree = self.names.iter().all(|(name, slot)| {
-            self.by_id.get(slot.id).and_then(|e| e.name.as_ref()) == Some(name)
+            self.by_id.get(slot.id).and_then(|e| e.name.as_deref()) == Some(&**name)
         }) && self.ordered.len() == self.names.len()
             && self
                 .ordered
@@ -944,7 +1047,7 @@ impl Graph {
             entry
                 .out
                 .iter()
-                .map(move |(&(rel, to), data)| ((from, rel, to), data))
+                .map(move |(&(rel, to), out)| ((from, rel, to), &out.data))
         })
     }
 
@@ -952,14 +1055,14 @@ impl Graph {
     fn slots_from<'a>(
         &'a self,
         start: Bound<&str>,
-    ) -> impl Iterator<Item = (&'a Arc<str>, &'a Slot)> + 'a {
+    ) -> impl Iterator<Item = (&'a Name, &'a Slot)> + 'a {
         self.ordered
             .range::<_, str>((start, Bound::Unbounded))
             .filter_map(|name| Some((name, self.names.get(&**name)?)))
     }
 
     /// Every name in use with its slot, by name.
-    fn slots(&self) -> impl Iterator<Item = (&Arc<str>, &Slot)> + '_ {
+    fn slots(&self) -> impl Iterator<Item = (&Name, &Slot)> + '_ {
         self.slots_from(Bound::Unbounded)
     }
 
@@ -1280,5 +1383,89 @@ mod tests {
         assert_eq!(state.count_nodes().unwrap(), 2);
         assert_eq!(state.edges_of("b", Direction::In, &[]).unwrap().len(), 1);
         assert!(state.check_indexes().is_empty());
+    }
+
+    /// Every edge both ways from every name, as `edges_of` lists them.
+    fn all_lists(state: &GraphState, names: &[String]) -> Vec<Vec<Edge>> {
+        let mut lists = Vec::new();
+        for name in names {
+            for direction in [Direction::Out, Direction::In, Direction::Both] {
+                lists.push(state.edges_of(name, direction, &[]).unwrap());
+            }
+        }
+        lists
+    }
+
+    /// A batch of edges (`put_edges`: runs by source, a fresh source's list
+    /// built at once) leaves exactly the state of putting them one by one:
+    /// repeated keys in one batch (the later wins), self-loops, sources that
+    /// already had edges, bidirectional edges, names kept inline and names too
+    /// long for that (shared), multi-byte names at the inline limit.
+    #[test]
+    fn a_batch_of_edges_is_the_same_as_putting_them_one_by_one() {
+        let names: Vec<String> = (0..24)
+            .map(|i| match i % 4 {
+                0 => format!("n{i}"),
+                1 => format!("{}{i:02}", "x".repeat(20)), // 22 bytes: inline
+                2 => format!("{}{i:02}", "é".repeat(11)), // 24 bytes: shared
+                _ => format!("a long name that no list keeps inline {i}"),
+            })
+            .collect();
+        let relations = [
+            RelationType::Calls,
+            RelationType::parse("rel_b").unwrap(),
+            RelationType::DependsOn,
+        ];
+        let mut rng = 11u64;
+        let mut next = |n: u64| {
+            rng = rng
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((rng >> 33) % n) as usize
+        };
+        let mut batched = GraphState::new();
+        let mut single = GraphState::new();
+        for name in names.iter().step_by(2) {
+            batched.put_node(Node::new(name.as_str(), "thing").unwrap());
+            single.put_node(Node::new(name.as_str(), "thing").unwrap());
+        }
+        for round in 0..12 {
+            let mut batch: Vec<Edge> = (0..40)
+                .map(|_| {
+                    let mut edge = Edge::new(
+                        names[next(24)].as_str(),
+                        relations[next(3)].clone(),
+                        names[next(24)].as_str(),
+                    )
+                    .unwrap()
+                    .with_weight(next(100) as f64);
+                    if next(5) == 0 {
+                        edge = edge.bidirectional();
+                    }
+                    edge
+                })
+                .collect();
+            // Loads give each source's edges together.
+            batch.sort_by(|a, b| a.from.cmp(&b.from));
+            batched.put_edges(&batch);
+            for edge in &batch {
+                single.put_edge_ref(edge);
+            }
+            assert!(batched.check_indexes().is_empty(), "round {round}");
+            assert_eq!(all_lists(&batched, &names), all_lists(&single, &names));
+            assert_eq!(
+                batched.count_edges().unwrap(),
+                single.count_edges().unwrap()
+            );
+            assert_eq!(
+                batched.graph.bidirectional_edges,
+                single.graph.bidirectional_edges
+            );
+            // Some of them go again, so later rounds find sources with edges.
+            for key in batch.iter().step_by(3).map(Edge::key) {
+                batched.delete_edge(&key);
+                single.delete_edge(&key);
+            }
+        }
     }
 }

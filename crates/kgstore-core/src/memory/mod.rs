@@ -7,6 +7,7 @@
 
 mod adjacency;
 mod graph;
+mod name;
 
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
@@ -592,6 +593,16 @@ impl WriteTxn for MemoryWrite<'_> {
         } else {
             self.write(Op::PutEdge(edge.clone()));
         }
+        Ok(())
+    }
+
+    /// A batch that would pass [`PENDING_LIMIT`] goes to the transaction's own
+    /// copy at once, in one [`GraphState::put_edges`].
+    fn put_edges(&mut self, edges: &[Edge]) -> Result<()> {
+        if !self.own && self.pending.len() + edges.len() <= PENDING_LIMIT {
+            return edges.iter().try_for_each(|edge| self.put_edge(edge));
+        }
+        self.own_state().put_edges(edges);
         Ok(())
     }
 

@@ -10,7 +10,7 @@
 //! dependencies and cycles once, in [`BulkImport::finish`]. Every field and schema
 //! is validated as by `import_node`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use crate::algo;
 use crate::error::{Error, Result};
@@ -29,7 +29,9 @@ use crate::validate;
 /// whose dependencies were never checked is never committed.
 pub struct BulkImport<'t, 's> {
     tx: &'t mut WriteTx<'s>,
-    names: HashSet<String>,
+    /// The names imported, hashed with a fast hasher (seeded per process, so
+    /// names chosen to collide cannot be prepared in a backup).
+    names: foldhash::HashSet<String>,
     dependencies: HashMap<String, Vec<String>>,
     last_edge: Option<EdgeKey>,
     finished: bool,
@@ -48,7 +50,7 @@ impl<'s> WriteTx<'s> {
         }
         Ok(BulkImport {
             tx: self,
-            names: HashSet::new(),
+            names: foldhash::HashSet::default(),
             dependencies: HashMap::new(),
             last_edge: None,
             finished: false,
@@ -154,8 +156,14 @@ impl BulkImport<'_, '_> {
                     ));
                 }
             }
-            for end in [&edge.from, &edge.to] {
-                if !self.names.contains(end.as_str()) {
+            // Edges come by source: a source just checked is not looked up again.
+            let from_known = previous.is_some_and(|(from, _, _)| from == edge.from);
+            let from_missing = !from_known && !self.names.contains(edge.from.as_str());
+            for (end, missing) in [
+                (&edge.from, from_missing),
+                (&edge.to, !self.names.contains(edge.to.as_str())),
+            ] {
+                if missing {
                     return Err(missing_endpoint(end, &edge.key()));
                 }
             }

@@ -48,6 +48,24 @@ struct Pending {
     deleted: BTreeSet<String>,
 }
 
+/// The compiled schemas a transaction has looked up (`None`: the target has
+/// none), by node type and by relation type, so that validating an item looks
+/// its type up without building a [`SchemaTarget`] (no allocation per item).
+#[derive(Default)]
+struct Validators {
+    node_types: HashMap<String, Option<Compiled>>,
+    relation_types: HashMap<crate::model::RelationType, Option<Compiled>>,
+}
+
+impl Validators {
+    fn set(&mut self, target: SchemaTarget, compiled: Option<Compiled>) {
+        match target {
+            SchemaTarget::NodeType(t) => self.node_types.insert(t, compiled),
+            SchemaTarget::RelationType(r) => self.relation_types.insert(r, compiled),
+        };
+    }
+}
+
 /// The write transaction handed to [`Store::write`](crate::Store::write).
 ///
 /// Reads through [`GraphRead`] see the transaction's own writes. Each operation
@@ -60,7 +78,7 @@ pub struct WriteTx<'s> {
     schemas: &'s SchemaCache,
     now: Timestamp,
     pending: Option<Pending>,
-    validators: HashMap<SchemaTarget, Option<Compiled>>,
+    validators: Validators,
     failed: Option<String>,
     /// What the transaction did to the event store.
     pub(crate) events: crate::events::TxEvents,
@@ -88,7 +106,7 @@ impl<'s> WriteTx<'s> {
             schemas,
             now: Timestamp::now(),
             pending: None,
-            validators: HashMap::new(),
+            validators: Validators::default(),
             failed: None,
             events: crate::events::TxEvents {
                 feed,
@@ -559,7 +577,7 @@ impl<'s> WriteTx<'s> {
         }
         self.raw(|t| t.put_schema(&target, &schema))?;
         self.tally.schemas_changed += 1;
-        self.validators.insert(target, Some(compiled));
+        self.validators.set(target, Some(compiled));
         Ok(())
     }
 
@@ -568,7 +586,7 @@ impl<'s> WriteTx<'s> {
         target.check()?;
         let removed = self.raw(|t| t.delete_schema(target))?;
         self.tally.schemas_changed += u64::from(removed);
-        self.validators.insert(target.clone(), None);
+        self.validators.set(target.clone(), None);
         Ok(removed)
     }
 
@@ -685,16 +703,22 @@ impl<'s> WriteTx<'s> {
         outcome
     }
 
-    /// The compiled schema for a target, loaded once per transaction.
-    fn validator(&mut self, target: &SchemaTarget) -> Result<Option<Compiled>> {
-        if let Some(found) = self.validators.get(target) {
-            return Ok(found.clone());
+    /// The compiled schema for a target, loaded once per transaction (`known`:
+    /// what the transaction found before, looked up without building a target).
+    fn validator(
+        &mut self,
+        known: Option<Option<Compiled>>,
+        target: impl FnOnce() -> SchemaTarget,
+    ) -> Result<Option<Compiled>> {
+        if let Some(found) = known {
+            return Ok(found);
         }
-        let compiled = match self.txn.get_schema(target)? {
-            Some(schema) => Some(self.schemas.compile(target, &schema)?),
+        let target = target();
+        let compiled = match self.txn.get_schema(&target)? {
+            Some(schema) => Some(self.schemas.compile(&target, &schema)?),
             None => None,
         };
-        self.validators.insert(target.clone(), compiled.clone());
+        self.validators.set(target, compiled.clone());
         Ok(compiled)
     }
 
@@ -704,7 +728,13 @@ impl<'s> WriteTx<'s> {
         node.metadata.tags.dedup();
         let mut violations = validate::node(node);
         if validate::identifier(&node.node_type).is_ok()
-            && let Some(schema) = self.validator(&SchemaTarget::NodeType(node.node_type.clone()))?
+            && let Some(schema) = self.validator(
+                self.validators
+                    .node_types
+                    .get(node.node_type.as_str())
+                    .cloned(),
+                || SchemaTarget::NodeType(node.node_type.clone()),
+            )?
         {
             violations.extend(schema::violations(
                 &schema,
@@ -723,8 +753,13 @@ impl<'s> WriteTx<'s> {
     pub(super) fn prepare_edge(&mut self, edge: &Edge) -> Result<()> {
         let mut violations = validate::edge(edge);
         if edge.relation_type.check().is_ok()
-            && let Some(schema) =
-                self.validator(&SchemaTarget::RelationType(edge.relation_type.clone()))?
+            && let Some(schema) = self.validator(
+                self.validators
+                    .relation_types
+                    .get(&edge.relation_type)
+                    .cloned(),
+                || SchemaTarget::RelationType(edge.relation_type.clone()),
+            )?
         {
             violations.extend(schema::violations(
                 &schema,
