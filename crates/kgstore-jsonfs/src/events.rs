@@ -22,7 +22,7 @@
 //! A reader therefore never sees position N+1 without N.
 
 use kgstore_core::events::{
-    EventLogRead, EventLogWrite, EventState, LogRecord, LogScan, RemoveWhere,
+    EventLogRead, EventLogWrite, EventState, LogRecord, LogScan, NewRecord, RemoveWhere,
 };
 use kgstore_core::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -211,6 +211,13 @@ impl EventLogRead for JsonFsWrite<'_> {
 impl EventLogWrite for JsonFsWrite<'_> {
     fn log_append(&mut self, records: &[LogRecord]) -> Result<()> {
         self.state.event_state_mut().log_append(records)?;
+        self.changed
+            .extend(records.iter().map(|r| Key::Event(r.position)));
+        Ok(())
+    }
+
+    fn log_append_new(&mut self, records: &[NewRecord<'_>]) -> Result<()> {
+        self.state.event_state_mut().log_append_new(records)?;
         self.changed
             .extend(records.iter().map(|r| Key::Event(r.position)));
         Ok(())

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use kgstore_core::algo::{self, ReachOptions, Stats, TraverseOptions, Visit};
 use kgstore_core::documents::{DocInput, DocRead, DocWrite};
 use kgstore_core::events::{
-    EventLogRead, EventLogWrite, EventState, LogRecord, LogScan, RecordJson, RemoveWhere,
+    EventLogRead, EventLogWrite, EventState, LogRecord, LogScan, NewRecord, RemoveWhere,
 };
 use kgstore_core::memory::Turns;
 use kgstore_core::search::{TermMatches, TermQuery};
@@ -811,12 +811,12 @@ impl SqliteWrite<'_> {
 impl EventLogWrite for SqliteWrite<'_> {
     fn log_append(&mut self, records: &[LogRecord]) -> Result<()> {
         let q = self.q()?;
-        crate::events::append(q.conn, q.ctx, records, None)
+        crate::events::append(q.conn, q.ctx, records)
     }
 
-    fn log_append_json(&mut self, records: &[LogRecord], json: &[RecordJson]) -> Result<()> {
+    fn log_append_new(&mut self, records: &[NewRecord<'_>]) -> Result<()> {
         let q = self.q()?;
-        crate::events::append(q.conn, q.ctx, records, Some(json))
+        crate::events::append_new(q.conn, q.ctx, records)
     }
 
     fn log_remove(&mut self, stream: &str, which: RemoveWhere) -> Result<u64> {

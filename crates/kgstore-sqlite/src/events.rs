@@ -10,7 +10,7 @@
 //! transaction leaves no row, and the next one takes the same positions: there are
 //! no gaps, not even transient ones.
 
-use kgstore_core::events::{LogRecord, LogScan, RecordJson, RemoveWhere};
+use kgstore_core::events::{LogRecord, LogScan, NewRecord, RemoveWhere};
 use kgstore_core::{Error, Result};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
@@ -125,54 +125,123 @@ pub(crate) fn find_ids(
         .collect())
 }
 
-/// Inserts `records`, which must continue the log contiguously; `json`, when given,
-/// holds each record's data and metadata as the JSON text to store (`json[i]` is
-/// `records[i]`'s), else they are serialised here.
-pub(crate) fn append(
-    conn: &Connection,
-    ctx: &Ctx,
-    records: &[LogRecord],
-    json: Option<&[RecordJson]>,
-) -> Result<()> {
-    check_next(records.first(), head(conn, ctx)?)?;
-    if json.is_some_and(|j| j.len() != records.len()) {
-        return Err(Error::backend(
-            "sqlite",
-            "an event append came with JSON text for a different number of records",
-        ));
+/// One row of table `events` as it is inserted, borrowed.
+struct Row<'a> {
+    position: u64,
+    stream: &'a str,
+    version: u64,
+    id: &'a str,
+    event_type: &'a str,
+    data: &'a str,
+    metadata: &'a str,
+    recorded_at: i64,
+    commit: u64,
+    batch: Option<&'a str>,
+    digest: &'a str,
+    removed: bool,
+}
+
+/// The insert of rows into table `events`, on one cached statement.
+struct Inserter<'c> {
+    stmt: rusqlite::CachedStatement<'c>,
+    ctx: &'c Ctx,
+}
+
+impl<'c> Inserter<'c> {
+    /// Starts inserting rows that must continue the log contiguously (checked
+    /// against the first row's position).
+    fn new(conn: &'c Connection, ctx: &'c Ctx, first: Option<u64>) -> Result<Self> {
+        check_next(first, head(conn, ctx)?)?;
+        let stmt = conn
+            .prepare_cached(
+                "INSERT INTO events (position, stream, version, id, type, data, metadata, \
+                 recorded_at, commit_pos, batch, digest, removed) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )
+            .ctx(ctx, || "preparing an append to table events".into())?;
+        Ok(Self { stmt, ctx })
     }
-    let mut stmt = conn
-        .prepare_cached(
-            "INSERT INTO events (position, stream, version, id, type, data, metadata, \
-             recorded_at, commit_pos, batch, digest, removed) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        )
-        .ctx(ctx, || "preparing an append to table events".into())?;
-    for (i, r) in records.iter().enumerate() {
+
+    fn row(&mut self, r: Row<'_>) -> Result<()> {
+        self.stmt
+            .execute(params![
+                int(r.position, "event position")?,
+                r.stream,
+                int(r.version, "event version")?,
+                r.id,
+                r.event_type,
+                r.data,
+                r.metadata,
+                r.recorded_at,
+                int(r.commit, "event commit")?,
+                r.batch,
+                r.digest,
+                r.removed,
+            ])
+            .ctx(self.ctx, || {
+                format!(
+                    "appending event '{}' at position {} to table events",
+                    r.id, r.position
+                )
+            })?;
+        Ok(())
+    }
+}
+
+/// Inserts `records` as they are (imports and restores), serialising their data
+/// and metadata.
+pub(crate) fn append(conn: &Connection, ctx: &Ctx, records: &[LogRecord]) -> Result<()> {
+    let mut insert = Inserter::new(conn, ctx, records.first().map(|r| r.position))?;
+    for r in records {
         let subject = || format!("event '{}' at position {}", r.id, r.position);
+        insert.row(Row {
+            position: r.position,
+            stream: &r.stream,
+            version: r.version,
+            id: &r.id,
+            event_type: &r.event_type,
+            data: &to_json(&r.data, subject)?,
+            metadata: &to_json(&r.metadata, subject)?,
+            recorded_at: r.recorded_at.as_micros(),
+            commit: r.commit,
+            batch: r.batch.as_deref(),
+            digest: &r.digest,
+            removed: r.removed,
+        })?;
+    }
+    Ok(())
+}
+
+/// Inserts the store's new events, storing the JSON text it made of them.
+pub(crate) fn append_new(conn: &Connection, ctx: &Ctx, records: &[NewRecord<'_>]) -> Result<()> {
+    let mut insert = Inserter::new(conn, ctx, records.first().map(|r| r.position))?;
+    for r in records {
         let owned;
-        let (data, metadata) = match json.and_then(|j| j.get(i)) {
-            Some(j) => (j.data.as_str(), j.metadata.as_str()),
+        let (data, metadata) = match r.json {
+            Some(json) => (json.data, json.metadata),
             None => {
-                owned = (to_json(&r.data, subject)?, to_json(&r.metadata, subject)?);
+                let subject = || format!("event '{}' at position {}", r.id, r.position);
+                owned = (
+                    to_json(r.data, subject)?,
+                    to_json(&r.metadata.to_map(), subject)?,
+                );
                 (owned.0.as_str(), owned.1.as_str())
             }
         };
-        stmt.execute(params![
-            int(r.position, "event position")?,
-            r.stream,
-            int(r.version, "event version")?,
-            r.id,
-            r.event_type,
+        insert.row(Row {
+            position: r.position,
+            stream: r.stream,
+            version: r.version,
+            id: r.id,
+            event_type: r.event_type,
             data,
             metadata,
-            r.recorded_at.as_micros(),
-            int(r.commit, "event commit")?,
-            r.batch,
-            r.digest,
-            r.removed,
-        ])
-        .ctx(ctx, || format!("appending {} to table events", subject()))?;
+            recorded_at: r.recorded_at.as_micros(),
+            commit: r.commit,
+            batch: r.batch,
+            digest: r.digest,
+            removed: false,
+        })?;
     }
     Ok(())
 }
@@ -298,13 +367,12 @@ pub(crate) fn state_delete(conn: &Connection, ctx: &Ctx, space: &str, key: &str)
 }
 
 /// Refuses a record that would leave a gap (a bug above, never user input).
-fn check_next(first: Option<&LogRecord>, head: u64) -> Result<()> {
+fn check_next(first: Option<u64>, head: u64) -> Result<()> {
     match first {
-        Some(r) if r.position != head + 1 => Err(Error::backend(
+        Some(position) if position != head + 1 => Err(Error::backend(
             "sqlite",
             format!(
-                "event position {} appended where {} was due: the log must stay contiguous",
-                r.position,
+                "event position {position} appended where {} was due: the log must stay contiguous",
                 head + 1
             ),
         )),

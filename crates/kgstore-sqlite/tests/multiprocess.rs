@@ -1,5 +1,6 @@
 //! Several processes sharing one file: optimistic read-modify-write increments
 //! from four processes add up exactly, and nothing but `Conflict` is ever seen.
+//! And a subscriber waiting for another handle's appends sleeps while idle.
 //!
 //! The children are this test binary run again on its ignored child test. Set
 //! `KGSTORE_LONG_TESTS=1` for 5,000 increments per process instead of 500.
@@ -128,4 +129,63 @@ fn four_processes_increment_one_counter_exactly() {
         PROCESSES * per_process
     );
     assert!(store.check().unwrap().is_ok());
+}
+
+/// CPU time this thread has used, in clock ticks (`/proc/thread-self/stat`: user
+/// and system time, fields 14 and 15).
+fn thread_cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// A catch-up subscription waiting with nothing to read sleeps between its checks
+/// of the log's head (it does not spin a core), and still sees an append made
+/// through another handle on the file — one that cannot wake it, as another process
+/// could not.
+#[test]
+fn an_idle_subscriber_does_not_spin_and_sees_another_handles_append() {
+    use kgstore_core::events::{ExpectedVersion, NewEvent, SubscriptionOptions};
+    use std::time::{Duration, Instant};
+
+    let (_dir, path) = temp_db();
+    let reader = open(&path);
+    reader
+        .append(
+            "ticks",
+            ExpectedVersion::NoStream,
+            [NewEvent::new("tick", json!(1))],
+        )
+        .unwrap();
+    let mut subscription = reader
+        .subscribe(SubscriptionOptions::all().after(1))
+        .unwrap();
+    // Idle for 1.5 s: the default wait checks the head ~20 times a second.
+    let before = thread_cpu_ticks();
+    let started = Instant::now();
+    let page = subscription.next_page(Duration::from_millis(1500)).unwrap();
+    assert!(page.events.is_empty(), "{page:?}");
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+    let used = thread_cpu_ticks() - before;
+    // Clock ticks are 10 ms: a spinning wait would use about 150 of them.
+    assert!(used < 30, "an idle wait of 1.5 s used {used} ticks of CPU");
+
+    // Another handle (its own connection and waiters, as another process has)
+    // appends while the subscriber waits: the head check finds it.
+    let other = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        open(&path)
+            .append(
+                "ticks",
+                ExpectedVersion::Exact(1),
+                [NewEvent::new("tick", json!(2))],
+            )
+            .unwrap();
+    });
+    let page = subscription.next_page(Duration::from_secs(30)).unwrap();
+    other.join().unwrap();
+    let positions: Vec<u64> = page.events.iter().map(|e| e.position).collect();
+    assert_eq!(positions, [2]);
 }

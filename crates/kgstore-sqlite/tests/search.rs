@@ -6,7 +6,7 @@ mod common;
 
 use common::{options, raw, store, temp_db};
 use kgstore_core::suite::search::{check_against_reference, quality_corpus};
-use kgstore_core::{GraphRead, Node, SearchQuery};
+use kgstore_core::{ErrorKind, GraphRead, Node, SearchQuery};
 use kgstore_sqlite::SqliteBackend;
 
 fn names(s: &impl GraphRead, query: &str) -> Vec<String> {
@@ -230,4 +230,31 @@ fn a_term_lost_from_the_waiting_ones_is_reported() {
     s.optimize().unwrap();
     assert!(s.check().unwrap().is_ok());
     assert_eq!(names(&s, "love"), ["a"]);
+}
+
+#[test]
+fn a_hit_whose_figures_are_gone_is_corruption_and_optimize_rebuilds_them() {
+    let (_dir, path) = temp_db();
+    let s = store(&path);
+    for name in ["one", "two", "three"] {
+        s.create_node(
+            Node::new(name, "thing")
+                .unwrap()
+                .with_observation("a walrus here"),
+        )
+        .unwrap();
+    }
+    assert_eq!(names(&s, "walrus").len(), 3);
+    // The index's figures of one hit lost behind kgstore's back.
+    raw(&path)
+        .execute(
+            "DELETE FROM search_docs WHERE id = (SELECT id FROM names WHERE name = 'two')",
+            [],
+        )
+        .unwrap();
+    let err = s.search(&SearchQuery::new("walrus")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+    assert!(err.to_string().contains("kgstore optimize"), "{err}");
+    s.optimize().unwrap();
+    assert_eq!(names(&s, "walrus").len(), 3);
 }

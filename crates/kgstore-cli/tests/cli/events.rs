@@ -701,3 +701,79 @@ fn events_on_git_are_refused_naming_the_backend() {
     kg.run(&["changefeed", "on"])
         .fails(2, "not supported by the git backend");
 }
+
+/// Retention, stream deletion and group listing and deletion from the command line,
+/// each with `--json`; a deleted stream refuses appends (exit 4), an unknown group
+/// is not found (exit 3).
+#[test]
+fn events_retention_delete_stream_and_groups_listed_and_deleted() {
+    let kg = Kg::sqlite();
+    for i in 1..=5 {
+        kg.run(&[
+            "events",
+            "append",
+            "logs",
+            &format!(r#"{{"i":{i}}}"#),
+            "--id",
+            &format!("log-{i}"),
+        ])
+        .ok();
+    }
+    let info = kg.json_of(&["events", "retention", "logs", "--max-count", "2"]);
+    assert_eq!(info["retention"]["max_count"], 2, "{info}");
+    assert_eq!(info["removed_before"], 4, "{info}");
+    let page = kg.json_of(&["events", "read", "logs"]);
+    let versions: Vec<u64> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(versions, [4, 5], "{page}");
+    assert_eq!(page["removed"][0]["first"], 1, "{page}");
+    assert_eq!(page["removed"][0]["last"], 3, "{page}");
+    // A retried append of a removed event is still a duplicate, not a new event.
+    let retry = kg.json_of(&["events", "append", "logs", r#"{"i":1}"#, "--id", "log-1"]);
+    assert_eq!(retry["duplicate"], true, "{retry}");
+
+    kg.run(&["events", "group", "create", "auditors"]).ok();
+    kg.run(&["events", "group", "create", "archivers", "--stream", "logs"])
+        .ok();
+    let groups = kg.json_of(&["events", "group", "list"]);
+    let names: Vec<&str> = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["archivers", "auditors"], "{groups}");
+    let deleted = kg.json_of(&["events", "group", "delete", "auditors"]);
+    assert_eq!(deleted["deleted"], true, "{deleted}");
+    kg.run(&["events", "group", "delete", "auditors"])
+        .fails(3, "'auditors'");
+    assert_eq!(
+        kg.json_of(&["events", "group", "list"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Deleting with a wrong expectation is refused; with the right one it leaves a
+    // tombstone that refuses appends.
+    kg.run(&["events", "delete-stream", "logs", "--expect", "4"])
+        .fails(4, "logs");
+    let gone = kg.json_of(&["events", "delete-stream", "logs", "--expect", "5"]);
+    assert_eq!(gone["deleted"], true, "{gone}");
+    assert_eq!(gone["version"], 5, "{gone}");
+    kg.run(&["events", "append", "logs", "{}"]).fails(4, "logs");
+    kg.run(&["events", "retention", "logs", "--max-count", "1"])
+        .fails(4, "logs");
+    // Nothing was appended: the log still ends at 5, every event of it removed
+    // (identities kept, payloads gone) and reported as such.
+    let all = kg.json_of(&["events", "read", "--all"]);
+    assert_eq!(all["head"], 5, "{all}");
+    assert_eq!(all["events"].as_array().unwrap().len(), 0, "{all}");
+    assert_eq!(all["removed"][0]["first"], 1, "{all}");
+    assert_eq!(all["removed"][0]["last"], 5, "{all}");
+}

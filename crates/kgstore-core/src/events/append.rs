@@ -4,15 +4,17 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
+use serde::ser::{Error as _, SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result, Violation};
-use crate::events::backend::{EventLogRead, LogRecord, RecordJson};
+use crate::events::backend::{EventLogRead, LogRecord, NewRecord, RecordJson};
 use crate::events::model::{
-    Append, AppendOptions, AppendResult, ExpectedVersion, MAX_APPEND_BYTES, MAX_EVENT_BYTES,
-    MAX_EVENTS_PER_APPEND, NewEvent, StreamAppended, StreamInfo, check_event_type, check_id,
-    check_stream, check_user_stream, random_id,
+    Append, AppendOptions, AppendResult, EventMetadata, ExpectedVersion, MAX_APPEND_BYTES,
+    MAX_EVENT_BYTES, MAX_EVENTS_PER_APPEND, NewEvent, StreamAppended, StreamInfo, check_event_type,
+    check_id, check_stream, check_user_stream, random_id,
 };
 use crate::events::read::{EventRead, stream_info};
 use crate::events::{batch, kv, retention, schema};
@@ -22,25 +24,53 @@ use crate::validate;
 /// Deepest nesting of arrays and objects in an event's data or metadata.
 pub const MAX_EVENT_DEPTH: usize = 64;
 
-/// An event checked and ready to be given a position.
-struct Prepared {
+/// An event checked and ready to be given a position, borrowed from its append.
+struct Prepared<'a> {
     stream_index: usize,
     /// Its index among its stream's events in the append.
     index: usize,
-    id: String,
-    event_type: String,
-    data: Value,
-    metadata: Map<String, Value>,
-    digest: String,
-    /// Its data and metadata as the compact JSON the digest was computed from.
-    json: RecordJson,
+    event: &'a NewEvent,
+    id: &'a str,
+    digest: HexDigest,
+    /// Its data's and its metadata's compact JSON in [`PreparedAppend::text`]:
+    /// `start..mid` and `mid..end`, the text the digest was computed from.
+    text: (usize, usize, usize),
 }
 
-fn depth_ok(value: &Value, remaining: usize) -> bool {
-    match value {
-        Value::Array(items) => remaining > 0 && items.iter().all(|c| depth_ok(c, remaining - 1)),
-        Value::Object(map) => remaining > 0 && map.values().all(|c| depth_ok(c, remaining - 1)),
-        _ => true,
+/// Every event of an append, checked, with their JSON text in one buffer.
+struct PreparedAppend<'a> {
+    events: Vec<Prepared<'a>>,
+    text: String,
+}
+
+impl PreparedAppend<'_> {
+    fn json(&self, event: &Prepared<'_>) -> RecordJson<'_> {
+        let (start, mid, end) = event.text;
+        RecordJson {
+            data: &self.text[start..mid],
+            metadata: &self.text[mid..end],
+        }
+    }
+}
+
+/// A SHA-256 digest as 64 lower-case hexadecimal digits, kept inline.
+#[derive(Clone, Copy)]
+struct HexDigest([u8; 64]);
+
+impl HexDigest {
+    fn of(bytes: &[u8]) -> Self {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [b'0'; 64];
+        for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+            pair[0] = DIGITS[usize::from(b >> 4)];
+            pair[1] = DIGITS[usize::from(b & 0x0f)];
+        }
+        Self(out)
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII digits and letters are ever written.
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 }
 
@@ -56,71 +86,139 @@ fn maps_are_sorted() -> bool {
     })
 }
 
-/// Compact JSON with object keys sorted, so equal values give equal bytes. When
-/// [`maps_are_sorted`], it is also exactly what `serde_json::to_string` gives.
-fn canonical(value: &Value) -> Result<String> {
-    let encode = |v: &Value| serde_json::to_string(v).map_err(|e| Error::backend("events", e));
-    if maps_are_sorted() {
-        encode(value)
-    } else {
-        let mut sorted = value.clone();
-        sorted.sort_all_objects();
-        encode(&sorted)
+/// A JSON value as canonical text: compact, object keys sorted (whatever order the
+/// map keeps them in), so equal values give equal bytes. When [`maps_are_sorted`]
+/// it is exactly what `serde_json::to_string` gives. It holds at most `depth`
+/// levels of arrays and objects, else serialising it fails: the depth rule is
+/// checked in the same walk that writes the text.
+struct Canonical<'a> {
+    value: &'a Value,
+    depth: usize,
+}
+
+impl Canonical<'_> {
+    fn nested<'v>(&self, value: &'v Value) -> Canonical<'v> {
+        Canonical {
+            value,
+            depth: self.depth.saturating_sub(1),
+        }
     }
 }
 
-/// [`canonical`] of an object given as its map (no copy when keys are kept sorted).
-fn canonical_map(map: &Map<String, Value>) -> Result<String> {
-    if maps_are_sorted() {
-        serde_json::to_string(map).map_err(|e| Error::backend("events", e))
-    } else {
-        canonical(&Value::Object(map.clone()))
+impl Serialize for Canonical<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self.value {
+            Value::Array(_) | Value::Object(_) if self.depth == 0 => {
+                Err(S::Error::custom("nested too deeply"))
+            }
+            Value::Array(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(&self.nested(item))?;
+                }
+                seq.end()
+            }
+            Value::Object(map) => {
+                let mut out = s.serialize_map(Some(map.len()))?;
+                if maps_are_sorted() {
+                    for (key, value) in map {
+                        out.serialize_entry(key, &self.nested(value))?;
+                    }
+                } else {
+                    let mut entries: Vec<_> = map.iter().collect();
+                    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                    for (key, value) in entries {
+                        out.serialize_entry(key, &self.nested(value))?;
+                    }
+                }
+                out.end()
+            }
+            scalar => scalar.serialize(s),
+        }
     }
 }
 
-/// Lower-case hexadecimal of `bytes`.
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    out
+/// An event's metadata as canonical text: the object [`EventMetadata::into_map`]
+/// makes (the correlation and causation ids over any extra field of the same
+/// name), written without building it. Its values hold at most `depth` levels.
+struct CanonicalMetadata<'a> {
+    metadata: &'a EventMetadata,
+    depth: usize,
 }
 
-/// The digest that tells a retry of an event from another event under the same id,
-/// with the canonical JSON of data and metadata it was computed from (serialised
-/// once: their lengths are the event's size, and a backend may store the text).
-pub(crate) fn digest(
-    stream: &str,
-    event_type: &str,
-    data: &Value,
-    metadata: &Map<String, Value>,
-) -> Result<(String, RecordJson)> {
-    let json = RecordJson {
-        data: canonical(data)?,
-        metadata: canonical_map(metadata)?,
-    };
+impl Serialize for CanonicalMetadata<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let m = self.metadata;
+        // The two id fields, in key order.
+        let ids = [
+            ("causation_id", m.causation_id.as_deref()),
+            ("correlation_id", m.correlation_id.as_deref()),
+        ];
+        let ids = ids.iter().filter_map(|(k, v)| v.map(|v| (*k, v)));
+        let mut extra: Vec<(&String, &Value)> = m
+            .extra
+            .iter()
+            .filter(|(k, _)| {
+                !(k.as_str() == "causation_id" && m.causation_id.is_some()
+                    || k.as_str() == "correlation_id" && m.correlation_id.is_some())
+            })
+            .collect();
+        if !maps_are_sorted() {
+            extra.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        }
+        let len = extra.len() + ids.clone().count();
+        let mut out = s.serialize_map(Some(len))?;
+        let mut ids = ids.peekable();
+        for (key, value) in extra {
+            while let Some((id_key, id)) = ids.next_if(|(k, _)| *k < key.as_str()) {
+                out.serialize_entry(id_key, id)?;
+            }
+            let value = Canonical {
+                value,
+                depth: self.depth,
+            };
+            out.serialize_entry(key, &value)?;
+        }
+        for (id_key, id) in ids {
+            out.serialize_entry(id_key, id)?;
+        }
+        out.end()
+    }
+}
+
+/// Writes a [`Canonical`] or [`CanonicalMetadata`] to `out`; `false` (and `out` as
+/// it was) if it nests too deeply, the one way they fail (JSON values always
+/// serialise, and writing to a vector cannot fail).
+fn write_canonical(out: &mut Vec<u8>, value: &impl Serialize) -> bool {
+    let start = out.len();
+    match serde_json::to_writer(&mut *out, value) {
+        Ok(()) => true,
+        Err(_) => {
+            out.truncate(start);
+            false
+        }
+    }
+}
+
+/// The digest that tells a retry of an event from another event under the same id:
+/// SHA-256 over the stream, the type and the canonical JSON of data and metadata,
+/// each preceded by its length.
+fn digest(stream: &str, event_type: &str, data: &[u8], metadata: &[u8]) -> HexDigest {
     let mut hasher = Sha256::new();
-    for part in [
-        stream.as_bytes(),
-        event_type.as_bytes(),
-        json.data.as_bytes(),
-        json.metadata.as_bytes(),
-    ] {
+    for part in [stream.as_bytes(), event_type.as_bytes(), data, metadata] {
         hasher.update((part.len() as u64).to_le_bytes());
         hasher.update(part);
     }
-    Ok((hex(&hasher.finalize()), json))
+    HexDigest::of(&hasher.finalize())
 }
 
 fn subject(stream: &str, index: usize) -> String {
     format!("event {index} of stream '{}'", validate::shorten(stream))
 }
 
-/// Checks every event of an append, collecting every violation; gives them ids and digests.
-fn prepare(appends: &mut [Append], system: bool) -> Result<Vec<Prepared>> {
+/// The rules an append as a whole follows: some events, not too many, valid stream
+/// names, each named once, expected versions in range.
+fn check_parts(appends: &[Append], system: bool) -> Result<()> {
     let total: usize = appends.iter().map(|a| a.events.len()).sum();
     if appends.is_empty() || total == 0 {
         return Err(Error::invalid_input("append", "holds no events"));
@@ -132,7 +230,7 @@ fn prepare(appends: &mut [Append], system: bool) -> Result<Vec<Prepared>> {
         ));
     }
     let mut seen_streams = HashSet::new();
-    for append in appends.iter() {
+    for append in appends {
         if system {
             check_stream(&append.stream)?;
         } else {
@@ -156,28 +254,44 @@ fn prepare(appends: &mut [Append], system: bool) -> Result<Vec<Prepared>> {
             ));
         }
     }
+    Ok(())
+}
+
+/// Gives every event without an id a random one.
+fn give_ids(appends: &mut [Append]) {
+    for event in appends.iter_mut().flat_map(|a| a.events.iter_mut()) {
+        if event.id.is_none() {
+            event.id = Some(random_id());
+        }
+    }
+}
+
+/// Checks every event of an append (after [`check_parts`] and [`give_ids`]),
+/// collecting every violation; writes their JSON text once and digests it.
+fn prepare(appends: &[Append], system: bool) -> Result<PreparedAppend<'_>> {
+    let total: usize = appends.iter().map(|a| a.events.len()).sum();
     let mut violations = Vec::new();
     let mut prepared = Vec::with_capacity(total);
-    let mut ids = HashSet::with_capacity(total);
-    let mut bytes = 0usize;
-    for (stream_index, append) in appends.iter_mut().enumerate() {
+    let mut ids = HashSet::with_capacity_and_hasher(total, foldhash::fast::RandomState::default());
+    let mut text = Vec::new();
+    for (stream_index, append) in appends.iter().enumerate() {
         let stream = append.stream.as_str();
-        for (i, event) in std::mem::take(&mut append.events).into_iter().enumerate() {
+        for (i, event) in append.events.iter().enumerate() {
             let mut bad = |pointer: &str, message: String| {
                 violations.push(Violation::new(subject(stream, i), pointer, message));
             };
             if let Err(Error::InvalidInput { reason, .. }) = check_event_type(&event.event_type) {
                 bad("/type", reason);
             }
-            let id = event.id.unwrap_or_else(random_id);
-            if let Err(Error::InvalidInput { reason, .. }) = check_id("event id", &id) {
+            let id = event.id.as_deref().unwrap_or_default();
+            if let Err(Error::InvalidInput { reason, .. }) = check_id("event id", id) {
                 bad("/id", reason);
-            } else if !ids.insert(id.clone()) {
+            } else if !ids.insert(id) {
                 bad(
                     "/id",
                     format!(
                         "'{}' is given to two events of this append",
-                        validate::shorten(&id)
+                        validate::shorten(id)
                     ),
                 );
             }
@@ -191,15 +305,24 @@ fn prepare(appends: &mut [Append], system: bool) -> Result<Vec<Prepared>> {
                     bad(pointer, reason);
                 }
             }
-            let data_ok = depth_ok(&event.data, MAX_EVENT_DEPTH);
+            let start = text.len();
+            let data = Canonical {
+                value: &event.data,
+                depth: MAX_EVENT_DEPTH,
+            };
+            let data_ok = write_canonical(&mut text, &data);
             if !data_ok {
                 bad(
                     "/data",
                     format!("nests more than {MAX_EVENT_DEPTH} levels deep"),
                 );
             }
-            let metadata = event.metadata.into_map();
-            if !metadata.values().all(|v| depth_ok(v, MAX_EVENT_DEPTH - 1)) {
+            let mid = text.len();
+            let metadata = CanonicalMetadata {
+                metadata: &event.metadata,
+                depth: MAX_EVENT_DEPTH - 1,
+            };
+            if !write_canonical(&mut text, &metadata) {
                 bad(
                     "/metadata",
                     format!("nests more than {MAX_EVENT_DEPTH} levels deep"),
@@ -209,8 +332,8 @@ fn prepare(appends: &mut [Append], system: bool) -> Result<Vec<Prepared>> {
             if !data_ok {
                 continue;
             }
-            let (digest, json) = digest(stream, &event.event_type, &event.data, &metadata)?;
-            let size = json.data.len() + json.metadata.len();
+            let end = text.len();
+            let size = end - start;
             if !system && size > MAX_EVENT_BYTES {
                 bad(
                     "",
@@ -219,22 +342,25 @@ fn prepare(appends: &mut [Append], system: bool) -> Result<Vec<Prepared>> {
                     ),
                 );
             }
-            bytes = bytes.saturating_add(size);
             prepared.push(Prepared {
                 stream_index,
                 index: i,
+                event,
                 id,
-                event_type: event.event_type,
-                data: event.data,
-                metadata,
-                digest,
-                json,
+                digest: digest(
+                    stream,
+                    &event.event_type,
+                    &text[start..mid],
+                    &text[mid..end],
+                ),
+                text: (start, mid, end),
             });
         }
     }
     if !violations.is_empty() {
         return Err(Error::Validation { violations });
     }
+    let bytes = text.len();
     if !system && bytes > MAX_APPEND_BYTES {
         return Err(Error::invalid_input(
             "append",
@@ -243,7 +369,12 @@ fn prepare(appends: &mut [Append], system: bool) -> Result<Vec<Prepared>> {
             ),
         ));
     }
-    Ok(prepared)
+    let text = String::from_utf8(text)
+        .map_err(|e| Error::backend("events", format!("event JSON is not UTF-8: {e}")))?;
+    Ok(PreparedAppend {
+        events: prepared,
+        text,
+    })
 }
 
 /// What an idempotency lookup found.
@@ -255,8 +386,12 @@ enum Retry {
 }
 
 /// Finds out whether the append is a retry, refusing reused ids with other content.
-fn idempotency(r: &dyn EventLogRead, appends: &[Append], prepared: &[Prepared]) -> Result<Retry> {
-    let ids: Vec<&str> = prepared.iter().map(|p| p.id.as_str()).collect();
+fn idempotency(
+    r: &dyn EventLogRead,
+    appends: &[Append],
+    prepared: &[Prepared<'_>],
+) -> Result<Retry> {
+    let ids: Vec<&str> = prepared.iter().map(|p| p.id).collect();
     let found = r.log_find_ids(&ids)?;
     let known = found.iter().filter(|f| f.is_some()).count();
     if known == 0 {
@@ -265,9 +400,9 @@ fn idempotency(r: &dyn EventLogRead, appends: &[Append], prepared: &[Prepared]) 
     for (event, earlier) in prepared.iter().zip(&found) {
         if let Some(earlier) = earlier {
             let stream = &appends[event.stream_index].stream;
-            if earlier.stream != *stream || earlier.digest != event.digest {
+            if earlier.stream != *stream || earlier.digest != event.digest.as_str() {
                 return Err(Error::DuplicateEvent {
-                    id: event.id.clone(),
+                    id: event.id.to_owned(),
                     detail: format!(
                         "was used at position {} (stream '{}', type '{}') for an event with \
                          another stream, type, data or metadata",
@@ -286,7 +421,7 @@ fn idempotency(r: &dyn EventLogRead, appends: &[Append], prepared: &[Prepared]) 
             .find_map(|(e, f)| f.as_ref().map(|f| (e, f)))
             .ok_or_else(|| Error::backend("events", "an id lookup changed under the append"))?;
         return Err(Error::DuplicateEvent {
-            id: event.id.clone(),
+            id: event.id.to_owned(),
             detail: format!(
                 "was appended before (position {}), but {} other events of this append were \
                  not: a retry must repeat the original append whole",
@@ -405,19 +540,23 @@ impl WriteTx<'_> {
         if let Some(batch) = &options.batch {
             check_id("batch id", batch)?;
         }
-        // The events move into `prepared`; `appends` keeps the streams and expectations.
-        let prepared = prepare(&mut appends, system)?;
+        check_parts(&appends, system)?;
+        give_ids(&mut appends);
+        // From here on the events stay where the caller put them: everything below
+        // borrows them, down to the backend's insert.
         let appends = appends.as_slice();
+        let prepared = prepare(appends, system)?;
         let now = self.now();
-        let types: Vec<String> = prepared
+        let mut types: Vec<&str> = prepared
+            .events
             .iter()
-            .map(|p| p.event_type.clone())
-            .collect::<HashSet<_>>()
-            .into_iter()
+            .map(|p| p.event.event_type.as_str())
             .collect();
+        types.sort_unstable();
+        types.dedup();
         let validators = self.event_validators(&types)?;
         let checked = self.with_events(|r, _| {
-            if let Retry::Duplicate(result) = idempotency(r, appends, &prepared)? {
+            if let Retry::Duplicate(result) = idempotency(r, appends, &prepared.events)? {
                 return Ok(Checked::Duplicate(result));
             }
             let mut infos = Vec::with_capacity(appends.len());
@@ -448,13 +587,13 @@ impl WriteTx<'_> {
             Checked::New { infos, head } => (infos, head),
         };
         let mut violations = Vec::new();
-        for event in &prepared {
-            if let Some(Some(validator)) = validators.get(&event.event_type) {
+        for event in &prepared.events {
+            if let Some(Some(validator)) = validators.get(event.event.event_type.as_str()) {
                 let stream = &appends[event.stream_index].stream;
                 violations.extend(schema::violations(
                     validator,
                     &subject(stream, event.index),
-                    &event.data,
+                    &event.event.data,
                 ));
             }
         }
@@ -471,29 +610,31 @@ impl WriteTx<'_> {
             .collect();
         // Each stream's first and last record, by index into `records`.
         let mut spans: Vec<Option<(usize, usize)>> = vec![None; appends.len()];
-        let mut records = Vec::with_capacity(prepared.len());
-        let mut json = Vec::with_capacity(prepared.len());
-        for (offset, event) in (0u64..).zip(prepared) {
+        let mut records = Vec::with_capacity(prepared.events.len());
+        // The canonical text is what serde_json writes only when maps keep keys
+        // sorted; otherwise backends serialise the values themselves, in their order.
+        let plain_json = maps_are_sorted();
+        let batch = options.batch.as_deref();
+        for (offset, event) in (0u64..).zip(&prepared.events) {
             let version = &mut versions[event.stream_index];
             *version += 1;
             let at = records.len();
             let span = &mut spans[event.stream_index];
             *span = Some(span.map_or((at, at), |(first, _)| (first, at)));
-            records.push(LogRecord {
+            records.push(NewRecord {
                 position: first + offset,
-                stream: appends[event.stream_index].stream.clone(),
+                stream: &appends[event.stream_index].stream,
                 version: *version,
                 id: event.id,
-                event_type: event.event_type,
-                data: event.data,
-                metadata: event.metadata,
+                event_type: &event.event.event_type,
+                data: &event.event.data,
+                metadata: &event.event.metadata,
+                json: plain_json.then(|| prepared.json(event)),
                 recorded_at: now,
                 commit,
-                batch: options.batch.clone(),
-                digest: event.digest,
-                removed: false,
+                batch,
+                digest: event.digest.as_str(),
             });
-            json.push(event.json);
         }
         let mut streams = Vec::with_capacity(appends.len());
         let mut updated = Vec::with_capacity(appends.len());
@@ -534,18 +675,12 @@ impl WriteTx<'_> {
             duplicate: false,
         };
         self.ev_write(|w| {
-            // The canonical text is the stored text only when maps keep keys sorted;
-            // otherwise the backend serialises the values itself, in their own order.
-            if maps_are_sorted() {
-                w.log_append_json(&records, &json)?;
-            } else {
-                w.log_append(&records)?;
-            }
+            w.log_append_new(&records)?;
             for info in &mut updated {
                 retention::enforce(w, info, now)?;
                 kv::put(w, kv::STREAMS, &info.stream, info)?;
             }
-            if let Some(batch) = &options.batch {
+            if let Some(batch) = batch {
                 batch::record_append(w, batch, &records, now)?;
             }
             Ok(())
@@ -555,19 +690,21 @@ impl WriteTx<'_> {
     }
 
     /// The compiled schema of each event type that has one (cached per transaction).
-    fn event_validators(
+    fn event_validators<'t>(
         &mut self,
-        types: &[String],
-    ) -> Result<HashMap<String, Option<schema::Validator>>> {
+        types: &[&'t str],
+    ) -> Result<HashMap<&'t str, Option<schema::Validator>>> {
         let mut out = HashMap::with_capacity(types.len());
-        for t in types {
+        for &t in types {
             if let Some(found) = self.events.validators.get(t) {
-                out.insert(t.clone(), found.clone());
+                out.insert(t, found.clone());
                 continue;
             }
             let compiled = self.with_events(|r, _| schema::latest_validator(r, t))?;
-            self.events.validators.insert(t.clone(), compiled.clone());
-            out.insert(t.clone(), compiled);
+            self.events
+                .validators
+                .insert(t.to_owned(), compiled.clone());
+            out.insert(t, compiled);
         }
         Ok(out)
     }
@@ -587,30 +724,132 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn text(value: &impl Serialize) -> Option<String> {
+        let mut out = Vec::new();
+        write_canonical(&mut out, value).then(|| String::from_utf8(out).unwrap())
+    }
+
+    fn data_text(value: &Value) -> Option<String> {
+        text(&Canonical {
+            value,
+            depth: MAX_EVENT_DEPTH,
+        })
+    }
+
+    fn metadata_text(metadata: &EventMetadata) -> Option<String> {
+        text(&CanonicalMetadata {
+            metadata,
+            depth: MAX_EVENT_DEPTH - 1,
+        })
+    }
+
+    fn digest_of(stream: &str, event_type: &str, data: &Value, meta: &EventMetadata) -> String {
+        let (data, meta) = (data_text(data).unwrap(), metadata_text(meta).unwrap());
+        digest(stream, event_type, data.as_bytes(), meta.as_bytes())
+            .as_str()
+            .to_owned()
+    }
+
     #[test]
     fn digests_ignore_key_order_and_see_every_field() {
         let a = json!({"x": 1, "y": [1, 2]});
         let b: Value = serde_json::from_str(r#"{"y":[1,2],"x":1}"#).unwrap();
-        let m = Map::new();
-        let (da, ja) = digest("s", "t", &a, &m).unwrap();
-        let (db, jb) = digest("s", "t", &b, &m).unwrap();
-        assert_eq!(da, db);
-        assert_eq!(ja, jb);
+        let m = EventMetadata::default();
+        assert_eq!(digest_of("s", "t", &a, &m), digest_of("s", "t", &b, &m));
         // The text handed to backends is what they would have serialised themselves.
-        assert_eq!(ja.data, serde_json::to_string(&a).unwrap());
-        assert_eq!(ja.metadata, "{}");
+        assert_eq!(data_text(&a).unwrap(), serde_json::to_string(&a).unwrap());
+        assert_eq!(metadata_text(&m).unwrap(), "{}");
+        assert_ne!(digest_of("s", "t", &a, &m), digest_of("s2", "t", &a, &m));
+        assert_ne!(digest_of("s", "t", &a, &m), digest_of("s", "t2", &a, &m));
+        let with_id = EventMetadata {
+            correlation_id: Some("c".into()),
+            ..EventMetadata::default()
+        };
         assert_ne!(
-            digest("s", "t", &a, &m).unwrap().0,
-            digest("s2", "t", &a, &m).unwrap().0
-        );
-        assert_ne!(
-            digest("s", "t", &a, &m).unwrap().0,
-            digest("s", "t2", &a, &m).unwrap().0
+            digest_of("s", "t", &a, &m),
+            digest_of("s", "t", &a, &with_id)
         );
         // Lengths are part of the digest: moving bytes between fields changes it.
-        assert_ne!(
-            digest("ab", "c", &a, &m).unwrap().0,
-            digest("a", "bc", &a, &m).unwrap().0
+        assert_ne!(digest_of("ab", "c", &a, &m), digest_of("a", "bc", &a, &m));
+    }
+
+    #[test]
+    fn digests_are_those_stored_by_earlier_versions() {
+        // SHA-256 over the length-prefixed stream, type, data and metadata text,
+        // computed outside kgstore: stored digests keep matching retries.
+        let meta = EventMetadata {
+            correlation_id: Some("c-1".into()),
+            causation_id: None,
+            extra: [("a".to_owned(), json!(true))].into_iter().collect(),
+        };
+        assert_eq!(
+            digest_of(
+                "orders",
+                "order.placed",
+                &json!({"y": [1, 2], "x": 1}),
+                &meta
+            ),
+            "73cfe9fdbb3a8126f3460c164aa8aa38688cca4408d93e01764a1951aa6883f5"
         );
+    }
+
+    #[test]
+    fn metadata_text_is_that_of_its_map() {
+        let extra = |keys: &[&str]| -> Map<String, Value> {
+            keys.iter()
+                .enumerate()
+                .map(|(i, k)| ((*k).to_owned(), json!({"n": i, "k": [k]})))
+                .collect()
+        };
+        let cases = [
+            EventMetadata::default(),
+            EventMetadata {
+                correlation_id: Some("corr".into()),
+                causation_id: Some("cause".into()),
+                extra: extra(&["a", "causation", "cb", "co", "correlation_idz", "z", "é"]),
+            },
+            EventMetadata {
+                correlation_id: None,
+                causation_id: Some("cause".into()),
+                extra: extra(&["correlation_id", "zz"]),
+            },
+            // An extra field of an id's name gives way to the id, as in the map.
+            EventMetadata {
+                correlation_id: Some("corr".into()),
+                causation_id: None,
+                extra: extra(&["causation_id", "correlation_id"]),
+            },
+        ];
+        for meta in cases {
+            assert_eq!(
+                metadata_text(&meta).unwrap(),
+                serde_json::to_string(&meta.to_map()).unwrap(),
+                "{meta:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn depth_is_checked_while_writing() {
+        let nest = |levels: usize| {
+            let mut value = json!(1);
+            for i in 0..levels {
+                value = if i % 2 == 0 {
+                    json!([value])
+                } else {
+                    json!({ "k": value })
+                };
+            }
+            value
+        };
+        assert!(data_text(&nest(MAX_EVENT_DEPTH)).is_some());
+        assert!(data_text(&nest(MAX_EVENT_DEPTH + 1)).is_none());
+        // Metadata is an object itself: its values may nest one level less.
+        let meta = |levels| EventMetadata {
+            extra: [("m".to_owned(), nest(levels))].into_iter().collect(),
+            ..EventMetadata::default()
+        };
+        assert!(metadata_text(&meta(MAX_EVENT_DEPTH - 1)).is_some());
+        assert!(metadata_text(&meta(MAX_EVENT_DEPTH)).is_none());
     }
 }

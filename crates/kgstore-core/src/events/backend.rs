@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::Result;
+use crate::events::model::EventMetadata;
 use crate::timestamp::Timestamp;
 
 /// One entry of the log, as a backend stores it.
@@ -59,15 +60,70 @@ pub struct LogRecord {
     pub removed: bool,
 }
 
-/// A record's `data` and `metadata` as compact JSON text, as `serde_json::to_string`
-/// gives it: the store serialises each appended event once (for its digest and size)
-/// and hands the text to [`EventLogWrite::log_append_json`].
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RecordJson {
+/// An event being appended, as the store hands it to
+/// [`EventLogWrite::log_append_new`]: borrowed from the append (nothing is copied
+/// per event on the way to the backend), with the store's position, version,
+/// commit and digest.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NewRecord<'a> {
+    /// Global position: contiguous from 1.
+    pub position: u64,
+    /// The stream.
+    pub stream: &'a str,
+    /// The version within the stream: contiguous from 1.
+    pub version: u64,
+    /// The event id, unique in the log.
+    pub id: &'a str,
+    /// The event type.
+    pub event_type: &'a str,
+    /// The payload.
+    pub data: &'a Value,
+    /// The metadata ([`LogRecord::metadata`] is its [`EventMetadata::to_map`]).
+    pub metadata: &'a EventMetadata,
+    /// `data` and `metadata` as the compact JSON text the store made of them once
+    /// (for the digest and the size limits), for a backend that stores JSON text;
+    /// `None` when that text is not what `serde_json::to_string` would give for the
+    /// values (serde_json built with `preserve_order`: the store's text has its keys
+    /// sorted), where a backend serialises the values itself.
+    pub json: Option<RecordJson<'a>>,
+    /// When its transaction started.
+    pub recorded_at: Timestamp,
+    /// The position of the first event of its commit.
+    pub commit: u64,
+    /// Its batch, if any.
+    pub batch: Option<&'a str>,
+    /// [`LogRecord::digest`].
+    pub digest: &'a str,
+}
+
+impl NewRecord<'_> {
+    /// The record as a backend keeps it (a copy of every part).
+    pub fn to_record(&self) -> LogRecord {
+        LogRecord {
+            position: self.position,
+            stream: self.stream.to_owned(),
+            version: self.version,
+            id: self.id.to_owned(),
+            event_type: self.event_type.to_owned(),
+            data: self.data.clone(),
+            metadata: self.metadata.to_map(),
+            recorded_at: self.recorded_at,
+            commit: self.commit,
+            batch: self.batch.map(str::to_owned),
+            digest: self.digest.to_owned(),
+            removed: false,
+        }
+    }
+}
+
+/// A new record's `data` and `metadata` as compact JSON text, as
+/// `serde_json::to_string` gives it (see [`NewRecord::json`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordJson<'a> {
     /// The record's `data`.
-    pub data: String,
+    pub data: &'a str,
     /// The record's `metadata` (an object).
-    pub metadata: String,
+    pub metadata: &'a str,
 }
 
 /// A range of the log to read.
@@ -153,13 +209,13 @@ pub trait EventLogWrite: EventLogRead {
     /// assigned them from [`EventLogRead::log_head`]).
     fn log_append(&mut self, records: &[LogRecord]) -> Result<()>;
 
-    /// [`log_append`](Self::log_append), with each record's data and metadata also
-    /// given as the JSON text the store already made of them (`json[i]` is
-    /// `records[i]`'s), for a backend that stores JSON text and need not serialise
-    /// them again. The default ignores the text.
-    fn log_append_json(&mut self, records: &[LogRecord], json: &[RecordJson]) -> Result<()> {
-        let _ = json;
-        self.log_append(records)
+    /// Appends new events whose positions continue the log contiguously, as the
+    /// store's appends hand them over (borrowed, with their JSON text). The default
+    /// makes [`LogRecord`]s of them for [`log_append`](Self::log_append); a backend
+    /// may store them directly.
+    fn log_append_new(&mut self, records: &[NewRecord<'_>]) -> Result<()> {
+        let owned: Vec<LogRecord> = records.iter().map(NewRecord::to_record).collect();
+        self.log_append(&owned)
     }
 
     /// Removes the payload and metadata of `stream`'s events matching `which` (they

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::events::backend::{EventLogRead, EventLogWrite, LogRecord};
+use crate::events::backend::{EventLogRead, EventLogWrite, NewRecord};
 use crate::events::group;
 use crate::events::kv;
 use crate::events::model::check_id;
@@ -118,7 +118,7 @@ pub(crate) fn counts_problem(value: &serde_json::Value) -> Option<String> {
 pub(crate) fn record_append(
     w: &mut dyn EventLogWrite,
     batch: &str,
-    records: &[LogRecord],
+    records: &[NewRecord<'_>],
     now: Timestamp,
 ) -> Result<()> {
     let (Some(first), Some(last)) = (records.first(), records.last()) else {
@@ -141,8 +141,8 @@ pub(crate) fn record_append(
         {
             Some(part) => part.count += 1,
             None => record.parts.push(BatchPart {
-                stream: r.stream.clone(),
-                event_type: r.event_type.clone(),
+                stream: r.stream.to_owned(),
+                event_type: r.event_type.to_owned(),
                 count: 1,
             }),
         }

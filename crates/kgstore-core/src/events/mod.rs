@@ -52,7 +52,9 @@ use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
 pub use append::MAX_EVENT_DEPTH;
-pub use backend::{EventLogRead, EventLogWrite, LogRecord, LogScan, RecordJson, RemoveWhere};
+pub use backend::{
+    EventLogRead, EventLogWrite, LogRecord, LogScan, NewRecord, RecordJson, RemoveWhere,
+};
 pub use batch::{BatchGroupStatus, BatchStatus};
 pub use changefeed::{CHANGE_TYPES, ChangeFeedStatus};
 pub use compat::{Compatibility, SchemaChange};

@@ -382,6 +382,11 @@ fn bounded(value: &str, max: usize) -> std::result::Result<(), String> {
             value.len()
         ));
     }
+    // Control characters are U+0000–U+001F, U+007F (one byte each) and
+    // U+0080–U+009F (0xC2 then a second byte): text without those bytes has none.
+    if !value.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2) {
+        return Ok(());
+    }
     match value.char_indices().find(|(_, c)| c.is_control()) {
         Some((at, c)) => Err(format!("holds the control character {c:?} at byte {at}")),
         None => Ok(()),
@@ -504,6 +509,23 @@ mod tests {
         assert_eq!(a.len(), 36);
         assert_eq!(&a[14..15], "4");
         assert_ne!(a, random_id());
+    }
+
+    #[test]
+    fn ids_with_control_characters_are_refused_and_others_kept() {
+        for bad in ["a\u{0}b", "tab\t", "del\u{7f}", "c1\u{85}x", "\u{9f}"] {
+            assert!(check_id("id", bad).is_err(), "{bad:?}");
+        }
+        // 0xC2 also leads printable characters (U+00A0–U+00BF).
+        for good in [
+            "plain-id",
+            "caf\u{e9}",
+            "nbsp\u{a0}",
+            "\u{bf}que?",
+            "\u{1F600}",
+        ] {
+            assert!(check_id("id", good).is_ok(), "{good:?}");
+        }
     }
 
     #[test]

@@ -9,7 +9,9 @@ use serde_json::Value;
 
 use crate::backend::Problem;
 use crate::error::{Error, Result};
-use crate::events::backend::{EventLogRead, EventLogWrite, LogRecord, LogScan, RemoveWhere};
+use crate::events::backend::{
+    EventLogRead, EventLogWrite, LogRecord, LogScan, NewRecord, RemoveWhere,
+};
 
 /// The event log and the keyed state in persistent ordered maps: cloning is cheap,
 /// which makes snapshots and copy-on-write transactions cheap.
@@ -62,6 +64,22 @@ impl EventState {
             self.streams.remove(&(old.stream.clone(), old.version));
             self.ids.remove(&old.id);
         }
+    }
+
+    /// Refuses positions that do not continue the log contiguously (a bug above,
+    /// never user input).
+    fn check_next(&self, positions: impl Iterator<Item = u64>) -> Result<()> {
+        for (next, position) in (self.log_head()? + 1..).zip(positions) {
+            if position != next {
+                return Err(Error::backend(
+                    "events",
+                    format!(
+                        "event position {position} appended where {next} was due: the log must stay contiguous"
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Every state entry, by space and key.
@@ -233,17 +251,17 @@ impl EventLogRead for EventState {
 
 impl EventLogWrite for EventState {
     fn log_append(&mut self, records: &[LogRecord]) -> Result<()> {
-        for (next, record) in (self.log_head()? + 1..).zip(records) {
-            if record.position != next {
-                return Err(Error::backend(
-                    "events",
-                    format!(
-                        "event position {} appended where {next} was due: the log must stay contiguous",
-                        record.position
-                    ),
-                ));
-            }
+        self.check_next(records.iter().map(|r| r.position))?;
+        for record in records {
             self.put_record(record.clone());
+        }
+        Ok(())
+    }
+
+    fn log_append_new(&mut self, records: &[NewRecord<'_>]) -> Result<()> {
+        self.check_next(records.iter().map(|r| r.position))?;
+        for record in records {
+            self.put_record(record.to_record());
         }
         Ok(())
     }

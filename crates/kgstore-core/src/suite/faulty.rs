@@ -13,7 +13,7 @@ use crate::algo::{Path, PathOptions, ReachOptions, Stats, TraverseOptions, Visit
 use crate::backend::{Backend, Problem, ReadTxn, WriteTxn};
 use crate::documents::{DocInput, DocRead, DocWrite, DocumentMeta};
 use crate::error::{Error, Result};
-use crate::events::{EventLogRead, EventLogWrite, LogRecord, LogScan, RecordJson, RemoveWhere};
+use crate::events::{EventLogRead, EventLogWrite, LogRecord, LogScan, NewRecord, RemoveWhere};
 use crate::filter::{Direction, EdgeFilter, NodeFilter};
 use crate::model::{Edge, EdgeKey, Node, RelationType};
 use crate::schema::SchemaTarget;
@@ -448,8 +448,8 @@ impl EventLogWrite for Faulty<'_, dyn WriteTxn + '_> {
     fn log_append(&mut self, records: &[LogRecord]) -> Result<()> {
         self.log_mut("log_append")?.log_append(records)
     }
-    fn log_append_json(&mut self, records: &[LogRecord], json: &[RecordJson]) -> Result<()> {
-        self.log_mut("log_append")?.log_append_json(records, json)
+    fn log_append_new(&mut self, records: &[NewRecord<'_>]) -> Result<()> {
+        self.log_mut("log_append")?.log_append_new(records)
     }
     fn log_remove(&mut self, stream: &str, which: RemoveWhere) -> Result<u64> {
         self.log_mut("log_remove")?.log_remove(stream, which)
