@@ -45,9 +45,12 @@ pub trait Backend: Send + Sync {
     }
 
     /// Starts a read transaction for a store-level call that makes exactly one
-    /// [`ReadTxn`] method call (`store.get_node`, …). A backend may answer that one
-    /// call without a transaction of its own when it reads with one statement (one
-    /// statement sees one snapshot). By default [`Backend::begin_call`].
+    /// [`ReadTxn`] method call (`store.get_node`, `store.read_document`: one
+    /// [`DocRead::doc_bytes`], …). That one call must still see one consistent
+    /// snapshot, but none is shared with another call, so a backend may answer it
+    /// without a transaction of its own when it reads with one statement (one
+    /// statement sees one snapshot), and must begin one inside a method that needs
+    /// several statements. By default [`Backend::begin_call`].
     fn begin_one(&self) -> Result<Box<dyn ReadTxn + '_>> {
         self.begin_call()
     }

@@ -583,8 +583,9 @@ fn report_scan(scan: &Scan, problems: &mut Vec<Problem>) {
         problems.push(Problem::note(
             from.clone(),
             format!(
-                "the bytes of a committed one-document transaction (format 2) a crash kept \
-                 from their place: the next writable open moves them to {to}"
+                "a file of a committed one-document transaction (its bytes, format 2 or 5, \
+                 or its metadata, format 5) that a crash kept from its place: the next \
+                 writable open moves it to {to}"
             ),
         ));
     }
@@ -1154,8 +1155,13 @@ impl WriteTxn for JsonFsWrite<'_> {
                 let mut tidy = tidy;
                 for change in staged.values() {
                     if let DocChange::Put(rel) = change {
-                        tidy &=
-                            files::remove(&backend.root.join(rel), &backend.options.hooks).is_ok();
+                        // Staged bytes whose staged metadata could not be removed stay
+                        // with it: the pair is discarded by the next open, where the
+                        // metadata alone could pass for a commit's whose bytes moved.
+                        let meta = backend.root.join(docs::staged_meta_of(rel));
+                        tidy &= files::exists(&meta) == Some(false)
+                            && files::remove(&backend.root.join(rel), &backend.options.hooks)
+                                .is_ok();
                     }
                 }
                 this.release(tidy);

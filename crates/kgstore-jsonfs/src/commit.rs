@@ -107,8 +107,24 @@ struct Staged {
     bytes: Vec<u8>,
 }
 
+/// Which sequence a transaction's commit takes (see `docs/jsonfs.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shape {
+    /// One file written or removed (not a document's bytes): its record, unsynced,
+    /// and its publication are the commit mark.
+    OneFile,
+    /// One document written and nothing else (its metadata file and its staged
+    /// bytes): the metadata is staged beside the bytes, both synced with their
+    /// folder at once, then the record and publication, then both renames and
+    /// their folders synced at once (format 5).
+    OneDocument,
+    /// Anything else: through a synced journal.
+    Many,
+}
+
 /// A transaction past its commit mark, its files not yet in place.
 pub(crate) struct Committed {
+    shape: Shape,
     generation: u64,
     /// `journal/<g>.commit` or `journal/<g>.pending`.
     record: PathBuf,
@@ -121,15 +137,58 @@ pub(crate) struct Committed {
     new_dirs: Vec<String>,
 }
 
+/// Whether a path is a one-document commit's staged metadata.
+fn is_staged_meta(path: &Path) -> bool {
+    path.to_string_lossy().ends_with(docs::STAGED_META)
+}
+
 /// Whether a relative path is a document's bytes (under `documents/`, any depth).
 fn is_document(rel: &str) -> bool {
     rel.starts_with(docs::DOCUMENTS) && rel.as_bytes().get(docs::DOCUMENTS.len()) == Some(&b'/')
 }
 
-/// Whether a transaction takes the one-file sequence (a single change, not of a
-/// document's bytes): its record is written without a journal.
-fn one_file(changes: &[Change]) -> bool {
-    matches!(changes, [only] if !is_document(&only.rel))
+/// Which sequence a transaction's changes take: one file (a single change, not of
+/// a document's bytes), one document written (its metadata and its staged bytes),
+/// or a journal.
+fn shape(changes: &[Change]) -> Shape {
+    match changes {
+        [only] if !is_document(&only.rel) => Shape::OneFile,
+        [a, b] if is_one_document(a, b) || is_one_document(b, a) => Shape::OneDocument,
+        _ => Shape::Many,
+    }
+}
+
+/// Whether `meta` and `bytes` are the metadata and the staged bytes of one document.
+fn is_one_document(meta: &Change, bytes: &Change) -> bool {
+    matches!(&meta.content, Some(Content::DocMeta(m)) if meta.rel == docs::docmeta_path(&m.key)
+        && bytes.rel == docs::doc_path(&m.key))
+        && matches!(&bytes.content, Some(Content::Staged(from, _)) if docs::is_staged_path(from))
+}
+
+/// The operations of a transaction's journal or record: each put with its staged
+/// content (or, for a document's bytes, the move of its staged file), each removal.
+fn ops(changes: &[Change], staged: &[Staged]) -> Vec<FileOp> {
+    let mut staged_iter = staged.iter();
+    changes
+        .iter()
+        .map(|change| {
+            let staged = change.content.as_ref().and_then(|_| staged_iter.next());
+            match &change.content {
+                Some(Content::Staged(from, id)) => FileOp {
+                    rel: change.rel.clone(),
+                    content: None,
+                    from: Some(from.clone()),
+                    id: *id,
+                },
+                _ => FileOp {
+                    rel: change.rel.clone(),
+                    content: staged.map(|s| s.bytes.clone()),
+                    from: None,
+                    id: None,
+                },
+            }
+        })
+        .collect()
 }
 
 fn rel_dir(rel: &str) -> &str {
@@ -168,14 +227,29 @@ impl Disk<'_> {
         // Removals first: a document's file may give way to a folder of the same
         // name in one transaction, or the reverse.
         changes.sort_by_key(|c| c.content.is_some());
-        // Folders first: a new shard folder's own name must be synced in its parent too.
+        let shape = shape(&changes);
+        // Folders first: a new shard folder's own name must be synced in its parent
+        // too (with the files' folders, or, for one document, before its renames).
         let mut to_sync: Vec<PathBuf> = Vec::new();
+        let mut new_parents: Vec<PathBuf> = Vec::new();
         let mut new_dirs: Vec<String> = Vec::new();
         for change in &changes {
             let dir = rel_dir(&change.rel);
             to_sync.push(self.root.join(dir));
             if is_document(&change.rel) {
-                // Its folders are made right before its move, after the commit mark.
+                if shape == Shape::OneDocument {
+                    // Made now, so that they are durable before the renames.
+                    let target = self.root.join(&change.rel);
+                    let dir = files::parent(&target);
+                    let made = docs::ensure_doc_dirs(self.root, dir, self.hooks)
+                        .and_then(|made| {
+                            docs::clear_empty_dir_at(&target, self.hooks).map(|()| made)
+                        })
+                        .map_err(Failure::clean)?;
+                    new_parents.extend(made);
+                }
+                // Otherwise its folders are made right before its move, after the
+                // commit mark.
                 continue;
             }
             if change.content.is_none() {
@@ -199,19 +273,30 @@ impl Disk<'_> {
                 let path = self.root.join(folder);
                 // Made now, or by an earlier commit that failed: synced in its parent either way.
                 ensure_dir(&path, self.hooks).map_err(Failure::clean)?;
-                to_sync.push(files::parent(&path).to_path_buf());
+                new_parents.push(files::parent(&path).to_path_buf());
                 new_dirs.push(folder.to_owned());
             }
         }
+        if shape != Shape::OneDocument {
+            to_sync.append(&mut new_parents);
+        }
         to_sync.sort();
         to_sync.dedup();
-        let staged = self.stage(&changes)?;
-        let record = if one_file(&changes) {
-            self.mark_one(&changes[0], &staged, generation)?
+        let (staged, record) = if shape == Shape::OneDocument {
+            let staged = self.stage_document(&changes, new_parents)?;
+            let record = self.mark_one(&changes, &staged, generation)?;
+            (staged, record)
         } else {
-            self.mark_many(&changes, &staged, generation)?
+            let staged = self.stage(&changes)?;
+            let record = if shape == Shape::OneFile {
+                self.mark_one(&changes, &staged, generation)?
+            } else {
+                self.mark_many(&changes, &staged, generation)?
+            };
+            (staged, record)
         };
         Ok(Committed {
+            shape,
             generation,
             record,
             changes,
@@ -232,6 +317,99 @@ impl Disk<'_> {
         self.discard(staged.iter().map(|s| s.temp.as_path()))
     }
 
+    /// The failure of a commit before its mark, its temporary files (and `others`)
+    /// removed. A one-document commit's staged metadata goes first; if it cannot be
+    /// removed, its staged bytes stay with it (a pair the next open discards; the
+    /// transaction's own cleanup keeps them too): removed alone, the bytes would
+    /// leave metadata that could pass for that of a commit whose bytes were moved
+    /// into place.
+    fn clean_failure(&self, error: Error, staged: &[Staged], others: &[&Path]) -> Failure {
+        let metas = staged.iter().filter(|s| is_staged_meta(&s.temp));
+        let tidy = self.discard(others.iter().copied())
+            && self.discard(metas.map(|s| s.temp.as_path()))
+            && self.discard_staged(staged);
+        Failure::Clean { error, tidy }
+    }
+
+    /// One document: its metadata rendered and written beside its staged bytes
+    /// (`journal/<pid>-<n>.docmeta` beside `.staged`, unsynced), then, at once (on
+    /// as many threads), the bytes and the metadata synced and — with
+    /// [`Durability::Immediate`] — `journal/`, whose sync makes both names durable,
+    /// and the parents of the folders `new_parents` made. From there a power cut
+    /// that keeps either rename of the commit leaves the other file where the next
+    /// open finds it (`docs::scan`). The staged files, in the order of `changes`.
+    fn stage_document(
+        &self,
+        changes: &[Change],
+        new_parents: Vec<PathBuf>,
+    ) -> Result<Vec<Staged>, Failure> {
+        let from = changes.iter().find_map(|c| match &c.content {
+            Some(Content::Staged(from, _)) => Some(from),
+            _ => None,
+        });
+        let Some(from) = from else {
+            return Err(Failure::clean(Error::backend(
+                "jsonfs",
+                "a one-document commit without its staged bytes".to_owned(),
+            )));
+        };
+        let bytes_path = self.root.join(from);
+        let meta_path = self.root.join(docs::staged_meta_of(from));
+        let mut staged = Vec::with_capacity(2);
+        for change in changes {
+            let Some(content) = &change.content else {
+                continue;
+            };
+            if let Content::Staged(..) = content {
+                staged.push(Staged {
+                    rel: change.rel.clone(),
+                    temp: bytes_path.clone(),
+                    bytes: Vec::new(),
+                });
+                continue;
+            }
+            let meta = Staged {
+                rel: change.rel.clone(),
+                temp: meta_path.clone(),
+                bytes: content.render().map_err(Failure::clean)?,
+            };
+            let written = fsio::create_new(&meta.temp, self.hooks)
+                .and_then(|mut file| {
+                    fsio::write_all(&mut file, &meta.temp, &meta.bytes, self.hooks)
+                })
+                .map_err(|e| Error::io(&meta.temp, e))
+                .and_then(|()| self.at(FaultPoint::TempWritten, &meta.temp));
+            if let Err(error) = written {
+                return Err(self.clean_failure(error, &[meta], &[]));
+            }
+            staged.push(meta);
+        }
+        let mut to_sync: Vec<(PathBuf, bool)> = vec![(bytes_path, false), (meta_path, false)];
+        if crate::options::sync_folders(self.durability) {
+            to_sync.push((self.journal_dir(), true));
+            to_sync.extend(new_parents.into_iter().map(|dir| (dir, true)));
+        }
+        let workers = if self.hooks.serial() {
+            1
+        } else {
+            to_sync.len()
+        };
+        let synced: Result<()> = parallel_map(&to_sync, workers, |(path, dir)| {
+            if *dir {
+                sync_dir(path, self.hooks)
+            } else {
+                fsio::sync_path(path, self.hooks).map_err(|e| Error::io(path, e))
+            }
+        })
+        .into_iter()
+        .collect();
+        // Never retried: after a failed sync the staged contents are not trusted.
+        match synced.and_then(|()| self.at(FaultPoint::TempSynced, &self.journal_dir())) {
+            Ok(()) => Ok(staged),
+            Err(error) => Err(self.clean_failure(error, &staged, &[])),
+        }
+    }
+
     /// Several files: the journal, written, synced and renamed to its committed
     /// name (the commit mark).
     fn mark_many(
@@ -241,29 +419,7 @@ impl Disk<'_> {
         generation: u64,
     ) -> Result<PathBuf, Failure> {
         let journal_path = log::commit_path(self.root, generation);
-        let mut staged_iter = staged.iter();
-        let ops: Vec<FileOp> = changes
-            .iter()
-            .map(|change| {
-                let staged = change.content.as_ref().and_then(|_| staged_iter.next());
-                match &change.content {
-                    Some(Content::Staged(from, id)) => FileOp {
-                        rel: change.rel.clone(),
-                        content: None,
-                        from: Some(from.clone()),
-                        id: *id,
-                    },
-                    _ => FileOp {
-                        rel: change.rel.clone(),
-                        content: staged.map(|s| s.bytes.clone()),
-                        from: None,
-                        id: None,
-                    },
-                }
-            })
-            .collect();
-        let bytes = journal::encode(&ops);
-        drop(ops);
+        let bytes = journal::encode(&ops(changes, staged));
         let temp = match files::write_temp(&self.journal_dir(), &bytes, self.hooks, Temp::Journal) {
             Ok(temp) => temp,
             Err(error) => {
@@ -286,24 +442,18 @@ impl Disk<'_> {
         Ok(journal_path)
     }
 
-    /// One file: its record, written (unsynced) as `.pending`, and its generation
-    /// published (the commit mark).
+    /// One file, or one document: its record, written (unsynced) as `.pending`,
+    /// and its generation published (the commit mark).
     fn mark_one(
         &self,
-        change: &Change,
+        changes: &[Change],
         staged: &[Staged],
         generation: u64,
     ) -> Result<PathBuf, Failure> {
-        let op = FileOp {
-            rel: change.rel.clone(),
-            content: staged.first().map(|s| s.bytes.clone()),
-            from: None,
-            id: None,
-        };
         let pending = log::pending_path(self.root, generation);
         let record = files::write_temp(
             &self.journal_dir(),
-            &journal::encode(&[op]),
+            &journal::encode(&ops(changes, staged)),
             self.hooks,
             Temp::Record,
         )
@@ -314,8 +464,7 @@ impl Disk<'_> {
         })
         .and_then(|()| self.at(FaultPoint::PendingWritten, &pending));
         if let Err(error) = record {
-            let tidy = self.discard_staged(staged) && self.discard([pending.as_path()]);
-            return Err(Failure::Clean { error, tidy });
+            return Err(self.clean_failure(error, staged, &[pending.as_path()]));
         }
         // A failed publication may or may not have reached the file: the next writer
         // finds the record named by the generation file (committed) or not (absent).
@@ -399,6 +548,7 @@ impl Disk<'_> {
         dirs: &mut HashSet<String>,
     ) -> Result<(), Failure> {
         let Committed {
+            shape,
             generation,
             record,
             changes,
@@ -406,7 +556,8 @@ impl Disk<'_> {
             to_sync,
             new_dirs,
         } = committed;
-        let one_file = one_file(&changes);
+        // One file or one document: published already, with an unsynced record.
+        let one_file = shape != Shape::Many;
         let journal_dir = self.journal_dir();
         // Past the commit mark: every failure from here on is completed by recovery,
         // including a failed sync of the journal's folder, which is never retried.
@@ -457,7 +608,12 @@ impl Disk<'_> {
         to_sync.retain(|d| !d.starts_with(&documents) || d.is_dir());
         to_sync.sort();
         to_sync.dedup();
-        committed(self.sync_all(&to_sync))?;
+        // One document's two folders are synced at once, as its staged files were.
+        let workers = match shape {
+            Shape::OneDocument if !self.hooks.serial() => to_sync.len(),
+            _ => 0,
+        };
+        committed(self.sync_all(&to_sync, workers))?;
         committed(self.at(FaultPoint::FoldersSynced, &record))?;
         let in_log = log::record_path(self.root, generation);
         committed(files::rename(&record, &in_log, self.hooks))?;
@@ -481,12 +637,15 @@ impl Disk<'_> {
         }
     }
 
-    fn sync_all(&self, dirs: &[PathBuf]) -> Result<()> {
+    /// Syncs `dirs` on `workers` threads (0: as many as their number calls for).
+    fn sync_all(&self, dirs: &[PathBuf], workers: usize) -> Result<()> {
         if !crate::options::sync_folders(self.durability) {
             return Ok(());
         }
         let workers = if self.hooks.serial() {
             1
+        } else if workers > 0 {
+            workers
         } else {
             workers_for(dirs.len(), 8, 16)
         };

@@ -37,6 +37,10 @@ pub const DOCUMENTS: &str = "documents";
 pub const DOCMETA: &str = "docmeta";
 /// The extension of a staged document in `journal/`.
 pub const STAGED: &str = ".staged";
+/// The extension of a one-document commit's staged metadata in `journal/`
+/// (format 5): `journal/<pid>-<n>.docmeta`, beside the staged bytes
+/// `journal/<pid>-<n>.staged` of the same transaction.
+pub const STAGED_META: &str = ".docmeta";
 
 /// The path of a document's bytes, relative to the store's folder.
 pub fn doc_path(key: &str) -> String {
@@ -77,9 +81,31 @@ pub fn is_doc_path(rel: &str) -> bool {
 
 /// Whether `rel` names a staged document (`journal/<digits>-<digits>.staged`).
 pub fn is_staged_path(rel: &str) -> bool {
+    is_staged_with(rel, STAGED)
+}
+
+/// Whether `rel` names a one-document commit's staged metadata
+/// (`journal/<digits>-<digits>.docmeta`).
+pub fn is_staged_meta_path(rel: &str) -> bool {
+    is_staged_with(rel, STAGED_META)
+}
+
+/// The staged metadata's path that goes with a staged document's (both relative).
+pub fn staged_meta_of(staged: &str) -> String {
+    let stem = staged.strip_suffix(STAGED).unwrap_or(staged);
+    format!("{stem}{STAGED_META}")
+}
+
+/// The staged document's path that goes with a staged metadata's (both relative).
+fn staged_of_meta(meta: &str) -> String {
+    let stem = meta.strip_suffix(STAGED_META).unwrap_or(meta);
+    format!("{stem}{STAGED}")
+}
+
+fn is_staged_with(rel: &str, extension: &str) -> bool {
     rel.strip_prefix(JOURNAL_DIR)
         .and_then(|r| r.strip_prefix('/'))
-        .and_then(|name| name.strip_suffix(STAGED))
+        .and_then(|name| name.strip_suffix(extension))
         .and_then(|stem| stem.split_once('-'))
         .is_some_and(|(a, b)| {
             !a.is_empty()
@@ -515,10 +541,10 @@ pub struct DocScan {
     pub strays: Vec<PathBuf>,
     /// The metadata shard folders that exist (relative paths).
     pub dirs: std::collections::HashSet<String>,
-    /// One-document commits past their commit mark whose bytes a crash kept in
-    /// `journal/`: (staged file, the document's path), both relative. The index
-    /// reads them from the staged file; a writable open moves them into place
-    /// ([`complete_moves`]).
+    /// One-document commits past their commit mark whose bytes (format 2 and
+    /// later) or metadata (format 5) a crash kept in `journal/`: (staged file, the
+    /// path it goes to), both relative. The index reads them from the staged file;
+    /// a writable open moves them into place ([`complete_moves`]).
     pub pending: Vec<(String, String)>,
 }
 
@@ -588,11 +614,16 @@ pub fn scan(root: &Path, overlay: &[FileOp]) -> Result<DocScan> {
     // crash kept them from their place — found below by the digest the metadata
     // records. Only files left by a crash are hashed here.
     let mut leftovers: HashMap<[u8; 32], Vec<(String, u64)>> = HashMap::new();
+    let mut staged_metas: Vec<String> = Vec::new();
     let journal = root.join(JOURNAL_DIR);
+    let named: BTreeSet<&String> = moved.values().collect();
     if let Ok(entries) = fs::read_dir(&journal) {
-        let named: BTreeSet<&String> = moved.values().collect();
         for entry in entries.flatten() {
             let rel = format!("{JOURNAL_DIR}/{}", entry.file_name().to_string_lossy());
+            if is_staged_meta_path(&rel) {
+                staged_metas.push(rel);
+                continue;
+            }
             if !is_staged_path(&rel) || named.contains(&rel) {
                 continue;
             }
@@ -601,6 +632,28 @@ pub fn scan(root: &Path, overlay: &[FileOp]) -> Result<DocScan> {
                 (Ok(size), Ok(digest)) => leftovers.entry(digest).or_default().push((rel, size)),
                 _ => out.strays.push(entry.path()),
             }
+        }
+    }
+    // A one-document commit (format 5) stages its metadata beside its bytes and
+    // renames both into place after its publication; a power cut may keep either
+    // rename without the other. Staged metadata whose bytes are still staged beside
+    // it (or named by a committed record, which moves them) never got that far: a
+    // stray. Staged metadata whose bytes have left was renamed no further than its
+    // bytes: it is the document's metadata if the document's file holds exactly
+    // the bytes it records (read from there now, moved into place by a writable
+    // open), else a stray.
+    staged_metas.sort();
+    for rel in staged_metas {
+        let path = root.join(&rel);
+        let staged = staged_of_meta(&rel);
+        let bytes_left =
+            !named.contains(&staged) && files::exists(&root.join(&staged)) == Some(false);
+        match bytes_left.then(|| completed_meta(root, &path)).flatten() {
+            Some((meta_rel, bytes)) => {
+                metas.insert(meta_rel.clone(), Some(bytes));
+                out.pending.push((rel, meta_rel));
+            }
+            None => out.strays.push(path),
         }
     }
     let mut expected: BTreeSet<String> = BTreeSet::new();
@@ -706,6 +759,25 @@ pub fn scan(root: &Path, overlay: &[FileOp]) -> Result<DocScan> {
     Ok(out)
 }
 
+/// The metadata in the staged file at `path` and the path it goes to, if the
+/// document's own file holds exactly the bytes it records and its metadata file
+/// is not already the same.
+fn completed_meta(root: &Path, path: &Path) -> Option<(String, Vec<u8>)> {
+    let bytes = fs::read(path).ok()?;
+    let meta: DocumentMeta = serde_json::from_slice(&bytes).ok()?;
+    key_rule(&meta.key).ok()?;
+    let meta_rel = docmeta_path(&meta.key);
+    if fs::read(root.join(&meta_rel)).is_ok_and(|current| current == bytes) {
+        return None;
+    }
+    let content = root.join(doc_path(&meta.key));
+    let found = fs::metadata(&content).ok()?;
+    let holds = found.is_file()
+        && found.len() == meta.size
+        && hash_file(&content).is_ok_and(|digest| digest == *meta.sha256.as_bytes());
+    holds.then_some((meta_rel, bytes))
+}
+
 /// The staged file holding the bytes `meta` records, if the document's own file
 /// does not hold them (a one-document commit a crash interrupted after its commit
 /// mark); taken out of `leftovers`.
@@ -730,13 +802,17 @@ fn take_pending(
     Some(candidates.swap_remove(at).0)
 }
 
-/// Moves the staged bytes of interrupted one-document commits into place and
-/// syncs the folders concerned (whatever the durability: this is recovery).
+/// Moves the staged bytes (or, format 5, metadata) of interrupted one-document
+/// commits into place and syncs the folders concerned (whatever the durability:
+/// this is recovery).
 pub fn complete_moves(root: &Path, pending: &[(String, String)], hooks: &Hooks) -> Result<()> {
     let mut to_sync: Vec<PathBuf> = vec![root.join(JOURNAL_DIR)];
     for (from, to) in pending {
         let target = root.join(to);
         let dir = files::parent(&target);
+        if to.starts_with(DOCMETA) && files::ensure_dir(dir, hooks)? {
+            to_sync.push(files::parent(dir).to_path_buf());
+        }
         to_sync.extend(ensure_doc_dirs(root, dir, hooks)?);
         clear_empty_dir_at(&target, hooks)?;
         files::rename(&root.join(from), &target, hooks)?;

@@ -32,7 +32,8 @@ pub const FORMAT: &str = "kgstore-jsonfs";
 /// | 2 | documents (`documents/`, `docmeta/`) |
 /// | 3 | the commit log (`journal/log/`) and the protocol that lets several processes share a store |
 /// | 4 | the event store (`events/`) |
-pub const VERSION: u64 = 4;
+/// | 5 | one-document commits stage their metadata beside their bytes (`journal/<pid>-<n>.docmeta`), which an open completes or discards |
+pub const VERSION: u64 = 5;
 /// The oldest format version this build reads.
 pub const OLDEST_VERSION: u64 = 1;
 /// What a store's own `.gitignore` keeps out of version control.

@@ -94,9 +94,12 @@ impl Plan {
                 plan.commits.push((g, path, ops));
             } else if let Some(g) = name.strip_suffix(PENDING).and_then(log::parse_record_name) {
                 pendings.push((g, path));
-            } else if crate::docs::is_staged_path(&format!("{JOURNAL_DIR}/{name}")) {
-                // A document's bytes, staged by a transaction: moved by its committed
-                // journal, or (named by none) removed by the next writable open.
+            } else if crate::docs::is_staged_path(&format!("{JOURNAL_DIR}/{name}"))
+                || crate::docs::is_staged_meta_path(&format!("{JOURNAL_DIR}/{name}"))
+            {
+                // A document's bytes (or a one-document commit's metadata), staged by
+                // a transaction: moved by its committed journal or record, or (named
+                // by none) settled by the next writable open (`docs::scan`).
             } else if name != "log" {
                 plan.strays.push(path);
             }
@@ -318,7 +321,7 @@ impl Plan {
         let mut head = self.published.generation().unwrap_or(0);
         for (g, path, ops) in &self.commits {
             let ops = ops.as_ref().map_err(|detail| damaged(path, detail))?;
-            roll_forward(root, ops, hooks)?;
+            roll_forward(root, ops, false, hooks)?;
             // Published before it moves into the log, as a commit does.
             head = head.max(*g);
             generation.publish(head, hooks)?;
@@ -330,7 +333,7 @@ impl Plan {
             match state {
                 Pending::Committed(ops) => {
                     // Its file may not be in place, or its folder not synced.
-                    roll_forward(root, ops, hooks)?;
+                    roll_forward(root, ops, true, hooks)?;
                     files::rename(path, &log::record_path(root, *g), hooks)?;
                     head = head.max(*g);
                     report.completed.push(path.clone());
@@ -394,10 +397,27 @@ fn happened(root: &Path, ops: &[FileOp]) -> Result<bool> {
 
 /// Applies a committed journal's operations to the files, durably whatever the
 /// durability setting. Idempotent, so a crash here only means doing it again.
-fn roll_forward(root: &Path, ops: &[FileOp], hooks: &Hooks) -> Result<()> {
+///
+/// A one-document commit's record (`pending`, format 5) whose staged bytes are
+/// gone was applied: its bytes were renamed into place after its metadata, so
+/// only its folders are synced (its metadata is not written again — after a power
+/// cut that kept an old record, that would put back a replaced document's
+/// metadata; a metadata rename the power cut lost is in `journal/`, where the
+/// open's `docs::scan` finds it). Otherwise its bytes are moved and its staged
+/// metadata, if still there, removed.
+fn roll_forward(root: &Path, ops: &[FileOp], pending: bool, hooks: &Hooks) -> Result<()> {
     let journal_dir = root.join(JOURNAL_DIR);
     let mut dirs: Vec<PathBuf> = Vec::new();
+    let applied = pending
+        && ops
+            .iter()
+            .filter_map(|op| op.from.as_ref())
+            .any(|from| files::exists(&root.join(from)) == Some(false));
     for op in ops {
+        if applied && op.content.is_some() && op.rel.starts_with(docs::DOCMETA) {
+            dirs.push(parent(&root.join(&op.rel)).to_path_buf());
+            continue;
+        }
         let path = root.join(&op.rel);
         let dir = parent(&path).to_path_buf();
         let document = op.rel.starts_with(DOCUMENTS);
@@ -417,6 +437,11 @@ fn roll_forward(root: &Path, ops: &[FileOp], hooks: &Hooks) -> Result<()> {
                     dirs.extend(docs::ensure_doc_dirs(root, &dir, hooks)?);
                     docs::clear_empty_dir_at(&path, hooks)?;
                     files::rename(&staged, &path, hooks)?;
+                    dirs.push(journal_dir.clone());
+                }
+                // A one-document commit's staged metadata: its content is the put
+                // beside this move, written above.
+                if !applied && files::remove(&root.join(docs::staged_meta_of(from)), hooks)? {
                     dirs.push(journal_dir.clone());
                 }
             }

@@ -34,11 +34,46 @@ fn base(path: &Path) -> Dump {
     state(&store)
 }
 
-/// The transaction under test: several files (through the journal), or one.
-fn transaction(tx: &mut WriteTx<'_>, multi: bool) -> kgstore_core::Result<()> {
-    if !multi {
-        tx.create_node(Node::new("solo", "thing")?)?;
-        return Ok(());
+/// Which transaction a test runs: one file, several (through the journal), or one
+/// document written (its metadata staged beside its bytes, format 5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    One,
+    Many,
+    Document,
+}
+
+impl From<bool> for Kind {
+    fn from(multi: bool) -> Self {
+        if multi { Self::Many } else { Self::One }
+    }
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::One => "one",
+            Self::Many => "many",
+            Self::Document => "document",
+        }
+    }
+}
+
+/// The document the one-document transaction writes, in folders that do not exist yet.
+const DOC_KEY: &str = "scripts/s01/pilot.fountain";
+
+/// The transaction under test.
+fn transaction(tx: &mut WriteTx<'_>, kind: impl Into<Kind>) -> kgstore_core::Result<()> {
+    match kind.into() {
+        Kind::One => {
+            tx.create_node(Node::new("solo", "thing")?)?;
+            return Ok(());
+        }
+        Kind::Document => {
+            tx.write_document(DOC_KEY, "INT. HOUSE - DAY\n")?;
+            return Ok(());
+        }
+        Kind::Many => {}
     }
     tx.create_node(Node::new("new1", "thing")?)?;
     tx.create_node(Node::new("new2", "thing")?.with_dependency("new1"))?;
@@ -51,7 +86,8 @@ fn transaction(tx: &mut WriteTx<'_>, multi: bool) -> kgstore_core::Result<()> {
 }
 
 /// The dump after the transaction, computed on a copy of the folder that commits it.
-fn after(path: &Path, multi: bool) -> Dump {
+fn after(path: &Path, multi: impl Into<Kind>) -> Dump {
+    let multi = multi.into();
     let copy = tempfile::tempdir().unwrap();
     let to = copy.path().join("store");
     std::fs::create_dir(&to).unwrap();
@@ -82,7 +118,11 @@ fn child() {
         .lock_timeout(Some(std::time::Duration::from_secs(10)));
     let backend = JsonFsBackend::open(&dir, options).unwrap();
     if mode == "commit" {
-        let multi = var("FAULT_MULTI") == "true";
+        let multi = match var("FAULT_KIND").as_str() {
+            "many" => Kind::Many,
+            "document" => Kind::Document,
+            _ => Kind::One,
+        };
         Store::new(backend)
             .write(|tx| transaction(tx, multi))
             .unwrap();
@@ -91,14 +131,15 @@ fn child() {
 }
 
 /// Runs a child that must abort at `point`.
-fn abort_child(path: &Path, mode: &str, point: FaultPoint, skip: u32, multi: bool) {
+fn abort_child(path: &Path, mode: &str, point: FaultPoint, skip: u32, multi: impl Into<Kind>) {
+    let multi = multi.into();
     let mut child = spawn_child(
         mode,
         &[
             ("FAULT_DIR", path.display().to_string()),
             ("FAULT_POINT", point.to_string()),
             ("FAULT_SKIP", skip.to_string()),
-            ("FAULT_MULTI", multi.to_string()),
+            ("FAULT_KIND", multi.as_str().to_owned()),
         ],
     );
     let rx = lines(child.stdout.take().unwrap());
@@ -135,7 +176,12 @@ enum Outcome {
     After,
 }
 
-fn crash_at(point: FaultPoint, skip: u32, multi: bool, outcome: Outcome) -> RecoveryReport {
+fn crash_at(
+    point: FaultPoint,
+    skip: u32,
+    multi: impl Into<Kind> + Copy,
+    outcome: Outcome,
+) -> RecoveryReport {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store");
     let before = base(&path);
@@ -266,6 +312,104 @@ fn single_file_commit_abort_after_rename_keeps_the_commit() {
     assert!(report.is_clean(), "{report}");
 }
 
+// ----- aborts in a one-document commit (format 5: no journal) -----
+
+#[test]
+fn one_document_commit_abort_before_its_publication_leaves_no_trace() {
+    // Its staged metadata written, then synced with the bytes: both are discarded.
+    for point in [FaultPoint::TempWritten, FaultPoint::TempSynced] {
+        let report = crash_at(point, 0, Kind::Document, Outcome::Before);
+        assert_eq!(report.temps_removed.len(), 2, "{point}: {report}");
+        assert!(report.rolled_forward.is_empty() && report.discarded.is_empty());
+    }
+    // Its record written, not published: discarded with the staged pair.
+    let report = crash_at(
+        FaultPoint::PendingWritten,
+        0,
+        Kind::Document,
+        Outcome::Before,
+    );
+    assert_eq!(report.discarded.len(), 1, "{report}");
+    assert_eq!(report.temps_removed.len(), 2, "{report}");
+}
+
+#[test]
+fn one_document_commit_abort_after_its_publication_keeps_the_commit() {
+    // Published (its commit mark), before its renames, between them (skip 0: the
+    // metadata renamed), after them, after their folders' syncs: the next writer
+    // finishes it from its record.
+    for (point, skip) in [
+        (FaultPoint::Published, 0),
+        (FaultPoint::Renamed, 0),
+        (FaultPoint::Renamed, 1),
+        (FaultPoint::FoldersSynced, 0),
+    ] {
+        let report = crash_at(point, skip, Kind::Document, Outcome::After);
+        assert_eq!(report.completed.len(), 1, "{point} {skip}: {report}");
+    }
+    let report = crash_at(FaultPoint::Recorded, 0, Kind::Document, Outcome::After);
+    assert!(report.is_clean(), "{report}");
+}
+
+/// What a power cut may leave of a one-document commit whose record and
+/// publication (never synced) it lost: either of its two renames without the
+/// other. Made from a commit stopped after its publication, its record then
+/// removed as a power cut may remove it: the metadata renamed and its bytes still
+/// staged (the open moves them by their SHA-256), or the bytes renamed and the
+/// metadata still staged (the open moves it, the document's file holding the
+/// bytes it records); and neither (the staged pair is discarded).
+#[test]
+fn one_document_commit_cut_by_a_power_cut_between_its_renames_is_completed_at_open() {
+    fn lose_the_record(path: &Path) {
+        for entry in std::fs::read_dir(path.join("journal")).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_name().to_string_lossy().ends_with(".pending") {
+                std::fs::remove_file(entry.path()).unwrap();
+            }
+        }
+    }
+    fn staged(path: &Path, extension: &str) -> std::path::PathBuf {
+        std::fs::read_dir(path.join("journal"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().ends_with(extension))
+            .unwrap_or_else(|| panic!("no {extension} in journal/"))
+    }
+    for case in ["metadata renamed", "bytes renamed", "neither"] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store");
+        let before = base(&path);
+        let after = after(&path, Kind::Document);
+        match case {
+            "metadata renamed" => {
+                abort_child(&path, "commit", FaultPoint::Renamed, 0, Kind::Document);
+                assert!(staged(&path, ".staged").exists());
+            }
+            _ => {
+                abort_child(&path, "commit", FaultPoint::TempSynced, 0, Kind::Document);
+                if case == "bytes renamed" {
+                    let target = path.join("documents/scripts/s01/pilot.fountain");
+                    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+                    std::fs::rename(staged(&path, ".staged"), &target).unwrap();
+                }
+            }
+        }
+        lose_the_record(&path);
+        // A read-only open reads the completed commit already, and writes nothing.
+        let expected = if case == "neither" { &before } else { &after };
+        let read_only = Store::new(
+            JsonFsBackend::open(&path, JsonFsOptions::default().read_only(true)).unwrap(),
+        );
+        assert!(state(&read_only) == *expected, "{case}: read-only");
+        drop(read_only);
+        let report = reopened(&path, expected);
+        match case {
+            "neither" => assert_eq!(report.temps_removed.len(), 2, "{case}: {report}"),
+            _ => assert_eq!(report.rolled_forward.len(), 1, "{case}: {report}"),
+        }
+    }
+}
+
 // ----- aborts during recovery -----
 
 #[test]
@@ -312,7 +456,11 @@ fn every_fault_point_is_exercised_by_an_abort_test() {
 
 // ----- failing steps: a full disk and other I/O errors -----
 
-fn fail_at(point: FaultPoint, skip: u32, multi: bool) -> (tempfile::TempDir, Store, Dump, Dump) {
+fn fail_at(
+    point: FaultPoint,
+    skip: u32,
+    multi: impl Into<Kind>,
+) -> (tempfile::TempDir, Store, Dump, Dump) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store");
     let before = base(&path);

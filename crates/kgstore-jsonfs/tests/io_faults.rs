@@ -103,8 +103,8 @@ fn transaction(tx: &mut WriteTx<'_>) -> kgstore_core::Result<()> {
 /// A transaction to fail at every step.
 type Transaction = fn(&mut WriteTx<'_>) -> kgstore_core::Result<()>;
 
-/// One document replaced and nothing else: the commit without a journal, whose
-/// mark is the metadata file's rename.
+/// One document replaced and nothing else: the commit without a journal (format
+/// 5), whose mark is its publication.
 fn one_document(tx: &mut WriteTx<'_>) -> kgstore_core::Result<()> {
     tx.write_document("docs/old.txt", "v2, longer")?;
     Ok(())
@@ -155,6 +155,9 @@ fn shape(root: &Path, step: &Step) -> (FsOp, PathBuf) {
             rel.with_file_name(format!("{TEMP_PREFIX}*"))
         }
         Some(name) if name.to_string_lossy().ends_with(".staged") => rel.with_file_name("*.staged"),
+        Some(name) if name.to_string_lossy().ends_with(".docmeta") => {
+            rel.with_file_name("*.docmeta")
+        }
         _ => rel,
     };
     (step.op, rel)
@@ -190,8 +193,12 @@ struct Setup {
     /// Steps of the transaction's commit.
     commit: Vec<Step>,
     /// The index in `commit` of the commit mark (the journal's rename; for one
-    /// document, its metadata file's).
+    /// document, the publication of its generation).
     mark: usize,
+    /// Whether the mark is the publication (one document): a publication that
+    /// fails may or may not have reached the generation file, so the handle then
+    /// refuses writes and the next open finds the transaction whole or absent.
+    mark_is_publish: bool,
     /// The index in `commit` of the publication of its generation: from there on the
     /// handle's image holds the transaction.
     publish: usize,
@@ -223,14 +230,14 @@ fn setup_with(durability: Durability, transaction: Transaction) -> Setup {
     let after = state(&store);
     let commit = tracer.trace()[open_steps..].to_vec();
     drop(store);
-    let mark = commit
-        .iter()
-        .position(|s| s.op == FsOp::Rename && s.path.extension().is_some_and(|e| e == "commit"))
-        .expect("the commit renames its journal");
     let publish = commit
         .iter()
         .position(|s| s.op == FsOp::Publish)
         .expect("the commit publishes its generation");
+    let journal = commit
+        .iter()
+        .position(|s| s.op == FsOp::Rename && s.path.extension().is_some_and(|e| e == "commit"));
+    let mark = journal.unwrap_or(publish);
     Setup {
         _dir: dir,
         base: base_path,
@@ -241,6 +248,7 @@ fn setup_with(durability: Durability, transaction: Transaction) -> Setup {
         open_steps,
         commit,
         mark,
+        mark_is_publish: journal.is_none(),
         publish,
         transaction,
     }
@@ -311,7 +319,13 @@ fn case(setup: &Setup, scratch: &Path, k: usize, (name, code): (&str, i32), mode
     }
     // Readers of the open handle see the last whole state: the one before, or,
     // once the files are in place and the generation is being published, the one after.
-    let installed = k >= setup.publish;
+    let installed = if setup.mark_is_publish {
+        // The handle installs what it committed once its publication succeeded; a
+        // publication done and then reported failed is read back from the record.
+        k > setup.publish || (k == setup.publish && mode == Mode::Late)
+    } else {
+        k >= setup.publish
+    };
     assert!(
         same_but_replaced(
             &state(&store),
@@ -326,12 +340,27 @@ fn case(setup: &Setup, scratch: &Path, k: usize, (name, code): (&str, i32), mode
     fault.clear();
     // A step done and then reported failed counts as done: the commit mark's rename
     // then commits the transaction.
-    let before_mark = if mode == Mode::Late {
+    let before_mark = if mode == Mode::Late || setup.mark_is_publish {
         k < setup.mark
     } else {
         k <= setup.mark
     };
-    let expected = expected_after_failure(&store, &err, before_mark, &setup.after, &what);
+    let expected = if setup.mark_is_publish && k == setup.mark {
+        // The publication failed: whether it reached the generation file is not
+        // known to the handle; the next open finds the transaction whole (it did,
+        // reported failed afterwards) or absent (it did not).
+        assert!(
+            err.to_string().contains("whether the commit took effect"),
+            "{what}: {err}"
+        );
+        if mode == Mode::Late {
+            setup.after.clone()
+        } else {
+            setup.before.clone()
+        }
+    } else {
+        expected_after_failure(&store, &err, before_mark, &setup.after, &what)
+    };
     if !before_mark {
         // Past the mark the handle refuses writes.
         let refused = store
@@ -506,25 +535,25 @@ fn every_step_of_a_commit_done_then_reported_failed() {
 }
 
 /// A one-document commit (its metadata, and its staged bytes moved into place) at
-/// every step, in every mode. Since format version 3 it goes through the journal
-/// like every transaction of several files, so that other processes learn of it
-/// from its record: before its mark the store is as before; after it the handle
-/// is poisoned or shows it, and the next writer rolls it forward (the staged bytes
-/// moved into place by the journal's `mv`).
+/// every step, in every mode. Since format version 5 it stages its metadata beside
+/// its bytes and takes the one-file sequence (record, publication as its commit
+/// mark, renames), so that other processes still learn of it from its record:
+/// before its mark the store is as before; at it (a publication that failed) the
+/// next open finds it whole or absent; after it the handle is poisoned or shows
+/// it, and the next writer rolls it forward from its record.
 #[test]
 fn every_step_of_a_one_document_commit_failing() {
     for transaction in [one_document as Transaction, one_new_document] {
         let trace = setup_with(Durability::Immediate, transaction);
+        assert!(trace.mark_is_publish, "{:?}", trace.commit);
         assert!(
             trace
                 .commit
                 .iter()
-                .any(|s| s.path.to_string_lossy().ends_with(".commit")),
+                .any(|s| s.op == FsOp::CreateFile && s.path.to_string_lossy().ends_with(".docmeta")),
             "{:?}",
             trace.commit
         );
-        let ops: Vec<FsOp> = trace.commit[trace.mark..].iter().map(|s| s.op).collect();
-        assert!(ops.contains(&FsOp::Publish), "{:?}", trace.commit);
         every_step_of(trace, &ERRORS, Mode::Once);
         every_step_of(
             setup_with(Durability::Immediate, transaction),
@@ -1104,17 +1133,31 @@ fn a_one_file_step_that_took_effect_despite_its_error_is_not_reported_undone() {
     }
 }
 
-/// The steps of a one-file commit (an update, in an existing shard folder), as
-/// `docs/jsonfs.md` lists them: its publication is its commit mark, and it syncs
-/// the file's content and its folder, nothing more.
-#[test]
-fn the_traced_one_file_commit_is_its_record_publication_rename_and_sync() {
+/// The steps `f` takes on the base store (opened with a tracer), and their shapes
+/// (`op path`); the store's folder, in the returned temporary folder.
+fn traced(f: impl FnOnce(&Store)) -> (tempfile::TempDir, PathBuf, Vec<Step>, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store");
     base(&path);
     let tracer = Fault::trace_only();
     let store = open_with(&path, Durability::Immediate, &tracer).unwrap();
-    let steps = steps_of(&tracer, || {
+    let steps = steps_of(&tracer, || f(&store));
+    let shapes = steps
+        .iter()
+        .map(|s| {
+            let (op, rel) = shape(&path, s);
+            format!("{op} {}", rel.display())
+        })
+        .collect();
+    (dir, path, steps, shapes)
+}
+
+/// The steps of a one-file commit (an update, in an existing shard folder), as
+/// `docs/jsonfs.md` lists them: its publication is its commit mark, and it syncs
+/// the file's content and its folder, nothing more.
+#[test]
+fn the_traced_one_file_commit_is_its_record_publication_rename_and_sync() {
+    let (_dir, _, steps, shapes) = traced(|store| {
         store
             .write(|tx| {
                 let mut old = tx.get_node("old")?;
@@ -1123,13 +1166,6 @@ fn the_traced_one_file_commit_is_its_record_publication_rename_and_sync() {
             })
             .unwrap();
     });
-    let shapes: Vec<String> = steps
-        .iter()
-        .map(|s| {
-            let (op, rel) = shape(&path, s);
-            format!("{op} {}", rel.display())
-        })
-        .collect();
     let shard = names_shard("old");
     assert_eq!(
         shapes,
@@ -1149,6 +1185,49 @@ fn the_traced_one_file_commit_is_its_record_publication_rename_and_sync() {
         ]
     );
     assert_eq!(steps.iter().filter(|s| s.op.is_sync()).count(), 2);
+}
+
+/// The steps of a one-document commit (a replacement, in folders that exist), as
+/// `docs/jsonfs.md` lists them: its metadata staged beside its bytes, both and
+/// `journal/` synced (at once, outside fault injection), its record and its
+/// publication (the commit mark), both renames, their two folders synced (at
+/// once), the record moved into the log — five syncs in two rounds, against the
+/// bare durable write's two.
+#[test]
+fn the_traced_one_document_commit_is_two_rounds_of_syncs_around_its_record() {
+    let (_dir, path, steps, shapes) = traced(|store| store.write(one_document).unwrap());
+    use kgstore_core::DocumentRead;
+    use kgstore_jsonfs::names::{EXTENSION, encode_name, fit, shard};
+    let stem = fit(encode_name("docs/old.txt"));
+    let meta_dir = format!("docmeta/{}", shard(&stem));
+    let meta = format!("{meta_dir}/{stem}{EXTENSION}");
+    assert_eq!(
+        shapes,
+        [
+            "write-lock LOCK".to_owned(),
+            "create-file journal/*.staged".into(),
+            "write-file journal/*.staged".into(),
+            "create-file journal/*.docmeta".into(),
+            "write-file journal/*.docmeta".into(),
+            "sync-file journal/*.staged".into(),
+            "sync-file journal/*.docmeta".into(),
+            "sync-dir journal".into(),
+            "create-file journal/.tmp-*".into(),
+            "write-file journal/.tmp-*".into(),
+            "rename journal/00000000000000000002.pending".into(),
+            "publish journal/log/generation".into(),
+            format!("rename {meta}"),
+            "rename documents/docs/old.txt".into(),
+            format!("sync-dir {meta_dir}"),
+            "sync-dir documents/docs".into(),
+            "rename journal/log/00000000000000000002".into(),
+            "write-lock LOCK".into(),
+        ]
+    );
+    assert_eq!(steps.iter().filter(|s| s.op.is_sync()).count(), 5);
+    let store = open_plain(&path);
+    assert_eq!(store.read_document("docs/old.txt").unwrap(), b"v2, longer");
+    assert!(store.check().unwrap().is_ok());
 }
 
 /// The shard folder of a node's file.

@@ -50,6 +50,9 @@ pub const CYCLES_VAR: &str = "KGSTORE_CRASH_CYCLES";
 pub const SEED_VAR: &str = "KGSTORE_CRASH_SEED";
 /// The longest random wait before a kill, in milliseconds.
 pub const MAX_DELAY_VAR: &str = "KGSTORE_CRASH_MAX_DELAY_MS";
+/// Set to `off` in a child's environment: the workload leaves its events out
+/// ([`Harness::without_events`]).
+pub const EVENTS_VAR: &str = "KGSTORE_CRASH_EVENTS";
 /// Overrides the child binary (to run a copy while the build tree changes).
 pub const CHILD_VAR: &str = "KGSTORE_CRASH_CHILD";
 /// Where the stores go: a folder on the file system to test.
@@ -138,6 +141,8 @@ pub struct Harness {
     pub expect: Expect,
     /// How many writers share the store: 1, or 2 ([`Harness::two_writers`]).
     pub writers: usize,
+    /// Whether the workload appends its events ([`Harness::without_events`]).
+    pub events: bool,
 }
 
 /// What a run saw.
@@ -342,7 +347,16 @@ impl Harness {
             max_delay: Duration::from_millis(env_u64(MAX_DELAY_VAR, DEFAULT_MAX_DELAY_MS)),
             expect: Expect::Durable,
             writers: 1,
+            events: true,
         }
+    }
+
+    /// The same harness with the workload's events left out (one writer), so that
+    /// a note is one document written alone: the JSON-files backend's
+    /// one-document commit.
+    pub fn without_events(mut self) -> Self {
+        self.events = false;
+        self
     }
 
     /// The same harness with two writers sharing the store.
@@ -462,6 +476,9 @@ impl Harness {
             .arg(with_param(url, &format!("lock_timeout_ms={wait}")))
             .arg(self.seed.to_string())
             .arg(start.to_string());
+        if !self.events {
+            command.env(EVENTS_VAR, "off");
+        }
         if let Some(lane) = lane {
             command.arg(lane.prefix());
         }
@@ -577,7 +594,9 @@ impl Harness {
         acked_count: u64,
     ) -> Result<u64, String> {
         model.set_events(
-            workload::keeps_events(store).map_err(|e| format!("cannot read the log: {e}"))?,
+            self.events
+                && workload::keeps_events(store)
+                    .map_err(|e| format!("cannot read the log: {e}"))?,
         )?;
         let check = store.check().map_err(|e| format!("check failed: {e}"))?;
         if !check.is_ok() {
@@ -937,8 +956,10 @@ pub fn child_main(args: &[String], out: &mut impl Write) -> Result<(), String> {
     writeln!(out, "{READY}").map_err(|e| e.to_string())?;
     out.flush().map_err(|e| e.to_string())?;
     let max = 100_000;
+    let events = std::env::var(EVENTS_VAR).map_or(true, |v| v != "off");
     for g in start..start + max {
         match lane {
+            None if !events => store.write(|tx| workload::apply_without_events(tx, seed, g)),
             None => store.write(|tx| workload::apply(tx, seed, g)),
             Some(l) => store.write(|tx| {
                 LANES[l].apply(tx, lane_seed(seed, l), g)?;

@@ -11,7 +11,10 @@
 //!   deletion of groups at least [`LIFETIME`] transactions old, sometimes an edge
 //!   deletion, the deletion of old solo nodes, and a counter transfer;
 //! - a **solo** node `s{g}` alone (a one-entity commit);
-//! - a **transfer** alone: two counters and the ledger, updated together.
+//! - a **transfer** alone: two counters and the ledger, updated together;
+//! - a **note**: one document `notes/n{g % 8}.txt` written (created or replaced)
+//!   and nothing else — on a store without events (see [`apply_without_events`])
+//!   the one-document commit of the JSON-files backend.
 //!
 //! Counters move together in one transaction, so their sum is [`COUNTER_TOTAL`]
 //! in every committed state: a partly visible transaction shows at once.
@@ -129,6 +132,11 @@ impl Lane {
         format!("{}solo/s{g}.txt", self.0)
     }
 
+    /// The key of the note transaction `g` writes (eight keys, written over and over).
+    pub fn note_key(self, g: u64) -> String {
+        format!("{}notes/n{}.txt", self.0, g % 8)
+    }
+
     /// The name of the solo node of transaction `g`.
     pub fn solo(self, g: u64) -> String {
         format!("{}s{g}", self.0)
@@ -156,6 +164,8 @@ pub enum Kind {
     Solo,
     /// A counter transfer alone.
     Transfer,
+    /// One document written alone.
+    Note,
 }
 
 /// The kind of transaction `g` of seed `seed`.
@@ -166,6 +176,7 @@ pub fn kind(seed: u64, g: u64) -> Kind {
     match Rng::derive(seed, g).below(8) {
         0 => Kind::Solo,
         1 => Kind::Transfer,
+        2 => Kind::Note,
         _ => Kind::Group,
     }
 }
@@ -204,8 +215,19 @@ pub fn apply(tx: &mut WriteTx<'_>, seed: u64, g: u64) -> Result<()> {
     apply_in(tx, seed, g, Lane::SOLE)
 }
 
+/// Applies transaction `g` of seed `seed` in `tx` without its event (and
+/// transaction 0 without turning the change feed on), as on a store that keeps
+/// none: a note is then one document written and nothing else.
+pub fn apply_without_events(tx: &mut WriteTx<'_>, seed: u64, g: u64) -> Result<()> {
+    apply_with(tx, seed, g, Lane::SOLE, false)
+}
+
 fn apply_in(tx: &mut WriteTx<'_>, seed: u64, g: u64, lane: Lane) -> Result<()> {
     let events = holds_events(tx)?;
+    apply_with(tx, seed, g, lane, events)
+}
+
+fn apply_with(tx: &mut WriteTx<'_>, seed: u64, g: u64, lane: Lane, events: bool) -> Result<()> {
     let docs = holds_documents(tx)?;
     let mut rng = Rng::derive(seed, g);
     if events {
@@ -274,6 +296,13 @@ fn apply_in(tx: &mut WriteTx<'_>, seed: u64, g: u64, lane: Lane) -> Result<()> {
             Ok(())
         }
         Kind::Transfer => transfer(tx, g, &mut rng, lane),
+        Kind::Note => {
+            let text = format!("note {g}\n{}", "n".repeat(rng.index(2000)));
+            if docs {
+                tx.write_document(&lane.note_key(g), text)?;
+            }
+            Ok(())
+        }
     }
 }
 

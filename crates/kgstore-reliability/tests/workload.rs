@@ -55,7 +55,13 @@ fn the_workload_is_deterministic_and_every_transaction_changes_the_store() {
         assert_ne!(pair[0], pair[1]);
     }
     let kinds: Vec<Kind> = (0..200).map(|g| workload::kind(7, g)).collect();
-    for kind in [Kind::Setup, Kind::Group, Kind::Solo, Kind::Transfer] {
+    for kind in [
+        Kind::Setup,
+        Kind::Group,
+        Kind::Solo,
+        Kind::Transfer,
+        Kind::Note,
+    ] {
         assert!(kinds.contains(&kind), "{kind:?} never comes");
     }
 }

@@ -979,7 +979,9 @@ impl Backend for SqliteBackend {
     }
 
     /// No transaction until the method asks for one: a method of one statement
-    /// (`get_node`) runs without `BEGIN` and `ROLLBACK`, a sixth of its work.
+    /// (`get_node`, a small document's `doc_bytes`) runs without `BEGIN` and
+    /// `ROLLBACK`, a sixth of its work; a document kept in chunks, which takes
+    /// several statements, begins a transaction first (`Q::doc_bytes`).
     fn begin_one(&self) -> Result<Box<dyn ReadTxn + '_>> {
         Ok(Box::new(self.read_txn(false)?))
     }

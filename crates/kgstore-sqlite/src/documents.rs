@@ -198,8 +198,17 @@ impl<'a> Q<'a> {
         match row {
             None => Ok(None),
             Some((size, Some(bytes))) => Ok(Some((size, bytes))),
-            // Kept in chunks: read through the metadata, as `get_doc` does.
-            Some((_, None)) => Ok(self.get_doc(key)?.map(|d| (d.meta.size, d.content))),
+            // Kept in chunks: read through the metadata, as `get_doc` does, in one
+            // transaction (a one-call read may have begun none: `begin_one`).
+            Some((_, None)) => {
+                if self.conn.is_autocommit() {
+                    self.conn
+                        .prepare_cached("BEGIN")
+                        .and_then(|mut s| s.execute([]))
+                        .ctx(self.ctx, || format!("reading {}", subject(key)))?;
+                }
+                Ok(self.get_doc(key)?.map(|d| (d.meta.size, d.content)))
+            }
         }
     }
 
@@ -418,10 +427,24 @@ struct ChunkReader<'a> {
     seq: i64,
     blob: Option<Blob<'a>>,
     done: u64,
+    /// The connection's memory-map size, put back when the reader is dropped.
+    mmap: Option<i64>,
 }
 
 impl<'a> ChunkReader<'a> {
+    /// A reader of the chunks of document `id`. While it lives, its connection
+    /// reads without its memory map (`PRAGMA mmap_size = 0`, put back on drop):
+    /// every page read through the map stays mapped, counted in the process's
+    /// resident set, for as long as the pooled connection lives, so a streamed
+    /// value of hundreds of MiB would grow the resident set by its size; read
+    /// into the page cache instead, it grows it by at most the cache's size.
     fn new(q: Q<'a>, id: i64, meta: DocumentMeta) -> Self {
+        let mmap = q
+            .conn
+            .pragma_query_value(None, "mmap_size", |row| row.get::<_, i64>(0))
+            .ok()
+            .filter(|size| *size > 0)
+            .filter(|_| q.conn.pragma_update(None, "mmap_size", 0).is_ok());
         Self {
             q,
             id,
@@ -429,6 +452,7 @@ impl<'a> ChunkReader<'a> {
             seq: 0,
             blob: None,
             done: 0,
+            mmap,
         }
     }
 
@@ -453,6 +477,17 @@ impl<'a> ChunkReader<'a> {
         self.blob = Some(blob);
         self.seq += 1;
         Ok(true)
+    }
+}
+
+impl Drop for ChunkReader<'_> {
+    fn drop(&mut self) {
+        self.blob = None;
+        if let Some(size) = self.mmap {
+            // Best effort: a connection that cannot take it back reads without
+            // the map, which is slower but correct.
+            let _ = self.q.conn.pragma_update(None, "mmap_size", size);
+        }
     }
 }
 
@@ -743,7 +778,8 @@ macro_rules! doc_read_via_sql {
                 self.q()?.get_doc(key)
             }
             fn doc_bytes(&self, key: &str) -> Result<Option<(u64, Vec<u8>)>> {
-                self.q()?.doc_bytes(key)
+                // One statement (a document kept in chunks begins a transaction).
+                self.q_one()?.doc_bytes(key)
             }
             fn docs_meta(&self, keys: &[&str]) -> Result<Vec<Option<DocumentMeta>>> {
                 self.q()?.docs_meta(keys)

@@ -344,3 +344,31 @@ fn an_endless_lock_timeout_is_accepted() {
     s.create_node(thing("a")).unwrap();
     assert_eq!(s.count_nodes().unwrap(), 1);
 }
+
+/// A document kept in chunks is streamed without the connection's memory map
+/// (pages read through the map stay in the resident set while the pooled
+/// connection lives: a streamed value would grow it by its size), and the map is
+/// back once the reader is dropped, for the connection's next reads.
+#[test]
+fn a_streamed_chunked_document_gives_its_connection_its_memory_map_back() {
+    use std::io::Read;
+    let (_dir, path) = temp_db();
+    let value: Vec<u8> = (0..1_500_000u32).map(|i| (i % 251) as u8).collect();
+    store(&path)
+        .write_document("big.bin", value.clone())
+        .unwrap();
+    let backend = SqliteBackend::open(&path, options()).unwrap();
+    {
+        let txn = backend.begin_read().unwrap();
+        let docs = txn.documents().unwrap();
+        let meta = docs.doc_meta("big.bin").unwrap().unwrap();
+        let mut read = Vec::new();
+        docs.open_doc(&meta)
+            .unwrap()
+            .read_to_end(&mut read)
+            .unwrap();
+        assert!(read == value);
+    }
+    // The pool hands the same connection out again.
+    assert_eq!(backend.settings().unwrap().reader.mmap_size, 1 << 30);
+}

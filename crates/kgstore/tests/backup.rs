@@ -285,6 +285,19 @@ fn migration_with_events_memory_sqlite_jsonfs_sqlite_is_byte_identical() {
     migrate_through(rich_store(), &["sqlite", "jsonfs", "sqlite"]);
 }
 
+/// Issue 12's hostile keys (traversal, separators, reserved names, case and
+/// Unicode twins, the longest allowed key and segment): every allowed one, with its
+/// own bytes as content, goes through backups and restores into every backend and
+/// comes out byte for byte, with the same backup files at every hop.
+#[test]
+fn every_allowed_hostile_document_key_migrates_byte_for_byte() {
+    let source = memory();
+    let written =
+        kgstore_core::suite::write_allowed_keys(&source, &kgstore_core::suite::hostile_keys());
+    assert!(written.len() >= 50, "{}", written.len());
+    migrate_through(source, &["sqlite", "jsonfs", "git", "sqlite"]);
+}
+
 /// Backs `source` up and restores it through `backends` in turn, each hop backed up
 /// again: every store exports, holds and backs up exactly the same.
 fn migrate_through(source: Store, backends: &[&str]) {

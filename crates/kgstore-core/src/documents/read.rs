@@ -45,11 +45,19 @@ pub trait DocumentRead {
     #[doc(hidden)]
     fn with_docs<R>(&self, f: impl FnMut(&dyn DocRead) -> Result<R>) -> Result<R>;
 
+    /// As [`with_docs`](Self::with_docs), for `f` that makes exactly one
+    /// primitive read (a [`Store`](crate::Store) may then skip beginning a
+    /// transaction of its own: [`Backend::begin_one`](crate::Backend::begin_one)).
+    #[doc(hidden)]
+    fn with_one_doc_read<R>(&self, f: impl FnMut(&dyn DocRead) -> Result<R>) -> Result<R> {
+        self.with_docs(f)
+    }
+
     /// The bytes of the document at `key`, or [`Error::DocumentNotFound`].
     fn read_document(&self, key: &str) -> Result<Vec<u8>> {
         check_key(key)?;
         // A missing document is the caller's answer, not a failed read (metrics).
-        self.with_docs(|d| {
+        self.with_one_doc_read(|d| {
             d.doc_bytes(key)?
                 .map(|(size, content)| {
                     check_size(key, size, content.len() as u64)?;

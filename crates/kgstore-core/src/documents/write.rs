@@ -35,18 +35,13 @@ impl DocumentRead for Store {
     /// it is tried again on a fresh one (the reads that pass bytes on as they go
     /// are [`read_document_to`](Self::read_document_to)'s, tried again only while
     /// none has been passed on).
-    fn with_docs<R>(&self, mut f: impl FnMut(&dyn DocRead) -> Result<R>) -> Result<R> {
-        let backend = self.backend_name();
-        let what = crate::observe::query_name(&f);
-        let mut retries = 0;
-        loop {
-            match self.call(what, |txn| f(docs_of(txn, backend)?)) {
-                Err(e) if e.kind() == ErrorKind::Conflict && retries < STALE_READ_RETRIES => {
-                    retries += 1;
-                }
-                outcome => return outcome,
-            }
-        }
+    fn with_docs<R>(&self, f: impl FnMut(&dyn DocRead) -> Result<R>) -> Result<R> {
+        self.retried(f, false)
+    }
+
+    /// As `with_docs`, on the backend's transaction for a single read.
+    fn with_one_doc_read<R>(&self, f: impl FnMut(&dyn DocRead) -> Result<R>) -> Result<R> {
+        self.retried(f, true)
     }
 
     /// As the trait's, tried again on a fresh snapshot only while nothing has been
@@ -61,6 +56,31 @@ impl DocumentRead for Store {
                         && counted.written == 0
                         && retries < STALE_READ_RETRIES =>
                 {
+                    retries += 1;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+}
+
+impl Store {
+    /// Runs a one-call read of documents, tried again on a fresh snapshot after a
+    /// [`Error::Conflict`] (see `with_docs`); `single`: `f` makes exactly one
+    /// primitive read ([`Backend::begin_one`](crate::Backend::begin_one)).
+    fn retried<R>(&self, mut f: impl FnMut(&dyn DocRead) -> Result<R>, single: bool) -> Result<R> {
+        let backend = self.backend_name();
+        let what = crate::observe::query_name(&f);
+        let mut retries = 0;
+        loop {
+            let read = |txn: &dyn ReadTxn| f(docs_of(txn, backend)?);
+            let outcome = if single {
+                self.call_on(what, |b| b.begin_one(), read)
+            } else {
+                self.call(what, read)
+            };
+            match outcome {
+                Err(e) if e.kind() == ErrorKind::Conflict && retries < STALE_READ_RETRIES => {
                     retries += 1;
                 }
                 outcome => return outcome,

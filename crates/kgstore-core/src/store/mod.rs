@@ -359,7 +359,7 @@ impl Store {
 
     /// [`Store::call`] on the transaction `begin` starts.
     #[inline]
-    fn call_on<'s, R>(
+    pub(crate) fn call_on<'s, R>(
         &'s self,
         what: fn() -> &'static str,
         begin: impl FnOnce(&'s dyn Backend) -> Result<Box<dyn ReadTxn + 's>>,

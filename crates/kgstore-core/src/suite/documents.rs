@@ -1368,6 +1368,39 @@ pub fn doc_one_call_reads_succeed_while_another_thread_replaces_the_document(f: 
     assert_eq!(s.read_document("hot").unwrap(), b"60");
 }
 
+/// `store.read_document` of a document larger than a SQLite row keeps (stored in
+/// chunks: several statements, where a small one is read by a single one) while
+/// another thread replaces it again and again: every read is one whole version,
+/// never chunks of two.
+pub fn doc_one_call_reads_of_a_large_document_being_replaced_are_whole(f: Fixture) {
+    let s = &f.store;
+    let version = |i: u8| vec![i; 600_000 + usize::from(i) * 1_000];
+    s.write_document("big", version(0)).unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let writer = s.clone();
+        let done = &done;
+        scope.spawn(move || {
+            for i in 1..=12 {
+                writer.write_document("big", version(i)).unwrap();
+            }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        let mut reads = 0;
+        while !done.load(std::sync::atomic::Ordering::SeqCst) || reads == 0 {
+            let bytes = s.read_document("big").unwrap();
+            let first = bytes[0];
+            assert!(
+                bytes == version(first),
+                "read {} bytes starting with {first}: not one whole version",
+                bytes.len()
+            );
+            reads += 1;
+        }
+    });
+    assert_eq!(s.read_document("big").unwrap(), version(12));
+}
+
 pub fn doc_check_is_clean_with_documents(f: Fixture) {
     let s = &f.store;
     sample(s);

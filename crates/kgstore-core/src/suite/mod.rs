@@ -198,6 +198,7 @@ macro_rules! __suite_documents {
             doc_many_in_one_transaction, doc_keys_are_apart_from_node_names,
             doc_concurrent_expected_version_writes_are_exact,
             doc_one_call_reads_succeed_while_another_thread_replaces_the_document,
+            doc_one_call_reads_of_a_large_document_being_replaced_are_whole,
             doc_check_is_clean_with_documents,
             doc_reopen_keeps_documents, documents_model_check,
         );
