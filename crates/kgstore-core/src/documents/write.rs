@@ -9,7 +9,7 @@ use super::key::{ancestors, check_key};
 use super::meta::{DocumentMeta, Sha256Digest, content_type_rule, guess_content_type};
 use super::ops::{DocumentWrite, Precondition, WriteOptions};
 use super::read::{DocumentRead, DocumentReader, unsupported};
-use crate::backend::ReadTxn;
+use crate::backend::{Backend, ReadTxn};
 use crate::error::{Error, ErrorKind, Result};
 use crate::store::{GraphRead, ReadTx, Store, WriteTx};
 use crate::validate::{self, shorten};
@@ -36,12 +36,12 @@ impl DocumentRead for Store {
     /// are [`read_document_to`](Self::read_document_to)'s, tried again only while
     /// none has been passed on).
     fn with_docs<R>(&self, f: impl FnMut(&dyn DocRead) -> Result<R>) -> Result<R> {
-        self.retried(f, false)
+        self.retried(f, |b| b.begin_call())
     }
 
     /// As `with_docs`, on the backend's transaction for a single read.
     fn with_one_doc_read<R>(&self, f: impl FnMut(&dyn DocRead) -> Result<R>) -> Result<R> {
-        self.retried(f, true)
+        self.retried(f, |b| b.begin_one())
     }
 
     /// As the trait's, tried again on a fresh snapshot only while nothing has been
@@ -66,20 +66,20 @@ impl DocumentRead for Store {
 
 impl Store {
     /// Runs a one-call read of documents, tried again on a fresh snapshot after a
-    /// [`Error::Conflict`] (see `with_docs`); `single`: `f` makes exactly one
-    /// primitive read ([`Backend::begin_one`](crate::Backend::begin_one)).
-    fn retried<R>(&self, mut f: impl FnMut(&dyn DocRead) -> Result<R>, single: bool) -> Result<R> {
+    /// [`Error::Conflict`] (see `with_docs`), each time on the transaction `begin`
+    /// starts (`begin_call`, or [`Backend::begin_one`](crate::Backend::begin_one)
+    /// when `f` makes exactly one primitive read).
+    fn retried<R>(
+        &self,
+        mut f: impl FnMut(&dyn DocRead) -> Result<R>,
+        begin: impl for<'s> Fn(&'s dyn Backend) -> Result<Box<dyn ReadTxn + 's>>,
+    ) -> Result<R> {
         let backend = self.backend_name();
         let what = crate::observe::query_name(&f);
         let mut retries = 0;
         loop {
             let read = |txn: &dyn ReadTxn| f(docs_of(txn, backend)?);
-            let outcome = if single {
-                self.call_on(what, |b| b.begin_one(), read)
-            } else {
-                self.call(what, read)
-            };
-            match outcome {
+            match self.call_on(what, &begin, read) {
                 Err(e) if e.kind() == ErrorKind::Conflict && retries < STALE_READ_RETRIES => {
                     retries += 1;
                 }
