@@ -10,6 +10,9 @@
 //! transaction leaves no row, and the next one takes the same positions: there are
 //! no gaps, not even transient ones.
 
+use std::sync::OnceLock;
+
+use kgstore_core::documents::Sha256Digest;
 use kgstore_core::events::{LogRecord, LogScan, NewRecord, RemoveWhere};
 use kgstore_core::{Error, Result};
 use rusqlite::types::Value as SqlValue;
@@ -137,98 +140,152 @@ struct Row<'a> {
     recorded_at: i64,
     commit: u64,
     batch: Option<&'a str>,
-    digest: &'a str,
+    /// The digest's 32 bytes (format 7; the store knows it as their 64 hex digits).
+    digest: [u8; 32],
     removed: bool,
 }
 
-/// The insert of rows into table `events`, on one cached statement.
-struct Inserter<'c> {
-    stmt: rusqlite::CachedStatement<'c>,
-    ctx: &'c Ctx,
+/// The columns of table `events`, in the order [`bind`] binds them.
+const INSERT_COLUMNS: usize = 12;
+
+/// Rows per `INSERT` statement, largest first: an append's rows go in as few
+/// statements as these sizes make (100 rows: three of 32 and four of 1), since
+/// SQLite runs one multi-row statement for about four fifths of the CPU of its
+/// rows one by one (`docs/benchmarks.md`, "The event store", Session 8).
+const INSERT_ROWS: [usize; 3] = [32, 8, 1];
+
+/// The statement inserting `rows` rows (one of [`INSERT_ROWS`]), made once.
+fn insert_sql(rows: usize) -> &'static str {
+    static SQL: OnceLock<[String; INSERT_ROWS.len()]> = OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        INSERT_ROWS.map(|n| {
+            let one = format!("({})", vec!["?"; INSERT_COLUMNS].join(", "));
+            format!(
+                "INSERT INTO events (position, stream, version, id, type, data, metadata, \
+                 recorded_at, commit_pos, batch, digest, removed) VALUES {}",
+                vec![one.as_str(); n].join(", ")
+            )
+        })
+    });
+    INSERT_ROWS
+        .iter()
+        .position(|&n| n == rows)
+        .map_or("", |i| all[i].as_str())
 }
 
-impl<'c> Inserter<'c> {
-    /// Starts inserting rows that must continue the log contiguously (checked
-    /// against the first row's position).
-    fn new(conn: &'c Connection, ctx: &'c Ctx, first: Option<u64>) -> Result<Self> {
-        check_next(first, head(conn, ctx)?)?;
-        let stmt = conn
-            .prepare_cached(
-                "INSERT INTO events (position, stream, version, id, type, data, metadata, \
-                 recorded_at, commit_pos, batch, digest, removed) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            )
-            .ctx(ctx, || "preparing an append to table events".into())?;
-        Ok(Self { stmt, ctx })
-    }
+/// Binds `r` to the parameters of one row of an insert, the first at `at`.
+fn bind(stmt: &mut rusqlite::Statement<'_>, at: usize, r: &Row<'_>) -> Result<()> {
+    let position = int(r.position, "event position")?;
+    let version = int(r.version, "event version")?;
+    let commit = int(r.commit, "event commit")?;
+    let bound = (|| {
+        stmt.raw_bind_parameter(at, position)?;
+        stmt.raw_bind_parameter(at + 1, r.stream)?;
+        stmt.raw_bind_parameter(at + 2, version)?;
+        stmt.raw_bind_parameter(at + 3, r.id)?;
+        stmt.raw_bind_parameter(at + 4, r.event_type)?;
+        stmt.raw_bind_parameter(at + 5, r.data)?;
+        stmt.raw_bind_parameter(at + 6, r.metadata)?;
+        stmt.raw_bind_parameter(at + 7, r.recorded_at)?;
+        stmt.raw_bind_parameter(at + 8, commit)?;
+        stmt.raw_bind_parameter(at + 9, r.batch)?;
+        stmt.raw_bind_parameter(at + 10, &r.digest[..])?;
+        stmt.raw_bind_parameter(at + 11, r.removed)
+    })();
+    bound.map_err(|e| Error::backend("sqlite", format!("binding event '{}': {e}", r.id)))
+}
 
-    fn row(&mut self, r: Row<'_>) -> Result<()> {
-        self.stmt
-            .execute(params![
-                int(r.position, "event position")?,
-                r.stream,
-                int(r.version, "event version")?,
-                r.id,
-                r.event_type,
-                r.data,
-                r.metadata,
-                r.recorded_at,
-                int(r.commit, "event commit")?,
-                r.batch,
-                r.digest,
-                r.removed,
-            ])
-            .ctx(self.ctx, || {
-                format!(
-                    "appending event '{}' at position {} to table events",
-                    r.id, r.position
-                )
-            })?;
-        Ok(())
+/// Inserts `rows`, which must continue the log contiguously (checked against the
+/// first row's position), in as few statements as [`INSERT_ROWS`] allows.
+fn insert(conn: &Connection, ctx: &Ctx, rows: &[Row<'_>]) -> Result<()> {
+    check_next(rows.first().map(|r| r.position), head(conn, ctx)?)?;
+    let mut rest = rows;
+    for n in INSERT_ROWS {
+        if rest.len() < n {
+            continue;
+        }
+        // One statement per size, run for every group of `n` rows (each run
+        // rebinds every parameter).
+        let mut stmt = conn
+            .prepare_cached(insert_sql(n))
+            .ctx(ctx, || "preparing an append to table events".into())?;
+        while rest.len() >= n {
+            let (these, more) = rest.split_at(n);
+            for (i, r) in these.iter().enumerate() {
+                bind(&mut stmt, 1 + i * INSERT_COLUMNS, r)?;
+            }
+            stmt.raw_execute()
+                .ctx(ctx, || match (these.first(), these.last()) {
+                    (Some(first), Some(last)) => format!(
+                        "appending events at positions {} to {} to table events",
+                        first.position, last.position
+                    ),
+                    _ => "appending events to table events".to_owned(),
+                })?;
+            rest = more;
+        }
     }
+    Ok(())
 }
 
 /// Inserts `records` as they are (imports and restores), serialising their data
 /// and metadata.
 pub(crate) fn append(conn: &Connection, ctx: &Ctx, records: &[LogRecord]) -> Result<()> {
-    let mut insert = Inserter::new(conn, ctx, records.first().map(|r| r.position))?;
+    let mut json = Vec::with_capacity(records.len());
     for r in records {
         let subject = || format!("event '{}' at position {}", r.id, r.position);
-        insert.row(Row {
+        let digest: Sha256Digest = r.digest.parse().map_err(|_| {
+            Error::invalid_input(subject(), "its digest is not 64 lower-case hex digits")
+        })?;
+        json.push((
+            to_json(&r.data, subject)?,
+            to_json(&r.metadata, subject)?,
+            digest.0,
+        ));
+    }
+    let rows: Vec<Row<'_>> = records
+        .iter()
+        .zip(&json)
+        .map(|(r, (data, metadata, digest))| Row {
             position: r.position,
             stream: &r.stream,
             version: r.version,
             id: &r.id,
             event_type: &r.event_type,
-            data: &to_json(&r.data, subject)?,
-            metadata: &to_json(&r.metadata, subject)?,
+            data,
+            metadata,
             recorded_at: r.recorded_at.as_micros(),
             commit: r.commit,
             batch: r.batch.as_deref(),
-            digest: &r.digest,
+            digest: *digest,
             removed: r.removed,
-        })?;
-    }
-    Ok(())
+        })
+        .collect();
+    insert(conn, ctx, &rows)
 }
 
 /// Inserts the store's new events, storing the JSON text it made of them.
 pub(crate) fn append_new(conn: &Connection, ctx: &Ctx, records: &[NewRecord<'_>]) -> Result<()> {
-    let mut insert = Inserter::new(conn, ctx, records.first().map(|r| r.position))?;
+    // Only where the store could not hand over its text (see `NewRecord::json`).
+    let mut owned = Vec::new();
+    for r in records.iter().filter(|r| r.json.is_none()) {
+        let subject = || format!("event '{}' at position {}", r.id, r.position);
+        owned.push((
+            to_json(r.data, subject)?,
+            to_json(&r.metadata.to_map(), subject)?,
+        ));
+    }
+    let mut owned = owned.iter();
+    let mut rows = Vec::with_capacity(records.len());
     for r in records {
-        let owned;
         let (data, metadata) = match r.json {
             Some(json) => (json.data, json.metadata),
-            None => {
-                let subject = || format!("event '{}' at position {}", r.id, r.position);
-                owned = (
-                    to_json(r.data, subject)?,
-                    to_json(&r.metadata.to_map(), subject)?,
-                );
-                (owned.0.as_str(), owned.1.as_str())
-            }
+            None => owned
+                .next()
+                .map(|(data, metadata)| (data.as_str(), metadata.as_str()))
+                .ok_or_else(|| Error::backend("sqlite", "an event's JSON text went missing"))?,
         };
-        insert.row(Row {
+        rows.push(Row {
             position: r.position,
             stream: r.stream,
             version: r.version,
@@ -239,11 +296,11 @@ pub(crate) fn append_new(conn: &Connection, ctx: &Ctx, records: &[NewRecord<'_>]
             recorded_at: r.recorded_at.as_micros(),
             commit: r.commit,
             batch: r.batch,
-            digest: r.digest,
+            digest: r.digest_bytes,
             removed: false,
-        })?;
+        });
     }
-    Ok(())
+    insert(conn, ctx, &rows)
 }
 
 pub(crate) fn remove(

@@ -22,16 +22,18 @@ pub const APPLICATION_ID: i64 = 0x4B47_5354;
 ///
 /// The versions, each with what it added (named in one place: [`DOCUMENTS_SINCE`],
 /// `search::SEARCH_VERSION`, [`EVENTS_SINCE`], [`COMPACT_EDGES_SINCE`],
-/// [`PENDING_TERMS_SINCE`]): 1, the
+/// [`PENDING_TERMS_SINCE`], [`NARROW_EVENTS_SINCE`]): 1, the
 /// graph; 2, the documents' tables; 3, the search index (`search_*` tables, FTS5);
 /// 4, the event store (`events`, `event_state`); 5, edges kept in their key's
 /// order (a `WITHOUT ROWID` table) with only the indexes queries use; 6, new
-/// search terms recorded in a small table first (`search_terms_pending`). Opened
+/// search terms recorded in a small table first (`search_terms_pending`); 7, the
+/// event log's digests as 32-byte blobs and no index on event types. Opened
 /// read-only, an older file is read as it is: it holds no documents before 2,
 /// searching reads every node before 3, its event log is empty before 4, and its
-/// edges are read through its own indexes before 5 (the same answers), and all
-/// its terms are in `search_terms` before 6.
-pub const FORMAT_VERSION: i64 = PENDING_TERMS_SINCE;
+/// edges are read through its own indexes before 5 (the same answers), all its
+/// terms are in `search_terms` before 6, and its events' digests are hex text
+/// (with an index that reads no longer use) before 7.
+pub const FORMAT_VERSION: i64 = NARROW_EVENTS_SINCE;
 
 /// The oldest format version this crate opens.
 pub const OLDEST_FORMAT_VERSION: i64 = 1;
@@ -46,6 +48,9 @@ pub const COMPACT_EDGES_SINCE: i64 = 5;
 /// The format version that records new search terms in a small table first
 /// (`search_terms_pending`, filled into `search_terms` a thousand at a time).
 pub const PENDING_TERMS_SINCE: i64 = crate::search::PENDING_TERMS_SINCE;
+/// The format version whose event log keeps each digest as 32 bytes instead of 64
+/// hex characters and has no `(type, position)` index ([`NARROW_EVENTS_DDL`]).
+pub const NARROW_EVENTS_SINCE: i64 = 7;
 
 /// What one format version adds to the one before.
 pub(crate) struct Migration {
@@ -87,6 +92,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
         to: PENDING_TERMS_SINCE,
         ddl: crate::search::PENDING_TERMS_DDL,
+        fill: None,
+    },
+    Migration {
+        to: NARROW_EVENTS_SINCE,
+        ddl: NARROW_EVENTS_DDL,
         fill: None,
     },
 ];
@@ -244,6 +254,33 @@ CREATE TABLE event_state (
     value TEXT NOT NULL,
     PRIMARY KEY (space, key)
 ) STRICT, WITHOUT ROWID;
+";
+
+/// Format 7's event log (see `docs/design.md`, "SQLite format 7"): the table of
+/// [`EVENTS_DDL`] rebuilt with `digest` as the SHA-256's 32 bytes (`unhex` of the
+/// 64 lower-case hex digits kgstore wrote; the store still reads and writes them
+/// as hex) and without the index on `(type, position)`, which cost every append a
+/// fourth B-tree insert: type-filtered reads run along the positions instead.
+pub const NARROW_EVENTS_DDL: &str = "
+CREATE TABLE events_narrow (
+    position    INTEGER PRIMARY KEY,
+    stream      TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    id          TEXT NOT NULL UNIQUE,
+    type        TEXT NOT NULL,
+    data        TEXT NOT NULL,
+    metadata    TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL,
+    commit_pos  INTEGER NOT NULL,
+    batch       TEXT,
+    digest      BLOB NOT NULL,
+    removed     INTEGER NOT NULL,
+    UNIQUE (stream, version)
+) STRICT;
+INSERT INTO events_narrow SELECT position, stream, version, id, type, data, metadata,
+    recorded_at, commit_pos, batch, unhex(digest), removed FROM events ORDER BY position;
+DROP TABLE events;
+ALTER TABLE events_narrow RENAME TO events;
 ";
 
 /// What a connection is for.

@@ -13,7 +13,8 @@ use kgstore_core::{
 };
 use kgstore_sqlite::SqliteBackend;
 use kgstore_sqlite::schema::{
-    APPLICATION_ID, COMPACT_EDGES_SINCE, EVENTS_SINCE, FORMAT_VERSION, PENDING_TERMS_SINCE,
+    APPLICATION_ID, COMPACT_EDGES_SINCE, EVENTS_SINCE, FORMAT_VERSION, NARROW_EVENTS_SINCE,
+    PENDING_TERMS_SINCE,
 };
 use serde_json::json;
 
@@ -327,7 +328,7 @@ fn the_format_5_fixture_still_opens() {
     check_event_store_fixture(COMPACT_EDGES_SINCE);
 }
 
-/// Format 6 (current): the same content, its search terms waiting in
+/// Format 6: the same content, its search terms waiting in
 /// `search_terms_pending` (fewer than a thousand).
 #[test]
 fn the_format_6_fixture_still_opens() {
@@ -338,6 +339,76 @@ fn the_format_6_fixture_still_opens() {
         .unwrap();
     assert!(pending > 0, "the fixture's terms wait");
     check_event_store_fixture(PENDING_TERMS_SINCE);
+}
+
+/// Format 7 (current): the same content, the events' digests as 32-byte blobs
+/// and no index on event types.
+#[test]
+fn the_format_7_fixture_still_opens() {
+    let conn = raw(&fixture(NARROW_EVENTS_SINCE));
+    let digests: Vec<(String, i64)> = conn
+        .prepare("SELECT typeof(digest), length(digest) FROM events")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert!(!digests.is_empty());
+    assert!(
+        digests.iter().all(|d| *d == ("blob".to_owned(), 32)),
+        "{digests:?}"
+    );
+    drop(conn);
+    check_event_store_fixture(NARROW_EVENTS_SINCE);
+}
+
+/// The digests and the log's order of a format-6 file across the rebuild of
+/// format 7: every digest becomes the 32 bytes its hex spelled, the type index
+/// goes, and type-filtered reads, retries and conflicts answer as before.
+#[test]
+fn format_7_keeps_the_digests_of_an_older_log() {
+    let (_dir, path) = copy_of(PENDING_TERMS_SINCE);
+    let before: Vec<(i64, String)> = raw(&path)
+        .prepare("SELECT position, digest FROM events ORDER BY position")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert!(before.iter().all(|(_, d)| d.len() == 64));
+    let s = open_store(&path, false);
+    let conn = raw(&path);
+    let after: Vec<(i64, String)> = conn
+        .prepare("SELECT position, lower(hex(digest)) FROM events ORDER BY position")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(after, before);
+    let type_index: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE name = 'events_by_type'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(type_index, 0);
+    let paid = s
+        .read_all(&ReadOptions::forwards(10).of_type("order.paid"))
+        .unwrap();
+    assert_eq!(paid.events.len(), 1);
+    assert_eq!(paid.events[0].id, "o1-paid");
+    // The same id with other data is still told apart from a retry.
+    let err = s
+        .append(
+            "orders",
+            ExpectedVersion::Any,
+            [NewEvent::new("order.placed", json!({"order": 2})).with_id("o1-placed")],
+        )
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    assert!(s.check().unwrap().is_ok());
 }
 
 /// A fixture of format 4 or later, read-only (as it is) and then writable

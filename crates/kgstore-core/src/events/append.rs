@@ -53,24 +53,28 @@ impl PreparedAppend<'_> {
     }
 }
 
-/// A SHA-256 digest as 64 lower-case hexadecimal digits, kept inline.
+/// A SHA-256 digest, kept inline both as its 32 bytes and as 64 lower-case
+/// hexadecimal digits (backends store one or the other).
 #[derive(Clone, Copy)]
-struct HexDigest([u8; 64]);
+struct HexDigest {
+    bytes: [u8; 32],
+    hex: [u8; 64],
+}
 
 impl HexDigest {
-    fn of(bytes: &[u8]) -> Self {
+    fn of(bytes: [u8; 32]) -> Self {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut out = [b'0'; 64];
-        for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        let mut hex = [b'0'; 64];
+        for (pair, b) in hex.chunks_exact_mut(2).zip(bytes) {
             pair[0] = DIGITS[usize::from(b >> 4)];
             pair[1] = DIGITS[usize::from(b & 0x0f)];
         }
-        Self(out)
+        Self { bytes, hex }
     }
 
     fn as_str(&self) -> &str {
         // Only ASCII digits and letters are ever written.
-        std::str::from_utf8(&self.0).unwrap_or_default()
+        std::str::from_utf8(&self.hex).unwrap_or_default()
     }
 }
 
@@ -209,7 +213,7 @@ fn digest(stream: &str, event_type: &str, data: &[u8], metadata: &[u8]) -> HexDi
         hasher.update((part.len() as u64).to_le_bytes());
         hasher.update(part);
     }
-    HexDigest::of(&hasher.finalize())
+    HexDigest::of(hasher.finalize().into())
 }
 
 fn subject(stream: &str, index: usize) -> String {
@@ -634,6 +638,7 @@ impl WriteTx<'_> {
                 commit,
                 batch,
                 digest: event.digest.as_str(),
+                digest_bytes: event.digest.bytes,
             });
         }
         let mut streams = Vec::with_capacity(appends.len());

@@ -94,6 +94,8 @@ pub struct NewRecord<'a> {
     pub batch: Option<&'a str>,
     /// [`LogRecord::digest`].
     pub digest: &'a str,
+    /// The same digest as its 32 bytes, for a backend that stores those.
+    pub digest_bytes: [u8; 32],
 }
 
 impl NewRecord<'_> {

@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use crate::documents::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::events::backend::{EventLogRead, LogRecord, LogScan};
 use crate::events::group::{DeadLetter, PendingDelivery};
@@ -80,8 +81,8 @@ pub fn record_problem(record: &LogRecord) -> Option<String> {
             record.commit, record.position
         ));
     }
-    if record.digest.len() != 64 || !record.digest.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Some("its digest is not 64 hex digits".into());
+    if record.digest.parse::<Sha256Digest>().is_err() {
+        return Some("its digest is not 64 lower-case hex digits".into());
     }
     if record.removed && (!record.data.is_null() || !record.metadata.is_empty()) {
         return Some("a removed event still holds data or metadata".into());
