@@ -159,7 +159,7 @@ fn insert_sql(rows: usize) -> &'static str {
     static SQL: OnceLock<[String; INSERT_ROWS.len()]> = OnceLock::new();
     let all = SQL.get_or_init(|| {
         INSERT_ROWS.map(|n| {
-            let one = format!("({})", vec!["?"; INSERT_COLUMNS].join(", "));
+            let one = format!("({})", ["?"; INSERT_COLUMNS].join(", "));
             format!(
                 "INSERT INTO events (position, stream, version, id, type, data, metadata, \
                  recorded_at, commit_pos, batch, digest, removed) VALUES {}",
