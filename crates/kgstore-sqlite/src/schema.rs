@@ -32,7 +32,7 @@ pub const APPLICATION_ID: i64 = 0x4B47_5354;
 /// searching reads every node before 3, its event log is empty before 4, and its
 /// edges are read through its own indexes before 5 (the same answers), all its
 /// terms are in `search_terms` before 6, and its events' digests are hex text
-/// (with an index that reads no longer use) before 7.
+/// (beside its index on event types) before 7.
 pub const FORMAT_VERSION: i64 = NARROW_EVENTS_SINCE;
 
 /// The oldest format version this crate opens.

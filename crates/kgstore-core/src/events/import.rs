@@ -172,10 +172,43 @@ impl WriteTx<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::timestamp::Timestamp;
+
     #[test]
     fn spaces_are_listed_by_name() {
         let mut sorted = super::SPACES;
         sorted.sort_unstable();
         assert_eq!(sorted, super::SPACES);
+    }
+
+    #[test]
+    fn digests_are_64_lower_case_hex_digits() {
+        // Backends may keep the digest as its 32 bytes (SQLite), so only the one
+        // spelling that round-trips is taken.
+        let record = |digest: String| LogRecord {
+            position: 1,
+            stream: "s".into(),
+            version: 1,
+            id: "e1".into(),
+            event_type: "t".into(),
+            data: Value::Null,
+            metadata: serde_json::Map::new(),
+            recorded_at: Timestamp::from_micros(0).unwrap(),
+            commit: 1,
+            batch: None,
+            digest,
+            removed: false,
+        };
+        assert_eq!(record_problem(&record("ab".repeat(32))), None);
+        for bad in [
+            "AB".repeat(32),
+            "ab".repeat(31),
+            "zz".repeat(32),
+            String::new(),
+        ] {
+            let problem = record_problem(&record(bad.clone())).unwrap_or_default();
+            assert!(problem.contains("lower-case hex"), "{bad}: {problem}");
+        }
     }
 }
