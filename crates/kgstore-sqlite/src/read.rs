@@ -111,6 +111,15 @@ const GET_EDGE: &str = "SELECT e.from_id, fk.name, e.rel, tk.name, e.weight, e.c
      FROM names fk JOIN edges e ON e.from_id = fk.id JOIN names tk ON tk.id = e.to_id \
      WHERE fk.name = ?1 AND e.rel = ?2 AND tk.name = ?3";
 
+/// The common table `root(id)` of the dependency closures: the id of the node named
+/// `?1`, no row when there is no such node (a macro, to be `concat!`ed). The closure
+/// queries list it first as a row without a name, so one statement tells a node
+/// without dependencies from no node.
+macro_rules! root_cte {
+    () => {
+        "root(id) AS (SELECT n.id FROM names k JOIN nodes n ON n.id = k.id WHERE k.name = ?1)"
+    };
+}
 impl<'a> Q<'a> {
     /// Runs a query and maps each row, stopping at the first error.
     pub(crate) fn rows<T>(
@@ -263,41 +272,47 @@ impl<'a> Q<'a> {
         direction: Direction,
         relations: &[RelationType],
     ) -> Result<Vec<Edge>> {
-        self.edges_from(Start::Name, name, direction, relations)
+        Ok(self
+            .edges_from(Start::Name, name, direction, relations)?
+            .unwrap_or_default())
     }
 
-    /// [`Q::edges_of`] of a node that exists, `None` when it does not: the edge
-    /// query looks the node up itself, so only a node without such edges costs a
-    /// second lookup, to tell it from a node that does not exist.
+    /// [`Q::edges_of`] of a node that exists, `None` when it does not: one
+    /// statement, which looks the node up itself ([`Start::Node`]).
     pub fn edges_of_node(
         &self,
         name: &str,
         direction: Direction,
         relations: &[RelationType],
     ) -> Result<Option<Vec<Edge>>> {
-        let edges = self.edges_from(Start::Node, name, direction, relations)?;
-        if edges.is_empty() && self.node_id(name)?.is_none() {
-            return Ok(None);
-        }
-        Ok(Some(edges))
+        self.edges_from(Start::Node, name, direction, relations)
     }
 
-    /// The edges of the start (the name `name`, or its node), by key: one statement.
+    /// The edges of the start (the name `name`, or its node), by key, in one
+    /// statement; `None` when it gives no row at all (from [`Start::Node`]: no such node).
     fn edges_from(
         &self,
         start: Start,
         name: &str,
         direction: Direction,
         relations: &[RelationType],
-    ) -> Result<Vec<Edge>> {
+    ) -> Result<Option<Vec<Edge>>> {
         let text = adjacency_text(Reads::Edges, start, direction, relations.len());
         let doing = || format!("reading the edges of {}", node_subject(name));
-        let mut edges = self.rows(
-            &text,
-            params_from_iter(adjacency_params(name, relations)),
-            doing,
-            |row| edge_from_row(row, self.ctx),
-        )?;
+        let mut stmt = self.conn.prepare_cached(&text).ctx(self.ctx, doing)?;
+        let mut rows = stmt
+            .query(params_from_iter(adjacency_params(name, relations)))
+            .ctx(self.ctx, doing)?;
+        let (mut any, mut edges) = (false, Vec::new());
+        while let Some(row) = rows.next().ctx(self.ctx, doing)? {
+            any = true;
+            if !is_no_edge(row, Reads::Edges.rel_column()) {
+                edges.push(edge_from_row(row, self.ctx)?);
+            }
+        }
+        if !any {
+            return Ok(None);
+        }
         // A node's degree of rows, sorted here rather than in a temporary B-tree.
         edges.sort_unstable_by(|a, b| {
             (a.from.as_str(), a.relation_type.as_str(), a.to.as_str()).cmp(&(
@@ -306,12 +321,12 @@ impl<'a> Q<'a> {
                 b.to.as_str(),
             ))
         });
-        Ok(edges)
+        Ok(Some(edges))
     }
 
     /// The name at the other end of each of a node's edges, in edge-key order, from
     /// the edge indexes and `names` alone (no edge row is read); `None` when the
-    /// node does not exist.
+    /// node does not exist. One statement.
     pub fn neighbour_names(
         &self,
         name: &str,
@@ -321,18 +336,24 @@ impl<'a> Q<'a> {
         // (whether the edge leaves the node, relation, the other end's name)
         let text = adjacency_text(Reads::Neighbours, Start::Node, direction, relations.len());
         let doing = || format!("reading the neighbours of {}", node_subject(name));
-        let mut rows: Vec<(bool, String, String)> = self.rows(
-            &text,
-            params_from_iter(adjacency_params(name, relations)),
-            doing,
-            |row| {
-                Ok((
+        let mut stmt = self.conn.prepare_cached(&text).ctx(self.ctx, doing)?;
+        let mut found = stmt
+            .query(params_from_iter(adjacency_params(name, relations)))
+            .ctx(self.ctx, doing)?;
+        let (mut any, mut rows) = (false, Vec::<(bool, String, String)>::new());
+        while let Some(row) = found.next().ctx(self.ctx, doing)? {
+            any = true;
+            if !is_no_edge(row, Reads::Neighbours.rel_column()) {
+                rows.push((
                     row.get(0).ctx(self.ctx, doing)?,
                     row.get(1).ctx(self.ctx, doing)?,
                     row.get(2).ctx(self.ctx, doing)?,
-                ))
-            },
-        )?;
+                ));
+            }
+        }
+        if !any {
+            return Ok(None);
+        }
         // Edge-key order: (from, relation, to), the node itself at one end.
         fn key<'r>(name: &'r str, row: &'r (bool, String, String)) -> (&'r str, &'r str, &'r str) {
             let (leaving, rel, other) = row;
@@ -341,10 +362,6 @@ impl<'a> Q<'a> {
             } else {
                 (other, rel, name)
             }
-        }
-        // No rows: a node without such edges, or no node (one more lookup tells).
-        if rows.is_empty() && self.node_id(name)?.is_none() {
-            return Ok(None);
         }
         rows.sort_unstable_by(|a, b| key(name, a).cmp(&key(name, b)));
         Ok(Some(rows.into_iter().map(|(_, _, other)| other).collect()))
@@ -488,36 +505,42 @@ impl<'a> Q<'a> {
     }
 
     /// The transitive dependencies by one recursive CTE, ordered by
-    /// [`algo::topological_order`]; `None` when the closure is not a clean DAG of
-    /// existing nodes (inside a transaction whose checks are deferred), for the
-    /// reference algorithm to report exactly what is wrong.
+    /// [`algo::topological_order`]: one statement, which finds the node itself
+    /// (`root_cte!`); `None` when the closure is not a clean DAG of existing nodes
+    /// (inside a transaction whose checks are deferred), for the reference algorithm
+    /// to report exactly what is wrong.
     pub fn resolve_dependencies(&self, name: &str) -> Result<Option<Vec<String>>> {
-        let root = self
-            .node_id(name)?
-            .ok_or_else(|| Error::node_not_found(name))?;
         let doing = || format!("resolving the dependencies of {}", node_subject(name));
         let rows = self.rows(
-            "WITH RECURSIVE closure(id) AS ( \
-                 SELECT dep_id FROM node_deps WHERE node_id = ?1 \
+            concat!(
+                "WITH RECURSIVE ",
+                root_cte!(),
+                ", closure(id) AS ( \
+                 SELECT d.dep_id FROM root r JOIN node_deps d ON d.node_id = r.id \
                  UNION \
                  SELECT d.dep_id FROM closure c JOIN node_deps d ON d.node_id = c.id) \
+             SELECT id, NULL, 1, NULL FROM root \
+             UNION ALL \
              SELECT c.id, k.name, EXISTS (SELECT 1 FROM nodes n WHERE n.id = c.id), d.dep_id \
              FROM closure c JOIN names k ON k.id = c.id \
-             LEFT JOIN node_deps d ON d.node_id = c.id",
-            [root],
+             LEFT JOIN node_deps d ON d.node_id = c.id"
+            ),
+            [name],
             doing,
             |row| {
                 Ok((
                     self.int(row, 0, doing)?,
-                    row.get::<_, String>(1).ctx(self.ctx, doing)?,
+                    row.get::<_, Option<String>>(1).ctx(self.ctx, doing)?,
                     self.int(row, 2, doing)? != 0,
                     row.get::<_, Option<i64>>(3).ctx(self.ctx, doing)?,
                 ))
             },
         )?;
+        let root = root_of(name, rows.iter().map(|(id, member, ..)| (*id, member)))?;
         let mut names: HashMap<i64, String> = HashMap::new();
         let mut links: Vec<(i64, i64)> = Vec::new();
         for (id, member, exists, dep) in rows {
+            let Some(member) = member else { continue };
             if id == root || !exists {
                 return Ok(None);
             }
@@ -529,35 +552,40 @@ impl<'a> Q<'a> {
         Ok(order(&names, &links))
     }
 
-    /// The transitive dependents by one recursive CTE; `None` as for
-    /// [`Q::resolve_dependencies`].
+    /// The transitive dependents by one recursive CTE, one statement as
+    /// [`Q::resolve_dependencies`]; `None` as there.
     pub fn resolve_dependents(&self, name: &str) -> Result<Option<Vec<String>>> {
-        let root = self
-            .node_id(name)?
-            .ok_or_else(|| Error::node_not_found(name))?;
         let doing = || format!("resolving the dependents of {}", node_subject(name));
         let rows = self.rows(
-            "WITH RECURSIVE up(id) AS ( \
-                 SELECT node_id FROM node_deps WHERE dep_id = ?1 \
+            concat!(
+                "WITH RECURSIVE ",
+                root_cte!(),
+                ", up(id) AS ( \
+                 SELECT d.node_id FROM root r JOIN node_deps d ON d.dep_id = r.id \
                  UNION \
                  SELECT d.node_id FROM up u JOIN node_deps d ON d.dep_id = u.id) \
+             SELECT id, NULL, NULL FROM root \
+             UNION ALL \
              SELECT u.id, k.name, d.dep_id FROM up u JOIN names k ON k.id = u.id \
-             LEFT JOIN node_deps d ON d.node_id = u.id AND d.dep_id != ?1 \
+             LEFT JOIN node_deps d ON d.node_id = u.id AND d.dep_id != (SELECT id FROM root) \
                  AND d.dep_id IN (SELECT id FROM up) \
-             WHERE u.id != ?1",
-            [root],
+             WHERE u.id != (SELECT id FROM root)"
+            ),
+            [name],
             doing,
             |row| {
                 Ok((
                     self.int(row, 0, doing)?,
-                    row.get::<_, String>(1).ctx(self.ctx, doing)?,
+                    row.get::<_, Option<String>>(1).ctx(self.ctx, doing)?,
                     row.get::<_, Option<i64>>(2).ctx(self.ctx, doing)?,
                 ))
             },
         )?;
+        root_of(name, rows.iter().map(|(id, member, _)| (*id, member)))?;
         let mut names: HashMap<i64, String> = HashMap::new();
         let mut links: Vec<(i64, i64)> = Vec::new();
         for (id, member, dep) in rows {
+            let Some(member) = member else { continue };
             names.insert(id, member);
             if let Some(dep) = dep {
                 links.push((id, dep));
@@ -798,8 +826,11 @@ impl<'a> Q<'a> {
 }
 
 /// Where an adjacency query starts, both found by the query itself from the name
-/// bound as `?1`: the id of the name, whether or not a node has it, or the node of
-/// that name (no rows when there is no such node).
+/// bound as `?1`: the id of the name, whether or not a node has it (no rows when
+/// the name has no edges), or the node of that name, which each arm joins its edges
+/// to with a `LEFT JOIN`: a node without such edges still gives one row, whose
+/// relation is `NULL` ([`is_no_edge`]), so one statement tells a node without edges
+/// from no node (no rows at all).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Start {
     Name,
@@ -807,15 +838,31 @@ enum Start {
 }
 
 impl Start {
-    /// The start's id as an expression.
-    fn id(self) -> &'static str {
+    /// `FROM` the start `sk` (its name row; `sn`, its node row) and the edges `e`
+    /// on its `side` (`from_id` or `to_id`), with `on` added to the edges' join.
+    fn from(self, side: &str, on: &str) -> String {
         match self {
-            Start::Name => "(SELECT sk.id FROM names sk WHERE sk.name = ?1)",
-            Start::Node => {
-                "(SELECT sn.id FROM names sk JOIN nodes sn ON sn.id = sk.id WHERE sk.name = ?1)"
-            }
+            Start::Name => format!("FROM names sk JOIN edges e ON e.{side} = sk.id{on}"),
+            Start::Node => format!(
+                "FROM names sk JOIN nodes sn ON sn.id = sk.id \
+                 LEFT JOIN edges e ON e.{side} = sn.id{on}"
+            ),
         }
     }
+
+    /// How the name at the other end of the edge joins.
+    fn join(self) -> &'static str {
+        match self {
+            Start::Name => "JOIN",
+            Start::Node => "LEFT JOIN",
+        }
+    }
+}
+
+/// Whether a row of an adjacency query is a node's "no such edges" row (see
+/// [`Start::Node`]): its relation, column `rel`, is `NULL` (never so in a stored edge).
+fn is_no_edge(row: &rusqlite::Row<'_>, rel: usize) -> bool {
+    matches!(row.get_ref(rel), Ok(rusqlite::types::ValueRef::Null))
 }
 
 /// What an adjacency query reads of each edge.
@@ -830,10 +877,9 @@ enum Reads {
 }
 
 impl Reads {
-    /// The `SELECT … FROM edges e …` of the arm over the edges leaving the start
-    /// (`leaving`) or arriving at it.
-    fn select(self, leaving: bool) -> String {
-        let other = if leaving { "to_id" } else { "from_id" };
+    /// The columns of the arm over the edges leaving the start (`leaving`) or
+    /// arriving at it; the other end's name is `k.name`.
+    fn columns(self, leaving: bool) -> String {
         match self {
             Reads::Edges => {
                 let (from, to) = if leaving {
@@ -841,15 +887,17 @@ impl Reads {
                 } else {
                     ("k.name", "?1")
                 };
-                format!(
-                    "SELECT e.from_id, {from}, e.rel, {to}, {EDGE_TAIL} FROM edges e \
-                     JOIN names k ON k.id = e.{other}"
-                )
+                format!("e.from_id, {from}, e.rel, {to}, {EDGE_TAIL}")
             }
-            Reads::Neighbours => format!(
-                "SELECT {}, e.rel, k.name FROM edges e JOIN names k ON k.id = e.{other}",
-                u8::from(leaving)
-            ),
+            Reads::Neighbours => format!("{}, e.rel, k.name", u8::from(leaving)),
+        }
+    }
+
+    /// The index of the relation's column (`NULL` in a "no such edges" row).
+    fn rel_column(self) -> usize {
+        match self {
+            Reads::Edges => 2,
+            Reads::Neighbours => 1,
         }
     }
 }
@@ -860,37 +908,38 @@ impl Reads {
 /// unsorted. Its parameters are [`adjacency_params`]: the start's name as `?1`, the
 /// relations from `?2` on (or one JSON array of them as `?2`), shared by the arms.
 fn adjacency_sql(reads: Reads, start: Start, direction: Direction, relations: usize) -> String {
-    let rels = |text: &mut String| {
-        if relations > LISTED {
-            text.push_str(" AND e.rel IN (SELECT value FROM json_each(?2))");
-        } else if relations > 0 {
-            let listed: Vec<String> = (2..relations + 2).map(|i| format!("?{i}")).collect();
-            text.push_str(" AND e.rel IN (");
-            text.push_str(&listed.join(", "));
-            text.push(')');
-        }
+    let mut rels = String::new();
+    if relations > LISTED {
+        rels.push_str(" AND e.rel IN (SELECT value FROM json_each(?2))");
+    } else if relations > 0 {
+        let listed: Vec<String> = (2..relations + 2).map(|i| format!("?{i}")).collect();
+        rels.push_str(" AND e.rel IN (");
+        rels.push_str(&listed.join(", "));
+        rels.push(')');
+    }
+    let arm = |leaving: bool, on: &str| {
+        let (side, other) = if leaving {
+            ("from_id", "to_id")
+        } else {
+            ("to_id", "from_id")
+        };
+        format!(
+            "SELECT {} {} {} names k ON k.id = e.{other} WHERE sk.name = ?1",
+            reads.columns(leaving),
+            start.from(side, &format!("{on}{rels}")),
+            start.join(),
+        )
     };
-    let mut text = String::new();
-    if matches!(direction, Direction::Out | Direction::Both) {
-        text.push_str(&reads.select(true));
-        text.push_str(" WHERE e.from_id = ");
-        text.push_str(start.id());
-        rels(&mut text);
+    match direction {
+        Direction::Out => arm(true, ""),
+        Direction::In => arm(false, ""),
+        // A self-loop is listed once, with the outgoing edges.
+        Direction::Both => format!(
+            "{} UNION ALL {}",
+            arm(true, ""),
+            arm(false, " AND e.from_id != e.to_id")
+        ),
     }
-    if direction == Direction::Both {
-        text.push_str(" UNION ALL ");
-    }
-    if matches!(direction, Direction::In | Direction::Both) {
-        text.push_str(&reads.select(false));
-        text.push_str(" WHERE e.to_id = ");
-        text.push_str(start.id());
-        if direction == Direction::Both {
-            // A self-loop is listed once, with the outgoing edges.
-            text.push_str(" AND e.from_id != e.to_id");
-        }
-        rels(&mut text);
-    }
-    text
 }
 
 /// [`adjacency_sql`], built once per shape for the common call without relations
@@ -1055,6 +1104,17 @@ fn edge_scan_sql(filter: &EdgeFilter, after: Option<&EdgeKey>, limit: Option<usi
     sql.push(" ORDER BY fk.name, e.rel, tk.name LIMIT ?")
         .bind(limit.map_or(-1, sql_limit));
     sql
+}
+
+/// The id of the root from a dependency closure's `(id, name)` rows (the root's is
+/// the one without a name); [`Error::NodeNotFound`] when there is none.
+fn root_of<'r>(
+    name: &str,
+    mut rows: impl Iterator<Item = (i64, &'r Option<String>)>,
+) -> Result<i64> {
+    rows.find(|(_, member)| member.is_none())
+        .map(|(id, _)| id)
+        .ok_or_else(|| Error::node_not_found(name))
 }
 
 /// Orders a closure given as member names and `(member, dependency)` links with
