@@ -769,7 +769,12 @@ macro_rules! read_txn_via_sql {
             }
 
             fn reach_count(&self, start: &str, options: &ReachOptions) -> Result<Option<u64>> {
-                self.q()?.reach_count(start, options)
+                let q = if Q::reach_count_is_one_statement(options) {
+                    self.q_one()?
+                } else {
+                    self.q()?
+                };
+                q.reach_count(start, options)
             }
 
             fn stats(&self) -> Result<Stats> {

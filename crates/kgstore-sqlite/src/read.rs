@@ -735,7 +735,7 @@ impl<'a> Q<'a> {
             let levels = left.min(EXACT_LEVELS_PER_QUERY);
             let ids = serde_json::to_string(&frontier).map_err(|e| Error::backend("sqlite", e))?;
             let sql = exact_reach_sql(
-                &ids,
+                Frontier::Ids(&ids),
                 frontier.len(),
                 options,
                 levels,
@@ -764,36 +764,40 @@ impl<'a> Q<'a> {
         Ok(Some(names))
     }
 
-    /// [`kgstore_core::ReadTxn::reach_count`]: a walk of one query (up to
-    /// [`EXACT_LEVELS_PER_QUERY`] hops) is counted in SQL.
+    /// Whether [`Q::reach_count`] answers with one statement: a walk of exactly up to
+    /// [`EXACT_LEVELS_PER_QUERY`] hops, counted in SQL from the node it looks up itself.
+    pub fn reach_count_is_one_statement(options: &ReachOptions) -> bool {
+        options.reach == Reach::Exactly && (1..=EXACT_LEVELS_PER_QUERY).contains(&options.hops)
+    }
+
+    /// [`kgstore_core::ReadTxn::reach_count`]: one statement when
+    /// [`Q::reach_count_is_one_statement`], which also tells whether the node exists
+    /// (its first column counts the start's ids: 0 or 1).
     pub fn reach_count(&self, start: &str, options: &ReachOptions) -> Result<Option<u64>> {
-        let Some(start_id) = self.node_id(start)? else {
-            return Ok(None);
-        };
-        let count = if options.reach == Reach::Exactly
-            && (1..=EXACT_LEVELS_PER_QUERY).contains(&options.hops)
-        {
+        if Self::reach_count_is_one_statement(options) {
             let doing = || format!("counting walks from {}", node_subject(start));
             let sql = exact_reach_sql(
-                &format!("[{start_id}]"),
+                Frontier::Node(start),
                 1,
                 options,
                 options.hops,
-                "SELECT count(DISTINCT id) FROM walk",
+                "SELECT (SELECT count(*) FROM l0), count(DISTINCT id) FROM walk",
             );
-            let n = self
+            let (starts, n) = self
                 .one(
                     &sql.text,
                     params_from_iter(sql.params.iter()),
                     doing,
-                    |row| self.int(row, 0, doing),
+                    |row| Ok((self.int(row, 0, doing)?, self.int(row, 1, doing)?)),
                 )?
-                .unwrap_or(0);
-            u64::try_from(n).unwrap_or(0)
-        } else {
-            u64::try_from(self.reach_ids(start_id, start, options)?.len()).unwrap_or(u64::MAX)
+                .unwrap_or((0, 0));
+            return Ok((starts > 0).then(|| u64::try_from(n).unwrap_or(0)));
+        }
+        let Some(start_id) = self.node_id(start)? else {
+            return Ok(None);
         };
-        Ok(Some(count))
+        let ids = self.reach_ids(start_id, start, options)?;
+        Ok(Some(u64::try_from(ids.len()).unwrap_or(u64::MAX)))
     }
 
     /// Counts by type from the indexes.
@@ -980,22 +984,44 @@ fn adjacency_params<'p>(name: &'p str, relations: &'p [RelationType]) -> Vec<Cow
 /// How many levels of an exact reach one query chains (longer walks take several).
 const EXACT_LEVELS_PER_QUERY: usize = 8;
 
-/// The ends of walks of exactly `levels` hops from the `width` ids of the JSON
-/// array `frontier`, as one statement: level `i + 1` is the one-hop steps from
+/// Where the walks of [`exact_reach_sql`] start, as its level `l0`.
+#[derive(Clone, Copy, Debug)]
+enum Frontier<'a> {
+    /// The ids of a JSON array.
+    Ids(&'a str),
+    /// The node of this name (no id when there is none).
+    Node(&'a str),
+}
+
+/// The ends of walks of exactly `levels` hops from the `width` ids of `frontier`,
+/// as one statement: level `i + 1` is the one-hop steps from
 /// level `i`, and `finish` selects from the last level, named `walk`, which may
 /// hold an id more than once (`finish` says `DISTINCT`). A level in between keeps
 /// each id once (`UNION`), so that a node reached by several walks is expanded
 /// once; the first keeps repeats when it starts from one node (only parallel edges
 /// repeat there, and sorting costs more than expanding them).
 fn exact_reach_sql(
-    frontier: &str,
+    frontier: Frontier<'_>,
     width: usize,
     options: &ReachOptions,
     levels: usize,
     finish: &str,
 ) -> Sql {
-    let mut sql = Sql::new("WITH l0(id) AS (SELECT value FROM json_each(?))");
-    sql.bind(frontier.to_owned());
+    let mut sql = match frontier {
+        Frontier::Ids(ids) => {
+            let mut sql = Sql::new("WITH l0(id) AS (SELECT value FROM json_each(?))");
+            sql.bind(ids.to_owned());
+            sql
+        }
+        Frontier::Node(name) => {
+            let mut sql = Sql::new(
+                "WITH l0(id) AS (SELECT n.id FROM names k JOIN nodes n ON n.id = k.id \
+                 WHERE k.name = ?)",
+            );
+            sql.bind(name.to_owned());
+            sql
+        }
+    };
     for level in 1..=levels {
         let last = level == levels;
         let name = if last {
@@ -1299,25 +1325,28 @@ mod tests {
                 assert_eq!(plan.contains(by_to), arriving, "{direction:?}:\n{plan}");
             }
         }
-        let walk = exact_reach_sql(
-            "[7]",
-            1,
-            &ReachOptions::exactly(2),
-            2,
-            "SELECT count(DISTINCT id) FROM walk",
-        );
-        let plan = plan(&walk);
-        // Only the start array is scanned (and the levels, which are small sets).
-        assert!(!plan.contains("SCAN e"), "{plan}");
-        assert!(
-            plan.contains("SEARCH e USING PRIMARY KEY (from_id=?)"),
-            "{plan}"
-        );
-        // Steps against an edge's direction look among the bidirectional edges only.
-        assert!(
-            plan.contains("edges_bidirectional_by_to (to_id=?)"),
-            "{plan}"
-        );
+        for (frontier, finish) in [
+            (Frontier::Ids("[7]"), "SELECT count(DISTINCT id) FROM walk"),
+            (
+                Frontier::Node("a"),
+                "SELECT (SELECT count(*) FROM l0), count(DISTINCT id) FROM walk",
+            ),
+        ] {
+            let walk = exact_reach_sql(frontier, 1, &ReachOptions::exactly(2), 2, finish);
+            let plan = plan(&walk);
+            // Only the start array is scanned (and the levels, which are small sets).
+            assert!(!plan.contains("SCAN e"), "{plan}");
+            assert!(!plan.contains("SCAN k"), "{plan}");
+            assert!(
+                plan.contains("SEARCH e USING PRIMARY KEY (from_id=?)"),
+                "{plan}"
+            );
+            // Steps against an edge's direction look among the bidirectional edges only.
+            assert!(
+                plan.contains("edges_bidirectional_by_to (to_id=?)"),
+                "{plan}"
+            );
+        }
     }
 
     #[test]

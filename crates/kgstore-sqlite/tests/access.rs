@@ -268,7 +268,7 @@ fn a_one_method_read_holds_no_snapshot_after_its_statement_and_refuses_a_second_
 
 #[test]
 fn edge_neighbour_and_dependency_reads_are_one_statement_each() {
-    use kgstore_core::{Direction, Edge, RelationType};
+    use kgstore_core::{Direction, Edge, ReachOptions, RelationType};
     let (_dir, path) = temp_db();
     let s = store(&path);
     s.create_nodes(vec![
@@ -323,6 +323,13 @@ fn edge_neighbour_and_dependency_reads_are_one_statement_each() {
         after_one(one);
         let one = backend.begin_one().unwrap();
         assert_eq!(one.neighbour_names("ghost", direction, &[]).unwrap(), None);
+        after_one(one);
+    }
+    // Walks of exactly one hop: `a` reaches `b`; counted with the start's lookup.
+    for (start, expected) in [("a", Some(1)), ("lone", Some(0)), ("ghost", None)] {
+        let one = backend.begin_one().unwrap();
+        let count = one.reach_count(start, &ReachOptions::exactly(1)).unwrap();
+        assert_eq!(count, expected, "{start}");
         after_one(one);
     }
     let one = backend.begin_one().unwrap();

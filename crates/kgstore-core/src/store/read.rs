@@ -171,7 +171,7 @@ pub trait GraphRead {
     fn reach_count(&self, start: &str, options: &ReachOptions) -> Result<u64> {
         check_hops(options)?;
         check_name(start)?;
-        self.with_reader(|r| {
+        self.with_one_read(|r| {
             r.reach_count(start, options)?
                 .ok_or_else(|| Error::node_not_found(start))
         })
