@@ -19,7 +19,8 @@ use rusqlite::{Connection, params_from_iter};
 use serde_json::Value;
 
 use crate::codec::{
-    EDGE_COLUMNS, EDGE_TAIL, NODE_COLUMNS, edge_from_row, node_from_row, node_subject,
+    EDGE_COLUMNS, EDGE_TAIL, NODE_COLUMNS, edge_from_row, edge_or_none_from_row, node_from_row,
+    node_subject,
 };
 use crate::error::{Ctx, SqlResult};
 
@@ -306,8 +307,9 @@ impl<'a> Q<'a> {
         let (mut any, mut edges) = (false, Vec::new());
         while let Some(row) = rows.next().ctx(self.ctx, doing)? {
             any = true;
-            if !is_no_edge(row, Reads::Edges.rel_column()) {
-                edges.push(edge_from_row(row, self.ctx)?);
+            // A `NULL` relation: the row of a node without such edges.
+            if let Some(edge) = edge_or_none_from_row(row, self.ctx)? {
+                edges.push(edge);
             }
         }
         if !any {
@@ -343,10 +345,11 @@ impl<'a> Q<'a> {
         let (mut any, mut rows) = (false, Vec::<(bool, String, String)>::new());
         while let Some(row) = found.next().ctx(self.ctx, doing)? {
             any = true;
-            if !is_no_edge(row, Reads::Neighbours.rel_column()) {
+            // A `NULL` relation: the row of a node without such edges.
+            if let Some(rel) = row.get::<_, Option<String>>(1).ctx(self.ctx, doing)? {
                 rows.push((
                     row.get(0).ctx(self.ctx, doing)?,
-                    row.get(1).ctx(self.ctx, doing)?,
+                    rel,
                     row.get(2).ctx(self.ctx, doing)?,
                 ));
             }
@@ -833,7 +836,7 @@ impl<'a> Q<'a> {
 /// bound as `?1`: the id of the name, whether or not a node has it (no rows when
 /// the name has no edges), or the node of that name, which each arm joins its edges
 /// to with a `LEFT JOIN`: a node without such edges still gives one row, whose
-/// relation is `NULL` ([`is_no_edge`]), so one statement tells a node without edges
+/// relation is `NULL` (never so in a stored edge), so one statement tells a node without edges
 /// from no node (no rows at all).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Start {
@@ -863,12 +866,6 @@ impl Start {
     }
 }
 
-/// Whether a row of an adjacency query is a node's "no such edges" row (see
-/// [`Start::Node`]): its relation, column `rel`, is `NULL` (never so in a stored edge).
-fn is_no_edge(row: &rusqlite::Row<'_>, rel: usize) -> bool {
-    matches!(row.get_ref(rel), Ok(rusqlite::types::ValueRef::Null))
-}
-
 /// What an adjacency query reads of each edge.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Reads {
@@ -894,14 +891,6 @@ impl Reads {
                 format!("e.from_id, {from}, e.rel, {to}, {EDGE_TAIL}")
             }
             Reads::Neighbours => format!("{}, e.rel, k.name", u8::from(leaving)),
-        }
-    }
-
-    /// The index of the relation's column (`NULL` in a "no such edges" row).
-    fn rel_column(self) -> usize {
-        match self {
-            Reads::Edges => 2,
-            Reads::Neighbours => 1,
         }
     }
 }
