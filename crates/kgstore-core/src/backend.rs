@@ -45,8 +45,9 @@ pub trait Backend: Send + Sync {
     }
 
     /// Starts a read transaction for a store-level call that makes exactly one
-    /// [`ReadTxn`] method call (`store.get_node`, `store.read_document`: one
-    /// [`DocRead::doc_bytes`], …). That one call must still see one consistent
+    /// [`ReadTxn`] method call (`store.get_node`, `store.edges_of`: one
+    /// [`ReadTxn::edges_of_node`], `store.neighbour_names`, `store.read_document`:
+    /// one [`DocRead::doc_bytes`], …). That one call must still see one consistent
     /// snapshot, but none is shared with another call, so a backend may answer it
     /// without a transaction of its own when it reads with one statement (one
     /// statement sees one snapshot), and must begin one inside a method that needs
@@ -301,13 +302,15 @@ pub trait ReadTxn {
     }
 
     /// The transitive dependencies of a node, dependencies first; see
-    /// [`algo::resolve_dependencies`] for the exact order.
+    /// [`algo::resolve_dependencies`] for the exact order. [`Error::NodeNotFound`]
+    /// when the node does not exist (the store does not check it first).
     fn resolve_dependencies(&self, name: &str) -> Result<Vec<String>> {
         algo::resolve_dependencies(self, name)
     }
 
     /// The transitive dependents of a node, each after its own dependencies; see
-    /// [`algo::resolve_dependents`].
+    /// [`algo::resolve_dependents`]. [`Error::NodeNotFound`] when the node does not
+    /// exist, as there.
     fn resolve_dependents(&self, name: &str) -> Result<Vec<String>> {
         algo::resolve_dependents(self, name)
     }

@@ -523,21 +523,15 @@ impl SqliteRead<'_> {
     /// Reads for a method of several statements: inside the transaction, begun now
     /// if it has not been.
     fn q(&self) -> Result<Q<'_>> {
-        let q = self.reads()?;
-        if !self.begun.get() {
-            if self.alone.get() {
-                // Its snapshot would not be the first method's: a misuse of `begin_one`.
-                return Err(Error::backend(
-                    "sqlite",
-                    "a read begun for one method call was used for a second one".to_owned(),
-                ));
-            }
-            run(q.conn, q.ctx, "BEGIN", || {
-                "starting a read transaction".into()
-            })?;
-            self.begun.set(true);
+        if !self.begun.get() && self.alone.get() {
+            // Its snapshot would not be the first method's: a misuse of `begin_one`.
+            return Err(Error::backend(
+                "sqlite",
+                "a read begun for one method call was used for a second one".to_owned(),
+            ));
         }
-        Ok(q)
+        self.begin()?;
+        self.reads()
     }
 
     /// Reads for a method of one statement, which sees one snapshot by itself: outside
@@ -547,6 +541,21 @@ impl SqliteRead<'_> {
             self.alone.set(true);
         }
         self.reads()
+    }
+
+    /// Begins the SQL transaction if it has not begun: for [`SqliteRead::q`], and
+    /// when a method that ran one statement outside a transaction reads everything
+    /// again with several (the reference algorithm, when its one statement's answer
+    /// needs it); what that statement saw is not used with them.
+    fn begin(&self) -> Result<()> {
+        if !self.begun.get() {
+            let q = self.reads()?;
+            run(q.conn, q.ctx, "BEGIN", || {
+                "starting a read transaction".into()
+            })?;
+            self.begun.set(true);
+        }
+        Ok(())
     }
 
     fn reads(&self) -> Result<Q<'_>> {
@@ -573,6 +582,11 @@ impl SqliteRead<'_> {
 impl SqliteWrite<'_> {
     fn q_one(&self) -> Result<Q<'_>> {
         self.q()
+    }
+
+    /// Every read of a write transaction is inside it.
+    fn begin(&self) -> Result<()> {
+        Ok(())
     }
 
     fn q(&self) -> Result<Q<'_>> {
@@ -705,17 +719,24 @@ macro_rules! read_txn_via_sql {
             }
 
             fn resolve_dependencies(&self, name: &str) -> Result<Vec<String>> {
-                match self.q()?.resolve_dependencies(name)? {
+                // One statement; the reference reads again, on a snapshot of its own.
+                match self.q_one()?.resolve_dependencies(name)? {
                     Some(order) => Ok(order),
                     // Not a clean DAG (mid-transaction): the reference names the problem.
-                    None => algo::resolve_dependencies(self, name),
+                    None => {
+                        self.begin()?;
+                        algo::resolve_dependencies(self, name)
+                    }
                 }
             }
 
             fn resolve_dependents(&self, name: &str) -> Result<Vec<String>> {
-                match self.q()?.resolve_dependents(name)? {
+                match self.q_one()?.resolve_dependents(name)? {
                     Some(order) => Ok(order),
-                    None => algo::resolve_dependents(self, name),
+                    None => {
+                        self.begin()?;
+                        algo::resolve_dependents(self, name)
+                    }
                 }
             }
 
@@ -729,7 +750,8 @@ macro_rules! read_txn_via_sql {
                 direction: Direction,
                 relations: &[RelationType],
             ) -> Result<Option<Vec<Edge>>> {
-                self.q()?.edges_of_node(name, direction, relations)
+                // One statement (the node and its edges, `Q::edges_from`).
+                self.q_one()?.edges_of_node(name, direction, relations)
             }
 
             fn neighbour_names(
@@ -738,7 +760,8 @@ macro_rules! read_txn_via_sql {
                 direction: Direction,
                 relations: &[RelationType],
             ) -> Result<Option<Vec<String>>> {
-                self.q()?.neighbour_names(name, direction, relations)
+                // One statement.
+                self.q_one()?.neighbour_names(name, direction, relations)
             }
 
             fn reach(&self, start: &str, options: &ReachOptions) -> Result<Option<Vec<String>>> {
@@ -746,7 +769,12 @@ macro_rules! read_txn_via_sql {
             }
 
             fn reach_count(&self, start: &str, options: &ReachOptions) -> Result<Option<u64>> {
-                self.q()?.reach_count(start, options)
+                let q = if Q::reach_count_is_one_statement(options) {
+                    self.q_one()?
+                } else {
+                    self.q()?
+                };
+                q.reach_count(start, options)
             }
 
             fn stats(&self) -> Result<Stats> {

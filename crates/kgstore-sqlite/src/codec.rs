@@ -55,7 +55,19 @@ impl Cells<'_, '_> {
     }
 
     fn text(&self, index: usize, column: &str) -> Result<&str> {
+        self.as_text(self.row.get_ref(index), column)
+    }
+
+    /// A text column that may be `NULL`, read once.
+    fn opt_text(&self, index: usize, column: &str) -> Result<Option<&str>> {
         match self.row.get_ref(index) {
+            Ok(ValueRef::Null) => Ok(None),
+            value => self.as_text(value, column).map(Some),
+        }
+    }
+
+    fn as_text<'v>(&self, value: rusqlite::Result<ValueRef<'v>>, column: &str) -> Result<&'v str> {
+        match value {
             Ok(ValueRef::Text(bytes)) => {
                 std::str::from_utf8(bytes).map_err(|e| self.bad(column, format!("not UTF-8: {e}")))
             }
@@ -223,7 +235,25 @@ pub(crate) fn edge_from_row(row: &Row<'_>, ctx: &Ctx) -> Result<Edge> {
         ctx,
         table: "edges",
     };
-    let rel = cells.text(2, "rel")?;
+    edge_from_cells(&cells, cells.text(2, "rel")?)
+}
+
+/// [`edge_from_row`] of a row that may have no edge: `None` when its relation
+/// (column `rel`, never `NULL` in a stored edge) is `NULL`, as in the row an edge
+/// read gives for a node without such edges. The relation is read once.
+pub(crate) fn edge_or_none_from_row(row: &Row<'_>, ctx: &Ctx) -> Result<Option<Edge>> {
+    let cells = Cells {
+        row,
+        ctx,
+        table: "edges",
+    };
+    match cells.opt_text(2, "rel")? {
+        None => Ok(None),
+        Some(rel) => edge_from_cells(&cells, rel).map(Some),
+    }
+}
+
+fn edge_from_cells(cells: &Cells<'_, '_>, rel: &str) -> Result<Edge> {
     let relation_type = RelationType::parse(rel)
         .map_err(|e| cells.bad("rel", format!("bad relation type: {e}")))?;
     Ok(Edge {

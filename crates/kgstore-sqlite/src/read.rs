@@ -19,7 +19,8 @@ use rusqlite::{Connection, params_from_iter};
 use serde_json::Value;
 
 use crate::codec::{
-    EDGE_COLUMNS, EDGE_TAIL, NODE_COLUMNS, edge_from_row, node_from_row, node_subject,
+    EDGE_COLUMNS, EDGE_TAIL, NODE_COLUMNS, edge_from_row, edge_or_none_from_row, node_from_row,
+    node_subject,
 };
 use crate::error::{Ctx, SqlResult};
 
@@ -111,6 +112,15 @@ const GET_EDGE: &str = "SELECT e.from_id, fk.name, e.rel, tk.name, e.weight, e.c
      FROM names fk JOIN edges e ON e.from_id = fk.id JOIN names tk ON tk.id = e.to_id \
      WHERE fk.name = ?1 AND e.rel = ?2 AND tk.name = ?3";
 
+/// The common table `root(id)` of the dependency closures: the id of the node named
+/// `?1`, no row when there is no such node (a macro, to be `concat!`ed). The closure
+/// queries list it first as a row without a name, so one statement tells a node
+/// without dependencies from no node.
+macro_rules! root_cte {
+    () => {
+        "root(id) AS (SELECT n.id FROM names k JOIN nodes n ON n.id = k.id WHERE k.name = ?1)"
+    };
+}
 impl<'a> Q<'a> {
     /// Runs a query and maps each row, stopping at the first error.
     pub(crate) fn rows<T>(
@@ -263,41 +273,48 @@ impl<'a> Q<'a> {
         direction: Direction,
         relations: &[RelationType],
     ) -> Result<Vec<Edge>> {
-        self.edges_from(Start::Name, name, direction, relations)
+        Ok(self
+            .edges_from(Start::Name, name, direction, relations)?
+            .unwrap_or_default())
     }
 
-    /// [`Q::edges_of`] of a node that exists, `None` when it does not: the edge
-    /// query looks the node up itself, so only a node without such edges costs a
-    /// second lookup, to tell it from a node that does not exist.
+    /// [`Q::edges_of`] of a node that exists, `None` when it does not: one
+    /// statement, which looks the node up itself ([`Start::Node`]).
     pub fn edges_of_node(
         &self,
         name: &str,
         direction: Direction,
         relations: &[RelationType],
     ) -> Result<Option<Vec<Edge>>> {
-        let edges = self.edges_from(Start::Node, name, direction, relations)?;
-        if edges.is_empty() && self.node_id(name)?.is_none() {
-            return Ok(None);
-        }
-        Ok(Some(edges))
+        self.edges_from(Start::Node, name, direction, relations)
     }
 
-    /// The edges of the start (the name `name`, or its node), by key: one statement.
+    /// The edges of the start (the name `name`, or its node), by key, in one
+    /// statement; `None` when it gives no row at all (from [`Start::Node`]: no such node).
     fn edges_from(
         &self,
         start: Start,
         name: &str,
         direction: Direction,
         relations: &[RelationType],
-    ) -> Result<Vec<Edge>> {
+    ) -> Result<Option<Vec<Edge>>> {
         let text = adjacency_text(Reads::Edges, start, direction, relations.len());
         let doing = || format!("reading the edges of {}", node_subject(name));
-        let mut edges = self.rows(
-            &text,
-            params_from_iter(adjacency_params(name, relations)),
-            doing,
-            |row| edge_from_row(row, self.ctx),
-        )?;
+        let mut stmt = self.conn.prepare_cached(&text).ctx(self.ctx, doing)?;
+        let mut rows = stmt
+            .query(params_from_iter(adjacency_params(name, relations)))
+            .ctx(self.ctx, doing)?;
+        let (mut any, mut edges) = (false, Vec::new());
+        while let Some(row) = rows.next().ctx(self.ctx, doing)? {
+            any = true;
+            // A `NULL` relation: the row of a node without such edges.
+            if let Some(edge) = edge_or_none_from_row(row, self.ctx)? {
+                edges.push(edge);
+            }
+        }
+        if !any {
+            return Ok(None);
+        }
         // A node's degree of rows, sorted here rather than in a temporary B-tree.
         edges.sort_unstable_by(|a, b| {
             (a.from.as_str(), a.relation_type.as_str(), a.to.as_str()).cmp(&(
@@ -306,12 +323,12 @@ impl<'a> Q<'a> {
                 b.to.as_str(),
             ))
         });
-        Ok(edges)
+        Ok(Some(edges))
     }
 
     /// The name at the other end of each of a node's edges, in edge-key order, from
     /// the edge indexes and `names` alone (no edge row is read); `None` when the
-    /// node does not exist.
+    /// node does not exist. One statement.
     pub fn neighbour_names(
         &self,
         name: &str,
@@ -321,18 +338,25 @@ impl<'a> Q<'a> {
         // (whether the edge leaves the node, relation, the other end's name)
         let text = adjacency_text(Reads::Neighbours, Start::Node, direction, relations.len());
         let doing = || format!("reading the neighbours of {}", node_subject(name));
-        let mut rows: Vec<(bool, String, String)> = self.rows(
-            &text,
-            params_from_iter(adjacency_params(name, relations)),
-            doing,
-            |row| {
-                Ok((
+        let mut stmt = self.conn.prepare_cached(&text).ctx(self.ctx, doing)?;
+        let mut found = stmt
+            .query(params_from_iter(adjacency_params(name, relations)))
+            .ctx(self.ctx, doing)?;
+        let (mut any, mut rows) = (false, Vec::<(bool, String, String)>::new());
+        while let Some(row) = found.next().ctx(self.ctx, doing)? {
+            any = true;
+            // A `NULL` relation: the row of a node without such edges.
+            if let Some(rel) = row.get::<_, Option<String>>(1).ctx(self.ctx, doing)? {
+                rows.push((
                     row.get(0).ctx(self.ctx, doing)?,
-                    row.get(1).ctx(self.ctx, doing)?,
+                    rel,
                     row.get(2).ctx(self.ctx, doing)?,
-                ))
-            },
-        )?;
+                ));
+            }
+        }
+        if !any {
+            return Ok(None);
+        }
         // Edge-key order: (from, relation, to), the node itself at one end.
         fn key<'r>(name: &'r str, row: &'r (bool, String, String)) -> (&'r str, &'r str, &'r str) {
             let (leaving, rel, other) = row;
@@ -341,10 +365,6 @@ impl<'a> Q<'a> {
             } else {
                 (other, rel, name)
             }
-        }
-        // No rows: a node without such edges, or no node (one more lookup tells).
-        if rows.is_empty() && self.node_id(name)?.is_none() {
-            return Ok(None);
         }
         rows.sort_unstable_by(|a, b| key(name, a).cmp(&key(name, b)));
         Ok(Some(rows.into_iter().map(|(_, _, other)| other).collect()))
@@ -488,36 +508,42 @@ impl<'a> Q<'a> {
     }
 
     /// The transitive dependencies by one recursive CTE, ordered by
-    /// [`algo::topological_order`]; `None` when the closure is not a clean DAG of
-    /// existing nodes (inside a transaction whose checks are deferred), for the
-    /// reference algorithm to report exactly what is wrong.
+    /// [`algo::topological_order`]: one statement, which finds the node itself
+    /// (`root_cte!`); `None` when the closure is not a clean DAG of existing nodes
+    /// (inside a transaction whose checks are deferred), for the reference algorithm
+    /// to report exactly what is wrong.
     pub fn resolve_dependencies(&self, name: &str) -> Result<Option<Vec<String>>> {
-        let root = self
-            .node_id(name)?
-            .ok_or_else(|| Error::node_not_found(name))?;
         let doing = || format!("resolving the dependencies of {}", node_subject(name));
         let rows = self.rows(
-            "WITH RECURSIVE closure(id) AS ( \
-                 SELECT dep_id FROM node_deps WHERE node_id = ?1 \
+            concat!(
+                "WITH RECURSIVE ",
+                root_cte!(),
+                ", closure(id) AS ( \
+                 SELECT d.dep_id FROM root r JOIN node_deps d ON d.node_id = r.id \
                  UNION \
                  SELECT d.dep_id FROM closure c JOIN node_deps d ON d.node_id = c.id) \
+             SELECT id, NULL, 1, NULL FROM root \
+             UNION ALL \
              SELECT c.id, k.name, EXISTS (SELECT 1 FROM nodes n WHERE n.id = c.id), d.dep_id \
              FROM closure c JOIN names k ON k.id = c.id \
-             LEFT JOIN node_deps d ON d.node_id = c.id",
-            [root],
+             LEFT JOIN node_deps d ON d.node_id = c.id"
+            ),
+            [name],
             doing,
             |row| {
                 Ok((
                     self.int(row, 0, doing)?,
-                    row.get::<_, String>(1).ctx(self.ctx, doing)?,
+                    row.get::<_, Option<String>>(1).ctx(self.ctx, doing)?,
                     self.int(row, 2, doing)? != 0,
                     row.get::<_, Option<i64>>(3).ctx(self.ctx, doing)?,
                 ))
             },
         )?;
+        let root = root_of(name, rows.iter().map(|(id, member, ..)| (*id, member)))?;
         let mut names: HashMap<i64, String> = HashMap::new();
         let mut links: Vec<(i64, i64)> = Vec::new();
         for (id, member, exists, dep) in rows {
+            let Some(member) = member else { continue };
             if id == root || !exists {
                 return Ok(None);
             }
@@ -529,35 +555,40 @@ impl<'a> Q<'a> {
         Ok(order(&names, &links))
     }
 
-    /// The transitive dependents by one recursive CTE; `None` as for
-    /// [`Q::resolve_dependencies`].
+    /// The transitive dependents by one recursive CTE, one statement as
+    /// [`Q::resolve_dependencies`]; `None` as there.
     pub fn resolve_dependents(&self, name: &str) -> Result<Option<Vec<String>>> {
-        let root = self
-            .node_id(name)?
-            .ok_or_else(|| Error::node_not_found(name))?;
         let doing = || format!("resolving the dependents of {}", node_subject(name));
         let rows = self.rows(
-            "WITH RECURSIVE up(id) AS ( \
-                 SELECT node_id FROM node_deps WHERE dep_id = ?1 \
+            concat!(
+                "WITH RECURSIVE ",
+                root_cte!(),
+                ", up(id) AS ( \
+                 SELECT d.node_id FROM root r JOIN node_deps d ON d.dep_id = r.id \
                  UNION \
                  SELECT d.node_id FROM up u JOIN node_deps d ON d.dep_id = u.id) \
+             SELECT id, NULL, NULL FROM root \
+             UNION ALL \
              SELECT u.id, k.name, d.dep_id FROM up u JOIN names k ON k.id = u.id \
-             LEFT JOIN node_deps d ON d.node_id = u.id AND d.dep_id != ?1 \
+             LEFT JOIN node_deps d ON d.node_id = u.id AND d.dep_id != (SELECT id FROM root) \
                  AND d.dep_id IN (SELECT id FROM up) \
-             WHERE u.id != ?1",
-            [root],
+             WHERE u.id != (SELECT id FROM root)"
+            ),
+            [name],
             doing,
             |row| {
                 Ok((
                     self.int(row, 0, doing)?,
-                    row.get::<_, String>(1).ctx(self.ctx, doing)?,
+                    row.get::<_, Option<String>>(1).ctx(self.ctx, doing)?,
                     row.get::<_, Option<i64>>(2).ctx(self.ctx, doing)?,
                 ))
             },
         )?;
+        root_of(name, rows.iter().map(|(id, member, _)| (*id, member)))?;
         let mut names: HashMap<i64, String> = HashMap::new();
         let mut links: Vec<(i64, i64)> = Vec::new();
         for (id, member, dep) in rows {
+            let Some(member) = member else { continue };
             names.insert(id, member);
             if let Some(dep) = dep {
                 links.push((id, dep));
@@ -707,7 +738,7 @@ impl<'a> Q<'a> {
             let levels = left.min(EXACT_LEVELS_PER_QUERY);
             let ids = serde_json::to_string(&frontier).map_err(|e| Error::backend("sqlite", e))?;
             let sql = exact_reach_sql(
-                &ids,
+                Frontier::Ids(&ids),
                 frontier.len(),
                 options,
                 levels,
@@ -736,36 +767,40 @@ impl<'a> Q<'a> {
         Ok(Some(names))
     }
 
-    /// [`kgstore_core::ReadTxn::reach_count`]: a walk of one query (up to
-    /// [`EXACT_LEVELS_PER_QUERY`] hops) is counted in SQL.
+    /// Whether [`Q::reach_count`] answers with one statement: a walk of exactly up to
+    /// [`EXACT_LEVELS_PER_QUERY`] hops, counted in SQL from the node it looks up itself.
+    pub fn reach_count_is_one_statement(options: &ReachOptions) -> bool {
+        options.reach == Reach::Exactly && (1..=EXACT_LEVELS_PER_QUERY).contains(&options.hops)
+    }
+
+    /// [`kgstore_core::ReadTxn::reach_count`]: one statement when
+    /// [`Q::reach_count_is_one_statement`], which also tells whether the node exists
+    /// (its first column counts the start's ids: 0 or 1).
     pub fn reach_count(&self, start: &str, options: &ReachOptions) -> Result<Option<u64>> {
-        let Some(start_id) = self.node_id(start)? else {
-            return Ok(None);
-        };
-        let count = if options.reach == Reach::Exactly
-            && (1..=EXACT_LEVELS_PER_QUERY).contains(&options.hops)
-        {
+        if Self::reach_count_is_one_statement(options) {
             let doing = || format!("counting walks from {}", node_subject(start));
             let sql = exact_reach_sql(
-                &format!("[{start_id}]"),
+                Frontier::Node(start),
                 1,
                 options,
                 options.hops,
-                "SELECT count(DISTINCT id) FROM walk",
+                "SELECT (SELECT count(*) FROM l0), count(DISTINCT id) FROM walk",
             );
-            let n = self
+            let (starts, n) = self
                 .one(
                     &sql.text,
                     params_from_iter(sql.params.iter()),
                     doing,
-                    |row| self.int(row, 0, doing),
+                    |row| Ok((self.int(row, 0, doing)?, self.int(row, 1, doing)?)),
                 )?
-                .unwrap_or(0);
-            u64::try_from(n).unwrap_or(0)
-        } else {
-            u64::try_from(self.reach_ids(start_id, start, options)?.len()).unwrap_or(u64::MAX)
+                .unwrap_or((0, 0));
+            return Ok((starts > 0).then(|| u64::try_from(n).unwrap_or(0)));
+        }
+        let Some(start_id) = self.node_id(start)? else {
+            return Ok(None);
         };
-        Ok(Some(count))
+        let ids = self.reach_ids(start_id, start, options)?;
+        Ok(Some(u64::try_from(ids.len()).unwrap_or(u64::MAX)))
     }
 
     /// Counts by type from the indexes.
@@ -798,8 +833,11 @@ impl<'a> Q<'a> {
 }
 
 /// Where an adjacency query starts, both found by the query itself from the name
-/// bound as `?1`: the id of the name, whether or not a node has it, or the node of
-/// that name (no rows when there is no such node).
+/// bound as `?1`: the id of the name, whether or not a node has it (no rows when
+/// the name has no edges), or the node of that name, which each arm joins its edges
+/// to with a `LEFT JOIN`: a node without such edges still gives one row, whose
+/// relation is `NULL` (never so in a stored edge), so one statement tells a node without edges
+/// from no node (no rows at all).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Start {
     Name,
@@ -807,13 +845,23 @@ enum Start {
 }
 
 impl Start {
-    /// The start's id as an expression.
-    fn id(self) -> &'static str {
+    /// `FROM` the start `sk` (its name row; `sn`, its node row) and the edges `e`
+    /// on its `side` (`from_id` or `to_id`), with `on` added to the edges' join.
+    fn from(self, side: &str, on: &str) -> String {
         match self {
-            Start::Name => "(SELECT sk.id FROM names sk WHERE sk.name = ?1)",
-            Start::Node => {
-                "(SELECT sn.id FROM names sk JOIN nodes sn ON sn.id = sk.id WHERE sk.name = ?1)"
-            }
+            Start::Name => format!("FROM names sk JOIN edges e ON e.{side} = sk.id{on}"),
+            Start::Node => format!(
+                "FROM names sk JOIN nodes sn ON sn.id = sk.id \
+                 LEFT JOIN edges e ON e.{side} = sn.id{on}"
+            ),
+        }
+    }
+
+    /// How the name at the other end of the edge joins.
+    fn join(self) -> &'static str {
+        match self {
+            Start::Name => "JOIN",
+            Start::Node => "LEFT JOIN",
         }
     }
 }
@@ -830,10 +878,9 @@ enum Reads {
 }
 
 impl Reads {
-    /// The `SELECT … FROM edges e …` of the arm over the edges leaving the start
-    /// (`leaving`) or arriving at it.
-    fn select(self, leaving: bool) -> String {
-        let other = if leaving { "to_id" } else { "from_id" };
+    /// The columns of the arm over the edges leaving the start (`leaving`) or
+    /// arriving at it; the other end's name is `k.name`.
+    fn columns(self, leaving: bool) -> String {
         match self {
             Reads::Edges => {
                 let (from, to) = if leaving {
@@ -841,15 +888,9 @@ impl Reads {
                 } else {
                     ("k.name", "?1")
                 };
-                format!(
-                    "SELECT e.from_id, {from}, e.rel, {to}, {EDGE_TAIL} FROM edges e \
-                     JOIN names k ON k.id = e.{other}"
-                )
+                format!("e.from_id, {from}, e.rel, {to}, {EDGE_TAIL}")
             }
-            Reads::Neighbours => format!(
-                "SELECT {}, e.rel, k.name FROM edges e JOIN names k ON k.id = e.{other}",
-                u8::from(leaving)
-            ),
+            Reads::Neighbours => format!("{}, e.rel, k.name", u8::from(leaving)),
         }
     }
 }
@@ -860,37 +901,38 @@ impl Reads {
 /// unsorted. Its parameters are [`adjacency_params`]: the start's name as `?1`, the
 /// relations from `?2` on (or one JSON array of them as `?2`), shared by the arms.
 fn adjacency_sql(reads: Reads, start: Start, direction: Direction, relations: usize) -> String {
-    let rels = |text: &mut String| {
-        if relations > LISTED {
-            text.push_str(" AND e.rel IN (SELECT value FROM json_each(?2))");
-        } else if relations > 0 {
-            let listed: Vec<String> = (2..relations + 2).map(|i| format!("?{i}")).collect();
-            text.push_str(" AND e.rel IN (");
-            text.push_str(&listed.join(", "));
-            text.push(')');
-        }
+    let mut rels = String::new();
+    if relations > LISTED {
+        rels.push_str(" AND e.rel IN (SELECT value FROM json_each(?2))");
+    } else if relations > 0 {
+        let listed: Vec<String> = (2..relations + 2).map(|i| format!("?{i}")).collect();
+        rels.push_str(" AND e.rel IN (");
+        rels.push_str(&listed.join(", "));
+        rels.push(')');
+    }
+    let arm = |leaving: bool, on: &str| {
+        let (side, other) = if leaving {
+            ("from_id", "to_id")
+        } else {
+            ("to_id", "from_id")
+        };
+        format!(
+            "SELECT {} {} {} names k ON k.id = e.{other} WHERE sk.name = ?1",
+            reads.columns(leaving),
+            start.from(side, &format!("{on}{rels}")),
+            start.join(),
+        )
     };
-    let mut text = String::new();
-    if matches!(direction, Direction::Out | Direction::Both) {
-        text.push_str(&reads.select(true));
-        text.push_str(" WHERE e.from_id = ");
-        text.push_str(start.id());
-        rels(&mut text);
+    match direction {
+        Direction::Out => arm(true, ""),
+        Direction::In => arm(false, ""),
+        // A self-loop is listed once, with the outgoing edges.
+        Direction::Both => format!(
+            "{} UNION ALL {}",
+            arm(true, ""),
+            arm(false, " AND e.from_id != e.to_id")
+        ),
     }
-    if direction == Direction::Both {
-        text.push_str(" UNION ALL ");
-    }
-    if matches!(direction, Direction::In | Direction::Both) {
-        text.push_str(&reads.select(false));
-        text.push_str(" WHERE e.to_id = ");
-        text.push_str(start.id());
-        if direction == Direction::Both {
-            // A self-loop is listed once, with the outgoing edges.
-            text.push_str(" AND e.from_id != e.to_id");
-        }
-        rels(&mut text);
-    }
-    text
 }
 
 /// [`adjacency_sql`], built once per shape for the common call without relations
@@ -931,22 +973,44 @@ fn adjacency_params<'p>(name: &'p str, relations: &'p [RelationType]) -> Vec<Cow
 /// How many levels of an exact reach one query chains (longer walks take several).
 const EXACT_LEVELS_PER_QUERY: usize = 8;
 
-/// The ends of walks of exactly `levels` hops from the `width` ids of the JSON
-/// array `frontier`, as one statement: level `i + 1` is the one-hop steps from
+/// Where the walks of [`exact_reach_sql`] start, as its level `l0`.
+#[derive(Clone, Copy, Debug)]
+enum Frontier<'a> {
+    /// The ids of a JSON array.
+    Ids(&'a str),
+    /// The node of this name (no id when there is none).
+    Node(&'a str),
+}
+
+/// The ends of walks of exactly `levels` hops from the `width` ids of `frontier`,
+/// as one statement: level `i + 1` is the one-hop steps from
 /// level `i`, and `finish` selects from the last level, named `walk`, which may
 /// hold an id more than once (`finish` says `DISTINCT`). A level in between keeps
 /// each id once (`UNION`), so that a node reached by several walks is expanded
 /// once; the first keeps repeats when it starts from one node (only parallel edges
 /// repeat there, and sorting costs more than expanding them).
 fn exact_reach_sql(
-    frontier: &str,
+    frontier: Frontier<'_>,
     width: usize,
     options: &ReachOptions,
     levels: usize,
     finish: &str,
 ) -> Sql {
-    let mut sql = Sql::new("WITH l0(id) AS (SELECT value FROM json_each(?))");
-    sql.bind(frontier.to_owned());
+    let mut sql = match frontier {
+        Frontier::Ids(ids) => {
+            let mut sql = Sql::new("WITH l0(id) AS (SELECT value FROM json_each(?))");
+            sql.bind(ids.to_owned());
+            sql
+        }
+        Frontier::Node(name) => {
+            let mut sql = Sql::new(
+                "WITH l0(id) AS (SELECT n.id FROM names k JOIN nodes n ON n.id = k.id \
+                 WHERE k.name = ?)",
+            );
+            sql.bind(name.to_owned());
+            sql
+        }
+    };
     for level in 1..=levels {
         let last = level == levels;
         let name = if last {
@@ -1055,6 +1119,17 @@ fn edge_scan_sql(filter: &EdgeFilter, after: Option<&EdgeKey>, limit: Option<usi
     sql.push(" ORDER BY fk.name, e.rel, tk.name LIMIT ?")
         .bind(limit.map_or(-1, sql_limit));
     sql
+}
+
+/// The id of the root from a dependency closure's `(id, name)` rows (the root's is
+/// the one without a name); [`Error::NodeNotFound`] when there is none.
+fn root_of<'r>(
+    name: &str,
+    mut rows: impl Iterator<Item = (i64, &'r Option<String>)>,
+) -> Result<i64> {
+    rows.find(|(_, member)| member.is_none())
+        .map(|(id, _)| id)
+        .ok_or_else(|| Error::node_not_found(name))
 }
 
 /// Orders a closure given as member names and `(member, dependency)` links with
@@ -1239,25 +1314,28 @@ mod tests {
                 assert_eq!(plan.contains(by_to), arriving, "{direction:?}:\n{plan}");
             }
         }
-        let walk = exact_reach_sql(
-            "[7]",
-            1,
-            &ReachOptions::exactly(2),
-            2,
-            "SELECT count(DISTINCT id) FROM walk",
-        );
-        let plan = plan(&walk);
-        // Only the start array is scanned (and the levels, which are small sets).
-        assert!(!plan.contains("SCAN e"), "{plan}");
-        assert!(
-            plan.contains("SEARCH e USING PRIMARY KEY (from_id=?)"),
-            "{plan}"
-        );
-        // Steps against an edge's direction look among the bidirectional edges only.
-        assert!(
-            plan.contains("edges_bidirectional_by_to (to_id=?)"),
-            "{plan}"
-        );
+        for (frontier, finish) in [
+            (Frontier::Ids("[7]"), "SELECT count(DISTINCT id) FROM walk"),
+            (
+                Frontier::Node("a"),
+                "SELECT (SELECT count(*) FROM l0), count(DISTINCT id) FROM walk",
+            ),
+        ] {
+            let walk = exact_reach_sql(frontier, 1, &ReachOptions::exactly(2), 2, finish);
+            let plan = plan(&walk);
+            // Only the start array is scanned (and the levels, which are small sets).
+            assert!(!plan.contains("SCAN e"), "{plan}");
+            assert!(!plan.contains("SCAN k"), "{plan}");
+            assert!(
+                plan.contains("SEARCH e USING PRIMARY KEY (from_id=?)"),
+                "{plan}"
+            );
+            // Steps against an edge's direction look among the bidirectional edges only.
+            assert!(
+                plan.contains("edges_bidirectional_by_to (to_id=?)"),
+                "{plan}"
+            );
+        }
     }
 
     #[test]

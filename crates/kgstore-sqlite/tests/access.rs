@@ -267,6 +267,119 @@ fn a_one_method_read_holds_no_snapshot_after_its_statement_and_refuses_a_second_
 }
 
 #[test]
+fn edge_neighbour_and_dependency_reads_are_one_statement_each() {
+    use kgstore_core::{Direction, Edge, ReachOptions, RelationType};
+    let (_dir, path) = temp_db();
+    let s = store(&path);
+    s.create_nodes(vec![
+        thing("a"),
+        thing("b").with_dependency("a"),
+        thing("lone"),
+    ])
+    .unwrap();
+    s.create_edge(Edge::new("a", RelationType::Calls, "b").unwrap())
+        .unwrap();
+    let backend = s.backend();
+    let checkpoint_blocked = || {
+        raw(&path)
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .unwrap()
+            != 0
+    };
+    let mut n = 0;
+    // Each method, on a one-method read, holds no snapshot after its one statement.
+    let mut after_one = |read: Box<dyn kgstore_core::ReadTxn + '_>| {
+        n += 1;
+        s.create_node(thing(&format!("later{n}"))).unwrap();
+        assert!(!checkpoint_blocked());
+        drop(read);
+    };
+    for direction in [Direction::Out, Direction::In, Direction::Both] {
+        let one = backend.begin_one().unwrap();
+        let edges = one.edges_of_node("a", direction, &[]).unwrap().unwrap();
+        assert_eq!(edges.len(), usize::from(direction != Direction::In));
+        after_one(one);
+        // A node without such edges, and no node: told apart by the one statement.
+        let one = backend.begin_one().unwrap();
+        assert_eq!(
+            one.edges_of_node("lone", direction, &[]).unwrap(),
+            Some(vec![])
+        );
+        after_one(one);
+        let one = backend.begin_one().unwrap();
+        assert_eq!(one.edges_of_node("ghost", direction, &[]).unwrap(), None);
+        after_one(one);
+        let one = backend.begin_one().unwrap();
+        let names = one
+            .neighbour_names("b", direction, &[RelationType::Calls])
+            .unwrap();
+        let expected: Vec<String> = match direction {
+            Direction::Out => vec![],
+            _ => vec!["a".into()],
+        };
+        assert_eq!(names, Some(expected));
+        after_one(one);
+        let one = backend.begin_one().unwrap();
+        assert_eq!(one.neighbour_names("ghost", direction, &[]).unwrap(), None);
+        after_one(one);
+    }
+    // Walks of exactly one hop: `a` reaches `b`; counted with the start's lookup.
+    for (start, expected) in [("a", Some(1)), ("lone", Some(0)), ("ghost", None)] {
+        let one = backend.begin_one().unwrap();
+        let count = one.reach_count(start, &ReachOptions::exactly(1)).unwrap();
+        assert_eq!(count, expected, "{start}");
+        after_one(one);
+    }
+    let one = backend.begin_one().unwrap();
+    assert_eq!(one.resolve_dependencies("b").unwrap(), ["a"]);
+    after_one(one);
+    let one = backend.begin_one().unwrap();
+    assert_eq!(one.resolve_dependents("a").unwrap(), ["b"]);
+    after_one(one);
+    let one = backend.begin_one().unwrap();
+    assert!(one.resolve_dependencies("lone").unwrap().is_empty());
+    after_one(one);
+    for resolved in [
+        backend.begin_one().unwrap().resolve_dependencies("ghost"),
+        backend.begin_one().unwrap().resolve_dependents("ghost"),
+    ] {
+        assert_eq!(error_of(resolved).kind(), ErrorKind::NodeNotFound);
+    }
+}
+
+#[test]
+fn a_one_method_resolution_whose_statement_needs_the_reference_reads_on_its_own_snapshot() {
+    let (_dir, path) = temp_db();
+    let s = store(&path);
+    s.create_nodes(vec![thing("a"), thing("b").with_dependency("a")])
+        .unwrap();
+    // A dependency row the nodes' own lists do not hold (a damaged file): the closure
+    // statement sees a cycle, so the reference algorithm resolves from the nodes.
+    raw(&path)
+        .execute(
+            "INSERT INTO node_deps (node_id, dep_id) SELECT a.id, b.id FROM names a, names b \
+             WHERE a.name = 'a' AND b.name = 'b'",
+            [],
+        )
+        .unwrap();
+    let one = s.backend().begin_one().unwrap();
+    assert_eq!(one.resolve_dependencies("b").unwrap(), ["a"]);
+    // The reference read inside a transaction, still open: it holds a snapshot.
+    s.create_node(thing("later")).unwrap();
+    let checkpoint_blocked = raw(&path)
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .unwrap()
+        != 0;
+    assert!(checkpoint_blocked);
+    drop(one);
+    assert_eq!(s.resolve_dependencies("b").unwrap(), ["a"]);
+}
+
+#[test]
 fn many_snapshots_at_once_do_not_wait_for_the_pool() {
     let (_dir, path) = temp_db();
     let s = Store::new(SqliteBackend::open(&path, options().reader_pool_size(1)).unwrap());

@@ -133,7 +133,7 @@ pub trait GraphRead {
         relations: &[RelationType],
     ) -> Result<Vec<Edge>> {
         check_name(name)?;
-        self.with_reader(|r| {
+        self.with_one_read(|r| {
             r.edges_of_node(name, direction, relations)?
                 .ok_or_else(|| Error::node_not_found(name))
         })
@@ -149,7 +149,7 @@ pub trait GraphRead {
         relations: &[RelationType],
     ) -> Result<Vec<String>> {
         check_name(name)?;
-        self.with_reader(|r| {
+        self.with_one_read(|r| {
             r.neighbour_names(name, direction, relations)?
                 .ok_or_else(|| Error::node_not_found(name))
         })
@@ -171,7 +171,7 @@ pub trait GraphRead {
     fn reach_count(&self, start: &str, options: &ReachOptions) -> Result<u64> {
         check_hops(options)?;
         check_name(start)?;
-        self.with_reader(|r| {
+        self.with_one_read(|r| {
             r.reach_count(start, options)?
                 .ok_or_else(|| Error::node_not_found(start))
         })
@@ -204,12 +204,15 @@ pub trait GraphRead {
 
     /// Every node `name` depends on, directly or not, dependencies first.
     fn resolve_dependencies(&self, name: &str) -> Result<Vec<String>> {
-        self.with_existing(name, |r| r.resolve_dependencies(name))
+        // The backend refuses a missing node itself (`ReadTxn::resolve_dependencies`).
+        check_name(name)?;
+        self.with_one_read(|r| r.resolve_dependencies(name))
     }
 
     /// Every node that depends on `name`, directly or not, each after its own dependencies.
     fn dependents(&self, name: &str) -> Result<Vec<String>> {
-        self.with_existing(name, |r| r.resolve_dependents(name))
+        check_name(name)?;
+        self.with_one_read(|r| r.resolve_dependents(name))
     }
 
     /// The nodes that list `name` among their dependencies, by name.
