@@ -403,6 +403,25 @@ pub trait WriteTxn: ReadTxn {
     /// Removes an edge; whether it existed.
     fn delete_edge(&mut self, key: &EdgeKey) -> Result<bool>;
 
+    /// A bulk import begins ([`BulkImport`](crate::BulkImport)): the transaction holds
+    /// no node and no edge, and until [`bulk_load_end`](Self::bulk_load_end) it is
+    /// given only new nodes (`put_nodes`, each name once) and then new edges
+    /// (`put_edges`, keys strictly increasing across calls, endpoints among those
+    /// nodes). A backend may prepare for that, for example by dropping secondary
+    /// indexes to build them again at the end, as long as reads in the transaction
+    /// still answer correctly. The default does nothing.
+    fn bulk_load_begin(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    /// The bulk import begun by [`bulk_load_begin`](Self::bulk_load_begin) ended
+    /// (its references were checked); the transaction may go on with any write. A
+    /// transaction whose import did not end is never committed. The default does
+    /// nothing.
+    fn bulk_load_end(&mut self) -> Result<()> {
+        Ok(())
+    }
+
     /// Registers or replaces a schema.
     fn put_schema(&mut self, target: &SchemaTarget, schema: &Value) -> Result<()>;
 

@@ -5,14 +5,9 @@ use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use time::OffsetDateTime;
-use time::format_description::BorrowedFormatItem;
 use time::format_description::well_known::Rfc3339;
-use time::macros::format_description;
 
 use crate::error::{Error, Result};
-
-const FORMAT: &[BorrowedFormatItem<'static>] =
-    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
 
 /// Microseconds of 0001-01-01T00:00:00Z since the Unix epoch.
 const MIN_MICROS: i64 = -62_135_596_800_000_000;
@@ -59,6 +54,9 @@ impl Timestamp {
 
     /// Parses an RFC 3339 timestamp with any offset; sub-microsecond digits are dropped.
     pub fn parse(text: &str) -> Result<Self> {
+        if let Some(micros) = parse_canonical(text.as_bytes()) {
+            return Self::from_micros(micros);
+        }
         let parsed = OffsetDateTime::parse(text, &Rfc3339).map_err(|e| {
             Error::invalid_input(format!("timestamp '{text}'"), format!("not RFC 3339: {e}"))
         })?;
@@ -68,18 +66,108 @@ impl Timestamp {
         Self::from_micros(micros)
     }
 
-    fn to_datetime(self) -> Option<OffsetDateTime> {
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1000).ok()
+    /// The canonical text, `YYYY-MM-DDTHH:MM:SS.ffffffZ`, in a buffer on the stack
+    /// (every stored entity has two, so backups write millions of them).
+    fn canonical(self) -> [u8; CANONICAL_LEN] {
+        let seconds = self.0.div_euclid(1_000_000);
+        let fraction = self.0.rem_euclid(1_000_000);
+        let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));
+        let of_day = seconds.rem_euclid(86_400);
+        let mut out = *b"0000-00-00T00:00:00.000000Z";
+        let mut put = |at: usize, width: usize, mut value: i64| {
+            for i in (at..at + width).rev() {
+                // A digit: `value` is never negative here (years 1 to 9999).
+                out[i] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(0, 4, year);
+        put(5, 2, month);
+        put(8, 2, day);
+        put(11, 2, of_day / 3600);
+        put(14, 2, of_day / 60 % 60);
+        put(17, 2, of_day % 60);
+        put(20, 6, fraction);
+        out
     }
+}
+
+/// The length of the canonical text.
+const CANONICAL_LEN: usize = 27;
+
+/// The date of a day counted from 1970-01-01 (proleptic Gregorian; Howard
+/// Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// The day counted from 1970-01-01 of a date (Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let doy = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Microseconds of a timestamp in the canonical form, `YYYY-MM-DDTHH:MM:SS.ffffffZ`
+/// with a valid date and time; `None` for any other text, which the general RFC
+/// 3339 parser then reads (or refuses).
+fn parse_canonical(text: &[u8]) -> Option<i64> {
+    if text.len() != CANONICAL_LEN {
+        return None;
+    }
+    let number = |from: usize, to: usize| -> Option<i64> {
+        text[from..to].iter().try_fold(0i64, |n, &b| {
+            b.is_ascii_digit().then(|| n * 10 + i64::from(b - b'0'))
+        })
+    };
+    let punctuation = [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'.'),
+        (26, b'Z'),
+    ];
+    if punctuation.iter().any(|&(at, b)| text[at] != b) {
+        return None;
+    }
+    let (year, month, day) = (number(0, 4)?, number(5, 7)?, number(8, 10)?);
+    let (hour, minute, second) = (number(11, 13)?, number(14, 16)?, number(17, 19)?);
+    let fraction = number(20, 26)?;
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        _ => return None,
+    };
+    // A leap second (`:60`) and year 0 are left to the general parser.
+    if year == 0 || day == 0 || day > month_days || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second;
+    Some(seconds * 1_000_000 + fraction)
 }
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The range is checked on construction, so formatting cannot fail in practice.
-        match self.to_datetime().and_then(|dt| dt.format(FORMAT).ok()) {
-            Some(text) => f.write_str(&text),
-            None => write!(f, "@{}us", self.0),
-        }
+        let text = self.canonical();
+        // ASCII digits and punctuation only.
+        f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -93,7 +181,11 @@ impl FromStr for Timestamp {
 
 impl serde::Serialize for Timestamp {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        let text = self.canonical();
+        match std::str::from_utf8(&text) {
+            Ok(text) => serializer.serialize_str(text),
+            Err(_) => serializer.collect_str(self),
+        }
     }
 }
 
@@ -107,6 +199,11 @@ impl<'de> serde::Deserialize<'de> for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use time::format_description::BorrowedFormatItem;
+    use time::macros::format_description;
+
+    const REFERENCE_FORMAT: &[BorrowedFormatItem<'static>] =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
 
     #[test]
     fn formats_with_six_digits_and_z() {
@@ -130,6 +227,66 @@ mod tests {
             let json = serde_json::to_string(&t).unwrap();
             let back: Timestamp = serde_json::from_str(&json).unwrap();
             assert_eq!(back, t, "{json}");
+        }
+    }
+
+    /// The text as the `time` crate formats it (the reference of the fast path).
+    fn reference_text(t: Timestamp) -> String {
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.0) * 1000)
+            .unwrap()
+            .format(REFERENCE_FORMAT)
+            .unwrap()
+    }
+
+    /// The reference's micros of a text (the general RFC 3339 parser alone).
+    fn reference_micros(text: &str) -> Option<i64> {
+        let parsed = OffsetDateTime::parse(text, &Rfc3339).ok()?;
+        i64::try_from(parsed.unix_timestamp_nanos().div_euclid(1000)).ok()
+    }
+
+    #[test]
+    fn the_fast_text_and_parse_agree_with_the_time_crate() {
+        let mut rng = fastrand::Rng::with_seed(18);
+        let mut cases = vec![MIN_MICROS, MAX_MICROS, -1, 0, 1, 951_782_400_000_000];
+        // The days around every leap-year rule: 1900, 2000, 2024 and 2100.
+        for day in [
+            -25_509i64, -25_508, 11_016, 11_017, 11_018, 19_782, 19_783, 47_540, 47_541,
+        ] {
+            cases.extend([day * 86_400_000_000, day * 86_400_000_000 - 1]);
+        }
+        cases.extend((0..20_000).map(|_| rng.i64(MIN_MICROS..=MAX_MICROS)));
+        for micros in cases {
+            let t = Timestamp::from_micros(micros).unwrap();
+            let text = t.to_string();
+            assert_eq!(text, reference_text(t), "{micros}");
+            assert_eq!(serde_json::to_string(&t).unwrap(), format!("\"{text}\""));
+            assert_eq!(parse_canonical(text.as_bytes()), Some(micros), "{text}");
+            assert_eq!(Timestamp::parse(&text).unwrap(), t);
+        }
+        // Texts the fast path leaves to the general parser, which decides alone.
+        for text in [
+            "2023-02-29T00:00:00.000000Z",
+            "2024-02-29T00:00:00.000000Z",
+            "1900-02-29T00:00:00.000000Z",
+            "2000-02-29T12:00:00.000000Z",
+            "2023-04-31T00:00:00.000000Z",
+            "2023-00-10T00:00:00.000000Z",
+            "2023-01-00T00:00:00.000000Z",
+            "2023-01-01T24:00:00.000000Z",
+            "2023-01-01T23:60:00.000000Z",
+            "2016-12-31T23:59:60.000000Z",
+            "0000-01-01T00:00:00.000000Z",
+            "2023-01-01t00:00:00.000000z",
+            "2023-01-01T00:00:00.00000aZ",
+            "2023-01-01T00:00:00+00:00",
+        ] {
+            let fast = parse_canonical(text.as_bytes());
+            if let Some(micros) = fast {
+                assert_eq!(Some(micros), reference_micros(text), "{text}");
+            }
+            let ours = Timestamp::parse(text).ok().map(Timestamp::as_micros);
+            let theirs = reference_micros(text).filter(|m| (MIN_MICROS..=MAX_MICROS).contains(m));
+            assert_eq!(ours, theirs, "{text}");
         }
     }
 

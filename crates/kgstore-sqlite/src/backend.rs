@@ -32,7 +32,7 @@ use crate::options::SqliteOptions;
 use crate::read::Q;
 use crate::schema::{self, Role};
 use crate::search::SearchWrites;
-use crate::write::W;
+use crate::write::{BulkLoad, W};
 
 /// The SQLite backend: a kgstore store in one SQLite file.
 ///
@@ -517,6 +517,8 @@ struct SqliteWrite<'b> {
     /// What the search index's writes keep within the transaction (a `RefCell`:
     /// reads of the search index hand the waiting changes to FTS5 first).
     search: RefCell<SearchWrites>,
+    /// The bulk load under way ([`WriteTxn::bulk_load_begin`]), if one is.
+    bulk: Option<BulkLoad>,
 }
 
 impl SqliteRead<'_> {
@@ -602,6 +604,7 @@ impl SqliteWrite<'_> {
             &self.backend.ctx,
             &mut self.orphans,
             self.search.get_mut(),
+            self.bulk.as_mut(),
         ))
     }
 
@@ -974,7 +977,28 @@ impl WriteTxn for SqliteWrite<'_> {
         Some(self)
     }
 
+    /// Drops the edges' secondary indexes until [`WriteTxn::bulk_load_end`], and
+    /// keeps the ids of the names the load writes for its edges' endpoints.
+    fn bulk_load_begin(&mut self) -> Result<()> {
+        if self.bulk.is_none() {
+            self.w()?.bulk_load_begin()?;
+            self.bulk = Some(BulkLoad::default());
+        }
+        Ok(())
+    }
+
+    /// Builds the edges' secondary indexes again.
+    fn bulk_load_end(&mut self) -> Result<()> {
+        if self.bulk.is_some() {
+            self.w()?.bulk_load_end()?;
+            self.bulk = None;
+        }
+        Ok(())
+    }
+
     fn commit(mut self: Box<Self>) -> Result<()> {
+        // A load never ended commits with its indexes (core never commits one).
+        self.bulk_load_end()?;
         let conn = self.conn.as_ref().ok_or_else(|| gone(&self.backend.ctx))?;
         self.search.get_mut().flush(conn, &self.backend.ctx)?;
         self.w()?.sweep()?;
@@ -1021,6 +1045,7 @@ impl Backend for SqliteBackend {
             conn: Some(conn),
             orphans: HashSet::new(),
             search: RefCell::new(SearchWrites::default()),
+            bulk: None,
         };
         let conn = txn.conn.as_ref().ok_or_else(|| gone(&self.ctx))?;
         // Take the write lock now, so the transaction reads the latest commit and

@@ -29,9 +29,10 @@ enum S {
     InsertTag,
     InsertDep,
     UpsertEdge,
+    InsertEdge,
 }
 
-const STATEMENTS: usize = 11;
+const STATEMENTS: usize = 12;
 
 fn sql(s: S) -> &'static str {
     match s {
@@ -60,6 +61,7 @@ fn sql(s: S) -> &'static str {
         S::InsertTag => "INSERT OR IGNORE INTO node_tags(node_id, tag) VALUES (?1, ?2)",
         S::InsertDep => "INSERT OR IGNORE INTO node_deps(node_id, dep_id) VALUES (?1, ?2)",
         S::UpsertEdge => UPSERT_EDGE,
+        S::InsertEdge => INSERT_EDGE,
     }
 }
 
@@ -107,6 +109,22 @@ const UPSERT_EDGE: &str = concat!(
      version = excluded.version, attributes = excluded.attributes"
 );
 
+/// `INSERT INTO edges … VALUES (…)` for one edge new to the table (a bulk load's:
+/// the key's one B-tree seek, no conflict check first).
+const INSERT_EDGE: &str = "INSERT INTO edges(from_id, rel, to_id, weight, confidence, bidirectional, \
+     source, created_at, updated_at, version, attributes) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+
+/// What a write transaction keeps while a bulk import runs
+/// ([`WriteTxn::bulk_load_begin`](kgstore_core::backend::WriteTxn::bulk_load_begin)):
+/// the name ids of the nodes it wrote, so that its edges find their endpoints
+/// without a query. The edges' secondary indexes are dropped while it runs and
+/// built again, each by one sort, at its end ([`W::bulk_load_end`]).
+#[derive(Default)]
+pub(crate) struct BulkLoad {
+    ids: foldhash::HashMap<String, i64>,
+}
+
 /// Deletes a name nothing refers to any more.
 const SWEEP_NAME: &str = "DELETE FROM names WHERE id = ?1 \
      AND NOT EXISTS (SELECT 1 FROM nodes WHERE id = ?1) \
@@ -121,6 +139,8 @@ pub(crate) struct W<'a> {
     ctx: &'a Ctx,
     orphans: &'a mut HashSet<i64>,
     search: &'a mut SearchWrites,
+    /// The bulk load under way, if one is.
+    bulk: Option<&'a mut BulkLoad>,
     prepared: [Option<CachedStatement<'a>>; STATEMENTS],
 }
 
@@ -130,13 +150,42 @@ impl<'a> W<'a> {
         ctx: &'a Ctx,
         orphans: &'a mut HashSet<i64>,
         search: &'a mut SearchWrites,
+        bulk: Option<&'a mut BulkLoad>,
     ) -> Self {
         Self {
             conn,
             ctx,
             orphans,
             search,
+            bulk,
             prepared: Default::default(),
+        }
+    }
+
+    /// Starts a bulk load into a transaction that holds no node and no edge: the
+    /// edges' secondary indexes go (built again by [`W::bulk_load_end`]; a rollback
+    /// brings them back as they were).
+    pub fn bulk_load_begin(&mut self) -> Result<()> {
+        self.conn
+            .execute_batch(crate::schema::DROP_EDGE_INDEXES)
+            .ctx(self.ctx, || {
+                "dropping the indexes of table edges for a bulk load".to_owned()
+            })
+    }
+
+    /// Ends a bulk load: builds the edges' secondary indexes again, each by one sort.
+    pub fn bulk_load_end(&mut self) -> Result<()> {
+        self.conn
+            .execute_batch(crate::schema::edge_indexes!())
+            .ctx(self.ctx, || {
+                "rebuilding the indexes of table edges".to_owned()
+            })
+    }
+
+    /// Notes the id of a node's name during a bulk load.
+    fn note_id(&mut self, name: &str, id: i64) {
+        if let Some(bulk) = self.bulk.as_deref_mut() {
+            bulk.ids.insert(name.to_owned(), id);
         }
     }
 
@@ -248,6 +297,7 @@ impl<'a> W<'a> {
             doing,
         )?;
         search::index_node(self.conn, self.ctx, self.search, delta, id, node)?;
+        self.note_id(&node.name, id);
         self.write_index_rows(id, node)
     }
 
@@ -402,6 +452,7 @@ impl<'a> W<'a> {
         for row in &rows {
             self.write_index_rows(row.id, row.node)?;
             search::index_node(self.conn, self.ctx, self.search, delta, row.id, row.node)?;
+            self.note_id(&row.node.name, row.id);
         }
         Ok(())
     }
@@ -436,13 +487,18 @@ impl<'a> W<'a> {
         self.write_edge(edge, from, to)
     }
 
-    /// Inserts or replaces an edge whose endpoints have these name ids.
+    /// Inserts or replaces an edge whose endpoints have these name ids (inserts, in
+    /// a bulk load, whose edges are all new).
     fn write_edge(&mut self, edge: &Edge, from: i64, to: i64) -> Result<()> {
         let subject = || format!("edge {}", edge.key());
         let doing = || format!("writing {} into table edges", subject());
         let meta = &edge.metadata;
         self.exec(
-            S::UpsertEdge,
+            if self.bulk.is_some() {
+                S::InsertEdge
+            } else {
+                S::UpsertEdge
+            },
             params![
                 from,
                 edge.relation_type.as_str(),
@@ -488,9 +544,11 @@ impl<'a> W<'a> {
         order.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
         // A load at least as big as the table: the indexes by the other end are
         // built again at the end by one sort, instead of growing a row at a time
-        // in random order (the same indexes, the same transaction).
-        let rebuild =
-            edges.len() >= REBUILD_INDEXES_FROM && self.edges_up_to(edges.len())? <= edges.len();
+        // in random order (the same indexes, the same transaction). A bulk load
+        // has dropped them already.
+        let rebuild = self.bulk.is_none()
+            && edges.len() >= REBUILD_INDEXES_FROM
+            && self.edges_up_to(edges.len())? <= edges.len();
         let doing = || "rebuilding the indexes of table edges".to_owned();
         if rebuild {
             self.conn
@@ -523,18 +581,23 @@ impl<'a> W<'a> {
     /// The ids of every endpoint of `edges`, each name looked up once, a batch of
     /// names per query; a name not yet in `names` (an edge to a node the
     /// transaction creates later) is added.
-    fn endpoint_ids<'e>(&mut self, edges: &'e [Edge]) -> Result<HashMap<&'e str, i64>> {
-        let mut ids: HashMap<&str, i64> = HashMap::new();
+    fn endpoint_ids<'e>(&mut self, edges: &'e [Edge]) -> Result<foldhash::HashMap<&'e str, i64>> {
+        let mut ids: foldhash::HashMap<&str, i64> = foldhash::HashMap::default();
         let mut wanted: Vec<&str> = Vec::new();
+        let noted = self.bulk.as_deref().map(|b| &b.ids);
         for edge in edges {
             for end in [edge.from.as_str(), edge.to.as_str()] {
-                if !ids.contains_key(end) {
+                if let Some(id) = noted.and_then(|n| n.get(end)) {
+                    ids.insert(end, *id);
+                } else if !ids.contains_key(end) {
                     ids.insert(end, 0);
                     wanted.push(end);
                 }
             }
         }
-        ids.clear();
+        for name in &wanted {
+            ids.remove(name);
+        }
         for chunk in wanted.chunks(NAME_LOOKUP_BATCH) {
             let doing = || format!("looking up {} names in table names", chunk.len());
             let json = serde_json::to_string(chunk).map_err(|e| Error::backend("sqlite", e))?;

@@ -382,3 +382,88 @@ fn a_big_edge_load_rebuilds_the_edge_indexes_and_a_rollback_restores_them() {
         "{indexes:?}"
     );
 }
+
+/// The names of the indexes of table `edges`, behind kgstore's back.
+fn edge_indexes(path: &Path) -> Vec<String> {
+    raw(path)
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'edges' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// A bulk import (what a restore loads through) drops the edges' secondary indexes
+/// while it runs and its end builds them again; an import that fails, or is dropped
+/// unfinished, rolls back with the old indexes in place.
+#[test]
+fn a_bulk_import_builds_the_edge_indexes_at_its_end_and_a_failed_one_keeps_them() {
+    const N: usize = 600;
+    let (_dir, path) = temp_db();
+    let s = store(&path);
+    let nodes = || {
+        (0..N)
+            .map(|i| Node::new(format!("n{i:05}"), "thing").unwrap())
+            .collect::<Vec<_>>()
+    };
+    let edges = || {
+        let mut edges: Vec<Edge> = (0..N)
+            .map(|i| {
+                let edge = Edge::new(
+                    format!("n{i:05}"),
+                    RelationType::Calls,
+                    format!("n{:05}", (i * 7) % N),
+                )
+                .unwrap();
+                if i % 3 == 0 {
+                    edge.bidirectional()
+                } else {
+                    edge
+                }
+            })
+            .collect();
+        edges.sort_by_key(Edge::key);
+        edges
+    };
+    let expected = edge_indexes(&path);
+    assert_eq!(expected, ["edges_bidirectional_by_to", "edges_by_to"]);
+    // Dropped unfinished: the transaction cannot commit; fails at `finish`: rolled back.
+    let unfinished = s.write(|tx| {
+        let mut import = tx.bulk_import()?;
+        import.nodes(nodes())?;
+        import.edges(edges())?;
+        Ok(())
+    });
+    assert!(unfinished.is_err());
+    let missing = s.write(|tx| {
+        let mut import = tx.bulk_import()?;
+        let mut batch = nodes();
+        batch[0] = batch[0].clone().with_dependency("nowhere");
+        import.nodes(batch)?;
+        import.edges(edges())?;
+        import.finish()
+    });
+    assert_eq!(error_of(missing).kind(), ErrorKind::NodeNotFound);
+    assert_eq!(s.count_nodes().unwrap() + s.count_edges().unwrap(), 0);
+    assert_eq!(edge_indexes(&path), expected);
+    assert!(problems(&path).is_empty(), "{:?}", problems(&path));
+
+    s.write(|tx| {
+        let mut import = tx.bulk_import()?;
+        import.nodes(nodes())?;
+        import.edges(edges())?;
+        import.finish()
+    })
+    .unwrap();
+    assert_eq!(edge_indexes(&path), expected);
+    let report = s.check().unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert!(problems(&path).is_empty(), "{:?}", problems(&path));
+    for e in edges() {
+        let stored = s.get_edge(&e.key()).unwrap();
+        assert_eq!(stored.metadata.bidirectional, e.metadata.bidirectional);
+        let incoming = s.edges_of(&e.to, kgstore_core::Direction::In, &[]).unwrap();
+        assert!(incoming.iter().any(|i| i.key() == e.key()), "{}", e.key());
+    }
+}

@@ -1056,6 +1056,131 @@ fn a_killed_backup_never_verifies() {
     );
 }
 
+/// Child mode for `a_killed_restore_leaves_the_sqlite_store_as_it_was_or_whole`:
+/// restores the backup named by this variable into the store named by the next one.
+const RESTORE_CHILD_ENV: &str = "KGSTORE_RESTORE_CHILD_BACKUP";
+const RESTORE_CHILD_STORE: &str = "KGSTORE_RESTORE_CHILD_STORE";
+const RESTORE_NODES: usize = 2000;
+
+/// What a killed restore's target held before: a few nodes and one edge.
+fn old_content(s: &Store) {
+    s.create_nodes((0..3).map(|i| Node::new(format!("old{i}"), "relic").unwrap()))
+        .unwrap();
+    s.create_edge(Edge::new("old0", RelationType::Calls, "old1").unwrap())
+        .unwrap();
+}
+
+/// A restore is one SQLite transaction, its bulk import's dropped and rebuilt edge
+/// indexes included: killed (SIGKILL) at any moment, the reopened store holds
+/// either its old content or the whole backup, with the format's own schema
+/// (`check` compares it and runs SQLite's integrity checks).
+#[test]
+fn a_killed_restore_leaves_the_sqlite_store_as_it_was_or_whole() {
+    if let (Ok(from), Ok(to)) = (
+        std::env::var(RESTORE_CHILD_ENV),
+        std::env::var(RESTORE_CHILD_STORE),
+    ) {
+        let s = kgstore::open(&to).unwrap();
+        backup::restore_into(Path::new(&from), &s, RestoreMode::Replace).unwrap();
+        return;
+    }
+    let cycles: u64 = std::env::var("KGSTORE_RESTORE_KILL_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(6);
+    let dir = tempfile::tempdir().unwrap();
+    let source = memory();
+    source
+        .create_nodes((0..RESTORE_NODES).map(|i| {
+            Node::new(format!("n{i:05}"), "thing")
+                .unwrap()
+                .with_observation(format!("word{i} shared"))
+        }))
+        .unwrap();
+    source
+        .create_edges((0..RESTORE_NODES * 2).map(|i| {
+            let edge = Edge::new(
+                format!("n{:05}", i % RESTORE_NODES),
+                if i < RESTORE_NODES {
+                    RelationType::Calls
+                } else {
+                    RelationType::References
+                },
+                format!("n{:05}", (i * 7) % RESTORE_NODES),
+            )
+            .unwrap();
+            if i % 3 == 0 {
+                edge.bidirectional()
+            } else {
+                edge
+            }
+        }))
+        .unwrap();
+    let from = dir.path().join("backup");
+    backup::backup(&source, &from).unwrap();
+    let whole = dump(&source);
+    let exe = std::env::current_exe().unwrap();
+    let (mut untouched, mut restored) = (0, 0);
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    for cycle in 0..cycles {
+        let url = format!(
+            "sqlite://{}",
+            dir.path().join(format!("kg{cycle}.db")).display()
+        );
+        let before = {
+            let s = kgstore::open(&url).unwrap();
+            old_content(&s);
+            dump(&s)
+        };
+        let mut child = Command::new(&exe)
+            .args([
+                "--exact",
+                "a_killed_restore_leaves_the_sqlite_store_as_it_was_or_whole",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(RESTORE_CHILD_ENV, &from)
+            .env(RESTORE_CHILD_STORE, &url)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        // The last cycle lets the restore finish.
+        let wait = if cycle + 1 == cycles {
+            u64::MAX
+        } else {
+            seed % 1_500_000
+        };
+        let started = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() >= Duration::from_micros(wait) {
+                let _ = child.kill(); // SIGKILL on Unix
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = child.wait();
+        let s = kgstore::open(&url).unwrap();
+        let report = s.check().unwrap();
+        assert!(report.is_ok(), "cycle {cycle}: {:?}", report.problems);
+        let after = dump(&s);
+        if after == before {
+            untouched += 1;
+        } else {
+            assert!(
+                after == whole,
+                "cycle {cycle}: the store is neither as it was nor whole"
+            );
+            restored += 1;
+        }
+    }
+    assert!(restored >= 1, "the uninterrupted restore did not finish");
+    eprintln!("{cycles} killed restores: {untouched} left the store as it was, {restored} whole");
+}
+
 /// Found by fuzzing backups: verify passed metadata that restore then refused (an
 /// `updated_at` earlier than `created_at`, a version SQLite cannot hold), so a backup
 /// that verified could not be restored. Verify now applies restore's rules.

@@ -449,6 +449,14 @@ impl DocWrite for Recorder<'_> {
 }
 
 impl WriteTxn for Recorder<'_> {
+    fn bulk_load_begin(&mut self) -> Result<()> {
+        self.inner.bulk_load_begin()
+    }
+
+    fn bulk_load_end(&mut self) -> Result<()> {
+        self.inner.bulk_load_end()
+    }
+
     fn put_node(&mut self, node: &Node) -> Result<()> {
         let old = self.inner.get_node(&node.name)?;
         self.inner.put_node(node)?;

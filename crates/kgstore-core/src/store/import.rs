@@ -48,6 +48,7 @@ impl<'s> WriteTx<'s> {
                 "the store already holds nodes or edges; a bulk import starts from an empty graph",
             ));
         }
+        self.raw(|t| t.bulk_load_begin())?;
         Ok(BulkImport {
             tx: self,
             names: foldhash::HashSet::default(),
@@ -223,6 +224,7 @@ impl BulkImport<'_, '_> {
         if let Some(cycle) = algo::first_cycle(&deps_of, starts)? {
             return Err(Error::DependencyCycle { cycle });
         }
+        self.tx.raw(|t| t.bulk_load_end())?;
         self.finished = true;
         Ok(())
     }

@@ -345,6 +345,14 @@ impl DocWrite for Faulty<'_, dyn WriteTxn + '_> {
 forward_reads!(dyn WriteTxn + '_);
 
 impl WriteTxn for Faulty<'_, dyn WriteTxn + '_> {
+    fn bulk_load_begin(&mut self) -> Result<()> {
+        self.inner.bulk_load_begin()
+    }
+
+    fn bulk_load_end(&mut self) -> Result<()> {
+        self.inner.bulk_load_end()
+    }
+
     fn put_node(&mut self, node: &Node) -> Result<()> {
         self.plan.write("put_node")?;
         self.inner.put_node(node)
