@@ -14,6 +14,7 @@ use kgstore_core::{
 use kgstore_sqlite::SqliteBackend;
 use kgstore_sqlite::schema::{
     APPLICATION_ID, COMPACT_EDGES_SINCE, EVENTS_SINCE, FORMAT_VERSION, PENDING_TERMS_SINCE,
+    STALE_SEARCH_SINCE,
 };
 use serde_json::json;
 
@@ -327,7 +328,7 @@ fn the_format_5_fixture_still_opens() {
     check_event_store_fixture(COMPACT_EDGES_SINCE);
 }
 
-/// Format 6 (current): the same content, its search terms waiting in
+/// Format 6: the same content, its search terms waiting in
 /// `search_terms_pending` (fewer than a thousand).
 #[test]
 fn the_format_6_fixture_still_opens() {
@@ -338,6 +339,25 @@ fn the_format_6_fixture_still_opens() {
         .unwrap();
     assert!(pending > 0, "the fixture's terms wait");
     check_event_store_fixture(PENDING_TERMS_SINCE);
+}
+
+/// Format 7 (current): the same content, its nodes listed in `search_stale`
+/// (written, not indexed yet): searched from their rows, read-only too, and
+/// indexed when a writable handle brings the index up to date.
+#[test]
+fn the_format_7_fixture_still_opens() {
+    let listed: i64 = raw(&fixture(STALE_SEARCH_SINCE))
+        .query_row("SELECT count(*) FROM search_stale", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(listed, 3, "the fixture's nodes wait to be indexed");
+    assert_eq!(indexed_nodes(&fixture(STALE_SEARCH_SINCE)), 0);
+    check_event_store_fixture(STALE_SEARCH_SINCE);
+    let (_dir, path) = copy_of(STALE_SEARCH_SINCE);
+    let s = open_store(&path, false);
+    s.optimize().unwrap();
+    assert_eq!(indexed_nodes(&path), 3);
+    check_search(&s);
+    assert!(s.check().unwrap().is_ok());
 }
 
 /// A fixture of format 4 or later, read-only (as it is) and then writable
