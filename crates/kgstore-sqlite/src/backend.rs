@@ -641,6 +641,18 @@ impl SqliteRead<'_> {
         self.pooled.backend.format
     }
 
+    /// The nodes waiting to be indexed, as this snapshot sees them; when they are
+    /// many (written by another handle or process), a writable handle indexes
+    /// them before its next search.
+    fn stale(&self, q: &Q<'_>) -> Result<crate::search::Stale> {
+        let stale = crate::search::Stale::read(q, self.format())?;
+        let backend = self.pooled.backend;
+        if stale.len() >= crate::search::STALE_BATCH && !backend.options.read_only {
+            backend.search_backlog.store(true, Ordering::Relaxed);
+        }
+        Ok(stale)
+    }
+
     /// A read transaction has no writes of its own waiting; the handle may index
     /// a long list of waiting nodes first ([`SqliteBackend::catch_up_search`]).
     fn before_search(&self) -> Result<()> {
@@ -676,6 +688,11 @@ impl SqliteWrite<'_> {
 
     fn format(&self) -> i64 {
         self.backend.format
+    }
+
+    /// The nodes waiting to be indexed (none once `before_search` has run).
+    fn stale(&self, q: &Q<'_>) -> Result<crate::search::Stale> {
+        crate::search::Stale::read(q, self.format())
     }
 
     /// Brings the search index up to date for every node waiting (this
@@ -840,7 +857,8 @@ macro_rules! read_txn_via_sql {
             fn search_terms(&self, terms: &TermQuery) -> Result<TermMatches<'_>> {
                 self.before_search()?;
                 if self.indexed() {
-                    crate::search::terms(&self.q()?, terms, self.format())
+                    let q = self.q()?;
+                    crate::search::terms(&q, terms, &self.stale(&q)?)
                 } else {
                     kgstore_core::search::scan_terms(self, terms)
                 }
@@ -853,7 +871,8 @@ macro_rules! read_txn_via_sql {
             fn search_infix(&self, fragment: &str) -> Result<Vec<String>> {
                 self.before_search()?;
                 if self.indexed() {
-                    crate::search::infix(&self.q()?, fragment, self.format())
+                    let q = self.q()?;
+                    crate::search::infix(&q, fragment, self.format(), &self.stale(&q)?)
                 } else {
                     kgstore_core::search::scan_infix(self, fragment)
                 }

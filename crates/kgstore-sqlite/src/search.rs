@@ -15,7 +15,10 @@
 //! without reading every term; stale terms only cost a look, and `optimize`
 //! drops them. From format 6, a term new to the store first waits in
 //! `search_terms_pending` (read whole by fragment queries) until a thousand
-//! have gathered, and then they move together ([`PENDING_TERMS_DDL`]). Every table
+//! have gathered, and then they move together ([`PENDING_TERMS_DDL`]). From
+//! format 7 a write only lists the node in `search_stale`, and the listed nodes
+//! are indexed in batches ([`STALE_DDL`]); searches read them from their rows
+//! meanwhile ([`Stale`]). Every table
 //! is written by the backend's own write path inside the store's transaction,
 //! so the index commits and rolls back with the data. No triggers: kgstore
 //! connections run with triggers disabled.
@@ -85,7 +88,7 @@ CREATE TABLE search_stale (
 /// How many listed nodes the commit of a small write brings up to date at once
 /// (see [`after_writes`]); a search of a writable handle that finds at least
 /// this many brings the index up to date first.
-pub(crate) const STALE_BATCH: usize = 1_024;
+pub(crate) const STALE_BATCH: usize = 256;
 
 /// The search tables and their initial rows (format version 3).
 pub const SEARCH_DDL: &str = "
@@ -381,51 +384,37 @@ pub(crate) fn catch_up(conn: &Connection, ctx: &Ctx, writes: &mut SearchWrites) 
 
 /// The nodes whose search entries are out of date, as a search sees them: read
 /// from their rows and tokenised by core, so that searches see every write
-/// before the index is brought up to date.
+/// before the index is brought up to date. The rows are streamed: a search holds
+/// only the listed nodes that match it.
 pub(crate) struct Stale {
     /// The listed rows (whether or not a node still has them).
     ids: HashSet<i64>,
-    /// The listed nodes that exist, with their tokens.
-    docs: Vec<(i64, Node, DocTokens)>,
 }
 
 impl Stale {
-    /// The listed nodes of the reading transaction's snapshot (none before format 7).
+    /// The listed rows of the reading transaction's snapshot (none before format 7).
     pub(crate) fn read(q: &Q<'_>, version: i64) -> Result<Self> {
-        let mut out = Self {
-            ids: HashSet::new(),
-            docs: Vec::new(),
-        };
-        if version < STALE_SINCE {
-            return Ok(out);
+        if !defers_indexing(version) {
+            return Ok(Self {
+                ids: HashSet::new(),
+            });
         }
-        let doing = || "reading the nodes listed in table search_stale".to_owned();
-        out.ids = q
+        let doing = || "reading table search_stale".to_owned();
+        let ids = q
             .rows("SELECT id FROM search_stale", [], doing, |r| {
                 r.get(0).ctx(q.ctx, doing)
             })?
             .into_iter()
             .collect();
-        if out.ids.is_empty() {
-            return Ok(out);
-        }
-        out.docs = q.rows(
-            &format!(
-                "SELECT {NODE_COLUMNS} FROM search_stale s CROSS JOIN nodes n ON n.id = s.id \
-                 JOIN names k ON k.id = n.id"
-            ),
-            [],
-            doing,
-            |r| {
-                let id: i64 = r.get(0).ctx(q.ctx, doing)?;
-                let node = node_from_row(r, q.ctx)?;
-                let doc = DocTokens::of(&node);
-                Ok((id, node, doc))
-            },
-        )?;
-        Ok(out)
+        Ok(Self { ids })
     }
 
+    /// How many rows are listed.
+    pub(crate) fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether no row is listed.
     fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }
@@ -435,9 +424,40 @@ impl Stale {
         self.ids.contains(&id)
     }
 
+    /// Calls `each` with every listed node that exists, its row id and its tokens.
+    fn for_each(
+        &self,
+        q: &Q<'_>,
+        mut each: impl FnMut(i64, &Node, &DocTokens) -> Result<()>,
+    ) -> Result<()> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        let doing = || "reading the nodes listed in table search_stale".to_owned();
+        let sql = format!(
+            "SELECT {NODE_COLUMNS} FROM search_stale s CROSS JOIN nodes n ON n.id = s.id \
+             JOIN names k ON k.id = n.id"
+        );
+        let mut stmt = q.conn.prepare_cached(&sql).ctx(q.ctx, doing)?;
+        let mut rows = stmt.query([]).ctx(q.ctx, doing)?;
+        while let Some(row) = rows.next().ctx(q.ctx, doing)? {
+            let id: i64 = row.get(0).ctx(q.ctx, doing)?;
+            let node = node_from_row(row, q.ctx)?;
+            let doc = DocTokens::of(&node);
+            each(id, &node, &doc)?;
+        }
+        Ok(())
+    }
+
     /// The corpus figures of the index, corrected: the listed nodes' entries
-    /// taken out, their current content put in.
-    fn correct(&self, q: &Q<'_>, corpus: CorpusStats) -> Result<CorpusStats> {
+    /// taken out, `count` nodes of `tokens` tokens (their current content) put in.
+    fn correct(
+        &self,
+        q: &Q<'_>,
+        corpus: CorpusStats,
+        count: u64,
+        tokens: [u64; FIELDS],
+    ) -> Result<CorpusStats> {
         let doing = || "reading table search_docs".to_owned();
         let old: [i64; 5] = q
             .one(
@@ -466,18 +486,12 @@ impl Stale {
                     )
                 })
         };
-        let mut new = [0u64; FIELDS];
-        for (_, _, doc) in &self.docs {
-            for (t, l) in new.iter_mut().zip(doc.lengths()) {
-                *t += u64::from(l);
-            }
-        }
         let mut out = CorpusStats {
-            nodes: fix(corpus.nodes, old[0], self.docs.len() as u64)?,
+            nodes: fix(corpus.nodes, old[0], count)?,
             tokens: [0; FIELDS],
         };
-        for f in 0..FIELDS {
-            out.tokens[f] = fix(corpus.tokens[f], old[f + 1], new[f])?;
+        for (f, total) in out.tokens.iter_mut().enumerate() {
+            *total = fix(corpus.tokens[f], old[f + 1], tokens[f])?;
         }
         Ok(out)
     }
@@ -811,15 +825,9 @@ impl std::hash::Hasher for RowIdHasher {
 
 /// [`kgstore_core::ReadTxn::search_terms`] from the FTS5 index.
 ///
-/// `version`: the file's format version (the nodes listed in `search_stale` are
-/// scored from their rows from format 7 on).
-pub(crate) fn terms(q: &Q<'_>, terms: &TermQuery, version: i64) -> Result<TermMatches<'static>> {
-    let stale = Stale::read(q, version)?;
-    let mut corpus = totals(q)?;
-    if !stale.is_empty() {
-        corpus = stale.correct(q, corpus)?;
-    }
-    let mut out = TermMatches::new(corpus, terms.len());
+/// `stale`: the nodes listed in `search_stale` (format 7), scored from their rows.
+pub(crate) fn terms(q: &Q<'_>, terms: &TermQuery, stale: &Stale) -> Result<TermMatches<'static>> {
+    let mut out = TermMatches::new(totals(q)?, terms.len());
     let mut slot: HashMap<i64, usize, std::hash::BuildHasherDefault<RowIdHasher>> =
         HashMap::default();
     for (i, term) in terms.terms().iter().enumerate() {
@@ -912,19 +920,29 @@ pub(crate) fn terms(q: &Q<'_>, terms: &TermQuery, version: i64) -> Result<TermMa
             }
         }
     }
-    for (id, node, doc) in &stale.docs {
-        if let Some(tf) = term_freqs(doc, terms) {
-            let at = out.push(DocMatch {
-                key: DocKey::Row(*id),
-                node_type: Cow::Owned(node.node_type.clone()),
-                lengths: doc.lengths(),
-            });
-            for (i, freq) in tf.into_iter().enumerate() {
-                if let Some(slot) = out.freq_mut(at, i / FIELDS, i % FIELDS) {
-                    *slot = freq;
+    if !stale.is_empty() {
+        let (mut count, mut tokens) = (0u64, [0u64; FIELDS]);
+        stale.for_each(q, |id, node, doc| {
+            let lengths = doc.lengths();
+            count += 1;
+            for (t, l) in tokens.iter_mut().zip(lengths) {
+                *t += u64::from(l);
+            }
+            if let Some(tf) = term_freqs(doc, terms) {
+                let at = out.push(DocMatch {
+                    key: DocKey::Row(id),
+                    node_type: Cow::Owned(node.node_type.clone()),
+                    lengths,
+                });
+                for (i, freq) in tf.into_iter().enumerate() {
+                    if let Some(slot) = out.freq_mut(at, i / FIELDS, i % FIELDS) {
+                        *slot = freq;
+                    }
                 }
             }
-        }
+            Ok(())
+        })?;
+        out.corpus = stale.correct(q, out.corpus, count, tokens)?;
     }
     Ok(out)
 }
@@ -955,11 +973,10 @@ pub(crate) fn names(q: &Q<'_>, rows: &[i64]) -> Result<Vec<String>> {
 /// [`kgstore_core::ReadTxn::search_infix`]: nodes holding a term that contains
 /// `fragment` after its first character, or a cut term.
 ///
-/// `version`: the file's format version (`search_terms_pending` from 6 on,
-/// `search_stale` from 7 on).
-pub(crate) fn infix(q: &Q<'_>, fragment: &str, version: i64) -> Result<Vec<String>> {
+/// `version`: the file's format version (`search_terms_pending` from 6 on);
+/// `stale`: the listed nodes, read from their rows.
+pub(crate) fn infix(q: &Q<'_>, fragment: &str, version: i64, stale: &Stale) -> Result<Vec<String>> {
     let pending = has_pending_terms(version);
-    let stale = Stale::read(q, version)?;
     let doing = || "looking up terms in table search_terms".to_owned();
     let inside = Inside::new(fragment);
     // The trigram index finds the terms holding all of a fragment's trigrams
@@ -1009,11 +1026,12 @@ pub(crate) fn infix(q: &Q<'_>, fragment: &str, version: i64) -> Result<Vec<Strin
         ids.extend(rows.into_iter().filter(|id| !stale.holds(*id)));
     }
     drop(stmt);
-    for (id, _, doc) in &stale.docs {
+    stale.for_each(q, |id, _, doc| {
         if doc.fields.iter().flatten().any(|token| inside.holds(token)) {
-            ids.insert(*id);
+            ids.insert(id);
         }
-    }
+        Ok(())
+    })?;
     let ids: Vec<i64> = ids.into_iter().collect();
     names(q, &ids)
 }

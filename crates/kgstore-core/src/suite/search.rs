@@ -389,7 +389,7 @@ const LOADED: usize = 1_100;
 fn loaded_node(i: usize) -> Node {
     Node::new(
         format!("load{i:04}"),
-        if i % 3 == 0 { "part" } else { "item" },
+        if i.is_multiple_of(3) { "part" } else { "item" },
     )
     .unwrap()
     .with_observation(format!("loadword{i} common ware"))
