@@ -278,3 +278,90 @@ fn a_hit_whose_figures_are_gone_is_corruption_and_optimize_rebuilds_them() {
     s.optimize().unwrap();
     assert_eq!(names(&s, "walrus").len(), 3);
 }
+
+fn listed(path: &std::path::Path) -> i64 {
+    count(path, "SELECT count(*) FROM search_stale")
+}
+
+fn catch_ups(s: &kgstore_core::Store) -> u64 {
+    s.metrics().backend_figure("search_catch_ups").unwrap()
+}
+
+fn numbered(i: usize) -> Node {
+    Node::new(format!("n{i:05}"), "thing")
+        .unwrap()
+        .with_observation(format!("word{i} shared"))
+}
+
+/// Format 7: a load is not indexed at its commit, nor by the small writes after
+/// it; a read-only handle searches it from the nodes' rows (and cannot index it);
+/// the first search of a writable handle indexes it, in a transaction of its own.
+#[test]
+fn a_load_is_indexed_by_the_first_search_of_a_writable_handle() {
+    let (_dir, path) = temp_db();
+    let s = store(&path);
+    s.create_nodes((0..1_000).map(numbered)).unwrap();
+    assert_eq!(listed(&path), 1_000);
+    assert_eq!(indexed(&path), 0, "a load writes no search rows");
+    for i in 1_000..1_010 {
+        s.create_node(numbered(i)).unwrap();
+    }
+    assert_eq!(
+        listed(&path),
+        1_010,
+        "a small write does not pay for the load"
+    );
+    drop(s);
+
+    let ro =
+        kgstore_core::Store::new(SqliteBackend::open(&path, options().read_only(true)).unwrap());
+    assert_eq!(names(&ro, "word1005"), ["n01005"]);
+    check_against_reference(&ro, &SearchQuery::new("shared word77").limit(40));
+    check_against_reference(&ro, &SearchQuery::new("ord99").limit(40));
+    assert_eq!(catch_ups(&ro), 0);
+    assert_eq!(listed(&path), 1_010, "a read-only handle cannot index them");
+    drop(ro);
+
+    // The open finds the long list; the first search indexes it.
+    let s = store(&path);
+    assert_eq!(names(&s, "word1005"), ["n01005"]);
+    assert_eq!(catch_ups(&s), 1);
+    assert_eq!((listed(&path), indexed(&path)), (0, 1_010));
+    check_against_reference(&s, &SearchQuery::new("shared word77").limit(40));
+    assert!(s.check().unwrap().is_ok());
+    assert_eq!(catch_ups(&s), 1, "nothing more to index");
+}
+
+/// Small writes are indexed 256 at a time, by the commit that lists the 256th;
+/// searches in between score the listed ones from their rows.
+#[test]
+fn small_writes_are_indexed_in_batches() {
+    let (_dir, path) = temp_db();
+    let s = store(&path);
+    for i in 0..255 {
+        s.create_node(numbered(i)).unwrap();
+    }
+    assert_eq!((listed(&path), indexed(&path)), (255, 0));
+    assert_eq!(names(&s, "word254"), ["n00254"]);
+    check_against_reference(&s, &SearchQuery::new("shared").limit(100));
+    assert_eq!(catch_ups(&s), 0, "a short list is searched as it is");
+    s.create_node(numbered(255)).unwrap();
+    assert_eq!((listed(&path), indexed(&path)), (0, 256));
+    // An update lists the node again; its old entry is ignored until then.
+    s.update_node(
+        Node::new("n00003", "thing")
+            .unwrap()
+            .with_observation("now different"),
+        None,
+    )
+    .unwrap();
+    assert_eq!(listed(&path), 1);
+    assert!(names(&s, "word3").iter().all(|n| n != "n00003"));
+    assert_eq!(names(&s, "different"), ["n00003"]);
+    check_against_reference(&s, &SearchQuery::new("word3 different").limit(7));
+    assert!(s.check().unwrap().is_ok());
+}
+
+fn indexed(path: &std::path::Path) -> i64 {
+    count(path, "SELECT count(*) FROM search_docs")
+}

@@ -383,8 +383,8 @@ pub fn search_sees_own_writes_and_rollbacks(f: Fixture) {
 }
 
 /// Nodes written in one load, more than a backend might index at once (SQLite
-/// indexes written nodes later, in batches: `search_stale`, format 7).
-const LOADED: usize = 1_100;
+/// indexes written nodes later, 256 at a time: `search_stale`, format 7).
+const LOADED: usize = 300;
 
 fn loaded_node(i: usize) -> Node {
     Node::new(
@@ -407,18 +407,18 @@ pub fn search_sees_every_node_right_after_a_large_load(mut f: Fixture) {
     // A snapshot taken before any search.
     let r = s.read().unwrap();
     assert_eq!(
-        hit_names(&r, &SearchQuery::new("loadword1034")),
-        ["load1034"]
+        hit_names(&r, &SearchQuery::new("loadword234")),
+        ["load0234"]
     );
     assert_eq!(
-        hit_names(&r, &SearchQuery::new("common").limit(500)).len(),
+        hit_names(&r, &SearchQuery::new("common").limit(128)).len(),
         LOADED
     );
-    check_against_reference(&r, &SearchQuery::new("common ware").limit(400));
+    check_against_reference(&r, &SearchQuery::new("common ware").limit(128));
     check_against_reference(&r, &SearchQuery::new("tea").limit(3));
     drop(r);
-    // The store, and more loaded, updated and deleted inside one transaction
-    // that searches its own writes.
+    // More loaded, updated and deleted inside one transaction that searches its
+    // own writes.
     s.write(|tx| {
         tx.create_nodes((LOADED..2 * LOADED).map(loaded_node))?;
         let mut changed = tx.get_node("load0007")?;
@@ -426,8 +426,8 @@ pub fn search_sees_every_node_right_after_a_large_load(mut f: Fixture) {
         tx.update_node(changed, None)?;
         tx.delete_node("load0008", OnDependents::Refuse)?;
         assert_eq!(
-            hit_names(tx, &SearchQuery::new("loadword2199")),
-            ["load2199"]
+            hit_names(tx, &SearchQuery::new("loadword599")),
+            ["load0599"]
         );
         assert_eq!(hit_names(tx, &SearchQuery::new("zebra")), ["load0007"]);
         // (Also a prefix of loadword70…79 and 700…799: those nodes are hits.)
@@ -437,7 +437,7 @@ pub fn search_sees_every_node_right_after_a_large_load(mut f: Fixture) {
         let eight = hit_names(tx, &SearchQuery::new("loadword8"));
         assert!(eight.contains(&"load0080".to_string()), "{eight:?}");
         assert!(!eight.contains(&"load0008".to_string()), "{eight:?}");
-        check_against_reference(tx, &SearchQuery::new("common").limit(1_000));
+        check_against_reference(tx, &SearchQuery::new("common").limit(256));
         Ok(())
     })
     .unwrap();
@@ -445,29 +445,26 @@ pub fn search_sees_every_node_right_after_a_large_load(mut f: Fixture) {
     // Single writes after another load: updates and deletions of loaded nodes.
     s.create_nodes((2 * LOADED..3 * LOADED).map(loaded_node))
         .unwrap();
-    let mut changed = s.get_node("load2201").unwrap();
+    let mut changed = s.get_node("load0601").unwrap();
     changed.observations = vec!["A zebra as well".into()];
     s.update_node(changed, None).unwrap();
-    s.delete_node("load2202", OnDependents::Refuse).unwrap();
+    s.delete_node("load0602", OnDependents::Refuse).unwrap();
     s.delete_node("load0009", OnDependents::Refuse).unwrap();
     assert_eq!(
         hit_names(s, &SearchQuery::new("zebra")),
-        ["load0007", "load2201"]
+        ["load0007", "load0601"]
     );
-    assert!(hit_names(s, &SearchQuery::new("loadword2202")).is_empty());
-    assert_eq!(
-        hit_names(s, &SearchQuery::new("loadword3299")),
-        ["load3299"]
-    );
-    // Inside words (the substring guarantee), on the store and on a snapshot.
-    assert_eq!(hit_names(s, &SearchQuery::new("oadword3298")), ["load3298"]);
+    assert!(hit_names(s, &SearchQuery::new("loadword602")).is_empty());
+    assert_eq!(hit_names(s, &SearchQuery::new("loadword899")), ["load0899"]);
+    // Inside words (the substring guarantee).
+    assert_eq!(hit_names(s, &SearchQuery::new("oadword898")), ["load0898"]);
     check_against_reference(s, &SearchQuery::new("ebra"));
-    check_against_reference(s, &SearchQuery::new("common").limit(2_000));
-    let before = all_pages(s, &SearchQuery::new("common ware zebra").limit(1_000));
+    check_against_reference(s, &SearchQuery::new("common").limit(512));
+    let before = all_pages(s, &SearchQuery::new("common ware zebra").limit(256));
     if f.reopen() {
         let s = &f.store;
         assert_eq!(
-            all_pages(s, &SearchQuery::new("common ware zebra").limit(1_000)),
+            all_pages(s, &SearchQuery::new("common ware zebra").limit(256)),
             before
         );
         check_against_reference(s, &SearchQuery::new("loadword32").limit(5));
