@@ -70,6 +70,11 @@ pub struct SqliteBackend {
     /// end of the next write transaction (a replacement failed, or the open
     /// migrated the file): see [`SqliteBackend::release_writer_after`].
     writer_grown: AtomicBool,
+    /// Set when this handle last saw [`crate::search::STALE_BATCH`] or more nodes
+    /// waiting to be indexed for search (a load committed, or the open found
+    /// them): its next search first brings the index up to date, in a write
+    /// transaction of its own, if no write transaction of this handle is under way.
+    search_backlog: AtomicBool,
     /// Figures for `Store::metrics`.
     counters: crate::perf::Counters,
 }
@@ -155,6 +160,9 @@ impl SqliteBackend {
         // FTS5's tables of pending terms on this connection: the writer is
         // replaced after its first write.
         let migrated = writable && found > 0 && !crate::search::indexed(found);
+        let search_backlog = writable
+            && crate::search::defers_indexing(format)
+            && crate::search::backlog_is_long(&first, &ctx)?;
         ctx.documents = format >= schema::DOCUMENTS_SINCE;
         // The connection that checked (or made) the file becomes the first reader: a
         // store's first read would otherwise open a second connection and parse the
@@ -183,6 +191,7 @@ impl SqliteBackend {
             }),
             writer_free: Condvar::new(),
             writer_grown: AtomicBool::new(migrated),
+            search_backlog: AtomicBool::new(search_backlog),
             counters: crate::perf::Counters::default(),
         };
         if backend.options.verify_on_open {
@@ -341,6 +350,74 @@ impl SqliteBackend {
             conn
         };
         self.release_writer(Some(conn));
+    }
+
+    /// The writer connection if it is free now and nobody waits for it (never waits).
+    fn try_take_writer(&self) -> Option<Connection> {
+        if self.options.read_only {
+            return None;
+        }
+        let mut slot = lock(&self.writer);
+        if slot.turns.is_busy() || slot.turns.has_waiters() {
+            return None;
+        }
+        let ticket = slot.turns.ticket();
+        if !slot.turns.enter(ticket) {
+            slot.turns.abandon(ticket);
+            return None;
+        }
+        let conn = slot.conn.take();
+        drop(slot);
+        match conn {
+            Some(conn) => Some(conn),
+            None => match schema::connect(&self.ctx, &self.options, Role::Writer, false) {
+                Ok(conn) => Some(conn),
+                Err(_) => {
+                    self.release_writer(None);
+                    None
+                }
+            },
+        }
+    }
+
+    /// Before a search on a reader: if this handle saw a long list of nodes
+    /// waiting to be indexed, and the writer is free, indexes them in a write
+    /// transaction of its own, so that this search (when its snapshot is not
+    /// taken yet) and the later ones read the index instead of scoring every
+    /// listed node from its row. A failure is logged and left: searches score
+    /// the listed nodes themselves, so none of them sees less.
+    fn catch_up_search(&self) {
+        if !self.search_backlog.load(Ordering::Relaxed) {
+            return;
+        }
+        let Some(conn) = self.try_take_writer() else {
+            return;
+        };
+        let mut writes = SearchWrites::default();
+        let outcome = run(&conn, &self.ctx, "BEGIN IMMEDIATE", || {
+            "starting a write transaction to index waiting nodes".into()
+        })
+        .and_then(|()| {
+            crate::search::catch_up(&conn, &self.ctx, &mut writes)
+                .and_then(|()| run(&conn, &self.ctx, "COMMIT", || "committing".into()))
+                .inspect_err(|_| {
+                    let _ = conn.execute_batch("ROLLBACK");
+                })
+        });
+        match outcome {
+            Ok(()) => {
+                self.search_backlog.store(false, Ordering::Relaxed);
+                self.counters
+                    .search_catch_ups
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => tracing::warn!(
+                error = %e,
+                "could not index the nodes waiting for the search index; searches score \
+                 them from their rows until a later attempt succeeds"
+            ),
+        }
+        self.release_writer_after(conn, writes.grew_fts5_hash());
     }
 
     /// Gives the writer connection back (`None` if it broke: the next writer opens a new one).
@@ -575,8 +652,22 @@ impl SqliteRead<'_> {
         self.pooled.backend.format
     }
 
-    /// A read transaction has no writes of its own waiting.
+    /// The nodes waiting to be indexed, as this snapshot sees them; when they are
+    /// many (written by another handle or process), a writable handle indexes
+    /// them before its next search.
+    fn stale(&self, q: &Q<'_>) -> Result<crate::search::Stale> {
+        let stale = crate::search::Stale::read(q, self.format())?;
+        let backend = self.pooled.backend;
+        if stale.len() >= crate::search::STALE_BATCH && !backend.options.read_only {
+            backend.search_backlog.store(true, Ordering::Relaxed);
+        }
+        Ok(stale)
+    }
+
+    /// A read transaction has no writes of its own waiting; the handle may index
+    /// a long list of waiting nodes first ([`SqliteBackend::catch_up_search`]).
     fn before_search(&self) -> Result<()> {
+        self.pooled.backend.catch_up_search();
         Ok(())
     }
 }
@@ -616,14 +707,20 @@ impl SqliteWrite<'_> {
         self.backend.format
     }
 
-    /// Hands the transaction's waiting search-index changes to FTS5, so that it
-    /// reads its own writes.
+    /// The nodes waiting to be indexed (none once `before_search` has run).
+    fn stale(&self, q: &Q<'_>) -> Result<crate::search::Stale> {
+        crate::search::Stale::read(q, self.format())
+    }
+
+    /// Brings the search index up to date for every node waiting (this
+    /// transaction's writes and those committed before), so that the search
+    /// reads its own writes from the index, and hands the changes to FTS5.
     fn before_search(&self) -> Result<()> {
         let conn = self.conn.as_ref().ok_or_else(|| gone(&self.backend.ctx))?;
-        self.search
-            .try_borrow_mut()
-            .map_err(|_| Error::backend("sqlite", "the search index is being written".to_owned()))?
-            .flush(conn, &self.backend.ctx)
+        let mut writes = self.search.try_borrow_mut().map_err(|_| {
+            Error::backend("sqlite", "the search index is being written".to_owned())
+        })?;
+        crate::search::catch_up(conn, &self.backend.ctx, &mut writes)
     }
 }
 
@@ -791,7 +888,8 @@ macro_rules! read_txn_via_sql {
             fn search_terms(&self, terms: &TermQuery) -> Result<TermMatches<'_>> {
                 self.before_search()?;
                 if self.indexed() {
-                    crate::search::terms(&self.q()?, terms)
+                    let q = self.q()?;
+                    crate::search::terms(&q, terms, &self.stale(&q)?)
                 } else {
                     kgstore_core::search::scan_terms(self, terms)
                 }
@@ -804,11 +902,8 @@ macro_rules! read_txn_via_sql {
             fn search_infix(&self, fragment: &str) -> Result<Vec<String>> {
                 self.before_search()?;
                 if self.indexed() {
-                    crate::search::infix(
-                        &self.q()?,
-                        fragment,
-                        crate::search::has_pending_terms(self.format()),
-                    )
+                    let q = self.q()?;
+                    crate::search::infix(&q, fragment, self.format(), &self.stale(&q)?)
                 } else {
                     kgstore_core::search::scan_infix(self, fragment)
                 }
@@ -1000,11 +1095,25 @@ impl WriteTxn for SqliteWrite<'_> {
         // A load never ended commits with its indexes (core never commits one).
         self.bulk_load_end()?;
         let conn = self.conn.as_ref().ok_or_else(|| gone(&self.backend.ctx))?;
-        self.search.get_mut().flush(conn, &self.backend.ctx)?;
+        let ctx = &self.backend.ctx;
+        let search = self.search.get_mut();
+        let backlog = crate::search::after_writes(conn, ctx, search)?;
+        // (Deletions leave the index at once: their changes go to FTS5 now.)
+        search.flush(conn, ctx)?;
         self.w()?.sweep()?;
         let conn = self.conn.as_ref().ok_or_else(|| gone(&self.backend.ctx))?;
-        run(conn, &self.backend.ctx, "COMMIT", || "committing".into())
-        // Drop gives the connection back (rolling back if the commit failed).
+        run(conn, &self.backend.ctx, "COMMIT", || "committing".into())?;
+        match backlog {
+            crate::search::Backlog::Long => {
+                self.backend.search_backlog.store(true, Ordering::Relaxed);
+            }
+            crate::search::Backlog::CaughtUp => {
+                self.backend.search_backlog.store(false, Ordering::Relaxed);
+            }
+            crate::search::Backlog::Short => {}
+        }
+        Ok(())
+        // Drop gives the connection back.
     }
 }
 

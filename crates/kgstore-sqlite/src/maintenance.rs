@@ -129,9 +129,7 @@ pub(crate) fn check(backend: &SqliteBackend) -> Result<Vec<Problem>> {
     }
     // The search index is checked against the nodes only when they read cleanly.
     if problems.is_empty() && crate::search::indexed(version) {
-        for (location, detail) in
-            crate::search::problems(conn, ctx, crate::search::has_pending_terms(version))?
-        {
+        for (location, detail) in crate::search::problems(conn, ctx, version)? {
             problems.push(Problem::new(
                 location,
                 format!("{detail} (`optimize` rebuilds the search index)"),

@@ -44,6 +44,9 @@ pub(crate) struct Counters {
     pub(crate) writer_renewals: AtomicU64,
     /// Replacements that failed to open the fresh connection (the old one was kept).
     pub(crate) writer_renewal_failures: AtomicU64,
+    /// Searches that first indexed a long list of waiting nodes in a write
+    /// transaction of their own (see `SqliteBackend::catch_up_search`).
+    pub(crate) search_catch_ups: AtomicU64,
 }
 
 impl Counters {
@@ -101,6 +104,12 @@ impl Counters {
                 self.writer_renewal_failures.load(Ordering::Relaxed),
                 "replacements of the writer connection that could not open a new one \
                  (the old one was kept, and replaced at a later write)",
+            ),
+            BackendFigure::counter(
+                "search_catch_ups",
+                self.search_catch_ups.load(Ordering::Relaxed),
+                "searches that first indexed a long list of nodes written without being \
+                 indexed (a load), in a write transaction of their own",
             ),
             BackendFigure::gauge("db_bytes", size(path), "size of the database file"),
             BackendFigure::gauge(

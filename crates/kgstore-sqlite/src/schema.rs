@@ -22,18 +22,20 @@ pub const APPLICATION_ID: i64 = 0x4B47_5354;
 ///
 /// The versions, each with what it added (named in one place: [`DOCUMENTS_SINCE`],
 /// `search::SEARCH_VERSION`, [`EVENTS_SINCE`], [`COMPACT_EDGES_SINCE`],
-/// [`PENDING_TERMS_SINCE`], [`NARROW_EVENTS_SINCE`]): 1, the
+/// [`PENDING_TERMS_SINCE`], [`NARROW_EVENTS_SINCE`], [`STALE_SEARCH_SINCE`]): 1, the
 /// graph; 2, the documents' tables; 3, the search index (`search_*` tables, FTS5);
 /// 4, the event store (`events`, `event_state`); 5, edges kept in their key's
 /// order (a `WITHOUT ROWID` table) with only the indexes queries use; 6, new
 /// search terms recorded in a small table first (`search_terms_pending`); 7, the
-/// event log's digests as 32-byte blobs and no index on event types. Opened
+/// event log's digests as 32-byte blobs and no index on event types; 8, written
+/// nodes indexed for search later, in batches (`search_stale`). Opened
 /// read-only, an older file is read as it is: it holds no documents before 2,
 /// searching reads every node before 3, its event log is empty before 4, and its
 /// edges are read through its own indexes before 5 (the same answers), all its
-/// terms are in `search_terms` before 6, and its events' digests are hex text
-/// (beside its index on event types) before 7.
-pub const FORMAT_VERSION: i64 = NARROW_EVENTS_SINCE;
+/// terms are in `search_terms` before 6, its events' digests are hex text
+/// (beside its index on event types) before 7, and every node is indexed at its
+/// write before 8.
+pub const FORMAT_VERSION: i64 = STALE_SEARCH_SINCE;
 
 /// The oldest format version this crate opens.
 pub const OLDEST_FORMAT_VERSION: i64 = 1;
@@ -51,6 +53,9 @@ pub const PENDING_TERMS_SINCE: i64 = crate::search::PENDING_TERMS_SINCE;
 /// The format version whose event log keeps each digest as 32 bytes instead of 64
 /// hex characters and has no `(type, position)` index ([`NARROW_EVENTS_DDL`]).
 pub const NARROW_EVENTS_SINCE: i64 = 7;
+/// The format version that indexes written nodes for search later, in batches
+/// (table `search_stale`, [`crate::search::STALE_DDL`]).
+pub const STALE_SEARCH_SINCE: i64 = crate::search::STALE_SINCE;
 
 /// What one format version adds to the one before.
 pub(crate) struct Migration {
@@ -97,6 +102,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
         to: NARROW_EVENTS_SINCE,
         ddl: NARROW_EVENTS_DDL,
+        fill: None,
+    },
+    Migration {
+        to: STALE_SEARCH_SINCE,
+        ddl: crate::search::STALE_DDL,
         fill: None,
     },
 ];

@@ -15,21 +15,24 @@
 //! without reading every term; stale terms only cost a look, and `optimize`
 //! drops them. From format 6, a term new to the store first waits in
 //! `search_terms_pending` (read whole by fragment queries) until a thousand
-//! have gathered, and then they move together ([`PENDING_TERMS_DDL`]). Every table
+//! have gathered, and then they move together ([`PENDING_TERMS_DDL`]). From
+//! format 8 a write only lists the node in `search_stale`, and the listed nodes
+//! are indexed in batches ([`STALE_DDL`]); searches read them from their rows
+//! meanwhile ([`Stale`]). Every table
 //! is written by the backend's own write path inside the store's transaction,
 //! so the index commits and rolls back with the data. No triggers: kgstore
 //! connections run with triggers disabled.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use kgstore_core::search::text::{DocTokens, FIELDS, Inside, TRUNCATED};
-use kgstore_core::search::{CorpusStats, DocKey, DocMatch, TermMatches, TermQuery};
+use kgstore_core::search::{CorpusStats, DocKey, DocMatch, TermMatches, TermQuery, term_freqs};
 use kgstore_core::{Node, NodeFilter, Result};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, params, params_from_iter};
 use serde_json::Value;
 
-use crate::codec::node_subject;
+use crate::codec::{NODE_COLUMNS, node_from_row, node_subject};
 use crate::error::{Ctx, SqlResult};
 use crate::read::{Q, prefix_upper_bound};
 
@@ -57,6 +60,35 @@ CREATE TABLE search_terms_pending (
 
 /// How many new terms wait in `search_terms_pending` at most.
 pub(crate) const PENDING_TERMS_MAX: usize = 1_024;
+
+/// The format version that indexes nodes for search after their write, in
+/// batches ([`STALE_DDL`]).
+pub(crate) const STALE_SINCE: i64 = 8;
+
+/// Format version 7: a node write records only that the node's search entry is
+/// out of date, as a row of `search_stale` (its row id), and the search index
+/// (`search_fts`, `search_docs`, `search_totals`, new terms) is brought up to
+/// date for all such nodes at once ([`catch_up`]): by the commit that takes the
+/// list to [`STALE_BATCH`] rows by writes of fewer nodes, before a write
+/// transaction searches, by a search of a writable handle that finds a long list
+/// (in a write transaction of its own, before its snapshot), and by `optimize`.
+/// Until then searches score the listed nodes from their rows, with core's
+/// tokeniser ([`Stale`]), so every search sees every committed write, on any
+/// handle, with the same scores. A deleted node leaves the index at once (its
+/// `search_docs` row refers to its `nodes` row).
+///
+/// The invariant: every node that is not listed has an up-to-date entry, and
+/// every entry is that of an existing node.
+pub const STALE_DDL: &str = "
+CREATE TABLE search_stale (
+    id INTEGER PRIMARY KEY
+) STRICT;
+";
+
+/// How many listed nodes the commit of a small write brings up to date at once
+/// (see [`after_writes`]); a search of a writable handle that finds at least
+/// this many brings the index up to date first.
+pub(crate) const STALE_BATCH: usize = 256;
 
 /// The search tables and their initial rows (format version 3).
 pub const SEARCH_DDL: &str = "
@@ -111,6 +143,8 @@ INSERT INTO search_terms_trigrams(search_terms_trigrams, rank) VALUES ('hashsize
 /// the transaction reads its own search index, and at commit.
 #[derive(Default)]
 pub(crate) struct SearchWrites {
+    /// Node rows written in this transaction and not yet listed in `search_stale`.
+    stale: BTreeSet<i64>,
     recorded: HashSet<String>,
     rows: BTreeMap<i64, RowChange>,
     /// Terms this transaction met first, for `search_terms` and its trigrams.
@@ -219,6 +253,269 @@ impl SearchWrites {
     /// connection is best replaced by a fresh one (which has small tables again).
     pub(crate) fn grew_fts5_hash(&self) -> bool {
         self.entries >= HASH_ENTRIES_RENEWED
+    }
+}
+
+impl SearchWrites {
+    /// Notes that node row `id` was written: its search entry is out of date.
+    pub(crate) fn mark(&mut self, id: i64) {
+        self.stale.insert(id);
+    }
+}
+
+/// What a commit did about the nodes waiting to be indexed ([`after_writes`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Backlog {
+    /// Fewer than [`STALE_BATCH`] wait (or none).
+    Short,
+    /// The commit brought the index up to date.
+    CaughtUp,
+    /// At least [`STALE_BATCH`] wait, left by writes of that many nodes or more
+    /// (a load): the next search of a writable handle, a write transaction's
+    /// search or `optimize` indexes them.
+    Long,
+}
+
+/// Lists the transaction's written nodes in `search_stale`; how many were not listed yet.
+fn write_marks(conn: &Connection, ctx: &Ctx, writes: &mut SearchWrites) -> Result<usize> {
+    if writes.stale.is_empty() {
+        return Ok(0);
+    }
+    let doing = || "listing written nodes in table search_stale".to_owned();
+    let ids: Vec<i64> = std::mem::take(&mut writes.stale).into_iter().collect();
+    let mut added = 0;
+    // A load's ids go MARKS_PER_STATEMENT to a statement (a tenth of a load's
+    // time went to one statement per id).
+    let mut chunks = ids.chunks_exact(MARKS_PER_STATEMENT);
+    if chunks.len() > 0 {
+        let mut stmt = conn.prepare_cached(marks_sql()).ctx(ctx, doing)?;
+        for chunk in &mut chunks {
+            added += stmt.execute(params_from_iter(chunk)).ctx(ctx, doing)?;
+        }
+    }
+    let mut stmt = conn
+        .prepare_cached("INSERT OR IGNORE INTO search_stale(id) VALUES (?1)")
+        .ctx(ctx, doing)?;
+    for id in chunks.remainder() {
+        added += stmt.execute([id]).ctx(ctx, doing)?;
+    }
+    Ok(added)
+}
+
+/// Ids listed by one statement of [`write_marks`].
+const MARKS_PER_STATEMENT: usize = 128;
+
+/// `INSERT OR IGNORE` of [`MARKS_PER_STATEMENT`] ids into `search_stale`.
+fn marks_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        let values = vec!["(?)"; MARKS_PER_STATEMENT].join(", ");
+        format!("INSERT OR IGNORE INTO search_stale(id) VALUES {values}")
+    })
+}
+
+/// Whether `search_stale` holds at least `n` rows (reads at most `n` of them).
+fn stale_at_least(conn: &Connection, ctx: &Ctx, n: usize) -> Result<bool> {
+    let offset = i64::try_from(n.saturating_sub(1)).unwrap_or(i64::MAX);
+    conn.prepare_cached("SELECT 1 FROM search_stale LIMIT 1 OFFSET ?1")
+        .and_then(|mut s| s.exists([offset]))
+        .ctx(ctx, || "counting the rows of table search_stale".into())
+}
+
+/// Whether a handle should bring a long list up to date before it searches:
+/// [`STALE_BATCH`] rows or more wait.
+pub(crate) fn backlog_is_long(conn: &Connection, ctx: &Ctx) -> Result<bool> {
+    stale_at_least(conn, ctx, STALE_BATCH)
+}
+
+/// At commit: lists the transaction's written nodes, then brings the index up
+/// to date if these writes took the list from under [`STALE_BATCH`] rows to that
+/// many or more — small writes are indexed [`STALE_BATCH`] at a time, in one FTS5
+/// segment instead of one per commit. A transaction that itself listed that many
+/// (a load) leaves them for later ([`Backlog::Long`]): indexing them at its
+/// commit is the cost deferring saves it, and the next search (or `optimize`)
+/// does it in one batch; a later small write does not either, so its commit
+/// never pays for a load.
+pub(crate) fn after_writes(
+    conn: &Connection,
+    ctx: &Ctx,
+    writes: &mut SearchWrites,
+) -> Result<Backlog> {
+    let added = write_marks(conn, ctx, writes)?;
+    if added == 0 || !stale_at_least(conn, ctx, STALE_BATCH)? {
+        return Ok(Backlog::Short);
+    }
+    if added >= STALE_BATCH {
+        return Ok(Backlog::Long);
+    }
+    // Before these writes the list held fewer than STALE_BATCH rows.
+    if !stale_at_least(conn, ctx, STALE_BATCH.saturating_add(added))? {
+        catch_up(conn, ctx, writes)?;
+        return Ok(Backlog::CaughtUp);
+    }
+    Ok(Backlog::Long)
+}
+
+/// Brings the search entries of every node listed in `search_stale` up to date
+/// (in the caller's write transaction) and empties the list. Also lists the
+/// transaction's own written nodes first. The rows go to FTS5 together (`flush`).
+pub(crate) fn catch_up(conn: &Connection, ctx: &Ctx, writes: &mut SearchWrites) -> Result<()> {
+    write_marks(conn, ctx, writes)?;
+    let doing = || "indexing the nodes listed in table search_stale".to_owned();
+    let mut delta = Delta::default();
+    let mut after = i64::MIN;
+    const PAGE: i64 = 1_024;
+    let nodes_sql = format!(
+        "SELECT {NODE_COLUMNS} FROM json_each(?1) j CROSS JOIN nodes n ON n.id = j.value \
+         JOIN names k ON k.id = n.id"
+    );
+    loop {
+        let ids: Vec<i64> = conn
+            .prepare_cached("SELECT id FROM search_stale WHERE id > ?1 ORDER BY id LIMIT ?2")
+            .and_then(|mut s| {
+                s.query_map(params![after, PAGE], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<i64>>>()
+            })
+            .ctx(ctx, doing)?;
+        let Some(last) = ids.last().copied() else {
+            break;
+        };
+        for id in &ids {
+            unindex_node(conn, ctx, writes, &mut delta, *id)?;
+        }
+        let mut stmt = conn.prepare_cached(&nodes_sql).ctx(ctx, doing)?;
+        let mut rows = stmt.query([id_array(&ids)]).ctx(ctx, doing)?;
+        while let Some(row) = rows.next().ctx(ctx, doing)? {
+            let id: i64 = row.get(0).ctx(ctx, doing)?;
+            let node = node_from_row(row, ctx)?;
+            index_node(conn, ctx, writes, &mut delta, id, &node)?;
+        }
+        drop(rows);
+        drop(stmt);
+        if ids.len() < PAGE as usize {
+            break;
+        }
+        after = last;
+    }
+    conn.prepare_cached("DELETE FROM search_stale")
+        .and_then(|mut s| s.execute([]))
+        .ctx(ctx, doing)?;
+    apply(conn, ctx, delta)?;
+    writes.flush(conn, ctx)
+}
+
+/// The nodes whose search entries are out of date, as a search sees them: read
+/// from their rows and tokenised by core, so that searches see every write
+/// before the index is brought up to date. The rows are streamed: a search holds
+/// only the listed nodes that match it.
+pub(crate) struct Stale {
+    /// The listed rows (whether or not a node still has them).
+    ids: HashSet<i64>,
+}
+
+impl Stale {
+    /// The listed rows of the reading transaction's snapshot (none before format 8).
+    pub(crate) fn read(q: &Q<'_>, version: i64) -> Result<Self> {
+        if !defers_indexing(version) {
+            return Ok(Self {
+                ids: HashSet::new(),
+            });
+        }
+        let doing = || "reading table search_stale".to_owned();
+        let ids = q
+            .rows("SELECT id FROM search_stale", [], doing, |r| {
+                r.get(0).ctx(q.ctx, doing)
+            })?
+            .into_iter()
+            .collect();
+        Ok(Self { ids })
+    }
+
+    /// How many rows are listed.
+    pub(crate) fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether no row is listed.
+    fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Whether row `id`'s entry in the index is out of date (to be ignored).
+    fn holds(&self, id: i64) -> bool {
+        self.ids.contains(&id)
+    }
+
+    /// Calls `each` with every listed node that exists, its row id and its tokens.
+    fn for_each(
+        &self,
+        q: &Q<'_>,
+        mut each: impl FnMut(i64, &Node, &DocTokens) -> Result<()>,
+    ) -> Result<()> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        let doing = || "reading the nodes listed in table search_stale".to_owned();
+        let sql = format!(
+            "SELECT {NODE_COLUMNS} FROM search_stale s CROSS JOIN nodes n ON n.id = s.id \
+             JOIN names k ON k.id = n.id"
+        );
+        let mut stmt = q.conn.prepare_cached(&sql).ctx(q.ctx, doing)?;
+        let mut rows = stmt.query([]).ctx(q.ctx, doing)?;
+        while let Some(row) = rows.next().ctx(q.ctx, doing)? {
+            let id: i64 = row.get(0).ctx(q.ctx, doing)?;
+            let node = node_from_row(row, q.ctx)?;
+            let doc = DocTokens::of(&node);
+            each(id, &node, &doc)?;
+        }
+        Ok(())
+    }
+
+    /// The corpus figures of the index, corrected: the listed nodes' entries
+    /// taken out, `count` nodes of `tokens` tokens (their current content) put in.
+    fn correct(
+        &self,
+        q: &Q<'_>,
+        corpus: CorpusStats,
+        count: u64,
+        tokens: [u64; FIELDS],
+    ) -> Result<CorpusStats> {
+        let doing = || "reading table search_docs".to_owned();
+        let old: [i64; 5] = q
+            .one(
+                "SELECT count(*), coalesce(sum(name_len), 0), coalesce(sum(type_len), 0), \
+                 coalesce(sum(obs_len), 0), coalesce(sum(attr_len), 0) \
+                 FROM search_stale s CROSS JOIN search_docs d ON d.id = s.id",
+                [],
+                doing,
+                |r| {
+                    let mut v = [0i64; 5];
+                    for (i, x) in v.iter_mut().enumerate() {
+                        *x = r.get(i).ctx(q.ctx, doing)?;
+                    }
+                    Ok(v)
+                },
+            )?
+            .unwrap_or_default();
+        let fix = |total: u64, old: i64, new: u64| -> Result<u64> {
+            total
+                .checked_sub(u64::try_from(old).unwrap_or(u64::MAX))
+                .and_then(|t| t.checked_add(new))
+                .ok_or_else(|| {
+                    q.ctx.corrupt(
+                        "table search_totals holds less than the rows of table search_docs; \
+                         `kgstore optimize` rebuilds the index",
+                    )
+                })
+        };
+        let mut out = CorpusStats {
+            nodes: fix(corpus.nodes, old[0], count)?,
+            tokens: [0; FIELDS],
+        };
+        for (f, total) in out.tokens.iter_mut().enumerate() {
+            *total = fix(corpus.tokens[f], old[f + 1], tokens[f])?;
+        }
+        Ok(out)
     }
 }
 
@@ -450,6 +747,9 @@ pub(crate) fn rebuild(conn: &Connection, ctx: &Ctx) -> Result<()> {
 /// with the nodes (written by an older kgstore, say), or else drops the terms
 /// no node holds any more from `search_terms`; then merges FTS5's segments.
 pub(crate) fn optimize(conn: &Connection, ctx: &Ctx) -> Result<()> {
+    // The listed nodes are indexed first, so that the check below sees an index
+    // that should agree with every node.
+    catch_up(conn, ctx, &mut SearchWrites::default())?;
     // The waiting terms join the others (the trigram index is rebuilt below).
     conn.execute_batch(
         "INSERT OR IGNORE INTO search_terms(term, cut) SELECT term, cut FROM search_terms_pending; \
@@ -458,7 +758,7 @@ pub(crate) fn optimize(conn: &Connection, ctx: &Ctx) -> Result<()> {
     .ctx(ctx, || {
         "moving the terms of table search_terms_pending to table search_terms".into()
     })?;
-    if problems(conn, ctx, true)?.is_empty() {
+    if problems(conn, ctx, STALE_SINCE)?.is_empty() {
         conn.execute_batch(
             "DELETE FROM search_terms WHERE NOT EXISTS \
              (SELECT 1 FROM search_vocab v WHERE v.term = search_terms.term); \
@@ -546,9 +846,10 @@ impl std::hash::Hasher for RowIdHasher {
 }
 
 /// [`kgstore_core::ReadTxn::search_terms`] from the FTS5 index.
-pub(crate) fn terms(q: &Q<'_>, terms: &TermQuery) -> Result<TermMatches<'static>> {
-    let corpus = totals(q)?;
-    let mut out = TermMatches::new(corpus, terms.len());
+///
+/// `stale`: the nodes listed in `search_stale` (format 8), scored from their rows.
+pub(crate) fn terms(q: &Q<'_>, terms: &TermQuery, stale: &Stale) -> Result<TermMatches<'static>> {
+    let mut out = TermMatches::new(totals(q)?, terms.len());
     let mut slot: HashMap<i64, usize, std::hash::BuildHasherDefault<RowIdHasher>> =
         HashMap::default();
     for (i, term) in terms.terms().iter().enumerate() {
@@ -589,6 +890,9 @@ pub(crate) fn terms(q: &Q<'_>, terms: &TermQuery) -> Result<TermMatches<'static>
         let mut last: Option<(i64, usize)> = None;
         while let Some(row) = rows.next().ctx(q.ctx, doing)? {
             let doc: i64 = row.get(0).ctx(q.ctx, doing)?;
+            if stale.holds(doc) {
+                continue;
+            }
             let column = row
                 .get_ref(1)
                 .and_then(|v| Ok(v.as_bytes()?))
@@ -638,6 +942,30 @@ pub(crate) fn terms(q: &Q<'_>, terms: &TermQuery) -> Result<TermMatches<'static>
             }
         }
     }
+    if !stale.is_empty() {
+        let (mut count, mut tokens) = (0u64, [0u64; FIELDS]);
+        stale.for_each(q, |id, node, doc| {
+            let lengths = doc.lengths();
+            count += 1;
+            for (t, l) in tokens.iter_mut().zip(lengths) {
+                *t += u64::from(l);
+            }
+            if let Some(tf) = term_freqs(doc, terms) {
+                let at = out.push(DocMatch {
+                    key: DocKey::Row(id),
+                    node_type: Cow::Owned(node.node_type.clone()),
+                    lengths,
+                });
+                for (i, freq) in tf.into_iter().enumerate() {
+                    if let Some(slot) = out.freq_mut(at, i / FIELDS, i % FIELDS) {
+                        *slot = freq;
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        out.corpus = stale.correct(q, out.corpus, count, tokens)?;
+    }
     Ok(out)
 }
 
@@ -667,8 +995,10 @@ pub(crate) fn names(q: &Q<'_>, rows: &[i64]) -> Result<Vec<String>> {
 /// [`kgstore_core::ReadTxn::search_infix`]: nodes holding a term that contains
 /// `fragment` after its first character, or a cut term.
 ///
-/// `pending`: the file has table `search_terms_pending` (format 6 and later).
-pub(crate) fn infix(q: &Q<'_>, fragment: &str, pending: bool) -> Result<Vec<String>> {
+/// `version`: the file's format version (`search_terms_pending` from 6 on);
+/// `stale`: the listed nodes, read from their rows.
+pub(crate) fn infix(q: &Q<'_>, fragment: &str, version: i64, stale: &Stale) -> Result<Vec<String>> {
+    let pending = has_pending_terms(version);
     let doing = || "looking up terms in table search_terms".to_owned();
     let inside = Inside::new(fragment);
     // The trigram index finds the terms holding all of a fragment's trigrams
@@ -715,9 +1045,15 @@ pub(crate) fn infix(q: &Q<'_>, fragment: &str, pending: bool) -> Result<Vec<Stri
             .query_map([term], |r| r.get::<_, i64>(0))
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<i64>>>())
             .ctx(q.ctx, doing)?;
-        ids.extend(rows);
+        ids.extend(rows.into_iter().filter(|id| !stale.holds(*id)));
     }
     drop(stmt);
+    stale.for_each(q, |id, _, doc| {
+        if doc.fields.iter().flatten().any(|token| inside.holds(token)) {
+            ids.insert(id);
+        }
+        Ok(())
+    })?;
     let ids: Vec<i64> = ids.into_iter().collect();
     names(q, &ids)
 }
@@ -725,12 +1061,21 @@ pub(crate) fn infix(q: &Q<'_>, fragment: &str, pending: bool) -> Result<Vec<Stri
 /// Problems with the search index: rows it lacks or has too many of, figures
 /// that do not add up, lengths and types that differ from the nodes'.
 ///
-/// `pending`: the file has table `search_terms_pending` (format 6 and later).
+/// The nodes listed in `search_stale` (format 8 and later) are not yet expected
+/// to have an entry, or one that matches their content.
+///
+/// `version`: the file's format version.
 pub(crate) fn problems(
     conn: &Connection,
     ctx: &Ctx,
-    pending: bool,
+    version: i64,
 ) -> Result<Vec<(String, String)>> {
+    let pending = has_pending_terms(version);
+    let listed_stale = if version >= STALE_SINCE {
+        " AND NOT EXISTS (SELECT 1 FROM search_stale s WHERE s.id = n.id)"
+    } else {
+        ""
+    };
     let mut out = Vec::new();
     let doing = || "checking the search index".to_owned();
     let listed = |sql: &str| -> Result<Vec<(String, String)>> {
@@ -739,11 +1084,11 @@ pub(crate) fn problems(
             .and_then(|rows| rows.collect())
             .ctx(ctx, doing)
     };
-    out.extend(listed(
+    out.extend(listed(&format!(
         "SELECT 'node ' || quote(k.name), 'is not in the search index (table search_docs)'
          FROM nodes n JOIN names k ON k.id = n.id
-         WHERE NOT EXISTS (SELECT 1 FROM search_docs d WHERE d.id = n.id) LIMIT 100",
-    )?);
+         WHERE NOT EXISTS (SELECT 1 FROM search_docs d WHERE d.id = n.id){listed_stale} LIMIT 100"
+    ))?);
     out.extend(listed(
         "SELECT 'table search_docs, row ' || d.id, 'indexes a node that does not exist'
          FROM search_docs d WHERE NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = d.id) LIMIT 100",
@@ -779,10 +1124,11 @@ pub(crate) fn problems(
             let doc = DocTokens::of(node);
             let want = lengths_of(&doc);
             let got: Option<(String, [i64; FIELDS])> = conn
-                .prepare_cached(
+                .prepare_cached(&format!(
                     "SELECT d.node_type, d.name_len, d.type_len, d.obs_len, d.attr_len \
-                     FROM names k JOIN search_docs d ON d.id = k.id WHERE k.name = ?1",
-                )
+                     FROM names k JOIN search_docs d ON d.id = k.id CROSS JOIN nodes n \
+                     ON n.id = k.id WHERE k.name = ?1{listed_stale}"
+                ))
                 .and_then(|mut s| {
                     let mut rows = s.query([&node.name])?;
                     match rows.next()? {
@@ -836,4 +1182,9 @@ pub(crate) fn indexed(version: i64) -> bool {
 /// Whether a file of this format version has table `search_terms_pending`.
 pub(crate) fn has_pending_terms(version: i64) -> bool {
     version >= PENDING_TERMS_SINCE
+}
+
+/// Whether a file of this format version indexes written nodes later (table `search_stale`).
+pub(crate) fn defers_indexing(version: i64) -> bool {
+    version >= STALE_SINCE
 }

@@ -255,13 +255,11 @@ impl<'a> W<'a> {
     }
 
     pub fn put_node(&mut self, node: &Node) -> Result<()> {
-        let mut delta = Delta::default();
-        self.put_one(node, &mut delta)?;
-        search::apply(self.conn, self.ctx, delta)
+        self.put_one(node)
     }
 
     /// Writes a node's row, index rows and search entry under the id of its name.
-    fn write_node(&mut self, id: i64, existed: bool, node: &Node, delta: &mut Delta) -> Result<()> {
+    fn write_node(&mut self, id: i64, existed: bool, node: &Node) -> Result<()> {
         let subject = || node_subject(&node.name);
         let doing = || format!("writing {} into table nodes", subject());
         if existed {
@@ -271,7 +269,6 @@ impl<'a> W<'a> {
             self.orphans.extend(old);
             self.exec(S::DeleteTags, [id], doing)?;
             self.exec(S::DeleteDeps, [id], doing)?;
-            search::unindex_node(self.conn, self.ctx, self.search, delta, id)?;
         }
         let meta = &node.metadata;
         self.exec(
@@ -296,7 +293,8 @@ impl<'a> W<'a> {
             ],
             doing,
         )?;
-        search::index_node(self.conn, self.ctx, self.search, delta, id, node)?;
+        // Indexed for search later, with others (`search::STALE_DDL`).
+        self.search.mark(id);
         self.note_id(&node.name, id);
         self.write_index_rows(id, node)
     }
@@ -322,31 +320,27 @@ impl<'a> W<'a> {
     /// Inserts or replaces many nodes: new ones `BATCH` at a time with multi-row
     /// inserts, the others one by one.
     pub fn put_nodes(&mut self, nodes: &[Node]) -> Result<()> {
-        let mut delta = Delta::default();
-        self.put_node_batches(nodes, &mut delta)?;
-        search::apply(self.conn, self.ctx, delta)
+        self.put_node_batches(nodes)
     }
 
-    fn put_node_batches(&mut self, nodes: &[Node], delta: &mut Delta) -> Result<()> {
+    fn put_node_batches(&mut self, nodes: &[Node]) -> Result<()> {
         let mut chunks = nodes.chunks_exact(BATCH);
         for chunk in &mut chunks {
             let distinct: HashSet<&str> = chunk.iter().map(|n| n.name.as_str()).collect();
             if distinct.len() < BATCH {
                 // The same name twice: one by one, so the last one wins.
-                chunk
-                    .iter()
-                    .try_for_each(|node| self.put_one(node, delta))?;
+                chunk.iter().try_for_each(|node| self.put_one(node))?;
                 continue;
             }
             let fresh = self.insert_names(chunk)?;
             if fresh.len() == BATCH {
-                self.insert_nodes(chunk, &fresh, delta)?;
+                self.insert_nodes(chunk, &fresh)?;
             } else {
                 for node in chunk {
                     match fresh.get(node.name.as_str()) {
-                        Some(id) => self.write_node(*id, false, node, delta)?,
+                        Some(id) => self.write_node(*id, false, node)?,
                         // Already named (an update, or a name referred to before):
-                        None => self.put_one(node, delta)?,
+                        None => self.put_one(node)?,
                     }
                 }
             }
@@ -354,11 +348,11 @@ impl<'a> W<'a> {
         chunks
             .remainder()
             .iter()
-            .try_for_each(|node| self.put_one(node, delta))
+            .try_for_each(|node| self.put_one(node))
     }
 
-    /// [`W::put_node`] adding its figures to `delta`.
-    fn put_one(&mut self, node: &Node, delta: &mut Delta) -> Result<()> {
+    /// [`W::put_node`] without the batching of [`W::put_nodes`].
+    fn put_one(&mut self, node: &Node) -> Result<()> {
         let (id, fresh) = self.intern(&node.name, true)?;
         let existed = !fresh && {
             let ctx = self.ctx;
@@ -366,7 +360,7 @@ impl<'a> W<'a> {
                 format!("looking up {} in table nodes", node_subject(&node.name))
             })?
         };
-        self.write_node(id, existed, node, delta)
+        self.write_node(id, existed, node)
     }
 
     /// Adds the names of a batch; the ids of those that were new.
@@ -391,12 +385,7 @@ impl<'a> W<'a> {
     }
 
     /// Inserts a batch of nodes whose names were all new, with one statement.
-    fn insert_nodes(
-        &mut self,
-        chunk: &[Node],
-        ids: &HashMap<&str, i64>,
-        delta: &mut Delta,
-    ) -> Result<()> {
+    fn insert_nodes(&mut self, chunk: &[Node], ids: &HashMap<&str, i64>) -> Result<()> {
         let doing = || format!("writing {BATCH} nodes into table nodes");
         struct Row<'n> {
             id: i64,
@@ -451,7 +440,7 @@ impl<'a> W<'a> {
             .ctx(self.ctx, doing)?;
         for row in &rows {
             self.write_index_rows(row.id, row.node)?;
-            search::index_node(self.conn, self.ctx, self.search, delta, row.id, row.node)?;
+            self.search.mark(row.id);
             self.note_id(&row.node.name, row.id);
         }
         Ok(())

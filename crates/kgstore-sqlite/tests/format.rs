@@ -14,7 +14,7 @@ use kgstore_core::{
 use kgstore_sqlite::SqliteBackend;
 use kgstore_sqlite::schema::{
     APPLICATION_ID, COMPACT_EDGES_SINCE, EVENTS_SINCE, FORMAT_VERSION, NARROW_EVENTS_SINCE,
-    PENDING_TERMS_SINCE,
+    PENDING_TERMS_SINCE, STALE_SEARCH_SINCE,
 };
 use serde_json::json;
 
@@ -341,7 +341,7 @@ fn the_format_6_fixture_still_opens() {
     check_event_store_fixture(PENDING_TERMS_SINCE);
 }
 
-/// Format 7 (current): the same content, the events' digests as 32-byte blobs
+/// Format 7: the same content, the events' digests as 32-byte blobs
 /// and no index on event types.
 #[test]
 fn the_format_7_fixture_still_opens() {
@@ -408,6 +408,25 @@ fn format_7_keeps_the_digests_of_an_older_log() {
         )
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    assert!(s.check().unwrap().is_ok());
+}
+
+/// Format 8 (current): the same content, its nodes listed in `search_stale`
+/// (written, not indexed yet): searched from their rows, read-only too, and
+/// indexed when a writable handle brings the index up to date.
+#[test]
+fn the_format_8_fixture_still_opens() {
+    let listed: i64 = raw(&fixture(STALE_SEARCH_SINCE))
+        .query_row("SELECT count(*) FROM search_stale", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(listed, 3, "the fixture's nodes wait to be indexed");
+    assert_eq!(indexed_nodes(&fixture(STALE_SEARCH_SINCE)), 0);
+    check_event_store_fixture(STALE_SEARCH_SINCE);
+    let (_dir, path) = copy_of(STALE_SEARCH_SINCE);
+    let s = open_store(&path, false);
+    s.optimize().unwrap();
+    assert_eq!(indexed_nodes(&path), 3);
+    check_search(&s);
     assert!(s.check().unwrap().is_ok());
 }
 

@@ -18,6 +18,14 @@ fn names(s: &impl GraphRead, query: &str) -> Vec<String> {
         .collect()
 }
 
+/// Brings the search index up to date for every node written (format 8 indexes
+/// written nodes later): a write transaction's search does it first.
+fn index_now(s: &kgstore_core::Store, path: &std::path::Path) {
+    s.write(|tx| tx.search(&SearchQuery::new("a")).map(|_| ()))
+        .unwrap();
+    assert_eq!(count(path, "SELECT count(*) FROM search_stale"), 0);
+}
+
 fn count(path: &std::path::Path, sql: &str) -> i64 {
     raw(path).query_row(sql, [], |r| r.get(0)).unwrap()
 }
@@ -28,6 +36,7 @@ fn a_node_changed_behind_the_index_is_reported_and_optimize_rebuilds_it() {
     let s = store(&path);
     quality_corpus(&s);
     assert!(s.check().unwrap().is_ok());
+    index_now(&s, &path);
     // What a kgstore without search (format 1) would do to a migrated file:
     // change and add nodes without touching the index.
     let conn = raw(&path);
@@ -77,6 +86,7 @@ fn optimize_drops_terms_nothing_holds_any_more() {
             .with_observation("xylophone"),
     )
     .unwrap();
+    index_now(&s, &path);
     // (Recorded among the waiting terms first.)
     let held = "SELECT (SELECT count(*) FROM search_terms WHERE term = 'xylophone') \
                 + (SELECT count(*) FROM search_terms_pending WHERE term = 'xylophone')";
@@ -109,6 +119,8 @@ fn the_index_figures_follow_every_write_and_rollback() {
         Err::<(), _>(kgstore_core::Error::invalid_input("test", "roll back"))
     });
     assert_eq!(totals(&path), before);
+    index_now(&s, &path);
+    let before = totals(&path);
     assert_eq!(count(&path, "SELECT count(*) FROM search_docs"), 10);
     s.create_node(
         Node::new("x y z", "thing")
@@ -116,6 +128,9 @@ fn the_index_figures_follow_every_write_and_rollback() {
             .with_observation("one two three"),
     )
     .unwrap();
+    // (Listed for indexing, not indexed yet.)
+    assert_eq!(totals(&path), before);
+    index_now(&s, &path);
     assert_eq!(totals(&path), before + 1_000_000 + 3 * 10_000 + 3);
     s.delete_node("x y z", kgstore_core::OnDependents::Refuse)
         .unwrap();
@@ -173,6 +188,7 @@ fn new_terms_wait_in_a_small_table_and_move_together() {
     for i in 0..20 {
         s.create_node(node(i)).unwrap();
     }
+    index_now(&s, &path);
     let waiting = |sql: &str| count(&path, sql);
     assert!(waiting("SELECT count(*) FROM search_terms_pending WHERE term = 'zqx7word'") == 1);
     assert_eq!(
@@ -185,6 +201,7 @@ fn new_terms_wait_in_a_small_table_and_move_together() {
 
     // A write of more new terms than wait at most records them all at once.
     s.create_nodes((20..1_300).map(node)).unwrap();
+    index_now(&s, &path);
     assert_eq!(waiting("SELECT count(*) FROM search_terms_pending"), 0);
     assert_eq!(
         waiting("SELECT count(*) FROM search_terms WHERE term IN ('zqx7word', 'zqx1299word')"),
@@ -197,6 +214,7 @@ fn new_terms_wait_in_a_small_table_and_move_together() {
     for i in 1_300..1_305 {
         s.create_node(node(i)).unwrap();
     }
+    index_now(&s, &path);
     assert!(waiting("SELECT count(*) FROM search_terms_pending") >= 5);
     assert_eq!(names(&s, "x1303wor"), ["n1303"]);
     s.optimize().unwrap();
@@ -212,6 +230,7 @@ fn a_term_lost_from_the_waiting_ones_is_reported() {
     let s = store(&path);
     s.create_node(Node::new("a", "thing").unwrap().with_observation("plover"))
         .unwrap();
+    index_now(&s, &path);
     raw(&path)
         .execute_batch("DELETE FROM search_terms_pending WHERE term = 'plover'")
         .unwrap();
@@ -244,6 +263,7 @@ fn a_hit_whose_figures_are_gone_is_corruption_and_optimize_rebuilds_them() {
         )
         .unwrap();
     }
+    index_now(&s, &path);
     assert_eq!(names(&s, "walrus").len(), 3);
     // The index's figures of one hit lost behind kgstore's back.
     raw(&path)
@@ -257,4 +277,91 @@ fn a_hit_whose_figures_are_gone_is_corruption_and_optimize_rebuilds_them() {
     assert!(err.to_string().contains("kgstore optimize"), "{err}");
     s.optimize().unwrap();
     assert_eq!(names(&s, "walrus").len(), 3);
+}
+
+fn listed(path: &std::path::Path) -> i64 {
+    count(path, "SELECT count(*) FROM search_stale")
+}
+
+fn catch_ups(s: &kgstore_core::Store) -> u64 {
+    s.metrics().backend_figure("search_catch_ups").unwrap()
+}
+
+fn numbered(i: usize) -> Node {
+    Node::new(format!("n{i:05}"), "thing")
+        .unwrap()
+        .with_observation(format!("word{i} shared"))
+}
+
+/// Format 8: a load is not indexed at its commit, nor by the small writes after
+/// it; a read-only handle searches it from the nodes' rows (and cannot index it);
+/// the first search of a writable handle indexes it, in a transaction of its own.
+#[test]
+fn a_load_is_indexed_by_the_first_search_of_a_writable_handle() {
+    let (_dir, path) = temp_db();
+    let s = store(&path);
+    s.create_nodes((0..1_000).map(numbered)).unwrap();
+    assert_eq!(listed(&path), 1_000);
+    assert_eq!(indexed(&path), 0, "a load writes no search rows");
+    for i in 1_000..1_010 {
+        s.create_node(numbered(i)).unwrap();
+    }
+    assert_eq!(
+        listed(&path),
+        1_010,
+        "a small write does not pay for the load"
+    );
+    drop(s);
+
+    let ro =
+        kgstore_core::Store::new(SqliteBackend::open(&path, options().read_only(true)).unwrap());
+    assert_eq!(names(&ro, "word1005"), ["n01005"]);
+    check_against_reference(&ro, &SearchQuery::new("shared word77").limit(40));
+    check_against_reference(&ro, &SearchQuery::new("ord99").limit(40));
+    assert_eq!(catch_ups(&ro), 0);
+    assert_eq!(listed(&path), 1_010, "a read-only handle cannot index them");
+    drop(ro);
+
+    // The open finds the long list; the first search indexes it.
+    let s = store(&path);
+    assert_eq!(names(&s, "word1005"), ["n01005"]);
+    assert_eq!(catch_ups(&s), 1);
+    assert_eq!((listed(&path), indexed(&path)), (0, 1_010));
+    check_against_reference(&s, &SearchQuery::new("shared word77").limit(40));
+    assert!(s.check().unwrap().is_ok());
+    assert_eq!(catch_ups(&s), 1, "nothing more to index");
+}
+
+/// Small writes are indexed 256 at a time, by the commit that lists the 256th;
+/// searches in between score the listed ones from their rows.
+#[test]
+fn small_writes_are_indexed_in_batches() {
+    let (_dir, path) = temp_db();
+    let s = store(&path);
+    for i in 0..255 {
+        s.create_node(numbered(i)).unwrap();
+    }
+    assert_eq!((listed(&path), indexed(&path)), (255, 0));
+    assert_eq!(names(&s, "word254"), ["n00254"]);
+    check_against_reference(&s, &SearchQuery::new("shared").limit(100));
+    assert_eq!(catch_ups(&s), 0, "a short list is searched as it is");
+    s.create_node(numbered(255)).unwrap();
+    assert_eq!((listed(&path), indexed(&path)), (0, 256));
+    // An update lists the node again; its old entry is ignored until then.
+    s.update_node(
+        Node::new("n00003", "thing")
+            .unwrap()
+            .with_observation("now different"),
+        None,
+    )
+    .unwrap();
+    assert_eq!(listed(&path), 1);
+    assert!(names(&s, "word3").iter().all(|n| n != "n00003"));
+    assert_eq!(names(&s, "different"), ["n00003"]);
+    check_against_reference(&s, &SearchQuery::new("word3 different").limit(7));
+    assert!(s.check().unwrap().is_ok());
+}
+
+fn indexed(path: &std::path::Path) -> i64 {
+    count(path, "SELECT count(*) FROM search_docs")
 }

@@ -51,7 +51,8 @@ pub use search::{
     search_agrees_with_reference_and_memory, search_filters_by_type_and_lists_on_empty_query,
     search_hostile_queries_are_just_text, search_pages_are_stable_under_writes,
     search_quality_beats_substring, search_refuses_bad_queries_and_cursors,
-    search_sees_own_writes_and_rollbacks, search_survives_reopen,
+    search_sees_every_node_right_after_a_large_load, search_sees_own_writes_and_rollbacks,
+    search_survives_reopen,
 };
 pub use txn::*;
 
@@ -268,6 +269,7 @@ macro_rules! __suite_graph {
             search_refuses_bad_queries_and_cursors, search_hostile_queries_are_just_text,
             search_pages_are_stable_under_writes,
             search_sees_own_writes_and_rollbacks, search_survives_reopen,
+            search_sees_every_node_right_after_a_large_load,
             search_agrees_with_reference_and_memory,
             // concurrency and persistence
             concurrent_optimistic_increments_are_exact, readers_see_consistent_snapshots,

@@ -382,6 +382,95 @@ pub fn search_sees_own_writes_and_rollbacks(f: Fixture) {
     check_against_reference(s, &SearchQuery::new("tea").limit(2));
 }
 
+/// Nodes written in one load, more than a backend might index at once (SQLite
+/// indexes written nodes later, 256 at a time: `search_stale`, format 8).
+const LOADED: usize = 300;
+
+fn loaded_node(i: usize) -> Node {
+    Node::new(
+        format!("load{i:04}"),
+        if i.is_multiple_of(3) { "part" } else { "item" },
+    )
+    .unwrap()
+    .with_observation(format!("loadword{i} common ware"))
+    .with_attribute("size", json!(i % 7))
+}
+
+/// A search right after a large load, without `optimize`, sees every node:
+/// on a snapshot taken right after it, inside the loading transaction, on the
+/// store, after updates and deletions of loaded nodes, and after a reopen; with
+/// the reference's pages and scores each time.
+pub fn search_sees_every_node_right_after_a_large_load(mut f: Fixture) {
+    let s = &f.store;
+    quality_corpus(s);
+    s.create_nodes((0..LOADED).map(loaded_node)).unwrap();
+    // A snapshot taken before any search.
+    let r = s.read().unwrap();
+    assert_eq!(
+        hit_names(&r, &SearchQuery::new("loadword234")),
+        ["load0234"]
+    );
+    assert_eq!(
+        hit_names(&r, &SearchQuery::new("common").limit(128)).len(),
+        LOADED
+    );
+    check_against_reference(&r, &SearchQuery::new("common ware").limit(128));
+    check_against_reference(&r, &SearchQuery::new("tea").limit(3));
+    drop(r);
+    // More loaded, updated and deleted inside one transaction that searches its
+    // own writes.
+    s.write(|tx| {
+        tx.create_nodes((LOADED..2 * LOADED).map(loaded_node))?;
+        let mut changed = tx.get_node("load0007")?;
+        changed.observations = vec!["Now a zebra".into()];
+        tx.update_node(changed, None)?;
+        tx.delete_node("load0008", OnDependents::Refuse)?;
+        assert_eq!(
+            hit_names(tx, &SearchQuery::new("loadword599")),
+            ["load0599"]
+        );
+        assert_eq!(hit_names(tx, &SearchQuery::new("zebra")), ["load0007"]);
+        // (Also a prefix of loadword70…79 and 700…799: those nodes are hits.)
+        let seven = hit_names(tx, &SearchQuery::new("loadword7"));
+        assert!(seven.contains(&"load0070".to_string()), "{seven:?}");
+        assert!(!seven.contains(&"load0007".to_string()), "{seven:?}");
+        let eight = hit_names(tx, &SearchQuery::new("loadword8"));
+        assert!(eight.contains(&"load0080".to_string()), "{eight:?}");
+        assert!(!eight.contains(&"load0008".to_string()), "{eight:?}");
+        check_against_reference(tx, &SearchQuery::new("common").limit(256));
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(hit_names(s, &SearchQuery::new("zebra")), ["load0007"]);
+    // Single writes after another load: updates and deletions of loaded nodes.
+    s.create_nodes((2 * LOADED..3 * LOADED).map(loaded_node))
+        .unwrap();
+    let mut changed = s.get_node("load0601").unwrap();
+    changed.observations = vec!["A zebra as well".into()];
+    s.update_node(changed, None).unwrap();
+    s.delete_node("load0602", OnDependents::Refuse).unwrap();
+    s.delete_node("load0009", OnDependents::Refuse).unwrap();
+    assert_eq!(
+        hit_names(s, &SearchQuery::new("zebra")),
+        ["load0007", "load0601"]
+    );
+    assert!(hit_names(s, &SearchQuery::new("loadword602")).is_empty());
+    assert_eq!(hit_names(s, &SearchQuery::new("loadword899")), ["load0899"]);
+    // Inside words (the substring guarantee).
+    assert_eq!(hit_names(s, &SearchQuery::new("oadword898")), ["load0898"]);
+    check_against_reference(s, &SearchQuery::new("ebra"));
+    check_against_reference(s, &SearchQuery::new("common").limit(512));
+    let before = all_pages(s, &SearchQuery::new("common ware zebra").limit(256));
+    if f.reopen() {
+        let s = &f.store;
+        assert_eq!(
+            all_pages(s, &SearchQuery::new("common ware zebra").limit(256)),
+            before
+        );
+        check_against_reference(s, &SearchQuery::new("loadword32").limit(5));
+    }
+}
+
 pub fn search_survives_reopen(mut f: Fixture) {
     quality_corpus(&f.store);
     let query = SearchQuery::new("alice tea").limit(2);
