@@ -49,6 +49,9 @@ const SNAPSHOT_FORMAT: u32 = 1;
 /// times. Files changed this recently are compared by content before a snapshot
 /// is written.
 const RACY_NS: i64 = 50_000_000;
+/// How many recently changed files [`Stats`] lists before it drops those whose
+/// change is no longer recent.
+const RECENT_LIMIT: usize = 1024;
 
 /// A file's status as a snapshot compares it: a digest of device, inode, size,
 /// mode and both times, and the change time (nanoseconds since 1970).
@@ -123,6 +126,8 @@ pub(crate) struct Stats {
     files: foldhash::HashMap<u64, FileStat>,
     /// Files whose status was taken within [`RACY_NS`] of their change.
     recent: Vec<String>,
+    /// How long `recent` may grow before the old ones are dropped.
+    recent_limit: usize,
     /// Whether the table covers the image: false once the image took a change
     /// whose file this handle did not see (another process's commit applied from
     /// the log, a transaction applied over the files at open).
@@ -137,6 +142,7 @@ impl Default for Stats {
         Self {
             files: foldhash::HashMap::default(),
             recent: Vec::new(),
+            recent_limit: RECENT_LIMIT,
             complete: true,
             saved: false,
         }
@@ -149,8 +155,19 @@ impl Stats {
         self.saved = false;
         match stat_of(meta) {
             Some(stat) => {
-                if stat.ctime > now_ns() - RACY_NS {
+                let now = now_ns();
+                if stat.ctime > now - RACY_NS {
                     self.recent.push(rel.to_owned());
+                    // A handle that commits for days keeps only the recent ones.
+                    if self.recent.len() >= self.recent_limit {
+                        let files = &self.files;
+                        self.recent.retain(|rel| {
+                            files
+                                .get(&path_hash(rel))
+                                .is_some_and(|s| s.ctime > now - RACY_NS)
+                        });
+                        self.recent_limit = (2 * self.recent.len()).max(RECENT_LIMIT);
+                    }
                 }
                 self.files.insert(path_hash(rel), stat);
             }
@@ -616,6 +633,7 @@ pub(crate) fn load(root: &Path, generation: &Generation) -> Option<Scan> {
             })
             .collect(),
         recent: Vec::new(),
+        recent_limit: RECENT_LIMIT,
         complete: true,
         saved: true,
     };
@@ -688,6 +706,39 @@ pub(crate) fn save(root: &Path, image: &Image, stats: &mut Stats, hooks: &Hooks)
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// Files changed recently are listed for the content comparison before a
+    /// snapshot; a handle that commits for a long time keeps only recent ones.
+    #[cfg(unix)]
+    #[test]
+    fn only_recently_changed_files_stay_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        fs::write(&a, "a").unwrap();
+        let mut stats = Stats::default();
+        let meta = fs::symlink_metadata(&a).unwrap();
+        for i in 0..2000 {
+            stats.record(&format!("nodes/00/a{i}.json"), &meta);
+        }
+        assert!(!stats.recent.is_empty(), "changed just now");
+        std::thread::sleep(Duration::from_nanos(2 * RACY_NS as u64));
+        fs::write(&b, "b").unwrap();
+        let meta = fs::symlink_metadata(&b).unwrap();
+        for i in 0..2000 {
+            stats.record(&format!("nodes/00/b{i}.json"), &meta);
+        }
+        assert!(
+            stats.recent.iter().all(|rel| rel.contains("/b")),
+            "old ones dropped"
+        );
+        assert!(stats.recent.len() <= 2000);
+        assert_eq!(stats.files.len(), 4000);
+        // A file's status taken long after its change is not listed.
+        let old = fs::symlink_metadata(&a).unwrap();
+        let before = stats.recent.len();
+        stats.record("nodes/00/old.json", &old);
+        assert_eq!(stats.recent.len(), before);
+    }
 
     #[test]
     fn entities_read_back_from_a_snapshot_as_they_were_written() {
