@@ -227,20 +227,22 @@ impl EdgeData {
     fn of(edge: &Edge) -> Self {
         let meta = &edge.metadata;
         let plain = Self::plain(&edge.attributes, meta);
-        Self {
-            created_at: meta.created_at,
-            updated_at: meta.updated_at,
-            version: meta.version,
-            weight: meta.weight,
-            extra: (!plain).then(|| {
-                Arc::new(EdgeExtra {
-                    attributes: edge.attributes.clone(),
-                    confidence: meta.confidence,
-                    bidirectional: meta.bidirectional,
-                    source: meta.source.clone(),
-                })
-            }),
-        }
+        Self::with(
+            meta,
+            (!plain).then(|| (edge.attributes.clone(), meta.source.clone())),
+        )
+    }
+
+    /// The edge's content, its attributes and source moved.
+    fn from_owned(edge: Edge) -> Self {
+        let Edge {
+            attributes,
+            mut metadata,
+            ..
+        } = edge;
+        let plain = Self::plain(&attributes, &metadata);
+        let extra = (!plain).then(|| (attributes, metadata.source.take()));
+        Self::with(&metadata, extra)
     }
 
     /// Whether an edge with these parts keeps nothing behind [`EdgeData::extra`].
@@ -251,25 +253,20 @@ impl EdgeData {
             && meta.source.is_none()
     }
 
-    /// The edge's content, its attributes and source moved.
-    fn from_owned(edge: Edge) -> Self {
-        let Edge {
-            attributes,
-            metadata: meta,
-            ..
-        } = edge;
-        let plain = Self::plain(&attributes, &meta);
+    /// The content of an edge with `meta`, and `extra` (attributes and source)
+    /// when it is not plain.
+    fn with(meta: &EdgeMetadata, extra: Option<(Map<String, Value>, Option<String>)>) -> Self {
         Self {
             created_at: meta.created_at,
             updated_at: meta.updated_at,
             version: meta.version,
             weight: meta.weight,
-            extra: (!plain).then(|| {
+            extra: extra.map(|(attributes, source)| {
                 Arc::new(EdgeExtra {
                     attributes,
                     confidence: meta.confidence,
                     bidirectional: meta.bidirectional,
-                    source: meta.source,
+                    source,
                 })
             }),
         }
