@@ -28,6 +28,7 @@ use crate::names;
 use crate::options::JsonFsOptions;
 use crate::recovery::Plan;
 use crate::scan::{self, Finding, Scan};
+use crate::snapshot::{self, Stats};
 
 /// How many times a lock-free read of the whole store is tried before it is done
 /// under the lock (when other processes commit faster than the log keeps records).
@@ -82,6 +83,10 @@ pub struct JsonFsBackend {
     recovery: Mutex<RecoveryReport>,
     /// How many times this handle read every file of the store.
     full_reads: AtomicU64,
+    /// Whether the open built the image from the snapshot.
+    from_snapshot: bool,
+    /// The status of the graph's files as the image has them (for the snapshot).
+    stats: Mutex<Stats>,
 }
 
 /// What only the writer touches.
@@ -258,10 +263,14 @@ impl JsonFsBackend {
                 held.release(true, &options.hooks);
             }
         }
-        let scan = load(&root, &generation, lock.as_ref(), deadline)?;
+        let (mut scan, from_snapshot) = match snapshot::load(&root, &generation) {
+            Some(scan) => (scan, true),
+            None => (load(&root, &generation, lock.as_ref(), deadline)?, false),
+        };
         if scan.findings.iter().any(|f| f.fatal) {
             return Err(refuse(&root, &scan.findings));
         }
+        let stats = std::mem::take(&mut scan.stats);
         if options.read_only {
             let plan = Plan::of(&root, &generation)?;
             report.rolled_forward.extend(plan.overlay_paths());
@@ -309,8 +318,30 @@ impl JsonFsBackend {
             }),
             write_owner: Mutex::new(None),
             recovery: Mutex::new(report),
-            full_reads: AtomicU64::new(1),
+            full_reads: AtomicU64::new(u64::from(!from_snapshot)),
+            from_snapshot,
+            stats: Mutex::new(stats),
         })
+    }
+
+    /// Whether the open built this handle's image from the store's snapshot
+    /// instead of reading every file (see `docs/jsonfs.md`, "The image snapshot").
+    pub fn opened_from_snapshot(&self) -> bool {
+        self.from_snapshot
+    }
+
+    /// Writes the store's snapshot of this handle's image, if the handle is
+    /// writable, knows the status of every file its image came from, is at the
+    /// generation the store has published, and the snapshot does not hold it
+    /// already; whether it was written. Called when the handle is dropped and by
+    /// [`Backend::optimize`].
+    pub fn save_snapshot(&self) -> Result<bool> {
+        if self.options.read_only || lock(&self.writer).poisoned.is_some() {
+            return Ok(false);
+        }
+        let image = self.image();
+        let mut stats = lock(&self.stats);
+        snapshot::save(&self.root, &image, &mut stats, &self.options.hooks)
     }
 
     /// The store's folder.
@@ -406,6 +437,8 @@ impl JsonFsBackend {
                 Record::Found(ops) => image.apply(&ops).is_ok(),
                 Record::Missing | Record::Damaged => false,
             };
+            // Another process's files, which this handle has not seen.
+            lock(&self.stats).spoil();
             if !applied {
                 self.full_reads.fetch_add(1, Ordering::Relaxed);
                 let scan = load(
@@ -419,6 +452,7 @@ impl JsonFsBackend {
                 }
                 let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
                 if scan.state.generation >= current.generation {
+                    *lock(&self.stats) = scan.stats;
                     *current = scan.state;
                 }
                 return Ok(());
@@ -732,6 +766,7 @@ impl Backend for JsonFsBackend {
                 return Err(refuse(&self.root, &scan.findings));
             }
             scan.state.generation = head;
+            *lock(&self.stats) = std::mem::take(&mut scan.stats);
             *self.current.write().unwrap_or_else(PoisonError::into_inner) = scan.state;
         }
         let base = self.image();
@@ -812,9 +847,10 @@ impl Backend for JsonFsBackend {
         Ok(figures)
     }
 
-    /// Nothing to reorganise: every file is always in its final form.
+    /// Every file is always in its final form; writes the image snapshot if the
+    /// store's is not this handle's image (see [`JsonFsBackend::save_snapshot`]).
     fn optimize(&self) -> Result<()> {
-        Ok(())
+        self.save_snapshot().map(drop)
     }
 
     /// Writes a consistent copy of the store, taken from one snapshot while writers
@@ -830,6 +866,21 @@ impl Backend for JsonFsBackend {
             dest,
             &self.options.hooks,
         )
+    }
+}
+
+impl Drop for JsonFsBackend {
+    /// Writes the image snapshot (see [`JsonFsBackend::save_snapshot`]); a
+    /// failure only means that the next open reads every file.
+    fn drop(&mut self) {
+        match self.save_snapshot() {
+            Ok(written) => {
+                tracing::debug!(store = %self.root.display(), written, "image snapshot at close")
+            }
+            Err(e) => {
+                tracing::info!(store = %self.root.display(), error = %e, "the image snapshot was not written")
+            }
+        }
     }
 }
 
@@ -1147,6 +1198,12 @@ impl WriteTxn for JsonFsWrite<'_> {
                 .map(|(key, change)| (key, matches!(change, DocChange::Put(_)))),
         );
         image.generation = generation;
+        // The graph's files this commit writes (true) or removes.
+        let graph_files: Vec<(String, bool)> = changes
+            .iter()
+            .filter(|c| snapshot::is_graph_path(&c.rel))
+            .map(|c| (c.rel.clone(), c.content.is_some()))
+            .collect();
         let mut writer = lock(&backend.writer);
         let committed = match disk.commit(changes, &writer.dirs, generation) {
             Ok(committed) => committed,
@@ -1184,6 +1241,16 @@ impl WriteTxn for JsonFsWrite<'_> {
         match outcome {
             Ok(()) => {
                 backend.settle_docs(generation);
+                // The status of each file as this commit left it, for the snapshot.
+                let mut stats = lock(&backend.stats);
+                for (rel, exists) in &graph_files {
+                    if *exists {
+                        stats.record_path(&backend.root, rel);
+                    } else {
+                        stats.forget(rel);
+                    }
+                }
+                drop(stats);
                 this.release(true);
                 Ok(())
             }

@@ -126,6 +126,29 @@ impl Image {
         }
     }
 
+    /// Notes the file of `key` in this image if its name is hashed.
+    pub(crate) fn note_hashed(&mut self, rel: &str, key: &Key) {
+        Self::note_path(&mut self.hashed, rel, key);
+    }
+
+    /// The content the file at `rel` has if it holds what this image holds
+    /// (rendered as it is written); `None` if `rel` names no entity of the image.
+    pub(crate) fn rendered(&self, rel: &str) -> kgstore_core::Result<Option<Vec<u8>>> {
+        use crate::files::Content;
+        use kgstore_core::ReadTxn;
+        let key = match self.hashed.get(rel) {
+            Some(key) => Some(key.clone()),
+            None => decode(rel),
+        };
+        let content = match key {
+            Some(Key::Node(name)) => self.graph.get_node(&name)?.map(Content::node),
+            Some(Key::Edge(key)) => self.graph.get_edge(&key)?.map(Content::edge),
+            Some(Key::Schema(target)) => self.graph.get_schema(&target)?.map(Content::schema),
+            Some(Key::Event(_) | Key::State(..)) | None => None,
+        };
+        content.map(|c| c.render()).transpose()
+    }
+
     /// Applies one transaction's file operations; the reason if a file's content
     /// does not read as what its path says (a damaged record).
     pub(crate) fn apply(&mut self, ops: &[FileOp]) -> Result<(), String> {

@@ -58,6 +58,7 @@ mod observe;
 mod options;
 mod recovery;
 mod scan;
+mod snapshot;
 
 pub use backend::JsonFsBackend;
 pub use layout::{FORMAT, MARKER, OLDEST_VERSION, RecoveryReport, VERSION};

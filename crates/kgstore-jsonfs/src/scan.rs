@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,6 +16,7 @@ use crate::files::{is_temp, workers_for};
 use crate::image::{Image, Key};
 use crate::journal::FileOp;
 use crate::names::{self, EDGES, EXTENSION, NODE_TYPE, NODES, RELATION_TYPE, SCHEMAS};
+use crate::snapshot::{self, Stats};
 
 /// Something wrong with the files.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,6 +53,8 @@ pub struct Scan {
     /// One-document commits of format version 2 that a crash cut short after their
     /// commit mark: (staged file, the document's path).
     pub doc_pending: Vec<(String, String)>,
+    /// The status of every entry of the graph's folders, as read.
+    pub stats: Stats,
 }
 
 /// A file of the store, parsed.
@@ -76,10 +80,26 @@ struct FolderScan {
     loaded: Vec<(String, Result<Parsed, String>)>,
     findings: Vec<Finding>,
     temps: Vec<PathBuf>,
+    stats: Stats,
+}
+
+/// Reads the file at `path` (`rel` in the store), recording its status, taken
+/// before the read, in `stats` if it is one of the graph's (so that any change
+/// after it shows).
+fn read_file(path: &Path, rel: &str, stats: Option<&mut Stats>) -> std::io::Result<Vec<u8>> {
+    let mut file = fs::File::open(path)?;
+    let meta = file.metadata()?;
+    if let Some(stats) = stats {
+        stats.record(rel, &meta);
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 fn read_folder(root: &Path, rel_dir: &str, out: &mut FolderScan) {
     let dir = root.join(rel_dir);
+    let graph = snapshot::is_graph_path(&format!("{rel_dir}/"));
     let entries = match fs::read_dir(&dir) {
         Ok(entries) => entries,
         Err(e) => {
@@ -103,8 +123,15 @@ fn read_folder(root: &Path, rel_dir: &str, out: &mut FolderScan) {
             out.temps.push(path);
             continue;
         }
+        let rel = format!("{rel_dir}/{name}");
         let is_file = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
         if !is_file || !name.ends_with(EXTENSION) {
+            if graph {
+                match entry.metadata() {
+                    Ok(meta) => out.stats.record(&rel, &meta),
+                    Err(_) => out.stats.spoil(),
+                }
+            }
             out.findings.push(finding(
                 path,
                 "is not a file this store writes (stray)".into(),
@@ -112,8 +139,7 @@ fn read_folder(root: &Path, rel_dir: &str, out: &mut FolderScan) {
             ));
             continue;
         }
-        let rel = format!("{rel_dir}/{name}");
-        let parsed = match fs::read(&path) {
+        let parsed = match read_file(&path, &rel, graph.then_some(&mut out.stats)) {
             Ok(bytes) => parse(&rel, &bytes),
             Err(e) => Err(format!("cannot be read: {e}")),
         };
@@ -131,7 +157,7 @@ fn finding(path: PathBuf, detail: String, fatal: bool) -> Finding {
 
 /// The folders holding entity files, relative to the root; stray entries of the data
 /// folders go to `findings`, temporary files to `temps`.
-fn folders(root: &Path, scan: &mut Scan) -> Result<Vec<String>> {
+pub(crate) fn folders(root: &Path, scan: &mut Scan) -> Result<Vec<String>> {
     // An interrupted creation may leave a temporary file beside the marker.
     let entries = fs::read_dir(root).map_err(|e| Error::io(root, e))?;
     for entry in entries {
@@ -242,6 +268,12 @@ pub struct Files {
 pub fn read_files(root: &Path) -> Result<Files> {
     let mut scan = Scan::default();
     let folders = folders(root, &mut scan)?;
+    read_folders(root, &folders, scan)
+}
+
+/// Reads every entity file of `folders` (relative to `root`), in parallel, into
+/// what `scan` found so far.
+pub(crate) fn read_folders(root: &Path, folders: &[String], mut scan: Scan) -> Result<Files> {
     let parallelism = std::thread::available_parallelism().map_or(2, |n| n.get());
     let workers = workers_for(folders.len(), 8, 2 * parallelism.min(8));
     let next = AtomicUsize::new(0);
@@ -275,6 +307,7 @@ pub fn read_files(root: &Path) -> Result<Files> {
         loaded.extend(part.loaded);
         scan.findings.extend(part.findings);
         scan.temps.extend(part.temps);
+        scan.stats.extend(part.stats);
     }
     Ok(Files { loaded, scan })
 }
@@ -300,6 +333,10 @@ pub fn finish(root: &Path, files: Files, overlay: &[FileOp]) -> Result<Scan> {
             // A document's metadata or bytes: the documents' scan applies it.
             continue;
         }
+        if snapshot::is_graph_path(&op.rel) {
+            // The file read may be older than the image: its status cannot vouch for it.
+            scan.stats.spoil();
+        }
         match &op.content {
             Some(bytes) => {
                 loaded.insert(op.rel.clone(), parse(&op.rel, bytes));
@@ -311,48 +348,88 @@ pub fn finish(root: &Path, files: Files, overlay: &[FileOp]) -> Result<Scan> {
     }
     let mut paths_of_nodes: HashMap<String, String> = HashMap::new();
     let mut deps: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut edges: Vec<(String, EdgeKey)> = Vec::new();
-    let mut graph = GraphState::new();
+    let mut edge_paths: Vec<(String, EdgeKey)> = Vec::new();
+    let mut nodes = Vec::new();
+    let mut edges = Vec::new();
+    let mut schemas = Vec::new();
     let mut hashed = OrdMap::new();
+    let mut events = Vec::new();
     for (rel, parsed) in loaded {
         match parsed {
             Ok(Parsed::Entity(EntityFile::Node(node))) => {
                 Image::note_path(&mut hashed, &rel, &Key::Node(node.name.clone()));
                 deps.insert(node.name.clone(), node.dependencies.clone());
                 paths_of_nodes.insert(node.name.clone(), rel);
-                graph.put_node(node);
+                nodes.push(node);
             }
             Ok(Parsed::Entity(EntityFile::Edge(edge))) => {
                 Image::note_path(&mut hashed, &rel, &Key::Edge(edge.key()));
-                edges.push((rel, edge.key()));
-                graph.put_edge(edge);
+                edge_paths.push((rel, edge.key()));
+                edges.push(edge);
             }
             Ok(Parsed::Entity(EntityFile::Schema(target, schema))) => {
-                graph.put_schema(target, schema)
+                schemas.push((target, schema));
             }
-            Ok(Parsed::Event(file)) => {
-                if let EventFile::State(entry) = &file {
-                    let key = Key::State(entry.space.clone(), entry.key.clone());
-                    Image::note_path(&mut hashed, &rel, &key);
-                }
-                crate::events::load(graph.event_state_mut(), file)?
-            }
+            Ok(Parsed::Event(file)) => events.push((rel, file)),
             Err(detail) => scan.findings.push(finding(root.join(&rel), detail, true)),
         }
     }
-    for detail in crate::events::integrity(graph.event_state()) {
+    let graph = GraphState::build(nodes, edges, schemas);
+    let mut scan = finish_events(root, scan, Image::new(0, graph, hashed), events, overlay)?;
+    integrity(root, &mut scan, &paths_of_nodes, &deps, &edge_paths)?;
+    scan.findings.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(scan)
+}
+
+/// [`finish`] over an image of the graph built already (from a snapshot), with
+/// the files read (the event store's) and no overlay: its graph's integrity was
+/// checked when it was read from the files.
+pub(crate) fn finish_over(root: &Path, files: Files, image: Image) -> Result<Scan> {
+    let Files { loaded, mut scan } = files;
+    let mut events = Vec::new();
+    for (rel, parsed) in loaded {
+        match parsed {
+            Ok(Parsed::Event(file)) => events.push((rel, file)),
+            Ok(Parsed::Entity(_)) => scan.findings.push(finding(
+                root.join(&rel),
+                "an entity file outside the graph's folders".into(),
+                true,
+            )),
+            Err(detail) => scan.findings.push(finding(root.join(&rel), detail, true)),
+        }
+    }
+    let mut scan = finish_events(root, scan, image, events, &[])?;
+    scan.findings.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(scan)
+}
+
+/// Loads the event store's files into `image`, reads the documents' metadata
+/// (with `overlay` applied), and makes `image` the scan's.
+fn finish_events(
+    root: &Path,
+    mut scan: Scan,
+    mut image: Image,
+    events: Vec<(String, EventFile)>,
+    overlay: &[FileOp],
+) -> Result<Scan> {
+    for (rel, file) in events {
+        if let EventFile::State(entry) = &file {
+            let key = Key::State(entry.space.clone(), entry.key.clone());
+            image.note_hashed(&rel, &key);
+        }
+        crate::events::load(image.graph.event_state_mut(), file)?
+    }
+    for detail in crate::events::integrity(image.graph.event_state()) {
         scan.findings
             .push(finding(root.join(crate::events::LOG), detail, true));
     }
-    scan.state = Image::new(0, graph, hashed);
+    scan.state = image;
     let documents = crate::docs::scan(root, overlay)?;
     scan.findings.extend(documents.findings);
     scan.dirs.extend(documents.dirs);
     scan.doc_strays = documents.strays;
     scan.doc_pending = documents.pending;
     scan.state.set_docs(documents.index);
-    integrity(root, &mut scan, &paths_of_nodes, &deps, &edges)?;
-    scan.findings.sort_by(|a, b| a.path.cmp(&b.path));
     scan.temps.sort();
     Ok(scan)
 }

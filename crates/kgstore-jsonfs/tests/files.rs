@@ -384,6 +384,8 @@ fn a_handle_kept_open_recovers_after_a_writer_that_died_and_counts_it() {
     // Open before the other writer dies: its open had nothing to recover.
     let store = open(dir.path());
     assert_eq!(store.metrics().backend_figure("journal_replays"), Some(0));
+    // None (it opened from the snapshot the sample's close wrote) or one.
+    let reads_at_open = store.metrics().backend_figure("full_reads");
     committed_journal(dir.path());
     // Its next write takes the lock, finds the dead writer's pid, rolls the
     // committed journal forward, then writes.
@@ -394,7 +396,7 @@ fn a_handle_kept_open_recovers_after_a_writer_that_died_and_counts_it() {
     assert!(dir.path().join(node_path("late")).exists());
     let m = store.metrics();
     assert_eq!(m.backend_figure("journal_replays"), Some(1), "{m:?}");
-    assert_eq!(m.backend_figure("full_reads"), Some(1), "{m:?}");
+    assert_eq!(m.backend_figure("full_reads"), reads_at_open, "{m:?}");
     assert!(m.recovery_actions >= 1, "{m:?}");
     assert_eq!(leftovers(dir.path()), Vec::<PathBuf>::new());
     assert!(store.check().unwrap().is_ok());

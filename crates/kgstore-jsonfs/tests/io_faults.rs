@@ -607,8 +607,9 @@ fn every_step_of_an_open(prepare: impl Fn(&Path) + Sync, expected: &Dump, what: 
     let tracer = Fault::trace_only();
     let store = open_with(&traced, Durability::Immediate, &tracer).unwrap();
     assert!(state(&store) == *expected, "{what}: the traced open");
-    drop(store);
+    // The open's steps (not the close's, which writes the image snapshot).
     let steps = tracer.trace();
+    drop(store);
     let mut cases = Vec::new();
     for error in ERRORS {
         for sticky in [false, true] {

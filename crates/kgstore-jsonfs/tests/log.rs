@@ -50,7 +50,8 @@ fn records(path: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(path.join(LOG_DIR))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n != "generation")
+        // The log's records (not the generation file or the image snapshot).
+        .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
         .collect();
     names.sort();
     names
