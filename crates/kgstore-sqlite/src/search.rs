@@ -22,10 +22,12 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use kgstore_core::search::text::{DocTokens, FIELDS, Inside, TRUNCATED};
 use kgstore_core::search::{CorpusStats, DocKey, DocMatch, TermMatches, TermQuery};
 use kgstore_core::{Node, NodeFilter, Result};
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, params};
 use serde_json::Value;
 
@@ -545,100 +547,174 @@ impl std::hash::Hasher for RowIdHasher {
     }
 }
 
+/// A term's occurrences, each with its node's figures: the occurrences of the
+/// term itself (`?1` the term).
+///
+/// The node's row is `d.id`, not `v.doc`: each `fts5vocab` column read is a call
+/// into FTS5, and `d.id` is the joined row's key (NULL if `search_docs` lacks it).
+/// The four lengths come in two columns, two 32-bit halves each ([`halves`]):
+/// a column read through rusqlite costs about as much as the SQL arithmetic
+/// of every row.
+const OCCURRENCES_EXACT: &str = "SELECT d.id, v.col, d.node_type, d.name_len | (d.type_len << 32), \
+     d.obs_len | (d.attr_len << 32) FROM search_vocab v LEFT JOIN search_docs d ON d.id = v.doc \
+     WHERE v.term = ?1";
+
+/// The occurrences of the terms longer than a prefix, up to the bound `?2`
+/// (`?1` the prefix followed by NUL, which no token holds: the smallest string
+/// after the prefix, so FTS5 starts after the prefix's own occurrences).
+const OCCURRENCES_LONGER: &str = "SELECT d.id, v.col, d.node_type, d.name_len | (d.type_len << 32), \
+     d.obs_len | (d.attr_len << 32) FROM search_vocab v LEFT JOIN search_docs d ON d.id = v.doc \
+     WHERE v.term >= ?1 AND v.term < ?2";
+
+/// [`OCCURRENCES_LONGER`] for a prefix without an upper bound.
+const OCCURRENCES_LONGER_ALL: &str = "SELECT d.id, v.col, d.node_type, d.name_len | (d.type_len << 32), \
+     d.obs_len | (d.attr_len << 32) FROM search_vocab v LEFT JOIN search_docs d ON d.id = v.doc \
+     WHERE v.term >= ?1";
+
+/// The two 32-bit halves of a pair of lengths read as `low | (high << 32)`
+/// (each length is at most `u32::MAX`: they are written from `u32`s).
+fn halves(pair: i64) -> [u32; 2] {
+    let bits = pair.cast_unsigned();
+    [(bits & 0xFFFF_FFFF) as u32, (bits >> 32) as u32]
+}
+
+/// One shared copy of each node type met in a query's matches.
+#[derive(Default)]
+struct Types(HashSet<Arc<str>>);
+
+impl Types {
+    fn get(&mut self, node_type: &str) -> Arc<str> {
+        if let Some(shared) = self.0.get(node_type) {
+            return Arc::clone(shared);
+        }
+        let shared: Arc<str> = Arc::from(node_type);
+        self.0.insert(Arc::clone(&shared));
+        shared
+    }
+}
+
+/// Where each node row met so far is in a [`TermMatches`].
+type Slots = HashMap<i64, usize, std::hash::BuildHasherDefault<RowIdHasher>>;
+
 /// [`kgstore_core::ReadTxn::search_terms`] from the FTS5 index.
+///
+/// Every occurrence is a row (FTS5 gives no per-node, per-column count through
+/// SQL), so the work per row is kept small: no term column is read (a prefix's
+/// own occurrences and the longer terms' come from two statements, so which one
+/// a row came from says whether it is exact), the node's row comes from the
+/// join, and its figures are read once per node.
 pub(crate) fn terms(q: &Q<'_>, terms: &TermQuery) -> Result<TermMatches<'static>> {
     let corpus = totals(q)?;
     let mut out = TermMatches::new(corpus, terms.len());
-    let mut slot: HashMap<i64, usize, std::hash::BuildHasherDefault<RowIdHasher>> =
-        HashMap::default();
+    let mut slot = Slots::default();
+    let mut types = Types::default();
     for (i, term) in terms.terms().iter().enumerate() {
-        let doing = || "reading the search index (tables search_vocab, search_docs)".to_owned();
-        let upper = if terms.is_prefix(i) {
-            Some(prefix_upper_bound(term))
-        } else {
-            None
-        };
-        // Each occurrence with its node's figures (read once per node); the
-        // occurrence's term only where it may be longer than the query's.
-        let mut stmt = q
-            .conn
-            .prepare_cached(match upper {
-                None => {
-                    "SELECT v.doc, v.col, d.node_type, d.name_len, d.type_len, \
-                     d.obs_len, d.attr_len FROM search_vocab v \
-                     LEFT JOIN search_docs d ON d.id = v.doc WHERE v.term = ?1"
-                }
-                Some(None) => {
-                    "SELECT v.doc, v.col, d.node_type, d.name_len, d.type_len, \
-                     d.obs_len, d.attr_len, v.term FROM search_vocab v \
-                     LEFT JOIN search_docs d ON d.id = v.doc WHERE v.term >= ?1"
-                }
-                Some(Some(_)) => {
-                    "SELECT v.doc, v.col, d.node_type, d.name_len, d.type_len, \
-                     d.obs_len, d.attr_len, v.term FROM search_vocab v \
-                     LEFT JOIN search_docs d ON d.id = v.doc WHERE v.term >= ?1 AND v.term < ?2"
-                }
-            })
-            .ctx(q.ctx, doing)?;
-        let mut rows = match &upper {
-            Some(Some(bound)) => stmt.query(params![term, bound]),
-            _ => stmt.query([term]),
-        }
-        .ctx(q.ctx, doing)?;
-        // A node's occurrences of one term come one after another.
-        let mut last: Option<(i64, usize)> = None;
-        while let Some(row) = rows.next().ctx(q.ctx, doing)? {
-            let doc: i64 = row.get(0).ctx(q.ctx, doing)?;
-            let column = row
-                .get_ref(1)
-                .and_then(|v| Ok(v.as_bytes()?))
-                .ctx(q.ctx, doing)?;
-            let field = field_of(column)
-                .ok_or_else(|| q.ctx.corrupt("table search_fts has an unknown column"))?;
-            let exact = upper.is_none()
-                || row
-                    .get_ref(7)
-                    .and_then(|v| Ok(v.as_bytes()?))
-                    .ctx(q.ctx, doing)?
-                    == term.as_bytes();
-            let at = match last {
-                Some((d, at)) if d == doc => at,
-                _ => match slot.get(&doc) {
-                    Some(at) => *at,
-                    None => {
-                        let node_type: Option<String> = row.get(2).ctx(q.ctx, doing)?;
-                        let node_type = node_type.ok_or_else(|| {
-                            q.ctx.corrupt(format!(
-                                "the search index names row {doc}, which table search_docs \
-                                 does not have; `kgstore optimize` rebuilds the index"
-                            ))
-                        })?;
-                        let mut lengths = [0u32; FIELDS];
-                        for (f, len) in lengths.iter_mut().enumerate() {
-                            let v: i64 = row.get(3 + f).ctx(q.ctx, doing)?;
-                            *len = u32::try_from(v).unwrap_or(u32::MAX);
-                        }
-                        let at = out.push(DocMatch {
-                            key: DocKey::Row(doc),
-                            node_type: Cow::Owned(node_type),
-                            lengths,
-                        });
-                        slot.insert(doc, at);
-                        at
-                    }
-                },
-            };
-            last = Some((doc, at));
-            if let Some(freq) = out.freq_mut(at, i, field) {
-                if exact {
-                    freq.exact = freq.exact.saturating_add(1);
-                } else {
-                    freq.longer = freq.longer.saturating_add(1);
-                }
+        read_occurrences(
+            q,
+            &mut out,
+            &mut slot,
+            &mut types,
+            i,
+            true,
+            OCCURRENCES_EXACT,
+            &[term],
+        )?;
+        if terms.is_prefix(i) {
+            let after = format!("{term}\0");
+            match prefix_upper_bound(term) {
+                Some(bound) => read_occurrences(
+                    q,
+                    &mut out,
+                    &mut slot,
+                    &mut types,
+                    i,
+                    false,
+                    OCCURRENCES_LONGER,
+                    &[&after, &bound],
+                )?,
+                None => read_occurrences(
+                    q,
+                    &mut out,
+                    &mut slot,
+                    &mut types,
+                    i,
+                    false,
+                    OCCURRENCES_LONGER_ALL,
+                    &[&after],
+                )?,
             }
         }
     }
     Ok(out)
+}
+
+/// Adds the occurrences one of the `OCCURRENCES_*` statements reads for term
+/// `i` to `out` (`exact`: whether they are of the term itself).
+fn read_occurrences(
+    q: &Q<'_>,
+    out: &mut TermMatches<'static>,
+    slot: &mut Slots,
+    types: &mut Types,
+    i: usize,
+    exact: bool,
+    sql: &str,
+    params: &[&String],
+) -> Result<()> {
+    let doing = || "reading the search index (tables search_vocab, search_docs)".to_owned();
+    let mut stmt = q.conn.prepare_cached(sql).ctx(q.ctx, doing)?;
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(params))
+        .ctx(q.ctx, doing)?;
+    // A node's occurrences of one term come one after another.
+    let mut last: Option<(i64, usize)> = None;
+    while let Some(row) = rows.next().ctx(q.ctx, doing)? {
+        let doc = match row.get_ref(0).ctx(q.ctx, doing)? {
+            ValueRef::Integer(doc) => doc,
+            _ => {
+                return Err(q.ctx.corrupt(
+                    "the search index names a node row which table search_docs does not \
+                     have; `kgstore optimize` rebuilds the index",
+                ));
+            }
+        };
+        let column = row
+            .get_ref(1)
+            .and_then(|v| Ok(v.as_bytes()?))
+            .ctx(q.ctx, doing)?;
+        let field = field_of(column)
+            .ok_or_else(|| q.ctx.corrupt("table search_fts has an unknown column"))?;
+        let at = match last {
+            Some((d, at)) if d == doc => at,
+            _ => match slot.get(&doc) {
+                Some(at) => *at,
+                None => {
+                    let node_type = row
+                        .get_ref(2)
+                        .and_then(|v| Ok(types.get(v.as_str()?)))
+                        .ctx(q.ctx, doing)?;
+                    let pair = |i| row.get_ref(i).and_then(|v| Ok(v.as_i64()?));
+                    let [name, kind] = halves(pair(3).ctx(q.ctx, doing)?);
+                    let [obs, attr] = halves(pair(4).ctx(q.ctx, doing)?);
+                    let at = out.push(DocMatch {
+                        key: DocKey::Row(doc),
+                        node_type: Cow::Owned(node_type),
+                        lengths: [name, kind, obs, attr],
+                    });
+                    slot.insert(doc, at);
+                    at
+                }
+            },
+        };
+        last = Some((doc, at));
+        if let Some(freq) = out.freq_mut(at, i, field) {
+            if exact {
+                freq.exact = freq.exact.saturating_add(1);
+            } else {
+                freq.longer = freq.longer.saturating_add(1);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// [`kgstore_core::ReadTxn::search_names`]: the names of node rows, in the order asked.
