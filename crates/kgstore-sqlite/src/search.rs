@@ -21,6 +21,7 @@
 //! connections run with triggers disabled.
 
 use std::borrow::Cow;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -685,9 +686,9 @@ fn read_occurrences(
             .ok_or_else(|| q.ctx.corrupt("table search_fts has an unknown column"))?;
         let at = match last {
             Some((d, at)) if d == doc => at,
-            _ => match slot.get(&doc) {
-                Some(at) => *at,
-                None => {
+            _ => match slot.entry(doc) {
+                Entry::Occupied(seen) => *seen.get(),
+                Entry::Vacant(new) => {
                     let node_type = row
                         .get_ref(2)
                         .and_then(|v| Ok(types.get(v.as_str()?)))
@@ -695,13 +696,11 @@ fn read_occurrences(
                     let pair = |i| row.get_ref(i).and_then(|v| Ok(v.as_i64()?));
                     let [name, kind] = halves(pair(3).ctx(q.ctx, doing)?);
                     let [obs, attr] = halves(pair(4).ctx(q.ctx, doing)?);
-                    let at = out.push(DocMatch {
+                    *new.insert(out.push(DocMatch {
                         key: DocKey::Row(doc),
                         node_type: Cow::Owned(node_type),
                         lengths: [name, kind, obs, attr],
-                    });
-                    slot.insert(doc, at);
-                    at
+                    }))
                 }
             },
         };
