@@ -605,115 +605,98 @@ type Slots = HashMap<i64, usize, std::hash::BuildHasherDefault<RowIdHasher>>;
 /// a row came from says whether it is exact), the node's row comes from the
 /// join, and its figures are read once per node.
 pub(crate) fn terms(q: &Q<'_>, terms: &TermQuery) -> Result<TermMatches<'static>> {
-    let corpus = totals(q)?;
-    let mut out = TermMatches::new(corpus, terms.len());
-    let mut slot = Slots::default();
-    let mut types = Types::default();
+    let mut found = Found {
+        out: TermMatches::new(totals(q)?, terms.len()),
+        slot: Slots::default(),
+        types: Types::default(),
+    };
     for (i, term) in terms.terms().iter().enumerate() {
-        read_occurrences(
-            q,
-            &mut out,
-            &mut slot,
-            &mut types,
-            i,
-            true,
-            OCCURRENCES_EXACT,
-            &[term],
-        )?;
+        found.read(q, i, true, OCCURRENCES_EXACT, &[term])?;
         if terms.is_prefix(i) {
             let after = format!("{term}\0");
             match prefix_upper_bound(term) {
-                Some(bound) => read_occurrences(
-                    q,
-                    &mut out,
-                    &mut slot,
-                    &mut types,
-                    i,
-                    false,
-                    OCCURRENCES_LONGER,
-                    &[&after, &bound],
-                )?,
-                None => read_occurrences(
-                    q,
-                    &mut out,
-                    &mut slot,
-                    &mut types,
-                    i,
-                    false,
-                    OCCURRENCES_LONGER_ALL,
-                    &[&after],
-                )?,
+                Some(bound) => found.read(q, i, false, OCCURRENCES_LONGER, &[&after, &bound])?,
+                None => found.read(q, i, false, OCCURRENCES_LONGER_ALL, &[&after])?,
             }
         }
     }
-    Ok(out)
+    Ok(found.out)
 }
 
-/// Adds the occurrences one of the `OCCURRENCES_*` statements reads for term
-/// `i` to `out` (`exact`: whether they are of the term itself).
-fn read_occurrences(
-    q: &Q<'_>,
-    out: &mut TermMatches<'static>,
-    slot: &mut Slots,
-    types: &mut Types,
-    i: usize,
-    exact: bool,
-    sql: &str,
-    params: &[&String],
-) -> Result<()> {
-    let doing = || "reading the search index (tables search_vocab, search_docs)".to_owned();
-    let mut stmt = q.conn.prepare_cached(sql).ctx(q.ctx, doing)?;
-    let mut rows = stmt
-        .query(rusqlite::params_from_iter(params))
-        .ctx(q.ctx, doing)?;
-    // A node's occurrences of one term come one after another.
-    let mut last: Option<(i64, usize)> = None;
-    while let Some(row) = rows.next().ctx(q.ctx, doing)? {
-        let doc = match row.get_ref(0).ctx(q.ctx, doing)? {
-            ValueRef::Integer(doc) => doc,
-            _ => {
-                return Err(q.ctx.corrupt(
-                    "the search index names a node row which table search_docs does not \
-                     have; `kgstore optimize` rebuilds the index",
-                ));
-            }
-        };
-        let column = row
-            .get_ref(1)
-            .and_then(|v| Ok(v.as_bytes()?))
+/// The matches of a query as they are read.
+struct Found {
+    out: TermMatches<'static>,
+    /// Where each node row met so far is in `out`.
+    slot: Slots,
+    types: Types,
+}
+
+impl Found {
+    /// Adds the occurrences one of the `OCCURRENCES_*` statements reads for
+    /// term `i` (`exact`: whether they are of the term itself).
+    fn read(
+        &mut self,
+        q: &Q<'_>,
+        i: usize,
+        exact: bool,
+        sql: &str,
+        params: &[&String],
+    ) -> Result<()> {
+        let Self { out, slot, types } = self;
+        let doing = || "reading the search index (tables search_vocab, search_docs)".to_owned();
+        let mut stmt = q.conn.prepare_cached(sql).ctx(q.ctx, doing)?;
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(params))
             .ctx(q.ctx, doing)?;
-        let field = field_of(column)
-            .ok_or_else(|| q.ctx.corrupt("table search_fts has an unknown column"))?;
-        let at = match last {
-            Some((d, at)) if d == doc => at,
-            _ => match slot.entry(doc) {
-                Entry::Occupied(seen) => *seen.get(),
-                Entry::Vacant(new) => {
-                    let node_type = row
-                        .get_ref(2)
-                        .and_then(|v| Ok(types.get(v.as_str()?)))
-                        .ctx(q.ctx, doing)?;
-                    let pair = |i| row.get_ref(i).and_then(|v| Ok(v.as_i64()?));
-                    let [name, kind] = halves(pair(3).ctx(q.ctx, doing)?);
-                    let [obs, attr] = halves(pair(4).ctx(q.ctx, doing)?);
-                    *new.insert(out.push(DocMatch {
-                        key: DocKey::Row(doc),
-                        node_type: Cow::Owned(node_type),
-                        lengths: [name, kind, obs, attr],
-                    }))
+        // A node's occurrences of one term come one after another.
+        let mut last: Option<(i64, usize)> = None;
+        while let Some(row) = rows.next().ctx(q.ctx, doing)? {
+            let doc = match row.get_ref(0).ctx(q.ctx, doing)? {
+                ValueRef::Integer(doc) => doc,
+                _ => {
+                    return Err(q.ctx.corrupt(
+                        "the search index names a node row which table search_docs does not \
+                     have; `kgstore optimize` rebuilds the index",
+                    ));
                 }
-            },
-        };
-        last = Some((doc, at));
-        if let Some(freq) = out.freq_mut(at, i, field) {
-            if exact {
-                freq.exact = freq.exact.saturating_add(1);
-            } else {
-                freq.longer = freq.longer.saturating_add(1);
+            };
+            let column = row
+                .get_ref(1)
+                .and_then(|v| Ok(v.as_bytes()?))
+                .ctx(q.ctx, doing)?;
+            let field = field_of(column)
+                .ok_or_else(|| q.ctx.corrupt("table search_fts has an unknown column"))?;
+            let at = match last {
+                Some((d, at)) if d == doc => at,
+                _ => match slot.entry(doc) {
+                    Entry::Occupied(seen) => *seen.get(),
+                    Entry::Vacant(new) => {
+                        let node_type = row
+                            .get_ref(2)
+                            .and_then(|v| Ok(types.get(v.as_str()?)))
+                            .ctx(q.ctx, doing)?;
+                        let pair = |i| row.get_ref(i).and_then(|v| Ok(v.as_i64()?));
+                        let [name, kind] = halves(pair(3).ctx(q.ctx, doing)?);
+                        let [obs, attr] = halves(pair(4).ctx(q.ctx, doing)?);
+                        *new.insert(out.push(DocMatch {
+                            key: DocKey::Row(doc),
+                            node_type: Cow::Owned(node_type),
+                            lengths: [name, kind, obs, attr],
+                        }))
+                    }
+                },
+            };
+            last = Some((doc, at));
+            if let Some(freq) = out.freq_mut(at, i, field) {
+                if exact {
+                    freq.exact = freq.exact.saturating_add(1);
+                } else {
+                    freq.longer = freq.longer.saturating_add(1);
+                }
             }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// [`kgstore_core::ReadTxn::search_names`]: the names of node rows, in the order asked.
