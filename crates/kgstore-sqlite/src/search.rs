@@ -24,11 +24,14 @@
 //! connections run with triggers disabled.
 
 use std::borrow::Cow;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use kgstore_core::search::text::{DocTokens, FIELDS, Inside, TRUNCATED};
 use kgstore_core::search::{CorpusStats, DocKey, DocMatch, TermMatches, TermQuery, term_freqs};
 use kgstore_core::{Node, NodeFilter, Result};
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, params, params_from_iter};
 use serde_json::Value;
 
@@ -845,51 +848,149 @@ impl std::hash::Hasher for RowIdHasher {
     }
 }
 
+/// A term's occurrences, each with its node's figures: the occurrences of the
+/// term itself (`?1` the term).
+///
+/// The node's row is `d.id`, not `v.doc`: each `fts5vocab` column read is a call
+/// into FTS5, and `d.id` is the joined row's key (NULL if `search_docs` lacks it).
+/// The four lengths come in two columns, two 32-bit halves each ([`halves`]):
+/// a column read through rusqlite costs about as much as the SQL arithmetic
+/// of every row.
+const OCCURRENCES_EXACT: &str = "SELECT d.id, v.col, d.node_type, d.name_len | (d.type_len << 32), \
+     d.obs_len | (d.attr_len << 32) FROM search_vocab v LEFT JOIN search_docs d ON d.id = v.doc \
+     WHERE v.term = ?1";
+
+/// The occurrences of the terms longer than a prefix, up to the bound `?2`
+/// (`?1` the prefix followed by NUL, which no token holds: the smallest string
+/// after the prefix, so FTS5 starts after the prefix's own occurrences).
+const OCCURRENCES_LONGER: &str = "SELECT d.id, v.col, d.node_type, d.name_len | (d.type_len << 32), \
+     d.obs_len | (d.attr_len << 32) FROM search_vocab v LEFT JOIN search_docs d ON d.id = v.doc \
+     WHERE v.term >= ?1 AND v.term < ?2";
+
+/// [`OCCURRENCES_LONGER`] for a prefix without an upper bound.
+const OCCURRENCES_LONGER_ALL: &str = "SELECT d.id, v.col, d.node_type, d.name_len | (d.type_len << 32), \
+     d.obs_len | (d.attr_len << 32) FROM search_vocab v LEFT JOIN search_docs d ON d.id = v.doc \
+     WHERE v.term >= ?1";
+
+/// The two 32-bit halves of a pair of lengths read as `low | (high << 32)`
+/// (each length is at most `u32::MAX`: they are written from `u32`s).
+fn halves(pair: i64) -> [u32; 2] {
+    let bits = pair.cast_unsigned();
+    [(bits & 0xFFFF_FFFF) as u32, (bits >> 32) as u32]
+}
+
+/// One shared copy of each node type met in a query's matches.
+#[derive(Default)]
+struct Types(HashSet<Arc<str>>);
+
+impl Types {
+    fn get(&mut self, node_type: &str) -> Arc<str> {
+        if let Some(shared) = self.0.get(node_type) {
+            return Arc::clone(shared);
+        }
+        let shared: Arc<str> = Arc::from(node_type);
+        self.0.insert(Arc::clone(&shared));
+        shared
+    }
+}
+
+/// Where each node row met so far is in a [`TermMatches`].
+type Slots = HashMap<i64, usize, std::hash::BuildHasherDefault<RowIdHasher>>;
+
 /// [`kgstore_core::ReadTxn::search_terms`] from the FTS5 index.
+///
+/// Every occurrence is a row (FTS5 gives no per-node, per-column count through
+/// SQL), so the work per row is kept small: no term column is read (a prefix's
+/// own occurrences and the longer terms' come from two statements, so which one
+/// a row came from says whether it is exact), the node's row comes from the
+/// join, and its figures are read once per node.
 ///
 /// `stale`: the nodes listed in `search_stale` (format 8), scored from their rows.
 pub(crate) fn terms(q: &Q<'_>, terms: &TermQuery, stale: &Stale) -> Result<TermMatches<'static>> {
-    let mut out = TermMatches::new(totals(q)?, terms.len());
-    let mut slot: HashMap<i64, usize, std::hash::BuildHasherDefault<RowIdHasher>> =
-        HashMap::default();
+    let mut found = Found {
+        out: TermMatches::new(totals(q)?, terms.len()),
+        slot: Slots::default(),
+        types: Types::default(),
+    };
     for (i, term) in terms.terms().iter().enumerate() {
-        let doing = || "reading the search index (tables search_vocab, search_docs)".to_owned();
-        let upper = if terms.is_prefix(i) {
-            Some(prefix_upper_bound(term))
-        } else {
-            None
-        };
-        // Each occurrence with its node's figures (read once per node); the
-        // occurrence's term only where it may be longer than the query's.
-        let mut stmt = q
-            .conn
-            .prepare_cached(match upper {
-                None => {
-                    "SELECT v.doc, v.col, d.node_type, d.name_len, d.type_len, \
-                     d.obs_len, d.attr_len FROM search_vocab v \
-                     LEFT JOIN search_docs d ON d.id = v.doc WHERE v.term = ?1"
+        found.read(q, stale, i, true, OCCURRENCES_EXACT, &[term])?;
+        if terms.is_prefix(i) {
+            let after = format!("{term}\0");
+            match prefix_upper_bound(term) {
+                Some(bound) => {
+                    found.read(q, stale, i, false, OCCURRENCES_LONGER, &[&after, &bound])?
                 }
-                Some(None) => {
-                    "SELECT v.doc, v.col, d.node_type, d.name_len, d.type_len, \
-                     d.obs_len, d.attr_len, v.term FROM search_vocab v \
-                     LEFT JOIN search_docs d ON d.id = v.doc WHERE v.term >= ?1"
-                }
-                Some(Some(_)) => {
-                    "SELECT v.doc, v.col, d.node_type, d.name_len, d.type_len, \
-                     d.obs_len, d.attr_len, v.term FROM search_vocab v \
-                     LEFT JOIN search_docs d ON d.id = v.doc WHERE v.term >= ?1 AND v.term < ?2"
-                }
-            })
-            .ctx(q.ctx, doing)?;
-        let mut rows = match &upper {
-            Some(Some(bound)) => stmt.query(params![term, bound]),
-            _ => stmt.query([term]),
+                None => found.read(q, stale, i, false, OCCURRENCES_LONGER_ALL, &[&after])?,
+            }
         }
-        .ctx(q.ctx, doing)?;
+    }
+    if !stale.is_empty() {
+        let Found { out, types, .. } = &mut found;
+        let (mut count, mut tokens) = (0u64, [0u64; FIELDS]);
+        stale.for_each(q, |id, node, doc| {
+            let lengths = doc.lengths();
+            count += 1;
+            for (t, l) in tokens.iter_mut().zip(lengths) {
+                *t += u64::from(l);
+            }
+            if let Some(tf) = term_freqs(doc, terms) {
+                let at = out.push(DocMatch {
+                    key: DocKey::Row(id),
+                    node_type: Cow::Owned(types.get(&node.node_type)),
+                    lengths,
+                });
+                for (i, freq) in tf.into_iter().enumerate() {
+                    if let Some(slot) = out.freq_mut(at, i / FIELDS, i % FIELDS) {
+                        *slot = freq;
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        out.corpus = stale.correct(q, std::mem::take(&mut out.corpus), count, tokens)?;
+    }
+    Ok(found.out)
+}
+
+/// The matches of a query as they are read.
+struct Found {
+    out: TermMatches<'static>,
+    /// Where each node row met so far is in `out`.
+    slot: Slots,
+    types: Types,
+}
+
+impl Found {
+    /// Adds the occurrences one of the `OCCURRENCES_*` statements reads for
+    /// term `i` (`exact`: whether they are of the term itself), skipping the
+    /// rows of `stale`'s nodes (scored from their rows by [`terms`]).
+    fn read(
+        &mut self,
+        q: &Q<'_>,
+        stale: &Stale,
+        i: usize,
+        exact: bool,
+        sql: &str,
+        params: &[&String],
+    ) -> Result<()> {
+        let Self { out, slot, types } = self;
+        let doing = || "reading the search index (tables search_vocab, search_docs)".to_owned();
+        let mut stmt = q.conn.prepare_cached(sql).ctx(q.ctx, doing)?;
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(params))
+            .ctx(q.ctx, doing)?;
         // A node's occurrences of one term come one after another.
         let mut last: Option<(i64, usize)> = None;
         while let Some(row) = rows.next().ctx(q.ctx, doing)? {
-            let doc: i64 = row.get(0).ctx(q.ctx, doing)?;
+            let doc = match row.get_ref(0).ctx(q.ctx, doing)? {
+                ValueRef::Integer(doc) => doc,
+                _ => {
+                    return Err(q.ctx.corrupt(
+                        "the search index names a node row which table search_docs does not \
+                     have; `kgstore optimize` rebuilds the index",
+                    ));
+                }
+            };
             if stale.holds(doc) {
                 continue;
             }
@@ -899,36 +1000,23 @@ pub(crate) fn terms(q: &Q<'_>, terms: &TermQuery, stale: &Stale) -> Result<TermM
                 .ctx(q.ctx, doing)?;
             let field = field_of(column)
                 .ok_or_else(|| q.ctx.corrupt("table search_fts has an unknown column"))?;
-            let exact = upper.is_none()
-                || row
-                    .get_ref(7)
-                    .and_then(|v| Ok(v.as_bytes()?))
-                    .ctx(q.ctx, doing)?
-                    == term.as_bytes();
             let at = match last {
                 Some((d, at)) if d == doc => at,
-                _ => match slot.get(&doc) {
-                    Some(at) => *at,
-                    None => {
-                        let node_type: Option<String> = row.get(2).ctx(q.ctx, doing)?;
-                        let node_type = node_type.ok_or_else(|| {
-                            q.ctx.corrupt(format!(
-                                "the search index names row {doc}, which table search_docs \
-                                 does not have; `kgstore optimize` rebuilds the index"
-                            ))
-                        })?;
-                        let mut lengths = [0u32; FIELDS];
-                        for (f, len) in lengths.iter_mut().enumerate() {
-                            let v: i64 = row.get(3 + f).ctx(q.ctx, doing)?;
-                            *len = u32::try_from(v).unwrap_or(u32::MAX);
-                        }
-                        let at = out.push(DocMatch {
+                _ => match slot.entry(doc) {
+                    Entry::Occupied(seen) => *seen.get(),
+                    Entry::Vacant(new) => {
+                        let node_type = row
+                            .get_ref(2)
+                            .and_then(|v| Ok(types.get(v.as_str()?)))
+                            .ctx(q.ctx, doing)?;
+                        let pair = |i| row.get_ref(i).and_then(|v| Ok(v.as_i64()?));
+                        let [name, kind] = halves(pair(3).ctx(q.ctx, doing)?);
+                        let [obs, attr] = halves(pair(4).ctx(q.ctx, doing)?);
+                        *new.insert(out.push(DocMatch {
                             key: DocKey::Row(doc),
                             node_type: Cow::Owned(node_type),
-                            lengths,
-                        });
-                        slot.insert(doc, at);
-                        at
+                            lengths: [name, kind, obs, attr],
+                        }))
                     }
                 },
             };
@@ -941,32 +1029,8 @@ pub(crate) fn terms(q: &Q<'_>, terms: &TermQuery, stale: &Stale) -> Result<TermM
                 }
             }
         }
+        Ok(())
     }
-    if !stale.is_empty() {
-        let (mut count, mut tokens) = (0u64, [0u64; FIELDS]);
-        stale.for_each(q, |id, node, doc| {
-            let lengths = doc.lengths();
-            count += 1;
-            for (t, l) in tokens.iter_mut().zip(lengths) {
-                *t += u64::from(l);
-            }
-            if let Some(tf) = term_freqs(doc, terms) {
-                let at = out.push(DocMatch {
-                    key: DocKey::Row(id),
-                    node_type: Cow::Owned(node.node_type.clone()),
-                    lengths,
-                });
-                for (i, freq) in tf.into_iter().enumerate() {
-                    if let Some(slot) = out.freq_mut(at, i / FIELDS, i % FIELDS) {
-                        *slot = freq;
-                    }
-                }
-            }
-            Ok(())
-        })?;
-        out.corpus = stale.correct(q, out.corpus, count, tokens)?;
-    }
-    Ok(out)
 }
 
 /// [`kgstore_core::ReadTxn::search_names`]: the names of node rows, in the order asked.

@@ -10,6 +10,7 @@
 //! searches correctly without writing anything.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use super::query::TermQuery;
 use super::rank::{CorpusStats, TermFreq};
@@ -38,8 +39,10 @@ pub enum DocKey<'a> {
 pub struct DocMatch<'a> {
     /// Which node.
     pub key: DocKey<'a>,
-    /// Its type.
-    pub node_type: Cow<'a, str>,
+    /// Its type: borrowed from an index that holds it shared, or a shared copy
+    /// (a backend reading rows shares one copy between the many nodes of a type
+    /// instead of allocating one per node).
+    pub node_type: Cow<'a, Arc<str>>,
     /// Its tokens per field (see [`DocTokens::lengths`]).
     pub lengths: [u32; FIELDS],
 }
@@ -157,7 +160,7 @@ pub fn scan_terms<R: ReadTxn + ?Sized>(r: &R, terms: &TermQuery) -> Result<TermM
         if let Some(tf) = term_freqs(&doc, terms) {
             let at = out.push(DocMatch {
                 key: DocKey::Name(Cow::Owned(node.name)),
-                node_type: Cow::Owned(node.node_type),
+                node_type: Cow::Owned(Arc::from(node.node_type)),
                 lengths,
             });
             for (i, freq) in tf.into_iter().enumerate() {
