@@ -102,6 +102,48 @@ impl std::fmt::Debug for SqliteBackend {
 }
 
 impl SqliteBackend {
+    /// The open's first connection, the format version the file had, and the one
+    /// it has after [`schema::prepare`] checked, created or migrated it.
+    ///
+    /// SQLite answers `SQLITE_BUSY` at once, without calling the busy handler,
+    /// where waiting could deadlock: while several connections open a new or
+    /// older file at the same moment (switching it to write-ahead logging,
+    /// creating or migrating the schema), one of them can get that answer. An
+    /// open is idempotent, so a busy one is retried from a new connection, with a
+    /// short pause, until [`SqliteOptions::lock_timeout`] has passed.
+    fn first_connection(
+        ctx: &Ctx,
+        options: &SqliteOptions,
+        role: Role,
+        writable: bool,
+    ) -> Result<(rusqlite::Connection, i64, i64)> {
+        let deadline = Instant::now().checked_add(options.lock_timeout);
+        let mut pause = Duration::from_millis(1);
+        loop {
+            let attempt =
+                schema::connect(ctx, options, role, writable && options.create_if_missing)
+                    .and_then(|first| {
+                        // (A file that cannot be read fails in `prepare`, with the error it names.)
+                        let found: i64 = first
+                            .query_row("PRAGMA user_version", [], |r| r.get(0))
+                            .unwrap_or(0);
+                        let format = schema::prepare(&first, ctx, writable)?;
+                        Ok((first, found, format))
+                    });
+            match attempt {
+                Err(e)
+                    if e.kind() == kgstore_core::ErrorKind::Locked
+                        && deadline.is_some_and(|d| Instant::now() < d) =>
+                {
+                    tracing::debug!(error = %e, "the file was busy at open; trying again");
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Opens the store in the SQLite file at `path`, creating it (and its parent
     /// folders) if it does not exist and [`SqliteOptions::create_if_missing`] is set.
     ///
@@ -150,12 +192,7 @@ impl SqliteBackend {
             }
         }
         let role = if writable { Role::Writer } else { Role::Reader };
-        let first = schema::connect(&ctx, &options, role, writable && options.create_if_missing)?;
-        // (A file that cannot be read fails in `prepare`, with the error it names.)
-        let found: i64 = first
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap_or(0);
-        let format = schema::prepare(&first, &ctx, writable)?;
+        let (first, found, format) = Self::first_connection(&ctx, &options, role, writable)?;
         // A migration that filled the search index (from a file without one) grew
         // FTS5's tables of pending terms on this connection: the writer is
         // replaced after its first write.
