@@ -911,16 +911,15 @@ pub(crate) fn terms(q: &Q<'_>, terms: &TermQuery, stale: &Stale) -> Result<TermM
         out: TermMatches::new(totals(q)?, terms.len()),
         slot: Slots::default(),
         types: Types::default(),
+        stale,
     };
     for (i, term) in terms.terms().iter().enumerate() {
-        found.read(q, stale, i, true, OCCURRENCES_EXACT, &[term])?;
+        found.read(q, i, true, OCCURRENCES_EXACT, &[term])?;
         if terms.is_prefix(i) {
             let after = format!("{term}\0");
             match prefix_upper_bound(term) {
-                Some(bound) => {
-                    found.read(q, stale, i, false, OCCURRENCES_LONGER, &[&after, &bound])?
-                }
-                None => found.read(q, stale, i, false, OCCURRENCES_LONGER_ALL, &[&after])?,
+                Some(bound) => found.read(q, i, false, OCCURRENCES_LONGER, &[&after, &bound])?,
+                None => found.read(q, i, false, OCCURRENCES_LONGER_ALL, &[&after])?,
             }
         }
     }
@@ -953,27 +952,33 @@ pub(crate) fn terms(q: &Q<'_>, terms: &TermQuery, stale: &Stale) -> Result<TermM
 }
 
 /// The matches of a query as they are read.
-struct Found {
+struct Found<'s> {
     out: TermMatches<'static>,
     /// Where each node row met so far is in `out`.
     slot: Slots,
     types: Types,
+    /// The nodes not indexed yet: their rows in the index are skipped.
+    stale: &'s Stale,
 }
 
-impl Found {
+impl Found<'_> {
     /// Adds the occurrences one of the `OCCURRENCES_*` statements reads for
     /// term `i` (`exact`: whether they are of the term itself), skipping the
-    /// rows of `stale`'s nodes (scored from their rows by [`terms`]).
+    /// rows of the stale nodes (scored from their rows by [`terms`]).
     fn read(
         &mut self,
         q: &Q<'_>,
-        stale: &Stale,
         i: usize,
         exact: bool,
         sql: &str,
         params: &[&String],
     ) -> Result<()> {
-        let Self { out, slot, types } = self;
+        let Self {
+            out,
+            slot,
+            types,
+            stale,
+        } = self;
         let doing = || "reading the search index (tables search_vocab, search_docs)".to_owned();
         let mut stmt = q.conn.prepare_cached(sql).ctx(q.ctx, doing)?;
         let mut rows = stmt
