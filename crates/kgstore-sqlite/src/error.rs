@@ -63,6 +63,9 @@ pub(crate) struct Ctx {
     /// Whether the file has the documents' tables (format 2 and later; an older
     /// file opened read-only has none, and no documents).
     pub documents: bool,
+    /// Whether the file's edge rows carry the names of their ends (format 9 and
+    /// later; an older file opened read-only looks them up in `names`).
+    pub edge_names: bool,
 }
 
 impl Ctx {
@@ -158,6 +161,7 @@ mod tests {
             path: "/data/kg.db".into(),
             lock_timeout: Duration::from_millis(250),
             documents: true,
+            edge_names: true,
         };
         for code in [rusqlite::ffi::SQLITE_BUSY, rusqlite::ffi::SQLITE_LOCKED] {
             let err = ctx.error(|| "beginning a write".into(), failure(code));
@@ -175,6 +179,7 @@ mod tests {
             path: "/data/kg.db".into(),
             lock_timeout: Duration::from_secs(1),
             documents: true,
+            edge_names: true,
         };
         let cases = [
             (rusqlite::ffi::SQLITE_NOTADB, ErrorKind::Corrupt),

@@ -113,7 +113,17 @@ pub(crate) fn check(backend: &SqliteBackend) -> Result<Vec<Problem>> {
     } else {
         &[]
     };
-    for (sql, detail) in INVARIANTS.iter().chain(documents).chain(events) {
+    let edge_names: &[(&str, &str)] = if format >= schema::NAMED_EDGES_SINCE {
+        EDGE_NAME_INVARIANTS
+    } else {
+        &[]
+    };
+    for (sql, detail) in INVARIANTS
+        .iter()
+        .chain(documents)
+        .chain(events)
+        .chain(edge_names)
+    {
         let doing = || format!("checking that {detail}");
         let mut stmt = conn.prepare(sql).ctx(ctx, doing)?;
         let found: Vec<(i64, String)> = stmt
@@ -211,6 +221,16 @@ const INVARIANTS: &[(&str, &str)] = &[
         "every row of table names is referred to by a node, an edge or a dependency",
     ),
 ];
+
+/// The rule of format 9's edge rows, in the same form: the names they carry are
+/// those their ids have in `names`.
+const EDGE_NAME_INVARIANTS: &[(&str, &str)] = &[(
+    "SELECT e.from_id, 'edge ' || quote(f.name) || ' -[' || e.rel || ']-> ' || quote(t.name)
+     FROM edges e JOIN names f ON f.id = e.from_id JOIN names t ON t.id = e.to_id
+     WHERE e.from_name IS NOT f.name OR e.to_name IS NOT t.name
+     LIMIT ?1",
+    "an edge row's from_name and to_name are the names of its from_id and to_id",
+)];
 
 /// The event store's rules about its tables, in the same form.
 const EVENT_INVARIANTS: &[(&str, &str)] = &[
@@ -321,6 +341,7 @@ fn copy_into(backend: &SqliteBackend, temp: &Path) -> Result<()> {
         path: temp.to_path_buf(),
         lock_timeout: ctx.lock_timeout,
         documents: ctx.documents,
+        edge_names: ctx.edge_names,
     };
     let pooled = Pooled::new(backend)?;
     let source = pooled.conn()?;

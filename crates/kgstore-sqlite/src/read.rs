@@ -298,7 +298,13 @@ impl<'a> Q<'a> {
         direction: Direction,
         relations: &[RelationType],
     ) -> Result<Option<Vec<Edge>>> {
-        let text = adjacency_text(Reads::Edges, start, direction, relations.len());
+        let text = adjacency_text(
+            Reads::Edges,
+            start,
+            direction,
+            relations.len(),
+            self.ctx.edge_names,
+        );
         let doing = || format!("reading the edges of {}", node_subject(name));
         let mut stmt = self.conn.prepare_cached(&text).ctx(self.ctx, doing)?;
         let mut rows = stmt
@@ -336,7 +342,13 @@ impl<'a> Q<'a> {
         relations: &[RelationType],
     ) -> Result<Option<Vec<String>>> {
         // (whether the edge leaves the node, relation, the other end's name)
-        let text = adjacency_text(Reads::Neighbours, Start::Node, direction, relations.len());
+        let text = adjacency_text(
+            Reads::Neighbours,
+            Start::Node,
+            direction,
+            relations.len(),
+            self.ctx.edge_names,
+        );
         let doing = || format!("reading the neighbours of {}", node_subject(name));
         let mut stmt = self.conn.prepare_cached(&text).ctx(self.ctx, doing)?;
         let mut found = stmt
@@ -879,18 +891,14 @@ enum Reads {
 
 impl Reads {
     /// The columns of the arm over the edges leaving the start (`leaving`) or
-    /// arriving at it; the other end's name is `k.name`.
-    fn columns(self, leaving: bool) -> String {
+    /// arriving at it; the other end's name is `other`.
+    fn columns(self, leaving: bool, other: &str) -> String {
         match self {
             Reads::Edges => {
-                let (from, to) = if leaving {
-                    ("?1", "k.name")
-                } else {
-                    ("k.name", "?1")
-                };
+                let (from, to) = if leaving { ("?1", other) } else { (other, "?1") };
                 format!("e.from_id, {from}, e.rel, {to}, {EDGE_TAIL}")
             }
-            Reads::Neighbours => format!("{}, e.rel, k.name", u8::from(leaving)),
+            Reads::Neighbours => format!("{}, e.rel, {other}", u8::from(leaving)),
         }
     }
 }
@@ -900,7 +908,15 @@ impl Reads {
 /// one arm per side, joined by `UNION ALL`, each found through its index,
 /// unsorted. Its parameters are [`adjacency_params`]: the start's name as `?1`, the
 /// relations from `?2` on (or one JSON array of them as `?2`), shared by the arms.
-fn adjacency_sql(reads: Reads, start: Start, direction: Direction, relations: usize) -> String {
+/// With `edge_names` (format 9 on) the other end's name is the edge row's own
+/// (`to_name`, or `from_name` in `edges_by_to`); before, it is looked up in `names`.
+fn adjacency_sql(
+    reads: Reads,
+    start: Start,
+    direction: Direction,
+    relations: usize,
+    edge_names: bool,
+) -> String {
     let mut rels = String::new();
     if relations > LISTED {
         rels.push_str(" AND e.rel IN (SELECT value FROM json_each(?2))");
@@ -916,12 +932,20 @@ fn adjacency_sql(reads: Reads, start: Start, direction: Direction, relations: us
         } else {
             ("to_id", "from_id")
         };
-        format!(
-            "SELECT {} {} {} names k ON k.id = e.{other} WHERE sk.name = ?1",
-            reads.columns(leaving),
-            start.from(side, &format!("{on}{rels}")),
-            start.join(),
-        )
+        let from = start.from(side, &format!("{on}{rels}"));
+        if edge_names {
+            let name = if leaving { "e.to_name" } else { "e.from_name" };
+            format!(
+                "SELECT {} {from} WHERE sk.name = ?1",
+                reads.columns(leaving, name)
+            )
+        } else {
+            format!(
+                "SELECT {} {from} {} names k ON k.id = e.{other} WHERE sk.name = ?1",
+                reads.columns(leaving, "k.name"),
+                start.join(),
+            )
+        }
     };
     match direction {
         Direction::Out => arm(true, ""),
@@ -942,19 +966,23 @@ fn adjacency_text(
     start: Start,
     direction: Direction,
     relations: usize,
+    edge_names: bool,
 ) -> Cow<'static, str> {
-    static TEXTS: [OnceLock<String>; 12] = [const { OnceLock::new() }; 12];
+    static TEXTS: [OnceLock<String>; 24] = [const { OnceLock::new() }; 24];
     if relations > 0 {
-        return Cow::Owned(adjacency_sql(reads, start, direction, relations));
+        return Cow::Owned(adjacency_sql(
+            reads, start, direction, relations, edge_names,
+        ));
     }
-    let slot = usize::from(reads == Reads::Neighbours) * 6
+    let slot = usize::from(edge_names) * 12
+        + usize::from(reads == Reads::Neighbours) * 6
         + usize::from(start == Start::Node) * 3
         + match direction {
             Direction::Out => 0,
             Direction::In => 1,
             Direction::Both => 2,
         };
-    Cow::Borrowed(TEXTS[slot].get_or_init(|| adjacency_sql(reads, start, direction, 0)))
+    Cow::Borrowed(TEXTS[slot].get_or_init(|| adjacency_sql(reads, start, direction, 0, edge_names)))
 }
 
 /// The parameters of [`adjacency_sql`]: the start's name, then the relations.
@@ -1268,7 +1296,10 @@ mod tests {
 
     #[test]
     fn neighbours_and_walks_read_indexes_only() {
-        for direction in [Direction::Out, Direction::In, Direction::Both] {
+        for (direction, edge_names) in [Direction::Out, Direction::In, Direction::Both]
+            .into_iter()
+            .flat_map(|d| [(d, true), (d, false)])
+        {
             for (relations, start, reads) in [
                 (vec![], Start::Name, Reads::Neighbours),
                 (vec![RelationType::Calls], Start::Name, Reads::Edges),
@@ -1280,7 +1311,7 @@ mod tests {
                     Reads::Edges,
                 ),
             ] {
-                let text = adjacency_text(reads, start, direction, relations.len());
+                let text = adjacency_text(reads, start, direction, relations.len(), edge_names);
                 let params = adjacency_params("a", &relations);
                 let plan = plan(&Sql {
                     text: text.into_owned(),
@@ -1312,6 +1343,12 @@ mod tests {
                     Reads::Neighbours => "SEARCH e USING COVERING INDEX edges_by_to (to_id=?",
                 };
                 assert_eq!(plan.contains(by_to), arriving, "{direction:?}:\n{plan}");
+                // From format 9, the other end's name is the edge's own.
+                assert_eq!(
+                    plan.contains("SEARCH k USING"),
+                    !edge_names,
+                    "{direction:?}:\n{plan}"
+                );
             }
         }
         for (frontier, finish) in [

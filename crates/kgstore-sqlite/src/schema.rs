@@ -22,20 +22,22 @@ pub const APPLICATION_ID: i64 = 0x4B47_5354;
 ///
 /// The versions, each with what it added (named in one place: [`DOCUMENTS_SINCE`],
 /// `search::SEARCH_VERSION`, [`EVENTS_SINCE`], [`COMPACT_EDGES_SINCE`],
-/// [`PENDING_TERMS_SINCE`], [`NARROW_EVENTS_SINCE`], [`STALE_SEARCH_SINCE`]): 1, the
+/// [`PENDING_TERMS_SINCE`], [`NARROW_EVENTS_SINCE`], [`STALE_SEARCH_SINCE`],
+/// [`NAMED_EDGES_SINCE`]): 1, the
 /// graph; 2, the documents' tables; 3, the search index (`search_*` tables, FTS5);
 /// 4, the event store (`events`, `event_state`); 5, edges kept in their key's
 /// order (a `WITHOUT ROWID` table) with only the indexes queries use; 6, new
 /// search terms recorded in a small table first (`search_terms_pending`); 7, the
 /// event log's digests as 32-byte blobs and no index on event types; 8, written
-/// nodes indexed for search later, in batches (`search_stale`). Opened
+/// nodes indexed for search later, in batches (`search_stale`); 9, edge rows
+/// carrying their ends' names (`to_name`, `from_name`). Opened
 /// read-only, an older file is read as it is: it holds no documents before 2,
 /// searching reads every node before 3, its event log is empty before 4, and its
 /// edges are read through its own indexes before 5 (the same answers), all its
 /// terms are in `search_terms` before 6, its events' digests are hex text
-/// (beside its index on event types) before 7, and every node is indexed at its
-/// write before 8.
-pub const FORMAT_VERSION: i64 = STALE_SEARCH_SINCE;
+/// (beside its index on event types) before 7, every node is indexed at its
+/// write before 8, and its edges' names are looked up in `names` before 9.
+pub const FORMAT_VERSION: i64 = NAMED_EDGES_SINCE;
 
 /// The oldest format version this crate opens.
 pub const OLDEST_FORMAT_VERSION: i64 = 1;
@@ -56,6 +58,9 @@ pub const NARROW_EVENTS_SINCE: i64 = 7;
 /// The format version that indexes written nodes for search later, in batches
 /// (table `search_stale`, [`crate::search::STALE_DDL`]).
 pub const STALE_SEARCH_SINCE: i64 = crate::search::STALE_SINCE;
+/// The format version whose edge rows carry the names of their ends
+/// ([`NAMED_EDGES_DDL`]).
+pub const NAMED_EDGES_SINCE: i64 = 9;
 
 /// What one format version adds to the one before.
 pub(crate) struct Migration {
@@ -107,6 +112,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
         to: STALE_SEARCH_SINCE,
         ddl: crate::search::STALE_DDL,
+        fill: None,
+    },
+    Migration {
+        to: NAMED_EDGES_SINCE,
+        ddl: NAMED_EDGES_DDL,
         fill: None,
     },
 ];
@@ -180,12 +190,14 @@ CREATE TABLE schemas (
 ) STRICT, WITHOUT ROWID;
 ";
 
-/// The secondary indexes of table `edges` from format 5 on (a macro, to be
-/// `concat!`ed): [`COMPACT_EDGES_DDL`] creates them, and a bulk load into a table
+/// The secondary indexes of table `edges` from format 9 on (a macro, to be
+/// `concat!`ed): [`NAMED_EDGES_DDL`] creates them, and a bulk load into a table
 /// smaller than itself drops them and builds them again at its end (`write.rs`).
+/// `edges_by_to` carries the `from` end's name, so that the names at the other end
+/// of a node's arriving edges are read from it alone.
 macro_rules! edge_indexes {
     () => {
-        "CREATE INDEX edges_by_to ON edges(to_id, rel, from_id);
+        "CREATE INDEX edges_by_to ON edges(to_id, rel, from_id, from_name);
 CREATE INDEX edges_bidirectional_by_to ON edges(to_id, rel, from_id) WHERE bidirectional;
 "
     };
@@ -228,6 +240,42 @@ INSERT INTO edges_by_key SELECT from_id, rel, to_id, weight, confidence, bidirec
     created_at, updated_at, version, attributes FROM edges ORDER BY from_id, rel, to_id;
 DROP TABLE edges;
 ALTER TABLE edges_by_key RENAME TO edges;
+CREATE INDEX edges_by_to ON edges(to_id, rel, from_id);
+CREATE INDEX edges_bidirectional_by_to ON edges(to_id, rel, from_id) WHERE bidirectional;
+"
+);
+
+/// Format version 9: each edge row carries the names of its ends, `to_name` and
+/// `from_name` (names never change while an edge refers to them: they are written
+/// with the edge and `check` compares them with `names`), and `edges_by_to` covers
+/// `from_name`. A node's edges are then one range of the table (leaving) or of
+/// `edges_by_to` (arriving, names only) with no lookup in `names` per edge. The
+/// table is rebuilt in key order from format 8's, the names joined in once; its
+/// indexes are [`edge_indexes`]. It touches the edge tables only.
+pub const NAMED_EDGES_DDL: &str = concat!(
+    "
+CREATE TABLE edges_named (
+    from_id       INTEGER NOT NULL REFERENCES names(id),
+    rel           TEXT NOT NULL,
+    to_id         INTEGER NOT NULL REFERENCES names(id),
+    to_name       TEXT NOT NULL,
+    from_name     TEXT NOT NULL,
+    weight        REAL NOT NULL,
+    confidence    REAL,
+    bidirectional INTEGER NOT NULL,
+    source        TEXT,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    version       INTEGER NOT NULL,
+    attributes    TEXT NOT NULL,
+    PRIMARY KEY (from_id, rel, to_id)
+) STRICT, WITHOUT ROWID;
+INSERT INTO edges_named SELECT e.from_id, e.rel, e.to_id, t.name, f.name, e.weight,
+    e.confidence, e.bidirectional, e.source, e.created_at, e.updated_at, e.version, e.attributes
+    FROM edges e JOIN names f ON f.id = e.from_id JOIN names t ON t.id = e.to_id
+    ORDER BY e.from_id, e.rel, e.to_id;
+DROP TABLE edges;
+ALTER TABLE edges_named RENAME TO edges;
 ",
     edge_indexes!()
 );

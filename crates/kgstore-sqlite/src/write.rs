@@ -98,10 +98,13 @@ const REBUILD_INDEXES_FROM: usize = 16_384;
 /// Names looked up per query when a batch of edges resolves its endpoints.
 const NAME_LOOKUP_BATCH: usize = 4096;
 
-/// `INSERT INTO edges … VALUES (…) ON CONFLICT … DO UPDATE …` for one edge.
+/// `INSERT INTO edges … VALUES (…) ON CONFLICT … DO UPDATE …` for one edge. The
+/// names of its ends are written with it and stay (the ids, hence the names, are
+/// its key).
 const UPSERT_EDGE: &str = concat!(
     "INSERT INTO edges(from_id, rel, to_id, weight, confidence, bidirectional, source, \
-     created_at, updated_at, version, attributes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ",
+     created_at, updated_at, version, attributes, to_name, from_name) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ",
     "ON CONFLICT(from_id, rel, to_id) DO UPDATE SET \
      weight = excluded.weight, confidence = excluded.confidence, \
      bidirectional = excluded.bidirectional, source = excluded.source, \
@@ -112,8 +115,8 @@ const UPSERT_EDGE: &str = concat!(
 /// `INSERT INTO edges … VALUES (…)` for one edge new to the table (a bulk load's:
 /// the key's one B-tree seek, no conflict check first).
 const INSERT_EDGE: &str = "INSERT INTO edges(from_id, rel, to_id, weight, confidence, bidirectional, \
-     source, created_at, updated_at, version, attributes) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+     source, created_at, updated_at, version, attributes, to_name, from_name) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 
 /// What a write transaction keeps while a bulk import runs
 /// ([`WriteTxn::bulk_load_begin`](kgstore_core::backend::WriteTxn::bulk_load_begin)):
@@ -500,6 +503,8 @@ impl<'a> W<'a> {
                 meta.updated_at.as_micros(),
                 version_to_sql(meta.version, subject)?,
                 to_json(&edge.attributes, subject)?,
+                edge.to.as_str(),
+                edge.from.as_str(),
             ],
             doing,
         )?;

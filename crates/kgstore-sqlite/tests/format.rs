@@ -13,7 +13,8 @@ use kgstore_core::{
 };
 use kgstore_sqlite::SqliteBackend;
 use kgstore_sqlite::schema::{
-    APPLICATION_ID, COMPACT_EDGES_SINCE, EVENTS_SINCE, FORMAT_VERSION, NARROW_EVENTS_SINCE,
+    APPLICATION_ID, COMPACT_EDGES_SINCE, EVENTS_SINCE, FORMAT_VERSION, NAMED_EDGES_SINCE,
+    NARROW_EVENTS_SINCE,
     PENDING_TERMS_SINCE, STALE_SEARCH_SINCE,
 };
 use serde_json::json;
@@ -411,7 +412,7 @@ fn format_7_keeps_the_digests_of_an_older_log() {
     assert!(s.check().unwrap().is_ok());
 }
 
-/// Format 8 (current): the same content, its nodes listed in `search_stale`
+/// Format 8: the same content, its nodes listed in `search_stale`
 /// (written, not indexed yet): searched from their rows, read-only too, and
 /// indexed when a writable handle brings the index up to date.
 #[test]
@@ -427,6 +428,34 @@ fn the_format_8_fixture_still_opens() {
     s.optimize().unwrap();
     assert_eq!(indexed_nodes(&path), 3);
     check_search(&s);
+    assert!(s.check().unwrap().is_ok());
+}
+
+/// Format 9 (current): the same content, each edge row carrying its ends' names
+/// (which the migration from format 8 joins in from `names`).
+#[test]
+fn the_format_9_fixture_still_opens() {
+    let names = |path: &Path| -> Vec<(String, String, String)> {
+        let conn = raw(path);
+        let mut stmt = conn
+            .prepare("SELECT from_name, rel, to_name FROM edges ORDER BY from_id, rel, to_id")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect()
+    };
+    let expected = vec![(
+        "kgstore".to_owned(),
+        "depends_on".to_owned(),
+        "serde_json".to_owned(),
+    )];
+    assert_eq!(names(&fixture(NAMED_EDGES_SINCE)), expected);
+    check_event_store_fixture(NAMED_EDGES_SINCE);
+    // Format 8's edges, migrated: the same names, and `check` agrees with them.
+    let (_dir, path) = copy_of(STALE_SEARCH_SINCE);
+    let s = open_store(&path, false);
+    assert_eq!(names(&path), expected);
     assert!(s.check().unwrap().is_ok());
 }
 

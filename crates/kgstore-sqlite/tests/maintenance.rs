@@ -93,8 +93,9 @@ fn check_finds_damage_to_kgstores_own_tables() {
     conn.execute_batch(
         "PRAGMA foreign_keys = OFF;
          DELETE FROM node_tags WHERE node_id = (SELECT id FROM names WHERE name = 'n00003');
-         INSERT INTO edges(from_id, rel, to_id, weight, bidirectional, created_at, updated_at, version, attributes)
-             VALUES (999999, 'calls', 1, 1.0, 0, 0, 0, 1, '{}');
+         INSERT INTO edges(from_id, rel, to_id, to_name, from_name, weight, bidirectional,
+                 created_at, updated_at, version, attributes)
+             VALUES (999999, 'calls', 1, 'n00000', 'ghost', 1.0, 0, 0, 0, 1, '{}');
          INSERT INTO names(name) VALUES ('nobody');
          UPDATE nodes SET attributes = 'not json' WHERE id = (SELECT id FROM names WHERE name = 'n00005');",
     )
@@ -113,6 +114,28 @@ fn check_finds_damage_to_kgstores_own_tables() {
     assert!(has("node 'n00005'") && has("JSON"), "{found:#?}");
     assert!(has("name 'nobody'"), "{found:#?}");
     assert_eq!(found.len(), 3, "{found:#?}");
+}
+
+/// An edge row whose carried names are not its ends' (format 9) is reported.
+#[test]
+fn check_finds_edge_names_that_are_not_their_ends() {
+    let (_dir, path) = temp_db();
+    let s = store(&path);
+    fill(&s, 5);
+    drop(s);
+    raw(&path)
+        .execute_batch(
+            "UPDATE edges SET to_name = 'elsewhere'
+                 WHERE from_id = (SELECT id FROM names WHERE name = 'n00002');
+             UPDATE edges SET from_name = 'someone'
+                 WHERE from_id = (SELECT id FROM names WHERE name = 'n00004');",
+        )
+        .unwrap();
+    let found = problems(&path);
+    let has = |part: &str| found.iter().any(|p| p.contains(part));
+    assert!(has("edge 'n00002'") && has("from_name and to_name"), "{found:#?}");
+    assert!(has("edge 'n00004'"), "{found:#?}");
+    assert_eq!(found.len(), 2, "{found:#?}");
 }
 
 #[test]
