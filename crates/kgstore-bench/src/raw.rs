@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use kgstore::search::text::attribute_texts;
-use kgstore::sqlite::schema::{APPLICATION_ID, COMPACT_EDGES_DDL, DDL, OLDEST_FORMAT_VERSION};
+use kgstore::sqlite::schema::{
+    APPLICATION_ID, COMPACT_EDGES_DDL, DDL, NAMED_EDGES_DDL, OLDEST_FORMAT_VERSION,
+};
 use kgstore::{Edge, EdgeMetadata, Node, NodeMetadata, RelationType, Timestamp};
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, TransactionBehavior, params};
@@ -46,13 +48,13 @@ const LIST_OF_TYPE: &str = "SELECT k.name, n.node_type, n.status, n.author, n.so
      FROM names k CROSS JOIN nodes n ON n.id = k.id \
      WHERE k.name > ?1 AND n.node_type = ?2 ORDER BY k.name LIMIT ?3";
 
-const OUT_EDGES: &str = "SELECT fk.name, e.rel, tk.name, e.weight, e.confidence, \
+const OUT_EDGES: &str = "SELECT e.from_name, e.rel, e.to_name, e.weight, e.confidence, \
      e.bidirectional, e.source, e.created_at, e.updated_at, e.version, e.attributes \
-     FROM edges e JOIN names fk ON fk.id = e.from_id JOIN names tk ON tk.id = e.to_id \
-     WHERE e.from_id = (SELECT id FROM names WHERE name = ?1) ORDER BY e.rel, tk.name";
+     FROM edges e WHERE e.from_id = (SELECT id FROM names WHERE name = ?1) \
+     ORDER BY e.rel, e.to_name";
 
-const OUT_NAMES: &str = "SELECT tk.name FROM edges e JOIN names tk ON tk.id = e.to_id \
-     WHERE e.from_id = (SELECT id FROM names WHERE name = ?1) ORDER BY e.rel, tk.name";
+const OUT_NAMES: &str = "SELECT e.to_name FROM edges e \
+     WHERE e.from_id = (SELECT id FROM names WHERE name = ?1) ORDER BY e.rel, e.to_name";
 
 const TWO_HOP_COUNT: &str = "SELECT count(DISTINCT e2.to_id) FROM edges e1 \
      JOIN edges e2 ON e2.from_id = e1.to_id \
@@ -80,9 +82,9 @@ const INSERT_NODE: &str = "INSERT INTO nodes(id, node_type, status, author, sour
 const INSERT_DEP: &str =
     "INSERT INTO node_deps(node_id, dep_id) VALUES (?1, (SELECT id FROM names WHERE name = ?2))";
 const INSERT_EDGE: &str = "INSERT INTO edges(from_id, rel, to_id, weight, confidence, \
-     bidirectional, source, created_at, updated_at, version, attributes) \
+     bidirectional, source, created_at, updated_at, version, attributes, to_name, from_name) \
      VALUES ((SELECT id FROM names WHERE name = ?1), ?2, (SELECT id FROM names WHERE name = ?3), \
-     ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+     ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?3, ?1)";
 
 const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
      PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32768;";
@@ -132,11 +134,12 @@ impl RawStore {
     pub fn create(path: &Path, fts: bool) -> Result<Self> {
         let conn = connect(path)?;
         // The graph's tables as kgstore's current format has them (format 1's, with
-        // format 5's edges and indexes), without the documents', search's and
-        // events' tables.
+        // format 5's edges and indexes and format 9's names in each edge row),
+        // without the documents', search's and events' tables.
         conn.execute_batch(&format!(
             "{DDL}
              {COMPACT_EDGES_DDL}
+             {NAMED_EDGES_DDL}
              PRAGMA application_id = {APPLICATION_ID};
              PRAGMA user_version = {OLDEST_FORMAT_VERSION};"
         ))?;

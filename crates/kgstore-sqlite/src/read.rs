@@ -895,7 +895,11 @@ impl Reads {
     fn columns(self, leaving: bool, other: &str) -> String {
         match self {
             Reads::Edges => {
-                let (from, to) = if leaving { ("?1", other) } else { (other, "?1") };
+                let (from, to) = if leaving {
+                    ("?1", other)
+                } else {
+                    (other, "?1")
+                };
                 format!("e.from_id, {from}, e.rel, {to}, {EDGE_TAIL}")
             }
             Reads::Neighbours => format!("{}, e.rel, {other}", u8::from(leaving)),

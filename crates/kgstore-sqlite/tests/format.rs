@@ -14,8 +14,7 @@ use kgstore_core::{
 use kgstore_sqlite::SqliteBackend;
 use kgstore_sqlite::schema::{
     APPLICATION_ID, COMPACT_EDGES_SINCE, EVENTS_SINCE, FORMAT_VERSION, NAMED_EDGES_SINCE,
-    NARROW_EVENTS_SINCE,
-    PENDING_TERMS_SINCE, STALE_SEARCH_SINCE,
+    NARROW_EVENTS_SINCE, PENDING_TERMS_SINCE, STALE_SEARCH_SINCE,
 };
 use serde_json::json;
 

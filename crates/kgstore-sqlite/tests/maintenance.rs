@@ -133,7 +133,10 @@ fn check_finds_edge_names_that_are_not_their_ends() {
         .unwrap();
     let found = problems(&path);
     let has = |part: &str| found.iter().any(|p| p.contains(part));
-    assert!(has("edge 'n00002'") && has("from_name and to_name"), "{found:#?}");
+    assert!(
+        has("edge 'n00002'") && has("from_name and to_name"),
+        "{found:#?}"
+    );
     assert!(has("edge 'n00004'"), "{found:#?}");
     assert_eq!(found.len(), 2, "{found:#?}");
 }
