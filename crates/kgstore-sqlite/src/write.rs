@@ -3,7 +3,7 @@
 //! A [`W`] keeps the statements it has used, so a batch (`put_nodes`,
 //! `put_edges`) is one loop over already prepared statements.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use kgstore_core::{Edge, EdgeKey, Error, Node, Result, SchemaTarget};
@@ -138,7 +138,7 @@ pub(crate) struct BulkLoad {
 /// transaction counts its nodes, and at commit.
 #[derive(Default)]
 pub(crate) struct TypeCounts {
-    changes: HashMap<String, i64>,
+    changes: foldhash::HashMap<String, i64>,
 }
 
 impl TypeCounts {
@@ -388,7 +388,7 @@ impl<'a> W<'a> {
     fn put_node_batches(&mut self, nodes: &[Node]) -> Result<()> {
         let mut chunks = nodes.chunks_exact(BATCH);
         for chunk in &mut chunks {
-            let distinct: HashSet<&str> = chunk.iter().map(|n| n.name.as_str()).collect();
+            let distinct: foldhash::HashSet<&str> = chunk.iter().map(|n| n.name.as_str()).collect();
             if distinct.len() < BATCH {
                 // The same name twice: one by one, so the last one wins.
                 chunk.iter().try_for_each(|node| self.put_one(node))?;
@@ -416,7 +416,11 @@ impl<'a> W<'a> {
     /// [`W::put_node`] without the batching of [`W::put_nodes`].
     fn put_one(&mut self, node: &Node) -> Result<()> {
         let (id, fresh) = self.intern(&node.name, true)?;
-        let old_type = if fresh { None } else { self.node_type(id, &node.name)? };
+        let old_type = if fresh {
+            None
+        } else {
+            self.node_type(id, &node.name)?
+        };
         self.write_node(id, old_type.as_deref(), node)
     }
 
@@ -426,18 +430,20 @@ impl<'a> W<'a> {
         self.stmt(S::NodeType)?
             .query_row([id], |row| row.get(0))
             .optional()
-            .ctx(ctx, || format!("looking up {} in table nodes", node_subject(name)))
+            .ctx(ctx, || {
+                format!("looking up {} in table nodes", node_subject(name))
+            })
     }
 
     /// Adds the names of a batch; the ids of those that were new.
-    fn insert_names<'n>(&mut self, chunk: &'n [Node]) -> Result<HashMap<&'n str, i64>> {
+    fn insert_names<'n>(&mut self, chunk: &'n [Node]) -> Result<foldhash::HashMap<&'n str, i64>> {
         let doing = || format!("recording {BATCH} names in table names");
         let ctx = self.ctx;
         let stmt = self.stmt(S::InsertNames)?;
         let mut rows = stmt
             .query(params_from_iter(chunk.iter().map(|n| n.name.as_str())))
             .ctx(ctx, doing)?;
-        let mut fresh = HashMap::with_capacity(BATCH);
+        let mut fresh = foldhash::HashMap::default();
         while let Some(row) = rows.next().ctx(ctx, doing)? {
             let id: i64 = row.get(0).ctx(ctx, doing)?;
             let rusqlite::types::ValueRef::Text(name) = row.get_ref(1).ctx(ctx, doing)? else {
@@ -454,7 +460,7 @@ impl<'a> W<'a> {
     }
 
     /// Inserts a batch of nodes whose names were all new, with one statement.
-    fn insert_nodes(&mut self, chunk: &[Node], ids: &HashMap<&str, i64>) -> Result<()> {
+    fn insert_nodes(&mut self, chunk: &[Node], ids: &foldhash::HashMap<&str, i64>) -> Result<()> {
         let doing = || format!("writing {BATCH} nodes into table nodes");
         struct Row<'n> {
             id: i64,

@@ -453,7 +453,11 @@ fn format_10_counts_the_nodes_of_an_older_file_by_type() {
     assert_eq!(s.count_nodes().unwrap(), 3);
     assert_eq!(s.stats().unwrap().node_types["crate"], 3);
     drop(s);
-    assert_eq!(std::fs::read(&path).unwrap(), before, "read-only changed it");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "read-only changed it"
+    );
     let s = open_store(&path, false);
     assert_eq!(type_counts(&path), [("crate".to_owned(), 3)]);
     let index: i64 = raw(&path)
