@@ -139,6 +139,8 @@ pub(crate) struct BulkLoad {
 #[derive(Default)]
 pub(crate) struct TypeCounts {
     changes: foldhash::HashMap<String, i64>,
+    /// Set when writing the changes failed part way: the commit is refused.
+    failed: bool,
 }
 
 impl TypeCounts {
@@ -154,9 +156,20 @@ impl TypeCounts {
     /// Writes the changes into `node_type_counts`; a type left without nodes
     /// loses its row.
     pub(crate) fn write(&mut self, conn: &Connection, ctx: &Ctx) -> Result<()> {
+        if self.failed {
+            return Err(Error::backend(
+                "sqlite",
+                format!(
+                    "an earlier write to table node_type_counts of {} failed part way; \
+                     this transaction cannot commit",
+                    ctx.path.display()
+                ),
+            ));
+        }
         if self.changes.is_empty() {
             return Ok(());
         }
+        self.failed = true;
         let doing = || "counting nodes by type in table node_type_counts".to_owned();
         let mut upsert = conn
             .prepare_cached(
@@ -174,6 +187,7 @@ impl TypeCounts {
                 .and_then(|mut s| s.execute([]))
                 .ctx(ctx, doing)?;
         }
+        self.failed = false;
         Ok(())
     }
 }
@@ -320,10 +334,6 @@ impl<'a> W<'a> {
         let subject = || node_subject(&node.name);
         let doing = || format!("writing {} into table nodes", subject());
         let existed = old_type.is_some();
-        if let Some(old) = old_type {
-            self.counts.add(old, -1);
-        }
-        self.counts.add(&node.node_type, 1);
         if existed {
             // An update: clear the node's index rows; its old dependencies may now
             // be unreferenced.
@@ -355,6 +365,11 @@ impl<'a> W<'a> {
             ],
             doing,
         )?;
+        // Counted once the row is written (a failed statement changed nothing).
+        if let Some(old) = old_type {
+            self.counts.add(old, -1);
+        }
+        self.counts.add(&node.node_type, 1);
         // Indexed for search later, with others (`search::STALE_DDL`).
         self.search.mark(id);
         self.note_id(&node.name, id);
