@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use kgstore::search::text::attribute_texts;
 use kgstore::sqlite::schema::{
     APPLICATION_ID, COMPACT_EDGES_DDL, DDL, NAMED_EDGES_DDL, OLDEST_FORMAT_VERSION,
+    TYPE_COUNTS_DDL,
 };
 use kgstore::{Edge, EdgeMetadata, Node, NodeMetadata, RelationType, Timestamp};
 use rusqlite::backup::{Backup, StepResult};
@@ -134,12 +135,14 @@ impl RawStore {
     pub fn create(path: &Path, fts: bool) -> Result<Self> {
         let conn = connect(path)?;
         // The graph's tables as kgstore's current format has them (format 1's, with
-        // format 5's edges and indexes and format 9's names in each edge row),
-        // without the documents', search's and events' tables.
+        // format 5's edges and indexes, format 9's names in each edge row and
+        // format 10's node counts by type instead of an index by type), without the
+        // documents', search's and events' tables.
         conn.execute_batch(&format!(
             "{DDL}
              {COMPACT_EDGES_DDL}
              {NAMED_EDGES_DDL}
+             {TYPE_COUNTS_DDL}
              PRAGMA application_id = {APPLICATION_ID};
              PRAGMA user_version = {OLDEST_FORMAT_VERSION};"
         ))?;
@@ -230,10 +233,25 @@ impl RawStore {
     pub fn load_nodes(&mut self, nodes: &[Node]) -> Result<()> {
         let now = Timestamp::now().as_micros();
         let tx = self.conn.transaction()?;
+        let mut by_type: HashMap<&str, i64> = HashMap::new();
         for node in nodes {
             Self::insert_node(&tx, node, now, self.fts)?;
+            *by_type.entry(node.node_type.as_str()).or_default() += 1;
+        }
+        for (node_type, n) in by_type {
+            Self::count_type(&tx, node_type, n)?;
         }
         tx.commit()?;
+        Ok(())
+    }
+
+    /// Adds `n` nodes of a type to table `node_type_counts`.
+    fn count_type(conn: &Connection, node_type: &str, n: i64) -> Result<()> {
+        conn.prepare_cached(
+            "INSERT INTO node_type_counts(node_type, nodes) VALUES (?1, ?2) \
+             ON CONFLICT(node_type) DO UPDATE SET nodes = nodes + excluded.nodes",
+        )?
+        .execute(params![node_type, n])?;
         Ok(())
     }
 
@@ -270,6 +288,7 @@ impl RawStore {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         Self::insert_node(&tx, node, now, self.fts)?;
+        Self::count_type(&tx, &node.node_type, 1)?;
         tx.commit()?;
         Ok(())
     }

@@ -32,7 +32,7 @@ use crate::options::SqliteOptions;
 use crate::read::Q;
 use crate::schema::{self, Role};
 use crate::search::SearchWrites;
-use crate::write::{BulkLoad, W};
+use crate::write::{BulkLoad, TypeCounts, W};
 
 /// The SQLite backend: a kgstore store in one SQLite file.
 ///
@@ -633,6 +633,9 @@ struct SqliteWrite<'b> {
     /// What the search index's writes keep within the transaction (a `RefCell`:
     /// reads of the search index hand the waiting changes to FTS5 first).
     search: RefCell<SearchWrites>,
+    /// The transaction's changes to the number of nodes of each type, written
+    /// before it counts its nodes and at commit (a `RefCell`: those reads write them).
+    counts: RefCell<TypeCounts>,
     /// The bulk load under way ([`WriteTxn::bulk_load_begin`]), if one is.
     bulk: Option<BulkLoad>,
 }
@@ -703,6 +706,12 @@ impl SqliteRead<'_> {
         Ok(stale)
     }
 
+    /// A read transaction has no counts of its own waiting.
+    #[allow(clippy::unnecessary_wraps, clippy::unused_self)]
+    fn before_counts(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// A read transaction has no writes of its own waiting; the handle may index
     /// a long list of waiting nodes first ([`SqliteBackend::catch_up_search`]).
     fn before_search(&self) -> Result<()> {
@@ -734,6 +743,7 @@ impl SqliteWrite<'_> {
             &self.backend.ctx,
             &mut self.orphans,
             self.search.get_mut(),
+            self.counts.get_mut(),
             self.bulk.as_mut(),
         ))
     }
@@ -749,6 +759,16 @@ impl SqliteWrite<'_> {
     /// The nodes waiting to be indexed (none once `before_search` has run).
     fn stale(&self, q: &Q<'_>) -> Result<crate::search::Stale> {
         crate::search::Stale::read(q, self.format())
+    }
+
+    /// Writes the transaction's changes to the number of nodes of each type, so
+    /// that it counts its own writes.
+    fn before_counts(&self) -> Result<()> {
+        let conn = self.conn.as_ref().ok_or_else(|| gone(&self.backend.ctx))?;
+        let mut counts = self.counts.try_borrow_mut().map_err(|_| {
+            Error::backend("sqlite", "the node counts are being written".to_owned())
+        })?;
+        counts.write(conn, &self.backend.ctx)
     }
 
     /// Brings the search index up to date for every node waiting (this
@@ -822,7 +842,8 @@ macro_rules! read_txn_via_sql {
             }
 
             fn count_nodes(&self) -> Result<u64> {
-                self.q()?.count_nodes()
+                self.before_counts()?;
+                self.q()?.count_nodes(self.format())
             }
 
             fn count_edges(&self) -> Result<u64> {
@@ -917,7 +938,8 @@ macro_rules! read_txn_via_sql {
             }
 
             fn stats(&self) -> Result<Stats> {
-                self.q()?.stats()
+                self.before_counts()?;
+                self.q()?.stats(self.format())
             }
 
             fn events(&self) -> Option<&dyn EventLogRead> {
@@ -1135,6 +1157,7 @@ impl WriteTxn for SqliteWrite<'_> {
         self.bulk_load_end()?;
         let conn = self.conn.as_ref().ok_or_else(|| gone(&self.backend.ctx))?;
         let ctx = &self.backend.ctx;
+        self.counts.get_mut().write(conn, ctx)?;
         let search = self.search.get_mut();
         let backlog = crate::search::after_writes(conn, ctx, search)?;
         // (Deletions leave the index at once: their changes go to FTS5 now.)
@@ -1193,6 +1216,7 @@ impl Backend for SqliteBackend {
             conn: Some(conn),
             orphans: HashSet::new(),
             search: RefCell::new(SearchWrites::default()),
+            counts: RefCell::new(TypeCounts::default()),
             bulk: None,
         };
         let conn = txn.conn.as_ref().ok_or_else(|| gone(&self.ctx))?;

@@ -313,6 +313,19 @@ pub(crate) fn to_json<T: serde::Serialize + ?Sized>(
         .map_err(|e| Error::invalid_input(subject(), format!("cannot be stored as JSON: {e}")))
 }
 
+/// [`to_json`] of a list: `[]` without serialising when it is empty (most nodes'
+/// observations, tags and dependencies).
+pub(crate) fn list_to_json<T: serde::Serialize>(
+    list: &[T],
+    subject: impl FnOnce() -> String,
+) -> Result<String> {
+    if list.is_empty() {
+        return Ok("[]".to_owned());
+    }
+    serde_json::to_string(list)
+        .map_err(|e| Error::invalid_input(subject(), format!("cannot be stored as JSON: {e}")))
+}
+
 /// A version as SQLite stores it.
 pub(crate) fn version_to_sql(version: u64, subject: impl FnOnce() -> String) -> Result<i64> {
     i64::try_from(version).map_err(|_| {

@@ -118,11 +118,17 @@ pub(crate) fn check(backend: &SqliteBackend) -> Result<Vec<Problem>> {
     } else {
         &[]
     };
+    let counts: &[(&str, &str)] = if format >= schema::TYPE_COUNTS_SINCE {
+        TYPE_COUNT_INVARIANTS
+    } else {
+        &[]
+    };
     for (sql, detail) in INVARIANTS
         .iter()
         .chain(documents)
         .chain(events)
         .chain(edge_names)
+        .chain(counts)
     {
         let doing = || format!("checking that {detail}");
         let mut stmt = conn.prepare(sql).ctx(ctx, doing)?;
@@ -230,6 +236,20 @@ const EDGE_NAME_INVARIANTS: &[(&str, &str)] = &[(
      WHERE e.from_name IS NOT f.name OR e.to_name IS NOT t.name
      LIMIT ?1",
     "an edge row's from_name and to_name are the names of its from_id and to_id",
+)];
+
+/// The rule of table `node_type_counts` (format 10 and later), in the same form:
+/// the row id given is the number of nodes of that type.
+const TYPE_COUNT_INVARIANTS: &[(&str, &str)] = &[(
+    "WITH r(node_type, nodes) AS (SELECT node_type, count(*) FROM nodes GROUP BY node_type)
+     SELECT coalesce(r.nodes, 0), 'node type ' || quote(t.node_type) || ' (counted '
+            || coalesce(c.nodes, 0) || ')'
+     FROM (SELECT node_type FROM r UNION SELECT node_type FROM node_type_counts) t
+     LEFT JOIN r ON r.node_type = t.node_type
+     LEFT JOIN node_type_counts c ON c.node_type = t.node_type
+     WHERE coalesce(r.nodes, 0) != coalesce(c.nodes, 0) OR c.nodes = 0
+     LIMIT ?1",
+    "table node_type_counts holds the number of nodes of each type that has nodes",
 )];
 
 /// The event store's rules about its tables, in the same form.

@@ -23,6 +23,7 @@ use crate::codec::{
     node_subject,
 };
 use crate::error::{Ctx, SqlResult};
+use crate::schema::TYPE_COUNTS_SINCE;
 
 /// SQL with its parameters, built clause by clause.
 struct Sql {
@@ -401,8 +402,17 @@ impl<'a> Q<'a> {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    pub fn count_nodes(&self) -> Result<u64> {
-        self.count("SELECT count(*) FROM nodes", "the rows of table nodes")
+    /// The number of nodes in a file of this format: the sum of table
+    /// `node_type_counts` from format 10 on, the rows of `nodes` before.
+    pub fn count_nodes(&self, format: i64) -> Result<u64> {
+        if format >= TYPE_COUNTS_SINCE {
+            self.count(
+                "SELECT coalesce(sum(nodes), 0) FROM node_type_counts",
+                "the nodes in table node_type_counts",
+            )
+        } else {
+            self.count("SELECT count(*) FROM nodes", "the rows of table nodes")
+        }
     }
 
     pub fn count_edges(&self) -> Result<u64> {
@@ -815,8 +825,9 @@ impl<'a> Q<'a> {
         Ok(Some(u64::try_from(ids.len()).unwrap_or(u64::MAX)))
     }
 
-    /// Counts by type from the indexes.
-    pub fn stats(&self) -> Result<Stats> {
+    /// Counts by type from the indexes (nodes: from table `node_type_counts` in a
+    /// file of format 10 or later).
+    pub fn stats(&self, format: i64) -> Result<Stats> {
         let doing = || "counting nodes and edges by type".to_owned();
         let by_type = |sql: &str| -> Result<BTreeMap<String, u64>> {
             Ok(self
@@ -831,14 +842,18 @@ impl<'a> Q<'a> {
                 .collect())
         };
         Ok(Stats {
-            nodes: self.count_nodes()?,
+            nodes: self.count_nodes(format)?,
             edges: self.count_edges()?,
             schemas: self.count("SELECT count(*) FROM schemas", "the rows of table schemas")?,
             dependencies: self.count(
                 "SELECT count(*) FROM node_deps",
                 "the rows of table node_deps",
             )?,
-            node_types: by_type("SELECT node_type, count(*) FROM nodes GROUP BY node_type")?,
+            node_types: by_type(if format >= TYPE_COUNTS_SINCE {
+                "SELECT node_type, nodes FROM node_type_counts"
+            } else {
+                "SELECT node_type, count(*) FROM nodes GROUP BY node_type"
+            })?,
             relation_types: by_type("SELECT rel, count(*) FROM edges GROUP BY rel")?,
         })
     }

@@ -23,21 +23,23 @@ pub const APPLICATION_ID: i64 = 0x4B47_5354;
 /// The versions, each with what it added (named in one place: [`DOCUMENTS_SINCE`],
 /// `search::SEARCH_VERSION`, [`EVENTS_SINCE`], [`COMPACT_EDGES_SINCE`],
 /// [`PENDING_TERMS_SINCE`], [`NARROW_EVENTS_SINCE`], [`STALE_SEARCH_SINCE`],
-/// [`NAMED_EDGES_SINCE`]): 1, the
+/// [`NAMED_EDGES_SINCE`], [`TYPE_COUNTS_SINCE`]): 1, the
 /// graph; 2, the documents' tables; 3, the search index (`search_*` tables, FTS5);
 /// 4, the event store (`events`, `event_state`); 5, edges kept in their key's
 /// order (a `WITHOUT ROWID` table) with only the indexes queries use; 6, new
 /// search terms recorded in a small table first (`search_terms_pending`); 7, the
 /// event log's digests as 32-byte blobs and no index on event types; 8, written
 /// nodes indexed for search later, in batches (`search_stale`); 9, edge rows
-/// carrying their ends' names (`to_name`, `from_name`). Opened
+/// carrying their ends' names (`to_name`, `from_name`); 10, the number of
+/// nodes of each type kept in `node_type_counts` instead of an index by type. Opened
 /// read-only, an older file is read as it is: it holds no documents before 2,
 /// searching reads every node before 3, its event log is empty before 4, and its
 /// edges are read through its own indexes before 5 (the same answers), all its
 /// terms are in `search_terms` before 6, its events' digests are hex text
 /// (beside its index on event types) before 7, every node is indexed at its
-/// write before 8, and its edges' names are looked up in `names` before 9.
-pub const FORMAT_VERSION: i64 = NAMED_EDGES_SINCE;
+/// write before 8, its edges' names are looked up in `names` before 9, and its
+/// nodes are counted through their index by type before 10.
+pub const FORMAT_VERSION: i64 = TYPE_COUNTS_SINCE;
 
 /// The oldest format version this crate opens.
 pub const OLDEST_FORMAT_VERSION: i64 = 1;
@@ -61,6 +63,9 @@ pub const STALE_SEARCH_SINCE: i64 = crate::search::STALE_SINCE;
 /// The format version whose edge rows carry the names of their ends
 /// ([`NAMED_EDGES_DDL`]).
 pub const NAMED_EDGES_SINCE: i64 = 9;
+/// The format version that keeps the number of nodes of each type in table
+/// `node_type_counts` and has no index of nodes by type ([`TYPE_COUNTS_DDL`]).
+pub const TYPE_COUNTS_SINCE: i64 = 10;
 
 /// What one format version adds to the one before.
 pub(crate) struct Migration {
@@ -117,6 +122,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
         to: NAMED_EDGES_SINCE,
         ddl: NAMED_EDGES_DDL,
+        fill: None,
+    },
+    Migration {
+        to: TYPE_COUNTS_SINCE,
+        ddl: TYPE_COUNTS_DDL,
         fill: None,
     },
 ];
@@ -338,6 +348,27 @@ INSERT INTO events_narrow SELECT position, stream, version, id, type, data, meta
     recorded_at, commit_pos, batch, unhex(digest), removed FROM events ORDER BY position;
 DROP TABLE events;
 ALTER TABLE events_narrow RENAME TO events;
+";
+
+/// Format 10 (node side only): the index `nodes_by_type` goes, and the number of
+/// nodes of each type is kept in `node_type_counts` (one row per type that has
+/// nodes), filled here from the rows a migrated file holds.
+///
+/// The index cost every node insert a B-tree insert of its own (a fifth of
+/// the SQL work of a load, measured in `docs/benchmarks.md`), and only
+/// `count_nodes` and the statistics read it: listings filter by type while they
+/// walk names in order. The writer adds up each transaction's changes per type
+/// in memory and writes them, one row per type, before the transaction reads its
+/// counts and at commit (`write.rs`, `TypeCounts`); `check` compares the table
+/// with the rows.
+pub const TYPE_COUNTS_DDL: &str = "
+DROP INDEX nodes_by_type;
+CREATE TABLE node_type_counts (
+    node_type TEXT PRIMARY KEY,
+    nodes     INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+INSERT INTO node_type_counts(node_type, nodes)
+    SELECT node_type, count(*) FROM nodes GROUP BY node_type;
 ";
 
 /// What a connection is for.

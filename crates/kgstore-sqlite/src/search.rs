@@ -25,7 +25,7 @@
 
 use std::borrow::Cow;
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use kgstore_core::search::text::{DocTokens, FIELDS, Inside, TRUNCATED};
@@ -146,8 +146,10 @@ INSERT INTO search_terms_trigrams(search_terms_trigrams, rank) VALUES ('hashsize
 /// the transaction reads its own search index, and at commit.
 #[derive(Default)]
 pub(crate) struct SearchWrites {
-    /// Node rows written in this transaction and not yet listed in `search_stale`.
-    stale: BTreeSet<i64>,
+    /// Node rows written in this transaction and not yet listed in `search_stale`
+    /// (a row written twice is here twice; sorted and deduplicated when listed:
+    /// pushing is a tenth of a `BTreeSet` insert's instructions).
+    stale: Vec<i64>,
     recorded: HashSet<String>,
     rows: BTreeMap<i64, RowChange>,
     /// Terms this transaction met first, for `search_terms` and its trigrams.
@@ -262,7 +264,7 @@ impl SearchWrites {
 impl SearchWrites {
     /// Notes that node row `id` was written: its search entry is out of date.
     pub(crate) fn mark(&mut self, id: i64) {
-        self.stale.insert(id);
+        self.stale.push(id);
     }
 }
 
@@ -285,7 +287,9 @@ fn write_marks(conn: &Connection, ctx: &Ctx, writes: &mut SearchWrites) -> Resul
         return Ok(0);
     }
     let doing = || "listing written nodes in table search_stale".to_owned();
-    let ids: Vec<i64> = std::mem::take(&mut writes.stale).into_iter().collect();
+    let mut ids = std::mem::take(&mut writes.stale);
+    ids.sort_unstable();
+    ids.dedup();
     let mut added = 0;
     // A load's ids go MARKS_PER_STATEMENT to a statement (a tenth of a load's
     // time went to one statement per id).

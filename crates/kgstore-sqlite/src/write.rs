@@ -3,7 +3,7 @@
 //! A [`W`] keeps the statements it has used, so a batch (`put_nodes`,
 //! `put_edges`) is one loop over already prepared statements.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use kgstore_core::{Edge, EdgeKey, Error, Node, Result, SchemaTarget};
@@ -11,7 +11,7 @@ use rusqlite::types::ToSql;
 use rusqlite::{CachedStatement, Connection, OptionalExtension, params, params_from_iter};
 use serde_json::Value;
 
-use crate::codec::{node_subject, to_json, version_to_sql};
+use crate::codec::{list_to_json, node_subject, to_json, version_to_sql};
 use crate::error::{Ctx, SqlResult};
 use crate::search::{self, Delta, SearchWrites};
 
@@ -20,7 +20,7 @@ use crate::search::{self, Delta, SearchWrites};
 enum S {
     InsertName,
     SelectName,
-    NodeExists,
+    NodeType,
     OldDeps,
     DeleteTags,
     DeleteDeps,
@@ -30,15 +30,17 @@ enum S {
     InsertDep,
     UpsertEdge,
     InsertEdge,
+    InsertNames,
+    InsertNodes,
 }
 
-const STATEMENTS: usize = 12;
+const STATEMENTS: usize = 14;
 
 fn sql(s: S) -> &'static str {
     match s {
         S::InsertName => "INSERT INTO names(name) VALUES (?1) ON CONFLICT(name) DO NOTHING",
         S::SelectName => "SELECT id FROM names WHERE name = ?1",
-        S::NodeExists => "SELECT 1 FROM nodes WHERE id = ?1",
+        S::NodeType => "SELECT node_type FROM nodes WHERE id = ?1",
         S::OldDeps => "SELECT dep_id FROM node_deps WHERE node_id = ?1",
         S::DeleteTags => "DELETE FROM node_tags WHERE node_id = ?1",
         S::DeleteDeps => "DELETE FROM node_deps WHERE node_id = ?1",
@@ -62,6 +64,11 @@ fn sql(s: S) -> &'static str {
         S::InsertDep => "INSERT OR IGNORE INTO node_deps(node_id, dep_id) VALUES (?1, ?2)",
         S::UpsertEdge => UPSERT_EDGE,
         S::InsertEdge => INSERT_EDGE,
+        // Kept prepared for a whole `put_nodes` (fetched from the connection's
+        // cache and given back, with its 384 bindings cleared, once per batch
+        // they cost 650 instructions a node).
+        S::InsertNames => insert_names_sql(),
+        S::InsertNodes => insert_nodes_sql(),
     }
 }
 
@@ -128,6 +135,66 @@ pub(crate) struct BulkLoad {
     ids: foldhash::HashMap<String, i64>,
 }
 
+/// The changes of a write transaction to the number of nodes of each type
+/// (table `node_type_counts`, [`crate::schema::TYPE_COUNTS_DDL`]), added up in
+/// memory and written one row per type ([`TypeCounts::write`]): before the
+/// transaction counts its nodes, and at commit.
+#[derive(Default)]
+pub(crate) struct TypeCounts {
+    changes: foldhash::HashMap<String, i64>,
+    /// Set when writing the changes failed part way: the commit is refused.
+    failed: bool,
+}
+
+impl TypeCounts {
+    /// A node of this type was added (`by` 1) or removed (`by` -1).
+    fn add(&mut self, node_type: &str, by: i64) {
+        if let Some(n) = self.changes.get_mut(node_type) {
+            *n += by;
+        } else {
+            self.changes.insert(node_type.to_owned(), by);
+        }
+    }
+
+    /// Writes the changes into `node_type_counts`; a type left without nodes
+    /// loses its row.
+    pub(crate) fn write(&mut self, conn: &Connection, ctx: &Ctx) -> Result<()> {
+        if self.failed {
+            return Err(Error::backend(
+                "sqlite",
+                format!(
+                    "an earlier write to table node_type_counts of {} failed part way; \
+                     this transaction cannot commit",
+                    ctx.path.display()
+                ),
+            ));
+        }
+        if self.changes.is_empty() {
+            return Ok(());
+        }
+        self.failed = true;
+        let doing = || "counting nodes by type in table node_type_counts".to_owned();
+        let mut upsert = conn
+            .prepare_cached(
+                "INSERT INTO node_type_counts(node_type, nodes) VALUES (?1, ?2) \
+                 ON CONFLICT(node_type) DO UPDATE SET nodes = nodes + excluded.nodes",
+            )
+            .ctx(ctx, doing)?;
+        let mut emptied = false;
+        for (node_type, by) in self.changes.drain().filter(|(_, by)| *by != 0) {
+            upsert.execute(params![node_type, by]).ctx(ctx, doing)?;
+            emptied |= by < 0;
+        }
+        if emptied {
+            conn.prepare_cached("DELETE FROM node_type_counts WHERE nodes = 0")
+                .and_then(|mut s| s.execute([]))
+                .ctx(ctx, doing)?;
+        }
+        self.failed = false;
+        Ok(())
+    }
+}
+
 /// Deletes a name nothing refers to any more.
 const SWEEP_NAME: &str = "DELETE FROM names WHERE id = ?1 \
      AND NOT EXISTS (SELECT 1 FROM nodes WHERE id = ?1) \
@@ -142,6 +209,7 @@ pub(crate) struct W<'a> {
     ctx: &'a Ctx,
     orphans: &'a mut HashSet<i64>,
     search: &'a mut SearchWrites,
+    counts: &'a mut TypeCounts,
     /// The bulk load under way, if one is.
     bulk: Option<&'a mut BulkLoad>,
     prepared: [Option<CachedStatement<'a>>; STATEMENTS],
@@ -153,6 +221,7 @@ impl<'a> W<'a> {
         ctx: &'a Ctx,
         orphans: &'a mut HashSet<i64>,
         search: &'a mut SearchWrites,
+        counts: &'a mut TypeCounts,
         bulk: Option<&'a mut BulkLoad>,
     ) -> Self {
         Self {
@@ -160,6 +229,7 @@ impl<'a> W<'a> {
             ctx,
             orphans,
             search,
+            counts,
             bulk,
             prepared: Default::default(),
         }
@@ -261,10 +331,12 @@ impl<'a> W<'a> {
         self.put_one(node)
     }
 
-    /// Writes a node's row, index rows and search entry under the id of its name.
-    fn write_node(&mut self, id: i64, existed: bool, node: &Node) -> Result<()> {
+    /// Writes a node's row, index rows and search entry under the id of its name;
+    /// `old_type`: the type of the node it replaces, if one had the name.
+    fn write_node(&mut self, id: i64, old_type: Option<&str>, node: &Node) -> Result<()> {
         let subject = || node_subject(&node.name);
         let doing = || format!("writing {} into table nodes", subject());
+        let existed = old_type.is_some();
         if existed {
             // An update: clear the node's index rows; its old dependencies may now
             // be unreferenced.
@@ -289,13 +361,18 @@ impl<'a> W<'a> {
                 meta.created_at.as_micros(),
                 meta.updated_at.as_micros(),
                 version_to_sql(meta.version, subject)?,
-                to_json(&node.observations, subject)?,
+                list_to_json(&node.observations, subject)?,
                 to_json(&node.attributes, subject)?,
-                to_json(&meta.tags, subject)?,
-                to_json(&node.dependencies, subject)?,
+                list_to_json(&meta.tags, subject)?,
+                list_to_json(&node.dependencies, subject)?,
             ],
             doing,
         )?;
+        // Counted once the row is written (a failed statement changed nothing).
+        if let Some(old) = old_type {
+            self.counts.add(old, -1);
+        }
+        self.counts.add(&node.node_type, 1);
         // Indexed for search later, with others (`search::STALE_DDL`).
         self.search.mark(id);
         self.note_id(&node.name, id);
@@ -329,7 +406,7 @@ impl<'a> W<'a> {
     fn put_node_batches(&mut self, nodes: &[Node]) -> Result<()> {
         let mut chunks = nodes.chunks_exact(BATCH);
         for chunk in &mut chunks {
-            let distinct: HashSet<&str> = chunk.iter().map(|n| n.name.as_str()).collect();
+            let distinct: foldhash::HashSet<&str> = chunk.iter().map(|n| n.name.as_str()).collect();
             if distinct.len() < BATCH {
                 // The same name twice: one by one, so the last one wins.
                 chunk.iter().try_for_each(|node| self.put_one(node))?;
@@ -341,7 +418,7 @@ impl<'a> W<'a> {
             } else {
                 for node in chunk {
                     match fresh.get(node.name.as_str()) {
-                        Some(id) => self.write_node(*id, false, node)?,
+                        Some(id) => self.write_node(*id, None, node)?,
                         // Already named (an update, or a name referred to before):
                         None => self.put_one(node)?,
                     }
@@ -357,30 +434,43 @@ impl<'a> W<'a> {
     /// [`W::put_node`] without the batching of [`W::put_nodes`].
     fn put_one(&mut self, node: &Node) -> Result<()> {
         let (id, fresh) = self.intern(&node.name, true)?;
-        let existed = !fresh && {
-            let ctx = self.ctx;
-            self.stmt(S::NodeExists)?.exists([id]).ctx(ctx, || {
-                format!("looking up {} in table nodes", node_subject(&node.name))
-            })?
+        let old_type = if fresh {
+            None
+        } else {
+            self.node_type(id, &node.name)?
         };
-        self.write_node(id, existed, node)
+        self.write_node(id, old_type.as_deref(), node)
+    }
+
+    /// The type of the node with name id `id`, if there is one.
+    fn node_type(&mut self, id: i64, name: &str) -> Result<Option<String>> {
+        let ctx = self.ctx;
+        self.stmt(S::NodeType)?
+            .query_row([id], |row| row.get(0))
+            .optional()
+            .ctx(ctx, || {
+                format!("looking up {} in table nodes", node_subject(name))
+            })
     }
 
     /// Adds the names of a batch; the ids of those that were new.
-    fn insert_names<'n>(&mut self, chunk: &'n [Node]) -> Result<HashMap<&'n str, i64>> {
+    fn insert_names<'n>(&mut self, chunk: &'n [Node]) -> Result<foldhash::HashMap<&'n str, i64>> {
         let doing = || format!("recording {BATCH} names in table names");
-        let mut stmt = self
-            .conn
-            .prepare_cached(insert_names_sql())
-            .ctx(self.ctx, doing)?;
+        let ctx = self.ctx;
+        let stmt = self.stmt(S::InsertNames)?;
         let mut rows = stmt
             .query(params_from_iter(chunk.iter().map(|n| n.name.as_str())))
-            .ctx(self.ctx, doing)?;
-        let mut fresh = HashMap::with_capacity(BATCH);
-        while let Some(row) = rows.next().ctx(self.ctx, doing)? {
-            let id: i64 = row.get(0).ctx(self.ctx, doing)?;
-            let name: String = row.get(1).ctx(self.ctx, doing)?;
-            if let Some(node) = chunk.iter().find(|n| n.name == name) {
+            .ctx(ctx, doing)?;
+        let mut fresh = foldhash::HashMap::default();
+        while let Some(row) = rows.next().ctx(ctx, doing)? {
+            let id: i64 = row.get(0).ctx(ctx, doing)?;
+            let rusqlite::types::ValueRef::Text(name) = row.get_ref(1).ctx(ctx, doing)? else {
+                return Err(Error::backend(
+                    "sqlite",
+                    format!("{}: table names gave back a name that is not text", doing()),
+                ));
+            };
+            if let Some(node) = chunk.iter().find(|n| n.name.as_bytes() == name) {
                 fresh.insert(node.name.as_str(), id);
             }
         }
@@ -388,7 +478,7 @@ impl<'a> W<'a> {
     }
 
     /// Inserts a batch of nodes whose names were all new, with one statement.
-    fn insert_nodes(&mut self, chunk: &[Node], ids: &HashMap<&str, i64>) -> Result<()> {
+    fn insert_nodes(&mut self, chunk: &[Node], ids: &foldhash::HashMap<&str, i64>) -> Result<()> {
         let doing = || format!("writing {BATCH} nodes into table nodes");
         struct Row<'n> {
             id: i64,
@@ -411,10 +501,10 @@ impl<'a> W<'a> {
                 updated: meta.updated_at.as_micros(),
                 version: version_to_sql(meta.version, subject)?,
                 json: [
-                    to_json(&node.observations, subject)?,
+                    list_to_json(&node.observations, subject)?,
                     to_json(&node.attributes, subject)?,
-                    to_json(&meta.tags, subject)?,
-                    to_json(&node.dependencies, subject)?,
+                    list_to_json(&meta.tags, subject)?,
+                    list_to_json(&node.dependencies, subject)?,
                 ],
                 node,
             });
@@ -437,11 +527,12 @@ impl<'a> W<'a> {
                 &row.json[3],
             ]);
         }
-        self.conn
-            .prepare_cached(insert_nodes_sql())
-            .and_then(|mut s| s.execute(params_from_iter(values)))
-            .ctx(self.ctx, doing)?;
+        let ctx = self.ctx;
+        self.stmt(S::InsertNodes)?
+            .execute(params_from_iter(values))
+            .ctx(ctx, doing)?;
         for row in &rows {
+            self.counts.add(&row.node.node_type, 1);
             self.write_index_rows(row.id, row.node)?;
             self.search.mark(row.id);
             self.note_id(&row.node.name, row.id);
@@ -455,7 +546,7 @@ impl<'a> W<'a> {
             return Ok(false);
         };
         let ctx = self.ctx;
-        if !self.stmt(S::NodeExists)?.exists([id]).ctx(ctx, doing)? {
+        if !self.stmt(S::NodeType)?.exists([id]).ctx(ctx, doing)? {
             return Ok(false);
         }
         let deps = self.ids(S::OldDeps, id, doing)?;
@@ -466,10 +557,12 @@ impl<'a> W<'a> {
         let mut delta = Delta::default();
         search::unindex_node(self.conn, self.ctx, self.search, &mut delta, id)?;
         search::apply(self.conn, self.ctx, delta)?;
-        self.conn
-            .prepare_cached("DELETE FROM nodes WHERE id = ?1")
-            .and_then(|mut s| s.execute([id]))
+        let node_type: String = self
+            .conn
+            .prepare_cached("DELETE FROM nodes WHERE id = ?1 RETURNING node_type")
+            .and_then(|mut s| s.query_row([id], |row| row.get(0)))
             .ctx(ctx, doing)?;
+        self.counts.add(&node_type, -1);
         Ok(true)
     }
 

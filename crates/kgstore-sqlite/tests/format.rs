@@ -9,12 +9,13 @@ use std::path::Path;
 use common::{assert_error, error_of, options, raw, store, temp_db};
 use kgstore_core::events::{EventRead, ExpectedVersion, GroupOptions, Nack, NewEvent, ReadOptions};
 use kgstore_core::{
-    DocumentQuery, DocumentRead, Edge, ErrorKind, GraphRead, Node, RelationType, SearchQuery,
+    DocumentQuery, DocumentRead, Edge, ErrorKind, GraphRead, Node, OnDependents, RelationType,
+    SearchQuery,
 };
 use kgstore_sqlite::SqliteBackend;
 use kgstore_sqlite::schema::{
     APPLICATION_ID, COMPACT_EDGES_SINCE, EVENTS_SINCE, FORMAT_VERSION, NAMED_EDGES_SINCE,
-    NARROW_EVENTS_SINCE, PENDING_TERMS_SINCE, STALE_SEARCH_SINCE,
+    NARROW_EVENTS_SINCE, PENDING_TERMS_SINCE, STALE_SEARCH_SINCE, TYPE_COUNTS_SINCE,
 };
 use serde_json::json;
 
@@ -430,7 +431,7 @@ fn the_format_8_fixture_still_opens() {
     assert!(s.check().unwrap().is_ok());
 }
 
-/// Format 9 (current): the same content, each edge row carrying its ends' names
+/// Format 9: the same content, each edge row carrying its ends' names
 /// (which the migration from format 8 joins in from `names`).
 #[test]
 fn the_format_9_fixture_still_opens() {
@@ -456,6 +457,88 @@ fn the_format_9_fixture_still_opens() {
     let s = open_store(&path, false);
     assert_eq!(names(&path), expected);
     assert!(s.check().unwrap().is_ok());
+}
+
+/// Format 10 (current): the same content, the nodes counted by type in
+/// `node_type_counts` and no index of nodes by type.
+#[test]
+fn the_format_10_fixture_still_opens() {
+    assert_eq!(
+        type_counts(&fixture(TYPE_COUNTS_SINCE)),
+        [("crate".to_owned(), 3)]
+    );
+    check_event_store_fixture(TYPE_COUNTS_SINCE);
+}
+
+/// Migrating to format 10 counts the nodes already stored by type, drops the
+/// index by type, and the counts then follow every write, its own reads inside
+/// a transaction included; a read-only open of an older file counts its rows.
+#[test]
+fn format_10_counts_the_nodes_of_an_older_file_by_type() {
+    let (_dir, path) = copy_of(STALE_SEARCH_SINCE);
+    let before = std::fs::read(&path).unwrap();
+    let s = open_store(&path, true);
+    assert_eq!(s.count_nodes().unwrap(), 3);
+    assert_eq!(s.stats().unwrap().node_types["crate"], 3);
+    drop(s);
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "read-only changed it"
+    );
+    let s = open_store(&path, false);
+    assert_eq!(type_counts(&path), [("crate".to_owned(), 3)]);
+    let index: i64 = raw(&path)
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE name = 'nodes_by_type'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(index, 0);
+    s.write(|tx| {
+        tx.create_node(Node::new("tokio", "runtime")?)?;
+        let mut json = tx.get_node("serde_json")?;
+        json.node_type = "runtime".to_owned();
+        tx.update_node(json, None)?;
+        assert_eq!(tx.count_nodes()?, 4);
+        assert_eq!(tx.stats()?.node_types["runtime"], 2);
+        tx.delete_node("tokio", OnDependents::Refuse)?;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(
+        type_counts(&path),
+        [("crate".to_owned(), 2), ("runtime".to_owned(), 1)]
+    );
+    s.delete_node("serde_json", OnDependents::Detach).unwrap();
+    assert_eq!(type_counts(&path), [("crate".to_owned(), 2)]);
+    assert_eq!(s.count_nodes().unwrap(), 2);
+    assert!(s.check().unwrap().is_ok());
+    drop(s);
+    // A count that disagrees with the rows is found.
+    raw(&path)
+        .execute_batch("UPDATE node_type_counts SET nodes = 5")
+        .unwrap();
+    let report = store(&path).check().unwrap();
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.to_string().contains("node_type_counts")),
+        "{report:?}"
+    );
+}
+
+/// The rows of `node_type_counts`, in type order.
+fn type_counts(path: &Path) -> Vec<(String, i64)> {
+    raw(path)
+        .prepare("SELECT node_type, nodes FROM node_type_counts ORDER BY node_type")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
 }
 
 /// A fixture of format 4 or later, read-only (as it is) and then writable

@@ -38,7 +38,8 @@ fn a_node_changed_behind_the_index_is_reported_and_optimize_rebuilds_it() {
     assert!(s.check().unwrap().is_ok());
     index_now(&s, &path);
     // What a kgstore without search (format 1) would do to a migrated file:
-    // change and add nodes without touching the index.
+    // change and add nodes without touching the index (the node counts by type
+    // of format 10 are kept right, so that only the index is wrong).
     let conn = raw(&path);
     conn.execute_batch(
         "UPDATE nodes SET observations = '[\"Crossing the zebra\"]'
@@ -47,7 +48,9 @@ fn a_node_changed_behind_the_index_is_reported_and_optimize_rebuilds_it() {
          INSERT INTO nodes(id, node_type, created_at, updated_at, version, observations,
                            attributes, tags, dependencies)
            SELECT id, 'thing', 0, 0, 1, '[\"a zebra too\"]', '{}', '[]', '[]'
-           FROM names WHERE name = 'Ghost';",
+           FROM names WHERE name = 'Ghost';
+         INSERT INTO node_type_counts(node_type, nodes) VALUES ('thing', 1)
+           ON CONFLICT(node_type) DO UPDATE SET nodes = nodes + 1;",
     )
     .unwrap();
     drop(conn);

@@ -234,6 +234,53 @@ pub fn stats_count_by_type(f: Fixture) {
     assert_eq!(stats.relation_types.get("references"), Some(&1));
 }
 
+/// The counts by type follow updates that change a type, deletions and upserts,
+/// are seen by the writing transaction itself, and a rolled-back transaction
+/// changes none of them (SQLite keeps them in a table of their own from format 10).
+pub fn stats_follow_type_changes_deletions_and_rollbacks(f: Fixture) {
+    let s = &f.store;
+    things(s, &["a", "b", "c"]);
+    s.write(|tx| {
+        let mut b = tx.get_node("b")?;
+        b.node_type = "person".into();
+        tx.update_node(b, None)?;
+        tx.create_node(crate::Node::new("d", "person")?)?;
+        assert_eq!(tx.count_nodes()?, 4);
+        let stats = tx.stats()?;
+        assert_eq!(stats.node_types.get("thing"), Some(&2));
+        assert_eq!(stats.node_types.get("person"), Some(&2));
+        tx.delete_node("c", crate::OnDependents::Refuse)?;
+        Ok(())
+    })
+    .unwrap();
+    let stats = s.stats().unwrap();
+    assert_eq!(stats.nodes, 3);
+    assert_eq!(stats.node_types.get("thing"), Some(&1));
+    assert_eq!(stats.node_types.get("person"), Some(&2));
+    let outcome: crate::Result<()> = s.write(|tx| {
+        tx.delete_node("a", crate::OnDependents::Refuse)?;
+        tx.create_node(crate::Node::new("e", "robot")?)?;
+        assert_eq!(tx.stats()?.node_types.get("robot"), Some(&1));
+        Err(crate::Error::invalid_input(
+            "the test",
+            "rolled back on purpose",
+        ))
+    });
+    assert!(outcome.is_err());
+    assert_eq!(s.stats().unwrap(), stats);
+    // A type whose last node goes leaves the statistics.
+    s.delete_node("a", crate::OnDependents::Refuse).unwrap();
+    let stats = s.stats().unwrap();
+    assert_eq!(stats.node_types.get("thing"), None);
+    assert_eq!(stats.nodes, 2);
+    s.upsert_node(crate::Node::new("b", "thing").unwrap())
+        .unwrap();
+    let stats = s.stats().unwrap();
+    assert_eq!(stats.node_types.get("thing"), Some(&1));
+    assert_eq!(stats.node_types.get("person"), Some(&1));
+    assert_eq!(s.count_nodes().unwrap(), 2);
+}
+
 pub fn check_finds_healthy_store_healthy(f: Fixture) {
     let s = &f.store;
     chain(s);

@@ -255,7 +255,8 @@ macro_rules! __suite_graph {
             // graph algorithms
             traverse_reports_min_depths, traverse_respects_direction_relations_and_bidirectional,
             traverse_invalid_and_missing, shortest_path_fewest_hops, shortest_path_by_weight,
-            shortest_path_edge_cases, stats_count_by_type, check_finds_healthy_store_healthy,
+            shortest_path_edge_cases, stats_count_by_type,
+            stats_follow_type_changes_deletions_and_rollbacks, check_finds_healthy_store_healthy,
             overrides_agree_with_reference_algorithms,
             neighbours_and_reach_by_direction_relation_and_bidirectional,
             neighbours_and_reach_agree_with_reference_algorithms,
