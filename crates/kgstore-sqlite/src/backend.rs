@@ -68,7 +68,7 @@ pub struct SqliteBackend {
     writer_free: Condvar,
     /// Set while the writer connection should be replaced by a fresh one at the
     /// end of the next write transaction (a replacement failed, the open
-    /// migrated the file, or a bulk load grew its page cache): see
+    /// migrated the file, or a bulk load turned its foreign key checks off): see
     /// [`SqliteBackend::release_writer_after`].
     writer_grown: AtomicBool,
     /// Set when this handle last saw [`crate::search::STALE_BATCH`] or more nodes
@@ -1119,12 +1119,12 @@ impl WriteTxn for SqliteWrite<'_> {
     }
 
     /// Drops the edges' secondary indexes until [`WriteTxn::bulk_load_end`], keeps
-    /// the ids of the names the load writes for its edges' endpoints, and lets the
-    /// connection's page cache hold the whole load (`write::BULK_CACHE_KIB`).
+    /// the ids of the names the load writes for its edges' endpoints, and checks no
+    /// foreign keys until its end (core checked every reference).
     fn bulk_load_begin(&mut self) -> Result<()> {
         if self.bulk.is_none() {
-            // The load grows the connection's page cache: a fresh connection
-            // replaces it after this transaction, committed or not.
+            // The load turns foreign key checks off on this connection: a fresh
+            // one replaces it after this transaction, committed or not.
             self.backend.writer_grown.store(true, Ordering::Relaxed);
             self.w()?.bulk_load_begin()?;
             self.bulk = Some(BulkLoad::default());

@@ -126,10 +126,6 @@ pub(crate) struct BulkLoad {
     ids: foldhash::HashMap<String, i64>,
 }
 
-/// The page cache of the writer connection during a bulk load, in KiB (its pages
-/// are allocated as the load needs them).
-pub(crate) const BULK_CACHE_KIB: i64 = 262_144;
-
 /// Deletes a name nothing refers to any more.
 const SWEEP_NAME: &str = "DELETE FROM names WHERE id = ?1 \
      AND NOT EXISTS (SELECT 1 FROM nodes WHERE id = ?1) \
@@ -171,18 +167,12 @@ impl<'a> W<'a> {
     /// edges' secondary indexes go (built again by [`W::bulk_load_end`]; a rollback
     /// brings them back as they were).
     ///
-    /// The connection's page cache grows to [`BULK_CACHE_KIB`] for the load, so
-    /// that its pages stay in memory until the commit writes them once, instead of
-    /// spilling into the write-ahead log and being read back from it (the index
-    /// builds at the end read every edge again). The caller replaces the
-    /// connection after the transaction, which gives back the memory.
-    ///
     /// Foreign keys are not enforced while it runs: core's bulk import has checked
     /// every reference in memory (an edge's endpoints, a dependency, among the
     /// imported names), and the ids it writes are those its own inserts returned,
     /// so each check would be two B-tree seeks per edge that cannot fail.
     /// [`W::bulk_load_end`] enforces them again (as does the fresh connection that
-    /// replaces this one after a rollback).
+    /// replaces this one after the transaction, committed or rolled back).
     pub fn bulk_load_begin(&mut self) -> Result<()> {
         self.conn
             .set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_FKEY, false)
@@ -190,10 +180,7 @@ impl<'a> W<'a> {
                 "turning foreign key checks off for a bulk load".to_owned()
             })?;
         self.conn
-            .execute_batch(&format!(
-                "PRAGMA cache_size = -{BULK_CACHE_KIB}; {}",
-                crate::schema::DROP_EDGE_INDEXES
-            ))
+            .execute_batch(crate::schema::DROP_EDGE_INDEXES)
             .ctx(self.ctx, || {
                 "dropping the indexes of table edges for a bulk load".to_owned()
             })
