@@ -164,6 +164,10 @@ impl std::fmt::Display for Problem {
     }
 }
 
+/// Items per page of the default [`ReadTxn::for_each_node`] and
+/// [`ReadTxn::for_each_edge`].
+const WHOLE_SCAN_PAGE: usize = 1000;
+
 /// Reads on one consistent snapshot.
 ///
 /// Orders are part of the contract: nodes by name, edges by [`EdgeKey`] (byte
@@ -190,6 +194,44 @@ pub trait ReadTxn {
         after: Option<&EdgeKey>,
         limit: usize,
     ) -> Result<Vec<Edge>>;
+
+    /// Calls `each` with every node, by name: a whole listing, as the pages of
+    /// [`ReadTxn::scan_nodes`] give it (the default reads such pages). A backend
+    /// may override it with one ordered scan, building one node at a time. An
+    /// error of `each` ends the scan and is returned.
+    fn for_each_node(&self, each: &mut dyn FnMut(&Node) -> Result<()>) -> Result<()> {
+        let all = NodeFilter::default();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.scan_nodes(&all, after.as_deref(), WHOLE_SCAN_PAGE)?;
+            for node in &page {
+                each(node)?;
+            }
+            match page.last() {
+                Some(last) if page.len() == WHOLE_SCAN_PAGE => after = Some(last.name.clone()),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Calls `each` with every edge, by key: a whole listing, as the pages of
+    /// [`ReadTxn::scan_edges`] give it (the default reads such pages). A backend
+    /// may override it with one ordered scan, building one edge at a time. An
+    /// error of `each` ends the scan and is returned.
+    fn for_each_edge(&self, each: &mut dyn FnMut(&Edge) -> Result<()>) -> Result<()> {
+        let all = EdgeFilter::default();
+        let mut after: Option<EdgeKey> = None;
+        loop {
+            let page = self.scan_edges(&all, after.as_ref(), WHOLE_SCAN_PAGE)?;
+            for edge in &page {
+                each(edge)?;
+            }
+            match page.last() {
+                Some(last) if page.len() == WHOLE_SCAN_PAGE => after = Some(last.key()),
+                _ => return Ok(()),
+            }
+        }
+    }
 
     /// The edges stored leaving (`Out`), arriving at (`In`) or touching (`Both`, a
     /// self-loop once) the node, with one of `relations` (any if empty), by key.

@@ -67,8 +67,9 @@ pub struct SqliteBackend {
     writer: Mutex<WriterSlot>,
     writer_free: Condvar,
     /// Set while the writer connection should be replaced by a fresh one at the
-    /// end of the next write transaction (a replacement failed, or the open
-    /// migrated the file): see [`SqliteBackend::release_writer_after`].
+    /// end of the next write transaction (a replacement failed, the open
+    /// migrated the file, or a bulk load turned its foreign key checks off): see
+    /// [`SqliteBackend::release_writer_after`].
     writer_grown: AtomicBool,
     /// Set when this handle last saw [`crate::search::STALE_BATCH`] or more nodes
     /// waiting to be indexed for search (a load committed, or the open found
@@ -828,6 +829,14 @@ macro_rules! read_txn_via_sql {
                 self.q()?.scan_edges(filter, after, limit)
             }
 
+            fn for_each_node(&self, each: &mut dyn FnMut(&Node) -> Result<()>) -> Result<()> {
+                self.q()?.for_each_node(each)
+            }
+
+            fn for_each_edge(&self, each: &mut dyn FnMut(&Edge) -> Result<()>) -> Result<()> {
+                self.q()?.for_each_edge(each)
+            }
+
             fn edges_of(
                 &self,
                 name: &str,
@@ -1133,10 +1142,14 @@ impl WriteTxn for SqliteWrite<'_> {
         Some(self)
     }
 
-    /// Drops the edges' secondary indexes until [`WriteTxn::bulk_load_end`], and
-    /// keeps the ids of the names the load writes for its edges' endpoints.
+    /// Drops the edges' secondary indexes until [`WriteTxn::bulk_load_end`], keeps
+    /// the ids of the names the load writes for its edges' endpoints, and checks no
+    /// foreign keys until its end (core checked every reference).
     fn bulk_load_begin(&mut self) -> Result<()> {
         if self.bulk.is_none() {
+            // The load turns foreign key checks off on this connection: a fresh
+            // one replaces it after this transaction, committed or not.
+            self.backend.writer_grown.store(true, Ordering::Relaxed);
             self.w()?.bulk_load_begin()?;
             self.bulk = Some(BulkLoad::default());
         }

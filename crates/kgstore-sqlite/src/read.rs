@@ -268,6 +268,36 @@ impl<'a> Q<'a> {
         Ok(out)
     }
 
+    /// Every node by name with one statement (one pass over `names` in order),
+    /// each built and handed to `each` in turn.
+    pub fn for_each_node(&self, each: &mut dyn FnMut(&Node) -> Result<()>) -> Result<()> {
+        let sql = node_scan_sql(&NodeFilter::default(), None, None);
+        let doing = || "listing nodes from table nodes".to_owned();
+        let mut stmt = self.conn.prepare_cached(&sql.text).ctx(self.ctx, doing)?;
+        let mut rows = stmt
+            .query(params_from_iter(sql.params.iter()))
+            .ctx(self.ctx, doing)?;
+        while let Some(row) = rows.next().ctx(self.ctx, doing)? {
+            each(&node_from_row(row, self.ctx)?)?;
+        }
+        Ok(())
+    }
+
+    /// Every edge by key with one statement (one pass over `names` in order and
+    /// each name's edges), each built and handed to `each` in turn.
+    pub fn for_each_edge(&self, each: &mut dyn FnMut(&Edge) -> Result<()>) -> Result<()> {
+        let sql = edge_scan_sql(&EdgeFilter::default(), None, None);
+        let doing = || "listing edges from table edges".to_owned();
+        let mut stmt = self.conn.prepare_cached(&sql.text).ctx(self.ctx, doing)?;
+        let mut rows = stmt
+            .query(params_from_iter(sql.params.iter()))
+            .ctx(self.ctx, doing)?;
+        while let Some(row) = rows.next().ctx(self.ctx, doing)? {
+            each(&edge_from_row(row, self.ctx)?)?;
+        }
+        Ok(())
+    }
+
     pub fn edges_of(
         &self,
         name: &str,

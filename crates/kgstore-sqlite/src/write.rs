@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use kgstore_core::{Edge, EdgeKey, Error, Node, Result, SchemaTarget};
+use rusqlite::config::DbConfig;
 use rusqlite::types::ToSql;
 use rusqlite::{CachedStatement, Connection, OptionalExtension, params, params_from_iter};
 use serde_json::Value;
@@ -238,7 +239,19 @@ impl<'a> W<'a> {
     /// Starts a bulk load into a transaction that holds no node and no edge: the
     /// edges' secondary indexes go (built again by [`W::bulk_load_end`]; a rollback
     /// brings them back as they were).
+    ///
+    /// Foreign keys are not enforced while it runs: core's bulk import has checked
+    /// every reference in memory (an edge's endpoints, a dependency, among the
+    /// imported names), and the ids it writes are those its own inserts returned,
+    /// so each check would be two B-tree seeks per edge that cannot fail.
+    /// [`W::bulk_load_end`] enforces them again (as does the fresh connection that
+    /// replaces this one after the transaction, committed or rolled back).
     pub fn bulk_load_begin(&mut self) -> Result<()> {
+        self.conn
+            .set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_FKEY, false)
+            .ctx(self.ctx, || {
+                "turning foreign key checks off for a bulk load".to_owned()
+            })?;
         self.conn
             .execute_batch(crate::schema::DROP_EDGE_INDEXES)
             .ctx(self.ctx, || {
@@ -246,8 +259,14 @@ impl<'a> W<'a> {
             })
     }
 
-    /// Ends a bulk load: builds the edges' secondary indexes again, each by one sort.
+    /// Ends a bulk load: enforces foreign keys again and builds the edges'
+    /// secondary indexes again, each by one sort.
     pub fn bulk_load_end(&mut self) -> Result<()> {
+        self.conn
+            .set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_FKEY, true)
+            .ctx(self.ctx, || {
+                "turning foreign key checks back on after a bulk load".to_owned()
+            })?;
         self.conn
             .execute_batch(crate::schema::edge_indexes!())
             .ctx(self.ctx, || {

@@ -493,3 +493,44 @@ fn a_bulk_import_builds_the_edge_indexes_at_its_end_and_a_failed_one_keeps_them(
         assert!(incoming.iter().any(|i| i.key() == e.key()), "{}", e.key());
     }
 }
+
+/// A bulk load turns foreign key enforcement off on the writer connection while it
+/// runs (core checked every reference): after it, committed or rolled back, the
+/// writer enforces them again.
+#[test]
+fn foreign_keys_are_enforced_again_after_a_bulk_load_committed_or_not() {
+    let (_dir, path) = temp_db();
+    let backend = SqliteBackend::open(&path, options()).unwrap();
+    let nodes: Vec<Node> = (0..40)
+        .map(|i| Node::new(format!("n{i:02}"), "thing").unwrap())
+        .collect();
+    let edges: Vec<Edge> = (0..39)
+        .map(|i| {
+            Edge::new(
+                format!("n{i:02}"),
+                RelationType::Calls,
+                format!("n{:02}", i + 1),
+            )
+            .unwrap()
+        })
+        .collect();
+    for commit in [false, true] {
+        let mut tx = backend.begin_write().unwrap();
+        tx.bulk_load_begin().unwrap();
+        tx.put_nodes(&nodes).unwrap();
+        tx.put_edges(&edges).unwrap();
+        if commit {
+            tx.bulk_load_end().unwrap();
+            tx.commit().unwrap();
+        } else {
+            drop(tx);
+        }
+        let writer = backend.settings().unwrap().writer.unwrap();
+        assert!(writer.foreign_keys, "commit: {commit}");
+    }
+    let s = Store::new(backend);
+    assert_eq!(s.count_nodes().unwrap(), 40);
+    assert_eq!(s.count_edges().unwrap(), 39);
+    let report = s.check().unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+}

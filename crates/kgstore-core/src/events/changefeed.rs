@@ -265,6 +265,12 @@ impl ReadTxn for Recorder<'_> {
     ) -> Result<Vec<Edge>> {
         self.inner.scan_edges(f, after, limit)
     }
+    fn for_each_node(&self, each: &mut dyn FnMut(&Node) -> Result<()>) -> Result<()> {
+        self.inner.for_each_node(each)
+    }
+    fn for_each_edge(&self, each: &mut dyn FnMut(&Edge) -> Result<()>) -> Result<()> {
+        self.inner.for_each_edge(each)
+    }
     fn edges_of(&self, name: &str, d: Direction, r: &[RelationType]) -> Result<Vec<Edge>> {
         self.inner.edges_of(name, d, r)
     }

@@ -115,6 +115,20 @@ pub trait GraphRead {
         Ok(Page { items, next_cursor })
     }
 
+    /// Calls `each` with every node, by name, all from one read: what pages of
+    /// [`GraphRead::list_nodes`] without a filter give, in one ordered scan
+    /// where the backend has one (SQLite), one node in memory at a time. An
+    /// error of `each` ends the scan and is returned.
+    fn each_node(&self, mut each: impl FnMut(&Node) -> Result<()>) -> Result<()> {
+        self.with_reader(|r| r.for_each_node(&mut each))
+    }
+
+    /// Calls `each` with every edge, by key, all from one read (see
+    /// [`GraphRead::each_node`]).
+    fn each_edge(&self, mut each: impl FnMut(&Edge) -> Result<()>) -> Result<()> {
+        self.with_reader(|r| r.for_each_edge(&mut each))
+    }
+
     /// One page of a ranked full-text search; see [`crate::search`] and `docs/search.md`.
     ///
     /// Hits holding the query's words come first, by BM25F score (highest

@@ -194,6 +194,13 @@ macro_rules! forward_reads {
             ) -> Result<Vec<Edge>> {
                 self.inner.scan_edges(filter, after, limit)
             }
+            fn for_each_node(&self, each: &mut dyn FnMut(&Node) -> Result<()>) -> Result<()> {
+                self.plan.read("scan_nodes")?;
+                self.inner.for_each_node(each)
+            }
+            fn for_each_edge(&self, each: &mut dyn FnMut(&Edge) -> Result<()>) -> Result<()> {
+                self.inner.for_each_edge(each)
+            }
             fn edges_of(
                 &self,
                 name: &str,

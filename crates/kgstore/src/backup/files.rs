@@ -16,6 +16,8 @@ pub(crate) struct HashingWriter {
     out: BufWriter<File>,
     hasher: Sha256,
     size: u64,
+    /// The line being encoded ([`HashingWriter::write_json_line`]).
+    line: Vec<u8>,
 }
 
 impl HashingWriter {
@@ -33,6 +35,7 @@ impl HashingWriter {
             out: BufWriter::with_capacity(1 << 16, file),
             hasher: Sha256::new(),
             size: 0,
+            line: Vec::new(),
         })
     }
 
@@ -46,15 +49,22 @@ impl HashingWriter {
     }
 
     /// Writes a value as one line of compact JSON.
+    /// The line is encoded into a buffer kept from line to line.
     pub(crate) fn write_json_line(&mut self, value: &impl serde::Serialize) -> Result<()> {
-        let mut line = serde_json::to_vec(value).map_err(|e| {
-            Error::backend(
-                "backup",
-                format!("cannot encode a line of {}: {e}", self.name),
-            )
-        })?;
+        let mut line = std::mem::take(&mut self.line);
+        line.clear();
+        let encoded = serde_json::to_writer(&mut line, value);
         line.push(b'\n');
-        self.write_bytes(&line)
+        let outcome = encoded
+            .map_err(|e| {
+                Error::backend(
+                    "backup",
+                    format!("cannot encode a line of {}: {e}", self.name),
+                )
+            })
+            .and_then(|()| self.write_bytes(&line));
+        self.line = line;
+        outcome
     }
 
     /// Writes a value as pretty JSON followed by a newline.
@@ -73,6 +83,7 @@ impl HashingWriter {
             out,
             hasher,
             size,
+            line: _,
         } = self;
         let file = out
             .into_inner()

@@ -29,9 +29,7 @@ mod verify;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use kgstore_core::{
-    EdgeFilter, Error, GraphRead, NodeFilter, PageRequest, Result, SchemaTarget, Store, Timestamp,
-};
+use kgstore_core::{Error, GraphRead, Result, SchemaTarget, Store, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -88,8 +86,8 @@ pub fn data_files(version: u32) -> Vec<&'static str> {
         .collect()
 }
 
-/// Items read or written per page.
-const PAGE: usize = 1000;
+/// Items written between two progress reports.
+const PAGE: u64 = 1000;
 
 /// What a backup holds and how to check it: the last file written.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,7 +161,8 @@ pub fn backup(store: &Store, dest: &Path) -> Result<Manifest> {
 ///
 /// Everything comes from one read snapshot, so writers may go on meanwhile and
 /// the backup still shows the store at one instant. Memory use does not grow
-/// with the store: nodes and edges are streamed a page at a time. The data files
+/// with the store: nodes and edges are streamed one at a time, each file from
+/// one ordered scan of the snapshot. The data files
 /// are written into a temporary sibling folder, synced, and the folder renamed
 /// into place; the manifest is written last, so an interrupted backup never
 /// leaves a folder that verifies.
@@ -255,44 +254,45 @@ fn write_data_files(
     let mut counts = Counts::default();
     let mut entries = Vec::new();
 
+    // One ordered scan per file (`GraphRead::each_node`), progress every PAGE items.
     let mut out = HashingWriter::create(folder, NODES_FILE)?;
-    let mut page = PageRequest::first(PAGE);
-    loop {
-        let got = snapshot.list_nodes(&NodeFilter::default(), &page)?;
-        for node in &got.items {
-            out.write_json_line(node)?;
-            counts.nodes += 1;
+    snapshot.each_node(|node| {
+        out.write_json_line(node)?;
+        counts.nodes += 1;
+        if counts.nodes.is_multiple_of(PAGE) {
+            progress(Progress {
+                phase: Phase::Nodes,
+                done: counts.nodes,
+                total: total_nodes,
+            });
         }
-        progress(Progress {
-            phase: Phase::Nodes,
-            done: counts.nodes,
-            total: total_nodes,
-        });
-        match got.next_cursor {
-            Some(cursor) => page = page.after(Some(cursor)),
-            None => break,
-        }
-    }
+        Ok(())
+    })?;
+    progress(Progress {
+        phase: Phase::Nodes,
+        done: counts.nodes,
+        total: total_nodes,
+    });
     entries.push(out.finish()?);
 
     let mut out = HashingWriter::create(folder, EDGES_FILE)?;
-    let mut page = PageRequest::first(PAGE);
-    loop {
-        let got = snapshot.list_edges(&EdgeFilter::default(), &page)?;
-        for edge in &got.items {
-            out.write_json_line(edge)?;
-            counts.edges += 1;
+    snapshot.each_edge(|edge| {
+        out.write_json_line(edge)?;
+        counts.edges += 1;
+        if counts.edges.is_multiple_of(PAGE) {
+            progress(Progress {
+                phase: Phase::Edges,
+                done: counts.edges,
+                total: total_edges,
+            });
         }
-        progress(Progress {
-            phase: Phase::Edges,
-            done: counts.edges,
-            total: total_edges,
-        });
-        match got.next_cursor {
-            Some(cursor) => page = page.after(Some(cursor)),
-            None => break,
-        }
-    }
+        Ok(())
+    })?;
+    progress(Progress {
+        phase: Phase::Edges,
+        done: counts.edges,
+        total: total_edges,
+    });
     entries.push(out.finish()?);
 
     let schemas: Vec<SchemaEntry> = snapshot
