@@ -658,6 +658,15 @@ impl WriteTxn for MemoryWrite<'_> {
         nodes.iter().try_for_each(|node| self.put_node(node))
     }
 
+    /// Collected as given during a bulk load.
+    fn put_owned_nodes(&mut self, nodes: Vec<Node>) -> Result<()> {
+        if let Some(bulk) = self.collecting() {
+            bulk.nodes.extend(nodes);
+            return Ok(());
+        }
+        self.put_nodes(&nodes)
+    }
+
     fn delete_node(&mut self, name: &str) -> Result<bool> {
         if !self.view().contains_node(name)? {
             return Ok(false);
@@ -689,6 +698,15 @@ impl WriteTxn for MemoryWrite<'_> {
         }
         self.own_state().put_edges(edges);
         Ok(())
+    }
+
+    /// Collected as given during a bulk load.
+    fn put_owned_edges(&mut self, edges: Vec<Edge>) -> Result<()> {
+        if let Some(bulk) = self.collecting() {
+            bulk.edges.extend(edges);
+            return Ok(());
+        }
+        self.put_edges(&edges)
     }
 
     /// Starts collecting the import's nodes and edges (see [`Loaded`]), on the
