@@ -445,6 +445,20 @@ pub trait WriteTxn: ReadTxn {
     /// Removes an edge; whether it existed.
     fn delete_edge(&mut self, key: &EdgeKey) -> Result<bool>;
 
+    /// [`put_nodes`](Self::put_nodes) with nodes the caller gives up: a backend
+    /// that keeps them whole (in memory) may take them without a copy. The
+    /// default puts them by reference.
+    fn put_owned_nodes(&mut self, nodes: Vec<Node>) -> Result<()> {
+        self.put_nodes(&nodes)
+    }
+
+    /// [`put_edges`](Self::put_edges) with edges the caller gives up (see
+    /// [`put_owned_nodes`](Self::put_owned_nodes)). The default puts them by
+    /// reference.
+    fn put_owned_edges(&mut self, edges: Vec<Edge>) -> Result<()> {
+        self.put_edges(&edges)
+    }
+
     /// A bulk import begins ([`BulkImport`](crate::BulkImport)): the transaction holds
     /// no node and no edge, and until [`bulk_load_end`](Self::bulk_load_end) it is
     /// given only new nodes (`put_nodes`, each name once) and then new edges

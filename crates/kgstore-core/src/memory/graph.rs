@@ -390,6 +390,29 @@ impl GraphState {
         }
     }
 
+    /// This state with `nodes` and then `edges` put, the same as putting them one
+    /// by one (of two with one name or key, the later is kept). A state that holds
+    /// no name (no node, no edge; a new store, or one a bulk import starts from) is
+    /// built at once as by [`GraphState::build`], keeping its schemas and events;
+    /// any other takes them one at a time.
+    pub fn load(self, nodes: Vec<Node>, edges: Vec<Edge>) -> Self {
+        if !self.graph.names.is_empty() {
+            let mut state = self;
+            for node in nodes {
+                state.put_node(node);
+            }
+            state.put_edges(&edges);
+            return state;
+        }
+        let mut old = Arc::unwrap_or_clone(self.graph);
+        let schemas = std::mem::take(&mut old.schemas);
+        let mut graph = Graph::build(nodes, edges, schemas);
+        graph.events = std::mem::take(&mut old.events);
+        Self {
+            graph: Arc::new(graph),
+        }
+    }
+
     fn graph_mut(&mut self) -> &mut Graph {
         Arc::make_mut(&mut self.graph)
     }
@@ -825,32 +848,28 @@ impl Graph {
         };
         // Relations numbered in name order, so that edges given in key order
         // (a load, a snapshot) are in order as numbers too.
-        let mut relations: Vec<&RelationType> = Vec::new();
+        let mut relations: foldhash::HashMap<&str, &RelationType> = foldhash::HashMap::default();
         for edge in &edges {
-            if relations.last() != Some(&&edge.relation_type)
-                && !relations.contains(&&edge.relation_type)
-            {
-                relations.push(&edge.relation_type);
-            }
+            relations
+                .entry(edge.relation_type.as_str())
+                .or_insert(&edge.relation_type);
         }
+        let mut relations: Vec<&RelationType> = relations.into_values().collect();
         relations.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-        let rels: Vec<(RelationType, Rel)> = relations
+        // Each relation's id by its name (looked up once an edge, by hash).
+        let rels: foldhash::HashMap<String, Rel> = relations
             .into_iter()
-            .map(|r| (r.clone(), graph.intern_relation(r)))
+            .map(|r| (r.as_str().to_owned(), graph.intern_relation(r)))
             .collect();
         // Edges as numbers, sorted by key as numbers; of two with one key the later.
         let mut numbered: Vec<(Key, EdgeData)> = Vec::with_capacity(edges.len());
-        let mut last = 0;
         for edge in edges {
             let from = id_of(&edge.from, &mut names);
             let to = id_of(&edge.to, &mut names);
-            if rels.get(last).is_none_or(|(r, _)| *r != edge.relation_type) {
-                last = rels
-                    .iter()
-                    .position(|(r, _)| *r == edge.relation_type)
-                    .unwrap_or_default();
-            }
-            let rel = rels.get(last).map_or(0, |(_, rel)| *rel);
+            let rel = rels
+                .get(edge.relation_type.as_str())
+                .copied()
+                .unwrap_or_default();
             numbered.push(((from, rel, to), EdgeData::from_owned(edge)));
         }
         if !numbered.is_sorted_by_key(|(key, _)| *key) {

@@ -31,52 +31,59 @@ pub use graph::GraphState;
 /// a plain [`GraphState`] keeps no events of its own as a [`ReadTxn`]. With
 /// `documents: field`, the type's documents are that field's (a
 /// [`DocRead`](crate::documents::DocRead)). Instead of a field, `fn method` forwards
-/// to what `self.method()` returns (a `&GraphState` made on demand, say).
+/// to what `self.method()` returns (a `&GraphState` made on demand, say); then
+/// `schemas: fn other` sends the reads of the schemas and the events to what
+/// `self.other()` returns instead (a state that holds them already while the
+/// nodes and edges are still being gathered, say).
 ///
 /// ```ignore
 /// kgstore_core::delegate_read_txn!(MyWriteTxn<'_>, state);
 /// kgstore_core::delegate_read_txn!(MyReadTxn, state, events);
 /// kgstore_core::delegate_read_txn!(MyWriteTxn<'_>, state, events, documents: docs);
 /// kgstore_core::delegate_read_txn!(MyWriteTxn<'_>, fn view, events, documents: docs);
+/// kgstore_core::delegate_read_txn!(MyWriteTxn<'_>, fn view, schemas: fn settled, events);
 /// ```
 #[macro_export]
 macro_rules! delegate_read_txn {
+    ($ty:ty, fn $method:ident, schemas: fn $settled:ident $($rest:tt)*) => {
+        $crate::delegate_read_txn!(@arms $ty, [this => this.$method(), this.$settled()] $($rest)*);
+    };
     ($ty:ty, fn $method:ident $($rest:tt)*) => {
-        $crate::delegate_read_txn!(@arms $ty, [this => this.$method()] $($rest)*);
+        $crate::delegate_read_txn!(@arms $ty, [this => this.$method(), this.$method()] $($rest)*);
     };
     ($ty:ty, $field:ident $($rest:tt)*) => {
-        $crate::delegate_read_txn!(@arms $ty, [this => &this.$field] $($rest)*);
+        $crate::delegate_read_txn!(@arms $ty, [this => &this.$field, &this.$field] $($rest)*);
     };
-    (@arms $ty:ty, [$this:ident => $get:expr], events, documents: $docs:ident) => {
-        $crate::delegate_read_txn!(@impl $ty, [$this => $get],
+    (@arms $ty:ty, [$this:ident => $get:expr, $settled:expr], events, documents: $docs:ident) => {
+        $crate::delegate_read_txn!(@impl $ty, [$this => $get, $settled],
             fn events(&self) -> Option<&dyn $crate::events::EventLogRead> {
                 let $this = self;
-                Some(($get).event_state())
+                Some(($settled).event_state())
             }
             fn documents(&self) -> Option<&dyn $crate::documents::DocRead> {
                 Some(&self.$docs)
             }
         );
     };
-    (@arms $ty:ty, [$this:ident => $get:expr], events) => {
-        $crate::delegate_read_txn!(@impl $ty, [$this => $get],
+    (@arms $ty:ty, [$this:ident => $get:expr, $settled:expr], events) => {
+        $crate::delegate_read_txn!(@impl $ty, [$this => $get, $settled],
             fn events(&self) -> Option<&dyn $crate::events::EventLogRead> {
                 let $this = self;
-                Some(($get).event_state())
+                Some(($settled).event_state())
             }
         );
     };
-    (@arms $ty:ty, [$this:ident => $get:expr], documents: $docs:ident) => {
-        $crate::delegate_read_txn!(@impl $ty, [$this => $get],
+    (@arms $ty:ty, [$this:ident => $get:expr, $settled:expr], documents: $docs:ident) => {
+        $crate::delegate_read_txn!(@impl $ty, [$this => $get, $settled],
             fn documents(&self) -> Option<&dyn $crate::documents::DocRead> {
                 Some(&self.$docs)
             }
         );
     };
-    (@arms $ty:ty, [$this:ident => $get:expr]) => {
-        $crate::delegate_read_txn!(@impl $ty, [$this => $get],);
+    (@arms $ty:ty, [$this:ident => $get:expr, $settled:expr]) => {
+        $crate::delegate_read_txn!(@impl $ty, [$this => $get, $settled],);
     };
-    (@impl $ty:ty, [$this:ident => $get:expr], $($extra:item)*) => {
+    (@impl $ty:ty, [$this:ident => $get:expr, $settled:expr], $($extra:item)*) => {
         impl $crate::ReadTxn for $ty {
             $($extra)*
             fn get_node(&self, name: &str) -> $crate::Result<Option<$crate::Node>> {
@@ -159,12 +166,12 @@ macro_rules! delegate_read_txn {
                 &self,
                 target: &$crate::SchemaTarget,
             ) -> $crate::Result<Option<$crate::serde_json::Value>> {
-                $crate::ReadTxn::get_schema({ let $this = self; $get }, target)
+                $crate::ReadTxn::get_schema({ let $this = self; $settled }, target)
             }
             fn list_schemas(
                 &self,
             ) -> $crate::Result<Vec<($crate::SchemaTarget, $crate::serde_json::Value)>> {
-                $crate::ReadTxn::list_schemas({ let $this = self; $get })
+                $crate::ReadTxn::list_schemas({ let $this = self; $settled })
             }
             fn contains_node(&self, name: &str) -> $crate::Result<bool> {
                 $crate::ReadTxn::contains_node({ let $this = self; $get }, name)
@@ -441,6 +448,7 @@ impl Backend for MemoryBackend {
             own: false,
             pending: Vec::new(),
             view: OnceLock::new(),
+            bulk: None,
             _guard: guard,
         }))
     }
@@ -519,14 +527,42 @@ struct MemoryWrite<'a> {
     own: bool,
     /// Writes not applied to `state` yet (never once `own`).
     pending: Vec<Op>,
-    /// `state` with `pending` applied, made by the first read that needs it.
+    /// `state` with `pending` (or `bulk`) applied, made by the first read that needs it.
     view: OnceLock<GraphState>,
+    /// A bulk import's nodes and edges, collected until it ends (see [`Loaded`]).
+    bulk: Option<Loaded>,
     _guard: GateGuard<'a>,
+}
+
+/// The nodes and edges of a bulk import
+/// ([`WriteTxn::bulk_load_begin`]), collected as they come and put into the
+/// transaction's own copy of the state (empty of nodes and edges) at once when
+/// it ends, by [`GraphState::load`]: each table is then built once from sorted
+/// input instead of one persistent-map insert per item. Any other write or
+/// edge put after a read that had to see them ends the collecting early
+/// (putting what was collected), so that every write and read stays what it
+/// would be without it.
+#[derive(Default)]
+struct Loaded {
+    nodes: Vec<Node>,
+    edges: Vec<Edge>,
 }
 
 impl MemoryWrite<'_> {
     /// What the transaction's reads see: its state with every write applied.
     fn view(&self) -> &GraphState {
+        if let Some(bulk) = &self.bulk {
+            if bulk.nodes.is_empty() && bulk.edges.is_empty() {
+                return &self.state;
+            }
+            // A read in the middle of a bulk import (the store makes none on the
+            // graph): the collected items put into a copy.
+            return self.view.get_or_init(|| {
+                self.state
+                    .clone()
+                    .load(bulk.nodes.clone(), bulk.edges.clone())
+            });
+        }
         if self.pending.is_empty() {
             return &self.state;
         }
@@ -539,8 +575,40 @@ impl MemoryWrite<'_> {
         })
     }
 
+    /// What reads of the schemas and the events see: they never wait for the
+    /// items a bulk import collects (which are only nodes and edges).
+    fn settled(&self) -> &GraphState {
+        if self.bulk.is_some() {
+            &self.state
+        } else {
+            self.view()
+        }
+    }
+
+    /// Puts the items a bulk import collected into the transaction's own copy
+    /// and stops collecting.
+    fn settle(&mut self) {
+        if let Some(Loaded { nodes, edges }) = self.bulk.take() {
+            // A read's copy has them already.
+            self.state = match self.view.take() {
+                Some(view) => view,
+                None => std::mem::take(&mut self.state).load(nodes, edges),
+            };
+        }
+    }
+
+    /// Where a bulk import's put goes: its collection, unless a read saw what it
+    /// holds (then it is put now, and so is everything after).
+    fn collecting(&mut self) -> Option<&mut Loaded> {
+        if self.view.get().is_some() {
+            self.settle();
+        }
+        self.bulk.as_mut()
+    }
+
     /// The transaction's own copy of the state, with every write applied.
     fn own_state(&mut self) -> &mut GraphState {
+        self.settle();
         if !self.own {
             match self.view.take() {
                 Some(view) => self.state = view,
@@ -558,6 +626,7 @@ impl MemoryWrite<'_> {
 
     /// Applies `op` to the transaction's own copy, or holds it back.
     fn write(&mut self, op: Op) {
+        self.settle();
         if self.own || self.view.get().is_some() || self.pending.len() >= PENDING_LIMIT {
             op.apply(self.own_state());
         } else {
@@ -567,16 +636,35 @@ impl MemoryWrite<'_> {
 }
 
 crate::delegate_read_txn!(MemoryRead, state, events, documents: docs);
-crate::delegate_read_txn!(MemoryWrite<'_>, fn view, events, documents: docs);
+crate::delegate_read_txn!(MemoryWrite<'_>, fn view, schemas: fn settled, events, documents: docs);
 
 impl WriteTxn for MemoryWrite<'_> {
     fn put_node(&mut self, node: &Node) -> Result<()> {
-        if self.own {
+        if let Some(bulk) = self.collecting() {
+            bulk.nodes.push(node.clone());
+        } else if self.own {
             self.state.put_node_ref(node);
         } else {
             self.write(Op::PutNode(node.clone()));
         }
         Ok(())
+    }
+
+    fn put_nodes(&mut self, nodes: &[Node]) -> Result<()> {
+        if let Some(bulk) = self.collecting() {
+            bulk.nodes.extend_from_slice(nodes);
+            return Ok(());
+        }
+        nodes.iter().try_for_each(|node| self.put_node(node))
+    }
+
+    /// Collected as given during a bulk load.
+    fn put_owned_nodes(&mut self, nodes: Vec<Node>) -> Result<()> {
+        if let Some(bulk) = self.collecting() {
+            bulk.nodes.extend(nodes);
+            return Ok(());
+        }
+        self.put_nodes(&nodes)
     }
 
     fn delete_node(&mut self, name: &str) -> Result<bool> {
@@ -588,7 +676,9 @@ impl WriteTxn for MemoryWrite<'_> {
     }
 
     fn put_edge(&mut self, edge: &Edge) -> Result<()> {
-        if self.own {
+        if let Some(bulk) = self.collecting() {
+            bulk.edges.push(edge.clone());
+        } else if self.own {
             self.state.put_edge_ref(edge);
         } else {
             self.write(Op::PutEdge(edge.clone()));
@@ -599,10 +689,37 @@ impl WriteTxn for MemoryWrite<'_> {
     /// A batch that would pass [`PENDING_LIMIT`] goes to the transaction's own
     /// copy at once, in one [`GraphState::put_edges`].
     fn put_edges(&mut self, edges: &[Edge]) -> Result<()> {
+        if let Some(bulk) = self.collecting() {
+            bulk.edges.extend_from_slice(edges);
+            return Ok(());
+        }
         if !self.own && self.pending.len() + edges.len() <= PENDING_LIMIT {
             return edges.iter().try_for_each(|edge| self.put_edge(edge));
         }
         self.own_state().put_edges(edges);
+        Ok(())
+    }
+
+    /// Collected as given during a bulk load.
+    fn put_owned_edges(&mut self, edges: Vec<Edge>) -> Result<()> {
+        if let Some(bulk) = self.collecting() {
+            bulk.edges.extend(edges);
+            return Ok(());
+        }
+        self.put_edges(&edges)
+    }
+
+    /// Starts collecting the import's nodes and edges (see [`Loaded`]), on the
+    /// transaction's own copy of the state.
+    fn bulk_load_begin(&mut self) -> Result<()> {
+        self.own_state();
+        self.bulk = Some(Loaded::default());
+        Ok(())
+    }
+
+    /// Builds the state with the collected nodes and edges at once.
+    fn bulk_load_end(&mut self) -> Result<()> {
+        self.settle();
         Ok(())
     }
 
@@ -635,7 +752,8 @@ impl WriteTxn for MemoryWrite<'_> {
         Some(&mut self.docs)
     }
 
-    fn commit(self: Box<Self>) -> Result<()> {
+    fn commit(mut self: Box<Self>) -> Result<()> {
+        self.settle();
         let MemoryWrite {
             backend,
             state,
@@ -643,6 +761,7 @@ impl WriteTxn for MemoryWrite<'_> {
             own,
             pending,
             view,
+            bulk: _,
             _guard,
         } = *self;
         if own || pending.is_empty() {
@@ -768,6 +887,109 @@ mod tests {
             assert_eq!(names(&*after), names(&model), "round {round}");
         }
         assert!(backend.check().unwrap().is_empty());
+    }
+
+    fn edge(from: &str, to: &str, n: u64) -> Edge {
+        let mut edge = Edge::new(from, crate::RelationType::Calls, to).unwrap();
+        edge.attributes.insert("n".into(), n.into());
+        edge
+    }
+
+    fn everything(txn: &dyn ReadTxn) -> (Vec<Node>, Vec<Edge>, Vec<(SchemaTarget, Value)>) {
+        (
+            txn.scan_nodes(&crate::NodeFilter::default(), None, usize::MAX)
+                .unwrap(),
+            txn.scan_edges(&crate::EdgeFilter::default(), None, usize::MAX)
+                .unwrap(),
+            txn.list_schemas().unwrap(),
+        )
+    }
+
+    /// A bulk load collects its nodes and edges and builds the state at its end;
+    /// whatever comes in between (a read of the graph, of the schemas, of the
+    /// events; another kind of write; no end at all before the commit) sees and
+    /// keeps exactly what putting them one by one gives, and a rollback leaves
+    /// nothing.
+    #[test]
+    fn a_bulk_load_reads_and_commits_like_puts_one_by_one() {
+        let schema = (
+            SchemaTarget::NodeType("thing".into()),
+            serde_json::json!({}),
+        );
+        for case in 0..6 {
+            let backend = MemoryBackend::new();
+            let mut setup = backend.begin_write().unwrap();
+            setup.put_schema(&schema.0, &schema.1).unwrap();
+            // A graph emptied again: its relation and ids stay interned.
+            setup.put_node(&node("gone", 0)).unwrap();
+            setup.put_edge(&edge("gone", "gone", 0)).unwrap();
+            setup.delete_edge(&edge("gone", "gone", 0).key()).unwrap();
+            setup.delete_node("gone").unwrap();
+            setup.commit().unwrap();
+            let snapshot = backend.begin_read().unwrap();
+            let mut expected = GraphState::new();
+            expected.put_schema(schema.0.clone(), schema.1.clone());
+            let mut txn = backend.begin_write().unwrap();
+            txn.bulk_load_begin().unwrap();
+            assert_eq!(txn.list_schemas().unwrap(), vec![schema.clone()]);
+            let nodes: Vec<Node> = (0..300).map(|i| node(&format!("n{i:03}"), i)).collect();
+            let edges: Vec<Edge> = (0..300)
+                .flat_map(|i| [(i, (i * 7) % 300), (i, (i * 13 + 1) % 300)])
+                .map(|(f, t)| edge(&format!("n{f:03}"), &format!("n{t:03}"), f + t))
+                .collect();
+            for (i, chunk) in nodes.chunks(100).enumerate() {
+                txn.put_nodes(chunk).unwrap();
+                chunk.iter().for_each(|n| expected.put_node_ref(n));
+                if case == 1 && i == 1 {
+                    assert_eq!(everything(&*txn), everything(&expected));
+                }
+            }
+            assert_eq!(txn.get_schema(&schema.0).unwrap(), Some(schema.1.clone()));
+            for (i, chunk) in edges.chunks(150).enumerate() {
+                txn.put_edges(chunk).unwrap();
+                expected.put_edges(chunk);
+                if case == 2 && i == 0 {
+                    assert_eq!(txn.count_edges().unwrap(), 150);
+                    assert_eq!(everything(&*txn), everything(&expected));
+                }
+                if case == 3 && i == 1 {
+                    txn.put_node(&node("n005", 99)).unwrap();
+                    expected.put_node_ref(&node("n005", 99));
+                }
+            }
+            if case == 4 {
+                txn.events_mut().unwrap();
+            }
+            if case != 5 {
+                txn.bulk_load_end().unwrap();
+            }
+            assert_eq!(everything(&*txn), everything(&expected), "case {case}");
+            if case == 0 {
+                drop(txn);
+                let after = backend.begin_read().unwrap();
+                assert_eq!(after.count_nodes().unwrap(), 0);
+                continue;
+            }
+            txn.commit().unwrap();
+            assert_eq!(
+                snapshot.count_nodes().unwrap(),
+                0,
+                "a snapshot never changes"
+            );
+            let after = backend.begin_read().unwrap();
+            assert_eq!(everything(&*after), everything(&expected), "case {case}");
+            assert!(backend.check().unwrap().is_empty(), "case {case}");
+            // And the store goes on as usual.
+            let mut more = backend.begin_write().unwrap();
+            more.delete_edge(&edges[0].key()).unwrap();
+            more.put_edge(&edge("n001", "new", 1)).unwrap();
+            more.commit().unwrap();
+            expected.delete_edge(&edges[0].key());
+            expected.put_edge(edge("n001", "new", 1));
+            let after = backend.begin_read().unwrap();
+            assert_eq!(everything(&*after), everything(&expected), "case {case}");
+            assert!(backend.check().unwrap().is_empty(), "case {case}");
+        }
     }
 
     /// Regression: the writer gates admitted whoever grabbed the mutex first, so a

@@ -122,12 +122,13 @@ impl BulkImport<'_, '_> {
             }
             return Err(e);
         }
-        self.tx.raw(|t| t.put_nodes(&nodes))?;
-        for node in nodes {
+        for node in &nodes {
             if !node.dependencies.is_empty() {
-                self.dependencies.insert(node.name, node.dependencies);
+                self.dependencies
+                    .insert(node.name.clone(), node.dependencies.clone());
             }
         }
+        self.tx.raw(|t| t.put_owned_nodes(nodes))?;
         self.tx.tally.nodes_written += added as u64;
         Ok(added)
     }
@@ -202,10 +203,11 @@ impl BulkImport<'_, '_> {
         if !violations.is_empty() {
             return Err(Error::Validation { violations });
         }
-        self.tx.raw(|t| t.put_edges(&edges))?;
-        self.last_edge = edges.last().map(Edge::key).or(self.last_edge.take());
-        self.tx.tally.edges_written += edges.len() as u64;
-        Ok(edges.len())
+        let (count, last) = (edges.len(), edges.last().map(Edge::key));
+        self.tx.raw(|t| t.put_owned_edges(edges))?;
+        self.last_edge = last.or(self.last_edge.take());
+        self.tx.tally.edges_written += count as u64;
+        Ok(count)
     }
 
     /// Checks that every dependency names an imported node and that they form no
