@@ -1077,7 +1077,13 @@ impl EventLogWrite for SqliteWrite<'_> {
 
     fn log_append_new(&mut self, records: &[NewRecord<'_>]) -> Result<()> {
         let q = self.q()?;
-        crate::events::append_new(q.conn, q.ctx, records)
+        crate::events::append_new(q.conn, q.ctx, records, false).map(drop)
+    }
+
+    /// The insert finds known ids itself (`UNIQUE(id)`): no lookup first.
+    fn log_append_new_unless_known(&mut self, records: &[NewRecord<'_>]) -> Result<bool> {
+        let q = self.q()?;
+        crate::events::append_new(q.conn, q.ctx, records, true)
     }
 
     fn log_remove(&mut self, stream: &str, which: RemoveWhere) -> Result<u64> {

@@ -145,13 +145,17 @@ struct Row<'a> {
     removed: bool,
 }
 
-/// The columns of table `events`, in the order [`bind`] binds them.
-const INSERT_COLUMNS: usize = 12;
+/// The columns of table `events` an insert gives, in the order [`bind`] binds
+/// them: all but `position`, which SQLite assigns (see [`insert`]).
+const INSERT_COLUMNS: usize = 11;
 
 /// Rows per `INSERT` statement, largest first: an append's rows go in as few
 /// statements as these sizes make (100 rows: three of 32 and four of 1), since
 /// SQLite runs one multi-row statement for about four fifths of the CPU of its
-/// rows one by one (`docs/benchmarks.md`, "The event store", Session 8).
+/// rows one by one (`docs/benchmarks.md`, "The event store", Session 8). The
+/// statements are `INSERT OR FAIL`: a statement that stops at a constraint keeps
+/// the rows it inserted before it, which [`insert`] takes back itself, so SQLite
+/// keeps no statement journal of the pages a many-row statement changes.
 const INSERT_ROWS: [usize; 3] = [32, 8, 1];
 
 /// The statement inserting `rows` rows (one of [`INSERT_ROWS`]), made once.
@@ -161,7 +165,7 @@ fn insert_sql(rows: usize) -> &'static str {
         INSERT_ROWS.map(|n| {
             let one = format!("({})", ["?"; INSERT_COLUMNS].join(", "));
             format!(
-                "INSERT INTO events (position, stream, version, id, type, data, metadata, \
+                "INSERT OR FAIL INTO events (stream, version, id, type, data, metadata, \
                  recorded_at, commit_pos, batch, digest, removed) VALUES {}",
                 vec![one.as_str(); n].join(", ")
             )
@@ -175,30 +179,52 @@ fn insert_sql(rows: usize) -> &'static str {
 
 /// Binds `r` to the parameters of one row of an insert, the first at `at`.
 fn bind(stmt: &mut rusqlite::Statement<'_>, at: usize, r: &Row<'_>) -> Result<()> {
-    let position = int(r.position, "event position")?;
     let version = int(r.version, "event version")?;
     let commit = int(r.commit, "event commit")?;
     let bound = (|| {
-        stmt.raw_bind_parameter(at, position)?;
-        stmt.raw_bind_parameter(at + 1, r.stream)?;
-        stmt.raw_bind_parameter(at + 2, version)?;
-        stmt.raw_bind_parameter(at + 3, r.id)?;
-        stmt.raw_bind_parameter(at + 4, r.event_type)?;
-        stmt.raw_bind_parameter(at + 5, r.data)?;
-        stmt.raw_bind_parameter(at + 6, r.metadata)?;
-        stmt.raw_bind_parameter(at + 7, r.recorded_at)?;
-        stmt.raw_bind_parameter(at + 8, commit)?;
-        stmt.raw_bind_parameter(at + 9, r.batch)?;
-        stmt.raw_bind_parameter(at + 10, &r.digest[..])?;
-        stmt.raw_bind_parameter(at + 11, r.removed)
+        stmt.raw_bind_parameter(at, r.stream)?;
+        stmt.raw_bind_parameter(at + 1, version)?;
+        stmt.raw_bind_parameter(at + 2, r.id)?;
+        stmt.raw_bind_parameter(at + 3, r.event_type)?;
+        stmt.raw_bind_parameter(at + 4, r.data)?;
+        stmt.raw_bind_parameter(at + 5, r.metadata)?;
+        stmt.raw_bind_parameter(at + 6, r.recorded_at)?;
+        stmt.raw_bind_parameter(at + 7, commit)?;
+        stmt.raw_bind_parameter(at + 8, r.batch)?;
+        stmt.raw_bind_parameter(at + 9, &r.digest[..])?;
+        stmt.raw_bind_parameter(at + 10, r.removed)
     })();
     bound.map_err(|e| Error::backend("sqlite", format!("binding event '{}': {e}", r.id)))
 }
 
-/// Inserts `rows`, which must continue the log contiguously (checked against the
-/// first row's position), in as few statements as [`INSERT_ROWS`] allows.
-fn insert(conn: &Connection, ctx: &Ctx, rows: &[Row<'_>]) -> Result<()> {
-    check_next(rows.first().map(|r| r.position), head(conn, ctx)?)?;
+/// Whether an insert failed on `UNIQUE(id)`: an event id already in the log.
+fn is_known_id(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, Some(message))
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                && message.ends_with("events.id")
+    )
+}
+
+/// Inserts `rows`, which must continue the log contiguously (checked: the first
+/// row's position against the head, the others one by one), in as few statements
+/// as [`INSERT_ROWS`] allows. SQLite gives each row its position, the largest
+/// rowid plus one, which is the row's own (checked at the end): an explicit rowid
+/// would make SQLite keep a statement journal for every many-row statement, as it
+/// could fail on a rowid that is no integer. With `unless_known`, a row whose id is
+/// already in the log makes it answer `false` after taking out the rows inserted
+/// before it, so nothing is written; without, that is an error (also after taking
+/// them out).
+fn insert(conn: &Connection, ctx: &Ctx, rows: &[Row<'_>], unless_known: bool) -> Result<bool> {
+    let Some(first) = rows.first().map(|r| r.position) else {
+        return Ok(true);
+    };
+    check_next(Some(first), head(conn, ctx)?)?;
+    for (r, due) in rows.iter().zip(first..) {
+        check_next(Some(r.position), due - 1)?;
+    }
+    let first_sql = int(first, "event position")?;
     let mut rest = rows;
     for n in INSERT_ROWS {
         if rest.len() < n {
@@ -214,18 +240,43 @@ fn insert(conn: &Connection, ctx: &Ctx, rows: &[Row<'_>]) -> Result<()> {
             for (i, r) in these.iter().enumerate() {
                 bind(&mut stmt, 1 + i * INSERT_COLUMNS, r)?;
             }
-            stmt.raw_execute()
-                .ctx(ctx, || match (these.first(), these.last()) {
-                    (Some(first), Some(last)) => format!(
-                        "appending events at positions {} to {} to table events",
-                        first.position, last.position
-                    ),
-                    _ => "appending events to table events".to_owned(),
-                })?;
+            let executed = stmt.raw_execute();
+            if let Err(e) = &executed
+                && e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation)
+                && !conn.is_autocommit()
+            {
+                // `OR FAIL` keeps the rows a failed statement inserted before the
+                // failure (so SQLite needs no statement journal for a statement of
+                // many rows): take back every row of this insert, inside the
+                // transaction (still open: a constraint does not end it).
+                conn.prepare_cached("DELETE FROM events WHERE position >= ?1")
+                    .and_then(|mut s| s.execute([first_sql]))
+                    .ctx(ctx, || {
+                        format!("taking back events appended from position {first} to table events")
+                    })?;
+                if unless_known && is_known_id(e) {
+                    return Ok(false);
+                }
+            }
+            executed.ctx(ctx, || match (these.first(), these.last()) {
+                (Some(first), Some(last)) => format!(
+                    "appending events at positions {} to {} to table events",
+                    first.position, last.position
+                ),
+                _ => "appending events to table events".to_owned(),
+            })?;
             rest = more;
         }
     }
-    Ok(())
+    let last = first + (rows.len() as u64 - 1);
+    let given = conn.last_insert_rowid();
+    if u64::try_from(given).ok() != Some(last) {
+        return Err(Error::backend(
+            "sqlite",
+            format!("table events gave the event due at position {last} position {given}"),
+        ));
+    }
+    Ok(true)
 }
 
 /// Inserts `records` as they are (imports and restores), serialising their data
@@ -261,11 +312,18 @@ pub(crate) fn append(conn: &Connection, ctx: &Ctx, records: &[LogRecord]) -> Res
             removed: r.removed,
         })
         .collect();
-    insert(conn, ctx, &rows)
+    insert(conn, ctx, &rows, false).map(drop)
 }
 
-/// Inserts the store's new events, storing the JSON text it made of them.
-pub(crate) fn append_new(conn: &Connection, ctx: &Ctx, records: &[NewRecord<'_>]) -> Result<()> {
+/// Inserts the store's new events, storing the JSON text it made of them; with
+/// `unless_known`, `false` (and nothing inserted) if one of their ids is already in
+/// the log.
+pub(crate) fn append_new(
+    conn: &Connection,
+    ctx: &Ctx,
+    records: &[NewRecord<'_>],
+    unless_known: bool,
+) -> Result<bool> {
     // Only where the store could not hand over its text (see `NewRecord::json`).
     let mut owned = Vec::new();
     for r in records.iter().filter(|r| r.json.is_none()) {
@@ -300,7 +358,7 @@ pub(crate) fn append_new(conn: &Connection, ctx: &Ctx, records: &[NewRecord<'_>]
             removed: false,
         });
     }
-    insert(conn, ctx, &rows)
+    insert(conn, ctx, &rows, unless_known)
 }
 
 pub(crate) fn remove(

@@ -559,10 +559,11 @@ impl WriteTx<'_> {
         types.sort_unstable();
         types.dedup();
         let validators = self.event_validators(&types)?;
+        // The ids are not looked up first: the insert tells whether one is known
+        // (`log_append_new_unless_known`), and so does any refusal below, since a
+        // retry returns the original result whatever the expected versions or
+        // schemas say now (`retried`).
         let checked = self.with_events(|r, _| {
-            if let Retry::Duplicate(result) = idempotency(r, appends, &prepared.events)? {
-                return Ok(Checked::Duplicate(result));
-            }
             let mut infos = Vec::with_capacity(appends.len());
             for append in appends {
                 let info = stream_info(r, &append.stream)?;
@@ -581,14 +582,11 @@ impl WriteTx<'_> {
                 }
                 infos.push(info);
             }
-            Ok(Checked::New {
-                infos,
-                head: r.log_head()?,
-            })
-        })?;
+            Ok((infos, r.log_head()?))
+        });
         let (infos, head) = match checked {
-            Checked::Duplicate(result) => return Ok(result),
-            Checked::New { infos, head } => (infos, head),
+            Ok(checked) => checked,
+            Err(refused) => return self.retried(appends, &prepared.events, refused),
         };
         let mut violations = Vec::new();
         for event in &prepared.events {
@@ -602,7 +600,7 @@ impl WriteTx<'_> {
             }
         }
         if !violations.is_empty() {
-            return Err(Error::Validation { violations });
+            return self.retried(appends, &prepared.events, Error::Validation { violations });
         }
 
         // Positions, versions and the records.
@@ -679,8 +677,10 @@ impl WriteTx<'_> {
             streams,
             duplicate: false,
         };
-        self.ev_write(|w| {
-            w.log_append_new(&records)?;
+        let appended = self.ev_write(|w| {
+            if !w.log_append_new_unless_known(&records)? {
+                return Ok(false);
+            }
             for info in &mut updated {
                 retention::enforce(w, info, now)?;
                 kv::put(w, kv::STREAMS, &info.stream, info)?;
@@ -688,10 +688,32 @@ impl WriteTx<'_> {
             if let Some(batch) = batch {
                 batch::record_append(w, batch, &records, now)?;
             }
-            Ok(())
+            Ok(true)
         })?;
+        if !appended {
+            let missing = Error::backend(
+                "events",
+                "the log refused an event id as known, but a lookup of the ids found none",
+            );
+            return self.retried(appends, &prepared.events, missing);
+        }
         self.events.wake = true;
         Ok(result)
+    }
+
+    /// What a refused append answers: if it is a retry (every id appended before,
+    /// identically), the original result; if it reuses an id for something else,
+    /// [`Error::DuplicateEvent`]; else `refused`, the reason it was refused.
+    fn retried(
+        &self,
+        appends: &[Append],
+        prepared: &[Prepared<'_>],
+        refused: Error,
+    ) -> Result<AppendResult> {
+        match self.with_events(|r, _| idempotency(r, appends, prepared))? {
+            Retry::Duplicate(result) => Ok(result),
+            Retry::New => Err(refused),
+        }
     }
 
     /// The compiled schema of each event type that has one (cached per transaction).
@@ -713,15 +735,6 @@ impl WriteTx<'_> {
         }
         Ok(out)
     }
-}
-
-/// What the read-only part of an append found.
-enum Checked {
-    Duplicate(AppendResult),
-    New {
-        infos: Vec<Option<StreamInfo>>,
-        head: u64,
-    },
 }
 
 #[cfg(test)]

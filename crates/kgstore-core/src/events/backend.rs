@@ -220,6 +220,22 @@ pub trait EventLogWrite: EventLogRead {
         self.log_append(&owned)
     }
 
+    /// [`log_append_new`](Self::log_append_new), unless one of the records' ids is
+    /// already in the log: then nothing is written and the answer is `false` (the
+    /// store then looks the ids up to tell a retry from a conflict). The store's
+    /// appends call this instead of looking every id up first. The default does
+    /// that lookup ([`EventLogRead::log_find_ids`]) and then appends; a backend
+    /// whose insert refuses a known id anyway (SQLite's `UNIQUE(id)`) may let the
+    /// insert find out and undo the records it had written.
+    fn log_append_new_unless_known(&mut self, records: &[NewRecord<'_>]) -> Result<bool> {
+        let ids: Vec<&str> = records.iter().map(|r| r.id).collect();
+        if self.log_find_ids(&ids)?.iter().any(Option::is_some) {
+            return Ok(false);
+        }
+        self.log_append_new(records)?;
+        Ok(true)
+    }
+
     /// Removes the payload and metadata of `stream`'s events matching `which` (they
     /// stay as removed records); how many were removed now.
     fn log_remove(&mut self, stream: &str, which: RemoveWhere) -> Result<u64>;

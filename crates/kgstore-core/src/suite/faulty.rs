@@ -466,6 +466,10 @@ impl EventLogWrite for Faulty<'_, dyn WriteTxn + '_> {
     fn log_append_new(&mut self, records: &[NewRecord<'_>]) -> Result<()> {
         self.log_mut("log_append")?.log_append_new(records)
     }
+    fn log_append_new_unless_known(&mut self, records: &[NewRecord<'_>]) -> Result<bool> {
+        self.log_mut("log_append")?
+            .log_append_new_unless_known(records)
+    }
     fn log_remove(&mut self, stream: &str, which: RemoveWhere) -> Result<u64> {
         self.log_mut("log_remove")?.log_remove(stream, which)
     }

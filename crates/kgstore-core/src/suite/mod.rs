@@ -300,6 +300,8 @@ macro_rules! __events_section {
             events_idempotent_retry_returns_original_positions,
             events_idempotent_retry_survives_reopen, events_same_id_other_payload_is_conflict,
             events_partial_retry_is_conflict, events_duplicate_ids_in_one_append_are_refused,
+            events_known_id_late_in_a_long_append_writes_none_of_it,
+            events_retry_wins_over_a_schema_set_since,
             events_generated_ids_are_unique, events_invalid_input_is_refused_listing_every_violation,
             events_oversize_events_are_refused_and_nothing_appended,
             events_too_many_events_in_one_append_are_refused, events_deep_data_is_refused,

@@ -260,6 +260,77 @@ pub fn events_partial_retry_is_conflict(f: Fixture) {
     assert_eq!(s.last_position().unwrap(), 1);
 }
 
+pub fn events_known_id_late_in_a_long_append_writes_none_of_it(f: Fixture) {
+    // Backends may let the insert find known ids (SQLite inserts 32 rows a
+    // statement): an id known at the 38th event must leave none of the 37 before it,
+    // and the transaction must go on with the same positions.
+    let s = &f.store;
+    s.append("s", Any, [ev_id("k37", "t", json!(37))]).unwrap();
+    let events = |known: bool| -> Vec<NewEvent> {
+        (0..40)
+            .map(|i| match i {
+                37 if known => ev_id("k37", "t", json!(37)),
+                _ => ev_id(&format!("n{i}"), "t", json!(i)),
+            })
+            .collect()
+    };
+    let (err, next) = s
+        .write(|tx| {
+            let err = tx.append("long", Any, events(true)).unwrap_err();
+            let next = tx.append("s", Exact(1), [ev_id("after", "t", json!(0))])?;
+            tx.create_node(thing("n"))?;
+            Ok((err, next))
+        })
+        .unwrap();
+    assert!(
+        matches!(&err, Error::DuplicateEvent { id, .. } if id == "k37"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("position 1"), "{err}");
+    assert_eq!(
+        next.positions,
+        [2],
+        "no position was taken by the refused events"
+    );
+    assert_eq!(s.last_position().unwrap(), 2);
+    assert!(s.event_by_id("n0").unwrap().is_none());
+    assert!(s.stream_info("long").unwrap().is_none());
+    // The same outside a graph transaction, and the new ids stay free.
+    let err = s.append("long", NoStream, events(true)).unwrap_err();
+    assert!(matches!(&err, Error::DuplicateEvent { .. }), "{err:?}");
+    assert_eq!(s.last_position().unwrap(), 2);
+    let mut fresh = events(false);
+    fresh.remove(37);
+    let r = s.append("long", NoStream, fresh).unwrap();
+    assert_eq!(r.positions, (3..42).collect::<Vec<u64>>());
+    assert_eq!(positions(&all_events(s)), (1..42).collect::<Vec<u64>>());
+}
+
+pub fn events_retry_wins_over_a_schema_set_since(f: Fixture) {
+    // A retry returns the original result even where the append would now be
+    // refused for its data (the ids are looked up on every refusal).
+    let s = &f.store;
+    let first = s
+        .append("s", NoStream, [ev_id("v1", "typed", json!({"n": "text"}))])
+        .unwrap();
+    s.set_event_schema(
+        "typed",
+        json!({"type": "object", "properties": {"n": {"type": "integer"}}}),
+        None,
+    )
+    .unwrap();
+    let again = s
+        .append("s", NoStream, [ev_id("v1", "typed", json!({"n": "text"}))])
+        .unwrap();
+    assert!(again.duplicate);
+    assert_eq!(again.positions, first.positions);
+    let err = s
+        .append("s", Any, [ev_id("v2", "typed", json!({"n": "text"}))])
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Validation);
+    assert_eq!(s.last_position().unwrap(), 1);
+}
+
 pub fn events_duplicate_ids_in_one_append_are_refused(f: Fixture) {
     let s = &f.store;
     let err = s
