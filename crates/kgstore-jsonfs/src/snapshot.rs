@@ -14,10 +14,9 @@
 //! again. See `docs/jsonfs.md`, "The image snapshot".
 
 use std::fs::{self, Metadata};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use imbl::OrdMap;
 use kgstore_core::{
@@ -41,8 +40,15 @@ use crate::scan::{self, Scan};
 pub const SNAPSHOT: &str = "snapshot";
 /// The first bytes of a snapshot.
 const MAGIC: &[u8; 24] = b"kgstore-jsonfs snapshot\n";
-/// The version of the snapshot's own layout; another is ignored.
-const SNAPSHOT_FORMAT: u32 = 1;
+/// The version of the snapshot's own layout; another is ignored. Version 2
+/// records the byte length of the nodes' part, so that the nodes and the edges
+/// are decoded on two threads.
+const SNAPSHOT_FORMAT: u32 = 2;
+/// The bytes of one entry of the file table: the path's hash, the status digest.
+const ENTRY_BYTES: usize = 16;
+/// The fewest bytes a node or an edge takes in a snapshot (a bound on how many a
+/// count may announce before the checksum has vouched for it).
+const MIN_ENTITY_BYTES: usize = 16;
 /// How recent a file's change may be for its status alone not to vouch for its
 /// content: a file system stamps changes with a coarse clock (one tick is 1–10
 /// ms on Linux), so an edit in the same tick as the status taken leaves the same
@@ -61,14 +67,32 @@ pub(crate) struct FileStat {
     ctime: i64,
 }
 
+/// The starting state of [`fnv`].
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
 /// 64-bit FNV-1a: a stable hash (the same in every build and process).
 fn fnv(bytes: impl IntoIterator<Item = u8>) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    fnv_on(FNV_OFFSET, bytes)
+}
+
+/// [`fnv`] continued from `hash`, the hash of what came before `bytes` (so a
+/// folder's prefix is hashed once for all its files).
+fn fnv_on(mut hash: u64, bytes: impl IntoIterator<Item = u8>) -> u64 {
     for b in bytes {
         hash ^= u64::from(b);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
     hash
+}
+
+/// FNV-1a over 64-bit words instead of bytes (a snapshot's status digest): each
+/// step is a bijection of the state for a given word, so two lists of words
+/// that differ in one word always have different digests.
+#[cfg(unix)]
+fn fnv_words(words: &[u64]) -> u64 {
+    words.iter().fold(FNV_OFFSET, |hash, &w| {
+        (hash ^ w).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// The status of a file (not following a symbolic link); `None` where the
@@ -88,7 +112,7 @@ pub(crate) fn stat_of(meta: &Metadata) -> Option<FileStat> {
         meta.ctime_nsec() as u64,
     ];
     Some(FileStat {
-        digest: fnv(fields.iter().flat_map(|f| f.to_le_bytes())),
+        digest: fnv_words(&fields),
         ctime,
     })
 }
@@ -423,11 +447,16 @@ fn encode(image: &Image, stats: &Stats) -> Result<Vec<u8>> {
         e.u64(stat.digest);
     }
     let nodes = graph.scan_nodes(&NodeFilter::default(), None, usize::MAX)?;
+    // The nodes' part is preceded by its length, filled in once it is written.
+    let length_at = e.0.len();
+    e.u64(0);
     e.len(nodes.len());
     for node in &nodes {
         encode_node(&mut e, node)?;
     }
     drop(nodes);
+    let length = (e.0.len() - length_at - 8) as u64;
+    e.0[length_at..length_at + 8].copy_from_slice(&length.to_le_bytes());
     let edges = graph.scan_edges(&EdgeFilter::default(), None, usize::MAX)?;
     e.len(edges.len());
     for edge in &edges {
@@ -454,10 +483,21 @@ fn encode(image: &Image, stats: &Stats) -> Result<Vec<u8>> {
     Ok(e.0)
 }
 
-/// The file table of a snapshot's bytes at `generation`, and a reader at its
-/// graph; `None` for anything but a whole snapshot of this layout at that
-/// generation.
-fn open_snapshot(bytes: &[u8], generation: u64) -> Option<(foldhash::HashMap<u64, u64>, Dec<'_>)> {
+/// A snapshot's parts, found by their lengths before its checksum is checked
+/// (which runs beside their decoding): the file table, the nodes' part, the rest
+/// (edges and schemas), and what the checksum covers.
+struct Sections<'a> {
+    body: &'a [u8],
+    digest: &'a [u8],
+    table: &'a [u8],
+    nodes: &'a [u8],
+    rest: &'a [u8],
+}
+
+/// The parts of a snapshot's bytes at `generation`; `None` for anything but a
+/// snapshot of this layout at that generation whose parts fit in it. Nothing in
+/// the parts is trusted before [`Sections::checked`].
+fn sections(bytes: &[u8], generation: u64) -> Option<Sections<'_>> {
     let (body, digest) = bytes.split_at_checked(bytes.len().checked_sub(32)?)?;
     let mut d = Dec { buf: body, pos: 0 };
     if d.bytes(MAGIC.len())? != MAGIC
@@ -467,35 +507,75 @@ fn open_snapshot(bytes: &[u8], generation: u64) -> Option<(foldhash::HashMap<u64
     {
         return None;
     }
-    if Sha256::digest(body).as_slice() != digest {
-        return None;
-    }
     let count = d.len()?;
-    let mut files = foldhash::HashMap::default();
-    files.reserve(count);
-    for _ in 0..count {
-        files.insert(d.u64()?, d.u64()?);
-    }
-    Some((files, d))
+    let table = d.bytes(count.checked_mul(ENTRY_BYTES)?)?;
+    let length = d.len()?;
+    let nodes = d.bytes(length)?;
+    let rest = body.get(d.pos..)?;
+    Some(Sections {
+        body,
+        digest,
+        table,
+        nodes,
+        rest,
+    })
 }
 
-/// The graph's parts: nodes, edges, schemas, to the end of the snapshot.
-type Parts = (Vec<Node>, Vec<Edge>, Vec<(SchemaTarget, Value)>);
-
-fn decode_graph(d: &mut Dec<'_>) -> Option<Parts> {
-    let count = d.len()?;
-    let mut nodes = Vec::with_capacity(count);
-    for _ in 0..count {
-        nodes.push(decode_node(d)?);
+impl Sections<'_> {
+    /// Whether the snapshot's SHA-256 is right.
+    fn checked(&self) -> bool {
+        Sha256::digest(self.body).as_slice() == self.digest
     }
+}
+
+/// The file table: each path's hash and its status digest (the change time is
+/// not kept: a table loaded from a snapshot is never racy).
+fn decode_table(table: &[u8]) -> Option<foldhash::HashMap<u64, FileStat>> {
+    let mut files = foldhash::HashMap::default();
+    files.reserve(table.len() / ENTRY_BYTES);
+    for entry in table.chunks_exact(ENTRY_BYTES) {
+        let (hash, digest) = entry.split_at(8);
+        let digest = u64::from_le_bytes(digest.try_into().ok()?);
+        let ctime = i64::MIN;
+        files.insert(
+            u64::from_le_bytes(hash.try_into().ok()?),
+            FileStat { digest, ctime },
+        );
+    }
+    Some(files)
+}
+
+/// Room for `count` entities announced by a part of `left` bytes, bounded by
+/// what those bytes can hold (a count is read before the checksum is checked).
+fn room(count: usize, left: usize) -> usize {
+    count.min(left / MIN_ENTITY_BYTES)
+}
+
+/// The nodes' part: every node, to its end.
+fn decode_nodes(buf: &[u8]) -> Option<Vec<Node>> {
+    let mut d = Dec { buf, pos: 0 };
     let count = d.len()?;
-    let mut edges = Vec::with_capacity(count);
+    let mut nodes = Vec::with_capacity(room(count, buf.len()));
+    for _ in 0..count {
+        nodes.push(decode_node(&mut d)?);
+    }
+    (d.pos == d.buf.len()).then_some(nodes)
+}
+
+/// The schemas as the graph takes them.
+type Schemas = Vec<(SchemaTarget, Value)>;
+
+/// The rest of a snapshot: edges and schemas, to its end.
+fn decode_rest(buf: &[u8]) -> Option<(Vec<Edge>, Schemas)> {
+    let mut d = Dec { buf, pos: 0 };
+    let count = d.len()?;
+    let mut edges = Vec::with_capacity(room(count, buf.len()));
     let mut last = None;
     for _ in 0..count {
-        edges.push(decode_edge(d, &mut last)?);
+        edges.push(decode_edge(&mut d, &mut last)?);
     }
     let count = d.len()?;
-    let mut schemas = Vec::with_capacity(count);
+    let mut schemas = Vec::with_capacity(room(count, buf.len()));
     for _ in 0..count {
         let target = match d.u8()? {
             0 => SchemaTarget::NodeType(d.string()?),
@@ -504,7 +584,7 @@ fn decode_graph(d: &mut Dec<'_>) -> Option<Parts> {
         };
         schemas.push((target, serde_json::from_str(d.str()?).ok()?));
     }
-    (d.pos == d.buf.len()).then_some((nodes, edges, schemas))
+    (d.pos == d.buf.len()).then_some((edges, schemas))
 }
 
 /// The snapshot's path in the store at `root`.
@@ -514,7 +594,7 @@ pub(crate) fn path(root: &Path) -> PathBuf {
 
 /// Whether every entry of the graph's folders of the store at `root` (`folders`,
 /// relative) has exactly the status `files` records, and no other entry is there.
-fn unchanged(root: &Path, folders: &[String], files: &foldhash::HashMap<u64, u64>) -> bool {
+fn unchanged(root: &Path, folders: &[String], files: &foldhash::HashMap<u64, FileStat>) -> bool {
     let seen = AtomicUsize::new(0);
     let differs = AtomicBool::new(false);
     let check = |rel_dir: &String| {
@@ -525,18 +605,23 @@ fn unchanged(root: &Path, folders: &[String], files: &foldhash::HashMap<u64, u64
             differs.store(true, Ordering::Relaxed);
             return;
         };
+        // The hash of `<rel_dir>/`, continued over each name (no path is built).
+        let prefix = fnv_on(fnv(rel_dir.bytes()), *b"/");
         let mut count = 0;
         for entry in entries {
             let same = entry.ok().is_some_and(|entry| {
                 let name = entry.file_name();
                 let name = name.to_string_lossy();
-                let rel = format!("{rel_dir}/{name}");
                 !is_temp(&name)
                     && entry
                         .metadata()
                         .ok()
                         .and_then(|m| stat_of(&m))
-                        .is_some_and(|stat| files.get(&path_hash(&rel)) == Some(&stat.digest))
+                        .is_some_and(|stat| {
+                            files
+                                .get(&fnv_on(prefix, name.bytes()))
+                                .is_some_and(|recorded| recorded.digest == stat.digest)
+                        })
             });
             if !same {
                 differs.store(true, Ordering::Relaxed);
@@ -546,9 +631,23 @@ fn unchanged(root: &Path, folders: &[String], files: &foldhash::HashMap<u64, u64
         }
         seen.fetch_add(count, Ordering::Relaxed);
     };
+    // Each worker takes the next folder when it is done with one: edge folders
+    // hold five times as many files as node folders, so equal shares of the
+    // list would leave some workers idle while others take most of it.
     let parallelism = std::thread::available_parallelism().map_or(2, |n| n.get());
     let workers = files::workers_for(folders.len(), 8, 2 * parallelism.min(8));
-    files::parallel_map(folders, workers, check);
+    let next = AtomicUsize::new(0);
+    let work = || {
+        while let Some(rel_dir) = folders.get(next.fetch_add(1, Ordering::Relaxed)) {
+            check(rel_dir);
+        }
+    };
+    std::thread::scope(|s| {
+        for _ in 1..workers {
+            s.spawn(work);
+        }
+        work();
+    });
     !differs.load(Ordering::Relaxed) && seen.load(Ordering::Relaxed) == files.len()
 }
 
@@ -585,12 +684,9 @@ pub(crate) fn load(root: &Path, generation: &Generation) -> Option<Scan> {
     if log::in_journal(root, before) {
         return None;
     }
-    let mut bytes = Vec::new();
-    fs::File::open(path(root))
-        .ok()?
-        .read_to_end(&mut bytes)
-        .ok()?;
-    let Some((files, mut entities)) = open_snapshot(&bytes, before) else {
+    let started = Instant::now();
+    let bytes = fs::read(path(root)).ok()?;
+    let Some(parts) = sections(&bytes, before) else {
         tracing::debug!(store = %root.display(), "the image snapshot is stale, damaged or of another version: every file is read");
         return None;
     };
@@ -602,22 +698,50 @@ pub(crate) fn load(root: &Path, generation: &Generation) -> Option<Scan> {
     let (graph_folders, other_folders): (Vec<String>, Vec<String>) = folders
         .into_iter()
         .partition(|rel| is_graph_path(&format!("{rel}/")));
-    // The files are compared with the table while the image is built from the
-    // rest (the one is the kernel's work, the other this process's).
-    let (same, built) = std::thread::scope(|s| {
-        let same = s.spawn(|| unchanged(root, &graph_folders, &files));
-        let built = decode_graph(&mut entities).map(|(nodes, edges, schemas)| {
-            let hashed = hashed_paths(&nodes, &edges);
-            (GraphState::build(nodes, edges, schemas), hashed)
+    // At once: the checksum, the files compared with the table (the kernel's
+    // work, mostly), the nodes decoded, the edges decoded; then the image is
+    // built. Nothing decoded is used unless the checksum is right.
+    let read = started.elapsed();
+    let (checked, files, built) = std::thread::scope(|s| {
+        let checked = s.spawn(|| parts.checked());
+        let files = s.spawn(|| {
+            let files = decode_table(parts.table)?;
+            let same = unchanged(root, &graph_folders, &files);
+            Some((files, started.elapsed())).filter(|_| same)
         });
-        (same.join().unwrap_or(false), built)
+        let nodes = s.spawn(|| decode_nodes(parts.nodes));
+        let rest = decode_rest(parts.rest);
+        let built = match (nodes.join().ok().flatten(), rest) {
+            (Some(nodes), Some((edges, schemas))) => {
+                let hashed = hashed_paths(&nodes, &edges);
+                Some((GraphState::build(nodes, edges, schemas), hashed))
+            }
+            _ => None,
+        };
+        let built_at = started.elapsed();
+        (
+            checked.join().unwrap_or(false),
+            files.join().ok().flatten(),
+            built.map(|b| (b, built_at)),
+        )
     });
     drop(bytes);
-    if !same {
-        tracing::debug!(store = %root.display(), "files changed since the image snapshot: every file is read");
+    if !checked {
+        tracing::debug!(store = %root.display(), "the image snapshot is damaged: every file is read");
         return None;
     }
-    let (graph, hashed) = built?;
+    let Some((files, compared_at)) = files else {
+        tracing::debug!(store = %root.display(), "files changed since the image snapshot: every file is read");
+        return None;
+    };
+    let ((graph, hashed), built_at) = built?;
+    tracing::debug!(
+        store = %root.display(),
+        read_ms = read.as_millis(),
+        compared_ms = compared_at.as_millis(),
+        built_ms = built_at.as_millis(),
+        "image built from the snapshot"
+    );
     // The event store's and the documents' files are read as at every open.
     let files_read = scan::read_folders(root, &other_folders, scan).ok()?;
     let mut scan = scan::finish_over(root, files_read, Image::new(before, graph, hashed)).ok()?;
@@ -625,13 +749,7 @@ pub(crate) fn load(root: &Path, generation: &Generation) -> Option<Scan> {
         return None;
     }
     scan.stats = Stats {
-        files: files
-            .into_iter()
-            .map(|(hash, digest)| {
-                let ctime = i64::MIN;
-                (hash, FileStat { digest, ctime })
-            })
-            .collect(),
+        files,
         recent: Vec::new(),
         recent_limit: RECENT_LIMIT,
         complete: true,
@@ -738,6 +856,36 @@ mod tests {
         let before = stats.recent.len();
         stats.record("nodes/00/old.json", &old);
         assert_eq!(stats.recent.len(), before);
+    }
+
+    /// A status that differs in any one field (a time by a nanosecond, the
+    /// inode, the size) has another digest.
+    #[cfg(unix)]
+    #[test]
+    fn a_status_that_differs_in_one_field_has_another_digest() {
+        let base = [
+            7_u64,
+            1234,
+            312,
+            0o100644,
+            1_765_000_000,
+            5,
+            1_765_000_000,
+            9,
+        ];
+        let digest = fnv_words(&base);
+        for i in 0..base.len() {
+            for delta in [1_u64, 1 << 32, u64::MAX] {
+                let mut other = base;
+                other[i] = other[i].wrapping_add(delta);
+                assert_ne!(fnv_words(&other), digest, "field {i} + {delta}");
+            }
+        }
+        // Two fields swapped is another status too.
+        let mut swapped = base;
+        swapped.swap(4, 6);
+        swapped.swap(5, 7);
+        assert_ne!(fnv_words(&swapped), digest);
     }
 
     #[test]
