@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use kgstore::search::text::attribute_texts;
 use kgstore::sqlite::schema::{
-    APPLICATION_ID, COMPACT_EDGES_DDL, DDL, NAMED_EDGES_DDL, OLDEST_FORMAT_VERSION,
-    TYPE_COUNTS_DDL,
+    APPLICATION_ID, COMPACT_EDGES_DDL, DDL, NAMED_EDGES_DDL, OLDEST_FORMAT_VERSION, TYPE_COUNTS_DDL,
 };
 use kgstore::{Edge, EdgeMetadata, Node, NodeMetadata, RelationType, Timestamp};
 use rusqlite::backup::{Backup, StepResult};
