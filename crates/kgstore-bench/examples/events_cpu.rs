@@ -18,49 +18,10 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use kgstore::Store;
-use kgstore::events::{EventRead, ExpectedVersion, NewEvent, ReadOptions};
+use kgstore::events::{EventRead, ExpectedVersion, ReadOptions};
 use kgstore_bench::Backend;
-use kgstore_bench::events::RawLog;
+use kgstore_bench::events::{Commit, RawLog, STREAMS, commits};
 use kgstore_bench::subject::open_store;
-use serde_json::json;
-
-/// The `i`th event of the workload (as `kgstore-bench-events` makes it).
-fn event(i: usize) -> NewEvent {
-    const TYPES: [&str; 3] = ["order.placed", "order.paid", "order.shipped"];
-    NewEvent::new(
-        TYPES[i % TYPES.len()],
-        json!({
-            "order": i,
-            "customer": format!("c-{}", i % 997),
-            "amount_cents": (i * 7919) % 100_000,
-            "items": [{"sku": format!("sku-{}", i % 113), "qty": 1 + i % 5}],
-        }),
-    )
-    .with_id(format!("evt-{i:010}"))
-    .with_correlation_id(format!("checkout-{}", i / 10))
-}
-
-struct Commit {
-    stream: String,
-    expected: u64,
-    events: Vec<NewEvent>,
-}
-
-fn commits(n: usize, size: usize) -> Vec<Commit> {
-    let mut versions = [0u64; 16];
-    (0..n)
-        .map(|c| {
-            let s = c % versions.len();
-            let expected = versions[s];
-            versions[s] += size as u64;
-            Commit {
-                stream: format!("orders-{s}"),
-                expected,
-                events: (c * size..(c + 1) * size).map(event).collect(),
-            }
-        })
-        .collect()
-}
 
 enum Side {
     Kg(Store),
@@ -137,7 +98,7 @@ fn main() -> Result<()> {
         "raw" => Side::Raw(RawLog::open(Path::new(&dir.path().join("raw.db")))?),
         other => bail!("unknown side {other}"),
     };
-    let all = commits(n, size);
+    let all = commits(0, n, size, &mut [0; STREAMS]);
     let all = if what == "read" {
         append(&mut side, all)?;
         Vec::new()

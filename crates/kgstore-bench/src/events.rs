@@ -51,7 +51,7 @@ use crate::subject::open_store;
 use crate::{Backend, describe_machine};
 
 /// Streams the append phases spread their commits over.
-const STREAMS: usize = 16;
+pub const STREAMS: usize = 16;
 /// Commits per alternating chunk of the append phases.
 const CHUNK: usize = 20;
 /// Events per page of the read phase (the store's largest page).
@@ -159,15 +159,18 @@ fn event(i: usize) -> NewEvent {
 
 /// One commit of an append phase: a stream, its version before, the events.
 #[derive(Clone)]
-struct Commit {
-    stream: String,
-    expected: u64,
-    events: Vec<NewEvent>,
+pub struct Commit {
+    /// The stream appended to.
+    pub stream: String,
+    /// The stream's version before the commit.
+    pub expected: u64,
+    /// The events of the commit.
+    pub events: Vec<NewEvent>,
 }
 
 /// `commits` commits of `size` events each, numbered from `first`, round-robin over
 /// [`STREAMS`] streams whose versions `versions` tracks.
-fn commits(first: usize, commits: usize, size: usize, versions: &mut [u64]) -> Vec<Commit> {
+pub fn commits(first: usize, commits: usize, size: usize, versions: &mut [u64]) -> Vec<Commit> {
     (0..commits)
         .map(|c| {
             let s = c % versions.len();

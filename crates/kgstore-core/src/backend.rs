@@ -168,6 +168,27 @@ impl std::fmt::Display for Problem {
 /// [`ReadTxn::for_each_edge`].
 const WHOLE_SCAN_PAGE: usize = 1000;
 
+/// Hands every item of a keyset-paged listing to `each`: `page(after)` gives up to
+/// [`WHOLE_SCAN_PAGE`] items whose keys sort after `after`, and `key` is an item's
+/// key (the defaults of [`ReadTxn::for_each_node`] and [`ReadTxn::for_each_edge`]).
+fn each_of_pages<T, K>(
+    mut page: impl FnMut(Option<&K>) -> Result<Vec<T>>,
+    key: impl Fn(&T) -> K,
+    each: &mut dyn FnMut(&T) -> Result<()>,
+) -> Result<()> {
+    let mut after: Option<K> = None;
+    loop {
+        let items = page(after.as_ref())?;
+        for item in &items {
+            each(item)?;
+        }
+        match items.last() {
+            Some(last) if items.len() == WHOLE_SCAN_PAGE => after = Some(key(last)),
+            _ => return Ok(()),
+        }
+    }
+}
+
 /// Reads on one consistent snapshot.
 ///
 /// Orders are part of the contract: nodes by name, edges by [`EdgeKey`] (byte
@@ -201,17 +222,13 @@ pub trait ReadTxn {
     /// error of `each` ends the scan and is returned.
     fn for_each_node(&self, each: &mut dyn FnMut(&Node) -> Result<()>) -> Result<()> {
         let all = NodeFilter::default();
-        let mut after: Option<String> = None;
-        loop {
-            let page = self.scan_nodes(&all, after.as_deref(), WHOLE_SCAN_PAGE)?;
-            for node in &page {
-                each(node)?;
-            }
-            match page.last() {
-                Some(last) if page.len() == WHOLE_SCAN_PAGE => after = Some(last.name.clone()),
-                _ => return Ok(()),
-            }
-        }
+        each_of_pages(
+            |after: Option<&String>| {
+                self.scan_nodes(&all, after.map(String::as_str), WHOLE_SCAN_PAGE)
+            },
+            |node| node.name.clone(),
+            each,
+        )
     }
 
     /// Calls `each` with every edge, by key: a whole listing, as the pages of
@@ -220,17 +237,11 @@ pub trait ReadTxn {
     /// error of `each` ends the scan and is returned.
     fn for_each_edge(&self, each: &mut dyn FnMut(&Edge) -> Result<()>) -> Result<()> {
         let all = EdgeFilter::default();
-        let mut after: Option<EdgeKey> = None;
-        loop {
-            let page = self.scan_edges(&all, after.as_ref(), WHOLE_SCAN_PAGE)?;
-            for edge in &page {
-                each(edge)?;
-            }
-            match page.last() {
-                Some(last) if page.len() == WHOLE_SCAN_PAGE => after = Some(last.key()),
-                _ => return Ok(()),
-            }
-        }
+        each_of_pages(
+            |after| self.scan_edges(&all, after, WHOLE_SCAN_PAGE),
+            Edge::key,
+            each,
+        )
     }
 
     /// The edges stored leaving (`Out`), arriving at (`In`) or touching (`Both`, a

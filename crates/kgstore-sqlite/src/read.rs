@@ -272,28 +272,31 @@ impl<'a> Q<'a> {
     /// each built and handed to `each` in turn.
     pub fn for_each_node(&self, each: &mut dyn FnMut(&Node) -> Result<()>) -> Result<()> {
         let sql = node_scan_sql(&NodeFilter::default(), None, None);
-        let doing = || "listing nodes from table nodes".to_owned();
-        let mut stmt = self.conn.prepare_cached(&sql.text).ctx(self.ctx, doing)?;
-        let mut rows = stmt
-            .query(params_from_iter(sql.params.iter()))
-            .ctx(self.ctx, doing)?;
-        while let Some(row) = rows.next().ctx(self.ctx, doing)? {
-            each(&node_from_row(row, self.ctx)?)?;
-        }
-        Ok(())
+        self.each_row(&sql, "listing nodes from table nodes", node_from_row, each)
     }
 
     /// Every edge by key with one statement (one pass over `names` in order and
     /// each name's edges), each built and handed to `each` in turn.
     pub fn for_each_edge(&self, each: &mut dyn FnMut(&Edge) -> Result<()>) -> Result<()> {
         let sql = edge_scan_sql(&EdgeFilter::default(), None, None);
-        let doing = || "listing edges from table edges".to_owned();
+        self.each_row(&sql, "listing edges from table edges", edge_from_row, each)
+    }
+
+    /// Runs `sql` and hands each row, built by `build`, to `each` in turn.
+    fn each_row<T>(
+        &self,
+        sql: &Sql,
+        doing: &str,
+        build: fn(&rusqlite::Row<'_>, &Ctx) -> Result<T>,
+        each: &mut dyn FnMut(&T) -> Result<()>,
+    ) -> Result<()> {
+        let doing = || doing.to_owned();
         let mut stmt = self.conn.prepare_cached(&sql.text).ctx(self.ctx, doing)?;
         let mut rows = stmt
             .query(params_from_iter(sql.params.iter()))
             .ctx(self.ctx, doing)?;
         while let Some(row) = rows.next().ctx(self.ctx, doing)? {
-            each(&edge_from_row(row, self.ctx)?)?;
+            each(&build(row, self.ctx)?)?;
         }
         Ok(())
     }

@@ -242,6 +242,31 @@ fn write_backup(
     Ok(manifest)
 }
 
+/// Writes file `name` in `folder`, one JSON line per item that `scan` hands to
+/// the line writer it is given, reporting `phase` progress every [`PAGE`] items
+/// and at the end; how many lines, and the file's entry.
+fn write_lines<T: serde::Serialize>(
+    folder: &Path,
+    name: &str,
+    phase: Phase,
+    total: u64,
+    progress: &mut impl FnMut(Progress),
+    scan: impl FnOnce(&mut dyn FnMut(&T) -> Result<()>) -> Result<()>,
+) -> Result<(u64, FileEntry)> {
+    let mut out = HashingWriter::create(folder, name)?;
+    let mut done = 0u64;
+    scan(&mut |item: &T| {
+        out.write_json_line(item)?;
+        done += 1;
+        if done.is_multiple_of(PAGE) {
+            progress(Progress { phase, done, total });
+        }
+        Ok(())
+    })?;
+    progress(Progress { phase, done, total });
+    Ok((done, out.finish()?))
+}
+
 /// Writes the data files from one snapshot; their counts and entries.
 fn write_data_files(
     store: &Store,
@@ -255,45 +280,26 @@ fn write_data_files(
     let mut entries = Vec::new();
 
     // One ordered scan per file (`GraphRead::each_node`), progress every PAGE items.
-    let mut out = HashingWriter::create(folder, NODES_FILE)?;
-    snapshot.each_node(|node| {
-        out.write_json_line(node)?;
-        counts.nodes += 1;
-        if counts.nodes.is_multiple_of(PAGE) {
-            progress(Progress {
-                phase: Phase::Nodes,
-                done: counts.nodes,
-                total: total_nodes,
-            });
-        }
-        Ok(())
-    })?;
-    progress(Progress {
-        phase: Phase::Nodes,
-        done: counts.nodes,
-        total: total_nodes,
-    });
-    entries.push(out.finish()?);
-
-    let mut out = HashingWriter::create(folder, EDGES_FILE)?;
-    snapshot.each_edge(|edge| {
-        out.write_json_line(edge)?;
-        counts.edges += 1;
-        if counts.edges.is_multiple_of(PAGE) {
-            progress(Progress {
-                phase: Phase::Edges,
-                done: counts.edges,
-                total: total_edges,
-            });
-        }
-        Ok(())
-    })?;
-    progress(Progress {
-        phase: Phase::Edges,
-        done: counts.edges,
-        total: total_edges,
-    });
-    entries.push(out.finish()?);
+    let (nodes, entry) = write_lines(
+        folder,
+        NODES_FILE,
+        Phase::Nodes,
+        total_nodes,
+        progress,
+        |line| snapshot.each_node(line),
+    )?;
+    counts.nodes = nodes;
+    entries.push(entry);
+    let (edges, entry) = write_lines(
+        folder,
+        EDGES_FILE,
+        Phase::Edges,
+        total_edges,
+        progress,
+        |line| snapshot.each_edge(line),
+    )?;
+    counts.edges = edges;
+    entries.push(entry);
 
     let schemas: Vec<SchemaEntry> = snapshot
         .list_schemas()?
