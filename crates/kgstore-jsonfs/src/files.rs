@@ -242,6 +242,9 @@ pub fn workers_for(items: usize, per_worker: usize, max: usize) -> usize {
 }
 
 /// Maps `f` over `items` on up to `workers` scoped threads, keeping the order.
+/// Each worker takes the next item when it is done with one, so items of very
+/// different cost (a folder of edges holds five times the files of a folder of
+/// nodes) do not leave some workers idle while another has most of the work.
 pub fn parallel_map<T: Sync, R: Send>(
     items: &[T],
     workers: usize,
@@ -250,22 +253,31 @@ pub fn parallel_map<T: Sync, R: Send>(
     if workers <= 1 || items.len() <= 1 {
         return items.iter().map(f).collect();
     }
-    let chunk = items.len().div_ceil(workers);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| {
-                let f = &f;
-                scope.spawn(move || part.iter().map(f).collect::<Vec<R>>())
-            })
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(item) = items.get(i) else {
+                return done;
+            };
+            done.push((i, f(item)));
+        }
+    };
+    let mut results: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (1..workers.min(items.len()))
+            .map(|_| scope.spawn(work))
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| match h.join() {
-                Ok(results) => results,
+        let mut results = work();
+        for handle in handles {
+            match handle.join() {
+                Ok(done) => results.extend(done),
                 // Our closures do not panic; if one did, re-raise it here.
                 Err(panic) => std::panic::resume_unwind(panic),
-            })
-            .collect()
-    })
+            }
+        }
+        results
+    });
+    results.sort_unstable_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
 }

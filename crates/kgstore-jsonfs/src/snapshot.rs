@@ -631,23 +631,11 @@ fn unchanged(root: &Path, folders: &[String], files: &foldhash::HashMap<u64, Fil
         }
         seen.fetch_add(count, Ordering::Relaxed);
     };
-    // Each worker takes the next folder when it is done with one: edge folders
-    // hold five times as many files as node folders, so equal shares of the
-    // list would leave some workers idle while others take most of it.
+    // Each worker takes the next folder when it is done with one
+    // (`files::parallel_map`): edge folders hold five times the files.
     let parallelism = std::thread::available_parallelism().map_or(2, |n| n.get());
     let workers = files::workers_for(folders.len(), 8, 2 * parallelism.min(8));
-    let next = AtomicUsize::new(0);
-    let work = || {
-        while let Some(rel_dir) = folders.get(next.fetch_add(1, Ordering::Relaxed)) {
-            check(rel_dir);
-        }
-    };
-    std::thread::scope(|s| {
-        for _ in 1..workers {
-            s.spawn(work);
-        }
-        work();
-    });
+    files::parallel_map(folders, workers, check);
     !differs.load(Ordering::Relaxed) && seen.load(Ordering::Relaxed) == files.len()
 }
 
