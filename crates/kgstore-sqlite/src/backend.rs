@@ -71,6 +71,9 @@ pub struct SqliteBackend {
     /// migrated the file, or a bulk load turned its foreign key checks off): see
     /// [`SqliteBackend::release_writer_after`].
     writer_grown: AtomicBool,
+    /// The writer connection's cache of table `event_state`, while no write
+    /// transaction has it (see [`crate::events::StateCache`]).
+    state_cache: Mutex<crate::events::StateCache>,
     /// Set when this handle last saw [`crate::search::STALE_BATCH`] or more nodes
     /// waiting to be indexed for search (a load committed, or the open found
     /// them): its next search first brings the index up to date, in a write
@@ -231,6 +234,7 @@ impl SqliteBackend {
             }),
             writer_free: Condvar::new(),
             writer_grown: AtomicBool::new(migrated),
+            state_cache: Mutex::default(),
             search_backlog: AtomicBool::new(search_backlog),
             counters: crate::perf::Counters::default(),
         };
@@ -317,8 +321,12 @@ impl SqliteBackend {
         drop(slot);
         match conn {
             Some(conn) => Ok(conn),
-            None => schema::connect(&self.ctx, &self.options, Role::Writer, false)
-                .inspect_err(|_| self.release_writer(None)),
+            None => {
+                // A new connection: the cache's data version was another's.
+                *lock(&self.state_cache) = Default::default();
+                schema::connect(&self.ctx, &self.options, Role::Writer, false)
+                    .inspect_err(|_| self.release_writer(None))
+            }
         }
     }
 
@@ -367,6 +375,8 @@ impl SqliteBackend {
                 Ok(fresh) => {
                     self.counters.collect(&conn);
                     drop(conn);
+                    // The cache's data version was the old connection's.
+                    *lock(&self.state_cache) = Default::default();
                     self.writer_grown.store(false, Ordering::Relaxed);
                     self.counters
                         .writer_renewals
@@ -639,6 +649,9 @@ struct SqliteWrite<'b> {
     counts: RefCell<TypeCounts>,
     /// The bulk load under way ([`WriteTxn::bulk_load_begin`]), if one is.
     bulk: Option<BulkLoad>,
+    /// The writer's cache of table `event_state`, taken from the backend for the
+    /// transaction and given back by its commit (a `RefCell`: reads fill it).
+    state: RefCell<crate::events::StateCache>,
 }
 
 impl SqliteRead<'_> {
@@ -1001,8 +1014,7 @@ macro_rules! read_txn_via_sql {
             }
 
             fn state_get(&self, space: &str, key: &str) -> Result<Option<Value>> {
-                let q = self.q()?;
-                crate::events::state_get(q.conn, q.ctx, space, key)
+                self.state_lookup(space, key)
             }
 
             fn state_scan(
@@ -1021,6 +1033,22 @@ macro_rules! read_txn_via_sql {
 
 read_txn_via_sql!(SqliteRead<'_>);
 read_txn_via_sql!(SqliteWrite<'_>);
+
+impl SqliteRead<'_> {
+    fn state_lookup(&self, space: &str, key: &str) -> Result<Option<Value>> {
+        let q = self.q()?;
+        crate::events::state_get(q.conn, q.ctx, space, key)
+    }
+}
+
+impl SqliteWrite<'_> {
+    /// Through the writer's cache (see [`crate::events::StateCache`]).
+    fn state_lookup(&self, space: &str, key: &str) -> Result<Option<Value>> {
+        let q = self.q()?;
+        let mut cache = self.state.borrow_mut();
+        crate::events::state_get_cached(q.conn, q.ctx, &mut cache, space, key)
+    }
+}
 doc_read_via_sql!(SqliteRead<'_>);
 doc_read_via_sql!(SqliteWrite<'_>);
 
@@ -1093,17 +1121,19 @@ impl EventLogWrite for SqliteWrite<'_> {
 
     fn log_clear(&mut self) -> Result<()> {
         let q = self.q()?;
-        crate::events::clear(q.conn, q.ctx)
+        crate::events::clear_cached(q.conn, q.ctx, &mut self.state.borrow_mut())
     }
 
     fn state_put(&mut self, space: &str, key: &str, value: &Value) -> Result<()> {
         let q = self.q()?;
-        crate::events::state_put(q.conn, q.ctx, space, key, value)
+        let mut cache = self.state.borrow_mut();
+        crate::events::state_put_cached(q.conn, q.ctx, &mut cache, space, key, value)
     }
 
     fn state_delete(&mut self, space: &str, key: &str) -> Result<bool> {
         let q = self.q()?;
-        crate::events::state_delete(q.conn, q.ctx, space, key)
+        let mut cache = self.state.borrow_mut();
+        crate::events::state_delete_cached(q.conn, q.ctx, &mut cache, space, key)
     }
 }
 
@@ -1184,6 +1214,7 @@ impl WriteTxn for SqliteWrite<'_> {
         self.w()?.sweep()?;
         let conn = self.conn.as_ref().ok_or_else(|| gone(&self.backend.ctx))?;
         run(conn, &self.backend.ctx, "COMMIT", || "committing".into())?;
+        *lock(&self.backend.state_cache) = self.state.take().committed();
         match backlog {
             crate::search::Backlog::Long => {
                 self.backend.search_backlog.store(true, Ordering::Relaxed);
@@ -1237,6 +1268,7 @@ impl Backend for SqliteBackend {
             search: RefCell::new(SearchWrites::default()),
             counts: RefCell::new(TypeCounts::default()),
             bulk: None,
+            state: RefCell::new(std::mem::take(&mut *lock(&self.state_cache))),
         };
         let conn = txn.conn.as_ref().ok_or_else(|| gone(&self.ctx))?;
         // Take the write lock now, so the transaction reads the latest commit and

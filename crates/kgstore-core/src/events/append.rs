@@ -220,9 +220,29 @@ fn subject(stream: &str, index: usize) -> String {
     format!("event {index} of stream '{}'", validate::shorten(stream))
 }
 
+/// One stream's part of an append, borrowed from the caller (an [`Append`], or the
+/// events of [`WriteTx::append_borrowed`]): the events stay where they are, and
+/// are neither copied nor dropped by the append.
+#[derive(Clone, Copy)]
+struct Part<'a> {
+    stream: &'a str,
+    expected: ExpectedVersion,
+    events: &'a [NewEvent],
+}
+
+impl<'a> Part<'a> {
+    fn of(append: &'a Append) -> Self {
+        Part {
+            stream: &append.stream,
+            expected: append.expected,
+            events: &append.events,
+        }
+    }
+}
+
 /// The rules an append as a whole follows: some events, not too many, valid stream
 /// names, each named once, expected versions in range.
-fn check_parts(appends: &[Append], system: bool) -> Result<()> {
+fn check_parts(appends: &[Part<'_>], system: bool) -> Result<()> {
     let total: usize = appends.iter().map(|a| a.events.len()).sum();
     if appends.is_empty() || total == 0 {
         return Err(Error::invalid_input("append", "holds no events"));
@@ -236,13 +256,13 @@ fn check_parts(appends: &[Append], system: bool) -> Result<()> {
     let mut seen_streams = HashSet::new();
     for append in appends {
         if system {
-            check_stream(&append.stream)?;
+            check_stream(append.stream)?;
         } else {
-            check_user_stream(&append.stream)?;
+            check_user_stream(append.stream)?;
         }
-        if !seen_streams.insert(append.stream.as_str()) {
+        if !seen_streams.insert(append.stream) {
             return Err(Error::invalid_input(
-                format!("append to stream '{}'", validate::shorten(&append.stream)),
+                format!("append to stream '{}'", validate::shorten(append.stream)),
                 "names the stream twice; give all of its events in one part",
             ));
         }
@@ -261,33 +281,44 @@ fn check_parts(appends: &[Append], system: bool) -> Result<()> {
     Ok(())
 }
 
-/// Gives every event without an id a random one.
-fn give_ids(appends: &mut [Append]) {
-    for event in appends.iter_mut().flat_map(|a| a.events.iter_mut()) {
-        if event.id.is_none() {
-            event.id = Some(random_id());
-        }
-    }
+/// A random id for every event without one, in the order of the append's events
+/// (an empty string, which allocates nothing, for each event with an id).
+fn new_ids(appends: &[Part<'_>]) -> Vec<String> {
+    appends
+        .iter()
+        .flat_map(|a| a.events)
+        .map(|e| match e.id {
+            Some(_) => String::new(),
+            None => random_id(),
+        })
+        .collect()
 }
 
-/// Checks every event of an append (after [`check_parts`] and [`give_ids`]),
-/// collecting every violation; writes their JSON text once and digests it.
-fn prepare(appends: &[Append], system: bool) -> Result<PreparedAppend<'_>> {
+/// Checks every event of an append (after [`check_parts`]), collecting every
+/// violation; writes their JSON text once and digests it. Events without an id
+/// take theirs from `new_ids` ([`new_ids`]).
+fn prepare<'a>(
+    appends: &[Part<'a>],
+    new_ids: &'a [String],
+    system: bool,
+) -> Result<PreparedAppend<'a>> {
     let total: usize = appends.iter().map(|a| a.events.len()).sum();
     let mut violations = Vec::new();
     let mut prepared = Vec::with_capacity(total);
     let mut ids = HashSet::with_capacity_and_hasher(total, foldhash::fast::RandomState::default());
     let mut text = Vec::new();
+    let mut new_ids = new_ids.iter();
     for (stream_index, append) in appends.iter().enumerate() {
-        let stream = append.stream.as_str();
+        let stream = append.stream;
         for (i, event) in append.events.iter().enumerate() {
+            let new_id = new_ids.next().map_or("", String::as_str);
             let mut bad = |pointer: &str, message: String| {
                 violations.push(Violation::new(subject(stream, i), pointer, message));
             };
             if let Err(Error::InvalidInput { reason, .. }) = check_event_type(&event.event_type) {
                 bad("/type", reason);
             }
-            let id = event.id.as_deref().unwrap_or_default();
+            let id = event.id.as_deref().unwrap_or(new_id);
             if let Err(Error::InvalidInput { reason, .. }) = check_id("event id", id) {
                 bad("/id", reason);
             } else if !ids.insert(id) {
@@ -392,7 +423,7 @@ enum Retry {
 /// Finds out whether the append is a retry, refusing reused ids with other content.
 fn idempotency(
     r: &dyn EventLogRead,
-    appends: &[Append],
+    appends: &[Part<'_>],
     prepared: &[Prepared<'_>],
 ) -> Result<Retry> {
     let ids: Vec<&str> = prepared.iter().map(|p| p.id).collect();
@@ -403,8 +434,8 @@ fn idempotency(
     }
     for (event, earlier) in prepared.iter().zip(&found) {
         if let Some(earlier) = earlier {
-            let stream = &appends[event.stream_index].stream;
-            if earlier.stream != *stream || earlier.digest != event.digest.as_str() {
+            let stream = appends[event.stream_index].stream;
+            if earlier.stream != stream || earlier.digest != event.digest.as_str() {
                 return Err(Error::DuplicateEvent {
                     id: event.id.to_owned(),
                     detail: format!(
@@ -447,7 +478,7 @@ fn idempotency(
         let last = mine.iter().max_by_key(|r| r.position);
         if let (Some(first), Some(last)) = (first, last) {
             streams.push(StreamAppended {
-                stream: append.stream.clone(),
+                stream: append.stream.to_owned(),
                 first_version: first.version,
                 last_version: last.version,
                 first_position: first.position,
@@ -534,22 +565,64 @@ impl WriteTx<'_> {
         self.append_checked(appends, options, false)
     }
 
+    /// Appends events to one stream that the caller keeps (this borrows them, where
+    /// [`WriteTx::append`] takes them over): otherwise the same as
+    /// [`WriteTx::append`]. Events without an id are given one for this append
+    /// alone, so a retry of such events appends them again.
+    ///
+    /// ```
+    /// use kgstore_core::events::{ExpectedVersion, NewEvent};
+    /// use kgstore_core::Store;
+    /// use serde_json::json;
+    ///
+    /// let store = Store::memory();
+    /// let events = [NewEvent::new("order.placed", json!({"order": 17})).with_id("o17")];
+    /// let first = store.write(|tx| tx.append_borrowed("orders", ExpectedVersion::NoStream, &events))?;
+    /// // The events are still the caller's: a retry sends the same ones.
+    /// let again = store.write(|tx| tx.append_borrowed("orders", ExpectedVersion::NoStream, &events))?;
+    /// assert!(again.duplicate);
+    /// assert_eq!(again.positions, first.positions);
+    /// # Ok::<(), kgstore_core::Error>(())
+    /// ```
+    pub fn append_borrowed(
+        &mut self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+    ) -> Result<AppendResult> {
+        let part = Part {
+            stream,
+            expected,
+            events,
+        };
+        self.append_parts(&[part], &AppendOptions::default(), false)
+    }
+
     /// [`WriteTx::append_all`]; `system` allows kgstore's own streams (`$changes`).
     pub(crate) fn append_checked(
         &mut self,
-        mut appends: Vec<Append>,
+        appends: Vec<Append>,
+        options: &AppendOptions,
+        system: bool,
+    ) -> Result<AppendResult> {
+        let parts: Vec<Part<'_>> = appends.iter().map(Part::of).collect();
+        self.append_parts(&parts, options, system)
+    }
+
+    /// Appends the parts, which stay the caller's: everything here borrows them,
+    /// down to the backend's insert.
+    fn append_parts(
+        &mut self,
+        appends: &[Part<'_>],
         options: &AppendOptions,
         system: bool,
     ) -> Result<AppendResult> {
         if let Some(batch) = &options.batch {
             check_id("batch id", batch)?;
         }
-        check_parts(&appends, system)?;
-        give_ids(&mut appends);
-        // From here on the events stay where the caller put them: everything below
-        // borrows them, down to the backend's insert.
-        let appends = appends.as_slice();
-        let prepared = prepare(appends, system)?;
+        check_parts(appends, system)?;
+        let new_ids = new_ids(appends);
+        let prepared = prepare(appends, &new_ids, system)?;
         let now = self.now();
         let mut types: Vec<&str> = prepared
             .events
@@ -566,16 +639,16 @@ impl WriteTx<'_> {
         let checked = self.with_events(|r, _| {
             let mut infos = Vec::with_capacity(appends.len());
             for append in appends {
-                let info = stream_info(r, &append.stream)?;
+                let info = stream_info(r, append.stream)?;
                 if info.as_ref().is_some_and(|i| i.deleted) {
                     return Err(Error::StreamDeleted {
-                        stream: append.stream.clone(),
+                        stream: append.stream.to_owned(),
                     });
                 }
                 let version = info.as_ref().map_or(0, |i| i.version);
                 if !append.expected.accepts(version) {
                     return Err(Error::WrongExpectedVersion {
-                        stream: append.stream.clone(),
+                        stream: append.stream.to_owned(),
                         expected: expected_text(append.expected),
                         actual: version,
                     });
@@ -591,7 +664,7 @@ impl WriteTx<'_> {
         let mut violations = Vec::new();
         for event in &prepared.events {
             if let Some(Some(validator)) = validators.get(event.event.event_type.as_str()) {
-                let stream = &appends[event.stream_index].stream;
+                let stream = appends[event.stream_index].stream;
                 violations.extend(schema::violations(
                     validator,
                     &subject(stream, event.index),
@@ -625,7 +698,7 @@ impl WriteTx<'_> {
             *span = Some(span.map_or((at, at), |(first, _)| (first, at)));
             records.push(NewRecord {
                 position: first + offset,
-                stream: &appends[event.stream_index].stream,
+                stream: appends[event.stream_index].stream,
                 version: *version,
                 id: event.id,
                 event_type: &event.event.event_type,
@@ -650,14 +723,14 @@ impl WriteTx<'_> {
                 continue;
             };
             streams.push(StreamAppended {
-                stream: append.stream.clone(),
+                stream: append.stream.to_owned(),
                 first_version: first.version,
                 last_version: last.version,
                 first_position: first.position,
                 last_position: last.position,
             });
             let mut info = info.unwrap_or_else(|| StreamInfo {
-                stream: append.stream.clone(),
+                stream: append.stream.to_owned(),
                 version: 0,
                 last_position: 0,
                 created_at: now,
@@ -706,7 +779,7 @@ impl WriteTx<'_> {
     /// [`Error::DuplicateEvent`]; else `refused`, the reason it was refused.
     fn retried(
         &self,
-        appends: &[Append],
+        appends: &[Part<'_>],
         prepared: &[Prepared<'_>],
         refused: Error,
     ) -> Result<AppendResult> {

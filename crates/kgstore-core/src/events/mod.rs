@@ -200,6 +200,17 @@ impl Store {
         self.write(|tx| tx.append(stream, expected, events))
     }
 
+    /// Appends events the caller keeps, in their own transaction; see
+    /// [`WriteTx::append_borrowed`].
+    pub fn append_borrowed(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+    ) -> Result<AppendResult> {
+        self.write(|tx| tx.append_borrowed(stream, expected, events))
+    }
+
     /// Appends to several streams at once in their own transaction; see [`WriteTx::append_all`].
     pub fn append_all(
         &self,
