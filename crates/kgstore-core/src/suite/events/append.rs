@@ -354,6 +354,33 @@ pub fn events_generated_ids_are_unique(f: Fixture) {
     assert_eq!(ids.len(), 200);
 }
 
+pub fn events_borrowed_appends_leave_the_events_with_the_caller(f: Fixture) {
+    let s = &f.store;
+    let events = vec![ev_id("b1", "t", json!(1)), ev("t", json!(2))];
+    let kept = events.clone();
+    let first = s.append_borrowed("s", NoStream, &events[..1]).unwrap();
+    assert_eq!(first.positions, [1]);
+    // A retry of the same borrowed event returns the original positions.
+    let again = s.append_borrowed("s", NoStream, &events[..1]).unwrap();
+    assert!(again.duplicate);
+    assert_eq!(again.positions, first.positions);
+    // An event without an id gets one per append, not written into the event.
+    s.append_borrowed("s", Exact(1), &events[1..]).unwrap();
+    s.append_borrowed("s", Exact(2), &events[1..]).unwrap();
+    assert_eq!(events, kept, "the caller's events are as they were");
+    let stored = stream_events(s, "s");
+    let ids: Vec<&str> = stored.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids.len(), 3);
+    assert_eq!(ids[0], "b1");
+    assert_ne!(ids[1], ids[2]);
+    // Refusals are the same as `append`'s, inside a transaction too.
+    let err = s
+        .write(|tx| tx.append_borrowed("s", Exact(1), &events[1..]))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert_eq!(s.last_position().unwrap(), 3);
+}
+
 pub fn events_invalid_input_is_refused_listing_every_violation(f: Fixture) {
     let s = &f.store;
     let err = s
