@@ -474,12 +474,8 @@ impl<'a> W<'a> {
     fn put_node_batches(&mut self, nodes: &[Node]) -> Result<()> {
         let mut chunks = nodes.chunks_exact(BATCH);
         for chunk in &mut chunks {
-            let distinct: foldhash::HashSet<&str> = chunk.iter().map(|n| n.name.as_str()).collect();
-            if distinct.len() < BATCH {
-                // The same name twice: one by one, so the last one wins.
-                chunk.iter().try_for_each(|node| self.put_one(node))?;
-                continue;
-            }
+            // A name given twice in a batch goes in once: the batch is then written
+            // as below, its first node new, the later one an update (the last wins).
             let Some(first) = self.free_name_ids()? else {
                 // No room for the batch's ids below SQLite's largest row id.
                 chunk.iter().try_for_each(|node| self.put_one(node))?;
@@ -651,21 +647,18 @@ impl<'a> W<'a> {
     pub fn put_edge(&mut self, edge: &Edge) -> Result<()> {
         let (from, _) = self.intern(&edge.from, false)?;
         let (to, _) = self.intern(&edge.to, false)?;
-        self.write_edge(edge, from, to)
+        self.write_edge(edge, from, to, self.bulk.is_some())
     }
 
-    /// Inserts or replaces an edge whose endpoints have these name ids (inserts, in
-    /// a bulk load, whose edges are all new).
-    fn write_edge(&mut self, edge: &Edge, from: i64, to: i64) -> Result<()> {
+    /// Inserts or replaces an edge whose endpoints have these name ids; `new`: its
+    /// key is not in the table (a bulk load's edges, or a load into an empty
+    /// table), so it is inserted without looking for a row to replace first.
+    fn write_edge(&mut self, edge: &Edge, from: i64, to: i64, new: bool) -> Result<()> {
         let subject = || format!("edge {}", edge.key());
         let doing = || format!("writing {} into table edges", subject());
         let meta = &edge.metadata;
         self.exec(
-            if self.bulk.is_some() {
-                S::InsertEdge
-            } else {
-                S::UpsertEdge
-            },
+            if new { S::InsertEdge } else { S::UpsertEdge },
             params![
                 from,
                 edge.relation_type.as_str(),
@@ -727,9 +720,19 @@ impl<'a> W<'a> {
         // built again at the end by one sort, instead of growing a row at a time
         // in random order (the same indexes, the same transaction). A bulk load
         // has dropped them already.
-        let rebuild = self.bulk.is_none()
-            && edges.len() >= REBUILD_INDEXES_FROM
-            && self.edges_up_to(edges.len())? <= edges.len();
+        let stored = if self.bulk.is_none() && edges.len() >= REBUILD_INDEXES_FROM {
+            Some(self.edges_up_to(edges.len())?)
+        } else {
+            None
+        };
+        let rebuild = stored.is_some_and(|n| n <= edges.len());
+        // Into an empty table, keys that are all different are all new: plain
+        // inserts (an insert that met a stored key would fail, not replace it).
+        let new = self.bulk.is_some()
+            || (stored == Some(0)
+                && order
+                    .windows(2)
+                    .all(|w| (w[0].0, w[0].1, w[0].2) != (w[1].0, w[1].1, w[1].2)));
         let doing = || "rebuilding the indexes of table edges".to_owned();
         if rebuild {
             self.conn
@@ -738,7 +741,7 @@ impl<'a> W<'a> {
         }
         for (from, _, to, i) in order {
             if let Some(edge) = edges.get(i) {
-                self.write_edge(edge, from, to)?;
+                self.write_edge(edge, from, to, new)?;
             }
         }
         if rebuild {

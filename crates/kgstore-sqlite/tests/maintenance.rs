@@ -596,6 +596,16 @@ fn big_writes_without_foreign_key_checks_keep_every_name_and_check_them_again() 
     assert_eq!(out[0].to, name(49));
     let stats = s.stats().unwrap();
     assert_eq!(stats.node_types.get("thing"), Some(&(N as u64)));
+    // A name twice in one batch of 32: written once, the later node wins.
+    let mut twice: Vec<Node> = (0..40).map(|i| node(N + i, "first")).collect();
+    twice[20] = node(N + 5, "second");
+    let mut tx = s.backend().begin_write().unwrap();
+    tx.put_nodes(&twice).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(s.get_node(&name(N + 5)).unwrap().node_type, "second");
+    assert_eq!(s.get_node(&name(N + 6)).unwrap().node_type, "first");
+    assert!(s.get_node(&name(N + 20)).is_err());
+    assert_eq!(s.count_nodes().unwrap(), N as u64 + 39);
     assert_eq!(stats.node_types.get("old"), None);
     let report = s.check().unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
