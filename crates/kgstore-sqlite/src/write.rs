@@ -81,24 +81,41 @@ const BATCH: usize = 32;
 /// left out. Without `RETURNING` (which kept each new row in a temporary table
 /// and stepped the statement once per row to hand it back: 1,900 instructions a
 /// node), the statement's count of changes tells whether every row went in.
+/// `?1` is the first id, the others follow it (`?1 + 1`, … computed by SQLite,
+/// cheaper than binding each), then the names.
 fn insert_names_sql() -> &'static str {
     static SQL: OnceLock<String> = OnceLock::new();
     SQL.get_or_init(|| {
+        let rows: Vec<String> = (0..BATCH)
+            .map(|k| format!("(?1 + {k}, ?{})", k + 2))
+            .collect();
         format!(
             "INSERT INTO names(id, name) VALUES {} ON CONFLICT DO NOTHING",
-            vec!["(?, ?)"; BATCH].join(", ")
+            rows.join(", ")
         )
     })
 }
 
-/// `INSERT INTO nodes … VALUES (…), …` for a whole batch.
+/// Columns of `nodes` bound per row of [`insert_nodes_sql`] (all but the id).
+const NODE_VALUES: usize = 11;
+
+/// `INSERT INTO nodes … VALUES (…), …` for a whole batch under consecutive ids:
+/// `?1` is the first id, the others follow it, then each row's other columns.
 fn insert_nodes_sql() -> &'static str {
     static SQL: OnceLock<String> = OnceLock::new();
     SQL.get_or_init(|| {
+        let rows: Vec<String> = (0..BATCH)
+            .map(|k| {
+                let cells: Vec<String> = (0..NODE_VALUES)
+                    .map(|c| format!("?{}", 2 + k * NODE_VALUES + c))
+                    .collect();
+                format!("(?1 + {k}, {})", cells.join(", "))
+            })
+            .collect();
         format!(
             "INSERT INTO nodes(id, node_type, status, author, source, created_at, updated_at, \
              version, observations, attributes, tags, dependencies) VALUES {}",
-            vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; BATCH].join(", ")
+            rows.join(", ")
         )
     })
 }
@@ -545,12 +562,9 @@ impl<'a> W<'a> {
     /// order, leaving out those already in `names`; how many went in.
     fn insert_names(&mut self, chunk: &[Node], first: i64) -> Result<usize> {
         let doing = || format!("recording {BATCH} names in table names");
-        let ids: Vec<i64> = (first..).take(chunk.len()).collect();
-        let mut values: Vec<&dyn ToSql> = Vec::with_capacity(BATCH * 2);
-        for (id, node) in ids.iter().zip(chunk) {
-            values.push(id);
-            values.push(&node.name);
-        }
+        let mut values: Vec<&dyn ToSql> = Vec::with_capacity(BATCH + 1);
+        values.push(&first);
+        values.extend(chunk.iter().map(|node| &node.name as &dyn ToSql));
         let ctx = self.ctx;
         self.stmt(S::InsertNames)?
             .execute(params_from_iter(values))
@@ -587,11 +601,11 @@ impl<'a> W<'a> {
                 node,
             });
         }
-        let mut values: Vec<&dyn ToSql> = Vec::with_capacity(BATCH * 12);
+        let mut values: Vec<&dyn ToSql> = Vec::with_capacity(BATCH * NODE_VALUES + 1);
+        values.push(&first);
         for row in &rows {
             let meta = &row.node.metadata;
             values.extend_from_slice(&[
-                &row.id,
                 &row.node.node_type,
                 &meta.status,
                 &meta.author,

@@ -1,6 +1,6 @@
 //! The write transaction: validation, metadata, integrity and cycle checks.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -159,7 +159,7 @@ impl<'s> WriteTx<'s> {
         if self.txn.contains_node(&node.name)? {
             return Err(already_exists_node(&node.name));
         }
-        self.check_new_references(&node, &HashSet::new())?;
+        self.check_new_references(&node, &foldhash::HashSet::default())?;
         stamp_new(
             &mut node.metadata.created_at,
             &mut node.metadata.updated_at,
@@ -193,7 +193,8 @@ impl<'s> WriteTx<'s> {
                 return Err(already_exists_node(names[i]));
             }
         }
-        let mut batch: HashSet<&str> = HashSet::with_capacity(nodes.len());
+        let mut batch: foldhash::HashSet<&str> =
+            foldhash::HashSet::with_capacity_and_hasher(nodes.len(), Default::default());
         for node in &nodes {
             if !batch.insert(node.name.as_str()) {
                 return Err(already_exists_node(&node.name));
@@ -290,7 +291,7 @@ impl<'s> WriteTx<'s> {
         if self.txn.contains_node(&node.name)? {
             return Err(already_exists_node(&node.name));
         }
-        self.check_new_references(&node, &HashSet::new())?;
+        self.check_new_references(&node, &foldhash::HashSet::default())?;
         self.raw(|t| t.put_node(&node))?;
         self.tally.nodes_written += 1;
         Ok(node)
@@ -779,7 +780,7 @@ impl<'s> WriteTx<'s> {
 
     /// For a node about to be created: no self-dependency, and (unless deferred)
     /// every dependency exists already or in `batch`.
-    fn check_new_references(&mut self, node: &Node, batch: &HashSet<&str>) -> Result<()> {
+    fn check_new_references(&mut self, node: &Node, batch: &foldhash::HashSet<&str>) -> Result<()> {
         if node.dependencies.contains(&node.name) {
             return Err(Error::DependencyCycle {
                 cycle: vec![node.name.clone(), node.name.clone()],
