@@ -76,11 +76,11 @@ fn sql(s: S) -> &'static str {
 /// Rows per multi-row `INSERT` of a batch.
 const BATCH: usize = 32;
 
-/// `INSERT INTO names(id, name) VALUES (?, ?), …` for a whole batch, under ids
+/// `INSERT INTO names(id, name) VALUES (?1, ?2), …` for a whole batch, under ids
 /// the writer chose ([`W::free_name_ids`]); a row whose name (or id) is taken is
 /// left out. Without `RETURNING` (which kept each new row in a temporary table
-/// and stepped the statement once per row to hand it back: 1,900 instructions a
-/// node), the statement's count of changes tells whether every row went in.
+/// and stepped the statement once per row to hand it back), the statement's
+/// count of changes tells whether every row went in.
 /// `?1` is the first id, the others follow it (`?1 + 1`, … computed by SQLite,
 /// cheaper than binding each), then the names.
 fn insert_names_sql() -> &'static str {
