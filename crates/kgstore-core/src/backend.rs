@@ -291,12 +291,12 @@ pub trait ReadTxn {
         Ok(self.get_edge(key)?.is_some())
     }
 
-    /// The index of the first of `keys`, in the order given, that is a stored edge;
-    /// `None` if none is. Override when one query can answer for many keys (bulk
-    /// edge creates ask it for every batch).
-    fn first_existing_edge(&self, keys: &[&EdgeKey]) -> Result<Option<usize>> {
-        for (i, key) in keys.iter().enumerate() {
-            if self.contains_edge(key)? {
+    /// The index of the first of `edges`, in the order given, whose key is a stored
+    /// edge; `None` if none is. Override when one query can answer for many keys
+    /// (bulk edge creates ask it for every batch).
+    fn first_existing_edge(&self, edges: &[Edge]) -> Result<Option<usize>> {
+        for (i, edge) in edges.iter().enumerate() {
+            if self.contains_edge(&edge.key())? {
                 return Ok(Some(i));
             }
         }

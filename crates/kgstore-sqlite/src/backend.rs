@@ -751,6 +751,19 @@ impl SqliteWrite<'_> {
         })
     }
 
+    /// After a write of `rows` nodes or edges: one that ran without foreign key
+    /// checks ([`crate::write::UNCHECKED_FROM`]) and could not turn them on again
+    /// has a fresh writer connection replace this one after the transaction.
+    fn renew_if_unchecked(&mut self, rows: usize) -> Result<()> {
+        if self.bulk.is_none()
+            && rows >= crate::write::UNCHECKED_FROM
+            && !self.w()?.foreign_keys_on()
+        {
+            self.backend.writer_grown.store(true, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
     fn w(&mut self) -> Result<W<'_>> {
         Ok(W::new(
             self.conn.as_ref().ok_or_else(|| gone(&self.backend.ctx))?,
@@ -892,8 +905,8 @@ macro_rules! read_txn_via_sql {
                 self.q()?.contains_edge(key)
             }
 
-            fn first_existing_edge(&self, keys: &[&EdgeKey]) -> Result<Option<usize>> {
-                self.q()?.first_existing_edge(keys)
+            fn first_existing_edge(&self, edges: &[Edge]) -> Result<Option<usize>> {
+                self.q()?.first_existing_edge(edges)
             }
 
             fn first_missing_node(&self, names: &[&str]) -> Result<Option<usize>> {
@@ -1143,7 +1156,9 @@ impl WriteTxn for SqliteWrite<'_> {
     }
 
     fn put_nodes(&mut self, nodes: &[Node]) -> Result<()> {
-        self.w()?.put_nodes(nodes)
+        let written = self.w()?.put_nodes(nodes);
+        self.renew_if_unchecked(nodes.len())?;
+        written
     }
 
     fn delete_node(&mut self, name: &str) -> Result<bool> {
@@ -1155,7 +1170,9 @@ impl WriteTxn for SqliteWrite<'_> {
     }
 
     fn put_edges(&mut self, edges: &[Edge]) -> Result<()> {
-        self.w()?.put_edges(edges)
+        let written = self.w()?.put_edges(edges);
+        self.renew_if_unchecked(edges.len())?;
+        written
     }
 
     fn delete_edge(&mut self, key: &EdgeKey) -> Result<bool> {

@@ -506,16 +506,16 @@ impl<'a> Q<'a> {
         self.first_of(FIRST_MISSING_NODE, names, "names in table nodes")
     }
 
-    /// The first of `keys` (in their order) that is a stored edge, in one query: the
-    /// keys go in as `[from, relation, to]` arrays.
-    pub fn first_existing_edge(&self, keys: &[&EdgeKey]) -> Result<Option<usize>> {
+    /// The first of `edges` (in their order) whose key is a stored edge, in one
+    /// query: the keys go in as `[from, relation, to]` arrays.
+    pub fn first_existing_edge(&self, edges: &[Edge]) -> Result<Option<usize>> {
         // Into a graph without edges (a bulk load), there is nothing to look for.
-        if keys.is_empty() || !self.any_edge()? {
+        if edges.is_empty() || !self.any_edge()? {
             return Ok(None);
         }
-        let triples: Vec<[&str; 3]> = keys
+        let triples: Vec<[&str; 3]> = edges
             .iter()
-            .map(|k| [k.from.as_str(), k.relation_type.as_str(), k.to.as_str()])
+            .map(|e| [e.from.as_str(), e.relation_type.as_str(), e.to.as_str()])
             .collect();
         self.first_of(FIRST_EXISTING_EDGE, &triples, "keys in table edges")
     }

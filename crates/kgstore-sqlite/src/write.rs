@@ -76,25 +76,46 @@ fn sql(s: S) -> &'static str {
 /// Rows per multi-row `INSERT` of a batch.
 const BATCH: usize = 32;
 
-/// `INSERT INTO names … VALUES (?), …` for a whole batch, giving back the new ids.
+/// `INSERT INTO names(id, name) VALUES (?1, ?2), …` for a whole batch, under ids
+/// the writer chose ([`W::free_name_ids`]); a row whose name (or id) is taken is
+/// left out. Without `RETURNING` (which kept each new row in a temporary table
+/// and stepped the statement once per row to hand it back), the statement's
+/// count of changes tells whether every row went in.
+/// `?1` is the first id, the others follow it (`?1 + 1`, … computed by SQLite,
+/// cheaper than binding each), then the names.
 fn insert_names_sql() -> &'static str {
     static SQL: OnceLock<String> = OnceLock::new();
     SQL.get_or_init(|| {
+        let rows: Vec<String> = (0..BATCH)
+            .map(|k| format!("(?1 + {k}, ?{})", k + 2))
+            .collect();
         format!(
-            "INSERT INTO names(name) VALUES {} ON CONFLICT(name) DO NOTHING RETURNING id, name",
-            vec!["(?)"; BATCH].join(", ")
+            "INSERT INTO names(id, name) VALUES {} ON CONFLICT DO NOTHING",
+            rows.join(", ")
         )
     })
 }
 
-/// `INSERT INTO nodes … VALUES (…), …` for a whole batch.
+/// Columns of `nodes` bound per row of [`insert_nodes_sql`] (all but the id).
+const NODE_VALUES: usize = 11;
+
+/// `INSERT INTO nodes … VALUES (…), …` for a whole batch under consecutive ids:
+/// `?1` is the first id, the others follow it, then each row's other columns.
 fn insert_nodes_sql() -> &'static str {
     static SQL: OnceLock<String> = OnceLock::new();
     SQL.get_or_init(|| {
+        let rows: Vec<String> = (0..BATCH)
+            .map(|k| {
+                let cells: Vec<String> = (0..NODE_VALUES)
+                    .map(|c| format!("?{}", 2 + k * NODE_VALUES + c))
+                    .collect();
+                format!("(?1 + {k}, {})", cells.join(", "))
+            })
+            .collect();
         format!(
             "INSERT INTO nodes(id, node_type, status, author, source, created_at, updated_at, \
              version, observations, attributes, tags, dependencies) VALUES {}",
-            vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; BATCH].join(", ")
+            rows.join(", ")
         )
     })
 }
@@ -102,6 +123,12 @@ fn insert_nodes_sql() -> &'static str {
 /// The smallest bulk edge write that builds the edge indexes again at its end
 /// (when the table holds no more edges than it writes).
 const REBUILD_INDEXES_FROM: usize = 16_384;
+
+/// The smallest `put_nodes` or `put_edges` that runs with SQLite's foreign key
+/// checks off ([`W::unchecked`]). Turning them off and on again makes SQLite
+/// prepare the connection's statements again when they next run, about the work
+/// of checking this many rows.
+pub(crate) const UNCHECKED_FROM: usize = 4_096;
 
 /// Names looked up per query when a batch of edges resolves its endpoints.
 const NAME_LOOKUP_BATCH: usize = 4096;
@@ -247,11 +274,7 @@ impl<'a> W<'a> {
     /// [`W::bulk_load_end`] enforces them again (as does the fresh connection that
     /// replaces this one after the transaction, committed or rolled back).
     pub fn bulk_load_begin(&mut self) -> Result<()> {
-        self.conn
-            .set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_FKEY, false)
-            .ctx(self.ctx, || {
-                "turning foreign key checks off for a bulk load".to_owned()
-            })?;
+        self.set_foreign_keys(false)?;
         self.conn
             .execute_batch(crate::schema::DROP_EDGE_INDEXES)
             .ctx(self.ctx, || {
@@ -262,16 +285,59 @@ impl<'a> W<'a> {
     /// Ends a bulk load: enforces foreign keys again and builds the edges'
     /// secondary indexes again, each by one sort.
     pub fn bulk_load_end(&mut self) -> Result<()> {
-        self.conn
-            .set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_FKEY, true)
-            .ctx(self.ctx, || {
-                "turning foreign key checks back on after a bulk load".to_owned()
-            })?;
+        self.set_foreign_keys(true)?;
         self.conn
             .execute_batch(crate::schema::edge_indexes!())
             .ctx(self.ctx, || {
                 "rebuilding the indexes of table edges".to_owned()
             })
+    }
+
+    /// Turns SQLite's enforcement of foreign keys on this connection on or off
+    /// (`SQLITE_DBCONFIG_ENABLE_FKEY`, which takes effect inside a transaction).
+    fn set_foreign_keys(&self, on: bool) -> Result<()> {
+        self.conn
+            .set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_FKEY, on)
+            .ctx(self.ctx, || {
+                format!(
+                    "turning foreign key checks {} for a bulk write or load",
+                    if on { "back on" } else { "off" }
+                )
+            })
+            .map(drop)
+    }
+
+    /// Runs a write of `rows` nodes or edges; from [`UNCHECKED_FROM`] rows on,
+    /// with foreign key checks off, back on after it (whether it succeeded or
+    /// not). They cannot fail on these writes: every id a node, edge or
+    /// dependency row refers to is that of a `names` row the same write looked up
+    /// or inserted, and a `node_deps` row follows its node's row. Each check cost
+    /// a B-tree seek into `names` per reference, and made every insert open a
+    /// statement journal (a statement that may fail a check part way must be
+    /// undone alone). A bulk load has them off already. Should turning them on
+    /// again fail, the backend replaces the connection after the transaction
+    /// ([`W::foreign_keys_on`]).
+    fn unchecked(
+        &mut self,
+        rows: usize,
+        write: impl FnOnce(&mut Self) -> Result<()>,
+    ) -> Result<()> {
+        if self.bulk.is_some() || rows < UNCHECKED_FROM {
+            return write(self);
+        }
+        self.set_foreign_keys(false)?;
+        let written = write(self);
+        let restored = self.set_foreign_keys(true);
+        written.and(restored)
+    }
+
+    /// Whether SQLite enforces foreign keys on this connection now (`false` also
+    /// when it cannot tell): after a write of [`UNCHECKED_FROM`] rows or more, the
+    /// backend replaces a connection that was left without them.
+    pub fn foreign_keys_on(&self) -> bool {
+        self.conn
+            .db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_FKEY)
+            .unwrap_or(false)
     }
 
     /// Notes the id of a node's name during a bulk load.
@@ -419,27 +485,29 @@ impl<'a> W<'a> {
     /// Inserts or replaces many nodes: new ones `BATCH` at a time with multi-row
     /// inserts, the others one by one.
     pub fn put_nodes(&mut self, nodes: &[Node]) -> Result<()> {
-        self.put_node_batches(nodes)
+        self.unchecked(nodes.len(), |w| w.put_node_batches(nodes))
     }
 
     fn put_node_batches(&mut self, nodes: &[Node]) -> Result<()> {
         let mut chunks = nodes.chunks_exact(BATCH);
         for chunk in &mut chunks {
-            let distinct: foldhash::HashSet<&str> = chunk.iter().map(|n| n.name.as_str()).collect();
-            if distinct.len() < BATCH {
-                // The same name twice: one by one, so the last one wins.
+            // A name given twice in a batch goes in once: the batch is then written
+            // as below, its first node new, the later one an update (the last wins).
+            let Some(first) = self.free_name_ids()? else {
+                // No room for the batch's ids below SQLite's largest row id.
                 chunk.iter().try_for_each(|node| self.put_one(node))?;
                 continue;
-            }
-            let fresh = self.insert_names(chunk)?;
-            if fresh.len() == BATCH {
-                self.insert_nodes(chunk, &fresh)?;
+            };
+            if self.insert_names(chunk, first)? == BATCH {
+                self.insert_nodes(chunk, first)?;
             } else {
-                for node in chunk {
-                    match fresh.get(node.name.as_str()) {
-                        Some(id) => self.write_node(*id, None, node)?,
+                for (id, node) in (first..).zip(chunk) {
+                    if self.name_id(&node.name)? == Some(id) {
+                        // Named by this batch's insert: a new node.
+                        self.write_node(id, None, node)?;
+                    } else {
                         // Already named (an update, or a name referred to before):
-                        None => self.put_one(node)?,
+                        self.put_one(node)?;
                     }
                 }
             }
@@ -472,32 +540,40 @@ impl<'a> W<'a> {
             })
     }
 
-    /// Adds the names of a batch; the ids of those that were new.
-    fn insert_names<'n>(&mut self, chunk: &'n [Node]) -> Result<foldhash::HashMap<&'n str, i64>> {
-        let doing = || format!("recording {BATCH} names in table names");
-        let ctx = self.ctx;
-        let stmt = self.stmt(S::InsertNames)?;
-        let mut rows = stmt
-            .query(params_from_iter(chunk.iter().map(|n| n.name.as_str())))
-            .ctx(ctx, doing)?;
-        let mut fresh = foldhash::HashMap::default();
-        while let Some(row) = rows.next().ctx(ctx, doing)? {
-            let id: i64 = row.get(0).ctx(ctx, doing)?;
-            let rusqlite::types::ValueRef::Text(name) = row.get_ref(1).ctx(ctx, doing)? else {
-                return Err(Error::backend(
-                    "sqlite",
-                    format!("{}: table names gave back a name that is not text", doing()),
-                ));
-            };
-            if let Some(node) = chunk.iter().find(|n| n.name.as_bytes() == name) {
-                fresh.insert(node.name.as_str(), id);
-            }
-        }
-        Ok(fresh)
+    /// The first of [`BATCH`] name ids above every id in `names`, if they all fit
+    /// below SQLite's largest row id. (Asked again for every batch: a name the
+    /// batch could not take was added by the one-by-one path, under SQLite's own
+    /// next id.)
+    fn free_name_ids(&mut self) -> Result<Option<i64>> {
+        let doing = || "looking up the largest id of table names".to_owned();
+        let last: i64 = self
+            .conn
+            .prepare_cached("SELECT coalesce(max(id), 0) FROM names")
+            .and_then(|mut s| s.query_row([], |row| row.get(0)))
+            .ctx(self.ctx, doing)?;
+        let batch = i64::try_from(BATCH).unwrap_or(i64::MAX);
+        Ok(last
+            .checked_add(batch)
+            .map(|_| last.saturating_add(1))
+            .filter(|first| *first > 0))
     }
 
-    /// Inserts a batch of nodes whose names were all new, with one statement.
-    fn insert_nodes(&mut self, chunk: &[Node], ids: &foldhash::HashMap<&str, i64>) -> Result<()> {
+    /// Adds the names of a batch under ids `first`, `first + 1`, … in the batch's
+    /// order, leaving out those already in `names`; how many went in.
+    fn insert_names(&mut self, chunk: &[Node], first: i64) -> Result<usize> {
+        let doing = || format!("recording {BATCH} names in table names");
+        let mut values: Vec<&dyn ToSql> = Vec::with_capacity(BATCH + 1);
+        values.push(&first);
+        values.extend(chunk.iter().map(|node| &node.name as &dyn ToSql));
+        let ctx = self.ctx;
+        self.stmt(S::InsertNames)?
+            .execute(params_from_iter(values))
+            .ctx(ctx, doing)
+    }
+
+    /// Inserts a batch of nodes whose names were all new, under the ids `first`,
+    /// `first + 1`, … in the batch's order, with one statement.
+    fn insert_nodes(&mut self, chunk: &[Node], first: i64) -> Result<()> {
         let doing = || format!("writing {BATCH} nodes into table nodes");
         struct Row<'n> {
             id: i64,
@@ -508,11 +584,8 @@ impl<'a> W<'a> {
             node: &'n Node,
         }
         let mut rows = Vec::with_capacity(BATCH);
-        for node in chunk {
+        for (id, node) in (first..).zip(chunk) {
             let subject = || node_subject(&node.name);
-            let id = ids.get(node.name.as_str()).copied().ok_or_else(|| {
-                Error::backend("sqlite", format!("{}: no id was recorded", subject()))
-            })?;
             let meta = &node.metadata;
             rows.push(Row {
                 id,
@@ -528,11 +601,11 @@ impl<'a> W<'a> {
                 node,
             });
         }
-        let mut values: Vec<&dyn ToSql> = Vec::with_capacity(BATCH * 12);
+        let mut values: Vec<&dyn ToSql> = Vec::with_capacity(BATCH * NODE_VALUES + 1);
+        values.push(&first);
         for row in &rows {
             let meta = &row.node.metadata;
             values.extend_from_slice(&[
-                &row.id,
                 &row.node.node_type,
                 &meta.status,
                 &meta.author,
@@ -588,21 +661,18 @@ impl<'a> W<'a> {
     pub fn put_edge(&mut self, edge: &Edge) -> Result<()> {
         let (from, _) = self.intern(&edge.from, false)?;
         let (to, _) = self.intern(&edge.to, false)?;
-        self.write_edge(edge, from, to)
+        self.write_edge(edge, from, to, self.bulk.is_some())
     }
 
-    /// Inserts or replaces an edge whose endpoints have these name ids (inserts, in
-    /// a bulk load, whose edges are all new).
-    fn write_edge(&mut self, edge: &Edge, from: i64, to: i64) -> Result<()> {
+    /// Inserts or replaces an edge whose endpoints have these name ids; `new`: its
+    /// key is not in the table (a bulk load's edges, or a load into an empty
+    /// table), so it is inserted without looking for a row to replace first.
+    fn write_edge(&mut self, edge: &Edge, from: i64, to: i64, new: bool) -> Result<()> {
         let subject = || format!("edge {}", edge.key());
         let doing = || format!("writing {} into table edges", subject());
         let meta = &edge.metadata;
         self.exec(
-            if self.bulk.is_some() {
-                S::InsertEdge
-            } else {
-                S::UpsertEdge
-            },
+            if new { S::InsertEdge } else { S::UpsertEdge },
             params![
                 from,
                 edge.relation_type.as_str(),
@@ -629,6 +699,11 @@ impl<'a> W<'a> {
     /// needs a statement journal as a multi-row one does). The sort is stable, so a
     /// key given twice still ends as its last occurrence, as one by one.
     pub fn put_edges(&mut self, edges: &[Edge]) -> Result<()> {
+        self.unchecked(edges.len(), |w| w.put_edge_rows(edges))
+    }
+
+    /// [`W::put_edges`], with or without foreign key checks.
+    fn put_edge_rows(&mut self, edges: &[Edge]) -> Result<()> {
         let ids = self.endpoint_ids(edges)?;
         let id = |name: &str| {
             ids.get(name).copied().ok_or_else(|| {
@@ -638,31 +713,50 @@ impl<'a> W<'a> {
                 )
             })
         };
+        // The relations ranked in their (byte) order, so that the sort compares
+        // integers only; a key given twice keeps its order by the edge's position.
+        let mut relations: Vec<&str> = edges
+            .iter()
+            .map(|e| e.relation_type.as_str())
+            .collect::<foldhash::HashSet<&str>>()
+            .into_iter()
+            .collect();
+        relations.sort_unstable();
+        let rank: foldhash::HashMap<&str, usize> =
+            relations.iter().enumerate().map(|(i, r)| (*r, i)).collect();
         let mut order = Vec::with_capacity(edges.len());
-        for edge in edges {
-            order.push((
-                id(&edge.from)?,
-                edge.relation_type.as_str(),
-                id(&edge.to)?,
-                edge,
-            ));
+        for (i, edge) in edges.iter().enumerate() {
+            let rel = rank.get(edge.relation_type.as_str()).copied().unwrap_or(0);
+            order.push((id(&edge.from)?, rel, id(&edge.to)?, i));
         }
-        order.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+        order.sort_unstable();
         // A load at least as big as the table: the indexes by the other end are
         // built again at the end by one sort, instead of growing a row at a time
         // in random order (the same indexes, the same transaction). A bulk load
         // has dropped them already.
-        let rebuild = self.bulk.is_none()
-            && edges.len() >= REBUILD_INDEXES_FROM
-            && self.edges_up_to(edges.len())? <= edges.len();
+        let stored = if self.bulk.is_none() && edges.len() >= REBUILD_INDEXES_FROM {
+            Some(self.edges_up_to(edges.len())?)
+        } else {
+            None
+        };
+        let rebuild = stored.is_some_and(|n| n <= edges.len());
+        // Into an empty table, keys that are all different are all new: plain
+        // inserts (an insert that met a stored key would fail, not replace it).
+        let new = self.bulk.is_some()
+            || (stored == Some(0)
+                && order
+                    .windows(2)
+                    .all(|w| (w[0].0, w[0].1, w[0].2) != (w[1].0, w[1].1, w[1].2)));
         let doing = || "rebuilding the indexes of table edges".to_owned();
         if rebuild {
             self.conn
                 .execute_batch(crate::schema::DROP_EDGE_INDEXES)
                 .ctx(self.ctx, doing)?;
         }
-        for (from, _, to, edge) in order {
-            self.write_edge(edge, from, to)?;
+        for (from, _, to, i) in order {
+            if let Some(edge) = edges.get(i) {
+                self.write_edge(edge, from, to, new)?;
+            }
         }
         if rebuild {
             self.conn

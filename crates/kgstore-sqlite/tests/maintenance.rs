@@ -534,3 +534,80 @@ fn foreign_keys_are_enforced_again_after_a_bulk_load_committed_or_not() {
     let report = s.check().unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
 }
+
+/// A `put_nodes` or `put_edges` of 4,096 rows or more (`write::UNCHECKED_FROM`) runs
+/// with foreign key checks off, and its nodes take names under ids the writer
+/// chooses, 32 to a statement: a batch whose names are partly taken already (a
+/// name an edge named first, a node written before, which the batch updates)
+/// still writes every node under its own name, no name twice, and the writer
+/// enforces foreign keys again after the write, committed or rolled back.
+#[test]
+fn big_writes_without_foreign_key_checks_keep_every_name_and_check_them_again() {
+    const N: usize = 5_000;
+    let (_dir, path) = temp_db();
+    let backend = SqliteBackend::open(&path, options()).unwrap();
+    let name = |i: usize| format!("n{i:05}");
+    let node = |i: usize, kind: &str| Node::new(name(i), kind).unwrap();
+    // Ten nodes of another type, and a name (n00100) only an edge refers to.
+    let mut tx = backend.begin_write().unwrap();
+    tx.put_nodes(&(0..10).map(|i| node(i, "old")).collect::<Vec<_>>())
+        .unwrap();
+    tx.put_edges(&[Edge::new(name(0), RelationType::Imports, name(100)).unwrap()])
+        .unwrap();
+    tx.commit().unwrap();
+    let nodes: Vec<Node> = (0..N).map(|i| node(i, "thing")).collect();
+    let edges: Vec<Edge> = (1..N)
+        .map(|i| Edge::new(name(i), RelationType::Calls, name((i * 7) % N)).unwrap())
+        .collect();
+    for commit in [false, true] {
+        let mut tx = backend.begin_write().unwrap();
+        tx.put_nodes(&nodes).unwrap();
+        tx.put_edges(&edges).unwrap();
+        if commit {
+            tx.commit().unwrap();
+        } else {
+            drop(tx);
+        }
+        let writer = backend.settings().unwrap().writer.unwrap();
+        assert!(writer.foreign_keys, "commit: {commit}");
+    }
+    let conn = raw(&path);
+    let names: i64 = conn
+        .query_row("SELECT count(*) FROM names", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(names, i64::try_from(N).unwrap());
+    let violations: i64 = conn
+        .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(violations, 0);
+    let s = Store::new(backend);
+    assert_eq!(s.count_nodes().unwrap(), N as u64);
+    assert_eq!(s.count_edges().unwrap(), N as u64);
+    for i in [0, 9, 10, 31, 32, 100, 4_095, 4_999] {
+        let stored = s.get_node(&name(i)).unwrap();
+        assert_eq!(stored.node_type, "thing", "{}", name(i));
+    }
+    let out = s
+        .edges_of(&name(7), kgstore_core::Direction::Out, &[])
+        .unwrap();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].to, name(49));
+    let stats = s.stats().unwrap();
+    assert_eq!(stats.node_types.get("thing"), Some(&(N as u64)));
+    // A name twice in one batch of 32: written once, the later node wins.
+    let mut twice: Vec<Node> = (0..40).map(|i| node(N + i, "first")).collect();
+    twice[20] = node(N + 5, "second");
+    let mut tx = s.backend().begin_write().unwrap();
+    tx.put_nodes(&twice).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(s.get_node(&name(N + 5)).unwrap().node_type, "second");
+    assert_eq!(s.get_node(&name(N + 6)).unwrap().node_type, "first");
+    assert!(s.get_node(&name(N + 20)).is_err());
+    assert_eq!(s.count_nodes().unwrap(), N as u64 + 39);
+    assert_eq!(stats.node_types.get("old"), None);
+    let report = s.check().unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert!(problems(&path).is_empty(), "{:?}", problems(&path));
+}

@@ -233,8 +233,8 @@ macro_rules! forward_reads {
             fn contains_edge(&self, key: &EdgeKey) -> Result<bool> {
                 self.inner.contains_edge(key)
             }
-            fn first_existing_edge(&self, keys: &[&EdgeKey]) -> Result<Option<usize>> {
-                self.inner.first_existing_edge(keys)
+            fn first_existing_edge(&self, edges: &[Edge]) -> Result<Option<usize>> {
+                self.inner.first_existing_edge(edges)
             }
             fn first_missing_node(&self, names: &[&str]) -> Result<Option<usize>> {
                 self.inner.first_missing_node(names)
