@@ -1352,11 +1352,11 @@ impl Backend for SqliteBackend {
             search: RefCell::new(SearchWrites::default()),
             counts: RefCell::new(TypeCounts::default()),
             bulk: None,
-            // Kept only if the transaction commits (a rollback forgets it).
-            stale: Cell::new(None),
+            // A rollback gives it back as it came: the list is as it was (a
+            // transaction that caught up forgot it, `before_search`).
+            stale: Cell::new(stale),
             changes_at_begin,
         };
-        txn.stale.set(stale);
         let conn = txn.conn.as_ref().ok_or_else(|| gone(&self.ctx))?;
         // Take the write lock now, so the transaction reads the latest commit and
         // cannot fail to upgrade later; waits up to the lock timeout for other processes.
