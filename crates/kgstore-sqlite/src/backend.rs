@@ -88,8 +88,29 @@ pub struct SqliteBackend {
 struct WriterSlot {
     /// `None` while a transaction holds it, or after it broke (a new one is opened).
     conn: Option<Connection>,
+    /// What the commit of the last write transaction on `conn` saw of the nodes
+    /// waiting to be indexed: see [`StaleHint`]. Taken with the connection by the
+    /// next write transaction; anything else that takes it forgets it.
+    stale: StaleHint,
     turns: Turns,
 }
+
+/// Rows changed by one write transaction from which its commit cuts back a
+/// grown write-ahead log ([`SqliteBackend::cut_back_log`]).
+const BIG_WRITE_ROWS: u64 = 10_000;
+
+/// The writer connection's `PRAGMA data_version` when the commit of a write
+/// transaction on it left [`crate::search::STALE_BATCH`] or more nodes waiting
+/// to be indexed for search (`None`: not known).
+///
+/// The list only grows until a catch-up empties it, and `data_version` changes
+/// when another connection commits (another handle or process, which may have
+/// caught up): while it is unchanged, the next commit knows the list is still
+/// long without reading it (two probes of 256 rows each, a third of a
+/// single-node commit's instructions after a load). Every catch-up on the writer
+/// connection itself runs outside the write transaction that keeps this, or
+/// forgets it ([`SqliteWrite::before_search`]).
+type StaleHint = Option<i64>;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // The guarded values are replaced whole, so a panic elsewhere cannot leave them torn.
@@ -230,6 +251,7 @@ impl SqliteBackend {
             readers: Mutex::new(readers),
             writer: Mutex::new(WriterSlot {
                 conn: writer,
+                stale: None,
                 turns: Turns::default(),
             }),
             writer_free: Condvar::new(),
@@ -300,6 +322,12 @@ impl SqliteBackend {
     /// Takes the writer connection, waiting for another write transaction of this
     /// process at most the lock timeout.
     pub(crate) fn take_writer(&self) -> Result<Connection> {
+        self.take_writer_hinted().map(|(conn, _)| conn)
+    }
+
+    /// [`SqliteBackend::take_writer`], with what the last commit on the
+    /// connection knew of the list of nodes waiting to be indexed.
+    fn take_writer_hinted(&self) -> Result<(Connection, StaleHint)> {
         if self.options.read_only {
             return Err(Error::unsupported(
                 format!("writing to {} (opened read-only)", self.ctx.path.display()),
@@ -318,13 +346,15 @@ impl SqliteBackend {
             )?;
         }
         let conn = slot.conn.take();
+        let hint = slot.stale.take();
         drop(slot);
         match conn {
-            Some(conn) => Ok(conn),
+            Some(conn) => Ok((conn, hint)),
             None => {
                 // A new connection: the cache's data version was another's.
                 *lock(&self.state_cache) = Default::default();
                 schema::connect(&self.ctx, &self.options, Role::Writer, false)
+                    .map(|conn| (conn, None))
                     .inspect_err(|_| self.release_writer(None))
             }
         }
@@ -370,7 +400,13 @@ impl SqliteBackend {
     /// it is (slower commits, nothing lost) and the replacement is tried again
     /// after the next write transaction.
     pub(crate) fn release_writer_after(&self, conn: Connection, grown: bool) {
-        let conn = if grown || self.writer_grown.load(Ordering::Relaxed) {
+        self.release_writer_hinted(conn, grown, None);
+    }
+
+    /// [`SqliteBackend::release_writer_after`], keeping `hint` with the
+    /// connection if it is not replaced.
+    fn release_writer_hinted(&self, conn: Connection, grown: bool, hint: StaleHint) {
+        let (conn, hint) = if grown || self.writer_grown.load(Ordering::Relaxed) {
             match schema::connect(&self.ctx, &self.options, Role::Writer, false) {
                 Ok(fresh) => {
                     self.counters.collect(&conn);
@@ -381,7 +417,7 @@ impl SqliteBackend {
                     self.counters
                         .writer_renewals
                         .fetch_add(1, Ordering::Relaxed);
-                    fresh
+                    (fresh, None)
                 }
                 Err(e) => {
                     tracing::warn!(
@@ -393,13 +429,18 @@ impl SqliteBackend {
                     self.counters
                         .writer_renewal_failures
                         .fetch_add(1, Ordering::Relaxed);
-                    conn
+                    (conn, hint)
                 }
             }
         } else {
-            conn
+            (conn, hint)
         };
-        self.release_writer(Some(conn));
+        let mut slot = lock(&self.writer);
+        slot.conn = Some(conn);
+        slot.stale = hint;
+        slot.turns.leave();
+        drop(slot);
+        self.writer_free.notify_all();
     }
 
     /// The writer connection if it is free now and nobody waits for it (never waits).
@@ -417,6 +458,7 @@ impl SqliteBackend {
             return None;
         }
         let conn = slot.conn.take();
+        slot.stale = None;
         drop(slot);
         match conn {
             Some(conn) => Some(conn),
@@ -470,10 +512,56 @@ impl SqliteBackend {
         self.release_writer_after(conn, writes.grew_fts5_hash());
     }
 
+    /// After a write transaction that changed [`BIG_WRITE_ROWS`] rows or more (a
+    /// load, a restore) left the write-ahead log larger than
+    /// [`schema::WAL_LIMIT_BYTES`]: checkpoints the whole log and truncates it,
+    /// so that the big write pays for its log. Otherwise the first small commit
+    /// after it would: SQLite cuts a grown log back (`journal_size_limit`) at the
+    /// first commit after the log restarts, and truncating a file of gigabytes
+    /// took that commit 76 ms after a 300,000-node load (more at a million
+    /// nodes: a fifth of the time of 500 single commits). Never waits: if a
+    /// reader or another process is in the way, the log stays as it is (and the
+    /// next small commit cuts it back, as before). What it did is logged; it
+    /// cannot fail the commit, which is done.
+    fn cut_back_log(&self, conn: &mut Connection) {
+        let mut wal = self.ctx.path.as_os_str().to_owned();
+        wal.push("-wal");
+        let size = std::fs::metadata(Path::new(&wal)).map_or(0, |m| m.len());
+        if size <= schema::WAL_LIMIT_BYTES {
+            return;
+        }
+        // No busy handler: a checkpoint that would wait is not done.
+        let outcome = conn.busy_handler(None::<fn(i32) -> bool>).and_then(|()| {
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+        });
+        let restored = conn.busy_handler(Some(schema::busy_handler(self.options.lock_timeout)));
+        match (outcome, restored) {
+            (Ok((busy, frames, copied)), Ok(())) => tracing::debug!(
+                wal_bytes = size,
+                busy,
+                frames,
+                copied,
+                "checkpointed and truncated the write-ahead log after a large write"
+            ),
+            (outcome, restored) => tracing::warn!(
+                checkpoint = ?outcome.err(),
+                busy_handler = ?restored.err(),
+                "could not cut back the write-ahead log after a large write"
+            ),
+        }
+    }
+
     /// Gives the writer connection back (`None` if it broke: the next writer opens a new one).
     pub(crate) fn release_writer(&self, conn: Option<Connection>) {
         let mut slot = lock(&self.writer);
         slot.conn = conn;
+        slot.stale = None;
         slot.turns.leave();
         drop(slot);
         self.writer_free.notify_all();
@@ -652,6 +740,11 @@ struct SqliteWrite<'b> {
     /// The writer's cache of table `event_state`, taken from the backend for the
     /// transaction and given back by its commit (a `RefCell`: reads fill it).
     state: RefCell<crate::events::StateCache>,
+    /// What the last commit on the connection knew of the nodes waiting to be
+    /// indexed ([`StaleHint`]); after this transaction's commit, what it knows.
+    stale: Cell<StaleHint>,
+    /// The connection's `total_changes` when the transaction began.
+    changes_at_begin: u64,
 }
 
 impl SqliteRead<'_> {
@@ -806,6 +899,8 @@ impl SqliteWrite<'_> {
         let mut writes = self.search.try_borrow_mut().map_err(|_| {
             Error::backend("sqlite", "the search index is being written".to_owned())
         })?;
+        // The list is emptied on this very connection: `data_version` will not say so.
+        self.stale.set(None);
         crate::search::catch_up(conn, &self.backend.ctx, &mut writes)
     }
 }
@@ -816,7 +911,8 @@ impl Drop for SqliteWrite<'_> {
             // Dropped without a commit (or after a failed one): roll back.
             if finish(&conn) {
                 let grown = self.search.get_mut().grew_fts5_hash();
-                self.backend.release_writer_after(conn, grown);
+                self.backend
+                    .release_writer_hinted(conn, grown, self.stale.take());
             } else {
                 self.backend.release_writer(None);
             }
@@ -1224,14 +1320,32 @@ impl WriteTxn for SqliteWrite<'_> {
         let conn = self.conn.as_ref().ok_or_else(|| gone(&self.backend.ctx))?;
         let ctx = &self.backend.ctx;
         self.counts.get_mut().write(conn, ctx)?;
+        // Whether the list of nodes waiting to be indexed is known to be long
+        // still: then it is not read ([`StaleHint`]).
+        let known = match self.stale.take() {
+            Some(version) if crate::search::data_version(conn, ctx)? == version => Some(version),
+            _ => None,
+        };
         let search = self.search.get_mut();
-        let backlog = crate::search::after_writes(conn, ctx, search)?;
+        let backlog = crate::search::after_writes(conn, ctx, search, known.is_some())?;
+        let hint = match (backlog, known) {
+            (crate::search::Backlog::Long, Some(version)) => Some(version),
+            (crate::search::Backlog::Long, None) => Some(crate::search::data_version(conn, ctx)?),
+            _ => None,
+        };
         // (Deletions leave the index at once: their changes go to FTS5 now.)
         search.flush(conn, ctx)?;
         self.w()?.sweep()?;
         let conn = self.conn.as_ref().ok_or_else(|| gone(&self.backend.ctx))?;
         run(conn, &self.backend.ctx, "COMMIT", || "committing".into())?;
         *lock(&self.backend.state_cache) = self.state.take().committed();
+        self.stale.set(hint);
+        if conn.total_changes().saturating_sub(self.changes_at_begin) >= BIG_WRITE_ROWS {
+            let backend = self.backend;
+            if let Some(conn) = self.conn.as_mut() {
+                backend.cut_back_log(conn);
+            }
+        }
         match backlog {
             crate::search::Backlog::Long => {
                 self.backend.search_backlog.store(true, Ordering::Relaxed);
@@ -1277,7 +1391,8 @@ impl Backend for SqliteBackend {
     }
 
     fn begin_write(&self) -> Result<Box<dyn WriteTxn + '_>> {
-        let conn = self.take_writer()?;
+        let (conn, stale) = self.take_writer_hinted()?;
+        let changes_at_begin = conn.total_changes();
         let txn = SqliteWrite {
             backend: self,
             conn: Some(conn),
@@ -1286,6 +1401,10 @@ impl Backend for SqliteBackend {
             counts: RefCell::new(TypeCounts::default()),
             bulk: None,
             state: RefCell::new(std::mem::take(&mut *lock(&self.state_cache))),
+            // A rollback gives it back as it came: the list is as it was (a
+            // transaction that caught up forgot it, `before_search`).
+            stale: Cell::new(stale),
+            changes_at_begin,
         };
         let conn = txn.conn.as_ref().ok_or_else(|| gone(&self.ctx))?;
         // Take the write lock now, so the transaction reads the latest commit and

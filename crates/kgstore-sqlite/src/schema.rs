@@ -387,6 +387,10 @@ const CACHE_KIB: i64 = 32_768;
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 96;
 
+/// The size the writer cuts a grown write-ahead log back to
+/// (`PRAGMA journal_size_limit`; see also `SqliteBackend::cut_back_log`).
+pub(crate) const WAL_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
+
 /// Opens and configures a connection to the store's file.
 pub(crate) fn connect(
     ctx: &Ctx,
@@ -439,7 +443,9 @@ pub(crate) fn connect(
     }
     match role {
         // After a checkpoint, a log grown past 64 MiB by a big transaction is cut back.
-        Role::Writer => pragmas.push_str("PRAGMA journal_size_limit = 67108864;"),
+        Role::Writer => {
+            pragmas.push_str(&format!("PRAGMA journal_size_limit = {WAL_LIMIT_BYTES};"));
+        }
         Role::Reader => pragmas.push_str("PRAGMA query_only = ON;"),
     }
     conn.execute_batch(&pragmas).ctx(ctx, doing)?;
@@ -449,7 +455,7 @@ pub(crate) fn connect(
 
 /// Waits for a lock in short sleeps (finer than SQLite's own 100 ms steps, so
 /// that processes sharing a file take turns promptly) until `timeout` has passed.
-fn busy_handler(timeout: Duration) -> impl FnMut(i32) -> bool + Send + 'static {
+pub(crate) fn busy_handler(timeout: Duration) -> impl FnMut(i32) -> bool + Send + 'static {
     let mut started = Instant::now();
     move |count| {
         crate::perf::note_busy();

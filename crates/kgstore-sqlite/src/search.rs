@@ -335,6 +335,14 @@ pub(crate) fn backlog_is_long(conn: &Connection, ctx: &Ctx) -> Result<bool> {
     stale_at_least(conn, ctx, STALE_BATCH)
 }
 
+/// The connection's `PRAGMA data_version`: it changes when another connection
+/// commits.
+pub(crate) fn data_version(conn: &Connection, ctx: &Ctx) -> Result<i64> {
+    conn.prepare_cached("PRAGMA data_version")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .ctx(ctx, || "reading PRAGMA data_version".into())
+}
+
 /// At commit: lists the transaction's written nodes, then brings the index up
 /// to date if these writes took the list from under [`STALE_BATCH`] rows to that
 /// many or more — small writes are indexed [`STALE_BATCH`] at a time, in one FTS5
@@ -343,12 +351,19 @@ pub(crate) fn backlog_is_long(conn: &Connection, ctx: &Ctx) -> Result<bool> {
 /// commit is the cost deferring saves it, and the next search (or `optimize`)
 /// does it in one batch; a later small write does not either, so its commit
 /// never pays for a load.
+///
+/// `long`: the caller knows the list held [`STALE_BATCH`] rows or more before
+/// these writes (they cannot have crossed the mark): it is not read.
 pub(crate) fn after_writes(
     conn: &Connection,
     ctx: &Ctx,
     writes: &mut SearchWrites,
+    long: bool,
 ) -> Result<Backlog> {
     let added = write_marks(conn, ctx, writes)?;
+    if long {
+        return Ok(Backlog::Long);
+    }
     if added == 0 || !stale_at_least(conn, ctx, STALE_BATCH)? {
         return Ok(Backlog::Short);
     }

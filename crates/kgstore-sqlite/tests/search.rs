@@ -368,3 +368,71 @@ fn small_writes_are_indexed_in_batches() {
 fn indexed(path: &std::path::Path) -> i64 {
     count(path, "SELECT count(*) FROM search_docs")
 }
+
+/// After a load, a handle's commits stop reading the list of waiting nodes (it
+/// knows it is long); a catch-up by another handle, by a search of its own, or
+/// by a search in one of its write transactions makes it read the list again,
+/// so that the commit that lists the 256th small write still indexes them.
+#[test]
+fn small_writes_after_a_catch_up_elsewhere_are_indexed_in_batches_again() {
+    let (_dir, path) = temp_db();
+    let a = store(&path);
+    let mut next = 0;
+    let load = |s: &kgstore_core::Store, next: &mut usize| {
+        s.create_nodes((*next..*next + 300).map(numbered)).unwrap();
+        *next += 300;
+        // Two small commits: the second one knows the list is long.
+        for _ in 0..2 {
+            s.create_node(numbered(*next)).unwrap();
+            *next += 1;
+        }
+    };
+    let small_writes = |s: &kgstore_core::Store, next: &mut usize, path: &std::path::Path| {
+        for i in 0..256 {
+            assert_eq!(listed(path), i, "listed before small write {i}");
+            s.create_node(numbered(*next)).unwrap();
+            *next += 1;
+        }
+        assert_eq!(listed(path), 0, "the 256th small write indexed the list");
+    };
+
+    // Another handle (another connection, as another process) catches up.
+    load(&a, &mut next);
+    assert_eq!(listed(&path), 302);
+    let b = store(&path);
+    assert_eq!(names(&b, "word301"), ["n00301"]);
+    assert_eq!((catch_ups(&b), listed(&path)), (1, 0));
+    small_writes(&a, &mut next, &path);
+
+    // This handle's own search catches up (on its writer connection).
+    load(&a, &mut next);
+    let before = catch_ups(&a);
+    assert_eq!(names(&a, "word600"), ["n00600"]);
+    assert_eq!((catch_ups(&a), listed(&path)), (before + 1, 0));
+    small_writes(&a, &mut next, &path);
+
+    // A search inside one of its write transactions catches up, which commits.
+    load(&a, &mut next);
+    index_now(&a, &path);
+    small_writes(&a, &mut next, &path);
+
+    // And one that rolls back leaves the list as it was: still long.
+    load(&a, &mut next);
+    let listed_now = listed(&path);
+    let _ = a.write(|tx| {
+        tx.search(&SearchQuery::new("a"))?;
+        Err::<(), _>(kgstore_core::Error::backend(
+            "test",
+            "rolled back".to_owned(),
+        ))
+    });
+    assert_eq!(listed(&path), listed_now);
+    a.create_node(numbered(next)).unwrap();
+    assert_eq!(
+        listed(&path),
+        listed_now + 1,
+        "a small write does not pay for the load"
+    );
+    check_against_reference(&a, &SearchQuery::new("shared word1200").limit(40));
+    assert!(a.check().unwrap().is_ok());
+}
