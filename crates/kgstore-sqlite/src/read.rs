@@ -19,8 +19,8 @@ use rusqlite::{Connection, params_from_iter};
 use serde_json::Value;
 
 use crate::codec::{
-    EDGE_COLUMNS, EDGE_TAIL, NODE_COLUMNS, edge_from_row, edge_or_none_from_row, node_from_row,
-    node_subject,
+    EDGE_COLUMNS, EDGE_TAIL, NODE_COLUMNS, adjacent_edge_from_row, edge_from_row,
+    node_from_row, node_subject,
 };
 use crate::error::{Ctx, SqlResult};
 use crate::schema::TYPE_COUNTS_SINCE;
@@ -345,24 +345,40 @@ impl<'a> Q<'a> {
             .query(params_from_iter(adjacency_params(name, relations)))
             .ctx(self.ctx, doing)?;
         let (mut any, mut edges) = (false, Vec::new());
+        let leaving = match direction {
+            Direction::Out => Some(true),
+            Direction::In => Some(false),
+            Direction::Both => None,
+        };
         while let Some(row) = rows.next().ctx(self.ctx, doing)? {
             any = true;
             // A `NULL` relation: the row of a node without such edges.
-            if let Some(edge) = edge_or_none_from_row(row, self.ctx)? {
+            if let Some(edge) = adjacent_edge_from_row(row, self.ctx, name, leaving)? {
                 edges.push(edge);
             }
         }
         if !any {
             return Ok(None);
         }
-        // A node's degree of rows, sorted here rather than in a temporary B-tree.
-        edges.sort_unstable_by(|a, b| {
-            (a.from.as_str(), a.relation_type.as_str(), a.to.as_str()).cmp(&(
-                b.from.as_str(),
-                b.relation_type.as_str(),
-                b.to.as_str(),
-            ))
-        });
+        // A node's degree of rows, sorted here rather than in a temporary B-tree, by
+        // key; one end is the start's in a single direction, so the others decide.
+        match direction {
+            Direction::Out => edges.sort_unstable_by(|a, b| {
+                (a.relation_type.as_str(), a.to.as_str())
+                    .cmp(&(b.relation_type.as_str(), b.to.as_str()))
+            }),
+            Direction::In => edges.sort_unstable_by(|a, b| {
+                (a.from.as_str(), a.relation_type.as_str())
+                    .cmp(&(b.from.as_str(), b.relation_type.as_str()))
+            }),
+            Direction::Both => edges.sort_unstable_by(|a, b| {
+                (a.from.as_str(), a.relation_type.as_str(), a.to.as_str()).cmp(&(
+                    b.from.as_str(),
+                    b.relation_type.as_str(),
+                    b.to.as_str(),
+                ))
+            }),
+        }
         Ok(Some(edges))
     }
 
@@ -658,6 +674,10 @@ impl<'a> Q<'a> {
     /// direction, and bidirectional edges the other way. `bind` is the source's
     /// parameter, bound once per arm. `CROSS JOIN` keeps the frontier outside: the
     /// planner, which cannot know how small a level is, would otherwise scan the edges.
+    /// With `named` (format 9 on) each arm also gives the reached end's name, from the
+    /// edge row or `edges_by_to` (the step backwards along bidirectional edges keeps to
+    /// their partial index, reading the rows it finds there).
+    #[allow(clippy::too_many_arguments)]
     fn hop_arms(
         sql: &mut Sql,
         direction: Direction,
@@ -666,6 +686,7 @@ impl<'a> Q<'a> {
         column: &str,
         bind: Option<&str>,
         compound: &str,
+        named: bool,
     ) {
         // (column matched to the current node, column reached, only bidirectional edges)
         let arms: &[(&str, &str, bool)] = match direction {
@@ -677,10 +698,27 @@ impl<'a> Q<'a> {
             if i > 0 {
                 sql.push(" ").push(compound).push(" ");
             }
-            sql.push(&format!(
-                "SELECT e.{reached} FROM {source} f \
-                 CROSS JOIN edges e ON e.{matched} = f.{column} WHERE 1"
-            ));
+            if named {
+                let name = if *reached == "to_id" {
+                    "to_name"
+                } else {
+                    "from_name"
+                };
+                let index = if *bidirectional_only && *matched == "to_id" {
+                    " INDEXED BY edges_bidirectional_by_to"
+                } else {
+                    ""
+                };
+                sql.push(&format!(
+                    "SELECT e.{reached}, e.{name} FROM {source} f \
+                     CROSS JOIN edges e{index} ON e.{matched} = f.{column} WHERE 1"
+                ));
+            } else {
+                sql.push(&format!(
+                    "SELECT e.{reached} FROM {source} f \
+                     CROSS JOIN edges e ON e.{matched} = f.{column} WHERE 1"
+                ));
+            }
             if let Some(bind) = bind {
                 sql.bind(bind.to_owned());
             }
@@ -706,10 +744,23 @@ impl<'a> Q<'a> {
         start: &str,
         options: &TraverseOptions,
     ) -> Result<Vec<(i64, usize)>> {
+        let reached = self.traverse_levels(start_id, start, options, false)?;
+        Ok(reached.into_iter().map(|(id, depth, _)| (id, depth)).collect())
+    }
+
+    /// [`Q::traverse_ids`], each id with its name when `named` (read from the edges
+    /// themselves, format 9 on; empty otherwise).
+    fn traverse_levels(
+        &self,
+        start_id: i64,
+        start: &str,
+        options: &TraverseOptions,
+        named: bool,
+    ) -> Result<Vec<(i64, usize, String)>> {
         let doing = || format!("traversing from {}", node_subject(start));
         let mut seen: HashSet<i64> = HashSet::from([start_id]);
         let mut frontier = vec![start_id];
-        let mut reached: Vec<(i64, usize)> = Vec::new();
+        let mut reached: Vec<(i64, usize, String)> = Vec::new();
         for depth in 1..=options.max_depth {
             let ids = serde_json::to_string(&frontier).map_err(|e| Error::backend("sqlite", e))?;
             let mut sql = Sql::new("");
@@ -721,19 +772,29 @@ impl<'a> Q<'a> {
                 "value",
                 Some(&ids),
                 "UNION",
+                named,
             );
-            let next: Vec<i64> = self.rows(
+            let next: Vec<(i64, String)> = self.rows(
                 &sql.text,
                 params_from_iter(sql.params.iter()),
                 doing,
-                |row| self.int(row, 0, doing),
+                |row| {
+                    let name = if named {
+                        row.get(1).ctx(self.ctx, doing)?
+                    } else {
+                        String::new()
+                    };
+                    Ok((self.int(row, 0, doing)?, name))
+                },
             )?;
-            frontier = next.into_iter().filter(|id| seen.insert(*id)).collect();
-            if frontier.is_empty() {
+            let mut level: Vec<(i64, String)> =
+                next.into_iter().filter(|(id, _)| seen.insert(*id)).collect();
+            if level.is_empty() {
                 break;
             }
-            frontier.sort_unstable();
-            reached.extend(frontier.iter().map(|id| (*id, depth)));
+            level.sort_unstable_by_key(|(id, _)| *id);
+            frontier = level.iter().map(|(id, _)| *id).collect();
+            reached.extend(level.into_iter().map(|(id, name)| (id, depth, name)));
         }
         Ok(reached)
     }
@@ -761,19 +822,27 @@ impl<'a> Q<'a> {
         let Some(start_id) = self.name_id(start)? else {
             return Ok(Vec::new());
         };
-        let reached = self.traverse_ids(start_id, start, options)?;
-        let doing = || format!("traversing from {}", node_subject(start));
-        let ids: Vec<i64> = reached.iter().map(|(id, _)| *id).collect();
-        let names = self.names_by_id(&ids, doing)?;
-        let mut visits: Vec<Visit> = reached
-            .into_iter()
-            .filter_map(|(id, depth)| {
-                names.get(&id).map(|name| Visit {
-                    name: name.clone(),
-                    depth,
+        let mut visits: Vec<Visit> = if self.ctx.edge_names {
+            // Each level's names come with its ids, from the edges.
+            self.traverse_levels(start_id, start, options, true)?
+                .into_iter()
+                .map(|(_, depth, name)| Visit { name, depth })
+                .collect()
+        } else {
+            let reached = self.traverse_ids(start_id, start, options)?;
+            let doing = || format!("traversing from {}", node_subject(start));
+            let ids: Vec<i64> = reached.iter().map(|(id, _)| *id).collect();
+            let names = self.names_by_id(&ids, doing)?;
+            reached
+                .into_iter()
+                .filter_map(|(id, depth)| {
+                    names.get(&id).map(|name| Visit {
+                        name: name.clone(),
+                        depth,
+                    })
                 })
-            })
-            .collect();
+                .collect()
+        };
         visits.sort_by(|a, b| (a.depth, &a.name).cmp(&(b.depth, &b.name)));
         Ok(visits)
     }
@@ -929,8 +998,9 @@ impl Start {
 /// What an adjacency query reads of each edge.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Reads {
-    /// The whole edge, as [`edge_from_row`] takes it (the start's own name is the
-    /// bound `?1`, not joined: only the other end is looked up).
+    /// The whole edge, as [`adjacent_edge_from_row`] takes it: whether it leaves
+    /// the start, its relation, the name at its other end and its content (the
+    /// start's own name is the caller's, not read back).
     Edges,
     /// Whether the edge leaves the start (1 or 0), its relation and the name at its
     /// other end: the edge indexes and `names` alone.
@@ -942,14 +1012,7 @@ impl Reads {
     /// arriving at it; the other end's name is `other`.
     fn columns(self, leaving: bool, other: &str) -> String {
         match self {
-            Reads::Edges => {
-                let (from, to) = if leaving {
-                    ("?1", other)
-                } else {
-                    (other, "?1")
-                };
-                format!("e.from_id, {from}, e.rel, {to}, {EDGE_TAIL}")
-            }
+            Reads::Edges => format!("{}, e.rel, {other}, {EDGE_TAIL}", u8::from(leaving)),
             Reads::Neighbours => format!("{}, e.rel, {other}", u8::from(leaving)),
         }
     }
@@ -1112,6 +1175,7 @@ fn exact_reach_sql(
             "id",
             None,
             compound,
+            false,
         );
         sql.push(")");
     }
