@@ -744,33 +744,40 @@ impl<'a> Q<'a> {
         start: &str,
         options: &TraverseOptions,
     ) -> Result<Vec<(i64, usize)>> {
-        let reached = self.traverse_levels(start_id, start, options, false)?;
+        let reached = self.traverse_levels(Some(start_id), start, options)?;
         Ok(reached.into_iter().map(|(id, depth, _)| (id, depth)).collect())
     }
 
-    /// [`Q::traverse_ids`], each id with its name when `named` (read from the edges
-    /// themselves, format 9 on; empty otherwise).
+    /// [`Q::traverse_ids`] from the start's id, or, without one (`None`), each id
+    /// with its name, read from the edges themselves (format 9 on), the first level
+    /// finding the start by its name itself (no start: nothing reached) and the
+    /// start left out by name. With an id, the names are empty.
     fn traverse_levels(
         &self,
-        start_id: i64,
+        start_id: Option<i64>,
         start: &str,
         options: &TraverseOptions,
-        named: bool,
     ) -> Result<Vec<(i64, usize, String)>> {
         let doing = || format!("traversing from {}", node_subject(start));
-        let mut seen: HashSet<i64> = HashSet::from([start_id]);
-        let mut frontier = vec![start_id];
+        let named = start_id.is_none();
+        let mut seen: HashSet<i64> = start_id.into_iter().collect();
+        let mut frontier: Vec<i64> = start_id.into_iter().collect();
         let mut reached: Vec<(i64, usize, String)> = Vec::new();
         for depth in 1..=options.max_depth {
             let ids = serde_json::to_string(&frontier).map_err(|e| Error::backend("sqlite", e))?;
+            let (source, bind) = if depth == 1 && named {
+                ("(SELECT id FROM names WHERE name = ?)", start)
+            } else {
+                ("json_each(?)", ids.as_str())
+            };
             let mut sql = Sql::new("");
             Self::hop_arms(
                 &mut sql,
                 options.direction,
                 &options.relations,
-                "json_each(?)",
-                "value",
-                Some(&ids),
+                source,
+                if depth == 1 && named { "id" } else { "value" },
+                Some(bind),
                 "UNION",
                 named,
             );
@@ -787,8 +794,10 @@ impl<'a> Q<'a> {
                     Ok((self.int(row, 0, doing)?, name))
                 },
             )?;
-            let mut level: Vec<(i64, String)> =
-                next.into_iter().filter(|(id, _)| seen.insert(*id)).collect();
+            let mut level: Vec<(i64, String)> = next
+                .into_iter()
+                .filter(|(id, name)| !(named && name == start) && seen.insert(*id))
+                .collect();
             if level.is_empty() {
                 break;
             }
@@ -819,16 +828,17 @@ impl<'a> Q<'a> {
 
     /// A breadth-first traversal ([`Q::traverse_ids`]), named.
     pub fn traverse(&self, start: &str, options: &TraverseOptions) -> Result<Vec<Visit>> {
-        let Some(start_id) = self.name_id(start)? else {
-            return Ok(Vec::new());
-        };
         let mut visits: Vec<Visit> = if self.ctx.edge_names {
-            // Each level's names come with its ids, from the edges.
-            self.traverse_levels(start_id, start, options, true)?
+            // Each level's names come with its ids, from the edges; the first level
+            // looks the start up itself.
+            self.traverse_levels(None, start, options)?
                 .into_iter()
                 .map(|(_, depth, name)| Visit { name, depth })
                 .collect()
         } else {
+            let Some(start_id) = self.name_id(start)? else {
+                return Ok(Vec::new());
+            };
             let reached = self.traverse_ids(start_id, start, options)?;
             let doing = || format!("traversing from {}", node_subject(start));
             let ids: Vec<i64> = reached.iter().map(|(id, _)| *id).collect();
