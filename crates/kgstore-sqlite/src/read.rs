@@ -19,8 +19,8 @@ use rusqlite::{Connection, params_from_iter};
 use serde_json::Value;
 
 use crate::codec::{
-    EDGE_COLUMNS, EDGE_TAIL, NODE_COLUMNS, adjacent_edge_from_row, edge_from_row,
-    node_from_row, node_subject,
+    EDGE_COLUMNS, EDGE_TAIL, NODE_COLUMNS, adjacent_edge_from_row, edge_from_row, node_from_row,
+    node_subject,
 };
 use crate::error::{Ctx, SqlResult};
 use crate::schema::TYPE_COUNTS_SINCE;
@@ -745,7 +745,10 @@ impl<'a> Q<'a> {
         options: &TraverseOptions,
     ) -> Result<Vec<(i64, usize)>> {
         let reached = self.traverse_levels(Some(start_id), start, options)?;
-        Ok(reached.into_iter().map(|(id, depth, _)| (id, depth)).collect())
+        Ok(reached
+            .into_iter()
+            .map(|(id, depth, _)| (id, depth))
+            .collect())
     }
 
     /// [`Q::traverse_ids`] from the start's id, or, without one (`None`), each id
