@@ -676,7 +676,7 @@ impl<'a> Q<'a> {
     /// planner, which cannot know how small a level is, would otherwise scan the edges.
     /// With `named` (format 9 on) each arm also gives the reached end's name, from the
     /// edge row or `edges_by_to` (the step backwards along bidirectional edges keeps to
-    /// their partial index, reading the rows it finds there).
+    /// their partial index and looks the names it finds up in `names`).
     #[allow(clippy::too_many_arguments)]
     fn hop_arms(
         sql: &mut Sql,
@@ -699,19 +699,18 @@ impl<'a> Q<'a> {
                 sql.push(" ").push(compound).push(" ");
             }
             if named {
-                let name = if *reached == "to_id" {
-                    "to_name"
+                // The step backwards along bidirectional edges keeps to their partial
+                // index (which lacks `from_name`) and names the few it finds there.
+                let name = if *bidirectional_only && *matched == "to_id" {
+                    "(SELECT k.name FROM names k WHERE k.id = e.from_id)"
+                } else if *reached == "to_id" {
+                    "e.to_name"
                 } else {
-                    "from_name"
-                };
-                let index = if *bidirectional_only && *matched == "to_id" {
-                    " INDEXED BY edges_bidirectional_by_to"
-                } else {
-                    ""
+                    "e.from_name"
                 };
                 sql.push(&format!(
-                    "SELECT e.{reached}, e.{name} FROM {source} f \
-                     CROSS JOIN edges e{index} ON e.{matched} = f.{column} WHERE 1"
+                    "SELECT e.{reached}, {name} FROM {source} f \
+                     CROSS JOIN edges e ON e.{matched} = f.{column} WHERE 1"
                 ));
             } else {
                 sql.push(&format!(
@@ -1501,6 +1500,45 @@ mod tests {
                 plan.contains("edges_bidirectional_by_to (to_id=?)"),
                 "{plan}"
             );
+        }
+        // A traversal's named levels: the names come from the edge row, from
+        // `edges_by_to` alone, or (backwards along bidirectional edges) from `names`
+        // for the few rows of their partial index; never a scan.
+        for direction in [Direction::Out, Direction::In, Direction::Both] {
+            for (source, column, bind) in [
+                ("json_each(?)", "value", "[7]"),
+                ("(SELECT id FROM names WHERE name = ?)", "id", "a"),
+            ] {
+                let mut sql = Sql::new("");
+                Q::hop_arms(
+                    &mut sql,
+                    direction,
+                    &[],
+                    source,
+                    column,
+                    Some(bind),
+                    "UNION",
+                    true,
+                );
+                let plan = plan(&sql);
+                assert!(!plan.contains("SCAN e"), "{direction:?}:\n{plan}");
+                assert!(!plan.contains("SCAN k"), "{direction:?}:\n{plan}");
+                match direction {
+                    Direction::Out => assert!(
+                        plan.contains("edges_bidirectional_by_to (to_id=?)"),
+                        "{plan}"
+                    ),
+                    Direction::In => assert!(
+                        plan.contains("COVERING INDEX edges_by_to (to_id=?)"),
+                        "{plan}"
+                    ),
+                    Direction::Both => assert!(
+                        plan.contains("COVERING INDEX edges_by_to (to_id=?)")
+                            && plan.contains("PRIMARY KEY (from_id=?)"),
+                        "{plan}"
+                    ),
+                }
+            }
         }
     }
 
