@@ -38,12 +38,23 @@ struct Cells<'r, 's> {
     row: &'r Row<'s>,
     ctx: &'r Ctx,
     table: &'static str,
+    /// The node whose edge the row is, for rows without an id column (an adjacency
+    /// read, [`adjacent_edge_from_row`]); `None`: the first column is the row's id.
+    edge_of: Option<&'r str>,
 }
 
 impl Cells<'_, '_> {
     /// The row's first column (its id) names it in messages: read only for one (an
-    /// `INTEGER` column of a `STRICT` table, so always an integer).
+    /// `INTEGER` column of a `STRICT` table, so always an integer); a row of an
+    /// adjacency read is named by its node.
     fn bad(&self, column: &str, what: impl std::fmt::Display) -> Error {
+        if let Some(node) = self.edge_of {
+            return self.ctx.corrupt(format!(
+                "table {}, an edge of {}, column {column}: {what}",
+                self.table,
+                node_subject(node)
+            ));
+        }
         let id = match self.row.get_ref(0) {
             Ok(ValueRef::Integer(id)) => id.to_string(),
             _ => "?".to_owned(),
@@ -181,6 +192,7 @@ pub(crate) fn doc_meta_from_row(row: &Row<'_>, ctx: &Ctx) -> Result<(i64, Docume
         row,
         ctx,
         table: "documents",
+        edge_of: None,
     };
     let size = c.int(3, "size")?;
     let sha256 = match row.get_ref(4) {
@@ -209,6 +221,7 @@ pub(crate) fn node_from_row(row: &Row<'_>, ctx: &Ctx) -> Result<Node> {
         row,
         ctx,
         table: "nodes",
+        edge_of: None,
     };
     Ok(Node {
         name: cells.string(1, "name")?,
@@ -234,41 +247,77 @@ pub(crate) fn edge_from_row(row: &Row<'_>, ctx: &Ctx) -> Result<Edge> {
         row,
         ctx,
         table: "edges",
+        edge_of: None,
     };
-    edge_from_cells(&cells, cells.text(2, "rel")?)
+    let relation_type = RelationType::parse(cells.text(2, "rel")?)
+        .map_err(|e| cells.bad("rel", format!("bad relation type: {e}")))?;
+    let from = cells.string(1, "from_id (name)")?;
+    let to = cells.string(3, "to_id (name)")?;
+    edge_from_cells(&cells, 4, from, relation_type, to)
 }
 
-/// [`edge_from_row`] of a row that may have no edge: `None` when its relation
-/// (column `rel`, never `NULL` in a stored edge) is `NULL`, as in the row an edge
-/// read gives for a node without such edges. The relation is read once.
-pub(crate) fn edge_or_none_from_row(row: &Row<'_>, ctx: &Ctx) -> Result<Option<Edge>> {
+/// The columns of an adjacency read of whole edges ([`adjacent_edge_from_row`]):
+/// whether the edge leaves the start (`1`) or arrives at it (`0`), its relation,
+/// the name at its other end, then [`EDGE_TAIL`]. The start's own name is not
+/// read back: the caller has it.
+pub(crate) const ADJACENT_EDGE_HEAD: usize = 3;
+
+/// An edge of the node `start` from a row of an adjacency read (columns as
+/// [`ADJACENT_EDGE_HEAD`] says), `None` when its relation (never `NULL` in a
+/// stored edge) is `NULL`, as in the row a read gives for a node without such
+/// edges. The start's end is `start` itself, not a column; `leaving` says whether
+/// the edge leaves it when the read has one direction (`None`: the row says).
+pub(crate) fn adjacent_edge_from_row(
+    row: &Row<'_>,
+    ctx: &Ctx,
+    start: &str,
+    leaving: Option<bool>,
+) -> Result<Option<Edge>> {
     let cells = Cells {
         row,
         ctx,
         table: "edges",
+        edge_of: Some(start),
     };
-    match cells.opt_text(2, "rel")? {
-        None => Ok(None),
-        Some(rel) => edge_from_cells(&cells, rel).map(Some),
-    }
-}
-
-fn edge_from_cells(cells: &Cells<'_, '_>, rel: &str) -> Result<Edge> {
+    let Some(rel) = cells.opt_text(1, "rel")? else {
+        return Ok(None);
+    };
     let relation_type = RelationType::parse(rel)
         .map_err(|e| cells.bad("rel", format!("bad relation type: {e}")))?;
+    let other = cells.string(2, "the other end's name")?;
+    let leaving = match leaving {
+        Some(leaving) => leaving,
+        None => cells.int(0, "leaving")? != 0,
+    };
+    let (from, to) = if leaving {
+        (start.to_owned(), other)
+    } else {
+        (other, start.to_owned())
+    };
+    edge_from_cells(&cells, ADJACENT_EDGE_HEAD, from, relation_type, to).map(Some)
+}
+
+/// An edge from its key and the columns of [`EDGE_TAIL`], the first at `at`.
+fn edge_from_cells(
+    cells: &Cells<'_, '_>,
+    at: usize,
+    from: String,
+    relation_type: RelationType,
+    to: String,
+) -> Result<Edge> {
     Ok(Edge {
-        from: cells.string(1, "from_id (name)")?,
+        from,
         relation_type,
-        to: cells.string(3, "to_id (name)")?,
-        attributes: cells.json_map(11, "attributes")?,
+        to,
+        attributes: cells.json_map(at + 7, "attributes")?,
         metadata: EdgeMetadata {
-            created_at: cells.time(8, "created_at")?,
-            updated_at: cells.time(9, "updated_at")?,
-            version: cells.version(10, "version")?,
-            weight: cells.real(4, "weight")?,
-            confidence: cells.opt_real(5, "confidence")?,
-            bidirectional: cells.int(6, "bidirectional")? != 0,
-            source: cells.opt_string(7, "source")?,
+            created_at: cells.time(at + 4, "created_at")?,
+            updated_at: cells.time(at + 5, "updated_at")?,
+            version: cells.version(at + 6, "version")?,
+            weight: cells.real(at, "weight")?,
+            confidence: cells.opt_real(at + 1, "confidence")?,
+            bidirectional: cells.int(at + 2, "bidirectional")? != 0,
+            source: cells.opt_string(at + 3, "source")?,
         },
     })
 }
@@ -287,6 +336,7 @@ pub(crate) fn record_from_row(row: &Row<'_>, ctx: &Ctx) -> Result<LogRecord> {
         row,
         ctx,
         table: "events",
+        edge_of: None,
     };
     Ok(LogRecord {
         position: cells.version(0, "position")?,

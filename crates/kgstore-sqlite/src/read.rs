@@ -19,7 +19,7 @@ use rusqlite::{Connection, params_from_iter};
 use serde_json::Value;
 
 use crate::codec::{
-    EDGE_COLUMNS, EDGE_TAIL, NODE_COLUMNS, edge_from_row, edge_or_none_from_row, node_from_row,
+    EDGE_COLUMNS, EDGE_TAIL, NODE_COLUMNS, adjacent_edge_from_row, edge_from_row, node_from_row,
     node_subject,
 };
 use crate::error::{Ctx, SqlResult};
@@ -345,24 +345,40 @@ impl<'a> Q<'a> {
             .query(params_from_iter(adjacency_params(name, relations)))
             .ctx(self.ctx, doing)?;
         let (mut any, mut edges) = (false, Vec::new());
+        let leaving = match direction {
+            Direction::Out => Some(true),
+            Direction::In => Some(false),
+            Direction::Both => None,
+        };
         while let Some(row) = rows.next().ctx(self.ctx, doing)? {
             any = true;
             // A `NULL` relation: the row of a node without such edges.
-            if let Some(edge) = edge_or_none_from_row(row, self.ctx)? {
+            if let Some(edge) = adjacent_edge_from_row(row, self.ctx, name, leaving)? {
                 edges.push(edge);
             }
         }
         if !any {
             return Ok(None);
         }
-        // A node's degree of rows, sorted here rather than in a temporary B-tree.
-        edges.sort_unstable_by(|a, b| {
-            (a.from.as_str(), a.relation_type.as_str(), a.to.as_str()).cmp(&(
-                b.from.as_str(),
-                b.relation_type.as_str(),
-                b.to.as_str(),
-            ))
-        });
+        // A node's degree of rows, sorted here rather than in a temporary B-tree, by
+        // key; one end is the start's in a single direction, so the others decide.
+        match direction {
+            Direction::Out => edges.sort_unstable_by(|a, b| {
+                (a.relation_type.as_str(), a.to.as_str())
+                    .cmp(&(b.relation_type.as_str(), b.to.as_str()))
+            }),
+            Direction::In => edges.sort_unstable_by(|a, b| {
+                (a.from.as_str(), a.relation_type.as_str())
+                    .cmp(&(b.from.as_str(), b.relation_type.as_str()))
+            }),
+            Direction::Both => edges.sort_unstable_by(|a, b| {
+                (a.from.as_str(), a.relation_type.as_str(), a.to.as_str()).cmp(&(
+                    b.from.as_str(),
+                    b.relation_type.as_str(),
+                    b.to.as_str(),
+                ))
+            }),
+        }
         Ok(Some(edges))
     }
 
@@ -658,6 +674,10 @@ impl<'a> Q<'a> {
     /// direction, and bidirectional edges the other way. `bind` is the source's
     /// parameter, bound once per arm. `CROSS JOIN` keeps the frontier outside: the
     /// planner, which cannot know how small a level is, would otherwise scan the edges.
+    /// With `named` (format 9 on) each arm also gives the reached end's name, from the
+    /// edge row or `edges_by_to` (the step backwards along bidirectional edges keeps to
+    /// their partial index and looks the names it finds up in `names`).
+    #[allow(clippy::too_many_arguments)]
     fn hop_arms(
         sql: &mut Sql,
         direction: Direction,
@@ -666,6 +686,7 @@ impl<'a> Q<'a> {
         column: &str,
         bind: Option<&str>,
         compound: &str,
+        named: bool,
     ) {
         // (column matched to the current node, column reached, only bidirectional edges)
         let arms: &[(&str, &str, bool)] = match direction {
@@ -677,10 +698,26 @@ impl<'a> Q<'a> {
             if i > 0 {
                 sql.push(" ").push(compound).push(" ");
             }
-            sql.push(&format!(
-                "SELECT e.{reached} FROM {source} f \
-                 CROSS JOIN edges e ON e.{matched} = f.{column} WHERE 1"
-            ));
+            if named {
+                // The step backwards along bidirectional edges keeps to their partial
+                // index (which lacks `from_name`) and names the few it finds there.
+                let name = if *bidirectional_only && *matched == "to_id" {
+                    "(SELECT k.name FROM names k WHERE k.id = e.from_id)"
+                } else if *reached == "to_id" {
+                    "e.to_name"
+                } else {
+                    "e.from_name"
+                };
+                sql.push(&format!(
+                    "SELECT e.{reached}, {name} FROM {source} f \
+                     CROSS JOIN edges e ON e.{matched} = f.{column} WHERE 1"
+                ));
+            } else {
+                sql.push(&format!(
+                    "SELECT e.{reached} FROM {source} f \
+                     CROSS JOIN edges e ON e.{matched} = f.{column} WHERE 1"
+                ));
+            }
             if let Some(bind) = bind {
                 sql.bind(bind.to_owned());
             }
@@ -706,34 +743,69 @@ impl<'a> Q<'a> {
         start: &str,
         options: &TraverseOptions,
     ) -> Result<Vec<(i64, usize)>> {
+        let reached = self.traverse_levels(Some(start_id), start, options)?;
+        Ok(reached
+            .into_iter()
+            .map(|(id, depth, _)| (id, depth))
+            .collect())
+    }
+
+    /// [`Q::traverse_ids`] from the start's id, or, without one (`None`), each id
+    /// with its name, read from the edges themselves (format 9 on), the first level
+    /// finding the start by its name itself (no start: nothing reached) and the
+    /// start left out by name. With an id, the names are empty.
+    fn traverse_levels(
+        &self,
+        start_id: Option<i64>,
+        start: &str,
+        options: &TraverseOptions,
+    ) -> Result<Vec<(i64, usize, String)>> {
         let doing = || format!("traversing from {}", node_subject(start));
-        let mut seen: HashSet<i64> = HashSet::from([start_id]);
-        let mut frontier = vec![start_id];
-        let mut reached: Vec<(i64, usize)> = Vec::new();
+        let named = start_id.is_none();
+        let mut seen: HashSet<i64> = start_id.into_iter().collect();
+        let mut frontier: Vec<i64> = start_id.into_iter().collect();
+        let mut reached: Vec<(i64, usize, String)> = Vec::new();
         for depth in 1..=options.max_depth {
             let ids = serde_json::to_string(&frontier).map_err(|e| Error::backend("sqlite", e))?;
+            let (source, bind) = if depth == 1 && named {
+                ("(SELECT id FROM names WHERE name = ?)", start)
+            } else {
+                ("json_each(?)", ids.as_str())
+            };
             let mut sql = Sql::new("");
             Self::hop_arms(
                 &mut sql,
                 options.direction,
                 &options.relations,
-                "json_each(?)",
-                "value",
-                Some(&ids),
+                source,
+                if depth == 1 && named { "id" } else { "value" },
+                Some(bind),
                 "UNION",
+                named,
             );
-            let next: Vec<i64> = self.rows(
+            let next: Vec<(i64, String)> = self.rows(
                 &sql.text,
                 params_from_iter(sql.params.iter()),
                 doing,
-                |row| self.int(row, 0, doing),
+                |row| {
+                    let name = if named {
+                        row.get(1).ctx(self.ctx, doing)?
+                    } else {
+                        String::new()
+                    };
+                    Ok((self.int(row, 0, doing)?, name))
+                },
             )?;
-            frontier = next.into_iter().filter(|id| seen.insert(*id)).collect();
-            if frontier.is_empty() {
+            let mut level: Vec<(i64, String)> = next
+                .into_iter()
+                .filter(|(id, name)| !(named && name == start) && seen.insert(*id))
+                .collect();
+            if level.is_empty() {
                 break;
             }
-            frontier.sort_unstable();
-            reached.extend(frontier.iter().map(|id| (*id, depth)));
+            level.sort_unstable_by_key(|(id, _)| *id);
+            frontier = level.iter().map(|(id, _)| *id).collect();
+            reached.extend(level.into_iter().map(|(id, name)| (id, depth, name)));
         }
         Ok(reached)
     }
@@ -758,22 +830,31 @@ impl<'a> Q<'a> {
 
     /// A breadth-first traversal ([`Q::traverse_ids`]), named.
     pub fn traverse(&self, start: &str, options: &TraverseOptions) -> Result<Vec<Visit>> {
-        let Some(start_id) = self.name_id(start)? else {
-            return Ok(Vec::new());
-        };
-        let reached = self.traverse_ids(start_id, start, options)?;
-        let doing = || format!("traversing from {}", node_subject(start));
-        let ids: Vec<i64> = reached.iter().map(|(id, _)| *id).collect();
-        let names = self.names_by_id(&ids, doing)?;
-        let mut visits: Vec<Visit> = reached
-            .into_iter()
-            .filter_map(|(id, depth)| {
-                names.get(&id).map(|name| Visit {
-                    name: name.clone(),
-                    depth,
+        let mut visits: Vec<Visit> = if self.ctx.edge_names {
+            // Each level's names come with its ids, from the edges; the first level
+            // looks the start up itself.
+            self.traverse_levels(None, start, options)?
+                .into_iter()
+                .map(|(_, depth, name)| Visit { name, depth })
+                .collect()
+        } else {
+            let Some(start_id) = self.name_id(start)? else {
+                return Ok(Vec::new());
+            };
+            let reached = self.traverse_ids(start_id, start, options)?;
+            let doing = || format!("traversing from {}", node_subject(start));
+            let ids: Vec<i64> = reached.iter().map(|(id, _)| *id).collect();
+            let names = self.names_by_id(&ids, doing)?;
+            reached
+                .into_iter()
+                .filter_map(|(id, depth)| {
+                    names.get(&id).map(|name| Visit {
+                        name: name.clone(),
+                        depth,
+                    })
                 })
-            })
-            .collect();
+                .collect()
+        };
         visits.sort_by(|a, b| (a.depth, &a.name).cmp(&(b.depth, &b.name)));
         Ok(visits)
     }
@@ -929,8 +1010,9 @@ impl Start {
 /// What an adjacency query reads of each edge.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Reads {
-    /// The whole edge, as [`edge_from_row`] takes it (the start's own name is the
-    /// bound `?1`, not joined: only the other end is looked up).
+    /// The whole edge, as [`adjacent_edge_from_row`] takes it: whether it leaves
+    /// the start, its relation, the name at its other end and its content (the
+    /// start's own name is the caller's, not read back).
     Edges,
     /// Whether the edge leaves the start (1 or 0), its relation and the name at its
     /// other end: the edge indexes and `names` alone.
@@ -942,14 +1024,7 @@ impl Reads {
     /// arriving at it; the other end's name is `other`.
     fn columns(self, leaving: bool, other: &str) -> String {
         match self {
-            Reads::Edges => {
-                let (from, to) = if leaving {
-                    ("?1", other)
-                } else {
-                    (other, "?1")
-                };
-                format!("e.from_id, {from}, e.rel, {to}, {EDGE_TAIL}")
-            }
+            Reads::Edges => format!("{}, e.rel, {other}, {EDGE_TAIL}", u8::from(leaving)),
             Reads::Neighbours => format!("{}, e.rel, {other}", u8::from(leaving)),
         }
     }
@@ -1112,6 +1187,7 @@ fn exact_reach_sql(
             "id",
             None,
             compound,
+            false,
         );
         sql.push(")");
     }
@@ -1424,6 +1500,45 @@ mod tests {
                 plan.contains("edges_bidirectional_by_to (to_id=?)"),
                 "{plan}"
             );
+        }
+        // A traversal's named levels: the names come from the edge row, from
+        // `edges_by_to` alone, or (backwards along bidirectional edges) from `names`
+        // for the few rows of their partial index; never a scan.
+        for direction in [Direction::Out, Direction::In, Direction::Both] {
+            for (source, column, bind) in [
+                ("json_each(?)", "value", "[7]"),
+                ("(SELECT id FROM names WHERE name = ?)", "id", "a"),
+            ] {
+                let mut sql = Sql::new("");
+                Q::hop_arms(
+                    &mut sql,
+                    direction,
+                    &[],
+                    source,
+                    column,
+                    Some(bind),
+                    "UNION",
+                    true,
+                );
+                let plan = plan(&sql);
+                assert!(!plan.contains("SCAN e"), "{direction:?}:\n{plan}");
+                assert!(!plan.contains("SCAN k"), "{direction:?}:\n{plan}");
+                match direction {
+                    Direction::Out => assert!(
+                        plan.contains("edges_bidirectional_by_to (to_id=?)"),
+                        "{plan}"
+                    ),
+                    Direction::In => assert!(
+                        plan.contains("COVERING INDEX edges_by_to (to_id=?)"),
+                        "{plan}"
+                    ),
+                    Direction::Both => assert!(
+                        plan.contains("COVERING INDEX edges_by_to (to_id=?)")
+                            && plan.contains("PRIMARY KEY (from_id=?)"),
+                        "{plan}"
+                    ),
+                }
+            }
         }
     }
 

@@ -611,3 +611,52 @@ fn big_writes_without_foreign_key_checks_keep_every_name_and_check_them_again() 
     assert!(report.is_ok(), "{:?}", report.problems);
     assert!(problems(&path).is_empty(), "{:?}", problems(&path));
 }
+
+/// A damaged edge row met by `edges_of` (which does not read the start's own name
+/// or the row's ids back) is corruption naming the node, the table and the column,
+/// in either direction; the rows next to it are not.
+#[test]
+fn edges_of_names_a_damaged_edge_by_its_node() {
+    let (_dir, path) = temp_db();
+    let s = store(&path);
+    fill(&s, 8);
+    drop(s);
+    // n00006 -calls-> n00003: attributes that are not JSON, a relation that is not one.
+    raw(&path)
+        .execute_batch(
+            "UPDATE edges SET attributes = 'not json'
+                 WHERE from_id = (SELECT id FROM names WHERE name = 'n00006');
+             UPDATE edges SET rel = 'Not A Relation'
+                 WHERE from_id = (SELECT id FROM names WHERE name = 'n00007');",
+        )
+        .unwrap();
+    let s = store(&path);
+    let err = error_of(s.edges_of("n00006", kgstore_core::Direction::Out, &[]));
+    assert_error(
+        &err,
+        ErrorKind::Corrupt,
+        &["table edges", "an edge of node 'n00006'", "attributes"],
+    );
+    // n00003's arriving edges are both damaged ones.
+    let err = error_of(s.edges_of("n00003", kgstore_core::Direction::In, &[]));
+    assert_error(&err, ErrorKind::Corrupt, &["an edge of node 'n00003'"]);
+    let err = error_of(s.edges_of("n00007", kgstore_core::Direction::Both, &[]));
+    assert_error(
+        &err,
+        ErrorKind::Corrupt,
+        &["an edge of node 'n00007'", "rel", "bad relation type"],
+    );
+    // The undamaged: n00002's edges are n00004 -> n00002, n00005 -> n00002, n00002 -> n00001.
+    let both = s
+        .edges_of("n00002", kgstore_core::Direction::Both, &[])
+        .unwrap();
+    let keys: Vec<(String, String)> = both.into_iter().map(|e| (e.from, e.to)).collect();
+    assert_eq!(
+        keys,
+        [
+            ("n00002".to_owned(), "n00001".to_owned()),
+            ("n00004".to_owned(), "n00002".to_owned()),
+            ("n00005".to_owned(), "n00002".to_owned()),
+        ]
+    );
+}
