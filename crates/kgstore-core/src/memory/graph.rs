@@ -1638,30 +1638,38 @@ mod tests {
             state.put_node(node(name));
         }
         let unscanned = state.clone();
+        // The write gives `state` a version of its own.
+        state.put_node(node("y"));
         assert!(state.graph.ordered.get().is_none(), "no scan, no order");
-        assert_eq!(scanned(&state), ["b", "m", "x"]);
+        assert_eq!(scanned(&state), ["b", "m", "x", "y"]);
         assert!(state.graph.ordered.get().is_some());
+        assert!(
+            unscanned.graph.ordered.get().is_none(),
+            "an earlier version is not touched"
+        );
         let before = state.clone();
         state.put_node(node("a"));
         state.put_edge(edge("a", "ghost"));
         assert!(state.delete_node("m").is_some());
         state.put_prepared(state.prepare_node(&node("c")));
-        assert_eq!(scanned(&state), ["a", "b", "c", "x"]);
+        assert_eq!(scanned(&state), ["a", "b", "c", "x", "y"]);
         assert_eq!(
             state
                 .scan_nodes(&NodeFilter::default(), Some("b"), 2)
                 .unwrap()
-                .len(),
-            2
+                .into_iter()
+                .map(|n| n.name)
+                .collect::<Vec<_>>(),
+            ["c", "x"]
         );
         assert!(state.check_indexes().is_empty());
         assert!(state.delete_edge(&edge("a", "ghost").key()).is_some());
-        assert_eq!(state.graph.ordered.get().unwrap().len(), 4, "ghost given up");
+        assert_eq!(state.graph.ordered.get().unwrap().len(), 5, "ghost given up");
         assert!(state.check_indexes().is_empty());
-        assert_eq!(scanned(&before), ["b", "m", "x"]);
-        // The copy taken before the first scan builds its own, as it was.
-        assert!(unscanned.graph.ordered.get().is_none());
+        assert_eq!(scanned(&before), ["b", "m", "x", "y"]);
+        // The version from before the first scan builds its own, as it was.
         assert_eq!(scanned(&unscanned), ["b", "m", "x"]);
+        assert!(unscanned.check_indexes().is_empty());
         // A state built at once scans the same, built on demand too.
         let built = GraphState::build(
             vec![node("z"), node("c")],
