@@ -451,7 +451,10 @@ impl GraphState {
             .graph
             .node_types
             .get_key_value(node.node_type.as_str())
-            .map_or_else(|| Arc::from(node.node_type.as_str()), |(t, ())| Arc::clone(t));
+            .map_or_else(
+                || Arc::from(node.node_type.as_str()),
+                |(t, ())| Arc::clone(t),
+            );
         PreparedNode {
             name: Arc::from(node.name.as_str()),
             data: NodeData::of(Cow::Borrowed(node), node_type),
@@ -1225,8 +1228,8 @@ impl Graph {
         }) && self.ordered.get().is_none_or(|ordered| {
             ordered.len() == self.names.len()
                 && ordered.iter().all(|name| self.names.contains_key(&**name))
-        })
-            && self.by_id.iter().filter(|e| e.name.is_some()).count() == self.names.len()
+        }) && self.by_id.iter().filter(|e| e.name.is_some()).count()
+            == self.names.len()
             && self.by_id.iter().filter(|e| e.name.is_none()).count() == self.free.len();
         let ids_known = edges.iter().all(|&((from, rel, to), _)| {
             [from, to].iter().all(|&id| self.name(id).is_some()) && rel < self.relation_by_id.len()
@@ -1664,18 +1667,18 @@ mod tests {
         );
         assert!(state.check_indexes().is_empty());
         assert!(state.delete_edge(&edge("a", "ghost").key()).is_some());
-        assert_eq!(state.graph.ordered.get().unwrap().len(), 5, "ghost given up");
+        assert_eq!(
+            state.graph.ordered.get().unwrap().len(),
+            5,
+            "ghost given up"
+        );
         assert!(state.check_indexes().is_empty());
         assert_eq!(scanned(&before), ["b", "m", "x", "y"]);
         // The version from before the first scan builds its own, as it was.
         assert_eq!(scanned(&unscanned), ["b", "m", "x"]);
         assert!(unscanned.check_indexes().is_empty());
         // A state built at once scans the same, built on demand too.
-        let built = GraphState::build(
-            vec![node("z"), node("c")],
-            vec![edge("c", "d")],
-            Vec::new(),
-        );
+        let built = GraphState::build(vec![node("z"), node("c")], vec![edge("c", "d")], Vec::new());
         assert!(built.graph.ordered.get().is_none());
         assert_eq!(scanned(&built), ["c", "z"]);
         assert_eq!(built.graph.ordered.get().unwrap().len(), 3);
