@@ -269,6 +269,13 @@ pub trait ReadTxn {
     /// Every registered schema, by target.
     fn list_schemas(&self) -> Result<Vec<(SchemaTarget, Value)>>;
 
+    /// Whether any schema may be registered: `false` lets a write transaction skip
+    /// looking up each item's type for a schema. The default answers `true` (look
+    /// them up); override where knowing is cheap.
+    fn has_schemas(&self) -> Result<bool> {
+        Ok(true)
+    }
+
     /// Whether a node exists (override when cheaper than fetching it).
     fn contains_node(&self, name: &str) -> Result<bool> {
         Ok(self.get_node(name)?.is_some())

@@ -289,6 +289,9 @@ impl ReadTxn for Recorder<'_> {
     fn list_schemas(&self) -> Result<Vec<(SchemaTarget, Value)>> {
         self.inner.list_schemas()
     }
+    fn has_schemas(&self) -> Result<bool> {
+        self.inner.has_schemas()
+    }
     fn contains_node(&self, name: &str) -> Result<bool> {
         self.inner.contains_node(name)
     }

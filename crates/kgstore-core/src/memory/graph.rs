@@ -84,6 +84,7 @@ struct Slot {
 /// shared with every node of that type, the attributes as a sorted list (a
 /// two-entry map costs a 632-byte tree node; the list, its two entries), and the
 /// rarely set parts behind one pointer only when set.
+#[derive(Clone)]
 struct NodeData {
     node_type: Arc<str>,
     attributes: Box<[(String, Value)]>,
@@ -94,6 +95,7 @@ struct NodeData {
 }
 
 /// The parts of a node that many nodes leave empty.
+#[derive(Clone)]
 struct NodeExtra {
     observations: Vec<String>,
     dependencies: Vec<String>,
@@ -200,6 +202,14 @@ impl NodeData {
     fn dependencies(&self) -> &[String] {
         self.extra.as_ref().map_or(&[], |x| &x.dependencies)
     }
+}
+
+/// A node as a [`GraphState`] keeps it, made before it is put
+/// ([`GraphState::prepare_node`]).
+#[derive(Clone)]
+pub(super) struct PreparedNode {
+    name: Arc<str>,
+    data: NodeData,
 }
 
 /// An edge's content without its key: what nearly every edge has inline, the
@@ -316,8 +326,12 @@ struct Graph {
     /// Every name in use (by a node or an edge end), with its id and its node:
     /// point lookups hash, and never compare more than one name.
     names: HashMap<Name, Slot>,
-    /// The same names in order, for scans.
-    ordered: OrdSet<Name>,
+    /// The same names in order, for scans: built by the first scan that needs
+    /// it (on the version of the state it scans) and kept current by every
+    /// write from then on, so that a state nobody scans in name order (a store
+    /// loaded and then read by name, written one node at a time) pays neither
+    /// its memory nor an ordered insert, with its string compares, per name.
+    ordered: OnceLock<OrdSet<Name>>,
     /// What each id stands for: its name and its edges both ways (no name: a
     /// free id, listed in `free`).
     by_id: Vector<IdEntry>,
@@ -429,6 +443,30 @@ impl GraphState {
         self.graph_mut().put_node(Cow::Borrowed(node));
     }
 
+    /// `node` made ready to be put (its content copied as this state keeps
+    /// it), so that a write can hold it back and put it later with
+    /// [`GraphState::put_prepared`] without another copy.
+    pub(super) fn prepare_node(&self, node: &Node) -> PreparedNode {
+        let node_type = self
+            .graph
+            .node_types
+            .get_key_value(node.node_type.as_str())
+            .map_or_else(
+                || Arc::from(node.node_type.as_str()),
+                |(t, ())| Arc::clone(t),
+            );
+        PreparedNode {
+            name: Arc::from(node.name.as_str()),
+            data: NodeData::of(Cow::Borrowed(node), node_type),
+        }
+    }
+
+    /// Puts a node made ready by [`GraphState::prepare_node`] (on this state or
+    /// an earlier version of it), as [`GraphState::put_node`] puts the node.
+    pub(super) fn put_prepared(&mut self, node: PreparedNode) {
+        self.graph_mut().put_prepared(node);
+    }
+
     /// Removes a node (not its edges); the removed node.
     pub fn delete_node(&mut self, name: &str) -> Option<Node> {
         // Nothing to copy the state for when there is no such node.
@@ -533,7 +571,9 @@ impl Graph {
     fn add_name(&mut self, name: Arc<str>, node: Option<Arc<NodeData>>) -> Id {
         let id = self.new_id(Arc::clone(&name));
         let key = Name::new(&name, || Arc::clone(&name));
-        self.ordered.insert(key.clone());
+        if let Some(ordered) = self.ordered.get_mut() {
+            ordered.insert(key.clone());
+        }
         self.names.insert(key, Slot { id, node });
         id
     }
@@ -587,7 +627,9 @@ impl Graph {
             .is_some_and(|slot| slot.node.is_none());
         if unused && !self.has_edges(id) {
             self.names.remove(&*name);
-            self.ordered.remove(&*name);
+            if let Some(ordered) = self.ordered.get_mut() {
+                ordered.remove(&*name);
+            }
             self.by_id.set(id, IdEntry::default());
             self.free.push_back(id);
         }
@@ -927,9 +969,7 @@ impl Graph {
         }
         slots.resize(names.len(), None);
         for (id, node) in slots.into_iter().enumerate() {
-            let name = end(id);
-            graph.ordered.insert(name.clone());
-            graph.names.insert(name, Slot { id, node });
+            graph.names.insert(end(id), Slot { id, node });
         }
         graph.by_id = entries.into_iter().collect();
         graph.schemas = schemas.into_iter().collect();
@@ -941,26 +981,53 @@ impl Graph {
     /// Inserts or replaces a node, keeping the dependents and search indexes current.
     fn put_node(&mut self, node: Cow<'_, Node>) {
         let node_type = self.intern_type(&node.node_type);
-        // The old node leaves the indexes before the new one enters them.
-        let old = self
-            .names
-            .get_mut(node.name.as_str())
-            .map(|slot| slot.node.take());
-        match &old {
-            Some(Some(old)) => self.forget_node(&node.name, old),
-            Some(None) | None => self.node_count += 1,
-        }
+        let name: Arc<str> = Arc::from(node.name.as_str());
+        let in_use = self.unplace(&name);
         if let Some(index) = self.search.get_mut() {
             index.insert(&node);
         }
-        for dep in &node.dependencies {
-            self.dependents.insert((dep.clone(), node.name.clone()));
+        let data = NodeData::of(node, node_type);
+        self.place(name, data, in_use);
+    }
+
+    /// [`Graph::put_node`] with a node made ready beforehand ([`PreparedNode`]).
+    fn put_prepared(&mut self, node: PreparedNode) {
+        let PreparedNode { name, mut data } = node;
+        // Its type's shared copy, unless it was made with it.
+        let node_type = self.intern_type(&data.node_type);
+        if !Arc::ptr_eq(&node_type, &data.node_type) {
+            data.node_type = node_type;
         }
-        // The indexes above needed `self`, so the slot is found again: a name in
-        // use takes the node, a new name is added with it.
-        let name: Arc<str> = Arc::from(node.name.as_str());
-        let data = Some(Arc::new(NodeData::of(node, node_type)));
-        if old.is_some() {
+        let in_use = self.unplace(&name);
+        if self.search.get().is_some() {
+            let whole = data.node(&name);
+            if let Some(index) = self.search.get_mut() {
+                index.insert(&whole);
+            }
+        }
+        self.place(name, data, in_use);
+    }
+
+    /// Takes the node named `name` (if any) out of its slot and the indexes, before
+    /// a new one takes its place; whether the name is in use (a node or an edge
+    /// end carries it).
+    fn unplace(&mut self, name: &str) -> bool {
+        let old = self.names.get_mut(name).map(|slot| slot.node.take());
+        match &old {
+            Some(Some(old)) => self.forget_node(name, old),
+            Some(None) | None => self.node_count += 1,
+        }
+        old.is_some()
+    }
+
+    /// Puts `data` as the node `name` (in use already or not, as
+    /// [`Graph::unplace`] said) and into the dependents index.
+    fn place(&mut self, name: Arc<str>, data: NodeData, in_use: bool) {
+        for dep in data.dependencies() {
+            self.dependents.insert((dep.clone(), name.to_string()));
+        }
+        let data = Some(Arc::new(data));
+        if in_use {
             if let Some(slot) = self.names.get_mut(&*name) {
                 slot.node = data;
             }
@@ -1158,12 +1225,11 @@ impl Graph {
         }
         let names_agree = self.names.iter().all(|(name, slot)| {
             self.by_id.get(slot.id).and_then(|e| e.name.as_deref()) == Some(&**name)
-        }) && self.ordered.len() == self.names.len()
-            && self
-                .ordered
-                .iter()
-                .all(|name| self.names.contains_key(&**name))
-            && self.by_id.iter().filter(|e| e.name.is_some()).count() == self.names.len()
+        }) && self.ordered.get().is_none_or(|ordered| {
+            ordered.len() == self.names.len()
+                && ordered.iter().all(|name| self.names.contains_key(&**name))
+        }) && self.by_id.iter().filter(|e| e.name.is_some()).count()
+            == self.names.len()
             && self.by_id.iter().filter(|e| e.name.is_none()).count() == self.free.len();
         let ids_known = edges.iter().all(|&((from, rel, to), _)| {
             [from, to].iter().all(|&id| self.name(id).is_some()) && rel < self.relation_by_id.len()
@@ -1234,6 +1300,15 @@ impl Graph {
             .get_or_init(|| SearchIndex::build(&self.nodes().collect::<Vec<_>>()))
     }
 
+    /// The names in use in order, built now if no scan has needed them yet.
+    fn ordered(&self) -> &OrdSet<Name> {
+        self.ordered.get_or_init(|| {
+            let mut names: Vec<Name> = self.names.keys().cloned().collect();
+            names.sort_unstable();
+            names.into_iter().collect()
+        })
+    }
+
     /// Every edge as numbers with its content, in id order.
     fn all_edges(&self) -> impl Iterator<Item = (Key, &EdgeData)> + '_ {
         self.by_id.iter().enumerate().flat_map(|(from, entry)| {
@@ -1249,7 +1324,7 @@ impl Graph {
         &'a self,
         start: Bound<&str>,
     ) -> impl Iterator<Item = (&'a Name, &'a Slot)> + 'a {
-        self.ordered
+        self.ordered()
             .range::<_, str>((start, Bound::Unbounded))
             .filter_map(|name| Some((name, self.names.get(&**name)?)))
     }
@@ -1450,6 +1525,10 @@ impl ReadTxn for GraphState {
         Ok(self.graph.schemas.get(target).cloned())
     }
 
+    fn has_schemas(&self) -> Result<bool> {
+        Ok(!self.graph.schemas.is_empty())
+    }
+
     fn list_schemas(&self) -> Result<Vec<(SchemaTarget, Value)>> {
         Ok(self
             .graph
@@ -1539,6 +1618,71 @@ mod tests {
         assert_eq!(hits(&store, "tea"), ["gamma"]);
         assert_eq!(hits(&before, "tea"), ["alpha"]);
         assert!(store.check().unwrap().is_ok());
+    }
+
+    fn scanned(state: &GraphState) -> Vec<String> {
+        state
+            .scan_nodes(&NodeFilter::default(), None, usize::MAX)
+            .unwrap()
+            .into_iter()
+            .map(|n| n.name)
+            .collect()
+    }
+
+    /// The names in order are built by the first scan and kept current from
+    /// then on (names added by nodes and by edge ends, names given up); a state
+    /// never scanned keeps none, and a snapshot scans as it was, built or not.
+    #[test]
+    fn the_ordered_names_built_on_first_scan_follow_every_later_write() {
+        let node = |name: &str| Node::new(name, "thing").unwrap();
+        let edge = |a: &str, b: &str| Edge::new(a, RelationType::Calls, b).unwrap();
+        let mut state = GraphState::new();
+        for name in ["m", "b", "x"] {
+            state.put_node(node(name));
+        }
+        let unscanned = state.clone();
+        // The write gives `state` a version of its own.
+        state.put_node(node("y"));
+        assert!(state.graph.ordered.get().is_none(), "no scan, no order");
+        assert_eq!(scanned(&state), ["b", "m", "x", "y"]);
+        assert!(state.graph.ordered.get().is_some());
+        assert!(
+            unscanned.graph.ordered.get().is_none(),
+            "an earlier version is not touched"
+        );
+        let before = state.clone();
+        state.put_node(node("a"));
+        state.put_edge(edge("a", "ghost"));
+        assert!(state.delete_node("m").is_some());
+        state.put_prepared(state.prepare_node(&node("c")));
+        assert_eq!(scanned(&state), ["a", "b", "c", "x", "y"]);
+        assert_eq!(
+            state
+                .scan_nodes(&NodeFilter::default(), Some("b"), 2)
+                .unwrap()
+                .into_iter()
+                .map(|n| n.name)
+                .collect::<Vec<_>>(),
+            ["c", "x"]
+        );
+        assert!(state.check_indexes().is_empty());
+        assert!(state.delete_edge(&edge("a", "ghost").key()).is_some());
+        assert_eq!(
+            state.graph.ordered.get().unwrap().len(),
+            5,
+            "ghost given up"
+        );
+        assert!(state.check_indexes().is_empty());
+        assert_eq!(scanned(&before), ["b", "m", "x", "y"]);
+        // The version from before the first scan builds its own, as it was.
+        assert_eq!(scanned(&unscanned), ["b", "m", "x"]);
+        assert!(unscanned.check_indexes().is_empty());
+        // A state built at once scans the same, built on demand too.
+        let built = GraphState::build(vec![node("z"), node("c")], vec![edge("c", "d")], Vec::new());
+        assert!(built.graph.ordered.get().is_none());
+        assert_eq!(scanned(&built), ["c", "z"]);
+        assert_eq!(built.graph.ordered.get().unwrap().len(), 3);
+        assert!(built.check_indexes().is_empty());
     }
 
     /// Names are given up when nothing carries them, their ids reused, and a

@@ -22,6 +22,7 @@ use crate::model::{Edge, EdgeKey, Node};
 use crate::schema::SchemaTarget;
 
 pub use graph::GraphState;
+use graph::PreparedNode;
 
 /// Implements [`ReadTxn`] for a type by forwarding every plain read to one of its
 /// fields (a [`GraphState`], say), so that backends keeping their indexes in
@@ -172,6 +173,9 @@ macro_rules! delegate_read_txn {
                 &self,
             ) -> $crate::Result<Vec<($crate::SchemaTarget, $crate::serde_json::Value)>> {
                 $crate::ReadTxn::list_schemas({ let $this = self; $settled })
+            }
+            fn has_schemas(&self) -> $crate::Result<bool> {
+                $crate::ReadTxn::has_schemas({ let $this = self; $settled })
             }
             fn contains_node(&self, name: &str) -> $crate::Result<bool> {
                 $crate::ReadTxn::contains_node({ let $this = self; $get }, name)
@@ -480,6 +484,8 @@ const PENDING_LIMIT: usize = 64;
 #[derive(Clone)]
 enum Op {
     PutNode(Node),
+    /// A node put by reference, copied once as the state keeps it.
+    PutPrepared(PreparedNode),
     DeleteNode(String),
     PutEdge(Edge),
     DeleteEdge(EdgeKey),
@@ -491,6 +497,7 @@ impl Op {
     fn apply(self, state: &mut GraphState) {
         match self {
             Op::PutNode(node) => state.put_node(node),
+            Op::PutPrepared(node) => state.put_prepared(node),
             Op::DeleteNode(name) => {
                 state.delete_node(&name);
             }
@@ -645,7 +652,8 @@ impl WriteTxn for MemoryWrite<'_> {
         } else if self.own {
             self.state.put_node_ref(node);
         } else {
-            self.write(Op::PutNode(node.clone()));
+            let node = self.state.prepare_node(node);
+            self.write(Op::PutPrepared(node));
         }
         Ok(())
     }
@@ -658,13 +666,22 @@ impl WriteTxn for MemoryWrite<'_> {
         nodes.iter().try_for_each(|node| self.put_node(node))
     }
 
-    /// Collected as given during a bulk load.
+    /// Collected as given during a bulk load; otherwise moved into the state
+    /// (or held back) without a copy.
     fn put_owned_nodes(&mut self, nodes: Vec<Node>) -> Result<()> {
         if let Some(bulk) = self.collecting() {
             bulk.nodes.extend(nodes);
             return Ok(());
         }
-        self.put_nodes(&nodes)
+        if !self.own && self.pending.len() + nodes.len() <= PENDING_LIMIT {
+            nodes
+                .into_iter()
+                .for_each(|node| self.write(Op::PutNode(node)));
+            return Ok(());
+        }
+        let state = self.own_state();
+        nodes.into_iter().for_each(|node| state.put_node(node));
+        Ok(())
     }
 
     fn delete_node(&mut self, name: &str) -> Result<bool> {

@@ -5,11 +5,10 @@ mod import;
 mod read;
 mod write;
 
-use std::collections::HashSet;
+use std::cell::RefCell;
 use std::fmt;
 use std::path::Path as FsPath;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::thread::{self, ThreadId};
 
 use serde_json::Value;
 
@@ -41,8 +40,6 @@ pub struct Store {
 struct Inner {
     backend: Box<dyn Backend>,
     schemas: SchemaCache,
-    /// Threads inside [`Store::write`], to refuse a nested write that would deadlock.
-    writers: Mutex<HashSet<ThreadId>>,
     /// Wakes subscribers of this process when a commit appended events.
     events: crate::events::EventHub,
     /// Metrics and logging settings.
@@ -77,7 +74,6 @@ impl Store {
             inner: Arc::new(Inner {
                 backend,
                 schemas: SchemaCache::default(),
-                writers: Mutex::new(HashSet::new()),
                 events: crate::events::EventHub::default(),
                 observer,
                 figures_at_reset: Mutex::new(Vec::new()),
@@ -161,7 +157,7 @@ impl Store {
             .inner
             .observer
             .write_watch(backend.name(), backend.durability());
-        let _writer = watch.check(Stage::Begin, WriterMark::enter(&self.inner.writers))?;
+        let _writer = watch.check(Stage::Begin, WriterMark::enter(&self.inner))?;
         let txn = watch.check(Stage::Begin, backend.begin_write())?;
         let mut tx = watch.check(
             Stage::Begin,
@@ -384,16 +380,34 @@ impl GraphRead for Store {
     }
 }
 
-/// Marks the current thread as inside a write until dropped (also when unwinding).
-struct WriterMark<'a> {
-    writers: &'a Mutex<HashSet<ThreadId>>,
-    thread: ThreadId,
+thread_local! {
+    /// The stores this thread is inside a [`Store::write`] of (each by the address
+    /// of the part its clones share), to refuse a nested write that would deadlock.
+    static WRITING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
 }
 
-impl<'a> WriterMark<'a> {
-    fn enter(writers: &'a Mutex<HashSet<ThreadId>>) -> Result<Self> {
-        let thread = thread::current().id();
-        if !lock(writers).insert(thread) {
+/// Marks the current thread as inside a write of one store until dropped (also
+/// when unwinding). Kept per thread, so that marking takes no lock and no hash.
+struct WriterMark {
+    store: usize,
+}
+
+impl WriterMark {
+    fn enter(inner: &Inner) -> Result<Self> {
+        let store = std::ptr::from_ref(inner).addr();
+        // A thread whose locals are gone (a write from a thread-local's destructor)
+        // cannot be inside another write of the store.
+        let nested = WRITING
+            .try_with(|writing| {
+                let mut writing = writing.borrow_mut();
+                let nested = writing.contains(&store);
+                if !nested {
+                    writing.push(store);
+                }
+                nested
+            })
+            .unwrap_or(false);
+        if nested {
             return Err(Error::Locked {
                 resource: "the store's write transaction".into(),
                 holder: Some(
@@ -401,13 +415,18 @@ impl<'a> WriterMark<'a> {
                 ),
             });
         }
-        Ok(Self { writers, thread })
+        Ok(Self { store })
     }
 }
 
-impl Drop for WriterMark<'_> {
+impl Drop for WriterMark {
     fn drop(&mut self) {
-        lock(self.writers).remove(&self.thread);
+        let _gone = WRITING.try_with(|writing| {
+            let mut writing = writing.borrow_mut();
+            if let Some(at) = writing.iter().rposition(|&s| s == self.store) {
+                writing.swap_remove(at);
+            }
+        });
     }
 }
 

@@ -16,6 +16,10 @@ use crate::store::read::{GraphRead, check_name};
 use crate::timestamp::Timestamp;
 use crate::validate;
 
+/// A set of names checked within one call (hashed with a fast hasher, seeded
+/// per process).
+type NameSet<'a> = foldhash::HashSet<&'a str>;
+
 /// What deleting a node does to the nodes that depend on it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -55,10 +59,15 @@ struct Pending {
 struct Validators {
     node_types: HashMap<String, Option<Compiled>>,
     relation_types: HashMap<crate::model::RelationType, Option<Compiled>>,
+    /// `Some(true)` once the backend said it holds no schema at all
+    /// ([`ReadTxn::has_schemas`]): then no type is looked up (or remembered).
+    none_stored: Option<bool>,
 }
 
 impl Validators {
     fn set(&mut self, target: SchemaTarget, compiled: Option<Compiled>) {
+        // A schema written or removed in the transaction: look types up again.
+        self.none_stored = Some(false);
         match target {
             SchemaTarget::NodeType(t) => self.node_types.insert(t, compiled),
             SchemaTarget::RelationType(r) => self.relation_types.insert(r, compiled),
@@ -159,7 +168,7 @@ impl<'s> WriteTx<'s> {
         if self.txn.contains_node(&node.name)? {
             return Err(already_exists_node(&node.name));
         }
-        self.check_new_references(&node, &foldhash::HashSet::default())?;
+        self.check_new_references(&node, &NameSet::default())?;
         stamp_new(
             &mut node.metadata.created_at,
             &mut node.metadata.updated_at,
@@ -193,8 +202,7 @@ impl<'s> WriteTx<'s> {
                 return Err(already_exists_node(names[i]));
             }
         }
-        let mut batch: foldhash::HashSet<&str> =
-            foldhash::HashSet::with_capacity_and_hasher(nodes.len(), Default::default());
+        let mut batch = NameSet::with_capacity_and_hasher(nodes.len(), Default::default());
         for node in &nodes {
             if !batch.insert(node.name.as_str()) {
                 return Err(already_exists_node(&node.name));
@@ -229,9 +237,11 @@ impl<'s> WriteTx<'s> {
                 self.now,
             );
         }
-        self.raw(|t| t.put_nodes(&nodes))?;
-        self.tally.nodes_written += nodes.len() as u64;
-        Ok(nodes.len())
+        // Only the count is returned: the backend may take the nodes without a copy.
+        let count = nodes.len();
+        self.raw(|t| t.put_owned_nodes(nodes))?;
+        self.tally.nodes_written += count as u64;
+        Ok(count)
     }
 
     /// Replaces a node's content (not its name), keeping `created_at` and raising
@@ -291,7 +301,7 @@ impl<'s> WriteTx<'s> {
         if self.txn.contains_node(&node.name)? {
             return Err(already_exists_node(&node.name));
         }
-        self.check_new_references(&node, &foldhash::HashSet::default())?;
+        self.check_new_references(&node, &NameSet::default())?;
         self.raw(|t| t.put_node(&node))?;
         self.tally.nodes_written += 1;
         Ok(node)
@@ -421,7 +431,7 @@ impl<'s> WriteTx<'s> {
         if self.pending.is_none() {
             // Each endpoint once, in the order edges name them: the first missing one
             // is reported with the first edge naming it.
-            let mut seen: foldhash::HashSet<&str> = foldhash::HashSet::default();
+            let mut seen = NameSet::default();
             let mut ends: Vec<(&str, usize)> = Vec::new();
             for (i, edge) in edges.iter().enumerate() {
                 for end in [edge.from.as_str(), edge.to.as_str()] {
@@ -717,6 +727,12 @@ impl<'s> WriteTx<'s> {
         if let Some(found) = known {
             return Ok(found);
         }
+        if self.validators.none_stored.is_none() {
+            self.validators.none_stored = Some(!self.txn.has_schemas()?);
+        }
+        if self.validators.none_stored == Some(true) {
+            return Ok(None);
+        }
         let target = target();
         let compiled = match self.txn.get_schema(&target)? {
             Some(schema) => Some(self.schemas.compile(&target, &schema)?),
@@ -780,7 +796,7 @@ impl<'s> WriteTx<'s> {
 
     /// For a node about to be created: no self-dependency, and (unless deferred)
     /// every dependency exists already or in `batch`.
-    fn check_new_references(&mut self, node: &Node, batch: &foldhash::HashSet<&str>) -> Result<()> {
+    fn check_new_references(&mut self, node: &Node, batch: &NameSet<'_>) -> Result<()> {
         if node.dependencies.contains(&node.name) {
             return Err(Error::DependencyCycle {
                 cycle: vec![node.name.clone(), node.name.clone()],
