@@ -253,8 +253,9 @@ pub trait ReadTxn {
         let mut text = Vec::new();
         self.for_each_node(&mut |node| {
             text.clear();
-            serde_json::to_writer(&mut text, node)
-                .map_err(|e| Error::backend("json", format!("cannot encode node {}: {e}", node.name)))?;
+            serde_json::to_writer(&mut text, node).map_err(|e| {
+                Error::backend("json", format!("cannot encode node {}: {e}", node.name))
+            })?;
             each(&text)
         })
     }

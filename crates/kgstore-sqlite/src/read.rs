@@ -19,8 +19,8 @@ use rusqlite::{Connection, params_from_iter};
 use serde_json::Value;
 
 use crate::codec::{
-    EDGE_COLUMNS, EDGE_TAIL, JsonRows, NODE_COLUMNS, edge_from_row, edge_or_none_from_row, node_from_row,
-    node_subject,
+    EDGE_COLUMNS, EDGE_TAIL, JsonRows, NODE_COLUMNS, edge_from_row, edge_or_none_from_row,
+    node_from_row, node_subject,
 };
 use crate::error::{Ctx, SqlResult};
 use crate::schema::TYPE_COUNTS_SINCE;
@@ -287,7 +287,12 @@ impl<'a> Q<'a> {
     pub fn for_each_node_json(&self, each: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
         let sql = node_scan_sql(&NodeFilter::default(), None, None);
         let rows = JsonRows::new(self.ctx);
-        self.each_json_row(&sql, "listing nodes from table nodes", |row, out| rows.node(row, out), each)
+        self.each_json_row(
+            &sql,
+            "listing nodes from table nodes",
+            |row, out| rows.node(row, out),
+            each,
+        )
     }
 
     /// [`Q::for_each_edge`] handing over each edge's compact JSON, written from
@@ -295,7 +300,12 @@ impl<'a> Q<'a> {
     pub fn for_each_edge_json(&self, each: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
         let sql = whole_edge_scan_sql(self.ctx.edge_names);
         let rows = JsonRows::new(self.ctx);
-        self.each_json_row(&sql, "listing edges from table edges", |row, out| rows.edge(row, out), each)
+        self.each_json_row(
+            &sql,
+            "listing edges from table edges",
+            |row, out| rows.edge(row, out),
+            each,
+        )
     }
 
     /// Runs `sql` and hands each row, written as JSON by `write` into a buffer kept

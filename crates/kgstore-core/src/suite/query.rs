@@ -587,15 +587,23 @@ pub fn json_scans_encode_what_scans_give(f: Fixture) {
             .with_attribute("ctl", json!(ctl))
             .with_observation(odd)
             .with_attribute("z", json!(null))
-            .with_attribute("a", json!({"nested": [1, -2, 3.5, 1e-7, 2.5e20, true, "x\"y"]}))
+            .with_attribute(
+                "a",
+                json!({"nested": [1, -2, 3.5, 1e-7, 2.5e20, true, "x\"y"]}),
+            )
             .with_attribute("é", json!(0.1))
             .with_tag("t2")
             .with_tag(odd)
             .with_status("stable")
             .with_author(odd)
             .with_source("src"),
-        thing("b").with_dependency("a").with_dependency(odd).with_author("me"),
-        Node::new("c", "other").unwrap().with_attribute("big", json!(u64::MAX)),
+        thing("b")
+            .with_dependency("a")
+            .with_dependency(odd)
+            .with_author("me"),
+        Node::new("c", "other")
+            .unwrap()
+            .with_attribute("big", json!(u64::MAX)),
     ])
     .unwrap();
     let custom = RelationType::parse("made_of").unwrap();
@@ -609,7 +617,9 @@ pub fn json_scans_encode_what_scans_give(f: Fixture) {
             .bidirectional(),
         edge(odd, Calls, "a").with_weight(123_456_789.125),
         edge("b", custom, "c").with_weight(0.0).with_confidence(0.0),
-        edge("c", Contains, "a").with_weight(2.5e20).with_attribute("n", json!(-0.0)),
+        edge("c", Contains, "a")
+            .with_weight(2.5e20)
+            .with_attribute("n", json!(-0.0)),
     ])
     .unwrap();
     // An update gives versions and times that differ from the creation's.

@@ -108,9 +108,7 @@ impl HashingWriter {
     /// Writes what is pending and syncs the file; its manifest entry.
     pub(crate) fn finish(mut self) -> Result<FileEntry> {
         self.drain().map_err(|e| Error::io(&self.path, e))?;
-        self.file
-            .sync_all()
-            .map_err(|e| Error::io(&self.path, e))?;
+        self.file.sync_all().map_err(|e| Error::io(&self.path, e))?;
         Ok(FileEntry {
             name: self.name,
             size: self.size,

@@ -276,7 +276,10 @@ fn read_batches<T: DeserializeOwned>(
                 "has version 0, which nothing stored has",
             ));
         }
-        if batch.last().is_some_and(|previous| !before(previous, &item)) {
+        if batch
+            .last()
+            .is_some_and(|previous| !before(previous, &item))
+        {
             return Err(Error::corrupt(at(), "is out of order or repeated"));
         }
         batch.push(item);
