@@ -244,6 +244,35 @@ pub trait ReadTxn {
         )
     }
 
+    /// Calls `each` with the compact JSON form of every node, by name: exactly the
+    /// bytes `serde_json::to_writer` gives for each node [`ReadTxn::for_each_node`]
+    /// hands over (the default builds each node and encodes it; a backup writes them
+    /// as its lines). A backend may override it to write the text straight from its
+    /// rows; the shared suite compares the bytes with the default's.
+    fn for_each_node_json(&self, each: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
+        let mut text = Vec::new();
+        self.for_each_node(&mut |node| {
+            text.clear();
+            serde_json::to_writer(&mut text, node).map_err(|e| {
+                Error::backend("json", format!("cannot encode node {}: {e}", node.name))
+            })?;
+            each(&text)
+        })
+    }
+
+    /// Calls `each` with the compact JSON form of every edge, by key (see
+    /// [`ReadTxn::for_each_node_json`]).
+    fn for_each_edge_json(&self, each: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
+        let mut text = Vec::new();
+        self.for_each_edge(&mut |edge| {
+            text.clear();
+            serde_json::to_writer(&mut text, edge).map_err(|e| {
+                Error::backend("json", format!("cannot encode edge {}: {e}", edge.key()))
+            })?;
+            each(&text)
+        })
+    }
+
     /// The edges stored leaving (`Out`), arriving at (`In`) or touching (`Both`, a
     /// self-loop once) the node, with one of `relations` (any if empty), by key.
     /// An unknown node has no edges.

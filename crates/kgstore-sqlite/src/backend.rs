@@ -958,6 +958,12 @@ macro_rules! read_txn_via_sql {
             fn for_each_edge(&self, each: &mut dyn FnMut(&Edge) -> Result<()>) -> Result<()> {
                 self.q()?.for_each_edge(each)
             }
+            fn for_each_node_json(&self, each: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
+                self.q()?.for_each_node_json(each)
+            }
+            fn for_each_edge_json(&self, each: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
+                self.q()?.for_each_edge_json(each)
+            }
 
             fn edges_of(
                 &self,

@@ -390,3 +390,148 @@ pub(crate) fn version_to_sql(version: u64, subject: impl FnOnce() -> String) -> 
 pub(crate) fn node_subject(name: &str) -> String {
     validate::node_subject(name)
 }
+
+/// Writes rows as the compact JSON of the entities they hold, byte for byte what
+/// `serde_json` gives for the node or edge [`node_from_row`] or [`edge_from_row`]
+/// would build (the shared suite's `json_scans_encode_what_scans_give` compares
+/// them), without building it: names, texts and numbers go straight from the
+/// row's cells, and a JSON column holding the empty list or object is copied. Any
+/// other JSON column is parsed and written again, so that the bytes are
+/// `serde_json`'s own whatever text the column holds. Every cell is checked as
+/// the entity's reader checks it.
+pub(crate) struct JsonRows<'c> {
+    ctx: &'c Ctx,
+}
+
+impl<'c> JsonRows<'c> {
+    pub(crate) fn new(ctx: &'c Ctx) -> Self {
+        Self { ctx }
+    }
+
+    /// A row of [`NODE_COLUMNS`] as the node's JSON, appended to `out`.
+    pub(crate) fn node(&self, row: &Row<'_>, out: &mut Vec<u8>) -> Result<()> {
+        let c = Cells {
+            row,
+            ctx: self.ctx,
+            table: "nodes",
+            edge_of: None,
+        };
+        out.extend_from_slice(b"{\"name\":");
+        json_str(out, c.text(1, "name")?)?;
+        out.extend_from_slice(b",\"node_type\":");
+        json_str(out, c.text(2, "node_type")?)?;
+        out.extend_from_slice(b",\"observations\":");
+        json_list(&c, out, 9, "observations")?;
+        out.extend_from_slice(b",\"attributes\":");
+        json_map(&c, out, 10, "attributes")?;
+        out.extend_from_slice(b",\"dependencies\":");
+        json_list(&c, out, 12, "dependencies")?;
+        out.extend_from_slice(b",\"metadata\":{\"created_at\":");
+        json_value(out, &c.time(6, "created_at")?)?;
+        out.extend_from_slice(b",\"updated_at\":");
+        json_value(out, &c.time(7, "updated_at")?)?;
+        out.extend_from_slice(b",\"version\":");
+        json_value(out, &c.version(8, "version")?)?;
+        if let Some(author) = c.opt_text(4, "author")? {
+            out.extend_from_slice(b",\"author\":");
+            json_str(out, author)?;
+        }
+        if let Some(source) = c.opt_text(5, "source")? {
+            out.extend_from_slice(b",\"source\":");
+            json_str(out, source)?;
+        }
+        out.extend_from_slice(b",\"tags\":");
+        json_list(&c, out, 11, "tags")?;
+        if let Some(status) = c.opt_text(3, "status")? {
+            out.extend_from_slice(b",\"status\":");
+            json_str(out, status)?;
+        }
+        out.extend_from_slice(b"}}");
+        Ok(())
+    }
+
+    /// A row of [`EDGE_COLUMNS`] as the edge's JSON, appended to `out`.
+    pub(crate) fn edge(&self, row: &Row<'_>, out: &mut Vec<u8>) -> Result<()> {
+        let c = Cells {
+            row,
+            ctx: self.ctx,
+            table: "edges",
+            edge_of: None,
+        };
+        let relation = RelationType::parse(c.text(2, "rel")?)
+            .map_err(|e| c.bad("rel", format!("bad relation type: {e}")))?;
+        out.extend_from_slice(b"{\"from\":");
+        json_str(out, c.text(1, "from_id (name)")?)?;
+        out.extend_from_slice(b",\"relation_type\":");
+        json_str(out, relation.as_str())?;
+        out.extend_from_slice(b",\"to\":");
+        json_str(out, c.text(3, "to_id (name)")?)?;
+        out.extend_from_slice(b",\"attributes\":");
+        json_map(&c, out, 11, "attributes")?;
+        out.extend_from_slice(b",\"metadata\":{\"created_at\":");
+        json_value(out, &c.time(8, "created_at")?)?;
+        out.extend_from_slice(b",\"updated_at\":");
+        json_value(out, &c.time(9, "updated_at")?)?;
+        out.extend_from_slice(b",\"version\":");
+        json_value(out, &c.version(10, "version")?)?;
+        out.extend_from_slice(b",\"weight\":");
+        json_value(out, &c.real(4, "weight")?)?;
+        if let Some(confidence) = c.opt_real(5, "confidence")? {
+            out.extend_from_slice(b",\"confidence\":");
+            json_value(out, &confidence)?;
+        }
+        out.extend_from_slice(if c.int(6, "bidirectional")? != 0 {
+            b",\"bidirectional\":true"
+        } else {
+            b",\"bidirectional\":false"
+        });
+        if let Some(source) = c.opt_text(7, "source")? {
+            out.extend_from_slice(b",\"source\":");
+            json_str(out, source)?;
+        }
+        out.extend_from_slice(b"}}");
+        Ok(())
+    }
+}
+
+/// Appends `value` as `serde_json` writes it.
+fn json_value(out: &mut Vec<u8>, value: &impl serde::Serialize) -> Result<()> {
+    serde::Serialize::serialize(value, &mut serde_json::Serializer::new(out))
+        .map_err(|e| Error::backend("sqlite", format!("cannot encode a row as JSON: {e}")))
+}
+
+/// Appends a JSON string as `serde_json` writes it: quoted, with `"`, `\` and the
+/// control characters escaped (copied as they are when it has none of them).
+fn json_str(out: &mut Vec<u8>, text: &str) -> Result<()> {
+    if text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        return json_value(out, &text);
+    }
+    out.push(b'"');
+    out.extend_from_slice(text.as_bytes());
+    out.push(b'"');
+    Ok(())
+}
+
+/// A JSON list column: `[]` copied, any other text parsed as the reader parses it
+/// and written again.
+fn json_list(c: &Cells<'_, '_>, out: &mut Vec<u8>, index: usize, column: &str) -> Result<()> {
+    match c.text(index, column)? {
+        "[]" => {
+            out.extend_from_slice(b"[]");
+            Ok(())
+        }
+        _ => json_value(out, &c.json_list(index, column)?),
+    }
+}
+
+/// A JSON object column: `{}` copied, any other text parsed as the reader parses
+/// it and written again.
+fn json_map(c: &Cells<'_, '_>, out: &mut Vec<u8>, index: usize, column: &str) -> Result<()> {
+    match c.text(index, column)? {
+        "{}" => {
+            out.extend_from_slice(b"{}");
+            Ok(())
+        }
+        _ => json_value(out, &c.json_map(index, column)?),
+    }
+}

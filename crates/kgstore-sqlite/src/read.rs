@@ -19,8 +19,8 @@ use rusqlite::{Connection, params_from_iter};
 use serde_json::Value;
 
 use crate::codec::{
-    EDGE_COLUMNS, EDGE_TAIL, NODE_COLUMNS, adjacent_edge_from_row, edge_from_row, node_from_row,
-    node_subject,
+    EDGE_COLUMNS, EDGE_TAIL, JsonRows, NODE_COLUMNS, adjacent_edge_from_row, edge_from_row,
+    node_from_row, node_subject,
 };
 use crate::error::{Ctx, SqlResult};
 use crate::schema::TYPE_COUNTS_SINCE;
@@ -278,8 +278,57 @@ impl<'a> Q<'a> {
     /// Every edge by key with one statement (one pass over `names` in order and
     /// each name's edges), each built and handed to `each` in turn.
     pub fn for_each_edge(&self, each: &mut dyn FnMut(&Edge) -> Result<()>) -> Result<()> {
-        let sql = edge_scan_sql(&EdgeFilter::default(), None, None);
+        let sql = whole_edge_scan_sql(self.ctx.edge_names);
         self.each_row(&sql, "listing edges from table edges", edge_from_row, each)
+    }
+
+    /// [`Q::for_each_node`] handing over each node's compact JSON, written from
+    /// its row without building the node ([`JsonRows`]).
+    pub fn for_each_node_json(&self, each: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
+        let sql = node_scan_sql(&NodeFilter::default(), None, None);
+        let rows = JsonRows::new(self.ctx);
+        self.each_json_row(
+            &sql,
+            "listing nodes from table nodes",
+            |row, out| rows.node(row, out),
+            each,
+        )
+    }
+
+    /// [`Q::for_each_edge`] handing over each edge's compact JSON, written from
+    /// its row without building the edge ([`JsonRows`]).
+    pub fn for_each_edge_json(&self, each: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
+        let sql = whole_edge_scan_sql(self.ctx.edge_names);
+        let rows = JsonRows::new(self.ctx);
+        self.each_json_row(
+            &sql,
+            "listing edges from table edges",
+            |row, out| rows.edge(row, out),
+            each,
+        )
+    }
+
+    /// Runs `sql` and hands each row, written as JSON by `write` into a buffer kept
+    /// from row to row, to `each` in turn.
+    fn each_json_row(
+        &self,
+        sql: &Sql,
+        doing: &str,
+        write: impl Fn(&rusqlite::Row<'_>, &mut Vec<u8>) -> Result<()>,
+        each: &mut dyn FnMut(&[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let doing = || doing.to_owned();
+        let mut stmt = self.conn.prepare_cached(&sql.text).ctx(self.ctx, doing)?;
+        let mut rows = stmt
+            .query(params_from_iter(sql.params.iter()))
+            .ctx(self.ctx, doing)?;
+        let mut text = Vec::with_capacity(512);
+        while let Some(row) = rows.next().ctx(self.ctx, doing)? {
+            text.clear();
+            write(row, &mut text)?;
+            each(&text)?;
+        }
+        Ok(())
     }
 
     /// Runs `sql` and hands each row, built by `build`, to `each` in turn.
@@ -1229,6 +1278,21 @@ fn node_scan_sql(filter: &NodeFilter, after: Option<&str>, limit: Option<usize>)
     sql.push(" ORDER BY k.name LIMIT ?")
         .bind(limit.map_or(-1, sql_limit));
     sql
+}
+
+/// The query of every edge, in key order: a walk of the names in order and each
+/// one's edges, the `to` names sorted within each source and relation. With
+/// `edge_names` (format 9 on) the `to` name is the row's own `to_name`, with no
+/// lookup in `names` per edge; before, [`edge_scan_sql`]'s join.
+fn whole_edge_scan_sql(edge_names: bool) -> Sql {
+    if !edge_names {
+        return edge_scan_sql(&EdgeFilter::default(), None, None);
+    }
+    Sql::new(&format!(
+        "SELECT e.from_id, fk.name, e.rel, e.to_name, {EDGE_TAIL} \
+         FROM names fk CROSS JOIN edges e ON e.from_id = fk.id \
+         ORDER BY fk.name, e.rel, e.to_name"
+    ))
 }
 
 /// The query of an edge listing, in key order.

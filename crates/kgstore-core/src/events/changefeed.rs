@@ -271,6 +271,12 @@ impl ReadTxn for Recorder<'_> {
     fn for_each_edge(&self, each: &mut dyn FnMut(&Edge) -> Result<()>) -> Result<()> {
         self.inner.for_each_edge(each)
     }
+    fn for_each_node_json(&self, each: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
+        self.inner.for_each_node_json(each)
+    }
+    fn for_each_edge_json(&self, each: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
+        self.inner.for_each_edge_json(each)
+    }
     fn edges_of(&self, name: &str, d: Direction, r: &[RelationType]) -> Result<Vec<Edge>> {
         self.inner.edges_of(name, d, r)
     }

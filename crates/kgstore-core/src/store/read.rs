@@ -129,6 +129,20 @@ pub trait GraphRead {
         self.with_reader(|r| r.for_each_edge(&mut each))
     }
 
+    /// Calls `each` with the compact JSON form of every node, by name, all from one
+    /// read: the bytes `serde_json` gives for each node [`GraphRead::each_node`]
+    /// hands over, written straight from the stored rows where the backend can
+    /// (SQLite). What a backup's `nodes.jsonl` holds, line by line.
+    fn each_node_json(&self, mut each: impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
+        self.with_reader(|r| r.for_each_node_json(&mut each))
+    }
+
+    /// Calls `each` with the compact JSON form of every edge, by key, all from one
+    /// read (see [`GraphRead::each_node_json`]).
+    fn each_edge_json(&self, mut each: impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
+        self.with_reader(|r| r.for_each_edge_json(&mut each))
+    }
+
     /// One page of a ranked full-text search; see [`crate::search`] and `docs/search.md`.
     ///
     /// Hits holding the query's words come first, by BM25F score (highest

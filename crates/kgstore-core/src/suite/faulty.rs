@@ -201,6 +201,13 @@ macro_rules! forward_reads {
             fn for_each_edge(&self, each: &mut dyn FnMut(&Edge) -> Result<()>) -> Result<()> {
                 self.inner.for_each_edge(each)
             }
+            fn for_each_node_json(&self, each: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
+                self.plan.read("scan_nodes")?;
+                self.inner.for_each_node_json(each)
+            }
+            fn for_each_edge_json(&self, each: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
+                self.inner.for_each_edge_json(each)
+            }
             fn edges_of(
                 &self,
                 name: &str,

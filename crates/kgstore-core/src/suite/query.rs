@@ -570,3 +570,110 @@ pub fn whole_scans_list_what_pages_list(f: Fixture) {
     assert_eq!(kind_of(stopped), ErrorKind::InvalidInput);
     assert_eq!(seen, 3);
 }
+
+/// `each_node_json` and `each_edge_json` (written straight from the rows where a
+/// backend can) give, byte for byte, what `serde_json` gives for each node and
+/// edge of `each_node` and `each_edge`: every optional field set and unset, names
+/// and texts that need escaping or are not ASCII, nested attributes, weights and
+/// confidences of every shape of float. A backup's lines are these bytes.
+pub fn json_scans_encode_what_scans_give(f: Fixture) {
+    let s = &f.store;
+    let odd = "q\"uote\\back/slash é 漢字 🦀";
+    let ctl = "tab\there, line\nbreak, \u{1}";
+    s.create_nodes([
+        thing("a"),
+        thing(odd)
+            .with_observation(ctl)
+            .with_attribute("ctl", json!(ctl))
+            .with_observation(odd)
+            .with_attribute("z", json!(null))
+            .with_attribute(
+                "a",
+                json!({"nested": [1, -2, 3.5, 1e-7, 2.5e20, true, "x\"y"]}),
+            )
+            .with_attribute("é", json!(0.1))
+            .with_tag("t2")
+            .with_tag(odd)
+            .with_status("stable")
+            .with_author(odd)
+            .with_source("src"),
+        thing("b")
+            .with_dependency("a")
+            .with_dependency(odd)
+            .with_author("me"),
+        Node::new("c", "other")
+            .unwrap()
+            .with_attribute("big", json!(u64::MAX)),
+    ])
+    .unwrap();
+    let custom = RelationType::parse("made_of").unwrap();
+    s.create_edges([
+        edge("a", Calls, "b"),
+        edge("a", References, odd)
+            .with_weight(0.1)
+            .with_confidence(1.0 / 3.0)
+            .with_source(odd)
+            .with_attribute("k", json!([odd, 1, {"b": 2, "a": 1}]))
+            .bidirectional(),
+        edge(odd, Calls, "a").with_weight(123_456_789.125),
+        edge("b", custom, "c").with_weight(0.0).with_confidence(0.0),
+        edge("c", Contains, "a")
+            .with_weight(2.5e20)
+            .with_attribute("n", json!(-0.0)),
+    ])
+    .unwrap();
+    // An update gives versions and times that differ from the creation's.
+    let mut later = s.get_node(odd).unwrap();
+    later.observations.push("later".into());
+    s.update_node(later, None).unwrap();
+
+    let snapshot = s.read().unwrap();
+    let mut expected = Vec::new();
+    snapshot
+        .each_node(|n| {
+            expected.push(serde_json::to_vec(n).unwrap());
+            Ok(())
+        })
+        .unwrap();
+    let mut written = Vec::new();
+    snapshot
+        .each_node_json(|line| {
+            written.push(line.to_vec());
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(expected.len(), 4);
+    for (w, e) in written.iter().zip(&expected) {
+        assert_eq!(String::from_utf8_lossy(w), String::from_utf8_lossy(e));
+    }
+    assert_eq!(written, expected);
+
+    let mut expected = Vec::new();
+    snapshot
+        .each_edge(|e| {
+            expected.push(serde_json::to_vec(e).unwrap());
+            Ok(())
+        })
+        .unwrap();
+    let mut written = Vec::new();
+    snapshot
+        .each_edge_json(|line| {
+            written.push(line.to_vec());
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(expected.len(), 5);
+    for (w, e) in written.iter().zip(&expected) {
+        assert_eq!(String::from_utf8_lossy(w), String::from_utf8_lossy(e));
+    }
+    assert_eq!(written, expected);
+
+    // An error of the callback ends the scan and comes back.
+    let mut seen = 0;
+    let stopped = snapshot.each_edge_json(|_| {
+        seen += 1;
+        Err(crate::Error::invalid_input("the test", "stops the scan"))
+    });
+    assert_eq!(kind_of(stopped), ErrorKind::InvalidInput);
+    assert_eq!(seen, 1);
+}

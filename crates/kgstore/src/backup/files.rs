@@ -1,7 +1,7 @@
 //! Durable file writing and hashing for backups.
 
 use std::fs::{self, File};
-use std::io::{BufWriter, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use kgstore_core::{Error, Result};
@@ -9,15 +9,22 @@ use sha2::{Digest, Sha256};
 
 use super::FileEntry;
 
+/// Bytes gathered before they are hashed and written at once.
+const CHUNK: usize = 1 << 18;
+
 /// Writes a file while hashing and counting its bytes.
+///
+/// Bytes are gathered into a buffer of [`CHUNK`] and hashed and written a whole
+/// buffer at a time (hashing a line at a time cost the hasher's own buffering on
+/// every line).
 pub(crate) struct HashingWriter {
     name: String,
     path: PathBuf,
-    out: BufWriter<File>,
+    file: File,
     hasher: Sha256,
     size: u64,
-    /// The line being encoded ([`HashingWriter::write_json_line`]).
-    line: Vec<u8>,
+    /// What is not hashed and written yet.
+    pending: Vec<u8>,
 }
 
 impl HashingWriter {
@@ -32,39 +39,62 @@ impl HashingWriter {
         Ok(Self {
             name: name.to_owned(),
             path,
-            out: BufWriter::with_capacity(1 << 16, file),
+            file,
             hasher: Sha256::new(),
             size: 0,
-            line: Vec::new(),
+            pending: Vec::new(),
         })
     }
 
-    fn write_bytes(&mut self, bytes: &[u8]) -> Result<()> {
-        self.out
-            .write_all(bytes)
-            .map_err(|e| Error::io(&self.path, e))?;
-        self.hasher.update(bytes);
-        self.size += bytes.len() as u64;
+    /// Hashes and writes what is pending.
+    fn drain(&mut self) -> std::io::Result<()> {
+        self.hasher.update(&self.pending);
+        self.file.write_all(&self.pending)?;
+        self.pending.clear();
         Ok(())
     }
 
-    /// Writes a value as one line of compact JSON.
-    /// The line is encoded into a buffer kept from line to line.
+    fn push(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.pending.extend_from_slice(bytes);
+        self.size += bytes.len() as u64;
+        if self.pending.len() >= CHUNK {
+            self.drain()?;
+        }
+        Ok(())
+    }
+
+    fn write_bytes(&mut self, bytes: &[u8]) -> Result<()> {
+        self.push(bytes).map_err(|e| Error::io(&self.path, e))
+    }
+
+    /// Writes `text` (one line's JSON, without its newline) and a newline.
+    pub(crate) fn write_line(&mut self, text: &[u8]) -> Result<()> {
+        self.pending.extend_from_slice(text);
+        self.pending.push(b'\n');
+        self.size += text.len() as u64 + 1;
+        if self.pending.len() >= CHUNK {
+            self.drain().map_err(|e| Error::io(&self.path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Writes a value as one line of compact JSON, encoded straight into the buffer.
     pub(crate) fn write_json_line(&mut self, value: &impl serde::Serialize) -> Result<()> {
-        let mut line = std::mem::take(&mut self.line);
-        line.clear();
-        let encoded = serde_json::to_writer(&mut line, value);
-        line.push(b'\n');
-        let outcome = encoded
-            .map_err(|e| {
-                Error::backend(
-                    "backup",
-                    format!("cannot encode a line of {}: {e}", self.name),
-                )
-            })
-            .and_then(|()| self.write_bytes(&line));
-        self.line = line;
-        outcome
+        let before = self.pending.len();
+        let encoded = serde_json::to_writer(&mut self.pending, value);
+        if let Err(e) = encoded {
+            self.pending.truncate(before);
+            return Err(Error::backend(
+                "backup",
+                format!("cannot encode a line of {}: {e}", self.name),
+            ));
+        }
+        self.pending.push(b'\n');
+        self.size += (self.pending.len() - before) as u64;
+        if self.pending.len() >= CHUNK {
+            self.drain().map_err(|e| Error::io(&self.path, e))?;
+        }
+        Ok(())
     }
 
     /// Writes a value as pretty JSON followed by a newline.
@@ -75,38 +105,27 @@ impl HashingWriter {
         self.write_bytes(&text)
     }
 
-    /// Flushes and syncs the file; its manifest entry.
-    pub(crate) fn finish(self) -> Result<FileEntry> {
-        let Self {
-            name,
-            path,
-            out,
-            hasher,
-            size,
-            line: _,
-        } = self;
-        let file = out
-            .into_inner()
-            .map_err(|e| Error::io(&path, e.into_error()))?;
-        file.sync_all().map_err(|e| Error::io(&path, e))?;
+    /// Writes what is pending and syncs the file; its manifest entry.
+    pub(crate) fn finish(mut self) -> Result<FileEntry> {
+        self.drain().map_err(|e| Error::io(&self.path, e))?;
+        self.file.sync_all().map_err(|e| Error::io(&self.path, e))?;
         Ok(FileEntry {
-            name,
-            size,
-            sha256: hex(&hasher.finalize()),
+            name: self.name,
+            size: self.size,
+            sha256: hex(&self.hasher.finalize()),
         })
     }
 }
 
 impl std::io::Write for HashingWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.out.write_all(buf)?;
-        self.hasher.update(buf);
-        self.size += buf.len() as u64;
+        self.push(buf)?;
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.out.flush()
+        // Pending bytes are hashed and written together; `finish` writes the rest.
+        Ok(())
     }
 }
 

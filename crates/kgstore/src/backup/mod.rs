@@ -242,21 +242,21 @@ fn write_backup(
     Ok(manifest)
 }
 
-/// Writes file `name` in `folder`, one JSON line per item that `scan` hands to
+/// Writes file `name` in `folder`, one line per JSON text that `scan` hands to
 /// the line writer it is given, reporting `phase` progress every [`PAGE`] items
 /// and at the end; how many lines, and the file's entry.
-fn write_lines<T: serde::Serialize>(
+fn write_lines(
     folder: &Path,
     name: &str,
     phase: Phase,
     total: u64,
     progress: &mut impl FnMut(Progress),
-    scan: impl FnOnce(&mut dyn FnMut(&T) -> Result<()>) -> Result<()>,
+    scan: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()>,
 ) -> Result<(u64, FileEntry)> {
     let mut out = HashingWriter::create(folder, name)?;
     let mut done = 0u64;
-    scan(&mut |item: &T| {
-        out.write_json_line(item)?;
+    scan(&mut |text: &[u8]| {
+        out.write_line(text)?;
         done += 1;
         if done.is_multiple_of(PAGE) {
             progress(Progress { phase, done, total });
@@ -279,14 +279,15 @@ fn write_data_files(
     let mut counts = Counts::default();
     let mut entries = Vec::new();
 
-    // One ordered scan per file (`GraphRead::each_node`), progress every PAGE items.
+    // One ordered scan per file, each node or edge handed over as its JSON text
+    // (`GraphRead::each_node_json`), progress every PAGE items.
     let (nodes, entry) = write_lines(
         folder,
         NODES_FILE,
         Phase::Nodes,
         total_nodes,
         progress,
-        |line| snapshot.each_node(line),
+        |line| snapshot.each_node_json(line),
     )?;
     counts.nodes = nodes;
     entries.push(entry);
@@ -296,7 +297,7 @@ fn write_data_files(
         Phase::Edges,
         total_edges,
         progress,
-        |line| snapshot.each_edge(line),
+        |line| snapshot.each_edge_json(line),
     )?;
     counts.edges = edges;
     entries.push(entry);

@@ -151,12 +151,12 @@ fn load(
         }
         progress(Progress { phase: Phase::Schemas, done: report.schemas, total: counts.schemas });
         let mut import = tx.bulk_import()?;
-        report.nodes = stream(dir, NODES_FILE, |n: &Node| n.name.clone(), |n| n.metadata.version, |batch, done| {
+        report.nodes = stream(dir, NODES_FILE, |a: &Node, b| a.name < b.name, |n| n.metadata.version, |batch, done| {
             import.nodes(batch)?;
             progress(Progress { phase: Phase::Nodes, done, total: counts.nodes });
             Ok(())
         })?;
-        report.edges = stream(dir, EDGES_FILE, Edge::key, |e| e.metadata.version, |batch, done| {
+        report.edges = stream(dir, EDGES_FILE, edge_before, |e| e.metadata.version, |batch, done| {
             import.edges(batch)?;
             progress(Progress { phase: Phase::Edges, done, total: counts.edges });
             Ok(())
@@ -196,27 +196,33 @@ fn refused(dir: &Path, report: &VerifyReport) -> Error {
 /// Items handed to the transaction at once.
 const BATCH: usize = 4096;
 
+/// Whether edge `a` comes before edge `b` in key order (`Edge::key`'s order,
+/// without copying the keys).
+fn edge_before(a: &Edge, b: &Edge) -> bool {
+    (a.from.as_str(), a.relation_type.as_str(), a.to.as_str())
+        < (b.from.as_str(), b.relation_type.as_str(), b.to.as_str())
+}
+
 /// Reads the JSON Lines file `name` of the backup on a helper thread — parsing
 /// each line, checking that lines end in a newline, come in strictly increasing
-/// `key` order and have a version ≥ 1 — and hands `load` batches in order with
-/// the count so far (the file's size and SHA-256 were checked before). How many
-/// items.
-fn stream<T, K>(
+/// order (`before` of each line and the next) and have a version ≥ 1 — and hands
+/// `load` batches in order with the count so far (the file's size and SHA-256 were
+/// checked before). How many items.
+fn stream<T>(
     dir: &Path,
     name: &str,
-    key: fn(&T) -> K,
+    before: fn(&T, &T) -> bool,
     version: fn(&T) -> u64,
     mut load: impl FnMut(Vec<T>, u64) -> Result<()>,
 ) -> Result<u64>
 where
     T: DeserializeOwned + Send,
-    K: Ord + Send,
 {
     let path = dir.join(name);
     let (sender, receiver) = mpsc::sync_channel::<Vec<T>>(4);
     std::thread::scope(|scope| {
         let reader = scope.spawn(|| {
-            let outcome = read_batches(&path, name, key, version, &sender);
+            let outcome = read_batches(&path, name, before, version, &sender);
             drop(sender);
             outcome
         });
@@ -242,16 +248,18 @@ where
 }
 
 /// The reading half of [`stream`].
-fn read_batches<T: DeserializeOwned, K: Ord>(
+///
+/// Each line is ordered against the one before it, the last of its batch: the
+/// last item of a full batch stays behind as the first of the next.
+fn read_batches<T: DeserializeOwned>(
     path: &Path,
     name: &str,
-    key: fn(&T) -> K,
+    before: fn(&T, &T) -> bool,
     version: fn(&T) -> u64,
     sender: &mpsc::SyncSender<Vec<T>>,
 ) -> Result<()> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut previous: Option<K> = None;
-    let mut batch = Vec::with_capacity(BATCH);
+    let mut batch = Vec::with_capacity(BATCH + 1);
     each_line(file, path, |line, complete, number| {
         let at = || format!("{name} line {number}");
         if !complete {
@@ -262,20 +270,24 @@ fn read_batches<T: DeserializeOwned, K: Ord>(
         }
         let item: T =
             serde_json::from_slice(line).map_err(|e| Error::corrupt(at(), e.to_string()))?;
-        let k = key(&item);
         if version(&item) == 0 {
             return Err(Error::corrupt(
                 at(),
                 "has version 0, which nothing stored has",
             ));
         }
-        if previous.as_ref().is_some_and(|p| *p >= k) {
+        if batch
+            .last()
+            .is_some_and(|previous| !before(previous, &item))
+        {
             return Err(Error::corrupt(at(), "is out of order or repeated"));
         }
-        previous = Some(k);
         batch.push(item);
-        if batch.len() == BATCH {
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+        if batch.len() > BATCH
+            && let Some(last) = batch.pop()
+        {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH + 1));
+            batch.push(last);
             // A closed channel: the loader stopped, and its error is the one reported.
             sender
                 .send(full)
