@@ -212,8 +212,8 @@ fn recovery_at_open_after_a_sigkill_mid_commit_is_logged_action_by_action() {
 /// naming the child, counted in the store's metrics and in the review. `None` if the
 /// child's transaction ended before this process reached the lock (the caller tries
 /// again).
-fn lock_wait_between_processes(dir: &Path, url: &str, lock: &Path) -> Option<()> {
-    let input = nodes_file(dir, 4000);
+fn lock_wait_between_processes(dir: &Path, url: &str, lock: &Path, nodes: usize) -> Option<()> {
+    let input = nodes_file(dir, nodes);
     let mut child = spawn_import(url, &input);
     let pid = child.id();
     let holding = wait_until(&mut child, || {
@@ -231,7 +231,7 @@ fn lock_wait_between_processes(dir: &Path, url: &str, lock: &Path) -> Option<()>
     let status = child.wait().unwrap();
     assert!(status.success(), "the import failed: {status}");
     let store = outcome.unwrap();
-    assert_eq!(store.count_nodes().unwrap(), 4001);
+    assert_eq!(store.count_nodes().unwrap(), nodes as u64 + 1);
 
     let waits = with_message(&events, "waited for a lock");
     let Some(wait) = waits.first() else {
@@ -269,14 +269,14 @@ fn lock_wait_between_processes(dir: &Path, url: &str, lock: &Path) -> Option<()>
 fn a_lock_wait_between_two_processes_names_the_holder() {
     let dir = tempfile::tempdir().unwrap();
     // The JSON-files writer holds its lock for its write transaction (the import's
-    // one): on a loaded machine the import may commit before this process reaches
-    // the lock, so a few attempts (each on a new store) are allowed, as on git.
+    // one): the import may commit before this process reaches the lock, so a few
+    // attempts (each on a new store, each import twice as long) are allowed, as on git.
     for attempt in 0..5 {
         let store_dir = dir.path().join(format!("store-{attempt}"));
         let url = format!("json://{}", store_dir.display());
         kgstore::open(&url).unwrap(); // the store exists before the child takes it
         let lock = store_dir.join(kgstore::jsonfs::LOCK_FILE);
-        if lock_wait_between_processes(dir.path(), &url, &lock).is_some() {
+        if lock_wait_between_processes(dir.path(), &url, &lock, 4000 << attempt).is_some() {
             return;
         }
     }
@@ -294,7 +294,7 @@ fn a_lock_wait_between_two_processes_on_a_git_store_names_the_holder() {
         let url = format!("git://{}", repo.display());
         kgstore::open(&url).unwrap();
         let lock = repo.join("kgstore.lock");
-        if lock_wait_between_processes(dir.path(), &url, &lock).is_some() {
+        if lock_wait_between_processes(dir.path(), &url, &lock, 4000 << attempt).is_some() {
             return;
         }
     }
