@@ -308,8 +308,8 @@ impl<'a> Q<'a> {
         )
     }
 
-    /// Runs `sql` and hands each row, written as JSON by `write` into a buffer kept
-    /// from row to row, to `each` in turn.
+    /// Runs `sql` and hands each row's compact JSON, written by `write` into one
+    /// buffer reused from row to row, to `each` in turn.
     fn each_json_row(
         &self,
         sql: &Sql,
@@ -317,18 +317,12 @@ impl<'a> Q<'a> {
         write: impl Fn(&rusqlite::Row<'_>, &mut Vec<u8>) -> Result<()>,
         each: &mut dyn FnMut(&[u8]) -> Result<()>,
     ) -> Result<()> {
-        let doing = || doing.to_owned();
-        let mut stmt = self.conn.prepare_cached(&sql.text).ctx(self.ctx, doing)?;
-        let mut rows = stmt
-            .query(params_from_iter(sql.params.iter()))
-            .ctx(self.ctx, doing)?;
         let mut text = Vec::with_capacity(512);
-        while let Some(row) = rows.next().ctx(self.ctx, doing)? {
+        self.scan(sql, doing, |row| {
             text.clear();
             write(row, &mut text)?;
-            each(&text)?;
-        }
-        Ok(())
+            each(&text)
+        })
     }
 
     /// Runs `sql` and hands each row, built by `build`, to `each` in turn.
@@ -339,13 +333,24 @@ impl<'a> Q<'a> {
         build: fn(&rusqlite::Row<'_>, &Ctx) -> Result<T>,
         each: &mut dyn FnMut(&T) -> Result<()>,
     ) -> Result<()> {
+        self.scan(sql, doing, |row| each(&build(row, self.ctx)?))
+    }
+
+    /// Runs `sql` and calls `step` on each row in turn: the one row loop of the
+    /// whole scans.
+    fn scan(
+        &self,
+        sql: &Sql,
+        doing: &str,
+        mut step: impl FnMut(&rusqlite::Row<'_>) -> Result<()>,
+    ) -> Result<()> {
         let doing = || doing.to_owned();
         let mut stmt = self.conn.prepare_cached(&sql.text).ctx(self.ctx, doing)?;
         let mut rows = stmt
             .query(params_from_iter(sql.params.iter()))
             .ctx(self.ctx, doing)?;
         while let Some(row) = rows.next().ctx(self.ctx, doing)? {
-            each(&build(row, self.ctx)?)?;
+            step(row)?;
         }
         Ok(())
     }
