@@ -33,17 +33,30 @@ pub(crate) use edge_tail;
 /// [`EDGE_COLUMNS`] after the key, for queries that give the names themselves.
 pub(crate) const EDGE_TAIL: &str = edge_tail!();
 
+/// A row's cells by index: a statement's current row, or a row copied out of it
+/// (`scan::RowBatch`) to be read on another thread.
+pub(crate) trait Cellular {
+    /// The cell at `index`, as `Row::get_ref` gives it.
+    fn cell(&self, index: usize) -> rusqlite::Result<ValueRef<'_>>;
+}
+
+impl Cellular for Row<'_> {
+    fn cell(&self, index: usize) -> rusqlite::Result<ValueRef<'_>> {
+        self.get_ref(index)
+    }
+}
+
 /// Reads one column of a row, calling what is wrong with it corruption of that row.
-struct Cells<'r, 's> {
-    row: &'r Row<'s>,
-    ctx: &'r Ctx,
+struct Cells<'r, 'c, R: Cellular + ?Sized> {
+    row: &'r R,
+    ctx: &'c Ctx,
     table: &'static str,
     /// The node whose edge the row is, for rows without an id column (an adjacency
     /// read, [`adjacent_edge_from_row`]); `None`: the first column is the row's id.
     edge_of: Option<&'r str>,
 }
 
-impl Cells<'_, '_> {
+impl<'r, R: Cellular + ?Sized> Cells<'r, '_, R> {
     /// The row's first column (its id) names it in messages: read only for one (an
     /// `INTEGER` column of a `STRICT` table, so always an integer); a row of an
     /// adjacency read is named by its node.
@@ -55,7 +68,7 @@ impl Cells<'_, '_> {
                 node_subject(node)
             ));
         }
-        let id = match self.row.get_ref(0) {
+        let id = match self.row.cell(0) {
             Ok(ValueRef::Integer(id)) => id.to_string(),
             _ => "?".to_owned(),
         };
@@ -65,13 +78,13 @@ impl Cells<'_, '_> {
         ))
     }
 
-    fn text(&self, index: usize, column: &str) -> Result<&str> {
-        self.as_text(self.row.get_ref(index), column)
+    fn text(&self, index: usize, column: &str) -> Result<&'r str> {
+        self.as_text(self.row.cell(index), column)
     }
 
     /// A text column that may be `NULL`, read once.
-    fn opt_text(&self, index: usize, column: &str) -> Result<Option<&str>> {
-        match self.row.get_ref(index) {
+    fn opt_text(&self, index: usize, column: &str) -> Result<Option<&'r str>> {
+        match self.row.cell(index) {
             Ok(ValueRef::Null) => Ok(None),
             value => self.as_text(value, column).map(Some),
         }
@@ -95,7 +108,7 @@ impl Cells<'_, '_> {
     /// its 32 bytes from format 7 on, as that text before (a file opened read-only
     /// as it is); the empty text that reads without digests select stays empty.
     fn event_digest(&self, index: usize) -> Result<String> {
-        match self.row.get_ref(index) {
+        match self.row.cell(index) {
             Ok(ValueRef::Blob(bytes)) => Sha256Digest::from_slice(bytes)
                 .map(|d| d.to_hex())
                 .ok_or_else(|| self.bad("digest", "not a 32-byte digest")),
@@ -104,14 +117,14 @@ impl Cells<'_, '_> {
     }
 
     fn opt_string(&self, index: usize, column: &str) -> Result<Option<String>> {
-        match self.row.get_ref(index) {
+        match self.row.cell(index) {
             Ok(ValueRef::Null) => Ok(None),
             _ => self.string(index, column).map(Some),
         }
     }
 
     fn int(&self, index: usize, column: &str) -> Result<i64> {
-        match self.row.get_ref(index) {
+        match self.row.cell(index) {
             Ok(ValueRef::Integer(i)) => Ok(i),
             Ok(other) => Err(self.bad(
                 column,
@@ -122,7 +135,7 @@ impl Cells<'_, '_> {
     }
 
     fn real(&self, index: usize, column: &str) -> Result<f64> {
-        match self.row.get_ref(index) {
+        match self.row.cell(index) {
             Ok(ValueRef::Real(f)) => Ok(f),
             Ok(ValueRef::Integer(i)) => Ok(i as f64),
             Ok(other) => Err(self.bad(
@@ -134,7 +147,7 @@ impl Cells<'_, '_> {
     }
 
     fn opt_real(&self, index: usize, column: &str) -> Result<Option<f64>> {
-        match self.row.get_ref(index) {
+        match self.row.cell(index) {
             Ok(ValueRef::Null) => Ok(None),
             _ => self.real(index, column).map(Some),
         }
@@ -299,7 +312,7 @@ pub(crate) fn adjacent_edge_from_row(
 
 /// An edge from its key and the columns of [`EDGE_TAIL`], the first at `at`.
 fn edge_from_cells(
-    cells: &Cells<'_, '_>,
+    cells: &Cells<'_, '_, Row<'_>>,
     at: usize,
     from: String,
     relation_type: RelationType,
@@ -409,7 +422,7 @@ impl<'c> JsonRows<'c> {
     }
 
     /// A row of [`NODE_COLUMNS`] as the node's JSON, appended to `out`.
-    pub(crate) fn node(&self, row: &Row<'_>, out: &mut Vec<u8>) -> Result<()> {
+    pub(crate) fn node<R: Cellular + ?Sized>(&self, row: &R, out: &mut Vec<u8>) -> Result<()> {
         let c = Cells {
             row,
             ctx: self.ctx,
@@ -427,9 +440,9 @@ impl<'c> JsonRows<'c> {
         out.extend_from_slice(b",\"dependencies\":");
         json_list(&c, out, 12, "dependencies")?;
         out.extend_from_slice(b",\"metadata\":{\"created_at\":");
-        json_value(out, &c.time(6, "created_at")?)?;
+        c.time(6, "created_at")?.write_json(out);
         out.extend_from_slice(b",\"updated_at\":");
-        json_value(out, &c.time(7, "updated_at")?)?;
+        c.time(7, "updated_at")?.write_json(out);
         out.extend_from_slice(b",\"version\":");
         json_value(out, &c.version(8, "version")?)?;
         if let Some(author) = c.opt_text(4, "author")? {
@@ -450,28 +463,36 @@ impl<'c> JsonRows<'c> {
         Ok(())
     }
 
-    /// A row of [`EDGE_COLUMNS`] as the edge's JSON, appended to `out`.
-    pub(crate) fn edge(&self, row: &Row<'_>, out: &mut Vec<u8>) -> Result<()> {
+    /// A row of [`EDGE_COLUMNS`] as the edge's JSON, appended to `out`; the id of
+    /// its `from` node, its relation and its `to` name as the row holds them.
+    pub(crate) fn edge<'r, R: Cellular + ?Sized>(
+        &self,
+        row: &'r R,
+        out: &mut Vec<u8>,
+    ) -> Result<(i64, &'r str, &'r str)> {
         let c = Cells {
             row,
             ctx: self.ctx,
             table: "edges",
             edge_of: None,
         };
-        let relation = RelationType::parse(c.text(2, "rel")?)
+        let from_id = c.int(0, "from_id")?;
+        let rel = c.text(2, "rel")?;
+        let relation = RelationType::parse(rel)
             .map_err(|e| c.bad("rel", format!("bad relation type: {e}")))?;
+        let to = c.text(3, "to_id (name)")?;
         out.extend_from_slice(b"{\"from\":");
         json_str(out, c.text(1, "from_id (name)")?)?;
         out.extend_from_slice(b",\"relation_type\":");
         json_str(out, relation.as_str())?;
         out.extend_from_slice(b",\"to\":");
-        json_str(out, c.text(3, "to_id (name)")?)?;
+        json_str(out, to)?;
         out.extend_from_slice(b",\"attributes\":");
         json_map(&c, out, 11, "attributes")?;
         out.extend_from_slice(b",\"metadata\":{\"created_at\":");
-        json_value(out, &c.time(8, "created_at")?)?;
+        c.time(8, "created_at")?.write_json(out);
         out.extend_from_slice(b",\"updated_at\":");
-        json_value(out, &c.time(9, "updated_at")?)?;
+        c.time(9, "updated_at")?.write_json(out);
         out.extend_from_slice(b",\"version\":");
         json_value(out, &c.version(10, "version")?)?;
         out.extend_from_slice(b",\"weight\":");
@@ -490,7 +511,7 @@ impl<'c> JsonRows<'c> {
             json_str(out, source)?;
         }
         out.extend_from_slice(b"}}");
-        Ok(())
+        Ok((from_id, rel, to))
     }
 }
 
@@ -514,7 +535,8 @@ fn json_str(out: &mut Vec<u8>, text: &str) -> Result<()> {
 
 /// A JSON list column: `[]` copied, any other text parsed as the reader parses it
 /// and written again.
-fn json_list(c: &Cells<'_, '_>, out: &mut Vec<u8>, index: usize, column: &str) -> Result<()> {
+fn json_list<R: Cellular + ?Sized>(
+    c: &Cells<'_, '_, R>, out: &mut Vec<u8>, index: usize, column: &str) -> Result<()> {
     match c.text(index, column)? {
         "[]" => {
             out.extend_from_slice(b"[]");
@@ -526,7 +548,8 @@ fn json_list(c: &Cells<'_, '_>, out: &mut Vec<u8>, index: usize, column: &str) -
 
 /// A JSON object column: `{}` copied, any other text parsed as the reader parses
 /// it and written again.
-fn json_map(c: &Cells<'_, '_>, out: &mut Vec<u8>, index: usize, column: &str) -> Result<()> {
+fn json_map<R: Cellular + ?Sized>(
+    c: &Cells<'_, '_, R>, out: &mut Vec<u8>, index: usize, column: &str) -> Result<()> {
     match c.text(index, column)? {
         "{}" => {
             out.extend_from_slice(b"{}");

@@ -36,6 +36,7 @@ mod maintenance;
 mod options;
 mod perf;
 mod read;
+mod scan;
 pub mod schema;
 mod search;
 mod write;

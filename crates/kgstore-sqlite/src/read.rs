@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Range;
 use std::sync::OnceLock;
 
 use kgstore_core::algo::{self, Reach, ReachOptions, Stats, TraverseOptions, Visit};
@@ -23,6 +24,7 @@ use crate::codec::{
     node_from_row, node_subject,
 };
 use crate::error::{Ctx, SqlResult};
+use crate::scan::{self, BatchRow, LineWriter, Lines};
 use crate::schema::TYPE_COUNTS_SINCE;
 
 /// SQL with its parameters, built clause by clause.
@@ -283,27 +285,49 @@ impl<'a> Q<'a> {
     }
 
     /// [`Q::for_each_node`] handing over each node's compact JSON, written from
-    /// its row without building the node ([`JsonRows`]).
+    /// its row without building the node ([`JsonRows`]), on a helper thread
+    /// while this one steps the statement ([`scan::two_thread_json_scan`]).
     pub fn for_each_node_json(&self, each: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
         let sql = node_scan_sql(&NodeFilter::default(), None, None);
-        let rows = JsonRows::new(self.ctx);
-        self.each_json_row(
-            &sql,
-            "listing nodes from table nodes",
-            |row, out| rows.node(row, out),
-            each,
-        )
+        let writer = NodeLines(JsonRows::new(self.ctx));
+        self.two_thread_scan(&sql, "listing nodes from table nodes", writer, each)
     }
 
     /// [`Q::for_each_edge`] handing over each edge's compact JSON, written from
     /// its row without building the edge ([`JsonRows`]).
+    ///
+    /// With the edges' names in their rows (format 9 on), the statement reads
+    /// each source's edges in the table's own order, `(rel, to_id)`, without
+    /// SQLite sorting them by `to` name (a temporary B-tree per source); the
+    /// lines of one source and relation are gathered and handed over in `to`
+    /// name order instead ([`EdgeRun`]): the same order as [`Q::for_each_edge`].
     pub fn for_each_edge_json(&self, each: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
-        let sql = whole_edge_scan_sql(self.ctx.edge_names);
         let rows = JsonRows::new(self.ctx);
-        self.each_json_row(
-            &sql,
-            "listing edges from table edges",
-            |row, out| rows.edge(row, out),
+        let doing = "listing edges from table edges";
+        if !self.ctx.edge_names {
+            let sql = whole_edge_scan_sql(false);
+            return self.each_json_row(&sql, doing, |row, out| rows.edge(row, out).map(drop), each);
+        }
+        let writer = EdgeLines {
+            rows,
+            run: EdgeRun::default(),
+        };
+        self.two_thread_scan(&edge_run_scan_sql(), doing, writer, each)
+    }
+
+    /// Runs `sql` on this thread, `writer` writing its rows' lines on a helper
+    /// thread, and hands the lines to `each` in turn.
+    fn two_thread_scan(
+        &self,
+        sql: &Sql,
+        doing: &str,
+        writer: impl LineWriter,
+        each: &mut dyn FnMut(&[u8]) -> Result<()>,
+    ) -> Result<()> {
+        scan::two_thread_json_scan(
+            |step| self.scan(sql, doing, |row| step(row)),
+            |e| self.ctx.error(|| doing.to_owned(), e),
+            writer,
             each,
         )
     }
@@ -1249,6 +1273,106 @@ fn exact_reach_sql(
     sql
 }
 
+/// Nodes' lines, one per row ([`Q::for_each_node_json`]).
+struct NodeLines<'c>(JsonRows<'c>);
+
+impl LineWriter for NodeLines<'_> {
+    fn row(&mut self, row: &BatchRow<'_>, lines: &mut Lines) -> Result<()> {
+        lines.write(|out| self.0.node(row, out))
+    }
+
+    fn finish(&mut self, _lines: &mut Lines) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Edges' lines, one per row, each source's of one relation handed over in `to`
+/// name order ([`Q::for_each_edge_json`]).
+struct EdgeLines<'c> {
+    rows: JsonRows<'c>,
+    run: EdgeRun,
+}
+
+impl LineWriter for EdgeLines<'_> {
+    fn row(&mut self, row: &BatchRow<'_>, lines: &mut Lines) -> Result<()> {
+        let run = &mut self.run;
+        let mut start = run.lines.len();
+        let (from_id, rel, to) = self.rows.edge(row, &mut run.lines)?;
+        if run.items.is_empty() || run.from_id != from_id || run.rel != rel {
+            run.hand_over(start, &mut |line| {
+                lines.push(line);
+                Ok(())
+            })?;
+            // The new line, the run's first, now starts the buffer.
+            start = 0;
+            run.from_id = from_id;
+            run.rel.clear();
+            run.rel.push_str(rel);
+        }
+        run.push(to, start);
+        Ok(())
+    }
+
+    fn finish(&mut self, lines: &mut Lines) -> Result<()> {
+        let end = self.run.lines.len();
+        self.run.hand_over(end, &mut |line| {
+            lines.push(line);
+            Ok(())
+        })
+    }
+}
+
+/// The JSON lines of one source's edges of one relation, gathered in the table's
+/// order (by `to` id) and handed over in the order of their `to` names
+/// ([`Q::for_each_edge_json`]).
+#[derive(Default)]
+struct EdgeRun {
+    /// The source's id.
+    from_id: i64,
+    /// The relation, as stored.
+    rel: String,
+    /// The lines, one after the other.
+    lines: Vec<u8>,
+    /// The `to` names, one after the other.
+    names: Vec<u8>,
+    /// Each line's `to` name and text: ranges of `names` and `lines`.
+    items: Vec<(Range<usize>, Range<usize>)>,
+    /// Whether the names came in increasing order so far (no sort needed).
+    sorted: bool,
+}
+
+impl EdgeRun {
+    /// Records the line `lines[start..]` with its `to` name.
+    fn push(&mut self, to: &str, start: usize) {
+        let name = self.names.len()..self.names.len() + to.len();
+        if let Some((last, _)) = self.items.last() {
+            self.sorted &= self.names[last.clone()] < *to.as_bytes();
+        } else {
+            self.sorted = true;
+        }
+        self.names.extend_from_slice(to.as_bytes());
+        self.items.push((name, start..self.lines.len()));
+    }
+
+    /// Hands the run's lines (those before `lines[end..]`, which belongs to the
+    /// next run) to `each` in `to` name order, and keeps only `lines[end..]`.
+    fn hand_over(&mut self, end: usize, each: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
+        if !self.sorted {
+            let names = &self.names;
+            self.items
+                .sort_unstable_by(|(a, _), (b, _)| names[a.clone()].cmp(&names[b.clone()]));
+        }
+        for (_, line) in &self.items {
+            each(&self.lines[line.clone()])?;
+        }
+        self.items.clear();
+        self.names.clear();
+        self.lines.copy_within(end.., 0);
+        self.lines.truncate(self.lines.len() - end);
+        Ok(())
+    }
+}
+
 /// The query of a node listing: the filters SQL can decide exactly, in name order.
 ///
 /// Names are walked in order from the cursor (`CROSS JOIN` fixes the join order),
@@ -1297,6 +1421,18 @@ fn whole_edge_scan_sql(edge_names: bool) -> Sql {
         "SELECT e.from_id, fk.name, e.rel, e.to_name, {EDGE_TAIL} \
          FROM names fk CROSS JOIN edges e ON e.from_id = fk.id \
          ORDER BY fk.name, e.rel, e.to_name"
+    ))
+}
+
+/// The query of every edge in the table's order within each source, `(rel,
+/// to_id)`, the sources in name order (format 9 on): one walk of the names and
+/// each one's range of the table, nothing sorted ([`Q::for_each_edge_json`]
+/// puts each source's edges of one relation in `to` name order).
+fn edge_run_scan_sql() -> Sql {
+    Sql::new(&format!(
+        "SELECT e.from_id, fk.name, e.rel, e.to_name, {EDGE_TAIL} \
+         FROM names fk CROSS JOIN edges e ON e.from_id = fk.id \
+         ORDER BY fk.name, e.rel, e.to_id"
     ))
 }
 
@@ -1472,6 +1608,13 @@ mod tests {
                 "{filter:?}:\n{plan}"
             );
         }
+        // The whole scan of a backup's edges sorts nothing at all.
+        let whole = plan(&edge_run_scan_sql());
+        assert!(!whole.contains("TEMP B-TREE"), "{whole}");
+        assert!(
+            whole.starts_with("SCAN fk USING COVERING INDEX"),
+            "{whole}"
+        );
         let key = EdgeKey::new("a", RelationType::Calls, "b");
         for filter in [
             EdgeFilter::default(),
