@@ -3,6 +3,8 @@
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
 
 use kgstore_core::{Error, Result};
 use sha2::{Digest, Sha256};
@@ -11,20 +13,58 @@ use super::FileEntry;
 
 /// Bytes gathered before they are hashed and written at once.
 const CHUNK: usize = 1 << 18;
+/// Chunks a [`HashingWriter::create_beside`] writer has at most (one filling, the
+/// others with its hashing thread).
+const CHUNKS: usize = 3;
 
 /// Writes a file while hashing and counting its bytes.
 ///
 /// Bytes are gathered into a buffer of [`CHUNK`] and hashed and written a whole
 /// buffer at a time (hashing a line at a time cost the hasher's own buffering on
-/// every line).
+/// every line) — on the calling thread, or, for a large file
+/// ([`HashingWriter::create_beside`]), on a thread of its own while the caller
+/// fills the next buffer.
 pub(crate) struct HashingWriter {
     name: String,
     path: PathBuf,
-    file: File,
-    hasher: Sha256,
+    sink: Sink,
     size: u64,
     /// What is not hashed and written yet.
     pending: Vec<u8>,
+}
+
+/// Where a [`HashingWriter`]'s full buffers go.
+enum Sink {
+    /// Hashed and written on the calling thread.
+    Here { file: File, hasher: Sha256 },
+    /// Hashed and written by a thread of their own (which hands each buffer back
+    /// to be filled again), the file and its digest its result.
+    Beside {
+        /// Full buffers to the thread (`None` once closed).
+        full: Option<mpsc::Sender<Vec<u8>>>,
+        /// Empty buffers back from it.
+        empty: mpsc::Receiver<Vec<u8>>,
+        /// Buffers made so far (at most [`CHUNKS`]).
+        made: usize,
+        /// The thread (`None` once joined).
+        worker: Option<Worker>,
+    },
+}
+
+/// A hashing thread: the file and its digest, or the error it stopped at.
+type Worker = JoinHandle<std::io::Result<(File, Sha256)>>;
+
+impl Drop for HashingWriter {
+    /// A writer dropped unfinished (an error ended the backup) stops its thread
+    /// and waits for it, so that nothing writes into the folder afterwards.
+    fn drop(&mut self) {
+        if let Sink::Beside { full, worker, .. } = &mut self.sink {
+            full.take();
+            if let Some(worker) = worker.take() {
+                let _ = worker.join();
+            }
+        }
+    }
 }
 
 impl HashingWriter {
@@ -39,19 +79,100 @@ impl HashingWriter {
         Ok(Self {
             name: name.to_owned(),
             path,
-            file,
-            hasher: Sha256::new(),
+            sink: Sink::Here {
+                file,
+                hasher: Sha256::new(),
+            },
             size: 0,
             pending: Vec::new(),
         })
     }
 
-    /// Hashes and writes what is pending.
+    /// [`HashingWriter::create`] for a large file: its bytes are hashed and written
+    /// on a thread of its own, beside the caller's work of producing them (on the
+    /// calling thread if no thread can be started).
+    pub(crate) fn create_beside(folder: &Path, name: &str) -> Result<Self> {
+        let mut writer = Self::create(folder, name)?;
+        let Sink::Here { file, .. } = &writer.sink else {
+            return Ok(writer);
+        };
+        let Ok(mut file) = file.try_clone() else {
+            return Ok(writer);
+        };
+        let (full, full_rx) = mpsc::channel::<Vec<u8>>();
+        let (empty_tx, empty) = mpsc::channel::<Vec<u8>>();
+        let worker = std::thread::Builder::new()
+            .name("kgstore-backup-hash".to_owned())
+            .spawn(move || {
+                let mut hasher = Sha256::new();
+                for mut chunk in full_rx {
+                    hasher.update(&chunk);
+                    file.write_all(&chunk)?;
+                    chunk.clear();
+                    // The writer may be gone (an error ended the backup).
+                    let _ = empty_tx.send(chunk);
+                }
+                Ok((file, hasher))
+            });
+        if let Ok(worker) = worker {
+            writer.sink = Sink::Beside {
+                full: Some(full),
+                empty,
+                made: 1,
+                worker: Some(worker),
+            };
+            writer.pending.reserve(CHUNK + (1 << 12));
+        }
+        Ok(writer)
+    }
+
+    /// Hashes and writes what is pending (hands it to the hashing thread).
     fn drain(&mut self) -> std::io::Result<()> {
-        self.hasher.update(&self.pending);
-        self.file.write_all(&self.pending)?;
-        self.pending.clear();
-        Ok(())
+        match &mut self.sink {
+            Sink::Here { file, hasher } => {
+                hasher.update(&self.pending);
+                file.write_all(&self.pending)?;
+                self.pending.clear();
+                return Ok(());
+            }
+            Sink::Beside {
+                full, empty, made, ..
+            } => {
+                let next = match empty.try_recv() {
+                    Ok(buffer) => buffer,
+                    Err(_) if *made < CHUNKS => {
+                        *made += 1;
+                        Vec::with_capacity(CHUNK + (1 << 12))
+                    }
+                    // Every buffer is with the thread: wait for one (none comes
+                    // back if it stopped at an error, which the send below reports).
+                    Err(_) => empty.recv().unwrap_or_default(),
+                };
+                let chunk = std::mem::replace(&mut self.pending, next);
+                if full.as_ref().is_some_and(|full| full.send(chunk).is_ok()) {
+                    return Ok(());
+                }
+            }
+        }
+        // The thread stopped: at the error it returns.
+        Err(self.join().err().unwrap_or_else(|| {
+            std::io::Error::other("the thread hashing the file stopped")
+        }))
+    }
+
+    /// Closes the hashing thread's buffers and waits for it: the file and its
+    /// digest, or the error it stopped at.
+    fn join(&mut self) -> std::io::Result<(File, Sha256)> {
+        let Sink::Beside { full, worker, .. } = &mut self.sink else {
+            return Err(std::io::Error::other("no hashing thread"));
+        };
+        full.take();
+        match worker.take() {
+            Some(worker) => worker
+                .join()
+                .map_err(|_| std::io::Error::other("the thread hashing the file panicked"))?,
+            None => Err(std::io::Error::other("the thread hashing the file stopped")),
+        }
     }
 
     fn push(&mut self, bytes: &[u8]) -> std::io::Result<()> {
@@ -108,11 +229,21 @@ impl HashingWriter {
     /// Writes what is pending and syncs the file; its manifest entry.
     pub(crate) fn finish(mut self) -> Result<FileEntry> {
         self.drain().map_err(|e| Error::io(&self.path, e))?;
-        self.file.sync_all().map_err(|e| Error::io(&self.path, e))?;
+        let digest = match &mut self.sink {
+            Sink::Here { file, hasher } => {
+                file.sync_all().map_err(|e| Error::io(&self.path, e))?;
+                std::mem::take(hasher).finalize()
+            }
+            Sink::Beside { .. } => {
+                let (file, hasher) = self.join().map_err(|e| Error::io(&self.path, e))?;
+                file.sync_all().map_err(|e| Error::io(&self.path, e))?;
+                hasher.finalize()
+            }
+        };
         Ok(FileEntry {
-            name: self.name,
+            name: std::mem::take(&mut self.name),
             size: self.size,
-            sha256: hex(&self.hasher.finalize()),
+            sha256: hex(&digest),
         })
     }
 }

@@ -253,7 +253,9 @@ fn write_lines(
     progress: &mut impl FnMut(Progress),
     scan: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()>,
 ) -> Result<(u64, FileEntry)> {
-    let mut out = HashingWriter::create(folder, name)?;
+    // The graph files are nearly all of a backup's bytes: hashed and written on
+    // a thread of their own while the scan produces the next lines.
+    let mut out = HashingWriter::create_beside(folder, name)?;
     let mut done = 0u64;
     scan(&mut |text: &[u8]| {
         out.write_line(text)?;
