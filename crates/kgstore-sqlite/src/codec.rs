@@ -536,7 +536,11 @@ fn json_str(out: &mut Vec<u8>, text: &str) -> Result<()> {
 /// A JSON list column: `[]` copied, any other text parsed as the reader parses it
 /// and written again.
 fn json_list<R: Cellular + ?Sized>(
-    c: &Cells<'_, '_, R>, out: &mut Vec<u8>, index: usize, column: &str) -> Result<()> {
+    c: &Cells<'_, '_, R>,
+    out: &mut Vec<u8>,
+    index: usize,
+    column: &str,
+) -> Result<()> {
     match c.text(index, column)? {
         "[]" => {
             out.extend_from_slice(b"[]");
@@ -549,7 +553,11 @@ fn json_list<R: Cellular + ?Sized>(
 /// A JSON object column: `{}` copied, any other text parsed as the reader parses
 /// it and written again.
 fn json_map<R: Cellular + ?Sized>(
-    c: &Cells<'_, '_, R>, out: &mut Vec<u8>, index: usize, column: &str) -> Result<()> {
+    c: &Cells<'_, '_, R>,
+    out: &mut Vec<u8>,
+    index: usize,
+    column: &str,
+) -> Result<()> {
     match c.text(index, column)? {
         "{}" => {
             out.extend_from_slice(b"{}");

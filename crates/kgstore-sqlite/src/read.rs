@@ -1611,10 +1611,7 @@ mod tests {
         // The whole scan of a backup's edges sorts nothing at all.
         let whole = plan(&edge_run_scan_sql());
         assert!(!whole.contains("TEMP B-TREE"), "{whole}");
-        assert!(
-            whole.starts_with("SCAN fk USING COVERING INDEX"),
-            "{whole}"
-        );
+        assert!(whole.starts_with("SCAN fk USING COVERING INDEX"), "{whole}");
         let key = EdgeKey::new("a", RelationType::Calls, "b");
         for filter in [
             EdgeFilter::default(),

@@ -107,13 +107,15 @@ impl Cellular for BatchRow<'_> {
             return Err(rusqlite::Error::InvalidColumnIndex(index));
         }
         let bytes = &self.batch.bytes;
-        Ok(match self.batch.cells[self.at * self.batch.columns + index] {
-            Cell::Null => ValueRef::Null,
-            Cell::Integer(i) => ValueRef::Integer(i),
-            Cell::Real(f) => ValueRef::Real(f),
-            Cell::Text(start, end) => ValueRef::Text(&bytes[start..end]),
-            Cell::Blob(start, end) => ValueRef::Blob(&bytes[start..end]),
-        })
+        Ok(
+            match self.batch.cells[self.at * self.batch.columns + index] {
+                Cell::Null => ValueRef::Null,
+                Cell::Integer(i) => ValueRef::Integer(i),
+                Cell::Real(f) => ValueRef::Real(f),
+                Cell::Text(start, end) => ValueRef::Text(&bytes[start..end]),
+                Cell::Blob(start, end) => ValueRef::Blob(&bytes[start..end]),
+            },
+        )
     }
 }
 

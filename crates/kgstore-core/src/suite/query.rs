@@ -693,8 +693,14 @@ pub fn json_edge_scans_come_in_key_order(f: Fixture) {
         .collect();
     targets.extend((0..700).map(|i| format!("n{i}")));
     // Created in reverse order, so creation order is not name order.
-    s.create_nodes(targets.iter().rev().map(|n| thing(n)).chain([thing("src"), thing("b")]))
-        .unwrap();
+    s.create_nodes(
+        targets
+            .iter()
+            .rev()
+            .map(|n| thing(n))
+            .chain([thing("src"), thing("b")]),
+    )
+    .unwrap();
     let custom = RelationType::parse("made_of").unwrap();
     let mut edges = Vec::new();
     for (i, to) in targets.iter().enumerate().rev() {
@@ -729,8 +735,15 @@ pub fn json_edge_scans_come_in_key_order(f: Fixture) {
     assert_eq!(keys.len(), 708 + 8 * 4);
     for pair in keys.windows(2) {
         assert!(
-            (pair[0].from.as_bytes(), pair[0].relation_type.as_str(), pair[0].to.as_bytes())
-                < (pair[1].from.as_bytes(), pair[1].relation_type.as_str(), pair[1].to.as_bytes()),
+            (
+                pair[0].from.as_bytes(),
+                pair[0].relation_type.as_str(),
+                pair[0].to.as_bytes()
+            ) < (
+                pair[1].from.as_bytes(),
+                pair[1].relation_type.as_str(),
+                pair[1].to.as_bytes()
+            ),
             "{:?} before {:?}",
             pair[0],
             pair[1]

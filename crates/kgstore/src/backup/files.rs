@@ -155,9 +155,10 @@ impl HashingWriter {
             }
         }
         // The thread stopped: at the error it returns.
-        Err(self.join().err().unwrap_or_else(|| {
-            std::io::Error::other("the thread hashing the file stopped")
-        }))
+        Err(self
+            .join()
+            .err()
+            .unwrap_or_else(|| std::io::Error::other("the thread hashing the file stopped")))
     }
 
     /// Closes the hashing thread's buffers and waits for it: the file and its
