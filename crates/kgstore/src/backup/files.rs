@@ -306,3 +306,38 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code: a failure should panic
+
+    use super::*;
+
+    /// A file hashed on its own thread has the bytes, size and digest of one
+    /// hashed on the calling thread, over many buffers' worth of lines (more
+    /// than the writer's buffers, so they go back and forth).
+    #[test]
+    fn hashing_beside_gives_what_hashing_here_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut here = HashingWriter::create(dir.path(), "here").unwrap();
+        let mut beside = HashingWriter::create_beside(dir.path(), "beside").unwrap();
+        assert!(matches!(beside.sink, Sink::Beside { .. }));
+        for i in 0..40_000u32 {
+            let line = format!(
+                "{{\"line\":{i},\"text\":\"{}\"}}",
+                "x".repeat((i % 97) as usize)
+            );
+            here.write_line(line.as_bytes()).unwrap();
+            beside.write_line(line.as_bytes()).unwrap();
+        }
+        let (here, beside) = (here.finish().unwrap(), beside.finish().unwrap());
+        assert!(here.size > (CHUNK * (CHUNKS + 2)) as u64, "{}", here.size);
+        assert_eq!((here.size, &here.sha256), (beside.size, &beside.sha256));
+        let bytes = fs::read(dir.path().join("beside")).unwrap();
+        assert_eq!(bytes, fs::read(dir.path().join("here")).unwrap());
+        assert_eq!(
+            hash_file(&dir.path().join("beside"), |_| {}).unwrap().1,
+            beside.sha256
+        );
+    }
+}
