@@ -1027,12 +1027,8 @@ impl Graph {
     fn put_node(&mut self, node: Cow<'_, Node>) {
         let node_type = self.intern_type(&node.node_type);
         let name: Arc<str> = Arc::from(node.name.as_str());
-        let in_use = self.unplace(&name);
-        if let Some(index) = self.search.get_mut() {
-            index.insert(&node);
-        }
         let data = NodeData::of(node, node_type);
-        self.place(name, data, in_use);
+        self.place(name, data);
     }
 
     /// [`Graph::put_node`] with a node made ready beforehand ([`PreparedNode`]).
@@ -1043,41 +1039,54 @@ impl Graph {
         if !Arc::ptr_eq(&node_type, &data.node_type) {
             data.node_type = node_type;
         }
-        let in_use = self.unplace(&name);
+        self.place(name, data);
+    }
+
+    /// Puts `data` as the node `name`, in place of the node of that name if
+    /// there is one, keeping the dependents and search indexes current. The
+    /// name table is written first, with the id a new name would get: a new
+    /// name (a node created) then costs one descent of the table, not a
+    /// failed lookup and then an insert; a name in use gets its own id back.
+    fn place(&mut self, name: Arc<str>, data: NodeData) {
+        let data = Arc::new(data);
+        let key = Name::new(&name, || Arc::clone(&name));
+        let new_id = self.free.back().copied().unwrap_or(self.by_id.len());
+        let slot = Slot {
+            id: new_id,
+            node: Some(Arc::clone(&data)),
+        };
+        let ordered_key = self.ordered.get().is_some().then(|| key.clone());
+        match self.names.insert(key, slot) {
+            None => {
+                let id = self.new_id(Arc::clone(&name));
+                if id != new_id
+                    && let Some(slot) = self.names.get_mut(&*name)
+                {
+                    slot.id = id;
+                }
+                if let (Some(ordered), Some(key)) = (self.ordered.get_mut(), ordered_key) {
+                    ordered.insert(key);
+                }
+                self.node_count += 1;
+            }
+            Some(old) => {
+                if let Some(slot) = self.names.get_mut(&*name) {
+                    slot.id = old.id;
+                }
+                match &old.node {
+                    Some(old) => self.forget_node(&name, old),
+                    None => self.node_count += 1,
+                }
+            }
+        }
+        for dep in data.dependencies() {
+            self.dependents.insert((dep.clone(), name.to_string()));
+        }
         if self.search.get().is_some() {
             let whole = data.node(&name);
             if let Some(index) = self.search.get_mut() {
                 index.insert(&whole);
             }
-        }
-        self.place(name, data, in_use);
-    }
-
-    /// Takes the node named `name` (if any) out of its slot and the indexes, before
-    /// a new one takes its place; whether the name is in use (a node or an edge
-    /// end carries it).
-    fn unplace(&mut self, name: &str) -> bool {
-        let old = self.names.get_mut(name).map(|slot| slot.node.take());
-        match &old {
-            Some(Some(old)) => self.forget_node(name, old),
-            Some(None) | None => self.node_count += 1,
-        }
-        old.is_some()
-    }
-
-    /// Puts `data` as the node `name` (in use already or not, as
-    /// [`Graph::unplace`] said) and into the dependents index.
-    fn place(&mut self, name: Arc<str>, data: NodeData, in_use: bool) {
-        for dep in data.dependencies() {
-            self.dependents.insert((dep.clone(), name.to_string()));
-        }
-        let data = Some(Arc::new(data));
-        if in_use {
-            if let Some(slot) = self.names.get_mut(&*name) {
-                slot.node = data;
-            }
-        } else {
-            self.add_name(name, data);
         }
     }
 
