@@ -176,7 +176,7 @@ impl NodeData {
         }
         let mut node = Node {
             name: name.to_owned(),
-            node_type: self.node_type.to_string(),
+            node_type: String::from(&*self.node_type),
             observations: Vec::new(),
             attributes,
             dependencies: Vec::new(),
@@ -1080,7 +1080,7 @@ impl Graph {
             }
         }
         for dep in data.dependencies() {
-            self.dependents.insert((dep.clone(), name.to_string()));
+            self.dependents.insert((dep.clone(), String::from(&*name)));
         }
         if self.search.get().is_some() {
             let whole = data.node(&name);
