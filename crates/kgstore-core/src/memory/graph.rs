@@ -119,10 +119,12 @@ impl NodeData {
             && meta.status.is_none();
         let (attributes, extra) = match node {
             Cow::Borrowed(node) => (
-                node.attributes
-                    .iter()
-                    .map(|(key, value)| (key.clone(), value.clone()))
-                    .collect(),
+                exact(
+                    node.attributes.len(),
+                    node.attributes
+                        .iter()
+                        .map(|(key, value)| (key.clone(), value.clone())),
+                ),
                 (!plain).then(|| {
                     let meta = &node.metadata;
                     Box::new(NodeExtra {
@@ -144,7 +146,7 @@ impl NodeData {
                     ..
                 } = node;
                 (
-                    attributes.into_iter().collect(),
+                    exact(attributes.len(), attributes),
                     (!plain).then(|| {
                         Box::new(NodeExtra {
                             observations,
@@ -202,6 +204,15 @@ impl NodeData {
     fn dependencies(&self) -> &[String] {
         self.extra.as_ref().map_or(&[], |x| &x.dependencies)
     }
+}
+
+/// The `len` items of `items` as a boxed slice, allocated once at their size
+/// (collecting a map's iterator starts with room for at least four and then
+/// shrinks: a second allocation for a node's two attributes).
+fn exact<T>(len: usize, items: impl IntoIterator<Item = T>) -> Box<[T]> {
+    let mut list = Vec::with_capacity(len);
+    list.extend(items);
+    list.into_boxed_slice()
 }
 
 /// A node as a [`GraphState`] keeps it, made before it is put
