@@ -1523,16 +1523,13 @@ impl ReadTxn for GraphState {
             return Ok(None);
         };
         let wanted = self.graph.wanted(relations);
-        Ok(Some(
-            self.graph
-                .collect_edges(
-                    id,
-                    name,
-                    direction,
-                    wanted.as_deref(),
-                    |(from, _, to, _)| if from == name { to } else { from }.to_owned(),
-                ),
-        ))
+        Ok(Some(self.graph.collect_edges(
+            id,
+            name,
+            direction,
+            wanted.as_deref(),
+            |(from, _, to, _)| if from == name { to } else { from }.to_owned(),
+        )))
     }
 
     fn reach(&self, start: &str, options: &ReachOptions) -> Result<Option<Vec<String>>> {
@@ -2023,8 +2020,12 @@ mod tests {
             let in_use = (round + 2).min(relations.len());
             for _ in 0..12 {
                 let (from, rel, to) = (next(6), next(in_use as u64), next(6));
-                let edge = Edge::new(names[from].as_str(), relations[rel].clone(), names[to].as_str())
-                    .unwrap();
+                let edge = Edge::new(
+                    names[from].as_str(),
+                    relations[rel].clone(),
+                    names[to].as_str(),
+                )
+                .unwrap();
                 model.insert((
                     edge.from.clone(),
                     edge.relation_type.as_str().to_owned(),
