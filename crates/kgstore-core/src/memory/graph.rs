@@ -119,10 +119,12 @@ impl NodeData {
             && meta.status.is_none();
         let (attributes, extra) = match node {
             Cow::Borrowed(node) => (
-                node.attributes
-                    .iter()
-                    .map(|(key, value)| (key.clone(), value.clone()))
-                    .collect(),
+                exact(
+                    node.attributes.len(),
+                    node.attributes
+                        .iter()
+                        .map(|(key, value)| (key.clone(), value.clone())),
+                ),
                 (!plain).then(|| {
                     let meta = &node.metadata;
                     Box::new(NodeExtra {
@@ -144,7 +146,7 @@ impl NodeData {
                     ..
                 } = node;
                 (
-                    attributes.into_iter().collect(),
+                    exact(attributes.len(), attributes),
                     (!plain).then(|| {
                         Box::new(NodeExtra {
                             observations,
@@ -176,7 +178,7 @@ impl NodeData {
         }
         let mut node = Node {
             name: name.to_owned(),
-            node_type: self.node_type.to_string(),
+            node_type: String::from(&*self.node_type),
             observations: Vec::new(),
             attributes,
             dependencies: Vec::new(),
@@ -202,6 +204,15 @@ impl NodeData {
     fn dependencies(&self) -> &[String] {
         self.extra.as_ref().map_or(&[], |x| &x.dependencies)
     }
+}
+
+/// The `len` items of `items` as a boxed slice, allocated once at their size
+/// (collecting a map's iterator starts with room for at least four and then
+/// shrinks: a second allocation for a node's two attributes).
+fn exact<T>(len: usize, items: impl IntoIterator<Item = T>) -> Box<[T]> {
+    let mut list = Vec::with_capacity(len);
+    list.extend(items);
+    list.into_boxed_slice()
 }
 
 /// A node as a [`GraphState`] keeps it, made before it is put
@@ -315,6 +326,27 @@ impl EdgeData {
     }
 }
 
+/// A relation type with its rank: its place among the relation types in use,
+/// in name order. Comparing two relations' ranks compares their names, so the
+/// edges of a node are put in the contract's order by comparing numbers first
+/// (the names only for edges of one relation).
+#[derive(Clone)]
+struct Ranked {
+    relation: RelationType,
+    rank: usize,
+}
+
+/// An edge as borrowed parts while a node's edges are put in order: from, the
+/// relation's rank (see [`Ranked`]), relation, to, content.
+#[derive(Clone, Copy)]
+struct Part<'a> {
+    from: &'a str,
+    rank: usize,
+    relation: &'a RelationType,
+    to: &'a str,
+    data: &'a EdgeData,
+}
+
 /// An edge's key parts in the contract's order: from, relation name, to.
 fn key_order(edge: &Edge) -> (&str, &str, &str) {
     (&edge.from, edge.relation_type.as_str(), &edge.to)
@@ -344,8 +376,10 @@ struct Graph {
     node_types: HashMap<Arc<str>, ()>,
     /// Every relation type in use so far, with its id (never given up: there are few).
     relations: OrdMap<RelationType, Rel>,
-    /// Each relation id's type.
-    relation_by_id: Vector<RelationType>,
+    /// Each relation id's type and rank (see [`Ranked`]): a plain list, copied
+    /// whole when a relation type is first used (rare), so that reading an
+    /// edge's relation is one index, not a descent of a persistent vector.
+    relation_by_id: Arc<Vec<Ranked>>,
     /// How many edges there are.
     edge_count: usize,
     /// How many edges are bidirectional (while none is, an outgoing traversal
@@ -551,10 +585,6 @@ impl Graph {
         self.relations.get(relation).copied()
     }
 
-    fn relation(&self, rel: Rel) -> Option<&RelationType> {
-        self.relation_by_id.get(rel)
-    }
-
     fn node_data(&self, name: &str) -> Option<&Arc<NodeData>> {
         self.names.get(name)?.node.as_ref()
     }
@@ -605,8 +635,18 @@ impl Graph {
             return rel;
         }
         let rel = self.relation_by_id.len();
-        self.relation_by_id.push_back(relation.clone());
         self.relations.insert(relation.clone(), rel);
+        let table = Arc::make_mut(&mut self.relation_by_id);
+        table.push(Ranked {
+            relation: relation.clone(),
+            rank: 0,
+        });
+        // The ranks after this one move up by one: number them again (few).
+        for (rank, &id) in self.relations.values().enumerate() {
+            if let Some(entry) = table.get_mut(id) {
+                entry.rank = rank;
+            }
+        }
         rel
     }
 
@@ -639,7 +679,10 @@ impl Graph {
 
     /// The edges touching `id` (named `name`) in `direction` with a relation in
     /// `wanted` (any if `None`), each made by `make` from its parts (from,
-    /// relation, to, content), sorted by key (`key` gives it back); a self-loop once.
+    /// relation, to, content), in key order; a self-loop once. The parts are put
+    /// in order before anything is made (borrowed, compared by relation rank
+    /// before any name), so that sorting moves a few words per edge and
+    /// compares numbers, not the edges `make` builds.
     fn collect_edges<'a, T>(
         &'a self,
         id: Id,
@@ -647,59 +690,73 @@ impl Graph {
         direction: Direction,
         wanted: Option<&[Rel]>,
         make: impl Fn(EdgeParts<'a>) -> T,
-        key: impl Fn(&T) -> (&str, &str, &str),
     ) -> Vec<T> {
         let rel_ok = |rel: &Rel| wanted.is_none_or(|w| w.contains(rel));
         let Some(entry) = self.by_id.get(id) else {
             return Vec::new();
         };
-        let mut out = Vec::with_capacity(match direction {
+        let ranked = |rel: Rel| self.relation_by_id.get(rel);
+        let mut parts: Vec<Part<'a>> = Vec::with_capacity(match direction {
             Direction::Out => entry.out.len(),
             Direction::In => entry.inc.len(),
             Direction::Both => entry.out.len() + entry.inc.len(),
         });
         if direction != Direction::In {
-            out.extend(
+            parts.extend(
                 entry
                     .out
                     .iter()
                     .filter(|((rel, _), _)| rel_ok(rel))
                     .filter_map(|(&(rel, _), out)| {
-                        Some(make((
-                            name,
-                            self.relation(rel)?,
-                            out.to.as_str(),
-                            &out.data,
-                        )))
+                        let r = ranked(rel)?;
+                        Some(Part {
+                            from: name,
+                            rank: r.rank,
+                            relation: &r.relation,
+                            to: out.to.as_str(),
+                            data: &out.data,
+                        })
                     }),
             );
         }
         if direction != Direction::Out {
             let skip_loops = direction == Direction::Both;
-            out.extend(
+            parts.extend(
                 entry
                     .inc
                     .iter()
                     .filter(|&(&(rel, from), _)| rel_ok(&rel) && !(skip_loops && from == id))
                     .filter_map(|(&(rel, from), from_name)| {
-                        let data = self.edge_data(from, rel, id)?;
-                        Some(make((from_name.as_str(), self.relation(rel)?, name, data)))
+                        let r = ranked(rel)?;
+                        Some(Part {
+                            from: from_name.as_str(),
+                            rank: r.rank,
+                            relation: &r.relation,
+                            to: name,
+                            data: self.edge_data(from, rel, id)?,
+                        })
                     }),
             );
         }
         // Key order; the node's own name is the same on one side, so compare the rest.
         match direction {
-            Direction::Out => out.sort_unstable_by(|a, b| {
-                let (a, b) = (key(a), key(b));
-                (a.1, a.2).cmp(&(b.1, b.2))
+            Direction::Out => {
+                parts.sort_unstable_by(|a, b| a.rank.cmp(&b.rank).then_with(|| a.to.cmp(b.to)));
+            }
+            Direction::In => {
+                parts.sort_unstable_by(|a, b| a.from.cmp(b.from).then(a.rank.cmp(&b.rank)));
+            }
+            Direction::Both => parts.sort_unstable_by(|a, b| {
+                a.from
+                    .cmp(b.from)
+                    .then(a.rank.cmp(&b.rank))
+                    .then_with(|| a.to.cmp(b.to))
             }),
-            Direction::In => out.sort_unstable_by(|a, b| {
-                let (a, b) = (key(a), key(b));
-                (a.0, a.1).cmp(&(b.0, b.1))
-            }),
-            Direction::Both => out.sort_unstable_by(|a, b| key(a).cmp(&key(b))),
         }
-        out
+        parts
+            .into_iter()
+            .map(|p| make((p.from, p.relation, p.to, p.data)))
+            .collect()
     }
 
     /// Calls `each` with the id at the other end of every edge a traversal
@@ -824,7 +881,6 @@ impl Graph {
             direction,
             wanted.as_deref(),
             |(from, rel, to, data)| data.edge(from.to_owned(), rel.clone(), to.to_owned()),
-            |edge| (&edge.from, edge.relation_type.as_str(), &edge.to),
         )
     }
 
@@ -982,12 +1038,8 @@ impl Graph {
     fn put_node(&mut self, node: Cow<'_, Node>) {
         let node_type = self.intern_type(&node.node_type);
         let name: Arc<str> = Arc::from(node.name.as_str());
-        let in_use = self.unplace(&name);
-        if let Some(index) = self.search.get_mut() {
-            index.insert(&node);
-        }
         let data = NodeData::of(node, node_type);
-        self.place(name, data, in_use);
+        self.place(name, data);
     }
 
     /// [`Graph::put_node`] with a node made ready beforehand ([`PreparedNode`]).
@@ -998,41 +1050,54 @@ impl Graph {
         if !Arc::ptr_eq(&node_type, &data.node_type) {
             data.node_type = node_type;
         }
-        let in_use = self.unplace(&name);
+        self.place(name, data);
+    }
+
+    /// Puts `data` as the node `name`, in place of the node of that name if
+    /// there is one, keeping the dependents and search indexes current. The
+    /// name table is written first, with the id a new name would get: a new
+    /// name (a node created) then costs one descent of the table, not a
+    /// failed lookup and then an insert; a name in use gets its own id back.
+    fn place(&mut self, name: Arc<str>, data: NodeData) {
+        let data = Arc::new(data);
+        let key = Name::new(&name, || Arc::clone(&name));
+        let new_id = self.free.back().copied().unwrap_or(self.by_id.len());
+        let slot = Slot {
+            id: new_id,
+            node: Some(Arc::clone(&data)),
+        };
+        let ordered_key = self.ordered.get().is_some().then(|| key.clone());
+        match self.names.insert(key, slot) {
+            None => {
+                let id = self.new_id(Arc::clone(&name));
+                if id != new_id
+                    && let Some(slot) = self.names.get_mut(&*name)
+                {
+                    slot.id = id;
+                }
+                if let (Some(ordered), Some(key)) = (self.ordered.get_mut(), ordered_key) {
+                    ordered.insert(key);
+                }
+                self.node_count += 1;
+            }
+            Some(old) => {
+                if let Some(slot) = self.names.get_mut(&*name) {
+                    slot.id = old.id;
+                }
+                match &old.node {
+                    Some(old) => self.forget_node(&name, old),
+                    None => self.node_count += 1,
+                }
+            }
+        }
+        for dep in data.dependencies() {
+            self.dependents.insert((dep.clone(), String::from(&*name)));
+        }
         if self.search.get().is_some() {
             let whole = data.node(&name);
             if let Some(index) = self.search.get_mut() {
                 index.insert(&whole);
             }
-        }
-        self.place(name, data, in_use);
-    }
-
-    /// Takes the node named `name` (if any) out of its slot and the indexes, before
-    /// a new one takes its place; whether the name is in use (a node or an edge
-    /// end carries it).
-    fn unplace(&mut self, name: &str) -> bool {
-        let old = self.names.get_mut(name).map(|slot| slot.node.take());
-        match &old {
-            Some(Some(old)) => self.forget_node(name, old),
-            Some(None) | None => self.node_count += 1,
-        }
-        old.is_some()
-    }
-
-    /// Puts `data` as the node `name` (in use already or not, as
-    /// [`Graph::unplace`] said) and into the dependents index.
-    fn place(&mut self, name: Arc<str>, data: NodeData, in_use: bool) {
-        for dep in data.dependencies() {
-            self.dependents.insert((dep.clone(), name.to_string()));
-        }
-        let data = Some(Arc::new(data));
-        if in_use {
-            if let Some(slot) = self.names.get_mut(&*name) {
-                slot.node = data;
-            }
-        } else {
-            self.add_name(name, data);
         }
     }
 
@@ -1238,7 +1303,12 @@ impl Graph {
             && self
                 .relations
                 .iter()
-                .all(|(relation, &rel)| self.relation_by_id.get(rel) == Some(relation));
+                .enumerate()
+                .all(|(rank, (relation, &rel))| {
+                    self.relation_by_id
+                        .get(rel)
+                        .is_some_and(|r| r.relation == *relation && r.rank == rank)
+                });
         if !(names_agree && ids_known && relations_agree) {
             problems.push(Problem::new(
                 "in-memory name and relation ids",
@@ -1453,20 +1523,13 @@ impl ReadTxn for GraphState {
             return Ok(None);
         };
         let wanted = self.graph.wanted(relations);
-        Ok(Some(
-            self.graph
-                .collect_edges(
-                    id,
-                    name,
-                    direction,
-                    wanted.as_deref(),
-                    |(from, rel, to, _)| (from, rel.as_str(), to),
-                    |key| *key,
-                )
-                .into_iter()
-                .map(|(from, _, to)| if from == name { to } else { from }.to_owned())
-                .collect(),
-        ))
+        Ok(Some(self.graph.collect_edges(
+            id,
+            name,
+            direction,
+            wanted.as_deref(),
+            |(from, _, to, _)| if from == name { to } else { from }.to_owned(),
+        )))
     }
 
     fn reach(&self, start: &str, options: &ReachOptions) -> Result<Option<Vec<String>>> {
@@ -1921,6 +1984,109 @@ mod tests {
             for key in batch.iter().step_by(3).map(Edge::key) {
                 batched.delete_edge(&key);
                 single.delete_edge(&key);
+            }
+        }
+    }
+
+    /// Edges are listed in key order (by names: from, relation, to) whatever
+    /// order their relations were first used in (relation ids, and so ranks,
+    /// handed out as `zeta`, `calls`, `mid`, `alpha`, ... come), and
+    /// `neighbour_names` follows the same order; checked against a plain
+    /// model that sorts whole keys, after every batch of puts and deletes.
+    #[test]
+    fn edges_come_in_key_order_whatever_order_relations_were_first_used_in() {
+        let names: Vec<String> = ["b", "a", "c10", "c9", "zz", "m"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let relations: Vec<RelationType> = ["zeta", "calls", "mid", "alpha", "depends_on", "beta"]
+            .iter()
+            .map(|r| RelationType::parse(r).unwrap())
+            .collect();
+        let mut rng = 5u64;
+        let mut next = |n: u64| {
+            rng = rng
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((rng >> 33) % n) as usize
+        };
+        let mut state = GraphState::new();
+        for name in &names {
+            state.put_node(Node::new(name.as_str(), "thing").unwrap());
+        }
+        let mut model: std::collections::BTreeSet<(String, String, String)> = Default::default();
+        for round in 0..8 {
+            // Relations come into use a few at a time, out of name order.
+            let in_use = (round + 2).min(relations.len());
+            for _ in 0..12 {
+                let (from, rel, to) = (next(6), next(in_use as u64), next(6));
+                let edge = Edge::new(
+                    names[from].as_str(),
+                    relations[rel].clone(),
+                    names[to].as_str(),
+                )
+                .unwrap();
+                model.insert((
+                    edge.from.clone(),
+                    edge.relation_type.as_str().to_owned(),
+                    edge.to.clone(),
+                ));
+                state.put_edge(edge);
+            }
+            for _ in 0..3 {
+                if let Some(key) = model.iter().nth(next(model.len() as u64)).cloned() {
+                    model.remove(&key);
+                    let key = EdgeKey {
+                        from: key.0,
+                        relation_type: RelationType::parse(&key.1).unwrap(),
+                        to: key.2,
+                    };
+                    state.delete_edge(&key);
+                }
+            }
+            assert!(state.check_indexes().is_empty(), "round {round}");
+            for name in &names {
+                for direction in [Direction::Out, Direction::In, Direction::Both] {
+                    let want: Vec<(String, String, String)> = model
+                        .iter()
+                        .filter(|(f, _, t)| match direction {
+                            Direction::Out => f == name,
+                            Direction::In => t == name,
+                            Direction::Both => f == name || t == name,
+                        })
+                        .cloned()
+                        .collect();
+                    let got: Vec<(String, String, String)> = state
+                        .edges_of(name, direction, &[])
+                        .unwrap()
+                        .into_iter()
+                        .map(|e| (e.from, e.relation_type.as_str().to_owned(), e.to))
+                        .collect();
+                    assert_eq!(got, want, "round {round}, {name} {direction:?}");
+                    let others: Vec<String> = want
+                        .iter()
+                        .map(|(f, _, t)| if f == name { t } else { f }.clone())
+                        .collect();
+                    assert_eq!(
+                        state.neighbour_names(name, direction, &[]).unwrap(),
+                        Some(others),
+                        "round {round}, {name} {direction:?}"
+                    );
+                    // One relation asked for: the same order, filtered.
+                    let one = &relations[round % in_use];
+                    let want_one: Vec<_> = want
+                        .iter()
+                        .filter(|(_, r, _)| r == one.as_str())
+                        .cloned()
+                        .collect();
+                    let got_one: Vec<_> = state
+                        .edges_of(name, direction, std::slice::from_ref(one))
+                        .unwrap()
+                        .into_iter()
+                        .map(|e| (e.from, e.relation_type.as_str().to_owned(), e.to))
+                        .collect();
+                    assert_eq!(got_one, want_one, "round {round}, {name} {direction:?}");
+                }
             }
         }
     }
