@@ -498,6 +498,9 @@ impl<'a> W<'a> {
                 chunk.iter().try_for_each(|node| self.put_one(node))?;
                 continue;
             };
+            // Every id from `first` on is taken by this transaction's writes
+            // (`search::STALE_FROM_DDL`).
+            self.search.note_fresh(first);
             if self.insert_names(chunk, first)? == BATCH {
                 self.insert_nodes(chunk, first)?;
             } else {
