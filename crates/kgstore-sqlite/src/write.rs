@@ -76,21 +76,22 @@ fn sql(s: S) -> &'static str {
 /// Rows per multi-row `INSERT` of a batch.
 const BATCH: usize = 32;
 
-/// `INSERT INTO names(id, name) VALUES (?1, ?2), …` for a whole batch, under ids
-/// the writer chose ([`W::free_name_ids`]); a row whose name (or id) is taken is
-/// left out. Without `RETURNING` (which kept each new row in a temporary table
-/// and stepped the statement once per row to hand it back), the statement's
-/// count of changes tells whether every row went in.
-/// `?1` is the first id, the others follow it (`?1 + 1`, … computed by SQLite,
-/// cheaper than binding each), then the names.
+/// `INSERT OR IGNORE INTO names(name) VALUES (?1), (?2), …` for a whole batch; a
+/// row whose name is taken is left out. SQLite gives each new row the largest
+/// row id plus one, so when every row went in (the statement's count of changes
+/// says so; no `RETURNING`, which kept each new row in a temporary table and
+/// stepped the statement once per row to hand it back) they hold the ids
+/// [`W::free_name_ids`] found, in the batch's order. Without an id of its own
+/// and with `OR IGNORE` (the names are never NULL), no row can make the
+/// statement fail part way, so SQLite keeps no statement journal for it: with
+/// ids given (`?1 + k`) it copied every page of `names` and of its index by
+/// name that the statement changed (session 11, `docs/benchmarks.md`).
 fn insert_names_sql() -> &'static str {
     static SQL: OnceLock<String> = OnceLock::new();
     SQL.get_or_init(|| {
-        let rows: Vec<String> = (0..BATCH)
-            .map(|k| format!("(?1 + {k}, ?{})", k + 2))
-            .collect();
+        let rows: Vec<String> = (0..BATCH).map(|k| format!("(?{})", k + 1)).collect();
         format!(
-            "INSERT INTO names(id, name) VALUES {} ON CONFLICT DO NOTHING",
+            "INSERT OR IGNORE INTO names(name) VALUES {}",
             rows.join(", ")
         )
     })
@@ -501,9 +502,11 @@ impl<'a> W<'a> {
             // Every id from `first` on is taken by this transaction's writes
             // (`search::STALE_FROM_DDL`).
             self.search.note_fresh(first);
-            if self.insert_names(chunk, first)? == BATCH {
+            if self.insert_names(chunk)? == BATCH {
                 self.insert_nodes(chunk, first)?;
             } else {
+                // A name left out moved the later new names one id down: each
+                // name is looked up, and only one at its place's id is known new.
                 for (id, node) in (first..).zip(chunk) {
                     if self.name_id(&node.name)? == Some(id) {
                         // Named by this batch's insert: a new node.
@@ -561,13 +564,13 @@ impl<'a> W<'a> {
             .filter(|first| *first > 0))
     }
 
-    /// Adds the names of a batch under ids `first`, `first + 1`, … in the batch's
-    /// order, leaving out those already in `names`; how many went in.
-    fn insert_names(&mut self, chunk: &[Node], first: i64) -> Result<usize> {
+    /// Adds the names of a batch, leaving out those already in `names`; how many
+    /// went in. When all did, they hold the ids [`W::free_name_ids`] gave,
+    /// `first`, `first + 1`, … in the batch's order (SQLite's next row id is the
+    /// largest plus one); otherwise the caller looks each name up.
+    fn insert_names(&mut self, chunk: &[Node]) -> Result<usize> {
         let doing = || format!("recording {BATCH} names in table names");
-        let mut values: Vec<&dyn ToSql> = Vec::with_capacity(BATCH + 1);
-        values.push(&first);
-        values.extend(chunk.iter().map(|node| &node.name as &dyn ToSql));
+        let values = chunk.iter().map(|node| &node.name as &dyn ToSql);
         let ctx = self.ctx;
         self.stmt(S::InsertNames)?
             .execute(params_from_iter(values))

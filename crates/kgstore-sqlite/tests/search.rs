@@ -584,3 +584,36 @@ fn small_writes_after_a_catch_up_elsewhere_are_indexed_in_batches_again() {
     check_against_reference(&a, &SearchQuery::new("shared word1200").limit(40));
     assert!(a.check().unwrap().is_ok());
 }
+
+/// A batch of `create_nodes` holding a name already in `names` (named by a
+/// dependency earlier in the transaction) goes in row by row: the names after it
+/// took ids one lower than their places. Every node is stored under its own
+/// name with its own content, the load still waits under one row, and the node
+/// named before the batch is listed on its own.
+#[test]
+fn a_batch_with_a_name_taken_before_stores_every_node_under_its_own_id() {
+    let (_dir, path) = temp_db();
+    let s = store(&path);
+    s.write(|tx| {
+        tx.defer_checks();
+        tx.create_node(Node::new("a", "thing")?.with_dependency("n00010"))?;
+        tx.create_nodes((0..300).map(numbered))?;
+        Ok(())
+    })
+    .unwrap();
+    for i in [0, 9, 10, 11, 31, 32, 299] {
+        let node = s.get_node(&format!("n{i:05}")).unwrap();
+        assert_eq!(node.observations, [format!("word{i} shared")]);
+    }
+    assert_eq!(s.count_nodes().unwrap(), 301);
+    assert_eq!(
+        s.resolve_dependencies("a").unwrap(),
+        ["n00010".to_owned()]
+    );
+    let (from, rows) = marks(&path);
+    assert!(from.is_some_and(|f| f > name_id(&path, "n00010")));
+    assert_eq!(rows, 2, "a and n00010, named before the load's ids");
+    assert_eq!(listed(&path), 301);
+    check_against_reference(&s, &SearchQuery::new("word10 shared").limit(40));
+    assert!(s.check().unwrap().is_ok());
+}
