@@ -100,15 +100,29 @@ fn insert_names_sql() -> &'static str {
 /// Columns of `nodes` bound per row of [`insert_nodes_sql`] (all but the id).
 const NODE_VALUES: usize = 11;
 
+/// The cells of [`insert_nodes_sql`]'s rows (counted from `node_type`, 0) that
+/// hold a list: observations, tags, dependencies.
+const LIST_CELLS: [usize; 3] = [7, 9, 10];
+
 /// `INSERT INTO nodes … VALUES (…), …` for a whole batch under consecutive ids:
-/// `?1` is the first id, the others follow it, then each row's other columns.
+/// `?1` is the first id, the others follow it, then each row's other columns. A
+/// list cell is `coalesce(?n, '[]')`: an empty list (most nodes' observations,
+/// tags and dependencies) is bound as NULL, which copies nothing, where its text
+/// `[]` was made and then copied by SQLite for every node.
 fn insert_nodes_sql() -> &'static str {
     static SQL: OnceLock<String> = OnceLock::new();
     SQL.get_or_init(|| {
         let rows: Vec<String> = (0..BATCH)
             .map(|k| {
                 let cells: Vec<String> = (0..NODE_VALUES)
-                    .map(|c| format!("?{}", 2 + k * NODE_VALUES + c))
+                    .map(|c| {
+                        let n = 2 + k * NODE_VALUES + c;
+                        if LIST_CELLS.contains(&c) {
+                            format!("coalesce(?{n}, '[]')")
+                        } else {
+                            format!("?{n}")
+                        }
+                    })
                     .collect();
                 format!("(?1 + {k}, {})", cells.join(", "))
             })
@@ -586,8 +600,21 @@ impl<'a> W<'a> {
             created: i64,
             updated: i64,
             version: i64,
-            json: [String; 4],
+            attributes: String,
+            /// Observations, tags, dependencies: `None` when empty.
+            lists: [Option<String>; 3],
             node: &'n Node,
+        }
+        // An empty list is bound as NULL (see `insert_nodes_sql`).
+        fn list<T: serde::Serialize>(
+            list: &[T],
+            subject: impl FnOnce() -> String,
+        ) -> Result<Option<String>> {
+            if list.is_empty() {
+                Ok(None)
+            } else {
+                list_to_json(list, subject).map(Some)
+            }
         }
         let mut rows = Vec::with_capacity(BATCH);
         for (id, node) in (first..).zip(chunk) {
@@ -598,11 +625,11 @@ impl<'a> W<'a> {
                 created: meta.created_at.as_micros(),
                 updated: meta.updated_at.as_micros(),
                 version: version_to_sql(meta.version, subject)?,
-                json: [
-                    list_to_json(&node.observations, subject)?,
-                    to_json(&node.attributes, subject)?,
-                    list_to_json(&meta.tags, subject)?,
-                    list_to_json(&node.dependencies, subject)?,
+                attributes: to_json(&node.attributes, subject)?,
+                lists: [
+                    list(&node.observations, subject)?,
+                    list(&meta.tags, subject)?,
+                    list(&node.dependencies, subject)?,
                 ],
                 node,
             });
@@ -619,10 +646,10 @@ impl<'a> W<'a> {
                 &row.created,
                 &row.updated,
                 &row.version,
-                &row.json[0],
-                &row.json[1],
-                &row.json[2],
-                &row.json[3],
+                &row.lists[0],
+                &row.attributes,
+                &row.lists[1],
+                &row.lists[2],
             ]);
         }
         let ctx = self.ctx;
