@@ -523,7 +523,10 @@ pub(crate) fn catch_up(conn: &Connection, ctx: &Ctx, writes: &mut SearchWrites) 
     }
     conn.prepare_cached("DELETE FROM search_stale")
         .and_then(|mut s| s.execute([]))
-        .and_then(|_| conn.prepare_cached("DELETE FROM search_stale_from")?.execute([]))
+        .and_then(|_| {
+            conn.prepare_cached("DELETE FROM search_stale_from")?
+                .execute([])
+        })
         .ctx(ctx, doing)?;
     apply(conn, ctx, delta)?;
     writes.flush(conn, ctx)

@@ -361,7 +361,13 @@ fn a_load_lists_its_new_nodes_with_one_row() {
     assert_eq!(listed(&path), 1_003);
     let ro =
         kgstore_core::Store::new(SqliteBackend::open(&path, options().read_only(true)).unwrap());
-    for q in ["changed", "rewritten", "word600", "word1256 shared", "ord12"] {
+    for q in [
+        "changed",
+        "rewritten",
+        "word600",
+        "word1256 shared",
+        "ord12",
+    ] {
         check_against_reference(&ro, &SearchQuery::new(q).limit(40));
     }
     assert!(names(&ro, "word3").iter().all(|n| n != "n00003"));
@@ -376,7 +382,13 @@ fn a_load_lists_its_new_nodes_with_one_row() {
     index_now(&s, &path);
     assert_eq!(marks(&path), (None, 0));
     assert_eq!(indexed(&path), 1_556);
-    for q in ["changed", "rewritten", "word600", "word2299 shared", "ord12"] {
+    for q in [
+        "changed",
+        "rewritten",
+        "word600",
+        "word2299 shared",
+        "ord12",
+    ] {
         check_against_reference(&s, &SearchQuery::new(q).limit(40));
     }
     assert!(s.check().unwrap().is_ok());
@@ -426,10 +438,9 @@ fn check_finds_a_node_both_listed_and_covered() {
         .unwrap();
     let report = s.check().unwrap();
     assert!(
-        report
-            .problems
-            .iter()
-            .any(|p| p.to_string().contains("also covered by table search_stale_from")),
+        report.problems.iter().any(|p| p
+            .to_string()
+            .contains("also covered by table search_stale_from")),
         "{report:?}"
     );
 }
@@ -606,10 +617,7 @@ fn a_batch_with_a_name_taken_before_stores_every_node_under_its_own_id() {
         assert_eq!(node.observations, [format!("word{i} shared")]);
     }
     assert_eq!(s.count_nodes().unwrap(), 301);
-    assert_eq!(
-        s.resolve_dependencies("a").unwrap(),
-        ["n00010".to_owned()]
-    );
+    assert_eq!(s.resolve_dependencies("a").unwrap(), ["n00010".to_owned()]);
     let (from, rows) = marks(&path);
     assert!(from.is_some_and(|f| f > name_id(&path, "n00010")));
     assert_eq!(rows, 2, "a and n00010, named before the load's ids");
