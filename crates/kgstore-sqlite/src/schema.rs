@@ -23,7 +23,7 @@ pub const APPLICATION_ID: i64 = 0x4B47_5354;
 /// The versions, each with what it added (named in one place: [`DOCUMENTS_SINCE`],
 /// `search::SEARCH_VERSION`, [`EVENTS_SINCE`], [`COMPACT_EDGES_SINCE`],
 /// [`PENDING_TERMS_SINCE`], [`NARROW_EVENTS_SINCE`], [`STALE_SEARCH_SINCE`],
-/// [`NAMED_EDGES_SINCE`], [`TYPE_COUNTS_SINCE`]): 1, the
+/// [`NAMED_EDGES_SINCE`], [`TYPE_COUNTS_SINCE`], [`STALE_FROM_SINCE`]): 1, the
 /// graph; 2, the documents' tables; 3, the search index (`search_*` tables, FTS5);
 /// 4, the event store (`events`, `event_state`); 5, edges kept in their key's
 /// order (a `WITHOUT ROWID` table) with only the indexes queries use; 6, new
@@ -31,15 +31,18 @@ pub const APPLICATION_ID: i64 = 0x4B47_5354;
 /// event log's digests as 32-byte blobs and no index on event types; 8, written
 /// nodes indexed for search later, in batches (`search_stale`); 9, edge rows
 /// carrying their ends' names (`to_name`, `from_name`); 10, the number of
-/// nodes of each type kept in `node_type_counts` instead of an index by type. Opened
+/// nodes of each type kept in `node_type_counts` instead of an index by type; 12, a
+/// load's nodes waiting to be indexed for search listed by one row
+/// (`search_stale_from`; 11 is another branch's step, chained at landing). Opened
 /// read-only, an older file is read as it is: it holds no documents before 2,
 /// searching reads every node before 3, its event log is empty before 4, and its
 /// edges are read through its own indexes before 5 (the same answers), all its
 /// terms are in `search_terms` before 6, its events' digests are hex text
 /// (beside its index on event types) before 7, every node is indexed at its
 /// write before 8, its edges' names are looked up in `names` before 9, and its
-/// nodes are counted through their index by type before 10.
-pub const FORMAT_VERSION: i64 = TYPE_COUNTS_SINCE;
+/// nodes are counted through their index by type before 10, and its waiting
+/// nodes are all listed in `search_stale` before 12.
+pub const FORMAT_VERSION: i64 = STALE_FROM_SINCE;
 
 /// The oldest format version this crate opens.
 pub const OLDEST_FORMAT_VERSION: i64 = 1;
@@ -66,6 +69,9 @@ pub const NAMED_EDGES_SINCE: i64 = 9;
 /// The format version that keeps the number of nodes of each type in table
 /// `node_type_counts` and has no index of nodes by type ([`TYPE_COUNTS_DDL`]).
 pub const TYPE_COUNTS_SINCE: i64 = 10;
+/// The format version that lists a load's nodes waiting to be indexed for search
+/// with one row (table `search_stale_from`, [`crate::search::STALE_FROM_DDL`]).
+pub const STALE_FROM_SINCE: i64 = crate::search::STALE_FROM_SINCE;
 
 /// What one format version adds to the one before.
 pub(crate) struct Migration {
@@ -127,6 +133,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
         to: TYPE_COUNTS_SINCE,
         ddl: TYPE_COUNTS_DDL,
+        fill: None,
+    },
+    Migration {
+        to: STALE_FROM_SINCE,
+        ddl: crate::search::STALE_FROM_DDL,
         fill: None,
     },
 ];

@@ -18,7 +18,8 @@
 //! have gathered, and then they move together ([`PENDING_TERMS_DDL`]). From
 //! format 8 a write only lists the node in `search_stale`, and the listed nodes
 //! are indexed in batches ([`STALE_DDL`]); searches read them from their rows
-//! meanwhile ([`Stale`]). Every table
+//! meanwhile ([`Stale`]). From format 12 a load lists its new nodes with one row
+//! of `search_stale_from` instead of one row each ([`STALE_FROM_DDL`]). Every table
 //! is written by the backend's own write path inside the store's transaction,
 //! so the index commits and rolls back with the data. No triggers: kgstore
 //! connections run with triggers disabled.
@@ -32,7 +33,7 @@ use kgstore_core::search::text::{DocTokens, FIELDS, Inside, TRUNCATED};
 use kgstore_core::search::{CorpusStats, DocKey, DocMatch, TermMatches, TermQuery, term_freqs};
 use kgstore_core::{Node, NodeFilter, Result};
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use serde_json::Value;
 
 use crate::codec::{NODE_COLUMNS, node_from_row, node_subject};
@@ -93,6 +94,32 @@ CREATE TABLE search_stale (
 /// this many brings the index up to date first.
 pub(crate) const STALE_BATCH: usize = 256;
 
+/// The format version that lists a load's new nodes as waiting to be indexed
+/// with one row of `search_stale_from` ([`STALE_FROM_DDL`]).
+pub(crate) const STALE_FROM_SINCE: i64 = 12;
+
+/// Format version 12: the nodes waiting to be indexed are those listed in
+/// `search_stale` **and** every node whose row id is at least `first` of the one
+/// row of `search_stale_from`, when it has one.
+///
+/// A load's new nodes take the name ids above every id `names` held
+/// ([`SearchWrites::note_fresh`]), so every node row from the first of them on
+/// is one the load wrote: the commit of a transaction that wrote
+/// [`STALE_BATCH`] or more such nodes records that id (or keeps a smaller one
+/// already there) instead of one `search_stale` row per node, which was 1,680
+/// instructions a node of a 100,000-node load (`docs/benchmarks.md`, session 11).
+/// Later writes of nodes at or above it list nothing more; nodes below it are
+/// listed in `search_stale` as before, which holds no row at or above it (`check`
+/// says so otherwise). A catch-up indexes both and empties both. Marking a node
+/// that does not need it would only cost a catch-up's work, never an answer: the
+/// invariant stays that every node not waiting has an up-to-date entry.
+pub const STALE_FROM_DDL: &str = "
+CREATE TABLE search_stale_from (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    first INTEGER NOT NULL
+) STRICT;
+";
+
 /// The search tables and their initial rows (format version 3).
 pub const SEARCH_DDL: &str = "
 CREATE TABLE search_docs (
@@ -150,6 +177,10 @@ pub(crate) struct SearchWrites {
     /// (a row written twice is here twice; sorted and deduplicated when listed:
     /// pushing is a tenth of a `BTreeSet` insert's instructions).
     stale: Vec<i64>,
+    /// The first name id a batch of new nodes took while `names` held none as
+    /// large (format 12): every node row from it on was written by this
+    /// transaction (and is in `stale`) until the marks are written.
+    fresh: Option<i64>,
     recorded: HashSet<String>,
     rows: BTreeMap<i64, RowChange>,
     /// Terms this transaction met first, for `search_terms` and its trigrams.
@@ -266,6 +297,13 @@ impl SearchWrites {
     pub(crate) fn mark(&mut self, id: i64) {
         self.stale.push(id);
     }
+
+    /// Notes that a batch of new nodes takes name ids from `first` on, and that
+    /// `names` held no id as large before it: every node row from the first such
+    /// id on is one this transaction writes (marked with [`SearchWrites::mark`]).
+    pub(crate) fn note_fresh(&mut self, first: i64) {
+        self.fresh.get_or_insert(first);
+    }
 }
 
 /// What a commit did about the nodes waiting to be indexed ([`after_writes`]).
@@ -281,8 +319,17 @@ pub(crate) enum Backlog {
     Long,
 }
 
-/// Lists the transaction's written nodes in `search_stale`; how many were not listed yet.
+/// Lists the transaction's written nodes as waiting to be indexed; how many were
+/// not waiting yet (those `search_stale_from` covered already are not counted
+/// unless the transaction created them: a commit then never takes a load it did
+/// not write for a batch of its own to index).
+///
+/// A transaction that created [`STALE_BATCH`] nodes or more under fresh ids
+/// ([`SearchWrites::note_fresh`]) records the first of them in
+/// `search_stale_from` (or keeps a smaller id there); the nodes below the row's
+/// id go to `search_stale` one row each.
 fn write_marks(conn: &Connection, ctx: &Ctx, writes: &mut SearchWrites) -> Result<usize> {
+    let fresh = writes.fresh.take();
     if writes.stale.is_empty() {
         return Ok(0);
     }
@@ -290,10 +337,25 @@ fn write_marks(conn: &Connection, ctx: &Ctx, writes: &mut SearchWrites) -> Resul
     let mut ids = std::mem::take(&mut writes.stale);
     ids.sort_unstable();
     ids.dedup();
+    let mut from = stale_from(conn, ctx)?;
     let mut added = 0;
+    if let Some(first) = fresh {
+        let created = ids.len() - ids.partition_point(|id| *id < first);
+        if created >= STALE_BATCH && from.is_none_or(|f| first < f) {
+            set_stale_from(conn, ctx, first)?;
+            from = Some(first);
+        }
+        if from.is_some_and(|f| f <= first) {
+            added += created;
+        }
+    }
+    let listed = match from {
+        Some(f) => &ids[..ids.partition_point(|id| *id < f)],
+        None => &ids[..],
+    };
     // A load's ids go MARKS_PER_STATEMENT to a statement (a tenth of a load's
     // time went to one statement per id).
-    let mut chunks = ids.chunks_exact(MARKS_PER_STATEMENT);
+    let mut chunks = listed.chunks_exact(MARKS_PER_STATEMENT);
     if chunks.len() > 0 {
         let mut stmt = conn.prepare_cached(marks_sql()).ctx(ctx, doing)?;
         for chunk in &mut chunks {
@@ -309,6 +371,28 @@ fn write_marks(conn: &Connection, ctx: &Ctx, writes: &mut SearchWrites) -> Resul
     Ok(added)
 }
 
+/// The id from which every node row waits to be indexed (`search_stale_from`), if any.
+fn stale_from(conn: &Connection, ctx: &Ctx) -> Result<Option<i64>> {
+    conn.prepare_cached("SELECT first FROM search_stale_from WHERE id = 1")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)).optional())
+        .ctx(ctx, || "reading table search_stale_from".into())
+}
+
+/// Records that every node row from `first` on waits to be indexed, and drops
+/// the rows of `search_stale` that this covers (none but after a deletion took
+/// the largest ids back).
+fn set_stale_from(conn: &Connection, ctx: &Ctx, first: i64) -> Result<()> {
+    let doing = || "recording waiting nodes in table search_stale_from".to_owned();
+    conn.prepare_cached("INSERT OR REPLACE INTO search_stale_from(id, first) VALUES (1, ?1)")
+        .and_then(|mut s| s.execute([first]))
+        .and_then(|_| {
+            conn.prepare_cached("DELETE FROM search_stale WHERE id >= ?1")?
+                .execute([first])
+        })
+        .ctx(ctx, doing)
+        .map(drop)
+}
+
 /// Ids listed by one statement of [`write_marks`].
 const MARKS_PER_STATEMENT: usize = 128;
 
@@ -321,12 +405,25 @@ fn marks_sql() -> &'static str {
     })
 }
 
-/// Whether `search_stale` holds at least `n` rows (reads at most `n` of them).
+/// Whether at least `n` nodes (`n` ≤ [`STALE_BATCH`] and a little more) wait to
+/// be indexed: the rows of `search_stale` (reads at most `n`), or a row of
+/// `search_stale_from`, which counts as a long list without reading the nodes
+/// it covers (the commit that wrote it covered [`STALE_BATCH`] new nodes or
+/// more; should deletions have taken most of them since, a catch-up comes a
+/// little early, which costs only its own short work).
 fn stale_at_least(conn: &Connection, ctx: &Ctx, n: usize) -> Result<bool> {
+    let doing = || "counting the rows of table search_stale".to_owned();
+    if conn
+        .prepare_cached("SELECT 1 FROM search_stale_from")
+        .and_then(|mut s| s.exists([]))
+        .ctx(ctx, doing)?
+    {
+        return Ok(true);
+    }
     let offset = i64::try_from(n.saturating_sub(1)).unwrap_or(i64::MAX);
     conn.prepare_cached("SELECT 1 FROM search_stale LIMIT 1 OFFSET ?1")
         .and_then(|mut s| s.exists([offset]))
-        .ctx(ctx, || "counting the rows of table search_stale".into())
+        .ctx(ctx, doing)
 }
 
 /// Whether a handle should bring a long list up to date before it searches:
@@ -378,8 +475,9 @@ pub(crate) fn after_writes(
     Ok(Backlog::Long)
 }
 
-/// Brings the search entries of every node listed in `search_stale` up to date
-/// (in the caller's write transaction) and empties the list. Also lists the
+/// Brings the search entries of every waiting node (listed in `search_stale`, or
+/// covered by `search_stale_from`) up to date (in the caller's write transaction)
+/// and empties both. Also lists the
 /// transaction's own written nodes first. The rows go to FTS5 together (`flush`).
 pub(crate) fn catch_up(conn: &Connection, ctx: &Ctx, writes: &mut SearchWrites) -> Result<()> {
     write_marks(conn, ctx, writes)?;
@@ -393,7 +491,11 @@ pub(crate) fn catch_up(conn: &Connection, ctx: &Ctx, writes: &mut SearchWrites) 
     );
     loop {
         let ids: Vec<i64> = conn
-            .prepare_cached("SELECT id FROM search_stale WHERE id > ?1 ORDER BY id LIMIT ?2")
+            .prepare_cached(
+                "SELECT id FROM search_stale WHERE id > ?1 UNION SELECT id FROM nodes \
+                 WHERE id > ?1 AND id >= (SELECT first FROM search_stale_from WHERE id = 1) \
+                 ORDER BY id LIMIT ?2",
+            )
             .and_then(|mut s| {
                 s.query_map(params![after, PAGE], |r| r.get(0))?
                     .collect::<rusqlite::Result<Vec<i64>>>()
@@ -421,6 +523,10 @@ pub(crate) fn catch_up(conn: &Connection, ctx: &Ctx, writes: &mut SearchWrites) 
     }
     conn.prepare_cached("DELETE FROM search_stale")
         .and_then(|mut s| s.execute([]))
+        .and_then(|_| {
+            conn.prepare_cached("DELETE FROM search_stale_from")?
+                .execute([])
+        })
         .ctx(ctx, doing)?;
     apply(conn, ctx, delta)?;
     writes.flush(conn, ctx)
@@ -433,14 +539,20 @@ pub(crate) fn catch_up(conn: &Connection, ctx: &Ctx, writes: &mut SearchWrites) 
 pub(crate) struct Stale {
     /// The listed rows (whether or not a node still has them).
     ids: HashSet<i64>,
+    /// From format 12: every node row from this id on waits too (`search_stale_from`).
+    from: Option<i64>,
+    /// How many nodes `from` covers.
+    covered: usize,
 }
 
 impl Stale {
-    /// The listed rows of the reading transaction's snapshot (none before format 8).
+    /// The waiting rows of the reading transaction's snapshot (none before format 8).
     pub(crate) fn read(q: &Q<'_>, version: i64) -> Result<Self> {
         if !defers_indexing(version) {
             return Ok(Self {
                 ids: HashSet::new(),
+                from: None,
+                covered: 0,
             });
         }
         let doing = || "reading table search_stale".to_owned();
@@ -450,22 +562,40 @@ impl Stale {
             })?
             .into_iter()
             .collect();
-        Ok(Self { ids })
+        let (mut from, mut covered) = (None, 0);
+        if has_stale_from(version) {
+            let doing = || "reading table search_stale_from".to_owned();
+            if let Some((first, count)) = q.one(
+                "SELECT f.first, (SELECT count(*) FROM nodes n WHERE n.id >= f.first) \
+                 FROM search_stale_from f WHERE f.id = 1",
+                [],
+                doing,
+                |r| {
+                    let first: i64 = r.get(0).ctx(q.ctx, doing)?;
+                    let count: i64 = r.get(1).ctx(q.ctx, doing)?;
+                    Ok((first, count))
+                },
+            )? {
+                from = Some(first);
+                covered = usize::try_from(count).unwrap_or(usize::MAX);
+            }
+        }
+        Ok(Self { ids, from, covered })
     }
 
-    /// How many rows are listed.
+    /// How many rows are listed, and nodes covered.
     pub(crate) fn len(&self) -> usize {
-        self.ids.len()
+        self.ids.len().saturating_add(self.covered)
     }
 
-    /// Whether no row is listed.
+    /// Whether no row is listed and no node covered.
     fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.len() == 0
     }
 
     /// Whether row `id`'s entry in the index is out of date (to be ignored).
     fn holds(&self, id: i64) -> bool {
-        self.ids.contains(&id)
+        self.from.is_some_and(|first| id >= first) || self.ids.contains(&id)
     }
 
     /// Calls `each` with every listed node that exists, its row id and its tokens.
@@ -477,18 +607,18 @@ impl Stale {
         if self.is_empty() {
             return Ok(());
         }
-        let doing = || "reading the nodes listed in table search_stale".to_owned();
-        let sql = format!(
-            "SELECT {NODE_COLUMNS} FROM search_stale s CROSS JOIN nodes n ON n.id = s.id \
-             JOIN names k ON k.id = n.id"
-        );
-        let mut stmt = q.conn.prepare_cached(&sql).ctx(q.ctx, doing)?;
-        let mut rows = stmt.query([]).ctx(q.ctx, doing)?;
-        while let Some(row) = rows.next().ctx(q.ctx, doing)? {
-            let id: i64 = row.get(0).ctx(q.ctx, doing)?;
-            let node = node_from_row(row, q.ctx)?;
-            let doc = DocTokens::of(&node);
-            each(id, &node, &doc)?;
+        if !self.ids.is_empty() {
+            let sql = format!(
+                "SELECT {NODE_COLUMNS} FROM search_stale s CROSS JOIN nodes n ON n.id = s.id \
+                 JOIN names k ON k.id = n.id"
+            );
+            each_node(q, &sql, [], &mut each)?;
+        }
+        if let Some(first) = self.from {
+            let sql = format!(
+                "SELECT {NODE_COLUMNS} FROM nodes n JOIN names k ON k.id = n.id WHERE n.id >= ?1"
+            );
+            each_node(q, &sql, [first], &mut each)?;
         }
         Ok(())
     }
@@ -519,6 +649,28 @@ impl Stale {
                 },
             )?
             .unwrap_or_default();
+        let mut old = old;
+        if let Some(first) = self.from {
+            let covered: [i64; 5] = q
+                .one(
+                    "SELECT count(*), coalesce(sum(name_len), 0), coalesce(sum(type_len), 0), \
+                     coalesce(sum(obs_len), 0), coalesce(sum(attr_len), 0) \
+                     FROM search_docs WHERE id >= ?1",
+                    [first],
+                    doing,
+                    |r| {
+                        let mut v = [0i64; 5];
+                        for (i, x) in v.iter_mut().enumerate() {
+                            *x = r.get(i).ctx(q.ctx, doing)?;
+                        }
+                        Ok(v)
+                    },
+                )?
+                .unwrap_or_default();
+            for (o, c) in old.iter_mut().zip(covered) {
+                *o = o.saturating_add(c);
+            }
+        }
         let fix = |total: u64, old: i64, new: u64| -> Result<u64> {
             total
                 .checked_sub(u64::try_from(old).unwrap_or(u64::MAX))
@@ -539,6 +691,26 @@ impl Stale {
         }
         Ok(out)
     }
+}
+
+/// Calls `each` with every node `sql` reads (its columns [`NODE_COLUMNS`]), its
+/// row id and its tokens.
+fn each_node(
+    q: &Q<'_>,
+    sql: &str,
+    params: impl rusqlite::Params,
+    each: &mut impl FnMut(i64, &Node, &DocTokens) -> Result<()>,
+) -> Result<()> {
+    let doing = || "reading the nodes waiting to be indexed".to_owned();
+    let mut stmt = q.conn.prepare_cached(sql).ctx(q.ctx, doing)?;
+    let mut rows = stmt.query(params).ctx(q.ctx, doing)?;
+    while let Some(row) = rows.next().ctx(q.ctx, doing)? {
+        let id: i64 = row.get(0).ctx(q.ctx, doing)?;
+        let node = node_from_row(row, q.ctx)?;
+        let doc = DocTokens::of(&node);
+        each(id, &node, &doc)?;
+    }
+    Ok(())
 }
 
 /// Records terms that may be new to the store (each once): in
@@ -780,7 +952,7 @@ pub(crate) fn optimize(conn: &Connection, ctx: &Ctx) -> Result<()> {
     .ctx(ctx, || {
         "moving the terms of table search_terms_pending to table search_terms".into()
     })?;
-    if problems(conn, ctx, STALE_SINCE)?.is_empty() {
+    if problems(conn, ctx, STALE_FROM_SINCE)?.is_empty() {
         conn.execute_batch(
             "DELETE FROM search_terms WHERE NOT EXISTS \
              (SELECT 1 FROM search_vocab v WHERE v.term = search_terms.term); \
@@ -1149,8 +1321,9 @@ pub(crate) fn infix(q: &Q<'_>, fragment: &str, version: i64, stale: &Stale) -> R
 /// Problems with the search index: rows it lacks or has too many of, figures
 /// that do not add up, lengths and types that differ from the nodes'.
 ///
-/// The nodes listed in `search_stale` (format 8 and later) are not yet expected
-/// to have an entry, or one that matches their content.
+/// The nodes listed in `search_stale` (format 8 and later), or covered by
+/// `search_stale_from` (format 12), are not yet expected to have an entry, or one
+/// that matches their content; no listed row may be covered too.
 ///
 /// `version`: the file's format version.
 pub(crate) fn problems(
@@ -1159,7 +1332,10 @@ pub(crate) fn problems(
     version: i64,
 ) -> Result<Vec<(String, String)>> {
     let pending = has_pending_terms(version);
-    let listed_stale = if version >= STALE_SINCE {
+    let listed_stale = if has_stale_from(version) {
+        " AND NOT EXISTS (SELECT 1 FROM search_stale s WHERE s.id = n.id) \
+         AND NOT EXISTS (SELECT 1 FROM search_stale_from f WHERE n.id >= f.first)"
+    } else if version >= STALE_SINCE {
         " AND NOT EXISTS (SELECT 1 FROM search_stale s WHERE s.id = n.id)"
     } else {
         ""
@@ -1177,6 +1353,15 @@ pub(crate) fn problems(
          FROM nodes n JOIN names k ON k.id = n.id
          WHERE NOT EXISTS (SELECT 1 FROM search_docs d WHERE d.id = n.id){listed_stale} LIMIT 100"
     ))?);
+    if has_stale_from(version) {
+        // A node both listed and covered would be counted twice by a search's figures.
+        out.extend(listed(
+            "SELECT 'table search_stale, row ' || s.id,
+                    'is also covered by table search_stale_from (every node from row '
+                    || f.first || ' on waits to be indexed)'
+             FROM search_stale s JOIN search_stale_from f ON s.id >= f.first LIMIT 100",
+        )?);
+    }
     out.extend(listed(
         "SELECT 'table search_docs, row ' || d.id, 'indexes a node that does not exist'
          FROM search_docs d WHERE NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = d.id) LIMIT 100",
@@ -1275,4 +1460,9 @@ pub(crate) fn has_pending_terms(version: i64) -> bool {
 /// Whether a file of this format version indexes written nodes later (table `search_stale`).
 pub(crate) fn defers_indexing(version: i64) -> bool {
     version >= STALE_SINCE
+}
+
+/// Whether a file of this format version has table `search_stale_from`.
+pub(crate) fn has_stale_from(version: i64) -> bool {
+    version >= STALE_FROM_SINCE
 }

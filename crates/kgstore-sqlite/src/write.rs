@@ -76,21 +76,22 @@ fn sql(s: S) -> &'static str {
 /// Rows per multi-row `INSERT` of a batch.
 const BATCH: usize = 32;
 
-/// `INSERT INTO names(id, name) VALUES (?1, ?2), …` for a whole batch, under ids
-/// the writer chose ([`W::free_name_ids`]); a row whose name (or id) is taken is
-/// left out. Without `RETURNING` (which kept each new row in a temporary table
-/// and stepped the statement once per row to hand it back), the statement's
-/// count of changes tells whether every row went in.
-/// `?1` is the first id, the others follow it (`?1 + 1`, … computed by SQLite,
-/// cheaper than binding each), then the names.
+/// `INSERT OR IGNORE INTO names(name) VALUES (?1), (?2), …` for a whole batch; a
+/// row whose name is taken is left out. SQLite gives each new row the largest
+/// row id plus one, so when every row went in (the statement's count of changes
+/// says so; no `RETURNING`, which kept each new row in a temporary table and
+/// stepped the statement once per row to hand it back) they hold the ids
+/// [`W::free_name_ids`] found, in the batch's order. Without an id of its own
+/// and with `OR IGNORE` (the names are never NULL), no row can make the
+/// statement fail part way, so SQLite keeps no statement journal for it: with
+/// ids given (`?1 + k`) it copied every page of `names` and of its index by
+/// name that the statement changed (session 11, `docs/benchmarks.md`).
 fn insert_names_sql() -> &'static str {
     static SQL: OnceLock<String> = OnceLock::new();
     SQL.get_or_init(|| {
-        let rows: Vec<String> = (0..BATCH)
-            .map(|k| format!("(?1 + {k}, ?{})", k + 2))
-            .collect();
+        let rows: Vec<String> = (0..BATCH).map(|k| format!("(?{})", k + 1)).collect();
         format!(
-            "INSERT INTO names(id, name) VALUES {} ON CONFLICT DO NOTHING",
+            "INSERT OR IGNORE INTO names(name) VALUES {}",
             rows.join(", ")
         )
     })
@@ -99,15 +100,29 @@ fn insert_names_sql() -> &'static str {
 /// Columns of `nodes` bound per row of [`insert_nodes_sql`] (all but the id).
 const NODE_VALUES: usize = 11;
 
+/// The cells of [`insert_nodes_sql`]'s rows (counted from `node_type`, 0) that
+/// hold a list: observations, tags, dependencies.
+const LIST_CELLS: [usize; 3] = [7, 9, 10];
+
 /// `INSERT INTO nodes … VALUES (…), …` for a whole batch under consecutive ids:
-/// `?1` is the first id, the others follow it, then each row's other columns.
+/// `?1` is the first id, the others follow it, then each row's other columns. A
+/// list cell is `coalesce(?n, '[]')`: an empty list (most nodes' observations,
+/// tags and dependencies) is bound as NULL, which copies nothing, where its text
+/// `[]` was made and then copied by SQLite for every node.
 fn insert_nodes_sql() -> &'static str {
     static SQL: OnceLock<String> = OnceLock::new();
     SQL.get_or_init(|| {
         let rows: Vec<String> = (0..BATCH)
             .map(|k| {
                 let cells: Vec<String> = (0..NODE_VALUES)
-                    .map(|c| format!("?{}", 2 + k * NODE_VALUES + c))
+                    .map(|c| {
+                        let n = 2 + k * NODE_VALUES + c;
+                        if LIST_CELLS.contains(&c) {
+                            format!("coalesce(?{n}, '[]')")
+                        } else {
+                            format!("?{n}")
+                        }
+                    })
                     .collect();
                 format!("(?1 + {k}, {})", cells.join(", "))
             })
@@ -498,9 +513,14 @@ impl<'a> W<'a> {
                 chunk.iter().try_for_each(|node| self.put_one(node))?;
                 continue;
             };
-            if self.insert_names(chunk, first)? == BATCH {
+            // Every id from `first` on is taken by this transaction's writes
+            // (`search::STALE_FROM_DDL`).
+            self.search.note_fresh(first);
+            if self.insert_names(chunk)? == BATCH {
                 self.insert_nodes(chunk, first)?;
             } else {
+                // A name left out moved the later new names one id down: each
+                // name is looked up, and only one at its place's id is known new.
                 for (id, node) in (first..).zip(chunk) {
                     if self.name_id(&node.name)? == Some(id) {
                         // Named by this batch's insert: a new node.
@@ -558,13 +578,13 @@ impl<'a> W<'a> {
             .filter(|first| *first > 0))
     }
 
-    /// Adds the names of a batch under ids `first`, `first + 1`, … in the batch's
-    /// order, leaving out those already in `names`; how many went in.
-    fn insert_names(&mut self, chunk: &[Node], first: i64) -> Result<usize> {
+    /// Adds the names of a batch, leaving out those already in `names`; how many
+    /// went in. When all did, they hold the ids [`W::free_name_ids`] gave,
+    /// `first`, `first + 1`, … in the batch's order (SQLite's next row id is the
+    /// largest plus one); otherwise the caller looks each name up.
+    fn insert_names(&mut self, chunk: &[Node]) -> Result<usize> {
         let doing = || format!("recording {BATCH} names in table names");
-        let mut values: Vec<&dyn ToSql> = Vec::with_capacity(BATCH + 1);
-        values.push(&first);
-        values.extend(chunk.iter().map(|node| &node.name as &dyn ToSql));
+        let values = chunk.iter().map(|node| &node.name as &dyn ToSql);
         let ctx = self.ctx;
         self.stmt(S::InsertNames)?
             .execute(params_from_iter(values))
@@ -580,8 +600,21 @@ impl<'a> W<'a> {
             created: i64,
             updated: i64,
             version: i64,
-            json: [String; 4],
+            attributes: String,
+            /// Observations, tags, dependencies: `None` when empty.
+            lists: [Option<String>; 3],
             node: &'n Node,
+        }
+        // An empty list is bound as NULL (see `insert_nodes_sql`).
+        fn list<T: serde::Serialize>(
+            list: &[T],
+            subject: impl FnOnce() -> String,
+        ) -> Result<Option<String>> {
+            if list.is_empty() {
+                Ok(None)
+            } else {
+                list_to_json(list, subject).map(Some)
+            }
         }
         let mut rows = Vec::with_capacity(BATCH);
         for (id, node) in (first..).zip(chunk) {
@@ -592,11 +625,11 @@ impl<'a> W<'a> {
                 created: meta.created_at.as_micros(),
                 updated: meta.updated_at.as_micros(),
                 version: version_to_sql(meta.version, subject)?,
-                json: [
-                    list_to_json(&node.observations, subject)?,
-                    to_json(&node.attributes, subject)?,
-                    list_to_json(&meta.tags, subject)?,
-                    list_to_json(&node.dependencies, subject)?,
+                attributes: to_json(&node.attributes, subject)?,
+                lists: [
+                    list(&node.observations, subject)?,
+                    list(&meta.tags, subject)?,
+                    list(&node.dependencies, subject)?,
                 ],
                 node,
             });
@@ -613,10 +646,10 @@ impl<'a> W<'a> {
                 &row.created,
                 &row.updated,
                 &row.version,
-                &row.json[0],
-                &row.json[1],
-                &row.json[2],
-                &row.json[3],
+                &row.lists[0],
+                &row.attributes,
+                &row.lists[1],
+                &row.lists[2],
             ]);
         }
         let ctx = self.ctx;

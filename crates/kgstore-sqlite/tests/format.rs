@@ -15,7 +15,8 @@ use kgstore_core::{
 use kgstore_sqlite::SqliteBackend;
 use kgstore_sqlite::schema::{
     APPLICATION_ID, COMPACT_EDGES_SINCE, EVENTS_SINCE, FORMAT_VERSION, NAMED_EDGES_SINCE,
-    NARROW_EVENTS_SINCE, PENDING_TERMS_SINCE, STALE_SEARCH_SINCE, TYPE_COUNTS_SINCE,
+    NARROW_EVENTS_SINCE, PENDING_TERMS_SINCE, STALE_FROM_SINCE, STALE_SEARCH_SINCE,
+    TYPE_COUNTS_SINCE,
 };
 use serde_json::json;
 
@@ -459,7 +460,7 @@ fn the_format_9_fixture_still_opens() {
     assert!(s.check().unwrap().is_ok());
 }
 
-/// Format 10 (current): the same content, the nodes counted by type in
+/// Format 10: the same content, the nodes counted by type in
 /// `node_type_counts` and no index of nodes by type.
 #[test]
 fn the_format_10_fixture_still_opens() {
@@ -528,6 +529,78 @@ fn format_10_counts_the_nodes_of_an_older_file_by_type() {
             .any(|p| p.to_string().contains("node_type_counts")),
         "{report:?}"
     );
+}
+
+/// Format 12 (current): the same content, its first node listed in
+/// `search_stale` and the other two covered by `search_stale_from` (as a load's
+/// nodes are): searched from their rows, read-only too, and indexed when a
+/// writable handle brings the index up to date.
+#[test]
+fn the_format_12_fixture_still_opens() {
+    assert_eq!(stale_marks(&fixture(STALE_FROM_SINCE)), (1, Some(2)));
+    assert_eq!(indexed_nodes(&fixture(STALE_FROM_SINCE)), 0);
+    check_event_store_fixture(STALE_FROM_SINCE);
+    let (_dir, path) = copy_of(STALE_FROM_SINCE);
+    let s = open_store(&path, false);
+    s.optimize().unwrap();
+    assert_eq!(indexed_nodes(&path), 3);
+    assert_eq!(stale_marks(&path), (0, None));
+    check_search(&s);
+    assert!(s.check().unwrap().is_ok());
+}
+
+/// Migrating format 10 to 12 adds an empty `search_stale_from` and keeps the
+/// listed nodes; a load after it lists its nodes with one row, and a search
+/// and `check` read both; a read-only open of the older file reads its list.
+#[test]
+fn format_12_adds_the_load_marker_to_an_older_file() {
+    let (_dir, path) = copy_of(TYPE_COUNTS_SINCE);
+    let listed = stale_marks(&path).0;
+    let s = open_store(&path, true);
+    check_search(&s);
+    assert!(s.check().unwrap().is_ok());
+    drop(s);
+    let s = open_store(&path, false);
+    assert_eq!(user_version(&path), FORMAT_VERSION);
+    assert_eq!(stale_marks(&path), (listed, None));
+    s.create_nodes((0..300).map(|i| {
+        Node::new(format!("loaded{i}"), "crate")
+            .unwrap()
+            .with_observation(format!("loaded serialization {i}"))
+    }))
+    .unwrap();
+    let (rows, from) = stale_marks(&path);
+    assert_eq!(rows, listed);
+    let first: i64 = raw(&path)
+        .query_row("SELECT id FROM names WHERE name = 'loaded0'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(from, Some(first));
+    let hits = s
+        .search(&SearchQuery::new("serialization").limit(400))
+        .unwrap();
+    assert_eq!(hits.items.len(), 301);
+    assert!(s.check().unwrap().is_ok());
+    s.optimize().unwrap();
+    assert_eq!(stale_marks(&path), (0, None));
+    assert_eq!(
+        s.search(&SearchQuery::new("serialization").limit(400))
+            .unwrap(),
+        hits
+    );
+}
+
+/// The rows of `search_stale` and the id of `search_stale_from`'s row, if any.
+fn stale_marks(path: &Path) -> (i64, Option<i64>) {
+    let conn = raw(path);
+    let rows = conn
+        .query_row("SELECT count(*) FROM search_stale", [], |r| r.get(0))
+        .unwrap();
+    let from = conn
+        .query_row("SELECT first FROM search_stale_from", [], |r| r.get(0))
+        .ok();
+    (rows, from)
 }
 
 /// The rows of `node_type_counts`, in type order.
@@ -755,6 +828,15 @@ fn write_fixture(fixture: &Path) {
     c.ack(&d[0]).unwrap();
     c.nack(&d[1], &Nack::Park, "kept for the fixture").unwrap();
     drop((c, s));
+    // Format 12: the last two nodes wait under `search_stale_from`, as a load's
+    // nodes do (a load needs 256 nodes; these are the rows its commit writes).
+    raw(fixture)
+        .execute_batch(
+            "INSERT INTO search_stale_from(id, first)
+               SELECT 1, id FROM names WHERE name = 'serde_json';
+             DELETE FROM search_stale WHERE id >= (SELECT first FROM search_stale_from);",
+        )
+        .unwrap();
     // Fold the log into the file so the fixture is one self-contained file.
     raw(fixture)
         .execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE; VACUUM;")

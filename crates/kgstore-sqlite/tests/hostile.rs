@@ -186,6 +186,7 @@ fn hostile_values_round_trip_everywhere_and_survive_reopening() {
     // 6 of the graph; 2 of the documents; search_docs, search_totals, search_terms,
     // the FTS5 table with its four shadow tables, the fts5vocab table, and the
     // trigram FTS5 table over search_terms with its three (it keeps no column sizes),
-    // search_terms_pending, search_stale; 2 of the event store; node_type_counts.
-    assert_eq!(tables, 26);
+    // search_terms_pending, search_stale, search_stale_from; 2 of the event store;
+    // node_type_counts.
+    assert_eq!(tables, 27);
 }

@@ -23,7 +23,7 @@ fn names(s: &impl GraphRead, query: &str) -> Vec<String> {
 fn index_now(s: &kgstore_core::Store, path: &std::path::Path) {
     s.write(|tx| tx.search(&SearchQuery::new("a")).map(|_| ()))
         .unwrap();
-    assert_eq!(count(path, "SELECT count(*) FROM search_stale"), 0);
+    assert_eq!(listed(path), 0);
 }
 
 fn count(path: &std::path::Path, sql: &str) -> i64 {
@@ -282,8 +282,167 @@ fn a_hit_whose_figures_are_gone_is_corruption_and_optimize_rebuilds_them() {
     assert_eq!(names(&s, "walrus").len(), 3);
 }
 
+/// The nodes waiting to be indexed: the rows of `search_stale` and the nodes
+/// `search_stale_from` covers (format 12).
 fn listed(path: &std::path::Path) -> i64 {
-    count(path, "SELECT count(*) FROM search_stale")
+    count(path, LISTED)
+}
+
+const LISTED: &str = "SELECT (SELECT count(*) FROM search_stale) + (SELECT count(*) FROM nodes \
+     WHERE id >= (SELECT first FROM search_stale_from))";
+
+/// `search_stale_from`'s id (format 12) and the rows of `search_stale`.
+fn marks(path: &std::path::Path) -> (Option<i64>, i64) {
+    let conn = raw(path);
+    let from = conn
+        .query_row("SELECT first FROM search_stale_from", [], |r| r.get(0))
+        .ok();
+    let rows = conn
+        .query_row("SELECT count(*) FROM search_stale", [], |r| r.get(0))
+        .unwrap();
+    (from, rows)
+}
+
+fn name_id(path: &std::path::Path, name: &str) -> i64 {
+    raw(path)
+        .query_row("SELECT id FROM names WHERE name = ?1", [name], |r| r.get(0))
+        .unwrap()
+}
+
+/// Format 12: a load's new nodes wait to be indexed under one row of
+/// `search_stale_from` (the first of their ids); nodes below it, updated by the
+/// load or written later, are listed one row each; later writes of nodes at or
+/// above it list nothing; searches, `check` and the catch-up read both.
+#[test]
+fn a_load_lists_its_new_nodes_with_one_row() {
+    let (_dir, path) = temp_db();
+    let s = store(&path);
+    // Indexed small writes first, so that the store holds nodes below the load's.
+    for i in 0..256 {
+        s.create_node(numbered(i)).unwrap();
+    }
+    assert_eq!((listed(&path), indexed(&path)), (0, 256));
+    // A load, and two of the older nodes updated in its transaction.
+    s.write(|tx| {
+        tx.create_nodes((256..1_256).map(numbered))?;
+        for name in ["n00003", "n00007"] {
+            tx.update_node(
+                Node::new(name, "thing")?.with_observation("changed with the load"),
+                None,
+            )?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let first = name_id(&path, "n00256");
+    assert_eq!(marks(&path), (Some(first), 2), "one row for 1,000 nodes");
+    assert_eq!(listed(&path), 1_002);
+    // Later writes: a new node and an update of a loaded one list nothing more;
+    // an update of an older one lists it.
+    s.create_node(numbered(1_256)).unwrap();
+    s.update_node(
+        Node::new("n00500", "thing")
+            .unwrap()
+            .with_observation("rewritten"),
+        None,
+    )
+    .unwrap();
+    s.update_node(
+        Node::new("n00010", "thing")
+            .unwrap()
+            .with_observation("rewritten"),
+        None,
+    )
+    .unwrap();
+    assert_eq!(marks(&path), (Some(first), 3));
+    // A deleted loaded node is neither searched nor counted.
+    s.delete_node("n00600", kgstore_core::OnDependents::Refuse)
+        .unwrap();
+    assert_eq!(listed(&path), 1_003);
+    let ro =
+        kgstore_core::Store::new(SqliteBackend::open(&path, options().read_only(true)).unwrap());
+    for q in [
+        "changed",
+        "rewritten",
+        "word600",
+        "word1256 shared",
+        "ord12",
+    ] {
+        check_against_reference(&ro, &SearchQuery::new(q).limit(40));
+    }
+    assert!(names(&ro, "word3").iter().all(|n| n != "n00003"));
+    assert!(names(&ro, "changed").contains(&"n00003".to_owned()));
+    assert!(ro.check().unwrap().is_ok());
+    drop(ro);
+    // A second load keeps the smaller id.
+    s.create_nodes((2_000..2_300).map(numbered)).unwrap();
+    assert_eq!(marks(&path), (Some(first), 3));
+    assert_eq!(listed(&path), 1_303);
+    check_against_reference(&s, &SearchQuery::new("shared word2100").limit(40));
+    index_now(&s, &path);
+    assert_eq!(marks(&path), (None, 0));
+    assert_eq!(indexed(&path), 1_556);
+    for q in [
+        "changed",
+        "rewritten",
+        "word600",
+        "word2299 shared",
+        "ord12",
+    ] {
+        check_against_reference(&s, &SearchQuery::new(q).limit(40));
+    }
+    assert!(s.check().unwrap().is_ok());
+}
+
+/// A load whose transaction rolls back leaves nothing waiting; one that commits
+/// after a catch-up inside it records only what it wrote after.
+#[test]
+fn a_rolled_back_load_leaves_no_marks() {
+    let (_dir, path) = temp_db();
+    let s = store(&path);
+    let err = s
+        .write(|tx| {
+            tx.create_nodes((0..500).map(numbered))?;
+            Err::<(), _>(kgstore_core::Error::backend(
+                "test",
+                "rolled back".to_owned(),
+            ))
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("rolled back"), "{err}");
+    assert_eq!(marks(&path), (None, 0));
+    s.write(|tx| {
+        tx.create_nodes((0..300).map(numbered))?;
+        tx.search(&SearchQuery::new("shared"))?;
+        tx.create_nodes((300..600).map(numbered))?;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(marks(&path), (Some(name_id(&path, "n00300")), 0));
+    assert_eq!((listed(&path), indexed(&path)), (300, 300));
+    check_against_reference(&s, &SearchQuery::new("shared word450").limit(40));
+    assert!(s.check().unwrap().is_ok());
+}
+
+/// `check` finds a node listed in `search_stale` that `search_stale_from` covers
+/// too (a search would count it twice in the corpus figures).
+#[test]
+fn check_finds_a_node_both_listed_and_covered() {
+    let (_dir, path) = temp_db();
+    let s = store(&path);
+    s.create_nodes((0..300).map(numbered)).unwrap();
+    assert!(s.check().unwrap().is_ok());
+    let id = name_id(&path, "n00100");
+    raw(&path)
+        .execute("INSERT INTO search_stale(id) VALUES (?1)", [id])
+        .unwrap();
+    let report = s.check().unwrap();
+    assert!(
+        report.problems.iter().any(|p| p
+            .to_string()
+            .contains("also covered by table search_stale_from")),
+        "{report:?}"
+    );
 }
 
 fn catch_ups(s: &kgstore_core::Store) -> u64 {
@@ -435,4 +594,34 @@ fn small_writes_after_a_catch_up_elsewhere_are_indexed_in_batches_again() {
     );
     check_against_reference(&a, &SearchQuery::new("shared word1200").limit(40));
     assert!(a.check().unwrap().is_ok());
+}
+
+/// A batch of `create_nodes` holding a name already in `names` (named by a
+/// dependency earlier in the transaction) goes in row by row: the names after it
+/// took ids one lower than their places. Every node is stored under its own
+/// name with its own content, the load still waits under one row, and the node
+/// named before the batch is listed on its own.
+#[test]
+fn a_batch_with_a_name_taken_before_stores_every_node_under_its_own_id() {
+    let (_dir, path) = temp_db();
+    let s = store(&path);
+    s.write(|tx| {
+        tx.defer_checks();
+        tx.create_node(Node::new("a", "thing")?.with_dependency("n00010"))?;
+        tx.create_nodes((0..300).map(numbered))?;
+        Ok(())
+    })
+    .unwrap();
+    for i in [0, 9, 10, 11, 31, 32, 299] {
+        let node = s.get_node(&format!("n{i:05}")).unwrap();
+        assert_eq!(node.observations, [format!("word{i} shared")]);
+    }
+    assert_eq!(s.count_nodes().unwrap(), 301);
+    assert_eq!(s.resolve_dependencies("a").unwrap(), ["n00010".to_owned()]);
+    let (from, rows) = marks(&path);
+    assert!(from.is_some_and(|f| f > name_id(&path, "n00010")));
+    assert_eq!(rows, 2, "a and n00010, named before the load's ids");
+    assert_eq!(listed(&path), 301);
+    check_against_reference(&s, &SearchQuery::new("word10 shared").limit(40));
+    assert!(s.check().unwrap().is_ok());
 }
