@@ -31,9 +31,9 @@ pub const APPLICATION_ID: i64 = 0x4B47_5354;
 /// event log's digests as 32-byte blobs and no index on event types; 8, written
 /// nodes indexed for search later, in batches (`search_stale`); 9, edge rows
 /// carrying their ends' names (`to_name`, `from_name`); 10, the number of
-/// nodes of each type kept in `node_type_counts` instead of an index by type; 12, a
+/// nodes of each type kept in `node_type_counts` instead of an index by type; 11, a
 /// load's nodes waiting to be indexed for search listed by one row
-/// (`search_stale_from`; 11 is another branch's step, chained at landing). Opened
+/// (`search_stale_from`). Opened
 /// read-only, an older file is read as it is: it holds no documents before 2,
 /// searching reads every node before 3, its event log is empty before 4, and its
 /// edges are read through its own indexes before 5 (the same answers), all its
@@ -41,7 +41,7 @@ pub const APPLICATION_ID: i64 = 0x4B47_5354;
 /// (beside its index on event types) before 7, every node is indexed at its
 /// write before 8, its edges' names are looked up in `names` before 9, and its
 /// nodes are counted through their index by type before 10, and its waiting
-/// nodes are all listed in `search_stale` before 12.
+/// nodes are all listed in `search_stale` before 11.
 pub const FORMAT_VERSION: i64 = STALE_FROM_SINCE;
 
 /// The oldest format version this crate opens.

@@ -18,7 +18,7 @@
 //! have gathered, and then they move together ([`PENDING_TERMS_DDL`]). From
 //! format 8 a write only lists the node in `search_stale`, and the listed nodes
 //! are indexed in batches ([`STALE_DDL`]); searches read them from their rows
-//! meanwhile ([`Stale`]). From format 12 a load lists its new nodes with one row
+//! meanwhile ([`Stale`]). From format 11 a load lists its new nodes with one row
 //! of `search_stale_from` instead of one row each ([`STALE_FROM_DDL`]). Every table
 //! is written by the backend's own write path inside the store's transaction,
 //! so the index commits and rolls back with the data. No triggers: kgstore
@@ -96,9 +96,9 @@ pub(crate) const STALE_BATCH: usize = 256;
 
 /// The format version that lists a load's new nodes as waiting to be indexed
 /// with one row of `search_stale_from` ([`STALE_FROM_DDL`]).
-pub(crate) const STALE_FROM_SINCE: i64 = 12;
+pub(crate) const STALE_FROM_SINCE: i64 = 11;
 
-/// Format version 12: the nodes waiting to be indexed are those listed in
+/// Format version 11: the nodes waiting to be indexed are those listed in
 /// `search_stale` **and** every node whose row id is at least `first` of the one
 /// row of `search_stale_from`, when it has one.
 ///
@@ -178,7 +178,7 @@ pub(crate) struct SearchWrites {
     /// pushing is a tenth of a `BTreeSet` insert's instructions).
     stale: Vec<i64>,
     /// The first name id a batch of new nodes took while `names` held none as
-    /// large (format 12): every node row from it on was written by this
+    /// large (format 11): every node row from it on was written by this
     /// transaction (and is in `stale`) until the marks are written.
     fresh: Option<i64>,
     recorded: HashSet<String>,
@@ -539,7 +539,7 @@ pub(crate) fn catch_up(conn: &Connection, ctx: &Ctx, writes: &mut SearchWrites) 
 pub(crate) struct Stale {
     /// The listed rows (whether or not a node still has them).
     ids: HashSet<i64>,
-    /// From format 12: every node row from this id on waits too (`search_stale_from`).
+    /// From format 11: every node row from this id on waits too (`search_stale_from`).
     from: Option<i64>,
     /// How many nodes `from` covers.
     covered: usize,
@@ -1322,7 +1322,7 @@ pub(crate) fn infix(q: &Q<'_>, fragment: &str, version: i64, stale: &Stale) -> R
 /// that do not add up, lengths and types that differ from the nodes'.
 ///
 /// The nodes listed in `search_stale` (format 8 and later), or covered by
-/// `search_stale_from` (format 12), are not yet expected to have an entry, or one
+/// `search_stale_from` (format 11), are not yet expected to have an entry, or one
 /// that matches their content; no listed row may be covered too.
 ///
 /// `version`: the file's format version.

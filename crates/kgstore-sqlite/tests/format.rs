@@ -531,12 +531,12 @@ fn format_10_counts_the_nodes_of_an_older_file_by_type() {
     );
 }
 
-/// Format 12 (current): the same content, its first node listed in
+/// Format 11 (current): the same content, its first node listed in
 /// `search_stale` and the other two covered by `search_stale_from` (as a load's
 /// nodes are): searched from their rows, read-only too, and indexed when a
 /// writable handle brings the index up to date.
 #[test]
-fn the_format_12_fixture_still_opens() {
+fn the_format_11_fixture_still_opens() {
     assert_eq!(stale_marks(&fixture(STALE_FROM_SINCE)), (1, Some(2)));
     assert_eq!(indexed_nodes(&fixture(STALE_FROM_SINCE)), 0);
     check_event_store_fixture(STALE_FROM_SINCE);
@@ -549,11 +549,11 @@ fn the_format_12_fixture_still_opens() {
     assert!(s.check().unwrap().is_ok());
 }
 
-/// Migrating format 10 to 12 adds an empty `search_stale_from` and keeps the
+/// Migrating format 10 to 11 adds an empty `search_stale_from` and keeps the
 /// listed nodes; a load after it lists its nodes with one row, and a search
 /// and `check` read both; a read-only open of the older file reads its list.
 #[test]
-fn format_12_adds_the_load_marker_to_an_older_file() {
+fn format_11_adds_the_load_marker_to_an_older_file() {
     let (_dir, path) = copy_of(TYPE_COUNTS_SINCE);
     let listed = stale_marks(&path).0;
     let s = open_store(&path, true);
@@ -828,7 +828,7 @@ fn write_fixture(fixture: &Path) {
     c.ack(&d[0]).unwrap();
     c.nack(&d[1], &Nack::Park, "kept for the fixture").unwrap();
     drop((c, s));
-    // Format 12: the last two nodes wait under `search_stale_from`, as a load's
+    // Format 11: the last two nodes wait under `search_stale_from`, as a load's
     // nodes do (a load needs 256 nodes; these are the rows its commit writes).
     raw(fixture)
         .execute_batch(

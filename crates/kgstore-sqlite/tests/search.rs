@@ -283,7 +283,7 @@ fn a_hit_whose_figures_are_gone_is_corruption_and_optimize_rebuilds_them() {
 }
 
 /// The nodes waiting to be indexed: the rows of `search_stale` and the nodes
-/// `search_stale_from` covers (format 12).
+/// `search_stale_from` covers (format 11).
 fn listed(path: &std::path::Path) -> i64 {
     count(path, LISTED)
 }
@@ -291,7 +291,7 @@ fn listed(path: &std::path::Path) -> i64 {
 const LISTED: &str = "SELECT (SELECT count(*) FROM search_stale) + (SELECT count(*) FROM nodes \
      WHERE id >= (SELECT first FROM search_stale_from))";
 
-/// `search_stale_from`'s id (format 12) and the rows of `search_stale`.
+/// `search_stale_from`'s id (format 11) and the rows of `search_stale`.
 fn marks(path: &std::path::Path) -> (Option<i64>, i64) {
     let conn = raw(path);
     let from = conn
@@ -309,7 +309,7 @@ fn name_id(path: &std::path::Path, name: &str) -> i64 {
         .unwrap()
 }
 
-/// Format 12: a load's new nodes wait to be indexed under one row of
+/// Format 11: a load's new nodes wait to be indexed under one row of
 /// `search_stale_from` (the first of their ids); nodes below it, updated by the
 /// load or written later, are listed one row each; later writes of nodes at or
 /// above it list nothing; searches, `check` and the catch-up read both.
