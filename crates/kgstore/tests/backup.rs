@@ -1216,7 +1216,7 @@ fn searches_after_a_restore_find_the_restored_nodes() {
         .create_nodes((0..500).map(|i| {
             Node::new(format!("n{i:03}"), "thing")
                 .unwrap()
-                .with_observation(format!("token{i} common"))
+                .with_observation(format!("token{i:03} common"))
         }))
         .unwrap();
     let from = dir.path().join("backup");
@@ -1240,11 +1240,11 @@ fn searches_after_a_restore_find_the_restored_nodes() {
         let target = kgstore::open(&url).unwrap();
         if mode == RestoreMode::Replace {
             target
-                .create_node(Node::new("gone", "relic").unwrap().with_observation("token7 relic"))
+                .create_node(Node::new("gone", "relic").unwrap().with_observation("token007 relic"))
                 .unwrap();
         }
         backup::restore_into(&from, &target, mode).unwrap();
-        assert_eq!(names(&target, "token7"), ["n007"], "{mode:?}");
+        assert_eq!(names(&target, "token007"), ["n007"], "{mode:?}");
         assert!(names(&target, "relic").is_empty(), "{mode:?}");
         assert_eq!(names(&target, "common").len(), 500, "{mode:?}");
         drop(target);
