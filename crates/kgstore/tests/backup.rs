@@ -1199,7 +1199,10 @@ fn a_killed_restore_leaves_the_sqlite_store_as_it_was_or_whole() {
     let s = kgstore::open(&last).unwrap();
     let hits = s.search(&kgstore::SearchQuery::new("word1234")).unwrap();
     assert_eq!(
-        hits.items.iter().map(|h| h.name.as_str()).collect::<Vec<_>>(),
+        hits.items
+            .iter()
+            .map(|h| h.name.as_str())
+            .collect::<Vec<_>>(),
         ["n01234"]
     );
     eprintln!("{cycles} killed restores: {untouched} left the store as it was, {restored} whole");
@@ -1240,7 +1243,11 @@ fn searches_after_a_restore_find_the_restored_nodes() {
         let target = kgstore::open(&url).unwrap();
         if mode == RestoreMode::Replace {
             target
-                .create_node(Node::new("gone", "relic").unwrap().with_observation("token007 relic"))
+                .create_node(
+                    Node::new("gone", "relic")
+                        .unwrap()
+                        .with_observation("token007 relic"),
+                )
                 .unwrap();
         }
         backup::restore_into(&from, &target, mode).unwrap();

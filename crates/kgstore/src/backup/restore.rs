@@ -210,7 +210,12 @@ struct Streamed {
 /// The number of items of the graph file `name`, once its size and digest
 /// (`read`) are found to be those the manifest lists; `Corrupt` otherwise, which
 /// rolls the restore back before anything is committed.
-fn read_as_listed(dir: &Path, manifest: &super::Manifest, name: &str, read: Streamed) -> Result<u64> {
+fn read_as_listed(
+    dir: &Path,
+    manifest: &super::Manifest,
+    name: &str,
+    read: Streamed,
+) -> Result<u64> {
     let listed = manifest.files.iter().find(|f| f.name == name);
     match listed {
         Some(entry) if entry.size == read.size && entry.sha256 == read.sha256 => Ok(read.items),
