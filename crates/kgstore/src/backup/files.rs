@@ -147,40 +147,6 @@ pub(crate) fn hash_file(path: &Path, mut progress: impl FnMut(u64)) -> Result<(u
     Ok((size, hex(&hasher.finalize())))
 }
 
-/// A reader that hashes and counts every byte read through it: a restore reads
-/// each graph file once, hashing it while its lines are parsed.
-pub(crate) struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
-    size: u64,
-}
-
-impl<R: Read> HashingReader<R> {
-    /// Hashes what is read from `inner`.
-    pub(crate) fn new(inner: R) -> Self {
-        Self {
-            inner,
-            hasher: Sha256::new(),
-            size: 0,
-        }
-    }
-
-    /// Size and SHA-256 (lower-case hex) of the bytes read so far.
-    pub(crate) fn finish(self) -> (u64, String) {
-        (self.size, hex(&self.hasher.finalize()))
-    }
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let read = buf.get(..n).unwrap_or_default();
-        self.hasher.update(read);
-        self.size += read.len() as u64;
-        Ok(n)
-    }
-}
-
 /// Syncs a folder, so that renames and new entries in it are durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)

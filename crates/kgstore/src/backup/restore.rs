@@ -11,7 +11,6 @@ use kgstore_core::{
 };
 use serde::de::DeserializeOwned;
 
-use super::files::HashingReader;
 use super::verify::{Scope, VerifyReport, verify_scoped};
 use super::{EDGES_FILE, NODES_FILE, Phase, Progress, SCHEMAS_FILE, SchemaEntry, verify_with};
 
@@ -88,15 +87,12 @@ pub fn restore_with(
 
 /// The restore itself (see [`restore_with`]).
 ///
-/// Everything but the graph files is verified first (of the graph files, their
-/// sizes). The graph files, which hold nearly all of a large backup, are read
-/// once: a helper thread reads, hashes and parses them (so that their SHA-256 is
-/// computed beside the inserts instead of before them), the transaction loads
-/// them a batch at a time through a
+/// Everything but the graph files is verified first. The graph files, which hold
+/// nearly all of a large backup, are read once: a helper thread reads, hashes and
+/// parses them, and the transaction loads them a batch at a time through a
 /// [`BulkImport`](kgstore_core::BulkImport), which validates every node and edge as
-/// any import does and checks references in memory, and compares each file's
-/// size and digest with the manifest before it commits. A backup that fails any
-/// check on the way (its digest, its order, a field, a reference) rolls the transaction
+/// any import does and checks references in memory. A backup that fails any check
+/// on the way (its digest, its order, a field, a reference) rolls the transaction
 /// back; the whole backup is then verified, and the restore refused listing every
 /// problem, exactly as if it had been verified first.
 fn load(
@@ -155,18 +151,16 @@ fn load(
         }
         progress(Progress { phase: Phase::Schemas, done: report.schemas, total: counts.schemas });
         let mut import = tx.bulk_import()?;
-        let nodes_read = stream(dir, NODES_FILE, |a: &Node, b| a.name < b.name, |n| n.metadata.version, |batch, done| {
+        report.nodes = stream(dir, NODES_FILE, |a: &Node, b| a.name < b.name, |n| n.metadata.version, |batch, done| {
             import.nodes(batch)?;
             progress(Progress { phase: Phase::Nodes, done, total: counts.nodes });
             Ok(())
         })?;
-        report.nodes = read_as_listed(dir, manifest, NODES_FILE, nodes_read)?;
-        let edges_read = stream(dir, EDGES_FILE, edge_before, |e| e.metadata.version, |batch, done| {
+        report.edges = stream(dir, EDGES_FILE, edge_before, |e| e.metadata.version, |batch, done| {
             import.edges(batch)?;
             progress(Progress { phase: Phase::Edges, done, total: counts.edges });
             Ok(())
         })?;
-        report.edges = read_as_listed(dir, manifest, EDGES_FILE, edges_read)?;
         import.finish()?;
         if (report.nodes, report.edges) != (counts.nodes, counts.edges) {
             return Err(Error::corrupt(
@@ -199,33 +193,6 @@ fn refused(dir: &Path, report: &VerifyReport) -> Error {
     )
 }
 
-/// What [`stream`] read of a file: how many items, and the file's size and
-/// SHA-256 (lower-case hex).
-struct Streamed {
-    items: u64,
-    size: u64,
-    sha256: String,
-}
-
-/// The number of items of the graph file `name`, once its size and digest
-/// (`read`) are found to be those the manifest lists; `Corrupt` otherwise, which
-/// rolls the restore back before anything is committed.
-fn read_as_listed(
-    dir: &Path,
-    manifest: &super::Manifest,
-    name: &str,
-    read: Streamed,
-) -> Result<u64> {
-    let listed = manifest.files.iter().find(|f| f.name == name);
-    match listed {
-        Some(entry) if entry.size == read.size && entry.sha256 == read.sha256 => Ok(read.items),
-        _ => Err(Error::corrupt(
-            dir.join(name),
-            "its size or SHA-256 does not match the manifest: the file was changed or damaged",
-        )),
-    }
-}
-
 /// Items handed to the transaction at once.
 const BATCH: usize = 4096;
 
@@ -239,16 +206,15 @@ fn edge_before(a: &Edge, b: &Edge) -> bool {
 /// Reads the JSON Lines file `name` of the backup on a helper thread — parsing
 /// each line, checking that lines end in a newline, come in strictly increasing
 /// order (`before` of each line and the next) and have a version ≥ 1 — and hands
-/// `load` batches in order with the count so far, hashing the file as it reads
-/// it. How many items, and the file's size and SHA-256, for the caller to compare
-/// with the manifest.
+/// `load` batches in order with the count so far (the file's size and SHA-256 were
+/// checked before). How many items.
 fn stream<T>(
     dir: &Path,
     name: &str,
     before: fn(&T, &T) -> bool,
     version: fn(&T) -> u64,
     mut load: impl FnMut(Vec<T>, u64) -> Result<()>,
-) -> Result<Streamed>
+) -> Result<u64>
 where
     T: DeserializeOwned + Send,
 {
@@ -276,17 +242,12 @@ where
             .join()
             .map_err(|_| Error::backend("restore", format!("the reader of {name} panicked")))?;
         loaded?;
-        let (size, sha256) = read?;
-        Ok(Streamed {
-            items: count,
-            size,
-            sha256,
-        })
+        read?;
+        Ok(count)
     })
 }
 
-/// The reading half of [`stream`]: the file's size and SHA-256 once every line
-/// was read and sent.
+/// The reading half of [`stream`].
 ///
 /// Each line is ordered against the one before it, the last of its batch: the
 /// last item of a full batch stays behind as the first of the next.
@@ -296,11 +257,10 @@ fn read_batches<T: DeserializeOwned>(
     before: fn(&T, &T) -> bool,
     version: fn(&T) -> u64,
     sender: &mpsc::SyncSender<Vec<T>>,
-) -> Result<(u64, String)> {
+) -> Result<()> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut hashed = HashingReader::new(file);
     let mut batch = Vec::with_capacity(BATCH + 1);
-    each_line(&mut hashed, path, |line, complete, number| {
+    each_line(file, path, |line, complete, number| {
         let at = || format!("{name} line {number}");
         if !complete {
             return Err(Error::corrupt(
@@ -343,7 +303,7 @@ fn read_batches<T: DeserializeOwned>(
             .send(batch)
             .map_err(|_| Error::backend("restore", "stopped"))?;
     }
-    Ok(hashed.finish())
+    Ok(())
 }
 
 /// How many documents the target holds; 0 for a backend that holds none (it can

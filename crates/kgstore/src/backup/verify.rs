@@ -122,12 +122,10 @@ pub(super) fn verify_scoped(
 pub(super) enum Scope {
     /// Everything ([`verify`]).
     Whole,
-    /// Everything but the graph files' lines and digests, which a restore checks
-    /// while it loads them (see `restore.rs`: it reads them once, hashing them on
-    /// the threads that parse them, and compares the digests before it commits);
-    /// their counts are not compared either. Every other file's size and digest
-    /// is checked, and the graph files' sizes, so a file of the wrong size is
-    /// refused before a restore starts its transaction.
+    /// Everything but the graph files' lines, which a restore checks while it loads
+    /// them (see `restore.rs`); their counts are not compared either. Every file's
+    /// size and digest is checked, so a damaged file is refused before a restore
+    /// starts its transaction.
     AllButGraph,
 }
 
@@ -154,7 +152,7 @@ fn check_backup(
             return Ok(report);
         }
     };
-    check_files(dir, &manifest, scope, &mut report, &mut progress)?;
+    check_files(dir, &manifest, &mut report, &mut progress)?;
     let schemas = check_schemas(dir, &mut report);
     if scope == Scope::Whole {
         let graph = check_nodes(dir, &schemas, &mut report, &mut progress)?;
@@ -194,7 +192,6 @@ fn check_backup(
 fn check_files(
     dir: &Path,
     manifest: &Manifest,
-    scope: Scope,
     report: &mut VerifyReport,
     progress: &mut impl FnMut(Progress),
 ) -> Result<()> {
@@ -226,20 +223,6 @@ fn check_files(
         let path = dir.join(&entry.name);
         if !path.is_file() {
             report.problem(&entry.name, "is missing");
-            continue;
-        }
-        if scope == Scope::AllButGraph && (entry.name == NODES_FILE || entry.name == EDGES_FILE) {
-            // Hashed by the restore as it reads the lines; the size is checked now.
-            let size = fs::metadata(&path)
-                .map_err(|e| kgstore_core::Error::io(&path, e))?
-                .len();
-            before += entry.size;
-            if size != entry.size {
-                report.problem(
-                    &entry.name,
-                    format!("is {size} bytes long; the manifest says {}", entry.size),
-                );
-            }
             continue;
         }
         let (size, sha256) = hash_file(&path, |done| {
