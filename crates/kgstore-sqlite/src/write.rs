@@ -737,15 +737,6 @@ impl<'a> W<'a> {
 
     /// [`W::put_edges`], with or without foreign key checks.
     fn put_edge_rows(&mut self, edges: &[Edge]) -> Result<()> {
-        let ids = self.endpoint_ids(edges)?;
-        let id = |name: &str| {
-            ids.get(name).copied().ok_or_else(|| {
-                Error::backend(
-                    "sqlite",
-                    format!("{}: no id was recorded", node_subject(name)),
-                )
-            })
-        };
         // The relations ranked in their (byte) order, so that the sort compares
         // integers only; a key given twice keeps its order by the edge's position.
         let mut relations: Vec<&str> = edges
@@ -757,11 +748,26 @@ impl<'a> W<'a> {
         relations.sort_unstable();
         let rank: foldhash::HashMap<&str, usize> =
             relations.iter().enumerate().map(|(i, r)| (*r, i)).collect();
-        let mut order = Vec::with_capacity(edges.len());
-        for (i, edge) in edges.iter().enumerate() {
-            let rel = rank.get(edge.relation_type.as_str()).copied().unwrap_or(0);
-            order.push((id(&edge.from)?, rel, id(&edge.to)?, i));
-        }
+        let rank_of = |edge: &Edge| rank.get(edge.relation_type.as_str()).copied().unwrap_or(0);
+        let mut order = match self.bulk_order(edges, rank_of) {
+            Some(order) => order,
+            None => {
+                let ids = self.endpoint_ids(edges)?;
+                let id = |name: &str| {
+                    ids.get(name).copied().ok_or_else(|| {
+                        Error::backend(
+                            "sqlite",
+                            format!("{}: no id was recorded", node_subject(name)),
+                        )
+                    })
+                };
+                let mut order = Vec::with_capacity(edges.len());
+                for (i, edge) in edges.iter().enumerate() {
+                    order.push((id(&edge.from)?, rank_of(edge), id(&edge.to)?, i));
+                }
+                order
+            }
+        };
         order.sort_unstable();
         // A load at least as big as the table: the indexes by the other end are
         // built again at the end by one sort, instead of growing a row at a time
@@ -797,6 +803,36 @@ impl<'a> W<'a> {
                 .ctx(self.ctx, doing)?;
         }
         Ok(())
+    }
+
+    /// During a bulk load, the edges' rows to write as (from id, relation rank,
+    /// to id, position), every endpoint's id taken from the ids the load's node
+    /// inserts noted: one lookup per edge for its `to` end and one per source (a
+    /// bulk load's edges come by source), with no map of the batch's names built
+    /// first (`endpoint_ids`: each lookup into the load's map of every name is a
+    /// cache miss on a large load). `None` outside a bulk load, or if an endpoint
+    /// is not among the noted names (then the batch is resolved by `endpoint_ids`).
+    fn bulk_order(
+        &self,
+        edges: &[Edge],
+        rank_of: impl Fn(&Edge) -> usize,
+    ) -> Option<Vec<(i64, usize, i64, usize)>> {
+        let noted = &self.bulk.as_deref()?.ids;
+        let mut order = Vec::with_capacity(edges.len());
+        let mut source: Option<(&str, i64)> = None;
+        for (i, edge) in edges.iter().enumerate() {
+            let from = match source {
+                Some((name, id)) if name == edge.from => id,
+                _ => {
+                    let id = *noted.get(edge.from.as_str())?;
+                    source = Some((edge.from.as_str(), id));
+                    id
+                }
+            };
+            let to = *noted.get(edge.to.as_str())?;
+            order.push((from, rank_of(edge), to, i));
+        }
+        Some(order)
     }
 
     /// The number of edges stored, counted up to `limit` (more is not needed).

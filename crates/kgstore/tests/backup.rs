@@ -1060,6 +1060,8 @@ fn a_killed_backup_never_verifies() {
 /// restores the backup named by this variable into the store named by the next one.
 const RESTORE_CHILD_ENV: &str = "KGSTORE_RESTORE_CHILD_BACKUP";
 const RESTORE_CHILD_STORE: &str = "KGSTORE_RESTORE_CHILD_STORE";
+/// `empty` when the child restores into an empty store (`RestoreMode::Empty`).
+const RESTORE_CHILD_MODE: &str = "KGSTORE_RESTORE_CHILD_MODE";
 const RESTORE_NODES: usize = 2000;
 
 /// What a killed restore's target held before: a few nodes and one edge.
@@ -1073,7 +1075,9 @@ fn old_content(s: &Store) {
 /// A restore is one SQLite transaction, its bulk import's dropped and rebuilt edge
 /// indexes included: killed (SIGKILL) at any moment, the reopened store holds
 /// either its old content or the whole backup, with the format's own schema
-/// (`check` compares it and runs SQLite's integrity checks).
+/// (`check` compares it and runs SQLite's integrity checks). Every other cycle
+/// restores into an empty store (`RestoreMode::Empty`), which must then be empty
+/// or whole; the others replace the old content (`RestoreMode::Replace`).
 #[test]
 fn a_killed_restore_leaves_the_sqlite_store_as_it_was_or_whole() {
     if let (Ok(from), Ok(to)) = (
@@ -1081,7 +1085,11 @@ fn a_killed_restore_leaves_the_sqlite_store_as_it_was_or_whole() {
         std::env::var(RESTORE_CHILD_STORE),
     ) {
         let s = kgstore::open(&to).unwrap();
-        backup::restore_into(Path::new(&from), &s, RestoreMode::Replace).unwrap();
+        let mode = match std::env::var(RESTORE_CHILD_MODE).as_deref() {
+            Ok("empty") => RestoreMode::Empty,
+            _ => RestoreMode::Replace,
+        };
+        backup::restore_into(Path::new(&from), &s, mode).unwrap();
         return;
     }
     let cycles: u64 = std::env::var("KGSTORE_RESTORE_KILL_CYCLES")
@@ -1127,9 +1135,12 @@ fn a_killed_restore_leaves_the_sqlite_store_as_it_was_or_whole() {
             "sqlite://{}",
             dir.path().join(format!("kg{cycle}.db")).display()
         );
+        let empty = cycle % 2 == 1;
         let before = {
             let s = kgstore::open(&url).unwrap();
-            old_content(&s);
+            if !empty {
+                old_content(&s);
+            }
             dump(&s)
         };
         let mut child = Command::new(&exe)
@@ -1141,6 +1152,7 @@ fn a_killed_restore_leaves_the_sqlite_store_as_it_was_or_whole() {
             ])
             .env(RESTORE_CHILD_ENV, &from)
             .env(RESTORE_CHILD_STORE, &url)
+            .env(RESTORE_CHILD_MODE, if empty { "empty" } else { "replace" })
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -1178,7 +1190,75 @@ fn a_killed_restore_leaves_the_sqlite_store_as_it_was_or_whole() {
         }
     }
     assert!(restored >= 1, "the uninterrupted restore did not finish");
+    // Restored or not, a killed restore leaves the store usable: a search there
+    // finds what the store holds (checked on the last, finished cycle).
+    let last = format!(
+        "sqlite://{}",
+        dir.path().join(format!("kg{}.db", cycles - 1)).display()
+    );
+    let s = kgstore::open(&last).unwrap();
+    let hits = s.search(&kgstore::SearchQuery::new("word1234")).unwrap();
+    assert_eq!(
+        hits.items
+            .iter()
+            .map(|h| h.name.as_str())
+            .collect::<Vec<_>>(),
+        ["n01234"]
+    );
     eprintln!("{cycles} killed restores: {untouched} left the store as it was, {restored} whole");
+}
+
+/// A restore leaves its nodes to the search index's catch-up (SQLite lists them in
+/// `search_stale`): searches right after it, on the restoring handle and on a new
+/// one, find exactly the restored nodes, ranked, and nothing of a replaced store.
+#[test]
+fn searches_after_a_restore_find_the_restored_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = memory();
+    source
+        .create_nodes((0..500).map(|i| {
+            Node::new(format!("n{i:03}"), "thing")
+                .unwrap()
+                .with_observation(format!("token{i:03} common"))
+        }))
+        .unwrap();
+    let from = dir.path().join("backup");
+    backup::backup(&source, &from).unwrap();
+    let names = |s: &Store, q: &str| -> Vec<String> {
+        let mut found: Vec<String> = s
+            .search(&kgstore::SearchQuery::new(q).limit(1000))
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|h| h.name)
+            .collect();
+        found.sort();
+        found
+    };
+    for mode in [RestoreMode::Empty, RestoreMode::Replace] {
+        let url = format!(
+            "sqlite://{}",
+            dir.path().join(format!("{mode:?}.db")).display()
+        );
+        let target = kgstore::open(&url).unwrap();
+        if mode == RestoreMode::Replace {
+            target
+                .create_node(
+                    Node::new("gone", "relic")
+                        .unwrap()
+                        .with_observation("token007 relic"),
+                )
+                .unwrap();
+        }
+        backup::restore_into(&from, &target, mode).unwrap();
+        assert_eq!(names(&target, "token007"), ["n007"], "{mode:?}");
+        assert!(names(&target, "relic").is_empty(), "{mode:?}");
+        assert_eq!(names(&target, "common").len(), 500, "{mode:?}");
+        drop(target);
+        let reopened = kgstore::open(&url).unwrap();
+        assert_eq!(names(&reopened, "token499"), ["n499"], "{mode:?}");
+        assert_eq!(names(&reopened, "common").len(), 500, "{mode:?}");
+    }
 }
 
 /// Found by fuzzing backups: verify passed metadata that restore then refused (an
