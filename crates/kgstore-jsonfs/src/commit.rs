@@ -559,11 +559,15 @@ impl Disk<'_> {
         }
         // Threads mostly wait in fsync, and the file system batches concurrent syncs
         // into fewer journal commits: 32 measured best on a 2-core machine's ext4. A
-        // batch does not sync each file: its work is the CPU's and the file system's.
+        // batch does not sync each file: its work is the CPU's and the file system's
+        // (creating inodes), and its files go to many folders, so that creations do
+        // not queue on one folder's lock as they do in `journal/`. 16 threads: a file
+        // creation also waits on the inode table's blocks, and a loaded machine
+        // shares its CPU per thread.
         let workers = if self.hooks.serial() {
             1
         } else if bulk.is_some() {
-            workers_for(puts.len(), 64, 4)
+            workers_for(puts.len(), 64, 16)
         } else {
             workers_for(puts.len(), 4, 32)
         };
