@@ -1241,13 +1241,27 @@ impl WriteTxn for JsonFsWrite<'_> {
         match outcome {
             Ok(()) => {
                 backend.settle_docs(generation);
-                // The status of each file as this commit left it, for the snapshot.
+                // The status of each file as this commit left it, for the snapshot:
+                // taken on several threads for a large commit (one `lstat` per file),
+                // then recorded in order.
+                let workers = if backend.options.hooks.serial() {
+                    1
+                } else {
+                    crate::files::workers_for(graph_files.len(), 4096, 8)
+                };
+                let statuses =
+                    crate::files::parallel_map(&graph_files, workers, |(rel, exists)| {
+                        exists.then(|| {
+                            std::fs::symlink_metadata(backend.root.join(rel))
+                                .map(|meta| (meta, snapshot::now_ns()))
+                        })
+                    });
                 let mut stats = lock(&backend.stats);
-                for (rel, exists) in &graph_files {
-                    if *exists {
-                        stats.record_path(&backend.root, rel);
-                    } else {
-                        stats.forget(rel);
+                for ((rel, _), status) in graph_files.iter().zip(statuses) {
+                    match status {
+                        Some(Ok((meta, taken))) => stats.record_taken(rel, &meta, taken),
+                        Some(Err(_)) => stats.spoil(),
+                        None => stats.forget(rel),
                     }
                 }
                 drop(stats);

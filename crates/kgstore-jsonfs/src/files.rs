@@ -33,6 +33,29 @@ pub fn is_temp(name: &str) -> bool {
     name.starts_with(TEMP_PREFIX)
 }
 
+/// The name of a large commit's staging folder in `journal/` starts with this
+/// (not with [`TEMP_PREFIX`]: a build of format 5 or older would try to remove
+/// it as a file, and fail; it leaves it alone as a stray instead).
+pub const BULK_PREFIX: &str = "bulk-";
+
+/// A fresh name for a large commit's staging folder in `journal/`.
+pub fn bulk_name() -> String {
+    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{BULK_PREFIX}{}-{n}", std::process::id())
+}
+
+/// Whether a name in `journal/` is a large commit's staging folder.
+pub fn is_bulk_name(name: &str) -> bool {
+    name.strip_prefix(BULK_PREFIX).is_some_and(|rest| {
+        rest.split_once('-').is_some_and(|(pid, n)| {
+            !pid.is_empty()
+                && !n.is_empty()
+                && pid.bytes().all(|b| b.is_ascii_digit())
+                && n.bytes().all(|b| b.is_ascii_digit())
+        })
+    })
+}
+
 pub use kgstore_core::entity_file::render;
 
 /// What an entity file holds. Fields are written in the order of their struct,
@@ -125,9 +148,6 @@ pub enum Temp {
     /// An entity file's new content, staged in `journal/` before its rename into
     /// place: synced, passing `TempWritten` and `TempSynced`.
     Entity,
-    /// An entity file's new content staged by a large commit: not synced here (one
-    /// `syncfs` makes all of them durable; see `commit.rs`), passing `TempWritten`.
-    EntityBatched,
     /// A multi-file transaction's journal: synced, passing `JournalWritten` and
     /// `JournalSynced`.
     Journal,
@@ -141,9 +161,7 @@ pub enum Temp {
 impl Temp {
     fn points(self) -> Option<(FaultPoint, FaultPoint)> {
         match self {
-            Self::Entity | Self::EntityBatched => {
-                Some((FaultPoint::TempWritten, FaultPoint::TempSynced))
-            }
+            Self::Entity => Some((FaultPoint::TempWritten, FaultPoint::TempSynced)),
             Self::Journal => Some((FaultPoint::JournalWritten, FaultPoint::JournalSynced)),
             Self::Record | Self::Rewrite => None,
         }
@@ -152,14 +170,13 @@ impl Temp {
     fn suffix(self) -> &'static str {
         match self {
             Self::Journal | Self::Record => JOURNAL_TEMP_SUFFIX,
-            Self::Entity | Self::EntityBatched | Self::Rewrite => "",
+            Self::Entity | Self::Rewrite => "",
         }
     }
 }
 
 /// Writes `bytes` to a new temporary file in `dir`, and syncs it unless it is a
-/// [`Temp::Record`] or a [`Temp::EntityBatched`] (whose `TempSynced` point its
-/// batch's sync passes). On failure the temporary file is removed (best effort: a later
+/// [`Temp::Record`]. On failure the temporary file is removed (best effort: a later
 /// recovery removes what is left), never synced again: after a failed sync its
 /// content is not trusted.
 pub fn write_temp(dir: &Path, bytes: &[u8], hooks: &Hooks, kind: Temp) -> Result<PathBuf> {
@@ -173,7 +190,7 @@ pub fn write_temp(dir: &Path, bytes: &[u8], hooks: &Hooks, kind: Temp) -> Result
         if let Some((written, _)) = points {
             hooks.at(written)?;
         }
-        if matches!(kind, Temp::Record | Temp::EntityBatched) {
+        if kind == Temp::Record {
             return Ok(());
         }
         fsio::sync_file(&file, &path, hooks)?;
@@ -190,6 +207,35 @@ pub fn write_temp(dir: &Path, bytes: &[u8], hooks: &Hooks, kind: Temp) -> Result
             }
             Err(Error::io(&path, e))
         }
+    }
+}
+
+/// Writes `bytes` to the new file `path`, in a large commit's staging folder,
+/// without a sync (the batch's one `syncfs` makes it durable, passing
+/// `TempSynced`), passing `TempWritten`. On failure the file is removed (best
+/// effort: the staging folder is removed with it).
+pub fn write_staged(path: &Path, bytes: &[u8], hooks: &Hooks) -> Result<()> {
+    let mut created = false;
+    let outcome = (|| {
+        let mut file = fsio::create_new(path, hooks)?;
+        created = true;
+        fsio::write_all(&mut file, path, bytes, hooks)?;
+        hooks.at(FaultPoint::TempWritten)
+    })();
+    outcome.map_err(|e| {
+        if created {
+            let _ = fsio::remove_file(path, hooks);
+        }
+        Error::io(path, e)
+    })
+}
+
+/// Removes a folder and everything in it; whether it was there.
+pub fn remove_tree(path: &Path, hooks: &Hooks) -> Result<bool> {
+    match fsio::remove_dir_all(path, hooks) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::io(path, e)),
     }
 }
 

@@ -44,6 +44,8 @@ pub(crate) struct Plan {
     temps: Vec<PathBuf>,
     /// Unfinished journals and records.
     journal_temps: Vec<PathBuf>,
+    /// Large commits' staging folders (`journal/bulk-<pid>-<n>/`).
+    bulk_dirs: Vec<PathBuf>,
     /// Committed journals, by generation, with their operations (or why they do not decode).
     commits: Vec<(u64, PathBuf, std::result::Result<Vec<FileOp>, String>)>,
     /// One-file records, by generation.
@@ -63,6 +65,7 @@ impl Plan {
         let mut plan = Plan {
             temps: Vec::new(),
             journal_temps: Vec::new(),
+            bulk_dirs: Vec::new(),
             commits: Vec::new(),
             pendings: Vec::new(),
             strays: Vec::new(),
@@ -80,7 +83,9 @@ impl Plan {
             let entry = entry.map_err(|e| Error::io(&dir, e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
             let path = entry.path();
-            if is_temp(&name) {
+            if files::is_bulk_name(&name) {
+                plan.bulk_dirs.push(path);
+            } else if is_temp(&name) {
                 if name.ends_with(JOURNAL_TEMP_SUFFIX) {
                     plan.journal_temps.push(path);
                 } else {
@@ -106,6 +111,7 @@ impl Plan {
         }
         plan.temps.sort();
         plan.journal_temps.sort();
+        plan.bulk_dirs.sort();
         plan.commits.sort_by_key(|(g, _, _)| *g);
         plan.strays.sort();
         plan.beyond = match plan.published.generation() {
@@ -169,6 +175,7 @@ impl Plan {
     pub(crate) fn leftovers(&self) -> Vec<PathBuf> {
         let mut out: Vec<PathBuf> = self.temps.clone();
         out.extend(self.journal_temps.iter().cloned());
+        out.extend(self.bulk_dirs.iter().cloned());
         out.extend(self.commits.iter().map(|(_, path, _)| path.clone()));
         out.extend(self.pendings.iter().map(|(_, path, _)| path.clone()));
         out
@@ -222,6 +229,13 @@ impl Plan {
             out.push(Problem::note(
                 at(temp),
                 "temporary file of an interrupted write: the next write (or writable open) removes it",
+            ));
+        }
+        for folder in &self.bulk_dirs {
+            out.push(Problem::note(
+                at(folder),
+                "staged files of an interrupted large write: the next write (or writable open) \
+                 removes them",
             ));
         }
         for temp in &self.journal_temps {
@@ -302,6 +316,16 @@ impl Plan {
     ) -> Result<u64> {
         let journal_dir = root.join(JOURNAL_DIR);
         let mut changed_journal = false;
+        // A large commit's staged files: its journal (if it committed) holds every
+        // content, which the roll-forward below writes anew.
+        for folder in &self.bulk_dirs {
+            files::remove_tree(folder, hooks)?;
+            hooks
+                .at(FaultPoint::CleanupRemoved)
+                .map_err(|e| Error::io(folder, e))?;
+            report.temps_removed.push(folder.clone());
+            changed_journal = true;
+        }
         for (temps, into) in [
             (&self.temps, &mut report.temps_removed),
             (&self.journal_temps, &mut report.discarded),

@@ -137,7 +137,8 @@ pub(crate) fn is_graph_path(rel: &str) -> bool {
     })
 }
 
-fn now_ns() -> i64 {
+/// The time now, in nanoseconds since the Unix epoch (the unit of a status's times).
+pub(crate) fn now_ns() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
@@ -176,10 +177,15 @@ impl Default for Stats {
 impl Stats {
     /// Records the status of the entry at `rel`, taken now.
     pub(crate) fn record(&mut self, rel: &str, meta: &Metadata) {
+        self.record_taken(rel, meta, now_ns());
+    }
+
+    /// Records the status of the entry at `rel`, taken at `now` ([`now_ns`]): a
+    /// change within [`RACY_NS`] before that is recent.
+    pub(crate) fn record_taken(&mut self, rel: &str, meta: &Metadata, now: i64) {
         self.saved = false;
         match stat_of(meta) {
             Some(stat) => {
-                let now = now_ns();
                 if stat.ctime > now - RACY_NS {
                     self.recent.push(rel.to_owned());
                     // A handle that commits for days keeps only the recent ones.
@@ -196,14 +202,6 @@ impl Stats {
                 self.files.insert(path_hash(rel), stat);
             }
             None => self.complete = false,
-        }
-    }
-
-    /// Takes the status of the file at `rel` now (after this handle wrote it).
-    pub(crate) fn record_path(&mut self, root: &Path, rel: &str) {
-        match fs::symlink_metadata(root.join(rel)) {
-            Ok(meta) => self.record(rel, &meta),
-            Err(_) => self.spoil(),
         }
     }
 

@@ -118,6 +118,10 @@ fn observe(store: &Store) -> Model {
 
 #[test]
 fn child() {
+    if child_mode().as_deref() == Some("bulk") {
+        bulk_child();
+        return;
+    }
     if child_mode().as_deref() != Some("crash") {
         return;
     }
@@ -135,6 +139,136 @@ fn child() {
         store.write(|tx| transaction(tx, g)).unwrap();
         println!("ACK {g}");
     }
+}
+
+/// Nodes (and as many edges) of the large commit below: a bulk import, as a
+/// restore makes, staged in one batch (over the crate's threshold of 256 files).
+const BULK: usize = 1500;
+
+/// The store the large commit starts from: a few nodes and an edge, which the
+/// commit removes (their files are in shard folders the import writes to).
+fn bulk_base(store: &Store) {
+    store
+        .write(|tx| {
+            for i in 0..5 {
+                tx.create_node(Node::new(format!("old{i}"), "old")?)?;
+            }
+            tx.create_edge(Edge::new("old0", RelationType::Calls, "old1")?)?;
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// The child of the large-commit test (started through `child`).
+fn bulk_child() {
+    let dir = var("CRASH_DIR");
+    let options = JsonFsOptions::default().lock_timeout(Some(Duration::from_secs(10)));
+    let store = Store::new(JsonFsBackend::open(&dir, options).unwrap());
+    println!("READY");
+    store
+        .write(|tx| {
+            // What a restore that replaces a store's content does: clear, then import.
+            for i in 0..5 {
+                tx.delete_node(&format!("old{i}"), OnDependents::Cascade)?;
+            }
+            let mut import = tx.bulk_import()?;
+            let nodes = (0..BULK)
+                .map(|i| Node::new(format!("bulk{i:05}"), "bulk"))
+                .collect::<kgstore_core::Result<Vec<_>>>()?;
+            import.nodes(nodes)?;
+            let edges = (0..BULK)
+                .map(|i| {
+                    Edge::new(
+                        format!("bulk{i:05}"),
+                        RelationType::Calls,
+                        format!("bulk{:05}", (i + 1) % BULK),
+                    )
+                })
+                .collect::<kgstore_core::Result<Vec<_>>>()?;
+            import.edges(edges)?;
+            import.finish()
+        })
+        .unwrap();
+    println!("ACK");
+}
+
+/// A SIGKILL at any moment of a large commit (a restore's that replaces a store's
+/// content: removals, then a bulk import staged in one batch, its folders moved
+/// into place whole) leaves the store as it was or with the whole commit, every
+/// file parsing, nothing left in `journal/`.
+#[test]
+fn sigkill_during_a_large_commit_leaves_it_absent_or_whole() {
+    let seed = Rng::seed();
+    eprintln!("crash test seed {seed} (KGSTORE_CRASH_SEED replays it)");
+    let mut rng = Rng::new(seed);
+    let scratch = tempfile::tempdir().unwrap();
+    let mut outcomes: BTreeMap<&'static str, u64> = BTreeMap::new();
+    // The first run is not killed: it times the commit, so that the kills land
+    // anywhere in it.
+    let mut span_us: u64 = 0;
+    let cycles = cycles().div_ceil(10).max(6);
+    for cycle in 0..=cycles {
+        let path = scratch.path().join(format!("store{cycle}"));
+        let before = {
+            let store = common::open(&path);
+            bulk_base(&store);
+            observe(&store)
+        };
+        let mut child = spawn_child("bulk", &[("CRASH_DIR", path.display().to_string())]);
+        let rx = lines(child.stdout.take().unwrap());
+        wait_for(&rx, "READY");
+        let started = std::time::Instant::now();
+        if cycle == 0 {
+            wait_for(&rx, "ACK");
+            span_us = u64::try_from(started.elapsed().as_micros())
+                .unwrap()
+                .max(1000);
+        } else {
+            std::thread::sleep(Duration::from_micros(rng.below(span_us + span_us / 4)));
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let acked = rx
+            .recv_timeout(Duration::from_secs(30))
+            .is_ok_and(|l| l == "ACK")
+            || cycle == 0;
+        let backend = JsonFsBackend::open(&path, JsonFsOptions::default())
+            .unwrap_or_else(|e| panic!("reopening after a kill failed: {e}"));
+        let store = Store::new(backend);
+        let left = leftovers(&path);
+        assert!(
+            left.is_empty(),
+            "cycle {cycle}: left after recovery: {left:?}"
+        );
+        let check = store.check().unwrap();
+        assert!(check.is_ok(), "cycle {cycle}: {:?}", check.problems);
+        let seen = observe(&store);
+        if seen == before {
+            assert!(!acked, "cycle {cycle}: an acknowledged commit is missing");
+            *outcomes.entry("absent").or_default() += 1;
+        } else {
+            assert_eq!(seen.nodes.len(), BULK, "cycle {cycle}");
+            assert_eq!(seen.edges.len(), BULK, "cycle {cycle}");
+            assert!(seen.nodes.is_disjoint(&before.nodes), "cycle {cycle}");
+            *outcomes.entry("whole").or_default() += 1;
+        }
+        // The store takes writes again, and its next open reads what it holds.
+        store
+            .write(|tx| tx.create_node(Node::new("after", "after")?).map(drop))
+            .unwrap();
+        drop(store);
+        let reopened = common::open(&path);
+        assert_eq!(
+            observe(&reopened).nodes.len(),
+            seen.nodes.len() + 1,
+            "cycle {cycle}"
+        );
+    }
+    eprintln!("large commit: {cycles} kills; {outcomes:?}");
+    assert!(
+        outcomes.get("absent").copied().unwrap_or(0) > 0,
+        "{outcomes:?}"
+    );
 }
 
 fn cycles() -> u64 {

@@ -938,7 +938,14 @@ fn wait_for(
 /// workload (of one of [`LANES`], each transaction also incrementing [`SHARED`]),
 /// printing `ACK g` after each commit returned, until it is killed (or has written
 /// `max` transactions, a guard against an orphan running forever).
+/// `kgstore-crash-child restore URL BACKUP_DIR` restores a backup instead
+/// ([`RESTORE_MODE`]).
 pub fn child_main(args: &[String], out: &mut impl Write) -> Result<(), String> {
+    if let [mode, url, backup_dir] = args
+        && mode == RESTORE_MODE
+    {
+        return restore_child(url, Path::new(backup_dir), out);
+    }
     let (url, seed, start, lane) = match args {
         [url, seed, start] => (url, seed, start, None),
         [url, seed, start, prefix] => {
@@ -948,7 +955,11 @@ pub fn child_main(args: &[String], out: &mut impl Write) -> Result<(), String> {
                 .ok_or_else(|| format!("no lane {prefix:?}"))?;
             (url, seed, start, Some(lane))
         }
-        _ => return Err("usage: kgstore-crash-child URL SEED START [LANE]".into()),
+        _ => {
+            return Err(
+                "usage: kgstore-crash-child URL SEED START [LANE] | restore URL BACKUP_DIR".into(),
+            );
+        }
     };
     let seed: u64 = seed.parse().map_err(|_| format!("bad seed {seed:?}"))?;
     let start: u64 = start.parse().map_err(|_| format!("bad start {start:?}"))?;
@@ -972,4 +983,20 @@ pub fn child_main(args: &[String], out: &mut impl Write) -> Result<(), String> {
         out.flush().map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+/// The first argument of a restoring child: `kgstore-crash-child restore URL BACKUP_DIR`.
+pub const RESTORE_MODE: &str = "restore";
+
+/// The restoring child: opens (creating) the store at `url`, prints [`READY`],
+/// restores the backup in `backup_dir` into it (which must be empty), and prints
+/// [`ACK`] followed by the items restored once the restore returned.
+fn restore_child(url: &str, backup_dir: &Path, out: &mut impl Write) -> Result<(), String> {
+    let store = kgstore::open(url).map_err(|e| format!("cannot open {url}: {e}"))?;
+    writeln!(out, "{READY}").map_err(|e| e.to_string())?;
+    out.flush().map_err(|e| e.to_string())?;
+    let report = backup::restore_into(backup_dir, &store, RestoreMode::Empty)
+        .map_err(|e| format!("the restore failed: {e}"))?;
+    writeln!(out, "{ACK}{}", report.nodes + report.edges).map_err(|e| e.to_string())?;
+    out.flush().map_err(|e| e.to_string())
 }

@@ -88,16 +88,26 @@ pub fn all_files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// The temporary files and journal files under a store's folder.
+/// The temporary files and journal files under a store's folder, and a large
+/// commit's staging folders (`journal/bulk-*`, empty or not).
 pub fn leftovers(dir: &Path) -> Vec<PathBuf> {
-    all_files(dir)
+    let mut out: Vec<PathBuf> = all_files(dir)
         .into_iter()
         .filter(|p| {
             p.file_name()
                 .is_some_and(|n| n.to_string_lossy().starts_with(TEMP_PREFIX))
                 || p.parent().is_some_and(|d| d.ends_with("journal"))
         })
-        .collect()
+        .collect();
+    if let Ok(entries) = std::fs::read_dir(dir.join("journal")) {
+        out.extend(entries.map(|e| e.unwrap().path()).filter(|p| {
+            p.is_dir()
+                && p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("bulk-"))
+        }));
+    }
+    out.sort();
+    out
 }
 
 /// A small deterministic random number generator (xorshift64*).
