@@ -541,13 +541,7 @@ fn json_list<R: Cellular + ?Sized>(
     index: usize,
     column: &str,
 ) -> Result<()> {
-    match c.text(index, column)? {
-        "[]" => {
-            out.extend_from_slice(b"[]");
-            Ok(())
-        }
-        _ => json_value(out, &c.json_list(index, column)?),
-    }
+    json_column(c, out, index, column, "[]", || c.json_list(index, column))
 }
 
 /// A JSON object column: `{}` copied, any other text parsed as the reader parses
@@ -558,11 +552,23 @@ fn json_map<R: Cellular + ?Sized>(
     index: usize,
     column: &str,
 ) -> Result<()> {
-    match c.text(index, column)? {
-        "{}" => {
-            out.extend_from_slice(b"{}");
-            Ok(())
-        }
-        _ => json_value(out, &c.json_map(index, column)?),
+    json_column(c, out, index, column, "{}", || c.json_map(index, column))
+}
+
+/// A JSON column: its text copied when it is `empty`, otherwise `parse`d as the
+/// reader parses it and written again.
+fn json_column<R: Cellular + ?Sized, T: serde::Serialize>(
+    c: &Cells<'_, '_, R>,
+    out: &mut Vec<u8>,
+    index: usize,
+    column: &str,
+    empty: &str,
+    parse: impl FnOnce() -> Result<T>,
+) -> Result<()> {
+    if c.text(index, column)? == empty {
+        out.extend_from_slice(empty.as_bytes());
+        Ok(())
+    } else {
+        json_value(out, &parse()?)
     }
 }

@@ -633,40 +633,27 @@ impl Stale {
         tokens: [u64; FIELDS],
     ) -> Result<CorpusStats> {
         let doing = || "reading table search_docs".to_owned();
-        let old: [i64; 5] = q
-            .one(
+        // The entries' count and summed field lengths of the rows a query selects.
+        let sums = |from: &str, params: &[&dyn rusqlite::ToSql]| -> Result<[i64; 5]> {
+            let sql = format!(
                 "SELECT count(*), coalesce(sum(name_len), 0), coalesce(sum(type_len), 0), \
-                 coalesce(sum(obs_len), 0), coalesce(sum(attr_len), 0) \
-                 FROM search_stale s CROSS JOIN search_docs d ON d.id = s.id",
-                [],
-                doing,
-                |r| {
-                    let mut v = [0i64; 5];
-                    for (i, x) in v.iter_mut().enumerate() {
-                        *x = r.get(i).ctx(q.ctx, doing)?;
-                    }
-                    Ok(v)
-                },
-            )?
-            .unwrap_or_default();
-        let mut old = old;
+                 coalesce(sum(obs_len), 0), coalesce(sum(attr_len), 0) FROM {from}"
+            );
+            Ok(q.one(&sql, params, doing, |r| {
+                let mut v = [0i64; 5];
+                for (i, x) in v.iter_mut().enumerate() {
+                    *x = r.get(i).ctx(q.ctx, doing)?;
+                }
+                Ok(v)
+            })?
+            .unwrap_or_default())
+        };
+        let mut old = sums(
+            "search_stale s CROSS JOIN search_docs d ON d.id = s.id",
+            &[],
+        )?;
         if let Some(first) = self.from {
-            let covered: [i64; 5] = q
-                .one(
-                    "SELECT count(*), coalesce(sum(name_len), 0), coalesce(sum(type_len), 0), \
-                     coalesce(sum(obs_len), 0), coalesce(sum(attr_len), 0) \
-                     FROM search_docs WHERE id >= ?1",
-                    [first],
-                    doing,
-                    |r| {
-                        let mut v = [0i64; 5];
-                        for (i, x) in v.iter_mut().enumerate() {
-                            *x = r.get(i).ctx(q.ctx, doing)?;
-                        }
-                        Ok(v)
-                    },
-                )?
-                .unwrap_or_default();
+            let covered = sums("search_docs WHERE id >= ?1", &[&first])?;
             for (o, c) in old.iter_mut().zip(covered) {
                 *o = o.saturating_add(c);
             }

@@ -1632,6 +1632,17 @@ mod tests {
     use crate::search::SearchQuery;
     use crate::{GraphRead, Store};
 
+    /// A seeded linear congruential generator: `next(n)` is below `n`.
+    fn lcg(seed: u64) -> impl FnMut(u64) -> usize {
+        let mut rng = seed;
+        move |n| {
+            rng = rng
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((rng >> 33) % n) as usize
+        }
+    }
+
     fn hits(r: &impl GraphRead, text: &str) -> Vec<String> {
         let page = r.search(&SearchQuery::new(text)).unwrap();
         let mut names: Vec<String> = page.items.into_iter().map(|h| h.name).collect();
@@ -1803,13 +1814,7 @@ mod tests {
             })
             .collect();
         let relations = [RelationType::Calls, RelationType::DependsOn];
-        let mut rng = 5u64;
-        let mut next = |n: u64| {
-            rng = rng
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((rng >> 33) % n) as usize
-        };
+        let mut next = lcg(5);
         let mut nodes: Vec<Node> = Vec::new();
         for (i, name) in names.iter().enumerate().take(80) {
             let mut node = Node::new(name.as_str(), if i % 2 == 0 { "even" } else { "odd" })
@@ -1938,13 +1943,7 @@ mod tests {
             RelationType::parse("rel_b").unwrap(),
             RelationType::DependsOn,
         ];
-        let mut rng = 11u64;
-        let mut next = |n: u64| {
-            rng = rng
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((rng >> 33) % n) as usize
-        };
+        let mut next = lcg(11);
         let mut batched = GraphState::new();
         let mut single = GraphState::new();
         for name in names.iter().step_by(2) {
@@ -2006,13 +2005,7 @@ mod tests {
             .iter()
             .map(|r| RelationType::parse(r).unwrap())
             .collect();
-        let mut rng = 5u64;
-        let mut next = |n: u64| {
-            rng = rng
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((rng >> 33) % n) as usize
-        };
+        let mut next = lcg(5);
         let mut state = GraphState::new();
         for name in &names {
             state.put_node(Node::new(name.as_str(), "thing").unwrap());
