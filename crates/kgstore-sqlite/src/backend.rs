@@ -185,6 +185,7 @@ impl SqliteBackend {
             lock_timeout: options.lock_timeout,
             documents: true,
             edge_names: true,
+            edge_flags: true,
         };
         let writable = !options.read_only;
         let exists = path.try_exists().map_err(|e| Error::io(&path, e))?;
@@ -228,6 +229,7 @@ impl SqliteBackend {
             && crate::search::backlog_is_long(&first, &ctx)?;
         ctx.documents = format >= schema::DOCUMENTS_SINCE;
         ctx.edge_names = format >= schema::NAMED_EDGES_SINCE;
+        ctx.edge_flags = format >= schema::EDGE_FLAGS_SINCE;
         // The connection that checked (or made) the file becomes the first reader: a
         // store's first read would otherwise open a second connection and parse the
         // schema again (half of a reopen's time to its first read); the first write

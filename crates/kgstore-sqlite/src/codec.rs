@@ -11,27 +11,61 @@ use rusqlite::types::ValueRef;
 use serde_json::{Map, Value};
 
 use crate::error::Ctx;
+use crate::schema::{FLAG_BIDIRECTIONAL, FLAG_PLAIN};
 
 /// The columns [`node_from_row`] reads, from `names k JOIN nodes n`.
 pub(crate) const NODE_COLUMNS: &str = "n.id, k.name, n.node_type, n.status, n.author, n.source, \
      n.created_at, n.updated_at, n.version, n.observations, n.attributes, n.tags, n.dependencies";
 
-/// The columns [`edge_from_row`] reads, from `edges e`, `names fk` (from) and `names tk` (to).
+/// The columns [`edge_from_row`] reads, from `edges e`, `names fk` (from) and `names tk` (to),
+/// in a file of format 12 or later ([`edge_columns`] picks by format).
 /// The first names the row in messages: the id of its `from` name (edges have no
 /// row id of their own from format 5 on).
-pub(crate) const EDGE_COLUMNS: &str = concat!("e.from_id, fk.name, e.rel, tk.name, ", edge_tail!());
+const EDGE_COLUMNS: &str = concat!("e.from_id, fk.name, e.rel, tk.name, ", edge_tail!());
 
-/// The columns of [`EDGE_COLUMNS`] after the key: an edge's content.
+/// [`EDGE_COLUMNS`] in a file before format 12, whose edge rows keep column
+/// `bidirectional` where later ones keep `flags`.
+const EDGE_COLUMNS_BEFORE_FLAGS: &str = concat!(
+    "e.from_id, fk.name, e.rel, tk.name, ",
+    edge_tail_before_flags!()
+);
+
+/// The columns of [`EDGE_COLUMNS`] after the key: an edge's content (format 12 on).
 macro_rules! edge_tail {
+    () => {
+        "e.weight, e.confidence, e.flags, e.source, e.created_at, e.updated_at, \
+         e.version, e.attributes"
+    };
+}
+use edge_tail;
+
+/// `edge_tail!` before format 12: column `bidirectional` in the place of `flags`.
+macro_rules! edge_tail_before_flags {
     () => {
         "e.weight, e.confidence, e.bidirectional, e.source, e.created_at, e.updated_at, \
          e.version, e.attributes"
     };
 }
-pub(crate) use edge_tail;
+use edge_tail_before_flags;
 
-/// [`EDGE_COLUMNS`] after the key, for queries that give the names themselves.
-pub(crate) const EDGE_TAIL: &str = edge_tail!();
+/// The columns [`edge_from_row`] reads (from `edges e`, `names fk` and `names tk`)
+/// in a file of format 12 or later (`edge_flags`) or before.
+pub(crate) fn edge_columns(edge_flags: bool) -> &'static str {
+    if edge_flags {
+        EDGE_COLUMNS
+    } else {
+        EDGE_COLUMNS_BEFORE_FLAGS
+    }
+}
+
+/// [`edge_columns`] after the key, for queries that give the names themselves.
+pub(crate) fn edge_tail_columns(edge_flags: bool) -> &'static str {
+    if edge_flags {
+        edge_tail!()
+    } else {
+        edge_tail_before_flags!()
+    }
+}
 
 /// A row's cells by index: a statement's current row, or a row copied out of it
 /// (`scan::RowBatch`) to be read on another thread.
@@ -132,6 +166,16 @@ impl<'r, R: Cellular + ?Sized> Cells<'r, '_, R> {
             )),
             Err(e) => Err(self.bad(column, e)),
         }
+    }
+
+    /// Whether an edge is bidirectional, from column `flags` (bit
+    /// [`FLAG_BIDIRECTIONAL`], format 12 on) or `bidirectional` (before).
+    fn bidirectional(&self, index: usize) -> Result<bool> {
+        Ok(if self.ctx.edge_flags {
+            self.int(index, "flags")? & FLAG_BIDIRECTIONAL != 0
+        } else {
+            self.int(index, "bidirectional")? != 0
+        })
     }
 
     fn real(&self, index: usize, column: &str) -> Result<f64> {
@@ -254,7 +298,7 @@ pub(crate) fn node_from_row(row: &Row<'_>, ctx: &Ctx) -> Result<Node> {
     })
 }
 
-/// An edge from a row of [`EDGE_COLUMNS`].
+/// An edge from a row of [`edge_columns`].
 pub(crate) fn edge_from_row(row: &Row<'_>, ctx: &Ctx) -> Result<Edge> {
     let cells = Cells {
         row,
@@ -271,7 +315,7 @@ pub(crate) fn edge_from_row(row: &Row<'_>, ctx: &Ctx) -> Result<Edge> {
 
 /// The columns of an adjacency read of whole edges ([`adjacent_edge_from_row`]):
 /// whether the edge leaves the start (`1`) or arrives at it (`0`), its relation,
-/// the name at its other end, then [`EDGE_TAIL`]. The start's own name is not
+/// the name at its other end, then [`edge_tail_columns`]. The start's own name is not
 /// read back: the caller has it.
 pub(crate) const ADJACENT_EDGE_HEAD: usize = 3;
 
@@ -307,10 +351,47 @@ pub(crate) fn adjacent_edge_from_row(
     } else {
         (other, start.to_owned())
     };
-    edge_from_cells(&cells, ADJACENT_EDGE_HEAD, from, relation_type, to).map(Some)
+    let at = ADJACENT_EDGE_HEAD;
+    if ctx.edge_flags && cells.int(at + 2, "flags")? & FLAG_PLAIN != 0 {
+        // The default content but for the weight: of the rest, only the weight and
+        // the creation time are read.
+        return plain_edge_from_cells(&cells, at, from, relation_type, to).map(Some);
+    }
+    edge_from_cells(&cells, at, from, relation_type, to).map(Some)
 }
 
-/// An edge from its key and the columns of [`EDGE_TAIL`], the first at `at`.
+/// An edge whose row's `flags` say its content is the default one but for its
+/// weight (format 12's [`FLAG_PLAIN`]): its key, the weight and creation time of
+/// [`edge_tail_columns`] (the first column at `at`), and otherwise what a new edge has:
+/// updated when created, version 1, no confidence, not bidirectional, no source,
+/// no attributes.
+fn plain_edge_from_cells(
+    cells: &Cells<'_, '_, Row<'_>>,
+    at: usize,
+    from: String,
+    relation_type: RelationType,
+    to: String,
+) -> Result<Edge> {
+    let weight = cells.real(at, "weight")?;
+    let created_at = cells.time(at + 4, "created_at")?;
+    Ok(Edge {
+        from,
+        relation_type,
+        to,
+        attributes: Map::new(),
+        metadata: EdgeMetadata {
+            created_at,
+            updated_at: created_at,
+            version: 1,
+            weight,
+            confidence: None,
+            bidirectional: false,
+            source: None,
+        },
+    })
+}
+
+/// An edge from its key and the columns of [`edge_tail_columns`], the first at `at`.
 fn edge_from_cells(
     cells: &Cells<'_, '_, Row<'_>>,
     at: usize,
@@ -329,7 +410,7 @@ fn edge_from_cells(
             version: cells.version(at + 6, "version")?,
             weight: cells.real(at, "weight")?,
             confidence: cells.opt_real(at + 1, "confidence")?,
-            bidirectional: cells.int(at + 2, "bidirectional")? != 0,
+            bidirectional: cells.bidirectional(at + 2)?,
             source: cells.opt_string(at + 3, "source")?,
         },
     })
@@ -463,7 +544,7 @@ impl<'c> JsonRows<'c> {
         Ok(())
     }
 
-    /// A row of [`EDGE_COLUMNS`] as the edge's JSON, appended to `out`; the id of
+    /// A row of [`edge_columns`] as the edge's JSON, appended to `out`; the id of
     /// its `from` node, its relation and its `to` name as the row holds them.
     pub(crate) fn edge<'r, R: Cellular + ?Sized>(
         &self,
@@ -501,7 +582,7 @@ impl<'c> JsonRows<'c> {
             out.extend_from_slice(b",\"confidence\":");
             json_value(out, &confidence)?;
         }
-        out.extend_from_slice(if c.int(6, "bidirectional")? != 0 {
+        out.extend_from_slice(if c.bidirectional(6)? {
             b",\"bidirectional\":true"
         } else {
             b",\"bidirectional\":false"

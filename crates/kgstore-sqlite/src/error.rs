@@ -66,6 +66,10 @@ pub(crate) struct Ctx {
     /// Whether the file's edge rows carry the names of their ends (format 9 and
     /// later; an older file opened read-only looks them up in `names`).
     pub edge_names: bool,
+    /// Whether the file's edge rows keep column `flags` instead of `bidirectional`
+    /// (format 12 and later), whose bit `schema::FLAG_PLAIN` marks the rows whose
+    /// content is the default one.
+    pub edge_flags: bool,
 }
 
 impl Ctx {
@@ -162,6 +166,7 @@ mod tests {
             lock_timeout: Duration::from_millis(250),
             documents: true,
             edge_names: true,
+            edge_flags: true,
         };
         for code in [rusqlite::ffi::SQLITE_BUSY, rusqlite::ffi::SQLITE_LOCKED] {
             let err = ctx.error(|| "beginning a write".into(), failure(code));
@@ -180,6 +185,7 @@ mod tests {
             lock_timeout: Duration::from_secs(1),
             documents: true,
             edge_names: true,
+            edge_flags: true,
         };
         let cases = [
             (rusqlite::ffi::SQLITE_NOTADB, ErrorKind::Corrupt),

@@ -123,12 +123,18 @@ pub(crate) fn check(backend: &SqliteBackend) -> Result<Vec<Problem>> {
     } else {
         &[]
     };
+    let edge_flags: &[(&str, &str)] = if format >= schema::EDGE_FLAGS_SINCE {
+        EDGE_FLAG_INVARIANTS
+    } else {
+        &[]
+    };
     for (sql, detail) in INVARIANTS
         .iter()
         .chain(documents)
         .chain(events)
         .chain(edge_names)
         .chain(counts)
+        .chain(edge_flags)
     {
         let doing = || format!("checking that {detail}");
         let mut stmt = conn.prepare(sql).ctx(ctx, doing)?;
@@ -236,6 +242,25 @@ const EDGE_NAME_INVARIANTS: &[(&str, &str)] = &[(
      WHERE e.from_name IS NOT f.name OR e.to_name IS NOT t.name
      LIMIT ?1",
     "an edge row's from_name and to_name are the names of its from_id and to_id",
+)];
+
+/// The rule of format 12's edge rows, in the same form: column `flags` holds
+/// only its two bits, and bit `FLAG_PLAIN` (2) is set exactly when the row's
+/// content is the default one but for its weight, which reads of a node's edges
+/// then take without reading it.
+const EDGE_FLAG_INVARIANTS: &[(&str, &str)] = &[(
+    concat!(
+        "SELECT e.from_id, 'edge ' || quote(f.name) || ' -[' || e.rel || ']-> ' || quote(t.name)
+     FROM edges e JOIN names f ON f.id = e.from_id JOIN names t ON t.id = e.to_id
+     WHERE e.flags NOT IN (0, 1, 2)
+        OR (e.flags = 2) != (e.flags & 1 = 0 AND ",
+        schema::plain_edge_sql!(),
+        ")
+     LIMIT ?1"
+    ),
+    "an edge row's column flags is 1 (bidirectional), 2 (plain: its content is the \
+     default one but for its weight: not bidirectional, no confidence, no source, \
+     updated when created, version 1, no attributes) or 0 (neither)",
 )];
 
 /// The rule of table `node_type_counts` (format 10 and later), in the same form:
@@ -362,6 +387,7 @@ fn copy_into(backend: &SqliteBackend, temp: &Path) -> Result<()> {
         lock_timeout: ctx.lock_timeout,
         documents: ctx.documents,
         edge_names: ctx.edge_names,
+        edge_flags: ctx.edge_flags,
     };
     let pooled = Pooled::new(backend)?;
     let source = pooled.conn()?;

@@ -20,7 +20,7 @@ use rusqlite::{Connection, params_from_iter};
 use serde_json::Value;
 
 use crate::codec::{
-    EDGE_COLUMNS, EDGE_TAIL, JsonRows, NODE_COLUMNS, adjacent_edge_from_row, edge_from_row,
+    JsonRows, NODE_COLUMNS, adjacent_edge_from_row, edge_columns, edge_from_row, edge_tail_columns,
     node_from_row, node_subject,
 };
 use crate::error::{Ctx, SqlResult};
@@ -111,9 +111,15 @@ const GET_NODE: &str = "SELECT n.id, k.name, n.node_type, n.status, n.author, n.
      FROM names k JOIN nodes n ON n.id = k.id WHERE k.name = ?1";
 
 const GET_EDGE: &str = "SELECT e.from_id, fk.name, e.rel, tk.name, e.weight, e.confidence, \
-     e.bidirectional, e.source, e.created_at, e.updated_at, e.version, e.attributes \
+     e.flags, e.source, e.created_at, e.updated_at, e.version, e.attributes \
      FROM names fk JOIN edges e ON e.from_id = fk.id JOIN names tk ON tk.id = e.to_id \
      WHERE fk.name = ?1 AND e.rel = ?2 AND tk.name = ?3";
+
+/// [`GET_EDGE`] in a file before format 12 (column `bidirectional` for `flags`).
+const GET_EDGE_BEFORE_FLAGS: &str = "SELECT e.from_id, fk.name, e.rel, tk.name, e.weight, \
+     e.confidence, e.bidirectional, e.source, e.created_at, e.updated_at, e.version, \
+     e.attributes FROM names fk JOIN edges e ON e.from_id = fk.id \
+     JOIN names tk ON tk.id = e.to_id WHERE fk.name = ?1 AND e.rel = ?2 AND tk.name = ?3";
 
 /// The common table `root(id)` of the dependency closures: the id of the node named
 /// `?1`, no row when there is no such node (a macro, to be `concat!`ed). The closure
@@ -177,7 +183,11 @@ impl<'a> Q<'a> {
     pub fn get_edge(&self, key: &EdgeKey) -> Result<Option<Edge>> {
         let doing = || format!("reading edge {key} from table edges");
         self.one(
-            GET_EDGE,
+            if self.ctx.edge_flags {
+                GET_EDGE
+            } else {
+                GET_EDGE_BEFORE_FLAGS
+            },
             [
                 key.from.as_str(),
                 key.relation_type.as_str(),
@@ -251,7 +261,12 @@ impl<'a> Q<'a> {
             return Ok(Vec::new());
         }
         let finish = !filter.attributes.is_empty();
-        let sql = edge_scan_sql(filter, after, if finish { None } else { Some(limit) });
+        let sql = edge_scan_sql(
+            filter,
+            after,
+            if finish { None } else { Some(limit) },
+            self.ctx.edge_flags,
+        );
         let doing = || "listing edges from table edges".to_owned();
         let mut stmt = self.conn.prepare_cached(&sql.text).ctx(self.ctx, doing)?;
         let mut rows = stmt
@@ -280,7 +295,7 @@ impl<'a> Q<'a> {
     /// Every edge by key with one statement (one pass over `names` in order and
     /// each name's edges), each built and handed to `each` in turn.
     pub fn for_each_edge(&self, each: &mut dyn FnMut(&Edge) -> Result<()>) -> Result<()> {
-        let sql = whole_edge_scan_sql(self.ctx.edge_names);
+        let sql = whole_edge_scan_sql(self.ctx);
         self.each_row(&sql, "listing edges from table edges", edge_from_row, each)
     }
 
@@ -305,14 +320,14 @@ impl<'a> Q<'a> {
         let rows = JsonRows::new(self.ctx);
         let doing = "listing edges from table edges";
         if !self.ctx.edge_names {
-            let sql = whole_edge_scan_sql(false);
+            let sql = whole_edge_scan_sql(self.ctx);
             return self.each_json_row(&sql, doing, |row, out| rows.edge(row, out).map(drop), each);
         }
         let writer = EdgeLines {
             rows,
             run: EdgeRun::default(),
         };
-        self.two_thread_scan(&edge_run_scan_sql(), doing, writer, each)
+        self.two_thread_scan(&edge_run_scan_sql(self.ctx.edge_flags), doing, writer, each)
     }
 
     /// Runs `sql` on this thread, `writer` writing its rows' lines on a helper
@@ -416,6 +431,7 @@ impl<'a> Q<'a> {
             direction,
             relations.len(),
             self.ctx.edge_names,
+            self.ctx.edge_flags,
         );
         let doing = || format!("reading the edges of {}", node_subject(name));
         let mut stmt = self.conn.prepare_cached(&text).ctx(self.ctx, doing)?;
@@ -476,6 +492,7 @@ impl<'a> Q<'a> {
             direction,
             relations.len(),
             self.ctx.edge_names,
+            self.ctx.edge_flags,
         );
         let doing = || format!("reading the neighbours of {}", node_subject(name));
         let mut stmt = self.conn.prepare_cached(&text).ctx(self.ctx, doing)?;
@@ -755,6 +772,8 @@ impl<'a> Q<'a> {
     /// With `named` (format 9 on) each arm also gives the reached end's name, from the
     /// edge row or `edges_by_to` (the step backwards along bidirectional edges keeps to
     /// their partial index and looks the names it finds up in `names`).
+    /// With `flags` (format 12 on) an edge is bidirectional by bit 1 of its column
+    /// `flags`, before by its column `bidirectional`.
     #[allow(clippy::too_many_arguments)]
     fn hop_arms(
         sql: &mut Sql,
@@ -765,6 +784,7 @@ impl<'a> Q<'a> {
         bind: Option<&str>,
         compound: &str,
         named: bool,
+        flags: bool,
     ) {
         // (column matched to the current node, column reached, only bidirectional edges)
         let arms: &[(&str, &str, bool)] = match direction {
@@ -800,7 +820,12 @@ impl<'a> Q<'a> {
                 sql.bind(bind.to_owned());
             }
             if *bidirectional_only {
-                sql.push(" AND e.bidirectional");
+                // The partial index's own condition (`schema::edge_indexes!`).
+                sql.push(if flags {
+                    " AND e.flags & 1"
+                } else {
+                    " AND e.bidirectional"
+                });
             }
             if !relations.is_empty() {
                 sql.and_in("e.rel", relations.iter().map(RelationType::as_str));
@@ -860,6 +885,7 @@ impl<'a> Q<'a> {
                 Some(bind),
                 "UNION",
                 named,
+                self.ctx.edge_flags,
             );
             let next: Vec<(i64, String)> = self.rows(
                 &sql.text,
@@ -957,6 +983,7 @@ impl<'a> Q<'a> {
                 options,
                 levels,
                 "SELECT DISTINCT id FROM walk",
+                self.ctx.edge_flags,
             );
             frontier = self.rows(
                 &sql.text,
@@ -999,6 +1026,7 @@ impl<'a> Q<'a> {
                 options,
                 options.hops,
                 "SELECT (SELECT count(*) FROM l0), count(DISTINCT id) FROM walk",
+                self.ctx.edge_flags,
             );
             let (starts, n) = self
                 .one(
@@ -1099,10 +1127,15 @@ enum Reads {
 
 impl Reads {
     /// The columns of the arm over the edges leaving the start (`leaving`) or
-    /// arriving at it; the other end's name is `other`.
-    fn columns(self, leaving: bool, other: &str) -> String {
+    /// arriving at it; the other end's name is `other`; `flags`: the file is of
+    /// format 12 or later ([`edge_tail_columns`]).
+    fn columns(self, leaving: bool, other: &str, flags: bool) -> String {
         match self {
-            Reads::Edges => format!("{}, e.rel, {other}, {EDGE_TAIL}", u8::from(leaving)),
+            Reads::Edges => format!(
+                "{}, e.rel, {other}, {}",
+                u8::from(leaving),
+                edge_tail_columns(flags)
+            ),
             Reads::Neighbours => format!("{}, e.rel, {other}", u8::from(leaving)),
         }
     }
@@ -1115,12 +1148,15 @@ impl Reads {
 /// relations from `?2` on (or one JSON array of them as `?2`), shared by the arms.
 /// With `edge_names` (format 9 on) the other end's name is the edge row's own
 /// (`to_name`, or `from_name` in `edges_by_to`); before, it is looked up in `names`.
+/// With `edge_flags` (format 12 on) whole edges read column `flags`, before
+/// `bidirectional`.
 fn adjacency_sql(
     reads: Reads,
     start: Start,
     direction: Direction,
     relations: usize,
     edge_names: bool,
+    edge_flags: bool,
 ) -> String {
     let mut rels = String::new();
     if relations > LISTED {
@@ -1142,12 +1178,12 @@ fn adjacency_sql(
             let name = if leaving { "e.to_name" } else { "e.from_name" };
             format!(
                 "SELECT {} {from} WHERE sk.name = ?1",
-                reads.columns(leaving, name)
+                reads.columns(leaving, name, edge_flags)
             )
         } else {
             format!(
                 "SELECT {} {from} {} names k ON k.id = e.{other} WHERE sk.name = ?1",
-                reads.columns(leaving, "k.name"),
+                reads.columns(leaving, "k.name", edge_flags),
                 start.join(),
             )
         }
@@ -1172,14 +1208,16 @@ fn adjacency_text(
     direction: Direction,
     relations: usize,
     edge_names: bool,
+    edge_flags: bool,
 ) -> Cow<'static, str> {
-    static TEXTS: [OnceLock<String>; 24] = [const { OnceLock::new() }; 24];
+    static TEXTS: [OnceLock<String>; 48] = [const { OnceLock::new() }; 48];
     if relations > 0 {
         return Cow::Owned(adjacency_sql(
-            reads, start, direction, relations, edge_names,
+            reads, start, direction, relations, edge_names, edge_flags,
         ));
     }
-    let slot = usize::from(edge_names) * 12
+    let slot = usize::from(edge_flags) * 24
+        + usize::from(edge_names) * 12
         + usize::from(reads == Reads::Neighbours) * 6
         + usize::from(start == Start::Node) * 3
         + match direction {
@@ -1187,7 +1225,10 @@ fn adjacency_text(
             Direction::In => 1,
             Direction::Both => 2,
         };
-    Cow::Borrowed(TEXTS[slot].get_or_init(|| adjacency_sql(reads, start, direction, 0, edge_names)))
+    Cow::Borrowed(
+        TEXTS[slot]
+            .get_or_init(|| adjacency_sql(reads, start, direction, 0, edge_names, edge_flags)),
+    )
 }
 
 /// The parameters of [`adjacency_sql`]: the start's name, then the relations.
@@ -1221,13 +1262,15 @@ enum Frontier<'a> {
 /// hold an id more than once (`finish` says `DISTINCT`). A level in between keeps
 /// each id once (`UNION`), so that a node reached by several walks is expanded
 /// once; the first keeps repeats when it starts from one node (only parallel edges
-/// repeat there, and sorting costs more than expanding them).
+/// repeat there, and sorting costs more than expanding them). `flags`: the file
+/// is of format 12 or later ([`Q::hop_arms`]).
 fn exact_reach_sql(
     frontier: Frontier<'_>,
     width: usize,
     options: &ReachOptions,
     levels: usize,
     finish: &str,
+    flags: bool,
 ) -> Sql {
     let mut sql = match frontier {
         Frontier::Ids(ids) => {
@@ -1266,6 +1309,7 @@ fn exact_reach_sql(
             None,
             compound,
             false,
+            flags,
         );
         sql.push(")");
     }
@@ -1413,14 +1457,15 @@ fn node_scan_sql(filter: &NodeFilter, after: Option<&str>, limit: Option<usize>)
 /// one's edges, the `to` names sorted within each source and relation. With
 /// `edge_names` (format 9 on) the `to` name is the row's own `to_name`, with no
 /// lookup in `names` per edge; before, [`edge_scan_sql`]'s join.
-fn whole_edge_scan_sql(edge_names: bool) -> Sql {
-    if !edge_names {
-        return edge_scan_sql(&EdgeFilter::default(), None, None);
+fn whole_edge_scan_sql(ctx: &Ctx) -> Sql {
+    if !ctx.edge_names {
+        return edge_scan_sql(&EdgeFilter::default(), None, None, ctx.edge_flags);
     }
     Sql::new(&format!(
-        "SELECT e.from_id, fk.name, e.rel, e.to_name, {EDGE_TAIL} \
+        "SELECT e.from_id, fk.name, e.rel, e.to_name, {} \
          FROM names fk CROSS JOIN edges e ON e.from_id = fk.id \
-         ORDER BY fk.name, e.rel, e.to_name"
+         ORDER BY fk.name, e.rel, e.to_name",
+        edge_tail_columns(ctx.edge_flags)
     ))
 }
 
@@ -1428,17 +1473,24 @@ fn whole_edge_scan_sql(edge_names: bool) -> Sql {
 /// to_id)`, the sources in name order (format 9 on): one walk of the names and
 /// each one's range of the table, nothing sorted ([`Q::for_each_edge_json`]
 /// puts each source's edges of one relation in `to` name order).
-fn edge_run_scan_sql() -> Sql {
+fn edge_run_scan_sql(edge_flags: bool) -> Sql {
     Sql::new(&format!(
-        "SELECT e.from_id, fk.name, e.rel, e.to_name, {EDGE_TAIL} \
+        "SELECT e.from_id, fk.name, e.rel, e.to_name, {} \
          FROM names fk CROSS JOIN edges e ON e.from_id = fk.id \
-         ORDER BY fk.name, e.rel, e.to_id"
+         ORDER BY fk.name, e.rel, e.to_id",
+        edge_tail_columns(edge_flags)
     ))
 }
 
-/// The query of an edge listing, in key order.
-fn edge_scan_sql(filter: &EdgeFilter, after: Option<&EdgeKey>, limit: Option<usize>) -> Sql {
-    let mut sql = Sql::new(&format!("SELECT {EDGE_COLUMNS} FROM "));
+/// The query of an edge listing, in key order, in the columns of the file's
+/// format ([`edge_columns`]; `edge_flags`: format 12 on).
+fn edge_scan_sql(
+    filter: &EdgeFilter,
+    after: Option<&EdgeKey>,
+    limit: Option<usize>,
+    edge_flags: bool,
+) -> Sql {
+    let mut sql = Sql::new(&format!("SELECT {} FROM ", edge_columns(edge_flags)));
     if filter.from.is_none() && filter.to.is_none() {
         // Walk the names in order and each one's edges: pages come in key order
         // without sorting the whole table.
@@ -1609,7 +1661,7 @@ mod tests {
             );
         }
         // The whole scan of a backup's edges sorts nothing at all.
-        let whole = plan(&edge_run_scan_sql());
+        let whole = plan(&edge_run_scan_sql(true));
         assert!(!whole.contains("TEMP B-TREE"), "{whole}");
         assert!(whole.starts_with("SCAN fk USING COVERING INDEX"), "{whole}");
         let key = EdgeKey::new("a", RelationType::Calls, "b");
@@ -1619,7 +1671,7 @@ mod tests {
                 .of_relation(RelationType::Calls)
                 .with_min_weight(1.0),
         ] {
-            let plan = plan(&edge_scan_sql(&filter, Some(&key), Some(100)));
+            let plan = plan(&edge_scan_sql(&filter, Some(&key), Some(100), true));
             assert!(
                 !plan.contains("TEMP B-TREE FOR ORDER BY"),
                 "{filter:?}:\n{plan}"
@@ -1648,7 +1700,8 @@ mod tests {
                     Reads::Edges,
                 ),
             ] {
-                let text = adjacency_text(reads, start, direction, relations.len(), edge_names);
+                let text =
+                    adjacency_text(reads, start, direction, relations.len(), edge_names, true);
                 let params = adjacency_params("a", &relations);
                 let plan = plan(&Sql {
                     text: text.into_owned(),
@@ -1695,7 +1748,7 @@ mod tests {
                 "SELECT (SELECT count(*) FROM l0), count(DISTINCT id) FROM walk",
             ),
         ] {
-            let walk = exact_reach_sql(frontier, 1, &ReachOptions::exactly(2), 2, finish);
+            let walk = exact_reach_sql(frontier, 1, &ReachOptions::exactly(2), 2, finish, true);
             let plan = plan(&walk);
             // Only the start array is scanned (and the levels, which are small sets).
             assert!(!plan.contains("SCAN e"), "{plan}");
@@ -1727,6 +1780,7 @@ mod tests {
                     column,
                     Some(bind),
                     "UNION",
+                    true,
                     true,
                 );
                 let plan = plan(&sql);

@@ -23,7 +23,8 @@ pub const APPLICATION_ID: i64 = 0x4B47_5354;
 /// The versions, each with what it added (named in one place: [`DOCUMENTS_SINCE`],
 /// `search::SEARCH_VERSION`, [`EVENTS_SINCE`], [`COMPACT_EDGES_SINCE`],
 /// [`PENDING_TERMS_SINCE`], [`NARROW_EVENTS_SINCE`], [`STALE_SEARCH_SINCE`],
-/// [`NAMED_EDGES_SINCE`], [`TYPE_COUNTS_SINCE`], [`STALE_FROM_SINCE`]): 1, the
+/// [`NAMED_EDGES_SINCE`], [`TYPE_COUNTS_SINCE`], [`STALE_FROM_SINCE`],
+/// [`EDGE_FLAGS_SINCE`]): 1, the
 /// graph; 2, the documents' tables; 3, the search index (`search_*` tables, FTS5);
 /// 4, the event store (`events`, `event_state`); 5, edges kept in their key's
 /// order (a `WITHOUT ROWID` table) with only the indexes queries use; 6, new
@@ -33,7 +34,8 @@ pub const APPLICATION_ID: i64 = 0x4B47_5354;
 /// carrying their ends' names (`to_name`, `from_name`); 10, the number of
 /// nodes of each type kept in `node_type_counts` instead of an index by type; 11, a
 /// load's nodes waiting to be indexed for search listed by one row
-/// (`search_stale_from`). Opened
+/// (`search_stale_from`); 12, the edge rows' `bidirectional` column replaced by
+/// `flags`, which also marks the rows whose content is the default one. Opened
 /// read-only, an older file is read as it is: it holds no documents before 2,
 /// searching reads every node before 3, its event log is empty before 4, and its
 /// edges are read through its own indexes before 5 (the same answers), all its
@@ -41,8 +43,9 @@ pub const APPLICATION_ID: i64 = 0x4B47_5354;
 /// (beside its index on event types) before 7, every node is indexed at its
 /// write before 8, its edges' names are looked up in `names` before 9, and its
 /// nodes are counted through their index by type before 10, and its waiting
-/// nodes are all listed in `search_stale` before 11.
-pub const FORMAT_VERSION: i64 = STALE_FROM_SINCE;
+/// nodes are all listed in `search_stale` before 11, and its edges' whole content
+/// is read before 12.
+pub const FORMAT_VERSION: i64 = EDGE_FLAGS_SINCE;
 
 /// The oldest format version this crate opens.
 pub const OLDEST_FORMAT_VERSION: i64 = 1;
@@ -72,6 +75,10 @@ pub const TYPE_COUNTS_SINCE: i64 = 10;
 /// The format version that lists a load's nodes waiting to be indexed for search
 /// with one row (table `search_stale_from`, [`crate::search::STALE_FROM_DDL`]).
 pub const STALE_FROM_SINCE: i64 = crate::search::STALE_FROM_SINCE;
+/// The format version whose edge rows keep column `flags` (bidirectional, and
+/// whether their content is the default one) instead of `bidirectional`
+/// ([`EDGE_FLAGS_DDL`]).
+pub const EDGE_FLAGS_SINCE: i64 = 12;
 
 /// What one format version adds to the one before.
 pub(crate) struct Migration {
@@ -138,6 +145,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
         to: STALE_FROM_SINCE,
         ddl: crate::search::STALE_FROM_DDL,
+        fill: None,
+    },
+    Migration {
+        to: EDGE_FLAGS_SINCE,
+        ddl: EDGE_FLAGS_DDL,
         fill: None,
     },
 ];
@@ -211,15 +223,16 @@ CREATE TABLE schemas (
 ) STRICT, WITHOUT ROWID;
 ";
 
-/// The secondary indexes of table `edges` from format 9 on (a macro, to be
-/// `concat!`ed): [`NAMED_EDGES_DDL`] creates them, and a bulk load into a table
+/// The secondary indexes of table `edges` from format 12 on (a macro, to be
+/// `concat!`ed): [`EDGE_FLAGS_DDL`] creates them, and a bulk load into a table
 /// smaller than itself drops them and builds them again at its end (`write.rs`).
 /// `edges_by_to` carries the `from` end's name, so that the names at the other end
-/// of a node's arriving edges are read from it alone.
+/// of a node's arriving edges are read from it alone; `edges_bidirectional_by_to`
+/// holds the bidirectional edges only (bit [`FLAG_BIDIRECTIONAL`] of `flags`).
 macro_rules! edge_indexes {
     () => {
         "CREATE INDEX edges_by_to ON edges(to_id, rel, from_id, from_name);
-CREATE INDEX edges_bidirectional_by_to ON edges(to_id, rel, from_id) WHERE bidirectional;
+CREATE INDEX edges_bidirectional_by_to ON edges(to_id, rel, from_id) WHERE flags & 1;
 "
     };
 }
@@ -239,7 +252,8 @@ pub(crate) use edge_indexes;
 /// `nodes_by_status` and `nodes_by_updated` (likewise); `nodes_by_type` stays
 /// (statistics and `count(*)` read it instead of the rows).
 /// Measured in `docs/benchmarks.md` (issue 18). Its two indexes are format 5's
-/// own, spelled out here: format 9 replaces them with [`edge_indexes`].
+/// own, spelled out here: format 9 replaces them with its own, and format 12 with
+/// [`edge_indexes`].
 pub const COMPACT_EDGES_DDL: &str = "
 DROP INDEX nodes_by_status;
 DROP INDEX nodes_by_updated;
@@ -271,9 +285,9 @@ CREATE INDEX edges_bidirectional_by_to ON edges(to_id, rel, from_id) WHERE bidir
 /// `from_name`. A node's edges are then one range of the table (leaving) or of
 /// `edges_by_to` (arriving, names only) with no lookup in `names` per edge. The
 /// table is rebuilt in key order from format 8's, the names joined in once; its
-/// indexes are [`edge_indexes`]. It touches the edge tables only.
-pub const NAMED_EDGES_DDL: &str = concat!(
-    "
+/// indexes are format 9's own, spelled out here (format 12 replaces them with
+/// [`edge_indexes`]). It touches the edge tables only.
+pub const NAMED_EDGES_DDL: &str = "
 CREATE TABLE edges_named (
     from_id       INTEGER NOT NULL REFERENCES names(id),
     rel           TEXT NOT NULL,
@@ -296,13 +310,76 @@ INSERT INTO edges_named SELECT e.from_id, e.rel, e.to_id, t.name, f.name, e.weig
     ORDER BY e.from_id, e.rel, e.to_id;
 DROP TABLE edges;
 ALTER TABLE edges_named RENAME TO edges;
-",
-    edge_indexes!()
-);
+CREATE INDEX edges_by_to ON edges(to_id, rel, from_id, from_name);
+CREATE INDEX edges_bidirectional_by_to ON edges(to_id, rel, from_id) WHERE bidirectional;
+";
 
 /// The statement dropping the indexes [`edge_indexes`] creates.
 pub(crate) const DROP_EDGE_INDEXES: &str =
     "DROP INDEX edges_by_to; DROP INDEX edges_bidirectional_by_to;";
+
+/// Bit of column `flags` (format 12 on): the edge is bidirectional.
+pub(crate) const FLAG_BIDIRECTIONAL: i64 = 1;
+/// Bit of column `flags` (format 12 on): the edge's content is the default one
+/// but for its weight (`plain_edge_sql!`), so that reads of a node's edges take
+/// only its weight and creation time.
+pub(crate) const FLAG_PLAIN: i64 = 2;
+
+/// Whether an edge's content is the default one but for its weight, in SQL over
+/// the content columns of table `edges` other than `bidirectional`/`flags` (a
+/// macro, to be `concat!`ed; `1` or `0`): no confidence, no source, updated when
+/// created, version 1, no attributes. (Not bidirectional too: the callers add it
+/// in their format's column. The weight is left out: weighted graphs give nearly
+/// every edge one of its own.) `write.rs` decides the same in Rust
+/// (`edge_flags`); `check` compares bit [`FLAG_PLAIN`] with it.
+macro_rules! plain_edge_sql {
+    () => {
+        "(confidence IS NULL AND source IS NULL AND updated_at = created_at \
+         AND version = 1 AND attributes = '{}')"
+    };
+}
+pub(crate) use plain_edge_sql;
+
+/// Format 12 (edge side only): column `bidirectional` of table `edges` becomes
+/// `flags`, a set of bits: [`FLAG_BIDIRECTIONAL`] (`1`), what `bidirectional`
+/// said, and [`FLAG_PLAIN`] (`2`), set when the edge's content is the default one
+/// but for its weight (not bidirectional and `plain_edge_sql!`), which nearly
+/// every edge's is. A read of a node's edges then decodes five cells of such a row
+/// (its relation, its other end's name, its weight, flags and creation time)
+/// instead of eleven. The mark is carried in the existing column rather than a
+/// new one: a `WITHOUT ROWID` table of 14 columns takes every seek off SQLite's
+/// fast key comparator (13 at most), which cost edge loads 6.5 % (session 11,
+/// `docs/benchmarks.md`). The table is rebuilt in key order from format 11's,
+/// with the indexes of [`edge_indexes`] (the partial one now on `flags & 1`). It
+/// touches the edge tables only.
+pub const EDGE_FLAGS_DDL: &str = concat!(
+    "
+CREATE TABLE edges_flagged (
+    from_id       INTEGER NOT NULL REFERENCES names(id),
+    rel           TEXT NOT NULL,
+    to_id         INTEGER NOT NULL REFERENCES names(id),
+    to_name       TEXT NOT NULL,
+    from_name     TEXT NOT NULL,
+    weight        REAL NOT NULL,
+    confidence    REAL,
+    flags         INTEGER NOT NULL,
+    source        TEXT,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    version       INTEGER NOT NULL,
+    attributes    TEXT NOT NULL,
+    PRIMARY KEY (from_id, rel, to_id)
+) STRICT, WITHOUT ROWID;
+INSERT INTO edges_flagged SELECT from_id, rel, to_id, to_name, from_name, weight, confidence,
+    CASE WHEN bidirectional THEN 1 WHEN ",
+    plain_edge_sql!(),
+    " THEN 2 ELSE 0 END,
+    source, created_at, updated_at, version, attributes FROM edges ORDER BY from_id, rel, to_id;
+DROP TABLE edges;
+ALTER TABLE edges_flagged RENAME TO edges;
+",
+    edge_indexes!()
+);
 
 /// The event store's tables (format version 2): the log, one row per event
 /// position (a removed event keeps its row with `removed = 1`, `data` `null` and

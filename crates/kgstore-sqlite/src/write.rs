@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::codec::{list_to_json, node_subject, to_json, version_to_sql};
 use crate::error::{Ctx, SqlResult};
+use crate::schema::{FLAG_BIDIRECTIONAL, FLAG_PLAIN};
 use crate::search::{self, Delta, SearchWrites};
 
 /// The statements of the write path.
@@ -152,21 +153,42 @@ const NAME_LOOKUP_BATCH: usize = 4096;
 /// names of its ends are written with it and stay (the ids, hence the names, are
 /// its key).
 const UPSERT_EDGE: &str = concat!(
-    "INSERT INTO edges(from_id, rel, to_id, weight, confidence, bidirectional, source, \
+    "INSERT INTO edges(from_id, rel, to_id, weight, confidence, flags, source, \
      created_at, updated_at, version, attributes, to_name, from_name) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ",
     "ON CONFLICT(from_id, rel, to_id) DO UPDATE SET \
      weight = excluded.weight, confidence = excluded.confidence, \
-     bidirectional = excluded.bidirectional, source = excluded.source, \
+     flags = excluded.flags, source = excluded.source, \
      created_at = excluded.created_at, updated_at = excluded.updated_at, \
      version = excluded.version, attributes = excluded.attributes"
 );
 
 /// `INSERT INTO edges … VALUES (…)` for one edge new to the table (a bulk load's:
 /// the key's one B-tree seek, no conflict check first).
-const INSERT_EDGE: &str = "INSERT INTO edges(from_id, rel, to_id, weight, confidence, bidirectional, \
+const INSERT_EDGE: &str = "INSERT INTO edges(from_id, rel, to_id, weight, confidence, flags, \
      source, created_at, updated_at, version, attributes, to_name, from_name) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+
+/// Column `flags` of an edge's row (format 12): [`FLAG_BIDIRECTIONAL`] when it is
+/// bidirectional, [`FLAG_PLAIN`] when its content is the default one but for its
+/// weight (the same rule as `schema::plain_edge_sql!`, which `check` compares the
+/// bit with): not bidirectional, no confidence, no source, updated when created,
+/// version 1, no attributes.
+pub(crate) fn edge_flags(edge: &Edge) -> i64 {
+    let meta = &edge.metadata;
+    if meta.bidirectional {
+        FLAG_BIDIRECTIONAL
+    } else if meta.confidence.is_none()
+        && meta.source.is_none()
+        && meta.updated_at == meta.created_at
+        && meta.version == 1
+        && edge.attributes.is_empty()
+    {
+        FLAG_PLAIN
+    } else {
+        0
+    }
+}
 
 /// What a write transaction keeps while a bulk import runs
 /// ([`WriteTxn::bulk_load_begin`](kgstore_core::backend::WriteTxn::bulk_load_begin)):
@@ -712,7 +734,7 @@ impl<'a> W<'a> {
                 to,
                 meta.weight,
                 meta.confidence,
-                meta.bidirectional,
+                edge_flags(edge),
                 meta.source,
                 meta.created_at.as_micros(),
                 meta.updated_at.as_micros(),

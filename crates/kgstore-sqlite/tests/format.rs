@@ -9,14 +9,14 @@ use std::path::Path;
 use common::{assert_error, error_of, options, raw, store, temp_db};
 use kgstore_core::events::{EventRead, ExpectedVersion, GroupOptions, Nack, NewEvent, ReadOptions};
 use kgstore_core::{
-    DocumentQuery, DocumentRead, Edge, ErrorKind, GraphRead, Node, OnDependents, RelationType,
-    SearchQuery,
+    Direction, DocumentQuery, DocumentRead, Edge, EdgeFilter, ErrorKind, GraphRead, Node,
+    OnDependents, PageRequest, ReachOptions, RelationType, SearchQuery, TraverseOptions,
 };
 use kgstore_sqlite::SqliteBackend;
 use kgstore_sqlite::schema::{
-    APPLICATION_ID, COMPACT_EDGES_SINCE, EVENTS_SINCE, FORMAT_VERSION, NAMED_EDGES_SINCE,
-    NARROW_EVENTS_SINCE, PENDING_TERMS_SINCE, STALE_FROM_SINCE, STALE_SEARCH_SINCE,
-    TYPE_COUNTS_SINCE,
+    APPLICATION_ID, COMPACT_EDGES_SINCE, EDGE_FLAGS_SINCE, EVENTS_SINCE, FORMAT_VERSION,
+    NAMED_EDGES_SINCE, NARROW_EVENTS_SINCE, PENDING_TERMS_SINCE, STALE_FROM_SINCE,
+    STALE_SEARCH_SINCE, TYPE_COUNTS_SINCE,
 };
 use serde_json::json;
 
@@ -531,7 +531,7 @@ fn format_10_counts_the_nodes_of_an_older_file_by_type() {
     );
 }
 
-/// Format 11 (current): the same content, its first node listed in
+/// Format 11: the same content, its first node listed in
 /// `search_stale` and the other two covered by `search_stale_from` (as a load's
 /// nodes are): searched from their rows, read-only too, and indexed when a
 /// writable handle brings the index up to date.
@@ -589,6 +589,157 @@ fn format_11_adds_the_load_marker_to_an_older_file() {
             .unwrap(),
         hits
     );
+}
+
+/// Format 12 (current): the same content, the edge rows' `bidirectional` column
+/// replaced by `flags`, the default-content edge marked plain (2).
+#[test]
+fn the_format_12_fixture_still_opens() {
+    assert_eq!(
+        edge_flags(&fixture(EDGE_FLAGS_SINCE)),
+        [("kgstore".to_owned(), "serde_json".to_owned(), 2)]
+    );
+    check_event_store_fixture(EDGE_FLAGS_SINCE);
+}
+
+/// Migrating format 11 to 12 turns column `bidirectional` into `flags`: 1 for a
+/// bidirectional edge, 2 for one whose content is the default one, 0 for the
+/// rest. Every edge reads the same before (read-only, the older file as it is)
+/// and after, and after writes that change whether it is plain; the traversal's
+/// step backwards along bidirectional edges finds the same nodes; `check` finds
+/// a flag that disagrees with its row.
+#[test]
+fn format_12_flags_the_edges_of_an_older_file() {
+    let (_dir, path) = copy_of(STALE_FROM_SINCE);
+    // Two edges with content of their own, written as format 11 holds them: one
+    // bidirectional, one not.
+    raw(&path)
+        .execute_batch(
+            r#"INSERT INTO edges(from_id, rel, to_id, to_name, from_name, weight, confidence,
+                   bidirectional, source, created_at, updated_at, version, attributes)
+               SELECT f.id, 'depends_on', t.id, t.name, f.name, 0.5, 0.25, 1, 'Cargo.toml',
+                   1700000000000000, 1700000000000001, 2, '{"optional":true}'
+               FROM names f, names t WHERE f.name = 'serde_json' AND t.name = 'serde';
+               INSERT INTO edges(from_id, rel, to_id, to_name, from_name, weight, confidence,
+                   bidirectional, source, created_at, updated_at, version, attributes)
+               SELECT f.id, 'references', t.id, t.name, f.name, 2.0, NULL, 0, NULL,
+                   1700000000000000, 1700000000000000, 1, '{"line":3}'
+               FROM names f, names t WHERE f.name = 'serde' AND t.name = 'kgstore';"#,
+        )
+        .unwrap();
+    let edges = |s: &kgstore_core::Store| {
+        ["kgstore", "serde_json", "serde"].map(|n| {
+            (
+                s.edges_of(n, Direction::Out, &[]).unwrap(),
+                s.edges_of(n, Direction::Both, &[]).unwrap(),
+                s.list_edges(&EdgeFilter::default(), &PageRequest::first(10))
+                    .unwrap()
+                    .items,
+                s.traverse(n, &TraverseOptions::depth(3)).unwrap(),
+                s.reach_count(n, &ReachOptions::exactly(2)).unwrap(),
+            )
+        })
+    };
+    let s = open_store(&path, true);
+    let before = edges(&s);
+    let own = s
+        .get_edge(
+            &Edge::new("serde_json", RelationType::DependsOn, "serde")
+                .unwrap()
+                .key(),
+        )
+        .unwrap();
+    assert_eq!(before[1].0, std::slice::from_ref(&own));
+    assert_eq!(own.metadata.weight, 0.5);
+    assert_eq!(own.metadata.confidence, Some(0.25));
+    assert!(own.metadata.bidirectional);
+    assert_eq!(own.metadata.source.as_deref(), Some("Cargo.toml"));
+    assert_eq!(own.metadata.version, 2);
+    assert_eq!(own.attributes["optional"], json!(true));
+    assert_eq!(before[2].0[0].attributes["line"], json!(3));
+    // Backwards along the bidirectional edge, serde reaches serde_json in one hop
+    // (and so kgstore, then serde again, in two).
+    assert!(
+        before[2]
+            .3
+            .iter()
+            .any(|v| v.name == "serde_json" && v.depth == 1),
+        "{:?}",
+        before[2].3
+    );
+    assert_eq!(before[2].4, 2);
+    drop(s);
+    let s = open_store(&path, false);
+    assert_eq!(user_version(&path), FORMAT_VERSION);
+    assert_eq!(
+        edge_flags(&path),
+        [
+            ("kgstore".to_owned(), "serde_json".to_owned(), 2),
+            ("serde".to_owned(), "kgstore".to_owned(), 0),
+            ("serde_json".to_owned(), "serde".to_owned(), 1),
+        ]
+    );
+    assert_eq!(edges(&s), before);
+    assert!(s.check().unwrap().is_ok());
+    // An update gives the plain edge content of its own; a new edge is plain.
+    let mut edge = s
+        .get_edge(
+            &Edge::new("kgstore", RelationType::DependsOn, "serde_json")
+                .unwrap()
+                .key(),
+        )
+        .unwrap();
+    edge.attributes.insert("pinned".into(), json!("1.0"));
+    let updated = s.update_edge(edge, None).unwrap();
+    let created = s
+        .create_edge(Edge::new("kgstore", RelationType::References, "serde").unwrap())
+        .unwrap();
+    let mut all = s.edges_of("kgstore", Direction::Out, &[]).unwrap();
+    all.sort_by_key(|e| e.to.clone());
+    assert_eq!(all, [created, updated]);
+    assert!(s.check().unwrap().is_ok());
+    assert_eq!(
+        edge_flags(&path),
+        [
+            ("kgstore".to_owned(), "serde".to_owned(), 2),
+            ("kgstore".to_owned(), "serde_json".to_owned(), 0),
+            ("serde".to_owned(), "kgstore".to_owned(), 0),
+            ("serde_json".to_owned(), "serde".to_owned(), 1),
+        ]
+    );
+    drop(s);
+    // A flag that claims the default content of an edge that has its own, and one
+    // with a bit that means nothing, are found.
+    for (rel, flags) in [("references", 2), ("depends_on", 5)] {
+        let (_dir, copy) = temp_db();
+        std::fs::copy(&path, &copy).unwrap();
+        raw(&copy)
+            .execute(
+                "UPDATE edges SET flags = ?2 WHERE rel = ?1 AND from_name = 'serde'
+                    OR rel = ?1 AND from_name = 'serde_json'",
+                rusqlite::params![rel, flags],
+            )
+            .unwrap();
+        let report = store(&copy).check().unwrap();
+        assert!(
+            report
+                .problems
+                .iter()
+                .any(|p| p.to_string().contains("column flags")),
+            "{report:?}"
+        );
+    }
+}
+
+/// Each edge's ends and its `flags`, in key order.
+fn edge_flags(path: &Path) -> Vec<(String, String, i64)> {
+    raw(path)
+        .prepare("SELECT from_name, to_name, flags FROM edges ORDER BY from_name, to_name")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
 }
 
 /// The rows of `search_stale` and the id of `search_stale_from`'s row, if any.

@@ -93,7 +93,7 @@ fn check_finds_damage_to_kgstores_own_tables() {
     conn.execute_batch(
         "PRAGMA foreign_keys = OFF;
          DELETE FROM node_tags WHERE node_id = (SELECT id FROM names WHERE name = 'n00003');
-         INSERT INTO edges(from_id, rel, to_id, to_name, from_name, weight, bidirectional,
+         INSERT INTO edges(from_id, rel, to_id, to_name, from_name, weight, flags,
                  created_at, updated_at, version, attributes)
              VALUES (999999, 'calls', 1, 'n00000', 'ghost', 1.0, 0, 0, 0, 1, '{}');
          INSERT INTO names(name) VALUES ('nobody');
@@ -621,10 +621,11 @@ fn edges_of_names_a_damaged_edge_by_its_node() {
     let s = store(&path);
     fill(&s, 8);
     drop(s);
-    // n00006 -calls-> n00003: attributes that are not JSON, a relation that is not one.
+    // n00006 -calls-> n00003: attributes that are not JSON (in a row not flagged
+    // plain, whose content is read), a relation that is not one.
     raw(&path)
         .execute_batch(
-            "UPDATE edges SET attributes = 'not json'
+            "UPDATE edges SET attributes = 'not json', flags = 0
                  WHERE from_id = (SELECT id FROM names WHERE name = 'n00006');
              UPDATE edges SET rel = 'Not A Relation'
                  WHERE from_id = (SELECT id FROM names WHERE name = 'n00007');",
@@ -658,5 +659,36 @@ fn edges_of_names_a_damaged_edge_by_its_node() {
             ("n00004".to_owned(), "n00002".to_owned()),
             ("n00005".to_owned(), "n00002".to_owned()),
         ]
+    );
+}
+
+/// A row flagged plain (format 12) is read as the default content but for its
+/// weight, without its other columns: a row that disagrees with its flag is
+/// `check`'s to find, which it does, naming the edge and the column.
+#[test]
+fn check_finds_an_edge_row_that_disagrees_with_its_plain_flag() {
+    let (_dir, path) = temp_db();
+    let s = store(&path);
+    fill(&s, 8);
+    assert!(s.check().unwrap().is_ok());
+    drop(s);
+    raw(&path)
+        .execute_batch(
+            "UPDATE edges SET version = 2
+                 WHERE from_id = (SELECT id FROM names WHERE name = 'n00005');",
+        )
+        .unwrap();
+    let s = store(&path);
+    let read = s
+        .edges_of("n00005", kgstore_core::Direction::Out, &[])
+        .unwrap();
+    assert_eq!(read[0].metadata.version, 1);
+    let report = s.check().unwrap();
+    let problems: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("'n00005'") && p.contains("column flags")),
+        "{problems:?}"
     );
 }
