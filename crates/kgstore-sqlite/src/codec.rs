@@ -313,27 +313,6 @@ pub(crate) fn edge_from_row(row: &Row<'_>, ctx: &Ctx) -> Result<Edge> {
     edge_from_cells(&cells, 4, from, relation_type, to)
 }
 
-/// The relation of the row read before, to take the next row's from when its text
-/// is the same: a node's edges come in runs of one relation (the table's key is
-/// `(from_id, rel, to_id)`), so most rows of a read skip [`RelationType::parse`]
-/// (its search of the built-in names, then a custom name's check).
-#[derive(Default)]
-pub(crate) struct LastRelation(Option<RelationType>);
-
-impl LastRelation {
-    /// The relation named `text`: the last one again, or `text` parsed.
-    fn parse(&mut self, text: &str) -> Result<RelationType> {
-        if let Some(last) = &self.0
-            && last.as_str() == text
-        {
-            return Ok(last.clone());
-        }
-        let parsed = RelationType::parse(text)?;
-        self.0 = Some(parsed.clone());
-        Ok(parsed)
-    }
-}
-
 /// The columns of an adjacency read of whole edges ([`adjacent_edge_from_row`]):
 /// whether the edge leaves the start (`1`) or arrives at it (`0`), its relation,
 /// the name at its other end, then [`edge_tail_columns`]. The start's own name is not
@@ -345,13 +324,11 @@ pub(crate) const ADJACENT_EDGE_HEAD: usize = 3;
 /// stored edge) is `NULL`, as in the row a read gives for a node without such
 /// edges. The start's end is `start` itself, not a column; `leaving` says whether
 /// the edge leaves it when the read has one direction (`None`: the row says).
-/// `relations` holds the relation of the read's row before.
 pub(crate) fn adjacent_edge_from_row(
     row: &Row<'_>,
     ctx: &Ctx,
     start: &str,
     leaving: Option<bool>,
-    relations: &mut LastRelation,
 ) -> Result<Option<Edge>> {
     let cells = Cells {
         row,
@@ -362,8 +339,7 @@ pub(crate) fn adjacent_edge_from_row(
     let Some(rel) = cells.opt_text(1, "rel")? else {
         return Ok(None);
     };
-    let relation_type = relations
-        .parse(rel)
+    let relation_type = RelationType::parse(rel)
         .map_err(|e| cells.bad("rel", format!("bad relation type: {e}")))?;
     let other = cells.string(2, "the other end's name")?;
     let leaving = match leaving {

@@ -20,7 +20,7 @@ use rusqlite::{Connection, params_from_iter};
 use serde_json::Value;
 
 use crate::codec::{
-    JsonRows, LastRelation, NODE_COLUMNS, adjacent_edge_from_row, edge_columns, edge_from_row, edge_tail_columns,
+    JsonRows, NODE_COLUMNS, adjacent_edge_from_row, edge_columns, edge_from_row, edge_tail_columns,
     node_from_row, node_subject,
 };
 use crate::error::{Ctx, SqlResult};
@@ -441,7 +441,6 @@ impl<'a> Q<'a> {
         // Room for most nodes' edges at once (growing the vector reallocated it
         // twice for five edges, each time moving the edges built so far).
         let (mut any, mut edges) = (false, Vec::with_capacity(8));
-        let mut relations = LastRelation::default();
         let leaving = match direction {
             Direction::Out => Some(true),
             Direction::In => Some(false),
@@ -450,9 +449,7 @@ impl<'a> Q<'a> {
         while let Some(row) = rows.next().ctx(self.ctx, doing)? {
             any = true;
             // A `NULL` relation: the row of a node without such edges.
-            if let Some(edge) =
-                adjacent_edge_from_row(row, self.ctx, name, leaving, &mut relations)?
-            {
+            if let Some(edge) = adjacent_edge_from_row(row, self.ctx, name, leaving)? {
                 edges.push(edge);
             }
         }
