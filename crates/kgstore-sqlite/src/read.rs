@@ -438,9 +438,7 @@ impl<'a> Q<'a> {
         let mut rows = stmt
             .query(params_from_iter(adjacency_params(name, relations)))
             .ctx(self.ctx, doing)?;
-        // Room for most nodes' edges at once (growing the vector reallocated it
-        // twice for five edges, each time moving the edges built so far).
-        let (mut any, mut edges) = (false, Vec::with_capacity(8));
+        let (mut any, mut edges) = (false, Vec::new());
         let leaving = match direction {
             Direction::Out => Some(true),
             Direction::In => Some(false),
