@@ -55,8 +55,7 @@ type EdgeParts<'a> = (&'a str, &'a RelationType, &'a str, &'a EdgeData);
 /// at it, or nothing (a free id).
 #[derive(Clone, Default)]
 struct IdEntry {
-    /// The name (see [`Name`]: a short one inline, with no allocation of its own).
-    name: Option<Name>,
+    name: Option<Arc<str>>,
     /// Edges leaving, by `(relation, to)`, with `to`'s name and their content.
     out: Adjacency<OutEdge>,
     /// Edges arriving, by `(relation, from)`, with `from`'s name (their content
@@ -223,7 +222,7 @@ fn exact<T>(len: usize, items: impl IntoIterator<Item = T>) -> Box<[T]> {
 /// ([`GraphState::prepare_node`]).
 #[derive(Clone)]
 pub(super) struct PreparedNode {
-    name: Name,
+    name: Arc<str>,
     data: NodeData,
     /// Whether `data`'s type is the state's shared copy already (it was in use
     /// when the node was made ready): node types are never given up, so a later
@@ -497,7 +496,7 @@ impl GraphState {
         let shared_type = shared.is_some();
         let node_type = shared.unwrap_or_else(|| Arc::from(node.node_type.as_str()));
         PreparedNode {
-            name: Name::new(&node.name, || Arc::from(node.name.as_str())),
+            name: Arc::from(node.name.as_str()),
             data: NodeData::of(Cow::Borrowed(node), node_type),
             shared_type,
         }
@@ -581,9 +580,11 @@ impl Graph {
 
     /// `name` (the name of `id`) as an edge list keeps it.
     fn end_name(&self, id: Id, name: &str) -> Name {
-        Name::new(name, || match self.by_id.get(id).and_then(|e| e.name.as_ref()) {
-            Some(Name::Shared(shared)) => Arc::clone(shared),
-            _ => Arc::from(name),
+        Name::new(name, || {
+            self.by_id
+                .get(id)
+                .and_then(|e| e.name.clone())
+                .unwrap_or_else(|| Arc::from(name))
         })
     }
 
@@ -600,12 +601,13 @@ impl Graph {
         if let Some(id) = self.id(name) {
             return id;
         }
-        self.add_name(Name::new(name, || Arc::from(name)), None)
+        self.add_name(Arc::from(name), None)
     }
 
     /// Adds a name that is not in use yet; its new id.
-    fn add_name(&mut self, key: Name, node: Option<Arc<NodeData>>) -> Id {
-        let id = self.new_id(key.clone());
+    fn add_name(&mut self, name: Arc<str>, node: Option<Arc<NodeData>>) -> Id {
+        let id = self.new_id(Arc::clone(&name));
+        let key = Name::new(&name, || Arc::clone(&name));
         if let Some(ordered) = self.ordered.get_mut() {
             ordered.insert(key.clone());
         }
@@ -613,7 +615,7 @@ impl Graph {
         id
     }
 
-    fn new_id(&mut self, name: Name) -> Id {
+    fn new_id(&mut self, name: Arc<str>) -> Id {
         match self.free.pop_back() {
             Some(id) => {
                 self.by_id.set(
@@ -934,20 +936,19 @@ impl Graph {
         }
         let nodes = kept;
         // Ids: the nodes' names in order, then edge ends that name no node.
-        let named = |name: &str| Name::new(name, || Arc::from(name));
-        let mut names: Vec<Name> = nodes.iter().map(|n| named(&n.name)).collect();
-        let mut index: foldhash::HashMap<Name, Id> = foldhash::HashMap::default();
+        let mut names: Vec<Arc<str>> = nodes.iter().map(|n| Arc::from(n.name.as_str())).collect();
+        let mut index: foldhash::HashMap<Arc<str>, Id> = foldhash::HashMap::default();
         index.reserve(names.len());
         for (id, name) in names.iter().enumerate() {
-            index.insert(name.clone(), id);
+            index.insert(Arc::clone(name), id);
         }
-        let mut id_of = |name: &str, names: &mut Vec<Name>| -> Id {
+        let mut id_of = |name: &str, names: &mut Vec<Arc<str>>| -> Id {
             if let Some(&id) = index.get(name) {
                 return id;
             }
-            let name = named(name);
-            names.push(name.clone());
-            index.insert(name, names.len() - 1);
+            let shared: Arc<str> = Arc::from(name);
+            names.push(Arc::clone(&shared));
+            index.insert(shared, names.len() - 1);
             names.len() - 1
         };
         // Relations numbered in name order, so that edges given in key order
@@ -986,14 +987,14 @@ impl Graph {
                 _ => edges.push((key, data)),
             }
         }
-        let end = |id: Id| names[id].clone();
+        let end = |id: Id| Name::new(&names[id], || Arc::clone(&names[id]));
         // Incoming lists: (to, relation, from), grouped by `to`.
         let mut incoming: Vec<Key> = edges.iter().map(|&((f, r, t), _)| (t, r, f)).collect();
         incoming.sort_unstable();
         let mut entries: Vec<IdEntry> = names
             .iter()
             .map(|name| IdEntry {
-                name: Some(name.clone()),
+                name: Some(Arc::clone(name)),
                 ..IdEntry::default()
             })
             .collect();
@@ -1043,7 +1044,7 @@ impl Graph {
     /// Inserts or replaces a node, keeping the dependents and search indexes current.
     fn put_node(&mut self, node: Cow<'_, Node>) {
         let node_type = self.intern_type(&node.node_type);
-        let name = Name::new(&node.name, || Arc::from(node.name.as_str()));
+        let name: Arc<str> = Arc::from(node.name.as_str());
         let data = NodeData::of(node, node_type);
         self.place(name, data);
     }
@@ -1070,9 +1071,9 @@ impl Graph {
     /// name table is written first, with the id a new name would get: a new
     /// name (a node created) then costs one descent of the table, not a
     /// failed lookup and then an insert; a name in use gets its own id back.
-    fn place(&mut self, name: Name, data: NodeData) {
+    fn place(&mut self, name: Arc<str>, data: NodeData) {
         let data = Arc::new(data);
-        let key = name.clone();
+        let key = Name::new(&name, || Arc::clone(&name));
         let new_id = self.free.back().copied().unwrap_or(self.by_id.len());
         let slot = Slot {
             id: new_id,
@@ -1081,7 +1082,7 @@ impl Graph {
         let ordered_key = self.ordered.get().is_some().then(|| key.clone());
         match self.names.insert(key, slot) {
             None => {
-                let id = self.new_id(name.clone());
+                let id = self.new_id(Arc::clone(&name));
                 if id != new_id
                     && let Some(slot) = self.names.get_mut(&*name)
                 {
