@@ -515,8 +515,8 @@ impl Op {
 
 /// Writes held back by a [`MemoryWrite`], in order: the first in place, the rest
 /// in a list, so that a one-write transaction (a single `create_node`) allocates
-/// no list and frees none (the list of four `Op`s a first push allocates is past
-/// the allocator's per-thread cache: ~300 instructions a write, callgrind).
+/// no list and frees none (a first push allocates room for four `Op`s, each as
+/// wide as a whole [`Node`]).
 #[derive(Default)]
 struct Held {
     /// The first write; `None` only while there are none.
