@@ -99,7 +99,10 @@ fn no_control_characters(value: &str) -> Rule {
     let at = bytes.iter().enumerate().position(|(i, &b)| {
         b < 0x20
             || b == 0x7f
-            || (b == 0xc2 && bytes.get(i + 1).is_some_and(|next| (0x80..=0x9f).contains(next)))
+            || (b == 0xc2
+                && bytes
+                    .get(i + 1)
+                    .is_some_and(|next| (0x80..=0x9f).contains(next)))
     });
     match at.and_then(|at| Some((at, value.get(at..)?.chars().next()?))) {
         Some((at, c)) => Err(format!("holds the control character {c:?} at byte {at}")),
