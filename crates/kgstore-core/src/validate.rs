@@ -89,8 +89,22 @@ fn bounded_text(value: &str, max: usize) -> Rule {
     no_control_characters(value)
 }
 
+/// Refuses a control character (general category `Cc`: U+0000–U+001F and
+/// U+007F–U+009F). Scans bytes, not decoded characters: in UTF-8 these are the
+/// bytes below 0x20 and 0x7F, and the two-byte sequences 0xC2 0x80–0x9F (no
+/// other character's encoding holds such a byte or such a pair), so a name is
+/// checked without decoding it (every lookup and every write checks its names).
 fn no_control_characters(value: &str) -> Rule {
-    match value.char_indices().find(|(_, c)| c.is_control()) {
+    let bytes = value.as_bytes();
+    let at = bytes.iter().enumerate().position(|(i, &b)| {
+        b < 0x20
+            || b == 0x7f
+            || (b == 0xc2
+                && bytes
+                    .get(i + 1)
+                    .is_some_and(|next| (0x80..=0x9f).contains(next)))
+    });
+    match at.and_then(|at| Some((at, value.get(at..)?.chars().next()?))) {
         Some((at, c)) => Err(format!("holds the control character {c:?} at byte {at}")),
         None => Ok(()),
     }
@@ -309,6 +323,22 @@ mod tests {
         assert!(name("a\u{0}b").is_err());
         assert!(name("a\u{85}b").is_err()); // C1 control
         assert!(name("../etc/passwd").is_ok()); // names are data, not paths
+    }
+
+    /// The byte scan refuses exactly the characters `char::is_control` names, at
+    /// their byte, among neighbours of every width.
+    #[test]
+    fn control_characters_are_found_by_bytes_as_by_chars() {
+        for c in (0..=0x10ffff_u32).filter_map(char::from_u32) {
+            let text = format!("é{c}€");
+            let found = no_control_characters(&text);
+            if c.is_control() {
+                let expected = format!("holds the control character {c:?} at byte 2");
+                assert_eq!(found, Err(expected), "{c:?}");
+            } else {
+                assert_eq!(found, Ok(()), "{c:?}");
+            }
+        }
     }
 
     #[test]

@@ -224,6 +224,10 @@ fn exact<T>(len: usize, items: impl IntoIterator<Item = T>) -> Box<[T]> {
 pub(super) struct PreparedNode {
     name: Arc<str>,
     data: NodeData,
+    /// Whether `data`'s type is the state's shared copy already (it was in use
+    /// when the node was made ready): node types are never given up, so a later
+    /// version of the state shares the same copy and the put need not look it up.
+    shared_type: bool,
 }
 
 /// An edge's content without its key: what nearly every edge has inline, the
@@ -484,17 +488,17 @@ impl GraphState {
     /// it), so that a write can hold it back and put it later with
     /// [`GraphState::put_prepared`] without another copy.
     pub(super) fn prepare_node(&self, node: &Node) -> PreparedNode {
-        let node_type = self
+        let shared = self
             .graph
             .node_types
             .get_key_value(node.node_type.as_str())
-            .map_or_else(
-                || Arc::from(node.node_type.as_str()),
-                |(t, ())| Arc::clone(t),
-            );
+            .map(|(t, ())| Arc::clone(t));
+        let shared_type = shared.is_some();
+        let node_type = shared.unwrap_or_else(|| Arc::from(node.node_type.as_str()));
         PreparedNode {
             name: Arc::from(node.name.as_str()),
             data: NodeData::of(Cow::Borrowed(node), node_type),
+            shared_type,
         }
     }
 
@@ -1047,11 +1051,17 @@ impl Graph {
 
     /// [`Graph::put_node`] with a node made ready beforehand ([`PreparedNode`]).
     fn put_prepared(&mut self, node: PreparedNode) {
-        let PreparedNode { name, mut data } = node;
+        let PreparedNode {
+            name,
+            mut data,
+            shared_type,
+        } = node;
         // Its type's shared copy, unless it was made with it.
-        let node_type = self.intern_type(&data.node_type);
-        if !Arc::ptr_eq(&node_type, &data.node_type) {
-            data.node_type = node_type;
+        if !shared_type {
+            let node_type = self.intern_type(&data.node_type);
+            if !Arc::ptr_eq(&node_type, &data.node_type) {
+                data.node_type = node_type;
+            }
         }
         self.place(name, data);
     }

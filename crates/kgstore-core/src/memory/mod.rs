@@ -450,7 +450,7 @@ impl Backend for MemoryBackend {
             state: graph,
             docs,
             own: false,
-            pending: Vec::new(),
+            pending: Held::default(),
             view: OnceLock::new(),
             bulk: None,
             _guard: guard,
@@ -513,6 +513,49 @@ impl Op {
     }
 }
 
+/// Writes held back by a [`MemoryWrite`], in order: the first in place, the rest
+/// in a list, so that a one-write transaction (a single `create_node`) allocates
+/// no list and frees none (a first push allocates room for four `Op`s, each as
+/// wide as a whole [`Node`]).
+#[derive(Default)]
+struct Held {
+    /// The first write; `None` only while there are none.
+    first: Option<Op>,
+    /// The writes after the first.
+    rest: Vec<Op>,
+}
+
+impl Held {
+    fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    fn push(&mut self, op: Op) {
+        if self.first.is_none() {
+            self.first = Some(op);
+        } else {
+            self.rest.push(op);
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Op> {
+        self.first.iter().chain(&self.rest)
+    }
+}
+
+impl IntoIterator for Held {
+    type Item = Op;
+    type IntoIter = std::iter::Chain<std::option::IntoIter<Op>, std::vec::IntoIter<Op>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.first.into_iter().chain(self.rest)
+    }
+}
+
 /// The write transaction.
 ///
 /// It starts from the committed state, shared (a snapshot). A small transaction
@@ -533,7 +576,7 @@ struct MemoryWrite<'a> {
     /// Whether `state` is the transaction's own copy.
     own: bool,
     /// Writes not applied to `state` yet (never once `own`).
-    pending: Vec<Op>,
+    pending: Held,
     /// `state` with `pending` (or `bulk`) applied, made by the first read that needs it.
     view: OnceLock<GraphState>,
     /// A bulk import's nodes and edges, collected until it ends (see [`Loaded`]).
@@ -575,7 +618,7 @@ impl MemoryWrite<'_> {
         }
         self.view.get_or_init(|| {
             let mut view = self.state.clone();
-            for op in &self.pending {
+            for op in self.pending.iter() {
                 op.clone().apply(&mut view);
             }
             view
@@ -620,12 +663,12 @@ impl MemoryWrite<'_> {
             match self.view.take() {
                 Some(view) => self.state = view,
                 None => {
-                    for op in self.pending.drain(..) {
+                    for op in std::mem::take(&mut self.pending) {
                         op.apply(&mut self.state);
                     }
                 }
             }
-            self.pending.clear();
+            self.pending = Held::default();
             self.own = true;
         }
         &mut self.state

@@ -747,7 +747,8 @@ impl<'s> WriteTx<'s> {
         node.metadata.tags.sort();
         node.metadata.tags.dedup();
         let mut violations = validate::node(node);
-        if validate::identifier(&node.node_type).is_ok()
+        // No violation: the type is a valid identifier (`validate::node` checked it).
+        if (violations.is_empty() || validate::identifier(&node.node_type).is_ok())
             && let Some(schema) = self.validator(
                 self.validators
                     .node_types
