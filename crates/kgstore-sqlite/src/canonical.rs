@@ -146,14 +146,46 @@ fn string<'t>(text: &'t [u8], at: &mut usize) -> Option<&'t [u8]> {
     }
     let start = *at + 1;
     let rest = text.get(start..)?;
-    let len = rest
-        .iter()
-        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+    let len = first_special(rest)?;
     if rest[len] != b'"' {
         return None;
     }
     *at = start + len + 1;
     Some(&rest[..len])
+}
+
+/// Where the first byte of `text` that a JSON string cannot hold as it is — `"`,
+/// `\` or a control character below 0x20, what `serde_json` escapes — is, if any;
+/// eight bytes at a time.
+pub(crate) fn first_special(text: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+    /// The high bit of each byte of `word` that is zero (exact up to the first
+    /// such byte, the lowest: a borrow only marks bytes above it).
+    fn zero_bytes(word: u64) -> u64 {
+        word.wrapping_sub(ONES) & !word & HIGHS
+    }
+    let mut chunks = text.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(bytes);
+        // Bytes below 0x20, exact up to the first (the same borrow argument).
+        let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
+        let found = below_space
+            | zero_bytes(word ^ (ONES * u64::from(b'"')))
+            | zero_bytes(word ^ (ONES * u64::from(b'\\')));
+        if found != 0 {
+            return Some(offset + (found.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b < 0x20 || b == b'"' || b == b'\\')
+        .map(|at| offset + at)
 }
 
 /// `expected` at `text[*at..]`.
@@ -287,6 +319,34 @@ mod tests {
             "[",
         ] {
             check(text, Shape::StringList, false);
+        }
+    }
+
+    #[test]
+    fn first_special_finds_the_first_byte_to_escape() {
+        let naive = |t: &[u8]| t.iter().position(|&b| b < 0x20 || b == b'"' || b == b'\\');
+        let text: Vec<u8> = "é plain text, 漢字 🦀 and more plain text ~\x7f"
+            .bytes()
+            .collect();
+        assert_eq!(first_special(&text), None);
+        for special in [0u8, 0x1f, b'"', b'\\', b'\n'] {
+            for at in 0..text.len() {
+                let mut t = text.clone();
+                t[at] = special;
+                // A second one later never hides the first.
+                if at + 3 < t.len() {
+                    t[at + 3] = b'"';
+                }
+                assert_eq!(first_special(&t), naive(&t), "{at} {special}");
+                assert_eq!(first_special(&t), Some(at));
+            }
+        }
+        // Bytes next to the special ones, every suffix.
+        let near = [
+            0x20, 0x21, 0x23, 0x5b, 0x5d, 0x80, 0xff, 0x7f, 0x20, 0x21, 0x23, 0xa2, 0xdc,
+        ];
+        for n in 0..near.len() {
+            assert_eq!(first_special(&near[n..]), None);
         }
     }
 

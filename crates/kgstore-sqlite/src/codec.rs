@@ -10,7 +10,7 @@ use rusqlite::Row;
 use rusqlite::types::ValueRef;
 use serde_json::{Map, Value};
 
-use crate::canonical::{Shape, is_canonical};
+use crate::canonical::{self, Shape, is_canonical};
 use crate::error::Ctx;
 
 /// The columns [`node_from_row`] reads, from `names k JOIN nodes n`.
@@ -468,7 +468,7 @@ impl<'c> JsonRows<'c> {
         out.extend_from_slice(b",\"metadata\":");
         json_times(&c, out, 6, 7)?;
         out.extend_from_slice(b",\"version\":");
-        json_value(out, &c.version(8, "version")?)?;
+        json_u64(out, c.version(8, "version")?);
         if let Some(author) = c.opt_text_bytes(4, "author")? {
             out.extend_from_slice(b",\"author\":");
             json_str(out, author)?;
@@ -516,7 +516,7 @@ impl<'c> JsonRows<'c> {
         out.extend_from_slice(b",\"metadata\":");
         json_times(&c, out, 8, 9)?;
         out.extend_from_slice(b",\"version\":");
-        json_value(out, &c.version(10, "version")?)?;
+        json_u64(out, c.version(10, "version")?);
         out.extend_from_slice(b",\"weight\":");
         json_value(out, &c.real(4, "weight")?)?;
         if let Some(confidence) = c.opt_real(5, "confidence")? {
@@ -547,7 +547,7 @@ fn json_value(out: &mut Vec<u8>, value: &impl serde::Serialize) -> Result<()> {
 /// control characters escaped (copied as they are when it has none of them).
 /// `text` is UTF-8 (checked by the caller, [`Cells::text_bytes`]).
 fn json_str(out: &mut Vec<u8>, text: &[u8]) -> Result<()> {
-    if text.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
+    if canonical::first_special(text).is_some() {
         let text = std::str::from_utf8(text)
             .map_err(|e| Error::backend("sqlite", format!("a text is not UTF-8: {e}")))?;
         return json_value(out, &text);
@@ -556,6 +556,21 @@ fn json_str(out: &mut Vec<u8>, text: &[u8]) -> Result<()> {
     out.extend_from_slice(text);
     out.push(b'"');
     Ok(())
+}
+
+/// Appends `value`'s decimal digits, as `serde_json` writes an integer.
+fn json_u64(out: &mut Vec<u8>, mut value: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// An entity's `created_at` and `updated_at` (columns `created` and `updated`)
@@ -627,5 +642,26 @@ fn json_column<R: Cellular + ?Sized, T: serde::Serialize>(
         Ok(())
     } else {
         json_value(out, &parse()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_u64;
+
+    #[test]
+    fn integers_are_written_as_serde_json_writes_them() {
+        for value in [0, 1, 9, 10, 99, 100, 12_345, i64::MAX as u64, u64::MAX] {
+            let mut out = b"x".to_vec();
+            json_u64(&mut out, value);
+            assert_eq!(
+                out,
+                [
+                    b"x".as_slice(),
+                    &serde_json::to_vec(&value).unwrap_or_default()
+                ]
+                .concat()
+            );
+        }
     }
 }
