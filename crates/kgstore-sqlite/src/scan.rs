@@ -123,6 +123,7 @@ pub(crate) struct BatchRow<'b> {
 }
 
 impl Cellular for BatchRow<'_> {
+    #[inline]
     fn cell(&self, index: usize) -> rusqlite::Result<ValueRef<'_>> {
         if index >= self.batch.columns {
             return Err(rusqlite::Error::InvalidColumnIndex(index));
@@ -139,6 +140,7 @@ impl Cellular for BatchRow<'_> {
         )
     }
 
+    #[inline]
     fn texts_are_utf8(&self) -> bool {
         self.texts_are_utf8
     }
