@@ -37,6 +37,10 @@ enum Cell {
 /// Rows copied out of a statement, each of the same number of cells.
 pub(crate) struct RowBatch {
     columns: usize,
+    /// [`LineWriter::repeated`]: `(key, value)`, the column `value` not read
+    /// again (its previous row's cell taken) when `key` holds what it held in
+    /// the row before, in this batch.
+    repeated: Option<(usize, usize)>,
     cells: Vec<Cell>,
     bytes: Vec<u8>,
     /// Whether the scan ends with this batch.
@@ -44,9 +48,10 @@ pub(crate) struct RowBatch {
 }
 
 impl RowBatch {
-    fn new() -> Self {
+    fn new(repeated: Option<(usize, usize)>) -> Self {
         Self {
             columns: 0,
+            repeated: repeated.filter(|(key, value)| key < value),
             cells: Vec::new(),
             bytes: Vec::with_capacity(256 * BATCH_ROWS),
             last: false,
@@ -69,7 +74,17 @@ impl RowBatch {
             self.columns = row.as_ref().column_count();
             self.cells.reserve(self.columns * BATCH_ROWS);
         }
+        // `repeated`, when this batch has a row before this one.
+        let repeated = self.repeated.filter(|_| self.cells.len() >= self.columns);
+        // Whether this row's key is the row before's (known once the key is read).
+        let mut key_repeats = false;
         for index in 0..self.columns {
+            if key_repeats && repeated.is_some_and(|(_, value)| value == index) {
+                // The same column of the row before.
+                let before = self.cells[self.cells.len() - self.columns];
+                self.cells.push(before);
+                continue;
+            }
             let cell = match row.get_ref(index)? {
                 ValueRef::Null => Cell::Null,
                 ValueRef::Integer(i) => Cell::Integer(i),
@@ -85,6 +100,11 @@ impl RowBatch {
                     Cell::Blob(start, self.bytes.len())
                 }
             };
+            if repeated.is_some_and(|(key, _)| key == index) {
+                let before = self.cells[self.cells.len() - self.columns];
+                key_repeats =
+                    matches!((before, cell), (Cell::Integer(a), Cell::Integer(b)) if a == b);
+            }
             self.cells.push(cell);
         }
         Ok(())
@@ -191,6 +211,14 @@ impl Lines {
 /// (possibly holding some back, to hand them over in another order), and at the
 /// end of the scan whatever it still holds.
 pub(crate) trait LineWriter: Send {
+    /// `(key, value)` when the statement's column `value` is a function of its
+    /// column `key` (an edge's `from` name of its `from_id`): a row whose `key`
+    /// is its predecessor's then takes the predecessor's `value` cell instead of
+    /// reading and copying it again. `key` must come before `value`.
+    fn repeated(&self) -> Option<(usize, usize)> {
+        None
+    }
+
     /// Writes what `row` gives into `lines`.
     fn row(&mut self, row: &BatchRow<'_>, lines: &mut Lines) -> Result<()>;
     /// Writes what is still held at the end of the scan.
@@ -211,6 +239,7 @@ pub(crate) fn two_thread_json_scan(
     mut writer: impl LineWriter,
     each: &mut dyn FnMut(&[u8]) -> Result<()>,
 ) -> Result<()> {
+    let repeated = writer.repeated();
     std::thread::scope(|s| {
         let (to_helper, helper_rx) = mpsc::channel::<Pair>();
         let (to_caller, caller_rx) = mpsc::channel::<Result<Pair>>();
@@ -226,9 +255,9 @@ pub(crate) fn two_thread_json_scan(
         });
         let mut pipe = Pipe {
             free: (1..IN_FLIGHT)
-                .map(|_| (RowBatch::new(), Lines::default()))
+                .map(|_| (RowBatch::new(repeated), Lines::default()))
                 .collect(),
-            filling: (RowBatch::new(), Lines::default()),
+            filling: (RowBatch::new(repeated), Lines::default()),
             in_flight: 0,
             to_helper,
             from_helper: caller_rx,
