@@ -1294,11 +1294,6 @@ struct EdgeLines<'c> {
 }
 
 impl LineWriter for EdgeLines<'_> {
-    /// `fk.name` (1) is the name of `e.from_id` (0): read once per source.
-    fn repeated(&self) -> Option<(usize, usize)> {
-        Some((0, 1))
-    }
-
     fn row(&mut self, row: &BatchRow<'_>, lines: &mut Lines) -> Result<()> {
         let run = &mut self.run;
         let mut start = run.lines.len();

@@ -37,10 +37,6 @@ enum Cell {
 /// Rows copied out of a statement, each of the same number of cells.
 pub(crate) struct RowBatch {
     columns: usize,
-    /// [`LineWriter::repeated`]: `(key, value)`, the column `value` not read
-    /// again (its previous row's cell taken) when `key` holds what it held in
-    /// the row before, in this batch.
-    repeated: Option<(usize, usize)>,
     cells: Vec<Cell>,
     bytes: Vec<u8>,
     /// Whether the scan ends with this batch.
@@ -48,10 +44,9 @@ pub(crate) struct RowBatch {
 }
 
 impl RowBatch {
-    fn new(repeated: Option<(usize, usize)>) -> Self {
+    fn new() -> Self {
         Self {
             columns: 0,
-            repeated: repeated.filter(|(key, value)| key < value),
             cells: Vec::new(),
             bytes: Vec::with_capacity(256 * BATCH_ROWS),
             last: false,
@@ -74,17 +69,7 @@ impl RowBatch {
             self.columns = row.as_ref().column_count();
             self.cells.reserve(self.columns * BATCH_ROWS);
         }
-        // `repeated`, when this batch has a row before this one.
-        let repeated = self.repeated.filter(|_| self.cells.len() >= self.columns);
-        // Whether this row's key is the row before's (known once the key is read).
-        let mut key_repeats = false;
         for index in 0..self.columns {
-            if key_repeats && repeated.is_some_and(|(_, value)| value == index) {
-                // The same column of the row before.
-                let before = self.cells[self.cells.len() - self.columns];
-                self.cells.push(before);
-                continue;
-            }
             let cell = match row.get_ref(index)? {
                 ValueRef::Null => Cell::Null,
                 ValueRef::Integer(i) => Cell::Integer(i),
@@ -100,11 +85,6 @@ impl RowBatch {
                     Cell::Blob(start, self.bytes.len())
                 }
             };
-            if repeated.is_some_and(|(key, _)| key == index) {
-                let before = self.cells[self.cells.len() - self.columns];
-                key_repeats =
-                    matches!((before, cell), (Cell::Integer(a), Cell::Integer(b)) if a == b);
-            }
             self.cells.push(cell);
         }
         Ok(())
@@ -211,14 +191,6 @@ impl Lines {
 /// (possibly holding some back, to hand them over in another order), and at the
 /// end of the scan whatever it still holds.
 pub(crate) trait LineWriter: Send {
-    /// `(key, value)` when the statement's column `value` is a function of its
-    /// column `key` (an edge's `from` name of its `from_id`): a row whose `key`
-    /// is its predecessor's then takes the predecessor's `value` cell instead of
-    /// reading and copying it again. `key` must come before `value`.
-    fn repeated(&self) -> Option<(usize, usize)> {
-        None
-    }
-
     /// Writes what `row` gives into `lines`.
     fn row(&mut self, row: &BatchRow<'_>, lines: &mut Lines) -> Result<()>;
     /// Writes what is still held at the end of the scan.
@@ -239,7 +211,6 @@ pub(crate) fn two_thread_json_scan(
     mut writer: impl LineWriter,
     each: &mut dyn FnMut(&[u8]) -> Result<()>,
 ) -> Result<()> {
-    let repeated = writer.repeated();
     std::thread::scope(|s| {
         let (to_helper, helper_rx) = mpsc::channel::<Pair>();
         let (to_caller, caller_rx) = mpsc::channel::<Result<Pair>>();
@@ -255,9 +226,9 @@ pub(crate) fn two_thread_json_scan(
         });
         let mut pipe = Pipe {
             free: (1..IN_FLIGHT)
-                .map(|_| (RowBatch::new(repeated), Lines::default()))
+                .map(|_| (RowBatch::new(), Lines::default()))
                 .collect(),
-            filling: (RowBatch::new(repeated), Lines::default()),
+            filling: (RowBatch::new(), Lines::default()),
             in_flight: 0,
             to_helper,
             from_helper: caller_rx,
