@@ -10,6 +10,7 @@ use rusqlite::Row;
 use rusqlite::types::ValueRef;
 use serde_json::{Map, Value};
 
+use crate::canonical::{self, Shape, is_canonical};
 use crate::error::Ctx;
 use crate::schema::{FLAG_BIDIRECTIONAL, FLAG_PLAIN};
 
@@ -72,6 +73,13 @@ pub(crate) fn edge_tail_columns(edge_flags: bool) -> &'static str {
 pub(crate) trait Cellular {
     /// The cell at `index`, as `Row::get_ref` gives it.
     fn cell(&self, index: usize) -> rusqlite::Result<ValueRef<'_>>;
+
+    /// Whether every text cell of the row is already known to be UTF-8 (a
+    /// batch checked whole, `scan::RowBatch`), so that a reader of bytes need not
+    /// check each cell again; `false`: each is checked as it is read.
+    fn texts_are_utf8(&self) -> bool {
+        false
+    }
 }
 
 impl Cellular for Row<'_> {
@@ -114,6 +122,24 @@ impl<'r, R: Cellular + ?Sized> Cells<'r, '_, R> {
 
     fn text(&self, index: usize, column: &str) -> Result<&'r str> {
         self.as_text(self.row.cell(index), column)
+    }
+
+    /// A text column's bytes, checked to be UTF-8 as [`Cells::text`] checks them
+    /// unless the row's texts are known to be ([`Cellular::texts_are_utf8`]).
+    fn text_bytes(&self, index: usize, column: &str) -> Result<&'r [u8]> {
+        match self.row.cell(index) {
+            Ok(ValueRef::Text(bytes)) if self.row.texts_are_utf8() => Ok(bytes),
+            value => self.as_text(value, column).map(str::as_bytes),
+        }
+    }
+
+    /// [`Cells::text_bytes`] of a column that may be `NULL`, read once.
+    fn opt_text_bytes(&self, index: usize, column: &str) -> Result<Option<&'r [u8]>> {
+        match self.row.cell(index) {
+            Ok(ValueRef::Null) => Ok(None),
+            Ok(ValueRef::Text(bytes)) if self.row.texts_are_utf8() => Ok(Some(bytes)),
+            value => self.as_text(value, column).map(|t| Some(t.as_bytes())),
+        }
     }
 
     /// A text column that may be `NULL`, read once.
@@ -511,32 +537,30 @@ impl<'c> JsonRows<'c> {
             edge_of: None,
         };
         out.extend_from_slice(b"{\"name\":");
-        json_str(out, c.text(1, "name")?)?;
+        json_str(out, c.text_bytes(1, "name")?)?;
         out.extend_from_slice(b",\"node_type\":");
-        json_str(out, c.text(2, "node_type")?)?;
+        json_str(out, c.text_bytes(2, "node_type")?)?;
         out.extend_from_slice(b",\"observations\":");
         json_list(&c, out, 9, "observations")?;
         out.extend_from_slice(b",\"attributes\":");
         json_map(&c, out, 10, "attributes")?;
         out.extend_from_slice(b",\"dependencies\":");
         json_list(&c, out, 12, "dependencies")?;
-        out.extend_from_slice(b",\"metadata\":{\"created_at\":");
-        c.time(6, "created_at")?.write_json(out);
-        out.extend_from_slice(b",\"updated_at\":");
-        c.time(7, "updated_at")?.write_json(out);
+        out.extend_from_slice(b",\"metadata\":");
+        json_times(&c, out, 6, 7)?;
         out.extend_from_slice(b",\"version\":");
-        json_value(out, &c.version(8, "version")?)?;
-        if let Some(author) = c.opt_text(4, "author")? {
+        json_u64(out, c.version(8, "version")?);
+        if let Some(author) = c.opt_text_bytes(4, "author")? {
             out.extend_from_slice(b",\"author\":");
             json_str(out, author)?;
         }
-        if let Some(source) = c.opt_text(5, "source")? {
+        if let Some(source) = c.opt_text_bytes(5, "source")? {
             out.extend_from_slice(b",\"source\":");
             json_str(out, source)?;
         }
         out.extend_from_slice(b",\"tags\":");
         json_list(&c, out, 11, "tags")?;
-        if let Some(status) = c.opt_text(3, "status")? {
+        if let Some(status) = c.opt_text_bytes(3, "status")? {
             out.extend_from_slice(b",\"status\":");
             json_str(out, status)?;
         }
@@ -550,7 +574,7 @@ impl<'c> JsonRows<'c> {
         &self,
         row: &'r R,
         out: &mut Vec<u8>,
-    ) -> Result<(i64, &'r str, &'r str)> {
+    ) -> Result<(i64, &'r str, &'r [u8])> {
         let c = Cells {
             row,
             ctx: self.ctx,
@@ -561,21 +585,19 @@ impl<'c> JsonRows<'c> {
         let rel = c.text(2, "rel")?;
         let relation = RelationType::parse(rel)
             .map_err(|e| c.bad("rel", format!("bad relation type: {e}")))?;
-        let to = c.text(3, "to_id (name)")?;
+        let to = c.text_bytes(3, "to_id (name)")?;
         out.extend_from_slice(b"{\"from\":");
-        json_str(out, c.text(1, "from_id (name)")?)?;
+        json_str(out, c.text_bytes(1, "from_id (name)")?)?;
         out.extend_from_slice(b",\"relation_type\":");
-        json_str(out, relation.as_str())?;
+        json_str(out, relation.as_str().as_bytes())?;
         out.extend_from_slice(b",\"to\":");
         json_str(out, to)?;
         out.extend_from_slice(b",\"attributes\":");
         json_map(&c, out, 11, "attributes")?;
-        out.extend_from_slice(b",\"metadata\":{\"created_at\":");
-        c.time(8, "created_at")?.write_json(out);
-        out.extend_from_slice(b",\"updated_at\":");
-        c.time(9, "updated_at")?.write_json(out);
+        out.extend_from_slice(b",\"metadata\":");
+        json_times(&c, out, 8, 9)?;
         out.extend_from_slice(b",\"version\":");
-        json_value(out, &c.version(10, "version")?)?;
+        json_u64(out, c.version(10, "version")?);
         out.extend_from_slice(b",\"weight\":");
         json_value(out, &c.real(4, "weight")?)?;
         if let Some(confidence) = c.opt_real(5, "confidence")? {
@@ -587,7 +609,7 @@ impl<'c> JsonRows<'c> {
         } else {
             b",\"bidirectional\":false"
         });
-        if let Some(source) = c.opt_text(7, "source")? {
+        if let Some(source) = c.opt_text_bytes(7, "source")? {
             out.extend_from_slice(b",\"source\":");
             json_str(out, source)?;
         }
@@ -604,13 +626,56 @@ fn json_value(out: &mut Vec<u8>, value: &impl serde::Serialize) -> Result<()> {
 
 /// Appends a JSON string as `serde_json` writes it: quoted, with `"`, `\` and the
 /// control characters escaped (copied as they are when it has none of them).
-fn json_str(out: &mut Vec<u8>, text: &str) -> Result<()> {
-    if text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+/// `text` is UTF-8 (checked by the caller, [`Cells::text_bytes`]).
+fn json_str(out: &mut Vec<u8>, text: &[u8]) -> Result<()> {
+    if canonical::first_special(text).is_some() {
+        let text = std::str::from_utf8(text)
+            .map_err(|e| Error::backend("sqlite", format!("a text is not UTF-8: {e}")))?;
         return json_value(out, &text);
     }
     out.push(b'"');
-    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(text);
     out.push(b'"');
+    Ok(())
+}
+
+/// Appends `value`'s decimal digits, as `serde_json` writes an integer.
+fn json_u64(out: &mut Vec<u8>, mut value: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// An entity's `created_at` and `updated_at` (columns `created` and `updated`)
+/// as the start of its metadata object, `{"created_at":…,"updated_at":…`: the
+/// second a copy of the first's text when they are equal (an entity never
+/// updated).
+fn json_times<R: Cellular + ?Sized>(
+    c: &Cells<'_, '_, R>,
+    out: &mut Vec<u8>,
+    created: usize,
+    updated: usize,
+) -> Result<()> {
+    let created_at = c.time(created, "created_at")?;
+    out.extend_from_slice(b"{\"created_at\":");
+    let start = out.len();
+    created_at.write_json(out);
+    let end = out.len();
+    out.extend_from_slice(b",\"updated_at\":");
+    let updated_at = c.time(updated, "updated_at")?;
+    if updated_at == created_at {
+        out.extend_from_within(start..end);
+    } else {
+        updated_at.write_json(out);
+    }
     Ok(())
 }
 
@@ -622,7 +687,9 @@ fn json_list<R: Cellular + ?Sized>(
     index: usize,
     column: &str,
 ) -> Result<()> {
-    json_column(c, out, index, column, "[]", || c.json_list(index, column))
+    json_column(c, out, index, column, Shape::StringList, || {
+        c.json_list(index, column)
+    })
 }
 
 /// A JSON object column: `{}` copied, any other text parsed as the reader parses
@@ -633,23 +700,49 @@ fn json_map<R: Cellular + ?Sized>(
     index: usize,
     column: &str,
 ) -> Result<()> {
-    json_column(c, out, index, column, "{}", || c.json_map(index, column))
+    json_column(c, out, index, column, Shape::Object, || {
+        c.json_map(index, column)
+    })
 }
 
-/// A JSON column: its text copied when it is `empty`, otherwise `parse`d as the
-/// reader parses it and written again.
+/// A JSON column of `shape`: its text copied when it is already what
+/// `serde_json` writes for the value it holds ([`canonical::is_canonical`]: the
+/// empty list or object, and the compact text kgstore stores), otherwise `parse`d
+/// as the reader parses it and written again.
 fn json_column<R: Cellular + ?Sized, T: serde::Serialize>(
     c: &Cells<'_, '_, R>,
     out: &mut Vec<u8>,
     index: usize,
     column: &str,
-    empty: &str,
+    shape: Shape,
     parse: impl FnOnce() -> Result<T>,
 ) -> Result<()> {
-    if c.text(index, column)? == empty {
-        out.extend_from_slice(empty.as_bytes());
+    let text = c.text_bytes(index, column)?;
+    if is_canonical(text, shape) {
+        out.extend_from_slice(text);
         Ok(())
     } else {
         json_value(out, &parse()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_u64;
+
+    #[test]
+    fn integers_are_written_as_serde_json_writes_them() {
+        for value in [0, 1, 9, 10, 99, 100, 12_345, i64::MAX as u64, u64::MAX] {
+            let mut out = b"x".to_vec();
+            json_u64(&mut out, value);
+            assert_eq!(
+                out,
+                [
+                    b"x".as_slice(),
+                    &serde_json::to_vec(&value).unwrap_or_default()
+                ]
+                .concat()
+            );
+        }
     }
 }

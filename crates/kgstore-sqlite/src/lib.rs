@@ -28,6 +28,7 @@
 #![deny(unsafe_code)]
 
 mod backend;
+mod canonical;
 mod codec;
 mod documents;
 mod error;

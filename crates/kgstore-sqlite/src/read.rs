@@ -1387,14 +1387,14 @@ struct EdgeRun {
 
 impl EdgeRun {
     /// Records the line `lines[start..]` with its `to` name.
-    fn push(&mut self, to: &str, start: usize) {
+    fn push(&mut self, to: &[u8], start: usize) {
         let name = self.names.len()..self.names.len() + to.len();
         if let Some((last, _)) = self.items.last() {
-            self.sorted &= self.names[last.clone()] < *to.as_bytes();
+            self.sorted &= self.names[last.clone()] < *to;
         } else {
             self.sorted = true;
         }
-        self.names.extend_from_slice(to.as_bytes());
+        self.names.extend_from_slice(to);
         self.items.push((name, start..self.lines.len()));
     }
 

@@ -90,8 +90,27 @@ impl RowBatch {
         Ok(())
     }
 
-    fn row(&self, at: usize) -> BatchRow<'_> {
-        BatchRow { batch: self, at }
+    fn row(&self, at: usize, texts_are_utf8: bool) -> BatchRow<'_> {
+        BatchRow {
+            batch: self,
+            at,
+            texts_are_utf8,
+        }
+    }
+
+    /// Whether every text cell is UTF-8, checked at once for the whole batch: its
+    /// bytes are UTF-8 as a whole and every text cell starts and ends on a
+    /// character boundary (so that no cell holds part of a character whose rest
+    /// is in its neighbour). `false` when either fails, and the cells are then
+    /// checked one by one as they are read, failing as they always did.
+    fn texts_are_utf8(&self) -> bool {
+        let Ok(text) = std::str::from_utf8(&self.bytes) else {
+            return false;
+        };
+        self.cells.iter().all(|cell| match *cell {
+            Cell::Text(start, end) => text.is_char_boundary(start) && text.is_char_boundary(end),
+            _ => true,
+        })
     }
 }
 
@@ -99,9 +118,12 @@ impl RowBatch {
 pub(crate) struct BatchRow<'b> {
     batch: &'b RowBatch,
     at: usize,
+    /// [`RowBatch::texts_are_utf8`] of its batch.
+    texts_are_utf8: bool,
 }
 
 impl Cellular for BatchRow<'_> {
+    #[inline]
     fn cell(&self, index: usize) -> rusqlite::Result<ValueRef<'_>> {
         if index >= self.batch.columns {
             return Err(rusqlite::Error::InvalidColumnIndex(index));
@@ -116,6 +138,11 @@ impl Cellular for BatchRow<'_> {
                 Cell::Blob(start, end) => ValueRef::Blob(&bytes[start..end]),
             },
         )
+    }
+
+    #[inline]
+    fn texts_are_utf8(&self) -> bool {
+        self.texts_are_utf8
     }
 }
 
@@ -224,8 +251,9 @@ pub(crate) fn two_thread_json_scan(
 
 /// The helper's work on one batch.
 fn write_batch(writer: &mut impl LineWriter, batch: &RowBatch, lines: &mut Lines) -> Result<()> {
+    let utf8 = batch.texts_are_utf8();
     for at in 0..batch.rows() {
-        writer.row(&batch.row(at), lines)?;
+        writer.row(&batch.row(at, utf8), lines)?;
     }
     if batch.last {
         writer.finish(lines)?;

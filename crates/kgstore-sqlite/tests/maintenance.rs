@@ -692,3 +692,69 @@ fn check_finds_an_edge_row_that_disagrees_with_its_plain_flag() {
         "{problems:?}"
     );
 }
+
+/// The JSON scans (a backup's lines) check the UTF-8 of a whole batch of cells at
+/// once; a text that is not UTF-8 is still corruption naming its row and column,
+/// and so are two cells that each hold half of one character (their bytes side by
+/// side in the batch would be valid UTF-8 as a whole). The undamaged store scans.
+#[test]
+fn json_scans_refuse_text_that_is_not_utf8_even_split_across_two_cells() {
+    let (_dir, path) = temp_db();
+    let s = store(&path);
+    fill(&s, 8);
+    let scan_nodes = |s: &Store| {
+        let snapshot = s.read().unwrap();
+        let mut lines = 0;
+        snapshot
+            .each_node_json(|_| {
+                lines += 1;
+                Ok(())
+            })
+            .map(|()| lines)
+    };
+    let scan_edges = |s: &Store| {
+        let snapshot = s.read().unwrap();
+        let mut lines = 0;
+        snapshot
+            .each_edge_json(|_| {
+                lines += 1;
+                Ok(())
+            })
+            .map(|()| lines)
+    };
+    assert_eq!(scan_nodes(&s).unwrap(), 8);
+    let edges = scan_edges(&s).unwrap();
+    assert!(edges > 0);
+    drop(s);
+    // `status` then `author`: "é" (C3 A9) cut in two, one half in each cell.
+    raw(&path)
+        .execute_batch(
+            "UPDATE nodes SET status = CAST(x'C3' AS TEXT), author = CAST(x'A9' AS TEXT)
+                 WHERE id = (SELECT id FROM names WHERE name = 'n00003');",
+        )
+        .unwrap();
+    let s = store(&path);
+    let err = error_of(scan_nodes(&s));
+    // The node's line writes `author` before `status`.
+    assert_error(
+        &err,
+        ErrorKind::Corrupt,
+        &["table nodes", "column author", "not UTF-8"],
+    );
+    drop(s);
+    raw(&path)
+        .execute_batch(
+            "UPDATE nodes SET status = NULL, author = NULL;
+             UPDATE edges SET source = CAST(x'FF' AS TEXT)
+                 WHERE from_id = (SELECT id FROM names WHERE name = 'n00005');",
+        )
+        .unwrap();
+    let s = store(&path);
+    assert_eq!(scan_nodes(&s).unwrap(), 8);
+    let err = error_of(scan_edges(&s));
+    assert_error(
+        &err,
+        ErrorKind::Corrupt,
+        &["table edges", "source", "not UTF-8"],
+    );
+}
