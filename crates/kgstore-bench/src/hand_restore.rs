@@ -52,7 +52,8 @@ pub fn restore(backup: &Path, dest: &Path) -> Result<Measured> {
         "PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32768; \
          PRAGMA foreign_keys = OFF;",
     )?;
-    // Experiments: more pragmas for the load (`docs/benchmarks.md`, "Session 12").
+    // Experiments only: more pragmas for the load (`docs/benchmarks.md`, the
+    // `sqlite-hand-restore` baseline). kgstore's 1 GiB memory map is not set.
     if let Some(more) = std::env::var_os("KGSTORE_BENCH_HAND_PRAGMAS") {
         conn.execute_batch(&more.to_string_lossy())?;
     }
