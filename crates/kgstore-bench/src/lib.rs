@@ -19,6 +19,7 @@ pub mod docs;
 pub mod events;
 pub mod fast_import;
 pub mod floor;
+pub mod hand_restore;
 pub mod lean;
 pub mod mcp;
 pub mod mp;
@@ -243,12 +244,14 @@ impl Phase {
 
 /// The ratio to its baseline a backend's phase should reach (issue #3 for SQLite's
 /// graph, issue #12 for documents, issue #16 for SQLite's search, issue #14 for the
-/// git backend's loads; `docs/jsonfs.md` for the JSON-files commits).
+/// git backend's loads, issue #18 for SQLite's restore; `docs/jsonfs.md` for the JSON-files
+/// commits).
 pub fn target_ratio(backend: Backend, phase: Phase) -> Option<f64> {
     match (backend, phase) {
         (Backend::Sqlite, Phase::LoadNodes | Phase::Get | Phase::Neighbours) => Some(0.7),
         (Backend::Sqlite, Phase::Commit) => Some(0.9),
         (Backend::Sqlite, Phase::Search) => Some(0.8),
+        (Backend::Sqlite, Phase::Restore) => Some(0.2),
         (Backend::Sqlite, p) if p.is_document() => Some(0.8),
         (Backend::Jsonfs, Phase::Commit | Phase::DocCommit) => Some(0.5),
         (Backend::Git, Phase::LoadNodes | Phase::LoadEdges) => Some(0.5),
@@ -268,6 +271,10 @@ pub mod baseline {
     pub const RAW_SQLITE_LEAN: &str = "raw-sqlite-lean";
     /// SQLite's online backup API on the SQLite backend's own file.
     pub const SQLITE_BACKUP_API: &str = "sqlite-backup-api";
+    /// A hand-written rusqlite loader of a backup into a new store's schema
+    /// ([`crate::hand_restore`]): the floor of a row-by-row restore, beside the
+    /// online backup API.
+    pub const HAND_RESTORE: &str = "sqlite-hand-restore";
     /// A bare temp write + fsync + rename + folder fsync per commit.
     pub const FSYNC_FLOOR: &str = "fsync-floor";
     /// Raw rusqlite on kgstore's schema plus a hand-written FTS5 table and query.
@@ -809,6 +816,23 @@ impl Recorder<'_> {
         }
     }
 
+    /// Records a second baseline of a phase whose first is SQLite's online backup
+    /// API, with its ratio to the API's row of the same run.
+    fn beside_api(&mut self, phase: Phase, name: &str, m: Measured, rss: Rss) {
+        let mut row = row_of(phase, name, m, rss);
+        let api = self
+            .report
+            .all_rows
+            .iter()
+            .rev()
+            .find(|r| r.phase == phase.name() && r.backend == baseline::SQLITE_BACKUP_API);
+        if let Some(api) = api.filter(|a| a.ops_per_sec > 0.0) {
+            row.ratio_to_baseline = Some(row.ops_per_sec / api.ops_per_sec);
+            row.baseline = Some(baseline::SQLITE_BACKUP_API.to_owned());
+        }
+        self.push(phase, row);
+    }
+
     fn wants(&self, phase: Phase) -> bool {
         self.phases.contains(&phase)
     }
@@ -1205,6 +1229,14 @@ fn run_backend(
                 (baseline::SQLITE_BACKUP_API, run)
             });
             rec.phase(Phase::Restore, backend, 1, kg_run, (native, None), false)?;
+            if backend == Backend::Sqlite {
+                // The floor: the same rows loaded by hand into a new store's schema.
+                let hand = folder.join("hand-restored.db");
+                drop(subject::open_store(backend, &hand)?);
+                let mut rss = Rss::default();
+                let m = measure(&mut || hand_restore::restore(&backup_dir, &hand), &mut rss)?;
+                rec.beside_api(Phase::Restore, baseline::HAND_RESTORE, m, rss);
+            }
         }
     }
     Ok(())

@@ -124,6 +124,13 @@ fn every_backend_and_baseline_agree_on_a_small_workload() {
     assert_eq!(row("git", Phase::DocStreamWrite).ops, 3 << 20);
     row("sqlite-backup-api", Phase::Backup);
     row("sqlite-backup-api", Phase::Restore);
+    // The restore floor loads the same rows (its answer is checked with everyone's)
+    // and is given as a ratio to the backup API, as the SQLite restore is.
+    let floor = row("sqlite-hand-restore", Phase::Restore);
+    assert_eq!(floor.checksum, Some(305 + 1500));
+    assert_eq!(floor.baseline.as_deref(), Some("sqlite-backup-api"));
+    assert!(floor.ratio_to_baseline.is_some());
+    assert_eq!(row("sqlite", Phase::Restore).target_ratio, Some(0.2));
 
     // The answers are the workload's, not just equal to each other.
     assert_eq!(row("memory", Phase::LoadNodes).checksum, Some(300));

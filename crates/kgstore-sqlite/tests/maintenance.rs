@@ -486,6 +486,15 @@ fn a_bulk_import_builds_the_edge_indexes_at_its_end_and_a_failed_one_keeps_them(
     let report = s.check().unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
     assert!(problems(&path).is_empty(), "{:?}", problems(&path));
+    // The partial index holds exactly the bidirectional edges (one in three).
+    let in_partial: i64 = raw(&path)
+        .query_row(
+            "SELECT count(*) FROM edges INDEXED BY edges_bidirectional_by_to WHERE bidirectional",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(in_partial, i64::try_from(N.div_ceil(3)).unwrap());
     for e in edges() {
         let stored = s.get_edge(&e.key()).unwrap();
         assert_eq!(stored.metadata.bidirectional, e.metadata.bidirectional);
