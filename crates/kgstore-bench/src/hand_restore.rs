@@ -33,15 +33,15 @@ const INSERT_NODE: &str = "INSERT INTO nodes(id, node_type, status, author, sour
 const INSERT_TAG: &str = "INSERT OR IGNORE INTO node_tags(node_id, tag) VALUES (?1, ?2)";
 const INSERT_DEP: &str = "INSERT OR IGNORE INTO node_deps(node_id, dep_id) VALUES (?1, ?2)";
 const INSERT_EDGE: &str = "INSERT INTO edges(from_id, rel, to_id, weight, confidence, \
-     bidirectional, source, created_at, updated_at, version, attributes, to_name, from_name) \
+     flags, source, created_at, updated_at, version, attributes, to_name, from_name) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 const COUNT_TYPE: &str = "INSERT INTO node_type_counts(node_type, nodes) VALUES (?1, ?2) \
      ON CONFLICT(node_type) DO UPDATE SET nodes = nodes + excluded.nodes";
-/// The edges' secondary indexes of kgstore's SQLite format 11 (its
+/// The edges' secondary indexes of kgstore's SQLite format 12 (its
 /// `edge_indexes!`), dropped for the load and built again at its end.
 const DROP_EDGE_INDEXES: &str = "DROP INDEX edges_by_to; DROP INDEX edges_bidirectional_by_to;";
 const CREATE_EDGE_INDEXES: &str = "CREATE INDEX edges_by_to ON edges(to_id, rel, from_id, from_name); \
-     CREATE INDEX edges_bidirectional_by_to ON edges(to_id, rel, from_id) WHERE bidirectional;";
+     CREATE INDEX edges_bidirectional_by_to ON edges(to_id, rel, from_id) WHERE flags & 1;";
 
 /// Loads the backup in `backup` into the empty SQLite store at `dest` (created
 /// with kgstore's schema beforehand, outside the timing, as kgstore's restore's
@@ -130,7 +130,7 @@ pub fn restore(backup: &Path, dest: &Path) -> Result<Measured> {
                 id_of(&e.to)?,
                 m.weight,
                 m.confidence,
-                m.bidirectional,
+                flags(e),
                 m.source,
                 m.created_at.as_micros(),
                 m.updated_at.as_micros(),
@@ -151,6 +151,24 @@ pub fn restore(backup: &Path, dest: &Path) -> Result<Measured> {
         secs,
         checksum: Some(items),
     })
+}
+
+/// The `flags` cell of kgstore's SQLite format 12 for `e`: `1` when it is
+/// bidirectional, `2` when its content is the default one but for its weight.
+fn flags(e: &Edge) -> i64 {
+    let m = &e.metadata;
+    if m.bidirectional {
+        1
+    } else if m.confidence.is_none()
+        && m.source.is_none()
+        && m.updated_at == m.created_at
+        && m.version == 1
+        && e.attributes.is_empty()
+    {
+        2
+    } else {
+        0
+    }
 }
 
 /// Parses the JSON Lines file at `path` on a helper thread, handing `load`

@@ -489,7 +489,7 @@ fn a_bulk_import_builds_the_edge_indexes_at_its_end_and_a_failed_one_keeps_them(
     // The partial index holds exactly the bidirectional edges (one in three).
     let in_partial: i64 = raw(&path)
         .query_row(
-            "SELECT count(*) FROM edges INDEXED BY edges_bidirectional_by_to WHERE bidirectional",
+            "SELECT count(*) FROM edges INDEXED BY edges_bidirectional_by_to WHERE flags & 1",
             [],
             |r| r.get(0),
         )
