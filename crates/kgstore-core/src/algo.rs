@@ -374,6 +374,19 @@ pub fn traverse<T: ReadTxn + ?Sized>(
     Ok(out)
 }
 
+/// [`ReadTxn::traverse`] from a node that exists; `None` when `start` does not
+/// exist. The reference for [`ReadTxn::traverse_node`].
+pub fn traverse_node<T: ReadTxn + ?Sized>(
+    txn: &T,
+    start: &str,
+    options: &TraverseOptions,
+) -> Result<Option<Vec<Visit>>> {
+    if !txn.contains_node(start)? {
+        return Ok(None);
+    }
+    txn.traverse(start, options).map(Some)
+}
+
 /// A shortest path from `from` to `to`, or `None` if there is none.
 ///
 /// Unweighted: breadth-first, level by level in name order, neighbours in edge-key

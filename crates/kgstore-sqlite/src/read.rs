@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use kgstore_core::algo::{self, Reach, ReachOptions, Stats, TraverseOptions, Visit};
 use kgstore_core::{
@@ -16,7 +16,7 @@ use kgstore_core::{
     SchemaTarget,
 };
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, params_from_iter};
+use rusqlite::{Connection, ToSql, params_from_iter};
 use serde_json::Value;
 
 use crate::codec::{
@@ -906,8 +906,69 @@ impl<'a> Q<'a> {
             .collect())
     }
 
-    /// A breadth-first traversal ([`Q::traverse_ids`]), named.
+    /// Whether [`Q::traverse_node`] answers with one statement: a traversal of up to
+    /// [`TRAVERSE_LEVELS_PER_QUERY`] levels in a file whose edge rows carry the
+    /// names of their ends (format 9 on, `format`).
+    pub fn traverse_is_one_statement(format: i64, options: &TraverseOptions) -> bool {
+        format >= crate::schema::NAMED_EDGES_SINCE
+            && (1..=TRAVERSE_LEVELS_PER_QUERY).contains(&options.max_depth)
+    }
+
+    /// [`kgstore_core::ReadTxn::traverse_node`] in one statement ([`traverse_sql`]),
+    /// which finds the start itself (its first row, at depth 0, says that the node
+    /// exists) and gives each node reached with its smallest depth and its name, read
+    /// from the edges; `None` when there is no such node. Only when
+    /// [`Q::traverse_is_one_statement`] (the caller has checked).
+    pub fn traverse_node(
+        &self,
+        start: &str,
+        options: &TraverseOptions,
+    ) -> Result<Option<Vec<Visit>>> {
+        let doing = || format!("traversing from {}", node_subject(start));
+        let sql = shaped_sql(
+            Shape::Traverse {
+                direction: options.direction,
+                relations: options.relations.clone(),
+                levels: options.max_depth,
+            },
+            || traverse_sql(options),
+        );
+        let mut found = false;
+        let mut visits: Vec<Visit> = Vec::new();
+        let mut stmt = self.conn.prepare_cached(&sql.text).ctx(self.ctx, doing)?;
+        let mut rows = stmt
+            .query(params_from_iter(sql.with_start(start)))
+            .ctx(self.ctx, doing)?;
+        while let Some(row) = rows.next().ctx(self.ctx, doing)? {
+            let depth = self.int(row, 0, doing)?;
+            if depth == 0 {
+                found = true;
+                continue;
+            }
+            visits.push(Visit {
+                name: row.get(1).ctx(self.ctx, doing)?,
+                depth: usize::try_from(depth).unwrap_or(usize::MAX),
+            });
+        }
+        if !found {
+            return Ok(None);
+        }
+        // The rows come level by level; each level by name.
+        visits.sort_unstable_by(|a, b| (a.depth, &a.name).cmp(&(b.depth, &b.name)));
+        Ok(Some(visits))
+    }
+
+    /// A breadth-first traversal ([`Q::traverse_ids`]), named: in one statement when
+    /// it can be ([`Q::traverse_node`]).
     pub fn traverse(&self, start: &str, options: &TraverseOptions) -> Result<Vec<Visit>> {
+        let format = if self.ctx.edge_names {
+            crate::schema::NAMED_EDGES_SINCE
+        } else {
+            0
+        };
+        if Self::traverse_is_one_statement(format, options) {
+            return Ok(self.traverse_node(start, options)?.unwrap_or_default());
+        }
         let mut visits: Vec<Visit> = if self.ctx.edge_names {
             // Each level's names come with its ids, from the edges; the first level
             // looks the start up itself.
@@ -993,17 +1054,26 @@ impl<'a> Q<'a> {
     pub fn reach_count(&self, start: &str, options: &ReachOptions) -> Result<Option<u64>> {
         if Self::reach_count_is_one_statement(options) {
             let doing = || format!("counting walks from {}", node_subject(start));
-            let sql = exact_reach_sql(
-                Frontier::Node(start),
-                1,
-                options,
-                options.hops,
-                "SELECT (SELECT count(*) FROM l0), count(DISTINCT id) FROM walk",
+            let sql = shaped_sql(
+                Shape::CountWalks {
+                    direction: options.direction,
+                    relations: options.relations.clone(),
+                    levels: options.hops,
+                },
+                || {
+                    exact_reach_sql(
+                        Frontier::Node(""),
+                        1,
+                        options,
+                        options.hops,
+                        "SELECT (SELECT count(*) FROM l0), count(DISTINCT id) FROM walk",
+                    )
+                },
             );
             let (starts, n) = self
                 .one(
                     &sql.text,
-                    params_from_iter(sql.params.iter()),
+                    params_from_iter(sql.with_start(start)),
                     doing,
                     |row| Ok((self.int(row, 0, doing)?, self.int(row, 1, doing)?)),
                 )?
@@ -1270,6 +1340,128 @@ fn exact_reach_sql(
         sql.push(")");
     }
     sql.push(" ").push(finish);
+    sql
+}
+
+/// How many levels a traversal answers in one statement ([`traverse_sql`]); a
+/// deeper one takes a statement per level, inside a transaction.
+const TRAVERSE_LEVELS_PER_QUERY: usize = 4;
+
+/// What a statement built from a call's options depends on, besides the start's
+/// name: the key of [`shaped_sql`]'s cache.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Shape {
+    /// [`traverse_sql`] for these options.
+    Traverse {
+        direction: Direction,
+        relations: Vec<RelationType>,
+        levels: usize,
+    },
+    /// [`exact_reach_sql`] counting the ends of walks of `levels` hops from the
+    /// node named (as [`Q::reach_count`] does).
+    CountWalks {
+        direction: Direction,
+        relations: Vec<RelationType>,
+        levels: usize,
+    },
+}
+
+/// How many shapes [`shaped_sql`] keeps before it starts again (each distinct set
+/// of relations asked for is a shape of its own).
+const SHAPES_KEPT: usize = 256;
+
+impl Sql {
+    /// Its parameters with the start's name as the first (a [`shaped_sql`]
+    /// statement's first parameter is the start's name, built as a placeholder).
+    fn with_start<'s>(&'s self, start: &'s str) -> impl Iterator<Item = Param<'s>> {
+        std::iter::once(Param::Start(start)).chain(self.params.iter().skip(1).map(Param::Built))
+    }
+}
+
+/// A parameter of a [`shaped_sql`] statement: the call's start, or one built with it.
+enum Param<'s> {
+    Start(&'s str),
+    Built(&'s SqlValue),
+}
+
+impl ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        match self {
+            Param::Start(start) => start.to_sql(),
+            Param::Built(value) => value.to_sql(),
+        }
+    }
+}
+
+/// The statement of `shape`, built by `build` the first time (its text and its
+/// parameters but the first, the start's name: see [`Sql::with_start`]) and kept
+/// for the process: the text of a traversal or a count of walks depends only on
+/// the shape, and building it (formatting every arm of every level) costs more
+/// than SQLite's run of a small one.
+fn shaped_sql(shape: Shape, build: impl FnOnce() -> Sql) -> Arc<Sql> {
+    static SHAPES: OnceLock<Mutex<HashMap<Shape, Arc<Sql>>>> = OnceLock::new();
+    let shapes = SHAPES.get_or_init(Mutex::default);
+    // The map holds only complete entries, so one a panicking thread left is sound.
+    if let Some(sql) = shapes
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&shape)
+    {
+        return Arc::clone(sql);
+    }
+    let sql = Arc::new(build());
+    let mut shapes = shapes
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if shapes.len() >= SHAPES_KEPT {
+        shapes.clear();
+    }
+    shapes.insert(shape, Arc::clone(&sql));
+    sql
+}
+
+/// A traversal of `options.max_depth` levels from the node named by the first
+/// parameter, as one statement: `s` is the start (no row when there is no such
+/// node); level `d{i}` is the one-hop steps `h{i}` from level `d{i-1}` ([`Q::hop_arms`],
+/// each `(id, name)` once, the name read from the edge) less the start and every
+/// earlier level, so each node is reached once, at its smallest depth, and each
+/// is expanded once. The rows are `(0, NULL)` for the start, then each level's
+/// `(depth, name)`, level by level. Format 9 on (names in the edge rows).
+fn traverse_sql(options: &TraverseOptions) -> Sql {
+    let mut sql = Sql::new(
+        "WITH s(id) AS (SELECT n.id FROM names k JOIN nodes n ON n.id = k.id WHERE k.name = ?)",
+    );
+    // The start's name, bound per call (`Sql::with_start`).
+    sql.bind(SqlValue::Null);
+    for level in 1..=options.max_depth {
+        let source = if level == 1 {
+            "s".to_owned()
+        } else {
+            format!("d{}", level - 1)
+        };
+        sql.push(&format!(", h{level}(id, name) AS ("));
+        Q::hop_arms(
+            &mut sql,
+            options.direction,
+            &options.relations,
+            &source,
+            "id",
+            None,
+            "UNION",
+            true,
+        );
+        sql.push(&format!(
+            "), d{level}(id, name) AS (SELECT id, name FROM h{level} WHERE id != (SELECT id FROM s)"
+        ));
+        for earlier in 1..level {
+            sql.push(&format!(" AND id NOT IN (SELECT id FROM d{earlier})"));
+        }
+        sql.push(")");
+    }
+    sql.push(" SELECT 0, NULL FROM s");
+    for level in 1..=options.max_depth {
+        sql.push(&format!(" UNION ALL SELECT {level}, name FROM d{level}"));
+    }
     sql
 }
 
