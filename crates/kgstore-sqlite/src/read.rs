@@ -658,20 +658,22 @@ impl<'a> Q<'a> {
 
     /// The transitive dependencies by one recursive CTE, ordered by
     /// [`algo::topological_order`]: one statement, which finds the node itself
-    /// (`root_cte!`); `None` when the closure is not a clean DAG of existing nodes
+    /// (its row comes first, without a name); `None` when the closure is not a clean DAG of existing nodes
     /// (inside a transaction whose checks are deferred), for the reference algorithm
     /// to report exactly what is wrong.
     pub fn resolve_dependencies(&self, name: &str) -> Result<Option<Vec<String>>> {
         let doing = || format!("resolving the dependencies of {}", node_subject(name));
         let rows = self.rows(
+            // The start is looked up twice rather than kept in a common table, which
+            // SQLite would write to a table of its own (two references).
             concat!(
-                "WITH RECURSIVE ",
-                root_cte!(),
-                ", closure(id) AS ( \
-                 SELECT d.dep_id FROM root r JOIN node_deps d ON d.node_id = r.id \
+                "WITH RECURSIVE closure(id) AS ( \
+                 SELECT d.dep_id FROM names k JOIN node_deps d ON d.node_id = k.id \
+                 WHERE k.name = ?1 \
                  UNION \
                  SELECT d.dep_id FROM closure c JOIN node_deps d ON d.node_id = c.id) \
-             SELECT id, NULL, 1, NULL FROM root \
+             SELECT n.id, NULL, 1, NULL FROM names k JOIN nodes n ON n.id = k.id \
+             WHERE k.name = ?1 \
              UNION ALL \
              SELECT c.id, k.name, EXISTS (SELECT 1 FROM nodes n WHERE n.id = c.id), d.dep_id \
              FROM closure c JOIN names k ON k.id = c.id \
@@ -689,19 +691,19 @@ impl<'a> Q<'a> {
             },
         )?;
         let root = root_of(name, rows.iter().map(|(id, member, ..)| (*id, member)))?;
-        let mut names: HashMap<i64, String> = HashMap::new();
+        let mut names: Vec<(i64, String)> = Vec::new();
         let mut links: Vec<(i64, i64)> = Vec::new();
         for (id, member, exists, dep) in rows {
             let Some(member) = member else { continue };
             if id == root || !exists {
                 return Ok(None);
             }
-            names.insert(id, member);
+            names.push((id, member));
             if let Some(dep) = dep {
                 links.push((id, dep));
             }
         }
-        Ok(order(&names, &links))
+        Ok(order(names, &links))
     }
 
     /// The transitive dependents by one recursive CTE, one statement as
@@ -734,16 +736,16 @@ impl<'a> Q<'a> {
             },
         )?;
         root_of(name, rows.iter().map(|(id, member, _)| (*id, member)))?;
-        let mut names: HashMap<i64, String> = HashMap::new();
+        let mut names: Vec<(i64, String)> = Vec::new();
         let mut links: Vec<(i64, i64)> = Vec::new();
         for (id, member, dep) in rows {
             let Some(member) = member else { continue };
-            names.insert(id, member);
+            names.push((id, member));
             if let Some(dep) = dep {
                 links.push((id, dep));
             }
         }
-        Ok(order(&names, &links))
+        Ok(order(names, &links))
     }
 
     /// The one-hop steps from the ids in column `column` of `source` (a `FROM` item
@@ -1685,21 +1687,26 @@ fn root_of<'r>(
         .ok_or_else(|| Error::node_not_found(name))
 }
 
-/// Orders a closure given as member names and `(member, dependency)` links with
-/// the reference's topological order; `None` if it has a cycle.
-fn order(names: &HashMap<i64, String>, links: &[(i64, i64)]) -> Option<Vec<String>> {
-    let mut graph: BTreeMap<String, Vec<String>> = names
-        .values()
-        .map(|name| (name.clone(), Vec::new()))
+/// Orders a closure given as members `(id, name)` and `(member, dependency)` links
+/// by id (a member may come more than once) with the reference's topological order ([`algo::topological_indices`]
+/// over the members numbered in name order; the names are moved, not copied);
+/// `None` if it has a cycle. Links to ids outside the members are left out.
+fn order(mut members: Vec<(i64, String)>, links: &[(i64, i64)]) -> Option<Vec<String>> {
+    // A member comes once per link of its own: once each, in name order.
+    members.sort_unstable_by(|a, b| a.1.cmp(&b.1));
+    members.dedup_by_key(|(id, _)| *id);
+    let index: HashMap<i64, usize> = members
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| (*id, i))
         .collect();
-    for (member, dep) in links {
-        if let (Some(member), Some(dep)) = (names.get(member), names.get(dep))
-            && let Some(deps) = graph.get_mut(member)
-        {
-            deps.push(dep.clone());
-        }
-    }
-    algo::topological_order(&graph).ok()
+    let mut indexed: Vec<(usize, usize)> = links
+        .iter()
+        .filter_map(|(member, dep)| Some((*index.get(member)?, *index.get(dep)?)))
+        .collect();
+    let order = algo::topological_indices(members.len(), &mut indexed).ok()?;
+    let mut names: Vec<Option<String>> = members.into_iter().map(|(_, name)| Some(name)).collect();
+    order.into_iter().map(|i| names[i].take()).collect()
 }
 
 /// The position of the first name of a JSON array that is a node: each name is
