@@ -768,13 +768,7 @@ impl<'a> Q<'a> {
         compound: &str,
         named: bool,
     ) {
-        // (column matched to the current node, column reached, only bidirectional edges)
-        let arms: &[(&str, &str, bool)] = match direction {
-            Direction::Out => &[("from_id", "to_id", false), ("to_id", "from_id", true)],
-            Direction::In => &[("to_id", "from_id", false), ("from_id", "to_id", true)],
-            Direction::Both => &[("from_id", "to_id", false), ("to_id", "from_id", false)],
-        };
-        for (i, (matched, reached, bidirectional_only)) in arms.iter().enumerate() {
+        for (i, (matched, reached, bidirectional_only)) in hop_steps(direction).iter().enumerate() {
             if i > 0 {
                 sql.push(" ").push(compound).push(" ");
             }
@@ -935,29 +929,58 @@ impl<'a> Q<'a> {
             },
             || traverse_sql(options),
         );
-        let mut found = false;
-        let mut visits: Vec<Visit> = Vec::new();
         let mut stmt = self.conn.prepare_cached(&sql.text).ctx(self.ctx, doing)?;
         let mut rows = stmt
             .query(params_from_iter(sql.with_start(start)))
             .ctx(self.ctx, doing)?;
+        // Each node is kept at its smallest depth. The rows come as the statement
+        // lists them (start, first level, second), but nothing depends on it: a
+        // second level's end is left unread only when the first level has it.
+        let mut start_id: Option<i64> = None;
+        let mut first: Vec<(i64, String)> = Vec::new();
+        let mut first_ids: HashSet<i64> = HashSet::new();
+        let mut later: Vec<(i64, String)> = Vec::new();
         while let Some(row) = rows.next().ctx(self.ctx, doing)? {
             let depth = self.int(row, 0, doing)?;
-            if depth == 0 {
-                found = true;
-                continue;
+            let id = self.int(row, 1, doing)?;
+            match depth {
+                0 => start_id = Some(id),
+                1 => {
+                    if first_ids.insert(id) {
+                        first.push((id, self.text(row, 2, doing)?));
+                    }
+                }
+                _ => {
+                    if !first_ids.contains(&id) {
+                        later.push((id, self.text(row, 2, doing)?));
+                    }
+                }
             }
-            visits.push(Visit {
-                name: row.get(1).ctx(self.ctx, doing)?,
-                depth: usize::try_from(depth).unwrap_or(usize::MAX),
-            });
         }
-        if !found {
+        let Some(start_id) = start_id else {
             return Ok(None);
+        };
+        let mut seen: HashSet<i64> = HashSet::from([start_id]);
+        let mut visits: Vec<Visit> = Vec::with_capacity(first.len() + later.len());
+        for (depth, level) in [(1, first), (2, later)] {
+            for (id, name) in level {
+                if seen.insert(id) {
+                    visits.push(Visit { name, depth });
+                }
+            }
         }
-        // The rows come level by level; each level by name.
         visits.sort_unstable_by(|a, b| (a.depth, &a.name).cmp(&(b.depth, &b.name)));
         Ok(Some(visits))
+    }
+
+    /// Column `index` of a row as text.
+    fn text(
+        &self,
+        row: &rusqlite::Row<'_>,
+        index: usize,
+        doing: impl Fn() -> String + Copy,
+    ) -> Result<String> {
+        row.get(index).ctx(self.ctx, doing)
     }
 
     /// A breadth-first traversal ([`Q::traverse_ids`]), named: in one statement when
@@ -1063,15 +1086,29 @@ impl<'a> Q<'a> {
                     levels: options.hops,
                 },
                 || {
-                    exact_reach_sql(
-                        Frontier::Node(""),
-                        1,
-                        options,
-                        options.hops,
-                        "SELECT (SELECT count(*) FROM l0), count(DISTINCT id) FROM walk",
-                    )
+                    if options.hops <= CHAINED_HOPS {
+                        walk_count_sql(options)
+                    } else {
+                        exact_reach_sql(
+                            Frontier::Node(""),
+                            1,
+                            options,
+                            options.hops,
+                            "SELECT (SELECT count(*) FROM l0), count(DISTINCT id) FROM walk",
+                        )
+                    }
                 },
             );
+            if options.hops <= CHAINED_HOPS {
+                // One row when the node exists.
+                let n = self.one(
+                    &sql.text,
+                    params_from_iter(sql.with_start(start)),
+                    doing,
+                    |row| self.int(row, 0, doing),
+                )?;
+                return Ok(n.map(|n| u64::try_from(n).unwrap_or(0)));
+            }
             let (starts, n) = self
                 .one(
                     &sql.text,
@@ -1275,6 +1312,99 @@ fn adjacency_params<'p>(name: &'p str, relations: &'p [RelationType]) -> Vec<Cow
     params
 }
 
+/// The one-hop steps in `direction`, as traversals take them: (the column matched to
+/// the current node, the column reached, whether only bidirectional edges count).
+/// Edges in the asked direction, and bidirectional edges the other way.
+fn hop_steps(direction: Direction) -> &'static [(&'static str, &'static str, bool); 2] {
+    match direction {
+        Direction::Out => &[("from_id", "to_id", false), ("to_id", "from_id", true)],
+        Direction::In => &[("to_id", "from_id", false), ("from_id", "to_id", true)],
+        Direction::Both => &[("from_id", "to_id", false), ("to_id", "from_id", false)],
+    }
+}
+
+/// The most hops [`walk_count_sql`] counts (longer walks: [`exact_reach_sql`]).
+const CHAINED_HOPS: usize = 2;
+
+/// A step of a walk: as [`hop_steps`] gives them.
+type Step = (&'static str, &'static str, bool);
+
+/// Every walk shape of `hops` steps in `direction` (two steps per hop: out, or back
+/// along a bidirectional edge), in order.
+fn walk_shapes(direction: Direction, hops: usize) -> Vec<Vec<Step>> {
+    let mut walks: Vec<Vec<Step>> = vec![Vec::new()];
+    for _ in 0..hops {
+        walks = walks
+            .into_iter()
+            .flat_map(|walk| {
+                hop_steps(direction).iter().map(move |step| {
+                    let mut longer = walk.clone();
+                    longer.push(*step);
+                    longer
+                })
+            })
+            .collect();
+    }
+    walks
+}
+
+/// One walk shape as a join of the edge table with itself, `e1` the first step's
+/// edge, `e2` the second's: ` FROM {from}edges e1 CROSS JOIN edges e2 ON … WHERE
+/// e1.{matched} = {start}` and each step's filters (bidirectional only, relations:
+/// bound in the text's order). `CROSS JOIN` keeps the order of the steps.
+fn push_walk(sql: &mut Sql, walk: &[Step], relations: &[RelationType], from: &str, start: &str) {
+    sql.push(&format!(" FROM {from}edges e1"));
+    for (i, pair) in walk.windows(2).enumerate() {
+        let (matched, _, _) = pair[1];
+        let (_, before, _) = pair[0];
+        sql.push(&format!(
+            " CROSS JOIN edges e{next} ON e{next}.{matched} = e{i1}.{before}",
+            next = i + 2,
+            i1 = i + 1
+        ));
+    }
+    let (matched, _, _) = walk[0];
+    sql.push(&format!(" WHERE e1.{matched} = {start}"));
+    for (i, (_, _, bidirectional_only)) in walk.iter().enumerate() {
+        if *bidirectional_only {
+            sql.push(&format!(" AND e{}.bidirectional", i + 1));
+        }
+        if !relations.is_empty() {
+            sql.and_in(
+                &format!("e{}.rel", i + 1),
+                relations.iter().map(RelationType::as_str),
+            );
+        }
+    }
+}
+
+/// How many distinct nodes end the walks of exactly `options.hops` (1 or 2) hops
+/// from the node named by the first parameter, as one statement without common
+/// tables written out: one row (the count) when the node exists, none when it does
+/// not. Each walk shape ([`walk_shapes`]) is one join ([`push_walk`]) from the
+/// start's id, a correlated column (looked up once); their ends go into one
+/// `count(DISTINCT)`. It expands what [`exact_reach_sql`] expands from one node (its
+/// first level keeps repeats), without writing the start or the first level to
+/// tables of their own.
+fn walk_count_sql(options: &ReachOptions) -> Sql {
+    let mut sql = Sql::new(
+        "WITH s(id) AS (SELECT n.id FROM names k JOIN nodes n ON n.id = k.id WHERE k.name = ?1) \
+         SELECT (SELECT count(DISTINCT id) FROM (",
+    );
+    // The start's name, bound per call (`Sql::with_start`).
+    sql.bind(SqlValue::Null);
+    for (w, walk) in walk_shapes(options.direction, options.hops).iter().enumerate() {
+        if w > 0 {
+            sql.push(" UNION ALL ");
+        }
+        let (_, reached, _) = walk[walk.len() - 1];
+        sql.push(&format!("SELECT e{}.{reached} AS id", walk.len()));
+        push_walk(&mut sql, walk, &options.relations, "", "s.id");
+    }
+    sql.push(")) FROM s");
+    sql
+}
+
 /// How many levels of an exact reach one query chains (longer walks take several).
 const EXACT_LEVELS_PER_QUERY: usize = 8;
 
@@ -1345,9 +1475,10 @@ fn exact_reach_sql(
     sql
 }
 
-/// How many levels a traversal answers in one statement ([`traverse_sql`]); a
-/// deeper one takes a statement per level, inside a transaction.
-const TRAVERSE_LEVELS_PER_QUERY: usize = 4;
+/// How many levels a traversal answers in one statement ([`traverse_sql`], whose
+/// walks are not deduplicated between levels: deeper, their number could grow as
+/// the paths do); a deeper one takes a statement per level, inside a transaction.
+const TRAVERSE_LEVELS_PER_QUERY: usize = 2;
 
 /// What a statement built from a call's options depends on, besides the start's
 /// name: the key of [`shaped_sql`]'s cache.
@@ -1422,47 +1553,40 @@ fn shaped_sql(shape: Shape, build: impl FnOnce() -> Sql) -> Arc<Sql> {
     sql
 }
 
-/// A traversal of `options.max_depth` levels from the node named by the first
-/// parameter, as one statement: `s` is the start (no row when there is no such
-/// node); level `d{i}` is the one-hop steps `h{i}` from level `d{i-1}` ([`Q::hop_arms`],
-/// each `(id, name)` once, the name read from the edge) less the start and every
-/// earlier level, so each node is reached once, at its smallest depth, and each
-/// is expanded once. The rows are `(0, NULL)` for the start, then each level's
-/// `(depth, name)`, level by level. Format 9 on (names in the edge rows).
+/// The walks of a traversal of `options.max_depth` (1 or 2) levels from the node
+/// named by the first parameter, as one statement without common tables written
+/// out: first `(0, id, NULL)` for the start (no row when there is no such node),
+/// then `(depth, id, name)` at the end of every walk of each shape ([`walk_shapes`],
+/// [`push_walk`]) of 1 and of 2 steps, the name read from the last edge (the step
+/// back along a bidirectional edge's partial index names the few it finds in
+/// `names`). Walks repeat nodes: [`Q::traverse_node`] keeps each at its smallest
+/// depth. The second level expands each end of the first (the start and repeats
+/// too), which is what a level of [`Q::traverse_levels`] reads at depth 2 at most
+/// once more per parallel edge.
 fn traverse_sql(options: &TraverseOptions) -> Sql {
     let mut sql = Sql::new(
-        "WITH s(id) AS (SELECT n.id FROM names k JOIN nodes n ON n.id = k.id WHERE k.name = ?)",
+        "SELECT 0, n.id, NULL FROM names k JOIN nodes n ON n.id = k.id WHERE k.name = ?1",
     );
     // The start's name, bound per call (`Sql::with_start`).
     sql.bind(SqlValue::Null);
-    for level in 1..=options.max_depth {
-        let source = if level == 1 {
-            "s".to_owned()
-        } else {
-            format!("d{}", level - 1)
-        };
-        sql.push(&format!(", h{level}(id, name) AS ("));
-        Q::hop_arms(
-            &mut sql,
-            options.direction,
-            &options.relations,
-            &source,
-            "id",
-            None,
-            "UNION",
-            true,
-        );
-        sql.push(&format!(
-            "), d{level}(id, name) AS (SELECT id, name FROM h{level} WHERE id != (SELECT id FROM s)"
-        ));
-        for earlier in 1..level {
-            sql.push(&format!(" AND id NOT IN (SELECT id FROM d{earlier})"));
+    for depth in 1..=options.max_depth {
+        for walk in walk_shapes(options.direction, depth) {
+            let last = walk.len();
+            let (matched, reached, bidirectional_only) = walk[last - 1];
+            let name = if bidirectional_only && matched == "to_id" {
+                format!("(SELECT kn.name FROM names kn WHERE kn.id = e{last}.from_id)")
+            } else if reached == "to_id" {
+                format!("e{last}.to_name")
+            } else {
+                format!("e{last}.from_name")
+            };
+            sql.push(&format!(
+                " UNION ALL SELECT {depth}, e{last}.{reached}, {name}"
+            ));
+            push_walk(&mut sql, &walk, &options.relations, "names k CROSS JOIN ", "k.id");
+            // After the walk's `WHERE`: the start by name (`?1`, bound once).
+            sql.push(" AND k.name = ?1");
         }
-        sql.push(")");
-    }
-    sql.push(" SELECT 0, NULL FROM s");
-    for level in 1..=options.max_depth {
-        sql.push(&format!(" UNION ALL SELECT {level}, name FROM d{level}"));
     }
     sql
 }
