@@ -2075,6 +2075,45 @@ mod tests {
     }
 
     #[test]
+    fn walk_counts_and_short_traversals_search_every_step_by_index() {
+        for direction in [Direction::Out, Direction::In, Direction::Both] {
+            for relations in [vec![], vec![RelationType::Calls]] {
+                let mut count = ReachOptions::exactly(2).direction(direction);
+                count.relations.clone_from(&relations);
+                let traversal = TraverseOptions {
+                    direction,
+                    relations: relations.clone(),
+                    max_depth: 2,
+                };
+                for mut sql in [walk_count_sql(&count), traverse_sql(&traversal)] {
+                    sql.params[0] = SqlValue::Text("a".into());
+                    let plan = plan(&sql);
+                    // No table is scanned (only the walks' own union), and no
+                    // level is written to a table.
+                    assert!(
+                        plan.lines()
+                            .all(|l| !l.contains("SCAN") || l.contains("SCAN (subquery")),
+                        "{direction:?}:\n{plan}"
+                    );
+                    assert!(!plan.contains("MATERIALIZE"), "{direction:?}:\n{plan}");
+                    assert!(plan.contains("PRIMARY KEY (from_id=?"), "{plan}");
+                    match direction {
+                        // Back along bidirectional edges: their partial index.
+                        Direction::Out => assert!(
+                            plan.contains("edges_bidirectional_by_to (to_id=?"),
+                            "{plan}"
+                        ),
+                        Direction::In | Direction::Both => assert!(
+                            plan.contains("edges_by_to (to_id=?"),
+                            "{plan}"
+                        ),
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn prefix_bounds_cover_exactly_the_prefixed_names() {
         assert_eq!(prefix_upper_bound("ab").as_deref(), Some("ac"));
         assert_eq!(prefix_upper_bound("a\u{10FFFF}").as_deref(), Some("b"));
