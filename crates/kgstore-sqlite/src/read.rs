@@ -99,6 +99,10 @@ pub(crate) fn prefix_upper_bound(prefix: &str) -> Option<String> {
     None
 }
 
+/// Sets and maps of row ids, hashed cheaply ([`crate::search::RowIdHasher`]).
+type IdSet = HashSet<i64, std::hash::BuildHasherDefault<crate::search::RowIdHasher>>;
+type IdMap<V> = HashMap<i64, V, std::hash::BuildHasherDefault<crate::search::RowIdHasher>>;
+
 /// Reads on one connection.
 #[derive(Clone, Copy)]
 pub(crate) struct Q<'a> {
@@ -663,6 +667,7 @@ impl<'a> Q<'a> {
     /// to report exactly what is wrong.
     pub fn resolve_dependencies(&self, name: &str) -> Result<Option<Vec<String>>> {
         let doing = || format!("resolving the dependencies of {}", node_subject(name));
+        let mut last: Option<i64> = None;
         let rows = self.rows(
             // The start is looked up twice rather than kept in a common table, which
             // SQLite would write to a table of its own (two references).
@@ -681,16 +686,29 @@ impl<'a> Q<'a> {
             ),
             [name],
             doing,
+            // A member's rows (one per dependency) come together: its name is read
+            // from the first (`Some(None)`: a later row of the member before; `None`:
+            // the root's row, which has no name).
             |row| {
+                let id = self.int(row, 0, doing)?;
+                let member = match row.get_ref(1).ctx(self.ctx, doing)? {
+                    rusqlite::types::ValueRef::Null => None,
+                    _ if last.replace(id) == Some(id) => Some(None),
+                    _ => Some(Some(row.get::<_, String>(1).ctx(self.ctx, doing)?)),
+                };
                 Ok((
-                    self.int(row, 0, doing)?,
-                    row.get::<_, Option<String>>(1).ctx(self.ctx, doing)?,
+                    id,
+                    member,
                     self.int(row, 2, doing)? != 0,
                     row.get::<_, Option<i64>>(3).ctx(self.ctx, doing)?,
                 ))
             },
         )?;
-        let root = root_of(name, rows.iter().map(|(id, member, ..)| (*id, member)))?;
+        let root = rows
+            .iter()
+            .find(|(_, member, ..)| member.is_none())
+            .map(|(id, ..)| *id)
+            .ok_or_else(|| Error::node_not_found(name))?;
         let mut names: Vec<(i64, String)> = Vec::new();
         let mut links: Vec<(i64, i64)> = Vec::new();
         for (id, member, exists, dep) in rows {
@@ -698,7 +716,9 @@ impl<'a> Q<'a> {
             if id == root || !exists {
                 return Ok(None);
             }
-            names.push((id, member));
+            if let Some(member) = member {
+                names.push((id, member));
+            }
             if let Some(dep) = dep {
                 links.push((id, dep));
             }
@@ -938,7 +958,7 @@ impl<'a> Q<'a> {
         // second level's end is left unread only when the first level has it.
         let mut start_id: Option<i64> = None;
         let mut first: Vec<(i64, String)> = Vec::new();
-        let mut first_ids: HashSet<i64> = HashSet::new();
+        let mut first_ids = IdSet::default();
         let mut later: Vec<(i64, String)> = Vec::new();
         while let Some(row) = rows.next().ctx(self.ctx, doing)? {
             let depth = self.int(row, 0, doing)?;
@@ -960,7 +980,8 @@ impl<'a> Q<'a> {
         let Some(start_id) = start_id else {
             return Ok(None);
         };
-        let mut seen: HashSet<i64> = HashSet::from([start_id]);
+        let mut seen = IdSet::default();
+        seen.insert(start_id);
         let mut visits: Vec<Visit> = Vec::with_capacity(first.len() + later.len());
         for (depth, level) in [(1, first), (2, later)] {
             for (id, name) in level {
@@ -1819,7 +1840,7 @@ fn order(mut members: Vec<(i64, String)>, links: &[(i64, i64)]) -> Option<Vec<St
     // A member comes once per link of its own: once each, in name order.
     members.sort_unstable_by(|a, b| a.1.cmp(&b.1));
     members.dedup_by_key(|(id, _)| *id);
-    let index: HashMap<i64, usize> = members
+    let index: IdMap<usize> = members
         .iter()
         .enumerate()
         .map(|(i, (id, _))| (*id, i))
