@@ -671,8 +671,7 @@ impl<'a> Q<'a> {
         let rows = self.rows(
             // The start is looked up twice rather than kept in a common table, which
             // SQLite would write to a table of its own (two references).
-            concat!(
-                "WITH RECURSIVE closure(id) AS ( \
+            "WITH RECURSIVE closure(id) AS ( \
                  SELECT d.dep_id FROM names k JOIN node_deps d ON d.node_id = k.id \
                  WHERE k.name = ?1 \
                  UNION \
@@ -682,8 +681,7 @@ impl<'a> Q<'a> {
              UNION ALL \
              SELECT c.id, k.name, EXISTS (SELECT 1 FROM nodes n WHERE n.id = c.id), d.dep_id \
              FROM closure c JOIN names k ON k.id = c.id \
-             LEFT JOIN node_deps d ON d.node_id = c.id"
-            ),
+             LEFT JOIN node_deps d ON d.node_id = c.id",
             [name],
             doing,
             // A member's rows (one per dependency) come together: its name is read
@@ -1414,7 +1412,10 @@ fn walk_count_sql(options: &ReachOptions) -> Sql {
     );
     // The start's name, bound per call (`Sql::with_start`).
     sql.bind(SqlValue::Null);
-    for (w, walk) in walk_shapes(options.direction, options.hops).iter().enumerate() {
+    for (w, walk) in walk_shapes(options.direction, options.hops)
+        .iter()
+        .enumerate()
+    {
         if w > 0 {
             sql.push(" UNION ALL ");
         }
@@ -1585,9 +1586,8 @@ fn shaped_sql(shape: Shape, build: impl FnOnce() -> Sql) -> Arc<Sql> {
 /// too), which is what a level of [`Q::traverse_levels`] reads at depth 2 at most
 /// once more per parallel edge.
 fn traverse_sql(options: &TraverseOptions) -> Sql {
-    let mut sql = Sql::new(
-        "SELECT 0, n.id, NULL FROM names k JOIN nodes n ON n.id = k.id WHERE k.name = ?1",
-    );
+    let mut sql =
+        Sql::new("SELECT 0, n.id, NULL FROM names k JOIN nodes n ON n.id = k.id WHERE k.name = ?1");
     // The start's name, bound per call (`Sql::with_start`).
     sql.bind(SqlValue::Null);
     for depth in 1..=options.max_depth {
@@ -1604,7 +1604,13 @@ fn traverse_sql(options: &TraverseOptions) -> Sql {
             sql.push(&format!(
                 " UNION ALL SELECT {depth}, e{last}.{reached}, {name}"
             ));
-            push_walk(&mut sql, &walk, &options.relations, "names k CROSS JOIN ", "k.id");
+            push_walk(
+                &mut sql,
+                &walk,
+                &options.relations,
+                "names k CROSS JOIN ",
+                "k.id",
+            );
             // After the walk's `WHERE`: the start by name (`?1`, bound once).
             sql.push(" AND k.name = ?1");
         }
@@ -2124,10 +2130,9 @@ mod tests {
                             plan.contains("edges_bidirectional_by_to (to_id=?"),
                             "{plan}"
                         ),
-                        Direction::In | Direction::Both => assert!(
-                            plan.contains("edges_by_to (to_id=?"),
-                            "{plan}"
-                        ),
+                        Direction::In | Direction::Both => {
+                            assert!(plan.contains("edges_by_to (to_id=?"), "{plan}")
+                        }
                     }
                 }
             }
