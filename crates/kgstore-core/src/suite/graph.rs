@@ -369,7 +369,7 @@ pub fn overrides_agree_with_reference_algorithms(f: Fixture) {
             }
         }
         // Traversals from a node that may not exist, at every depth up to past the
-        // deepest a backend answers in one query (SQLite: 4), through cycles,
+        // deepest a backend answers in one query (SQLite: 2), through cycles,
         // self-loops and bidirectional edges.
         let mut starts: Vec<String> = names.iter().step_by(3).cloned().collect();
         starts.push("ghost".to_owned());
