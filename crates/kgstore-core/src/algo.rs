@@ -374,6 +374,19 @@ pub fn traverse<T: ReadTxn + ?Sized>(
     Ok(out)
 }
 
+/// [`ReadTxn::traverse`] from a node that exists; `None` when `start` does not
+/// exist. The reference for [`ReadTxn::traverse_node`].
+pub fn traverse_node<T: ReadTxn + ?Sized>(
+    txn: &T,
+    start: &str,
+    options: &TraverseOptions,
+) -> Result<Option<Vec<Visit>>> {
+    if !txn.contains_node(start)? {
+        return Ok(None);
+    }
+    txn.traverse(start, options).map(Some)
+}
+
 /// A shortest path from `from` to `to`, or `None` if there is none.
 ///
 /// Unweighted: breadth-first, level by level in name order, neighbours in edge-key
@@ -557,47 +570,67 @@ pub fn resolve_dependents<T: ReadTxn + ?Sized>(txn: &T, name: &str) -> Result<Ve
 /// Kahn's algorithm, smallest ready name first. Dependencies outside `graph`'s keys
 /// count as already done.
 pub fn topological_order(graph: &BTreeMap<String, Vec<String>>) -> Result<Vec<String>> {
-    let mut waiting: HashMap<&str, usize> = HashMap::new();
-    let mut dependents: HashMap<&str, Vec<&str>> = HashMap::new();
-    for (name, deps) in graph {
-        let inside: BTreeSet<&str> = deps
-            .iter()
-            .map(String::as_str)
-            .filter(|d| graph.contains_key(*d))
-            .collect();
-        waiting.insert(name, inside.len());
-        for dep in inside {
-            dependents.entry(dep).or_default().push(name);
-        }
-    }
-    let mut ready: BTreeSet<&str> = waiting
-        .iter()
-        .filter(|(_, n)| **n == 0)
-        .map(|(name, _)| *name)
+    // The map's keys are in name order: their positions are the members' indexes.
+    let index: HashMap<&str, usize> = graph
+        .keys()
+        .enumerate()
+        .map(|(i, name)| (name.as_str(), i))
         .collect();
-    let mut out = Vec::with_capacity(graph.len());
-    while let Some(next) = ready.pop_first() {
-        out.push(next.to_owned());
-        for dependent in dependents.get(next).map(Vec::as_slice).unwrap_or_default() {
-            if let Some(count) = waiting.get_mut(dependent) {
-                *count -= 1;
-                if *count == 0 {
-                    ready.insert(dependent);
-                }
+    let mut links = Vec::new();
+    for (member, deps) in graph.values().enumerate() {
+        links.extend(
+            deps.iter()
+                .filter_map(|d| index.get(d.as_str()))
+                .map(|&dep| (member, dep)),
+        );
+    }
+    let names: Vec<&String> = graph.keys().collect();
+    match topological_indices(graph.len(), &mut links) {
+        Ok(order) => Ok(order.into_iter().map(|i| names[i].clone()).collect()),
+        Err(stuck) => Err(Error::DependencyCycle {
+            cycle: find_cycle(graph, names[stuck]),
+        }),
+    }
+}
+
+/// Kahn's algorithm over members `0..members` numbered in name order (so the
+/// smallest ready index is the smallest ready name): `links` are `(member,
+/// dependency)` pairs between them, repeats allowed (they are sorted and
+/// deduplicated here). The members in the order of [`topological_order`], or, when
+/// some wait on a cycle, `Err` with the smallest of those.
+pub fn topological_indices(
+    members: usize,
+    links: &mut Vec<(usize, usize)>,
+) -> std::result::Result<Vec<usize>, usize> {
+    // By dependency, so each member's dependents are one run of `links`.
+    links.sort_unstable_by_key(|&(member, dep)| (dep, member));
+    links.dedup();
+    let mut waiting = vec![0usize; members];
+    let mut first = vec![links.len(); members + 1];
+    for (i, &(member, dep)) in links.iter().enumerate().rev() {
+        waiting[member] += 1;
+        first[dep] = i;
+    }
+    // A member without dependents starts where the next one's run does.
+    for dep in (0..members).rev() {
+        first[dep] = first[dep].min(first[dep + 1]);
+    }
+    let mut ready: BinaryHeap<Reverse<usize>> = (0..members)
+        .filter(|&m| waiting[m] == 0)
+        .map(Reverse)
+        .collect();
+    let mut out = Vec::with_capacity(members);
+    while let Some(Reverse(next)) = ready.pop() {
+        out.push(next);
+        for &(dependent, _) in &links[first[next]..first[next + 1]] {
+            waiting[dependent] -= 1;
+            if waiting[dependent] == 0 {
+                ready.push(Reverse(dependent));
             }
         }
     }
-    if out.len() < graph.len() {
-        // The smallest stuck name, so the cycle reported does not depend on the
-        // iteration order of a hash map.
-        let stuck = waiting
-            .iter()
-            .filter(|(_, n)| **n > 0)
-            .map(|(name, _)| *name)
-            .min()
-            .map(str::to_owned);
-        let cycle = stuck.map(|s| find_cycle(graph, &s)).unwrap_or_default();
-        return Err(Error::DependencyCycle { cycle });
+    if out.len() < members {
+        return Err((0..members).find(|&m| waiting[m] > 0).unwrap_or(0));
     }
     Ok(out)
 }
@@ -755,6 +788,22 @@ mod tests {
             ("z", &[]),
         ]);
         assert_eq!(topological_order(&g).unwrap(), ["a", "b", "c", "d", "z"]);
+    }
+
+    #[test]
+    fn topological_indices_take_repeats_and_name_the_smallest_stuck_member() {
+        // 3 depends on 1 and 2 (1 twice), 1 and 2 on 0, 4 on nothing.
+        let mut links = vec![(3, 1), (3, 2), (1, 0), (3, 1), (2, 0)];
+        assert_eq!(topological_indices(5, &mut links), Ok(vec![0, 1, 2, 3, 4]));
+        // Smallest ready first, not the order of the links: 0 waits for 2.
+        let mut links = vec![(0, 2), (1, 2)];
+        assert_eq!(topological_indices(3, &mut links), Ok(vec![2, 0, 1]));
+        assert_eq!(topological_indices(0, &mut Vec::new()), Ok(vec![]));
+        // 1 -> 2 -> 1, and 3 behind them; 0 is free.
+        let mut links = vec![(3, 1), (2, 1), (1, 2)];
+        assert_eq!(topological_indices(4, &mut links), Err(1));
+        // A member depending on itself.
+        assert_eq!(topological_indices(2, &mut vec![(1, 1)]), Err(1));
     }
 
     #[test]

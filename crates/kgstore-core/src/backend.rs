@@ -409,6 +409,14 @@ pub trait ReadTxn {
         algo::traverse(self, start, options)
     }
 
+    /// [`ReadTxn::traverse`] from a node that exists, `None` when it does not: what
+    /// the store's `traverse` answers with (a missing start is an error there).
+    /// Override when one query tells "no such node" from "nothing reached"; see
+    /// [`algo::traverse_node`], which overrides must equal.
+    fn traverse_node(&self, start: &str, options: &TraverseOptions) -> Result<Option<Vec<Visit>>> {
+        algo::traverse_node(self, start, options)
+    }
+
     /// A shortest path between two nodes; see [`algo::shortest_path`].
     fn shortest_path(
         &self,

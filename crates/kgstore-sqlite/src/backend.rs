@@ -1043,6 +1043,22 @@ macro_rules! read_txn_via_sql {
                 self.q()?.traverse(start, options)
             }
 
+            fn traverse_node(
+                &self,
+                start: &str,
+                options: &TraverseOptions,
+            ) -> Result<Option<Vec<Visit>>> {
+                if Q::traverse_is_one_statement(self.format(), options) {
+                    // One statement, which finds the start itself.
+                    return self.q_one()?.traverse_node(start, options);
+                }
+                let q = self.q()?;
+                if !q.contains_node(start)? {
+                    return Ok(None);
+                }
+                q.traverse(start, options).map(Some)
+            }
+
             fn edges_of_node(
                 &self,
                 name: &str,

@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use kgstore_core::algo::{self, Reach, ReachOptions, Stats, TraverseOptions, Visit};
 use kgstore_core::{
@@ -16,7 +16,7 @@ use kgstore_core::{
     SchemaTarget,
 };
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, params_from_iter};
+use rusqlite::{Connection, ToSql, params_from_iter};
 use serde_json::Value;
 
 use crate::codec::{
@@ -98,6 +98,10 @@ pub(crate) fn prefix_upper_bound(prefix: &str) -> Option<String> {
     }
     None
 }
+
+/// Sets and maps of row ids, hashed cheaply ([`crate::search::RowIdHasher`]).
+type IdSet = HashSet<i64, std::hash::BuildHasherDefault<crate::search::RowIdHasher>>;
+type IdMap<V> = HashMap<i64, V, std::hash::BuildHasherDefault<crate::search::RowIdHasher>>;
 
 /// Reads on one connection.
 #[derive(Clone, Copy)]
@@ -675,50 +679,66 @@ impl<'a> Q<'a> {
 
     /// The transitive dependencies by one recursive CTE, ordered by
     /// [`algo::topological_order`]: one statement, which finds the node itself
-    /// (`root_cte!`); `None` when the closure is not a clean DAG of existing nodes
+    /// (its row comes first, without a name); `None` when the closure is not a clean DAG of existing nodes
     /// (inside a transaction whose checks are deferred), for the reference algorithm
     /// to report exactly what is wrong.
     pub fn resolve_dependencies(&self, name: &str) -> Result<Option<Vec<String>>> {
         let doing = || format!("resolving the dependencies of {}", node_subject(name));
+        let mut last: Option<i64> = None;
         let rows = self.rows(
-            concat!(
-                "WITH RECURSIVE ",
-                root_cte!(),
-                ", closure(id) AS ( \
-                 SELECT d.dep_id FROM root r JOIN node_deps d ON d.node_id = r.id \
+            // The start is looked up twice rather than kept in a common table, which
+            // SQLite would write to a table of its own (two references).
+            "WITH RECURSIVE closure(id) AS ( \
+                 SELECT d.dep_id FROM names k JOIN node_deps d ON d.node_id = k.id \
+                 WHERE k.name = ?1 \
                  UNION \
                  SELECT d.dep_id FROM closure c JOIN node_deps d ON d.node_id = c.id) \
-             SELECT id, NULL, 1, NULL FROM root \
+             SELECT n.id, NULL, 1, NULL FROM names k JOIN nodes n ON n.id = k.id \
+             WHERE k.name = ?1 \
              UNION ALL \
              SELECT c.id, k.name, EXISTS (SELECT 1 FROM nodes n WHERE n.id = c.id), d.dep_id \
              FROM closure c JOIN names k ON k.id = c.id \
-             LEFT JOIN node_deps d ON d.node_id = c.id"
-            ),
+             LEFT JOIN node_deps d ON d.node_id = c.id",
             [name],
             doing,
+            // A member's rows (one per dependency) come together: its name is read
+            // from the first (`Some(None)`: a later row of the member before; `None`:
+            // the root's row, which has no name).
             |row| {
+                let id = self.int(row, 0, doing)?;
+                let member = match row.get_ref(1).ctx(self.ctx, doing)? {
+                    rusqlite::types::ValueRef::Null => None,
+                    _ if last.replace(id) == Some(id) => Some(None),
+                    _ => Some(Some(row.get::<_, String>(1).ctx(self.ctx, doing)?)),
+                };
                 Ok((
-                    self.int(row, 0, doing)?,
-                    row.get::<_, Option<String>>(1).ctx(self.ctx, doing)?,
+                    id,
+                    member,
                     self.int(row, 2, doing)? != 0,
                     row.get::<_, Option<i64>>(3).ctx(self.ctx, doing)?,
                 ))
             },
         )?;
-        let root = root_of(name, rows.iter().map(|(id, member, ..)| (*id, member)))?;
-        let mut names: HashMap<i64, String> = HashMap::new();
+        let root = rows
+            .iter()
+            .find(|(_, member, ..)| member.is_none())
+            .map(|(id, ..)| *id)
+            .ok_or_else(|| Error::node_not_found(name))?;
+        let mut names: Vec<(i64, String)> = Vec::new();
         let mut links: Vec<(i64, i64)> = Vec::new();
         for (id, member, exists, dep) in rows {
             let Some(member) = member else { continue };
             if id == root || !exists {
                 return Ok(None);
             }
-            names.insert(id, member);
+            if let Some(member) = member {
+                names.push((id, member));
+            }
             if let Some(dep) = dep {
                 links.push((id, dep));
             }
         }
-        Ok(order(&names, &links))
+        Ok(order(names, &links))
     }
 
     /// The transitive dependents by one recursive CTE, one statement as
@@ -751,16 +771,16 @@ impl<'a> Q<'a> {
             },
         )?;
         root_of(name, rows.iter().map(|(id, member, _)| (*id, member)))?;
-        let mut names: HashMap<i64, String> = HashMap::new();
+        let mut names: Vec<(i64, String)> = Vec::new();
         let mut links: Vec<(i64, i64)> = Vec::new();
         for (id, member, dep) in rows {
             let Some(member) = member else { continue };
-            names.insert(id, member);
+            names.push((id, member));
             if let Some(dep) = dep {
                 links.push((id, dep));
             }
         }
-        Ok(order(&names, &links))
+        Ok(order(names, &links))
     }
 
     /// The one-hop steps from the ids in column `column` of `source` (a `FROM` item
@@ -786,13 +806,7 @@ impl<'a> Q<'a> {
         named: bool,
         flags: bool,
     ) {
-        // (column matched to the current node, column reached, only bidirectional edges)
-        let arms: &[(&str, &str, bool)] = match direction {
-            Direction::Out => &[("from_id", "to_id", false), ("to_id", "from_id", true)],
-            Direction::In => &[("to_id", "from_id", false), ("from_id", "to_id", true)],
-            Direction::Both => &[("from_id", "to_id", false), ("to_id", "from_id", false)],
-        };
-        for (i, (matched, reached, bidirectional_only)) in arms.iter().enumerate() {
+        for (i, (matched, reached, bidirectional_only)) in hop_steps(direction).iter().enumerate() {
             if i > 0 {
                 sql.push(" ").push(compound).push(" ");
             }
@@ -932,8 +946,100 @@ impl<'a> Q<'a> {
             .collect())
     }
 
-    /// A breadth-first traversal ([`Q::traverse_ids`]), named.
+    /// Whether [`Q::traverse_node`] answers with one statement: a traversal of up to
+    /// [`TRAVERSE_LEVELS_PER_QUERY`] levels in a file whose edge rows carry the
+    /// names of their ends (format 9 on, `format`).
+    pub fn traverse_is_one_statement(format: i64, options: &TraverseOptions) -> bool {
+        format >= crate::schema::NAMED_EDGES_SINCE
+            && (1..=TRAVERSE_LEVELS_PER_QUERY).contains(&options.max_depth)
+    }
+
+    /// [`kgstore_core::ReadTxn::traverse_node`] in one statement ([`traverse_sql`]),
+    /// which finds the start itself (its first row, at depth 0, says that the node
+    /// exists) and gives each node reached with its smallest depth and its name, read
+    /// from the edges; `None` when there is no such node. Only when
+    /// [`Q::traverse_is_one_statement`] (the caller has checked).
+    pub fn traverse_node(
+        &self,
+        start: &str,
+        options: &TraverseOptions,
+    ) -> Result<Option<Vec<Visit>>> {
+        let doing = || format!("traversing from {}", node_subject(start));
+        let sql = shaped_sql(
+            Shape::Traverse {
+                direction: options.direction,
+                relations: options.relations.clone(),
+                levels: options.max_depth,
+                flags: self.ctx.edge_flags,
+            },
+            || traverse_sql(options, self.ctx.edge_flags),
+        );
+        let mut stmt = self.conn.prepare_cached(&sql.text).ctx(self.ctx, doing)?;
+        let mut rows = stmt
+            .query(params_from_iter(sql.with_start(start)))
+            .ctx(self.ctx, doing)?;
+        // Each node is kept at its smallest depth. The rows come as the statement
+        // lists them (start, first level, second), but nothing depends on it: a
+        // second level's end is left unread only when the first level has it.
+        let mut start_id: Option<i64> = None;
+        let mut first: Vec<(i64, String)> = Vec::new();
+        let mut first_ids = IdSet::default();
+        let mut later: Vec<(i64, String)> = Vec::new();
+        while let Some(row) = rows.next().ctx(self.ctx, doing)? {
+            let depth = self.int(row, 0, doing)?;
+            let id = self.int(row, 1, doing)?;
+            match depth {
+                0 => start_id = Some(id),
+                1 => {
+                    if first_ids.insert(id) {
+                        first.push((id, self.text(row, 2, doing)?));
+                    }
+                }
+                _ => {
+                    if !first_ids.contains(&id) {
+                        later.push((id, self.text(row, 2, doing)?));
+                    }
+                }
+            }
+        }
+        let Some(start_id) = start_id else {
+            return Ok(None);
+        };
+        let mut seen = IdSet::default();
+        seen.insert(start_id);
+        let mut visits: Vec<Visit> = Vec::with_capacity(first.len() + later.len());
+        for (depth, level) in [(1, first), (2, later)] {
+            for (id, name) in level {
+                if seen.insert(id) {
+                    visits.push(Visit { name, depth });
+                }
+            }
+        }
+        visits.sort_unstable_by(|a, b| (a.depth, &a.name).cmp(&(b.depth, &b.name)));
+        Ok(Some(visits))
+    }
+
+    /// Column `index` of a row as text.
+    fn text(
+        &self,
+        row: &rusqlite::Row<'_>,
+        index: usize,
+        doing: impl Fn() -> String + Copy,
+    ) -> Result<String> {
+        row.get(index).ctx(self.ctx, doing)
+    }
+
+    /// A breadth-first traversal ([`Q::traverse_ids`]), named: in one statement when
+    /// it can be ([`Q::traverse_node`]).
     pub fn traverse(&self, start: &str, options: &TraverseOptions) -> Result<Vec<Visit>> {
+        let format = if self.ctx.edge_names {
+            crate::schema::NAMED_EDGES_SINCE
+        } else {
+            0
+        };
+        if Self::traverse_is_one_statement(format, options) {
+            return Ok(self.traverse_node(start, options)?.unwrap_or_default());
+        }
         let mut visits: Vec<Visit> = if self.ctx.edge_names {
             // Each level's names come with its ids, from the edges; the first level
             // looks the start up itself.
@@ -1020,18 +1126,43 @@ impl<'a> Q<'a> {
     pub fn reach_count(&self, start: &str, options: &ReachOptions) -> Result<Option<u64>> {
         if Self::reach_count_is_one_statement(options) {
             let doing = || format!("counting walks from {}", node_subject(start));
-            let sql = exact_reach_sql(
-                Frontier::Node(start),
-                1,
-                options,
-                options.hops,
-                "SELECT (SELECT count(*) FROM l0), count(DISTINCT id) FROM walk",
-                self.ctx.edge_flags,
+            let flags = self.ctx.edge_flags;
+            let sql = shaped_sql(
+                Shape::CountWalks {
+                    direction: options.direction,
+                    relations: options.relations.clone(),
+                    levels: options.hops,
+                    flags,
+                },
+                || {
+                    if options.hops <= CHAINED_HOPS {
+                        walk_count_sql(options, flags)
+                    } else {
+                        exact_reach_sql(
+                            Frontier::Node(""),
+                            1,
+                            options,
+                            options.hops,
+                            "SELECT (SELECT count(*) FROM l0), count(DISTINCT id) FROM walk",
+                            flags,
+                        )
+                    }
+                },
             );
+            if options.hops <= CHAINED_HOPS {
+                // One row when the node exists.
+                let n = self.one(
+                    &sql.text,
+                    params_from_iter(sql.with_start(start)),
+                    doing,
+                    |row| self.int(row, 0, doing),
+                )?;
+                return Ok(n.map(|n| u64::try_from(n).unwrap_or(0)));
+            }
             let (starts, n) = self
                 .one(
                     &sql.text,
-                    params_from_iter(sql.params.iter()),
+                    params_from_iter(sql.with_start(start)),
                     doing,
                     |row| Ok((self.int(row, 0, doing)?, self.int(row, 1, doing)?)),
                 )?
@@ -1244,6 +1375,112 @@ fn adjacency_params<'p>(name: &'p str, relations: &'p [RelationType]) -> Vec<Cow
     params
 }
 
+/// The one-hop steps in `direction`, as traversals take them: (the column matched to
+/// the current node, the column reached, whether only bidirectional edges count).
+/// Edges in the asked direction, and bidirectional edges the other way.
+fn hop_steps(direction: Direction) -> &'static [(&'static str, &'static str, bool); 2] {
+    match direction {
+        Direction::Out => &[("from_id", "to_id", false), ("to_id", "from_id", true)],
+        Direction::In => &[("to_id", "from_id", false), ("from_id", "to_id", true)],
+        Direction::Both => &[("from_id", "to_id", false), ("to_id", "from_id", false)],
+    }
+}
+
+/// The most hops [`walk_count_sql`] counts (longer walks: [`exact_reach_sql`]).
+const CHAINED_HOPS: usize = 2;
+
+/// A step of a walk: as [`hop_steps`] gives them.
+type Step = (&'static str, &'static str, bool);
+
+/// Every walk shape of `hops` steps in `direction` (two steps per hop: out, or back
+/// along a bidirectional edge), in order.
+fn walk_shapes(direction: Direction, hops: usize) -> Vec<Vec<Step>> {
+    let mut walks: Vec<Vec<Step>> = vec![Vec::new()];
+    for _ in 0..hops {
+        walks = walks
+            .into_iter()
+            .flat_map(|walk| {
+                hop_steps(direction).iter().map(move |step| {
+                    let mut longer = walk.clone();
+                    longer.push(*step);
+                    longer
+                })
+            })
+            .collect();
+    }
+    walks
+}
+
+/// One walk shape as a join of the edge table with itself, `e1` the first step's
+/// edge, `e2` the second's: ` FROM {from}edges e1 CROSS JOIN edges e2 ON … WHERE
+/// e1.{matched} = {start}` and each step's filters (bidirectional only, relations:
+/// bound in the text's order). `CROSS JOIN` keeps the order of the steps. `flags`:
+/// the file is of format 12 or later ([`Q::hop_arms`]).
+fn push_walk(
+    sql: &mut Sql,
+    walk: &[Step],
+    relations: &[RelationType],
+    from: &str,
+    start: &str,
+    flags: bool,
+) {
+    sql.push(&format!(" FROM {from}edges e1"));
+    for (i, pair) in walk.windows(2).enumerate() {
+        let (matched, _, _) = pair[1];
+        let (_, before, _) = pair[0];
+        sql.push(&format!(
+            " CROSS JOIN edges e{next} ON e{next}.{matched} = e{i1}.{before}",
+            next = i + 2,
+            i1 = i + 1
+        ));
+    }
+    let (matched, _, _) = walk[0];
+    sql.push(&format!(" WHERE e1.{matched} = {start}"));
+    for (i, (_, _, bidirectional_only)) in walk.iter().enumerate() {
+        if *bidirectional_only {
+            // The partial index's own condition (`schema::edge_indexes!`).
+            let column = if flags { "flags & 1" } else { "bidirectional" };
+            sql.push(&format!(" AND e{}.{column}", i + 1));
+        }
+        if !relations.is_empty() {
+            sql.and_in(
+                &format!("e{}.rel", i + 1),
+                relations.iter().map(RelationType::as_str),
+            );
+        }
+    }
+}
+
+/// How many distinct nodes end the walks of exactly `options.hops` (1 or 2) hops
+/// from the node named by the first parameter, as one statement without common
+/// tables written out: one row (the count) when the node exists, none when it does
+/// not. Each walk shape ([`walk_shapes`]) is one join ([`push_walk`]) from the
+/// start's id, a correlated column (looked up once); their ends go into one
+/// `count(DISTINCT)`. It expands what [`exact_reach_sql`] expands from one node (its
+/// first level keeps repeats), without writing the start or the first level to
+/// tables of their own. `flags`: the file is of format 12 or later.
+fn walk_count_sql(options: &ReachOptions, flags: bool) -> Sql {
+    let mut sql = Sql::new(
+        "WITH s(id) AS (SELECT n.id FROM names k JOIN nodes n ON n.id = k.id WHERE k.name = ?1) \
+         SELECT (SELECT count(DISTINCT id) FROM (",
+    );
+    // The start's name, bound per call (`Sql::with_start`).
+    sql.bind(SqlValue::Null);
+    for (w, walk) in walk_shapes(options.direction, options.hops)
+        .iter()
+        .enumerate()
+    {
+        if w > 0 {
+            sql.push(" UNION ALL ");
+        }
+        let (_, reached, _) = walk[walk.len() - 1];
+        sql.push(&format!("SELECT e{}.{reached} AS id", walk.len()));
+        push_walk(&mut sql, walk, &options.relations, "", "s.id", flags);
+    }
+    sql.push(")) FROM s");
+    sql
+}
+
 /// How many levels of an exact reach one query chains (longer walks take several).
 const EXACT_LEVELS_PER_QUERY: usize = 8;
 
@@ -1314,6 +1551,132 @@ fn exact_reach_sql(
         sql.push(")");
     }
     sql.push(" ").push(finish);
+    sql
+}
+
+/// How many levels a traversal answers in one statement ([`traverse_sql`], whose
+/// walks are not deduplicated between levels: deeper, their number could grow as
+/// the paths do); a deeper one takes a statement per level, inside a transaction.
+const TRAVERSE_LEVELS_PER_QUERY: usize = 2;
+
+/// What a statement built from a call's options depends on, besides the start's
+/// name: the key of [`shaped_sql`]'s cache.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Shape {
+    /// [`traverse_sql`] for these options.
+    Traverse {
+        direction: Direction,
+        relations: Vec<RelationType>,
+        levels: usize,
+        /// The file is of format 12 or later (column `flags`).
+        flags: bool,
+    },
+    /// [`exact_reach_sql`] counting the ends of walks of `levels` hops from the
+    /// node named (as [`Q::reach_count`] does).
+    CountWalks {
+        direction: Direction,
+        relations: Vec<RelationType>,
+        levels: usize,
+        /// The file is of format 12 or later (column `flags`).
+        flags: bool,
+    },
+}
+
+/// How many shapes [`shaped_sql`] keeps before it starts again (each distinct set
+/// of relations asked for is a shape of its own).
+const SHAPES_KEPT: usize = 256;
+
+impl Sql {
+    /// Its parameters with the start's name as the first (a [`shaped_sql`]
+    /// statement's first parameter is the start's name, built as a placeholder).
+    fn with_start<'s>(&'s self, start: &'s str) -> impl Iterator<Item = Param<'s>> {
+        std::iter::once(Param::Start(start)).chain(self.params.iter().skip(1).map(Param::Built))
+    }
+}
+
+/// A parameter of a [`shaped_sql`] statement: the call's start, or one built with it.
+enum Param<'s> {
+    Start(&'s str),
+    Built(&'s SqlValue),
+}
+
+impl ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        match self {
+            Param::Start(start) => start.to_sql(),
+            Param::Built(value) => value.to_sql(),
+        }
+    }
+}
+
+/// The statement of `shape`, built by `build` the first time (its text and its
+/// parameters but the first, the start's name: see [`Sql::with_start`]) and kept
+/// for the process: the text of a traversal or a count of walks depends only on
+/// the shape, and building it (formatting every arm of every level) costs more
+/// than SQLite's run of a small one.
+fn shaped_sql(shape: Shape, build: impl FnOnce() -> Sql) -> Arc<Sql> {
+    static SHAPES: OnceLock<Mutex<HashMap<Shape, Arc<Sql>>>> = OnceLock::new();
+    let shapes = SHAPES.get_or_init(Mutex::default);
+    // The map holds only complete entries, so one a panicking thread left is sound.
+    if let Some(sql) = shapes
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&shape)
+    {
+        return Arc::clone(sql);
+    }
+    let sql = Arc::new(build());
+    let mut shapes = shapes
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if shapes.len() >= SHAPES_KEPT {
+        shapes.clear();
+    }
+    shapes.insert(shape, Arc::clone(&sql));
+    sql
+}
+
+/// The walks of a traversal of `options.max_depth` (1 or 2) levels from the node
+/// named by the first parameter, as one statement without common tables written
+/// out: first `(0, id, NULL)` for the start (no row when there is no such node),
+/// then `(depth, id, name)` at the end of every walk of each shape ([`walk_shapes`],
+/// [`push_walk`]) of 1 and of 2 steps, the name read from the last edge (the step
+/// back along a bidirectional edge's partial index names the few it finds in
+/// `names`). Walks repeat nodes: [`Q::traverse_node`] keeps each at its smallest
+/// depth. The second level expands each end of the first (the start and repeats
+/// too), which is what a level of [`Q::traverse_levels`] reads at depth 2 at most
+/// once more per parallel edge. `flags`: the file is of format 12 or later.
+fn traverse_sql(options: &TraverseOptions, flags: bool) -> Sql {
+    let mut sql =
+        Sql::new("SELECT 0, n.id, NULL FROM names k JOIN nodes n ON n.id = k.id WHERE k.name = ?1");
+    // The start's name, bound per call (`Sql::with_start`).
+    sql.bind(SqlValue::Null);
+    for depth in 1..=options.max_depth {
+        for walk in walk_shapes(options.direction, depth) {
+            let last = walk.len();
+            let (matched, reached, bidirectional_only) = walk[last - 1];
+            let name = if bidirectional_only && matched == "to_id" {
+                format!("(SELECT kn.name FROM names kn WHERE kn.id = e{last}.from_id)")
+            } else if reached == "to_id" {
+                format!("e{last}.to_name")
+            } else {
+                format!("e{last}.from_name")
+            };
+            sql.push(&format!(
+                " UNION ALL SELECT {depth}, e{last}.{reached}, {name}"
+            ));
+            push_walk(
+                &mut sql,
+                &walk,
+                &options.relations,
+                "names k CROSS JOIN ",
+                "k.id",
+                flags,
+            );
+            // After the walk's `WHERE`: the start by name (`?1`, bound once).
+            sql.push(" AND k.name = ?1");
+        }
+    }
     sql
 }
 
@@ -1545,21 +1908,26 @@ fn root_of<'r>(
         .ok_or_else(|| Error::node_not_found(name))
 }
 
-/// Orders a closure given as member names and `(member, dependency)` links with
-/// the reference's topological order; `None` if it has a cycle.
-fn order(names: &HashMap<i64, String>, links: &[(i64, i64)]) -> Option<Vec<String>> {
-    let mut graph: BTreeMap<String, Vec<String>> = names
-        .values()
-        .map(|name| (name.clone(), Vec::new()))
+/// Orders a closure given as members `(id, name)` and `(member, dependency)` links
+/// by id (a member may come more than once) with the reference's topological order ([`algo::topological_indices`]
+/// over the members numbered in name order; the names are moved, not copied);
+/// `None` if it has a cycle. Links to ids outside the members are left out.
+fn order(mut members: Vec<(i64, String)>, links: &[(i64, i64)]) -> Option<Vec<String>> {
+    // A member comes once per link of its own: once each, in name order.
+    members.sort_unstable_by(|a, b| a.1.cmp(&b.1));
+    members.dedup_by_key(|(id, _)| *id);
+    let index: IdMap<usize> = members
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| (*id, i))
         .collect();
-    for (member, dep) in links {
-        if let (Some(member), Some(dep)) = (names.get(member), names.get(dep))
-            && let Some(deps) = graph.get_mut(member)
-        {
-            deps.push(dep.clone());
-        }
-    }
-    algo::topological_order(&graph).ok()
+    let mut indexed: Vec<(usize, usize)> = links
+        .iter()
+        .filter_map(|(member, dep)| Some((*index.get(member)?, *index.get(dep)?)))
+        .collect();
+    let order = algo::topological_indices(members.len(), &mut indexed).ok()?;
+    let mut names: Vec<Option<String>> = members.into_iter().map(|(_, name)| Some(name)).collect();
+    order.into_iter().map(|i| names[i].take()).collect()
 }
 
 /// The position of the first name of a JSON array that is a node: each name is
@@ -1800,6 +2168,44 @@ mod tests {
                             && plan.contains("PRIMARY KEY (from_id=?)"),
                         "{plan}"
                     ),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn walk_counts_and_short_traversals_search_every_step_by_index() {
+        for direction in [Direction::Out, Direction::In, Direction::Both] {
+            for relations in [vec![], vec![RelationType::Calls]] {
+                let mut count = ReachOptions::exactly(2).direction(direction);
+                count.relations.clone_from(&relations);
+                let traversal = TraverseOptions {
+                    direction,
+                    relations: relations.clone(),
+                    max_depth: 2,
+                };
+                for mut sql in [walk_count_sql(&count, true), traverse_sql(&traversal, true)] {
+                    sql.params[0] = SqlValue::Text("a".into());
+                    let plan = plan(&sql);
+                    // No table is scanned (only the walks' own union), and no
+                    // level is written to a table.
+                    assert!(
+                        plan.lines()
+                            .all(|l| !l.contains("SCAN") || l.contains("SCAN (subquery")),
+                        "{direction:?}:\n{plan}"
+                    );
+                    assert!(!plan.contains("MATERIALIZE"), "{direction:?}:\n{plan}");
+                    assert!(plan.contains("PRIMARY KEY (from_id=?"), "{plan}");
+                    match direction {
+                        // Back along bidirectional edges: their partial index.
+                        Direction::Out => assert!(
+                            plan.contains("edges_bidirectional_by_to (to_id=?"),
+                            "{plan}"
+                        ),
+                        Direction::In | Direction::Both => {
+                            assert!(plan.contains("edges_by_to (to_id=?"), "{plan}")
+                        }
+                    }
                 }
             }
         }

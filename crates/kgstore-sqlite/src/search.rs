@@ -1007,9 +1007,10 @@ fn id_array(ids: &[i64]) -> String {
 }
 
 /// A hasher for row ids: SipHash, the standard one, was about 7% of [`terms`]
-/// in a profile of the benchmark's queries, most of which read thousands of rows.
+/// in a profile of the benchmark's queries, most of which read thousands of rows
+/// (and a tenth of a short traversal's instructions, `Q::traverse_node`).
 #[derive(Default)]
-struct RowIdHasher(u64);
+pub(crate) struct RowIdHasher(u64);
 
 impl std::hash::Hasher for RowIdHasher {
     fn finish(&self) -> u64 {

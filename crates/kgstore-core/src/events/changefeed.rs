@@ -322,6 +322,9 @@ impl ReadTxn for Recorder<'_> {
     fn traverse(&self, start: &str, options: &TraverseOptions) -> Result<Vec<Visit>> {
         self.inner.traverse(start, options)
     }
+    fn traverse_node(&self, start: &str, options: &TraverseOptions) -> Result<Option<Vec<Visit>>> {
+        self.inner.traverse_node(start, options)
+    }
     fn edges_of_node(
         &self,
         name: &str,

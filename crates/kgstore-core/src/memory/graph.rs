@@ -1559,6 +1559,13 @@ impl ReadTxn for GraphState {
             .map(|ids| ids.len() as u64))
     }
 
+    fn traverse_node(&self, start: &str, options: &TraverseOptions) -> Result<Option<Vec<Visit>>> {
+        if self.graph.node_id(start).is_none() {
+            return Ok(None);
+        }
+        self.traverse(start, options).map(Some)
+    }
+
     fn traverse(&self, start: &str, options: &TraverseOptions) -> Result<Vec<Visit>> {
         let Some(id) = self.graph.id(start) else {
             return Ok(Vec::new());

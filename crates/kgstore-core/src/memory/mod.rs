@@ -154,6 +154,13 @@ macro_rules! delegate_read_txn {
             ) -> $crate::Result<Vec<$crate::Visit>> {
                 $crate::ReadTxn::traverse({ let $this = self; $get }, start, options)
             }
+            fn traverse_node(
+                &self,
+                start: &str,
+                options: &$crate::TraverseOptions,
+            ) -> $crate::Result<Option<Vec<$crate::Visit>>> {
+                $crate::ReadTxn::traverse_node({ let $this = self; $get }, start, options)
+            }
             fn dependents_of(&self, name: &str) -> $crate::Result<Vec<String>> {
                 $crate::ReadTxn::dependents_of({ let $this = self; $get }, name)
             }

@@ -213,7 +213,11 @@ pub trait GraphRead {
                 "must be at least 1",
             ));
         }
-        self.with_existing(start, |r| r.traverse(start, options))
+        check_name(start)?;
+        self.with_one_read(|r| {
+            r.traverse_node(start, options)?
+                .ok_or_else(|| Error::node_not_found(start))
+        })
     }
 
     /// A shortest path from `from` to `to`, if any; see [`crate::algo::shortest_path`].

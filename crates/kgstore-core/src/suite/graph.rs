@@ -368,6 +368,35 @@ pub fn overrides_agree_with_reference_algorithms(f: Fixture) {
                 }
             }
         }
+        // Traversals from a node that may not exist, at every depth up to past the
+        // deepest a backend answers in one query (SQLite: 2), through cycles,
+        // self-loops and bidirectional edges.
+        let mut starts: Vec<String> = names.iter().step_by(3).cloned().collect();
+        starts.push("ghost".to_owned());
+        for name in &starts {
+            for direction in [Direction::Out, Direction::In, Direction::Both] {
+                for relations in [vec![], vec![References], vec![Contains, References]] {
+                    for max_depth in [1, 2, 3, 4, 5, 9] {
+                        let options = TraverseOptions {
+                            direction,
+                            relations: relations.clone(),
+                            max_depth,
+                        };
+                        let expected = algo::traverse_node(txn, name, &options)?;
+                        assert_eq!(
+                            txn.traverse_node(name, &options)?,
+                            expected,
+                            "{name} {options:?}"
+                        );
+                        assert_eq!(
+                            txn.traverse(name, &options)?,
+                            expected.unwrap_or_default(),
+                            "{name} {options:?}"
+                        );
+                    }
+                }
+            }
+        }
         for (i, from) in names.iter().enumerate().step_by(7) {
             for to in names.iter().skip(i % 5).step_by(11) {
                 for options in [
@@ -593,5 +622,16 @@ pub fn neighbours_and_reach_agree_with_reference_algorithms(f: Fixture) {
             s.neighbour_names(name, Direction::In, &[]).unwrap(),
             read.neighbour_names(name, Direction::In, &[]).unwrap()
         );
+        for max_depth in [2, 9] {
+            let options = TraverseOptions::depth(max_depth).direction(Direction::Both);
+            assert_eq!(
+                s.traverse(name, &options).unwrap(),
+                read.traverse(name, &options).unwrap()
+            );
+        }
     }
+    assert_eq!(
+        kind_of(s.traverse("ghost", &TraverseOptions::depth(9))),
+        ErrorKind::NodeNotFound
+    );
 }
