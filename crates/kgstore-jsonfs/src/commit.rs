@@ -613,13 +613,13 @@ impl Disk<'_> {
         }
     }
 
-    /// A large commit's staging: every content rendered (on the cores), then each
-    /// file written at its path in the batch's folder without a sync, on up to 16
-    /// threads, while — if `journal` is set — another thread encodes the journal
-    /// and writes it to its temporary file in `journal/`, without a sync either;
-    /// then one `syncfs` makes the staged files and the journal durable at once
-    /// (passing `TempSynced`, then `JournalSynced`). The journal is not renamed:
-    /// that is the commit mark, the caller's next step.
+    /// A large commit's staging: each file rendered and written at its path in the
+    /// batch's folder without a sync, on up to 16 threads; then — if `journal` is
+    /// set — the journal, which names the staged files without their content
+    /// (format 6), written to its temporary file in `journal/` without a sync
+    /// either; then one `syncfs` makes the staged files and the journal durable at
+    /// once (passing `TempSynced`, then `JournalSynced`). The journal is not
+    /// renamed: that is the commit mark, the caller's next step.
     fn stage_batch(
         &self,
         changes: &[Change],
@@ -647,90 +647,66 @@ impl Disk<'_> {
                 fsio::create_dir_all(&path, self.hooks).map_err(|e| Error::io(&path, e))
             })
             .map_err(remove_folder)?;
-        let serial = self.hooks.serial();
-        let cpus = if serial {
-            1
-        } else {
-            workers_for(puts.len(), 1024, 4)
-        };
-        let rendered = parallel_map(puts, cpus, |(rel, content)| {
-            Ok(match content {
-                Content::Staged(from, _) => Staged {
-                    rel: (*rel).to_owned(),
-                    temp: self.root.join(from),
-                    bytes: Vec::new(),
-                },
-                _ => Staged {
-                    rel: (*rel).to_owned(),
-                    temp: folder.join(rel),
-                    bytes: content.render()?,
-                },
-            })
-        });
-        let staged = rendered
-            .into_iter()
-            .collect::<Result<Vec<Staged>>>()
-            .map_err(remove_folder)?;
         // A batch does not sync each file: its work is the CPU's and the file
         // system's (creating inodes), and its files go to many folders, so that
         // creations do not queue on one folder's lock as they do in `journal/`. 16
         // threads: a file creation also waits on the inode table's blocks, and a
         // loaded machine shares its CPU per thread.
-        let workers = if serial {
+        let workers = if self.hooks.serial() {
             1
         } else {
-            workers_for(staged.len(), 64, 16)
+            workers_for(puts.len(), 64, 16)
         };
-        let write_files = || -> Result<()> {
-            parallel_map(&staged, workers, |s| {
-                if s.temp.starts_with(&folder) {
-                    files::write_staged(&s.temp, &s.bytes, self.hooks)
-                } else {
-                    // A document's bytes, written while the transaction ran.
-                    fsio::sync_path(&s.temp, self.hooks).map_err(|e| Error::io(&s.temp, e))
-                }
+        let results = parallel_map(puts, workers, |(rel, content)| {
+            if let Content::Staged(from, _) = content {
+                // A document's bytes, written while the transaction ran.
+                let temp = self.root.join(from);
+                fsio::sync_path(&temp, self.hooks).map_err(|e| Error::io(&temp, e))?;
+                return Ok(Staged {
+                    rel: (*rel).to_owned(),
+                    temp,
+                    bytes: Vec::new(),
+                });
+            }
+            let bytes = content.render()?;
+            let temp = folder.join(rel);
+            files::write_staged(&temp, &bytes, self.hooks)?;
+            Ok(Staged {
+                rel: (*rel).to_owned(),
+                temp,
+                bytes,
             })
-            .into_iter()
-            .collect()
-        };
-        let journal_dir = self.journal_dir();
-        let bulk_name = folder
-            .file_name()
-            .map(|name| format!("{JOURNAL_DIR}/{}", name.to_string_lossy()))
-            .unwrap_or_default();
-        let write_journal = || {
-            let bulk = Some((folder.as_path(), bulk_name.as_str()));
-            let bytes = journal::encode_refs(&ops(changes, &staged, bulk));
-            files::write_temp(&journal_dir, &bytes, self.hooks, Temp::BatchJournal)
-        };
-        let (written, journal) = if !journal {
-            (write_files(), None)
-        } else if serial {
-            let written = write_files();
-            let journal = written.is_ok().then(write_journal);
-            (written, journal)
-        } else {
-            std::thread::scope(|scope| {
-                let journal = scope.spawn(write_journal);
-                let written = write_files();
-                let journal = journal
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                (written, Some(journal))
-            })
-        };
-        let fail = |error: Error, journal: Option<&PathBuf>| {
-            let tidy = self.discard(journal.map(PathBuf::as_path)) && self.discard_staged(&staged);
+        });
+        let mut staged = Vec::with_capacity(results.len());
+        let mut failure = None;
+        for result in results {
+            match result {
+                Ok(s) => staged.push(s),
+                Err(e) => failure = failure.or(Some(e)),
+            }
+        }
+        let fail = |error: Error, staged: &[Staged], journal: Option<&PathBuf>| {
+            let tidy = self.discard(journal.map(PathBuf::as_path)) && self.discard_staged(staged);
             let tidy = self.discard([folder.as_path()]) && tidy;
             Failure::Clean { error, tidy }
         };
-        let journal = match (written, journal) {
-            (Ok(()), None) => None,
-            (Ok(()), Some(Ok(path))) => Some(path),
-            (Err(error), journal) => {
-                return Err(fail(error, journal.as_ref().and_then(|j| j.as_ref().ok())));
+        if let Some(error) = failure {
+            return Err(fail(error, &staged, None));
+        }
+        // The journal: a line per staged put, without its content (~60 bytes
+        // instead of the file), written unsynced; the sync below makes it durable.
+        let journal = if journal {
+            let name = folder
+                .file_name()
+                .map(|name| format!("{JOURNAL_DIR}/{}", name.to_string_lossy()))
+                .unwrap_or_default();
+            let bytes = journal::encode_refs(&ops(changes, &staged, Some((&folder, &name))));
+            match files::write_temp(&self.journal_dir(), &bytes, self.hooks, Temp::BatchJournal) {
+                Ok(path) => Some(path),
+                Err(error) => return Err(fail(error, &staged, None)),
             }
-            (Ok(()), Some(Err(error))) => return Err(fail(error, None)),
+        } else {
+            None
         };
         // Never retried: after a failed sync the staged contents are not trusted.
         let synced = batch.sync(self).and_then(|()| match &journal {
@@ -739,7 +715,7 @@ impl Disk<'_> {
         });
         match synced {
             Ok(()) => Ok((staged, journal)),
-            Err(error) => Err(fail(error, journal.as_ref())),
+            Err(error) => Err(fail(error, &staged, journal.as_ref())),
         }
     }
 

@@ -94,28 +94,23 @@ pub fn encode_refs(ops: &[OpRef<'_>]) -> Vec<u8> {
     for op in ops {
         match (op.content, op.from, op.staged_in) {
             (Some(content), _, Some(folder)) => {
-                let _ = write!(
-                    Line(&mut out),
-                    "stg {folder} {} {}\n",
-                    op.rel,
-                    content.len()
-                );
+                let _ = writeln!(Line(&mut out), "stg {folder} {} {}", op.rel, content.len());
             }
             (Some(content), _, None) => {
-                let _ = write!(Line(&mut out), "put {} {}\n", op.rel, content.len());
+                let _ = writeln!(Line(&mut out), "put {} {}", op.rel, content.len());
                 out.extend_from_slice(content);
                 out.push(b'\n');
             }
             (None, Some(from), _) => match op.id {
                 Some((dev, ino)) => {
-                    let _ = write!(Line(&mut out), "mv {from} {} {dev}:{ino}\n", op.rel);
+                    let _ = writeln!(Line(&mut out), "mv {from} {} {dev}:{ino}", op.rel);
                 }
                 None => {
-                    let _ = write!(Line(&mut out), "mv {from} {}\n", op.rel);
+                    let _ = writeln!(Line(&mut out), "mv {from} {}", op.rel);
                 }
             },
             (None, None, _) => {
-                let _ = write!(Line(&mut out), "del {}\n", op.rel);
+                let _ = writeln!(Line(&mut out), "del {}", op.rel);
             }
         }
     }
