@@ -13,6 +13,11 @@
 //!
 //! It is written under a temporary name, synced, and renamed to `<seq>.commit` in
 //! the `journal` folder, which is then synced: that rename is the commit mark.
+//!
+//! A large commit (format 6) records each staged put without its content,
+//! `stg journal/bulk-<pid>-<n> nodes/3f/serde.json 312`: the file staged at that
+//! path in the staging folder, durable before the commit mark, holds it until it
+//! moves into place; [`decode`] reads it from either.
 
 use std::fmt::Write as _;
 use std::path::Path;
