@@ -24,7 +24,7 @@ use kgstore_core::{Error, Result};
 
 use crate::fault::{FaultPoint, Hooks};
 use crate::files::{self, Content, Temp, ensure_dir, parallel_map, sync_dir, workers_for};
-use crate::journal::{self, FileOp, JOURNAL_DIR};
+use crate::journal::{self, JOURNAL_DIR, OpRef};
 use crate::log::{self, Generation};
 use crate::options::Durability;
 use crate::{docs, fsio};
@@ -172,24 +172,35 @@ fn is_one_document(meta: &Change, bytes: &Change) -> bool {
 
 /// The operations of a transaction's journal or record: each put with its staged
 /// content (or, for a document's bytes, the move of its staged file), each removal.
-fn ops(changes: &[Change], staged: &[Staged]) -> Vec<FileOp> {
+/// A put staged in `bulk` (a large commit's staging folder, and its name relative
+/// to the store) is recorded without its content (format 6): the staged file,
+/// durable before the commit mark, is its redo data.
+fn ops<'a>(
+    changes: &'a [Change],
+    staged: &'a [Staged],
+    bulk: Option<(&Path, &'a str)>,
+) -> Vec<OpRef<'a>> {
     let mut staged_iter = staged.iter();
     changes
         .iter()
         .map(|change| {
             let staged = change.content.as_ref().and_then(|_| staged_iter.next());
             match &change.content {
-                Some(Content::Staged(from, id)) => FileOp {
-                    rel: change.rel.clone(),
+                Some(Content::Staged(from, id)) => OpRef {
+                    rel: &change.rel,
                     content: None,
-                    from: Some(from.clone()),
+                    from: Some(from),
                     id: *id,
+                    staged_in: None,
                 },
-                _ => FileOp {
-                    rel: change.rel.clone(),
-                    content: staged.map(|s| s.bytes.clone()),
+                _ => OpRef {
+                    rel: &change.rel,
+                    content: staged.map(|s| s.bytes.as_slice()),
                     from: None,
                     id: None,
+                    staged_in: bulk
+                        .filter(|(folder, _)| staged.is_some_and(|s| s.temp.starts_with(folder)))
+                        .map(|(_, name)| name),
                 },
             }
         })
@@ -292,11 +303,11 @@ impl Disk<'_> {
             let record = self.mark_one(&changes, &staged, generation)?;
             (staged, record)
         } else {
-            let staged = self.stage(&changes)?;
+            let (staged, journal) = self.stage(&changes, shape == Shape::Many)?;
             let record = if shape == Shape::OneFile {
                 self.mark_one(&changes, &staged, generation)?
             } else {
-                self.mark_many(&changes, &staged, generation)?
+                self.mark_many(&changes, &staged, generation, journal)?
             };
             (staged, record)
         };
@@ -465,21 +476,28 @@ impl Disk<'_> {
         }
     }
 
-    /// Several files: the journal, written, synced and renamed to its committed
-    /// name (the commit mark).
+    /// Several files: the journal, written, synced (unless `written` names its
+    /// temporary file, written and synced with a batch's staged files) and renamed
+    /// to its committed name (the commit mark).
     fn mark_many(
         &self,
         changes: &[Change],
         staged: &[Staged],
         generation: u64,
+        written: Option<PathBuf>,
     ) -> Result<PathBuf, Failure> {
         let journal_path = log::commit_path(self.root, generation);
-        let bytes = journal::encode(&ops(changes, staged));
-        let temp = match files::write_temp(&self.journal_dir(), &bytes, self.hooks, Temp::Journal) {
-            Ok(temp) => temp,
-            Err(error) => {
-                let tidy = self.discard_staged(staged);
-                return Err(Failure::Clean { error, tidy });
+        let temp = match written {
+            Some(temp) => temp,
+            None => {
+                let bytes = journal::encode_refs(&ops(changes, staged, None));
+                match files::write_temp(&self.journal_dir(), &bytes, self.hooks, Temp::Journal) {
+                    Ok(temp) => temp,
+                    Err(error) => {
+                        let tidy = self.discard_staged(staged);
+                        return Err(Failure::Clean { error, tidy });
+                    }
+                }
             }
         };
         if let Err(e) = files::rename(&temp, &journal_path, self.hooks) {
@@ -508,7 +526,7 @@ impl Disk<'_> {
         let pending = log::pending_path(self.root, generation);
         let record = files::write_temp(
             &self.journal_dir(),
-            &journal::encode(&ops(changes, staged)),
+            &journal::encode_refs(&ops(changes, staged, None)),
             self.hooks,
             Temp::Record,
         )
@@ -531,48 +549,35 @@ impl Disk<'_> {
 
     /// Renders and writes the temporary file of every put, in parallel for many,
     /// and makes them durable: each with its own fsync, or, from
-    /// [`BATCH_SYNC_FILES`] files on Linux, all with one `syncfs` at the end.
-    fn stage(&self, changes: &[Change]) -> Result<Vec<Staged>, Failure> {
+    /// [`BATCH_SYNC_FILES`] files on Linux, all with one `syncfs` at the end (see
+    /// [`Self::stage_batch`], which also writes the journal if `journal` is set:
+    /// then the journal's temporary file, written and durable, comes back too).
+    fn stage(
+        &self,
+        changes: &[Change],
+        journal: bool,
+    ) -> Result<(Vec<Staged>, Option<PathBuf>), Failure> {
         let puts: Vec<(&str, &Content)> = changes
             .iter()
             .filter_map(|c| c.content.as_ref().map(|content| (c.rel.as_str(), content)))
             .collect();
-        let batch = Batch::open(self, puts.len()).map_err(Failure::clean)?;
-        let bulk = batch.as_ref().map(|b| b.folder.clone());
-        if let Some(folder) = &bulk {
-            // Every folder the batch's files go to, made before any file is written.
-            let mut folders: Vec<&str> = puts
-                .iter()
-                .filter(|(_, content)| !matches!(content, Content::Staged(..)))
-                .map(|(rel, _)| rel_dir(rel))
-                .collect();
-            folders.sort_unstable();
-            folders.dedup();
-            let made = folders.iter().try_for_each(|dir| {
-                let path = folder.join(dir);
-                fsio::create_dir_all(&path, self.hooks).map_err(|e| Error::io(&path, e))
-            });
-            if let Err(error) = made {
-                let tidy = self.discard([folder.as_path()]);
-                return Err(Failure::Clean { error, tidy });
-            }
+        match Batch::open(self, puts.len()).map_err(Failure::clean)? {
+            Some(batch) => self.stage_batch(changes, &puts, batch, journal),
+            None => self.stage_each(&puts).map(|staged| (staged, None)),
         }
+    }
+
+    /// Stages each put as a temporary file in `journal/`, synced on its own.
+    fn stage_each(&self, puts: &[(&str, &Content)]) -> Result<Vec<Staged>, Failure> {
         // Threads mostly wait in fsync, and the file system batches concurrent syncs
-        // into fewer journal commits: 32 measured best on a 2-core machine's ext4. A
-        // batch does not sync each file: its work is the CPU's and the file system's
-        // (creating inodes), and its files go to many folders, so that creations do
-        // not queue on one folder's lock as they do in `journal/`. 16 threads: a file
-        // creation also waits on the inode table's blocks, and a loaded machine
-        // shares its CPU per thread.
+        // into fewer journal commits: 32 measured best on a 2-core machine's ext4.
         let workers = if self.hooks.serial() {
             1
-        } else if bulk.is_some() {
-            workers_for(puts.len(), 64, 16)
         } else {
             workers_for(puts.len(), 4, 32)
         };
         let journal_dir = self.journal_dir();
-        let results = parallel_map(&puts, workers, |(rel, content)| {
+        let results = parallel_map(puts, workers, |(rel, content)| {
             if let Content::Staged(from, _) = content {
                 // Already written while the transaction ran: only its sync is left.
                 let temp = self.root.join(from);
@@ -584,14 +589,7 @@ impl Disk<'_> {
                 });
             }
             let bytes = content.render()?;
-            let temp = match &bulk {
-                Some(folder) => {
-                    let path = folder.join(rel);
-                    files::write_staged(&path, &bytes, self.hooks)?;
-                    path
-                }
-                None => files::write_temp(&journal_dir, &bytes, self.hooks, Temp::Entity)?,
-            };
+            let temp = files::write_temp(&journal_dir, &bytes, self.hooks, Temp::Entity)?;
             Ok(Staged {
                 rel: (*rel).to_owned(),
                 temp,
@@ -606,22 +604,118 @@ impl Disk<'_> {
                 Err(e) => failure = failure.or(Some(e)),
             }
         }
-        if failure.is_none()
-            && let Some(batch) = batch
-        {
-            // Never retried: after a failed sync the staged contents are not trusted.
-            failure = batch.sync(self).err();
-        }
         match failure {
             None => Ok(staged),
             Some(error) => {
                 let tidy = self.discard_staged(&staged);
-                let tidy = match &bulk {
-                    Some(folder) => self.discard([folder.as_path()]) && tidy,
-                    None => tidy,
-                };
                 Err(Failure::Clean { error, tidy })
             }
+        }
+    }
+
+    /// A large commit's staging: each file rendered and written at its path in the
+    /// batch's folder without a sync, on up to 16 threads; then — if `journal` is
+    /// set — the journal, which names the staged files without their content
+    /// (format 6), written to its temporary file in `journal/` without a sync
+    /// either; then one `syncfs` makes the staged files and the journal durable at
+    /// once (passing `TempSynced`, then `JournalSynced`). The journal is not
+    /// renamed: that is the commit mark, the caller's next step.
+    fn stage_batch(
+        &self,
+        changes: &[Change],
+        puts: &[(&str, &Content)],
+        batch: Batch,
+        journal: bool,
+    ) -> Result<(Vec<Staged>, Option<PathBuf>), Failure> {
+        let folder = batch.folder.clone();
+        let remove_folder = |error: Error| {
+            let tidy = self.discard([folder.as_path()]);
+            Failure::Clean { error, tidy }
+        };
+        // Every folder the batch's files go to, made before any file is written.
+        let mut folders: Vec<&str> = puts
+            .iter()
+            .filter(|(_, content)| !matches!(content, Content::Staged(..)))
+            .map(|(rel, _)| rel_dir(rel))
+            .collect();
+        folders.sort_unstable();
+        folders.dedup();
+        folders
+            .iter()
+            .try_for_each(|dir| {
+                let path = folder.join(dir);
+                fsio::create_dir_all(&path, self.hooks).map_err(|e| Error::io(&path, e))
+            })
+            .map_err(remove_folder)?;
+        // A batch does not sync each file: its work is the CPU's and the file
+        // system's (creating inodes), and its files go to many folders, so that
+        // creations do not queue on one folder's lock as they do in `journal/`. 16
+        // threads: a file creation also waits on the inode table's blocks, and a
+        // loaded machine shares its CPU per thread.
+        let workers = if self.hooks.serial() {
+            1
+        } else {
+            workers_for(puts.len(), 64, 16)
+        };
+        let results = parallel_map(puts, workers, |(rel, content)| {
+            if let Content::Staged(from, _) = content {
+                // A document's bytes, written while the transaction ran.
+                let temp = self.root.join(from);
+                fsio::sync_path(&temp, self.hooks).map_err(|e| Error::io(&temp, e))?;
+                return Ok(Staged {
+                    rel: (*rel).to_owned(),
+                    temp,
+                    bytes: Vec::new(),
+                });
+            }
+            let bytes = content.render()?;
+            let temp = folder.join(rel);
+            files::write_staged(&temp, &bytes, self.hooks)?;
+            Ok(Staged {
+                rel: (*rel).to_owned(),
+                temp,
+                bytes,
+            })
+        });
+        let mut staged = Vec::with_capacity(results.len());
+        let mut failure = None;
+        for result in results {
+            match result {
+                Ok(s) => staged.push(s),
+                Err(e) => failure = failure.or(Some(e)),
+            }
+        }
+        let fail = |error: Error, staged: &[Staged], journal: Option<&PathBuf>| {
+            let tidy = self.discard(journal.map(PathBuf::as_path)) && self.discard_staged(staged);
+            let tidy = self.discard([folder.as_path()]) && tidy;
+            Failure::Clean { error, tidy }
+        };
+        if let Some(error) = failure {
+            return Err(fail(error, &staged, None));
+        }
+        // The journal: a line per staged put, without its content (~60 bytes
+        // instead of the file), written unsynced; the sync below makes it durable.
+        let journal = if journal {
+            let name = folder
+                .file_name()
+                .map(|name| format!("{JOURNAL_DIR}/{}", name.to_string_lossy()))
+                .unwrap_or_default();
+            let bytes = journal::encode_refs(&ops(changes, &staged, Some((&folder, &name))));
+            match files::write_temp(&self.journal_dir(), &bytes, self.hooks, Temp::BatchJournal) {
+                Ok(path) => Some(path),
+                Err(error) => return Err(fail(error, &staged, None)),
+            }
+        } else {
+            None
+        };
+        // Never retried: after a failed sync the staged contents are not trusted.
+        let synced = batch.sync(self).and_then(|()| match &journal {
+            Some(path) => self.at(FaultPoint::JournalSynced, path),
+            None => Ok(()),
+        });
+        match synced {
+            Ok(()) => Ok((staged, journal)),
+            Err(error) => Err(fail(error, &staged, journal.as_ref())),
         }
     }
 

@@ -151,6 +151,10 @@ pub enum Temp {
     /// A multi-file transaction's journal: synced, passing `JournalWritten` and
     /// `JournalSynced`.
     Journal,
+    /// A large commit's journal, written while its files are staged: not synced
+    /// here (the batch's one `syncfs` makes it durable with them), passing
+    /// `JournalWritten` (the batch passes `JournalSynced` after its sync).
+    BatchJournal,
     /// A one-file transaction's log record: not synced (it serves the running
     /// processes only; the file it describes is the durable commit).
     Record,
@@ -162,21 +166,23 @@ impl Temp {
     fn points(self) -> Option<(FaultPoint, FaultPoint)> {
         match self {
             Self::Entity => Some((FaultPoint::TempWritten, FaultPoint::TempSynced)),
-            Self::Journal => Some((FaultPoint::JournalWritten, FaultPoint::JournalSynced)),
+            Self::Journal | Self::BatchJournal => {
+                Some((FaultPoint::JournalWritten, FaultPoint::JournalSynced))
+            }
             Self::Record | Self::Rewrite => None,
         }
     }
 
     fn suffix(self) -> &'static str {
         match self {
-            Self::Journal | Self::Record => JOURNAL_TEMP_SUFFIX,
+            Self::Journal | Self::BatchJournal | Self::Record => JOURNAL_TEMP_SUFFIX,
             Self::Entity | Self::Rewrite => "",
         }
     }
 }
 
 /// Writes `bytes` to a new temporary file in `dir`, and syncs it unless it is a
-/// [`Temp::Record`]. On failure the temporary file is removed (best effort: a later
+/// [`Temp::Record`] or a [`Temp::BatchJournal`]. On failure the temporary file is removed (best effort: a later
 /// recovery removes what is left), never synced again: after a failed sync its
 /// content is not trusted.
 pub fn write_temp(dir: &Path, bytes: &[u8], hooks: &Hooks, kind: Temp) -> Result<PathBuf> {
@@ -190,7 +196,7 @@ pub fn write_temp(dir: &Path, bytes: &[u8], hooks: &Hooks, kind: Temp) -> Result
         if let Some((written, _)) = points {
             hooks.at(written)?;
         }
-        if kind == Temp::Record {
+        if matches!(kind, Temp::Record | Temp::BatchJournal) {
             return Ok(());
         }
         fsio::sync_file(&file, &path, hooks)?;

@@ -33,7 +33,8 @@ pub const FORMAT: &str = "kgstore-jsonfs";
 /// | 3 | the commit log (`journal/log/`) and the protocol that lets several processes share a store |
 /// | 4 | the event store (`events/`) |
 /// | 5 | one-document commits stage their metadata beside their bytes (`journal/<pid>-<n>.docmeta`), which an open completes or discards |
-pub const VERSION: u64 = 5;
+/// | 6 | a large commit's journal records its staged puts without their content (`stg`): the files staged in `journal/bulk-<pid>-<n>/` are its redo data, which recovery puts in place |
+pub const VERSION: u64 = 6;
 /// The oldest format version this build reads.
 pub const OLDEST_VERSION: u64 = 1;
 /// What a store's own `.gitignore` keeps out of version control.

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! store/
-//!   kgstore-jsonfs.json          format marker: {"format": "kgstore-jsonfs", "version": 4}
+//!   kgstore-jsonfs.json          format marker: {"format": "kgstore-jsonfs", "version": 6}
 //!   LOCK                         lock file: a writer's pid while it holds the lock
 //!   .gitignore                   keeps LOCK, journal/ and temporary files out of git
 //!   nodes/3f/serde.json          one file per node, sharded by a hash of its name

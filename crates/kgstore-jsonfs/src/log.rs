@@ -213,7 +213,7 @@ pub fn read_record(root: &Path, generation: u64) -> Result<Record> {
     ] {
         match fs::read(&path) {
             Ok(bytes) => {
-                return Ok(match journal::decode(&bytes) {
+                return Ok(match journal::decode(&bytes, root) {
                     Ok(ops) => Record::Found(ops),
                     Err(_) => Record::Damaged,
                 });

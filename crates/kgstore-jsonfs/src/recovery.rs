@@ -95,7 +95,7 @@ impl Plan {
                 .strip_suffix(COMMITTED)
                 .and_then(log::parse_record_name)
             {
-                let ops = read_ops(&path)?;
+                let ops = read_ops(root, &path)?;
                 plan.commits.push((g, path, ops));
             } else if let Some(g) = name.strip_suffix(PENDING).and_then(log::parse_record_name) {
                 pendings.push((g, path));
@@ -124,7 +124,7 @@ impl Plan {
         };
         pendings.sort();
         for (g, path) in pendings {
-            let state = match (read_ops(&path)?, plan.published) {
+            let state = match (read_ops(root, &path)?, plan.published) {
                 (Err(detail), _) => Pending::Damaged(detail),
                 (Ok(ops), Published::At(published)) if g <= published => Pending::Committed(ops),
                 // A generation file a crash of the machine left unreadable: the file
@@ -235,7 +235,8 @@ impl Plan {
             out.push(Problem::note(
                 at(folder),
                 "staged files of an interrupted large write: the next write (or writable open) \
-                 removes them",
+                 puts in place those its committed journal names, if it committed, and removes \
+                 the folder",
             ));
         }
         for temp in &self.journal_temps {
@@ -316,16 +317,6 @@ impl Plan {
     ) -> Result<u64> {
         let journal_dir = root.join(JOURNAL_DIR);
         let mut changed_journal = false;
-        // A large commit's staged files: its journal (if it committed) holds every
-        // content, which the roll-forward below writes anew.
-        for folder in &self.bulk_dirs {
-            files::remove_tree(folder, hooks)?;
-            hooks
-                .at(FaultPoint::CleanupRemoved)
-                .map_err(|e| Error::io(folder, e))?;
-            report.temps_removed.push(folder.clone());
-            changed_journal = true;
-        }
         for (temps, into) in [
             (&self.temps, &mut report.temps_removed),
             (&self.journal_temps, &mut report.discarded),
@@ -352,6 +343,20 @@ impl Plan {
             files::rename(path, &log::record_path(root, *g), hooks)?;
             sync_dir(&journal_dir, hooks)?;
             report.rolled_forward.push(path.clone());
+        }
+        // A large commit's staging folders: a committed journal's (format 6) held
+        // the content of its staged puts, read into its operations when this plan
+        // was made and written in place above; an uncommitted one's, nothing. Removed
+        // only now, so that a recovery cut short finds them again.
+        for folder in &self.bulk_dirs {
+            files::remove_tree(folder, hooks)?;
+            hooks
+                .at(FaultPoint::CleanupRemoved)
+                .map_err(|e| Error::io(folder, e))?;
+            report.temps_removed.push(folder.clone());
+        }
+        if !self.bulk_dirs.is_empty() {
+            sync_dir(&journal_dir, hooks)?;
         }
         for (g, path, state) in &self.pendings {
             match state {
@@ -394,9 +399,9 @@ pub(crate) fn damaged(path: &Path, detail: &str) -> Error {
 }
 
 /// A journal's or record's operations, or why they do not decode.
-fn read_ops(path: &Path) -> Result<std::result::Result<Vec<FileOp>, String>> {
+fn read_ops(root: &Path, path: &Path) -> Result<std::result::Result<Vec<FileOp>, String>> {
     match fs::read(path) {
-        Ok(bytes) => Ok(journal::decode(&bytes)),
+        Ok(bytes) => Ok(journal::decode(&bytes, root)),
         // Moved or removed meanwhile (a check does not hold every writer out): gone.
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(Err("is gone".into())),
         Err(e) => Err(Error::io(path, e)),

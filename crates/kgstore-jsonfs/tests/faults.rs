@@ -34,14 +34,20 @@ fn base(path: &Path) -> Dump {
     state(&store)
 }
 
-/// Which transaction a test runs: one file, several (through the journal), or one
-/// document written (its metadata staged beside its bytes, format 5).
+/// Which transaction a test runs: one file, several (through the journal), one
+/// document written (its metadata staged beside its bytes, format 5), or a large
+/// commit (staged in a folder of its own, its journal without the staged
+/// contents, format 6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     One,
     Many,
     Document,
+    Batch,
 }
+
+/// Nodes the large commit creates: over the crate's threshold of 256 staged files.
+const BATCH_NODES: usize = 300;
 
 impl From<bool> for Kind {
     fn from(multi: bool) -> Self {
@@ -55,6 +61,7 @@ impl Kind {
             Self::One => "one",
             Self::Many => "many",
             Self::Document => "document",
+            Self::Batch => "batch",
         }
     }
 }
@@ -72,6 +79,11 @@ fn transaction(tx: &mut WriteTx<'_>, kind: impl Into<Kind>) -> kgstore_core::Res
         Kind::Document => {
             tx.write_document(DOC_KEY, "INT. HOUSE - DAY\n")?;
             return Ok(());
+        }
+        Kind::Batch => {
+            for i in 0..BATCH_NODES {
+                tx.create_node(Node::new(format!("batch{i:04}"), "thing")?)?;
+            }
         }
         Kind::Many => {}
     }
@@ -121,6 +133,7 @@ fn child() {
         let multi = match var("FAULT_KIND").as_str() {
             "many" => Kind::Many,
             "document" => Kind::Document,
+            "batch" => Kind::Batch,
             _ => Kind::One,
         };
         Store::new(backend)
@@ -437,6 +450,59 @@ fn abort_during_cleanup_is_cleaned_up_again() {
     // …and the next open removes the rest.
     let report = reopened(&path, &before);
     assert_eq!(report.temps_removed.len(), 3, "{report}");
+}
+
+// ----- aborts in a large commit (staged in its own folder; format 6) -----
+
+#[test]
+fn abort_anywhere_in_a_large_commit_leaves_it_absent_or_whole() {
+    use Outcome::{After, Before};
+    for (point, skip, outcome) in [
+        (FaultPoint::TempWritten, 0, Before),
+        (FaultPoint::TempWritten, 150, Before),
+        (FaultPoint::JournalWritten, 0, Before),
+        (FaultPoint::TempSynced, 0, Before),
+        (FaultPoint::JournalSynced, 0, Before),
+        // Past the commit mark: the journal holds no staged content, the staged
+        // files (or, once moved, the store's) are what the roll-forward writes.
+        (FaultPoint::JournalRenamed, 0, After),
+        (FaultPoint::Published, 0, After),
+        (FaultPoint::JournalCommitted, 0, After),
+        (FaultPoint::Renamed, 0, After),
+        (FaultPoint::Renamed, 200, After),
+        (FaultPoint::FoldersSynced, 0, After),
+    ] {
+        let report = crash_at(point, skip, Kind::Batch, outcome);
+        let rolled = usize::from(outcome == After);
+        assert_eq!(
+            report.rolled_forward.len(),
+            rolled,
+            "{point} after {skip}: {report}"
+        );
+    }
+}
+
+#[test]
+fn abort_while_recovering_a_large_commit_is_finished_by_the_next_open() {
+    for skip in [1, 150] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store");
+        base(&path);
+        let after = after(&path, Kind::Batch);
+        // Killed half-way through moving the staged folders into place…
+        abort_child(&path, "commit", FaultPoint::Renamed, 100, Kind::Batch);
+        // …the recovering process dies after rolling some files forward…
+        abort_child(
+            &path,
+            "open",
+            FaultPoint::RecoveryApplied,
+            skip,
+            Kind::Batch,
+        );
+        // …and the next open finishes the job from the staged files left.
+        let report = reopened(&path, &after);
+        assert_eq!(report.rolled_forward.len(), 1, "{report}");
+    }
 }
 
 #[test]

@@ -3,7 +3,8 @@
 //! commit log of several processes; its files are those of v2 but the marker), `v4`
 //! (the event store: v3's files plus `events/`), `v5` (one-document commits stage
 //! their metadata in `journal/`, which a store at rest does not hold: v4's files
-//! but the marker).
+//! but the marker), `v6` (a large commit's journal records its staged puts
+//! without their content, in `journal/` too: v5's files but the marker).
 //! Today's writer must still write exactly the files of the current version: a
 //! change of format shows up here and needs a new version and a new fixture.
 //!
@@ -369,6 +370,8 @@ fn each_version_differs_from_the_one_before_only_in_what_it_added() {
     assert!(without_events(&files(&fixture(4))) == without_marker(&v3));
     // Version 5 changes only how a one-document commit passes through `journal/`.
     assert!(without_marker(&files(&fixture(5))) == without_marker(&files(&fixture(4))));
+    // Version 6 changes only what a large commit's journal holds.
+    assert!(without_marker(&files(&fixture(6))) == without_marker(&files(&fixture(5))));
     // Version 1 holds the same graph, without the documents.
     let graph_only = |f: &[(String, Vec<u8>)]| -> Vec<(String, Vec<u8>)> {
         f.iter()

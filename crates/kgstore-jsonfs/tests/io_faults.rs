@@ -1248,8 +1248,9 @@ fn batched_transaction(tx: &mut WriteTx<'_>) -> kgstore_core::Result<()> {
     Ok(())
 }
 
-/// A large commit writes its staged files without an fsync each and makes them
-/// durable with one `syncfs` before the journal is written; every failure of that
+/// A large commit writes its staged files (and, meanwhile, its journal, which
+/// records them without their content) without an fsync each and makes them
+/// durable with one `syncfs` before the journal's rename, the commit mark; every failure of that
 /// sync, or of a staged write, fails the commit cleanly: the store as before, no
 /// file left, the sync never retried, and the same handle commits once the fault
 /// clears.
@@ -1268,19 +1269,46 @@ fn a_large_commit_syncs_its_staged_files_at_once_and_fails_cleanly_if_that_fails
         .collect();
     assert_eq!(synced_fs.len(), 1, "{steps:#?}");
     let at = synced_fs[0];
+    let is_journal = |s: &Step| s.path.to_string_lossy().ends_with(".journal");
     let staged_writes = steps[..at]
         .iter()
-        .filter(|s| s.op == FsOp::WriteFile)
+        .filter(|s| s.op == FsOp::WriteFile && !is_journal(s))
         .count();
     assert_eq!(
         staged_writes, BATCHED,
         "every staged file is written before the sync"
     );
-    // The only file synced on its own is the journal, after the batch's sync.
+    // The journal is written before the sync too (while the files are staged),
+    // which makes it durable with them: no file is synced on its own, and the
+    // journal's rename (the commit mark) comes after the sync.
+    let journal_written = steps[..at]
+        .iter()
+        .position(|s| s.op == FsOp::WriteFile && is_journal(s));
+    assert!(journal_written.is_some(), "{steps:#?}");
     let file_syncs: Vec<&Step> = steps.iter().filter(|s| s.op == FsOp::SyncFile).collect();
-    assert_eq!(file_syncs.len(), 1, "{file_syncs:#?}");
-    assert!(file_syncs[0].path.to_string_lossy().ends_with(".journal"));
-    assert!(steps[at..].iter().any(|s| s.op == FsOp::SyncFile));
+    assert!(file_syncs.is_empty(), "{file_syncs:#?}");
+    let marked = steps
+        .iter()
+        .position(|s| s.op == FsOp::Rename && s.path.to_string_lossy().ends_with(".commit"));
+    assert!(marked.is_some_and(|m| m > at), "{steps:#?}");
+    // The journal (now in the log) records the staged puts without their content
+    // (format 6): a line each, far smaller than the files.
+    let log = path.join("journal/log");
+    let record = std::fs::read_dir(&log)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n != "generation" && n != "snapshot")
+        })
+        .max()
+        .unwrap();
+    let text = String::from_utf8(std::fs::read(&record).unwrap()).unwrap();
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("stg ")).count(),
+        BATCHED
+    );
+    assert!(!text.lines().any(|l| l.starts_with("put ")), "{text}");
     let expected = state(&store);
     drop(store);
     reopened_is(&path, &expected, "after a batched commit");

@@ -107,6 +107,42 @@ fn a_handle_applies_the_others_commits_without_reading_the_store_again() {
     assert!(reader.check().unwrap().is_ok());
 }
 
+/// A large commit's record names its staged files without their contents (format
+/// 6): another handle applies it by reading each file (staged, or in place), not
+/// the whole store; a handle that meets it after a later commit removed one of
+/// its files cannot, and reads the store again.
+#[test]
+fn a_handle_applies_a_large_commit_from_its_record_without_the_contents() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        backend(dir.path(), JsonFsOptions::default()),
+        backend(dir.path(), JsonFsOptions::default()),
+        backend(dir.path(), JsonFsOptions::default()),
+    );
+    let (writer, reader, late) = (store(&a), store(&b), store(&c));
+    writer
+        .write(|tx| {
+            for i in 0..300 {
+                tx.create_node(Node::new(format!("bulk{i:03}"), "thing")?)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let record = records(dir.path()).pop().unwrap();
+    let text = std::fs::read_to_string(dir.path().join(LOG_DIR).join(record)).unwrap();
+    assert_eq!(text.lines().filter(|l| l.starts_with("stg ")).count(), 300);
+    assert!(!text.contains("\"name\""), "no content in the record");
+    assert!(state(&reader) == state(&writer));
+    assert_eq!(b.full_reads(), 1, "the reader read the whole store again");
+    // A later commit removes one of the large commit's files: its record no
+    // longer reads whole, and a handle that has yet to apply it reads the store.
+    writer.delete_node("bulk007", OnDependents::Refuse).unwrap();
+    assert!(state(&late) == state(&writer));
+    assert_eq!(state(&late).0.len(), 299);
+    assert_eq!(c.full_reads(), 2);
+    assert!(late.check().unwrap().is_ok());
+}
+
 #[test]
 fn a_handle_that_falls_behind_the_log_reads_the_store_again() {
     let dir = fast_tempdir();
@@ -160,11 +196,13 @@ fn a_damaged_record_makes_a_handle_read_the_store_again() {
 fn a_large_record_is_kept_only_a_few_generations() {
     let dir = fast_tempdir();
     let writer = store(&backend(dir.path(), relaxed()));
+    // Fewer files than a large commit's batch (whose record names its staged
+    // files without their contents, format 6), each large: the record holds them.
     writer
         .write(|tx| {
-            for i in 0..1200 {
+            for i in 0..250 {
                 tx.create_node(
-                    Node::new(format!("big{i}"), "thing")?.with_observation("x".repeat(4000)),
+                    Node::new(format!("big{i}"), "thing")?.with_observation("x".repeat(20_000)),
                 )?;
             }
             Ok(())
