@@ -299,7 +299,13 @@ fn sigkill_during_a_restore_leaves_the_store_empty_or_whole_on_any_backend() {
                     "{url}: restore of {items} items took {span_us} µs; read-only opens saw {seen_by_readers:?}"
                 );
             } else {
-                thread::sleep(Duration::from_micros(rng.below(span_us + span_us / 4)));
+                // Stratified over the unkilled restore's span and a quarter more:
+                // cycle `c` kills somewhere in the `c`-th of `cycles` equal slots,
+                // so the early kills land inside a restore however long the first
+                // one took (read-only openers and a loaded machine stretch it).
+                let slot = ((span_us + span_us / 4) / cycles).max(1);
+                let delay = slot * (cycle - 1) + rng.below(slot);
+                thread::sleep(Duration::from_micros(delay));
             }
             child.kill().unwrap(); // SIGKILL
             child.wait().unwrap();
