@@ -112,6 +112,19 @@ struct Staged {
     bytes: Vec<u8>,
 }
 
+/// The staged puts of a staging's `results`, in order, and its first error.
+fn split_staged(results: Vec<Result<Staged, Error>>) -> (Vec<Staged>, Option<Error>) {
+    let mut staged = Vec::with_capacity(results.len());
+    let mut failure = None;
+    for result in results {
+        match result {
+            Ok(s) => staged.push(s),
+            Err(e) => failure = failure.or(Some(e)),
+        }
+    }
+    (staged, failure)
+}
+
 /// Which sequence a transaction's commit takes (see `docs/jsonfs.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Shape {
@@ -327,6 +340,18 @@ impl Disk<'_> {
         paths
             .into_iter()
             .all(|path| files::remove(path, self.hooks).is_ok())
+    }
+
+    /// A put of a document's bytes at `from`, written while the transaction ran:
+    /// only its sync is left.
+    fn synced_in_place(&self, rel: &str, from: &str) -> Result<Staged, Error> {
+        let temp = self.root.join(from);
+        fsio::sync_path(&temp, self.hooks).map_err(|e| Error::io(&temp, e))?;
+        Ok(Staged {
+            rel: rel.to_owned(),
+            temp,
+            bytes: Vec::new(),
+        })
     }
 
     /// Removes the staged files (a batch's folder at once, with everything in it).
@@ -579,14 +604,7 @@ impl Disk<'_> {
         let journal_dir = self.journal_dir();
         let results = parallel_map(puts, workers, |(rel, content)| {
             if let Content::Staged(from, _) = content {
-                // Already written while the transaction ran: only its sync is left.
-                let temp = self.root.join(from);
-                fsio::sync_path(&temp, self.hooks).map_err(|e| Error::io(&temp, e))?;
-                return Ok(Staged {
-                    rel: (*rel).to_owned(),
-                    temp,
-                    bytes: Vec::new(),
-                });
+                return self.synced_in_place(rel, from);
             }
             let bytes = content.render()?;
             let temp = files::write_temp(&journal_dir, &bytes, self.hooks, Temp::Entity)?;
@@ -596,14 +614,7 @@ impl Disk<'_> {
                 bytes,
             })
         });
-        let mut staged = Vec::with_capacity(results.len());
-        let mut failure = None;
-        for result in results {
-            match result {
-                Ok(s) => staged.push(s),
-                Err(e) => failure = failure.or(Some(e)),
-            }
-        }
+        let (staged, failure) = split_staged(results);
         match failure {
             None => Ok(staged),
             Some(error) => {
@@ -659,14 +670,7 @@ impl Disk<'_> {
         };
         let results = parallel_map(puts, workers, |(rel, content)| {
             if let Content::Staged(from, _) = content {
-                // A document's bytes, written while the transaction ran.
-                let temp = self.root.join(from);
-                fsio::sync_path(&temp, self.hooks).map_err(|e| Error::io(&temp, e))?;
-                return Ok(Staged {
-                    rel: (*rel).to_owned(),
-                    temp,
-                    bytes: Vec::new(),
-                });
+                return self.synced_in_place(rel, from);
             }
             let bytes = content.render()?;
             let temp = folder.join(rel);
@@ -677,14 +681,7 @@ impl Disk<'_> {
                 bytes,
             })
         });
-        let mut staged = Vec::with_capacity(results.len());
-        let mut failure = None;
-        for result in results {
-            match result {
-                Ok(s) => staged.push(s),
-                Err(e) => failure = failure.or(Some(e)),
-            }
-        }
+        let (staged, failure) = split_staged(results);
         let fail = |error: Error, staged: &[Staged], journal: Option<&PathBuf>| {
             let tidy = self.discard(journal.map(PathBuf::as_path)) && self.discard_staged(staged);
             let tidy = self.discard([folder.as_path()]) && tidy;

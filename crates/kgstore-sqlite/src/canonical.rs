@@ -39,27 +39,7 @@ pub(crate) fn is_canonical(text: &[u8], shape: Shape) -> bool {
 
 /// A list of strings at `text[*at..]`, `*at` moved past it.
 fn string_list(text: &[u8], at: &mut usize) -> bool {
-    if text.get(*at) != Some(&b'[') {
-        return false;
-    }
-    *at += 1;
-    if text.get(*at) == Some(&b']') {
-        *at += 1;
-        return true;
-    }
-    loop {
-        if string(text, at).is_none() {
-            return false;
-        }
-        match text.get(*at) {
-            Some(b',') => *at += 1,
-            Some(b']') => {
-                *at += 1;
-                return true;
-            }
-            _ => return false,
-        }
-    }
+    text.get(*at) == Some(&b'[') && members(text, at, b']', |at| string(text, at).is_some())
 }
 
 /// Any value at `text[*at..]`, `*at` moved past it.
@@ -81,13 +61,8 @@ fn object(text: &[u8], at: &mut usize, depth: usize) -> bool {
     if depth > MAX_DEPTH {
         return false;
     }
-    *at += 1;
-    if text.get(*at) == Some(&b'}') {
-        *at += 1;
-        return true;
-    }
     let mut previous: Option<&[u8]> = None;
-    loop {
+    members(text, at, b'}', |at| {
         let Some(key) = string(text, at) else {
             return false;
         };
@@ -99,37 +74,36 @@ fn object(text: &[u8], at: &mut usize, depth: usize) -> bool {
             return false;
         }
         *at += 1;
-        if !value(text, at, depth) {
-            return false;
-        }
-        match text.get(*at) {
-            Some(b',') => *at += 1,
-            Some(b'}') => {
-                *at += 1;
-                return true;
-            }
-            _ => return false,
-        }
-    }
+        value(text, at, depth)
+    })
 }
 
 /// A list of any values at `text[*at..]` (which starts with `[`).
 fn list(text: &[u8], at: &mut usize, depth: usize) -> bool {
-    if depth > MAX_DEPTH {
-        return false;
-    }
+    depth <= MAX_DEPTH && members(text, at, b']', |at| value(text, at, depth))
+}
+
+/// The members of the object or list whose opening bracket is at `text[*at]`,
+/// each read by `member` and separated by commas, up to `close`; `*at` moved past
+/// it. Empty when `close` follows the opening bracket.
+fn members(
+    text: &[u8],
+    at: &mut usize,
+    close: u8,
+    mut member: impl FnMut(&mut usize) -> bool,
+) -> bool {
     *at += 1;
-    if text.get(*at) == Some(&b']') {
+    if text.get(*at) == Some(&close) {
         *at += 1;
         return true;
     }
     loop {
-        if !value(text, at, depth) {
+        if !member(at) {
             return false;
         }
         match text.get(*at) {
             Some(b',') => *at += 1,
-            Some(b']') => {
+            Some(&c) if c == close => {
                 *at += 1;
                 return true;
             }
