@@ -1048,7 +1048,8 @@ macro_rules! read_txn_via_sql {
                 start: &str,
                 options: &TraverseOptions,
             ) -> Result<Option<Vec<Visit>>> {
-                if Q::traverse_is_one_statement(self.format(), options) {
+                if Q::traverse_is_one_statement(self.format() >= schema::NAMED_EDGES_SINCE, options)
+                {
                     // One statement, which finds the start itself.
                     return self.q_one()?.traverse_node(start, options);
                 }

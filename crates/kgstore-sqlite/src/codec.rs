@@ -679,8 +679,7 @@ fn json_times<R: Cellular + ?Sized>(
     Ok(())
 }
 
-/// A JSON list column: `[]` copied, any other text parsed as the reader parses it
-/// and written again.
+/// A JSON list column ([`json_column`] as a list of strings).
 fn json_list<R: Cellular + ?Sized>(
     c: &Cells<'_, '_, R>,
     out: &mut Vec<u8>,
@@ -692,8 +691,7 @@ fn json_list<R: Cellular + ?Sized>(
     })
 }
 
-/// A JSON object column: `{}` copied, any other text parsed as the reader parses
-/// it and written again.
+/// A JSON object column ([`json_column`] as an object).
 fn json_map<R: Cellular + ?Sized>(
     c: &Cells<'_, '_, R>,
     out: &mut Vec<u8>,

@@ -948,10 +948,9 @@ impl<'a> Q<'a> {
 
     /// Whether [`Q::traverse_node`] answers with one statement: a traversal of up to
     /// [`TRAVERSE_LEVELS_PER_QUERY`] levels in a file whose edge rows carry the
-    /// names of their ends (format 9 on, `format`).
-    pub fn traverse_is_one_statement(format: i64, options: &TraverseOptions) -> bool {
-        format >= crate::schema::NAMED_EDGES_SINCE
-            && (1..=TRAVERSE_LEVELS_PER_QUERY).contains(&options.max_depth)
+    /// names of their ends (`edge_names`: format 9 on).
+    pub fn traverse_is_one_statement(edge_names: bool, options: &TraverseOptions) -> bool {
+        edge_names && (1..=TRAVERSE_LEVELS_PER_QUERY).contains(&options.max_depth)
     }
 
     /// [`kgstore_core::ReadTxn::traverse_node`] in one statement ([`traverse_sql`]),
@@ -1032,12 +1031,7 @@ impl<'a> Q<'a> {
     /// A breadth-first traversal ([`Q::traverse_ids`]), named: in one statement when
     /// it can be ([`Q::traverse_node`]).
     pub fn traverse(&self, start: &str, options: &TraverseOptions) -> Result<Vec<Visit>> {
-        let format = if self.ctx.edge_names {
-            crate::schema::NAMED_EDGES_SINCE
-        } else {
-            0
-        };
-        if Self::traverse_is_one_statement(format, options) {
+        if Self::traverse_is_one_statement(self.ctx.edge_names, options) {
             return Ok(self.traverse_node(start, options)?.unwrap_or_default());
         }
         let mut visits: Vec<Visit> = if self.ctx.edge_names {

@@ -484,6 +484,25 @@ impl GraphState {
         self.graph_mut().put_node(Cow::Borrowed(node));
     }
 
+    /// The nodes a traversal with `options` reaches from the node of `id`, level by
+    /// level, each level sorted by name ([`ReadTxn::traverse`]).
+    fn visits_from(&self, id: Id, options: &TraverseOptions) -> Vec<Visit> {
+        let wanted = self.graph.wanted(&options.relations);
+        let levels = self
+            .graph
+            .levels(id, options.direction, wanted.as_deref(), options.max_depth);
+        let mut visits = Vec::new();
+        for (depth, level) in (1..).zip(levels) {
+            visits.extend(
+                self.graph
+                    .sorted_names(level)
+                    .into_iter()
+                    .map(|name| Visit { name, depth }),
+            );
+        }
+        visits
+    }
+
     /// `node` made ready to be put (its content copied as this state keeps
     /// it), so that a write can hold it back and put it later with
     /// [`GraphState::put_prepared`] without another copy.
@@ -1560,30 +1579,18 @@ impl ReadTxn for GraphState {
     }
 
     fn traverse_node(&self, start: &str, options: &TraverseOptions) -> Result<Option<Vec<Visit>>> {
-        if self.graph.node_id(start).is_none() {
-            return Ok(None);
-        }
-        self.traverse(start, options).map(Some)
+        Ok(self
+            .graph
+            .node_id(start)
+            .map(|id| self.visits_from(id, options)))
     }
 
     fn traverse(&self, start: &str, options: &TraverseOptions) -> Result<Vec<Visit>> {
-        let Some(id) = self.graph.id(start) else {
-            return Ok(Vec::new());
-        };
-        let wanted = self.graph.wanted(&options.relations);
-        let levels = self
+        Ok(self
             .graph
-            .levels(id, options.direction, wanted.as_deref(), options.max_depth);
-        let mut visits = Vec::new();
-        for (depth, level) in (1..).zip(levels) {
-            visits.extend(
-                self.graph
-                    .sorted_names(level)
-                    .into_iter()
-                    .map(|name| Visit { name, depth }),
-            );
-        }
-        Ok(visits)
+            .id(start)
+            .map(|id| self.visits_from(id, options))
+            .unwrap_or_default())
     }
 
     fn dependents_of(&self, name: &str) -> Result<Vec<String>> {
