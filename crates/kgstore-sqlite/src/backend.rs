@@ -799,6 +799,13 @@ impl SqliteRead<'_> {
         self.pooled.backend.indexed
     }
 
+    /// A read transaction sees committed states only, which the store's commits
+    /// keep free of dangling references (`Q::resolve_dependencies`).
+    #[allow(clippy::unused_self)]
+    fn sees_only_commits(&self) -> bool {
+        true
+    }
+
     fn format(&self) -> i64 {
         self.pooled.backend.format
     }
@@ -872,6 +879,13 @@ impl SqliteWrite<'_> {
 
     fn indexed(&self) -> bool {
         self.backend.indexed
+    }
+
+    /// A write transaction sees its own writes, which may name a node not yet
+    /// created while its checks are deferred to commit.
+    #[allow(clippy::unused_self)]
+    fn sees_only_commits(&self) -> bool {
+        false
     }
 
     fn format(&self) -> i64 {
@@ -1019,7 +1033,10 @@ macro_rules! read_txn_via_sql {
 
             fn resolve_dependencies(&self, name: &str) -> Result<Vec<String>> {
                 // One statement; the reference reads again, on a snapshot of its own.
-                match self.q_one()?.resolve_dependencies(name)? {
+                match self
+                    .q_one()?
+                    .resolve_dependencies(name, self.sees_only_commits())?
+                {
                     Some(order) => Ok(order),
                     // Not a clean DAG (mid-transaction): the reference names the problem.
                     None => {

@@ -679,26 +679,32 @@ impl<'a> Q<'a> {
 
     /// The transitive dependencies by one recursive CTE, ordered by
     /// [`algo::topological_order`]: one statement, which finds the node itself
-    /// (its row comes first, without a name); `None` when the closure is not a clean DAG of existing nodes
-    /// (inside a transaction whose checks are deferred), for the reference algorithm
-    /// to report exactly what is wrong.
-    pub fn resolve_dependencies(&self, name: &str) -> Result<Option<Vec<String>>> {
+    /// (its row comes first, without a name); `None` when the closure is not a clean
+    /// DAG of existing nodes, for the reference algorithm to report exactly what is
+    /// wrong.
+    ///
+    /// With `members_are_nodes` (a committed snapshot: [`crate::SqliteBackend`]'s
+    /// read transactions) the statement does not look each member up in `nodes`:
+    /// every commit through the store checks that each dependency names a node
+    /// (at once, or at commit when checks are deferred), deleting a node others
+    /// depend on is refused, detached or cascaded, imports and restores check their
+    /// references, and `check` reports a dependency on a missing node. Inside a write
+    /// transaction (`false`) a dependency may name a node not yet created (checks
+    /// deferred to commit), so each member is looked up.
+    pub fn resolve_dependencies(
+        &self,
+        name: &str,
+        members_are_nodes: bool,
+    ) -> Result<Option<Vec<String>>> {
         let doing = || format!("resolving the dependencies of {}", node_subject(name));
         let mut last: Option<i64> = None;
+        let sql = if members_are_nodes {
+            DEPENDENCY_CLOSURE_OF_NODES
+        } else {
+            DEPENDENCY_CLOSURE_CHECKED
+        };
         let rows = self.rows(
-            // The start is looked up twice rather than kept in a common table, which
-            // SQLite would write to a table of its own (two references).
-            "WITH RECURSIVE closure(id) AS ( \
-                 SELECT d.dep_id FROM names k JOIN node_deps d ON d.node_id = k.id \
-                 WHERE k.name = ?1 \
-                 UNION \
-                 SELECT d.dep_id FROM closure c JOIN node_deps d ON d.node_id = c.id) \
-             SELECT n.id, NULL, 1, NULL FROM names k JOIN nodes n ON n.id = k.id \
-             WHERE k.name = ?1 \
-             UNION ALL \
-             SELECT c.id, k.name, EXISTS (SELECT 1 FROM nodes n WHERE n.id = c.id), d.dep_id \
-             FROM closure c JOIN names k ON k.id = c.id \
-             LEFT JOIN node_deps d ON d.node_id = c.id",
+            sql,
             [name],
             doing,
             // A member's rows (one per dependency) come together: its name is read
@@ -1923,6 +1929,42 @@ fn order(mut members: Vec<(i64, String)>, links: &[(i64, i64)]) -> Option<Vec<St
     let mut names: Vec<Option<String>> = members.into_iter().map(|(_, name)| Some(name)).collect();
     order.into_iter().map(|i| names[i].take()).collect()
 }
+
+/// The dependency closure of the node named `?1` (a macro, to be `concat!`ed with
+/// the third column of a member's rows: whether it is a node): the start's row
+/// first (`id, NULL, 1, NULL`; no row when there is no such node), then a row per
+/// member and dependency (`id, name, is a node, dependency id`; the dependency
+/// NULL for a member without any), a member's rows together. The start is looked
+/// up twice rather than kept in a common table, which SQLite would write to a table
+/// of its own (two references).
+macro_rules! dependency_closure {
+    ($member_is_node:literal) => {
+        concat!(
+            "WITH RECURSIVE closure(id) AS ( \
+                 SELECT d.dep_id FROM names k JOIN node_deps d ON d.node_id = k.id \
+                 WHERE k.name = ?1 \
+                 UNION \
+                 SELECT d.dep_id FROM closure c JOIN node_deps d ON d.node_id = c.id) \
+             SELECT n.id, NULL, 1, NULL FROM names k JOIN nodes n ON n.id = k.id \
+             WHERE k.name = ?1 \
+             UNION ALL \
+             SELECT c.id, k.name, ",
+            $member_is_node,
+            ", d.dep_id \
+             FROM closure c JOIN names k ON k.id = c.id \
+             LEFT JOIN node_deps d ON d.node_id = c.id"
+        )
+    };
+}
+
+/// [`Q::resolve_dependencies`] inside a write transaction: each member looked up in
+/// `nodes` (a dependency may name a node not yet created while checks are deferred).
+const DEPENDENCY_CLOSURE_CHECKED: &str =
+    dependency_closure!("EXISTS (SELECT 1 FROM nodes n WHERE n.id = c.id)");
+
+/// [`Q::resolve_dependencies`] on a committed snapshot, where every dependency is a
+/// node: no lookup per member.
+const DEPENDENCY_CLOSURE_OF_NODES: &str = dependency_closure!("1");
 
 /// The position of the first name of a JSON array that is a node: each name is
 /// looked up through the unique index on `names`, in the array's order.

@@ -229,6 +229,7 @@ macro_rules! __suite_graph {
             dependency_on_missing_node_is_refused, dependency_on_itself_is_a_cycle,
             dependency_cycle_is_refused_and_named, dependency_duplicates_are_refused,
             resolve_dependencies_in_topological_order, resolve_dependencies_of_missing_node,
+            resolutions_agree_with_the_reference_after_every_kind_of_write,
             dependents_transitive_and_direct, delete_with_dependents_is_refused,
             delete_with_detach_updates_dependents, delete_with_cascade_removes_dependents,
             // edges
