@@ -269,6 +269,10 @@ pub mod baseline {
     /// Lean hand-written rusqlite: the peers benchmark's minimal schema with integer
     /// ids and its settings (see [`crate::lean`]).
     pub const RAW_SQLITE_LEAN: &str = "raw-sqlite-lean";
+    /// The resolve phase's baseline before session 13: raw rusqlite on kgstore's
+    /// schema returning any topological order, an empty list for a missing start,
+    /// no cycle check through the start (no checksum: other lists than kgstore's).
+    pub const RAW_SQLITE_ANY_ORDER: &str = "raw-sqlite-any-order";
     /// SQLite's online backup API on the SQLite backend's own file.
     pub const SQLITE_BACKUP_API: &str = "sqlite-backup-api";
     /// A hand-written rusqlite loader of a backup into a new store's schema
@@ -1102,6 +1106,15 @@ fn run_backend(
             |s, p| s.resolutions(slice_of(&data.resolve_names, p)),
             |r| r.resolutions(&data.resolve_names)
         );
+        if let Some(r) = raw.as_mut() {
+            // The baseline before session 13, best of as many rounds.
+            rec.extra(Phase::Resolve, baseline::RAW_SQLITE_ANY_ORDER, &mut || {
+                let runs = (0..rounds.max(1))
+                    .map(|_| r.resolutions_any_order(&data.resolve_names))
+                    .collect::<Result<Vec<_>>>()?;
+                best(&runs)
+            })?;
+        }
     }
     if rec.wants(Phase::List) {
         compare!(

@@ -68,10 +68,26 @@ const WITHIN_TWO_COUNT: &str = "WITH s(id) AS (SELECT id FROM names WHERE name =
              JOIN edges e2 ON e2.from_id = e1.to_id) \
      WHERE id != (SELECT id FROM s)";
 
+/// The closure of a node's dependencies, a row per member and dependency (the
+/// baseline before session 13, kept as the `raw-sqlite-any-order` row): no row
+/// for the start, so a missing start and a start without dependencies both give
+/// no rows, and `UNION` drops the start from its own closure (a cycle through it).
 const DEPENDENCY_CLOSURE: &str = "WITH RECURSIVE closure(id) AS ( \
          SELECT dep_id FROM node_deps WHERE node_id = (SELECT id FROM names WHERE name = ?1) \
          UNION \
          SELECT d.dep_id FROM closure c JOIN node_deps d ON d.node_id = c.id) \
+     SELECT c.id, k.name, d.dep_id FROM closure c JOIN names k ON k.id = c.id \
+     LEFT JOIN node_deps d ON d.node_id = c.id";
+
+/// [`DEPENDENCY_CLOSURE`] after the start's own row (`id, NULL, NULL`; none when
+/// there is no such node): what a user needs to tell a missing start from a start
+/// without dependencies, and to see a cycle through the start.
+const DEPENDENCY_CLOSURE_WITH_START: &str = "WITH RECURSIVE closure(id) AS ( \
+         SELECT dep_id FROM node_deps WHERE node_id = (SELECT id FROM names WHERE name = ?1) \
+         UNION \
+         SELECT d.dep_id FROM closure c JOIN node_deps d ON d.node_id = c.id) \
+     SELECT n.id, NULL, NULL FROM names k JOIN nodes n ON n.id = k.id WHERE k.name = ?1 \
+     UNION ALL \
      SELECT c.id, k.name, d.dep_id FROM closure c JOIN names k ON k.id = c.id \
      LEFT JOIN node_deps d ON d.node_id = c.id";
 
@@ -351,9 +367,78 @@ impl RawStore {
         Ok(u64::try_from(n)?)
     }
 
-    /// The transitive dependencies of `name`, dependencies first: the closure by a
-    /// recursive CTE, ordered by a depth-first walk.
+    /// kgstore's answer, by hand: the transitive dependencies of `name` in the
+    /// smallest topological order by name (dependencies first; at each step the
+    /// smallest name whose dependencies are all listed), an error for a missing
+    /// start or a cycle. One statement ([`DEPENDENCY_CLOSURE_WITH_START`]), then
+    /// Kahn's algorithm over the members numbered in name order with a heap of the
+    /// ready ones.
     pub fn resolve_dependencies(&self, name: &str) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(DEPENDENCY_CLOSURE_WITH_START)?;
+        let mut rows = stmt.query([name])?;
+        let mut start = None;
+        let mut members: Vec<(i64, String)> = Vec::new();
+        let mut links: Vec<(i64, i64)> = Vec::new();
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            if r.get_ref(1)? == rusqlite::types::ValueRef::Null {
+                start = Some(id);
+                continue;
+            }
+            // A member's rows come together: its name once.
+            if members.last().is_none_or(|(last, _)| *last != id) {
+                members.push((id, r.get(1)?));
+            }
+            if let Some(dep) = r.get::<_, Option<i64>>(2)? {
+                links.push((id, dep));
+            }
+        }
+        let start = start.with_context(|| format!("node {name:?} does not exist"))?;
+        if members.iter().any(|(id, _)| *id == start) {
+            anyhow::bail!("{name:?} depends on itself");
+        }
+        members.sort_unstable_by(|a, b| a.1.cmp(&b.1));
+        let index: HashMap<i64, usize> = members
+            .iter()
+            .enumerate()
+            .map(|(i, (id, _))| (*id, i))
+            .collect();
+        // Each member's dependents, and how many dependencies each waits for.
+        let mut waiting = vec![0usize; members.len()];
+        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); members.len()];
+        for (member, dep) in &links {
+            if let (Some(&m), Some(&d)) = (index.get(member), index.get(dep)) {
+                waiting[m] += 1;
+                dependents[d].push(m);
+            }
+        }
+        let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<usize>> = (0..members.len())
+            .filter(|&m| waiting[m] == 0)
+            .map(std::cmp::Reverse)
+            .collect();
+        let mut order = Vec::with_capacity(members.len());
+        while let Some(std::cmp::Reverse(next)) = ready.pop() {
+            order.push(next);
+            for &dependent in &dependents[next] {
+                waiting[dependent] -= 1;
+                if waiting[dependent] == 0 {
+                    ready.push(std::cmp::Reverse(dependent));
+                }
+            }
+        }
+        if order.len() < members.len() {
+            anyhow::bail!("the dependencies of {name:?} hold a cycle");
+        }
+        let mut names: Vec<Option<String>> = members.into_iter().map(|(_, n)| Some(n)).collect();
+        Ok(order.into_iter().filter_map(|i| names[i].take()).collect())
+    }
+
+    /// The baseline before session 13 (the `raw-sqlite-any-order` row): some
+    /// topological order of the transitive dependencies of `name`, by a depth-first
+    /// walk in id order ([`DEPENDENCY_CLOSURE`]). Unlike kgstore and
+    /// [`RawStore::resolve_dependencies`], it returns an empty list for a missing
+    /// start, hides a cycle through the start, and its order is not kgstore's.
+    pub fn resolve_dependencies_any_order(&self, name: &str) -> Result<Vec<String>> {
         let mut stmt = self.conn.prepare_cached(DEPENDENCY_CLOSURE)?;
         let mut rows = stmt.query([name])?;
         let mut members: HashMap<i64, (String, Vec<i64>)> = HashMap::new();
@@ -453,4 +538,67 @@ pub fn native_restore(source: &Path, dest: &Path) -> Result<Connection> {
     copy_pages(&copy, &mut conn)
         .with_context(|| format!("restoring {} into {}", source.display(), dest.display()))?;
     Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use kgstore::{GraphRead, Store};
+
+    use super::*;
+
+    /// Nodes created in an order other than their names' (ids not in name order):
+    /// `c`, `b`, `a` without dependencies, `d` on `c`, `top` on all of them.
+    fn nodes() -> Vec<Node> {
+        let mut nodes: Vec<Node> = ["c", "b", "a"]
+            .iter()
+            .map(|n| Node::new(*n, "thing").unwrap())
+            .collect();
+        nodes.push(Node::new("d", "thing").unwrap().with_dependency("c"));
+        let mut top = Node::new("top", "thing").unwrap();
+        for dep in ["d", "a", "b", "c"] {
+            top = top.with_dependency(dep);
+        }
+        nodes.push(top);
+        nodes
+    }
+
+    #[test]
+    fn the_resolve_baseline_gives_kgstores_answers_and_the_old_one_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut raw = RawStore::create(&dir.path().join("raw.db"), false).unwrap();
+        raw.load_nodes(&nodes()).unwrap();
+        let store = Store::memory();
+        for node in nodes() {
+            store.create_node(node).unwrap();
+        }
+        for name in ["a", "b", "c", "d", "top"] {
+            let kgstore = store.resolve_dependencies(name).unwrap();
+            assert_eq!(raw.resolve_dependencies(name).unwrap(), kgstore, "{name}");
+            // The old baseline finds the same members, in an order of its own.
+            let mut old = raw.resolve_dependencies_any_order(name).unwrap();
+            old.sort();
+            let mut members = kgstore.clone();
+            members.sort();
+            assert_eq!(old, members, "{name}");
+        }
+        assert_eq!(
+            store.resolve_dependencies("top").unwrap(),
+            ["a", "b", "c", "d"]
+        );
+        // What the old baseline skipped: the smallest order by name (its walk goes
+        // by id, `c` was created first) and a missing start (an empty list).
+        assert_eq!(
+            raw.resolve_dependencies_any_order("top").unwrap(),
+            ["c", "b", "a", "d"]
+        );
+        assert!(store.resolve_dependencies("ghost").is_err());
+        assert!(raw.resolve_dependencies("ghost").is_err());
+        assert!(
+            raw.resolve_dependencies_any_order("ghost")
+                .unwrap()
+                .is_empty()
+        );
+    }
 }
