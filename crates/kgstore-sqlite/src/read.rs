@@ -697,52 +697,39 @@ impl<'a> Q<'a> {
         members_are_nodes: bool,
     ) -> Result<Option<Vec<String>>> {
         let doing = || format!("resolving the dependencies of {}", node_subject(name));
-        let mut last: Option<i64> = None;
         let sql = if members_are_nodes {
             DEPENDENCY_CLOSURE_OF_NODES
         } else {
             DEPENDENCY_CLOSURE_CHECKED
         };
-        let rows = self.rows(
-            sql,
-            [name],
-            doing,
-            // A member's rows (one per dependency) come together: its name is read
-            // from the first (`Some(None)`: a later row of the member before; `None`:
-            // the root's row, which has no name).
-            |row| {
-                let id = self.int(row, 0, doing)?;
-                let member = match row.get_ref(1).ctx(self.ctx, doing)? {
-                    rusqlite::types::ValueRef::Null => None,
-                    _ if last.replace(id) == Some(id) => Some(None),
-                    _ => Some(Some(row.get::<_, String>(1).ctx(self.ctx, doing)?)),
-                };
-                Ok((
-                    id,
-                    member,
-                    self.int(row, 2, doing)? != 0,
-                    row.get::<_, Option<i64>>(3).ctx(self.ctx, doing)?,
-                ))
-            },
-        )?;
-        let root = rows
-            .iter()
-            .find(|(_, member, ..)| member.is_none())
-            .map(|(id, ..)| *id)
-            .ok_or_else(|| Error::node_not_found(name))?;
+        let mut start: Option<i64> = None;
+        let mut all_nodes = true;
         let mut names: Vec<(i64, String)> = Vec::new();
         let mut links: Vec<(i64, i64)> = Vec::new();
-        for (id, member, exists, dep) in rows {
-            let Some(member) = member else { continue };
-            if id == root || !exists {
-                return Ok(None);
+        self.rows(sql, [name], doing, |row| {
+            let id = self.int(row, 0, doing)?;
+            if row.get_ref(1).ctx(self.ctx, doing)? == rusqlite::types::ValueRef::Null {
+                // The start's row, which has no name.
+                start = Some(id);
+                return Ok(());
             }
-            if let Some(member) = member {
-                names.push((id, member));
+            // A member's rows (one per dependency) come together: its name is read
+            // from the first.
+            if names.last().is_none_or(|(last, _)| *last != id) {
+                names.push((id, row.get::<_, String>(1).ctx(self.ctx, doing)?));
+                if !members_are_nodes && self.int(row, 3, doing)? == 0 {
+                    all_nodes = false;
+                }
             }
-            if let Some(dep) = dep {
+            if let Some(dep) = row.get::<_, Option<i64>>(2).ctx(self.ctx, doing)? {
                 links.push((id, dep));
             }
+            Ok(())
+        })?;
+        let start = start.ok_or_else(|| Error::node_not_found(name))?;
+        // The start in its own closure is a cycle.
+        if !all_nodes || names.iter().any(|(id, _)| *id == start) {
+            return Ok(None);
         }
         Ok(order(names, &links))
     }
@@ -1415,7 +1402,10 @@ fn walk_shapes(direction: Direction, hops: usize) -> Vec<Vec<Step>> {
 /// edge, `e2` the second's: ` FROM {from}edges e1 CROSS JOIN edges e2 ON … WHERE
 /// e1.{matched} = {start}` and each step's filters (bidirectional only, relations:
 /// bound in the text's order). `CROSS JOIN` keeps the order of the steps. `flags`:
-/// the file is of format 12 or later ([`Q::hop_arms`]).
+/// the file is of format 12 or later ([`Q::hop_arms`]). A walk with a step back
+/// along bidirectional edges also asks for `any_bidirectional` (SQL true when the
+/// store holds a bidirectional edge), so that a store without any does not probe
+/// their (empty) index at every step.
 fn push_walk(
     sql: &mut Sql,
     walk: &[Step],
@@ -1423,6 +1413,7 @@ fn push_walk(
     from: &str,
     start: &str,
     flags: bool,
+    any_bidirectional: &str,
 ) {
     sql.push(&format!(" FROM {from}edges e1"));
     for (i, pair) in walk.windows(2).enumerate() {
@@ -1436,6 +1427,14 @@ fn push_walk(
     }
     let (matched, _, _) = walk[0];
     sql.push(&format!(" WHERE e1.{matched} = {start}"));
+    if walk
+        .iter()
+        .any(|(_, _, bidirectional_only)| *bidirectional_only)
+    {
+        // A term of no table of the walk: SQLite tests it once, before the joins,
+        // and leaves the walk out when the store has no bidirectional edge.
+        sql.push(&format!(" AND {any_bidirectional}"));
+    }
     for (i, (_, _, bidirectional_only)) in walk.iter().enumerate() {
         if *bidirectional_only {
             // The partial index's own condition (`schema::edge_indexes!`).
@@ -1460,10 +1459,14 @@ fn push_walk(
 /// first level keeps repeats), without writing the start or the first level to
 /// tables of their own. `flags`: the file is of format 12 or later.
 fn walk_count_sql(options: &ReachOptions, flags: bool) -> Sql {
-    let mut sql = Sql::new(
-        "WITH s(id) AS (SELECT n.id FROM names k JOIN nodes n ON n.id = k.id WHERE k.name = ?1) \
+    // The start's row also says whether any edge is bidirectional: one probe of
+    // their partial index per call, instead of one per walk and step.
+    let mut sql = Sql::new(&format!(
+        "WITH s(id, bidirectional) AS (SELECT n.id, {} FROM names k JOIN nodes n ON n.id = k.id \
+         WHERE k.name = ?1) \
          SELECT (SELECT count(DISTINCT id) FROM (",
-    );
+        any_bidirectional_sql(flags)
+    ));
     // The start's name, bound per call (`Sql::with_start`).
     sql.bind(SqlValue::Null);
     for (w, walk) in walk_shapes(options.direction, options.hops)
@@ -1475,10 +1478,35 @@ fn walk_count_sql(options: &ReachOptions, flags: bool) -> Sql {
         }
         let (_, reached, _) = walk[walk.len() - 1];
         sql.push(&format!("SELECT e{}.{reached} AS id", walk.len()));
-        push_walk(&mut sql, walk, &options.relations, "", "s.id", flags);
+        push_walk(
+            &mut sql,
+            walk,
+            &options.relations,
+            "",
+            "s.id",
+            flags,
+            "s.bidirectional",
+        );
     }
     sql.push(")) FROM s");
     sql
+}
+
+/// Whether the store holds any bidirectional edge, as an SQL expression of no
+/// table: with `flags` (format 12 or later) one probe of their partial index,
+/// `edges_bidirectional_by_to`, which stops at the first. A scalar subquery, not
+/// `EXISTS`, which SQLite may turn into a join inside the walk's loops (run once
+/// per row of the step before it) where a scalar subquery of no table is tested
+/// once, before them. Before format 12 it is
+/// `1` (walks back along bidirectional edges always asked for): a file of format 1
+/// to 4, opened read-only without migrating, has no partial index, and the test
+/// would read the whole table.
+fn any_bidirectional_sql(flags: bool) -> &'static str {
+    if flags {
+        "(SELECT 1 FROM edges WHERE flags & 1 LIMIT 1) IS NOT NULL"
+    } else {
+        "1"
+    }
 }
 
 /// How many levels of an exact reach one query chains (longer walks take several).
@@ -1647,6 +1675,7 @@ fn shaped_sql(shape: Shape, build: impl FnOnce() -> Sql) -> Arc<Sql> {
 /// too), which is what a level of [`Q::traverse_levels`] reads at depth 2 at most
 /// once more per parallel edge. `flags`: the file is of format 12 or later.
 fn traverse_sql(options: &TraverseOptions, flags: bool) -> Sql {
+    let any_bidirectional = any_bidirectional_sql(flags);
     let mut sql =
         Sql::new("SELECT 0, n.id, NULL FROM names k JOIN nodes n ON n.id = k.id WHERE k.name = ?1");
     // The start's name, bound per call (`Sql::with_start`).
@@ -1672,6 +1701,7 @@ fn traverse_sql(options: &TraverseOptions, flags: bool) -> Sql {
                 "names k CROSS JOIN ",
                 "k.id",
                 flags,
+                any_bidirectional,
             );
             // After the walk's `WHERE`: the start by name (`?1`, bound once).
             sql.push(" AND k.name = ?1");
@@ -1931,40 +1961,41 @@ fn order(mut members: Vec<(i64, String)>, links: &[(i64, i64)]) -> Option<Vec<St
 }
 
 /// The dependency closure of the node named `?1` (a macro, to be `concat!`ed with
-/// the third column of a member's rows: whether it is a node): the start's row
-/// first (`id, NULL, 1, NULL`; no row when there is no such node), then a row per
-/// member and dependency (`id, name, is a node, dependency id`; the dependency
-/// NULL for a member without any), a member's rows together. The start is looked
-/// up twice rather than kept in a common table, which SQLite would write to a table
-/// of its own (two references).
+/// the columns a write transaction adds: whether a member is a node): the start's
+/// row first (`id, NULL, NULL`; no row when there is no such node), then a row
+/// per member and dependency (`id, name, dependency id`; the dependency NULL for
+/// a member without any), a member's rows together. The start is looked up twice
+/// rather than kept in a common table, which SQLite would write to a table of its
+/// own (two references).
 macro_rules! dependency_closure {
-    ($member_is_node:literal) => {
+    ($start_more:literal, $member_more:literal) => {
         concat!(
             "WITH RECURSIVE closure(id) AS ( \
-                 SELECT d.dep_id FROM names k JOIN node_deps d ON d.node_id = k.id \
-                 WHERE k.name = ?1 \
+                 SELECT dep_id FROM node_deps \
+                 WHERE node_id = (SELECT id FROM names WHERE name = ?1) \
                  UNION \
                  SELECT d.dep_id FROM closure c JOIN node_deps d ON d.node_id = c.id) \
-             SELECT n.id, NULL, 1, NULL FROM names k JOIN nodes n ON n.id = k.id \
-             WHERE k.name = ?1 \
+             SELECT n.id, NULL, NULL",
+            $start_more,
+            " FROM names k JOIN nodes n ON n.id = k.id WHERE k.name = ?1 \
              UNION ALL \
-             SELECT c.id, k.name, ",
-            $member_is_node,
-            ", d.dep_id \
-             FROM closure c JOIN names k ON k.id = c.id \
+             SELECT c.id, k.name, d.dep_id",
+            $member_more,
+            " FROM closure c JOIN names k ON k.id = c.id \
              LEFT JOIN node_deps d ON d.node_id = c.id"
         )
     };
 }
 
 /// [`Q::resolve_dependencies`] inside a write transaction: each member looked up in
-/// `nodes` (a dependency may name a node not yet created while checks are deferred).
+/// `nodes` (a dependency may name a node not yet created while checks are
+/// deferred), the fourth column.
 const DEPENDENCY_CLOSURE_CHECKED: &str =
-    dependency_closure!("EXISTS (SELECT 1 FROM nodes n WHERE n.id = c.id)");
+    dependency_closure!(", 1", ", EXISTS (SELECT 1 FROM nodes n WHERE n.id = c.id)");
 
 /// [`Q::resolve_dependencies`] on a committed snapshot, where every dependency is a
 /// node: no lookup per member.
-const DEPENDENCY_CLOSURE_OF_NODES: &str = dependency_closure!("1");
+const DEPENDENCY_CLOSURE_OF_NODES: &str = dependency_closure!("", "");
 
 /// The position of the first name of a JSON array that is a node: each name is
 /// looked up through the unique index on `names`, in the array's order.
@@ -2223,11 +2254,20 @@ mod tests {
                 for mut sql in [walk_count_sql(&count, true), traverse_sql(&traversal, true)] {
                     sql.params[0] = SqlValue::Text("a".into());
                     let plan = plan(&sql);
-                    // No table is scanned (only the walks' own union), and no
-                    // level is written to a table.
+                    // No table is scanned (only the walks' own union, and the
+                    // test for any bidirectional edge, which stops at the first
+                    // entry of their partial index), and no level is written to a
+                    // table.
                     assert!(
-                        plan.lines()
-                            .all(|l| !l.contains("SCAN") || l.contains("SCAN (subquery")),
+                        plan.lines().all(|l| !l.contains("SCAN")
+                            || l.contains("SCAN (subquery")
+                            || l.trim() == "SCAN edges USING INDEX edges_bidirectional_by_to"),
+                        "{direction:?}:\n{plan}"
+                    );
+                    // Walks back along bidirectional edges only when there are some.
+                    assert_eq!(
+                        plan.contains("SCAN edges USING INDEX edges_bidirectional_by_to"),
+                        direction != Direction::Both,
                         "{direction:?}:\n{plan}"
                     );
                     assert!(!plan.contains("MATERIALIZE"), "{direction:?}:\n{plan}");

@@ -557,6 +557,84 @@ fn neighbours_from_list(
         .collect()
 }
 
+/// Walk counts and short traversals (SQLite: one statement that leaves out the
+/// walks back along bidirectional edges when the store holds none) against the
+/// reference, as the store goes from no bidirectional edge to one (a self-loop
+/// too), within a write transaction that adds one, and back to none.
+pub fn reach_and_traversal_agree_as_bidirectional_edges_come_and_go(f: Fixture) {
+    use crate::ReadTxn;
+    use crate::algo::{self, Reach};
+    let s = &f.store;
+    things(s, &["a", "b", "c", "d", "e"]);
+    s.create_edges([
+        edge("a", Calls, "b"),
+        edge("b", Calls, "c"),
+        edge("c", References, "a"),
+        edge("d", Calls, "c"),
+    ])
+    .unwrap();
+    let names = ["a", "b", "c", "d", "e", "ghost"];
+    let agree = |txn: &dyn ReadTxn, when: &str| -> crate::Result<()> {
+        for name in names {
+            for direction in [Direction::Out, Direction::In, Direction::Both] {
+                for relations in [vec![], vec![Calls]] {
+                    for hops in 1..=2 {
+                        let options = crate::ReachOptions {
+                            direction,
+                            relations: relations.clone(),
+                            hops,
+                            reach: Reach::Exactly,
+                        };
+                        let expected = algo::reach(txn, name, &options)?;
+                        assert_eq!(
+                            txn.reach_count(name, &options)?,
+                            expected.map(|n| n.len() as u64),
+                            "{when}: {name} {options:?}"
+                        );
+                        let options = TraverseOptions {
+                            direction,
+                            relations: relations.clone(),
+                            max_depth: hops,
+                        };
+                        assert_eq!(
+                            txn.traverse_node(name, &options)?,
+                            algo::traverse_node(txn, name, &options)?,
+                            "{when}: {name} {options:?}"
+                        );
+                    }
+                }
+            }
+        }
+        Ok(())
+    };
+    let check = |when: &str| {
+        s.read()
+            .unwrap()
+            .with_reader(|txn| agree(txn, when))
+            .unwrap()
+    };
+    check("no bidirectional edge");
+    assert_eq!(s.reach_count("a", &ReachOptions::exactly(2)).unwrap(), 1);
+    s.create_edge(edge("e", Calls, "a").bidirectional())
+        .unwrap();
+    check("one bidirectional edge");
+    // c, and a itself: back from a along e ↔ a, then out of e.
+    assert_eq!(s.reach_count("a", &ReachOptions::exactly(2)).unwrap(), 2);
+    s.create_edge(edge("d", References, "d").bidirectional())
+        .unwrap();
+    check("and a bidirectional self-loop");
+    let outcome = s.write(|tx| {
+        tx.create_edge(edge("b", References, "d").bidirectional())?;
+        tx.with_reader(|txn| agree(txn, "in a write transaction"))?;
+        Err::<(), _>(crate::Error::invalid_input("test", "roll back"))
+    });
+    assert!(outcome.is_err());
+    s.delete_edge(&EdgeKey::new("e", Calls, "a")).unwrap();
+    s.delete_edge(&EdgeKey::new("d", References, "d")).unwrap();
+    check("none again");
+    assert_eq!(s.reach_count("a", &ReachOptions::exactly(2)).unwrap(), 1);
+}
+
 pub fn neighbours_and_reach_agree_with_reference_algorithms(f: Fixture) {
     use crate::algo::{self, Reach};
     use crate::{EdgeFilter, ReadTxn};

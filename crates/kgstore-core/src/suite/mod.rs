@@ -263,6 +263,7 @@ macro_rules! __suite_graph {
             overrides_agree_with_reference_algorithms,
             neighbours_and_reach_by_direction_relation_and_bidirectional,
             neighbours_and_reach_agree_with_reference_algorithms,
+            reach_and_traversal_agree_as_bidirectional_edges_come_and_go,
             // schemas
             schema_validates_node_attributes_with_pointers, schema_refused_when_stored_data_violates,
             schema_for_relation_validates_edges, schema_invalid_documents_are_refused,
