@@ -1402,10 +1402,7 @@ fn walk_shapes(direction: Direction, hops: usize) -> Vec<Vec<Step>> {
 /// edge, `e2` the second's: ` FROM {from}edges e1 CROSS JOIN edges e2 ON … WHERE
 /// e1.{matched} = {start}` and each step's filters (bidirectional only, relations:
 /// bound in the text's order). `CROSS JOIN` keeps the order of the steps. `flags`:
-/// the file is of format 12 or later ([`Q::hop_arms`]). A walk with a step back
-/// along bidirectional edges also asks for `any_bidirectional` (SQL true when the
-/// store holds a bidirectional edge), so that a store without any does not probe
-/// their (empty) index at every step.
+/// the file is of format 12 or later ([`Q::hop_arms`]).
 fn push_walk(
     sql: &mut Sql,
     walk: &[Step],
@@ -1413,7 +1410,6 @@ fn push_walk(
     from: &str,
     start: &str,
     flags: bool,
-    any_bidirectional: &str,
 ) {
     sql.push(&format!(" FROM {from}edges e1"));
     for (i, pair) in walk.windows(2).enumerate() {
@@ -1427,14 +1423,6 @@ fn push_walk(
     }
     let (matched, _, _) = walk[0];
     sql.push(&format!(" WHERE e1.{matched} = {start}"));
-    if walk
-        .iter()
-        .any(|(_, _, bidirectional_only)| *bidirectional_only)
-    {
-        // A term of no table of the walk: SQLite tests it once, before the joins,
-        // and leaves the walk out when the store has no bidirectional edge.
-        sql.push(&format!(" AND {any_bidirectional}"));
-    }
     for (i, (_, _, bidirectional_only)) in walk.iter().enumerate() {
         if *bidirectional_only {
             // The partial index's own condition (`schema::edge_indexes!`).
@@ -1459,14 +1447,10 @@ fn push_walk(
 /// first level keeps repeats), without writing the start or the first level to
 /// tables of their own. `flags`: the file is of format 12 or later.
 fn walk_count_sql(options: &ReachOptions, flags: bool) -> Sql {
-    // The start's row also says whether any edge is bidirectional: one probe of
-    // their partial index per call, instead of one per walk and step.
-    let mut sql = Sql::new(&format!(
-        "WITH s(id, bidirectional) AS (SELECT n.id, {} FROM names k JOIN nodes n ON n.id = k.id \
-         WHERE k.name = ?1) \
+    let mut sql = Sql::new(
+        "WITH s(id) AS (SELECT n.id FROM names k JOIN nodes n ON n.id = k.id WHERE k.name = ?1) \
          SELECT (SELECT count(DISTINCT id) FROM (",
-        any_bidirectional_sql(flags)
-    ));
+    );
     // The start's name, bound per call (`Sql::with_start`).
     sql.bind(SqlValue::Null);
     for (w, walk) in walk_shapes(options.direction, options.hops)
@@ -1478,35 +1462,10 @@ fn walk_count_sql(options: &ReachOptions, flags: bool) -> Sql {
         }
         let (_, reached, _) = walk[walk.len() - 1];
         sql.push(&format!("SELECT e{}.{reached} AS id", walk.len()));
-        push_walk(
-            &mut sql,
-            walk,
-            &options.relations,
-            "",
-            "s.id",
-            flags,
-            "s.bidirectional",
-        );
+        push_walk(&mut sql, walk, &options.relations, "", "s.id", flags);
     }
     sql.push(")) FROM s");
     sql
-}
-
-/// Whether the store holds any bidirectional edge, as an SQL expression of no
-/// table: with `flags` (format 12 or later) one probe of their partial index,
-/// `edges_bidirectional_by_to`, which stops at the first. A scalar subquery, not
-/// `EXISTS`, which SQLite may turn into a join inside the walk's loops (run once
-/// per row of the step before it) where a scalar subquery of no table is tested
-/// once, before them. Before format 12 it is
-/// `1` (walks back along bidirectional edges always asked for): a file of format 1
-/// to 4, opened read-only without migrating, has no partial index, and the test
-/// would read the whole table.
-fn any_bidirectional_sql(flags: bool) -> &'static str {
-    if flags {
-        "(SELECT 1 FROM edges WHERE flags & 1 LIMIT 1) IS NOT NULL"
-    } else {
-        "1"
-    }
 }
 
 /// How many levels of an exact reach one query chains (longer walks take several).
@@ -1675,7 +1634,6 @@ fn shaped_sql(shape: Shape, build: impl FnOnce() -> Sql) -> Arc<Sql> {
 /// too), which is what a level of [`Q::traverse_levels`] reads at depth 2 at most
 /// once more per parallel edge. `flags`: the file is of format 12 or later.
 fn traverse_sql(options: &TraverseOptions, flags: bool) -> Sql {
-    let any_bidirectional = any_bidirectional_sql(flags);
     let mut sql =
         Sql::new("SELECT 0, n.id, NULL FROM names k JOIN nodes n ON n.id = k.id WHERE k.name = ?1");
     // The start's name, bound per call (`Sql::with_start`).
@@ -1701,7 +1659,6 @@ fn traverse_sql(options: &TraverseOptions, flags: bool) -> Sql {
                 "names k CROSS JOIN ",
                 "k.id",
                 flags,
-                any_bidirectional,
             );
             // After the walk's `WHERE`: the start by name (`?1`, bound once).
             sql.push(" AND k.name = ?1");
@@ -2254,20 +2211,11 @@ mod tests {
                 for mut sql in [walk_count_sql(&count, true), traverse_sql(&traversal, true)] {
                     sql.params[0] = SqlValue::Text("a".into());
                     let plan = plan(&sql);
-                    // No table is scanned (only the walks' own union, and the
-                    // test for any bidirectional edge, which stops at the first
-                    // entry of their partial index), and no level is written to a
-                    // table.
+                    // No table is scanned (only the walks' own union), and no
+                    // level is written to a table.
                     assert!(
-                        plan.lines().all(|l| !l.contains("SCAN")
-                            || l.contains("SCAN (subquery")
-                            || l.trim() == "SCAN edges USING INDEX edges_bidirectional_by_to"),
-                        "{direction:?}:\n{plan}"
-                    );
-                    // Walks back along bidirectional edges only when there are some.
-                    assert_eq!(
-                        plan.contains("SCAN edges USING INDEX edges_bidirectional_by_to"),
-                        direction != Direction::Both,
+                        plan.lines()
+                            .all(|l| !l.contains("SCAN") || l.contains("SCAN (subquery")),
                         "{direction:?}:\n{plan}"
                     );
                     assert!(!plan.contains("MATERIALIZE"), "{direction:?}:\n{plan}");
