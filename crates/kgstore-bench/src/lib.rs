@@ -269,6 +269,9 @@ pub mod baseline {
     /// Lean hand-written rusqlite: the peers benchmark's minimal schema with integer
     /// ids and its settings (see [`crate::lean`]).
     pub const RAW_SQLITE_LEAN: &str = "raw-sqlite-lean";
+    /// The two_hop phase's baseline before session 13: raw rusqlite on kgstore's
+    /// schema following outgoing edges only, 0 for a missing start.
+    pub const RAW_SQLITE_OUT_ONLY: &str = "raw-sqlite-out-only";
     /// The resolve phase's baseline before session 13: raw rusqlite on kgstore's
     /// schema returning any topological order, an empty list for a missing start,
     /// no cycle check through the start (no checksum: other lists than kgstore's).
@@ -1089,6 +1092,15 @@ fn run_backend(
             |r| r.two_hops(&data.two_hop_names),
             |l| l.two_hops(&data.two_hop_names)
         );
+        if let Some(r) = raw.as_mut() {
+            // The baseline before session 13, best of as many rounds.
+            rec.extra(Phase::TwoHop, baseline::RAW_SQLITE_OUT_ONLY, &mut || {
+                let runs = (0..rounds.max(1))
+                    .map(|_| r.two_hops_out_only(&data.two_hop_names))
+                    .collect::<Result<Vec<_>>>()?;
+                best(&runs)
+            })?;
+        }
     }
     if rec.wants(Phase::Traverse) {
         compare!(

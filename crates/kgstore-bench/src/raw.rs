@@ -13,7 +13,7 @@ use kgstore::sqlite::schema::{
 };
 use kgstore::{Edge, EdgeMetadata, Node, NodeMetadata, RelationType, Timestamp};
 use rusqlite::backup::{Backup, StepResult};
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 /// One connection on a file with kgstore's schema.
 pub struct RawStore {
@@ -56,9 +56,30 @@ const OUT_EDGES: &str = "SELECT e.from_name, e.rel, e.to_name, e.weight, e.confi
 const OUT_NAMES: &str = "SELECT e.to_name FROM edges e \
      WHERE e.from_id = (SELECT id FROM names WHERE name = ?1) ORDER BY e.rel, e.to_name";
 
+/// The distinct ends of the two-edge walks along outgoing edges only (the baseline
+/// before session 13, kept as the `raw-sqlite-out-only` row): 0 for a missing
+/// start, and no walk back along a bidirectional edge.
 const TWO_HOP_COUNT: &str = "SELECT count(DISTINCT e2.to_id) FROM edges e1 \
      JOIN edges e2 ON e2.from_id = e1.to_id \
      WHERE e1.from_id = (SELECT id FROM names WHERE name = ?1)";
+
+/// `reach_count`'s answer by hand: the distinct ends of the two-step walks, each
+/// step out along an edge or back along a bidirectional one (their partial index,
+/// `edges_bidirectional_by_to`), from the start's row; no row for a missing start.
+const TWO_HOP_WALK_COUNT: &str = "WITH s(id) AS (SELECT n.id FROM names k \
+         JOIN nodes n ON n.id = k.id WHERE k.name = ?1) \
+     SELECT (SELECT count(DISTINCT id) FROM ( \
+         SELECT e2.to_id AS id FROM edges e1 JOIN edges e2 ON e2.from_id = e1.to_id \
+             WHERE e1.from_id = s.id \
+         UNION ALL SELECT e2.from_id FROM edges e1 \
+             JOIN edges e2 ON e2.to_id = e1.to_id AND e2.bidirectional \
+             WHERE e1.from_id = s.id \
+         UNION ALL SELECT e2.to_id FROM edges e1 JOIN edges e2 ON e2.from_id = e1.from_id \
+             WHERE e1.to_id = s.id AND e1.bidirectional \
+         UNION ALL SELECT e2.from_id FROM edges e1 \
+             JOIN edges e2 ON e2.to_id = e1.from_id AND e2.bidirectional \
+             WHERE e1.to_id = s.id AND e1.bidirectional)) \
+     FROM s";
 
 const WITHIN_TWO_COUNT: &str = "WITH s(id) AS (SELECT id FROM names WHERE name = ?1) \
      SELECT count(*) FROM ( \
@@ -351,8 +372,20 @@ impl RawStore {
         Ok(names)
     }
 
-    /// How many distinct nodes end the two-edge outgoing walks from `name`, by one query.
+    /// `reach_count`'s answer (exactly two hops) by one query: how many distinct
+    /// nodes end the two-step walks from `name`, each step out along an edge or back
+    /// along a bidirectional one; an error for a missing start.
     pub fn two_hop_count(&self, name: &str) -> Result<u64> {
+        let mut stmt = self.conn.prepare_cached(TWO_HOP_WALK_COUNT)?;
+        let n: Option<i64> = stmt.query_row([name], |r| r.get(0)).optional()?;
+        let n = n.with_context(|| format!("node {name:?} does not exist"))?;
+        Ok(u64::try_from(n)?)
+    }
+
+    /// The baseline before session 13 (the `raw-sqlite-out-only` row): how many
+    /// distinct nodes end the two-edge walks along outgoing edges only; 0 for a
+    /// missing start.
+    pub fn two_hop_count_out_only(&self, name: &str) -> Result<u64> {
         self.count_of(TWO_HOP_COUNT, name)
     }
 
@@ -600,5 +633,62 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn the_two_hop_baseline_gives_kgstores_answers_and_the_old_one_does_not() {
+        use kgstore::{ReachOptions, RelationType::Calls};
+        let dir = tempfile::tempdir().unwrap();
+        let mut raw = RawStore::create(&dir.path().join("raw.db"), false).unwrap();
+        let store = Store::memory();
+        let nodes: Vec<Node> = ["a", "b", "c", "d", "e"]
+            .iter()
+            .map(|n| Node::new(*n, "thing").unwrap())
+            .collect();
+        raw.load_nodes(&nodes).unwrap();
+        let edge = |from: &str, to: &str| Edge::new(from, Calls, to).unwrap();
+        let edges = vec![
+            edge("a", "b"),
+            edge("b", "c"),
+            edge("d", "a").bidirectional(),
+            edge("e", "b").bidirectional(),
+            edge("c", "d"),
+        ];
+        raw.load_edges(&edges).unwrap();
+        for node in nodes {
+            store.create_node(node).unwrap();
+        }
+        store.create_edges(edges).unwrap();
+        let two = ReachOptions::exactly(2);
+        for name in ["a", "b", "c", "d", "e"] {
+            assert_eq!(
+                raw.two_hop_count(name).unwrap(),
+                store.reach_count(name, &two).unwrap(),
+                "{name}"
+            );
+        }
+        // What the old baseline skipped: walks back along bidirectional edges
+        // (from a: c, out and out; e, out then back along e <-> b; a itself, back
+        // along d <-> a and out of d) and a missing start (0).
+        assert_eq!(store.reach_count("a", &two).unwrap(), 3);
+        assert_eq!(raw.two_hop_count_out_only("a").unwrap(), 1);
+        assert!(store.reach_count("ghost", &two).is_err());
+        assert!(raw.two_hop_count("ghost").is_err());
+        assert_eq!(raw.two_hop_count_out_only("ghost").unwrap(), 0);
+        // Each step back finds the bidirectional edges by their partial index.
+        let plan: Vec<String> = raw
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {TWO_HOP_WALK_COUNT}"))
+            .unwrap()
+            .query_map(["a"], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let partial = plan
+            .iter()
+            .filter(|l| l.contains("edges_bidirectional_by_to (to_id=?"))
+            .count();
+        assert_eq!(partial, 4, "{plan:#?}");
+        assert!(plan.iter().all(|l| !l.starts_with("SCAN e")), "{plan:#?}");
     }
 }

@@ -389,6 +389,13 @@ impl RawSubject {
         per_name(names, |name| raw.two_hop_count(name))
     }
 
+    /// Two-hop counts along outgoing edges only (the baseline before session 13);
+    /// the workload has no bidirectional edge, so its answers agree.
+    pub fn two_hops_out_only(&mut self, names: &[String]) -> Result<Measured> {
+        let raw = self.raw()?;
+        per_name(names, |name| raw.two_hop_count_out_only(name))
+    }
+
     /// Counts of the other nodes within two hops, one query each.
     pub fn traversals(&mut self, names: &[String]) -> Result<Measured> {
         let raw = self.raw()?;
