@@ -2196,6 +2196,8 @@ mod tests {
                 (vec![], Start::Name, Reads::Neighbours),
                 (vec![RelationType::Calls], Start::Name, Reads::Edges),
                 (vec![], Start::Node, Reads::Edges),
+                (vec![], Start::Name, Reads::PlainEdges),
+                (vec![RelationType::Calls], Start::Node, Reads::PlainEdges),
                 (vec![RelationType::Calls], Start::Node, Reads::Neighbours),
                 (
                     vec![RelationType::Calls; LISTED + 1],
@@ -2232,7 +2234,7 @@ mod tests {
                     "{direction:?}:\n{plan}"
                 );
                 let by_to = match reads {
-                    Reads::Edges => "SEARCH e USING INDEX edges_by_to (to_id=?",
+                    Reads::Edges | Reads::PlainEdges => "SEARCH e USING INDEX edges_by_to (to_id=?",
                     Reads::Neighbours => "SEARCH e USING COVERING INDEX edges_by_to (to_id=?",
                 };
                 assert_eq!(plan.contains(by_to), arriving, "{direction:?}:\n{plan}");
