@@ -1083,7 +1083,8 @@ macro_rules! read_txn_via_sql {
                 direction: Direction,
                 relations: &[RelationType],
             ) -> Result<Option<Vec<Edge>>> {
-                // One statement (the node and its edges, `Q::edges_from`).
+                // One statement (its edges), or two when it has none (`Q::edges_of_node`):
+                // the answer is one statement's either way.
                 self.q_one()?.edges_of_node(name, direction, relations)
             }
 
@@ -1093,7 +1094,7 @@ macro_rules! read_txn_via_sql {
                 direction: Direction,
                 relations: &[RelationType],
             ) -> Result<Option<Vec<String>>> {
-                // One statement.
+                // One statement, or two as in `edges_of_node`.
                 self.q_one()?.neighbour_names(name, direction, relations)
             }
 

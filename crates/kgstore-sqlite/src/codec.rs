@@ -1,5 +1,7 @@
 //! Rows to entities and back.
 
+use std::cell::RefCell;
+
 use kgstore_core::documents::Sha256Digest;
 use kgstore_core::events::LogRecord;
 use kgstore_core::{
@@ -346,60 +348,175 @@ pub(crate) fn edge_from_row(row: &Row<'_>, ctx: &Ctx) -> Result<Edge> {
 pub(crate) const ADJACENT_EDGE_HEAD: usize = 3;
 
 /// An edge of the node `start` from a row of an adjacency read (columns as
-/// [`ADJACENT_EDGE_HEAD`] says), `None` when its relation (never `NULL` in a
-/// stored edge) is `NULL`, as in the row a read gives for a node without such
-/// edges. The start's end is `start` itself, not a column; `leaving` says whether
-/// the edge leaves it when the read has one direction (`None`: the row says).
+/// [`ADJACENT_EDGE_HEAD`] says), with whether its row was plain ([`FLAG_PLAIN`]),
+/// `None` when its relation (never `NULL` in a stored edge) is `NULL`, as in the
+/// row a read gives for a node without such edges. The start's end is `start`
+/// itself, not a column; `leaving` says whether the edge leaves it when the read
+/// has one direction (`None`: the row says).
 pub(crate) fn adjacent_edge_from_row(
     row: &Row<'_>,
     ctx: &Ctx,
     start: &str,
     leaving: Option<bool>,
-) -> Result<Option<Edge>> {
-    let cells = Cells {
+) -> Result<Option<(Edge, bool)>> {
+    let cells = adjacent_cells(row, ctx, start);
+    let Some(rel) = cells.opt_text(1, "rel")? else {
+        return Ok(None);
+    };
+    let (from, relation_type, to) = adjacent_key(&cells, rel, start, leaving)?;
+    let at = ADJACENT_EDGE_HEAD;
+    if ctx.edge_flags && cells.int(at + 2, "flags")? & FLAG_PLAIN != 0 {
+        // The default content but for the weight: of the rest, only the weight and
+        // the creation time are read.
+        return plain_edge_from_cells(&cells, (at, at + 4), from, relation_type, to)
+            .map(|edge| Some((edge, true)));
+    }
+    edge_from_cells(&cells, at, from, relation_type, to).map(|edge| Some((edge, false)))
+}
+
+/// The columns of a plain adjacency read ([`plain_adjacent_edge_from_row`]), after
+/// the same three as [`ADJACENT_EDGE_HEAD`]'s (format 12 on): what a plain row's
+/// edge needs of its content, and the flags that say whether the row is plain.
+pub(crate) const PLAIN_EDGE_TAIL: &str = "e.weight, e.flags, e.created_at";
+
+/// What a row of a plain adjacency read gives ([`plain_adjacent_edge_from_row`]).
+pub(crate) enum PlainRow {
+    /// The row of a node without such edges (its relation is `NULL`).
+    Absent,
+    /// A plain row's edge.
+    Edge(Edge),
+    /// A row whose content is not the default one: the read has not got it all.
+    NotPlain,
+}
+
+/// An edge of the node `start` from a row of a plain adjacency read (the columns
+/// of [`ADJACENT_EDGE_HEAD`], then [`PLAIN_EDGE_TAIL`]), as
+/// [`adjacent_edge_from_row`] reads one, if its row is plain.
+pub(crate) fn plain_adjacent_edge_from_row(
+    row: &Row<'_>,
+    ctx: &Ctx,
+    start: &str,
+    leaving: Option<bool>,
+) -> Result<PlainRow> {
+    let cells = adjacent_cells(row, ctx, start);
+    let Some(rel) = cells.opt_text(1, "rel")? else {
+        return Ok(PlainRow::Absent);
+    };
+    let at = ADJACENT_EDGE_HEAD;
+    if cells.int(at + 1, "flags")? & FLAG_PLAIN == 0 {
+        return Ok(PlainRow::NotPlain);
+    }
+    let (from, relation_type, to) = adjacent_key(&cells, rel, start, leaving)?;
+    plain_edge_from_cells(&cells, (at, at + 2), from, relation_type, to).map(PlainRow::Edge)
+}
+
+fn adjacent_cells<'r, 'c>(
+    row: &'r Row<'r>,
+    ctx: &'c Ctx,
+    start: &'r str,
+) -> Cells<'r, 'c, Row<'r>> {
+    Cells {
         row,
         ctx,
         table: "edges",
         edge_of: Some(start),
-    };
-    let Some(rel) = cells.opt_text(1, "rel")? else {
-        return Ok(None);
-    };
-    let relation_type = RelationType::parse(rel)
-        .map_err(|e| cells.bad("rel", format!("bad relation type: {e}")))?;
+    }
+}
+
+/// The key of an adjacency read's edge (from, relation, to): its relation `rel`
+/// (column 1), the other end's name at column 2, whether it leaves the start at
+/// column 0 unless `leaving` says.
+fn adjacent_key(
+    cells: &Cells<'_, '_, Row<'_>>,
+    rel: &str,
+    start: &str,
+    leaving: Option<bool>,
+) -> Result<(String, RelationType, String)> {
+    let relation_type =
+        stored_relation(rel).map_err(|e| cells.bad("rel", format!("bad relation type: {e}")))?;
     let other = cells.string(2, "the other end's name")?;
     let leaving = match leaving {
         Some(leaving) => leaving,
         None => cells.int(0, "leaving")? != 0,
     };
-    let (from, to) = if leaving {
-        (start.to_owned(), other)
+    Ok(if leaving {
+        (start.to_owned(), relation_type, other)
     } else {
-        (other, start.to_owned())
+        (other, relation_type, start.to_owned())
+    })
+}
+
+/// How many relation types [`stored_relation`] keeps per thread.
+const RELATIONS_KEPT: usize = 8;
+
+/// The relation types [`stored_relation`] parsed last on this thread, with their
+/// texts, and the entry the next new one replaces once it is full.
+struct Relations {
+    kept: Vec<(Box<str>, RelationType)>,
+    next: usize,
+}
+
+thread_local! {
+    static RELATIONS: RefCell<Relations> = const {
+        RefCell::new(Relations {
+            kept: Vec::new(),
+            next: 0,
+        })
     };
-    let at = ADJACENT_EDGE_HEAD;
-    if ctx.edge_flags && cells.int(at + 2, "flags")? & FLAG_PLAIN != 0 {
-        // The default content but for the weight: of the rest, only the weight and
-        // the creation time are read.
-        return plain_edge_from_cells(&cells, at, from, relation_type, to).map(Some);
+}
+
+/// [`RelationType::parse`] of a stored relation's text, remembered per thread
+/// for the last [`RELATIONS_KEPT`] texts: a graph's edges share few relations, and
+/// a node's edges are read a few at a time, so a text seen before is a clone
+/// (a reference count once custom relations are shared) rather than a match against
+/// the built-in names, a validation and a copy. What it gives is what `parse`
+/// gives (a bad text is not kept).
+fn stored_relation(text: &str) -> Result<RelationType> {
+    // A thread whose locals are gone parses every time.
+    let kept = RELATIONS.try_with(|relations| {
+        let relations = relations.try_borrow().ok()?;
+        relations
+            .kept
+            .iter()
+            .find(|(t, _)| **t == *text)
+            .map(|(_, relation)| relation.clone())
+    });
+    if let Ok(Some(relation)) = kept {
+        return Ok(relation);
     }
-    edge_from_cells(&cells, at, from, relation_type, to).map(Some)
+    let relation = RelationType::parse(text)?;
+    let _kept = RELATIONS.try_with(|relations| {
+        let Ok(mut relations) = relations.try_borrow_mut() else {
+            return;
+        };
+        let entry = (Box::from(text), relation.clone());
+        if relations.kept.len() < RELATIONS_KEPT {
+            relations.kept.push(entry);
+        } else {
+            let at = relations.next;
+            if let Some(slot) = relations.kept.get_mut(at) {
+                *slot = entry;
+            }
+            relations.next = (at + 1) % RELATIONS_KEPT;
+        }
+    });
+    Ok(relation)
 }
 
 /// An edge whose row's `flags` say its content is the default one but for its
-/// weight (format 12's [`FLAG_PLAIN`]): its key, the weight and creation time of
-/// [`edge_tail_columns`] (the first column at `at`), and otherwise what a new edge has:
+/// weight (format 12's [`FLAG_PLAIN`]): its key, the weight and creation time
+/// (at the columns `(weight, created_at)`), and otherwise what a new edge has:
 /// updated when created, version 1, no confidence, not bidirectional, no source,
 /// no attributes.
 fn plain_edge_from_cells(
     cells: &Cells<'_, '_, Row<'_>>,
-    at: usize,
+    (weight, created_at): (usize, usize),
     from: String,
     relation_type: RelationType,
     to: String,
 ) -> Result<Edge> {
-    let weight = cells.real(at, "weight")?;
-    let created_at = cells.time(at + 4, "created_at")?;
+    let weight = cells.real(weight, "weight")?;
+    let created_at = cells.time(created_at, "created_at")?;
     Ok(Edge {
         from,
         relation_type,

@@ -20,8 +20,8 @@ use rusqlite::{Connection, ToSql, params_from_iter};
 use serde_json::Value;
 
 use crate::codec::{
-    JsonRows, NODE_COLUMNS, adjacent_edge_from_row, edge_columns, edge_from_row, edge_tail_columns,
-    node_from_row, node_subject,
+    JsonRows, NODE_COLUMNS, PLAIN_EDGE_TAIL, PlainRow, adjacent_edge_from_row, edge_columns,
+    edge_from_row, edge_tail_columns, node_from_row, node_subject, plain_adjacent_edge_from_row,
 };
 use crate::error::{Ctx, SqlResult};
 use crate::scan::{self, BatchRow, LineWriter, Lines};
@@ -409,19 +409,30 @@ impl<'a> Q<'a> {
             .unwrap_or_default())
     }
 
-    /// [`Q::edges_of`] of a node that exists, `None` when it does not: one
-    /// statement, which looks the node up itself ([`Start::Node`]).
+    /// [`Q::edges_of`] of a node that exists, `None` when it does not. Every
+    /// stored edge's ends are nodes, so edges found from the name alone
+    /// ([`Start::Name`]) are the node's, without reading its row; only when there
+    /// are none does a second statement look the node up ([`Start::Node`]), and
+    /// then its answer alone is given: each answer is one statement's, so one
+    /// snapshot's, outside a transaction too.
     pub fn edges_of_node(
         &self,
         name: &str,
         direction: Direction,
         relations: &[RelationType],
     ) -> Result<Option<Vec<Edge>>> {
-        self.edges_from(Start::Node, name, direction, relations)
+        match self.edges_from(Start::Name, name, direction, relations)? {
+            Some(edges) if !edges.is_empty() => Ok(Some(edges)),
+            _ => self.edges_from(Start::Node, name, direction, relations),
+        }
     }
 
     /// The edges of the start (the name `name`, or its node), by key, in one
     /// statement; `None` when it gives no row at all (from [`Start::Node`]: no such node).
+    /// When this thread's last reads found only plain edges ([`plain_reads_expected`]),
+    /// the statement reads a plain row's five cells alone ([`Reads::PlainEdges`]);
+    /// a row that is not plain ends it, and the whole rows are read instead
+    /// (again: one statement's answer is given).
     fn edges_from(
         &self,
         start: Start,
@@ -429,35 +440,43 @@ impl<'a> Q<'a> {
         direction: Direction,
         relations: &[RelationType],
     ) -> Result<Option<Vec<Edge>>> {
-        let text = adjacency_text(
-            Reads::Edges,
-            start,
-            direction,
-            relations.len(),
-            self.ctx.edge_names,
-            self.ctx.edge_flags,
-        );
-        let doing = || format!("reading the edges of {}", node_subject(name));
-        let mut stmt = self.conn.prepare_cached(&text).ctx(self.ctx, doing)?;
-        let mut rows = stmt
-            .query(params_from_iter(adjacency_params(name, relations)))
-            .ctx(self.ctx, doing)?;
-        let (mut any, mut edges) = (false, Vec::new());
         let leaving = match direction {
             Direction::Out => Some(true),
             Direction::In => Some(false),
             Direction::Both => None,
         };
-        while let Some(row) = rows.next().ctx(self.ctx, doing)? {
-            any = true;
-            // A `NULL` relation: the row of a node without such edges.
-            if let Some(edge) = adjacent_edge_from_row(row, self.ctx, name, leaving)? {
-                edges.push(edge);
+        let mut found = None;
+        if self.ctx.edge_flags && plain_reads_expected() {
+            found = self.plain_edges_from(start, name, direction, relations, leaving)?;
+            if found.is_none() {
+                plain_reads_saw(false);
             }
         }
-        if !any {
+        let found = match found {
+            Some(found) => found,
+            None => {
+                let mut all_plain = true;
+                let mut edges = Vec::new();
+                let any =
+                    self.adjacency_rows(Reads::Edges, start, name, direction, relations, |row| {
+                        // A `NULL` relation: the row of a node without such edges.
+                        if let Some((edge, plain)) =
+                            adjacent_edge_from_row(row, self.ctx, name, leaving)?
+                        {
+                            all_plain &= plain;
+                            edges.push(edge);
+                        }
+                        Ok(true)
+                    })?;
+                if self.ctx.edge_flags && !edges.is_empty() {
+                    plain_reads_saw(all_plain);
+                }
+                any.then_some(edges)
+            }
+        };
+        let Some(mut edges) = found else {
             return Ok(None);
-        }
+        };
         // A node's degree of rows, sorted here rather than in a temporary B-tree, by
         // key; one end is the start's in a single direction, so the others decide.
         match direction {
@@ -480,11 +499,90 @@ impl<'a> Q<'a> {
         Ok(Some(edges))
     }
 
+    /// [`Q::edges_from`] with [`Reads::PlainEdges`], unsorted: `None` when a row
+    /// is not plain (the read stops there), `Some(None)` when no row came.
+    fn plain_edges_from(
+        &self,
+        start: Start,
+        name: &str,
+        direction: Direction,
+        relations: &[RelationType],
+        leaving: Option<bool>,
+    ) -> Result<Option<Option<Vec<Edge>>>> {
+        let (mut edges, mut plain) = (Vec::new(), true);
+        let any = self.adjacency_rows(
+            Reads::PlainEdges,
+            start,
+            name,
+            direction,
+            relations,
+            |row| {
+                match plain_adjacent_edge_from_row(row, self.ctx, name, leaving)? {
+                    PlainRow::Absent => {}
+                    PlainRow::Edge(edge) => edges.push(edge),
+                    PlainRow::NotPlain => plain = false,
+                }
+                Ok(plain)
+            },
+        )?;
+        Ok(plain.then(|| any.then_some(edges)))
+    }
+
+    /// Runs the adjacency statement of `reads` from the start and calls `each` with
+    /// its rows while it says to go on; whether there was a row.
+    fn adjacency_rows(
+        &self,
+        reads: Reads,
+        start: Start,
+        name: &str,
+        direction: Direction,
+        relations: &[RelationType],
+        mut each: impl FnMut(&rusqlite::Row<'_>) -> Result<bool>,
+    ) -> Result<bool> {
+        let text = adjacency_text(
+            reads,
+            start,
+            direction,
+            relations.len(),
+            self.ctx.edge_names,
+            self.ctx.edge_flags,
+        );
+        let doing = || format!("reading the edges of {}", node_subject(name));
+        let mut stmt = self.conn.prepare_cached(&text).ctx(self.ctx, doing)?;
+        let mut rows = stmt
+            .query(params_from_iter(adjacency_params(name, relations)))
+            .ctx(self.ctx, doing)?;
+        let mut any = false;
+        while let Some(row) = rows.next().ctx(self.ctx, doing)? {
+            any = true;
+            if !each(row)? {
+                break;
+            }
+        }
+        Ok(any)
+    }
+
     /// The name at the other end of each of a node's edges, in edge-key order, from
     /// the edge indexes and `names` alone (no edge row is read); `None` when the
-    /// node does not exist. One statement.
+    /// node does not exist. One statement when the node has such edges, two when
+    /// not, as [`Q::edges_of_node`] reads.
     pub fn neighbour_names(
         &self,
+        name: &str,
+        direction: Direction,
+        relations: &[RelationType],
+    ) -> Result<Option<Vec<String>>> {
+        match self.neighbours_from(Start::Name, name, direction, relations)? {
+            Some(names) if !names.is_empty() => Ok(Some(names)),
+            _ => self.neighbours_from(Start::Node, name, direction, relations),
+        }
+    }
+
+    /// [`Q::neighbour_names`] from the start (the name, or its node), in one
+    /// statement; `None` when it gives no row at all.
+    fn neighbours_from(
+        &self,
+        start: Start,
         name: &str,
         direction: Direction,
         relations: &[RelationType],
@@ -492,7 +590,7 @@ impl<'a> Q<'a> {
         // (whether the edge leaves the node, relation, the other end's name)
         let text = adjacency_text(
             Reads::Neighbours,
-            Start::Node,
+            start,
             direction,
             relations.len(),
             self.ctx.edge_names,
@@ -1231,6 +1329,38 @@ impl Start {
     }
 }
 
+/// Whether this thread reads a node's edges with [`Reads::PlainEdges`] first: after
+/// [`PLAIN_STREAK`] whole reads in a row that found only plain edges (as a thread
+/// starts), until a read finds one that is not. A store whose edges carry content
+/// thus reads whole rows, and pays a plain read that stops early at most once every
+/// [`PLAIN_STREAK`] + 1 reads.
+fn plain_reads_expected() -> bool {
+    PLAIN_READS
+        .try_with(|seen| seen.get() >= PLAIN_STREAK)
+        .unwrap_or(false)
+}
+
+/// Tells [`plain_reads_expected`] whether a read's edges were all plain.
+fn plain_reads_saw(all_plain: bool) {
+    let _gone = PLAIN_READS.try_with(|seen| {
+        seen.set(if all_plain {
+            seen.get().saturating_add(1).min(PLAIN_STREAK)
+        } else {
+            0
+        });
+    });
+}
+
+/// How many whole reads in a row must find only plain edges before a thread reads
+/// plain rows first again ([`plain_reads_expected`]).
+const PLAIN_STREAK: u32 = 8;
+
+thread_local! {
+    /// The whole reads in a row, up to [`PLAIN_STREAK`], that found only plain
+    /// edges on this thread.
+    static PLAIN_READS: std::cell::Cell<u32> = const { std::cell::Cell::new(PLAIN_STREAK) };
+}
+
 /// What an adjacency query reads of each edge.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Reads {
@@ -1238,6 +1368,10 @@ enum Reads {
     /// the start, its relation, the name at its other end and its content (the
     /// start's own name is the caller's, not read back).
     Edges,
+    /// As [`Reads::Edges`], but of its content only what a plain row has
+    /// ([`PLAIN_EDGE_TAIL`], format 12 on), as [`plain_adjacent_edge_from_row`]
+    /// takes it.
+    PlainEdges,
     /// Whether the edge leaves the start (1 or 0), its relation and the name at its
     /// other end: the edge indexes and `names` alone.
     Neighbours,
@@ -1254,6 +1388,9 @@ impl Reads {
                 u8::from(leaving),
                 edge_tail_columns(flags)
             ),
+            Reads::PlainEdges => {
+                format!("{}, e.rel, {other}, {PLAIN_EDGE_TAIL}", u8::from(leaving))
+            }
             Reads::Neighbours => format!("{}, e.rel, {other}", u8::from(leaving)),
         }
     }
@@ -1328,15 +1465,19 @@ fn adjacency_text(
     edge_names: bool,
     edge_flags: bool,
 ) -> Cow<'static, str> {
-    static TEXTS: [OnceLock<String>; 48] = [const { OnceLock::new() }; 48];
+    static TEXTS: [OnceLock<String>; 72] = [const { OnceLock::new() }; 72];
     if relations > 0 {
         return Cow::Owned(adjacency_sql(
             reads, start, direction, relations, edge_names, edge_flags,
         ));
     }
-    let slot = usize::from(edge_flags) * 24
-        + usize::from(edge_names) * 12
-        + usize::from(reads == Reads::Neighbours) * 6
+    let slot = usize::from(edge_flags) * 36
+        + usize::from(edge_names) * 18
+        + match reads {
+            Reads::Edges => 0,
+            Reads::PlainEdges => 6,
+            Reads::Neighbours => 12,
+        }
         + usize::from(start == Start::Node) * 3
         + match direction {
             Direction::Out => 0,
@@ -2085,6 +2226,8 @@ mod tests {
                 (vec![], Start::Name, Reads::Neighbours),
                 (vec![RelationType::Calls], Start::Name, Reads::Edges),
                 (vec![], Start::Node, Reads::Edges),
+                (vec![], Start::Name, Reads::PlainEdges),
+                (vec![RelationType::Calls], Start::Node, Reads::PlainEdges),
                 (vec![RelationType::Calls], Start::Node, Reads::Neighbours),
                 (
                     vec![RelationType::Calls; LISTED + 1],
@@ -2121,7 +2264,7 @@ mod tests {
                     "{direction:?}:\n{plan}"
                 );
                 let by_to = match reads {
-                    Reads::Edges => "SEARCH e USING INDEX edges_by_to (to_id=?",
+                    Reads::Edges | Reads::PlainEdges => "SEARCH e USING INDEX edges_by_to (to_id=?",
                     Reads::Neighbours => "SEARCH e USING COVERING INDEX edges_by_to (to_id=?",
                 };
                 assert_eq!(plan.contains(by_to), arriving, "{direction:?}:\n{plan}");

@@ -271,6 +271,90 @@ pub fn edges_of_by_direction_and_relation(f: Fixture) {
     );
 }
 
+/// `edges_of` gives every edge whole whatever the reads before it found: nodes whose
+/// edges have the default content (but for the weight) and nodes with an edge that
+/// carries more (confidence, source, attributes, bidirectional, an update) are read
+/// in runs of every length and alternately, each answer against the edges as a scan
+/// lists them. (A backend may read edges of the default content with less work after
+/// reads that found only such edges: SQLite does.)
+pub fn edges_of_whole_after_any_earlier_reads(f: Fixture) {
+    let s = &f.store;
+    let names: Vec<String> = (0..12).map(|i| format!("e{i:02}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    things(s, &refs);
+    let mut edges = Vec::new();
+    for (i, from) in names.iter().enumerate() {
+        let to = &names[(i + 1) % names.len()];
+        let other = &names[(i + 5) % names.len()];
+        edges.push(edge(from, Calls, to).with_weight(i as f64 / 4.0));
+        edges.push(edge(from, References, other));
+        // Every third node has one edge with content.
+        match i % 6 {
+            0 => edges.push(edge(from, Contains, to).with_attribute("n", json!(i))),
+            3 => edges.push(
+                edge(from, DependsOn, other)
+                    .with_confidence(0.5)
+                    .with_source("s"),
+            ),
+            _ => {}
+        }
+    }
+    edges.push(edge("e01", Contains, "e04").bidirectional());
+    s.create_edges(edges).unwrap();
+    // An updated edge: its version and update time are not a new edge's.
+    let updated = s.get_edge(&EdgeKey::new("e07", Calls, "e08")).unwrap();
+    s.update_edge(updated.with_weight(9.0), None).unwrap();
+    let all = s
+        .list_edges(
+            &crate::EdgeFilter::default(),
+            &crate::PageRequest::first(1000),
+        )
+        .unwrap()
+        .items;
+    let expected = |name: &str, direction: Direction| -> Vec<Edge> {
+        let mut found: Vec<Edge> = all
+            .iter()
+            .filter(|e| match direction {
+                Direction::Out => e.from == name,
+                Direction::In => e.to == name,
+                Direction::Both => e.from == name || e.to == name,
+            })
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| {
+            (a.from.as_str(), a.relation_type.as_str(), a.to.as_str()).cmp(&(
+                b.from.as_str(),
+                b.relation_type.as_str(),
+                b.to.as_str(),
+            ))
+        });
+        found
+    };
+    // Outgoing edges: runs of nodes whose edges all have the default content, longer
+    // than a backend's memory of such reads, broken by nodes with content.
+    let plain = ["e02", "e04", "e05", "e08", "e10", "e11"];
+    let mut order: Vec<(&str, Direction)> = Vec::new();
+    for _ in 0..3 {
+        order.extend(plain.iter().chain(&plain).map(|n| (*n, Direction::Out)));
+        order.push(("e00", Direction::Out));
+        order.extend(plain.iter().map(|n| (*n, Direction::Out)));
+        order.extend(["e03", "e07", "e01"].map(|n| (n, Direction::Out)));
+    }
+    // Then every node in every direction, alternating with the plain ones.
+    for (i, name) in names.iter().enumerate() {
+        for direction in [Direction::Out, Direction::In, Direction::Both] {
+            order.push((name.as_str(), direction));
+            order.push((plain[i % plain.len()], Direction::Out));
+        }
+    }
+    for (name, direction) in order {
+        let got = s.edges_of(name, direction, &[]).unwrap();
+        assert_eq!(got, expected(name, direction), "{name} {direction:?}");
+        let read = s.read().unwrap();
+        assert_eq!(read.edges_of(name, direction, &[]).unwrap(), got);
+    }
+}
+
 pub fn edge_self_loop(f: Fixture) {
     let s = &f.store;
     things(s, &["me"]);

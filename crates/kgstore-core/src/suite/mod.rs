@@ -236,7 +236,7 @@ macro_rules! __suite_graph {
             edge_create_and_get, edge_duplicate_is_already_exists, edge_missing_endpoint_is_refused,
             edge_invalid_values_are_refused, edge_update_and_version_conflict, edge_upsert,
             edge_delete_and_delete_missing, edge_custom_relations, edges_of_by_direction_and_relation,
-            edge_self_loop, edges_batch_create, edges_batch_with_missing_endpoint_writes_nothing,
+            edges_of_whole_after_any_earlier_reads, edge_self_loop, edges_batch_create, edges_batch_with_missing_endpoint_writes_nothing,
             edge_import_keeps_metadata, edges_batch_reports_the_first_offender_in_order,
             // bulk imports
             bulk_import_keeps_metadata_and_checks_references,
