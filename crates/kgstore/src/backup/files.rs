@@ -227,17 +227,18 @@ impl HashingWriter {
         self.write_bytes(&text)
     }
 
-    /// Writes what is pending and syncs the file; its manifest entry.
-    pub(crate) fn finish(mut self) -> Result<FileEntry> {
+    /// Writes what is pending and starts syncing the file among `syncs` (the
+    /// file is durable once they have been waited for); its manifest entry.
+    pub(crate) fn finish(mut self, syncs: &mut Syncs) -> Result<FileEntry> {
         self.drain().map_err(|e| Error::io(&self.path, e))?;
         let digest = match &mut self.sink {
             Sink::Here { file, hasher } => {
-                file.sync_all().map_err(|e| Error::io(&self.path, e))?;
+                syncs.start(&self.path, file)?;
                 std::mem::take(hasher).finalize()
             }
             Sink::Beside { .. } => {
                 let (file, hasher) = self.join().map_err(|e| Error::io(&self.path, e))?;
-                file.sync_all().map_err(|e| Error::io(&self.path, e))?;
+                syncs.start(&self.path, &file)?;
                 hasher.finalize()
             }
         };
@@ -258,6 +259,70 @@ impl std::io::Write for HashingWriter {
     fn flush(&mut self) -> std::io::Result<()> {
         // Pending bytes are hashed and written together; `finish` writes the rest.
         Ok(())
+    }
+}
+
+/// Files syncs running at once at most ([`Syncs`]).
+const SYNCS: usize = 8;
+
+/// Data files being synced, each on a thread of its own, while the backup goes
+/// on: a file's `fsync` waits for the disk, so the node file's runs beside the
+/// edge scan and the small files' beside each other, instead of one after the
+/// other on the calling thread. [`Syncs::wait`] waits for all of them (before
+/// the folder is synced and renamed: a backup is durable exactly as before);
+/// dropped, it waits too, so that no sync outlives a failed backup. At most
+/// [`SYNCS`] run at once (a backup of many documents waits for the oldest).
+#[derive(Default)]
+pub(crate) struct Syncs {
+    running: std::collections::VecDeque<(PathBuf, JoinHandle<std::io::Result<()>>)>,
+}
+
+impl Syncs {
+    /// Starts syncing `file` (at `path`) on a thread of its own, or syncs it here
+    /// when no thread can be started.
+    pub(crate) fn start(&mut self, path: &Path, file: &File) -> Result<()> {
+        if self.running.len() >= SYNCS {
+            self.wait_oldest()?;
+        }
+        let copy = file.try_clone().map_err(|e| Error::io(path, e))?;
+        let spawned = std::thread::Builder::new()
+            .name("kgstore-backup-sync".to_owned())
+            .spawn(move || copy.sync_all());
+        match spawned {
+            Ok(thread) => self.running.push_back((path.to_path_buf(), thread)),
+            Err(_) => file.sync_all().map_err(|e| Error::io(path, e))?,
+        }
+        Ok(())
+    }
+
+    fn wait_oldest(&mut self) -> Result<()> {
+        let Some((path, thread)) = self.running.pop_front() else {
+            return Ok(());
+        };
+        thread
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the thread syncing it panicked")))
+            .map_err(|e| Error::io(&path, e))
+    }
+
+    /// Waits for every sync started; the first failure (all are waited for).
+    pub(crate) fn wait(mut self) -> Result<()> {
+        let mut outcome = Ok(());
+        while !self.running.is_empty() {
+            let done = self.wait_oldest();
+            if outcome.is_ok() {
+                outcome = done;
+            }
+        }
+        outcome
+    }
+}
+
+impl Drop for Syncs {
+    fn drop(&mut self) {
+        while !self.running.is_empty() {
+            let _ = self.wait_oldest();
+        }
     }
 }
 
@@ -330,7 +395,12 @@ mod tests {
             here.write_line(line.as_bytes()).unwrap();
             beside.write_line(line.as_bytes()).unwrap();
         }
-        let (here, beside) = (here.finish().unwrap(), beside.finish().unwrap());
+        let mut syncs = Syncs::default();
+        let (here, beside) = (
+            here.finish(&mut syncs).unwrap(),
+            beside.finish(&mut syncs).unwrap(),
+        );
+        syncs.wait().unwrap();
         assert!(here.size > (CHUNK * (CHUNKS + 2)) as u64, "{}", here.size);
         assert_eq!((here.size, &here.sha256), (beside.size, &beside.sha256));
         let bytes = fs::read(dir.path().join("beside")).unwrap();
