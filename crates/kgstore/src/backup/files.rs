@@ -348,7 +348,7 @@ impl std::io::Write for HashingWriter {
     }
 }
 
-/// Files syncs running at once at most ([`Syncs`]).
+/// File syncs running at once, at most ([`Syncs`]).
 const SYNCS: usize = 8;
 
 /// Data files being synced, each on a thread of its own, while the backup goes
@@ -370,7 +370,9 @@ impl Syncs {
         if self.running.len() >= SYNCS {
             self.wait_oldest()?;
         }
-        let copy = file.try_clone().map_err(|e| Error::io(path, e))?;
+        let Ok(copy) = file.try_clone() else {
+            return file.sync_all().map_err(|e| Error::io(path, e));
+        };
         let spawned = std::thread::Builder::new()
             .name("kgstore-backup-sync".to_owned())
             .spawn(move || copy.sync_all());
