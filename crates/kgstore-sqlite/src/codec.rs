@@ -664,7 +664,7 @@ impl<'c> JsonRows<'c> {
         out.extend_from_slice(b",\"dependencies\":");
         json_list(&c, out, 12, "dependencies")?;
         out.extend_from_slice(b",\"metadata\":");
-        json_times(&c, out, 6, 7)?;
+        json_times(&c, out, 6, Some(7))?;
         out.extend_from_slice(b",\"version\":");
         json_u64(out, c.version(8, "version")?);
         if let Some(author) = c.opt_text_bytes(4, "author")? {
@@ -709,10 +709,22 @@ impl<'c> JsonRows<'c> {
         json_str(out, relation.as_str().as_bytes())?;
         out.extend_from_slice(b",\"to\":");
         json_str(out, to)?;
+        if self.ctx.edge_flags && c.int(6, "flags")? & FLAG_PLAIN != 0 {
+            // The default content but for the weight (format 12's mark, as
+            // `plain_edge_from_cells` reads it): only the weight and creation
+            // time are read, and a scan may leave the other cells uncopied
+            // (`read::PLAIN_EDGE_CELLS`).
+            out.extend_from_slice(b",\"attributes\":{},\"metadata\":");
+            json_times(&c, out, 8, None)?;
+            out.extend_from_slice(b",\"version\":1,\"weight\":");
+            json_value(out, &c.real(4, "weight")?)?;
+            out.extend_from_slice(b",\"bidirectional\":false}}");
+            return Ok((from_id, rel, to));
+        }
         out.extend_from_slice(b",\"attributes\":");
         json_map(&c, out, 11, "attributes")?;
         out.extend_from_slice(b",\"metadata\":");
-        json_times(&c, out, 8, 9)?;
+        json_times(&c, out, 8, Some(9))?;
         out.extend_from_slice(b",\"version\":");
         json_u64(out, c.version(10, "version")?);
         out.extend_from_slice(b",\"weight\":");
@@ -771,15 +783,15 @@ fn json_u64(out: &mut Vec<u8>, mut value: u64) {
     out.extend_from_slice(&digits[at..]);
 }
 
-/// An entity's `created_at` and `updated_at` (columns `created` and `updated`)
-/// as the start of its metadata object, `{"created_at":…,"updated_at":…`: the
-/// second a copy of the first's text when they are equal (an entity never
-/// updated).
+/// An entity's `created_at` and `updated_at` (columns `created` and `updated`;
+/// `None`: updated when created, not read) as the start of its metadata object,
+/// `{"created_at":…,"updated_at":…`: the second a copy of the first's text when
+/// they are equal (an entity never updated).
 fn json_times<R: Cellular + ?Sized>(
     c: &Cells<'_, '_, R>,
     out: &mut Vec<u8>,
     created: usize,
-    updated: usize,
+    updated: Option<usize>,
 ) -> Result<()> {
     let created_at = c.time(created, "created_at")?;
     out.extend_from_slice(b"{\"created_at\":");
@@ -787,7 +799,10 @@ fn json_times<R: Cellular + ?Sized>(
     created_at.write_json(out);
     let end = out.len();
     out.extend_from_slice(b",\"updated_at\":");
-    let updated_at = c.time(updated, "updated_at")?;
+    let updated_at = match updated {
+        Some(updated) => c.time(updated, "updated_at")?,
+        None => created_at,
+    };
     if updated_at == created_at {
         out.extend_from_within(start..end);
     } else {

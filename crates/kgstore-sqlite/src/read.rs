@@ -24,8 +24,8 @@ use crate::codec::{
     edge_from_row, edge_tail_columns, node_from_row, node_subject, plain_adjacent_edge_from_row,
 };
 use crate::error::{Ctx, SqlResult};
-use crate::scan::{self, BatchRow, LineWriter, Lines};
-use crate::schema::TYPE_COUNTS_SINCE;
+use crate::scan::{self, BatchRow, LineWriter, Lines, Sparse};
+use crate::schema::{FLAG_PLAIN, TYPE_COUNTS_SINCE};
 
 /// SQL with its parameters, built clause by clause.
 struct Sql {
@@ -309,7 +309,7 @@ impl<'a> Q<'a> {
     pub fn for_each_node_json(&self, each: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
         let sql = node_scan_sql(&NodeFilter::default(), None, None);
         let writer = NodeLines(JsonRows::new(self.ctx));
-        self.two_thread_scan(&sql, "listing nodes from table nodes", writer, each)
+        self.two_thread_scan(&sql, "listing nodes from table nodes", None, writer, each)
     }
 
     /// [`Q::for_each_edge`] handing over each edge's compact JSON, written from
@@ -331,7 +331,16 @@ impl<'a> Q<'a> {
             rows,
             run: EdgeRun::default(),
         };
-        self.two_thread_scan(&edge_run_scan_sql(self.ctx.edge_flags), doing, writer, each)
+        // A plain edge's line (format 12 on) is its key, weight and creation time
+        // in a constant frame: the other cells of its row are not copied.
+        let sparse = self.ctx.edge_flags.then_some(PLAIN_EDGE_CELLS);
+        self.two_thread_scan(
+            &edge_run_scan_sql(self.ctx.edge_flags),
+            doing,
+            sparse,
+            writer,
+            each,
+        )
     }
 
     /// Runs `sql` on this thread, `writer` writing its rows' lines on a helper
@@ -340,12 +349,14 @@ impl<'a> Q<'a> {
         &self,
         sql: &Sql,
         doing: &str,
+        sparse: Option<Sparse>,
         writer: impl LineWriter,
         each: &mut dyn FnMut(&[u8]) -> Result<()>,
     ) -> Result<()> {
         scan::two_thread_json_scan(
             |step| self.scan(sql, doing, |row| step(row)),
             |e| self.ctx.error(|| doing.to_owned(), e),
+            sparse,
             writer,
             each,
         )
@@ -1820,6 +1831,16 @@ impl LineWriter for NodeLines<'_> {
         Ok(())
     }
 }
+
+/// The cells of a row of [`edge_run_scan_sql`] (format 12 on) that a plain edge's
+/// line needs ([`JsonRows::edge`]): `from_id`, the `from` name, `rel`, `to_name`,
+/// `weight`, `flags` and `created_at`; `confidence`, `source`, `updated_at`,
+/// `version` and `attributes` hold the default content the flag stands for.
+const PLAIN_EDGE_CELLS: Sparse = Sparse {
+    flag: 6,
+    bit: FLAG_PLAIN,
+    kept: 0b1_0101_1111,
+};
 
 /// Edges' lines, one per row, each source's of one relation handed over in `to`
 /// name order ([`Q::for_each_edge_json`]).

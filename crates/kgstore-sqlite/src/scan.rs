@@ -34,6 +34,22 @@ enum Cell {
     Blob(usize, usize),
 }
 
+/// Which cells of a row the calling thread copies when not all of them are
+/// needed: a row whose integer cell `flag` has a bit of `bit` set has only the
+/// cells of `kept` (bit `i` for column `i`; `flag` itself always) copied, the
+/// others left `NULL` without being read — SQLite's per-cell calls are most of
+/// the calling thread's work. The helper's line writer, seeing the same flag,
+/// must not read the cells left out.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Sparse {
+    /// The column of the flag.
+    pub(crate) flag: usize,
+    /// The flag's bits that mark a row as needing only `kept`.
+    pub(crate) bit: i64,
+    /// The columns copied of a marked row, one bit each.
+    pub(crate) kept: u64,
+}
+
 /// Rows copied out of a statement, each of the same number of cells.
 pub(crate) struct RowBatch {
     columns: usize,
@@ -63,31 +79,56 @@ impl RowBatch {
         self.last = false;
     }
 
-    /// Copies the cells of `row` (a row's error comes back as `rusqlite`'s).
-    fn push(&mut self, row: &Row<'_>) -> rusqlite::Result<()> {
+    /// Copies the cells of `row` (a row's error comes back as `rusqlite`'s): all
+    /// of them, or with `sparse` only those it keeps of a row its flag marks.
+    fn push(&mut self, row: &Row<'_>, sparse: Option<Sparse>) -> rusqlite::Result<()> {
         if self.columns == 0 {
             self.columns = row.as_ref().column_count();
             self.cells.reserve(self.columns * BATCH_ROWS);
         }
+        let Some(sparse) = sparse.filter(|s| s.flag < self.columns) else {
+            for index in 0..self.columns {
+                let cell = self.copy(row.get_ref(index)?);
+                self.cells.push(cell);
+            }
+            return Ok(());
+        };
+        let flag = row.get_ref(sparse.flag)?;
+        let kept = match flag {
+            ValueRef::Integer(bits) if bits & sparse.bit != 0 => sparse.kept,
+            _ => u64::MAX,
+        };
         for index in 0..self.columns {
-            let cell = match row.get_ref(index)? {
-                ValueRef::Null => Cell::Null,
-                ValueRef::Integer(i) => Cell::Integer(i),
-                ValueRef::Real(f) => Cell::Real(f),
-                ValueRef::Text(bytes) => {
-                    let start = self.bytes.len();
-                    self.bytes.extend_from_slice(bytes);
-                    Cell::Text(start, self.bytes.len())
-                }
-                ValueRef::Blob(bytes) => {
-                    let start = self.bytes.len();
-                    self.bytes.extend_from_slice(bytes);
-                    Cell::Blob(start, self.bytes.len())
-                }
+            let cell = if index == sparse.flag {
+                self.copy(flag)
+            } else if index < 64 && kept & (1 << index) == 0 {
+                Cell::Null
+            } else {
+                self.copy(row.get_ref(index)?)
             };
             self.cells.push(cell);
         }
         Ok(())
+    }
+
+    /// One cell, its bytes (if any) copied into the batch.
+    #[inline]
+    fn copy(&mut self, value: ValueRef<'_>) -> Cell {
+        match value {
+            ValueRef::Null => Cell::Null,
+            ValueRef::Integer(i) => Cell::Integer(i),
+            ValueRef::Real(f) => Cell::Real(f),
+            ValueRef::Text(bytes) => {
+                let start = self.bytes.len();
+                self.bytes.extend_from_slice(bytes);
+                Cell::Text(start, self.bytes.len())
+            }
+            ValueRef::Blob(bytes) => {
+                let start = self.bytes.len();
+                self.bytes.extend_from_slice(bytes);
+                Cell::Blob(start, self.bytes.len())
+            }
+        }
     }
 
     fn row(&self, at: usize, texts_are_utf8: bool) -> BatchRow<'_> {
@@ -203,11 +244,13 @@ type Pair = (RowBatch, Lines);
 /// Runs a whole scan on two threads (the module's description): `scan` calls the
 /// function it is given on each row of the statement in turn, on the calling
 /// thread; `writer` writes their lines on a helper thread; `each` gets every line
-/// in order on the calling thread. The first error of any of them ends the scan
+/// in order on the calling thread; `sparse` says which cells of a row need not
+/// be copied ([`Sparse`]). The first error of any of them ends the scan
 /// and comes back; lines written before it have been handed over.
 pub(crate) fn two_thread_json_scan(
     scan: impl FnOnce(&mut dyn FnMut(&Row<'_>) -> Result<()>) -> Result<()>,
     row_error: impl Fn(rusqlite::Error) -> Error,
+    sparse: Option<Sparse>,
     mut writer: impl LineWriter,
     each: &mut dyn FnMut(&[u8]) -> Result<()>,
 ) -> Result<()> {
@@ -234,7 +277,7 @@ pub(crate) fn two_thread_json_scan(
             from_helper: caller_rx,
         };
         scan(&mut |row| {
-            pipe.filling.0.push(row).map_err(&row_error)?;
+            pipe.filling.0.push(row, sparse).map_err(&row_error)?;
             if pipe.filling.0.rows() >= BATCH_ROWS {
                 pipe.send(each)?;
             }

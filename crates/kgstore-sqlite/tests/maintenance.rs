@@ -672,7 +672,8 @@ fn edges_of_names_a_damaged_edge_by_its_node() {
 }
 
 /// A row flagged plain (format 12) is read as the default content but for its
-/// weight, without its other columns: a row that disagrees with its flag is
+/// weight, without its other columns, by `edges_of` and by the JSON scans of a
+/// backup alike: a row that disagrees with its flag is
 /// `check`'s to find, which it does, naming the edge and the column.
 #[test]
 fn check_finds_an_edge_row_that_disagrees_with_its_plain_flag() {
@@ -692,6 +693,21 @@ fn check_finds_an_edge_row_that_disagrees_with_its_plain_flag() {
         .edges_of("n00005", kgstore_core::Direction::Out, &[])
         .unwrap();
     assert_eq!(read[0].metadata.version, 1);
+    // A JSON scan (a backup's lines) reads it as `edges_of` does, without the
+    // columns the flag stands for.
+    let mut lines = Vec::new();
+    s.read()
+        .unwrap()
+        .each_edge_json(|line| {
+            lines.push(String::from_utf8(line.to_vec()).unwrap());
+            Ok(())
+        })
+        .unwrap();
+    let line = lines
+        .iter()
+        .find(|l| l.starts_with("{\"from\":\"n00005\""))
+        .unwrap();
+    assert!(line.contains("\"version\":1,"), "{line}");
     let report = s.check().unwrap();
     let problems: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
     assert!(
@@ -754,7 +770,7 @@ fn json_scans_refuse_text_that_is_not_utf8_even_split_across_two_cells() {
     raw(&path)
         .execute_batch(
             "UPDATE nodes SET status = NULL, author = NULL;
-             UPDATE edges SET source = CAST(x'FF' AS TEXT)
+             UPDATE edges SET source = CAST(x'FF' AS TEXT), flags = 0
                  WHERE from_id = (SELECT id FROM names WHERE name = 'n00005');",
         )
         .unwrap();

@@ -15,7 +15,7 @@ use kgstore_core::{
     DocumentMeta, DocumentQuery, DocumentRead, Error, ReadTx, Result, WriteTx, validate,
 };
 
-use super::files::HashingWriter;
+use super::files::{HashingWriter, Syncs};
 use super::{FileEntry, Manifest, Phase, Progress, VerifyReport};
 
 /// One document's metadata per line, by key.
@@ -43,13 +43,14 @@ pub fn is_value_name(name: &str) -> bool {
 pub(super) fn write(
     snapshot: &ReadTx<'_>,
     folder: &Path,
+    syncs: &mut Syncs,
     progress: &mut impl FnMut(Progress),
 ) -> Result<(u64, Vec<FileEntry>)> {
     let mut list = HashingWriter::create(folder, DOCUMENTS_FILE)?;
     let total = match snapshot.count_documents() {
         // A backend without documents: the backup holds none.
         Err(e) if e.kind() == kgstore_core::ErrorKind::Unsupported => {
-            return Ok((0, vec![list.finish()?]));
+            return Ok((0, vec![list.finish(syncs)?]));
         }
         other => other?,
     };
@@ -67,7 +68,7 @@ pub(super) fn write(
                     let dir = folder.join(VALUES_DIR);
                     fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
                 }
-                values.push(write_value(snapshot, folder, meta)?);
+                values.push(write_value(snapshot, folder, meta, syncs)?);
             }
         }
         progress(Progress {
@@ -83,18 +84,23 @@ pub(super) fn write(
     if !values.is_empty() {
         super::files::sync_dir(&folder.join(VALUES_DIR))?;
     }
-    let mut entries = vec![list.finish()?];
+    let mut entries = vec![list.finish(syncs)?];
     entries.extend(values);
     Ok((count, entries))
 }
 
 /// Streams one document's bytes into `values/<sha256>`, checking the digest.
-fn write_value(snapshot: &ReadTx<'_>, folder: &Path, meta: &DocumentMeta) -> Result<FileEntry> {
+fn write_value(
+    snapshot: &ReadTx<'_>,
+    folder: &Path,
+    meta: &DocumentMeta,
+    syncs: &mut Syncs,
+) -> Result<FileEntry> {
     let name = value_name(&meta.sha256);
     let mut out = HashingWriter::create(folder, &name)?;
     let mut reader = snapshot.open_document(&meta.key)?;
     io::copy(&mut reader, &mut out).map_err(|e| Error::io(folder.join(&name), e))?;
-    let entry = out.finish()?;
+    let entry = out.finish(syncs)?;
     if entry.sha256 != meta.sha256.to_hex() || entry.size != meta.size {
         return Err(Error::corrupt(
             format!("<document '{}'>", validate::shorten(&meta.key)),

@@ -20,7 +20,7 @@ use kgstore_core::{Error, ErrorKind, ReadTx, Result, WriteTx};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::files::HashingWriter;
+use super::files::{HashingWriter, Syncs};
 use super::verify::{VerifyReport, for_each_line};
 use super::{Counts, FileEntry, Phase, Progress};
 
@@ -59,6 +59,7 @@ pub(crate) fn write(
     folder: &Path,
     counts: &mut Counts,
     entries: &mut Vec<FileEntry>,
+    syncs: &mut Syncs,
     progress: &mut impl FnMut(Progress),
 ) -> Result<()> {
     let total = with_log(snapshot, |r| r.log_head())?.unwrap_or(0);
@@ -82,14 +83,14 @@ pub(crate) fn write(
         });
         from = last + 1;
     }
-    entries.push(out.finish()?);
+    entries.push(out.finish(syncs)?);
     let state = with_log(snapshot, export_state)?.unwrap_or_default();
     let mut out = HashingWriter::create(folder, EVENT_STATE_FILE)?;
     for (space, key, value) in state {
         out.write_json_line(&StateLine { space, key, value })?;
         counts.event_state += 1;
     }
-    entries.push(out.finish()?);
+    entries.push(out.finish(syncs)?);
     if counts.events != total {
         return Err(Error::backend(
             "backup",

@@ -17,6 +17,84 @@ const CHUNK: usize = 1 << 18;
 /// others with its hashing thread).
 const CHUNKS: usize = 3;
 
+/// Bytes a [`HashingWriter::create_beside`] writer writes between two early syncs
+/// ([`EarlySync`]).
+const EARLY_SYNC: usize = 16 << 20;
+
+/// A large file's bytes written out to the disk while the file is still being
+/// written: every [`EARLY_SYNC`] bytes its hashing thread asks a thread of its own
+/// to `fdatasync` what is written so far (a request arriving while one runs is
+/// served by the next), so that the disk works beside the scan and the file's
+/// final sync ([`HashingWriter::finish`]) has only the rest to wait for. Without
+/// it the kernel would start writing the file out only at that final sync, all
+/// of it then. Durability is unchanged: the final sync still covers the whole
+/// file.
+struct EarlySync {
+    /// Requests to the thread (`None`: no thread could be started, nothing is
+    /// synced early).
+    requests: Option<mpsc::SyncSender<()>>,
+    thread: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl EarlySync {
+    fn start(file: &File) -> Self {
+        let none = Self {
+            requests: None,
+            thread: None,
+        };
+        let Ok(copy) = file.try_clone() else {
+            return none;
+        };
+        // One request waits at most: more arriving meanwhile are one sync.
+        let (requests, received) = mpsc::sync_channel::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name("kgstore-backup-early-sync".to_owned())
+            .spawn(move || {
+                for () in received {
+                    copy.sync_data()?;
+                }
+                Ok(())
+            });
+        match thread {
+            Ok(thread) => Self {
+                requests: Some(requests),
+                thread: Some(thread),
+            },
+            Err(_) => none,
+        }
+    }
+
+    /// Asks for a sync of what is written so far, unless one is already waiting.
+    fn request(&mut self) {
+        if let Some(requests) = &self.requests {
+            // Full: a sync is already waiting to start. Gone: it failed, which
+            // `finish` reports.
+            let _ = requests.try_send(());
+        }
+    }
+
+    /// Waits for the thread; the error of a sync that failed.
+    fn finish(mut self) -> std::io::Result<()> {
+        self.requests.take();
+        match self.thread.take() {
+            Some(thread) => thread
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("the thread syncing it panicked"))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for EarlySync {
+    /// Dropped unfinished (the file's writing failed): stops its thread and waits.
+    fn drop(&mut self) {
+        self.requests.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// Writes a file while hashing and counting its bytes.
 ///
 /// Bytes are gathered into a buffer of [`CHUNK`] and hashed and written a whole
@@ -105,13 +183,21 @@ impl HashingWriter {
             .name("kgstore-backup-hash".to_owned())
             .spawn(move || {
                 let mut hasher = Sha256::new();
+                let mut early = EarlySync::start(&file);
+                let mut unsynced = 0;
                 for mut chunk in full_rx {
                     hasher.update(&chunk);
                     file.write_all(&chunk)?;
+                    unsynced += chunk.len();
+                    if unsynced >= EARLY_SYNC {
+                        early.request();
+                        unsynced = 0;
+                    }
                     chunk.clear();
                     // The writer may be gone (an error ended the backup).
                     let _ = empty_tx.send(chunk);
                 }
+                early.finish()?;
                 Ok((file, hasher))
             });
         if let Ok(worker) = worker {
@@ -227,17 +313,18 @@ impl HashingWriter {
         self.write_bytes(&text)
     }
 
-    /// Writes what is pending and syncs the file; its manifest entry.
-    pub(crate) fn finish(mut self) -> Result<FileEntry> {
+    /// Writes what is pending and starts syncing the file among `syncs` (the
+    /// file is durable once they have been waited for); its manifest entry.
+    pub(crate) fn finish(mut self, syncs: &mut Syncs) -> Result<FileEntry> {
         self.drain().map_err(|e| Error::io(&self.path, e))?;
         let digest = match &mut self.sink {
             Sink::Here { file, hasher } => {
-                file.sync_all().map_err(|e| Error::io(&self.path, e))?;
+                syncs.start(&self.path, file)?;
                 std::mem::take(hasher).finalize()
             }
             Sink::Beside { .. } => {
                 let (file, hasher) = self.join().map_err(|e| Error::io(&self.path, e))?;
-                file.sync_all().map_err(|e| Error::io(&self.path, e))?;
+                syncs.start(&self.path, &file)?;
                 hasher.finalize()
             }
         };
@@ -258,6 +345,72 @@ impl std::io::Write for HashingWriter {
     fn flush(&mut self) -> std::io::Result<()> {
         // Pending bytes are hashed and written together; `finish` writes the rest.
         Ok(())
+    }
+}
+
+/// File syncs running at once, at most ([`Syncs`]).
+const SYNCS: usize = 8;
+
+/// Data files being synced, each on a thread of its own, while the backup goes
+/// on: a file's `fsync` waits for the disk, so the node file's runs beside the
+/// edge scan and the small files' beside each other, instead of one after the
+/// other on the calling thread. [`Syncs::wait`] waits for all of them (before
+/// the folder is synced and renamed: a backup is durable exactly as before);
+/// dropped, it waits too, so that no sync outlives a failed backup. At most
+/// [`SYNCS`] run at once (a backup of many documents waits for the oldest).
+#[derive(Default)]
+pub(crate) struct Syncs {
+    running: std::collections::VecDeque<(PathBuf, JoinHandle<std::io::Result<()>>)>,
+}
+
+impl Syncs {
+    /// Starts syncing `file` (at `path`) on a thread of its own, or syncs it here
+    /// when no thread can be started.
+    pub(crate) fn start(&mut self, path: &Path, file: &File) -> Result<()> {
+        if self.running.len() >= SYNCS {
+            self.wait_oldest()?;
+        }
+        let Ok(copy) = file.try_clone() else {
+            return file.sync_all().map_err(|e| Error::io(path, e));
+        };
+        let spawned = std::thread::Builder::new()
+            .name("kgstore-backup-sync".to_owned())
+            .spawn(move || copy.sync_all());
+        match spawned {
+            Ok(thread) => self.running.push_back((path.to_path_buf(), thread)),
+            Err(_) => file.sync_all().map_err(|e| Error::io(path, e))?,
+        }
+        Ok(())
+    }
+
+    fn wait_oldest(&mut self) -> Result<()> {
+        let Some((path, thread)) = self.running.pop_front() else {
+            return Ok(());
+        };
+        thread
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the thread syncing it panicked")))
+            .map_err(|e| Error::io(&path, e))
+    }
+
+    /// Waits for every sync started; the first failure (all are waited for).
+    pub(crate) fn wait(mut self) -> Result<()> {
+        let mut outcome = Ok(());
+        while !self.running.is_empty() {
+            let done = self.wait_oldest();
+            if outcome.is_ok() {
+                outcome = done;
+            }
+        }
+        outcome
+    }
+}
+
+impl Drop for Syncs {
+    fn drop(&mut self) {
+        while !self.running.is_empty() {
+            let _ = self.wait_oldest();
+        }
     }
 }
 
@@ -330,7 +483,12 @@ mod tests {
             here.write_line(line.as_bytes()).unwrap();
             beside.write_line(line.as_bytes()).unwrap();
         }
-        let (here, beside) = (here.finish().unwrap(), beside.finish().unwrap());
+        let mut syncs = Syncs::default();
+        let (here, beside) = (
+            here.finish(&mut syncs).unwrap(),
+            beside.finish(&mut syncs).unwrap(),
+        );
+        syncs.wait().unwrap();
         assert!(here.size > (CHUNK * (CHUNKS + 2)) as u64, "{}", here.size);
         assert_eq!((here.size, &here.sha256), (beside.size, &beside.sha256));
         let bytes = fs::read(dir.path().join("beside")).unwrap();
@@ -338,6 +496,35 @@ mod tests {
         assert_eq!(
             hash_file(&dir.path().join("beside"), |_| {}).unwrap().1,
             beside.sha256
+        );
+    }
+
+    /// A file larger than [`EARLY_SYNC`] several times over, written beside with
+    /// its early syncs running meanwhile, holds every byte, in order, with the
+    /// size and digest its writer reports.
+    #[test]
+    fn a_file_synced_early_while_written_holds_every_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut beside = HashingWriter::create_beside(dir.path(), "big").unwrap();
+        let line = "y".repeat(4095);
+        let lines = 3 * EARLY_SYNC / 4096 + 17;
+        for i in 0..lines {
+            let mut text = format!("{i:08}").into_bytes();
+            text.extend_from_slice(&line.as_bytes()[8..]);
+            beside.write_line(&text).unwrap();
+        }
+        let mut syncs = Syncs::default();
+        let entry = beside.finish(&mut syncs).unwrap();
+        syncs.wait().unwrap();
+        assert_eq!(entry.size, (lines * 4096) as u64);
+        let bytes = fs::read(dir.path().join("big")).unwrap();
+        assert_eq!(bytes.len() as u64, entry.size);
+        for (i, line) in bytes.chunks(4096).enumerate() {
+            assert_eq!(&line[..8], format!("{i:08}").as_bytes());
+        }
+        assert_eq!(
+            hash_file(&dir.path().join("big"), |_| {}).unwrap().1,
+            entry.sha256
         );
     }
 }

@@ -40,7 +40,7 @@ pub use verify::{VerifyReport, verify, verify_with};
 
 pub use crate::progress::{Phase, Progress};
 
-use files::{HashingWriter, sync_dir, write_atomically};
+use files::{HashingWriter, Syncs, sync_dir, write_atomically};
 
 /// The `format` every manifest names.
 pub const FORMAT: &str = "kgstore-backup";
@@ -244,12 +244,14 @@ fn write_backup(
 
 /// Writes file `name` in `folder`, one line per JSON text that `scan` hands to
 /// the line writer it is given, reporting `phase` progress every [`PAGE`] items
-/// and at the end; how many lines, and the file's entry.
+/// and at the end, its sync started among `syncs`; how many lines, and the
+/// file's entry.
 fn write_lines(
     folder: &Path,
     name: &str,
     phase: Phase,
     total: u64,
+    syncs: &mut Syncs,
     progress: &mut impl FnMut(Progress),
     scan: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()>,
 ) -> Result<(u64, FileEntry)> {
@@ -266,7 +268,7 @@ fn write_lines(
         Ok(())
     })?;
     progress(Progress { phase, done, total });
-    Ok((done, out.finish()?))
+    Ok((done, out.finish(syncs)?))
 }
 
 /// Writes the data files from one snapshot; their counts and entries.
@@ -280,6 +282,8 @@ fn write_data_files(
     let total_edges = snapshot.count_edges()?;
     let mut counts = Counts::default();
     let mut entries = Vec::new();
+    // Each file's sync runs beside the work after it; all are waited for at the end.
+    let mut syncs = Syncs::default();
 
     // One ordered scan per file, each node or edge handed over as its JSON text
     // (`GraphRead::each_node_json`), progress every PAGE items.
@@ -288,6 +292,7 @@ fn write_data_files(
         NODES_FILE,
         Phase::Nodes,
         total_nodes,
+        &mut syncs,
         progress,
         |line| snapshot.each_node_json(line),
     )?;
@@ -298,6 +303,7 @@ fn write_data_files(
         EDGES_FILE,
         Phase::Edges,
         total_edges,
+        &mut syncs,
         progress,
         |line| snapshot.each_edge_json(line),
     )?;
@@ -312,18 +318,25 @@ fn write_data_files(
     counts.schemas = schemas.len() as u64;
     let mut out = HashingWriter::create(folder, SCHEMAS_FILE)?;
     out.write_pretty(&schemas)?;
-    entries.push(out.finish()?);
+    entries.push(out.finish(&mut syncs)?);
     progress(Progress {
         phase: Phase::Schemas,
         done: counts.schemas,
         total: counts.schemas,
     });
 
-    let (documents, document_files) = documents::write(&snapshot, folder, progress)?;
+    let (documents, document_files) = documents::write(&snapshot, folder, &mut syncs, progress)?;
     counts.documents = documents;
     entries.extend(document_files);
 
-    events::write(&snapshot, folder, &mut counts, &mut entries, progress)?;
+    events::write(
+        &snapshot,
+        folder,
+        &mut counts,
+        &mut entries,
+        &mut syncs,
+        progress,
+    )?;
 
     if counts.nodes != total_nodes || counts.edges != total_edges {
         return Err(Error::backend(
@@ -334,6 +347,7 @@ fn write_data_files(
             ),
         ));
     }
+    syncs.wait()?;
     Ok((counts, entries))
 }
 
