@@ -507,6 +507,16 @@ impl GraphState {
     /// it), so that a write can hold it back and put it later with
     /// [`GraphState::put_prepared`] without another copy.
     pub(super) fn prepare_node(&self, node: &Node) -> PreparedNode {
+        self.prepare(Cow::Borrowed(node))
+    }
+
+    /// [`GraphState::prepare_node`] for an owned node: its content moved, not copied.
+    pub(super) fn prepare_owned(&self, node: Node) -> PreparedNode {
+        self.prepare(Cow::Owned(node))
+    }
+
+    /// The node as this state keeps it, its type shared when the state has it.
+    fn prepare(&self, node: Cow<'_, Node>) -> PreparedNode {
         let shared = self
             .graph
             .node_types
@@ -516,7 +526,7 @@ impl GraphState {
         let node_type = shared.unwrap_or_else(|| Arc::from(node.node_type.as_str()));
         PreparedNode {
             name: Arc::from(node.name.as_str()),
-            data: NodeData::of(Cow::Borrowed(node), node_type),
+            data: NodeData::of(node, node_type),
             shared_type,
         }
     }

@@ -490,8 +490,9 @@ const PENDING_LIMIT: usize = 64;
 /// A write held back (see [`MemoryWrite`]).
 #[derive(Clone)]
 enum Op {
-    PutNode(Node),
-    /// A node put by reference, copied once as the state keeps it.
+    /// A node put, made ready as the state keeps it (copied once when put by
+    /// reference, moved when owned): narrower than a whole [`Node`], so a held
+    /// write is cheaper to move about.
     PutPrepared(PreparedNode),
     DeleteNode(String),
     PutEdge(Edge),
@@ -503,7 +504,6 @@ enum Op {
 impl Op {
     fn apply(self, state: &mut GraphState) {
         match self {
-            Op::PutNode(node) => state.put_node(node),
             Op::PutPrepared(node) => state.put_prepared(node),
             Op::DeleteNode(name) => {
                 state.delete_node(&name);
@@ -520,15 +520,16 @@ impl Op {
     }
 }
 
-/// Writes held back by a [`MemoryWrite`], in order: the first in place, the rest
-/// in a list, so that a one-write transaction (a single `create_node`) allocates
-/// no list and frees none (a first push allocates room for four `Op`s, each as
-/// wide as a whole [`Node`]).
+/// Writes held back by a [`MemoryWrite`], in order: a first write that puts a
+/// node in place, every other in a list, so that a one-node transaction (a
+/// single `create_node`) allocates no list and frees none (a first push
+/// allocates room for four `Op`s, each as wide as an [`Edge`]) and carries a
+/// [`PreparedNode`], not a whole `Op`, in the transaction it moves about.
 #[derive(Default)]
 struct Held {
-    /// The first write; `None` only while there are none.
-    first: Option<Op>,
-    /// The writes after the first.
+    /// The first write, when it puts a node (then it comes before `rest`).
+    first: Option<PreparedNode>,
+    /// The writes after `first`, or all of them if the first put no node.
     rest: Vec<Op>,
 }
 
@@ -538,28 +539,34 @@ impl Held {
     }
 
     fn is_empty(&self) -> bool {
-        self.first.is_none()
+        self.first.is_none() && self.rest.is_empty()
     }
 
     fn push(&mut self, op: Op) {
-        if self.first.is_none() {
-            self.first = Some(op);
-        } else {
-            self.rest.push(op);
+        match op {
+            Op::PutPrepared(node) if self.is_empty() => self.first = Some(node),
+            op => self.rest.push(op),
         }
     }
 
-    fn iter(&self) -> impl Iterator<Item = &Op> {
-        self.first.iter().chain(&self.rest)
+    /// Applies the writes to `state`, in order.
+    fn apply(self, state: &mut GraphState) {
+        if let Some(node) = self.first {
+            state.put_prepared(node);
+        }
+        for op in self.rest {
+            op.apply(state);
+        }
     }
-}
 
-impl IntoIterator for Held {
-    type Item = Op;
-    type IntoIter = std::iter::Chain<std::option::IntoIter<Op>, std::vec::IntoIter<Op>>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.first.into_iter().chain(self.rest)
+    /// Applies copies of the writes to `state`, in order (they stay held).
+    fn apply_copies(&self, state: &mut GraphState) {
+        if let Some(node) = &self.first {
+            state.put_prepared(node.clone());
+        }
+        for op in &self.rest {
+            op.clone().apply(state);
+        }
     }
 }
 
@@ -586,8 +593,9 @@ struct MemoryWrite<'a> {
     pending: Held,
     /// `state` with `pending` (or `bulk`) applied, made by the first read that needs it.
     view: OnceLock<GraphState>,
-    /// A bulk import's nodes and edges, collected until it ends (see [`Loaded`]).
-    bulk: Option<Loaded>,
+    /// A bulk import's nodes and edges, collected until it ends (see [`Loaded`]);
+    /// behind a pointer, as most transactions are no bulk import.
+    bulk: Option<Box<Loaded>>,
     _guard: GateGuard<'a>,
 }
 
@@ -625,9 +633,7 @@ impl MemoryWrite<'_> {
         }
         self.view.get_or_init(|| {
             let mut view = self.state.clone();
-            for op in self.pending.iter() {
-                op.clone().apply(&mut view);
-            }
+            self.pending.apply_copies(&mut view);
             view
         })
     }
@@ -645,7 +651,8 @@ impl MemoryWrite<'_> {
     /// Puts the items a bulk import collected into the transaction's own copy
     /// and stops collecting.
     fn settle(&mut self) {
-        if let Some(Loaded { nodes, edges }) = self.bulk.take() {
+        if let Some(loaded) = self.bulk.take() {
+            let Loaded { nodes, edges } = *loaded;
             // A read's copy has them already.
             self.state = match self.view.take() {
                 Some(view) => view,
@@ -660,7 +667,7 @@ impl MemoryWrite<'_> {
         if self.view.get().is_some() {
             self.settle();
         }
-        self.bulk.as_mut()
+        self.bulk.as_deref_mut()
     }
 
     /// The transaction's own copy of the state, with every write applied.
@@ -670,9 +677,7 @@ impl MemoryWrite<'_> {
             match self.view.take() {
                 Some(view) => self.state = view,
                 None => {
-                    for op in std::mem::take(&mut self.pending) {
-                        op.apply(&mut self.state);
-                    }
+                    std::mem::take(&mut self.pending).apply(&mut self.state);
                 }
             }
             self.pending = Held::default();
@@ -724,9 +729,10 @@ impl WriteTxn for MemoryWrite<'_> {
             return Ok(());
         }
         if !self.own && self.pending.len() + nodes.len() <= PENDING_LIMIT {
-            nodes
-                .into_iter()
-                .for_each(|node| self.write(Op::PutNode(node)));
+            for node in nodes {
+                let node = self.state.prepare_owned(node);
+                self.write(Op::PutPrepared(node));
+            }
             return Ok(());
         }
         let state = self.own_state();
@@ -780,7 +786,7 @@ impl WriteTxn for MemoryWrite<'_> {
     /// transaction's own copy of the state.
     fn bulk_load_begin(&mut self) -> Result<()> {
         self.own_state();
-        self.bulk = Some(Loaded::default());
+        self.bulk = Some(Box::default());
         Ok(())
     }
 
@@ -847,9 +853,7 @@ impl WriteTxn for MemoryWrite<'_> {
             .current
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        for op in pending {
-            op.apply(&mut current.graph);
-        }
+        pending.apply(&mut current.graph);
         let old_docs = std::mem::replace(&mut current.docs, docs);
         drop(current);
         // The documents' old version goes outside the lock.

@@ -159,10 +159,9 @@ impl Store {
             .write_watch(backend.name(), backend.durability());
         let _writer = watch.check(Stage::Begin, WriterMark::enter(&self.inner))?;
         let txn = watch.check(Stage::Begin, backend.begin_write())?;
-        let mut tx = watch.check(
-            Stage::Begin,
-            WriteTx::new(txn, backend.name(), &self.inner.schemas),
-        )?;
+        // With the change feed on, the backend transaction is wrapped to record changes.
+        let (txn, feed) = watch.check(Stage::Begin, crate::events::changefeed::attach(txn))?;
+        let mut tx = WriteTx::new(txn, feed, backend.name(), &self.inner.schemas);
         let value = watch.check(Stage::Work, f(&mut tx))?;
         watch.committing(tx.tally);
         let appended = watch.check(Stage::Commit, tx.commit())?;
@@ -235,7 +234,9 @@ impl Store {
 
     /// Creates a node in its own transaction; see [`WriteTx::create_node`].
     pub fn create_node(&self, node: Node) -> Result<Node> {
-        self.write(|tx| tx.create_node(node))
+        let mut node = node;
+        self.write(|tx| tx.create_node_in(&mut node))?;
+        Ok(node)
     }
 
     /// Creates many nodes in one transaction; see [`WriteTx::create_nodes`].

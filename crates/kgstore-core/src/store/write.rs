@@ -55,23 +55,43 @@ struct Pending {
 /// The compiled schemas a transaction has looked up (`None`: the target has
 /// none), by node type and by relation type, so that validating an item looks
 /// its type up without building a [`SchemaTarget`] (no allocation per item).
+/// The tables are made by the first type remembered: a transaction on a store
+/// without schemas (and most one-item transactions) carries one pointer, not
+/// two empty hash maps to move and drop.
 #[derive(Default)]
 struct Validators {
-    node_types: HashMap<String, Option<Compiled>>,
-    relation_types: HashMap<crate::model::RelationType, Option<Compiled>>,
+    found: Option<Box<Found>>,
     /// `Some(true)` once the backend said it holds no schema at all
     /// ([`ReadTxn::has_schemas`]): then no type is looked up (or remembered).
     none_stored: Option<bool>,
+}
+
+/// The tables of [`Validators`].
+#[derive(Default)]
+struct Found {
+    node_types: HashMap<String, Option<Compiled>>,
+    relation_types: HashMap<crate::model::RelationType, Option<Compiled>>,
 }
 
 impl Validators {
     fn set(&mut self, target: SchemaTarget, compiled: Option<Compiled>) {
         // A schema written or removed in the transaction: look types up again.
         self.none_stored = Some(false);
+        let found = self.found.get_or_insert_default();
         match target {
-            SchemaTarget::NodeType(t) => self.node_types.insert(t, compiled),
-            SchemaTarget::RelationType(r) => self.relation_types.insert(r, compiled),
+            SchemaTarget::NodeType(t) => found.node_types.insert(t, compiled),
+            SchemaTarget::RelationType(r) => found.relation_types.insert(r, compiled),
         };
+    }
+
+    /// What the transaction found for node type `t`, if it looked it up.
+    fn node_type(&self, t: &str) -> Option<Option<Compiled>> {
+        self.found.as_ref()?.node_types.get(t).cloned()
+    }
+
+    /// What the transaction found for `relation`, if it looked it up.
+    fn relation_type(&self, relation: &crate::model::RelationType) -> Option<Option<Compiled>> {
+        self.found.as_ref()?.relation_types.get(relation).cloned()
     }
 }
 
@@ -86,7 +106,9 @@ pub struct WriteTx<'s> {
     backend: &'s str,
     schemas: &'s SchemaCache,
     now: Timestamp,
-    pending: Option<Pending>,
+    /// Deferred reference checks ([`WriteTx::defer_checks`]), behind a pointer:
+    /// few transactions defer, and every one is moved whole a few times.
+    pending: Option<Box<Pending>>,
     validators: Validators,
     failed: Option<String>,
     /// What the transaction did to the event store.
@@ -102,14 +124,18 @@ impl GraphRead for WriteTx<'_> {
 }
 
 impl<'s> WriteTx<'s> {
+    /// A transaction over `txn` (with the change feed on, wrapped to record
+    /// changes: [`changefeed::attach`](crate::events::changefeed::attach), whose
+    /// `feed` this takes). Infallible, so that the caller builds it in place
+    /// rather than moving it out of a `Result`.
+    #[inline]
     pub(crate) fn new(
         txn: Box<dyn WriteTxn + 's>,
+        feed: Option<crate::events::changefeed::Recorded>,
         backend: &'s str,
         schemas: &'s SchemaCache,
-    ) -> Result<Self> {
-        // With the change feed on, the backend transaction is wrapped to record changes.
-        let (txn, feed) = crate::events::changefeed::attach(txn)?;
-        Ok(Self {
+    ) -> Self {
+        Self {
             txn,
             backend,
             schemas,
@@ -122,7 +148,7 @@ impl<'s> WriteTx<'s> {
                 ..Default::default()
             },
             tally: Tally::default(),
-        })
+        }
     }
 
     /// The backend's name, for errors.
@@ -137,7 +163,7 @@ impl<'s> WriteTx<'s> {
     /// [`Error::DependencyCycle`].
     pub fn defer_checks(&mut self) {
         if self.pending.is_none() {
-            self.pending = Some(Pending::default());
+            self.pending = Some(Box::default());
         }
     }
 
@@ -164,20 +190,28 @@ impl<'s> WriteTx<'s> {
 
     /// Creates a node; [`Error::AlreadyExists`] if the name is taken.
     pub fn create_node(&mut self, mut node: Node) -> Result<Node> {
-        self.prepare_node(&mut node)?;
+        self.create_node_in(&mut node)?;
+        Ok(node)
+    }
+
+    /// [`WriteTx::create_node`] on a node the caller keeps (normalised and
+    /// stamped in place): [`Store::create_node`](crate::Store::create_node) then
+    /// moves the node once, to return it, not into and out of the transaction.
+    pub(crate) fn create_node_in(&mut self, node: &mut Node) -> Result<()> {
+        self.prepare_node(node)?;
         if self.txn.contains_node(&node.name)? {
             return Err(already_exists_node(&node.name));
         }
-        self.check_new_references(&node, &NameSet::default())?;
+        self.check_new_references(node, None)?;
         stamp_new(
             &mut node.metadata.created_at,
             &mut node.metadata.updated_at,
             &mut node.metadata.version,
             self.now,
         );
-        self.raw(|t| t.put_node(&node))?;
+        self.raw(|t| t.put_node(node))?;
         self.tally.nodes_written += 1;
-        Ok(node)
+        Ok(())
     }
 
     /// Creates many nodes at once. They may depend on each other in any order;
@@ -209,7 +243,7 @@ impl<'s> WriteTx<'s> {
             }
         }
         for node in &nodes {
-            self.check_new_references(node, &batch)?;
+            self.check_new_references(node, Some(&batch))?;
         }
         if self.pending.is_none() && nodes.iter().any(|n| !n.dependencies.is_empty()) {
             // New nodes can only close cycles among themselves (and only if some
@@ -301,7 +335,7 @@ impl<'s> WriteTx<'s> {
         if self.txn.contains_node(&node.name)? {
             return Err(already_exists_node(&node.name));
         }
-        self.check_new_references(&node, &NameSet::default())?;
+        self.check_new_references(&node, None)?;
         self.raw(|t| t.put_node(&node))?;
         self.tally.nodes_written += 1;
         Ok(node)
@@ -608,6 +642,7 @@ impl<'s> WriteTx<'s> {
 
     /// Runs the deferred checks, appends the change feed's events, and commits;
     /// whether event waiters should be woken (events appended, deliveries settled).
+    #[inline]
     pub(crate) fn commit(mut self) -> Result<bool> {
         if let Some(reason) = self.failed.take() {
             return Err(Error::backend(
@@ -749,13 +784,10 @@ impl<'s> WriteTx<'s> {
         let mut violations = validate::node(node);
         // No violation: the type is a valid identifier (`validate::node` checked it).
         if (violations.is_empty() || validate::identifier(&node.node_type).is_ok())
-            && let Some(schema) = self.validator(
-                self.validators
-                    .node_types
-                    .get(node.node_type.as_str())
-                    .cloned(),
-                || SchemaTarget::NodeType(node.node_type.clone()),
-            )?
+            && let Some(schema) = self
+                .validator(self.validators.node_type(&node.node_type), || {
+                    SchemaTarget::NodeType(node.node_type.clone())
+                })?
         {
             violations.extend(schema::violations(
                 &schema,
@@ -774,13 +806,10 @@ impl<'s> WriteTx<'s> {
     pub(super) fn prepare_edge(&mut self, edge: &Edge) -> Result<()> {
         let mut violations = validate::edge(edge);
         if edge.relation_type.check().is_ok()
-            && let Some(schema) = self.validator(
-                self.validators
-                    .relation_types
-                    .get(&edge.relation_type)
-                    .cloned(),
-                || SchemaTarget::RelationType(edge.relation_type.clone()),
-            )?
+            && let Some(schema) = self
+                .validator(self.validators.relation_type(&edge.relation_type), || {
+                    SchemaTarget::RelationType(edge.relation_type.clone())
+                })?
         {
             violations.extend(schema::violations(
                 &schema,
@@ -796,8 +825,8 @@ impl<'s> WriteTx<'s> {
     }
 
     /// For a node about to be created: no self-dependency, and (unless deferred)
-    /// every dependency exists already or in `batch`.
-    fn check_new_references(&mut self, node: &Node, batch: &NameSet<'_>) -> Result<()> {
+    /// every dependency exists already or in `batch` (the nodes created with it).
+    fn check_new_references(&mut self, node: &Node, batch: Option<&NameSet<'_>>) -> Result<()> {
         if node.dependencies.contains(&node.name) {
             return Err(Error::DependencyCycle {
                 cycle: vec![node.name.clone(), node.name.clone()],
@@ -808,7 +837,7 @@ impl<'s> WriteTx<'s> {
             return Ok(());
         }
         for dep in &node.dependencies {
-            if !batch.contains(dep.as_str()) && !self.txn.contains_node(dep)? {
+            if !batch.is_some_and(|b| b.contains(dep.as_str())) && !self.txn.contains_node(dep)? {
                 return Err(missing_dependency(dep, &node.name));
             }
         }
