@@ -800,7 +800,8 @@ impl SqliteRead<'_> {
     }
 
     /// A read transaction sees committed states only, which the store's commits
-    /// keep free of dangling references (`Q::resolve_dependencies`).
+    /// keep free of dangling references (`Q::resolve_dependencies`,
+    /// `Q::edges_of_node`, `Q::neighbour_names`).
     #[allow(clippy::unused_self)]
     fn sees_only_commits(&self) -> bool {
         true
@@ -1085,7 +1086,8 @@ macro_rules! read_txn_via_sql {
             ) -> Result<Option<Vec<Edge>>> {
                 // One statement (its edges), or two when it has none (`Q::edges_of_node`):
                 // the answer is one statement's either way.
-                self.q_one()?.edges_of_node(name, direction, relations)
+                self.q_one()?
+                    .edges_of_node(name, direction, relations, self.sees_only_commits())
             }
 
             fn neighbour_names(
@@ -1095,7 +1097,8 @@ macro_rules! read_txn_via_sql {
                 relations: &[RelationType],
             ) -> Result<Option<Vec<String>>> {
                 // One statement, or two as in `edges_of_node`.
-                self.q_one()?.neighbour_names(name, direction, relations)
+                self.q_one()?
+                    .neighbour_names(name, direction, relations, self.sees_only_commits())
             }
 
             fn reach(&self, start: &str, options: &ReachOptions) -> Result<Option<Vec<String>>> {

@@ -420,18 +420,24 @@ impl<'a> Q<'a> {
             .unwrap_or_default())
     }
 
-    /// [`Q::edges_of`] of a node that exists, `None` when it does not. Every
-    /// stored edge's ends are nodes, so edges found from the name alone
-    /// ([`Start::Name`]) are the node's, without reading its row; only when there
-    /// are none does a second statement look the node up ([`Start::Node`]), and
-    /// then its answer alone is given: each answer is one statement's, so one
-    /// snapshot's, outside a transaction too.
+    /// [`Q::edges_of`] of a node that exists, `None` when it does not. With
+    /// `ends_are_nodes` (a committed snapshot: every committed edge's ends are
+    /// nodes) edges found from the name alone ([`Start::Name`]) are the node's,
+    /// without reading its row; only when there are none does a second statement
+    /// look the node up ([`Start::Node`]), and then its answer alone is given: each
+    /// answer is one statement's, so one snapshot's, outside a transaction too.
+    /// Without it (a write transaction, whose deferred checks let an edge name a
+    /// node not created yet) one statement looks the node up.
     pub fn edges_of_node(
         &self,
         name: &str,
         direction: Direction,
         relations: &[RelationType],
+        ends_are_nodes: bool,
     ) -> Result<Option<Vec<Edge>>> {
+        if !ends_are_nodes {
+            return self.edges_from(Start::Node, name, direction, relations);
+        }
         match self.edges_from(Start::Name, name, direction, relations)? {
             Some(edges) if !edges.is_empty() => Ok(Some(edges)),
             _ => self.edges_from(Start::Node, name, direction, relations),
@@ -575,14 +581,18 @@ impl<'a> Q<'a> {
 
     /// The name at the other end of each of a node's edges, in edge-key order, from
     /// the edge indexes and `names` alone (no edge row is read); `None` when the
-    /// node does not exist. One statement when the node has such edges, two when
-    /// not, as [`Q::edges_of_node`] reads.
+    /// node does not exist. As [`Q::edges_of_node`] reads: with `ends_are_nodes`, one
+    /// statement when the node has such edges, two when not; without, one.
     pub fn neighbour_names(
         &self,
         name: &str,
         direction: Direction,
         relations: &[RelationType],
+        ends_are_nodes: bool,
     ) -> Result<Option<Vec<String>>> {
+        if !ends_are_nodes {
+            return self.neighbours_from(Start::Node, name, direction, relations);
+        }
         match self.neighbours_from(Start::Name, name, direction, relations)? {
             Some(names) if !names.is_empty() => Ok(Some(names)),
             _ => self.neighbours_from(Start::Node, name, direction, relations),

@@ -245,6 +245,7 @@ macro_rules! __suite_graph {
             txn_commits_all_on_ok, txn_rolls_back_on_err, txn_rolls_back_on_panic,
             txn_sees_its_own_writes, txn_failed_operation_leaves_txn_usable,
             txn_deferred_checks_allow_any_order, txn_deferred_checks_list_every_offender,
+            txn_deferred_edges_of_a_node_not_created_yet,
             txn_deferred_cycle_is_refused_at_commit, txn_deferred_delete_then_delete_dependent,
             txn_nested_write_on_same_thread_is_refused, snapshot_does_not_see_later_commits,
             // queries

@@ -6,9 +6,11 @@ use serde_json::json;
 
 use super::{Fixture, edge, kind_of, thing, thing_with_deps, things};
 use crate::{
-    Error, ErrorKind, GraphRead, NodeFilter, OnDependents, PageRequest, RelationType, SchemaTarget,
+    Direction, Error, ErrorKind, GraphRead, NodeFilter, OnDependents, PageRequest, RelationType,
+    SchemaTarget,
 };
 
+use crate::algo;
 use RelationType::Calls;
 
 pub fn txn_commits_all_on_ok(f: Fixture) {
@@ -173,6 +175,56 @@ pub fn txn_deferred_checks_allow_any_order(f: Fixture) {
     assert_eq!(s.resolve_dependencies("a").unwrap(), ["c", "b"]);
     assert_eq!(s.count_edges().unwrap(), 1);
     assert!(s.check().unwrap().is_ok());
+}
+
+/// With deferred checks an edge may name nodes not created yet: until they are,
+/// reading that name's edges inside the transaction is a missing node's answer
+/// (the reference's), not the pending edge; once the node exists, it has the edge.
+pub fn txn_deferred_edges_of_a_node_not_created_yet(f: Fixture) {
+    let s = &f.store;
+    things(s, &["z"]);
+    let outcome = s.write(|tx| {
+        tx.defer_checks();
+        tx.create_edge(edge("a", Calls, "b"))?; // neither exists yet
+        tx.create_edge(edge("z", Calls, "b"))?;
+        let agree = |tx: &crate::WriteTx<'_>, stage: &str| {
+            tx.with_reader(|txn| {
+                for name in ["a", "b", "z", "ghost"] {
+                    for direction in [Direction::Out, Direction::In, Direction::Both] {
+                        let native = txn.edges_of_node(name, direction, &[]);
+                        let reference = algo::edges_of_node(txn, name, direction, &[]);
+                        assert_eq!(
+                            native.map_err(|e| e.to_string()),
+                            reference.map_err(|e| e.to_string()),
+                            "{stage}: edges of {name} {direction:?}"
+                        );
+                        let native = txn.neighbour_names(name, direction, &[]);
+                        let reference = algo::neighbour_names(txn, name, direction, &[]);
+                        assert_eq!(
+                            native.map_err(|e| e.to_string()),
+                            reference.map_err(|e| e.to_string()),
+                            "{stage}: neighbours of {name} {direction:?}"
+                        );
+                    }
+                }
+                Ok(())
+            })
+        };
+        agree(tx, "before the nodes")?;
+        assert_eq!(
+            kind_of(tx.with_reader(|txn| {
+                txn.edges_of_node("a", Direction::Out, &[])?
+                    .ok_or_else(|| Error::node_not_found("a"))
+            })),
+            ErrorKind::NodeNotFound
+        );
+        tx.create_node(thing("a"))?;
+        tx.create_node(thing("b"))?;
+        agree(tx, "after the nodes")?;
+        Err::<(), _>(Error::invalid_input("test", "roll back"))
+    });
+    assert!(outcome.is_err());
+    assert_eq!(s.count_edges().unwrap(), 0);
 }
 
 pub fn txn_deferred_checks_list_every_offender(f: Fixture) {
