@@ -637,9 +637,6 @@ pub struct ConnectionSettings {
     pub format_version: i64,
     /// `PRAGMA mmap_size`: how many bytes of the file are read through a memory map.
     pub mmap_size: i64,
-    /// `PRAGMA cache_size`: the page cache, in pages if positive, in KiB if
-    /// negative (-32768, 32 MiB, outside a large write; `docs/sqlite.md`).
-    pub cache_size: i64,
 }
 
 impl ConnectionSettings {
@@ -658,7 +655,6 @@ impl ConnectionSettings {
             query_only: int("query_only")? != 0,
             format_version: int("user_version")?,
             mmap_size: int("mmap_size")?,
-            cache_size: int("cache_size")?,
         })
     }
 }

@@ -486,7 +486,7 @@ pub(crate) enum Role {
 
 /// The page cache of every connection, in KiB (readers had 16 MiB before format 5;
 /// pages read through the memory map do not count against it).
-pub(crate) const CACHE_KIB: i64 = 32_768;
+const CACHE_KIB: i64 = 32_768;
 
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 96;

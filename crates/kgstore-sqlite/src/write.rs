@@ -195,16 +195,6 @@ const REBUILD_INDEXES_FROM: usize = 16_384;
 /// of checking this many rows.
 pub(crate) const UNCHECKED_FROM: usize = 4_096;
 
-/// The writer's page cache, in KiB, while a `put_nodes` or `put_edges` of
-/// [`UNCHECKED_FROM`] rows or more runs ([`W::unchecked`]); back to
-/// [`CACHE_KIB`](crate::schema::CACHE_KIB) after it. With the usual 32 MiB, a
-/// load of 500,000 edges (about 60 MB of table) spilled its pages into the
-/// write-ahead log part way, and building `edges_by_to` at its end read them
-/// back with a system call per page (session 13, `docs/benchmarks.md`). The
-/// memory is taken only as pages are used, and given back when the size is
-/// set back (the pages written by then are clean once committed).
-const LOAD_CACHE_KIB: i64 = 262_144;
-
 /// Names looked up per query when a batch of edges resolves its endpoints.
 const NAME_LOOKUP_BATCH: usize = 4096;
 
@@ -439,18 +429,10 @@ impl<'a> W<'a> {
         if self.bulk.is_some() || rows < UNCHECKED_FROM {
             return write(self);
         }
-        self.set_cache_kib(LOAD_CACHE_KIB)?;
-        let written = self.set_foreign_keys(false).and_then(|()| write(self));
+        self.set_foreign_keys(false)?;
+        let written = write(self);
         let restored = self.set_foreign_keys(true);
-        let cache = self.set_cache_kib(crate::schema::CACHE_KIB);
-        written.and(restored).and(cache)
-    }
-
-    /// Sets the size of this connection's page cache (`PRAGMA cache_size`).
-    fn set_cache_kib(&self, kib: i64) -> Result<()> {
-        self.conn
-            .pragma_update(None, "cache_size", -kib)
-            .ctx(self.ctx, || format!("setting the page cache to {kib} KiB"))
+        written.and(restored)
     }
 
     /// Whether SQLite enforces foreign keys on this connection now (`false` also
