@@ -231,12 +231,25 @@ CREATE TABLE schemas (
 /// holds the bidirectional edges only (bit [`FLAG_BIDIRECTIONAL`] of `flags`).
 macro_rules! edge_indexes {
     () => {
-        "CREATE INDEX edges_by_to ON edges(to_id, rel, from_id, from_name);
-CREATE INDEX edges_bidirectional_by_to ON edges(to_id, rel, from_id) WHERE flags & 1;
-"
+        concat!(
+            $crate::schema::edges_by_to_index!(),
+            "\nCREATE INDEX edges_bidirectional_by_to ON edges(to_id, rel, from_id) WHERE flags & 1;\n"
+        )
     };
 }
 pub(crate) use edge_indexes;
+
+/// The first of [`edge_indexes`], `edges_by_to`, alone (a macro, to be
+/// `concat!`ed; the same statement, so the schema's text is the same whichever
+/// built it): a large edge write into a table smaller than itself builds this one
+/// again at its end and keeps the partial index, which holds only bidirectional
+/// edges (`write.rs`).
+macro_rules! edges_by_to_index {
+    () => {
+        "CREATE INDEX edges_by_to ON edges(to_id, rel, from_id, from_name);"
+    };
+}
+pub(crate) use edges_by_to_index;
 
 /// Format version 5: the edges move, in key order, into a table keyed by
 /// `(from_id, rel, to_id)` itself (`WITHOUT ROWID`: one B-tree holds the rows in
@@ -317,6 +330,9 @@ CREATE INDEX edges_bidirectional_by_to ON edges(to_id, rel, from_id) WHERE bidir
 /// The statement dropping the indexes [`edge_indexes`] creates.
 pub(crate) const DROP_EDGE_INDEXES: &str =
     "DROP INDEX edges_by_to; DROP INDEX edges_bidirectional_by_to;";
+
+/// The statement dropping `edges_by_to` alone ([`edges_by_to_index`]).
+pub(crate) const DROP_EDGES_BY_TO: &str = "DROP INDEX edges_by_to;";
 
 /// Bit of column `flags` (format 12 on): the edge is bidirectional.
 pub(crate) const FLAG_BIDIRECTIONAL: i64 = 1;

@@ -386,3 +386,125 @@ fn filters_and_pages_agree_with_the_reference_semantics() {
         }
     }
 }
+
+/// Nodes written 32 a statement, most batches plain (`write.rs`'s `plain_node`:
+/// written by the statement that binds three values a node), the batches holding
+/// a node with a tag or an observation not; and edges enough for a write into an
+/// empty table to build `edges_by_to` again at its end (`write.rs`'s
+/// `REBUILD_INDEXES_FROM`, 16,384), every fourth one not of the default content
+/// (so written by the full statement, not the plain one); `bidirectional`: every
+/// one of those is bidirectional instead (enough of them to build the partial
+/// index again too).
+fn large_load(bidirectional: bool) -> (Vec<Node>, Vec<Edge>) {
+    let nodes: Vec<Node> = (0..500)
+        .map(|i| {
+            let node = Node::new(format!("m{i:03}"), if i % 3 == 0 { "a" } else { "b" })
+                .unwrap()
+                .with_attribute("i", json!(i));
+            stamped(match i % 100 {
+                7 => node.with_tag("seven"),
+                77 => node.with_observation("seventy-seven"),
+                _ => node,
+            })
+        })
+        .collect();
+    let rels = [Calls, Contains, References];
+    let mut edges = Vec::new();
+    for k in 0..70_000_usize {
+        let (from, to) = (k * 7919 % 500, k * 104_729 % 499);
+        let rel = rels[k % 3].clone();
+        let mut edge = Edge::new(format!("m{from:03}"), rel, format!("m{to:03}"))
+            .unwrap()
+            .with_weight(k as f64 / 7.0);
+        if k % 4 == 1 {
+            edge = if bidirectional {
+                edge.bidirectional()
+            } else {
+                match k % 3 {
+                    0 => edge.with_confidence(0.5),
+                    1 => edge.with_attribute("k", json!(k)),
+                    _ => edge.with_source("test"),
+                }
+            };
+        }
+        edge.metadata.created_at = Timestamp::from_micros(2_000 + k as i64).unwrap();
+        edge.metadata.updated_at = edge.metadata.created_at;
+        edge.metadata.version = 1;
+        edges.push(edge);
+    }
+    // Keys given twice: the last wins, as one by one.
+    let mut seen = std::collections::HashSet::new();
+    let mut unique: Vec<Edge> = edges
+        .into_iter()
+        .rev()
+        .filter(|e| seen.insert(e.key()))
+        .collect();
+    unique.reverse();
+    assert!(unique.len() >= 20_000);
+    (nodes, unique)
+}
+
+/// The rows of a table and the schema's text, read straight from a store's file.
+fn table_rows(path: &std::path::Path, sql: &str) -> Vec<Vec<rusqlite::types::Value>> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut stmt = conn.prepare(sql).unwrap();
+    let columns = stmt.column_count();
+    stmt.query_map([], |row| {
+        (0..columns)
+            .map(|i| row.get::<_, rusqlite::types::Value>(i))
+            .collect()
+    })
+    .unwrap()
+    .collect::<rusqlite::Result<_>>()
+    .unwrap()
+}
+
+#[test]
+fn large_loads_write_the_rows_writes_one_by_one_write() {
+    for bidirectional in [false, true] {
+        let (nodes, edges) = large_load(bidirectional);
+        let memory = MemoryBackend::new();
+        let (_bulk_dir, bulk_path) = temp_db();
+        let (_single_dir, single_path) = temp_db();
+        let bulk = SqliteBackend::open(&bulk_path, common::options()).unwrap();
+        let single = SqliteBackend::open(&single_path, common::options()).unwrap();
+        for backend in [&memory as &dyn Backend, &bulk] {
+            let mut txn = backend.begin_write().unwrap();
+            txn.put_nodes(&nodes).unwrap();
+            txn.put_edges(&edges).unwrap();
+            txn.commit().unwrap();
+        }
+        let mut txn = single.begin_write().unwrap();
+        for node in &nodes {
+            txn.put_node(node).unwrap();
+        }
+        for edge in &edges {
+            txn.put_edge(edge).unwrap();
+        }
+        txn.commit().unwrap();
+        assert_eq!(contents(&bulk), contents(&memory));
+        for backend in [&bulk, &single] {
+            assert!(backend.check().unwrap().is_empty());
+        }
+        drop((bulk, single));
+        // Most rows went in by the plain edges' statement.
+        let plain = table_rows(&bulk_path, "SELECT count(*) FROM edges WHERE flags = 2");
+        assert!(matches!(plain[0][0], rusqlite::types::Value::Integer(n) if n > 10_000));
+        for sql in [
+            "SELECT * FROM names ORDER BY id",
+            "SELECT * FROM nodes ORDER BY id",
+            "SELECT * FROM node_tags ORDER BY node_id, tag",
+            "SELECT * FROM node_type_counts ORDER BY node_type",
+            "SELECT * FROM edges ORDER BY from_id, rel, to_id",
+            "SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY name",
+            "SELECT to_id, rel, from_id FROM edges INDEXED BY edges_bidirectional_by_to \
+             WHERE flags & 1 ORDER BY to_id, rel, from_id",
+        ] {
+            assert_eq!(
+                table_rows(&bulk_path, sql),
+                table_rows(&single_path, sql),
+                "{sql}"
+            );
+        }
+    }
+}
