@@ -4,6 +4,7 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::validate;
@@ -21,7 +22,13 @@ macro_rules! relation_types {
         pub enum RelationType {
             $($(#[$doc])* $variant,)*
             /// Any other relation, named by an identifier `[a-z][a-z0-9_]*` of at most 64 bytes.
-            Custom(String),
+            ///
+            /// The name is shared: cloning a custom relation type (as a backend does
+            /// for every edge it hands out) increments a reference count and copies
+            /// no bytes. Build one with `RelationType::Custom("owned_by".into())` (from
+            /// a `&str` or a `String`), or better with [`RelationType::parse`], which
+            /// also checks the name.
+            Custom(Arc<str>),
         }
 
         impl RelationType {
@@ -122,7 +129,7 @@ impl RelationType {
                 reason,
             )
         })?;
-        Ok(Self::Custom(name.to_owned()))
+        Ok(Self::Custom(Arc::from(name)))
     }
 
     /// Whether this is one of the seed vocabulary's relation types.
