@@ -46,6 +46,9 @@ type Key = (Id, Rel, Id);
 /// A persistent hash map with a fast hasher (seeded per process, so names chosen
 /// to collide cannot be prepared in advance).
 type HashMap<K, V> = GenericHashMap<K, V, foldhash::fast::RandomState, DefaultSharedPtr>;
+/// At most this many relations in one node's short list of outgoing edges are
+/// put in key order run by run (see [`Graph::runs_in_key_order`]).
+const RUNS: usize = 8;
 /// A set of ids while a traversal runs.
 type IdSet = foldhash::HashSet<Id>;
 /// An edge as borrowed parts: from, relation, to, content.
@@ -590,7 +593,7 @@ impl Graph {
     // ----- ids -----
 
     fn id(&self, name: &str) -> Option<Id> {
-        self.names.get(name).map(|slot| slot.id)
+        self.names.get(name.as_bytes()).map(|slot| slot.id)
     }
 
     fn name(&self, id: Id) -> Option<&str> {
@@ -612,7 +615,7 @@ impl Graph {
     }
 
     fn node_data(&self, name: &str) -> Option<&Arc<NodeData>> {
-        self.names.get(name)?.node.as_ref()
+        self.names.get(name.as_bytes())?.node.as_ref()
     }
 
     /// The id of `name`, giving it one (with no node) if it has none.
@@ -689,12 +692,12 @@ impl Graph {
         };
         let unused = self
             .names
-            .get(&*name)
+            .get(name.as_bytes())
             .is_some_and(|slot| slot.node.is_none());
         if unused && !self.has_edges(id) {
-            self.names.remove(&*name);
+            self.names.remove(name.as_bytes());
             if let Some(ordered) = self.ordered.get_mut() {
-                ordered.remove(&*name);
+                ordered.remove(name.as_bytes());
             }
             self.by_id.set(id, IdEntry::default());
             self.free.push_back(id);
@@ -708,7 +711,10 @@ impl Graph {
     /// relation, to, content), in key order; a self-loop once. The parts are put
     /// in order before anything is made (borrowed, compared by relation rank
     /// before any name), so that sorting moves a few words per edge and
-    /// compares numbers, not the edges `make` builds.
+    /// compares numbers, not the edges `make` builds. A short list of outgoing
+    /// edges whose targets are numbered in name order (names numbered by a
+    /// state built at once) is made straight from it, relation by relation in
+    /// rank order, with no parts to gather and sort.
     fn collect_edges<'a, T>(
         &'a self,
         id: Id,
@@ -722,6 +728,23 @@ impl Graph {
             return Vec::new();
         };
         let ranked = |rel: Rel| self.relation_by_id.get(rel);
+        if direction == Direction::Out
+            && let Some(list) = entry.out.as_slice()
+            && let Some(runs) = self.runs_in_key_order(list)
+        {
+            let mut made = Vec::with_capacity(list.len());
+            for (r, run) in runs.iter().flatten() {
+                if let Some(((rel, _), _)) = run.first()
+                    && rel_ok(rel)
+                {
+                    made.extend(
+                        run.iter()
+                            .map(|(_, out)| make((name, &r.relation, out.to.as_str(), &out.data))),
+                    );
+                }
+            }
+            return made;
+        }
         let mut parts: Vec<Part<'a>> = Vec::with_capacity(match direction {
             Direction::Out => entry.out.len(),
             Direction::In => entry.inc.len(),
@@ -783,6 +806,33 @@ impl Graph {
             .into_iter()
             .map(|p| make((p.from, p.relation, p.to, p.data)))
             .collect()
+    }
+
+    /// The runs of one relation each in a short list of outgoing edges (sorted
+    /// by relation id, then target id), in key order with their relations:
+    /// by relation rank, each run in target-name order (compared as bytes,
+    /// which is `str`'s order). `None` if a run is not in name order (target
+    /// ids not numbered in name order: names added one at a time), there are
+    /// more than [`RUNS`] relations, or a relation has no rank (a damaged
+    /// state); the caller then sorts.
+    #[allow(clippy::type_complexity)]
+    fn runs_in_key_order<'a>(
+        &'a self,
+        list: &'a [((Rel, Id), OutEdge)],
+    ) -> Option<[Option<(&'a Ranked, &'a [((Rel, Id), OutEdge)])>; RUNS]> {
+        let mut runs = [None; RUNS];
+        let mut count = 0;
+        for run in list.chunk_by(|a, b| a.0.0 == b.0.0) {
+            let ((rel, _), _) = run.first()?;
+            let ranked = self.relation_by_id.get(*rel)?;
+            if !run.is_sorted_by(|a, b| a.1.to.as_bytes() < b.1.to.as_bytes()) {
+                return None;
+            }
+            *runs.get_mut(count)? = Some((ranked, run));
+            count += 1;
+        }
+        runs[..count].sort_unstable_by_key(|run| run.map(|(r, _)| r.rank));
+        Some(runs)
     }
 
     /// Calls `each` with the id at the other end of every edge a traversal
@@ -912,7 +962,7 @@ impl Graph {
 
     /// The id of `name` if a node has it.
     fn node_id(&self, name: &str) -> Option<Id> {
-        let slot = self.names.get(name)?;
+        let slot = self.names.get(name.as_bytes())?;
         slot.node.as_ref().map(|_| slot.id)
     }
 
@@ -1103,7 +1153,7 @@ impl Graph {
             None => {
                 let id = self.new_id(Arc::clone(&name));
                 if id != new_id
-                    && let Some(slot) = self.names.get_mut(&*name)
+                    && let Some(slot) = self.names.get_mut(name.as_bytes())
                 {
                     slot.id = id;
                 }
@@ -1113,7 +1163,7 @@ impl Graph {
                 self.node_count += 1;
             }
             Some(old) => {
-                if let Some(slot) = self.names.get_mut(&*name) {
+                if let Some(slot) = self.names.get_mut(name.as_bytes()) {
                     slot.id = old.id;
                 }
                 match &old.node {
@@ -1156,7 +1206,7 @@ impl Graph {
 
     /// Removes a node (not its edges); the removed node.
     fn delete_node(&mut self, name: &str) -> Option<Node> {
-        let slot = self.names.get_mut(name)?;
+        let slot = self.names.get_mut(name.as_bytes())?;
         let old = slot.node.take()?;
         let id = slot.id;
         self.node_count -= 1;
@@ -1324,7 +1374,9 @@ impl Graph {
             self.by_id.get(slot.id).and_then(|e| e.name.as_deref()) == Some(&**name)
         }) && self.ordered.get().is_none_or(|ordered| {
             ordered.len() == self.names.len()
-                && ordered.iter().all(|name| self.names.contains_key(&**name))
+                && ordered
+                    .iter()
+                    .all(|name| self.names.contains_key(name.as_bytes()))
         }) && self.by_id.iter().filter(|e| e.name.is_some()).count()
             == self.names.len()
             && self.by_id.iter().filter(|e| e.name.is_none()).count() == self.free.len();
@@ -1427,8 +1479,8 @@ impl Graph {
         start: Bound<&str>,
     ) -> impl Iterator<Item = (&'a Name, &'a Slot)> + 'a {
         self.ordered()
-            .range::<_, str>((start, Bound::Unbounded))
-            .filter_map(|name| Some((name, self.names.get(&**name)?)))
+            .range::<_, [u8]>((start.map(str::as_bytes), Bound::Unbounded))
+            .filter_map(|name| Some((name, self.names.get(name.as_bytes())?)))
     }
 
     /// Every name in use with its slot, by name.
@@ -2109,5 +2161,117 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Nodes numbered in name order (built at once) and relations first used out
+    /// of name order: short lists come out run by run in key order, and a list
+    /// with more relations than [`RUNS`] or targets out of name order is sorted.
+    #[test]
+    fn short_lists_come_out_run_by_run_in_key_order() {
+        let names: Vec<String> = (0..12).map(|i| format!("n{i}")).collect();
+        let nodes = names
+            .iter()
+            .map(|n| Node::new(n.as_str(), "thing").unwrap())
+            .collect();
+        let mut state = GraphState::build(nodes, Vec::new(), Vec::new());
+        let relations: Vec<RelationType> = [
+            "r9",
+            "zeta",
+            "calls",
+            "mid",
+            "alpha",
+            "depends_on",
+            "beta",
+            "r10",
+            "r11",
+            "omega",
+        ]
+        .iter()
+        .map(|r| RelationType::parse(r).unwrap())
+        .collect();
+        let mut next = lcg(11);
+        let mut model: std::collections::BTreeSet<(String, String, String)> = Default::default();
+        let mut put = |state: &mut GraphState, from: &str, rel: &RelationType, to: &str| {
+            model.insert((from.to_owned(), rel.as_str().to_owned(), to.to_owned()));
+            state.put_edge(Edge::new(from, rel.clone(), to).unwrap());
+        };
+        for _ in 0..150 {
+            let (from, rel, to) = (next(11), next(6), next(12));
+            put(&mut state, &names[from], &relations[rel], &names[to]);
+        }
+        // n11: one edge of every relation (more than RUNS); "late" (numbered
+        // after every node) is a target out of name order for n0.
+        for rel in &relations {
+            put(&mut state, "n11", rel, "n3");
+        }
+        state.put_node(Node::new("late", "thing").unwrap());
+        put(&mut state, "n0", &relations[0], "late");
+        put(&mut state, "n0", &relations[0], "n5");
+        let list = |name: &str| {
+            let id = state.graph.node_id(name).unwrap();
+            state
+                .graph
+                .by_id
+                .get(id)
+                .unwrap()
+                .out
+                .as_slice()
+                .unwrap()
+                .to_vec()
+        };
+        assert!(state.graph.runs_in_key_order(&list("n11")).is_none());
+        assert!(state.graph.runs_in_key_order(&list("n0")).is_none());
+        let by_runs = names[1..11]
+            .iter()
+            .filter(|n| state.graph.runs_in_key_order(&list(n)).is_some())
+            .count();
+        assert_eq!(by_runs, 10, "the other lists are in name order run by run");
+        for name in &names {
+            for wanted in [None, Some(&relations[2]), Some(&relations[0])] {
+                let want: Vec<(String, String, String)> = model
+                    .iter()
+                    .filter(|(f, r, _)| f == name && wanted.is_none_or(|w| w.as_str() == r))
+                    .cloned()
+                    .collect();
+                let got: Vec<(String, String, String)> = state
+                    .edges_of(
+                        name,
+                        Direction::Out,
+                        wanted.map(std::slice::from_ref).unwrap_or(&[]),
+                    )
+                    .unwrap()
+                    .into_iter()
+                    .map(|e| (e.from, e.relation_type.as_str().to_owned(), e.to))
+                    .collect();
+                assert_eq!(got, want, "{name} {wanted:?}");
+            }
+        }
+    }
+
+    /// The state keeps one copy of each custom relation's name and hands out
+    /// clones of it: reading edges allocates no relation name (every edge of the
+    /// peers workload has a custom relation).
+    #[test]
+    fn edges_read_share_the_states_one_copy_of_a_custom_relation() {
+        let shared = |r: &RelationType| match r {
+            RelationType::Custom(name) => Arc::clone(name),
+            other => panic!("not custom: {other:?}"),
+        };
+        let mut state = GraphState::new();
+        for name in ["a", "b", "c"] {
+            state.put_node(Node::new(name, "thing").unwrap());
+        }
+        // Each edge brings its own copy of the name; the state keeps the first.
+        for to in ["b", "c"] {
+            let rel = RelationType::parse("rel0").unwrap();
+            state.put_edge(Edge::new("a", rel, to).unwrap());
+        }
+        let first = state.edges_of("a", Direction::Out, &[]).unwrap();
+        let again = state.edges_of("b", Direction::In, &[]).unwrap();
+        let kept = shared(&first[0].relation_type);
+        assert!(Arc::ptr_eq(&kept, &shared(&first[1].relation_type)));
+        assert!(Arc::ptr_eq(&kept, &shared(&again[0].relation_type)));
+        assert_eq!(first.len(), 2);
+        assert_eq!(kept.as_ref(), "rel0");
     }
 }

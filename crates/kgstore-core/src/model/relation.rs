@@ -228,6 +228,19 @@ mod tests {
     }
 
     #[test]
+    fn a_custom_relation_clones_by_sharing_its_name() {
+        let custom = RelationType::parse("owned_by").unwrap();
+        let copy = custom.clone();
+        match (&custom, &copy) {
+            (RelationType::Custom(a), RelationType::Custom(b)) => assert!(Arc::ptr_eq(a, b)),
+            other => panic!("not custom: {other:?}"),
+        }
+        assert_eq!(copy.as_str(), "owned_by");
+        let from_string = RelationType::Custom(String::from("owned_by").into());
+        assert_eq!(from_string, custom);
+    }
+
+    #[test]
     fn orders_by_name() {
         assert!(RelationType::Calls < RelationType::Contains);
         assert!(RelationType::Custom("aaa".into()) < RelationType::Balances);
