@@ -12,7 +12,7 @@ pub(super) type End = (Rel, Id);
 
 /// Lists longer than this become persistent maps; maps shorter than half of it
 /// become lists again.
-const SMALL: usize = 64;
+pub(super) const SMALL: usize = 64;
 
 /// One node's edges in one direction, sorted by [`End`].
 ///

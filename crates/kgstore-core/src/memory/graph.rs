@@ -34,7 +34,7 @@ use crate::schema::SchemaTarget;
 use crate::search::{SearchIndex, TermMatches, TermQuery};
 use crate::timestamp::Timestamp;
 
-use super::adjacency::Adjacency;
+use super::adjacency::{Adjacency, SMALL};
 use super::name::Name;
 
 /// An interned node name's number.
@@ -47,7 +47,7 @@ type Key = (Id, Rel, Id);
 /// to collide cannot be prepared in advance).
 type HashMap<K, V> = GenericHashMap<K, V, foldhash::fast::RandomState, DefaultSharedPtr>;
 /// At most this many relations in one node's short list of outgoing edges are
-/// put in key order run by run (see [`Graph::runs_in_key_order`]).
+/// put in key order run by run (see [`Graph::runs_by_rank`]).
 const RUNS: usize = 8;
 /// A set of ids while a traversal runs.
 type IdSet = foldhash::HashSet<Id>;
@@ -712,9 +712,10 @@ impl Graph {
     /// in order before anything is made (borrowed, compared by relation rank
     /// before any name), so that sorting moves a few words per edge and
     /// compares numbers, not the edges `make` builds. A short list of outgoing
-    /// edges whose targets are numbered in name order (names numbered by a
-    /// state built at once) is made straight from it, relation by relation in
-    /// rank order, with no parts to gather and sort.
+    /// edges is made straight from it instead, one relation's run at a time in
+    /// rank order, each run put in target-name order by sorting one-byte
+    /// positions (when it is not in that order already: targets numbered in
+    /// name order, by a state built at once): no parts gathered, no allocation.
     fn collect_edges<'a, T>(
         &'a self,
         id: Id,
@@ -730,17 +731,25 @@ impl Graph {
         let ranked = |rel: Rel| self.relation_by_id.get(rel);
         if direction == Direction::Out
             && let Some(list) = entry.out.as_slice()
-            && let Some(runs) = self.runs_in_key_order(list)
+            && let Some(runs) = self.runs_by_rank(list)
         {
             let mut made = Vec::with_capacity(list.len());
             for (r, run) in runs.iter().flatten() {
-                if let Some(((rel, _), _)) = run.first()
-                    && rel_ok(rel)
-                {
-                    made.extend(
-                        run.iter()
-                            .map(|(_, out)| make((name, &r.relation, out.to.as_str(), &out.data))),
-                    );
+                if run.first().is_some_and(|((rel, _), _)| rel_ok(rel)) {
+                    let to = |i: u8| run.get(usize::from(i)).map(|(_, out)| out.to.as_bytes());
+                    let mut order = [0u8; SMALL];
+                    for (slot, i) in order.iter_mut().zip(0u8..) {
+                        *slot = i;
+                    }
+                    // At most SMALL long (see `runs_by_rank`), so this is never empty.
+                    let order = order.get_mut(..run.len()).unwrap_or_default();
+                    if !order.is_sorted_by(|&a, &b| to(a) < to(b)) {
+                        order.sort_unstable_by(|&a, &b| to(a).cmp(&to(b)));
+                    }
+                    made.extend(order.iter().filter_map(|&i| {
+                        let (_, out) = run.get(usize::from(i))?;
+                        Some(make((name, &r.relation, out.to.as_str(), &out.data)))
+                    }));
                 }
             }
             return made;
@@ -809,14 +818,13 @@ impl Graph {
     }
 
     /// The runs of one relation each in a short list of outgoing edges (sorted
-    /// by relation id, then target id), in key order with their relations:
-    /// by relation rank, each run in target-name order (compared as bytes,
-    /// which is `str`'s order). `None` if a run is not in name order (target
-    /// ids not numbered in name order: names added one at a time), there are
-    /// more than [`RUNS`] relations, or a relation has no rank (a damaged
-    /// state); the caller then sorts.
+    /// by relation id, then target id), in key order with their relations: by
+    /// relation rank (each run still in target-id order). `None` if there are
+    /// more than [`RUNS`] relations, a run is longer than [`SMALL`] (a short
+    /// list never is), or a relation has no rank (a damaged state); the caller
+    /// then sorts the whole list.
     #[allow(clippy::type_complexity)]
-    fn runs_in_key_order<'a>(
+    fn runs_by_rank<'a>(
         &'a self,
         list: &'a [((Rel, Id), OutEdge)],
     ) -> Option<[Option<(&'a Ranked, &'a [((Rel, Id), OutEdge)])>; RUNS]> {
@@ -825,7 +833,7 @@ impl Graph {
         for run in list.chunk_by(|a, b| a.0.0 == b.0.0) {
             let ((rel, _), _) = run.first()?;
             let ranked = self.relation_by_id.get(*rel)?;
-            if !run.is_sorted_by(|a, b| a.1.to.as_bytes() < b.1.to.as_bytes()) {
+            if run.len() > SMALL {
                 return None;
             }
             *runs.get_mut(count)? = Some((ranked, run));
@@ -2163,17 +2171,23 @@ mod tests {
         }
     }
 
-    /// Nodes numbered in name order (built at once) and relations first used out
-    /// of name order: short lists come out run by run in key order, and a list
-    /// with more relations than [`RUNS`] or targets out of name order is sorted.
+    /// Relations first used out of name order, targets numbered in name order
+    /// (built at once) and not ("late" and the "n1…" put one at a time): short
+    /// lists come out run by run in key order, and a list with more relations
+    /// than [`RUNS`] is sorted whole.
     #[test]
     fn short_lists_come_out_run_by_run_in_key_order() {
-        let names: Vec<String> = (0..12).map(|i| format!("n{i}")).collect();
+        let mut names: Vec<String> = (0..12).map(|i| format!("n{i}")).collect();
         let nodes = names
             .iter()
             .map(|n| Node::new(n.as_str(), "thing").unwrap())
             .collect();
         let mut state = GraphState::build(nodes, Vec::new(), Vec::new());
+        for i in [100, 20, 1000, 3] {
+            let name = format!("n1{i}");
+            state.put_node(Node::new(name.as_str(), "thing").unwrap());
+            names.push(name);
+        }
         let relations: Vec<RelationType> = [
             "r9",
             "zeta",
@@ -2195,18 +2209,14 @@ mod tests {
             model.insert((from.to_owned(), rel.as_str().to_owned(), to.to_owned()));
             state.put_edge(Edge::new(from, rel.clone(), to).unwrap());
         };
-        for _ in 0..150 {
-            let (from, rel, to) = (next(11), next(6), next(12));
+        for _ in 0..300 {
+            let (from, rel, to) = (next(11), next(6), next(names.len() as u64));
             put(&mut state, &names[from], &relations[rel], &names[to]);
         }
-        // n11: one edge of every relation (more than RUNS); "late" (numbered
-        // after every node) is a target out of name order for n0.
+        // n11: one edge of every relation (more than RUNS).
         for rel in &relations {
             put(&mut state, "n11", rel, "n3");
         }
-        state.put_node(Node::new("late", "thing").unwrap());
-        put(&mut state, "n0", &relations[0], "late");
-        put(&mut state, "n0", &relations[0], "n5");
         let list = |name: &str| {
             let id = state.graph.node_id(name).unwrap();
             state
@@ -2219,13 +2229,10 @@ mod tests {
                 .unwrap()
                 .to_vec()
         };
-        assert!(state.graph.runs_in_key_order(&list("n11")).is_none());
-        assert!(state.graph.runs_in_key_order(&list("n0")).is_none());
-        let by_runs = names[1..11]
-            .iter()
-            .filter(|n| state.graph.runs_in_key_order(&list(n)).is_some())
-            .count();
-        assert_eq!(by_runs, 10, "the other lists are in name order run by run");
+        assert!(state.graph.runs_by_rank(&list("n11")).is_none());
+        for name in &names[..11] {
+            assert!(state.graph.runs_by_rank(&list(name)).is_some(), "{name}");
+        }
         for name in &names {
             for wanted in [None, Some(&relations[2]), Some(&relations[0])] {
                 let want: Vec<(String, String, String)> = model
