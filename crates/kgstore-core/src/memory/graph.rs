@@ -34,7 +34,7 @@ use crate::schema::SchemaTarget;
 use crate::search::{SearchIndex, TermMatches, TermQuery};
 use crate::timestamp::Timestamp;
 
-use super::adjacency::{Adjacency, SMALL};
+use super::adjacency::{Adjacency, End, SMALL};
 use super::name::Name;
 
 /// An interned node name's number.
@@ -735,22 +735,29 @@ impl Graph {
         {
             let mut made = Vec::with_capacity(list.len());
             for (r, run) in runs.iter().flatten() {
-                if run.first().is_some_and(|((rel, _), _)| rel_ok(rel)) {
-                    let to = |i: u8| run.get(usize::from(i)).map(|(_, out)| out.to.as_bytes());
-                    let mut order = [0u8; SMALL];
-                    for (slot, i) in order.iter_mut().zip(0u8..) {
-                        *slot = i;
-                    }
-                    // At most SMALL long (see `runs_by_rank`), so this is never empty.
-                    let order = order.get_mut(..run.len()).unwrap_or_default();
-                    if !order.is_sorted_by(|&a, &b| to(a) < to(b)) {
-                        order.sort_unstable_by(|&a, &b| to(a).cmp(&to(b)));
-                    }
-                    made.extend(order.iter().filter_map(|&i| {
-                        let (_, out) = run.get(usize::from(i))?;
-                        Some(make((name, &r.relation, out.to.as_str(), &out.data)))
-                    }));
+                if !run.first().is_some_and(|((rel, _), _)| rel_ok(rel)) {
+                    continue;
                 }
+                let edge = |(_, out): &'a (End, OutEdge)| {
+                    make((name, &r.relation, out.to.as_str(), &out.data))
+                };
+                if run.is_sorted_by(|(_, a), (_, b)| a.to.as_bytes() < b.to.as_bytes()) {
+                    made.extend(run.iter().map(edge));
+                    continue;
+                }
+                let mut order = [0u8; SMALL];
+                for (slot, i) in order.iter_mut().zip(0u8..).take(run.len()) {
+                    *slot = i;
+                }
+                // At most SMALL long (see `runs_by_rank`), so all of it.
+                let order = order.get_mut(..run.len()).unwrap_or_default();
+                let to = |i: u8| run.get(usize::from(i)).map(|(_, out)| out.to.as_bytes());
+                order.sort_unstable_by(|&a, &b| to(a).cmp(&to(b)));
+                made.extend(
+                    order
+                        .iter()
+                        .filter_map(|&i| run.get(usize::from(i)).map(edge)),
+                );
             }
             return made;
         }
