@@ -12,7 +12,7 @@ pub(super) type End = (Rel, Id);
 
 /// Lists longer than this become persistent maps; maps shorter than half of it
 /// become lists again.
-pub(super) const SMALL: usize = 64;
+const SMALL: usize = 64;
 
 /// One node's edges in one direction, sorted by [`End`].
 ///
@@ -55,16 +55,6 @@ impl<T: Clone> Adjacency<T> {
                 .ok()
                 .map(|i| &list[i].1),
             Self::Large(map) => map.get(end),
-        }
-    }
-
-    /// Every edge, sorted by [`End`], as one slice when the edges are few
-    /// (`None` for a persistent map).
-    pub(super) fn as_slice(&self) -> Option<&[(End, T)]> {
-        match self {
-            Self::Empty => Some(&[]),
-            Self::Small(list) => Some(list),
-            Self::Large(_) => None,
         }
     }
 

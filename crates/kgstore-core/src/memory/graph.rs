@@ -34,7 +34,7 @@ use crate::schema::SchemaTarget;
 use crate::search::{SearchIndex, TermMatches, TermQuery};
 use crate::timestamp::Timestamp;
 
-use super::adjacency::{Adjacency, End, SMALL};
+use super::adjacency::Adjacency;
 use super::name::Name;
 
 /// An interned node name's number.
@@ -46,9 +46,6 @@ type Key = (Id, Rel, Id);
 /// A persistent hash map with a fast hasher (seeded per process, so names chosen
 /// to collide cannot be prepared in advance).
 type HashMap<K, V> = GenericHashMap<K, V, foldhash::fast::RandomState, DefaultSharedPtr>;
-/// At most this many relations in one node's short list of outgoing edges are
-/// put in key order run by run (see [`Graph::runs_by_rank`]).
-const RUNS: usize = 8;
 /// A set of ids while a traversal runs.
 type IdSet = foldhash::HashSet<Id>;
 /// An edge as borrowed parts: from, relation, to, content.
@@ -711,11 +708,7 @@ impl Graph {
     /// relation, to, content), in key order; a self-loop once. The parts are put
     /// in order before anything is made (borrowed, compared by relation rank
     /// before any name), so that sorting moves a few words per edge and
-    /// compares numbers, not the edges `make` builds. A short list of outgoing
-    /// edges is made straight from it instead, one relation's run at a time in
-    /// rank order, each run put in target-name order by sorting one-byte
-    /// positions (when it is not in that order already: targets numbered in
-    /// name order, by a state built at once): no parts gathered, no allocation.
+    /// compares numbers, not the edges `make` builds.
     fn collect_edges<'a, T>(
         &'a self,
         id: Id,
@@ -729,38 +722,6 @@ impl Graph {
             return Vec::new();
         };
         let ranked = |rel: Rel| self.relation_by_id.get(rel);
-        if direction == Direction::Out
-            && let Some(list) = entry.out.as_slice()
-            && let Some(runs) = self.runs_by_rank(list)
-        {
-            let mut made = Vec::with_capacity(list.len());
-            for (r, run) in runs.iter().flatten() {
-                if !run.first().is_some_and(|((rel, _), _)| rel_ok(rel)) {
-                    continue;
-                }
-                let edge = |(_, out): &'a (End, OutEdge)| {
-                    make((name, &r.relation, out.to.as_str(), &out.data))
-                };
-                if run.is_sorted_by(|(_, a), (_, b)| a.to.as_bytes() < b.to.as_bytes()) {
-                    made.extend(run.iter().map(edge));
-                    continue;
-                }
-                let mut order = [0u8; SMALL];
-                for (slot, i) in order.iter_mut().zip(0u8..).take(run.len()) {
-                    *slot = i;
-                }
-                // At most SMALL long (see `runs_by_rank`), so all of it.
-                let order = order.get_mut(..run.len()).unwrap_or_default();
-                let to = |i: u8| run.get(usize::from(i)).map(|(_, out)| out.to.as_bytes());
-                order.sort_unstable_by(|&a, &b| to(a).cmp(&to(b)));
-                made.extend(
-                    order
-                        .iter()
-                        .filter_map(|&i| run.get(usize::from(i)).map(edge)),
-                );
-            }
-            return made;
-        }
         let mut parts: Vec<Part<'a>> = Vec::with_capacity(match direction {
             Direction::Out => entry.out.len(),
             Direction::In => entry.inc.len(),
@@ -822,32 +783,6 @@ impl Graph {
             .into_iter()
             .map(|p| make((p.from, p.relation, p.to, p.data)))
             .collect()
-    }
-
-    /// The runs of one relation each in a short list of outgoing edges (sorted
-    /// by relation id, then target id), in key order with their relations: by
-    /// relation rank (each run still in target-id order). `None` if there are
-    /// more than [`RUNS`] relations, a run is longer than [`SMALL`] (a short
-    /// list never is), or a relation has no rank (a damaged state); the caller
-    /// then sorts the whole list.
-    #[allow(clippy::type_complexity)]
-    fn runs_by_rank<'a>(
-        &'a self,
-        list: &'a [((Rel, Id), OutEdge)],
-    ) -> Option<[Option<(&'a Ranked, &'a [((Rel, Id), OutEdge)])>; RUNS]> {
-        let mut runs = [None; RUNS];
-        let mut count = 0;
-        for run in list.chunk_by(|a, b| a.0.0 == b.0.0) {
-            let ((rel, _), _) = run.first()?;
-            let ranked = self.relation_by_id.get(*rel)?;
-            if run.len() > SMALL {
-                return None;
-            }
-            *runs.get_mut(count)? = Some((ranked, run));
-            count += 1;
-        }
-        runs[..count].sort_unstable_by_key(|run| run.map(|(r, _)| r.rank));
-        Some(runs)
     }
 
     /// Calls `each` with the id at the other end of every edge a traversal
@@ -2179,11 +2114,10 @@ mod tests {
     }
 
     /// Relations first used out of name order, targets numbered in name order
-    /// (built at once) and not ("late" and the "n1…" put one at a time): short
-    /// lists come out run by run in key order, and a list with more relations
-    /// than [`RUNS`] is sorted whole.
+    /// (built at once) and not (the "n1…" put one at a time), a node with edges
+    /// of ten relations: every node's outgoing edges come out in key order.
     #[test]
-    fn short_lists_come_out_run_by_run_in_key_order() {
+    fn outgoing_edges_come_in_key_order_whatever_order_targets_were_numbered_in() {
         let mut names: Vec<String> = (0..12).map(|i| format!("n{i}")).collect();
         let nodes = names
             .iter()
@@ -2220,25 +2154,9 @@ mod tests {
             let (from, rel, to) = (next(11), next(6), next(names.len() as u64));
             put(&mut state, &names[from], &relations[rel], &names[to]);
         }
-        // n11: one edge of every relation (more than RUNS).
+        // n11: one edge of every relation.
         for rel in &relations {
             put(&mut state, "n11", rel, "n3");
-        }
-        let list = |name: &str| {
-            let id = state.graph.node_id(name).unwrap();
-            state
-                .graph
-                .by_id
-                .get(id)
-                .unwrap()
-                .out
-                .as_slice()
-                .unwrap()
-                .to_vec()
-        };
-        assert!(state.graph.runs_by_rank(&list("n11")).is_none());
-        for name in &names[..11] {
-            assert!(state.graph.runs_by_rank(&list(name)).is_some(), "{name}");
         }
         for name in &names {
             for wanted in [None, Some(&relations[2]), Some(&relations[0])] {
