@@ -352,7 +352,7 @@ fn filters_and_pages_agree_with_the_reference_semantics() {
             .with_min_weight(1.0)
             .where_eq("/k", json!(1)),
         (0..40).fold(EdgeFilter::default().of_relation(Calls), |f, i| {
-            f.of_relation(RelationType::Custom(format!("r{i}")))
+            f.of_relation(RelationType::Custom(format!("r{i}").into()))
         }),
     ];
     for filter in &edge_filters {

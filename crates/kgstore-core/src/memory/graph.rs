@@ -600,7 +600,7 @@ impl Graph {
     // ----- ids -----
 
     fn id(&self, name: &str) -> Option<Id> {
-        self.names.get(name).map(|slot| slot.id)
+        self.names.get(name.as_bytes()).map(|slot| slot.id)
     }
 
     fn name(&self, id: Id) -> Option<&str> {
@@ -622,7 +622,7 @@ impl Graph {
     }
 
     fn node_data(&self, name: &str) -> Option<&Arc<NodeData>> {
-        self.names.get(name)?.node.as_ref()
+        self.names.get(name.as_bytes())?.node.as_ref()
     }
 
     /// The id of `name`, giving it one (with no node) if it has none.
@@ -699,12 +699,12 @@ impl Graph {
         };
         let unused = self
             .names
-            .get(&*name)
+            .get(name.as_bytes())
             .is_some_and(|slot| slot.node.is_none());
         if unused && !self.has_edges(id) {
-            self.names.remove(&*name);
+            self.names.remove(name.as_bytes());
             if let Some(ordered) = self.ordered.get_mut() {
-                ordered.remove(&*name);
+                ordered.remove(name.as_bytes());
             }
             self.by_id.set(id, IdEntry::default());
             self.free.push_back(id);
@@ -922,7 +922,7 @@ impl Graph {
 
     /// The id of `name` if a node has it.
     fn node_id(&self, name: &str) -> Option<Id> {
-        let slot = self.names.get(name)?;
+        let slot = self.names.get(name.as_bytes())?;
         slot.node.as_ref().map(|_| slot.id)
     }
 
@@ -1113,7 +1113,7 @@ impl Graph {
             None => {
                 let id = self.new_id(Arc::clone(&name));
                 if id != new_id
-                    && let Some(slot) = self.names.get_mut(&*name)
+                    && let Some(slot) = self.names.get_mut(name.as_bytes())
                 {
                     slot.id = id;
                 }
@@ -1123,7 +1123,7 @@ impl Graph {
                 self.node_count += 1;
             }
             Some(old) => {
-                if let Some(slot) = self.names.get_mut(&*name) {
+                if let Some(slot) = self.names.get_mut(name.as_bytes()) {
                     slot.id = old.id;
                 }
                 match &old.node {
@@ -1166,7 +1166,7 @@ impl Graph {
 
     /// Removes a node (not its edges); the removed node.
     fn delete_node(&mut self, name: &str) -> Option<Node> {
-        let slot = self.names.get_mut(name)?;
+        let slot = self.names.get_mut(name.as_bytes())?;
         let old = slot.node.take()?;
         let id = slot.id;
         self.node_count -= 1;
@@ -1334,7 +1334,9 @@ impl Graph {
             self.by_id.get(slot.id).and_then(|e| e.name.as_deref()) == Some(&**name)
         }) && self.ordered.get().is_none_or(|ordered| {
             ordered.len() == self.names.len()
-                && ordered.iter().all(|name| self.names.contains_key(&**name))
+                && ordered
+                    .iter()
+                    .all(|name| self.names.contains_key(name.as_bytes()))
         }) && self.by_id.iter().filter(|e| e.name.is_some()).count()
             == self.names.len()
             && self.by_id.iter().filter(|e| e.name.is_none()).count() == self.free.len();
@@ -1437,8 +1439,8 @@ impl Graph {
         start: Bound<&str>,
     ) -> impl Iterator<Item = (&'a Name, &'a Slot)> + 'a {
         self.ordered()
-            .range::<_, str>((start, Bound::Unbounded))
-            .filter_map(|name| Some((name, self.names.get(&**name)?)))
+            .range::<_, [u8]>((start.map(str::as_bytes), Bound::Unbounded))
+            .filter_map(|name| Some((name, self.names.get(name.as_bytes())?)))
     }
 
     /// Every name in use with its slot, by name.
@@ -2119,5 +2121,99 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Relations first used out of name order, targets numbered in name order
+    /// (built at once) and not (the "n1…" put one at a time), a node with edges
+    /// of ten relations: every node's outgoing edges come out in key order.
+    #[test]
+    fn outgoing_edges_come_in_key_order_whatever_order_targets_were_numbered_in() {
+        let mut names: Vec<String> = (0..12).map(|i| format!("n{i}")).collect();
+        let nodes = names
+            .iter()
+            .map(|n| Node::new(n.as_str(), "thing").unwrap())
+            .collect();
+        let mut state = GraphState::build(nodes, Vec::new(), Vec::new());
+        for i in [100, 20, 1000, 3] {
+            let name = format!("n1{i}");
+            state.put_node(Node::new(name.as_str(), "thing").unwrap());
+            names.push(name);
+        }
+        let relations: Vec<RelationType> = [
+            "r9",
+            "zeta",
+            "calls",
+            "mid",
+            "alpha",
+            "depends_on",
+            "beta",
+            "r10",
+            "r11",
+            "omega",
+        ]
+        .iter()
+        .map(|r| RelationType::parse(r).unwrap())
+        .collect();
+        let mut next = lcg(11);
+        let mut model: std::collections::BTreeSet<(String, String, String)> = Default::default();
+        let mut put = |state: &mut GraphState, from: &str, rel: &RelationType, to: &str| {
+            model.insert((from.to_owned(), rel.as_str().to_owned(), to.to_owned()));
+            state.put_edge(Edge::new(from, rel.clone(), to).unwrap());
+        };
+        for _ in 0..300 {
+            let (from, rel, to) = (next(11), next(6), next(names.len() as u64));
+            put(&mut state, &names[from], &relations[rel], &names[to]);
+        }
+        // n11: one edge of every relation.
+        for rel in &relations {
+            put(&mut state, "n11", rel, "n3");
+        }
+        for name in &names {
+            for wanted in [None, Some(&relations[2]), Some(&relations[0])] {
+                let want: Vec<(String, String, String)> = model
+                    .iter()
+                    .filter(|(f, r, _)| f == name && wanted.is_none_or(|w| w.as_str() == r))
+                    .cloned()
+                    .collect();
+                let got: Vec<(String, String, String)> = state
+                    .edges_of(
+                        name,
+                        Direction::Out,
+                        wanted.map(std::slice::from_ref).unwrap_or(&[]),
+                    )
+                    .unwrap()
+                    .into_iter()
+                    .map(|e| (e.from, e.relation_type.as_str().to_owned(), e.to))
+                    .collect();
+                assert_eq!(got, want, "{name} {wanted:?}");
+            }
+        }
+    }
+
+    /// The state keeps one copy of each custom relation's name and hands out
+    /// clones of it: reading edges allocates no relation name (every edge of the
+    /// peers workload has a custom relation).
+    #[test]
+    fn edges_read_share_the_states_one_copy_of_a_custom_relation() {
+        let shared = |r: &RelationType| match r {
+            RelationType::Custom(name) => Arc::clone(name),
+            other => panic!("not custom: {other:?}"),
+        };
+        let mut state = GraphState::new();
+        for name in ["a", "b", "c"] {
+            state.put_node(Node::new(name, "thing").unwrap());
+        }
+        // Each edge brings its own copy of the name; the state keeps the first.
+        for to in ["b", "c"] {
+            let rel = RelationType::parse("rel0").unwrap();
+            state.put_edge(Edge::new("a", rel, to).unwrap());
+        }
+        let first = state.edges_of("a", Direction::Out, &[]).unwrap();
+        let again = state.edges_of("b", Direction::In, &[]).unwrap();
+        let kept = shared(&first[0].relation_type);
+        assert!(Arc::ptr_eq(&kept, &shared(&first[1].relation_type)));
+        assert!(Arc::ptr_eq(&kept, &shared(&again[0].relation_type)));
+        assert_eq!(first.len(), 2);
+        assert_eq!(kept.as_ref(), "rel0");
     }
 }

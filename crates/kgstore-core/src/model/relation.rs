@@ -4,6 +4,7 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::validate;
@@ -21,7 +22,13 @@ macro_rules! relation_types {
         pub enum RelationType {
             $($(#[$doc])* $variant,)*
             /// Any other relation, named by an identifier `[a-z][a-z0-9_]*` of at most 64 bytes.
-            Custom(String),
+            ///
+            /// The name is shared: cloning a custom relation type (as a backend does
+            /// for every edge it hands out) increments a reference count and copies
+            /// no bytes. Build one with `RelationType::Custom("owned_by".into())` (from
+            /// a `&str` or a `String`), or better with [`RelationType::parse`], which
+            /// also checks the name.
+            Custom(Arc<str>),
         }
 
         impl RelationType {
@@ -122,7 +129,7 @@ impl RelationType {
                 reason,
             )
         })?;
-        Ok(Self::Custom(name.to_owned()))
+        Ok(Self::Custom(Arc::from(name)))
     }
 
     /// Whether this is one of the seed vocabulary's relation types.
@@ -218,6 +225,19 @@ mod tests {
             assert_eq!(err.kind(), crate::ErrorKind::InvalidInput, "{bad:?}");
         }
         assert!(serde_json::from_str::<RelationType>("\"DROP TABLE\"").is_err());
+    }
+
+    #[test]
+    fn a_custom_relation_clones_by_sharing_its_name() {
+        let custom = RelationType::parse("owned_by").unwrap();
+        let copy = custom.clone();
+        match (&custom, &copy) {
+            (RelationType::Custom(a), RelationType::Custom(b)) => assert!(Arc::ptr_eq(a, b)),
+            other => panic!("not custom: {other:?}"),
+        }
+        assert_eq!(copy.as_str(), "owned_by");
+        let from_string = RelationType::Custom(String::from("owned_by").into());
+        assert_eq!(from_string, custom);
     }
 
     #[test]

@@ -115,7 +115,7 @@ fn name(input: &mut Input<'_>) -> String {
 
 fn relation(input: &mut Input<'_>) -> RelationType {
     let text = input.pick(&RELATIONS, "calls");
-    RelationType::parse(text).unwrap_or_else(|_| RelationType::Custom(text.to_owned()))
+    RelationType::parse(text).unwrap_or_else(|_| RelationType::Custom(text.into()))
 }
 
 /// A node type, now and then an invalid one.
