@@ -775,6 +775,24 @@ impl Recorder<'_> {
         Ok(())
     }
 
+    /// [`Recorder::extra`] of the best of `rounds` rounds (at least one) of `run`
+    /// (a baseline kept from before session 13, beside the one that gives the
+    /// store's answer).
+    fn extra_best(
+        &mut self,
+        phase: Phase,
+        name: &'static str,
+        rounds: usize,
+        run: &mut dyn FnMut() -> Result<Measured>,
+    ) -> Result<()> {
+        self.extra(phase, name, &mut || {
+            let runs = (0..rounds.max(1))
+                .map(|_| run())
+                .collect::<Result<Vec<_>>>()?;
+            best(&runs)
+        })
+    }
+
     fn progress(&self, backend: Backend, phase: Phase) {
         eprintln!(
             "  [{:7.1}s] {backend}: {}",
@@ -1093,13 +1111,12 @@ fn run_backend(
             |l| l.two_hops(&data.two_hop_names)
         );
         if let Some(r) = raw.as_mut() {
-            // The baseline before session 13, best of as many rounds.
-            rec.extra(Phase::TwoHop, baseline::RAW_SQLITE_OUT_ONLY, &mut || {
-                let runs = (0..rounds.max(1))
-                    .map(|_| r.two_hops_out_only(&data.two_hop_names))
-                    .collect::<Result<Vec<_>>>()?;
-                best(&runs)
-            })?;
+            rec.extra_best(
+                Phase::TwoHop,
+                baseline::RAW_SQLITE_OUT_ONLY,
+                rounds,
+                &mut || r.two_hops_out_only(&data.two_hop_names),
+            )?;
         }
     }
     if rec.wants(Phase::Traverse) {
@@ -1119,13 +1136,12 @@ fn run_backend(
             |r| r.resolutions(&data.resolve_names)
         );
         if let Some(r) = raw.as_mut() {
-            // The baseline before session 13, best of as many rounds.
-            rec.extra(Phase::Resolve, baseline::RAW_SQLITE_ANY_ORDER, &mut || {
-                let runs = (0..rounds.max(1))
-                    .map(|_| r.resolutions_any_order(&data.resolve_names))
-                    .collect::<Result<Vec<_>>>()?;
-                best(&runs)
-            })?;
+            rec.extra_best(
+                Phase::Resolve,
+                baseline::RAW_SQLITE_ANY_ORDER,
+                rounds,
+                &mut || r.resolutions_any_order(&data.resolve_names),
+            )?;
         }
     }
     if rec.wants(Phase::List) {

@@ -435,13 +435,9 @@ impl<'a> Q<'a> {
         relations: &[RelationType],
         ends_are_nodes: bool,
     ) -> Result<Option<Vec<Edge>>> {
-        if !ends_are_nodes {
-            return self.edges_from(Start::Node, name, direction, relations);
-        }
-        match self.edges_from(Start::Name, name, direction, relations)? {
-            Some(edges) if !edges.is_empty() => Ok(Some(edges)),
-            _ => self.edges_from(Start::Node, name, direction, relations),
-        }
+        name_first(ends_are_nodes, |start| {
+            self.edges_from(start, name, direction, relations)
+        })
     }
 
     /// The edges of the start (the name `name`, or its node), by key, in one
@@ -590,13 +586,9 @@ impl<'a> Q<'a> {
         relations: &[RelationType],
         ends_are_nodes: bool,
     ) -> Result<Option<Vec<String>>> {
-        if !ends_are_nodes {
-            return self.neighbours_from(Start::Node, name, direction, relations);
-        }
-        match self.neighbours_from(Start::Name, name, direction, relations)? {
-            Some(names) if !names.is_empty() => Ok(Some(names)),
-            _ => self.neighbours_from(Start::Node, name, direction, relations),
-        }
+        name_first(ends_are_nodes, |start| {
+            self.neighbours_from(start, name, direction, relations)
+        })
     }
 
     /// [`Q::neighbour_names`] from the start (the name, or its node), in one
@@ -1348,6 +1340,20 @@ impl Start {
             Start::Node => "LEFT JOIN",
         }
     }
+}
+
+/// A node's adjacency read by `read` from a [`Start`]: with `ends_are_nodes` (a
+/// committed snapshot) from the name alone first, and from the node's row only when
+/// that finds nothing (then its answer alone, one statement's); without, from the
+/// node's row at once ([`Q::edges_of_node`]).
+fn name_first<T>(
+    ends_are_nodes: bool,
+    read: impl Fn(Start) -> Result<Option<Vec<T>>>,
+) -> Result<Option<Vec<T>>> {
+    if ends_are_nodes && let Some(found) = read(Start::Name)?.filter(|found| !found.is_empty()) {
+        return Ok(Some(found));
+    }
+    read(Start::Node)
 }
 
 /// Whether this thread reads a node's edges with [`Reads::PlainEdges`] first: after
