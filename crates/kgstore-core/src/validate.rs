@@ -94,7 +94,7 @@ fn bounded_text(value: &str, max: usize) -> Rule {
 /// bytes below 0x20 and 0x7F, and the two-byte sequences 0xC2 0x80–0x9F (no
 /// other character's encoding holds such a byte or such a pair), so a name is
 /// checked without decoding it (every lookup and every write checks its names).
-fn no_control_characters(value: &str) -> Rule {
+pub(crate) fn no_control_characters(value: &str) -> Rule {
     let bytes = value.as_bytes();
     let at = bytes.iter().enumerate().position(|(i, &b)| {
         b < 0x20

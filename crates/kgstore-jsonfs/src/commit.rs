@@ -316,7 +316,7 @@ impl Disk<'_> {
             let record = self.mark_one(&changes, &staged, generation)?;
             (staged, record)
         } else {
-            let (staged, journal) = self.stage(&changes, shape == Shape::Many)?;
+            let (staged, journal) = self.stage(&changes)?;
             let record = if shape == Shape::OneFile {
                 self.mark_one(&changes, &staged, generation)?
             } else {
@@ -575,19 +575,15 @@ impl Disk<'_> {
     /// Renders and writes the temporary file of every put, in parallel for many,
     /// and makes them durable: each with its own fsync, or, from
     /// [`BATCH_SYNC_FILES`] files on Linux, all with one `syncfs` at the end (see
-    /// [`Self::stage_batch`], which also writes the journal if `journal` is set:
-    /// then the journal's temporary file, written and durable, comes back too).
-    fn stage(
-        &self,
-        changes: &[Change],
-        journal: bool,
-    ) -> Result<(Vec<Staged>, Option<PathBuf>), Failure> {
+    /// [`Self::stage_batch`], which also writes the journal: then the journal's
+    /// temporary file, written and durable, comes back too).
+    fn stage(&self, changes: &[Change]) -> Result<(Vec<Staged>, Option<PathBuf>), Failure> {
         let puts: Vec<(&str, &Content)> = changes
             .iter()
             .filter_map(|c| c.content.as_ref().map(|content| (c.rel.as_str(), content)))
             .collect();
         match Batch::open(self, puts.len()).map_err(Failure::clean)? {
-            Some(batch) => self.stage_batch(changes, &puts, batch, journal),
+            Some(batch) => self.stage_batch(changes, &puts, batch),
             None => self.stage_each(&puts).map(|staged| (staged, None)),
         }
     }
@@ -625,8 +621,9 @@ impl Disk<'_> {
     }
 
     /// A large commit's staging: each file rendered and written at its path in the
-    /// batch's folder without a sync, on up to 16 threads; then — if `journal` is
-    /// set — the journal, which names the staged files without their content
+    /// batch's folder without a sync, on up to 16 threads; then the journal (a
+    /// batch holds [`BATCH_SYNC_FILES`] puts or more, so it is always a commit of
+    /// several files, [`Shape::Many`]), which names the staged files without their content
     /// (format 6), written to its temporary file in `journal/` without a sync
     /// either; then one `syncfs` makes the staged files and the journal durable at
     /// once (passing `TempSynced`, then `JournalSynced`). The journal is not
@@ -636,7 +633,6 @@ impl Disk<'_> {
         changes: &[Change],
         puts: &[(&str, &Content)],
         batch: Batch,
-        journal: bool,
     ) -> Result<(Vec<Staged>, Option<PathBuf>), Failure> {
         let folder = batch.folder.clone();
         let remove_folder = |error: Error| {
@@ -692,19 +688,16 @@ impl Disk<'_> {
         }
         // The journal: a line per staged put, without its content (~60 bytes
         // instead of the file), written unsynced; the sync below makes it durable.
-        let journal = if journal {
-            let name = folder
-                .file_name()
-                .map(|name| format!("{JOURNAL_DIR}/{}", name.to_string_lossy()))
-                .unwrap_or_default();
-            let bytes = journal::encode_refs(&ops(changes, &staged, Some((&folder, &name))));
+        let name = folder
+            .file_name()
+            .map(|name| format!("{JOURNAL_DIR}/{}", name.to_string_lossy()))
+            .unwrap_or_default();
+        let bytes = journal::encode_refs(&ops(changes, &staged, Some((&folder, &name))));
+        let journal =
             match files::write_temp(&self.journal_dir(), &bytes, self.hooks, Temp::BatchJournal) {
                 Ok(path) => Some(path),
                 Err(error) => return Err(fail(error, &staged, None)),
-            }
-        } else {
-            None
-        };
+            };
         // Never retried: after a failed sync the staged contents are not trusted.
         let synced = batch.sync(self).and_then(|()| match &journal {
             Some(path) => self.at(FaultPoint::JournalSynced, path),

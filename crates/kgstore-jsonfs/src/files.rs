@@ -173,6 +173,12 @@ impl Temp {
         }
     }
 
+    /// Whether [`write_temp`] syncs the file (a record's and a large commit's
+    /// journal are made durable otherwise).
+    fn synced(self) -> bool {
+        !matches!(self, Self::Record | Self::BatchJournal)
+    }
+
     fn suffix(self) -> &'static str {
         match self {
             Self::Journal | Self::BatchJournal | Self::Record => JOURNAL_TEMP_SUFFIX,
@@ -196,7 +202,7 @@ pub fn write_temp(dir: &Path, bytes: &[u8], hooks: &Hooks, kind: Temp) -> Result
         if let Some((written, _)) = points {
             hooks.at(written)?;
         }
-        if matches!(kind, Temp::Record | Temp::BatchJournal) {
+        if !kind.synced() {
             return Ok(());
         }
         fsio::sync_file(&file, &path, hooks)?;

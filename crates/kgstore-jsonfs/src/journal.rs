@@ -20,6 +20,7 @@
 //! moves into place; [`decode`] reads it from either.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
@@ -99,23 +100,23 @@ pub fn encode_refs(ops: &[OpRef<'_>]) -> Vec<u8> {
     for op in ops {
         match (op.content, op.from, op.staged_in) {
             (Some(content), _, Some(folder)) => {
-                let _ = writeln!(Line(&mut out), "stg {folder} {} {}", op.rel, content.len());
+                let _ = writeln!(out, "stg {folder} {} {}", op.rel, content.len());
             }
             (Some(content), _, None) => {
-                let _ = writeln!(Line(&mut out), "put {} {}", op.rel, content.len());
+                let _ = writeln!(out, "put {} {}", op.rel, content.len());
                 out.extend_from_slice(content);
                 out.push(b'\n');
             }
             (None, Some(from), _) => match op.id {
                 Some((dev, ino)) => {
-                    let _ = writeln!(Line(&mut out), "mv {from} {} {dev}:{ino}", op.rel);
+                    let _ = writeln!(out, "mv {from} {} {dev}:{ino}", op.rel);
                 }
                 None => {
-                    let _ = writeln!(Line(&mut out), "mv {from} {}", op.rel);
+                    let _ = writeln!(out, "mv {from} {}", op.rel);
                 }
             },
             (None, None, _) => {
-                let _ = writeln!(Line(&mut out), "del {}", op.rel);
+                let _ = writeln!(out, "del {}", op.rel);
             }
         }
     }
@@ -124,16 +125,6 @@ pub fn encode_refs(ops: &[OpRef<'_>]) -> Vec<u8> {
     let _ = writeln!(end, "end {} sha256:{digest}", ops.len());
     out.extend_from_slice(end.as_bytes());
     out
-}
-
-/// Formats a header line straight into the journal's bytes.
-struct Line<'a>(&'a mut Vec<u8>);
-
-impl std::fmt::Write for Line<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.extend_from_slice(s.as_bytes());
-        Ok(())
-    }
 }
 
 /// The operations of a journal of the store at `root`; the reason (with a byte

@@ -768,19 +768,10 @@ fn json_str(out: &mut Vec<u8>, text: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Appends `value`'s decimal digits, as `serde_json` writes an integer.
-fn json_u64(out: &mut Vec<u8>, mut value: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (value % 10) as u8;
-        value /= 10;
-        if value == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
+/// Appends `value`'s decimal digits, as `serde_json` writes an integer (with
+/// `itoa`, which `serde_json` uses).
+fn json_u64(out: &mut Vec<u8>, value: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
 }
 
 /// An entity's `created_at` and `updated_at` (columns `created` and `updated`;

@@ -26,6 +26,7 @@ use crate::codec::{
 use crate::error::{Ctx, SqlResult};
 use crate::scan::{self, BatchRow, LineWriter, Lines, Sparse};
 use crate::schema::{FLAG_PLAIN, TYPE_COUNTS_SINCE};
+use crate::search::{IdMap, IdSet};
 
 /// SQL with its parameters, built clause by clause.
 struct Sql {
@@ -98,10 +99,6 @@ pub(crate) fn prefix_upper_bound(prefix: &str) -> Option<String> {
     }
     None
 }
-
-/// Sets and maps of row ids, hashed cheaply ([`crate::search::RowIdHasher`]).
-type IdSet = HashSet<i64, std::hash::BuildHasherDefault<crate::search::RowIdHasher>>;
-type IdMap<V> = HashMap<i64, V, std::hash::BuildHasherDefault<crate::search::RowIdHasher>>;
 
 /// Reads on one connection.
 #[derive(Clone, Copy)]
@@ -460,10 +457,8 @@ impl<'a> Q<'a> {
         };
         let mut found = None;
         if self.ctx.edge_flags && plain_reads_expected() {
+            // A row that is not plain: the whole read below tells the streak.
             found = self.plain_edges_from(start, name, direction, relations, leaving)?;
-            if found.is_none() {
-                plain_reads_saw(false);
-            }
         }
         let found = match found {
             Some(found) => found,
@@ -915,15 +910,7 @@ impl<'a> Q<'a> {
                 sql.push(" ").push(compound).push(" ");
             }
             if named {
-                // The step backwards along bidirectional edges keeps to their partial
-                // index (which lacks `from_name`) and names the few it finds there.
-                let name = if *bidirectional_only && *matched == "to_id" {
-                    "(SELECT k.name FROM names k WHERE k.id = e.from_id)"
-                } else if *reached == "to_id" {
-                    "e.to_name"
-                } else {
-                    "e.from_name"
-                };
+                let name = reached_name((*matched, *reached, *bidirectional_only), "e");
                 sql.push(&format!(
                     "SELECT e.{reached}, {name} FROM {source} f \
                      CROSS JOIN edges e ON e.{matched} = f.{column} WHERE 1"
@@ -938,12 +925,7 @@ impl<'a> Q<'a> {
                 sql.bind(bind.to_owned());
             }
             if *bidirectional_only {
-                // The partial index's own condition (`schema::edge_indexes!`).
-                sql.push(if flags {
-                    " AND e.flags & 1"
-                } else {
-                    " AND e.bidirectional"
-                });
+                sql.push(&format!(" AND e.{}", bidirectional_column(flags)));
             }
             if !relations.is_empty() {
                 sql.and_in("e.rel", relations.iter().map(RelationType::as_str));
@@ -1547,6 +1529,27 @@ const CHAINED_HOPS: usize = 2;
 /// A step of a walk: as [`hop_steps`] gives them.
 type Step = (&'static str, &'static str, bool);
 
+/// The name of the node a step over the edge aliased `edge` reaches: the edge
+/// row's own (`to_name`, `from_name`), but a step backwards along bidirectional
+/// edges keeps to their partial index (which lacks `from_name`) and names the few
+/// it finds from `names`.
+fn reached_name((matched, reached, bidirectional_only): Step, edge: &str) -> String {
+    if bidirectional_only && matched == "to_id" {
+        format!("(SELECT kn.name FROM names kn WHERE kn.id = {edge}.from_id)")
+    } else if reached == "to_id" {
+        format!("{edge}.to_name")
+    } else {
+        format!("{edge}.from_name")
+    }
+}
+
+/// The partial index's own condition on a bidirectional edge
+/// (`schema::edge_indexes!`): column `flags`' bit from format 12, `bidirectional`
+/// before.
+fn bidirectional_column(flags: bool) -> &'static str {
+    if flags { "flags & 1" } else { "bidirectional" }
+}
+
 /// Every walk shape of `hops` steps in `direction` (two steps per hop: out, or back
 /// along a bidirectional edge), in order.
 fn walk_shapes(direction: Direction, hops: usize) -> Vec<Vec<Step>> {
@@ -1593,9 +1596,7 @@ fn push_walk(
     sql.push(&format!(" WHERE e1.{matched} = {start}"));
     for (i, (_, _, bidirectional_only)) in walk.iter().enumerate() {
         if *bidirectional_only {
-            // The partial index's own condition (`schema::edge_indexes!`).
-            let column = if flags { "flags & 1" } else { "bidirectional" };
-            sql.push(&format!(" AND e{}.{column}", i + 1));
+            sql.push(&format!(" AND e{}.{}", i + 1, bidirectional_column(flags)));
         }
         if !relations.is_empty() {
             sql.and_in(
@@ -1809,14 +1810,8 @@ fn traverse_sql(options: &TraverseOptions, flags: bool) -> Sql {
     for depth in 1..=options.max_depth {
         for walk in walk_shapes(options.direction, depth) {
             let last = walk.len();
-            let (matched, reached, bidirectional_only) = walk[last - 1];
-            let name = if bidirectional_only && matched == "to_id" {
-                format!("(SELECT kn.name FROM names kn WHERE kn.id = e{last}.from_id)")
-            } else if reached == "to_id" {
-                format!("e{last}.to_name")
-            } else {
-                format!("e{last}.from_name")
-            };
+            let (_, reached, _) = walk[last - 1];
+            let name = reached_name(walk[last - 1], &format!("e{last}"));
             sql.push(&format!(
                 " UNION ALL SELECT {depth}, e{last}.{reached}, {name}"
             ));

@@ -1012,6 +1012,11 @@ fn id_array(ids: &[i64]) -> String {
 #[derive(Default)]
 pub(crate) struct RowIdHasher(u64);
 
+/// A set of row ids, hashed cheaply ([`RowIdHasher`]).
+pub(crate) type IdSet = HashSet<i64, std::hash::BuildHasherDefault<RowIdHasher>>;
+/// A map from row ids, hashed cheaply ([`RowIdHasher`]).
+pub(crate) type IdMap<V> = HashMap<i64, V, std::hash::BuildHasherDefault<RowIdHasher>>;
+
 impl std::hash::Hasher for RowIdHasher {
     fn finish(&self) -> u64 {
         self.0
@@ -1074,7 +1079,7 @@ impl Types {
 }
 
 /// Where each node row met so far is in a [`TermMatches`].
-type Slots = HashMap<i64, usize, std::hash::BuildHasherDefault<RowIdHasher>>;
+type Slots = IdMap<usize>;
 
 /// [`kgstore_core::ReadTxn::search_terms`] from the FTS5 index.
 ///

@@ -73,7 +73,7 @@ fn sql(s: S) -> &'static str {
         // they cost 650 instructions a node).
         S::InsertNames => insert_names_sql(),
         S::InsertNodes => insert_nodes_sql(),
-        S::InsertPlainEdge => insert_plain_edge_sql(),
+        S::InsertPlainEdge => INSERT_PLAIN_EDGE,
         S::InsertPlainNodes => insert_plain_nodes_sql(),
     }
 }
@@ -225,16 +225,10 @@ const INSERT_EDGE: &str = "INSERT INTO edges(from_id, rel, to_id, weight, confid
 /// an empty map), so each such edge binds seven values instead of thirteen and
 /// serialises no attributes. `?1` from, `?2` relation, `?3` to, `?4` weight,
 /// `?5` creation time, `?6` the `to` end's name, `?7` the `from` end's.
-fn insert_plain_edge_sql() -> &'static str {
-    static SQL: OnceLock<String> = OnceLock::new();
-    SQL.get_or_init(|| {
-        format!(
-            "INSERT INTO edges(from_id, rel, to_id, weight, confidence, flags, source, \
-             created_at, updated_at, version, attributes, to_name, from_name) \
-             VALUES (?1, ?2, ?3, ?4, NULL, {FLAG_PLAIN}, NULL, ?5, ?5, 1, '{{}}', ?6, ?7)"
-        )
-    })
-}
+const INSERT_PLAIN_EDGE: &str = "INSERT INTO edges(from_id, rel, to_id, weight, confidence, \
+     flags, source, created_at, updated_at, version, attributes, to_name, from_name) \
+     VALUES (?1, ?2, ?3, ?4, NULL, 2, NULL, ?5, ?5, 1, '{}', ?6, ?7)";
+const _: () = assert!(FLAG_PLAIN == 2, "INSERT_PLAIN_EDGE writes flags 2");
 
 /// Column `flags` of an edge's row (format 12): [`FLAG_BIDIRECTIONAL`] when it is
 /// bidirectional, [`FLAG_PLAIN`] when its content is the default one but for its
@@ -905,20 +899,25 @@ impl<'a> W<'a> {
                     .windows(2)
                     .all(|w| (w[0].0, w[0].1, w[0].2) != (w[1].0, w[1].1, w[1].2)));
         let doing = || "rebuilding the indexes of table edges".to_owned();
-        let (drop, create) = if rebuild
-            && edges.iter().filter(|e| e.metadata.bidirectional).count() >= REBUILD_INDEXES_FROM
-        {
-            (
-                crate::schema::DROP_EDGE_INDEXES,
-                crate::schema::edge_indexes!(),
-            )
-        } else {
-            (
-                crate::schema::DROP_EDGES_BY_TO,
-                crate::schema::edges_by_to_index!(),
-            )
-        };
-        if rebuild {
+        let indexes = rebuild.then(|| {
+            let many_bidirectional = edges
+                .iter()
+                .filter(|e| e.metadata.bidirectional)
+                .nth(REBUILD_INDEXES_FROM - 1)
+                .is_some();
+            if many_bidirectional {
+                (
+                    crate::schema::DROP_EDGE_INDEXES,
+                    crate::schema::edge_indexes!(),
+                )
+            } else {
+                (
+                    crate::schema::DROP_EDGES_BY_TO,
+                    crate::schema::edges_by_to_index!(),
+                )
+            }
+        });
+        if let Some((drop, _)) = indexes {
             self.conn.execute_batch(drop).ctx(self.ctx, doing)?;
         }
         for (from, _, to, i) in order {
@@ -926,7 +925,7 @@ impl<'a> W<'a> {
                 self.write_edge(edge, from, to, new)?;
             }
         }
-        if rebuild {
+        if let Some((_, create)) = indexes {
             self.conn.execute_batch(create).ctx(self.ctx, doing)?;
         }
         Ok(())

@@ -382,15 +382,7 @@ fn bounded(value: &str, max: usize) -> std::result::Result<(), String> {
             value.len()
         ));
     }
-    // Control characters are U+0000–U+001F, U+007F (one byte each) and
-    // U+0080–U+009F (0xC2 then a second byte): text without those bytes has none.
-    if !value.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2) {
-        return Ok(());
-    }
-    match value.char_indices().find(|(_, c)| c.is_control()) {
-        Some((at, c)) => Err(format!("holds the control character {c:?} at byte {at}")),
-        None => Ok(()),
-    }
+    crate::validate::no_control_characters(value)
 }
 
 /// A stream name: 1–256 bytes of UTF-8 without control characters. Names starting

@@ -1056,7 +1056,7 @@ impl Graph {
             for dep in &node.dependencies {
                 graph.dependents.insert((dep.clone(), node.name.clone()));
             }
-            let node_type = graph.intern_type(&node.node_type);
+            let node_type = graph.intern_type(&node.node_type, None);
             slots.push(Some(Arc::new(NodeData::of(Cow::Owned(node), node_type))));
         }
         slots.resize(names.len(), None);
@@ -1072,7 +1072,7 @@ impl Graph {
 
     /// Inserts or replaces a node, keeping the dependents and search indexes current.
     fn put_node(&mut self, node: Cow<'_, Node>) {
-        let node_type = self.intern_type(&node.node_type);
+        let node_type = self.intern_type(&node.node_type, None);
         let name: Arc<str> = Arc::from(node.name.as_str());
         let data = NodeData::of(node, node_type);
         self.place(name, data);
@@ -1085,12 +1085,10 @@ impl Graph {
             mut data,
             shared_type,
         } = node;
-        // Its type's shared copy, unless it was made with it.
+        // Its type's shared copy, unless it was made with it (a new type keeps
+        // the copy it was made with).
         if !shared_type {
-            let node_type = self.intern_type(&data.node_type);
-            if !Arc::ptr_eq(&node_type, &data.node_type) {
-                data.node_type = node_type;
-            }
+            data.node_type = self.intern_type(&data.node_type, Some(&data.node_type));
         }
         self.place(name, data);
     }
@@ -1143,12 +1141,13 @@ impl Graph {
         }
     }
 
-    /// The shared copy of a node type's name.
-    fn intern_type(&mut self, node_type: &str) -> Arc<str> {
+    /// The shared copy of a node type's name; a new type keeps `made` when given
+    /// (the copy a prepared node was made with), instead of another.
+    fn intern_type(&mut self, node_type: &str, made: Option<&Arc<str>>) -> Arc<str> {
         if let Some((shared, ())) = self.node_types.get_key_value(node_type) {
             return Arc::clone(shared);
         }
-        let shared: Arc<str> = Arc::from(node_type);
+        let shared: Arc<str> = made.map_or_else(|| Arc::from(node_type), Arc::clone);
         self.node_types.insert(Arc::clone(&shared), ());
         shared
     }

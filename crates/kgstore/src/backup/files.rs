@@ -52,6 +52,8 @@ impl EarlySync {
             .spawn(move || {
                 for () in received {
                     copy.sync_data()?;
+                    #[cfg(test)]
+                    tests::EARLY_SYNCS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
                 Ok(())
             });
@@ -76,12 +78,7 @@ impl EarlySync {
     /// Waits for the thread; the error of a sync that failed.
     fn finish(mut self) -> std::io::Result<()> {
         self.requests.take();
-        match self.thread.take() {
-            Some(thread) => thread
-                .join()
-                .unwrap_or_else(|_| Err(std::io::Error::other("the thread syncing it panicked"))),
-            None => Ok(()),
-        }
+        self.thread.take().map_or(Ok(()), joined)
     }
 }
 
@@ -348,6 +345,13 @@ impl std::io::Write for HashingWriter {
     }
 }
 
+/// The outcome of a thread that syncs a file (a panic is an error).
+fn joined(thread: JoinHandle<std::io::Result<()>>) -> std::io::Result<()> {
+    thread
+        .join()
+        .unwrap_or_else(|_| Err(std::io::Error::other("the thread syncing it panicked")))
+}
+
 /// File syncs running at once, at most ([`Syncs`]).
 const SYNCS: usize = 8;
 
@@ -387,10 +391,7 @@ impl Syncs {
         let Some((path, thread)) = self.running.pop_front() else {
             return Ok(());
         };
-        thread
-            .join()
-            .unwrap_or_else(|_| Err(std::io::Error::other("the thread syncing it panicked")))
-            .map_err(|e| Error::io(&path, e))
+        joined(thread).map_err(|e| Error::io(&path, e))
     }
 
     /// Waits for every sync started; the first failure (all are waited for).
@@ -464,7 +465,12 @@ fn hex(bytes: &[u8]) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)] // test code: a failure should panic
 
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use super::*;
+
+    /// Early syncs run ([`EarlySync`]), in every test of this process.
+    pub(super) static EARLY_SYNCS: AtomicUsize = AtomicUsize::new(0);
 
     /// A file hashed on its own thread has the bytes, size and digest of one
     /// hashed on the calling thread, over many buffers' worth of lines (more
@@ -504,6 +510,7 @@ mod tests {
     /// size and digest its writer reports.
     #[test]
     fn a_file_synced_early_while_written_holds_every_byte() {
+        let early_before = EARLY_SYNCS.load(Ordering::Relaxed);
         let dir = tempfile::tempdir().unwrap();
         let mut beside = HashingWriter::create_beside(dir.path(), "big").unwrap();
         let line = "y".repeat(4095);
@@ -516,6 +523,10 @@ mod tests {
         let mut syncs = Syncs::default();
         let entry = beside.finish(&mut syncs).unwrap();
         syncs.wait().unwrap();
+        // Three requests, at 16, 32 and 48 MiB: the first starts a sync, the
+        // second waits for it, a third may join the second; other tests' files
+        // only add to the count.
+        assert!(EARLY_SYNCS.load(Ordering::Relaxed) - early_before >= 2);
         assert_eq!(entry.size, (lines * 4096) as u64);
         let bytes = fs::read(dir.path().join("big")).unwrap();
         assert_eq!(bytes.len() as u64, entry.size);
