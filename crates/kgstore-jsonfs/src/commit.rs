@@ -635,8 +635,10 @@ impl Disk<'_> {
         batch: Batch,
     ) -> Result<(Vec<Staged>, Option<PathBuf>), Failure> {
         let folder = batch.folder.clone();
+        // The staging folder goes with everything in it (the shard folders made in
+        // it, the files staged so far): a folder is not removed by `discard`.
         let remove_folder = |error: Error| {
-            let tidy = self.discard([folder.as_path()]);
+            let tidy = files::remove_tree(&folder, self.hooks).is_ok();
             Failure::Clean { error, tidy }
         };
         // Every folder the batch's files go to, made before any file is written.
@@ -680,7 +682,7 @@ impl Disk<'_> {
         let (staged, failure) = split_staged(results);
         let fail = |error: Error, staged: &[Staged], journal: Option<&PathBuf>| {
             let tidy = self.discard(journal.map(PathBuf::as_path)) && self.discard_staged(staged);
-            let tidy = self.discard([folder.as_path()]) && tidy;
+            let tidy = files::remove_tree(&folder, self.hooks).is_ok() && tidy;
             Failure::Clean { error, tidy }
         };
         if let Some(error) = failure {

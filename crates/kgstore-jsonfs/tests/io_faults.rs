@@ -1263,7 +1263,25 @@ fn a_large_commit_syncs_its_staged_files_at_once_and_fails_cleanly_if_that_fails
     base(&path);
     let fault = Fault::trace_only();
     let store = open_with(&path, Durability::Immediate, &fault).unwrap();
+    // The folders an open of such a store makes: a fault on folders skips them.
+    let open_dirs = u32::try_from(
+        fault
+            .trace()
+            .iter()
+            .filter(|s| s.op == FsOp::CreateDir)
+            .count(),
+    )
+    .unwrap();
     let steps = steps_of(&fault, || store.write(batched_transaction).unwrap());
+    // The folders the commit makes: the store's new shard folders, then those of
+    // its staging folder (`journal/bulk-…/nodes/…`), from which a fault below acts.
+    let dirs: Vec<&Step> = steps.iter().filter(|s| s.op == FsOp::CreateDir).collect();
+    let staging_dirs = dirs
+        .iter()
+        .position(|s| s.path.to_string_lossy().contains("/journal/bulk-"))
+        .unwrap();
+    assert!(dirs.len() > staging_dirs + 1, "{dirs:#?}");
+    let staging_dirs = open_dirs + u32::try_from(staging_dirs).unwrap();
     let synced_fs: Vec<usize> = (0..steps.len())
         .filter(|&i| steps[i].op == FsOp::SyncFs)
         .collect();
@@ -1325,6 +1343,26 @@ fn a_large_commit_syncs_its_staged_files_at_once_and_fails_cleanly_if_that_fails
         (
             "sync-fs EIO, late",
             Fault::on_op(FsOp::SyncFs, FaultAction::Os(EIO)).late(),
+        ),
+        // The staging's first folder (made with the staging folder itself), then
+        // its second.
+        (
+            "the staging's first folder ENOSPC, from then on",
+            Fault::on_op(FsOp::CreateDir, FaultAction::Os(ENOSPC))
+                .after(staging_dirs)
+                .sticky(),
+        ),
+        (
+            "the staging's second folder ENOSPC, from then on",
+            Fault::on_op(FsOp::CreateDir, FaultAction::Os(ENOSPC))
+                .after(staging_dirs + 1)
+                .sticky(),
+        ),
+        // No staged file written at all: the staging folder (and the shard
+        // folders made in it) is all there is to remove.
+        (
+            "the first write ENOSPC, from then on",
+            Fault::on_op(FsOp::WriteFile, FaultAction::Os(ENOSPC)).sticky(),
         ),
         (
             "the 200th write ENOSPC, from then on",
