@@ -160,32 +160,39 @@ struct Padded(AtomicU64);
 /// Counts and latencies of one kind of operation.
 #[derive(Default)]
 struct OpRecorder {
-    count: AtomicU64,
+    /// Operations recorded without a duration; the timed ones are counted by
+    /// `latency` alone, so that recording a timed operation (every write
+    /// transaction and commit) takes one locked addition fewer.
+    untimed: AtomicU64,
     errors: AtomicU64,
     latency: AtomicHistogram,
 }
 
 impl OpRecorder {
+    #[inline]
     fn record(&self, elapsed: Option<Duration>, ok: bool) {
-        self.count.fetch_add(1, Ordering::Relaxed);
         if !ok {
             self.errors.fetch_add(1, Ordering::Relaxed);
         }
-        if let Some(elapsed) = elapsed {
-            self.latency.record(elapsed);
+        match elapsed {
+            Some(elapsed) => self.latency.record(elapsed),
+            None => {
+                self.untimed.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 
     fn snapshot(&self) -> OpMetrics {
+        let latency = self.latency.snapshot();
         OpMetrics {
-            count: self.count.load(Ordering::Relaxed),
+            count: self.untimed.load(Ordering::Relaxed) + latency.count,
             errors: self.errors.load(Ordering::Relaxed),
-            latency: self.latency.snapshot(),
+            latency,
         }
     }
 
     fn reset(&self) {
-        self.count.store(0, Ordering::Relaxed);
+        self.untimed.store(0, Ordering::Relaxed);
         self.errors.store(0, Ordering::Relaxed);
         self.latency.reset();
     }
