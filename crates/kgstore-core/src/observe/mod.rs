@@ -851,6 +851,22 @@ mod tests {
         assert!(m.lock_waits.max() >= Duration::from_millis(9));
     }
 
+    /// Timed operations are counted by their histogram, untimed ones apart: the
+    /// count holds both, failures are counted, a reset clears all.
+    #[test]
+    fn op_counts_hold_timed_and_untimed_operations() {
+        let op = OpRecorder::default();
+        op.record(Some(Duration::from_micros(3)), true);
+        op.record(Some(Duration::from_micros(5)), false);
+        op.record(None, true);
+        op.record(None, false);
+        let m = op.snapshot();
+        assert_eq!((m.count, m.errors, m.latency.count), (4, 2, 2));
+        op.reset();
+        let m = op.snapshot();
+        assert_eq!((m.count, m.errors, m.latency.count), (0, 0, 0));
+    }
+
     #[test]
     fn reads_are_counted_and_sampled_and_off_means_off() {
         let observer = Observer::default();
