@@ -59,6 +59,20 @@ pub trait Backend: Send + Sync {
     /// Starts the write transaction. Dropping it without [`WriteTxn::commit`] rolls it back.
     fn begin_write(&self) -> Result<Box<dyn WriteTxn + '_>>;
 
+    /// Runs `work` on a new write transaction and commits it if `work` returns
+    /// `Ok`; if `work` fails (or panics) the transaction is rolled back and the
+    /// error passed on. A failure to begin is returned without running `work`;
+    /// otherwise `work` runs exactly once. Every [`Store::write`](crate::Store::write)
+    /// goes through here. By default [`Backend::begin_write`] and then
+    /// [`WriteTxn::commit`]; a backend may override it to keep the transaction
+    /// where it runs instead of behind a pointer (the memory backend does: a
+    /// one-node write then allocates and frees no transaction).
+    fn write_with(&self, work: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<()>) -> Result<()> {
+        let mut txn = self.begin_write()?;
+        work(&mut *txn)?;
+        txn.commit()
+    }
+
     /// Checks the backend's own storage (files, pages, indexes) and lists what is
     /// wrong, and, as [notes](Problem::note), what is left over but harmless.
     fn check(&self) -> Result<Vec<Problem>> {

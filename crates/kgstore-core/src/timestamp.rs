@@ -29,8 +29,8 @@ impl Timestamp {
     /// The current time, truncated to the microsecond.
     pub fn now() -> Self {
         let micros = match SystemTime::now().duration_since(UNIX_EPOCH) {
-            Ok(since) => i64::try_from(since.as_micros()).unwrap_or(MAX_MICROS),
-            Err(before) => i64::try_from(before.duration().as_micros()).map_or(MIN_MICROS, |m| -m),
+            Ok(since) => whole_micros(since),
+            Err(before) => whole_micros(before.duration()).saturating_neg(),
         };
         Timestamp(micros.clamp(MIN_MICROS, MAX_MICROS))
     }
@@ -211,6 +211,18 @@ impl<'de> serde::Deserialize<'de> for Timestamp {
     }
 }
 
+/// Whole microseconds in `d`, saturating at `i64::MAX`: from the seconds and the
+/// microseconds apart, without the 128-bit arithmetic of `Duration::as_micros`
+/// (every write transaction reads the clock once).
+#[inline]
+fn whole_micros(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_secs())
+        .ok()
+        .and_then(|secs| secs.checked_mul(1_000_000))
+        .and_then(|micros| micros.checked_add(i64::from(d.subsec_micros())))
+        .unwrap_or(i64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,6 +231,38 @@ mod tests {
 
     const REFERENCE_FORMAT: &[BorrowedFormatItem<'static>] =
         format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+
+    /// The clock's conversion agrees with `Duration::as_micros` (sub-microsecond
+    /// digits dropped) and saturates where that does not fit an `i64`.
+    #[test]
+    fn whole_micros_matches_as_micros_and_saturates() {
+        use std::time::Duration;
+        for d in [
+            Duration::ZERO,
+            Duration::from_nanos(999),
+            Duration::from_nanos(1_999),
+            Duration::new(1_700_000_000, 123_456_789),
+            Duration::new(253_402_300_799, 999_999_999),
+            Duration::new(i64::MAX as u64 / 1_000_000, 775_807_999),
+        ] {
+            assert_eq!(
+                i128::from(whole_micros(d)),
+                i128::try_from(d.as_micros()).unwrap(),
+                "{d:?}"
+            );
+        }
+        assert_eq!(
+            whole_micros(Duration::new(i64::MAX as u64 / 1_000_000, 775_808_000)),
+            i64::MAX
+        );
+        assert_eq!(
+            whole_micros(Duration::new(i64::MAX as u64 / 1_000_000 + 1, 0)),
+            i64::MAX
+        );
+        assert_eq!(whole_micros(Duration::MAX), i64::MAX);
+        let now = Timestamp::now().as_micros();
+        assert!((MIN_MICROS..=MAX_MICROS).contains(&now) && now > 1_700_000_000_000_000);
+    }
 
     #[test]
     fn formats_with_six_digits_and_z() {

@@ -200,6 +200,7 @@ impl<S: Fn() -> String> Violations<S> {
     }
 
     /// Records `rule`'s violation at `pointer`.
+    #[inline]
     fn check(&mut self, pointer: &str, rule: Rule) {
         if let Err(message) = rule {
             self.out
@@ -208,6 +209,7 @@ impl<S: Fn() -> String> Violations<S> {
     }
 
     /// Records `rule`'s violation at item `i` of the list at `pointer`.
+    #[inline]
     fn check_item(&mut self, pointer: &str, i: usize, rule: Rule) {
         if let Err(message) = rule {
             self.out.push(Violation::new(

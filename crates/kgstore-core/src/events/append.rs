@@ -796,13 +796,14 @@ impl WriteTx<'_> {
     ) -> Result<HashMap<&'t str, Option<schema::Validator>>> {
         let mut out = HashMap::with_capacity(types.len());
         for &t in types {
-            if let Some(found) = self.events.validators.get(t) {
+            if let Some(found) = self.events.validators.as_ref().and_then(|v| v.get(t)) {
                 out.insert(t, found.clone());
                 continue;
             }
             let compiled = self.with_events(|r, _| schema::latest_validator(r, t))?;
             self.events
                 .validators
+                .get_or_insert_default()
                 .insert(t.to_owned(), compiled.clone());
             out.insert(t, compiled);
         }

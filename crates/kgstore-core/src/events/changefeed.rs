@@ -34,7 +34,7 @@ use crate::events::read::EventRead;
 use crate::filter::{Direction, EdgeFilter, NodeFilter};
 use crate::model::{Edge, EdgeKey, Node, RelationType};
 use crate::schema::SchemaTarget;
-use crate::store::{Store, WriteTx};
+use crate::store::{BackendTxn, Store, WriteTx};
 
 /// The event types the change feed appends.
 pub const CHANGE_TYPES: [&str; 11] = [
@@ -102,9 +102,7 @@ impl Recorded {
 }
 
 /// Wraps the backend transaction in a [`Recorder`] when the change feed is on.
-pub(crate) fn attach<'s>(
-    txn: Box<dyn WriteTxn + 's>,
-) -> Result<(Box<dyn WriteTxn + 's>, Option<Recorded>)> {
+pub(crate) fn attach<'s>(txn: BackendTxn<'s>) -> Result<(BackendTxn<'s>, Option<Recorded>)> {
     let on = match txn.events() {
         Some(log) => enabled(log)?,
         None => false,
@@ -117,7 +115,7 @@ pub(crate) fn attach<'s>(
         inner: txn,
         recorded: recorded.clone(),
     };
-    Ok((Box::new(recorder), Some(recorded)))
+    Ok((BackendTxn::Owned(Box::new(recorder)), Some(recorded)))
 }
 
 fn versions<T>(old: &Option<T>, new: &Option<T>, version: impl Fn(&T) -> u64) -> (Value, Value) {
@@ -243,7 +241,7 @@ impl Store {
 
 /// A backend write transaction that records every graph change it passes on.
 pub struct Recorder<'s> {
-    inner: Box<dyn WriteTxn + 's>,
+    inner: BackendTxn<'s>,
     recorded: Recorded,
 }
 

@@ -122,7 +122,7 @@ impl WriteTx<'_> {
     pub fn replace_event_log(&mut self) -> Result<()> {
         self.with_events(|_, _| Ok(()))?;
         self.events.feed = None;
-        self.events.validators.clear();
+        self.events.validators = None;
         self.events.wake = true;
         self.ev_write(|w| w.log_clear())
     }

@@ -130,8 +130,10 @@ pub(crate) struct TxEvents {
     pub(crate) commit: Option<u64>,
     /// The graph changes recorded for the change feed, when it is on.
     pub(crate) feed: Option<changefeed::Recorded>,
-    /// Event schemas loaded by this transaction, by type.
-    pub(crate) validators: HashMap<String, Option<schema::Validator>>,
+    /// Event schemas loaded by this transaction, by type; made by the first one
+    /// loaded, so that a transaction writing no event neither seeds nor frees a
+    /// hash map.
+    pub(crate) validators: Option<HashMap<String, Option<schema::Validator>>>,
 }
 
 impl EventRead for Store {

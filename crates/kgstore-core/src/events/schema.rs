@@ -241,7 +241,9 @@ impl WriteTx<'_> {
             });
         }
         self.ev_write(|w| kv::put(w, kv::SCHEMAS, event_type, &record))?;
-        self.events.validators.remove(event_type);
+        if let Some(validators) = &mut self.events.validators {
+            validators.remove(event_type);
+        }
         Ok(result)
     }
 
@@ -252,7 +254,9 @@ impl WriteTx<'_> {
         let existed = self.with_events(|r, _| get(r, event_type))?.is_some();
         if existed {
             self.ev_write(|w| w.state_delete(kv::SCHEMAS, event_type))?;
-            self.events.validators.remove(event_type);
+            if let Some(validators) = &mut self.events.validators {
+                validators.remove(event_type);
+            }
         }
         Ok(existed)
     }

@@ -430,6 +430,22 @@ impl MemoryBackend {
         self
     }
 
+    /// A write transaction: waits for its turn, starts from the committed state.
+    fn write_txn(&self) -> Result<MemoryWrite<'_>> {
+        let guard = self.gate.enter(self.lock_timeout, "the memory store")?;
+        let MemoryState { graph, docs } = self.snapshot();
+        Ok(MemoryWrite {
+            backend: self,
+            state: graph,
+            docs,
+            own: false,
+            pending: Held::default(),
+            view: OnceLock::new(),
+            bulk: None,
+            _guard: guard,
+        })
+    }
+
     /// The committed state (a cheap, structure-sharing copy).
     fn snapshot(&self) -> MemoryState {
         self.current
@@ -450,18 +466,14 @@ impl Backend for MemoryBackend {
     }
 
     fn begin_write(&self) -> Result<Box<dyn WriteTxn + '_>> {
-        let guard = self.gate.enter(self.lock_timeout, "the memory store")?;
-        let MemoryState { graph, docs } = self.snapshot();
-        Ok(Box::new(MemoryWrite {
-            backend: self,
-            state: graph,
-            docs,
-            own: false,
-            pending: Held::default(),
-            view: OnceLock::new(),
-            bulk: None,
-            _guard: guard,
-        }))
+        Ok(Box::new(self.write_txn()?))
+    }
+
+    /// The transaction is kept on the stack, not boxed.
+    fn write_with(&self, work: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<()>) -> Result<()> {
+        let mut txn = self.write_txn()?;
+        work(&mut txn)?;
+        txn.finish()
     }
 
     /// Checks that the incoming-edge and dependents indexes agree with the data.
@@ -825,7 +837,15 @@ impl WriteTxn for MemoryWrite<'_> {
         Some(&mut self.docs)
     }
 
-    fn commit(mut self: Box<Self>) -> Result<()> {
+    fn commit(self: Box<Self>) -> Result<()> {
+        (*self).finish()
+    }
+}
+
+impl MemoryWrite<'_> {
+    /// Commits: installs the transaction's state, or applies its held-back
+    /// writes to the committed state.
+    fn finish(mut self) -> Result<()> {
         self.settle();
         let MemoryWrite {
             backend,
@@ -836,7 +856,7 @@ impl WriteTxn for MemoryWrite<'_> {
             view,
             bulk: _,
             _guard,
-        } = *self;
+        } = self;
         if own || pending.is_empty() {
             install(backend, state, docs);
             return Ok(());

@@ -15,6 +15,7 @@ use serde_json::Value;
 pub use check::{CheckReport, check_changes};
 pub use import::BulkImport;
 pub use read::{GraphRead, ReadTx};
+pub(crate) use write::BackendTxn;
 pub use write::{DeleteReport, OnDependents, WriteTx};
 
 use crate::backend::{Backend, ReadTxn};
@@ -158,13 +159,33 @@ impl Store {
             .observer
             .write_watch(backend.name(), backend.durability());
         let _writer = watch.check(Stage::Begin, WriterMark::enter(&self.inner))?;
-        let txn = watch.check(Stage::Begin, backend.begin_write())?;
-        // With the change feed on, the backend transaction is wrapped to record changes.
-        let (txn, feed) = watch.check(Stage::Begin, crate::events::changefeed::attach(txn))?;
-        let mut tx = WriteTx::new(txn, feed, backend.name(), &self.inner.schemas);
-        let value = watch.check(Stage::Work, f(&mut tx))?;
-        watch.committing(tx.tally);
-        let appended = watch.check(Stage::Commit, tx.commit())?;
+        // The backend runs the transaction (on the stack, where it can): the
+        // stage reached tells a failure to begin from one of the work or the commit.
+        let mut stage = Stage::Begin;
+        let mut f = Some(f);
+        let mut value = None;
+        let mut appended = false;
+        let outcome = backend.write_with(&mut |txn| {
+            let f = f.take().ok_or_else(|| {
+                Error::backend(backend.name(), "the backend ran a transaction's work twice")
+            })?;
+            // With the change feed on, the backend transaction is wrapped to record changes.
+            let (txn, feed) = crate::events::changefeed::attach(BackendTxn::Lent(txn))?;
+            let mut tx = WriteTx::new(txn, feed, backend.name(), &self.inner.schemas);
+            stage = Stage::Work;
+            value = Some(f(&mut tx)?);
+            stage = Stage::Commit;
+            watch.committing(tx.tally);
+            appended = tx.commit()?;
+            Ok(())
+        });
+        watch.check(stage, outcome)?;
+        let value = value.ok_or_else(|| {
+            Error::backend(
+                backend.name(),
+                "the backend committed without running the work",
+            )
+        })?;
         watch.committed();
         if appended {
             self.inner.events.notify();

@@ -95,6 +95,51 @@ impl Validators {
     }
 }
 
+/// The backend's write transaction under a [`WriteTx`]: boxed (begun by
+/// [`Backend::begin_write`](crate::Backend::begin_write), or a wrapper around
+/// one), or lent by [`Backend::write_with`](crate::Backend::write_with), which
+/// commits it itself once the work returns.
+pub(crate) enum BackendTxn<'s> {
+    /// Owned: [`BackendTxn::commit`] commits it.
+    Owned(Box<dyn WriteTxn + 's>),
+    /// Lent: its owner commits it after the work; [`BackendTxn::commit`] leaves it.
+    Lent(&'s mut (dyn WriteTxn + 's)),
+}
+
+impl<'s> std::ops::Deref for BackendTxn<'s> {
+    type Target = dyn WriteTxn + 's;
+
+    #[inline]
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Self::Owned(txn) => &**txn,
+            Self::Lent(txn) => &**txn,
+        }
+    }
+}
+
+impl std::ops::DerefMut for BackendTxn<'_> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        match self {
+            Self::Owned(txn) => &mut **txn,
+            Self::Lent(txn) => &mut **txn,
+        }
+    }
+}
+
+impl BackendTxn<'_> {
+    /// Commits an owned transaction; a lent one is committed by its owner when
+    /// the work it was lent to returns `Ok` (see [`Backend::write_with`](crate::Backend::write_with)).
+    #[inline]
+    pub(crate) fn commit(self) -> Result<()> {
+        match self {
+            Self::Owned(txn) => txn.commit(),
+            Self::Lent(_) => Ok(()),
+        }
+    }
+}
+
 /// The write transaction handed to [`Store::write`](crate::Store::write).
 ///
 /// Reads through [`GraphRead`] see the transaction's own writes. Each operation
@@ -102,7 +147,7 @@ impl Validators {
 /// caller may handle an error and go on; returning `Err` from the closure rolls
 /// everything back.
 pub struct WriteTx<'s> {
-    txn: Box<dyn WriteTxn + 's>,
+    txn: BackendTxn<'s>,
     backend: &'s str,
     schemas: &'s SchemaCache,
     now: Timestamp,
@@ -130,7 +175,7 @@ impl<'s> WriteTx<'s> {
     /// rather than moving it out of a `Result`.
     #[inline]
     pub(crate) fn new(
-        txn: Box<dyn WriteTxn + 's>,
+        txn: BackendTxn<'s>,
         feed: Option<crate::events::changefeed::Recorded>,
         backend: &'s str,
         schemas: &'s SchemaCache,
