@@ -105,6 +105,22 @@ impl Store {
         })
     }
 
+    /// A read transaction, and with it, where the backend can open one at once
+    /// ([`Backend::begin_read_pair`]), a second read transaction on exactly the same
+    /// snapshot for another thread: a backup scans nodes on the first and edges on
+    /// the second side by side. The second's reads are not counted in
+    /// [`Store::metrics`]' reads (the caller's own operation is).
+    #[allow(clippy::type_complexity)]
+    pub fn read_pair(&self) -> Result<(ReadTx<'_>, Option<Box<dyn ReadTxn + Send + '_>>)> {
+        let (txn, twin) = self.inner.backend.begin_read_pair()?;
+        let read = ReadTx {
+            txn,
+            backend: self.inner.backend.name(),
+            observer: &self.inner.observer,
+        };
+        Ok((read, twin))
+    }
+
     /// A read transaction on the store as it was at `revision`, on a backend that keeps
     /// history (the git backend: a commit id or any revision expression git
     /// understands, such as `main~3`); others refuse with [`Error::Unsupported`].
