@@ -411,7 +411,8 @@ impl SqliteBackend {
     fn read_pair(&self) -> Result<(SqliteRead<'_>, Option<SqliteRead<'_>>)> {
         let first = self.read_txn(false)?;
         let second = self.read_txn(false)?;
-        let Some(writer) = self.writer_soon()? else {
+        // No writer connection (none could be opened either): the first read alone.
+        let Ok(Some(writer)) = self.writer_soon() else {
             first.begin_now()?;
             return Ok((first, None));
         };

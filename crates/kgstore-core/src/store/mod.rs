@@ -14,7 +14,7 @@ use serde_json::Value;
 
 pub use check::{CheckReport, check_changes};
 pub use import::BulkImport;
-pub use read::{GraphRead, ReadTx};
+pub use read::{GraphRead, ReadTx, SideReadTx};
 pub use write::{DeleteReport, OnDependents, WriteTx};
 
 use crate::backend::{Backend, ReadTxn};
@@ -108,17 +108,16 @@ impl Store {
     /// A read transaction, and with it, where the backend can open one at once
     /// ([`Backend::begin_read_pair`]), a second read transaction on exactly the same
     /// snapshot for another thread: a backup scans nodes on the first and edges on
-    /// the second side by side. The second's reads are not counted in
-    /// [`Store::metrics`]' reads (the caller's own operation is).
-    #[allow(clippy::type_complexity)]
-    pub fn read_pair(&self) -> Result<(ReadTx<'_>, Option<Box<dyn ReadTxn + Send + '_>>)> {
-        let (txn, twin) = self.inner.backend.begin_read_pair()?;
+    /// the second side by side. `None` for the second: read everything on the first.
+    pub fn read_pair(&self) -> Result<(ReadTx<'_>, Option<SideReadTx<'_>>)> {
+        let (txn, second) = self.inner.backend.begin_read_pair()?;
+        let observer = &self.inner.observer;
         let read = ReadTx {
             txn,
             backend: self.inner.backend.name(),
-            observer: &self.inner.observer,
+            observer,
         };
-        Ok((read, twin))
+        Ok((read, second.map(|txn| SideReadTx { txn, observer })))
     }
 
     /// A read transaction on the store as it was at `revision`, on a backend that keeps

@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 
-use kgstore_core::{Error, GraphRead, ReadTxn, Result, SchemaTarget, Store, Timestamp};
+use kgstore_core::{Error, GraphRead, Result, SchemaTarget, SideReadTx, Store, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -283,7 +283,7 @@ fn side_by_side(
     total_edges: u64,
     syncs: &mut Syncs,
     progress: &mut dyn FnMut(Progress),
-    twin: Box<dyn ReadTxn + Send + '_>,
+    twin: SideReadTx<'_>,
     nodes: impl FnOnce(&mut Syncs, &mut dyn FnMut(Progress)) -> Result<(u64, FileEntry)>,
 ) -> Result<((u64, FileEntry), (u64, FileEntry))> {
     let stop = AtomicBool::new(false);
@@ -293,7 +293,7 @@ fn side_by_side(
         let edges = s.spawn(move || -> Result<(u64, HashingWriter)> {
             let mut out = HashingWriter::create_beside(folder, EDGES_FILE)?;
             let mut done = 0u64;
-            twin.for_each_edge_json(&mut |text: &[u8]| {
+            twin.each_edge_json(|text: &[u8]| {
                 if stop.load(Ordering::Relaxed) {
                     return Err(Error::backend("backup", "stopped: the node scan failed"));
                 }
