@@ -277,7 +277,8 @@ fn write_lines(
 /// Writes `nodes.jsonl` with `nodes` on this thread while a scoped thread writes
 /// `edges.jsonl` from `twin`, a read on the same snapshot; the edges' progress is
 /// reported once the nodes' is done (the phases in their order), as the edges
-/// come. An error of either side stops the other and comes back (the nodes' first).
+/// come. An error of the nodes' side stops the edges' scan at its next line; the
+/// first error of either comes back (the nodes' first) once both have ended.
 fn side_by_side(
     folder: &Path,
     total_edges: u64,
