@@ -56,6 +56,19 @@ pub trait Backend: Send + Sync {
         self.begin_call()
     }
 
+    /// Starts a read transaction on a consistent snapshot together with, when the
+    /// backend can open one, a second read transaction on exactly the same
+    /// snapshot that may be moved to another thread: for whole scans that run side
+    /// by side (a backup lists nodes and edges at once). `None` (the default, and
+    /// whenever the second cannot be had without waiting) leaves every read to the
+    /// first, as [`Backend::begin_read`] gives it.
+    #[allow(clippy::type_complexity)]
+    fn begin_read_pair(
+        &self,
+    ) -> Result<(Box<dyn ReadTxn + '_>, Option<Box<dyn ReadTxn + Send + '_>>)> {
+        Ok((self.begin_read()?, None))
+    }
+
     /// Starts the write transaction. Dropping it without [`WriteTxn::commit`] rolls it back.
     fn begin_write(&self) -> Result<Box<dyn WriteTxn + '_>>;
 

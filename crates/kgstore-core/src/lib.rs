@@ -73,8 +73,8 @@ pub use observe::{BackendFigure, FigureKind, Histogram, Metrics, Observer, OpMet
 pub use schema::{CompiledSchema, SchemaTarget};
 pub use search::{MatchKind, SearchField, SearchHit, SearchQuery};
 pub use store::{
-    BulkImport, CheckReport, DeleteReport, GraphRead, OnDependents, ReadTx, Store, WriteTx,
-    check_changes,
+    BulkImport, CheckReport, DeleteReport, GraphRead, OnDependents, ReadTx, SideReadTx, Store,
+    WriteTx, check_changes,
 };
 pub use timestamp::Timestamp;
 

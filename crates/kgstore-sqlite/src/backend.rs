@@ -99,6 +99,10 @@ struct WriterSlot {
 /// grown write-ahead log ([`SqliteBackend::cut_back_log`]).
 const BIG_WRITE_ROWS: u64 = 10_000;
 
+/// How long [`Backend::begin_read_pair`] waits for the write transactions of
+/// this process in line before it, at most, before it begins one read alone.
+const PAIR_WAIT: Duration = Duration::from_millis(100);
+
 /// The writer connection's `PRAGMA data_version` when the commit of a write
 /// transaction on it left [`crate::search::STALE_BATCH`] or more nodes waiting
 /// to be indexed for search (`None`: not known).
@@ -344,7 +348,7 @@ impl SqliteBackend {
             slot = kgstore_core::observe::timed_wait(
                 &resource,
                 "another write transaction of this process",
-                || self.wait_for_writer(ticket),
+                || self.wait_for_writer(ticket, self.options.lock_timeout),
             )?;
         }
         let conn = slot.conn.take();
@@ -362,11 +366,96 @@ impl SqliteBackend {
         }
     }
 
+    /// The writer connection, in turn after the write transactions of this process
+    /// already in line, if it comes within [`PAIR_WAIT`] (and the lock timeout);
+    /// `None` otherwise, and on a read-only handle.
+    fn writer_soon(&self) -> Result<Option<Connection>> {
+        if self.options.read_only {
+            return Ok(None);
+        }
+        let mut slot = lock(&self.writer);
+        let ticket = slot.turns.ticket();
+        if !slot.turns.enter(ticket) {
+            drop(slot);
+            match self.wait_for_writer(ticket, PAIR_WAIT.min(self.options.lock_timeout)) {
+                Ok(held) => slot = held,
+                Err(Error::Locked { .. }) => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
+        let conn = slot.conn.take();
+        // Anything but a write transaction that takes the connection forgets the hint.
+        slot.stale = None;
+        drop(slot);
+        match conn {
+            Some(conn) => Ok(Some(conn)),
+            None => {
+                *lock(&self.state_cache) = Default::default();
+                schema::connect(&self.ctx, &self.options, Role::Writer, false)
+                    .map(Some)
+                    .inspect_err(|_| self.release_writer(None))
+            }
+        }
+    }
+
+    /// Two read transactions on one snapshot ([`Backend::begin_read_pair`]): both
+    /// reader connections are taken first; then, holding SQLite's write lock
+    /// (`BEGIN IMMEDIATE` on the writer connection, so that no commit of any
+    /// connection or process can fall between), each begins its transaction and
+    /// takes its snapshot with a first read; then the lock is let go (`ROLLBACK`:
+    /// nothing was written). Writers wait for that much alone: two `BEGIN`s and
+    /// two reads of the schema cookie. `None` for the second when the writer
+    /// connection is not this call's within [`PAIR_WAIT`] (a long write
+    /// transaction of this process) or the lock cannot be had (another process
+    /// writing past the lock timeout): the first alone is begun then.
+    fn read_pair(&self) -> Result<(SqliteRead<'_>, Option<SqliteRead<'_>>)> {
+        let first = self.read_txn(false)?;
+        let second = self.read_txn(false)?;
+        // No writer connection (none could be opened either): the first read alone.
+        let Ok(Some(writer)) = self.writer_soon() else {
+            first.begin_now()?;
+            return Ok((first, None));
+        };
+        let locked = run(&writer, &self.ctx, "BEGIN IMMEDIATE", || {
+            "holding the write lock while two reads begin".into()
+        });
+        let begun = locked.and_then(|()| {
+            first.begin_now()?;
+            second.begin_now()
+        });
+        let released = if writer.is_autocommit() {
+            Ok(())
+        } else {
+            run(&writer, &self.ctx, "ROLLBACK", || {
+                "letting go of the write lock".into()
+            })
+        };
+        let clean = released.is_ok() && writer.is_autocommit();
+        self.release_writer(clean.then_some(writer));
+        released?;
+        match begun {
+            Ok(()) => Ok((first, Some(second))),
+            Err(_) => {
+                // The lock could not be had: the pair's first read alone, begun anew.
+                drop(first);
+                drop(second);
+                let first = self.read_txn(false)?;
+                first.begin_now()?;
+                Ok((first, None))
+            }
+        }
+    }
+
     /// Waits until the write transactions of this process that came before have had
-    /// the writer connection, at most the lock timeout; then holds it (`ticket`'s turn).
-    fn wait_for_writer(&self, ticket: u64) -> Result<MutexGuard<'_, WriterSlot>> {
+    /// the writer connection, at most `timeout` (the lock timeout for a write
+    /// transaction); then holds it (`ticket`'s turn).
+    fn wait_for_writer(
+        &self,
+        ticket: u64,
+        timeout: Duration,
+    ) -> Result<MutexGuard<'_, WriterSlot>> {
         // A timeout too long to add to the clock means waiting for as long as it takes.
-        let deadline = Instant::now().checked_add(self.options.lock_timeout);
+        let deadline = Instant::now().checked_add(timeout);
         let mut slot = lock(&self.writer);
         while !slot.turns.enter(ticket) {
             let left = deadline.map_or(Duration::from_secs(3600), |d| {
@@ -380,7 +469,7 @@ impl SqliteBackend {
                     resource: format!("SQLite database {}", self.ctx.path.display()),
                     holder: Some(format!(
                         "another write transaction of this process (waited {} ms)",
-                        self.options.lock_timeout.as_millis()
+                        timeout.as_millis()
                     )),
                 });
             }
@@ -786,6 +875,18 @@ impl SqliteRead<'_> {
             self.begun.set(true);
         }
         Ok(())
+    }
+
+    /// Begins the SQL transaction and takes its snapshot now: a deferred
+    /// transaction takes it at its first read (reading the schema cookie in the
+    /// header is the cheapest read there is).
+    fn begin_now(&self) -> Result<()> {
+        self.begin()?;
+        let q = self.reads()?;
+        q.conn
+            .prepare_cached("PRAGMA schema_version")
+            .and_then(|mut s| s.query_row([], |_| Ok(())))
+            .ctx(q.ctx, || "starting a read transaction".to_owned())
     }
 
     fn reads(&self) -> Result<Q<'_>> {
@@ -1412,14 +1513,21 @@ impl Backend for SqliteBackend {
     }
 
     fn begin_read(&self) -> Result<Box<dyn ReadTxn + '_>> {
-        let txn = self.read_txn(true)?;
-        // A deferred transaction takes its snapshot at its first read: take it now
-        // (reading the schema cookie in the header is the cheapest read there is).
-        let conn = txn.pooled.conn()?;
-        conn.prepare_cached("PRAGMA schema_version")
-            .and_then(|mut s| s.query_row([], |_| Ok(())))
-            .ctx(&self.ctx, || "starting a read transaction".to_owned())?;
+        let txn = self.read_txn(false)?;
+        txn.begin_now()?;
         Ok(Box::new(txn))
+    }
+
+    /// Both on one snapshot, begun while SQLite's write lock is held
+    /// ([`SqliteBackend::read_pair`]).
+    fn begin_read_pair(
+        &self,
+    ) -> Result<(Box<dyn ReadTxn + '_>, Option<Box<dyn ReadTxn + Send + '_>>)> {
+        let (first, second) = self.read_pair()?;
+        Ok((
+            Box::new(first),
+            second.map(|txn| Box::new(txn) as Box<dyn ReadTxn + Send + '_>),
+        ))
     }
 
     /// A deferred transaction whose snapshot is the call's first query's: one

@@ -18,7 +18,7 @@ use kgstore::events::{
 use kgstore::{
     Edge, ErrorKind, GraphRead, Node, OnDependents, RelationType, SchemaTarget, Store, Timestamp,
 };
-use kgstore_core::suite::faulty::FaultyBackend;
+use kgstore_core::suite::faulty::{FaultPlan, FaultyBackend};
 use kgstore_core::suite::{dump, scrambled_graph};
 use serde_json::json;
 
@@ -387,6 +387,82 @@ fn backup_while_writers_commit_is_one_instant_on_jsonfs() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("json://{}/kg?durability=relaxed", dir.path().display());
     backup_while_writers_commit(kgstore::open(&url).unwrap());
+}
+
+/// Nodes and edges are written side by side (memory and SQLite open two reads of
+/// one snapshot): a failure of either scan, the edges' half-way through, fails the
+/// backup and leaves nothing behind; healed, the same store backs up whole, each
+/// phase's progress reported in order and complete.
+#[test]
+fn a_failing_scan_on_either_side_fails_a_side_by_side_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("kg.db");
+    let sqlite = kgstore::sqlite::SqliteBackend::open(
+        &db,
+        kgstore::sqlite::SqliteOptions::default().durability(kgstore::Durability::Relaxed),
+    )
+    .unwrap();
+    fn faulty(backend: impl kgstore::Backend + 'static) -> (Store, Arc<FaultPlan>) {
+        let (backend, plan) = FaultyBackend::new(backend);
+        (Store::new(backend), plan)
+    }
+    // Cases 0 and 2: the edge scan fails half-way; case 1: the node scan fails.
+    let cases = [
+        faulty(kgstore::MemoryBackend::new()),
+        faulty(kgstore::MemoryBackend::new()),
+        faulty(sqlite),
+    ];
+    for (i, (s, plan)) in cases.iter().enumerate() {
+        s.create_nodes((0..3000).map(|n| Node::new(format!("n{n:05}"), "thing").unwrap()))
+            .unwrap();
+        s.create_edges(
+            (1..3000)
+                .map(|n| Edge::new(format!("n{n:05}"), RelationType::Calls, "n00000").unwrap()),
+        )
+        .unwrap();
+        assert!(s.read_pair().unwrap().1.is_some(), "case {i}");
+        let dest = dir.path().join(format!("b{i}"));
+        if i == 1 {
+            plan.fail_reads(true);
+        } else {
+            plan.fail_edge_listings_after(1500);
+        }
+        let err = backup::backup(s, &dest).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Io, "case {i}: {err}");
+        assert!(err.to_string().contains("injected"), "case {i}: {err}");
+        assert!(!dest.exists(), "case {i}");
+        assert!(
+            !dir.path().join(format!(".b{i}.partial")).exists(),
+            "case {i}"
+        );
+        plan.heal();
+        let mut phases = Vec::new();
+        let manifest = backup::backup_with(s, &dest, |p| phases.push(p)).unwrap();
+        assert_eq!((manifest.counts.nodes, manifest.counts.edges), (3000, 2999));
+        assert!(backup::verify(&dest).unwrap().is_ok(), "case {i}");
+        let graph: Vec<Phase> = phases
+            .iter()
+            .map(|p| p.phase)
+            .filter(|p| matches!(p, Phase::Nodes | Phase::Edges))
+            .collect();
+        let first_edge = graph.iter().position(|p| *p == Phase::Edges).unwrap();
+        assert!(
+            graph[first_edge..].iter().all(|p| *p == Phase::Edges),
+            "case {i}"
+        );
+        let last = |phase| phases.iter().rev().find(|p| p.phase == phase).unwrap();
+        assert_eq!(
+            (last(Phase::Nodes).done, last(Phase::Nodes).total),
+            (3000, 3000)
+        );
+        assert_eq!(
+            (last(Phase::Edges).done, last(Phase::Edges).total),
+            (2999, 2999)
+        );
+        let target = memory();
+        backup::restore_into(&dest, &target, RestoreMode::Empty).unwrap();
+        assert_eq!(dump(&target), dump(s), "case {i}");
+    }
 }
 
 /// Writers keep `ledger.total == sum of item amounts` and `ledger.count == items`

@@ -465,6 +465,22 @@ impl Backend for MemoryBackend {
         Ok(Box::new(MemoryRead { state: graph, docs }))
     }
 
+    /// Two reads of one snapshot: the state is persistent, so the second is a
+    /// clone (shared, not copied).
+    fn begin_read_pair(
+        &self,
+    ) -> Result<(Box<dyn ReadTxn + '_>, Option<Box<dyn ReadTxn + Send + '_>>)> {
+        let MemoryState { graph, docs } = self.snapshot();
+        let second = MemoryRead {
+            state: graph.clone(),
+            docs: docs.clone(),
+        };
+        Ok((
+            Box::new(MemoryRead { state: graph, docs }),
+            Some(Box::new(second)),
+        ))
+    }
+
     fn begin_write(&self) -> Result<Box<dyn WriteTxn + '_>> {
         Ok(Box::new(self.write_txn()?))
     }

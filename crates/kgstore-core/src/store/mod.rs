@@ -14,7 +14,7 @@ use serde_json::Value;
 
 pub use check::{CheckReport, check_changes};
 pub use import::BulkImport;
-pub use read::{GraphRead, ReadTx};
+pub use read::{GraphRead, ReadTx, SideReadTx};
 pub(crate) use write::BackendTxn;
 pub use write::{DeleteReport, OnDependents, WriteTx};
 
@@ -104,6 +104,21 @@ impl Store {
             backend: self.inner.backend.name(),
             observer: &self.inner.observer,
         })
+    }
+
+    /// A read transaction, and with it, where the backend can open one at once
+    /// ([`Backend::begin_read_pair`]), a second read transaction on exactly the same
+    /// snapshot for another thread: a backup scans nodes on the first and edges on
+    /// the second side by side. `None` for the second: read everything on the first.
+    pub fn read_pair(&self) -> Result<(ReadTx<'_>, Option<SideReadTx<'_>>)> {
+        let (txn, second) = self.inner.backend.begin_read_pair()?;
+        let observer = &self.inner.observer;
+        let read = ReadTx {
+            txn,
+            backend: self.inner.backend.name(),
+            observer,
+        };
+        Ok((read, second.map(|txn| SideReadTx { txn, observer })))
     }
 
     /// A read transaction on the store as it was at `revision`, on a backend that keeps

@@ -311,3 +311,23 @@ impl GraphRead for ReadTx<'_> {
         outcome
     }
 }
+
+/// The second read transaction of [`Store::read_pair`](crate::Store::read_pair):
+/// on exactly the first's snapshot, and free to move to another thread. Its
+/// queries are counted in the store's metrics as the first's are.
+pub struct SideReadTx<'s> {
+    pub(crate) txn: Box<dyn ReadTxn + Send + 's>,
+    /// The store's metrics, where each query is counted.
+    pub(crate) observer: &'s crate::observe::Observer,
+}
+
+impl GraphRead for SideReadTx<'_> {
+    #[inline]
+    fn with_reader<R>(&self, f: impl FnOnce(&dyn ReadTxn) -> Result<R>) -> Result<R> {
+        let what = crate::observe::query_name(&f);
+        let probe = self.observer.read_probe();
+        let outcome = f(&*self.txn);
+        probe.finish(&outcome, what);
+        outcome
+    }
+}

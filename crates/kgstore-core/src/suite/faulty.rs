@@ -36,6 +36,8 @@ pub struct FaultPlan {
     writes_left: AtomicUsize,
     fail_commit: AtomicBool,
     fail_reads: AtomicBool,
+    /// Edges each whole edge listing hands over before it fails (`usize::MAX`: never).
+    edges_listed: AtomicUsize,
     kind: Mutex<FaultKind>,
 }
 
@@ -45,6 +47,7 @@ impl Default for FaultPlan {
             writes_left: AtomicUsize::new(usize::MAX),
             fail_commit: AtomicBool::new(false),
             fail_reads: AtomicBool::new(false),
+            edges_listed: AtomicUsize::new(usize::MAX),
             kind: Mutex::new(FaultKind::Io),
         }
     }
@@ -66,6 +69,12 @@ impl FaultPlan {
         self.fail_reads.store(on, Ordering::SeqCst);
     }
 
+    /// Makes each whole edge listing (`for_each_edge`, `for_each_edge_json`) fail
+    /// after handing over `n` edges (`usize::MAX`: never).
+    pub fn fail_edge_listings_after(&self, n: usize) {
+        self.edges_listed.store(n, Ordering::SeqCst);
+    }
+
     /// Sets the error raised.
     pub fn raise(&self, kind: FaultKind) {
         *self.kind.lock().unwrap_or_else(PoisonError::into_inner) = kind;
@@ -76,6 +85,23 @@ impl FaultPlan {
         self.fail_writes_after(usize::MAX);
         self.fail_commits(false);
         self.fail_reads(false);
+        self.fail_edge_listings_after(usize::MAX);
+    }
+
+    /// `each`, failing once [`FaultPlan::fail_edge_listings_after`]'s count is handed over.
+    fn listing<T: ?Sized>(
+        &self,
+        each: &mut dyn FnMut(&T) -> Result<()>,
+        list: impl FnOnce(&mut dyn FnMut(&T) -> Result<()>) -> Result<()>,
+    ) -> Result<()> {
+        let mut left = self.edges_listed.load(Ordering::SeqCst);
+        list(&mut |item| {
+            if left == 0 {
+                return Err(self.error("scan_edges"));
+            }
+            left = left.saturating_sub(usize::from(left != usize::MAX));
+            each(item)
+        })
     }
 
     fn error(&self, at: &str) -> Error {
@@ -142,6 +168,26 @@ impl<B: Backend> Backend for FaultyBackend<B> {
         }))
     }
 
+    /// The inner backend's pair, each failing as the plan says.
+    fn begin_read_pair(
+        &self,
+    ) -> Result<(Box<dyn ReadTxn + '_>, Option<Box<dyn ReadTxn + Send + '_>>)> {
+        let (first, second) = self.inner.begin_read_pair()?;
+        let second = second.map(|inner| {
+            Box::new(Faulty {
+                inner,
+                plan: &self.plan,
+            }) as Box<dyn ReadTxn + Send + '_>
+        });
+        Ok((
+            Box::new(Faulty {
+                inner: first,
+                plan: &self.plan,
+            }),
+            second,
+        ))
+    }
+
     fn begin_write(&self) -> Result<Box<dyn WriteTxn + '_>> {
         Ok(Box::new(Faulty {
             inner: self.inner.begin_write()?,
@@ -199,14 +245,16 @@ macro_rules! forward_reads {
                 self.inner.for_each_node(each)
             }
             fn for_each_edge(&self, each: &mut dyn FnMut(&Edge) -> Result<()>) -> Result<()> {
-                self.inner.for_each_edge(each)
+                self.plan
+                    .listing(each, |each| self.inner.for_each_edge(each))
             }
             fn for_each_node_json(&self, each: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
                 self.plan.read("scan_nodes")?;
                 self.inner.for_each_node_json(each)
             }
             fn for_each_edge_json(&self, each: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
-                self.inner.for_each_edge_json(each)
+                self.plan
+                    .listing(each, |each| self.inner.for_each_edge_json(each))
             }
             fn edges_of(
                 &self,
@@ -347,6 +395,7 @@ macro_rules! forward_reads {
 }
 
 forward_reads!(dyn ReadTxn + '_);
+forward_reads!(dyn ReadTxn + Send + '_);
 
 /// Document writes fail as the plan says, like the graph's.
 impl DocWrite for Faulty<'_, dyn WriteTxn + '_> {

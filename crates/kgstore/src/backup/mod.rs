@@ -29,7 +29,10 @@ mod verify;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use kgstore_core::{Error, GraphRead, Result, SchemaTarget, Store, Timestamp};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+
+use kgstore_core::{Error, GraphRead, Result, SchemaTarget, SideReadTx, Store, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -252,7 +255,7 @@ fn write_lines(
     phase: Phase,
     total: u64,
     syncs: &mut Syncs,
-    progress: &mut impl FnMut(Progress),
+    progress: &mut dyn FnMut(Progress),
     scan: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()>,
 ) -> Result<(u64, FileEntry)> {
     // The graph files are nearly all of a backup's bytes: hashed and written on
@@ -271,13 +274,74 @@ fn write_lines(
     Ok((done, out.finish(syncs)?))
 }
 
+/// Writes `nodes.jsonl` with `nodes` on this thread while a scoped thread writes
+/// `edges.jsonl` from `twin`, a read on the same snapshot; the edges' progress is
+/// reported once the nodes' is done (the phases in their order), as the edges
+/// come. An error of the nodes' side stops the edges' scan at its next line; the
+/// first error of either comes back (the nodes' first) once both have ended.
+fn side_by_side(
+    folder: &Path,
+    total_edges: u64,
+    syncs: &mut Syncs,
+    progress: &mut dyn FnMut(Progress),
+    twin: SideReadTx<'_>,
+    nodes: impl FnOnce(&mut Syncs, &mut dyn FnMut(Progress)) -> Result<(u64, FileEntry)>,
+) -> Result<((u64, FileEntry), (u64, FileEntry))> {
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let (report, reports) = mpsc::channel::<u64>();
+        let stop = &stop;
+        let edges = s.spawn(move || -> Result<(u64, HashingWriter)> {
+            let mut out = HashingWriter::create_beside(folder, EDGES_FILE)?;
+            let mut done = 0u64;
+            twin.each_edge_json(|text: &[u8]| {
+                if stop.load(Ordering::Relaxed) {
+                    return Err(Error::backend("backup", "stopped: the node scan failed"));
+                }
+                out.write_line(text)?;
+                done += 1;
+                if done.is_multiple_of(PAGE) {
+                    // The receiver is gone only when the backup has already failed.
+                    let _ = report.send(done);
+                }
+                Ok(())
+            })?;
+            Ok((done, out))
+        });
+        let nodes = nodes(syncs, progress).inspect_err(|_| stop.store(true, Ordering::Relaxed));
+        if nodes.is_ok() {
+            // Ends when the edges' thread does (and drops its sender).
+            for done in reports {
+                progress(Progress {
+                    phase: Phase::Edges,
+                    done,
+                    total: total_edges,
+                });
+            }
+        }
+        let edges = edges
+            .join()
+            .map_err(|_| Error::backend("backup", "the thread writing the edges' lines panicked"));
+        let nodes = nodes?;
+        let (done, out) = edges??;
+        progress(Progress {
+            phase: Phase::Edges,
+            done,
+            total: total_edges,
+        });
+        Ok((nodes, (done, out.finish(syncs)?)))
+    })
+}
+
 /// Writes the data files from one snapshot; their counts and entries.
 fn write_data_files(
     store: &Store,
     folder: &Path,
     progress: &mut impl FnMut(Progress),
 ) -> Result<(Counts, Vec<FileEntry>)> {
-    let snapshot = store.read()?;
+    // A second read on the same snapshot, where the backend has one, scans the
+    // edges on another thread while this one scans the nodes.
+    let (snapshot, twin) = store.read_pair()?;
     let total_nodes = snapshot.count_nodes()?;
     let total_edges = snapshot.count_edges()?;
     let mut counts = Counts::default();
@@ -287,28 +351,37 @@ fn write_data_files(
 
     // One ordered scan per file, each node or edge handed over as its JSON text
     // (`GraphRead::each_node_json`), progress every PAGE items.
-    let (nodes, entry) = write_lines(
-        folder,
-        NODES_FILE,
-        Phase::Nodes,
-        total_nodes,
-        &mut syncs,
-        progress,
-        |line| snapshot.each_node_json(line),
-    )?;
+    let nodes = |syncs: &mut Syncs, progress: &mut dyn FnMut(Progress)| {
+        write_lines(
+            folder,
+            NODES_FILE,
+            Phase::Nodes,
+            total_nodes,
+            syncs,
+            progress,
+            |line| snapshot.each_node_json(line),
+        )
+    };
+    let ((nodes, nodes_entry), (edges, edges_entry)) = match twin {
+        Some(twin) => side_by_side(folder, total_edges, &mut syncs, progress, twin, nodes)?,
+        None => {
+            let nodes = nodes(&mut syncs, progress)?;
+            let edges = write_lines(
+                folder,
+                EDGES_FILE,
+                Phase::Edges,
+                total_edges,
+                &mut syncs,
+                progress,
+                |line| snapshot.each_edge_json(line),
+            )?;
+            (nodes, edges)
+        }
+    };
     counts.nodes = nodes;
-    entries.push(entry);
-    let (edges, entry) = write_lines(
-        folder,
-        EDGES_FILE,
-        Phase::Edges,
-        total_edges,
-        &mut syncs,
-        progress,
-        |line| snapshot.each_edge_json(line),
-    )?;
+    entries.push(nodes_entry);
     counts.edges = edges;
-    entries.push(entry);
+    entries.push(edges_entry);
 
     let schemas: Vec<SchemaEntry> = snapshot
         .list_schemas()?
