@@ -266,6 +266,23 @@ fn help_and_version_exit_zero_and_list_exit_codes() {
         .fails(2, "<RELATION>")
         .to_owned();
     assert!(line.ends_with("see kgstore edge create --help"), "{line}");
+    assert!(
+        line.contains("were not provided: <RELATION>, <TO>;"),
+        "{line}"
+    );
+    // A usage line that starts with a required option: the pointer to the help is
+    // still a command that runs (`node create --type --help` would want a type).
+    let line = kg
+        .run(&["node", "create"])
+        .fails(2, "--type <NODE_TYPE>")
+        .to_owned();
+    assert!(line.ends_with("see kgstore node create --help"), "{line}");
+    assert!(kg.run(&["node", "create", "--help"]).ok().contains("Usage"));
+    let line = kg
+        .run(&["node", "create", "x", "--typo"])
+        .fails(2, "--typo")
+        .to_owned();
+    assert!(line.ends_with("see kgstore node create --help"), "{line}");
     let run = kg.run(&["--json", "node", "get"]);
     let value: Value = serde_json::from_str(run.fails(2, "NAME")).unwrap();
     assert_eq!(value["error"]["exit_code"], 2);
