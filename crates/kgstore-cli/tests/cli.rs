@@ -712,7 +712,11 @@ fn backup_verify_restore_and_a_corrupt_backup() {
     let other = Kg::json();
     other.run(&["restore", backup_arg]).ok();
     assert_eq!(other.run(&["export"]).ok(), kg.run(&["export"]).ok());
-    other.run(&["restore", backup_arg]).fails(2, "not empty");
+    let line = other
+        .run(&["restore", backup_arg])
+        .fails(2, "not empty")
+        .to_owned();
+    assert!(line.contains("--replace"), "{line}");
     other.run(&["node", "create", "extra", "-t", "thing"]).ok();
     other.run(&["restore", "--replace", backup_arg]).ok();
     other.run(&["node", "get", "extra"]).fails(3, "extra");
@@ -728,8 +732,12 @@ fn backup_verify_restore_and_a_corrupt_backup() {
         .run(&["restore", "--replace", backup_arg])
         .fails(6, "nodes.jsonl");
     assert_eq!(other.run(&["export"]).ok(), before);
+    // A mistyped folder is not found (exit 3), not a corrupt backup (exit 6).
     kg.run(&["verify", kg.path("nowhere").to_str().unwrap()])
-        .fails(6, "nowhere");
+        .fails(3, "backup folder");
+    other
+        .run(&["restore", "--replace", kg.path("nowhere").to_str().unwrap()])
+        .fails(3, "nowhere");
 }
 
 #[test]
