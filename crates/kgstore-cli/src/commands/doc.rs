@@ -198,14 +198,7 @@ fn write_to_file(
     progress: bool,
 ) -> Result<DocumentMeta> {
     let meta = snapshot.stat_document(key)?;
-    let folder = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let temp = tempfile::Builder::new()
-        .prefix(".kgstore-doc-")
-        .tempfile_in(folder)
-        .map_err(|e| Error::io(folder, e))?;
+    let temp = super::temp_beside(path)?;
     let mut counted = Counted::new(
         io::BufWriter::with_capacity(1 << 16, temp),
         progress,

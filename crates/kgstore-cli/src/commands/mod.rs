@@ -176,6 +176,34 @@ fn file_parent(url: &StoreUrl) -> Option<std::path::PathBuf> {
         .map(Path::to_path_buf)
 }
 
+/// A temporary file beside `path` (its contents are renamed over `path` once
+/// whole). A failure names `path` and why its folder took no file (a missing
+/// folder, a permission), never the temporary file's random name.
+pub(crate) fn temp_beside(path: &Path) -> kgstore::Result<tempfile::NamedTempFile> {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    tempfile::Builder::new()
+        .prefix(".kgstore-out-")
+        .tempfile_in(folder)
+        .map_err(|e| {
+            let why = if folder.is_dir() {
+                let cause = e.raw_os_error().map_or_else(
+                    || e.kind().to_string(),
+                    |code| std::io::Error::from_raw_os_error(code).to_string(),
+                );
+                format!("cannot create a file in {}: {cause}", folder.display())
+            } else {
+                format!(
+                    "its folder {} does not exist (create it first)",
+                    folder.display()
+                )
+            };
+            Error::io(path, std::io::Error::new(e.kind(), why))
+        })
+}
+
 /// An error that only carries an exit code: the command has said everything on
 /// stdout (`doc exists` answering "no" with exit code 3).
 #[derive(Debug)]

@@ -105,11 +105,7 @@ fn export(ctx: &mut Ctx<'_>, args: &SpExportArgs) -> Result<()> {
     })?;
     match &args.out {
         Some(path) => {
-            let dir = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."));
-            let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
+            let mut tmp = super::temp_beside(path)?;
             tmp.write_all(&bytes).map_err(|e| Error::io(path, e))?;
             tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
             if ctx.out.json() {

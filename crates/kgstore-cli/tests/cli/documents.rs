@@ -439,11 +439,20 @@ fn get_out_replaces_the_file_only_when_the_read_succeeds() {
     let meta = kg.json_of(&["doc", "get", "a", "-o", out.to_str().unwrap()]);
     assert_eq!(meta["size"], 9);
     assert_eq!(std::fs::read(&out).unwrap(), b"new bytes");
+    // Into a folder that does not exist: the error names the file asked for and
+    // its missing folder, not the temporary file it would have written first.
+    let nowhere = kg.path("no-such-folder").join("out.bin");
+    let line = kg
+        .run(&["doc", "get", "a", "--out", nowhere.to_str().unwrap()])
+        .fails(1, "out.bin")
+        .to_owned();
+    assert!(line.contains("no-such-folder does not exist"), "{line}");
+    assert!(!line.contains(".kgstore-out-"), "{line}");
     // No temporary file left beside it.
     assert_eq!(
         files_below(kg.dir.path())
             .iter()
-            .filter(|f| f.contains(".kgstore-doc-"))
+            .filter(|f| f.contains(".kgstore-out-"))
             .count(),
         0
     );
