@@ -580,11 +580,21 @@ fn schemas_are_set_listed_enforced_and_removed() {
     kg.run(&["node", "create", "none", "-t", "crate"])
         .fails(2, "lang");
     // Stdin works too; a schema the stored data violates is refused.
-    kg.run_with_input(
-        &["schema", "set", "--node-type", "tool", "-"],
-        r#"{"type":"object","required":["homepage"]}"#,
-    )
-    .fails(2, "jq");
+    // The refusal says that the schema was not registered and why, before the
+    // node that violates it.
+    let line = kg
+        .run_with_input(
+            &["schema", "set", "--node-type", "tool", "-"],
+            r#"{"type":"object","required":["homepage"]}"#,
+        )
+        .fails(2, "jq")
+        .to_owned();
+    assert!(
+        line.starts_with(
+            "error: the schema for node type 'tool' was not registered: stored data violates it"
+        ),
+        "{line}"
+    );
     kg.run_with_input(
         &["schema", "set", "--relation", "depends_on", "-"],
         "{not json",
