@@ -586,7 +586,7 @@ pub struct ExportArgs {
     /// DOT only: just this node's neighbourhood.
     #[arg(long)]
     pub around: Option<String>,
-    /// DOT only: hops around --around.
+    /// DOT only: hops around --around (default 1).
     #[arg(long)]
     pub depth: Option<usize>,
 }

@@ -700,6 +700,9 @@ fn graphml_and_dot_exports_parse() {
     );
     kg.run(&["export", "--format", "jsonl", "--around", "serde"])
         .fails(2, "--around");
+    // --depth counts hops around --around; alone it would be ignored.
+    kg.run(&["export", "--format", "dot", "--depth", "2"])
+        .fails(2, "--around");
     kg.run(&["import", "--format", "graphml", "x"])
         .fails(1, "x");
     let exists = kg.path("x.graphml");
