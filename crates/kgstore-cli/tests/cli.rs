@@ -289,6 +289,36 @@ fn help_and_version_exit_zero_and_list_exit_codes() {
 }
 
 #[test]
+fn tables_align_names_of_wide_and_combining_characters() {
+    let kg = Kg::sqlite();
+    // Each name with the columns it takes on a terminal: CJK characters take two,
+    // a combining accent none.
+    let names = [
+        ("日本語", 6),
+        ("Cafe\u{301}", 4),
+        ("plain_ascii", 11),
+        ("😀", 2),
+    ];
+    for (name, _) in names {
+        kg.run(&["node", "create", name, "-t", "thing"]).ok();
+    }
+    let listed = kg.run(&["node", "list"]).ok().to_owned();
+    let mut starts = Vec::new();
+    for (name, width) in names {
+        let line = listed
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} in {listed}"));
+        let gap = line[name.len()..].len() - line[name.len()..].trim_start().len();
+        starts.push(width + gap);
+    }
+    assert!(
+        starts.iter().all(|s| *s == starts[0]),
+        "{starts:?} in\n{listed}"
+    );
+}
+
+#[test]
 fn init_creates_the_default_store_under_data() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(BIN)
