@@ -781,6 +781,12 @@ fn backup_verify_restore_and_a_corrupt_backup() {
     other
         .run(&["restore", "--replace", kg.path("nowhere").to_str().unwrap()])
         .fails(3, "nowhere");
+    // ... and is refused before the store is opened: none is created for it.
+    let fresh = Kg::sqlite();
+    fresh
+        .run(&["restore", kg.path("nowhere").to_str().unwrap()])
+        .fails(3, "nowhere");
+    assert!(!fresh.path("kg.db").exists());
 }
 
 #[test]

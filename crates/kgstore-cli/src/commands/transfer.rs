@@ -196,6 +196,8 @@ pub(crate) fn verify(ctx: &mut Ctx<'_>, args: &VerifyArgs) -> Result<()> {
 }
 
 pub(crate) fn restore(ctx: &mut Ctx<'_>, args: &RestoreArgs) -> Result<()> {
+    // A mistyped folder creates no empty store to restore into.
+    backup::check_folder(&args.dir)?;
     let store = ctx.open_for_write()?;
     let mode = if args.replace {
         RestoreMode::Replace

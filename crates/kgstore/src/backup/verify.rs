@@ -119,8 +119,9 @@ pub(super) fn verify_scoped(
 }
 
 /// Refuses a backup path that is no folder: `NotFound` if nothing is there,
-/// `InvalidInput` if it is a file.
-fn check_folder(dir: &Path) -> Result<()> {
+/// `InvalidInput` if it is a file. [`verify`] and the restores check this first;
+/// a caller can check it before opening (perhaps creating) the store to restore into.
+pub fn check_folder(dir: &Path) -> Result<()> {
     match fs::metadata(dir) {
         Ok(meta) if meta.is_dir() => Ok(()),
         Ok(_) => Err(kgstore_core::Error::invalid_input(
