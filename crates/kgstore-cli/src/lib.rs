@@ -233,7 +233,18 @@ fn report_error(error: &anyhow::Error, json: bool, code: i32) {
             message.push_str(&layer);
         }
     }
-    let message = message.replace('\n', " ");
+    let mut message = message.replace('\n', " ");
+    if error
+        .downcast_ref::<Error>()
+        .is_some_and(|e| e.kind() == ErrorKind::Locked)
+    {
+        // Nothing was written; the holder is usually a long write (an import, a
+        // restore) that ends by itself.
+        message.push_str(
+            "; nothing was written: retry when it is done, or wait longer with \
+             ?lock_timeout_ms=N in the store URL",
+        );
+    }
     let kind = match (
         error.downcast_ref::<Error>(),
         error.downcast_ref::<Refused>(),

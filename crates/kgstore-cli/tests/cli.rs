@@ -935,7 +935,12 @@ fn readers_answer_while_an_import_runs_and_a_writer_gets_exit_5_naming_it() {
             .output()
             .unwrap(),
     );
-    locked.fails(5, &format!("pid {}", holder.id()));
+    let line = locked.fails(5, &format!("pid {}", holder.id()));
+    // ... and what to do about it.
+    assert!(
+        line.contains("retry") && line.contains("lock_timeout_ms"),
+        "{line}"
+    );
     assert!(
         holder.try_wait().unwrap().is_none(),
         "the import ended early"
