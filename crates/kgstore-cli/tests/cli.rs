@@ -828,6 +828,20 @@ fn bad_inputs_give_one_line_and_the_documented_code() {
     bad.args(["--store", "sqlite://x.db?colour=blue", "init"])
         .current_dir(kg.dir.path());
     collect(bad.output().unwrap()).fails(2, "colour");
+    // No shell reads a store URL: '~' would be a folder named '~' here.
+    for url in ["sqlite://~/kg.db", "json://~/kg"] {
+        let mut tilde = Command::new(BIN);
+        tilde
+            .args(["--store", url, "init"])
+            .current_dir(kg.dir.path());
+        collect(tilde.output().unwrap()).fails(2, "'~' is not expanded");
+        let mut tilde = Command::new(BIN);
+        tilde
+            .args(["--store", url, "stats"])
+            .current_dir(kg.dir.path());
+        collect(tilde.output().unwrap()).fails(2, "'~' is not expanded");
+    }
+    assert!(!kg.dir.path().join("~").exists());
     // A malformed import line names its number and leaves nothing behind.
     let before = kg.run(&["export"]).ok().to_owned();
     let input = format!(

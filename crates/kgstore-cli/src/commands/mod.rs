@@ -51,6 +51,10 @@ impl Ctx<'_> {
             .into());
         }
         let url = StoreUrl::parse(self.url)?;
+        if is_file_backed(&url) {
+            // Before any folder is created for it.
+            url.required_path()?;
+        }
         if let Some(parent) = file_parent(&url) {
             std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
         }
@@ -94,6 +98,7 @@ impl Ctx<'_> {
     pub(crate) fn open_existing_store(&self) -> Result<Store> {
         let mut url = StoreUrl::parse(self.url)?;
         if is_file_backed(&url) {
+            url.required_path()?;
             if !Path::new(&url.path).exists() {
                 return Err(Error::invalid_input(
                     format!("store {}", self.url),
