@@ -502,7 +502,8 @@ pub enum DocCommand {
 pub struct DocPutArgs {
     /// The document's key: path-like, such as scripts/pilot.fountain.
     pub key: String,
-    /// The file to read, or - (the default) for stdin.
+    /// The file to read, or - (the default) for stdin; without a FILE, stdin must
+    /// not be a terminal (give - to type the bytes).
     pub file: Option<PathBuf>,
     /// Its media type (default: kept from the document it replaces, else guessed from the key's extension).
     #[arg(long, value_name = "TYPE")]

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use super::{Kg, Run};
+use super::{BIN, Kg, Run};
 
 /// What a run gave, with stdout as bytes.
 struct Raw {
@@ -425,6 +425,31 @@ fn a_large_value_streams_through_stdin_and_stdout() {
     // The JSON store keeps it as an ordinary file.
     let file = kg.path("kg/documents/big/value.bin");
     assert_eq!(std::fs::metadata(file).unwrap().len(), bytes.len() as u64);
+}
+
+#[test]
+fn put_without_a_file_from_a_terminal_says_so_instead_of_waiting() {
+    // `script` gives the command a terminal for stdin (util-linux); without it
+    // there is no terminal to test with.
+    let kg = Kg::sqlite();
+    let command = format!("{BIN} --store {} doc put notes/a.txt", kg.url);
+    let Ok(output) = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+    else {
+        eprintln!("skipped: no `script` to give the command a terminal");
+        return;
+    };
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(text.contains("stdin is a terminal"), "{text}");
+    // Refused before the store was opened: nothing was written (before, the
+    // command waited for the terminal's input, holding the write transaction).
+    assert!(!kg.path("kg.db").exists());
+    // A pipe still works without a FILE.
+    assert_eq!(kg.raw(&["doc", "put", "notes/a.txt"], b"piped").code, 0);
+    assert_eq!(kg.run(&["doc", "get", "notes/a.txt"]).ok(), "piped");
 }
 
 #[test]
