@@ -828,6 +828,13 @@ fn bad_inputs_give_one_line_and_the_documented_code() {
     bad.args(["--store", "sqlite://x.db?colour=blue", "init"])
         .current_dir(kg.dir.path());
     collect(bad.output().unwrap()).fails(2, "colour");
+    // An empty KGSTORE_URL is not unset: the error says where the empty URL came from.
+    let mut empty = Command::new(BIN);
+    empty
+        .args(["stats"])
+        .env("KGSTORE_URL", "")
+        .current_dir(kg.dir.path());
+    collect(empty.output().unwrap()).fails(2, "KGSTORE_URL is set but empty");
     // No shell reads a store URL: '~' would be a folder named '~' here.
     for url in ["sqlite://~/kg.db", "json://~/kg"] {
         let mut tilde = Command::new(BIN);

@@ -50,7 +50,7 @@ impl Ctx<'_> {
             )
             .into());
         }
-        let url = StoreUrl::parse(self.url)?;
+        let url = self.parse_url()?;
         if is_file_backed(&url) {
             // Before any folder is created for it.
             url.required_path()?;
@@ -61,6 +61,22 @@ impl Ctx<'_> {
         let store = kgstore::registry::global().open_url(&url)?;
         self.opened(&url, &store);
         Ok(store)
+    }
+
+    /// The store URL, parsed. An empty one that came from an empty `KGSTORE_URL`
+    /// (set, but to nothing) says so: the default applies only when it is unset.
+    fn parse_url(&self) -> Result<StoreUrl> {
+        if self.url.is_empty() && std::env::var_os("KGSTORE_URL").is_some_and(|v| v.is_empty()) {
+            return Err(Error::invalid_input(
+                "store URL ''",
+                format!(
+                    "KGSTORE_URL is set but empty: unset it for the default, {}, or give --store",
+                    crate::cli::DEFAULT_STORE
+                ),
+            )
+            .into());
+        }
+        Ok(StoreUrl::parse(self.url)?)
     }
 
     /// Notes a store this run opened, to add its figures to its performance record.
@@ -96,7 +112,7 @@ impl Ctx<'_> {
 
     /// Opens the store itself as [`Ctx::open_existing`] does, whatever `--at` says.
     pub(crate) fn open_existing_store(&self) -> Result<Store> {
-        let mut url = StoreUrl::parse(self.url)?;
+        let mut url = self.parse_url()?;
         if is_file_backed(&url) {
             url.required_path()?;
             if !Path::new(&url.path).exists() {
