@@ -502,7 +502,8 @@ pub enum DocCommand {
 pub struct DocPutArgs {
     /// The document's key: path-like, such as scripts/pilot.fountain.
     pub key: String,
-    /// The file to read, or - (the default) for stdin.
+    /// The file to read, or - (the default) for stdin; without a FILE, stdin must
+    /// not be a terminal (give - to type the bytes).
     pub file: Option<PathBuf>,
     /// Its media type (default: kept from the document it replaces, else guessed from the key's extension).
     #[arg(long, value_name = "TYPE")]
@@ -586,7 +587,7 @@ pub struct ExportArgs {
     /// DOT only: just this node's neighbourhood.
     #[arg(long)]
     pub around: Option<String>,
-    /// DOT only: hops around --around.
+    /// DOT only: hops around --around (default 1).
     #[arg(long)]
     pub depth: Option<usize>,
 }

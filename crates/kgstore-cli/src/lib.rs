@@ -183,22 +183,37 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
 }
 
 /// Condenses clap's multi-line usage error into one line: the error and its tips,
-/// then where to read more (the usage block is left to `--help`).
+/// then where to read more (the usage block is left to `--help`). The arguments
+/// clap lists under "were not provided:" join that sentence, comma-separated.
 fn usage_error_line(text: &str) -> String {
     let mut parts: Vec<String> = Vec::new();
+    let mut listing = false;
     let mut more = String::from("see --help");
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
         if let Some(rest) = line.strip_prefix("error: ") {
+            listing = rest.ends_with(':');
             parts.push(rest.to_owned());
         } else if let Some(tip) = line.strip_prefix("tip: ") {
+            listing = false;
             parts.push(tip.to_owned());
         } else if let Some(usage) = line.strip_prefix("Usage: ") {
+            listing = false;
+            // The command's words, up to its first argument or option: the usage
+            // of `node create` starts with its required `--type <NODE_TYPE>`.
             let command: Vec<&str> = usage
                 .split_whitespace()
-                .take_while(|w| !w.starts_with('[') && !w.starts_with('<'))
+                .take_while(|w| !w.starts_with(['[', '<', '-']))
                 .collect();
             more = format!("see {} --help", command.join(" "));
-        } else if !line.starts_with("For more information") {
+        } else if line.starts_with("For more information") {
+            listing = false;
+        } else if let (true, Some(last)) = (listing, parts.last_mut()) {
+            if !last.ends_with(':') {
+                last.push(',');
+            }
+            last.push(' ');
+            last.push_str(line);
+        } else {
             parts.push(line.to_owned());
         }
     }
@@ -218,7 +233,18 @@ fn report_error(error: &anyhow::Error, json: bool, code: i32) {
             message.push_str(&layer);
         }
     }
-    let message = message.replace('\n', " ");
+    let mut message = message.replace('\n', " ");
+    if error
+        .downcast_ref::<Error>()
+        .is_some_and(|e| e.kind() == ErrorKind::Locked)
+    {
+        // Nothing was written; the holder is usually a long write (an import, a
+        // restore) that ends by itself.
+        message.push_str(
+            "; nothing was written: retry when it is done, or wait longer with \
+             ?lock_timeout_ms=N in the store URL",
+        );
+    }
     let kind = match (
         error.downcast_ref::<Error>(),
         error.downcast_ref::<Refused>(),

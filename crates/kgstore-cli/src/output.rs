@@ -4,6 +4,7 @@ use std::io::{BufWriter, Stdout, Write};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
+use unicode_width::UnicodeWidthStr;
 
 /// Where results go, and in which form.
 pub(crate) struct Output {
@@ -67,13 +68,15 @@ impl Output {
         }
     }
 
-    /// Prints rows under headers, each column as wide as its widest cell.
+    /// Prints rows under headers, each column as wide as its widest cell, in the
+    /// columns a terminal gives it (a CJK character takes two, a combining accent
+    /// none).
     pub(crate) fn table(&mut self, headers: &[&str], rows: &[Vec<String>]) -> Result<()> {
-        let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+        let mut widths: Vec<usize> = headers.iter().map(|h| h.width()).collect();
         for row in rows {
             for (i, cell) in row.iter().enumerate() {
                 if let Some(w) = widths.get_mut(i) {
-                    *w = (*w).max(cell.chars().count());
+                    *w = (*w).max(cell.width());
                 }
             }
         }
@@ -87,7 +90,7 @@ impl Output {
                         .get(i)
                         .copied()
                         .unwrap_or(0)
-                        .saturating_sub(cell.chars().count());
+                        .saturating_sub(cell.width());
                     line.push_str(&" ".repeat(pad + 2));
                 }
             }

@@ -266,9 +266,56 @@ fn help_and_version_exit_zero_and_list_exit_codes() {
         .fails(2, "<RELATION>")
         .to_owned();
     assert!(line.ends_with("see kgstore edge create --help"), "{line}");
+    assert!(
+        line.contains("were not provided: <RELATION>, <TO>;"),
+        "{line}"
+    );
+    // A usage line that starts with a required option: the pointer to the help is
+    // still a command that runs (`node create --type --help` would want a type).
+    let line = kg
+        .run(&["node", "create"])
+        .fails(2, "--type <NODE_TYPE>")
+        .to_owned();
+    assert!(line.ends_with("see kgstore node create --help"), "{line}");
+    assert!(kg.run(&["node", "create", "--help"]).ok().contains("Usage"));
+    let line = kg
+        .run(&["node", "create", "x", "--typo"])
+        .fails(2, "--typo")
+        .to_owned();
+    assert!(line.ends_with("see kgstore node create --help"), "{line}");
     let run = kg.run(&["--json", "node", "get"]);
     let value: Value = serde_json::from_str(run.fails(2, "NAME")).unwrap();
     assert_eq!(value["error"]["exit_code"], 2);
+}
+
+#[test]
+fn tables_align_names_of_wide_and_combining_characters() {
+    let kg = Kg::sqlite();
+    // Each name with the columns it takes on a terminal: CJK characters take two,
+    // a combining accent none.
+    let names = [
+        ("日本語", 6),
+        ("Cafe\u{301}", 4),
+        ("plain_ascii", 11),
+        ("😀", 2),
+    ];
+    for (name, _) in names {
+        kg.run(&["node", "create", name, "-t", "thing"]).ok();
+    }
+    let listed = kg.run(&["node", "list"]).ok().to_owned();
+    let mut starts = Vec::new();
+    for (name, width) in names {
+        let line = listed
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} in {listed}"));
+        let gap = line[name.len()..].len() - line[name.len()..].trim_start().len();
+        starts.push(width + gap);
+    }
+    assert!(
+        starts.iter().all(|s| *s == starts[0]),
+        "{starts:?} in\n{listed}"
+    );
 }
 
 #[test]
@@ -563,11 +610,21 @@ fn schemas_are_set_listed_enforced_and_removed() {
     kg.run(&["node", "create", "none", "-t", "crate"])
         .fails(2, "lang");
     // Stdin works too; a schema the stored data violates is refused.
-    kg.run_with_input(
-        &["schema", "set", "--node-type", "tool", "-"],
-        r#"{"type":"object","required":["homepage"]}"#,
-    )
-    .fails(2, "jq");
+    // The refusal says that the schema was not registered and why, before the
+    // node that violates it.
+    let line = kg
+        .run_with_input(
+            &["schema", "set", "--node-type", "tool", "-"],
+            r#"{"type":"object","required":["homepage"]}"#,
+        )
+        .fails(2, "jq")
+        .to_owned();
+    assert!(
+        line.starts_with(
+            "error: the schema for node type 'tool' was not registered: stored data violates it"
+        ),
+        "{line}"
+    );
     kg.run_with_input(
         &["schema", "set", "--relation", "depends_on", "-"],
         "{not json",
@@ -673,6 +730,9 @@ fn graphml_and_dot_exports_parse() {
     );
     kg.run(&["export", "--format", "jsonl", "--around", "serde"])
         .fails(2, "--around");
+    // --depth counts hops around --around; alone it would be ignored.
+    kg.run(&["export", "--format", "dot", "--depth", "2"])
+        .fails(2, "--around");
     kg.run(&["import", "--format", "graphml", "x"])
         .fails(1, "x");
     let exists = kg.path("x.graphml");
@@ -695,7 +755,11 @@ fn backup_verify_restore_and_a_corrupt_backup() {
     let other = Kg::json();
     other.run(&["restore", backup_arg]).ok();
     assert_eq!(other.run(&["export"]).ok(), kg.run(&["export"]).ok());
-    other.run(&["restore", backup_arg]).fails(2, "not empty");
+    let line = other
+        .run(&["restore", backup_arg])
+        .fails(2, "not empty")
+        .to_owned();
+    assert!(line.contains("--replace"), "{line}");
     other.run(&["node", "create", "extra", "-t", "thing"]).ok();
     other.run(&["restore", "--replace", backup_arg]).ok();
     other.run(&["node", "get", "extra"]).fails(3, "extra");
@@ -711,8 +775,18 @@ fn backup_verify_restore_and_a_corrupt_backup() {
         .run(&["restore", "--replace", backup_arg])
         .fails(6, "nodes.jsonl");
     assert_eq!(other.run(&["export"]).ok(), before);
+    // A mistyped folder is not found (exit 3), not a corrupt backup (exit 6).
     kg.run(&["verify", kg.path("nowhere").to_str().unwrap()])
-        .fails(6, "nowhere");
+        .fails(3, "backup folder");
+    other
+        .run(&["restore", "--replace", kg.path("nowhere").to_str().unwrap()])
+        .fails(3, "nowhere");
+    // ... and is refused before the store is opened: none is created for it.
+    let fresh = Kg::sqlite();
+    fresh
+        .run(&["restore", kg.path("nowhere").to_str().unwrap()])
+        .fails(3, "nowhere");
+    assert!(!fresh.path("kg.db").exists());
 }
 
 #[test]
@@ -754,6 +828,27 @@ fn bad_inputs_give_one_line_and_the_documented_code() {
     bad.args(["--store", "sqlite://x.db?colour=blue", "init"])
         .current_dir(kg.dir.path());
     collect(bad.output().unwrap()).fails(2, "colour");
+    // An empty KGSTORE_URL is not unset: the error says where the empty URL came from.
+    let mut empty = Command::new(BIN);
+    empty
+        .args(["stats"])
+        .env("KGSTORE_URL", "")
+        .current_dir(kg.dir.path());
+    collect(empty.output().unwrap()).fails(2, "KGSTORE_URL is set but empty");
+    // No shell reads a store URL: '~' would be a folder named '~' here.
+    for url in ["sqlite://~/kg.db", "json://~/kg"] {
+        let mut tilde = Command::new(BIN);
+        tilde
+            .args(["--store", url, "init"])
+            .current_dir(kg.dir.path());
+        collect(tilde.output().unwrap()).fails(2, "'~' is not expanded");
+        let mut tilde = Command::new(BIN);
+        tilde
+            .args(["--store", url, "stats"])
+            .current_dir(kg.dir.path());
+        collect(tilde.output().unwrap()).fails(2, "'~' is not expanded");
+    }
+    assert!(!kg.dir.path().join("~").exists());
     // A malformed import line names its number and leaves nothing behind.
     let before = kg.run(&["export"]).ok().to_owned();
     let input = format!(
@@ -861,7 +956,12 @@ fn readers_answer_while_an_import_runs_and_a_writer_gets_exit_5_naming_it() {
             .output()
             .unwrap(),
     );
-    locked.fails(5, &format!("pid {}", holder.id()));
+    let line = locked.fails(5, &format!("pid {}", holder.id()));
+    // ... and what to do about it.
+    assert!(
+        line.contains("retry") && line.contains("lock_timeout_ms"),
+        "{line}"
+    );
     assert!(
         holder.try_wait().unwrap().is_none(),
         "the import ended early"

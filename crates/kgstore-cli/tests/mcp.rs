@@ -295,6 +295,29 @@ fn a_store_that_cannot_be_opened_is_one_line_on_stderr_and_a_nonzero_exit() {
 }
 
 #[test]
+fn bad_server_options_are_refused_before_the_store_is_opened_or_created() {
+    for flags in [
+        ["--default-limit", "0"],
+        ["--default-limit", "10001"],
+        ["--max-request-bytes", "0"],
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let output = Command::new(BIN)
+            .args(["--store", &sqlite_url(dir.path()), "mcp"])
+            .args(flags)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{flags:?}: {output:?}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{flags:?}: {stderr}");
+        assert!(stderr.starts_with("error: invalid"), "{stderr}");
+        // Refused before the store was opened: nothing was created.
+        assert!(!dir.path().join("kg.db").exists(), "{flags:?}");
+    }
+}
+
+#[test]
 fn a_hundred_pipelined_creates_over_stdio_keep_a_hundred_entities() {
     let dir = tempfile::tempdir().unwrap();
     let mut peer = Peer::kgstore(&sqlite_url(dir.path()), &[]);

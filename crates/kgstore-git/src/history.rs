@@ -46,9 +46,15 @@ pub(crate) fn resolve(backend: &GitBackend, expression: &str) -> Result<ObjectId
         return Err(refuse("must not be empty".to_owned()));
     }
     let repo = backend.local();
-    let id = repo
-        .rev_parse_single(expression)
-        .map_err(|e| refuse(format!("not found in {}: {e}", backend.git_dir.display())))?;
+    let id = repo.rev_parse_single(expression).map_err(|_| {
+        // gix's own text names its parser's internals
+        // ("delegate.traverse(NthAncestor(3)) failed, input=\"~3\"").
+        refuse(format!(
+            "not found in {}: no branch, tag or commit id of that name, or fewer \
+                 commits before it than asked for (`log` lists the revisions)",
+            backend.git_dir.display()
+        ))
+    })?;
     let commit = id
         .object()
         .and_then(|o| o.peel_to_commit())

@@ -340,6 +340,17 @@ fn history_log_of_a_node_reading_at_a_revision_and_diff() {
         store.read_at("no-such-branch").err().unwrap().kind(),
         ErrorKind::InvalidInput
     );
+    // Past the first commit, or a name nothing has: the message says what a
+    // revision can be and where to list them, not the parser's internals.
+    for expression in ["main~50", "no-such-branch"] {
+        let err = store.read_at(expression).err().unwrap().to_string();
+        assert!(err.contains(&format!("revision '{expression}'")), "{err}");
+        assert!(err.contains("log"), "{err}");
+        assert!(
+            !err.contains("delegate") && !err.contains("input="),
+            "{err}"
+        );
+    }
 
     // The difference of two revisions.
     let diff = store.diff(&log[2].id, &log[1].id).unwrap();

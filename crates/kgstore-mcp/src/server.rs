@@ -105,21 +105,31 @@ pub struct Server {
     listens: Vec<(Value, bool)>,
 }
 
-impl Server {
-    /// A server over `store`.
-    pub fn new(store: Store, options: ServerOptions) -> Result<Self, Error> {
-        if options.default_limit == 0 || options.default_limit as u64 > crate::tools::MAX_LIMIT {
+impl ServerOptions {
+    /// Refuses options no server can run with (a default page limit outside 1 to
+    /// 10,000, a largest request of 0 bytes), naming the option: what
+    /// [`Server::new`] checks, for a caller to check before it opens a store.
+    pub fn check(&self) -> Result<(), Error> {
+        if self.default_limit == 0 || self.default_limit as u64 > crate::tools::MAX_LIMIT {
             return Err(Error::invalid_input(
                 "default page limit",
                 format!("must be between 1 and {}", crate::tools::MAX_LIMIT),
             ));
         }
-        if options.max_request_bytes == 0 {
+        if self.max_request_bytes == 0 {
             return Err(Error::invalid_input(
                 "largest request",
                 "must be at least one byte",
             ));
         }
+        Ok(())
+    }
+}
+
+impl Server {
+    /// A server over `store`.
+    pub fn new(store: Store, options: ServerOptions) -> Result<Self, Error> {
+        options.check()?;
         let tools = Tools::new(options.extra_tools, options.default_limit)?;
         Ok(Self {
             store,

@@ -33,8 +33,24 @@ pub struct Embedding {
     pub vector: Vec<f32>,
 }
 
-/// Reads JSON Lines of `{"sha256": "…", "vector": [f32, …]}`; blank lines are
-/// skipped, anything else wrong is an error naming the line.
+/// A line of embeddings as read: an [`Embedding`], or a [`Pending`] line with its
+/// vector added (its `scene` and `text` are accepted and not used). Any other
+/// field is refused, so a misspelt `vector` is an error rather than a lost line.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmbeddingLine {
+    sha256: String,
+    vector: Vec<f32>,
+    #[serde(default, rename = "scene")]
+    _scene: Option<String>,
+    #[serde(default, rename = "text")]
+    _text: Option<String>,
+}
+
+/// Reads JSON Lines of `{"sha256": "…", "vector": [f32, …]}` (the lines of
+/// [`pending`] with a `vector` added read too: their `scene` and `text` are
+/// ignored); blank lines are skipped, anything else wrong is an error naming the
+/// line.
 pub fn read_jsonl(reader: impl BufRead) -> Result<Vec<Embedding>> {
     let mut out = Vec::new();
     for (i, line) in reader.lines().enumerate() {
@@ -44,7 +60,7 @@ pub fn read_jsonl(reader: impl BufRead) -> Result<Vec<Embedding>> {
         if line.trim().is_empty() {
             continue;
         }
-        let e: Embedding = serde_json::from_str(&line).map_err(|e| {
+        let e: EmbeddingLine = serde_json::from_str(&line).map_err(|e| {
             Error::invalid_input(
                 format!("embeddings line {}", i + 1),
                 format!(
@@ -52,7 +68,10 @@ pub fn read_jsonl(reader: impl BufRead) -> Result<Vec<Embedding>> {
                 ),
             )
         })?;
-        out.push(e);
+        out.push(Embedding {
+            sha256: e.sha256,
+            vector: e.vector,
+        });
     }
     Ok(out)
 }

@@ -59,6 +59,18 @@ fn similar_matches_a_brute_force_reference() {
             .collect();
         let read = read_jsonl(jsonl.as_bytes()).unwrap();
         assert_eq!(read, embeddings);
+        // The lines `embed --pending` prints, each with its vector added (`scene` and
+        // `text` left in, as a script adding a field leaves them), read the same.
+        let pending_lines: String = todo
+            .iter()
+            .zip(&embeddings)
+            .map(|(p, e)| {
+                let mut line = serde_json::to_value(p).unwrap();
+                line["vector"] = serde_json::to_value(&e.vector).unwrap();
+                line.to_string() + "\n"
+            })
+            .collect();
+        assert_eq!(read_jsonl(pending_lines.as_bytes()).unwrap(), embeddings);
         let report = store_embeddings(&t.store, DEFAULT_MODEL, &read).unwrap();
         assert_eq!(
             (report.written, report.unchanged, report.dimension),

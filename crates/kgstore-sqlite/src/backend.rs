@@ -193,6 +193,13 @@ impl SqliteBackend {
         };
         let writable = !options.read_only;
         let exists = path.try_exists().map_err(|e| Error::io(&path, e))?;
+        if exists && path.is_dir() {
+            return Err(Error::invalid_input(
+                format!("sqlite store file {}", path.display()),
+                "is a folder, not a file: a sqlite:// store is one file, such as \
+                 sqlite://./data/kg.db (json:// keeps a store in a folder)",
+            ));
+        }
         if !exists {
             if !writable || !options.create_if_missing {
                 return Err(Error::io(

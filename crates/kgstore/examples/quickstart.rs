@@ -7,12 +7,31 @@ use kgstore::{
 };
 use serde_json::json;
 
-fn main() -> Result<(), kgstore::Error> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), kgstore::Error> {
     let url = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "memory://".to_owned());
     println!("Opening {url}");
     let store = kgstore::open(&url)?;
+    // The tour builds its graph from nothing: a store that already holds one (a
+    // second run on the same file) would refuse the first node as a duplicate.
+    let held = store.count_nodes()?;
+    if held > 0 {
+        return Err(kgstore::Error::invalid_input(
+            format!("store {url}"),
+            format!("holds {held} node(s); the tour needs an empty store: give a new path"),
+        ));
+    }
 
     println!("\n1. A schema for the attributes of every `service` node.");
     store.set_schema(

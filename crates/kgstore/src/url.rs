@@ -218,13 +218,32 @@ impl StoreUrl {
         self
     }
 
-    /// The path, refusing an empty one (for file-based backends).
+    /// The path, refusing an empty one and one that starts with `~` (for
+    /// file-based backends): no shell reads a store URL, so `~` would be a folder
+    /// named `~` in the working folder rather than the home folder.
     pub fn required_path(&self) -> Result<&str> {
+        let refuse = |reason: String| {
+            Error::invalid_input(
+                format!("store URL '{}://{}'", self.scheme, self.path),
+                reason,
+            )
+        };
+        let example = match self.scheme.as_str() {
+            "sqlite" => "sqlite:///home/me/kg.db",
+            "json" => "json:///home/me/kg",
+            "git" => "git:///home/me/kg.git",
+            _ => "sqlite:///home/me/kg.db",
+        };
         if self.path.is_empty() {
-            Err(Error::invalid_input(
-                format!("store URL '{}://'", self.scheme),
-                "a path is required, e.g. sqlite://./data/kgstore.db",
-            ))
+            Err(refuse(format!(
+                "a path is required, e.g. {} or {example}",
+                example.replace("///home/me/", "//./data/")
+            )))
+        } else if self.path == "~" || self.path.starts_with("~/") {
+            Err(refuse(format!(
+                "'~' is not expanded in a store URL (no shell reads it): write the home \
+                 folder's path, e.g. {example}"
+            )))
         } else {
             Ok(&self.path)
         }
@@ -316,6 +335,31 @@ mod tests {
         ] {
             let err = StoreUrl::parse(bad).unwrap_err();
             assert_eq!(err.kind(), kgstore_core::ErrorKind::InvalidInput, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_file_store_needs_a_path_without_a_tilde() {
+        for (bad, says) in [
+            ("sqlite://", "sqlite://./data/kg.db"),
+            ("json://", "json://./data/kg"),
+            ("sqlite://~/kg.db", "sqlite:///home/me/kg.db"),
+            ("json://~", "json:///home/me/kg"),
+            ("git://~/kg.git?branch=x", "git:///home/me/kg.git"),
+        ] {
+            let err = StoreUrl::parse(bad).unwrap().required_path().unwrap_err();
+            assert_eq!(err.kind(), kgstore_core::ErrorKind::InvalidInput, "{bad}");
+            assert!(err.to_string().contains(says), "{bad}: {err}");
+        }
+        for good in [
+            "sqlite://./~/kg.db",
+            "sqlite://~x/kg.db",
+            "json:///tmp/~/kg",
+        ] {
+            assert!(
+                StoreUrl::parse(good).unwrap().required_path().is_ok(),
+                "{good}"
+            );
         }
     }
 

@@ -870,6 +870,31 @@ fn corruption_is_detected_and_refused() {
 }
 
 #[test]
+fn a_backup_folder_that_does_not_exist_is_not_found_and_a_file_is_not_a_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("typo");
+    let err = backup::verify(&missing).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert!(err.to_string().contains("backup folder"), "{err}");
+    assert!(err.to_string().contains("typo"), "{err}");
+    let target = memory();
+    let err = backup::restore_into(&missing, &target, RestoreMode::Empty).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert!(!missing.exists());
+    let file = dir.path().join("a-file");
+    fs::write(&file, b"not a backup").unwrap();
+    let err = backup::verify(&file).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains("not a folder"), "{err}");
+    // An empty folder is a folder: a backup that was never finished, reported as
+    // a problem (as before).
+    let empty = dir.path().join("empty");
+    fs::create_dir(&empty).unwrap();
+    let report = backup::verify(&empty).unwrap();
+    assert!(!report.is_ok());
+}
+
+#[test]
 fn restore_into_a_non_empty_store_needs_replace() {
     let dir = tempfile::tempdir().unwrap();
     let path = fresh_backup(dir.path(), "b");
@@ -880,6 +905,9 @@ fn restore_into_a_non_empty_store_needs_replace() {
     let err = backup::restore_into(&path, &target, RestoreMode::Empty).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert!(err.to_string().contains("not empty"), "{err}");
+    // The message names the way to replace it, in the library and the CLI.
+    assert!(err.to_string().contains("RestoreMode::Replace"), "{err}");
+    assert!(err.to_string().contains("--replace"), "{err}");
     assert_eq!(target.count_nodes().unwrap(), 1);
     backup::restore_into(&path, &target, RestoreMode::Replace).unwrap();
     assert!(!target.contains_node("precious").unwrap());

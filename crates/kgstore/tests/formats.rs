@@ -310,6 +310,25 @@ fn mcp_bad_files_are_refused_whole() {
 }
 
 #[test]
+fn an_import_of_what_the_store_holds_names_the_line() {
+    // The same file twice: the second import is refused at the line of the first
+    // entity the store already holds, and changes nothing.
+    let file = "{\"type\":\"entity\",\"name\":\"new\",\"entityType\":\"t\"}\n\
+                {\"type\":\"entity\",\"name\":\"Alice\",\"entityType\":\"t\"}\n";
+    let s = memory();
+    s.create_node(Node::new("Alice", "t").unwrap()).unwrap();
+    let err =
+        formats::import_mcp(&s, file.as_bytes(), 0, ImportOptions::default(), |_| {}).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+    assert!(err.to_string().contains("'Alice' (line 2)"), "{err}");
+    assert_eq!(s.count_nodes().unwrap(), 1);
+    let native = "{\"name\":\"Alice\",\"node_type\":\"t\"}\n";
+    let err = formats::import_jsonl(&s, native.as_bytes(), 0, ImportOptions::default(), |_| {})
+        .unwrap_err();
+    assert!(err.to_string().contains("(line 1)"), "{err}");
+}
+
+#[test]
 fn graphml_parses_back_with_every_value() {
     let source = rich_store();
     let mut out = Vec::new();

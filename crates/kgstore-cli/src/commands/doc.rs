@@ -1,7 +1,7 @@
 //! `kgstore doc …`: documents, bytes under path-like keys beside the graph.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, IsTerminal, Read, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -105,6 +105,16 @@ fn put(ctx: &mut Ctx<'_>, args: &DocPutArgs) -> Result<()> {
     if let Some(version) = args.expect_version {
         options = options.expect_version(version);
     }
+    if args.file.is_none() && io::stdin().is_terminal() {
+        // Reading a terminal nobody knows is being read would wait silently,
+        // inside the write transaction.
+        return Err(Error::invalid_input(
+            "doc put",
+            "no FILE was given and stdin is a terminal: give the file to read, pipe \
+             the bytes in, or give - to type them (end with Ctrl-D)",
+        )
+        .into());
+    }
     let file = args.file.as_deref().filter(|f| f.as_os_str() != "-");
     let (reader, size, from): (Box<dyn Read>, Option<u64>, String) = match file {
         Some(path) => {
@@ -198,14 +208,7 @@ fn write_to_file(
     progress: bool,
 ) -> Result<DocumentMeta> {
     let meta = snapshot.stat_document(key)?;
-    let folder = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let temp = tempfile::Builder::new()
-        .prefix(".kgstore-doc-")
-        .tempfile_in(folder)
-        .map_err(|e| Error::io(folder, e))?;
+    let temp = super::temp_beside(path)?;
     let mut counted = Counted::new(
         io::BufWriter::with_capacity(1 << 16, temp),
         progress,

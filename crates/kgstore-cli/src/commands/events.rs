@@ -112,11 +112,15 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, command: &EventsCommand) -> Result<()> {
                 .set_retention(&args.stream, retention)?;
             ctx.out.either(
                 || {
+                    let removed = if info.removed_before > 1 {
+                        format!("versions below {} are removed", info.removed_before)
+                    } else {
+                        "nothing is removed yet".to_owned()
+                    };
                     format!(
-                        "stream '{}' keeps {}; versions below {} are removed",
+                        "stream '{}' keeps {}; {removed}",
                         info.stream,
                         serde_json::to_string(&info.retention).unwrap_or_default(),
-                        info.removed_before
                     )
                 },
                 &info,

@@ -29,12 +29,14 @@ pub(crate) fn log_config(verbosity: u8, log_file: Option<PathBuf>, args: &McpArg
 }
 
 pub(crate) fn run(ctx: &mut Ctx<'_>, args: &McpArgs) -> Result<()> {
-    let store = ctx.open_for_write()?;
     let options = ServerOptions {
         extra_tools: args.extra_tools,
         max_request_bytes: args.max_request_bytes,
         default_limit: args.default_limit,
     };
+    // Bad flags are refused before the store is opened (and perhaps created).
+    options.check()?;
+    let store = ctx.open_for_write()?;
     kgstore_mcp::serve_stdio(store, options)?;
     Ok(())
 }

@@ -50,13 +50,33 @@ impl Ctx<'_> {
             )
             .into());
         }
-        let url = StoreUrl::parse(self.url)?;
+        let url = self.parse_url()?;
+        if is_file_backed(&url) {
+            // Before any folder is created for it.
+            url.required_path()?;
+        }
         if let Some(parent) = file_parent(&url) {
             std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
         }
         let store = kgstore::registry::global().open_url(&url)?;
         self.opened(&url, &store);
         Ok(store)
+    }
+
+    /// The store URL, parsed. An empty one that came from an empty `KGSTORE_URL`
+    /// (set, but to nothing) says so: the default applies only when it is unset.
+    fn parse_url(&self) -> Result<StoreUrl> {
+        if self.url.is_empty() && std::env::var_os("KGSTORE_URL").is_some_and(|v| v.is_empty()) {
+            return Err(Error::invalid_input(
+                "store URL ''",
+                format!(
+                    "KGSTORE_URL is set but empty: unset it for the default, {}, or give --store",
+                    crate::cli::DEFAULT_STORE
+                ),
+            )
+            .into());
+        }
+        Ok(StoreUrl::parse(self.url)?)
     }
 
     /// Notes a store this run opened, to add its figures to its performance record.
@@ -92,8 +112,9 @@ impl Ctx<'_> {
 
     /// Opens the store itself as [`Ctx::open_existing`] does, whatever `--at` says.
     pub(crate) fn open_existing_store(&self) -> Result<Store> {
-        let mut url = StoreUrl::parse(self.url)?;
+        let mut url = self.parse_url()?;
         if is_file_backed(&url) {
+            url.required_path()?;
             if !Path::new(&url.path).exists() {
                 return Err(Error::invalid_input(
                     format!("store {}", self.url),
@@ -174,6 +195,34 @@ fn file_parent(url: &StoreUrl) -> Option<std::path::PathBuf> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map(Path::to_path_buf)
+}
+
+/// A temporary file beside `path` (its contents are renamed over `path` once
+/// whole). A failure names `path` and why its folder took no file (a missing
+/// folder, a permission), never the temporary file's random name.
+pub(crate) fn temp_beside(path: &Path) -> kgstore::Result<tempfile::NamedTempFile> {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    tempfile::Builder::new()
+        .prefix(".kgstore-out-")
+        .tempfile_in(folder)
+        .map_err(|e| {
+            let why = if folder.is_dir() {
+                let cause = e.raw_os_error().map_or_else(
+                    || e.kind().to_string(),
+                    |code| std::io::Error::from_raw_os_error(code).to_string(),
+                );
+                format!("cannot create a file in {}: {cause}", folder.display())
+            } else {
+                format!(
+                    "its folder {} does not exist (create it first)",
+                    folder.display()
+                )
+            };
+            Error::io(path, std::io::Error::new(e.kind(), why))
+        })
 }
 
 /// An error that only carries an exit code: the command has said everything on

@@ -45,7 +45,20 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, command: &SchemaCommand) -> Result<()> {
                     format!("is not JSON: {e}"),
                 )
             })?;
-            ctx.open_for_write()?.set_schema(target.clone(), schema)?;
+            ctx.open_for_write()?
+                .set_schema(target.clone(), schema)
+                .map_err(|e| {
+                    let refused_by_data = e.kind() == kgstore::ErrorKind::Validation;
+                    let e = anyhow::Error::from(e);
+                    if refused_by_data {
+                        e.context(format!(
+                            "the schema for {target} was not registered: stored data violates it \
+                             (change the data or the schema)"
+                        ))
+                    } else {
+                        e
+                    }
+                })?;
             ctx.out.either(
                 || format!("registered the schema for {target}"),
                 &json!({"target": target, "registered": true}),

@@ -105,11 +105,7 @@ fn export(ctx: &mut Ctx<'_>, args: &SpExportArgs) -> Result<()> {
     })?;
     match &args.out {
         Some(path) => {
-            let dir = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."));
-            let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
+            let mut tmp = super::temp_beside(path)?;
             tmp.write_all(&bytes).map_err(|e| Error::io(path, e))?;
             tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
             if ctx.out.json() {
@@ -155,9 +151,21 @@ fn opt(v: Option<impl ToString>) -> String {
     v.map_or_else(|| "-".to_owned(), |v| v.to_string())
 }
 
+/// `1x02`, or what the title page gave of it: `1x-`, `-x02`, or `-` for neither.
+fn episode_label(season: Option<impl ToString>, episode: Option<u32>) -> String {
+    match (season, episode) {
+        (None, None) => "-".to_owned(),
+        (season, episode) => format!(
+            "{}x{}",
+            opt(season),
+            episode.map_or_else(|| "-".to_owned(), |e| format!("{e:02}"))
+        ),
+    }
+}
+
 fn scene_cells(r: &SceneRow) -> Vec<String> {
     vec![
-        format!("{}x{:02}", opt(r.season), r.episode.unwrap_or(0)),
+        episode_label(r.season, r.episode),
         r.ordinal.to_string(),
         opt(r.int_ext.as_deref()),
         cell(&opt(r.location.as_deref())),
@@ -273,7 +281,7 @@ fn search(ctx: &mut Ctx<'_>, args: &SpSearchArgs) -> Result<()> {
             vec![
                 h.words.to_string(),
                 format!("{:.4}", h.score),
-                format!("{}x{:02}", opt(s.season), s.episode.unwrap_or(0)),
+                episode_label(s.season, s.episode),
                 s.ordinal.to_string(),
                 cell(&h.character),
                 cell(&h.dialogue),

@@ -73,6 +73,13 @@ pub(crate) fn export(ctx: &mut Ctx<'_>, args: &ExportArgs) -> Result<()> {
     if (args.around.is_some() || args.depth.is_some()) && !matches!(args.format, FormatArg::Dot) {
         return Err(Error::invalid_input("--around/--depth", "only apply to --format dot").into());
     }
+    if args.depth.is_some() && args.around.is_none() {
+        return Err(Error::invalid_input(
+            "--depth",
+            "counts hops around a node: give --around NODE too (without it the whole graph is exported)",
+        )
+        .into());
+    }
     let store = ctx.open_existing()?;
     let mut bar = Bar::new(ctx.progress && args.file.is_some(), "export");
     let dot = DotOptions {
@@ -189,6 +196,8 @@ pub(crate) fn verify(ctx: &mut Ctx<'_>, args: &VerifyArgs) -> Result<()> {
 }
 
 pub(crate) fn restore(ctx: &mut Ctx<'_>, args: &RestoreArgs) -> Result<()> {
+    // A mistyped folder creates no empty store to restore into.
+    backup::check_folder(&args.dir)?;
     let store = ctx.open_for_write()?;
     let mode = if args.replace {
         RestoreMode::Replace

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use super::{Kg, Run};
+use super::{BIN, Kg, Run};
 
 /// What a run gave, with stdout as bytes.
 struct Raw {
@@ -428,6 +428,31 @@ fn a_large_value_streams_through_stdin_and_stdout() {
 }
 
 #[test]
+fn put_without_a_file_from_a_terminal_says_so_instead_of_waiting() {
+    // `script` gives the command a terminal for stdin (util-linux); without it
+    // there is no terminal to test with.
+    let kg = Kg::sqlite();
+    let command = format!("{BIN} --store {} doc put notes/a.txt", kg.url);
+    let Ok(output) = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+    else {
+        eprintln!("skipped: no `script` to give the command a terminal");
+        return;
+    };
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(text.contains("stdin is a terminal"), "{text}");
+    // Refused before the store was opened: nothing was written (before, the
+    // command waited for the terminal's input, holding the write transaction).
+    assert!(!kg.path("kg.db").exists());
+    // A pipe still works without a FILE.
+    assert_eq!(kg.raw(&["doc", "put", "notes/a.txt"], b"piped").code, 0);
+    assert_eq!(kg.run(&["doc", "get", "notes/a.txt"]).ok(), "piped");
+}
+
+#[test]
 fn get_out_replaces_the_file_only_when_the_read_succeeds() {
     let kg = Kg::sqlite();
     assert_eq!(kg.raw(&["doc", "put", "a"], b"new bytes").code, 0);
@@ -439,11 +464,20 @@ fn get_out_replaces_the_file_only_when_the_read_succeeds() {
     let meta = kg.json_of(&["doc", "get", "a", "-o", out.to_str().unwrap()]);
     assert_eq!(meta["size"], 9);
     assert_eq!(std::fs::read(&out).unwrap(), b"new bytes");
+    // Into a folder that does not exist: the error names the file asked for and
+    // its missing folder, not the temporary file it would have written first.
+    let nowhere = kg.path("no-such-folder").join("out.bin");
+    let line = kg
+        .run(&["doc", "get", "a", "--out", nowhere.to_str().unwrap()])
+        .fails(1, "out.bin")
+        .to_owned();
+    assert!(line.contains("no-such-folder does not exist"), "{line}");
+    assert!(!line.contains(".kgstore-out-"), "{line}");
     // No temporary file left beside it.
     assert_eq!(
         files_below(kg.dir.path())
             .iter()
-            .filter(|f| f.contains(".kgstore-doc-"))
+            .filter(|f| f.contains(".kgstore-out-"))
             .count(),
         0
     );

@@ -719,6 +719,17 @@ fn events_retention_delete_stream_and_groups_listed_and_deleted() {
         ])
         .ok();
     }
+    // A limit nothing is past yet says so (it said "versions below 1 are removed").
+    let line = kg
+        .run(&["events", "retention", "logs", "--max-count", "10"])
+        .ok()
+        .to_owned();
+    assert!(line.contains("nothing is removed yet"), "{line}");
+    let line = kg
+        .run(&["events", "retention", "logs", "--max-count", "3"])
+        .ok()
+        .to_owned();
+    assert!(line.contains("versions below 3 are removed"), "{line}");
     let info = kg.json_of(&["events", "retention", "logs", "--max-count", "2"]);
     assert_eq!(info["retention"]["max_count"], 2, "{info}");
     assert_eq!(info["removed_before"], 4, "{info}");

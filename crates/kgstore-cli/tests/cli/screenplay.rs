@@ -124,6 +124,22 @@ fn screenplay_commands_from_the_shell() {
 }
 
 #[test]
+fn a_script_without_season_or_episode_shows_no_made_up_episode() {
+    let kg = Kg::sqlite();
+    let file = kg.path("pilot.fountain");
+    std::fs::write(&file, "Title: Pilot\n\nINT. ROOM - DAY\n\nBOB\nHi.\n").unwrap();
+    kg.run(&["screenplay", "import", file.to_str().unwrap()])
+        .ok();
+    let scenes = kg.run(&["screenplay", "scenes"]).ok().to_owned();
+    let row = scenes.lines().nth(1).unwrap();
+    // Neither a season nor an episode: a dash, not "-x00".
+    assert!(row.starts_with("-  "), "{scenes}");
+    assert!(!scenes.contains("x00"), "{scenes}");
+    let hits = kg.run(&["screenplay", "search", "hi"]).ok().to_owned();
+    assert!(!hits.contains("x00"), "{hits}");
+}
+
+#[test]
 fn bad_screenplay_input_is_one_clear_line_and_changes_nothing() {
     let kg = Kg::sqlite();
     let demo = demo_dir();

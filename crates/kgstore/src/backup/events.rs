@@ -192,7 +192,7 @@ pub(crate) fn restore(
             if empty_only && (head > 0 || !tx.list_streams("", None, 1)?.is_empty()) {
                 return Err(Error::invalid_input(
                     "restore target",
-                    "its event log is not empty; restore into an empty store or ask to replace its content",
+                    "its event log is not empty; restore into an empty store, or replace its content (`RestoreMode::Replace`; `kgstore restore --replace`)",
                 ));
             }
         }

@@ -39,7 +39,7 @@ use serde_json::Value;
 pub use documents::{DOCUMENTS_FILE, VALUES_DIR};
 pub use events::{EVENT_STATE_FILE, EVENTS_FILE, StateLine};
 pub use restore::{RestoreMode, RestoreReport, restore, restore_into, restore_with};
-pub use verify::{VerifyReport, verify, verify_with};
+pub use verify::{VerifyReport, check_folder, verify, verify_with};
 
 pub use crate::progress::{Phase, Progress};
 

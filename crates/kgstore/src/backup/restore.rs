@@ -124,7 +124,7 @@ fn load(
                 {
                     return Err(Error::invalid_input(
                         format!("restore target ({} store)", store.backend_name()),
-                        "it is not empty; restore into an empty store or ask to replace its content",
+                        "it is not empty; restore into an empty store, or replace its content (`RestoreMode::Replace`; `kgstore restore --replace`)",
                     ));
                 }
             }

@@ -74,7 +74,8 @@ impl VerifyReport {
 /// against the backup's schemas.
 ///
 /// Problems with the backup are reported, not returned as errors; an error means
-/// the folder could not be read at all.
+/// the folder could not be read at all: `NotFound` when it does not exist (a
+/// mistyped path is not a corrupt backup), `InvalidInput` when it is not a folder.
 pub fn verify(dir: &Path) -> Result<VerifyReport> {
     verify_with(dir, |_| {})
 }
@@ -117,6 +118,23 @@ pub(super) fn verify_scoped(
     outcome
 }
 
+/// Refuses a backup path that is no folder: `NotFound` if nothing is there,
+/// `InvalidInput` if it is a file. [`verify`] and the restores check this first;
+/// a caller can check it before opening (perhaps creating) the store to restore into.
+pub fn check_folder(dir: &Path) -> Result<()> {
+    match fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(kgstore_core::Error::invalid_input(
+            format!("backup folder {}", dir.display()),
+            "is not a folder: a backup is the folder `kgstore backup` created",
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(kgstore_core::Error::not_found(
+            format!("backup folder {}", dir.display()),
+        )),
+        Err(e) => Err(kgstore_core::Error::io(dir, e)),
+    }
+}
+
 /// What [`check_backup`] checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Scope {
@@ -136,6 +154,7 @@ fn check_backup(
     mut progress: impl FnMut(Progress),
 ) -> Result<VerifyReport> {
     let mut report = VerifyReport::default();
+    check_folder(dir)?;
     let manifest = match read_manifest(dir) {
         Ok(manifest) => manifest,
         Err(e) => {

@@ -145,7 +145,8 @@ pub(crate) fn bad_line(number: u64, reason: impl std::fmt::Display) -> Error {
     Error::invalid_input(format!("line {number}"), reason.to_string())
 }
 
-/// Adds the line number to the subjects of a validation error.
+/// Adds the line number to the subjects of a validation error, and to the entity
+/// of an `AlreadyExists` (a file imported into a store that holds its nodes).
 pub(crate) fn at_line(number: u64, error: Error) -> Error {
     match error {
         Error::Validation { mut violations } => {
@@ -154,6 +155,9 @@ pub(crate) fn at_line(number: u64, error: Error) -> Error {
             }
             Error::Validation { violations }
         }
+        Error::AlreadyExists { entity } => Error::AlreadyExists {
+            entity: format!("{entity} (line {number})"),
+        },
         other => other,
     }
 }
