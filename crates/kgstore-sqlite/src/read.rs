@@ -440,7 +440,7 @@ impl<'a> Q<'a> {
     /// The edges of the start (the name `name`, or its node), by key, in one
     /// statement; `None` when it gives no row at all (from [`Start::Node`]: no such node).
     /// When this thread's last reads found only plain edges ([`plain_reads_expected`]),
-    /// the statement reads a plain row's five cells alone ([`Reads::PlainEdges`]);
+    /// the statement reads a plain row's four cells alone ([`Reads::PlainEdges`]);
     /// a row that is not plain ends it, and the whole rows are read instead
     /// (again: one statement's answer is given).
     fn edges_from(
@@ -557,9 +557,8 @@ impl<'a> Q<'a> {
         );
         let doing = || format!("reading the edges of {}", node_subject(name));
         let mut stmt = self.conn.prepare_cached(&text).ctx(self.ctx, doing)?;
-        let mut rows = stmt
-            .query(params_from_iter(adjacency_params(name, relations)))
-            .ctx(self.ctx, doing)?;
+        bind_adjacency(&mut stmt, name, relations).ctx(self.ctx, doing)?;
+        let mut rows = stmt.raw_query();
         let mut any = false;
         while let Some(row) = rows.next().ctx(self.ctx, doing)? {
             any = true;
@@ -606,9 +605,8 @@ impl<'a> Q<'a> {
         );
         let doing = || format!("reading the neighbours of {}", node_subject(name));
         let mut stmt = self.conn.prepare_cached(&text).ctx(self.ctx, doing)?;
-        let mut found = stmt
-            .query(params_from_iter(adjacency_params(name, relations)))
-            .ctx(self.ctx, doing)?;
+        bind_adjacency(&mut stmt, name, relations).ctx(self.ctx, doing)?;
+        let mut found = stmt.raw_query();
         let (mut any, mut rows) = (false, Vec::<(bool, String, String)>::new());
         while let Some(row) = found.next().ctx(self.ctx, doing)? {
             any = true;
@@ -1499,17 +1497,24 @@ fn adjacency_text(
     )
 }
 
-/// The parameters of [`adjacency_sql`]: the start's name, then the relations.
-fn adjacency_params<'p>(name: &'p str, relations: &'p [RelationType]) -> Vec<Cow<'p, str>> {
-    let mut params = Vec::with_capacity(1 + relations.len().min(LISTED));
-    params.push(Cow::Borrowed(name));
+/// Binds the parameters of [`adjacency_sql`] to its statement: the start's name,
+/// then the relations (each its own, or one JSON array of them), one by one
+/// rather than gathered in a list first (a statement from the cache has none bound).
+fn bind_adjacency(
+    stmt: &mut rusqlite::Statement<'_>,
+    name: &str,
+    relations: &[RelationType],
+) -> rusqlite::Result<()> {
+    stmt.raw_bind_parameter(1, name)?;
     if relations.len() > LISTED {
         let array = Value::Array(relations.iter().map(|r| Value::from(r.as_str())).collect());
-        params.push(Cow::Owned(array.to_string()));
+        stmt.raw_bind_parameter(2, array.to_string())?;
     } else {
-        params.extend(relations.iter().map(|r| Cow::Borrowed(r.as_str())));
+        for (i, relation) in relations.iter().enumerate() {
+            stmt.raw_bind_parameter(i + 2, relation.as_str())?;
+        }
     }
-    params
+    Ok(())
 }
 
 /// The one-hop steps in `direction`, as traversals take them: (the column matched to
