@@ -445,11 +445,13 @@ impl<'a> Q<'a> {
         if direction == Direction::Out
             && let Some(id) = ends.and_then(|ends| ends.get(name))
         {
-            let found = self.edges_from(Start::Id(id), name, direction, relations, ends)?;
+            // A read from an id keeps no ids itself: a walk's next hop after it reads
+            // from the name again (each kept id costs its read a cell an edge).
+            let found = self.edges_from(Start::Id(id), name, direction, relations, None)?;
             if let Some(found) = found.filter(|found| !found.is_empty()) {
                 return Ok(Some(found));
             }
-            return self.edges_from(Start::Node, name, direction, relations, ends);
+            return self.edges_from(Start::Node, name, direction, relations, None);
         }
         name_first(ends_are_nodes, |start| {
             self.edges_from(start, name, direction, relations, ends)
