@@ -1,7 +1,7 @@
 //! [`SqliteBackend`]: one writer connection, a pool of reader connections, and
 //! the transaction types over them.
 
-use std::cell::{Cell, OnceCell, RefCell};
+use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 use std::io;
 use std::path::Path;
@@ -582,7 +582,7 @@ impl SqliteBackend {
             pooled,
             begun: Cell::new(begin),
             alone: Cell::new(false),
-            ends: OnceCell::new(),
+            ends: EndIds::default(),
         })
     }
 
@@ -725,8 +725,8 @@ struct SqliteRead<'b> {
     /// Whether a method has run outside a transaction (a one-method read's one method).
     alone: Cell<bool>,
     /// The ids of names this snapshot's reads of outgoing edges found at their `to`
-    /// ends (`Q::edges_of_node`), made at its first such read.
-    ends: OnceCell<Box<EndIds>>,
+    /// ends (`Q::edges_of_node`).
+    ends: EndIds,
 }
 
 /// The write transaction on the writer connection.
@@ -807,10 +807,7 @@ impl SqliteRead<'_> {
     /// statements (ids are a snapshot's; a read outside a transaction has one
     /// statement per method and keeps none).
     fn end_ids(&self) -> Option<&EndIds> {
-        if !self.begun.get() {
-            return None;
-        }
-        Some(self.ends.get_or_init(|| Box::new(EndIds::new())))
+        self.begun.get().then_some(&self.ends)
     }
 
     /// A read transaction sees committed states only, which the store's commits

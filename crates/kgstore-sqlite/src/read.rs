@@ -6,7 +6,7 @@
 //! list, both decided by the shape of a filter, not by its values.
 
 use std::borrow::Cow;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -1413,53 +1413,58 @@ thread_local! {
 const PLAIN_END_ID: usize = ADJACENT_EDGE_HEAD + 2;
 
 /// How many names an [`EndIds`] keeps.
-const END_SLOTS: usize = 64;
+const ENDS_KEPT: usize = 32;
 
 /// The integer ids of names that a read snapshot's plain reads of outgoing edges
-/// gave as their `to` ends, so that the outgoing edges of such a name (the next
-/// hop of a walk, read with `edges_of` one name at a time) are read from its id
-/// without the `names` seek ([`Start::Id`]). Ids are a snapshot's: one is made for
-/// each read transaction of several statements (`backend.rs`), never kept across
-/// snapshots, and write transactions have none. Bounded: [`END_SLOTS`] slots, each
-/// for the names whose hash falls there, the last one seen winning. A slot keeps
-/// the name's 64-bit hash, not the name: the statement from an id also asks for
-/// the name on the edge rows (`from_name`), so an id that is not the name's (a
-/// hash shared by two names) finds no edges, and the node's statement answers.
+/// from a name gave as their `to` ends, so that the outgoing edges of such a name
+/// (the next hop of a walk, read with `edges_of` one name at a time) are read from
+/// its id without the `names` seek ([`Start::Id`]). Ids are a snapshot's: one is
+/// kept by each read transaction of several statements (`backend.rs`), never across
+/// snapshots, and write transactions have none. Bounded: the last [`ENDS_KEPT`]
+/// names, looked through in turn, allocated at the first (a plain allocation: a
+/// zeroed table of slots cost a `calloc` per snapshot, 1,900 instructions). An
+/// entry keeps the name's 64-bit hash, not the name: the statement from an id also
+/// asks for the name on the edge rows (`from_name`), so an id that is not the
+/// name's (a hash shared by two names) finds no edges, and the node's statement
+/// answers.
+#[derive(Default)]
 pub(crate) struct EndIds {
-    slots: [Cell<(u64, i64)>; END_SLOTS],
+    kept: RefCell<Vec<(u64, i64)>>,
+    /// The entry the next name replaces once [`ENDS_KEPT`] are kept.
+    next: Cell<usize>,
 }
 
 impl EndIds {
-    /// None kept yet.
-    pub(crate) fn new() -> Self {
-        Self {
-            slots: std::array::from_fn(|_| Cell::new((0, 0))),
-        }
-    }
-
-    fn slot(&self, hash: u64) -> Option<&Cell<(u64, i64)>> {
-        // The high bits of a multiplicative hash are its best mixed.
-        self.slots.get((hash >> 58) as usize % END_SLOTS)
-    }
-
     /// Keeps `id` as the id of `name`.
     fn put(&self, name: &str, id: i64) {
         let hash = name_hash(name);
-        if let Some(slot) = self.slot(hash) {
-            slot.set((hash, id));
+        let Ok(mut kept) = self.kept.try_borrow_mut() else {
+            return;
+        };
+        if kept.len() < ENDS_KEPT {
+            if kept.capacity() == 0 {
+                kept.reserve_exact(ENDS_KEPT);
+            }
+            kept.push((hash, id));
+        } else {
+            let at = self.next.get();
+            if let Some(entry) = kept.get_mut(at) {
+                *entry = (hash, id);
+            }
+            self.next.set((at + 1) % ENDS_KEPT);
         }
     }
 
-    /// The id kept for a name of `name`'s hash, if any.
+    /// The id kept for a name of `name`'s hash, if any (the latest one).
     fn get(&self, name: &str) -> Option<i64> {
         let hash = name_hash(name);
-        let (kept, id) = self.slot(hash)?.get();
-        (kept == hash).then_some(id)
+        let kept = self.kept.try_borrow().ok()?;
+        kept.iter().rev().find(|(kept, _)| *kept == hash).map(|&(_, id)| id)
     }
 }
 
 /// A name's 64-bit hash for [`EndIds`] (multiply and rotate over 8 bytes at a
-/// time, as `FxHash` does; never 0, which marks an empty slot).
+/// time, as `FxHash` does).
 fn name_hash(name: &str) -> u64 {
     const K: u64 = 0x517c_c1b7_2722_0a95;
     let mut hash = name.len() as u64;
@@ -1470,7 +1475,7 @@ fn name_hash(name: &str) -> u64 {
         }
         hash = (hash.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
     }
-    hash | 1
+    hash
 }
 
 /// What an adjacency query reads of each edge.
@@ -2336,7 +2341,7 @@ mod tests {
                         .collect::<Vec<_>>()
                 })
         };
-        let ends = EndIds::new();
+        let ends = EndIds::default();
         // Read from the name, keeping the ids of the `to` ends.
         assert_eq!(read("b", &ends).unwrap(), ["b-calls-c:2.5", "b-uses-a:1"]);
         assert_eq!(ends.get("a"), Some(1));
