@@ -6,7 +6,7 @@
 //! list, both decided by the shape of a filter, not by its values.
 
 use std::borrow::Cow;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -1329,11 +1329,10 @@ impl<'a> Q<'a> {
 enum Start {
     Name,
     Node,
-    /// The name's id, as a read snapshot found it ([`EndIds`]), bound after the
-    /// relations: the edges on the start's side with that id and that name
-    /// (`from_name` or `to_name`, format 9 on), which no other name's edges
-    /// have; none when the id is not the name's (then the caller reads from
-    /// [`Start::Node`]). No `names` seek.
+    /// The name's id, as the read snapshot found it ([`EndIds`]), bound as `?1`
+    /// in the name's place: the edges on the start's side with that id. No
+    /// `names` seek; none when the node has no such edges (then the caller reads
+    /// from [`Start::Node`]).
     Id(i64),
 }
 
@@ -1420,46 +1419,55 @@ const ENDS_KEPT: usize = 32;
 /// (the next hop of a walk, read with `edges_of` one name at a time) are read from
 /// its id without the `names` seek ([`Start::Id`]). Ids are a snapshot's: one is
 /// kept by each read transaction of several statements (`backend.rs`), never across
-/// snapshots, and write transactions have none. Bounded: the last [`ENDS_KEPT`]
-/// names, looked through in turn, allocated at the first (a plain allocation: a
-/// zeroed table of slots cost a `calloc` per snapshot, 1,900 instructions). An
-/// entry keeps the name's 64-bit hash, not the name: the statement from an id also
-/// asks for the name on the edge rows (`from_name`), so an id that is not the
-/// name's (a hash shared by two names) finds no edges, and the node's statement
-/// answers.
+/// snapshots, and write transactions have none; within one snapshot a name's id
+/// does not change, so a name found here is read from its id alone. Bounded: up to
+/// [`ENDS_KEPT`] names, then emptied and filled again. The names are kept in one
+/// text one after the other (no allocation per name), found by hash and compared
+/// whole; both lists are allocated at the first name (a zeroed table of slots cost
+/// a `calloc` per snapshot, 1,900 instructions).
 #[derive(Default)]
 pub(crate) struct EndIds {
-    kept: RefCell<Vec<(u64, i64)>>,
-    /// The entry the next name replaces once [`ENDS_KEPT`] are kept.
-    next: Cell<usize>,
+    kept: RefCell<Kept>,
+}
+
+/// [`EndIds`]' lists: per name its hash, where it is in `names`, and its id.
+#[derive(Default)]
+struct Kept {
+    entries: Vec<(u64, Range<usize>, i64)>,
+    names: String,
 }
 
 impl EndIds {
     /// Keeps `id` as the id of `name`.
     fn put(&self, name: &str, id: i64) {
-        let hash = name_hash(name);
         let Ok(mut kept) = self.kept.try_borrow_mut() else {
             return;
         };
-        if kept.len() < ENDS_KEPT {
-            if kept.capacity() == 0 {
-                kept.reserve_exact(ENDS_KEPT);
-            }
-            kept.push((hash, id));
-        } else {
-            let at = self.next.get();
-            if let Some(entry) = kept.get_mut(at) {
-                *entry = (hash, id);
-            }
-            self.next.set((at + 1) % ENDS_KEPT);
+        let kept = &mut *kept;
+        if kept.entries.len() >= ENDS_KEPT {
+            kept.entries.clear();
+            kept.names.clear();
         }
+        if kept.entries.capacity() == 0 {
+            kept.entries.reserve_exact(ENDS_KEPT);
+            kept.names.reserve(ENDS_KEPT * 8);
+        }
+        let at = kept.names.len();
+        kept.names.push_str(name);
+        kept.entries.push((name_hash(name), at..kept.names.len(), id));
     }
 
-    /// The id kept for a name of `name`'s hash, if any (the latest one).
+    /// The id kept for `name`, if any.
     fn get(&self, name: &str) -> Option<i64> {
         let hash = name_hash(name);
         let kept = self.kept.try_borrow().ok()?;
-        kept.iter().rev().find(|(kept, _)| *kept == hash).map(|&(_, id)| id)
+        kept.entries
+            .iter()
+            .rev()
+            .find(|(kept_hash, at, _)| {
+                *kept_hash == hash && kept.names.get(at.clone()) == Some(name)
+            })
+            .map(|(_, _, id)| *id)
     }
 }
 
@@ -1547,8 +1555,6 @@ fn adjacency_sql(
         rels.push_str(&listed.join(", "));
         rels.push(')');
     }
-    // `?1`, then the relations: `?2` on, or one JSON array as `?2`.
-    let id_param = 2 + if relations > LISTED { 1 } else { relations };
     let arm = |leaving: bool, on: &str| {
         let (side, other) = if leaving {
             ("from_id", "to_id")
@@ -1556,15 +1562,10 @@ fn adjacency_sql(
             ("to_id", "from_id")
         };
         if let Start::Id(_) = start {
-            // Format 9 on (edge rows carry their ends' names): the start's name is
-            // the row's own, checked beside the id.
-            let (own, name) = if leaving {
-                ("from_name", "e.to_name")
-            } else {
-                ("to_name", "e.from_name")
-            };
+            // Format 9 on (edge rows carry their ends' names).
+            let name = if leaving { "e.to_name" } else { "e.from_name" };
             return format!(
-                "SELECT {} FROM edges e WHERE e.{side} = ?{id_param} AND e.{own} = ?1{on}{rels}",
+                "SELECT {} FROM edges e WHERE e.{side} = ?1{on}{rels}",
                 reads.columns(leaving, name, edge_flags)
             );
         }
@@ -1639,27 +1640,24 @@ fn adjacency_text(
 /// Binds the parameters of [`adjacency_sql`] to its statement: the start's name,
 /// then the relations (each its own, or one JSON array of them), one by one
 /// rather than gathered in a list first (a statement from the cache has none bound).
-/// The id of a [`Start::Id`] follows them.
+/// A [`Start::Id`] binds its id in the name's place.
 fn bind_adjacency(
     stmt: &mut rusqlite::Statement<'_>,
     start: Start,
     name: &str,
     relations: &[RelationType],
 ) -> rusqlite::Result<()> {
-    stmt.raw_bind_parameter(1, name)?;
-    let mut next = 2;
+    match start {
+        Start::Id(id) => stmt.raw_bind_parameter(1, id)?,
+        Start::Name | Start::Node => stmt.raw_bind_parameter(1, name)?,
+    }
     if relations.len() > LISTED {
         let array = Value::Array(relations.iter().map(|r| Value::from(r.as_str())).collect());
-        stmt.raw_bind_parameter(next, array.to_string())?;
-        next += 1;
+        stmt.raw_bind_parameter(2, array.to_string())?;
     } else {
-        for relation in relations {
-            stmt.raw_bind_parameter(next, relation.as_str())?;
-            next += 1;
+        for (i, relation) in relations.iter().enumerate() {
+            stmt.raw_bind_parameter(i + 2, relation.as_str())?;
         }
-    }
-    if let Start::Id(id) = start {
-        stmt.raw_bind_parameter(next, id)?;
     }
     Ok(())
 }
@@ -2302,7 +2300,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_id_kept_for_another_name_finds_nothing_and_the_node_answers() {
+    fn kept_ids_read_a_name_s_edges_and_the_node_answers_when_there_are_none() {
         let conn = Connection::open_in_memory().unwrap();
         crate::schema::create_schema(&conn, crate::schema::FORMAT_VERSION).unwrap();
         conn.execute_batch(
@@ -2346,18 +2344,27 @@ mod tests {
         assert_eq!(read("b", &ends).unwrap(), ["b-calls-c:2.5", "b-uses-a:1"]);
         assert_eq!(ends.get("a"), Some(1));
         assert_eq!(ends.get("c"), Some(3));
+        assert_eq!(ends.get("b"), None);
+        // From the id, as from the name.
         assert_eq!(read("a", &ends).unwrap(), ["a-calls-c:1.5"]);
-        // An id that is another name's (as a shared hash would give) or nobody's.
-        for wrong in [2, 3, 99] {
-            ends.put("a", wrong);
-            assert_eq!(read("a", &ends).unwrap(), ["a-calls-c:1.5"], "id {wrong}");
-        }
-        // A node without outgoing edges, and no node.
+        assert_eq!(read("a", &EndIds::default()).unwrap(), ["a-calls-c:1.5"]);
+        // A node without outgoing edges (from its id, then its node), and no node.
         ends.put("leaf", 4);
         assert_eq!(read("leaf", &ends).unwrap(), Vec::<String>::new());
         ends.put("gone", 4);
         assert_eq!(read("gone", &ends), None);
-        assert_eq!(ends.get("never"), None);
+        // Only whole names are found; past the bound, the list starts again.
+        assert_eq!(ends.get("lea"), None);
+        assert_eq!(ends.get("leaf2"), None);
+        for i in 0..ENDS_KEPT {
+            ends.put(&format!("n{i}"), i as i64);
+        }
+        assert_eq!(ends.get("n0"), None);
+        assert_eq!(ends.get("leaf"), None);
+        ends.put("n0", 7);
+        assert_eq!(ends.get("n0"), Some(7));
+        let last = ENDS_KEPT - 1;
+        assert_eq!(ends.get(&format!("n{last}")), Some(last as i64));
     }
 
     #[test]
@@ -2491,14 +2498,14 @@ mod tests {
                 }
                 let text =
                     adjacency_text(reads, start, direction, relations.len(), edge_names, true);
-                let mut params = vec![SqlValue::Text("a".to_owned())];
+                let mut params = vec![match start {
+                    Start::Id(id) => SqlValue::Integer(id),
+                    Start::Name | Start::Node => SqlValue::Text("a".to_owned()),
+                }];
                 if relations.len() > LISTED {
                     params.push(SqlValue::Text("[]".to_owned()));
                 } else {
                     params.extend(relations.iter().map(|r| SqlValue::Text(r.to_string())));
-                }
-                if let Start::Id(id) = start {
-                    params.push(SqlValue::Integer(id));
                 }
                 let plan = plan(&Sql {
                     text: text.into_owned(),
