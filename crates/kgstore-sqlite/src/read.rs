@@ -1454,7 +1454,8 @@ impl EndIds {
         }
         let at = kept.names.len();
         kept.names.push_str(name);
-        kept.entries.push((name_hash(name), at..kept.names.len(), id));
+        kept.entries
+            .push((name_hash(name), at..kept.names.len(), id));
     }
 
     /// The id kept for `name`, if any.
