@@ -29,7 +29,7 @@ use std::ops::Bound;
 use crate::documents::{DocW, doc_read_via_sql};
 use crate::error::{Ctx, SqlResult};
 use crate::options::SqliteOptions;
-use crate::read::Q;
+use crate::read::{EndIds, Q};
 use crate::schema::{self, Role};
 use crate::search::SearchWrites;
 use crate::write::{BulkLoad, TypeCounts, W};
@@ -678,6 +678,7 @@ impl SqliteBackend {
             pooled,
             begun: Cell::new(begin),
             alone: Cell::new(false),
+            ends: EndIds::default(),
         })
     }
 
@@ -819,6 +820,9 @@ struct SqliteRead<'b> {
     begun: Cell<bool>,
     /// Whether a method has run outside a transaction (a one-method read's one method).
     alone: Cell<bool>,
+    /// The ids of names this snapshot's reads of outgoing edges found at their `to`
+    /// ends (`Q::edges_of_node`).
+    ends: EndIds,
 }
 
 /// The write transaction on the writer connection.
@@ -907,6 +911,13 @@ impl SqliteRead<'_> {
         self.pooled.backend.indexed
     }
 
+    /// The ids of names kept for this snapshot, when it is one of several
+    /// statements (ids are a snapshot's; a read outside a transaction has one
+    /// statement per method and keeps none).
+    fn end_ids(&self) -> Option<&EndIds> {
+        self.begun.get().then_some(&self.ends)
+    }
+
     /// A read transaction sees committed states only, which the store's commits
     /// keep free of dangling references (`Q::resolve_dependencies`,
     /// `Q::edges_of_node`, `Q::neighbour_names`).
@@ -988,6 +999,13 @@ impl SqliteWrite<'_> {
 
     fn indexed(&self) -> bool {
         self.backend.indexed
+    }
+
+    /// A write transaction keeps no ids of names for its reads: its own writes
+    /// may remove names and create others.
+    #[allow(clippy::unused_self)]
+    fn end_ids(&self) -> Option<&EndIds> {
+        None
     }
 
     /// A write transaction sees its own writes, which may name a node not yet
@@ -1194,8 +1212,13 @@ macro_rules! read_txn_via_sql {
             ) -> Result<Option<Vec<Edge>>> {
                 // One statement (its edges), or two when it has none (`Q::edges_of_node`):
                 // the answer is one statement's either way.
-                self.q_one()?
-                    .edges_of_node(name, direction, relations, self.sees_only_commits())
+                self.q_one()?.edges_of_node(
+                    name,
+                    direction,
+                    relations,
+                    self.sees_only_commits(),
+                    self.end_ids(),
+                )
             }
 
             fn neighbour_names(

@@ -6,6 +6,7 @@
 //! list, both decided by the shape of a filter, not by its values.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -20,8 +21,9 @@ use rusqlite::{Connection, ToSql, params_from_iter};
 use serde_json::Value;
 
 use crate::codec::{
-    JsonRows, NODE_COLUMNS, PLAIN_EDGE_TAIL, PlainRow, adjacent_edge_from_row, edge_columns,
-    edge_from_row, edge_tail_columns, node_from_row, node_subject, plain_adjacent_edge_from_row,
+    ADJACENT_EDGE_HEAD, JsonRows, NODE_COLUMNS, PLAIN_EDGE_TAIL, PlainRow, adjacent_edge_from_row,
+    edge_columns, edge_from_row, edge_tail_columns, node_from_row, node_subject,
+    plain_adjacent_edge_from_row,
 };
 use crate::error::{Ctx, SqlResult};
 use crate::scan::{self, BatchRow, LineWriter, Lines, Sparse};
@@ -413,7 +415,7 @@ impl<'a> Q<'a> {
         relations: &[RelationType],
     ) -> Result<Vec<Edge>> {
         Ok(self
-            .edges_from(Start::Name, name, direction, relations)?
+            .edges_from(Start::Name, name, direction, relations, None)?
             .unwrap_or_default())
     }
 
@@ -425,30 +427,51 @@ impl<'a> Q<'a> {
     /// answer is one statement's, so one snapshot's, outside a transaction too.
     /// Without it (a write transaction, whose deferred checks let an edge name a
     /// node not created yet) one statement looks the node up.
+    ///
+    /// With `ends` (a read snapshot of several statements, [`EndIds`]) the integer
+    /// ids of the names its plain reads gave as the `to` end of edges are kept, and
+    /// the outgoing edges of such a name are read from its id ([`Start::Id`]),
+    /// without the seek in `names`; when that finds none, the node's statement
+    /// answers ([`Start::Node`]).
     pub fn edges_of_node(
         &self,
         name: &str,
         direction: Direction,
         relations: &[RelationType],
         ends_are_nodes: bool,
+        ends: Option<&EndIds>,
     ) -> Result<Option<Vec<Edge>>> {
+        let ends = ends.filter(|_| ends_are_nodes && self.ctx.edge_flags);
+        if direction == Direction::Out
+            && let Some(id) = ends.and_then(|ends| ends.get(name))
+        {
+            // A read from an id keeps no ids itself: a walk's next hop after it reads
+            // from the name again (each kept id costs its read a cell an edge).
+            let found = self.edges_from(Start::Id(id), name, direction, relations, None)?;
+            if let Some(found) = found.filter(|found| !found.is_empty()) {
+                return Ok(Some(found));
+            }
+            return self.edges_from(Start::Node, name, direction, relations, None);
+        }
         name_first(ends_are_nodes, |start| {
-            self.edges_from(start, name, direction, relations)
+            self.edges_from(start, name, direction, relations, ends)
         })
     }
 
     /// The edges of the start (the name `name`, or its node), by key, in one
     /// statement; `None` when it gives no row at all (from [`Start::Node`]: no such node).
     /// When this thread's last reads found only plain edges ([`plain_reads_expected`]),
-    /// the statement reads a plain row's five cells alone ([`Reads::PlainEdges`]);
+    /// the statement reads a plain row's four cells alone ([`Reads::PlainEdges`]);
     /// a row that is not plain ends it, and the whole rows are read instead
-    /// (again: one statement's answer is given).
+    /// (again: one statement's answer is given). A plain read of outgoing edges
+    /// keeps the ids of their `to` ends in `ends`, if given.
     fn edges_from(
         &self,
         start: Start,
         name: &str,
         direction: Direction,
         relations: &[RelationType],
+        ends: Option<&EndIds>,
     ) -> Result<Option<Vec<Edge>>> {
         let leaving = match direction {
             Direction::Out => Some(true),
@@ -458,7 +481,8 @@ impl<'a> Q<'a> {
         let mut found = None;
         if self.ctx.edge_flags && plain_reads_expected() {
             // A row that is not plain: the whole read below tells the streak.
-            found = self.plain_edges_from(start, name, direction, relations, leaving)?;
+            let ends = ends.filter(|_| direction == Direction::Out);
+            found = self.plain_edges_from(start, name, direction, relations, leaving, ends)?;
         }
         let found = match found {
             Some(found) => found,
@@ -508,7 +532,9 @@ impl<'a> Q<'a> {
     }
 
     /// [`Q::edges_from`] with [`Reads::PlainEdges`], unsorted: `None` when a row
-    /// is not plain (the read stops there), `Some(None)` when no row came.
+    /// is not plain (the read stops there), `Some(None)` when no row came. With
+    /// `ends` (outgoing edges only), each edge's `to` id is read too and kept there
+    /// ([`Reads::PlainEdgesWithIds`]).
     fn plain_edges_from(
         &self,
         start: Start,
@@ -516,23 +542,28 @@ impl<'a> Q<'a> {
         direction: Direction,
         relations: &[RelationType],
         leaving: Option<bool>,
+        ends: Option<&EndIds>,
     ) -> Result<Option<Option<Vec<Edge>>>> {
         let (mut edges, mut plain) = (Vec::new(), true);
-        let any = self.adjacency_rows(
-            Reads::PlainEdges,
-            start,
-            name,
-            direction,
-            relations,
-            |row| {
-                match plain_adjacent_edge_from_row(row, self.ctx, name, leaving)? {
-                    PlainRow::Absent => {}
-                    PlainRow::Edge(edge) => edges.push(edge),
-                    PlainRow::NotPlain => plain = false,
+        let reads = if ends.is_some() {
+            Reads::PlainEdgesWithIds
+        } else {
+            Reads::PlainEdges
+        };
+        let doing = || format!("reading the edges of {}", node_subject(name));
+        let any = self.adjacency_rows(reads, start, name, direction, relations, |row| {
+            match plain_adjacent_edge_from_row(row, self.ctx, name, leaving)? {
+                PlainRow::Absent => {}
+                PlainRow::Edge(edge) => {
+                    if let Some(ends) = ends {
+                        ends.put(&edge.to, self.int(row, PLAIN_END_ID, doing)?);
+                    }
+                    edges.push(edge);
                 }
-                Ok(plain)
-            },
-        )?;
+                PlainRow::NotPlain => plain = false,
+            }
+            Ok(plain)
+        })?;
         Ok(plain.then(|| any.then_some(edges)))
     }
 
@@ -557,9 +588,8 @@ impl<'a> Q<'a> {
         );
         let doing = || format!("reading the edges of {}", node_subject(name));
         let mut stmt = self.conn.prepare_cached(&text).ctx(self.ctx, doing)?;
-        let mut rows = stmt
-            .query(params_from_iter(adjacency_params(name, relations)))
-            .ctx(self.ctx, doing)?;
+        bind_adjacency(&mut stmt, start, name, relations).ctx(self.ctx, doing)?;
+        let mut rows = stmt.raw_query();
         let mut any = false;
         while let Some(row) = rows.next().ctx(self.ctx, doing)? {
             any = true;
@@ -606,9 +636,8 @@ impl<'a> Q<'a> {
         );
         let doing = || format!("reading the neighbours of {}", node_subject(name));
         let mut stmt = self.conn.prepare_cached(&text).ctx(self.ctx, doing)?;
-        let mut found = stmt
-            .query(params_from_iter(adjacency_params(name, relations)))
-            .ctx(self.ctx, doing)?;
+        bind_adjacency(&mut stmt, start, name, relations).ctx(self.ctx, doing)?;
+        let mut found = stmt.raw_query();
         let (mut any, mut rows) = (false, Vec::<(bool, String, String)>::new());
         while let Some(row) = found.next().ctx(self.ctx, doing)? {
             any = true;
@@ -1300,14 +1329,22 @@ impl<'a> Q<'a> {
 enum Start {
     Name,
     Node,
+    /// The name's id, as the read snapshot found it ([`EndIds`]), bound as `?1`
+    /// in the name's place: the edges on the start's side with that id. No
+    /// `names` seek; none when the node has no such edges (then the caller reads
+    /// from [`Start::Node`]).
+    Id(i64),
 }
 
 impl Start {
     /// `FROM` the start `sk` (its name row; `sn`, its node row) and the edges `e`
     /// on its `side` (`from_id` or `to_id`), with `on` added to the edges' join.
+    /// ([`Start::Id`]'s statement reads no `names` row: [`adjacency_sql`] writes it.)
     fn from(self, side: &str, on: &str) -> String {
         match self {
-            Start::Name => format!("FROM names sk JOIN edges e ON e.{side} = sk.id{on}"),
+            Start::Name | Start::Id(_) => {
+                format!("FROM names sk JOIN edges e ON e.{side} = sk.id{on}")
+            }
             Start::Node => format!(
                 "FROM names sk JOIN nodes sn ON sn.id = sk.id \
                  LEFT JOIN edges e ON e.{side} = sn.id{on}"
@@ -1318,7 +1355,7 @@ impl Start {
     /// How the name at the other end of the edge joins.
     fn join(self) -> &'static str {
         match self {
-            Start::Name => "JOIN",
+            Start::Name | Start::Id(_) => "JOIN",
             Start::Node => "LEFT JOIN",
         }
     }
@@ -1370,6 +1407,86 @@ thread_local! {
     static PLAIN_READS: std::cell::Cell<u32> = const { std::cell::Cell::new(PLAIN_STREAK) };
 }
 
+/// The column of a [`Reads::PlainEdgesWithIds`] row holding the other end's id:
+/// after [`ADJACENT_EDGE_HEAD`]'s three and [`PLAIN_EDGE_TAIL`]'s two.
+const PLAIN_END_ID: usize = ADJACENT_EDGE_HEAD + 2;
+
+/// How many names an [`EndIds`] keeps.
+const ENDS_KEPT: usize = 32;
+
+/// The integer ids of names that a read snapshot's plain reads of outgoing edges
+/// from a name gave as their `to` ends, so that the outgoing edges of such a name
+/// (the next hop of a walk, read with `edges_of` one name at a time) are read from
+/// its id without the `names` seek ([`Start::Id`]). Ids are a snapshot's: one is
+/// kept by each read transaction of several statements (`backend.rs`), never across
+/// snapshots, and write transactions have none; within one snapshot a name's id
+/// does not change, so a name found here is read from its id alone. Bounded: up to
+/// [`ENDS_KEPT`] names, then emptied and filled again. The names are kept in one
+/// text one after the other (no allocation per name), found by hash and compared
+/// whole; both lists are allocated at the first name (a zeroed table of slots cost
+/// a `calloc` per snapshot, 1,900 instructions).
+#[derive(Default)]
+pub(crate) struct EndIds {
+    kept: RefCell<Kept>,
+}
+
+/// [`EndIds`]' lists: per name its hash, where it is in `names`, and its id.
+#[derive(Default)]
+struct Kept {
+    entries: Vec<(u64, Range<usize>, i64)>,
+    names: String,
+}
+
+impl EndIds {
+    /// Keeps `id` as the id of `name`.
+    fn put(&self, name: &str, id: i64) {
+        let Ok(mut kept) = self.kept.try_borrow_mut() else {
+            return;
+        };
+        let kept = &mut *kept;
+        if kept.entries.len() >= ENDS_KEPT {
+            kept.entries.clear();
+            kept.names.clear();
+        }
+        if kept.entries.capacity() == 0 {
+            kept.entries.reserve_exact(ENDS_KEPT);
+            kept.names.reserve(ENDS_KEPT * 8);
+        }
+        let at = kept.names.len();
+        kept.names.push_str(name);
+        kept.entries
+            .push((name_hash(name), at..kept.names.len(), id));
+    }
+
+    /// The id kept for `name`, if any.
+    fn get(&self, name: &str) -> Option<i64> {
+        let hash = name_hash(name);
+        let kept = self.kept.try_borrow().ok()?;
+        kept.entries
+            .iter()
+            .rev()
+            .find(|(kept_hash, at, _)| {
+                *kept_hash == hash && kept.names.get(at.clone()) == Some(name)
+            })
+            .map(|(_, _, id)| *id)
+    }
+}
+
+/// A name's 64-bit hash for [`EndIds`] (multiply and rotate over 8 bytes at a
+/// time, as `FxHash` does).
+fn name_hash(name: &str) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut hash = name.len() as u64;
+    for chunk in name.as_bytes().chunks(8) {
+        let mut word = [0u8; 8];
+        if let Some(head) = word.get_mut(..chunk.len()) {
+            head.copy_from_slice(chunk);
+        }
+        hash = (hash.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+    }
+    hash
+}
+
 /// What an adjacency query reads of each edge.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Reads {
@@ -1381,6 +1498,9 @@ enum Reads {
     /// ([`PLAIN_EDGE_TAIL`], format 12 on), as [`plain_adjacent_edge_from_row`]
     /// takes it.
     PlainEdges,
+    /// As [`Reads::PlainEdges`], then the id of the other end (column
+    /// [`PLAIN_END_ID`]), for [`EndIds`].
+    PlainEdgesWithIds,
     /// Whether the edge leaves the start (1 or 0), its relation and the name at its
     /// other end: the edge indexes and `names` alone.
     Neighbours,
@@ -1400,6 +1520,11 @@ impl Reads {
             Reads::PlainEdges => {
                 format!("{}, e.rel, {other}, {PLAIN_EDGE_TAIL}", u8::from(leaving))
             }
+            Reads::PlainEdgesWithIds => format!(
+                "{}, e.rel, {other}, {PLAIN_EDGE_TAIL}, e.{}",
+                u8::from(leaving),
+                if leaving { "to_id" } else { "from_id" }
+            ),
             Reads::Neighbours => format!("{}, e.rel, {other}", u8::from(leaving)),
         }
     }
@@ -1437,6 +1562,14 @@ fn adjacency_sql(
         } else {
             ("to_id", "from_id")
         };
+        if let Start::Id(_) = start {
+            // Format 9 on (edge rows carry their ends' names).
+            let name = if leaving { "e.to_name" } else { "e.from_name" };
+            return format!(
+                "SELECT {} FROM edges e WHERE e.{side} = ?1{on}{rels}",
+                reads.columns(leaving, name, edge_flags)
+            );
+        }
         let from = start.from(side, &format!("{on}{rels}"));
         if edge_names {
             let name = if leaving { "e.to_name" } else { "e.from_name" };
@@ -1474,20 +1607,26 @@ fn adjacency_text(
     edge_names: bool,
     edge_flags: bool,
 ) -> Cow<'static, str> {
-    static TEXTS: [OnceLock<String>; 72] = [const { OnceLock::new() }; 72];
+    static TEXTS: [OnceLock<String>; 144] = [const { OnceLock::new() }; 144];
     if relations > 0 {
         return Cow::Owned(adjacency_sql(
             reads, start, direction, relations, edge_names, edge_flags,
         ));
     }
-    let slot = usize::from(edge_flags) * 36
-        + usize::from(edge_names) * 18
+    // The id of a `Start::Id` is bound, not written: one text serves every id.
+    let slot = usize::from(edge_flags) * 72
+        + usize::from(edge_names) * 36
         + match reads {
             Reads::Edges => 0,
-            Reads::PlainEdges => 6,
-            Reads::Neighbours => 12,
+            Reads::PlainEdges => 9,
+            Reads::PlainEdgesWithIds => 18,
+            Reads::Neighbours => 27,
         }
-        + usize::from(start == Start::Node) * 3
+        + match start {
+            Start::Name => 0,
+            Start::Node => 3,
+            Start::Id(_) => 6,
+        }
         + match direction {
             Direction::Out => 0,
             Direction::In => 1,
@@ -1499,17 +1638,29 @@ fn adjacency_text(
     )
 }
 
-/// The parameters of [`adjacency_sql`]: the start's name, then the relations.
-fn adjacency_params<'p>(name: &'p str, relations: &'p [RelationType]) -> Vec<Cow<'p, str>> {
-    let mut params = Vec::with_capacity(1 + relations.len().min(LISTED));
-    params.push(Cow::Borrowed(name));
+/// Binds the parameters of [`adjacency_sql`] to its statement: the start's name,
+/// then the relations (each its own, or one JSON array of them), one by one
+/// rather than gathered in a list first (a statement from the cache has none bound).
+/// A [`Start::Id`] binds its id in the name's place.
+fn bind_adjacency(
+    stmt: &mut rusqlite::Statement<'_>,
+    start: Start,
+    name: &str,
+    relations: &[RelationType],
+) -> rusqlite::Result<()> {
+    match start {
+        Start::Id(id) => stmt.raw_bind_parameter(1, id)?,
+        Start::Name | Start::Node => stmt.raw_bind_parameter(1, name)?,
+    }
     if relations.len() > LISTED {
         let array = Value::Array(relations.iter().map(|r| Value::from(r.as_str())).collect());
-        params.push(Cow::Owned(array.to_string()));
+        stmt.raw_bind_parameter(2, array.to_string())?;
     } else {
-        params.extend(relations.iter().map(|r| Cow::Borrowed(r.as_str())));
+        for (i, relation) in relations.iter().enumerate() {
+            stmt.raw_bind_parameter(i + 2, relation.as_str())?;
+        }
     }
-    params
+    Ok(())
 }
 
 /// The one-hop steps in `direction`, as traversals take them: (the column matched to
@@ -2150,6 +2301,74 @@ mod tests {
     use super::*;
 
     #[test]
+    fn kept_ids_read_a_name_s_edges_and_the_node_answers_when_there_are_none() {
+        let conn = Connection::open_in_memory().unwrap();
+        crate::schema::create_schema(&conn, crate::schema::FORMAT_VERSION).unwrap();
+        conn.execute_batch(
+            "INSERT INTO names(id, name) VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'leaf');
+             INSERT INTO nodes SELECT id, 't', NULL, NULL, NULL, 5, 5, 1, '[]', '{}', '[]', '[]'
+                 FROM names;
+             INSERT INTO edges VALUES
+                 (1, 'calls', 3, 'c', 'a', 1.5, NULL, 2, NULL, 5, 5, 1, '{}'),
+                 (2, 'calls', 3, 'c', 'b', 2.5, NULL, 2, NULL, 5, 5, 1, '{}'),
+                 (2, 'uses', 1, 'a', 'b', 1.0, NULL, 2, NULL, 5, 5, 1, '{}');",
+        )
+        .unwrap();
+        let ctx = Ctx {
+            path: "test.db".into(),
+            lock_timeout: std::time::Duration::from_secs(1),
+            documents: true,
+            edge_names: true,
+            edge_flags: true,
+        };
+        let q = Q {
+            conn: &conn,
+            ctx: &ctx,
+        };
+        let read = |name: &str, ends: &EndIds| {
+            q.edges_of_node(name, Direction::Out, &[], true, Some(ends))
+                .unwrap()
+                .map(|edges| {
+                    edges
+                        .iter()
+                        .map(|e| {
+                            format!(
+                                "{}-{}-{}:{}",
+                                e.from, e.relation_type, e.to, e.metadata.weight
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                })
+        };
+        let ends = EndIds::default();
+        // Read from the name, keeping the ids of the `to` ends.
+        assert_eq!(read("b", &ends).unwrap(), ["b-calls-c:2.5", "b-uses-a:1"]);
+        assert_eq!(ends.get("a"), Some(1));
+        assert_eq!(ends.get("c"), Some(3));
+        assert_eq!(ends.get("b"), None);
+        // From the id, as from the name.
+        assert_eq!(read("a", &ends).unwrap(), ["a-calls-c:1.5"]);
+        assert_eq!(read("a", &EndIds::default()).unwrap(), ["a-calls-c:1.5"]);
+        // A node without outgoing edges (from its id, then its node), and no node.
+        ends.put("leaf", 4);
+        assert_eq!(read("leaf", &ends).unwrap(), Vec::<String>::new());
+        ends.put("gone", 4);
+        assert_eq!(read("gone", &ends), None);
+        // Only whole names are found; past the bound, the list starts again.
+        assert_eq!(ends.get("lea"), None);
+        assert_eq!(ends.get("leaf2"), None);
+        for i in 0..ENDS_KEPT {
+            ends.put(&format!("n{i}"), i as i64);
+        }
+        assert_eq!(ends.get("n0"), None);
+        assert_eq!(ends.get("leaf"), None);
+        ends.put("n0", 7);
+        assert_eq!(ends.get("n0"), Some(7));
+        let last = ENDS_KEPT - 1;
+        assert_eq!(ends.get(&format!("n{last}")), Some(last as i64));
+    }
+
+    #[test]
     fn bulk_edge_and_endpoint_probes_search_by_index() {
         let conn = Connection::open_in_memory().unwrap();
         crate::schema::create_schema(&conn, crate::schema::FORMAT_VERSION).unwrap();
@@ -2266,16 +2485,32 @@ mod tests {
                     Start::Node,
                     Reads::Edges,
                 ),
+                (vec![], Start::Id(7), Reads::PlainEdgesWithIds),
+                (vec![RelationType::Calls], Start::Id(7), Reads::Edges),
+                (
+                    vec![RelationType::Calls; LISTED + 1],
+                    Start::Id(7),
+                    Reads::PlainEdges,
+                ),
             ] {
+                if matches!(start, Start::Id(_)) && !edge_names {
+                    // From an id: format 9 on only (`EndIds` needs format 12).
+                    continue;
+                }
                 let text =
                     adjacency_text(reads, start, direction, relations.len(), edge_names, true);
-                let params = adjacency_params("a", &relations);
+                let mut params = vec![match start {
+                    Start::Id(id) => SqlValue::Integer(id),
+                    Start::Name | Start::Node => SqlValue::Text("a".to_owned()),
+                }];
+                if relations.len() > LISTED {
+                    params.push(SqlValue::Text("[]".to_owned()));
+                } else {
+                    params.extend(relations.iter().map(|r| SqlValue::Text(r.to_string())));
+                }
                 let plan = plan(&Sql {
                     text: text.into_owned(),
-                    params: params
-                        .into_iter()
-                        .map(|p| SqlValue::Text(p.into_owned()))
-                        .collect(),
+                    params,
                 });
                 assert!(!plan.contains("TEMP B-TREE"), "{direction:?}:\n{plan}");
                 // Only a long list of relations (a JSON array) is scanned.
@@ -2295,8 +2530,16 @@ mod tests {
                     leaving,
                     "{direction:?}:\n{plan}"
                 );
+                // From an id, no `names` row is read for the start.
+                assert_eq!(
+                    plan.contains("SEARCH sk USING"),
+                    !matches!(start, Start::Id(_)),
+                    "{direction:?}:\n{plan}"
+                );
                 let by_to = match reads {
-                    Reads::Edges | Reads::PlainEdges => "SEARCH e USING INDEX edges_by_to (to_id=?",
+                    Reads::Edges | Reads::PlainEdges | Reads::PlainEdgesWithIds => {
+                        "SEARCH e USING INDEX edges_by_to (to_id=?"
+                    }
                     Reads::Neighbours => "SEARCH e USING COVERING INDEX edges_by_to (to_id=?",
                 };
                 assert_eq!(plan.contains(by_to), arriving, "{direction:?}:\n{plan}");

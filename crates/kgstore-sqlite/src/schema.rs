@@ -361,7 +361,8 @@ pub(crate) use plain_edge_sql;
 /// said, and [`FLAG_PLAIN`] (`2`), set when the edge's content is the default one
 /// but for its weight (not bidirectional and `plain_edge_sql!`), which nearly
 /// every edge's is. A read of a node's edges then decodes five cells of such a row
-/// (its relation, its other end's name, its weight, flags and creation time)
+/// (its relation, its other end's name, its weight, flags and creation time; four
+/// since `codec::PLAIN_EDGE_TAIL` reads flags and creation time as one cell)
 /// instead of eleven. The mark is carried in the existing column rather than a
 /// new one: a `WITHOUT ROWID` table of 14 columns takes every seek off SQLite's
 /// fast key comparator (13 at most), which cost edge loads 6.5 % (session 11,

@@ -508,3 +508,69 @@ fn large_loads_write_the_rows_writes_one_by_one_write() {
         }
     }
 }
+
+/// A walk one name at a time on one read snapshot (`edges_of` of each `to` end in
+/// turn, as a client-side two-hop does; SQLite reads a kept end from its id)
+/// gives what each call on a snapshot of its own gives, and what the memory
+/// backend gives: with and without a relation, through plain edges and edges with
+/// content, to a node without outgoing edges, and a missing name.
+#[test]
+fn walks_one_name_at_a_time_on_one_snapshot_agree() {
+    let (_dir, path) = temp_db();
+    let sqlite = store(&path);
+    let memory = Store::memory();
+    for s in [&sqlite, &memory] {
+        scrambled_graph(s, 60);
+        s.create_node(Node::new("leaf", "thing").unwrap()).unwrap();
+        s.create_edge(
+            Edge::new("g001", Calls, "leaf")
+                .unwrap()
+                .with_attribute("k", json!(1)),
+        )
+        .unwrap();
+    }
+    let key = |edges: &[Edge]| {
+        edges
+            .iter()
+            .map(|e| {
+                (
+                    e.key(),
+                    e.metadata.weight.to_bits(),
+                    e.metadata.bidirectional,
+                    e.attributes.clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let starts = (0..60)
+        .map(|i| format!("g{i:03}"))
+        .chain(["leaf".to_owned()]);
+    for start in starts {
+        let read = sqlite.read().unwrap();
+        let reference = memory.read().unwrap();
+        let mut frontier = vec![start.clone()];
+        for _hop in 0..3 {
+            let mut next = Vec::new();
+            for name in &frontier {
+                for relations in [&[][..], &[Calls, References][..]] {
+                    let walked = read.edges_of(name, Direction::Out, relations).unwrap();
+                    let alone = sqlite.edges_of(name, Direction::Out, relations).unwrap();
+                    assert_eq!(walked, alone, "{start}: {name} {relations:?}");
+                    let expected = reference.edges_of(name, Direction::Out, relations).unwrap();
+                    assert_eq!(
+                        key(&walked),
+                        key(&expected),
+                        "{start}: {name} {relations:?}"
+                    );
+                }
+                let walked = read.edges_of(name, Direction::Out, &[]).unwrap();
+                next.extend(walked.into_iter().map(|e| e.to));
+            }
+            next.sort();
+            next.dedup();
+            next.truncate(12);
+            frontier = next;
+        }
+        assert!(read.edges_of("missing", Direction::Out, &[]).is_err());
+    }
+}
