@@ -34,7 +34,7 @@ use crate::schema::SchemaTarget;
 use crate::search::{SearchIndex, TermMatches, TermQuery};
 use crate::timestamp::Timestamp;
 
-use super::adjacency::{Adjacency, End};
+use super::adjacency::Adjacency;
 use super::name::Name;
 
 /// An interned node name's number.
@@ -46,19 +46,6 @@ type Key = (Id, Rel, Id);
 /// A persistent hash map with a fast hasher (seeded per process, so names chosen
 /// to collide cannot be prepared in advance).
 type HashMap<K, V> = GenericHashMap<K, V, foldhash::fast::RandomState, DefaultSharedPtr>;
-/// How many incoming entries [`Graph::put_edges`] gathers before putting them
-/// into their targets' lists (32 bytes each: 64 MiB at most; a few in tests,
-/// so that they put them part by part).
-const INCOMING_BATCH: usize = if cfg!(test) { 5 } else { 1 << 21 };
-
-/// Incoming entries gathered by [`Graph::put_edges`]: `(to, (relation, from),
-/// from's name's index in names)`, and the names of the runs' sources.
-#[derive(Default)]
-struct Incoming {
-    ends: Vec<(Id, End, usize)>,
-    names: Vec<Name>,
-}
-
 /// A set of ids while a traversal runs.
 type IdSet = foldhash::HashSet<Id>;
 /// An edge as borrowed parts: from, relation, to, content.
@@ -1196,12 +1183,8 @@ impl Graph {
     /// Inserts or replaces many edges, as [`Graph::put_edge`] one after the
     /// other. Each run of edges leaving one node looks its name up once, and the
     /// list of a node that had no edges out is built in one go (a load or a
-    /// restore gives each node's edges together, in key order). The incoming
-    /// entries of those lists are gathered and put into each target's list at
-    /// once ([`Graph::put_incoming`]), every [`INCOMING_BATCH`] entries and at
-    /// the end, instead of copying the target's list once per edge.
+    /// restore gives each node's edges together, in key order).
     fn put_edges(&mut self, edges: &[Edge]) {
-        let mut incoming = Incoming::default();
         let mut rest = edges;
         while let Some(first) = rest.first() {
             let len = rest.iter().take_while(|e| e.from == first.from).count();
@@ -1234,44 +1217,18 @@ impl Graph {
                 }
                 same
             });
-            let run = incoming.names.len();
-            incoming.names.push(self.end_name(from, &first.from));
+            let from_name = self.end_name(from, &first.from);
             for ((rel, to), out) in &list {
                 self.edge_count += 1;
                 self.bidirectional_edges += usize::from(out.data.bidirectional());
-                incoming.ends.push((*to, (*rel, from), run));
+                if let Some(entry) = self.by_id.get_mut(*to) {
+                    entry.inc.insert((*rel, from), from_name.clone());
+                }
             }
             if let Some(entry) = self.by_id.get_mut(from) {
                 entry.out = Adjacency::from_sorted(list);
             }
-            if incoming.ends.len() >= INCOMING_BATCH {
-                self.put_incoming(&mut incoming);
-            }
         }
-        self.put_incoming(&mut incoming);
-    }
-
-    /// Puts the gathered incoming entries into their targets' lists, one
-    /// [`Adjacency::merge`] per target, and empties `incoming`.
-    fn put_incoming(&mut self, incoming: &mut Incoming) {
-        // Each `(to, (relation, from))` is there once: a run's list has no
-        // repeats, and a later run from the same node is not built in one go.
-        incoming.ends.sort_unstable_by_key(|&(to, end, _)| (to, end));
-        let mut rest = incoming.ends.as_slice();
-        while let Some(&(to, _, _)) = rest.first() {
-            let len = rest.iter().take_while(|(t, _, _)| *t == to).count();
-            let (run, tail) = rest.split_at(len);
-            rest = tail;
-            let list: Vec<(End, Name)> = run
-                .iter()
-                .filter_map(|&(_, end, name)| Some((end, incoming.names.get(name)?.clone())))
-                .collect();
-            if let Some(entry) = self.by_id.get_mut(to) {
-                entry.inc.merge(list);
-            }
-        }
-        incoming.ends.clear();
-        incoming.names.clear();
     }
 
     /// [`Graph::put_edge`] for an edge leaving `from` (its source's id).
