@@ -304,12 +304,23 @@ pub struct ReadTx<'s> {
 impl GraphRead for ReadTx<'_> {
     #[inline]
     fn with_reader<R>(&self, f: impl FnOnce(&dyn ReadTxn) -> Result<R>) -> Result<R> {
-        let what = crate::observe::query_name(&f);
-        let probe = self.observer.read_probe();
-        let outcome = f(&*self.txn);
-        probe.finish(&outcome, what);
-        outcome
+        observed(self.observer, &*self.txn, f)
     }
+}
+
+/// Runs `f` on `txn`, counted (and, when sampled, timed) in the store's metrics
+/// under the query's name.
+#[inline]
+fn observed<R>(
+    observer: &crate::observe::Observer,
+    txn: &dyn ReadTxn,
+    f: impl FnOnce(&dyn ReadTxn) -> Result<R>,
+) -> Result<R> {
+    let what = crate::observe::query_name(&f);
+    let probe = observer.read_probe();
+    let outcome = f(txn);
+    probe.finish(&outcome, what);
+    outcome
 }
 
 /// The second read transaction of [`Store::read_pair`](crate::Store::read_pair):
@@ -324,10 +335,6 @@ pub struct SideReadTx<'s> {
 impl GraphRead for SideReadTx<'_> {
     #[inline]
     fn with_reader<R>(&self, f: impl FnOnce(&dyn ReadTxn) -> Result<R>) -> Result<R> {
-        let what = crate::observe::query_name(&f);
-        let probe = self.observer.read_probe();
-        let outcome = f(&*self.txn);
-        probe.finish(&outcome, what);
-        outcome
+        observed(self.observer, &*self.txn, f)
     }
 }
