@@ -117,7 +117,7 @@ fn refuse(root: &Path, findings: &[Finding]) -> Error {
     let fatal: Vec<&Finding> = findings.iter().filter(|f| f.fatal).collect();
     let mut detail = format!(
         "{} problem{} found; the store is not opened rather than have data dropped or misread. \
-         Fix or remove these files (Backend::check lists every problem): ",
+         Fix or remove these files (or restore the store from a backup), then open it again: ",
         fatal.len(),
         if fatal.len() == 1 { "" } else { "s" }
     );
@@ -128,7 +128,10 @@ fn refuse(root: &Path, findings: &[Finding]) -> Error {
         .collect();
     detail.push_str(&listed.join("; "));
     if fatal.len() > SHOWN {
-        detail.push_str(&format!("; and {} more", fatal.len() - SHOWN));
+        detail.push_str(&format!(
+            "; and {} more (an open after these are fixed lists them)",
+            fatal.len() - SHOWN
+        ));
     }
     let path = match fatal.as_slice() {
         [one] => one.path.clone(),

@@ -184,6 +184,14 @@ fn refused(path: &Path, rel: &str, reason: &str) {
     let text = err.to_string();
     assert!(text.contains(&*path.join(rel).to_string_lossy()), "{text}");
     assert!(text.contains(reason), "{text}");
+    // What to do, in terms a command-line user can act on (the store cannot be
+    // opened, so no method of an open store can be the advice).
+    assert!(
+        text.contains(
+            "Fix or remove these files (or restore the store from a backup), then open it again"
+        ),
+        "{text}"
+    );
 }
 
 #[test]
