@@ -238,11 +238,12 @@ fn report_error(error: &anyhow::Error, json: bool, code: i32) {
         .downcast_ref::<Error>()
         .is_some_and(|e| e.kind() == ErrorKind::Locked)
     {
-        // Nothing was written; the holder is usually a long write (an import, a
-        // restore) that ends by itself.
+        // The transaction that waited was not written (an import in batches may
+        // have committed earlier batches); the holder is usually a long write (an
+        // import, a restore) that ends by itself.
         message.push_str(
-            "; nothing was written: retry when it is done, or wait longer with \
-             ?lock_timeout_ms=N in the store URL",
+            "; the transaction that waited was not written: retry when it is done, \
+             or wait longer with ?lock_timeout_ms=N in the store URL",
         );
     }
     let kind = match (

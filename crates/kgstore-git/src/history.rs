@@ -46,12 +46,20 @@ pub(crate) fn resolve(backend: &GitBackend, expression: &str) -> Result<ObjectId
         return Err(refuse("must not be empty".to_owned()));
     }
     let repo = backend.local();
-    let id = repo.rev_parse_single(expression).map_err(|_| {
-        // gix's own text names its parser's internals
+    let id = repo.rev_parse_single(expression).map_err(|e| {
+        // gix's text is kept when it says something a user can act on (an
+        // abbreviated id that two objects share, a damaged repository), and left
+        // out when it names its parser's internals
         // ("delegate.traverse(NthAncestor(3)) failed, input=\"~3\"").
+        let detail = e.to_string();
+        let detail = if detail.contains("delegate") || detail.contains("input=") {
+            String::new()
+        } else {
+            format!(" ({detail})")
+        };
         refuse(format!(
             "not found in {}: no branch, tag or commit id of that name, or fewer \
-                 commits before it than asked for (`log` lists the revisions)",
+                 commits before it than asked for (`log` lists the revisions){detail}",
             backend.git_dir.display()
         ))
     })?;

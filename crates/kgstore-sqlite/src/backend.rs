@@ -413,19 +413,30 @@ impl SqliteBackend {
     /// nothing was written). Writers wait for that much alone: two `BEGIN`s and
     /// two reads of the schema cookie. `None` for the second when the writer
     /// connection is not this call's within [`PAIR_WAIT`] (a long write
-    /// transaction of this process) or the lock cannot be had (another process
-    /// writing past the lock timeout): the first alone is begun then.
+    /// transaction of this process) or the lock is not had within it either
+    /// (another process writing): the first alone is begun then.
     fn read_pair(&self) -> Result<(SqliteRead<'_>, Option<SqliteRead<'_>>)> {
         let first = self.read_txn(false)?;
         let second = self.read_txn(false)?;
         // No writer connection (none could be opened either): the first read alone.
-        let Ok(Some(writer)) = self.writer_soon() else {
+        let Ok(Some(mut writer)) = self.writer_soon() else {
             first.begin_now()?;
             return Ok((first, None));
         };
-        let locked = run(&writer, &self.ctx, "BEGIN IMMEDIATE", || {
-            "holding the write lock while two reads begin".into()
-        });
+        // Another process's write lock is waited for as this process's writers are
+        // ([`PAIR_WAIT`] at most), not for the lock timeout: the busy handler is
+        // shortened for the `BEGIN IMMEDIATE` and given back after.
+        let short = PAIR_WAIT.min(self.options.lock_timeout);
+        let locked = writer
+            .busy_handler(Some(schema::busy_handler(short)))
+            .ctx(&self.ctx, || {
+                "shortening the wait for the write lock".into()
+            })
+            .and_then(|()| {
+                run(&writer, &self.ctx, "BEGIN IMMEDIATE", || {
+                    "holding the write lock while two reads begin".into()
+                })
+            });
         let begun = locked.and_then(|()| {
             first.begin_now()?;
             second.begin_now()
@@ -437,7 +448,10 @@ impl SqliteBackend {
                 "letting go of the write lock".into()
             })
         };
-        let clean = released.is_ok() && writer.is_autocommit();
+        let restored = writer
+            .busy_handler(Some(schema::busy_handler(self.options.lock_timeout)))
+            .is_ok();
+        let clean = released.is_ok() && writer.is_autocommit() && restored;
         self.release_writer(clean.then_some(writer));
         released?;
         match begun {

@@ -685,8 +685,11 @@ impl<'s> WriteTx<'s> {
 
     // ----- commit -----
 
-    /// Runs the deferred checks, appends the change feed's events, and commits;
-    /// whether event waiters should be woken (events appended, deliveries settled).
+    /// Runs the deferred checks and appends the change feed's events; whether event
+    /// waiters should be woken (events appended, deliveries settled). The backend's
+    /// transaction is lent by [`Backend::write_with`](crate::Backend::write_with),
+    /// which commits it once the work returns, so `self.txn.commit()` below commits
+    /// nothing itself: it ends an owned wrapper (the change feed's recorder) around it.
     #[inline]
     pub(crate) fn commit(mut self) -> Result<bool> {
         if let Some(reason) = self.failed.take() {

@@ -301,7 +301,8 @@ fn side_by_side(
                 out.write_line(text)?;
                 done += 1;
                 if done.is_multiple_of(PAGE) {
-                    // The receiver is gone only when the backup has already failed.
+                    // A report is only dropped when the receiver is gone (the
+                    // calling thread unwound): the backup fails then anyway.
                     let _ = report.send(done);
                 }
                 Ok(())
