@@ -209,17 +209,20 @@ pub(crate) fn temp_beside(path: &Path) -> kgstore::Result<tempfile::NamedTempFil
         .prefix(".kgstore-out-")
         .tempfile_in(folder)
         .map_err(|e| {
-            let why = if folder.is_dir() {
-                let cause = e.raw_os_error().map_or_else(
-                    || e.kind().to_string(),
-                    |code| std::io::Error::from_raw_os_error(code).to_string(),
-                );
-                format!("cannot create a file in {}: {cause}", folder.display())
-            } else {
-                format!(
+            let why = match std::fs::metadata(folder) {
+                Ok(meta) if meta.is_dir() => {
+                    let cause = e.raw_os_error().map_or_else(
+                        || e.kind().to_string(),
+                        |code| std::io::Error::from_raw_os_error(code).to_string(),
+                    );
+                    format!("cannot create a file in {}: {cause}", folder.display())
+                }
+                Ok(_) => format!("{} is a file, not a folder", folder.display()),
+                Err(m) if m.kind() == std::io::ErrorKind::NotFound => format!(
                     "its folder {} does not exist (create it first)",
                     folder.display()
-                )
+                ),
+                Err(m) => format!("cannot reach its folder {}: {m}", folder.display()),
             };
             Error::io(path, std::io::Error::new(e.kind(), why))
         })

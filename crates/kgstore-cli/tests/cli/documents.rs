@@ -473,6 +473,13 @@ fn get_out_replaces_the_file_only_when_the_read_succeeds() {
         .to_owned();
     assert!(line.contains("no-such-folder does not exist"), "{line}");
     assert!(!line.contains(".kgstore-out-"), "{line}");
+    // Into a "folder" that is a file: said as such, not as a missing folder.
+    let under_a_file = out.join("out.bin");
+    let line = kg
+        .run(&["doc", "get", "a", "--out", under_a_file.to_str().unwrap()])
+        .fails(1, "out.bin")
+        .to_owned();
+    assert!(line.contains("is a file, not a folder"), "{line}");
     // No temporary file left beside it.
     assert_eq!(
         files_below(kg.dir.path())
