@@ -341,6 +341,32 @@ impl SqliteBackend {
     /// [`SqliteBackend::take_writer`], with what the last commit on the
     /// connection knew of the list of nodes waiting to be indexed.
     fn take_writer_hinted(&self) -> Result<(Connection, StaleHint)> {
+        self.take_writer_within(self.options.lock_timeout, true)
+    }
+
+    /// The writer connection, in turn after the write transactions of this process
+    /// already in line, if it comes within [`PAIR_WAIT`] (and the lock timeout);
+    /// `None` otherwise, and on a read-only handle.
+    fn writer_soon(&self) -> Result<Option<Connection>> {
+        if self.options.read_only {
+            return Ok(None);
+        }
+        match self.take_writer_within(PAIR_WAIT.min(self.options.lock_timeout), false) {
+            // Anything but a write transaction that takes the connection forgets the hint.
+            Ok((conn, _forgotten)) => Ok(Some(conn)),
+            Err(Error::Locked { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The writer connection and its hint, waiting for the write transactions of
+    /// this process already in line at most `timeout` (the wait counted in the
+    /// metrics when `timed`); opened anew when the last holder dropped it.
+    fn take_writer_within(
+        &self,
+        timeout: Duration,
+        timed: bool,
+    ) -> Result<(Connection, StaleHint)> {
         if self.options.read_only {
             return Err(Error::unsupported(
                 format!("writing to {} (opened read-only)", self.ctx.path.display()),
@@ -351,12 +377,16 @@ impl SqliteBackend {
         let ticket = slot.turns.ticket();
         if !slot.turns.enter(ticket) {
             drop(slot);
-            let resource = format!("SQLite database {}", self.ctx.path.display());
-            slot = kgstore_core::observe::timed_wait(
-                &resource,
-                "another write transaction of this process",
-                || self.wait_for_writer(ticket, self.options.lock_timeout),
-            )?;
+            slot = if timed {
+                let resource = format!("SQLite database {}", self.ctx.path.display());
+                kgstore_core::observe::timed_wait(
+                    &resource,
+                    "another write transaction of this process",
+                    || self.wait_for_writer(ticket, timeout),
+                )?
+            } else {
+                self.wait_for_writer(ticket, timeout)?
+            };
         }
         let conn = slot.conn.take();
         let hint = slot.stale.take();
@@ -368,38 +398,6 @@ impl SqliteBackend {
                 *lock(&self.state_cache) = Default::default();
                 schema::connect(&self.ctx, &self.options, Role::Writer, false)
                     .map(|conn| (conn, None))
-                    .inspect_err(|_| self.release_writer(None))
-            }
-        }
-    }
-
-    /// The writer connection, in turn after the write transactions of this process
-    /// already in line, if it comes within [`PAIR_WAIT`] (and the lock timeout);
-    /// `None` otherwise, and on a read-only handle.
-    fn writer_soon(&self) -> Result<Option<Connection>> {
-        if self.options.read_only {
-            return Ok(None);
-        }
-        let mut slot = lock(&self.writer);
-        let ticket = slot.turns.ticket();
-        if !slot.turns.enter(ticket) {
-            drop(slot);
-            match self.wait_for_writer(ticket, PAIR_WAIT.min(self.options.lock_timeout)) {
-                Ok(held) => slot = held,
-                Err(Error::Locked { .. }) => return Ok(None),
-                Err(e) => return Err(e),
-            }
-        }
-        let conn = slot.conn.take();
-        // Anything but a write transaction that takes the connection forgets the hint.
-        slot.stale = None;
-        drop(slot);
-        match conn {
-            Some(conn) => Ok(Some(conn)),
-            None => {
-                *lock(&self.state_cache) = Default::default();
-                schema::connect(&self.ctx, &self.options, Role::Writer, false)
-                    .map(Some)
                     .inspect_err(|_| self.release_writer(None))
             }
         }

@@ -258,6 +258,22 @@ fn write_lines(
     progress: &mut dyn FnMut(Progress),
     scan: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()>,
 ) -> Result<(u64, FileEntry)> {
+    let (done, out) = scan_lines(folder, name, scan, |done| {
+        progress(Progress { phase, done, total });
+    })?;
+    progress(Progress { phase, done, total });
+    Ok((done, out.finish(syncs)?))
+}
+
+/// Writes file `name` in `folder`, one line per JSON text that `scan` hands to
+/// the line writer it is given, calling `page` with the count every [`PAGE`]
+/// lines; how many lines, and the writer to finish.
+fn scan_lines(
+    folder: &Path,
+    name: &str,
+    scan: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()>,
+    mut page: impl FnMut(u64),
+) -> Result<(u64, HashingWriter)> {
     // The graph files are nearly all of a backup's bytes: hashed and written on
     // a thread of their own while the scan produces the next lines.
     let mut out = HashingWriter::create_beside(folder, name)?;
@@ -266,12 +282,11 @@ fn write_lines(
         out.write_line(text)?;
         done += 1;
         if done.is_multiple_of(PAGE) {
-            progress(Progress { phase, done, total });
+            page(done);
         }
         Ok(())
     })?;
-    progress(Progress { phase, done, total });
-    Ok((done, out.finish(syncs)?))
+    Ok((done, out))
 }
 
 /// Writes `nodes.jsonl` with `nodes` on this thread while a scoped thread writes
@@ -292,22 +307,19 @@ fn side_by_side(
         let (report, reports) = mpsc::channel::<u64>();
         let stop = &stop;
         let edges = s.spawn(move || -> Result<(u64, HashingWriter)> {
-            let mut out = HashingWriter::create_beside(folder, EDGES_FILE)?;
-            let mut done = 0u64;
-            twin.each_edge_json(|text: &[u8]| {
-                if stop.load(Ordering::Relaxed) {
-                    return Err(Error::backend("backup", "stopped: the node scan failed"));
-                }
-                out.write_line(text)?;
-                done += 1;
-                if done.is_multiple_of(PAGE) {
-                    // A report is only dropped when the receiver is gone (the
-                    // calling thread unwound): the backup fails then anyway.
-                    let _ = report.send(done);
-                }
-                Ok(())
-            })?;
-            Ok((done, out))
+            let scan = |line: &mut dyn FnMut(&[u8]) -> Result<()>| {
+                twin.each_edge_json(|text: &[u8]| {
+                    if stop.load(Ordering::Relaxed) {
+                        return Err(Error::backend("backup", "stopped: the node scan failed"));
+                    }
+                    line(text)
+                })
+            };
+            scan_lines(folder, EDGES_FILE, scan, |done| {
+                // A report is only dropped when the receiver is gone (the
+                // calling thread unwound): the backup fails then anyway.
+                let _ = report.send(done);
+            })
         });
         let nodes = nodes(syncs, progress).inspect_err(|_| stop.store(true, Ordering::Relaxed));
         if nodes.is_ok() {
