@@ -15,7 +15,7 @@ mod progress;
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use kgstore::{Error, ErrorKind};
 
 pub use cli::Cli;
@@ -109,7 +109,15 @@ pub fn main_entry() -> i32 {
 
 /// Parses `args` (the first is the program name), runs the command and returns the exit code.
 pub fn run(args: Vec<OsString>) -> i32 {
-    let cli = match Cli::try_parse_from(args) {
+    let parsed = Cli::command()
+        .try_get_matches_from(args)
+        .and_then(|matches| {
+            let mut cli = Cli::from_arg_matches(&matches)?;
+            cli.store_from_env =
+                matches.value_source("store") == Some(clap::parser::ValueSource::EnvVariable);
+            Ok(cli)
+        });
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             return match e.kind() {

@@ -835,6 +835,33 @@ fn bad_inputs_give_one_line_and_the_documented_code() {
         .env("KGSTORE_URL", "")
         .current_dir(kg.dir.path());
     collect(empty.output().unwrap()).fails(2, "KGSTORE_URL is set but empty");
+    // The same for `stats --perf`, which reads the URL for its record too, and in --json.
+    for args in [
+        &["stats", "--perf"][..],
+        &["--json", "stats", "--perf"],
+        &["doc", "ls"],
+    ] {
+        let mut empty = Command::new(BIN);
+        empty
+            .args(args)
+            .env("KGSTORE_URL", "")
+            .current_dir(kg.dir.path());
+        collect(empty.output().unwrap()).fails(2, "KGSTORE_URL is set but empty");
+    }
+    // An empty --store is the user's own: the variable is not blamed (set or not).
+    for env in [Some(""), None] {
+        for args in [&["--store", "", "stats"][..], &["stats", "--store", ""]] {
+            let mut given = Command::new(BIN);
+            given.args(args).current_dir(kg.dir.path());
+            match env {
+                Some(value) => given.env("KGSTORE_URL", value),
+                None => given.env_remove("KGSTORE_URL"),
+            };
+            let run = collect(given.output().unwrap());
+            let line = run.fails(2, "store URL ''");
+            assert!(!line.contains("KGSTORE_URL"), "{line}");
+        }
+    }
     // No shell reads a store URL: '~' would be a folder named '~' here.
     for url in ["sqlite://~/kg.db", "json://~/kg"] {
         let mut tilde = Command::new(BIN);
@@ -848,7 +875,38 @@ fn bad_inputs_give_one_line_and_the_documented_code() {
             .current_dir(kg.dir.path());
         collect(tilde.output().unwrap()).fails(2, "'~' is not expanded");
     }
+    // Nor written as %7E: the refusal quotes what was written, and what it decoded to.
+    for url in ["sqlite://%7E/kg.db", "json://%7e"] {
+        let mut tilde = Command::new(BIN);
+        tilde
+            .args(["--store", url, "init"])
+            .current_dir(kg.dir.path());
+        let run = collect(tilde.output().unwrap());
+        let line = run.fails(2, "'~' is not expanded");
+        assert!(line.contains(&format!("store URL '{url}'")), "{line}");
+        assert!(line.contains("decodes to '~"), "{line}");
+    }
     assert!(!kg.dir.path().join("~").exists());
+    // A '%' that is not an escape is refused, not read as one (`%+1` was the byte 1).
+    for (url, says) in [
+        ("sqlite://x%+1.db", "'%+1' is not a percent escape"),
+        ("sqlite://100%.db", "'%.d' is not a percent escape"),
+        ("sqlite://x.db?lock_timeout_ms=+5", "lock_timeout_ms='+5'"),
+    ] {
+        let mut bad = Command::new(BIN);
+        bad.args(["--store", url, "init"])
+            .current_dir(kg.dir.path());
+        let run = collect(bad.output().unwrap());
+        let line = run.fails(2, says);
+        assert!(line.contains(&format!("store URL '{url}'")), "{line}");
+    }
+    // What escapes are for works: a '?' and a '%' in a file name.
+    let mut escaped = Command::new(BIN);
+    escaped
+        .args(["--store", "sqlite://what%3F100%25.db", "init"])
+        .current_dir(kg.dir.path());
+    collect(escaped.output().unwrap()).ok();
+    assert!(kg.dir.path().join("what?100%.db").exists());
     // A malformed import line names its number and leaves nothing behind.
     let before = kg.run(&["export"]).ok().to_owned();
     let input = format!(

@@ -28,6 +28,8 @@ use crate::output::Output;
 pub(crate) struct Ctx<'a> {
     /// The store URL.
     pub(crate) url: &'a str,
+    /// Whether the URL came from `KGSTORE_URL`.
+    pub(crate) url_from_env: bool,
     /// Where results go.
     pub(crate) out: &'a mut Output,
     /// Whether to draw progress bars.
@@ -65,8 +67,9 @@ impl Ctx<'_> {
 
     /// The store URL, parsed. An empty one that came from an empty `KGSTORE_URL`
     /// (set, but to nothing) says so: the default applies only when it is unset.
-    fn parse_url(&self) -> Result<StoreUrl> {
-        if self.url.is_empty() && std::env::var_os("KGSTORE_URL").is_some_and(|v| v.is_empty()) {
+    /// Every command that opens the store parses its URL here.
+    pub(crate) fn parse_url(&self) -> Result<StoreUrl> {
+        if self.url.is_empty() && self.url_from_env {
             return Err(Error::invalid_input(
                 "store URL ''",
                 format!(
@@ -247,6 +250,7 @@ pub(crate) use mcp::log_config as mcp_log_config;
 pub(crate) fn execute(cli: &Cli, out: &mut Output, progress: bool) -> Result<()> {
     let mut ctx = Ctx {
         url: &cli.store,
+        url_from_env: cli.store_from_env,
         out,
         progress,
         at: cli.at.as_deref(),
