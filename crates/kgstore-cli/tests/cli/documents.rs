@@ -427,27 +427,52 @@ fn a_large_value_streams_through_stdin_and_stdout() {
     assert_eq!(std::fs::metadata(file).unwrap().len(), bytes.len() as u64);
 }
 
+/// `text` quoted for `sh -c`: in single quotes, each `'` as `'\''`.
+fn sh_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
 #[test]
 fn put_without_a_file_from_a_terminal_says_so_instead_of_waiting() {
-    // `script` gives the command a terminal for stdin (util-linux); without it
-    // there is no terminal to test with.
-    let kg = Kg::sqlite();
-    let command = format!("{BIN} --store {} doc put notes/a.txt", kg.url);
-    let Ok(output) = Command::new("script")
+    // `script` (util-linux) gives the command a terminal for stdin; it runs the
+    // command through `sh -c`, so every path is quoted (this folder's name has
+    // spaces and a quote in it).
+    let dir = tempfile::Builder::new()
+        .prefix("kg tty 'quoted' $HOME ")
+        .tempdir()
+        .unwrap();
+    let url = format!("sqlite://{}/kg.db", dir.path().display());
+    let command = format!(
+        "{} --store {} doc put notes/a.txt",
+        sh_quote(BIN),
+        sh_quote(&url)
+    );
+    let output = match Command::new("script")
         .args(["-qec", &command, "/dev/null"])
         .stdin(Stdio::null())
+        .env_remove("KGSTORE_URL")
         .output()
-    else {
-        eprintln!("skipped: no `script` to give the command a terminal");
-        return;
+    {
+        Ok(output) => output,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!(
+                "\n!!!!! SKIPPED put_without_a_file_from_a_terminal_says_so_instead_of_waiting: \
+                 `script` (util-linux) is not installed, so there is no terminal to test with \
+                 (.ci/run installs it: Debian's bsdutils) !!!!!\n"
+            );
+            return;
+        }
+        Err(e) => panic!("running `script`: {e}"),
     };
     let text = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(2), "{text}");
-    assert!(text.contains("stdin is a terminal"), "{text}");
+    let errors = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{text}{errors}");
+    assert!(text.contains("stdin is a terminal"), "{text}{errors}");
     // Refused before the store was opened: nothing was written (before, the
     // command waited for the terminal's input, holding the write transaction).
-    assert!(!kg.path("kg.db").exists());
-    // A pipe still works without a FILE.
+    assert!(!dir.path().join("kg.db").exists());
+    // A pipe still works without a FILE, in the same folder.
+    let kg = Kg { dir, url };
     assert_eq!(kg.raw(&["doc", "put", "notes/a.txt"], b"piped").code, 0);
     assert_eq!(kg.run(&["doc", "get", "notes/a.txt"]).ok(), "piped");
 }
