@@ -203,32 +203,50 @@ fn file_parent(url: &StoreUrl) -> Option<std::path::PathBuf> {
 /// A temporary file beside `path` (its contents are renamed over `path` once
 /// whole). A failure names `path` and why its folder took no file (a missing
 /// folder, a permission), never the temporary file's random name.
+///
+/// The file gets the permissions of the file it replaces, or those any new file
+/// gets (0666 less the umask) rather than the temporary file's private 0600: a
+/// file the user asked for is theirs to share, as `cp` would make it.
 pub(crate) fn temp_beside(path: &Path) -> kgstore::Result<tempfile::NamedTempFile> {
     let folder = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    tempfile::Builder::new()
-        .prefix(".kgstore-out-")
-        .tempfile_in(folder)
-        .map_err(|e| {
-            let why = match std::fs::metadata(folder) {
-                Ok(meta) if meta.is_dir() => {
-                    let cause = e.raw_os_error().map_or_else(
-                        || e.kind().to_string(),
-                        |code| std::io::Error::from_raw_os_error(code).to_string(),
-                    );
-                    format!("cannot create a file in {}: {cause}", folder.display())
-                }
-                Ok(_) => format!("{} is a file, not a folder", folder.display()),
-                Err(m) if m.kind() == std::io::ErrorKind::NotFound => format!(
-                    "its folder {} does not exist (create it first)",
-                    folder.display()
-                ),
-                Err(m) => format!("cannot reach its folder {}: {m}", folder.display()),
-            };
-            Error::io(path, std::io::Error::new(e.kind(), why))
-        })
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".kgstore-out-");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let temp = builder.tempfile_in(folder).map_err(|e| {
+        let why = match std::fs::metadata(folder) {
+            Ok(meta) if meta.is_dir() => {
+                let cause = e.raw_os_error().map_or_else(
+                    || e.kind().to_string(),
+                    |code| std::io::Error::from_raw_os_error(code).to_string(),
+                );
+                format!("cannot create a file in {}: {cause}", folder.display())
+            }
+            Ok(_) => format!("{} is a file, not a folder", folder.display()),
+            Err(m) if m.kind() == std::io::ErrorKind::NotFound => format!(
+                "its folder {} does not exist (create it first)",
+                folder.display()
+            ),
+            Err(m) => format!("cannot reach its folder {}: {m}", folder.display()),
+        };
+        Error::io(path, std::io::Error::new(e.kind(), why))
+    })?;
+    // The file it replaces keeps its permissions (an executable stays one).
+    if let Some(meta) = std::fs::metadata(path)
+        .ok()
+        .filter(std::fs::Metadata::is_file)
+    {
+        temp.as_file()
+            .set_permissions(meta.permissions())
+            .map_err(|e| Error::io(path, e))?;
+    }
+    Ok(temp)
 }
 
 /// An error that only carries an exit code: the command has said everything on

@@ -515,6 +515,45 @@ fn get_out_replaces_the_file_only_when_the_read_succeeds() {
     );
 }
 
+#[cfg(unix)]
+#[test]
+fn regression_get_out_writes_a_file_others_may_read_not_a_private_temp_file() {
+    // The file was the temporary file renamed: 0600, whatever the umask, and a
+    // file it replaced lost its mode (an executable was one no more).
+    use std::os::unix::fs::PermissionsExt;
+    let kg = Kg::sqlite();
+    assert_eq!(kg.raw(&["doc", "put", "a"], b"bytes").code, 0);
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o7777;
+    // Run under a known umask (the shell's `umask`; the test process cannot set its own).
+    let get_out = |umask: &str, out: &Path| {
+        let command = format!(
+            "umask {umask} && exec {} --store {} doc get a --out {}",
+            sh_quote(BIN),
+            sh_quote(&kg.url),
+            sh_quote(out.to_str().unwrap())
+        );
+        let status = Command::new("sh")
+            .args(["-c", &command])
+            .env_remove("KGSTORE_URL")
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert_eq!(std::fs::read(out).unwrap(), b"bytes");
+    };
+    let new = kg.path("new.bin");
+    get_out("022", &new);
+    assert_eq!(mode(&new), 0o644);
+    let private = kg.path("private.bin");
+    get_out("077", &private);
+    assert_eq!(mode(&private), 0o600);
+    // A file replaced keeps its mode, whatever the umask.
+    let tool = kg.path("tool.sh");
+    std::fs::write(&tool, "old").unwrap();
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o751)).unwrap();
+    get_out("077", &tool);
+    assert_eq!(mode(&tool), 0o751);
+}
+
 #[test]
 fn reading_a_missing_store_and_at_on_a_store_without_history() {
     // A read of a store that does not exist creates nothing.
