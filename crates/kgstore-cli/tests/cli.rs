@@ -343,6 +343,42 @@ fn init_creates_the_default_store_under_data() {
 }
 
 #[test]
+fn a_memory_store_says_it_lives_only_as_long_as_the_command() {
+    // Each command starts a new process, so a memory:// store starts empty in each:
+    // `node create` succeeded and `node get` then found nothing, unexplained.
+    let memory = Kg {
+        dir: tempfile::tempdir().unwrap(),
+        url: "memory://".to_owned(),
+    };
+    let note = "note: a memory:// store lives only as long as this command";
+    let created = memory.run(&["node", "create", "a", "-t", "t"]);
+    assert!(created.ok().contains("created node 'a'"), "{created:?}");
+    assert_eq!(
+        created.stderr.lines().collect::<Vec<_>>().len(),
+        1,
+        "{created:?}"
+    );
+    assert!(created.stderr.starts_with(note), "{created:?}");
+    let got = memory.run(&["node", "get", "a"]);
+    assert_eq!(got.code, 3, "{got:?}");
+    assert!(got.stderr.starts_with(note), "{got:?}");
+    assert!(got.stderr.contains("error: node 'a' not found"), "{got:?}");
+    // Not with --json (stderr holds JSON errors only) nor for `mcp`, whose store
+    // lives while it serves.
+    let json = memory.run(&["--json", "node", "create", "a", "-t", "t"]);
+    json.json();
+    assert!(json.stderr.is_empty(), "{json:?}");
+    let mcp = memory.run_with_input(&["mcp"], "");
+    assert_eq!(mcp.code, 0, "{mcp:?}");
+    assert!(!mcp.stderr.contains(note), "{mcp:?}");
+    // A store that persists says nothing of the kind.
+    let kg = Kg::sqlite();
+    let created = kg.run(&["node", "create", "a", "-t", "t"]);
+    created.ok();
+    assert!(created.stderr.is_empty(), "{created:?}");
+}
+
+#[test]
 fn reading_a_store_that_does_not_exist_creates_nothing() {
     let kg = Kg::sqlite();
     kg.run(&["stats"]).fails(2, "does not exist");

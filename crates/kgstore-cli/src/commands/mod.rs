@@ -40,6 +40,10 @@ pub(crate) struct Ctx<'a> {
     pub(crate) opened: RefCell<Vec<(PathBuf, Store)>>,
     /// Whether this run's figures go into the records (not after a reset).
     pub(crate) record: Cell<bool>,
+    /// Whether opening a `memory://` store says on stderr that it lives only as
+    /// long as the command (not for `mcp`, whose store lives as long as the
+    /// server, nor with `--json`); cleared once said.
+    pub(crate) memory_note: Cell<bool>,
 }
 
 impl Ctx<'_> {
@@ -84,6 +88,17 @@ impl Ctx<'_> {
 
     /// Notes a store this run opened, to add its figures to its performance record.
     fn opened(&self, url: &StoreUrl, store: &Store) {
+        if url.scheme == "memory" && self.memory_note.replace(false) {
+            // Said once: a new user's `node create` on memory:// reports success,
+            // and the next command finds nothing.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "note: a memory:// store lives only as long as this command: it starts empty \
+                 and what the command writes is gone when it ends (sqlite:// or json:// keep \
+                 a store; memory:// suits `kgstore mcp`, which keeps it while it serves)"
+            );
+        }
         if let Some(path) = crate::perf_record::path_for(url) {
             self.opened.borrow_mut().push((path, store.clone()));
         }
@@ -274,6 +289,7 @@ pub(crate) fn execute(cli: &Cli, out: &mut Output, progress: bool) -> Result<()>
         at: cli.at.as_deref(),
         opened: RefCell::new(Vec::new()),
         record: Cell::new(true),
+        memory_note: Cell::new(!cli.json && !matches!(cli.command, Command::Mcp(_))),
     };
     let outcome = run_command(cli, &mut ctx);
     ctx.record_perf();
