@@ -378,6 +378,60 @@ fn a_memory_store_says_it_lives_only_as_long_as_the_command() {
     assert!(created.stderr.is_empty(), "{created:?}");
 }
 
+#[cfg(unix)]
+#[test]
+fn a_store_in_a_folder_that_takes_no_file_says_why() {
+    let kg = Kg::sqlite();
+    std::fs::write(kg.path("afile"), "").unwrap();
+    // A part of the folder is a file: said as such ("File exists" before).
+    for url in [
+        "sqlite://./afile/kg.db",
+        "json://./afile/sub/kg",
+        "git://./afile/kg.git",
+    ] {
+        let mut under = Command::new(BIN);
+        under
+            .args(["--store", url, "init"])
+            .env_remove("KGSTORE_URL")
+            .current_dir(kg.dir.path());
+        let run = collect(under.output().unwrap());
+        let line = run.fails(1, "./afile is a file, not a folder");
+        assert!(line.contains(url.split_once("://").unwrap().1), "{line}");
+    }
+    // A folder this user may not write in: said as such, not as SQLite's "unable
+    // to open database file" nor with git's temporary folder.
+    use std::os::unix::fs::PermissionsExt;
+    let locked = kg.path("locked");
+    std::fs::create_dir(&locked).unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).unwrap();
+    if std::fs::write(locked.join("probe"), "").is_ok() {
+        eprintln!(
+            "\n!!!!! SKIPPED the read-only folder part of \
+             a_store_in_a_folder_that_takes_no_file_says_why: this user (root?) may write \
+             in a folder with mode 0555 !!!!!\n"
+        );
+        return;
+    }
+    for url in [
+        "sqlite://./locked/kg.db",
+        "json://./locked/kg",
+        "git://./locked/kg.git",
+    ] {
+        let mut denied = Command::new(BIN);
+        denied
+            .args(["--store", url, "node", "create", "a", "-t", "t"])
+            .env_remove("KGSTORE_URL")
+            .current_dir(kg.dir.path());
+        let run = collect(denied.output().unwrap());
+        let line = run.fails(1, "cannot create a file in ./locked: permission denied");
+        assert!(
+            !line.contains("partial") && !line.contains("unable to open"),
+            "{line}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(&locked).unwrap().count(), 0);
+}
+
 #[test]
 fn reading_a_store_that_does_not_exist_creates_nothing() {
     let kg = Kg::sqlite();

@@ -62,7 +62,14 @@ impl Ctx<'_> {
             url.required_path()?;
         }
         if let Some(parent) = file_parent(&url) {
-            std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+            std::fs::create_dir_all(&parent).map_err(|e| folder_error(&url.path, &parent, e))?;
+        }
+        if is_file_backed(&url) && url.options.creates() && !Path::new(&url.path).exists() {
+            // A store about to be created in a folder that takes no file (a
+            // permission, a read-only file system): said here, as for any file the
+            // CLI writes, where the backend would say "unable to open database
+            // file" (SQLite) or name a temporary folder (git).
+            drop(temp_beside(Path::new(&url.path))?);
         }
         let store = kgstore::registry::global().open_url(&url)?;
         self.opened(&url, &store);
@@ -213,6 +220,25 @@ fn file_parent(url: &StoreUrl) -> Option<std::path::PathBuf> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map(Path::to_path_buf)
+}
+
+/// Why the folder `parent` of the store at `path` could not be created: a part
+/// of it that is a file is named as such (create_dir_all says "File exists").
+fn folder_error(path: &str, parent: &Path, e: std::io::Error) -> Error {
+    let file = parent
+        .ancestors()
+        .filter(|a| !a.as_os_str().is_empty())
+        .find(|a| std::fs::metadata(a).is_ok_and(|m| !m.is_dir()));
+    match file {
+        Some(file) => Error::io(
+            path,
+            std::io::Error::new(
+                e.kind(),
+                format!("{} is a file, not a folder", file.display()),
+            ),
+        ),
+        None => Error::io(parent, e),
+    }
 }
 
 /// A temporary file beside `path` (its contents are renamed over `path` once
