@@ -109,6 +109,9 @@ pub fn main_entry() -> i32 {
 
 /// Parses `args` (the first is the program name), runs the command and returns the exit code.
 pub fn run(args: Vec<OsString>) -> i32 {
+    // From `args`, as given: `std::env::args()` panics on an argument that is not
+    // UTF-8, which is exactly what clap refuses.
+    let json = args.iter().any(|a| a == "--json");
     let parsed = Cli::command()
         .try_get_matches_from(args)
         .and_then(|matches| {
@@ -128,7 +131,6 @@ pub fn run(args: Vec<OsString>) -> i32 {
                     EXIT_OK
                 }
                 _ => {
-                    let json = std::env::args().any(|a| a == "--json");
                     let message = usage_error_line(&e.to_string());
                     let mut stderr = std::io::stderr().lock();
                     let _ = if json {

@@ -1343,6 +1343,28 @@ fn regression_input_to_a_command_that_exits_early_is_its_answer() {
         .fails(2, "batch");
 }
 
+/// An argument that is not UTF-8 panicked ("internal error"): the usage error's
+/// check for `--json` read `std::env::args()`, which panics on such an argument.
+#[cfg(unix)]
+#[test]
+fn regression_an_argument_that_is_not_utf8_is_a_usage_error() {
+    use std::os::unix::ffi::OsStrExt;
+    let kg = Kg::sqlite();
+    let bad = std::ffi::OsStr::from_bytes(b"caf\xe9");
+    let run = collect(kg.command(&["node", "create"]).arg(bad).output().unwrap());
+    let line = run.fails(2, "UTF-8");
+    assert!(!line.contains("internal error"), "{line}");
+    let run = collect(
+        kg.command(&["--json", "node", "get"])
+            .arg(bad)
+            .output()
+            .unwrap(),
+    );
+    let value: Value = serde_json::from_str(run.fails(2, "UTF-8")).unwrap();
+    assert_eq!(value["error"]["kind"], "invalid_input");
+    assert!(!kg.path("kg.db").exists());
+}
+
 /// Random argument lists from the CLI's own vocabulary: whatever they are, the
 /// binary answers with a documented exit code and never a panic.
 #[test]
