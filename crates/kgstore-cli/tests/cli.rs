@@ -656,6 +656,18 @@ fn graph_queries_answer_in_text_and_json() {
         kg.json_of(&["deps", "dependents", "serde", "--direct"]),
         json!(["serde_json"])
     );
+    // The count's noun agrees with it.
+    let direct = kg.run(&["deps", "dependents", "serde", "--direct"]);
+    assert!(
+        direct.ok().ends_with("(1 direct dependent of 'serde')\n"),
+        "{direct:?}"
+    );
+    let all = kg.run(&["deps", "dependents", "serde"]);
+    assert!(
+        all.ok()
+            .ends_with("(2 dependents of 'serde', in rebuild order)\n"),
+        "{all:?}"
+    );
     kg.run(&["deps", "resolve", "nope"]).fails(3, "'nope'");
     kg.run(&["traverse", "nope"]).fails(3, "'nope'");
     // A dependency cycle is refused, naming the cycle.
