@@ -15,6 +15,11 @@ pub struct Cli {
     #[arg(long, global = true, env = "KGSTORE_URL", default_value = DEFAULT_STORE)]
     pub store: String,
 
+    /// Whether `store` came from `KGSTORE_URL` (set by [`crate::run`] from what
+    /// clap saw), so that a refusal of it can name the variable.
+    #[arg(skip)]
+    pub store_from_env: bool,
+
     /// Print stable JSON instead of tables (errors too, on stderr).
     #[arg(long, global = true)]
     pub json: bool,

@@ -15,7 +15,7 @@ mod progress;
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use kgstore::{Error, ErrorKind};
 
 pub use cli::Cli;
@@ -109,7 +109,18 @@ pub fn main_entry() -> i32 {
 
 /// Parses `args` (the first is the program name), runs the command and returns the exit code.
 pub fn run(args: Vec<OsString>) -> i32 {
-    let cli = match Cli::try_parse_from(args) {
+    // From `args`, as given: `std::env::args()` panics on an argument that is not
+    // UTF-8, which is exactly what clap refuses.
+    let json = args.iter().any(|a| a == "--json");
+    let parsed = Cli::command()
+        .try_get_matches_from(args)
+        .and_then(|matches| {
+            let mut cli = Cli::from_arg_matches(&matches)?;
+            cli.store_from_env =
+                matches.value_source("store") == Some(clap::parser::ValueSource::EnvVariable);
+            Ok(cli)
+        });
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             return match e.kind() {
@@ -120,7 +131,6 @@ pub fn run(args: Vec<OsString>) -> i32 {
                     EXIT_OK
                 }
                 _ => {
-                    let json = std::env::args().any(|a| a == "--json");
                     let message = usage_error_line(&e.to_string());
                     let mut stderr = std::io::stderr().lock();
                     let _ = if json {

@@ -343,6 +343,96 @@ fn init_creates_the_default_store_under_data() {
 }
 
 #[test]
+fn a_memory_store_says_it_lives_only_as_long_as_the_command() {
+    // Each command starts a new process, so a memory:// store starts empty in each:
+    // `node create` succeeded and `node get` then found nothing, unexplained.
+    let memory = Kg {
+        dir: tempfile::tempdir().unwrap(),
+        url: "memory://".to_owned(),
+    };
+    let note = "note: a memory:// store lives only as long as this command";
+    let created = memory.run(&["node", "create", "a", "-t", "t"]);
+    assert!(created.ok().contains("created node 'a'"), "{created:?}");
+    assert_eq!(
+        created.stderr.lines().collect::<Vec<_>>().len(),
+        1,
+        "{created:?}"
+    );
+    assert!(created.stderr.starts_with(note), "{created:?}");
+    let got = memory.run(&["node", "get", "a"]);
+    assert_eq!(got.code, 3, "{got:?}");
+    assert!(got.stderr.starts_with(note), "{got:?}");
+    assert!(got.stderr.contains("error: node 'a' not found"), "{got:?}");
+    // Not with --json (stderr holds JSON errors only) nor for `mcp`, whose store
+    // lives while it serves.
+    let json = memory.run(&["--json", "node", "create", "a", "-t", "t"]);
+    json.json();
+    assert!(json.stderr.is_empty(), "{json:?}");
+    let mcp = memory.run_with_input(&["mcp"], "");
+    assert_eq!(mcp.code, 0, "{mcp:?}");
+    assert!(!mcp.stderr.contains(note), "{mcp:?}");
+    // A store that persists says nothing of the kind.
+    let kg = Kg::sqlite();
+    let created = kg.run(&["node", "create", "a", "-t", "t"]);
+    created.ok();
+    assert!(created.stderr.is_empty(), "{created:?}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_store_in_a_folder_that_takes_no_file_says_why() {
+    let kg = Kg::sqlite();
+    std::fs::write(kg.path("afile"), "").unwrap();
+    // A part of the folder is a file: said as such ("File exists" before).
+    for url in [
+        "sqlite://./afile/kg.db",
+        "json://./afile/sub/kg",
+        "git://./afile/kg.git",
+    ] {
+        let mut under = Command::new(BIN);
+        under
+            .args(["--store", url, "init"])
+            .env_remove("KGSTORE_URL")
+            .current_dir(kg.dir.path());
+        let run = collect(under.output().unwrap());
+        let line = run.fails(1, "./afile is a file, not a folder");
+        assert!(line.contains(url.split_once("://").unwrap().1), "{line}");
+    }
+    // A folder this user may not write in: said as such, not as SQLite's "unable
+    // to open database file" nor with git's temporary folder.
+    use std::os::unix::fs::PermissionsExt;
+    let locked = kg.path("locked");
+    std::fs::create_dir(&locked).unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).unwrap();
+    if std::fs::write(locked.join("probe"), "").is_ok() {
+        eprintln!(
+            "\n!!!!! SKIPPED the read-only folder part of \
+             a_store_in_a_folder_that_takes_no_file_says_why: this user (root?) may write \
+             in a folder with mode 0555 !!!!!\n"
+        );
+        return;
+    }
+    for url in [
+        "sqlite://./locked/kg.db",
+        "json://./locked/kg",
+        "git://./locked/kg.git",
+    ] {
+        let mut denied = Command::new(BIN);
+        denied
+            .args(["--store", url, "node", "create", "a", "-t", "t"])
+            .env_remove("KGSTORE_URL")
+            .current_dir(kg.dir.path());
+        let run = collect(denied.output().unwrap());
+        let line = run.fails(1, "cannot create a file in ./locked: permission denied");
+        assert!(
+            !line.contains("partial") && !line.contains("unable to open"),
+            "{line}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(&locked).unwrap().count(), 0);
+}
+
+#[test]
 fn reading_a_store_that_does_not_exist_creates_nothing() {
     let kg = Kg::sqlite();
     kg.run(&["stats"]).fails(2, "does not exist");
@@ -565,6 +655,18 @@ fn graph_queries_answer_in_text_and_json() {
     assert_eq!(
         kg.json_of(&["deps", "dependents", "serde", "--direct"]),
         json!(["serde_json"])
+    );
+    // The count's noun agrees with it.
+    let direct = kg.run(&["deps", "dependents", "serde", "--direct"]);
+    assert!(
+        direct.ok().ends_with("(1 direct dependent of 'serde')\n"),
+        "{direct:?}"
+    );
+    let all = kg.run(&["deps", "dependents", "serde"]);
+    assert!(
+        all.ok()
+            .ends_with("(2 dependents of 'serde', in rebuild order)\n"),
+        "{all:?}"
     );
     kg.run(&["deps", "resolve", "nope"]).fails(3, "'nope'");
     kg.run(&["traverse", "nope"]).fails(3, "'nope'");
@@ -835,6 +937,33 @@ fn bad_inputs_give_one_line_and_the_documented_code() {
         .env("KGSTORE_URL", "")
         .current_dir(kg.dir.path());
     collect(empty.output().unwrap()).fails(2, "KGSTORE_URL is set but empty");
+    // The same for `stats --perf`, which reads the URL for its record too, and in --json.
+    for args in [
+        &["stats", "--perf"][..],
+        &["--json", "stats", "--perf"],
+        &["doc", "ls"],
+    ] {
+        let mut empty = Command::new(BIN);
+        empty
+            .args(args)
+            .env("KGSTORE_URL", "")
+            .current_dir(kg.dir.path());
+        collect(empty.output().unwrap()).fails(2, "KGSTORE_URL is set but empty");
+    }
+    // An empty --store is the user's own: the variable is not blamed (set or not).
+    for env in [Some(""), None] {
+        for args in [&["--store", "", "stats"][..], &["stats", "--store", ""]] {
+            let mut given = Command::new(BIN);
+            given.args(args).current_dir(kg.dir.path());
+            match env {
+                Some(value) => given.env("KGSTORE_URL", value),
+                None => given.env_remove("KGSTORE_URL"),
+            };
+            let run = collect(given.output().unwrap());
+            let line = run.fails(2, "store URL ''");
+            assert!(!line.contains("KGSTORE_URL"), "{line}");
+        }
+    }
     // No shell reads a store URL: '~' would be a folder named '~' here.
     for url in ["sqlite://~/kg.db", "json://~/kg"] {
         let mut tilde = Command::new(BIN);
@@ -848,7 +977,38 @@ fn bad_inputs_give_one_line_and_the_documented_code() {
             .current_dir(kg.dir.path());
         collect(tilde.output().unwrap()).fails(2, "'~' is not expanded");
     }
+    // Nor written as %7E: the refusal quotes what was written, and what it decoded to.
+    for url in ["sqlite://%7E/kg.db", "json://%7e"] {
+        let mut tilde = Command::new(BIN);
+        tilde
+            .args(["--store", url, "init"])
+            .current_dir(kg.dir.path());
+        let run = collect(tilde.output().unwrap());
+        let line = run.fails(2, "'~' is not expanded");
+        assert!(line.contains(&format!("store URL '{url}'")), "{line}");
+        assert!(line.contains("decodes to '~"), "{line}");
+    }
     assert!(!kg.dir.path().join("~").exists());
+    // A '%' that is not an escape is refused, not read as one (`%+1` was the byte 1).
+    for (url, says) in [
+        ("sqlite://x%+1.db", "'%+1' is not a percent escape"),
+        ("sqlite://100%.db", "'%.d' is not a percent escape"),
+        ("sqlite://x.db?lock_timeout_ms=+5", "lock_timeout_ms='+5'"),
+    ] {
+        let mut bad = Command::new(BIN);
+        bad.args(["--store", url, "init"])
+            .current_dir(kg.dir.path());
+        let run = collect(bad.output().unwrap());
+        let line = run.fails(2, says);
+        assert!(line.contains(&format!("store URL '{url}'")), "{line}");
+    }
+    // What escapes are for works: a '?' and a '%' in a file name.
+    let mut escaped = Command::new(BIN);
+    escaped
+        .args(["--store", "sqlite://what%3F100%25.db", "init"])
+        .current_dir(kg.dir.path());
+    collect(escaped.output().unwrap()).ok();
+    assert!(kg.dir.path().join("what?100%.db").exists());
     // A malformed import line names its number and leaves nothing behind.
     let before = kg.run(&["export"]).ok().to_owned();
     let input = format!(
@@ -1193,6 +1353,28 @@ fn regression_input_to_a_command_that_exits_early_is_its_answer() {
     let input = r#"{"name":"n","node_type":"thing"}"#.repeat(1 << 16) + "\n";
     kg.run_with_input(&["import", "--batch-size", "0", "-"], &input)
         .fails(2, "batch");
+}
+
+/// An argument that is not UTF-8 panicked ("internal error"): the usage error's
+/// check for `--json` read `std::env::args()`, which panics on such an argument.
+#[cfg(unix)]
+#[test]
+fn regression_an_argument_that_is_not_utf8_is_a_usage_error() {
+    use std::os::unix::ffi::OsStrExt;
+    let kg = Kg::sqlite();
+    let bad = std::ffi::OsStr::from_bytes(b"caf\xe9");
+    let run = collect(kg.command(&["node", "create"]).arg(bad).output().unwrap());
+    let line = run.fails(2, "UTF-8");
+    assert!(!line.contains("internal error"), "{line}");
+    let run = collect(
+        kg.command(&["--json", "node", "get"])
+            .arg(bad)
+            .output()
+            .unwrap(),
+    );
+    let value: Value = serde_json::from_str(run.fails(2, "UTF-8")).unwrap();
+    assert_eq!(value["error"]["kind"], "invalid_input");
+    assert!(!kg.path("kg.db").exists());
 }
 
 /// Random argument lists from the CLI's own vocabulary: whatever they are, the

@@ -116,8 +116,11 @@ impl OpenOptions {
 /// A parsed store URL: `memory://`, `sqlite://./data/kg.db?durability=relaxed`,
 /// `json:///var/lib/kg?read_only=true`.
 ///
-/// The path is everything between `://` and `?`, percent-decoded; it may be
-/// relative. Parameters are `key=value` pairs joined by `&`, percent-decoded.
+/// The path is everything between `://` and the first `?`, percent-decoded; it may be
+/// relative. Parameters are `key=value` pairs joined by `&`, percent-decoded. A
+/// percent escape is `%` and two hex digits (`%20` a space, `%3F` a `?` in a
+/// path, `%25` a `%`); anything else after a `%` is refused, as is an escape
+/// that decodes to NUL or to bytes that are not UTF-8.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoreUrl {
     /// The scheme, lower case: `memory`, `sqlite`, `json`, or a registered one.
@@ -126,6 +129,9 @@ pub struct StoreUrl {
     pub path: String,
     /// The options the parameters gave.
     pub options: OpenOptions,
+    /// The URL as it was written (before percent-decoding), for messages: a
+    /// refusal quotes what the user wrote, not what it decoded to.
+    pub text: String,
 }
 
 impl StoreUrl {
@@ -168,14 +174,27 @@ impl StoreUrl {
             if !seen.insert(key.clone()) {
                 return Err(refuse(&format!("parameter '{key}' is given twice")));
             }
+            // A bad value is refused with the whole URL as written and the
+            // parameter as decoded.
+            let bad = |expected: &str| refuse(&format!("parameter {key}='{value}': {expected}"));
             match key.as_str() {
-                "durability" => options.durability = value.parse()?,
-                "read_only" => options.read_only = parse_bool(&key, &value)?,
-                "create" => options.create_if_missing = Some(parse_bool(&key, &value)?),
-                "verify" => options.verify = parse_bool(&key, &value)?,
-                "metrics" => options.metrics = Some(parse_bool(&key, &value)?),
-                "slow_ms" => options.slow_threshold = Some(parse_millis(&key, &value)?),
-                "lock_timeout_ms" => options.lock_timeout = Some(parse_millis(&key, &value)?),
+                "durability" => {
+                    options.durability = value
+                        .parse()
+                        .map_err(|_| bad("expected immediate or relaxed"))?;
+                }
+                "read_only" => options.read_only = parse_bool(&value).ok_or_else(|| bad(BOOL))?,
+                "create" => {
+                    options.create_if_missing = Some(parse_bool(&value).ok_or_else(|| bad(BOOL))?);
+                }
+                "verify" => options.verify = parse_bool(&value).ok_or_else(|| bad(BOOL))?,
+                "metrics" => options.metrics = Some(parse_bool(&value).ok_or_else(|| bad(BOOL))?),
+                "slow_ms" => {
+                    options.slow_threshold = Some(parse_millis(&value).ok_or_else(|| bad(MILLIS))?);
+                }
+                "lock_timeout_ms" => {
+                    options.lock_timeout = Some(parse_millis(&value).ok_or_else(|| bad(MILLIS))?);
+                }
                 _ => {
                     options.extra.insert(key, value);
                 }
@@ -185,6 +204,7 @@ impl StoreUrl {
             scheme: scheme.to_owned(),
             path,
             options,
+            text: text.to_owned(),
         })
     }
 
@@ -220,14 +240,18 @@ impl StoreUrl {
 
     /// The path, refusing an empty one and one that starts with `~` (for
     /// file-based backends): no shell reads a store URL, so `~` would be a folder
-    /// named `~` in the working folder rather than the home folder.
+    /// named `~` in the working folder rather than the home folder. The refusal
+    /// quotes the URL as written; a `~` written as `%7E` is refused too, and the
+    /// message says what the path decoded to.
     pub fn required_path(&self) -> Result<&str> {
-        let refuse = |reason: String| {
-            Error::invalid_input(
-                format!("store URL '{}://{}'", self.scheme, self.path),
-                reason,
-            )
+        let written = if self.text.is_empty() {
+            // Built in code rather than parsed: the parts are all there is.
+            format!("{}://{}", self.scheme, self.path)
+        } else {
+            self.text.clone()
         };
+        let refuse =
+            |reason: String| Error::invalid_input(format!("store URL '{written}'"), reason);
         let example = match self.scheme.as_str() {
             "sqlite" => "sqlite:///home/me/kg.db",
             "json" => "json:///home/me/kg",
@@ -240,9 +264,18 @@ impl StoreUrl {
                 example.replace("///home/me/", "//./data/")
             )))
         } else if self.path == "~" || self.path.starts_with("~/") {
+            let written_tilde = self
+                .text
+                .split_once("://")
+                .is_none_or(|(_, rest)| rest.starts_with('~'));
+            let decoded = if written_tilde {
+                String::new()
+            } else {
+                format!("its path decodes to '{}', and ", self.path)
+            };
             Err(refuse(format!(
-                "'~' is not expanded in a store URL (no shell reads it): write the home \
-                 folder's path, e.g. {example}"
+                "{decoded}'~' is not expanded in a store URL (no shell reads it): write the \
+                 home folder's path, e.g. {example} (or ./~ for a folder named '~')"
             )))
         } else {
             Ok(&self.path)
@@ -250,25 +283,25 @@ impl StoreUrl {
     }
 }
 
-fn parse_bool(key: &str, value: &str) -> Result<bool> {
+/// What a boolean parameter takes.
+const BOOL: &str = "expected true or false";
+/// What a parameter in milliseconds takes.
+const MILLIS: &str = "expected a whole number of milliseconds";
+
+fn parse_bool(value: &str) -> Option<bool> {
     match value {
-        "true" | "1" | "yes" => Ok(true),
-        "false" | "0" | "no" => Ok(false),
-        _ => Err(Error::invalid_input(
-            format!("{key} '{value}'"),
-            "expected true or false",
-        )),
+        "true" | "1" | "yes" => Some(true),
+        "false" | "0" | "no" => Some(false),
+        _ => None,
     }
 }
 
-fn parse_millis(key: &str, value: &str) -> Result<Duration> {
-    let ms: u64 = value.parse().map_err(|_| {
-        Error::invalid_input(
-            format!("{key} '{value}'"),
-            "expected a whole number of milliseconds",
-        )
-    })?;
-    Ok(Duration::from_millis(ms))
+/// Digits only: `u64::from_str` would also take a leading `+`.
+fn parse_millis(value: &str) -> Option<Duration> {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    value.parse().ok().map(Duration::from_millis)
 }
 
 fn percent_decode(text: &str) -> std::result::Result<String, String> {
@@ -277,12 +310,21 @@ fn percent_decode(text: &str) -> std::result::Result<String, String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = text
-                .get(i + 1..i + 3)
-                .ok_or("a '%' is not followed by two hex digits")?;
-            let byte = u8::from_str_radix(hex, 16)
-                .map_err(|_| format!("'%{hex}' is not a percent escape"))?;
-            out.push(byte);
+            // Two hex digits, nothing else (`u8::from_str_radix` would also take
+            // `%+1` as the byte 1).
+            let (Some(&high), Some(&low)) = (bytes.get(i + 1), bytes.get(i + 2)) else {
+                return Err(format!(
+                    "'{}' at the end: a '%' starts an escape of two hex digits (%25 for a '%' itself)",
+                    &text[i..]
+                ));
+            };
+            let (Some(high), Some(low)) = (hex_value(high), hex_value(low)) else {
+                let shown: String = text[i..].chars().take(3).collect();
+                return Err(format!(
+                    "'{shown}' is not a percent escape: a '%' takes two hex digits (%25 for a '%' itself)"
+                ));
+            };
+            out.push(high << 4 | low);
             i += 3;
         } else {
             out.push(bytes[i]);
@@ -290,6 +332,12 @@ fn percent_decode(text: &str) -> std::result::Result<String, String> {
         }
     }
     String::from_utf8(out).map_err(|_| "percent escapes do not form UTF-8".to_owned())
+}
+
+fn hex_value(byte: u8) -> Option<u8> {
+    char::from(byte)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
 }
 
 #[cfg(test)]
@@ -332,6 +380,14 @@ mod tests {
             "sqlite://x%zz",
             "sqlite://x%00y",
             "sqlite://%ff",
+            "sqlite://x%+1",
+            "sqlite://x%-1",
+            "sqlite://x% 1",
+            "sqlite://x%1",
+            "sqlite://x%",
+            "sqlite://x%é1",
+            "sqlite://x?slow_ms=+5",
+            "sqlite://x?lock_timeout_ms=",
         ] {
             let err = StoreUrl::parse(bad).unwrap_err();
             assert_eq!(err.kind(), kgstore_core::ErrorKind::InvalidInput, "{bad}");
@@ -361,6 +417,60 @@ mod tests {
                 "{good}"
             );
         }
+    }
+
+    #[test]
+    fn a_refusal_quotes_the_url_as_written() {
+        // A '~' written as %7E is still not the home folder: the message shows
+        // what was written and what it decoded to.
+        let err = StoreUrl::parse("sqlite://%7E/kg.db?durability=relaxed")
+            .unwrap()
+            .required_path()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("'sqlite://%7E/kg.db?durability=relaxed'"),
+            "{err}"
+        );
+        assert!(err.contains("decodes to '~/kg.db'"), "{err}");
+        assert!(err.contains("'~' is not expanded"), "{err}");
+        // A '~' written as such needs no decoding note.
+        let err = StoreUrl::parse("json://~")
+            .unwrap()
+            .required_path()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("'json://~'") && !err.contains("decodes"),
+            "{err}"
+        );
+        // Escapes and parameter values: the URL as written, then the reason.
+        for (bad, says) in [
+            ("sqlite://x%+1.db", "'%+1' is not a percent escape"),
+            ("sqlite://50%.db", "'%.d' is not a percent escape"),
+            ("sqlite://x.db%4", "'%4' at the end"),
+            (
+                "sqlite://x.db?read_only=%6Eope",
+                "read_only='nope': expected true or false",
+            ),
+            (
+                "sqlite://x.db?durability=fast",
+                "durability='fast': expected immediate or relaxed",
+            ),
+            (
+                "sqlite://x.db?slow_ms=%2B5",
+                "slow_ms='+5': expected a whole number",
+            ),
+        ] {
+            let err = StoreUrl::parse(bad).unwrap_err().to_string();
+            assert!(err.contains(&format!("store URL '{bad}'")), "{bad}: {err}");
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+        // What the escapes are for still works.
+        let url = StoreUrl::parse("sqlite://a%3Fb%25c%7e/d.db?slow_ms=%35").unwrap();
+        assert_eq!(url.path, "a?b%c~/d.db");
+        assert_eq!(url.options.slow_threshold, Some(Duration::from_millis(5)));
+        assert_eq!(url.required_path().unwrap(), "a?b%c~/d.db");
     }
 
     #[test]

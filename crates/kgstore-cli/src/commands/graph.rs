@@ -108,18 +108,30 @@ pub(crate) fn deps(ctx: &mut Ctx<'_>, command: &DepsCommand) -> Result<()> {
     let (names, what) = match command {
         DepsCommand::Resolve { name } => (
             store.resolve_dependencies(name)?,
-            format!("dependencies of '{name}', in build order"),
+            (
+                "dependency",
+                "dependencies",
+                format!("of '{name}', in build order"),
+            ),
         ),
         DepsCommand::Dependents { name, direct: true } => (
             store.direct_dependents(name)?,
-            format!("direct dependents of '{name}'"),
+            (
+                "direct dependent",
+                "direct dependents",
+                format!("of '{name}'"),
+            ),
         ),
         DepsCommand::Dependents {
             name,
             direct: false,
         } => (
             store.dependents(name)?,
-            format!("dependents of '{name}', in rebuild order"),
+            (
+                "dependent",
+                "dependents",
+                format!("of '{name}', in rebuild order"),
+            ),
         ),
     };
     if ctx.out.json() {
@@ -128,5 +140,8 @@ pub(crate) fn deps(ctx: &mut Ctx<'_>, command: &DepsCommand) -> Result<()> {
     for (i, name) in names.iter().enumerate() {
         ctx.out.line(&format!("{:>4}  {}", i + 1, cell(name)))?;
     }
-    ctx.out.line(&format!("({} {what})", names.len()))
+    // "(1 dependency of …)", not "(1 dependencies of …)".
+    let (one, many, of) = what;
+    let noun = if names.len() == 1 { one } else { many };
+    ctx.out.line(&format!("({} {noun} {of})", names.len()))
 }

@@ -28,6 +28,8 @@ use crate::output::Output;
 pub(crate) struct Ctx<'a> {
     /// The store URL.
     pub(crate) url: &'a str,
+    /// Whether the URL came from `KGSTORE_URL`.
+    pub(crate) url_from_env: bool,
     /// Where results go.
     pub(crate) out: &'a mut Output,
     /// Whether to draw progress bars.
@@ -38,6 +40,10 @@ pub(crate) struct Ctx<'a> {
     pub(crate) opened: RefCell<Vec<(PathBuf, Store)>>,
     /// Whether this run's figures go into the records (not after a reset).
     pub(crate) record: Cell<bool>,
+    /// Whether opening a `memory://` store says on stderr that it lives only as
+    /// long as the command (not for `mcp`, whose store lives as long as the
+    /// server, nor with `--json`); cleared once said.
+    pub(crate) memory_note: Cell<bool>,
 }
 
 impl Ctx<'_> {
@@ -56,7 +62,14 @@ impl Ctx<'_> {
             url.required_path()?;
         }
         if let Some(parent) = file_parent(&url) {
-            std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+            std::fs::create_dir_all(&parent).map_err(|e| folder_error(&url.path, &parent, e))?;
+        }
+        if is_file_backed(&url) && url.options.creates() && !Path::new(&url.path).exists() {
+            // A store about to be created in a folder that takes no file (a
+            // permission, a read-only file system): said here, as for any file the
+            // CLI writes, where the backend would say "unable to open database
+            // file" (SQLite) or name a temporary folder (git).
+            drop(temp_beside(Path::new(&url.path))?);
         }
         let store = kgstore::registry::global().open_url(&url)?;
         self.opened(&url, &store);
@@ -65,8 +78,9 @@ impl Ctx<'_> {
 
     /// The store URL, parsed. An empty one that came from an empty `KGSTORE_URL`
     /// (set, but to nothing) says so: the default applies only when it is unset.
-    fn parse_url(&self) -> Result<StoreUrl> {
-        if self.url.is_empty() && std::env::var_os("KGSTORE_URL").is_some_and(|v| v.is_empty()) {
+    /// Every command that opens the store parses its URL here.
+    pub(crate) fn parse_url(&self) -> Result<StoreUrl> {
+        if self.url.is_empty() && self.url_from_env {
             return Err(Error::invalid_input(
                 "store URL ''",
                 format!(
@@ -81,6 +95,17 @@ impl Ctx<'_> {
 
     /// Notes a store this run opened, to add its figures to its performance record.
     fn opened(&self, url: &StoreUrl, store: &Store) {
+        if url.scheme == "memory" && self.memory_note.replace(false) {
+            // Said once: a new user's `node create` on memory:// reports success,
+            // and the next command finds nothing.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "note: a memory:// store lives only as long as this command: it starts empty \
+                 and what the command writes is gone when it ends (sqlite:// or json:// keep \
+                 a store; memory:// suits `kgstore mcp`, which keeps it while it serves)"
+            );
+        }
         if let Some(path) = crate::perf_record::path_for(url) {
             self.opened.borrow_mut().push((path, store.clone()));
         }
@@ -197,35 +222,72 @@ fn file_parent(url: &StoreUrl) -> Option<std::path::PathBuf> {
         .map(Path::to_path_buf)
 }
 
+/// Why the folder `parent` of the store at `path` could not be created: a part
+/// of it that is a file is named as such (create_dir_all says "File exists").
+fn folder_error(path: &str, parent: &Path, e: std::io::Error) -> Error {
+    let file = parent
+        .ancestors()
+        .filter(|a| !a.as_os_str().is_empty())
+        .find(|a| std::fs::metadata(a).is_ok_and(|m| !m.is_dir()));
+    match file {
+        Some(file) => Error::io(
+            path,
+            std::io::Error::new(
+                e.kind(),
+                format!("{} is a file, not a folder", file.display()),
+            ),
+        ),
+        None => Error::io(parent, e),
+    }
+}
+
 /// A temporary file beside `path` (its contents are renamed over `path` once
 /// whole). A failure names `path` and why its folder took no file (a missing
 /// folder, a permission), never the temporary file's random name.
+///
+/// The file gets the permissions of the file it replaces, or those any new file
+/// gets (0666 less the umask) rather than the temporary file's private 0600: a
+/// file the user asked for is theirs to share, as `cp` would make it.
 pub(crate) fn temp_beside(path: &Path) -> kgstore::Result<tempfile::NamedTempFile> {
     let folder = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    tempfile::Builder::new()
-        .prefix(".kgstore-out-")
-        .tempfile_in(folder)
-        .map_err(|e| {
-            let why = match std::fs::metadata(folder) {
-                Ok(meta) if meta.is_dir() => {
-                    let cause = e.raw_os_error().map_or_else(
-                        || e.kind().to_string(),
-                        |code| std::io::Error::from_raw_os_error(code).to_string(),
-                    );
-                    format!("cannot create a file in {}: {cause}", folder.display())
-                }
-                Ok(_) => format!("{} is a file, not a folder", folder.display()),
-                Err(m) if m.kind() == std::io::ErrorKind::NotFound => format!(
-                    "its folder {} does not exist (create it first)",
-                    folder.display()
-                ),
-                Err(m) => format!("cannot reach its folder {}: {m}", folder.display()),
-            };
-            Error::io(path, std::io::Error::new(e.kind(), why))
-        })
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".kgstore-out-");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let temp = builder.tempfile_in(folder).map_err(|e| {
+        let why = match std::fs::metadata(folder) {
+            Ok(meta) if meta.is_dir() => {
+                let cause = e.raw_os_error().map_or_else(
+                    || e.kind().to_string(),
+                    |code| std::io::Error::from_raw_os_error(code).to_string(),
+                );
+                format!("cannot create a file in {}: {cause}", folder.display())
+            }
+            Ok(_) => format!("{} is a file, not a folder", folder.display()),
+            Err(m) if m.kind() == std::io::ErrorKind::NotFound => format!(
+                "its folder {} does not exist (create it first)",
+                folder.display()
+            ),
+            Err(m) => format!("cannot reach its folder {}: {m}", folder.display()),
+        };
+        Error::io(path, std::io::Error::new(e.kind(), why))
+    })?;
+    // The file it replaces keeps its permissions (an executable stays one).
+    if let Some(meta) = std::fs::metadata(path)
+        .ok()
+        .filter(std::fs::Metadata::is_file)
+    {
+        temp.as_file()
+            .set_permissions(meta.permissions())
+            .map_err(|e| Error::io(path, e))?;
+    }
+    Ok(temp)
 }
 
 /// An error that only carries an exit code: the command has said everything on
@@ -247,11 +309,13 @@ pub(crate) use mcp::log_config as mcp_log_config;
 pub(crate) fn execute(cli: &Cli, out: &mut Output, progress: bool) -> Result<()> {
     let mut ctx = Ctx {
         url: &cli.store,
+        url_from_env: cli.store_from_env,
         out,
         progress,
         at: cli.at.as_deref(),
         opened: RefCell::new(Vec::new()),
         record: Cell::new(true),
+        memory_note: Cell::new(!cli.json && !matches!(cli.command, Command::Mcp(_))),
     };
     let outcome = run_command(cli, &mut ctx);
     ctx.record_perf();

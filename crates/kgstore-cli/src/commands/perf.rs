@@ -5,7 +5,7 @@ use std::io::BufReader;
 use std::time::Duration;
 
 use anyhow::Result;
-use kgstore::{Error, Metrics, OpMetrics, StoreUrl};
+use kgstore::{Error, Metrics, OpMetrics};
 use serde_json::{Value, json};
 
 use super::Ctx;
@@ -169,7 +169,7 @@ fn metrics_json(m: &Metrics) -> Value {
 
 /// `kgstore stats --perf [--reset]`.
 pub(crate) fn stats(ctx: &mut Ctx<'_>, args: &StatsArgs) -> Result<()> {
-    let url = StoreUrl::parse(ctx.url)?;
+    let url = ctx.parse_url()?;
     let store = ctx.open_existing()?;
     let record = perf_record::path_for(&url).filter(|_| perf_record::enabled());
     let mut total = match &record {

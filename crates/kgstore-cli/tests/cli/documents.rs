@@ -427,27 +427,52 @@ fn a_large_value_streams_through_stdin_and_stdout() {
     assert_eq!(std::fs::metadata(file).unwrap().len(), bytes.len() as u64);
 }
 
+/// `text` quoted for `sh -c`: in single quotes, each `'` as `'\''`.
+fn sh_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
 #[test]
 fn put_without_a_file_from_a_terminal_says_so_instead_of_waiting() {
-    // `script` gives the command a terminal for stdin (util-linux); without it
-    // there is no terminal to test with.
-    let kg = Kg::sqlite();
-    let command = format!("{BIN} --store {} doc put notes/a.txt", kg.url);
-    let Ok(output) = Command::new("script")
+    // `script` (util-linux) gives the command a terminal for stdin; it runs the
+    // command through `sh -c`, so every path is quoted (this folder's name has
+    // spaces and a quote in it).
+    let dir = tempfile::Builder::new()
+        .prefix("kg tty 'quoted' $HOME ")
+        .tempdir()
+        .unwrap();
+    let url = format!("sqlite://{}/kg.db", dir.path().display());
+    let command = format!(
+        "{} --store {} doc put notes/a.txt",
+        sh_quote(BIN),
+        sh_quote(&url)
+    );
+    let output = match Command::new("script")
         .args(["-qec", &command, "/dev/null"])
         .stdin(Stdio::null())
+        .env_remove("KGSTORE_URL")
         .output()
-    else {
-        eprintln!("skipped: no `script` to give the command a terminal");
-        return;
+    {
+        Ok(output) => output,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!(
+                "\n!!!!! SKIPPED put_without_a_file_from_a_terminal_says_so_instead_of_waiting: \
+                 `script` (util-linux) is not installed, so there is no terminal to test with \
+                 (.ci/run installs it: Debian's bsdutils) !!!!!\n"
+            );
+            return;
+        }
+        Err(e) => panic!("running `script`: {e}"),
     };
     let text = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(2), "{text}");
-    assert!(text.contains("stdin is a terminal"), "{text}");
+    let errors = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{text}{errors}");
+    assert!(text.contains("stdin is a terminal"), "{text}{errors}");
     // Refused before the store was opened: nothing was written (before, the
     // command waited for the terminal's input, holding the write transaction).
-    assert!(!kg.path("kg.db").exists());
-    // A pipe still works without a FILE.
+    assert!(!dir.path().join("kg.db").exists());
+    // A pipe still works without a FILE, in the same folder.
+    let kg = Kg { dir, url };
     assert_eq!(kg.raw(&["doc", "put", "notes/a.txt"], b"piped").code, 0);
     assert_eq!(kg.run(&["doc", "get", "notes/a.txt"]).ok(), "piped");
 }
@@ -488,6 +513,45 @@ fn get_out_replaces_the_file_only_when_the_read_succeeds() {
             .count(),
         0
     );
+}
+
+#[cfg(unix)]
+#[test]
+fn regression_get_out_writes_a_file_others_may_read_not_a_private_temp_file() {
+    // The file was the temporary file renamed: 0600, whatever the umask, and a
+    // file it replaced lost its mode (an executable was one no more).
+    use std::os::unix::fs::PermissionsExt;
+    let kg = Kg::sqlite();
+    assert_eq!(kg.raw(&["doc", "put", "a"], b"bytes").code, 0);
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o7777;
+    // Run under a known umask (the shell's `umask`; the test process cannot set its own).
+    let get_out = |umask: &str, out: &Path| {
+        let command = format!(
+            "umask {umask} && exec {} --store {} doc get a --out {}",
+            sh_quote(BIN),
+            sh_quote(&kg.url),
+            sh_quote(out.to_str().unwrap())
+        );
+        let status = Command::new("sh")
+            .args(["-c", &command])
+            .env_remove("KGSTORE_URL")
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert_eq!(std::fs::read(out).unwrap(), b"bytes");
+    };
+    let new = kg.path("new.bin");
+    get_out("022", &new);
+    assert_eq!(mode(&new), 0o644);
+    let private = kg.path("private.bin");
+    get_out("077", &private);
+    assert_eq!(mode(&private), 0o600);
+    // A file replaced keeps its mode, whatever the umask.
+    let tool = kg.path("tool.sh");
+    std::fs::write(&tool, "old").unwrap();
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o751)).unwrap();
+    get_out("077", &tool);
+    assert_eq!(mode(&tool), 0o751);
 }
 
 #[test]
