@@ -67,15 +67,6 @@ impl<T: Clone> Adjacency<T> {
         }
     }
 
-    /// The end of the first edge of a list (not of a map: a map is long) whose
-    /// value `hit` accepts; `None` if there is none, or if this is a map.
-    pub(super) fn find_in_list(&self, mut hit: impl FnMut(&T) -> bool) -> Option<End> {
-        match self {
-            Self::Small(list) => list.iter().find(|(_, v)| hit(v)).map(|&(end, _)| end),
-            Self::Empty | Self::Large(_) => None,
-        }
-    }
-
     /// The edges of `list`, sorted by [`End`] without repeats.
     pub(super) fn from_sorted(list: Vec<(End, T)>) -> Self {
         match list.len() {

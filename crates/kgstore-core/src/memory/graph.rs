@@ -18,7 +18,6 @@
 
 use std::borrow::Cow;
 use std::ops::Bound;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use imbl::shared_ptr::DefaultSharedPtr;
@@ -62,10 +61,6 @@ type EdgeParts<'a> = (&'a str, &'a RelationType, &'a str, &'a EdgeData);
 #[derive(Clone, Default)]
 struct IdEntry {
     name: Option<Arc<str>>,
-    /// Whether a node has the name (the name table's slot holds it), so that a
-    /// name found as an edge's end in another id's lists (see
-    /// [`GraphState::edges_of_node`]) is known to be a node without a lookup.
-    node: bool,
     /// Edges leaving, by `(relation, to)`, with `to`'s name and their content.
     out: Adjacency<OutEdge>,
     /// Edges arriving, by `(relation, from)`, with `from`'s name (their content
@@ -429,33 +424,6 @@ struct Graph {
 #[derive(Clone, Default)]
 pub struct GraphState {
     graph: Arc<Graph>,
-    /// Where the next name is looked for first (see [`Near`]).
-    near: Near,
-}
-
-/// The id of the node whose edges a state's reads look among first for the next
-/// name asked for (the node a name-table lookup found last): a walk asks for the
-/// neighbours of the node it has just read, and finding a name among that
-/// node's edge ends (a short list it has just read, so in cache) spares a
-/// descent of the name table (four levels of a hash trie at 100,000 names,
-/// each a cache miss). Only a hint: a name found there is the name the list
-/// keeps for that end's id, whatever id is stored, so it needs no upkeep
-/// (relaxed loads and stores, plain moves; a clone starts without one).
-struct Near(AtomicUsize);
-
-/// [`Near`] holding no id.
-const NOWHERE: usize = usize::MAX;
-
-impl Default for Near {
-    fn default() -> Self {
-        Self(AtomicUsize::new(NOWHERE))
-    }
-}
-
-impl Clone for Near {
-    fn clone(&self) -> Self {
-        Self::default()
-    }
 }
 
 impl GraphState {
@@ -479,7 +447,6 @@ impl GraphState {
     ) -> Self {
         Self {
             graph: Arc::new(Graph::build(nodes, edges, schemas)),
-            near: Near::default(),
         }
     }
 
@@ -503,32 +470,7 @@ impl GraphState {
         graph.events = std::mem::take(&mut old.events);
         Self {
             graph: Arc::new(graph),
-            near: Near::default(),
         }
-    }
-
-    /// The id of `name` if a node has it (`node`: only then) or, with `node`
-    /// false, if anything carries it: looked for first among the other ends of
-    /// the edges of the node this state's last lookup found (see [`Near`]),
-    /// then in the name table; a name the table finds is where the next is
-    /// looked for first. With the id, its entry (looked up once, for the
-    /// caller to read the lists from).
-    fn id_near(&self, name: &str, node: bool) -> Option<(Id, Option<&IdEntry>)> {
-        let near = self.near.0.load(Ordering::Relaxed);
-        if near != NOWHERE
-            && let Some(id) = self.graph.end_id(near, name)
-        {
-            let entry = self.graph.by_id.get(id);
-            return entry
-                .is_some_and(|entry| entry.node || !node)
-                .then_some((id, entry));
-        }
-        let slot = self.graph.names.get(name.as_bytes())?;
-        if node && slot.node.is_none() {
-            return None;
-        }
-        self.near.0.store(slot.id, Ordering::Relaxed);
-        Some((slot.id, self.graph.by_id.get(slot.id)))
     }
 
     fn graph_mut(&mut self) -> &mut Graph {
@@ -681,18 +623,6 @@ impl Graph {
         })
     }
 
-    /// The id of `name` if it is the other end of an edge of `near` (either
-    /// way) while `near`'s lists are short: [`Near`]'s look.
-    fn end_id(&self, near: Id, name: &str) -> Option<Id> {
-        let entry = self.by_id.get(near)?;
-        let name = name.as_bytes();
-        entry
-            .out
-            .find_in_list(|out| out.to.as_bytes() == name)
-            .or_else(|| entry.inc.find_in_list(|from| from.as_bytes() == name))
-            .map(|(_, id)| id)
-    }
-
     fn relation_id(&self, relation: &RelationType) -> Option<Rel> {
         self.relations.get(relation).copied()
     }
@@ -711,7 +641,7 @@ impl Graph {
 
     /// Adds a name that is not in use yet; its new id.
     fn add_name(&mut self, name: Arc<str>, node: Option<Arc<NodeData>>) -> Id {
-        let id = self.new_id(Arc::clone(&name), node.is_some());
+        let id = self.new_id(Arc::clone(&name));
         let key = Name::new(&name, || Arc::clone(&name));
         if let Some(ordered) = self.ordered.get_mut() {
             ordered.insert(key.clone());
@@ -720,15 +650,13 @@ impl Graph {
         id
     }
 
-    /// A new id for `name` (`node`: whether a node has it).
-    fn new_id(&mut self, name: Arc<str>, node: bool) -> Id {
+    fn new_id(&mut self, name: Arc<str>) -> Id {
         match self.free.pop_back() {
             Some(id) => {
                 self.by_id.set(
                     id,
                     IdEntry {
                         name: Some(name),
-                        node,
                         ..IdEntry::default()
                     },
                 );
@@ -737,7 +665,6 @@ impl Graph {
             None => {
                 self.by_id.push_back(IdEntry {
                     name: Some(name),
-                    node,
                     ..IdEntry::default()
                 });
                 self.by_id.len() - 1
@@ -800,14 +727,14 @@ impl Graph {
     /// compares numbers, not the edges `make` builds.
     fn collect_edges<'a, T>(
         &'a self,
-        (id, entry): (Id, Option<&'a IdEntry>),
+        id: Id,
         name: &'a str,
         direction: Direction,
         wanted: Option<&[Rel]>,
         make: impl Fn(EdgeParts<'a>) -> T,
     ) -> Vec<T> {
         let rel_ok = |rel: &Rel| wanted.is_none_or(|w| w.contains(rel));
-        let Some(entry) = entry else {
+        let Some(entry) = self.by_id.get(id) else {
             return Vec::new();
         };
         let ranked = |rel: Rel| self.relation_by_id.get(rel);
@@ -981,10 +908,10 @@ impl Graph {
         names
     }
 
-    /// The edges of `id` (named `name`; its entry), as [`ReadTxn::edges_of`] lists them.
+    /// The edges of `id` (named `name`), as [`ReadTxn::edges_of`] lists them.
     fn edges_at(
         &self,
-        id: (Id, Option<&IdEntry>),
+        id: Id,
         name: &str,
         direction: Direction,
         relations: &[RelationType],
@@ -1099,13 +1026,10 @@ impl Graph {
         // Incoming lists: (to, relation, from), grouped by `to`.
         let mut incoming: Vec<Key> = edges.iter().map(|&((f, r, t), _)| (t, r, f)).collect();
         incoming.sort_unstable();
-        // The nodes' names come first.
         let mut entries: Vec<IdEntry> = names
             .iter()
-            .enumerate()
-            .map(|(id, name)| IdEntry {
+            .map(|name| IdEntry {
                 name: Some(Arc::clone(name)),
-                node: id < nodes.len(),
                 ..IdEntry::default()
             })
             .collect();
@@ -1191,7 +1115,7 @@ impl Graph {
         let ordered_key = self.ordered.get().is_some().then(|| key.clone());
         match self.names.insert(key, slot) {
             None => {
-                let id = self.new_id(Arc::clone(&name), true);
+                let id = self.new_id(Arc::clone(&name));
                 if id != new_id
                     && let Some(slot) = self.names.get_mut(name.as_bytes())
                 {
@@ -1208,12 +1132,7 @@ impl Graph {
                 }
                 match &old.node {
                     Some(old) => self.forget_node(&name, old),
-                    None => {
-                        self.node_count += 1;
-                        if let Some(entry) = self.by_id.get_mut(old.id) {
-                            entry.node = true;
-                        }
-                    }
+                    None => self.node_count += 1,
                 }
             }
         }
@@ -1255,9 +1174,6 @@ impl Graph {
         let slot = self.names.get_mut(name.as_bytes())?;
         let old = slot.node.take()?;
         let id = slot.id;
-        if let Some(entry) = self.by_id.get_mut(id) {
-            entry.node = false;
-        }
         self.node_count -= 1;
         self.forget_node(name, &old);
         self.release(id);
@@ -1450,9 +1366,7 @@ impl Graph {
             ));
         }
         let names_agree = self.names.iter().all(|(name, slot)| {
-            self.by_id.get(slot.id).is_some_and(|e| {
-                e.name.as_deref() == Some(&**name) && e.node == slot.node.is_some()
-            })
+            self.by_id.get(slot.id).and_then(|e| e.name.as_deref()) == Some(&**name)
         }) && self.ordered.get().is_none_or(|ordered| {
             ordered.len() == self.names.len()
                 && ordered
@@ -1643,12 +1557,7 @@ impl ReadTxn for GraphState {
             }
             out.extend(
                 self.graph
-                    .edges_at(
-                        (slot.id, self.graph.by_id.get(slot.id)),
-                        name,
-                        Direction::Out,
-                        &[],
-                    )
+                    .edges_at(slot.id, name, Direction::Out, &[])
                     .into_iter()
                     .filter(|edge| after.is_none_or(|a| key_order(edge) > a))
                     .filter(|edge| filter.matches(edge))
@@ -1665,7 +1574,8 @@ impl ReadTxn for GraphState {
         relations: &[RelationType],
     ) -> Result<Vec<Edge>> {
         Ok(self
-            .id_near(name, false)
+            .graph
+            .id(name)
             .map(|id| self.graph.edges_at(id, name, direction, relations))
             .unwrap_or_default())
     }
@@ -1677,7 +1587,8 @@ impl ReadTxn for GraphState {
         relations: &[RelationType],
     ) -> Result<Option<Vec<Edge>>> {
         Ok(self
-            .id_near(name, true)
+            .graph
+            .node_id(name)
             .map(|id| self.graph.edges_at(id, name, direction, relations)))
     }
 
@@ -1687,7 +1598,7 @@ impl ReadTxn for GraphState {
         direction: Direction,
         relations: &[RelationType],
     ) -> Result<Option<Vec<String>>> {
-        let Some(id) = self.id_near(name, true) else {
+        let Some(id) = self.graph.node_id(name) else {
             return Ok(None);
         };
         let wanted = self.graph.wanted(relations);
@@ -1956,90 +1867,6 @@ mod tests {
         assert!(state.delete_node("b").is_some());
         assert_eq!(state.count_nodes().unwrap(), 2);
         assert_eq!(state.edges_of("b", Direction::In, &[]).unwrap().len(), 1);
-        assert!(state.check_indexes().is_empty());
-    }
-
-    /// A state's reads look a name up first among the other ends of the node it
-    /// found last ([`Near`]): whatever it found last, and after any writes
-    /// (names given up and their ids reused, nodes deleted and created again on
-    /// names edges carry, a hub past the list size), every read answers as a
-    /// fresh clone (which looks in the name table alone) does: edge ends that
-    /// are nodes, ends without a node, incoming ends, names far away, absent
-    /// names, long names.
-    #[test]
-    fn names_looked_for_near_the_last_node_found_answer_as_the_name_table() {
-        let long = |i: usize| format!("a long name that no list keeps inline {i}");
-        let names: Vec<String> = (0..16)
-            .map(|i| if i % 5 == 4 { long(i) } else { format!("n{i}") })
-            .chain(["ghost".to_owned(), "absent".to_owned()])
-            .collect();
-        let mut next = lcg(7);
-        let mut state = GraphState::new();
-        for name in names.iter().take(12) {
-            state.put_node(Node::new(name.as_str(), "thing").unwrap());
-        }
-        let hub = "n0";
-        for i in 0..70 {
-            let leaf = format!("leaf{i}");
-            state.put_node(Node::new(leaf.as_str(), "thing").unwrap());
-            state.put_edge(Edge::new(hub, RelationType::Calls, leaf.as_str()).unwrap());
-        }
-        let answers = |s: &GraphState, name: &str| {
-            (
-                s.edges_of_node(name, Direction::Out, &[]).unwrap(),
-                s.edges_of(name, Direction::In, &[]).unwrap(),
-                s.neighbour_names(name, Direction::Both, &[]).unwrap(),
-            )
-        };
-        for step in 0..600 {
-            let name = &names[next(names.len() as u64)];
-            match next(10) {
-                0 => {
-                    let to = &names[next(names.len() as u64 - 1)];
-                    state.put_edge(
-                        Edge::new(name.as_str(), RelationType::Calls, to.as_str()).unwrap(),
-                    );
-                }
-                1 => {
-                    let to = &names[next(names.len() as u64 - 1)];
-                    state.delete_edge(
-                        &Edge::new(name.as_str(), RelationType::Calls, to.as_str())
-                            .unwrap()
-                            .key(),
-                    );
-                }
-                2 => {
-                    state.delete_node(name);
-                }
-                3 if name != "absent" => state.put_node(Node::new(name.as_str(), "thing").unwrap()),
-                _ => {}
-            }
-            let asked = &names[next(names.len() as u64)];
-            let fresh = state.clone();
-            assert_eq!(fresh.near.0.load(Ordering::Relaxed), NOWHERE);
-            assert_eq!(
-                answers(&state, asked),
-                answers(&fresh, asked),
-                "step {step}: {asked}"
-            );
-            if step % 50 == 0 {
-                assert!(state.check_indexes().is_empty(), "step {step}");
-            }
-        }
-        // The hub's list is a map: its ends are found through the table.
-        assert!(
-            state
-                .edges_of_node(hub, Direction::Out, &[])
-                .unwrap()
-                .is_some()
-        );
-        assert_eq!(
-            state
-                .edges_of_node("leaf69", Direction::In, &[])
-                .unwrap()
-                .map(|e| e.len()),
-            Some(1)
-        );
         assert!(state.check_indexes().is_empty());
     }
 
