@@ -144,11 +144,13 @@ impl<'r, R: Cellular + ?Sized> Cells<'r, '_, R> {
         }
     }
 
-    /// A text column that may be `NULL`, read once.
-    fn opt_text(&self, index: usize, column: &str) -> Result<Option<&'r str>> {
+    /// A text column that may be `NULL`, read once, as bytes not yet checked to be
+    /// UTF-8 (the caller checks them, or finds them equal to a text that is).
+    fn opt_unchecked_text(&self, index: usize, column: &str) -> Result<Option<&'r [u8]>> {
         match self.row.cell(index) {
             Ok(ValueRef::Null) => Ok(None),
-            value => self.as_text(value, column).map(Some),
+            Ok(ValueRef::Text(bytes)) => Ok(Some(bytes)),
+            value => self.as_text(value, column).map(|t| Some(t.as_bytes())),
         }
     }
 
@@ -375,7 +377,7 @@ pub(crate) fn adjacent_edge_from_row(
     leaving: Option<bool>,
 ) -> Result<Option<(Edge, bool)>> {
     let cells = adjacent_cells(row, ctx, start);
-    let Some(rel) = cells.opt_text(1, "rel")? else {
+    let Some(rel) = cells.opt_unchecked_text(1, "rel")? else {
         return Ok(None);
     };
     let (from, relation_type, to) = adjacent_key(&cells, rel, start, leaving)?;
@@ -420,7 +422,7 @@ pub(crate) fn plain_adjacent_edge_from_row(
     leaving: Option<bool>,
 ) -> Result<PlainRow> {
     let cells = adjacent_cells(row, ctx, start);
-    let Some(rel) = cells.opt_text(1, "rel")? else {
+    let Some(rel) = cells.opt_unchecked_text(1, "rel")? else {
         return Ok(PlainRow::Absent);
     };
     let at = ADJACENT_EDGE_HEAD;
@@ -446,16 +448,18 @@ fn adjacent_cells<'r, 'c>(
 }
 
 /// The key of an adjacency read's edge (from, relation, to): its relation `rel`
-/// (column 1), the other end's name at column 2, whether it leaves the start at
-/// column 0 unless `leaving` says.
+/// (column 1, its bytes not yet checked to be UTF-8), the other end's name at
+/// column 2, whether it leaves the start at column 0 unless `leaving` says.
 fn adjacent_key(
     cells: &Cells<'_, '_, Row<'_>>,
-    rel: &str,
+    rel: &[u8],
     start: &str,
     leaving: Option<bool>,
 ) -> Result<(String, RelationType, String)> {
-    let relation_type =
-        stored_relation(rel).map_err(|e| cells.bad("rel", format!("bad relation type: {e}")))?;
+    let relation_type = stored_relation(rel).map_err(|e| match e {
+        StoredRelation::NotUtf8(e) => cells.bad("rel", format!("not UTF-8: {e}")),
+        StoredRelation::Bad(e) => cells.bad("rel", format!("bad relation type: {e}")),
+    })?;
     let other = cells.string(2, "the other end's name")?;
     let leaving = match leaving {
         Some(leaving) => leaving,
@@ -487,26 +491,37 @@ thread_local! {
     };
 }
 
+/// Why [`stored_relation`] refused a stored relation's bytes.
+enum StoredRelation {
+    /// They are not UTF-8.
+    NotUtf8(std::str::Utf8Error),
+    /// They are not a relation type (`RelationType::parse`'s error).
+    Bad(Error),
+}
+
 /// [`RelationType::parse`] of a stored relation's text, remembered per thread
 /// for the last [`RELATIONS_KEPT`] texts: a graph's edges share few relations, and
 /// a node's edges are read a few at a time, so a text seen before is a clone
 /// (a reference count once custom relations are shared) rather than a match against
 /// the built-in names, a validation and a copy. What it gives is what `parse`
-/// gives (a bad text is not kept).
-fn stored_relation(text: &str) -> Result<RelationType> {
+/// gives (a bad text is not kept). The text comes as the cell's bytes: bytes equal
+/// to a kept text are UTF-8 (they are that text's), so only a text not kept is
+/// checked (session 15: one UTF-8 check less per edge read).
+fn stored_relation(bytes: &[u8]) -> std::result::Result<RelationType, StoredRelation> {
     // A thread whose locals are gone parses every time.
     let kept = RELATIONS.try_with(|relations| {
         let relations = relations.try_borrow().ok()?;
         relations
             .kept
             .iter()
-            .find(|(t, _)| **t == *text)
+            .find(|(t, _)| t.as_bytes() == bytes)
             .map(|(_, relation)| relation.clone())
     });
     if let Ok(Some(relation)) = kept {
         return Ok(relation);
     }
-    let relation = RelationType::parse(text)?;
+    let text = std::str::from_utf8(bytes).map_err(StoredRelation::NotUtf8)?;
+    let relation = RelationType::parse(text).map_err(StoredRelation::Bad)?;
     let _kept = RELATIONS.try_with(|relations| {
         let Ok(mut relations) = relations.try_borrow_mut() else {
             return;

@@ -512,10 +512,15 @@ impl<'a> Q<'a> {
         // A node's degree of rows, sorted here rather than in a temporary B-tree, by
         // key; one end is the start's in a single direction, so the others decide.
         match direction {
-            Direction::Out => edges.sort_unstable_by(|a, b| {
-                (a.relation_type.as_str(), a.to.as_str())
-                    .cmp(&(b.relation_type.as_str(), b.to.as_str()))
-            }),
+            // The rows come by relation (`ORDER BY e.rel`, [`adjacency_sql`]): each
+            // relation's run is sorted by the `to` name, most runs being one edge.
+            Direction::Out => {
+                for run in edges.chunk_by_mut(|a, b| a.relation_type == b.relation_type) {
+                    if run.len() > 1 {
+                        run.sort_unstable_by(|a, b| a.to.cmp(&b.to));
+                    }
+                }
+            }
             Direction::In => edges.sort_unstable_by(|a, b| {
                 (a.from.as_str(), a.relation_type.as_str())
                     .cmp(&(b.from.as_str(), b.relation_type.as_str()))
@@ -1586,7 +1591,10 @@ fn adjacency_sql(
         }
     };
     match direction {
-        Direction::Out => arm(true, ""),
+        // By relation: the order of the key's range (`edges` from `from_id`, by
+        // `(from_id, rel, to_id)`), so SQLite sorts nothing; [`Q::edges_from`] then
+        // orders each relation's run by the other end's name alone.
+        Direction::Out => format!("{} ORDER BY e.rel", arm(true, "")),
         Direction::In => arm(false, ""),
         // A self-loop is listed once, with the outgoing edges.
         Direction::Both => format!(

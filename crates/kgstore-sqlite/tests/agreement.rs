@@ -574,3 +574,69 @@ fn walks_one_name_at_a_time_on_one_snapshot_agree() {
         assert!(read.edges_of("missing", Direction::Out, &[]).is_err());
     }
 }
+
+/// A node's outgoing edges come from SQLite by relation (`ORDER BY e.rel`, the
+/// order of the table's key, so nothing is sorted there) and are sorted by the
+/// other end's name within each relation in Rust (session 15). Names created in
+/// the reverse of their order (so their ids run against the names) with several
+/// edges per relation show that order is by name, not by id: store-level, on a
+/// snapshot (a name's edges read from its kept id too), whole and plain rows,
+/// against the memory backend.
+#[test]
+fn outgoing_edges_come_in_key_order_when_ids_run_against_names() {
+    let (_dir, path) = temp_db();
+    let sqlite = store(&path);
+    let memory = Store::memory();
+    let names: Vec<String> = (0..12).rev().map(|i| format!("m{i:02}")).collect();
+    for s in [&sqlite, &memory] {
+        for name in ["start"]
+            .into_iter()
+            .chain(names.iter().map(String::as_str))
+        {
+            s.create_node(Node::new(name, "thing").unwrap()).unwrap();
+        }
+        for (i, name) in names.iter().enumerate() {
+            let relation = [Calls, References, Contains][i % 3].clone();
+            let mut edge = Edge::new("start", relation, name).unwrap();
+            if i == 7 {
+                // One edge with content: a whole read.
+                edge = edge.with_attribute("k", json!(i));
+            }
+            s.create_edge(edge).unwrap();
+            s.create_edge(Edge::new(name, Calls, "start").unwrap())
+                .unwrap();
+            s.create_edge(Edge::new(name, References, &names[(i + 5) % 12]).unwrap())
+                .unwrap();
+            s.create_edge(Edge::new(name, References, &names[(i + 1) % 12]).unwrap())
+                .unwrap();
+        }
+    }
+    let keys = |edges: &[Edge]| edges.iter().map(Edge::key).collect::<Vec<_>>();
+    for round in 0..12 {
+        let expected = memory.edges_of("start", Direction::Out, &[]).unwrap();
+        let sorted = {
+            let mut k = keys(&expected);
+            k.sort();
+            k
+        };
+        assert_eq!(keys(&expected), sorted);
+        assert_eq!(
+            keys(&sqlite.edges_of("start", Direction::Out, &[]).unwrap()),
+            sorted,
+            "{round}"
+        );
+        let snapshot = sqlite.read().unwrap();
+        let reference = memory.read().unwrap();
+        let start = snapshot.edges_of("start", Direction::Out, &[]).unwrap();
+        assert_eq!(keys(&start), sorted, "{round}");
+        for end in start {
+            let walked = snapshot.edges_of(&end.to, Direction::Out, &[]).unwrap();
+            let expected = reference.edges_of(&end.to, Direction::Out, &[]).unwrap();
+            assert_eq!(keys(&walked), keys(&expected), "{round}: {}", end.to);
+            assert!(
+                walked.windows(2).all(|w| w[0].key() < w[1].key()),
+                "{round}"
+            );
+        }
+    }
+}

@@ -671,6 +671,56 @@ fn edges_of_names_a_damaged_edge_by_its_node() {
     );
 }
 
+/// A stored relation whose bytes are not UTF-8 is corruption naming the edge and
+/// column `rel`, in a plain row and in a whole one alike, also on a thread that has
+/// just read well-formed relations (which it keeps, comparing a row's bytes with
+/// them before any UTF-8 check: session 15); the node's other edges still read, in
+/// key order.
+#[test]
+fn a_relation_that_is_not_utf8_is_corruption_of_its_edge() {
+    let (_dir, path) = temp_db();
+    let s = store(&path);
+    fill(&s, 8);
+    let before = s
+        .edges_of("n00002", kgstore_core::Direction::Out, &[])
+        .unwrap();
+    drop(s);
+    raw(&path)
+        .execute_batch(
+            "UPDATE edges SET rel = CAST(x'63616C6CFF' AS TEXT)
+                 WHERE from_id = (SELECT id FROM names WHERE name = 'n00005');
+             UPDATE edges SET rel = CAST(x'FE' AS TEXT), flags = 0
+                 WHERE from_id = (SELECT id FROM names WHERE name = 'n00006');",
+        )
+        .unwrap();
+    let s = store(&path);
+    // n00005's row is still flagged plain; n00006's is read whole.
+    for node in ["n00005", "n00006"] {
+        // Well-formed relations first, so that the thread keeps them.
+        assert_eq!(
+            s.edges_of("n00002", kgstore_core::Direction::Out, &[])
+                .unwrap(),
+            before
+        );
+        let snapshot = s.read().unwrap();
+        for err in [
+            error_of(s.edges_of(node, kgstore_core::Direction::Out, &[])),
+            error_of(snapshot.edges_of(node, kgstore_core::Direction::Out, &[])),
+        ] {
+            assert_error(
+                &err,
+                ErrorKind::Corrupt,
+                &[
+                    "table edges",
+                    &format!("an edge of node '{node}'"),
+                    "column rel",
+                    "not UTF-8",
+                ],
+            );
+        }
+    }
+}
+
 /// A row flagged plain (format 12) is read as the default content but for its
 /// weight, without its other columns, by `edges_of` and by the JSON scans of a
 /// backup alike: a row that disagrees with its flag is
