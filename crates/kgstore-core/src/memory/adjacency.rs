@@ -129,7 +129,7 @@ impl<T: Clone> Adjacency<T> {
                 return;
             }
             Self::Empty => &[],
-            Self::Small(list) => &**list,
+            Self::Small(list) => list,
         };
         let mut merged: Vec<(End, T)> = Vec::with_capacity(old.len() + new.len());
         let mut old = old.iter().peekable();
