@@ -76,7 +76,9 @@ pub trait Backend: Send + Sync {
     /// `Ok`; if `work` fails (or panics) the transaction is rolled back and the
     /// error passed on. A failure to begin is returned without running `work`;
     /// otherwise `work` runs exactly once. Every [`Store::write`](crate::Store::write)
-    /// goes through here. By default [`Backend::begin_write`] and then
+    /// goes through here, and this is its only commit: the store commits nothing
+    /// itself (its deferred checks and the change feed's events run inside
+    /// `work`, so a failure of theirs rolls back). By default [`Backend::begin_write`] and then
     /// [`WriteTxn::commit`]; a backend may override it to keep the transaction
     /// where it runs instead of behind a pointer (the memory backend does: a
     /// one-node write then allocates and frees no transaction).

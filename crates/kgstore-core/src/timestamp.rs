@@ -213,7 +213,9 @@ impl<'de> serde::Deserialize<'de> for Timestamp {
 
 /// Whole microseconds in `d`, saturating at `i64::MAX`: from the seconds and the
 /// microseconds apart, without the 128-bit arithmetic of `Duration::as_micros`
-/// (every write transaction reads the clock once).
+/// (every write transaction reads the clock once). Measured with callgrind
+/// (docs/benchmarks.md, session 15): 9 instructions fewer than
+/// `i64::try_from(d.as_micros())` alone, 4 fewer in [`Timestamp::now`].
 #[inline]
 fn whole_micros(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_secs())

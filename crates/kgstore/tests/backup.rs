@@ -465,6 +465,47 @@ fn a_failing_scan_on_either_side_fails_a_side_by_side_backup() {
     }
 }
 
+/// An edge scan that fails early stops the node scan running beside it at its
+/// next line, rather than letting it list the whole store: the node listing is
+/// held after 100 nodes until the edge listing has failed (after 10 edges), and
+/// then hands over one more before the backup stops it. The edge scan's error
+/// comes back, not the node scan's "stopped", and nothing is left behind.
+/// (Before the fix, the node scan went on to list all 20,000.)
+#[test]
+fn regression_an_edge_scan_failing_early_stops_the_node_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let (backend, plan) = FaultyBackend::new(kgstore::MemoryBackend::new());
+    let s = Store::new(backend);
+    const NODES: usize = 20_000;
+    s.create_nodes((0..NODES).map(|n| Node::new(format!("n{n:05}"), "thing").unwrap()))
+        .unwrap();
+    s.create_edges(
+        (1..NODES).map(|n| Edge::new(format!("n{n:05}"), RelationType::Calls, "n00000").unwrap()),
+    )
+    .unwrap();
+    assert!(s.read_pair().unwrap().1.is_some());
+    plan.heal();
+    plan.fail_edge_listings_after(10);
+    plan.hold_node_listings_at(100);
+    let dest = dir.path().join("b");
+    let err = backup::backup(&s, &dest).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Io, "{err}");
+    assert!(err.to_string().contains("injected"), "{err}");
+    assert!(!err.to_string().contains("stopped"), "{err}");
+    let listed = plan.nodes_listed();
+    // 101 but for a thread descheduled for the whole 20 ms the hold waits.
+    assert!(
+        (101..NODES / 2).contains(&listed),
+        "the node scan listed {listed} of {NODES} nodes"
+    );
+    assert!(!dest.exists());
+    assert!(!dir.path().join(".b.partial").exists());
+    plan.heal();
+    let manifest = backup::backup(&s, &dest).unwrap();
+    assert_eq!(manifest.counts.nodes, NODES as u64);
+    assert_eq!(plan.nodes_listed(), NODES);
+}
+
 /// Writers keep `ledger.total == sum of item amounts` and `ledger.count == items`
 /// in every transaction; a backup taken meanwhile must restore to a state where
 /// both still hold, i.e. the store at one instant.

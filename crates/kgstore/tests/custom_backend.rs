@@ -220,3 +220,248 @@ fn a_backend_without_events_refuses_a_backup_that_has_them() {
     assert!(err.to_string().contains("1 events"), "{err}");
     assert_eq!(target.count_nodes().unwrap(), 0);
 }
+
+/// How a counted backend's write transactions ended.
+#[derive(Default)]
+struct Ends {
+    begun: std::sync::atomic::AtomicUsize,
+    committed: std::sync::atomic::AtomicUsize,
+    rolled_back: std::sync::atomic::AtomicUsize,
+}
+
+impl Ends {
+    /// `(begun, committed, rolled back)`.
+    fn get(&self) -> (usize, usize, usize) {
+        use std::sync::atomic::Ordering::SeqCst;
+        (
+            self.begun.load(SeqCst),
+            self.committed.load(SeqCst),
+            self.rolled_back.load(SeqCst),
+        )
+    }
+}
+
+/// A backend with events (so that the change feed can be on) that counts how
+/// its write transactions end. `OWN`: it overrides `Backend::write_with`,
+/// keeping the transaction on the stack as the memory backend does; otherwise
+/// the default (`begin_write`, then `WriteTxn::commit`) runs.
+struct CountedBackend<const OWN: bool> {
+    committed: Mutex<GraphState>,
+    writer: Gate,
+    ends: Arc<Ends>,
+}
+
+struct CountedRead {
+    state: GraphState,
+}
+
+kgstore::delegate_read_txn!(CountedRead, state, events);
+
+struct CountedWrite<'a> {
+    committed: &'a Mutex<GraphState>,
+    ends: &'a Ends,
+    state: GraphState,
+    done: bool,
+    _guard: GateGuard<'a>,
+}
+
+kgstore::delegate_read_txn!(CountedWrite<'_>, state, events);
+
+impl<const OWN: bool> CountedBackend<OWN> {
+    fn new(ends: &Arc<Ends>) -> Self {
+        Self {
+            committed: Mutex::new(GraphState::new()),
+            writer: Gate::default(),
+            ends: Arc::clone(ends),
+        }
+    }
+
+    fn write_txn(&self) -> Result<CountedWrite<'_>> {
+        let guard = self.writer.enter(None, "the counted store's writer")?;
+        self.ends
+            .begun
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(CountedWrite {
+            committed: &self.committed,
+            ends: &self.ends,
+            state: lock(&self.committed).clone(),
+            done: false,
+            _guard: guard,
+        })
+    }
+}
+
+impl Backend for CountedBackend<false> {
+    fn name(&self) -> &str {
+        "counted"
+    }
+
+    fn begin_read(&self) -> Result<Box<dyn ReadTxn + '_>> {
+        let state = lock(&self.committed).clone();
+        Ok(Box::new(CountedRead { state }))
+    }
+
+    fn begin_write(&self) -> Result<Box<dyn WriteTxn + '_>> {
+        Ok(Box::new(self.write_txn()?))
+    }
+}
+
+impl Backend for CountedBackend<true> {
+    fn name(&self) -> &str {
+        "counted"
+    }
+
+    fn begin_read(&self) -> Result<Box<dyn ReadTxn + '_>> {
+        let state = lock(&self.committed).clone();
+        Ok(Box::new(CountedRead { state }))
+    }
+
+    fn begin_write(&self) -> Result<Box<dyn WriteTxn + '_>> {
+        Ok(Box::new(self.write_txn()?))
+    }
+
+    fn write_with(&self, work: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<()>) -> Result<()> {
+        let mut txn = self.write_txn()?;
+        work(&mut txn)?;
+        txn.finish()
+    }
+}
+
+impl CountedWrite<'_> {
+    fn finish(mut self) -> Result<()> {
+        *lock(self.committed) = self.state.clone();
+        self.done = true;
+        self.ends
+            .committed
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+impl Drop for CountedWrite<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.ends
+                .rolled_back
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
+impl WriteTxn for CountedWrite<'_> {
+    fn put_node(&mut self, node: &Node) -> Result<()> {
+        self.state.put_node(node.clone());
+        Ok(())
+    }
+
+    fn delete_node(&mut self, name: &str) -> Result<bool> {
+        Ok(self.state.delete_node(name).is_some())
+    }
+
+    fn put_edge(&mut self, edge: &Edge) -> Result<()> {
+        self.state.put_edge(edge.clone());
+        Ok(())
+    }
+
+    fn delete_edge(&mut self, key: &EdgeKey) -> Result<bool> {
+        Ok(self.state.delete_edge(key).is_some())
+    }
+
+    fn put_schema(&mut self, target: &SchemaTarget, schema: &Value) -> Result<()> {
+        self.state.put_schema(target.clone(), schema.clone());
+        Ok(())
+    }
+
+    fn delete_schema(&mut self, target: &SchemaTarget) -> Result<bool> {
+        Ok(self.state.delete_schema(target).is_some())
+    }
+
+    fn events_mut(&mut self) -> Option<&mut dyn kgstore::events::EventLogWrite> {
+        Some(self.state.event_state_mut())
+    }
+
+    fn commit(self: Box<Self>) -> Result<()> {
+        (*self).finish()
+    }
+}
+
+/// Every `Store::write` commits the backend's transaction exactly once when it
+/// succeeds and never when its work fails, fails at commit (a deferred check),
+/// or panics — through the default `Backend::write_with` and through one that
+/// overrides it, with the change feed off and on (where the store wraps the
+/// lent transaction in the feed's recorder, whose own commit commits nothing:
+/// the feed's events are committed with the graph by the one backend commit).
+#[test]
+fn each_write_commits_the_backend_once_and_a_failed_one_never() {
+    for (own, feed) in [(false, false), (false, true), (true, false), (true, true)] {
+        let case = format!("write_with overridden: {own}, change feed: {feed}");
+        let ends = Arc::new(Ends::default());
+        let store = if own {
+            Store::new(CountedBackend::<true>::new(&ends))
+        } else {
+            Store::new(CountedBackend::<false>::new(&ends))
+        };
+        if feed {
+            store.set_change_feed(true).unwrap();
+        }
+        let (begun, committed, rolled_back) = ends.get();
+        let n = usize::from(feed);
+        assert_eq!((begun, committed, rolled_back), (n, n, 0), "{case}");
+        let expect = |more: (usize, usize, usize), what: &str| {
+            let (b, c, r) = ends.get();
+            assert_eq!(
+                (b - begun, c - committed, r - rolled_back),
+                more,
+                "{case}: {what}"
+            );
+        };
+        store.create_node(Node::new("a", "thing").unwrap()).unwrap();
+        expect((1, 1, 0), "one write");
+        store.write(|_| Ok(())).unwrap();
+        expect((2, 2, 0), "a write that writes nothing");
+        let err = store
+            .write(|tx| {
+                tx.create_node(Node::new("b", "thing")?)?;
+                Err::<(), _>(kgstore::Error::invalid_input("test", "roll back"))
+            })
+            .unwrap_err();
+        assert_eq!(err.kind(), kgstore::ErrorKind::InvalidInput, "{case}");
+        expect((3, 2, 1), "work that failed");
+        let err = store
+            .write(|tx| {
+                tx.defer_checks();
+                tx.create_edge(Edge::new("a", kgstore::RelationType::Calls, "ghost")?)?;
+                Ok(())
+            })
+            .unwrap_err();
+        assert_eq!(err.kind(), kgstore::ErrorKind::Validation, "{case}");
+        expect((4, 2, 2), "a deferred check that failed at commit");
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            store.write(|tx| -> Result<()> {
+                tx.create_node(Node::new("c", "thing")?)?;
+                panic!("the work panics");
+            })
+        }));
+        assert!(panicked.is_err(), "{case}");
+        expect((5, 2, 3), "work that panicked");
+        store.create_node(Node::new("d", "thing").unwrap()).unwrap();
+        expect((6, 3, 3), "a write after the panic");
+        let names: Vec<String> = store
+            .list_nodes(
+                &kgstore::NodeFilter::default(),
+                &kgstore::PageRequest::first(10),
+            )
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|n| n.name)
+            .collect();
+        assert_eq!(names, ["a", "d"], "{case}");
+        let status = store.change_feed_status().unwrap();
+        assert_eq!(
+            (status.enabled, status.events),
+            (feed, if feed { 2 } else { 0 }),
+            "{case}"
+        );
+    }
+}

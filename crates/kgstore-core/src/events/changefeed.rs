@@ -115,7 +115,7 @@ pub(crate) fn attach<'s>(txn: BackendTxn<'s>) -> Result<(BackendTxn<'s>, Option<
         inner: txn,
         recorded: recorded.clone(),
     };
-    Ok((BackendTxn::Owned(Box::new(recorder)), Some(recorded)))
+    Ok((BackendTxn::Recorded(Box::new(recorder)), Some(recorded)))
 }
 
 fn versions<T>(old: &Option<T>, new: &Option<T>, version: impl Fn(&T) -> u64) -> (Value, Value) {
@@ -560,7 +560,13 @@ impl WriteTxn for Recorder<'_> {
         self.inner.set_message(message)
     }
 
+    /// Never called: the transaction it records is lent by
+    /// [`Backend::write_with`](crate::Backend::write_with), which commits it (and
+    /// the recorded changes with it). Refused rather than committing nothing.
     fn commit(self: Box<Self>) -> Result<()> {
-        self.inner.commit()
+        Err(Error::backend(
+            "change feed",
+            "the recorder commits nothing itself: Backend::write_with commits the transaction it records",
+        ))
     }
 }

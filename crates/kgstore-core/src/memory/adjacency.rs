@@ -110,38 +110,43 @@ impl<T: Clone> Adjacency<T> {
         }
     }
 
-    /// Adds or replaces the edges of `new` (sorted by [`End`], without
-    /// repeats), as [`Adjacency::insert`] one after the other would, but
-    /// copying a list once for all of them: inserting `k` edges one by one
-    /// into a list makes `k` copies of growing size and frees all but the last,
-    /// and a load that does that for every node leaves the allocator tens of
-    /// thousands of scattered free blocks to sort on its next requests.
+    /// Adds or replaces the edges of `new` (sorted by [`End`]; of repeats of
+    /// one end, the later is kept), as [`Adjacency::insert`] one after the
+    /// other would, but copying a list once for all of them: inserting `k`
+    /// edges one by one into a list makes `k` copies of growing size and frees
+    /// all but the last, and a load that does that for every node leaves the
+    /// allocator tens of thousands of scattered free blocks to sort on its next
+    /// requests. A list shared with a clone is copied, never changed in place.
     pub(super) fn merge(&mut self, new: Vec<(End, T)>) {
         if new.is_empty() {
             return;
         }
-        match self {
-            Self::Empty => *self = Self::from_sorted(new),
-            Self::Small(list) => {
-                let mut merged: Vec<(End, T)> = Vec::with_capacity(list.len() + new.len());
-                let mut old = list.iter().peekable();
-                for (end, value) in new {
-                    while let Some(kept) = old.next_if(|(e, _)| *e < end) {
-                        merged.push(kept.clone());
-                    }
-                    // Replaced by the new value.
-                    old.next_if(|(e, _)| *e == end);
-                    merged.push((end, value));
-                }
-                merged.extend(old.cloned());
-                *self = Self::from_sorted(merged);
-            }
+        let old: &[(End, T)] = match self {
             Self::Large(map) => {
                 for (end, value) in new {
                     map.insert(end, value);
                 }
+                return;
+            }
+            Self::Empty => &[],
+            Self::Small(list) => list,
+        };
+        let mut merged: Vec<(End, T)> = Vec::with_capacity(old.len() + new.len());
+        let mut old = old.iter().peekable();
+        for (end, value) in new {
+            while let Some(kept) = old.next_if(|(e, _)| *e < end) {
+                merged.push(kept.clone());
+            }
+            // Replaced by the new value.
+            old.next_if(|(e, _)| *e == end);
+            match merged.last_mut() {
+                // A repeat within `new`: the later value wins.
+                Some((last, kept)) if *last == end => *kept = value,
+                _ => merged.push((end, value)),
             }
         }
+        merged.extend(old.cloned());
+        *self = Self::from_sorted(merged);
     }
 
     /// Removes the edge to `end`; its value.
@@ -234,42 +239,126 @@ mod tests {
         assert!(adj.is_empty() && matches!(adj, Adjacency::Empty));
     }
 
-    /// Merging a sorted batch is inserting its edges one by one: from empty,
-    /// into a list (replacing some values, keeping the rest), past [`SMALL`]
-    /// into a map, and into a map; a clone taken before is left as it was.
-    #[test]
-    fn merging_a_sorted_batch_is_inserting_it_edge_by_edge() {
-        let mut merged: Adjacency<usize> = Adjacency::default();
-        let mut inserted: Adjacency<usize> = Adjacency::default();
-        let mut value = 0;
-        // Batches of ends drawn from a scrambled order, some repeating earlier ones.
-        for (round, size) in [0, 3, 5, 1, 20, 40, 2, 30].into_iter().enumerate() {
-            let mut batch: Vec<(End, usize)> = (0..size)
-                .map(|i| {
-                    value += 1;
-                    (((i * 7 + round) % 3, (i * 37 + round * 11) % 90), value)
-                })
-                .collect();
-            batch.sort_by_key(|(end, _)| *end);
-            batch.dedup_by_key(|(end, _)| *end);
-            let before = merged.clone();
-            let before_listed: Vec<(End, usize)> = before.iter().map(|(e, v)| (*e, *v)).collect();
-            for (end, v) in &batch {
-                inserted.insert(*end, *v);
+    /// An adjacency's edges, in order.
+    fn listed(adj: &Adjacency<u32>) -> Vec<(End, u32)> {
+        adj.iter().map(|(e, v)| (*e, *v)).collect()
+    }
+
+    /// What the tests do to a few adjacencies (slots), some sharing their
+    /// contents with others through clones.
+    #[derive(Clone, Debug)]
+    enum Step {
+        /// Merges a batch, sorted by end, repeats of an end kept in the order
+        /// drawn (the later one must win).
+        Merge(usize, Vec<(End, u32)>),
+        /// Clones slot `.0` into slot `.1` (the two share their list or map).
+        Clone(usize, usize),
+        /// Removes an end from a slot.
+        Remove(usize, End),
+    }
+
+    const SLOTS: usize = 3;
+
+    fn end() -> impl proptest::strategy::Strategy<Value = End> {
+        // Few relations and ends, so that batches repeat ends and meet old ones.
+        (0..3usize, 0..120usize)
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => (
+                0..SLOTS,
+                // Up to past SMALL in one batch; empty batches too.
+                proptest::collection::vec((end(), any::<u32>()), 0..90)
+            )
+                .prop_map(|(slot, mut batch)| {
+                    batch.sort_by_key(|(end, _)| *end); // stable: repeats keep their order
+                    Step::Merge(slot, batch)
+                }),
+            1 => (0..SLOTS, 0..SLOTS).prop_map(|(from, to)| Step::Clone(from, to)),
+            2 => (0..SLOTS, end()).prop_map(|(slot, end)| Step::Remove(slot, end)),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Merging a sorted batch gives what inserting its edges one by one
+        /// gives (the same edges, values and representation) and what a map
+        /// given them in order holds, from empty, into lists, past [`SMALL`]
+        /// into maps and into maps; repeats within a batch and ends already
+        /// there take the later value; and a merge into a list or map shared
+        /// with a clone changes the merged one only, the clone keeping what it
+        /// held (every slot is checked after every step).
+        #[test]
+        fn merging_is_inserting_edge_by_edge(steps in proptest::collection::vec(step(), 1..40)) {
+            let mut merged: Vec<Adjacency<u32>> = vec![Adjacency::default(); SLOTS];
+            let mut inserted: Vec<Adjacency<u32>> = vec![Adjacency::default(); SLOTS];
+            let mut model: Vec<std::collections::BTreeMap<End, u32>> = vec![Default::default(); SLOTS];
+            for (n, step) in steps.into_iter().enumerate() {
+                match step {
+                    Step::Merge(slot, batch) => {
+                        for (end, value) in &batch {
+                            inserted[slot].insert(*end, *value);
+                            model[slot].insert(*end, *value);
+                        }
+                        merged[slot].merge(batch);
+                    }
+                    Step::Clone(from, to) => {
+                        merged[to] = merged[from].clone();
+                        inserted[to] = inserted[from].clone();
+                        model[to] = model[from].clone();
+                    }
+                    Step::Remove(slot, end) => {
+                        let expected = model[slot].remove(&end);
+                        proptest::prop_assert_eq!(inserted[slot].remove(&end), expected);
+                        proptest::prop_assert_eq!(merged[slot].remove(&end), expected);
+                    }
+                }
+                for slot in 0..SLOTS {
+                    let expected: Vec<(End, u32)> =
+                        model[slot].iter().map(|(e, v)| (*e, *v)).collect();
+                    proptest::prop_assert_eq!(&listed(&merged[slot]), &expected, "step {} slot {}", n, slot);
+                    proptest::prop_assert_eq!(&listed(&inserted[slot]), &expected, "step {} slot {}", n, slot);
+                    proptest::prop_assert_eq!(merged[slot].len(), expected.len());
+                    proptest::prop_assert_eq!(
+                        std::mem::discriminant(&merged[slot]),
+                        std::mem::discriminant(&inserted[slot]),
+                        "step {} slot {}", n, slot
+                    );
+                    for (end, value) in &model[slot] {
+                        proptest::prop_assert_eq!(merged[slot].get(end), Some(value));
+                    }
+                }
             }
-            merged.merge(batch);
-            let listed = |adj: &Adjacency<usize>| -> Vec<(End, usize)> {
-                adj.iter().map(|(e, v)| (*e, *v)).collect()
-            };
-            assert_eq!(listed(&merged), listed(&inserted), "round {round}");
-            assert_eq!(merged.len(), inserted.len());
-            assert_eq!(
-                matches!(merged, Adjacency::Large(_)),
-                matches!(inserted, Adjacency::Large(_)),
-                "round {round}"
-            );
-            assert_eq!(listed(&before), before_listed);
         }
-        assert!(matches!(merged, Adjacency::Large(_)));
+    }
+
+    /// A merge into a list and into a map that a clone shares: the merged one
+    /// holds the new values and the added ends, the clone exactly what both
+    /// held before.
+    #[test]
+    fn a_merge_into_a_shared_list_or_map_leaves_the_clone_as_it_was() {
+        for size in [5usize, 40, 100] {
+            let mut adj: Adjacency<u32> = Adjacency::default();
+            for i in 0..size {
+                adj.insert((0, 2 * i), 1);
+            }
+            assert_eq!(
+                matches!(adj, Adjacency::Large(_)),
+                size > SMALL,
+                "size {size}"
+            );
+            let clone = adj.clone();
+            let before = listed(&clone);
+            // Every old end replaced (value 2), and as many odd ends added (3).
+            let batch: Vec<(End, u32)> = (0..2 * size)
+                .map(|i| ((0, i), if i % 2 == 0 { 2 } else { 3 }))
+                .collect();
+            adj.merge(batch.clone());
+            assert_eq!(listed(&adj), batch, "size {size}");
+            assert_eq!(listed(&clone), before, "size {size}");
+            assert!(listed(&clone).iter().all(|(_, v)| *v == 1));
+            assert_eq!(clone.len(), size);
+        }
     }
 }

@@ -95,15 +95,19 @@ impl Validators {
     }
 }
 
-/// The backend's write transaction under a [`WriteTx`]: boxed (begun by
-/// [`Backend::begin_write`](crate::Backend::begin_write), or a wrapper around
-/// one), or lent by [`Backend::write_with`](crate::Backend::write_with), which
-/// commits it itself once the work returns.
+/// The backend's write transaction under a [`WriteTx`]: always the one
+/// [`Backend::write_with`](crate::Backend::write_with) lends to the work of a
+/// [`Store::write`](crate::Store::write), which `write_with` commits once the work
+/// returns `Ok` and rolls back otherwise. That is the one commit of a write:
+/// nothing here commits (a [`WriteTx`]'s own commit runs the deferred checks and
+/// the change feed's appends, then leaves the transaction to `write_with`).
 pub(crate) enum BackendTxn<'s> {
-    /// Owned: [`BackendTxn::commit`] commits it.
-    Owned(Box<dyn WriteTxn + 's>),
-    /// Lent: its owner commits it after the work; [`BackendTxn::commit`] leaves it.
+    /// The lent transaction itself.
     Lent(&'s mut (dyn WriteTxn + 's)),
+    /// The lent transaction behind the change feed's recorder
+    /// ([`changefeed::attach`](crate::events::changefeed::attach)), which records
+    /// each change it passes on.
+    Recorded(Box<dyn WriteTxn + 's>),
 }
 
 impl<'s> std::ops::Deref for BackendTxn<'s> {
@@ -112,7 +116,7 @@ impl<'s> std::ops::Deref for BackendTxn<'s> {
     #[inline]
     fn deref(&self) -> &Self::Target {
         match self {
-            Self::Owned(txn) => &**txn,
+            Self::Recorded(txn) => &**txn,
             Self::Lent(txn) => &**txn,
         }
     }
@@ -122,20 +126,8 @@ impl std::ops::DerefMut for BackendTxn<'_> {
     #[inline]
     fn deref_mut(&mut self) -> &mut Self::Target {
         match self {
-            Self::Owned(txn) => &mut **txn,
+            Self::Recorded(txn) => &mut **txn,
             Self::Lent(txn) => &mut **txn,
-        }
-    }
-}
-
-impl BackendTxn<'_> {
-    /// Commits an owned transaction; a lent one is committed by its owner when
-    /// the work it was lent to returns `Ok` (see [`Backend::write_with`](crate::Backend::write_with)).
-    #[inline]
-    pub(crate) fn commit(self) -> Result<()> {
-        match self {
-            Self::Owned(txn) => txn.commit(),
-            Self::Lent(_) => Ok(()),
         }
     }
 }
@@ -325,7 +317,10 @@ impl<'s> WriteTx<'s> {
 
     /// Replaces a node's content (not its name), keeping `created_at` and raising
     /// the version. With `expected_version`, fails with [`Error::Conflict`] unless
-    /// the stored version is that one.
+    /// the stored version is that one. An update that changes nothing (the same
+    /// type, observations, attributes, dependencies, author, source, tags and
+    /// status, once normalised) writes nothing: the stored node comes back with
+    /// its version and `updated_at`, and the change feed records no change.
     pub fn update_node(&mut self, mut node: Node, expected_version: Option<u64>) -> Result<Node> {
         self.prepare_node(&mut node)?;
         let old = self
@@ -341,9 +336,15 @@ impl<'s> WriteTx<'s> {
                 actual: old.metadata.version,
             });
         }
-        self.check_changed_references(&node, &old)?;
         let meta = &mut node.metadata;
         meta.created_at = old.metadata.created_at;
+        meta.updated_at = old.metadata.updated_at;
+        meta.version = old.metadata.version;
+        if node == old {
+            return Ok(old);
+        }
+        self.check_changed_references(&node, &old)?;
+        let meta = &mut node.metadata;
         meta.updated_at = self.now.max(old.metadata.updated_at);
         meta.version = next_version(old.metadata.version, &node.name)?;
         self.raw(|t| t.put_node(&node))?;
@@ -545,7 +546,10 @@ impl<'s> WriteTx<'s> {
     }
 
     /// Replaces an edge's content (not its key), keeping `created_at` and raising the
-    /// version; with `expected_version`, [`Error::Conflict`] unless it matches.
+    /// version; with `expected_version`, [`Error::Conflict`] unless it matches. An
+    /// update that changes nothing (the same attributes, weight, confidence,
+    /// direction and source) writes nothing and returns the stored edge, as
+    /// [`WriteTx::update_node`] does.
     pub fn update_edge(&mut self, mut edge: Edge, expected_version: Option<u64>) -> Result<Edge> {
         self.prepare_edge(&edge)?;
         let key = edge.key();
@@ -564,6 +568,12 @@ impl<'s> WriteTx<'s> {
         }
         let meta = &mut edge.metadata;
         meta.created_at = old.metadata.created_at;
+        meta.updated_at = old.metadata.updated_at;
+        meta.version = old.metadata.version;
+        if edge == old {
+            return Ok(old);
+        }
+        let meta = &mut edge.metadata;
         meta.updated_at = self.now.max(old.metadata.updated_at);
         meta.version = next_version(old.metadata.version, &key.to_string())?;
         self.raw(|t| t.put_edge(&edge))?;
@@ -686,10 +696,10 @@ impl<'s> WriteTx<'s> {
     // ----- commit -----
 
     /// Runs the deferred checks and appends the change feed's events; whether event
-    /// waiters should be woken (events appended, deliveries settled). The backend's
-    /// transaction is lent by [`Backend::write_with`](crate::Backend::write_with),
-    /// which commits it once the work returns, so `self.txn.commit()` below commits
-    /// nothing itself: it ends an owned wrapper (the change feed's recorder) around it.
+    /// waiters should be woken (events appended, deliveries settled). It commits
+    /// nothing: the backend's transaction is lent by
+    /// [`Backend::write_with`](crate::Backend::write_with), which commits it once
+    /// the work (this included) returns `Ok`, and rolls it back if this fails.
     #[inline]
     pub(crate) fn commit(mut self) -> Result<bool> {
         if let Some(reason) = self.failed.take() {
@@ -702,9 +712,7 @@ impl<'s> WriteTx<'s> {
             self.verify_pending(&pending)?;
         }
         crate::events::changefeed::flush(&mut self)?;
-        let wake = self.events.wake;
-        self.txn.commit()?;
-        Ok(wake)
+        Ok(self.events.wake)
     }
 
     fn verify_pending(&self, pending: &Pending) -> Result<()> {

@@ -38,6 +38,13 @@ pub struct FaultPlan {
     fail_reads: AtomicBool,
     /// Edges each whole edge listing hands over before it fails (`usize::MAX`: never).
     edges_listed: AtomicUsize,
+    /// Set when an edge listing failed as planned.
+    edge_listing_failed: AtomicBool,
+    /// Nodes each whole node listing hands over before it waits for an edge
+    /// listing to fail (`usize::MAX`: never waits).
+    hold_nodes_at: AtomicUsize,
+    /// Nodes handed over by whole node listings, in all.
+    nodes_listed: AtomicUsize,
     kind: Mutex<FaultKind>,
 }
 
@@ -48,6 +55,9 @@ impl Default for FaultPlan {
             fail_commit: AtomicBool::new(false),
             fail_reads: AtomicBool::new(false),
             edges_listed: AtomicUsize::new(usize::MAX),
+            edge_listing_failed: AtomicBool::new(false),
+            hold_nodes_at: AtomicUsize::new(usize::MAX),
+            nodes_listed: AtomicUsize::new(0),
             kind: Mutex::new(FaultKind::Io),
         }
     }
@@ -75,6 +85,22 @@ impl FaultPlan {
         self.edges_listed.store(n, Ordering::SeqCst);
     }
 
+    /// Makes each whole node listing (`for_each_node`, `for_each_node_json`), after
+    /// handing over `n` nodes, wait until an edge listing has failed as planned
+    /// ([`FaultPlan::fail_edge_listings_after`]), then 20 ms more for that failure
+    /// to reach its caller, before going on (at most 10 s in all); `usize::MAX`:
+    /// never wait. For tests of scans running side by side: whether the failure
+    /// of one stops the other.
+    pub fn hold_node_listings_at(&self, n: usize) {
+        self.hold_nodes_at.store(n, Ordering::SeqCst);
+    }
+
+    /// How many nodes whole node listings have handed over since the plan was made
+    /// or last [healed](FaultPlan::heal).
+    pub fn nodes_listed(&self) -> usize {
+        self.nodes_listed.load(Ordering::SeqCst)
+    }
+
     /// Sets the error raised.
     pub fn raise(&self, kind: FaultKind) {
         *self.kind.lock().unwrap_or_else(PoisonError::into_inner) = kind;
@@ -86,6 +112,9 @@ impl FaultPlan {
         self.fail_commits(false);
         self.fail_reads(false);
         self.fail_edge_listings_after(usize::MAX);
+        self.edge_listing_failed.store(false, Ordering::SeqCst);
+        self.hold_node_listings_at(usize::MAX);
+        self.nodes_listed.store(0, Ordering::SeqCst);
     }
 
     /// `each`, failing once [`FaultPlan::fail_edge_listings_after`]'s count is handed over.
@@ -97,9 +126,34 @@ impl FaultPlan {
         let mut left = self.edges_listed.load(Ordering::SeqCst);
         list(&mut |item| {
             if left == 0 {
+                self.edge_listing_failed.store(true, Ordering::SeqCst);
                 return Err(self.error("scan_edges"));
             }
             left = left.saturating_sub(usize::from(left != usize::MAX));
+            each(item)
+        })
+    }
+
+    /// `each` for a whole node listing: counted, and held as
+    /// [`FaultPlan::hold_node_listings_at`] says.
+    fn node_listing<T: ?Sized>(
+        &self,
+        each: &mut dyn FnMut(&T) -> Result<()>,
+        list: impl FnOnce(&mut dyn FnMut(&T) -> Result<()>) -> Result<()>,
+    ) -> Result<()> {
+        let hold = self.hold_nodes_at.load(Ordering::SeqCst);
+        let mut handed = 0usize;
+        list(&mut |item| {
+            if handed == hold {
+                let start = std::time::Instant::now();
+                let limit = std::time::Duration::from_secs(10);
+                while !self.edge_listing_failed.load(Ordering::SeqCst) && start.elapsed() < limit {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            handed += 1;
+            self.nodes_listed.fetch_add(1, Ordering::SeqCst);
             each(item)
         })
     }
@@ -242,7 +296,8 @@ macro_rules! forward_reads {
             }
             fn for_each_node(&self, each: &mut dyn FnMut(&Node) -> Result<()>) -> Result<()> {
                 self.plan.read("scan_nodes")?;
-                self.inner.for_each_node(each)
+                self.plan
+                    .node_listing(each, |each| self.inner.for_each_node(each))
             }
             fn for_each_edge(&self, each: &mut dyn FnMut(&Edge) -> Result<()>) -> Result<()> {
                 self.plan
@@ -250,7 +305,8 @@ macro_rules! forward_reads {
             }
             fn for_each_node_json(&self, each: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
                 self.plan.read("scan_nodes")?;
-                self.inner.for_each_node_json(each)
+                self.plan
+                    .node_listing(each, |each| self.inner.for_each_node_json(each))
             }
             fn for_each_edge_json(&self, each: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
                 self.plan

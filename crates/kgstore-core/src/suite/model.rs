@@ -124,7 +124,8 @@ fn op() -> impl Strategy<Value = Op> {
 struct MNode {
     deps: Vec<String>,
     version: u64,
-    value: i64,
+    /// The `value` attribute (`None`: none, as created).
+    value: Option<i64>,
 }
 
 /// The plain model.
@@ -216,7 +217,7 @@ impl Model {
                     MNode {
                         deps,
                         version: 1,
-                        value: 0,
+                        value: None,
                     },
                 );
                 Ok(())
@@ -235,7 +236,7 @@ impl Model {
                         MNode {
                             deps: Vec::new(),
                             version: 1,
-                            value: 0,
+                            value: None,
                         },
                     );
                 }
@@ -272,12 +273,16 @@ impl Model {
                         }
                     }
                 }
+                // An update that changes nothing writes nothing.
+                if old.deps == deps && old.value == Some(*value) {
+                    return Ok(());
+                }
                 self.nodes.insert(
                     name,
                     MNode {
                         deps,
                         version: old.version + 1,
-                        value: *value,
+                        value: Some(*value),
                     },
                 );
                 Ok(())
@@ -345,11 +350,15 @@ impl Model {
                     relation(*rel).to_string(),
                     NAMES[*to].to_owned(),
                 );
-                let Some((_, version)) = self.edges.get(&key).copied() else {
+                let Some((old_weight, version)) = self.edges.get(&key).copied() else {
                     return Err(ErrorKind::EdgeNotFound);
                 };
                 if matches!(expect, Expect::Stale) {
                     return Err(ErrorKind::Conflict);
+                }
+                // An update that changes nothing writes nothing.
+                if old_weight == f64::from(*weight) {
+                    return Ok(());
                 }
                 self.edges.insert(key, (f64::from(*weight), version + 1));
                 Ok(())
@@ -527,11 +536,7 @@ pub(super) fn observe(store: &Store) -> Model {
     let (nodes, edges, _) = dump(store);
     let mut model = Model::default();
     for node in nodes {
-        let value = node
-            .attributes
-            .get("value")
-            .and_then(|v| v.as_i64())
-            .unwrap_or(0);
+        let value = node.attributes.get("value").and_then(|v| v.as_i64());
         model.nodes.insert(
             node.name,
             MNode {

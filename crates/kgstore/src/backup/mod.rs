@@ -29,7 +29,7 @@ mod verify;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc;
 
 use kgstore_core::{Error, GraphRead, Result, SchemaTarget, SideReadTx, Store, Timestamp};
@@ -289,27 +289,53 @@ fn scan_lines(
     Ok((done, out))
 }
 
+/// Which scan of a side-by-side backup failed first ([`side_by_side`]).
+const RUNNING: u8 = 0;
+/// The node scan failed first.
+const NODES_FAILED: u8 = 1;
+/// The edge scan failed (or its thread panicked) first.
+const EDGES_FAILED: u8 = 2;
+
+/// Marks the edge scan failed if its thread unwinds, so that the node scan stops.
+struct PanicHalts<'a>(&'a AtomicU8);
+
+impl Drop for PanicHalts<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ =
+                self.0
+                    .compare_exchange(RUNNING, EDGES_FAILED, Ordering::SeqCst, Ordering::SeqCst);
+        }
+    }
+}
+
 /// Writes `nodes.jsonl` with `nodes` on this thread while a scoped thread writes
 /// `edges.jsonl` from `twin`, a read on the same snapshot; the edges' progress is
 /// reported once the nodes' is done (the phases in their order), as the edges
-/// come. An error of the nodes' side stops the edges' scan at its next line; the
-/// first error of either comes back (the nodes' first) once both have ended.
+/// come. The first side to fail stops the other at its next line (`nodes` is
+/// given the test, to make per line); the first failure comes back once both
+/// have ended, not the other side's "stopped".
 fn side_by_side(
     folder: &Path,
     total_edges: u64,
     syncs: &mut Syncs,
     progress: &mut dyn FnMut(Progress),
     twin: SideReadTx<'_>,
-    nodes: impl FnOnce(&mut Syncs, &mut dyn FnMut(Progress)) -> Result<(u64, FileEntry)>,
+    nodes: impl FnOnce(
+        &mut Syncs,
+        &mut dyn FnMut(Progress),
+        &dyn Fn() -> Result<()>,
+    ) -> Result<(u64, FileEntry)>,
 ) -> Result<((u64, FileEntry), (u64, FileEntry))> {
-    let stop = AtomicBool::new(false);
+    let halt = AtomicU8::new(RUNNING);
     std::thread::scope(|s| {
         let (report, reports) = mpsc::channel::<u64>();
-        let stop = &stop;
+        let halt = &halt;
         let edges = s.spawn(move || -> Result<(u64, HashingWriter)> {
+            let _panic = PanicHalts(halt);
             let scan = |line: &mut dyn FnMut(&[u8]) -> Result<()>| {
                 twin.each_edge_json(|text: &[u8]| {
-                    if stop.load(Ordering::Relaxed) {
+                    if halt.load(Ordering::SeqCst) != RUNNING {
                         return Err(Error::backend("backup", "stopped: the node scan failed"));
                     }
                     line(text)
@@ -320,8 +346,26 @@ fn side_by_side(
                 // calling thread unwound): the backup fails then anyway.
                 let _ = report.send(done);
             })
+            .inspect_err(|_| {
+                let _ = halt.compare_exchange(
+                    RUNNING,
+                    EDGES_FAILED,
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                );
+            })
         });
-        let nodes = nodes(syncs, progress).inspect_err(|_| stop.store(true, Ordering::Relaxed));
+        let go_on = || {
+            if halt.load(Ordering::SeqCst) == RUNNING {
+                Ok(())
+            } else {
+                Err(Error::backend("backup", "stopped: the edge scan failed"))
+            }
+        };
+        let nodes = nodes(syncs, progress, &go_on).inspect_err(|_| {
+            let _ =
+                halt.compare_exchange(RUNNING, NODES_FAILED, Ordering::SeqCst, Ordering::SeqCst);
+        });
         if nodes.is_ok() {
             // Ends when the edges' thread does (and drops its sender).
             for done in reports {
@@ -334,9 +378,19 @@ fn side_by_side(
         }
         let edges = edges
             .join()
-            .map_err(|_| Error::backend("backup", "the thread writing the edges' lines panicked"));
-        let nodes = nodes?;
-        let (done, out) = edges??;
+            .map_err(|_| Error::backend("backup", "the thread writing the edges' lines panicked"))
+            .and_then(|edges| edges);
+        let (nodes, (done, out)) = match (nodes, edges) {
+            (Ok(nodes), Ok(edges)) => (nodes, edges),
+            (Err(nodes), Err(edges)) => {
+                return Err(if halt.load(Ordering::SeqCst) == EDGES_FAILED {
+                    edges
+                } else {
+                    nodes
+                });
+            }
+            (Err(e), Ok(_)) | (Ok(_), Err(e)) => return Err(e),
+        };
         progress(Progress {
             phase: Phase::Edges,
             done,
@@ -364,21 +418,28 @@ fn write_data_files(
 
     // One ordered scan per file, each node or edge handed over as its JSON text
     // (`GraphRead::each_node_json`), progress every PAGE items.
-    let nodes = |syncs: &mut Syncs, progress: &mut dyn FnMut(Progress)| {
-        write_lines(
-            folder,
-            NODES_FILE,
-            Phase::Nodes,
-            total_nodes,
-            syncs,
-            progress,
-            |line| snapshot.each_node_json(line),
-        )
-    };
+    // `go_on` fails once the other side's scan has (side by side): checked per line.
+    let nodes =
+        |syncs: &mut Syncs, progress: &mut dyn FnMut(Progress), go_on: &dyn Fn() -> Result<()>| {
+            write_lines(
+                folder,
+                NODES_FILE,
+                Phase::Nodes,
+                total_nodes,
+                syncs,
+                progress,
+                |line| {
+                    snapshot.each_node_json(|text: &[u8]| {
+                        go_on()?;
+                        line(text)
+                    })
+                },
+            )
+        };
     let ((nodes, nodes_entry), (edges, edges_entry)) = match twin {
         Some(twin) => side_by_side(folder, total_edges, &mut syncs, progress, twin, nodes)?,
         None => {
-            let nodes = nodes(&mut syncs, progress)?;
+            let nodes = nodes(&mut syncs, progress, &|| Ok(()))?;
             let edges = write_lines(
                 folder,
                 EDGES_FILE,
