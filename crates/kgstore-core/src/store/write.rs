@@ -317,10 +317,7 @@ impl<'s> WriteTx<'s> {
 
     /// Replaces a node's content (not its name), keeping `created_at` and raising
     /// the version. With `expected_version`, fails with [`Error::Conflict`] unless
-    /// the stored version is that one. An update that changes nothing (the same
-    /// type, observations, attributes, dependencies, author, source, tags and
-    /// status, once normalised) writes nothing: the stored node comes back with
-    /// its version and `updated_at`, and the change feed records no change.
+    /// the stored version is that one.
     pub fn update_node(&mut self, mut node: Node, expected_version: Option<u64>) -> Result<Node> {
         self.prepare_node(&mut node)?;
         let old = self
@@ -336,15 +333,9 @@ impl<'s> WriteTx<'s> {
                 actual: old.metadata.version,
             });
         }
-        let meta = &mut node.metadata;
-        meta.created_at = old.metadata.created_at;
-        meta.updated_at = old.metadata.updated_at;
-        meta.version = old.metadata.version;
-        if node == old {
-            return Ok(old);
-        }
         self.check_changed_references(&node, &old)?;
         let meta = &mut node.metadata;
+        meta.created_at = old.metadata.created_at;
         meta.updated_at = self.now.max(old.metadata.updated_at);
         meta.version = next_version(old.metadata.version, &node.name)?;
         self.raw(|t| t.put_node(&node))?;
@@ -546,10 +537,7 @@ impl<'s> WriteTx<'s> {
     }
 
     /// Replaces an edge's content (not its key), keeping `created_at` and raising the
-    /// version; with `expected_version`, [`Error::Conflict`] unless it matches. An
-    /// update that changes nothing (the same attributes, weight, confidence,
-    /// direction and source) writes nothing and returns the stored edge, as
-    /// [`WriteTx::update_node`] does.
+    /// version; with `expected_version`, [`Error::Conflict`] unless it matches.
     pub fn update_edge(&mut self, mut edge: Edge, expected_version: Option<u64>) -> Result<Edge> {
         self.prepare_edge(&edge)?;
         let key = edge.key();
@@ -568,12 +556,6 @@ impl<'s> WriteTx<'s> {
         }
         let meta = &mut edge.metadata;
         meta.created_at = old.metadata.created_at;
-        meta.updated_at = old.metadata.updated_at;
-        meta.version = old.metadata.version;
-        if edge == old {
-            return Ok(old);
-        }
-        let meta = &mut edge.metadata;
         meta.updated_at = self.now.max(old.metadata.updated_at);
         meta.version = next_version(old.metadata.version, &key.to_string())?;
         self.raw(|t| t.put_edge(&edge))?;

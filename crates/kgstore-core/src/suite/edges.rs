@@ -153,54 +153,6 @@ pub fn edge_update_and_version_conflict(f: Fixture) {
     );
 }
 
-/// An edge update that changes nothing writes nothing, as a node's does: the
-/// stored edge comes back with its version and `updated_at` (directly and by
-/// upsert); any one field changed is a change; an expected version is checked.
-pub fn edge_update_that_changes_nothing_writes_nothing(f: Fixture) {
-    let s = &f.store;
-    things(s, &["a", "b"]);
-    let created = s
-        .create_edge(
-            edge("a", Calls, "b")
-                .with_weight(2.5)
-                .with_confidence(0.75)
-                .with_source("trace")
-                .with_attribute("count", json!(3))
-                .bidirectional(),
-        )
-        .unwrap();
-    let mut same = created.clone();
-    same.metadata.created_at = Timestamp::EPOCH; // the store's own: ignored
-    same.metadata.updated_at = Timestamp::EPOCH;
-    same.metadata.version = 9;
-    assert_eq!(s.update_edge(same.clone(), Some(1)).unwrap(), created);
-    assert_eq!(s.upsert_edge(same).unwrap(), created);
-    assert_eq!(s.get_edge(&created.key()).unwrap(), created);
-    let changes: [fn(&mut Edge); 5] = [
-        |e| {
-            e.attributes.insert("count".into(), json!(4));
-        },
-        |e| e.metadata.weight = 1.0,
-        |e| e.metadata.confidence = None,
-        |e| e.metadata.bidirectional = false,
-        |e| e.metadata.source = None,
-    ];
-    for (i, change) in changes.into_iter().enumerate() {
-        let mut edge = s.get_edge(&created.key()).unwrap();
-        let version = edge.metadata.version;
-        change(&mut edge);
-        let written = s.update_edge(edge, Some(version)).unwrap();
-        assert_eq!(written.metadata.version, version + 1, "change {i}");
-        assert_eq!(s.get_edge(&created.key()).unwrap(), written, "change {i}");
-    }
-    let now = s.get_edge(&created.key()).unwrap();
-    assert_eq!(
-        kind_of(s.update_edge(now.clone(), Some(1))),
-        ErrorKind::Conflict
-    );
-    assert_eq!(s.get_edge(&created.key()).unwrap(), now);
-}
-
 pub fn edge_upsert(f: Fixture) {
     let s = &f.store;
     things(s, &["a", "b"]);

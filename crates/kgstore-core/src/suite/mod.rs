@@ -218,7 +218,6 @@ macro_rules! __suite_graph {
             node_invalid_type_is_refused, node_invalid_metadata_is_refused,
             node_update_bumps_version_keeps_created_at, node_update_with_stale_version_conflicts,
             node_update_missing_is_not_found, node_upsert_creates_then_updates,
-            node_update_that_changes_nothing_writes_nothing,
             node_delete_removes_node_and_its_edges, node_delete_missing_is_not_found,
             node_hostile_values_round_trip, node_deep_attributes_are_refused,
             nodes_batch_create_in_any_order, nodes_batch_with_duplicate_writes_nothing,
@@ -236,7 +235,6 @@ macro_rules! __suite_graph {
             // edges
             edge_create_and_get, edge_duplicate_is_already_exists, edge_missing_endpoint_is_refused,
             edge_invalid_values_are_refused, edge_update_and_version_conflict, edge_upsert,
-            edge_update_that_changes_nothing_writes_nothing,
             edge_delete_and_delete_missing, edge_custom_relations, edges_of_by_direction_and_relation,
             edges_of_whole_after_any_earlier_reads, edge_self_loop, edges_batch_create, edges_batch_with_missing_endpoint_writes_nothing,
             edge_import_keeps_metadata, edges_batch_reports_the_first_offender_in_order,
@@ -362,7 +360,6 @@ macro_rules! __events_section {
             events_delivery_removed_before_redelivery_is_dead_lettered,
             // the change feed
             events_change_feed_is_off_by_default, events_change_feed_records_every_change_with_versions,
-            events_change_feed_records_nothing_for_an_update_that_changes_nothing,
             events_change_feed_leaves_nothing_for_rolled_back_work,
             events_change_feed_sees_cascades_and_detaches,
             events_change_feed_shares_the_commit_with_application_events,

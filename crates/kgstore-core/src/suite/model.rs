@@ -124,8 +124,7 @@ fn op() -> impl Strategy<Value = Op> {
 struct MNode {
     deps: Vec<String>,
     version: u64,
-    /// The `value` attribute (`None`: none, as created).
-    value: Option<i64>,
+    value: i64,
 }
 
 /// The plain model.
@@ -217,7 +216,7 @@ impl Model {
                     MNode {
                         deps,
                         version: 1,
-                        value: None,
+                        value: 0,
                     },
                 );
                 Ok(())
@@ -236,7 +235,7 @@ impl Model {
                         MNode {
                             deps: Vec::new(),
                             version: 1,
-                            value: None,
+                            value: 0,
                         },
                     );
                 }
@@ -273,16 +272,12 @@ impl Model {
                         }
                     }
                 }
-                // An update that changes nothing writes nothing.
-                if old.deps == deps && old.value == Some(*value) {
-                    return Ok(());
-                }
                 self.nodes.insert(
                     name,
                     MNode {
                         deps,
                         version: old.version + 1,
-                        value: Some(*value),
+                        value: *value,
                     },
                 );
                 Ok(())
@@ -350,15 +345,11 @@ impl Model {
                     relation(*rel).to_string(),
                     NAMES[*to].to_owned(),
                 );
-                let Some((old_weight, version)) = self.edges.get(&key).copied() else {
+                let Some((_, version)) = self.edges.get(&key).copied() else {
                     return Err(ErrorKind::EdgeNotFound);
                 };
                 if matches!(expect, Expect::Stale) {
                     return Err(ErrorKind::Conflict);
-                }
-                // An update that changes nothing writes nothing.
-                if old_weight == f64::from(*weight) {
-                    return Ok(());
                 }
                 self.edges.insert(key, (f64::from(*weight), version + 1));
                 Ok(())
@@ -536,7 +527,11 @@ pub(super) fn observe(store: &Store) -> Model {
     let (nodes, edges, _) = dump(store);
     let mut model = Model::default();
     for node in nodes {
-        let value = node.attributes.get("value").and_then(|v| v.as_i64());
+        let value = node
+            .attributes
+            .get("value")
+            .and_then(|v| v.as_i64())
+            .unwrap_or(0);
         model.nodes.insert(
             node.name,
             MNode {

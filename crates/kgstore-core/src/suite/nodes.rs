@@ -213,82 +213,8 @@ pub fn node_update_bumps_version_keeps_created_at(f: Fixture) {
     assert_eq!(got, updated);
     assert_eq!(got.node_type, "other_thing");
     assert_eq!(got.observations, ["v1", "v2"]);
-    let third = s.update_node(got.with_observation("v3"), None).unwrap();
+    let third = s.update_node(got, None).unwrap();
     assert_eq!(third.metadata.version, 3);
-}
-
-/// An update that changes nothing (the content given again, tags in another
-/// order, the store's own metadata made up) writes nothing: the stored node
-/// comes back with its version and `updated_at`, directly, by upsert and inside
-/// a transaction that then changes it once (one bump); an expected version is
-/// still checked.
-pub fn node_update_that_changes_nothing_writes_nothing(f: Fixture) {
-    let s = &f.store;
-    s.create_node(thing("b")).unwrap();
-    let created = s
-        .create_node(
-            thing("a")
-                .with_observation("seen")
-                .with_attribute("n", json!({"deep": [1, 2.5, "x"]}))
-                .with_dependency("b")
-                .with_tag("y")
-                .with_tag("x")
-                .with_author("ann")
-                .with_source("unit test")
-                .with_status("active"),
-        )
-        .unwrap();
-    let metrics_before = s.metrics().entities_written;
-    let mut same = created.clone();
-    same.metadata.tags = vec!["x".into(), "y".into(), "x".into()];
-    same.metadata.created_at = Timestamp::EPOCH; // the store's own: ignored
-    same.metadata.updated_at = Timestamp::EPOCH;
-    same.metadata.version = 7;
-    let kept = s.update_node(same.clone(), Some(1)).unwrap();
-    assert_eq!(kept, created);
-    assert_eq!(s.get_node("a").unwrap(), created);
-    assert_eq!(s.upsert_node(same.clone()).unwrap(), created);
-    assert_eq!(s.get_node("a").unwrap(), created);
-    assert_eq!(s.metrics().entities_written, metrics_before);
-    // In one transaction: nothing, then a change: one bump.
-    let changed = s
-        .write(|tx| {
-            tx.update_node(same.clone(), Some(1))?;
-            tx.update_node(same.clone().with_observation("new"), Some(1))?;
-            tx.update_node(same.clone().with_observation("new"), Some(2))
-        })
-        .unwrap();
-    assert_eq!(changed.metadata.version, 2);
-    assert_eq!(s.get_node("a").unwrap(), changed);
-    // Any one field changed is a change.
-    let changes: [fn(&mut crate::Node); 8] = [
-        |n| n.node_type = "other".into(),
-        |n| n.observations.push("more".into()),
-        |n| {
-            n.attributes
-                .insert("n".into(), json!({"deep": [1, 2.5, "y"]}));
-        },
-        |n| n.dependencies.clear(),
-        |n| n.metadata.tags.push("z".into()),
-        |n| n.metadata.author = None,
-        |n| n.metadata.source = Some("elsewhere".into()),
-        |n| n.metadata.status = Some("retired".into()),
-    ];
-    for (i, change) in changes.into_iter().enumerate() {
-        let mut node = s.get_node("a").unwrap();
-        let version = node.metadata.version;
-        change(&mut node);
-        let written = s.update_node(node, Some(version)).unwrap();
-        assert_eq!(written.metadata.version, version + 1, "change {i}");
-        assert_eq!(s.get_node("a").unwrap(), written, "change {i}");
-    }
-    // A stale expected version is refused even when nothing would change.
-    let now = s.get_node("a").unwrap();
-    assert_eq!(
-        kind_of(s.update_node(now.clone(), Some(1))),
-        ErrorKind::Conflict
-    );
-    assert_eq!(s.get_node("a").unwrap(), now);
 }
 
 pub fn node_update_with_stale_version_conflicts(f: Fixture) {
@@ -564,15 +490,10 @@ pub fn regression_versions_beyond_i64_max_are_refused_by_every_backend(mut f: Fi
         let err = s.write(|tx| tx.import_edge(edge)).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Validation, "{err}");
     }
-    // (A change each: an update that changes nothing writes nothing, and needs no version.)
-    let err = s
-        .update_node(thing("top").with_observation("more"), None)
-        .unwrap_err();
+    let err = s.update_node(thing("top"), None).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     assert!(err.to_string().contains("exhausted"), "{err}");
-    let err = s
-        .update_edge(link.clone().with_weight(2.0), None)
-        .unwrap_err();
+    let err = s.update_edge(link.clone(), None).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     f.reopen();
     let s = &f.store;

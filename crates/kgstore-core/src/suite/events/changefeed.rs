@@ -96,32 +96,6 @@ pub fn events_change_feed_records_every_change_with_versions(f: Fixture) {
     assert_eq!((status.enabled, status.events), (true, 9));
 }
 
-/// An update that changes nothing, of a node or an edge, records no change.
-pub fn events_change_feed_records_nothing_for_an_update_that_changes_nothing(f: Fixture) {
-    let s = &f.store;
-    s.set_change_feed(true).unwrap();
-    let a = s.create_node(thing("a").with_observation("seen")).unwrap();
-    s.create_node(thing("b")).unwrap();
-    let ab = s.create_edge(edge("a", RelationType::Calls, "b")).unwrap();
-    assert_eq!(s.update_node(a.clone(), Some(1)).unwrap(), a);
-    assert_eq!(s.upsert_edge(ab.clone()).unwrap(), ab);
-    s.write(|tx| {
-        tx.update_node(a.clone(), None)?;
-        tx.update_edge(ab.clone(), Some(1))
-    })
-    .unwrap();
-    let key_ab = json!({"from": "a", "relation_type": "calls", "to": "b"});
-    assert_eq!(
-        summary(&changes(&f)),
-        [
-            row("node.created", json!("a"), Value::Null, json!(1)),
-            row("node.created", json!("b"), Value::Null, json!(1)),
-            row("edge.created", key_ab, Value::Null, json!(1)),
-        ]
-    );
-    assert_eq!(s.change_feed_status().unwrap().events, 3);
-}
-
 pub fn events_change_feed_leaves_nothing_for_rolled_back_work(f: Fixture) {
     let s = &f.store;
     s.set_change_feed(true).unwrap();
