@@ -76,7 +76,7 @@ pub use store::{
     BulkImport, CheckReport, DeleteReport, GraphRead, OnDependents, ReadTx, SideReadTx, Store,
     WriteTx, check_changes,
 };
-pub use timestamp::Timestamp;
+pub use timestamp::{Timestamp, TimestampWriter};
 
 /// The JSON crate kgstore's attributes and schemas are made of.
 pub use serde_json;

@@ -79,28 +79,98 @@ impl Timestamp {
     /// The canonical text, `YYYY-MM-DDTHH:MM:SS.ffffffZ`, in a buffer on the stack
     /// (every stored entity has two, so backups write millions of them).
     fn canonical(self) -> [u8; CANONICAL_LEN] {
-        let seconds = self.0.div_euclid(1_000_000);
-        let fraction = self.0.rem_euclid(1_000_000);
-        let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));
-        let of_day = seconds.rem_euclid(86_400);
         let mut out = *b"0000-00-00T00:00:00.000000Z";
-        // Two digits of `value` (0..=99, never negative here: years 1 to 9999) at `at`.
-        let mut pair = |at: usize, value: i64| {
-            let i = (value as usize % 100) * 2;
-            out[at] = DIGIT_PAIRS[i];
-            out[at + 1] = DIGIT_PAIRS[i + 1];
-        };
-        pair(0, year / 100);
-        pair(2, year % 100);
-        pair(5, month);
-        pair(8, day);
-        pair(11, of_day / 3600);
-        pair(14, of_day / 60 % 60);
-        pair(17, of_day % 60);
-        pair(20, fraction / 10_000);
-        pair(22, fraction / 100 % 100);
-        pair(24, fraction % 100);
+        let seconds = self.0.div_euclid(1_000_000);
+        write_date(&mut out, seconds.div_euclid(86_400));
+        write_time(
+            &mut out,
+            seconds.rem_euclid(86_400),
+            self.0.rem_euclid(1_000_000),
+        );
         out
+    }
+}
+
+/// Two digits of `value` (0..=99, never negative here: years 1 to 9999) at `at`.
+#[inline]
+fn write_pair(out: &mut [u8; CANONICAL_LEN], at: usize, value: i64) {
+    let i = (value as usize % 100) * 2;
+    out[at] = DIGIT_PAIRS[i];
+    out[at + 1] = DIGIT_PAIRS[i + 1];
+}
+
+/// The date of `days` since 1970-01-01, `YYYY-MM-DD`, at the start of the canonical text.
+fn write_date(out: &mut [u8; CANONICAL_LEN], days: i64) {
+    let (year, month, day) = civil_from_days(days);
+    write_pair(out, 0, year / 100);
+    write_pair(out, 2, year % 100);
+    write_pair(out, 5, month);
+    write_pair(out, 8, day);
+}
+
+/// The time of day, `HH:MM:SS.ffffff`, from the second of the day and the
+/// microseconds of the second, at its place in the canonical text.
+#[inline]
+fn write_time(out: &mut [u8; CANONICAL_LEN], of_day: i64, fraction: i64) {
+    write_pair(out, 11, of_day / 3600);
+    write_pair(out, 14, of_day / 60 % 60);
+    write_pair(out, 17, of_day % 60);
+    write_pair(out, 20, fraction / 10_000);
+    write_pair(out, 22, fraction / 100 % 100);
+    write_pair(out, 24, fraction % 100);
+}
+
+/// Writes timestamps as JSON, the bytes of [`Timestamp::write_json`], remembering
+/// the last one's text: a timestamp equal to the last is copied, one of the same
+/// day has only its time of day written, and the date (the calendar arithmetic)
+/// is worked out only when the day changes. For writers of many timestamps in a
+/// row, such as a backup's lines, whose entities were mostly written on a few
+/// days.
+#[derive(Clone, Debug)]
+pub struct TimestampWriter {
+    /// The last timestamp's microseconds since the epoch (`i64::MIN`: none yet).
+    micros: i64,
+    /// Its day since 1970-01-01 (`i64::MIN`: none yet; never a valid one's).
+    days: i64,
+    /// Its canonical text.
+    text: [u8; CANONICAL_LEN],
+}
+
+impl Default for TimestampWriter {
+    fn default() -> Self {
+        Self {
+            micros: i64::MIN,
+            days: i64::MIN,
+            text: *b"0000-00-00T00:00:00.000000Z",
+        }
+    }
+}
+
+impl TimestampWriter {
+    /// A writer that remembers nothing yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends `t` as JSON with its quotes, as [`Timestamp::write_json`] does.
+    pub fn write_json(&mut self, t: Timestamp, out: &mut Vec<u8>) {
+        if t.0 != self.micros {
+            let seconds = t.0.div_euclid(1_000_000);
+            let days = seconds.div_euclid(86_400);
+            if days != self.days {
+                write_date(&mut self.text, days);
+                self.days = days;
+            }
+            write_time(
+                &mut self.text,
+                seconds.rem_euclid(86_400),
+                t.0.rem_euclid(1_000_000),
+            );
+            self.micros = t.0;
+        }
+        out.push(b'"');
+        out.extend_from_slice(&self.text);
+        out.push(b'"');
     }
 }
 
@@ -351,6 +421,45 @@ mod tests {
             let ours = Timestamp::parse(text).ok().map(Timestamp::as_micros);
             let theirs = reference_micros(text).filter(|m| (MIN_MICROS..=MAX_MICROS).contains(m));
             assert_eq!(ours, theirs, "{text}");
+        }
+    }
+
+    /// The remembering writer gives `write_json`'s bytes whatever came before:
+    /// the same instant again, the same second, the same day, another day, before
+    /// and after the epoch, at the extremes.
+    #[test]
+    fn the_timestamp_writer_writes_what_write_json_writes() {
+        let mut rng = fastrand::Rng::with_seed(15);
+        let day = 86_400_000_000i64;
+        let mut cases = vec![
+            MIN_MICROS,
+            MIN_MICROS,
+            MAX_MICROS,
+            -1,
+            0,
+            1,
+            -1,
+            day - 1,
+            day,
+        ];
+        let base = 1_765_000_000_000_000i64;
+        for _ in 0..5_000 {
+            cases.push(match rng.u8(0..5) {
+                0 => *cases.last().unwrap_or(&0),
+                1 => base + rng.i64(0..1_000_000),
+                2 => base + rng.i64(0..day),
+                3 => -base + rng.i64(-day..day),
+                _ => rng.i64(MIN_MICROS..=MAX_MICROS),
+            });
+        }
+        let mut writer = TimestampWriter::new();
+        for micros in cases {
+            let t = Timestamp::from_micros(micros).unwrap();
+            let (mut ours, mut theirs) = (b"x".to_vec(), b"x".to_vec());
+            writer.write_json(t, &mut ours);
+            t.write_json(&mut theirs);
+            assert_eq!(ours, theirs, "{micros}");
+            assert_eq!(theirs, format!("x\"{}\"", reference_text(t)).into_bytes());
         }
     }
 

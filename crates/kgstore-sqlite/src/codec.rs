@@ -6,7 +6,7 @@ use kgstore_core::documents::Sha256Digest;
 use kgstore_core::events::LogRecord;
 use kgstore_core::{
     DocumentMeta, Edge, EdgeMetadata, Error, Node, NodeMetadata, RelationType, Result, Timestamp,
-    validate,
+    TimestampWriter, validate,
 };
 use rusqlite::Row;
 use rusqlite::types::ValueRef;
@@ -114,6 +114,20 @@ impl<'r, R: Cellular + ?Sized> Cells<'r, '_, R> {
         }
         let id = match self.row.cell(0) {
             Ok(ValueRef::Integer(id)) => id.to_string(),
+            // An edge JSON scan does not read the id (`read::PLAIN_EDGE_CELLS`):
+            // the edge is named by its source's name, the next column.
+            _ if self.table == "edges" => match self.row.cell(1) {
+                Ok(ValueRef::Text(name)) => match std::str::from_utf8(name) {
+                    Ok(name) => {
+                        return self.ctx.corrupt(format!(
+                            "table edges, an edge of {}, column {column}: {what}",
+                            node_subject(name)
+                        ));
+                    }
+                    Err(_) => "?".to_owned(),
+                },
+                _ => "?".to_owned(),
+            },
             _ => "?".to_owned(),
         };
         self.ctx.corrupt(format!(
@@ -672,17 +686,31 @@ pub(crate) fn node_subject(name: &str) -> String {
 /// other JSON column is parsed and written again, so that the bytes are
 /// `serde_json`'s own whatever text the column holds. Every cell is checked as
 /// the entity's reader checks it.
+///
+/// It remembers what repeats from row to row: the last timestamp's text and
+/// date ([`TimestampWriter`]), the texts of recent weights and confidences
+/// ([`RealTexts`]) and the last relation found valid, so that a run of edges of
+/// one relation checks it once.
 pub(crate) struct JsonRows<'c> {
     ctx: &'c Ctx,
+    times: TimestampWriter,
+    reals: RealTexts,
+    /// The last relation found valid, as stored (its JSON is itself, quoted).
+    relation: Vec<u8>,
 }
 
 impl<'c> JsonRows<'c> {
     pub(crate) fn new(ctx: &'c Ctx) -> Self {
-        Self { ctx }
+        Self {
+            ctx,
+            times: TimestampWriter::new(),
+            reals: RealTexts::new(),
+            relation: Vec::new(),
+        }
     }
 
     /// A row of [`NODE_COLUMNS`] as the node's JSON, appended to `out`.
-    pub(crate) fn node<R: Cellular + ?Sized>(&self, row: &R, out: &mut Vec<u8>) -> Result<()> {
+    pub(crate) fn node<R: Cellular + ?Sized>(&mut self, row: &R, out: &mut Vec<u8>) -> Result<()> {
         let c = Cells {
             row,
             ctx: self.ctx,
@@ -700,7 +728,7 @@ impl<'c> JsonRows<'c> {
         out.extend_from_slice(b",\"dependencies\":");
         json_list(&c, out, 12, "dependencies")?;
         out.extend_from_slice(b",\"metadata\":");
-        json_times(&c, out, 6, Some(7))?;
+        json_times(&c, &mut self.times, out, 6, Some(7))?;
         out.extend_from_slice(b",\"version\":");
         json_u64(out, c.version(8, "version")?);
         if let Some(author) = c.opt_text_bytes(4, "author")? {
@@ -721,29 +749,44 @@ impl<'c> JsonRows<'c> {
         Ok(())
     }
 
-    /// A row of [`edge_columns`] as the edge's JSON, appended to `out`; the id of
-    /// its `from` node, its relation and its `to` name as the row holds them.
+    /// A row of [`edge_columns`] as the edge's JSON, appended to `out`; its
+    /// `from` name, its relation and its `to` name as the row holds them. Its
+    /// first column (the `from` id) is not read but to name the row in messages.
     pub(crate) fn edge<'r, R: Cellular + ?Sized>(
-        &self,
+        &mut self,
         row: &'r R,
         out: &mut Vec<u8>,
-    ) -> Result<(i64, &'r str, &'r [u8])> {
+    ) -> Result<(&'r [u8], &'r [u8], &'r [u8])> {
         let c = Cells {
             row,
             ctx: self.ctx,
             table: "edges",
             edge_of: None,
         };
-        let from_id = c.int(0, "from_id")?;
-        let rel = c.text(2, "rel")?;
-        let relation = RelationType::parse(rel)
-            .map_err(|e| c.bad("rel", format!("bad relation type: {e}")))?;
+        let from = c.text_bytes(1, "from_id (name)")?;
+        let rel = c.text_bytes(2, "rel")?;
+        if rel != self.relation.as_slice() {
+            let text = c.text(2, "rel")?;
+            let relation = RelationType::parse(text)
+                .map_err(|e| c.bad("rel", format!("bad relation type: {e}")))?;
+            // A valid relation's name is its text (built-in or not); written
+            // below as the row holds it.
+            if relation.as_str() != text {
+                return Err(c.bad(
+                    "rel",
+                    format!("stored as '{text}', read as '{}'", relation.as_str()),
+                ));
+            }
+            self.relation.clear();
+            self.relation.extend_from_slice(rel);
+        }
         let to = c.text_bytes(3, "to_id (name)")?;
         out.extend_from_slice(b"{\"from\":");
-        json_str(out, c.text_bytes(1, "from_id (name)")?)?;
-        out.extend_from_slice(b",\"relation_type\":");
-        json_str(out, relation.as_str().as_bytes())?;
-        out.extend_from_slice(b",\"to\":");
+        json_str(out, from)?;
+        // A relation's name is an identifier: nothing in it to escape.
+        out.extend_from_slice(b",\"relation_type\":\"");
+        out.extend_from_slice(rel);
+        out.extend_from_slice(b"\",\"to\":");
         json_str(out, to)?;
         if self.ctx.edge_flags && c.int(6, "flags")? & FLAG_PLAIN != 0 {
             // The default content but for the weight (format 12's mark, as
@@ -751,23 +794,23 @@ impl<'c> JsonRows<'c> {
             // time are read, and a scan may leave the other cells uncopied
             // (`read::PLAIN_EDGE_CELLS`).
             out.extend_from_slice(b",\"attributes\":{},\"metadata\":");
-            json_times(&c, out, 8, None)?;
+            json_times(&c, &mut self.times, out, 8, None)?;
             out.extend_from_slice(b",\"version\":1,\"weight\":");
-            json_value(out, &c.real(4, "weight")?)?;
+            self.reals.write(out, c.real(4, "weight")?)?;
             out.extend_from_slice(b",\"bidirectional\":false}}");
-            return Ok((from_id, rel, to));
+            return Ok((from, rel, to));
         }
         out.extend_from_slice(b",\"attributes\":");
         json_map(&c, out, 11, "attributes")?;
         out.extend_from_slice(b",\"metadata\":");
-        json_times(&c, out, 8, Some(9))?;
+        json_times(&c, &mut self.times, out, 8, Some(9))?;
         out.extend_from_slice(b",\"version\":");
         json_u64(out, c.version(10, "version")?);
         out.extend_from_slice(b",\"weight\":");
-        json_value(out, &c.real(4, "weight")?)?;
+        self.reals.write(out, c.real(4, "weight")?)?;
         if let Some(confidence) = c.opt_real(5, "confidence")? {
             out.extend_from_slice(b",\"confidence\":");
-            json_value(out, &confidence)?;
+            self.reals.write(out, confidence)?;
         }
         out.extend_from_slice(if c.bidirectional(6)? {
             b",\"bidirectional\":true"
@@ -779,7 +822,69 @@ impl<'c> JsonRows<'c> {
             json_str(out, source)?;
         }
         out.extend_from_slice(b"}}");
-        Ok((from_id, rel, to))
+        Ok((from, rel, to))
+    }
+}
+
+/// How many `f64` texts [`RealTexts`] keeps.
+const REAL_SLOTS: usize = 256;
+/// The longest `f64` text [`RealTexts`] keeps (`serde_json` writes at most 24
+/// bytes for a finite one, e.g. `-2.2250738585072014e-308`).
+const REAL_TEXT_MAX: usize = 24;
+
+/// The JSON texts of recently written `f64` values (an edge's weight and
+/// confidence), in [`REAL_SLOTS`] slots chosen by the value's bits: a graph's
+/// weights are mostly a few values (the default `1.0`, steps of a scale), so most
+/// are copied instead of formatted. A slot holds the last value written that
+/// chose it; the text is `serde_json`'s own, kept after it wrote it.
+struct RealTexts {
+    slots: Vec<RealText>,
+}
+
+/// One slot of [`RealTexts`]: a value's bits and its text (`len` 0: empty).
+#[derive(Clone, Copy)]
+struct RealText {
+    bits: u64,
+    len: u8,
+    text: [u8; REAL_TEXT_MAX],
+}
+
+impl RealTexts {
+    fn new() -> Self {
+        let empty = RealText {
+            bits: 0,
+            len: 0,
+            text: [0; REAL_TEXT_MAX],
+        };
+        Self {
+            slots: vec![empty; REAL_SLOTS],
+        }
+    }
+
+    /// Appends `value` as `serde_json` writes it.
+    fn write(&mut self, out: &mut Vec<u8>, value: f64) -> Result<()> {
+        let bits = value.to_bits();
+        // The top bits of a multiplicative hash (Fibonacci hashing): 8 of them.
+        let at = (bits.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize;
+        if let Some(slot) = self.slots.get(at)
+            && slot.len != 0
+            && slot.bits == bits
+        {
+            out.extend_from_slice(&slot.text[..usize::from(slot.len)]);
+            return Ok(());
+        }
+        let start = out.len();
+        json_value(out, &value)?;
+        let text = &out[start..];
+        if let Some(slot) = self.slots.get_mut(at)
+            && let Ok(len) = u8::try_from(text.len())
+            && (1..=REAL_TEXT_MAX).contains(&text.len())
+        {
+            slot.bits = bits;
+            slot.len = len;
+            slot.text[..text.len()].copy_from_slice(text);
+        }
+        Ok(())
     }
 }
 
@@ -816,6 +921,7 @@ fn json_u64(out: &mut Vec<u8>, value: u64) {
 /// they are equal (an entity never updated).
 fn json_times<R: Cellular + ?Sized>(
     c: &Cells<'_, '_, R>,
+    times: &mut TimestampWriter,
     out: &mut Vec<u8>,
     created: usize,
     updated: Option<usize>,
@@ -823,7 +929,7 @@ fn json_times<R: Cellular + ?Sized>(
     let created_at = c.time(created, "created_at")?;
     out.extend_from_slice(b"{\"created_at\":");
     let start = out.len();
-    created_at.write_json(out);
+    times.write_json(created_at, out);
     let end = out.len();
     out.extend_from_slice(b",\"updated_at\":");
     let updated_at = match updated {
@@ -833,7 +939,7 @@ fn json_times<R: Cellular + ?Sized>(
     if updated_at == created_at {
         out.extend_from_within(start..end);
     } else {
-        updated_at.write_json(out);
+        times.write_json(updated_at, out);
     }
     Ok(())
 }
@@ -885,7 +991,46 @@ fn json_column<R: Cellular + ?Sized, T: serde::Serialize>(
 
 #[cfg(test)]
 mod tests {
-    use super::json_u64;
+    use super::{RealTexts, json_u64, json_value};
+
+    /// Remembered texts of reals are `serde_json`'s, whichever value held the
+    /// slot before: many distinct values (every slot taken over and over), the
+    /// same values again, the extremes and signed zeros.
+    #[test]
+    fn reals_are_written_as_serde_json_writes_them_from_memory_or_not() {
+        let mut reals = RealTexts::new();
+        let mut values = vec![
+            0.0,
+            -0.0,
+            1.0,
+            0.1,
+            f64::MIN_POSITIVE,
+            -f64::MIN_POSITIVE,
+            f64::MAX,
+            f64::MIN,
+            5e-324,
+            -2.2250738585072014e-308,
+            1e21,
+            123_456_789.123_456_78,
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for i in 0..20_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            values.push(match i % 3 {
+                0 => (state % 100) as f64 / 10.0,
+                1 => f64::from_bits(state),
+                _ => (state % 1_000_000) as f64 / 7.0,
+            });
+        }
+        for value in values.iter().chain(values.iter().rev()) {
+            let (mut ours, mut theirs) = (b"x".to_vec(), b"x".to_vec());
+            reals.write(&mut ours, *value).unwrap();
+            json_value(&mut theirs, value).unwrap();
+            assert_eq!(ours, theirs, "{value:e}");
+        }
+    }
 
     #[test]
     fn integers_are_written_as_serde_json_writes_them() {

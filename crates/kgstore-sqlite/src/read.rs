@@ -320,7 +320,7 @@ impl<'a> Q<'a> {
     /// lines of one source and relation are gathered and handed over in `to`
     /// name order instead ([`EdgeRun`]): the same order as [`Q::for_each_edge`].
     pub fn for_each_edge_json(&self, each: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
-        let rows = JsonRows::new(self.ctx);
+        let mut rows = JsonRows::new(self.ctx);
         let doing = "listing edges from table edges";
         if !self.ctx.edge_names {
             let sql = whole_edge_scan_sql(self.ctx);
@@ -367,7 +367,7 @@ impl<'a> Q<'a> {
         &self,
         sql: &Sql,
         doing: &str,
-        write: impl Fn(&rusqlite::Row<'_>, &mut Vec<u8>) -> Result<()>,
+        mut write: impl FnMut(&rusqlite::Row<'_>, &mut Vec<u8>) -> Result<()>,
         each: &mut dyn FnMut(&[u8]) -> Result<()>,
     ) -> Result<()> {
         let mut text = Vec::with_capacity(512);
@@ -2003,13 +2003,14 @@ impl LineWriter for NodeLines<'_> {
 }
 
 /// The cells of a row of [`edge_run_scan_sql`] (format 12 on) that a plain edge's
-/// line needs ([`JsonRows::edge`]): `from_id`, the `from` name, `rel`, `to_name`,
-/// `weight`, `flags` and `created_at`; `confidence`, `source`, `updated_at`,
-/// `version` and `attributes` hold the default content the flag stands for.
+/// line needs ([`JsonRows::edge`]): the `from` name, `rel`, `to_name`, `weight`,
+/// `flags` and `created_at`; `confidence`, `source`, `updated_at`, `version` and
+/// `attributes` hold the default content the flag stands for, and the first
+/// column (`NULL` in that scan) is not read.
 const PLAIN_EDGE_CELLS: Sparse = Sparse {
     flag: 6,
     bit: FLAG_PLAIN,
-    kept: 0b1_0101_1111,
+    kept: 0b1_0101_1110,
 };
 
 /// Edges' lines, one per row, each source's of one relation handed over in `to`
@@ -2023,17 +2024,18 @@ impl LineWriter for EdgeLines<'_> {
     fn row(&mut self, row: &BatchRow<'_>, lines: &mut Lines) -> Result<()> {
         let run = &mut self.run;
         let mut start = run.lines.len();
-        let (from_id, rel, to) = self.rows.edge(row, &mut run.lines)?;
-        if run.items.is_empty() || run.from_id != from_id || run.rel != rel {
+        let (from, rel, to) = self.rows.edge(row, &mut run.lines)?;
+        if run.items.is_empty() || run.from != from || run.rel != rel {
             run.hand_over(start, &mut |line| {
                 lines.push(line);
                 Ok(())
             })?;
             // The new line, the run's first, now starts the buffer.
             start = 0;
-            run.from_id = from_id;
+            run.from.clear();
+            run.from.extend_from_slice(from);
             run.rel.clear();
-            run.rel.push_str(rel);
+            run.rel.extend_from_slice(rel);
         }
         run.push(to, start);
         Ok(())
@@ -2053,10 +2055,10 @@ impl LineWriter for EdgeLines<'_> {
 /// ([`Q::for_each_edge_json`]).
 #[derive(Default)]
 struct EdgeRun {
-    /// The source's id.
-    from_id: i64,
+    /// The source's name.
+    from: Vec<u8>,
     /// The relation, as stored.
-    rel: String,
+    rel: Vec<u8>,
     /// The lines, one after the other.
     lines: Vec<u8>,
     /// The `to` names, one after the other.
@@ -2155,9 +2157,13 @@ fn whole_edge_scan_sql(ctx: &Ctx) -> Sql {
 /// to_id)`, the sources in name order (format 9 on): one walk of the names and
 /// each one's range of the table, nothing sorted ([`Q::for_each_edge_json`]
 /// puts each source's edges of one relation in `to` name order).
+///
+/// Its first column, the `from` id in [`edge_columns`], is `NULL`: the lines'
+/// runs go by the `from` name, and a row is named in messages by it
+/// ([`JsonRows::edge`]), so SQLite does not read the id from each row.
 fn edge_run_scan_sql(edge_flags: bool) -> Sql {
     Sql::new(&format!(
-        "SELECT e.from_id, fk.name, e.rel, e.to_name, {} \
+        "SELECT NULL, fk.name, e.rel, e.to_name, {} \
          FROM names fk CROSS JOIN edges e ON e.from_id = fk.id \
          ORDER BY fk.name, e.rel, e.to_id",
         edge_tail_columns(edge_flags)
