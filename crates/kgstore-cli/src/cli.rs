@@ -102,7 +102,7 @@ pub enum Command {
     /// Counts of nodes, edges and schemas, by type; with --perf, performance figures.
     Stats(StatsArgs),
     /// Check the store's storage and invariants.
-    Check,
+    Check(CheckArgs),
     /// Reorganise the store for speed and size.
     Optimize,
     /// The store's history (git:// stores), newest first.
@@ -118,6 +118,16 @@ pub enum Command {
     Demo(DemoArgs),
     /// Serve the store over MCP on stdin/stdout: the MCP memory server's tools, for AI agents.
     Mcp(McpArgs),
+}
+
+/// `check`'s options.
+#[derive(Debug, Args, Default)]
+pub struct CheckArgs {
+    /// Look at a json:// store's files without opening it (read-only: no lock, no
+    /// recovery, nothing written): every damaged file with its reason, for a store
+    /// an open refuses (its refusal lists the first 20).
+    #[arg(long)]
+    pub without_opening: bool,
 }
 
 /// Node commands.

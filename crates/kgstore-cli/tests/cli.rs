@@ -15,6 +15,8 @@ use serde_json::{Value, json};
 mod documents;
 #[path = "cli/events.rs"]
 mod events;
+#[path = "cli/inspect.rs"]
+mod inspect;
 #[path = "cli/screenplay.rs"]
 mod screenplay;
 

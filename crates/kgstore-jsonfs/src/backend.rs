@@ -32,7 +32,7 @@ use crate::snapshot::{self, Stats};
 
 /// How many times a lock-free read of the whole store is tried before it is done
 /// under the lock (when other processes commit faster than the log keeps records).
-const LOAD_ATTEMPTS: usize = 5;
+pub(crate) const LOAD_ATTEMPTS: usize = 5;
 use kgstore_core::documents::DocWrite;
 
 /// The JSON-files backend: one pretty-printed JSON file per node, edge and schema
@@ -129,7 +129,8 @@ fn refuse(root: &Path, findings: &[Finding]) -> Error {
     detail.push_str(&listed.join("; "));
     if fatal.len() > SHOWN {
         detail.push_str(&format!(
-            "; and {} more (an open after these are fixed lists them)",
+            "; and {} more: `kgstore check --without-opening` (or `kgstore_jsonfs::inspect`) \
+             lists every one without opening the store",
             fatal.len() - SHOWN
         ));
     }
@@ -152,7 +153,7 @@ fn refuse(root: &Path, findings: &[Finding]) -> Error {
 /// may have caught half-way is the last one published before the read or one
 /// published during it, and is applied whole from its record. And it is not more
 /// than other handles see: a transaction not yet published has renamed nothing.
-fn load_once(root: &Path, generation: &Generation) -> Result<Option<Scan>> {
+pub(crate) fn load_once(root: &Path, generation: &Generation) -> Result<Option<Scan>> {
     let before = generation.read()?.generation().unwrap_or(0);
     // Whether the last published transaction may still be putting its files in
     // place (or its writer stopped half-way): its record is still in `journal/`.
@@ -603,6 +604,12 @@ impl JsonFsBackend {
 /// What a scan found, as findings of a check.
 fn report_scan(scan: &Scan, problems: &mut Vec<Problem>) {
     problems.extend(scan.findings.iter().map(Finding::problem));
+    scan_notes(scan, problems);
+}
+
+/// What a scan found that is not damage (leftovers a writable open recovers), as
+/// notes of a check.
+pub(crate) fn scan_notes(scan: &Scan, problems: &mut Vec<Problem>) {
     for temp in &scan.temps {
         problems.push(Problem::note(
             temp.display().to_string(),

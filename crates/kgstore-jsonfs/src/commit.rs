@@ -357,13 +357,18 @@ impl Disk<'_> {
     /// Removes the staged files (a batch's folder at once, with everything in it).
     fn discard_staged(&self, staged: &[Staged]) -> bool {
         match self.bulk_of(staged) {
-            Some(folder) => {
-                let others = staged.iter().filter(|s| !s.temp.starts_with(&folder));
-                self.discard(others.map(|s| s.temp.as_path()))
-                    && files::remove_tree(&folder, self.hooks).is_ok()
-            }
+            Some(folder) => self.discard_batch(staged, &folder),
             None => self.discard(staged.iter().map(|s| s.temp.as_path())),
         }
+    }
+
+    /// Removes a batch's staged files: those staged elsewhere (a document's bytes,
+    /// written while the transaction ran) one by one, then its `folder` once, with
+    /// everything in it, whether or not the others could be removed.
+    fn discard_batch(&self, staged: &[Staged], folder: &Path) -> bool {
+        let others = staged.iter().filter(|s| !s.temp.starts_with(folder));
+        let others_gone = self.discard(others.map(|s| s.temp.as_path()));
+        files::remove_tree(folder, self.hooks).is_ok() && others_gone
     }
 
     /// The folder a batch staged its files in, if `staged` is a batch's.
@@ -680,9 +685,11 @@ impl Disk<'_> {
             })
         });
         let (staged, failure) = split_staged(results);
+        // The staging folder is removed once, whether or not a file was staged in
+        // it (`discard_staged` finds it from the files staged).
         let fail = |error: Error, staged: &[Staged], journal: Option<&PathBuf>| {
-            let tidy = self.discard(journal.map(PathBuf::as_path)) && self.discard_staged(staged);
-            let tidy = files::remove_tree(&folder, self.hooks).is_ok() && tidy;
+            let journal_gone = self.discard(journal.map(PathBuf::as_path));
+            let tidy = self.discard_batch(staged, &folder) && journal_gone;
             Failure::Clean { error, tidy }
         };
         if let Some(error) = failure {

@@ -49,6 +49,7 @@ pub mod fault;
 mod files;
 mod fsio;
 mod image;
+mod inspect;
 mod journal;
 mod layout;
 mod lock;
@@ -61,6 +62,7 @@ mod scan;
 mod snapshot;
 
 pub use backend::JsonFsBackend;
+pub use inspect::{Inspection, inspect};
 pub use layout::{FORMAT, MARKER, OLDEST_VERSION, RecoveryReport, VERSION};
 pub use lock::LOCK_FILE;
 pub use log::{LARGE_RECORD, LOG_DIR, RETAIN, RETAIN_LARGE};

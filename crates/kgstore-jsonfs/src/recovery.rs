@@ -330,7 +330,12 @@ impl Plan {
                 changed_journal = true;
             }
         }
-        if changed_journal {
+        // The removals need not be durable before what follows (a temporary file
+        // a power cut brings back is removed again): a later step that syncs
+        // `journal/` makes them durable with its own change.
+        let synced_later =
+            !self.commits.is_empty() || !self.bulk_dirs.is_empty() || !self.pendings.is_empty();
+        if changed_journal && !synced_later {
             sync_dir(&journal_dir, hooks)?;
         }
         let mut head = self.published.generation().unwrap_or(0);
@@ -426,6 +431,9 @@ fn happened(root: &Path, ops: &[FileOp]) -> Result<bool> {
 
 /// Applies a committed journal's operations to the files, durably whatever the
 /// durability setting. Idempotent, so a crash here only means doing it again.
+/// `journal/` is not synced here: the caller moves the record out of it next and
+/// syncs it then, which makes the staged files' moves out of it durable too (it
+/// was synced twice, here and there, before).
 ///
 /// A one-document commit's record (`pending`, format 5) whose staged bytes are
 /// gone was applied: its bytes were renamed into place after its metadata, so
@@ -462,16 +470,18 @@ fn roll_forward(root: &Path, ops: &[FileOp], pending: bool, hooks: &Hooks) -> Re
                 // Not there any more: moved by the interrupted commit, or an earlier
                 // roll-forward (the open then checks the document's size).
                 let staged = root.join(from);
+                // What leaves `journal/` (the staged bytes, and the staged metadata
+                // below) is made durable by the caller's sync of `journal/` after it
+                // moves the record out of it, the step that follows this one.
                 if files::exists(&staged) == Some(true) {
                     dirs.extend(docs::ensure_doc_dirs(root, &dir, hooks)?);
                     docs::clear_empty_dir_at(&path, hooks)?;
                     files::rename(&staged, &path, hooks)?;
-                    dirs.push(journal_dir.clone());
                 }
                 // A one-document commit's staged metadata: its content is the put
                 // beside this move, written above.
-                if !applied && files::remove(&root.join(docs::staged_meta_of(from)), hooks)? {
-                    dirs.push(journal_dir.clone());
+                if !applied {
+                    files::remove(&root.join(docs::staged_meta_of(from)), hooks)?;
                 }
             }
             (None, None) => {

@@ -1392,6 +1392,19 @@ fn a_large_commit_syncs_its_staged_files_at_once_and_fails_cleanly_if_that_fails
             "{what}: {:#?}",
             &steps[failed..]
         );
+        // The staging folder is removed once, with everything in it (it was removed
+        // a second time, as a folder already gone, once a file had been staged).
+        let staging_removals: Vec<&Step> = steps[failed + 1..]
+            .iter()
+            .filter(|s| {
+                s.op == FsOp::RemoveFile
+                    && s.path.parent().is_some_and(|p| p.ends_with("journal"))
+                    && s.path
+                        .file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("bulk-"))
+            })
+            .collect();
+        assert_eq!(staging_removals.len(), 1, "{what}: {staging_removals:#?}");
         assert!(state(&store) == before, "{what}");
         assert_eq!(leftovers(&path), Vec::<PathBuf>::new(), "{what}");
         fault.clear();
@@ -1401,4 +1414,47 @@ fn a_large_commit_syncs_its_staged_files_at_once_and_fails_cleanly_if_that_fails
         drop(store);
         reopened_is(&path, &after, what);
     }
+}
+
+/// Regression: a recovery synced `journal/` three times for one committed journal:
+/// after removing the temporary files it found there, with the folders of the
+/// files it put in place (for the staged documents it moved out of `journal/`),
+/// and after moving the journal into the log. The last makes all of it durable
+/// (nothing needs the removals or moves durable before the journal leaves), and is
+/// the only one left; a writable open's own sync of the store's folders before
+/// the recovery stays.
+#[test]
+fn regression_a_recovery_syncs_journal_once_per_journal_rolled_forward() {
+    let setup = setup(Durability::Immediate);
+    let template = tempfile::tempdir().unwrap();
+    let crashed = template.path().join("crashed");
+    crashed_store(&setup, &crashed);
+    let tracer = Fault::trace_only();
+    let store = open_with(&crashed, Durability::Immediate, &tracer).unwrap();
+    let steps: Vec<(FsOp, PathBuf)> = tracer.trace().iter().map(|s| shape(&crashed, s)).collect();
+    drop(store);
+    let journal = (FsOp::SyncDir, PathBuf::from("journal"));
+    // The recovery begins with the removal of the temporary files in `journal/`
+    // (after the open's syncs of the store's folders, `journal/` among them).
+    let begins = steps
+        .iter()
+        .position(|(op, path)| *op == FsOp::RemoveFile && path.starts_with("journal"))
+        .unwrap();
+    assert!(steps[..begins].contains(&journal), "{steps:#?}");
+    let recovery = &steps[begins..];
+    // It moves staged documents out of `journal/` and the journal into the log.
+    assert!(
+        recovery
+            .iter()
+            .any(|(op, path)| *op == FsOp::Rename && path.starts_with("documents")),
+        "{recovery:#?}"
+    );
+    let moved: Vec<usize> = (0..recovery.len())
+        .filter(|&i| recovery[i].0 == FsOp::Rename && recovery[i].1.starts_with("journal/log"))
+        .collect();
+    assert_eq!(moved.len(), 1, "{recovery:#?}");
+    let synced: Vec<usize> = (0..recovery.len())
+        .filter(|&i| recovery[i] == journal)
+        .collect();
+    assert_eq!(synced, [moved[0] + 1], "{recovery:#?}");
 }

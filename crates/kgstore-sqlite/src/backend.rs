@@ -319,7 +319,9 @@ impl SqliteBackend {
         if let Some(conn) = lock(&self.readers).pop() {
             return Ok(conn);
         }
-        schema::connect(&self.ctx, &self.options, Role::Reader, false)
+        let conn = schema::connect(&self.ctx, &self.options, Role::Reader, false)?;
+        self.counters.reader_opens.fetch_add(1, Ordering::Relaxed);
+        Ok(conn)
     }
 
     /// Gives a reader connection back to the pool (or closes it if the pool is full).
@@ -412,9 +414,16 @@ impl SqliteBackend {
     /// two reads of the schema cookie. `None` for the second when the writer
     /// connection is not this call's within [`PAIR_WAIT`] (a long write
     /// transaction of this process) or the lock is not had within it either
-    /// (another process writing): the first alone is begun then.
+    /// (another process writing): the first alone is begun then, on the reader
+    /// connection it already has (as it began under the lock, if it did), and the
+    /// second's goes back to the pool.
     fn read_pair(&self) -> Result<(SqliteRead<'_>, Option<SqliteRead<'_>>)> {
         let first = self.read_txn(false)?;
+        if self.options.read_only {
+            // No write lock to begin a pair under: no second connection either.
+            first.begin_now()?;
+            return Ok((first, None));
+        }
         let second = self.read_txn(false)?;
         // No writer connection (none could be opened either): the first read alone.
         let Ok(Some(mut writer)) = self.writer_soon() else {
@@ -435,10 +444,9 @@ impl SqliteBackend {
                     "holding the write lock while two reads begin".into()
                 })
             });
-        let begun = locked.and_then(|()| {
-            first.begin_now()?;
-            second.begin_now()
-        });
+        // Whether the first began under the lock, and then the second.
+        let first_begun = locked.and_then(|()| first.begin_now()).is_ok();
+        let both_begun = first_begun && second.begin_now().is_ok();
         let released = if writer.is_autocommit() {
             Ok(())
         } else {
@@ -452,17 +460,18 @@ impl SqliteBackend {
         let clean = released.is_ok() && writer.is_autocommit() && restored;
         self.release_writer(clean.then_some(writer));
         released?;
-        match begun {
-            Ok(()) => Ok((first, Some(second))),
-            Err(_) => {
-                // The lock could not be had: the pair's first read alone, begun anew.
-                drop(first);
-                drop(second);
-                let first = self.read_txn(false)?;
-                first.begin_now()?;
-                Ok((first, None))
-            }
+        if both_begun {
+            return Ok((first, Some(second)));
         }
+        // The lock could not be had (or a read did not begin under it): the pair's
+        // first read alone, on its own connection. Begun under the lock, it is one
+        // snapshot already; otherwise it is begun now (a `BEGIN` that ran before a
+        // first read that failed is not run again: the read takes the snapshot).
+        drop(second);
+        if !first_begun {
+            first.begin_now()?;
+        }
+        Ok((first, None))
     }
 
     /// Waits until the write transactions of this process that came before have had

@@ -47,6 +47,8 @@ pub(crate) struct Counters {
     /// Searches that first indexed a long list of waiting nodes in a write
     /// transaction of their own (see `SqliteBackend::catch_up_search`).
     pub(crate) search_catch_ups: AtomicU64,
+    /// Reader connections opened (none was idle in the pool).
+    pub(crate) reader_opens: AtomicU64,
 }
 
 impl Counters {
@@ -110,6 +112,12 @@ impl Counters {
                 self.search_catch_ups.load(Ordering::Relaxed),
                 "searches that first indexed a long list of nodes written without being \
                  indexed (a load), in a write transaction of their own",
+            ),
+            BackendFigure::counter(
+                "reader_opens",
+                self.reader_opens.load(Ordering::Relaxed),
+                "reader connections opened because none was idle in the pool \
+                 (it keeps up to `reader_pool_size`)",
             ),
             BackendFigure::gauge("db_bytes", size(path), "size of the database file"),
             BackendFigure::gauge(

@@ -1425,42 +1425,105 @@ const ENDS_KEPT: usize = 32;
 /// its id without the `names` seek ([`Start::Id`]). Ids are a snapshot's: one is
 /// kept by each read transaction of several statements (`backend.rs`), never across
 /// snapshots, and write transactions have none; within one snapshot a name's id
-/// does not change, so a name found here is read from its id alone. Bounded: up to
-/// [`ENDS_KEPT`] names, then emptied and filled again. The names are kept in one
-/// text one after the other (no allocation per name), found by hash and compared
-/// whole; both lists are allocated at the first name (a zeroed table of slots cost
-/// a `calloc` per snapshot, 1,900 instructions).
+/// does not change, so a name found here is read from its id alone.
+///
+/// Each name is kept once (a name many edges end at takes one place, not one per
+/// edge). Bounded: up to [`ENDS_KEPT`] names; once full, a new name replaces the
+/// oldest kept (first in, first out). A walk reads the ends it found in the order
+/// it found them, so the names kept longest are those most likely read already;
+/// the newest, its next hops, stay. (Replacing the least recently *read* would
+/// keep the names a walk is done with: it reads a name's edges once.) The names
+/// are kept in one text one after the other (no allocation per name), found by
+/// hash and compared whole; a replaced name's text is left in place and dropped
+/// when the text would otherwise grow ([`Kept::compact`]). Both lists are
+/// allocated at the first name (a zeroed table of slots cost a `calloc` per
+/// snapshot, 1,900 instructions).
 #[derive(Default)]
 pub(crate) struct EndIds {
     kept: RefCell<Kept>,
 }
 
-/// [`EndIds`]' lists: per name its hash, where it is in `names`, and its id.
+/// [`EndIds`]' lists: per name its hash, where it is in `names`, and its id; which
+/// entry is the oldest once the list is full; and how many bytes of `names` are
+/// the text of replaced names.
 #[derive(Default)]
 struct Kept {
     entries: Vec<(u64, Range<usize>, i64)>,
-    names: String,
+    names: Vec<u8>,
+    oldest: usize,
+    dead: usize,
+}
+
+impl Kept {
+    /// Drops the text of replaced names from `names`: the live names are moved
+    /// down in the order they are in the text, their ranges updated.
+    fn compact(&mut self) {
+        let mut order = [0usize; ENDS_KEPT];
+        let count = self.entries.len().min(ENDS_KEPT);
+        for (i, slot) in order.iter_mut().enumerate() {
+            *slot = i;
+        }
+        let order = order.get_mut(..count).unwrap_or_default();
+        order.sort_unstable_by_key(|&i| self.entries.get(i).map_or(0, |e| e.1.start));
+        let mut to = 0;
+        for &i in order.iter() {
+            if let Some(entry) = self.entries.get_mut(i) {
+                let len = entry.1.len();
+                self.names.copy_within(entry.1.clone(), to);
+                entry.1 = to..to + len;
+                to += len;
+            }
+        }
+        self.names.truncate(to);
+        self.dead = 0;
+    }
 }
 
 impl EndIds {
-    /// Keeps `id` as the id of `name`.
+    /// Keeps `id` as the id of `name`: in the place it has if it is kept already,
+    /// else in a new one, or in the oldest's once [`ENDS_KEPT`] names are kept.
     fn put(&self, name: &str, id: i64) {
         let Ok(mut kept) = self.kept.try_borrow_mut() else {
             return;
         };
         let kept = &mut *kept;
-        if kept.entries.len() >= ENDS_KEPT {
-            kept.entries.clear();
-            kept.names.clear();
+        let hash = name_hash(name);
+        let names = &kept.names;
+        if let Some(entry) = kept.entries.iter_mut().find(|(kept_hash, at, _)| {
+            *kept_hash == hash && names.get(at.clone()) == Some(name.as_bytes())
+        }) {
+            entry.2 = id;
+            return;
         }
         if kept.entries.capacity() == 0 {
             kept.entries.reserve_exact(ENDS_KEPT);
             kept.names.reserve(ENDS_KEPT * 8);
         }
+        let slot = if kept.entries.len() < ENDS_KEPT {
+            None
+        } else {
+            let oldest = kept.oldest;
+            kept.oldest = (oldest + 1) % ENDS_KEPT;
+            if let Some(entry) = kept.entries.get_mut(oldest) {
+                kept.dead += entry.1.len();
+                entry.1 = 0..0;
+            }
+            Some(oldest)
+        };
+        // The replaced names' text goes before the text grows for them.
+        if kept.names.len() + name.len() > kept.names.capacity()
+            && kept.dead * 2 >= kept.names.len()
+            && kept.dead > 0
+        {
+            kept.compact();
+        }
         let at = kept.names.len();
-        kept.names.push_str(name);
-        kept.entries
-            .push((name_hash(name), at..kept.names.len(), id));
+        kept.names.extend_from_slice(name.as_bytes());
+        let entry = (hash, at..kept.names.len(), id);
+        match slot.and_then(|slot| kept.entries.get_mut(slot)) {
+            Some(place) => *place = entry,
+            None => kept.entries.push(entry),
+        }
     }
 
     /// The id kept for `name`, if any.
@@ -1469,9 +1532,8 @@ impl EndIds {
         let kept = self.kept.try_borrow().ok()?;
         kept.entries
             .iter()
-            .rev()
             .find(|(kept_hash, at, _)| {
-                *kept_hash == hash && kept.names.get(at.clone()) == Some(name)
+                *kept_hash == hash && kept.names.get(at.clone()) == Some(name.as_bytes())
             })
             .map(|(_, _, id)| *id)
     }
@@ -2368,18 +2430,136 @@ mod tests {
         assert_eq!(read("leaf", &ends).unwrap(), Vec::<String>::new());
         ends.put("gone", 4);
         assert_eq!(read("gone", &ends), None);
-        // Only whole names are found; past the bound, the list starts again.
+        // Only whole names are found; past the bound, a new name replaces the
+        // oldest: the four kept first ("c", "a", "leaf", "gone") go, in that order.
         assert_eq!(ends.get("lea"), None);
         assert_eq!(ends.get("leaf2"), None);
         for i in 0..ENDS_KEPT {
             ends.put(&format!("n{i}"), i as i64);
         }
-        assert_eq!(ends.get("n0"), None);
-        assert_eq!(ends.get("leaf"), None);
-        ends.put("n0", 7);
-        assert_eq!(ends.get("n0"), Some(7));
+        for gone in ["a", "c", "leaf", "gone"] {
+            assert_eq!(ends.get(gone), None, "{gone}");
+        }
+        assert_eq!(ends.get("n0"), Some(0));
         let last = ENDS_KEPT - 1;
         assert_eq!(ends.get(&format!("n{last}")), Some(last as i64));
+        // A name kept already keeps its place: putting it again replaces nothing.
+        for _ in 0..2 * ENDS_KEPT {
+            ends.put("n0", 7);
+        }
+        assert_eq!(ends.get("n0"), Some(7));
+        assert_eq!(ends.get(&format!("n{last}")), Some(last as i64));
+        assert_eq!(ends.get("n1"), Some(1));
+        // The next new name replaces the oldest now kept: "n0".
+        ends.put("new", 99);
+        assert_eq!(ends.get("new"), Some(99));
+        assert_eq!(ends.get("n0"), None);
+        assert_eq!(ends.get("n1"), Some(1));
+    }
+
+    /// Regression: the kept ids held a name once per edge that ended at it and were
+    /// emptied whole when full, so a walk over more than [`ENDS_KEPT`] distinct ends
+    /// (or one whose hops all end at one shared node) lost the ends it had just
+    /// found and read every next hop from its name. Each name is kept once now, and
+    /// a new one replaces the oldest: the latest ends stay readable from their ids.
+    /// Counted with SQLite's own run counter of each adjacency statement.
+    #[test]
+    fn regression_a_walk_over_more_ends_than_are_kept_reads_the_latest_from_their_ids() {
+        let conn = Connection::open_in_memory().unwrap();
+        crate::schema::create_schema(&conn, crate::schema::FORMAT_VERSION).unwrap();
+        // `root` calls `c0`…`c39`; each of those calls `leaf` (one shared end).
+        let fan = ENDS_KEPT + 8;
+        let mut sql =
+            String::from("INSERT INTO names(id, name) VALUES (1, 'root'), (2, 'leaf');\n");
+        for i in 0..fan {
+            let id = i + 3;
+            sql.push_str(&format!(
+                "INSERT INTO names(id, name) VALUES ({id}, 'c{i:02}');
+                 INSERT INTO edges VALUES
+                     (1, 'calls', {id}, 'c{i:02}', 'root', 1.0, NULL, 2, NULL, 5, 5, 1, '{{}}'),
+                     ({id}, 'calls', 2, 'leaf', 'c{i:02}', 1.0, NULL, 2, NULL, 5, 5, 1, '{{}}');\n"
+            ));
+        }
+        sql.push_str(
+            "INSERT INTO nodes SELECT id, 't', NULL, NULL, NULL, 5, 5, 1, '[]', '{}', '[]', '[]'
+                 FROM names;",
+        );
+        conn.execute_batch(&sql).unwrap();
+        let ctx = Ctx {
+            path: "test.db".into(),
+            lock_timeout: std::time::Duration::from_secs(1),
+            documents: true,
+            edge_names: true,
+            edge_flags: true,
+        };
+        let q = Q {
+            conn: &conn,
+            ctx: &ctx,
+        };
+        let runs = |reads: Reads, start: Start| {
+            let text = adjacency_text(reads, start, Direction::Out, 0, true, true);
+            conn.prepare_cached(&text)
+                .unwrap()
+                .get_status(rusqlite::StatementStatus::Run)
+        };
+        let ends = EndIds::default();
+        let walked = |name: &str| {
+            let edges = q
+                .edges_of_node(name, Direction::Out, &[], true, Some(&ends))
+                .unwrap()
+                .unwrap();
+            let alone = q
+                .edges_of_node(name, Direction::Out, &[], true, None)
+                .unwrap()
+                .unwrap();
+            assert_eq!(edges, alone, "{name}");
+            edges
+        };
+        let hop = walked("root");
+        assert_eq!(hop.len(), fan);
+        let by_id_before = runs(Reads::PlainEdges, Start::Id(0));
+        let by_name_before = runs(Reads::PlainEdgesWithIds, Start::Name);
+        for edge in &hop {
+            assert_eq!(walked(&edge.to).len(), 1);
+        }
+        let by_id = runs(Reads::PlainEdges, Start::Id(0)) - by_id_before;
+        let by_name = runs(Reads::PlainEdgesWithIds, Start::Name) - by_name_before;
+        assert_eq!(by_id + by_name, i32::try_from(fan).unwrap());
+        // The last `ENDS_KEPT` of the fan were kept; the first hop read from its
+        // name keeps `leaf`, which replaces the oldest of them; `leaf` is kept
+        // once however many hops end at it: every other kept hop reads from its id.
+        assert_eq!(by_id, i32::try_from(ENDS_KEPT - 1).unwrap());
+        assert_eq!(ends.get("leaf"), Some(2));
+    }
+
+    /// A kept list that replaces names over and over finds every name it keeps,
+    /// forgets the ones replaced, and its text stays bounded.
+    #[test]
+    fn kept_ids_replaced_again_and_again_stay_whole_and_bounded() {
+        let ends = EndIds::default();
+        let name = |i: usize| format!("{i}-{}", "x".repeat(i % 23));
+        for i in 0..1000 {
+            ends.put(&name(i), i as i64);
+            if i % 7 == 0 {
+                // Put again: nothing moves.
+                ends.put(&name(i), i as i64);
+            }
+            let first_kept = (i + 1).saturating_sub(ENDS_KEPT);
+            for j in first_kept..=i {
+                assert_eq!(ends.get(&name(j)), Some(j as i64), "{j} after {i}");
+            }
+            if first_kept > 0 {
+                assert_eq!(ends.get(&name(first_kept - 1)), None, "after {i}");
+            }
+        }
+        let kept = ends.kept.borrow();
+        assert_eq!(kept.entries.len(), ENDS_KEPT);
+        let longest = (0..1000).map(|i| name(i).len()).max().unwrap();
+        assert!(
+            kept.names.capacity() <= 4 * ENDS_KEPT * longest,
+            "{}",
+            kept.names.capacity()
+        );
     }
 
     #[test]

@@ -940,6 +940,57 @@ fn a_read_pair_does_not_wait_out_another_handles_write() {
     assert_eq!(s.count_nodes().unwrap(), 3);
 }
 
+/// The reader connections a handle opened so far (the pool had none idle).
+fn reader_opens(backend: &dyn Backend) -> u64 {
+    backend
+        .figures()
+        .unwrap()
+        .iter()
+        .find(|f| f.name == "reader_opens")
+        .unwrap()
+        .value
+}
+
+/// Regression: a pair whose write lock did not come gave both its readers back
+/// and took a third to begin its one read; it begins on the first's connection
+/// now (and a read-only handle, which never has the lock, takes one reader, not
+/// two). Counted with a pool that keeps no idle connection, where every reader
+/// taken is one opened.
+#[test]
+fn regression_a_read_pair_that_falls_back_to_one_read_keeps_its_first_reader() {
+    let (_dir, path) = temp_db();
+    let s = Store::new(SqliteBackend::open(&path, options().reader_pool_size(0)).unwrap());
+    s.create_node(Node::new("a", "thing").unwrap()).unwrap();
+    // The open may leave a reader idle: a first pair takes it (and closes both).
+    drop(s.backend().begin_read_pair().unwrap());
+    // A pair that begins: two readers.
+    let before = reader_opens(s.backend());
+    let (first, second) = s.backend().begin_read_pair().unwrap();
+    assert!(second.is_some());
+    drop((first, second));
+    assert_eq!(reader_opens(s.backend()) - before, 2);
+    // Another handle holds the write lock: one read alone, on one of the two.
+    let other = SqliteBackend::open(&path, options()).unwrap();
+    let mut held = other.begin_write().unwrap();
+    held.put_node(&Node::new("b", "thing").unwrap()).unwrap();
+    let before = reader_opens(s.backend());
+    let (first, second) = s.backend().begin_read_pair().unwrap();
+    assert!(second.is_none());
+    assert_eq!(reader_opens(s.backend()) - before, 2);
+    assert_eq!(first.count_nodes().unwrap(), 1);
+    drop(first);
+    held.commit().unwrap();
+    // A read-only handle: one reader.
+    let read_only =
+        SqliteBackend::open(&path, options().read_only(true).reader_pool_size(0)).unwrap();
+    drop(read_only.begin_read_pair().unwrap());
+    let before = reader_opens(&read_only);
+    let (first, second) = read_only.begin_read_pair().unwrap();
+    assert!(second.is_none());
+    assert_eq!(first.count_nodes().unwrap(), 2);
+    assert_eq!(reader_opens(&read_only) - before, 1);
+}
+
 /// A read-only handle has no write lock to begin a pair under: one read alone.
 #[test]
 fn a_read_only_handle_begins_one_read_of_a_pair() {

@@ -7,6 +7,7 @@ mod edge;
 mod events;
 mod graph;
 mod history;
+mod inspect;
 mod mcp;
 mod node;
 mod perf;
@@ -344,7 +345,8 @@ fn run_command(cli: &Cli, ctx: &mut Ctx<'_>) -> Result<()> {
         Command::Restore(args) => transfer::restore(ctx, args),
         Command::Stats(args) if args.perf => perf::stats(ctx, args),
         Command::Stats(_) => admin::stats(ctx),
-        Command::Check => admin::check(ctx),
+        Command::Check(args) if args.without_opening => inspect::check_without_opening(ctx),
+        Command::Check(_) => admin::check(ctx),
         Command::Optimize => admin::optimize(ctx),
         Command::Log(args) => history::log(ctx, args),
         Command::Diff(args) => history::diff(ctx, args),
