@@ -89,11 +89,15 @@ pub fn inspect(path: impl AsRef<Path>) -> Result<Inspection> {
     }
     let generation = Generation::new(root);
     let mut found = Inspection::default();
-    // `journal/`: a committed journal that does not decode is damage; what a
-    // crash left there, notes.
-    for problem in Plan::of(root, &generation)?.findings() {
+    // `journal/`: a committed journal that does not decode is damage; a stray
+    // file, a problem (an open does not refuse the store for it); what a crash
+    // left there, notes.
+    let plan = Plan::of(root, &generation)?;
+    for problem in plan.findings() {
         if problem.is_note() {
             found.notes.push(problem);
+        } else if plan.is_stray(&problem.location) {
+            found.problems.push(problem);
         } else {
             found.damaged.push(problem);
         }

@@ -222,6 +222,14 @@ impl Plan {
 
     /// What a check reports: notes for what the next writer recovers, problems for
     /// what it cannot.
+    /// Whether `location` (as [`Plan::findings`] writes it) is a stray file of
+    /// `journal/`: a problem to report, never a reason an open refuses the store.
+    pub(crate) fn is_stray(&self, location: &str) -> bool {
+        self.strays
+            .iter()
+            .any(|stray| stray.display().to_string() == location)
+    }
+
     pub(crate) fn findings(&self) -> Vec<Problem> {
         let at = |path: &Path| path.display().to_string();
         let mut out = Vec::new();

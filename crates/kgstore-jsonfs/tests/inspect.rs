@@ -59,7 +59,8 @@ fn store_of(path: &Path, nodes: usize) {
 
 /// Damages the files of nodes `n00`… (they no longer parse) and removes `h2`'s
 /// file, which the edge from `h1` names (an integrity break): `DAMAGED` in all.
-/// Adds a stray file. The paths of the damaged files, sorted.
+/// Adds two stray files (in `nodes/` and `journal/`). The paths of the damaged
+/// files, sorted.
 fn damage(path: &Path) -> Vec<PathBuf> {
     let mut damaged = Vec::new();
     for i in 0..DAMAGED - 1 {
@@ -70,6 +71,7 @@ fn damage(path: &Path) -> Vec<PathBuf> {
     fs::remove_file(path.join(node_path("h2"))).unwrap();
     damaged.push(path.join(edge_path(&EdgeKey::new("h1", RelationType::Calls, "h2"))));
     fs::write(path.join("nodes/notes.txt"), "mine").unwrap();
+    fs::write(path.join("journal/notes.txt"), "mine too").unwrap();
     damaged.sort();
     damaged
 }
@@ -113,10 +115,14 @@ fn every_damaged_file_of_a_refused_store_is_listed_without_opening_it() {
         assert!(problem.detail.contains(expected), "{problem}");
     }
     assert!(!found.opens());
-    // The stray does not keep the store from opening: a problem, not damage.
-    assert_eq!(found.problems.len(), 1, "{:?}", found.problems);
-    assert!(found.problems[0].location.ends_with("nodes/notes.txt"));
-    assert!(found.problems[0].detail.contains("stray"));
+    // The strays (one among the nodes, one in journal/) do not keep the store
+    // from opening: problems, not damage.
+    assert_eq!(found.problems.len(), 2, "{:?}", found.problems);
+    assert!(found.problems[0].location.ends_with("journal/notes.txt"));
+    assert!(found.problems[1].location.ends_with("nodes/notes.txt"));
+    for problem in &found.problems {
+        assert!(problem.detail.contains("stray"), "{problem}");
+    }
     // Nothing was written, created, removed or touched.
     assert_eq!(tree(&path), before);
     // Once the damaged files are fixed (here: removed, the edge too), it opens.

@@ -469,6 +469,9 @@ impl SqliteBackend {
         // first read that failed is not run again: the read takes the snapshot).
         drop(second);
         if !first_begun {
+            // A `BEGIN` whose snapshot read failed may have been rolled back by
+            // SQLite (some errors end the transaction): then it is begun again.
+            first.forget_ended_begin()?;
             first.begin_now()?;
         }
         Ok((first, None))
@@ -905,6 +908,16 @@ impl SqliteRead<'_> {
                 "starting a read transaction".into()
             })?;
             self.begun.set(true);
+        }
+        Ok(())
+    }
+
+    /// Forgets a `BEGIN` whose transaction SQLite has ended since (the connection
+    /// is back in autocommit), so that [`Self::begin`] runs it again. Only for a
+    /// read that has read nothing yet: one that has would change snapshots.
+    fn forget_ended_begin(&self) -> Result<()> {
+        if self.begun.get() && self.reads()?.conn.is_autocommit() {
+            self.begun.set(false);
         }
         Ok(())
     }

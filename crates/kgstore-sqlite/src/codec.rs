@@ -765,7 +765,8 @@ impl<'c> JsonRows<'c> {
         };
         let from = c.text_bytes(1, "from_id (name)")?;
         let rel = c.text_bytes(2, "rel")?;
-        if rel != self.relation.as_slice() {
+        // An empty relation is never valid, and equals the empty "none found yet".
+        if rel.is_empty() || rel != self.relation.as_slice() {
             let text = c.text(2, "rel")?;
             let relation = RelationType::parse(text)
                 .map_err(|e| c.bad("rel", format!("bad relation type: {e}")))?;

@@ -721,6 +721,28 @@ fn a_relation_that_is_not_utf8_is_corruption_of_its_edge() {
     }
 }
 
+/// An empty relation is never valid: a backup's JSON scan refuses it even on the
+/// first row it reads, before it has found any relation valid (it keeps the last
+/// valid one to check a run of one relation once; an empty start must not pass).
+#[test]
+fn an_empty_relation_is_corruption_even_on_the_first_row_a_scan_reads() {
+    let (_dir, path) = temp_db();
+    let s = store(&path);
+    fill(&s, 8);
+    drop(s);
+    raw(&path)
+        .execute_batch("UPDATE edges SET rel = '';")
+        .unwrap();
+    let s = store(&path);
+    let mut lines = 0;
+    let err = error_of(s.read().unwrap().each_edge_json(|_| {
+        lines += 1;
+        Ok(())
+    }));
+    assert_error(&err, ErrorKind::Corrupt, &["table edges", "column rel"]);
+    assert_eq!(lines, 0, "no line of a damaged edge is handed over");
+}
+
 /// A row flagged plain (format 12) is read as the default content but for its
 /// weight, without its other columns, by `edges_of` and by the JSON scans of a
 /// backup alike: a row that disagrees with its flag is
