@@ -296,15 +296,18 @@ const NODES_FAILED: u8 = 1;
 /// The edge scan failed (or its thread panicked) first.
 const EDGES_FAILED: u8 = 2;
 
-/// Marks the edge scan failed if its thread unwinds, so that the node scan stops.
-struct PanicHalts<'a>(&'a AtomicU8);
+/// Marks its side's scan failed (the value it holds) if its thread unwinds, so
+/// that the other side's scan stops: the edge thread's, and the calling thread's
+/// around the node scan (a panicking progress callback, say), which the scope
+/// would otherwise wait on while the edges are scanned to the end.
+struct PanicHalts<'a>(&'a AtomicU8, u8);
 
 impl Drop for PanicHalts<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            let _ =
-                self.0
-                    .compare_exchange(RUNNING, EDGES_FAILED, Ordering::SeqCst, Ordering::SeqCst);
+            let _ = self
+                .0
+                .compare_exchange(RUNNING, self.1, Ordering::SeqCst, Ordering::SeqCst);
         }
     }
 }
@@ -332,7 +335,7 @@ fn side_by_side(
         let (report, reports) = mpsc::channel::<u64>();
         let halt = &halt;
         let edges = s.spawn(move || -> Result<(u64, HashingWriter)> {
-            let _panic = PanicHalts(halt);
+            let _panic = PanicHalts(halt, EDGES_FAILED);
             let scan = |line: &mut dyn FnMut(&[u8]) -> Result<()>| {
                 twin.each_edge_json(|text: &[u8]| {
                     if halt.load(Ordering::SeqCst) != RUNNING {
@@ -362,6 +365,7 @@ fn side_by_side(
                 Err(Error::backend("backup", "stopped: the edge scan failed"))
             }
         };
+        let panic = PanicHalts(halt, NODES_FAILED);
         let nodes = nodes(syncs, progress, &go_on).inspect_err(|_| {
             let _ =
                 halt.compare_exchange(RUNNING, NODES_FAILED, Ordering::SeqCst, Ordering::SeqCst);
@@ -376,6 +380,7 @@ fn side_by_side(
                 });
             }
         }
+        drop(panic);
         let edges = edges
             .join()
             .map_err(|_| Error::backend("backup", "the thread writing the edges' lines panicked"))
