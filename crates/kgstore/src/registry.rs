@@ -183,7 +183,7 @@ fn open_sqlite(url: &StoreUrl) -> Result<Box<dyn Backend>> {
             .extra
             .remove(key)
             .map(|value| {
-                value.parse::<u64>().map_err(|_| {
+                crate::url::parse_digits(&value).ok_or_else(|| {
                     Error::invalid_input(format!("{key} '{value}'"), expected.to_owned())
                 })
             })
@@ -241,7 +241,7 @@ fn open_git(url: &StoreUrl) -> Result<Box<dyn Backend>> {
         git = git.committer(Identity::parse(&committer)?);
     }
     if let Some(bytes) = options.extra.remove("lfs_threshold") {
-        let bytes: u64 = bytes.parse().map_err(|_| {
+        let bytes: u64 = crate::url::parse_digits(&bytes).ok_or_else(|| {
             Error::invalid_input(
                 format!("lfs_threshold '{bytes}'"),
                 "expected a number of bytes",

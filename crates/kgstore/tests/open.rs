@@ -127,6 +127,12 @@ fn bad_urls_are_refused_clearly() {
         (format!("{json}?reader_pool_size=2"), "reader_pool_size"),
         (format!("{sqlite}?reader_pool_size=many"), "many"),
         (format!("{sqlite}?mmap_size=-1"), "mmap_size '-1'"),
+        // Digits only: `u64::from_str` would take a plus sign.
+        (format!("{sqlite}?mmap_size=%2B5"), "mmap_size '+5'"),
+        (
+            format!("{sqlite}?reader_pool_size=+2"),
+            "reader_pool_size '+2'",
+        ),
         (format!("{sqlite}?durability=fast"), "fast"),
         ("postgres://localhost/kg".to_owned(), "postgres"),
     ] {
