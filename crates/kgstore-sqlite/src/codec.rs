@@ -689,14 +689,12 @@ pub(crate) fn node_subject(name: &str) -> String {
 ///
 /// It remembers what repeats from row to row: the last timestamp's text and
 /// date ([`TimestampWriter`]), the texts of recent weights and confidences
-/// ([`RealTexts`]) and the last relation found valid, so that a run of edges of
-/// one relation checks it once.
+/// ([`RealTexts`]); relations are checked through the per-thread parse every
+/// edge read uses (`stored_relation`).
 pub(crate) struct JsonRows<'c> {
     ctx: &'c Ctx,
     times: TimestampWriter,
     reals: RealTexts,
-    /// The last relation found valid, as stored (its JSON is itself, quoted).
-    relation: Vec<u8>,
 }
 
 impl<'c> JsonRows<'c> {
@@ -705,7 +703,6 @@ impl<'c> JsonRows<'c> {
             ctx,
             times: TimestampWriter::new(),
             reals: RealTexts::new(),
-            relation: Vec::new(),
         }
     }
 
@@ -765,21 +762,22 @@ impl<'c> JsonRows<'c> {
         };
         let from = c.text_bytes(1, "from_id (name)")?;
         let rel = c.text_bytes(2, "rel")?;
-        // An empty relation is never valid, and equals the empty "none found yet".
-        if rel.is_empty() || rel != self.relation.as_slice() {
-            let text = c.text(2, "rel")?;
-            let relation = RelationType::parse(text)
-                .map_err(|e| c.bad("rel", format!("bad relation type: {e}")))?;
-            // A valid relation's name is its text (built-in or not); written
-            // below as the row holds it.
-            if relation.as_str() != text {
-                return Err(c.bad(
-                    "rel",
-                    format!("stored as '{text}', read as '{}'", relation.as_str()),
-                ));
-            }
-            self.relation.clear();
-            self.relation.extend_from_slice(rel);
+        // Parsed once per thread for a text seen before, as every edge read does.
+        let relation = stored_relation(rel).map_err(|e| match e {
+            StoredRelation::NotUtf8(e) => c.bad("rel", format!("not UTF-8: {e}")),
+            StoredRelation::Bad(e) => c.bad("rel", format!("bad relation type: {e}")),
+        })?;
+        // A valid relation's name is its text (built-in or not); written below as
+        // the row holds it.
+        if relation.as_str().as_bytes() != rel {
+            return Err(c.bad(
+                "rel",
+                format!(
+                    "stored as '{}', read as '{}'",
+                    String::from_utf8_lossy(rel),
+                    relation.as_str()
+                ),
+            ));
         }
         let to = c.text_bytes(3, "to_id (name)")?;
         out.extend_from_slice(b"{\"from\":");
