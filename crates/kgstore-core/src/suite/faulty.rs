@@ -45,6 +45,15 @@ pub struct FaultPlan {
     hold_nodes_at: AtomicUsize,
     /// Nodes handed over by whole node listings, in all.
     nodes_listed: AtomicUsize,
+    /// Edges each whole edge listing hands over before it waits to be released
+    /// (`usize::MAX`: never waits).
+    hold_edges_at: AtomicUsize,
+    /// Set when an edge listing is waiting at its hold.
+    edge_listing_held: AtomicBool,
+    /// Set when held edge listings may go on.
+    edge_listings_released: AtomicBool,
+    /// Edges handed over by whole edge listings, in all.
+    edges_handed: AtomicUsize,
     kind: Mutex<FaultKind>,
 }
 
@@ -58,6 +67,10 @@ impl Default for FaultPlan {
             edge_listing_failed: AtomicBool::new(false),
             hold_nodes_at: AtomicUsize::new(usize::MAX),
             nodes_listed: AtomicUsize::new(0),
+            hold_edges_at: AtomicUsize::new(usize::MAX),
+            edge_listing_held: AtomicBool::new(false),
+            edge_listings_released: AtomicBool::new(false),
+            edges_handed: AtomicUsize::new(0),
             kind: Mutex::new(FaultKind::Io),
         }
     }
@@ -101,6 +114,34 @@ impl FaultPlan {
         self.nodes_listed.load(Ordering::SeqCst)
     }
 
+    /// Makes each whole edge listing (`for_each_edge`, `for_each_edge_json`), after
+    /// handing over `n` edges, say that it is held ([`FaultPlan::edge_listing_held`])
+    /// and wait until [`FaultPlan::release_edge_listings`] is called, then 100 ms
+    /// more for what the releaser does next to reach the listing's caller, before
+    /// going on (at most 10 s in all); `usize::MAX`: never wait. For tests of a scan
+    /// running beside work that fails or panics: whether that stops the scan.
+    pub fn hold_edge_listings_at(&self, n: usize) {
+        self.edge_listings_released.store(false, Ordering::SeqCst);
+        self.edge_listing_held.store(false, Ordering::SeqCst);
+        self.hold_edges_at.store(n, Ordering::SeqCst);
+    }
+
+    /// Whether an edge listing has come to its hold ([`FaultPlan::hold_edge_listings_at`]).
+    pub fn edge_listing_held(&self) -> bool {
+        self.edge_listing_held.load(Ordering::SeqCst)
+    }
+
+    /// Lets held edge listings go on ([`FaultPlan::hold_edge_listings_at`]).
+    pub fn release_edge_listings(&self) {
+        self.edge_listings_released.store(true, Ordering::SeqCst);
+    }
+
+    /// How many edges whole edge listings have handed over since the plan was made
+    /// or last [healed](FaultPlan::heal).
+    pub fn edges_listed(&self) -> usize {
+        self.edges_handed.load(Ordering::SeqCst)
+    }
+
     /// Sets the error raised.
     pub fn raise(&self, kind: FaultKind) {
         *self.kind.lock().unwrap_or_else(PoisonError::into_inner) = kind;
@@ -115,21 +156,33 @@ impl FaultPlan {
         self.edge_listing_failed.store(false, Ordering::SeqCst);
         self.hold_node_listings_at(usize::MAX);
         self.nodes_listed.store(0, Ordering::SeqCst);
+        self.hold_edge_listings_at(usize::MAX);
+        self.edges_handed.store(0, Ordering::SeqCst);
     }
 
-    /// `each`, failing once [`FaultPlan::fail_edge_listings_after`]'s count is handed over.
+    /// `each` for a whole edge listing: counted, failing once
+    /// [`FaultPlan::fail_edge_listings_after`]'s count is handed over, and held as
+    /// [`FaultPlan::hold_edge_listings_at`] says.
     fn listing<T: ?Sized>(
         &self,
         each: &mut dyn FnMut(&T) -> Result<()>,
         list: impl FnOnce(&mut dyn FnMut(&T) -> Result<()>) -> Result<()>,
     ) -> Result<()> {
         let mut left = self.edges_listed.load(Ordering::SeqCst);
+        let hold = self.hold_edges_at.load(Ordering::SeqCst);
+        let mut handed = 0usize;
         list(&mut |item| {
             if left == 0 {
                 self.edge_listing_failed.store(true, Ordering::SeqCst);
                 return Err(self.error("scan_edges"));
             }
             left = left.saturating_sub(usize::from(left != usize::MAX));
+            if handed == hold {
+                self.edge_listing_held.store(true, Ordering::SeqCst);
+                wait_for(&self.edge_listings_released, 100);
+            }
+            handed += 1;
+            self.edges_handed.fetch_add(1, Ordering::SeqCst);
             each(item)
         })
     }
@@ -145,12 +198,7 @@ impl FaultPlan {
         let mut handed = 0usize;
         list(&mut |item| {
             if handed == hold {
-                let start = std::time::Instant::now();
-                let limit = std::time::Duration::from_secs(10);
-                while !self.edge_listing_failed.load(Ordering::SeqCst) && start.elapsed() < limit {
-                    std::thread::sleep(std::time::Duration::from_millis(1));
-                }
-                std::thread::sleep(std::time::Duration::from_millis(20));
+                wait_for(&self.edge_listing_failed, 20);
             }
             handed += 1;
             self.nodes_listed.fetch_add(1, Ordering::SeqCst);
@@ -188,6 +236,17 @@ impl FaultPlan {
             Ok(())
         }
     }
+}
+
+/// Waits until `flag` is set (at most 10 s), then `grace` ms more for what set it
+/// to take effect beyond.
+fn wait_for(flag: &AtomicBool, grace: u64) {
+    let start = std::time::Instant::now();
+    let limit = std::time::Duration::from_secs(10);
+    while !flag.load(Ordering::SeqCst) && start.elapsed() < limit {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(grace));
 }
 
 /// Wraps a backend and fails as its [`FaultPlan`] says.
