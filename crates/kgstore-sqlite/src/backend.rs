@@ -928,6 +928,8 @@ impl SqliteRead<'_> {
     fn begin_now(&self) -> Result<()> {
         self.begin()?;
         let q = self.reads()?;
+        #[cfg(test)]
+        tests::snapshot_read_fault(q.conn, q.ctx)?;
         q.conn
             .prepare_cached("PRAGMA schema_version")
             .and_then(|mut s| s.query_row([], |_| Ok(())))
@@ -1677,5 +1679,88 @@ impl Backend for SqliteBackend {
             self.counters.collect(conn);
         }
         Ok(self.counters.figures(&self.ctx.path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use kgstore_core::{GraphRead, Store};
+
+    /// How the next snapshot read of [`SqliteRead::begin_now`] on this thread fails
+    /// (a seam for tests only: compiled into no other build).
+    #[derive(Clone, Copy, Debug)]
+    enum SnapshotReadFault {
+        /// As on an I/O error or out of memory, which SQLite answers by rolling the
+        /// transaction back: the connection is in autocommit after.
+        EndsTheTransaction,
+        /// As on an error that leaves the transaction open (`SQLITE_BUSY`, say).
+        KeepsTheTransaction,
+    }
+
+    thread_local! {
+        static SNAPSHOT_READ_FAULT: Cell<Option<SnapshotReadFault>> = const { Cell::new(None) };
+    }
+
+    /// Fails once, as [`SNAPSHOT_READ_FAULT`] says, if it is set on this thread.
+    pub(super) fn snapshot_read_fault(conn: &Connection, ctx: &Ctx) -> Result<()> {
+        let Some(fault) = SNAPSHOT_READ_FAULT.take() else {
+            return Ok(());
+        };
+        if let SnapshotReadFault::EndsTheTransaction = fault {
+            run(conn, ctx, "ROLLBACK", || {
+                "ending the read as SQLite would".into()
+            })?;
+        }
+        Err(Error::io(
+            &ctx.path,
+            io::Error::other(format!("injected: {fault:?}")),
+        ))
+    }
+
+    /// Regression (session 15's review mend, untested until now): a read pair whose
+    /// first read's `BEGIN` ran under the write lock but whose snapshot read failed
+    /// falls back to that read alone, on the same reader connection. Where SQLite
+    /// ended the transaction on the error, the read is begun again (else its
+    /// statements would each see the latest commit: no snapshot at all); where the
+    /// transaction is still open, it is not (a second `BEGIN` would fail). Either
+    /// way the read sees one snapshot, the one taken when the pair returned, and
+    /// no third reader is opened (counted with a pool that keeps none idle).
+    #[test]
+    fn regression_a_pair_whose_snapshot_read_failed_begins_its_one_read_again_if_ended() {
+        for fault in [
+            SnapshotReadFault::EndsTheTransaction,
+            SnapshotReadFault::KeepsTheTransaction,
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("kg.db");
+            let options = SqliteOptions::default().reader_pool_size(0);
+            // Another handle writes.
+            let s = Store::new(SqliteBackend::open(&path, options.clone()).unwrap());
+            s.create_node(Node::new("a", "thing").unwrap()).unwrap();
+            let backend = SqliteBackend::open(&path, options).unwrap();
+            // The open may leave a reader idle: a first pair takes it (and closes both).
+            drop(backend.begin_read_pair().unwrap());
+            let opens = || backend.counters.reader_opens.load(Ordering::Relaxed);
+            let before = opens();
+            SNAPSHOT_READ_FAULT.set(Some(fault));
+            let (first, second) = backend.begin_read_pair().unwrap();
+            assert!(
+                SNAPSHOT_READ_FAULT.get().is_none(),
+                "{fault:?}: not reached"
+            );
+            assert!(second.is_none(), "{fault:?}");
+            assert_eq!(opens() - before, 2, "{fault:?}");
+            // A commit after the pair returned is not in its read.
+            s.create_node(Node::new("b", "thing").unwrap()).unwrap();
+            assert_eq!(first.count_nodes().unwrap(), 1, "{fault:?}");
+            assert_eq!(first.get_node("b").unwrap(), None, "{fault:?}");
+            drop(first);
+            assert_eq!(s.count_nodes().unwrap(), 2, "{fault:?}");
+            let (first, second) = backend.begin_read_pair().unwrap();
+            assert!(second.is_some(), "{fault:?}");
+            assert_eq!(first.count_nodes().unwrap(), 2, "{fault:?}");
+        }
     }
 }
