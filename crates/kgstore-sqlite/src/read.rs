@@ -2376,6 +2376,18 @@ const FIRST_EXISTING_EDGE: &str = "SELECT j.key FROM json_each(?1) j \
 mod tests {
     use super::*;
 
+    /// The context of a database of the current format, as the tests' own
+    /// in-memory connections are (its path is for messages only).
+    fn ctx() -> Ctx {
+        Ctx {
+            path: "test.db".into(),
+            lock_timeout: std::time::Duration::from_secs(1),
+            documents: true,
+            edge_names: true,
+            edge_flags: true,
+        }
+    }
+
     #[test]
     fn kept_ids_read_a_name_s_edges_and_the_node_answers_when_there_are_none() {
         let conn = Connection::open_in_memory().unwrap();
@@ -2390,13 +2402,7 @@ mod tests {
                  (2, 'uses', 1, 'a', 'b', 1.0, NULL, 2, NULL, 5, 5, 1, '{}');",
         )
         .unwrap();
-        let ctx = Ctx {
-            path: "test.db".into(),
-            lock_timeout: std::time::Duration::from_secs(1),
-            documents: true,
-            edge_names: true,
-            edge_flags: true,
-        };
+        let ctx = ctx();
         let q = Q {
             conn: &conn,
             ctx: &ctx,
@@ -2485,13 +2491,7 @@ mod tests {
                  FROM names;",
         );
         conn.execute_batch(&sql).unwrap();
-        let ctx = Ctx {
-            path: "test.db".into(),
-            lock_timeout: std::time::Duration::from_secs(1),
-            documents: true,
-            edge_names: true,
-            edge_flags: true,
-        };
+        let ctx = ctx();
         let q = Q {
             conn: &conn,
             ctx: &ctx,
