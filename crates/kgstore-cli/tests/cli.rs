@@ -353,6 +353,9 @@ fn a_memory_store_says_it_lives_only_as_long_as_the_command() {
         url: "memory://".to_owned(),
     };
     let note = "note: a memory:// store lives only as long as this command";
+    // Said though stderr is a pipe here, not a terminal: it warns of lost data, and a
+    // script that logs stderr should see it too (docs/design.md, "The command line
+    // meeting a new user").
     let created = memory.run(&["node", "create", "a", "-t", "t"]);
     assert!(created.ok().contains("created node 'a'"), "{created:?}");
     assert_eq!(
