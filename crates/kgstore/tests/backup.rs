@@ -474,17 +474,8 @@ fn a_failing_scan_on_either_side_fails_a_side_by_side_backup() {
 #[test]
 fn regression_an_edge_scan_failing_early_stops_the_node_scan() {
     let dir = tempfile::tempdir().unwrap();
-    let (backend, plan) = FaultyBackend::new(kgstore::MemoryBackend::new());
-    let s = Store::new(backend);
     const NODES: usize = 20_000;
-    s.create_nodes((0..NODES).map(|n| Node::new(format!("n{n:05}"), "thing").unwrap()))
-        .unwrap();
-    s.create_edges(
-        (1..NODES).map(|n| Edge::new(format!("n{n:05}"), RelationType::Calls, "n00000").unwrap()),
-    )
-    .unwrap();
-    assert!(s.read_pair().unwrap().1.is_some());
-    plan.heal();
+    let (s, plan) = faulty_star(kgstore::MemoryBackend::new(), NODES);
     plan.fail_edge_listings_after(10);
     plan.hold_node_listings_at(100);
     let dest = dir.path().join("b");
@@ -504,6 +495,22 @@ fn regression_an_edge_scan_failing_early_stops_the_node_scan() {
     let manifest = backup::backup(&s, &dest).unwrap();
     assert_eq!(manifest.counts.nodes, NODES as u64);
     assert_eq!(plan.nodes_listed(), NODES);
+}
+
+/// A store on `backend` behind a fault plan, with `nodes` nodes `n00000`, `n00001`,
+/// … and an edge from each but the first to the first; its reads come in pairs
+/// (side-by-side backups).
+fn faulty_star(backend: impl kgstore::Backend + 'static, nodes: usize) -> (Store, Arc<FaultPlan>) {
+    let (backend, plan) = FaultyBackend::new(backend);
+    let s = Store::new(backend);
+    s.create_nodes((0..nodes).map(|n| Node::new(format!("n{n:05}"), "thing").unwrap()))
+        .unwrap();
+    s.create_edges(
+        (1..nodes).map(|n| Edge::new(format!("n{n:05}"), RelationType::Calls, "n00000").unwrap()),
+    )
+    .unwrap();
+    assert!(s.read_pair().unwrap().1.is_some());
+    (s, plan)
 }
 
 /// A panic on the backup's calling thread while the edges are scanned beside it
@@ -540,15 +547,7 @@ fn a_panic_on_the_calling_thread_stops_the_edge_scan(
 ) {
     const NODES: usize = 20_000;
     const HOLD: usize = 2000;
-    let (backend, plan) = FaultyBackend::new(backend);
-    let s = Store::new(backend);
-    s.create_nodes((0..NODES).map(|n| Node::new(format!("n{n:05}"), "thing").unwrap()))
-        .unwrap();
-    s.create_edges(
-        (1..NODES).map(|n| Edge::new(format!("n{n:05}"), RelationType::Calls, "n00000").unwrap()),
-    )
-    .unwrap();
-    assert!(s.read_pair().unwrap().1.is_some());
+    let (s, plan) = faulty_star(backend, NODES);
     for phase in [Phase::Nodes, Phase::Edges] {
         let case = format!("{name}, panic at the first {phase:?} report");
         plan.heal();
