@@ -802,7 +802,7 @@ impl<'b> Pooled<'b> {
 impl Drop for Pooled<'_> {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take()
-            && finish(&conn)
+            && end_read(&conn)
         {
             self.backend.return_reader(conn);
         }
@@ -817,6 +817,21 @@ fn finish(conn: &Connection) -> bool {
             .and_then(|mut s| s.execute([]));
     }
     conn.is_autocommit()
+}
+
+/// Ends the read transaction left open on a reader connection, if any; whether it
+/// is clean to reuse. `COMMIT` rather than [`finish`]'s `ROLLBACK`: a reader
+/// (`query_only`) has written nothing, and SQLite's commit of a read transaction
+/// only lets its snapshot go, where a rollback also walks the connection's
+/// savepoints, virtual tables and cursors.
+fn end_read(conn: &Connection) -> bool {
+    if !conn.is_autocommit() {
+        let _ = conn
+            .prepare_cached("COMMIT")
+            .and_then(|mut s| s.execute([]));
+    }
+    // A `COMMIT` refused leaves the transaction open: roll it back instead.
+    finish(conn)
 }
 
 fn gone(ctx: &Ctx) -> Error {

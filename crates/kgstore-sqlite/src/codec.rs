@@ -416,24 +416,34 @@ pub(crate) const PLAIN_EDGE_TAIL: &str = "e.weight, CASE WHEN e.flags & 2 THEN e
 // [`PLAIN_EDGE_TAIL`] spells the bit out.
 const _: () = assert!(FLAG_PLAIN == 2);
 
-/// What a row of a plain adjacency read gives ([`plain_adjacent_edge_from_row`]).
+/// What a row of a plain adjacency read gives ([`push_plain_adjacent_edge`]).
 pub(crate) enum PlainRow {
     /// The row of a node without such edges (its relation is `NULL`).
     Absent,
-    /// A plain row's edge.
-    Edge(Edge),
+    /// A plain row's edge, pushed onto the list.
+    Edge,
     /// A row whose content is not the default one: the read has not got it all.
     NotPlain,
 }
 
-/// An edge of the node `start` from a row of a plain adjacency read (the columns
+/// How many edges a list of a node's edges (`read::Q::edges_from`, plain rows or
+/// whole) has room for at its first edge: five edges (880 bytes) are a block glibc's per-thread cache hands
+/// out, where the growth from four to eight (1,408 bytes) went through its slow
+/// path (and consolidated its fast bins) for every node with five edges.
+pub(crate) const FIRST_EDGES: usize = 5;
+
+/// The edge of the node `start` from a row of a plain adjacency read (the columns
 /// of [`ADJACENT_EDGE_HEAD`], then [`PLAIN_EDGE_TAIL`]), as
-/// [`adjacent_edge_from_row`] reads one, if its row is plain.
-pub(crate) fn plain_adjacent_edge_from_row(
+/// [`adjacent_edge_from_row`] reads one, pushed onto `edges` if its row is plain
+/// (built in its place: an edge is 176 bytes, and handing it back by value copied
+/// it twice more).
+#[inline]
+pub(crate) fn push_plain_adjacent_edge(
     row: &Row<'_>,
     ctx: &Ctx,
     start: &str,
     leaving: Option<bool>,
+    edges: &mut Vec<Edge>,
 ) -> Result<PlainRow> {
     let cells = adjacent_cells(row, ctx, start);
     let Some(rel) = cells.opt_unchecked_text(1, "rel")? else {
@@ -445,7 +455,12 @@ pub(crate) fn plain_adjacent_edge_from_row(
         return Ok(PlainRow::NotPlain);
     };
     let (from, relation_type, to) = adjacent_key(&cells, rel, start, leaving)?;
-    plain_edge_from_cells(&cells, at, created_at, from, relation_type, to).map(PlainRow::Edge)
+    let weight = cells.real(at, "weight")?;
+    if edges.capacity() == 0 {
+        edges.reserve_exact(FIRST_EDGES);
+    }
+    edges.push(plain_edge(weight, created_at, from, relation_type, to));
+    Ok(PlainRow::Edge)
 }
 
 fn adjacent_cells<'r, 'c>(
@@ -567,7 +582,20 @@ fn plain_edge_from_cells(
     to: String,
 ) -> Result<Edge> {
     let weight = cells.real(weight, "weight")?;
-    Ok(Edge {
+    Ok(plain_edge(weight, created_at, from, relation_type, to))
+}
+
+/// The edge a plain row says (format 12's [`FLAG_PLAIN`]): its key, its weight
+/// and creation time, and otherwise what a new edge has.
+#[inline]
+fn plain_edge(
+    weight: f64,
+    created_at: Timestamp,
+    from: String,
+    relation_type: RelationType,
+    to: String,
+) -> Edge {
+    Edge {
         from,
         relation_type,
         to,
@@ -581,7 +609,7 @@ fn plain_edge_from_cells(
             bidirectional: false,
             source: None,
         },
-    })
+    }
 }
 
 /// An edge from its key and the columns of [`edge_tail_columns`], the first at `at`.

@@ -21,9 +21,9 @@ use rusqlite::{Connection, ToSql, params_from_iter};
 use serde_json::Value;
 
 use crate::codec::{
-    ADJACENT_EDGE_HEAD, JsonRows, NODE_COLUMNS, PLAIN_EDGE_TAIL, PlainRow, adjacent_edge_from_row,
-    edge_columns, edge_from_row, edge_tail_columns, node_from_row, node_subject,
-    plain_adjacent_edge_from_row,
+    ADJACENT_EDGE_HEAD, FIRST_EDGES, JsonRows, NODE_COLUMNS, PLAIN_EDGE_TAIL, PlainRow,
+    adjacent_edge_from_row, edge_columns, edge_from_row, edge_tail_columns, node_from_row,
+    node_subject, push_plain_adjacent_edge,
 };
 use crate::error::{Ctx, SqlResult};
 use crate::scan::{self, BatchRow, LineWriter, Lines, Sparse};
@@ -496,6 +496,9 @@ impl<'a> Q<'a> {
                             adjacent_edge_from_row(row, self.ctx, name, leaving)?
                         {
                             all_plain &= plain;
+                            if edges.capacity() == 0 {
+                                edges.reserve_exact(FIRST_EDGES);
+                            }
                             edges.push(edge);
                         }
                         Ok(true)
@@ -557,13 +560,12 @@ impl<'a> Q<'a> {
         };
         let doing = || format!("reading the edges of {}", node_subject(name));
         let any = self.adjacency_rows(reads, start, name, direction, relations, |row| {
-            match plain_adjacent_edge_from_row(row, self.ctx, name, leaving)? {
+            match push_plain_adjacent_edge(row, self.ctx, name, leaving, &mut edges)? {
                 PlainRow::Absent => {}
-                PlainRow::Edge(edge) => {
-                    if let Some(ends) = ends {
+                PlainRow::Edge => {
+                    if let Some((ends, edge)) = ends.zip(edges.last()) {
                         ends.put(&edge.to, self.int(row, PLAIN_END_ID, doing)?);
                     }
-                    edges.push(edge);
                 }
                 PlainRow::NotPlain => plain = false,
             }

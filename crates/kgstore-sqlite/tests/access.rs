@@ -380,6 +380,37 @@ fn a_one_method_resolution_whose_statement_needs_the_reference_reads_on_its_own_
 }
 
 #[test]
+fn a_snapshot_s_end_ends_its_read_transaction_before_its_connection_is_pooled() {
+    let (_dir, path) = temp_db();
+    // One pooled reader: every snapshot below reads on the same connection.
+    let s = Store::new(SqliteBackend::open(&path, options().reader_pool_size(1)).unwrap());
+    s.create_node(thing("a")).unwrap();
+    let checkpoint_blocked = || {
+        raw(&path)
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .unwrap()
+            != 0
+    };
+    for round in 0..3 {
+        let snapshot = s.read().unwrap();
+        let edges = snapshot.edges_of("a", kgstore_core::Direction::Out, &[]);
+        assert!(edges.unwrap().is_empty());
+        s.create_node(thing(&format!("n{round}"))).unwrap();
+        // The open snapshot holds its start in the log …
+        assert!(checkpoint_blocked());
+        assert!(!snapshot.contains_node(&format!("n{round}")).unwrap());
+        drop(snapshot);
+        // … and lets it go when dropped (its `COMMIT`), so the pooled connection's
+        // next snapshot starts anew and sees the commit.
+        assert!(!checkpoint_blocked());
+        let next = s.read().unwrap();
+        assert!(next.contains_node(&format!("n{round}")).unwrap());
+    }
+}
+
+#[test]
 fn many_snapshots_at_once_do_not_wait_for_the_pool() {
     let (_dir, path) = temp_db();
     let s = Store::new(SqliteBackend::open(&path, options().reader_pool_size(1)).unwrap());
