@@ -86,20 +86,17 @@ struct Slot {
 }
 
 /// A node's content without its name (the name is its slot's key): the type
-/// shared with every node of that type, the attributes in one list kept inside
-/// this allocation when there are at most [`FEW`] of them (a two-entry map costs
-/// a 632-byte tree node; a separate list, its own allocation), short keys and
-/// short text values kept inline (see [`Name`]), and the rarely set parts behind
-/// one pointer only when set. A node of the peers workload (two attributes, a
-/// number and a short text) is one allocation here, where it was five.
+/// shared with every node of that type, the attributes as a sorted list (a
+/// two-entry map costs a 632-byte tree node; the list, its two entries), and the
+/// rarely set parts behind one pointer only when set.
 #[derive(Clone)]
 struct NodeData {
     node_type: Arc<str>,
+    attributes: Box<[(String, Value)]>,
     created_at: Timestamp,
     updated_at: Timestamp,
     version: u64,
     extra: Option<Box<NodeExtra>>,
-    attributes: Attributes,
 }
 
 /// The parts of a node that many nodes leave empty.
@@ -111,123 +108,6 @@ struct NodeExtra {
     source: Option<String>,
     tags: Vec<String>,
     status: Option<String>,
-}
-
-/// How many attributes a stored node keeps in its own allocation.
-const FEW: usize = 2;
-
-/// A node's attributes as stored, in the order of the node's map (by key):
-/// every key and every string value written one after the other into one
-/// text, each attribute naming its parts of it by their byte ranges, and any
-/// other value as it is (a number, a boolean and null hold nothing on the heap).
-/// Reading a part back slices the text at two places known to be character
-/// boundaries, so nothing is checked as UTF-8 again.
-#[derive(Clone)]
-struct Attributes {
-    /// The keys and string values, one after the other.
-    text: Box<str>,
-    /// The attributes.
-    items: Items,
-}
-
-/// The attributes' list: up to [`FEW`] in place (the first `len` of `items`,
-/// the rest [`UNUSED`], which hold nothing on the heap), more in a list of their own.
-#[derive(Clone)]
-enum Items {
-    Few { len: u8, items: [Attribute; FEW] },
-    Many(Box<[Attribute]>),
-}
-
-/// A stored attribute: where its key ends in the text (it starts where the
-/// previous attribute's parts end), and its value.
-#[derive(Clone)]
-struct Attribute {
-    key: (usize, usize),
-    value: Stored,
-}
-
-/// An attribute's value as stored.
-#[derive(Clone)]
-enum Stored {
-    /// A string value: its byte range in the attributes' text.
-    Text(usize, usize),
-    /// Any other value.
-    Json(Value),
-}
-
-/// An unused place of [`Items::Few`].
-const UNUSED: Attribute = Attribute {
-    key: (0, 0),
-    value: Stored::Json(Value::Null),
-};
-
-impl Attributes {
-    /// `attributes` as stored; their string values moved out (`take`) when
-    /// they are owned, to be dropped with the map.
-    fn of<'a>(
-        len: usize,
-        attributes: impl Iterator<Item = (&'a String, &'a Value)> + Clone,
-    ) -> Self {
-        let bytes: usize = attributes
-            .clone()
-            .map(|(key, value)| key.len() + value.as_str().map_or(0, str::len))
-            .sum();
-        let mut text = String::with_capacity(bytes);
-        let mut part = |piece: &str| {
-            let start = text.len();
-            text.push_str(piece);
-            (start, text.len())
-        };
-        let stored = attributes.map(|(key, value)| Attribute {
-            key: part(key),
-            value: match value {
-                Value::String(value) => {
-                    let (start, end) = part(value);
-                    Stored::Text(start, end)
-                }
-                other => Stored::Json(other.clone()),
-            },
-        });
-        let items = match u8::try_from(len) {
-            Ok(few) if len <= FEW => {
-                let mut list = [UNUSED; FEW];
-                for (place, item) in list.iter_mut().zip(stored) {
-                    *place = item;
-                }
-                Items::Few {
-                    len: few,
-                    items: list,
-                }
-            }
-            _ => {
-                let mut list = Vec::with_capacity(len);
-                list.extend(stored);
-                Items::Many(list.into_boxed_slice())
-            }
-        };
-        Self {
-            text: text.into_boxed_str(),
-            items,
-        }
-    }
-
-    /// The attributes as the node's map.
-    fn map(&self) -> Map<String, Value> {
-        let part = |(start, end): (usize, usize)| self.text.get(start..end).unwrap_or_default();
-        let items = match &self.items {
-            Items::Few { len, items } => &items[..usize::from(*len)],
-            Items::Many(list) => list,
-        };
-        let mut map = Map::new();
-        for Attribute { key, value } in items {
-            let value = match value {
-                Stored::Text(start, end) => Value::String(String::from(part((*start, *end)))),
-                Stored::Json(value) => value.clone(),
-            };
-            map.insert(String::from(part(*key)), value);
-        }
-        map
-    }
 }
 
 impl NodeData {
@@ -243,8 +123,18 @@ impl NodeData {
             && meta.tags.is_empty()
             && meta.status.is_none();
         let (attributes, extra) = match node {
+            // A single put copies the attributes into a list allocated once at
+            // their size (collecting a map's iterator allocates room for four,
+            // then shrinks). An owned node (a bulk build) keeps the collect: sized
+            // lists there left two-hop reads after the load 8-15 % slower on the
+            // wall clock (the allocations' layout; `docs/benchmarks.md`, session 11).
             Cow::Borrowed(node) => (
-                Attributes::of(node.attributes.len(), node.attributes.iter()),
+                exact(
+                    node.attributes.len(),
+                    node.attributes
+                        .iter()
+                        .map(|(key, value)| (key.clone(), value.clone())),
+                ),
                 (!plain).then(|| {
                     let meta = &node.metadata;
                     Box::new(NodeExtra {
@@ -266,7 +156,7 @@ impl NodeData {
                     ..
                 } = node;
                 (
-                    Attributes::of(attributes.len(), attributes.iter()),
+                    attributes.into_iter().collect(),
                     (!plain).then(|| {
                         Box::new(NodeExtra {
                             observations,
@@ -282,17 +172,20 @@ impl NodeData {
         };
         Self {
             node_type,
+            attributes,
             created_at,
             updated_at,
             version,
             extra,
-            attributes,
         }
     }
 
     /// The whole node, named `name`.
     fn node(&self, name: &str) -> Node {
-        let attributes = self.attributes.map();
+        let mut attributes = Map::new();
+        for (key, value) in &*self.attributes {
+            attributes.insert(key.clone(), value.clone());
+        }
         let mut node = Node {
             name: name.to_owned(),
             node_type: String::from(&*self.node_type),
@@ -321,6 +214,13 @@ impl NodeData {
     fn dependencies(&self) -> &[String] {
         self.extra.as_ref().map_or(&[], |x| &x.dependencies)
     }
+}
+
+/// The `len` items of `items` as a boxed slice, allocated once at their size.
+fn exact<T>(len: usize, items: impl IntoIterator<Item = T>) -> Box<[T]> {
+    let mut list = Vec::with_capacity(len);
+    list.extend(items);
+    list.into_boxed_slice()
 }
 
 /// A node as a [`GraphState`] keeps it, made before it is put
@@ -1830,8 +1730,7 @@ mod tests {
         ]
     }
 
-    /// A stored node: 0-5 attributes (around the [`FEW`] kept in place), and
-    /// sometimes the rarely set parts.
+    /// A stored node: 0-5 attributes, and sometimes the rarely set parts.
     fn stored_node() -> impl proptest::strategy::Strategy<Value = Node> {
         use proptest::prelude::*;
         (
@@ -1857,8 +1756,7 @@ mod tests {
     proptest::proptest! {
         /// A node reads back exactly as it was put, whichever way it went in
         /// (copied from a borrowed node, moved from an owned one, made ready and
-        /// put later, or in a state built at once): the stored form (attributes
-        /// in place up to [`FEW`], short keys and texts inline) loses nothing.
+        /// put later, or in a state built at once): the stored form loses nothing.
         #[test]
         fn a_node_reads_back_as_it_was_put(nodes in proptest::collection::vec(stored_node(), 1..6)) {
             let named: Vec<Node> = nodes
