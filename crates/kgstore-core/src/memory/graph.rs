@@ -1703,6 +1703,89 @@ mod tests {
     use crate::search::SearchQuery;
     use crate::{GraphRead, Store};
 
+    /// A text of 0-30 characters, some of them two, three or four bytes long,
+    /// so that texts fall on both sides of the 22 bytes a [`Name`] keeps inline.
+    fn text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        proptest::collection::vec(
+            proptest::sample::select(vec!['a', 'z', '0', ' ', 'é', '€', '😀']),
+            0..30,
+        )
+        .prop_map(|chars| chars.into_iter().collect())
+    }
+
+    /// An attribute value: short and long texts, numbers, booleans, null, and
+    /// arrays and objects holding texts.
+    fn value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => text().prop_map(Value::String),
+            2 => any::<i64>().prop_map(Value::from),
+            1 => any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            1 => any::<bool>().prop_map(Value::Bool),
+            1 => Just(Value::Null),
+            1 => proptest::collection::vec(text().prop_map(Value::String), 0..3).prop_map(Value::Array),
+            1 => proptest::collection::btree_map(text(), text().prop_map(Value::String), 0..3)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    }
+
+    /// A stored node: 0-5 attributes, and sometimes the rarely set parts.
+    fn stored_node() -> impl proptest::strategy::Strategy<Value = Node> {
+        use proptest::prelude::*;
+        (
+            proptest::collection::btree_map(text(), value(), 0..6),
+            proptest::option::of((text(), 1..5u64)),
+            1..1_000_000_000_000i64,
+        )
+            .prop_map(|(attributes, extra, micros)| {
+                let mut node = Node::new("n", "thing").unwrap();
+                node.attributes = attributes.into_iter().collect();
+                node.metadata.created_at = Timestamp::from_micros(micros).unwrap();
+                node.metadata.updated_at = Timestamp::from_micros(micros + 1).unwrap();
+                node.metadata.version = 1;
+                if let Some((text, version)) = extra {
+                    node.observations.push(text.clone());
+                    node.metadata.author = Some(text);
+                    node.metadata.version = version;
+                }
+                node
+            })
+    }
+
+    proptest::proptest! {
+        /// A node reads back exactly as it was put, whichever way it went in
+        /// (copied from a borrowed node, moved from an owned one, made ready and
+        /// put later, or in a state built at once): the stored form loses nothing.
+        #[test]
+        fn a_node_reads_back_as_it_was_put(nodes in proptest::collection::vec(stored_node(), 1..6)) {
+            let named: Vec<Node> = nodes
+                .into_iter()
+                .enumerate()
+                .map(|(i, mut node)| {
+                    node.name = format!("node {i}");
+                    node
+                })
+                .collect();
+            let mut by_ref = GraphState::new();
+            let mut owned = GraphState::new();
+            let mut prepared = GraphState::new();
+            for node in &named {
+                by_ref.put_node_ref(node);
+                owned.put_node(node.clone());
+                let ready = prepared.prepare_node(node);
+                prepared.put_prepared(ready);
+            }
+            let built = GraphState::build(named.clone(), Vec::new(), Vec::new());
+            for node in &named {
+                for state in [&by_ref, &owned, &prepared, &built] {
+                    let got = state.get_node(&node.name).unwrap();
+                    proptest::prop_assert_eq!(got.as_ref(), Some(node));
+                }
+            }
+        }
+    }
+
     /// A seeded linear congruential generator: `next(n)` is below `n`.
     fn lcg(seed: u64) -> impl FnMut(u64) -> usize {
         let mut rng = seed;
