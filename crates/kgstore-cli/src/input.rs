@@ -1,5 +1,8 @@
 //! Turning command-line text into kgstore values, with clear errors.
 
+use std::io::Read;
+use std::path::Path;
+
 use kgstore::{AttrEq, Direction, Error, RelationType, Result};
 use serde_json::{Map, Value};
 
@@ -9,6 +12,32 @@ use crate::cli::{AttrArgs, DirectionArg};
 /// `5` is a number, `true` a boolean, `"5"` and `rust` are strings.
 pub(crate) fn loose_value(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
+}
+
+/// JSON read from the file at `path`, or from stdin for `-`. Text that is not UTF-8
+/// or not JSON is bad input (exit 2) naming `subject`, as JSON given as an argument
+/// is; only a file or stdin that cannot be read is an I/O error (exit 1).
+pub(crate) fn json_from(path: &Path, subject: &str) -> Result<Value> {
+    let bytes = if path.as_os_str() == "-" {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::io("<stdin>", e))?;
+        bytes
+    } else {
+        std::fs::read(path).map_err(|e| Error::io(path, e))?
+    };
+    let text = std::str::from_utf8(&bytes).map_err(|e| {
+        Error::invalid_input(
+            subject.to_owned(),
+            format!(
+                "is not UTF-8 (byte {} is not), and JSON text must be",
+                e.valid_up_to()
+            ),
+        )
+    })?;
+    serde_json::from_str(text)
+        .map_err(|e| Error::invalid_input(subject.to_owned(), format!("is not JSON: {e}")))
 }
 
 /// `KEY=VALUE`, split at the first `=`.

@@ -103,7 +103,7 @@ impl Kg {
     }
 
     /// Runs with `input` on stdin.
-    fn run_with_input(&self, args: &[&str], input: &str) -> Run {
+    fn run_with_input(&self, args: &[&str], input: impl AsRef<[u8]>) -> Run {
         let mut child = self
             .command(args)
             .stdin(Stdio::piped())
@@ -111,7 +111,7 @@ impl Kg {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let written = child.stdin.take().unwrap().write_all(input.as_bytes());
+        let written = child.stdin.take().unwrap().write_all(input.as_ref());
         // A command that fails before reading all its input (a bad option, say)
         // closes the pipe: that is its answer, not the test's failure.
         if let Err(e) = written {

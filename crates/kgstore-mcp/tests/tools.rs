@@ -321,6 +321,30 @@ fn deletions_report_what_they_did_not_find() {
     assert!(relations(&graph).is_empty());
 }
 
+/// An observation stored twice (the official server and `create_entities` keep
+/// repeats) and asked for once is one requested observation found: the message
+/// counted the stored copies removed ("Deleted 2 of 1 observations.").
+#[test]
+fn deleting_an_observation_stored_twice_counts_what_was_asked() {
+    let mut s = Session::memory(REV);
+    s.ok(
+        "create_entities",
+        json!({"entities": [entity("Echo", "person", &["hello", "hello", "bye"])]}),
+    );
+    let message = s.ok(
+        "delete_observations",
+        json!({"deletions": [{"entityName": "Echo", "observations": ["hello"]}]}),
+    );
+    assert_eq!(message["message"], "Observations deleted successfully");
+    let message = s.ok(
+        "delete_observations",
+        json!({"deletions": [{"entityName": "Echo", "observations": ["bye", "gone"]}]}),
+    );
+    assert_eq!(message["message"], "Deleted 1 of 2 observations.");
+    let graph = s.graph();
+    assert_eq!(graph["entities"][0]["observations"], json!([]));
+}
+
 #[test]
 fn deleting_an_entity_others_depend_on_detaches_them() {
     // A node given dependents through kgstore's own API (not the MCP tools).

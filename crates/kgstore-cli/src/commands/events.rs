@@ -1,6 +1,5 @@
 //! `kgstore events …` and `kgstore changefeed …`.
 
-use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -23,16 +22,10 @@ use crate::{EXIT_CONFLICT, EXIT_INTERNAL, Refused};
 
 /// JSON text given as an argument, or `-` for stdin.
 fn json_arg(text: &str, what: &str) -> Result<Value> {
-    let text = if text == "-" {
-        let mut input = String::new();
-        std::io::stdin()
-            .read_to_string(&mut input)
-            .map_err(|e| Error::io("<stdin>", e))?;
-        input
-    } else {
-        text.to_owned()
-    };
-    Ok(serde_json::from_str(&text)
+    if text == "-" {
+        return Ok(crate::input::json_from(Path::new("-"), what)?);
+    }
+    Ok(serde_json::from_str(text)
         .map_err(|e| Error::invalid_input(what.to_owned(), format!("is not JSON: {e}")))?)
 }
 
@@ -41,13 +34,10 @@ fn json_file(path: &Path, what: &str) -> Result<Value> {
     if path.as_os_str() == "-" {
         return json_arg("-", what);
     }
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    Ok(serde_json::from_str(&text).map_err(|e| {
-        Error::invalid_input(
-            format!("{what} {}", path.display()),
-            format!("is not JSON: {e}"),
-        )
-    })?)
+    Ok(crate::input::json_from(
+        path,
+        &format!("{what} {}", path.display()),
+    )?)
 }
 
 fn mode(text: Option<&str>) -> Result<Option<Compatibility>> {

@@ -320,7 +320,18 @@ pub(crate) fn execute(cli: &Cli, out: &mut Output, progress: bool) -> Result<()>
     };
     let outcome = run_command(cli, &mut ctx);
     ctx.record_perf();
-    outcome
+    // Something not found at a past revision may exist now (or the other way
+    // round): the message says which revision was read.
+    let revision = match &cli.command {
+        Command::Show(args) => args.spec.split_once(':').map(|(revision, _)| revision),
+        _ => cli.at.as_deref(),
+    };
+    outcome.map_err(|e| match revision {
+        Some(revision) if crate::exit_code(&e) == crate::EXIT_NOT_FOUND => {
+            e.context(format!("at revision {revision}"))
+        }
+        _ => e,
+    })
 }
 
 fn run_command(cli: &Cli, ctx: &mut Ctx<'_>) -> Result<()> {

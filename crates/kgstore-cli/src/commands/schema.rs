@@ -1,7 +1,5 @@
 //! `kgstore schema …`.
 
-use std::io::Read;
-
 use anyhow::Result;
 use kgstore::{Error, GraphRead, SchemaTarget};
 use serde_json::{Value, json};
@@ -30,21 +28,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, command: &SchemaCommand) -> Result<()> {
     match command {
         SchemaCommand::Set { target: t, file } => {
             let target = target(t)?;
-            let text = if file.as_os_str() == "-" {
-                let mut text = String::new();
-                std::io::stdin()
-                    .read_to_string(&mut text)
-                    .map_err(|e| Error::io("<stdin>", e))?;
-                text
-            } else {
-                std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?
-            };
-            let schema: Value = serde_json::from_str(&text).map_err(|e| {
-                Error::invalid_input(
-                    format!("schema file {}", file.display()),
-                    format!("is not JSON: {e}"),
-                )
-            })?;
+            let schema = crate::input::json_from(file, &format!("schema file {}", file.display()))?;
             ctx.open_for_write()?
                 .set_schema(target.clone(), schema)
                 .map_err(|e| {

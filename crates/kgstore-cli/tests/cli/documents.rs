@@ -635,8 +635,16 @@ fn git_document_history_log_key_show_doc_get_at_and_diff() {
     );
     kg.run(&["doc", "get", "notes/a.txt"])
         .fails(3, "notes/a.txt");
+    // Not found at a revision says which revision: the key may exist now or then.
     kg.run(&["show", "main:notes/a.txt"])
-        .fails(3, "notes/a.txt");
+        .fails(3, "at revision main: document 'notes/a.txt' not found");
+    kg.run(&["--at", "main~4", "doc", "get", "scripts/pilot.fountain"])
+        .fails(
+            3,
+            "at revision main~4: document 'scripts/pilot.fountain' not found",
+        );
+    kg.run(&["--at", "main~1", "node", "get", "serde"])
+        .fails(3, "at revision main~1: node 'serde' not found");
     kg.run(&["show", "scripts"]).fails(2, "REVISION:KEY");
     kg.run(&["show", "no-such-rev:scripts/pilot.fountain"])
         .fails(2, "no-such-rev");

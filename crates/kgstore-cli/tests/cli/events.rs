@@ -788,3 +788,31 @@ fn events_retention_delete_stream_and_groups_listed_and_deleted() {
     assert_eq!(all["removed"][0]["first"], 1, "{all}");
     assert_eq!(all["removed"][0]["last"], 5, "{all}");
 }
+
+/// Event data and schemas that are not UTF-8, on stdin or in a file, are bad input
+/// (exit 2, as text that is not JSON is), not an I/O failure (exit 1, which a
+/// script retries); nothing is appended or registered.
+#[test]
+fn event_data_and_schemas_that_are_not_utf8_are_bad_input_not_io_errors() {
+    let kg = Kg::sqlite();
+    kg.run(&["init"]).ok();
+    kg.run_with_input(&["events", "append", "orders", "-"], b"{\"n\": \"\xff\"}")
+        .fails(2, "invalid event data: is not UTF-8");
+    kg.run_with_input(
+        &["events", "append", "orders", "{}", "--metadata", "-"],
+        b"\xfe",
+    )
+    .fails(2, "--metadata: is not UTF-8");
+    std::fs::write(kg.path("schema.json"), b"{\"title\": \"\xc3\"}").unwrap();
+    kg.run(&["events", "schema", "set", "placed", "schema.json"])
+        .fails(2, "schema.json: is not UTF-8");
+    kg.run_with_input(&["events", "schema", "set", "placed", "-"], b"\xff")
+        .fails(2, "is not UTF-8");
+    kg.run_with_input(&["schema", "set", "--node-type", "crate", "-"], b"\xff")
+        .fails(2, "is not UTF-8");
+    kg.run(&["schema", "set", "--node-type", "crate", "schema.json"])
+        .fails(2, "schema.json: is not UTF-8");
+    assert!(log(&kg).is_empty());
+    kg.run(&["events", "schema", "get", "placed"])
+        .fails(3, "placed");
+}

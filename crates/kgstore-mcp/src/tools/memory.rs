@@ -309,10 +309,15 @@ pub(super) fn delete_observations(
                 missing.push(item.entity_name.as_str());
                 continue;
             };
-            let before = node.observations.len();
-            node.observations.retain(|o| !item.observations.contains(o));
-            if node.observations.len() != before {
-                deleted += before - node.observations.len();
+            // Counted by what was asked: an observation stored twice is one found.
+            let found = item
+                .observations
+                .iter()
+                .filter(|o| node.observations.contains(o))
+                .count();
+            if found > 0 {
+                deleted += found;
+                node.observations.retain(|o| !item.observations.contains(o));
                 tx.update_node(node, None)?;
             }
         }
