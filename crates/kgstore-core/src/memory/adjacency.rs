@@ -58,6 +58,16 @@ impl<T: Clone> Adjacency<T> {
         }
     }
 
+    /// Every edge as one slice, sorted by [`End`] (empty for none); `None` for
+    /// a node with many edges (a map).
+    pub(super) fn as_slice(&self) -> Option<&[(End, T)]> {
+        match self {
+            Self::Empty => Some(&[]),
+            Self::Small(list) => Some(list),
+            Self::Large(_) => None,
+        }
+    }
+
     /// Every edge, sorted by [`End`].
     pub(super) fn iter(&self) -> Iter<'_, T> {
         match self {

@@ -51,6 +51,10 @@ type HashMap<K, V> = GenericHashMap<K, V, foldhash::fast::RandomState, DefaultSh
 /// that batches are put slice by slice).
 const PUT_SLICE: usize = if cfg!(test) { 7 } else { 1 << 20 };
 
+/// Up to how many outgoing edges [`Graph::collect_edges`] puts in order by keys
+/// on the stack (a node with more takes the general path).
+const KEYED: usize = 16;
+
 /// A set of ids while a traversal runs.
 type IdSet = foldhash::HashSet<Id>;
 /// An edge as borrowed parts: from, relation, to, content.
@@ -737,6 +741,12 @@ impl Graph {
         let Some(entry) = self.by_id.get(id) else {
             return Vec::new();
         };
+        if direction == Direction::Out
+            && let Some(list) = entry.out.as_slice()
+            && list.len() <= KEYED
+        {
+            return self.out_of_list(list, name, wanted, make);
+        }
         let ranked = |rel: Rel| self.relation_by_id.get(rel);
         let mut parts: Vec<Part<'a>> = Vec::with_capacity(match direction {
             Direction::Out => entry.out.len(),
@@ -799,6 +809,53 @@ impl Graph {
             .into_iter()
             .map(|p| make((p.from, p.relation, p.to, p.data)))
             .collect()
+    }
+
+    /// [`Graph::collect_edges`] for the outgoing edges of a short list (at most
+    /// [`KEYED`]; the common read): the wanted entries' sort keys are made on the
+    /// stack (relation rank, then the target's name prefix as integers, see
+    /// [`Name::prefix`], its bytes only on a tie), put in key order, and the
+    /// edges made in that order straight into a result of their exact size. No
+    /// parts are gathered in a vector of their own, and a sort compares integers,
+    /// not `str`s through `memcmp`.
+    fn out_of_list<'a, T>(
+        &'a self,
+        list: &'a [(End, OutEdge)],
+        from: &'a str,
+        wanted: Option<&[Rel]>,
+        make: impl Fn(EdgeParts<'a>) -> T,
+    ) -> Vec<T> {
+        let ranks = &*self.relation_by_id;
+        // (relation rank, the target's name prefix, position in `list`).
+        let mut keys = [(0usize, 0u128, 0u64, 0u8); KEYED];
+        let mut n = 0;
+        for (i, ((rel, _), out)) in list.iter().enumerate() {
+            if wanted.is_none_or(|w| w.contains(rel))
+                && let (Some(key), Ok(i)) = (keys.get_mut(n), u8::try_from(i))
+            {
+                // Relation ids always have a rank; an edge of one without is
+                // skipped below, as the general path skips it.
+                let rank = ranks.get(*rel).map_or(0, |r| r.rank);
+                let (high, low) = out.to.prefix();
+                *key = (rank, high, low, i);
+                n += 1;
+            }
+        }
+        let keys = &mut keys[..n];
+        let name = |i: u8| list[usize::from(i)].1.to.as_bytes();
+        keys.sort_unstable_by(|a, b| {
+            (a.0, a.1, a.2)
+                .cmp(&(b.0, b.1, b.2))
+                .then_with(|| name(a.3).cmp(name(b.3)))
+        });
+        let mut edges = Vec::with_capacity(n);
+        for &(_, _, _, i) in &*keys {
+            let ((rel, _), out) = &list[usize::from(i)];
+            if let Some(r) = ranks.get(*rel) {
+                edges.push(make((from, &r.relation, out.to.as_str(), &out.data)));
+            }
+        }
+        edges
     }
 
     /// Calls `each` with the id at the other end of every edge a traversal
@@ -2308,6 +2365,114 @@ mod tests {
                 assert_eq!(got, want, "{name} {wanted:?}");
             }
         }
+    }
+
+    /// Outgoing edges read through the short-list path (at most [`KEYED`] edges,
+    /// sorted by integer keys made from the first 22 bytes of each target's name)
+    /// agree with the model's key order and with the general path's answer
+    /// (both directions, from which the outgoing half is taken) for targets whose
+    /// names tie on those 22 bytes, end at or around them, hold multibyte
+    /// characters, and for lists growing past [`KEYED`] and past the list size
+    /// into a map, with and without a relation filter; every edge whole (its
+    /// content as `get_edge` gives it).
+    #[test]
+    fn short_outgoing_lists_read_by_keys_agree_with_the_model_and_the_general_path() {
+        let a = "a".repeat(22);
+        let p = "p".repeat(30);
+        let targets: Vec<String> = vec![
+            "n1".into(),
+            "n10".into(),
+            "n2".into(),
+            "a".repeat(21),
+            a.clone(),
+            "a".repeat(23),
+            format!("{a}b"),
+            format!("{a}a"),
+            format!("{}b", "a".repeat(21)),
+            "é".repeat(11),
+            "é".repeat(12),
+            "ü€😀".into(),
+            format!("{p}1"),
+            format!("{p}0"),
+            "p".repeat(22),
+            "p".repeat(21),
+            "a b".into(),
+            "Z".into(),
+        ];
+        let relations: Vec<RelationType> = ["zeta", "calls", "alpha", "depends_on"]
+            .iter()
+            .map(|r| RelationType::parse(r).unwrap())
+            .collect();
+        let sources = ["hub", "s1", "s2"];
+        let mut state = GraphState::new();
+        for name in targets.iter().map(String::as_str).chain(sources) {
+            state.put_node(Node::new(name, "thing").unwrap());
+        }
+        let mut next = lcg(5);
+        let mut model: std::collections::BTreeMap<(String, String, String), f64> =
+            Default::default();
+        let key_of = |e: &Edge| {
+            (
+                e.from.clone(),
+                e.relation_type.as_str().to_owned(),
+                e.to.clone(),
+            )
+        };
+        let check =
+            |state: &GraphState,
+             model: &std::collections::BTreeMap<(String, String, String), f64>| {
+                for from in sources {
+                    for wanted in [None, Some(&relations[1]), Some(&relations[3])] {
+                        let filter = wanted.map(std::slice::from_ref).unwrap_or(&[]);
+                        let want: Vec<((String, String, String), f64)> = model
+                            .iter()
+                            .filter(|((f, r, _), _)| {
+                                f == from && wanted.is_none_or(|w| w.as_str() == r)
+                            })
+                            .map(|(k, w)| (k.clone(), *w))
+                            .collect();
+                        let got = state.edges_of(from, Direction::Out, filter).unwrap();
+                        let listed: Vec<((String, String, String), f64)> =
+                            got.iter().map(|e| (key_of(e), e.metadata.weight)).collect();
+                        assert_eq!(listed, want, "{from} {wanted:?}");
+                        // The general path: both directions, the edges leaving `from`.
+                        let general: Vec<Edge> = state
+                            .edges_of(from, Direction::Both, filter)
+                            .unwrap()
+                            .into_iter()
+                            .filter(|e| e.from == from)
+                            .collect();
+                        assert_eq!(got, general, "{from} {wanted:?}");
+                        for edge in &got {
+                            assert_eq!(Some(edge), state.get_edge(&edge.key()).unwrap().as_ref());
+                        }
+                        let names = state.neighbour_names(from, Direction::Out, filter).unwrap();
+                        let tos: Vec<String> = got.iter().map(|e| e.to.clone()).collect();
+                        assert_eq!(names, Some(tos));
+                    }
+                }
+            };
+        // Edges one at a time: the hub's list grows past KEYED and past the
+        // list size (targets × relations = 72 ends), s1 and s2 stay short.
+        for step in 0..200 {
+            let from = sources[if step % 4 == 0 { 1 + next(2) } else { 0 }];
+            let to = &targets[next(targets.len() as u64)];
+            let rel = &relations[next(relations.len() as u64)];
+            let weight = next(1000) as f64;
+            state.put_edge(
+                Edge::new(from, rel.clone(), to.as_str())
+                    .unwrap()
+                    .with_weight(weight),
+            );
+            model.insert(
+                (from.to_owned(), rel.as_str().to_owned(), to.clone()),
+                weight,
+            );
+            if step % 5 == 0 {
+                check(&state, &model);
+            }
+        }
+        check(&state, &model);
     }
 
     /// The state keeps one copy of each custom relation's name and hands out

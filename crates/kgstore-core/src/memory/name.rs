@@ -54,6 +54,31 @@ impl Name {
         }
     }
 
+    /// The name's first [`INLINE`] bytes, zeros after its end, as two big-endian
+    /// numbers. Comparing two names' prefixes, and their bytes only when the
+    /// prefixes are equal, orders them as their bytes do: a prefix differs first
+    /// either where the names do or where the shorter one has ended, and there the
+    /// longer holds a byte above zero, so it is the greater, as in byte order. A
+    /// sort compares integers instead of calling `memcmp` on short names.
+    #[inline]
+    pub(super) fn prefix(&self) -> (u128, u64) {
+        let mut head = [0u8; INLINE];
+        let bytes: &[u8; INLINE] = match self {
+            Self::Inline { bytes, .. } => bytes,
+            Self::Shared(name) => {
+                let name = name.as_bytes();
+                let n = name.len().min(INLINE);
+                head[..n].copy_from_slice(&name[..n]);
+                &head
+            }
+        };
+        let mut high = [0u8; 16];
+        high.copy_from_slice(&bytes[..16]);
+        let mut low = [0u8; 8];
+        low[..INLINE - 16].copy_from_slice(&bytes[16..]);
+        (u128::from_be_bytes(high), u64::from_be_bytes(low))
+    }
+
     /// The name.
     #[inline]
     pub(super) fn as_str(&self) -> &str {
