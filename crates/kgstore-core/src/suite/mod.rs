@@ -256,6 +256,7 @@ macro_rules! __suite_graph {
             list_edges_by_filters, list_edges_pages_without_skips_or_repeats, list_invalid_filters_are_refused,
             whole_scans_list_what_pages_list,
             json_scans_encode_what_scans_give, json_edge_scans_come_in_key_order,
+            json_edge_scans_write_rare_rich_edges_among_plain_ones,
             // graph algorithms
             traverse_reports_min_depths, traverse_respects_direction_relations_and_bidirectional,
             traverse_invalid_and_missing, shortest_path_fewest_hops, shortest_path_by_weight,
