@@ -17,7 +17,6 @@ use kgstore_core::{
     SchemaTarget,
 };
 use rusqlite::types::Value as SqlValue;
-use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ToSql, params_from_iter};
 use serde_json::Value;
 
@@ -27,7 +26,7 @@ use crate::codec::{
     node_subject, push_plain_adjacent_edge,
 };
 use crate::error::{Ctx, SqlResult};
-use crate::scan::{self, BatchRow, Complete, LineWriter, Lines, Sparse};
+use crate::scan::{self, BatchRow, LineWriter, Lines, Sparse};
 use crate::schema::{FLAG_PLAIN, TYPE_COUNTS_SINCE};
 use crate::search::{IdMap, IdSet};
 
@@ -309,14 +308,7 @@ impl<'a> Q<'a> {
     pub fn for_each_node_json(&self, each: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
         let sql = node_scan_sql(&NodeFilter::default(), None, None);
         let writer = NodeLines(JsonRows::new(self.ctx));
-        self.two_thread_scan(
-            &sql,
-            "listing nodes from table nodes",
-            None,
-            None,
-            writer,
-            each,
-        )
+        self.two_thread_scan(&sql, "listing nodes from table nodes", None, writer, each)
     }
 
     /// [`Q::for_each_edge`] handing over each edge's compact JSON, written from
@@ -341,67 +333,13 @@ impl<'a> Q<'a> {
         // A plain edge's line (format 12 on) is its key, weight and creation time
         // in a constant frame: the other cells of its row are not copied.
         let sparse = self.ctx.edge_flags.then_some(PLAIN_EDGE_CELLS);
-        if !self.ctx.edge_flags || !self.mostly_plain_edges()? {
-            let sql = edge_run_scan_sql(self.ctx.edge_flags);
-            return self.two_thread_scan(&sql, doing, sparse, None, writer, each);
-        }
-        // Nearly every edge plain: the statement leaves out the five cells a plain
-        // row does not need, and the few other rows get them by their key.
-        let mut rest = self
-            .conn
-            .prepare_cached(EDGE_REST_SQL)
-            .ctx(self.ctx, || doing.to_owned())?;
-        let mut complete = |row: &rusqlite::Row<'_>,
-                            set: &mut dyn FnMut(usize, ValueRef<'_>) -> Result<()>|
-         -> Result<()> {
-            let (Ok(ValueRef::Integer(from)), Ok(rel), Ok(ValueRef::Integer(to))) =
-                (row.get_ref(0), row.get_ref(2), row.get_ref(LEAN_TO_ID))
-            else {
-                return Err(self
-                    .ctx
-                    .corrupt("table edges: an edge row's key is not whole"));
-            };
-            let key = (from, rusqlite::types::ToSqlOutput::Borrowed(rel), to);
-            let mut found = rest.query(key).ctx(self.ctx, || doing.to_owned())?;
-            let Some(cells) = found.next().ctx(self.ctx, || doing.to_owned())? else {
-                return Err(self.ctx.corrupt(format!(
-                    "table edges: the edge row ({from}, rel, {to}) of the scan is not found by its key"
-                )));
-            };
-            for (at, column) in EDGE_REST_COLUMNS.into_iter().zip(0..) {
-                set(
-                    at,
-                    cells.get_ref(column).ctx(self.ctx, || doing.to_owned())?,
-                )?;
-            }
-            Ok(())
-        };
         self.two_thread_scan(
-            &Sql::new(LEAN_EDGE_RUN_SCAN_SQL),
+            &edge_run_scan_sql(self.ctx.edge_flags),
             doing,
             sparse,
-            Some(&mut complete),
             writer,
             each,
         )
-    }
-
-    /// Whether at most one in [`NOT_PLAIN_AT_MOST`] of the first [`PLAIN_SAMPLE`]
-    /// edge rows (in the table's order; format 12 on) is not plain: the edge JSON
-    /// scan then reads the rest of those rows by their key
-    /// ([`LEAN_EDGE_RUN_SCAN_SQL`]). Either way the lines are the same.
-    fn mostly_plain_edges(&self) -> Result<bool> {
-        let doing = || "sampling the edges' flags".to_owned();
-        let (rows, not_plain): (i64, i64) = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT count(*), count(*) FILTER (WHERE flags & {FLAG_PLAIN} = 0) \
-                 FROM (SELECT flags FROM edges LIMIT {PLAIN_SAMPLE})"
-            ))
-            .ctx(self.ctx, doing)?
-            .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
-            .ctx(self.ctx, doing)?;
-        Ok(rows > 0 && not_plain * NOT_PLAIN_AT_MOST <= rows)
     }
 
     /// Runs `sql` on this thread, `writer` writing its rows' lines on a helper
@@ -411,7 +349,6 @@ impl<'a> Q<'a> {
         sql: &Sql,
         doing: &str,
         sparse: Option<Sparse>,
-        complete: Option<Complete<'_>>,
         writer: impl LineWriter,
         each: &mut dyn FnMut(&[u8]) -> Result<()>,
     ) -> Result<()> {
@@ -419,7 +356,6 @@ impl<'a> Q<'a> {
             |step| self.scan(sql, doing, |row| step(row)),
             |e| self.ctx.error(|| doing.to_owned(), e),
             sparse,
-            complete,
             writer,
             each,
         )
@@ -2140,28 +2076,6 @@ const PLAIN_EDGE_CELLS: Sparse = Sparse {
     bit: FLAG_PLAIN,
     kept: 0b1_0101_1110,
 };
-
-/// Sampled edge rows ([`Q::mostly_plain_edges`]).
-const PLAIN_SAMPLE: i64 = 1024;
-/// One in this many sampled edge rows not plain at most for the lean scan.
-const NOT_PLAIN_AT_MOST: i64 = 16;
-
-/// [`edge_run_scan_sql`] of format 12 on for edges nearly all plain: the same 12
-/// columns, but `confidence`, `source`, `updated_at`, `version` and `attributes`
-/// left `NULL` (SQLite reads none of them from any row), the first column the
-/// `from` id and a 13th the `to` id: a row that is not plain is completed by its
-/// key with [`EDGE_REST_SQL`] on the calling thread.
-const LEAN_EDGE_RUN_SCAN_SQL: &str = "SELECT fk.id, fk.name, e.rel, e.to_name, e.weight, NULL, e.flags, NULL, \
-     e.created_at, NULL, NULL, NULL, e.to_id \
-     FROM names fk CROSS JOIN edges e ON e.from_id = fk.id \
-     ORDER BY fk.name, e.rel, e.to_id";
-/// The column of the `to` id in [`LEAN_EDGE_RUN_SCAN_SQL`].
-const LEAN_TO_ID: usize = 12;
-/// The cells [`LEAN_EDGE_RUN_SCAN_SQL`] leaves out, by key.
-const EDGE_REST_SQL: &str = "SELECT confidence, source, updated_at, version, attributes \
-     FROM edges WHERE from_id = ?1 AND rel = ?2 AND to_id = ?3";
-/// Where [`EDGE_REST_SQL`]'s columns go in a row of [`LEAN_EDGE_RUN_SCAN_SQL`].
-const EDGE_REST_COLUMNS: [usize; 5] = [5, 7, 9, 10, 11];
 
 /// Edges' lines, one per row, each source's of one relation handed over in `to`
 /// name order ([`Q::for_each_edge_json`]).

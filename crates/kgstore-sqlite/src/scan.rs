@@ -50,13 +50,6 @@ pub(crate) struct Sparse {
     pub(crate) kept: u64,
 }
 
-/// Reads the cells a statement leaves out of a row that [`Sparse`] does not mark
-/// (a lean statement's row holds only what a marked row needs), on the calling
-/// thread and the same snapshot, and sets each with the function it is given:
-/// `(column, value)`. Called after the row's own cells are copied.
-pub(crate) type Complete<'a> =
-    &'a mut dyn FnMut(&Row<'_>, &mut dyn FnMut(usize, ValueRef<'_>) -> Result<()>) -> Result<()>;
-
 /// Rows copied out of a statement, each of the same number of cells.
 pub(crate) struct RowBatch {
     columns: usize,
@@ -88,65 +81,33 @@ impl RowBatch {
 
     /// Copies the cells of `row` (a row's error comes back as `rusqlite`'s): all
     /// of them, or with `sparse` only those it keeps of a row its flag marks.
-    /// Whether the row was marked (`false` without `sparse`).
-    fn push(&mut self, row: &Row<'_>, sparse: Option<Sparse>) -> rusqlite::Result<bool> {
+    fn push(&mut self, row: &Row<'_>, sparse: Option<Sparse>) -> rusqlite::Result<()> {
         if self.columns == 0 {
             self.columns = row.as_ref().column_count();
             self.cells.reserve(self.columns * BATCH_ROWS);
         }
-        let Some(sparse) = sparse.filter(|s| s.flag < self.columns.min(64)) else {
-            self.push_all(row)?;
-            return Ok(false);
+        let Some(sparse) = sparse.filter(|s| s.flag < self.columns) else {
+            for index in 0..self.columns {
+                let cell = self.copy(row.get_ref(index)?);
+                self.cells.push(cell);
+            }
+            return Ok(());
         };
         let flag = row.get_ref(sparse.flag)?;
-        let ValueRef::Integer(bits) = flag else {
-            self.push_all(row)?;
-            return Ok(false);
+        let kept = match flag {
+            ValueRef::Integer(bits) if bits & sparse.bit != 0 => sparse.kept,
+            _ => u64::MAX,
         };
-        if bits & sparse.bit == 0 {
-            self.push_all(row)?;
-            return Ok(false);
-        }
-        // A marked row: every cell `NULL` first, then the kept ones copied over
-        // them, in column order (the flag's own cell as read).
-        let base = self.cells.len();
-        self.cells.resize(base + self.columns, Cell::Null);
-        self.cells[base + sparse.flag] = Cell::Integer(bits);
-        let mut kept = sparse.kept & !(1 << sparse.flag);
-        if self.columns < 64 {
-            kept &= (1 << self.columns) - 1;
-        }
-        while kept != 0 {
-            let index = kept.trailing_zeros() as usize;
-            kept &= kept - 1;
-            let cell = self.copy(row.get_ref(index)?);
-            self.cells[base + index] = cell;
-        }
-        for index in 64..self.columns {
-            let cell = self.copy(row.get_ref(index)?);
-            self.cells[base + index] = cell;
-        }
-        Ok(true)
-    }
-
-    /// Copies every cell of `row`.
-    fn push_all(&mut self, row: &Row<'_>) -> rusqlite::Result<()> {
         for index in 0..self.columns {
-            let cell = self.copy(row.get_ref(index)?);
+            let cell = if index == sparse.flag {
+                self.copy(flag)
+            } else if index < 64 && kept & (1 << index) == 0 {
+                Cell::Null
+            } else {
+                self.copy(row.get_ref(index)?)
+            };
             self.cells.push(cell);
         }
-        Ok(())
-    }
-
-    /// Sets the cell of column `index` of the last row pushed to `value` (a cell
-    /// the statement leaves out, read from elsewhere: [`Complete`]).
-    fn set_last(&mut self, index: usize, value: ValueRef<'_>) -> rusqlite::Result<()> {
-        let rows = self.rows();
-        if index >= self.columns || rows == 0 {
-            return Err(rusqlite::Error::InvalidColumnIndex(index));
-        }
-        let cell = self.copy(value);
-        self.cells[(rows - 1) * self.columns + index] = cell;
         Ok(())
     }
 
@@ -284,14 +245,12 @@ type Pair = (RowBatch, Lines);
 /// function it is given on each row of the statement in turn, on the calling
 /// thread; `writer` writes their lines on a helper thread; `each` gets every line
 /// in order on the calling thread; `sparse` says which cells of a row need not
-/// be copied ([`Sparse`]), and `complete` reads those a row not marked lacks
-/// ([`Complete`]). The first error of any of them ends the scan
+/// be copied ([`Sparse`]). The first error of any of them ends the scan
 /// and comes back; lines written before it have been handed over.
 pub(crate) fn two_thread_json_scan(
     scan: impl FnOnce(&mut dyn FnMut(&Row<'_>) -> Result<()>) -> Result<()>,
     row_error: impl Fn(rusqlite::Error) -> Error,
     sparse: Option<Sparse>,
-    mut complete: Option<Complete<'_>>,
     mut writer: impl LineWriter,
     each: &mut dyn FnMut(&[u8]) -> Result<()>,
 ) -> Result<()> {
@@ -318,13 +277,7 @@ pub(crate) fn two_thread_json_scan(
             from_helper: caller_rx,
         };
         scan(&mut |row| {
-            let batch = &mut pipe.filling.0;
-            let marked = batch.push(row, sparse).map_err(&row_error)?;
-            if !marked && let Some(complete) = complete.as_mut() {
-                complete(row, &mut |index, value| {
-                    batch.set_last(index, value).map_err(&row_error)
-                })?;
-            }
+            pipe.filling.0.push(row, sparse).map_err(&row_error)?;
             if pipe.filling.0.rows() >= BATCH_ROWS {
                 pipe.send(each)?;
             }
