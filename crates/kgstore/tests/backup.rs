@@ -484,9 +484,12 @@ fn regression_an_edge_scan_failing_early_stops_the_node_scan() {
     assert!(err.to_string().contains("injected"), "{err}");
     assert!(!err.to_string().contains("stopped"), "{err}");
     let listed = plan.nodes_listed();
-    // 101 but for a thread descheduled for the whole 20 ms the hold waits.
+    // Usually 101 (the hold at 100 waits for the edge scan's failure, then 20 ms);
+    // fewer when the edge scan fails before the node scan reaches the hold (a node
+    // thread descheduled at its start: 76 seen under load), more only for a thread
+    // descheduled for the whole 20 ms. What is pinned is that it stops early.
     assert!(
-        (101..NODES / 2).contains(&listed),
+        listed < NODES / 2,
         "the node scan listed {listed} of {NODES} nodes"
     );
     assert!(!dest.exists());
