@@ -219,16 +219,13 @@ fn write_backup(
         fs::remove_dir_all(&partial).map_err(|e| Error::io(&partial, e))?;
     }
     fs::create_dir(&partial).map_err(|e| Error::io(&partial, e))?;
-    let outcome = write_data_files(store, &partial, &mut progress);
-    let (counts, files) = match outcome {
-        Ok(done) => done,
-        Err(e) => {
-            let _ = fs::remove_dir_all(&partial);
-            return Err(e);
-        }
-    };
+    // Removed on every way out before the rename: an error, and a panic unwinding
+    // through here (a progress callback's, say) too.
+    let mut guard = PartialFolder(Some(partial.clone()));
+    let (counts, files) = write_data_files(store, &partial, &mut progress)?;
     sync_dir(&partial)?;
     fs::rename(&partial, dest).map_err(|e| Error::io(dest, e))?;
+    guard.0 = None;
     sync_dir(&parent)?;
     let manifest = Manifest {
         format: FORMAT.to_owned(),
@@ -535,4 +532,18 @@ fn parse_manifest(path: &Path, text: &[u8]) -> Result<Manifest> {
     }
     serde_json::from_slice(text)
         .map_err(|e| Error::corrupt(path, format!("malformed manifest: {e}")))
+}
+
+/// A backup's `.NAME.partial` folder, removed when dropped unless taken: so no way
+/// out of a backup before its rename (an error, a panic) leaves it behind.
+struct PartialFolder(Option<PathBuf>);
+
+impl Drop for PartialFolder {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            // Best effort: what cannot be removed now, the next backup to the same
+            // place removes before it starts.
+            let _ = fs::remove_dir_all(path);
+        }
+    }
 }
