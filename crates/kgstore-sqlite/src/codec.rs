@@ -406,7 +406,7 @@ pub(crate) fn adjacent_edge_from_row(
     edge_from_cells(&cells, at, from, relation_type, to).map(|edge| Some((edge, false)))
 }
 
-/// The columns of a plain adjacency read ([`plain_adjacent_edge_from_row`]), after
+/// The columns of a plain adjacency read ([`push_plain_adjacent_edge`]), after
 /// the same three as [`ADJACENT_EDGE_HEAD`]'s (format 12 on): what a plain row's
 /// edge needs of its content, the weight and the creation time, the second one
 /// `NULL` unless the row is plain (bit [`FLAG_PLAIN`], `2`, of `flags`): one cell

@@ -1564,7 +1564,7 @@ enum Reads {
     /// start's own name is the caller's, not read back).
     Edges,
     /// As [`Reads::Edges`], but of its content only what a plain row has
-    /// ([`PLAIN_EDGE_TAIL`], format 12 on), as [`plain_adjacent_edge_from_row`]
+    /// ([`PLAIN_EDGE_TAIL`], format 12 on), as [`push_plain_adjacent_edge`]
     /// takes it.
     PlainEdges,
     /// As [`Reads::PlainEdges`], then the id of the other end (column
