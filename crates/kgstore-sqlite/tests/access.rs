@@ -385,12 +385,14 @@ fn a_snapshot_s_end_ends_its_read_transaction_before_its_connection_is_pooled() 
     // One pooled reader: every snapshot below reads on the same connection.
     let s = Store::new(SqliteBackend::open(&path, options().reader_pool_size(1)).unwrap());
     s.create_node(thing("a")).unwrap();
+    // Without waiting for the reader: a blocked checkpoint answers at once.
     let checkpoint_blocked = || {
-        raw(&path)
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-                r.get::<_, i64>(0)
-            })
-            .unwrap()
+        let conn = raw(&path);
+        conn.busy_timeout(Duration::ZERO).unwrap();
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .unwrap()
             != 0
     };
     for round in 0..3 {

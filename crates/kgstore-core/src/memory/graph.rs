@@ -2452,9 +2452,11 @@ mod tests {
                     }
                 }
             };
-        // Edges one at a time: the hub's list grows past KEYED and past the
-        // list size (targets × relations = 72 ends), s1 and s2 stay short.
-        for step in 0..200 {
+        // Edges one at a time: the hub's list grows past KEYED and past the list
+        // size into a map (targets × relations = 72 ends, a map past 64: checked
+        // below); s1 and s2 grow past KEYED more slowly (the short path is read
+        // by the early checks).
+        for step in 0..400 {
             let from = sources[if step % 4 == 0 { 1 + next(2) } else { 0 }];
             let to = &targets[next(targets.len() as u64)];
             let rel = &relations[next(relations.len() as u64)];
@@ -2473,6 +2475,8 @@ mod tests {
             }
         }
         check(&state, &model);
+        let hub = model.keys().filter(|(f, _, _)| f == "hub").count();
+        assert!(hub > 64, "the hub's list never became a map ({hub} ends)");
     }
 
     /// The state keeps one copy of each custom relation's name and hands out

@@ -37,7 +37,7 @@ pub struct FaultPlan {
     fail_commit: AtomicBool,
     fail_reads: AtomicBool,
     /// Edges each whole edge listing hands over before it fails (`usize::MAX`: never).
-    edges_listed: AtomicUsize,
+    edge_fail_budget: AtomicUsize,
     /// Set when an edge listing failed as planned.
     edge_listing_failed: AtomicBool,
     /// Nodes each whole node listing hands over before it waits for an edge
@@ -63,7 +63,7 @@ impl Default for FaultPlan {
             writes_left: AtomicUsize::new(usize::MAX),
             fail_commit: AtomicBool::new(false),
             fail_reads: AtomicBool::new(false),
-            edges_listed: AtomicUsize::new(usize::MAX),
+            edge_fail_budget: AtomicUsize::new(usize::MAX),
             edge_listing_failed: AtomicBool::new(false),
             hold_nodes_at: AtomicUsize::new(usize::MAX),
             nodes_listed: AtomicUsize::new(0),
@@ -95,15 +95,15 @@ impl FaultPlan {
     /// Makes each whole edge listing (`for_each_edge`, `for_each_edge_json`) fail
     /// after handing over `n` edges (`usize::MAX`: never).
     pub fn fail_edge_listings_after(&self, n: usize) {
-        self.edges_listed.store(n, Ordering::SeqCst);
+        self.edge_fail_budget.store(n, Ordering::SeqCst);
     }
 
     /// Makes each whole node listing (`for_each_node`, `for_each_node_json`), after
     /// handing over `n` nodes, wait until an edge listing has failed as planned
     /// ([`FaultPlan::fail_edge_listings_after`]), then 20 ms more for that failure
-    /// to reach its caller, before going on (at most 10 s in all); `usize::MAX`:
-    /// never wait. For tests of scans running side by side: whether the failure
-    /// of one stops the other.
+    /// to reach its caller, before going on (at most 10 s in all), then going on
+    /// slowly ([`pace`]); `usize::MAX`: never wait. For tests of scans running side
+    /// by side: whether the failure of one stops the other.
     pub fn hold_node_listings_at(&self, n: usize) {
         self.hold_nodes_at.store(n, Ordering::SeqCst);
     }
@@ -118,8 +118,9 @@ impl FaultPlan {
     /// handing over `n` edges, say that it is held ([`FaultPlan::edge_listing_held`])
     /// and wait until [`FaultPlan::release_edge_listings`] is called, then 100 ms
     /// more for what the releaser does next to reach the listing's caller, before
-    /// going on (at most 10 s in all); `usize::MAX`: never wait. For tests of a scan
-    /// running beside work that fails or panics: whether that stops the scan.
+    /// going on (at most 10 s in all), then going on slowly ([`pace`]);
+    /// `usize::MAX`: never wait. For tests of a scan running beside work that fails
+    /// or panics: whether that stops the scan.
     pub fn hold_edge_listings_at(&self, n: usize) {
         self.edge_listings_released.store(false, Ordering::SeqCst);
         self.edge_listing_held.store(false, Ordering::SeqCst);
@@ -168,7 +169,7 @@ impl FaultPlan {
         each: &mut dyn FnMut(&T) -> Result<()>,
         list: impl FnOnce(&mut dyn FnMut(&T) -> Result<()>) -> Result<()>,
     ) -> Result<()> {
-        let mut left = self.edges_listed.load(Ordering::SeqCst);
+        let mut left = self.edge_fail_budget.load(Ordering::SeqCst);
         let hold = self.hold_edges_at.load(Ordering::SeqCst);
         let mut handed = 0usize;
         list(&mut |item| {
@@ -181,6 +182,7 @@ impl FaultPlan {
                 self.edge_listing_held.store(true, Ordering::SeqCst);
                 wait_for(&self.edge_listings_released, 100);
             }
+            pace(handed, hold);
             handed += 1;
             self.edges_handed.fetch_add(1, Ordering::SeqCst);
             each(item)
@@ -200,6 +202,7 @@ impl FaultPlan {
             if handed == hold {
                 wait_for(&self.edge_listing_failed, 20);
             }
+            pace(handed, hold);
             handed += 1;
             self.nodes_listed.fetch_add(1, Ordering::SeqCst);
             each(item)
@@ -235,6 +238,17 @@ impl FaultPlan {
         } else {
             Ok(())
         }
+    }
+}
+
+/// Past a hold at `hold`, a listing goes on at one item in 0.1 ms at most (1 ms of
+/// sleep every 10 items): a stop that reaches the listing late on a loaded machine
+/// (a thread descheduled beyond the hold's grace) still comes thousands of items
+/// before its end, so tests bound the items listed without racing the scheduler;
+/// a listing that is never stopped still ends, in a second or two.
+fn pace(handed: usize, hold: usize) {
+    if hold != usize::MAX && handed > hold && (handed - hold).is_multiple_of(10) {
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
 

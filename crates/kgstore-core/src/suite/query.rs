@@ -755,8 +755,8 @@ pub fn json_edge_scans_come_in_key_order(f: Fixture) {
 /// `each_edge_json` writes the few edges that are not plain among many plain ones
 /// (a confidence, a source, attributes, bidirectional, an update's version and
 /// time) as `serde_json` writes them, in `each_edge`'s order: fewer than one edge
-/// in sixteen is not plain here, which SQLite reads with a statement that leaves
-/// such rows' other cells out and completes each by its key.
+/// in sixteen is not plain here (the case a scan specialised for plain edges, such
+/// as session 16's lean statement on branch `s16-backup`, would have to get right).
 pub fn json_edge_scans_write_rare_rich_edges_among_plain_ones(f: Fixture) {
     let s = &f.store;
     let odd = "q\"uote é 🦀";
