@@ -648,25 +648,7 @@ pub fn json_scans_encode_what_scans_give(f: Fixture) {
     }
     assert_eq!(written, expected);
 
-    let mut expected = Vec::new();
-    snapshot
-        .each_edge(|e| {
-            expected.push(serde_json::to_vec(e).unwrap());
-            Ok(())
-        })
-        .unwrap();
-    let mut written = Vec::new();
-    snapshot
-        .each_edge_json(|line| {
-            written.push(line.to_vec());
-            Ok(())
-        })
-        .unwrap();
-    assert_eq!(expected.len(), 5);
-    for (w, e) in written.iter().zip(&expected) {
-        assert_eq!(String::from_utf8_lossy(w), String::from_utf8_lossy(e));
-    }
-    assert_eq!(written, expected);
+    edge_lines_are_serde_s(&snapshot, 5);
 
     // An error of the callback ends the scan and comes back.
     let mut seen = 0;
@@ -786,6 +768,12 @@ pub fn json_edge_scans_write_rare_rich_edges_among_plain_ones(f: Fixture) {
     s.update_edge(later, None).unwrap();
 
     let snapshot = s.read().unwrap();
+    edge_lines_are_serde_s(&snapshot, 73);
+}
+
+/// `each_edge_json` writes, line for line, what `serde_json` writes of the edges
+/// `each_edge` gives, and there are `count` of them.
+fn edge_lines_are_serde_s(snapshot: &impl GraphRead, count: usize) {
     let mut expected = Vec::new();
     snapshot
         .each_edge(|e| {
@@ -800,7 +788,7 @@ pub fn json_edge_scans_write_rare_rich_edges_among_plain_ones(f: Fixture) {
             Ok(())
         })
         .unwrap();
-    assert_eq!(expected.len(), 73);
+    assert_eq!(expected.len(), count);
     for (w, e) in written.iter().zip(&expected) {
         assert_eq!(String::from_utf8_lossy(w), String::from_utf8_lossy(e));
     }
