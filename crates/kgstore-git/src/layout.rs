@@ -215,6 +215,17 @@ pub(crate) fn apply(
         touched.push(key);
     }
     let mut problems = Vec::new();
+    // The data folder itself made something else (a file, a link, a submodule): its
+    // files show up as deleted, and the entry at `DATA` is no entity file; the whole
+    // load (`load`) refuses such a tree, and so must a refresh.
+    for delta in deltas.iter().filter(|d| d.path == DATA) {
+        if delta.new.is_some_and(|(mode, _)| !mode.is_tree()) {
+            problems.push(FileProblem {
+                path: DATA.to_owned(),
+                detail: "must be a folder".to_owned(),
+            });
+        }
+    }
     for ((path, _, _), parsed) in news.iter().zip(parse_all(repo, &news)?) {
         match parsed {
             Ok(entity) => {

@@ -287,6 +287,39 @@ fn a_pushed_commit_that_breaks_the_graph_is_reported_and_refuses_writes_until_fi
     );
 }
 
+/// A push that makes the store's data folder a file is a problem for a handle open
+/// through it, as for the whole check of a fresh open: `must be a folder`, writes
+/// refused. (A handle's refresh read it as every entity deleted and nothing wrong.)
+#[test]
+fn a_push_making_the_data_folder_a_file_is_refused_by_a_handle_open_through_it() {
+    if !have_git("a_push_making_the_data_folder_a_file") {
+        return;
+    }
+    let place = Place::new();
+    let store = place.open();
+    sample(&store);
+    let work = place.clone_to("work");
+    git_ok(&place.home, &work, &["rm", "-rq", ".kgstore"]);
+    std::fs::write(work.join(".kgstore"), "not a folder\n").unwrap();
+    git_ok(&place.home, &work, &["add", ".kgstore"]);
+    git_ok(
+        &place.home,
+        &work,
+        &["commit", "-qm", "Data folder made a file"],
+    );
+    git_ok(&place.home, &work, &["push", "-q", "origin", "HEAD:main"]);
+    let report = store.check().unwrap();
+    let text: Vec<String> = report.problems.iter().map(ToString::to_string).collect();
+    assert!(
+        text.iter().any(|p| p.contains("must be a folder")),
+        "{text:#?}"
+    );
+    assert_eq!(
+        store.create_node(thing("no")).unwrap_err().kind(),
+        ErrorKind::Corrupt
+    );
+}
+
 #[test]
 fn history_log_of_a_node_reading_at_a_revision_and_diff() {
     let place = Place::new();
