@@ -220,8 +220,6 @@ impl Plan {
         out
     }
 
-    /// What a check reports: notes for what the next writer recovers, problems for
-    /// what it cannot.
     /// Whether `location` (as [`Plan::findings`] writes it) is a stray file of
     /// `journal/`: a problem to report, never a reason an open refuses the store.
     pub(crate) fn is_stray(&self, location: &str) -> bool {
@@ -230,6 +228,8 @@ impl Plan {
             .any(|stray| stray.display().to_string() == location)
     }
 
+    /// What a check reports: notes for what the next writer recovers, problems for
+    /// what it cannot.
     pub(crate) fn findings(&self) -> Vec<Problem> {
         let at = |path: &Path| path.display().to_string();
         let mut out = Vec::new();

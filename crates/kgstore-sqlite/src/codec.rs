@@ -427,10 +427,11 @@ pub(crate) enum PlainRow {
 }
 
 /// How many edges a list of a node's edges (`read::Q::edges_from`, plain rows or
-/// whole) has room for at its first edge: five edges (880 bytes) are a block glibc's per-thread cache hands
-/// out, where the growth from four to eight (1,408 bytes) went through its slow
-/// path (and consolidated its fast bins) for every node with five edges.
-pub(crate) const FIRST_EDGES: usize = 5;
+/// whole) has room for at its first edge: five edges (880 bytes) are a block
+/// glibc's per-thread cache hands out, where the growth from four to eight (1,408
+/// bytes) went through its slow path (and consolidated its fast bins) for every
+/// node with five edges.
+const FIRST_EDGES: usize = 5;
 
 /// The edge of the node `start` from a row of a plain adjacency read (the columns
 /// of [`ADJACENT_EDGE_HEAD`], then [`PLAIN_EDGE_TAIL`]), as
@@ -456,11 +457,21 @@ pub(crate) fn push_plain_adjacent_edge(
     };
     let (from, relation_type, to) = adjacent_key(&cells, rel, start, leaving)?;
     let weight = cells.real(at, "weight")?;
+    push_edge(
+        edges,
+        plain_edge(weight, created_at, from, relation_type, to),
+    );
+    Ok(PlainRow::Edge)
+}
+
+/// Pushes `edge` onto a list of a node's edges, with room for [`FIRST_EDGES`] at
+/// its first.
+#[inline]
+pub(crate) fn push_edge(edges: &mut Vec<Edge>, edge: Edge) {
     if edges.capacity() == 0 {
         edges.reserve_exact(FIRST_EDGES);
     }
-    edges.push(plain_edge(weight, created_at, from, relation_type, to));
-    Ok(PlainRow::Edge)
+    edges.push(edge);
 }
 
 fn adjacent_cells<'r, 'c>(

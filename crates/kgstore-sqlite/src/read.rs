@@ -21,9 +21,9 @@ use rusqlite::{Connection, ToSql, params_from_iter};
 use serde_json::Value;
 
 use crate::codec::{
-    ADJACENT_EDGE_HEAD, FIRST_EDGES, JsonRows, NODE_COLUMNS, PLAIN_EDGE_TAIL, PlainRow,
-    adjacent_edge_from_row, edge_columns, edge_from_row, edge_tail_columns, node_from_row,
-    node_subject, push_plain_adjacent_edge,
+    ADJACENT_EDGE_HEAD, JsonRows, NODE_COLUMNS, PLAIN_EDGE_TAIL, PlainRow, adjacent_edge_from_row,
+    edge_columns, edge_from_row, edge_tail_columns, node_from_row, node_subject, push_edge,
+    push_plain_adjacent_edge,
 };
 use crate::error::{Ctx, SqlResult};
 use crate::scan::{self, BatchRow, LineWriter, Lines, Sparse};
@@ -496,10 +496,7 @@ impl<'a> Q<'a> {
                             adjacent_edge_from_row(row, self.ctx, name, leaving)?
                         {
                             all_plain &= plain;
-                            if edges.capacity() == 0 {
-                                edges.reserve_exact(FIRST_EDGES);
-                            }
-                            edges.push(edge);
+                            push_edge(&mut edges, edge);
                         }
                         Ok(true)
                     })?;
