@@ -56,6 +56,21 @@ pub trait Backend: Send + Sync {
         self.begin_call()
     }
 
+    /// Runs `read` on a read transaction for a store-level call that makes exactly
+    /// one [`ReadTxn`] method call, as [`Backend::begin_one`] starts it. A failure
+    /// to begin is returned without running `read`; otherwise `read` runs exactly
+    /// once (what it reads, and its errors, it keeps). Every one-read call of the
+    /// store (`store.get_node`, `store.edges_of`, …) goes through here. By default
+    /// [`Backend::begin_one`] and then `read`; a backend may override it to keep the
+    /// transaction where it runs instead of behind a pointer (the memory backend
+    /// does: a `get_node` then allocates and frees no transaction), as
+    /// [`Backend::write_with`] does for writes.
+    fn read_one(&self, read: &mut dyn FnMut(&dyn ReadTxn)) -> Result<()> {
+        let txn = self.begin_one()?;
+        read(&*txn);
+        Ok(())
+    }
+
     /// Starts a read transaction on a consistent snapshot together with, when the
     /// backend can open one, a second read transaction on exactly the same
     /// snapshot that may be moved to another thread: for whole scans that run side

@@ -89,6 +89,17 @@ fn bounded_text(value: &str, max: usize) -> Rule {
     no_control_characters(value)
 }
 
+/// Whether [`name`] accepts `value` without a closer look: 1 to [`MAX_NAME_BYTES`]
+/// bytes, every one printable ASCII (0x20–0x7E), so no control character. The
+/// common name's fast path (every lookup checks its name); [`name`] decides the rest.
+#[inline]
+pub(crate) fn is_printable_ascii_name(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= MAX_NAME_BYTES
+        && bytes.iter().all(|&b| b.wrapping_sub(0x20) < 0x5f)
+}
+
 /// Refuses a control character (general category `Cc`: U+0000–U+001F and
 /// U+007F–U+009F). Scans bytes, not decoded characters: in UTF-8 these are the
 /// bytes below 0x20 and 0x7F, and the two-byte sequences 0xC2 0x80–0x9F (no
@@ -328,6 +339,34 @@ mod tests {
         assert!(name("a\u{0}b").is_err());
         assert!(name("a\u{85}b").is_err()); // C1 control
         assert!(name("../etc/passwd").is_ok()); // names are data, not paths
+    }
+
+    /// The fast path lets through only names the whole check accepts, and every
+    /// printable ASCII name of an allowed length.
+    #[test]
+    fn printable_ascii_names_pass_the_fast_path_and_only_good_names_do() {
+        let mut samples: Vec<String> = (0..=0x7f_u8).map(|b| format!("a{}b", b as char)).collect();
+        samples
+            .extend(["", "n12345", " ", "~", "a\u{80}", "a\u{85}b", "é", "späť"].map(String::from));
+        samples.extend([
+            "x".repeat(511),
+            "x".repeat(512),
+            "x".repeat(513),
+            "é".repeat(256),
+        ]);
+        samples.push((0x20..0x7f_u8).map(char::from).collect());
+        for sample in &samples {
+            let fast = is_printable_ascii_name(sample);
+            if fast {
+                assert!(name(sample).is_ok(), "{sample:?}");
+            }
+            let plain = !sample.is_empty()
+                && sample.len() <= MAX_NAME_BYTES
+                && sample.bytes().all(|b| (b' '..=b'~').contains(&b));
+            assert_eq!(fast, plain, "{sample:?}");
+        }
+        assert!(!is_printable_ascii_name("a\u{7f}b") && name("a\u{7f}b").is_err());
+        assert!(!is_printable_ascii_name("späť") && name("späť").is_ok());
     }
 
     /// The byte scan refuses exactly the characters `char::is_control` names, at

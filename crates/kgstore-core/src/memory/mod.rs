@@ -481,6 +481,13 @@ impl Backend for MemoryBackend {
         ))
     }
 
+    /// The snapshot is kept on the stack, not boxed.
+    fn read_one(&self, read: &mut dyn FnMut(&dyn ReadTxn)) -> Result<()> {
+        let MemoryState { graph, docs } = self.snapshot();
+        read(&MemoryRead { state: graph, docs });
+        Ok(())
+    }
+
     fn begin_write(&self) -> Result<Box<dyn WriteTxn + '_>> {
         Ok(Box::new(self.write_txn()?))
     }

@@ -11,8 +11,19 @@ use crate::schema::SchemaTarget;
 use crate::search::{self, SearchHit, SearchQuery};
 use crate::validate;
 
-/// Refuses a malformed name given to a lookup.
+/// Refuses a malformed name given to a lookup. A name of printable ASCII is let
+/// through at once; any other gets [`validate::name`]'s whole check.
+#[inline]
 pub(crate) fn check_name(name: &str) -> Result<()> {
+    if validate::is_printable_ascii_name(name) {
+        return Ok(());
+    }
+    check_name_closely(name)
+}
+
+/// [`check_name`] for a name that is not printable ASCII.
+#[inline(never)]
+fn check_name_closely(name: &str) -> Result<()> {
     validate::name(name).map_err(|reason| {
         Error::invalid_input(format!("node name '{}'", validate::shorten(name)), reason)
     })

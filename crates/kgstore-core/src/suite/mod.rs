@@ -248,6 +248,8 @@ macro_rules! __suite_graph {
             txn_deferred_edges_of_a_node_not_created_yet,
             txn_deferred_cycle_is_refused_at_commit, txn_deferred_delete_then_delete_dependent,
             txn_nested_write_on_same_thread_is_refused, snapshot_does_not_see_later_commits,
+            one_read_agrees_with_the_default_path, one_read_store_calls_agree_with_a_read_transaction,
+            one_read_sees_each_commit_and_no_open_write,
             // queries
             list_nodes_by_type, list_nodes_by_name_prefix, list_nodes_by_tags,
             list_nodes_by_status, list_nodes_by_attribute, list_nodes_updated_since,

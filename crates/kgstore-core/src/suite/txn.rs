@@ -342,3 +342,172 @@ pub fn snapshot_does_not_see_later_commits(f: Fixture) {
     assert!(fresh.contains_node("after").unwrap());
     assert!(!fresh.contains_node("before").unwrap());
 }
+
+/// A small graph with every part a one-read call reads: attributes, observations,
+/// tags, dependencies, a custom relation, a self-loop and a name outside ASCII.
+fn one_read_graph(s: &crate::Store) -> Vec<&'static str> {
+    let rich = thing("b")
+        .with_attribute("size", json!(3))
+        .with_attribute("label", json!("bee"))
+        .with_observation("seen")
+        .with_tag("t")
+        .with_status("active")
+        .with_author("ann")
+        .with_source("here")
+        .with_dependency("a");
+    s.write(|tx| {
+        tx.create_node(thing("a"))?;
+        tx.create_node(rich)?;
+        tx.create_node(thing_with_deps("c", &["b"]))?;
+        tx.create_node(thing("späť"))?;
+        tx.create_edge(edge("a", Calls, "b"))?;
+        tx.create_edge(edge("a", RelationType::parse("owns")?, "c"))?;
+        tx.create_edge(edge("b", Calls, "c").with_weight(2.5))?;
+        tx.create_edge(edge("c", Calls, "c"))?;
+        tx.create_edge(edge("späť", Calls, "a"))?;
+        Ok(())
+    })
+    .unwrap();
+    vec!["a", "b", "c", "späť", "missing"]
+}
+
+/// What [`one_read_graph`]'s one-read calls answer for `name` on `txn`.
+type OneReadAnswers = (
+    Option<crate::Node>,
+    Vec<Option<Vec<crate::Edge>>>,
+    Vec<Option<Vec<String>>>,
+    Option<u64>,
+    bool,
+);
+
+fn one_read_answers(txn: &dyn crate::ReadTxn, name: &str) -> OneReadAnswers {
+    let directions = [Direction::Out, Direction::In, Direction::Both];
+    (
+        txn.get_node(name).unwrap(),
+        directions
+            .iter()
+            .map(|&d| txn.edges_of_node(name, d, &[]).unwrap())
+            .collect(),
+        directions
+            .iter()
+            .map(|&d| txn.neighbour_names(name, d, &[Calls]).unwrap())
+            .collect(),
+        txn.reach_count(name, &crate::ReachOptions::within(2))
+            .unwrap(),
+        txn.contains_node(name).unwrap(),
+    )
+}
+
+/// `Backend::read_one` runs its read once, on the committed state, and answers as the
+/// transaction `Backend::begin_one` gives (its default) does.
+pub fn one_read_agrees_with_the_default_path(f: Fixture) {
+    let s = &f.store;
+    for name in one_read_graph(s) {
+        let mut runs = 0;
+        let mut answers = None;
+        s.backend()
+            .read_one(&mut |txn| {
+                runs += 1;
+                answers = Some(one_read_answers(txn, name));
+            })
+            .unwrap();
+        assert_eq!(runs, 1, "{name}: the read runs once");
+        let default = one_read_answers(&*s.backend().begin_one().unwrap(), name);
+        assert_eq!(answers, Some(default), "{name}");
+    }
+    // A read's error is the read's: read_one itself answers Ok.
+    let mut refused = None;
+    s.backend()
+        .read_one(&mut |txn| refused = Some(txn.resolve_dependencies("missing")))
+        .unwrap();
+    assert_eq!(kind_of(refused.unwrap()), ErrorKind::NodeNotFound);
+}
+
+/// The store's one-read calls (on `Backend::read_one`) answer as the same calls on a
+/// read transaction, for present and missing nodes alike.
+pub fn one_read_store_calls_agree_with_a_read_transaction(f: Fixture) {
+    let s = &f.store;
+    let names = one_read_graph(s);
+    let r = s.read().unwrap();
+    let depth = algo::TraverseOptions::depth(2);
+    let reach = crate::ReachOptions::within(2);
+    for name in names {
+        let same = |one: Result<String, Error>, tx: Result<String, Error>| match (one, tx) {
+            (Ok(one), Ok(tx)) => assert_eq!(one, tx, "{name}"),
+            (Err(one), Err(tx)) => {
+                assert_eq!(one.kind(), tx.kind(), "{name}");
+                assert_eq!(one.to_string(), tx.to_string(), "{name}");
+            }
+            (one, tx) => panic!("{name}: {one:?} against {tx:?}"),
+        };
+        let text = |v: &dyn std::fmt::Debug| format!("{v:?}");
+        same(
+            s.get_node(name).map(|v| text(&v)),
+            r.get_node(name).map(|v| text(&v)),
+        );
+        same(
+            s.find_node(name).map(|v| text(&v)),
+            r.find_node(name).map(|v| text(&v)),
+        );
+        for d in [Direction::Out, Direction::In, Direction::Both] {
+            same(
+                s.edges_of(name, d, &[]).map(|v| text(&v)),
+                r.edges_of(name, d, &[]).map(|v| text(&v)),
+            );
+            same(
+                s.neighbour_names(name, d, &[]).map(|v| text(&v)),
+                r.neighbour_names(name, d, &[]).map(|v| text(&v)),
+            );
+        }
+        same(
+            s.reach_count(name, &reach).map(|v| text(&v)),
+            r.reach_count(name, &reach).map(|v| text(&v)),
+        );
+        same(
+            s.traverse(name, &depth).map(|v| text(&v)),
+            r.traverse(name, &depth).map(|v| text(&v)),
+        );
+        same(
+            s.resolve_dependencies(name).map(|v| text(&v)),
+            r.resolve_dependencies(name).map(|v| text(&v)),
+        );
+        same(
+            s.dependents(name).map(|v| text(&v)),
+            r.dependents(name).map(|v| text(&v)),
+        );
+    }
+    // A malformed name is refused before any read, as on a read transaction.
+    for bad in [
+        "",
+        "bad\u{7}name",
+        "bad\u{7f}",
+        "bad\u{85}name",
+        &"n".repeat(513),
+    ] {
+        assert_eq!(kind_of(s.get_node(bad)), ErrorKind::InvalidInput, "{bad:?}");
+        assert_eq!(kind_of(r.get_node(bad)), ErrorKind::InvalidInput, "{bad:?}");
+        let edges = s.edges_of(bad, Direction::Out, &[]);
+        assert_eq!(kind_of(edges), ErrorKind::InvalidInput, "{bad:?}");
+    }
+}
+
+/// Each one-read call sees every commit before it and nothing of a write still open.
+pub fn one_read_sees_each_commit_and_no_open_write(f: Fixture) {
+    let s = &f.store;
+    things(s, &["first"]);
+    assert!(s.get_node("first").is_ok());
+    assert_eq!(kind_of(s.get_node("second")), ErrorKind::NodeNotFound);
+    s.create_node(thing("second")).unwrap();
+    assert!(s.get_node("second").is_ok());
+    let seen = super::while_writing(s, thing("held"), || {
+        (
+            s.find_node("held").unwrap(),
+            s.edges_of("held", Direction::Out, &[]).map(|e| e.len()),
+            s.get_node("second").is_ok(),
+        )
+    });
+    assert_eq!(seen.0, None);
+    assert_eq!(kind_of(seen.1), ErrorKind::NodeNotFound);
+    assert!(seen.2);
+    assert!(s.get_node("held").is_ok());
+}
