@@ -690,3 +690,62 @@ fn stats_perf_adds_up_the_runs_on_a_store_and_resets() {
     let (code, _, err) = kgstore(&["--store", &url, "stats", "--reset"], &[]);
     assert_eq!(code, 2, "--reset needs --perf: {err}");
 }
+
+/// A run whose record cannot be written (a full disk; here a file-size limit, which
+/// fails the write past 512 bytes the same way, deterministically) leaves the runs
+/// recorded before it whole: the record was cut to nothing before the new one was
+/// written, so one failed write lost every earlier figure — on a full disk, when the
+/// errors it counts matter most.
+#[cfg(unix)]
+#[test]
+fn a_perf_record_that_cannot_be_written_keeps_the_runs_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("json://{}/kg", dir.path().display());
+    let record = dir.path().join("kg.perf.json");
+    for name in ["a", "b", "c"] {
+        let (code, _, err) = kgstore(
+            &["--store", &url, "node", "create", name, "-t", "thing"],
+            &[],
+        );
+        assert_eq!(code, 0, "{err}");
+    }
+    let before = fs::read(&record).unwrap();
+    assert!(before.len() > 512, "the record is larger than the limit");
+
+    // A read-only run (it writes nothing but its record) limited to files of 512
+    // bytes, SIGXFSZ ignored so that the write fails with EFBIG.
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            "ulimit -f 1 && trap '' XFSZ && exec \"$0\" \"$@\"",
+            BIN,
+            "--store",
+            &url,
+            "stats",
+        ])
+        .env_remove("KGSTORE_LOG")
+        .env_remove("KGSTORE_PERF")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the record is best effort: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = fs::read(&record).unwrap();
+    assert!(
+        after == before,
+        "a failed write leaves the record as it was: {} bytes, were {}",
+        after.len(),
+        before.len()
+    );
+
+    let (code, out, err) = kgstore(&["--store", &url, "stats", "--perf", "--json"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let perf: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        perf["metrics"]["runs"], 4,
+        "the three runs before the failed one, and this one"
+    );
+    assert_eq!(perf["summary"]["write_transactions"]["count"], 3);
+}
