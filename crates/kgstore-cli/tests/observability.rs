@@ -749,3 +749,46 @@ fn a_perf_record_that_cannot_be_written_keeps_the_runs_before_it() {
     );
     assert_eq!(perf["summary"]["write_transactions"]["count"], 3);
 }
+
+/// A `KGSTORE_LOG` whose targets name none of kgstore's crates (a typo, or a word
+/// meant as a level) logs nothing; the run says so on stderr instead of staying
+/// silent, and still runs. Only kgstore's crates log, so no other target can match.
+#[test]
+fn a_log_filter_naming_no_kgstore_crate_is_noted() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/kg.db", dir.path().display());
+    let (code, _, err) = kgstore(&["--store", &url, "init"], &[]);
+    assert_eq!(code, 0, "{err}");
+    for filter in [
+        "kgstroe=debug",
+        "verbose",
+        "kgstore=info,kgstroe_sqlite=trace",
+    ] {
+        let (code, out, err) = kgstore(&["--store", &url, "stats"], &[("KGSTORE_LOG", filter)]);
+        assert_eq!(code, 0, "{filter}: {err}");
+        assert!(out.contains("node(s)"), "{filter}: {out}");
+        assert!(
+            err.contains("note:") && err.contains("names no kgstore crate"),
+            "{filter}: {err}"
+        );
+        let typo = filter
+            .split(',')
+            .next_back()
+            .unwrap()
+            .split('=')
+            .next()
+            .unwrap();
+        assert!(err.contains(&format!("'{typo}'")), "{filter}: {err}");
+    }
+    for filter in [
+        "kgstore=debug",
+        "debug",
+        "kgstore_sqlite=trace,warn",
+        "off",
+        "INFO",
+    ] {
+        let (code, _, err) = kgstore(&["--store", &url, "stats"], &[("KGSTORE_LOG", filter)]);
+        assert_eq!(code, 0, "{filter}: {err}");
+        assert!(!err.contains("note:"), "{filter}: {err}");
+    }
+}
