@@ -894,6 +894,17 @@ fn backup_verify_restore_and_a_corrupt_backup() {
         .run(&["restore", kg.path("nowhere").to_str().unwrap()])
         .fails(3, "nowhere");
     assert!(!fresh.path("kg.db").exists());
+    // So is a folder that holds no backup (no manifest: a folder of the user's, an
+    // interrupted backup): refused as restore refuses it, with no store created.
+    let not_a_backup = kg.path("not-a-backup");
+    std::fs::create_dir(&not_a_backup).unwrap();
+    std::fs::write(not_a_backup.join("notes.txt"), "mine").unwrap();
+    for fresh in [Kg::sqlite(), Kg::json()] {
+        fresh
+            .run(&["restore", not_a_backup.to_str().unwrap()])
+            .fails(6, "manifest.json");
+        assert!(!fresh.path("kg.db").exists() && !fresh.path("kg").exists());
+    }
 }
 
 #[test]

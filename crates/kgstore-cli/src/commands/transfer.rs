@@ -196,8 +196,9 @@ pub(crate) fn verify(ctx: &mut Ctx<'_>, args: &VerifyArgs) -> Result<()> {
 }
 
 pub(crate) fn restore(ctx: &mut Ctx<'_>, args: &RestoreArgs) -> Result<()> {
-    // A mistyped folder creates no empty store to restore into.
-    backup::check_folder(&args.dir)?;
+    // A mistyped folder, or one that holds no backup, creates no empty store to
+    // restore into.
+    backup::check_restorable(&args.dir)?;
     let store = ctx.open_for_write()?;
     let mode = if args.replace {
         RestoreMode::Replace

@@ -38,7 +38,9 @@ use serde_json::Value;
 
 pub use documents::{DOCUMENTS_FILE, VALUES_DIR};
 pub use events::{EVENT_STATE_FILE, EVENTS_FILE, StateLine};
-pub use restore::{RestoreMode, RestoreReport, restore, restore_into, restore_with};
+pub use restore::{
+    RestoreMode, RestoreReport, check_restorable, restore, restore_into, restore_with,
+};
 pub use verify::{VerifyReport, check_folder, verify, verify_with};
 
 pub use crate::progress::{Phase, Progress};
