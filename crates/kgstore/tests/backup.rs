@@ -1020,7 +1020,8 @@ fn corruption_is_detected_and_refused() {
             Box::new(|p: &Path| {
                 recount(p, |c| c.nodes += 1);
             }),
-            "do not match",
+            // The count that differs, by name and file (not `Counts { nodes: … }`).
+            "do not match the files: nodes: the manifest says",
         ),
     ];
     for (name, damage, expected) in cases {
