@@ -907,6 +907,32 @@ fn backup_verify_restore_and_a_corrupt_backup() {
     }
 }
 
+/// A backup into the folder of the JSON-files store it backs up (`--store
+/// json://./kg backup ./kg/today`) is refused: it would be lost or replaced with
+/// the store it is meant to outlive, and inside `nodes/` it made `check` report the
+/// store damaged (a stray). Beside the store is fine.
+#[test]
+fn a_backup_inside_the_store_folder_is_refused() {
+    let kg = Kg::json().with_crates();
+    for inside in [
+        kg.path("kg").join("today"),
+        kg.path("kg").join("nodes/x/today"),
+    ] {
+        kg.run(&["backup", inside.to_str().unwrap()])
+            .fails(2, "inside the store's own folder");
+        assert!(!inside.exists());
+    }
+    // Through a relative path that leads back into it.
+    std::fs::create_dir(kg.path("elsewhere")).unwrap();
+    let sneaky = kg.path("elsewhere/../kg/today");
+    kg.run(&["backup", sneaky.to_str().unwrap()])
+        .fails(2, "inside the store's own folder");
+    kg.run(&["check"]).ok();
+    let beside = kg.path("kg-backup");
+    kg.run(&["backup", beside.to_str().unwrap()]).ok();
+    kg.run(&["verify", beside.to_str().unwrap()]).ok();
+}
+
 #[test]
 fn bad_inputs_give_one_line_and_the_documented_code() {
     let kg = Kg::sqlite().with_crates();
