@@ -792,3 +792,39 @@ fn a_log_filter_naming_no_kgstore_crate_is_noted() {
         assert!(!err.contains("note:"), "{filter}: {err}");
     }
 }
+
+/// `KGSTORE_PERF=off` stops a run from adding to the record; it does not hide the
+/// record from `stats --perf`, which said "no record is kept for this store" of a
+/// store with one, nor make `--reset` a no-op that still said "performance figures
+/// reset".
+#[test]
+fn stats_perf_with_the_record_off_still_shows_and_resets_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/kg.db", dir.path().display());
+    let record = dir.path().join("kg.db.perf.json");
+    for name in ["a", "b"] {
+        let (code, _, err) = kgstore(
+            &["--store", &url, "node", "create", name, "-t", "thing"],
+            &[],
+        );
+        assert_eq!(code, 0, "{err}");
+    }
+    let off = [("KGSTORE_PERF", "off")];
+    let (code, out, err) = kgstore(&["--store", &url, "stats", "--perf"], &off);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("no record"), "{out}");
+    assert!(out.contains("2 run(s) recorded"), "{out}");
+    assert!(out.contains("KGSTORE_PERF=off"), "{out}");
+    let (code, out, err) = kgstore(&["--store", &url, "--json", "stats", "--perf"], &off);
+    assert_eq!(code, 0, "{err}");
+    let perf: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(perf["summary"]["write_transactions"]["count"], 2, "{perf}");
+    assert_eq!(perf["record"], Value::from(record.to_str().unwrap()));
+    let before = fs::read(&record).unwrap();
+    assert!(!before.is_empty());
+
+    let (code, out, err) = kgstore(&["--store", &url, "stats", "--perf", "--reset"], &off);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("reset"), "{out}");
+    assert!(!record.exists(), "the record was reset");
+}
