@@ -150,6 +150,9 @@ pub fn run(args: Vec<OsString>) -> i32 {
         }
         _ => logging::LogConfig::from_cli(cli.verbose, cli.log_file.clone()),
     };
+    for note in logging.notes() {
+        let _ = writeln!(std::io::stderr(), "{note}");
+    }
     let _logging = match logging::install(&logging) {
         Ok(guard) => guard,
         Err(e) => {

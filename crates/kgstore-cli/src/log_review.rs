@@ -129,13 +129,14 @@ pub fn review(input: impl BufRead, top: usize) -> std::io::Result<Review> {
     let mut review = Review::default();
     let mut errors: BTreeMap<String, ErrorSummary> = BTreeMap::new();
     let mut timed: Vec<TimedOp> = Vec::new();
-    for line in input.lines() {
+    for line in input.split(b'\n') {
         let line = line?;
-        if line.trim().is_empty() {
+        if line.trim_ascii().is_empty() {
             continue;
         }
         review.lines += 1;
-        let Ok(Value::Object(event)) = serde_json::from_str::<Value>(&line) else {
+        // A line that is not UTF-8 is not an event either (serde_json refuses it).
+        let Ok(Value::Object(event)) = serde_json::from_slice::<Value>(&line) else {
             review.skipped += 1;
             continue;
         };
@@ -279,6 +280,22 @@ not json at all
         assert_eq!(r.locks.by_holder["pid 7"].waits, 2);
         assert_eq!(r.recovery["journal_replayed"], 1);
         assert_eq!(r.by_level["WARN"], 3);
+    }
+
+    /// A line that is not UTF-8 (cut mid-character by a crash, or bytes from
+    /// elsewhere in the file) is one more line that is not an event: skipped and
+    /// counted, as the module says, not the end of the review with an I/O error.
+    #[test]
+    fn a_line_that_is_not_utf8_is_skipped_like_any_other() {
+        let mut log = LOG.as_bytes().to_vec();
+        log.extend_from_slice(
+            b"{\"timestamp\":\"2026-12-02T10:00:07Z\",\"fields\":{\"message\":\"caf\xc3",
+        );
+        log.extend_from_slice(b"\n\xff\xfe binary\n");
+        log.extend_from_slice(LOG.lines().next().unwrap().as_bytes());
+        log.push(b'\n');
+        let r = review(&log[..], 3).unwrap();
+        assert_eq!((r.lines, r.events, r.skipped), (12, 9, 3));
     }
 
     #[test]

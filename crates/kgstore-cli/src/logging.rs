@@ -72,6 +72,37 @@ impl LogConfig {
             .with_context(|| format!("{LOG_ENV}={directives:?} is not a log filter"))
     }
 
+    /// What the user should hear about the configuration before the command runs:
+    /// each target of `KGSTORE_LOG` (when it is in use) that names none of kgstore's
+    /// crates. Only kgstore's crates log, so such a target matches nothing, and a
+    /// typo (`kgstroe=debug`), or a word that is not a level (`verbose`), would
+    /// leave the log silently empty.
+    pub fn notes(&self) -> Vec<String> {
+        let Some(filter) = self.filter.as_deref().filter(|_| self.verbosity == 0) else {
+            return Vec::new();
+        };
+        filter
+            .split(',')
+            .filter_map(|directive| {
+                let directive = directive.trim();
+                let target = directive.split(['[', '=']).next().unwrap_or("").trim();
+                let bare = !directive.contains(['[', '=']);
+                let is_level = bare
+                    && (target
+                        .parse::<tracing::level_filters::LevelFilter>()
+                        .is_ok());
+                (!target.is_empty() && !is_level && !target.starts_with("kgstore")).then(|| {
+                    format!(
+                        "note: {LOG_ENV}: '{target}' names no kgstore crate, so it logs \
+                         nothing (targets are kgstore's crates and modules: kgstore, \
+                         kgstore_core, kgstore_sqlite, kgstore_core::observe, …; a level \
+                         alone is error, warn, info, debug or trace)"
+                    )
+                })
+            })
+            .collect()
+    }
+
     /// Whether anything would be logged at all.
     fn is_quiet(&self) -> bool {
         self.verbosity == 0

@@ -7,7 +7,8 @@
 //! The file holds only counts, durations and error kinds, never names or data.
 //! `KGSTORE_PERF=off` turns the record off; `kgstore stats --perf --reset` clears it.
 //! A record that does not parse (cut short by a crash, edited by hand) is replaced,
-//! with a warning in the log: it is a convenience, not data.
+//! with a warning in the log: it is a convenience, not data. A run that cannot
+//! write it (a full disk) leaves it as it was.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -86,11 +87,26 @@ pub fn add(path: &Path, run: &Metrics) -> Result<()> {
     let mut total = read_record(&mut file, path)?.unwrap_or_default();
     total.merge(run);
     let text = serde_json::to_vec_pretty(&total)?;
-    file.set_len(0)?;
+    replace_contents(&mut file, &text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Replaces the locked record's contents with `text`, keeping the old ones whole
+/// if the disk is full (or the write fails otherwise): the new text is first
+/// appended after the old, which claims the space it needs, and only once that
+/// has succeeded is it copied to the start over space already held and the file
+/// cut to its length. A failed append is cut off again. (Writing a new file and
+/// renaming it over the record would leave the lock, which is on the file, to a
+/// file no longer in place.) A crash between the copy and the cut leaves a record
+/// that does not parse, which the next run starts again, as the module says.
+fn replace_contents(file: &mut File, text: &[u8]) -> std::io::Result<()> {
+    let old_len = file.seek(SeekFrom::End(0))?;
+    if let Err(e) = file.write_all(text) {
+        let _ = file.set_len(old_len);
+        return Err(e);
+    }
     file.seek(SeekFrom::Start(0))?;
-    file.write_all(&text)
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    file.write_all(text)?;
+    file.set_len(text.len() as u64)
 }
 
 /// Forgets every recorded figure.

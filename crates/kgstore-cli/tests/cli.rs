@@ -894,6 +894,43 @@ fn backup_verify_restore_and_a_corrupt_backup() {
         .run(&["restore", kg.path("nowhere").to_str().unwrap()])
         .fails(3, "nowhere");
     assert!(!fresh.path("kg.db").exists());
+    // So is a folder that holds no backup (no manifest: a folder of the user's, an
+    // interrupted backup): refused as restore refuses it, with no store created.
+    let not_a_backup = kg.path("not-a-backup");
+    std::fs::create_dir(&not_a_backup).unwrap();
+    std::fs::write(not_a_backup.join("notes.txt"), "mine").unwrap();
+    for fresh in [Kg::sqlite(), Kg::json()] {
+        fresh
+            .run(&["restore", not_a_backup.to_str().unwrap()])
+            .fails(6, "manifest.json");
+        assert!(!fresh.path("kg.db").exists() && !fresh.path("kg").exists());
+    }
+}
+
+/// A backup into the folder of the JSON-files store it backs up (`--store
+/// json://./kg backup ./kg/today`) is refused: it would be lost or replaced with
+/// the store it is meant to outlive, and inside `nodes/` it made `check` report the
+/// store damaged (a stray). Beside the store is fine.
+#[test]
+fn a_backup_inside_the_store_folder_is_refused() {
+    let kg = Kg::json().with_crates();
+    for inside in [
+        kg.path("kg").join("today"),
+        kg.path("kg").join("nodes/x/today"),
+    ] {
+        kg.run(&["backup", inside.to_str().unwrap()])
+            .fails(2, "inside the store's own folder");
+        assert!(!inside.exists());
+    }
+    // Through a relative path that leads back into it.
+    std::fs::create_dir(kg.path("elsewhere")).unwrap();
+    let sneaky = kg.path("elsewhere/../kg/today");
+    kg.run(&["backup", sneaky.to_str().unwrap()])
+        .fails(2, "inside the store's own folder");
+    kg.run(&["check"]).ok();
+    let beside = kg.path("kg-backup");
+    kg.run(&["backup", beside.to_str().unwrap()]).ok();
+    kg.run(&["verify", beside.to_str().unwrap()]).ok();
 }
 
 #[test]

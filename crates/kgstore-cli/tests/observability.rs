@@ -690,3 +690,141 @@ fn stats_perf_adds_up_the_runs_on_a_store_and_resets() {
     let (code, _, err) = kgstore(&["--store", &url, "stats", "--reset"], &[]);
     assert_eq!(code, 2, "--reset needs --perf: {err}");
 }
+
+/// A run whose record cannot be written (a full disk; here a file-size limit, which
+/// fails the write past 512 bytes the same way, deterministically) leaves the runs
+/// recorded before it whole: the record was cut to nothing before the new one was
+/// written, so one failed write lost every earlier figure — on a full disk, when the
+/// errors it counts matter most.
+#[cfg(unix)]
+#[test]
+fn a_perf_record_that_cannot_be_written_keeps_the_runs_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("json://{}/kg", dir.path().display());
+    let record = dir.path().join("kg.perf.json");
+    for name in ["a", "b", "c"] {
+        let (code, _, err) = kgstore(
+            &["--store", &url, "node", "create", name, "-t", "thing"],
+            &[],
+        );
+        assert_eq!(code, 0, "{err}");
+    }
+    let before = fs::read(&record).unwrap();
+    assert!(before.len() > 512, "the record is larger than the limit");
+
+    // A read-only run (it writes nothing but its record) limited to files of 512
+    // bytes, SIGXFSZ ignored so that the write fails with EFBIG.
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            "ulimit -f 1 && trap '' XFSZ && exec \"$0\" \"$@\"",
+            BIN,
+            "--store",
+            &url,
+            "stats",
+        ])
+        .env_remove("KGSTORE_LOG")
+        .env_remove("KGSTORE_PERF")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the record is best effort: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = fs::read(&record).unwrap();
+    assert!(
+        after == before,
+        "a failed write leaves the record as it was: {} bytes, were {}",
+        after.len(),
+        before.len()
+    );
+
+    let (code, out, err) = kgstore(&["--store", &url, "stats", "--perf", "--json"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let perf: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        perf["metrics"]["runs"], 4,
+        "the three runs before the failed one, and this one"
+    );
+    assert_eq!(perf["summary"]["write_transactions"]["count"], 3);
+}
+
+/// A `KGSTORE_LOG` whose targets name none of kgstore's crates (a typo, or a word
+/// meant as a level) logs nothing; the run says so on stderr instead of staying
+/// silent, and still runs. Only kgstore's crates log, so no other target can match.
+#[test]
+fn a_log_filter_naming_no_kgstore_crate_is_noted() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/kg.db", dir.path().display());
+    let (code, _, err) = kgstore(&["--store", &url, "init"], &[]);
+    assert_eq!(code, 0, "{err}");
+    for filter in [
+        "kgstroe=debug",
+        "verbose",
+        "kgstore=info,kgstroe_sqlite=trace",
+    ] {
+        let (code, out, err) = kgstore(&["--store", &url, "stats"], &[("KGSTORE_LOG", filter)]);
+        assert_eq!(code, 0, "{filter}: {err}");
+        assert!(out.contains("node(s)"), "{filter}: {out}");
+        assert!(
+            err.contains("note:") && err.contains("names no kgstore crate"),
+            "{filter}: {err}"
+        );
+        let typo = filter
+            .split(',')
+            .next_back()
+            .unwrap()
+            .split('=')
+            .next()
+            .unwrap();
+        assert!(err.contains(&format!("'{typo}'")), "{filter}: {err}");
+    }
+    for filter in [
+        "kgstore=debug",
+        "debug",
+        "kgstore_sqlite=trace,warn",
+        "off",
+        "INFO",
+    ] {
+        let (code, _, err) = kgstore(&["--store", &url, "stats"], &[("KGSTORE_LOG", filter)]);
+        assert_eq!(code, 0, "{filter}: {err}");
+        assert!(!err.contains("note:"), "{filter}: {err}");
+    }
+}
+
+/// `KGSTORE_PERF=off` stops a run from adding to the record; it does not hide the
+/// record from `stats --perf`, which said "no record is kept for this store" of a
+/// store with one, nor make `--reset` a no-op that still said "performance figures
+/// reset".
+#[test]
+fn stats_perf_with_the_record_off_still_shows_and_resets_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/kg.db", dir.path().display());
+    let record = dir.path().join("kg.db.perf.json");
+    for name in ["a", "b"] {
+        let (code, _, err) = kgstore(
+            &["--store", &url, "node", "create", name, "-t", "thing"],
+            &[],
+        );
+        assert_eq!(code, 0, "{err}");
+    }
+    let off = [("KGSTORE_PERF", "off")];
+    let (code, out, err) = kgstore(&["--store", &url, "stats", "--perf"], &off);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("no record"), "{out}");
+    assert!(out.contains("2 run(s) recorded"), "{out}");
+    assert!(out.contains("KGSTORE_PERF=off"), "{out}");
+    let (code, out, err) = kgstore(&["--store", &url, "--json", "stats", "--perf"], &off);
+    assert_eq!(code, 0, "{err}");
+    let perf: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(perf["summary"]["write_transactions"]["count"], 2, "{perf}");
+    assert_eq!(perf["record"], Value::from(record.to_str().unwrap()));
+    let before = fs::read(&record).unwrap();
+    assert!(!before.is_empty());
+
+    let (code, out, err) = kgstore(&["--store", &url, "stats", "--perf", "--reset"], &off);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("reset"), "{out}");
+    assert!(!record.exists(), "the record was reset");
+}

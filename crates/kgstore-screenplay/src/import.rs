@@ -62,8 +62,22 @@ pub fn read_sources(paths: &[impl AsRef<Path>]) -> Result<Vec<Source>> {
                     .extension()
                     .and_then(|e| e.to_str())
                     .is_some_and(|e| e.eq_ignore_ascii_case("fountain"));
-                if is_fountain && p.is_file() {
-                    found.push(p);
+                if !is_fountain {
+                    continue;
+                }
+                // A script that cannot be read (a link to a file that is gone) fails
+                // the import, as a named one does, rather than being left out
+                // without a word; a folder is not searched.
+                match std::fs::metadata(&p) {
+                    Ok(meta) if meta.is_file() => found.push(p),
+                    Ok(meta) if meta.is_dir() => {}
+                    Ok(_) => {
+                        return Err(Error::invalid_input(
+                            format!("file {}", p.display()),
+                            "is not a regular file (a pipe, a device)",
+                        ));
+                    }
+                    Err(e) => return Err(Error::io(&p, e)),
                 }
             }
             found.sort();

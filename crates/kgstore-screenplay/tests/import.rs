@@ -441,3 +441,26 @@ fn files_and_folders_are_read() {
     let missing = kgstore_screenplay::read_sources(&[dir.path().join("missing")]);
     assert_eq!(missing.unwrap_err().kind(), kgstore::ErrorKind::Io);
 }
+
+/// A `*.fountain` entry of a folder that cannot be read — a link to a file that is
+/// gone (a script moved away) — fails the import naming it, as a named file that
+/// cannot be read does; it was skipped without a word, so the import said it had
+/// read the folder while a script was left out. A folder named `*.fountain` is
+/// still not a script (folders are not searched).
+#[cfg(unix)]
+#[test]
+fn a_script_in_a_folder_that_cannot_be_read_fails_the_import() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.fountain"), "Title: F\n\nINT. A - DAY\n").unwrap();
+    std::fs::create_dir(dir.path().join("drafts.fountain")).unwrap();
+    let sources = kgstore_screenplay::read_sources(&[dir.path()]).unwrap();
+    assert_eq!(sources.len(), 1);
+    std::os::unix::fs::symlink(
+        dir.path().join("moved-away.fountain"),
+        dir.path().join("b.fountain"),
+    )
+    .unwrap();
+    let err = kgstore_screenplay::read_sources(&[dir.path()]).unwrap_err();
+    assert_eq!(err.kind(), kgstore::ErrorKind::Io, "{err}");
+    assert!(err.to_string().contains("b.fountain"), "{err}");
+}

@@ -365,9 +365,52 @@ fn backup_refuses_an_existing_destination() {
     backup::backup(&s, &dir.path().join("b")).unwrap();
     let err = backup::backup(&s, &dir.path().join("b")).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AlreadyExists);
+    let err = err.to_string();
+    assert!(
+        !err.contains("remove it"),
+        "a whole backup is not to be removed: {err}"
+    );
+
+    // A backup that stopped before its manifest: its files, no manifest.
+    let cut = dir.path().join("cut");
+    backup::backup(&s, &cut).unwrap();
+    fs::remove_file(cut.join("manifest.json")).unwrap();
+    let err = backup::backup(&s, &cut).unwrap_err().to_string();
+    assert!(
+        err.contains("interrupted backup") && err.contains("remove it to retry"),
+        "{err}"
+    );
+
+    // What a user most often gives: a folder of their own that exists (the folder
+    // of their backups, an empty one, a file). It is not an interrupted backup, and
+    // the message must not tell them to remove it.
     fs::create_dir(dir.path().join("empty")).unwrap();
-    let err = backup::backup(&s, &dir.path().join("empty")).unwrap_err();
-    assert!(err.to_string().contains("interrupted backup"), "{err}");
+    let mine = dir.path().join("mine");
+    fs::create_dir(&mine).unwrap();
+    fs::write(mine.join("notes.txt"), "keep me").unwrap();
+    let file = dir.path().join("file.txt");
+    fs::write(&file, "keep me").unwrap();
+    for (dest, says) in [
+        (dir.path().join("empty"), "it is empty"),
+        (dir.path().to_path_buf(), "not a backup"),
+        (mine.clone(), "not a backup"),
+        (file.clone(), "a file"),
+    ] {
+        let err = backup::backup(&s, &dest).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+        let err = err.to_string();
+        assert!(err.contains(says), "{}: {err}", dest.display());
+        assert!(!err.contains("interrupted"), "{}: {err}", dest.display());
+        assert!(
+            err.contains("creates its own folder"),
+            "{}: {err}",
+            dest.display()
+        );
+    }
+    assert_eq!(
+        fs::read_to_string(mine.join("notes.txt")).unwrap(),
+        "keep me"
+    );
 }
 
 #[test]
@@ -977,7 +1020,8 @@ fn corruption_is_detected_and_refused() {
             Box::new(|p: &Path| {
                 recount(p, |c| c.nodes += 1);
             }),
-            "do not match",
+            // The count that differs, by name and file (not `Counts { nodes: … }`).
+            "do not match the files: nodes: the manifest says",
         ),
     ];
     for (name, damage, expected) in cases {

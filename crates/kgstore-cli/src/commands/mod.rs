@@ -250,6 +250,14 @@ fn folder_error(path: &str, parent: &Path, e: std::io::Error) -> Error {
 /// gets (0666 less the umask) rather than the temporary file's private 0600: a
 /// file the user asked for is theirs to share, as `cp` would make it.
 pub(crate) fn temp_beside(path: &Path) -> kgstore::Result<tempfile::NamedTempFile> {
+    if path.is_dir() {
+        // The rename over it would fail as "Is a directory", or for `.` as "Device
+        // or resource busy": the user gave a folder where a file was asked for.
+        return Err(Error::invalid_input(
+            path.display().to_string(),
+            "is a folder: give a file's path (the file is created, or replaced once whole)",
+        ));
+    }
     let folder = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),

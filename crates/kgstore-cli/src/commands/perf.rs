@@ -171,7 +171,9 @@ fn metrics_json(m: &Metrics) -> Value {
 pub(crate) fn stats(ctx: &mut Ctx<'_>, args: &StatsArgs) -> Result<()> {
     let url = ctx.parse_url()?;
     let store = ctx.open_existing()?;
-    let record = perf_record::path_for(&url).filter(|_| perf_record::enabled());
+    // The record is shown (and reset) whether or not this run adds to it.
+    let record = perf_record::path_for(&url);
+    let recording = perf_record::enabled();
     let mut total = match &record {
         Some(path) => perf_record::load(path)?.unwrap_or_default(),
         None => Metrics::default(),
@@ -185,10 +187,16 @@ pub(crate) fn stats(ctx: &mut Ctx<'_>, args: &StatsArgs) -> Result<()> {
         ctx.out.value(&value)?;
     } else {
         let over = match &record {
-            Some(path) => format!(
+            Some(path) if recording => format!(
                 "{} run(s) recorded in {} (this one included)",
                 total.runs,
                 path.display()
+            ),
+            Some(path) => format!(
+                "{} run(s) recorded in {} and this one, which is not ({}=off)",
+                total.runs.saturating_sub(1),
+                path.display(),
+                perf_record::PERF_ENV
             ),
             None => "this run only (no record is kept for this store)".to_owned(),
         };

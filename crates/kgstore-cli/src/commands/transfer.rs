@@ -2,6 +2,7 @@
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read};
+use std::path::Path;
 
 use anyhow::Result;
 use kgstore::Error;
@@ -138,6 +139,7 @@ pub(crate) fn export(ctx: &mut Ctx<'_>, args: &ExportArgs) -> Result<()> {
 
 pub(crate) fn backup(ctx: &mut Ctx<'_>, args: &BackupArgs) -> Result<()> {
     let store = ctx.open_existing()?;
+    refuse_backup_inside_store(&ctx.parse_url()?, &args.dir)?;
     let mut bar = Bar::new(ctx.progress, "backup");
     let outcome = backup::backup_with(&store, &args.dir, |p| bar.update(p));
     bar.finish();
@@ -156,6 +158,56 @@ pub(crate) fn backup(ctx: &mut Ctx<'_>, args: &BackupArgs) -> Result<()> {
         },
         &manifest,
     )
+}
+
+/// Refuses a backup into the folder of the store it backs up (a `json://` or
+/// `git://` store is a folder): a copy kept there is lost, or replaced, with the
+/// store it is meant to outlive, and its files sit among the store's own.
+fn refuse_backup_inside_store(url: &kgstore::StoreUrl, dest: &Path) -> Result<()> {
+    if !matches!(url.scheme.as_str(), "json" | "git") || url.path.is_empty() {
+        return Ok(());
+    }
+    let Ok(store) = std::fs::canonicalize(&url.path) else {
+        return Ok(());
+    };
+    // The destination does not exist yet: resolve its nearest existing folder.
+    let mut existing = if dest.is_absolute() {
+        dest.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(dest)
+    };
+    let mut rest = Vec::new();
+    let resolved = loop {
+        if let Ok(path) = std::fs::canonicalize(&existing) {
+            break Some(path);
+        }
+        match (
+            existing.file_name().map(ToOwned::to_owned),
+            existing.parent(),
+        ) {
+            (Some(name), Some(parent)) => {
+                rest.push(name);
+                existing = parent.to_path_buf();
+            }
+            _ => break None,
+        }
+    };
+    let Some(mut resolved) = resolved else {
+        return Ok(());
+    };
+    resolved.extend(rest.iter().rev());
+    if resolved.starts_with(&store) {
+        return Err(Error::invalid_input(
+            format!("backup folder {}", dest.display()),
+            format!(
+                "is inside the store's own folder {}: a backup kept there is lost or \
+                 replaced with the store; back up to a folder outside it",
+                url.path
+            ),
+        )
+        .into());
+    }
+    Ok(())
 }
 
 pub(crate) fn verify(ctx: &mut Ctx<'_>, args: &VerifyArgs) -> Result<()> {
@@ -196,8 +248,9 @@ pub(crate) fn verify(ctx: &mut Ctx<'_>, args: &VerifyArgs) -> Result<()> {
 }
 
 pub(crate) fn restore(ctx: &mut Ctx<'_>, args: &RestoreArgs) -> Result<()> {
-    // A mistyped folder creates no empty store to restore into.
-    backup::check_folder(&args.dir)?;
+    // A mistyped folder, or one that holds no backup, creates no empty store to
+    // restore into.
+    backup::check_restorable(&args.dir)?;
     let store = ctx.open_for_write()?;
     let mode = if args.replace {
         RestoreMode::Replace

@@ -505,6 +505,16 @@ fn get_out_replaces_the_file_only_when_the_read_succeeds() {
         .fails(1, "out.bin")
         .to_owned();
     assert!(line.contains("is a file, not a folder"), "{line}");
+    // Onto a folder (`--out .`, `--out backups`, a mistake a user makes): said as
+    // such (exit 2), not as "Device or resource busy" or "Is a directory" from the
+    // rename of a temporary file over it.
+    for folder in [kg.dir.path().to_path_buf(), std::path::PathBuf::from(".")] {
+        let line = kg
+            .run(&["doc", "get", "a", "--out", folder.to_str().unwrap()])
+            .fails(2, "is a folder")
+            .to_owned();
+        assert!(line.contains("a file's path"), "{line}");
+    }
     // No temporary file left beside it.
     assert_eq!(
         files_below(kg.dir.path())

@@ -38,7 +38,9 @@ use serde_json::Value;
 
 pub use documents::{DOCUMENTS_FILE, VALUES_DIR};
 pub use events::{EVENT_STATE_FILE, EVENTS_FILE, StateLine};
-pub use restore::{RestoreMode, RestoreReport, restore, restore_into, restore_with};
+pub use restore::{
+    RestoreMode, RestoreReport, check_restorable, restore, restore_into, restore_with,
+};
 pub use verify::{VerifyReport, check_folder, verify, verify_with};
 
 pub use crate::progress::{Phase, Progress};
@@ -193,13 +195,8 @@ fn write_backup(
     mut progress: impl FnMut(Progress),
 ) -> Result<Manifest> {
     if dest.exists() {
-        let hint = if dest.join(MANIFEST_FILE).exists() {
-            ""
-        } else {
-            " (it holds no manifest: perhaps an interrupted backup; remove it to retry)"
-        };
         return Err(Error::AlreadyExists {
-            entity: format!("backup folder {}{hint}", dest.display()),
+            entity: format!("backup folder {}{}", dest.display(), existing_hint(dest)),
         });
     }
     let name = dest.file_name().ok_or_else(|| {
@@ -240,6 +237,42 @@ fn write_backup(
         .map_err(|e| Error::backend("backup", format!("cannot encode the manifest: {e}")))?;
     write_atomically(&dest.join(MANIFEST_FILE), &text)?;
     Ok(manifest)
+}
+
+/// What stands at an existing backup destination, for its error: a backup (no
+/// hint), one cut short before its manifest (which may be removed), or something
+/// of the user's own — a folder of their backups, an empty folder, a file — which
+/// the hint must not tell them to remove.
+fn existing_hint(dest: &Path) -> &'static str {
+    if dest.join(MANIFEST_FILE).exists() {
+        return "";
+    }
+    if !dest.is_dir() {
+        return " (it is a file; a backup creates its own folder: name one that does not \
+                 exist yet)";
+    }
+    let Ok(entries) = fs::read_dir(dest) else {
+        return "";
+    };
+    let names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let ours = |name: &String| {
+        DATA_FILES.contains(&name.as_str())
+            || name == VALUES_DIR
+            || *name == format!(".{MANIFEST_FILE}.tmp")
+    };
+    if names.is_empty() {
+        " (it is empty; a backup creates its own folder: remove the empty one, or name \
+         one that does not exist yet)"
+    } else if names.iter().all(ours) {
+        " (it holds a backup's files but no manifest: an interrupted backup; remove it to \
+         retry)"
+    } else {
+        " (not a backup: it holds other files; a backup creates its own folder: name one \
+         that does not exist yet, such as a new folder inside it)"
+    }
 }
 
 /// Writes file `name` in `folder`, one line per JSON text that `scan` hands to

@@ -11,8 +11,11 @@ use kgstore_core::{
 };
 use serde::de::DeserializeOwned;
 
-use super::verify::{Scope, VerifyReport, verify_scoped};
-use super::{EDGES_FILE, NODES_FILE, Phase, Progress, SCHEMAS_FILE, SchemaEntry, verify_with};
+use super::verify::{Scope, VerifyReport, check_folder, verify_scoped};
+use super::{
+    EDGES_FILE, NODES_FILE, Phase, Progress, SCHEMAS_FILE, SchemaEntry, read_manifest, verify,
+    verify_with,
+};
 
 /// What to do with what the target store already holds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -186,6 +189,24 @@ fn load(
 }
 
 /// The error of a restore refused because the backup in `dir` does not verify.
+/// Refuses what a restore from `dir` would refuse before reading any data file —
+/// nothing at the path (`NotFound`), a file (`InvalidInput`), a folder without a
+/// readable manifest of this format (`Corrupt`, as the restore says it) — without a
+/// store: a caller checks it before opening, and perhaps creating, the store to
+/// restore into. What the data files hold the restore checks itself.
+pub fn check_restorable(dir: &Path) -> Result<()> {
+    check_folder(dir)?;
+    if read_manifest(dir).is_ok() {
+        return Ok(());
+    }
+    let report = verify(dir)?;
+    if report.is_ok() {
+        Ok(())
+    } else {
+        Err(refused(dir, &report))
+    }
+}
+
 fn refused(dir: &Path, report: &VerifyReport) -> Error {
     Error::corrupt(
         dir,

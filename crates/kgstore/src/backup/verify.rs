@@ -11,8 +11,9 @@ use kgstore_core::{
 
 use super::files::hash_file;
 use super::{
-    Counts, DOCUMENTS_FILE, DOCUMENTS_SINCE, EDGES_FILE, EVENTS_SINCE, MANIFEST_FILE, Manifest,
-    NODES_FILE, Phase, Progress, SCHEMAS_FILE, SchemaEntry, VALUES_DIR, data_files, read_manifest,
+    Counts, DOCUMENTS_FILE, DOCUMENTS_SINCE, EDGES_FILE, EVENT_STATE_FILE, EVENTS_FILE,
+    EVENTS_SINCE, MANIFEST_FILE, Manifest, NODES_FILE, Phase, Progress, SCHEMAS_FILE, SchemaEntry,
+    VALUES_DIR, data_files, read_manifest,
 };
 
 /// Stop listing problems after this many (the count is still reported).
@@ -196,12 +197,34 @@ fn check_backup(
         super::events::verify(dir, &mut report, &mut progress)?;
     }
     if report.counts != manifest.counts {
+        let (listed, found) = (manifest.counts, report.counts);
+        let differing: Vec<String> = [
+            ("nodes", NODES_FILE, listed.nodes, found.nodes),
+            ("edges", EDGES_FILE, listed.edges, found.edges),
+            ("schemas", SCHEMAS_FILE, listed.schemas, found.schemas),
+            (
+                "documents",
+                DOCUMENTS_FILE,
+                listed.documents,
+                found.documents,
+            ),
+            ("events", EVENTS_FILE, listed.events, found.events),
+            (
+                "event_state",
+                EVENT_STATE_FILE,
+                listed.event_state,
+                found.event_state,
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, _, listed, found)| listed != found)
+        .map(|(what, file, listed, found)| {
+            format!("{what}: the manifest says {listed}, {file} holds {found}")
+        })
+        .collect();
         report.problem(
             MANIFEST_FILE,
-            format!(
-                "counts {:?} do not match the files, which hold {:?}",
-                manifest.counts, report.counts
-            ),
+            format!("counts do not match the files: {}", differing.join("; ")),
         );
     }
     report.manifest = Some(manifest);
