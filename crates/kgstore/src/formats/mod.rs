@@ -12,8 +12,8 @@ mod graphml;
 mod mcp;
 mod native;
 
-use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher, RandomState};
+use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::io::BufRead;
 
 use kgstore_core::{Edge, EdgeKey, Error, GraphRead, Operation, Result, Store, WriteTx};
@@ -174,9 +174,11 @@ pub(crate) fn at_line(number: u64, error: Error) -> Error {
 /// node of the input before it nor one the store holds — a reference forward in
 /// the file, or a dangling one.
 pub(crate) struct Relations {
-    hasher: RandomState,
+    /// A fast hasher, seeded per process (names chosen to collide cannot be
+    /// prepared; a collision would only leave a line out of a message).
+    hasher: foldhash::fast::RandomState,
     /// Hashes of the names of the nodes read so far.
-    nodes: HashSet<u64>,
+    nodes: foldhash::HashSet<u64>,
     /// Edges naming a node the input had not given and the store did not hold, with their lines.
     forward: Vec<(EdgeKey, u64)>,
 }
@@ -184,8 +186,8 @@ pub(crate) struct Relations {
 impl Relations {
     fn new() -> Self {
         Self {
-            hasher: RandomState::new(),
-            nodes: HashSet::new(),
+            hasher: foldhash::fast::RandomState::default(),
+            nodes: foldhash::HashSet::default(),
             forward: Vec::new(),
         }
     }
