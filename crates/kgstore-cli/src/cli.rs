@@ -90,6 +90,11 @@ pub enum Command {
     #[command(subcommand)]
     Screenplay(ScreenplayCommand),
     /// Read nodes and edges from a file (jsonl, or an MCP memory file).
+    ///
+    /// One transaction (or one per --batch-size lines): a refused line stores
+    /// nothing and the error names its line, a relation naming a node that does
+    /// not exist too (found at commit: `invalid edge A -[knows]-> B (line 2) at /to:
+    /// node 'B' does not exist`).
     Import(ImportArgs),
     /// Write the store to a file or stdout (jsonl, mcp, graphml, dot).
     Export(ExportArgs),

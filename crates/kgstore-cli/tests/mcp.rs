@@ -853,3 +853,59 @@ fn the_same_calls_give_the_same_results_as_the_official_memory_server() {
     assert!(theirs.finish().success());
     assert!(ours.finish().success());
 }
+
+#[test]
+fn started_in_a_terminal_it_says_on_stderr_what_it_waits_for_and_serves_on() {
+    // A pseudo-terminal on stdin, from util-linux `script` (stdout and stderr go
+    // to files): one line on stderr says what the server waits for, stdout holds
+    // only the answer to the request typed, and the server stops at Ctrl-D (the
+    // end of script's input).
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!(
+            "SKIPPED: no `script` (util-linux) for a pseudo-terminal; the decision is \
+             unit-tested in src/commands/mcp.rs"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(dir.path());
+    let command = format!("'{BIN}' --store '{url}' mcp --log-level warn >out.txt 2>err.txt");
+    let mut child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(dir.path())
+        .env_remove("KGSTORE_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(
+            concat!(
+                r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
+                "\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    let stderr = std::fs::read_to_string(dir.path().join("err.txt")).unwrap();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].starts_with("kgstore mcp: serving ")
+            && lines[0].contains(&url)
+            && lines[0].contains("docs/mcp.md"),
+        "{stderr}"
+    );
+    let stdout = std::fs::read_to_string(dir.path().join("out.txt")).unwrap();
+    let answers: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?} on stdout")))
+        .collect();
+    assert_eq!(answers.len(), 1, "{stdout}");
+    assert_eq!(answers[0]["id"], 1, "{stdout}");
+    assert!(answers[0]["result"]["serverInfo"].is_object(), "{stdout}");
+}

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::backend::{LOAD_ATTEMPTS, load_once, scan_notes};
 use crate::layout::{self, Marker};
 use crate::log::Generation;
-use crate::recovery::Plan;
+use crate::recovery::{Kind, Plan};
 
 /// What [`inspect`] found in a store's folder.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -93,13 +93,11 @@ pub fn inspect(path: impl AsRef<Path>) -> Result<Inspection> {
     // file, a problem (an open does not refuse the store for it); what a crash
     // left there, notes.
     let plan = Plan::of(root, &generation)?;
-    for problem in plan.findings() {
-        if problem.is_note() {
-            found.notes.push(problem);
-        } else if plan.is_stray(&problem.location) {
-            found.problems.push(problem);
-        } else {
-            found.damaged.push(problem);
+    for (kind, problem) in plan.kinded_findings() {
+        match kind {
+            Kind::Note => found.notes.push(problem),
+            Kind::Stray => found.problems.push(problem),
+            Kind::Damaged => found.damaged.push(problem),
         }
     }
     let Some(scan) = (0..LOAD_ATTEMPTS)

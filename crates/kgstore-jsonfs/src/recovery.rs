@@ -37,6 +37,18 @@ enum Pending {
     Damaged(String),
 }
 
+/// What a finding of a [`Plan`] is, for an inspection to sort it by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// What the next writer recovers by itself.
+    Note,
+    /// Damage an open refuses the store for (a committed journal that does not decode).
+    Damaged,
+    /// An entry of `journal/` this store never writes: a problem to report, never a
+    /// reason an open refuses the store.
+    Stray,
+}
+
 /// What a writer left in `journal/`, and the state of the log.
 #[derive(Debug)]
 pub(crate) struct Plan {
@@ -220,43 +232,48 @@ impl Plan {
         out
     }
 
-    /// Whether `location` (as [`Plan::findings`] writes it) is a stray file of
-    /// `journal/`: a problem to report, never a reason an open refuses the store.
-    pub(crate) fn is_stray(&self, location: &str) -> bool {
-        self.strays
-            .iter()
-            .any(|stray| stray.display().to_string() == location)
-    }
-
     /// What a check reports: notes for what the next writer recovers, problems for
     /// what it cannot.
     pub(crate) fn findings(&self) -> Vec<Problem> {
+        self.kinded_findings()
+            .into_iter()
+            .map(|(_, problem)| problem)
+            .collect()
+    }
+
+    /// [`Plan::findings`], each with its [`Kind`]: how an inspection sorts it,
+    /// decided where the finding is made rather than from its text.
+    pub(crate) fn kinded_findings(&self) -> Vec<(Kind, Problem)> {
         let at = |path: &Path| path.display().to_string();
+        let note = |location: String, detail: String| (Kind::Note, Problem::note(location, detail));
         let mut out = Vec::new();
         for temp in &self.temps {
-            out.push(Problem::note(
+            out.push(note(
                 at(temp),
-                "temporary file of an interrupted write: the next write (or writable open) removes it",
+                "temporary file of an interrupted write: the next write (or writable open) removes it"
+                    .to_owned(),
             ));
         }
         for folder in &self.bulk_dirs {
-            out.push(Problem::note(
+            out.push(note(
                 at(folder),
                 "staged files of an interrupted large write: the next write (or writable open) \
                  puts in place those its committed journal names, if it committed, and removes \
-                 the folder",
+                 the folder"
+                    .to_owned(),
             ));
         }
         for temp in &self.journal_temps {
-            out.push(Problem::note(
+            out.push(note(
                 at(temp),
                 "journal of a transaction that never committed: the next write (or writable open) \
-                 discards it",
+                 discards it"
+                    .to_owned(),
             ));
         }
         for (_, path, ops) in &self.commits {
             out.push(match ops {
-                Ok(ops) => Problem::note(
+                Ok(ops) => note(
                     at(path),
                     format!(
                         "a committed transaction of {} file(s) whose writer stopped before putting \
@@ -265,11 +282,14 @@ impl Plan {
                         ops.len()
                     ),
                 ),
-                Err(detail) => Problem::new(
-                    at(path),
-                    format!(
-                        "a committed journal {detail}; it cannot be rolled forward safely, so the \
-                         store cannot be opened for writing (restore it from a backup)"
+                Err(detail) => (
+                    Kind::Damaged,
+                    Problem::new(
+                        at(path),
+                        format!(
+                            "a committed journal {detail}; it cannot be rolled forward safely, so \
+                             the store cannot be opened for writing (restore it from a backup)"
+                        ),
                     ),
                 ),
             });
@@ -288,22 +308,26 @@ impl Plan {
                      the machine?): the next write (or writable open) discards it"
                 ),
             };
-            out.push(Problem::note(at(path), detail));
+            out.push(note(at(path), detail));
         }
         for stray in &self.strays {
-            out.push(Problem::new(
-                at(stray),
-                "is not a file this store writes in journal/ (stray)",
+            out.push((
+                Kind::Stray,
+                Problem::new(
+                    at(stray),
+                    "is not a file this store writes in journal/ (stray)",
+                ),
             ));
         }
         match (self.published, self.beyond.last()) {
-            (Published::Unreadable, _) => out.push(Problem::note(
-                "journal/log/generation",
+            (Published::Unreadable, _) => out.push(note(
+                "journal/log/generation".to_owned(),
                 "the generation file does not read (left by a crash of the machine?): the next \
-                 write (or writable open) rewrites it",
+                 write (or writable open) rewrites it"
+                    .to_owned(),
             )),
-            (Published::At(g), Some(last)) => out.push(Problem::note(
-                "journal/log/generation",
+            (Published::At(g), Some(last)) => out.push(note(
+                "journal/log/generation".to_owned(),
                 format!(
                     "names generation {g}, the log holds transactions up to {last}: the next \
                      write (or writable open) publishes them"

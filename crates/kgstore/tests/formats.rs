@@ -329,6 +329,85 @@ fn an_import_of_what_the_store_holds_names_the_line() {
 }
 
 #[test]
+fn a_relation_to_a_missing_node_is_refused_naming_its_line() {
+    // A long file whose one bad relation is found only at commit (references are
+    // checked there, so lines may come in any order): the error names its line.
+    // Relations to nodes later in the file, or held by the store, are no matter.
+    let mut mcp = String::new();
+    let mut native = String::new();
+    for i in 0..500 {
+        mcp.push_str(&format!(
+            "{{\"type\":\"entity\",\"name\":\"n{i}\",\"entityType\":\"t\"}}\n"
+        ));
+        native.push_str(&format!("{{\"name\":\"n{i}\",\"node_type\":\"t\"}}\n"));
+    }
+    for i in 0..499 {
+        let to = if i == 300 {
+            "ghost".to_owned()
+        } else {
+            format!("n{}", i + 1)
+        };
+        mcp.push_str(&format!(
+            "{{\"type\":\"relation\",\"from\":\"n{i}\",\"to\":\"{to}\",\"relationType\":\"knows\"}}\n"
+        ));
+        native.push_str(&format!(
+            "{{\"from\":\"n{i}\",\"relation_type\":\"knows\",\"to\":\"{to}\"}}\n"
+        ));
+    }
+    // Line 801 is the relation n300 -> ghost; a forward one and one to a held node come last.
+    let tail_mcp = "{\"type\":\"relation\",\"from\":\"late\",\"to\":\"n0\",\"relationType\":\"knows\"}\n\
+                    {\"type\":\"relation\",\"from\":\"n0\",\"to\":\"held\",\"relationType\":\"knows\"}\n\
+                    {\"type\":\"entity\",\"name\":\"late\",\"entityType\":\"t\"}\n";
+    let tail_native = "{\"from\":\"late\",\"relation_type\":\"knows\",\"to\":\"n0\"}\n\
+                       {\"from\":\"n0\",\"relation_type\":\"knows\",\"to\":\"held\"}\n\
+                       {\"name\":\"late\",\"node_type\":\"t\"}\n";
+    mcp.push_str(tail_mcp);
+    native.push_str(tail_native);
+    let store_holding_held = || {
+        let s = memory();
+        s.create_node(Node::new("held", "t").unwrap()).unwrap();
+        s
+    };
+    for batch_size in [None, Some(2000), Some(100)] {
+        let options = ImportOptions { batch_size };
+        for (format, input) in [("mcp", &mcp), ("jsonl", &native)] {
+            let s = store_holding_held();
+            let err = match format {
+                "mcp" => formats::import_mcp(&s, input.as_bytes(), 0, options, |_| {}),
+                _ => formats::import_jsonl(&s, input.as_bytes(), 0, options, |_| {}),
+            }
+            .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Validation, "{format}: {err}");
+            assert!(
+                err.to_string().contains(
+                    "edge n300 -[knows]-> ghost (line 801) at /to: node 'ghost' does not exist"
+                ),
+                "{format}, batches of {batch_size:?}: {err}"
+            );
+            // The file without its bad line imports whole; in batches of 100 (each
+            // standing alone) the forward relation on line 1000 is refused, by its line.
+            let fixed = input.replace("\"ghost\"", "\"n301\"");
+            let s = store_holding_held();
+            let outcome = match format {
+                "mcp" => formats::import_mcp(&s, fixed.as_bytes(), 0, options, |_| {}),
+                _ => formats::import_jsonl(&s, fixed.as_bytes(), 0, options, |_| {}),
+            };
+            if batch_size == Some(100) {
+                let err = outcome.unwrap_err();
+                assert!(
+                    err.to_string()
+                        .contains("edge late -[knows]-> n0 (line 1000) at /from"),
+                    "{format}: {err}"
+                );
+            } else {
+                let report = outcome.unwrap();
+                assert_eq!((report.nodes, report.edges), (501, 501), "{format}");
+            }
+        }
+    }
+}
+
+#[test]
 fn graphml_parses_back_with_every_value() {
     let source = rich_store();
     let mut out = Vec::new();

@@ -1,5 +1,6 @@
 //! `kgstore mcp`: the store as an MCP memory server on stdin/stdout.
 
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -37,8 +38,24 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &McpArgs) -> Result<()> {
     // Bad flags are refused before the store is opened (and perhaps created).
     options.check()?;
     let store = ctx.open_for_write()?;
+    if let Some(hint) = terminal_hint(std::io::stdin().is_terminal(), ctx.url) {
+        // One line on stderr, and the server goes on: stdout is the protocol's.
+        let _ = writeln!(std::io::stderr(), "{hint}");
+    }
     kgstore_mcp::serve_stdio(store, options)?;
     Ok(())
+}
+
+/// What `kgstore mcp` says when its stdin is a terminal: someone started it by
+/// hand, and it would otherwise wait there silently for protocol messages.
+pub(crate) fn terminal_hint(stdin_is_terminal: bool, url: &str) -> Option<String> {
+    stdin_is_terminal.then(|| {
+        format!(
+            "kgstore mcp: serving {url} to an MCP client (an AI agent) that talks JSON-RPC on \
+             stdin/stdout; configure the client to start `kgstore mcp` (docs/mcp.md), \
+             Ctrl-D stops it"
+        )
+    })
 }
 
 /// The demo's MCP step: a few tool calls against the demo's store, in-process,
@@ -122,4 +139,23 @@ pub(crate) fn demo_calls(store: &Store, url: &str, about: &str) -> Result<(Vec<S
         "   Serve it to an agent: kgstore --store {url} mcp   (client configuration: docs/mcp.md)"
     ));
     Ok((lines, calls.len() + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::terminal_hint;
+
+    #[test]
+    fn a_terminal_on_stdin_gets_one_line_naming_the_docs_and_a_pipe_nothing() {
+        let hint = terminal_hint(true, "sqlite://./data/kgstore.db").unwrap();
+        assert!(!hint.contains('\n'), "{hint}");
+        assert!(
+            hint.contains("MCP client") && hint.contains("docs/mcp.md"),
+            "{hint}"
+        );
+        assert!(hint.contains("sqlite://./data/kgstore.db"), "{hint}");
+        assert_eq!(terminal_hint(false, "memory://"), None);
+    }
 }

@@ -816,3 +816,62 @@ fn event_data_and_schemas_that_are_not_utf8_are_bad_input_not_io_errors() {
     kg.run(&["events", "schema", "get", "placed"])
         .fails(3, "placed");
 }
+
+/// The words of a shell command line as docs write them: `'…'` and `"…"` quote,
+/// and a `#` after a space starts a comment.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' | '"' => {
+                let text = word.get_or_insert_with(String::new);
+                for q in chars.by_ref() {
+                    if q == c {
+                        break;
+                    }
+                    text.push(q);
+                }
+            }
+            '#' if word.is_none() => break,
+            c if c.is_whitespace() => words.extend(word.take()),
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    words
+}
+
+#[test]
+fn the_command_sequence_of_docs_events_md_runs_as_shown() {
+    // docs/events.md's command list, run in order on a new store, every command
+    // succeeding: the batch the wait names exists (it did not: exit 3), and the
+    // wait returns once the group has settled it (here: parked), not after 600 s.
+    let docs = include_str!("../../../../docs/events.md");
+    let section = &docs[docs.find("## The command line").unwrap()..];
+    let block = &section[section.find("```console").unwrap() + "```console".len()..];
+    let block = &block[..block.find("```").unwrap()];
+    let kg = Kg::sqlite();
+    std::fs::write(kg.path("schema.json"), r#"{"type":"object"}"#).unwrap();
+    let mut ran = Vec::new();
+    for line in block.lines().filter_map(|l| l.strip_prefix("$ kgstore ")) {
+        let mut args = shell_words(line);
+        if args[..2] == ["events", "tail"] {
+            continue; // follows until interrupted
+        }
+        let waits = args.iter().any(|a| a == "--wait");
+        if waits {
+            // Were the wait to sit, exit 1 after a minute instead of ten.
+            args.extend(["--timeout".to_owned(), "60".to_owned()]);
+        }
+        let words: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = kg.run(&words).ok().to_owned();
+        if waits {
+            assert!(out.contains("billing") && out.contains("yes"), "{out}");
+        }
+        ran.push(args[..2].join(" "));
+    }
+    assert!(ran.len() >= 14, "{ran:?}");
+    assert!(ran.contains(&"events batch".to_owned()), "{ran:?}");
+}

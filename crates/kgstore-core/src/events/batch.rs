@@ -66,7 +66,9 @@ pub struct BatchGroupStatus {
     pub dead_lettered: u64,
     /// Events skipped.
     pub skipped: u64,
-    /// Whether every event is settled: acked, skipped or dead-lettered.
+    /// Whether every event is settled: acked, skipped or dead-lettered, or passed
+    /// by the group's checkpoint (so are events removed by retention or a stream's
+    /// deletion before the group received them, once it has polled past them).
     pub complete: bool,
 }
 
@@ -171,7 +173,7 @@ pub(crate) fn status(r: &dyn EventLogRead, batch: &str) -> Result<BatchStatus> {
     let record: BatchRecord = kv::get(r, kv::BATCHES, batch)?
         .ok_or_else(|| Error::not_found(format!("batch '{}'", validate::shorten(batch))))?;
     let mut groups = Vec::new();
-    for (name, options, start) in group::all_options(r)? {
+    for (name, options, start, checkpoint) in group::all_options(r)? {
         // A group that starts after the batch receives none of it.
         let total = if start > record.last_position {
             0
@@ -194,7 +196,9 @@ pub(crate) fn status(r: &dyn EventLogRead, batch: &str) -> Result<BatchStatus> {
             failed: counts.failed,
             dead_lettered: counts.dead_lettered,
             skipped: counts.skipped,
-            complete: settled >= total,
+            // Every event at or below the checkpoint is settled for the group,
+            // those it never received (removed before delivery) too: the wait ends.
+            complete: settled >= total || checkpoint >= record.last_position,
         });
     }
     Ok(BatchStatus {

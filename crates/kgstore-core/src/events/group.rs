@@ -533,18 +533,19 @@ pub(crate) fn list(r: &dyn EventLogRead, _now: Timestamp) -> Result<Vec<GroupSta
         .collect()
 }
 
-/// The options of every group, for batch tracking.
-pub(crate) fn all_options(r: &dyn EventLogRead) -> Result<Vec<(String, GroupOptions, u64)>> {
-    Ok(kv::all::<GroupRecord>(r, kv::GROUPS, "")?
+/// Every group with its options, the position it starts at and its checkpoint, for batch tracking.
+pub(crate) fn all_options(r: &dyn EventLogRead) -> Result<Vec<(String, GroupOptions, u64, u64)>> {
+    kv::all::<GroupRecord>(r, kv::GROUPS, "")?
         .into_iter()
         .map(|(_, g)| {
             let start = match g.options.start {
                 StartFrom::Position(p) => p,
                 _ => 1,
             };
-            (g.name, g.options, start)
+            let checkpoint = checkpoint(r, &g)?;
+            Ok((g.name, g.options, start, checkpoint))
         })
-        .collect())
+        .collect()
 }
 
 pub(crate) fn dead_letters(

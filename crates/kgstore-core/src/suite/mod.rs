@@ -343,7 +343,9 @@ macro_rules! __events_section {
             events_dlq_replay_in_chunks_never_moves_the_checkpoint,
             events_dlq_failed_replay_returns_to_the_queue,
             events_group_counters_are_exact_after_reopen, events_batch_status_per_group,
-            events_batch_can_be_waited_for, events_group_under_fire_with_threads,
+            events_batch_can_be_waited_for,
+            events_batch_removed_before_delivery_is_settled_once_the_group_passes_it,
+            events_group_under_fire_with_threads,
             // schemas
             events_schema_validates_appends_with_pointers, events_schema_invalid_documents_are_refused,
             events_schema_same_version_again_changes_nothing,

@@ -628,27 +628,8 @@ pub fn json_scans_encode_what_scans_give(f: Fixture) {
     s.update_node(later, None).unwrap();
 
     let snapshot = s.read().unwrap();
-    let mut expected = Vec::new();
-    snapshot
-        .each_node(|n| {
-            expected.push(serde_json::to_vec(n).unwrap());
-            Ok(())
-        })
-        .unwrap();
-    let mut written = Vec::new();
-    snapshot
-        .each_node_json(|line| {
-            written.push(line.to_vec());
-            Ok(())
-        })
-        .unwrap();
-    assert_eq!(expected.len(), 4);
-    for (w, e) in written.iter().zip(&expected) {
-        assert_eq!(String::from_utf8_lossy(w), String::from_utf8_lossy(e));
-    }
-    assert_eq!(written, expected);
-
-    edge_lines_are_serde_s(&snapshot, 5);
+    lines_are_serde_s(&snapshot, Scan::Nodes, 4);
+    lines_are_serde_s(&snapshot, Scan::Edges, 5);
 
     // An error of the callback ends the scan and comes back.
     let mut seen = 0;
@@ -768,26 +749,44 @@ pub fn json_edge_scans_write_rare_rich_edges_among_plain_ones(f: Fixture) {
     s.update_edge(later, None).unwrap();
 
     let snapshot = s.read().unwrap();
-    edge_lines_are_serde_s(&snapshot, 73);
+    lines_are_serde_s(&snapshot, Scan::Edges, 73);
 }
 
-/// `each_edge_json` writes, line for line, what `serde_json` writes of the edges
-/// `each_edge` gives, and there are `count` of them.
-fn edge_lines_are_serde_s(snapshot: &impl GraphRead, count: usize) {
+/// Which whole scan [`lines_are_serde_s`] compares.
+#[derive(Clone, Copy)]
+enum Scan {
+    Nodes,
+    Edges,
+}
+
+/// `each_node_json` (or `each_edge_json`) writes, line for line, what `serde_json`
+/// writes of the nodes `each_node` (the edges `each_edge`) gives, and there are
+/// `count` of them.
+fn lines_are_serde_s(snapshot: &impl GraphRead, scan: Scan, count: usize) {
+    fn serde_line<T: serde::Serialize>(
+        out: &mut Vec<Vec<u8>>,
+    ) -> impl FnMut(&T) -> crate::Result<()> + '_ {
+        |item| {
+            out.push(serde_json::to_vec(item).unwrap());
+            Ok(())
+        }
+    }
     let mut expected = Vec::new();
-    snapshot
-        .each_edge(|e| {
-            expected.push(serde_json::to_vec(e).unwrap());
-            Ok(())
-        })
-        .unwrap();
     let mut written = Vec::new();
-    snapshot
-        .each_edge_json(|line| {
-            written.push(line.to_vec());
-            Ok(())
-        })
-        .unwrap();
+    let line = |line: &[u8]| {
+        written.push(line.to_vec());
+        Ok(())
+    };
+    match scan {
+        Scan::Nodes => {
+            snapshot.each_node(serde_line(&mut expected)).unwrap();
+            snapshot.each_node_json(line).unwrap();
+        }
+        Scan::Edges => {
+            snapshot.each_edge(serde_line(&mut expected)).unwrap();
+            snapshot.each_edge_json(line).unwrap();
+        }
+    }
     assert_eq!(expected.len(), count);
     for (w, e) in written.iter().zip(&expected) {
         assert_eq!(String::from_utf8_lossy(w), String::from_utf8_lossy(e));

@@ -172,7 +172,7 @@ pub fn import_mcp(
         &mut lines,
         options,
         &mut progress,
-        |tx, number, line, report| {
+        |tx, refs, number, line, report| {
             let value: Value = serde_json::from_str(line)
                 .map_err(|e| bad_line(number, format!("is not JSON: {e}")))?;
             let Value::Object(mut object) = value else {
@@ -216,6 +216,7 @@ pub fn import_mcp(
                         observations,
                         object,
                     )?)?;
+                    refs.node(&name);
                     entities.insert(name);
                     report.nodes += 1;
                 }
@@ -228,8 +229,12 @@ pub fn import_mcp(
                         report.merged += 1;
                         return Ok(());
                     }
+                    let kept = refs.unseen_end(&edge).then(|| edge.key());
                     relations.insert(edge.key());
                     tx.create_edge(edge)?;
+                    if let Some(key) = kept {
+                        refs.written(tx, key, number)?;
+                    }
                     report.edges += 1;
                 }
                 other => {

@@ -4,16 +4,19 @@
 //! Imports run in one transaction with reference checks deferred to its end, so
 //! lines may come in any order and a failed import leaves nothing behind; with
 //! a batch size, every batch is its own transaction instead. A malformed line is
-//! reported with its line number and the reason.
+//! reported with its line number and the reason, and so is a relation naming a
+//! node that does not exist, found at commit.
 
 mod dot;
 mod graphml;
 mod mcp;
 mod native;
 
+use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::io::BufRead;
 
-use kgstore_core::{Error, Operation, Result, Store, WriteTx};
+use kgstore_core::{Edge, EdgeKey, Error, GraphRead, Operation, Result, Store, WriteTx};
 
 pub use dot::{DotOptions, export_dot};
 pub use graphml::export_graphml;
@@ -162,6 +165,81 @@ pub(crate) fn at_line(number: u64, error: Error) -> Error {
     }
 }
 
+/// Where the relations of an import came from, so that one naming a node that does
+/// not exist — found only at commit, where references are checked — is reported
+/// with its line.
+///
+/// It costs no allocation per line on the usual path: each node's name is kept as
+/// a hash, and an edge is kept (its key and line) only when an end is neither a
+/// node of the input before it nor one the store holds — a reference forward in
+/// the file, or a dangling one.
+pub(crate) struct Relations {
+    /// A fast hasher, seeded per process (names chosen to collide cannot be
+    /// prepared; a collision would only leave a line out of a message).
+    hasher: foldhash::fast::RandomState,
+    /// Hashes of the names of the nodes read so far.
+    nodes: foldhash::HashSet<u64>,
+    /// Edges naming a node the input had not given and the store did not hold, with their lines.
+    forward: Vec<(EdgeKey, u64)>,
+}
+
+impl Relations {
+    fn new() -> Self {
+        Self {
+            hasher: foldhash::fast::RandomState::default(),
+            nodes: foldhash::HashSet::default(),
+            forward: Vec::new(),
+        }
+    }
+
+    /// Notes a node read from the input.
+    pub(crate) fn node(&mut self, name: &str) {
+        self.nodes.insert(self.hasher.hash_one(name));
+    }
+
+    /// Whether `edge` names a node not read before it: call
+    /// before writing it, and [`Relations::written`] after.
+    pub(crate) fn unseen_end(&self, edge: &Edge) -> bool {
+        [&edge.from, &edge.to]
+            .into_iter()
+            .any(|end| !self.nodes.contains(&self.hasher.hash_one(end.as_str())))
+    }
+
+    /// Keeps the line of an edge written whose ends were not both read before it
+    /// ([`Relations::unseen_end`]) if the store does not hold them either.
+    pub(crate) fn written(&mut self, tx: &WriteTx<'_>, key: EdgeKey, number: u64) -> Result<()> {
+        let mut held = true;
+        for end in [&key.from, &key.to] {
+            if !self.nodes.contains(&self.hasher.hash_one(end.as_str())) {
+                held &= tx.contains_node(end)?;
+            }
+        }
+        if !held {
+            self.forward.push((key, number));
+        }
+        Ok(())
+    }
+
+    /// Adds the line to each violation of a commit's error that is about an edge
+    /// kept by [`Relations::written`] (a node it names does not exist).
+    fn place(&self, error: Error) -> Error {
+        let Error::Validation { mut violations } = error else {
+            return error;
+        };
+        // Only on failure: the subjects of the kept edges, as the commit names them.
+        let mut lines: HashMap<String, u64> = HashMap::with_capacity(self.forward.len());
+        for (key, number) in &self.forward {
+            lines.entry(format!("edge {key}")).or_insert(*number);
+        }
+        for v in &mut violations {
+            if let Some(number) = lines.get(&v.subject) {
+                v.subject = format!("{} (line {number})", v.subject);
+            }
+        }
+        Error::Validation { violations }
+    }
+}
+
 /// Runs an import or export of `format` in its span, timed and logged with what it
 /// handled (and reported if slow).
 pub(crate) fn observed(
@@ -198,7 +276,7 @@ pub(crate) fn run_import<R: BufRead>(
     lines: &mut Lines<R>,
     options: ImportOptions,
     progress: &mut impl FnMut(Progress),
-    mut apply: impl FnMut(&mut WriteTx<'_>, u64, &str, &mut Report) -> Result<()>,
+    mut apply: impl FnMut(&mut WriteTx<'_>, &mut Relations, u64, &str, &mut Report) -> Result<()>,
 ) -> Result<Report> {
     observed(store, Operation::Import, format, || {
         import_lines(store, lines, options, progress, &mut apply)
@@ -211,29 +289,33 @@ fn import_lines<R: BufRead>(
     lines: &mut Lines<R>,
     options: ImportOptions,
     progress: &mut impl FnMut(Progress),
-    apply: &mut impl FnMut(&mut WriteTx<'_>, u64, &str, &mut Report) -> Result<()>,
+    apply: &mut impl FnMut(&mut WriteTx<'_>, &mut Relations, u64, &str, &mut Report) -> Result<()>,
 ) -> Result<Report> {
     if options.batch_size == Some(0) {
         return Err(Error::invalid_input("batch size", "must be at least 1"));
     }
     let batch = options.batch_size.unwrap_or(usize::MAX);
     let mut report = Report::default();
+    let mut relations = Relations::new();
     loop {
-        let more = store.write(|tx| {
-            tx.defer_checks();
-            let mut taken = 0;
-            while taken < batch {
-                let Some((number, line)) = lines.next_line()? else {
-                    return Ok(false);
-                };
-                apply(tx, number, line, &mut report).map_err(|e| at_line(number, e))?;
-                taken += 1;
-                if taken % 1000 == 0 {
-                    progress(lines.progress());
+        let more = store
+            .write(|tx| {
+                tx.defer_checks();
+                let mut taken = 0;
+                while taken < batch {
+                    let Some((number, line)) = lines.next_line()? else {
+                        return Ok(false);
+                    };
+                    apply(tx, &mut relations, number, line, &mut report)
+                        .map_err(|e| at_line(number, e))?;
+                    taken += 1;
+                    if taken % 1000 == 0 {
+                        progress(lines.progress());
+                    }
                 }
-            }
-            Ok(true)
-        })?;
+                Ok(true)
+            })
+            .map_err(|e| relations.place(e))?;
         progress(lines.progress());
         if !more {
             return Ok(report);

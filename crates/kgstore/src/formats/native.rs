@@ -31,7 +31,7 @@ pub fn import_jsonl(
         &mut lines,
         options,
         &mut progress,
-        |tx, number, line, report| {
+        |tx, relations, number, line, report| {
             let value: Value = serde_json::from_str(line)
                 .map_err(|e| bad_line(number, format!("is not JSON: {e}")))?;
             let object = value
@@ -45,11 +45,16 @@ pub fn import_jsonl(
             } else if object.contains_key("from") {
                 let edge: Edge = serde_json::from_value(value)
                     .map_err(|e| bad_line(number, format!("is not an edge: {e}")))?;
+                let kept = relations.unseen_end(&edge).then(|| edge.key());
                 tx.import_edge(edge)?;
+                if let Some(key) = kept {
+                    relations.written(tx, key, number)?;
+                }
                 report.edges += 1;
             } else if object.contains_key("name") {
                 let node: Node = serde_json::from_value(value)
                     .map_err(|e| bad_line(number, format!("is not a node: {e}")))?;
+                relations.node(&node.name);
                 tx.import_node(node)?;
                 report.nodes += 1;
             } else {

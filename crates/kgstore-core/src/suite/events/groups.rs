@@ -860,6 +860,54 @@ pub fn events_batch_can_be_waited_for(f: Fixture) {
     );
 }
 
+/// A batch whose events were removed (a deleted stream, retention) before a group
+/// received them is settled for the group once it has polled past them: its
+/// checkpoint passed the batch, so a wait ends at once instead of sitting out
+/// its timeout (`kgstore events batch status --wait` sat its 600 s).
+pub fn events_batch_removed_before_delivery_is_settled_once_the_group_passes_it(f: Fixture) {
+    let s = &f.store;
+    // Appends events numbered `values` to `stream` under `batch`.
+    let append = |stream: &str, values: &[i64], batch: &str| {
+        let events: Vec<_> = values.iter().map(|v| ev("t", json!(v))).collect();
+        s.append_all(
+            vec![Append::new(stream, Any, events)],
+            &AppendOptions {
+                batch: Some(batch.into()),
+            },
+        )
+        .unwrap();
+    };
+    s.create_group("g", quick_group()).unwrap();
+    append("gone", &[1, 2], "deleted");
+    append("kept", &[3, 4], "truncated");
+    append("kept", &[5], "whole");
+    s.delete_stream("gone", ExpectedVersion::Exact(2)).unwrap();
+    s.truncate_stream("kept", 3).unwrap();
+    // The group receives the one event left and acks it.
+    let d = poll(s, "g", 10);
+    assert_eq!(ids(&d), vec![5]);
+    s.ack(&d[0].token).unwrap();
+    assert_eq!(s.group_status("g").unwrap().checkpoint, 5);
+    for id in ["deleted", "truncated", "whole"] {
+        let status = s.batch_status(id).unwrap();
+        let g = &status.groups[0];
+        assert!(g.complete && status.complete(None), "{id}: {status:?}");
+        let waited = s
+            .wait_batch(id, Some("g"), Duration::ZERO, WaitSettings::default())
+            .unwrap();
+        assert!(waited.complete(Some("g")), "{id}: {waited:?}");
+    }
+    // Counts stay what happened: nothing of the removed batches was delivered.
+    let deleted = s.batch_status("deleted").unwrap();
+    assert_eq!(
+        (deleted.groups[0].total, deleted.groups[0].delivered),
+        (2, 0)
+    );
+    // A batch the group has not passed is not settled by it.
+    append("kept", &[6], "new");
+    assert!(!s.batch_status("new").unwrap().complete(None));
+}
+
 /// The "under fire" scenario at suite size: three consumer threads, random nacks,
 /// parks and abandoned leases; every event ends acked exactly once or dead-lettered.
 pub fn events_group_under_fire_with_threads(f: Fixture) {
