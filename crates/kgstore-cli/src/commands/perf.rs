@@ -86,6 +86,12 @@ pub(crate) fn print_metrics(out: &mut Output, m: &Metrics) -> Result<()> {
             m.read_sample_every, m.reads.latency.count
         ))?;
     }
+    if m.write_sample_every > 1 {
+        out.line(&format!(
+            "(write and commit latencies from 1 write transaction in {} timed; {} timed in all)",
+            m.write_sample_every, m.write_transactions.latency.count
+        ))?;
+    }
     out.line(&format!(
         "entities written {}, slow operations {}, retries {}, recovery actions {}",
         m.entities_written, m.slow_operations, m.retries, m.recovery_actions

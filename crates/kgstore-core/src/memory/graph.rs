@@ -1061,9 +1061,19 @@ impl Graph {
             .map(|r| (r.as_str().to_owned(), graph.intern_relation(r)))
             .collect();
         // Edges as numbers, sorted by key as numbers; of two with one key the later.
+        // Edges given in key order (a restore, a snapshot) come by source: a source
+        // just numbered is not looked up again (its name compared with the last).
         let mut numbered: Vec<(Key, EdgeData)> = Vec::with_capacity(edges.len());
-        for edge in edges {
-            let from = id_of(&edge.from, &mut names);
+        let mut last_from: Option<(String, Id)> = None;
+        for mut edge in edges {
+            let from = match &last_from {
+                Some((name, id)) if *name == edge.from => *id,
+                _ => {
+                    let id = id_of(&edge.from, &mut names);
+                    last_from = Some((std::mem::take(&mut edge.from), id));
+                    id
+                }
+            };
             let to = id_of(&edge.to, &mut names);
             let rel = rels
                 .get(edge.relation_type.as_str())
@@ -1071,16 +1081,21 @@ impl Graph {
                 .unwrap_or_default();
             numbered.push(((from, rel, to), EdgeData::from_owned(edge)));
         }
-        if !numbered.is_sorted_by_key(|(key, _)| *key) {
+        // In strict key order already (a restore, a snapshot): no repeat to drop,
+        // and the list is kept as it is, not copied.
+        let edges = if numbered.is_sorted_by(|(a, _), (b, _)| a < b) {
+            numbered
+        } else {
             numbered.sort_by_key(|(key, _)| *key);
-        }
-        let mut edges: Vec<(Key, EdgeData)> = Vec::with_capacity(numbered.len());
-        for (key, data) in numbered {
-            match edges.last_mut() {
-                Some((last, kept)) if *last == key => *kept = data,
-                _ => edges.push((key, data)),
+            let mut edges: Vec<(Key, EdgeData)> = Vec::with_capacity(numbered.len());
+            for (key, data) in numbered {
+                match edges.last_mut() {
+                    Some((last, kept)) if *last == key => *kept = data,
+                    _ => edges.push((key, data)),
+                }
             }
-        }
+            edges
+        };
         let end = |id: Id| Name::new(&names[id], || Arc::clone(&names[id]));
         // Incoming lists: (to, relation, from), grouped by `to`.
         let mut incoming: Vec<Key> = edges.iter().map(|&((f, r, t), _)| (t, r, f)).collect();
@@ -1761,6 +1776,7 @@ mod tests {
     use super::*;
     use crate::search::SearchQuery;
     use crate::{GraphRead, Store};
+    use std::collections::{BTreeMap, BTreeSet};
 
     /// A text of 0-30 characters, some of them two, three or four bytes long,
     /// so that texts fall on both sides of the 22 bytes a [`Name`] keeps inline.
@@ -2113,6 +2129,37 @@ mod tests {
             Adjacency::Large(_)
         ));
         check(&built, &single);
+        // Edges between nodes in key order without repeats, as a restore gives
+        // them: built as they come (no sort, no copy), each source looked up once.
+        let with_node: BTreeSet<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+        let ordered: BTreeMap<(String, String, String), Edge> = edges
+            .iter()
+            .filter(|e| with_node.contains(e.from.as_str()) && with_node.contains(e.to.as_str()))
+            .map(|e| {
+                let (from, relation, to) = key_order(e);
+                (
+                    (from.to_owned(), relation.to_owned(), to.to_owned()),
+                    e.clone(),
+                )
+            })
+            .collect();
+        let ordered: Vec<Edge> = ordered.into_values().collect();
+        assert!(ordered.len() > 300, "{}", ordered.len());
+        let in_order = GraphState::build(nodes.clone(), ordered.clone(), Vec::new());
+        let mut one_by_one = GraphState::new();
+        for node in &nodes {
+            one_by_one.put_node_ref(node);
+        }
+        for edge in &ordered {
+            one_by_one.put_edge_ref(edge);
+        }
+        assert!(in_order.check_indexes().is_empty());
+        assert_eq!(all_lists(&in_order, &names), all_lists(&one_by_one, &names));
+        let all = EdgeFilter::default();
+        assert_eq!(
+            in_order.scan_edges(&all, None, usize::MAX).unwrap(),
+            one_by_one.scan_edges(&all, None, usize::MAX).unwrap()
+        );
         // Writes after the build: deletions that give names up, new puts.
         for state in [&mut built, &mut single] {
             for edge in edges.iter().step_by(4) {

@@ -108,6 +108,11 @@ pub struct Metrics {
     pub runs: u64,
     /// One in how many reads is timed for the read latencies (1: every read).
     pub read_sample_every: u32,
+    /// One in how many write transactions is timed for the write and commit
+    /// latencies (1: every one; see [`WRITE_SAMPLE_EVERY`](crate::observe::WRITE_SAMPLE_EVERY)).
+    /// Figures recorded before it existed timed every one.
+    #[serde(default = "every_one")]
+    pub write_sample_every: u32,
     /// Queries: each call on the store or on a read transaction (a get, a listing,
     /// a traversal, …), including taking its snapshot.
     pub reads: OpMetrics,
@@ -140,6 +145,11 @@ pub struct Metrics {
     pub backend_figures: Vec<BackendFigure>,
 }
 
+/// The sampling of figures that predate [`Metrics::write_sample_every`]: every write timed.
+fn every_one() -> u32 {
+    1
+}
+
 impl Metrics {
     /// Adds another run's figures to these: counters and histograms add up, backend
     /// counters add up and backend gauges take `other`'s value (the later run's).
@@ -148,6 +158,7 @@ impl Metrics {
             self.backend = other.backend.clone();
             self.since = other.since;
             self.read_sample_every = other.read_sample_every;
+            self.write_sample_every = other.write_sample_every;
         }
         self.since = self.since.min(other.since);
         self.enabled = other.enabled;

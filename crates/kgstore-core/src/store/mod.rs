@@ -234,6 +234,10 @@ impl Store {
     /// ```
     pub fn metrics(&self) -> Metrics {
         let mut metrics = self.inner.observer.metrics(self.backend_name());
+        metrics.write_sample_every = self
+            .inner
+            .observer
+            .write_sample_every(self.inner.backend.durability());
         match self.inner.backend.figures() {
             Ok(mut figures) => {
                 let at_reset = lock(&self.inner.figures_at_reset);
