@@ -336,11 +336,12 @@ impl SqliteBackend {
         Ok(conn)
     }
 
-    /// Gives a reader connection back to the pool (or closes it if the pool is full:
-    /// the connections threads hold with their statements count in it).
+    /// Gives a reader connection back to the pool (or closes it if the pool is full).
+    /// The held readers of threads are not in it: counted in it, they would leave
+    /// the threads beyond [`SqliteOptions::reader_pool_size`] none to reuse.
     pub(crate) fn return_reader(&self, conn: Connection) {
         let mut idle = lock(&self.readers);
-        if idle.len() + self.holders.count() < self.options.reader_pool_size {
+        if idle.len() < self.options.reader_pool_size {
             idle.push(conn);
         } else {
             self.counters.collect(&conn);
@@ -1939,8 +1940,8 @@ mod tests {
 
     /// Session 17: a thread's snapshots read on its held reader, whose statements
     /// (`BEGIN`, the snapshot read, the edge and node reads, `COMMIT`) are prepared
-    /// once and kept; no connection is opened after the first snapshot, and the
-    /// held reader counts in the pool.
+    /// once and kept; no connection is opened after the first snapshot; the pool
+    /// keeps its own idle connections beside the held reader.
     #[test]
     fn a_thread_s_snapshots_read_on_its_held_reader_and_keep_its_statements() {
         let dir = tempfile::tempdir().unwrap();
@@ -1960,12 +1961,36 @@ mod tests {
         assert_eq!(b.holders.count(), 1);
         // The node's read (one statement) added its statement, nothing else did.
         assert_eq!(b.holders.idle_statements().unwrap(), kept + 1);
-        // A pair reads on pooled connections; the pool keeps one beside the held reader.
+        // A pair reads on pooled connections, which the pool keeps (two) beside
+        // the held reader; a second thread has its own held reader, and a third
+        // reads on a pooled connection (two threads hold one already).
         let (first, second) = b.begin_read_pair().unwrap();
         assert!(has(&*first, "a"));
         assert!(has(&*second.unwrap(), "a"));
         drop(first);
-        assert_eq!(lock(&b.readers).len(), 1);
+        assert_eq!(lock(&b.readers).len(), 2);
+        let (stay, stayed) = std::sync::mpsc::channel::<()>();
+        let (held, holding) = std::sync::mpsc::channel::<()>();
+        std::thread::scope(|scope| {
+            let b = &b;
+            scope.spawn(move || {
+                assert_eq!(two_hop(b, "a"), ["c"]);
+                held.send(()).unwrap();
+                stayed.recv().unwrap();
+            });
+            holding.recv().unwrap();
+            assert_eq!(b.holders.count(), 2);
+            scope
+                .spawn(|| {
+                    assert!(two_hop(b, "b").is_empty());
+                    b.holders.idle_statements()
+                })
+                .join()
+                .map(|idle| assert_eq!(idle, None))
+                .unwrap();
+            assert_eq!(b.holders.count(), 2);
+            stay.send(()).unwrap();
+        });
     }
 
     /// Session 17: a snapshot within a snapshot of the same thread reads on a pooled
