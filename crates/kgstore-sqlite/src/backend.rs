@@ -88,7 +88,7 @@ pub struct SqliteBackend {
 
 impl Drop for SqliteBackend {
     /// Closes the held reader of the thread that drops the backend (another
-    /// thread's is closed when that thread next takes or gives back one).
+    /// thread's is closed when that thread next takes one, of any backend, or ends).
     fn drop(&mut self) {
         self.holders.close_here();
     }
