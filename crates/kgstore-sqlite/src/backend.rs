@@ -28,6 +28,7 @@ use std::ops::Bound;
 
 use crate::documents::{DocW, doc_read_via_sql};
 use crate::error::{Ctx, SqlResult};
+use crate::held::{HeldReader, Holders};
 use crate::options::SqliteOptions;
 use crate::read::{EndIds, Q};
 use crate::schema::{self, Role};
@@ -81,6 +82,16 @@ pub struct SqliteBackend {
     search_backlog: AtomicBool,
     /// Figures for `Store::metrics`.
     counters: crate::perf::Counters,
+    /// The reader connections threads hold with their statements ([`HeldReader`]).
+    holders: Holders,
+}
+
+impl Drop for SqliteBackend {
+    /// Closes the held reader of the thread that drops the backend (another
+    /// thread's is closed when that thread next takes one, of any backend, or ends).
+    fn drop(&mut self) {
+        self.holders.close_here();
+    }
 }
 
 /// The writer connection, and the line of write transactions waiting for it (first
@@ -272,6 +283,7 @@ impl SqliteBackend {
             state_cache: Mutex::default(),
             search_backlog: AtomicBool::new(search_backlog),
             counters: crate::perf::Counters::default(),
+            holders: Holders::default(),
         };
         if backend.options.verify_on_open {
             let problems = backend.check()?;
@@ -325,6 +337,8 @@ impl SqliteBackend {
     }
 
     /// Gives a reader connection back to the pool (or closes it if the pool is full).
+    /// The held readers of threads are not in it: counted in it, they would leave
+    /// the threads beyond [`SqliteOptions::reader_pool_size`] none to reuse.
     pub(crate) fn return_reader(&self, conn: Connection) {
         let mut idle = lock(&self.readers);
         if idle.len() < self.options.reader_pool_size {
@@ -692,18 +706,58 @@ impl SqliteBackend {
     /// A read transaction on a pooled connection, begun now (`begin`) or by its first
     /// method of several statements.
     fn read_txn(&self, begin: bool) -> Result<SqliteRead<'_>> {
-        let pooled = Pooled::new(self)?;
-        if begin {
-            run(pooled.conn()?, &self.ctx, "BEGIN", || {
-                "starting a read transaction".to_owned()
-            })?;
-        }
-        Ok(SqliteRead {
-            pooled,
-            begun: Cell::new(begin),
+        self.read_txn_on(self.reader()?, begin)
+    }
+
+    /// [`SqliteBackend::read_txn`] on the given connection.
+    fn read_txn_on<C: Reader>(&self, conn: C, begin: bool) -> Result<SqliteRead<'_, C>> {
+        let txn = SqliteRead {
+            pooled: Pooled {
+                backend: self,
+                conn: Some(conn),
+            },
+            begun: Cell::new(false),
             alone: Cell::new(false),
             ends: EndIds::default(),
-        })
+        };
+        if begin {
+            txn.begin()?;
+        }
+        Ok(txn)
+    }
+
+    /// This thread's held reader for a read snapshot of its own ([`HeldReader`]),
+    /// if it may have one: not with a pool of no connections, not while a
+    /// snapshot of this thread reads on it, not when as many threads as the pool
+    /// keeps connections hold one.
+    fn held_reader(&self) -> Result<Option<HeldReader>> {
+        let cap = self.options.reader_pool_size;
+        if cap == 0 {
+            return Ok(None);
+        }
+        self.holders.take(cap, || self.reader())
+    }
+
+    /// A snapshot of its own for this thread: on its held reader if it may have
+    /// one, on a pooled connection otherwise; begun now (`begin`, and its snapshot
+    /// taken too with `now`) or by its first method of several statements.
+    fn own_read(&self, begin: bool, now: bool) -> Result<Box<dyn ReadTxn + '_>> {
+        fn made<'b, C: Reader + 'b>(
+            txn: SqliteRead<'b, C>,
+            now: bool,
+        ) -> Result<Box<dyn ReadTxn + 'b>>
+        where
+            SqliteRead<'b, C>: ReadTxn,
+        {
+            if now {
+                txn.begin_now()?;
+            }
+            Ok(Box::new(txn))
+        }
+        match self.held_reader()? {
+            Some(held) => made(self.read_txn_on(held, begin)?, now),
+            None => made(self.read_txn(begin)?, now),
+        }
     }
 
     /// The settings in force on the connections, read back from SQLite.
@@ -780,10 +834,52 @@ impl ConnectionSettings {
     }
 }
 
-/// A pooled reader connection outside any transaction, given back on drop.
-pub(crate) struct Pooled<'b> {
+/// A reader connection a read snapshot reads on: a pooled one, or this thread's
+/// held reader with its statements.
+pub(crate) trait Reader {
+    /// The connection.
+    fn conn(&self) -> &Connection;
+    /// Its kept statements, if it is a held reader.
+    fn held(&self) -> Option<&HeldReader>;
+    /// Ends its read transaction and gives it back (to the pool, or to the thread).
+    fn give_back(self, backend: &SqliteBackend);
+}
+
+impl Reader for Connection {
+    fn conn(&self) -> &Connection {
+        self
+    }
+
+    fn held(&self) -> Option<&HeldReader> {
+        None
+    }
+
+    fn give_back(self, backend: &SqliteBackend) {
+        if end_read(&self, None) {
+            backend.return_reader(self);
+        }
+    }
+}
+
+impl Reader for HeldReader {
+    fn conn(&self) -> &Connection {
+        HeldReader::conn(self)
+    }
+
+    fn held(&self) -> Option<&HeldReader> {
+        Some(self)
+    }
+
+    fn give_back(self, backend: &SqliteBackend) {
+        let clean = end_read(self.conn(), Some(&self));
+        backend.holders.give_back(self, clean);
+    }
+}
+
+/// A reader connection outside any transaction, given back on drop.
+pub(crate) struct Pooled<'b, C: Reader = Connection> {
     backend: &'b SqliteBackend,
-    conn: Option<Connection>,
+    conn: Option<C>,
 }
 
 impl<'b> Pooled<'b> {
@@ -793,18 +889,22 @@ impl<'b> Pooled<'b> {
             conn: Some(backend.reader()?),
         })
     }
+}
 
+impl<C: Reader> Pooled<'_, C> {
     pub(crate) fn conn(&self) -> Result<&Connection> {
+        self.reader().map(Reader::conn)
+    }
+
+    fn reader(&self) -> Result<&C> {
         self.conn.as_ref().ok_or_else(|| gone(&self.backend.ctx))
     }
 }
 
-impl Drop for Pooled<'_> {
+impl<C: Reader> Drop for Pooled<'_, C> {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn.take()
-            && end_read(&conn)
-        {
-            self.backend.return_reader(conn);
+        if let Some(conn) = self.conn.take() {
+            conn.give_back(self.backend);
         }
     }
 }
@@ -823,12 +923,15 @@ fn finish(conn: &Connection) -> bool {
 /// is clean to reuse. `COMMIT` rather than [`finish`]'s `ROLLBACK`: a reader
 /// (`query_only`) has written nothing, and SQLite's commit of a read transaction
 /// only lets its snapshot go, where a rollback also walks the connection's
-/// savepoints, virtual tables and cursors.
-fn end_read(conn: &Connection) -> bool {
+/// savepoints, virtual tables and cursors. A held reader's `COMMIT` is its own.
+fn end_read(conn: &Connection, held: Option<&HeldReader>) -> bool {
     if !conn.is_autocommit() {
-        let _ = conn
-            .prepare_cached("COMMIT")
-            .and_then(|mut s| s.execute([]));
+        let _ = match held {
+            Some(held) => held.with_statement("COMMIT", |e| e, |s| s.execute([])),
+            None => conn
+                .prepare_cached("COMMIT")
+                .and_then(|mut s| s.execute([])),
+        };
     }
     // A `COMMIT` refused leaves the transaction open: roll it back instead.
     finish(conn)
@@ -851,9 +954,9 @@ fn run(conn: &Connection, ctx: &Ctx, sql: &str, doing: impl FnOnce() -> String) 
         .ctx(ctx, doing)
 }
 
-/// A read transaction on a pooled connection.
-struct SqliteRead<'b> {
-    pooled: Pooled<'b>,
+/// A read transaction on a pooled connection, or on this thread's held reader.
+struct SqliteRead<'b, C: Reader = Connection> {
+    pooled: Pooled<'b, C>,
     /// Whether its SQL transaction has begun; a one-method read ([`Backend::begin_one`])
     /// begins it only for a method that reads with more than one statement.
     begun: Cell<bool>,
@@ -888,7 +991,7 @@ struct SqliteWrite<'b> {
     changes_at_begin: u64,
 }
 
-impl SqliteRead<'_> {
+impl<C: Reader> SqliteRead<'_, C> {
     /// Reads for a method of several statements: inside the transaction, begun now
     /// if it has not been.
     fn q(&self) -> Result<Q<'_>> {
@@ -919,9 +1022,14 @@ impl SqliteRead<'_> {
     fn begin(&self) -> Result<()> {
         if !self.begun.get() {
             let q = self.reads()?;
-            run(q.conn, q.ctx, "BEGIN", || {
-                "starting a read transaction".into()
-            })?;
+            q.with_stmt(
+                "BEGIN",
+                || "starting a read transaction".into(),
+                |s| {
+                    s.execute([])
+                        .ctx(q.ctx, || "starting a read transaction".into())
+                },
+            )?;
             self.begun.set(true);
         }
         Ok(())
@@ -945,16 +1053,18 @@ impl SqliteRead<'_> {
         let q = self.reads()?;
         #[cfg(test)]
         tests::snapshot_read_fault(q.conn, q.ctx)?;
-        q.conn
-            .prepare_cached("PRAGMA schema_version")
-            .and_then(|mut s| s.query_row([], |_| Ok(())))
-            .ctx(q.ctx, || "starting a read transaction".to_owned())
+        let doing = || "starting a read transaction".to_owned();
+        q.with_stmt("PRAGMA schema_version", doing, |s| {
+            s.query_row([], |_| Ok(())).ctx(q.ctx, doing)
+        })
     }
 
     fn reads(&self) -> Result<Q<'_>> {
+        let reader = self.pooled.reader()?;
         Ok(Q {
-            conn: self.pooled.conn()?,
+            conn: reader.conn(),
             ctx: &self.pooled.backend.ctx,
+            held: reader.held(),
         })
     }
 
@@ -1021,6 +1131,7 @@ impl SqliteWrite<'_> {
         Ok(Q {
             conn: self.conn.as_ref().ok_or_else(|| gone(&self.backend.ctx))?,
             ctx: &self.backend.ctx,
+            held: None,
         })
     }
 
@@ -1369,9 +1480,10 @@ macro_rules! read_txn_via_sql {
 }
 
 read_txn_via_sql!(SqliteRead<'_>);
+read_txn_via_sql!(SqliteRead<'_, HeldReader>);
 read_txn_via_sql!(SqliteWrite<'_>);
 
-impl SqliteRead<'_> {
+impl<C: Reader> SqliteRead<'_, C> {
     fn state_lookup(&self, space: &str, key: &str) -> Result<Option<Value>> {
         let q = self.q()?;
         crate::events::state_get(q.conn, q.ctx, space, key)
@@ -1387,6 +1499,7 @@ impl SqliteWrite<'_> {
     }
 }
 doc_read_via_sql!(SqliteRead<'_>);
+doc_read_via_sql!(SqliteRead<'_, HeldReader>);
 doc_read_via_sql!(SqliteWrite<'_>);
 
 impl SqliteWrite<'_> {
@@ -1418,7 +1531,10 @@ fn no_events_yet() -> &'static EventState {
     EMPTY.get_or_init(EventState::new)
 }
 
-impl SqliteRead<'_> {
+impl<C: Reader> SqliteRead<'_, C>
+where
+    Self: EventLogRead,
+{
     fn event_log(&self) -> Option<&dyn EventLogRead> {
         if self.pooled.backend.format >= schema::EVENTS_SINCE {
             Some(self)
@@ -1594,9 +1710,7 @@ impl Backend for SqliteBackend {
     }
 
     fn begin_read(&self) -> Result<Box<dyn ReadTxn + '_>> {
-        let txn = self.read_txn(false)?;
-        txn.begin_now()?;
-        Ok(Box::new(txn))
+        self.own_read(false, true)
     }
 
     /// Both on one snapshot, begun while SQLite's write lock is held
@@ -1614,7 +1728,7 @@ impl Backend for SqliteBackend {
     /// A deferred transaction whose snapshot is the call's first query's: one
     /// statement less than `begin_read` on every store-level read.
     fn begin_call(&self) -> Result<Box<dyn ReadTxn + '_>> {
-        Ok(Box::new(self.read_txn(true)?))
+        self.own_read(true, false)
     }
 
     /// No transaction until the method asks for one: a method of one statement
@@ -1622,7 +1736,7 @@ impl Backend for SqliteBackend {
     /// `ROLLBACK`, a sixth of its work; a document kept in chunks, which takes
     /// several statements, begins a transaction first (`Q::doc_bytes`).
     fn begin_one(&self) -> Result<Box<dyn ReadTxn + '_>> {
-        Ok(Box::new(self.read_txn(false)?))
+        self.own_read(false, false)
     }
 
     fn begin_write(&self) -> Result<Box<dyn WriteTxn + '_>> {
@@ -1690,6 +1804,7 @@ impl Backend for SqliteBackend {
         for conn in lock(&self.readers).iter() {
             self.counters.collect(conn);
         }
+        self.holders.with_idle(|conn| self.counters.collect(conn));
         if let Some(conn) = &lock(&self.writer).conn {
             self.counters.collect(conn);
         }
@@ -1777,5 +1892,211 @@ mod tests {
             assert!(second.is_some(), "{fault:?}");
             assert_eq!(first.count_nodes().unwrap(), 2, "{fault:?}");
         }
+    }
+
+    /// A store of three nodes `a → b → c` (relation `calls`), written by a handle of
+    /// its own, and the backend under test on the same file.
+    fn graph(path: &Path, pool: usize) -> (Store, SqliteBackend) {
+        let s = Store::new(SqliteBackend::open(path, SqliteOptions::default()).unwrap());
+        for name in ["a", "b", "c"] {
+            s.create_node(Node::new(name, "thing").unwrap()).unwrap();
+        }
+        edge(&s, "a", "b");
+        edge(&s, "b", "c");
+        let options = SqliteOptions::default().reader_pool_size(pool);
+        (s, SqliteBackend::open(path, options).unwrap())
+    }
+
+    fn edge(s: &Store, from: &str, to: &str) {
+        s.create_edge(
+            kgstore_core::Edge::new(from, kgstore_core::RelationType::Calls, to).unwrap(),
+        )
+        .unwrap();
+    }
+
+    /// What a two-hop start of the peers workload reads, on one snapshot.
+    fn two_hop(b: &SqliteBackend, start: &str) -> Vec<String> {
+        let snapshot = b.begin_read().unwrap();
+        let out = |name: &str| {
+            snapshot
+                .edges_of_node(name, Direction::Out, &[])
+                .unwrap()
+                .unwrap()
+        };
+        out(start)
+            .iter()
+            .flat_map(|edge| out(&edge.to))
+            .map(|edge| edge.to)
+            .collect()
+    }
+
+    fn opens(b: &SqliteBackend) -> u64 {
+        b.counters.reader_opens.load(Ordering::Relaxed)
+    }
+
+    fn has(read: &dyn ReadTxn, name: &str) -> bool {
+        read.get_node(name).unwrap().is_some()
+    }
+
+    /// Session 17: a thread's snapshots read on its held reader, whose statements
+    /// (`BEGIN`, the snapshot read, the edge and node reads, `COMMIT`) are prepared
+    /// once and kept; no connection is opened after the first snapshot; the pool
+    /// keeps its own idle connections beside the held reader.
+    #[test]
+    fn a_thread_s_snapshots_read_on_its_held_reader_and_keep_its_statements() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_s, b) = graph(&dir.path().join("kg.db"), 2);
+        assert_eq!(two_hop(&b, "a"), ["c"]);
+        assert_eq!(b.holders.count(), 1);
+        let kept = b.holders.idle_statements().unwrap();
+        assert!(kept >= 4, "{kept}");
+        let before = opens(&b);
+        for _ in 0..3 {
+            assert_eq!(two_hop(&b, "a"), ["c"]);
+            assert!(has(&*b.begin_one().unwrap(), "b"));
+            assert!(has(&*b.begin_read().unwrap(), "c"));
+            assert!(has(&*b.begin_call().unwrap(), "a"));
+        }
+        assert_eq!(opens(&b), before);
+        assert_eq!(b.holders.count(), 1);
+        // The node's read (one statement) added its statement, nothing else did.
+        assert_eq!(b.holders.idle_statements().unwrap(), kept + 1);
+        // A pair reads on pooled connections, which the pool keeps (two) beside
+        // the held reader; a second thread has its own held reader, and a third
+        // reads on a pooled connection (two threads hold one already).
+        let (first, second) = b.begin_read_pair().unwrap();
+        assert!(has(&*first, "a"));
+        assert!(has(&*second.unwrap(), "a"));
+        drop(first);
+        assert_eq!(lock(&b.readers).len(), 2);
+        let (stay, stayed) = std::sync::mpsc::channel::<()>();
+        let (held, holding) = std::sync::mpsc::channel::<()>();
+        std::thread::scope(|scope| {
+            let b = &b;
+            scope.spawn(move || {
+                assert_eq!(two_hop(b, "a"), ["c"]);
+                held.send(()).unwrap();
+                stayed.recv().unwrap();
+            });
+            holding.recv().unwrap();
+            assert_eq!(b.holders.count(), 2);
+            scope
+                .spawn(|| {
+                    assert!(two_hop(b, "b").is_empty());
+                    b.holders.idle_statements()
+                })
+                .join()
+                .map(|idle| assert_eq!(idle, None))
+                .unwrap();
+            assert_eq!(b.holders.count(), 2);
+            stay.send(()).unwrap();
+        });
+    }
+
+    /// Session 17: a snapshot within a snapshot of the same thread reads on a pooled
+    /// connection (the held reader is taken), each on its own snapshot; the held
+    /// reader is idle again after.
+    #[test]
+    fn a_snapshot_within_a_snapshot_of_one_thread_reads_on_a_pooled_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, b) = graph(&dir.path().join("kg.db"), 4);
+        let outer = b.begin_read().unwrap();
+        assert!(b.holders.idle_statements().is_none());
+        s.create_node(Node::new("d", "thing").unwrap()).unwrap();
+        let inner = b.begin_read().unwrap();
+        assert!(!has(&*outer, "d"));
+        assert!(has(&*inner, "d"));
+        assert_eq!(b.holders.count(), 1);
+        drop(inner);
+        assert!(b.holders.idle_statements().is_none());
+        drop(outer);
+        assert!(b.holders.idle_statements().is_some());
+        assert!(has(&*b.begin_read().unwrap(), "d"));
+    }
+
+    /// Session 17: a held reader whose statements were prepared before another
+    /// connection changed the schema (a new table and indexes, a `VACUUM`) reads
+    /// right after: SQLite prepares them again.
+    #[test]
+    fn a_held_reader_reads_right_after_another_connection_changes_the_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kg.db");
+        let (s, b) = graph(&path, 4);
+        assert_eq!(two_hop(&b, "a"), ["c"]);
+        assert!(has(&*b.begin_one().unwrap(), "a"));
+        let kept = b.holders.idle_statements().unwrap();
+        let other = Connection::open(&path).unwrap();
+        other
+            .execute_batch(
+                "CREATE TABLE extra(x); CREATE INDEX extra_x ON extra(x); \
+                 CREATE INDEX edges_extra ON edges(weight); VACUUM;",
+            )
+            .unwrap();
+        edge(&s, "c", "a");
+        assert_eq!(two_hop(&b, "b"), ["a"]);
+        assert_eq!(two_hop(&b, "a"), ["c"]);
+        other
+            .execute_batch("DROP INDEX edges_extra; DROP TABLE extra; VACUUM;")
+            .unwrap();
+        assert_eq!(two_hop(&b, "c"), ["b"]);
+        assert!(has(&*b.begin_one().unwrap(), "a"));
+        assert_eq!(b.holders.idle_statements().unwrap(), kept);
+        assert_eq!(b.holders.count(), 1);
+    }
+
+    /// Session 17: the backend's drop closes the held reader of the thread that
+    /// drops it, and a thread's end closes its own: the last connection's close
+    /// then removes the write-ahead log. A thread that outlives the backend keeps
+    /// its held reader until it next takes one (of any backend).
+    #[test]
+    fn held_readers_close_with_the_backend_or_their_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |n: u8| dir.path().join(format!("kg{n}.db"));
+        let wal = |n: u8| dir.path().join(format!("kg{n}.db-wal"));
+        // This thread's, closed by the drop.
+        let (s, b) = graph(&path(1), 4);
+        assert_eq!(two_hop(&b, "a"), ["c"]);
+        drop((s, b));
+        assert!(!wal(1).exists());
+        // Another thread's, closed when it ends.
+        // (Joined, not scoped: a scope may end before the thread's locals are dropped.)
+        let (s, b) = graph(&path(2), 4);
+        let b = std::sync::Arc::new(b);
+        let reader = std::sync::Arc::clone(&b);
+        std::thread::spawn(move || assert_eq!(two_hop(&reader, "a"), ["c"]))
+            .join()
+            .unwrap();
+        assert_eq!(b.holders.count(), 0);
+        drop((s, b));
+        assert!(!wal(2).exists());
+        // Another thread's that outlives the backend: closed at its next take.
+        let (s, b) = graph(&path(3), 4);
+        let b = std::sync::Arc::new(b);
+        let (go, wait) = std::sync::mpsc::channel::<()>();
+        let (done, read) = std::sync::mpsc::channel::<()>();
+        let thread = {
+            let b = std::sync::Arc::clone(&b);
+            std::thread::spawn(move || {
+                assert_eq!(two_hop(&b, "a"), ["c"]);
+                drop(b);
+                done.send(()).unwrap();
+                wait.recv().unwrap();
+                // Another backend's take removes the entry of the one gone.
+                let other = tempfile::tempdir().unwrap();
+                let (t, c) = graph(&other.path().join("other.db"), 4);
+                assert_eq!(two_hop(&c, "a"), ["c"]);
+                drop((t, c));
+                done.send(()).unwrap();
+                wait.recv().unwrap();
+            })
+        };
+        read.recv().unwrap();
+        drop((s, b));
+        assert!(wal(3).exists());
+        go.send(()).unwrap();
+        read.recv().unwrap();
+        assert!(!wal(3).exists());
+        go.send(()).unwrap();
+        thread.join().unwrap();
     }
 }

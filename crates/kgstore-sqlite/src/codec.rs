@@ -518,8 +518,30 @@ const RELATIONS_KEPT: usize = 8;
 /// The relation types [`stored_relation`] parsed last on this thread, with their
 /// texts, and the entry the next new one replaces once it is full.
 struct Relations {
-    kept: Vec<(Box<str>, RelationType)>,
+    kept: Vec<KeptRelation>,
     next: usize,
+}
+
+/// A relation type kept by [`stored_relation`], found by its text's length and
+/// first eight bytes ([`text_head`]) before its bytes are compared: a graph's
+/// relation texts are mostly short and of one length (`calls`, `uses`; the peers
+/// workload's five-byte `rel_N`), so a match of length and head is the whole text
+/// up to eight bytes, and a longer text alone is compared (session 17: a `memcmp`
+/// call per kept relation looked at, three an edge in the peers workload).
+struct KeptRelation {
+    len: usize,
+    head: u64,
+    text: Box<str>,
+    relation: RelationType,
+}
+
+/// The first eight bytes of a text (fewer, then zeros), as one number.
+fn text_head(bytes: &[u8]) -> u64 {
+    let mut head = [0u8; 8];
+    for (to, from) in head.iter_mut().zip(bytes) {
+        *to = *from;
+    }
+    u64::from_le_bytes(head)
 }
 
 thread_local! {
@@ -549,13 +571,18 @@ enum StoredRelation {
 /// checked (session 15: one UTF-8 check less per edge read).
 fn stored_relation(bytes: &[u8]) -> std::result::Result<RelationType, StoredRelation> {
     // A thread whose locals are gone parses every time.
+    let head = text_head(bytes);
     let kept = RELATIONS.try_with(|relations| {
         let relations = relations.try_borrow().ok()?;
         relations
             .kept
             .iter()
-            .find(|(t, _)| t.as_bytes() == bytes)
-            .map(|(_, relation)| relation.clone())
+            .find(|k| {
+                k.len == bytes.len()
+                    && k.head == head
+                    && (bytes.len() <= 8 || k.text.as_bytes() == bytes)
+            })
+            .map(|k| k.relation.clone())
     });
     if let Ok(Some(relation)) = kept {
         return Ok(relation);
@@ -566,7 +593,12 @@ fn stored_relation(bytes: &[u8]) -> std::result::Result<RelationType, StoredRela
         let Ok(mut relations) = relations.try_borrow_mut() else {
             return;
         };
-        let entry = (Box::from(text), relation.clone());
+        let entry = KeptRelation {
+            len: bytes.len(),
+            head,
+            text: Box::from(text),
+            relation: relation.clone(),
+        };
         if relations.kept.len() < RELATIONS_KEPT {
             relations.kept.push(entry);
         } else {
@@ -1029,7 +1061,7 @@ fn json_column<R: Cellular + ?Sized, T: serde::Serialize>(
 
 #[cfg(test)]
 mod tests {
-    use super::{RealTexts, json_u64, json_value};
+    use super::{RealTexts, json_u64, json_value, stored_relation};
 
     /// Remembered texts of reals are `serde_json`'s, whichever value held the
     /// slot before: many distinct values (every slot taken over and over), the
@@ -1084,5 +1116,32 @@ mod tests {
                 .concat()
             );
         }
+    }
+
+    /// Session 17: kept relations are found by length and first eight bytes, then
+    /// (past eight bytes) by their whole text: texts of one length and head, texts
+    /// of one head and another length, and short texts of one length are each
+    /// their own relation, read first and again from the kept list.
+    #[test]
+    fn kept_relations_are_told_apart_by_their_whole_text() {
+        let texts = [
+            "custom_relation_a",
+            "custom_relation_b",
+            "custom_relation",
+            "custom_r",
+            "custom",
+            "rel_1",
+            "rel_2",
+            "calls",
+            "uses",
+            "a",
+        ];
+        for round in 0..2 {
+            for text in texts {
+                let relation = stored_relation(text.as_bytes()).ok().unwrap();
+                assert_eq!(relation.as_str(), text, "round {round}");
+            }
+        }
+        assert!(stored_relation(b"rel_1 ").is_err());
     }
 }

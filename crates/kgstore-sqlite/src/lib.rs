@@ -33,6 +33,7 @@ mod codec;
 mod documents;
 mod error;
 mod events;
+mod held;
 mod maintenance;
 mod options;
 mod perf;

@@ -26,6 +26,7 @@ use crate::codec::{
     push_plain_adjacent_edge,
 };
 use crate::error::{Ctx, SqlResult};
+use crate::held::HeldReader;
 use crate::scan::{self, BatchRow, LineWriter, Lines, Sparse};
 use crate::schema::{FLAG_PLAIN, TYPE_COUNTS_SINCE};
 use crate::search::{IdMap, IdSet};
@@ -107,6 +108,9 @@ pub(crate) fn prefix_upper_bound(prefix: &str) -> Option<String> {
 pub(crate) struct Q<'a> {
     pub conn: &'a Connection,
     pub ctx: &'a Ctx,
+    /// The statements kept with the connection, when it is a thread's held reader
+    /// (`conn` is then its connection).
+    pub held: Option<&'a HeldReader>,
 }
 
 const GET_NODE: &str = "SELECT n.id, k.name, n.node_type, n.status, n.author, n.source, \
@@ -134,6 +138,41 @@ macro_rules! root_cte {
     };
 }
 impl<'a> Q<'a> {
+    /// Runs `f` on the statement of the fixed text `sql`: the held reader's own
+    /// (found by the text's address, [`HeldReader::with_statement`]) when the read
+    /// is on one, else from rusqlite's statement cache (found by the text).
+    pub(crate) fn with_stmt<R>(
+        &self,
+        sql: &'static str,
+        doing: impl Fn() -> String + Copy,
+        f: impl FnOnce(&mut rusqlite::Statement<'_>) -> Result<R>,
+    ) -> Result<R> {
+        match self.held {
+            Some(held) => held.with_statement(sql, |e| self.ctx.error(doing, e), f),
+            None => {
+                let mut stmt = self.conn.prepare_cached(sql).ctx(self.ctx, doing)?;
+                f(&mut stmt)
+            }
+        }
+    }
+
+    /// [`Q::with_stmt`] for a text that may be fixed or built for the call (the
+    /// latter always from rusqlite's statement cache).
+    fn with_text<R>(
+        &self,
+        sql: Cow<'static, str>,
+        doing: impl Fn() -> String + Copy,
+        f: impl FnOnce(&mut rusqlite::Statement<'_>) -> Result<R>,
+    ) -> Result<R> {
+        match sql {
+            Cow::Borrowed(fixed) => self.with_stmt(fixed, doing, f),
+            Cow::Owned(built) => {
+                let mut stmt = self.conn.prepare_cached(&built).ctx(self.ctx, doing)?;
+                f(&mut stmt)
+            }
+        }
+    }
+
     /// Runs a query and maps each row, stopping at the first error.
     pub(crate) fn rows<T>(
         &self,
@@ -180,7 +219,14 @@ impl<'a> Q<'a> {
 
     pub fn get_node(&self, name: &str) -> Result<Option<Node>> {
         let doing = || format!("reading {} from table nodes", node_subject(name));
-        self.one(GET_NODE, [name], doing, |row| node_from_row(row, self.ctx))
+        self.with_stmt(GET_NODE, doing, |stmt| {
+            stmt.raw_bind_parameter(1, name).ctx(self.ctx, doing)?;
+            let mut rows = stmt.raw_query();
+            match rows.next().ctx(self.ctx, doing)? {
+                Some(row) => node_from_row(row, self.ctx).map(Some),
+                None => Ok(None),
+            }
+        })
     }
 
     pub fn get_edge(&self, key: &EdgeKey) -> Result<Option<Edge>> {
@@ -591,17 +637,18 @@ impl<'a> Q<'a> {
             self.ctx.edge_flags,
         );
         let doing = || format!("reading the edges of {}", node_subject(name));
-        let mut stmt = self.conn.prepare_cached(&text).ctx(self.ctx, doing)?;
-        bind_adjacency(&mut stmt, start, name, relations).ctx(self.ctx, doing)?;
-        let mut rows = stmt.raw_query();
-        let mut any = false;
-        while let Some(row) = rows.next().ctx(self.ctx, doing)? {
-            any = true;
-            if !each(row)? {
-                break;
+        self.with_text(text, doing, |stmt| {
+            bind_adjacency(stmt, start, name, relations).ctx(self.ctx, doing)?;
+            let mut rows = stmt.raw_query();
+            let mut any = false;
+            while let Some(row) = rows.next().ctx(self.ctx, doing)? {
+                any = true;
+                if !each(row)? {
+                    break;
+                }
             }
-        }
-        Ok(any)
+            Ok(any)
+        })
     }
 
     /// The name at the other end of each of a node's edges, in edge-key order, from
@@ -639,21 +686,23 @@ impl<'a> Q<'a> {
             self.ctx.edge_flags,
         );
         let doing = || format!("reading the neighbours of {}", node_subject(name));
-        let mut stmt = self.conn.prepare_cached(&text).ctx(self.ctx, doing)?;
-        bind_adjacency(&mut stmt, start, name, relations).ctx(self.ctx, doing)?;
-        let mut found = stmt.raw_query();
-        let (mut any, mut rows) = (false, Vec::<(bool, String, String)>::new());
-        while let Some(row) = found.next().ctx(self.ctx, doing)? {
-            any = true;
-            // A `NULL` relation: the row of a node without such edges.
-            if let Some(rel) = row.get::<_, Option<String>>(1).ctx(self.ctx, doing)? {
-                rows.push((
-                    row.get(0).ctx(self.ctx, doing)?,
-                    rel,
-                    row.get(2).ctx(self.ctx, doing)?,
-                ));
+        let (any, mut rows) = self.with_text(text, doing, |stmt| {
+            bind_adjacency(stmt, start, name, relations).ctx(self.ctx, doing)?;
+            let mut found = stmt.raw_query();
+            let (mut any, mut rows) = (false, Vec::<(bool, String, String)>::new());
+            while let Some(row) = found.next().ctx(self.ctx, doing)? {
+                any = true;
+                // A `NULL` relation: the row of a node without such edges.
+                if let Some(rel) = row.get::<_, Option<String>>(1).ctx(self.ctx, doing)? {
+                    rows.push((
+                        row.get(0).ctx(self.ctx, doing)?,
+                        rel,
+                        row.get(2).ctx(self.ctx, doing)?,
+                    ));
+                }
             }
-        }
+            Ok((any, rows))
+        })?;
         if !any {
             return Ok(None);
         }
@@ -2405,6 +2454,7 @@ mod tests {
         let q = Q {
             conn: &conn,
             ctx: &ctx,
+            held: None,
         };
         let read = |name: &str, ends: &EndIds| {
             q.edges_of_node(name, Direction::Out, &[], true, Some(ends))
@@ -2494,6 +2544,7 @@ mod tests {
         let q = Q {
             conn: &conn,
             ctx: &ctx,
+            held: None,
         };
         let runs = |reads: Reads, start: Start| {
             let text = adjacency_text(reads, start, Direction::Out, 0, true, true);

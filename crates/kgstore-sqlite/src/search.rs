@@ -901,7 +901,11 @@ pub(crate) fn rebuild(conn: &Connection, ctx: &Ctx) -> Result<()> {
          attr_len = 0 WHERE id = 1;",
     )
     .ctx(ctx, || "emptying the search index".into())?;
-    let q = Q { conn, ctx };
+    let q = Q {
+        conn,
+        ctx,
+        held: None,
+    };
     // (Also the fill of format 3 on older files, before `search_terms_pending` exists.)
     let mut writes = SearchWrites::direct();
     let mut delta = Delta::default();
@@ -1382,7 +1386,11 @@ pub(crate) fn problems(
     })?);
     // (FTS5's own structure is verified by `PRAGMA integrity_check`.)
     // Each node's figures against what its content gives.
-    let q = Q { conn, ctx };
+    let q = Q {
+        conn,
+        ctx,
+        held: None,
+    };
     let mut after: Option<String> = None;
     loop {
         let nodes = q.scan_nodes(&NodeFilter::default(), after.as_deref(), 1024)?;
