@@ -12,7 +12,9 @@
 //! and the like; a pair of snapshots, whose second may go to another thread, reads
 //! on pooled connections as before). The backend's drop closes the held reader of
 //! the thread that drops it; a held reader kept by another thread is closed when
-//! that thread next takes a held reader of any backend, or ends.
+//! that thread next takes a held reader of any backend, or ends (the drop then
+//! checkpoints the write-ahead log into the database file, so the file alone holds
+//! every commit: `SqliteBackend`'s `Drop`).
 //!
 //! [`SqliteBackend::begin_read`]: kgstore_core::Backend::begin_read
 
