@@ -21,9 +21,13 @@ pub(crate) struct Entry {
 /// A blob (or other non-tree entry) found under a folder, by its full path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Leaf {
+    /// The path, with bytes that are not UTF-8 replaced (see `utf8`).
     pub(crate) path: String,
     pub(crate) mode: EntryMode,
     pub(crate) id: ObjectId,
+    /// Whether the path's bytes were UTF-8 (else `path` is not its name: two such
+    /// names can even share a `path`).
+    pub(crate) utf8: bool,
 }
 
 /// A path whose entry differs between two trees.
@@ -135,15 +139,28 @@ pub(crate) fn leaves(
     prefix: &str,
     out: &mut Vec<Leaf>,
 ) -> Result<()> {
+    leaves_under(repo, id, prefix, true, out)
+}
+
+/// [`leaves`] under a prefix whose bytes were UTF-8 or not (`prefix_utf8`).
+pub(crate) fn leaves_under(
+    repo: &gix::Repository,
+    id: &ObjectId,
+    prefix: &str,
+    prefix_utf8: bool,
+    out: &mut Vec<Leaf>,
+) -> Result<()> {
     for entry in entries(repo, id)? {
         let path = join(prefix, &entry.name);
+        let utf8 = prefix_utf8 && std::str::from_utf8(&entry.name).is_ok();
         if entry.mode.is_tree() {
-            leaves(repo, &entry.id, &path, out)?;
+            leaves_under(repo, &entry.id, &path, utf8, out)?;
         } else {
             out.push(Leaf {
                 path,
                 mode: entry.mode,
                 id: entry.id,
+                utf8,
             });
         }
     }
