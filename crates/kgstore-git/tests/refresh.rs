@@ -12,6 +12,8 @@
 //! * `jump`: open at the base, first read after the last push (one refresh, base → tip);
 //! * `step`: open at the base, read after every push (a refresh per push, from the last
 //!   sound commit it saw);
+//! * `opened`: opened after the last push, with the base remembered as the last sound
+//!   commit (`kgstore-verified`): it starts from there and refreshes;
 //! * `whole`: opened after the last push with the remembered sound commit removed (the
 //!   whole load and the whole check of the tip).
 //!
@@ -713,11 +715,19 @@ fn run(pushes: &[Vec<Op>]) -> Result<(), TestCaseError> {
         clone.push(ops, number + 1);
         drop(step.read().unwrap());
     }
+    // A store opened now starts from the base, remembered as sound.
+    std::fs::write(
+        place.repo.join("kgstore-verified"),
+        format!("{}\n", clone.base),
+    )
+    .unwrap();
+    let opened = place.open();
     std::fs::remove_file(place.repo.join("kgstore-verified")).unwrap();
     let whole = view(&place.open());
     for (handle, store) in [
         ("one refresh, base to tip", &jump),
         ("a refresh per push", &step),
+        ("opened after the pushes", &opened),
     ] {
         let seen = view(store);
         let tip = || git_ok(&place.home, &place.repo, &["ls-tree", "-r", "main"]);
