@@ -91,7 +91,8 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// The name of the file where the last commit found sound is remembered between
 /// opens (a cache: an open starts from it and checks the difference; without it, the
-/// whole graph once).
+/// whole graph once). One per repository: a commit's soundness is the same on every
+/// branch (docs/git.md says what it costs the blame on another branch).
 const VERIFIED_FILE: &str = "kgstore-verified";
 
 impl GitBackend {
