@@ -80,8 +80,19 @@ pub(crate) fn commit_tree(
     Ok((commit.tree(), commit.parents().collect()))
 }
 
-/// The entries of a tree.
+/// The entries of a tree. Of entries sharing a name (a malformed tree, git fsck's
+/// `duplicateEntries`, which `git mktree` makes and a push does not refuse) only the
+/// first, so that every reader — a whole load, a refresh's diff, a lookup by path —
+/// sees the same tree; `check` reports the others ([`entries_as_stored`]).
 pub(crate) fn entries(repo: &gix::Repository, id: &ObjectId) -> Result<Vec<Entry>> {
+    let mut names = std::collections::HashSet::new();
+    let mut all = entries_as_stored(repo, id)?;
+    all.retain(|e| names.insert(e.name.clone()));
+    Ok(all)
+}
+
+/// The entries of a tree as stored, a name given twice included.
+pub(crate) fn entries_as_stored(repo: &gix::Repository, id: &ObjectId) -> Result<Vec<Entry>> {
     if *id == ObjectId::empty_tree(gix::hash::Kind::Sha1) {
         return Ok(Vec::new());
     }

@@ -578,6 +578,63 @@ impl Work {
     }
 }
 
+impl Work {
+    /// Pushes a commit (made with git's plumbing, as a tool might) whose root tree
+    /// holds `.kgstore` twice: the clone's own and the base's, in the order given.
+    /// The clone itself stays where it was (its index cannot hold such a tree).
+    fn push_twice_named_data(&self, base_first: bool, number: usize) {
+        let listing = self.git(&["ls-tree", "HEAD"]);
+        let base_data = self.git(&["rev-parse", &format!("{}:.kgstore", self.base)]);
+        let base_line = format!("040000 tree {}\t.kgstore", base_data.trim());
+        let mut lines = Vec::new();
+        for line in listing.lines() {
+            if line.ends_with("\t.kgstore") {
+                if base_first {
+                    lines.push(base_line.clone());
+                    lines.push(line.to_owned());
+                } else {
+                    lines.push(line.to_owned());
+                    lines.push(base_line.clone());
+                }
+            } else {
+                lines.push(line.to_owned());
+            }
+        }
+        let tree = {
+            use std::io::Write;
+            let mut child = std::process::Command::new("git")
+                .current_dir(&self.work)
+                .env("HOME", &self.home)
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .args(["mktree"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut text = lines.join("\n");
+            text.push('\n');
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success());
+            String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        };
+        let commit = self.git(&[
+            "commit-tree",
+            &tree,
+            "-p",
+            "HEAD",
+            "-m",
+            &format!("push {number}"),
+        ]);
+        self.git(&["push", "-q", "origin", &format!("{}:main", commit.trim())]);
+    }
+}
+
 /// Removes a file, link or folder, if there.
 fn remove(path: &Path) {
     match std::fs::symlink_metadata(path) {
@@ -699,6 +756,12 @@ fn broken_reference(detail: &str) -> Option<(String, String)> {
 
 /// Runs one case: the pushes, then the three handles compared.
 fn run(pushes: &[Vec<Op>]) -> Result<(), TestCaseError> {
+    run_then(pushes, None)
+}
+
+/// [`run`], with a last push whose root holds `.kgstore` twice (the base's first, or
+/// second), if asked.
+fn run_then(pushes: &[Vec<Op>], twice_named: Option<bool>) -> Result<(), TestCaseError> {
     let place = Place::new();
     copy_dir(template(), &place.repo);
     let jump = place.open();
@@ -713,6 +776,10 @@ fn run(pushes: &[Vec<Op>]) -> Result<(), TestCaseError> {
     };
     for (number, ops) in pushes.iter().enumerate() {
         clone.push(ops, number + 1);
+        drop(step.read().unwrap());
+    }
+    if let Some(base_first) = twice_named {
+        clone.push_twice_named_data(base_first, pushes.len() + 1);
         drop(step.read().unwrap());
     }
     // A store opened now starts from the base, remembered as sound.
@@ -785,8 +852,9 @@ fn a_refresh_from_a_sound_commit_reads_and_refuses_what_a_whole_load_of_the_tip_
         max_shrink_iters: 200,
         ..ProptestConfig::default()
     };
-    proptest!(config, |(pushes in pushes())| {
-        run(&pushes)?;
+    let twice_named = prop::option::weighted(0.1, any::<bool>());
+    proptest!(config, |(pushes in pushes(), twice_named in twice_named)| {
+        run_then(&pushes, twice_named)?;
     });
 }
 
@@ -871,4 +939,47 @@ fn regression_a_file_whose_path_is_not_utf8_is_not_a_document() {
         vec![Op::PutNode { node: 4, size: 4 }],
     ])
     .unwrap();
+}
+
+/// Counter-example: a root tree naming `.kgstore` twice (made with `git mktree`, which
+/// allows it, and pushed: a push does not refuse it). The whole load looked the folder
+/// up by name and found the first entry, a refresh's diff kept the last: two different
+/// graphs. Every reader now sees the first, and `check` reports the second.
+#[test]
+fn regression_a_tree_naming_the_data_folder_twice_reads_the_first_everywhere() {
+    if !have_git("regression_a_tree_naming_the_data_folder_twice") {
+        return;
+    }
+    for base_first in [false, true] {
+        run_then(
+            &[vec![
+                Op::DeleteNode { node: 2 },
+                Op::PutEdge {
+                    from: 4,
+                    to: 0,
+                    depends: false,
+                },
+            ]],
+            Some(base_first),
+        )
+        .unwrap();
+    }
+    let place = Place::new();
+    copy_dir(template(), &place.repo);
+    let work = place.clone_to("work");
+    let clone = Work {
+        base: git_ok(&place.home, &work, &["rev-parse", "HEAD"])
+            .trim()
+            .to_owned(),
+        work,
+        home: place.home.clone(),
+    };
+    clone.push_twice_named_data(false, 1);
+    let problems = common::problems(&place.open());
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains(".kgstore (") && p.contains("second entry of that name")),
+        "{problems:#?}"
+    );
 }
