@@ -243,7 +243,8 @@ impl GitBackend {
         commit: ObjectId,
     ) -> Result<(Snapshot, Vec<FileProblem>, Vec<EntityKey>)> {
         let (tree, _) = tree::commit_tree(local, &commit)?;
-        let (graph, file_problems, keys) = layout::load(&self.repo, Some(&tree))?;
+        let (graph, mut file_problems, keys) = layout::load(&self.repo, Some(&tree))?;
+        file_problems.extend(layout::tree_problems(local, None, &tree)?);
         let (docs, doc_problems) = docs::load(local, Some(&commit), Some(&tree))?;
         let snapshot = Snapshot {
             commit: Some(commit),
@@ -339,7 +340,8 @@ impl GitBackend {
         let mut deltas = Vec::new();
         tree::diff(&local, base.tree.as_ref(), Some(&tree), "", &mut deltas)?;
         let mut graph = base.graph.clone();
-        let (touched, file_problems) = layout::apply(&self.repo, &mut graph, &deltas)?;
+        let (touched, mut file_problems) = layout::apply(&self.repo, &mut graph, &deltas)?;
+        file_problems.extend(layout::tree_problems(&local, base.tree.as_ref(), &tree)?);
         let (docs, doc_problems) = if deltas.iter().any(|d| docs::touches_documents(&d.path)) {
             // Documents are read again whole (see docs/git.md).
             let (docs, problems) = docs::load(&local, Some(&tip), Some(&tree))?;

@@ -227,3 +227,42 @@ pub(crate) fn diff(
     }
     Ok(())
 }
+
+/// The paths of the entries a tree names a second time (see [`entries`]), in the trees
+/// of `b` that are not in `a` at the same path: with `a` absent, every tree of `b`; with
+/// `a` a tree without any (a sound one), every one `b` has, reading only the trees that
+/// differ.
+pub(crate) fn twice_named(
+    repo: &gix::Repository,
+    a: Option<&ObjectId>,
+    b: &ObjectId,
+    prefix: &str,
+    out: &mut Vec<String>,
+) -> Result<()> {
+    if a == Some(b) {
+        return Ok(());
+    }
+    let old: BTreeMap<Vec<u8>, (EntryMode, ObjectId)> = match a {
+        Some(id) => entries(repo, id)?
+            .into_iter()
+            .map(|e| (e.name, (e.mode, e.id)))
+            .collect(),
+        None => BTreeMap::new(),
+    };
+    let mut names = std::collections::HashSet::new();
+    for entry in entries_as_stored(repo, b)? {
+        let path = join(prefix, &entry.name);
+        if !names.insert(entry.name.clone()) {
+            out.push(path);
+            continue;
+        }
+        if entry.mode.is_tree() {
+            let before = old
+                .get(&entry.name)
+                .filter(|(mode, _)| mode.is_tree())
+                .map(|(_, id)| *id);
+            twice_named(repo, before.as_ref(), &entry.id, &path, out)?;
+        }
+    }
+    Ok(())
+}

@@ -944,7 +944,8 @@ fn regression_a_file_whose_path_is_not_utf8_is_not_a_document() {
 /// Counter-example: a root tree naming `.kgstore` twice (made with `git mktree`, which
 /// allows it, and pushed: a push does not refuse it). The whole load looked the folder
 /// up by name and found the first entry, a refresh's diff kept the last: two different
-/// graphs. Every reader now sees the first, and `check` reports the second.
+/// graphs. Every reader now sees the first, `check` reports the second, and writes are
+/// refused (kgstore's next commit kept both entries).
 #[test]
 fn regression_a_tree_naming_the_data_folder_twice_reads_the_first_everywhere() {
     if !have_git("regression_a_tree_naming_the_data_folder_twice") {
@@ -975,11 +976,23 @@ fn regression_a_tree_naming_the_data_folder_twice_reads_the_first_everywhere() {
         home: place.home.clone(),
     };
     clone.push_twice_named_data(false, 1);
-    let problems = common::problems(&place.open());
+    let store = place.open();
+    let problems = common::problems(&store);
     assert!(
         problems
             .iter()
             .any(|p| p.contains(".kgstore (") && p.contains("second entry of that name")),
         "{problems:#?}"
+    );
+    // kgstore's next commit would keep both entries: nothing is built on such a tree.
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains(".kgstore: is named twice in its tree")),
+        "{problems:#?}"
+    );
+    assert_eq!(
+        store.create_node(thing("refused")).unwrap_err().kind(),
+        kgstore_core::ErrorKind::Corrupt
     );
 }
