@@ -85,10 +85,21 @@ pub(crate) fn commit_tree(
 /// first, so that every reader — a whole load, a refresh's diff, a lookup by path —
 /// sees the same tree; `check` reports the others ([`entries_as_stored`]).
 pub(crate) fn entries(repo: &gix::Repository, id: &ObjectId) -> Result<Vec<Entry>> {
-    let mut names = std::collections::HashSet::new();
-    let mut all = entries_as_stored(repo, id)?;
-    all.retain(|e| names.insert(e.name.clone()));
-    Ok(all)
+    let all = entries_as_stored(repo, id)?;
+    let firsts: Vec<bool> = {
+        let mut names = std::collections::HashSet::with_capacity(all.len());
+        all.iter()
+            .map(|e| names.insert(e.name.as_slice()))
+            .collect()
+    };
+    if firsts.iter().all(|first| *first) {
+        return Ok(all);
+    }
+    Ok(all
+        .into_iter()
+        .zip(firsts)
+        .filter_map(|(entry, first)| first.then_some(entry))
+        .collect())
 }
 
 /// The entries of a tree as stored, a name given twice included.
