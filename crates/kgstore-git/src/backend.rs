@@ -90,7 +90,9 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// The name of the file where the last commit found sound is remembered between
-/// opens (a cache: without it the next open checks the whole graph once).
+/// opens (a cache: an open starts from it and checks the difference; without it, the
+/// whole graph once). One per repository: a commit's soundness is the same on every
+/// branch (docs/git.md says what it costs the blame on another branch).
 const VERIFIED_FILE: &str = "kgstore-verified";
 
 impl GitBackend {
@@ -188,25 +190,36 @@ impl GitBackend {
 
     /// Reads the whole graph of the branch at open, checking it once unless the commit
     /// is the one remembered as sound.
+    ///
+    /// When the branch moved past the remembered sound commit (a `git push`), the store
+    /// starts from that commit and checks the difference, as a handle open throughout
+    /// does: a problem is then traced to the commit since that brought it (the one that
+    /// removed a node others refer to, say), not to the commits that made the files the
+    /// problem shows in.
     fn load_initial(&self) -> Result<()> {
         let local = self.local();
         let Some(commit) = self.branch.read()? else {
             return Ok(());
         };
-        let (tree, _) = tree::commit_tree(&local, &commit)?;
-        let (graph, file_problems, keys) = layout::load(&self.repo, Some(&tree))?;
-        let (docs, doc_problems) = docs::load(&local, Some(&commit), Some(&tree))?;
-        let snapshot = Snapshot {
-            commit: Some(commit),
-            tree: Some(tree),
-            graph,
-            docs,
-            doc_problems: Arc::new(doc_problems),
-        };
         let remembered = crate::fsio::read_optional(&self.git_dir.join(VERIFIED_FILE))
             .ok()
             .flatten()
             .and_then(|b| ObjectId::from_hex(String::from_utf8_lossy(&b).trim().as_bytes()).ok());
+        // Best effort: a remembered commit that cannot be read (pruned, say) or does
+        // not parse any more leaves the whole check below.
+        if let Some(sound) = remembered.filter(|sound| *sound != commit)
+            && let Ok((snapshot, file_problems, _)) = self.load_commit(&local, sound)
+            && file_problems.is_empty()
+        {
+            *lock(&self.verified) = snapshot.clone();
+            *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(Current {
+                snapshot,
+                problems: Vec::new(),
+            });
+            self.refresh()?;
+            return Ok(());
+        }
+        let (snapshot, file_problems, keys) = self.load_commit(&local, commit)?;
         let entity_problems = if file_problems.is_empty() && remembered == Some(commit) {
             Vec::new()
         } else {
@@ -220,6 +233,27 @@ impl GitBackend {
         *self.current.write().unwrap_or_else(PoisonError::into_inner) =
             Arc::new(Current { snapshot, problems });
         Ok(())
+    }
+
+    /// The graph and the documents of a commit, read whole; with the graph files that
+    /// do not parse and the keys of every entity read.
+    fn load_commit(
+        &self,
+        local: &gix::Repository,
+        commit: ObjectId,
+    ) -> Result<(Snapshot, Vec<FileProblem>, Vec<EntityKey>)> {
+        let (tree, _) = tree::commit_tree(local, &commit)?;
+        let (graph, mut file_problems, keys) = layout::load(&self.repo, Some(&tree))?;
+        file_problems.extend(layout::tree_problems(local, None, &tree)?);
+        let (docs, doc_problems) = docs::load(local, Some(&commit), Some(&tree))?;
+        let snapshot = Snapshot {
+            commit: Some(commit),
+            tree: Some(tree),
+            graph,
+            docs,
+            doc_problems: Arc::new(doc_problems),
+        };
+        Ok((snapshot, file_problems, keys))
     }
 
     /// Notes (best effort, unsynced: it only saves work) the last commit found sound.
@@ -306,7 +340,8 @@ impl GitBackend {
         let mut deltas = Vec::new();
         tree::diff(&local, base.tree.as_ref(), Some(&tree), "", &mut deltas)?;
         let mut graph = base.graph.clone();
-        let (touched, file_problems) = layout::apply(&self.repo, &mut graph, &deltas)?;
+        let (touched, mut file_problems) = layout::apply(&self.repo, &mut graph, &deltas)?;
+        file_problems.extend(layout::tree_problems(&local, base.tree.as_ref(), &tree)?);
         let (docs, doc_problems) = if deltas.iter().any(|d| docs::touches_documents(&d.path)) {
             // Documents are read again whole (see docs/git.md).
             let (docs, problems) = docs::load(&local, Some(&tip), Some(&tree))?;

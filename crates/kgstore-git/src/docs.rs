@@ -490,9 +490,13 @@ pub(crate) fn is_document_path(path: &str) -> bool {
 }
 
 /// Whether a change at `path` can change the documents (a document, its metadata,
-/// the attributes).
+/// the attributes, or the format marker: without attributes, whether it is there
+/// decides the LFS patterns, see [`load`]).
 pub(crate) fn touches_documents(path: &str) -> bool {
-    path == ATTRIBUTES || is_meta_path(path) || is_document_path(path)
+    path == ATTRIBUTES
+        || path == crate::layout::MARKER
+        || is_meta_path(path)
+        || is_document_path(path)
 }
 
 /// Whether a path of the tree is a document metadata file.
@@ -566,9 +570,11 @@ pub(crate) fn load(
                 tree::leaves(repo, &id, DOCMETA, &mut leaves)?;
             }
         } else if entry.mode.is_tree() {
-            tree::leaves(repo, &entry.id, &name, &mut leaves)?;
+            let utf8 = std::str::from_utf8(&entry.name).is_ok();
+            tree::leaves_under(repo, &entry.id, &name, utf8, &mut leaves)?;
         } else if name != ATTRIBUTES {
             leaves.push(Leaf {
+                utf8: std::str::from_utf8(&entry.name).is_ok(),
                 path: name,
                 mode: entry.mode,
                 id: entry.id,
@@ -584,6 +590,15 @@ pub(crate) fn load(
         Default::default();
     let mut metas = Vec::new();
     for leaf in leaves {
+        if !leaf.utf8 {
+            // A key is text: such a file has no key, and its replaced name would
+            // neither find it again nor be only its own (nor its history).
+            problems.push(Problem::new(
+                format!("{at}: {}", leaf.path),
+                "is not a document: its path is not UTF-8".to_owned(),
+            ));
+            continue;
+        }
         if is_meta_path(&leaf.path) {
             let parsed = if leaf.mode.is_blob() {
                 serde_json::from_slice::<MetaFile>(&tree::read_kind(repo, &leaf.id, Kind::Blob)?)

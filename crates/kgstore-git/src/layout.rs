@@ -124,6 +124,26 @@ fn parse_all(
     Ok(results.into_iter().flat_map(|(_, r)| r).collect())
 }
 
+/// What is wrong with the trees of `tip` that are not in `base` (all of them without a
+/// base) themselves: an entry named twice. kgstore reads the first (see
+/// `tree::entries`), but would keep both in its next commit, so it builds nothing on
+/// such a tree.
+pub(crate) fn tree_problems(
+    repo: &gix::Repository,
+    base: Option<&ObjectId>,
+    tip: &ObjectId,
+) -> Result<Vec<FileProblem>> {
+    let mut paths = Vec::new();
+    tree::twice_named(repo, base, tip, "", &mut paths)?;
+    Ok(paths
+        .into_iter()
+        .map(|path| FileProblem {
+            path,
+            detail: "is named twice in its tree (git fsck: duplicateEntries)".to_owned(),
+        })
+        .collect())
+}
+
 /// The graph a whole tree holds, what is wrong with its files, and every key loaded.
 pub(crate) fn load(
     repo: &gix::ThreadSafeRepository,

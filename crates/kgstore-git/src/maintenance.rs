@@ -103,13 +103,14 @@ fn check_tree(
         problems.push(Problem::new(place(prefix), detail));
         return;
     }
-    let entries = match tree::entries(repo, id) {
+    let entries = match tree::entries_as_stored(repo, id) {
         Ok(entries) => entries,
         Err(e) => {
             problems.push(Problem::new(place(prefix), e.to_string()));
             return;
         }
     };
+    let mut names = HashSet::new();
     for entry in entries {
         let name = String::from_utf8_lossy(&entry.name);
         let path = if prefix.is_empty() {
@@ -117,6 +118,14 @@ fn check_tree(
         } else {
             format!("{prefix}/{name}")
         };
+        if !names.insert(entry.name.clone()) {
+            problems.push(Problem::new(
+                format!("{at}: {path} ({})", entry.id),
+                "is a second entry of that name in its tree (git fsck: duplicateEntries); \
+                 kgstore reads the first"
+                    .to_owned(),
+            ));
+        }
         if entry.mode.is_tree() {
             check_tree(repo, &entry.id, at, &path, seen, problems);
         } else if entry.mode.is_commit() {

@@ -21,9 +21,13 @@ pub(crate) struct Entry {
 /// A blob (or other non-tree entry) found under a folder, by its full path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Leaf {
+    /// The path, with bytes that are not UTF-8 replaced (see `utf8`).
     pub(crate) path: String,
     pub(crate) mode: EntryMode,
     pub(crate) id: ObjectId,
+    /// Whether the path's bytes were UTF-8 (else `path` is not its name: two such
+    /// names can even share a `path`).
+    pub(crate) utf8: bool,
 }
 
 /// A path whose entry differs between two trees.
@@ -76,8 +80,30 @@ pub(crate) fn commit_tree(
     Ok((commit.tree(), commit.parents().collect()))
 }
 
-/// The entries of a tree.
+/// The entries of a tree. Of entries sharing a name (a malformed tree, git fsck's
+/// `duplicateEntries`, which `git mktree` makes and a push does not refuse) only the
+/// first, so that every reader — a whole load, a refresh's diff, a lookup by path —
+/// sees the same tree; `check` reports the others ([`entries_as_stored`]).
 pub(crate) fn entries(repo: &gix::Repository, id: &ObjectId) -> Result<Vec<Entry>> {
+    let all = entries_as_stored(repo, id)?;
+    let firsts: Vec<bool> = {
+        let mut names = std::collections::HashSet::with_capacity(all.len());
+        all.iter()
+            .map(|e| names.insert(e.name.as_slice()))
+            .collect()
+    };
+    if firsts.iter().all(|first| *first) {
+        return Ok(all);
+    }
+    Ok(all
+        .into_iter()
+        .zip(firsts)
+        .filter_map(|(entry, first)| first.then_some(entry))
+        .collect())
+}
+
+/// The entries of a tree as stored, a name given twice included.
+pub(crate) fn entries_as_stored(repo: &gix::Repository, id: &ObjectId) -> Result<Vec<Entry>> {
     if *id == ObjectId::empty_tree(gix::hash::Kind::Sha1) {
         return Ok(Vec::new());
     }
@@ -135,15 +161,28 @@ pub(crate) fn leaves(
     prefix: &str,
     out: &mut Vec<Leaf>,
 ) -> Result<()> {
+    leaves_under(repo, id, prefix, true, out)
+}
+
+/// [`leaves`] under a prefix whose bytes were UTF-8 or not (`prefix_utf8`).
+pub(crate) fn leaves_under(
+    repo: &gix::Repository,
+    id: &ObjectId,
+    prefix: &str,
+    prefix_utf8: bool,
+    out: &mut Vec<Leaf>,
+) -> Result<()> {
     for entry in entries(repo, id)? {
         let path = join(prefix, &entry.name);
+        let utf8 = prefix_utf8 && std::str::from_utf8(&entry.name).is_ok();
         if entry.mode.is_tree() {
-            leaves(repo, &entry.id, &path, out)?;
+            leaves_under(repo, &entry.id, &path, utf8, out)?;
         } else {
             out.push(Leaf {
                 path,
                 mode: entry.mode,
                 id: entry.id,
+                utf8,
             });
         }
     }
@@ -195,6 +234,45 @@ pub(crate) fn diff(
                 old: old_leaf,
                 new: new_leaf,
             });
+        }
+    }
+    Ok(())
+}
+
+/// The paths of the entries a tree names a second time (see [`entries`]), in the trees
+/// of `b` that are not in `a` at the same path: with `a` absent, every tree of `b`; with
+/// `a` a tree without any (a sound one), every one `b` has, reading only the trees that
+/// differ.
+pub(crate) fn twice_named(
+    repo: &gix::Repository,
+    a: Option<&ObjectId>,
+    b: &ObjectId,
+    prefix: &str,
+    out: &mut Vec<String>,
+) -> Result<()> {
+    if a == Some(b) {
+        return Ok(());
+    }
+    let old: BTreeMap<Vec<u8>, (EntryMode, ObjectId)> = match a {
+        Some(id) => entries(repo, id)?
+            .into_iter()
+            .map(|e| (e.name, (e.mode, e.id)))
+            .collect(),
+        None => BTreeMap::new(),
+    };
+    let mut names = std::collections::HashSet::new();
+    for entry in entries_as_stored(repo, b)? {
+        let path = join(prefix, &entry.name);
+        if !names.insert(entry.name.clone()) {
+            out.push(path);
+            continue;
+        }
+        if entry.mode.is_tree() {
+            let before = old
+                .get(&entry.name)
+                .filter(|(mode, _)| mode.is_tree())
+                .map(|(_, id)| *id);
+            twice_named(repo, before.as_ref(), &entry.id, &path, out)?;
         }
     }
     Ok(())
