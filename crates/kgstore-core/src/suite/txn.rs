@@ -371,31 +371,33 @@ fn one_read_graph(s: &crate::Store) -> Vec<&'static str> {
     vec!["a", "b", "c", "späť", "missing"]
 }
 
-/// What [`one_read_graph`]'s one-read calls answer for `name` on `txn`.
-type OneReadAnswers = (
-    Option<crate::Node>,
-    Vec<Option<Vec<crate::Edge>>>,
-    Vec<Option<Vec<String>>>,
-    Option<u64>,
-    bool,
-);
-
-fn one_read_answers(txn: &dyn crate::ReadTxn, name: &str) -> OneReadAnswers {
-    let directions = [Direction::Out, Direction::In, Direction::Both];
-    (
-        txn.get_node(name).unwrap(),
-        directions
-            .iter()
-            .map(|&d| txn.edges_of_node(name, d, &[]).unwrap())
-            .collect(),
-        directions
-            .iter()
-            .map(|&d| txn.neighbour_names(name, d, &[Calls]).unwrap())
-            .collect(),
-        txn.reach_count(name, &crate::ReachOptions::within(2))
-            .unwrap(),
-        txn.contains_node(name).unwrap(),
-    )
+/// The one-read calls asked of [`one_read_graph`]'s names: each makes exactly one
+/// [`crate::ReadTxn`] method call (as a transaction from `Backend::begin_one`, and so
+/// a read of `Backend::read_one`, may), and answers its result as text.
+fn one_read_calls(name: &str) -> Vec<Box<dyn Fn(&dyn crate::ReadTxn) -> String + '_>> {
+    let mut calls: Vec<Box<dyn Fn(&dyn crate::ReadTxn) -> String + '_>> =
+        vec![Box::new(move |txn| {
+            format!("{:?}", txn.get_node(name).unwrap())
+        })];
+    for d in [Direction::Out, Direction::In, Direction::Both] {
+        calls.push(Box::new(move |txn| {
+            format!("{:?}", txn.edges_of_node(name, d, &[]).unwrap())
+        }));
+        calls.push(Box::new(move |txn| {
+            format!("{:?}", txn.neighbour_names(name, d, &[Calls]).unwrap())
+        }));
+    }
+    calls.push(Box::new(move |txn| {
+        format!(
+            "{:?}",
+            txn.reach_count(name, &crate::ReachOptions::within(2))
+                .unwrap()
+        )
+    }));
+    calls.push(Box::new(move |txn| {
+        format!("{:?}", txn.contains_node(name).unwrap())
+    }));
+    calls
 }
 
 /// `Backend::read_one` runs its read once, on the committed state, and answers as the
@@ -403,17 +405,19 @@ fn one_read_answers(txn: &dyn crate::ReadTxn, name: &str) -> OneReadAnswers {
 pub fn one_read_agrees_with_the_default_path(f: Fixture) {
     let s = &f.store;
     for name in one_read_graph(s) {
-        let mut runs = 0;
-        let mut answers = None;
-        s.backend()
-            .read_one(&mut |txn| {
-                runs += 1;
-                answers = Some(one_read_answers(txn, name));
-            })
-            .unwrap();
-        assert_eq!(runs, 1, "{name}: the read runs once");
-        let default = one_read_answers(&*s.backend().begin_one().unwrap(), name);
-        assert_eq!(answers, Some(default), "{name}");
+        for (i, call) in one_read_calls(name).iter().enumerate() {
+            let mut runs = 0;
+            let mut answer = None;
+            s.backend()
+                .read_one(&mut |txn| {
+                    runs += 1;
+                    answer = Some(call(txn));
+                })
+                .unwrap();
+            assert_eq!(runs, 1, "{name}, call {i}: the read runs once");
+            let default = call(&*s.backend().begin_one().unwrap());
+            assert_eq!(answer, Some(default), "{name}, call {i}");
+        }
     }
     // A read's error is the read's: read_one itself answers Ok.
     let mut refused = None;
