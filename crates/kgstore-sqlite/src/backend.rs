@@ -2144,5 +2144,49 @@ mod tests {
         assert!(!wal(3).exists());
         go.send(()).unwrap();
         thread.join().unwrap();
+
+        // A thread that outlives the backend while the store's files are removed and
+        // a new store is made at the same path: its held reader's late close (the
+        // last on the old file) must not unlink the new store's log by name. SQLite
+        // sees that the file it has open was unlinked (`SQLITE_FCNTL_HAS_MOVED`) and
+        // then neither checkpoints nor deletes at close; this pins that down.
+        let (s, b) = graph(&path(5), 4);
+        let b = std::sync::Arc::new(b);
+        let (go, wait) = std::sync::mpsc::channel::<()>();
+        let (done, read) = std::sync::mpsc::channel::<()>();
+        let thread = {
+            let b = std::sync::Arc::clone(&b);
+            std::thread::spawn(move || {
+                assert_eq!(two_hop(&b, "a"), ["c"]);
+                drop(b);
+                done.send(()).unwrap();
+                wait.recv().unwrap();
+                let other = tempfile::tempdir().unwrap();
+                let (t, c) = graph(&other.path().join("other.db"), 4);
+                assert_eq!(two_hop(&c, "a"), ["c"]);
+                drop((t, c));
+                done.send(()).unwrap();
+            })
+        };
+        read.recv().unwrap();
+        drop((s, b));
+        for end in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(dir.path().join(format!("kg5.db{end}")));
+        }
+        let fresh = Store::new(SqliteBackend::open(path(5), SqliteOptions::default()).unwrap());
+        fresh
+            .create_node(Node::new("new", "thing").unwrap())
+            .unwrap();
+        go.send(()).unwrap();
+        read.recv().unwrap();
+        thread.join().unwrap();
+        assert!(wal(5).exists(), "the new store's log was unlinked");
+        fresh
+            .create_node(Node::new("newer", "thing").unwrap())
+            .unwrap();
+        drop(fresh);
+        let reopened = SqliteBackend::open(path(5), SqliteOptions::default()).unwrap();
+        assert!(has(&*reopened.begin_one().unwrap(), "new"));
+        assert!(has(&*reopened.begin_one().unwrap(), "newer"));
     }
 }

@@ -48,6 +48,10 @@ pub struct SqliteOptions {
     pub verify_on_open: bool,
     /// How many idle reader connections are kept for reuse (default 4). More
     /// concurrent readers are served by extra connections opened on demand.
+    /// Besides these, up to as many threads each keep one reader connection of
+    /// their own with its prepared statements (closed with the backend on the
+    /// thread that drops it, or when the thread ends or next reads another store):
+    /// so up to twice this many reader connections may be open. 0 keeps neither.
     pub reader_pool_size: usize,
     /// How much of the file each connection reads through a memory map instead of
     /// `read` calls (`PRAGMA mmap_size`; default 1 GiB, 0 turns it off). The map

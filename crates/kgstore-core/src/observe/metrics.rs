@@ -15,8 +15,9 @@ pub struct OpMetrics {
     pub count: u64,
     /// How many of them failed.
     pub errors: u64,
-    /// Their durations. For reads this is a sample (see [`Metrics::read_sample_every`]);
-    /// `latency.count` says how many operations were timed.
+    /// Their durations. For reads, and for writes and commits on a backend without
+    /// durability, this is a sample (see [`Metrics::read_sample_every`] and
+    /// [`Metrics::write_sample_every`]); `latency.count` says how many were timed.
     pub latency: Histogram,
 }
 
