@@ -890,7 +890,24 @@ fn started_in_a_terminal_it_says_on_stderr_what_it_waits_for_and_serves_on() {
         )
         .unwrap();
     drop(stdin);
-    assert!(child.wait().unwrap().success());
+    // A deadline, so a `script` that does not pass its input's end on as Ctrl-D fails
+    // the test instead of hanging it (no bound on the time it takes otherwise).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "kgstore mcp under `script` did not stop at the end of its input; stderr: {:?}",
+                std::fs::read_to_string(dir.path().join("err.txt"))
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success());
     let stderr = std::fs::read_to_string(dir.path().join("err.txt")).unwrap();
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 1, "{stderr}");

@@ -371,14 +371,16 @@ fn one_read_graph(s: &crate::Store) -> Vec<&'static str> {
     vec!["a", "b", "c", "späť", "missing"]
 }
 
+/// One of [`one_read_calls`]: a single [`crate::ReadTxn`] call, its answer as text.
+type OneReadCall<'a> = Box<dyn Fn(&dyn crate::ReadTxn) -> String + 'a>;
+
 /// The one-read calls asked of [`one_read_graph`]'s names: each makes exactly one
 /// [`crate::ReadTxn`] method call (as a transaction from `Backend::begin_one`, and so
 /// a read of `Backend::read_one`, may), and answers its result as text.
-fn one_read_calls(name: &str) -> Vec<Box<dyn Fn(&dyn crate::ReadTxn) -> String + '_>> {
-    let mut calls: Vec<Box<dyn Fn(&dyn crate::ReadTxn) -> String + '_>> =
-        vec![Box::new(move |txn| {
-            format!("{:?}", txn.get_node(name).unwrap())
-        })];
+fn one_read_calls(name: &str) -> Vec<OneReadCall<'_>> {
+    let mut calls: Vec<OneReadCall<'_>> = vec![Box::new(move |txn| {
+        format!("{:?}", txn.get_node(name).unwrap())
+    })];
     for d in [Direction::Out, Direction::In, Direction::Both] {
         calls.push(Box::new(move |txn| {
             format!("{:?}", txn.edges_of_node(name, d, &[]).unwrap())
