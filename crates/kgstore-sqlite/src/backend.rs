@@ -2083,6 +2083,34 @@ mod tests {
         assert_eq!(b.holders.count(), 1);
     }
 
+    /// A thread that reads on `b` (taking a held reader), lets go of it and says so
+    /// (`read`), then at `go` reads another backend (whose take removes the entries of
+    /// backends gone) and says so again, then ends at the next `go`.
+    fn outliving_reader(
+        b: &std::sync::Arc<SqliteBackend>,
+    ) -> (
+        std::thread::JoinHandle<()>,
+        std::sync::mpsc::Sender<()>,
+        std::sync::mpsc::Receiver<()>,
+    ) {
+        let (go, wait) = std::sync::mpsc::channel::<()>();
+        let (done, read) = std::sync::mpsc::channel::<()>();
+        let b = std::sync::Arc::clone(b);
+        let thread = std::thread::spawn(move || {
+            assert_eq!(two_hop(&b, "a"), ["c"]);
+            drop(b);
+            done.send(()).unwrap();
+            wait.recv().unwrap();
+            let other = tempfile::tempdir().unwrap();
+            let (t, c) = graph(&other.path().join("other.db"), 4);
+            assert_eq!(two_hop(&c, "a"), ["c"]);
+            drop((t, c));
+            done.send(()).unwrap();
+            wait.recv().unwrap();
+        });
+        (thread, go, read)
+    }
+
     /// Session 17: the backend's drop closes the held reader of the thread that
     /// drops it, and a thread's end closes its own: the last connection's close
     /// then removes the write-ahead log. A thread that outlives the backend keeps
@@ -2111,24 +2139,7 @@ mod tests {
         // Another thread's that outlives the backend: closed at its next take.
         let (s, b) = graph(&path(3), 4);
         let b = std::sync::Arc::new(b);
-        let (go, wait) = std::sync::mpsc::channel::<()>();
-        let (done, read) = std::sync::mpsc::channel::<()>();
-        let thread = {
-            let b = std::sync::Arc::clone(&b);
-            std::thread::spawn(move || {
-                assert_eq!(two_hop(&b, "a"), ["c"]);
-                drop(b);
-                done.send(()).unwrap();
-                wait.recv().unwrap();
-                // Another backend's take removes the entry of the one gone.
-                let other = tempfile::tempdir().unwrap();
-                let (t, c) = graph(&other.path().join("other.db"), 4);
-                assert_eq!(two_hop(&c, "a"), ["c"]);
-                drop((t, c));
-                done.send(()).unwrap();
-                wait.recv().unwrap();
-            })
-        };
+        let (thread, go, read) = outliving_reader(&b);
         read.recv().unwrap();
         drop((s, b));
         assert!(wal(3).exists());
@@ -2152,22 +2163,7 @@ mod tests {
         // then neither checkpoints nor deletes at close; this pins that down.
         let (s, b) = graph(&path(5), 4);
         let b = std::sync::Arc::new(b);
-        let (go, wait) = std::sync::mpsc::channel::<()>();
-        let (done, read) = std::sync::mpsc::channel::<()>();
-        let thread = {
-            let b = std::sync::Arc::clone(&b);
-            std::thread::spawn(move || {
-                assert_eq!(two_hop(&b, "a"), ["c"]);
-                drop(b);
-                done.send(()).unwrap();
-                wait.recv().unwrap();
-                let other = tempfile::tempdir().unwrap();
-                let (t, c) = graph(&other.path().join("other.db"), 4);
-                assert_eq!(two_hop(&c, "a"), ["c"]);
-                drop((t, c));
-                done.send(()).unwrap();
-            })
-        };
+        let (thread, go, read) = outliving_reader(&b);
         read.recv().unwrap();
         drop((s, b));
         for end in ["", "-wal", "-shm"] {
@@ -2179,6 +2175,7 @@ mod tests {
             .unwrap();
         go.send(()).unwrap();
         read.recv().unwrap();
+        go.send(()).unwrap();
         thread.join().unwrap();
         assert!(wal(5).exists(), "the new store's log was unlinked");
         fresh
