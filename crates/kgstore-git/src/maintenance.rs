@@ -110,15 +110,15 @@ fn check_tree(
             return;
         }
     };
-    let mut names = HashSet::new();
-    for entry in entries {
+    let firsts = tree::first_of_name(&entries);
+    for (entry, first) in entries.into_iter().zip(firsts) {
         let name = String::from_utf8_lossy(&entry.name);
         let path = if prefix.is_empty() {
             name.into_owned()
         } else {
             format!("{prefix}/{name}")
         };
-        if !names.insert(entry.name.clone()) {
+        if !first {
             problems.push(Problem::new(
                 format!("{at}: {path} ({})", entry.id),
                 "is a second entry of that name in its tree (git fsck: duplicateEntries); \

@@ -86,12 +86,7 @@ pub(crate) fn commit_tree(
 /// sees the same tree; `check` reports the others ([`entries_as_stored`]).
 pub(crate) fn entries(repo: &gix::Repository, id: &ObjectId) -> Result<Vec<Entry>> {
     let all = entries_as_stored(repo, id)?;
-    let firsts: Vec<bool> = {
-        let mut names = std::collections::HashSet::with_capacity(all.len());
-        all.iter()
-            .map(|e| names.insert(e.name.as_slice()))
-            .collect()
-    };
+    let firsts = first_of_name(&all);
     if firsts.iter().all(|first| *first) {
         return Ok(all);
     }
@@ -100,6 +95,17 @@ pub(crate) fn entries(repo: &gix::Repository, id: &ObjectId) -> Result<Vec<Entry
         .zip(firsts)
         .filter_map(|(entry, first)| first.then_some(entry))
         .collect())
+}
+
+/// For each entry of a tree as stored, whether it is the first of its name (an
+/// entry named again is git fsck's `duplicateEntries`): the one test every reader
+/// of such a tree goes by ([`entries`], [`twice_named`], `check`).
+pub(crate) fn first_of_name(entries: &[Entry]) -> Vec<bool> {
+    let mut names = std::collections::HashSet::with_capacity(entries.len());
+    entries
+        .iter()
+        .map(|e| names.insert(e.name.as_slice()))
+        .collect()
 }
 
 /// The entries of a tree as stored, a name given twice included.
@@ -260,10 +266,11 @@ pub(crate) fn twice_named(
             .collect(),
         None => BTreeMap::new(),
     };
-    let mut names = std::collections::HashSet::new();
-    for entry in entries_as_stored(repo, b)? {
+    let stored = entries_as_stored(repo, b)?;
+    let firsts = first_of_name(&stored);
+    for (entry, first) in stored.into_iter().zip(firsts) {
         let path = join(prefix, &entry.name);
-        if !names.insert(entry.name.clone()) {
+        if !first {
             out.push(path);
             continue;
         }

@@ -106,9 +106,11 @@ impl HeldReader {
             // memory from the heap, not the connection's lookaside slots (with
             // them, a cursor's memory was allocated at each run: +1,300
             // instructions a start of the two-hop in `sqlite3VdbeExec`).
-            let mut stmt = conn
-                .prepare_with_flags(sql, PrepFlags::SQLITE_PREPARE_PERSISTENT)
-                .map_err(failed)?;
+            let prepare = || {
+                conn.prepare_with_flags(sql, PrepFlags::SQLITE_PREPARE_PERSISTENT)
+                    .map_err(failed)
+            };
+            let mut stmt = prepare()?;
             let Some(cell) = free else {
                 return f(&mut stmt);
             };
@@ -119,12 +121,7 @@ impl HeldReader {
             match slot.stmt.try_borrow_mut() {
                 Ok(mut stmt) if slot.key == k => f(&mut stmt),
                 // Not reached: the slot was empty until now, and is this text's.
-                _ => {
-                    let mut stmt = conn
-                        .prepare_with_flags(sql, PrepFlags::SQLITE_PREPARE_PERSISTENT)
-                        .map_err(failed)?;
-                    f(&mut stmt)
-                }
+                _ => f(&mut prepare()?),
             }
         })
     }

@@ -149,11 +149,19 @@ impl<'a> Q<'a> {
     ) -> Result<R> {
         match self.held {
             Some(held) => held.with_statement(sql, |e| self.ctx.error(doing, e), f),
-            None => {
-                let mut stmt = self.conn.prepare_cached(sql).ctx(self.ctx, doing)?;
-                f(&mut stmt)
-            }
+            None => self.with_cached(sql, doing, f),
         }
+    }
+
+    /// Runs `f` on the statement of `sql` from rusqlite's statement cache.
+    fn with_cached<R>(
+        &self,
+        sql: &str,
+        doing: impl Fn() -> String + Copy,
+        f: impl FnOnce(&mut rusqlite::Statement<'_>) -> Result<R>,
+    ) -> Result<R> {
+        let mut stmt = self.conn.prepare_cached(sql).ctx(self.ctx, doing)?;
+        f(&mut stmt)
     }
 
     /// [`Q::with_stmt`] for a text that may be fixed or built for the call (the
@@ -166,10 +174,7 @@ impl<'a> Q<'a> {
     ) -> Result<R> {
         match sql {
             Cow::Borrowed(fixed) => self.with_stmt(fixed, doing, f),
-            Cow::Owned(built) => {
-                let mut stmt = self.conn.prepare_cached(&built).ctx(self.ctx, doing)?;
-                f(&mut stmt)
-            }
+            Cow::Owned(built) => self.with_cached(&built, doing, f),
         }
     }
 

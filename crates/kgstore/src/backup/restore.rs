@@ -188,7 +188,6 @@ fn load(
     })
 }
 
-/// The error of a restore refused because the backup in `dir` does not verify.
 /// Refuses what a restore from `dir` would refuse before reading any data file —
 /// nothing at the path (`NotFound`), a file (`InvalidInput`), a folder without a
 /// readable manifest of this format (`Corrupt`, as the restore says it) — without a
@@ -207,6 +206,7 @@ pub fn check_restorable(dir: &Path) -> Result<()> {
     }
 }
 
+/// The error of a restore refused because the backup in `dir` does not verify.
 fn refused(dir: &Path, report: &VerifyReport) -> Error {
     Error::corrupt(
         dir,
